@@ -1,0 +1,216 @@
+//! TCP connection state as seen from a mirror, and the close type each final state means.
+//!
+//! An explicit state machine replaces DeepFlow's two flag-indexed tables; the close types and
+//! timeouts it yields are DeepFlow's (`deepflow-facts.md` sections 2.2 and 2.3). Sides are
+//! endpoint indexes (0 = first sender); the client is the SYN sender, or the SYN-ACK receiver.
+
+use super::close::CloseType;
+use crate::config::Timeouts;
+use crate::wire::{TcpFlags, TcpHeader};
+
+/// When an RST arrived, relative to the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetPhase {
+    /// Only SYN(s) seen.
+    AfterSyn,
+    /// SYN-ACK seen, handshake ACK not.
+    Handshake,
+    /// The SYN was answered by a plain ACK.
+    PortReuse,
+    /// Connection up, no payload seen yet (health-check pattern when the client resets).
+    NoData,
+    /// Connection up and carrying data.
+    Established,
+}
+
+/// Connection state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnState {
+    #[default]
+    New,
+    /// DeepFlow Opening1: SYN(s) from the client, nothing back.
+    SynSent,
+    /// DeepFlow Opening2: SYN-ACK sent, handshake ACK not seen.
+    SynAckSeen,
+    /// DeepFlow Syn1: the SYN was answered by a plain ACK.
+    SynAnsweredByAck,
+    Established,
+    /// DeepFlow SynAck1: SYN-ACK repeated after the handshake ACK, before any data.
+    QueueLack,
+    /// One side sent FIN.
+    HalfClosed {
+        fin_by: u8,
+    },
+    /// Both sides sent FIN; waiting for the last ACK.
+    BothFin {
+        last_fin_by: u8,
+    },
+    /// FIN handshake completed.
+    Closed,
+    Reset {
+        by: u8,
+        phase: ResetPhase,
+    },
+    /// Started with an invalid flag combination.
+    Exception,
+}
+
+/// TCP connection tracking of one flow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConn {
+    pub state: ConnState,
+    /// SYN sender (or SYN-ACK receiver), when the handshake was seen.
+    pub client: Option<u8>,
+    /// Initial sequence number of each side's first SYN / SYN-ACK.
+    pub isn: [Option<u32>; 2],
+    pub payload_seen: bool,
+}
+
+fn invalid_flags(f: u8) -> bool {
+    let syn = f & TcpFlags::SYN != 0;
+    (syn && f & (TcpFlags::FIN | TcpFlags::RST) != 0) || f == 0
+}
+
+impl TcpConn {
+    /// Applies one packet from endpoint `side`.
+    pub fn on_packet(&mut self, side: u8, tcp: &TcpHeader) {
+        let f = tcp.flags.masked();
+        let other = side ^ 1;
+        if invalid_flags(f) {
+            if self.state == ConnState::New {
+                self.state = ConnState::Exception;
+            }
+            return;
+        }
+        let syn = f & TcpFlags::SYN != 0;
+        let ack = f & TcpFlags::ACK != 0;
+        let fin = f & TcpFlags::FIN != 0;
+        let has_payload = tcp.payload_len > 0;
+        if f & TcpFlags::RST != 0 {
+            let phase = match self.state {
+                ConnState::SynSent => ResetPhase::AfterSyn,
+                ConnState::SynAckSeen => ResetPhase::Handshake,
+                ConnState::SynAnsweredByAck => ResetPhase::PortReuse,
+                ConnState::Reset { .. } | ConnState::Exception => return,
+                _ if self.payload_seen || has_payload => ResetPhase::Established,
+                _ => ResetPhase::NoData,
+            };
+            self.state = ConnState::Reset { by: side, phase };
+            return;
+        }
+        if syn {
+            let idx = usize::from(side);
+            if self.isn[idx].is_none() {
+                self.isn[idx] = Some(tcp.seq);
+            }
+            if !ack {
+                if self.state == ConnState::New {
+                    self.state = ConnState::SynSent;
+                    self.client = Some(side);
+                }
+            } else {
+                match self.state {
+                    ConnState::New | ConnState::SynSent => {
+                        self.state = ConnState::SynAckSeen;
+                        self.client = Some(other);
+                    }
+                    ConnState::Established if !self.payload_seen && self.client == Some(other) => {
+                        self.state = ConnState::QueueLack;
+                    }
+                    _ => {}
+                }
+            }
+            return;
+        }
+        if has_payload {
+            self.payload_seen = true;
+        }
+        if fin {
+            self.state = match self.state {
+                ConnState::HalfClosed { fin_by } if fin_by != side => {
+                    ConnState::BothFin { last_fin_by: side }
+                }
+                s @ (ConnState::HalfClosed { .. }
+                | ConnState::BothFin { .. }
+                | ConnState::Closed
+                | ConnState::Exception) => s,
+                _ => ConnState::HalfClosed { fin_by: side },
+            };
+            return;
+        }
+        self.state = match self.state {
+            ConnState::New => ConnState::Established,
+            ConnState::SynSent if self.client == Some(other) && !has_payload => {
+                ConnState::SynAnsweredByAck
+            }
+            ConnState::SynSent => ConnState::Established,
+            ConnState::SynAckSeen if self.client == Some(side) => ConnState::Established,
+            ConnState::SynAnsweredByAck if self.client == Some(side) => ConnState::Established,
+            ConnState::QueueLack if has_payload => ConnState::Established,
+            ConnState::BothFin { last_fin_by } if last_fin_by != side => ConnState::Closed,
+            s => s,
+        };
+    }
+
+    /// True when a SYN from `side` starts a new connection on this 5-tuple: the old one is
+    /// over (closed, closing or reset) and the initial sequence number differs.
+    pub fn is_new_connection(&self, side: u8, tcp: &TcpHeader) -> bool {
+        if !tcp.flags.is_syn() {
+            return false;
+        }
+        let over = matches!(
+            self.state,
+            ConnState::Closed
+                | ConnState::BothFin { .. }
+                | ConnState::Reset { .. }
+                | ConnState::HalfClosed { .. }
+        );
+        over && self.isn[usize::from(side)] != Some(tcp.seq)
+    }
+
+    /// How long the flow may stay idle in its current state.
+    pub fn timeout_ns(&self, t: &Timeouts) -> u64 {
+        match self.state {
+            ConnState::Established | ConnState::QueueLack => t.established_ns,
+            ConnState::Closed => t.closed_fin_ns,
+            ConnState::Reset {
+                phase: ResetPhase::Established,
+                ..
+            } => t.closing_rst_ns,
+            ConnState::Reset { .. } => t.opening_rst_ns,
+            _ => t.others_ns,
+        }
+    }
+
+    /// The close type for a flow that ends in this state; `client` is the client endpoint.
+    pub fn close_type(&self, client: u8) -> CloseType {
+        let client = self.client.unwrap_or(client);
+        match self.state {
+            ConnState::New | ConnState::Exception => CloseType::Unknown,
+            ConnState::SynSent => CloseType::ClientSynRepeat,
+            ConnState::SynAckSeen => CloseType::ServerSynAckRepeat,
+            ConnState::SynAnsweredByAck => CloseType::ClientSourcePortReuse,
+            ConnState::Established => CloseType::Timeout,
+            ConnState::QueueLack => CloseType::ServerQueueLack,
+            ConnState::HalfClosed { fin_by } if fin_by == client => CloseType::ServerHalfClose,
+            ConnState::HalfClosed { .. } => CloseType::ClientHalfClose,
+            ConnState::BothFin { .. } | ConnState::Closed => CloseType::Finish,
+            ConnState::Reset { by, phase } => {
+                let by_client = by == client;
+                match (phase, by_client) {
+                    (ResetPhase::AfterSyn, false) => CloseType::ServerReset,
+                    (ResetPhase::AfterSyn, true) => CloseType::ClientEstablishReset,
+                    (ResetPhase::Handshake, false) => CloseType::ServerEstablishReset,
+                    (ResetPhase::Handshake, true) => CloseType::TcpFinClientRst,
+                    (ResetPhase::PortReuse, true) => CloseType::ClientSourcePortReuse,
+                    (ResetPhase::PortReuse, false) => CloseType::ServerReset,
+                    (ResetPhase::NoData, true) => CloseType::TcpFinClientRst,
+                    (ResetPhase::NoData | ResetPhase::Established, false) => {
+                        CloseType::TcpServerRst
+                    }
+                    (ResetPhase::Established, true) => CloseType::TcpClientRst,
+                }
+            }
+        }
+    }
+}

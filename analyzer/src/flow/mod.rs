@@ -1,0 +1,21 @@
+//! Flows: the symmetric key, per-flow state, TCP connection states and close types, the
+//! client/server decision, and the bounded table with its timer wheel.
+
+mod close;
+mod conn;
+mod direction;
+mod key;
+mod node;
+mod table;
+mod timer;
+
+pub use close::CloseType;
+pub use conn::{ConnState, ResetPhase, TcpConn};
+pub use direction::{
+    Direction, SCORE_EPHEMERAL, SCORE_FIRST_PACKET, SCORE_L7, SCORE_SERVER_PORT, SCORE_SYN,
+    SCORE_SYN_ACK, SCORE_WELL_KNOWN,
+};
+pub use key::{Endpoint, FlowKey};
+pub use node::{Flow, PeerCounters};
+pub use table::{FlowTable, InsertError};
+pub use timer::TimerWheel;

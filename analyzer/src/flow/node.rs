@@ -1,0 +1,105 @@
+//! The per-flow state held in the table.
+
+use super::conn::TcpConn;
+use super::direction::Direction;
+use super::key::{Endpoint, FlowKey};
+use crate::tcp::TcpPerf;
+use crate::wire::TunnelInfo;
+
+/// Counters of one direction since the last report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCounters {
+    pub packets: u64,
+    /// L2 header + IP total length of the inner packet (DeepFlow's byte count).
+    pub bytes: u64,
+    /// IP payload bytes.
+    pub l3_bytes: u64,
+    /// L4 payload bytes.
+    pub l4_bytes: u64,
+    /// OR of TCP flags seen.
+    pub tcp_flags: u8,
+}
+
+/// Outstanding ICMP echo requests kept per flow (for SRT of echo request -> reply).
+pub(crate) const ICMP_PENDING: usize = 4;
+
+/// One tracked flow. Endpoint 0 sent the first packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Flow {
+    pub key: FlowKey,
+    pub hash: u64,
+    pub id: u64,
+    pub ep: [Endpoint; 2],
+    pub mac: [[u8; 6]; 2],
+    pub eth_type: u16,
+    pub vlan: u16,
+    /// Outer tunnel as seen on packets from endpoint 0, and the outer addresses of the reverse.
+    pub tunnel: TunnelInfo,
+    pub tunnel_rev: Option<([u8; 16], [u8; 16])>,
+    pub start_ns: u64,
+    pub last_ns: u64,
+    /// Start of the current reporting interval.
+    pub interval_start_ns: u64,
+    pub deadline_ns: u64,
+    pub peers: [PeerCounters; 2],
+    pub total_packets: [u64; 2],
+    pub total_bytes: [u64; 2],
+    pub conn: TcpConn,
+    pub perf: TcpPerf,
+    pub direction: Direction,
+    /// Endpoint of the last packet (for UDP ART).
+    pub last_side: u8,
+    pub last_side_ns: u64,
+    pub icmp_pending: [(u16, u16, u64); ICMP_PENDING],
+    /// A row was already produced for this flow (later rows have is_new_flow = false).
+    pub reported: bool,
+    pub active: bool,
+}
+
+impl Flow {
+    pub fn new(
+        key: FlowKey,
+        hash: u64,
+        id: u64,
+        ep: [Endpoint; 2],
+        ts_ns: u64,
+        direction: Direction,
+    ) -> Self {
+        Flow {
+            key,
+            hash,
+            id,
+            ep,
+            mac: [[0; 6]; 2],
+            eth_type: 0,
+            vlan: 0,
+            tunnel: TunnelInfo::NONE,
+            tunnel_rev: None,
+            start_ns: ts_ns,
+            last_ns: ts_ns,
+            interval_start_ns: ts_ns,
+            deadline_ns: 0,
+            peers: [PeerCounters::default(); 2],
+            total_packets: [0; 2],
+            total_bytes: [0; 2],
+            conn: TcpConn::default(),
+            perf: TcpPerf::default(),
+            direction,
+            last_side: 0,
+            last_side_ns: 0,
+            icmp_pending: [(0, 0, 0); ICMP_PENDING],
+            reported: false,
+            active: true,
+        }
+    }
+
+    /// True while one side has sent nothing (DeepFlow then uses the "others" timeout).
+    pub fn is_one_sided(&self) -> bool {
+        self.total_packets[0] == 0 || self.total_packets[1] == 0
+    }
+
+    /// Packets in the current interval, both directions.
+    pub fn interval_packets(&self) -> u64 {
+        self.peers[0].packets + self.peers[1].packets
+    }
+}

@@ -1,0 +1,142 @@
+//! The bounded flow table: a slab preallocated to the configured capacity, a hash index over
+//! slab positions, a free list, and the timer wheel. It never grows past its capacity.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::key::FlowKey;
+use super::node::Flow;
+use super::timer::TimerWheel;
+
+/// Why a flow could not be inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertError {
+    Full,
+}
+
+/// Flows of one worker.
+#[derive(Debug)]
+pub struct FlowTable {
+    flows: Vec<Flow>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    free: Vec<u32>,
+    capacity: usize,
+    len: usize,
+    pub wheel: TimerWheel,
+}
+
+impl FlowTable {
+    /// A table for at most `capacity` flows with deadlines up to `horizon_ns` ahead.
+    pub fn new(capacity: u32, horizon_ns: u64) -> Self {
+        let capacity = capacity.max(1) as usize;
+        FlowTable {
+            flows: Vec::with_capacity(capacity),
+            index: HashTable::with_capacity(capacity),
+            hasher: DefaultHashBuilder::default(),
+            free: Vec::with_capacity(capacity),
+            capacity,
+            len: 0,
+            wheel: TimerWheel::new(capacity, horizon_ns),
+        }
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    #[inline]
+    pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
+        let flows = &self.flows;
+        self.index
+            .find(hash, |&i| flows[i as usize].key == *key)
+            .copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len >= self.capacity
+    }
+
+    /// Inserts a flow (its key must not be present).
+    pub fn insert(&mut self, flow: Flow) -> Result<u32, InsertError> {
+        if self.is_full() {
+            return Err(InsertError::Full);
+        }
+        let hash = flow.hash;
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.flows[i as usize] = flow;
+                i
+            }
+            None => {
+                self.flows.push(flow);
+                (self.flows.len() - 1) as u32
+            }
+        };
+        let flows = &self.flows;
+        self.index
+            .insert_unique(hash, idx, |&i| flows[i as usize].hash);
+        self.len += 1;
+        Ok(idx)
+    }
+
+    /// Removes flow `idx` from the index and the wheel; its slot is reused later.
+    pub fn remove(&mut self, idx: u32) {
+        let Some(flow) = self.flows.get_mut(idx as usize) else {
+            return;
+        };
+        if !flow.active {
+            return;
+        }
+        flow.active = false;
+        let hash = flow.hash;
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
+            entry.remove();
+        }
+        self.wheel.cancel(idx);
+        self.free.push(idx);
+        self.len -= 1;
+    }
+
+    #[inline]
+    pub fn get(&self, idx: u32) -> &Flow {
+        &self.flows[idx as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> &mut Flow {
+        &mut self.flows[idx as usize]
+    }
+
+    /// Slab positions in use (slab order: deterministic for a given input).
+    pub fn slots(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_active(&self, idx: u32) -> bool {
+        self.flows.get(idx as usize).is_some_and(|f| f.active)
+    }
+
+    /// Approximate bytes held per flow slot (slab + index + timer link + free list).
+    pub fn bytes_per_flow() -> usize {
+        std::mem::size_of::<Flow>()
+            + std::mem::size_of::<u32>() * 2
+            + 1
+            + 24
+            + std::mem::size_of::<u64>()
+    }
+}

@@ -1,0 +1,45 @@
+//! tapflow's analyzer: turns raw mirrored frames into flow records.
+//!
+//! The crate is sans-IO: it never reads a clock, a file or a socket. Every packet comes with its
+//! own timestamp ([`PacketMeta`]), so an offline replay and a live capture of the same packets give
+//! identical records. Nothing on the per-packet path allocates, locks or logs: tables are
+//! preallocated and bounded, and every drop or decode failure bumps a named counter
+//! ([`Counters`]).
+//!
+//! Layers, in the order a packet meets them:
+//! - [`wire`]: zero-copy decoding of L2-L4 and tunnels into a [`wire::Packet`] view;
+//! - [`flow`]: the symmetric flow table, timer wheel, TCP connection state and close types;
+//! - [`tcp`]: DeepFlow-compatible TCP performance metrics (RTT, SRT, ART, CIT, retransmissions);
+//! - [`record`]: the `l4_flow_log` rows handed to sinks;
+//! - [`engine`]: [`Analyzer`], which ties them together for one worker (one shard of flows).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod counters;
+pub mod engine;
+pub mod flow;
+pub mod record;
+pub mod tcp;
+pub mod wire;
+
+pub use config::AnalyzerConfig;
+pub use counters::Counters;
+pub use engine::{Analyzer, RecordSink};
+pub use record::L4FlowLog;
+
+/// What the capture layer knows about a frame besides its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketMeta {
+    /// Capture timestamp, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Length of the frame on the wire.
+    pub wire_len: u32,
+    /// Bytes actually captured (`<= wire_len` when a snap length truncated the frame).
+    pub cap_len: u32,
+    /// Capture interface index (or a pcap source's index); feeds `tap_port`.
+    pub ifindex: u32,
+    /// Receive queue the frame came from.
+    pub queue: u16,
+    /// NIC/XDP RSS hash when known, else 0.
+    pub rss_hash: u32,
+}

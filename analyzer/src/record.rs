@@ -1,0 +1,110 @@
+//! `l4_flow_log` rows: DeepFlow's field names, client (`_0`, `tx`) and server (`_1`, `rx`) sides.
+//!
+//! Times are microseconds since the Unix epoch; durations and latencies are microseconds.
+//! Additions beyond DeepFlow's l4_flow_log are listed in docs/records.md.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde::{Serialize, Serializer};
+
+/// A MAC address, serialised as `aa:bb:cc:dd:ee:ff`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl Serialize for MacAddr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        s.collect_str(&format_args!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        ))
+    }
+}
+
+/// 16 address bytes (IPv4 in the first four) to a std address.
+pub fn ip_from_bytes(b: &[u8; 16], is_v6: bool) -> IpAddr {
+    if is_v6 {
+        IpAddr::V6(Ipv6Addr::from(*b))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    }
+}
+
+/// One l4_flow_log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct L4FlowLog {
+    pub flow_id: u64,
+    pub start_time: u64,
+    pub end_time: u64,
+    pub duration: u64,
+    pub close_type: u8,
+    pub close_type_name: &'static str,
+    pub status: &'static str,
+    pub is_new_flow: bool,
+    pub signal_source: u8,
+    pub capture_network_type: u8,
+    pub tap_port: u32,
+    pub eth_type: u16,
+    pub vlan: u16,
+    pub mac_0: MacAddr,
+    pub mac_1: MacAddr,
+    pub ip_0: IpAddr,
+    pub ip_1: IpAddr,
+    pub is_ipv4: bool,
+    pub protocol: u8,
+    pub client_port: u16,
+    pub server_port: u16,
+    pub tunnel_type: u8,
+    pub tunnel_tier: u8,
+    pub tunnel_id: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_tx_ip_0: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_tx_ip_1: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_rx_ip_0: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel_rx_ip_1: Option<IpAddr>,
+    pub packet_tx: u64,
+    pub packet_rx: u64,
+    pub byte_tx: u64,
+    pub byte_rx: u64,
+    pub l3_byte_tx: u64,
+    pub l3_byte_rx: u64,
+    pub l4_byte_tx: u64,
+    pub l4_byte_rx: u64,
+    pub total_packet_tx: u64,
+    pub total_packet_rx: u64,
+    pub total_byte_tx: u64,
+    pub total_byte_rx: u64,
+    pub tcp_flags_bit_0: u8,
+    pub tcp_flags_bit_1: u8,
+    pub syn_count: u32,
+    pub synack_count: u32,
+    pub fin_count: u32,
+    pub retrans_syn: u32,
+    pub retrans_synack: u32,
+    pub retrans_tx: u32,
+    pub retrans_rx: u32,
+    pub zero_win_tx: u32,
+    pub zero_win_rx: u32,
+    pub ooo_tx: u32,
+    pub ooo_rx: u32,
+    pub rtt: u32,
+    pub rtt_client_sum: u64,
+    pub rtt_client_count: u32,
+    pub rtt_client_max: u32,
+    pub rtt_server_sum: u64,
+    pub rtt_server_count: u32,
+    pub rtt_server_max: u32,
+    pub srt_sum: u64,
+    pub srt_count: u32,
+    pub srt_max: u32,
+    pub art_sum: u64,
+    pub art_count: u32,
+    pub art_max: u32,
+    pub cit_sum: u64,
+    pub cit_count: u32,
+    pub cit_max: u32,
+    pub direction_score: u8,
+}

@@ -1,0 +1,204 @@
+//! Zero-copy decoding of mirrored frames: Ethernet, VLAN/QinQ, MPLS, IPv4/IPv6, TCP/UDP/ICMP, and
+//! the tunnels a mirror feed arrives in (VXLAN, GENEVE, GRE, TEB, ERSPAN I/II/III, IPIP, IPv6-in-IP;
+//! IPv4 or IPv6 outer headers, up to [`DecodeConfig::max_tunnel_layers`] layers).
+//!
+//! Contract: [`decode`] never panics and never allocates. Every field read is preceded by a length
+//! check; a frame that ends early yields [`ErrorKind::Truncated`], an impossible length or version
+//! [`ErrorKind::Malformed`], and a valid construct we do not decode [`ErrorKind::Unsupported`],
+//! each tagged with its [`Layer`] so the caller can count it.
+//!
+//! Field offsets are named constants in each layer's module; multi-byte fields are big-endian.
+
+pub mod build;
+mod error;
+mod ethernet;
+mod ip;
+mod l4;
+mod tunnel;
+
+pub use error::{DecodeError, ErrorKind, Layer};
+pub use ethernet::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, ETH_P_QINQ_OLD};
+pub use ip::{
+    Fragment, IpInfo, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IPIP, IPPROTO_IPV6,
+    IPPROTO_TCP, IPPROTO_UDP,
+};
+pub use l4::{IcmpHeader, TcpFlags, TcpHeader, TcpOptions, Transport, UdpHeader};
+pub use tunnel::{MirrorInfo, TunnelInfo, TunnelSet, TunnelType};
+
+/// Decoder settings (from config; cheap to copy into each worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeConfig {
+    /// UDP destination ports carrying VXLAN.
+    pub vxlan_ports: [u16; 3],
+    /// UDP destination port carrying GENEVE.
+    pub geneve_port: u16,
+    /// How many tunnel layers are peeled before the rest is treated as plain traffic.
+    pub max_tunnel_layers: u8,
+    /// Tunnels that are mirror transport, not part of the traffic: decapsulated, and their
+    /// outer headers dropped from the flow (DeepFlow's `tunnel_trim_protocols`).
+    pub trim: TunnelSet,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            vxlan_ports: [4789, 8472, 4789],
+            geneve_port: 6081,
+            max_tunnel_layers: 2,
+            trim: TunnelSet::EMPTY
+                .with(TunnelType::Erspan)
+                .with(TunnelType::Teb),
+        }
+    }
+}
+
+/// Layer-2 facts of a decoded frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct L2Info {
+    /// MACs of the innermost Ethernet header (outer MACs for IP-in-IP inner packets).
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    /// First VLAN id of the innermost Ethernet header (0 = untagged).
+    pub vlan: u16,
+    /// VLAN tags of the outermost Ethernet header (the mirror's): ids and the outer tag's PCP.
+    pub outer_vlans: [u16; 2],
+    pub outer_vlan_count: u8,
+    pub outer_pcp: u8,
+    /// Length of the L2 header in front of the innermost IP header (for byte counters).
+    pub l2_len: u16,
+}
+
+/// A decoded frame: header facts plus a borrow of the L4 payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    pub l2: L2Info,
+    /// EtherType of the innermost frame (0x0800/0x86DD for IP).
+    pub eth_type: u16,
+    /// Outermost non-trimmed tunnel, if any.
+    pub tunnel: TunnelInfo,
+    /// The mirror transport (ERSPAN) the frame came in, if any.
+    pub mirror: MirrorInfo,
+    /// Innermost IP header; `None` for non-IP frames (ARP, LLDP, ...).
+    pub ip: Option<IpInfo>,
+    pub transport: Transport,
+    /// Captured L4 payload (may be shorter than the logical payload under a snap length).
+    pub payload: &'a [u8],
+}
+
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at + 2)?;
+    Some(u16::from_be_bytes([s[0], s[1]]))
+}
+
+#[inline]
+pub(crate) fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Where the next layer starts while peeling tunnels.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Ethernet(&'a [u8]),
+    Ip(&'a [u8]),
+}
+
+/// Decodes one frame starting at its Ethernet header.
+pub fn decode<'a>(frame: &'a [u8], cfg: &DecodeConfig) -> Result<Packet<'a>, DecodeError> {
+    let mut start = Start::Ethernet(frame);
+    let mut l2 = L2Info::default();
+    let mut tunnel = TunnelInfo::NONE;
+    let mut mirror = MirrorInfo::NONE;
+    let mut layers: u8 = 0;
+    let mut outermost = true;
+    loop {
+        let (eth_type, l3) = match start {
+            Start::Ethernet(buf) => {
+                let eth = ethernet::parse(buf)?;
+                l2.dst_mac = eth.dst;
+                l2.src_mac = eth.src;
+                l2.vlan = eth.vlans[0];
+                l2.l2_len = eth.header_len;
+                if outermost {
+                    l2.outer_vlans = eth.vlans;
+                    l2.outer_vlan_count = eth.vlan_count;
+                    l2.outer_pcp = eth.outer_pcp;
+                }
+                (eth.eth_type, eth.payload)
+            }
+            Start::Ip(buf) => match buf.first().map(|b| b >> 4) {
+                Some(4) => (ETH_P_IPV4, buf),
+                Some(6) => (ETH_P_IPV6, buf),
+                Some(_) => return Err(DecodeError::malformed(Layer::Ipv4)),
+                None => return Err(DecodeError::truncated(Layer::Ipv4)),
+            },
+        };
+        outermost = false;
+        let parsed = match eth_type {
+            ETH_P_IPV4 => ip::parse_v4(l3)?,
+            ETH_P_IPV6 => ip::parse_v6(l3)?,
+            _ => {
+                return Ok(Packet {
+                    l2,
+                    eth_type,
+                    tunnel,
+                    mirror,
+                    ip: None,
+                    transport: Transport::Other,
+                    payload: &[],
+                })
+            }
+        };
+        let (info, l4buf) = parsed;
+        if layers < cfg.max_tunnel_layers && info.fragment != Fragment::NonFirst {
+            if let Some(found) = tunnel::detect(&info, l4buf, cfg)? {
+                layers += 1;
+                let outer = TunnelInfo {
+                    kind: found.kind,
+                    tier: 0,
+                    id: found.id,
+                    src: info.src,
+                    dst: info.dst,
+                    is_ipv6: info.is_v6,
+                    src_mac: l2.src_mac,
+                    dst_mac: l2.dst_mac,
+                };
+                if found.kind == TunnelType::Erspan {
+                    mirror = MirrorInfo {
+                        version: found.erspan_version,
+                        session_id: found.id as u16,
+                        src: info.src,
+                        is_ipv6: info.is_v6,
+                    };
+                }
+                if cfg.trim.contains(found.kind) {
+                    tunnel = TunnelInfo::NONE;
+                } else if tunnel.kind == TunnelType::None {
+                    tunnel = TunnelInfo { tier: 1, ..outer };
+                } else {
+                    tunnel.tier += 1;
+                }
+                start = if found.inner_is_ethernet {
+                    Start::Ethernet(found.inner)
+                } else {
+                    Start::Ip(found.inner)
+                };
+                continue;
+            }
+        }
+        let (transport, payload) = l4::parse(&info, l4buf)?;
+        return Ok(Packet {
+            l2,
+            eth_type,
+            tunnel,
+            mirror,
+            ip: Some(info),
+            transport,
+            payload,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
