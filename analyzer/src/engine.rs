@@ -79,7 +79,7 @@ impl Analyzer {
             ts = self.now_ns;
         }
         self.advance_to(ts, sink);
-        let pkt = match wire::decode(frame, &self.cfg.decode) {
+        let pkt = match wire::decode_link(frame, meta.link, &self.cfg.decode) {
             Ok(p) => p,
             Err(e) => {
                 self.counters.count_decode_error(e);

@@ -42,4 +42,6 @@ pub struct PacketMeta {
     pub queue: u16,
     /// NIC/XDP RSS hash when known, else 0.
     pub rss_hash: u32,
+    /// How the frame starts (Ethernet for every live engine).
+    pub link: wire::LinkType,
 }

@@ -1,1 +1,8 @@
-//! placeholder
+//! tapflow's control side: the configuration model (YAML, DeepFlow v7 key names, strict) and its
+//! validation into the analyzer's typed config; record sinks (JSON lines files today).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod sink;
+
+pub use config::{Config, ConfigError};

@@ -104,9 +104,81 @@ enum Start<'a> {
     Ip(&'a [u8]),
 }
 
+/// How a captured frame starts (pcap link types tapflow reads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkType {
+    /// Ethernet II (pcap 1).
+    #[default]
+    Ethernet,
+    /// An IP header with no link layer (pcap 101, 228, 229).
+    RawIp,
+    /// BSD loopback: a 4-byte address family, then IP (pcap 0, 108).
+    Null,
+    /// Linux cooked capture v1: 16-byte header with the EtherType at 14 (pcap 113).
+    LinuxSll,
+    /// Linux cooked capture v2: 20-byte header with the EtherType at 0 (pcap 276).
+    LinuxSll2,
+}
+
+impl LinkType {
+    /// Maps a pcap/pcapng LINKTYPE value; `None` for link types tapflow does not decode.
+    pub fn from_pcap(linktype: u32) -> Option<Self> {
+        match linktype {
+            1 => Some(LinkType::Ethernet),
+            101 | 228 | 229 => Some(LinkType::RawIp),
+            0 | 108 => Some(LinkType::Null),
+            113 => Some(LinkType::LinuxSll),
+            276 => Some(LinkType::LinuxSll2),
+            _ => None,
+        }
+    }
+}
+
 /// Decodes one frame starting at its Ethernet header.
 pub fn decode<'a>(frame: &'a [u8], cfg: &DecodeConfig) -> Result<Packet<'a>, DecodeError> {
-    let mut start = Start::Ethernet(frame);
+    decode_from(Start::Ethernet(frame), cfg)
+}
+
+/// Decodes one frame of the given link type.
+pub fn decode_link<'a>(
+    frame: &'a [u8],
+    link: LinkType,
+    cfg: &DecodeConfig,
+) -> Result<Packet<'a>, DecodeError> {
+    let cooked = |hdr_len: usize, proto_at: usize| -> Result<Packet<'a>, DecodeError> {
+        let proto = be16(frame, proto_at).ok_or(DecodeError::truncated(Layer::Ethernet))?;
+        let rest = frame
+            .get(hdr_len..)
+            .ok_or(DecodeError::truncated(Layer::Ethernet))?;
+        match proto {
+            ETH_P_IPV4 | ETH_P_IPV6 => decode_from(Start::Ip(rest), cfg),
+            other => Ok(Packet {
+                l2: L2Info::default(),
+                eth_type: other,
+                tunnel: TunnelInfo::NONE,
+                mirror: MirrorInfo::NONE,
+                ip: None,
+                transport: Transport::Other,
+                payload: &[],
+            }),
+        }
+    };
+    match link {
+        LinkType::Ethernet => decode(frame, cfg),
+        LinkType::RawIp => decode_from(Start::Ip(frame), cfg),
+        LinkType::Null => {
+            let rest = frame
+                .get(4..)
+                .ok_or(DecodeError::truncated(Layer::Ethernet))?;
+            decode_from(Start::Ip(rest), cfg)
+        }
+        LinkType::LinuxSll => cooked(16, 14),
+        LinkType::LinuxSll2 => cooked(20, 0),
+    }
+}
+
+fn decode_from<'a>(first: Start<'a>, cfg: &DecodeConfig) -> Result<Packet<'a>, DecodeError> {
+    let mut start = first;
     let mut l2 = L2Info::default();
     let mut tunnel = TunnelInfo::NONE;
     let mut mirror = MirrorInfo::NONE;

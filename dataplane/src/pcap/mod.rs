@@ -1,0 +1,7 @@
+//! pcap and pcapng files: a streaming reader (gzip accepted) and a writer for generated captures.
+
+mod reader;
+mod writer;
+
+pub use reader::PcapReader;
+pub use writer::PcapWriter;

@@ -1,0 +1,478 @@
+//! Streaming reader for classic pcap (micro- and nanosecond, either byte order) and pcapng
+//! (section header, interface description with `if_tsresol`/`if_tsoffset`, enhanced and simple
+//! packet blocks), with transparent gzip. One buffer is reused for every frame.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+use tapflow_analyzer::wire::LinkType;
+use tapflow_analyzer::PacketMeta;
+
+use crate::source::{Frame, PacketSource, SourceError};
+
+const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
+const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
+const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
+const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
+const PCAPNG_IDB: u32 = 1;
+const PCAPNG_SPB: u32 = 3;
+const PCAPNG_EPB: u32 = 6;
+/// Largest record or block we accept; bigger ones are malformed (bounded memory).
+const MAX_RECORD: usize = 1 << 20;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+    offset_s: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Legacy {
+        swap: bool,
+        nanos: bool,
+        link: LinkType,
+    },
+    Ng {
+        swap: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// Reads frames from a capture file.
+pub struct PcapReader {
+    input: Box<dyn Read + Send>,
+    format: Format,
+    buf: Vec<u8>,
+    offset: u64,
+    source_index: u32,
+    /// Records cut short at the end of the file (a capture stopped mid-write).
+    pub truncated_records: u64,
+}
+
+impl std::fmt::Debug for PcapReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcapReader")
+            .field("format", &self.format)
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+fn u32_at(b: &[u8], at: usize, swap: bool) -> u32 {
+    let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if swap {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    }
+}
+
+fn u16_at(b: &[u8], at: usize, swap: bool) -> u16 {
+    let v = [b[at], b[at + 1]];
+    if swap {
+        u16::from_be_bytes(v)
+    } else {
+        u16::from_le_bytes(v)
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` on a clean end before the first byte.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<bool, std::io::Error> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) if n == 0 => return Ok(false),
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+impl PcapReader {
+    /// Opens a capture file; `source_index` becomes `PacketMeta::ifindex` (the tap port).
+    pub fn open(path: &Path, source_index: u32) -> Result<Self, SourceError> {
+        let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
+        let mut magic = [0u8; 2];
+        let gz = {
+            use std::io::BufRead;
+            let head = file.fill_buf()?;
+            if head.len() >= 2 {
+                magic.copy_from_slice(&head[..2]);
+            }
+            magic == GZIP_MAGIC
+        };
+        let input: Box<dyn Read + Send> = if gz {
+            Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file)))
+        } else {
+            Box::new(file)
+        };
+        Self::from_reader(input, source_index)
+    }
+
+    /// Reads from any byte stream (already decompressed).
+    pub fn from_reader(
+        mut input: Box<dyn Read + Send>,
+        source_index: u32,
+    ) -> Result<Self, SourceError> {
+        let mut head = [0u8; 24];
+        if !read_full(&mut *input, &mut head[..4])? {
+            return Err(SourceError::Malformed {
+                offset: 0,
+                what: "empty file",
+            });
+        }
+        let magic_le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let magic_be = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let mut reader = PcapReader {
+            input,
+            format: Format::Ng {
+                swap: false,
+                interfaces: Vec::new(),
+            },
+            buf: Vec::with_capacity(65_536),
+            offset: 4,
+            source_index,
+            truncated_records: 0,
+        };
+        if magic_le == PCAPNG_SHB {
+            reader.read_shb_rest()?;
+            return Ok(reader);
+        }
+        let (swap, nanos) = match (magic_le, magic_be) {
+            (PCAP_MAGIC_US, _) => (false, false),
+            (PCAP_MAGIC_NS, _) => (false, true),
+            (_, PCAP_MAGIC_US) => (true, false),
+            (_, PCAP_MAGIC_NS) => (true, true),
+            _ => return Err(SourceError::BadMagic(magic_le)),
+        };
+        if !read_full(&mut *reader.input, &mut head[4..24])? {
+            return Err(SourceError::Malformed {
+                offset: 4,
+                what: "truncated file header",
+            });
+        }
+        reader.offset = 24;
+        let linktype = u32_at(&head, 20, swap) & 0x0FFF_FFFF;
+        let link =
+            LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLinkType(linktype))?;
+        reader.format = Format::Legacy { swap, nanos, link };
+        Ok(reader)
+    }
+
+    /// After the SHB block type: reads its length, byte-order magic and body.
+    fn read_shb_rest(&mut self) -> Result<(), SourceError> {
+        let mut hdr = [0u8; 8];
+        if !read_full(&mut *self.input, &mut hdr)? {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "truncated section header",
+            });
+        }
+        let bom_le = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+        let swap = match bom_le {
+            PCAPNG_BOM => false,
+            _ if u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) == PCAPNG_BOM => true,
+            _ => {
+                return Err(SourceError::Malformed {
+                    offset: self.offset,
+                    what: "bad pcapng byte-order magic",
+                })
+            }
+        };
+        let len = u32_at(&hdr, 0, swap) as usize;
+        if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "bad section header length",
+            });
+        }
+        self.skip(len - 12)?;
+        self.offset += 8;
+        self.format = Format::Ng {
+            swap,
+            interfaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), SourceError> {
+        self.buf.resize(n, 0);
+        read_full(&mut *self.input, &mut self.buf)?;
+        self.offset += n as u64;
+        Ok(())
+    }
+
+    fn next_legacy(
+        &mut self,
+        swap: bool,
+        nanos: bool,
+        link: LinkType,
+    ) -> Result<Option<PacketMeta>, SourceError> {
+        let mut rec = [0u8; 16];
+        match read_full(&mut *self.input, &mut rec) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                self.truncated_records += 1;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let sec = u64::from(u32_at(&rec, 0, swap));
+        let frac = u64::from(u32_at(&rec, 4, swap));
+        let caplen = u32_at(&rec, 8, swap);
+        let origlen = u32_at(&rec, 12, swap);
+        if caplen as usize > MAX_RECORD {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "record longer than 1 MiB",
+            });
+        }
+        self.buf.resize(caplen as usize, 0);
+        match read_full(&mut *self.input, &mut self.buf) {
+            Ok(true) => {}
+            Ok(false) if caplen == 0 => {}
+            Ok(false) | Err(_) => {
+                self.truncated_records += 1;
+                return Ok(None);
+            }
+        }
+        self.offset += 16 + u64::from(caplen);
+        let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
+        Ok(Some(self.meta(ts_ns, origlen, caplen, link)))
+    }
+
+    /// Bytes of (decompressed) input consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    fn meta(&self, ts_ns: u64, wire_len: u32, cap_len: u32, link: LinkType) -> PacketMeta {
+        PacketMeta {
+            ts_ns,
+            wire_len: wire_len.max(cap_len),
+            cap_len,
+            ifindex: self.source_index,
+            queue: 0,
+            rss_hash: 0,
+            link,
+        }
+    }
+
+    /// Reads pcapng blocks until a packet; returns its meta with the data in `self.buf[data_range]`.
+    fn next_ng(&mut self) -> Result<Option<(PacketMeta, usize, usize)>, SourceError> {
+        loop {
+            let Format::Ng { swap, .. } = self.format else {
+                return Ok(None);
+            };
+            let mut hdr = [0u8; 8];
+            match read_full(&mut *self.input, &mut hdr) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.truncated_records += 1;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let block_type = u32_at(&hdr, 0, swap);
+            if block_type == PCAPNG_SHB {
+                // A new section: re-read the byte order.
+                self.reread_section(&hdr)?;
+                continue;
+            }
+            let len = u32_at(&hdr, 4, swap) as usize;
+            if !(12..=MAX_RECORD).contains(&len) || len % 4 != 0 {
+                return Err(SourceError::Malformed {
+                    offset: self.offset,
+                    what: "bad pcapng block length",
+                });
+            }
+            let body_len = len - 8;
+            self.buf.resize(body_len, 0);
+            if read_full(&mut *self.input, &mut self.buf).is_err() {
+                self.truncated_records += 1;
+                return Ok(None);
+            }
+            self.offset += len as u64;
+            let body = &self.buf[..body_len - 4];
+            match block_type {
+                PCAPNG_IDB => {
+                    if body.len() < 8 {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "short interface block",
+                        });
+                    }
+                    let linktype = u32::from(u16_at(body, 0, swap));
+                    let link = LinkType::from_pcap(linktype)
+                        .ok_or(SourceError::UnsupportedLinkType(linktype))?;
+                    let mut iface = Interface {
+                        link,
+                        units_per_sec: 1_000_000,
+                        offset_s: 0,
+                    };
+                    let mut o = 8;
+                    while o + 4 <= body.len() {
+                        let code = u16_at(body, o, swap);
+                        let olen = usize::from(u16_at(body, o + 2, swap));
+                        let val = body.get(o + 4..o + 4 + olen).unwrap_or(&[]);
+                        match (code, olen) {
+                            (0, _) => break,
+                            (9, 1) => {
+                                let r = val[0];
+                                let exp = u32::from(r & 0x7F);
+                                iface.units_per_sec = if r & 0x80 != 0 {
+                                    2u64.checked_pow(exp).unwrap_or(1_000_000)
+                                } else {
+                                    10u64.checked_pow(exp).unwrap_or(1_000_000)
+                                };
+                            }
+                            (14, 8) => {
+                                let mut b = [0u8; 8];
+                                b.copy_from_slice(val);
+                                iface.offset_s = if swap {
+                                    i64::from_be_bytes(b)
+                                } else {
+                                    i64::from_le_bytes(b)
+                                };
+                            }
+                            _ => {}
+                        }
+                        o += 4 + olen.div_ceil(4) * 4;
+                    }
+                    if let Format::Ng { interfaces, .. } = &mut self.format {
+                        if interfaces.len() < 4096 {
+                            interfaces.push(iface);
+                        }
+                    }
+                }
+                PCAPNG_EPB => {
+                    if body.len() < 20 {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "short packet block",
+                        });
+                    }
+                    let if_id = u32_at(body, 0, swap) as usize;
+                    let ts =
+                        (u64::from(u32_at(body, 4, swap)) << 32) | u64::from(u32_at(body, 8, swap));
+                    let caplen = u32_at(body, 12, swap);
+                    let origlen = u32_at(body, 16, swap);
+                    if 20 + caplen as usize > body.len() {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "packet longer than its block",
+                        });
+                    }
+                    let Format::Ng { interfaces, .. } = &self.format else {
+                        return Ok(None);
+                    };
+                    let Some(iface) = interfaces.get(if_id).copied() else {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "packet for an undeclared interface",
+                        });
+                    };
+                    let units = iface.units_per_sec.max(1);
+                    let ns = (ts / units) * 1_000_000_000 + (ts % units) * 1_000_000_000 / units;
+                    let ts_ns =
+                        ns.saturating_add_signed(iface.offset_s.saturating_mul(1_000_000_000));
+                    return Ok(Some((
+                        self.meta(ts_ns, origlen, caplen, iface.link),
+                        20,
+                        20 + caplen as usize,
+                    )));
+                }
+                PCAPNG_SPB => {
+                    let Format::Ng { interfaces, .. } = &self.format else {
+                        return Ok(None);
+                    };
+                    let Some(iface) = interfaces.first().copied() else {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "simple packet before any interface",
+                        });
+                    };
+                    if body.len() < 4 {
+                        return Err(SourceError::Malformed {
+                            offset: self.offset,
+                            what: "short simple packet block",
+                        });
+                    }
+                    let origlen = u32_at(body, 0, swap);
+                    let caplen = (body.len() - 4).min(origlen as usize) as u32;
+                    return Ok(Some((
+                        self.meta(0, origlen, caplen, iface.link),
+                        4,
+                        4 + caplen as usize,
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn reread_section(&mut self, hdr: &[u8; 8]) -> Result<(), SourceError> {
+        let mut bom = [0u8; 4];
+        read_full(&mut *self.input, &mut bom)?;
+        let swap = if u32::from_le_bytes(bom) == PCAPNG_BOM {
+            false
+        } else if u32::from_be_bytes(bom) == PCAPNG_BOM {
+            true
+        } else {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "bad pcapng byte-order magic",
+            });
+        };
+        let len = u32_at(hdr, 4, swap) as usize;
+        if !(28..=MAX_RECORD).contains(&len) {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "bad section header length",
+            });
+        }
+        self.skip(len - 12)?;
+        self.offset += 12;
+        self.format = Format::Ng {
+            swap,
+            interfaces: Vec::new(),
+        };
+        Ok(())
+    }
+}
+
+impl PacketSource for PcapReader {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        match self.format {
+            Format::Legacy { swap, nanos, link } => {
+                let Some(meta) = self.next_legacy(swap, nanos, link)? else {
+                    return Ok(None);
+                };
+                Ok(Some(Frame {
+                    meta,
+                    data: &self.buf,
+                }))
+            }
+            Format::Ng { .. } => {
+                let Some((meta, a, b)) = self.next_ng()? else {
+                    return Ok(None);
+                };
+                Ok(Some(Frame {
+                    meta,
+                    data: &self.buf[a..b],
+                }))
+            }
+        }
+    }
+}
