@@ -1,1 +1,63 @@
-fn main() {}
+//! `tapflow`: command-line wiring. Each subcommand lives in its own module.
+
+mod analyze;
+mod gen;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tapflow: mirror-traffic analyzer. Turns packets into flow logs with TCP performance metrics
+/// (RTT, SRT, ART, retransmissions, zero window, close types), DeepFlow-compatible field names.
+#[derive(Debug, Parser)]
+#[command(name = "tapflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyze capture files (pcap or pcapng, gzip accepted) and write flow logs.
+    ///
+    /// Files are read in the order given, as one continuous capture. Output: l4_flow_log.jsonl
+    /// (rotated by size) and stats.json in --out. Time comes only from packet timestamps: the
+    /// same input gives byte-identical output.
+    Analyze(analyze::AnalyzeArgs),
+    /// Generate a synthetic capture and the flow records tapflow must report for it.
+    Gen(gen::GenArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and print the effective settings.
+    Check {
+        /// YAML config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(a) => analyze::run(a),
+        Command::Gen(g) => gen::run(g),
+        Command::Config(ConfigCommand::Check { file }) => tapflow_control::Config::load(&file)
+            .map(|c| {
+                println!("{} is valid.", file.display());
+                println!("{c:#?}");
+            })
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tapflow: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,8 @@
-//! placeholder
+//! tapflow's generator of test and benchmark traffic, and (later) the benchmark harness.
+//!
+//! [`gen`] writes pcaps of synthetic but realistic conversations with chosen anomalies and
+//! encapsulations, plus the flow records tapflow must produce for them (`*.expected.jsonl`).
+//! The expectations come from what the generator did, not from the analyzer's code.
+#![forbid(unsafe_code)]
+
+pub mod gen;

@@ -1,0 +1,270 @@
+//! The conversations the generator knows: one normal exchange and one per anomaly.
+
+use tapflow_analyzer::flow::CloseType;
+use tapflow_analyzer::wire::TcpFlags;
+
+use super::conv::{Conv, MS};
+use super::{Encap, ExpectedFlow, Rng};
+
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const PSH_ACK: u8 = TcpFlags::PSH | TcpFlags::ACK;
+const RST_ACK: u8 = TcpFlags::RST | TcpFlags::ACK;
+const FIN_ACK: u8 = TcpFlags::FIN | TcpFlags::ACK;
+const MSS: usize = 1448;
+
+/// A kind of conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Request/response with a clean FIN close.
+    Http,
+    /// Client SYN sent three times, never answered.
+    SynRetry,
+    /// SYN answered by RST.
+    ServerReset,
+    /// One client and one server data segment retransmitted.
+    Retransmission,
+    /// The server's first two response segments arrive swapped.
+    OutOfOrder,
+    /// The client advertises a zero window twice.
+    ZeroWindow,
+    /// The client closes its half; the server sends more and never closes.
+    HalfClose,
+    /// A closed connection's 5-tuple is reused by a new connection.
+    PortReuse,
+    /// The client resets after the response.
+    ClientReset,
+    /// Handshake then client RST with no data (load-balancer health check).
+    HealthCheck,
+    /// A DNS-like UDP request/response.
+    Udp,
+    /// A longer transfer with random sizes and an occasional retransmission (benchmark mix).
+    Bulk,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 12] = [
+        Scenario::Http,
+        Scenario::SynRetry,
+        Scenario::ServerReset,
+        Scenario::Retransmission,
+        Scenario::OutOfOrder,
+        Scenario::ZeroWindow,
+        Scenario::HalfClose,
+        Scenario::PortReuse,
+        Scenario::ClientReset,
+        Scenario::HealthCheck,
+        Scenario::Udp,
+        Scenario::Bulk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Http => "http",
+            Scenario::SynRetry => "syn_retry",
+            Scenario::ServerReset => "server_reset",
+            Scenario::Retransmission => "retransmission",
+            Scenario::OutOfOrder => "out_of_order",
+            Scenario::ZeroWindow => "zero_window",
+            Scenario::HalfClose => "half_close",
+            Scenario::PortReuse => "port_reuse",
+            Scenario::ClientReset => "client_reset",
+            Scenario::HealthCheck => "health_check",
+            Scenario::Udp => "udp",
+            Scenario::Bulk => "bulk",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+fn request_response(
+    c: &mut Conv<'_>,
+    t: u64,
+    req: usize,
+    resp_segments: usize,
+    last: usize,
+) -> u64 {
+    c.tcp(t, true, PSH_ACK, req);
+    c.tcp(t + MS, false, ACK, 0);
+    let mut t = t + 5 * MS;
+    for k in 0..resp_segments {
+        let last_seg = k + 1 == resp_segments;
+        c.tcp(
+            t,
+            false,
+            if last_seg { PSH_ACK } else { ACK },
+            if last_seg { last } else { MSS },
+        );
+        t += MS / 10;
+    }
+    c.tcp(t + MS, true, ACK, 0);
+    t + MS
+}
+
+/// Generates conversation `i` of kind `s` starting at `t0`; returns the expected flows.
+pub(crate) fn run(
+    s: Scenario,
+    i: u64,
+    t0: u64,
+    enc: Encap,
+    rng: &mut Rng,
+    frames: &mut Vec<(u64, Vec<u8>)>,
+) -> Vec<ExpectedFlow> {
+    let isn = (rng.next_u64() as u32, rng.next_u64() as u32);
+    let port = match s {
+        Scenario::Udp => 53,
+        Scenario::Bulk => 443,
+        _ => 80,
+    };
+    let mut c = Conv::new(frames, enc, i, port, s.name(), isn);
+    let ct = |x: CloseType| x as u8;
+    match s {
+        Scenario::Http => {
+            let t = c.handshake(t0, 10 * MS, MS);
+            let t = request_response(
+                &mut c,
+                t + 2 * MS,
+                rng.range(80, 600) as usize,
+                1 + rng.range(0, 3) as usize,
+                rng.range(2, MSS as u64) as usize,
+            );
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::SynRetry => {
+            let seq = c.cseq;
+            for k in [0, 1000, 3000] {
+                c.tcp_at(t0 + k * MS, true, SYN, seq, 0, 65535);
+            }
+            c.exp.retrans_tx = 2;
+            vec![c.finish(ct(CloseType::ClientSynRepeat))]
+        }
+        Scenario::ServerReset => {
+            c.tcp(t0, true, SYN, 0);
+            c.tcp(t0 + MS, false, RST_ACK, 0);
+            vec![c.finish(ct(CloseType::ServerReset))]
+        }
+        Scenario::Retransmission => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            let seq = c.cseq;
+            c.tcp(t + MS, true, PSH_ACK, 300);
+            c.tcp_at(t + 201 * MS, true, PSH_ACK, seq, 300, 65535);
+            c.tcp(t + 202 * MS, false, ACK, 0);
+            let sseq = c.sseq;
+            c.tcp(t + 210 * MS, false, PSH_ACK, 1000);
+            c.tcp_at(t + 410 * MS, false, PSH_ACK, sseq, 1000, 65535);
+            c.tcp(t + 411 * MS, true, ACK, 0);
+            c.close(t + 420 * MS);
+            c.exp.retrans_tx = 1;
+            c.exp.retrans_rx = 1;
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::OutOfOrder => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            c.tcp(t + MS, true, PSH_ACK, 200);
+            let sseq = c.sseq;
+            c.tcp_at(
+                t + 5 * MS,
+                false,
+                PSH_ACK,
+                sseq.wrapping_add(MSS as u32),
+                500,
+                65535,
+            );
+            c.tcp_at(t + 6 * MS, false, ACK, sseq, MSS, 65535);
+            c.sseq = sseq.wrapping_add(MSS as u32 + 500);
+            c.tcp(t + 7 * MS, true, ACK, 0);
+            c.close(t + 10 * MS);
+            c.exp.ooo_rx = 1;
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::ZeroWindow => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            c.tcp(t + MS, true, PSH_ACK, 100);
+            c.tcp(t + 3 * MS, false, ACK, MSS);
+            c.tcp_win(t + 4 * MS, true, ACK, 0, 0);
+            c.tcp_win(t + 104 * MS, true, ACK, 0, 0);
+            c.tcp(t + 204 * MS, true, ACK, 0);
+            c.tcp(t + 205 * MS, false, PSH_ACK, 700);
+            c.tcp(t + 206 * MS, true, ACK, 0);
+            c.close(t + 210 * MS);
+            c.exp.zero_win_tx = 2;
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::HalfClose => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            c.tcp(t + MS, true, PSH_ACK, 100);
+            c.tcp(t + 2 * MS, true, FIN_ACK, 0);
+            c.tcp(t + 3 * MS, false, ACK, 0);
+            c.tcp(t + 8 * MS, false, PSH_ACK, 900);
+            c.tcp(t + 9 * MS, true, ACK, 0);
+            vec![c.finish(ct(CloseType::ServerHalfClose))]
+        }
+        Scenario::PortReuse => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            let t = request_response(&mut c, t + MS, 100, 1, 200);
+            let t = c.close(t + MS);
+            let first = c.finish(ct(CloseType::Finish));
+            let mut c = Conv::new(
+                frames,
+                enc,
+                i,
+                port,
+                s.name(),
+                (isn.0.wrapping_add(100_000), isn.1.wrapping_add(7)),
+            );
+            let t = c.handshake(t + 300 * MS, 5 * MS, MS);
+            let t = request_response(&mut c, t + MS, 120, 1, 300);
+            c.close(t + MS);
+            vec![first, c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::ClientReset => {
+            let t = c.handshake(t0, 5 * MS, MS);
+            let t = request_response(&mut c, t + MS, 150, 2, 100);
+            c.tcp(t + MS, true, RST_ACK, 0);
+            vec![c.finish(ct(CloseType::TcpClientRst))]
+        }
+        Scenario::HealthCheck => {
+            let t = c.handshake(t0, 2 * MS, MS);
+            c.tcp(t + MS, true, RST_ACK, 0);
+            vec![c.finish(ct(CloseType::TcpFinClientRst))]
+        }
+        Scenario::Udp => {
+            c.udp(t0, true, rng.range(30, 80) as usize);
+            c.udp(
+                t0 + rng.range(1, 20) * MS,
+                false,
+                rng.range(60, 400) as usize,
+            );
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Bulk => {
+            let t = c.handshake(t0, rng.range(1, 30) * MS, rng.range(1, 5) * MS / 2);
+            let mut t = t + MS;
+            let exchanges = rng.range(1, 4);
+            for _ in 0..exchanges {
+                t = request_response(
+                    &mut c,
+                    t,
+                    rng.range(100, 900) as usize,
+                    rng.range(1, 12) as usize,
+                    rng.range(2, MSS as u64) as usize,
+                );
+                t += rng.range(1, 50) * MS;
+            }
+            if rng.range(0, 3) == 0 {
+                let seq = c.sseq;
+                c.tcp(t, false, PSH_ACK, 800);
+                c.tcp_at(t + 200 * MS, false, PSH_ACK, seq, 800, 65535);
+                c.tcp(t + 201 * MS, true, ACK, 0);
+                c.exp.retrans_rx += 1;
+                t += 201 * MS;
+            }
+            c.close(t + MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+    }
+}

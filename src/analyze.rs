@@ -1,0 +1,162 @@
+//! `tapflow analyze`: capture files through the same analyzer a live worker runs.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use tapflow_analyzer::{Analyzer, Counters};
+use tapflow_control::sink::JsonLinesSink;
+use tapflow_control::Config;
+use tapflow_dataplane::pcap::PcapReader;
+use tapflow_dataplane::{OfflineRun, RunStats};
+
+#[derive(Debug, Args)]
+pub(crate) struct AnalyzeArgs {
+    /// Capture files (pcap / pcapng, optionally .gz).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// YAML config file (DeepFlow v7 key names; see docs/configuration.md).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Output directory, or - for flow logs on standard output.
+    #[arg(long, short, default_value = "tapflow-out")]
+    out: String,
+    /// No progress and no summary on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let to_stdout = args.out == "-";
+    let mut sink = if to_stdout {
+        JsonLinesSink::to_stdout(cfg.file_output.clone())
+    } else {
+        JsonLinesSink::to_dir(std::path::Path::new(&args.out), cfg.file_output.clone())
+            .with_context(|| format!("cannot write to {}", args.out))?
+    };
+    let mut analyzer = Analyzer::new(cfg.analyzer.clone());
+    let started = Instant::now();
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut run = OfflineRun::new(&mut analyzer);
+    let mut truncated = 0;
+    for file in &args.files {
+        let mut reader =
+            PcapReader::open(file, 0).with_context(|| format!("cannot read {}", file.display()))?;
+        let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let name = file.display().to_string();
+        run.drain(&mut reader, &mut sink, |r, s| {
+            if show_progress {
+                let pct = if total > 0 {
+                    (r.bytes_read() * 100 / total).min(100)
+                } else {
+                    0
+                };
+                eprint!("\r{name}: {pct:>3}% {} packets", s.frames);
+            }
+        })
+        .with_context(|| format!("while reading {}", file.display()))?;
+        truncated += reader.truncated_records;
+        if show_progress {
+            eprint!("\r{:width$}\r", "", width = name.len() + 40);
+        }
+    }
+    let stats = run.finish(&mut sink);
+    sink.flush().context("cannot flush flow logs")?;
+    if let Some(e) = sink.error() {
+        anyhow::bail!("writing flow logs failed: {e}");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let counters = analyzer.counters().clone();
+    if !to_stdout {
+        write_stats(&args.out, &counters, &stats, truncated, elapsed)?;
+    }
+    if !args.quiet {
+        summary(
+            &counters,
+            &stats,
+            truncated,
+            elapsed,
+            sink.stats.records,
+            if to_stdout { None } else { Some(&args.out) },
+        );
+    }
+    Ok(())
+}
+
+fn write_stats(
+    out: &str,
+    c: &Counters,
+    s: &RunStats,
+    truncated: u64,
+    elapsed: f64,
+) -> anyhow::Result<()> {
+    let mut m = serde_json::Map::new();
+    for (k, v) in c.entries() {
+        m.insert(k, v.into());
+    }
+    m.insert("frames".into(), s.frames.into());
+    m.insert("truncated_records".into(), truncated.into());
+    m.insert(
+        "elapsed_seconds".into(),
+        serde_json::Value::from((elapsed * 1000.0).round() / 1000.0),
+    );
+    let path = std::path::Path::new(out).join("stats.json");
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    serde_json::to_writer_pretty(&mut f, &serde_json::Value::Object(m))?;
+    f.write_all(b"\n")?;
+    Ok(())
+}
+
+fn summary(
+    c: &Counters,
+    s: &RunStats,
+    truncated: u64,
+    elapsed: f64,
+    records: u64,
+    out: Option<&String>,
+) {
+    let secs = elapsed.max(1e-9);
+    eprintln!(
+        "packets      {:>12}  ({:.3} Mpps, {:.1} Mbit/s over {:.2} s)",
+        s.frames,
+        s.frames as f64 / secs / 1e6,
+        s.bytes as f64 * 8.0 / secs / 1e6,
+        elapsed
+    );
+    eprintln!(
+        "flows        {:>12}  ({} flow log rows)",
+        c.flows_created, records
+    );
+    let errors = c.decode_errors_total();
+    eprintln!("decode errors{:>12}", errors);
+    for (name, v) in c.entries() {
+        if name.starts_with("decode.") && v > 0 {
+            eprintln!("  {name:<28} {v}");
+        }
+    }
+    for (name, v) in [
+        ("non_ip", c.non_ip),
+        ("ip_fragments", c.ip_fragments),
+        ("ts_backwards", c.ts_backwards),
+        ("flow_table_full", c.flow_table_full),
+        ("flows_evicted", c.flows_evicted),
+        ("flows_port_reused", c.flows_port_reused),
+        ("tcp_abnormal_flags", c.tcp_abnormal_flags),
+        ("tcp_partial_overlap", c.tcp_partial_overlap),
+        ("truncated_records", truncated),
+    ] {
+        if v > 0 {
+            eprintln!("{name:<13}{v:>12}");
+        }
+    }
+    if let Some(dir) = out {
+        eprintln!("output       {dir}/l4_flow_log.jsonl, {dir}/stats.json");
+    }
+}

@@ -1,0 +1,154 @@
+//! Golden tests: generated captures (every scenario, every encapsulation) through the analyzer,
+//! compared field by field with the generator's own expectations.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog};
+use tapflow_bench::gen::{generate, Encap, ExpectedFlow, GenSpec, Scenario};
+use tapflow_dataplane::pcap::PcapReader;
+use tapflow_dataplane::OfflineRun;
+
+fn sock(ip: std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V4(v) => format!("{v}:{port}"),
+        std::net::IpAddr::V6(v) => format!("[{v}]:{port}"),
+    }
+}
+
+/// Sums the rows of each flow (a long flow has one row per minute) into an ExpectedFlow.
+fn summarize(records: &[L4FlowLog]) -> Vec<(u64, ExpectedFlow)> {
+    let mut by_id: BTreeMap<u64, (u64, ExpectedFlow)> = BTreeMap::new();
+    for r in records {
+        let e = &mut by_id
+            .entry(r.flow_id)
+            .or_insert_with(|| (r.start_time, ExpectedFlow::default()))
+            .1;
+        e.client = sock(r.ip_0, r.client_port);
+        e.server = sock(r.ip_1, r.server_port);
+        e.protocol = r.protocol;
+        e.close_type = r.close_type;
+        e.packet_tx += r.packet_tx;
+        e.packet_rx += r.packet_rx;
+        e.byte_tx += r.byte_tx;
+        e.byte_rx += r.byte_rx;
+        e.l4_byte_tx += r.l4_byte_tx;
+        e.l4_byte_rx += r.l4_byte_rx;
+        e.syn_count += r.syn_count;
+        e.synack_count += r.synack_count;
+        e.retrans_tx += r.retrans_tx;
+        e.retrans_rx += r.retrans_rx;
+        e.ooo_tx += r.ooo_tx;
+        e.ooo_rx += r.ooo_rx;
+        e.zero_win_tx += r.zero_win_tx;
+        e.zero_win_rx += r.zero_win_rx;
+        e.rtt = e.rtt.max(r.rtt);
+        e.tunnel_type = r.tunnel_type;
+        e.vlan = r.vlan;
+    }
+    let mut v: Vec<_> = by_id.into_values().collect();
+    v.sort_by(|a, b| {
+        (a.1.client.as_str(), a.1.server.as_str(), a.0).cmp(&(
+            b.1.client.as_str(),
+            b.1.server.as_str(),
+            b.0,
+        ))
+    });
+    v
+}
+
+fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
+    let mut reader = PcapReader::from_reader(Box::new(Cursor::new(pcap)), 0).expect("pcap");
+    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut out = Vec::new();
+    let mut run = OfflineRun::new(&mut an);
+    run.drain(&mut reader, &mut out, |_, _| {}).expect("read");
+    run.finish(&mut out);
+    let c = an.counters().clone();
+    (out, c)
+}
+
+fn check(encap: Encap, flows: u64, seed: u64) {
+    let spec = GenSpec {
+        seed,
+        flows,
+        encap,
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    let mut exp_bytes = Vec::new();
+    generate(&spec, &mut pcap, Some(&mut exp_bytes)).expect("generate");
+    let mut expected: Vec<ExpectedFlow> = String::from_utf8(exp_bytes)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("expected json"))
+        .collect();
+    let (records, counters) = analyze(pcap);
+    assert_eq!(
+        counters.decode_errors_total(),
+        0,
+        "{encap:?}: decode errors {:?}",
+        counters.entries()
+    );
+    let got = summarize(&records);
+    // Expected flows in the same order: by (client, server), then start (port reuse -> two flows).
+    expected.sort_by(|a, b| {
+        (a.client.as_str(), a.server.as_str()).cmp(&(b.client.as_str(), b.server.as_str()))
+    });
+    assert_eq!(got.len(), expected.len(), "{encap:?}: flow count");
+    for ((_, g), e) in got.iter().zip(expected.iter()) {
+        let want = ExpectedFlow {
+            scenario: String::new(),
+            ..e.clone()
+        };
+        assert_eq!(g, &want, "{encap:?} scenario {}", e.scenario);
+    }
+}
+
+#[test]
+fn every_scenario_plain() {
+    check(Encap::None, Scenario::ALL.len() as u64 * 3, 1);
+}
+
+#[test]
+fn every_scenario_in_every_encapsulation() {
+    for encap in Encap::ALL {
+        check(encap, Scenario::ALL.len() as u64, 7);
+    }
+}
+
+#[test]
+fn many_flows_across_minute_boundaries() {
+    // 3000 conversations 40 ms apart: two minutes of traffic, so rows are split per minute.
+    let spec = GenSpec {
+        seed: 3,
+        flows: 3000,
+        spacing_ns: 40_000_000,
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    let mut exp = Vec::new();
+    generate(&spec, &mut pcap, Some(&mut exp)).expect("generate");
+    let (records, _) = analyze(pcap);
+    assert!(
+        records.iter().any(|r| r.close_type == 5),
+        "expected per-minute ForcedReport rows"
+    );
+    let expected_flows = String::from_utf8(exp).expect("utf8").lines().count();
+    assert_eq!(summarize(&records).len(), expected_flows);
+}
+
+#[test]
+fn same_input_same_bytes() {
+    let spec = GenSpec {
+        seed: 11,
+        flows: 200,
+        encap: Encap::Vxlan,
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    generate(&spec, &mut pcap, None).expect("generate");
+    let a = serde_json::to_string(&analyze(pcap.clone()).0).expect("json");
+    let b = serde_json::to_string(&analyze(pcap).0).expect("json");
+    assert_eq!(a, b);
+}
