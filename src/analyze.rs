@@ -52,11 +52,10 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         let name = file.display().to_string();
         run.drain(&mut reader, &mut sink, |r, s| {
             if show_progress {
-                let pct = if total > 0 {
-                    (r.bytes_read() * 100 / total).min(100)
-                } else {
-                    0
-                };
+                let pct = (r.bytes_read() * 100)
+                    .checked_div(total)
+                    .unwrap_or(0)
+                    .min(100);
                 eprint!("\r{name}: {pct:>3}% {} packets", s.frames);
             }
         })

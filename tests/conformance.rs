@@ -38,7 +38,8 @@ fn analyze(path: &Path) -> (Vec<L4FlowLog>, Counters) {
     let mut an = Analyzer::new(AnalyzerConfig::default());
     let mut out = Vec::new();
     let mut run = OfflineRun::new(&mut an);
-    run.drain(&mut reader, &mut out, |_, _| {}).expect("read capture");
+    run.drain(&mut reader, &mut out, |_, _| {})
+        .expect("read capture");
     run.finish(&mut out);
     let c = an.counters().clone();
     (out, c)
@@ -50,15 +51,27 @@ fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
     lines
         .filter(|l| !l.is_empty())
-        .map(|l| header.iter().map(|h| h.to_string()).zip(l.split('\t').map(str::to_string)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
         .collect()
 }
 
 fn capture_path(dir: &Path, id: &str) -> Option<PathBuf> {
     ["encap", "l7", "tcp"].iter().find_map(|sub| {
-        std::fs::read_dir(dir.join(sub)).ok()?.flatten().map(|e| e.path()).find(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("{id}.")) && !n.ends_with(".result"))
-        })
+        std::fs::read_dir(dir.join(sub))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{id}.")) && !n.ends_with(".result"))
+            })
     })
 }
 
@@ -89,15 +102,32 @@ fn encapsulated_captures_decode_completely() {
         let path = capture_path(&dir, id).unwrap_or_else(|| panic!("capture {id}"));
         let (records, c) = analyze(&path);
         assert_eq!(c.rx_packets, n(&row, "frames"), "{id}: frames");
-        assert_eq!(c.decode_errors_total(), 0, "{id}: decode errors {:?}", c.entries());
-        let pairs: BTreeSet<(IpAddr, IpAddr)> =
-            records.iter().map(|r| if r.ip_0 < r.ip_1 { (r.ip_0, r.ip_1) } else { (r.ip_1, r.ip_0) }).collect();
+        assert_eq!(
+            c.decode_errors_total(),
+            0,
+            "{id}: decode errors {:?}",
+            c.entries()
+        );
+        let pairs: BTreeSet<(IpAddr, IpAddr)> = records
+            .iter()
+            .map(|r| {
+                if r.ip_0 < r.ip_1 {
+                    (r.ip_0, r.ip_1)
+                } else {
+                    (r.ip_1, r.ip_0)
+                }
+            })
+            .collect();
         let truth = n(&row, "innermost_ip_pairs") as usize;
         if c.non_ip == 0 {
             assert_eq!(pairs.len(), truth, "{id}: innermost IP pairs");
         } else {
             // Tunnelled ARP: tshark's innermost IP pair is then the outer one; we count non_ip.
-            assert!(pairs.len() <= truth && pairs.len() + 1 >= truth, "{id}: {} pairs vs {truth}", pairs.len());
+            assert!(
+                pairs.len() <= truth && pairs.len() + 1 >= truth,
+                "{id}: {} pairs vs {truth}",
+                pairs.len()
+            );
         }
         checked += 1;
     }
@@ -112,10 +142,24 @@ fn tcp_flows_match_tshark() {
     };
     let mut truth: BTreeMap<String, BTreeMap<(Ep, Ep), PairTotals>> = BTreeMap::new();
     for row in tsv(&dir.join("truth/tcp_flows.tsv")) {
-        let c: Ep = (row["client_ip"].parse().expect("ip"), n(&row, "client_port") as u16);
-        let s: Ep = (row["server_ip"].parse().expect("ip"), n(&row, "server_port") as u16);
-        let (key, fwd) = if c <= s { ((c, s), true) } else { ((s, c), false) };
-        let t = truth.entry(row["file_id"].clone()).or_default().entry(key).or_default();
+        let c: Ep = (
+            row["client_ip"].parse().expect("ip"),
+            n(&row, "client_port") as u16,
+        );
+        let s: Ep = (
+            row["server_ip"].parse().expect("ip"),
+            n(&row, "server_port") as u16,
+        );
+        let (key, fwd) = if c <= s {
+            ((c, s), true)
+        } else {
+            ((s, c), false)
+        };
+        let t = truth
+            .entry(row["file_id"].clone())
+            .or_default()
+            .entry(key)
+            .or_default();
         let (i, j) = if fwd { (0, 1) } else { (1, 0) };
         t.packets[i] += n(&row, "pkts_c2s");
         t.packets[j] += n(&row, "pkts_s2c");
@@ -127,7 +171,9 @@ fn tcp_flows_match_tshark() {
     }
     let mut streams = 0;
     for (id, want) in &truth {
-        let Some(path) = capture_path(&dir, id) else { continue };
+        let Some(path) = capture_path(&dir, id) else {
+            continue;
+        };
         if path.to_string_lossy().contains("/encap/") {
             continue; // mirrored twice / tunnelled: covered by the encap test
         }
@@ -136,7 +182,11 @@ fn tcp_flows_match_tshark() {
         for r in records.iter().filter(|r| r.protocol == 6) {
             let c: Ep = (r.ip_0, r.client_port);
             let s: Ep = (r.ip_1, r.server_port);
-            let (key, fwd) = if c <= s { ((c, s), true) } else { ((s, c), false) };
+            let (key, fwd) = if c <= s {
+                ((c, s), true)
+            } else {
+                ((s, c), false)
+            };
             let t = got.entry(key).or_default();
             let (i, j) = if fwd { (0, 1) } else { (1, 0) };
             t.packets[i] += r.packet_tx;
@@ -147,11 +197,24 @@ fn tcp_flows_match_tshark() {
             t.zero_win[j] += u64::from(r.zero_win_rx);
             t.anomalies += u64::from(r.retrans_tx + r.retrans_rx + r.ooo_tx + r.ooo_rx);
         }
-        assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{id}: endpoint pairs");
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{id}: endpoint pairs"
+        );
         for (k, w) in want {
             let g = &got[k];
-            assert_eq!((g.packets, g.payload, g.zero_win), (w.packets, w.payload, w.zero_win), "{id} {k:?}");
-            assert!(g.anomalies <= w.anomalies, "{id} {k:?}: {} retrans+ooo, tshark {}", g.anomalies, w.anomalies);
+            assert_eq!(
+                (g.packets, g.payload, g.zero_win),
+                (w.packets, w.payload, w.zero_win),
+                "{id} {k:?}"
+            );
+            assert!(
+                g.anomalies <= w.anomalies,
+                "{id} {k:?}: {} retrans+ooo, tshark {}",
+                g.anomalies,
+                w.anomalies
+            );
             if !RETRANS_EXCEPTIONS.contains(&id.as_str()) {
                 assert_eq!(g.anomalies, w.anomalies, "{id} {k:?}: retrans+ooo");
             }

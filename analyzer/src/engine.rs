@@ -315,14 +315,13 @@ impl Analyzer {
             }
         } else {
             match pkt.transport {
-                Transport::Udp(_) => {
-                    // UDP ART: last packet of one side -> first packet of the other after it.
+                // UDP ART: last packet of one side -> first packet of the other after it.
+                Transport::Udp(_)
                     if f.total_packets[side] + f.total_packets[side ^ 1] > 1
-                        && usize::from(f.last_side) != side
-                    {
-                        let us = ts.saturating_sub(f.last_side_ns) / 1_000;
-                        f.perf.interval.art_by_requester[side ^ 1].add_capped(us, ART_CAP_US);
-                    }
+                        && usize::from(f.last_side) != side =>
+                {
+                    let us = ts.saturating_sub(f.last_side_ns) / 1_000;
+                    f.perf.interval.art_by_requester[side ^ 1].add_capped(us, ART_CAP_US);
                 }
                 Transport::Icmp(h) => on_icmp(f, side, ts, &h),
                 _ => {}

@@ -39,10 +39,7 @@ impl<'a> OfflineRun<'a> {
         sink: &mut impl RecordSink,
         mut progress: impl FnMut(&S, &RunStats),
     ) -> Result<(), SourceError> {
-        loop {
-            let Some(frame) = source.next_frame()? else {
-                break;
-            };
+        while let Some(frame) = source.next_frame()? {
             self.analyzer.on_packet(&frame.meta, frame.data, sink);
             self.stats.frames += 1;
             self.stats.bytes += u64::from(frame.meta.wire_len);

@@ -1,1 +1,71 @@
-//! placeholder
+//! The XDP program's contract with user space: map names and counter slots, mirrored from
+//! `include/tapflow_xdp.h` (a test keeps both in sync). The program itself is
+//! `src/mirror.bpf.c`; the live-capture engine compiles, loads and attaches it.
+#![forbid(unsafe_code)]
+
+/// Per-CPU counter slots of the `counters` map.
+pub mod counter {
+    pub const SEEN: u32 = 0;
+    pub const REDIRECTED: u32 = 1;
+    pub const FILTERED: u32 = 2;
+    pub const REDIRECT_FAILED: u32 = 3;
+    pub const MAX: u32 = 4;
+}
+
+/// Most rx queues (entries of the `xsks` XSKMAP).
+pub const MAX_QUEUES: u32 = 64;
+/// Entries of the `pass_ethertypes` map.
+pub const MAX_FILTERS: u32 = 16;
+
+/// Map and program names in the object file.
+pub mod names {
+    pub const XSKS: &str = "xsks";
+    pub const COUNTERS: &str = "counters";
+    pub const PASS_ETHERTYPES: &str = "pass_ethertypes";
+    pub const PROGRAM: &str = "tapflow_mirror";
+}
+
+/// The C source and header, for the loader's build step.
+pub const PROGRAM_SOURCE: &str = include_str!("mirror.bpf.c");
+pub const SHARED_HEADER: &str = include_str!("../include/tapflow_xdp.h");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(name: &str) -> u32 {
+        SHARED_HEADER
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from the header"))
+            .trim()
+            .parse()
+            .expect("numeric define")
+    }
+
+    #[test]
+    fn header_and_rust_agree() {
+        assert_eq!(define("TAPFLOW_CNT_SEEN"), counter::SEEN);
+        assert_eq!(define("TAPFLOW_CNT_REDIRECTED"), counter::REDIRECTED);
+        assert_eq!(define("TAPFLOW_CNT_FILTERED"), counter::FILTERED);
+        assert_eq!(
+            define("TAPFLOW_CNT_REDIRECT_FAILED"),
+            counter::REDIRECT_FAILED
+        );
+        assert_eq!(define("TAPFLOW_CNT_MAX"), counter::MAX);
+        assert_eq!(define("TAPFLOW_MAX_QUEUES"), MAX_QUEUES);
+        assert_eq!(define("TAPFLOW_MAX_FILTERS"), MAX_FILTERS);
+    }
+
+    #[test]
+    fn program_uses_the_names() {
+        for n in [
+            names::XSKS,
+            names::COUNTERS,
+            names::PASS_ETHERTYPES,
+            names::PROGRAM,
+        ] {
+            assert!(PROGRAM_SOURCE.contains(n), "{n}");
+        }
+    }
+}

@@ -220,7 +220,7 @@ impl TcpPerf {
         }
 
         let fin = u32::from(has(TcpFlags::FIN));
-        let end = SeqNumber(tcp.seq).add(len + fin);
+        let end = SeqNumber(tcp.seq) + len + fin;
         let p = &mut self.peers[side];
         if p.next_seq.is_none_or(|n| end.is_after(n)) {
             p.next_seq = Some(end);
@@ -243,7 +243,7 @@ impl TcpPerf {
         } else {
             p.sent_syn = true;
             p.syn_seq = tcp.seq;
-            let next = SeqNumber(tcp.seq).add(1);
+            let next = SeqNumber(tcp.seq) + 1;
             p.next_seq = Some(next);
             p.ranges.set_base(next);
         }
@@ -263,7 +263,7 @@ impl TcpPerf {
         } else {
             p.sent_synack = true;
             p.synack_seq = tcp.seq;
-            let next = SeqNumber(tcp.seq).add(1);
+            let next = SeqNumber(tcp.seq) + 1;
             p.next_seq = Some(next);
             p.ranges.set_base(next);
         }

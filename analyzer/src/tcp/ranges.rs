@@ -170,9 +170,9 @@ mod tests {
         let mut s = r();
         let b = SeqNumber(u32::MAX - 100);
         assert_eq!(s.insert(b, 100), SeqOutcome::New);
-        assert_eq!(s.insert(b.add(100), 100), SeqOutcome::New);
+        assert_eq!(s.insert(b + 100, 100), SeqOutcome::New);
         assert_eq!(s.len(), 1);
-        assert_eq!(s.insert(b.add(50), 100), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b + 50, 100), SeqOutcome::Retransmission);
         assert_eq!(s.insert(b, 200), SeqOutcome::Retransmission);
     }
 
@@ -181,11 +181,11 @@ mod tests {
         let mut s = r();
         let b = SeqNumber(u32::MAX - 100);
         assert_eq!(s.insert(b, 100), SeqOutcome::New);
-        assert_eq!(s.insert(b.add(200), 100), SeqOutcome::New);
+        assert_eq!(s.insert(b + 200, 100), SeqOutcome::New);
         assert_eq!(s.len(), 2);
-        assert_eq!(s.insert(b.add(100), 100), SeqOutcome::OutOfOrder);
+        assert_eq!(s.insert(b + 100, 100), SeqOutcome::OutOfOrder);
         assert_eq!(s.len(), 1, "gap filled and merged");
-        assert_eq!(s.insert(b.add(150), 10), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b + 150, 10), SeqOutcome::Retransmission);
     }
 
     #[test]
@@ -193,8 +193,8 @@ mod tests {
         let mut s = r();
         let b = SeqNumber(u32::MAX - 100);
         s.insert(b, 100);
-        s.insert(b.add(200), 100);
-        assert_eq!(s.insert(b.add(150), 100), SeqOutcome::PartialOverlap);
+        s.insert(b + 200, 100);
+        assert_eq!(s.insert(b + 150, 100), SeqOutcome::PartialOverlap);
     }
 
     #[test]
@@ -202,13 +202,13 @@ mod tests {
         let mut s = r();
         let b = SeqNumber(u32::MAX - 100);
         for i in 0..40u32 {
-            assert_eq!(s.insert(b.add(i * 200), 100), SeqOutcome::New);
+            assert_eq!(s.insert(b + i * 200, 100), SeqOutcome::New);
         }
         assert_eq!(s.len(), MAX_RANGES);
         // The newest ranges are kept: a retransmission of recent data is still recognised.
-        assert_eq!(s.insert(b.add(39 * 200), 100), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b + 39 * 200, 100), SeqOutcome::Retransmission);
         // Old data beyond what is kept falls into the first kept gap region or is forgotten.
-        let _ = s.insert(b.add(0), 100);
+        let _ = s.insert(b + 0, 100);
         assert!(s.len() <= MAX_RANGES);
     }
 

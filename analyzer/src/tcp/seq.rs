@@ -4,14 +4,17 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SeqNumber(pub u32);
 
-impl SeqNumber {
+impl std::ops::Add<u32> for SeqNumber {
+    type Output = SeqNumber;
+
     /// `self + n`, wrapping.
     #[inline]
-    #[must_use]
-    pub fn add(self, n: u32) -> SeqNumber {
+    fn add(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
+}
 
+impl SeqNumber {
     /// Signed distance from `other` to `self` (positive when `self` is ahead).
     #[inline]
     pub fn diff(self, other: SeqNumber) -> i32 {
@@ -42,7 +45,7 @@ mod tests {
     #[test]
     fn wraps_around() {
         let a = SeqNumber(u32::MAX - 10);
-        let b = a.add(20);
+        let b = a + 20;
         assert_eq!(b.0, 9);
         assert!(a.is_before(b));
         assert!(b.is_after(a));
