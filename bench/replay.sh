@@ -46,7 +46,7 @@ command -v tcpdump >/dev/null && PEERS+=(tcpdump)
 for r in $(seq "$ROUNDS"); do
   for p in "${PEERS[@]}"; do
     case $p in
-      tapflow) run tapflow taskset -c 0 "$BIN" analyze -q --out "$WORK/out" "$CAP" ;;
+      tapflow) run tapflow taskset -c 0 "$BIN" analyze -q --config bench/bench.yaml --out "$WORK/out" "$CAP" ;;
       tshark) run tshark taskset -c 0 tshark -n -q -r "$CAP" -z conv,tcp ;;
       tcpdump) run tcpdump taskset -c 0 tcpdump -n -r "$CAP" -w /dev/null ;;
     esac
@@ -60,3 +60,10 @@ for p in "${PEERS[@]}"; do
   python3 -c "m=$med; b=$base; print(f'%-10s %12.3f %12.3f %16.2fx' % ('$p', m, $PKTS/m/1e6, m/b))"
 done
 echo "(rounds: $ROUNDS; times include process start and file read; one core via taskset -c 0)"
+python3 - "$WORK/out/stats.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+drops = {k: v for k, v in s.items() if v and (k.startswith("decode.") or k in ("flow_table_full", "flows_evicted", "ts_backwards", "truncated_records"))}
+print(f"tapflow: {s['flows_created']} flows, {s['records']} rows, drops/errors: {drops or 'none'}")
+PY
+/usr/bin/time -f "tapflow peak RSS: %M KiB" "$BIN" analyze -q --config bench/bench.yaml --out "$WORK/out" "$CAP" 2>&1 | tail -1

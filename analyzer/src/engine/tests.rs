@@ -243,6 +243,14 @@ fn handshake_close_types() {
     c.sseq -= 1;
     c.seg(1000, false, TcpFlags::SYN | TcpFlags::ACK, 0);
     assert_eq!(c.finish()[0].close_type, CloseType::ServerQueueLack as u8);
+    // Accept queue full: the client sends data, the server repeats its SYN-ACK, then resets.
+    let mut c = Conv::new();
+    c.handshake(0);
+    c.seg(1, true, TcpFlags::PSH | TcpFlags::ACK, 5);
+    c.sseq -= 1;
+    c.seg(1200, false, TcpFlags::SYN | TcpFlags::ACK, 0);
+    c.seg(13_000, false, TcpFlags::RST, 0);
+    assert_eq!(c.finish()[0].close_type, CloseType::ServerQueueLack as u8);
     // SYN answered by a plain ACK, then client RST: source port reuse.
     let mut c = Conv::new();
     c.seg(0, true, TcpFlags::SYN, 0);

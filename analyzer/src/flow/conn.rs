@@ -35,7 +35,8 @@ pub enum ConnState {
     /// DeepFlow Syn1: the SYN was answered by a plain ACK.
     SynAnsweredByAck,
     Established,
-    /// DeepFlow SynAck1: SYN-ACK repeated after the handshake ACK, before any data.
+    /// DeepFlow SynAck1: the server repeats its SYN-ACK after the client's ACK and has sent no
+    /// data: it never accepted the connection (accept queue full).
     QueueLack,
     /// One side sent FIN.
     HalfClosed {
@@ -63,7 +64,8 @@ pub struct TcpConn {
     pub client: Option<u8>,
     /// Initial sequence number of each side's first SYN / SYN-ACK.
     pub isn: [Option<u32>; 2],
-    pub payload_seen: bool,
+    /// Payload seen from each endpoint.
+    pub payload_seen: [bool; 2],
 }
 
 fn invalid_flags(f: u8) -> bool {
@@ -86,13 +88,16 @@ impl TcpConn {
         let ack = f & TcpFlags::ACK != 0;
         let fin = f & TcpFlags::FIN != 0;
         let has_payload = tcp.payload_len > 0;
+        let any_payload = self.payload_seen[0] || self.payload_seen[1] || has_payload;
         if f & TcpFlags::RST != 0 {
             let phase = match self.state {
                 ConnState::SynSent => ResetPhase::AfterSyn,
                 ConnState::SynAckSeen => ResetPhase::Handshake,
                 ConnState::SynAnsweredByAck => ResetPhase::PortReuse,
+                // The server drops the connection it never accepted: still queue lack.
+                ConnState::QueueLack if self.client == Some(other) => return,
                 ConnState::Reset { .. } | ConnState::Exception => return,
-                _ if self.payload_seen || has_payload => ResetPhase::Established,
+                _ if any_payload => ResetPhase::Established,
                 _ => ResetPhase::NoData,
             };
             self.state = ConnState::Reset { by: side, phase };
@@ -114,7 +119,9 @@ impl TcpConn {
                         self.state = ConnState::SynAckSeen;
                         self.client = Some(other);
                     }
-                    ConnState::Established if !self.payload_seen && self.client == Some(other) => {
+                    ConnState::Established
+                        if self.client == Some(other) && !self.payload_seen[usize::from(side)] =>
+                    {
                         self.state = ConnState::QueueLack;
                     }
                     _ => {}
@@ -123,7 +130,7 @@ impl TcpConn {
             return;
         }
         if has_payload {
-            self.payload_seen = true;
+            self.payload_seen[usize::from(side)] = true;
         }
         if fin {
             self.state = match self.state {
@@ -146,7 +153,7 @@ impl TcpConn {
             ConnState::SynSent => ConnState::Established,
             ConnState::SynAckSeen if self.client == Some(side) => ConnState::Established,
             ConnState::SynAnsweredByAck if self.client == Some(side) => ConnState::Established,
-            ConnState::QueueLack if has_payload => ConnState::Established,
+            ConnState::QueueLack if has_payload && self.client == Some(other) => ConnState::Established,
             ConnState::BothFin { last_fin_by } if last_fin_by != side => ConnState::Closed,
             s => s,
         };
