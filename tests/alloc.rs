@@ -65,6 +65,7 @@ fn no_allocation_per_packet() {
     }
     an.finish(&mut sink);
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    eprintln!("{allocs} allocations for {} packets", frames.len() - half);
     assert!(sink.0 > 1000, "rows: {}", sink.0);
     // Slab and timer links may still grow to their reserved capacity (no reallocation: the
     // capacity was reserved up front), so only a handful of calls are tolerated, never per packet.
