@@ -44,7 +44,12 @@ impl RecordSink for CountSink {
 #[test]
 fn no_allocation_per_packet() {
     // Every scenario in VXLAN: tunnels, retransmissions, resets, port reuse, UDP.
-    let spec = GenSpec { flows: 2400, encap: Encap::Vxlan, scenarios: Scenario::ALL.to_vec(), ..GenSpec::default() };
+    let spec = GenSpec {
+        flows: 2400,
+        encap: Encap::Vxlan,
+        scenarios: Scenario::ALL.to_vec(),
+        ..GenSpec::default()
+    };
     let mut pcap = Vec::new();
     generate(&spec, &mut pcap, None).expect("generate");
     let mut frames: Vec<(PacketMeta, Vec<u8>)> = Vec::new();
@@ -69,5 +74,9 @@ fn no_allocation_per_packet() {
     assert!(sink.0 > 1000, "rows: {}", sink.0);
     // Slab and timer links may still grow to their reserved capacity (no reallocation: the
     // capacity was reserved up front), so only a handful of calls are tolerated, never per packet.
-    assert!(allocs <= 4, "{allocs} allocations for {} packets", frames.len() - half);
+    assert!(
+        allocs <= 4,
+        "{allocs} allocations for {} packets",
+        frames.len() - half
+    );
 }

@@ -21,6 +21,9 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, L4FlowLog};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
 
+mod record_invariants;
+use record_invariants::assert_record_invariants;
+
 /// Captures where DeepFlow's definitions give fewer retransmissions than tshark (see above).
 const RETRANS_EXCEPTIONS: [&str; 3] = [
     "tcp_ndpi_skype",   // SYN retries beyond the 5 s opening timeout start new flows
@@ -42,6 +45,9 @@ fn analyze(path: &Path) -> (Vec<L4FlowLog>, Counters) {
         .expect("read capture");
     run.finish(&mut out);
     let c = an.counters().clone();
+    for r in &out {
+        assert_record_invariants(r);
+    }
     (out, c)
 }
 

@@ -9,6 +9,9 @@ use tapflow_bench::gen::{generate, Encap, ExpectedFlow, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
 
+mod record_invariants;
+use record_invariants::assert_record_invariants;
+
 fn sock(ip: std::net::IpAddr, port: u16) -> String {
     match ip {
         std::net::IpAddr::V4(v) => format!("{v}:{port}"),
@@ -65,6 +68,9 @@ fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
     run.drain(&mut reader, &mut out, |_, _| {}).expect("read");
     run.finish(&mut out);
     let c = an.counters().clone();
+    for r in &out {
+        assert_record_invariants(r);
+    }
     (out, c)
 }
 

@@ -145,7 +145,9 @@ impl Analyzer {
         } else {
             CloseType::Finish
         };
-        let rec = self.build_record(idx, close, f.last_ns);
+        // A flow idle since its last minute row closes at that boundary, not before it.
+        let end = f.last_ns.max(f.interval_start_ns);
+        let rec = self.build_record(idx, close, end);
         self.emit(&rec, sink);
         self.table.remove(idx);
         self.counters.flows_closed += 1;
@@ -363,7 +365,7 @@ impl Analyzer {
             flow_id: f.id,
             start_time: start_ns / 1_000,
             end_time: end_ns / 1_000,
-            duration: end_ns.saturating_sub(f.start_ns) / 1_000,
+            duration: (end_ns / 1_000).saturating_sub(f.start_ns / 1_000),
             close_type: close as u8,
             close_type_name: close.name(),
             status: close.status(),

@@ -97,7 +97,8 @@ impl TcpConn {
                 // The server drops the connection it never accepted: still queue lack.
                 ConnState::QueueLack if self.client == Some(other) => return,
                 ConnState::Reset { .. } | ConnState::Exception => return,
-                _ if any_payload => ResetPhase::Established,
+                // "No data" (the health-check pattern) needs a handshake that was seen.
+                _ if any_payload || self.client.is_none() => ResetPhase::Established,
                 _ => ResetPhase::NoData,
             };
             self.state = ConnState::Reset { by: side, phase };
@@ -153,7 +154,9 @@ impl TcpConn {
             ConnState::SynSent => ConnState::Established,
             ConnState::SynAckSeen if self.client == Some(side) => ConnState::Established,
             ConnState::SynAnsweredByAck if self.client == Some(side) => ConnState::Established,
-            ConnState::QueueLack if has_payload && self.client == Some(other) => ConnState::Established,
+            ConnState::QueueLack if has_payload && self.client == Some(other) => {
+                ConnState::Established
+            }
             ConnState::BothFin { last_fin_by } if last_fin_by != side => ConnState::Closed,
             s => s,
         };

@@ -149,7 +149,10 @@ mod tests {
     fn report_flow_size() {
         // Printed for docs/perf.md; asserted loosely so the struct does not silently balloon.
         let b = FlowTable::bytes_per_flow();
-        eprintln!("bytes per flow slot: {b} (Flow {} bytes)", std::mem::size_of::<Flow>());
+        eprintln!(
+            "bytes per flow slot: {b} (Flow {} bytes)",
+            std::mem::size_of::<Flow>()
+        );
         assert!(b < 1280, "flow slot grew to {b} bytes");
     }
 }

@@ -1,0 +1,37 @@
+//! Properties every flow log row must have, whatever the input (shared by the golden and
+//! conformance tests).
+
+use tapflow_analyzer::L4FlowLog;
+
+/// What every row must satisfy, whatever the input.
+pub fn assert_record_invariants(r: &L4FlowLog) {
+    assert!(r.start_time <= r.end_time, "start after end: {r:?}");
+    assert!(
+        r.duration >= r.end_time - r.start_time,
+        "duration shorter than the row: {r:?}"
+    );
+    assert!(
+        r.packet_tx <= r.total_packet_tx && r.packet_rx <= r.total_packet_rx,
+        "{r:?}"
+    );
+    assert!(
+        r.byte_tx <= r.total_byte_tx && r.byte_rx <= r.total_byte_rx,
+        "{r:?}"
+    );
+    assert!(
+        r.l4_byte_tx <= r.l3_byte_tx && r.l3_byte_tx <= r.byte_tx,
+        "{r:?}"
+    );
+    assert!(
+        r.retrans_syn <= r.syn_count && r.retrans_synack <= r.synack_count,
+        "{r:?}"
+    );
+    assert!(
+        r.rtt_client_max as u64 <= r.rtt_client_sum && r.srt_max as u64 <= r.srt_sum,
+        "{r:?}"
+    );
+    assert!(
+        r.art_max as u64 <= r.art_sum && r.cit_max as u64 <= r.cit_sum,
+        "{r:?}"
+    );
+}
