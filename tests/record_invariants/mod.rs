@@ -4,7 +4,7 @@
 use tapflow_analyzer::L4FlowLog;
 
 /// What every row must satisfy, whatever the input.
-pub fn assert_record_invariants(r: &L4FlowLog) {
+pub(crate) fn assert_record_invariants(r: &L4FlowLog) {
     assert!(r.start_time <= r.end_time, "start after end: {r:?}");
     assert!(
         r.duration >= r.end_time - r.start_time,
