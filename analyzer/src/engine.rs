@@ -284,6 +284,10 @@ impl Analyzer {
         p.l4_bytes += l4_payload;
         f.total_packets[side] += 1;
         f.total_bytes[side] += bytes;
+        if f.first_ns[side] == 0 {
+            f.first_ns[side] = ts;
+        }
+        f.last_dir_ns[side] = ts;
         if side == 1
             && f.tunnel.kind != wire::TunnelType::None
             && f.tunnel_rev.is_none()
@@ -402,6 +406,10 @@ impl Analyzer {
             total_packet_rx: f.total_packets[s],
             total_byte_tx: f.total_bytes[c],
             total_byte_rx: f.total_bytes[s],
+            first_time_tx: f.first_ns[c] / 1_000,
+            last_time_tx: f.last_dir_ns[c] / 1_000,
+            first_time_rx: f.first_ns[s] / 1_000,
+            last_time_rx: f.last_dir_ns[s] / 1_000,
             tcp_flags_bit_0: f.peers[c].tcp_flags,
             tcp_flags_bit_1: f.peers[s].tcp_flags,
             syn_count: perf.syn_count,

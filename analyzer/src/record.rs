@@ -77,6 +77,11 @@ pub struct L4FlowLog {
     pub total_packet_rx: u64,
     pub total_byte_tx: u64,
     pub total_byte_rx: u64,
+    /// First / last packet of each direction since the flow started (0 = none), µs.
+    pub first_time_tx: u64,
+    pub last_time_tx: u64,
+    pub first_time_rx: u64,
+    pub last_time_rx: u64,
     pub tcp_flags_bit_0: u8,
     pub tcp_flags_bit_1: u8,
     pub syn_count: u32,

@@ -6,6 +6,16 @@ use tapflow_analyzer::L4FlowLog;
 /// What every row must satisfy, whatever the input.
 pub(crate) fn assert_record_invariants(r: &L4FlowLog) {
     assert!(r.start_time <= r.end_time, "start after end: {r:?}");
+    for (first, last, n) in [
+        (r.first_time_tx, r.last_time_tx, r.total_packet_tx),
+        (r.first_time_rx, r.last_time_rx, r.total_packet_rx),
+    ] {
+        assert_eq!(first == 0, n == 0, "first time iff packets: {r:?}");
+        assert!(
+            first <= last && last <= r.end_time,
+            "direction times: {r:?}"
+        );
+    }
     assert!(
         r.duration >= r.end_time - r.start_time,
         "duration shorter than the row: {r:?}"

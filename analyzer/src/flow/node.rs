@@ -44,6 +44,9 @@ pub struct Flow {
     pub peers: [PeerCounters; 2],
     pub total_packets: [u64; 2],
     pub total_bytes: [u64; 2],
+    /// First and last packet time of each direction, ns (0 = none yet).
+    pub first_ns: [u64; 2],
+    pub last_dir_ns: [u64; 2],
     pub conn: TcpConn,
     pub perf: TcpPerf,
     pub direction: Direction,
@@ -82,6 +85,8 @@ impl Flow {
             peers: [PeerCounters::default(); 2],
             total_packets: [0; 2],
             total_bytes: [0; 2],
+            first_ns: [0; 2],
+            last_dir_ns: [0; 2],
             conn: TcpConn::default(),
             perf: TcpPerf::default(),
             direction,
