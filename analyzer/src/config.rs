@@ -1,6 +1,7 @@
 //! The analyzer's typed, already-validated settings. Parsing and validation of the YAML file
 //! lives in `tapflow-control`; workers only ever see this.
 
+use crate::mirror::MirrorConfig;
 use crate::wire::DecodeConfig;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -101,8 +102,8 @@ pub struct AnalyzerConfig {
     pub server_ports: PortSet,
     /// Worker id, part of flow ids (8 bits).
     pub worker_id: u8,
-    /// capture_network_type / tap_type of this capture (3 = Cloud).
-    pub tap_type: u8,
+    /// Capture mode, VLAN -> tap_type, local MACs, de-dup.
+    pub mirror: MirrorConfig,
 }
 
 impl Default for AnalyzerConfig {
@@ -114,7 +115,7 @@ impl Default for AnalyzerConfig {
             on_table_full: TableFullPolicy::default(),
             server_ports: PortSet::new(),
             worker_id: 0,
-            tap_type: 3,
+            mirror: MirrorConfig::default(),
         }
     }
 }

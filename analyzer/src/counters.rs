@@ -16,6 +16,8 @@ pub struct Counters {
     pub non_ip: u64,
     /// Non-first IP fragments: counted in their flow, not L4-parsed.
     pub ip_fragments: u64,
+    /// Mirrored duplicates dropped (same packet twice within 100 ms).
+    pub dedup_dropped: u64,
     /// Packets whose timestamp went backwards by more than 1 ms (clamped to the current time).
     pub ts_backwards: u64,
     pub flows_created: u64,
@@ -44,6 +46,7 @@ impl Default for Counters {
             decode_errors: [0; DECODE_SLOTS],
             non_ip: 0,
             ip_fragments: 0,
+            dedup_dropped: 0,
             ts_backwards: 0,
             flows_created: 0,
             flows_closed: 0,
@@ -83,6 +86,7 @@ impl Counters {
         self.rx_bytes += o.rx_bytes;
         self.non_ip += o.non_ip;
         self.ip_fragments += o.ip_fragments;
+        self.dedup_dropped += o.dedup_dropped;
         self.ts_backwards += o.ts_backwards;
         self.flows_created += o.flows_created;
         self.flows_closed += o.flows_closed;
@@ -102,6 +106,7 @@ impl Counters {
             ("rx_bytes".to_string(), self.rx_bytes),
             ("non_ip".to_string(), self.non_ip),
             ("ip_fragments".to_string(), self.ip_fragments),
+            ("dedup_dropped".to_string(), self.dedup_dropped),
             ("ts_backwards".to_string(), self.ts_backwards),
             ("flows_created".to_string(), self.flows_created),
             ("flows_closed".to_string(), self.flows_closed),

@@ -3,9 +3,11 @@
 use crate::config::AnalyzerConfig;
 use crate::counters::Counters;
 use crate::flow::{
-    CloseType, Direction, Endpoint, Flow, FlowKey, FlowTable, SCORE_SYN, SCORE_SYN_ACK,
+    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, ServiceTable, SCORE_SYN,
+    SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
-use crate::record::{ip_from_bytes, L4FlowLog, MacAddr};
+use crate::mirror::{Dedup, Observation};
+use crate::record::L4FlowLog;
 use crate::tcp::{ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
@@ -38,6 +40,8 @@ pub struct Analyzer {
     /// Index of the minute whose report is next.
     report_minute: u64,
     flow_counter: u32,
+    dedup: Dedup,
+    services: ServiceTable,
 }
 
 impl Analyzer {
@@ -45,6 +49,8 @@ impl Analyzer {
         let horizon = cfg.timeouts.max_ns();
         Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
+            dedup: Dedup::new(&cfg.mirror.dedup),
+            services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
             cfg,
             counters: Counters::default(),
             now_ns: 0,
@@ -169,28 +175,19 @@ impl Analyzer {
             self.counters.non_ip += 1;
             return;
         };
+        let observations = self.cfg.mirror.observe(pkt, meta.ifindex);
+        let first = observations.as_slice()[0];
+        if self.cfg.mirror.dedups(first.tap_type) {
+            if let Some(k) = self.dedup.key(pkt) {
+                if self.dedup.is_duplicate(k, ts) {
+                    self.counters.dedup_dropped += 1;
+                    return;
+                }
+            }
+        }
         if pkt.transport == Transport::Fragment {
             self.counters.ip_fragments += 1;
         }
-        let (sport, dport) = pkt.transport.ports();
-        let src = Endpoint {
-            ip: ip.src,
-            port: sport,
-        };
-        let dst = Endpoint {
-            ip: ip.dst,
-            port: dport,
-        };
-        let key = FlowKey::new(
-            src,
-            dst,
-            ip.proto,
-            ip.is_v6,
-            pkt.tunnel.kind as u8,
-            pkt.tunnel.id,
-            meta.ifindex,
-        );
-        let hash = self.table.hash(&key);
         let tcp = match pkt.transport {
             Transport::Tcp(t) => {
                 if t.options.malformed {
@@ -200,9 +197,42 @@ impl Analyzer {
             }
             _ => None,
         };
+        for obs in observations.as_slice() {
+            self.account(obs, ts, &ip, pkt, tcp.as_ref(), sink);
+        }
+    }
 
+    /// Accounts one observation of a packet to its flow.
+    fn account(
+        &mut self,
+        obs: &Observation,
+        ts: u64,
+        ip: &wire::IpInfo,
+        pkt: &Packet<'_>,
+        tcp: Option<&TcpHeader>,
+        sink: &mut impl RecordSink,
+    ) {
+        let (sport, dport) = pkt.transport.ports();
+        let src = Endpoint {
+            ip: ip.src,
+            port: sport,
+        };
+        let dst = Endpoint {
+            ip: ip.dst,
+            port: dport,
+        };
+        let tunnel = (pkt.tunnel.kind as u8, pkt.tunnel.id);
+        let key = FlowKey::new(
+            src,
+            dst,
+            ip.proto,
+            ip.is_v6,
+            tunnel,
+            (obs.tap_type, obs.tap_port.0),
+        );
+        let hash = self.table.hash(&key);
         let mut found = self.table.find(&key, hash);
-        if let (Some(idx), Some(t)) = (found, tcp.as_ref()) {
+        if let (Some(idx), Some(t)) = (found, tcp) {
             let f = self.table.get(idx);
             let side = u8::from(f.ep[0] != src);
             if f.conn.is_new_connection(side, t) {
@@ -218,7 +248,11 @@ impl Analyzer {
                 None => return,
             },
         };
-        self.update_flow(idx, ts, src, &ip, pkt, tcp.as_ref());
+        let f = self.table.get_mut(idx);
+        let side = usize::from(f.ep[0] != src);
+        f.l2_end[side] |= obs.src_local;
+        f.l2_end[side ^ 1] |= obs.dst_local;
+        self.update_flow(idx, ts, src, ip, pkt, tcp);
     }
 
     fn create_flow(
@@ -256,6 +290,10 @@ impl Analyzer {
         flow.tunnel = pkt.tunnel;
         let idx = self.table.insert(flow).ok()?;
         self.counters.flows_created += 1;
+        if has_ports {
+            self.services
+                .on_first_packet(&src, &dst, (ts / NS_PER_SEC) as u32);
+        }
         Some(idx)
     }
 
@@ -305,6 +343,8 @@ impl Analyzer {
             f.conn.on_packet(side as u8, t);
             if t.flags.is_syn_ack() {
                 f.direction.observe(side as u8, SCORE_SYN_ACK);
+                self.services
+                    .on_syn_ack(&f.ep[side], &f.ep[side ^ 1], (ts / NS_PER_SEC) as u32);
             } else if t.flags.is_syn() {
                 f.direction.observe(side as u8 ^ 1, SCORE_SYN);
             }
@@ -314,7 +354,10 @@ impl Analyzer {
                 crate::tcp::PerfVerdict::Used | crate::tcp::PerfVerdict::Reset => {}
             }
             let t_state = f.conn.timeout_ns(&timeouts);
-            if f.is_one_sided() {
+            // DeepFlow gives every one-sided flow the short "others" timeout; a one-way mirror
+            // would then cut a long connection into a flow per idle gap. A one-sided flow that is
+            // established (acknowledging data, not a SYN or RST probe) keeps its state's timeout.
+            if f.is_one_sided() && f.conn.state != ConnState::Established {
                 t_state.min(timeouts.others_ns)
             } else {
                 t_state
@@ -340,112 +383,6 @@ impl Analyzer {
         f.deadline_ns = deadline;
         self.table.wheel.schedule(idx, deadline);
     }
-
-    fn build_record(&mut self, idx: u32, close: CloseType, end_ns: u64) -> L4FlowLog {
-        let f = self.table.get_mut(idx);
-        let perf = f.perf.take_interval();
-        let c = usize::from(f.direction.client());
-        let s = c ^ 1;
-        let is_new = !f.reported;
-        let start_ns = if is_new {
-            f.start_ns
-        } else {
-            f.interval_start_ns
-        };
-        let tunnel_on = f.tunnel.kind != wire::TunnelType::None;
-        let v6t = f.tunnel.is_ipv6;
-        // Tunnel addresses as seen on client->server packets (tx) and server->client (rx).
-        let fwd = (f.tunnel.src, f.tunnel.dst);
-        let (tx, rx) = if c == 0 {
-            (Some(fwd), f.tunnel_rev)
-        } else {
-            (f.tunnel_rev, Some(fwd))
-        };
-        let tip = |x: Option<([u8; 16], [u8; 16])>, i: usize| {
-            x.filter(|_| tunnel_on)
-                .map(|a| ip_from_bytes(if i == 0 { &a.0 } else { &a.1 }, v6t))
-        };
-        let rec = L4FlowLog {
-            flow_id: f.id,
-            start_time: start_ns / 1_000,
-            end_time: end_ns / 1_000,
-            duration: (end_ns / 1_000).saturating_sub(f.start_ns / 1_000),
-            close_type: close as u8,
-            close_type_name: close.name(),
-            status: close.status(),
-            is_new_flow: is_new,
-            signal_source: 0,
-            capture_network_type: self.cfg.tap_type,
-            tap_port: f.key.tap_port,
-            eth_type: f.eth_type,
-            vlan: f.vlan,
-            mac_0: MacAddr(f.mac[c]),
-            mac_1: MacAddr(f.mac[s]),
-            ip_0: ip_from_bytes(&f.ep[c].ip, f.key.is_v6),
-            ip_1: ip_from_bytes(&f.ep[s].ip, f.key.is_v6),
-            is_ipv4: !f.key.is_v6,
-            protocol: f.key.proto,
-            client_port: f.ep[c].port,
-            server_port: f.ep[s].port,
-            tunnel_type: f.tunnel.kind as u8,
-            tunnel_tier: f.tunnel.tier,
-            tunnel_id: f.tunnel.id,
-            tunnel_tx_ip_0: tip(tx, 0),
-            tunnel_tx_ip_1: tip(tx, 1),
-            tunnel_rx_ip_0: tip(rx, 0),
-            tunnel_rx_ip_1: tip(rx, 1),
-            packet_tx: f.peers[c].packets,
-            packet_rx: f.peers[s].packets,
-            byte_tx: f.peers[c].bytes,
-            byte_rx: f.peers[s].bytes,
-            l3_byte_tx: f.peers[c].l3_bytes,
-            l3_byte_rx: f.peers[s].l3_bytes,
-            l4_byte_tx: f.peers[c].l4_bytes,
-            l4_byte_rx: f.peers[s].l4_bytes,
-            total_packet_tx: f.total_packets[c],
-            total_packet_rx: f.total_packets[s],
-            total_byte_tx: f.total_bytes[c],
-            total_byte_rx: f.total_bytes[s],
-            first_time_tx: f.first_ns[c] / 1_000,
-            last_time_tx: f.last_dir_ns[c] / 1_000,
-            first_time_rx: f.first_ns[s] / 1_000,
-            last_time_rx: f.last_dir_ns[s] / 1_000,
-            tcp_flags_bit_0: f.peers[c].tcp_flags,
-            tcp_flags_bit_1: f.peers[s].tcp_flags,
-            syn_count: perf.syn_count,
-            synack_count: perf.synack_count,
-            fin_count: perf.fin_count,
-            retrans_syn: perf.retrans_syn,
-            retrans_synack: perf.retrans_synack,
-            retrans_tx: perf.retrans[c],
-            retrans_rx: perf.retrans[s],
-            zero_win_tx: perf.zero_win[c],
-            zero_win_rx: perf.zero_win[s],
-            ooo_tx: perf.ooo[c],
-            ooo_rx: perf.ooo[s],
-            rtt: perf.rtt,
-            rtt_client_sum: perf.rtt_client.sum,
-            rtt_client_count: perf.rtt_client.count,
-            rtt_client_max: perf.rtt_client.max,
-            rtt_server_sum: perf.rtt_server.sum,
-            rtt_server_count: perf.rtt_server.count,
-            rtt_server_max: perf.rtt_server.max,
-            // The server acknowledging client data; the client's requests and idle times.
-            srt_sum: perf.srt_by_acker[s].sum,
-            srt_count: perf.srt_by_acker[s].count,
-            srt_max: perf.srt_by_acker[s].max,
-            art_sum: perf.art_by_requester[c].sum,
-            art_count: perf.art_by_requester[c].count,
-            art_max: perf.art_by_requester[c].max,
-            cit_sum: perf.cit_by_requester[c].sum,
-            cit_count: perf.cit_by_requester[c].count,
-            cit_max: perf.cit_by_requester[c].max,
-            direction_score: f.direction.score,
-        };
-        f.peers = Default::default();
-        f.reported = true;
-        rec
-    }
 }
 
 /// ICMP echo: the request's receiver is the server; request -> reply time is an SRT sample.
@@ -465,6 +402,8 @@ fn on_icmp(f: &mut Flow, side: usize, ts: u64, h: &wire::IcmpHeader) {
         }
     }
 }
+
+mod report;
 
 #[cfg(test)]
 mod tests;

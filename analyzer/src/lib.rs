@@ -18,6 +18,7 @@ pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod flow;
+pub mod mirror;
 pub mod record;
 pub mod tcp;
 pub mod wire;

@@ -43,7 +43,12 @@ pub struct L4FlowLog {
     pub is_new_flow: bool,
     pub signal_source: u8,
     pub capture_network_type: u8,
-    pub tap_port: u32,
+    pub tap_port: u64,
+    pub tap_port_type: &'static str,
+    pub tap_side: u8,
+    pub observation_point: &'static str,
+    pub l2_end_0: bool,
+    pub l2_end_1: bool,
     pub eth_type: u16,
     pub vlan: u16,
     pub mac_0: MacAddr,
@@ -112,4 +117,6 @@ pub struct L4FlowLog {
     pub cit_count: u32,
     pub cit_max: u32,
     pub direction_score: u8,
+    /// The first packet came from the server.
+    pub reversed: bool,
 }

@@ -106,7 +106,11 @@ mod tests {
         let stats = run.finish(&mut out);
         assert_eq!(stats.frames, 3);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].tap_port, 7);
+        assert_eq!(
+            out[0].tap_port, 0x4000_0000_0000_0007,
+            "capture interface 7"
+        );
+        assert_eq!(out[0].tap_port_type, "capture_interface");
         assert_eq!((out[0].packet_tx, out[0].packet_rx), (2, 1));
         assert_eq!(out[0].start_time, 1_000_000);
     }

@@ -17,7 +17,8 @@ pub struct FlowKey {
     pub is_v6: bool,
     pub tunnel_type: u8,
     pub tunnel_id: u32,
-    pub tap_port: u32,
+    pub tap_type: u8,
+    pub tap_port: u64,
 }
 
 impl FlowKey {
@@ -28,9 +29,8 @@ impl FlowKey {
         dst: Endpoint,
         proto: u8,
         is_v6: bool,
-        tunnel_type: u8,
-        tunnel_id: u32,
-        tap_port: u32,
+        tunnel: (u8, u32),
+        tap: (u8, u64),
     ) -> Self {
         let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
         FlowKey {
@@ -38,9 +38,10 @@ impl FlowKey {
             hi,
             proto,
             is_v6,
-            tunnel_type,
-            tunnel_id,
-            tap_port,
+            tunnel_type: tunnel.0,
+            tunnel_id: tunnel.1,
+            tap_type: tap.0,
+            tap_port: tap.1,
         }
     }
 }
@@ -60,12 +61,12 @@ mod tests {
             port: 40000,
         };
         assert_eq!(
-            FlowKey::new(a, b, 6, false, 0, 0, 1),
-            FlowKey::new(b, a, 6, false, 0, 0, 1)
+            FlowKey::new(a, b, 6, false, (0, 0), (3, 1)),
+            FlowKey::new(b, a, 6, false, (0, 0), (3, 1))
         );
         assert_ne!(
-            FlowKey::new(a, b, 6, false, 0, 0, 1),
-            FlowKey::new(a, b, 17, false, 0, 0, 1)
+            FlowKey::new(a, b, 6, false, (0, 0), (3, 1)),
+            FlowKey::new(a, b, 17, false, (0, 0), (3, 1))
         );
     }
 }

@@ -6,6 +6,7 @@ mod conn;
 mod direction;
 mod key;
 mod node;
+mod service;
 mod table;
 mod timer;
 
@@ -17,5 +18,7 @@ pub use direction::{
 };
 pub use key::{Endpoint, FlowKey};
 pub use node::{Flow, PeerCounters};
+pub use service::ServiceTable;
+pub(crate) use service::DEFAULT_CAPACITY as SERVICE_TABLE_CAPACITY;
 pub use table::{FlowTable, InsertError};
 pub use timer::TimerWheel;

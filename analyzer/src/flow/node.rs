@@ -47,6 +47,8 @@ pub struct Flow {
     /// First and last packet time of each direction, ns (0 = none yet).
     pub first_ns: [u64; 2],
     pub last_dir_ns: [u64; 2],
+    /// Endpoint is a local L2 end (virtual mirror: its MAC is a local VM / pod).
+    pub l2_end: [bool; 2],
     pub conn: TcpConn,
     pub perf: TcpPerf,
     pub direction: Direction,
@@ -87,6 +89,7 @@ impl Flow {
             total_bytes: [0; 2],
             first_ns: [0; 2],
             last_dir_ns: [0; 2],
+            l2_end: [false; 2],
             conn: TcpConn::default(),
             perf: TcpPerf::default(),
             direction,

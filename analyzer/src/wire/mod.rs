@@ -81,6 +81,8 @@ pub struct Packet<'a> {
     /// Innermost IP header; `None` for non-IP frames (ARP, LLDP, ...).
     pub ip: Option<IpInfo>,
     pub transport: Transport,
+    /// The innermost IP packet as captured (header onwards, cut to its total length).
+    pub l3: &'a [u8],
     /// Captured L4 payload (may be shorter than the logical payload under a snap length).
     pub payload: &'a [u8],
 }
@@ -159,6 +161,7 @@ pub fn decode_link<'a>(
                 mirror: MirrorInfo::NONE,
                 ip: None,
                 transport: Transport::Other,
+                l3: &[],
                 payload: &[],
             }),
         }
@@ -218,11 +221,13 @@ fn decode_from<'a>(first: Start<'a>, cfg: &DecodeConfig) -> Result<Packet<'a>, D
                     mirror,
                     ip: None,
                     transport: Transport::Other,
+                    l3: &[],
                     payload: &[],
                 })
             }
         };
         let (info, l4buf) = parsed;
+        let l3_bytes = &l3[..usize::from(info.total_len).min(l3.len())];
         if layers < cfg.max_tunnel_layers && info.fragment != Fragment::NonFirst {
             if let Some(found) = tunnel::detect(&info, l4buf, cfg)? {
                 layers += 1;
@@ -267,6 +272,7 @@ fn decode_from<'a>(first: Start<'a>, cfg: &DecodeConfig) -> Result<Packet<'a>, D
             mirror,
             ip: Some(info),
             transport,
+            l3: l3_bytes,
             payload,
         });
     }

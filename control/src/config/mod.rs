@@ -10,6 +10,9 @@ use std::path::Path;
 
 use tapflow_analyzer::config::{AnalyzerConfig, PortSet, TableFullPolicy, Timeouts};
 use tapflow_analyzer::flow::FlowTable;
+use tapflow_analyzer::mirror::{
+    CaptureMode, DedupConfig, LocalMacs, MirrorConfig, TapTypeMap, VlanSource,
+};
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
 pub use duration::parse_duration;
@@ -48,6 +51,12 @@ pub struct Config {
     /// `global.limits.max_memory`, MiB.
     pub max_memory_mib: u64,
     pub file_output: FileOutput,
+    /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
+    pub interface_regex: Option<String>,
+    /// Legacy `vtap_group_id`: the agent group to join (control plane).
+    pub agent_group_id: Option<String>,
+    /// Things the operator should know (legacy keys mapped, deprecated keys ignored).
+    pub warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -59,6 +68,9 @@ impl Default for Config {
                 rotate_bytes: 256 * MIB,
                 keep_files: 8,
             },
+            interface_regex: None,
+            agent_group_id: None,
+            warnings: Vec::new(),
         })
     }
 }
@@ -105,10 +117,66 @@ impl Config {
     }
 }
 
+/// Merges a v7 key with its legacy spelling.
+#[derive(Debug, Default)]
+struct Legacy {
+    warnings: Vec<String>,
+}
+
+impl Legacy {
+    fn pick<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        new: Option<T>,
+        new_key: &'static str,
+        old: Option<T>,
+        old_key: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match (new, old) {
+            (Some(n), Some(o)) if n != o => Err(ConfigError::Invalid {
+                key: new_key,
+                problem: format!(
+                    "is {n:?} but the legacy key {old_key} says {o:?}; keep one of them"
+                ),
+            }),
+            (Some(n), _) => Ok(Some(n)),
+            (None, Some(o)) => {
+                self.warnings
+                    .push(format!("legacy key {old_key} read as {new_key}"));
+                Ok(Some(o))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *m = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
 impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let invalid = |key: &'static str, problem: String| ConfigError::Invalid { key, problem };
-        let max_memory = self.global.limits.max_memory;
+        let mut legacy = Legacy::default();
+        let st = self.static_config.unwrap_or_default();
+        let max_memory = legacy
+            .pick(
+                self.global.limits.max_memory,
+                "global.limits.max_memory",
+                self.max_memory,
+                "max_memory",
+            )?
+            .unwrap_or(768);
         if !(64..=1_048_576).contains(&max_memory) {
             return Err(invalid(
                 "global.limits.max_memory",
@@ -197,8 +265,16 @@ impl RawConfig {
             }
             server_ports.insert(*p);
         }
+        let trim_names = legacy
+            .pick(
+                self.inputs.cbpf.preprocess.tunnel_trim_protocols.clone(),
+                "inputs.cbpf.preprocess.tunnel_trim_protocols",
+                st.trim_tunnel_types,
+                "static_config.trim-tunnel-types",
+            )?
+            .unwrap_or_else(|| vec!["ERSPAN".into(), "TEB".into()]);
         let mut trim = TunnelSet::EMPTY;
-        for name in &self.inputs.cbpf.preprocess.tunnel_trim_protocols {
+        for name in &trim_names {
             let t = TunnelType::from_name(name).ok_or_else(|| {
                 invalid(
                     "inputs.cbpf.preprocess.tunnel_trim_protocols",
@@ -216,6 +292,131 @@ impl RawConfig {
                 "must be at least 1".into(),
             ));
         }
+        let cbpf = &self.inputs.cbpf;
+        let mode_n = legacy
+            .pick(
+                cbpf.common.capture_mode,
+                "inputs.cbpf.common.capture_mode",
+                self.tap_mode,
+                "tap_mode",
+            )?
+            .unwrap_or(0);
+        let mode = match CaptureMode::from_number(mode_n) {
+            Some(m) => m,
+            None if mode_n == 3 => {
+                return Err(invalid(
+                    "inputs.cbpf.common.capture_mode",
+                    "3 (DECAP) is not a capture mode tapflow runs: use 2 (analyzer) for tunnelled mirror feeds, which are decapsulated anyway".into(),
+                ))
+            }
+            None => {
+                return Err(invalid(
+                    "inputs.cbpf.common.capture_mode",
+                    format!("{mode_n}: expected 0 (local), 1 (virtual mirror) or 2 (analyzer)"),
+                ))
+            }
+        };
+        let pcp = legacy
+            .pick(
+                cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic,
+                "inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic",
+                st.mirror_traffic_pcp,
+                "static_config.mirror-traffic-pcp",
+            )?
+            .unwrap_or(0);
+        let vlan_source = VlanSource::from_number(pcp).ok_or_else(|| {
+            invalid(
+                "inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic",
+                format!("{pcp}: expected 0-7 (outer VLAN when its PCP equals it), 8 (outer VLAN) or 9 (inner VLAN)"),
+            )
+        })?;
+        let default_tap = legacy
+            .pick(
+                cbpf.physical_mirror.default_capture_network_type,
+                "inputs.cbpf.physical_mirror.default_capture_network_type",
+                st.default_tap_type,
+                "static_config.default-tap-type",
+            )?
+            .unwrap_or(3);
+        if default_tap == 0 {
+            return Err(invalid(
+                "inputs.cbpf.physical_mirror.default_capture_network_type",
+                "0 is not a tap_type (1-255; 3 = Cloud)".into(),
+            ));
+        }
+        let mut table = Vec::new();
+        for e in &cbpf.physical_mirror.capture_network_types {
+            if e.vlan > 4095 || e.capture_network_type == 0 {
+                return Err(invalid(
+                    "inputs.cbpf.physical_mirror.capture_network_types",
+                    format!(
+                        "vlan {} -> {}: VLAN must be 0-4095 and the tap_type 1-255",
+                        e.vlan, e.capture_network_type
+                    ),
+                ));
+            }
+            table.push((e.vlan, e.capture_network_type));
+        }
+        let dedup_disabled = legacy
+            .pick(
+                cbpf.physical_mirror.packet_dedup_disabled,
+                "inputs.cbpf.physical_mirror.packet_dedup_disabled",
+                st.analyzer_dedup_disabled,
+                "static_config.analyzer-dedup-disabled",
+            )?
+            .unwrap_or(false);
+        let mut macs = Vec::new();
+        for m in &cbpf.virtual_mirror.local_macs {
+            macs.push(parse_mac(m).ok_or_else(|| {
+                invalid(
+                    "inputs.cbpf.virtual_mirror.local_macs",
+                    format!("'{m}' is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+                )
+            })?);
+        }
+        if mode == CaptureMode::VirtualMirror && macs.is_empty() {
+            legacy.warnings.push(
+                "capture_mode 1 (virtual mirror) without inputs.cbpf.virtual_mirror.local_macs: every flow is keyed by the capture interface".into(),
+            );
+        }
+        let interface_regex = legacy.pick(
+            cbpf.af_packet.interface_regex.clone(),
+            "inputs.cbpf.af_packet.interface_regex",
+            self.tap_interface_regex,
+            "tap_interface_regex",
+        )?;
+        if let Some(re) = &interface_regex {
+            regex::Regex::new(re).map_err(|e| {
+                invalid(
+                    "inputs.cbpf.af_packet.interface_regex",
+                    format!("not a valid regular expression: {e}"),
+                )
+            })?;
+        }
+        for (list, key) in [
+            (
+                &cbpf.af_packet.src_interfaces,
+                "inputs.cbpf.af_packet.src_interfaces",
+            ),
+            (&st.src_interfaces, "static_config.src-interfaces"),
+        ] {
+            if let Some(l) = list {
+                legacy.warnings.push(format!(
+                    "{key} ({}) is deprecated and ignored, as in DeepFlow: interfaces come from inputs.cbpf.af_packet.interface_regex",
+                    l.join(", ")
+                ));
+            }
+        }
+        let mirror = MirrorConfig {
+            mode,
+            tap_types: TapTypeMap::new(vlan_source, default_tap, &table),
+            local_macs: LocalMacs::new(macs),
+            dedup: DedupConfig {
+                disabled: dedup_disabled,
+                ignore_ttl: cbpf.physical_mirror.packet_dedup_ignore_ttl,
+                ..DedupConfig::default()
+            },
+        };
         let analyzer = AnalyzerConfig {
             decode: DecodeConfig {
                 trim,
@@ -226,7 +427,7 @@ impl RawConfig {
             on_table_full,
             server_ports,
             worker_id: 0,
-            tap_type: 3,
+            mirror,
         };
         Ok(Config {
             analyzer,
@@ -235,6 +436,9 @@ impl RawConfig {
                 rotate_bytes: out.rotate_size_mb * MIB,
                 keep_files: out.keep_files,
             },
+            interface_regex,
+            agent_group_id: self.vtap_group_id,
+            warnings: legacy.warnings,
         })
     }
 }

@@ -10,6 +10,22 @@ pub(super) struct RawConfig {
     pub(super) inputs: Inputs,
     pub(super) processors: Processors,
     pub(super) outputs: Outputs,
+    // Legacy agent-group keys (DeepFlow <= v6.5 layout), mapped to the keys above with a warning.
+    pub(super) tap_mode: Option<u8>,
+    pub(super) max_memory: Option<u64>,
+    pub(super) tap_interface_regex: Option<String>,
+    pub(super) vtap_group_id: Option<String>,
+    pub(super) static_config: Option<LegacyStatic>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
+pub(super) struct LegacyStatic {
+    pub(super) src_interfaces: Option<Vec<String>>,
+    pub(super) mirror_traffic_pcp: Option<u8>,
+    pub(super) default_tap_type: Option<u8>,
+    pub(super) analyzer_dedup_disabled: Option<bool>,
+    pub(super) trim_tunnel_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -18,17 +34,11 @@ pub(super) struct Global {
     pub(super) limits: Limits,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Limits {
-    /// MiB.
-    pub(super) max_memory: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_memory: 768 }
-    }
+    /// MiB (default 768).
+    pub(super) max_memory: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -40,21 +50,61 @@ pub(super) struct Inputs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Cbpf {
+    pub(super) common: CbpfCommon,
+    pub(super) af_packet: AfPacket,
     pub(super) preprocess: Preprocess,
+    pub(super) physical_mirror: PhysicalMirror,
+    pub(super) virtual_mirror: VirtualMirror,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct CbpfCommon {
+    /// 0 local, 1 virtual mirror, 2 analyzer (default 0).
+    pub(super) capture_mode: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct AfPacket {
+    pub(super) interface_regex: Option<String>,
+    /// Deprecated in DeepFlow (ignored with a warning).
+    pub(super) src_interfaces: Option<Vec<String>>,
+    /// 0-7 outer VLAN if its PCP equals the value, 8 outer, 9 inner (default 0).
+    pub(super) vlan_pcp_in_physical_mirror_traffic: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct PhysicalMirror {
+    /// tap_type of untagged and unmapped traffic (default 3, Cloud).
+    pub(super) default_capture_network_type: Option<u8>,
+    pub(super) packet_dedup_disabled: Option<bool>,
+    /// tapflow: ignore TTL / hop limit in the de-dup key (copies from both sides of a router).
+    pub(super) packet_dedup_ignore_ttl: bool,
+    /// tapflow: VLAN -> tap_type (DeepFlow receives this table from its controller).
+    pub(super) capture_network_types: Vec<VlanTapType>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct Preprocess {
-    pub(super) tunnel_trim_protocols: Vec<String>,
+#[serde(deny_unknown_fields)]
+pub(super) struct VlanTapType {
+    pub(super) vlan: u16,
+    pub(super) capture_network_type: u8,
 }
 
-impl Default for Preprocess {
-    fn default() -> Self {
-        Preprocess {
-            tunnel_trim_protocols: vec!["ERSPAN".into(), "TEB".into()],
-        }
-    }
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct VirtualMirror {
+    /// tapflow: MACs of local VMs / pods (DeepFlow receives them as local_segments).
+    pub(super) local_macs: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct Preprocess {
+    /// Default [ERSPAN, TEB].
+    pub(super) tunnel_trim_protocols: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

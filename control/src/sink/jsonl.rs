@@ -161,86 +161,32 @@ impl RecordSink for JsonLinesSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tapflow_analyzer::record::MacAddr;
 
+    /// A real row: one TCP SYN through the analyzer; `id` varies the client port.
     fn rec(id: u64) -> L4FlowLog {
-        let ip = "10.0.0.1".parse().unwrap();
-        L4FlowLog {
-            flow_id: id,
-            start_time: 1,
-            end_time: 2,
-            duration: 1,
-            close_type: 1,
-            close_type_name: "finish",
-            status: "normal",
-            is_new_flow: true,
-            signal_source: 0,
-            capture_network_type: 3,
-            tap_port: 0,
-            eth_type: 0x800,
-            vlan: 0,
-            mac_0: MacAddr([0xaa, 0, 0, 0, 0, 1]),
-            mac_1: MacAddr::default(),
-            ip_0: ip,
-            ip_1: ip,
-            is_ipv4: true,
-            protocol: 6,
-            client_port: 1,
-            server_port: 2,
-            tunnel_type: 0,
-            tunnel_tier: 0,
-            tunnel_id: 0,
-            tunnel_tx_ip_0: None,
-            tunnel_tx_ip_1: None,
-            tunnel_rx_ip_0: None,
-            tunnel_rx_ip_1: None,
-            packet_tx: 1,
-            packet_rx: 1,
-            byte_tx: 1,
-            byte_rx: 1,
-            l3_byte_tx: 0,
-            l3_byte_rx: 0,
-            l4_byte_tx: 0,
-            l4_byte_rx: 0,
-            total_packet_tx: 1,
-            total_packet_rx: 1,
-            total_byte_tx: 1,
-            total_byte_rx: 1,
-            first_time_tx: 1,
-            last_time_tx: 2,
-            first_time_rx: 0,
-            last_time_rx: 0,
-            tcp_flags_bit_0: 0,
-            tcp_flags_bit_1: 0,
-            syn_count: 0,
-            synack_count: 0,
-            fin_count: 0,
-            retrans_syn: 0,
-            retrans_synack: 0,
-            retrans_tx: 0,
-            retrans_rx: 0,
-            zero_win_tx: 0,
-            zero_win_rx: 0,
-            ooo_tx: 0,
-            ooo_rx: 0,
-            rtt: 0,
-            rtt_client_sum: 0,
-            rtt_client_count: 0,
-            rtt_client_max: 0,
-            rtt_server_sum: 0,
-            rtt_server_count: 0,
-            rtt_server_max: 0,
-            srt_sum: 0,
-            srt_count: 0,
-            srt_max: 0,
-            art_sum: 0,
-            art_count: 0,
-            art_max: 0,
-            cit_sum: 0,
-            cit_count: 0,
-            cit_max: 0,
-            direction_score: 0,
-        }
+        use tapflow_analyzer::wire::build::{self, TcpSpec};
+        use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta};
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let spec = TcpSpec {
+            src_port: 40000 + id as u16,
+            dst_port: 80,
+            flags: 0x02,
+            window: 1,
+            ..TcpSpec::default()
+        };
+        let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
+        let frame = build::ethernet_ip([0xaa, 0, 0, 0, 0, 2], [0xaa, 0, 0, 0, 0, 1], &[], &ip);
+        let meta = PacketMeta {
+            ts_ns: 1_000_000_000,
+            wire_len: 60,
+            cap_len: 60,
+            ..PacketMeta::default()
+        };
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let mut out = Vec::new();
+        an.on_packet(&meta, &frame, &mut out);
+        an.finish(&mut out);
+        out.remove(0)
     }
 
     #[test]

@@ -1,0 +1,174 @@
+//! Building `l4_flow_log` rows: the client/server decision made at report time, mirror fields.
+
+use super::Analyzer;
+use crate::flow::{CloseType, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN};
+use crate::mirror::{CaptureMode, TapPort};
+use crate::record::{ip_from_bytes, L4FlowLog, MacAddr};
+use crate::wire;
+
+const EPHEMERAL_MIN: u16 = 32768;
+/// Learned scores closer than this are not conclusive (DeepFlow).
+const SCORE_MARGIN: u8 = 8;
+
+/// Which endpoint is the server, and how sure: the flow's own evidence when strong (SYN-ACK,
+/// configured port, SYN), else DeepFlow's rule over the learned service scores (a clear
+/// difference wins; a small one defers to the ephemeral-port rule), then tapflow's well-known
+/// port rule, then the higher learned score, then the first packet's destination.
+pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
+    if f.direction.score >= SCORE_SYN {
+        return (f.direction.server, f.direction.score);
+    }
+    let has_ports = matches!(f.key.proto, wire::IPPROTO_TCP | wire::IPPROTO_UDP);
+    if !has_ports {
+        return (f.direction.server, f.direction.score);
+    }
+    let (s0, s1) = (services.score(&f.ep[0]), services.score(&f.ep[1]));
+    let diff = s0.abs_diff(s1);
+    if diff >= SCORE_MARGIN {
+        return if s0 > s1 { (0, s0) } else { (1, s1) };
+    }
+    let (e0, e1) = (f.ep[0].port >= EPHEMERAL_MIN, f.ep[1].port >= EPHEMERAL_MIN);
+    if e0 != e1 {
+        return (u8::from(e0), SCORE_EPHEMERAL);
+    }
+    if f.direction.score >= SCORE_WELL_KNOWN {
+        return (f.direction.server, f.direction.score);
+    }
+    match s0.cmp(&s1) {
+        std::cmp::Ordering::Greater => (0, s0),
+        std::cmp::Ordering::Less => (1, s1),
+        std::cmp::Ordering::Equal => (f.direction.server, f.direction.score),
+    }
+}
+
+/// DeepFlow's tap_side and observation point name. A virtual mirror on a hypervisor sees its
+/// local VMs: the client's hypervisor (c-hv, 17) or the server's (s-hv, 18). Elsewhere, without
+/// platform data, the observation point is on the path (rest, 0).
+pub(super) fn tap_side(
+    mode: CaptureMode,
+    client_local: bool,
+    server_local: bool,
+) -> (u8, &'static str) {
+    match (mode, client_local, server_local) {
+        (CaptureMode::VirtualMirror, true, _) => (17, "c-hv"),
+        (CaptureMode::VirtualMirror, false, true) => (18, "s-hv"),
+        _ => (0, "rest"),
+    }
+}
+
+impl Analyzer {
+    pub(super) fn build_record(&mut self, idx: u32, close: CloseType, end_ns: u64) -> L4FlowLog {
+        let mode = self.cfg.mirror.mode;
+        let (server, score) = decide_server(self.table.get(idx), &self.services);
+        let f = self.table.get_mut(idx);
+        let perf = f.perf.take_interval();
+        let s = usize::from(server);
+        let c = s ^ 1;
+        let side = tap_side(mode, f.l2_end[c], f.l2_end[s]);
+        let is_new = !f.reported;
+        let start_ns = if is_new {
+            f.start_ns
+        } else {
+            f.interval_start_ns
+        };
+        let tunnel_on = f.tunnel.kind != wire::TunnelType::None;
+        let v6t = f.tunnel.is_ipv6;
+        // Tunnel addresses as seen on client->server packets (tx) and server->client (rx).
+        let fwd = (f.tunnel.src, f.tunnel.dst);
+        let (tx, rx) = if c == 0 {
+            (Some(fwd), f.tunnel_rev)
+        } else {
+            (f.tunnel_rev, Some(fwd))
+        };
+        let tip = |x: Option<([u8; 16], [u8; 16])>, i: usize| {
+            x.filter(|_| tunnel_on)
+                .map(|a| ip_from_bytes(if i == 0 { &a.0 } else { &a.1 }, v6t))
+        };
+        let rec = L4FlowLog {
+            flow_id: f.id,
+            start_time: start_ns / 1_000,
+            end_time: end_ns / 1_000,
+            duration: (end_ns / 1_000).saturating_sub(f.start_ns / 1_000),
+            close_type: close as u8,
+            close_type_name: close.name(),
+            status: close.status(),
+            is_new_flow: is_new,
+            signal_source: 0,
+            capture_network_type: f.key.tap_type,
+            tap_port: f.key.tap_port,
+            tap_port_type: TapPort(f.key.tap_port).kind_name(),
+            tap_side: side.0,
+            observation_point: side.1,
+            l2_end_0: f.l2_end[c],
+            l2_end_1: f.l2_end[s],
+            eth_type: f.eth_type,
+            vlan: f.vlan,
+            mac_0: MacAddr(f.mac[c]),
+            mac_1: MacAddr(f.mac[s]),
+            ip_0: ip_from_bytes(&f.ep[c].ip, f.key.is_v6),
+            ip_1: ip_from_bytes(&f.ep[s].ip, f.key.is_v6),
+            is_ipv4: !f.key.is_v6,
+            protocol: f.key.proto,
+            client_port: f.ep[c].port,
+            server_port: f.ep[s].port,
+            tunnel_type: f.tunnel.kind as u8,
+            tunnel_tier: f.tunnel.tier,
+            tunnel_id: f.tunnel.id,
+            tunnel_tx_ip_0: tip(tx, 0),
+            tunnel_tx_ip_1: tip(tx, 1),
+            tunnel_rx_ip_0: tip(rx, 0),
+            tunnel_rx_ip_1: tip(rx, 1),
+            packet_tx: f.peers[c].packets,
+            packet_rx: f.peers[s].packets,
+            byte_tx: f.peers[c].bytes,
+            byte_rx: f.peers[s].bytes,
+            l3_byte_tx: f.peers[c].l3_bytes,
+            l3_byte_rx: f.peers[s].l3_bytes,
+            l4_byte_tx: f.peers[c].l4_bytes,
+            l4_byte_rx: f.peers[s].l4_bytes,
+            total_packet_tx: f.total_packets[c],
+            total_packet_rx: f.total_packets[s],
+            total_byte_tx: f.total_bytes[c],
+            total_byte_rx: f.total_bytes[s],
+            first_time_tx: f.first_ns[c] / 1_000,
+            last_time_tx: f.last_dir_ns[c] / 1_000,
+            first_time_rx: f.first_ns[s] / 1_000,
+            last_time_rx: f.last_dir_ns[s] / 1_000,
+            tcp_flags_bit_0: f.peers[c].tcp_flags,
+            tcp_flags_bit_1: f.peers[s].tcp_flags,
+            syn_count: perf.syn_count,
+            synack_count: perf.synack_count,
+            fin_count: perf.fin_count,
+            retrans_syn: perf.retrans_syn,
+            retrans_synack: perf.retrans_synack,
+            retrans_tx: perf.retrans[c],
+            retrans_rx: perf.retrans[s],
+            zero_win_tx: perf.zero_win[c],
+            zero_win_rx: perf.zero_win[s],
+            ooo_tx: perf.ooo[c],
+            ooo_rx: perf.ooo[s],
+            rtt: perf.rtt,
+            rtt_client_sum: perf.rtt_client.sum,
+            rtt_client_count: perf.rtt_client.count,
+            rtt_client_max: perf.rtt_client.max,
+            rtt_server_sum: perf.rtt_server.sum,
+            rtt_server_count: perf.rtt_server.count,
+            rtt_server_max: perf.rtt_server.max,
+            // The server acknowledging client data; the client's requests and idle times.
+            srt_sum: perf.srt_by_acker[s].sum,
+            srt_count: perf.srt_by_acker[s].count,
+            srt_max: perf.srt_by_acker[s].max,
+            art_sum: perf.art_by_requester[c].sum,
+            art_count: perf.art_by_requester[c].count,
+            art_max: perf.art_by_requester[c].max,
+            cit_sum: perf.cit_by_requester[c].sum,
+            cit_count: perf.cit_by_requester[c].count,
+            cit_max: perf.cit_by_requester[c].max,
+            direction_score: score,
+            reversed: s == 0,
+        };
+        f.peers = Default::default();
+        f.reported = true;
+        rec
+    }
+}
