@@ -33,6 +33,11 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if !args.quiet {
+        for w in &cfg.warnings {
+            eprintln!("tapflow: config: {w}");
+        }
+    }
     let to_stdout = args.out == "-";
     let mut sink = if to_stdout {
         JsonLinesSink::to_stdout(cfg.file_output.clone())

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use tapflow_bench::gen::{generate_files, Encap, GenSpec, Scenario};
+use tapflow_bench::gen::{generate_files, Duplicates, Encap, GenSpec, Scenario};
 
 #[derive(Debug, Args)]
 pub(crate) struct GenArgs {
@@ -28,6 +28,13 @@ pub(crate) struct GenArgs {
     /// teb, erspan2, erspan3, ipip, ipv6, vxlan6.
     #[arg(long, default_value = "none")]
     encap: String,
+    /// Mirror duplicates: none, identical (SPAN of both ports of a switch) or routed (TTL one
+    /// lower and other MACs: copies from both sides of a router).
+    #[arg(long, default_value = "none")]
+    duplicates: String,
+    /// Keep only the client's packets (a SPAN that sees one direction).
+    #[arg(long)]
+    one_way: bool,
     /// Milliseconds between conversation starts.
     #[arg(long, default_value_t = 2.0)]
     spacing_ms: f64,
@@ -50,6 +57,12 @@ pub(crate) fn run(a: GenArgs) -> anyhow::Result<()> {
         vec![Encap::from_name(&a.encap)
             .with_context(|| format!("unknown encapsulation '{}'", a.encap))?]
     };
+    let duplicates = match a.duplicates.as_str() {
+        "none" => Duplicates::None,
+        "identical" => Duplicates::Identical,
+        "routed" => Duplicates::Routed,
+        other => anyhow::bail!("unknown --duplicates '{other}': none, identical or routed"),
+    };
     for enc in encaps {
         let name = if encaps_len(&a.encap) {
             format!("{}_{}", a.name, enc.name())
@@ -62,6 +75,8 @@ pub(crate) fn run(a: GenArgs) -> anyhow::Result<()> {
             flows: a.flows,
             encap: enc,
             spacing_ns: (a.spacing_ms * 1e6) as u64,
+            duplicates,
+            one_way: a.one_way,
             ..GenSpec::default()
         };
         let s = generate_files(&spec, &a.out, &name)

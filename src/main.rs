@@ -48,6 +48,9 @@ fn main() -> ExitCode {
         Command::Gen(g) => gen::run(g),
         Command::Config(ConfigCommand::Check { file }) => tapflow_control::Config::load(&file)
             .map(|c| {
+                for w in &c.warnings {
+                    println!("warning: {w}");
+                }
                 println!("{} is valid.", file.display());
                 println!("{c:#?}");
             })

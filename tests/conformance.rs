@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use tapflow_analyzer::mirror::{CaptureMode, MirrorConfig};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, L4FlowLog};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
@@ -37,8 +38,12 @@ fn pcaps() -> Option<PathBuf> {
 }
 
 fn analyze(path: &Path) -> (Vec<L4FlowLog>, Counters) {
+    analyze_with(path, AnalyzerConfig::default())
+}
+
+fn analyze_with(path: &Path, cfg: AnalyzerConfig) -> (Vec<L4FlowLog>, Counters) {
     let mut reader = PcapReader::open(path, 0).expect("open capture");
-    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut an = Analyzer::new(cfg);
     let mut out = Vec::new();
     let mut run = OfflineRun::new(&mut an);
     run.drain(&mut reader, &mut out, |_, _| {})
@@ -134,6 +139,30 @@ fn encapsulated_captures_decode_completely() {
                 "{id}: {} pairs vs {truth}",
                 pairs.len()
             );
+        }
+        // Every mode yields the inner conversations: no flow is the tunnel itself.
+        for mode in [
+            CaptureMode::Local,
+            CaptureMode::VirtualMirror,
+            CaptureMode::Analyzer,
+        ] {
+            let cfg = AnalyzerConfig {
+                mirror: MirrorConfig {
+                    mode,
+                    ..MirrorConfig::default()
+                },
+                ..AnalyzerConfig::default()
+            };
+            let (records, c) = analyze_with(&path, cfg);
+            assert_eq!(c.decode_errors_total(), 0, "{id} {mode:?}");
+            for r in &records {
+                let tunnel_port = [4789, 8472, 6081].contains(&r.server_port)
+                    || [4789, 8472, 6081].contains(&r.client_port);
+                assert!(
+                    r.protocol != 47 && !(r.protocol == 17 && tunnel_port),
+                    "{id} {mode:?}: flow on the outer header: {r:?}"
+                );
+            }
         }
         checked += 1;
     }

@@ -438,3 +438,47 @@ fn decode_errors_and_non_ip_are_counted() {
     assert_eq!(an.counters().non_ip, 1);
     assert_eq!(an.counters().rx_packets, 2);
 }
+
+#[test]
+fn learned_service_scores_orient_midstream_flows() {
+    let mut c = Conv::new();
+    c.sport = 8000;
+    // Ten mid-stream conversations to 10.0.0.2:8000 teach the table that it is a server.
+    for i in 0..10u16 {
+        c.cport = 9000 + i;
+        c.seg(u64::from(i), true, TcpFlags::PSH | TcpFlags::ACK, 10);
+    }
+    // Then one whose first captured packet is the server's reply: no SYN, no configured port,
+    // both ports below 32768, neither below 1024.
+    c.cport = 9100;
+    c.seg(20, false, TcpFlags::PSH | TcpFlags::ACK, 10);
+    c.seg(21, true, TcpFlags::ACK, 0);
+    let recs = c.finish();
+    let r = recs
+        .iter()
+        .find(|r| r.client_port == 9100 || r.server_port == 9100)
+        .expect("flow");
+    assert_eq!((r.client_port, r.server_port), (9100, 8000));
+    assert!(r.reversed, "first packet came from the server");
+    assert!(r.direction_score >= 8);
+    assert_eq!((r.packet_tx, r.packet_rx), (1, 1));
+}
+
+#[test]
+fn one_way_established_flows_survive_idle_gaps() {
+    let mut c = Conv::new();
+    // Only the client's side of an established connection, 30 s apart (a one-way SPAN).
+    for k in 0..4u64 {
+        c.seg(k * 30_000, true, TcpFlags::PSH | TcpFlags::ACK, 100);
+    }
+    let recs = c.finish();
+    let ids: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.flow_id).collect();
+    assert_eq!(ids.len(), 1, "one flow, not one per gap: {recs:?}");
+    assert_eq!(recs.iter().map(|r| r.packet_tx).sum::<u64>(), 4);
+    // A one-way SYN probe still times out after 5 s ("others").
+    let mut c = Conv::new();
+    c.seg(0, true, TcpFlags::SYN, 0);
+    c.cseq = 1000;
+    c.seg(6_000, true, TcpFlags::SYN, 0);
+    assert_eq!(c.finish().len(), 2);
+}

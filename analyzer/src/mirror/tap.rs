@@ -114,8 +114,9 @@ pub enum TapPortKind {
     CaptureInterface = 4,
 }
 
-/// A tap_port in DeepFlow's u64 layout: bits 60-63 kind, 40-49 ERSPAN session id, 32-35 tunnel
-/// type (6 = ERSPAN), 0-31 payload (MAC, address or interface).
+/// A tap_port in DeepFlow's u64 layout: bits 60-63 kind, 40-59 extension (ERSPAN session id, or
+/// the high 16 bits of a local MAC), 32-35 tunnel type (6 = ERSPAN), 0-31 payload (MAC low 32
+/// bits, address or interface).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TapPort(pub u64);
 
@@ -124,10 +125,12 @@ impl TapPort {
         TapPort((TapPortKind::CaptureInterface as u64) << 60 | u64::from(ifindex))
     }
 
+    /// DeepFlow keeps the MAC's low 32 bits; the high 16 go to the extension bits 40-55 so that
+    /// two local MACs never share a tap_port.
     pub fn local_mac(mac: [u8; 6]) -> Self {
-        TapPort(u64::from(u32::from_be_bytes([
-            mac[2], mac[3], mac[4], mac[5],
-        ])))
+        let low = u64::from(u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]));
+        let high = u64::from(u16::from_be_bytes([mac[0], mac[1]]));
+        TapPort(high << 40 | low)
     }
 
     /// The ERSPAN session a frame arrived in: source address + session id.
@@ -203,7 +206,7 @@ mod tests {
         assert_eq!(TapPort::capture(7).0, 0x4000_0000_0000_0007);
         assert_eq!(
             TapPort::local_mac([2, 0, 0xaa, 0xbb, 0xcc, 0xdd]).0,
-            0xaabb_ccdd
+            0x0200_00aa_bbcc_dd
         );
         let mut m = MirrorInfo {
             version: 3,

@@ -8,10 +8,35 @@ use tapflow_analyzer::wire::{TcpFlags, IPPROTO_TCP, IPPROTO_UDP};
 use super::{Encap, ExpectedFlow};
 
 pub(crate) const MS: u64 = 1_000_000;
+/// A SPAN copy trails the original by this much.
+const DUPLICATE_DELAY_NS: u64 = 30_000;
+
+/// Mirror duplicates to write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Duplicates {
+    #[default]
+    None,
+    /// A second, byte-identical copy (SPAN of the ingress and egress port of a switch).
+    Identical,
+    /// A second copy as seen after a router: TTL one lower, other MACs.
+    Routed,
+}
+
+/// How a conversation's frames are written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Traffic {
+    pub(crate) enc: Encap,
+    pub(crate) dup: Duplicates,
+    pub(crate) one_way: bool,
+}
+
+const ROUTER_MACS: ([u8; 6], [u8; 6]) = ([0x02, 0x77, 0, 0, 0, 1], [0x02, 0x77, 0, 0, 0, 2]);
 
 pub(crate) struct Conv<'a> {
     frames: &'a mut Vec<(u64, Vec<u8>)>,
     enc: Encap,
+    dup: Duplicates,
+    one_way: bool,
     c: (IpAddr, u16),
     s: (IpAddr, u16),
     cmac: [u8; 6],
@@ -50,12 +75,13 @@ impl<'a> Conv<'a> {
     /// Conversation number `i`: client 10.x.y.z (by i), server one of 64 addresses.
     pub(crate) fn new(
         frames: &'a mut Vec<(u64, Vec<u8>)>,
-        enc: Encap,
+        t: Traffic,
         i: u64,
         server_port: u16,
         scenario: &str,
         isn: (u32, u32),
     ) -> Self {
+        let enc = t.enc;
         let client_net = 1 + ((i >> 16) % 100) as u8;
         let c = (
             addr(enc, client_net, i & 0xFFFF),
@@ -82,6 +108,8 @@ impl<'a> Conv<'a> {
         Conv {
             frames,
             enc,
+            dup: t.dup,
+            one_way: t.one_way,
             c,
             s,
             cmac,
@@ -94,13 +122,15 @@ impl<'a> Conv<'a> {
     }
 
     fn emit(&mut self, t: u64, from_client: bool, proto: u8, l4: &[u8], payload_len: usize) {
+        if self.one_way && !from_client {
+            return;
+        }
         let (src, dst) = if from_client {
             (self.c.0, self.s.0)
         } else {
             (self.s.0, self.c.0)
         };
         let ip = build::ip(src, dst, proto, self.ident, 64, l4);
-        self.ident = self.ident.wrapping_add(1);
         let bytes = self.enc.l2_len() + ip.len() as u64;
         let (smac, dmac) = if from_client {
             (self.cmac, self.smac)
@@ -109,6 +139,21 @@ impl<'a> Conv<'a> {
         };
         self.frames
             .push((t, self.enc.frame(smac, dmac, &ip, from_client)));
+        match self.dup {
+            Duplicates::None => {}
+            Duplicates::Identical => self.frames.push((
+                t + DUPLICATE_DELAY_NS,
+                self.enc.frame(smac, dmac, &ip, from_client),
+            )),
+            Duplicates::Routed => {
+                let routed = build::ip(src, dst, proto, self.ident, 63, l4);
+                let frame = self
+                    .enc
+                    .frame(ROUTER_MACS.0, ROUTER_MACS.1, &routed, from_client);
+                self.frames.push((t + DUPLICATE_DELAY_NS, frame));
+            }
+        }
+        self.ident = self.ident.wrapping_add(1);
         let e = &mut self.exp;
         if from_client {
             e.packet_tx += 1;
@@ -165,7 +210,7 @@ impl<'a> Conv<'a> {
         if flags & TcpFlags::SYN != 0 && flags & TcpFlags::ACK == 0 {
             self.exp.syn_count += 1;
         }
-        if flags & TcpFlags::SYN != 0 && flags & TcpFlags::ACK != 0 {
+        if flags & TcpFlags::SYN != 0 && flags & TcpFlags::ACK != 0 && !self.one_way {
             self.exp.synack_count += 1;
         }
     }

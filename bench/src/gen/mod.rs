@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tapflow_dataplane::pcap::PcapWriter;
 
+pub use conv::Duplicates;
 pub use encap::Encap;
 pub use rng::Rng;
 pub use scenario::Scenario;
@@ -58,6 +59,10 @@ pub struct GenSpec {
     pub start_ns: u64,
     /// Time between flow starts, ns.
     pub spacing_ns: u64,
+    /// Write every frame twice, as a SPAN of both ports of a path does.
+    pub duplicates: Duplicates,
+    /// Drop the server's packets: what a SPAN of one direction only sees.
+    pub one_way: bool,
 }
 
 impl Default for GenSpec {
@@ -69,6 +74,8 @@ impl Default for GenSpec {
             encap: Encap::None,
             start_ns: 1_700_000_000_000_000_000,
             spacing_ns: 2_000_000,
+            duplicates: Duplicates::None,
+            one_way: false,
         }
     }
 }
@@ -107,7 +114,12 @@ pub fn generate(
         }
         let scenario = spec.scenarios[(i % spec.scenarios.len() as u64) as usize];
         frames.clear();
-        let flows = scenario::run(scenario, i, start, spec.encap, &mut rng, &mut frames);
+        let traffic = conv::Traffic {
+            enc: spec.encap,
+            dup: spec.duplicates,
+            one_way: spec.one_way,
+        };
+        let flows = scenario::run(scenario, i, start, traffic, &mut rng, &mut frames);
         for (t, f) in frames.drain(..) {
             summary.packets += 1;
             pending.push(Reverse((t, order, f)));

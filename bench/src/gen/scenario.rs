@@ -3,8 +3,8 @@
 use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
-use super::conv::{Conv, MS};
-use super::{Encap, ExpectedFlow, Rng};
+use super::conv::{Conv, Traffic, MS};
+use super::{ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -109,7 +109,7 @@ pub(crate) fn run(
     s: Scenario,
     i: u64,
     t0: u64,
-    enc: Encap,
+    traffic: Traffic,
     rng: &mut Rng,
     frames: &mut Vec<(u64, Vec<u8>)>,
 ) -> Vec<ExpectedFlow> {
@@ -119,7 +119,7 @@ pub(crate) fn run(
         Scenario::Bulk => 443,
         _ => 80,
     };
-    let mut c = Conv::new(frames, enc, i, port, s.name(), isn);
+    let mut c = Conv::new(frames, traffic, i, port, s.name(), isn);
     let ct = |x: CloseType| x as u8;
     match s {
         Scenario::Http => {
@@ -210,7 +210,7 @@ pub(crate) fn run(
             let first = c.finish(ct(CloseType::Finish));
             let mut c = Conv::new(
                 frames,
-                enc,
+                traffic,
                 i,
                 port,
                 s.name(),

@@ -1,4 +1,5 @@
 use super::*;
+use tapflow_analyzer::mirror::CaptureMode;
 
 #[test]
 fn empty_is_defaults() {
@@ -88,4 +89,106 @@ fn durations() {
     assert_eq!(parse_duration("250ms").unwrap(), 250_000_000);
     assert!(parse_duration("s").is_err());
     assert!(parse_duration("99999999999999999999h").is_err());
+}
+
+#[test]
+fn legacy_agent_group_snippet_loads_as_written() {
+    // The K8s macvlan / hypervisor mirror snippet of DeepFlow's docs (legacy agent-group keys).
+    let y = r#"
+vtap_group_id: g-7c1a2b3c4d
+tap_mode: 1
+tap_interface_regex: ^(eth1|macvlan.*)$
+max_memory: 1024
+static_config:
+  src-interfaces:
+    - dummy0
+    - dummy1
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    assert_eq!(c.analyzer.mirror.mode, CaptureMode::VirtualMirror);
+    assert_eq!(c.max_memory_mib, 1024);
+    assert_eq!(c.interface_regex.as_deref(), Some("^(eth1|macvlan.*)$"));
+    assert_eq!(c.agent_group_id.as_deref(), Some("g-7c1a2b3c4d"));
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("legacy key tap_mode read as inputs.cbpf.common.capture_mode"),
+        "{w}"
+    );
+    assert!(
+        w.contains("static_config.src-interfaces (dummy0, dummy1) is deprecated and ignored"),
+        "{w}"
+    );
+    assert!(
+        w.contains("without inputs.cbpf.virtual_mirror.local_macs"),
+        "{w}"
+    );
+}
+
+#[test]
+fn analyzer_mode_keys() {
+    let y = r#"
+inputs:
+  cbpf:
+    common:
+      capture_mode: 2
+    af_packet:
+      vlan_pcp_in_physical_mirror_traffic: 9
+    physical_mirror:
+      default_capture_network_type: 4
+      packet_dedup_ignore_ttl: true
+      capture_network_types:
+        - { vlan: 10, capture_network_type: 5 }
+    virtual_mirror:
+      local_macs: ["02:00:00:00:00:01", "02-00-00-00-00-02"]
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    let m = &c.analyzer.mirror;
+    assert_eq!(m.mode, CaptureMode::Analyzer);
+    assert!(m.dedup.ignore_ttl && !m.dedup.disabled);
+    assert_eq!(m.local_macs.len(), 2);
+    let mut l2 = tapflow_analyzer::wire::L2Info {
+        outer_vlan_count: 2,
+        ..Default::default()
+    };
+    l2.outer_vlans = [99, 10];
+    assert_eq!(m.tap_types.tap_type(&l2), 5, "inner VLAN 10");
+    l2.outer_vlans = [10, 99];
+    assert_eq!(m.tap_types.tap_type(&l2), 4, "default");
+}
+
+#[test]
+fn mirror_key_errors() {
+    let e =
+        Config::from_yaml("inputs:\n  cbpf:\n    common:\n      capture_mode: 3\n").unwrap_err();
+    assert!(e.to_string().contains("3 (DECAP)"), "{e}");
+    let e = Config::from_yaml("tap_mode: 7\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("expected 0 (local), 1 (virtual mirror) or 2 (analyzer)"),
+        "{e}"
+    );
+    let e =
+        Config::from_yaml("tap_mode: 1\ninputs:\n  cbpf:\n    common:\n      capture_mode: 2\n")
+            .unwrap_err();
+    assert!(e.to_string().contains("keep one of them"), "{e}");
+    let e = Config::from_yaml(
+        "inputs:\n  cbpf:\n    af_packet:\n      vlan_pcp_in_physical_mirror_traffic: 10\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("expected 0-7"), "{e}");
+    let e = Config::from_yaml("inputs:\n  cbpf:\n    virtual_mirror:\n      local_macs: [nope]\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("not a MAC address"), "{e}");
+    let e = Config::from_yaml("inputs:\n  cbpf:\n    af_packet:\n      interface_regex: '(eth'\n")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("not a valid regular expression"),
+        "{e}"
+    );
+    let e = Config::from_yaml("static_config:\n  bogus-key: 1\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("unknown key static_config.bogus-key"),
+        "{e}"
+    );
 }
