@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(TapPort::capture(7).0, 0x4000_0000_0000_0007);
         assert_eq!(
             TapPort::local_mac([2, 0, 0xaa, 0xbb, 0xcc, 0xdd]).0,
-            0x0200_00aa_bbcc_dd
+            0x0002_0000_aabb_ccdd
         );
         let mut m = MirrorInfo {
             version: 3,
