@@ -41,20 +41,28 @@ enum ConfigCommand {
     },
 }
 
+/// `tapflow config check`: validate, print warnings and the effective settings. Output errors
+/// (a closed pipe) end the command quietly instead of panicking.
+fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let c = tapflow_control::Config::load(file)?;
+    let mut out = std::io::stdout().lock();
+    let _ = (|| -> std::io::Result<()> {
+        for w in &c.warnings {
+            writeln!(out, "warning: {w}")?;
+        }
+        writeln!(out, "{} is valid.", file.display())?;
+        writeln!(out, "{c:#?}")
+    })();
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Gen(g) => gen::run(g),
-        Command::Config(ConfigCommand::Check { file }) => tapflow_control::Config::load(&file)
-            .map(|c| {
-                for w in &c.warnings {
-                    println!("warning: {w}");
-                }
-                println!("{} is valid.", file.display());
-                println!("{c:#?}");
-            })
-            .map_err(anyhow::Error::from),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
