@@ -2,6 +2,8 @@
 
 mod analyze;
 mod gen;
+mod replay;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,14 @@ enum Command {
     /// (rotated by size) and stats.json in --out. Time comes only from packet timestamps: the
     /// same input gives byte-identical output.
     Analyze(analyze::AnalyzeArgs),
+    /// Capture live traffic (AF_PACKET today) and write flow logs until stopped.
+    ///
+    /// Workers are pinned to --cores and spread an interface with a symmetric flow hash; a
+    /// summary line per second shows pps, Mbit/s, active flows and kernel drops. SIGINT/SIGTERM
+    /// stop cleanly: every flow is closed and written.
+    Run(run::RunArgs),
+    /// Send capture files out of an interface.
+    Replay(replay::ReplayArgs),
     /// Generate a synthetic capture and the flow records tapflow must report for it.
     Gen(gen::GenArgs),
     /// Configuration tools.
@@ -62,6 +72,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Gen(g) => gen::run(g),
+        Command::Run(r) => run::run(r),
+        Command::Replay(r) => replay::run(r),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
     match result {

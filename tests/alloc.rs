@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordSink};
 use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
-use tapflow_dataplane::PacketSource;
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);

@@ -1,13 +1,19 @@
 //! tapflow's capture side: packet sources and the worker loop that feeds the analyzer.
 //!
-//! Today: the offline source (pcap / pcapng, optionally gzip-compressed) and the single-worker
-//! loop behind `tapflow analyze`. Live engines (AF_XDP, AF_PACKET, DPDK) plug in behind the same
-//! [`PacketSource`] trait; all FFI and `unsafe` will live under `src/sys/`.
+//! Sources: pcap / pcapng files (optionally gzip-compressed) and AF_PACKET TPACKET_V3 rings
+//! (AF_XDP and DPDK plug in behind the same [`PacketSource`] trait). [`worker`] holds the loops,
+//! [`runtime`] starts pinned workers and the output thread for a live run. All FFI and `unsafe`
+//! live under `src/sys/`.
 #![deny(unsafe_code)]
 
+pub mod af_packet;
+pub mod output;
 pub mod pcap;
+pub mod replay;
+pub mod runtime;
 pub mod source;
+pub mod sys;
 pub mod worker;
 
-pub use source::{Frame, PacketSource, SourceError};
+pub use source::{Burst, Frame, PacketSource, SourceError, SourceStats};
 pub use worker::{OfflineRun, RunStats};

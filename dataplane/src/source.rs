@@ -1,15 +1,26 @@
-//! The interface every capture engine implements.
+//! The interface every capture engine implements: bursts of borrowed frames.
 
 use tapflow_analyzer::PacketMeta;
 
-/// One captured frame, borrowed from the source until the next call.
+/// One captured frame, borrowed from the source for the duration of the callback.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     pub meta: PacketMeta,
     pub data: &'a [u8],
 }
 
-/// Errors a source reports (end of input is `Ok(None)`, not an error).
+/// What one poll of a source produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Burst {
+    /// This many frames were handed to the callback.
+    Frames(usize),
+    /// Nothing arrived (live sources); the caller may tick time forward.
+    Idle,
+    /// The source is exhausted (files).
+    End,
+}
+
+/// Errors a source reports.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
@@ -23,8 +34,20 @@ pub enum SourceError {
     Malformed { offset: u64, what: &'static str },
 }
 
+/// Kernel / NIC counters of a live source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Frames the kernel / NIC dropped before we could read them.
+    pub drops: u64,
+}
+
 /// A source of frames. Implementations reuse their buffers: no allocation per frame.
 pub trait PacketSource {
-    /// The next frame, or `None` at the end of a finite source.
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError>;
+    /// Hands the next burst of frames to `f` (each frame valid only during its call).
+    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError>;
+
+    /// Drop counters since the last call (0 for files).
+    fn take_stats(&mut self) -> SourceStats {
+        SourceStats::default()
+    }
 }

@@ -1,14 +1,23 @@
-//! The worker loop: frames from a source into an analyzer, records out to a sink.
+//! The worker loops: frames from a source into an analyzer, records out to a sink.
 //!
-//! One loop for every source (pcap today, live engines next): the source decides where frames
-//! come from, the loop stays the same.
+//! One loop shape for every source: the source decides where frames come from (a file, a kernel
+//! ring), the loop stays the same. Live loops read the clock once per burst at most, to tick the
+//! analyzer when idle and to publish counters; the analyzer itself never reads a clock.
 
-use tapflow_analyzer::{Analyzer, RecordSink};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::source::{PacketSource, SourceError};
+use tapflow_analyzer::{Analyzer, Counters, RecordSink};
 
-/// How often (in frames) the progress callback runs.
+use crate::source::{Burst, PacketSource, SourceError};
+
+/// How often (in frames) the offline progress callback runs.
 const PROGRESS_EVERY: u64 = 1 << 16;
+/// Live: publish counters and flush record batches this often.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// Live idle ticks lag the wall clock by this much, so frames still in a kernel ring (stamped
+/// earlier) do not arrive "in the past" (DeepFlow's max_tolerable_packet_delay, 1 s).
+const TICK_LAG_NS: u64 = 1_000_000_000;
 
 /// Totals of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,7 +26,7 @@ pub struct RunStats {
     pub bytes: u64,
 }
 
-/// Drives sources to their end through one analyzer.
+/// Drives file sources to their end through one analyzer.
 #[derive(Debug)]
 pub struct OfflineRun<'a> {
     pub analyzer: &'a mut Analyzer,
@@ -32,22 +41,30 @@ impl<'a> OfflineRun<'a> {
         }
     }
 
-    /// Feeds every frame of `source`; calls `progress` every 65536 frames.
+    /// Feeds every frame of `source`; calls `progress` about every 65536 frames.
     pub fn drain<S: PacketSource>(
         &mut self,
         source: &mut S,
         sink: &mut impl RecordSink,
         mut progress: impl FnMut(&S, &RunStats),
     ) -> Result<(), SourceError> {
-        while let Some(frame) = source.next_frame()? {
-            self.analyzer.on_packet(&frame.meta, frame.data, sink);
-            self.stats.frames += 1;
-            self.stats.bytes += u64::from(frame.meta.wire_len);
-            if self.stats.frames % PROGRESS_EVERY == 0 {
+        let mut next_progress = PROGRESS_EVERY;
+        loop {
+            let analyzer = &mut *self.analyzer;
+            let stats = &mut self.stats;
+            let burst = source.poll_burst(|frame| {
+                analyzer.on_packet(&frame.meta, frame.data, sink);
+                stats.frames += 1;
+                stats.bytes += u64::from(frame.meta.wire_len);
+            })?;
+            if burst == Burst::End {
+                return Ok(());
+            }
+            if self.stats.frames >= next_progress {
+                next_progress += PROGRESS_EVERY;
                 progress(source, &self.stats);
             }
         }
-        Ok(())
     }
 
     /// Ends the run: every remaining flow is closed and reported.
@@ -55,6 +72,73 @@ impl<'a> OfflineRun<'a> {
         self.analyzer.finish(sink);
         self.stats
     }
+}
+
+/// Counters a live worker publishes for the summary line (every 100 ms, not per packet).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Kernel / NIC drops seen by the source.
+    pub drops: AtomicU64,
+    pub active_flows: AtomicU64,
+    pub done: AtomicBool,
+}
+
+/// Something a live worker can flush on its publish tick (record batches).
+pub trait Flush {
+    fn flush(&mut self);
+}
+
+/// Runs a live source until `stop()` is true, then closes every flow.
+pub fn run_live<S: PacketSource, K: RecordSink + Flush>(
+    source: &mut S,
+    analyzer: &mut Analyzer,
+    sink: &mut K,
+    published: &WorkerStats,
+    stop: impl Fn() -> bool,
+) -> Result<(RunStats, Counters, u64), SourceError> {
+    let mut stats = RunStats::default();
+    let mut drops = 0u64;
+    let mut last_publish = Instant::now();
+    loop {
+        let burst = source.poll_burst(|frame| {
+            analyzer.on_packet(&frame.meta, frame.data, sink);
+            stats.frames += 1;
+            stats.bytes += u64::from(frame.meta.wire_len);
+        })?;
+        let now = Instant::now();
+        if burst == Burst::Idle || now.duration_since(last_publish) >= PUBLISH_EVERY {
+            if burst == Burst::Idle {
+                let wall = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                analyzer.advance_to(wall.saturating_sub(TICK_LAG_NS), sink);
+            }
+            if now.duration_since(last_publish) >= PUBLISH_EVERY {
+                drops += source.take_stats().drops;
+                published.frames.store(stats.frames, Ordering::Relaxed);
+                published.bytes.store(stats.bytes, Ordering::Relaxed);
+                published.drops.store(drops, Ordering::Relaxed);
+                published
+                    .active_flows
+                    .store(analyzer.active_flows() as u64, Ordering::Relaxed);
+                sink.flush();
+                last_publish = now;
+            }
+        }
+        if burst == Burst::End || stop() {
+            break;
+        }
+    }
+    analyzer.finish(sink);
+    sink.flush();
+    drops += source.take_stats().drops;
+    published.frames.store(stats.frames, Ordering::Relaxed);
+    published.drops.store(drops, Ordering::Relaxed);
+    published.active_flows.store(0, Ordering::Relaxed);
+    published.done.store(true, Ordering::Release);
+    Ok((stats, analyzer.counters().clone(), drops))
 }
 
 #[cfg(test)]

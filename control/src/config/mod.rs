@@ -149,6 +149,25 @@ impl Legacy {
     }
 }
 
+/// A validated interface-name pattern (`inputs.cbpf.af_packet.interface_regex`).
+#[derive(Debug, Clone)]
+pub struct InterfacePattern(regex::Regex);
+
+impl InterfacePattern {
+    pub fn new(re: &str) -> Result<Self, ConfigError> {
+        regex::Regex::new(re)
+            .map(InterfacePattern)
+            .map_err(|e| ConfigError::Invalid {
+                key: "inputs.cbpf.af_packet.interface_regex",
+                problem: format!("not a valid regular expression: {e}"),
+            })
+    }
+
+    pub fn is_match(&self, name: &str) -> bool {
+        self.0.is_match(name)
+    }
+}
+
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = s.split([':', '-']).collect();
     if parts.len() != 6 {

@@ -10,7 +10,7 @@ use flate2::read::MultiGzDecoder;
 use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Frame, PacketSource, SourceError};
+use crate::source::{Burst, Frame, PacketSource, SourceError};
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
 const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
@@ -452,8 +452,12 @@ impl PcapReader {
     }
 }
 
-impl PacketSource for PcapReader {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+/// Frames per burst when reading files.
+const FILE_BURST: usize = 64;
+
+impl PcapReader {
+    /// The next frame, or `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         match self.format {
             Format::Legacy { swap, nanos, link } => {
                 let Some(meta) = self.next_legacy(swap, nanos, link)? else {
@@ -474,5 +478,19 @@ impl PacketSource for PcapReader {
                 }))
             }
         }
+    }
+}
+
+impl PacketSource for PcapReader {
+    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        let mut n = 0;
+        while n < FILE_BURST {
+            match self.next_frame()? {
+                Some(frame) => f(&frame),
+                None => return Ok(if n == 0 { Burst::End } else { Burst::Frames(n) }),
+            }
+            n += 1;
+        }
+        Ok(Burst::Frames(n))
     }
 }

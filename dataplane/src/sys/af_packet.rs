@@ -1,0 +1,390 @@
+//! AF_PACKET sockets: a TPACKET_V3 receive ring (mmap'd blocks handed between kernel and user
+//! space) and a plain raw socket for transmitting frames.
+//!
+//! Ring contract: the mapping is `block_count` blocks of `block_size` bytes. A block belongs to
+//! user space while its `block_status` has TP_STATUS_USER, and to the kernel after we store
+//! TP_STATUS_KERNEL. [`RxRing::next_block`] returns a [`Block`] that borrows the ring mutably and
+//! gives the block back when dropped, so a block can neither be read after release nor held twice.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{check, setsockopt};
+
+const TPACKET_V3: libc::c_int = 2;
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+const TP_FT_REQ_FILL_RXHASH: u32 = 1;
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const ETH_P_ALL: u16 = 0x0003;
+
+/// Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then tpacket_hdr_v1).
+mod block_hdr {
+    pub(super) const STATUS: usize = 8;
+    pub(super) const NUM_PKTS: usize = 12;
+    pub(super) const FIRST_PKT: usize = 16;
+    /// Everything before this is header; packets start at or after it.
+    pub(super) const LEN: usize = 48;
+}
+
+/// Offsets in `struct tpacket3_hdr`.
+mod pkt_hdr {
+    pub(super) const NEXT: usize = 0;
+    pub(super) const SEC: usize = 4;
+    pub(super) const NSEC: usize = 8;
+    pub(super) const SNAPLEN: usize = 12;
+    pub(super) const LEN: usize = 16;
+    pub(super) const STATUS: usize = 20;
+    pub(super) const MAC: usize = 24;
+    pub(super) const RXHASH: usize = 28;
+    pub(super) const VLAN_TCI: usize = 32;
+    pub(super) const VLAN_TPID: usize = 36;
+    pub(super) const MIN: usize = 40;
+}
+
+/// Ring geometry and socket options.
+#[derive(Debug, Clone, Copy)]
+pub struct RingConfig {
+    pub block_size: u32,
+    pub block_count: u32,
+    /// The kernel hands a block over after this long even when it is not full.
+    pub retire_ms: u32,
+    /// (group id, mode) for PACKET_FANOUT, to spread one interface over several sockets.
+    pub fanout: Option<(u16, u16)>,
+    pub promiscuous: bool,
+    /// Do not capture frames this host sends (mirror ports).
+    pub ignore_outgoing: bool,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            block_size: 1 << 20,
+            block_count: 64,
+            retire_ms: 10,
+            fanout: None,
+            promiscuous: true,
+            ignore_outgoing: true,
+        }
+    }
+}
+
+/// Fanout modes.
+pub const FANOUT_HASH: u16 = 0;
+
+/// A frame in a block.
+#[derive(Debug, Clone, Copy)]
+pub struct RxFrame<'a> {
+    pub ts_ns: u64,
+    pub wire_len: u32,
+    pub rss_hash: u32,
+    /// VLAN tag the NIC / kernel stripped (TPID, TCI), to be put back by the caller.
+    pub vlan: Option<(u16, u16)>,
+    pub data: &'a [u8],
+}
+
+/// Kernel counters since the last read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    pub packets: u64,
+    pub drops: u64,
+    pub freezes: u64,
+}
+
+/// A TPACKET_V3 receive ring bound to one interface.
+#[derive(Debug)]
+pub struct RxRing {
+    fd: OwnedFd,
+    map: NonNull<u8>,
+    map_len: usize,
+    block_size: usize,
+    block_count: usize,
+    next: usize,
+    ifindex: u32,
+}
+
+// SAFETY: the ring's memory is only touched through &mut self (one thread at a time); moving the
+// owner to another thread is fine.
+unsafe impl Send for RxRing {}
+
+fn new_packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the returned fd is owned by the OwnedFd below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(ETH_P_ALL.to_be()),
+        )
+    })?;
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn bind(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
+    // SAFETY: sockaddr_ll is plain data; zeroed is valid and we fill the fields we need.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = ETH_P_ALL.to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    })
+    .map(|_| ())
+}
+
+impl RxRing {
+    /// Opens a ring on interface `ifindex`.
+    pub fn open(ifindex: u32, cfg: &RingConfig) -> io::Result<Self> {
+        let block_size = cfg.block_size as usize;
+        if block_size < 4096 || !block_size.is_power_of_two() || cfg.block_count == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring blocks must be a power of two >= 4096 bytes",
+            ));
+        }
+        let fd = new_packet_socket()?;
+        let raw = fd.as_raw_fd();
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)?;
+        let frame_size: u32 = 2048;
+        let req = libc::tpacket_req3 {
+            tp_block_size: cfg.block_size,
+            tp_block_nr: cfg.block_count,
+            tp_frame_size: frame_size,
+            tp_frame_nr: cfg.block_size / frame_size * cfg.block_count,
+            tp_retire_blk_tov: cfg.retire_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: TP_FT_REQ_FILL_RXHASH,
+        };
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        let map_len = block_size * cfg.block_count as usize;
+        // SAFETY: mapping the ring the kernel just allocated for this socket; length matches it.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                raw,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let map =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
+        let ring = RxRing {
+            fd,
+            map,
+            map_len,
+            block_size,
+            block_count: cfg.block_count as usize,
+            next: 0,
+            ifindex,
+        };
+        if cfg.ignore_outgoing {
+            // Best effort: kernels before 4.20 do not know the option.
+            let _ = setsockopt(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &1i32);
+        }
+        bind(&ring.fd, ifindex)?;
+        if cfg.promiscuous {
+            // SAFETY: packet_mreq is plain data; zeroed is valid.
+            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+            mr.mr_ifindex = ifindex as i32;
+            mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)?;
+        }
+        if let Some((group, mode)) = cfg.fanout {
+            let arg: libc::c_int = i32::from(group) | (i32::from(mode) << 16);
+            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
+        }
+        Ok(ring)
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    fn block_base(&self, i: usize) -> *mut u8 {
+        // SAFETY: i < block_count, so the offset stays inside the mapping.
+        unsafe { self.map.as_ptr().add(i * self.block_size) }
+    }
+
+    fn status(&self, i: usize) -> &AtomicU32 {
+        // SAFETY: the status word is 4-byte aligned (blocks are page aligned, offset 8) inside
+        // the mapping, lives as long as `self`, and is only accessed atomically by both sides.
+        unsafe { AtomicU32::from_ptr(self.block_base(i).add(block_hdr::STATUS).cast::<u32>()) }
+    }
+
+    /// The next block handed over by the kernel, waiting up to `timeout_ms` (0 = do not wait).
+    pub fn next_block(&mut self, timeout_ms: i32) -> io::Result<Option<Block<'_>>> {
+        if self.status(self.next).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+            if timeout_ms == 0 {
+                return Ok(None);
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLERR,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                return if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+            if self.status(self.next).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+                return Ok(None);
+            }
+        }
+        let base = self.block_base(self.next);
+        // SAFETY: the block is owned by user space (TP_STATUS_USER, acquired above): the kernel
+        // does not write it until we store TP_STATUS_KERNEL, which only Block::drop does, after
+        // the slice below is gone. The header words are read before; the slice excludes them.
+        let (num, first, data) = unsafe {
+            let num = base.add(block_hdr::NUM_PKTS).cast::<u32>().read();
+            let first = base.add(block_hdr::FIRST_PKT).cast::<u32>().read() as usize;
+            let data = std::slice::from_raw_parts(
+                base.add(block_hdr::LEN),
+                self.block_size - block_hdr::LEN,
+            );
+            (num, first, data)
+        };
+        let first = first.saturating_sub(block_hdr::LEN);
+        Ok(Some(Block {
+            idx: self.next,
+            remaining: num,
+            off: first,
+            data,
+            ring: self,
+        }))
+    }
+
+    /// Kernel receive and drop counters since the last call.
+    pub fn stats(&self) -> io::Result<RingStats> {
+        let mut st = [0u32; 3];
+        let mut len = std::mem::size_of_val(&st) as libc::socklen_t;
+        // SAFETY: `st` has room for tpacket_stats_v3 (three u32) and `len` says so.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                st.as_mut_ptr().cast(),
+                &mut len,
+            )
+        })?;
+        Ok(RingStats {
+            packets: u64::from(st[0]),
+            drops: u64::from(st[1]),
+            freezes: u64::from(st[2]),
+        })
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `open` mapped; no Block can be alive (they borrow self).
+        unsafe { libc::munmap(self.map.as_ptr().cast(), self.map_len) };
+    }
+}
+
+/// A block owned by user space; returned to the kernel on drop.
+#[derive(Debug)]
+pub struct Block<'a> {
+    ring: &'a mut RxRing,
+    idx: usize,
+    remaining: u32,
+    off: usize,
+    data: &'a [u8],
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl<'a> Block<'a> {
+    /// The next frame of the block (None when done or when the block looks corrupt).
+    pub fn next_frame(&mut self) -> Option<RxFrame<'_>> {
+        if self.remaining == 0 || self.off + pkt_hdr::MIN > self.data.len() {
+            return None;
+        }
+        self.remaining -= 1;
+        let h = &self.data[self.off..];
+        let mac = usize::from(u16::from_ne_bytes([h[pkt_hdr::MAC], h[pkt_hdr::MAC + 1]]));
+        let snaplen = u32_at(h, pkt_hdr::SNAPLEN) as usize;
+        let status = u32_at(h, pkt_hdr::STATUS);
+        let next = u32_at(h, pkt_hdr::NEXT) as usize;
+        let start = mac;
+        let data = h.get(start..start + snaplen)?;
+        let vlan = (status & TP_STATUS_VLAN_VALID != 0).then(|| {
+            let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                u32_at(h, pkt_hdr::VLAN_TPID) as u16
+            } else {
+                0x8100
+            };
+            (tpid, u32_at(h, pkt_hdr::VLAN_TCI) as u16)
+        });
+        let frame = RxFrame {
+            ts_ns: u64::from(u32_at(h, pkt_hdr::SEC)) * 1_000_000_000
+                + u64::from(u32_at(h, pkt_hdr::NSEC)),
+            wire_len: u32_at(h, pkt_hdr::LEN),
+            rss_hash: u32_at(h, pkt_hdr::RXHASH),
+            vlan,
+            data,
+        };
+        self.off = if next == 0 {
+            self.data.len()
+        } else {
+            self.off + next
+        };
+        Some(frame)
+    }
+}
+
+impl Drop for Block<'_> {
+    fn drop(&mut self) {
+        let idx = self.idx;
+        self.ring
+            .status(idx)
+            .store(TP_STATUS_KERNEL, Ordering::Release);
+        self.ring.next = (idx + 1) % self.ring.block_count;
+    }
+}
+
+/// A raw socket that sends whole Ethernet frames out of one interface.
+#[derive(Debug)]
+pub struct Injector {
+    fd: OwnedFd,
+}
+
+impl Injector {
+    pub fn open(ifindex: u32) -> io::Result<Self> {
+        let fd = new_packet_socket()?;
+        bind(&fd, ifindex)?;
+        Ok(Injector { fd })
+    }
+
+    /// Sends one frame; `WouldBlock`/`ENOBUFS` are returned to the caller to retry.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is a valid buffer of the length passed; the kernel only reads it.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}

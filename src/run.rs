@@ -1,0 +1,165 @@
+//! `tapflow run`: live capture through the same analyzer as `tapflow analyze`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tapflow_control::sink::JsonLinesSink;
+use tapflow_control::Config;
+use tapflow_dataplane::runtime::{self, Engine, LiveConfig, LiveSummary};
+use tapflow_dataplane::sys::af_packet::RingConfig;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EngineArg {
+    #[value(name = "af_packet")]
+    AfPacket,
+    #[value(name = "af_xdp")]
+    AfXdp,
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    /// Run to completion: each worker captures and analyses its own share.
+    Rtc,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// YAML config file (see docs/configuration.md).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Interface to capture (repeatable); default: interfaces matching
+    /// inputs.cbpf.af_packet.interface_regex.
+    #[arg(long = "iface", short = 'i')]
+    ifaces: Vec<String>,
+    /// Capture engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: EngineArg,
+    /// Workers (sockets) per interface, spread by a symmetric flow hash.
+    #[arg(long, default_value_t = 1)]
+    queues: u16,
+    /// Cores to pin workers to, e.g. 0,1 (default: no pinning).
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// Worker mode.
+    #[arg(long, value_enum, default_value = "rtc")]
+    mode: ModeArg,
+    /// Output directory for flow logs and stats.json.
+    #[arg(long, short, default_value = "tapflow-out")]
+    out: PathBuf,
+    /// Stop after this many seconds (default: run until SIGINT / SIGTERM).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// No per-second summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn interfaces_matching(re: &str) -> anyhow::Result<Vec<String>> {
+    let re = regex_lite(re)?;
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .context("cannot list network interfaces")?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| re(n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Matching through the config crate's validated regex.
+fn regex_lite(re: &str) -> anyhow::Result<impl Fn(&str) -> bool> {
+    let r = tapflow_control::config::InterfacePattern::new(re)?;
+    Ok(move |n: &str| r.is_match(n))
+}
+
+pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if !a.quiet {
+        for w in &cfg.warnings {
+            eprintln!("tapflow: config: {w}");
+        }
+    }
+    let ifaces = if a.ifaces.is_empty() {
+        match &cfg.interface_regex {
+            Some(re) => interfaces_matching(re)?,
+            None => Vec::new(),
+        }
+    } else {
+        a.ifaces.clone()
+    };
+    let ModeArg::Rtc = a.mode;
+    let live = LiveConfig {
+        ifaces,
+        queues: a.queues,
+        cores: a.cores.clone(),
+        engine: match a.engine {
+            EngineArg::AfPacket => Engine::AfPacket,
+            EngineArg::AfXdp => Engine::AfXdp,
+            EngineArg::Auto => Engine::Auto,
+        },
+        analyzer: cfg.analyzer.clone(),
+        ring: RingConfig::default(),
+        duration: a.duration.map(Duration::from_secs_f64),
+    };
+    tapflow_dataplane::sys::signal::install_stop_handler()
+        .context("cannot install signal handlers")?;
+    let mut sink = JsonLinesSink::to_dir(&a.out, cfg.file_output.clone())
+        .with_context(|| format!("cannot write to {}", a.out.display()))?;
+    if !a.quiet {
+        eprintln!(
+            "tapflow: capturing on {} ({} worker(s) each); Ctrl-C to stop",
+            live.ifaces.join(", "),
+            live.queues.max(1)
+        );
+    }
+    let mut prev = LiveSummary::default();
+    let report = runtime::run(&live, &mut sink, |s| {
+        if !a.quiet {
+            let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
+            eprintln!(
+                "{:>7.1}s  {:>10.0} pps  {:>9.2} Mbit/s  {:>8} flows  {:>6} drops",
+                s.elapsed.as_secs_f64(),
+                (s.frames - prev.frames) as f64 / dt,
+                (s.bytes - prev.bytes) as f64 * 8.0 / dt / 1e6,
+                s.active_flows,
+                s.drops
+            );
+            prev = *s;
+        }
+    })?;
+    sink.flush().context("cannot flush flow logs")?;
+    let mut stats = serde_json::Map::new();
+    for (k, v) in report.counters.entries() {
+        stats.insert(k, v.into());
+    }
+    stats.insert("engine".into(), report.engine.into());
+    stats.insert("frames".into(), report.frames.into());
+    stats.insert("kernel_drops".into(), report.kernel_drops.into());
+    stats.insert("records_dropped".into(), report.records_dropped.into());
+    let path = a.out.join("stats.json");
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    serde_json::to_writer_pretty(&mut f, &serde_json::Value::Object(stats))?;
+    f.write_all(b"\n")?;
+    if !a.quiet {
+        for n in &report.notes {
+            eprintln!("tapflow: {n}");
+        }
+        eprintln!(
+            "tapflow: stopped: {} packets, {} flows, {} flow log rows, {} kernel drops -> {}/l4_flow_log.jsonl",
+            report.frames,
+            report.counters.flows_created,
+            sink.stats.records,
+            report.kernel_drops,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
