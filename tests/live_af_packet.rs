@@ -92,9 +92,12 @@ impl Drop for VethNs {
 }
 
 type Key = (String, String, u64);
+/// (packets tx, packets rx, l4 bytes tx, l4 bytes rx, flows).
+type Counts = (u64, u64, u64, u64, u64);
+type Flows = BTreeMap<Key, Counts>;
 
 /// (client, server, protocol) -> (packets tx, packets rx, l4 bytes tx, l4 bytes rx, flows).
-fn flows(path: &Path) -> BTreeMap<Key, (u64, u64, u64, u64, u64)> {
+fn flows(path: &Path) -> Flows {
     let mut m = BTreeMap::new();
     for line in std::fs::read_to_string(path).expect("flow log").lines() {
         let r: serde_json::Value = serde_json::from_str(line).expect("json");
@@ -115,11 +118,7 @@ fn flows(path: &Path) -> BTreeMap<Key, (u64, u64, u64, u64, u64)> {
     m
 }
 
-fn live_vs_offline(
-    tag: &str,
-    encap: Encap,
-    queues: &str,
-) -> (PathBuf, BTreeMap<Key, (u64, u64, u64, u64, u64)>) {
+fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
     let dir = std::env::temp_dir().join(format!("tapflow-live-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
