@@ -1,47 +1,77 @@
 #!/usr/bin/env bash
-# The main job, end to end: build tapflow, generate a capture with known anomalies in several
-# encapsulations, analyze it, and show the flow logs. Results on screen and in ./demo-out/.
+# The main job, end to end: build tapflow, generate traffic with known anomalies, replay it on a
+# veth pair into a live `tapflow run` (AF_PACKET), and show the flow logs. Results on screen and
+# in ./demo-out/. Needs root for the veth pair; without root it analyzes the captures offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-if ! command -v python3 >/dev/null && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+if ! command -v python3 >/dev/null || ! command -v ip >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 iproute2 >/dev/null
+  fi
 fi
 echo "== building tapflow (release)"
 cargo build --release --quiet
-BIN=target/release/tapflow
+BIN=$PWD/target/release/tapflow
 OUT=demo-out
 rm -rf "$OUT"
 mkdir -p "$OUT"
-echo "== generating traffic: every scenario, plain and in VXLAN / ERSPAN III / QinQ"
-for enc in none vxlan erspan3 qinq; do
-  "$BIN" gen --out "$OUT/captures" --name "demo_$enc" --encap "$enc" --flows 24 --seed 42
-done
-echo "== analyzing"
-for enc in none vxlan erspan3 qinq; do
-  "$BIN" analyze --out "$OUT/$enc" "$OUT/captures/demo_$enc.pcap"
-done
+echo "== generating traffic: every scenario, plain, in VXLAN, in ERSPAN III, and SPAN-duplicated in QinQ"
+"$BIN" gen --out "$OUT/captures" --name plain --flows 24 --seed 42
+"$BIN" gen --out "$OUT/captures" --name vxlan --encap vxlan --flows 24 --seed 43 --first-flow 100
+"$BIN" gen --out "$OUT/captures" --name erspan3 --encap erspan3 --flows 24 --seed 44 --first-flow 200
+"$BIN" gen --out "$OUT/captures" --name span_qinq --encap qinq --duplicates identical --flows 24 --seed 45 --first-flow 300
+CAPS=("$OUT"/captures/plain.pcap "$OUT"/captures/vxlan.pcap "$OUT"/captures/erspan3.pcap "$OUT"/captures/span_qinq.pcap)
+
+if [ "$(id -u)" = 0 ]; then
+  NS=tfdemo-$$
+  A=tfdemo$$a
+  B=tfdemo$$b
+  cleanup() { ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+  trap cleanup EXIT
+  cleanup
+  echo "== live: veth pair $A <-> $B (in netns $NS), capture on $A in analyzer mode"
+  ip netns add "$NS"
+  ip link add "$A" type veth peer name "$B"
+  ip link set "$B" netns "$NS"
+  echo 1 > /proc/sys/net/ipv6/conf/"$A"/disable_ipv6 || true
+  ip netns exec "$NS" sysctl -q -w net.ipv6.conf."$B".disable_ipv6=1 || true
+  ip link set "$A" mtu 9000 up
+  ip netns exec "$NS" ip link set "$B" mtu 9000 up
+  printf 'inputs:\n  cbpf:\n    common:\n      capture_mode: 2\n' > "$OUT/analyzer.yaml"
+  "$BIN" run --config "$OUT/analyzer.yaml" --engine af_packet --iface "$A" --duration 8 --out "$OUT/live" &
+  RUN=$!
+  sleep 1.5
+  for c in "${CAPS[@]}"; do
+    ip netns exec "$NS" "$BIN" replay --iface "$B" --pps 2000 "$c"
+  done
+  wait "$RUN"
+  RESULT="$OUT/live"
+else
+  echo "== not root: no veth pair; analyzing the captures offline instead (same analyzer)"
+  "$BIN" analyze --out "$OUT/offline" "${CAPS[@]}"
+  RESULT="$OUT/offline"
+fi
+
 echo
-echo "== flow log (plain capture), one line per flow:"
-python3 - "$OUT/none/l4_flow_log.jsonl" <<'PY'
+echo "== flow log ($RESULT/l4_flow_log.jsonl), one line per flow:"
+python3 - "$RESULT/l4_flow_log.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"{'client':>22} {'server':>20} {'proto':>5} {'close_type':<24} {'pkts tx/rx':>11} {'rtt ms':>7} {'srt ms':>7} {'art ms':>7} {'retr tx/rx':>10} {'ooo':>4} {'zwin':>4}")
+print(f"{'client':>21} {'server':>18} {'pr':>2} {'tap':>11} {'tun':>3} {'vlan':>4} {'close_type':<24} {'pkts tx/rx':>10} {'rtt ms':>6} {'art ms':>6} {'retr':>5} {'ooo':>3} {'zwin':>4}")
 for r in sorted(rows, key=lambda r: r["start_time"]):
     c = f"{r['ip_0']}:{r['client_port']}"; s = f"{r['ip_1']}:{r['server_port']}"
     avg = lambda k: (r[k + '_sum'] / r[k + '_count'] / 1000) if r[k + '_count'] else 0
-    print(f"{c:>22} {s:>20} {r['protocol']:>5} {r['close_type_name']:<24} {str(r['packet_tx'])+'/'+str(r['packet_rx']):>11} "
-          f"{r['rtt']/1000:>7.1f} {avg('srt'):>7.1f} {avg('art'):>7.1f} {str(r['retrans_tx'])+'/'+str(r['retrans_rx']):>10} "
-          f"{r['ooo_tx']+r['ooo_rx']:>4} {r['zero_win_tx']+r['zero_win_rx']:>4}")
+    print(f"{c:>21} {s:>18} {r['protocol']:>2} {r['tap_port_type'][:11]:>11} {r['tunnel_type']:>3} {r['vlan']:>4} {r['close_type_name']:<24} "
+          f"{str(r['packet_tx'])+'/'+str(r['packet_rx']):>10} {r['rtt']/1000:>6.1f} {avg('art'):>6.1f} "
+          f"{str(r['retrans_tx'])+'/'+str(r['retrans_rx']):>5} {r['ooo_tx']+r['ooo_rx']:>3} {r['zero_win_tx']+r['zero_win_rx']:>4}")
+s = json.load(open(sys.argv[1].replace("l4_flow_log.jsonl", "stats.json")))
+print(f"\n{len(rows)} rows; packets {s.get('rx_packets')}, SPAN duplicates dropped {s.get('dedup_dropped')}, "
+      f"decode errors {sum(v for k, v in s.items() if k.startswith('decode.'))}, kernel drops {s.get('kernel_drops', 0)}")
 PY
 echo
-echo "== tunnelled copies give the same flows (tunnel fields differ):"
-for enc in vxlan erspan3 qinq; do
-  python3 -c "import json,sys; rows=[json.loads(l) for l in open('$OUT/$enc/l4_flow_log.jsonl')]; print(f'  $enc: {len(rows)} flows, tunnel_type {sorted({r[\"tunnel_type\"] for r in rows})}, vlan {sorted({r[\"vlan\"] for r in rows})}')"
-done
-echo
-echo "Files: $OUT/<encap>/l4_flow_log.jsonl (flow logs), $OUT/<encap>/stats.json (counters),"
-echo "       $OUT/captures/*.pcap and *.expected.jsonl (inputs and the records tapflow must produce)."
+echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/stats.json (counters),"
+echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it)."

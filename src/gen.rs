@@ -32,6 +32,10 @@ pub(crate) struct GenArgs {
     /// lower and other MACs: copies from both sides of a router).
     #[arg(long, default_value = "none")]
     duplicates: String,
+    /// Number of the first conversation: captures with different values use different
+    /// addresses and ports.
+    #[arg(long, default_value_t = 0)]
+    first_flow: u64,
     /// Keep only the client's packets (a SPAN that sees one direction).
     #[arg(long)]
     one_way: bool,
@@ -77,6 +81,7 @@ pub(crate) fn run(a: GenArgs) -> anyhow::Result<()> {
             spacing_ns: (a.spacing_ms * 1e6) as u64,
             duplicates,
             one_way: a.one_way,
+            first_flow: a.first_flow,
             ..GenSpec::default()
         };
         let s = generate_files(&spec, &a.out, &name)

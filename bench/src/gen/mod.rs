@@ -63,6 +63,8 @@ pub struct GenSpec {
     pub duplicates: Duplicates,
     /// Drop the server's packets: what a SPAN of one direction only sees.
     pub one_way: bool,
+    /// Number of the first conversation (addresses and ports derive from it).
+    pub first_flow: u64,
 }
 
 impl Default for GenSpec {
@@ -76,6 +78,7 @@ impl Default for GenSpec {
             spacing_ns: 2_000_000,
             duplicates: Duplicates::None,
             one_way: false,
+            first_flow: 0,
         }
     }
 }
@@ -119,7 +122,14 @@ pub fn generate(
             dup: spec.duplicates,
             one_way: spec.one_way,
         };
-        let flows = scenario::run(scenario, i, start, traffic, &mut rng, &mut frames);
+        let flows = scenario::run(
+            scenario,
+            spec.first_flow + i,
+            start,
+            traffic,
+            &mut rng,
+            &mut frames,
+        );
         for (t, f) in frames.drain(..) {
             summary.packets += 1;
             pending.push(Reverse((t, order, f)));
