@@ -8,9 +8,20 @@ if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-if ! command -v python3 >/dev/null || ! command -v ip >/dev/null; then
+need=()
+command -v python3 >/dev/null || need+=(python3)
+command -v ip >/dev/null || need+=(iproute2)
+command -v clang >/dev/null || need+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -f /usr/include/gelf.h ] || need+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 iproute2 >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (run as root to install them)" >&2
+    exit 1
   fi
 fi
 echo "== building tapflow (release)"
@@ -33,7 +44,7 @@ if [ "$(id -u)" = 0 ]; then
   cleanup() { ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
   trap cleanup EXIT
   cleanup
-  echo "== live: veth pair $A <-> $B (in netns $NS), capture on $A in analyzer mode"
+  echo "== live: veth pair $A <-> $B (in netns $NS), AF_XDP capture on $A in analyzer mode"
   ip netns add "$NS"
   ip link add "$A" type veth peer name "$B"
   ip link set "$B" netns "$NS"
@@ -42,7 +53,7 @@ if [ "$(id -u)" = 0 ]; then
   ip link set "$A" mtu 9000 up
   ip netns exec "$NS" ip link set "$B" mtu 9000 up
   printf 'inputs:\n  cbpf:\n    common:\n      capture_mode: 2\n' > "$OUT/analyzer.yaml"
-  "$BIN" run --config "$OUT/analyzer.yaml" --engine af_packet --iface "$A" --duration 8 --out "$OUT/live" &
+  "$BIN" run --config "$OUT/analyzer.yaml" --engine auto --iface "$A" --duration 8 --out "$OUT/live" &
   RUN=$!
   sleep 1.5
   for c in "${CAPS[@]}"; do
@@ -69,8 +80,9 @@ for r in sorted(rows, key=lambda r: r["start_time"]):
           f"{str(r['packet_tx'])+'/'+str(r['packet_rx']):>10} {r['rtt']/1000:>6.1f} {avg('art'):>6.1f} "
           f"{str(r['retrans_tx'])+'/'+str(r['retrans_rx']):>5} {r['ooo_tx']+r['ooo_rx']:>3} {r['zero_win_tx']+r['zero_win_rx']:>4}")
 s = json.load(open(sys.argv[1].replace("l4_flow_log.jsonl", "stats.json")))
-print(f"\n{len(rows)} rows; packets {s.get('rx_packets')}, SPAN duplicates dropped {s.get('dedup_dropped')}, "
-      f"decode errors {sum(v for k, v in s.items() if k.startswith('decode.'))}, kernel drops {s.get('kernel_drops', 0)}")
+print(f"\n{len(rows)} rows; engine {s.get('engine', 'offline')} {s.get('xdp_mode', '')}; packets {s.get('rx_packets')}, "
+      f"SPAN duplicates dropped {s.get('dedup_dropped')}, decode errors {sum(v for k, v in s.items() if k.startswith('decode.'))}, "
+      f"kernel drops {s.get('kernel_drops', 0)}")
 PY
 echo
 echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/stats.json (counters),"

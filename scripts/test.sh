@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 need=()
 command -v python3 >/dev/null || need+=(python3)
+command -v ip >/dev/null || need+=(iproute2)
+# The XDP program is compiled with clang against libbpf's headers; libbpf itself is built from
+# source by libbpf-sys and needs libelf and zlib.
+command -v clang >/dev/null || need+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -f /usr/include/gelf.h ] || need+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -13,6 +21,12 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing: ${need[*]} (run as root to install)" >&2
     exit 1
   fi
+fi
+if [ "$(id -u)" = 0 ] && ! mount | grep -q ' /sys/fs/bpf '; then
+  mount -t bpf bpf /sys/fs/bpf || true
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "note: not root: the live AF_PACKET / AF_XDP tests will report themselves skipped"
 fi
 echo "== cargo fmt --check"
 cargo fmt --all --check

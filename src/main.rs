@@ -27,7 +27,8 @@ enum Command {
     /// (rotated by size) and stats.json in --out. Time comes only from packet timestamps: the
     /// same input gives byte-identical output.
     Analyze(analyze::AnalyzeArgs),
-    /// Capture live traffic (AF_PACKET today) and write flow logs until stopped.
+    /// Capture live traffic (AF_XDP with tapflow's XDP program, or AF_PACKET) and write flow
+    /// logs until stopped.
     ///
     /// Workers are pinned to --cores and spread an interface with a symmetric flow hash; a
     /// summary line per second shows pps, Mbit/s, active flows and kernel drops. SIGINT/SIGTERM

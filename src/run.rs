@@ -10,6 +10,7 @@ use tapflow_control::sink::JsonLinesSink;
 use tapflow_control::Config;
 use tapflow_dataplane::runtime::{self, Engine, LiveConfig, LiveSummary};
 use tapflow_dataplane::sys::af_packet::RingConfig;
+use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum EngineArg {
@@ -38,7 +39,14 @@ pub(crate) struct RunArgs {
     /// Capture engine.
     #[arg(long, value_enum, default_value = "auto")]
     engine: EngineArg,
-    /// Workers (sockets) per interface, spread by a symmetric flow hash.
+    /// AF_XDP: attach the XDP program in generic (SKB) mode instead of trying native mode first.
+    #[arg(long)]
+    xdp_generic: bool,
+    /// AF_XDP: force copy mode (default: zero-copy when the driver supports it).
+    #[arg(long)]
+    xdp_copy: bool,
+    /// Workers per interface: AF_PACKET sockets spread by a symmetric flow hash, or AF_XDP rx
+    /// queues (0..N).
     #[arg(long, default_value_t = 1)]
     queues: u16,
     /// Cores to pin workers to, e.g. 0,1 (default: no pinning).
@@ -106,6 +114,15 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         },
         analyzer: cfg.analyzer.clone(),
         ring: RingConfig::default(),
+        xsk: XskConfig {
+            mode: if a.xdp_copy {
+                BindMode::Copy
+            } else {
+                BindMode::Auto
+            },
+            ..XskConfig::default()
+        },
+        xdp_generic: a.xdp_generic,
         duration: a.duration.map(Duration::from_secs_f64),
     };
     tapflow_dataplane::sys::signal::install_stop_handler()
@@ -140,6 +157,15 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         stats.insert(k, v.into());
     }
     stats.insert("engine".into(), report.engine.into());
+    if let Some(m) = report.xdp_mode {
+        stats.insert("xdp_mode".into(), m.into());
+    }
+    if let Some(x) = report.xdp {
+        stats.insert("xdp_seen".into(), x.seen.into());
+        stats.insert("xdp_redirected".into(), x.redirected.into());
+        stats.insert("xdp_filtered".into(), x.filtered.into());
+        stats.insert("xdp_redirect_failed".into(), x.redirect_failed.into());
+    }
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod af_packet;
+pub mod af_xdp;
 pub mod output;
 pub mod pcap;
 pub mod replay;
@@ -14,6 +15,7 @@ pub mod runtime;
 pub mod source;
 pub mod sys;
 pub mod worker;
+pub mod xdp;
 
 pub use source::{Burst, Frame, PacketSource, SourceError, SourceStats};
 pub use worker::{OfflineRun, RunStats};

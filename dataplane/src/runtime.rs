@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, RecordSink};
 
 use crate::af_packet::AfPacketSource;
+use crate::af_xdp::AfXdpSource;
 use crate::output::{batch_channel, run_output};
-use crate::source::SourceError;
+use crate::source::{Burst, Frame, PacketSource, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
+use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
 use crate::worker::{run_live, WorkerStats};
+use crate::xdp::{XdpError, XdpProgram};
 
 /// Record batches buffered per worker before the output thread must catch up.
 const OUTPUT_RING_BATCHES: usize = 1024;
@@ -38,6 +41,9 @@ pub struct LiveConfig {
     pub engine: Engine,
     pub analyzer: AnalyzerConfig,
     pub ring: RingConfig,
+    pub xsk: XskConfig,
+    /// Attach XDP in generic (SKB) mode even where native mode would work.
+    pub xdp_generic: bool,
     /// Stop after this long (None = until a signal).
     pub duration: Option<Duration>,
 }
@@ -57,6 +63,10 @@ pub struct LiveSummary {
 #[derive(Debug, Clone, Default)]
 pub struct LiveReport {
     pub engine: &'static str,
+    /// XDP program counters (AF_XDP): frames seen, redirected, filtered, redirect failures.
+    pub xdp: Option<crate::xdp::XdpCounters>,
+    /// "native" or "generic" (AF_XDP).
+    pub xdp_mode: Option<&'static str>,
     pub counters: Counters,
     pub frames: u64,
     pub bytes: u64,
@@ -79,10 +89,8 @@ pub enum RunError {
         source: std::io::Error,
         hint: &'static str,
     },
-    #[error(
-        "the AF_XDP engine is not available in this build yet; use --engine af_packet (or auto)"
-    )]
-    AfXdpUnavailable,
+    #[error("AF_XDP: {0}")]
+    Xdp(#[from] XdpError),
     #[error("capture failed: {0}")]
     Source(#[from] SourceError),
     #[error("a worker thread panicked")]
@@ -105,34 +113,32 @@ pub fn run(
     if cfg.ifaces.is_empty() {
         return Err(RunError::NoInterfaces);
     }
-    let mut report = LiveReport {
-        engine: "af_packet",
-        ..LiveReport::default()
+    let mut report = LiveReport::default();
+    // The XDP programs stay attached for the whole run and are detached when these guards drop.
+    let mut programs: Vec<XdpProgram> = Vec::new();
+    let sources = match cfg.engine {
+        Engine::AfPacket => open_af_packet(cfg)?,
+        Engine::AfXdp => open_af_xdp(cfg, &mut programs)?,
+        Engine::Auto => match open_af_xdp(cfg, &mut programs) {
+            Ok(s) => s,
+            Err(e) => {
+                programs.clear();
+                report.notes.push(format!(
+                    "engine auto: AF_XDP unavailable ({e}); using AF_PACKET"
+                ));
+                open_af_packet(cfg)?
+            }
+        },
     };
-    match cfg.engine {
-        Engine::AfPacket => {}
-        Engine::AfXdp => return Err(RunError::AfXdpUnavailable),
-        Engine::Auto => report
+    report.engine = match sources.first() {
+        Some(LiveSource::AfXdp(_)) => "af_xdp",
+        _ => "af_packet",
+    };
+    for p in &programs {
+        report
             .notes
-            .push("engine auto: AF_XDP is not in this build yet, using AF_PACKET".into()),
-    }
-    let queues = cfg.queues.max(1);
-    let mut sources = Vec::new();
-    for (i, iface) in cfg.ifaces.iter().enumerate() {
-        let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;
-        for q in 0..queues {
-            let ring = RingConfig {
-                fanout: (queues > 1).then_some((group, FANOUT_HASH)),
-                ..cfg.ring
-            };
-            let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {
-                engine: "AF_PACKET",
-                iface: iface.clone(),
-                hint: open_hint(&source),
-                source,
-            })?;
-            sources.push(src);
-        }
+            .push(format!("XDP program attached in {} mode", p.mode.name()));
+        report.xdp_mode = Some(p.mode.name());
     }
     let workers = sources.len();
     let stats: Vec<WorkerStats> = (0..workers).map(|_| WorkerStats::default()).collect();
@@ -212,5 +218,95 @@ pub fn run(
             None => Ok(()),
         }
     });
+    if !programs.is_empty() {
+        let mut total = crate::xdp::XdpCounters::default();
+        for p in &programs {
+            let c = p.counters();
+            total.seen += c.seen;
+            total.redirected += c.redirected;
+            total.filtered += c.filtered;
+            total.redirect_failed += c.redirect_failed;
+        }
+        report.xdp = Some(total);
+    }
+    drop(programs);
     result.map(|()| report)
+}
+
+/// A live source of either engine (static dispatch: one worker loop for both).
+#[derive(Debug)]
+enum LiveSource {
+    AfPacket(AfPacketSource),
+    AfXdp(AfXdpSource),
+}
+
+impl PacketSource for LiveSource {
+    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        match self {
+            LiveSource::AfPacket(s) => s.poll_burst(f),
+            LiveSource::AfXdp(s) => s.poll_burst(f),
+        }
+    }
+
+    fn take_stats(&mut self) -> SourceStats {
+        match self {
+            LiveSource::AfPacket(s) => s.take_stats(),
+            LiveSource::AfXdp(s) => s.take_stats(),
+        }
+    }
+}
+
+fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource>, RunError> {
+    let queues = cfg.queues.max(1);
+    let mut sources = Vec::new();
+    for (i, iface) in cfg.ifaces.iter().enumerate() {
+        let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;
+        for q in 0..queues {
+            let ring = RingConfig {
+                fanout: (queues > 1).then_some((group, FANOUT_HASH)),
+                ..cfg.ring
+            };
+            let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {
+                engine: "AF_PACKET",
+                iface: iface.clone(),
+                hint: open_hint(&source),
+                source,
+            })?;
+            sources.push(LiveSource::AfPacket(src));
+        }
+    }
+    Ok(sources)
+}
+
+/// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
+fn open_af_xdp(
+    cfg: &LiveConfig,
+    programs: &mut Vec<XdpProgram>,
+) -> Result<Vec<LiveSource>, RunError> {
+    let mut sources = Vec::new();
+    for iface in &cfg.ifaces {
+        let ifindex = crate::sys::ifindex(iface).map_err(|source| RunError::Open {
+            engine: "AF_XDP",
+            iface: iface.clone(),
+            hint: "",
+            source,
+        })?;
+        let prog = XdpProgram::attach(ifindex, cfg.xdp_generic)?;
+        for q in 0..cfg.queues.max(1) {
+            let src = AfXdpSource::open(ifindex, q, &cfg.xsk).map_err(|source| RunError::Open {
+                engine: "AF_XDP",
+                iface: iface.clone(),
+                hint: if source.raw_os_error() == Some(libc::EINVAL) {
+                    " (does the interface have that many rx queues?)"
+                } else {
+                    open_hint(&source)
+                },
+                source,
+            })?;
+            prog.register_socket(u32::from(q), src.raw_fd())?;
+            sources.push(LiveSource::AfXdp(src));
+        }
+        programs.push(prog);
+    }
+    Ok(sources)
 }

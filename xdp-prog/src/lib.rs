@@ -1,6 +1,6 @@
-//! The XDP program's contract with user space: map names and counter slots, mirrored from
-//! `include/tapflow_xdp.h` (a test keeps both in sync). The program itself is
-//! `src/mirror.bpf.c`; the live-capture engine compiles, loads and attaches it.
+//! The XDP program and its contract with user space: map names and counter slots, mirrored from
+//! `include/tapflow_xdp.h` (a test keeps both in sync). `build.rs` compiles `src/mirror.bpf.c`
+//! with clang; [`object`] is the ELF object the AF_XDP engine loads.
 #![forbid(unsafe_code)]
 
 /// Per-CPU counter slots of the `counters` map.
@@ -25,7 +25,13 @@ pub mod names {
     pub const PROGRAM: &str = "tapflow_mirror";
 }
 
-/// The C source and header, for the loader's build step.
+/// The compiled BPF object (ELF with BTF), or `None` when clang was not available at build time.
+pub fn object() -> Option<&'static [u8]> {
+    let obj: &'static [u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mirror.bpf.o"));
+    (!obj.is_empty()).then_some(obj)
+}
+
+/// The C source and header.
 pub const PROGRAM_SOURCE: &str = include_str!("mirror.bpf.c");
 pub const SHARED_HEADER: &str = include_str!("../include/tapflow_xdp.h");
 
@@ -55,6 +61,30 @@ mod tests {
         assert_eq!(define("TAPFLOW_CNT_MAX"), counter::MAX);
         assert_eq!(define("TAPFLOW_MAX_QUEUES"), MAX_QUEUES);
         assert_eq!(define("TAPFLOW_MAX_FILTERS"), MAX_FILTERS);
+    }
+
+    #[test]
+    fn object_is_a_bpf_elf_with_the_program_and_maps() {
+        let Some(obj) = object() else {
+            panic!("the XDP program was not compiled: install clang and libbpf-dev (scripts/test.sh does)");
+        };
+        assert_eq!(&obj[..4], b"\x7fELF");
+        assert_eq!(
+            u16::from_le_bytes([obj[18], obj[19]]),
+            247,
+            "e_machine EM_BPF"
+        );
+        let text = String::from_utf8_lossy(obj);
+        for n in [
+            names::XSKS,
+            names::COUNTERS,
+            names::PASS_ETHERTYPES,
+            names::PROGRAM,
+            ".maps",
+            "xdp",
+        ] {
+            assert!(text.contains(n), "{n} missing from the object");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod af_packet;
 pub mod cpu;
 pub mod signal;
+pub mod xsk;
 
 use std::io;
 

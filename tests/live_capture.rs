@@ -1,7 +1,8 @@
-//! Live capture on a veth pair the test creates (and always removes): `tapflow run` on one end,
-//! `tapflow replay` of a generated capture on the other, from inside a network namespace. The
-//! flows must match `tapflow analyze` of the same capture packet for packet (timing-derived
-//! fields differ: replay compresses time). Needs root; CI runs as root. Without root it says so.
+//! Live capture on a veth pair the test creates (and always removes): `tapflow run` (AF_PACKET or
+//! AF_XDP) on one end, `tapflow replay` of a generated capture on the other, from inside a network
+//! namespace. The flows must match `tapflow analyze` of the same capture packet for packet
+//! (timing-derived fields differ: replay compresses time). Needs root; CI runs as root. Without
+//! root it says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ struct VethNs {
 }
 
 impl VethNs {
-    fn new(tag: &str) -> Self {
+    fn with_mtu(tag: &str, mtu: &str) -> Self {
         let id = std::process::id() % 100_000;
         let v = VethNs {
             ns: format!("tf-{tag}-{id}"),
@@ -66,9 +67,9 @@ impl VethNs {
             &format!("net.ipv6.conf.{}.disable_ipv6=1", v.peer),
         ]);
         // Tunnelled mirror frames exceed 1500 bytes: jumbo MTU, as on real mirror ports.
-        sh(&["ip", "link", "set", &v.host, "mtu", "9000", "up"]);
+        sh(&["ip", "link", "set", &v.host, "mtu", mtu, "up"]);
         sh(&[
-            "ip", "netns", "exec", &v.ns, "ip", "link", "set", &v.peer, "mtu", "9000", "up",
+            "ip", "netns", "exec", &v.ns, "ip", "link", "set", &v.peer, "mtu", mtu, "up",
         ]);
         v
     }
@@ -118,7 +119,30 @@ fn flows(path: &Path) -> Flows {
     m
 }
 
+/// The XDP mode `ip link` shows on `iface` ("xdp", "xdpgeneric") or None.
+fn xdp_attached(iface: &str) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-d", "link", "show", iface])
+        .output()
+        .expect("ip");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    ["xdpgeneric", "xdpdrv", "xdp"]
+        .iter()
+        .find(|m| text.split_whitespace().any(|w| w == **m))
+        .map(|m| m.to_string())
+}
+
 fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
+    live_vs_offline_with(tag, encap, queues, "af_packet", "9000")
+}
+
+fn live_vs_offline_with(
+    tag: &str,
+    encap: Encap,
+    queues: &str,
+    engine: &str,
+    mtu: &str,
+) -> (PathBuf, Flows) {
     let dir = std::env::temp_dir().join(format!("tapflow-live-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -129,14 +153,14 @@ fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
         ..GenSpec::default()
     };
     generate(&spec, std::fs::File::create(&pcap).expect("pcap"), None).expect("generate");
-    let net = VethNs::new(tag);
+    let net = VethNs::with_mtu(tag, mtu);
     let out = dir.join("live");
     let mut run = Command::new(BIN)
         .args([
             "run",
             "-q",
             "--engine",
-            "af_packet",
+            engine,
             "--queues",
             queues,
             "--duration",
@@ -158,6 +182,11 @@ fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
         .expect("replay");
     assert!(replay.success());
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    assert_eq!(
+        xdp_attached(&net.host),
+        None,
+        "XDP program detached after the run"
+    );
     let offline = dir.join("offline");
     let st = Command::new(BIN)
         .args(["analyze", "-q", "--out"])
@@ -184,6 +213,22 @@ fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
             .expect("json");
     assert_eq!(stats["kernel_drops"], 0);
+    assert_eq!(stats["engine"], engine);
+    if engine == "af_xdp" {
+        let frames = stats["frames"].as_u64().unwrap_or(0);
+        assert!(frames > 0);
+        assert_eq!(
+            stats["xdp_redirected"].as_u64(),
+            Some(frames),
+            "every frame the XDP program saw reached the socket"
+        );
+        assert_eq!(stats["xdp_redirect_failed"], 0);
+        // veth supports native XDP only up to about 3.5 KB MTU; above it tapflow falls back.
+        assert_eq!(
+            stats["xdp_mode"],
+            if mtu == "1500" { "native" } else { "generic" }
+        );
+    }
     assert_eq!(stats["decode.ethernet.truncated"], 0);
     (dir, live)
 }
@@ -224,5 +269,61 @@ fn fanout_keeps_both_directions_of_a_flow_on_one_worker() {
             })
             .collect();
     assert_eq!(ids.len(), 2, "both workers got flows: {ids:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    // Native (driver) XDP on veth at MTU 1500; generic mode for jumbo VXLAN mirror frames.
+    for (tag, encap, mtu) in [("n", Encap::None, "1500"), ("g", Encap::Vxlan, "9000")] {
+        let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn stale_xdp_program_from_a_killed_run_is_replaced() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let net = VethNs::with_mtu("k", "1500");
+    let dir = std::env::temp_dir().join(format!("tapflow-live-k-{}", std::process::id()));
+    let mut run = Command::new(BIN)
+        .args([
+            "run", "-q", "--engine", "af_xdp", "--iface", &net.host, "--out",
+        ])
+        .arg(&dir)
+        .spawn()
+        .expect("tapflow run");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(xdp_attached(&net.host).is_some(), "attached while running");
+    run.kill().expect("SIGKILL");
+    let _ = run.wait();
+    assert!(
+        xdp_attached(&net.host).is_some(),
+        "a killed run leaves its program behind"
+    );
+    let st = Command::new(BIN)
+        .args([
+            "run",
+            "-q",
+            "--engine",
+            "af_xdp",
+            "--duration",
+            "1",
+            "--iface",
+            &net.host,
+            "--out",
+        ])
+        .arg(&dir)
+        .status()
+        .expect("tapflow run");
+    assert!(st.success(), "the next run replaces the stale program");
+    assert_eq!(xdp_attached(&net.host), None);
     let _ = std::fs::remove_dir_all(dir);
 }
