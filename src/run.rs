@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_control::sink::JsonLinesSink;
 use tapflow_control::Config;
-use tapflow_dataplane::runtime::{self, Engine, LiveConfig, LiveSummary};
+use tapflow_dataplane::runtime::{self, Engine, LiveConfig, LiveSummary, WorkerMode};
 use tapflow_dataplane::sys::af_packet::RingConfig;
 use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
 
@@ -25,6 +25,8 @@ enum EngineArg {
 enum ModeArg {
     /// Run to completion: each worker captures and analyses its own share.
     Rtc,
+    /// Capture workers steer frames by inner flow to --analyzers analyzer workers.
+    Pipeline,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,9 @@ pub(crate) struct RunArgs {
     /// Worker mode.
     #[arg(long, value_enum, default_value = "rtc")]
     mode: ModeArg,
+    /// Analyzer workers in pipeline mode.
+    #[arg(long, default_value_t = 2)]
+    analyzers: usize,
     /// Output directory for flow logs and stats.json.
     #[arg(long, short, default_value = "tapflow-out")]
     out: PathBuf,
@@ -102,8 +107,13 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     } else {
         a.ifaces.clone()
     };
-    let ModeArg::Rtc = a.mode;
     let live = LiveConfig {
+        mode: match a.mode {
+            ModeArg::Rtc => WorkerMode::RunToCompletion,
+            ModeArg::Pipeline => WorkerMode::Pipeline {
+                analyzers: a.analyzers.max(1),
+            },
+        },
         ifaces,
         queues: a.queues,
         cores: a.cores.clone(),
@@ -169,6 +179,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());
+    stats.insert("ring_full_drops".into(), report.ring_full_drops.into());
     let path = a.out.join("stats.json");
     let mut f =
         std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;

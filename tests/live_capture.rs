@@ -133,7 +133,7 @@ fn xdp_attached(iface: &str) -> Option<String> {
 }
 
 fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
-    live_vs_offline_with(tag, encap, queues, "af_packet", "9000")
+    live_vs_offline_with(tag, encap, queues, "af_packet", "9000", "rtc")
 }
 
 fn live_vs_offline_with(
@@ -142,6 +142,7 @@ fn live_vs_offline_with(
     queues: &str,
     engine: &str,
     mtu: &str,
+    mode: &str,
 ) -> (PathBuf, Flows) {
     let dir = std::env::temp_dir().join(format!("tapflow-live-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -161,6 +162,8 @@ fn live_vs_offline_with(
             "-q",
             "--engine",
             engine,
+            "--mode",
+            mode,
             "--queues",
             queues,
             "--duration",
@@ -175,7 +178,7 @@ fn live_vs_offline_with(
     std::thread::sleep(Duration::from_millis(1200));
     let replay = Command::new("ip")
         .args([
-            "netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer,
+            "netns", "exec", &net.ns, BIN, "replay", "--pps", "50000", "--iface", &net.peer,
         ])
         .arg(&pcap)
         .status()
@@ -213,6 +216,16 @@ fn live_vs_offline_with(
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
             .expect("json");
     assert_eq!(stats["kernel_drops"], 0);
+    // Every frame is accounted for: analysed + counted drops = what was on the wire.
+    let offline_stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(offline.join("stats.json")).expect("stats"))
+            .expect("json");
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    assert_eq!(
+        n(&stats, "rx_packets") + n(&stats, "kernel_drops") + n(&stats, "ring_full_drops"),
+        n(&offline_stats, "rx_packets"),
+        "{tag}: received = analysed + drops"
+    );
     assert_eq!(stats["engine"], engine);
     if engine == "af_xdp" {
         let frames = stats["frames"].as_u64().unwrap_or(0);
@@ -279,8 +292,29 @@ fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
         return;
     }
     // Native (driver) XDP on veth at MTU 1500; generic mode for jumbo VXLAN mirror frames.
-    for (tag, encap, mtu) in [("n", Encap::None, "1500"), ("g", Encap::Vxlan, "9000")] {
-        let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu);
+    for (tag, encap, mtu, mode) in [
+        ("n", Encap::None, "1500", "rtc"),
+        ("g", Encap::Vxlan, "9000", "rtc"),
+        ("pn", Encap::None, "1500", "pipeline"),
+        ("pg", Encap::Vxlan, "9000", "pipeline"),
+    ] {
+        let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu, mode);
+        if mode == "pipeline" {
+            // One rx queue, two analyzer workers: flows spread over both (worker id in flow_id).
+            let ids: std::collections::BTreeSet<u64> =
+                std::fs::read_to_string(dir.join("live/l4_flow_log.jsonl"))
+                    .expect("log")
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).expect("json")["flow_id"]
+                            .as_u64()
+                            .unwrap_or(0)
+                            >> 24
+                            & 0xFF
+                    })
+                    .collect();
+            assert_eq!(ids.len(), 2, "{tag}: both analyzers got flows: {ids:?}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

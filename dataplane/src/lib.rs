@@ -10,6 +10,7 @@ pub mod af_packet;
 pub mod af_xdp;
 pub mod output;
 pub mod pcap;
+pub mod pipeline;
 pub mod replay;
 pub mod runtime;
 pub mod source;

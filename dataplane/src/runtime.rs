@@ -1,7 +1,8 @@
-//! A live run: one pinned worker per (interface, queue), run-to-completion (each worker captures
-//! and analyses its own share: AF_PACKET fanout hashes both directions of a flow to the same
-//! socket), one output thread writing the sinks, a summary once per second, and a clean stop on
-//! SIGINT / SIGTERM or after a duration: workers close all their flows before exiting.
+//! A live run: one pinned capture worker per (interface, queue); either run-to-completion (each
+//! worker also analyses its share: AF_PACKET fanout / symmetric RSS hash both directions of a flow
+//! to one queue) or pipeline (capture workers steer frames to analyzer workers by the inner flow,
+//! see [`crate::pipeline`]); one output thread writing the sinks, a summary once per second, and a
+//! clean stop on SIGINT / SIGTERM or after a duration: workers close all their flows before exiting.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,11 +12,12 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, RecordSink};
 use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
 use crate::output::{batch_channel, run_output};
+use crate::pipeline::{lane, run_analyzer, run_capture, LaneRx, LaneTx};
 use crate::source::{Burst, Frame, PacketSource, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
 use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
-use crate::worker::{run_live, WorkerStats};
+use crate::worker::{run_live, RunStats, WorkerStats};
 use crate::xdp::{XdpError, XdpProgram};
 
 /// Record batches buffered per worker before the output thread must catch up.
@@ -30,9 +32,31 @@ pub enum Engine {
     Auto,
 }
 
+/// How capture and analysis are split over threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerMode {
+    /// Each worker captures and analyses its share (symmetric RSS / fanout, or one queue).
+    RunToCompletion,
+    /// Capture workers steer frames to this many analyzer workers by the inner flow.
+    Pipeline { analyzers: usize },
+}
+
+/// What one worker thread ended with.
+#[derive(Debug, Default)]
+struct Outcome {
+    run: RunStats,
+    counters: Option<Counters>,
+    kernel_drops: u64,
+    ring_full: u64,
+    records_dropped: u64,
+    pinned: Option<std::io::Result<()>>,
+    error: Option<SourceError>,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
+    pub mode: WorkerMode,
     pub ifaces: Vec<String>,
     /// Sockets (workers) per interface.
     pub queues: u16,
@@ -73,6 +97,8 @@ pub struct LiveReport {
     pub kernel_drops: u64,
     /// Records the output thread could not take in time.
     pub records_dropped: u64,
+    /// Frames a capture worker could not hand to an analyzer (pipeline mode).
+    pub ring_full_drops: u64,
     pub notes: Vec<String>,
 }
 
@@ -140,36 +166,121 @@ pub fn run(
             .push(format!("XDP program attached in {} mode", p.mode.name()));
         report.xdp_mode = Some(p.mode.name());
     }
-    let workers = sources.len();
-    let stats: Vec<WorkerStats> = (0..workers).map(|_| WorkerStats::default()).collect();
+    let (captures, analyzers) = match cfg.mode {
+        WorkerMode::RunToCompletion => (sources.len(), 0),
+        WorkerMode::Pipeline { analyzers } => (sources.len(), analyzers.max(1)),
+    };
+    let threads = captures + analyzers;
+    let stats: Vec<WorkerStats> = (0..threads).map(|_| WorkerStats::default()).collect();
+    let core_of = |t: usize| (!cfg.cores.is_empty()).then(|| cfg.cores[t % cfg.cores.len()]);
     let started = Instant::now();
     let result = std::thread::scope(|scope| {
         let mut rings = Vec::new();
         let mut handles = Vec::new();
-        for (w, mut src) in sources.into_iter().enumerate() {
-            let (mut batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
-            rings.push(ring);
-            let mut acfg = cfg.analyzer.clone();
-            acfg.worker_id = w as u8;
-            let core = (!cfg.cores.is_empty()).then(|| cfg.cores[w % cfg.cores.len()]);
-            let published = &stats[w];
-            handles.push(scope.spawn(move || {
-                let pinned = core.map(cpu::pin_current_thread);
-                let mut analyzer = Analyzer::new(acfg);
-                let r = run_live(
-                    &mut src,
-                    &mut analyzer,
-                    &mut batch_sink,
-                    published,
-                    signal::stop_requested,
-                );
-                if r.is_err() {
-                    // One worker failing ends the run for all (the operator sees the error).
-                    signal::request_stop();
+        if analyzers == 0 {
+            // Run to completion: each worker captures and analyses its share.
+            for (w, mut src) in sources.into_iter().enumerate() {
+                let (mut batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+                rings.push(ring);
+                let acfg = AnalyzerConfig {
+                    worker_id: w as u8,
+                    ..cfg.analyzer.clone()
+                };
+                let (core, published) = (core_of(w), &stats[w]);
+                handles.push(scope.spawn(move || {
+                    let pinned = core.map(cpu::pin_current_thread);
+                    let mut analyzer = Analyzer::new(acfg);
+                    let r = run_live(
+                        &mut src,
+                        &mut analyzer,
+                        &mut batch_sink,
+                        published,
+                        signal::stop_requested,
+                    );
+                    let mut out = Outcome {
+                        pinned,
+                        records_dropped: batch_sink.dropped,
+                        ..Outcome::default()
+                    };
+                    match r {
+                        Ok((run, counters, drops)) => {
+                            out.run = run;
+                            out.counters = Some(counters);
+                            out.kernel_drops = drops;
+                        }
+                        Err(e) => {
+                            // One worker failing ends the run for all (the operator sees the error).
+                            signal::request_stop();
+                            out.error = Some(e);
+                        }
+                    }
+                    out
+                }));
+            }
+        } else {
+            // Pipeline: capture workers steer frames to analyzer workers over SPSC lanes.
+            let mut tx: Vec<Vec<LaneTx>> = (0..captures).map(|_| Vec::new()).collect();
+            let mut rx: Vec<Vec<LaneRx>> = (0..analyzers).map(|_| Vec::new()).collect();
+            for lanes_of_capture in tx.iter_mut() {
+                for lanes_of_analyzer in rx.iter_mut() {
+                    let (t, r) = lane();
+                    lanes_of_capture.push(t);
+                    lanes_of_analyzer.push(r);
                 }
-                published.done.store(true, Ordering::Release);
-                (r, batch_sink.dropped, pinned)
-            }));
+            }
+            for (a, mut lanes) in rx.into_iter().enumerate() {
+                let (mut batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+                rings.push(ring);
+                let acfg = AnalyzerConfig {
+                    worker_id: a as u8,
+                    ..cfg.analyzer.clone()
+                };
+                let t = captures + a;
+                let (core, published) = (core_of(t), &stats[t]);
+                handles.push(scope.spawn(move || {
+                    let pinned = core.map(cpu::pin_current_thread);
+                    let mut analyzer = Analyzer::new(acfg);
+                    let (run, counters) =
+                        run_analyzer(&mut lanes, &mut analyzer, &mut batch_sink, published);
+                    Outcome {
+                        run,
+                        counters: Some(counters),
+                        records_dropped: batch_sink.dropped,
+                        pinned,
+                        ..Outcome::default()
+                    }
+                }));
+            }
+            let decode = cfg.analyzer.decode;
+            for (c, (mut src, mut lanes)) in sources.into_iter().zip(tx).enumerate() {
+                let (core, published) = (core_of(c), &stats[c]);
+                handles.push(scope.spawn(move || {
+                    let pinned = core.map(cpu::pin_current_thread);
+                    let r = run_capture(
+                        &mut src,
+                        &mut lanes,
+                        &decode,
+                        published,
+                        signal::stop_requested,
+                    );
+                    drop(lanes);
+                    let mut out = Outcome {
+                        pinned,
+                        ..Outcome::default()
+                    };
+                    match r {
+                        Ok((kernel, ring_full)) => {
+                            out.kernel_drops = kernel;
+                            out.ring_full = ring_full;
+                        }
+                        Err(e) => {
+                            signal::request_stop();
+                            out.error = Some(e);
+                        }
+                    }
+                    out
+                }));
+            }
         }
         let mut last = Instant::now();
         run_output(rings, sink, || {
@@ -180,7 +291,7 @@ pub fn run(
                 last = Instant::now();
                 let mut s = LiveSummary {
                     elapsed: started.elapsed(),
-                    workers,
+                    workers: threads,
                     ..LiveSummary::default()
                 };
                 for st in &stats {
@@ -195,18 +306,21 @@ pub fn run(
         let mut first_err = None;
         for h in handles {
             match h.join() {
-                Ok((Ok((run, counters, drops)), dropped, pinned)) => {
-                    report.frames += run.frames;
-                    report.bytes += run.bytes;
-                    report.kernel_drops += drops;
-                    report.records_dropped += dropped;
-                    report.counters.merge(&counters);
-                    if let Some(Err(e)) = pinned {
+                Ok(out) => {
+                    report.frames += out.run.frames;
+                    report.bytes += out.run.bytes;
+                    report.kernel_drops += out.kernel_drops;
+                    report.ring_full_drops += out.ring_full;
+                    report.records_dropped += out.records_dropped;
+                    if let Some(c) = &out.counters {
+                        report.counters.merge(c);
+                    }
+                    if let Some(Err(e)) = out.pinned {
                         report.notes.push(format!("could not pin a worker: {e}"));
                     }
-                }
-                Ok((Err(e), _, _)) => {
-                    first_err.get_or_insert(RunError::Source(e));
+                    if let Some(e) = out.error {
+                        first_err.get_or_insert(RunError::Source(e));
+                    }
                 }
                 Err(_) => {
                     first_err.get_or_insert(RunError::WorkerPanicked);

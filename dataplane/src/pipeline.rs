@@ -1,0 +1,329 @@
+//! Pipeline mode: capture workers decode just enough to steer each frame by a symmetric hash of
+//! its innermost 5-tuple, and hand packet batches to analyzer workers over bounded wait-free SPSC
+//! rings. A tunnelled mirror feed that lands on one rx queue still spreads over every analyzer
+//! core, and both directions of a flow meet in one analyzer.
+//!
+//! Batches are preallocated and travel in a loop (capture -> analyzer full, analyzer -> capture
+//! empty), so steady state allocates nothing. With no empty batch to fill or no room in the
+//! ring, the frame is dropped and counted (`ring_full`): capture never blocks.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tapflow_analyzer::wire::{self, DecodeConfig};
+use tapflow_analyzer::{Analyzer, Counters, PacketMeta, RecordSink};
+
+use crate::source::{Burst, PacketSource, SourceError};
+use crate::worker::{Flush, RunStats, WorkerStats};
+
+/// Frames per batch.
+const BATCH_FRAMES: usize = 64;
+/// Bytes of frame data per batch (64 full-size frames; fewer jumbo frames).
+const BATCH_BYTES: usize = 128 * 1024;
+/// Batches in flight per (capture, analyzer) lane: 16 MiB of buffering per lane.
+const LANE_BATCHES: usize = 128;
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+/// A partly filled batch waits at most this long for more frames (latency vs batch efficiency).
+const FLUSH_AFTER: Duration = Duration::from_millis(1);
+const TICK_LAG_NS: u64 = 1_000_000_000;
+
+/// Frames copied out of a capture ring, with their metadata.
+#[derive(Debug)]
+pub struct PacketBatch {
+    buf: Vec<u8>,
+    frames: Vec<(PacketMeta, u32, u32)>,
+}
+
+impl PacketBatch {
+    fn new() -> Self {
+        PacketBatch {
+            buf: Vec::with_capacity(BATCH_BYTES),
+            frames: Vec::with_capacity(BATCH_FRAMES),
+        }
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.frames.len() < BATCH_FRAMES && self.buf.len() + len <= BATCH_BYTES
+    }
+
+    fn push(&mut self, meta: &PacketMeta, data: &[u8]) {
+        let off = self.buf.len() as u32;
+        self.buf.extend_from_slice(data);
+        self.frames.push((*meta, off, data.len() as u32));
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.frames.clear();
+    }
+}
+
+/// Capture side of one lane.
+#[derive(Debug)]
+pub struct LaneTx {
+    full: rtrb::Producer<PacketBatch>,
+    empty: rtrb::Consumer<PacketBatch>,
+    current: Option<PacketBatch>,
+}
+
+/// Analyzer side of one lane.
+#[derive(Debug)]
+pub struct LaneRx {
+    full: rtrb::Consumer<PacketBatch>,
+    empty: rtrb::Producer<PacketBatch>,
+}
+
+/// A lane with its batches preallocated.
+pub fn lane() -> (LaneTx, LaneRx) {
+    let (full_tx, full_rx) = rtrb::RingBuffer::new(LANE_BATCHES);
+    let (mut empty_tx, empty_rx) = rtrb::RingBuffer::new(LANE_BATCHES);
+    for _ in 0..LANE_BATCHES {
+        let _ = empty_tx.push(PacketBatch::new());
+    }
+    (
+        LaneTx {
+            full: full_tx,
+            empty: empty_rx,
+            current: None,
+        },
+        LaneRx {
+            full: full_rx,
+            empty: empty_tx,
+        },
+    )
+}
+
+impl LaneTx {
+    /// Queues a frame; false when it had to be dropped (no batch free or frame too large).
+    fn push(&mut self, meta: &PacketMeta, data: &[u8]) -> bool {
+        if data.len() > BATCH_BYTES {
+            return false;
+        }
+        if self.current.as_ref().is_some_and(|b| !b.fits(data.len())) {
+            self.flush();
+        }
+        if self.current.is_none() {
+            self.current = self.empty.pop().ok();
+        }
+        match self.current.as_mut() {
+            Some(b) if b.fits(data.len()) => {
+                b.push(meta, data);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands the current batch to the analyzer.
+    fn flush(&mut self) {
+        if let Some(b) = self.current.take() {
+            if b.frames.is_empty() {
+                self.current = Some(b);
+                return;
+            }
+            if let Err(rtrb::PushError::Full(b)) = self.full.push(b) {
+                // Cannot happen (as many slots as batches), but never lose a batch buffer.
+                self.current = Some(b);
+            }
+        }
+    }
+}
+
+/// Symmetric steering hash of a frame's innermost flow (0 for frames that do not decode).
+pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
+    let Ok(p) = wire::decode_link(data, meta.link, cfg) else {
+        return 0;
+    };
+    let Some(ip) = p.ip else { return 0 };
+    let (sp, dp) = p.transport.ports();
+    let a = (ip.src, sp);
+    let b = (ip.dst, dp);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ u64::from(ip.proto);
+    for chunk in [&lo.0[..8], &lo.0[8..], &hi.0[..8], &hi.0[8..]] {
+        let w = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(27);
+    }
+    h = (h ^ (u64::from(lo.1) << 16 | u64::from(hi.1))).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 33)
+}
+
+/// Capture loop: frames from `source` to the lanes, by steering hash, until `stop()`.
+pub fn run_capture<S: PacketSource>(
+    source: &mut S,
+    lanes: &mut [LaneTx],
+    decode: &DecodeConfig,
+    published: &WorkerStats,
+    stop: impl Fn() -> bool,
+) -> Result<(u64, u64), SourceError> {
+    let n = lanes.len().max(1) as u64;
+    let (mut frames, mut ring_full, mut kernel) = (0u64, 0u64, 0u64);
+    let mut last = Instant::now();
+    let mut last_flush = Instant::now();
+    loop {
+        let burst = source.poll_burst(|f| {
+            frames += 1;
+            let k = (steer_hash(f.data, &f.meta, decode) % n) as usize;
+            if !lanes[k].push(&f.meta, f.data) {
+                ring_full += 1;
+            }
+        })?;
+        // Full batches leave as they fill; a partial one after 1 ms, so that a trickle of frames
+        // does not use up the lane's batches one frame at a time.
+        if last_flush.elapsed() >= FLUSH_AFTER {
+            for l in lanes.iter_mut() {
+                l.flush();
+            }
+            last_flush = Instant::now();
+        }
+        if burst == Burst::Idle {
+            std::thread::yield_now();
+        }
+        if last.elapsed() >= PUBLISH_EVERY {
+            kernel += source.take_stats().drops;
+            published.drops.store(kernel + ring_full, Ordering::Relaxed);
+            last = Instant::now();
+        }
+        if burst == Burst::End || stop() {
+            break;
+        }
+    }
+    for l in lanes.iter_mut() {
+        l.flush();
+    }
+    kernel += source.take_stats().drops;
+    published.drops.store(kernel + ring_full, Ordering::Relaxed);
+    published.done.store(true, Ordering::Release);
+    let _ = frames;
+    Ok((kernel, ring_full))
+}
+
+/// Analyzer loop: batches from every lane into `analyzer` until all capture workers are gone.
+pub fn run_analyzer<K: RecordSink + Flush>(
+    lanes: &mut Vec<LaneRx>,
+    analyzer: &mut Analyzer,
+    sink: &mut K,
+    published: &WorkerStats,
+) -> (RunStats, Counters) {
+    let mut stats = RunStats::default();
+    let mut last = Instant::now();
+    loop {
+        let mut moved = false;
+        for l in lanes.iter_mut() {
+            while let Ok(mut batch) = l.full.pop() {
+                for &(meta, off, len) in &batch.frames {
+                    let data = &batch.buf[off as usize..(off + len) as usize];
+                    analyzer.on_packet(&meta, data, sink);
+                    stats.frames += 1;
+                    stats.bytes += u64::from(meta.wire_len);
+                }
+                batch.clear();
+                let _ = l.empty.push(batch);
+                moved = true;
+            }
+        }
+        if !moved {
+            if lanes
+                .iter()
+                .all(|l| l.full.is_abandoned() && l.full.is_empty())
+            {
+                break;
+            }
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            analyzer.advance_to(wall.saturating_sub(TICK_LAG_NS), sink);
+            // Busy-poll, but let other threads run when cores are shared.
+            std::thread::yield_now();
+        }
+        if last.elapsed() >= PUBLISH_EVERY {
+            published.frames.store(stats.frames, Ordering::Relaxed);
+            published.bytes.store(stats.bytes, Ordering::Relaxed);
+            published
+                .active_flows
+                .store(analyzer.active_flows() as u64, Ordering::Relaxed);
+            sink.flush();
+            last = Instant::now();
+        }
+    }
+    analyzer.finish(sink);
+    sink.flush();
+    published.frames.store(stats.frames, Ordering::Relaxed);
+    published.active_flows.store(0, Ordering::Relaxed);
+    published.done.store(true, Ordering::Release);
+    (stats, analyzer.counters().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapflow_analyzer::wire::build::{self, TcpSpec};
+
+    #[test]
+    fn steering_is_symmetric_and_uses_the_inner_flow() {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let frame = |s, d, sp, dp| {
+            let spec = TcpSpec {
+                src_port: sp,
+                dst_port: dp,
+                flags: 0x10,
+                ..TcpSpec::default()
+            };
+            build::ethernet_ip(
+                [2; 6],
+                [4; 6],
+                &[],
+                &build::ip(s, d, 6, 0, 64, &build::tcp(s, d, &spec, b"")),
+            )
+        };
+        let cfg = DecodeConfig::default();
+        let m = PacketMeta::default();
+        let fwd = steer_hash(&frame(a, b, 1000, 80), &m, &cfg);
+        assert_eq!(fwd, steer_hash(&frame(b, a, 80, 1000), &m, &cfg));
+        assert_ne!(fwd, steer_hash(&frame(a, b, 1001, 80), &m, &cfg));
+        // The same inner flow inside VXLAN steers like the bare one.
+        let (o1, o2) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let vx = build::ethernet_ip(
+            [6; 6],
+            [8; 6],
+            &[],
+            &build::ip(
+                o1,
+                o2,
+                17,
+                0,
+                64,
+                &build::udp(o1, o2, 5000, 4789, &build::vxlan(7, &frame(b, a, 80, 1000))),
+            ),
+        );
+        assert_eq!(fwd, steer_hash(&vx, &m, &cfg));
+    }
+
+    #[test]
+    fn lanes_recycle_batches_and_count_overflow() {
+        let (mut tx, mut rx) = lane();
+        let m = PacketMeta::default();
+        let mut accepted = 0;
+        for _ in 0..(LANE_BATCHES * BATCH_FRAMES + 10) {
+            if tx.push(&m, &[0u8; 100]) {
+                accepted += 1;
+            }
+        }
+        tx.flush();
+        assert_eq!(
+            accepted,
+            LANE_BATCHES * BATCH_FRAMES,
+            "the rest is refused, not buffered"
+        );
+        let mut got = 0;
+        while let Ok(mut b) = rx.full.pop() {
+            got += b.frames.len();
+            b.clear();
+            rx.empty.push(b).unwrap();
+        }
+        assert_eq!(got, accepted);
+        assert!(tx.push(&m, &[0u8; 100]), "batches came back");
+    }
+}
