@@ -202,7 +202,7 @@ pub fn run_capture<S: PacketSource>(
 
 /// Analyzer loop: batches from every lane into `analyzer` until all capture workers are gone.
 pub fn run_analyzer<K: RecordSink + Flush>(
-    lanes: &mut Vec<LaneRx>,
+    lanes: &mut [LaneRx],
     analyzer: &mut Analyzer,
     sink: &mut K,
     published: &WorkerStats,
