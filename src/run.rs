@@ -44,6 +44,13 @@ pub(crate) struct RunArgs {
     /// AF_XDP: attach the XDP program in generic (SKB) mode instead of trying native mode first.
     #[arg(long)]
     xdp_generic: bool,
+    /// AF_XDP early filter: hand frames of this EtherType (e.g. 0x0806) to the kernel stack
+    /// instead of capturing them (repeatable).
+    #[arg(long = "xdp-pass-ethertype", value_parser = parse_ethertype)]
+    xdp_pass_ethertypes: Vec<u16>,
+    /// AF_XDP early filter: drop frames of this EtherType (e.g. 0x88cc LLDP) (repeatable).
+    #[arg(long = "xdp-drop-ethertype", value_parser = parse_ethertype)]
+    xdp_drop_ethertypes: Vec<u16>,
     /// AF_XDP: force copy mode (default: zero-copy when the driver supports it).
     #[arg(long)]
     xdp_copy: bool,
@@ -69,6 +76,11 @@ pub(crate) struct RunArgs {
     /// No per-second summary.
     #[arg(long, short)]
     quiet: bool,
+}
+
+fn parse_ethertype(s: &str) -> Result<u16, String> {
+    let t = s.trim_start_matches("0x").trim_start_matches("0X");
+    u16::from_str_radix(t, 16).map_err(|_| format!("'{s}' is not an EtherType (hex, e.g. 0x0806)"))
 }
 
 fn interfaces_matching(re: &str) -> anyhow::Result<Vec<String>> {
@@ -123,6 +135,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             EngineArg::Auto => Engine::Auto,
         },
         analyzer: cfg.analyzer.clone(),
+        max_memory_mib: cfg.max_memory_mib,
         ring: RingConfig::default(),
         xsk: XskConfig {
             mode: if a.xdp_copy {
@@ -133,6 +146,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             ..XskConfig::default()
         },
         xdp_generic: a.xdp_generic,
+        xdp_pass_ethertypes: a.xdp_pass_ethertypes.clone(),
+        xdp_drop_ethertypes: a.xdp_drop_ethertypes.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
     };
     tapflow_dataplane::sys::signal::install_stop_handler()
@@ -180,6 +195,20 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());
     stats.insert("ring_full_drops".into(), report.ring_full_drops.into());
+    let queues: Vec<serde_json::Value> = report
+        .queues
+        .iter()
+        .map(|q| {
+            let mut m = serde_json::Map::new();
+            m.insert("queue".into(), q.name.clone().into());
+            m.insert("captured".into(), q.captured.into());
+            for (k, v) in &q.counters {
+                m.insert((*k).into(), (*v).into());
+            }
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    stats.insert("queues".into(), queues.into());
     let path = a.out.join("stats.json");
     let mut f =
         std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;

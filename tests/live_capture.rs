@@ -216,6 +216,18 @@ fn live_vs_offline_with(
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
             .expect("json");
     assert_eq!(stats["kernel_drops"], 0);
+    // Per-queue counters: one entry per capture queue, and what they captured was analysed or
+    // counted as a ring-full drop.
+    let per_queue = stats["queues"].as_array().expect("queues");
+    assert_eq!(
+        per_queue.len(),
+        queues.parse::<usize>().unwrap_or(1),
+        "{tag}: per-queue entries"
+    );
+    let captured: u64 = per_queue
+        .iter()
+        .map(|q| q["captured"].as_u64().unwrap_or(0))
+        .sum();
     // Every frame is accounted for: analysed + counted drops = what was on the wire.
     let offline_stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(offline.join("stats.json")).expect("stats"))
@@ -225,6 +237,11 @@ fn live_vs_offline_with(
         n(&stats, "rx_packets") + n(&stats, "kernel_drops") + n(&stats, "ring_full_drops"),
         n(&offline_stats, "rx_packets"),
         "{tag}: received = analysed + drops"
+    );
+    assert_eq!(
+        captured,
+        n(&stats, "rx_packets") + n(&stats, "ring_full_drops"),
+        "{tag}: captured per queue"
     );
     assert_eq!(stats["engine"], engine);
     if engine == "af_xdp" {
@@ -359,5 +376,103 @@ fn stale_xdp_program_from_a_killed_run_is_replaced() {
         .expect("tapflow run");
     assert!(st.success(), "the next run replaces the stale program");
     assert_eq!(xdp_attached(&net.host), None);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn xdp_early_filter_passes_or_drops_by_ethertype() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-live-e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (plain, vlan) = (dir.join("plain.pcap"), dir.join("vlan.pcap"));
+    generate(
+        &GenSpec {
+            flows: 12,
+            ..GenSpec::default()
+        },
+        std::fs::File::create(&plain).expect("f"),
+        None,
+    )
+    .expect("gen");
+    generate(
+        &GenSpec {
+            flows: 12,
+            encap: Encap::Vlan,
+            first_flow: 100,
+            ..GenSpec::default()
+        },
+        std::fs::File::create(&vlan).expect("f"),
+        None,
+    )
+    .expect("gen");
+    let count = |p: &Path| -> u64 {
+        let st = Command::new(BIN)
+            .args(["analyze", "-q", "--out"])
+            .arg(dir.join("count"))
+            .arg(p)
+            .status()
+            .expect("analyze");
+        assert!(st.success());
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("count/stats.json")).expect("stats"),
+        )
+        .expect("json");
+        s["rx_packets"].as_u64().unwrap_or(0)
+    };
+    let (n_plain, n_vlan) = (count(&plain), count(&vlan));
+    for (flag, tag) in [
+        ("--xdp-drop-ethertype", "ed"),
+        ("--xdp-pass-ethertype", "ep"),
+    ] {
+        let net = VethNs::with_mtu(tag, "1500");
+        let out = dir.join(tag);
+        let mut run = Command::new(BIN)
+            .args([
+                "run",
+                "-q",
+                "--engine",
+                "af_xdp",
+                flag,
+                "0x8100",
+                "--duration",
+                "3",
+                "--iface",
+                &net.host,
+                "--out",
+            ])
+            .arg(&out)
+            .spawn()
+            .expect("run");
+        std::thread::sleep(Duration::from_millis(1200));
+        for p in [&plain, &vlan] {
+            let st = Command::new("ip")
+                .args([
+                    "netns", "exec", &net.ns, BIN, "replay", "--pps", "50000", "--iface", &net.peer,
+                ])
+                .arg(p)
+                .status()
+                .expect("replay");
+            assert!(st.success());
+        }
+        assert!(run.wait().expect("wait").success());
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+                .expect("json");
+        assert_eq!(
+            s["xdp_filtered"].as_u64(),
+            Some(n_vlan),
+            "{flag}: every VLAN frame filtered"
+        );
+        assert_eq!(
+            s["rx_packets"].as_u64(),
+            Some(n_plain),
+            "{flag}: only untagged frames captured"
+        );
+        assert_eq!(s["xdp_seen"].as_u64(), Some(n_plain + n_vlan));
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -5,7 +5,7 @@
 use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Burst, Frame, PacketSource, SourceError, SourceStats};
+use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, RxRing};
 
 /// Wait this long for a block before reporting Idle.
@@ -16,6 +16,11 @@ const POLL_TIMEOUT_MS: i32 = 10;
 pub struct AfPacketSource {
     ring: RxRing,
     queue: u16,
+    name: String,
+    /// Kernel counters accumulated (PACKET_STATISTICS resets on every read).
+    kernel_packets: u64,
+    kernel_drops: u64,
+    freezes: u64,
     /// Frames whose stripped VLAN tag is put back (mirror tap_type needs it).
     scratch: Vec<u8>,
 }
@@ -28,6 +33,10 @@ impl AfPacketSource {
         Ok(AfPacketSource {
             ring,
             queue,
+            name: format!("{iface}:{queue}"),
+            kernel_packets: 0,
+            kernel_drops: 0,
+            freezes: 0,
             scratch: Vec::with_capacity(65_536 + 4),
         })
     }
@@ -39,6 +48,7 @@ impl PacketSource for AfPacketSource {
             ring,
             queue,
             scratch,
+            ..
         } = self;
         let ifindex = ring.ifindex();
         let Some(mut block) = ring.next_block(POLL_TIMEOUT_MS)? else {
@@ -74,8 +84,23 @@ impl PacketSource for AfPacketSource {
     }
 
     fn take_stats(&mut self) -> SourceStats {
-        SourceStats {
-            drops: self.ring.stats().map_or(0, |s| s.drops),
-        }
+        let s = self.ring.stats().unwrap_or_default();
+        self.kernel_packets += s.packets;
+        self.kernel_drops += s.drops;
+        self.freezes += s.freezes;
+        SourceStats { drops: s.drops }
+    }
+
+    fn queue_report(&mut self) -> Option<QueueReport> {
+        self.take_stats();
+        Some(QueueReport {
+            name: self.name.clone(),
+            captured: 0,
+            counters: vec![
+                ("tp_packets", self.kernel_packets),
+                ("tp_drops", self.kernel_drops),
+                ("tp_freeze_q_cnt", self.freezes),
+            ],
+        })
     }
 }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Burst, Frame, PacketSource, SourceError, SourceStats};
+use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::xsk::{XskConfig, XskSocket};
 
 const BURST: u32 = 64;
@@ -17,16 +17,18 @@ pub struct AfXdpSource {
     sock: XskSocket,
     ifindex: u32,
     queue: u16,
+    name: String,
     reported_drops: u64,
 }
 
 impl AfXdpSource {
     /// Binds a socket to (`ifindex`, `queue`); register it in the XDP program's XSKMAP next.
-    pub fn open(ifindex: u32, queue: u16, cfg: &XskConfig) -> std::io::Result<Self> {
+    pub fn open(iface: &str, ifindex: u32, queue: u16, cfg: &XskConfig) -> std::io::Result<Self> {
         Ok(AfXdpSource {
             sock: XskSocket::open(ifindex, u32::from(queue), cfg)?,
             ifindex,
             queue,
+            name: format!("{iface}:{queue}"),
             reported_drops: 0,
         })
     }
@@ -71,5 +73,19 @@ impl PacketSource for AfXdpSource {
         let new = total.saturating_sub(self.reported_drops);
         self.reported_drops = total;
         SourceStats { drops: new }
+    }
+
+    fn queue_report(&mut self) -> Option<QueueReport> {
+        let s = self.sock.stats().unwrap_or_default();
+        Some(QueueReport {
+            name: self.name.clone(),
+            captured: 0,
+            counters: vec![
+                ("rx_dropped", s.rx_dropped),
+                ("rx_invalid_descs", s.rx_invalid_descs),
+                ("rx_ring_full", s.rx_ring_full),
+                ("rx_fill_ring_empty_descs", s.rx_fill_ring_empty),
+            ],
+        })
     }
 }

@@ -195,8 +195,9 @@ pub fn run_capture<S: PacketSource>(
     }
     kernel += source.take_stats().drops;
     published.drops.store(kernel + ring_full, Ordering::Relaxed);
+    // Capture workers publish frames captured (analyzers publish frames analysed separately).
+    published.frames.store(frames, Ordering::Relaxed);
     published.done.store(true, Ordering::Release);
-    let _ = frames;
     Ok((kernel, ring_full))
 }
 

@@ -13,7 +13,7 @@ use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
 use crate::output::{batch_channel, run_output};
 use crate::pipeline::{lane, run_analyzer, run_capture, LaneRx, LaneTx};
-use crate::source::{Burst, Frame, PacketSource, SourceError, SourceStats};
+use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
 use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
@@ -51,6 +51,7 @@ struct Outcome {
     records_dropped: u64,
     pinned: Option<std::io::Result<()>>,
     error: Option<SourceError>,
+    queue: Option<QueueReport>,
 }
 
 /// What to run.
@@ -66,8 +67,13 @@ pub struct LiveConfig {
     pub analyzer: AnalyzerConfig,
     pub ring: RingConfig,
     pub xsk: XskConfig,
+    /// `global.limits.max_memory` (MiB): sizes AF_XDP UMEMs.
+    pub max_memory_mib: u64,
     /// Attach XDP in generic (SKB) mode even where native mode would work.
     pub xdp_generic: bool,
+    /// AF_XDP early filter: EtherTypes passed to the kernel stack / dropped, not captured.
+    pub xdp_pass_ethertypes: Vec<u16>,
+    pub xdp_drop_ethertypes: Vec<u16>,
     /// Stop after this long (None = until a signal).
     pub duration: Option<Duration>,
 }
@@ -99,6 +105,8 @@ pub struct LiveReport {
     pub records_dropped: u64,
     /// Frames a capture worker could not hand to an analyzer (pipeline mode).
     pub ring_full_drops: u64,
+    /// Per capture queue counters.
+    pub queues: Vec<QueueReport>,
     pub notes: Vec<String>,
 }
 
@@ -197,9 +205,14 @@ pub fn run(
                         published,
                         signal::stop_requested,
                     );
+                    let queue = src.queue_report().map(|q| QueueReport {
+                        captured: published.frames.load(Ordering::Relaxed),
+                        ..q
+                    });
                     let mut out = Outcome {
                         pinned,
                         records_dropped: batch_sink.dropped,
+                        queue,
                         ..Outcome::default()
                     };
                     match r {
@@ -264,8 +277,13 @@ pub fn run(
                         signal::stop_requested,
                     );
                     drop(lanes);
+                    let queue = src.queue_report().map(|q| QueueReport {
+                        captured: published.frames.load(Ordering::Relaxed),
+                        ..q
+                    });
                     let mut out = Outcome {
                         pinned,
+                        queue,
                         ..Outcome::default()
                     };
                     match r {
@@ -318,6 +336,9 @@ pub fn run(
                     if let Some(Err(e)) = out.pinned {
                         report.notes.push(format!("could not pin a worker: {e}"));
                     }
+                    if let Some(q) = out.queue {
+                        report.queues.push(q);
+                    }
                     if let Some(e) = out.error {
                         first_err.get_or_insert(RunError::Source(e));
                     }
@@ -368,6 +389,13 @@ impl PacketSource for LiveSource {
             LiveSource::AfXdp(s) => s.take_stats(),
         }
     }
+
+    fn queue_report(&mut self) -> Option<QueueReport> {
+        match self {
+            LiveSource::AfPacket(s) => s.queue_report(),
+            LiveSource::AfXdp(s) => s.queue_report(),
+        }
+    }
 }
 
 fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource>, RunError> {
@@ -392,12 +420,27 @@ fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource>, RunError> {
     Ok(sources)
 }
 
+/// UMEM and rings per AF_XDP socket from the memory budget: an eighth of `max_memory` for all
+/// UMEMs, as a power of two between 1024 and 32768 frames per socket.
+fn umem_sized(cfg: &LiveConfig) -> XskConfig {
+    let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
+    let budget = cfg.max_memory_mib * 1024 * 1024 / 8 / sockets;
+    let frames = (budget / u64::from(cfg.xsk.frame_size)).clamp(1024, 32768);
+    let frames = 1u32 << (63 - frames.leading_zeros());
+    XskConfig {
+        frames,
+        rx_size: (frames / 2).min(8192),
+        ..cfg.xsk
+    }
+}
+
 /// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
 fn open_af_xdp(
     cfg: &LiveConfig,
     programs: &mut Vec<XdpProgram>,
 ) -> Result<Vec<LiveSource>, RunError> {
     let mut sources = Vec::new();
+    let xsk = umem_sized(cfg);
     for iface in &cfg.ifaces {
         let ifindex = crate::sys::ifindex(iface).map_err(|source| RunError::Open {
             engine: "AF_XDP",
@@ -406,17 +449,26 @@ fn open_af_xdp(
             source,
         })?;
         let prog = XdpProgram::attach(ifindex, cfg.xdp_generic)?;
+        for (list, pass) in [
+            (&cfg.xdp_pass_ethertypes, true),
+            (&cfg.xdp_drop_ethertypes, false),
+        ] {
+            for t in list {
+                prog.filter_ethertype(*t, pass)?;
+            }
+        }
         for q in 0..cfg.queues.max(1) {
-            let src = AfXdpSource::open(ifindex, q, &cfg.xsk).map_err(|source| RunError::Open {
-                engine: "AF_XDP",
-                iface: iface.clone(),
-                hint: if source.raw_os_error() == Some(libc::EINVAL) {
-                    " (does the interface have that many rx queues?)"
-                } else {
-                    open_hint(&source)
-                },
-                source,
-            })?;
+            let src =
+                AfXdpSource::open(iface, ifindex, q, &xsk).map_err(|source| RunError::Open {
+                    engine: "AF_XDP",
+                    iface: iface.clone(),
+                    hint: if source.raw_os_error() == Some(libc::EINVAL) {
+                        " (does the interface have that many rx queues?)"
+                    } else {
+                        open_hint(&source)
+                    },
+                    source,
+                })?;
             prog.register_socket(u32::from(q), src.raw_fd())?;
             sources.push(LiveSource::AfXdp(src));
         }

@@ -41,6 +41,17 @@ pub struct SourceStats {
     pub drops: u64,
 }
 
+/// Cumulative counters of one capture queue, for stats.json.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueReport {
+    /// `interface:queue`.
+    pub name: String,
+    /// Frames read from this queue.
+    pub captured: u64,
+    /// Engine-specific counters (AF_XDP XDP_STATISTICS, TPACKET statistics).
+    pub counters: Vec<(&'static str, u64)>,
+}
+
 /// A source of frames. Implementations reuse their buffers: no allocation per frame.
 pub trait PacketSource {
     /// Hands the next burst of frames to `f` (each frame valid only during its call).
@@ -49,5 +60,10 @@ pub trait PacketSource {
     /// Drop counters since the last call (0 for files).
     fn take_stats(&mut self) -> SourceStats {
         SourceStats::default()
+    }
+
+    /// Cumulative per-queue counters (live sources).
+    fn queue_report(&mut self) -> Option<QueueReport> {
+        None
     }
 }

@@ -7,7 +7,7 @@
 use std::os::fd::{AsFd, RawFd};
 
 use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Xdp, XdpFlags};
-use tapflow_xdp_prog::{counter, names};
+use tapflow_xdp_prog::{counter, filter, names};
 
 /// How the program ended up attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,9 +143,11 @@ impl XdpProgram {
         )
     }
 
-    /// Lets frames of `ethertype` pass to the kernel stack instead of being captured.
-    pub fn pass_ethertype(&self, ethertype: u16) -> Result<(), XdpError> {
-        self.map_update(names::PASS_ETHERTYPES, &ethertype.to_ne_bytes(), &[1u8])
+    /// Early filter: frames of `ethertype` go to the kernel stack (`pass`) or are dropped, and
+    /// are not captured either way (counted as `filtered`).
+    pub fn filter_ethertype(&self, ethertype: u16, pass: bool) -> Result<(), XdpError> {
+        let action = if pass { filter::PASS } else { filter::DROP };
+        self.map_update(names::PASS_ETHERTYPES, &ethertype.to_ne_bytes(), &[action])
     }
 
     /// Counters summed over CPUs.

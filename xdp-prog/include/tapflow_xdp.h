@@ -13,7 +13,9 @@
 /* Most rx queues (XSKMAP entries). */
 #define TAPFLOW_MAX_QUEUES 64
 
-/* Entries of the ethertype filter map (pass to the kernel stack instead of capturing). */
+/* Entries of the EtherType filter map, and what an entry does with the frame. */
 #define TAPFLOW_MAX_FILTERS 16
+#define TAPFLOW_FILTER_PASS 1
+#define TAPFLOW_FILTER_DROP 2
 
 #endif

@@ -16,6 +16,13 @@ pub mod counter {
 pub const MAX_QUEUES: u32 = 64;
 /// Entries of the `pass_ethertypes` map.
 pub const MAX_FILTERS: u32 = 16;
+/// Filter actions (values of the `pass_ethertypes` map).
+pub mod filter {
+    /// Hand the frame to the kernel stack (not captured).
+    pub const PASS: u8 = 1;
+    /// Drop the frame (not captured).
+    pub const DROP: u8 = 2;
+}
 
 /// Map and program names in the object file.
 pub mod names {
@@ -61,6 +68,8 @@ mod tests {
         assert_eq!(define("TAPFLOW_CNT_MAX"), counter::MAX);
         assert_eq!(define("TAPFLOW_MAX_QUEUES"), MAX_QUEUES);
         assert_eq!(define("TAPFLOW_MAX_FILTERS"), MAX_FILTERS);
+        assert_eq!(define("TAPFLOW_FILTER_PASS"), u32::from(filter::PASS));
+        assert_eq!(define("TAPFLOW_FILTER_DROP"), u32::from(filter::DROP));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* tapflow's XDP program: count every frame, let user-space-selected EtherTypes (for example the
- * host's own management traffic) pass to the kernel stack, and redirect everything else to the
- * AF_XDP socket bound to the frame's rx queue. Built and loaded by the live-capture engine. */
+/* tapflow's XDP program: count every frame, apply the early filter user space set up (by
+ * EtherType: pass to the kernel stack, e.g. the host's own management traffic, or drop, e.g.
+ * LLDP noise on a SPAN port), and redirect everything else to the AF_XDP socket bound to the
+ * frame's rx queue. Built and loaded by the live-capture engine. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
@@ -23,7 +24,7 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* EtherType (host byte order) -> 1: pass to the stack instead of capturing. */
+/* EtherType (host byte order) -> TAPFLOW_FILTER_PASS or TAPFLOW_FILTER_DROP. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, TAPFLOW_MAX_FILTERS);
@@ -48,9 +49,10 @@ int tapflow_mirror(struct xdp_md *ctx)
 	count(TAPFLOW_CNT_SEEN);
 	if ((void *)(eth + 1) <= data_end) {
 		__u16 proto = bpf_ntohs(eth->h_proto);
-		if (bpf_map_lookup_elem(&pass_ethertypes, &proto)) {
+		__u8 *action = bpf_map_lookup_elem(&pass_ethertypes, &proto);
+		if (action) {
 			count(TAPFLOW_CNT_FILTERED);
-			return XDP_PASS;
+			return *action == TAPFLOW_FILTER_DROP ? XDP_DROP : XDP_PASS;
 		}
 	}
 	if (bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS) == XDP_REDIRECT) {
