@@ -114,7 +114,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     let ifaces = if a.ifaces.is_empty() {
         match &cfg.interface_regex {
             Some(re) => interfaces_matching(re)?,
-            None => Vec::new(),
+            None => cfg.src_interfaces.clone(),
         }
     } else {
         a.ifaces.clone()

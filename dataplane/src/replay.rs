@@ -21,21 +21,25 @@ pub struct ReplayStats {
 /// Retries of a frame the kernel refused for lack of buffer space.
 const SEND_RETRIES: u32 = 100;
 
+/// Frames per sendmmsg batch.
+const BATCH: usize = 64;
+
 /// Sends every frame of `source` out of `iface`; `pps` paces the rate (None = as fast as possible).
-pub fn replay(
-    iface: &str,
-    source: &mut impl PacketSource,
-    pps: Option<u64>,
-) -> Result<ReplayStats, SourceError> {
+/// Frames go out in batches of 64 (sendmmsg); pacing is per batch.
+pub fn replay(iface: &str, source: &mut impl PacketSource, pps: Option<u64>) -> Result<ReplayStats, SourceError> {
     let inj = Injector::open(crate::sys::ifindex(iface)?)?;
     let start = Instant::now();
     let mut st = ReplayStats::default();
-    let gap = pps
-        .filter(|p| *p > 0)
-        .map(|p| Duration::from_nanos(1_000_000_000 / p));
-    let mut err = None;
+    let gap = pps.filter(|p| *p > 0).map(|p| Duration::from_nanos(1_000_000_000 / p));
+    let mut buf: Vec<u8> = Vec::with_capacity(BATCH * 2048);
+    let mut ends: Vec<usize> = Vec::with_capacity(BATCH);
+    let mut err: Option<std::io::Error> = None;
     loop {
         let burst = source.poll_burst(|frame| {
+            buf.extend_from_slice(frame.data);
+            ends.push(buf.len());
+        })?;
+        if !ends.is_empty() {
             if let Some(g) = gap {
                 let due = start + g * (st.sent + st.failed) as u32;
                 let now = Instant::now();
@@ -43,33 +47,40 @@ pub fn replay(
                     std::thread::sleep(due - now);
                 }
             }
+            let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
+            let mut from = 0;
+            for (i, end) in ends.iter().enumerate() {
+                frames[i] = &buf[from..*end];
+                from = *end;
+            }
+            let mut done = 0;
             let mut tries = 0;
-            loop {
-                match inj.send(frame.data) {
-                    Ok(()) => {
-                        st.sent += 1;
-                        st.bytes += frame.data.len() as u64;
-                        break;
+            while done < ends.len() {
+                match inj.send_batch(&frames[done..ends.len()]) {
+                    Ok(k) => {
+                        done += k;
+                        st.sent += k as u64;
+                        st.bytes += frames[done - k..done].iter().map(|f| f.len() as u64).sum::<u64>();
                     }
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::ENOBUFS)
-                            || e.kind() == std::io::ErrorKind::WouldBlock =>
-                    {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == std::io::ErrorKind::WouldBlock => {
                         tries += 1;
                         if tries > SEND_RETRIES {
-                            st.failed += 1;
+                            st.failed += (ends.len() - done) as u64;
                             break;
                         }
                         std::thread::sleep(Duration::from_micros(50));
                     }
                     Err(e) => {
+                        // Skip the frame the kernel refused (e.g. larger than the MTU).
                         st.failed += 1;
+                        done += 1;
                         err.get_or_insert(e);
-                        break;
                     }
                 }
             }
-        })?;
+            buf.clear();
+            ends.clear();
+        }
         if burst == Burst::End {
             break;
         }

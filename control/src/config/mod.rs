@@ -53,6 +53,9 @@ pub struct Config {
     pub file_output: FileOutput,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
+    /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
+    /// only when no regex is set.
+    pub src_interfaces: Vec<String>,
     /// Legacy `vtap_group_id`: the agent group to join (control plane).
     pub agent_group_id: Option<String>,
     /// Things the operator should know (legacy keys mapped, deprecated keys ignored).
@@ -69,6 +72,7 @@ impl Default for Config {
                 keep_files: 8,
             },
             interface_regex: None,
+            src_interfaces: Vec::new(),
             agent_group_id: None,
             warnings: Vec::new(),
         })
@@ -412,19 +416,26 @@ impl RawConfig {
                 )
             })?;
         }
-        for (list, key) in [
-            (
-                &cbpf.af_packet.src_interfaces,
+        let src_interfaces = legacy
+            .pick(
+                cbpf.af_packet.src_interfaces.clone(),
                 "inputs.cbpf.af_packet.src_interfaces",
-            ),
-            (&st.src_interfaces, "static_config.src-interfaces"),
-        ] {
-            if let Some(l) = list {
-                legacy.warnings.push(format!(
-                    "{key} ({}) is deprecated and ignored, as in DeepFlow: interfaces come from inputs.cbpf.af_packet.interface_regex",
-                    l.join(", ")
-                ));
-            }
+                st.src_interfaces.clone(),
+                "static_config.src-interfaces",
+            )?
+            .unwrap_or_default();
+        if !src_interfaces.is_empty() {
+            legacy.warnings.push(if interface_regex.is_some() {
+                format!(
+                    "src_interfaces ({}) is deprecated and ignored, as in DeepFlow: interfaces come from inputs.cbpf.af_packet.interface_regex",
+                    src_interfaces.join(", ")
+                )
+            } else {
+                format!(
+                    "src_interfaces ({}) is deprecated (DeepFlow ignores it); tapflow captures on these interfaces because no interface_regex is set",
+                    src_interfaces.join(", ")
+                )
+            });
         }
         let mirror = MirrorConfig {
             mode,
@@ -455,6 +466,7 @@ impl RawConfig {
                 rotate_bytes: out.rotate_size_mb * MIB,
                 keep_files: out.keep_files,
             },
+            src_interfaces: if interface_regex.is_some() { Vec::new() } else { src_interfaces },
             interface_regex,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,

@@ -378,6 +378,31 @@ impl Injector {
         Ok(Injector { fd })
     }
 
+    /// Sends up to 64 frames in one sendmmsg(2); returns how many the kernel took.
+    pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
+        const MAX: usize = 64;
+        let n = frames.len().min(MAX);
+        if n == 0 {
+            return Ok(0);
+        }
+        // SAFETY: iovec and mmsghdr are plain data; zeroed values are valid and filled below.
+        let mut iov: [libc::iovec; MAX] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
+        for i in 0..n {
+            iov[i] = libc::iovec { iov_base: frames[i].as_ptr() as *mut libc::c_void, iov_len: frames[i].len() };
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `msgs[..n]` each point to one iovec over a live frame borrowed for this call;
+        // the kernel only reads the frames.
+        let sent = unsafe { libc::sendmmsg(self.fd.as_raw_fd(), msgs.as_mut_ptr(), n as u32, 0) };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+
     /// Sends one frame; `WouldBlock`/`ENOBUFS` are returned to the caller to retry.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: `frame` is a valid buffer of the length passed; the kernel only reads it.
