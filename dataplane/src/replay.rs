@@ -26,11 +26,17 @@ const BATCH: usize = 64;
 
 /// Sends every frame of `source` out of `iface`; `pps` paces the rate (None = as fast as possible).
 /// Frames go out in batches of 64 (sendmmsg); pacing is per batch.
-pub fn replay(iface: &str, source: &mut impl PacketSource, pps: Option<u64>) -> Result<ReplayStats, SourceError> {
+pub fn replay(
+    iface: &str,
+    source: &mut impl PacketSource,
+    pps: Option<u64>,
+) -> Result<ReplayStats, SourceError> {
     let inj = Injector::open(crate::sys::ifindex(iface)?)?;
     let start = Instant::now();
     let mut st = ReplayStats::default();
-    let gap = pps.filter(|p| *p > 0).map(|p| Duration::from_nanos(1_000_000_000 / p));
+    let gap = pps
+        .filter(|p| *p > 0)
+        .map(|p| Duration::from_nanos(1_000_000_000 / p));
     let mut buf: Vec<u8> = Vec::with_capacity(BATCH * 2048);
     let mut ends: Vec<usize> = Vec::with_capacity(BATCH);
     let mut err: Option<std::io::Error> = None;
@@ -60,9 +66,15 @@ pub fn replay(iface: &str, source: &mut impl PacketSource, pps: Option<u64>) -> 
                     Ok(k) => {
                         done += k;
                         st.sent += k as u64;
-                        st.bytes += frames[done - k..done].iter().map(|f| f.len() as u64).sum::<u64>();
+                        st.bytes += frames[done - k..done]
+                            .iter()
+                            .map(|f| f.len() as u64)
+                            .sum::<u64>();
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == std::io::ErrorKind::WouldBlock => {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::ENOBUFS)
+                            || e.kind() == std::io::ErrorKind::WouldBlock =>
+                    {
                         tries += 1;
                         if tries > SEND_RETRIES {
                             st.failed += (ends.len() - done) as u64;

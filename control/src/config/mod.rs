@@ -466,7 +466,11 @@ impl RawConfig {
                 rotate_bytes: out.rotate_size_mb * MIB,
                 keep_files: out.keep_files,
             },
-            src_interfaces: if interface_regex.is_some() { Vec::new() } else { src_interfaces },
+            src_interfaces: if interface_regex.is_some() {
+                Vec::new()
+            } else {
+                src_interfaces
+            },
             interface_regex,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,

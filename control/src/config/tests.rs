@@ -115,13 +115,22 @@ static_config:
         "{w}"
     );
     assert!(
-        w.contains("legacy key static_config.src-interfaces read as inputs.cbpf.af_packet.src_interfaces"),
+        w.contains(
+            "legacy key static_config.src-interfaces read as inputs.cbpf.af_packet.src_interfaces"
+        ),
         "{w}"
     );
-    assert!(w.contains("src_interfaces (dummy0, dummy1) is deprecated and ignored"), "{w}");
+    assert!(
+        w.contains("src_interfaces (dummy0, dummy1) is deprecated and ignored"),
+        "{w}"
+    );
     assert!(c.src_interfaces.is_empty(), "the regex wins");
     let c = Config::from_yaml("static_config:\n  src-interfaces: [eth1, eth2]\n").unwrap();
-    assert_eq!(c.src_interfaces, vec!["eth1".to_string(), "eth2".to_string()], "used when no regex is set");
+    assert_eq!(
+        c.src_interfaces,
+        vec!["eth1".to_string(), "eth2".to_string()],
+        "used when no regex is set"
+    );
     assert!(
         w.contains("without inputs.cbpf.virtual_mirror.local_macs"),
         "{w}"

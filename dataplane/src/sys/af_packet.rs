@@ -390,7 +390,10 @@ impl Injector {
         // SAFETY: as above.
         let mut msgs: [libc::mmsghdr; MAX] = unsafe { std::mem::zeroed() };
         for i in 0..n {
-            iov[i] = libc::iovec { iov_base: frames[i].as_ptr() as *mut libc::c_void, iov_len: frames[i].len() };
+            iov[i] = libc::iovec {
+                iov_base: frames[i].as_ptr() as *mut libc::c_void,
+                iov_len: frames[i].len(),
+            };
             msgs[i].msg_hdr.msg_iov = &mut iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
         }
