@@ -80,7 +80,7 @@ for r in sorted(rows, key=lambda r: r["start_time"]):
           f"{str(r['packet_tx'])+'/'+str(r['packet_rx']):>10} {r['rtt']/1000:>6.1f} {avg('art'):>6.1f} "
           f"{str(r['retrans_tx'])+'/'+str(r['retrans_rx']):>5} {r['ooo_tx']+r['ooo_rx']:>3} {r['zero_win_tx']+r['zero_win_rx']:>4}")
 s = json.load(open(sys.argv[1].replace("l4_flow_log.jsonl", "stats.json")))
-print(f"\n{len(rows)} rows; engine {s.get('engine', 'offline')} {s.get('xdp_mode', '')}; packets {s.get('rx_packets')}, "
+print(f"\n{len({r['flow_id'] for r in rows})} flows in {len(rows)} rows (a flow alive across a minute boundary also has a forced_report row); engine {s.get('engine', 'offline')} {s.get('xdp_mode', '')}; packets {s.get('rx_packets')}, "
       f"SPAN duplicates dropped {s.get('dedup_dropped')}, decode errors {sum(v for k, v in s.items() if k.startswith('decode.'))}, "
       f"kernel drops {s.get('kernel_drops', 0)}")
 PY
