@@ -14,7 +14,7 @@ MPKTS=${1:-1}
 ROUNDS=${2:-3}
 WORK=${BENCH_DIR:-target/bench}
 mkdir -p "$WORK"
-cargo build --release --quiet
+cargo build --release --quiet --features dpdk
 BIN=target/release/tapflow
 # ~9.6 packets per conversation in this mix.
 FLOWS=$(python3 -c "print(int($MPKTS * 1e6 / 9.6))")

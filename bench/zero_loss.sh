@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (netns, veth, XDP)" >&2; exit 1; }
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(50 100 150 200 300 max)
-cargo build --release --quiet
+cargo build --release --quiet --features dpdk
 BIN=$PWD/target/release/tapflow
 WORK=${BENCH_DIR:-target/bench}
 mkdir -p "$WORK"

@@ -16,6 +16,8 @@ command -v clang >/dev/null || need+=(clang)
 [ -f /usr/include/gelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
+ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -24,8 +26,8 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-echo "== building tapflow (release)"
-cargo build --release --quiet
+echo "== building tapflow (release, with the DPDK engine)"
+cargo build --release --quiet --features dpdk
 BIN=$PWD/target/release/tapflow
 OUT=demo-out
 rm -rf "$OUT"

@@ -14,6 +14,9 @@ command -v clang >/dev/null || need+=(clang)
 [ -f /usr/include/gelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# The DPDK engine (feature `dpdk`): Debian's DPDK 22.11 and libclang for bindgen.
+pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
+ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -30,10 +33,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "== cargo fmt --check"
 cargo fmt --all --check
-echo "== cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test"
-cargo test --workspace 2>&1 | tee target/test.log
+echo "== cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+echo "== cargo test --all-features"
+cargo test --workspace --all-features 2>&1 | tee target/test.log
 grep -q "test result: FAILED" target/test.log && exit 1
 echo "== CLI smoke: gen + analyze twice, byte-identical output"
 BIN=target/debug/tapflow

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_control::sink::JsonLinesSink;
 use tapflow_control::Config;
-use tapflow_dataplane::runtime::{self, Engine, LiveConfig, LiveSummary, WorkerMode};
+use tapflow_dataplane::runtime::{self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode};
 use tapflow_dataplane::sys::af_packet::RingConfig;
 use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
 
@@ -19,6 +19,8 @@ enum EngineArg {
     #[value(name = "af_xdp")]
     AfXdp,
     Auto,
+    /// DPDK poll-mode drivers (build with --features dpdk).
+    Dpdk,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -51,6 +53,13 @@ pub(crate) struct RunArgs {
     /// AF_XDP early filter: drop frames of this EtherType (e.g. 0x88cc LLDP) (repeatable).
     #[arg(long = "xdp-drop-ethertype", value_parser = parse_ethertype)]
     xdp_drop_ethertypes: Vec<u16>,
+    /// DPDK: EAL arguments as one string, e.g. "-l 0-1 --no-huge --vdev net_pcap0,rx_pcap=x.pcap"
+    /// (default: inputs.cbpf.special_network.dpdk.eal_args).
+    #[arg(long, allow_hyphen_values = true)]
+    dpdk_eal: Option<String>,
+    /// DPDK: port to capture, a PCI address or vdev name (repeatable; default: the config's ports).
+    #[arg(long = "dpdk-port")]
+    dpdk_ports: Vec<String>,
     /// AF_XDP: force copy mode (default: zero-copy when the driver supports it).
     #[arg(long)]
     xdp_copy: bool,
@@ -133,6 +142,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             EngineArg::AfPacket => Engine::AfPacket,
             EngineArg::AfXdp => Engine::AfXdp,
             EngineArg::Auto => Engine::Auto,
+            EngineArg::Dpdk => Engine::Dpdk,
         },
         analyzer: cfg.analyzer.clone(),
         max_memory_mib: cfg.max_memory_mib,
@@ -144,6 +154,19 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 BindMode::Auto
             },
             ..XskConfig::default()
+        },
+        dpdk: DpdkSettings {
+            eal_args: match &a.dpdk_eal {
+                Some(s) => s.split_whitespace().map(str::to_string).collect(),
+                None => cfg.dpdk.eal_args.clone(),
+            },
+            ports: if a.dpdk_ports.is_empty() {
+                cfg.dpdk.ports.clone()
+            } else {
+                a.dpdk_ports.clone()
+            },
+            mempool_mbufs: cfg.dpdk.mempool_mbufs,
+            burst: cfg.dpdk.burst,
         },
         xdp_generic: a.xdp_generic,
         xdp_pass_ethertypes: a.xdp_pass_ethertypes.clone(),
@@ -157,7 +180,11 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     if !a.quiet {
         eprintln!(
             "tapflow: capturing on {} ({} worker(s) each); Ctrl-C to stop",
-            live.ifaces.join(", "),
+            if live.engine == Engine::Dpdk {
+                live.dpdk.ports.join(", ")
+            } else {
+                live.ifaces.join(", ")
+            },
             live.queues.max(1)
         );
     }
@@ -209,6 +236,21 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         })
         .collect();
     stats.insert("queues".into(), queues.into());
+    let ports: Vec<serde_json::Value> = report
+        .ports
+        .iter()
+        .map(|q| {
+            let mut m = serde_json::Map::new();
+            m.insert("port".into(), q.name.clone().into());
+            for (k, v) in &q.counters {
+                m.insert((*k).into(), (*v).into());
+            }
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    if !ports.is_empty() {
+        stats.insert("ports".into(), ports.into());
+    }
     let path = a.out.join("stats.json");
     let mut f =
         std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;

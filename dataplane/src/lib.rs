@@ -8,6 +8,8 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod output;
 pub mod pcap;
 pub mod pipeline;

@@ -30,6 +30,21 @@ pub enum Engine {
     AfXdp,
     /// AF_XDP when it can bind, else AF_PACKET.
     Auto,
+    /// DPDK poll-mode drivers (build feature `dpdk`).
+    Dpdk,
+}
+
+/// DPDK engine settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DpdkSettings {
+    /// EAL arguments (without argv[0]), e.g. `-l 0-1 --vdev net_pcap0,rx_pcap=x.pcap`.
+    pub eal_args: Vec<String>,
+    /// Ports by name: PCI addresses (`0000:01:00.0`) or vdev names (`net_pcap0`).
+    pub ports: Vec<String>,
+    /// Mbufs in the rx mempool.
+    pub mempool_mbufs: u32,
+    /// Packets per rx burst (1-64).
+    pub burst: u16,
 }
 
 /// How capture and analysis are split over threads.
@@ -67,6 +82,7 @@ pub struct LiveConfig {
     pub analyzer: AnalyzerConfig,
     pub ring: RingConfig,
     pub xsk: XskConfig,
+    pub dpdk: DpdkSettings,
     /// `global.limits.max_memory` (MiB): sizes AF_XDP UMEMs.
     pub max_memory_mib: u64,
     /// Attach XDP in generic (SKB) mode even where native mode would work.
@@ -107,6 +123,8 @@ pub struct LiveReport {
     pub ring_full_drops: u64,
     /// Per capture queue counters.
     pub queues: Vec<QueueReport>,
+    /// DPDK port counters (ipackets, imissed, ierrors, rx_nombuf).
+    pub ports: Vec<QueueReport>,
     pub notes: Vec<String>,
 }
 
@@ -129,6 +147,10 @@ pub enum RunError {
     Source(#[from] SourceError),
     #[error("a worker thread panicked")]
     WorkerPanicked,
+    #[error("this tapflow was built without DPDK: install dpdk-dev and libclang-dev, then rebuild with `cargo build --release --features dpdk`")]
+    DpdkNotBuilt,
+    #[error("DPDK: {0}")]
+    Dpdk(String),
 }
 
 fn open_hint(e: &std::io::Error) -> &'static str {
@@ -144,6 +166,9 @@ pub fn run(
     sink: &mut impl RecordSink,
     mut on_second: impl FnMut(&LiveSummary),
 ) -> Result<LiveReport, RunError> {
+    if cfg.engine == Engine::Dpdk {
+        return run_dpdk(cfg, sink, &mut on_second);
+    }
     if cfg.ifaces.is_empty() {
         return Err(RunError::NoInterfaces);
     }
@@ -151,7 +176,7 @@ pub fn run(
     // The XDP programs stay attached for the whole run and are detached when these guards drop.
     let mut programs: Vec<XdpProgram> = Vec::new();
     let sources = match cfg.engine {
-        Engine::AfPacket => open_af_packet(cfg)?,
+        Engine::AfPacket | Engine::Dpdk => open_af_packet(cfg)?,
         Engine::AfXdp => open_af_xdp(cfg, &mut programs)?,
         Engine::Auto => match open_af_xdp(cfg, &mut programs) {
             Ok(s) => s,
@@ -174,6 +199,157 @@ pub fn run(
             .push(format!("XDP program attached in {} mode", p.mode.name()));
         report.xdp_mode = Some(p.mode.name());
     }
+    let result = run_workers(cfg, sources, &mut report, sink, &mut on_second);
+    if !programs.is_empty() {
+        let mut total = crate::xdp::XdpCounters::default();
+        for p in &programs {
+            let c = p.counters();
+            total.seen += c.seen;
+            total.redirected += c.redirected;
+            total.filtered += c.filtered;
+            total.redirect_failed += c.redirect_failed;
+        }
+        report.xdp = Some(total);
+    }
+    drop(programs);
+    result.map(|()| report)
+}
+
+/// A live source of any engine (static dispatch: one worker loop for all).
+#[derive(Debug)]
+enum LiveSource<'p> {
+    AfPacket(AfPacketSource),
+    AfXdp(AfXdpSource),
+    #[cfg(feature = "dpdk")]
+    Dpdk(crate::dpdk::DpdkSource<'p>),
+    #[cfg(not(feature = "dpdk"))]
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'p ()>, std::convert::Infallible),
+}
+
+impl PacketSource for LiveSource<'_> {
+    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        match self {
+            LiveSource::AfPacket(s) => s.poll_burst(f),
+            LiveSource::AfXdp(s) => s.poll_burst(f),
+            #[cfg(feature = "dpdk")]
+            LiveSource::Dpdk(s) => s.poll_burst(f),
+            #[cfg(not(feature = "dpdk"))]
+            LiveSource::Never(_, never) => match *never {},
+        }
+    }
+
+    fn take_stats(&mut self) -> SourceStats {
+        match self {
+            LiveSource::AfPacket(s) => s.take_stats(),
+            LiveSource::AfXdp(s) => s.take_stats(),
+            #[cfg(feature = "dpdk")]
+            LiveSource::Dpdk(s) => s.take_stats(),
+            #[cfg(not(feature = "dpdk"))]
+            LiveSource::Never(_, never) => match *never {},
+        }
+    }
+
+    fn queue_report(&mut self) -> Option<QueueReport> {
+        match self {
+            LiveSource::AfPacket(s) => s.queue_report(),
+            LiveSource::AfXdp(s) => s.queue_report(),
+            #[cfg(feature = "dpdk")]
+            LiveSource::Dpdk(s) => s.queue_report(),
+            #[cfg(not(feature = "dpdk"))]
+            LiveSource::Never(_, never) => match *never {},
+        }
+    }
+}
+
+fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource<'static>>, RunError> {
+    let queues = cfg.queues.max(1);
+    let mut sources = Vec::new();
+    for (i, iface) in cfg.ifaces.iter().enumerate() {
+        let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;
+        for q in 0..queues {
+            let ring = RingConfig {
+                fanout: (queues > 1).then_some((group, FANOUT_HASH)),
+                ..cfg.ring
+            };
+            let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {
+                engine: "AF_PACKET",
+                iface: iface.clone(),
+                hint: open_hint(&source),
+                source,
+            })?;
+            sources.push(LiveSource::AfPacket(src));
+        }
+    }
+    Ok(sources)
+}
+
+/// UMEM and rings per AF_XDP socket from the memory budget: an eighth of `max_memory` for all
+/// UMEMs, as a power of two between 1024 and 32768 frames per socket.
+fn umem_sized(cfg: &LiveConfig) -> XskConfig {
+    let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
+    let budget = cfg.max_memory_mib * 1024 * 1024 / 8 / sockets;
+    let frames = (budget / u64::from(cfg.xsk.frame_size)).clamp(1024, 32768);
+    let frames = 1u32 << (63 - frames.leading_zeros());
+    XskConfig {
+        frames,
+        rx_size: (frames / 2).min(8192),
+        ..cfg.xsk
+    }
+}
+
+/// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
+fn open_af_xdp(
+    cfg: &LiveConfig,
+    programs: &mut Vec<XdpProgram>,
+) -> Result<Vec<LiveSource<'static>>, RunError> {
+    let mut sources = Vec::new();
+    let xsk = umem_sized(cfg);
+    for iface in &cfg.ifaces {
+        let ifindex = crate::sys::ifindex(iface).map_err(|source| RunError::Open {
+            engine: "AF_XDP",
+            iface: iface.clone(),
+            hint: "",
+            source,
+        })?;
+        let prog = XdpProgram::attach(ifindex, cfg.xdp_generic)?;
+        for (list, pass) in [
+            (&cfg.xdp_pass_ethertypes, true),
+            (&cfg.xdp_drop_ethertypes, false),
+        ] {
+            for t in list {
+                prog.filter_ethertype(*t, pass)?;
+            }
+        }
+        for q in 0..cfg.queues.max(1) {
+            let src =
+                AfXdpSource::open(iface, ifindex, q, &xsk).map_err(|source| RunError::Open {
+                    engine: "AF_XDP",
+                    iface: iface.clone(),
+                    hint: if source.raw_os_error() == Some(libc::EINVAL) {
+                        " (does the interface have that many rx queues?)"
+                    } else {
+                        open_hint(&source)
+                    },
+                    source,
+                })?;
+            prog.register_socket(u32::from(q), src.raw_fd())?;
+            sources.push(LiveSource::AfXdp(src));
+        }
+        programs.push(prog);
+    }
+    Ok(sources)
+}
+
+/// Runs capture (and analyzer) workers over `sources` until stopped; the output thread is the
+/// caller's thread.
+fn run_workers<'s>(
+    cfg: &LiveConfig,
+    sources: Vec<LiveSource<'s>>,
+    report: &mut LiveReport,
+    sink: &mut impl RecordSink,
+    on_second: &mut impl FnMut(&LiveSummary),
+) -> Result<(), RunError> {
     let (captures, analyzers) = match cfg.mode {
         WorkerMode::RunToCompletion => (sources.len(), 0),
         WorkerMode::Pipeline { analyzers } => (sources.len(), analyzers.max(1)),
@@ -182,7 +358,7 @@ pub fn run(
     let stats: Vec<WorkerStats> = (0..threads).map(|_| WorkerStats::default()).collect();
     let core_of = |t: usize| (!cfg.cores.is_empty()).then(|| cfg.cores[t % cfg.cores.len()]);
     let started = Instant::now();
-    let result = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let mut rings = Vec::new();
         let mut handles = Vec::new();
         if analyzers == 0 {
@@ -352,127 +528,95 @@ pub fn run(
             Some(e) => Err(e),
             None => Ok(()),
         }
-    });
-    if !programs.is_empty() {
-        let mut total = crate::xdp::XdpCounters::default();
-        for p in &programs {
-            let c = p.counters();
-            total.seen += c.seen;
-            total.redirected += c.redirected;
-            total.filtered += c.filtered;
-            total.redirect_failed += c.redirect_failed;
-        }
-        report.xdp = Some(total);
-    }
-    drop(programs);
-    result.map(|()| report)
+    })
 }
 
-/// A live source of either engine (static dispatch: one worker loop for both).
-#[derive(Debug)]
-enum LiveSource {
-    AfPacket(AfPacketSource),
-    AfXdp(AfXdpSource),
+/// Hugepages reserved on this host (HugePages_Total of /proc/meminfo).
+fn hugepages_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                l.strip_prefix("HugePages_Total:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
 }
 
-impl PacketSource for LiveSource {
-    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        match self {
-            LiveSource::AfPacket(s) => s.poll_burst(f),
-            LiveSource::AfXdp(s) => s.poll_burst(f),
-        }
-    }
-
-    fn take_stats(&mut self) -> SourceStats {
-        match self {
-            LiveSource::AfPacket(s) => s.take_stats(),
-            LiveSource::AfXdp(s) => s.take_stats(),
-        }
-    }
-
-    fn queue_report(&mut self) -> Option<QueueReport> {
-        match self {
-            LiveSource::AfPacket(s) => s.queue_report(),
-            LiveSource::AfXdp(s) => s.queue_report(),
-        }
-    }
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(
+    _: &LiveConfig,
+    _: &mut impl RecordSink,
+    _: &mut impl FnMut(&LiveSummary),
+) -> Result<LiveReport, RunError> {
+    let _ = hugepages_total;
+    Err(RunError::DpdkNotBuilt)
 }
 
-fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource>, RunError> {
-    let queues = cfg.queues.max(1);
-    let mut sources = Vec::new();
-    for (i, iface) in cfg.ifaces.iter().enumerate() {
-        let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;
-        for q in 0..queues {
-            let ring = RingConfig {
-                fanout: (queues > 1).then_some((group, FANOUT_HASH)),
-                ..cfg.ring
-            };
-            let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {
-                engine: "AF_PACKET",
-                iface: iface.clone(),
-                hint: open_hint(&source),
-                source,
-            })?;
-            sources.push(LiveSource::AfPacket(src));
-        }
-    }
-    Ok(sources)
-}
-
-/// UMEM and rings per AF_XDP socket from the memory budget: an eighth of `max_memory` for all
-/// UMEMs, as a power of two between 1024 and 32768 frames per socket.
-fn umem_sized(cfg: &LiveConfig) -> XskConfig {
-    let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
-    let budget = cfg.max_memory_mib * 1024 * 1024 / 8 / sockets;
-    let frames = (budget / u64::from(cfg.xsk.frame_size)).clamp(1024, 32768);
-    let frames = 1u32 << (63 - frames.leading_zeros());
-    XskConfig {
-        frames,
-        rx_size: (frames / 2).min(8192),
-        ..cfg.xsk
-    }
-}
-
-/// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
-fn open_af_xdp(
+/// DPDK: EAL, one mempool and the ports live for the whole run; each worker owns one rx queue.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(
     cfg: &LiveConfig,
-    programs: &mut Vec<XdpProgram>,
-) -> Result<Vec<LiveSource>, RunError> {
-    let mut sources = Vec::new();
-    let xsk = umem_sized(cfg);
-    for iface in &cfg.ifaces {
-        let ifindex = crate::sys::ifindex(iface).map_err(|source| RunError::Open {
-            engine: "AF_XDP",
-            iface: iface.clone(),
-            hint: "",
-            source,
-        })?;
-        let prog = XdpProgram::attach(ifindex, cfg.xdp_generic)?;
-        for (list, pass) in [
-            (&cfg.xdp_pass_ethertypes, true),
-            (&cfg.xdp_drop_ethertypes, false),
-        ] {
-            for t in list {
-                prog.filter_ethertype(*t, pass)?;
-            }
-        }
-        for q in 0..cfg.queues.max(1) {
-            let src =
-                AfXdpSource::open(iface, ifindex, q, &xsk).map_err(|source| RunError::Open {
-                    engine: "AF_XDP",
-                    iface: iface.clone(),
-                    hint: if source.raw_os_error() == Some(libc::EINVAL) {
-                        " (does the interface have that many rx queues?)"
-                    } else {
-                        open_hint(&source)
-                    },
-                    source,
-                })?;
-            prog.register_socket(u32::from(q), src.raw_fd())?;
-            sources.push(LiveSource::AfXdp(src));
-        }
-        programs.push(prog);
+    sink: &mut impl RecordSink,
+    on_second: &mut impl FnMut(&LiveSummary),
+) -> Result<LiveReport, RunError> {
+    use crate::dpdk::DpdkSource;
+    use crate::sys::dpdk::{Eal, Mempool, Port};
+    let d = &cfg.dpdk;
+    if d.ports.is_empty() {
+        return Err(RunError::Dpdk("no port: give --dpdk-port (a PCI address or a vdev name) or inputs.cbpf.special_network.dpdk.ports".into()));
     }
-    Ok(sources)
+    if !d.eal_args.iter().any(|a| a == "--no-huge") && hugepages_total() == 0 {
+        return Err(RunError::Dpdk(
+            "no hugepages reserved (HugePages_Total is 0): install hugepages.conf (docs/dpdk.md), or add --no-huge to the EAL arguments for tests".into(),
+        ));
+    }
+    let mut args = vec!["tapflow".to_string()];
+    args.extend(d.eal_args.iter().cloned());
+    let eal = Eal::init(&args).map_err(|e| RunError::Dpdk(e.to_string()))?;
+    let pool = Mempool::new(&eal, "tapflow_rx", d.mempool_mbufs.max(1024))
+        .map_err(|e| RunError::Dpdk(e.to_string()))?;
+    let mut ports = Vec::new();
+    for name in &d.ports {
+        ports.push(
+            Port::open(&pool, name, cfg.queues.max(1), true)
+                .map_err(|e| RunError::Dpdk(format!("port {name}: {e}")))?,
+        );
+    }
+    let mut sources = Vec::new();
+    for (port, name) in ports.iter().zip(&d.ports) {
+        for q in 0..port.queues {
+            sources.push(LiveSource::Dpdk(DpdkSource::new(
+                port.rx_queue(q),
+                name,
+                port.id,
+                q,
+                d.burst,
+            )));
+        }
+    }
+    let mut report = LiveReport {
+        engine: "dpdk",
+        ..LiveReport::default()
+    };
+    let result = run_workers(cfg, sources, &mut report, sink, on_second);
+    for (port, name) in ports.iter().zip(&d.ports) {
+        let st = port.stats();
+        report.kernel_drops += st.imissed + st.rx_nombuf;
+        report.ports.push(QueueReport {
+            name: name.clone(),
+            captured: st.ipackets,
+            counters: vec![
+                ("ipackets", st.ipackets),
+                ("imissed", st.imissed),
+                ("ierrors", st.ierrors),
+                ("rx_nombuf", st.rx_nombuf),
+            ],
+        });
+    }
+    drop(ports);
+    drop(pool);
+    drop(eal);
+    result.map(|()| report)
 }

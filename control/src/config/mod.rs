@@ -44,9 +44,19 @@ pub struct FileOutput {
     pub keep_files: u32,
 }
 
+/// DPDK engine settings (`inputs.cbpf.special_network.dpdk`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DpdkConfig {
+    pub eal_args: Vec<String>,
+    pub ports: Vec<String>,
+    pub mempool_mbufs: u32,
+    pub burst: u16,
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub dpdk: DpdkConfig,
     pub analyzer: AnalyzerConfig,
     /// `global.limits.max_memory`, MiB.
     pub max_memory_mib: u64,
@@ -70,6 +80,11 @@ impl Default for Config {
             file_output: FileOutput {
                 rotate_bytes: 256 * MIB,
                 keep_files: 8,
+            },
+            dpdk: DpdkConfig {
+                mempool_mbufs: 16_384,
+                burst: 64,
+                ..DpdkConfig::default()
             },
             interface_regex: None,
             src_interfaces: Vec::new(),
@@ -437,6 +452,43 @@ impl RawConfig {
                 )
             });
         }
+        let rd = &cbpf.special_network.dpdk;
+        if !rd.source.eq_ignore_ascii_case("none") {
+            return Err(invalid(
+                "inputs.cbpf.special_network.dpdk.source",
+                format!("'{}': tapflow's DPDK engine polls the ports itself (--engine dpdk); pdump and eBPF sources are not used", rd.source),
+            ));
+        }
+        if !(1024..=16_777_216).contains(&rd.mempool_mbufs) {
+            return Err(invalid(
+                "inputs.cbpf.special_network.dpdk.mempool_mbufs",
+                format!("{} is outside 1024..=16777216", rd.mempool_mbufs),
+            ));
+        }
+        if !(1..=64).contains(&rd.burst) {
+            return Err(invalid(
+                "inputs.cbpf.special_network.dpdk.burst",
+                format!("{} is outside 1..=64", rd.burst),
+            ));
+        }
+        for p in &rd.ports {
+            let pci = p.len() == 12
+                && p.as_bytes()[4] == b':'
+                && p.as_bytes()[7] == b':'
+                && p.as_bytes()[10] == b'.';
+            if !(pci || p.starts_with("net_")) {
+                return Err(invalid(
+                    "inputs.cbpf.special_network.dpdk.ports",
+                    format!("'{p}' is neither a PCI address (0000:01:00.0) nor a vdev name (net_pcap0, net_af_packet0, ...)"),
+                ));
+            }
+        }
+        let dpdk = DpdkConfig {
+            eal_args: rd.eal_args.clone(),
+            ports: rd.ports.clone(),
+            mempool_mbufs: rd.mempool_mbufs,
+            burst: rd.burst,
+        };
         let mirror = MirrorConfig {
             mode,
             tap_types: TapTypeMap::new(vlan_source, default_tap, &table),
@@ -471,6 +523,7 @@ impl RawConfig {
             } else {
                 src_interfaces
             },
+            dpdk,
             interface_regex,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,

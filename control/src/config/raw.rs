@@ -51,10 +51,44 @@ pub(super) struct Inputs {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Cbpf {
     pub(super) common: CbpfCommon,
+    pub(super) special_network: SpecialNetwork,
     pub(super) af_packet: AfPacket,
     pub(super) preprocess: Preprocess,
     pub(super) physical_mirror: PhysicalMirror,
     pub(super) virtual_mirror: VirtualMirror,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct SpecialNetwork {
+    pub(super) dpdk: RawDpdk,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDpdk {
+    /// DeepFlow: None / eBPF / pDump. tapflow polls ports itself: only None is accepted.
+    pub(super) source: String,
+    /// tapflow: EAL arguments, e.g. ["-l", "0-1", "--allow", "0000:01:00.0"].
+    pub(super) eal_args: Vec<String>,
+    /// tapflow: ports to capture (PCI addresses or vdev names).
+    pub(super) ports: Vec<String>,
+    /// tapflow: mbufs in the rx mempool.
+    pub(super) mempool_mbufs: u32,
+    /// tapflow: packets per rx burst.
+    pub(super) burst: u16,
+}
+
+impl Default for RawDpdk {
+    fn default() -> Self {
+        RawDpdk {
+            source: "None".into(),
+            eal_args: Vec::new(),
+            ports: Vec::new(),
+            mempool_mbufs: 16_384,
+            burst: 64,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

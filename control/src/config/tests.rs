@@ -205,3 +205,27 @@ fn mirror_key_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn dpdk_keys() {
+    let y = "inputs:\n  cbpf:\n    special_network:\n      dpdk:\n        eal_args: [\"-l\", \"0-1\"]\n        ports: [\"0000:01:00.0\", \"net_pcap0\"]\n        burst: 32\n";
+    let c = Config::from_yaml(y).unwrap();
+    assert_eq!(c.dpdk.ports.len(), 2);
+    assert_eq!(c.dpdk.burst, 32);
+    assert_eq!(c.dpdk.mempool_mbufs, 16_384);
+    let e = Config::from_yaml(
+        "inputs:\n  cbpf:\n    special_network:\n      dpdk:\n        ports: [eth0]\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("neither a PCI address"), "{e}");
+    let e = Config::from_yaml(
+        "inputs:\n  cbpf:\n    special_network:\n      dpdk:\n        source: pDump\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("polls the ports itself"), "{e}");
+    let e = Config::from_yaml(
+        "inputs:\n  cbpf:\n    special_network:\n      dpdk:\n        burst: 100\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("1..=64"), "{e}");
+}

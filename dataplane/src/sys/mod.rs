@@ -5,6 +5,8 @@
 
 pub mod af_packet;
 pub mod cpu;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod signal;
 pub mod xsk;
 
