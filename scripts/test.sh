@@ -53,6 +53,13 @@ if "$BIN" analyze -q --config "$SMOKE/bad.yaml" "$SMOKE/traffic_none.pcap" 2>"$S
 fi
 grep -q "unknown key processors.flow_log.nope" "$SMOKE/err"
 echo "CLI smoke: ok"
+echo "== build without the dpdk feature: must build, and say how to get DPDK"
+cargo build --quiet --target-dir target/no-dpdk
+if target/no-dpdk/debug/tapflow run --engine dpdk --duration 1 2>"$SMOKE/nodpdk.err"; then
+  echo "--engine dpdk must fail without the feature" >&2; exit 1
+fi
+grep -q -- "--features dpdk" "$SMOKE/nodpdk.err"
+echo "no-dpdk build: ok"
 # One closing line with the totals of every cargo test binary (doc-test runs with 0 tests last
 # otherwise, which reads like an empty run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError};
+use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::dpdk::{Mbuf, RxQueue};
 
 /// One DPDK rx queue as a packet source.
@@ -18,6 +18,8 @@ pub struct DpdkSource<'port> {
     burst: u16,
     name: String,
     mbufs: Vec<Mbuf>,
+    /// Port drops (imissed + rx_nombuf) already reported; only queue 0 reports them.
+    reported_drops: u64,
 }
 
 impl<'port> DpdkSource<'port> {
@@ -29,6 +31,7 @@ impl<'port> DpdkSource<'port> {
             burst: burst.clamp(1, 64),
             name: format!("{port_name}:{queue}"),
             mbufs: Vec::with_capacity(64),
+            reported_drops: 0,
         }
     }
 }
@@ -58,6 +61,17 @@ impl PacketSource for DpdkSource<'_> {
         // Frames go back to the mempool right after the burst is analysed.
         self.mbufs.clear();
         Ok(Burst::Frames(n))
+    }
+
+    fn take_stats(&mut self) -> SourceStats {
+        if self.queue != 0 {
+            return SourceStats::default();
+        }
+        let st = self.rxq.port_stats();
+        let total = st.imissed + st.rx_nombuf;
+        let new = total.saturating_sub(self.reported_drops);
+        self.reported_drops = total;
+        SourceStats { drops: new }
     }
 
     fn queue_report(&mut self) -> Option<QueueReport> {

@@ -320,6 +320,19 @@ impl Drop for Mbuf {
 }
 
 impl RxQueue<'_> {
+    /// Counters of this queue's port (the port outlives the queue, so the id is valid).
+    pub fn port_stats(&self) -> PortStats {
+        let mut st = ffi::rte_eth_stats::default();
+        // SAFETY: the port is started and alive for this queue's lifetime; `st` is an out-pointer.
+        unsafe { ffi::rte_eth_stats_get(self.port, &mut st) };
+        PortStats {
+            ipackets: st.ipackets,
+            imissed: st.imissed,
+            ierrors: st.ierrors,
+            rx_nombuf: st.rx_nombuf,
+        }
+    }
+
     /// Receives up to `max` (<= 64) packets into `out` (cleared first; reused, so no allocation).
     pub fn rx_burst(&mut self, out: &mut Vec<Mbuf>, max: u16) -> usize {
         out.clear();
