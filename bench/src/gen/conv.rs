@@ -215,6 +215,64 @@ impl<'a> Conv<'a> {
         }
     }
 
+    /// A TCP segment carrying `payload` at the sender's current seq, advancing it.
+    pub(crate) fn tcp_data(&mut self, t: u64, from_client: bool, flags: u8, payload: &[u8]) {
+        self.exp.protocol = IPPROTO_TCP;
+        let seq = if from_client { self.cseq } else { self.sseq };
+        let (src, dst) = if from_client {
+            (self.c, self.s)
+        } else {
+            (self.s, self.c)
+        };
+        let ack = if from_client { self.sseq } else { self.cseq };
+        let spec = TcpSpec {
+            src_port: src.1,
+            dst_port: dst.1,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            ..TcpSpec::default()
+        };
+        let seg = build::tcp(src.0, dst.0, &spec, payload);
+        self.emit(t, from_client, IPPROTO_TCP, &seg, payload.len());
+        if from_client {
+            self.cseq = self.cseq.wrapping_add(payload.len() as u32);
+        } else {
+            self.sseq = self.sseq.wrapping_add(payload.len() as u32);
+        }
+    }
+
+    /// Sends a whole message in MSS-sized segments (PSH on the last), 0.1 ms apart; the peer
+    /// acknowledges at the end. Returns the time of the last segment.
+    pub(crate) fn message(&mut self, t: u64, from_client: bool, msg: &[u8]) -> u64 {
+        const MSS: usize = 1448;
+        let chunks: Vec<&[u8]> = msg.chunks(MSS).collect();
+        let mut t = t;
+        for (i, c) in chunks.iter().enumerate() {
+            let flags = if i + 1 == chunks.len() {
+                TcpFlags::PSH | TcpFlags::ACK
+            } else {
+                TcpFlags::ACK
+            };
+            self.tcp_data(t, from_client, flags, c);
+            t += MS / 10;
+        }
+        t
+    }
+
+    /// A UDP datagram carrying `payload`.
+    pub(crate) fn udp_data(&mut self, t: u64, from_client: bool, payload: &[u8]) {
+        self.exp.protocol = IPPROTO_UDP;
+        let (src, dst) = if from_client {
+            (self.c, self.s)
+        } else {
+            (self.s, self.c)
+        };
+        let d = build::udp(src.0, dst.0, src.1, dst.1, payload);
+        self.emit(t, from_client, IPPROTO_UDP, &d, payload.len());
+    }
+
     /// A TCP segment at the sender's current seq, advancing it.
     pub(crate) fn tcp(&mut self, t: u64, from_client: bool, flags: u8, len: usize) {
         self.tcp_win(t, from_client, flags, len, 65535);

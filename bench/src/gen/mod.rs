@@ -2,6 +2,7 @@
 
 mod conv;
 mod encap;
+mod l7;
 mod rng;
 mod scenario;
 

@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{ExpectedFlow, Rng};
+use super::{l7, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -40,10 +40,26 @@ pub enum Scenario {
     Udp,
     /// A longer transfer with random sizes and an occasional retransmission (benchmark mix).
     Bulk,
+    /// HTTP/1.1 with real requests and responses (keep-alive, 1-3 exchanges).
+    Web,
+    /// DNS query and response over UDP (A records or NXDOMAIN).
+    Dns,
+    /// TLS 1.3 handshake and encrypted application data.
+    Tls,
+    /// gRPC over h2c: preface, SETTINGS, HEADERS, DATA, trailers, 1-3 streams.
+    Grpc,
+    /// MySQL: greeting, login, queries and result sets.
+    Mysql,
+    /// Redis: pipelined-looking RESP commands and replies.
+    Redis,
+    /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
+    SmallFlood,
+    /// One SYN that is never answered (SYN flood / scan).
+    SynFlood,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 20] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -56,6 +72,27 @@ impl Scenario {
         Scenario::HealthCheck,
         Scenario::Udp,
         Scenario::Bulk,
+        Scenario::Web,
+        Scenario::Dns,
+        Scenario::Tls,
+        Scenario::Grpc,
+        Scenario::Mysql,
+        Scenario::Redis,
+        Scenario::SmallFlood,
+        Scenario::SynFlood,
+    ];
+
+    /// The realistic mix of the benchmark (input a).
+    pub const MIX: [Scenario; 9] = [
+        Scenario::Web,
+        Scenario::Dns,
+        Scenario::Tls,
+        Scenario::Grpc,
+        Scenario::Mysql,
+        Scenario::Redis,
+        Scenario::Bulk,
+        Scenario::Web,
+        Scenario::Retransmission,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +109,14 @@ impl Scenario {
             Scenario::HealthCheck => "health_check",
             Scenario::Udp => "udp",
             Scenario::Bulk => "bulk",
+            Scenario::Web => "web",
+            Scenario::Dns => "dns",
+            Scenario::Tls => "tls",
+            Scenario::Grpc => "grpc",
+            Scenario::Mysql => "mysql",
+            Scenario::Redis => "redis",
+            Scenario::SmallFlood => "small_flood",
+            Scenario::SynFlood => "syn_flood",
         }
     }
 
@@ -115,8 +160,12 @@ pub(crate) fn run(
 ) -> Vec<ExpectedFlow> {
     let isn = (rng.next_u64() as u32, rng.next_u64() as u32);
     let port = match s {
-        Scenario::Udp => 53,
-        Scenario::Bulk => 443,
+        Scenario::Udp | Scenario::Dns => 53,
+        Scenario::Bulk | Scenario::Tls => 443,
+        Scenario::Grpc => 50051,
+        Scenario::Mysql => 3306,
+        Scenario::Redis => 6379,
+        Scenario::SmallFlood => 9999,
         _ => 80,
     };
     let mut c = Conv::new(frames, traffic, i, port, s.name(), isn);
@@ -265,6 +314,106 @@ pub(crate) fn run(
             }
             c.close(t + MS);
             vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Web => {
+            let mut t = c.handshake(t0, rng.range(1, 20) * MS, MS / 2) + MS;
+            for _ in 0..rng.range(1, 3) {
+                let req = l7::http1_request(rng);
+                t = c.message(t, true, &req);
+                c.tcp(t + MS / 2, false, ACK, 0);
+                let body = rng.range(200, 12_000) as usize;
+                let resp = l7::http1_response(rng, body);
+                t = c.message(t + rng.range(1, 30) * MS, false, &resp);
+                c.tcp(t + MS / 2, true, ACK, 0);
+                t += rng.range(5, 100) * MS;
+            }
+            c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Dns => {
+            let (q, r) = l7::dns_exchange(rng);
+            c.udp_data(t0, true, &q);
+            c.udp_data(t0 + rng.range(1, 40) * MS, false, &r);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Tls => {
+            let mut t = c.handshake(t0, rng.range(1, 40) * MS, MS) + MS;
+            t = c.message(t, true, &l7::tls_client_hello(rng));
+            t = c.message(
+                t + rng.range(1, 20) * MS,
+                false,
+                &l7::tls_server_flight(rng),
+            );
+            t = c.message(t + MS, true, &l7::tls_app_data(rng, 80));
+            for _ in 0..rng.range(1, 4) {
+                let (req, resp) = (rng.range(100, 600) as usize, rng.range(300, 9000) as usize);
+                t = c.message(t + MS, true, &l7::tls_app_data(rng, req));
+                let gap = rng.range(2, 40) * MS;
+                t = c.message(t + gap, false, &l7::tls_app_data(rng, resp));
+                c.tcp(t + MS / 2, true, ACK, 0);
+                t += rng.range(5, 60) * MS;
+            }
+            c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Grpc => {
+            let mut t = c.handshake(t0, rng.range(1, 10) * MS, MS / 2) + MS;
+            for (i, stream) in [1u32, 3, 5]
+                .into_iter()
+                .take(rng.range(1, 3) as usize)
+                .enumerate()
+            {
+                t = c.message(t, true, &l7::http2_request(rng, stream, i == 0));
+                t = c.message(
+                    t + rng.range(1, 15) * MS,
+                    false,
+                    &l7::http2_response(rng, stream, i == 0),
+                );
+                c.tcp(t + MS / 2, true, ACK, 0);
+                t += rng.range(2, 40) * MS;
+            }
+            c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Mysql => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            t = c.message(t, false, &l7::mysql_greeting(rng));
+            t = c.message(t + MS, true, &l7::mysql_login());
+            t = c.message(t + MS, false, &l7::mysql_ok(2));
+            for _ in 0..rng.range(1, 4) {
+                t = c.message(t + rng.range(1, 20) * MS, true, &l7::mysql_query(rng));
+                let rows = rng.range(1, 40) as usize;
+                t = c.message(
+                    t + rng.range(1, 15) * MS,
+                    false,
+                    &l7::mysql_result(rng, rows),
+                );
+                c.tcp(t + MS / 2, true, ACK, 0);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Redis => {
+            let mut t = c.handshake(t0, MS, MS / 4) + MS;
+            for _ in 0..rng.range(2, 8) {
+                let (q, r) = l7::redis_exchange(rng);
+                t = c.message(t, true, &q);
+                t = c.message(t + rng.range(100, 900) * MS / 1000, false, &r);
+                t += rng.range(1, 10) * MS;
+            }
+            c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::SmallFlood => {
+            // 18 bytes of UDP payload: a 60-byte frame (64 on the wire with the FCS).
+            for k in 0..8 {
+                c.udp_data(t0 + k * MS / 20, true, &[0x55; 18]);
+            }
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::SynFlood => {
+            c.tcp(t0, true, SYN, 0);
+            vec![c.finish(ct(CloseType::ClientSynRepeat))]
         }
     }
 }
