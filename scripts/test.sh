@@ -53,6 +53,11 @@ if "$BIN" analyze -q --config "$SMOKE/bad.yaml" "$SMOKE/traffic_none.pcap" 2>"$S
 fi
 grep -q "unknown key processors.flow_log.nope" "$SMOKE/err"
 echo "CLI smoke: ok"
+echo "== benchmark harness smoke (tiny inputs, one round)"
+"$BIN" bench --smoke --work target/bench-smoke --json target/bench-smoke/bench.json > "$SMOKE/bench.txt" 2>&1
+grep -q "memory per active flow" "$SMOKE/bench.txt"
+python3 -c "import json; d=json.load(open('target/bench-smoke/bench.json')); assert any(r['tool']=='tapflow' for r in d['results'])"
+echo "bench smoke: ok"
 echo "== build without the dpdk feature: must build, and say how to get DPDK"
 cargo build --quiet --target-dir target/no-dpdk
 if target/no-dpdk/debug/tapflow run --engine dpdk --duration 1 2>"$SMOKE/nodpdk.err"; then

@@ -1,6 +1,7 @@
 //! `tapflow`: command-line wiring. Each subcommand lives in its own module.
 
 mod analyze;
+mod bench;
 mod gen;
 mod replay;
 mod run;
@@ -38,6 +39,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Generate a synthetic capture and the flow records tapflow must report for it.
     Gen(gen::GenArgs),
+    /// Benchmark tapflow against installed peers (ndpiReader, tshark, nfstream, Suricata,
+    /// tcpdump) on the standard generated inputs, one core each, in alternation.
+    Bench(bench::BenchArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Gen(g) => gen::run(g),
+        Command::Bench(b) => bench::run(b),
         Command::Run(r) => run::run(r),
         Command::Replay(r) => replay::run(r),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),

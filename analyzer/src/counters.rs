@@ -22,6 +22,8 @@ pub struct Counters {
     pub ts_backwards: u64,
     pub flows_created: u64,
     pub flows_closed: u64,
+    /// Most flows tracked at once.
+    pub active_flows_peak: u64,
     /// New flows refused because the table was full.
     pub flow_table_full: u64,
     /// Flows closed early to make room (policy `evict_oldest`).
@@ -50,6 +52,7 @@ impl Default for Counters {
             ts_backwards: 0,
             flows_created: 0,
             flows_closed: 0,
+            active_flows_peak: 0,
             flow_table_full: 0,
             flows_evicted: 0,
             flows_port_reused: 0,
@@ -90,6 +93,7 @@ impl Counters {
         self.ts_backwards += o.ts_backwards;
         self.flows_created += o.flows_created;
         self.flows_closed += o.flows_closed;
+        self.active_flows_peak += o.active_flows_peak;
         self.flow_table_full += o.flow_table_full;
         self.flows_evicted += o.flows_evicted;
         self.flows_port_reused += o.flows_port_reused;
@@ -110,6 +114,7 @@ impl Counters {
             ("ts_backwards".to_string(), self.ts_backwards),
             ("flows_created".to_string(), self.flows_created),
             ("flows_closed".to_string(), self.flows_closed),
+            ("active_flows_peak".to_string(), self.active_flows_peak),
             ("flow_table_full".to_string(), self.flow_table_full),
             ("flows_evicted".to_string(), self.flows_evicted),
             ("flows_port_reused".to_string(), self.flows_port_reused),

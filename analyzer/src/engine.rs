@@ -290,6 +290,8 @@ impl Analyzer {
         flow.tunnel = pkt.tunnel;
         let idx = self.table.insert(flow).ok()?;
         self.counters.flows_created += 1;
+        self.counters.active_flows_peak =
+            self.counters.active_flows_peak.max(self.table.len() as u64);
         if has_ports {
             self.services
                 .on_first_packet(&src, &dst, (ts / NS_PER_SEC) as u32);

@@ -1,4 +1,4 @@
-//! tapflow's generator of test and benchmark traffic, and (later) the benchmark harness.
+//! tapflow's generator of test and benchmark traffic, and the benchmark harness (`tapflow bench`).
 //!
 //! [`gen`] writes pcaps of synthetic but realistic conversations with chosen anomalies and
 //! encapsulations, plus the flow records tapflow must produce for them (`*.expected.jsonl`).
@@ -6,3 +6,4 @@
 #![forbid(unsafe_code)]
 
 pub mod gen;
+pub mod harness;

@@ -1,0 +1,42 @@
+//! TCP performance update: one data segment and its pure ACK through TcpPerf.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tapflow_analyzer::tcp::TcpPerf;
+use tapflow_analyzer::wire::{TcpFlags, TcpHeader};
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tcp_perf");
+    g.throughput(Throughput::Elements(2));
+    let mut perf = TcpPerf::default();
+    let mut seq = 1000u32;
+    let mut ts = 1_000_000_000u64;
+    g.bench_function("data_then_ack", |b| {
+        b.iter(|| {
+            let data = TcpHeader {
+                seq,
+                ack: 1,
+                flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
+                window: 500,
+                payload_len: 1000,
+                ..TcpHeader::default()
+            };
+            perf.on_packet(0, ts, black_box(&data));
+            let ack = TcpHeader {
+                seq: 1,
+                ack: seq.wrapping_add(1000),
+                flags: TcpFlags(TcpFlags::ACK),
+                window: 500,
+                ..TcpHeader::default()
+            };
+            perf.on_packet(1, ts + 1000, black_box(&ack));
+            seq = seq.wrapping_add(1000);
+            ts += 2000;
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

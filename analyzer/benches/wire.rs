@@ -1,0 +1,145 @@
+//! Decode cost per encapsulation (one frame, the innermost TCP segment with 100 bytes of payload).
+
+use std::hint::black_box;
+use std::net::IpAddr;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tapflow_analyzer::wire::build::{self, TcpSpec};
+use tapflow_analyzer::wire::{
+    decode, DecodeConfig, ETH_P_8021AD, ETH_P_8021Q, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_TCP,
+    IPPROTO_UDP,
+};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+fn frames() -> Vec<(&'static str, Vec<u8>)> {
+    let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
+    let spec = TcpSpec {
+        src_port: 40000,
+        dst_port: 80,
+        seq: 1,
+        ack: 1,
+        flags: 0x18,
+        window: 500,
+        ..TcpSpec::default()
+    };
+    let inner_ip = build::ip(
+        a,
+        b,
+        IPPROTO_TCP,
+        1,
+        64,
+        &build::tcp(a, b, &spec, &[7u8; 100]),
+    );
+    let inner = build::ethernet_ip([2; 6], [4; 6], &[], &inner_ip);
+    let (o1, o2) = (ip("192.0.2.1"), ip("192.0.2.2"));
+    let (s1, s2) = (ip("2001:db8::1"), ip("2001:db8::2"));
+    let outer = |s, d, proto, payload: &[u8]| {
+        build::ethernet_ip([6; 6], [8; 6], &[], &build::ip(s, d, proto, 0, 64, payload))
+    };
+    let v6 = {
+        let seg = build::tcp(s1, s2, &spec, &[7u8; 100]);
+        build::ethernet_ip(
+            [2; 6],
+            [4; 6],
+            &[],
+            &build::ip(s1, s2, IPPROTO_TCP, 0, 64, &seg),
+        )
+    };
+    vec![
+        ("ethernet_ipv4_tcp", inner.clone()),
+        ("ipv6_tcp", v6),
+        (
+            "vlan",
+            build::ethernet_ip([2; 6], [4; 6], &[(ETH_P_8021Q, 100)], &inner_ip),
+        ),
+        (
+            "qinq",
+            build::ethernet_ip(
+                [2; 6],
+                [4; 6],
+                &[(ETH_P_8021AD, 200), (ETH_P_8021Q, 100)],
+                &inner_ip,
+            ),
+        ),
+        (
+            "vxlan",
+            outer(
+                o1,
+                o2,
+                IPPROTO_UDP,
+                &build::udp(o1, o2, 5000, 4789, &build::vxlan(7, &inner)),
+            ),
+        ),
+        (
+            "vxlan_ipv6_outer",
+            outer(
+                s1,
+                s2,
+                IPPROTO_UDP,
+                &build::udp(s1, s2, 5000, 4789, &build::vxlan(7, &inner)),
+            ),
+        ),
+        (
+            "geneve",
+            outer(
+                o1,
+                o2,
+                IPPROTO_UDP,
+                &build::udp(o1, o2, 5000, 6081, &build::geneve(7, 2, &inner)),
+            ),
+        ),
+        (
+            "gre_key",
+            outer(
+                o1,
+                o2,
+                IPPROTO_GRE,
+                &build::gre(0x0800, false, Some(5), None, &inner_ip),
+            ),
+        ),
+        (
+            "erspan2",
+            outer(
+                o1,
+                o2,
+                IPPROTO_GRE,
+                &build::gre(0x88BE, false, None, Some(1), &build::erspan2(10, 0, &inner)),
+            ),
+        ),
+        (
+            "erspan3",
+            outer(
+                o1,
+                o2,
+                IPPROTO_GRE,
+                &build::gre(
+                    0x22EB,
+                    false,
+                    None,
+                    Some(1),
+                    &build::erspan3(11, 0, true, &inner),
+                ),
+            ),
+        ),
+        ("ipip", outer(o1, o2, IPPROTO_IPIP, &inner_ip)),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = DecodeConfig::default();
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in frames() {
+        assert!(decode(&f, &cfg).is_ok(), "{name}");
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(decode(black_box(&f), &cfg)).is_ok())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,456 @@
+//! The benchmark harness behind `tapflow bench`: the standard inputs, tapflow and its peers on
+//! the same input in alternation, several rounds, one core each, and a table of ratios.
+//!
+//! Every tool runs as `taskset -c CORE /usr/bin/time -o FILE -f "%e %M" TOOL ...`: wall time and
+//! peak RSS come from GNU time, packets and bytes from the input. A peer that is not installed is
+//! skipped with a note; nothing is estimated.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::gen::{generate_files, Encap, GenSpec, Scenario};
+
+/// A standard input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// (a) realistic mix: HTTP/1, gRPC/HTTP2, DNS, TLS, MySQL, Redis, bulk, retransmissions.
+    Mix,
+    /// (b) 64-byte-frame UDP flood.
+    Small,
+    /// (c) one million concurrent flows: unanswered SYNs.
+    SynFlood,
+    /// (d) the mix in ERSPAN III.
+    MixErspan3,
+    /// (d) the mix in VXLAN.
+    MixVxlan,
+}
+
+impl Input {
+    pub const ALL: [Input; 5] = [
+        Input::Mix,
+        Input::Small,
+        Input::SynFlood,
+        Input::MixErspan3,
+        Input::MixVxlan,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Input::Mix => "mix",
+            Input::Small => "small",
+            Input::SynFlood => "synflood",
+            Input::MixErspan3 => "mix_erspan3",
+            Input::MixVxlan => "mix_vxlan",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Input> {
+        Input::ALL.into_iter().find(|i| i.name() == s)
+    }
+
+    /// The generator spec (smoke = tiny, for CI).
+    pub fn spec(self, smoke: bool) -> GenSpec {
+        let size = |full: u64, tiny: u64| if smoke { tiny } else { full };
+        let mix = |encap| GenSpec {
+            seed: 1,
+            scenarios: Scenario::MIX.to_vec(),
+            flows: size(100_000, 200),
+            encap,
+            spacing_ns: 50_000,
+            ..GenSpec::default()
+        };
+        match self {
+            Input::Mix => mix(Encap::None),
+            Input::MixErspan3 => mix(Encap::ErspanIII),
+            Input::MixVxlan => mix(Encap::Vxlan),
+            Input::Small => GenSpec {
+                seed: 2,
+                scenarios: vec![Scenario::SmallFlood],
+                flows: size(250_000, 500),
+                spacing_ns: 4_000,
+                ..GenSpec::default()
+            },
+            Input::SynFlood => GenSpec {
+                seed: 3,
+                scenarios: vec![Scenario::SynFlood],
+                flows: size(1_000_000, 2_000),
+                spacing_ns: 1_000,
+                ..GenSpec::default()
+            },
+        }
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    pub seconds: f64,
+    pub peak_rss_kib: u64,
+}
+
+/// All rounds of one tool on one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolResult {
+    pub input: &'static str,
+    pub tool: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+    pub samples: Vec<Sample>,
+    pub median_seconds: f64,
+    pub min_seconds: f64,
+    pub max_seconds: f64,
+    pub mpps: f64,
+    pub mbit_s: f64,
+    pub peak_rss_kib: u64,
+    /// This tool's packets/s divided by tapflow's (same input, same run).
+    pub ratio_to_tapflow: f64,
+}
+
+/// What the harness should do.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    pub work: PathBuf,
+    pub tapflow: PathBuf,
+    pub inputs: Vec<Input>,
+    pub rounds: u32,
+    pub smoke: bool,
+    pub core: usize,
+}
+
+/// A peer and how it runs on a capture.
+struct Tool {
+    name: &'static str,
+    program: &'static str,
+    args: fn(&Harness, &Path, &Path) -> Vec<String>,
+}
+
+const NFSTREAM: &str = "import sys\nfrom nfstream import NFStreamer\nprint(sum(1 for _ in NFStreamer(source=sys.argv[1], n_meters=1)))";
+
+fn tools() -> Vec<Tool> {
+    vec![
+        Tool {
+            name: "tapflow",
+            program: "",
+            args: |h, pcap, out| {
+                vec![
+                    h.tapflow.display().to_string(),
+                    "analyze".into(),
+                    "-q".into(),
+                    "--config".into(),
+                    out.join("tapflow.yaml").display().to_string(),
+                    "--out".into(),
+                    out.join("tapflow_out").display().to_string(),
+                    pcap.display().to_string(),
+                ]
+            },
+        },
+        Tool {
+            name: "ndpiReader",
+            program: "ndpiReader",
+            args: |_, pcap, _| {
+                vec![
+                    "ndpiReader".into(),
+                    "-q".into(),
+                    "-i".into(),
+                    pcap.display().to_string(),
+                ]
+            },
+        },
+        Tool {
+            name: "tshark",
+            program: "tshark",
+            args: |_, pcap, _| {
+                vec![
+                    "tshark".into(),
+                    "-n".into(),
+                    "-q".into(),
+                    "-r".into(),
+                    pcap.display().to_string(),
+                    "-z".into(),
+                    "conv,tcp".into(),
+                ]
+            },
+        },
+        Tool {
+            name: "nfstream",
+            program: "python3",
+            args: |_, pcap, _| {
+                vec![
+                    "python3".into(),
+                    "-c".into(),
+                    NFSTREAM.into(),
+                    pcap.display().to_string(),
+                ]
+            },
+        },
+        Tool {
+            name: "suricata",
+            program: "suricata",
+            args: |_, pcap, out| {
+                vec![
+                    "suricata".into(),
+                    "-r".into(),
+                    pcap.display().to_string(),
+                    "-l".into(),
+                    out.display().to_string(),
+                    "--runmode".into(),
+                    "single".into(),
+                ]
+            },
+        },
+        Tool {
+            name: "tcpdump",
+            program: "tcpdump",
+            args: |_, pcap, _| {
+                vec![
+                    "tcpdump".into(),
+                    "-n".into(),
+                    "-r".into(),
+                    pcap.display().to_string(),
+                    "-w".into(),
+                    "/dev/null".into(),
+                ]
+            },
+        },
+    ]
+}
+
+fn available(t: &Tool) -> bool {
+    if t.program.is_empty() {
+        return true;
+    }
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {}", t.program)])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if t.name == "nfstream" {
+        return found
+            && Command::new("python3")
+                .args(["-c", "import nfstream"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+    }
+    found
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Packets and bytes of a capture (read once, through tapflow's own reader).
+fn count(pcap: &Path) -> std::io::Result<(u64, u64)> {
+    use tapflow_dataplane::pcap::PcapReader;
+    let mut r = PcapReader::open(pcap, 0).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let (mut p, mut b) = (0u64, 0u64);
+    while let Some(f) = r
+        .next_frame()
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+    {
+        p += 1;
+        b += u64::from(f.meta.wire_len);
+    }
+    Ok((p, b))
+}
+
+fn run_once(h: &Harness, args: &[String], dir: &Path) -> std::io::Result<Sample> {
+    let timing = dir.join("time.txt");
+    let status = Command::new("taskset")
+        .arg("-c")
+        .arg(h.core.to_string())
+        .arg("/usr/bin/time")
+        .arg("-o")
+        .arg(&timing)
+        .args(["-f", "%e %M"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!(
+            "{} exited with {status}",
+            args[0]
+        )));
+    }
+    let text = std::fs::read_to_string(&timing)?;
+    let last = text.lines().last().unwrap_or("");
+    let mut it = last.split_whitespace();
+    let seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let peak_rss_kib = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Ok(Sample {
+        seconds,
+        peak_rss_kib,
+    })
+}
+
+/// tapflow's config for the benchmark: a flow table for 1.1 M flows (the SYN flood), so nothing
+/// is refused.
+const TAPFLOW_BENCH_YAML: &str = "global:\n  limits:\n    max_memory: 2048\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 1100000\n";
+
+impl Harness {
+    /// Generates missing inputs, runs every round, and returns all results. `log` gets notes.
+    pub fn run(&self, mut log: impl FnMut(&str)) -> std::io::Result<Vec<ToolResult>> {
+        std::fs::create_dir_all(&self.work)?;
+        std::fs::write(self.work.join("tapflow.yaml"), TAPFLOW_BENCH_YAML)?;
+        let tools = tools();
+        let present: Vec<&Tool> = tools
+            .iter()
+            .filter(|t| {
+                let ok = available(t);
+                if !ok {
+                    log(&format!("skipped {}: not installed", t.name));
+                }
+                ok
+            })
+            .collect();
+        let mut results = Vec::new();
+        for input in &self.inputs {
+            let name = format!("{}{}", input.name(), if self.smoke { "_smoke" } else { "" });
+            let pcap = self.work.join(format!("{name}.pcap"));
+            if !pcap.exists() {
+                log(&format!("generating {}", pcap.display()));
+                generate_files(&input.spec(self.smoke), &self.work, &name)?;
+            }
+            let (packets, bytes) = count(&pcap)?;
+            log(&format!("{}: {packets} packets", input.name()));
+            let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); present.len()];
+            for round in 0..self.rounds.max(1) {
+                for (i, t) in present.iter().enumerate() {
+                    let dir = self.work.join(format!("run_{}", t.name));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    std::fs::create_dir_all(&dir)?;
+                    let args = (t.args)(self, &pcap, &self.work);
+                    match run_once(self, &args, &dir) {
+                        Ok(s) => samples[i].push(s),
+                        Err(e) => log(&format!(
+                            "{} round {round} on {}: {e}",
+                            t.name,
+                            input.name()
+                        )),
+                    }
+                }
+            }
+            let mut rows: Vec<ToolResult> = Vec::new();
+            for (t, s) in present.iter().zip(samples) {
+                if s.is_empty() {
+                    continue;
+                }
+                let mut secs: Vec<f64> = s.iter().map(|x| x.seconds.max(1e-3)).collect();
+                let med = median(&mut secs);
+                rows.push(ToolResult {
+                    input: input.name(),
+                    tool: t.name,
+                    packets,
+                    bytes,
+                    min_seconds: secs.first().copied().unwrap_or(0.0),
+                    max_seconds: secs.last().copied().unwrap_or(0.0),
+                    median_seconds: med,
+                    mpps: packets as f64 / med / 1e6,
+                    mbit_s: bytes as f64 * 8.0 / med / 1e6,
+                    peak_rss_kib: s.iter().map(|x| x.peak_rss_kib).max().unwrap_or(0),
+                    samples: s,
+                    ratio_to_tapflow: 0.0,
+                });
+            }
+            let base = rows
+                .iter()
+                .find(|r| r.tool == "tapflow")
+                .map(|r| r.mpps)
+                .unwrap_or(0.0);
+            for r in rows.iter_mut() {
+                r.ratio_to_tapflow = if base > 0.0 { r.mpps / base } else { 0.0 };
+            }
+            results.extend(rows);
+        }
+        Ok(results)
+    }
+}
+
+/// The results as a text table.
+pub fn table(results: &[ToolResult]) -> String {
+    let mut s = String::new();
+    let mut last = "";
+    for r in results {
+        if r.input != last {
+            s.push_str(&format!(
+                "\n{} ({} packets)\n{:<11} {:>9} {:>17} {:>8} {:>9} {:>9} {:>11}\n",
+                r.input,
+                r.packets,
+                "tool",
+                "median s",
+                "spread (min-max)",
+                "Mpps",
+                "Mbit/s",
+                "RSS MiB",
+                "vs tapflow"
+            ));
+            last = r.input;
+        }
+        s.push_str(&format!(
+            "{:<11} {:>9.3} {:>8.3}-{:<8.3} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
+            r.tool,
+            r.median_seconds,
+            r.min_seconds,
+            r.max_seconds,
+            r.mpps,
+            r.mbit_s,
+            r.peak_rss_kib as f64 / 1024.0,
+            r.ratio_to_tapflow
+        ));
+    }
+    s
+}
+
+/// Memory per active flow, from the SYN flood (1 M concurrent flows).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MemoryPerFlow {
+    pub flows: u64,
+    pub peak_rss_kib: u64,
+    /// Same process and config on a tiny input (table reserved, barely touched).
+    pub baseline_rss_kib: u64,
+    pub bytes_per_flow: f64,
+}
+
+impl Harness {
+    /// Runs tapflow on the SYN flood input and on a tiny one; bytes per active flow.
+    pub fn memory_per_flow(&self) -> std::io::Result<MemoryPerFlow> {
+        std::fs::create_dir_all(&self.work)?;
+        std::fs::write(self.work.join("tapflow.yaml"), TAPFLOW_BENCH_YAML)?;
+        let tapflow = &tools()[0];
+        let one = |input: Input, smoke: bool| -> std::io::Result<(Sample, u64)> {
+            let name = format!("{}{}", input.name(), if smoke { "_smoke" } else { "" });
+            let pcap = self.work.join(format!("{name}.pcap"));
+            if !pcap.exists() {
+                generate_files(&input.spec(smoke), &self.work, &name)?;
+            }
+            let dir = self.work.join("run_memory");
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let s = run_once(self, &(tapflow.args)(self, &pcap, &self.work), &dir)?;
+            let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+                self.work.join("tapflow_out/stats.json"),
+            )?)?;
+            Ok((s, stats["active_flows_peak"].as_u64().unwrap_or(0)))
+        };
+        let (base, _) = one(Input::SynFlood, true)?;
+        let (full, flows) = one(Input::SynFlood, self.smoke)?;
+        let delta = full.peak_rss_kib.saturating_sub(base.peak_rss_kib) as f64 * 1024.0;
+        Ok(MemoryPerFlow {
+            flows,
+            peak_rss_kib: full.peak_rss_kib,
+            baseline_rss_kib: base.peak_rss_kib,
+            bytes_per_flow: if flows > 0 { delta / flows as f64 } else { 0.0 },
+        })
+    }
+}

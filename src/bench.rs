@@ -1,0 +1,67 @@
+//! `tapflow bench`: tapflow against its peers on the standard inputs, in one run.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tapflow_bench::harness::{table, Harness, Input};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Inputs (comma-separated): mix, small, synflood, mix_erspan3, mix_vxlan.
+    #[arg(
+        long,
+        default_value = "mix,small,synflood,mix_erspan3,mix_vxlan",
+        value_delimiter = ','
+    )]
+    inputs: Vec<String>,
+    /// Rounds (tools alternate within each round).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Tiny inputs and one round: checks that the harness works (CI).
+    #[arg(long)]
+    smoke: bool,
+    /// Core every tool is pinned to.
+    #[arg(long, default_value_t = 0)]
+    core: usize,
+    /// Working directory for inputs and outputs.
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let inputs = a
+        .inputs
+        .iter()
+        .map(|s| Input::from_name(s.trim()).with_context(|| format!("unknown input '{s}'")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let h = Harness {
+        work: a.work.clone(),
+        tapflow: std::env::current_exe().context("cannot find the tapflow executable")?,
+        inputs,
+        rounds: if a.smoke { 1 } else { a.rounds },
+        smoke: a.smoke,
+        core: a.core,
+    };
+    let results = h
+        .run(|note| eprintln!("bench: {note}"))
+        .context("benchmark failed")?;
+    print!("{}", table(&results));
+    let memory = h.memory_per_flow().context("memory-per-flow run failed")?;
+    println!(
+        "\nmemory per active flow: {:.0} bytes ({} flows, peak RSS {:.1} MiB, baseline {:.1} MiB)",
+        memory.bytes_per_flow,
+        memory.flows,
+        memory.peak_rss_kib as f64 / 1024.0,
+        memory.baseline_rss_kib as f64 / 1024.0
+    );
+    if let Some(path) = &a.json {
+        let doc = serde_json::json!({ "results": results, "memory_per_flow": memory, "rounds": h.rounds, "core": h.core });
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
