@@ -23,3 +23,5 @@ echo "== DPDK net_pcap replay"
 bench/dpdk_replay.sh 10 3 | tee target/bench/dpdk.log
 echo "== criterion micro-benchmarks"
 taskset -c 0 cargo bench -q -p tapflow-analyzer 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | tee target/bench/criterion.log
+echo "== allocations per packet in steady state"
+cargo test --release --quiet --test alloc -- --nocapture 2>&1 | grep -E 'allocations for' | tee target/bench/alloc.log

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Zero-loss rate on a veth pair: the highest paced sending rate at which each capturer sees every
-# packet, measured in one run with the same sender (`tapflow replay`, one thread, send(2) per
-# frame) and the same capture. Capturers: tapflow AF_XDP run-to-completion, AF_XDP pipeline (1 and
-# 2 analyzers), AF_PACKET (1 and 2 fanout workers), and `tcpdump -w /dev/null`. Needs root.
+# packet, measured in one run with the same sender (`tapflow replay`, one thread, sendmmsg
+# batches) and the same capture. Capturers: tapflow AF_XDP run-to-completion, AF_XDP pipeline (1
+# and 2 analyzers), AF_PACKET (1 and 2 fanout workers), DPDK (net_af_packet vdev), and
+# `tcpdump -w /dev/null`. The sender's own ceiling (nothing capturing) is measured first. Root.
 #
 #   bench/zero_loss.sh [RATES_KPPS...]      default: 50 100 150 200 300 max
 #
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (netns, veth, XDP)" >&2; exit 1; }
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(50 100 150 200 300 max)
-cargo build --release --quiet --features dpdk
+HAVE_DPDK=1
+cargo build --release --quiet --features dpdk 2>/dev/null || { HAVE_DPDK=0; cargo build --release --quiet; }
 BIN=$PWD/target/release/tapflow
 WORK=${BENCH_DIR:-target/bench}
 mkdir -p "$WORK"
@@ -53,6 +55,7 @@ trial() { # name rate -> "achieved_pps received"
         xdp_pipe2) extra=(--engine af_xdp --mode pipeline --analyzers 2) ;;
         afp_1) extra=(--engine af_packet --queues 1) ;;
         afp_2) extra=(--engine af_packet --queues 2) ;;
+        dpdk) extra=(--engine dpdk --dpdk-port net_af_packet0 "--dpdk-eal=--no-huge -m 512 --no-pci --file-prefix tfzl --log-level error --vdev net_af_packet0,iface=$A") ;;
       esac
       "$BIN" run -q "${extra[@]}" --config bench/bench.yaml --iface "$A" --out "$out" & pid=$! ;;
   esac
@@ -69,8 +72,10 @@ trial() { # name rate -> "achieved_pps received"
 }
 
 CAPTURERS=(xdp_rtc xdp_pipe1 xdp_pipe2 afp_1 afp_2)
+[ "$HAVE_DPDK" = 1 ] && CAPTURERS+=(dpdk)
 command -v tcpdump >/dev/null && CAPTURERS+=(tcpdump)
 echo "capture: $CAP ($SENT_TOTAL packets); rates (kpps): ${RATES[*]}"
+echo "sender alone (nothing capturing), unpaced: $(send max) pps"
 declare -A BEST
 printf "%-10s" rate
 for c in "${CAPTURERS[@]}"; do printf " %10s" "$c"; done

@@ -87,24 +87,26 @@ fn lookup_update(c: &mut Criterion) {
     g.finish();
 }
 
+/// Key of the i-th synthetic flow of the insert/remove benchmarks.
+fn key(i: u32) -> FlowKey {
+    let mut ip = [0u8; 16];
+    ip[..4].copy_from_slice(&i.to_be_bytes());
+    FlowKey::new(
+        Endpoint { ip, port: 1000 },
+        Endpoint {
+            ip: [9; 16],
+            port: 80,
+        },
+        6,
+        false,
+        (0, 0),
+        (3, 0),
+    )
+}
+
 fn insert_remove(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_table_insert_remove");
     g.throughput(Throughput::Elements(1));
-    let key = |i: u32| {
-        let mut ip = [0u8; 16];
-        ip[..4].copy_from_slice(&i.to_be_bytes());
-        FlowKey::new(
-            Endpoint { ip, port: 1000 },
-            Endpoint {
-                ip: [9; 16],
-                port: 80,
-            },
-            6,
-            false,
-            (0, 0),
-            (3, 0),
-        )
-    };
     for n in [10_000u32, 1_000_000] {
         let mut t = FlowTable::new(n + 16, 300_000_000_000);
         let dir = Direction {
@@ -134,5 +136,39 @@ fn insert_remove(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup_update, insert_remove);
+/// Peer for `flow_table_insert_remove`: std's HashMap (SwissTable, SipHash) holding the same
+/// `Flow` values, preallocated to the same capacity, same key building and flow construction.
+fn insert_remove_std_hashmap(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flow_table_insert_remove_peer_std_hashmap");
+    g.throughput(Throughput::Elements(1));
+    let dir = Direction {
+        server: 1,
+        score: 0,
+    };
+    for n in [10_000u32, 1_000_000] {
+        let mut t: std::collections::HashMap<FlowKey, Flow> =
+            std::collections::HashMap::with_capacity(n as usize + 16);
+        for i in 0..n {
+            let k = key(i);
+            t.insert(k, Flow::new(k, 0, u64::from(i), [k.lo, k.hi], 0, dir));
+        }
+        let mut next = n;
+        g.bench_function(format!("{n}_flows"), |b| {
+            b.iter(|| {
+                next += 1;
+                let k = key(next);
+                t.insert(k, Flow::new(k, 0, 0, [k.lo, k.hi], 0, dir));
+                black_box(t.remove(black_box(&k)));
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    lookup_update,
+    insert_remove,
+    insert_remove_std_hashmap
+);
 criterion_main!(benches);

@@ -141,5 +141,25 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same frames through a peer: etherparse's zero-copy slicer (Ethernet, VLAN, IP, TCP; it does
+/// not look into tunnels, so only the plain frames are comparable).
+fn peer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("decode_peer_etherparse");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in frames() {
+        if !matches!(name, "ethernet_ipv4_tcp" | "ipv6_tcp" | "vlan" | "qinq") {
+            continue;
+        }
+        assert!(
+            etherparse::SlicedPacket::from_ethernet(&f).is_ok(),
+            "{name}"
+        );
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(etherparse::SlicedPacket::from_ethernet(black_box(&f))).is_ok())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, peer);
 criterion_main!(benches);
