@@ -10,6 +10,7 @@
 //! - [`wire`]: zero-copy decoding of L2-L4 and tunnels into a [`wire::Packet`] view;
 //! - [`flow`]: the symmetric flow table, timer wheel, TCP connection state and close types;
 //! - [`tcp`]: DeepFlow-compatible TCP performance metrics (RTT, SRT, ART, CIT, retransmissions);
+//! - [`l7`]: application-layer decoders (DNS so far);
 //! - [`record`]: the `l4_flow_log` rows handed to sinks;
 //! - [`engine`]: [`Analyzer`], which ties them together for one worker (one shard of flows).
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod flow;
+pub mod l7;
 pub mod mirror;
 pub mod record;
 pub mod tcp;
