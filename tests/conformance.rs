@@ -15,14 +15,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tapflow_analyzer::mirror::{CaptureMode, MirrorConfig};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, L4FlowLog};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
 
+mod pcap_truth;
 mod record_invariants;
+use pcap_truth::{capture_path, pcaps, tsv};
 use record_invariants::assert_record_invariants;
 
 /// Captures where DeepFlow's definitions give fewer retransmissions than tshark (see above).
@@ -31,11 +33,6 @@ const RETRANS_EXCEPTIONS: [&str; 3] = [
     "tcp_ndpi_synscan", // SYN-ACK retries after the client's RST outlive the 1 s opening_rst timeout
     "tcp_ws_http_ooo",  // tshark counts every segment after a gap as out-of-order
 ];
-
-fn pcaps() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps");
-    p.is_dir().then_some(p)
-}
 
 fn analyze(path: &Path) -> (Vec<L4FlowLog>, Counters) {
     analyze_with(path, AnalyzerConfig::default())
@@ -54,36 +51,6 @@ fn analyze_with(path: &Path, cfg: AnalyzerConfig) -> (Vec<L4FlowLog>, Counters) 
         assert_record_invariants(r);
     }
     (out, c)
-}
-
-fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).expect("truth file");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .map(|h| h.to_string())
-                .zip(l.split('\t').map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
-fn capture_path(dir: &Path, id: &str) -> Option<PathBuf> {
-    ["encap", "l7", "tcp"].iter().find_map(|sub| {
-        std::fs::read_dir(dir.join(sub))
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{id}.")) && !n.ends_with(".result"))
-            })
-    })
 }
 
 type Ep = (IpAddr, u16);

@@ -1,0 +1,43 @@
+//! The shared captures of `../shared/pcaps` and their tshark truth files (TSV), for the
+//! conformance tests. Every test skips when the folder is absent.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `../shared/pcaps`, when present.
+pub(crate) fn pcaps() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pcaps");
+    p.is_dir().then_some(p)
+}
+
+/// Rows of a truth TSV file as header -> value maps.
+pub(crate) fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).expect("truth file");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .map(|h| h.to_string())
+                .zip(l.split('\t').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The capture named `id` (any extension) in `encap/`, `l7/` or `tcp/`.
+pub(crate) fn capture_path(dir: &Path, id: &str) -> Option<PathBuf> {
+    ["encap", "l7", "tcp"].iter().find_map(|sub| {
+        std::fs::read_dir(dir.join(sub))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{id}.")) && !n.ends_with(".result"))
+            })
+    })
+}
