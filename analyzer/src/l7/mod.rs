@@ -6,9 +6,11 @@
 //! variable-length fields are copied into fixed-size inline buffers, and hostile input (loops,
 //! oversized lengths, impossible counts) is a typed error, never a panic or unbounded work.
 //!
-//! Status: the DNS message decoder. Inference, pairing and `l7_flow_log` records follow.
+//! Status: the DNS message decoder and the HTTP/1 head decoder. Inference, pairing and
+//! `l7_flow_log` records follow.
 
 pub mod dns;
+pub mod http1;
 
 /// Result of asking "is this payload protocol X?" from its first bytes (three states, so a
 /// parser can ask for more bytes instead of guessing).
