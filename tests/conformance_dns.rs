@@ -6,37 +6,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tapflow_analyzer::l7::dns::{self, Framing, Message};
-use tapflow_analyzer::wire::{decode_link, DecodeConfig, Transport};
-use tapflow_dataplane::pcap::PcapReader;
+use tapflow_analyzer::wire::Transport;
 
 mod pcap_truth;
-use pcap_truth::{capture_path, pcaps, tsv};
+use pcap_truth::{capture_path, for_each_packet, pcaps, tsv};
 
 /// Frame number (1-based, as tshark counts) -> the DNS message in it.
 fn dns_messages(path: &std::path::Path) -> BTreeMap<u64, Message> {
-    let mut reader = PcapReader::open(path, 0).expect("open capture");
-    let cfg = DecodeConfig::default();
     let mut out = BTreeMap::new();
-    let mut frame_no = 0u64;
-    while let Some(frame) = reader.next_frame().expect("read capture") {
-        frame_no += 1;
-        let Ok(p) = decode_link(frame.data, frame.meta.link, &cfg) else {
-            continue;
-        };
+    for_each_packet(path, |frame_no, p| {
         let msg = match p.transport {
             Transport::Udp(u) if u.src_port == 53 || u.dst_port == 53 => p.payload,
             Transport::Tcp(t) if t.src_port == 53 || t.dst_port == 53 => {
                 match dns::tcp_frame(p.payload) {
                     Framing::Complete { len } => &p.payload[2..2 + len],
-                    Framing::NeedMore { .. } => continue,
+                    Framing::NeedMore { .. } => return,
                 }
             }
-            _ => continue,
+            _ => return,
         };
         if let Ok(m) = dns::parse_message(msg) {
             out.insert(frame_no, m);
         }
-    }
+    });
     out
 }
 

@@ -8,11 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tapflow_analyzer::l7::http1::{self, Parsed, MAX_HEADERS};
-use tapflow_analyzer::wire::{decode_link, DecodeConfig, Transport};
-use tapflow_dataplane::pcap::PcapReader;
+use tapflow_analyzer::wire::Transport;
 
 mod pcap_truth;
-use pcap_truth::{capture_path, pcaps, tsv};
+use pcap_truth::{capture_path, for_each_packet, pcaps, tsv};
 
 type Request = (String, String, String);
 
@@ -26,15 +25,10 @@ const TRUTH_URI_CHARS: usize = 80;
 
 /// Requests (method, host, uri) and response statuses decoded from single segments, with counts.
 fn heads(path: &std::path::Path) -> (BTreeMap<Request, usize>, BTreeMap<u16, usize>) {
-    let mut reader = PcapReader::open(path, 0).expect("open capture");
-    let cfg = DecodeConfig::default();
     let (mut reqs, mut resps) = (BTreeMap::new(), BTreeMap::new());
-    while let Some(frame) = reader.next_frame().expect("read capture") {
-        let Ok(p) = decode_link(frame.data, frame.meta.link, &cfg) else {
-            continue;
-        };
+    for_each_packet(path, |_, p| {
         if !matches!(p.transport, Transport::Tcp(_)) || p.payload.is_empty() {
-            continue;
+            return;
         }
         let mut slots = [http1::EMPTY_HEADER; MAX_HEADERS];
         if let Ok(Parsed::Complete(h)) = http1::parse_request(p.payload, &mut slots) {
@@ -46,13 +40,13 @@ fn heads(path: &std::path::Path) -> (BTreeMap<Request, usize>, BTreeMap<u16, usi
                 h.path.chars().take(TRUTH_URI_CHARS).collect(),
             );
             *reqs.entry(key).or_insert(0) += 1;
-            continue;
+            return;
         }
         let mut slots = [http1::EMPTY_HEADER; MAX_HEADERS];
         if let Ok(Parsed::Complete(h)) = http1::parse_response(p.payload, &mut slots, false) {
             *resps.entry(h.status).or_insert(0) += 1;
         }
-    }
+    });
     (reqs, resps)
 }
 

@@ -41,3 +41,21 @@ pub(crate) fn capture_path(dir: &Path, id: &str) -> Option<PathBuf> {
             })
     })
 }
+
+/// Calls `f` with the 1-based frame number (as tshark counts) and the decoded packet of every
+/// frame of the capture that decodes.
+#[allow(dead_code)] // not every test crate that includes this module uses it
+pub(crate) fn for_each_packet(
+    path: &Path,
+    mut f: impl FnMut(u64, &tapflow_analyzer::wire::Packet<'_>),
+) {
+    let mut reader = tapflow_dataplane::pcap::PcapReader::open(path, 0).expect("open capture");
+    let cfg = tapflow_analyzer::wire::DecodeConfig::default();
+    let mut frame_no = 0u64;
+    while let Some(frame) = reader.next_frame().expect("read capture") {
+        frame_no += 1;
+        if let Ok(p) = tapflow_analyzer::wire::decode_link(frame.data, frame.meta.link, &cfg) {
+            f(frame_no, &p);
+        }
+    }
+}

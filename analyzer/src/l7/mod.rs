@@ -6,11 +6,15 @@
 //! variable-length fields are copied into fixed-size inline buffers, and hostile input (loops,
 //! oversized lengths, impossible counts) is a typed error, never a panic or unbounded work.
 //!
-//! Status: the DNS message decoder and the HTTP/1 head decoder. Inference, pairing and
+//! Status: decoders for DNS messages, HTTP/1 heads and TLS hellos. Inference, pairing and
 //! `l7_flow_log` records follow.
 
 pub mod dns;
 pub mod http1;
+pub mod inline;
+#[cfg(test)]
+mod mutate;
+pub mod tls;
 
 /// Result of asking "is this payload protocol X?" from its first bytes (three states, so a
 /// parser can ask for more bytes instead of guessing).

@@ -215,22 +215,8 @@ fn non_dns_payloads_are_not_taken() {
 
 #[test]
 fn random_mutations_never_panic() {
-    let base = response();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    for _ in 0..200_000 {
-        let mut m = base.clone();
-        for _ in 0..(next() % 4 + 1) {
-            let i = (next() as usize) % m.len();
-            m[i] = next() as u8;
-        }
-        let cut = (next() as usize) % (m.len() + 1);
-        let _ = parse_message(&m[..cut]);
-        let _ = probe(&m[..cut]);
-    }
+    crate::l7::mutate::mutations(&response(), 200_000, 0x9e37_79b9_7f4a_7c15, |m| {
+        let _ = parse_message(m);
+        let _ = probe(m);
+    });
 }
