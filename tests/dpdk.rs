@@ -7,21 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tapflow_bench::gen::{generate, GenSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+mod netns;
+use netns::{is_root, VethNs};
 
 /// (client, server, proto) -> (packets tx, packets rx, l4 bytes tx, l4 bytes rx).
 type Flows = BTreeMap<(String, String, u64), (u64, u64, u64, u64)>;
@@ -127,78 +121,9 @@ fn net_pcap_replay_matches_offline_analysis() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-struct Veth {
-    ns: String,
-    host: String,
-    peer: String,
-}
-
-impl Veth {
-    fn new(tag: &str) -> Self {
-        let id = std::process::id() % 100_000;
-        let v = Veth {
-            ns: format!("tfd-{tag}-{id}"),
-            host: format!("tfd{tag}{id}a"),
-            peer: format!("tfd{tag}{id}b"),
-        };
-        v.cleanup();
-        for args in [
-            vec!["netns", "add", &v.ns],
-            vec![
-                "link", "add", &v.host, "type", "veth", "peer", "name", &v.peer,
-            ],
-            vec!["link", "set", &v.peer, "netns", &v.ns],
-            vec!["link", "set", &v.host, "up"],
-            vec!["netns", "exec", &v.ns, "ip", "link", "set", &v.peer, "up"],
-        ] {
-            assert!(
-                Command::new("ip")
-                    .args(&args)
-                    .status()
-                    .expect("ip")
-                    .success(),
-                "{args:?}"
-            );
-        }
-        let _ = std::fs::write(
-            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", v.host),
-            "1",
-        );
-        let _ = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &v.ns,
-                "sysctl",
-                "-q",
-                "-w",
-                &format!("net.ipv6.conf.{}.disable_ipv6=1", v.peer),
-            ])
-            .status();
-        v
-    }
-
-    fn cleanup(&self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
-
 fn af_packet_vdev(tag: &str, qpairs: u16) {
     let (dir, pcap) = setup(tag);
-    let net = Veth::new(tag);
+    let net = VethNs::with_mtu(&format!("d{tag}"), "1500");
     let out = dir.join("live");
     let q = qpairs.to_string();
     let mut run = Command::new(BIN)

@@ -6,91 +6,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use tapflow_bench::gen::{generate, Encap, GenSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn sh(args: &[&str]) {
-    let st = Command::new(args[0])
-        .args(&args[1..])
-        .status()
-        .expect("spawn");
-    assert!(st.success(), "{args:?} failed");
-}
-
-/// A veth pair with one end in a namespace; removed on drop, even when the test fails.
-struct VethNs {
-    ns: String,
-    host: String,
-    peer: String,
-}
-
-impl VethNs {
-    fn with_mtu(tag: &str, mtu: &str) -> Self {
-        let id = std::process::id() % 100_000;
-        let v = VethNs {
-            ns: format!("tf-{tag}-{id}"),
-            host: format!("tf{tag}{id}a"),
-            peer: format!("tf{tag}{id}b"),
-        };
-        v.cleanup();
-        sh(&["ip", "netns", "add", &v.ns]);
-        sh(&[
-            "ip", "link", "add", &v.host, "type", "veth", "peer", "name", &v.peer,
-        ]);
-        sh(&["ip", "link", "set", &v.peer, "netns", &v.ns]);
-        // No IPv6 autoconfiguration chatter on the test link.
-        let _ = std::fs::write(
-            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", v.host),
-            "1",
-        );
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &v.ns,
-            "sysctl",
-            "-q",
-            "-w",
-            &format!("net.ipv6.conf.{}.disable_ipv6=1", v.peer),
-        ]);
-        // Tunnelled mirror frames exceed 1500 bytes: jumbo MTU, as on real mirror ports.
-        sh(&["ip", "link", "set", &v.host, "mtu", mtu, "up"]);
-        sh(&[
-            "ip", "netns", "exec", &v.ns, "ip", "link", "set", &v.peer, "mtu", mtu, "up",
-        ]);
-        v
-    }
-
-    fn cleanup(&self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for VethNs {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
+mod netns;
+use netns::{is_root, VethNs};
 
 type Key = (String, String, u64);
 /// (packets tx, packets rx, l4 bytes tx, l4 bytes rx, flows).
