@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end: build tapflow, generate traffic with known anomalies, replay it on a
-# veth pair into a live `tapflow run` (AF_PACKET), and show the flow logs. Results on screen and
+# veth pair into a live `tapflow run` (AF_XDP), and show the flow logs. Results on screen and
 # in ./demo-out/. Needs root for the veth pair; without root it analyzes the captures offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,24 +8,7 @@ if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
 fi
-need=()
-command -v python3 >/dev/null || need+=(python3)
-command -v ip >/dev/null || need+=(iproute2)
-command -v clang >/dev/null || need+=(clang)
-[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
-[ -f /usr/include/gelf.h ] || need+=(libelf-dev)
-[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
-ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "missing: ${need[*]} (run as root to install them)" >&2
-    exit 1
-  fi
-fi
+scripts/install-build-deps.sh
 echo "== building tapflow (release, with the DPDK engine)"
 cargo build --release --quiet --features dpdk
 BIN=$PWD/target/release/tapflow

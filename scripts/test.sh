@@ -4,27 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-need=()
-command -v python3 >/dev/null || need+=(python3)
-command -v ip >/dev/null || need+=(iproute2)
-# The XDP program is compiled with clang against libbpf's headers; libbpf itself is built from
-# source by libbpf-sys and needs libelf and zlib.
-command -v clang >/dev/null || need+=(clang)
-[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
-[ -f /usr/include/gelf.h ] || need+=(libelf-dev)
-[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-# The DPDK engine (feature `dpdk`): Debian's DPDK 22.11 and libclang for bindgen.
-pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
-ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "missing: ${need[*]} (run as root to install)" >&2
-    exit 1
-  fi
-fi
+scripts/install-build-deps.sh
 if [ "$(id -u)" = 0 ] && ! mount | grep -q ' /sys/fs/bpf '; then
   mount -t bpf bpf /sys/fs/bpf || true
 fi

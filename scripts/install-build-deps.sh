@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs (as root, from Debian) what building tapflow needs when it is missing; without root it
+# lists what is missing and fails. Used by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+need=()
+command -v python3 >/dev/null || need+=(python3)
+command -v ip >/dev/null || need+=(iproute2)
+# The XDP program is compiled with clang against libbpf's headers; libbpf itself is built from
+# source by libbpf-sys and needs libelf and zlib.
+command -v clang >/dev/null || need+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -f /usr/include/gelf.h ] || need+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+# The DPDK engine (feature `dpdk`): Debian's DPDK 22.11 and libclang for bindgen.
+pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
+ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+fi
