@@ -14,6 +14,7 @@ pub mod http1;
 pub mod inline;
 #[cfg(test)]
 mod mutate;
+pub mod reassembly;
 pub mod tls;
 
 /// Result of asking "is this payload protocol X?" from its first bytes (three states, so a
