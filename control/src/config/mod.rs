@@ -499,6 +499,13 @@ impl RawConfig {
                 ..DedupConfig::default()
             },
         };
+        if self.processors.request_log.is_some() {
+            legacy.warnings.push(
+                "processors.request_log is accepted but not applied: tapflow does not write L7 \
+                 request logs yet"
+                    .to_string(),
+            );
+        }
         let analyzer = AnalyzerConfig {
             decode: DecodeConfig {
                 trim,

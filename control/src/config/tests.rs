@@ -229,3 +229,25 @@ fn dpdk_keys() {
     .unwrap_err();
     assert!(e.to_string().contains("1..=64"), "{e}");
 }
+
+#[test]
+fn request_log_settings_load_with_a_warning() {
+    let y = r#"
+processors:
+  request_log:
+    application_protocol_inference:
+      enabled_protocols: [HTTP, HTTP2, DNS, TLS]
+      inference_max_retries: 128
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("processors.request_log is accepted but not applied"),
+        "{w}"
+    );
+    assert!(Config::from_yaml("")
+        .unwrap()
+        .warnings
+        .iter()
+        .all(|w| !w.contains("request_log")));
+}
