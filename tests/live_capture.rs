@@ -199,6 +199,21 @@ fn af_packet_live_capture_matches_offline_analysis() {
     }
 }
 
+/// The worker ids (bits 24-31 of `flow_id`) that wrote the live run's flow log rows.
+fn worker_ids(dir: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(dir.join("live/l4_flow_log.jsonl"))
+        .expect("log")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["flow_id"]
+                .as_u64()
+                .unwrap_or(0)
+                >> 24
+                & 0xFF
+        })
+        .collect()
+}
+
 #[test]
 fn fanout_keeps_both_directions_of_a_flow_on_one_worker() {
     if !is_root() {
@@ -210,18 +225,7 @@ fn fanout_keeps_both_directions_of_a_flow_on_one_worker() {
     for (k, v) in &live {
         assert!(v.0 > 0 || v.1 > 0, "{k:?}");
     }
-    let ids: std::collections::BTreeSet<u64> =
-        std::fs::read_to_string(dir.join("live/l4_flow_log.jsonl"))
-            .expect("log")
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).expect("json")["flow_id"]
-                    .as_u64()
-                    .unwrap_or(0)
-                    >> 24
-                    & 0xFF
-            })
-            .collect();
+    let ids = worker_ids(&dir);
     assert_eq!(ids.len(), 2, "both workers got flows: {ids:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -242,18 +246,7 @@ fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
         let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu, mode);
         if mode == "pipeline" {
             // One rx queue, two analyzer workers: flows spread over both (worker id in flow_id).
-            let ids: std::collections::BTreeSet<u64> =
-                std::fs::read_to_string(dir.join("live/l4_flow_log.jsonl"))
-                    .expect("log")
-                    .lines()
-                    .map(|l| {
-                        serde_json::from_str::<serde_json::Value>(l).expect("json")["flow_id"]
-                            .as_u64()
-                            .unwrap_or(0)
-                            >> 24
-                            & 0xFF
-                    })
-                    .collect();
+            let ids = worker_ids(&dir);
             assert_eq!(ids.len(), 2, "{tag}: both analyzers got flows: {ids:?}");
         }
         let _ = std::fs::remove_dir_all(dir);
