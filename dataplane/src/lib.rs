@@ -2,8 +2,8 @@
 //!
 //! Sources: pcap / pcapng files (optionally gzip-compressed) and AF_PACKET TPACKET_V3 rings
 //! (AF_XDP and DPDK plug in behind the same [`PacketSource`] trait). [`worker`] holds the loops,
-//! [`runtime`] starts pinned workers and the output thread for a live run. All FFI and `unsafe`
-//! live under `src/sys/`.
+//! [`runtime`] starts pinned workers and the output thread for a live run. All FFI lives under
+//! `src/sys/`, the only module allowed out of `deny(unsafe_code)`.
 #![deny(unsafe_code)]
 
 pub mod af_packet;

@@ -168,7 +168,7 @@ impl PcapReader {
         Ok(reader)
     }
 
-    /// After the SHB block type: reads its length, byte-order magic and body.
+    /// After the SHB block type: reads its length and byte-order magic, then the rest.
     fn read_shb_rest(&mut self) -> Result<(), SourceError> {
         let mut hdr = [0u8; 8];
         if !read_full(&mut *self.input, &mut hdr)? {
@@ -177,18 +177,27 @@ impl PcapReader {
                 what: "truncated section header",
             });
         }
-        let bom_le = u32::from_le_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-        let swap = match bom_le {
-            PCAPNG_BOM => false,
-            _ if u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) == PCAPNG_BOM => true,
-            _ => {
-                return Err(SourceError::Malformed {
-                    offset: self.offset,
-                    what: "bad pcapng byte-order magic",
-                })
-            }
+        self.start_section(
+            [hdr[0], hdr[1], hdr[2], hdr[3]],
+            [hdr[4], hdr[5], hdr[6], hdr[7]],
+            8,
+        )
+    }
+
+    /// Starts a pcapng section from its block length and byte-order magic (`read` bytes of the
+    /// block consumed and not yet counted in `offset`): checks both, skips the block's rest.
+    fn start_section(&mut self, len: [u8; 4], bom: [u8; 4], read: u64) -> Result<(), SourceError> {
+        let swap = if u32::from_le_bytes(bom) == PCAPNG_BOM {
+            false
+        } else if u32::from_be_bytes(bom) == PCAPNG_BOM {
+            true
+        } else {
+            return Err(SourceError::Malformed {
+                offset: self.offset,
+                what: "bad pcapng byte-order magic",
+            });
         };
-        let len = u32_at(&hdr, 0, swap) as usize;
+        let len = u32_at(&len, 0, swap) as usize;
         if !(28..=MAX_RECORD).contains(&len) || len % 4 != 0 {
             return Err(SourceError::Malformed {
                 offset: self.offset,
@@ -196,7 +205,7 @@ impl PcapReader {
             });
         }
         self.skip(len - 12)?;
-        self.offset += 8;
+        self.offset += read;
         self.format = Format::Ng {
             swap,
             interfaces: Vec::new(),
@@ -424,31 +433,13 @@ impl PcapReader {
 
     fn reread_section(&mut self, hdr: &[u8; 8]) -> Result<(), SourceError> {
         let mut bom = [0u8; 4];
-        read_full(&mut *self.input, &mut bom)?;
-        let swap = if u32::from_le_bytes(bom) == PCAPNG_BOM {
-            false
-        } else if u32::from_be_bytes(bom) == PCAPNG_BOM {
-            true
-        } else {
+        if !read_full(&mut *self.input, &mut bom)? {
             return Err(SourceError::Malformed {
                 offset: self.offset,
-                what: "bad pcapng byte-order magic",
-            });
-        };
-        let len = u32_at(hdr, 4, swap) as usize;
-        if !(28..=MAX_RECORD).contains(&len) {
-            return Err(SourceError::Malformed {
-                offset: self.offset,
-                what: "bad section header length",
+                what: "truncated section header",
             });
         }
-        self.skip(len - 12)?;
-        self.offset += 12;
-        self.format = Format::Ng {
-            swap,
-            interfaces: Vec::new(),
-        };
-        Ok(())
+        self.start_section([hdr[4], hdr[5], hdr[6], hdr[7]], bom, 12)
     }
 }
 
@@ -494,3 +485,7 @@ impl PacketSource for PcapReader {
         Ok(Burst::Frames(n))
     }
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

@@ -1,0 +1,84 @@
+//! pcapng sections: one after another (as `cat a.pcapng b.pcapng` makes), in either byte order,
+//! and the section-header errors.
+
+use std::io::Cursor;
+
+use super::*;
+
+/// One pcapng section: SHB, an Ethernet IDB and one EPB per frame, all in the given byte order.
+fn section(big_endian: bool, frames: &[&[u8]]) -> Vec<u8> {
+    let w32 = |v: &mut Vec<u8>, x: u32| {
+        v.extend_from_slice(&if big_endian {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        })
+    };
+    let mut v = Vec::new();
+    w32(&mut v, 0x0A0D_0D0A);
+    w32(&mut v, 28);
+    w32(&mut v, PCAPNG_BOM);
+    w32(&mut v, 1); // major 1, minor 0 (as one word: only lengths and the BOM are read)
+    v.extend_from_slice(&[0xff; 8]); // section length: unknown
+    w32(&mut v, 28);
+    w32(&mut v, 1); // IDB
+    w32(&mut v, 20);
+    w32(&mut v, if big_endian { 1 << 16 } else { 1 }); // linktype 1 (u16), reserved (u16)
+    w32(&mut v, 65_535);
+    w32(&mut v, 20);
+    for (i, f) in frames.iter().enumerate() {
+        let padded = f.len().div_ceil(4) * 4;
+        let len = 32 + padded as u32;
+        w32(&mut v, 6); // EPB
+        w32(&mut v, len);
+        w32(&mut v, 0);
+        w32(&mut v, 0);
+        w32(&mut v, i as u32);
+        w32(&mut v, f.len() as u32);
+        w32(&mut v, f.len() as u32);
+        v.extend_from_slice(f);
+        v.resize(v.len() + padded - f.len(), 0);
+        w32(&mut v, len);
+    }
+    v
+}
+
+fn read_all(bytes: Vec<u8>) -> Result<Vec<Vec<u8>>, SourceError> {
+    let mut r = PcapReader::from_reader(Box::new(Cursor::new(bytes)), 0)?;
+    let mut out = Vec::new();
+    while let Some(f) = r.next_frame()? {
+        out.push(f.data.to_vec());
+    }
+    Ok(out)
+}
+
+#[test]
+fn sections_in_both_byte_orders_are_read_one_after_another() {
+    let (a, b, c) = ([1u8; 60], [2u8; 61], [3u8; 62]);
+    let mut file = section(false, &[&a, &b]);
+    file.extend(section(true, &[&c]));
+    let frames = read_all(file).expect("read");
+    assert_eq!(frames, vec![a.to_vec(), b.to_vec(), c.to_vec()]);
+}
+
+#[test]
+fn bad_section_headers_are_errors() {
+    let good = section(false, &[&[1u8; 60]]);
+    // Bad byte-order magic in the first section, then in a second one.
+    let mut bad = good.clone();
+    bad[8] ^= 0xff;
+    assert!(matches!(read_all(bad), Err(SourceError::Malformed { .. })));
+    let mut two = good.clone();
+    let mut second = good.clone();
+    second[8] ^= 0xff;
+    two.extend(second);
+    assert!(matches!(read_all(two), Err(SourceError::Malformed { .. })));
+    // A section header length that is not a multiple of 4.
+    let mut odd = good.clone();
+    odd[4] = 29;
+    assert!(matches!(read_all(odd), Err(SourceError::Malformed { .. })));
+    // Cut inside the second section header.
+    let mut cut = good.clone();
+    cut.extend_from_slice(&good[..10]);
+    assert!(read_all(cut).is_err());
+}
