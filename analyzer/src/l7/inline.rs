@@ -27,6 +27,17 @@ impl<const N: usize> InlineBytes<N> {
         s
     }
 
+    /// Appends `b` whole, or returns false (and changes nothing) when it does not fit.
+    pub fn try_push(&mut self, b: &[u8]) -> bool {
+        let at = usize::from(self.len);
+        let Some(dst) = self.buf.get_mut(at..at + b.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(b);
+        self.len = (at + b.len()) as u16;
+        true
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
     }

@@ -14,6 +14,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::super::inline::InlineBytes;
 use super::super::{Probe, ResponseStatus};
 
 /// Fixed DNS header length.
@@ -48,49 +49,9 @@ pub enum DnsError {
     QuestionCount,
 }
 
-/// A domain name in dotted form without the trailing dot (the root is empty), inline.
-#[derive(Clone, Copy)]
-pub struct Name {
-    text: [u8; MAX_NAME_TEXT_LEN],
-    len: u8,
-}
-
-impl Name {
-    const EMPTY: Name = Name {
-        text: [0; MAX_NAME_TEXT_LEN],
-        len: 0,
-    };
-
-    /// The name's bytes as they were on the wire (labels joined by '.'). Labels may contain any
-    /// byte, so this is not guaranteed to be UTF-8.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.text[..usize::from(self.len)]
-    }
-
-    fn push(&mut self, b: &[u8]) -> Result<(), DnsError> {
-        let at = usize::from(self.len);
-        let end = at + b.len();
-        if end > MAX_NAME_TEXT_LEN {
-            return Err(DnsError::NameTooLong);
-        }
-        self.text[at..end].copy_from_slice(b);
-        self.len = end as u8;
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-impl PartialEq for Name {
-    fn eq(&self, other: &Name) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-impl Eq for Name {}
+/// A domain name in dotted form without the trailing dot (the root is empty), inline. Labels may
+/// contain any byte, so it is not guaranteed to be UTF-8.
+pub type Name = InlineBytes<MAX_NAME_TEXT_LEN>;
 
 /// The fixed header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,10 +184,10 @@ fn read_name(msg: &[u8], start: usize, mut out: Option<&mut Name>) -> Result<usi
                     .get(pos + 1..pos + 1 + usize::from(len))
                     .ok_or(DnsError::Truncated)?;
                 if let Some(name) = out.as_deref_mut() {
-                    if name.len > 0 {
-                        name.push(b".")?;
+                    let dot_ok = name.as_bytes().is_empty() || name.try_push(b".");
+                    if !dot_ok || !name.try_push(label) {
+                        return Err(DnsError::NameTooLong);
                     }
-                    name.push(label)?;
                 }
                 pos += 1 + usize::from(len);
             }
