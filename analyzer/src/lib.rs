@@ -15,6 +15,7 @@
 //! - [`engine`]: [`Analyzer`], which ties them together for one worker (one shard of flows).
 #![forbid(unsafe_code)]
 
+pub mod assoc_cache;
 pub mod config;
 pub mod counters;
 pub mod engine;

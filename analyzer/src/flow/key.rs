@@ -7,6 +7,18 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    /// A 64-bit fingerprint (never 0) for bounded tables keyed by endpoint.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h: u64 = 0xCBF2_9CE4_8422_2325 ^ u64::from(self.port);
+        for c in self.ip.chunks_exact(8) {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+        }
+        (h ^ (h >> 29)) | 1
+    }
+}
+
 /// Canonical key: the lower endpoint first, plus what else separates conversations (protocol,
 /// address family, non-trimmed tunnel, capture point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

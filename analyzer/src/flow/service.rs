@@ -7,97 +7,39 @@
 //! recently used entry replaced) and keyed by a 64-bit fingerprint.
 
 use super::key::Endpoint;
+use crate::assoc_cache::AssocCache;
 
-const WAYS: usize = 4;
 /// Highest score learned from first packets.
 pub(crate) const LEARNED_MAX: u8 = 252;
 /// Entries by default (DeepFlow: 2048 IPv4 + 256 IPv6).
 pub(crate) const DEFAULT_CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Entry {
-    key: u64,
-    score: u8,
-    /// Last use (seconds); 0 = empty.
-    used_s: u32,
-}
-
 /// Bounded endpoint -> score table.
 #[derive(Debug)]
 pub struct ServiceTable {
-    entries: Box<[Entry]>,
-    bucket_mask: usize,
-}
-
-fn fingerprint(ep: &Endpoint) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325 ^ u64::from(ep.port);
-    for c in ep.ip.chunks_exact(8) {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
-    }
-    (h ^ (h >> 29)) | 1
+    scores: AssocCache<u8>,
 }
 
 impl ServiceTable {
     pub fn new(capacity: usize) -> Self {
-        let buckets = (capacity / WAYS).max(1).next_power_of_two();
         ServiceTable {
-            entries: vec![Entry::default(); buckets * WAYS].into_boxed_slice(),
-            bucket_mask: buckets - 1,
+            scores: AssocCache::new(capacity),
         }
-    }
-
-    fn bucket(&mut self, key: u64) -> &mut [Entry] {
-        let base = (key as usize & self.bucket_mask) * WAYS;
-        &mut self.entries[base..base + WAYS]
     }
 
     /// Current score of `ep` (0 when unknown).
     pub fn score(&self, ep: &Endpoint) -> u8 {
-        let key = fingerprint(ep);
-        let base = (key as usize & self.bucket_mask) * WAYS;
-        self.entries[base..base + WAYS]
-            .iter()
-            .find(|e| e.used_s != 0 && e.key == key)
-            .map_or(0, |e| e.score)
+        self.scores.get(ep.fingerprint()).map_or(0, |(s, _)| s)
     }
 
     /// Sets or adjusts the score of `ep` with `f(old) -> new`.
     fn update(&mut self, ep: &Endpoint, now_s: u32, f: impl FnOnce(u8) -> u8) {
-        let key = fingerprint(ep);
-        let now = now_s.max(1);
-        let bucket = self.bucket(key);
-        if let Some(e) = bucket.iter_mut().find(|e| e.used_s != 0 && e.key == key) {
-            e.score = f(e.score);
-            e.used_s = now;
-            return;
-        }
-        let mut victim = 0;
-        for (i, e) in bucket.iter().enumerate() {
-            if e.used_s == 0 {
-                victim = i;
-                break;
-            }
-            if e.used_s < bucket[victim].used_s {
-                victim = i;
-            }
-        }
-        bucket[victim] = Entry {
-            key,
-            score: f(0),
-            used_s: now,
-        };
+        self.scores
+            .update(ep.fingerprint(), now_s, |old| f(old.unwrap_or(0)));
     }
 
     fn remove(&mut self, ep: &Endpoint) {
-        let key = fingerprint(ep);
-        if let Some(e) = self
-            .bucket(key)
-            .iter_mut()
-            .find(|e| e.used_s != 0 && e.key == key)
-        {
-            *e = Entry::default();
-        }
+        self.scores.remove(ep.fingerprint());
     }
 
     /// A new flow's first packet went from `src` to `dst`.
@@ -156,6 +98,6 @@ mod tests {
         for i in 0..1000u16 {
             t.on_first_packet(&ep(1, i), &ep(2, i), u32::from(i) + 1);
         }
-        assert_eq!(t.entries.len(), 8);
+        assert_eq!(t.scores.capacity(), 8);
     }
 }
