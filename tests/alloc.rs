@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordSink};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordSink};
 use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
 
@@ -32,11 +32,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Counts rows without keeping them.
-struct CountSink(u64);
+/// Counts rows without keeping them: (l4, l7).
+struct CountSink(u64, u64);
 impl RecordSink for CountSink {
     fn l4_flow_log(&mut self, _: &L4FlowLog) {
         self.0 += 1;
+    }
+    fn l7_flow_log(&mut self, _: &L7FlowLog) {
+        self.1 += 1;
     }
 }
 
@@ -57,7 +60,7 @@ fn no_allocation_per_packet() {
         frames.push((f.meta, f.data.to_vec()));
     }
     let mut an = Analyzer::new(AnalyzerConfig::default());
-    let mut sink = CountSink(0);
+    let mut sink = CountSink(0, 0);
     // Warm-up: the first half grows the slab, free list and timer links to their working size.
     let half = frames.len() / 2;
     for (m, d) in &frames[..half] {
@@ -71,6 +74,9 @@ fn no_allocation_per_packet() {
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     eprintln!("{allocs} allocations for {} packets", frames.len() - half);
     assert!(sink.0 > 1000, "rows: {}", sink.0);
+    // The L7 path (inference, reassembly, pairing, request rows) ran too.
+    assert!(sink.1 > 100, "l7 rows: {}", sink.1);
+    eprintln!("{} l4 rows, {} l7 rows", sink.0, sink.1);
     // Slab and timer links may still grow to their reserved capacity (no reallocation: the
     // capacity was reserved up front), so only a handful of calls are tolerated, never per packet.
     assert!(

@@ -104,6 +104,8 @@ pub struct AnalyzerConfig {
     pub worker_id: u8,
     /// Capture mode, VLAN -> tap_type, local MACs, de-dup.
     pub mirror: MirrorConfig,
+    /// Application protocols: inference, parsing, request logs.
+    pub l7: crate::l7::L7Config,
 }
 
 impl Default for AnalyzerConfig {
@@ -116,6 +118,7 @@ impl Default for AnalyzerConfig {
             server_ports: PortSet::new(),
             worker_id: 0,
             mirror: MirrorConfig::default(),
+            l7: crate::l7::L7Config::default(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Counters {
     pub tcp_bad_options: u64,
     /// Flow log rows produced.
     pub records: u64,
+    /// The L7 layer's counters.
+    pub l7: crate::l7::L7Counters,
 }
 
 impl Default for Counters {
@@ -60,6 +62,7 @@ impl Default for Counters {
             tcp_partial_overlap: 0,
             tcp_bad_options: 0,
             records: 0,
+            l7: crate::l7::L7Counters::default(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl Counters {
         self.tcp_partial_overlap += o.tcp_partial_overlap;
         self.tcp_bad_options += o.tcp_bad_options;
         self.records += o.records;
+        self.l7.merge(&o.l7);
     }
 
     /// (name, value) for every counter, decode errors as `decode.<layer>.<kind>`, zeros included.
@@ -123,6 +127,12 @@ impl Counters {
             ("tcp_bad_options".to_string(), self.tcp_bad_options),
             ("records".to_string(), self.records),
         ];
+        v.extend(
+            self.l7
+                .entries()
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n)),
+        );
         for layer in Layer::ALL {
             for kind in ErrorKind::ALL {
                 v.push((

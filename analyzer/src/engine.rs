@@ -3,12 +3,14 @@
 use crate::config::AnalyzerConfig;
 use crate::counters::Counters;
 use crate::flow::{
-    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, ServiceTable, SCORE_SYN,
-    SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
+    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, ServiceTable, SCORE_L7,
+    SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
+use crate::l7::tracker::L7Packet;
+use crate::l7::L7Tracker;
 use crate::mirror::{Dedup, Observation};
-use crate::record::L4FlowLog;
-use crate::tcp::{ART_CAP_US, SRT_CAP_US};
+use crate::record::{L4FlowLog, L7FlowLog};
+use crate::tcp::{SeqNumber, ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
 
@@ -18,14 +20,34 @@ const REPORT_PERIOD_NS: u64 = 60 * NS_PER_SEC;
 /// Timestamps may step back this much without being counted (clamped either way).
 const TS_BACKWARDS_TOLERANCE_NS: u64 = 1_000_000;
 
-/// Where records go. Implemented by sinks in `tapflow-control` and by `Vec` for tests.
+/// Where records go. Implemented by sinks in `tapflow-control`, by [`Collected`] and by `Vec`
+/// (l4 rows only) for tests.
 pub trait RecordSink {
     fn l4_flow_log(&mut self, rec: &L4FlowLog);
+    fn l7_flow_log(&mut self, rec: &L7FlowLog);
 }
 
+/// Keeps the l4 rows only.
 impl RecordSink for Vec<L4FlowLog> {
     fn l4_flow_log(&mut self, rec: &L4FlowLog) {
         self.push(rec.clone());
+    }
+    fn l7_flow_log(&mut self, _: &L7FlowLog) {}
+}
+
+/// Every row, in memory (tests, small captures).
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub l4: Vec<L4FlowLog>,
+    pub l7: Vec<L7FlowLog>,
+}
+
+impl RecordSink for Collected {
+    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
+        self.l4.push(rec.clone());
+    }
+    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
+        self.l7.push(rec.clone());
     }
 }
 
@@ -42,6 +64,7 @@ pub struct Analyzer {
     flow_counter: u32,
     dedup: Dedup,
     services: ServiceTable,
+    l7: L7Tracker,
 }
 
 impl Analyzer {
@@ -51,6 +74,7 @@ impl Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
             dedup: Dedup::new(&cfg.mirror.dedup),
             services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
+            l7: L7Tracker::new(&cfg.l7),
             cfg,
             counters: Counters::default(),
             now_ns: 0,
@@ -114,6 +138,7 @@ impl Analyzer {
             self.report_minute = (self.report_minute + 1).max(ts_ns / REPORT_PERIOD_NS);
         }
         self.expire_until(ts_ns, sink);
+        self.l7.expire(ts_ns, sink, &mut self.counters.l7);
         self.now_ns = ts_ns;
     }
 
@@ -153,8 +178,10 @@ impl Analyzer {
         };
         // A flow idle since its last minute row closes at that boundary, not before it.
         let end = f.last_ns.max(f.interval_start_ns);
+        self.l7.end_flow(f, sink, &mut self.counters.l7);
         let rec = self.build_record(idx, close, end);
         self.emit(&rec, sink);
+        self.l7.release(self.table.get(idx));
         self.table.remove(idx);
         self.counters.flows_closed += 1;
     }
@@ -253,6 +280,46 @@ impl Analyzer {
         f.l2_end[side] |= obs.src_local;
         f.l2_end[side ^ 1] |= obs.dst_local;
         self.update_flow(idx, ts, src, ip, pkt, tcp);
+        self.inspect_l7(idx, ts, src, pkt, tcp, sink);
+    }
+
+    /// Hands a TCP/UDP payload to the L7 layer; an L7 verdict on who is the server outranks
+    /// everything but a SYN-ACK.
+    fn inspect_l7(
+        &mut self,
+        idx: u32,
+        ts: u64,
+        src: Endpoint,
+        pkt: &Packet<'_>,
+        tcp: Option<&TcpHeader>,
+        sink: &mut impl RecordSink,
+    ) {
+        if pkt.payload.is_empty() || !matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
+        {
+            return;
+        }
+        let seq = tcp.map(|t| {
+            // Data on a SYN starts after the SYN's own sequence number.
+            SeqNumber(t.seq) + u32::from(t.flags.is_syn())
+        });
+        let f = self.table.get_mut(idx);
+        let side = usize::from(f.ep[0] != src);
+        let decided = self.l7.on_payload(
+            &self.cfg.l7,
+            self.cfg.mirror.mode,
+            f,
+            L7Packet {
+                side,
+                ts_ns: ts,
+                tcp_seq: seq,
+                payload: pkt.payload,
+            },
+            sink,
+            &mut self.counters.l7,
+        );
+        if let Some(server) = decided {
+            f.direction.observe(server, SCORE_L7);
+        }
     }
 
     fn create_flow(
@@ -405,7 +472,7 @@ fn on_icmp(f: &mut Flow, side: usize, ts: u64, h: &wire::IcmpHeader) {
     }
 }
 
-mod report;
+pub(crate) mod report;
 
 #[cfg(test)]
 mod tests;

@@ -10,8 +10,9 @@
 //! - [`wire`]: zero-copy decoding of L2-L4 and tunnels into a [`wire::Packet`] view;
 //! - [`flow`]: the symmetric flow table, timer wheel, TCP connection state and close types;
 //! - [`tcp`]: DeepFlow-compatible TCP performance metrics (RTT, SRT, ART, CIT, retransmissions);
-//! - [`l7`]: application-layer decoders (DNS so far);
-//! - [`record`]: the `l4_flow_log` rows handed to sinks;
+//! - [`l7`]: application protocols: inference, bounded reassembly, HTTP/1, DNS and TLS sessions,
+//!   request/response pairing into `l7_flow_log` rows;
+//! - [`record`]: the `l4_flow_log` and `l7_flow_log` rows handed to sinks;
 //! - [`engine`]: [`Analyzer`], which ties them together for one worker (one shard of flows).
 #![forbid(unsafe_code)]
 
@@ -28,8 +29,8 @@ pub mod wire;
 
 pub use config::AnalyzerConfig;
 pub use counters::Counters;
-pub use engine::{Analyzer, RecordSink};
-pub use record::L4FlowLog;
+pub use engine::{Analyzer, Collected, RecordSink};
+pub use record::{L4FlowLog, L7FlowLog};
 
 /// What the capture layer knows about a frame besides its bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

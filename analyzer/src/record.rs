@@ -7,6 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Serialize, Serializer};
 
+pub mod l7;
+pub use l7::L7FlowLog;
+
 /// A MAC address, serialised as `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MacAddr(pub [u8; 6]);
@@ -119,4 +122,18 @@ pub struct L4FlowLog {
     pub direction_score: u8,
     /// The first packet came from the server.
     pub reversed: bool,
+    /// The flow's application protocol (DeepFlow id and name; 0 / "" when none was found).
+    pub l7_protocol: u8,
+    pub l7_protocol_str: &'static str,
+    /// L7 performance (DeepFlow's L7PerfStats) of the interval: requests, responses, errors,
+    /// timeouts, request -> response times (µs), ClientHello -> ServerHello (µs).
+    pub l7_request: u32,
+    pub l7_response: u32,
+    pub l7_client_error: u32,
+    pub l7_server_error: u32,
+    pub l7_timeout: u32,
+    pub rrt_sum: u64,
+    pub rrt_count: u32,
+    pub rrt_max: u32,
+    pub tls_rtt: u32,
 }

@@ -3,18 +3,38 @@
 
 use std::time::Duration;
 
-use tapflow_analyzer::{L4FlowLog, RecordSink};
+use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordSink};
 
 use crate::worker::Flush;
 
 /// Records per batch.
 const BATCH: usize = 256;
 
+/// Records of both types on their way to the output thread.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub l4: Vec<L4FlowLog>,
+    pub l7: Vec<L7FlowLog>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Batch {
+            l4: Vec::with_capacity(n),
+            l7: Vec::with_capacity(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.l4.len() + self.l7.len()
+    }
+}
+
 /// The worker side: collects records, hands full batches to the output thread.
 #[derive(Debug)]
 pub struct BatchSink {
-    producer: rtrb::Producer<Vec<L4FlowLog>>,
-    batch: Vec<L4FlowLog>,
+    producer: rtrb::Producer<Batch>,
+    batch: Batch,
     /// Records dropped because the output thread fell behind.
     pub dropped: u64,
 }
@@ -22,7 +42,7 @@ pub struct BatchSink {
 /// The output side of one worker's ring.
 #[derive(Debug)]
 pub struct BatchReceiver {
-    consumer: rtrb::Consumer<Vec<L4FlowLog>>,
+    consumer: rtrb::Consumer<Batch>,
 }
 
 /// A ring of `capacity` batches between one worker and the output thread.
@@ -31,7 +51,7 @@ pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
     (
         BatchSink {
             producer,
-            batch: Vec::with_capacity(BATCH),
+            batch: Batch::with_capacity(BATCH),
             dropped: 0,
         },
         BatchReceiver { consumer },
@@ -40,8 +60,15 @@ pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
 
 impl RecordSink for BatchSink {
     fn l4_flow_log(&mut self, rec: &L4FlowLog) {
-        self.batch.push(rec.clone());
-        if self.batch.len() >= BATCH {
+        self.batch.l4.push(rec.clone());
+        if self.batch.l4.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
+        self.batch.l7.push(rec.clone());
+        if self.batch.l7.len() >= BATCH {
             self.flush();
         }
     }
@@ -49,10 +76,10 @@ impl RecordSink for BatchSink {
 
 impl Flush for BatchSink {
     fn flush(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.len() == 0 {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BATCH));
         let n = batch.len() as u64;
         if self.producer.push(batch).is_err() {
             self.dropped += n;
@@ -71,8 +98,11 @@ pub fn run_output(
         let mut moved = false;
         for r in rings.iter_mut() {
             while let Ok(batch) = r.consumer.pop() {
-                for rec in &batch {
+                for rec in &batch.l4 {
                     sink.l4_flow_log(rec);
+                }
+                for rec in &batch.l7 {
+                    sink.l7_flow_log(rec);
                 }
                 moved = true;
             }

@@ -2,6 +2,7 @@
 
 use super::Analyzer;
 use crate::flow::{CloseType, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN};
+use crate::l7::{L7Protocol, L7Stats};
 use crate::mirror::{CaptureMode, TapPort};
 use crate::record::{ip_from_bytes, L4FlowLog, MacAddr};
 use crate::wire;
@@ -44,7 +45,7 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
 /// DeepFlow's tap_side and observation point name. A virtual mirror on a hypervisor sees its
 /// local VMs: the client's hypervisor (c-hv, 17) or the server's (s-hv, 18). Elsewhere, without
 /// platform data, the observation point is on the path (rest, 0).
-pub(super) fn tap_side(
+pub(crate) fn tap_side(
     mode: CaptureMode,
     client_local: bool,
     server_local: bool,
@@ -60,6 +61,10 @@ impl Analyzer {
     pub(super) fn build_record(&mut self, idx: u32, close: CloseType, end_ns: u64) -> L4FlowLog {
         let mode = self.cfg.mirror.mode;
         let (server, score) = decide_server(self.table.get(idx), &self.services);
+        let (l7_proto, l7) = self
+            .l7
+            .take_stats(self.table.get(idx))
+            .unwrap_or((L7Protocol::Unknown, L7Stats::default()));
         let f = self.table.get_mut(idx);
         let perf = f.perf.take_interval();
         let s = usize::from(server);
@@ -166,6 +171,21 @@ impl Analyzer {
             cit_max: perf.cit_by_requester[c].max,
             direction_score: score,
             reversed: s == 0,
+            l7_protocol: l7_proto.id(),
+            l7_protocol_str: if l7_proto == L7Protocol::Unknown {
+                ""
+            } else {
+                l7_proto.name()
+            },
+            l7_request: l7.request,
+            l7_response: l7.response,
+            l7_client_error: l7.client_error,
+            l7_server_error: l7.server_error,
+            l7_timeout: l7.timeout,
+            rrt_sum: l7.rrt_sum,
+            rrt_count: l7.rrt_count,
+            rrt_max: l7.rrt_max,
+            tls_rtt: l7.tls_rtt,
         };
         f.peers = Default::default();
         f.reported = true;

@@ -59,6 +59,8 @@ pub struct Flow {
     /// A row was already produced for this flow (later rows have is_new_flow = false).
     pub reported: bool,
     pub active: bool,
+    /// L7 inference progress or the flow's L7 state slot.
+    pub l7: crate::l7::L7Link,
 }
 
 impl Flow {
@@ -98,6 +100,7 @@ impl Flow {
             icmp_pending: [(0, 0, 0); ICMP_PENDING],
             reported: false,
             active: true,
+            l7: crate::l7::L7Link::default(),
         }
     }
 

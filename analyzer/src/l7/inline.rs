@@ -64,3 +64,44 @@ impl<const N: usize> PartialEq for InlineBytes<N> {
     }
 }
 impl<const N: usize> Eq for InlineBytes<N> {}
+
+impl<const N: usize> Default for InlineBytes<N> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<const N: usize> InlineBytes<N> {
+    /// Appends as much of `b` as fits; marks the string truncated when something was cut.
+    pub fn push_lossy(&mut self, b: &[u8]) {
+        let at = usize::from(self.len);
+        let n = b.len().min(N - at);
+        self.buf[at..at + n].copy_from_slice(&b[..n]);
+        self.len = (at + n) as u16;
+        self.truncated |= n < b.len();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = false;
+    }
+}
+
+/// Serialised as a string (invalid UTF-8 replaced), without a truncation mark.
+impl<const N: usize> serde::Serialize for InlineBytes<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// Formatting into the buffer (cut at the capacity, never allocating): `write!(s, "{ip}")`.
+impl<const N: usize> std::fmt::Write for InlineBytes<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_lossy(s.as_bytes());
+        Ok(())
+    }
+}

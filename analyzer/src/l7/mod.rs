@@ -6,16 +6,34 @@
 //! variable-length fields are copied into fixed-size inline buffers, and hostile input (loops,
 //! oversized lengths, impossible counts) is a typed error, never a panic or unbounded work.
 //!
-//! Status: decoders for DNS messages, HTTP/1 heads and TLS hellos. Inference, pairing and
-//! `l7_flow_log` records follow.
+//! Around the protocols: [`tracker`] (one per worker) infers each new flow's protocol
+//! ([`app_table`], [`config`] prefilters, each protocol's `probe`), keeps L7 state only for L7
+//! flows ([`flow_state`]), feeds each direction through bounded [`reassembly`] to the
+//! protocol's session, and pairs requests with responses into `l7_flow_log` rows ([`exchange`],
+//! [`pending`]) with trace ids from headers ([`tags`]).
 
+pub mod app_table;
+pub mod config;
 pub mod dns;
+pub mod exchange;
+pub mod flow_state;
 pub mod http1;
 pub mod inline;
 #[cfg(test)]
 mod mutate;
+pub mod pending;
+pub mod protocol;
 pub mod reassembly;
+pub mod stats;
+pub mod tags;
 pub mod tls;
+pub mod tracker;
+
+pub use config::L7Config;
+pub use flow_state::L7Link;
+pub use protocol::L7Protocol;
+pub use stats::{L7Counters, L7Stats};
+pub use tracker::L7Tracker;
 
 /// Result of asking "is this payload protocol X?" from its first bytes (three states, so a
 /// parser can ask for more bytes instead of guessing).
@@ -38,4 +56,19 @@ pub enum ResponseStatus {
     Timeout,
     Unknown,
     ParseFailed,
+}
+
+impl ResponseStatus {
+    /// DeepFlow's number: 0 ok, 2 timeout, 3 server error, 4 client error, 5 unknown, 6 parse
+    /// failed.
+    pub fn code(self) -> u8 {
+        match self {
+            ResponseStatus::Ok => 0,
+            ResponseStatus::Timeout => 2,
+            ResponseStatus::ServerError => 3,
+            ResponseStatus::ClientError => 4,
+            ResponseStatus::Unknown => 5,
+            ResponseStatus::ParseFailed => 6,
+        }
+    }
 }

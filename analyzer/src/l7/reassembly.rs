@@ -30,6 +30,10 @@ pub struct DirStream<const N: usize> {
     next_seq: Option<SeqNumber>,
     held: [u8; N],
     held_len: usize,
+    /// Most bytes held (at most `N`).
+    limit: usize,
+    /// Held bytes were dropped: the next parse starts mid-message and must resynchronise.
+    resync_next: bool,
 }
 
 impl<const N: usize> Default for DirStream<N> {
@@ -38,6 +42,8 @@ impl<const N: usize> Default for DirStream<N> {
             next_seq: None,
             held: [0; N],
             held_len: 0,
+            limit: N,
+            resync_next: false,
         }
     }
 }
@@ -52,6 +58,11 @@ impl<const N: usize> std::fmt::Debug for DirStream<N> {
 }
 
 impl<const N: usize> DirStream<N> {
+    /// Holds at most `limit` bytes (capped at `N`).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(N);
+    }
+
     /// Bytes held from earlier segments.
     pub fn held(&self) -> usize {
         self.held_len
@@ -94,11 +105,11 @@ impl<const N: usize> DirStream<N> {
         if data.is_empty() {
             return out;
         }
-        let resync = out.gap > 0;
+        let resync = out.gap > 0 || std::mem::take(&mut self.resync_next);
         if self.held_len == 0 {
             let used = parse(data, resync).min(data.len());
             out.overflow = self.hold(&data[used..]);
-        } else if self.held_len + data.len() <= N {
+        } else if self.held_len + data.len() <= self.limit {
             self.held[self.held_len..self.held_len + data.len()].copy_from_slice(data);
             self.held_len += data.len();
             let view_len = self.held_len;
@@ -118,8 +129,9 @@ impl<const N: usize> DirStream<N> {
 
     /// Keeps `tail` for the next segment; returns the bytes dropped when it does not fit.
     fn hold(&mut self, tail: &[u8]) -> u32 {
-        if tail.len() > N {
+        if tail.len() > self.limit {
             self.held_len = 0;
+            self.resync_next = true;
             return tail.len() as u32;
         }
         self.held[..tail.len()].copy_from_slice(tail);

@@ -5,6 +5,7 @@
 
 mod duration;
 mod raw;
+mod request_log;
 
 use std::path::Path;
 
@@ -499,13 +500,10 @@ impl RawConfig {
                 ..DedupConfig::default()
             },
         };
-        if self.processors.request_log.is_some() {
-            legacy.warnings.push(
-                "processors.request_log is accepted but not applied: tapflow does not write L7 \
-                 request logs yet"
-                    .to_string(),
-            );
-        }
+        let l7 = self
+            .processors
+            .request_log
+            .to_config(&mut legacy.warnings)?;
         let analyzer = AnalyzerConfig {
             decode: DecodeConfig {
                 trim,
@@ -517,6 +515,7 @@ impl RawConfig {
             server_ports,
             worker_id: 0,
             mirror,
+            l7,
         };
         Ok(Config {
             analyzer,

@@ -145,9 +145,8 @@ pub(super) struct Preprocess {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Processors {
     pub(super) flow_log: FlowLog,
-    /// DeepFlow's L7 request-log settings: accepted so that agent configs load, not applied yet
-    /// (tapflow writes no request logs yet); loading warns about it.
-    pub(super) request_log: Option<serde_yaml::Value>,
+    /// DeepFlow's L7 request-log settings.
+    pub(super) request_log: super::request_log::RequestLog,
 }
 
 #[derive(Debug, Default, Deserialize)]

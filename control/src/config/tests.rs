@@ -1,4 +1,5 @@
 use super::*;
+use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::mirror::CaptureMode;
 
 #[test]
@@ -231,20 +232,59 @@ fn dpdk_keys() {
 }
 
 #[test]
-fn request_log_settings_load_with_a_warning() {
+fn request_log_settings_apply() {
     let y = r#"
 processors:
   request_log:
     application_protocol_inference:
-      enabled_protocols: [HTTP, HTTP2, DNS, TLS]
-      inference_max_retries: 128
+      enabled_protocols: [HTTP, DNS, MySQL]
+      inference_max_retries: 5
+      inference_result_ttl: 30s
+    filters:
+      port_number_prefilters:
+        HTTP: 80,8000-8080
+        MySQL: 3306
+    timeouts:
+      tcp_request_timeout: 10s
+      session_aggregate:
+        - protocol: DNS
+          timeout: 5s
+    tag_extraction:
+      tracing_tag:
+        x_request_id: [X-Req]
+      http_endpoint:
+        match_rules:
+          - url_prefix: /api
+            keep_segments: 3
+      obfuscate_protocols: [Redis]
+    tunning:
+      payload_truncation: 512
 "#;
     let c = Config::from_yaml(y).unwrap();
+    let l7 = &c.analyzer.l7;
+    assert!(l7.enabled.contains(L7Protocol::Http1) && l7.enabled.contains(L7Protocol::Dns));
+    assert!(!l7.enabled.contains(L7Protocol::Tls));
+    assert_eq!((l7.inference_max_retries, l7.inference_ttl_s), (5, 30));
+    assert!(l7.tried_on(L7Protocol::Http1, 8001) && !l7.tried_on(L7Protocol::Http1, 9000));
+    assert_eq!(l7.tcp_request_timeout_ns, 10_000_000_000);
+    assert_eq!(l7.session_window_dns_tls_ns, 5_000_000_000);
+    assert_eq!(l7.tags.x_request_id, vec!["X-Req".to_string()]);
+    assert_eq!(l7.endpoints.keep_for("/api/a/b/c"), Some(3));
+    assert_eq!(l7.payload_truncation, 512);
     let w = c.warnings.join("\n");
+    assert!(w.contains("does not parse MySQL yet"), "{w}");
     assert!(
-        w.contains("processors.request_log is accepted but not applied"),
+        w.contains("not applied yet: tag_extraction.obfuscate_protocols"),
         "{w}"
     );
+    for bad in [
+        "processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [HTTPX]\n",
+        "processors:\n  request_log:\n    filters:\n      port_number_prefilters:\n        DNS: 53-x\n",
+        "processors:\n  request_log:\n    timeouts:\n      udp_request_timeout: 0s\n",
+        "processors:\n  request_log:\n    tunning:\n      bogus: 1\n",
+    ] {
+        assert!(Config::from_yaml(bad).is_err(), "{bad}");
+    }
     assert!(Config::from_yaml("")
         .unwrap()
         .warnings

@@ -1,6 +1,7 @@
-//! JSON lines output: one object per line, one file per record type (`l4_flow_log.jsonl`),
-//! rotated by size to `l4_flow_log.1.jsonl`, `.2`, ... (newest rotated file has the highest
-//! number); at most `keep_files` rotated files are kept. `-` writes to standard output.
+//! JSON lines output: one object per line, one file per record type (`l4_flow_log.jsonl`,
+//! `l7_flow_log.jsonl`), each rotated by size to `<name>.1.jsonl`, `.2`, ... (newest rotated file
+//! has the highest number); at most `keep_files` rotated files are kept per type. `-` writes both
+//! types to standard output.
 //!
 //! Field order is the record's declaration order, so the same input gives byte-identical files.
 
@@ -8,30 +9,88 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tapflow_analyzer::{L4FlowLog, RecordSink};
+use serde::Serialize;
+use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordSink};
 
 use crate::config::FileOutput;
 
 const L4_NAME: &str = "l4_flow_log";
+const L7_NAME: &str = "l7_flow_log";
 
 /// Counters of a sink.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkStats {
+    /// l4_flow_log rows written.
     pub records: u64,
+    /// l7_flow_log rows written.
+    pub l7_records: u64,
     pub bytes: u64,
     pub rotations: u64,
     /// Records lost to write errors (the first error is kept in [`JsonLinesSink::error`]).
     pub write_errors: u64,
 }
 
+/// One record type's file in a directory, rotated by size.
+struct RotatingFile {
+    dir: PathBuf,
+    name: &'static str,
+    file: BufWriter<File>,
+    written: u64,
+    next_index: u32,
+}
+
+fn active_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.jsonl"))
+}
+
+fn rotated_path(dir: &Path, name: &str, i: u32) -> PathBuf {
+    dir.join(format!("{name}.{i}.jsonl"))
+}
+
+impl RotatingFile {
+    fn create(dir: &Path, name: &'static str, limits: &FileOutput) -> io::Result<Self> {
+        for i in 1..=limits.keep_files.max(1) + 64 {
+            let _ = fs::remove_file(rotated_path(dir, name, i));
+        }
+        let file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir, name))?);
+        Ok(RotatingFile {
+            dir: dir.to_path_buf(),
+            name,
+            file,
+            written: 0,
+            next_index: 1,
+        })
+    }
+
+    /// Writes one line; returns whether the file was rotated first.
+    fn write(&mut self, line: &[u8], limits: &FileOutput) -> io::Result<bool> {
+        let len = line.len() as u64;
+        let mut rotated = false;
+        if self.written > 0 && self.written + len > limits.rotate_bytes {
+            self.file.flush()?;
+            let (dir, name) = (&self.dir, self.name);
+            fs::rename(
+                active_path(dir, name),
+                rotated_path(dir, name, self.next_index),
+            )?;
+            if self.next_index > limits.keep_files {
+                let _ =
+                    fs::remove_file(rotated_path(dir, name, self.next_index - limits.keep_files));
+            }
+            self.next_index += 1;
+            self.file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir, name))?);
+            self.written = 0;
+            rotated = true;
+        }
+        self.file.write_all(line)?;
+        self.written += len;
+        Ok(rotated)
+    }
+}
+
 enum Target {
     Stdout(BufWriter<io::Stdout>),
-    Dir {
-        dir: PathBuf,
-        file: BufWriter<File>,
-        written: u64,
-        next_index: u32,
-    },
+    Dir { l4: RotatingFile, l7: RotatingFile },
 }
 
 /// Writes records as JSON lines.
@@ -51,28 +110,14 @@ impl std::fmt::Debug for JsonLinesSink {
     }
 }
 
-fn active_path(dir: &Path) -> PathBuf {
-    dir.join(format!("{L4_NAME}.jsonl"))
-}
-
-fn rotated_path(dir: &Path, i: u32) -> PathBuf {
-    dir.join(format!("{L4_NAME}.{i}.jsonl"))
-}
-
 impl JsonLinesSink {
     /// Writes into directory `dir` (created if missing; previous output files are replaced).
     pub fn to_dir(dir: &Path, limits: FileOutput) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        for i in 1..=limits.keep_files.max(1) + 64 {
-            let _ = fs::remove_file(rotated_path(dir, i));
-        }
-        let file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir))?);
         Ok(JsonLinesSink {
             target: Target::Dir {
-                dir: dir.to_path_buf(),
-                file,
-                written: 0,
-                next_index: 1,
+                l4: RotatingFile::create(dir, L4_NAME, &limits)?,
+                l7: RotatingFile::create(dir, L7_NAME, &limits)?,
             },
             limits,
             line: Vec::with_capacity(2048),
@@ -101,59 +146,55 @@ impl JsonLinesSink {
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.target {
             Target::Stdout(w) => w.flush(),
-            Target::Dir { file, .. } => file.flush(),
-        }
-    }
-
-    fn write_line(&mut self) -> io::Result<()> {
-        let len = self.line.len() as u64;
-        match &mut self.target {
-            Target::Stdout(w) => w.write_all(&self.line)?,
-            Target::Dir {
-                dir,
-                file,
-                written,
-                next_index,
-            } => {
-                if *written > 0 && *written + len > self.limits.rotate_bytes {
-                    file.flush()?;
-                    fs::rename(active_path(dir), rotated_path(dir, *next_index))?;
-                    if *next_index > self.limits.keep_files {
-                        let _ = fs::remove_file(rotated_path(
-                            dir,
-                            *next_index - self.limits.keep_files,
-                        ));
-                    }
-                    *next_index += 1;
-                    *file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir))?);
-                    *written = 0;
-                    self.stats.rotations += 1;
-                }
-                file.write_all(&self.line)?;
-                *written += len;
+            Target::Dir { l4, l7 } => {
+                l4.file.flush()?;
+                l7.file.flush()
             }
         }
-        self.stats.bytes += len;
-        Ok(())
     }
-}
 
-impl RecordSink for JsonLinesSink {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
+    /// Serialises `rec` and writes it to the file of its type; true when written.
+    fn write_record(&mut self, rec: &impl Serialize, is_l7: bool) -> bool {
         self.line.clear();
         if serde_json::to_writer(&mut self.line, rec).is_err() {
             self.stats.write_errors += 1;
-            return;
+            return false;
         }
         self.line.push(b'\n');
-        match self.write_line() {
-            Ok(()) => self.stats.records += 1,
+        let res = match &mut self.target {
+            Target::Stdout(w) => w.write_all(&self.line).map(|_| false),
+            Target::Dir { l4, l7 } => {
+                let f = if is_l7 { l7 } else { l4 };
+                f.write(&self.line, &self.limits)
+            }
+        };
+        match res {
+            Ok(rotated) => {
+                self.stats.rotations += u64::from(rotated);
+                self.stats.bytes += self.line.len() as u64;
+                true
+            }
             Err(e) => {
                 self.stats.write_errors += 1;
                 if self.error.is_none() {
                     self.error = Some(e);
                 }
+                false
             }
+        }
+    }
+}
+
+impl RecordSink for JsonLinesSink {
+    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
+        if self.write_record(rec, false) {
+            self.stats.records += 1;
+        }
+    }
+
+    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
+        if self.write_record(rec, true) {
+            self.stats.l7_records += 1;
         }
     }
 }
@@ -206,9 +247,9 @@ mod tests {
         assert!(s.stats.rotations >= 3);
         let mut lines = 0;
         for p in [
-            active_path(&dir),
-            rotated_path(&dir, s.stats.rotations as u32),
-            rotated_path(&dir, s.stats.rotations as u32 - 1),
+            active_path(&dir, L4_NAME),
+            rotated_path(&dir, L4_NAME, s.stats.rotations as u32),
+            rotated_path(&dir, L4_NAME, s.stats.rotations as u32 - 1),
         ] {
             let text = fs::read_to_string(&p).unwrap();
             assert!(text.len() as u64 <= 6000);
@@ -219,7 +260,7 @@ mod tests {
             }
         }
         assert!(
-            !rotated_path(&dir, 1).exists(),
+            !rotated_path(&dir, L4_NAME, 1).exists(),
             "oldest rotated file deleted"
         );
         assert!(lines < 40 && lines > 5);

@@ -10,3 +10,6 @@ pub use wire::{
     parse_message, probe, qtype_name, response_status, tcp_frame, Answers, DnsError, Framing,
     Header, Message, Name, Question,
 };
+
+pub mod session;
+pub use session::DnsSession;

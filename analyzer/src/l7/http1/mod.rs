@@ -12,3 +12,6 @@ pub use wire::{
     endpoint, header, parse_request, parse_response, probe, same_header_name, Body, ChunkedSkipper,
     HttpError, Parsed, RequestHead, ResponseHead, MAX_HEADERS,
 };
+
+pub mod session;
+pub use session::Http1Session;

@@ -4,3 +4,6 @@
 pub mod wire;
 
 pub use wire::{parse_hello, probe, Hello, HelloKind, TlsError};
+
+pub mod session;
+pub use session::TlsSession;

@@ -1,0 +1,181 @@
+//! L7 settings (DeepFlow's `processors.request_log` and the inference keys of
+//! `processors.request_log.application_protocol_inference`), as the analyzer uses them.
+
+use super::protocol::{L7Protocol, ProtocolSet};
+use crate::config::PortSet;
+
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// Headers to read trace and request ids from (`tag_extraction.tracing_tag`). Names match
+/// case-insensitively with '-' and '_' alike; the header name also selects the format
+/// ([`super::tags`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracingTags {
+    pub http_real_client: Vec<String>,
+    pub x_request_id: Vec<String>,
+    pub apm_trace_id: Vec<String>,
+    pub apm_span_id: Vec<String>,
+}
+
+impl Default for TracingTags {
+    fn default() -> Self {
+        let v = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        TracingTags {
+            http_real_client: v(&["X_Forwarded_For"]),
+            x_request_id: v(&["X_Request_ID"]),
+            apm_trace_id: v(&["traceparent", "sw8"]),
+            apm_span_id: v(&["traceparent", "sw8"]),
+        }
+    }
+}
+
+/// One `http_endpoint.match_rules` entry: paths starting with `url_prefix` keep
+/// `keep_segments` segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRule {
+    pub url_prefix: String,
+    pub keep_segments: usize,
+}
+
+/// HTTP endpoint extraction (`tag_extraction.http_endpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRules {
+    pub disabled: bool,
+    /// The longest matching prefix wins.
+    pub rules: Vec<EndpointRule>,
+}
+
+impl Default for EndpointRules {
+    fn default() -> Self {
+        EndpointRules {
+            disabled: false,
+            rules: vec![EndpointRule {
+                url_prefix: String::new(),
+                keep_segments: 2,
+            }],
+        }
+    }
+}
+
+impl EndpointRules {
+    /// Segments to keep for `path` (None: extraction disabled or no rule matches).
+    pub fn keep_for(&self, path: &str) -> Option<usize> {
+        if self.disabled {
+            return None;
+        }
+        self.rules
+            .iter()
+            .filter(|r| path.starts_with(r.url_prefix.as_str()))
+            .max_by_key(|r| r.url_prefix.len())
+            .map(|r| r.keep_segments)
+    }
+}
+
+/// Everything the L7 layer of one worker needs.
+#[derive(Debug, Clone)]
+pub struct L7Config {
+    /// `enabled_protocols` (only the ones tapflow parses).
+    pub enabled: ProtocolSet,
+    /// `port_number_prefilters`: server ports each protocol is tried on; absent = every port.
+    pub prefilters: Vec<(L7Protocol, PortSet)>,
+    /// `inference_result_ttl`: how long a per-server inference result is trusted, seconds.
+    pub inference_ttl_s: u32,
+    /// `inference_max_retries`: failed inferences on one server before its new flows are no
+    /// longer tried (until the TTL passes).
+    pub inference_max_retries: u32,
+    /// Payload packets of one flow tried before the flow is given up as not L7.
+    pub inference_packets_per_flow: u8,
+    /// `tunning.payload_truncation`: most bytes of a message head held across segments (at most
+    /// [`super::flow_state::HOLD_MAX`]).
+    pub payload_truncation: u16,
+    /// `timeouts.tcp_request_timeout` / `udp_request_timeout`: a response later than this is a
+    /// timeout, not an RRT sample.
+    pub tcp_request_timeout_ns: u64,
+    pub udp_request_timeout_ns: u64,
+    /// `timeouts.session_aggregate` (DNS, TLS: 15 s) and `session_aggregate_window_duration`
+    /// (others: 120 s): an unanswered request is reported as a timeout after this.
+    pub session_window_ns: u64,
+    pub session_window_dns_tls_ns: u64,
+    /// Flows with L7 state at once (each holds two reassembly buffers).
+    pub flow_capacity: u32,
+    /// Requests waiting for their response (`session_aggregate_max_entries`); the oldest is
+    /// reported unanswered when full.
+    pub pending_capacity: u32,
+    pub tags: TracingTags,
+    pub endpoints: EndpointRules,
+}
+
+impl Default for L7Config {
+    fn default() -> Self {
+        let ports = |list: &[u16]| {
+            let mut s = PortSet::new();
+            for p in list {
+                s.insert(*p);
+            }
+            s
+        };
+        L7Config {
+            enabled: ProtocolSet::deepflow_default(),
+            prefilters: vec![
+                (L7Protocol::Dns, ports(&[53, 5353])),
+                (L7Protocol::Tls, ports(&[443, 6443])),
+            ],
+            inference_ttl_s: 60,
+            inference_max_retries: 128,
+            inference_packets_per_flow: 8,
+            payload_truncation: 1024,
+            tcp_request_timeout_ns: 300 * NS_PER_SEC,
+            udp_request_timeout_ns: 150 * NS_PER_SEC,
+            session_window_ns: 120 * NS_PER_SEC,
+            session_window_dns_tls_ns: 15 * NS_PER_SEC,
+            flow_capacity: 16_384,
+            pending_capacity: 4_096,
+            tags: TracingTags::default(),
+            endpoints: EndpointRules::default(),
+        }
+    }
+}
+
+impl L7Config {
+    /// Is `proto` tried on a flow whose server port is `port`?
+    pub fn tried_on(&self, proto: L7Protocol, port: u16) -> bool {
+        if !self.enabled.contains(proto) {
+            return false;
+        }
+        self.prefilters
+            .iter()
+            .find(|(p, _)| *p == proto)
+            .is_none_or(|(_, ports)| ports.contains(port))
+    }
+
+    /// How long an unanswered request of `proto` waits.
+    pub fn session_window_ns(&self, proto: L7Protocol) -> u64 {
+        match proto {
+            L7Protocol::Dns | L7Protocol::Tls => self.session_window_dns_tls_ns,
+            _ => self.session_window_ns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefilters_and_endpoint_rules() {
+        let c = L7Config::default();
+        assert!(c.tried_on(L7Protocol::Dns, 53) && !c.tried_on(L7Protocol::Dns, 80));
+        assert!(c.tried_on(L7Protocol::Http1, 12345));
+        assert!(!c.tried_on(L7Protocol::Grpc, 80), "not enabled by default");
+        let mut r = EndpointRules::default();
+        assert_eq!(r.keep_for("/a/b/c"), Some(2));
+        r.rules.push(EndpointRule {
+            url_prefix: "/api".into(),
+            keep_segments: 3,
+        });
+        assert_eq!(r.keep_for("/api/v1/x/y"), Some(3));
+        assert_eq!(r.keep_for("/web/x"), Some(2));
+        r.disabled = true;
+        assert_eq!(r.keep_for("/api"), None);
+    }
+}

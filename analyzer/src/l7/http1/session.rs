@@ -1,0 +1,235 @@
+//! One HTTP/1 connection: follows both directions message by message (heads parsed, bodies
+//! skipped by their framing), pairs responses with requests in order (pipelining works), and fills
+//! `l7_flow_log` rows (`deepflow-facts.md` section 4.5: method, Host, path, endpoint, status).
+//!
+//! Interim 1xx responses are not answers (except 101, after which the connection carries another
+//! protocol and is no longer parsed; likewise a 2xx to CONNECT). A response to HEAD has no body.
+//! After a gap the direction waits for a segment that starts a message.
+
+use super::super::exchange::{Exchange, Pairing};
+use super::super::{tags, Probe, ResponseStatus};
+use super::wire::{
+    endpoint, header, parse_request, parse_response, probe, Body, ChunkedSkipper, Parsed,
+    MAX_HEADERS,
+};
+use super::EMPTY_HEADER;
+use crate::engine::RecordSink;
+
+/// Where one direction stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum DirState {
+    /// Expecting a message head.
+    #[default]
+    Head,
+    /// Inside a body of known length: bytes left.
+    Body(u64),
+    Chunked(ChunkedSkipper),
+    /// A response body delimited by the connection close: nothing more to parse.
+    UntilClose,
+}
+
+impl DirState {
+    fn after_head(body: Body) -> Self {
+        match body {
+            Body::None | Body::Length(0) => DirState::Head,
+            Body::Length(n) => DirState::Body(n),
+            Body::Chunked => DirState::Chunked(ChunkedSkipper::default()),
+            Body::UntilClose => DirState::UntilClose,
+        }
+    }
+}
+
+/// HTTP/1 state of one flow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Http1Session {
+    /// [client -> server, server -> client].
+    dir: [DirState; 2],
+    /// Which pending requests are HEAD (bit 0 = oldest), `n_pending` of them.
+    head_bits: u32,
+    connect_bits: u32,
+    n_pending: u8,
+    /// The connection switched protocols (101, CONNECT): no longer HTTP/1.
+    opaque: bool,
+}
+
+fn status_of(code: u16) -> ResponseStatus {
+    match code {
+        400..=499 => ResponseStatus::ClientError,
+        500..=599 => ResponseStatus::ServerError,
+        _ => ResponseStatus::Ok,
+    }
+}
+
+fn length(body: Body) -> i64 {
+    match body {
+        Body::Length(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        Body::None => 0,
+        Body::Chunked | Body::UntilClose => -1,
+    }
+}
+
+impl Http1Session {
+    fn push_pending(&mut self, is_head: bool, is_connect: bool) {
+        if self.n_pending < 32 {
+            self.head_bits |= u32::from(is_head) << self.n_pending;
+            self.connect_bits |= u32::from(is_connect) << self.n_pending;
+            self.n_pending += 1;
+        }
+    }
+
+    /// (HEAD, CONNECT) of the oldest pending request, removed.
+    fn pop_pending(&mut self) -> (bool, bool) {
+        if self.n_pending == 0 {
+            return (false, false);
+        }
+        let r = (self.head_bits & 1 == 1, self.connect_bits & 1 == 1);
+        self.head_bits >>= 1;
+        self.connect_bits >>= 1;
+        self.n_pending -= 1;
+        r
+    }
+
+    /// Parses what it can of `data` (one direction's bytes in order); returns the bytes consumed
+    /// (the rest is an incomplete head, offered again with more bytes).
+    pub(crate) fn on_stream<S: RecordSink>(
+        &mut self,
+        data: &[u8],
+        resync: bool,
+        from_client: bool,
+        x: &mut Exchange<'_, S>,
+    ) -> usize {
+        if self.opaque {
+            return data.len();
+        }
+        let d = usize::from(!from_client);
+        if resync {
+            self.dir[d] = DirState::Head;
+            if probe(data) != Probe::Certain {
+                return data.len();
+            }
+        }
+        let mut at = 0;
+        while at < data.len() {
+            let rest = &data[at..];
+            match self.dir[d] {
+                DirState::UntilClose => return data.len(),
+                DirState::Body(n) => {
+                    let take = n.min(rest.len() as u64);
+                    at += take as usize;
+                    self.dir[d] = if take == n {
+                        DirState::Head
+                    } else {
+                        DirState::Body(n - take)
+                    };
+                }
+                DirState::Chunked(mut sk) => match sk.skip(rest) {
+                    Ok(n) => {
+                        at += n;
+                        if sk == ChunkedSkipper::Done {
+                            self.dir[d] = DirState::Head;
+                        } else {
+                            self.dir[d] = DirState::Chunked(sk);
+                            if n < rest.len() {
+                                return at;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        x.counters.parse_errors += 1;
+                        self.dir[d] = DirState::Head;
+                        return data.len();
+                    }
+                },
+                DirState::Head => {
+                    let used = if from_client {
+                        self.request(rest, x)
+                    } else {
+                        self.response(rest, x)
+                    };
+                    match used {
+                        Some(0) => return at,
+                        Some(n) => at += n,
+                        None => {
+                            x.counters.parse_errors += 1;
+                            return data.len();
+                        }
+                    }
+                    if self.opaque {
+                        return data.len();
+                    }
+                }
+            }
+        }
+        at
+    }
+
+    /// Parses a request head at the start of `buf`: Some(bytes used), Some(0) for an incomplete
+    /// head, None for garbage.
+    fn request<S: RecordSink>(&mut self, buf: &[u8], x: &mut Exchange<'_, S>) -> Option<usize> {
+        let mut slots = [EMPTY_HEADER; MAX_HEADERS];
+        let h = match parse_request(buf, &mut slots) {
+            Ok(Parsed::Complete(h)) => h,
+            Ok(Parsed::Partial) => return Some(0),
+            Err(_) => return None,
+        };
+        let cfg = x.cfg;
+        x.request(None, h.head_len as u32, |row| {
+            row.request_type.push_lossy(h.method.as_bytes());
+            if let Some(host) = header(h.headers, "host") {
+                row.request_domain.push_lossy(host);
+            }
+            row.request_resource.push_lossy(h.path.as_bytes());
+            if let Some(keep) = cfg.endpoints.keep_for(h.path) {
+                row.endpoint.push_lossy(endpoint(h.path, keep).as_bytes());
+            }
+            row.version
+                .push_lossy(if h.version == 0 { b"1.0" } else { b"1.1" });
+            if let Some(v) = header(h.headers, "user-agent") {
+                row.http_user_agent.push_lossy(v);
+            }
+            if let Some(v) = header(h.headers, "referer") {
+                row.http_referer.push_lossy(v);
+            }
+            row.request_length = length(h.body);
+            tags::extract(&cfg.tags, true, |n| header(h.headers, n), row);
+        });
+        self.push_pending(h.method == "HEAD", h.method == "CONNECT");
+        self.dir[0] = DirState::after_head(h.body);
+        Some(h.head_len)
+    }
+
+    fn response<S: RecordSink>(&mut self, buf: &[u8], x: &mut Exchange<'_, S>) -> Option<usize> {
+        let to_head = self.n_pending > 0 && self.head_bits & 1 == 1;
+        let mut slots = [EMPTY_HEADER; MAX_HEADERS];
+        let h = match parse_response(buf, &mut slots, to_head) {
+            Ok(Parsed::Complete(h)) => h,
+            Ok(Parsed::Partial) => return Some(0),
+            Err(_) => return None,
+        };
+        if (100..200).contains(&h.status) && h.status != 101 {
+            // Interim (100 Continue, 103 Early Hints): the final response follows.
+            return Some(h.head_len);
+        }
+        let (_, was_connect) = self.pop_pending();
+        let cfg = x.cfg;
+        x.response(Pairing::Oldest, h.head_len as u32, |row| {
+            row.response_code = Some(i32::from(h.status));
+            let status = status_of(h.status);
+            row.response_status = status.code();
+            if status != ResponseStatus::Ok {
+                row.response_exception.push_lossy(h.reason.as_bytes());
+            }
+            if row.version.is_empty() {
+                row.version
+                    .push_lossy(if h.version == 0 { b"1.0" } else { b"1.1" });
+            }
+            row.response_length = length(h.body);
+            tags::extract(&cfg.tags, false, |n| header(h.headers, n), row);
+        });
+        self.dir[1] = DirState::after_head(h.body);
+        if h.status == 101 || (was_connect && (200..300).contains(&h.status)) {
+            self.opaque = true;
+        }
+        Some(h.head_len)
+    }
+}

@@ -1,0 +1,335 @@
+//! The L7 layer of one worker: protocol inference for new flows (per-server cache, port
+//! prefilters, three-state probes), per-flow parsing through reassembly, and the pending-request
+//! pool whose unanswered entries become timeout rows.
+
+use super::app_table::{AppTable, Verdict, APP_TABLE_CAPACITY};
+use super::config::L7Config;
+use super::exchange::{emit_unanswered, Exchange};
+use super::flow_state::{L7Flow, L7Link, L7Slab, Parser, HOLD_MAX};
+use super::pending::PendingPool;
+use super::protocol::L7Protocol;
+use super::stats::{L7Counters, L7Stats};
+use super::{dns, http1, tls, Probe, ResponseStatus};
+use crate::engine::RecordSink;
+use crate::flow::Flow;
+use crate::mirror::CaptureMode;
+use crate::record::L7FlowLog;
+use crate::tcp::SeqNumber;
+
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// What inference made of a packet.
+enum Inference {
+    /// Tracked in this slot; the server is this flow side.
+    Found {
+        slot: u32,
+        server: u8,
+    },
+    NotYet,
+    Skip,
+}
+
+/// One packet as the L7 layer sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct L7Packet<'a> {
+    /// Flow side (0/1) of the sender.
+    pub side: usize,
+    pub ts_ns: u64,
+    /// The payload's TCP sequence number; None for UDP.
+    pub tcp_seq: Option<SeqNumber>,
+    /// The L4 payload (not empty).
+    pub payload: &'a [u8],
+}
+
+/// L7 state of one worker.
+#[derive(Debug)]
+pub struct L7Tracker {
+    apps: AppTable,
+    slab: L7Slab,
+    pool: PendingPool,
+    scratch: Box<L7FlowLog>,
+}
+
+/// Does `payload` (one packet's) look like protocol `p`?
+fn probe(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Probe {
+    match p {
+        L7Protocol::Http1 if is_tcp => http1::probe(payload),
+        L7Protocol::Tls if is_tcp => tls::probe(payload),
+        L7Protocol::Dns if is_tcp => match payload {
+            [_, _, msg @ ..] => dns::probe(msg),
+            _ => Probe::Unsure,
+        },
+        L7Protocol::Dns => dns::probe(payload),
+        _ => Probe::NotForUs,
+    }
+}
+
+/// Did the client send `payload`, judging by the message itself?
+fn sent_by_client(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Option<bool> {
+    match p {
+        L7Protocol::Http1 => Some(!payload.starts_with(b"HTTP/")),
+        L7Protocol::Tls => payload.get(5).map(|t| *t == 1),
+        L7Protocol::Dns => {
+            let msg = if is_tcp { payload.get(2..)? } else { payload };
+            msg.get(2).map(|f| f & 0x80 == 0)
+        }
+        _ => None,
+    }
+}
+
+impl L7Tracker {
+    pub fn new(cfg: &L7Config) -> Self {
+        L7Tracker {
+            apps: AppTable::new(
+                APP_TABLE_CAPACITY,
+                cfg.inference_ttl_s,
+                cfg.inference_max_retries,
+            ),
+            slab: L7Slab::new(cfg.flow_capacity),
+            pool: PendingPool::new(cfg.pending_capacity),
+            scratch: Box::default(),
+        }
+    }
+
+    /// Flows with L7 state now.
+    pub fn active_flows(&self) -> usize {
+        self.slab.in_use()
+    }
+
+    /// A TCP or UDP packet of `flow` from flow side `side` with a non-empty L4 payload
+    /// (`tcp_seq`: its sequence number, None for UDP). Returns the server's flow side when this
+    /// packet decided the flow's protocol.
+    pub fn on_payload<S: RecordSink>(
+        &mut self,
+        cfg: &L7Config,
+        mode: CaptureMode,
+        flow: &mut Flow,
+        pkt: L7Packet<'_>,
+        sink: &mut S,
+        counters: &mut L7Counters,
+    ) -> Option<u8> {
+        let L7Packet {
+            side,
+            ts_ns,
+            tcp_seq,
+            payload,
+        } = pkt;
+        if payload.is_empty() || cfg.enabled.is_empty() {
+            return None;
+        }
+        let mut decided = None;
+        let slot = match flow.l7 {
+            L7Link::Skip => return None,
+            L7Link::Tracked(i) => i,
+            L7Link::Untried(n) => match self.infer(cfg, flow, &pkt, counters) {
+                Inference::Found { slot, server } => {
+                    flow.l7 = L7Link::Tracked(slot);
+                    decided = Some(server);
+                    slot
+                }
+                Inference::Skip => {
+                    flow.l7 = L7Link::Skip;
+                    return None;
+                }
+                Inference::NotYet => {
+                    let tries = n.saturating_add(1);
+                    flow.l7 = if tries >= cfg.inference_packets_per_flow {
+                        counters.inference_failed += 1;
+                        let server = flow.ep[usize::from(flow.direction.server)];
+                        self.apps.on_failure(&server, (ts_ns / NS_PER_SEC) as u32);
+                        L7Link::Skip
+                    } else {
+                        L7Link::Untried(tries)
+                    };
+                    return None;
+                }
+            },
+        };
+        let flow: &Flow = flow;
+        let Some(st) = self.slab.get_mut(slot, flow.id) else {
+            return decided;
+        };
+        let L7Flow {
+            proto,
+            client_side,
+            streams,
+            parser,
+            refs,
+            stats,
+            ..
+        } = st;
+        let from_client = side == usize::from(*client_side);
+        let hold = usize::from(cfg.payload_truncation).min(HOLD_MAX);
+        let mut x = Exchange {
+            cfg,
+            flow,
+            mode,
+            proto: *proto,
+            client_side: usize::from(*client_side),
+            slot,
+            pool: &mut self.pool,
+            refs,
+            stats,
+            counters,
+            sink,
+            scratch: &mut self.scratch,
+            ts_ns,
+            tcp_seq: tcp_seq.map_or(0, |s| s.0),
+            is_tls: *proto == L7Protocol::Tls,
+        };
+        let Some(seq) = tcp_seq else {
+            if let Parser::Dns(d) = parser {
+                d.on_message(payload, &mut x);
+            }
+            return decided;
+        };
+        let mut tls_rtt = None;
+        let out = streams[side].feed(seq, payload, |data, resync| match parser {
+            Parser::Http1(h) => h.on_stream(data, resync, from_client, &mut x),
+            Parser::Dns(d) => d.on_stream(data, resync, from_client, hold, &mut x),
+            Parser::Tls(t) => {
+                let (n, rtt) = t.on_stream(data, from_client, hold, &mut x);
+                tls_rtt = rtt;
+                n
+            }
+        });
+        if let Some(r) = tls_rtt {
+            x.stats.tls_rtt = r;
+        }
+        let c = &mut x.counters;
+        c.duplicate_segments += u64::from(out.duplicate);
+        c.gaps += u64::from(out.gap > 0);
+        c.gap_bytes += u64::from(out.gap);
+        c.overflow_bytes += u64::from(out.overflow);
+        decided
+    }
+
+    fn infer(
+        &mut self,
+        cfg: &L7Config,
+        flow: &Flow,
+        pkt: &L7Packet<'_>,
+        counters: &mut L7Counters,
+    ) -> Inference {
+        let &L7Packet {
+            side,
+            ts_ns,
+            tcp_seq,
+            payload,
+        } = pkt;
+        let is_tcp = tcp_seq.is_some();
+        let now_s = (ts_ns / NS_PER_SEC) as u32;
+        let guess_server = usize::from(flow.direction.server);
+        let fits = |p: L7Protocol| if is_tcp { p.over_tcp() } else { p.over_udp() };
+        match self.apps.lookup(&flow.ep[guess_server], now_s) {
+            Verdict::GiveUp => {
+                counters.inference_skipped += 1;
+                return Inference::Skip;
+            }
+            Verdict::Known(p) if fits(p) && cfg.enabled.contains(p) => {
+                let client = match sent_by_client(p, payload, is_tcp) {
+                    Some(true) => side,
+                    Some(false) => side ^ 1,
+                    None => guess_server ^ 1,
+                };
+                counters.inference_cached += 1;
+                return self.track(cfg, flow, p, client, counters);
+            }
+            _ => {}
+        }
+        let ports = [flow.ep[0].port, flow.ep[1].port];
+        for p in L7Protocol::INFERRED {
+            if !fits(p) || !ports.iter().any(|port| cfg.tried_on(p, *port)) {
+                continue;
+            }
+            if probe(p, payload, is_tcp) == Probe::Certain {
+                let client = match sent_by_client(p, payload, is_tcp) {
+                    Some(false) => side ^ 1,
+                    _ => side,
+                };
+                self.apps.on_success(&flow.ep[client ^ 1], p, now_s);
+                return self.track(cfg, flow, p, client, counters);
+            }
+        }
+        Inference::NotYet
+    }
+
+    fn track(
+        &mut self,
+        cfg: &L7Config,
+        flow: &Flow,
+        p: L7Protocol,
+        client: usize,
+        counters: &mut L7Counters,
+    ) -> Inference {
+        let Some(parser) = Parser::for_protocol(p) else {
+            return Inference::Skip;
+        };
+        let hold = usize::from(cfg.payload_truncation).min(HOLD_MAX);
+        match self.slab.alloc(flow.id, p, parser, client as u8, hold) {
+            Some(slot) => {
+                counters.flows += 1;
+                Inference::Found {
+                    slot,
+                    server: (client ^ 1) as u8,
+                }
+            }
+            None => {
+                counters.state_full += 1;
+                Inference::Skip
+            }
+        }
+    }
+
+    /// Reports requests whose window passed by `now_ns` as timeouts.
+    pub fn expire<S: RecordSink>(&mut self, now_ns: u64, sink: &mut S, counters: &mut L7Counters) {
+        while let Some(e) = self.pool.pop_expired(now_ns) {
+            counters.timeouts += 1;
+            if let Some(st) = self.slab.get_mut(e.slot, e.flow_id) {
+                st.stats.timeout += 1;
+            }
+            emit_unanswered(e, ResponseStatus::Timeout, sink, counters);
+        }
+    }
+
+    /// The flow ends: its unanswered requests are reported as timeouts (before its last l4 row
+    /// is built, so they are counted there).
+    pub fn end_flow<S: RecordSink>(
+        &mut self,
+        flow: &Flow,
+        sink: &mut S,
+        counters: &mut L7Counters,
+    ) {
+        let L7Link::Tracked(slot) = flow.l7 else {
+            return;
+        };
+        let Some(st) = self.slab.get_mut(slot, flow.id) else {
+            return;
+        };
+        while let Some(seq) = st.refs.take_oldest() {
+            if let Some(e) = self.pool.take(seq) {
+                st.stats.timeout += 1;
+                counters.timeouts += 1;
+                emit_unanswered(e, ResponseStatus::Timeout, sink, counters);
+            }
+        }
+    }
+
+    /// The flow's protocol and L7 stats of the interval now ending (reset for the next).
+    pub fn take_stats(&mut self, flow: &Flow) -> Option<(L7Protocol, L7Stats)> {
+        let L7Link::Tracked(slot) = flow.l7 else {
+            return None;
+        };
+        let st = self.slab.get_mut(slot, flow.id)?;
+        Some((st.proto, std::mem::take(&mut st.stats)))
+    }
+
+    /// Frees the flow's L7 state.
+    pub fn release(&mut self, flow: &Flow) {
+        if let L7Link::Tracked(slot) = flow.l7 {
+            if self.slab.get_mut(slot, flow.id).is_some() {
+                self.slab.release(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `l7_flow_log` rows: one per request/response session (DeepFlow's `AppProtoLogsData`, field names
+//! of the server's `flow_log.l7_flow_log` table; `deepflow-facts.md` section 4.5).
+//!
+//! A row is built in place: the request half is filled when the request is seen, kept in the
+//! pending-request pool, and completed by its response. Strings are fixed-size inline buffers
+//! (longer values are cut), so building a row never allocates. Times are microseconds since the
+//! Unix epoch; `response_duration` (DeepFlow's rrt) is microseconds.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::Serialize;
+
+use super::MacAddr;
+use crate::l7::inline::InlineBytes;
+
+/// DeepFlow's `type` of a row.
+pub const TYPE_REQUEST: u8 = 0;
+pub const TYPE_RESPONSE: u8 = 1;
+pub const TYPE_SESSION: u8 = 2;
+
+/// One l7_flow_log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct L7FlowLog {
+    pub flow_id: u64,
+    /// Request time (the response's when there was no request).
+    pub start_time: u64,
+    /// Response time (the request's when there was no response).
+    pub end_time: u64,
+    /// 0 request only, 1 response only, 2 request and response.
+    #[serde(rename = "type")]
+    pub row_type: u8,
+    pub signal_source: u8,
+    pub capture_network_type: u8,
+    pub tap_port: u64,
+    pub tap_side: u8,
+    pub observation_point: &'static str,
+    pub mac_0: MacAddr,
+    pub mac_1: MacAddr,
+    /// Client address and port (`_0`), server (`_1`).
+    pub ip_0: IpAddr,
+    pub ip_1: IpAddr,
+    pub is_ipv4: bool,
+    pub protocol: u8,
+    pub client_port: u16,
+    pub server_port: u16,
+    pub l7_protocol: u8,
+    pub l7_protocol_str: &'static str,
+    pub version: InlineBytes<8>,
+    pub request_type: InlineBytes<16>,
+    pub request_domain: InlineBytes<255>,
+    pub request_resource: InlineBytes<256>,
+    /// DNS id, HTTP/2 stream id.
+    pub request_id: Option<u32>,
+    pub endpoint: InlineBytes<128>,
+    pub response_code: Option<i32>,
+    /// 0 ok, 2 timeout, 3 server error, 4 client error, 5 unknown, 6 parse failed.
+    pub response_status: u8,
+    pub response_exception: InlineBytes<64>,
+    pub response_result: InlineBytes<128>,
+    pub trace_id: InlineBytes<64>,
+    pub span_id: InlineBytes<64>,
+    pub x_request_id_0: InlineBytes<64>,
+    pub x_request_id_1: InlineBytes<64>,
+    pub http_proxy_client: InlineBytes<64>,
+    pub http_user_agent: InlineBytes<128>,
+    pub http_referer: InlineBytes<128>,
+    /// Body length of the request / response (-1 unknown).
+    pub request_length: i64,
+    pub response_length: i64,
+    /// Request to response, µs (0 without both).
+    pub response_duration: u64,
+    pub is_tls: bool,
+    pub req_tcp_seq: u32,
+    pub resp_tcp_seq: u32,
+    pub captured_request_byte: u32,
+    pub captured_response_byte: u32,
+}
+
+impl Default for L7FlowLog {
+    fn default() -> Self {
+        L7FlowLog {
+            flow_id: 0,
+            start_time: 0,
+            end_time: 0,
+            row_type: TYPE_REQUEST,
+            signal_source: 0,
+            capture_network_type: 0,
+            tap_port: 0,
+            tap_side: 0,
+            observation_point: "",
+            mac_0: MacAddr::default(),
+            mac_1: MacAddr::default(),
+            ip_0: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip_1: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            is_ipv4: true,
+            protocol: 0,
+            client_port: 0,
+            server_port: 0,
+            l7_protocol: 0,
+            l7_protocol_str: "",
+            version: InlineBytes::EMPTY,
+            request_type: InlineBytes::EMPTY,
+            request_domain: InlineBytes::EMPTY,
+            request_resource: InlineBytes::EMPTY,
+            request_id: None,
+            endpoint: InlineBytes::EMPTY,
+            response_code: None,
+            response_status: 5,
+            response_exception: InlineBytes::EMPTY,
+            response_result: InlineBytes::EMPTY,
+            trace_id: InlineBytes::EMPTY,
+            span_id: InlineBytes::EMPTY,
+            x_request_id_0: InlineBytes::EMPTY,
+            x_request_id_1: InlineBytes::EMPTY,
+            http_proxy_client: InlineBytes::EMPTY,
+            http_user_agent: InlineBytes::EMPTY,
+            http_referer: InlineBytes::EMPTY,
+            request_length: -1,
+            response_length: -1,
+            response_duration: 0,
+            is_tls: false,
+            req_tcp_seq: 0,
+            resp_tcp_seq: 0,
+            captured_request_byte: 0,
+            captured_response_byte: 0,
+        }
+    }
+}
