@@ -15,6 +15,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 # The DPDK engine (feature `dpdk`): Debian's DPDK 22.11 and libclang for bindgen.
 pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
 ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
+# Tests: the L7 conformance test cross-checks with tshark where the truth files cannot.
+[ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tshark >/dev/null && need+=(tshark)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-scripts/install-build-deps.sh
+TAPFLOW_TEST_DEPS=1 scripts/install-build-deps.sh
 if [ "$(id -u)" = 0 ] && ! mount | grep -q ' /sys/fs/bpf '; then
   mount -t bpf bpf /sys/fs/bpf || true
 fi

@@ -103,6 +103,10 @@ pub struct L7Config {
     pub pending_capacity: u32,
     pub tags: TracingTags,
     pub endpoints: EndpointRules,
+    /// `filters.unconcerned_dns_nxdomain_response_suffixes`: an NXDOMAIN answer for a name
+    /// ending in one of these is not an error (search-domain expansions such as
+    /// `.svc.cluster.local`).
+    pub dns_nxdomain_unconcerned_suffixes: Vec<String>,
 }
 
 impl Default for L7Config {
@@ -132,6 +136,7 @@ impl Default for L7Config {
             pending_capacity: 4_096,
             tags: TracingTags::default(),
             endpoints: EndpointRules::default(),
+            dns_nxdomain_unconcerned_suffixes: Vec::new(),
         }
     }
 }
@@ -146,6 +151,16 @@ impl L7Config {
             .iter()
             .find(|(p, _)| *p == proto)
             .is_none_or(|(_, ports)| ports.contains(port))
+    }
+
+    /// Is an NXDOMAIN for `name` expected (not an error)?
+    pub fn nxdomain_unconcerned(&self, name: &[u8]) -> bool {
+        self.dns_nxdomain_unconcerned_suffixes.iter().any(|s| {
+            let s = s.as_bytes();
+            !s.is_empty()
+                && name.len() >= s.len()
+                && name[name.len() - s.len()..].eq_ignore_ascii_case(s)
+        })
     }
 
     /// How long an unanswered request of `proto` waits.

@@ -233,6 +233,9 @@ impl RequestLog {
                 None => {}
             }
         }
+        if let Some(v) = &self.filters.unconcerned_dns_nxdomain_response_suffixes {
+            c.dns_nxdomain_unconcerned_suffixes = v.clone();
+        }
         let tags = &self.tag_extraction.tracing_tag;
         let d = TracingTags::default();
         c.tags = TracingTags {

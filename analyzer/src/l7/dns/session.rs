@@ -4,11 +4,14 @@
 //! Row fields (`deepflow-facts.md` section 4.5): request_type = QTYPE mnemonic, request_domain =
 //! QNAME for A/AAAA queries, request_resource = endpoint = QNAME, request_id = DNS id,
 //! response_code = RCODE (0 ok; 1, 3 client error; others server error), response_result = the
-//! answer addresses (or the first CNAME) separated by `;`.
+//! answer addresses (or the first CNAME) separated by `;`. An NXDOMAIN for a name under
+//! `unconcerned_dns_nxdomain_response_suffixes` is ok.
 
 use std::fmt::Write;
 
+use super::super::config::L7Config;
 use super::super::exchange::{Exchange, Pairing};
+use super::super::ResponseStatus;
 use super::wire::{parse_message, qtype_name, response_status, tcp_frame, Framing, Message};
 use crate::engine::RecordSink;
 use crate::record::L7FlowLog;
@@ -39,12 +42,20 @@ fn fill_request(row: &mut L7FlowLog, m: &Message) {
     row.request_id = Some(u32::from(m.header.id));
 }
 
-fn fill_response(row: &mut L7FlowLog, m: &Message) {
+const RCODE_NXDOMAIN: u8 = 3;
+
+fn fill_response(row: &mut L7FlowLog, m: &Message, cfg: &L7Config) {
     if row.request_resource.is_empty() {
         fill_request(row, m);
     }
     row.response_code = Some(i32::from(m.header.rcode));
-    row.response_status = response_status(m.header.rcode).code();
+    row.response_status = if m.header.rcode == RCODE_NXDOMAIN
+        && cfg.nxdomain_unconcerned(m.question.name.as_bytes())
+    {
+        ResponseStatus::Ok.code()
+    } else {
+        response_status(m.header.rcode).code()
+    };
     let mut first = true;
     for a in m.answers.addrs() {
         if !first {
@@ -64,15 +75,21 @@ impl DnsSession {
     /// One message (a UDP datagram, or a TCP message without its length prefix). A message that
     /// does not decode is counted and skipped.
     pub(crate) fn on_message<S: RecordSink>(&mut self, msg: &[u8], x: &mut Exchange<'_, S>) {
+        self.message(msg, msg.len(), x);
+    }
+
+    /// One message; `captured` counts its bytes on the wire (with a TCP length prefix).
+    fn message<S: RecordSink>(&mut self, msg: &[u8], captured: usize, x: &mut Exchange<'_, S>) {
         let Ok(m) = parse_message(msg) else {
             x.counters.parse_errors += 1;
             return;
         };
         let key = Some(u32::from(m.header.id));
-        let captured = msg.len() as u32;
+        let captured = captured as u32;
+        let cfg = x.cfg;
         if m.header.is_response {
             x.response(Pairing::Key(u32::from(m.header.id)), captured, |row| {
-                fill_response(row, &m)
+                fill_response(row, &m, cfg)
             });
         } else {
             x.request(key, captured, |row| fill_request(row, &m));
@@ -116,11 +133,11 @@ impl DnsSession {
             let rest = &data[at..];
             match tcp_frame(rest) {
                 Framing::Complete { len } => {
-                    self.on_message(&rest[2..2 + len], x);
+                    self.message(&rest[2..2 + len], 2 + len, x);
                     at += 2 + len;
                 }
                 Framing::NeedMore { needed } if needed > hold && rest.len() > 2 + 12 => {
-                    self.on_message(&rest[2..], x);
+                    self.message(&rest[2..], rest.len(), x);
                     self.skip[d] = needed - rest.len();
                     return data.len();
                 }
