@@ -92,6 +92,11 @@ impl Analyzer {
         self.table.len()
     }
 
+    /// Flows holding L7 state now.
+    pub fn l7_flows(&self) -> usize {
+        self.l7.active_flows()
+    }
+
     /// Current analyzer time (the latest packet or tick), ns.
     pub fn now_ns(&self) -> u64 {
         self.now_ns

@@ -43,6 +43,8 @@ pub(crate) struct Exchange<'a, S> {
     pub ts_ns: u64,
     pub tcp_seq: u32,
     pub is_tls: bool,
+    /// Messages decoded during this packet.
+    pub messages: u32,
 }
 
 /// Fills what every row of a flow shares.
@@ -103,6 +105,7 @@ impl<S: RecordSink> Exchange<'_, S> {
         captured: u32,
         fill: impl FnOnce(&mut L7FlowLog),
     ) {
+        self.messages += 1;
         self.stats.request += 1;
         self.counters.requests += 1;
         if let Some(k) = key {
@@ -144,6 +147,7 @@ impl<S: RecordSink> Exchange<'_, S> {
         captured: u32,
         fill: impl FnOnce(&mut L7FlowLog),
     ) {
+        self.messages += 1;
         self.stats.response += 1;
         self.counters.responses += 1;
         let seq = match pairing {

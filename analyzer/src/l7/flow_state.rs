@@ -62,6 +62,11 @@ pub struct L7Flow {
     pub parser: Parser,
     pub refs: PendingRefs,
     pub stats: L7Stats,
+    /// False while the protocol is a guess from a message start too short to be sure of (a head
+    /// cut by a segment boundary): the first decoded message confirms it, a parse error undoes it.
+    pub confirmed: bool,
+    /// Payload packets inference had looked at before this slot (to continue counting).
+    pub tries: u8,
 }
 
 /// Preallocated L7 slots.
@@ -104,6 +109,8 @@ impl L7Slab {
                     parser,
                     refs: PendingRefs::default(),
                     stats: L7Stats::default(),
+                    confirmed: true,
+                    tries: 0,
                 });
                 (self.flows.len() - 1) as u32
             }
@@ -121,6 +128,8 @@ impl L7Slab {
         f.parser = parser;
         f.refs = PendingRefs::default();
         f.stats = L7Stats::default();
+        f.confirmed = true;
+        f.tries = 0;
         Some(idx)
     }
 

@@ -25,6 +25,10 @@ enum Inference {
         slot: u32,
         server: u8,
     },
+    /// Tracked on a guess (a message start too short to be sure).
+    Tentative {
+        slot: u32,
+    },
     NotYet,
     Skip,
 }
@@ -108,12 +112,7 @@ impl L7Tracker {
         sink: &mut S,
         counters: &mut L7Counters,
     ) -> Option<u8> {
-        let L7Packet {
-            side,
-            ts_ns,
-            tcp_seq,
-            payload,
-        } = pkt;
+        let L7Packet { ts_ns, payload, .. } = pkt;
         if payload.is_empty() || cfg.enabled.is_empty() {
             return None;
         }
@@ -125,6 +124,14 @@ impl L7Tracker {
                 Inference::Found { slot, server } => {
                     flow.l7 = L7Link::Tracked(slot);
                     decided = Some(server);
+                    slot
+                }
+                Inference::Tentative { slot } => {
+                    flow.l7 = L7Link::Tracked(slot);
+                    if let Some(st) = self.slab.get_mut(slot, flow.id) {
+                        st.confirmed = false;
+                        st.tries = n.saturating_add(1);
+                    }
                     slot
                 }
                 Inference::Skip => {
@@ -145,10 +152,39 @@ impl L7Tracker {
                 }
             },
         };
-        let flow: &Flow = flow;
-        let Some(st) = self.slab.get_mut(slot, flow.id) else {
-            return decided;
-        };
+        let undo = self.parse(cfg, mode, &*flow, slot, pkt, sink, counters);
+        if let Some(tries) = undo {
+            self.slab.release(slot);
+            flow.l7 = if tries >= cfg.inference_packets_per_flow {
+                counters.inference_failed += 1;
+                L7Link::Skip
+            } else {
+                L7Link::Untried(tries)
+            };
+        }
+        decided
+    }
+
+    /// Feeds the packet to the flow's session. Returns Some(tries) when a tentative protocol
+    /// turned out wrong (the caller undoes the tracking).
+    #[allow(clippy::too_many_arguments)]
+    fn parse<S: RecordSink>(
+        &mut self,
+        cfg: &L7Config,
+        mode: CaptureMode,
+        flow: &Flow,
+        slot: u32,
+        pkt: L7Packet<'_>,
+        sink: &mut S,
+        counters: &mut L7Counters,
+    ) -> Option<u8> {
+        let L7Packet {
+            side,
+            ts_ns,
+            tcp_seq,
+            payload,
+        } = pkt;
+        let st = self.slab.get_mut(slot, flow.id)?;
         let L7Flow {
             proto,
             client_side,
@@ -156,8 +192,11 @@ impl L7Tracker {
             parser,
             refs,
             stats,
+            confirmed,
+            tries,
             ..
         } = st;
+        let errors_before = counters.parse_errors;
         let from_client = side == usize::from(*client_side);
         let hold = usize::from(cfg.payload_truncation).min(HOLD_MAX);
         let mut x = Exchange {
@@ -176,12 +215,16 @@ impl L7Tracker {
             ts_ns,
             tcp_seq: tcp_seq.map_or(0, |s| s.0),
             is_tls: *proto == L7Protocol::Tls,
+            messages: 0,
         };
         let Some(seq) = tcp_seq else {
             if let Parser::Dns(d) = parser {
                 d.on_message(payload, &mut x);
             }
-            return decided;
+            if x.messages > 0 {
+                *confirmed = true;
+            }
+            return None;
         };
         let mut tls_rtt = None;
         let out = streams[side].feed(seq, payload, |data, resync| match parser {
@@ -196,12 +239,25 @@ impl L7Tracker {
         if let Some(r) = tls_rtt {
             x.stats.tls_rtt = r;
         }
+        let messages = x.messages;
         let c = &mut x.counters;
         c.duplicate_segments += u64::from(out.duplicate);
         c.gaps += u64::from(out.gap > 0);
         c.gap_bytes += u64::from(out.gap);
         c.overflow_bytes += u64::from(out.overflow);
-        decided
+        if !*confirmed {
+            if messages > 0 {
+                *confirmed = true;
+            } else if c.parse_errors > errors_before || *tries >= cfg.inference_packets_per_flow {
+                // The guess was wrong: back to inference (these were not L7 errors).
+                c.parse_errors = errors_before;
+                c.flows = c.flows.saturating_sub(1);
+                return Some(*tries);
+            } else {
+                *tries = tries.saturating_add(1);
+            }
+        }
+        None
     }
 
     fn infer(
@@ -238,20 +294,34 @@ impl L7Tracker {
             _ => {}
         }
         let ports = [flow.ep[0].port, flow.ep[1].port];
+        let mut unsure = None;
         for p in L7Protocol::INFERRED {
             if !fits(p) || !ports.iter().any(|port| cfg.tried_on(p, *port)) {
                 continue;
             }
-            if probe(p, payload, is_tcp) == Probe::Certain {
-                let client = match sent_by_client(p, payload, is_tcp) {
-                    Some(false) => side ^ 1,
-                    _ => side,
-                };
-                self.apps.on_success(&flow.ep[client ^ 1], p, now_s);
-                return self.track(cfg, flow, p, client, counters);
+            let client = |p| match sent_by_client(p, payload, is_tcp) {
+                Some(false) => side ^ 1,
+                _ => side,
+            };
+            match probe(p, payload, is_tcp) {
+                Probe::Certain => {
+                    let client = client(p);
+                    self.apps.on_success(&flow.ep[client ^ 1], p, now_s);
+                    return self.track(cfg, flow, p, client, counters);
+                }
+                Probe::Unsure if unsure.is_none() => unsure = Some((p, client(p))),
+                _ => {}
             }
         }
-        Inference::NotYet
+        // A TCP message start too short to decide (a head cut by the segment boundary): follow
+        // the stream on a guess, so that reassembly can complete the head.
+        match unsure {
+            Some((p, client)) if is_tcp => match self.track(cfg, flow, p, client, counters) {
+                Inference::Found { slot, .. } => Inference::Tentative { slot },
+                other => other,
+            },
+            _ => Inference::NotYet,
+        }
     }
 
     fn track(
@@ -333,3 +403,7 @@ impl L7Tracker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tracker_tests.rs"]
+mod tests;

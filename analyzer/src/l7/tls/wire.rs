@@ -221,4 +221,4 @@ pub fn probe(payload: &[u8]) -> Probe {
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -21,7 +21,7 @@ fn record(hs_type: u8, msg: &[u8]) -> Vec<u8> {
     v
 }
 
-fn client_hello(sni: &str) -> Vec<u8> {
+pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
     let mut m = vec![3, 3];
     m.extend_from_slice(&[7; 32]);
     m.push(32);
@@ -42,7 +42,7 @@ fn client_hello(sni: &str) -> Vec<u8> {
     record(HS_CLIENT_HELLO, &m)
 }
 
-fn server_hello() -> Vec<u8> {
+pub(crate) fn server_hello() -> Vec<u8> {
     let mut m = vec![3, 3];
     m.extend_from_slice(&[5; 32]);
     m.push(0);

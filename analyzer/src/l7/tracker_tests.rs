@@ -1,0 +1,446 @@
+//! The L7 layer through the whole analyzer: generated conversations with exact expected rows.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::engine::Collected;
+use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
+use crate::record::L7FlowLog;
+use crate::wire::build::{self, TcpSpec};
+use crate::{Analyzer, AnalyzerConfig, PacketMeta};
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_700_000_000_000_000_000;
+const PSH_ACK: u8 = 0x18;
+
+/// A client and a server talking TCP (or UDP) with payloads at chosen times.
+struct Talk {
+    an: Analyzer,
+    out: Collected,
+    cseq: u32,
+    sseq: u32,
+    cport: u16,
+    sport: u16,
+}
+
+fn cip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
+}
+fn sip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))
+}
+
+fn s<const N: usize>(b: &crate::l7::inline::InlineBytes<N>) -> &str {
+    std::str::from_utf8(b.as_bytes()).unwrap_or("<bin>")
+}
+
+impl Talk {
+    fn new(sport: u16) -> Self {
+        Self::with(AnalyzerConfig::default(), sport)
+    }
+
+    fn with(cfg: AnalyzerConfig, sport: u16) -> Self {
+        Talk {
+            an: Analyzer::new(cfg),
+            out: Collected::default(),
+            cseq: 1000,
+            sseq: 900_000,
+            cport: 40000,
+            sport,
+        }
+    }
+
+    fn frame(&mut self, at_ms: f64, ip: Vec<u8>) {
+        let frame = build::ethernet_ip([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], &[], &ip);
+        let meta = PacketMeta {
+            ts_ns: T0 + (at_ms * MS as f64) as u64,
+            wire_len: frame.len() as u32,
+            cap_len: frame.len() as u32,
+            ..PacketMeta::default()
+        };
+        self.an.on_packet(&meta, &frame, &mut self.out);
+    }
+
+    /// A TCP segment with `payload`; advances the sender's sequence number.
+    fn tcp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
+        let (src, dst, sp, dp, seq, ack) = if from_client {
+            (cip(), sip(), self.cport, self.sport, self.cseq, self.sseq)
+        } else {
+            (sip(), cip(), self.sport, self.cport, self.sseq, self.cseq)
+        };
+        let spec = TcpSpec {
+            src_port: sp,
+            dst_port: dp,
+            seq,
+            ack,
+            flags: PSH_ACK,
+            window: 65535,
+            ..TcpSpec::default()
+        };
+        let ip = build::ip(src, dst, 6, 0, 64, &build::tcp(src, dst, &spec, payload));
+        self.frame(at_ms, ip);
+        self.skip(from_client, payload.len());
+    }
+
+    /// Bytes the capture never sees (a lost segment).
+    fn skip(&mut self, from_client: bool, n: usize) {
+        if from_client {
+            self.cseq = self.cseq.wrapping_add(n as u32);
+        } else {
+            self.sseq = self.sseq.wrapping_add(n as u32);
+        }
+    }
+
+    fn udp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
+        let (src, dst, sp, dp) = if from_client {
+            (cip(), sip(), self.cport, self.sport)
+        } else {
+            (sip(), cip(), self.sport, self.cport)
+        };
+        let ip = build::ip(src, dst, 17, 0, 64, &build::udp(src, dst, sp, dp, payload));
+        self.frame(at_ms, ip);
+    }
+
+    fn finish(mut self) -> Collected {
+        self.an.finish(&mut self.out);
+        self.out
+    }
+}
+
+const REQ: &[u8] =
+    b"GET /api/v1/users/42?x=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t/1\r\n\
+X-Request-ID: r-7\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+const RESP: &[u8] =
+    b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-Request-ID: r-7b\r\n\r\nnope!";
+
+#[test]
+fn http_session_row_fields() {
+    let mut t = Talk::new(8080);
+    t.tcp(0.0, true, REQ);
+    t.tcp(12.5, false, RESP);
+    let out = t.finish();
+    assert_eq!(out.l7.len(), 1);
+    let r = &out.l7[0];
+    assert_eq!(r.row_type, TYPE_SESSION);
+    assert_eq!(
+        (s(&r.request_type), s(&r.request_domain)),
+        ("GET", "shop.example")
+    );
+    assert_eq!(s(&r.request_resource), "/api/v1/users/42?x=1");
+    assert_eq!(s(&r.endpoint), "/api/v1");
+    assert_eq!((r.response_code, r.response_status), (Some(404), 4));
+    assert_eq!(s(&r.response_exception), "Not Found");
+    assert_eq!(r.response_duration, 12_500);
+    assert_eq!(s(&r.trace_id), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(s(&r.span_id), "b7ad6b7169203331");
+    assert_eq!(
+        (s(&r.x_request_id_0), s(&r.x_request_id_1)),
+        ("r-7", "r-7b")
+    );
+    assert_eq!(s(&r.http_user_agent), "t/1");
+    assert_eq!((r.response_length, r.server_port, r.ip_0), (5, 8080, cip()));
+    // The l4 row carries the flow's L7 stats.
+    let l4 = &out.l4[0];
+    assert_eq!((l4.l7_protocol, l4.l7_protocol_str), (20, "HTTP"));
+    assert_eq!(
+        (l4.l7_request, l4.l7_response, l4.l7_client_error),
+        (1, 1, 1)
+    );
+    assert_eq!((l4.rrt_count, l4.rrt_sum, l4.rrt_max), (1, 12_500, 12_500));
+    assert_eq!(l4.direction_score, 254, "the L7 verdict decides the server");
+}
+
+/// Every head cut at every byte boundary (NeedMore paths of the reassembly and the parser).
+#[test]
+fn heads_split_at_every_byte() {
+    for cut in 1..REQ.len() {
+        let rcut = cut.min(RESP.len() - 1);
+        let mut t = Talk::new(8080);
+        t.tcp(0.0, true, &REQ[..cut]);
+        t.tcp(1.0, true, &REQ[cut..]);
+        t.tcp(5.0, false, &RESP[..rcut]);
+        t.tcp(6.0, false, &RESP[rcut..]);
+        let out = t.finish();
+        assert_eq!(out.l7.len(), 1, "cut {cut}");
+        let r = &out.l7[0];
+        assert_eq!(r.row_type, TYPE_SESSION, "cut {cut}");
+        assert_eq!(s(&r.request_resource), "/api/v1/users/42?x=1", "cut {cut}");
+        assert_eq!(r.response_code, Some(404), "cut {cut}");
+        // Times are those of the segments that complete each head: the request's second
+        // segment (1 ms); the response's first (5 ms) when it holds the whole head, else its
+        // second (6 ms).
+        let head_len = RESP.len() - b"nope!".len();
+        let want = if rcut >= head_len { 4_000 } else { 5_000 };
+        assert_eq!(r.response_duration, want, "cut {cut}");
+        assert_eq!(out.l4[0].l7_request, 1);
+    }
+}
+
+#[test]
+fn pipelining_bodies_interim_and_head() {
+    let mut t = Talk::new(80);
+    let reqs =
+        b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody\
+HEAD /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+    t.tcp(0.0, true, reqs);
+    t.tcp(1.0, false, b"HTTP/1.1 100 Continue\r\n\r\n");
+    // The chunked body of /a spans two segments; HEAD's response has a length but no body.
+    t.tcp(
+        2.0,
+        false,
+        b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    );
+    t.tcp(
+        3.0,
+        false,
+        b"lo\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n",
+    );
+    t.tcp(
+        4.0,
+        false,
+        b"HTTP/1.1 503 Busy\r\nContent-Length: 3\r\n\r\nno!",
+    );
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                s(&r.request_resource).to_string(),
+                r.response_code,
+                r.response_duration,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/a".into(), Some(201), 2_000),
+            ("/b".into(), Some(200), 3_000),
+            ("/c".into(), Some(503), 4_000)
+        ]
+    );
+    assert_eq!(out.l4[0].l7_server_error, 1);
+}
+
+#[test]
+fn lost_segment_resynchronises_at_the_next_message() {
+    let mut t = Talk::new(80);
+    t.tcp(0.0, true, b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    t.tcp(
+        1.0,
+        false,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n",
+    );
+    t.skip(false, 3000); // the whole body is lost on the mirror
+    t.tcp(2.0, true, b"GET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+    t.tcp(3.0, false, b"HTTP/1.1 204 No Content\r\n\r\n");
+    let c = t.an.counters().clone();
+    let out = t.finish();
+    assert_eq!(out.l7.len(), 2);
+    assert_eq!(out.l7[1].response_code, Some(204));
+    assert_eq!((c.l7.gaps, c.l7.gap_bytes), (1, 3000));
+}
+
+fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, (qtype >> 8) as u8, qtype as u8, 0, 1]);
+    m
+}
+
+fn dns_answer(id: u16, name: &str, rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
+    let mut m = dns_query(id, name, 1);
+    m[2] = 0x81;
+    m[3] = 0x80 | rcode;
+    if let Some(a) = addr {
+        m[7] = 1;
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        m.extend_from_slice(&a);
+    }
+    m
+}
+
+#[test]
+fn dns_pairs_by_id_out_of_order() {
+    let mut t = Talk::new(53);
+    t.udp(0.0, true, &dns_query(1, "a.example", 1));
+    t.udp(0.5, true, &dns_query(2, "b.example", 28));
+    t.udp(3.0, false, &dns_answer(2, "b.example", 3, None));
+    t.udp(
+        4.0,
+        false,
+        &dns_answer(1, "a.example", 0, Some([192, 0, 2, 7])),
+    );
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                r.request_id,
+                s(&r.request_type).to_string(),
+                r.response_status,
+                r.response_duration,
+                s(&r.response_result).to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(2), "AAAA".into(), 4, 2_500, String::new()),
+            (Some(1), "A".into(), 0, 4_000, "192.0.2.7".into())
+        ]
+    );
+    assert_eq!(s(&out.l7[1].request_domain), "a.example");
+    assert_eq!(out.l4[0].l7_client_error, 1);
+}
+
+#[test]
+fn dns_over_tcp_frames_split_and_batched() {
+    let q1 = dns_query(7, "x.example", 1);
+    let q2 = dns_query(8, "y.example", 1);
+    let mut two = Vec::new();
+    for q in [&q1, &q2] {
+        two.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        two.extend_from_slice(q);
+    }
+    let mut t = Talk::new(53);
+    t.tcp(0.0, true, &two[..5]);
+    t.tcp(1.0, true, &two[5..]);
+    let mut both = Vec::new();
+    for a in [
+        dns_answer(8, "y.example", 0, None),
+        dns_answer(7, "x.example", 2, None),
+    ] {
+        both.extend_from_slice(&(a.len() as u16).to_be_bytes());
+        both.extend_from_slice(&a);
+    }
+    t.tcp(5.0, false, &both);
+    let out = t.finish();
+    let ids: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| (r.request_id, r.response_status))
+        .collect();
+    assert_eq!(ids, [(Some(8), 0), (Some(7), 3)]);
+    assert_eq!(out.l7[0].response_duration, 4_000);
+    assert_eq!(out.l7[1].captured_request_byte as usize, 2 + q1.len());
+}
+
+#[test]
+fn unanswered_requests_time_out() {
+    let mut t = Talk::new(53);
+    t.udp(0.0, true, &dns_query(1, "slow.example", 1));
+    // DNS's window is 15 s: a packet 16 s later ends it.
+    t.udp(16_000.0, true, &dns_query(2, "next.example", 1));
+    let out = t.finish();
+    let rows: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| (r.request_id, r.row_type, r.response_status))
+        .collect();
+    // The first by the window, the second at the end of the flow.
+    assert_eq!(
+        rows,
+        [(Some(1), TYPE_REQUEST, 2), (Some(2), TYPE_REQUEST, 2)]
+    );
+    let timeouts: u32 = out.l4.iter().map(|r| r.l7_timeout).sum();
+    assert_eq!(timeouts, 2);
+}
+
+#[test]
+fn late_response_is_a_timeout_and_orphans_are_response_rows() {
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.udp_request_timeout_ns = 100 * MS;
+    let mut t = Talk::with(cfg, 53);
+    t.udp(0.0, true, &dns_query(1, "a.example", 1));
+    t.udp(200.0, false, &dns_answer(1, "a.example", 0, None));
+    t.udp(300.0, false, &dns_answer(9, "a.example", 0, None));
+    let c = t.an.counters().l7;
+    let out = t.finish();
+    assert_eq!(out.l7[0].response_status, 2);
+    assert_eq!(out.l7[0].response_duration, 0);
+    assert_eq!(out.l7[1].row_type, TYPE_RESPONSE);
+    assert_eq!(c.unmatched_responses, 1);
+    assert_eq!(out.l4[0].rrt_count, 0);
+}
+
+#[test]
+fn pending_pool_full_pushes_out_the_oldest() {
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.pending_capacity = 2;
+    let mut t = Talk::with(cfg, 53);
+    for id in 1..=3u16 {
+        t.udp(f64::from(id), true, &dns_query(id, "a.example", 1));
+    }
+    assert_eq!(t.an.counters().l7.pending_evicted, 1);
+    let out = t.finish();
+    assert_eq!(out.l7[0].request_id, Some(1));
+    assert_eq!(out.l7[0].response_status, 5, "pushed out: unknown");
+}
+
+#[test]
+fn non_l7_flows_are_given_up_and_their_server_skipped() {
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.inference_max_retries = 2;
+    let mut t = Talk::with(cfg, 9999);
+    for flow in 0..4u16 {
+        t.cport = 41000 + flow;
+        for i in 0..10 {
+            t.tcp(f64::from(flow * 100 + i), true, &[0x55; 40]);
+        }
+    }
+    let c = t.an.counters().l7;
+    assert_eq!(c.inference_failed, 2, "two flows probed to the limit");
+    assert_eq!(c.inference_skipped, 2, "then the server is skipped");
+    assert!(t.finish().l7.is_empty());
+}
+
+#[test]
+fn tls_hellos_and_tls_rtt() {
+    let ch = crate::l7::tls::wire::tests::client_hello("api.example");
+    let sh = crate::l7::tls::wire::tests::server_hello();
+    let mut t = Talk::new(443);
+    t.tcp(0.0, true, &ch);
+    t.tcp(3.25, false, &sh);
+    t.tcp(4.0, true, &[23, 3, 3, 0, 2, 1, 2]);
+    let out = t.finish();
+    assert_eq!(out.l7.len(), 1);
+    let r = &out.l7[0];
+    assert_eq!(
+        (s(&r.request_domain), s(&r.version)),
+        ("api.example", "TLSv1.3")
+    );
+    assert_eq!((s(&r.endpoint), s(&r.response_result)), ("h2", "0x1301"));
+    assert!(r.is_tls);
+    assert_eq!(out.l4[0].tls_rtt, 3_250);
+}
+
+#[test]
+fn hostile_payloads_never_panic() {
+    let mut t = Talk::new(80);
+    t.tcp(0.0, true, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    crate::l7::mutate::mutations(RESP, 3000, 7, |m| t.tcp(1.0, false, m));
+    crate::l7::mutate::mutations(REQ, 3000, 9, |m| t.tcp(2.0, true, m));
+    let mut d = Talk::new(53);
+    let q = dns_answer(3, "a.example", 0, Some([1, 2, 3, 4]));
+    crate::l7::mutate::mutations(&q, 3000, 11, |m| d.udp(1.0, false, m));
+    let (a, b) = (t.an.counters().l7, d.an.counters().l7);
+    assert!(a.parse_errors > 0 && b.parse_errors > 0);
+    let _ = (t.finish(), d.finish());
+}
+
+#[test]
+fn only_l7_flows_hold_state() {
+    let mut t = Talk::new(80);
+    t.tcp(0.0, true, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(t.an.l7_flows(), 1);
+    let out = t.finish();
+    assert_eq!(out.l7.len(), 1);
+    let row: &L7FlowLog = &out.l7[0];
+    assert_eq!((row.row_type, row.response_status), (TYPE_REQUEST, 2));
+}
