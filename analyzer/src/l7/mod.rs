@@ -18,6 +18,7 @@ pub mod dns;
 pub mod exchange;
 pub mod flow_state;
 pub mod http1;
+pub mod http2;
 pub mod inline;
 #[cfg(test)]
 mod mutate;
