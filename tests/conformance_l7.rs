@@ -350,3 +350,64 @@ fn agrees_with_deepflow_results() {
     assert_eq!(r.request_length, 85);
     assert_eq!(r.response_length, 54);
 }
+
+/// HTTP/2 and gRPC: `l7_http2.tsv`. `h2_ws_multistream` is HTTP/2 inside TLS, which tshark
+/// decrypts with the key log embedded in the capture (a pcapng decryption-secrets block);
+/// tapflow does not decrypt, so there it must see the TLS handshake that negotiated h2.
+#[test]
+fn http2_and_grpc_match_tshark_and_deepflow() {
+    let Some(dir) = pcaps() else {
+        eprintln!("../shared/pcaps absent: skipped");
+        return;
+    };
+    let truth = tsv(&dir.join("truth/l7_http2.tsv"));
+    let mut checked = 0;
+    for file in files(&truth) {
+        let path = capture_path(&dir, &file).expect("capture");
+        let out = analyze(&path);
+        if file == "h2_ws_multistream" {
+            let tls: Vec<_> = out.l7.iter().filter(|r| r.l7_protocol == 121).collect();
+            assert_eq!(tls.len(), 1, "{file}");
+            assert_eq!(text(&tls[0].request_domain), "www.mozilla.org");
+            assert_eq!(text(&tls[0].endpoint), "h2", "ALPN");
+            continue;
+        }
+        for t in truth.iter().filter(|r| r["file_id"] == file) {
+            let stream: u32 = t["h2_stream"].parse().unwrap();
+            let r = out
+                .l7
+                .iter()
+                .find(|r| r.request_id == Some(stream) && is_request_row(r))
+                .unwrap_or_else(|| panic!("{file}: no row for {t:?}"));
+            assert_eq!(text(&r.endpoint), t["path"], "{file}");
+            let want_code = match t["grpc_status"].as_str() {
+                "" => t["status"].parse::<i32>().ok(),
+                g => g.parse().ok(),
+            };
+            assert_eq!(r.response_code, want_code, "{file}");
+            let ms: f64 = t["latency_ms"].parse().unwrap();
+            assert!(
+                (rrt_ms(r) - ms).abs() <= RRT_TOLERANCE_MS,
+                "{file}: {} vs {ms}",
+                rrt_ms(r)
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 1);
+    // DeepFlow's expected output for the gRPC capture.
+    let result = std::fs::read_to_string(dir.join("l7/grpc_df_unary.deepflow.result")).unwrap();
+    let rows = analyze(&dir.join("l7/grpc_df_unary.pcap")).l7;
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.l7_protocol_str, "gRPC");
+    for want in [
+        format!("path: \"{}\"", text(&r.endpoint)),
+        format!("host: \"{}\"", text(&r.request_domain)),
+        format!("service_name: Some(\"{}\")", text(&r.request_resource)),
+        format!("status_code: Some({})", r.response_code.unwrap()),
+        format!("stream_id: Some({})", r.request_id.unwrap()),
+    ] {
+        assert!(result.contains(&want), "DeepFlow result lacks {want}");
+    }
+}

@@ -183,7 +183,13 @@ impl Analyzer {
         };
         // A flow idle since its last minute row closes at that boundary, not before it.
         let end = f.last_ns.max(f.interval_start_ns);
-        self.l7.end_flow(f, sink, &mut self.counters.l7);
+        self.l7.end_flow(
+            &self.cfg.l7,
+            self.cfg.mirror.mode,
+            f,
+            sink,
+            &mut self.counters.l7,
+        );
         let rec = self.build_record(idx, close, end);
         self.emit(&rec, sink);
         self.l7.release(self.table.get(idx));

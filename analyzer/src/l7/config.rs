@@ -98,6 +98,8 @@ pub struct L7Config {
     pub session_window_dns_tls_ns: u64,
     /// Flows with L7 state at once (each holds two reassembly buffers).
     pub flow_capacity: u32,
+    /// HTTP/2 connections followed at once (each holds two HPACK tables, about 40 KiB).
+    pub http2_flow_capacity: u32,
     /// Requests waiting for their response (`session_aggregate_max_entries`); the oldest is
     /// reported unanswered when full.
     pub pending_capacity: u32,
@@ -134,6 +136,7 @@ impl Default for L7Config {
             session_window_dns_tls_ns: 15 * NS_PER_SEC,
             flow_capacity: 16_384,
             pending_capacity: 4_096,
+            http2_flow_capacity: 1_024,
             tags: TracingTags::default(),
             endpoints: EndpointRules::default(),
             dns_nxdomain_unconcerned_suffixes: Vec::new(),

@@ -147,6 +147,19 @@ impl<S: RecordSink> Exchange<'_, S> {
         captured: u32,
         fill: impl FnOnce(&mut L7FlowLog),
     ) {
+        self.response_at(self.ts_ns, self.tcp_seq, pairing, captured, fill);
+    }
+
+    /// A response whose head came at `ts_ns` with TCP sequence number `tcp_seq` (written later,
+    /// when its end arrived: gRPC trailers).
+    pub(crate) fn response_at(
+        &mut self,
+        ts_ns: u64,
+        tcp_seq: u32,
+        pairing: Pairing,
+        captured: u32,
+        fill: impl FnOnce(&mut L7FlowLog),
+    ) {
         self.messages += 1;
         self.stats.response += 1;
         self.counters.responses += 1;
@@ -161,14 +174,14 @@ impl<S: RecordSink> Exchange<'_, S> {
             },
         };
         let timeout_ns = self.request_timeout_ns();
-        let now_us = self.ts_ns / 1_000;
+        let now_us = ts_ns / 1_000;
         let row = match seq.and_then(|s| self.pool.take(s)) {
             Some(e) => {
                 let row = &mut e.row;
                 row.row_type = TYPE_SESSION;
                 let rrt_us = now_us.saturating_sub(row.start_time);
                 row.end_time = now_us;
-                row.resp_tcp_seq = self.tcp_seq;
+                row.resp_tcp_seq = tcp_seq;
                 row.captured_response_byte = captured;
                 fill(row);
                 if rrt_us.saturating_mul(1_000) > timeout_ns {
@@ -189,7 +202,7 @@ impl<S: RecordSink> Exchange<'_, S> {
                 row.row_type = TYPE_RESPONSE;
                 row.start_time = now_us;
                 row.end_time = now_us;
-                row.resp_tcp_seq = self.tcp_seq;
+                row.resp_tcp_seq = tcp_seq;
                 row.captured_response_byte = captured;
                 row.is_tls = self.is_tls;
                 fill(row);

@@ -3,6 +3,7 @@
 
 use super::dns::DnsSession;
 use super::http1::Http1Session;
+use super::http2::Http2Session;
 use super::pending::PendingRefs;
 use super::protocol::L7Protocol;
 use super::reassembly::DirStream;
@@ -35,6 +36,8 @@ pub enum Parser {
     Http1(Http1Session),
     Dns(DnsSession),
     Tls(TlsSession),
+    /// HTTP/2: the index of its state in the tracker's HTTP/2 slab.
+    Http2(u32),
 }
 
 impl Parser {
@@ -43,6 +46,7 @@ impl Parser {
             L7Protocol::Http1 => Parser::Http1(Http1Session::default()),
             L7Protocol::Dns => Parser::Dns(DnsSession::default()),
             L7Protocol::Tls => Parser::Tls(TlsSession::default()),
+            // HTTP/2 state lives in its own slab (the tracker allocates it).
             L7Protocol::Http2 | L7Protocol::Grpc | L7Protocol::Unknown => return None,
         })
     }
@@ -67,6 +71,47 @@ pub struct L7Flow {
     pub confirmed: bool,
     /// Payload packets inference had looked at before this slot (to continue counting).
     pub tries: u8,
+}
+
+/// Preallocated HTTP/2 states (each holds two HPACK tables, so only HTTP/2 flows get one).
+#[derive(Debug)]
+pub struct H2Slab {
+    states: Vec<Http2Session>,
+    free: Vec<u32>,
+    cap: usize,
+}
+
+impl H2Slab {
+    pub fn new(capacity: u32) -> Self {
+        H2Slab {
+            states: Vec::with_capacity(capacity as usize),
+            free: Vec::with_capacity(capacity as usize),
+            cap: capacity as usize,
+        }
+    }
+
+    /// A fresh state, or None when all are taken.
+    pub fn alloc(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            self.states[i as usize].reset();
+            return Some(i);
+        }
+        if self.states.len() < self.cap {
+            self.states.push(Http2Session::default());
+            return Some((self.states.len() - 1) as u32);
+        }
+        None
+    }
+
+    pub fn release(&mut self, i: u32) {
+        if (i as usize) < self.states.len() && !self.free.contains(&i) {
+            self.free.push(i);
+        }
+    }
+
+    pub fn get_mut(&mut self, i: u32) -> Option<&mut Http2Session> {
+        self.states.get_mut(i as usize)
+    }
 }
 
 /// Preallocated L7 slots.
@@ -147,6 +192,14 @@ impl L7Slab {
         self.flows
             .get_mut(idx as usize)
             .filter(|f| f.live && f.flow_id == flow_id)
+    }
+
+    /// The parser of live slot `idx`.
+    pub fn parser(&self, idx: u32) -> Option<Parser> {
+        self.flows
+            .get(idx as usize)
+            .filter(|f| f.live)
+            .map(|f| f.parser)
     }
 
     pub fn in_use(&self) -> usize {

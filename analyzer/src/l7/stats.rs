@@ -58,6 +58,11 @@ pub struct L7Counters {
     pub overflow_bytes: u64,
     /// Retransmitted segments not parsed again.
     pub duplicate_segments: u64,
+    /// HTTP/2 connections whose header compression state was lost (joined mid-stream, a lost
+    /// segment, a header block too large to hold): their rows carry no names from then on.
+    pub h2_degraded: u64,
+    /// HTTP/2 connections not followed: no HTTP/2 state was free.
+    pub h2_state_full: u64,
     /// l7_flow_log rows produced.
     pub records: u64,
 }
@@ -74,7 +79,7 @@ impl L7Counters {
         Self::NAMES.iter().copied().zip(self.values()).collect()
     }
 
-    const NAMES: [&'static str; 16] = [
+    const NAMES: [&'static str; 18] = [
         "l7.flows",
         "l7.inference_failed",
         "l7.inference_skipped",
@@ -90,10 +95,12 @@ impl L7Counters {
         "l7.gaps",
         "l7.overflow_bytes",
         "l7.duplicate_segments",
+        "l7.h2_degraded",
+        "l7.h2_state_full",
         "l7.records",
     ];
 
-    fn values(&self) -> [u64; 16] {
+    fn values(&self) -> [u64; 18] {
         [
             self.flows,
             self.inference_failed,
@@ -110,11 +117,13 @@ impl L7Counters {
             self.gaps,
             self.overflow_bytes,
             self.duplicate_segments,
+            self.h2_degraded,
+            self.h2_state_full,
             self.records,
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 16] {
+    fn fields_mut(&mut self) -> [&mut u64; 18] {
         [
             &mut self.flows,
             &mut self.inference_failed,
@@ -131,6 +140,8 @@ impl L7Counters {
             &mut self.gaps,
             &mut self.overflow_bytes,
             &mut self.duplicate_segments,
+            &mut self.h2_degraded,
+            &mut self.h2_state_full,
             &mut self.records,
         ]
     }

@@ -5,11 +5,11 @@
 use super::app_table::{AppTable, Verdict, APP_TABLE_CAPACITY};
 use super::config::L7Config;
 use super::exchange::{emit_unanswered, Exchange};
-use super::flow_state::{L7Flow, L7Link, L7Slab, Parser, HOLD_MAX};
+use super::flow_state::{H2Slab, L7Flow, L7Link, L7Slab, Parser, HOLD_MAX};
 use super::pending::PendingPool;
 use super::protocol::L7Protocol;
 use super::stats::{L7Counters, L7Stats};
-use super::{dns, http1, tls, Probe, ResponseStatus};
+use super::{dns, http1, http2, tls, Probe, ResponseStatus};
 use crate::engine::RecordSink;
 use crate::flow::Flow;
 use crate::mirror::CaptureMode;
@@ -50,6 +50,7 @@ pub struct L7Packet<'a> {
 pub struct L7Tracker {
     apps: AppTable,
     slab: L7Slab,
+    h2: H2Slab,
     pool: PendingPool,
     scratch: Box<L7FlowLog>,
 }
@@ -58,6 +59,7 @@ pub struct L7Tracker {
 fn probe(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Probe {
     match p {
         L7Protocol::Http1 if is_tcp => http1::probe(payload),
+        L7Protocol::Http2 if is_tcp => http2::probe(payload),
         L7Protocol::Tls if is_tcp => tls::probe(payload),
         L7Protocol::Dns if is_tcp => match payload {
             [_, _, msg @ ..] => dns::probe(msg),
@@ -72,6 +74,7 @@ fn probe(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Probe {
 fn sent_by_client(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Option<bool> {
     match p {
         L7Protocol::Http1 => Some(!payload.starts_with(b"HTTP/")),
+        L7Protocol::Http2 => Some(http2::sent_by_client(payload)),
         L7Protocol::Tls => payload.get(5).map(|t| *t == 1),
         L7Protocol::Dns => {
             let msg = if is_tcp { payload.get(2..)? } else { payload };
@@ -90,6 +93,7 @@ impl L7Tracker {
                 cfg.inference_max_retries,
             ),
             slab: L7Slab::new(cfg.flow_capacity),
+            h2: H2Slab::new(cfg.http2_flow_capacity),
             pool: PendingPool::new(cfg.pending_capacity),
             scratch: Box::default(),
         }
@@ -154,7 +158,7 @@ impl L7Tracker {
         };
         let undo = self.parse(cfg, mode, &*flow, slot, pkt, sink, counters);
         if let Some(tries) = undo {
-            self.slab.release(slot);
+            self.free_slot(slot);
             flow.l7 = if tries >= cfg.inference_packets_per_flow {
                 counters.inference_failed += 1;
                 L7Link::Skip
@@ -185,6 +189,7 @@ impl L7Tracker {
             payload,
         } = pkt;
         let st = self.slab.get_mut(slot, flow.id)?;
+        let h2 = &mut self.h2;
         let L7Flow {
             proto,
             client_side,
@@ -230,6 +235,10 @@ impl L7Tracker {
         let out = streams[side].feed(seq, payload, |data, resync| match parser {
             Parser::Http1(h) => h.on_stream(data, resync, from_client, &mut x),
             Parser::Dns(d) => d.on_stream(data, resync, from_client, hold, &mut x),
+            Parser::Http2(i) => match h2.get_mut(*i) {
+                Some(h) => h.on_stream(data, resync, from_client, HOLD_MAX, &mut x),
+                None => data.len(),
+            },
             Parser::Tls(t) => {
                 let (n, rtt) = t.on_stream(data, from_client, hold, &mut x);
                 tls_rtt = rtt;
@@ -332,10 +341,22 @@ impl L7Tracker {
         client: usize,
         counters: &mut L7Counters,
     ) -> Inference {
-        let Some(parser) = Parser::for_protocol(p) else {
-            return Inference::Skip;
+        let (parser, hold) = match p {
+            L7Protocol::Http2 => {
+                let Some(i) = self.h2.alloc() else {
+                    counters.h2_state_full += 1;
+                    return Inference::Skip;
+                };
+                // Header blocks must be decoded whole to keep HPACK in step: hold the most.
+                (Parser::Http2(i), HOLD_MAX)
+            }
+            _ => {
+                let Some(parser) = Parser::for_protocol(p) else {
+                    return Inference::Skip;
+                };
+                (parser, usize::from(cfg.payload_truncation).min(HOLD_MAX))
+            }
         };
-        let hold = usize::from(cfg.payload_truncation).min(HOLD_MAX);
         match self.slab.alloc(flow.id, p, parser, client as u8, hold) {
             Some(slot) => {
                 counters.flows += 1;
@@ -345,6 +366,9 @@ impl L7Tracker {
                 }
             }
             None => {
+                if let Parser::Http2(i) = parser {
+                    self.h2.release(i);
+                }
                 counters.state_full += 1;
                 Inference::Skip
             }
@@ -366,6 +390,8 @@ impl L7Tracker {
     /// is built, so they are counted there).
     pub fn end_flow<S: RecordSink>(
         &mut self,
+        cfg: &L7Config,
+        mode: CaptureMode,
         flow: &Flow,
         sink: &mut S,
         counters: &mut L7Counters,
@@ -376,6 +402,30 @@ impl L7Tracker {
         let Some(st) = self.slab.get_mut(slot, flow.id) else {
             return;
         };
+        if let Parser::Http2(i) = st.parser {
+            // Responses whose end (gRPC trailers) never came are written as they are.
+            if let Some(h) = self.h2.get_mut(i) {
+                let mut x = Exchange {
+                    cfg,
+                    flow,
+                    mode,
+                    proto: st.proto,
+                    client_side: usize::from(st.client_side),
+                    slot,
+                    pool: &mut self.pool,
+                    refs: &mut st.refs,
+                    stats: &mut st.stats,
+                    counters,
+                    sink,
+                    scratch: &mut self.scratch,
+                    ts_ns: flow.last_ns,
+                    tcp_seq: 0,
+                    is_tls: false,
+                    messages: 0,
+                };
+                h.flush(&mut x);
+            }
+        }
         while let Some(seq) = st.refs.take_oldest() {
             if let Some(e) = self.pool.take(seq) {
                 st.stats.timeout += 1;
@@ -398,9 +448,16 @@ impl L7Tracker {
     pub fn release(&mut self, flow: &Flow) {
         if let L7Link::Tracked(slot) = flow.l7 {
             if self.slab.get_mut(slot, flow.id).is_some() {
-                self.slab.release(slot);
+                self.free_slot(slot);
             }
         }
+    }
+
+    fn free_slot(&mut self, slot: u32) {
+        if let Some(Parser::Http2(i)) = self.slab.parser(slot) {
+            self.h2.release(i);
+        }
+        self.slab.release(slot);
     }
 }
 

@@ -444,3 +444,196 @@ fn only_l7_flows_hold_state() {
     let row: &L7FlowLog = &out.l7[0];
     assert_eq!((row.row_type, row.response_status), (TYPE_REQUEST, 2));
 }
+
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A literal header field; with incremental indexing when `index`.
+fn h2_lit(name: &str, value: &str, index: bool) -> Vec<u8> {
+    let mut b = vec![if index { 0x40 } else { 0x00 }, name.len() as u8];
+    b.extend_from_slice(name.as_bytes());
+    b.push(value.len() as u8);
+    b.extend_from_slice(value.as_bytes());
+    b
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const END_STREAM: u8 = 1;
+const END_HEADERS: u8 = 4;
+
+#[test]
+fn http2_requests_paired_by_stream_with_hpack_state() {
+    let mut t = Talk::new(8080);
+    let mut c = H2_PREFACE.to_vec();
+    c.extend(h2_frame(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
+    // Stream 1: GET /a (authority indexed into the dynamic table); stream 3 reuses it (0xbe).
+    let mut b1 = vec![0x82, 0x86];
+    b1.extend(h2_lit(":path", "/api/v1/a", false));
+    b1.extend(h2_lit(":authority", "svc.local", true));
+    b1.extend(h2_lit("x-request-id", "q1", false));
+    c.extend(h2_frame(1, END_HEADERS | END_STREAM, 1, &b1));
+    t.tcp(0.0, true, &c);
+    let mut b3 = vec![0x83, 0x86, 0xbe];
+    b3.extend(h2_lit(":path", "/api/v2/b", false));
+    t.tcp(1.0, true, &h2_frame(1, END_HEADERS | END_STREAM, 3, &b3));
+    // Responses out of order: 3 first (404), then 1 (200) with a body.
+    let mut srv = h2_frame(4, 0, 0, &[]);
+    srv.extend(h2_frame(1, END_HEADERS | END_STREAM, 3, &[0x8d]));
+    t.tcp(5.0, false, &srv);
+    let mut srv = h2_frame(1, END_HEADERS, 1, &[0x88]);
+    srv.extend(h2_frame(0, END_STREAM, 1, b"hello"));
+    t.tcp(7.0, false, &srv);
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                r.request_id,
+                s(&r.request_type).to_string(),
+                s(&r.request_domain).to_string(),
+                s(&r.request_resource).to_string(),
+                r.response_code,
+                r.response_duration,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Some(3),
+                "POST".into(),
+                "svc.local".into(),
+                "/api/v2/b".into(),
+                Some(404),
+                4_000
+            ),
+            (
+                Some(1),
+                "GET".into(),
+                "svc.local".into(),
+                "/api/v1/a".into(),
+                Some(200),
+                7_000
+            ),
+        ]
+    );
+    assert_eq!(s(&out.l7[1].x_request_id_0), "q1");
+    assert_eq!(
+        (s(&out.l7[1].version), s(&out.l7[1].endpoint)),
+        ("2", "/api/v1")
+    );
+    assert_eq!(out.l4[0].l7_protocol_str, "HTTP2");
+    assert_eq!(out.l4[0].l7_client_error, 1);
+}
+
+#[test]
+fn grpc_status_from_trailers_and_continuation() {
+    let mut t = Talk::new(50051);
+    let mut head = vec![0x83, 0x86];
+    head.extend(h2_lit(":path", "/pkg.Greeter/SayHello", false));
+    head.extend(h2_lit(":authority", "greeter", false));
+    let rest = h2_lit("content-type", "application/grpc", false);
+    let mut c = H2_PREFACE.to_vec();
+    c.extend(h2_frame(1, 0, 1, &head)); // HEADERS without END_HEADERS ...
+    c.extend(h2_frame(9, END_HEADERS, 1, &rest)); // ... completed by CONTINUATION
+    c.extend(h2_frame(0, END_STREAM, 1, &[0, 0, 0, 0, 2, 8, 1]));
+    t.tcp(0.0, true, &c);
+    let mut head2 = vec![0x88];
+    head2.extend(h2_lit("content-type", "application/grpc", false));
+    let mut seg = h2_frame(1, END_HEADERS, 1, &head2);
+    seg.extend(h2_frame(0, 0, 1, &[0, 0, 0, 0, 0]));
+    t.tcp(2.0, false, &seg);
+    let mut tr = h2_lit("grpc-status", "5", false);
+    tr.extend(h2_lit("grpc-message", "no such greeter", false));
+    t.tcp(9.0, false, &h2_frame(1, END_HEADERS | END_STREAM, 1, &tr));
+    let out = t.finish();
+    assert_eq!(out.l7.len(), 1);
+    let r = &out.l7[0];
+    assert_eq!((r.l7_protocol, r.l7_protocol_str), (41, "gRPC"));
+    assert_eq!(
+        (s(&r.request_type), s(&r.request_resource)),
+        ("POST", "pkg.Greeter")
+    );
+    assert_eq!(s(&r.endpoint), "/pkg.Greeter/SayHello");
+    assert_eq!(
+        (r.response_code, r.response_status),
+        (Some(5), 4),
+        "NOT_FOUND: client error"
+    );
+    assert_eq!(s(&r.response_exception), "no such greeter");
+    assert_eq!(r.response_duration, 2_000, "RRT ends at the response head");
+}
+
+#[test]
+fn http2_joined_mid_stream_degrades_to_stream_pairing() {
+    let mut t = Talk::new(8443);
+    // No preface seen; the request block refers to a dynamic entry we never saw (0xbe).
+    t.tcp(
+        0.0,
+        true,
+        &h2_frame(1, END_HEADERS | END_STREAM, 5, &[0x82, 0x86, 0x84, 0xbe]),
+    );
+    t.tcp(
+        3.0,
+        false,
+        &h2_frame(1, END_HEADERS | END_STREAM, 5, &[0x88]),
+    );
+    t.tcp(
+        4.0,
+        true,
+        &h2_frame(1, END_HEADERS | END_STREAM, 7, &[0x82, 0x84]),
+    );
+    t.tcp(6.0, false, &h2_frame(3, 0, 7, &2u32.to_be_bytes()));
+    let c = t.an.counters().l7;
+    let out = t.finish();
+    assert_eq!(c.h2_degraded, 1);
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                r.request_id,
+                r.row_type,
+                r.response_duration,
+                r.response_status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // The server's table is its own: its `:status 200` still decodes.
+            (Some(5), TYPE_SESSION, 3_000, 0),
+            (Some(7), TYPE_SESSION, 2_000, 3),
+        ]
+    );
+    assert!(s(&out.l7[1].response_exception).starts_with("RST_STREAM 2"));
+    assert!(
+        out.l7[0].request_resource.is_empty(),
+        "the client's blocks no longer decode"
+    );
+}
+
+#[test]
+fn http2_hostile_frames_never_panic() {
+    let mut t = Talk::new(8080);
+    let mut c = H2_PREFACE.to_vec();
+    c.extend(h2_frame(1, END_HEADERS, 1, &[0x82, 0x86, 0x84]));
+    t.tcp(0.0, true, &c);
+    let base = h2_frame(
+        1,
+        END_HEADERS | 0x8 | 0x20,
+        3,
+        &[3, 0, 0, 0, 0, 9, 0x88, 0x40, 1, b'a'],
+    );
+    crate::l7::mutate::mutations(&base, 5000, 5, |m| t.tcp(1.0, false, m));
+    crate::l7::mutate::mutations(&base, 5000, 6, |m| t.tcp(1.0, true, m));
+    let _ = t.finish();
+}

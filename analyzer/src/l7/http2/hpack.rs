@@ -400,6 +400,11 @@ impl Decoder {
         }
     }
 
+    /// Marks the table out of sync (a header block was lost).
+    pub fn unsync(&mut self) {
+        self.synced = false;
+    }
+
     /// The peer's SETTINGS_HEADER_TABLE_SIZE: the most the encoder may use (capped at
     /// [`MAX_TABLE_SIZE`]; a larger table cannot be followed and unsyncs the decoder).
     pub fn set_limit(&mut self, size: usize) {

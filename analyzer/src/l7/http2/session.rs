@@ -1,0 +1,600 @@
+//! One HTTP/2 connection: frames of both directions, header blocks through each direction's HPACK
+//! decoder, requests and responses paired by stream id, gRPC recognised by its content-type.
+//!
+//! Row fields (`deepflow-facts.md` section 4.5): HTTP/2 like HTTP/1 (`:method`, `:authority`,
+//! `:path`, endpoint rules, `:status`), version `2`, request_id = stream id. gRPC (l7_protocol 41):
+//! request_type `POST`, request_resource = the service (`pkg.Service` of `/pkg.Service/Method`),
+//! endpoint = the full path, response_code = `grpc-status` from the trailers (else `:status`),
+//! response_exception = `grpc-message`. RRT ends at the response's HEADERS frame; a gRPC row is
+//! written when the trailers (or the end of the stream) arrive.
+//!
+//! A connection joined mid-stream, a lost segment, or a header block too large to hold leaves a
+//! direction's HPACK table out of sync with the peer's: from then on its header blocks are not
+//! decoded, but requests and responses are still paired by stream id (rows without names, with
+//! RRT; counted in `l7.h2_degraded`).
+
+use super::super::exchange::{Exchange, Pairing};
+use super::super::inline::InlineBytes;
+use super::super::protocol::L7Protocol;
+use super::super::{http1, tags, ResponseStatus};
+use super::frame::{
+    block_fragment, FrameHeader, FLAG_END_HEADERS, FLAG_END_STREAM, HEADER_LEN, PREFACE,
+    TYPE_CONTINUATION, TYPE_DATA, TYPE_HEADERS, TYPE_PUSH_PROMISE, TYPE_RST_STREAM,
+};
+use super::hpack::{Decoder, Field};
+use crate::engine::RecordSink;
+use crate::record::L7FlowLog;
+
+/// Streams followed at once per connection (the oldest is dropped beyond).
+const MAX_STREAMS: usize = 16;
+/// Largest header block assembled from HEADERS + CONTINUATION frames.
+const BLOCK_MAX: usize = 4096;
+/// Header fields kept per block (pseudo-headers come first, so they are always kept).
+const MAX_FIELDS: usize = 24;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Stream {
+    /// 0 = free.
+    id: u32,
+    grpc: bool,
+    /// The response head: (status, time, TCP sequence number).
+    resp: Option<(u16, u64, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    /// Client side: this many preface bytes seen.
+    Preface(u8),
+    Frame,
+    /// Inside a frame payload that is not parsed: bytes left.
+    Skip(usize),
+}
+
+/// A header block being assembled from CONTINUATION frames.
+#[derive(Clone)]
+struct Block {
+    buf: [u8; BLOCK_MAX],
+    len: usize,
+    stream: u32,
+    end_stream: bool,
+    push: bool,
+    active: bool,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Block {
+            buf: [0; BLOCK_MAX],
+            len: 0,
+            stream: 0,
+            end_stream: false,
+            push: false,
+            active: false,
+        }
+    }
+}
+
+/// HTTP/2 state of one connection (kept in its own slab: it is large).
+#[derive(Clone)]
+pub struct Http2Session {
+    /// [client -> server, server -> client].
+    dec: [Decoder; 2],
+    dir: [Dir; 2],
+    streams: [Stream; MAX_STREAMS],
+    block: [Block; 2],
+    degraded: bool,
+}
+
+impl std::fmt::Debug for Http2Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http2Session")
+            .field("dir", &self.dir)
+            .field("degraded", &self.degraded)
+            .finish()
+    }
+}
+
+impl Default for Http2Session {
+    fn default() -> Self {
+        Http2Session {
+            dec: Default::default(),
+            dir: [Dir::Preface(0), Dir::Frame],
+            streams: [Stream::default(); MAX_STREAMS],
+            block: Default::default(),
+            degraded: false,
+        }
+    }
+}
+
+/// The fields of one decoded header block, bounded.
+struct Headers {
+    n: usize,
+    names: [InlineBytes<48>; MAX_FIELDS],
+    values: [InlineBytes<256>; MAX_FIELDS],
+}
+
+impl Headers {
+    fn new() -> Self {
+        Headers {
+            n: 0,
+            names: [InlineBytes::EMPTY; MAX_FIELDS],
+            values: [InlineBytes::EMPTY; MAX_FIELDS],
+        }
+    }
+
+    fn push(&mut self, f: Field<'_>) {
+        if self.n < MAX_FIELDS {
+            self.names[self.n] = InlineBytes::from_slice(f.name);
+            self.values[self.n] = InlineBytes::from_slice(f.value);
+            self.n += 1;
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        (0..self.n)
+            .find(|&i| {
+                std::str::from_utf8(self.names[i].as_bytes())
+                    .is_ok_and(|n| http1::same_header_name(n, name))
+            })
+            .map(|i| self.values[i].as_bytes())
+    }
+
+    fn status(&self) -> Option<u16> {
+        std::str::from_utf8(self.get(":status")?).ok()?.parse().ok()
+    }
+
+    fn is_grpc(&self) -> bool {
+        self.get("content-type")
+            .is_some_and(|c| c.starts_with(b"application/grpc"))
+    }
+}
+
+fn grpc_status_of(code: u32) -> ResponseStatus {
+    match code {
+        0 => ResponseStatus::Ok,
+        // CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED,
+        // FAILED_PRECONDITION, OUT_OF_RANGE, UNAUTHENTICATED.
+        1 | 3 | 5 | 6 | 7 | 9 | 11 | 16 => ResponseStatus::ClientError,
+        _ => ResponseStatus::ServerError,
+    }
+}
+
+fn http_status_of(code: u16) -> ResponseStatus {
+    match code {
+        400..=499 => ResponseStatus::ClientError,
+        500..=599 => ResponseStatus::ServerError,
+        _ => ResponseStatus::Ok,
+    }
+}
+
+fn fill_request(
+    row: &mut L7FlowLog,
+    h: Option<&Headers>,
+    grpc: bool,
+    cfg: &super::super::L7Config,
+) {
+    row.version.push_lossy(b"2");
+    let Some(h) = h else {
+        return;
+    };
+    let path = h.get(":path").unwrap_or_default();
+    if let Some(a) = h.get(":authority").or_else(|| h.get("host")) {
+        row.request_domain.push_lossy(a);
+    }
+    if grpc {
+        row.l7_protocol = L7Protocol::Grpc.id();
+        row.l7_protocol_str = L7Protocol::Grpc.name();
+        row.request_type.push_lossy(b"POST");
+        let service = path
+            .strip_prefix(b"/")
+            .and_then(|p| p.iter().rposition(|&c| c == b'/').map(|i| &p[..i]))
+            .unwrap_or(path);
+        row.request_resource.push_lossy(service);
+        row.endpoint.push_lossy(path);
+    } else {
+        row.request_type
+            .push_lossy(h.get(":method").unwrap_or_default());
+        row.request_resource.push_lossy(path);
+        if let Ok(p) = std::str::from_utf8(path) {
+            if let Some(keep) = cfg.endpoints.keep_for(p) {
+                row.endpoint.push_lossy(http1::endpoint(p, keep).as_bytes());
+            }
+        }
+    }
+    if let Some(v) = h.get("user-agent") {
+        row.http_user_agent.push_lossy(v);
+    }
+    if let Some(v) = h.get("referer") {
+        row.http_referer.push_lossy(v);
+    }
+    if let Some(n) = h
+        .get("content-length")
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+    {
+        row.request_length = n;
+    }
+    tags::extract(&cfg.tags, true, |n| h.get(n), row);
+}
+
+impl Http2Session {
+    /// Back to a fresh connection (slots are reused).
+    pub fn reset(&mut self) {
+        for d in &mut self.dec {
+            *d = Decoder::default();
+        }
+        self.dir = [Dir::Preface(0), Dir::Frame];
+        self.streams = [Stream::default(); MAX_STREAMS];
+        for b in &mut self.block {
+            b.active = false;
+            b.len = 0;
+        }
+        self.degraded = false;
+    }
+
+    fn stream_mut(&mut self, id: u32) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| s.id == id && id != 0)
+    }
+
+    fn open_stream(&mut self, id: u32, grpc: bool) {
+        let slot = match self.streams.iter().position(|s| s.id == 0 || s.id == id) {
+            Some(i) => i,
+            // Full: forget the oldest (lowest id); its response, if any, pairs as unmatched.
+            None => self
+                .streams
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.id)
+                .map_or(0, |(i, _)| i),
+        };
+        self.streams[slot] = Stream {
+            id,
+            grpc,
+            resp: None,
+        };
+    }
+
+    fn note_lost<S: RecordSink>(&mut self, d: usize, x: &mut Exchange<'_, S>) {
+        self.dec[d].unsync();
+        if !self.degraded {
+            self.degraded = true;
+            x.counters.h2_degraded += 1;
+        }
+    }
+
+    /// Parses what it can of one direction's bytes; returns the bytes consumed (the rest is an
+    /// incomplete frame, offered again with more bytes while `hold` allows).
+    pub(crate) fn on_stream<S: RecordSink>(
+        &mut self,
+        data: &[u8],
+        resync: bool,
+        from_client: bool,
+        hold: usize,
+        x: &mut Exchange<'_, S>,
+    ) -> usize {
+        let d = usize::from(!from_client);
+        if resync {
+            // Bytes were lost: maybe a header block, which the peer's table changed with.
+            self.note_lost(d, x);
+            self.block[d].active = false;
+            match FrameHeader::parse(data) {
+                Some(h) if h.kind <= TYPE_CONTINUATION && h.len <= 16_384 => {
+                    self.dir[d] = Dir::Frame;
+                }
+                _ => return data.len(),
+            }
+        }
+        let mut at = 0;
+        while at < data.len() {
+            let rest = &data[at..];
+            match self.dir[d] {
+                Dir::Preface(n) => {
+                    let want = &PREFACE[usize::from(n)..];
+                    let m = want.len().min(rest.len());
+                    if rest[..m] == want[..m] {
+                        at += m;
+                        let seen = usize::from(n) + m;
+                        self.dir[d] = if seen == PREFACE.len() {
+                            Dir::Frame
+                        } else {
+                            Dir::Preface(seen as u8)
+                        };
+                    } else {
+                        self.dir[d] = Dir::Frame;
+                    }
+                }
+                Dir::Skip(n) => {
+                    let take = n.min(rest.len());
+                    at += take;
+                    self.dir[d] = if take == n {
+                        Dir::Frame
+                    } else {
+                        Dir::Skip(n - take)
+                    };
+                }
+                Dir::Frame => {
+                    let Some(h) = FrameHeader::parse(rest) else {
+                        return at;
+                    };
+                    let total = HEADER_LEN + h.len;
+                    let parsed = matches!(
+                        h.kind,
+                        TYPE_HEADERS | TYPE_CONTINUATION | TYPE_PUSH_PROMISE | TYPE_RST_STREAM
+                    );
+                    if !parsed {
+                        if h.kind == TYPE_DATA && h.has(FLAG_END_STREAM) && !from_client {
+                            self.end_of_stream(h.stream, x);
+                        }
+                        at += HEADER_LEN;
+                        self.dir[d] = Dir::Skip(h.len);
+                        continue;
+                    }
+                    if rest.len() < total {
+                        if total <= hold {
+                            return at;
+                        }
+                        // Too large to hold: its header block is lost.
+                        if h.kind != TYPE_RST_STREAM {
+                            self.note_lost(d, x);
+                        }
+                        at += HEADER_LEN;
+                        self.dir[d] = Dir::Skip(h.len);
+                        continue;
+                    }
+                    self.on_frame(&h, &rest[HEADER_LEN..total], from_client, x);
+                    at += total;
+                }
+            }
+        }
+        at
+    }
+
+    fn on_frame<S: RecordSink>(
+        &mut self,
+        h: &FrameHeader,
+        payload: &[u8],
+        from_client: bool,
+        x: &mut Exchange<'_, S>,
+    ) {
+        let d = usize::from(!from_client);
+        match h.kind {
+            TYPE_RST_STREAM => {
+                let code = payload
+                    .get(..4)
+                    .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+                self.reset_stream(h.stream, code, from_client, x);
+            }
+            TYPE_HEADERS | TYPE_PUSH_PROMISE => {
+                let Some(frag) = block_fragment(h, payload) else {
+                    x.counters.parse_errors += 1;
+                    self.note_lost(d, x);
+                    return;
+                };
+                let end_stream = h.kind == TYPE_HEADERS && h.has(FLAG_END_STREAM);
+                let push = h.kind == TYPE_PUSH_PROMISE;
+                if h.has(FLAG_END_HEADERS) {
+                    self.header_block(frag, h.stream, end_stream, push, from_client, x);
+                } else if frag.len() <= BLOCK_MAX {
+                    let b = &mut self.block[d];
+                    b.buf[..frag.len()].copy_from_slice(frag);
+                    b.len = frag.len();
+                    b.stream = h.stream;
+                    b.end_stream = end_stream;
+                    b.push = push;
+                    b.active = true;
+                } else {
+                    self.note_lost(d, x);
+                }
+            }
+            TYPE_CONTINUATION => {
+                let b = &mut self.block[d];
+                if !b.active || b.stream != h.stream || b.len + payload.len() > BLOCK_MAX {
+                    b.active = false;
+                    self.note_lost(d, x);
+                    return;
+                }
+                b.buf[b.len..b.len + payload.len()].copy_from_slice(payload);
+                b.len += payload.len();
+                if h.has(FLAG_END_HEADERS) {
+                    b.active = false;
+                    let mut buf = [0u8; BLOCK_MAX];
+                    let len = b.len;
+                    buf[..len].copy_from_slice(&b.buf[..len]);
+                    let (stream, end_stream, push) = (b.stream, b.end_stream, b.push);
+                    self.header_block(&buf[..len], stream, end_stream, push, from_client, x);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn header_block<S: RecordSink>(
+        &mut self,
+        block: &[u8],
+        stream: u32,
+        end_stream: bool,
+        push: bool,
+        from_client: bool,
+        x: &mut Exchange<'_, S>,
+    ) {
+        let d = usize::from(!from_client);
+        let mut hs = Headers::new();
+        let decoded = if self.dec[d].is_synced() {
+            let ok = self.dec[d].decode(block, |f| hs.push(f)).is_ok();
+            if !ok {
+                self.note_lost(d, x);
+            }
+            ok
+        } else {
+            false
+        };
+        if push {
+            return; // a promised request: kept only for the decoder's table
+        }
+        let captured = (block.len() + HEADER_LEN) as u32;
+        let cfg = x.cfg;
+        if from_client {
+            if decoded && hs.get(":method").is_none() {
+                return; // request trailers
+            }
+            let grpc = decoded && hs.is_grpc();
+            self.open_stream(stream, grpc);
+            let h = decoded.then_some(&hs);
+            x.request(Some(stream), captured, |row| {
+                row.request_id = Some(stream);
+                fill_request(row, h, grpc, cfg);
+            });
+            return;
+        }
+        let status = if decoded { hs.status() } else { None };
+        if status.is_some_and(|s| (100..200).contains(&s)) {
+            return; // interim
+        }
+        let (ts, seq) = (x.ts_ns, x.tcp_seq);
+        let Some(st) = self.stream_mut(stream) else {
+            // A response to a request not seen.
+            if status.is_some() || !decoded {
+                emit(
+                    x,
+                    stream,
+                    status,
+                    (ts, seq),
+                    decoded.then_some(&hs),
+                    false,
+                    captured,
+                );
+            }
+            return;
+        };
+        match (status, st.resp) {
+            // The response head (or, undecoded, the first HEADERS of the stream).
+            (Some(_), None) | (None, None) if status.is_some() || !decoded => {
+                let s = status.unwrap_or(0);
+                st.resp = Some((s, ts, seq));
+                let grpc = st.grpc;
+                if !grpc || end_stream || !decoded {
+                    st.id = 0;
+                    emit(
+                        x,
+                        stream,
+                        status,
+                        (ts, seq),
+                        decoded.then_some(&hs),
+                        grpc,
+                        captured,
+                    );
+                }
+            }
+            // Trailers: the gRPC status.
+            (None, Some((s, t, q))) => {
+                let grpc = st.grpc;
+                st.id = 0;
+                emit(
+                    x,
+                    stream,
+                    (s != 0).then_some(s),
+                    (t, q),
+                    Some(&hs),
+                    grpc,
+                    captured,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The connection ends: responses still waiting for their trailers are written with what
+    /// their head said.
+    pub(crate) fn flush<S: RecordSink>(&mut self, x: &mut Exchange<'_, S>) {
+        for i in 0..MAX_STREAMS {
+            let st = self.streams[i];
+            if let (true, Some((s, t, q))) = (st.id != 0, st.resp) {
+                self.streams[i].id = 0;
+                emit(x, st.id, (s != 0).then_some(s), (t, q), None, st.grpc, 0);
+            }
+        }
+    }
+
+    /// DATA with END_STREAM from the server: a gRPC stream whose trailers never came.
+    fn end_of_stream<S: RecordSink>(&mut self, stream: u32, x: &mut Exchange<'_, S>) {
+        if let Some(st) = self.stream_mut(stream) {
+            if let Some((s, t, q)) = st.resp {
+                let grpc = st.grpc;
+                st.id = 0;
+                emit(x, stream, (s != 0).then_some(s), (t, q), None, grpc, 0);
+            }
+        }
+    }
+
+    fn reset_stream<S: RecordSink>(
+        &mut self,
+        stream: u32,
+        code: u32,
+        from_client: bool,
+        x: &mut Exchange<'_, S>,
+    ) {
+        let Some(st) = self.stream_mut(stream) else {
+            return;
+        };
+        st.id = 0;
+        let (ts, seq) = (x.ts_ns, x.tcp_seq);
+        x.response_at(ts, seq, Pairing::Key(stream), 13, |row| {
+            row.request_id = Some(stream);
+            let status = match (code, from_client) {
+                (0, _) => ResponseStatus::Ok,
+                (_, true) => ResponseStatus::ClientError,
+                (_, false) => ResponseStatus::ServerError,
+            };
+            row.response_status = status.code();
+            let _ = std::fmt::Write::write_fmt(
+                &mut row.response_exception,
+                format_args!("RST_STREAM {code}"),
+            );
+        });
+    }
+}
+
+/// Writes the response of `stream` with its head's `(time, sequence number)`.
+fn emit<S: RecordSink>(
+    x: &mut Exchange<'_, S>,
+    stream: u32,
+    status: Option<u16>,
+    (ts, seq): (u64, u32),
+    h: Option<&Headers>,
+    grpc: bool,
+    captured: u32,
+) {
+    let cfg = x.cfg;
+    x.response_at(ts, seq, Pairing::Key(stream), captured, |row| {
+        row.request_id = Some(stream);
+        if row.version.is_empty() {
+            row.version.push_lossy(b"2");
+        }
+        let grpc_status = h
+            .and_then(|h| h.get("grpc-status"))
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok());
+        if grpc {
+            row.l7_protocol = L7Protocol::Grpc.id();
+            row.l7_protocol_str = L7Protocol::Grpc.name();
+        }
+        let (code, st) = match (grpc_status, status) {
+            (Some(g), _) if grpc => (Some(g as i32), grpc_status_of(g)),
+            (_, Some(s)) => (Some(i32::from(s)), http_status_of(s)),
+            (Some(g), None) => (Some(g as i32), grpc_status_of(g)),
+            (None, None) => (None, ResponseStatus::Unknown),
+        };
+        row.response_code = code;
+        row.response_status = st.code();
+        if let Some(h) = h {
+            if let Some(m) = h.get("grpc-message") {
+                row.response_exception.push_lossy(m);
+            }
+            if let Some(n) = h
+                .get("content-length")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            {
+                row.response_length = n;
+            }
+            tags::extract(&cfg.tags, false, |n| h.get(n), row);
+        }
+    });
+}
