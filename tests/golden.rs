@@ -48,6 +48,14 @@ fn summarize(records: &[L4FlowLog]) -> Vec<(u64, ExpectedFlow)> {
         e.rtt = e.rtt.max(r.rtt);
         e.tunnel_type = r.tunnel_type;
         e.vlan = r.vlan;
+        if !r.l7_protocol_str.is_empty() {
+            e.l7_protocol = r.l7_protocol_str.to_string();
+        }
+        e.l7_request += r.l7_request;
+        e.l7_response += r.l7_response;
+        e.l7_client_error += r.l7_client_error;
+        e.l7_server_error += r.l7_server_error;
+        e.rrt_sum += r.rrt_sum;
     }
     let mut v: Vec<_> = by_id.into_values().collect();
     v.sort_by(|a, b| {

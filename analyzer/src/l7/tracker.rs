@@ -248,6 +248,12 @@ impl L7Tracker {
         if let Some(r) = tls_rtt {
             x.stats.tls_rtt = r;
         }
+        // HTTP/2 carrying gRPC makes the flow a gRPC flow (DeepFlow upgrades it the same way).
+        if let Parser::Http2(i) = parser {
+            if h2.get_mut(*i).is_some_and(|h| h.saw_grpc()) {
+                *proto = L7Protocol::Grpc;
+            }
+        }
         let messages = x.messages;
         let c = &mut x.counters;
         c.duplicate_segments += u64::from(out.duplicate);

@@ -245,6 +245,27 @@ impl<'a> Conv<'a> {
 
     /// Sends a whole message in MSS-sized segments (PSH on the last), 0.1 ms apart; the peer
     /// acknowledges at the end. Returns the time of the last segment.
+    /// One request and its response, for the expectations: the request head at `req_ns`, the
+    /// response head at `resp_ns`; `error` is Some(true) for a client error, Some(false) for a
+    /// server error.
+    pub(crate) fn l7_exchange(
+        &mut self,
+        proto: &str,
+        req_ns: u64,
+        resp_ns: u64,
+        error: Option<bool>,
+    ) {
+        self.exp.l7_protocol = proto.to_string();
+        self.exp.l7_request += 1;
+        self.exp.l7_response += 1;
+        self.exp.rrt_sum += resp_ns / 1_000 - req_ns / 1_000;
+        match error {
+            Some(true) => self.exp.l7_client_error += 1,
+            Some(false) => self.exp.l7_server_error += 1,
+            None => {}
+        }
+    }
+
     pub(crate) fn message(&mut self, t: u64, from_client: bool, msg: &[u8]) -> u64 {
         const MSS: usize = 1448;
         let chunks: Vec<&[u8]> = msg.chunks(MSS).collect();

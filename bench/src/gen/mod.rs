@@ -45,6 +45,21 @@ pub struct ExpectedFlow {
     pub rtt: u32,
     pub tunnel_type: u8,
     pub vlan: u16,
+    /// The flow's application protocol as DeepFlow names it ("" when none is parsed).
+    #[serde(default)]
+    pub l7_protocol: String,
+    /// Requests and responses, errors among the responses, and the sum of request -> response
+    /// times (µs).
+    #[serde(default)]
+    pub l7_request: u32,
+    #[serde(default)]
+    pub l7_response: u32,
+    #[serde(default)]
+    pub l7_client_error: u32,
+    #[serde(default)]
+    pub l7_server_error: u32,
+    #[serde(default)]
+    pub rrt_sum: u64,
 }
 
 /// What to generate.

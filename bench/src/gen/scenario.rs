@@ -319,11 +319,19 @@ pub(crate) fn run(
             let mut t = c.handshake(t0, rng.range(1, 20) * MS, MS / 2) + MS;
             for _ in 0..rng.range(1, 3) {
                 let req = l7::http1_request(rng);
+                let t_req = t;
                 t = c.message(t, true, &req);
                 c.tcp(t + MS / 2, false, ACK, 0);
                 let body = rng.range(200, 12_000) as usize;
                 let resp = l7::http1_response(rng, body);
-                t = c.message(t + rng.range(1, 30) * MS, false, &resp);
+                let t_resp = t + rng.range(1, 30) * MS;
+                let error = match &resp[9..10] {
+                    b"4" => Some(true),
+                    b"5" => Some(false),
+                    _ => None,
+                };
+                c.l7_exchange("HTTP", t_req, t_resp, error);
+                t = c.message(t_resp, false, &resp);
                 c.tcp(t + MS / 2, true, ACK, 0);
                 t += rng.range(5, 100) * MS;
             }
@@ -333,17 +341,20 @@ pub(crate) fn run(
         Scenario::Dns => {
             let (q, r) = l7::dns_exchange(rng);
             c.udp_data(t0, true, &q);
-            c.udp_data(t0 + rng.range(1, 40) * MS, false, &r);
+            let t_resp = t0 + rng.range(1, 40) * MS;
+            // NXDOMAIN is a client error.
+            let error = (r[3] & 0x0f == 3).then_some(true);
+            c.l7_exchange("DNS", t0, t_resp, error);
+            c.udp_data(t_resp, false, &r);
             vec![c.finish(ct(CloseType::Finish))]
         }
         Scenario::Tls => {
             let mut t = c.handshake(t0, rng.range(1, 40) * MS, MS) + MS;
+            let t_hello = t;
             t = c.message(t, true, &l7::tls_client_hello(rng));
-            t = c.message(
-                t + rng.range(1, 20) * MS,
-                false,
-                &l7::tls_server_flight(rng),
-            );
+            let t_server = t + rng.range(1, 20) * MS;
+            c.l7_exchange("TLS", t_hello, t_server, None);
+            t = c.message(t_server, false, &l7::tls_server_flight(rng));
             t = c.message(t + MS, true, &l7::tls_app_data(rng, 80));
             for _ in 0..rng.range(1, 4) {
                 let (req, resp) = (rng.range(100, 600) as usize, rng.range(300, 9000) as usize);
@@ -363,12 +374,14 @@ pub(crate) fn run(
                 .take(rng.range(1, 3) as usize)
                 .enumerate()
             {
+                let t_req = t;
                 t = c.message(t, true, &l7::http2_request(rng, stream, i == 0));
-                t = c.message(
-                    t + rng.range(1, 15) * MS,
-                    false,
-                    &l7::http2_response(rng, stream, i == 0),
-                );
+                let t_resp = t + rng.range(1, 15) * MS;
+                let resp = l7::http2_response(rng, stream, i == 0);
+                // The trailers' grpc-status is the last byte: 5 (NOT_FOUND) is a client error.
+                let error = (resp.last() == Some(&b'5')).then_some(true);
+                c.l7_exchange("gRPC", t_req, t_resp, error);
+                t = c.message(t_resp, false, &resp);
                 c.tcp(t + MS / 2, true, ACK, 0);
                 t += rng.range(2, 40) * MS;
             }

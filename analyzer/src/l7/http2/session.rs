@@ -83,6 +83,8 @@ pub struct Http2Session {
     streams: [Stream; MAX_STREAMS],
     block: [Block; 2],
     degraded: bool,
+    /// A gRPC request was seen: the flow's protocol is gRPC.
+    grpc_seen: bool,
 }
 
 impl std::fmt::Debug for Http2Session {
@@ -102,6 +104,7 @@ impl Default for Http2Session {
             streams: [Stream::default(); MAX_STREAMS],
             block: Default::default(),
             degraded: false,
+            grpc_seen: false,
         }
     }
 }
@@ -229,6 +232,12 @@ impl Http2Session {
             b.len = 0;
         }
         self.degraded = false;
+        self.grpc_seen = false;
+    }
+
+    /// Has the connection carried gRPC?
+    pub fn saw_grpc(&self) -> bool {
+        self.grpc_seen
     }
 
     fn stream_mut(&mut self, id: u32) -> Option<&mut Stream> {
@@ -236,6 +245,7 @@ impl Http2Session {
     }
 
     fn open_stream(&mut self, id: u32, grpc: bool) {
+        self.grpc_seen |= grpc;
         let slot = match self.streams.iter().position(|s| s.id == 0 || s.id == id) {
             Some(i) => i,
             // Full: forget the oldest (lowest id); its response, if any, pairs as unmatched.
