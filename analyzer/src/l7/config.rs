@@ -96,8 +96,12 @@ pub struct L7Config {
     /// (others: 120 s): an unanswered request is reported as a timeout after this.
     pub session_window_ns: u64,
     pub session_window_dns_tls_ns: u64,
-    /// Flows with L7 state at once (each holds two reassembly buffers).
+    /// Flows with L7 state at once (about 450 bytes each; the config loader makes it the flow
+    /// table's capacity).
     pub flow_capacity: u32,
+    /// Hold buffers ([`super::flow_state::HOLD_MAX`] bytes each) for message heads cut by a
+    /// segment boundary, shared by all flows of a worker.
+    pub hold_buffers: u32,
     /// HTTP/2 connections followed at once (each holds two HPACK tables, about 40 KiB).
     pub http2_flow_capacity: u32,
     /// Requests waiting for their response (`session_aggregate_max_entries`); the oldest is
@@ -134,7 +138,8 @@ impl Default for L7Config {
             udp_request_timeout_ns: 150 * NS_PER_SEC,
             session_window_ns: 120 * NS_PER_SEC,
             session_window_dns_tls_ns: 15 * NS_PER_SEC,
-            flow_capacity: 16_384,
+            flow_capacity: 65_535,
+            hold_buffers: 4_096,
             pending_capacity: 4_096,
             http2_flow_capacity: 1_024,
             tags: TracingTags::default(),

@@ -10,7 +10,7 @@ use super::reassembly::DirStream;
 use super::stats::L7Stats;
 use super::tls::TlsSession;
 
-/// Capacity of each direction's hold buffer (`payload_truncation` can only lower it).
+/// Size of a hold buffer (`payload_truncation` can only lower what a stream holds).
 pub const HOLD_MAX: usize = 2048;
 
 /// A flow's relation to the L7 layer.
@@ -62,7 +62,7 @@ pub struct L7Flow {
     /// Flow side (0/1) of the client, from the first message.
     pub client_side: u8,
     /// Reassembly per flow side.
-    pub streams: [DirStream<HOLD_MAX>; 2],
+    pub streams: [DirStream; 2],
     pub parser: Parser,
     pub refs: PendingRefs,
     pub stats: L7Stats,
@@ -192,6 +192,14 @@ impl L7Slab {
         self.flows
             .get_mut(idx as usize)
             .filter(|f| f.live && f.flow_id == flow_id)
+    }
+
+    /// The streams of live slot `idx`.
+    pub fn streams_mut(&mut self, idx: u32) -> Option<&mut [DirStream; 2]> {
+        self.flows
+            .get_mut(idx as usize)
+            .filter(|f| f.live)
+            .map(|f| &mut f.streams)
     }
 
     /// The parser of live slot `idx`.

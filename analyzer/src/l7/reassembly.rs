@@ -1,10 +1,11 @@
 //! Bounded in-order reassembly of one direction of a TCP stream, for L7 parsers.
 //!
 //! DeepFlow's open agent parses each packet on its own and loses a request head split over two
-//! segments. Here each direction keeps its next expected sequence number and a small inline
+//! segments. Here each direction keeps its next expected sequence number and, when needed, a
 //! buffer of at most `N` bytes: the unconsumed tail of the last parse (a head cut by a segment
 //! boundary). The common case costs nothing: with nothing held, the parser reads the segment in
-//! place. Mirror feeds lose packets, so nothing ever waits for a missing segment: a gap drops what
+//! place; a stream borrows a buffer from the worker's [`HoldPool`] only while it holds a cut head.
+//! Mirror feeds lose packets, so nothing ever waits for a missing segment: a gap drops what
 //! is held and tells the parser to resynchronise. Retransmitted bytes are trimmed or ignored.
 //! Every one of these events is reported in [`FeedOutcome`] so that the engine can count it.
 
@@ -24,43 +25,68 @@ pub struct FeedOutcome {
     pub overflow: u32,
 }
 
-/// One direction of a stream: the next expected sequence number and the held tail.
-#[derive(Clone)]
-pub struct DirStream<const N: usize> {
+/// Hold buffers shared by every stream of a worker: a stream takes one only while it holds an
+/// incomplete message head, so memory follows the heads in flight, not the flows. Preallocated up
+/// to `capacity` (reserved now, touched as first used); when all are taken the tail is dropped,
+/// counted in [`HoldPool::exhausted`] and the stream resynchronises.
+#[derive(Debug)]
+pub struct HoldPool<const N: usize> {
+    bufs: Vec<[u8; N]>,
+    free: Vec<u32>,
+    cap: usize,
+    /// Tails dropped because no buffer was free.
+    pub exhausted: u64,
+}
+
+impl<const N: usize> HoldPool<N> {
+    pub fn new(capacity: u32) -> Self {
+        HoldPool {
+            bufs: Vec::with_capacity(capacity as usize),
+            free: Vec::with_capacity(capacity as usize),
+            cap: capacity as usize,
+            exhausted: 0,
+        }
+    }
+
+    fn acquire(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.bufs.len() < self.cap {
+            self.bufs.push([0; N]);
+            return Some((self.bufs.len() - 1) as u32);
+        }
+        self.exhausted += 1;
+        None
+    }
+
+    fn release(&mut self, i: u32) {
+        self.free.push(i);
+    }
+
+    /// Buffers in use now.
+    pub fn in_use(&self) -> usize {
+        self.bufs.len() - self.free.len()
+    }
+}
+
+/// One direction of a stream: the next expected sequence number and, while a head is cut, a
+/// hold buffer from the pool.
+#[derive(Debug, Clone, Default)]
+pub struct DirStream {
     next_seq: Option<SeqNumber>,
-    held: [u8; N],
+    buf: Option<u32>,
     held_len: usize,
-    /// Most bytes held (at most `N`).
+    /// Most bytes held (0 = the pool's buffer size).
     limit: usize,
     /// Held bytes were dropped: the next parse starts mid-message and must resynchronise.
     resync_next: bool,
 }
 
-impl<const N: usize> Default for DirStream<N> {
-    fn default() -> Self {
-        DirStream {
-            next_seq: None,
-            held: [0; N],
-            held_len: 0,
-            limit: N,
-            resync_next: false,
-        }
-    }
-}
-
-impl<const N: usize> std::fmt::Debug for DirStream<N> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirStream")
-            .field("next_seq", &self.next_seq)
-            .field("held_len", &self.held_len)
-            .finish()
-    }
-}
-
-impl<const N: usize> DirStream<N> {
-    /// Holds at most `limit` bytes (capped at `N`).
+impl DirStream {
+    /// Holds at most `limit` bytes (and never more than the pool's buffer size).
     pub fn set_limit(&mut self, limit: usize) {
-        self.limit = limit.min(N);
+        self.limit = limit;
     }
 
     /// Bytes held from earlier segments.
@@ -68,14 +94,23 @@ impl<const N: usize> DirStream<N> {
         self.held_len
     }
 
+    /// Gives the hold buffer back (the stream ends).
+    pub fn release<const N: usize>(&mut self, pool: &mut HoldPool<N>) {
+        if let Some(i) = self.buf.take() {
+            pool.release(i);
+        }
+        self.held_len = 0;
+    }
+
     /// Feeds the segment starting at `seq` (segments with payload only: a SYN's or FIN's
     /// sequence number is not data). Out-of-order arrival is a gap for the later segment and a
     /// duplicate for the earlier one: L7 parsing follows the stream as it arrives.
     /// `parse` gets the bytes to parse (held bytes followed
     /// by the segment's new bytes) and whether a gap came right before them (resynchronise), and
-    /// returns how many it consumed; the rest is held for the next segment, up to `N` bytes.
-    pub fn feed(
+    /// returns how many it consumed; the rest is held for the next segment, up to the limit.
+    pub fn feed<const N: usize>(
         &mut self,
+        pool: &mut HoldPool<N>,
         seq: SeqNumber,
         payload: &[u8],
         parse: impl FnOnce(&[u8], bool) -> usize,
@@ -97,7 +132,7 @@ impl<const N: usize> DirStream<N> {
                     data = &payload[cut as usize..];
                 } else if seq.is_after(next) {
                     out.gap = seq.offset_from(next);
-                    self.held_len = 0;
+                    self.release(pool);
                 }
                 self.next_seq = Some(end);
             }
@@ -105,36 +140,64 @@ impl<const N: usize> DirStream<N> {
         if data.is_empty() {
             return out;
         }
-        let resync = out.gap > 0 || std::mem::take(&mut self.resync_next);
-        if self.held_len == 0 {
-            let used = parse(data, resync).min(data.len());
-            out.overflow = self.hold(&data[used..]);
-        } else if self.held_len + data.len() <= self.limit {
-            self.held[self.held_len..self.held_len + data.len()].copy_from_slice(data);
-            self.held_len += data.len();
-            let view_len = self.held_len;
-            let used = parse(&self.held[..view_len], false).min(view_len);
-            self.held.copy_within(used..view_len, 0);
-            self.held_len = view_len - used;
+        let limit = if self.limit == 0 {
+            N
         } else {
-            // Held bytes and the new segment do not fit together: the held message is too long to
-            // follow. Drop it and start over at this segment, as after a gap.
-            out.overflow = self.held_len as u32;
-            self.held_len = 0;
-            let used = parse(data, true).min(data.len());
-            out.overflow += self.hold(&data[used..]);
+            self.limit.min(N)
+        };
+        let resync = out.gap > 0 || std::mem::take(&mut self.resync_next);
+        match self.buf {
+            Some(i) if self.held_len > 0 && self.held_len + data.len() <= limit => {
+                let b = &mut pool.bufs[i as usize];
+                b[self.held_len..self.held_len + data.len()].copy_from_slice(data);
+                let view_len = self.held_len + data.len();
+                let used = parse(&b[..view_len], false).min(view_len);
+                b.copy_within(used..view_len, 0);
+                self.held_len = view_len - used;
+                if self.held_len == 0 {
+                    self.release(pool);
+                }
+            }
+            Some(_) if self.held_len > 0 => {
+                // Held bytes and the new segment do not fit together: the held message is too
+                // long to follow. Drop it and start over at this segment, as after a gap.
+                out.overflow = self.held_len as u32;
+                self.release(pool);
+                let used = parse(data, true).min(data.len());
+                out.overflow += self.hold(pool, &data[used..], limit);
+            }
+            _ => {
+                let used = parse(data, resync).min(data.len());
+                out.overflow = self.hold(pool, &data[used..], limit);
+            }
         }
         out
     }
 
-    /// Keeps `tail` for the next segment; returns the bytes dropped when it does not fit.
-    fn hold(&mut self, tail: &[u8]) -> u32 {
-        if tail.len() > self.limit {
-            self.held_len = 0;
+    /// Keeps `tail` for the next segment; returns the bytes dropped when it cannot.
+    fn hold<const N: usize>(&mut self, pool: &mut HoldPool<N>, tail: &[u8], limit: usize) -> u32 {
+        if tail.is_empty() {
+            self.release(pool);
+            return 0;
+        }
+        if tail.len() > limit {
+            self.release(pool);
             self.resync_next = true;
             return tail.len() as u32;
         }
-        self.held[..tail.len()].copy_from_slice(tail);
+        let i = match self.buf {
+            Some(i) => i,
+            None => match pool.acquire() {
+                Some(i) => i,
+                None => {
+                    self.held_len = 0;
+                    self.resync_next = true;
+                    return tail.len() as u32;
+                }
+            },
+        };
+        pool.bufs[i as usize][..tail.len()].copy_from_slice(tail);
+        self.buf = Some(i);
         self.held_len = tail.len();
         0
     }

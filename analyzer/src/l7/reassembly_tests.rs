@@ -25,20 +25,23 @@ fn heads(found: &mut Vec<String>) -> impl FnMut(&[u8], bool) -> usize + '_ {
 
 const TWO: &[u8] = b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n";
 
-fn feed_all(s: &mut DirStream<256>, segs: &[(u32, &[u8])]) -> (Vec<String>, Vec<FeedOutcome>) {
+fn feed_all(s: &mut DirStream, segs: &[(u32, &[u8])]) -> (Vec<String>, Vec<FeedOutcome>) {
+    let mut pool = HoldPool::<256>::new(1);
     let mut found = Vec::new();
     let mut outs = Vec::new();
     for &(seq, data) in segs {
         let mut parse = heads(&mut found);
-        outs.push(s.feed(SeqNumber(seq), data, |b, r| parse(b, r)));
+        outs.push(s.feed(&mut pool, SeqNumber(seq), data, |b, r| parse(b, r)));
     }
+    s.release(&mut pool);
+    assert_eq!(pool.in_use(), 0, "buffers go back");
     (found, outs)
 }
 
 #[test]
 fn heads_split_at_every_byte_are_joined() {
     for cut in 1..TWO.len() {
-        let mut s = DirStream::<256>::default();
+        let mut s = DirStream::default();
         let (found, outs) = feed_all(
             &mut s,
             &[(1000, &TWO[..cut]), (1000 + cut as u32, &TWO[cut..])],
@@ -51,7 +54,7 @@ fn heads_split_at_every_byte_are_joined() {
 
 #[test]
 fn retransmissions_are_ignored_or_trimmed() {
-    let mut s = DirStream::<256>::default();
+    let mut s = DirStream::default();
     let (found, outs) = feed_all(
         &mut s,
         &[
@@ -68,7 +71,7 @@ fn retransmissions_are_ignored_or_trimmed() {
 
 #[test]
 fn a_gap_drops_the_held_bytes_and_resynchronises() {
-    let mut s = DirStream::<256>::default();
+    let mut s = DirStream::default();
     let second = TWO.len() / 2; // "GET /two ..." starts here
     let (found, outs) = feed_all(
         &mut s,
@@ -84,7 +87,7 @@ fn a_gap_drops_the_held_bytes_and_resynchronises() {
 
 #[test]
 fn sequence_numbers_wrap() {
-    let mut s = DirStream::<256>::default();
+    let mut s = DirStream::default();
     let start = u32::MAX - 5;
     let (found, _) = feed_all(
         &mut s,
@@ -96,22 +99,45 @@ fn sequence_numbers_wrap() {
 #[test]
 fn held_bytes_are_bounded() {
     // A "head" that never ends: held up to the bound, then dropped and counted.
-    let mut s = DirStream::<64>::default();
+    let mut s = DirStream::default();
+    let mut pool = HoldPool::<64>::new(1);
     let mut seq = 0u32;
     let mut overflow = 0;
     let mut found = Vec::new();
     {
         let mut parse = heads(&mut found);
         let first = b"GET /x HTTP/1.1\r\nX-Long: ";
-        overflow += s.feed(SeqNumber(seq), first, |b, r| parse(b, r)).overflow;
+        overflow += s
+            .feed(&mut pool, SeqNumber(seq), first, |b, r| parse(b, r))
+            .overflow;
         seq += first.len() as u32;
         for _ in 0..10 {
             let chunk = [b'a'; 20];
-            overflow += s.feed(SeqNumber(seq), &chunk, |b, r| parse(b, r)).overflow;
+            overflow += s
+                .feed(&mut pool, SeqNumber(seq), &chunk, |b, r| parse(b, r))
+                .overflow;
             seq += 20;
             assert!(s.held() <= 64);
         }
     }
     assert!(overflow > 0);
     assert!(found.is_empty());
+}
+
+#[test]
+fn an_empty_pool_drops_the_tail_and_counts_it() {
+    let mut pool = HoldPool::<64>::new(1);
+    let (mut a, mut b) = (DirStream::default(), DirStream::default());
+    let mut found = Vec::new();
+    let mut parse = heads(&mut found);
+    let cut = b"GET /a HTTP/1.1\r\nHo";
+    assert_eq!(
+        a.feed(&mut pool, SeqNumber(0), cut, |x, r| parse(x, r))
+            .overflow,
+        0
+    );
+    let out = b.feed(&mut pool, SeqNumber(0), cut, |x, r| parse(x, r));
+    assert_eq!((out.overflow as usize, pool.exhausted), (cut.len(), 1));
+    a.release(&mut pool);
+    assert_eq!(pool.in_use(), 0);
 }

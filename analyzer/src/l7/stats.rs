@@ -56,6 +56,8 @@ pub struct L7Counters {
     pub gaps: u64,
     /// Bytes of message heads dropped because they outgrew the hold buffer.
     pub overflow_bytes: u64,
+    /// Cut heads dropped because every hold buffer was taken (`hold_buffers`).
+    pub hold_exhausted: u64,
     /// Retransmitted segments not parsed again.
     pub duplicate_segments: u64,
     /// HTTP/2 connections whose header compression state was lost (joined mid-stream, a lost
@@ -79,7 +81,7 @@ impl L7Counters {
         Self::NAMES.iter().copied().zip(self.values()).collect()
     }
 
-    const NAMES: [&'static str; 18] = [
+    const NAMES: [&'static str; 19] = [
         "l7.flows",
         "l7.inference_failed",
         "l7.inference_skipped",
@@ -94,13 +96,14 @@ impl L7Counters {
         "l7.gap_bytes",
         "l7.gaps",
         "l7.overflow_bytes",
+        "l7.hold_exhausted",
         "l7.duplicate_segments",
         "l7.h2_degraded",
         "l7.h2_state_full",
         "l7.records",
     ];
 
-    fn values(&self) -> [u64; 18] {
+    fn values(&self) -> [u64; 19] {
         [
             self.flows,
             self.inference_failed,
@@ -116,6 +119,7 @@ impl L7Counters {
             self.gap_bytes,
             self.gaps,
             self.overflow_bytes,
+            self.hold_exhausted,
             self.duplicate_segments,
             self.h2_degraded,
             self.h2_state_full,
@@ -123,7 +127,7 @@ impl L7Counters {
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 18] {
+    fn fields_mut(&mut self) -> [&mut u64; 19] {
         [
             &mut self.flows,
             &mut self.inference_failed,
@@ -139,6 +143,7 @@ impl L7Counters {
             &mut self.gap_bytes,
             &mut self.gaps,
             &mut self.overflow_bytes,
+            &mut self.hold_exhausted,
             &mut self.duplicate_segments,
             &mut self.h2_degraded,
             &mut self.h2_state_full,

@@ -8,6 +8,7 @@ use super::exchange::{emit_unanswered, Exchange};
 use super::flow_state::{H2Slab, L7Flow, L7Link, L7Slab, Parser, HOLD_MAX};
 use super::pending::PendingPool;
 use super::protocol::L7Protocol;
+use super::reassembly::HoldPool;
 use super::stats::{L7Counters, L7Stats};
 use super::{dns, http1, http2, tls, Probe, ResponseStatus};
 use crate::engine::RecordSink;
@@ -50,6 +51,7 @@ pub struct L7Packet<'a> {
 pub struct L7Tracker {
     apps: AppTable,
     slab: L7Slab,
+    holds: HoldPool<HOLD_MAX>,
     h2: H2Slab,
     pool: PendingPool,
     scratch: Box<L7FlowLog>,
@@ -93,6 +95,7 @@ impl L7Tracker {
                 cfg.inference_max_retries,
             ),
             slab: L7Slab::new(cfg.flow_capacity),
+            holds: HoldPool::new(cfg.hold_buffers),
             h2: H2Slab::new(cfg.http2_flow_capacity),
             pool: PendingPool::new(cfg.pending_capacity),
             scratch: Box::default(),
@@ -190,6 +193,8 @@ impl L7Tracker {
         } = pkt;
         let st = self.slab.get_mut(slot, flow.id)?;
         let h2 = &mut self.h2;
+        let holds = &mut self.holds;
+        let exhausted_before = holds.exhausted;
         let L7Flow {
             proto,
             client_side,
@@ -232,7 +237,7 @@ impl L7Tracker {
             return None;
         };
         let mut tls_rtt = None;
-        let out = streams[side].feed(seq, payload, |data, resync| match parser {
+        let out = streams[side].feed(holds, seq, payload, |data, resync| match parser {
             Parser::Http1(h) => h.on_stream(data, resync, from_client, &mut x),
             Parser::Dns(d) => d.on_stream(data, resync, from_client, hold, &mut x),
             Parser::Http2(i) => match h2.get_mut(*i) {
@@ -260,6 +265,7 @@ impl L7Tracker {
         c.gaps += u64::from(out.gap > 0);
         c.gap_bytes += u64::from(out.gap);
         c.overflow_bytes += u64::from(out.overflow);
+        c.hold_exhausted += holds.exhausted - exhausted_before;
         if !*confirmed {
             if messages > 0 {
                 *confirmed = true;
@@ -460,6 +466,11 @@ impl L7Tracker {
     }
 
     fn free_slot(&mut self, slot: u32) {
+        if let Some(streams) = self.slab.streams_mut(slot) {
+            for s in streams {
+                s.release(&mut self.holds);
+            }
+        }
         if let Some(Parser::Http2(i)) = self.slab.parser(slot) {
             self.h2.release(i);
         }

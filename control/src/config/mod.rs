@@ -515,7 +515,11 @@ impl RawConfig {
             server_ports,
             worker_id: 0,
             mirror,
-            l7,
+            l7: tapflow_analyzer::l7::L7Config {
+                // Every flow may be an L7 flow (state is small; hold buffers are pooled).
+                flow_capacity: limit,
+                ..l7
+            },
         };
         Ok(Config {
             analyzer,
