@@ -70,5 +70,26 @@ print(f"\n{len({r['flow_id'] for r in rows})} flows in {len(rows)} rows (a flow 
       f"kernel drops {s.get('kernel_drops', 0)}")
 PY
 echo
-echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/stats.json (counters),"
+echo "== request log ($RESULT/l7_flow_log.jsonl), one line per request/response:"
+python3 - "$RESULT/l7_flow_log.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(f"{'client':>21} {'proto':<5} {'type':<11} {'domain':<22} {'resource':<36} {'code':>4} {'status':<6} {'rrt ms':>7} {'trace_id':<16}")
+names = {0: "ok", 2: "timeout", 3: "server", 4: "client", 5: "unknown", 6: "failed"}
+for r in sorted(rows, key=lambda r: r["start_time"])[:40]:
+    c = f"{r['ip_0']}:{r['client_port']}"
+    code = r["response_code"] if r["response_code"] is not None else "-"
+    print(f"{c:>21} {r['l7_protocol_str']:<5} {r['request_type'][:11]:<11} {r['request_domain'][:22]:<22} {r['request_resource'][:36]:<36} "
+          f"{code:>4} {names.get(r['response_status'], '?'):<6} {r['response_duration']/1000:>7.1f} {r['trace_id'][:16]:<16}")
+by = {}
+for r in rows:
+    by.setdefault(r["l7_protocol_str"], []).append(r)
+print(f"\n{len(rows)} requests" + (" (first 40 shown)" if len(rows) > 40 else "") + ": " + ", ".join(
+    f"{p} {len(v)} (errors {sum(1 for r in v if r['response_status'] in (3, 4))}, "
+    f"mean rrt {sum(r['response_duration'] for r in v) / max(1, sum(1 for r in v if r['type'] == 2)) / 1000:.1f} ms)"
+    for p, v in sorted(by.items())))
+print("(live times are the replay's pacing, 2000 packets/s; `tapflow analyze` of the captures gives their own timing)")
+PY
+echo
+echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/l7_flow_log.jsonl (request logs), $RESULT/stats.json (counters),"
 echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it)."
