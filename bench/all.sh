@@ -21,6 +21,8 @@ echo "== live zero-loss on veth"
 bench/zero_loss.sh 100 200 300 400 500 max | tee target/bench/zero_loss.log
 echo "== DPDK net_pcap replay"
 bench/dpdk_replay.sh 10 3 | tee target/bench/dpdk.log
+echo "== L7 request logs: requests/s per core vs tshark"
+bench/l7_rate.sh 20000 3 | tee target/bench/l7_rate.log
 echo "== criterion micro-benchmarks"
 taskset -c 0 cargo bench -q -p tapflow-analyzer 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | tee target/bench/criterion.log
 echo "== allocations per packet in steady state"
