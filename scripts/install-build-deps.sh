@@ -12,6 +12,8 @@ command -v clang >/dev/null || need+=(clang)
 [ -f /usr/include/gelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# The control plane's gRPC code is generated from control/proto/ with protoc.
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 # The DPDK engine (feature `dpdk`): Debian's DPDK 22.11 and libclang for bindgen.
 pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
 ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod rpc;
 pub mod sink;
 
 pub use config::{Config, ConfigError};

@@ -1,0 +1,17 @@
+//! Generates the gRPC code for `control/proto/*.proto` into OUT_DIR (needs `protoc`: Debian's
+//! `protobuf-compiler`, installed by scripts/install-build-deps.sh).
+
+fn main() {
+    println!("cargo:rerun-if-changed=proto/agent.proto");
+    println!("cargo:rerun-if-changed=proto/tapflow_admin.proto");
+    if let Err(e) = tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_protos(
+            &["proto/agent.proto", "proto/tapflow_admin.proto"],
+            &["proto"],
+        )
+    {
+        panic!("protobuf code generation failed (is protoc installed? apt-get install protobuf-compiler): {e}");
+    }
+}
