@@ -5,7 +5,10 @@
     missing_debug_implementations,
     unreachable_pub,
     clippy::all,
-    clippy::pedantic
+    clippy::pedantic,
+    clippy::clone_on_ref_ptr,
+    clippy::unwrap_used,
+    clippy::manual_let_else
 )]
 pub mod agent {
     tonic::include_proto!("agent");
@@ -16,7 +19,10 @@ pub mod agent {
     missing_debug_implementations,
     unreachable_pub,
     clippy::all,
-    clippy::pedantic
+    clippy::pedantic,
+    clippy::clone_on_ref_ptr,
+    clippy::unwrap_used,
+    clippy::manual_let_else
 )]
 pub mod admin {
     tonic::include_proto!("tapflow.admin.v1");
