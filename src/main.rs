@@ -1,10 +1,13 @@
 //! `tapflow`: command-line wiring. Each subcommand lives in its own module.
 
+mod agent;
 mod analyze;
 mod bench;
+mod ctl;
 mod gen;
 mod replay;
 mod run;
+mod server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +48,13 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Control-plane server: agents sync their configuration over DeepFlow's Synchronizer gRPC;
+    /// `tapflow ctl` manages groups and configurations. State in SQLite.
+    Server(server::ServerArgs),
+    /// Manage a tapflow server: agents, agent groups, group configurations.
+    Ctl(ctl::CtlArgs),
+    /// Run an agent's control loop without capture (registration, configuration sync).
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +91,9 @@ fn main() -> ExitCode {
         Command::Run(r) => run::run(r),
         Command::Replay(r) => replay::run(r),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Server(s) => server::run(s),
+        Command::Ctl(c) => ctl::run(c),
+        Command::Agent(a) => agent::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

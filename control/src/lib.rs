@@ -2,8 +2,11 @@
 //! validation into the analyzer's typed config; record sinks (JSON lines files today).
 #![forbid(unsafe_code)]
 
+pub mod agent;
+pub mod client;
 pub mod config;
 pub mod rpc;
+pub mod server;
 pub mod sink;
 
 pub use config::{Config, ConfigError};

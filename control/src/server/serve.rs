@@ -1,0 +1,161 @@
+//! Running the server: listener, TLS, the shared token, and the lost-agent sweep.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+
+use super::admin::AdminService;
+use super::store::{Store, StoreError};
+use super::sync::{now_s, SyncService};
+use crate::rpc::admin::admin_server::AdminServer;
+use crate::rpc::agent::synchronizer_server::SynchronizerServer;
+
+/// Metadata key carrying the shared token (`Bearer <token>`).
+pub const TOKEN_HEADER: &str = "authorization";
+
+/// How the gRPC port is secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Certificate and key files (PEM).
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed pair for `localhost` / 127.0.0.1, generated into the data directory.
+    Dev,
+    /// No TLS (explicit opt-in).
+    Plaintext,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Required from agents and ctl when set.
+    pub token: Option<String>,
+    pub tls: TlsMode,
+    /// An agent silent for this long is marked lost.
+    pub lost_after: Duration,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Writes (once) and returns the dev certificate and key paths in `dir`.
+pub fn dev_tls_files(dir: &Path) -> Result<(PathBuf, PathBuf), ServeError> {
+    let d = dir.join("dev-tls");
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    std::fs::create_dir_all(&d).map_err(|e| ServeError::Tls(format!("{}: {e}", d.display())))?;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let write = |p: &Path, s: String| {
+        std::fs::write(p, s).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+    };
+    write(&cert, ck.cert.pem())?;
+    write(&key, ck.signing_key.serialize_pem())?;
+    Ok((cert, key))
+}
+
+fn tls_config(opts: &ServerOptions) -> Result<Option<ServerTlsConfig>, ServeError> {
+    let (cert, key) = match &opts.tls {
+        TlsMode::Plaintext => return Ok(None),
+        TlsMode::Dev => dev_tls_files(&opts.data_dir)?,
+        TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
+    };
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())));
+    Ok(Some(
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&cert)?, read(&key)?)),
+    ))
+}
+
+/// Checks the shared token of every call.
+#[derive(Debug, Clone)]
+pub struct TokenCheck {
+    expected: Option<Arc<str>>,
+}
+
+impl tonic::service::Interceptor for TokenCheck {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(want) = &self.expected else {
+            return Ok(req);
+        };
+        let got = req
+            .metadata()
+            .get(TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match got {
+            Some(t) if t == &**want => Ok(req),
+            Some(_) => Err(Status::unauthenticated("wrong token")),
+            None => Err(Status::unauthenticated(
+                "this server requires a token (authorization: Bearer ...)",
+            )),
+        }
+    }
+}
+
+/// Runs the server until `shutdown` resolves; `bound` gets the listening address first.
+pub async fn serve(
+    opts: ServerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    bound: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let store = Arc::new(Store::open(&opts.data_dir)?);
+    let (tx, rx) = watch::channel(0u64);
+    let tx = Arc::new(tx);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| ServeError::Listen(opts.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(opts.listen, e))?;
+    let auth = TokenCheck {
+        expected: opts.token.as_deref().map(Arc::from),
+    };
+    let mut builder = Server::builder();
+    if let Some(tls) = tls_config(&opts)? {
+        builder = builder.tls_config(tls)?;
+    }
+    // Agents that stop syncing are marked lost; a new sync clears the mark.
+    let sweep_store = Arc::clone(&store);
+    let lost_after = opts.lost_after.as_secs().max(1) as i64;
+    let sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let _ = sweep_store.mark_lost(now_s() - lost_after);
+        }
+    });
+    bound(addr);
+    let result = builder
+        .add_service(SynchronizerServer::with_interceptor(
+            SyncService::new(Arc::clone(&store), rx),
+            auth.clone(),
+        ))
+        .add_service(AdminServer::with_interceptor(
+            AdminService::new(store, tx),
+            auth,
+        ))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    sweep.abort();
+    Ok(result?)
+}
