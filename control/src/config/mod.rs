@@ -4,6 +4,7 @@
 //! Every key is documented in docs/configuration.md.
 
 mod duration;
+mod process_sync;
 mod raw;
 mod request_log;
 
@@ -208,6 +209,7 @@ impl RawConfig {
         let invalid = |key: &'static str, problem: String| ConfigError::Invalid { key, problem };
         let mut legacy = Legacy::default();
         let st = self.static_config.unwrap_or_default();
+        process_sync::check(&st, &mut legacy.warnings)?;
         let max_memory = legacy
             .pick(
                 self.global.limits.max_memory,

@@ -26,6 +26,15 @@ pub(super) struct LegacyStatic {
     pub(super) default_tap_type: Option<u8>,
     pub(super) analyzer_dedup_disabled: Option<bool>,
     pub(super) trim_tunnel_types: Option<Vec<String>>,
+    // Process sync (validated, not applied: see process_sync.rs).
+    pub(super) os_proc_sync_enabled: Option<bool>,
+    pub(super) os_proc_sync_tagged_only: Option<bool>,
+    pub(super) os_proc_root: Option<String>,
+    pub(super) os_proc_socket_sync_interval: Option<u32>,
+    pub(super) os_proc_socket_min_lifetime: Option<u32>,
+    pub(super) os_proc_regex: Option<Vec<super::process_sync::ProcRegex>>,
+    pub(super) os_app_tag_exec_user: Option<String>,
+    pub(super) os_app_tag_exec: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

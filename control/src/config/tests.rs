@@ -291,3 +291,37 @@ processors:
         .iter()
         .all(|w| !w.contains("request_log")));
 }
+
+#[test]
+fn process_sync_block_loads_validated_with_a_warning() {
+    let y = r#"
+vtap_group_id: g-7c1a2b3c4d
+static_config:
+  os-proc-sync-enabled: true
+  os-proc-regex:
+    - match-regex: python3 (.*)\.py
+      match-type: cmdline
+      action: accept
+      rewrite-name: $1-service
+    - match-regex: .*sleep.*
+      match-type: process_name
+      action: drop
+    - match-regex: .+
+  os-app-tag-exec-user: deepflow
+  os-app-tag-exec: ["cat", "/tmp/tag.yaml"]
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.contains("process sync") && w.contains("not applied")));
+    for bad in [
+        "static_config:\n  os-proc-regex:\n    - match-regex: '('\n",
+        "static_config:\n  os-proc-regex:\n    - match-regex: a\n      match-type: bogus\n",
+        "static_config:\n  os-proc-regex:\n    - match-regex: a\n      action: keep\n",
+        "static_config:\n  os-proc-regex:\n    - match-regex: a\n      nope: 1\n",
+        "static_config:\n  os-app-tag-exec: []\n",
+    ] {
+        assert!(Config::from_yaml(bad).is_err(), "{bad}");
+    }
+}
