@@ -13,10 +13,11 @@ use tapflow_control::client::ClientTls;
 use tapflow_control::config::parse_duration;
 use tapflow_control::Config;
 
-#[derive(Debug, Args)]
-pub(crate) struct AgentArgs {
+/// Where the controllers are and who this agent is (shared by `tapflow agent` and `tapflow run`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ControllerArgs {
     /// Controller `host:port`; repeat for failover (tried in turn).
-    #[arg(long = "controller", required = true)]
+    #[arg(long = "controller")]
     controllers: Vec<String>,
     /// Shared token (also TAPFLOW_TOKEN).
     #[arg(long, env = "TAPFLOW_TOKEN")]
@@ -24,7 +25,7 @@ pub(crate) struct AgentArgs {
     /// CA or self-signed server certificate to trust.
     #[arg(long, conflicts_with = "plaintext")]
     tls_ca: Option<PathBuf>,
-    /// Connect without TLS.
+    /// Connect to the controller without TLS.
     #[arg(long)]
     plaintext: bool,
     /// Agent identity (default: the address and MAC of the interface that routes to the first
@@ -45,6 +46,51 @@ pub(crate) struct AgentArgs {
     /// `max_escape_duration`: give up after this long without a valid answer (exit code 3).
     #[arg(long, default_value = "3600s")]
     max_escape: String,
+}
+
+impl ControllerArgs {
+    pub(crate) fn enabled(&self) -> bool {
+        !self.controllers.is_empty()
+    }
+
+    /// The agent loop's settings; `capture_type` is DeepFlow's packet_capture_type.
+    pub(crate) fn options(&self, capture_type: i32) -> anyhow::Result<AgentOptions> {
+        if self.controllers.is_empty() {
+            bail!("give at least one --controller HOST:PORT");
+        }
+        let tls = match (&self.tls_ca, self.plaintext) {
+            (Some(ca), _) => ClientTls::Ca(ca.clone()),
+            (None, true) => ClientTls::Plaintext,
+            (None, false) => bail!("give --tls-ca FILE or --plaintext for the controller"),
+        };
+        let (route_ip, route_mac) = route_identity(&self.controllers[0])?;
+        let sync_interval = duration("--sync-interval", &self.sync_interval)?;
+        Ok(AgentOptions {
+            controllers: self.controllers.clone(),
+            token: self.token.clone(),
+            tls,
+            identity: Identity {
+                ctrl_ip: self.ctrl_ip.unwrap_or(route_ip).to_string(),
+                ctrl_mac: self.ctrl_mac.clone().unwrap_or(route_mac),
+                host: self.host.clone().unwrap_or_else(|| {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_else(|_| "agent".into())
+                }),
+            },
+            group_request: self.group.clone(),
+            sync_interval,
+            push_retry: Duration::from_secs(10).min(sync_interval),
+            max_escape: duration("--max-escape", &self.max_escape)?,
+            capture_type,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    #[command(flatten)]
+    controller: ControllerArgs,
     /// Where accepted configurations are written.
     #[arg(long, default_value = "tapflow-agent")]
     state_dir: PathBuf,
@@ -105,40 +151,16 @@ fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
 }
 
 pub(crate) fn run(a: AgentArgs) -> anyhow::Result<()> {
-    let tls = match (&a.tls_ca, a.plaintext) {
-        (Some(ca), _) => ClientTls::Ca(ca.clone()),
-        (None, true) => ClientTls::Plaintext,
-        (None, false) => bail!("give --tls-ca FILE or --plaintext"),
-    };
-    let (route_ip, route_mac) = route_identity(&a.controllers[0])?;
-    let identity = Identity {
-        ctrl_ip: a.ctrl_ip.unwrap_or(route_ip).to_string(),
-        ctrl_mac: a.ctrl_mac.clone().unwrap_or(route_mac),
-        host: a.host.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "agent".into())
-        }),
-    };
+    let opts = a.controller.options(0)?;
+    let identity = opts.identity.clone();
     std::fs::create_dir_all(&a.state_dir)
         .with_context(|| format!("cannot create {}", a.state_dir.display()))?;
-    let opts = AgentOptions {
-        controllers: a.controllers.clone(),
-        token: a.token.clone(),
-        tls,
-        identity: identity.clone(),
-        group_request: a.group.clone(),
-        sync_interval: duration("--sync-interval", &a.sync_interval)?,
-        push_retry: Duration::from_secs(10).min(duration("--sync-interval", &a.sync_interval)?),
-        max_escape: duration("--max-escape", &a.max_escape)?,
-        capture_type: 0,
-    };
     println!(
         "agent: {} ({} {}) syncing with {}",
         identity.host,
         identity.ctrl_ip,
         identity.ctrl_mac,
-        a.controllers.join(", ")
+        opts.controllers.join(", ")
     );
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     let exit = rt.block_on(async move {
@@ -161,5 +183,78 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<()> {
             eprintln!("agent: no controller answered within --max-escape: stopping");
             std::process::exit(3)
         }
+    }
+}
+
+/// Hands validated configurations to the thread running the dataplane.
+struct ChannelTarget(std::sync::mpsc::Sender<Config>);
+
+impl ConfigTarget for ChannelTarget {
+    fn apply(&mut self, cfg: Config, _: &str) -> Result<(), String> {
+        self.0
+            .send(cfg)
+            .map_err(|_| "the dataplane is stopping".to_string())
+    }
+}
+
+/// The agent's control loop on its own thread, for `tapflow run --controller`.
+pub(crate) struct ControlThread {
+    configs: std::sync::mpsc::Receiver<Config>,
+    stop: tokio::sync::watch::Sender<bool>,
+    handle: Option<std::thread::JoinHandle<AgentExit>>,
+}
+
+impl std::fmt::Debug for ControlThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlThread").finish()
+    }
+}
+
+impl ControlThread {
+    pub(crate) fn start(opts: AgentOptions) -> anyhow::Result<ControlThread> {
+        let (tx, configs) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("tokio runtime")?;
+        println!(
+            "tapflow: agent {} ({} {}) syncing with {}",
+            opts.identity.host,
+            opts.identity.ctrl_ip,
+            opts.identity.ctrl_mac,
+            opts.controllers.join(", ")
+        );
+        let handle = std::thread::Builder::new()
+            .name("tapflow-control".into())
+            .spawn(move || {
+                let mut target = ChannelTarget(tx);
+                let exit = rt.block_on(agent::run(opts, &mut target, stop_rx));
+                if exit == AgentExit::Escaped {
+                    // No controller for max_escape: stop the dataplane too (exit code 3).
+                    tapflow_dataplane::sys::signal::request_stop();
+                }
+                exit
+            })
+            .context("cannot start the control thread")?;
+        Ok(ControlThread {
+            configs,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// The newest configuration received since the last call.
+    pub(crate) fn latest(&self) -> Option<Config> {
+        self.configs.try_iter().last()
+    }
+
+    /// Stops the loop; true when it had given up (escape).
+    pub(crate) fn finish(mut self) -> bool {
+        let _ = self.stop.send(true);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .is_some_and(|e| e == AgentExit::Escaped)
     }
 }

@@ -85,6 +85,10 @@ pub(crate) struct RunArgs {
     /// No per-second summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Take the configuration from a tapflow (or DeepFlow) server: each new one restarts the
+    /// dataplane in-process (flows flushed, output files kept).
+    #[command(flatten)]
+    controller: crate::agent::ControllerArgs,
 }
 
 fn parse_ethertype(s: &str) -> Result<u16, String> {
@@ -111,7 +115,7 @@ fn regex_lite(re: &str) -> anyhow::Result<impl Fn(&str) -> bool> {
 }
 
 pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
-    let cfg = match &a.config {
+    let mut cfg = match &a.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
@@ -120,6 +124,76 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             eprintln!("tapflow: config: {w}");
         }
     }
+    tapflow_dataplane::sys::signal::install_stop_handler()
+        .context("cannot install signal handlers")?;
+    let mut sink = JsonLinesSink::to_dir(&a.out, cfg.file_output.clone())
+        .with_context(|| format!("cannot write to {}", a.out.display()))?;
+    let control = if a.controller.enabled() {
+        let capture_type = match cfg.analyzer.mirror.mode {
+            tapflow_analyzer::mirror::CaptureMode::Local => 0,
+            tapflow_analyzer::mirror::CaptureMode::VirtualMirror => 1,
+            tapflow_analyzer::mirror::CaptureMode::Analyzer => 2,
+        };
+        Some(crate::agent::ControlThread::start(
+            a.controller.options(capture_type)?,
+        )?)
+    } else {
+        None
+    };
+    let mut last_good = cfg.clone();
+    // The configuration being run came from the controller and has not run yet.
+    let mut fresh = false;
+    loop {
+        let mut pending: Option<Config> = None;
+        let result = run_once(&a, &cfg, &mut sink, &mut || {
+            if let Some(new) = control.as_ref().and_then(|c| c.latest()) {
+                pending = Some(new);
+                tapflow_dataplane::sys::signal::request_restart();
+            }
+        });
+        match result {
+            Ok(()) => last_good = cfg.clone(),
+            Err(e) if fresh => {
+                eprintln!(
+                    "tapflow: the dataplane failed with the controller's configuration: {e:#}; \
+                     back to the previous one"
+                );
+                cfg = last_good.clone();
+                fresh = false;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        fresh = false;
+        if !tapflow_dataplane::sys::signal::take_restart() {
+            break;
+        }
+        if let Some(new) = pending {
+            eprintln!("tapflow: new configuration from the controller: restarting the dataplane");
+            for w in &new.warnings {
+                eprintln!("tapflow: config: {w}");
+            }
+            cfg = new;
+            fresh = true;
+        }
+    }
+    if let Some(c) = control {
+        if c.finish() {
+            eprintln!("tapflow: no controller answered within --max-escape: exiting with code 3");
+            std::process::exit(3);
+        }
+    }
+    Ok(())
+}
+
+/// One run of the dataplane with `cfg` until stopped (signal, duration, or a restart request
+/// made by `on_tick`, called with the per-second summary).
+fn run_once(
+    a: &RunArgs,
+    cfg: &Config,
+    sink: &mut JsonLinesSink,
+    on_tick: &mut dyn FnMut(),
+) -> anyhow::Result<()> {
     let ifaces = if a.ifaces.is_empty() {
         match &cfg.interface_regex {
             Some(re) => interfaces_matching(re)?,
@@ -173,10 +247,6 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         xdp_drop_ethertypes: a.xdp_drop_ethertypes.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
     };
-    tapflow_dataplane::sys::signal::install_stop_handler()
-        .context("cannot install signal handlers")?;
-    let mut sink = JsonLinesSink::to_dir(&a.out, cfg.file_output.clone())
-        .with_context(|| format!("cannot write to {}", a.out.display()))?;
     if !a.quiet {
         eprintln!(
             "tapflow: capturing on {} ({} worker(s) each); Ctrl-C to stop",
@@ -189,7 +259,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         );
     }
     let mut prev = LiveSummary::default();
-    let report = runtime::run(&live, &mut sink, |s| {
+    let report = runtime::run(&live, sink, |s| {
+        on_tick();
         if !a.quiet {
             let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
             eprintln!(

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod netns;
+use netns::{is_root, VethNs};
+
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 const TOKEN: &str = "s3cret-token";
 
@@ -439,5 +442,135 @@ fn tls_and_token_are_enforced() {
         0
     );
     s.proc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tapflow run --controller`: a live AF_PACKET capture takes its configuration from the server
+/// and applies each update by restarting its dataplane in-process (output files kept): traffic
+/// sent after an update is analyzed with the new configuration.
+#[test]
+fn live_run_applies_the_controllers_configuration() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempdir("run");
+    let s = start_server(&dir.join("server"), "127.0.0.1:0");
+    let gid = json(&s, &["agent-group", "create", "span"])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let cfg = dir.join("span.yaml");
+    let write_cfg = |tap_type: u32| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "vtap_group_id: {gid}\ninputs:\n  cbpf:\n    common:\n      capture_mode: 2\n    physical_mirror:\n      default_capture_network_type: {tap_type}\n"
+            ),
+        )
+        .expect("write");
+    };
+    write_cfg(5);
+    ctl_ok(
+        &s,
+        &[
+            "agent-group-config",
+            "create",
+            "-f",
+            cfg.to_str().expect("utf8"),
+        ],
+    );
+
+    let net = VethNs::with_mtu("cp", "1500");
+    let out = dir.join("live");
+    let run = Proc::spawn(&[
+        "run",
+        "--engine",
+        "af_packet",
+        "--iface",
+        &net.host,
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf8"),
+        "--controller",
+        &s.addr,
+        "--tls-ca",
+        s.ca.to_str().expect("utf8"),
+        "--ctrl-ip",
+        "10.9.3.1",
+        "--ctrl-mac",
+        "02:00:00:00:03:01",
+        "--group",
+        &gid,
+        "--sync-interval",
+        "1s",
+    ]);
+    run.expect("restarting the dataplane", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    let gen = dir.join("gen");
+    let g = Command::new(BIN)
+        .args([
+            "gen",
+            "--out",
+            gen.to_str().expect("utf8"),
+            "--name",
+            "t",
+            "--flows",
+            "6",
+            "--seed",
+            "5",
+        ])
+        .output()
+        .expect("gen");
+    assert!(g.status.success());
+    let pcap = gen.join("t.pcap");
+    let replay = |first: &str| {
+        let st = Command::new("ip")
+            .args([
+                "netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer, "--pps", "2000",
+            ])
+            .arg(&pcap)
+            .status()
+            .expect("replay");
+        assert!(st.success(), "replay {first}");
+    };
+    replay("before the update");
+    std::thread::sleep(Duration::from_millis(500));
+    write_cfg(6);
+    ctl_ok(
+        &s,
+        &[
+            "agent-group-config",
+            "update",
+            "-f",
+            cfg.to_str().expect("utf8"),
+        ],
+    );
+    run.expect("restarting the dataplane", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    replay("after the update");
+    std::thread::sleep(Duration::from_millis(500));
+    run.stop();
+    let log = std::fs::read_to_string(out.join("l4_flow_log.jsonl")).expect("flow log");
+    let types: std::collections::BTreeSet<u64> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["capture_network_type"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        types.contains(&5) && types.contains(&6),
+        "tap types seen: {types:?}"
+    );
+    let agents = json(&s, &["agent", "list"]);
+    assert_eq!(agents[0]["config_version"], 2, "{agents}");
+    assert_eq!(
+        agents[0]["capture"], "LOCAL",
+        "started with the local (default) config"
+    );
+    s.proc.stop();
+    drop(net);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,9 +4,11 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static RESTART: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
+    // Only atomic stores: async-signal-safe. A signal means exit, even during a restart.
+    RESTART.store(false, Ordering::Relaxed);
     STOP.store(true, Ordering::Relaxed);
 }
 
@@ -33,4 +35,20 @@ pub fn stop_requested() -> bool {
 /// Requests a stop from inside the process (duration elapsed, fatal error).
 pub fn request_stop() {
     STOP.store(true, Ordering::Relaxed);
+}
+
+/// Requests a clean stop of the dataplane to start it again (a new configuration).
+pub fn request_restart() {
+    RESTART.store(true, Ordering::Relaxed);
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// After a stop: true (and the stop is cleared) when it was a restart request and no signal
+/// asked to exit meanwhile.
+pub fn take_restart() -> bool {
+    if RESTART.swap(false, Ordering::Relaxed) {
+        STOP.store(false, Ordering::Relaxed);
+        return true;
+    }
+    false
 }
