@@ -99,6 +99,8 @@ enum GroupConfigCmd {
     },
     /// Show configurations (all, or one group's).
     List { group: Option<String> },
+    /// Print every configuration key with its default and a comment (a file to start from).
+    Example,
 }
 
 fn print(out: Output, rows: &[Value], columns: &[&str]) -> anyhow::Result<()> {
@@ -144,6 +146,14 @@ fn print(out: Output, rows: &[Value], columns: &[&str]) -> anyhow::Result<()> {
 }
 
 pub(crate) fn run(a: CtlArgs) -> anyhow::Result<()> {
+    if matches!(
+        a.command,
+        CtlCommand::AgentGroupConfig(GroupConfigCmd::Example)
+    ) {
+        // Generated from the config model: no server needed.
+        print!("{}", tapflow_control::config::example::render());
+        return Ok(());
+    }
     let tls = match (&a.tls_ca, a.plaintext) {
         (Some(ca), _) => ClientTls::Ca(ca.clone()),
         (None, true) => ClientTls::Plaintext,
@@ -244,6 +254,7 @@ pub(crate) fn run(a: CtlArgs) -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            CtlCommand::AgentGroupConfig(GroupConfigCmd::Example) => Ok(()),
             CtlCommand::AgentGroupConfig(GroupConfigCmd::List { group }) => {
                 let r = c
                     .list_group_configs(ListGroupConfigsRequest { group_id: group.unwrap_or_default() })

@@ -189,7 +189,7 @@ mod tests {
         let c = L7Config::default();
         assert!(c.tried_on(L7Protocol::Dns, 53) && !c.tried_on(L7Protocol::Dns, 80));
         assert!(c.tried_on(L7Protocol::Http1, 12345));
-        assert!(!c.tried_on(L7Protocol::Grpc, 80), "not enabled by default");
+        assert!(c.tried_on(L7Protocol::Grpc, 80), "with HTTP2");
         let mut r = EndpointRules::default();
         assert_eq!(r.keep_for("/a/b/c"), Some(2));
         r.rules.push(EndpointRule {

@@ -118,6 +118,7 @@ impl ProtocolSet {
         for p in [
             L7Protocol::Http1,
             L7Protocol::Http2,
+            L7Protocol::Grpc,
             L7Protocol::Dns,
             L7Protocol::Tls,
         ] {
@@ -152,6 +153,6 @@ mod tests {
         assert_eq!(L7Protocol::from_name("MySQL"), None);
         let d = ProtocolSet::deepflow_default();
         assert!(d.contains(L7Protocol::Http1) && d.contains(L7Protocol::Dns));
-        assert!(!d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));
+        assert!(d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));
     }
 }

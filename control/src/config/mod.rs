@@ -4,6 +4,7 @@
 //! Every key is documented in docs/configuration.md.
 
 mod duration;
+pub mod example;
 mod process_sync;
 mod raw;
 mod request_log;

@@ -289,12 +289,6 @@ impl RequestLog {
             ),
             (self.filters.tag_filters.is_some(), "filters.tag_filters"),
             (
-                self.filters
-                    .unconcerned_dns_nxdomain_response_suffixes
-                    .is_some(),
-                "filters.unconcerned_dns_nxdomain_response_suffixes",
-            ),
-            (
                 self.filters.cbpf_disabled.is_some(),
                 "filters.cbpf_disabled",
             ),

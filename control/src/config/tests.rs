@@ -325,3 +325,39 @@ static_config:
         assert!(Config::from_yaml(bad).is_err(), "{bad}");
     }
 }
+
+/// The example file loads to exactly the default configuration, and docs/configuration.md
+/// documents the same keys: the example cannot drift from the model or the docs.
+#[test]
+fn example_is_the_default_configuration_and_matches_the_docs() {
+    let text = super::example::render();
+    let mut from_example = Config::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut default = Config::from_yaml("").unwrap();
+    from_example.warnings.clear();
+    default.warnings.clear();
+    assert_eq!(format!("{from_example:?}"), format!("{default:?}"));
+    let docs = include_str!("../../../docs/configuration.md");
+    for (key, ..) in super::example::KEYS {
+        assert!(
+            docs.contains(&format!("`{key}`")),
+            "{key} missing from docs/configuration.md"
+        );
+    }
+    let applied: Vec<&str> = docs
+        .lines()
+        .filter(|l| !l.contains("Accepted, not applied"))
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    for key in applied {
+        assert!(
+            super::example::KEYS.iter().any(|(k, ..)| *k == key),
+            "{key} (docs/configuration.md) missing from the example"
+        );
+    }
+}
+
+#[test]
+fn the_example_loads_without_warnings() {
+    let c = Config::from_yaml(&super::example::render()).unwrap();
+    assert_eq!(c.warnings, Vec::<String>::new());
+}

@@ -1,0 +1,78 @@
+//! `tapflow ctl agent-group-config example`: every applied key with its default and a comment,
+//! as a YAML file to start from. The table below is the single source; tests check that the
+//! rendered file loads to exactly the default configuration and that docs/configuration.md lists
+//! the same keys, so neither can drift from the config model.
+
+/// (dotted key, default as YAML or None for an unset key shown commented out with an example
+/// value, comment).
+pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
+    ("global.limits.max_memory", Some("768"), "", "Memory budget, MiB; the flow table must fit in it."),
+    ("inputs.cbpf.common.capture_mode", Some("0"), "", "0 local, 1 virtual mirror (hypervisor/node NIC), 2 analyzer (SPAN/ERSPAN)."),
+    ("inputs.cbpf.af_packet.interface_regex", None, "'^eth[0-9]+$'", "Interfaces to capture."),
+    ("inputs.cbpf.af_packet.src_interfaces", None, "[eth1]", "Deprecated; used only without interface_regex."),
+    ("inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic", Some("0"), "", "Analyzer mode: 0-7 outer VLAN with this PCP decides the tap_type; 8 outer VLAN; 9 inner VLAN."),
+    ("inputs.cbpf.physical_mirror.default_capture_network_type", Some("3"), "", "tap_type of untagged and unmapped traffic."),
+    ("inputs.cbpf.physical_mirror.capture_network_types", Some("[]"), "", "VLAN -> tap_type table: [{vlan: 100, capture_network_type: 4}]."),
+    ("inputs.cbpf.physical_mirror.packet_dedup_disabled", Some("false"), "", "Turn off SPAN de-duplication."),
+    ("inputs.cbpf.physical_mirror.packet_dedup_ignore_ttl", Some("false"), "", "Ignore TTL in the de-dup key (copies from both sides of a router)."),
+    ("inputs.cbpf.virtual_mirror.local_macs", Some("[]"), "", "MACs of local VMs / pods (capture_mode 1)."),
+    ("inputs.cbpf.special_network.dpdk.source", Some("None"), "", "Only None: tapflow polls DPDK ports itself."),
+    ("inputs.cbpf.special_network.dpdk.eal_args", Some("[]"), "", "EAL arguments (-l, --allow, --vdev, ...)."),
+    ("inputs.cbpf.special_network.dpdk.ports", Some("[]"), "", "PCI addresses or vdev names to capture."),
+    ("inputs.cbpf.special_network.dpdk.mempool_mbufs", Some("16384"), "", "Mbufs in the rx mempool."),
+    ("inputs.cbpf.special_network.dpdk.burst", Some("64"), "", "Packets per rx burst (1-64)."),
+    ("inputs.cbpf.preprocess.tunnel_trim_protocols", Some("[ERSPAN, TEB]"), "", "Mirror transport tunnels: decapsulated and not part of the flow."),
+    ("processors.flow_log.conntrack.flow_generation.server_ports", Some("[]"), "", "Ports that mark the server side."),
+    ("processors.flow_log.conntrack.timeouts.established", Some("300s"), "", "Idle established TCP connection."),
+    ("processors.flow_log.conntrack.timeouts.closing_rst", Some("35s"), "", "After an RST on an established connection."),
+    ("processors.flow_log.conntrack.timeouts.opening_rst", Some("1s"), "", "After an RST during the handshake."),
+    ("processors.flow_log.conntrack.timeouts.others", Some("5s"), "", "Opening/closing TCP, one-sided flows, UDP, others."),
+    ("processors.flow_log.conntrack.timeouts.closed_fin", Some("2s"), "", "After the FIN handshake."),
+    ("processors.flow_log.tunning.concurrent_flow_limit", Some("65535"), "", "Most flows tracked at once (memory is reserved for them)."),
+    ("processors.flow_log.tunning.flow_table_full_action", Some("refuse"), "", "refuse (count, do not track) or evict_oldest."),
+    ("processors.request_log.application_protocol_inference.enabled_protocols", Some("[HTTP, HTTP2, DNS, TLS]"), "", "Protocols parsed (HTTP2 includes gRPC); DeepFlow also lists MySQL, Redis, Kafka (not parsed by tapflow yet)."),
+    ("processors.request_log.application_protocol_inference.inference_max_retries", Some("128"), "", "Failed inferences on a server before its new flows are not probed."),
+    ("processors.request_log.application_protocol_inference.inference_result_ttl", Some("60s"), "", "How long a server's inference result is trusted."),
+    ("processors.request_log.filters.port_number_prefilters", Some("{DNS: '53,5353', TLS: '443,6443'}"), "", "Server ports per protocol; protocols not listed are tried on every port."),
+    ("processors.request_log.filters.unconcerned_dns_nxdomain_response_suffixes", Some("[]"), "", "NXDOMAIN for names under these is not an error."),
+    ("processors.request_log.timeouts.tcp_request_timeout", Some("300s"), "", "A later TCP response is a timeout."),
+    ("processors.request_log.timeouts.udp_request_timeout", Some("150s"), "", "A later UDP response is a timeout."),
+    ("processors.request_log.timeouts.session_aggregate_window_duration", Some("120s"), "", "Unanswered requests are written as timeouts after this."),
+    ("processors.request_log.timeouts.session_aggregate", Some("[{protocol: DNS, timeout: 15s}]"), "", "Per-protocol windows (DNS and TLS share one)."),
+    ("processors.request_log.tag_extraction.tracing_tag.http_real_client", Some("[X_Forwarded_For]"), "", "Header whose first address is http_proxy_client."),
+    ("processors.request_log.tag_extraction.tracing_tag.x_request_id", Some("[X_Request_ID]"), "", "Headers copied to x_request_id_0 / _1."),
+    ("processors.request_log.tag_extraction.tracing_tag.apm_trace_id", Some("[traceparent, sw8]"), "", "Headers for trace_id (traceparent, sw8, sw6, sw3, uber-trace-id, b3, or any header whole)."),
+    ("processors.request_log.tag_extraction.tracing_tag.apm_span_id", Some("[traceparent, sw8]"), "", "Headers for span_id."),
+    ("processors.request_log.tag_extraction.http_endpoint.extraction_disabled", Some("false"), "", "No HTTP endpoint."),
+    ("processors.request_log.tag_extraction.http_endpoint.match_rules", Some("[{url_prefix: '', keep_segments: 2}]"), "", "Longest prefix decides the path segments kept."),
+    ("processors.request_log.tunning.payload_truncation", Some("1024"), "", "Most bytes of a head held across TCP segments."),
+    ("processors.request_log.tunning.session_aggregate_max_entries", Some("4096"), "", "Requests waiting for their response per worker."),
+    ("outputs.flow_log.file.rotate_size_mb", Some("256"), "", "Rotate each record file past this size."),
+    ("outputs.flow_log.file.keep_files", Some("8"), "", "Rotated files kept per record type."),
+];
+
+/// The example file.
+pub fn render() -> String {
+    let mut out = String::from(
+        "# tapflow agent configuration: every key with its default (DeepFlow v7 layout).\n\
+         # Use with `tapflow ctl agent-group-config create -f FILE` (add `vtap_group_id: g-...`)\n\
+         # or locally with `tapflow run --config FILE`. Reference: docs/configuration.md.\n",
+    );
+    let mut prev: Vec<&str> = Vec::new();
+    for (path, value, sample, comment) in KEYS {
+        let parts: Vec<&str> = path.split('.').collect();
+        let (parents, leaf) = parts.split_at(parts.len() - 1);
+        let common = prev.iter().zip(parents).take_while(|(a, b)| a == b).count();
+        for (depth, p) in parents.iter().enumerate().skip(common) {
+            out.push_str(&format!("{}{p}:\n", "  ".repeat(depth)));
+        }
+        let indent = "  ".repeat(parents.len());
+        out.push_str(&format!("{indent}# {comment}\n"));
+        match value {
+            Some(v) => out.push_str(&format!("{indent}{}: {v}\n", leaf[0])),
+            None => out.push_str(&format!("{indent}# {}: {sample}\n", leaf[0])),
+        }
+        prev = parents.to_vec();
+    }
+    out
+}
