@@ -129,13 +129,12 @@ fn af_packet_vdev(tag: &str, qpairs: u16) {
     let mut run = Command::new(BIN)
         .args([
             "run",
-            "-q",
             "--engine",
             "dpdk",
             "--queues",
             &q,
             "--duration",
-            "4",
+            "8",
             "--dpdk-port",
             "net_af_packet0",
             "--out",
@@ -148,9 +147,28 @@ fn af_packet_vdev(tag: &str, qpairs: u16) {
                 &format!("net_af_packet0,iface={},qpairs={qpairs}", net.host)
             )
         ))
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("tapflow run");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Send only once the port polls: the first per-second summary line says so (a fixed sleep
+    // raced with EAL start-up when the machine was busy).
+    let err = run.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let ready = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = ready.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(" pps ") => break,
+            Ok(_) => {}
+            Err(_) => panic!("{tag}: the DPDK run never reported capturing"),
+        }
+    }
     let st = Command::new("ip")
         .args([
             "netns", "exec", &net.ns, BIN, "replay", "--pps", "20000", "--iface", &net.peer,
