@@ -2,12 +2,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_control::sink::JsonLinesSink;
 use tapflow_control::Config;
+use tapflow_dataplane::epoch::ConfigEpoch;
 use tapflow_dataplane::runtime::{self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode};
 use tapflow_dataplane::sys::af_packet::RingConfig;
 use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
@@ -145,12 +147,28 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     let mut fresh = false;
     loop {
         let mut pending: Option<Config> = None;
-        let result = run_once(&a, &cfg, &mut sink, &mut || {
-            if let Some(new) = control.as_ref().and_then(|c| c.latest()) {
+        // The configuration in force, hot changes included.
+        let mut current = cfg.clone();
+        let result = run_once(&a, &cfg, &mut sink, &mut |epoch| {
+            let Some(new) = control.as_ref().and_then(|c| c.latest()) else {
+                return;
+            };
+            let blocked = current.restart_only_changes(&new);
+            if blocked.is_empty() {
+                // Hot: workers take it over between bursts (a new config epoch).
+                epoch.publish(new.analyzer.clone());
+                eprintln!("tapflow: new configuration from the controller applied without restart");
+                current = new;
+            } else {
+                eprintln!(
+                    "tapflow: new configuration from the controller changes {}: restarting the dataplane",
+                    blocked.join(", ")
+                );
                 pending = Some(new);
                 tapflow_dataplane::sys::signal::request_restart();
             }
         });
+        let hot = pending.is_none().then_some(current);
         match result {
             Ok(()) => last_good = cfg.clone(),
             Err(e) if fresh => {
@@ -168,8 +186,10 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         if !tapflow_dataplane::sys::signal::take_restart() {
             break;
         }
+        if let Some(h) = hot {
+            cfg = h;
+        }
         if let Some(new) = pending {
-            eprintln!("tapflow: new configuration from the controller: restarting the dataplane");
             for w in &new.warnings {
                 eprintln!("tapflow: config: {w}");
             }
@@ -187,13 +207,15 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
 }
 
 /// One run of the dataplane with `cfg` until stopped (signal, duration, or a restart request
-/// made by `on_tick`, called with the per-second summary).
+/// made by `on_tick`, called every second with the run's configuration epoch, through which it
+/// can switch hot settings).
 fn run_once(
     a: &RunArgs,
     cfg: &Config,
     sink: &mut JsonLinesSink,
-    on_tick: &mut dyn FnMut(),
+    on_tick: &mut dyn FnMut(&ConfigEpoch),
 ) -> anyhow::Result<()> {
+    let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
     let ifaces = if a.ifaces.is_empty() {
         match &cfg.interface_regex {
             Some(re) => interfaces_matching(re)?,
@@ -246,6 +268,7 @@ fn run_once(
         xdp_pass_ethertypes: a.xdp_pass_ethertypes.clone(),
         xdp_drop_ethertypes: a.xdp_drop_ethertypes.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
+        epoch: Some(Arc::clone(&epoch)),
     };
     if !a.quiet {
         eprintln!(
@@ -260,7 +283,7 @@ fn run_once(
     }
     let mut prev = LiveSummary::default();
     let report = runtime::run(&live, sink, |s| {
-        on_tick();
+        on_tick(&epoch);
         if !a.quiet {
             let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
             eprintln!(

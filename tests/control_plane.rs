@@ -445,9 +445,10 @@ fn tls_and_token_are_enforced() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `tapflow run --controller`: a live AF_PACKET capture takes its configuration from the server
-/// and applies each update by restarting its dataplane in-process (output files kept): traffic
-/// sent after an update is analyzed with the new configuration.
+/// `tapflow run --controller`: a live AF_PACKET capture takes its configuration from the server.
+/// A change of capture mode restarts the dataplane in-process (output files kept); a change of
+/// hot settings (here the default tap_type) is taken over by the running workers (a new config
+/// epoch), without a restart. Traffic sent after each update is analyzed with the new settings.
 #[test]
 fn live_run_applies_the_controllers_configuration() {
     if !is_root() {
@@ -546,7 +547,8 @@ fn live_run_applies_the_controllers_configuration() {
             cfg.to_str().expect("utf8"),
         ],
     );
-    run.expect("restarting the dataplane", Duration::from_secs(10));
+    run.expect("applied without restart", Duration::from_secs(10));
+    // Workers take an epoch over on their next publish tick (100 ms).
     std::thread::sleep(Duration::from_millis(500));
     replay("after the update");
     std::thread::sleep(Duration::from_millis(500));
@@ -563,6 +565,13 @@ fn live_run_applies_the_controllers_configuration() {
     assert!(
         types.contains(&5) && types.contains(&6),
         "tap types seen: {types:?}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+            .expect("json");
+    assert_eq!(
+        stats["reconfigurations"], 1,
+        "one hot switch in the last run"
     );
     let agents = json(&s, &["agent", "list"]);
     assert_eq!(agents[0]["config_version"], 2, "{agents}");

@@ -108,6 +108,38 @@ pub struct AnalyzerConfig {
     pub l7: crate::l7::L7Config,
 }
 
+impl AnalyzerConfig {
+    /// The settings of `new` that a running analyzer cannot take over (tables are sized or
+    /// flows keyed by them): changing any of these needs a new analyzer. Everything else
+    /// (timeouts within the timer horizon, server ports, VLAN -> tap_type, local MACs, de-dup
+    /// switches, tunnel trimming, L7 protocols, inference, tags, endpoints, request timeouts)
+    /// switches live with [`crate::Analyzer::reconfigure`].
+    pub fn restart_only_changes(&self, new: &AnalyzerConfig) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if new.flow_capacity != self.flow_capacity {
+            v.push("processors.flow_log.tunning.concurrent_flow_limit");
+        }
+        if new.timeouts.max_ns() > self.timeouts.max_ns() {
+            v.push("processors.flow_log.conntrack.timeouts (a longer maximum)");
+        }
+        if new.mirror.mode != self.mirror.mode {
+            v.push("inputs.cbpf.common.capture_mode");
+        }
+        if new.mirror.dedup.capacity != self.mirror.dedup.capacity {
+            v.push("de-dup table capacity");
+        }
+        let (a, b) = (&self.l7, &new.l7);
+        if a.flow_capacity != b.flow_capacity
+            || a.pending_capacity != b.pending_capacity
+            || a.http2_flow_capacity != b.http2_flow_capacity
+            || a.hold_buffers != b.hold_buffers
+        {
+            v.push("processors.request_log.tunning (table sizes)");
+        }
+        v
+    }
+}
+
 impl Default for AnalyzerConfig {
     fn default() -> Self {
         Self {

@@ -38,6 +38,8 @@ pub struct Counters {
     pub tcp_bad_options: u64,
     /// Flow log rows produced.
     pub records: u64,
+    /// New configurations taken over while running.
+    pub reconfigurations: u64,
     /// The L7 layer's counters.
     pub l7: crate::l7::L7Counters,
 }
@@ -62,6 +64,7 @@ impl Default for Counters {
             tcp_partial_overlap: 0,
             tcp_bad_options: 0,
             records: 0,
+            reconfigurations: 0,
             l7: crate::l7::L7Counters::default(),
         }
     }
@@ -104,6 +107,7 @@ impl Counters {
         self.tcp_partial_overlap += o.tcp_partial_overlap;
         self.tcp_bad_options += o.tcp_bad_options;
         self.records += o.records;
+        self.reconfigurations = self.reconfigurations.max(o.reconfigurations);
         self.l7.merge(&o.l7);
     }
 
@@ -126,6 +130,7 @@ impl Counters {
             ("tcp_partial_overlap".to_string(), self.tcp_partial_overlap),
             ("tcp_bad_options".to_string(), self.tcp_bad_options),
             ("records".to_string(), self.records),
+            ("reconfigurations".to_string(), self.reconfigurations),
         ];
         v.extend(
             self.l7

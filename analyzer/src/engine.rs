@@ -84,6 +84,25 @@ impl Analyzer {
         }
     }
 
+    /// Takes over `new` (a new config epoch, between bursts). Open flows keep their state and
+    /// continue under the new settings. Refused, with the keys, when a setting can only change
+    /// with a new analyzer ([`AnalyzerConfig::restart_only_changes`]). The worker id stays.
+    pub fn reconfigure(&mut self, mut new: AnalyzerConfig) -> Result<(), Vec<&'static str>> {
+        let blocked = self.cfg.restart_only_changes(&new);
+        if !blocked.is_empty() {
+            return Err(blocked);
+        }
+        new.worker_id = self.cfg.worker_id;
+        if new.mirror.dedup != self.cfg.mirror.dedup {
+            self.dedup = Dedup::new(&new.mirror.dedup);
+        }
+        self.l7
+            .set_inference(new.l7.inference_ttl_s, new.l7.inference_max_retries);
+        self.cfg = new;
+        self.counters.reconfigurations += 1;
+        Ok(())
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -10,6 +10,7 @@ pub mod af_packet;
 pub mod af_xdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod epoch;
 pub mod output;
 pub mod pcap;
 pub mod pipeline;

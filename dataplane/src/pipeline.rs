@@ -207,7 +207,9 @@ pub fn run_analyzer<K: RecordSink + Flush>(
     analyzer: &mut Analyzer,
     sink: &mut K,
     published: &WorkerStats,
+    epoch: Option<&crate::epoch::ConfigEpoch>,
 ) -> (RunStats, Counters) {
+    let mut seen_epoch = epoch.map_or(0, crate::epoch::ConfigEpoch::epoch);
     let mut stats = RunStats::default();
     let mut last = Instant::now();
     loop {
@@ -246,6 +248,9 @@ pub fn run_analyzer<K: RecordSink + Flush>(
                 .active_flows
                 .store(analyzer.active_flows() as u64, Ordering::Relaxed);
             sink.flush();
+            if let Some(e) = epoch {
+                e.apply_if_newer(&mut seen_epoch, analyzer);
+            }
             last = Instant::now();
         }
     }

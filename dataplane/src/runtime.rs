@@ -92,6 +92,9 @@ pub struct LiveConfig {
     pub xdp_drop_ethertypes: Vec<u16>,
     /// Stop after this long (None = until a signal).
     pub duration: Option<Duration>,
+    /// Analyzer configurations published while running (hot settings; see
+    /// `AnalyzerConfig::restart_only_changes`).
+    pub epoch: Option<std::sync::Arc<crate::epoch::ConfigEpoch>>,
 }
 
 /// Once-per-second view of the run.
@@ -379,6 +382,7 @@ fn run_workers<'s>(
                         &mut analyzer,
                         &mut batch_sink,
                         published,
+                        cfg.epoch.as_deref(),
                         signal::stop_requested,
                     );
                     let queue = src.queue_report().map(|q| QueueReport {
@@ -429,8 +433,13 @@ fn run_workers<'s>(
                 handles.push(scope.spawn(move || {
                     let pinned = core.map(cpu::pin_current_thread);
                     let mut analyzer = Analyzer::new(acfg);
-                    let (run, counters) =
-                        run_analyzer(&mut lanes, &mut analyzer, &mut batch_sink, published);
+                    let (run, counters) = run_analyzer(
+                        &mut lanes,
+                        &mut analyzer,
+                        &mut batch_sink,
+                        published,
+                        cfg.epoch.as_deref(),
+                    );
                     Outcome {
                         run,
                         counters: Some(counters),

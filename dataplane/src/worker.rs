@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tapflow_analyzer::{Analyzer, Counters, RecordSink};
 
+use crate::epoch::ConfigEpoch;
 use crate::source::{Burst, PacketSource, SourceError};
 
 /// How often (in frames) the offline progress callback runs.
@@ -91,13 +92,16 @@ pub trait Flush {
 }
 
 /// Runs a live source until `stop()` is true, then closes every flow.
+/// A newer configuration epoch, when one is published, is taken over on the publish tick.
 pub fn run_live<S: PacketSource, K: RecordSink + Flush>(
     source: &mut S,
     analyzer: &mut Analyzer,
     sink: &mut K,
     published: &WorkerStats,
+    epoch: Option<&ConfigEpoch>,
     stop: impl Fn() -> bool,
 ) -> Result<(RunStats, Counters, u64), SourceError> {
+    let mut seen_epoch = epoch.map_or(0, ConfigEpoch::epoch);
     let mut stats = RunStats::default();
     let mut drops = 0u64;
     let mut last_publish = Instant::now();
@@ -124,6 +128,9 @@ pub fn run_live<S: PacketSource, K: RecordSink + Flush>(
                     .active_flows
                     .store(analyzer.active_flows() as u64, Ordering::Relaxed);
                 sink.flush();
+                if let Some(e) = epoch {
+                    e.apply_if_newer(&mut seen_epoch, analyzer);
+                }
                 last_publish = now;
             }
         }

@@ -482,3 +482,23 @@ fn one_way_established_flows_survive_idle_gaps() {
     c.seg(6_000, true, TcpFlags::SYN, 0);
     assert_eq!(c.finish().len(), 2);
 }
+
+#[test]
+fn reconfigure_switches_hot_settings_and_refuses_table_sizes() {
+    let mut c = AnalyzerConfig {
+        worker_id: 3,
+        ..AnalyzerConfig::default()
+    };
+    let mut an = Analyzer::new(c.clone());
+    c.timeouts.others_ns = NS_PER_SEC; // shorter: within the timer horizon
+    c.worker_id = 9;
+    c.server_ports.insert(8443);
+    assert!(an.reconfigure(c.clone()).is_ok());
+    assert_eq!(an.cfg.worker_id, 3, "the worker keeps its id");
+    assert!(an.cfg.server_ports.contains(8443));
+    c.flow_capacity = 10;
+    c.timeouts.established_ns *= 10;
+    let refused = an.reconfigure(c).unwrap_err();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(an.counters().reconfigurations, 1);
+}

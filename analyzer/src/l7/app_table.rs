@@ -53,6 +53,12 @@ impl AppTable {
         }
     }
 
+    /// New TTL and retry limit (a configuration change); entries stay.
+    pub fn set_limits(&mut self, ttl_s: u32, max_retries: u32) {
+        self.ttl_s = ttl_s;
+        self.max_retries = max_retries;
+    }
+
     pub fn lookup(&self, server: &Endpoint, now_s: u32) -> Verdict {
         match self.cache.get(server.fingerprint()) {
             Some((e, used)) if now_s.saturating_sub(used) <= self.ttl_s => {

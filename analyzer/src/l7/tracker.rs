@@ -102,6 +102,11 @@ impl L7Tracker {
         }
     }
 
+    /// New inference settings (a configuration change).
+    pub fn set_inference(&mut self, ttl_s: u32, max_retries: u32) {
+        self.apps.set_limits(ttl_s, max_retries);
+    }
+
     /// Flows with L7 state now.
     pub fn active_flows(&self) -> usize {
         self.slab.in_use()

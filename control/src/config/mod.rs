@@ -98,6 +98,24 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The settings of `new` that need the dataplane restarted (capture set-up, memory, table
+    /// sizes, capture mode); the others switch while running. `file_output` changes apply at
+    /// the next start of the process (the output files stay open across restarts).
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = self.analyzer.restart_only_changes(&new.analyzer);
+        if new.interface_regex != self.interface_regex || new.src_interfaces != self.src_interfaces
+        {
+            v.push("inputs.cbpf.af_packet (interfaces)");
+        }
+        if new.max_memory_mib != self.max_memory_mib {
+            v.push("global.limits.max_memory");
+        }
+        if new.dpdk != self.dpdk {
+            v.push("inputs.cbpf.special_network.dpdk");
+        }
+        v
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
