@@ -576,8 +576,8 @@ fn live_run_applies_the_controllers_configuration() {
     let agents = json(&s, &["agent", "list"]);
     assert_eq!(agents[0]["config_version"], 2, "{agents}");
     assert_eq!(
-        agents[0]["capture"], "LOCAL",
-        "started with the local (default) config"
+        agents[0]["capture"], "ANALYZER",
+        "reports the capture mode of the synced config"
     );
     s.proc.stop();
     drop(net);

@@ -128,7 +128,17 @@ impl<T: ConfigTarget> Agent<'_, T> {
         if self.last_yaml.as_deref() != Some(yaml.as_str()) {
             let outcome = Config::from_yaml(&yaml)
                 .map_err(|e| e.to_string())
-                .and_then(|cfg| self.target.apply(cfg, &yaml));
+                .and_then(|cfg| {
+                    let mode = cfg.analyzer.mirror.mode;
+                    self.target.apply(cfg, &yaml)?;
+                    // Report the capture mode now in force.
+                    self.opts.capture_type = match mode {
+                        tapflow_analyzer::mirror::CaptureMode::Local => 0,
+                        tapflow_analyzer::mirror::CaptureMode::VirtualMirror => 1,
+                        tapflow_analyzer::mirror::CaptureMode::Analyzer => 2,
+                    };
+                    Ok(())
+                });
             match outcome {
                 Ok(()) => {
                     self.exception &= !INVALID_CONFIGURATION;
