@@ -20,11 +20,11 @@ pub(crate) struct ServerArgs {
     /// Shared token that agents and ctl must present (also TAPFLOW_TOKEN).
     #[arg(long, env = "TAPFLOW_TOKEN")]
     token: Option<String>,
-    /// TLS certificate (PEM).
-    #[arg(long, requires = "tls_key")]
+    /// TLS certificate (PEM; also TAPFLOW_TLS_CERT).
+    #[arg(long, env = "TAPFLOW_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, requires = "tls_cert")]
+    /// TLS private key (PEM; also TAPFLOW_TLS_KEY).
+    #[arg(long, env = "TAPFLOW_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Generate a self-signed certificate for localhost / 127.0.0.1 in DATA_DIR/dev-tls (clients:
     /// --tls-ca DATA_DIR/dev-tls/cert.pem).
