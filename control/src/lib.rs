@@ -1,5 +1,8 @@
 //! tapflow's control side: the configuration model (YAML, DeepFlow v7 key names, strict) and its
-//! validation into the analyzer's typed config; record sinks (JSON lines files today).
+//! validation into the analyzer's typed config; record sinks (JSON lines files); the control
+//! plane: DeepFlow's Synchronizer gRPC (`rpc`, generated from `control/proto/`), the server
+//! (`server`: Sync/Push, admin API for ctl, SQLite state, TLS, token), the agent loop (`agent`)
+//! and the client connection (`client`).
 #![forbid(unsafe_code)]
 
 pub mod agent;
