@@ -107,6 +107,18 @@ impl L7Tracker {
         self.apps.set_limits(ttl_s, max_retries);
     }
 
+    /// Most memory the L7 layer of one worker can take with `cfg` (slots, pending rows, hold
+    /// buffers, HTTP/2 states; reserved up front, touched as used).
+    pub fn memory_bytes(cfg: &L7Config) -> u64 {
+        let slot = std::mem::size_of::<L7Flow>() as u64;
+        let pending = std::mem::size_of::<super::pending::PendingEntry>() as u64;
+        let h2 = std::mem::size_of::<super::http2::Http2Session>() as u64;
+        u64::from(cfg.flow_capacity) * slot
+            + u64::from(cfg.pending_capacity) * pending
+            + u64::from(cfg.hold_buffers) * HOLD_MAX as u64
+            + u64::from(cfg.http2_flow_capacity) * h2
+    }
+
     /// Flows with L7 state now.
     pub fn active_flows(&self) -> usize {
         self.slab.in_use()

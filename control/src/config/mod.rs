@@ -542,6 +542,20 @@ impl RawConfig {
                 ..l7
             },
         };
+        // Everything a worker reserves must fit the budget: flow table and L7 tables.
+        let l7_bytes = tapflow_analyzer::l7::L7Tracker::memory_bytes(&analyzer.l7);
+        if table_bytes + l7_bytes > max_memory * MIB {
+            return Err(invalid(
+                "global.limits.max_memory",
+                format!(
+                    "{max_memory} MiB is less than the flow table ({} MiB) and L7 tables ({} MiB) \
+                     need; raise max_memory or lower concurrent_flow_limit / \
+                     processors.request_log.tunning",
+                    table_bytes.div_ceil(MIB),
+                    l7_bytes.div_ceil(MIB)
+                ),
+            ));
+        }
         Ok(Config {
             analyzer,
             max_memory_mib: max_memory,

@@ -361,3 +361,10 @@ fn the_example_loads_without_warnings() {
     let c = Config::from_yaml(&super::example::render()).unwrap();
     assert_eq!(c.warnings, Vec::<String>::new());
 }
+
+#[test]
+fn the_memory_budget_covers_l7_tables() {
+    let e = Config::from_yaml("global: {limits: {max_memory: 100}}\n").unwrap_err();
+    assert!(e.to_string().contains("L7 tables"), "{e}");
+    assert!(Config::from_yaml("global: {limits: {max_memory: 200}}\n").is_ok());
+}
