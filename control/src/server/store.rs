@@ -172,6 +172,32 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
     })
 }
 
+const GROUP_SELECT: &str = "SELECT g.id, g.name,
+     (SELECT COUNT(*) FROM agent a WHERE a.group_id = g.id),
+     COALESCE((SELECT version FROM group_config c WHERE c.group_id = g.id), 0)
+     FROM agent_group g";
+
+fn group_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupRow> {
+    Ok(GroupRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        agents: r.get(2)?,
+        config_version: r.get::<_, i64>(3)? as u64,
+    })
+}
+
+const CONFIG_SELECT: &str = "SELECT c.group_id, g.name, c.yaml, c.version FROM group_config c
+     JOIN agent_group g ON g.id = c.group_id";
+
+fn config_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupConfigRow> {
+    Ok(GroupConfigRow {
+        group_id: r.get(0)?,
+        group_name: r.get(1)?,
+        yaml: r.get(2)?,
+        version: r.get::<_, i64>(3)? as u64,
+    })
+}
+
 const AGENT_SELECT: &str =
     "SELECT a.id, a.name, a.ctrl_ip, a.ctrl_mac, a.group_id, g.name, a.state,
      a.exception, a.hostname, a.os, a.arch, a.kernel_version, a.cpu_num, a.memory_size,
@@ -259,39 +285,17 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT g.id, g.name,
-                    (SELECT COUNT(*) FROM agent a WHERE a.group_id = g.id),
-                    COALESCE((SELECT version FROM group_config c WHERE c.group_id = g.id), 0)
-                 FROM agent_group g WHERE g.id = ?1 OR g.name = ?1",
+                &format!("{GROUP_SELECT} WHERE g.id = ?1 OR g.name = ?1"),
                 params![name_or_id],
-                |r| {
-                    Ok(GroupRow {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        agents: r.get(2)?,
-                        config_version: r.get::<_, i64>(3)? as u64,
-                    })
-                },
+                group_from_row,
             )
             .optional()?)
     }
 
     pub fn list_groups(&self) -> Result<Vec<GroupRow>, StoreError> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT g.id, g.name,
-                (SELECT COUNT(*) FROM agent a WHERE a.group_id = g.id),
-                COALESCE((SELECT version FROM group_config c WHERE c.group_id = g.id), 0)
-             FROM agent_group g ORDER BY g.created, g.name",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(GroupRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                agents: r.get(2)?,
-                config_version: r.get::<_, i64>(3)? as u64,
-            })
-        })?;
+        let mut st = conn.prepare(&format!("{GROUP_SELECT} ORDER BY g.created, g.name"))?;
+        let rows = st.query_map([], group_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -356,35 +360,17 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT c.group_id, g.name, c.yaml, c.version FROM group_config c
-                 JOIN agent_group g ON g.id = c.group_id WHERE c.group_id = ?1",
+                &format!("{CONFIG_SELECT} WHERE c.group_id = ?1"),
                 params![group_id],
-                |r| {
-                    Ok(GroupConfigRow {
-                        group_id: r.get(0)?,
-                        group_name: r.get(1)?,
-                        yaml: r.get(2)?,
-                        version: r.get::<_, i64>(3)? as u64,
-                    })
-                },
+                config_from_row,
             )
             .optional()?)
     }
 
     pub fn list_group_configs(&self) -> Result<Vec<GroupConfigRow>, StoreError> {
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT c.group_id, g.name, c.yaml, c.version FROM group_config c
-             JOIN agent_group g ON g.id = c.group_id ORDER BY g.created, g.name",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(GroupConfigRow {
-                group_id: r.get(0)?,
-                group_name: r.get(1)?,
-                yaml: r.get(2)?,
-                version: r.get::<_, i64>(3)? as u64,
-            })
-        })?;
+        let mut st = conn.prepare(&format!("{CONFIG_SELECT} ORDER BY g.created, g.name"))?;
+        let rows = st.query_map([], config_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
