@@ -679,3 +679,54 @@ fn http2_and_tls_split_at_every_byte() {
         assert_eq!(out.l7[0].response_duration, 2_000, "cut {cut}");
     }
 }
+
+/// Random payloads (some starting like real messages) on L7 ports, TCP with jumping sequence
+/// numbers and UDP: nothing panics, every table stays within its bounds.
+#[test]
+fn random_traffic_on_l7_ports_is_bounded() {
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.pending_capacity = 64;
+    cfg.l7.hold_buffers = 8;
+    cfg.l7.http2_flow_capacity = 4;
+    cfg.l7.flow_capacity = 32;
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let starts: [&[u8]; 6] = [
+        b"GET / HTTP/1.1\r\nHost: a\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9999\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x06\x01\x04\x00\x00\x00\x01",
+        &[0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3],
+        &[0, 40, 0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'a', 0],
+        &[0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1],
+    ];
+    let mut t = Talk::with(cfg, 80);
+    for i in 0..20_000u32 {
+        let port = [80u16, 443, 53, 8080, 50051][(next() % 5) as usize];
+        t.sport = port;
+        t.cport = 40_000 + (next() % 64) as u16;
+        let mut payload: Vec<u8> = (0..next() % 300).map(|_| next() as u8).collect();
+        if next() % 3 == 0 {
+            let s = starts[(next() % starts.len() as u64) as usize];
+            payload.splice(0..0, s.iter().copied());
+        }
+        if next() % 7 == 0 {
+            t.skip(i % 2 == 0, (next() % 5000) as usize);
+        }
+        let ms = f64::from(i) * 0.5;
+        if port == 53 && next() % 2 == 0 {
+            t.udp(ms, i % 2 == 0, &payload);
+        } else {
+            t.tcp(ms, i % 2 == 0, &payload);
+        }
+        assert!(t.an.l7_flows() <= 32);
+    }
+    let c = t.an.counters().l7;
+    assert!(c.flows > 0 && c.records > 0, "{c:?}");
+    let out = t.finish();
+    assert!(!out.l7.is_empty());
+}
