@@ -142,6 +142,28 @@ fn json(s: &Server, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&ctl_ok(s, &a)).expect("json")
 }
 
+/// Creates an agent group; returns its id.
+fn create_group(s: &Server, name: &str) -> String {
+    json(s, &["agent-group", "create", name])[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Writes `yaml` to `file` and stores it with `agent-group-config VERB -f FILE` (create/update).
+fn group_config(s: &Server, verb: &str, file: &Path, yaml: &str) {
+    std::fs::write(file, yaml).expect("write");
+    ctl_ok(
+        s,
+        &[
+            "agent-group-config",
+            verb,
+            "-f",
+            file.to_str().expect("utf8"),
+        ],
+    );
+}
+
 fn start_agent(s: &Server, name: &str, ip: &str, group: &str, state: &Path) -> Proc {
     let p = Proc::spawn(&[
         "agent",
@@ -195,23 +217,14 @@ fn tempdir(name: &str) -> PathBuf {
 fn registration_group_join_push_and_invalid_config() {
     let dir = tempdir("push");
     let s = start_server(&dir.join("server"), "127.0.0.1:0");
-    let g = json(&s, &["agent-group", "create", "macvlan"]);
-    let gid = g[0]["id"].as_str().expect("id").to_string();
+    let gid = create_group(&s, "macvlan");
     assert!(gid.starts_with("g-") && gid.len() == 12, "{gid}");
     let cfg = dir.join("macvlan.yaml");
-    std::fs::write(
-        &cfg,
-        format!("vtap_group_id: {gid}\ntap_interface_regex: '^(eth0|macvlan.*)$'\ntap_mode: 1\nstatic_config:\n  src-interfaces: [eth0]\n"),
-    )
-    .expect("write");
-    ctl_ok(
+    group_config(
         &s,
-        &[
-            "agent-group-config",
-            "create",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
+        "create",
+        &cfg,
+        &format!("vtap_group_id: {gid}\ntap_interface_regex: '^(eth0|macvlan.*)$'\ntap_mode: 1\nstatic_config:\n  src-interfaces: [eth0]\n"),
     );
 
     let st1 = dir.join("agent1");
@@ -242,20 +255,12 @@ fn registration_group_join_push_and_invalid_config() {
     assert_eq!(by_ip("10.9.0.1")["state"], "RUNNING");
 
     // Update: pushed to the running agent within a second.
-    std::fs::write(
-        &cfg,
-        format!("vtap_group_id: {gid}\ntap_interface_regex: '^(eth1|macvlan.*)$'\ntap_mode: 1\n"),
-    )
-    .expect("write");
     let t0 = Instant::now();
-    ctl_ok(
+    group_config(
         &s,
-        &[
-            "agent-group-config",
-            "update",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
+        "update",
+        &cfg,
+        &format!("vtap_group_id: {gid}\ntap_interface_regex: '^(eth1|macvlan.*)$'\ntap_mode: 1\n"),
     );
     wait_for("pushed config applied", Duration::from_secs(1), || {
         applied(&st1).contains("eth1")
@@ -314,20 +319,13 @@ fn server_restart_outage_and_lost_agents() {
     let data = dir.join("server");
     let s = start_server(&data, "127.0.0.1:0");
     let addr = s.addr.clone();
-    let gid = json(&s, &["agent-group", "create", "edge"])[0]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let gid = create_group(&s, "edge");
     let cfg = dir.join("edge.yaml");
-    std::fs::write(&cfg, format!("vtap_group_id: {gid}\ntap_mode: 2\n")).expect("write");
-    ctl_ok(
+    group_config(
         &s,
-        &[
-            "agent-group-config",
-            "create",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
+        "create",
+        &cfg,
+        &format!("vtap_group_id: {gid}\ntap_mode: 2\n"),
     );
     let st = dir.join("agent");
     let agent = start_agent(&s, "edge1", "10.9.1.1", &gid, &st);
@@ -354,15 +352,11 @@ fn server_restart_outage_and_lost_agents() {
             .unwrap_or(0)
             > before
     });
-    std::fs::write(&cfg, format!("vtap_group_id: {gid}\ntap_mode: 1\n")).expect("write");
-    ctl_ok(
+    group_config(
         &s,
-        &[
-            "agent-group-config",
-            "update",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
+        "update",
+        &cfg,
+        &format!("vtap_group_id: {gid}\ntap_mode: 1\n"),
     );
     wait_for("update after the outage", Duration::from_secs(12), || {
         applied(&st).contains("tap_mode: 1")
@@ -457,30 +451,14 @@ fn live_run_applies_the_controllers_configuration() {
     }
     let dir = tempdir("run");
     let s = start_server(&dir.join("server"), "127.0.0.1:0");
-    let gid = json(&s, &["agent-group", "create", "span"])[0]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let gid = create_group(&s, "span");
     let cfg = dir.join("span.yaml");
-    let write_cfg = |tap_type: u32| {
-        std::fs::write(
-            &cfg,
-            format!(
-                "vtap_group_id: {gid}\ninputs:\n  cbpf:\n    common:\n      capture_mode: 2\n    physical_mirror:\n      default_capture_network_type: {tap_type}\n"
-            ),
+    let span_cfg = |tap_type: u32| {
+        format!(
+            "vtap_group_id: {gid}\ninputs:\n  cbpf:\n    common:\n      capture_mode: 2\n    physical_mirror:\n      default_capture_network_type: {tap_type}\n"
         )
-        .expect("write");
     };
-    write_cfg(5);
-    ctl_ok(
-        &s,
-        &[
-            "agent-group-config",
-            "create",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
-    );
+    group_config(&s, "create", &cfg, &span_cfg(5));
 
     let net = VethNs::with_mtu("cp", "1500");
     let out = dir.join("live");
@@ -537,16 +515,7 @@ fn live_run_applies_the_controllers_configuration() {
     };
     replay("before the update");
     std::thread::sleep(Duration::from_millis(500));
-    write_cfg(6);
-    ctl_ok(
-        &s,
-        &[
-            "agent-group-config",
-            "update",
-            "-f",
-            cfg.to_str().expect("utf8"),
-        ],
-    );
+    group_config(&s, "update", &cfg, &span_cfg(6));
     run.expect("applied without restart", Duration::from_secs(10));
     // Workers take an epoch over on their next publish tick (100 ms).
     std::thread::sleep(Duration::from_millis(500));

@@ -183,19 +183,6 @@ impl PendingRefs {
     pub fn take_oldest(&mut self) -> Option<u64> {
         (!self.is_empty()).then(|| self.remove(0).0)
     }
-
-    /// Drops references whose entries left the pool.
-    pub fn retain_waiting(&mut self, pool: &PendingPool) {
-        let mut w = 0;
-        for r in 0..self.len() {
-            if pool.is_waiting(self.seq[r]) {
-                self.seq[w] = self.seq[r];
-                self.key[w] = self.key[r];
-                w += 1;
-            }
-        }
-        self.len = w as u8;
-    }
 }
 
 #[cfg(test)]

@@ -450,7 +450,8 @@ impl Store {
         Ok(())
     }
 
-    fn agent_by_identity(&self, ip: &str, mac: &str) -> Result<Option<AgentRow>, StoreError> {
+    /// The agent at (ctrl_ip, ctrl_mac).
+    pub fn agent_by_identity(&self, ip: &str, mac: &str) -> Result<Option<AgentRow>, StoreError> {
         Ok(self
             .conn()
             .query_row(

@@ -129,14 +129,9 @@ impl Synchronizer for SyncService {
             let mut sent: Option<(String, u64)> = None;
             loop {
                 let next = store
-                    .list_agents()
+                    .agent_by_identity(&rep.ctrl_ip, &rep.ctrl_mac)
                     .map_err(status_of)
-                    .and_then(|agents| {
-                        agents
-                            .into_iter()
-                            .find(|a| a.ctrl_ip == rep.ctrl_ip && a.ctrl_mac == rep.ctrl_mac)
-                            .ok_or_else(|| Status::not_found("agent deleted"))
-                    })
+                    .and_then(|a| a.ok_or_else(|| Status::not_found("agent deleted")))
                     .and_then(|a| answer(&store, &a));
                 match next {
                     Ok((resp, version)) if sent.as_ref() != Some(&version) => {
