@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use tapflow_analyzer::RecordKind;
 use tapflow_analyzer::{Analyzer, Counters};
-use tapflow_control::sink::JsonLinesSink;
+use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::{OfflineRun, RunStats};
@@ -39,12 +40,13 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     let to_stdout = args.out == "-";
-    let mut sink = if to_stdout {
-        JsonLinesSink::to_stdout(cfg.file_output.clone())
+    let target = if to_stdout {
+        OutputTarget::Stdout
     } else {
-        JsonLinesSink::to_dir(std::path::Path::new(&args.out), cfg.file_output.clone())
-            .with_context(|| format!("cannot write to {}", args.out))?
+        OutputTarget::Dir(args.out.clone().into())
     };
+    let mut sink = FanOut::from_config(&cfg, &target)
+        .with_context(|| format!("cannot write to {}", args.out))?;
     let mut analyzer = Analyzer::new(cfg.analyzer.clone());
     let started = Instant::now();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -71,8 +73,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     let stats = run.finish(&mut sink);
-    sink.flush().context("cannot flush flow logs")?;
-    if let Some(e) = sink.error() {
+    if let Err(e) = sink.flush() {
         anyhow::bail!("writing flow logs failed: {e}");
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -86,7 +87,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             &stats,
             truncated,
             elapsed,
-            sink.stats.records,
+            sink.stats().records(RecordKind::L4FlowLog),
             if to_stdout { None } else { Some(&args.out) },
         );
     }

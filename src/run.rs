@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tapflow_control::sink::JsonLinesSink;
+use tapflow_analyzer::RecordKind;
+use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
 use tapflow_dataplane::epoch::ConfigEpoch;
 use tapflow_dataplane::runtime::{self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode};
@@ -128,7 +129,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     tapflow_dataplane::sys::signal::install_stop_handler()
         .context("cannot install signal handlers")?;
-    let mut sink = JsonLinesSink::to_dir(&a.out, cfg.file_output.clone())
+    let mut sink = FanOut::from_config(&cfg, &OutputTarget::Dir(a.out.clone()))
         .with_context(|| format!("cannot write to {}", a.out.display()))?;
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
@@ -212,7 +213,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
 fn run_once(
     a: &RunArgs,
     cfg: &Config,
-    sink: &mut JsonLinesSink,
+    sink: &mut FanOut,
     on_tick: &mut dyn FnMut(&ConfigEpoch),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
@@ -297,7 +298,7 @@ fn run_once(
             prev = *s;
         }
     })?;
-    sink.flush().context("cannot flush flow logs")?;
+    sink.flush().context("writing flow logs failed")?;
     let mut stats = serde_json::Map::new();
     for (k, v) in report.counters.entries() {
         stats.insert(k, v.into());
@@ -358,7 +359,7 @@ fn run_once(
             "tapflow: stopped: {} packets, {} flows, {} flow log rows, {} kernel drops -> {}/l4_flow_log.jsonl",
             report.frames,
             report.counters.flows_created,
-            sink.stats.records,
+            sink.stats().records(RecordKind::L4FlowLog),
             report.kernel_drops,
             a.out.display()
         );

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordSink};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta, RecordRef, RecordSink};
 use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
 
@@ -35,11 +35,11 @@ static GLOBAL: Counting = Counting;
 /// Counts rows without keeping them: (l4, l7).
 struct CountSink(u64, u64);
 impl RecordSink for CountSink {
-    fn l4_flow_log(&mut self, _: &L4FlowLog) {
-        self.0 += 1;
-    }
-    fn l7_flow_log(&mut self, _: &L7FlowLog) {
-        self.1 += 1;
+    fn record(&mut self, rec: RecordRef<'_>) {
+        match rec {
+            RecordRef::L4FlowLog(_) => self.0 += 1,
+            RecordRef::L7FlowLog(_) => self.1 += 1,
+        }
     }
 }
 

@@ -291,7 +291,7 @@ fn agrees_with_deepflow_results() {
     // The result marks the NXDOMAIN of a Kubernetes search-domain expansion as ok: DeepFlow's
     // test ran with such a suffix in `unconcerned_dns_nxdomain_response_suffixes`.
     let mut cfg = AnalyzerConfig::default();
-    cfg.l7.dns_nxdomain_unconcerned_suffixes = vec!["svc.cluster.local".into()];
+    cfg.l7.protocols.dns.nxdomain_unconcerned_suffixes = vec!["svc.cluster.local".into()];
     let rows = analyze_with(&dir.join("l7/dns_df_nxdomain.pcap"), cfg).l7;
     let mut responses = 0;
     for line in result

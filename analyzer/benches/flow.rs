@@ -7,12 +7,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::flow::{Direction, Endpoint, Flow, FlowKey, FlowTable};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordSink};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta, RecordRef, RecordSink};
 
 struct Discard;
 impl RecordSink for Discard {
-    fn l4_flow_log(&mut self, _: &L4FlowLog) {}
-    fn l7_flow_log(&mut self, _: &L7FlowLog) {}
+    fn record(&mut self, _: RecordRef<'_>) {}
 }
 
 fn client(i: u32) -> IpAddr {

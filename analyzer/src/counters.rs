@@ -1,6 +1,46 @@
 //! Self-monitoring counters of one worker: plain `u64` fields, no atomics; the owner publishes
 //! snapshots (the sum of several workers is [`Counters::merge`]).
 
+/// Declares a struct of `u64` counters once: the fields, their stats.json names (`prefix` +
+/// field name), `NAMES`, `values()`, `merge()` (sum) and `entries()` all come from one list, so a
+/// counter is added in one place and every export (stats.json, the live summary, Prometheus)
+/// sees it.
+#[macro_export]
+macro_rules! named_counters {
+    (
+        $(#[$meta:meta])* $vis:vis struct $name:ident, prefix $prefix:literal {
+            $($(#[$fdoc:meta])* $field:ident,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        $vis struct $name {
+            $($(#[$fdoc])* pub $field: u64,)+
+        }
+
+        impl $name {
+            /// Every counter's name, in declaration order.
+            pub const NAMES: &'static [&'static str] =
+                &[$(concat!($prefix, stringify!($field)),)+];
+
+            /// Every counter's value, in the order of [`Self::NAMES`].
+            pub fn values(&self) -> [u64; Self::NAMES.len()] {
+                [$(self.$field,)+]
+            }
+
+            /// Adds another worker's counters.
+            pub fn merge(&mut self, o: &Self) {
+                $(self.$field += o.$field;)+
+            }
+
+            /// (name, value) of every counter.
+            pub fn entries(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                Self::NAMES.iter().copied().zip(self.values())
+            }
+        }
+    };
+}
+
 use crate::wire::{DecodeError, ErrorKind, Layer};
 
 const DECODE_SLOTS: usize = Layer::COUNT * ErrorKind::COUNT;

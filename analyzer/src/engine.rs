@@ -9,7 +9,7 @@ use crate::flow::{
 use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
 use crate::mirror::{Dedup, Observation};
-use crate::record::{L4FlowLog, L7FlowLog};
+use crate::record::{L4FlowLog, Record, RecordSink};
 use crate::tcp::{SeqNumber, ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
@@ -19,37 +19,6 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 const REPORT_PERIOD_NS: u64 = 60 * NS_PER_SEC;
 /// Timestamps may step back this much without being counted (clamped either way).
 const TS_BACKWARDS_TOLERANCE_NS: u64 = 1_000_000;
-
-/// Where records go. Implemented by sinks in `tapflow-control`, by [`Collected`] and by `Vec`
-/// (l4 rows only) for tests.
-pub trait RecordSink {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog);
-    fn l7_flow_log(&mut self, rec: &L7FlowLog);
-}
-
-/// Keeps the l4 rows only.
-impl RecordSink for Vec<L4FlowLog> {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
-        self.push(rec.clone());
-    }
-    fn l7_flow_log(&mut self, _: &L7FlowLog) {}
-}
-
-/// Every row, in memory (tests, small captures).
-#[derive(Debug, Clone, Default)]
-pub struct Collected {
-    pub l4: Vec<L4FlowLog>,
-    pub l7: Vec<L7FlowLog>,
-}
-
-impl RecordSink for Collected {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
-        self.l4.push(rec.clone());
-    }
-    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
-        self.l7.push(rec.clone());
-    }
-}
 
 /// One analyzer worker.
 #[derive(Debug)]
@@ -218,7 +187,7 @@ impl Analyzer {
 
     fn emit(&mut self, rec: &L4FlowLog, sink: &mut impl RecordSink) {
         self.counters.records += 1;
-        sink.l4_flow_log(rec);
+        sink.record(rec.as_ref());
     }
 
     fn on_decoded(

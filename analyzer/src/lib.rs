@@ -21,16 +21,20 @@ pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod flow;
+pub mod inline;
 pub mod l7;
 pub mod mirror;
+pub mod ports;
 pub mod record;
 pub mod tcp;
 pub mod wire;
 
 pub use config::AnalyzerConfig;
 pub use counters::Counters;
-pub use engine::{Analyzer, Collected, RecordSink};
-pub use record::{L4FlowLog, L7FlowLog};
+pub use engine::Analyzer;
+pub use record::{
+    Collected, L4FlowLog, L7FlowLog, Record, RecordBatch, RecordKind, RecordRef, RecordSink,
+};
 
 /// What the capture layer knows about a frame besides its bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,40 +1,24 @@
 //! Records leave workers in batches over bounded wait-free SPSC rings to one output thread that
 //! writes the sinks. A full ring drops the batch and counts it: workers never block on output.
+//! Batches are reused: the output thread empties each one and sends it back on a second ring, so
+//! after warm-up no batch is allocated.
 
 use std::time::Duration;
 
-use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordSink};
+use tapflow_analyzer::{RecordBatch, RecordRef, RecordSink};
 
 use crate::worker::Flush;
 
-/// Records per batch.
+/// Records of one kind per batch (a batch is sent when one kind fills up).
 const BATCH: usize = 256;
-
-/// Records of both types on their way to the output thread.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub l4: Vec<L4FlowLog>,
-    pub l7: Vec<L7FlowLog>,
-}
-
-impl Batch {
-    fn with_capacity(n: usize) -> Self {
-        Batch {
-            l4: Vec::with_capacity(n),
-            l7: Vec::with_capacity(n),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.l4.len() + self.l7.len()
-    }
-}
 
 /// The worker side: collects records, hands full batches to the output thread.
 #[derive(Debug)]
 pub struct BatchSink {
-    producer: rtrb::Producer<Batch>,
-    batch: Batch,
+    producer: rtrb::Producer<RecordBatch>,
+    /// Emptied batches coming back from the output thread.
+    recycled: rtrb::Consumer<RecordBatch>,
+    batch: RecordBatch,
     /// Records dropped because the output thread fell behind.
     pub dropped: u64,
 }
@@ -42,33 +26,30 @@ pub struct BatchSink {
 /// The output side of one worker's ring.
 #[derive(Debug)]
 pub struct BatchReceiver {
-    consumer: rtrb::Consumer<Batch>,
+    consumer: rtrb::Consumer<RecordBatch>,
+    recycle: rtrb::Producer<RecordBatch>,
 }
 
-/// A ring of `capacity` batches between one worker and the output thread.
+/// A ring of `capacity` batches between one worker and the output thread (and the ring that
+/// brings them back).
 pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
     let (producer, consumer) = rtrb::RingBuffer::new(capacity.max(1));
+    let (recycle, recycled) = rtrb::RingBuffer::new(capacity.max(1) + 1);
     (
         BatchSink {
             producer,
-            batch: Batch::with_capacity(BATCH),
+            recycled,
+            batch: RecordBatch::with_capacity(BATCH),
             dropped: 0,
         },
-        BatchReceiver { consumer },
+        BatchReceiver { consumer, recycle },
     )
 }
 
 impl RecordSink for BatchSink {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
-        self.batch.l4.push(rec.clone());
-        if self.batch.l4.len() >= BATCH {
-            self.flush();
-        }
-    }
-
-    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
-        self.batch.l7.push(rec.clone());
-        if self.batch.l7.len() >= BATCH {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        self.batch.record(rec);
+        if self.batch.max_kind_len() >= BATCH {
             self.flush();
         }
     }
@@ -76,34 +57,39 @@ impl RecordSink for BatchSink {
 
 impl Flush for BatchSink {
     fn flush(&mut self) {
-        if self.batch.len() == 0 {
+        if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(BATCH));
+        let fresh = self
+            .recycled
+            .pop()
+            .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, fresh);
         let n = batch.len() as u64;
-        if self.producer.push(batch).is_err() {
+        if let Err(rtrb::PushError::Full(mut b)) = self.producer.push(batch) {
             self.dropped += n;
+            // Keep the memory: the dropped batch becomes the next one.
+            b.clear();
+            self.batch = b;
         }
     }
 }
 
-/// Moves batches from every worker ring into `sink` until all workers are gone and the rings
+/// Moves batches from every worker ring into `write` until all workers are gone and the rings
 /// are empty; calls `tick` about every 10 ms (summary line, stop conditions).
 pub fn run_output(
     mut rings: Vec<BatchReceiver>,
-    sink: &mut impl RecordSink,
+    mut write: impl FnMut(&RecordBatch),
     mut tick: impl FnMut(),
 ) {
     loop {
         let mut moved = false;
         for r in rings.iter_mut() {
-            while let Ok(batch) = r.consumer.pop() {
-                for rec in &batch.l4 {
-                    sink.l4_flow_log(rec);
-                }
-                for rec in &batch.l7 {
-                    sink.l7_flow_log(rec);
-                }
+            while let Ok(mut batch) = r.consumer.pop() {
+                write(&batch);
+                batch.clear();
+                // A worker that is gone, or a full return ring: the batch is freed here.
+                let _ = r.recycle.push(batch);
                 moved = true;
             }
         }
@@ -116,5 +102,38 @@ pub fn run_output(
         if !moved {
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_come_back_and_are_reused() {
+        let (mut sink, rx) = batch_channel(4);
+        let row = tapflow_analyzer::L7FlowLog::default();
+        for _ in 0..3 {
+            sink.record(RecordRef::L7FlowLog(&row));
+            sink.flush();
+        }
+        let mut seen = 0;
+        let mut rings = vec![rx];
+        // Drain once by hand (run_output returns only when the worker side is gone).
+        for r in rings.iter_mut() {
+            while let Ok(mut b) = r.consumer.pop() {
+                seen += b.l7.len();
+                b.clear();
+                r.recycle.push(b).unwrap();
+            }
+        }
+        assert_eq!(seen, 3);
+        sink.record(RecordRef::L7FlowLog(&row));
+        sink.flush();
+        assert!(sink.recycled.slots() < 4, "a returned batch was taken");
+        drop(sink);
+        let mut n = 0;
+        run_output(rings, |b| n += b.len(), || {});
+        assert_eq!(n, 1);
     }
 }

@@ -3,7 +3,7 @@
 use super::Analyzer;
 use crate::flow::{CloseType, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN};
 use crate::l7::{L7Protocol, L7Stats};
-use crate::mirror::{CaptureMode, TapPort};
+use crate::mirror::{tap_side, TapPort};
 use crate::record::{ip_from_bytes, L4FlowLog, MacAddr};
 use crate::wire;
 
@@ -39,21 +39,6 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
         std::cmp::Ordering::Greater => (0, s0),
         std::cmp::Ordering::Less => (1, s1),
         std::cmp::Ordering::Equal => (f.direction.server, f.direction.score),
-    }
-}
-
-/// DeepFlow's tap_side and observation point name. A virtual mirror on a hypervisor sees its
-/// local VMs: the client's hypervisor (c-hv, 17) or the server's (s-hv, 18). Elsewhere, without
-/// platform data, the observation point is on the path (rest, 0).
-pub(crate) fn tap_side(
-    mode: CaptureMode,
-    client_local: bool,
-    server_local: bool,
-) -> (u8, &'static str) {
-    match (mode, client_local, server_local) {
-        (CaptureMode::VirtualMirror, true, _) => (17, "c-hv"),
-        (CaptureMode::VirtualMirror, false, true) => (18, "s-hv"),
-        _ => (0, "rest"),
     }
 }
 

@@ -5,7 +5,7 @@
 //! endpoint indexes (0 = first sender); the client is the SYN sender, or the SYN-ACK receiver.
 
 use super::close::CloseType;
-use crate::config::Timeouts;
+use super::Timeouts;
 use crate::wire::{TcpFlags, TcpHeader};
 
 /// When an RST arrived, relative to the handshake.

@@ -7,7 +7,7 @@
 //! ephemeral (DeepFlow's heuristic), 1 the one port below 1024 (tapflow addition), 0 the first
 //! packet's destination. A later issue adds the learned per-service score table between 252 and 2.
 
-use crate::config::PortSet;
+use crate::ports::PortSet;
 
 pub const SCORE_SYN_ACK: u8 = 255;
 pub const SCORE_L7: u8 = 254;

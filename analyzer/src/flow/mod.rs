@@ -5,9 +5,11 @@ mod close;
 mod conn;
 mod direction;
 mod key;
+mod l7_link;
 mod node;
 mod service;
 mod table;
+mod timeouts;
 mod timer;
 
 pub use close::CloseType;
@@ -17,8 +19,10 @@ pub use direction::{
     SCORE_SYN_ACK, SCORE_WELL_KNOWN,
 };
 pub use key::{Endpoint, FlowKey};
+pub use l7_link::L7Link;
 pub use node::{Flow, PeerCounters};
 pub use service::ServiceTable;
 pub(crate) use service::DEFAULT_CAPACITY as SERVICE_TABLE_CAPACITY;
 pub use table::{FlowTable, InsertError};
+pub use timeouts::{TableFullPolicy, Timeouts};
 pub use timer::TimerWheel;

@@ -60,7 +60,7 @@ pub struct Flow {
     pub reported: bool,
     pub active: bool,
     /// L7 inference progress or the flow's L7 state slot.
-    pub l7: crate::l7::L7Link,
+    pub l7: super::L7Link,
 }
 
 impl Flow {
@@ -100,7 +100,7 @@ impl Flow {
             icmp_pending: [(0, 0, 0); ICMP_PENDING],
             reported: false,
             active: true,
-            l7: crate::l7::L7Link::default(),
+            l7: super::L7Link::default(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! L7 settings (DeepFlow's `processors.request_log` and the inference keys of
 //! `processors.request_log.application_protocol_inference`), as the analyzer uses them.
 
-use super::protocol::{L7Protocol, ProtocolSet};
-use crate::config::PortSet;
+use super::parser::SessionWindow;
+use super::protocol::{L7Protocol, ParserKind, ProtocolSet};
+use super::registry::ProtocolConfigs;
+use crate::ports::PortSet;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 
@@ -76,7 +78,8 @@ impl EndpointRules {
 pub struct L7Config {
     /// `enabled_protocols` (only the ones tapflow parses).
     pub enabled: ProtocolSet,
-    /// `port_number_prefilters`: server ports each protocol is tried on; absent = every port.
+    /// `port_number_prefilters`: server ports each protocol is tried on; absent = every port
+    /// (sorted by protocol).
     pub prefilters: Vec<(L7Protocol, PortSet)>,
     /// `inference_result_ttl`: how long a per-server inference result is trusted, seconds.
     pub inference_ttl_s: u32,
@@ -102,17 +105,16 @@ pub struct L7Config {
     /// Hold buffers ([`super::flow_state::HOLD_MAX`] bytes each) for message heads cut by a
     /// segment boundary, shared by all flows of a worker.
     pub hold_buffers: u32,
-    /// HTTP/2 connections followed at once (each holds two HPACK tables, about 40 KiB).
-    pub http2_flow_capacity: u32,
+    /// Connections followed at once by protocols with a large state (`Descriptor::large_state`:
+    /// HTTP/2, whose state holds two HPACK tables, about 40 KiB).
+    pub large_state_capacity: u32,
     /// Requests waiting for their response (`session_aggregate_max_entries`); the oldest is
     /// reported unanswered when full.
     pub pending_capacity: u32,
     pub tags: TracingTags,
     pub endpoints: EndpointRules,
-    /// `filters.unconcerned_dns_nxdomain_response_suffixes`: an NXDOMAIN answer for a name
-    /// ending in one of these is not an error (search-domain expansions such as
-    /// `.svc.cluster.local`).
-    pub dns_nxdomain_unconcerned_suffixes: Vec<String>,
+    /// Each protocol's own settings.
+    pub protocols: ProtocolConfigs,
 }
 
 impl Default for L7Config {
@@ -124,12 +126,15 @@ impl Default for L7Config {
             }
             s
         };
+        let mut prefilters: Vec<_> = ParserKind::ALL
+            .iter()
+            .filter(|k| !k.desc().default_ports.is_empty())
+            .map(|k| (k.protocol(), ports(k.desc().default_ports)))
+            .collect();
+        prefilters.sort_by_key(|(p, _)| *p);
         L7Config {
             enabled: ProtocolSet::deepflow_default(),
-            prefilters: vec![
-                (L7Protocol::Dns, ports(&[53, 5353])),
-                (L7Protocol::Tls, ports(&[443, 6443])),
-            ],
+            prefilters,
             inference_ttl_s: 60,
             inference_max_retries: 128,
             inference_packets_per_flow: 8,
@@ -141,10 +146,10 @@ impl Default for L7Config {
             flow_capacity: 65_535,
             hold_buffers: 4_096,
             pending_capacity: 4_096,
-            http2_flow_capacity: 1_024,
+            large_state_capacity: 1_024,
             tags: TracingTags::default(),
             endpoints: EndpointRules::default(),
-            dns_nxdomain_unconcerned_suffixes: Vec::new(),
+            protocols: ProtocolConfigs::default(),
         }
     }
 }
@@ -161,21 +166,20 @@ impl L7Config {
             .is_none_or(|(_, ports)| ports.contains(port))
     }
 
-    /// Is an NXDOMAIN for `name` expected (not an error)?
-    pub fn nxdomain_unconcerned(&self, name: &[u8]) -> bool {
-        self.dns_nxdomain_unconcerned_suffixes.iter().any(|s| {
-            let s = s.as_bytes();
-            !s.is_empty()
-                && name.len() >= s.len()
-                && name[name.len() - s.len()..].eq_ignore_ascii_case(s)
-        })
+    /// How long an unanswered request waits.
+    pub fn session_window_ns(&self, w: SessionWindow) -> u64 {
+        match w {
+            SessionWindow::Short => self.session_window_dns_tls_ns,
+            SessionWindow::Long => self.session_window_ns,
+        }
     }
 
-    /// How long an unanswered request of `proto` waits.
-    pub fn session_window_ns(&self, proto: L7Protocol) -> u64 {
-        match proto {
-            L7Protocol::Dns | L7Protocol::Tls => self.session_window_dns_tls_ns,
-            _ => self.session_window_ns,
+    /// States the pool of parser `k` holds.
+    pub fn pool_capacity(&self, k: ParserKind) -> u32 {
+        if k.desc().large_state {
+            self.large_state_capacity
+        } else {
+            self.flow_capacity
         }
     }
 }

@@ -5,15 +5,19 @@
 
 use super::config::L7Config;
 use super::pending::{PendingEntry, PendingPool, PendingRefs};
-use super::protocol::L7Protocol;
+use super::protocol::{L7Protocol, ParserKind};
 use super::stats::{L7Counters, L7Stats};
 use super::ResponseStatus;
-use crate::engine::RecordSink;
 use crate::flow::Flow;
-use crate::mirror::CaptureMode;
+use crate::mirror::{tap_side, CaptureMode};
 use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
-use crate::record::{ip_from_bytes, L7FlowLog, MacAddr};
+use crate::record::{ip_from_bytes, L7FlowLog, MacAddr, Record, RecordSink};
 use crate::wire;
+
+/// A request row still waiting for its response, to complete it while more of the request
+/// streams in ([`Exchange::update_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(u64);
 
 /// How a response finds its request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,27 +28,42 @@ pub enum Pairing {
     Key(u32),
 }
 
-/// One packet's view of a flow's L7 exchange.
-pub(crate) struct Exchange<'a, S> {
-    pub cfg: &'a L7Config,
-    pub flow: &'a Flow,
-    pub mode: CaptureMode,
-    pub proto: L7Protocol,
+/// One packet's view of a flow's L7 exchange: what a parser may do with it (make request and
+/// response rows, count a parse error or one of its own counters, read the time and settings).
+pub struct Exchange<'a> {
+    pub(super) cfg: &'a L7Config,
+    pub(super) flow: &'a Flow,
+    pub(super) mode: CaptureMode,
+    pub(super) proto: L7Protocol,
+    pub(super) kind: ParserKind,
     /// Flow side (0/1) of the client.
-    pub client_side: usize,
-    pub slot: u32,
-    pub pool: &'a mut PendingPool,
-    pub refs: &'a mut PendingRefs,
-    pub stats: &'a mut L7Stats,
-    pub counters: &'a mut L7Counters,
-    pub sink: &'a mut S,
+    pub(super) client_side: usize,
+    pub(super) slot: u32,
+    pub(super) pool: &'a mut PendingPool,
+    pub(super) refs: &'a mut PendingRefs,
+    pub(super) stats: &'a mut L7Stats,
+    pub(super) counters: &'a mut L7Counters,
+    pub(super) sink: &'a mut dyn RecordSink,
     /// A row for responses without a pending request.
-    pub scratch: &'a mut L7FlowLog,
-    pub ts_ns: u64,
-    pub tcp_seq: u32,
-    pub is_tls: bool,
+    pub(super) scratch: &'a mut L7FlowLog,
+    pub(super) ts_ns: u64,
+    pub(super) tcp_seq: u32,
+    pub(super) is_tls: bool,
     /// Messages decoded during this packet.
-    pub messages: u32,
+    pub(super) messages: u32,
+    /// The parser found the flow to be another protocol it reads (HTTP/2 -> gRPC).
+    pub(super) upgraded: Option<L7Protocol>,
+}
+
+impl std::fmt::Debug for Exchange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("flow", &self.flow.id)
+            .field("proto", &self.proto)
+            .field("ts_ns", &self.ts_ns)
+            .field("messages", &self.messages)
+            .finish()
+    }
 }
 
 /// Fills what every row of a flow shares.
@@ -56,7 +75,7 @@ pub(crate) fn fill_base(
     proto: L7Protocol,
 ) {
     let (c, s) = (client_side, client_side ^ 1);
-    let side = crate::engine::report::tap_side(mode, f.l2_end[c], f.l2_end[s]);
+    let side = tap_side(mode, f.l2_end[c], f.l2_end[s]);
     row.flow_id = f.id;
     row.capture_network_type = f.key.tap_type;
     row.tap_port = f.key.tap_port;
@@ -75,19 +94,58 @@ pub(crate) fn fill_base(
 }
 
 /// Reports a request that got no response.
-pub(crate) fn emit_unanswered<S: RecordSink>(
+pub(crate) fn emit_unanswered(
     e: &mut PendingEntry,
     status: ResponseStatus,
-    sink: &mut S,
+    sink: &mut dyn RecordSink,
     counters: &mut L7Counters,
 ) {
     e.row.row_type = TYPE_REQUEST;
     e.row.response_status = status.code();
     counters.records += 1;
-    sink.l7_flow_log(&e.row);
+    sink.record(e.row.as_ref());
 }
 
-impl<S: RecordSink> Exchange<'_, S> {
+impl<'a> Exchange<'a> {
+    /// The time of the packet being parsed, ns.
+    pub fn now_ns(&self) -> u64 {
+        self.ts_ns
+    }
+
+    /// The TCP sequence number of the packet being parsed (0 for UDP).
+    pub fn tcp_seq(&self) -> u32 {
+        self.tcp_seq
+    }
+
+    /// The L7 settings every protocol shares (trace tags, HTTP endpoint rules, ...).
+    pub fn settings(&self) -> &'a L7Config {
+        self.cfg
+    }
+
+    /// A message that did not decode (the parser resynchronises).
+    pub fn parse_error(&mut self) {
+        self.counters.parse_errors += 1;
+    }
+
+    /// Bumps counter `i` of the protocol's descriptor (`Descriptor::counters`).
+    pub fn count(&mut self, i: usize) {
+        if let Some(c) = self.counters.protocol[self.kind as usize].get_mut(i) {
+            *c += 1;
+        }
+    }
+
+    /// The TLS handshake took `us` (ClientHello -> ServerHello): the flow's `tls_rtt`.
+    pub fn set_tls_rtt(&mut self, us: u32) {
+        self.stats.tls_rtt = us;
+    }
+
+    /// The flow is `p`, another protocol this parser reads (HTTP/2 carrying gRPC).
+    pub fn upgrade(&mut self, p: L7Protocol) {
+        if p.parser() == Some(self.kind) {
+            self.upgraded = Some(p);
+        }
+    }
+
     fn request_timeout_ns(&self) -> u64 {
         if self.flow.key.proto == wire::IPPROTO_UDP {
             self.cfg.udp_request_timeout_ns
@@ -99,12 +157,25 @@ impl<S: RecordSink> Exchange<'_, S> {
     /// A request of `captured` bytes; `key` pairs it ([`Pairing::Key`]; 0 for in-order
     /// protocols). A pending request with the same key is reported unanswered (the client
     /// asked again).
-    pub(crate) fn request(
+    pub fn request(
         &mut self,
         key: Option<u32>,
         captured: u32,
         fill: impl FnOnce(&mut L7FlowLog),
-    ) {
+    ) -> RequestId {
+        self.request_at(self.ts_ns, self.tcp_seq, key, captured, fill)
+    }
+
+    /// A request whose first byte came at `ts_ns` with TCP sequence number `tcp_seq` (written
+    /// when its end arrived: a request streamed over several segments).
+    pub fn request_at(
+        &mut self,
+        ts_ns: u64,
+        tcp_seq: u32,
+        key: Option<u32>,
+        captured: u32,
+        fill: impl FnOnce(&mut L7FlowLog),
+    ) -> RequestId {
         self.messages += 1;
         self.stats.request += 1;
         self.counters.requests += 1;
@@ -123,12 +194,12 @@ impl<S: RecordSink> Exchange<'_, S> {
                 emit_unanswered(e, ResponseStatus::Unknown, self.sink, self.counters);
             }
         }
-        let deadline = self.ts_ns + self.cfg.session_window_ns(self.proto);
+        let deadline = ts_ns + self.cfg.session_window_ns(self.kind.desc().window);
         let (seq, row) = self.pool.push(self.slot, self.flow.id, deadline);
         fill_base(row, self.flow, self.client_side, self.mode, self.proto);
-        row.start_time = self.ts_ns / 1_000;
+        row.start_time = ts_ns / 1_000;
         row.end_time = row.start_time;
-        row.req_tcp_seq = self.tcp_seq;
+        row.req_tcp_seq = tcp_seq;
         row.captured_request_byte = captured;
         row.is_tls = self.is_tls;
         fill(row);
@@ -138,21 +209,30 @@ impl<S: RecordSink> Exchange<'_, S> {
                 emit_unanswered(e, ResponseStatus::Unknown, self.sink, self.counters);
             }
         }
+        RequestId(seq)
+    }
+
+    /// Adds to request `id` while it still waits for its response (the rest of a request that
+    /// streams over several segments); false when it already left (answered, timed out, pushed
+    /// out).
+    pub fn update_request(&mut self, id: RequestId, fill: impl FnOnce(&mut L7FlowLog)) -> bool {
+        match self.pool.get_mut(id.0) {
+            Some(e) if e.flow_id == self.flow.id => {
+                fill(&mut e.row);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A response of `captured` bytes. `fill` sets the response fields (code, status, ...).
-    pub(crate) fn response(
-        &mut self,
-        pairing: Pairing,
-        captured: u32,
-        fill: impl FnOnce(&mut L7FlowLog),
-    ) {
+    pub fn response(&mut self, pairing: Pairing, captured: u32, fill: impl FnOnce(&mut L7FlowLog)) {
         self.response_at(self.ts_ns, self.tcp_seq, pairing, captured, fill);
     }
 
     /// A response whose head came at `ts_ns` with TCP sequence number `tcp_seq` (written later,
     /// when its end arrived: gRPC trailers).
-    pub(crate) fn response_at(
+    pub fn response_at(
         &mut self,
         ts_ns: u64,
         tcp_seq: u32,
@@ -215,6 +295,6 @@ impl<S: RecordSink> Exchange<'_, S> {
             self.stats.client_error += 1;
         }
         self.counters.records += 1;
-        self.sink.l7_flow_log(row);
+        self.sink.record(row.as_ref());
     }
 }

@@ -1,56 +1,15 @@
 //! Per-flow L7 state, kept only for flows that speak a parsed protocol: a slab of
-//! [`L7Flow`] slots preallocated to `l7 flow_capacity`, linked from the flow by [`L7Link`].
+//! [`L7Flow`] slots preallocated to `l7 flow_capacity`, linked from the flow by
+//! [`crate::flow::L7Link`]. The parser's own state lives in its protocol's pool
+//! ([`super::registry::Pools`]); the slot holds its index.
 
-use super::dns::DnsSession;
-use super::http1::Http1Session;
-use super::http2::Http2Session;
 use super::pending::PendingRefs;
-use super::protocol::L7Protocol;
+use super::protocol::{L7Protocol, ParserKind};
 use super::reassembly::DirStream;
 use super::stats::L7Stats;
-use super::tls::TlsSession;
 
 /// Size of a hold buffer (`payload_truncation` can only lower what a stream holds).
 pub const HOLD_MAX: usize = 2048;
-
-/// A flow's relation to the L7 layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L7Link {
-    /// No protocol found yet after this many payload packets.
-    Untried(u8),
-    /// L7 state in this slot.
-    Tracked(u32),
-    /// Not L7 (inference failed or skipped), or no state was free.
-    Skip,
-}
-
-impl Default for L7Link {
-    fn default() -> Self {
-        L7Link::Untried(0)
-    }
-}
-
-/// The protocol parser of a flow (static dispatch over every parsed protocol).
-#[derive(Debug, Clone, Copy)]
-pub enum Parser {
-    Http1(Http1Session),
-    Dns(DnsSession),
-    Tls(TlsSession),
-    /// HTTP/2: the index of its state in the tracker's HTTP/2 slab.
-    Http2(u32),
-}
-
-impl Parser {
-    pub fn for_protocol(p: L7Protocol) -> Option<Self> {
-        Some(match p {
-            L7Protocol::Http1 => Parser::Http1(Http1Session::default()),
-            L7Protocol::Dns => Parser::Dns(DnsSession::default()),
-            L7Protocol::Tls => Parser::Tls(TlsSession::default()),
-            // HTTP/2 state lives in its own slab (the tracker allocates it).
-            L7Protocol::Http2 | L7Protocol::Grpc | L7Protocol::Unknown => return None,
-        })
-    }
-}
 
 /// L7 state of one flow.
 #[derive(Debug)]
@@ -63,7 +22,9 @@ pub struct L7Flow {
     pub client_side: u8,
     /// Reassembly per flow side.
     pub streams: [DirStream; 2],
-    pub parser: Parser,
+    /// The parser, and its state in that parser's pool.
+    pub kind: ParserKind,
+    pub state: u32,
     pub refs: PendingRefs,
     pub stats: L7Stats,
     /// False while the protocol is a guess from a message start too short to be sure of (a head
@@ -71,47 +32,6 @@ pub struct L7Flow {
     pub confirmed: bool,
     /// Payload packets inference had looked at before this slot (to continue counting).
     pub tries: u8,
-}
-
-/// Preallocated HTTP/2 states (each holds two HPACK tables, so only HTTP/2 flows get one).
-#[derive(Debug)]
-pub struct H2Slab {
-    states: Vec<Http2Session>,
-    free: Vec<u32>,
-    cap: usize,
-}
-
-impl H2Slab {
-    pub fn new(capacity: u32) -> Self {
-        H2Slab {
-            states: Vec::with_capacity(capacity as usize),
-            free: Vec::with_capacity(capacity as usize),
-            cap: capacity as usize,
-        }
-    }
-
-    /// A fresh state, or None when all are taken.
-    pub fn alloc(&mut self) -> Option<u32> {
-        if let Some(i) = self.free.pop() {
-            self.states[i as usize].reset();
-            return Some(i);
-        }
-        if self.states.len() < self.cap {
-            self.states.push(Http2Session::default());
-            return Some((self.states.len() - 1) as u32);
-        }
-        None
-    }
-
-    pub fn release(&mut self, i: u32) {
-        if (i as usize) < self.states.len() && !self.free.contains(&i) {
-            self.free.push(i);
-        }
-    }
-
-    pub fn get_mut(&mut self, i: u32) -> Option<&mut Http2Session> {
-        self.states.get_mut(i as usize)
-    }
 }
 
 /// Preallocated L7 slots.
@@ -138,7 +58,7 @@ impl L7Slab {
         &mut self,
         flow_id: u64,
         proto: L7Protocol,
-        parser: Parser,
+        (kind, state): (ParserKind, u32),
         client_side: u8,
         hold: usize,
     ) -> Option<u32> {
@@ -151,7 +71,8 @@ impl L7Slab {
                     proto,
                     client_side,
                     streams: Default::default(),
-                    parser,
+                    kind,
+                    state,
                     refs: PendingRefs::default(),
                     stats: L7Stats::default(),
                     confirmed: true,
@@ -170,7 +91,8 @@ impl L7Slab {
         for s in &mut f.streams {
             s.set_limit(hold);
         }
-        f.parser = parser;
+        f.kind = kind;
+        f.state = state;
         f.refs = PendingRefs::default();
         f.stats = L7Stats::default();
         f.confirmed = true;
@@ -202,12 +124,12 @@ impl L7Slab {
             .map(|f| &mut f.streams)
     }
 
-    /// The parser of live slot `idx`.
-    pub fn parser(&self, idx: u32) -> Option<Parser> {
+    /// The parser and its state index of live slot `idx`.
+    pub fn parser(&self, idx: u32) -> Option<(ParserKind, u32)> {
         self.flows
             .get(idx as usize)
             .filter(|f| f.live)
-            .map(|f| f.parser)
+            .map(|f| (f.kind, f.state))
     }
 
     pub fn in_use(&self) -> usize {

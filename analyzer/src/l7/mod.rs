@@ -6,33 +6,43 @@
 //! variable-length fields are copied into fixed-size inline buffers, and hostile input (loops,
 //! oversized lengths, impossible counts) is a typed error, never a panic or unbounded work.
 //!
-//! Around the protocols: [`tracker`] (one per worker) infers each new flow's protocol
-//! ([`app_table`], [`config`] prefilters, each protocol's `probe`), keeps L7 state only for L7
-//! flows ([`flow_state`]), feeds each direction through bounded [`reassembly`] to the
-//! protocol's session, and pairs requests with responses into `l7_flow_log` rows ([`exchange`],
-//! [`pending`]) with trace ids from headers ([`tags`]).
+//! The contract every protocol implements is [`parser::L7Parser`]; [`registry`] lists them once
+//! and generates the protocol enum, the per-protocol configs, state pools and static dispatch.
+//! Around the protocols: [`tracker`] (one per worker, naming no protocol) infers each new flow's
+//! protocol ([`app_table`], [`config`] prefilters, each protocol's `probe`), keeps L7 state only
+//! for L7 flows ([`flow_state`], [`pool`]), feeds each direction through bounded [`reassembly`]
+//! to the protocol's parser, and pairs requests with responses into `l7_flow_log` rows
+//! ([`exchange`], [`pending`]) with trace ids from headers ([`tags`]).
 
 pub mod app_table;
 pub mod config;
-pub mod dns;
 pub mod exchange;
 pub mod flow_state;
-pub mod http1;
-pub mod http2;
-pub mod inline;
 #[cfg(test)]
 mod mutate;
+pub mod parser;
 pub mod pending;
+pub mod pool;
 pub mod protocol;
 pub mod reassembly;
+pub mod registry;
 pub mod stats;
 pub mod tags;
-pub mod tls;
+#[cfg(test)]
+mod talk;
 pub mod tracker;
 
+// One folder per protocol (each listed once in `registry`).
+pub mod dns;
+pub mod http1;
+pub mod http2;
+pub mod tls;
+
+pub use crate::inline;
 pub use config::L7Config;
-pub use flow_state::L7Link;
-pub use protocol::L7Protocol;
+pub use exchange::{Exchange, Pairing};
+pub use parser::{Descriptor, L7Parser, Segment, Transport};
+pub use protocol::{L7Protocol, ParserKind};
 pub use stats::{L7Counters, L7Stats};
 pub use tracker::L7Tracker;
 

@@ -126,6 +126,12 @@ impl PendingPool {
         }
     }
 
+    /// The waiting entry `seq`, left in the pool.
+    pub fn get_mut(&mut self, seq: u64) -> Option<&mut PendingEntry> {
+        let i = self.index(seq);
+        self.entries.get_mut(i).filter(|e| e.live && e.seq == seq)
+    }
+
     /// Is entry `seq` still waiting?
     pub fn is_waiting(&self, seq: u64) -> bool {
         self.entries

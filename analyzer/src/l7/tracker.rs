@@ -5,16 +5,17 @@
 use super::app_table::{AppTable, Verdict, APP_TABLE_CAPACITY};
 use super::config::L7Config;
 use super::exchange::{emit_unanswered, Exchange};
-use super::flow_state::{H2Slab, L7Flow, L7Link, L7Slab, Parser, HOLD_MAX};
+use super::flow_state::{L7Flow, L7Slab, HOLD_MAX};
+use super::parser::{Hold, Segment, Transport};
 use super::pending::PendingPool;
-use super::protocol::L7Protocol;
+use super::protocol::{L7Protocol, ParserKind};
 use super::reassembly::HoldPool;
+use super::registry::Pools;
 use super::stats::{L7Counters, L7Stats};
-use super::{dns, http1, http2, tls, Probe, ResponseStatus};
-use crate::engine::RecordSink;
-use crate::flow::Flow;
+use super::{Probe, ResponseStatus};
+use crate::flow::{Flow, L7Link};
 use crate::mirror::CaptureMode;
-use crate::record::L7FlowLog;
+use crate::record::{L7FlowLog, RecordSink};
 use crate::tcp::SeqNumber;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -52,38 +53,9 @@ pub struct L7Tracker {
     apps: AppTable,
     slab: L7Slab,
     holds: HoldPool<HOLD_MAX>,
-    h2: H2Slab,
+    parsers: Pools,
     pool: PendingPool,
     scratch: Box<L7FlowLog>,
-}
-
-/// Does `payload` (one packet's) look like protocol `p`?
-fn probe(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Probe {
-    match p {
-        L7Protocol::Http1 if is_tcp => http1::probe(payload),
-        L7Protocol::Http2 if is_tcp => http2::probe(payload),
-        L7Protocol::Tls if is_tcp => tls::probe(payload),
-        L7Protocol::Dns if is_tcp => match payload {
-            [_, _, msg @ ..] => dns::probe(msg),
-            _ => Probe::Unsure,
-        },
-        L7Protocol::Dns => dns::probe(payload),
-        _ => Probe::NotForUs,
-    }
-}
-
-/// Did the client send `payload`, judging by the message itself?
-fn sent_by_client(p: L7Protocol, payload: &[u8], is_tcp: bool) -> Option<bool> {
-    match p {
-        L7Protocol::Http1 => Some(!payload.starts_with(b"HTTP/")),
-        L7Protocol::Http2 => Some(http2::sent_by_client(payload)),
-        L7Protocol::Tls => payload.get(5).map(|t| *t == 1),
-        L7Protocol::Dns => {
-            let msg = if is_tcp { payload.get(2..)? } else { payload };
-            msg.get(2).map(|f| f & 0x80 == 0)
-        }
-        _ => None,
-    }
 }
 
 impl L7Tracker {
@@ -96,7 +68,7 @@ impl L7Tracker {
             ),
             slab: L7Slab::new(cfg.flow_capacity),
             holds: HoldPool::new(cfg.hold_buffers),
-            h2: H2Slab::new(cfg.http2_flow_capacity),
+            parsers: Pools::new(cfg),
             pool: PendingPool::new(cfg.pending_capacity),
             scratch: Box::default(),
         }
@@ -108,15 +80,14 @@ impl L7Tracker {
     }
 
     /// Most memory the L7 layer of one worker can take with `cfg` (slots, pending rows, hold
-    /// buffers, HTTP/2 states; reserved up front, touched as used).
+    /// buffers, every protocol's state pool; reserved up front, touched as used).
     pub fn memory_bytes(cfg: &L7Config) -> u64 {
         let slot = std::mem::size_of::<L7Flow>() as u64;
         let pending = std::mem::size_of::<super::pending::PendingEntry>() as u64;
-        let h2 = std::mem::size_of::<super::http2::Http2Session>() as u64;
         u64::from(cfg.flow_capacity) * slot
             + u64::from(cfg.pending_capacity) * pending
             + u64::from(cfg.hold_buffers) * HOLD_MAX as u64
-            + u64::from(cfg.http2_flow_capacity) * h2
+            + Pools::memory_bytes(cfg)
     }
 
     /// Flows with L7 state now.
@@ -127,13 +98,13 @@ impl L7Tracker {
     /// A TCP or UDP packet of `flow` from flow side `side` with a non-empty L4 payload
     /// (`tcp_seq`: its sequence number, None for UDP). Returns the server's flow side when this
     /// packet decided the flow's protocol.
-    pub fn on_payload<S: RecordSink>(
+    pub fn on_payload(
         &mut self,
         cfg: &L7Config,
         mode: CaptureMode,
         flow: &mut Flow,
         pkt: L7Packet<'_>,
-        sink: &mut S,
+        sink: &mut dyn RecordSink,
         counters: &mut L7Counters,
     ) -> Option<u8> {
         let L7Packet { ts_ns, payload, .. } = pkt;
@@ -189,17 +160,17 @@ impl L7Tracker {
         decided
     }
 
-    /// Feeds the packet to the flow's session. Returns Some(tries) when a tentative protocol
+    /// Feeds the packet to the flow's parser. Returns Some(tries) when a tentative protocol
     /// turned out wrong (the caller undoes the tracking).
     #[allow(clippy::too_many_arguments)]
-    fn parse<S: RecordSink>(
+    fn parse(
         &mut self,
         cfg: &L7Config,
         mode: CaptureMode,
         flow: &Flow,
         slot: u32,
         pkt: L7Packet<'_>,
-        sink: &mut S,
+        sink: &mut dyn RecordSink,
         counters: &mut L7Counters,
     ) -> Option<u8> {
         let L7Packet {
@@ -209,28 +180,34 @@ impl L7Tracker {
             payload,
         } = pkt;
         let st = self.slab.get_mut(slot, flow.id)?;
-        let h2 = &mut self.h2;
+        let parsers = &mut self.parsers;
         let holds = &mut self.holds;
         let exhausted_before = holds.exhausted;
         let L7Flow {
             proto,
             client_side,
             streams,
-            parser,
+            kind,
+            state,
             refs,
             stats,
             confirmed,
             tries,
             ..
         } = st;
+        let (kind, state) = (*kind, *state);
         let errors_before = counters.parse_errors;
         let from_client = side == usize::from(*client_side);
-        let hold = usize::from(cfg.payload_truncation).min(HOLD_MAX);
+        let hold = match kind.desc().hold {
+            Hold::Truncation => usize::from(cfg.payload_truncation).min(HOLD_MAX),
+            Hold::Max => HOLD_MAX,
+        };
         let mut x = Exchange {
             cfg,
             flow,
             mode,
             proto: *proto,
+            kind,
             client_side: usize::from(*client_side),
             slot,
             pool: &mut self.pool,
@@ -241,40 +218,39 @@ impl L7Tracker {
             scratch: &mut self.scratch,
             ts_ns,
             tcp_seq: tcp_seq.map_or(0, |s| s.0),
-            is_tls: *proto == L7Protocol::Tls,
+            is_tls: kind.desc().tls,
             messages: 0,
+            upgraded: None,
         };
+        let pcfg = &cfg.protocols;
         let Some(seq) = tcp_seq else {
-            if let Parser::Dns(d) = parser {
-                d.on_message(payload, &mut x);
-            }
+            let seg = Segment {
+                data: payload,
+                from_client,
+                hold,
+                transport: Transport::Udp,
+            };
+            parsers.on_data(kind, state, pcfg, seg, &mut x);
             if x.messages > 0 {
                 *confirmed = true;
             }
             return None;
         };
-        let mut tls_rtt = None;
-        let out = streams[side].feed(holds, seq, payload, |data, resync| match parser {
-            Parser::Http1(h) => h.on_stream(data, resync, from_client, &mut x),
-            Parser::Dns(d) => d.on_stream(data, resync, from_client, hold, &mut x),
-            Parser::Http2(i) => match h2.get_mut(*i) {
-                Some(h) => h.on_stream(data, resync, from_client, HOLD_MAX, &mut x),
-                None => data.len(),
-            },
-            Parser::Tls(t) => {
-                let (n, rtt) = t.on_stream(data, from_client, hold, &mut x);
-                tls_rtt = rtt;
-                n
+        let out = streams[side].feed(holds, seq, payload, |data, resync| {
+            let dir = usize::from(!from_client);
+            if resync {
+                parsers.on_gap(kind, state, dir, &mut x);
             }
+            let seg = Segment {
+                data,
+                from_client,
+                hold,
+                transport: Transport::Tcp,
+            };
+            parsers.on_data(kind, state, pcfg, seg, &mut x)
         });
-        if let Some(r) = tls_rtt {
-            x.stats.tls_rtt = r;
-        }
-        // HTTP/2 carrying gRPC makes the flow a gRPC flow (DeepFlow upgrades it the same way).
-        if let Parser::Http2(i) = parser {
-            if h2.get_mut(*i).is_some_and(|h| h.saw_grpc()) {
-                *proto = L7Protocol::Grpc;
-            }
+        if let Some(p) = x.upgraded {
+            *proto = p;
         }
         let messages = x.messages;
         let c = &mut x.counters;
@@ -311,17 +287,25 @@ impl L7Tracker {
             tcp_seq,
             payload,
         } = pkt;
-        let is_tcp = tcp_seq.is_some();
+        let t = if tcp_seq.is_some() {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
         let now_s = (ts_ns / NS_PER_SEC) as u32;
         let guess_server = usize::from(flow.direction.server);
-        let fits = |p: L7Protocol| if is_tcp { p.over_tcp() } else { p.over_udp() };
+        let fits = |p: L7Protocol| match t {
+            Transport::Tcp => p.over_tcp(),
+            Transport::Udp => p.over_udp(),
+        };
         match self.apps.lookup(&flow.ep[guess_server], now_s) {
             Verdict::GiveUp => {
                 counters.inference_skipped += 1;
                 return Inference::Skip;
             }
             Verdict::Known(p) if fits(p) && cfg.enabled.contains(p) => {
-                let client = match sent_by_client(p, payload, is_tcp) {
+                let sent = p.parser().and_then(|k| k.sent_by_client(payload, t));
+                let client = match sent {
                     Some(true) => side,
                     Some(false) => side ^ 1,
                     None => guess_server ^ 1,
@@ -333,15 +317,17 @@ impl L7Tracker {
         }
         let ports = [flow.ep[0].port, flow.ep[1].port];
         let mut unsure = None;
-        for p in L7Protocol::INFERRED {
+        for k in ParserKind::ALL {
+            let p = k.protocol();
             if !fits(p) || !ports.iter().any(|port| cfg.tried_on(p, *port)) {
                 continue;
             }
-            let client = |p| match sent_by_client(p, payload, is_tcp) {
+            let client = |p: L7Protocol| match p.parser().and_then(|k| k.sent_by_client(payload, t))
+            {
                 Some(false) => side ^ 1,
                 _ => side,
             };
-            match probe(p, payload, is_tcp) {
+            match k.probe(payload, t) {
                 Probe::Certain => {
                     let client = client(p);
                     self.apps.on_success(&flow.ep[client ^ 1], p, now_s);
@@ -354,10 +340,12 @@ impl L7Tracker {
         // A TCP message start too short to decide (a head cut by the segment boundary): follow
         // the stream on a guess, so that reassembly can complete the head.
         match unsure {
-            Some((p, client)) if is_tcp => match self.track(cfg, flow, p, client, counters) {
-                Inference::Found { slot, .. } => Inference::Tentative { slot },
-                other => other,
-            },
+            Some((p, client)) if t == Transport::Tcp => {
+                match self.track(cfg, flow, p, client, counters) {
+                    Inference::Found { slot, .. } => Inference::Tentative { slot },
+                    other => other,
+                }
+            }
             _ => Inference::NotYet,
         }
     }
@@ -370,23 +358,21 @@ impl L7Tracker {
         client: usize,
         counters: &mut L7Counters,
     ) -> Inference {
-        let (parser, hold) = match p {
-            L7Protocol::Http2 => {
-                let Some(i) = self.h2.alloc() else {
-                    counters.h2_state_full += 1;
-                    return Inference::Skip;
-                };
-                // Header blocks must be decoded whole to keep HPACK in step: hold the most.
-                (Parser::Http2(i), HOLD_MAX)
-            }
-            _ => {
-                let Some(parser) = Parser::for_protocol(p) else {
-                    return Inference::Skip;
-                };
-                (parser, usize::from(cfg.payload_truncation).min(HOLD_MAX))
-            }
+        let Some(kind) = p.parser() else {
+            return Inference::Skip;
         };
-        match self.slab.alloc(flow.id, p, parser, client as u8, hold) {
+        let Some(state) = self.parsers.alloc(kind) else {
+            counters.pool_full += 1;
+            return Inference::Skip;
+        };
+        let hold = match kind.desc().hold {
+            Hold::Truncation => usize::from(cfg.payload_truncation).min(HOLD_MAX),
+            Hold::Max => HOLD_MAX,
+        };
+        match self
+            .slab
+            .alloc(flow.id, p, (kind, state), client as u8, hold)
+        {
             Some(slot) => {
                 counters.flows += 1;
                 Inference::Found {
@@ -395,9 +381,7 @@ impl L7Tracker {
                 }
             }
             None => {
-                if let Parser::Http2(i) = parser {
-                    self.h2.release(i);
-                }
+                self.parsers.release(kind, state);
                 counters.state_full += 1;
                 Inference::Skip
             }
@@ -405,7 +389,7 @@ impl L7Tracker {
     }
 
     /// Reports requests whose window passed by `now_ns` as timeouts.
-    pub fn expire<S: RecordSink>(&mut self, now_ns: u64, sink: &mut S, counters: &mut L7Counters) {
+    pub fn expire(&mut self, now_ns: u64, sink: &mut dyn RecordSink, counters: &mut L7Counters) {
         while let Some(e) = self.pool.pop_expired(now_ns) {
             counters.timeouts += 1;
             if let Some(st) = self.slab.get_mut(e.slot, e.flow_id) {
@@ -417,12 +401,12 @@ impl L7Tracker {
 
     /// The flow ends: its unanswered requests are reported as timeouts (before its last l4 row
     /// is built, so they are counted there).
-    pub fn end_flow<S: RecordSink>(
+    pub fn end_flow(
         &mut self,
         cfg: &L7Config,
         mode: CaptureMode,
         flow: &Flow,
-        sink: &mut S,
+        sink: &mut dyn RecordSink,
         counters: &mut L7Counters,
     ) {
         let L7Link::Tracked(slot) = flow.l7 else {
@@ -431,30 +415,28 @@ impl L7Tracker {
         let Some(st) = self.slab.get_mut(slot, flow.id) else {
             return;
         };
-        if let Parser::Http2(i) = st.parser {
-            // Responses whose end (gRPC trailers) never came are written as they are.
-            if let Some(h) = self.h2.get_mut(i) {
-                let mut x = Exchange {
-                    cfg,
-                    flow,
-                    mode,
-                    proto: st.proto,
-                    client_side: usize::from(st.client_side),
-                    slot,
-                    pool: &mut self.pool,
-                    refs: &mut st.refs,
-                    stats: &mut st.stats,
-                    counters,
-                    sink,
-                    scratch: &mut self.scratch,
-                    ts_ns: flow.last_ns,
-                    tcp_seq: 0,
-                    is_tls: false,
-                    messages: 0,
-                };
-                h.flush(&mut x);
-            }
-        }
+        let mut x = Exchange {
+            cfg,
+            flow,
+            mode,
+            proto: st.proto,
+            kind: st.kind,
+            client_side: usize::from(st.client_side),
+            slot,
+            pool: &mut self.pool,
+            refs: &mut st.refs,
+            stats: &mut st.stats,
+            counters,
+            sink,
+            scratch: &mut self.scratch,
+            ts_ns: flow.last_ns,
+            tcp_seq: 0,
+            is_tls: st.kind.desc().tls,
+            messages: 0,
+            upgraded: None,
+        };
+        self.parsers
+            .on_close(st.kind, st.state, &cfg.protocols, &mut x);
         while let Some(seq) = st.refs.take_oldest() {
             if let Some(e) = self.pool.take(seq) {
                 st.stats.timeout += 1;
@@ -488,8 +470,8 @@ impl L7Tracker {
                 s.release(&mut self.holds);
             }
         }
-        if let Some(Parser::Http2(i)) = self.slab.parser(slot) {
-            self.h2.release(i);
+        if let Some((kind, state)) = self.slab.parser(slot) {
+            self.parsers.release(kind, state);
         }
         self.slab.release(slot);
     }

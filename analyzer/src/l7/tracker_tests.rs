@@ -1,110 +1,9 @@
 //! The L7 layer through the whole analyzer: generated conversations with exact expected rows.
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use crate::engine::Collected;
+use crate::l7::talk::{cip, s, Talk, MS};
 use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
 use crate::record::L7FlowLog;
-use crate::wire::build::{self, TcpSpec};
-use crate::{Analyzer, AnalyzerConfig, PacketMeta};
-
-const MS: u64 = 1_000_000;
-const T0: u64 = 1_700_000_000_000_000_000;
-const PSH_ACK: u8 = 0x18;
-
-/// A client and a server talking TCP (or UDP) with payloads at chosen times.
-struct Talk {
-    an: Analyzer,
-    out: Collected,
-    cseq: u32,
-    sseq: u32,
-    cport: u16,
-    sport: u16,
-}
-
-fn cip() -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
-}
-fn sip() -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))
-}
-
-fn s<const N: usize>(b: &crate::l7::inline::InlineBytes<N>) -> &str {
-    std::str::from_utf8(b.as_bytes()).unwrap_or("<bin>")
-}
-
-impl Talk {
-    fn new(sport: u16) -> Self {
-        Self::with(AnalyzerConfig::default(), sport)
-    }
-
-    fn with(cfg: AnalyzerConfig, sport: u16) -> Self {
-        Talk {
-            an: Analyzer::new(cfg),
-            out: Collected::default(),
-            cseq: 1000,
-            sseq: 900_000,
-            cport: 40000,
-            sport,
-        }
-    }
-
-    fn frame(&mut self, at_ms: f64, ip: Vec<u8>) {
-        let frame = build::ethernet_ip([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], &[], &ip);
-        let meta = PacketMeta {
-            ts_ns: T0 + (at_ms * MS as f64) as u64,
-            wire_len: frame.len() as u32,
-            cap_len: frame.len() as u32,
-            ..PacketMeta::default()
-        };
-        self.an.on_packet(&meta, &frame, &mut self.out);
-    }
-
-    /// A TCP segment with `payload`; advances the sender's sequence number.
-    fn tcp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
-        let (src, dst, sp, dp, seq, ack) = if from_client {
-            (cip(), sip(), self.cport, self.sport, self.cseq, self.sseq)
-        } else {
-            (sip(), cip(), self.sport, self.cport, self.sseq, self.cseq)
-        };
-        let spec = TcpSpec {
-            src_port: sp,
-            dst_port: dp,
-            seq,
-            ack,
-            flags: PSH_ACK,
-            window: 65535,
-            ..TcpSpec::default()
-        };
-        let ip = build::ip(src, dst, 6, 0, 64, &build::tcp(src, dst, &spec, payload));
-        self.frame(at_ms, ip);
-        self.skip(from_client, payload.len());
-    }
-
-    /// Bytes the capture never sees (a lost segment).
-    fn skip(&mut self, from_client: bool, n: usize) {
-        if from_client {
-            self.cseq = self.cseq.wrapping_add(n as u32);
-        } else {
-            self.sseq = self.sseq.wrapping_add(n as u32);
-        }
-    }
-
-    fn udp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
-        let (src, dst, sp, dp) = if from_client {
-            (cip(), sip(), self.cport, self.sport)
-        } else {
-            (sip(), cip(), self.sport, self.cport)
-        };
-        let ip = build::ip(src, dst, 17, 0, 64, &build::udp(src, dst, sp, dp, payload));
-        self.frame(at_ms, ip);
-    }
-
-    fn finish(mut self) -> Collected {
-        self.an.finish(&mut self.out);
-        self.out
-    }
-}
+use crate::AnalyzerConfig;
 
 const REQ: &[u8] =
     b"GET /api/v1/users/42?x=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t/1\r\n\
@@ -593,7 +492,11 @@ fn http2_joined_mid_stream_degrades_to_stream_pairing() {
     t.tcp(6.0, false, &h2_frame(3, 0, 7, &2u32.to_be_bytes()));
     let c = t.an.counters().l7;
     let out = t.finish();
-    assert_eq!(c.h2_degraded, 1);
+    assert_eq!(
+        c.protocol_counter(crate::l7::ParserKind::Http2, 0),
+        1,
+        "l7.h2_degraded"
+    );
     let got: Vec<_> = out
         .l7
         .iter()
@@ -687,7 +590,7 @@ fn random_traffic_on_l7_ports_is_bounded() {
     let mut cfg = AnalyzerConfig::default();
     cfg.l7.pending_capacity = 64;
     cfg.l7.hold_buffers = 8;
-    cfg.l7.http2_flow_capacity = 4;
+    cfg.l7.large_state_capacity = 4;
     cfg.l7.flow_capacity = 32;
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {

@@ -1,5 +1,6 @@
 //! tap_type (DeepFlow's capture_network_type) and tap_port.
 
+use super::CaptureMode;
 use crate::wire::{L2Info, MirrorInfo};
 
 /// tap_type of cloud (virtualised) traffic; 1-2 and 4-255 are IDC (physical network) taps.
@@ -166,6 +167,17 @@ impl TapPort {
             4 => "capture_interface",
             _ => "unknown",
         }
+    }
+}
+
+/// DeepFlow's tap_side and observation point name. A virtual mirror on a hypervisor sees its
+/// local VMs: the client's hypervisor (c-hv, 17) or the server's (s-hv, 18). Elsewhere, without
+/// platform data, the observation point is on the path (rest, 0).
+pub fn tap_side(mode: CaptureMode, client_local: bool, server_local: bool) -> (u8, &'static str) {
+    match (mode, client_local, server_local) {
+        (CaptureMode::VirtualMirror, true, _) => (17, "c-hv"),
+        (CaptureMode::VirtualMirror, false, true) => (18, "s-hv"),
+        _ => (0, "rest"),
     }
 }
 

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::Serialize;
 
 use super::MacAddr;
-use crate::l7::inline::InlineBytes;
+use crate::inline::InlineBytes;
 
 /// DeepFlow's `type` of a row.
 pub const TYPE_REQUEST: u8 = 0;

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use tapflow_analyzer::config::PortSet;
 use tapflow_analyzer::l7::config::{EndpointRule, EndpointRules, TracingTags};
+use tapflow_analyzer::l7::parser::SessionWindow;
 use tapflow_analyzer::l7::protocol::KNOWN_UNPARSED;
 use tapflow_analyzer::l7::{L7Config, L7Protocol};
 
@@ -206,6 +207,7 @@ impl RequestLog {
                 let set = parse_ports(ports).map_err(|e| invalid(KEY, format!("{name}: {e}")))?;
                 c.prefilters.retain(|(q, _)| *q != p);
                 c.prefilters.push((p, set));
+                c.prefilters.sort_by_key(|(p, _)| *p);
             }
         }
         let t = &self.timeouts;
@@ -228,13 +230,15 @@ impl RequestLog {
             const KEY: &str = "processors.request_log.timeouts.session_aggregate";
             let ns = duration_ns(KEY, &Some(s.timeout.clone()), 0)?;
             match protocol(KEY, &s.protocol)? {
-                Some(L7Protocol::Dns | L7Protocol::Tls) => c.session_window_dns_tls_ns = ns,
+                Some(p) if p.desc().is_some_and(|d| d.window == SessionWindow::Short) => {
+                    c.session_window_dns_tls_ns = ns
+                }
                 Some(_) => c.session_window_ns = ns,
                 None => {}
             }
         }
         if let Some(v) = &self.filters.unconcerned_dns_nxdomain_response_suffixes {
-            c.dns_nxdomain_unconcerned_suffixes = v.clone();
+            c.protocols.dns.nxdomain_unconcerned_suffixes = v.clone();
         }
         let tags = &self.tag_extraction.tracing_tag;
         let d = TracingTags::default();

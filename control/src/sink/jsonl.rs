@@ -1,7 +1,8 @@
-//! JSON lines output: one object per line, one file per record type (`l4_flow_log.jsonl`,
-//! `l7_flow_log.jsonl`), each rotated by size to `<name>.1.jsonl`, `.2`, ... (newest rotated file
-//! has the highest number); at most `keep_files` rotated files are kept per type. `-` writes both
-//! types to standard output.
+//! JSON lines output: one object per line, one file per record kind named after it
+//! (`l4_flow_log.jsonl`, `l7_flow_log.jsonl`, ...: [`RecordKind::name`]), each rotated by size to
+//! `<name>.1.jsonl`, `.2`, ... (newest rotated file has the highest number); at most `keep_files`
+//! rotated files are kept per kind. `-` writes every kind to standard output. A new record kind
+//! needs nothing here.
 //!
 //! Field order is the record's declaration order, so the same input gives byte-identical files.
 
@@ -9,26 +10,10 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordSink};
+use tapflow_analyzer::{RecordKind, RecordRef};
 
+use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
-
-const L4_NAME: &str = "l4_flow_log";
-const L7_NAME: &str = "l7_flow_log";
-
-/// Counters of a sink.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SinkStats {
-    /// l4_flow_log rows written.
-    pub records: u64,
-    /// l7_flow_log rows written.
-    pub l7_records: u64,
-    pub bytes: u64,
-    pub rotations: u64,
-    /// Records lost to write errors (the first error is kept in [`JsonLinesSink::error`]).
-    pub write_errors: u64,
-}
 
 /// One record type's file in a directory, rotated by size.
 struct RotatingFile {
@@ -90,7 +75,8 @@ impl RotatingFile {
 
 enum Target {
     Stdout(BufWriter<io::Stdout>),
-    Dir { l4: RotatingFile, l7: RotatingFile },
+    /// One file per kind, in [`RecordKind::ALL`] order.
+    Dir(Vec<RotatingFile>),
 }
 
 /// Writes records as JSON lines.
@@ -115,10 +101,12 @@ impl JsonLinesSink {
     pub fn to_dir(dir: &Path, limits: FileOutput) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
         Ok(JsonLinesSink {
-            target: Target::Dir {
-                l4: RotatingFile::create(dir, L4_NAME, &limits)?,
-                l7: RotatingFile::create(dir, L7_NAME, &limits)?,
-            },
+            target: Target::Dir(
+                RecordKind::ALL
+                    .iter()
+                    .map(|k| RotatingFile::create(dir, k.name(), &limits))
+                    .collect::<io::Result<_>>()?,
+            ),
             limits,
             line: Vec::with_capacity(2048),
             stats: SinkStats::default(),
@@ -137,35 +125,30 @@ impl JsonLinesSink {
         }
     }
 
-    /// The first write error, if any happened.
-    pub fn error(&self) -> Option<&io::Error> {
-        self.error.as_ref()
-    }
-
     /// Flushes buffered lines.
-    pub fn flush(&mut self) -> io::Result<()> {
+    fn flush_files(&mut self) -> io::Result<()> {
         match &mut self.target {
             Target::Stdout(w) => w.flush(),
-            Target::Dir { l4, l7 } => {
-                l4.file.flush()?;
-                l7.file.flush()
-            }
+            Target::Dir(files) => files.iter_mut().try_for_each(|f| f.file.flush()),
         }
     }
 
-    /// Serialises `rec` and writes it to the file of its type; true when written.
-    fn write_record(&mut self, rec: &impl Serialize, is_l7: bool) -> bool {
+    /// Serialises `rec` and writes it to the file of its kind; true when written.
+    fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, rec).is_err() {
+        if serde_json::to_writer(&mut self.line, &rec).is_err() {
             self.stats.write_errors += 1;
             return false;
         }
         self.line.push(b'\n');
         let res = match &mut self.target {
             Target::Stdout(w) => w.write_all(&self.line).map(|_| false),
-            Target::Dir { l4, l7 } => {
-                let f = if is_l7 { l7 } else { l4 };
-                f.write(&self.line, &self.limits)
+            Target::Dir(files) => {
+                let i = RecordKind::ALL
+                    .iter()
+                    .position(|k| *k == rec.kind())
+                    .unwrap_or(0);
+                files[i].write(&self.line, &self.limits)
             }
         };
         match res {
@@ -185,23 +168,37 @@ impl JsonLinesSink {
     }
 }
 
-impl RecordSink for JsonLinesSink {
-    fn l4_flow_log(&mut self, rec: &L4FlowLog) {
-        if self.write_record(rec, false) {
-            self.stats.records += 1;
+impl Sink for JsonLinesSink {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn write(&mut self, rec: RecordRef<'_>) {
+        if self.write_record(rec) {
+            self.stats.count(rec.kind());
         }
     }
 
-    fn l7_flow_log(&mut self, rec: &L7FlowLog) {
-        if self.write_record(rec, true) {
-            self.stats.l7_records += 1;
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let flushed = self.flush_files();
+        match (self.error.take(), flushed) {
+            (Some(e), _) | (None, Err(e)) => Err(SinkError::Io {
+                sink: "jsonl",
+                source: e,
+            }),
+            (None, Ok(())) => Ok(()),
         }
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.stats
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tapflow_analyzer::{L4FlowLog, Record};
 
     /// A real row: one TCP SYN through the analyzer; `id` varies the client port.
     fn rec(id: u64) -> L4FlowLog {
@@ -240,16 +237,16 @@ mod tests {
         };
         let mut s = JsonLinesSink::to_dir(&dir, limits).unwrap();
         for i in 0..40 {
-            s.l4_flow_log(&rec(i));
+            s.write(rec(i).as_ref());
         }
         s.flush().unwrap();
-        assert_eq!(s.stats.records, 40);
+        assert_eq!(s.stats.records(RecordKind::L4FlowLog), 40);
         assert!(s.stats.rotations >= 3);
         let mut lines = 0;
         for p in [
-            active_path(&dir, L4_NAME),
-            rotated_path(&dir, L4_NAME, s.stats.rotations as u32),
-            rotated_path(&dir, L4_NAME, s.stats.rotations as u32 - 1),
+            active_path(&dir, "l4_flow_log"),
+            rotated_path(&dir, "l4_flow_log", s.stats.rotations as u32),
+            rotated_path(&dir, "l4_flow_log", s.stats.rotations as u32 - 1),
         ] {
             let text = fs::read_to_string(&p).unwrap();
             assert!(text.len() as u64 <= 6000);
@@ -260,7 +257,7 @@ mod tests {
             }
         }
         assert!(
-            !rotated_path(&dir, L4_NAME, 1).exists(),
+            !rotated_path(&dir, "l4_flow_log", 1).exists(),
             "oldest rotated file deleted"
         );
         assert!(lines < 40 && lines > 5);

@@ -1,5 +1,176 @@
-//! Record sinks. The embedded default writes JSON lines files, one per record type.
+//! Record outputs. Every output is one [`Sink`]; [`FanOut`] hands each record to all the sinks
+//! that `outputs.*` (and the command line) asked for. The embedded default writes JSON lines
+//! files, one per record kind ([`JsonLinesSink`]).
+//!
+//! A sink sees records as [`RecordRef`]s (any kind: its name and its serialisation), in batches
+//! from the live output thread or one by one from an offline run, is ticked with the analyzer's
+//! time so it can close its own intervals, and reports failures when flushed: a sink that cannot
+//! write counts what it lost and never stops the others.
 
 mod jsonl;
 
-pub use jsonl::{JsonLinesSink, SinkStats};
+use std::path::PathBuf;
+
+pub use jsonl::JsonLinesSink;
+use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
+
+use crate::config::Config;
+
+/// Counters of a sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Records written, per kind ([`RecordKind::ALL`] order).
+    pub written: [u64; 8],
+    pub bytes: u64,
+    pub rotations: u64,
+    /// Records lost to write errors (the first error is reported by the next flush).
+    pub write_errors: u64,
+}
+
+impl SinkStats {
+    fn index(kind: RecordKind) -> usize {
+        RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    pub fn count(&mut self, kind: RecordKind) {
+        if let Some(n) = self.written.get_mut(Self::index(kind)) {
+            *n += 1;
+        }
+    }
+
+    /// Records of `kind` written.
+    pub fn records(&self, kind: RecordKind) -> u64 {
+        self.written.get(Self::index(kind)).copied().unwrap_or(0)
+    }
+
+    pub fn merge(&mut self, o: &SinkStats) {
+        for (a, b) in self.written.iter_mut().zip(o.written) {
+            *a += b;
+        }
+        self.bytes += o.bytes;
+        self.rotations += o.rotations;
+        self.write_errors += o.write_errors;
+    }
+}
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{sink}: {source}")]
+    Io {
+        sink: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// One output.
+pub trait Sink: Send {
+    /// Short name for logs and stats.
+    fn name(&self) -> &'static str;
+
+    /// Takes one record.
+    fn write(&mut self, rec: RecordRef<'_>);
+
+    /// Takes a batch of records (every kind).
+    fn write_batch(&mut self, batch: &RecordBatch) {
+        batch.for_each(|r| self.write(r));
+    }
+
+    /// Time moved on (the analyzer's time, ns): a sink may close its intervals or flush.
+    fn tick(&mut self, _now_ns: u64) {}
+
+    /// Pushes out what is buffered; reports the first failure since the last flush.
+    fn flush(&mut self) -> Result<(), SinkError>;
+
+    fn stats(&self) -> SinkStats;
+}
+
+/// Where the file outputs go.
+#[derive(Debug, Clone)]
+pub enum OutputTarget {
+    /// JSON lines files in this directory.
+    Dir(PathBuf),
+    /// JSON lines on standard output.
+    Stdout,
+}
+
+/// Every configured sink; records go to all of them.
+pub struct FanOut {
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl std::fmt::Debug for FanOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.sinks.iter().map(|s| s.name()).collect();
+        f.debug_struct("FanOut").field("sinks", &names).finish()
+    }
+}
+
+impl FanOut {
+    /// The sinks `cfg` asks for, writing files to `target`.
+    pub fn from_config(cfg: &Config, target: &OutputTarget) -> std::io::Result<Self> {
+        let files: Box<dyn Sink> = match target {
+            OutputTarget::Dir(dir) => {
+                Box::new(JsonLinesSink::to_dir(dir, cfg.file_output.clone())?)
+            }
+            OutputTarget::Stdout => Box::new(JsonLinesSink::to_stdout(cfg.file_output.clone())),
+        };
+        Ok(FanOut { sinks: vec![files] })
+    }
+
+    /// A fan-out over `sinks`.
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
+        FanOut { sinks }
+    }
+
+    pub fn write_batch(&mut self, batch: &RecordBatch) {
+        for s in &mut self.sinks {
+            s.write_batch(batch);
+        }
+    }
+
+    pub fn tick(&mut self, now_ns: u64) {
+        for s in &mut self.sinks {
+            s.tick(now_ns);
+        }
+    }
+
+    /// Flushes every sink (all of them, even after a failure); the first failure is returned.
+    pub fn flush(&mut self) -> Result<(), SinkError> {
+        let mut first = Ok(());
+        for s in &mut self.sinks {
+            if let Err(e) = s.flush() {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// The sum of every sink's counters.
+    pub fn stats(&self) -> SinkStats {
+        let mut t = SinkStats::default();
+        for s in &self.sinks {
+            t.merge(&s.stats());
+        }
+        t
+    }
+
+    /// Each sink's name and counters.
+    pub fn per_sink(&self) -> Vec<(&'static str, SinkStats)> {
+        self.sinks.iter().map(|s| (s.name(), s.stats())).collect()
+    }
+}
+
+impl RecordSink for FanOut {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        for s in &mut self.sinks {
+            s.write(rec);
+        }
+    }
+
+    fn record_batch(&mut self, batch: &RecordBatch) {
+        self.write_batch(batch);
+    }
+}

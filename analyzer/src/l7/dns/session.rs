@@ -9,21 +9,92 @@
 
 use std::fmt::Write;
 
-use super::super::config::L7Config;
 use super::super::exchange::{Exchange, Pairing};
-use super::super::ResponseStatus;
-use super::wire::{parse_message, qtype_name, response_status, tcp_frame, Framing, Message};
-use crate::engine::RecordSink;
+use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::{Probe, ResponseStatus};
+use super::wire::{parse_message, probe, qtype_name, response_status, tcp_frame, Framing, Message};
 use crate::record::L7FlowLog;
 
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
+
+/// DNS settings (`processors.request_log.filters`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// `unconcerned_dns_nxdomain_response_suffixes`: an NXDOMAIN answer for a name ending in one
+    /// of these is not an error (search-domain expansions such as `.svc.cluster.local`).
+    pub nxdomain_unconcerned_suffixes: Vec<String>,
+}
+
+impl DnsConfig {
+    /// Is an NXDOMAIN for `name` expected (not an error)?
+    pub fn nxdomain_unconcerned(&self, name: &[u8]) -> bool {
+        self.nxdomain_unconcerned_suffixes.iter().any(|s| {
+            let s = s.as_bytes();
+            !s.is_empty()
+                && name.len() >= s.len()
+                && name[name.len() - s.len()..].eq_ignore_ascii_case(s)
+        })
+    }
+}
 
 /// DNS state of one flow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DnsSession {
     /// Bytes of a TCP message too long to hold that are still to be skipped, per direction.
     skip: [usize; 2],
+    /// Bytes of this direction were lost: wait for a segment that starts with a message.
+    resync: [bool; 2],
+}
+
+impl L7Parser for DnsSession {
+    const DESC: Descriptor = Descriptor {
+        id: 120,
+        name: "DNS",
+        tcp: true,
+        udp: true,
+        default_ports: &[53, 5353],
+        enabled_by_default: true,
+        window: SessionWindow::Short,
+        hold: Hold::Truncation,
+        tls: false,
+        large_state: false,
+        counters: &[],
+    };
+    type Config = DnsConfig;
+
+    fn probe(payload: &[u8], t: Transport) -> Probe {
+        match (t, payload) {
+            (Transport::Udp, msg) => probe(msg),
+            (Transport::Tcp, [_, _, msg @ ..]) => probe(msg),
+            (Transport::Tcp, _) => Probe::Unsure,
+        }
+    }
+
+    fn sent_by_client(payload: &[u8], t: Transport) -> Option<bool> {
+        let msg = match t {
+            Transport::Tcp => payload.get(2..)?,
+            Transport::Udp => payload,
+        };
+        msg.get(2).map(|f| f & 0x80 == 0)
+    }
+
+    fn on_data(&mut self, cfg: &DnsConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        match seg.transport {
+            Transport::Udp => {
+                self.message(seg.data, seg.data.len(), cfg, x);
+                seg.data.len()
+            }
+            Transport::Tcp => {
+                let resync = std::mem::take(&mut self.resync[seg.dir()]);
+                self.on_stream(seg.data, resync, seg.from_client, seg.hold, cfg, x)
+            }
+        }
+    }
+
+    fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
+        self.resync[dir] = true;
+    }
 }
 
 fn fill_request(row: &mut L7FlowLog, m: &Message) {
@@ -44,7 +115,7 @@ fn fill_request(row: &mut L7FlowLog, m: &Message) {
 
 const RCODE_NXDOMAIN: u8 = 3;
 
-fn fill_response(row: &mut L7FlowLog, m: &Message, cfg: &L7Config) {
+fn fill_response(row: &mut L7FlowLog, m: &Message, cfg: &DnsConfig) {
     if row.request_resource.is_empty() {
         fill_request(row, m);
     }
@@ -72,21 +143,16 @@ fn fill_response(row: &mut L7FlowLog, m: &Message, cfg: &L7Config) {
 }
 
 impl DnsSession {
-    /// One message (a UDP datagram, or a TCP message without its length prefix). A message that
-    /// does not decode is counted and skipped.
-    pub(crate) fn on_message<S: RecordSink>(&mut self, msg: &[u8], x: &mut Exchange<'_, S>) {
-        self.message(msg, msg.len(), x);
-    }
-
-    /// One message; `captured` counts its bytes on the wire (with a TCP length prefix).
-    fn message<S: RecordSink>(&mut self, msg: &[u8], captured: usize, x: &mut Exchange<'_, S>) {
+    /// One message (a UDP datagram, or a TCP message without its length prefix); `captured`
+    /// counts its bytes on the wire (with a TCP length prefix). A message that does not decode is
+    /// counted and skipped.
+    fn message(&mut self, msg: &[u8], captured: usize, cfg: &DnsConfig, x: &mut Exchange<'_>) {
         let Ok(m) = parse_message(msg) else {
-            x.counters.parse_errors += 1;
+            x.parse_error();
             return;
         };
         let key = Some(u32::from(m.header.id));
         let captured = captured as u32;
-        let cfg = x.cfg;
         if m.header.is_response {
             x.response(Pairing::Key(u32::from(m.header.id)), captured, |row| {
                 fill_response(row, &m, cfg)
@@ -100,13 +166,14 @@ impl DnsSession {
     /// message, offered again with more bytes). `hold` is how much the caller can keep: a longer
     /// message is parsed from what is there (header and question come first) and the rest of it
     /// skipped.
-    pub(crate) fn on_stream<S: RecordSink>(
+    fn on_stream(
         &mut self,
         data: &[u8],
         resync: bool,
         from_client: bool,
         hold: usize,
-        x: &mut Exchange<'_, S>,
+        cfg: &DnsConfig,
+        x: &mut Exchange<'_>,
     ) -> usize {
         let d = usize::from(!from_client);
         if resync {
@@ -133,11 +200,11 @@ impl DnsSession {
             let rest = &data[at..];
             match tcp_frame(rest) {
                 Framing::Complete { len } => {
-                    self.message(&rest[2..2 + len], 2 + len, x);
+                    self.message(&rest[2..2 + len], 2 + len, cfg, x);
                     at += 2 + len;
                 }
                 Framing::NeedMore { needed } if needed > hold && rest.len() > 2 + 12 => {
-                    self.message(&rest[2..], rest.len(), x);
+                    self.message(&rest[2..], rest.len(), cfg, x);
                     self.skip[d] = needed - rest.len();
                     return data.len();
                 }

@@ -7,13 +7,13 @@
 //! After a gap the direction waits for a segment that starts a message.
 
 use super::super::exchange::{Exchange, Pairing};
+use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
 use super::super::{tags, Probe, ResponseStatus};
 use super::wire::{
     endpoint, header, parse_request, parse_response, probe, Body, ChunkedSkipper, Parsed,
     MAX_HEADERS,
 };
 use super::EMPTY_HEADER;
-use crate::engine::RecordSink;
 
 /// Where one direction stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,6 +50,46 @@ pub struct Http1Session {
     n_pending: u8,
     /// The connection switched protocols (101, CONNECT): no longer HTTP/1.
     opaque: bool,
+    /// Bytes of this direction were lost: the next segment must start a message.
+    resync: [bool; 2],
+}
+
+impl L7Parser for Http1Session {
+    const DESC: Descriptor = Descriptor {
+        id: 20,
+        name: "HTTP",
+        tcp: true,
+        udp: false,
+        default_ports: &[],
+        enabled_by_default: true,
+        window: SessionWindow::Long,
+        hold: Hold::Truncation,
+        tls: false,
+        large_state: false,
+        counters: &[],
+    };
+    type Config = ();
+
+    fn probe(payload: &[u8], t: Transport) -> Probe {
+        match t {
+            Transport::Tcp => probe(payload),
+            Transport::Udp => Probe::NotForUs,
+        }
+    }
+
+    fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {
+        Some(!payload.starts_with(b"HTTP/"))
+    }
+
+    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        let d = seg.dir();
+        let resync = std::mem::take(&mut self.resync[d]);
+        self.on_stream(seg.data, resync, seg.from_client, x)
+    }
+
+    fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
+        self.resync[dir] = true;
+    }
 }
 
 fn status_of(code: u16) -> ResponseStatus {
@@ -91,12 +131,12 @@ impl Http1Session {
 
     /// Parses what it can of `data` (one direction's bytes in order); returns the bytes consumed
     /// (the rest is an incomplete head, offered again with more bytes).
-    pub(crate) fn on_stream<S: RecordSink>(
+    fn on_stream(
         &mut self,
         data: &[u8],
         resync: bool,
         from_client: bool,
-        x: &mut Exchange<'_, S>,
+        x: &mut Exchange<'_>,
     ) -> usize {
         if self.opaque {
             return data.len();
@@ -135,7 +175,7 @@ impl Http1Session {
                         }
                     }
                     Err(_) => {
-                        x.counters.parse_errors += 1;
+                        x.parse_error();
                         self.dir[d] = DirState::Head;
                         return data.len();
                     }
@@ -150,7 +190,7 @@ impl Http1Session {
                         Some(0) => return at,
                         Some(n) => at += n,
                         None => {
-                            x.counters.parse_errors += 1;
+                            x.parse_error();
                             return data.len();
                         }
                     }
@@ -165,14 +205,14 @@ impl Http1Session {
 
     /// Parses a request head at the start of `buf`: Some(bytes used), Some(0) for an incomplete
     /// head, None for garbage.
-    fn request<S: RecordSink>(&mut self, buf: &[u8], x: &mut Exchange<'_, S>) -> Option<usize> {
+    fn request(&mut self, buf: &[u8], x: &mut Exchange<'_>) -> Option<usize> {
         let mut slots = [EMPTY_HEADER; MAX_HEADERS];
         let h = match parse_request(buf, &mut slots) {
             Ok(Parsed::Complete(h)) => h,
             Ok(Parsed::Partial) => return Some(0),
             Err(_) => return None,
         };
-        let cfg = x.cfg;
+        let cfg = x.settings();
         x.request(None, h.head_len as u32, |row| {
             row.request_type.push_lossy(h.method.as_bytes());
             if let Some(host) = header(h.headers, "host") {
@@ -198,7 +238,7 @@ impl Http1Session {
         Some(h.head_len)
     }
 
-    fn response<S: RecordSink>(&mut self, buf: &[u8], x: &mut Exchange<'_, S>) -> Option<usize> {
+    fn response(&mut self, buf: &[u8], x: &mut Exchange<'_>) -> Option<usize> {
         let to_head = self.n_pending > 0 && self.head_bits & 1 == 1;
         let mut slots = [EMPTY_HEADER; MAX_HEADERS];
         let h = match parse_response(buf, &mut slots, to_head) {
@@ -211,7 +251,7 @@ impl Http1Session {
             return Some(h.head_len);
         }
         let (_, was_connect) = self.pop_pending();
-        let cfg = x.cfg;
+        let cfg = x.settings();
         x.response(Pairing::Oldest, h.head_len as u32, |row| {
             row.response_code = Some(i32::from(h.status));
             let status = status_of(h.status);

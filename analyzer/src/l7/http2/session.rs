@@ -15,14 +15,14 @@
 
 use super::super::exchange::{Exchange, Pairing};
 use super::super::inline::InlineBytes;
+use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
 use super::super::protocol::L7Protocol;
-use super::super::{http1, tags, ResponseStatus};
+use super::super::{http1, tags, Probe, ResponseStatus};
 use super::frame::{
     block_fragment, FrameHeader, FLAG_END_HEADERS, FLAG_END_STREAM, HEADER_LEN, PREFACE,
     TYPE_CONTINUATION, TYPE_DATA, TYPE_HEADERS, TYPE_PUSH_PROMISE, TYPE_RST_STREAM,
 };
 use super::hpack::{Decoder, Field};
-use crate::engine::RecordSink;
 use crate::record::L7FlowLog;
 
 /// Streams followed at once per connection (the oldest is dropped beyond).
@@ -85,6 +85,66 @@ pub struct Http2Session {
     degraded: bool,
     /// A gRPC request was seen: the flow's protocol is gRPC.
     grpc_seen: bool,
+    /// Bytes of this direction were lost: the next segment must start a frame.
+    resync: [bool; 2],
+}
+
+/// Index of `l7.h2_degraded` in the descriptor's counters.
+const COUNTER_DEGRADED: usize = 0;
+
+impl L7Parser for Http2Session {
+    const DESC: Descriptor = Descriptor {
+        id: 21,
+        name: "HTTP2",
+        tcp: true,
+        udp: false,
+        default_ports: &[],
+        enabled_by_default: true,
+        window: SessionWindow::Long,
+        // Header blocks must be decoded whole to keep HPACK in step: hold the most.
+        hold: Hold::Max,
+        tls: false,
+        large_state: true,
+        counters: &["l7.h2_degraded"],
+    };
+    type Config = ();
+
+    fn probe(payload: &[u8], t: Transport) -> Probe {
+        match t {
+            Transport::Tcp => super::frame::probe(payload),
+            Transport::Udp => Probe::NotForUs,
+        }
+    }
+
+    fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {
+        Some(super::frame::sent_by_client(payload))
+    }
+
+    fn reset(&mut self) {
+        self.clear();
+    }
+
+    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        let resync = std::mem::take(&mut self.resync[seg.dir()]);
+        let n = self.on_stream(seg.data, resync, seg.from_client, seg.hold, x);
+        // HTTP/2 carrying gRPC makes the flow a gRPC flow (DeepFlow upgrades it the same way).
+        if self.grpc_seen {
+            x.upgrade(L7Protocol::Grpc);
+        }
+        n
+    }
+
+    fn on_gap(&mut self, dir: usize, x: &mut Exchange<'_>) {
+        // Bytes were lost: maybe a header block, which the peer's table changed with.
+        self.note_lost(dir, x);
+        self.block[dir].active = false;
+        self.resync[dir] = true;
+    }
+
+    /// Responses whose end (gRPC trailers) never came are written as they are.
+    fn on_close(&mut self, _: &(), x: &mut Exchange<'_>) {
+        self.flush(x);
+    }
 }
 
 impl std::fmt::Debug for Http2Session {
@@ -105,6 +165,7 @@ impl Default for Http2Session {
             block: Default::default(),
             degraded: false,
             grpc_seen: false,
+            resync: [false; 2],
         }
     }
 }
@@ -220,8 +281,8 @@ fn fill_request(
 }
 
 impl Http2Session {
-    /// Back to a fresh connection (slots are reused).
-    pub fn reset(&mut self) {
+    /// Back to a fresh connection (states are reused).
+    fn clear(&mut self) {
         for d in &mut self.dec {
             *d = Decoder::default();
         }
@@ -233,11 +294,7 @@ impl Http2Session {
         }
         self.degraded = false;
         self.grpc_seen = false;
-    }
-
-    /// Has the connection carried gRPC?
-    pub fn saw_grpc(&self) -> bool {
-        self.grpc_seen
+        self.resync = [false; 2];
     }
 
     fn stream_mut(&mut self, id: u32) -> Option<&mut Stream> {
@@ -263,29 +320,26 @@ impl Http2Session {
         };
     }
 
-    fn note_lost<S: RecordSink>(&mut self, d: usize, x: &mut Exchange<'_, S>) {
+    fn note_lost(&mut self, d: usize, x: &mut Exchange<'_>) {
         self.dec[d].unsync();
         if !self.degraded {
             self.degraded = true;
-            x.counters.h2_degraded += 1;
+            x.count(COUNTER_DEGRADED);
         }
     }
 
     /// Parses what it can of one direction's bytes; returns the bytes consumed (the rest is an
     /// incomplete frame, offered again with more bytes while `hold` allows).
-    pub(crate) fn on_stream<S: RecordSink>(
+    fn on_stream(
         &mut self,
         data: &[u8],
         resync: bool,
         from_client: bool,
         hold: usize,
-        x: &mut Exchange<'_, S>,
+        x: &mut Exchange<'_>,
     ) -> usize {
         let d = usize::from(!from_client);
         if resync {
-            // Bytes were lost: maybe a header block, which the peer's table changed with.
-            self.note_lost(d, x);
-            self.block[d].active = false;
             match FrameHeader::parse(data) {
                 Some(h) if h.kind <= TYPE_CONTINUATION && h.len <= 16_384 => {
                     self.dir[d] = Dir::Frame;
@@ -358,12 +412,12 @@ impl Http2Session {
         at
     }
 
-    fn on_frame<S: RecordSink>(
+    fn on_frame(
         &mut self,
         h: &FrameHeader,
         payload: &[u8],
         from_client: bool,
-        x: &mut Exchange<'_, S>,
+        x: &mut Exchange<'_>,
     ) {
         let d = usize::from(!from_client);
         match h.kind {
@@ -375,7 +429,7 @@ impl Http2Session {
             }
             TYPE_HEADERS | TYPE_PUSH_PROMISE => {
                 let Some(frag) = block_fragment(h, payload) else {
-                    x.counters.parse_errors += 1;
+                    x.parse_error();
                     self.note_lost(d, x);
                     return;
                 };
@@ -417,14 +471,14 @@ impl Http2Session {
         }
     }
 
-    fn header_block<S: RecordSink>(
+    fn header_block(
         &mut self,
         block: &[u8],
         stream: u32,
         end_stream: bool,
         push: bool,
         from_client: bool,
-        x: &mut Exchange<'_, S>,
+        x: &mut Exchange<'_>,
     ) {
         let d = usize::from(!from_client);
         let mut hs = Headers::new();
@@ -441,7 +495,7 @@ impl Http2Session {
             return; // a promised request: kept only for the decoder's table
         }
         let captured = (block.len() + HEADER_LEN) as u32;
-        let cfg = x.cfg;
+        let cfg = x.settings();
         if from_client {
             if decoded && hs.get(":method").is_none() {
                 return; // request trailers
@@ -459,7 +513,7 @@ impl Http2Session {
         if status.is_some_and(|s| (100..200).contains(&s)) {
             return; // interim
         }
-        let (ts, seq) = (x.ts_ns, x.tcp_seq);
+        let (ts, seq) = (x.now_ns(), x.tcp_seq());
         let Some(st) = self.stream_mut(stream) else {
             // A response to a request not seen.
             if status.is_some() || !decoded {
@@ -514,7 +568,7 @@ impl Http2Session {
 
     /// The connection ends: responses still waiting for their trailers are written with what
     /// their head said.
-    pub(crate) fn flush<S: RecordSink>(&mut self, x: &mut Exchange<'_, S>) {
+    fn flush(&mut self, x: &mut Exchange<'_>) {
         for i in 0..MAX_STREAMS {
             let st = self.streams[i];
             if let (true, Some((s, t, q))) = (st.id != 0, st.resp) {
@@ -525,7 +579,7 @@ impl Http2Session {
     }
 
     /// DATA with END_STREAM from the server: a gRPC stream whose trailers never came.
-    fn end_of_stream<S: RecordSink>(&mut self, stream: u32, x: &mut Exchange<'_, S>) {
+    fn end_of_stream(&mut self, stream: u32, x: &mut Exchange<'_>) {
         if let Some(st) = self.stream_mut(stream) {
             if let Some((s, t, q)) = st.resp {
                 let grpc = st.grpc;
@@ -535,18 +589,12 @@ impl Http2Session {
         }
     }
 
-    fn reset_stream<S: RecordSink>(
-        &mut self,
-        stream: u32,
-        code: u32,
-        from_client: bool,
-        x: &mut Exchange<'_, S>,
-    ) {
+    fn reset_stream(&mut self, stream: u32, code: u32, from_client: bool, x: &mut Exchange<'_>) {
         let Some(st) = self.stream_mut(stream) else {
             return;
         };
         st.id = 0;
-        let (ts, seq) = (x.ts_ns, x.tcp_seq);
+        let (ts, seq) = (x.now_ns(), x.tcp_seq());
         x.response_at(ts, seq, Pairing::Key(stream), 13, |row| {
             row.request_id = Some(stream);
             let status = match (code, from_client) {
@@ -564,8 +612,8 @@ impl Http2Session {
 }
 
 /// Writes the response of `stream` with its head's `(time, sequence number)`.
-fn emit<S: RecordSink>(
-    x: &mut Exchange<'_, S>,
+fn emit(
+    x: &mut Exchange<'_>,
     stream: u32,
     status: Option<u16>,
     (ts, seq): (u64, u32),
@@ -573,7 +621,7 @@ fn emit<S: RecordSink>(
     grpc: bool,
     captured: u32,
 ) {
-    let cfg = x.cfg;
+    let cfg = x.settings();
     x.response_at(ts, seq, Pairing::Key(stream), captured, |row| {
         row.request_id = Some(stream);
         if row.version.is_empty() {

@@ -9,15 +9,55 @@
 use std::fmt::Write;
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::ResponseStatus;
-use super::wire::{parse_hello, HelloKind, TlsError};
-use crate::engine::RecordSink;
+use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::{Probe, ResponseStatus};
+use super::wire::{parse_hello, probe, HelloKind, TlsError};
 
 /// TLS state of one flow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TlsSession {
     /// The hello of each direction was seen (or given up).
     done: [bool; 2],
+}
+
+impl L7Parser for TlsSession {
+    const DESC: Descriptor = Descriptor {
+        id: 121,
+        name: "TLS",
+        tcp: true,
+        udp: false,
+        default_ports: &[443, 6443],
+        enabled_by_default: true,
+        window: SessionWindow::Short,
+        hold: Hold::Truncation,
+        tls: true,
+        large_state: false,
+        counters: &[],
+    };
+    type Config = ();
+
+    fn probe(payload: &[u8], t: Transport) -> Probe {
+        match t {
+            Transport::Tcp => probe(payload),
+            Transport::Udp => Probe::NotForUs,
+        }
+    }
+
+    fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {
+        payload.get(5).map(|t| *t == 1)
+    }
+
+    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        let (n, rtt) = self.on_stream(seg.data, seg.from_client, seg.hold, x);
+        if let Some(r) = rtt {
+            x.set_tls_rtt(r);
+        }
+        n
+    }
+
+    /// Only the hellos are parsed; a gap after them changes nothing, and a hello cut by a gap
+    /// fails to decode and is counted.
+    fn on_gap(&mut self, _: usize, _: &mut Exchange<'_>) {}
 }
 
 /// The name of a protocol version.
@@ -35,12 +75,12 @@ pub fn version_name(v: u16) -> &'static str {
 impl TlsSession {
     /// Parses the hello at the start of this direction; returns the bytes consumed (0: the hello
     /// is incomplete, offer it again with more bytes while `hold` allows).
-    pub(crate) fn on_stream<S: RecordSink>(
+    fn on_stream(
         &mut self,
         data: &[u8],
         from_client: bool,
         hold: usize,
-        x: &mut Exchange<'_, S>,
+        x: &mut Exchange<'_>,
     ) -> (usize, Option<u32>) {
         let d = usize::from(!from_client);
         if self.done[d] {
@@ -50,7 +90,7 @@ impl TlsSession {
             Ok(h) => h,
             Err(TlsError::Truncated) if data.len() < hold => return (0, None),
             Err(_) => {
-                x.counters.parse_errors += 1;
+                x.parse_error();
                 self.done[d] = true;
                 return (data.len(), None);
             }
@@ -74,7 +114,7 @@ impl TlsSession {
                 });
             }
             HelloKind::Server if !from_client => {
-                let start = x.ts_ns;
+                let start = x.now_ns();
                 let mut rtt = 0;
                 x.response(Pairing::Oldest, captured, |row| {
                     row.version.clear();
@@ -98,7 +138,7 @@ impl TlsSession {
                 }
             }
             // A ClientHello from the server side (or the reverse): not a handshake we follow.
-            _ => x.counters.parse_errors += 1,
+            _ => x.parse_error(),
         }
         (data.len(), tls_rtt)
     }

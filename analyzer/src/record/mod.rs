@@ -1,3 +1,6 @@
+//! Records: `l4_flow_log` rows (here), `l7_flow_log` rows ([`l7`]) and the sink contract every
+//! output implements ([`kinds`]).
+//!
 //! `l4_flow_log` rows: DeepFlow's field names, client (`_0`, `tx`) and server (`_1`, `rx`) sides.
 //!
 //! Times are microseconds since the Unix epoch; durations and latencies are microseconds.
@@ -7,7 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Serialize, Serializer};
 
+pub mod kinds;
 pub mod l7;
+pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink};
 pub use l7::L7FlowLog;
 
 /// A MAC address, serialised as `aa:bb:cc:dd:ee:ff`.

@@ -1,0 +1,106 @@
+//! Test helper: a client and a server talking through the whole analyzer, with payloads at
+//! chosen times (shared by the tracker's tests and each protocol's).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::record::Collected;
+use crate::wire::build::{self, TcpSpec};
+use crate::{Analyzer, AnalyzerConfig, PacketMeta};
+
+pub(crate) const MS: u64 = 1_000_000;
+pub(crate) const T0: u64 = 1_700_000_000_000_000_000;
+const PSH_ACK: u8 = 0x18;
+
+/// A client and a server talking TCP (or UDP) with payloads at chosen times.
+pub(crate) struct Talk {
+    pub(crate) an: Analyzer,
+    pub(crate) out: Collected,
+    pub(crate) cseq: u32,
+    pub(crate) sseq: u32,
+    pub(crate) cport: u16,
+    pub(crate) sport: u16,
+}
+
+pub(crate) fn cip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
+}
+pub(crate) fn sip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))
+}
+
+pub(crate) fn s<const N: usize>(b: &crate::l7::inline::InlineBytes<N>) -> &str {
+    std::str::from_utf8(b.as_bytes()).unwrap_or("<bin>")
+}
+
+impl Talk {
+    pub(crate) fn new(sport: u16) -> Self {
+        Self::with(AnalyzerConfig::default(), sport)
+    }
+
+    pub(crate) fn with(cfg: AnalyzerConfig, sport: u16) -> Self {
+        Talk {
+            an: Analyzer::new(cfg),
+            out: Collected::default(),
+            cseq: 1000,
+            sseq: 900_000,
+            cport: 40000,
+            sport,
+        }
+    }
+
+    pub(crate) fn frame(&mut self, at_ms: f64, ip: Vec<u8>) {
+        let frame = build::ethernet_ip([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], &[], &ip);
+        let meta = PacketMeta {
+            ts_ns: T0 + (at_ms * MS as f64) as u64,
+            wire_len: frame.len() as u32,
+            cap_len: frame.len() as u32,
+            ..PacketMeta::default()
+        };
+        self.an.on_packet(&meta, &frame, &mut self.out);
+    }
+
+    /// A TCP segment with `payload`; advances the sender's sequence number.
+    pub(crate) fn tcp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
+        let (src, dst, sp, dp, seq, ack) = if from_client {
+            (cip(), sip(), self.cport, self.sport, self.cseq, self.sseq)
+        } else {
+            (sip(), cip(), self.sport, self.cport, self.sseq, self.cseq)
+        };
+        let spec = TcpSpec {
+            src_port: sp,
+            dst_port: dp,
+            seq,
+            ack,
+            flags: PSH_ACK,
+            window: 65535,
+            ..TcpSpec::default()
+        };
+        let ip = build::ip(src, dst, 6, 0, 64, &build::tcp(src, dst, &spec, payload));
+        self.frame(at_ms, ip);
+        self.skip(from_client, payload.len());
+    }
+
+    /// Bytes the capture never sees (a lost segment).
+    pub(crate) fn skip(&mut self, from_client: bool, n: usize) {
+        if from_client {
+            self.cseq = self.cseq.wrapping_add(n as u32);
+        } else {
+            self.sseq = self.sseq.wrapping_add(n as u32);
+        }
+    }
+
+    pub(crate) fn udp(&mut self, at_ms: f64, from_client: bool, payload: &[u8]) {
+        let (src, dst, sp, dp) = if from_client {
+            (cip(), sip(), self.cport, self.sport)
+        } else {
+            (sip(), cip(), self.sport, self.cport)
+        };
+        let ip = build::ip(src, dst, 17, 0, 64, &build::udp(src, dst, sp, dp, payload));
+        self.frame(at_ms, ip);
+    }
+
+    pub(crate) fn finish(mut self) -> Collected {
+        self.an.finish(&mut self.out);
+        self.out
+    }
+}

@@ -1,0 +1,171 @@
+//! Record kinds and the sink contract: one macro line per kind gives the kind's name, the borrowed
+//! [`RecordRef`] every sink receives, and a field in the reusable [`RecordBatch`]. A sink handles
+//! every kind through [`RecordRef`] (its name and its serialisation), so adding a kind is one type
+//! and one line here, not an edit in every sink.
+
+use serde::{Serialize, Serializer};
+
+use super::{L4FlowLog, L7FlowLog};
+
+/// Where records go. Implemented by the sinks of `tapflow-control`, by the worker's batch sink in
+/// `tapflow-dataplane`, by [`RecordBatch`] (every row, in memory) and by `Vec<L4FlowLog>` (l4
+/// rows only) for tests.
+pub trait RecordSink {
+    fn record(&mut self, rec: RecordRef<'_>);
+
+    /// A batch of records (the live output thread's unit); by default one by one.
+    fn record_batch(&mut self, batch: &RecordBatch) {
+        batch.for_each(|r| self.record(r));
+    }
+}
+
+/// A record type that travels through sinks.
+pub trait Record: Clone + Serialize {
+    const KIND: RecordKind;
+    /// This record, borrowed as the sum type sinks take.
+    fn as_ref(&self) -> RecordRef<'_>;
+    /// The vector of this kind in a batch.
+    fn batch_vec(batch: &mut RecordBatch) -> &mut Vec<Self>;
+}
+
+macro_rules! record_kinds {
+    ($($(#[$doc:meta])* $field:ident: $ty:ident = $name:literal,)+) => {
+        /// Every kind of record, by DeepFlow's table name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(clippy::enum_variant_names)]
+        pub enum RecordKind {
+            $($(#[$doc])* $ty,)+
+        }
+
+        impl RecordKind {
+            pub const ALL: &'static [RecordKind] = &[$(RecordKind::$ty,)+];
+
+            /// DeepFlow's table name (`l4_flow_log`, ...): also the name of its output file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(RecordKind::$ty => $name,)+
+                }
+            }
+        }
+
+        /// One record of any kind, borrowed.
+        #[derive(Debug, Clone, Copy)]
+        pub enum RecordRef<'a> {
+            $($ty(&'a $ty),)+
+        }
+
+        impl RecordRef<'_> {
+            pub fn kind(&self) -> RecordKind {
+                match self {
+                    $(RecordRef::$ty(_) => RecordKind::$ty,)+
+                }
+            }
+        }
+
+        impl Serialize for RecordRef<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(RecordRef::$ty(r) => r.serialize(s),)+
+                }
+            }
+        }
+
+        $(impl Record for $ty {
+            const KIND: RecordKind = RecordKind::$ty;
+            fn as_ref(&self) -> RecordRef<'_> {
+                RecordRef::$ty(self)
+            }
+            fn batch_vec(batch: &mut RecordBatch) -> &mut Vec<Self> {
+                &mut batch.$field
+            }
+        })+
+
+        /// Owned records of every kind, in arrival order per kind. Batches are reused: `clear`
+        /// keeps their memory.
+        #[derive(Debug, Clone, Default)]
+        pub struct RecordBatch {
+            $(pub $field: Vec<$ty>,)+
+        }
+
+        impl RecordBatch {
+            /// Room for `n` records of each kind.
+            pub fn with_capacity(n: usize) -> Self {
+                RecordBatch { $($field: Vec::with_capacity(n),)+ }
+            }
+
+            /// Records of every kind.
+            pub fn len(&self) -> usize {
+                0 $(+ self.$field.len())+
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// Empties the batch, keeping its memory.
+            pub fn clear(&mut self) {
+                $(self.$field.clear();)+
+            }
+
+            /// Every record, kind by kind.
+            pub fn for_each(&self, mut f: impl FnMut(RecordRef<'_>)) {
+                $(for r in &self.$field {
+                    f(RecordRef::$ty(r));
+                })+
+            }
+
+            /// The longest per-kind vector (a batch is full when one kind fills up).
+            pub fn max_kind_len(&self) -> usize {
+                0 $(.max(self.$field.len()))+
+            }
+        }
+
+        impl RecordSink for RecordBatch {
+            fn record(&mut self, rec: RecordRef<'_>) {
+                match rec {
+                    $(RecordRef::$ty(r) => self.$field.push(r.clone()),)+
+                }
+            }
+        }
+    };
+}
+
+record_kinds! {
+    /// `l4_flow_log`: one row per flow and per minute of a long flow.
+    l4: L4FlowLog = "l4_flow_log",
+    /// `l7_flow_log`: one row per request/response session.
+    l7: L7FlowLog = "l7_flow_log",
+}
+
+impl RecordBatch {
+    /// Appends a copy of `rec` to the vector of its kind.
+    pub fn push<R: Record>(&mut self, rec: &R) {
+        R::batch_vec(self).push(rec.clone());
+    }
+}
+
+/// Every row, in memory (tests, small captures).
+pub type Collected = RecordBatch;
+
+/// Keeps the l4 rows only.
+impl RecordSink for Vec<L4FlowLog> {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        if let RecordRef::L4FlowLog(r) = rec {
+            self.push(r.clone());
+        }
+    }
+}
+
+/// Sends every record to both sinks.
+impl<A: RecordSink, B: RecordSink> RecordSink for (A, B) {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        self.0.record(rec);
+        self.1.record(rec);
+    }
+}
+
+impl<S: RecordSink + ?Sized> RecordSink for &mut S {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        (**self).record(rec);
+    }
+}
