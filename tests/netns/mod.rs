@@ -23,12 +23,14 @@ pub(crate) fn sh(args: &[&str]) {
 }
 
 /// A veth pair with one end in a namespace; removed on drop, even when the test fails.
+#[allow(dead_code)] // not every test crate that includes this module uses it
 pub(crate) struct VethNs {
     pub(crate) ns: String,
     pub(crate) host: String,
     pub(crate) peer: String,
 }
 
+#[allow(dead_code)]
 impl VethNs {
     /// `tf{tag}{pid}a` on the host, `...b` in namespace `tf-{tag}-{pid}`, both up with `mtu`.
     pub(crate) fn with_mtu(tag: &str, mtu: &str) -> Self {
@@ -80,6 +82,141 @@ impl VethNs {
 }
 
 impl Drop for VethNs {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// A switch port with SPAN, as a mirror analyzer sees it: a client namespace and a server
+/// namespace joined by a veth link whose server end is mirrored (both directions, `tc` u32 +
+/// mirred) to a veth whose other end, `capture`, is in the root namespace. Offloads are off, so
+/// the mirror carries the segments the stacks send. Everything is removed on drop.
+#[allow(dead_code)] // not every test crate that includes this module uses it
+pub(crate) struct SpanLab {
+    pub(crate) client_ns: String,
+    pub(crate) server_ns: String,
+    pub(crate) capture: String,
+    pub(crate) client_ip: &'static str,
+    pub(crate) server_ip: &'static str,
+}
+
+#[allow(dead_code)]
+impl SpanLab {
+    pub(crate) fn new(tag: &str) -> Self {
+        let id = std::process::id() % 100_000;
+        let lab = SpanLab {
+            client_ns: format!("tfc-{tag}-{id}"),
+            server_ns: format!("tfs-{tag}-{id}"),
+            capture: format!("tf{tag}{id}p"),
+            client_ip: "198.18.77.1",
+            server_ip: "198.18.77.2",
+        };
+        lab.cleanup();
+        let (c, s) = (&lab.client_ns, &lab.server_ns);
+        let (cl, sl, mirror) = (
+            format!("tf{tag}{id}c"),
+            format!("tf{tag}{id}s"),
+            format!("tf{tag}{id}m"),
+        );
+        sh(&["ip", "netns", "add", c]);
+        sh(&["ip", "netns", "add", s]);
+        sh(&[
+            "ip", "link", "add", &cl, "type", "veth", "peer", "name", &sl,
+        ]);
+        sh(&["ip", "link", "set", &cl, "netns", c]);
+        sh(&["ip", "link", "set", &sl, "netns", s]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &mirror,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &lab.capture,
+        ]);
+        sh(&["ip", "link", "set", &mirror, "netns", s]);
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", lab.capture),
+            "1",
+        );
+        for (ns, dev, ip) in [(c, &cl, lab.client_ip), (s, &sl, lab.server_ip)] {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip}/30"),
+                "dev",
+                dev,
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            let _ = Command::new("ip")
+                .args([
+                    "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
+                ])
+                .args(["gro", "off"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        sh(&["ip", "-n", s, "link", "set", &mirror, "up"]);
+        sh(&["ip", "link", "set", &lab.capture, "up"]);
+        sh(&[
+            "ip", "netns", "exec", s, "tc", "qdisc", "add", "dev", &sl, "clsact",
+        ]);
+        for dir in ["ingress", "egress"] {
+            sh(&[
+                "ip", "netns", "exec", s, "tc", "filter", "add", "dev", &sl, dir, "protocol",
+                "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror",
+                "dev", &mirror,
+            ]);
+        }
+        lab
+    }
+
+    /// `args` run in the client namespace.
+    pub(crate) fn in_client(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.client_ns]).args(args);
+        c
+    }
+
+    /// `args` run in the server namespace.
+    pub(crate) fn in_server(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.server_ns]).args(args);
+        c
+    }
+
+    pub(crate) fn cleanup(&self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.capture])
+            .stderr(Stdio::null())
+            .status();
+        for ns in [&self.client_ns, &self.server_ns] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for SpanLab {
     fn drop(&mut self) {
         self.cleanup();
     }

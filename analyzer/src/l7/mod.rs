@@ -36,6 +36,7 @@ pub mod tracker;
 pub mod dns;
 pub mod http1;
 pub mod http2;
+pub mod redis;
 pub mod tls;
 
 pub use crate::inline;

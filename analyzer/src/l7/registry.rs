@@ -185,6 +185,7 @@ l7_registry! {
         Dns: dns => super::dns::DnsSession,
         Http1: http1 => super::http1::Http1Session,
         Http2: http2 => super::http2::Http2Session,
+        Redis: redis => super::redis::RedisSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").

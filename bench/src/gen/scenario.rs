@@ -410,8 +410,11 @@ pub(crate) fn run(
             let mut t = c.handshake(t0, MS, MS / 4) + MS;
             for _ in 0..rng.range(2, 8) {
                 let (q, r) = l7::redis_exchange(rng);
+                let t_req = t;
                 t = c.message(t, true, &q);
-                t = c.message(t + rng.range(100, 900) * MS / 1000, false, &r);
+                let t_resp = t + rng.range(100, 900) * MS / 1000;
+                t = c.message(t_resp, false, &r);
+                c.l7_exchange("Redis", t_req, t_resp, None);
                 t += rng.range(1, 10) * MS;
             }
             c.close(t);

@@ -237,6 +237,25 @@ impl RequestLog {
                 None => {}
             }
         }
+        if let Some(list) = &self.tag_extraction.obfuscate_protocols {
+            const KEY: &str = "processors.request_log.tag_extraction.obfuscate_protocols";
+            c.protocols.redis.obfuscate = false;
+            for name in list {
+                match protocol(KEY, name)? {
+                    Some(L7Protocol::Redis) => c.protocols.redis.obfuscate = true,
+                    Some(p) => {
+                        return Err(invalid(
+                            KEY,
+                            format!(
+                            "{} has no values to obfuscate (DeepFlow: MySQL, PostgreSQL, Redis)",
+                            p.name()
+                        ),
+                        ))
+                    }
+                    None => {}
+                }
+            }
+        }
         if let Some(v) = &self.filters.unconcerned_dns_nxdomain_response_suffixes {
             c.protocols.dns.nxdomain_unconcerned_suffixes = v.clone();
         }
@@ -308,10 +327,6 @@ impl RequestLog {
             (
                 te.custom_field_policies.is_some(),
                 "tag_extraction.custom_field_policies",
-            ),
-            (
-                te.obfuscate_protocols.is_some(),
-                "tag_extraction.obfuscate_protocols",
             ),
             (te.raw.is_some(), "tag_extraction.raw"),
             (

@@ -273,10 +273,17 @@ processors:
     assert_eq!(l7.payload_truncation, 512);
     let w = c.warnings.join("\n");
     assert!(w.contains("does not parse MySQL yet"), "{w}");
-    assert!(
-        w.contains("not applied yet: tag_extraction.obfuscate_protocols"),
-        "{w}"
-    );
+    assert!(!w.contains("obfuscate_protocols"), "applied now: {w}");
+    assert!(l7.protocols.redis.obfuscate);
+    let off = Config::from_yaml(
+        "processors:\n  request_log:\n    tag_extraction:\n      obfuscate_protocols: [MySQL]\n",
+    )
+    .unwrap();
+    assert!(!off.analyzer.l7.protocols.redis.obfuscate);
+    assert!(Config::from_yaml(
+        "processors:\n  request_log:\n    tag_extraction:\n      obfuscate_protocols: [DNS]\n"
+    )
+    .is_err());
     for bad in [
         "processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [HTTPX]\n",
         "processors:\n  request_log:\n    filters:\n      port_number_prefilters:\n        DNS: 53-x\n",
