@@ -11,7 +11,9 @@ use tapflow_analyzer::RecordKind;
 use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
 use tapflow_dataplane::epoch::ConfigEpoch;
-use tapflow_dataplane::runtime::{self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode};
+use tapflow_dataplane::runtime::{
+    self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode, XdpSettings,
+};
 use tapflow_dataplane::sys::af_packet::RingConfig;
 use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
 
@@ -235,49 +237,51 @@ fn run_once(
         ifaces,
         queues: a.queues,
         cores: a.cores.clone(),
-        engine: match a.engine {
-            EngineArg::AfPacket => Engine::AfPacket,
-            EngineArg::AfXdp => Engine::AfXdp,
-            EngineArg::Auto => Engine::Auto,
-            EngineArg::Dpdk => Engine::Dpdk,
+        engine: {
+            let ring = RingConfig::default();
+            let xdp = XdpSettings {
+                xsk: XskConfig {
+                    mode: if a.xdp_copy {
+                        BindMode::Copy
+                    } else {
+                        BindMode::Auto
+                    },
+                    ..XskConfig::default()
+                },
+                generic: a.xdp_generic,
+                pass_ethertypes: a.xdp_pass_ethertypes.clone(),
+                drop_ethertypes: a.xdp_drop_ethertypes.clone(),
+            };
+            match a.engine {
+                EngineArg::AfPacket => Engine::AfPacket(ring),
+                EngineArg::AfXdp => Engine::AfXdp(xdp),
+                EngineArg::Auto => Engine::Auto { xdp, ring },
+                EngineArg::Dpdk => Engine::Dpdk(DpdkSettings {
+                    eal_args: match &a.dpdk_eal {
+                        Some(s) => s.split_whitespace().map(str::to_string).collect(),
+                        None => cfg.dpdk.eal_args.clone(),
+                    },
+                    ports: if a.dpdk_ports.is_empty() {
+                        cfg.dpdk.ports.clone()
+                    } else {
+                        a.dpdk_ports.clone()
+                    },
+                    mempool_mbufs: cfg.dpdk.mempool_mbufs,
+                    burst: cfg.dpdk.burst,
+                }),
+            }
         },
         analyzer: cfg.analyzer.clone(),
         max_memory_mib: cfg.max_memory_mib,
-        ring: RingConfig::default(),
-        xsk: XskConfig {
-            mode: if a.xdp_copy {
-                BindMode::Copy
-            } else {
-                BindMode::Auto
-            },
-            ..XskConfig::default()
-        },
-        dpdk: DpdkSettings {
-            eal_args: match &a.dpdk_eal {
-                Some(s) => s.split_whitespace().map(str::to_string).collect(),
-                None => cfg.dpdk.eal_args.clone(),
-            },
-            ports: if a.dpdk_ports.is_empty() {
-                cfg.dpdk.ports.clone()
-            } else {
-                a.dpdk_ports.clone()
-            },
-            mempool_mbufs: cfg.dpdk.mempool_mbufs,
-            burst: cfg.dpdk.burst,
-        },
-        xdp_generic: a.xdp_generic,
-        xdp_pass_ethertypes: a.xdp_pass_ethertypes.clone(),
-        xdp_drop_ethertypes: a.xdp_drop_ethertypes.clone(),
         duration: a.duration.map(Duration::from_secs_f64),
         epoch: Some(Arc::clone(&epoch)),
     };
     if !a.quiet {
         eprintln!(
             "tapflow: capturing on {} ({} worker(s) each); Ctrl-C to stop",
-            if live.engine == Engine::Dpdk {
-                live.dpdk.ports.join(", ")
-            } else {
-                live.ifaces.join(", ")
+            match &live.engine {
+                Engine::Dpdk(d) => d.ports.join(", "),
+                _ => live.ifaces.join(", "),
             },
             live.queues.max(1)
         );

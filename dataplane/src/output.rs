@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use tapflow_analyzer::{RecordBatch, RecordRef, RecordSink};
 
-use crate::worker::Flush;
-
 /// Records of one kind per batch (a batch is sent when one kind fills up).
 const BATCH: usize = 256;
 
@@ -50,13 +48,11 @@ impl RecordSink for BatchSink {
     fn record(&mut self, rec: RecordRef<'_>) {
         self.batch.record(rec);
         if self.batch.max_kind_len() >= BATCH {
-            self.flush();
+            self.flush_batches();
         }
     }
-}
 
-impl Flush for BatchSink {
-    fn flush(&mut self) {
+    fn flush_batches(&mut self) {
         if self.batch.is_empty() {
             return;
         }
@@ -115,7 +111,7 @@ mod tests {
         let row = tapflow_analyzer::L7FlowLog::default();
         for _ in 0..3 {
             sink.record(RecordRef::L7FlowLog(&row));
-            sink.flush();
+            sink.flush_batches();
         }
         let mut seen = 0;
         let mut rings = vec![rx];
@@ -129,7 +125,7 @@ mod tests {
         }
         assert_eq!(seen, 3);
         sink.record(RecordRef::L7FlowLog(&row));
-        sink.flush();
+        sink.flush_batches();
         assert!(sink.recycled.slots() < 4, "a returned batch was taken");
         drop(sink);
         let mut n = 0;

@@ -8,13 +8,13 @@
 //! ring, the frame is dropped and counted (`ring_full`): capture never blocks.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tapflow_analyzer::wire::{self, DecodeConfig};
-use tapflow_analyzer::{Analyzer, Counters, PacketMeta, RecordSink};
+use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Burst, PacketSource, SourceError};
-use crate::worker::{Flush, RunStats, WorkerStats};
+use crate::source::{Burst, Frame, PacketSource, SourceError};
+use crate::worker::WorkerStats;
 
 /// Frames per batch.
 const BATCH_FRAMES: usize = 64;
@@ -25,7 +25,6 @@ const LANE_BATCHES: usize = 128;
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// A partly filled batch waits at most this long for more frames (latency vs batch efficiency).
 const FLUSH_AFTER: Duration = Duration::from_millis(1);
-const TICK_LAG_NS: u64 = 1_000_000_000;
 
 /// Frames copied out of a capture ring, with their metadata.
 #[derive(Debug)]
@@ -201,65 +200,48 @@ pub fn run_capture<S: PacketSource>(
     Ok((kernel, ring_full))
 }
 
-/// Analyzer loop: batches from every lane into `analyzer` until all capture workers are gone.
-pub fn run_analyzer<K: RecordSink + Flush>(
-    lanes: &mut [LaneRx],
-    analyzer: &mut Analyzer,
-    sink: &mut K,
-    published: &WorkerStats,
-    epoch: Option<&crate::epoch::ConfigEpoch>,
-) -> (RunStats, Counters) {
-    let mut seen_epoch = epoch.map_or(0, crate::epoch::ConfigEpoch::epoch);
-    let mut stats = RunStats::default();
-    let mut last = Instant::now();
-    loop {
-        let mut moved = false;
-        for l in lanes.iter_mut() {
+/// The analyzer side of a worker's lanes, as a packet source for the one worker loop
+/// ([`crate::worker::Worker`]): each poll takes every batch waiting on every lane and gives the
+/// emptied batches back; it ends when every capture worker is gone and the lanes are empty.
+#[derive(Debug)]
+pub struct LaneSource {
+    lanes: Vec<LaneRx>,
+}
+
+impl LaneSource {
+    pub fn new(lanes: Vec<LaneRx>) -> Self {
+        LaneSource { lanes }
+    }
+}
+
+impl PacketSource for LaneSource {
+    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        let mut n = 0;
+        for l in self.lanes.iter_mut() {
             while let Ok(mut batch) = l.full.pop() {
                 for &(meta, off, len) in &batch.frames {
                     let data = &batch.buf[off as usize..(off + len) as usize];
-                    analyzer.on_packet(&meta, data, sink);
-                    stats.frames += 1;
-                    stats.bytes += u64::from(meta.wire_len);
+                    f(&Frame { meta, data });
+                    n += 1;
                 }
                 batch.clear();
                 let _ = l.empty.push(batch);
-                moved = true;
             }
         }
-        if !moved {
-            if lanes
-                .iter()
-                .all(|l| l.full.is_abandoned() && l.full.is_empty())
-            {
-                break;
-            }
-            let wall = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            analyzer.advance_to(wall.saturating_sub(TICK_LAG_NS), sink);
-            // Busy-poll, but let other threads run when cores are shared.
-            std::thread::yield_now();
+        if n > 0 {
+            return Ok(Burst::Frames(n));
         }
-        if last.elapsed() >= PUBLISH_EVERY {
-            published.frames.store(stats.frames, Ordering::Relaxed);
-            published.bytes.store(stats.bytes, Ordering::Relaxed);
-            published
-                .active_flows
-                .store(analyzer.active_flows() as u64, Ordering::Relaxed);
-            sink.flush();
-            if let Some(e) = epoch {
-                e.apply_if_newer(&mut seen_epoch, analyzer);
-            }
-            last = Instant::now();
+        if self
+            .lanes
+            .iter()
+            .all(|l| l.full.is_abandoned() && l.full.is_empty())
+        {
+            return Ok(Burst::End);
         }
+        // Busy-poll, but let other threads run when cores are shared.
+        std::thread::yield_now();
+        Ok(Burst::Idle)
     }
-    analyzer.finish(sink);
-    sink.flush();
-    published.frames.store(stats.frames, Ordering::Relaxed);
-    published.active_flows.store(0, Ordering::Relaxed);
-    published.done.store(true, Ordering::Release);
-    (stats, analyzer.counters().clone())
 }
 
 #[cfg(test)]

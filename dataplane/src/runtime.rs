@@ -12,26 +12,53 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, RecordSink};
 use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
 use crate::output::{batch_channel, run_output};
-use crate::pipeline::{lane, run_analyzer, run_capture, LaneRx, LaneTx};
+use crate::pipeline::{lane, run_capture, LaneRx, LaneSource, LaneTx};
 use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
 use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
-use crate::worker::{run_live, RunStats, WorkerStats};
+use crate::worker::{Clock, RunStats, Worker, WorkerStats};
 use crate::xdp::{XdpError, XdpProgram};
 
 /// Record batches buffered per worker before the output thread must catch up.
 const OUTPUT_RING_BATCHES: usize = 1024;
 
-/// Capture engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Capture engine, with its own settings.
+#[derive(Debug, Clone)]
 pub enum Engine {
-    AfPacket,
-    AfXdp,
+    AfPacket(RingConfig),
+    AfXdp(XdpSettings),
     /// AF_XDP when it can bind, else AF_PACKET.
-    Auto,
+    Auto {
+        xdp: XdpSettings,
+        ring: RingConfig,
+    },
     /// DPDK poll-mode drivers (build feature `dpdk`).
-    Dpdk,
+    Dpdk(DpdkSettings),
+}
+
+impl Engine {
+    /// The engine's name in stats.json and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Engine::AfPacket(_) => "af_packet",
+            Engine::AfXdp(_) => "af_xdp",
+            Engine::Auto { .. } => "auto",
+            Engine::Dpdk(_) => "dpdk",
+        }
+    }
+}
+
+/// AF_XDP engine settings.
+#[derive(Debug, Clone, Default)]
+pub struct XdpSettings {
+    /// Socket settings (UMEM and rings are sized from `max_memory` when the run starts).
+    pub xsk: XskConfig,
+    /// Attach XDP in generic (SKB) mode even where native mode would work.
+    pub generic: bool,
+    /// Early filter: EtherTypes passed to the kernel stack / dropped, not captured.
+    pub pass_ethertypes: Vec<u16>,
+    pub drop_ethertypes: Vec<u16>,
 }
 
 /// DPDK engine settings.
@@ -80,16 +107,8 @@ pub struct LiveConfig {
     pub cores: Vec<usize>,
     pub engine: Engine,
     pub analyzer: AnalyzerConfig,
-    pub ring: RingConfig,
-    pub xsk: XskConfig,
-    pub dpdk: DpdkSettings,
     /// `global.limits.max_memory` (MiB): sizes AF_XDP UMEMs.
     pub max_memory_mib: u64,
-    /// Attach XDP in generic (SKB) mode even where native mode would work.
-    pub xdp_generic: bool,
-    /// AF_XDP early filter: EtherTypes passed to the kernel stack / dropped, not captured.
-    pub xdp_pass_ethertypes: Vec<u16>,
-    pub xdp_drop_ethertypes: Vec<u16>,
     /// Stop after this long (None = until a signal).
     pub duration: Option<Duration>,
     /// Analyzer configurations published while running (hot settings; see
@@ -169,8 +188,8 @@ pub fn run(
     sink: &mut impl RecordSink,
     mut on_second: impl FnMut(&LiveSummary),
 ) -> Result<LiveReport, RunError> {
-    if cfg.engine == Engine::Dpdk {
-        return run_dpdk(cfg, sink, &mut on_second);
+    if let Engine::Dpdk(d) = &cfg.engine {
+        return run_dpdk(cfg, d, sink, &mut on_second);
     }
     if cfg.ifaces.is_empty() {
         return Err(RunError::NoInterfaces);
@@ -178,19 +197,20 @@ pub fn run(
     let mut report = LiveReport::default();
     // The XDP programs stay attached for the whole run and are detached when these guards drop.
     let mut programs: Vec<XdpProgram> = Vec::new();
-    let sources = match cfg.engine {
-        Engine::AfPacket | Engine::Dpdk => open_af_packet(cfg)?,
-        Engine::AfXdp => open_af_xdp(cfg, &mut programs)?,
-        Engine::Auto => match open_af_xdp(cfg, &mut programs) {
+    let sources = match &cfg.engine {
+        Engine::AfPacket(ring) => open_af_packet(cfg, ring)?,
+        Engine::AfXdp(xdp) => open_af_xdp(cfg, xdp, &mut programs)?,
+        Engine::Auto { xdp, ring } => match open_af_xdp(cfg, xdp, &mut programs) {
             Ok(s) => s,
             Err(e) => {
                 programs.clear();
                 report.notes.push(format!(
                     "engine auto: AF_XDP unavailable ({e}); using AF_PACKET"
                 ));
-                open_af_packet(cfg)?
+                open_af_packet(cfg, ring)?
             }
         },
+        Engine::Dpdk(_) => unreachable!("DPDK runs through run_dpdk"),
     };
     report.engine = match sources.first() {
         Some(LiveSource::AfXdp(_)) => "af_xdp",
@@ -265,7 +285,10 @@ impl PacketSource for LiveSource<'_> {
     }
 }
 
-fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource<'static>>, RunError> {
+fn open_af_packet(
+    cfg: &LiveConfig,
+    ring_cfg: &RingConfig,
+) -> Result<Vec<LiveSource<'static>>, RunError> {
     let queues = cfg.queues.max(1);
     let mut sources = Vec::new();
     for (i, iface) in cfg.ifaces.iter().enumerate() {
@@ -273,7 +296,7 @@ fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource<'static>>, RunError
         for q in 0..queues {
             let ring = RingConfig {
                 fanout: (queues > 1).then_some((group, FANOUT_HASH)),
-                ..cfg.ring
+                ..*ring_cfg
             };
             let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {
                 engine: "AF_PACKET",
@@ -289,25 +312,26 @@ fn open_af_packet(cfg: &LiveConfig) -> Result<Vec<LiveSource<'static>>, RunError
 
 /// UMEM and rings per AF_XDP socket from the memory budget: an eighth of `max_memory` for all
 /// UMEMs, as a power of two between 1024 and 32768 frames per socket.
-fn umem_sized(cfg: &LiveConfig) -> XskConfig {
+fn umem_sized(cfg: &LiveConfig, base: &XskConfig) -> XskConfig {
     let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
     let budget = cfg.max_memory_mib * 1024 * 1024 / 8 / sockets;
-    let frames = (budget / u64::from(cfg.xsk.frame_size)).clamp(1024, 32768);
+    let frames = (budget / u64::from(base.frame_size)).clamp(1024, 32768);
     let frames = 1u32 << (63 - frames.leading_zeros());
     XskConfig {
         frames,
         rx_size: (frames / 2).min(8192),
-        ..cfg.xsk
+        ..*base
     }
 }
 
 /// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
 fn open_af_xdp(
     cfg: &LiveConfig,
+    xdp: &XdpSettings,
     programs: &mut Vec<XdpProgram>,
 ) -> Result<Vec<LiveSource<'static>>, RunError> {
     let mut sources = Vec::new();
-    let xsk = umem_sized(cfg);
+    let xsk = umem_sized(cfg, &xdp.xsk);
     for iface in &cfg.ifaces {
         let ifindex = crate::sys::ifindex(iface).map_err(|source| RunError::Open {
             engine: "AF_XDP",
@@ -315,11 +339,8 @@ fn open_af_xdp(
             hint: "",
             source,
         })?;
-        let prog = XdpProgram::attach(ifindex, cfg.xdp_generic)?;
-        for (list, pass) in [
-            (&cfg.xdp_pass_ethertypes, true),
-            (&cfg.xdp_drop_ethertypes, false),
-        ] {
+        let prog = XdpProgram::attach(ifindex, xdp.generic)?;
+        for (list, pass) in [(&xdp.pass_ethertypes, true), (&xdp.drop_ethertypes, false)] {
             for t in list {
                 prog.filter_ethertype(*t, pass)?;
             }
@@ -367,7 +388,7 @@ fn run_workers<'s>(
         if analyzers == 0 {
             // Run to completion: each worker captures and analyses its share.
             for (w, mut src) in sources.into_iter().enumerate() {
-                let (mut batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+                let (batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
                 rings.push(ring);
                 let acfg = AnalyzerConfig {
                     worker_id: w as u8,
@@ -377,14 +398,11 @@ fn run_workers<'s>(
                 handles.push(scope.spawn(move || {
                     let pinned = core.map(cpu::pin_current_thread);
                     let mut analyzer = Analyzer::new(acfg);
-                    let r = run_live(
-                        &mut src,
-                        &mut analyzer,
-                        &mut batch_sink,
-                        published,
-                        cfg.epoch.as_deref(),
-                        signal::stop_requested,
-                    );
+                    let mut worker = Worker::new(&mut analyzer, batch_sink);
+                    worker.published = Some(published);
+                    worker.epoch = cfg.epoch.as_deref();
+                    let r = worker.run(&mut src, Clock::Wall, signal::stop_requested, |_, _| {});
+                    let (run, batch_sink) = worker.finish();
                     let queue = src.queue_report().map(|q| QueueReport {
                         captured: published.frames.load(Ordering::Relaxed),
                         ..q
@@ -393,19 +411,15 @@ fn run_workers<'s>(
                         pinned,
                         records_dropped: batch_sink.dropped,
                         queue,
+                        run,
+                        kernel_drops: run.drops,
+                        counters: Some(analyzer.counters().clone()),
                         ..Outcome::default()
                     };
-                    match r {
-                        Ok((run, counters, drops)) => {
-                            out.run = run;
-                            out.counters = Some(counters);
-                            out.kernel_drops = drops;
-                        }
-                        Err(e) => {
-                            // One worker failing ends the run for all (the operator sees the error).
-                            signal::request_stop();
-                            out.error = Some(e);
-                        }
+                    if let Err(e) = r {
+                        // One worker failing ends the run for all (the operator sees the error).
+                        signal::request_stop();
+                        out.error = Some(e);
                     }
                     out
                 }));
@@ -421,8 +435,8 @@ fn run_workers<'s>(
                     lanes_of_analyzer.push(r);
                 }
             }
-            for (a, mut lanes) in rx.into_iter().enumerate() {
-                let (mut batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+            for (a, lanes) in rx.into_iter().enumerate() {
+                let (batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
                 rings.push(ring);
                 let acfg = AnalyzerConfig {
                     worker_id: a as u8,
@@ -433,18 +447,20 @@ fn run_workers<'s>(
                 handles.push(scope.spawn(move || {
                     let pinned = core.map(cpu::pin_current_thread);
                     let mut analyzer = Analyzer::new(acfg);
-                    let (run, counters) = run_analyzer(
-                        &mut lanes,
-                        &mut analyzer,
-                        &mut batch_sink,
-                        published,
-                        cfg.epoch.as_deref(),
-                    );
+                    let mut source = LaneSource::new(lanes);
+                    let mut worker = Worker::new(&mut analyzer, batch_sink);
+                    worker.published = Some(published);
+                    worker.epoch = cfg.epoch.as_deref();
+                    // Runs until every capture worker is gone (the lanes end), never stopped
+                    // early: what the capture workers queued is analysed.
+                    let r = worker.run(&mut source, Clock::Wall, || false, |_, _| {});
+                    let (run, batch_sink) = worker.finish();
                     Outcome {
                         run,
-                        counters: Some(counters),
+                        counters: Some(analyzer.counters().clone()),
                         records_dropped: batch_sink.dropped,
                         pinned,
+                        error: r.err(),
                         ..Outcome::default()
                     }
                 }));
@@ -560,6 +576,7 @@ fn hugepages_total() -> u64 {
 #[cfg(not(feature = "dpdk"))]
 fn run_dpdk(
     _: &LiveConfig,
+    _: &DpdkSettings,
     _: &mut impl RecordSink,
     _: &mut impl FnMut(&LiveSummary),
 ) -> Result<LiveReport, RunError> {
@@ -571,12 +588,12 @@ fn run_dpdk(
 #[cfg(feature = "dpdk")]
 fn run_dpdk(
     cfg: &LiveConfig,
+    d: &DpdkSettings,
     sink: &mut impl RecordSink,
     on_second: &mut impl FnMut(&LiveSummary),
 ) -> Result<LiveReport, RunError> {
     use crate::dpdk::DpdkSource;
     use crate::sys::dpdk::{Eal, Mempool, Port};
-    let d = &cfg.dpdk;
     if d.ports.is_empty() {
         return Err(RunError::Dpdk("no port: give --dpdk-port (a PCI address or a vdev name) or inputs.cbpf.special_network.dpdk.ports".into()));
     }

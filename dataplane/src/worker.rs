@@ -1,13 +1,17 @@
-//! The worker loops: frames from a source into an analyzer, records out to a sink.
+//! The worker loop: frames from a source into an analyzer, records out to a sink. One loop for
+//! every source and mode: offline files, live rings (run-to-completion), and the analyzer side of
+//! pipeline mode (whose lanes are a [`PacketSource`] too, `crate::pipeline::LaneSource`).
 //!
-//! One loop shape for every source: the source decides where frames come from (a file, a kernel
-//! ring), the loop stays the same. Live loops read the clock once per burst at most, to tick the
-//! analyzer when idle and to publish counters; the analyzer itself never reads a clock.
+//! The [`Clock`] is the only difference between offline and live: a live worker reads the wall
+//! clock once per burst at most, to tick the analyzer when idle, to publish its counters and
+//! flush its record batches every 100 ms and to take over a new configuration epoch; an offline
+//! worker never does, so an offline replay is deterministic. The analyzer itself never reads a
+//! clock.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tapflow_analyzer::{Analyzer, Counters, RecordSink};
+use tapflow_analyzer::{Analyzer, RecordSink};
 
 use crate::epoch::ConfigEpoch;
 use crate::source::{Burst, PacketSource, SourceError};
@@ -25,9 +29,138 @@ const TICK_LAG_NS: u64 = 1_000_000_000;
 pub struct RunStats {
     pub frames: u64,
     pub bytes: u64,
+    /// Kernel / NIC drops the source reported.
+    pub drops: u64,
 }
 
-/// Drives file sources to their end through one analyzer.
+/// Where a worker's time comes from besides its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Files: packet time only; runs until the source ends.
+    Offline,
+    /// Live: idle ticks and publishing from the wall clock; runs until the source ends or a
+    /// stop is requested.
+    Wall,
+}
+
+/// Counters a live worker publishes for the summary line (every 100 ms, not per packet).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Kernel / NIC drops seen by the source.
+    pub drops: AtomicU64,
+    pub active_flows: AtomicU64,
+    pub done: AtomicBool,
+}
+
+/// One analyzer fed by one source.
+#[derive(Debug)]
+pub struct Worker<'a, K> {
+    pub analyzer: &'a mut Analyzer,
+    pub sink: K,
+    /// Where a live worker publishes its counters.
+    pub published: Option<&'a WorkerStats>,
+    /// New configurations, taken over between bursts.
+    pub epoch: Option<&'a ConfigEpoch>,
+    pub stats: RunStats,
+}
+
+impl<'a, K: RecordSink> Worker<'a, K> {
+    pub fn new(analyzer: &'a mut Analyzer, sink: K) -> Self {
+        Worker {
+            analyzer,
+            sink,
+            published: None,
+            epoch: None,
+            stats: RunStats::default(),
+        }
+    }
+
+    /// Feeds `source` until it ends (or, with the wall clock, until `stop()`); calls `progress`
+    /// about every 65536 frames. Flows stay open: [`Worker::finish`] closes them, so several
+    /// files can run through one worker.
+    pub fn run<S: PacketSource>(
+        &mut self,
+        source: &mut S,
+        clock: Clock,
+        stop: impl Fn() -> bool,
+        mut progress: impl FnMut(&S, &RunStats),
+    ) -> Result<(), SourceError> {
+        let mut seen_epoch = self.epoch.map_or(0, ConfigEpoch::epoch);
+        let mut next_progress = self.stats.frames + PROGRESS_EVERY;
+        let mut last_publish = Instant::now();
+        loop {
+            let Worker {
+                analyzer,
+                sink,
+                stats,
+                ..
+            } = self;
+            let burst = source.poll_burst(|frame| {
+                analyzer.on_packet(&frame.meta, frame.data, sink);
+                stats.frames += 1;
+                stats.bytes += u64::from(frame.meta.wire_len);
+            })?;
+            if self.stats.frames >= next_progress {
+                next_progress += PROGRESS_EVERY;
+                progress(source, &self.stats);
+            }
+            if clock == Clock::Wall {
+                if burst == Burst::Idle {
+                    let wall = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    self.analyzer
+                        .advance_to(wall.saturating_sub(TICK_LAG_NS), &mut self.sink);
+                }
+                let now = Instant::now();
+                if now.duration_since(last_publish) >= PUBLISH_EVERY {
+                    self.stats.drops += source.take_stats().drops;
+                    self.publish();
+                    self.sink.flush_batches();
+                    if let Some(e) = self.epoch {
+                        e.apply_if_newer(&mut seen_epoch, self.analyzer);
+                    }
+                    last_publish = now;
+                }
+                if stop() {
+                    break;
+                }
+            }
+            if burst == Burst::End {
+                break;
+            }
+        }
+        self.stats.drops += source.take_stats().drops;
+        Ok(())
+    }
+
+    fn publish(&self) {
+        if let Some(p) = self.published {
+            p.frames.store(self.stats.frames, Ordering::Relaxed);
+            p.bytes.store(self.stats.bytes, Ordering::Relaxed);
+            p.drops.store(self.stats.drops, Ordering::Relaxed);
+            p.active_flows
+                .store(self.analyzer.active_flows() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends the run: every remaining flow is closed and reported, batches flushed, the final
+    /// counters published.
+    pub fn finish(mut self) -> (RunStats, K) {
+        self.analyzer.finish(&mut self.sink);
+        self.sink.flush_batches();
+        self.publish();
+        if let Some(p) = self.published {
+            p.active_flows.store(0, Ordering::Relaxed);
+            p.done.store(true, Ordering::Release);
+        }
+        (self.stats, self.sink)
+    }
+}
+
+/// Drives file sources to their end through one analyzer (a [`Worker`] on the offline clock).
 #[derive(Debug)]
 pub struct OfflineRun<'a> {
     pub analyzer: &'a mut Analyzer,
@@ -47,105 +180,21 @@ impl<'a> OfflineRun<'a> {
         &mut self,
         source: &mut S,
         sink: &mut impl RecordSink,
-        mut progress: impl FnMut(&S, &RunStats),
+        progress: impl FnMut(&S, &RunStats),
     ) -> Result<(), SourceError> {
-        let mut next_progress = PROGRESS_EVERY;
-        loop {
-            let analyzer = &mut *self.analyzer;
-            let stats = &mut self.stats;
-            let burst = source.poll_burst(|frame| {
-                analyzer.on_packet(&frame.meta, frame.data, sink);
-                stats.frames += 1;
-                stats.bytes += u64::from(frame.meta.wire_len);
-            })?;
-            if burst == Burst::End {
-                return Ok(());
-            }
-            if self.stats.frames >= next_progress {
-                next_progress += PROGRESS_EVERY;
-                progress(source, &self.stats);
-            }
-        }
+        let mut w = Worker::new(&mut *self.analyzer, sink);
+        w.stats = self.stats;
+        let r = w.run(source, Clock::Offline, || false, progress);
+        self.stats = w.stats;
+        r
     }
 
     /// Ends the run: every remaining flow is closed and reported.
     pub fn finish(self, sink: &mut impl RecordSink) -> RunStats {
-        self.analyzer.finish(sink);
-        self.stats
+        let mut w = Worker::new(self.analyzer, sink);
+        w.stats = self.stats;
+        w.finish().0
     }
-}
-
-/// Counters a live worker publishes for the summary line (every 100 ms, not per packet).
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    pub frames: AtomicU64,
-    pub bytes: AtomicU64,
-    /// Kernel / NIC drops seen by the source.
-    pub drops: AtomicU64,
-    pub active_flows: AtomicU64,
-    pub done: AtomicBool,
-}
-
-/// Something a live worker can flush on its publish tick (record batches).
-pub trait Flush {
-    fn flush(&mut self);
-}
-
-/// Runs a live source until `stop()` is true, then closes every flow.
-/// A newer configuration epoch, when one is published, is taken over on the publish tick.
-pub fn run_live<S: PacketSource, K: RecordSink + Flush>(
-    source: &mut S,
-    analyzer: &mut Analyzer,
-    sink: &mut K,
-    published: &WorkerStats,
-    epoch: Option<&ConfigEpoch>,
-    stop: impl Fn() -> bool,
-) -> Result<(RunStats, Counters, u64), SourceError> {
-    let mut seen_epoch = epoch.map_or(0, ConfigEpoch::epoch);
-    let mut stats = RunStats::default();
-    let mut drops = 0u64;
-    let mut last_publish = Instant::now();
-    loop {
-        let burst = source.poll_burst(|frame| {
-            analyzer.on_packet(&frame.meta, frame.data, sink);
-            stats.frames += 1;
-            stats.bytes += u64::from(frame.meta.wire_len);
-        })?;
-        let now = Instant::now();
-        if burst == Burst::Idle || now.duration_since(last_publish) >= PUBLISH_EVERY {
-            if burst == Burst::Idle {
-                let wall = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64);
-                analyzer.advance_to(wall.saturating_sub(TICK_LAG_NS), sink);
-            }
-            if now.duration_since(last_publish) >= PUBLISH_EVERY {
-                drops += source.take_stats().drops;
-                published.frames.store(stats.frames, Ordering::Relaxed);
-                published.bytes.store(stats.bytes, Ordering::Relaxed);
-                published.drops.store(drops, Ordering::Relaxed);
-                published
-                    .active_flows
-                    .store(analyzer.active_flows() as u64, Ordering::Relaxed);
-                sink.flush();
-                if let Some(e) = epoch {
-                    e.apply_if_newer(&mut seen_epoch, analyzer);
-                }
-                last_publish = now;
-            }
-        }
-        if burst == Burst::End || stop() {
-            break;
-        }
-    }
-    analyzer.finish(sink);
-    sink.flush();
-    drops += source.take_stats().drops;
-    published.frames.store(stats.frames, Ordering::Relaxed);
-    published.drops.store(drops, Ordering::Relaxed);
-    published.active_flows.store(0, Ordering::Relaxed);
-    published.done.store(true, Ordering::Release);
-    Ok((stats, analyzer.counters().clone(), drops))
 }
 
 #[cfg(test)]

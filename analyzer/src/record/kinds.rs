@@ -17,6 +17,10 @@ pub trait RecordSink {
     fn record_batch(&mut self, batch: &RecordBatch) {
         batch.for_each(|r| self.record(r));
     }
+
+    /// Records buffered for another thread are handed over now (a live worker calls this every
+    /// 100 ms and at its end); nothing to do for sinks that write as they go.
+    fn flush_batches(&mut self) {}
 }
 
 /// A record type that travels through sinks.
@@ -167,5 +171,13 @@ impl<A: RecordSink, B: RecordSink> RecordSink for (A, B) {
 impl<S: RecordSink + ?Sized> RecordSink for &mut S {
     fn record(&mut self, rec: RecordRef<'_>) {
         (**self).record(rec);
+    }
+
+    fn record_batch(&mut self, batch: &RecordBatch) {
+        (**self).record_batch(batch);
+    }
+
+    fn flush_batches(&mut self) {
+        (**self).flush_batches();
     }
 }
