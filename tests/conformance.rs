@@ -89,10 +89,10 @@ fn encapsulated_captures_decode_completely() {
         let pairs: BTreeSet<(IpAddr, IpAddr)> = records
             .iter()
             .map(|r| {
-                if r.ip_0 < r.ip_1 {
-                    (r.ip_0, r.ip_1)
+                if r.peers.ip_0 < r.peers.ip_1 {
+                    (r.peers.ip_0, r.peers.ip_1)
                 } else {
-                    (r.ip_1, r.ip_0)
+                    (r.peers.ip_1, r.peers.ip_0)
                 }
             })
             .collect();
@@ -123,10 +123,10 @@ fn encapsulated_captures_decode_completely() {
             let (records, c) = analyze_with(&path, cfg);
             assert_eq!(c.decode_errors_total(), 0, "{id} {mode:?}");
             for r in &records {
-                let tunnel_port = [4789, 8472, 6081].contains(&r.server_port)
-                    || [4789, 8472, 6081].contains(&r.client_port);
+                let tunnel_port = [4789, 8472, 6081].contains(&r.peers.server_port)
+                    || [4789, 8472, 6081].contains(&r.peers.client_port);
                 assert!(
-                    r.protocol != 47 && !(r.protocol == 17 && tunnel_port),
+                    r.peers.protocol != 47 && !(r.peers.protocol == 17 && tunnel_port),
                     "{id} {mode:?}: flow on the outer header: {r:?}"
                 );
             }
@@ -181,9 +181,9 @@ fn tcp_flows_match_tshark() {
         }
         let (records, _) = analyze(&path);
         let mut got: BTreeMap<(Ep, Ep), PairTotals> = BTreeMap::new();
-        for r in records.iter().filter(|r| r.protocol == 6) {
-            let c: Ep = (r.ip_0, r.client_port);
-            let s: Ep = (r.ip_1, r.server_port);
+        for r in records.iter().filter(|r| r.peers.protocol == 6) {
+            let c: Ep = (r.peers.ip_0, r.peers.client_port);
+            let s: Ep = (r.peers.ip_1, r.peers.server_port);
             let (key, fwd) = if c <= s {
                 ((c, s), true)
             } else {

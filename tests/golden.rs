@@ -27,9 +27,9 @@ fn summarize(records: &[L4FlowLog]) -> Vec<(u64, ExpectedFlow)> {
             .entry(r.flow_id)
             .or_insert_with(|| (r.start_time, ExpectedFlow::default()))
             .1;
-        e.client = sock(r.ip_0, r.client_port);
-        e.server = sock(r.ip_1, r.server_port);
-        e.protocol = r.protocol;
+        e.client = sock(r.peers.ip_0, r.peers.client_port);
+        e.server = sock(r.peers.ip_1, r.peers.server_port);
+        e.protocol = r.peers.protocol;
         e.close_type = r.close_type;
         e.packet_tx += r.packet_tx;
         e.packet_rx += r.packet_rx;

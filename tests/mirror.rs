@@ -163,7 +163,7 @@ fn mirror_encapsulations_give_one_flow_per_conversation_with_their_tap_port() {
                 ),
             }
             assert!(
-                r.ip_0.to_string().starts_with("10."),
+                r.peers.ip_0.to_string().starts_with("10."),
                 "inner addresses, not the tunnel's: {r:?}"
             );
         }

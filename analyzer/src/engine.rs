@@ -260,7 +260,7 @@ impl Analyzer {
         let mut found = self.table.find(&key, hash);
         if let (Some(idx), Some(t)) = (found, tcp) {
             let f = self.table.get(idx);
-            let side = u8::from(f.ep[0] != src);
+            let side = f.side_of(&src) as u8;
             if f.conn.is_new_connection(side, t) {
                 self.counters.flows_port_reused += 1;
                 self.close_flow(idx, sink);
@@ -275,9 +275,9 @@ impl Analyzer {
             },
         };
         let f = self.table.get_mut(idx);
-        let side = usize::from(f.ep[0] != src);
-        f.l2_end[side] |= obs.src_local;
-        f.l2_end[side ^ 1] |= obs.dst_local;
+        let side = f.side_of(&src);
+        f.sides[side].l2_end |= obs.src_local;
+        f.sides[side ^ 1].l2_end |= obs.dst_local;
         self.update_flow(idx, ts, src, ip, pkt, tcp);
         self.inspect_l7(idx, ts, src, pkt, tcp, sink);
     }
@@ -302,7 +302,7 @@ impl Analyzer {
             SeqNumber(t.seq) + u32::from(t.flags.is_syn())
         });
         let f = self.table.get_mut(idx);
-        let side = usize::from(f.ep[0] != src);
+        let side = f.side_of(&src);
         let decided = self.l7.on_payload(
             &self.cfg.l7,
             self.cfg.mirror.mode,
@@ -350,7 +350,8 @@ impl Analyzer {
             | u64::from(self.flow_counter & 0x00FF_FFFF);
         self.flow_counter = self.flow_counter.wrapping_add(1);
         let mut flow = Flow::new(key, hash, id, [src, dst], ts, direction);
-        flow.mac = [pkt.l2.src_mac, pkt.l2.dst_mac];
+        flow.sides[0].mac = pkt.l2.src_mac;
+        flow.sides[1].mac = pkt.l2.dst_mac;
         flow.eth_type = pkt.eth_type;
         flow.vlan = pkt.l2.vlan;
         flow.tunnel = pkt.tunnel;
@@ -376,24 +377,20 @@ impl Analyzer {
     ) {
         let timeouts = self.cfg.timeouts;
         let f = self.table.get_mut(idx);
-        let side = usize::from(f.ep[0] != src);
+        let side = f.side_of(&src);
         let l4_payload = match pkt.transport {
             Transport::Tcp(t) => u64::from(t.payload_len),
             Transport::Udp(u) => u64::from(u.payload_len),
             _ => pkt.payload.len() as u64,
         };
-        let p = &mut f.peers[side];
-        p.packets += 1;
         let bytes = u64::from(pkt.l2.l2_len) + u64::from(ip.total_len);
-        p.bytes += bytes;
-        p.l3_bytes += u64::from(ip.l3_payload_len());
-        p.l4_bytes += l4_payload;
-        f.total_packets[side] += 1;
-        f.total_bytes[side] += bytes;
-        if f.first_ns[side] == 0 {
-            f.first_ns[side] = ts;
-        }
-        f.last_dir_ns[side] = ts;
+        f.sides[side].on_packet(
+            ts,
+            bytes,
+            u64::from(ip.l3_payload_len()),
+            l4_payload,
+            pkt.l2.src_mac,
+        );
         if side == 1
             && f.tunnel.kind != wire::TunnelType::None
             && f.tunnel_rev.is_none()
@@ -401,18 +398,18 @@ impl Analyzer {
         {
             f.tunnel_rev = Some((pkt.tunnel.src, pkt.tunnel.dst));
         }
-        if f.mac[side] == [0; 6] {
-            f.mac[side] = pkt.l2.src_mac;
-        }
         f.last_ns = ts;
 
         let timeout = if let Some(t) = tcp {
-            p.tcp_flags |= t.flags.0;
+            f.sides[side].interval.tcp_flags |= t.flags.0;
             f.conn.on_packet(side as u8, t);
             if t.flags.is_syn_ack() {
                 f.direction.observe(side as u8, SCORE_SYN_ACK);
-                self.services
-                    .on_syn_ack(&f.ep[side], &f.ep[side ^ 1], (ts / NS_PER_SEC) as u32);
+                self.services.on_syn_ack(
+                    &f.sides[side].ep,
+                    &f.sides[side ^ 1].ep,
+                    (ts / NS_PER_SEC) as u32,
+                );
             } else if t.flags.is_syn() {
                 f.direction.observe(side as u8 ^ 1, SCORE_SYN);
             }
@@ -434,7 +431,7 @@ impl Analyzer {
             match pkt.transport {
                 // UDP ART: last packet of one side -> first packet of the other after it.
                 Transport::Udp(_)
-                    if f.total_packets[side] + f.total_packets[side ^ 1] > 1
+                    if f.sides[side].total_packets + f.sides[side ^ 1].total_packets > 1
                         && usize::from(f.last_side) != side =>
                 {
                     let us = ts.saturating_sub(f.last_side_ns) / 1_000;

@@ -4,7 +4,7 @@ use super::Analyzer;
 use crate::flow::{CloseType, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN};
 use crate::l7::{L7Protocol, L7Stats};
 use crate::mirror::{tap_side, TapPort};
-use crate::record::{ip_from_bytes, L4FlowLog, MacAddr};
+use crate::record::{ip_from_bytes, FlowPeers, L4FlowLog};
 use crate::wire;
 
 const EPHEMERAL_MIN: u16 = 32768;
@@ -23,12 +23,18 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
     if !has_ports {
         return (f.direction.server, f.direction.score);
     }
-    let (s0, s1) = (services.score(&f.ep[0]), services.score(&f.ep[1]));
+    let (s0, s1) = (
+        services.score(&f.sides[0].ep),
+        services.score(&f.sides[1].ep),
+    );
     let diff = s0.abs_diff(s1);
     if diff >= SCORE_MARGIN {
         return if s0 > s1 { (0, s0) } else { (1, s1) };
     }
-    let (e0, e1) = (f.ep[0].port >= EPHEMERAL_MIN, f.ep[1].port >= EPHEMERAL_MIN);
+    let (e0, e1) = (
+        f.sides[0].ep.port >= EPHEMERAL_MIN,
+        f.sides[1].ep.port >= EPHEMERAL_MIN,
+    );
     if e0 != e1 {
         return (u8::from(e0), SCORE_EPHEMERAL);
     }
@@ -54,7 +60,7 @@ impl Analyzer {
         let perf = f.perf.take_interval();
         let s = usize::from(server);
         let c = s ^ 1;
-        let side = tap_side(mode, f.l2_end[c], f.l2_end[s]);
+        let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
         let is_new = !f.reported;
         let start_ns = if is_new {
             f.start_ns
@@ -89,18 +95,11 @@ impl Analyzer {
             tap_port_type: TapPort(f.key.tap_port).kind_name(),
             tap_side: side.0,
             observation_point: side.1,
-            l2_end_0: f.l2_end[c],
-            l2_end_1: f.l2_end[s],
+            l2_end_0: f.sides[c].l2_end,
+            l2_end_1: f.sides[s].l2_end,
             eth_type: f.eth_type,
             vlan: f.vlan,
-            mac_0: MacAddr(f.mac[c]),
-            mac_1: MacAddr(f.mac[s]),
-            ip_0: ip_from_bytes(&f.ep[c].ip, f.key.is_v6),
-            ip_1: ip_from_bytes(&f.ep[s].ip, f.key.is_v6),
-            is_ipv4: !f.key.is_v6,
-            protocol: f.key.proto,
-            client_port: f.ep[c].port,
-            server_port: f.ep[s].port,
+            peers: FlowPeers::of(f, c),
             tunnel_type: f.tunnel.kind as u8,
             tunnel_tier: f.tunnel.tier,
             tunnel_id: f.tunnel.id,
@@ -108,24 +107,24 @@ impl Analyzer {
             tunnel_tx_ip_1: tip(tx, 1),
             tunnel_rx_ip_0: tip(rx, 0),
             tunnel_rx_ip_1: tip(rx, 1),
-            packet_tx: f.peers[c].packets,
-            packet_rx: f.peers[s].packets,
-            byte_tx: f.peers[c].bytes,
-            byte_rx: f.peers[s].bytes,
-            l3_byte_tx: f.peers[c].l3_bytes,
-            l3_byte_rx: f.peers[s].l3_bytes,
-            l4_byte_tx: f.peers[c].l4_bytes,
-            l4_byte_rx: f.peers[s].l4_bytes,
-            total_packet_tx: f.total_packets[c],
-            total_packet_rx: f.total_packets[s],
-            total_byte_tx: f.total_bytes[c],
-            total_byte_rx: f.total_bytes[s],
-            first_time_tx: f.first_ns[c] / 1_000,
-            last_time_tx: f.last_dir_ns[c] / 1_000,
-            first_time_rx: f.first_ns[s] / 1_000,
-            last_time_rx: f.last_dir_ns[s] / 1_000,
-            tcp_flags_bit_0: f.peers[c].tcp_flags,
-            tcp_flags_bit_1: f.peers[s].tcp_flags,
+            packet_tx: f.sides[c].interval.packets,
+            packet_rx: f.sides[s].interval.packets,
+            byte_tx: f.sides[c].interval.bytes,
+            byte_rx: f.sides[s].interval.bytes,
+            l3_byte_tx: f.sides[c].interval.l3_bytes,
+            l3_byte_rx: f.sides[s].interval.l3_bytes,
+            l4_byte_tx: f.sides[c].interval.l4_bytes,
+            l4_byte_rx: f.sides[s].interval.l4_bytes,
+            total_packet_tx: f.sides[c].total_packets,
+            total_packet_rx: f.sides[s].total_packets,
+            total_byte_tx: f.sides[c].total_bytes,
+            total_byte_rx: f.sides[s].total_bytes,
+            first_time_tx: f.sides[c].first_ns / 1_000,
+            last_time_tx: f.sides[c].last_ns / 1_000,
+            first_time_rx: f.sides[s].first_ns / 1_000,
+            last_time_rx: f.sides[s].last_ns / 1_000,
+            tcp_flags_bit_0: f.sides[c].interval.tcp_flags,
+            tcp_flags_bit_1: f.sides[s].interval.tcp_flags,
             syn_count: perf.syn_count,
             synack_count: perf.synack_count,
             fin_count: perf.fin_count,
@@ -172,7 +171,9 @@ impl Analyzer {
             rrt_max: l7.rrt_max,
             tls_rtt: l7.tls_rtt,
         };
-        f.peers = Default::default();
+        for side in &mut f.sides {
+            side.interval = Default::default();
+        }
         f.reported = true;
         rec
     }

@@ -136,8 +136,8 @@ fn full_conversation_metrics() {
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.close_type, CloseType::Finish as u8);
-    assert_eq!((r.client_port, r.server_port), (40000, 80));
-    assert_eq!(r.ip_0, cip());
+    assert_eq!((r.peers.client_port, r.peers.server_port), (40000, 80));
+    assert_eq!(r.peers.ip_0, cip());
     assert_eq!((r.packet_tx, r.packet_rx), (6, 4));
     assert_eq!((r.l4_byte_tx, r.l4_byte_rx), (100, 500));
     assert_eq!(r.byte_tx, 6 * 54 + 100);
@@ -341,7 +341,7 @@ fn table_full_refuses_or_evicts() {
     }
     assert_eq!(c.an.counters().flows_evicted, 1);
     assert_eq!(c.out.len(), 1);
-    assert_eq!(c.out[0].client_port, 40000);
+    assert_eq!(c.out[0].peers.client_port, 40000);
     assert_eq!(c.finish().len(), 3);
 }
 
@@ -358,7 +358,7 @@ fn server_ports_orient_midstream_flows() {
     c.seg(0, true, TcpFlags::PSH | TcpFlags::ACK, 10);
     c.seg(1, false, TcpFlags::ACK, 0);
     let r = &c.finish()[0];
-    assert_eq!(r.server_port, 9000);
+    assert_eq!(r.peers.server_port, 9000);
     assert_eq!(r.direction_score, crate::flow::SCORE_SERVER_PORT);
     assert_eq!(r.packet_rx, 1);
 }
@@ -406,13 +406,13 @@ fn udp_art_and_icmp_srt() {
         build::ethernet_ip(C, S, &[], &build::ip(sip(), cip(), 1, 1, 64, &e)),
     );
     an.finish(&mut out);
-    let udp = out.iter().find(|r| r.protocol == 17).expect("udp");
+    let udp = out.iter().find(|r| r.peers.protocol == 17).expect("udp");
     assert_eq!((udp.art_count, udp.art_sum), (1, 4_000));
-    assert_eq!(udp.server_port, 53);
+    assert_eq!(udp.peers.server_port, 53);
     assert_eq!(udp.close_type, CloseType::Finish as u8);
-    let icmp = out.iter().find(|r| r.protocol == 1).expect("icmp");
+    let icmp = out.iter().find(|r| r.peers.protocol == 1).expect("icmp");
     assert_eq!((icmp.srt_count, icmp.srt_sum), (1, 3_000));
-    assert_eq!(icmp.ip_1, sip());
+    assert_eq!(icmp.peers.ip_1, sip());
 }
 
 #[test]
@@ -456,9 +456,9 @@ fn learned_service_scores_orient_midstream_flows() {
     let recs = c.finish();
     let r = recs
         .iter()
-        .find(|r| r.client_port == 9100 || r.server_port == 9100)
+        .find(|r| r.peers.client_port == 9100 || r.peers.server_port == 9100)
         .expect("flow");
-    assert_eq!((r.client_port, r.server_port), (9100, 8000));
+    assert_eq!((r.peers.client_port, r.peers.server_port), (9100, 8000));
     assert!(r.reversed, "first packet came from the server");
     assert!(r.direction_score >= 8);
     assert_eq!((r.packet_tx, r.packet_rx), (1, 1));

@@ -20,6 +20,66 @@ pub struct PeerCounters {
     pub tcp_flags: u8,
 }
 
+/// One side of a flow: its endpoint and what it sent. Endpoint 0 sent the flow's first packet;
+/// which side is the client is decided when a row is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowSide {
+    pub ep: Endpoint,
+    /// Source MAC of its packets (the first packet's destination MAC until it sends).
+    pub mac: [u8; 6],
+    /// A local L2 end (virtual mirror: its MAC is a local VM / pod).
+    pub l2_end: bool,
+    /// What it sent in the current reporting interval.
+    pub interval: PeerCounters,
+    /// What it sent since the flow started.
+    pub total_packets: u64,
+    pub total_bytes: u64,
+    /// First and last packet it sent, ns (0 = none yet).
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+impl FlowSide {
+    fn new(ep: Endpoint) -> Self {
+        FlowSide {
+            ep,
+            mac: [0; 6],
+            l2_end: false,
+            interval: PeerCounters::default(),
+            total_packets: 0,
+            total_bytes: 0,
+            first_ns: 0,
+            last_ns: 0,
+        }
+    }
+
+    /// A packet this side sent at `ts_ns`: `bytes` on the wire (L2 header + IP total length),
+    /// `l3_bytes` of IP payload, `l4_bytes` of L4 payload, from `src_mac`.
+    pub fn on_packet(
+        &mut self,
+        ts_ns: u64,
+        bytes: u64,
+        l3_bytes: u64,
+        l4_bytes: u64,
+        src_mac: [u8; 6],
+    ) {
+        let i = &mut self.interval;
+        i.packets += 1;
+        i.bytes += bytes;
+        i.l3_bytes += l3_bytes;
+        i.l4_bytes += l4_bytes;
+        self.total_packets += 1;
+        self.total_bytes += bytes;
+        if self.first_ns == 0 {
+            self.first_ns = ts_ns;
+        }
+        self.last_ns = ts_ns;
+        if self.mac == [0; 6] {
+            self.mac = src_mac;
+        }
+    }
+}
+
 /// Outstanding ICMP echo requests kept per flow (for SRT of echo request -> reply).
 pub(crate) const ICMP_PENDING: usize = 4;
 
@@ -29,8 +89,7 @@ pub struct Flow {
     pub key: FlowKey,
     pub hash: u64,
     pub id: u64,
-    pub ep: [Endpoint; 2],
-    pub mac: [[u8; 6]; 2],
+    pub sides: [FlowSide; 2],
     pub eth_type: u16,
     pub vlan: u16,
     /// Outer tunnel as seen on packets from endpoint 0, and the outer addresses of the reverse.
@@ -41,14 +100,6 @@ pub struct Flow {
     /// Start of the current reporting interval.
     pub interval_start_ns: u64,
     pub deadline_ns: u64,
-    pub peers: [PeerCounters; 2],
-    pub total_packets: [u64; 2],
-    pub total_bytes: [u64; 2],
-    /// First and last packet time of each direction, ns (0 = none yet).
-    pub first_ns: [u64; 2],
-    pub last_dir_ns: [u64; 2],
-    /// Endpoint is a local L2 end (virtual mirror: its MAC is a local VM / pod).
-    pub l2_end: [bool; 2],
     pub conn: TcpConn,
     pub perf: TcpPerf,
     pub direction: Direction,
@@ -76,8 +127,7 @@ impl Flow {
             key,
             hash,
             id,
-            ep,
-            mac: [[0; 6]; 2],
+            sides: [FlowSide::new(ep[0]), FlowSide::new(ep[1])],
             eth_type: 0,
             vlan: 0,
             tunnel: TunnelInfo::NONE,
@@ -86,12 +136,6 @@ impl Flow {
             last_ns: ts_ns,
             interval_start_ns: ts_ns,
             deadline_ns: 0,
-            peers: [PeerCounters::default(); 2],
-            total_packets: [0; 2],
-            total_bytes: [0; 2],
-            first_ns: [0; 2],
-            last_dir_ns: [0; 2],
-            l2_end: [false; 2],
             conn: TcpConn::default(),
             perf: TcpPerf::default(),
             direction,
@@ -106,11 +150,16 @@ impl Flow {
 
     /// True while one side has sent nothing (DeepFlow then uses the "others" timeout).
     pub fn is_one_sided(&self) -> bool {
-        self.total_packets[0] == 0 || self.total_packets[1] == 0
+        self.sides[0].total_packets == 0 || self.sides[1].total_packets == 0
     }
 
     /// Packets in the current interval, both directions.
     pub fn interval_packets(&self) -> u64 {
-        self.peers[0].packets + self.peers[1].packets
+        self.sides[0].interval.packets + self.sides[1].interval.packets
+    }
+
+    /// The side (0/1) whose endpoint is `src`.
+    pub fn side_of(&self, src: &Endpoint) -> usize {
+        usize::from(self.sides[0].ep != *src)
     }
 }

@@ -11,7 +11,7 @@ use super::ResponseStatus;
 use crate::flow::Flow;
 use crate::mirror::{tap_side, CaptureMode};
 use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
-use crate::record::{ip_from_bytes, L7FlowLog, MacAddr, Record, RecordSink};
+use crate::record::{FlowPeers, L7FlowLog, Record, RecordSink};
 use crate::wire;
 
 /// A request row still waiting for its response, to complete it while more of the request
@@ -75,20 +75,13 @@ pub(crate) fn fill_base(
     proto: L7Protocol,
 ) {
     let (c, s) = (client_side, client_side ^ 1);
-    let side = tap_side(mode, f.l2_end[c], f.l2_end[s]);
+    let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
     row.flow_id = f.id;
     row.capture_network_type = f.key.tap_type;
     row.tap_port = f.key.tap_port;
     row.tap_side = side.0;
     row.observation_point = side.1;
-    row.mac_0 = MacAddr(f.mac[c]);
-    row.mac_1 = MacAddr(f.mac[s]);
-    row.ip_0 = ip_from_bytes(&f.ep[c].ip, f.key.is_v6);
-    row.ip_1 = ip_from_bytes(&f.ep[s].ip, f.key.is_v6);
-    row.is_ipv4 = !f.key.is_v6;
-    row.protocol = f.key.proto;
-    row.client_port = f.ep[c].port;
-    row.server_port = f.ep[s].port;
+    row.peers = FlowPeers::of(f, c);
     row.l7_protocol = proto.id();
     row.l7_protocol_str = proto.name();
 }

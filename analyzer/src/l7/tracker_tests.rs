@@ -36,7 +36,10 @@ fn http_session_row_fields() {
         ("r-7", "r-7b")
     );
     assert_eq!(s(&r.http_user_agent), "t/1");
-    assert_eq!((r.response_length, r.server_port, r.ip_0), (5, 8080, cip()));
+    assert_eq!(
+        (r.response_length, r.peers.server_port, r.peers.ip_0),
+        (5, 8080, cip())
+    );
     // The l4 row carries the flow's L7 stats.
     let l4 = &out.l4[0];
     assert_eq!((l4.l7_protocol, l4.l7_protocol_str), (20, "HTTP"));

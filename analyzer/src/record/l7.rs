@@ -6,11 +6,9 @@
 //! (longer values are cut), so building a row never allocates. Times are microseconds since the
 //! Unix epoch; `response_duration` (DeepFlow's rrt) is microseconds.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use serde::Serialize;
 
-use super::MacAddr;
+use super::FlowPeers;
 use crate::inline::InlineBytes;
 
 /// DeepFlow's `type` of a row.
@@ -34,15 +32,9 @@ pub struct L7FlowLog {
     pub tap_port: u64,
     pub tap_side: u8,
     pub observation_point: &'static str,
-    pub mac_0: MacAddr,
-    pub mac_1: MacAddr,
-    /// Client address and port (`_0`), server (`_1`).
-    pub ip_0: IpAddr,
-    pub ip_1: IpAddr,
-    pub is_ipv4: bool,
-    pub protocol: u8,
-    pub client_port: u16,
-    pub server_port: u16,
+    /// Client (`_0`) and server (`_1`).
+    #[serde(flatten)]
+    pub peers: FlowPeers,
     pub l7_protocol: u8,
     pub l7_protocol_str: &'static str,
     pub version: InlineBytes<8>,
@@ -88,14 +80,7 @@ impl Default for L7FlowLog {
             tap_port: 0,
             tap_side: 0,
             observation_point: "",
-            mac_0: MacAddr::default(),
-            mac_1: MacAddr::default(),
-            ip_0: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            ip_1: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            is_ipv4: true,
-            protocol: 0,
-            client_port: 0,
-            server_port: 0,
+            peers: FlowPeers::default(),
             l7_protocol: 0,
             l7_protocol_str: "",
             version: InlineBytes::EMPTY,

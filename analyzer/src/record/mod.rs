@@ -10,6 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Serialize, Serializer};
 
+use crate::flow::Flow;
+
 pub mod kinds;
 pub mod l7;
 pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink};
@@ -38,6 +40,52 @@ pub fn ip_from_bytes(b: &[u8; 16], is_v6: bool) -> IpAddr {
     }
 }
 
+/// The client (`_0`) and server (`_1`) ends of a flow, as l4 and l7 rows both carry them
+/// (flattened into each row: the JSON fields are the same as before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FlowPeers {
+    pub mac_0: MacAddr,
+    pub mac_1: MacAddr,
+    pub ip_0: IpAddr,
+    pub ip_1: IpAddr,
+    pub is_ipv4: bool,
+    pub protocol: u8,
+    pub client_port: u16,
+    pub server_port: u16,
+}
+
+impl Default for FlowPeers {
+    fn default() -> Self {
+        FlowPeers {
+            mac_0: MacAddr::default(),
+            mac_1: MacAddr::default(),
+            ip_0: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip_1: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            is_ipv4: true,
+            protocol: 0,
+            client_port: 0,
+            server_port: 0,
+        }
+    }
+}
+
+impl FlowPeers {
+    /// The ends of `f` with flow side `client` as the client.
+    pub fn of(f: &Flow, client: usize) -> Self {
+        let (c, s) = (&f.sides[client], &f.sides[client ^ 1]);
+        FlowPeers {
+            mac_0: MacAddr(c.mac),
+            mac_1: MacAddr(s.mac),
+            ip_0: ip_from_bytes(&c.ep.ip, f.key.is_v6),
+            ip_1: ip_from_bytes(&s.ep.ip, f.key.is_v6),
+            is_ipv4: !f.key.is_v6,
+            protocol: f.key.proto,
+            client_port: c.ep.port,
+            server_port: s.ep.port,
+        }
+    }
+}
+
 /// One l4_flow_log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct L4FlowLog {
@@ -59,14 +107,8 @@ pub struct L4FlowLog {
     pub l2_end_1: bool,
     pub eth_type: u16,
     pub vlan: u16,
-    pub mac_0: MacAddr,
-    pub mac_1: MacAddr,
-    pub ip_0: IpAddr,
-    pub ip_1: IpAddr,
-    pub is_ipv4: bool,
-    pub protocol: u8,
-    pub client_port: u16,
-    pub server_port: u16,
+    #[serde(flatten)]
+    pub peers: FlowPeers,
     pub tunnel_type: u8,
     pub tunnel_tier: u8,
     pub tunnel_id: u32,
