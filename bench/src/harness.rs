@@ -117,6 +117,8 @@ pub struct Harness {
     pub rounds: u32,
     pub smoke: bool,
     pub core: usize,
+    /// Only these tools (by name; empty = every installed one).
+    pub only: Vec<String>,
 }
 
 /// A peer and how it runs on a capture.
@@ -306,6 +308,7 @@ impl Harness {
         let tools = tools();
         let present: Vec<&Tool> = tools
             .iter()
+            .filter(|t| self.only.is_empty() || self.only.iter().any(|o| o == t.name))
             .filter(|t| {
                 let ok = available(t);
                 if !ok {
