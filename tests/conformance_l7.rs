@@ -11,11 +11,10 @@ use std::path::Path;
 
 use tapflow_analyzer::l7::dns::qtype_name;
 use tapflow_analyzer::record::l7::{TYPE_REQUEST, TYPE_SESSION};
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, L7FlowLog};
-use tapflow_dataplane::pcap::PcapReader;
+use tapflow_analyzer::{AnalyzerConfig, Collected, L7FlowLog};
 
 mod pcap_truth;
-use pcap_truth::{capture_path, pcaps, tsv};
+use pcap_truth::{analyze_capture, capture_path, pcaps, text, tsv};
 
 /// URIs in `l7_http.tsv` are cut to this many characters.
 const TRUTH_URI_CHARS: usize = 80;
@@ -27,18 +26,7 @@ fn analyze(path: &Path) -> Collected {
 }
 
 fn analyze_with(path: &Path, cfg: AnalyzerConfig) -> Collected {
-    let mut an = Analyzer::new(cfg);
-    let mut out = Collected::default();
-    let mut r = PcapReader::open(path, 0).expect("open capture");
-    while let Some(f) = r.next_frame().expect("read capture") {
-        an.on_packet(&f.meta, f.data, &mut out);
-    }
-    an.finish(&mut out);
-    out
-}
-
-fn text<const N: usize>(b: &tapflow_analyzer::l7::inline::InlineBytes<N>) -> String {
-    String::from_utf8_lossy(b.as_bytes()).into_owned()
+    analyze_capture(path, cfg)
 }
 
 fn is_request_row(r: &L7FlowLog) -> bool {

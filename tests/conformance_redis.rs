@@ -9,27 +9,15 @@
 use std::path::Path;
 
 use tapflow_analyzer::record::l7::TYPE_SESSION;
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, L7FlowLog};
-use tapflow_dataplane::pcap::PcapReader;
+use tapflow_analyzer::{AnalyzerConfig, L7FlowLog};
 
 mod pcap_truth;
-use pcap_truth::{capture_path, pcaps, tsv};
+use pcap_truth::{analyze_capture, capture_path, pcaps, text, tsv};
 
 const RRT_TOLERANCE_MS: f64 = 1.0;
 
 fn analyze(path: &Path, cfg: AnalyzerConfig) -> Vec<L7FlowLog> {
-    let mut an = Analyzer::new(cfg);
-    let mut out = Collected::default();
-    let mut r = PcapReader::open(path, 0).expect("open capture");
-    while let Some(f) = r.next_frame().expect("read capture") {
-        an.on_packet(&f.meta, f.data, &mut out);
-    }
-    an.finish(&mut out);
-    out.l7
-}
-
-fn text<const N: usize>(b: &tapflow_analyzer::l7::inline::InlineBytes<N>) -> String {
-    String::from_utf8_lossy(b.as_bytes()).into_owned()
+    analyze_capture(path, cfg).l7
 }
 
 /// DeepFlow's results are debug output; values as written there.

@@ -59,3 +59,25 @@ pub(crate) fn for_each_packet(
         }
     }
 }
+
+/// Every record of the whole analyzer over the capture at `path`, with `cfg`.
+#[allow(dead_code)] // not every test crate that includes this module uses it
+pub(crate) fn analyze_capture(
+    path: &Path,
+    cfg: tapflow_analyzer::AnalyzerConfig,
+) -> tapflow_analyzer::Collected {
+    let mut an = tapflow_analyzer::Analyzer::new(cfg);
+    let mut out = tapflow_analyzer::Collected::default();
+    let mut r = tapflow_dataplane::pcap::PcapReader::open(path, 0).expect("open capture");
+    while let Some(f) = r.next_frame().expect("read capture") {
+        an.on_packet(&f.meta, f.data, &mut out);
+    }
+    an.finish(&mut out);
+    out
+}
+
+/// An inline string field of a row, as text.
+#[allow(dead_code)]
+pub(crate) fn text<const N: usize>(b: &tapflow_analyzer::inline::InlineBytes<N>) -> String {
+    String::from_utf8_lossy(b.as_bytes()).into_owned()
+}

@@ -59,6 +59,27 @@ pub struct Descriptor {
     pub counters: &'static [&'static str],
 }
 
+impl Descriptor {
+    /// A TCP protocol tried on every port, enabled by default, with the long session window,
+    /// holding heads up to `payload_truncation`, a small state and no counters of its own:
+    /// descriptors override what differs (`..Descriptor::tcp(80, "Redis")`).
+    pub const fn tcp(id: u8, name: &'static str) -> Self {
+        Descriptor {
+            id,
+            name,
+            tcp: true,
+            udp: false,
+            default_ports: &[],
+            enabled_by_default: true,
+            window: SessionWindow::Long,
+            hold: Hold::Truncation,
+            tls: false,
+            large_state: false,
+            counters: &[],
+        }
+    }
+}
+
 /// Which transport a payload came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

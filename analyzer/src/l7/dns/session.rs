@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::parser::{Descriptor, L7Parser, Segment, SessionWindow, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{parse_message, probe, qtype_name, response_status, tcp_frame, Framing, Message};
 use crate::record::L7FlowLog;
@@ -49,17 +49,10 @@ pub struct DnsSession {
 
 impl L7Parser for DnsSession {
     const DESC: Descriptor = Descriptor {
-        id: 120,
-        name: "DNS",
-        tcp: true,
         udp: true,
         default_ports: &[53, 5353],
-        enabled_by_default: true,
         window: SessionWindow::Short,
-        hold: Hold::Truncation,
-        tls: false,
-        large_state: false,
-        counters: &[],
+        ..Descriptor::tcp(120, "DNS")
     };
     type Config = DnsConfig;
 

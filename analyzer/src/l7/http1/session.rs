@@ -7,7 +7,7 @@
 //! After a gap the direction waits for a segment that starts a message.
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{tags, Probe, ResponseStatus};
 use super::wire::{
     endpoint, header, parse_request, parse_response, probe, Body, ChunkedSkipper, Parsed,
@@ -55,19 +55,7 @@ pub struct Http1Session {
 }
 
 impl L7Parser for Http1Session {
-    const DESC: Descriptor = Descriptor {
-        id: 20,
-        name: "HTTP",
-        tcp: true,
-        udp: false,
-        default_ports: &[],
-        enabled_by_default: true,
-        window: SessionWindow::Long,
-        hold: Hold::Truncation,
-        tls: false,
-        large_state: false,
-        counters: &[],
-    };
+    const DESC: Descriptor = Descriptor::tcp(20, "HTTP");
     type Config = ();
 
     fn probe(payload: &[u8], t: Transport) -> Probe {

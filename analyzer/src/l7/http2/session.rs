@@ -15,7 +15,7 @@
 
 use super::super::exchange::{Exchange, Pairing};
 use super::super::inline::InlineBytes;
-use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::parser::{Descriptor, Hold, L7Parser, Segment, Transport};
 use super::super::protocol::L7Protocol;
 use super::super::{http1, tags, Probe, ResponseStatus};
 use super::frame::{
@@ -94,18 +94,11 @@ const COUNTER_DEGRADED: usize = 0;
 
 impl L7Parser for Http2Session {
     const DESC: Descriptor = Descriptor {
-        id: 21,
-        name: "HTTP2",
-        tcp: true,
-        udp: false,
-        default_ports: &[],
-        enabled_by_default: true,
-        window: SessionWindow::Long,
         // Header blocks must be decoded whole to keep HPACK in step: hold the most.
         hold: Hold::Max,
-        tls: false,
         large_state: true,
         counters: &["l7.h2_degraded"],
+        ..Descriptor::tcp(21, "HTTP2")
     };
     type Config = ();
 

@@ -22,7 +22,7 @@
 //! a message.
 
 use super::super::exchange::{Exchange, Pairing, RequestId};
-use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::resp::{int, is_type, line, Event, RespError, Walker};
 use crate::inline::InlineBytes;
@@ -248,17 +248,8 @@ fn eq_any(word: &[u8], names: &[&[u8]]) -> bool {
 
 impl L7Parser for RedisSession {
     const DESC: Descriptor = Descriptor {
-        id: 80,
-        name: "Redis",
-        tcp: true,
-        udp: false,
-        default_ports: &[],
-        enabled_by_default: true,
-        window: SessionWindow::Long,
-        hold: Hold::Truncation,
-        tls: false,
-        large_state: false,
         counters: &["l7.redis.pushes", "l7.redis.inline_commands"],
+        ..Descriptor::tcp(80, "Redis")
     };
     type Config = RedisConfig;
 

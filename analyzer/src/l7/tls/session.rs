@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::parser::{Descriptor, Hold, L7Parser, Segment, SessionWindow, Transport};
+use super::super::parser::{Descriptor, L7Parser, Segment, SessionWindow, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{parse_hello, probe, HelloKind, TlsError};
 
@@ -22,17 +22,10 @@ pub struct TlsSession {
 
 impl L7Parser for TlsSession {
     const DESC: Descriptor = Descriptor {
-        id: 121,
-        name: "TLS",
-        tcp: true,
-        udp: false,
         default_ports: &[443, 6443],
-        enabled_by_default: true,
         window: SessionWindow::Short,
-        hold: Hold::Truncation,
         tls: true,
-        large_state: false,
-        counters: &[],
+        ..Descriptor::tcp(121, "TLS")
     };
     type Config = ();
 
