@@ -115,7 +115,8 @@ pub trait L7Parser: Default {
     type Config: Default + Clone + std::fmt::Debug + PartialEq;
 
     /// Does the start of a flow's payload look like this protocol? Three states, so a message
-    /// start cut by the segment boundary can ask for more bytes.
+    /// start cut by the segment boundary can ask for more bytes. Called only on the transports
+    /// the descriptor lists.
     fn probe(payload: &[u8], transport: Transport) -> Probe;
 
     /// Did the client send `payload`, judging by the message itself (None: cannot tell)?

@@ -58,11 +58,8 @@ impl L7Parser for Http1Session {
     const DESC: Descriptor = Descriptor::tcp(20, "HTTP");
     type Config = ();
 
-    fn probe(payload: &[u8], t: Transport) -> Probe {
-        match t {
-            Transport::Tcp => probe(payload),
-            Transport::Udp => Probe::NotForUs,
-        }
+    fn probe(payload: &[u8], _: Transport) -> Probe {
+        probe(payload)
     }
 
     fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {

@@ -102,11 +102,8 @@ impl L7Parser for Http2Session {
     };
     type Config = ();
 
-    fn probe(payload: &[u8], t: Transport) -> Probe {
-        match t {
-            Transport::Tcp => super::frame::probe(payload),
-            Transport::Udp => Probe::NotForUs,
-        }
+    fn probe(payload: &[u8], _: Transport) -> Probe {
+        super::frame::probe(payload)
     }
 
     fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {

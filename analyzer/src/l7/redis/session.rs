@@ -253,11 +253,8 @@ impl L7Parser for RedisSession {
     };
     type Config = RedisConfig;
 
-    fn probe(payload: &[u8], t: Transport) -> Probe {
-        match t {
-            Transport::Tcp => probe_request(payload),
-            Transport::Udp => Probe::NotForUs,
-        }
+    fn probe(payload: &[u8], _: Transport) -> Probe {
+        probe_request(payload)
     }
 
     fn sent_by_client(payload: &[u8], _: Transport) -> Option<bool> {
