@@ -26,9 +26,14 @@ cat >> "$WORK/before_after/new_noredis.yaml" <<'YAML'
     application_protocol_inference:
       enabled_protocols: [HTTP, HTTP2, DNS, TLS]
 YAML
+# Outputs go to memory when /dev/shm exists: the disk's write-back is the noisiest part otherwise.
+OUT="$WORK/before_after/out"
+[ -d /dev/shm ] && OUT=/dev/shm/tapflow-before-after
+trap 'rm -rf /dev/shm/tapflow-before-after' EXIT
 run() { # BIN CONFIG PCAP -> seconds
+  rm -rf "$OUT"
   /usr/bin/time -f %e -o "$WORK/before_after/t" taskset -c 0 "$1" analyze -q --config "$2" \
-    --out "$WORK/before_after/out" "$3" >/dev/null 2>&1
+    --out "$OUT" "$3" >/dev/null 2>&1
   tail -1 "$WORK/before_after/t"
 }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

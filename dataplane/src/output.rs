@@ -3,7 +3,7 @@
 //! Batches are reused: the output thread empties each one and sends it back on a second ring, so
 //! after warm-up no batch is allocated.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tapflow_analyzer::{RecordBatch, RecordRef, RecordSink};
 
@@ -71,18 +71,19 @@ impl RecordSink for BatchSink {
     }
 }
 
-/// Moves batches from every worker ring into `write` until all workers are gone and the rings
-/// are empty; calls `tick` about every 10 ms (summary line, stop conditions).
+/// Moves batches from every worker ring into `sink` until all workers are gone and the rings
+/// are empty; about every 10 ms ticks the sink with the wall clock and calls `tick` (summary
+/// line, stop conditions).
 pub fn run_output(
     mut rings: Vec<BatchReceiver>,
-    mut write: impl FnMut(&RecordBatch),
+    sink: &mut impl RecordSink,
     mut tick: impl FnMut(),
 ) {
     loop {
         let mut moved = false;
         for r in rings.iter_mut() {
             while let Ok(mut batch) = r.consumer.pop() {
-                write(&batch);
+                sink.record_batch(&batch);
                 batch.clear();
                 // A worker that is gone, or a full return ring: the batch is freed here.
                 let _ = r.recycle.push(batch);
@@ -90,11 +91,14 @@ pub fn run_output(
             }
         }
         rings.retain(|r| !(r.consumer.is_abandoned() && r.consumer.is_empty()));
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        sink.tick(wall);
+        tick();
         if rings.is_empty() {
-            tick();
             return;
         }
-        tick();
         if !moved {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -128,8 +132,8 @@ mod tests {
         sink.flush_batches();
         assert!(sink.recycled.slots() < 4, "a returned batch was taken");
         drop(sink);
-        let mut n = 0;
-        run_output(rings, |b| n += b.len(), || {});
-        assert_eq!(n, 1);
+        let mut out = RecordBatch::default();
+        run_output(rings, &mut out, || {});
+        assert_eq!(out.len(), 1);
     }
 }

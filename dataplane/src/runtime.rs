@@ -502,30 +502,26 @@ fn run_workers<'s>(
             }
         }
         let mut last = Instant::now();
-        run_output(
-            rings,
-            |b| sink.record_batch(b),
-            || {
-                if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
-                    signal::request_stop();
+        run_output(rings, sink, || {
+            if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+                signal::request_stop();
+            }
+            if last.elapsed() >= Duration::from_secs(1) {
+                last = Instant::now();
+                let mut s = LiveSummary {
+                    elapsed: started.elapsed(),
+                    workers: threads,
+                    ..LiveSummary::default()
+                };
+                for st in &stats {
+                    s.frames += st.frames.load(Ordering::Relaxed);
+                    s.bytes += st.bytes.load(Ordering::Relaxed);
+                    s.drops += st.drops.load(Ordering::Relaxed);
+                    s.active_flows += st.active_flows.load(Ordering::Relaxed);
                 }
-                if last.elapsed() >= Duration::from_secs(1) {
-                    last = Instant::now();
-                    let mut s = LiveSummary {
-                        elapsed: started.elapsed(),
-                        workers: threads,
-                        ..LiveSummary::default()
-                    };
-                    for st in &stats {
-                        s.frames += st.frames.load(Ordering::Relaxed);
-                        s.bytes += st.bytes.load(Ordering::Relaxed);
-                        s.drops += st.drops.load(Ordering::Relaxed);
-                        s.active_flows += st.active_flows.load(Ordering::Relaxed);
-                    }
-                    on_second(&s);
-                }
-            },
-        );
+                on_second(&s);
+            }
+        });
         let mut first_err = None;
         for h in handles {
             match h.join() {

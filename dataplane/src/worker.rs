@@ -105,6 +105,9 @@ impl<'a, K: RecordSink> Worker<'a, K> {
             if self.stats.frames >= next_progress {
                 next_progress += PROGRESS_EVERY;
                 progress(source, &self.stats);
+                if clock == Clock::Offline {
+                    self.sink.tick(self.analyzer.now_ns());
+                }
             }
             if clock == Clock::Wall {
                 if burst == Burst::Idle {
@@ -150,6 +153,7 @@ impl<'a, K: RecordSink> Worker<'a, K> {
     /// counters published.
     pub fn finish(mut self) -> (RunStats, K) {
         self.analyzer.finish(&mut self.sink);
+        self.sink.tick(self.analyzer.now_ns());
         self.sink.flush_batches();
         self.publish();
         if let Some(p) = self.published {

@@ -115,9 +115,21 @@ macro_rules! l7_registry {
                 Pools { $($field: StatePool::new(cfg.pool_capacity(ParserKind::$var)),)+ }
             }
 
-            /// Most memory the pools can take with `cfg`.
+            /// Most memory the pools can take with `cfg`. A flow has one parser and L7 slots are
+            /// `flow_capacity`, so the small-state pools together hold at most that many states:
+            /// the largest of them counts; each large-state pool counts whole.
             pub fn memory_bytes(cfg: &L7Config) -> u64 {
-                0 $(+ StatePool::<$ty>::memory_bytes(cfg.pool_capacity(ParserKind::$var)))+
+                let mut small = 0u64;
+                let mut large = 0u64;
+                $(
+                    let bytes = StatePool::<$ty>::memory_bytes(cfg.pool_capacity(ParserKind::$var));
+                    if ParserKind::$var.desc().large_state {
+                        large += bytes;
+                    } else {
+                        small = small.max(bytes);
+                    }
+                )+
+                small + large
             }
 
             /// A fresh state of `k`, or None when its pool is full.

@@ -21,6 +21,10 @@ pub trait RecordSink {
     /// Records buffered for another thread are handed over now (a live worker calls this every
     /// 100 ms and at its end); nothing to do for sinks that write as they go.
     fn flush_batches(&mut self) {}
+
+    /// Time moved on to `now_ns` (an offline run's packet time, a live output thread's wall
+    /// clock): sinks with intervals of their own may close them.
+    fn tick(&mut self, _now_ns: u64) {}
 }
 
 /// A record type that travels through sinks.
@@ -179,5 +183,9 @@ impl<S: RecordSink + ?Sized> RecordSink for &mut S {
 
     fn flush_batches(&mut self) {
         (**self).flush_batches();
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        (**self).tick(now_ns);
     }
 }

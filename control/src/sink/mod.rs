@@ -129,12 +129,6 @@ impl FanOut {
         }
     }
 
-    pub fn tick(&mut self, now_ns: u64) {
-        for s in &mut self.sinks {
-            s.tick(now_ns);
-        }
-    }
-
     /// Flushes every sink (all of them, even after a failure); the first failure is returned.
     pub fn flush(&mut self) -> Result<(), SinkError> {
         let mut first = Ok(());
@@ -172,5 +166,92 @@ impl RecordSink for FanOut {
 
     fn record_batch(&mut self, batch: &RecordBatch) {
         self.write_batch(batch);
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        for s in &mut self.sinks {
+            s.tick(now_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapflow_analyzer::{L7FlowLog, Record};
+
+    /// Remembers what reached it (to see the fan-out's calls).
+    #[derive(Default)]
+    struct Seen {
+        kinds: Vec<RecordKind>,
+        ticks: Vec<u64>,
+        flushes: u32,
+    }
+
+    impl Sink for Seen {
+        fn name(&self) -> &'static str {
+            "seen"
+        }
+        fn write(&mut self, rec: RecordRef<'_>) {
+            self.kinds.push(rec.kind());
+        }
+        fn tick(&mut self, now_ns: u64) {
+            self.ticks.push(now_ns);
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            self.flushes += 1;
+            Ok(())
+        }
+        fn stats(&self) -> SinkStats {
+            let mut s = SinkStats::default();
+            for k in &self.kinds {
+                s.count(*k);
+            }
+            s
+        }
+    }
+
+    #[test]
+    fn fan_out_reaches_every_sink_and_reports_the_first_failure() {
+        assert!(RecordKind::ALL.len() <= SinkStats::default().written.len());
+        let dir = std::env::temp_dir().join(format!("tapflow-fanout-{}", std::process::id()));
+        let limits = crate::config::FileOutput {
+            rotate_bytes: 100_000,
+            keep_files: 2,
+        };
+        let files = JsonLinesSink::to_dir(&dir, limits).unwrap();
+        let mut f = FanOut::new(vec![Box::new(Seen::default()), Box::new(files)]);
+        let l7 = L7FlowLog::default();
+        f.record(l7.as_ref());
+        let mut batch = RecordBatch::default();
+        batch.push(&l7);
+        batch.push(&l7);
+        f.record_batch(&batch);
+        f.tick(42);
+        assert!(f.flush().is_ok());
+        let seen = f.per_sink();
+        assert_eq!(seen[0].0, "seen");
+        let per = f.per_sink();
+        assert_eq!(per[0].1.records(RecordKind::L7FlowLog), 3);
+        assert_eq!(
+            per[1].1.records(RecordKind::L7FlowLog),
+            3,
+            "jsonl wrote them too"
+        );
+        assert_eq!(f.stats().records(RecordKind::L7FlowLog), 6);
+        let text = std::fs::read_to_string(dir.join("l7_flow_log.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        // The files' directory disappears: the JSON lines sink fails at its next rotation, the
+        // other sink goes on.
+        std::fs::remove_dir_all(&dir).unwrap();
+        for _ in 0..20_000 {
+            f.record(l7.as_ref());
+        }
+        let err = f
+            .flush()
+            .expect_err("writing into a removed directory fails");
+        assert!(err.to_string().starts_with("jsonl:"), "{err}");
+        assert_eq!(f.per_sink()[0].1.records(RecordKind::L7FlowLog), 20_003);
+        assert!(f.per_sink()[1].1.write_errors > 0);
     }
 }
