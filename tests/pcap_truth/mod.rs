@@ -11,6 +11,7 @@ pub(crate) fn pcaps() -> Option<PathBuf> {
 }
 
 /// Rows of a truth TSV file as header -> value maps.
+#[allow(dead_code)] // not every test crate that includes this module uses it
 pub(crate) fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path).expect("truth file");
     let mut lines = text.lines();
@@ -28,6 +29,7 @@ pub(crate) fn tsv(path: &Path) -> Vec<BTreeMap<String, String>> {
 }
 
 /// The capture named `id` (any extension) in `encap/`, `l7/` or `tcp/`.
+#[allow(dead_code)]
 pub(crate) fn capture_path(dir: &Path, id: &str) -> Option<PathBuf> {
     ["encap", "l7", "tcp"].iter().find_map(|sub| {
         std::fs::read_dir(dir.join(sub))

@@ -205,6 +205,27 @@ impl<'a> Exchange<'a> {
         RequestId(seq)
     }
 
+    /// A request that gets no response by design (memcached `noreply`, MQTT QoS 0 publishes):
+    /// written at once as a request row (`type` 0) with status ok; not a timeout.
+    pub fn one_way(&mut self, captured: u32, fill: impl FnOnce(&mut L7FlowLog)) {
+        self.messages += 1;
+        self.stats.request += 1;
+        self.counters.requests += 1;
+        let row = &mut *self.scratch;
+        *row = L7FlowLog::default();
+        fill_base(row, self.flow, self.client_side, self.mode, self.proto);
+        row.row_type = TYPE_REQUEST;
+        row.start_time = self.ts_ns / 1_000;
+        row.end_time = row.start_time;
+        row.req_tcp_seq = self.tcp_seq;
+        row.captured_request_byte = captured;
+        row.is_tls = self.is_tls;
+        row.response_status = ResponseStatus::Ok.code();
+        fill(row);
+        self.counters.records += 1;
+        self.sink.record(row.as_ref());
+    }
+
     /// Adds to request `id` while it still waits for its response (the rest of a request that
     /// streams over several segments); false when it already left (answered, timed out, pushed
     /// out).

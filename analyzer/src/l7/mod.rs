@@ -18,6 +18,7 @@ pub mod app_table;
 pub mod config;
 pub mod exchange;
 pub mod flow_state;
+pub mod line;
 #[cfg(test)]
 mod mutate;
 pub mod parser;
@@ -36,6 +37,7 @@ pub mod tracker;
 pub mod dns;
 pub mod http1;
 pub mod http2;
+pub mod memcached;
 pub mod redis;
 pub mod tls;
 

@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 26] = [
+pub const KNOWN_UNPARSED: [&str; 25] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -19,7 +19,6 @@ pub const KNOWN_UNPARSED: [&str; 26] = [
     "Oracle",
     "Dameng",
     "MongoDB",
-    "Memcached",
     "Kafka",
     "MQTT",
     "AMQP",

@@ -25,16 +25,7 @@ pub enum RespError {
     MissingCrlf,
 }
 
-/// A complete line at the start of `buf`: (the line without CRLF, bytes including CRLF).
-pub fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
-    let nl = buf.iter().position(|b| *b == b'\n')?;
-    let end = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
-    Some((&buf[..end], nl + 1))
-}
+pub use super::super::line::line;
 
 /// A RESP integer (`-1` allowed): at most 19 digits.
 pub fn int(b: &[u8]) -> Option<i64> {

@@ -127,8 +127,9 @@ pub struct RedisSession {
     resync: [bool; 2],
 }
 
-/// Commands recognised when sent inline (`PING\r\n`, `SET k v\r\n`, as redis-cli and telnet
-/// users do): common ones that no other text protocol starts a connection with.
+/// Commands recognised when sent inline (`PING\r\n`, `SET k v\r\n`, as telnet users and
+/// scripts do), in upper case only: common ones that no other text protocol starts a connection
+/// with (memcached's `get` / `set` are lower case, and memcached is tried first on its port).
 const INLINE_COMMANDS: [&[u8]; 30] = [
     b"PING",
     b"GET",
@@ -169,6 +170,9 @@ fn probe_inline(b: &[u8]) -> Probe {
         return Probe::NotForUs;
     };
     let word = text.split(|c| *c == b' ').next().unwrap_or_default();
+    if !word.iter().all(u8::is_ascii_uppercase) {
+        return Probe::NotForUs;
+    }
     // `GET / HTTP/1.1` is HTTP's.
     let http = text.len() > 9 && text[text.len() - 9..].starts_with(b" HTTP/");
     if eq_any(word, &INLINE_COMMANDS) && !http {

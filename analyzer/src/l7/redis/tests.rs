@@ -44,7 +44,12 @@ fn probe_and_direction() {
     assert_eq!(RedisSession::probe(b"*x\r\n", t), Probe::NotForUs);
     assert_eq!(RedisSession::probe(b"+OK\r\n", t), Probe::NotForUs);
     assert_eq!(RedisSession::probe(b"PING\r\n", t), Probe::Certain);
-    assert_eq!(RedisSession::probe(b"set k v\r\n", t), Probe::Certain);
+    assert_eq!(RedisSession::probe(b"SET k v\r\n", t), Probe::Certain);
+    assert_eq!(
+        RedisSession::probe(b"set k 0 0 3\r\n", t),
+        Probe::NotForUs,
+        "memcached's"
+    );
     assert_eq!(RedisSession::probe(b"PING", t), Probe::NotForUs);
     assert_eq!(
         RedisSession::probe(b"USER anonymous\r\n", t),
