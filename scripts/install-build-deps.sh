@@ -20,19 +20,21 @@ ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-de
 # Tests: the L7 conformance test cross-checks with tshark where the truth files cannot.
 [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tshark >/dev/null && need+=(tshark)
 # Tests against real servers (started by the tests themselves in their own namespace): Redis,
-# driven by redis-cli and redis-benchmark, memcached (a Python client in tests/clients/); ethtool
+# driven by redis-cli and redis-benchmark, memcached and MariaDB (clients in tests/clients/); ethtool
 # turns off offloads on the test veth.
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
   command -v ethtool >/dev/null || need+=(ethtool)
   command -v memcached >/dev/null || need+=(memcached)
+  command -v mariadbd >/dev/null || need+=(mariadb-server)
+  command -v mariadb >/dev/null || need+=(mariadb-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached; do
+    for svc in redis-server memcached mariadb; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

@@ -38,6 +38,7 @@ pub mod dns;
 pub mod http1;
 pub mod http2;
 pub mod memcached;
+pub mod mysql;
 pub mod redis;
 pub mod tls;
 

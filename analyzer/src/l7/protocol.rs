@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 25] = [
+pub const KNOWN_UNPARSED: [&str; 24] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -14,7 +14,6 @@ pub const KNOWN_UNPARSED: [&str; 25] = [
     "SomeIP",
     "ISO8583",
     "NetSign",
-    "MySQL",
     "PostgreSQL",
     "Oracle",
     "Dameng",
@@ -79,7 +78,7 @@ mod tests {
             assert_eq!(L7Protocol::from_name(p.name()), Some(*p));
         }
         assert_eq!(L7Protocol::from_name("grpc"), Some(L7Protocol::Grpc));
-        assert_eq!(L7Protocol::from_name("MySQL"), None);
+        assert_eq!(L7Protocol::from_name("Kafka"), None);
         let d = ProtocolSet::deepflow_default();
         assert!(d.contains(L7Protocol::Http1) && d.contains(L7Protocol::Dns));
         assert!(d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));

@@ -108,12 +108,15 @@ impl DirStream {
     /// `parse` gets the bytes to parse (held bytes followed
     /// by the segment's new bytes) and whether a gap came right before them (resynchronise), and
     /// returns how many it consumed; the rest is held for the next segment, up to the limit.
+    /// When the held bytes and the segment do not fit together, `parse` first gets the held bytes
+    /// with as much of the segment as fits; once it has consumed the held part it is called again
+    /// on the rest of the segment in place (unconsumed bytes are offered again).
     pub fn feed<const N: usize>(
         &mut self,
         pool: &mut HoldPool<N>,
         seq: SeqNumber,
         payload: &[u8],
-        parse: impl FnOnce(&[u8], bool) -> usize,
+        mut parse: impl FnMut(&[u8], bool) -> usize,
     ) -> FeedOutcome {
         let mut out = FeedOutcome::default();
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
@@ -147,20 +150,36 @@ impl DirStream {
         };
         let resync = out.gap > 0 || std::mem::take(&mut self.resync_next);
         match self.buf {
-            Some(i) if self.held_len > 0 && self.held_len + data.len() <= limit => {
+            Some(i) if self.held_len > 0 && self.held_len < limit => {
+                // Join the held bytes with as much of the segment as the buffer takes.
+                let held = self.held_len;
+                let k = (limit - held).min(data.len());
                 let b = &mut pool.bufs[i as usize];
-                b[self.held_len..self.held_len + data.len()].copy_from_slice(data);
-                let view_len = self.held_len + data.len();
+                b[held..held + k].copy_from_slice(&data[..k]);
+                let view_len = held + k;
                 let used = parse(&b[..view_len], false).min(view_len);
-                b.copy_within(used..view_len, 0);
-                self.held_len = view_len - used;
-                if self.held_len == 0 {
+                if k == data.len() {
+                    b.copy_within(used..view_len, 0);
+                    self.held_len = view_len - used;
+                    if self.held_len == 0 {
+                        self.release(pool);
+                    }
+                } else if used >= held {
+                    // The held message completed: go on in the segment itself.
                     self.release(pool);
+                    let from = used - held;
+                    let more = parse(&data[from..], false).min(data.len() - from);
+                    out.overflow = self.hold(pool, &data[from + more..], limit);
+                } else {
+                    // The held message is longer than what can be held: drop it and start over
+                    // at this segment, as after a gap.
+                    out.overflow = held as u32;
+                    self.release(pool);
+                    let used = parse(data, true).min(data.len());
+                    out.overflow += self.hold(pool, &data[used..], limit);
                 }
             }
             Some(_) if self.held_len > 0 => {
-                // Held bytes and the new segment do not fit together: the held message is too
-                // long to follow. Drop it and start over at this segment, as after a gap.
                 out.overflow = self.held_len as u32;
                 self.release(pool);
                 let used = parse(data, true).min(data.len());

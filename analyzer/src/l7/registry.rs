@@ -199,6 +199,7 @@ l7_registry! {
         Http2: http2 => super::http2::Http2Session,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
+        Mysql: mysql => super::mysql::MysqlSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").

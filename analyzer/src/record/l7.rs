@@ -61,6 +61,9 @@ pub struct L7FlowLog {
     pub response_length: i64,
     /// Request to response, µs (0 without both).
     pub response_duration: u64,
+    /// Rows a SQL statement changed (MySQL OK packets); absent for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_affected_rows: Option<u64>,
     pub is_tls: bool,
     pub req_tcp_seq: u32,
     pub resp_tcp_seq: u32,
@@ -103,6 +106,7 @@ impl Default for L7FlowLog {
             request_length: -1,
             response_length: -1,
             response_duration: 0,
+            sql_affected_rows: None,
             is_tls: false,
             req_tcp_seq: 0,
             resp_tcp_seq: 0,

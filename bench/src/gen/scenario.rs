@@ -394,13 +394,12 @@ pub(crate) fn run(
             t = c.message(t + MS, true, &l7::mysql_login());
             t = c.message(t + MS, false, &l7::mysql_ok(2));
             for _ in 0..rng.range(1, 4) {
-                t = c.message(t + rng.range(1, 20) * MS, true, &l7::mysql_query(rng));
+                let t_req = t + rng.range(1, 20) * MS;
+                t = c.message(t_req, true, &l7::mysql_query(rng));
                 let rows = rng.range(1, 40) as usize;
-                t = c.message(
-                    t + rng.range(1, 15) * MS,
-                    false,
-                    &l7::mysql_result(rng, rows),
-                );
+                let t_resp = t + rng.range(1, 15) * MS;
+                t = c.message(t_resp, false, &l7::mysql_result(rng, rows));
+                c.l7_exchange("MySQL", t_req, t_resp, None);
                 c.tcp(t + MS / 2, true, ACK, 0);
             }
             c.close(t + 5 * MS);

@@ -30,7 +30,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("processors.flow_log.conntrack.timeouts.closed_fin", Some("2s"), "", "After the FIN handshake."),
     ("processors.flow_log.tunning.concurrent_flow_limit", Some("65535"), "", "Most flows tracked at once (memory is reserved for them)."),
     ("processors.flow_log.tunning.flow_table_full_action", Some("refuse"), "", "refuse (count, do not track) or evict_oldest."),
-    ("processors.request_log.application_protocol_inference.enabled_protocols", Some("[HTTP, HTTP2, Redis, DNS, TLS]"), "", "Protocols parsed (HTTP2 includes gRPC); DeepFlow also lists MySQL, Kafka (not parsed by tapflow yet)."),
+    ("processors.request_log.application_protocol_inference.enabled_protocols", Some("[HTTP, HTTP2, MySQL, Redis, DNS, TLS]"), "", "Protocols parsed (HTTP2 includes gRPC; Memcached when listed); DeepFlow also lists Kafka (not parsed by tapflow yet)."),
     ("processors.request_log.application_protocol_inference.inference_max_retries", Some("128"), "", "Failed inferences on a server before its new flows are not probed."),
     ("processors.request_log.application_protocol_inference.inference_result_ttl", Some("60s"), "", "How long a server's inference result is trusted."),
     ("processors.request_log.filters.port_number_prefilters", Some("{DNS: '53,5353', TLS: '443,6443', Memcached: '11211'}"), "", "Server ports per protocol; protocols not listed are tried on every port."),

@@ -1,0 +1,374 @@
+//! One MySQL / MariaDB connection: the greeting and the authentication are followed (to learn
+//! whether TLS or compression takes over), then each command (a packet with sequence id 0 from the
+//! client) is a request and the first packet of the server's reply (OK, ERR, EOF or a result
+//! set's column count) its response; the rest of a reply (column definitions, rows) is skipped
+//! packet by packet without being held, so a result set of any size costs nothing.
+//!
+//! Row fields (`deepflow-facts.md` section 4.5): request_type = the command (`COM_QUERY`,
+//! `COM_STMT_EXECUTE`, ...), request_resource = the SQL text (COM_QUERY, COM_STMT_PREPARE; cut
+//! at 256 bytes) or the database (COM_INIT_DB, also request_domain), request_id = the statement
+//! id (statement commands, and a prepare's answer); response_code = the error code of an ERR,
+//! response_exception its message; response_status: SQLSTATE classes caused by the request (bad
+//! SQL 42, constraint violation 23, data 22, access 28, unknown database 3D, ...) are client
+//! errors, the others server errors; sql_affected_rows from OK packets.
+//!
+//! COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA get no reply: they are written at once as
+//! request rows. A connection that switches to TLS (`l7.mysql.tls`) or to the compressed protocol
+//! (`l7.mysql.compressed`) is not parsed further, and not misparsed.
+
+use super::super::exchange::{Exchange, Pairing};
+use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
+use super::super::{Probe, ResponseStatus};
+use super::wire::{
+    command_name, header, is_client_state, parse_err, parse_greeting, parse_ok_affected,
+    CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
+    COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
+    COM_STMT_SEND_LONG_DATA, HEADER_LEN,
+};
+use crate::record::L7FlowLog;
+
+const COUNTER_TLS: usize = 0;
+const COUNTER_COMPRESSED: usize = 1;
+
+/// Where the server's reply stream stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Reply {
+    /// Between replies: the next packet heads the reply to the oldest pending command.
+    #[default]
+    Idle,
+    /// Column (or parameter) definitions still to come, then an EOF or the rows.
+    Definitions(u32),
+    /// Result rows until an EOF / OK (0xfe, shorter than 9 bytes) or an ERR.
+    Rows,
+    /// Definitions after a prepare's OK, then the reply ends.
+    Skip(u32),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    /// Nothing seen yet (or joined mid-connection).
+    #[default]
+    Start,
+    /// Greeting seen: authentication until the server's OK.
+    Auth,
+    Commands,
+    /// TLS or the compressed protocol took over: not parsed.
+    Opaque,
+}
+
+/// MySQL state of one connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MysqlSession {
+    /// Bytes of the current packet still to skip, per direction.
+    skip: [u32; 2],
+    phase: Phase,
+    server_caps: u32,
+    /// Both ends asked for compression: it starts after authentication.
+    compress: bool,
+    /// Commands waiting for their reply, oldest first (the first `pending` of a ring of 8).
+    cmds: [u8; 8],
+    first: u8,
+    pending: u8,
+    reply: Reply,
+    /// Bytes of this direction were lost: wait for a segment that starts a packet.
+    resync: [bool; 2],
+}
+
+/// A command packet (sequence id 0) at the start of `b` whose command byte is known.
+fn starts_command(b: &[u8]) -> bool {
+    matches!(header(b), Some((len, 0)) if len > 0)
+        && b.get(HEADER_LEN)
+            .is_some_and(|c| command_name(*c).is_some())
+}
+
+fn sql_like(text: &[u8]) -> bool {
+    text.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'(' | b' '))
+        && text
+            .iter()
+            .take(64)
+            .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80)
+}
+
+impl L7Parser for MysqlSession {
+    const DESC: Descriptor = Descriptor {
+        counters: &["l7.mysql.tls", "l7.mysql.compressed"],
+        ..Descriptor::tcp(60, "MySQL")
+    };
+    type Config = ();
+
+    fn probe(b: &[u8], _: Transport) -> Probe {
+        // A packet header cut by the segment boundary is too little to guess from.
+        let Some((len, seq)) = header(b) else {
+            return Probe::NotForUs;
+        };
+        let payload = &b[HEADER_LEN..];
+        match (seq, payload.first()) {
+            (_, None) => Probe::Unsure,
+            // The server's greeting: protocol 10, a printable version, NUL.
+            (0, Some(10)) => match parse_greeting(payload) {
+                Some(g) if !g.version.is_empty() && g.version.iter().all(u8::is_ascii_graphic) => {
+                    Probe::Certain
+                }
+                None if (len as usize) > payload.len() => Probe::Unsure,
+                _ => Probe::NotForUs,
+            },
+            // A query (joined after the handshake): the length must fit what arrived.
+            (0, Some(&COM_QUERY)) if (len as usize) + HEADER_LEN >= b.len() && len > 1 => {
+                if sql_like(&payload[1..]) {
+                    Probe::Certain
+                } else {
+                    Probe::NotForUs
+                }
+            }
+            _ => Probe::NotForUs,
+        }
+    }
+
+    fn sent_by_client(b: &[u8], _: Transport) -> Option<bool> {
+        match (header(b)?, b.get(HEADER_LEN)?) {
+            ((_, 0), 10) => Some(false),
+            ((_, 0), c) if command_name(*c).is_some() => Some(true),
+            _ => None,
+        }
+    }
+
+    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        let d = seg.dir();
+        let data = seg.data;
+        if self.phase == Phase::Opaque {
+            return data.len();
+        }
+        if self.resync[d] {
+            // Only a command is recognisable in the middle of a stream.
+            if !(seg.from_client && starts_command(data)) {
+                return data.len();
+            }
+            self.resync[d] = false;
+        }
+        let mut at = 0;
+        while at < data.len() && self.phase != Phase::Opaque {
+            if self.skip[d] > 0 {
+                let take = (self.skip[d] as usize).min(data.len() - at);
+                self.skip[d] -= take as u32;
+                at += take;
+                continue;
+            }
+            let rest = &data[at..];
+            let Some((len, seq)) = header(rest) else {
+                return at;
+            };
+            let total = HEADER_LEN + len as usize;
+            // Enough of the payload to read what a row needs (SQL is cut at what can be held).
+            let want = total.min(seg.hold.max(HEADER_LEN + 1));
+            if rest.len() < want {
+                return at;
+            }
+            let payload = &rest[HEADER_LEN..rest.len().min(total)];
+            let captured = rest.len().min(total) as u32;
+            if !self.packet(seg.from_client, seq, payload, captured, x) {
+                x.parse_error();
+                self.resync[d] = true;
+                self.skip[d] = 0;
+                return data.len();
+            }
+            let used = rest.len().min(total);
+            at += used;
+            self.skip[d] = (total - used) as u32;
+        }
+        if self.phase == Phase::Opaque {
+            return data.len();
+        }
+        at
+    }
+
+    fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
+        self.skip[dir] = 0;
+        self.resync[dir] = true;
+    }
+}
+
+impl MysqlSession {
+    /// One packet (its payload as far as it is here); false when it cannot be MySQL.
+    fn packet(
+        &mut self,
+        from_client: bool,
+        seq: u8,
+        p: &[u8],
+        captured: u32,
+        x: &mut Exchange<'_>,
+    ) -> bool {
+        if from_client {
+            return self.client_packet(seq, p, captured, x);
+        }
+        match self.phase {
+            Phase::Start if seq == 0 => {
+                let Some(g) = parse_greeting(p) else {
+                    return false;
+                };
+                self.server_caps = g.caps;
+                self.phase = Phase::Auth;
+            }
+            Phase::Auth => match p.first() {
+                Some(0x00) if self.compress => {
+                    x.count(COUNTER_COMPRESSED);
+                    self.phase = Phase::Opaque;
+                }
+                Some(0x00 | 0xff) => self.phase = Phase::Commands,
+                _ => {}
+            },
+            Phase::Commands => self.reply_packet(p, captured, x),
+            _ => {}
+        }
+        true
+    }
+
+    /// A packet of the reply stream.
+    fn reply_packet(&mut self, p: &[u8], captured: u32, x: &mut Exchange<'_>) {
+        let eof = p.first() == Some(&0xfe) && p.len() < 9;
+        self.reply = match self.reply {
+            Reply::Idle if self.pending == 0 => Reply::Idle,
+            Reply::Idle => {
+                let cmd = self.cmds[usize::from(self.first)];
+                self.first = (self.first + 1) % 8;
+                self.pending -= 1;
+                self.response(p, captured, x);
+                let ends = matches!(p.first(), Some(0xff)) || eof;
+                match cmd {
+                    _ if ends => Reply::Idle,
+                    // A prepare's OK: parameter and column definitions follow, each list closed
+                    // by an EOF (counted as they come).
+                    COM_STMT_PREPARE => match (p.get(5..7), p.get(7..9)) {
+                        (Some(c), Some(q)) => {
+                            let cols = u32::from(u16::from_le_bytes([c[0], c[1]]));
+                            let params = u32::from(u16::from_le_bytes([q[0], q[1]]));
+                            let n = cols + params + u32::from(cols > 0) + u32::from(params > 0);
+                            if n > 0 {
+                                Reply::Skip(n)
+                            } else {
+                                Reply::Idle
+                            }
+                        }
+                        _ => Reply::Idle,
+                    },
+                    // Definitions / rows until an EOF, without a count first.
+                    COM_FIELD_LIST | COM_STMT_FETCH => Reply::Rows,
+                    // OK, or a result set: its column count.
+                    COM_QUERY | COM_STMT_EXECUTE if p.first() != Some(&0x00) => {
+                        match super::wire::lenenc(p) {
+                            Some((n, _)) if n > 0 => Reply::Definitions(n.min(4096) as u32),
+                            _ => Reply::Idle,
+                        }
+                    }
+                    // Everything else is answered by one packet.
+                    _ => Reply::Idle,
+                }
+            }
+            Reply::Definitions(0) if eof => Reply::Rows,
+            Reply::Definitions(0) | Reply::Rows if eof || p.first() == Some(&0xff) => Reply::Idle,
+            Reply::Definitions(0) | Reply::Rows => Reply::Rows,
+            Reply::Definitions(n) => Reply::Definitions(n - 1),
+            // With EOF deprecated the lists are shorter: a new reply's head cannot be told from a
+            // definition, so the count is trusted.
+            Reply::Skip(n) if n <= 1 || eof && self.pending > 0 => Reply::Idle,
+            Reply::Skip(n) => Reply::Skip(n - 1),
+        };
+    }
+
+    fn client_packet(&mut self, seq: u8, p: &[u8], captured: u32, x: &mut Exchange<'_>) -> bool {
+        match self.phase {
+            Phase::Auth if seq == 1 => {
+                // The handshake response: its capabilities.
+                let caps = match p.get(..4) {
+                    Some(c)
+                        if u16::from_le_bytes([c[0], c[1]]) as u32 & CLIENT_PROTOCOL_41 != 0 =>
+                    {
+                        u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+                    }
+                    Some(c) => u32::from(u16::from_le_bytes([c[0], c[1]])),
+                    None => return false,
+                };
+                if caps & CLIENT_SSL != 0 && p.len() <= 32 {
+                    // An SSLRequest: TLS follows.
+                    x.count(COUNTER_TLS);
+                    self.phase = Phase::Opaque;
+                } else {
+                    self.compress = caps & self.server_caps & CLIENT_COMPRESS != 0;
+                }
+                true
+            }
+            Phase::Start | Phase::Commands if seq == 0 => {
+                let Some(&c) = p.first() else {
+                    return false;
+                };
+                let Some(name) = command_name(c) else {
+                    return false;
+                };
+                self.phase = Phase::Commands;
+                let body = &p[1..];
+                let fill = |row: &mut L7FlowLog| {
+                    row.request_type.push_lossy(name.as_bytes());
+                    match c {
+                        COM_QUERY | COM_STMT_PREPARE => row.request_resource.push_lossy(body),
+                        COM_INIT_DB => {
+                            row.request_domain.push_lossy(body);
+                            row.request_resource.push_lossy(body);
+                        }
+                        COM_FIELD_LIST => {
+                            let table = body.split(|b| *b == 0).next().unwrap_or_default();
+                            row.request_resource.push_lossy(table);
+                        }
+                        0x17..=0x1a | 0x1c => {
+                            if let Some(id) = body.get(..4) {
+                                row.request_id =
+                                    Some(u32::from_le_bytes([id[0], id[1], id[2], id[3]]));
+                            }
+                        }
+                        _ => {}
+                    }
+                };
+                if matches!(c, COM_QUIT | COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA) {
+                    x.one_way(captured, fill);
+                } else {
+                    x.request(None, captured, fill);
+                    if self.pending < 8 {
+                        self.cmds[usize::from((self.first + self.pending) % 8)] = c;
+                        self.pending += 1;
+                    }
+                }
+                true
+            }
+            // Authentication exchanges, and the continuation packets of a long command.
+            _ => true,
+        }
+    }
+
+    /// The first packet of a reply.
+    fn response(&mut self, p: &[u8], captured: u32, x: &mut Exchange<'_>) {
+        x.response(Pairing::Oldest, captured, |row| {
+            if let Some(e) = parse_err(p) {
+                row.response_code = Some(i32::from(e.code));
+                let client = e.state.is_some_and(is_client_state);
+                row.response_status = if client {
+                    ResponseStatus::ClientError
+                } else {
+                    ResponseStatus::ServerError
+                }
+                .code();
+                row.response_exception.push_lossy(e.message);
+                return;
+            }
+            row.response_status = ResponseStatus::Ok.code();
+            if let Some(n) = parse_ok_affected(p) {
+                row.sql_affected_rows = Some(n);
+                // A prepare's OK carries the statement id.
+                if row.request_type.as_bytes() == b"COM_STMT_PREPARE" {
+                    if let Some(id) = p.get(1..5) {
+                        row.request_id = Some(u32::from_le_bytes([id[0], id[1], id[2], id[3]]));
+                        row.sql_affected_rows = None;
+                    }
+                }
+            }
+        });
+    }
+}

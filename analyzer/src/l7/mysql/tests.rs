@@ -1,0 +1,355 @@
+//! MySQL through the whole analyzer (inference, reassembly, pairing) and its decoders.
+
+use super::session::MysqlSession;
+use super::wire::{lenenc, parse_err, parse_greeting};
+use crate::l7::parser::{L7Parser, Transport};
+use crate::l7::talk::{s, Talk};
+use crate::l7::{ParserKind, Probe};
+use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
+
+fn pkt(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len() as u32;
+    let mut v = vec![n as u8, (n >> 8) as u8, (n >> 16) as u8, seq];
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Protocol 10 greeting with `caps` (low and high halves).
+fn greeting(caps: u32) -> Vec<u8> {
+    let mut p = vec![10];
+    p.extend(b"10.11.6-MariaDB\0");
+    p.extend(42u32.to_le_bytes());
+    p.extend(b"abcdefgh\0");
+    p.extend((caps as u16).to_le_bytes());
+    p.push(33);
+    p.extend([2, 0]);
+    p.extend(((caps >> 16) as u16).to_le_bytes());
+    p.extend([21; 11]);
+    pkt(0, &p)
+}
+
+fn handshake_response(caps: u32) -> Vec<u8> {
+    let mut p = caps.to_le_bytes().to_vec();
+    p.extend(16_777_216u32.to_le_bytes());
+    p.push(33);
+    p.extend([0; 23]);
+    p.extend(b"root\0\0");
+    pkt(1, &p)
+}
+
+fn query(sql: &str) -> Vec<u8> {
+    let mut p = vec![0x03];
+    p.extend(sql.as_bytes());
+    pkt(0, &p)
+}
+
+fn ok(seq: u8, affected: u8) -> Vec<u8> {
+    pkt(seq, &[0x00, affected, 0, 2, 0, 0, 0])
+}
+
+fn err(code: u16, state: &str, msg: &str) -> Vec<u8> {
+    let mut p = vec![0xff];
+    p.extend(code.to_le_bytes());
+    p.push(b'#');
+    p.extend(state.as_bytes());
+    p.extend(msg.as_bytes());
+    pkt(1, &p)
+}
+
+/// A result set of `rows` one-column rows: column count, definition, EOF, rows, EOF.
+fn result_set(rows: usize, value: &[u8]) -> Vec<u8> {
+    let mut v = pkt(1, &[1]);
+    v.extend(pkt(
+        2,
+        b"\x03def\x00\x00\x00\x01a\x00\x0c\x21\x00\x0b\x00\x00\x00\x08\x81\x00\x00\x00\x00",
+    ));
+    v.extend(pkt(3, &[0xfe, 0, 0, 2, 0]));
+    for i in 0..rows {
+        let mut r = vec![value.len() as u8];
+        r.extend(value);
+        v.extend(pkt((4 + i) as u8, &r));
+    }
+    v.extend(pkt((4 + rows) as u8, &[0xfe, 0, 0, 2, 0]));
+    v
+}
+
+const CAPS: u32 = 0x0000_a20f; // PROTOCOL_41 | long password | ... (no SSL, no compression)
+
+fn login(t: &mut Talk) {
+    t.tcp(0.0, false, &greeting(CAPS | 0x20 | 0x800));
+    t.tcp(0.1, true, &handshake_response(CAPS));
+    t.tcp(0.2, false, &ok(2, 0));
+}
+
+fn counter(t: &Talk, i: usize) -> u64 {
+    t.an.counters().l7.protocol_counter(ParserKind::Mysql, i)
+}
+
+#[test]
+fn decoders_and_probe() {
+    let g = greeting(CAPS);
+    let p = parse_greeting(&g[4..]).unwrap();
+    assert_eq!(
+        (p.version, p.connection_id, p.caps),
+        (&b"10.11.6-MariaDB"[..], 42, CAPS)
+    );
+    let e = err(1064, "42000", "syntax");
+    let e = parse_err(&e[4..]).unwrap();
+    assert_eq!(
+        (e.code, e.state, e.message),
+        (1064, Some(&b"42000"[..]), &b"syntax"[..])
+    );
+    assert_eq!(lenenc(&[0xfc, 0x10, 0x27]), Some((10_000, 3)));
+    let t = Transport::Tcp;
+    assert_eq!(MysqlSession::probe(&g, t), Probe::Certain);
+    assert_eq!(MysqlSession::probe(&query("select 1"), t), Probe::Certain);
+    assert_eq!(MysqlSession::probe(&g[..2], t), Probe::NotForUs);
+    assert_eq!(MysqlSession::probe(&g[..20], t), Probe::Unsure);
+    assert_eq!(
+        MysqlSession::probe(b"GET / HTTP/1.1\r\n", t),
+        Probe::NotForUs
+    );
+    assert_eq!(MysqlSession::sent_by_client(&g, t), Some(false));
+    assert_eq!(MysqlSession::sent_by_client(&query("x"), t), Some(true));
+}
+
+#[test]
+fn commands_pair_with_the_head_of_their_replies() {
+    let mut t = Talk::new(3306);
+    login(&mut t);
+    t.tcp(1.0, true, &query("select a from t"));
+    t.tcp(1.3, false, &result_set(3, b"xyz"));
+    t.tcp(2.0, true, &query("insert into t values (1), (2)"));
+    t.tcp(2.1, false, &ok(1, 2));
+    t.tcp(3.0, true, &query("selec 1"));
+    t.tcp(
+        3.1,
+        false,
+        &err(1064, "42000", "You have an error in your SQL syntax"),
+    );
+    t.tcp(4.0, true, &query("select * from nope"));
+    t.tcp(
+        4.1,
+        false,
+        &err(1146, "42S02", "Table 'test.nope' doesn't exist"),
+    );
+    t.tcp(5.0, true, &query("select 1"));
+    t.tcp(
+        5.1,
+        false,
+        &err(1205, "HY000", "Lock wait timeout exceeded"),
+    );
+    t.tcp(6.0, true, &pkt(0, b"\x02shop"));
+    t.tcp(6.1, false, &ok(1, 0));
+    t.tcp(7.0, true, &pkt(0, b"\x16select ? from t"));
+    // The prepare's OK (one column, one parameter), then their definitions, each list closed.
+    let mut prepared = pkt(1, &[0x00, 7, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
+    let def = b"\x03def\x00\x00\x00\x01?\x00\x0c\x3f\x00\x00\x00\x00\x00\xfd\x80\x00\x00\x00\x00";
+    prepared.extend(pkt(2, def));
+    prepared.extend(pkt(3, &[0xfe, 0, 0, 2, 0]));
+    prepared.extend(pkt(4, def));
+    prepared.extend(pkt(5, &[0xfe, 0, 0, 2, 0]));
+    t.tcp(7.1, false, &prepared);
+    t.tcp(8.0, true, &pkt(0, &[0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0]));
+    t.tcp(8.2, false, &ok(1, 1));
+    t.tcp(9.0, true, &pkt(0, &[0x19, 7, 0, 0, 0]));
+    t.tcp(9.5, true, &pkt(0, &[0x01]));
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                s(&r.request_type).to_string(),
+                s(&r.request_resource).to_string(),
+                r.row_type,
+                r.response_status,
+                r.response_code,
+                r.request_id,
+                r.sql_affected_rows,
+            )
+        })
+        .collect();
+    let w = |a: &str, b: &str, ty, st, code, id, rows| {
+        (a.to_string(), b.to_string(), ty, st, code, id, rows)
+    };
+    assert_eq!(
+        got,
+        [
+            w(
+                "COM_QUERY",
+                "select a from t",
+                TYPE_SESSION,
+                0,
+                None,
+                None,
+                None
+            ),
+            w(
+                "COM_QUERY",
+                "insert into t values (1), (2)",
+                TYPE_SESSION,
+                0,
+                None,
+                None,
+                Some(2)
+            ),
+            w(
+                "COM_QUERY",
+                "selec 1",
+                TYPE_SESSION,
+                4,
+                Some(1064),
+                None,
+                None
+            ),
+            w(
+                "COM_QUERY",
+                "select * from nope",
+                TYPE_SESSION,
+                4,
+                Some(1146),
+                None,
+                None
+            ),
+            w(
+                "COM_QUERY",
+                "select 1",
+                TYPE_SESSION,
+                3,
+                Some(1205),
+                None,
+                None
+            ),
+            w("COM_INIT_DB", "shop", TYPE_SESSION, 0, None, None, Some(0)),
+            w(
+                "COM_STMT_PREPARE",
+                "select ? from t",
+                TYPE_SESSION,
+                0,
+                None,
+                Some(7),
+                None
+            ),
+            w(
+                "COM_STMT_EXECUTE",
+                "",
+                TYPE_SESSION,
+                0,
+                None,
+                Some(7),
+                Some(1)
+            ),
+            w("COM_STMT_CLOSE", "", TYPE_REQUEST, 0, None, Some(7), None),
+            w("COM_QUIT", "", TYPE_REQUEST, 0, None, None, None),
+        ]
+    );
+    assert_eq!(out.l7[0].response_duration, 300);
+    assert_eq!(s(&out.l7[5].request_domain), "shop");
+    assert_eq!(
+        s(&out.l7[3].response_exception),
+        "Table 'test.nope' doesn't exist"
+    );
+    let l4 = &out.l4[0];
+    assert_eq!((l4.l7_protocol, l4.l7_request, l4.l7_response), (60, 10, 8));
+    assert_eq!((l4.l7_client_error, l4.l7_server_error), (2, 1));
+}
+
+#[test]
+fn every_split_and_large_result_sets() {
+    let mut req = query("select v from big");
+    req.extend(query("select 2"));
+    let mut rep = result_set(2000, &[b'r'; 200]);
+    rep.extend(ok(1, 0));
+    for cut in (1..req.len()).chain([rep.len() / 3, rep.len() - 1]) {
+        let mut t = Talk::new(3306);
+        login(&mut t);
+        let rc = cut.min(req.len() - 1);
+        t.tcp(1.0, true, &req[..rc]);
+        t.tcp(1.1, true, &req[rc..]);
+        for (i, c) in rep.chunks(1400).enumerate() {
+            t.tcp(2.0 + i as f64 * 0.01, false, c);
+        }
+        let out = t.finish();
+        let got: Vec<_> = out
+            .l7
+            .iter()
+            .map(|r| (s(&r.request_resource).to_string(), r.row_type))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("select v from big".to_string(), TYPE_SESSION),
+                ("select 2".to_string(), TYPE_SESSION)
+            ],
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn tls_and_compression_end_parsing_cleanly() {
+    let mut t = Talk::new(3306);
+    t.tcp(0.0, false, &greeting(CAPS | 0x800));
+    let mut ssl = (CAPS | 0x800).to_le_bytes().to_vec();
+    ssl.extend(16_777_216u32.to_le_bytes());
+    ssl.push(33);
+    ssl.extend([0; 23]);
+    t.tcp(0.1, true, &pkt(1, &ssl));
+    t.tcp(
+        0.2,
+        true,
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello, encrypted",
+    );
+    t.tcp(
+        0.3,
+        false,
+        b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03 server hello",
+    );
+    assert_eq!(counter(&t, 0), 1);
+    let errors = t.an.counters().l7.parse_errors;
+    assert!(t.finish().l7.is_empty());
+    assert_eq!(errors, 0, "not misparsed");
+
+    let mut t = Talk::new(3306);
+    t.tcp(0.0, false, &greeting(CAPS | 0x20));
+    t.tcp(0.1, true, &handshake_response(CAPS | 0x20));
+    t.tcp(0.2, false, &ok(2, 0));
+    t.tcp(
+        1.0,
+        true,
+        b"\x0f\x00\x00\x00\x00\x00\x00\x0b\x00\x00\x00\x03select 1",
+    );
+    assert_eq!(counter(&t, 1), 1);
+    assert!(t.finish().l7.is_empty());
+}
+
+#[test]
+fn joined_mid_connection_and_hostile_input() {
+    let mut t = Talk::new(3306);
+    t.tcp(0.0, true, &query("select now()"));
+    t.tcp(0.1, false, &result_set(1, b"2026"));
+    assert_eq!(t.finish().l7.len(), 1);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let seeds = [
+        query("select 1"),
+        result_set(3, b"abc"),
+        err(1064, "42000", "bad"),
+        greeting(CAPS),
+    ];
+    for round in 0..3000 {
+        let mut t = Talk::new(3306);
+        for i in 0..6 {
+            let mut b = seeds[(round + i) % seeds.len()].clone();
+            for _ in 0..(round % 6) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % b.len();
+                b[at] = (x >> 32) as u8;
+            }
+            t.tcp(i as f64, i % 2 == 0, &b);
+        }
+        assert!(t.finish().l7.len() <= 12);
+    }
+}
