@@ -20,7 +20,8 @@ ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-de
 # Tests: the L7 conformance test cross-checks with tshark where the truth files cannot.
 [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tshark >/dev/null && need+=(tshark)
 # Tests against real servers (started by the tests themselves in their own namespace): Redis,
-# driven by redis-cli and redis-benchmark, memcached and MariaDB (clients in tests/clients/); ethtool
+# driven by redis-cli and redis-benchmark, memcached, MariaDB and PostgreSQL (clients in
+# tests/clients/); ethtool
 # turns off offloads on the test veth.
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
@@ -29,12 +30,14 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v memcached >/dev/null || need+=(memcached)
   command -v mariadbd >/dev/null || need+=(mariadb-server)
   command -v mariadb >/dev/null || need+=(mariadb-client)
+  [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
+  command -v psql >/dev/null || need+=(postgresql-client)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb; do
+    for svc in redis-server memcached mariadb postgresql; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

@@ -27,6 +27,7 @@ pub mod pool;
 pub mod protocol;
 pub mod reassembly;
 pub mod registry;
+pub mod sqlstate;
 pub mod stats;
 pub mod tags;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub mod http1;
 pub mod http2;
 pub mod memcached;
 pub mod mysql;
+pub mod postgres;
 pub mod redis;
 pub mod tls;
 

@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 24] = [
+pub const KNOWN_UNPARSED: [&str; 23] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -14,7 +14,6 @@ pub const KNOWN_UNPARSED: [&str; 24] = [
     "SomeIP",
     "ISO8583",
     "NetSign",
-    "PostgreSQL",
     "Oracle",
     "Dameng",
     "MongoDB",

@@ -200,6 +200,7 @@ l7_registry! {
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
         Mysql: mysql => super::mysql::MysqlSession,
+        Postgres: postgres => super::postgres::PostgresSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").

@@ -243,8 +243,9 @@ impl RequestLog {
             for name in list {
                 match protocol(KEY, name)? {
                     Some(L7Protocol::Redis) => c.protocols.redis.obfuscate = true,
-                    Some(L7Protocol::Mysql) => warnings.push(format!(
-                        "{KEY}: hiding MySQL literals is not applied yet; SQL is written as sent"
+                    Some(p @ (L7Protocol::Mysql | L7Protocol::Postgres)) => warnings.push(format!(
+                        "{KEY}: hiding {} literals is not applied yet; SQL is written as sent",
+                        p.name()
                     )),
                     Some(p) => {
                         return Err(invalid(

@@ -20,10 +20,10 @@ use super::super::exchange::{Exchange, Pairing};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
-    command_name, header, is_client_state, parse_err, parse_greeting, parse_ok_affected,
-    CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
-    COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
-    COM_STMT_SEND_LONG_DATA, HEADER_LEN,
+    command_name, header, parse_err, parse_greeting, parse_ok_affected, CLIENT_COMPRESS,
+    CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY, COM_QUIT,
+    COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_SEND_LONG_DATA,
+    HEADER_LEN,
 };
 use crate::record::L7FlowLog;
 
@@ -348,7 +348,7 @@ impl MysqlSession {
         x.response(Pairing::Oldest, captured, |row| {
             if let Some(e) = parse_err(p) {
                 row.response_code = Some(i32::from(e.code));
-                let client = e.state.is_some_and(is_client_state);
+                let client = e.state.is_some_and(super::super::sqlstate::is_client_error);
                 row.response_status = if client {
                     ResponseStatus::ClientError
                 } else {

@@ -132,25 +132,3 @@ pub fn parse_ok_affected(p: &[u8]) -> Option<u64> {
     }
     lenenc(&p[1..]).map(|(v, _)| v)
 }
-
-/// SQLSTATE classes caused by the request itself (bad SQL, constraint violations, access,
-/// unknown objects): client errors; every other class is a server error.
-pub fn is_client_state(state: &[u8]) -> bool {
-    matches!(
-        state.get(..2),
-        Some(
-            b"22"
-                | b"23"
-                | b"24"
-                | b"25"
-                | b"26"
-                | b"28"
-                | b"2F"
-                | b"34"
-                | b"3D"
-                | b"3F"
-                | b"42"
-                | b"44"
-        )
-    )
-}
