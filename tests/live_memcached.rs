@@ -4,30 +4,13 @@
 //! `tapflow run` on the interface the server's port is mirrored to. The rows must be the
 //! workload the client ran. Needs root and memcached (scripts/test.sh installs it).
 
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+mod live_support;
 mod netns;
+use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
 use netns::{is_root, SpanLab};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 #[test]
 fn memcached_text_and_binary_workload_is_logged() {
@@ -71,30 +54,9 @@ fn memcached_text_and_binary_workload_is_logged() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let config = dir.join("tapflow.yaml");
-    std::fs::write(
-        &config,
-        "processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [HTTP, Memcached]\n",
-    )
-    .expect("config");
+    let config = protocols_config(&dir, "HTTP, Memcached");
     let out = dir.join("live");
-    let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            "af_packet",
-            "--duration",
-            "6",
-            "--iface",
-        ])
-        .arg(&lab.capture)
-        .arg("--config")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .spawn()
-        .expect("tapflow run");
+    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
     std::thread::sleep(Duration::from_millis(1500));
     let client = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -112,11 +74,7 @@ fn memcached_text_and_binary_workload_is_logged() {
     );
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("l7_flow_log.jsonl"))
-        .expect("l7_flow_log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 82));
     let got: Vec<(String, String, u64, u64, String)> = rows
         .iter()
@@ -170,9 +128,7 @@ fn memcached_text_and_binary_workload_is_logged() {
     .map(|(a, b, c, d, e)| (a.to_string(), b.to_string(), *c, *d, e.to_string()))
     .collect();
     assert_eq!(got, want);
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
-            .expect("json");
+    let stats = stats(&out);
     assert_eq!(
         stats["l7.memcached.noreply"], 4,
         "noreply set, quit, two GetQ"

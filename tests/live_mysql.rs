@@ -5,30 +5,13 @@
 //! `tapflow run` on the mirror. The rows must be the workload the clients ran. Needs root and
 //! the MariaDB packages (scripts/test.sh installs them).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod live_support;
 mod netns;
+use live_support::{have, l7_rows, run_tapflow, stats, Killed};
 use netns::{is_root, SpanLab};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 #[test]
 fn mariadb_queries_errors_and_prepared_statements_are_logged() {
@@ -83,21 +66,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = dir.join("live");
-    let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            "af_packet",
-            "--duration",
-            "7",
-            "--iface",
-        ])
-        .arg(&lab.capture)
-        .arg("--out")
-        .arg(&out)
-        .spawn()
-        .expect("tapflow run");
+    let mut run = run_tapflow(&lab.capture, 7, None, &out);
     std::thread::sleep(Duration::from_millis(1500));
     // One connection per statement: the client stops at the first error of a batch.
     let mut stderr = String::new();
@@ -132,11 +101,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
     );
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("l7_flow_log.jsonl"))
-        .expect("l7_flow_log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 60));
     let find = |ty: &str, res: &str| {
         rows.iter()
@@ -201,9 +166,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
         let one_way = r["request_type"] == "COM_QUIT" || r["request_type"] == "COM_STMT_CLOSE";
         assert_eq!(r["type"], if one_way { 0 } else { 2 }, "{r}");
     }
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
-            .expect("json");
+    let stats = stats(&out);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);
     let _ = std::fs::remove_dir_all(&dir);

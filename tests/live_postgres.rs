@@ -5,27 +5,15 @@
 //! Execute/Sync, pipelined) in another, `tapflow run` on the mirror. The rows must be the workload
 //! the clients ran. Needs root and the PostgreSQL packages (scripts/test.sh installs them).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod live_support;
 mod netns;
+use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
 use netns::{is_root, SpanLab};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn have(path: &str) -> bool {
-    std::path::Path::new(path).exists()
-}
 
 #[test]
 fn postgres_simple_and_extended_queries_are_logged() {
@@ -109,30 +97,9 @@ fn postgres_simple_and_extended_queries_are_logged() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(psql("postgres", "create database shop").status.success());
-    let config = dir.join("tapflow.yaml");
-    std::fs::write(
-        &config,
-        "processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [PostgreSQL]\n",
-    )
-    .expect("config");
+    let config = protocols_config(&dir, "PostgreSQL");
     let out = dir.join("live");
-    let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            "af_packet",
-            "--duration",
-            "6",
-            "--iface",
-        ])
-        .arg(&lab.capture)
-        .arg("--config")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .spawn()
-        .expect("tapflow run");
+    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
     std::thread::sleep(Duration::from_millis(1500));
     let mut stderr = String::new();
     for q in [
@@ -161,11 +128,7 @@ fn postgres_simple_and_extended_queries_are_logged() {
     );
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("l7_flow_log.jsonl"))
-        .expect("l7_flow_log")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 61));
     let find = |ty: &str, res: &str| {
         rows.iter()
@@ -222,9 +185,7 @@ fn postgres_simple_and_extended_queries_are_logged() {
             "{r}"
         );
     }
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
-            .expect("json");
+    let stats = stats(&out);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);
     let _ = std::fs::remove_dir_all(&dir);

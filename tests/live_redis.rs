@@ -6,32 +6,15 @@
 //! them); skips and says so without.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+mod live_support;
 mod netns;
+use live_support::{have, run_tapflow, stats, Killed};
 use netns::{is_root, SpanLab};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 const PORT: &str = "6391";
-
-/// Kills the child on drop (the server, also when the test fails).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 fn cli(lab: &SpanLab, args: &[&str]) -> String {
     let out = lab
@@ -80,21 +63,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = dir.join("live");
-    let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            "af_packet",
-            "--duration",
-            "8",
-            "--iface",
-        ])
-        .arg(&lab.capture)
-        .arg("--out")
-        .arg(&out)
-        .spawn()
-        .expect("tapflow run");
+    let mut run = run_tapflow(&lab.capture, 8, None, &out);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(cli(&lab, &["SET", "greeting", "hello world"]).trim(), "OK");
     assert_eq!(cli(&lab, &["GET", "greeting"]).trim(), "hello world");
@@ -176,9 +145,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
         "every request answered: {:?}",
         redis.iter().find(|r| r["type"] != 2)
     );
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
-            .expect("json");
+    let stats = stats(&out);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);
     let _ = std::fs::remove_dir_all(&dir);

@@ -104,3 +104,30 @@ impl Talk {
         self.out
     }
 }
+
+/// Hostile conversations: `rounds` talks from `talk()`, each of 6 segments taken in turn from
+/// `seeds` (alternating client and server) with up to `max_flips - 1` random bytes changed;
+/// none may panic, and none may write more than 2 rows per segment.
+pub(crate) fn hostile_talks(
+    seeds: &[&[u8]],
+    rounds: usize,
+    max_flips: usize,
+    talk: impl Fn() -> Talk,
+) {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..rounds {
+        let mut t = talk();
+        for i in 0..6 {
+            let mut b = seeds[(round + i) % seeds.len()].to_vec();
+            for _ in 0..(round % max_flips) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = (x as usize) % b.len();
+                b[at] = (x >> 32) as u8;
+            }
+            t.tcp(i as f64, i % 2 == 0, &b);
+        }
+        assert!(t.finish().l7.len() <= 12, "round {round}");
+    }
+}

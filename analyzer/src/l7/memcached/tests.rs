@@ -4,7 +4,7 @@ use super::binary::Header;
 use super::session::MemcachedSession;
 use super::text::{parse_reply, parse_request, ReplyKind, RequestKind};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{s, Talk};
+use crate::l7::talk::{hostile_talks, s, Talk};
 use crate::l7::{L7Protocol, ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -318,22 +318,7 @@ fn hostile_streams_never_panic() {
         b"\x80\x01\x00\x02\x08\x00\x00\x00\x00\x00\x00\x0f\x00\x00\x00\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0k1hello",
         b"ms k 2 T0\r\nhi\r\nmg k v\r\nVA 2\r\nhi\r\nHD\r\n",
     ];
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for round in 0..3000 {
-        let mut t = talk();
-        for i in 0..6 {
-            let mut b = seeds[(round + i) % seeds.len()].to_vec();
-            for _ in 0..(round % 6) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % b.len();
-                b[at] = (x >> 32) as u8;
-            }
-            t.tcp(i as f64, i % 2 == 0, &b);
-        }
-        assert!(t.finish().l7.len() <= 24);
-    }
+    hostile_talks(&seeds, 3000, 6, talk);
 }
 
 #[test]

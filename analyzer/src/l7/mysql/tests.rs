@@ -3,7 +3,7 @@
 use super::session::MysqlSession;
 use super::wire::{lenenc, parse_err, parse_greeting};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{s, Talk};
+use crate::l7::talk::{hostile_talks, s, Talk};
 use crate::l7::{ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 
@@ -330,26 +330,16 @@ fn joined_mid_connection_and_hostile_input() {
     t.tcp(0.0, true, &query("select now()"));
     t.tcp(0.1, false, &result_set(1, b"2026"));
     assert_eq!(t.finish().l7.len(), 1);
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let seeds = [
         query("select 1"),
         result_set(3, b"abc"),
         err(1064, "42000", "bad"),
         greeting(CAPS),
     ];
-    for round in 0..3000 {
-        let mut t = Talk::new(3306);
-        for i in 0..6 {
-            let mut b = seeds[(round + i) % seeds.len()].clone();
-            for _ in 0..(round % 6) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % b.len();
-                b[at] = (x >> 32) as u8;
-            }
-            t.tcp(i as f64, i % 2 == 0, &b);
-        }
-        assert!(t.finish().l7.len() <= 12);
-    }
+    hostile_talks(
+        &seeds.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        3000,
+        6,
+        || Talk::new(3306),
+    );
 }

@@ -3,7 +3,7 @@
 use super::session::PostgresSession;
 use super::wire::{error_fields, startup_param, tag_rows};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{s, Talk};
+use crate::l7::talk::{hostile_talks, s, Talk};
 use crate::l7::{L7Protocol, ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -320,20 +320,10 @@ fn hostile_input_never_panics() {
         [complete("SELECT 1"), ready()].concat(),
         error("42000", "bad"),
     ];
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    for round in 0..3000 {
-        let mut t = talk();
-        for i in 0..6 {
-            let mut b = seeds[(round + i) % seeds.len()].clone();
-            for _ in 0..(round % 6) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % b.len();
-                b[at] = (x >> 32) as u8;
-            }
-            t.tcp(i as f64, i % 2 == 0, &b);
-        }
-        assert!(t.finish().l7.len() <= 12);
-    }
+    hostile_talks(
+        &seeds.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        3000,
+        6,
+        talk,
+    );
 }

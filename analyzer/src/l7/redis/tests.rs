@@ -3,7 +3,7 @@
 use super::resp::{Event, RespError, Walker};
 use super::session::RedisSession;
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{s, Talk};
+use crate::l7::talk::{hostile_talks, s, Talk};
 use crate::l7::{ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -373,23 +373,7 @@ fn hostile_streams_never_panic_and_stay_bounded() {
         b">2\r\n$7\r\nmessage\r\n!5\r\nERROR\r\n",
         b"PING\r\n-ERR x\r\n#t\r\n(123\r\n=7\r\ntxt:abc\r\n",
     ];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for round in 0..3000 {
-        let mut t = Talk::new(6379);
-        for i in 0..6 {
-            let mut b = seeds[(round + i) % seeds.len()].to_vec();
-            for _ in 0..(round % 7) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % b.len();
-                b[at] = (x >> 32) as u8;
-            }
-            t.tcp(i as f64, i % 2 == 0, &b);
-        }
-        let out = t.finish();
-        assert!(out.l7.len() <= 12);
-    }
+    hostile_talks(&seeds, 3000, 7, || Talk::new(6379));
 }
 
 #[test]

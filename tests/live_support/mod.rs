@@ -1,0 +1,74 @@
+#![allow(dead_code)] // each live test crate uses some of these
+//! Shared by the live tests against real servers: a child process killed on drop (the server,
+//! also when the test fails), a tool check, `tapflow run` on a capture interface, and the records
+//! and counters a run wrote.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Kills the child on drop.
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Is `cmd` on the PATH (or an existing path)?
+pub(crate) fn have(cmd: &str) -> bool {
+    Path::new(cmd).exists()
+        || Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// `tapflow run` with AF_PACKET on `iface` for `seconds`, writing to `out` (with `config` when
+/// given); wait a moment before sending traffic.
+pub(crate) fn run_tapflow(iface: &str, seconds: u32, config: Option<&Path>, out: &Path) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tapflow"));
+    c.args([
+        "run",
+        "-q",
+        "--engine",
+        "af_packet",
+        "--duration",
+        &seconds.to_string(),
+    ])
+    .args(["--iface", iface])
+    .arg("--out")
+    .arg(out);
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    c.spawn().expect("tapflow run")
+}
+
+/// The `l7_flow_log` rows a run wrote.
+pub(crate) fn l7_rows(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("l7_flow_log.jsonl"))
+        .expect("l7_flow_log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+/// The run's stats.json.
+pub(crate) fn stats(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+        .expect("json")
+}
+
+/// A config file enabling `protocols` (DeepFlow names), written into `dir`.
+pub(crate) fn protocols_config(dir: &Path, protocols: &str) -> std::path::PathBuf {
+    let path = dir.join("tapflow.yaml");
+    std::fs::write(
+        &path,
+        format!("processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [{protocols}]\n"),
+    )
+    .expect("config");
+    path
+}
