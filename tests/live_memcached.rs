@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
+use live_support::{
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, Killed,
+};
 use netns::{is_root, SpanLab};
 
 #[test]
@@ -58,20 +60,8 @@ fn memcached_text_and_binary_workload_is_logged() {
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
     std::thread::sleep(Duration::from_millis(1500));
-    let client = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/memcached_client.py"
-    );
-    let res = lab
-        .in_client(&["python3", client, lab.server_ip, "11211"])
-        .output()
-        .expect("client");
-    assert_eq!(
-        String::from_utf8_lossy(&res.stdout).trim(),
-        "OK",
-        "client: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let client = client_script("memcached_client.py");
+    client_ok(lab.in_client(&["python3", &client, lab.server_ip, "11211"]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);

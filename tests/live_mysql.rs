@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, run_tapflow, stats, Killed};
+use live_support::{client_ok, client_script, have, l7_rows, run_tapflow, stats, Killed};
 use netns::{is_root, SpanLab};
 
 #[test]
@@ -85,20 +85,8 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
         stderr.contains("1064") && stderr.contains("1146") && stderr.contains("1062"),
         "{stderr}"
     );
-    let client = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/mysql_prepared.py"
-    );
-    let res = lab
-        .in_client(&["python3", client, lab.server_ip, "3306"])
-        .output()
-        .expect("client");
-    assert_eq!(
-        String::from_utf8_lossy(&res.stdout).trim(),
-        "OK",
-        "client: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let client = client_script("mysql_prepared.py");
+    client_ok(lab.in_client(&["python3", &client, lab.server_ip, "3306"]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);

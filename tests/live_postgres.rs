@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
+use live_support::{
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, Killed,
+};
 use netns::{is_root, SpanLab};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -115,17 +117,8 @@ fn postgres_simple_and_extended_queries_are_logged() {
         stderr.contains("does not exist") && stderr.contains("duplicate key"),
         "{stderr}"
     );
-    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/pg_extended.py");
-    let res = lab
-        .in_client(&["python3", client, lab.server_ip, "5432", "shop"])
-        .output()
-        .expect("client");
-    assert_eq!(
-        String::from_utf8_lossy(&res.stdout).trim(),
-        "OK",
-        "client: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    let client = client_script("pg_extended.py");
+    client_ok(lab.in_client(&["python3", &client, lab.server_ip, "5432", "shop"]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);

@@ -72,3 +72,19 @@ pub(crate) fn protocols_config(dir: &Path, protocols: &str) -> std::path::PathBu
     .expect("config");
     path
 }
+
+/// Runs `client` (a script of tests/clients/ that checks every reply), which must print OK.
+pub(crate) fn client_ok(mut client: Command) {
+    let res = client.output().expect("client");
+    assert_eq!(
+        String::from_utf8_lossy(&res.stdout).trim(),
+        "OK",
+        "client: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+/// The path of a client script in tests/clients/.
+pub(crate) fn client_script(name: &str) -> String {
+    format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"))
+}
