@@ -12,6 +12,39 @@ use super::http1::same_header_name;
 use super::inline::InlineBytes;
 use crate::record::L7FlowLog;
 
+/// The value of `name` in the SQL comments of `sql`, as DeepFlow reads trace ids from them:
+/// `/* traceparent: 00-...-01 */` or sqlcommenter's `/*traceparent='00-...-01',tracestate='..'*/`
+/// (pairs separated by `,` or `;`, `:` or `=` between key and value, quotes removed). Only the
+/// comments within `sql` (what was captured of it) are read.
+pub fn sql_comment_value<'a>(sql: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let mut rest = sql;
+    while let Some(start) = rest.windows(2).position(|w| w == b"/*") {
+        let body = &rest[start + 2..];
+        let end = body
+            .windows(2)
+            .position(|w| w == b"*/")
+            .unwrap_or(body.len());
+        for pair in body[..end].split(|c| *c == b',' || *c == b';') {
+            let Some(sep) = pair.iter().position(|c| *c == b':' || *c == b'=') else {
+                continue;
+            };
+            let key = pair[..sep].trim_ascii();
+            let value = pair[sep + 1..].trim_ascii();
+            let value = value
+                .strip_prefix(b"'")
+                .and_then(|v| v.strip_suffix(b"'"))
+                .unwrap_or(value);
+            if std::str::from_utf8(key).is_ok_and(|k| same_header_name(k, name))
+                && !value.is_empty()
+            {
+                return Some(value);
+            }
+        }
+        rest = &body[end.min(body.len())..];
+    }
+    None
+}
+
 /// The `n`th `sep`-separated field of `v`.
 fn field(v: &[u8], sep: u8, n: usize) -> Option<&[u8]> {
     v.split(|&c| c == sep).nth(n).filter(|f| !f.is_empty())

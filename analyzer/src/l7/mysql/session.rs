@@ -18,6 +18,7 @@
 
 use super::super::exchange::{Exchange, Pairing};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
+use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
     command_name, header, parse_err, parse_greeting, parse_ok_affected, CLIENT_COMPRESS,
@@ -306,10 +307,15 @@ impl MysqlSession {
                 };
                 self.phase = Phase::Commands;
                 let body = &p[1..];
+                let tags = &x.settings().tags;
                 let fill = |row: &mut L7FlowLog| {
                     row.request_type.push_lossy(name.as_bytes());
                     match c {
-                        COM_QUERY | COM_STMT_PREPARE => row.request_resource.push_lossy(body),
+                        COM_QUERY | COM_STMT_PREPARE => {
+                            row.request_resource.push_lossy(body);
+                            // Trace ids from SQL comments (`/* traceparent: ... */`).
+                            extract(tags, true, |n| sql_comment_value(body, n), row);
+                        }
                         COM_INIT_DB => {
                             row.request_domain.push_lossy(body);
                             row.request_resource.push_lossy(body);

@@ -343,3 +343,45 @@ fn joined_mid_connection_and_hostile_input() {
         || Talk::new(3306),
     );
 }
+
+#[test]
+fn trace_ids_from_sql_comments() {
+    let mut t = Talk::new(3306);
+    login(&mut t);
+    t.tcp(
+        1.0,
+        true,
+        &query(
+            "/* traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 */ select 1",
+        ),
+    );
+    t.tcp(1.1, false, &result_set(1, b"1"));
+    t.tcp(
+        2.0,
+        true,
+        &query("select 2 /*traceparent='00-11111111111111111111111111111111-2222222222222222-01',tracestate='x'*/"),
+    );
+    t.tcp(2.1, false, &result_set(1, b"2"));
+    t.tcp(3.0, true, &query("select '/*' from t"));
+    t.tcp(3.1, false, &result_set(1, b"3"));
+    let out = t.finish();
+    let ids: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| (s(&r.trace_id).to_string(), s(&r.span_id).to_string()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (
+                "0af7651916cd43dd8448eb211c80319c".to_string(),
+                "b7ad6b7169203331".to_string()
+            ),
+            (
+                "11111111111111111111111111111111".to_string(),
+                "2222222222222222".to_string()
+            ),
+            (String::new(), String::new()),
+        ]
+    );
+}

@@ -16,12 +16,14 @@
 use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sqlstate::is_client_error;
+use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
     error_fields, header, is_backend, is_frontend, startup_header, startup_param, tag_rows,
     GSSENC_REQUEST, HEADER_LEN, PROTOCOL_3, SSL_REQUEST,
 };
 use crate::inline::InlineBytes;
+use crate::record::L7FlowLog;
 
 const COUNTER_TLS: usize = 0;
 
@@ -252,6 +254,11 @@ impl PostgresSession {
         let used = rest.len().min(total);
         let body = &rest[HEADER_LEN..used];
         let db = self.database;
+        let tags = &x.settings().tags;
+        // Trace ids from SQL comments (`/* traceparent: ... */`).
+        let trace = |row: &mut L7FlowLog, sql: &[u8]| {
+            extract(tags, true, |n| sql_comment_value(sql, n), row);
+        };
         match t {
             b'Q' => {
                 self.close_cycle();
@@ -259,6 +266,7 @@ impl PostgresSession {
                     row.request_type.push_lossy(b"Q");
                     row.request_resource.push_lossy(cstr(body));
                     row.request_domain.push_lossy(db.as_bytes());
+                    trace(row, cstr(body));
                 });
                 self.pending = self.pending.saturating_add(1);
             }
@@ -270,6 +278,7 @@ impl PostgresSession {
                             row.request_type.push_lossy(&[typ]);
                             if t == b'P' {
                                 row.request_resource.push_lossy(parse_query(body));
+                                trace(row, parse_query(body));
                             }
                             row.request_domain.push_lossy(db.as_bytes());
                         });
@@ -286,6 +295,7 @@ impl PostgresSession {
                             row.request_type.push_lossy(&[typ]);
                             if t == b'P' {
                                 row.request_resource.push_lossy(parse_query(body));
+                                trace(row, parse_query(body));
                             }
                         });
                         self.open = Some((id, typ));

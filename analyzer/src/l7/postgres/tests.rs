@@ -327,3 +327,14 @@ fn hostile_input_never_panics() {
         talk,
     );
 }
+
+#[test]
+fn trace_ids_from_sql_comments() {
+    let mut t = talk();
+    login(&mut t);
+    let sql = "select 1 /* traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 */";
+    t.tcp(1.0, true, &msg(b'Q', &cstr(sql)));
+    t.tcp(1.1, false, &[complete("SELECT 1"), ready()].concat());
+    let out = t.finish();
+    assert_eq!(s(&out.l7[0].trace_id), "0af7651916cd43dd8448eb211c80319c");
+}
