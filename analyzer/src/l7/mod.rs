@@ -18,7 +18,7 @@ pub mod app_table;
 pub mod config;
 pub mod exchange;
 pub mod flow_state;
-pub mod line;
+pub mod framing;
 #[cfg(test)]
 mod mutate;
 pub mod parser;
@@ -27,7 +27,7 @@ pub mod pool;
 pub mod protocol;
 pub mod reassembly;
 pub mod registry;
-pub mod sqlstate;
+pub mod sql;
 pub mod stats;
 pub mod tags;
 #[cfg(test)]

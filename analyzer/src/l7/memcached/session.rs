@@ -19,7 +19,7 @@
 use std::fmt::Write;
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::line::line;
+use super::super::framing::{line, Skip};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::binary::{
@@ -41,7 +41,7 @@ enum Dir {
     #[default]
     Message,
     /// Inside a data block or a binary body: bytes left.
-    Skip(u64),
+    Skip(Skip),
 }
 
 /// memcached state of one connection.
@@ -127,13 +127,12 @@ impl L7Parser for MemcachedSession {
         while at < data.len() {
             let rest = &data[at..];
             match self.dir[d] {
-                Dir::Skip(n) => {
-                    let take = n.min(rest.len() as u64);
-                    at += take as usize;
-                    self.dir[d] = if take == n {
+                Dir::Skip(mut skip) => {
+                    at += skip.take(rest.len());
+                    self.dir[d] = if skip.is_done() {
                         Dir::Message
                     } else {
-                        Dir::Skip(n - take)
+                        Dir::Skip(skip)
                     };
                 }
                 Dir::Message => {
@@ -192,7 +191,7 @@ impl MemcachedSession {
                 x.request(None, captured, fill);
             }
             if let RequestKind::Storage(n) = r.kind {
-                self.dir[d] = Dir::Skip(n + 2);
+                self.dir[d] = Dir::Skip(Skip(n + 2));
             }
             return Some(used);
         }
@@ -225,7 +224,7 @@ impl MemcachedSession {
             self.in_list = r.kind == ReplyKind::List;
         }
         if let Some(n) = r.data {
-            self.dir[d] = Dir::Skip(n + 2);
+            self.dir[d] = Dir::Skip(Skip(n + 2));
         }
         Some(used)
     }
@@ -287,7 +286,7 @@ impl MemcachedSession {
             });
         }
         if in_segment < h.total_len() {
-            self.dir[d] = Dir::Skip(h.total_len() - in_segment);
+            self.dir[d] = Dir::Skip(Skip(h.total_len() - in_segment));
         }
         Some(in_segment as usize)
     }

@@ -17,7 +17,9 @@
 //! (`l7.mysql.compressed`) is not parsed further, and not misparsed.
 
 use super::super::exchange::{Exchange, Pairing};
+use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
+use super::super::sql::looks_like_sql;
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
@@ -61,7 +63,7 @@ enum Phase {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MysqlSession {
     /// Bytes of the current packet still to skip, per direction.
-    skip: [u32; 2],
+    skip: [Skip; 2],
     phase: Phase,
     server_caps: u32,
     /// Both ends asked for compression: it starts after authentication.
@@ -80,15 +82,6 @@ fn starts_command(b: &[u8]) -> bool {
     matches!(header(b), Some((len, 0)) if len > 0)
         && b.get(HEADER_LEN)
             .is_some_and(|c| command_name(*c).is_some())
-}
-
-fn sql_like(text: &[u8]) -> bool {
-    text.first()
-        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'(' | b' '))
-        && text
-            .iter()
-            .take(64)
-            .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80)
 }
 
 impl L7Parser for MysqlSession {
@@ -116,7 +109,7 @@ impl L7Parser for MysqlSession {
             },
             // A query (joined after the handshake): the length must fit what arrived.
             (0, Some(&COM_QUERY)) if (len as usize) + HEADER_LEN >= b.len() && len > 1 => {
-                if sql_like(&payload[1..]) {
+                if looks_like_sql(&payload[1..]) {
                     Probe::Certain
                 } else {
                     Probe::NotForUs
@@ -149,10 +142,8 @@ impl L7Parser for MysqlSession {
         }
         let mut at = 0;
         while at < data.len() && self.phase != Phase::Opaque {
-            if self.skip[d] > 0 {
-                let take = (self.skip[d] as usize).min(data.len() - at);
-                self.skip[d] -= take as u32;
-                at += take;
+            if !self.skip[d].is_done() {
+                at += self.skip[d].take(data.len() - at);
                 continue;
             }
             let rest = &data[at..];
@@ -170,12 +161,12 @@ impl L7Parser for MysqlSession {
             if !self.packet(seg.from_client, seq, payload, captured, x) {
                 x.parse_error();
                 self.resync[d] = true;
-                self.skip[d] = 0;
+                self.skip[d] = Skip(0);
                 return data.len();
             }
             let used = rest.len().min(total);
             at += used;
-            self.skip[d] = (total - used) as u32;
+            self.skip[d] = Skip((total - used) as u64);
         }
         if self.phase == Phase::Opaque {
             return data.len();
@@ -184,7 +175,7 @@ impl L7Parser for MysqlSession {
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
-        self.skip[dir] = 0;
+        self.skip[dir] = Skip(0);
         self.resync[dir] = true;
     }
 }
@@ -354,7 +345,7 @@ impl MysqlSession {
         x.response(Pairing::Oldest, captured, |row| {
             if let Some(e) = parse_err(p) {
                 row.response_code = Some(i32::from(e.code));
-                let client = e.state.is_some_and(super::super::sqlstate::is_client_error);
+                let client = e.state.is_some_and(super::super::sql::is_client_error);
                 row.response_status = if client {
                     ResponseStatus::ClientError
                 } else {

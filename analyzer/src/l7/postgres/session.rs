@@ -9,13 +9,14 @@
 //! statement, `E` one that executes a prepared one, `X` terminate), request_resource = the SQL
 //! text (Query, Parse), request_domain = the database of the startup message; sql_affected_rows
 //! = the number in the CommandComplete tag (`INSERT 0 5`, `SELECT 10`); an ErrorResponse makes a
-//! client error when its SQLSTATE class is caused by the request (`sqlstate.rs`), else a server
+//! client error when its SQLSTATE class is caused by the request (`l7/sql.rs`), else a server
 //! error, with `<SQLSTATE> <message>` in response_exception. An SSLRequest answered 'S' ends
 //! parsing (`l7.pgsql.tls`); answered 'N', the plaintext startup follows.
 
 use super::super::exchange::{Exchange, Pairing, RequestId};
+use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
-use super::super::sqlstate::is_client_error;
+use super::super::sql::{is_client_error, looks_like_sql};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
@@ -41,7 +42,7 @@ enum Phase {
 }
 
 /// The reply being read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Reply {
     head_ns: u64,
     head_seq: u32,
@@ -52,25 +53,11 @@ struct Reply {
     rows: Option<u64>,
 }
 
-impl Default for Reply {
-    fn default() -> Self {
-        Reply {
-            head_ns: 0,
-            head_seq: 0,
-            bytes: 0,
-            started: false,
-            error: None,
-            exception: InlineBytes::EMPTY,
-            rows: None,
-        }
-    }
-}
-
 /// PostgreSQL state of one connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PostgresSession {
     /// Bytes of the current message still to skip, per direction.
-    skip: [u32; 2],
+    skip: [Skip; 2],
     phase: Phase,
     /// The client's cycle being built (until Sync): its request row and the type written.
     open: Option<(RequestId, u8)>,
@@ -80,16 +67,6 @@ pub struct PostgresSession {
     database: InlineBytes<64>,
     /// Bytes of this direction were lost: wait for a segment that starts a message.
     resync: [bool; 2],
-}
-
-fn sql_like(text: &[u8]) -> bool {
-    text.first()
-        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'(' | b' ' | b'\n'))
-        && text
-            .iter()
-            .take(64)
-            .take_while(|c| **c != 0)
-            .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80)
 }
 
 /// The query of a Parse body (`statement\0query\0...`).
@@ -126,13 +103,13 @@ impl L7Parser for PostgresSession {
         }
         match header(b) {
             Some((b'Q', len)) if len as usize + HEADER_LEN >= b.len() => {
-                if sql_like(&b[HEADER_LEN..]) {
+                if looks_like_sql(&b[HEADER_LEN..]) {
                     Probe::Certain
                 } else {
                     Probe::NotForUs
                 }
             }
-            Some((b'P', _)) if sql_like(parse_query(&b[HEADER_LEN..])) => Probe::Certain,
+            Some((b'P', _)) if looks_like_sql(parse_query(&b[HEADER_LEN..])) => Probe::Certain,
             _ => Probe::NotForUs,
         }
     }
@@ -167,10 +144,8 @@ impl L7Parser for PostgresSession {
         }
         let mut at = 0;
         while at < data.len() && self.phase != Phase::Opaque {
-            if self.skip[d] > 0 {
-                let take = (self.skip[d] as usize).min(data.len() - at);
-                self.skip[d] -= take as u32;
-                at += take;
+            if !self.skip[d].is_done() {
+                at += self.skip[d].take(data.len() - at);
                 continue;
             }
             let rest = &data[at..];
@@ -183,12 +158,12 @@ impl L7Parser for PostgresSession {
                 Some((0, _)) => return at,
                 Some((n, skip)) => {
                     at += n;
-                    self.skip[d] = skip;
+                    self.skip[d] = Skip(u64::from(skip));
                 }
                 None => {
                     x.parse_error();
                     self.resync[d] = true;
-                    self.skip[d] = 0;
+                    self.skip[d] = Skip(0);
                     return data.len();
                 }
             }
@@ -200,7 +175,7 @@ impl L7Parser for PostgresSession {
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
-        self.skip[dir] = 0;
+        self.skip[dir] = Skip(0);
         self.resync[dir] = true;
     }
 }

@@ -25,7 +25,7 @@ pub enum RespError {
     MissingCrlf,
 }
 
-pub use super::super::line::line;
+pub use super::super::framing::line;
 
 /// A RESP integer (`-1` allowed): at most 19 digits.
 pub fn int(b: &[u8]) -> Option<i64> {

@@ -47,7 +47,7 @@ impl Default for RedisConfig {
 
 /// The request being read: its row waits in the pending pool and is completed as the request
 /// streams in, so the session holds no copy of it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Request {
     id: Option<RequestId>,
     /// Bytes of the request in the segment where it starts (`captured_request_byte`).
@@ -55,18 +55,8 @@ struct Request {
     command: InlineBytes<16>,
 }
 
-impl Default for Request {
-    fn default() -> Self {
-        Request {
-            id: None,
-            bytes: 0,
-            command: InlineBytes::EMPTY,
-        }
-    }
-}
-
 /// The reply being read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Reply {
     head_ns: u64,
     head_seq: u32,
@@ -80,21 +70,6 @@ struct Reply {
     ready: bool,
     /// The row was written (or the push counted).
     done: bool,
-}
-
-impl Default for Reply {
-    fn default() -> Self {
-        Reply {
-            head_ns: 0,
-            head_seq: 0,
-            bytes: 0,
-            kind: 0,
-            first: InlineBytes::EMPTY,
-            error: InlineBytes::EMPTY,
-            ready: false,
-            done: false,
-        }
-    }
 }
 
 /// Adds a piece of request argument `index` (0 = the command) to the command line of `row`.

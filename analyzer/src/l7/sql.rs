@@ -1,5 +1,5 @@
-//! SQLSTATE classes (ISO SQL, used by MySQL ERR packets and PostgreSQL ErrorResponse): which
-//! errors the request itself caused.
+//! What the SQL protocols (MySQL, PostgreSQL) share: recognising SQL text, and SQLSTATE classes
+//! (ISO SQL, in MySQL ERR packets and PostgreSQL ErrorResponse) the request itself caused.
 
 /// Classes caused by the request (data 22, constraint violations 23 such as a duplicate key,
 /// cursor and transaction state 24 25, statement name 26, authorisation 28, routine 2F, cursor
@@ -23,4 +23,15 @@ pub fn is_client_error(state: &[u8]) -> bool {
                 | b"44"
         )
     )
+}
+
+/// Does `text` start like SQL (or a comment before it), printable up to a NUL or 64 bytes?
+pub fn looks_like_sql(text: &[u8]) -> bool {
+    text.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, b'/' | b'(' | b' ' | b'\n'))
+        && text
+            .iter()
+            .take(64)
+            .take_while(|c| **c != 0)
+            .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80)
 }
