@@ -39,6 +39,7 @@ pub mod dns;
 pub mod http1;
 pub mod http2;
 pub mod memcached;
+pub mod mongo;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;

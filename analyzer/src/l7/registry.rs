@@ -199,6 +199,7 @@ l7_registry! {
         Http2: http2 => super::http2::Http2Session,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
+        Mongo: mongo => super::mongo::MongoSession,
         Mysql: mysql => super::mysql::MysqlSession,
         Postgres: postgres => super::postgres::PostgresSession,
     }
