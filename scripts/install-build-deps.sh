@@ -21,8 +21,9 @@ ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-de
 [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tshark >/dev/null && need+=(tshark)
 # Tests against real servers (started by the tests themselves in their own namespace): Redis,
 # driven by redis-cli and redis-benchmark, memcached, MariaDB and PostgreSQL (clients in
-# tests/clients/); ethtool
-# turns off offloads on the test veth.
+# tests/clients/); pymongo, the MongoDB driver (MongoDB itself has no Debian package: the
+# driver talks to a wire-level responder in tests/clients/); ethtool turns off offloads on the
+# test veth.
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
@@ -32,6 +33,7 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v mariadb >/dev/null || need+=(mariadb-client)
   [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
   command -v psql >/dev/null || need+=(postgresql-client)
+  /usr/bin/python3 -c 'import pymongo' 2>/dev/null || need+=(python3-pymongo)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

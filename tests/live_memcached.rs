@@ -5,12 +5,13 @@
 //! workload the client ran. Needs root and memcached (scripts/test.sh installs it).
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -39,23 +40,16 @@ fn memcached_text_and_binary_workload_is_logged() {
         .spawn()
         .expect("memcached"),
     );
-    let started = Instant::now();
-    while !lab
-        .in_client(&["python3", "-c"])
-        .arg(format!(
-            "import socket; socket.create_connection(('{}', 11211), timeout=1).close()",
-            lab.server_ip
-        ))
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "memcached did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("memcached", 10, || {
+        lab.in_client(&["python3", "-c"])
+            .arg(format!(
+                "import socket; socket.create_connection(('{}', 11211), timeout=1).close()",
+                lab.server_ip
+            ))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
     let config = protocols_config(&dir, "HTTP, Memcached");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);

@@ -6,11 +6,13 @@
 //! the MariaDB packages (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{client_ok, client_script, have, l7_rows, run_tapflow, stats, Killed};
+use live_support::{
+    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 #[test]
@@ -57,14 +59,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
             .output()
             .expect("mariadb")
     };
-    let started = Instant::now();
-    while !sql("select 1").status.success() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "mariadbd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("mariadbd", 30, || sql("select 1").status.success());
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, None, &out);
     std::thread::sleep(Duration::from_millis(1500));

@@ -6,12 +6,13 @@
 //! the clients ran. Needs root and the PostgreSQL packages (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -90,14 +91,9 @@ fn postgres_simple_and_extended_queries_are_logged() {
         .output()
         .expect("psql")
     };
-    let started = Instant::now();
-    while !psql("postgres", "select 1").status.success() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "postgres did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_until("postgres", 30, || {
+        psql("postgres", "select 1").status.success()
+    });
     assert!(psql("postgres", "create database shop").status.success());
     let config = protocols_config(&dir, "PostgreSQL");
     let out = dir.join("live");

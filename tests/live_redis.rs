@@ -7,11 +7,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, run_tapflow, stats, Killed};
+use live_support::{have, run_tapflow, stats, wait_until, Killed};
 use netns::{is_root, SpanLab};
 
 const PORT: &str = "6391";
@@ -54,14 +54,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
             .spawn()
             .expect("redis-server"),
     );
-    let started = Instant::now();
-    while cli(&lab, &["PING"]).trim() != "PONG" {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("redis-server", 10, || cli(&lab, &["PING"]).trim() == "PONG");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 8, None, &out);
     std::thread::sleep(Duration::from_millis(1500));

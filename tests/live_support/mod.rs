@@ -88,3 +88,16 @@ pub(crate) fn client_ok(mut client: Command) {
 pub(crate) fn client_script(name: &str) -> String {
     format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Polls `ready` until it holds; fails the test after `limit_s` seconds (a server that did not
+/// start).
+pub(crate) fn wait_until(what: &str, limit_s: u64, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(limit_s),
+            "{what} did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,127 @@
+//! MongoDB with the real driver, captured live from a SPAN port (`netns::SpanLab`). MongoDB itself
+//! has no Debian package: the server namespace runs a wire-level responder that answers with
+//! pymongo's own BSON encoder (`tests/clients/mongo_wire_server.py`), and the client namespace
+//! runs Debian's pymongo (`tests/clients/mongo_client.py`: handshake over OP_QUERY / OP_REPLY,
+//! then OP_MSG commands with document-sequence sections, a duplicate key, a 1 MB reply over many
+//! segments, an unknown command, an unacknowledged insert). `tapflow run` captures the mirrored
+//! port; the rows must be the workload the driver ran. Needs root and python3-pymongo
+//! (scripts/test.sh installs it).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+mod live_support;
+mod netns;
+use live_support::{
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stats, wait_until, Killed,
+};
+use netns::{is_root, SpanLab};
+
+/// Debian's interpreter, where python3-pymongo is installed.
+const PYTHON: &str = "/usr/bin/python3";
+
+fn have_pymongo() -> bool {
+    std::process::Command::new(PYTHON)
+        .args(["-c", "import pymongo"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn pymongo_workload_is_logged() {
+    if !is_root() || !have_pymongo() {
+        eprintln!("skipped: needs root and python3-pymongo (scripts/test.sh installs them)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-mongo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lab = SpanLab::new("mg");
+    let server = client_script("mongo_wire_server.py");
+    let _server = Killed(
+        lab.in_server(&[PYTHON, &server, lab.server_ip, "27017"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mongo responder"),
+    );
+    wait_until("the mongo responder", 10, || {
+        lab.in_client(&[PYTHON, "-c"])
+            .arg(format!(
+                "import socket; socket.create_connection(('{}', 27017), timeout=1).close()",
+                lab.server_ip
+            ))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let config = protocols_config(&dir, "HTTP, MongoDB");
+    let out = dir.join("live");
+    let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
+    std::thread::sleep(Duration::from_millis(1500));
+    let client = client_script("mongo_client.py");
+    client_ok(lab.in_client(&[PYTHON, &client, lab.server_ip, "27017"]));
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+
+    let rows = l7_rows(&out);
+    assert!(rows.iter().all(|r| r["l7_protocol"] == 81));
+    let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+    // The driver's handshake (OP_QUERY isMaster on admin.$cmd, OP_REPLY), on the workload's
+    // connection and the monitor's.
+    let (hello, rows): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|r| s(r, "request_type") == "ismaster");
+    assert!(!hello.is_empty());
+    for h in &hello {
+        assert_eq!(
+            (s(h, "request_domain"), h["type"].as_u64()),
+            ("admin".into(), Some(2))
+        );
+        assert!(s(h, "request_resource").contains("\"name\": \"PyMongo\""));
+        assert!(s(h, "response_result").starts_with("{ \"ismaster\": true"));
+    }
+    let got: Vec<(String, String, String, u64, u64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                s(r, "request_type"),
+                s(r, "request_domain"),
+                s(r, "endpoint"),
+                r["type"].as_u64().unwrap_or(99),
+                r["response_status"].as_u64().unwrap_or(99),
+                r["response_code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String, u64, u64, i64)> = [
+        ("ping", "admin", "", 2, 0, 0),
+        ("insert", "shop", "orders", 2, 0, 0),
+        // Duplicate _id: the server's write error (ok: 1) is a client error.
+        ("insert", "shop", "orders", 2, 4, 11000),
+        ("find", "shop", "orders", 2, 0, 0),
+        ("insert", "shop", "orders", 2, 0, 0),
+        // The 1 MB document comes back over many segments.
+        ("find", "shop", "orders", 2, 0, 0),
+        ("update", "shop", "orders", 2, 0, 0),
+        ("delete", "shop", "orders", 2, 0, 0),
+        ("frobnicate", "shop", "", 2, 4, 59),
+        // w=0: moreToCome, no reply.
+        ("insert", "shop", "orders", 0, 0, 0),
+        ("endSessions", "admin", "", 2, 0, 0),
+    ]
+    .iter()
+    .map(|(a, b, c, d, e, f)| (a.to_string(), b.to_string(), c.to_string(), *d, *e, *f))
+    .collect();
+    assert_eq!(got, want);
+    assert!(s(&rows[2], "response_exception").starts_with("E11000 duplicate key error"));
+    assert_eq!(
+        s(&rows[8], "response_exception"),
+        "no such command: 'frobnicate'"
+    );
+    assert!(s(&rows[3], "request_resource")
+        .starts_with("{ \"find\": \"orders\", \"filter\": { \"item\": \"apple\" }"));
+    let stats = stats(&out);
+    assert_eq!(stats["kernel_drops"], 0);
+    assert_eq!(stats["l7.parse_errors"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
