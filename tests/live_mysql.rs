@@ -149,6 +149,22 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
         let one_way = r["request_type"] == "COM_QUIT" || r["request_type"] == "COM_STMT_CLOSE";
         assert_eq!(r["type"], if one_way { 0 } else { 2 }, "{r}");
     }
+    // A login row per connection (seven `mariadb` runs and the prepared-statement client).
+    let logins: Vec<_> = rows
+        .iter()
+        .filter(|r| r["request_type"] == "Login")
+        .collect();
+    assert!(logins.len() >= 8, "{logins:#?}");
+    for l in logins {
+        assert!(l["request_resource"]
+            .as_str()
+            .unwrap()
+            .starts_with("Login username: root db: "));
+        assert_eq!(
+            (l["type"].as_u64(), l["response_status"].as_u64()),
+            (Some(2), Some(0))
+        );
+    }
     let stats = stats(&out);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);

@@ -89,6 +89,15 @@ impl<const N: usize> InlineBytes<N> {
         self.len = 0;
         self.truncated = false;
     }
+
+    /// Cuts the string back to `len` bytes (no effect when it is shorter).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len as u16);
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
 }
 
 /// Serialised as a string (invalid UTF-8 replaced), without a truncation mark.

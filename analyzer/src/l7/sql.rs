@@ -35,3 +35,230 @@ pub fn looks_like_sql(text: &[u8]) -> bool {
             .take_while(|c| **c != 0)
             .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace() || *c >= 0x80)
 }
+
+/// Settings of the SQL protocols.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SqlConfig {
+    /// `tag_extraction.obfuscate_protocols` names the protocol: literals are written as `?`.
+    pub obfuscate: bool,
+}
+
+/// Writes the statement `sql` into `out`: as sent, or with its literals hidden.
+pub fn write_sql<const N: usize>(
+    sql: &[u8],
+    dialect: Dialect,
+    obfuscate: bool,
+    out: &mut crate::inline::InlineBytes<N>,
+) {
+    if obfuscate {
+        write_obfuscated(sql, dialect, out);
+    } else {
+        out.push_lossy(sql);
+    }
+}
+
+/// Which SQL a statement is written in: where strings, identifiers and comments differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `"..."` is a string, `#` starts a comment, backslash escapes in strings.
+    Mysql,
+    /// `"..."` is an identifier, `$tag$...$tag$` a string, `$1` a parameter.
+    Postgres,
+}
+
+/// Writes `sql` into `out` with its literals hidden (`obfuscate_protocols: [MySQL, PostgreSQL]`):
+/// strings, numbers and hex or bit literals become `?`, and a comma-separated run of them
+/// collapses to one, so statements differing only in list lengths read the same (`IN (1, 2, 3)`
+/// -> `IN (?)`, `VALUES (1, 'a'), (2, 'b')` -> `VALUES (?), (?)`). Keywords,
+/// identifiers, parameters and comments (where trace ids are read from) stay. A literal the
+/// capture cut is still `?`. No allocation; stops when `out` is full.
+pub fn write_obfuscated<const N: usize>(
+    sql: &[u8],
+    dialect: Dialect,
+    out: &mut crate::inline::InlineBytes<N>,
+) {
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    // Where the output stood right after the last `?`.
+    let mut after_literal: Option<usize> = None;
+    let mut literal = |out: &mut crate::inline::InlineBytes<N>| {
+        if let Some(end) = after_literal {
+            let between = out.as_bytes().get(end..).unwrap_or_default();
+            let commas = between.iter().filter(|c| **c == b',').count();
+            if commas == 1
+                && between
+                    .iter()
+                    .all(|c| *c == b',' || c.is_ascii_whitespace())
+            {
+                out.truncate(end);
+                return;
+            }
+        }
+        out.push_lossy(b"?");
+        after_literal = Some(out.len());
+    };
+    let mut i = 0;
+    while i < sql.len() && !out.is_truncated() {
+        let c = sql[i];
+        let prev_ident = i > 0 && ident(sql[i - 1]);
+        let next = sql.get(i + 1).copied();
+        match c {
+            b'\'' => {
+                i = skip_quoted(sql, i, b'\'', dialect == Dialect::Mysql);
+                literal(out);
+            }
+            b'"' if dialect == Dialect::Mysql => {
+                i = skip_quoted(sql, i, b'"', true);
+                literal(out);
+            }
+            // String prefixes: X'0f', B'01', N'text', E'a\'b' (PostgreSQL escapes).
+            b'x' | b'X' | b'b' | b'B' | b'n' | b'N' | b'e' | b'E'
+                if !prev_ident && next == Some(b'\'') =>
+            {
+                let escapes = dialect == Dialect::Mysql || matches!(c, b'e' | b'E');
+                i = skip_quoted(sql, i + 1, b'\'', escapes);
+                literal(out);
+            }
+            b'0'..=b'9' if !prev_ident => {
+                i = skip_number(sql, i);
+                literal(out);
+            }
+            b'.' if !prev_ident && next.is_some_and(|n| n.is_ascii_digit()) => {
+                i = skip_number(sql, i);
+                literal(out);
+            }
+            b'$' if dialect == Dialect::Postgres && !prev_ident => match dollar_tag(&sql[i..]) {
+                Some(tag) => {
+                    let body = i + tag.len();
+                    i = find(&sql[body..], tag).map_or(sql.len(), |at| body + at + tag.len());
+                    literal(out);
+                }
+                None => {
+                    out.push_lossy(&[c]);
+                    i += 1;
+                }
+            },
+            // Comments and quoted identifiers are copied whole.
+            b'-' if next == Some(b'-') => i = copy_line(sql, i, out),
+            b'#' if dialect == Dialect::Mysql => i = copy_line(sql, i, out),
+            b'/' if next == Some(b'*') => {
+                let end = find(&sql[i + 2..], b"*/").map_or(sql.len(), |at| i + 2 + at + 2);
+                out.push_lossy(&sql[i..end]);
+                i = end;
+            }
+            b'`' | b'"' => {
+                let end = skip_quoted(sql, i, c, false);
+                out.push_lossy(&sql[i..end]);
+                i = end;
+            }
+            _ if ident(c) => {
+                let end = i + sql[i..].iter().take_while(|b| ident(**b)).count();
+                out.push_lossy(&sql[i..end]);
+                i = end;
+            }
+            _ => {
+                out.push_lossy(&[c]);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The end of the quoted text opening at `at` (past its closing quote; a doubled quote is one
+/// character; backslash escapes when `escapes`), or the end of `sql` when the capture cut it.
+fn skip_quoted(sql: &[u8], at: usize, quote: u8, escapes: bool) -> usize {
+    let mut i = at + 1;
+    while i < sql.len() {
+        match sql[i] {
+            b'\\' if escapes => i += 2,
+            c if c == quote => {
+                if sql.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    sql.len()
+}
+
+/// The end of a number at `at`: digits, a fraction, an exponent, or a hex literal (`0x1f`).
+fn skip_number(sql: &[u8], at: usize) -> usize {
+    let mut i = at;
+    if sql.get(i) == Some(&b'0') && matches!(sql.get(i + 1), Some(b'x' | b'X')) {
+        i += 2;
+        while sql.get(i).is_some_and(u8::is_ascii_hexdigit) {
+            i += 1;
+        }
+        return i;
+    }
+    while let Some(&c) = sql.get(i) {
+        let sign = matches!(c, b'+' | b'-') && matches!(sql.get(i - 1), Some(b'e' | b'E'));
+        if c.is_ascii_digit() || c == b'.' || c == b'e' || c == b'E' || sign {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// A PostgreSQL dollar-quote opening at the start of `b` (`$$`, `$body$`), not a parameter.
+fn dollar_tag(b: &[u8]) -> Option<&[u8]> {
+    let close = 1 + b[1..].iter().position(|c| *c == b'$')?;
+    let name = &b[1..close];
+    let ok = name.first().is_none_or(|c| !c.is_ascii_digit())
+        && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    ok.then_some(&b[..=close])
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn copy_line<const N: usize>(
+    sql: &[u8],
+    at: usize,
+    out: &mut crate::inline::InlineBytes<N>,
+) -> usize {
+    let end = sql[at..]
+        .iter()
+        .position(|c| *c == b'\n')
+        .map_or(sql.len(), |p| at + p);
+    out.push_lossy(&sql[at..end]);
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{write_obfuscated, Dialect};
+    use crate::inline::InlineBytes;
+
+    fn ob(sql: &str, d: Dialect) -> String {
+        let mut out = InlineBytes::<256>::EMPTY;
+        write_obfuscated(sql.as_bytes(), d, &mut out);
+        String::from_utf8_lossy(out.as_bytes()).into_owned()
+    }
+
+    #[test]
+    fn literals_become_placeholders() {
+        use Dialect::*;
+        let cases = [
+            ("select * from t where id = 42 and name = 'bob'", Mysql, "select * from t where id = ? and name = ?"),
+            ("select * from t where id in (1, 2, 3)", Mysql, "select * from t where id in (?)"),
+            ("insert into t values (1, 'a'), (2, 'it''s')", Mysql, "insert into t values (?), (?)"),
+            ("select \"x\", `col1`, t2.c3 from t2 where v > -1.5e+3", Mysql, "select ?, `col1`, t2.c3 from t2 where v > -?"),
+            ("update t set b = X'0f', h = 0x1F, s = 'a\\'b' # note 7", Mysql, "update t set b = ?, h = ?, s = ? # note 7"),
+            ("select \"Col\" from t where a = $1 and b = 'x' -- 5", Postgres, "select \"Col\" from t where a = $1 and b = ? -- 5"),
+            ("select $$a 'b'$$, $fn$x$fn$, E'a\\'b', .5", Postgres, "select ?"),
+            ("/* traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 */ select 1", Mysql,
+             "/* traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 */ select ?"),
+            ("select * from t where name = 'cut by the capt", Mysql, "select * from t where name = ?"),
+            ("select a1, f(2,3) from t limit 10 offset 20", Mysql, "select a1, f(?) from t limit ? offset ?"),
+        ];
+        for (sql, d, want) in cases {
+            assert_eq!(ob(sql, d), want, "{sql}");
+        }
+    }
+}

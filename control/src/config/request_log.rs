@@ -243,10 +243,8 @@ impl RequestLog {
             for name in list {
                 match protocol(KEY, name)? {
                     Some(L7Protocol::Redis) => c.protocols.redis.obfuscate = true,
-                    Some(p @ (L7Protocol::Mysql | L7Protocol::Postgres)) => warnings.push(format!(
-                        "{KEY}: hiding {} literals is not applied yet; SQL is written as sent",
-                        p.name()
-                    )),
+                    Some(L7Protocol::Mysql) => c.protocols.mysql.obfuscate = true,
+                    Some(L7Protocol::Postgres) => c.protocols.postgres.obfuscate = true,
                     Some(p) => {
                         return Err(invalid(
                             KEY,

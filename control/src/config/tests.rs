@@ -281,6 +281,9 @@ processors:
     )
     .unwrap();
     assert!(!off.analyzer.l7.protocols.redis.obfuscate);
+    assert!(off.analyzer.l7.protocols.mysql.obfuscate);
+    assert!(!off.analyzer.l7.protocols.postgres.obfuscate);
+    assert!(!off.warnings.iter().any(|w| w.contains("obfuscate")));
     assert!(Config::from_yaml(
         "processors:\n  request_log:\n    tag_extraction:\n      obfuscate_protocols: [DNS]\n"
     )

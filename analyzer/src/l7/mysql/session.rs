@@ -19,14 +19,14 @@
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
-use super::super::sql::looks_like_sql;
+use super::super::sql::{looks_like_sql, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
-    command_name, header, parse_err, parse_greeting, parse_ok_affected, CLIENT_COMPRESS,
-    CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY, COM_QUIT,
-    COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE, COM_STMT_SEND_LONG_DATA,
-    HEADER_LEN,
+    command_name, header, parse_err, parse_greeting, parse_login, parse_ok_affected,
+    CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
+    COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
+    COM_STMT_SEND_LONG_DATA, HEADER_LEN,
 };
 use crate::record::L7FlowLog;
 
@@ -75,6 +75,10 @@ pub struct MysqlSession {
     reply: Reply,
     /// Bytes of this direction were lost: wait for a segment that starts a packet.
     resync: [bool; 2],
+    /// Hide SQL literals (the protocol's config, as of the last segment).
+    obfuscate: bool,
+    /// The login request waits for the end of authentication.
+    login_pending: bool,
 }
 
 /// A command packet (sequence id 0) at the start of `b` whose command byte is known.
@@ -89,7 +93,7 @@ impl L7Parser for MysqlSession {
         counters: &["l7.mysql.tls", "l7.mysql.compressed"],
         ..Descriptor::tcp(60, "MySQL")
     };
-    type Config = ();
+    type Config = SqlConfig;
 
     fn probe(b: &[u8], _: Transport) -> Probe {
         // A packet header cut by the segment boundary is too little to guess from.
@@ -127,7 +131,8 @@ impl L7Parser for MysqlSession {
         }
     }
 
-    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+    fn on_data(&mut self, cfg: &SqlConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        self.obfuscate = cfg.obfuscate;
         let d = seg.dir();
         let data = seg.data;
         if self.phase == Phase::Opaque {
@@ -201,14 +206,18 @@ impl MysqlSession {
                 self.server_caps = g.caps;
                 self.phase = Phase::Auth;
             }
-            Phase::Auth => match p.first() {
-                Some(0x00) if self.compress => {
+            // OK or ERR ends authentication; an auth switch or more auth data continue it.
+            Phase::Auth if matches!(p.first(), Some(0x00 | 0xff)) => {
+                if std::mem::take(&mut self.login_pending) {
+                    self.response(p, captured, x);
+                }
+                if self.compress && p.first() == Some(&0x00) {
                     x.count(COUNTER_COMPRESSED);
                     self.phase = Phase::Opaque;
+                } else {
+                    self.phase = Phase::Commands;
                 }
-                Some(0x00 | 0xff) => self.phase = Phase::Commands,
-                _ => {}
-            },
+            }
             Phase::Commands => self.reply_packet(p, captured, x),
             _ => {}
         }
@@ -284,8 +293,21 @@ impl MysqlSession {
                     // An SSLRequest: TLS follows.
                     x.count(COUNTER_TLS);
                     self.phase = Phase::Opaque;
-                } else {
-                    self.compress = caps & self.server_caps & CLIENT_COMPRESS != 0;
+                    return true;
+                }
+                self.compress = caps & self.server_caps & CLIENT_COMPRESS != 0;
+                // The login is a request (DeepFlow's "Login username: U db: D"), answered by
+                // the OK or ERR that ends authentication.
+                if let Some(login) = parse_login(p, caps) {
+                    x.request(None, captured, |row| {
+                        row.request_type.push_lossy(b"Login");
+                        row.request_resource.push_lossy(b"Login username: ");
+                        row.request_resource.push_lossy(login.user);
+                        row.request_resource.push_lossy(b" db: ");
+                        row.request_resource.push_lossy(login.database);
+                        row.request_domain.push_lossy(login.database);
+                    });
+                    self.login_pending = true;
                 }
                 true
             }
@@ -299,11 +321,12 @@ impl MysqlSession {
                 self.phase = Phase::Commands;
                 let body = &p[1..];
                 let tags = &x.settings().tags;
+                let obfuscate = self.obfuscate;
                 let fill = |row: &mut L7FlowLog| {
                     row.request_type.push_lossy(name.as_bytes());
                     match c {
                         COM_QUERY | COM_STMT_PREPARE => {
-                            row.request_resource.push_lossy(body);
+                            write_sql(body, Dialect::Mysql, obfuscate, &mut row.request_resource);
                             // Trace ids from SQL comments (`/* traceparent: ... */`).
                             extract(tags, true, |n| sql_comment_value(body, n), row);
                         }
@@ -356,7 +379,9 @@ impl MysqlSession {
                 return;
             }
             row.response_status = ResponseStatus::Ok.code();
-            if let Some(n) = parse_ok_affected(p) {
+            if let Some(n) =
+                parse_ok_affected(p).filter(|_| row.request_type.as_bytes() != b"Login")
+            {
                 row.sql_affected_rows = Some(n);
                 // A prepare's OK carries the statement id.
                 if row.request_type.as_bytes() == b"COM_STMT_PREPARE" {

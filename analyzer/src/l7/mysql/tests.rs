@@ -6,6 +6,7 @@ use crate::l7::parser::{L7Parser, Transport};
 use crate::l7::talk::{hostile_talks, s, Talk};
 use crate::l7::{ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
+use crate::record::{Collected, L7FlowLog};
 
 fn pkt(seq: u8, payload: &[u8]) -> Vec<u8> {
     let n = payload.len() as u32;
@@ -79,6 +80,11 @@ fn login(t: &mut Talk) {
     t.tcp(0.0, false, &greeting(CAPS | 0x20 | 0x800));
     t.tcp(0.1, true, &handshake_response(CAPS));
     t.tcp(0.2, false, &ok(2, 0));
+}
+
+/// The rows after the login's.
+fn after_login(out: &Collected) -> impl Iterator<Item = &L7FlowLog> {
+    out.l7.iter().filter(|r| s(&r.request_type) != "Login")
 }
 
 fn counter(t: &Talk, i: usize) -> u64 {
@@ -176,6 +182,7 @@ fn commands_pair_with_the_head_of_their_replies() {
     assert_eq!(
         got,
         [
+            w("Login", "Login username: root db: ", 2, 0, None, None, None),
             w(
                 "COM_QUERY",
                 "select a from t",
@@ -244,14 +251,16 @@ fn commands_pair_with_the_head_of_their_replies() {
             w("COM_QUIT", "", TYPE_REQUEST, 0, None, None, None),
         ]
     );
-    assert_eq!(out.l7[0].response_duration, 300);
-    assert_eq!(s(&out.l7[5].request_domain), "shop");
+    // The login: handshake response at 0.1 ms, OK at 0.2 ms.
+    assert_eq!(out.l7[0].response_duration, 100);
+    assert_eq!(out.l7[1].response_duration, 300);
+    assert_eq!(s(&out.l7[6].request_domain), "shop");
     assert_eq!(
-        s(&out.l7[3].response_exception),
+        s(&out.l7[4].response_exception),
         "Table 'test.nope' doesn't exist"
     );
     let l4 = &out.l4[0];
-    assert_eq!((l4.l7_protocol, l4.l7_request, l4.l7_response), (60, 10, 8));
+    assert_eq!((l4.l7_protocol, l4.l7_request, l4.l7_response), (60, 11, 9));
     assert_eq!((l4.l7_client_error, l4.l7_server_error), (2, 1));
 }
 
@@ -271,9 +280,7 @@ fn every_split_and_large_result_sets() {
             t.tcp(2.0 + i as f64 * 0.01, false, c);
         }
         let out = t.finish();
-        let got: Vec<_> = out
-            .l7
-            .iter()
+        let got: Vec<_> = after_login(&out)
             .map(|r| (s(&r.request_resource).to_string(), r.row_type))
             .collect();
         assert_eq!(
@@ -321,7 +328,9 @@ fn tls_and_compression_end_parsing_cleanly() {
         b"\x0f\x00\x00\x00\x00\x00\x00\x0b\x00\x00\x00\x03select 1",
     );
     assert_eq!(counter(&t, 1), 1);
-    assert!(t.finish().l7.is_empty());
+    let rows = t.finish().l7;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(s(&rows[0].request_type), "Login");
 }
 
 #[test]
@@ -365,9 +374,7 @@ fn trace_ids_from_sql_comments() {
     t.tcp(3.0, true, &query("select '/*' from t"));
     t.tcp(3.1, false, &result_set(1, b"3"));
     let out = t.finish();
-    let ids: Vec<_> = out
-        .l7
-        .iter()
+    let ids: Vec<_> = after_login(&out)
         .map(|r| (s(&r.trace_id).to_string(), s(&r.span_id).to_string()))
         .collect();
     assert_eq!(
@@ -384,4 +391,76 @@ fn trace_ids_from_sql_comments() {
             (String::new(), String::new()),
         ]
     );
+}
+
+#[test]
+fn literals_hidden_when_obfuscation_is_on() {
+    let mut cfg = crate::AnalyzerConfig::default();
+    cfg.l7.protocols.mysql.obfuscate = true;
+    let mut t = Talk::with(cfg, 3306);
+    login(&mut t);
+    t.tcp(
+        1.0,
+        true,
+        &query("insert into t values (1, 'secret'), (2, \"pw\")"),
+    );
+    t.tcp(1.1, false, &ok(1, 2));
+    let mut prep = vec![0x16];
+    prep.extend(b"select * from t where id = ? and name <> 'x'");
+    t.tcp(2.0, true, &pkt(0, &prep));
+    t.tcp(
+        2.1,
+        false,
+        &err(1146, "42S02", "Table 'shop.t' doesn't exist"),
+    );
+    let out = t.finish();
+    let got: Vec<_> = after_login(&out)
+        .map(|r| s(&r.request_resource).to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "insert into t values (?), (?)",
+            "select * from t where id = ? and name <> ?"
+        ]
+    );
+}
+
+#[test]
+fn login_is_a_row_answered_by_the_end_of_authentication() {
+    // A database named in the login, an auth switch, then access denied.
+    let mut t = Talk::new(3306);
+    t.tcp(0.0, false, &greeting(CAPS | 0x0008_0000));
+    let mut p = (CAPS | 0x0020_0000).to_le_bytes().to_vec();
+    p.extend(16_777_216u32.to_le_bytes());
+    p.push(33);
+    p.extend([0; 23]);
+    p.extend(b"app\0");
+    p.extend([3, 1, 2, 3]);
+    p.extend(b"shop\0mysql_native_password\0");
+    t.tcp(0.1, true, &pkt(1, &p));
+    t.tcp(0.2, false, &pkt(2, b"\xfemysql_native_password\0salt"));
+    t.tcp(0.3, true, &pkt(3, &[9; 20]));
+    t.tcp(
+        1.3,
+        false,
+        &err(1045, "28000", "Access denied for user 'app'"),
+    );
+    let rows = t.finish().l7;
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (
+            s(&r.request_type),
+            s(&r.request_resource),
+            s(&r.request_domain)
+        ),
+        ("Login", "Login username: app db: shop", "shop")
+    );
+    assert_eq!((r.row_type, r.response_status), (TYPE_SESSION, 4));
+    assert_eq!(
+        (r.response_code, r.response_duration),
+        (Some(1045), 1_200_000 / 1000)
+    );
+    assert_eq!(r.sql_affected_rows, None);
 }

@@ -9,6 +9,9 @@ pub const MAX_PAYLOAD: u32 = 0xff_ffff;
 pub const CLIENT_COMPRESS: u32 = 0x20;
 pub const CLIENT_PROTOCOL_41: u32 = 0x200;
 pub const CLIENT_SSL: u32 = 0x800;
+const CLIENT_CONNECT_WITH_DB: u32 = 0x8;
+const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
+const CLIENT_PLUGIN_AUTH_LENENC_DATA: u32 = 0x20_0000;
 
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
@@ -131,4 +134,41 @@ pub fn parse_ok_affected(p: &[u8]) -> Option<u64> {
         return None;
     }
     lenenc(&p[1..]).map(|(v, _)| v)
+}
+
+/// The user and database of a protocol 4.1 handshake response (the login).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Login<'a> {
+    pub user: &'a [u8],
+    /// Empty when the client names none.
+    pub database: &'a [u8],
+}
+
+fn cstring(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let nul = b.iter().position(|c| *c == 0)?;
+    Some((&b[..nul], &b[nul + 1..]))
+}
+
+/// The handshake response `p` with capabilities `caps`: caps (4), max packet (4), charset (1),
+/// filler (23), user, auth data, database.
+pub fn parse_login(p: &[u8], caps: u32) -> Option<Login<'_>> {
+    let (user, rest) = cstring(p.get(32..)?)?;
+    let mut login = Login {
+        user,
+        database: &[],
+    };
+    let auth_end = if caps & CLIENT_PLUGIN_AUTH_LENENC_DATA != 0 {
+        lenenc(rest).map(|(n, used)| used as u64 + n)
+    } else if caps & CLIENT_SECURE_CONNECTION != 0 {
+        rest.first().map(|n| 1 + u64::from(*n))
+    } else {
+        rest.iter().position(|c| *c == 0).map(|n| n as u64 + 1)
+    };
+    if caps & CLIENT_CONNECT_WITH_DB != 0 {
+        let after = auth_end.and_then(|e| rest.get(usize::try_from(e).ok()?..));
+        if let Some((db, _)) = after.and_then(cstring) {
+            login.database = db;
+        }
+    }
+    Some(login)
 }

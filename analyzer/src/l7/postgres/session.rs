@@ -16,7 +16,7 @@
 use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
-use super::super::sql::{is_client_error, looks_like_sql};
+use super::super::sql::{is_client_error, looks_like_sql, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
@@ -67,6 +67,8 @@ pub struct PostgresSession {
     database: InlineBytes<64>,
     /// Bytes of this direction were lost: wait for a segment that starts a message.
     resync: [bool; 2],
+    /// Hide SQL literals (the protocol's config, as of the last segment).
+    obfuscate: bool,
 }
 
 /// The query of a Parse body (`statement\0query\0...`).
@@ -85,7 +87,7 @@ impl L7Parser for PostgresSession {
         counters: &["l7.pgsql.tls"],
         ..Descriptor::tcp(61, "PostgreSQL")
     };
-    type Config = ();
+    type Config = SqlConfig;
 
     fn probe(b: &[u8], _: Transport) -> Probe {
         if let Some((_, code)) = startup_header(b) {
@@ -125,7 +127,8 @@ impl L7Parser for PostgresSession {
         }
     }
 
-    fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+    fn on_data(&mut self, cfg: &SqlConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        self.obfuscate = cfg.obfuscate;
         let d = seg.dir();
         let data = seg.data;
         if self.phase == Phase::Opaque {
@@ -230,6 +233,15 @@ impl PostgresSession {
         let body = &rest[HEADER_LEN..used];
         let db = self.database;
         let tags = &x.settings().tags;
+        let obfuscate = self.obfuscate;
+        let sql = |row: &mut L7FlowLog, text: &[u8]| {
+            write_sql(
+                text,
+                Dialect::Postgres,
+                obfuscate,
+                &mut row.request_resource,
+            );
+        };
         // Trace ids from SQL comments (`/* traceparent: ... */`).
         let trace = |row: &mut L7FlowLog, sql: &[u8]| {
             extract(tags, true, |n| sql_comment_value(sql, n), row);
@@ -239,7 +251,7 @@ impl PostgresSession {
                 self.close_cycle();
                 x.request(None, used as u32, |row| {
                     row.request_type.push_lossy(b"Q");
-                    row.request_resource.push_lossy(cstr(body));
+                    sql(row, cstr(body));
                     row.request_domain.push_lossy(db.as_bytes());
                     trace(row, cstr(body));
                 });
@@ -252,7 +264,7 @@ impl PostgresSession {
                         let id = x.request(None, used as u32, |row| {
                             row.request_type.push_lossy(&[typ]);
                             if t == b'P' {
-                                row.request_resource.push_lossy(parse_query(body));
+                                sql(row, parse_query(body));
                                 trace(row, parse_query(body));
                             }
                             row.request_domain.push_lossy(db.as_bytes());
@@ -269,7 +281,7 @@ impl PostgresSession {
                             row.request_type.clear();
                             row.request_type.push_lossy(&[typ]);
                             if t == b'P' {
-                                row.request_resource.push_lossy(parse_query(body));
+                                sql(row, parse_query(body));
                                 trace(row, parse_query(body));
                             }
                         });

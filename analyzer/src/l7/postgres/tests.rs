@@ -338,3 +338,53 @@ fn trace_ids_from_sql_comments() {
     let out = t.finish();
     assert_eq!(s(&out.l7[0].trace_id), "0af7651916cd43dd8448eb211c80319c");
 }
+
+#[test]
+fn literals_hidden_when_obfuscation_is_on() {
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.enabled.insert(L7Protocol::Postgres);
+    cfg.l7.protocols.postgres.obfuscate = true;
+    let mut t = Talk::with(cfg, 5432);
+    login(&mut t);
+    t.tcp(
+        1.0,
+        true,
+        &msg(
+            b'Q',
+            &cstr("select * from users where email = 'a@b.c' and id in (1, 2)"),
+        ),
+    );
+    let mut r = complete("SELECT 0");
+    r.extend(ready());
+    t.tcp(1.1, false, &r);
+    t.tcp(
+        2.0,
+        true,
+        &msg(
+            b'P',
+            &[
+                cstr(""),
+                cstr("update t set v = 'x' where id = $1"),
+                vec![0, 0],
+            ]
+            .concat(),
+        ),
+    );
+    t.tcp(2.0, true, &msg(b'S', b""));
+    let mut r = msg(b'1', b"");
+    r.extend(ready());
+    t.tcp(2.1, false, &r);
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| s(&r.request_resource).to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "select * from users where email = ? and id in (?)",
+            "update t set v = ? where id = $1"
+        ]
+    );
+}
