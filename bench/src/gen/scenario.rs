@@ -391,8 +391,12 @@ pub(crate) fn run(
         Scenario::Mysql => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             t = c.message(t, false, &l7::mysql_greeting(rng));
-            t = c.message(t + MS, true, &l7::mysql_login());
-            t = c.message(t + MS, false, &l7::mysql_ok(2));
+            // The login is a request of its own, answered by the OK that ends authentication.
+            let t_login = t + MS;
+            t = c.message(t_login, true, &l7::mysql_login());
+            let t_ok = t + MS;
+            t = c.message(t_ok, false, &l7::mysql_ok(2));
+            c.l7_exchange("MySQL", t_login, t_ok, None);
             for _ in 0..rng.range(1, 4) {
                 let t_req = t + rng.range(1, 20) * MS;
                 t = c.message(t_req, true, &l7::mysql_query(rng));
