@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog};
 use tapflow_bench::gen::{generate, Encap, ExpectedFlow, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
@@ -70,7 +71,12 @@ fn summarize(records: &[L4FlowLog]) -> Vec<(u64, ExpectedFlow)> {
 
 fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
     let mut reader = PcapReader::from_reader(Box::new(Cursor::new(pcap)), 0).expect("pcap");
-    let mut an = Analyzer::new(AnalyzerConfig::default());
+    // Every protocol tapflow parses, also those off by default (PostgreSQL, memcached, MongoDB).
+    let mut cfg = AnalyzerConfig::default();
+    for p in L7Protocol::ALL {
+        cfg.l7.enabled.insert(*p);
+    }
+    let mut an = Analyzer::new(cfg);
     let mut out = Vec::new();
     let mut run = OfflineRun::new(&mut an);
     run.drain(&mut reader, &mut out, |_, _| {}).expect("read");

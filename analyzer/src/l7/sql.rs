@@ -41,6 +41,119 @@ pub fn looks_like_sql(text: &[u8]) -> bool {
 pub struct SqlConfig {
     /// `tag_extraction.obfuscate_protocols` names the protocol: literals are written as `?`.
     pub obfuscate: bool,
+    /// `protocol_special_config.mysql.endpoint_disabled`: no table as `endpoint`.
+    pub endpoint_disabled: bool,
+}
+
+/// The table a statement works on, as written (quotes removed, `db.table` kept): the first table
+/// after `FROM` of a SELECT or DELETE, after `INTO` of an INSERT or REPLACE, after `UPDATE`, and
+/// after `TABLE` of CREATE / ALTER / DROP / TRUNCATE. None for other statements and subqueries.
+pub fn table_of(sql: &[u8]) -> Option<&[u8]> {
+    let mut words = Words { sql, at: 0 };
+    let first = words.next()?;
+    let after: &[&[u8]] = match first.to_ascii_lowercase().as_slice() {
+        b"select" | b"delete" => &[b"from"],
+        b"insert" | b"replace" => &[b"into"],
+        b"update" => {
+            let w = words.next()?;
+            let w = match w.to_ascii_lowercase().as_slice() {
+                b"low_priority" | b"ignore" => words.next()?,
+                _ => w,
+            };
+            return Some(unquote(w));
+        }
+        b"create" | b"alter" | b"drop" | b"truncate" => &[b"table"],
+        _ => return None,
+    };
+    loop {
+        let w = words.next()?;
+        if after.iter().any(|k| w.eq_ignore_ascii_case(k)) {
+            break;
+        }
+        // TRUNCATE without TABLE names the table at once.
+        if first.eq_ignore_ascii_case(b"truncate") {
+            return Some(unquote(w));
+        }
+    }
+    let mut w = words.next()?;
+    // CREATE TABLE IF NOT EXISTS t, DROP TABLE IF EXISTS t.
+    while [&b"if"[..], b"not", b"exists"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
+    {
+        w = words.next()?;
+    }
+    (!w.starts_with(b"(")).then(|| unquote(w))
+}
+
+/// A name in one pair of quotes without them (a qualified name of quoted parts stays whole).
+fn unquote(w: &[u8]) -> &[u8] {
+    match (w.first(), w.last()) {
+        (Some(&q @ (b'`' | b'"')), Some(l)) if w.len() >= 2 && *l == q => {
+            let inner = &w[1..w.len() - 1];
+            if inner.contains(&q) {
+                w
+            } else {
+                inner
+            }
+        }
+        _ => w,
+    }
+}
+
+/// The words of a statement: identifiers (with `.` and quotes), or one other character;
+/// comments, strings and blanks skipped.
+struct Words<'a> {
+    sql: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let s = self.sql;
+        loop {
+            let c = *s.get(self.at)?;
+            let next = s.get(self.at + 1).copied();
+            if c.is_ascii_whitespace() {
+                self.at += 1;
+            } else if c == b'/' && next == Some(b'*') {
+                self.at = find(&s[self.at + 2..], b"*/").map_or(s.len(), |p| self.at + 4 + p);
+            } else if (c == b'-' && next == Some(b'-')) || c == b'#' {
+                self.at = s[self.at..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(s.len(), |p| self.at + p);
+            } else if c == b'\'' {
+                self.at = skip_quoted(s, self.at, b'\'', true);
+            } else {
+                break;
+            }
+        }
+        let start = self.at;
+        let word =
+            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.') || b >= 0x80;
+        match s[start] {
+            q @ (b'`' | b'"') => {
+                let end = skip_quoted(s, start, q, false);
+                // `db`.`table`
+                let mut end = end;
+                while s.get(end) == Some(&b'.') {
+                    end = match s.get(end + 1) {
+                        Some(&q2 @ (b'`' | b'"')) => skip_quoted(s, end + 1, q2, false),
+                        _ => end + 1 + s[end + 1..].iter().take_while(|b| word(**b)).count(),
+                    };
+                }
+                self.at = end;
+            }
+            c if word(c) => {
+                self.at += s[start..].iter().take_while(|b| word(**b)).count();
+            }
+            _ => self.at += 1,
+        }
+        Some(&s[start..self.at])
+    }
 }
 
 /// Writes the statement `sql` into `out`: as sent, or with its literals hidden.
@@ -259,6 +372,40 @@ mod tests {
         ];
         for (sql, d, want) in cases {
             assert_eq!(ob(sql, d), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_table_a_statement_works_on() {
+        let cases: [(&str, Option<&str>); 14] = [
+            ("SELECT id, name FROM items WHERE id = 1", Some("items")),
+            (
+                "select count(*) from shop.orders o join users u on o.u = u.id",
+                Some("shop.orders"),
+            ),
+            (
+                "/* traceparent: x */ select * from `order items`",
+                Some("order items"),
+            ),
+            ("SELECT 'from x' FROM \"T1\"", Some("T1")),
+            ("insert ignore into logs values (1)", Some("logs")),
+            ("REPLACE INTO kv (k, v) VALUES ('a', 1)", Some("kv")),
+            ("UPDATE LOW_PRIORITY carts SET qty = 1", Some("carts")),
+            ("delete from sessions where ts < 5", Some("sessions")),
+            (
+                "CREATE TABLE IF NOT EXISTS `db`.`t` (id int)",
+                Some("`db`.`t`"),
+            ),
+            ("drop table if exists tmp", Some("tmp")),
+            ("TRUNCATE audit", Some("audit")),
+            ("select 1", None),
+            ("select * from (select 1) x", None),
+            ("SET NAMES utf8", None),
+        ];
+        for (sql, want) in cases {
+            let got =
+                super::table_of(sql.as_bytes()).map(|t| String::from_utf8_lossy(t).into_owned());
+            assert_eq!(got.as_deref(), want, "{sql}");
         }
     }
 }

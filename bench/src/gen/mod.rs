@@ -3,6 +3,7 @@
 mod conv;
 mod encap;
 mod l7;
+mod l7_db;
 mod rng;
 mod scenario;
 

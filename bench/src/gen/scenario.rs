@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, ExpectedFlow, Rng};
+use super::{l7, l7_db, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -52,6 +52,12 @@ pub enum Scenario {
     Mysql,
     /// Redis: pipelined-looking RESP commands and replies.
     Redis,
+    /// PostgreSQL: startup, simple queries with result sets, updates and errors.
+    Postgres,
+    /// memcached text protocol: set, get, delete, incr (with a client error).
+    Memcached,
+    /// MongoDB OP_MSG: find, insert and a failing aggregate, replies by responseTo.
+    Mongo,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
     SmallFlood,
     /// One SYN that is never answered (SYN flood / scan).
@@ -59,7 +65,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 20] = [
+    pub const ALL: [Scenario; 23] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -78,6 +84,9 @@ impl Scenario {
         Scenario::Grpc,
         Scenario::Mysql,
         Scenario::Redis,
+        Scenario::Postgres,
+        Scenario::Memcached,
+        Scenario::Mongo,
         Scenario::SmallFlood,
         Scenario::SynFlood,
     ];
@@ -115,6 +124,9 @@ impl Scenario {
             Scenario::Grpc => "grpc",
             Scenario::Mysql => "mysql",
             Scenario::Redis => "redis",
+            Scenario::Postgres => "postgres",
+            Scenario::Memcached => "memcached",
+            Scenario::Mongo => "mongo",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
         }
@@ -165,6 +177,9 @@ pub(crate) fn run(
         Scenario::Grpc => 50051,
         Scenario::Mysql => 3306,
         Scenario::Redis => 6379,
+        Scenario::Postgres => 5432,
+        Scenario::Memcached => 11211,
+        Scenario::Mongo => 27017,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -421,6 +436,50 @@ pub(crate) fn run(
                 t += rng.range(1, 10) * MS;
             }
             c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Postgres => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            t = c.message(t, true, &l7_db::pg_startup());
+            t = c.message(t + MS, false, &l7_db::pg_ready());
+            for _ in 0..rng.range(1, 4) {
+                let (q, r, error) = l7_db::pg_exchange(rng);
+                let t_req = t + rng.range(1, 20) * MS;
+                t = c.message(t_req, true, &q);
+                let t_resp = t + rng.range(1, 15) * MS;
+                t = c.message(t_resp, false, &r);
+                c.l7_exchange("PostgreSQL", t_req, t_resp, error);
+                c.tcp(t + MS / 2, true, ACK, 0);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Memcached => {
+            let mut t = c.handshake(t0, MS, MS / 4) + MS;
+            for _ in 0..rng.range(2, 8) {
+                let (q, r, error) = l7_db::memcached_exchange(rng);
+                let t_req = t;
+                t = c.message(t, true, &q);
+                let t_resp = t + rng.range(100, 900) * MS / 1000;
+                t = c.message(t_resp, false, &r);
+                c.l7_exchange("Memcached", t_req, t_resp, error);
+                t += rng.range(1, 10) * MS;
+            }
+            c.close(t);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Mongo => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for id in 1..=rng.range(1, 5) as u32 {
+                let (q, r, error) = l7_db::mongo_exchange(rng, id);
+                let t_req = t + rng.range(1, 20) * MS;
+                t = c.message(t_req, true, &q);
+                let t_resp = t + rng.range(1, 15) * MS;
+                t = c.message(t_resp, false, &r);
+                c.l7_exchange("MongoDB", t_req, t_resp, error);
+                c.tcp(t + MS / 2, true, ACK, 0);
+            }
+            c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
         Scenario::SmallFlood => {

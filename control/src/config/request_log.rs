@@ -28,7 +28,29 @@ struct Inference {
     inference_result_ttl: Option<String>,
     inference_whitelist: Option<serde_yaml::Value>,
     enabled_protocols: Option<Vec<String>>,
-    protocol_special_config: Option<serde_yaml::Value>,
+    protocol_special_config: Option<SpecialConfig>,
+}
+
+/// `application_protocol_inference.protocol_special_config`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SpecialConfig {
+    oracle: Option<serde_yaml::Value>,
+    mysql: Option<MysqlSpecial>,
+    grpc: Option<GrpcSpecial>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MysqlSpecial {
+    decompress_payload: Option<bool>,
+    endpoint_disabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct GrpcSpecial {
+    streaming_data_enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -301,6 +323,19 @@ impl RequestLog {
             }
             c.pending_capacity = n;
         }
+        let special = inf.protocol_special_config.as_ref();
+        if let Some(m) = special.and_then(|s| s.mysql.as_ref()) {
+            c.protocols.mysql.endpoint_disabled = m.endpoint_disabled.unwrap_or(false);
+            if m.decompress_payload == Some(true) {
+                warnings.push(
+                    "processors.request_log.application_protocol_inference.protocol_special_config.mysql.decompress_payload: tapflow does not decompress; compressed MySQL connections are counted (l7.mysql.compressed), not parsed"
+                        .into(),
+                );
+            }
+        }
+        if special.is_some_and(|s| s.oracle.is_some()) {
+            warnings.push("processors.request_log.application_protocol_inference.protocol_special_config.oracle: tapflow has no Oracle parser (DeepFlow's is in its enterprise edition)".into());
+        }
         let mut ignored: Vec<&str> = Vec::new();
         let te = &self.tag_extraction;
         for (set, key) in [
@@ -309,8 +344,8 @@ impl RequestLog {
                 "application_protocol_inference.inference_whitelist",
             ),
             (
-                inf.protocol_special_config.is_some(),
-                "application_protocol_inference.protocol_special_config",
+                special.and_then(|s| s.grpc.as_ref()?.streaming_data_enabled) == Some(true),
+                "application_protocol_inference.protocol_special_config.grpc.streaming_data_enabled",
             ),
             (self.filters.tag_filters.is_some(), "filters.tag_filters"),
             (

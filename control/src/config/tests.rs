@@ -284,6 +284,21 @@ processors:
     assert!(off.analyzer.l7.protocols.mysql.obfuscate);
     assert!(!off.analyzer.l7.protocols.postgres.obfuscate);
     assert!(!off.warnings.iter().any(|w| w.contains("obfuscate")));
+    let special = Config::from_yaml(
+        "processors:\n  request_log:\n    application_protocol_inference:\n      protocol_special_config:\n        mysql:\n          endpoint_disabled: true\n          decompress_payload: false\n        grpc:\n          streaming_data_enabled: false\n",
+    )
+    .unwrap();
+    assert!(special.analyzer.l7.protocols.mysql.endpoint_disabled);
+    assert!(special.warnings.is_empty(), "{:?}", special.warnings);
+    let warned = Config::from_yaml(
+        "processors:\n  request_log:\n    application_protocol_inference:\n      protocol_special_config:\n        mysql:\n          decompress_payload: true\n        oracle:\n          is_be: true\n",
+    )
+    .unwrap();
+    assert_eq!(warned.warnings.len(), 2, "{:?}", warned.warnings);
+    assert!(Config::from_yaml(
+        "processors:\n  request_log:\n    application_protocol_inference:\n      protocol_special_config:\n        mysql:\n          nope: 1\n"
+    )
+    .is_err());
     assert!(Config::from_yaml(
         "processors:\n  request_log:\n    tag_extraction:\n      obfuscate_protocols: [DNS]\n"
     )

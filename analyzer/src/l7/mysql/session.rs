@@ -19,7 +19,7 @@
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
-use super::super::sql::{looks_like_sql, write_sql, Dialect, SqlConfig};
+use super::super::sql::{looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
@@ -75,8 +75,8 @@ pub struct MysqlSession {
     reply: Reply,
     /// Bytes of this direction were lost: wait for a segment that starts a packet.
     resync: [bool; 2],
-    /// Hide SQL literals (the protocol's config, as of the last segment).
-    obfuscate: bool,
+    /// The protocol's config, as of the last segment.
+    cfg: SqlConfig,
     /// The login request waits for the end of authentication.
     login_pending: bool,
 }
@@ -132,7 +132,7 @@ impl L7Parser for MysqlSession {
     }
 
     fn on_data(&mut self, cfg: &SqlConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
-        self.obfuscate = cfg.obfuscate;
+        self.cfg = *cfg;
         let d = seg.dir();
         let data = seg.data;
         if self.phase == Phase::Opaque {
@@ -321,12 +321,20 @@ impl MysqlSession {
                 self.phase = Phase::Commands;
                 let body = &p[1..];
                 let tags = &x.settings().tags;
-                let obfuscate = self.obfuscate;
+                let sql_cfg = self.cfg;
                 let fill = |row: &mut L7FlowLog| {
                     row.request_type.push_lossy(name.as_bytes());
                     match c {
                         COM_QUERY | COM_STMT_PREPARE => {
-                            write_sql(body, Dialect::Mysql, obfuscate, &mut row.request_resource);
+                            write_sql(
+                                body,
+                                Dialect::Mysql,
+                                sql_cfg.obfuscate,
+                                &mut row.request_resource,
+                            );
+                            if !sql_cfg.endpoint_disabled {
+                                row.endpoint.push_lossy(table_of(body).unwrap_or_default());
+                            }
                             // Trace ids from SQL comments (`/* traceparent: ... */`).
                             extract(tags, true, |n| sql_comment_value(body, n), row);
                         }

@@ -251,6 +251,12 @@ fn commands_pair_with_the_head_of_their_replies() {
             w("COM_QUIT", "", TYPE_REQUEST, 0, None, None, None),
         ]
     );
+    // The table each statement works on is its endpoint.
+    let endpoints: Vec<_> = out.l7.iter().map(|r| s(&r.endpoint)).collect();
+    assert_eq!(
+        endpoints,
+        ["", "t", "t", "", "nope", "", "", "t", "", "", ""]
+    );
     // The login: handshake response at 0.1 ms, OK at 0.2 ms.
     assert_eq!(out.l7[0].response_duration, 100);
     assert_eq!(out.l7[1].response_duration, 300);

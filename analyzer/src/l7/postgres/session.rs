@@ -16,7 +16,7 @@
 use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
-use super::super::sql::{is_client_error, looks_like_sql, write_sql, Dialect, SqlConfig};
+use super::super::sql::{is_client_error, looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
@@ -67,8 +67,8 @@ pub struct PostgresSession {
     database: InlineBytes<64>,
     /// Bytes of this direction were lost: wait for a segment that starts a message.
     resync: [bool; 2],
-    /// Hide SQL literals (the protocol's config, as of the last segment).
-    obfuscate: bool,
+    /// The protocol's config, as of the last segment.
+    cfg: SqlConfig,
 }
 
 /// The query of a Parse body (`statement\0query\0...`).
@@ -128,7 +128,7 @@ impl L7Parser for PostgresSession {
     }
 
     fn on_data(&mut self, cfg: &SqlConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
-        self.obfuscate = cfg.obfuscate;
+        self.cfg = *cfg;
         let d = seg.dir();
         let data = seg.data;
         if self.phase == Phase::Opaque {
@@ -233,14 +233,17 @@ impl PostgresSession {
         let body = &rest[HEADER_LEN..used];
         let db = self.database;
         let tags = &x.settings().tags;
-        let obfuscate = self.obfuscate;
+        let sql_cfg = self.cfg;
         let sql = |row: &mut L7FlowLog, text: &[u8]| {
             write_sql(
                 text,
                 Dialect::Postgres,
-                obfuscate,
+                sql_cfg.obfuscate,
                 &mut row.request_resource,
             );
+            if !sql_cfg.endpoint_disabled {
+                row.endpoint.push_lossy(table_of(text).unwrap_or_default());
+            }
         };
         // Trace ids from SQL comments (`/* traceparent: ... */`).
         let trace = |row: &mut L7FlowLog, sql: &[u8]| {
