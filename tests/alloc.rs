@@ -4,6 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta, RecordRef, RecordSink};
 use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
@@ -59,7 +60,12 @@ fn no_allocation_per_packet() {
     while let Some(f) = r.next_frame().expect("frame") {
         frames.push((f.meta, f.data.to_vec()));
     }
-    let mut an = Analyzer::new(AnalyzerConfig::default());
+    // Every protocol tapflow parses, also those off by default (PostgreSQL, memcached, MongoDB).
+    let mut cfg = AnalyzerConfig::default();
+    for p in L7Protocol::ALL {
+        cfg.l7.enabled.insert(*p);
+    }
+    let mut an = Analyzer::new(cfg);
     let mut sink = CountSink(0, 0);
     // Warm-up: the first half grows the slab, free list and timer links to their working size.
     let half = frames.len() / 2;

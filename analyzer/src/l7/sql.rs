@@ -51,23 +51,30 @@ pub struct SqlConfig {
 pub fn table_of(sql: &[u8]) -> Option<&[u8]> {
     let mut words = Words { sql, at: 0 };
     let first = words.next()?;
-    let after: &[&[u8]] = match first.to_ascii_lowercase().as_slice() {
-        b"select" | b"delete" => &[b"from"],
-        b"insert" | b"replace" => &[b"into"],
-        b"update" => {
-            let w = words.next()?;
-            let w = match w.to_ascii_lowercase().as_slice() {
-                b"low_priority" | b"ignore" => words.next()?,
-                _ => w,
-            };
-            return Some(unquote(w));
-        }
-        b"create" | b"alter" | b"drop" | b"truncate" => &[b"table"],
-        _ => return None,
+    let is = |w: &[u8], k: &[u8]| w.eq_ignore_ascii_case(k);
+    let after: &[u8] = if is(first, b"select") || is(first, b"delete") {
+        b"from"
+    } else if is(first, b"insert") || is(first, b"replace") {
+        b"into"
+    } else if is(first, b"update") {
+        let w = words.next()?;
+        let w = if is(w, b"low_priority") || is(w, b"ignore") {
+            words.next()?
+        } else {
+            w
+        };
+        return Some(unquote(w));
+    } else if ["create", "alter", "drop", "truncate"]
+        .iter()
+        .any(|k| is(first, k.as_bytes()))
+    {
+        b"table"
+    } else {
+        return None;
     };
     loop {
         let w = words.next()?;
-        if after.iter().any(|k| w.eq_ignore_ascii_case(k)) {
+        if is(w, after) {
             break;
         }
         // TRUNCATE without TABLE names the table at once.
