@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use tapflow_analyzer::metrics::MetricsCounters;
 use tapflow_analyzer::RecordKind;
 use tapflow_analyzer::{Analyzer, Counters};
 use tapflow_control::sink::{FanOut, OutputTarget};
@@ -73,13 +74,19 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     let stats = run.finish(&mut sink);
-    if let Err(e) = sink.flush() {
+    if let Err(e) = sink.finish() {
         anyhow::bail!("writing flow logs failed: {e}");
     }
     let elapsed = started.elapsed().as_secs_f64();
     let counters = analyzer.counters().clone();
     if !to_stdout {
-        write_stats(&args.out, &counters, &stats, truncated, elapsed)?;
+        write_stats(
+            &args.out,
+            &counters,
+            &stats,
+            (truncated, sink.metrics_counters()),
+            elapsed,
+        )?;
     }
     if !args.quiet {
         summary(
@@ -98,12 +105,17 @@ fn write_stats(
     out: &str,
     c: &Counters,
     s: &RunStats,
-    truncated: u64,
+    (truncated, metrics): (u64, Option<MetricsCounters>),
     elapsed: f64,
 ) -> anyhow::Result<()> {
     let mut m = serde_json::Map::new();
     for (k, v) in c.entries() {
         m.insert(k, v.into());
+    }
+    if let Some(mc) = metrics {
+        m.insert("metrics.documents".into(), mc.documents.into());
+        m.insert("metrics.key_overflow".into(), mc.key_overflow.into());
+        m.insert("metrics.late_rows".into(), mc.late_rows.into());
     }
     m.insert("frames".into(), s.frames.into());
     m.insert("truncated_records".into(), truncated.into());

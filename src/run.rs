@@ -302,7 +302,9 @@ fn run_once(
             prev = *s;
         }
     })?;
-    sink.flush().context("writing flow logs failed")?;
+    // The metric documents of the minutes still open are written now (a dataplane restart
+    // starts new minutes).
+    sink.finish().context("writing flow logs failed")?;
     let mut stats = serde_json::Map::new();
     for (k, v) in report.counters.entries() {
         stats.insert(k, v.into());
@@ -316,6 +318,11 @@ fn run_once(
         stats.insert("xdp_redirected".into(), x.redirected.into());
         stats.insert("xdp_filtered".into(), x.filtered.into());
         stats.insert("xdp_redirect_failed".into(), x.redirect_failed.into());
+    }
+    if let Some(m) = sink.metrics_counters() {
+        stats.insert("metrics.documents".into(), m.documents.into());
+        stats.insert("metrics.key_overflow".into(), m.key_overflow.into());
+        stats.insert("metrics.late_rows".into(), m.late_rows.into());
     }
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());

@@ -40,6 +40,7 @@ impl RecordSink for CountSink {
         match rec {
             RecordRef::L4FlowLog(_) => self.0 += 1,
             RecordRef::L7FlowLog(_) => self.1 += 1,
+            _ => {}
         }
     }
 }

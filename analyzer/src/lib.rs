@@ -23,6 +23,7 @@ pub mod engine;
 pub mod flow;
 pub mod inline;
 pub mod l7;
+pub mod metrics;
 pub mod mirror;
 pub mod ports;
 pub mod record;

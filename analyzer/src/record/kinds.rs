@@ -6,6 +6,7 @@
 use serde::{Serialize, Serializer};
 
 use super::{L4FlowLog, L7FlowLog};
+use crate::metrics::{ApplicationDoc, ApplicationMapDoc, NetworkDoc, NetworkMapDoc};
 
 /// Where records go. Implemented by the sinks of `tapflow-control`, by the worker's batch sink in
 /// `tapflow-dataplane`, by [`RecordBatch`] (every row, in memory) and by `Vec<L4FlowLog>` (l4
@@ -143,6 +144,14 @@ record_kinds! {
     l4: L4FlowLog = "l4_flow_log",
     /// `l7_flow_log`: one row per request/response session.
     l7: L7FlowLog = "l7_flow_log",
+    /// `flow_metrics.network.1m`: per end of the flows, per minute.
+    network_1m: NetworkDoc = "flow_metrics.network.1m",
+    /// `flow_metrics.network_map.1m`: per client -> server path, per minute.
+    network_map_1m: NetworkMapDoc = "flow_metrics.network_map.1m",
+    /// `flow_metrics.application.1m`: per service and endpoint, per minute.
+    application_1m: ApplicationDoc = "flow_metrics.application.1m",
+    /// `flow_metrics.application_map.1m`: per client -> service path and endpoint, per minute.
+    application_map_1m: ApplicationMapDoc = "flow_metrics.application_map.1m",
 }
 
 impl RecordBatch {

@@ -5,6 +5,7 @@
 
 mod duration;
 pub mod example;
+mod flow_metrics;
 mod process_sync;
 mod raw;
 mod request_log;
@@ -64,6 +65,8 @@ pub struct Config {
     /// `global.limits.max_memory`, MiB.
     pub max_memory_mib: u64,
     pub file_output: FileOutput,
+    /// `outputs.flow_metrics`.
+    pub metrics: tapflow_analyzer::metrics::MetricsConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -84,6 +87,7 @@ impl Default for Config {
                 rotate_bytes: 256 * MIB,
                 keep_files: 8,
             },
+            metrics: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -556,8 +560,13 @@ impl RawConfig {
                 ),
             ));
         }
+        let metrics = self.outputs.flow_metrics.build(
+            (max_memory * MIB).saturating_sub(table_bytes + l7_bytes),
+            &mut legacy.warnings,
+        )?;
         Ok(Config {
             analyzer,
+            metrics,
             max_memory_mib: max_memory,
             file_output: FileOutput {
                 rotate_bytes: out.rotate_size_mb * MIB,

@@ -222,6 +222,7 @@ impl Default for FlowTunning {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Outputs {
     pub(super) flow_log: FlowLogOutput,
+    pub(super) flow_metrics: super::flow_metrics::FlowMetricsOutput,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -389,6 +389,34 @@ fn the_example_loads_without_warnings() {
 }
 
 #[test]
+fn flow_metrics_keys_and_their_budget() {
+    let c = Config::from_yaml(
+        "outputs:\n  flow_metrics:\n    filters:\n      apm_metrics: false\n      inactive_server_port_aggregation: true\n    tunning:\n      max_keys_per_window: 1000\n",
+    )
+    .unwrap();
+    assert!(c.metrics.enabled && c.metrics.network && !c.metrics.application);
+    assert!(c.metrics.inactive_server_port_aggregation);
+    assert_eq!(c.metrics.max_keys, 1000);
+    let e = Config::from_yaml(
+        "global: {limits: {max_memory: 200}}\noutputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 100000\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("outputs.flow_metrics.tunning.max_keys_per_window"),
+        "{e}"
+    );
+    // Unset, the default shrinks to the room left.
+    let small = Config::from_yaml("global: {limits: {max_memory: 200}}\n").unwrap();
+    assert!(
+        (256..4096).contains(&small.metrics.max_keys),
+        "{}",
+        small.metrics.max_keys
+    );
+    assert!(Config::from_yaml("outputs:\n  flow_metrics:\n    nope: 1\n").is_err());
+}
+
+#[test]
 fn the_memory_budget_covers_l7_tables() {
     let e = Config::from_yaml("global: {limits: {max_memory: 100}}\n").unwrap_err();
     assert!(e.to_string().contains("L7 tables"), "{e}");

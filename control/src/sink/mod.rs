@@ -12,6 +12,7 @@ mod jsonl;
 use std::path::PathBuf;
 
 pub use jsonl::JsonLinesSink;
+use tapflow_analyzer::metrics::{Aggregator, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
 
 use crate::config::Config;
@@ -94,9 +95,23 @@ pub enum OutputTarget {
     Stdout,
 }
 
-/// Every configured sink; records go to all of them.
+/// Every configured sink; records go to all of them. The `flow_metrics` aggregation sits in
+/// front: it sees every record and writes its documents to the sinks when a minute is over (on
+/// [`RecordSink::tick`]) and at [`FanOut::finish`].
 pub struct FanOut {
     sinks: Vec<Box<dyn Sink>>,
+    metrics: Option<Aggregator>,
+}
+
+/// The sinks as one [`RecordSink`] (where the aggregator writes its documents).
+struct All<'a>(&'a mut Vec<Box<dyn Sink>>);
+
+impl RecordSink for All<'_> {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        for s in self.0.iter_mut() {
+            s.write(rec);
+        }
+    }
 }
 
 impl std::fmt::Debug for FanOut {
@@ -115,18 +130,45 @@ impl FanOut {
             }
             OutputTarget::Stdout => Box::new(JsonLinesSink::to_stdout(cfg.file_output.clone())),
         };
-        Ok(FanOut { sinks: vec![files] })
+        let metrics = cfg
+            .metrics
+            .enabled
+            .then(|| Aggregator::new(cfg.metrics.clone()));
+        Ok(FanOut {
+            sinks: vec![files],
+            metrics,
+        })
     }
 
-    /// A fan-out over `sinks`.
+    /// A fan-out over `sinks`, without metrics.
     pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
-        FanOut { sinks }
+        FanOut {
+            sinks,
+            metrics: None,
+        }
     }
 
     pub fn write_batch(&mut self, batch: &RecordBatch) {
+        if let Some(m) = &mut self.metrics {
+            batch.for_each(|r| m.add(r));
+        }
         for s in &mut self.sinks {
             s.write_batch(batch);
         }
+    }
+
+    /// The end of the run: the metric documents of the minutes still open are written, and
+    /// every sink flushed.
+    pub fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(m) = &mut self.metrics {
+            m.finish(&mut All(&mut self.sinks));
+        }
+        self.flush()
+    }
+
+    /// The metric aggregation's counters (None when `outputs.flow_metrics.enabled` is false).
+    pub fn metrics_counters(&self) -> Option<MetricsCounters> {
+        self.metrics.as_ref().map(Aggregator::counters)
     }
 
     /// Flushes every sink (all of them, even after a failure); the first failure is returned.
@@ -159,6 +201,9 @@ impl FanOut {
 
 impl RecordSink for FanOut {
     fn record(&mut self, rec: RecordRef<'_>) {
+        if let Some(m) = &mut self.metrics {
+            m.add(rec);
+        }
         for s in &mut self.sinks {
             s.write(rec);
         }
@@ -169,6 +214,9 @@ impl RecordSink for FanOut {
     }
 
     fn tick(&mut self, now_ns: u64) {
+        if let Some(m) = &mut self.metrics {
+            m.close_until(now_ns, &mut All(&mut self.sinks));
+        }
         for s in &mut self.sinks {
             s.tick(now_ns);
         }

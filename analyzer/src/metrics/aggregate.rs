@@ -1,0 +1,361 @@
+//! The 1-minute aggregation: flow log rows and request log rows are summed per table, key and
+//! minute into `flow_metrics` documents. A row belongs to the minute its interval starts in (a
+//! flow log row covers at most one minute: DeepFlow's FlowAggr); rows of flows that close after
+//! a minute's documents were written (late by more than [`GRACE_NS`]) go to the oldest open
+//! minute and are counted (`metrics.late_rows`), so totals stay exact. Each table holds at most
+//! `max_keys` keys per minute; rows for more keys are counted (`metrics.key_overflow`) and not
+//! aggregated, so memory stays bounded.
+//!
+//! Sans-IO: time comes from the rows and from [`Aggregator::close_until`] (the analyzer's time
+//! offline, the wall clock live); the same input gives the same documents.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::doc::{
+    collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
+};
+use super::records::{ApplicationDoc, ApplicationMapDoc, Document, NetworkDoc, NetworkMapDoc};
+use crate::inline::InlineBytes;
+use crate::record::{L4FlowLog, L7FlowLog, Record, RecordRef, RecordSink};
+
+const MINUTE_NS: u64 = 60_000_000_000;
+const MINUTE_US: u64 = 60_000_000;
+/// How long after a minute ends its documents wait for rows (flows closed by their timeouts).
+pub const GRACE_NS: u64 = 15_000_000_000;
+
+/// `outputs.flow_metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// `filters.npm_metrics`: the network tables.
+    pub network: bool,
+    /// `filters.apm_metrics`: the application tables.
+    pub application: bool,
+    /// `filters.inactive_server_port_aggregation`: services that never answered are keyed with
+    /// server port 0.
+    pub inactive_server_port_aggregation: bool,
+    /// `filters.inactive_ip_aggregation`: ends that never sent (no reply traffic) are keyed as
+    /// `0.0.0.0` and get no single-end document.
+    pub inactive_ip_aggregation: bool,
+    /// Keys per table per minute (tapflow: `tunning.max_keys_per_window`).
+    pub max_keys: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            network: true,
+            application: true,
+            inactive_server_port_aggregation: false,
+            inactive_ip_aggregation: false,
+            max_keys: 4_096,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Bytes a key of each table takes at most (tags, meter, map overhead).
+    pub const NETWORK_KEY_BYTES: usize = 2_600;
+    pub const APPLICATION_KEY_BYTES: usize = 900;
+
+    /// Most memory the open minutes can take (two minutes are open at a time).
+    pub fn memory_bytes(&self) -> usize {
+        if !self.enabled {
+            return 0;
+        }
+        let per_minute = self.max_keys
+            * (usize::from(self.network) * 2 * Self::NETWORK_KEY_BYTES
+                + usize::from(self.application) * 2 * Self::APPLICATION_KEY_BYTES);
+        2 * per_minute
+    }
+}
+
+/// The aggregator's counters (`metrics.*` in stats.json).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsCounters {
+    pub documents: u64,
+    pub key_overflow: u64,
+    pub late_rows: u64,
+}
+
+/// One table of one minute.
+#[derive(Debug)]
+struct Table<M> {
+    keys: HashMap<Tags, M>,
+}
+
+impl<M: Default> Table<M> {
+    fn new() -> Self {
+        Table {
+            keys: HashMap::new(),
+        }
+    }
+
+    /// The meter of `tags`, None when the table is full.
+    fn meter(&mut self, tags: Tags, max: usize) -> Option<&mut M> {
+        let full = self.keys.len() >= max;
+        match self.keys.entry(tags) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(_) if full => None,
+            std::collections::hash_map::Entry::Vacant(e) => Some(e.insert(M::default())),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Minute {
+    network: Table<FlowMeter>,
+    network_map: Table<FlowMeter>,
+    application: Table<AppMeter>,
+    application_map: Table<AppMeter>,
+}
+
+impl Minute {
+    fn new() -> Self {
+        Minute {
+            network: Table::new(),
+            network_map: Table::new(),
+            application: Table::new(),
+            application_map: Table::new(),
+        }
+    }
+}
+
+/// Minutes being aggregated.
+#[derive(Debug)]
+pub struct Aggregator {
+    cfg: MetricsConfig,
+    /// Open minutes by index (minutes since the epoch).
+    open: BTreeMap<u64, Minute>,
+    /// Minutes before this one were written.
+    closed_before: u64,
+    counters: MetricsCounters,
+}
+
+impl Aggregator {
+    pub fn new(cfg: MetricsConfig) -> Self {
+        Aggregator {
+            cfg,
+            open: BTreeMap::new(),
+            closed_before: 0,
+            counters: MetricsCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> MetricsCounters {
+        self.counters
+    }
+
+    pub fn config(&self) -> &MetricsConfig {
+        &self.cfg
+    }
+
+    fn minute(&mut self, start_us: u64) -> &mut Minute {
+        let mut m = start_us / MINUTE_US;
+        if m < self.closed_before {
+            self.counters.late_rows += 1;
+            m = self
+                .open
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(self.closed_before);
+        }
+        self.open.entry(m).or_insert_with(Minute::new)
+    }
+
+    /// Aggregates a record (other kinds pass by).
+    pub fn add(&mut self, rec: RecordRef<'_>) {
+        if !self.cfg.enabled {
+            return;
+        }
+        match rec {
+            RecordRef::L4FlowLog(r) if self.cfg.network => self.add_flow(r),
+            RecordRef::L7FlowLog(r) if self.cfg.application => self.add_request(r),
+            _ => {}
+        }
+    }
+
+    fn add_flow(&mut self, r: &L4FlowLog) {
+        let cfg = self.cfg.clone();
+        // An end that never sent (a service that never answered, a one-way flow).
+        let inactive_server = r.total_packet_rx == 0;
+        let inactive_client = r.total_packet_tx == 0;
+        let server_port = if cfg.inactive_server_port_aggregation && inactive_server {
+            0
+        } else {
+            r.peers.server_port
+        };
+        let base = Tags {
+            ip: r.peers.ip_0,
+            ip_1: None,
+            is_ipv4: r.peers.is_ipv4,
+            protocol: r.peers.protocol,
+            server_port,
+            l7_protocol: r.l7_protocol,
+            l7_protocol_str: r.l7_protocol_str,
+            direction: DIRECTION_CLIENT,
+            tap_side: r.tap_side,
+            observation_point: r.observation_point,
+            capture_network_type: r.capture_network_type,
+            tap_port: r.tap_port,
+            endpoint: InlineBytes::EMPTY,
+        };
+        let unspecified = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        let inactive = cfg.inactive_ip_aggregation;
+        let client_ip = if inactive && inactive_client {
+            unspecified(r.peers.ip_0)
+        } else {
+            collapse_internet(r.peers.ip_0)
+        };
+        let server_ip = if inactive && inactive_server {
+            unspecified(r.peers.ip_1)
+        } else {
+            r.peers.ip_1
+        };
+        let mut overflow = 0;
+        let minute = self.minute(r.start_time);
+        // The path: client -> server.
+        let map = Tags {
+            ip: client_ip,
+            ip_1: Some(server_ip),
+            ..base.clone()
+        };
+        match minute.network_map.meter(map, cfg.max_keys) {
+            Some(m) => m.add_row(r, false),
+            None => overflow += 1,
+        }
+        // Each end.
+        for (ip, server_end, skip) in [
+            (client_ip, false, inactive && inactive_client),
+            (server_ip, true, inactive && inactive_server),
+        ] {
+            if skip {
+                continue;
+            }
+            let tags = Tags {
+                ip,
+                direction: if server_end {
+                    DIRECTION_SERVER
+                } else {
+                    DIRECTION_CLIENT
+                },
+                ..base.clone()
+            };
+            match minute.network.meter(tags, cfg.max_keys) {
+                Some(m) => m.add_row(r, server_end),
+                None => overflow += 1,
+            }
+        }
+        self.counters.key_overflow += overflow;
+    }
+
+    fn add_request(&mut self, r: &L7FlowLog) {
+        let max = self.cfg.max_keys;
+        let base = Tags {
+            ip: r.peers.ip_1,
+            ip_1: None,
+            is_ipv4: r.peers.is_ipv4,
+            protocol: r.peers.protocol,
+            server_port: r.peers.server_port,
+            l7_protocol: r.l7_protocol,
+            l7_protocol_str: r.l7_protocol_str,
+            direction: DIRECTION_SERVER,
+            tap_side: r.tap_side,
+            observation_point: r.observation_point,
+            capture_network_type: r.capture_network_type,
+            tap_port: r.tap_port,
+            endpoint: r.endpoint,
+        };
+        let map = Tags {
+            ip: collapse_internet(r.peers.ip_0),
+            ip_1: Some(r.peers.ip_1),
+            direction: DIRECTION_CLIENT,
+            ..base.clone()
+        };
+        let minute = self.minute(r.start_time);
+        let mut overflow = 0;
+        match minute.application.meter(base, max) {
+            Some(m) => m.add_row(r),
+            None => overflow += 1,
+        }
+        match minute.application_map.meter(map, max) {
+            Some(m) => m.add_row(r),
+            None => overflow += 1,
+        }
+        self.counters.key_overflow += overflow;
+    }
+
+    /// Writes the documents of every minute that ended more than [`GRACE_NS`] before `now_ns`.
+    pub fn close_until(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+        let done = now_ns.saturating_sub(GRACE_NS) / MINUTE_NS;
+        while let Some((&m, _)) = self.open.first_key_value() {
+            if m >= done {
+                break;
+            }
+            self.write_minute(m, sink);
+        }
+        self.closed_before = self.closed_before.max(done);
+    }
+
+    /// Writes every open minute (end of input, shutdown).
+    pub fn finish(&mut self, sink: &mut impl RecordSink) {
+        while let Some((&m, _)) = self.open.first_key_value() {
+            self.write_minute(m, sink);
+        }
+    }
+
+    fn write_minute(&mut self, m: u64, sink: &mut impl RecordSink) {
+        let Some(minute) = self.open.remove(&m) else {
+            return;
+        };
+        self.closed_before = self.closed_before.max(m + 1);
+        let time = m * 60;
+        self.counters.documents += emit::<NetworkDoc, _>(time, minute.network, sink);
+        self.counters.documents += emit::<NetworkMapDoc, _>(time, minute.network_map, sink);
+        self.counters.documents += emit::<ApplicationDoc, _>(time, minute.application, sink);
+        self.counters.documents += emit::<ApplicationMapDoc, _>(time, minute.application_map, sink);
+    }
+}
+
+/// Writes a table's documents in a stable order (by their tags).
+fn emit<D, M>(time: u64, table: Table<M>, sink: &mut impl RecordSink) -> u64
+where
+    D: Record + From<Document<M>>,
+{
+    let mut docs: Vec<(Tags, M)> = table.keys.into_iter().collect();
+    docs.sort_by(|(a, _), (b, _)| {
+        (
+            a.ip,
+            a.ip_1,
+            a.protocol,
+            a.server_port,
+            a.l7_protocol,
+            a.direction,
+        )
+            .cmp(&(
+                b.ip,
+                b.ip_1,
+                b.protocol,
+                b.server_port,
+                b.l7_protocol,
+                b.direction,
+            ))
+            .then((a.tap_side, a.capture_network_type, a.tap_port).cmp(&(
+                b.tap_side,
+                b.capture_network_type,
+                b.tap_port,
+            )))
+            .then(a.endpoint.as_bytes().cmp(b.endpoint.as_bytes()))
+    });
+    let n = docs.len() as u64;
+    for (tags, meter) in docs {
+        let d = D::from(Document { time, tags, meter });
+        sink.record(d.as_ref());
+    }
+    n
+}

@@ -1,0 +1,359 @@
+//! `flow_metrics` against the logs they are made from, on every generated scenario (in VXLAN, over
+//! several minutes) and on every shared capture: per minute and key, each counter of
+//! `network_map` equals the sum over the flow log rows of that path, each end's `network`
+//! document the sum over its rows (tx / rx from the end), and `application(_map)` counts the
+//! request log rows; latency quantiles are within the histogram's stated error of the exact
+//! quantiles of the per-flow values; a full key table counts its overflow.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::net::IpAddr;
+
+use tapflow_analyzer::l7::L7Protocol;
+use tapflow_analyzer::metrics::doc::collapse_internet;
+use tapflow_analyzer::metrics::histogram::RELATIVE_ERROR;
+use tapflow_analyzer::metrics::{Aggregator, MetricsConfig};
+use tapflow_analyzer::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, L4FlowLog, RecordSink};
+use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};
+use tapflow_dataplane::pcap::PcapReader;
+use tapflow_dataplane::OfflineRun;
+
+mod pcap_truth;
+
+/// What the output stage does: every record kept (the logs), aggregated, and minutes closed
+/// when the run ticks (every few thousand packets and at the end, by packet time).
+struct Stage {
+    logs: Collected,
+    agg: Aggregator,
+    docs: Collected,
+}
+
+impl RecordSink for Stage {
+    fn record(&mut self, rec: tapflow_analyzer::RecordRef<'_>) {
+        self.logs.record(rec);
+        self.agg.add(rec);
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        self.agg.close_until(now_ns, &mut self.docs);
+    }
+}
+
+/// Flow and request logs of `pcap`, every parser on, and the metric documents made from them.
+fn logs_and_metrics(
+    pcap: Box<dyn std::io::Read + Send>,
+    cfg: MetricsConfig,
+) -> (Collected, Collected) {
+    let mut acfg = AnalyzerConfig::default();
+    for p in L7Protocol::ALL {
+        acfg.l7.enabled.insert(*p);
+    }
+    let mut an = Analyzer::new(acfg);
+    let mut stage = Stage {
+        logs: Collected::default(),
+        agg: Aggregator::new(cfg),
+        docs: Collected::default(),
+    };
+    let mut reader = PcapReader::from_reader(pcap, 0).expect("pcap");
+    let mut run = OfflineRun::new(&mut an);
+    run.drain(&mut reader, &mut stage, |_, _| {}).expect("read");
+    run.finish(&mut stage);
+    stage.agg.finish(&mut stage.docs);
+    assert_eq!(stage.agg.counters().key_overflow, 0);
+    assert_eq!(stage.agg.counters().late_rows, 0);
+    (stage.logs, stage.docs)
+}
+
+/// The counters compared, from a flow log row (client to server).
+fn row_counters(r: &L4FlowLog) -> [u64; 16] {
+    [
+        r.packet_tx,
+        r.packet_rx,
+        r.byte_tx,
+        r.byte_rx,
+        r.l3_byte_tx,
+        r.l4_byte_rx,
+        u64::from(r.retrans_tx),
+        u64::from(r.retrans_rx),
+        u64::from(r.zero_win_tx),
+        u64::from(r.syn_count),
+        u64::from(r.l7_request),
+        u64::from(r.l7_client_error + r.l7_server_error),
+        r.srt_sum + r.art_sum,
+        u64::from(r.srt_count + r.art_count),
+        u64::from(r.is_new_flow),
+        u64::from(r.close_type != 5),
+    ]
+}
+
+fn meter_counters(m: &tapflow_analyzer::metrics::doc::FlowMeter) -> [u64; 16] {
+    [
+        m.packet_tx,
+        m.packet_rx,
+        m.byte_tx,
+        m.byte_rx,
+        m.l3_byte_tx,
+        m.l4_byte_rx,
+        m.retrans_tx,
+        m.retrans_rx,
+        m.zero_win_tx,
+        m.syn,
+        m.l7_request,
+        m.l7_client_error + m.l7_server_error,
+        m.srt_sum + m.art_sum,
+        m.srt_count + m.art_count,
+        m.new_flow,
+        m.closed_flow,
+    ]
+}
+
+fn add(a: &mut [u64; 16], b: [u64; 16]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// Swaps each tx/rx pair: the server end's view.
+fn server_view(c: [u64; 16]) -> [u64; 16] {
+    let mut v = c;
+    v.swap(0, 1);
+    v.swap(2, 3);
+    v.swap(6, 7);
+    // l3_byte_tx / l4_byte_rx and zero_win_tx have no pair in the list: from the row.
+    v
+}
+
+/// Minute, client, server, server port, protocol, l7 protocol, tap port, capture network type.
+type Key = (u64, IpAddr, Option<IpAddr>, u16, u8, u8, u64, u8);
+
+fn check(name: &str, logs: &Collected, docs: &Collected) {
+    let minute = |us: u64| us / 60_000_000;
+    // network_map: per minute and path.
+    let mut want: HashMap<Key, [u64; 16]> = HashMap::new();
+    let mut rtt: HashMap<Key, Vec<u64>> = HashMap::new();
+    let mut ends: HashMap<(u64, IpAddr, u16, u8, u8), [u64; 16]> = HashMap::new();
+    for r in &logs.l4 {
+        let k = (
+            minute(r.start_time),
+            collapse_internet(r.peers.ip_0),
+            Some(r.peers.ip_1),
+            r.peers.server_port,
+            r.peers.protocol,
+            r.l7_protocol,
+            r.tap_port,
+            r.capture_network_type,
+        );
+        add(want.entry(k).or_default(), row_counters(r));
+        if r.is_new_flow && r.rtt > 0 {
+            rtt.entry(k).or_default().push(u64::from(r.rtt));
+        }
+        let c = row_counters(r);
+        let e = |ip, dir| {
+            (
+                minute(r.start_time),
+                ip,
+                r.peers.server_port,
+                r.peers.protocol,
+                dir,
+            )
+        };
+        add(
+            ends.entry(e(collapse_internet(r.peers.ip_0), 1))
+                .or_default(),
+            c,
+        );
+        let mut s = server_view(c);
+        // The server end's tx-only fields: from the rx side of the row.
+        s[4] = r.l3_byte_rx;
+        s[5] = r.l4_byte_tx;
+        s[8] = u64::from(r.zero_win_rx);
+        add(ends.entry(e(r.peers.ip_1, 2)).or_default(), s);
+    }
+    let mut got: HashMap<Key, [u64; 16]> = HashMap::new();
+    for d in &docs.network_map_1m {
+        let d = &d.0;
+        let t = &d.tags;
+        let k = (
+            d.time / 60,
+            t.ip,
+            t.ip_1,
+            t.server_port,
+            t.protocol,
+            t.l7_protocol,
+            t.tap_port,
+            t.capture_network_type,
+        );
+        add(got.entry(k).or_default(), meter_counters(&d.meter));
+        // Quantiles of the handshake RTTs of the path's flows.
+        if let Some(values) = rtt.get_mut(&k) {
+            values.sort_unstable();
+            for q in [0.5, 0.9, 0.99] {
+                let rank = ((q * values.len() as f64).ceil() as usize).max(1);
+                let exact = values[rank - 1] as f64;
+                let est = d.meter.rtt.quantile(q).expect("rtt samples") as f64;
+                assert!(
+                    (est - exact).abs() <= exact * RELATIVE_ERROR + 1.0,
+                    "{name}: {k:?} rtt q{q}: {est} vs {exact}"
+                );
+            }
+        }
+    }
+    let diff: Vec<_> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|k| want.get(k) != got.get(k))
+        .map(|k| (k, want.get(k), got.get(k)))
+        .collect();
+    assert!(diff.is_empty(), "{name}: network_map: {diff:?}");
+    let mut got_ends: HashMap<(u64, IpAddr, u16, u8, u8), [u64; 16]> = HashMap::new();
+    for d in &docs.network_1m {
+        let d = &d.0;
+        let k = (
+            d.time / 60,
+            d.tags.ip,
+            d.tags.server_port,
+            d.tags.protocol,
+            d.tags.direction,
+        );
+        add(got_ends.entry(k).or_default(), meter_counters(&d.meter));
+    }
+    assert_eq!(got_ends, ends, "{name}: network");
+    // Application: requests, responses, errors, timeouts and RRT of the request log rows.
+    let count = |f: &dyn Fn(&tapflow_analyzer::L7FlowLog) -> bool| {
+        logs.l7.iter().filter(|r| f(r)).count() as u64
+    };
+    let want_app = [
+        count(&|r| matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION)),
+        count(&|r| matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION)),
+        count(&|r| r.response_status == 3),
+        count(&|r| r.response_status == 4),
+        count(&|r| r.response_status == 2),
+        logs.l7
+            .iter()
+            .filter(|r| r.row_type == TYPE_SESSION)
+            .map(|r| r.response_duration)
+            .sum(),
+    ];
+    for (table, docs) in [
+        (
+            "application",
+            docs.application_1m
+                .iter()
+                .map(|d| &d.0.meter)
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "application_map",
+            docs.application_map_1m.iter().map(|d| &d.0.meter).collect(),
+        ),
+    ] {
+        let mut got = [0u64; 6];
+        for m in docs {
+            add6(
+                &mut got,
+                [
+                    m.request,
+                    m.response,
+                    m.server_error,
+                    m.client_error,
+                    m.timeout,
+                    m.rrt_sum,
+                ],
+            );
+        }
+        assert_eq!(got, want_app, "{name}: {table}");
+    }
+}
+
+fn add6(a: &mut [u64; 6], b: [u64; 6]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+#[test]
+fn metrics_equal_the_logs_on_every_generated_scenario() {
+    for encap in [Encap::None, Encap::Vxlan] {
+        let spec = GenSpec {
+            flows: Scenario::ALL.len() as u64 * 12,
+            encap,
+            scenarios: Scenario::ALL.to_vec(),
+            // Flows over several minutes, some long enough to be reported minute by minute.
+            spacing_ns: 700_000_000,
+            seed: 11,
+            ..GenSpec::default()
+        };
+        let mut pcap = Vec::new();
+        generate(&spec, &mut pcap, None).expect("generate");
+        let (logs, docs) = logs_and_metrics(Box::new(Cursor::new(pcap)), MetricsConfig::default());
+        assert!(docs.network_map_1m.len() > 20 && !docs.application_1m.is_empty());
+        let minutes: std::collections::BTreeSet<u64> =
+            docs.network_map_1m.iter().map(|d| d.0.time).collect();
+        assert!(minutes.len() >= 3, "{minutes:?}");
+        check(&format!("{encap:?}"), &logs, &docs);
+    }
+}
+
+#[test]
+fn metrics_equal_the_logs_on_the_shared_captures() {
+    let Some(dir) = pcap_truth::pcaps() else {
+        eprintln!("../shared/pcaps absent: skipped");
+        return;
+    };
+    let mut n = 0;
+    for sub in ["tcp", "l7", "encap"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        files.sort();
+        for f in files {
+            let file = std::fs::File::open(&f).expect("open");
+            // The modified-pcap (0xa1b2cd34) captures the reader refuses are skipped.
+            if PcapReader::from_reader(Box::new(std::fs::File::open(&f).expect("open")), 0).is_err()
+            {
+                eprintln!("{}: not a capture the reader takes: skipped", f.display());
+                continue;
+            }
+            let (logs, docs) = logs_and_metrics(Box::new(file), MetricsConfig::default());
+            check(&f.display().to_string(), &logs, &docs);
+            n += 1;
+        }
+    }
+    assert!(n > 20, "{n} captures");
+}
+
+#[test]
+fn a_full_key_table_counts_and_does_not_grow() {
+    let spec = GenSpec {
+        flows: 300,
+        scenarios: vec![Scenario::Web],
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    generate(&spec, &mut pcap, None).expect("generate");
+    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut logs = Collected::default();
+    let mut reader = PcapReader::from_reader(Box::new(Cursor::new(pcap)), 0).expect("pcap");
+    let mut run = OfflineRun::new(&mut an);
+    run.drain(&mut reader, &mut logs, |_, _| {}).expect("read");
+    run.finish(&mut logs);
+    let mut agg = Aggregator::new(MetricsConfig {
+        max_keys: 5,
+        ..MetricsConfig::default()
+    });
+    logs.for_each(|r| agg.add(r));
+    let mut docs = Collected::default();
+    agg.finish(&mut docs);
+    let minutes: std::collections::BTreeSet<u64> =
+        docs.network_map_1m.iter().map(|d| d.0.time).collect();
+    assert!(docs.network_map_1m.len() <= 5 * minutes.len());
+    assert!(agg.counters().key_overflow > 100, "{:?}", agg.counters());
+    // Nothing beyond the documents reached the sink.
+    assert!(docs.l4.is_empty());
+    let _ = (&mut docs as &mut dyn RecordSink,);
+}
