@@ -34,12 +34,14 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
   command -v psql >/dev/null || need+=(postgresql-client)
   /usr/bin/python3 -c 'import pymongo' 2>/dev/null || need+=(python3-pymongo)
+  # The Prometheus endpoint is checked by a real Prometheus server and promtool.
+  command -v promtool >/dev/null || need+=(prometheus)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

@@ -37,7 +37,7 @@ enum Command {
     /// Workers are pinned to --cores and spread an interface with a symmetric flow hash; a
     /// summary line per second shows pps, Mbit/s, active flows and kernel drops. SIGINT/SIGTERM
     /// stop cleanly: every flow is closed and written.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Send capture files out of an interface.
     Replay(replay::ReplayArgs),
     /// Generate a synthetic capture and the flow records tapflow must report for it.
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         Command::Analyze(a) => analyze::run(a),
         Command::Gen(g) => gen::run(g),
         Command::Bench(b) => bench::run(b),
-        Command::Run(r) => run::run(r),
+        Command::Run(r) => run::run(*r),
         Command::Replay(r) => replay::run(r),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Server(s) => server::run(s),

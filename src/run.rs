@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_analyzer::RecordKind;
-use tapflow_control::sink::{FanOut, OutputTarget};
+use tapflow_control::sink::{FanOut, OutputTarget, PrometheusCounters, PrometheusSink};
 use tapflow_control::Config;
 use tapflow_dataplane::epoch::ConfigEpoch;
 use tapflow_dataplane::runtime::{
@@ -90,10 +90,27 @@ pub(crate) struct RunArgs {
     /// No per-second summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve Prometheus' /metrics on this address:port (default: outputs.prometheus.listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    prometheus_listen: Option<String>,
     /// Take the configuration from a tapflow (or DeepFlow) server: each new one restarts the
     /// dataplane in-process (flows flushed, output files kept).
     #[command(flatten)]
     controller: crate::agent::ControllerArgs,
+}
+
+/// The self-monitoring series of a run: the summary's totals and every analyzer counter.
+fn live_series(s: &LiveSummary) -> Vec<(String, u64, bool)> {
+    let mut v = vec![
+        ("frames".to_string(), s.frames, false),
+        ("captured_bytes".to_string(), s.bytes, false),
+        ("kernel_drops".to_string(), s.drops, false),
+        ("active_flows".to_string(), s.active_flows, true),
+        ("workers".to_string(), s.workers as u64, true),
+        ("uptime_seconds".to_string(), s.elapsed.as_secs(), true),
+    ];
+    v.extend(s.counters.entries().into_iter().map(|(k, n)| (k, n, false)));
+    v
 }
 
 fn parse_ethertype(s: &str) -> Result<u16, String> {
@@ -133,6 +150,23 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         .context("cannot install signal handlers")?;
     let mut sink = FanOut::from_config(&cfg, &OutputTarget::Dir(a.out.clone()))
         .with_context(|| format!("cannot write to {}", a.out.display()))?;
+    let prometheus = match a
+        .prometheus_listen
+        .as_ref()
+        .or(cfg.prometheus.listen.as_ref())
+    {
+        Some(addr) => {
+            let p = PrometheusSink::start(addr, cfg.prometheus.max_services)
+                .with_context(|| format!("cannot serve /metrics on {addr}"))?;
+            if !a.quiet {
+                eprintln!("tapflow: Prometheus /metrics on http://{}", p.local_addr);
+            }
+            let counters = p.counters();
+            sink.push(Box::new(p));
+            Some(counters)
+        }
+        None => None,
+    };
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
             tapflow_analyzer::mirror::CaptureMode::Local => 0,
@@ -152,7 +186,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         let mut pending: Option<Config> = None;
         // The configuration in force, hot changes included.
         let mut current = cfg.clone();
-        let result = run_once(&a, &cfg, &mut sink, &mut |epoch| {
+        let result = run_once(&a, &cfg, &mut sink, prometheus.as_ref(), &mut |epoch| {
             let Some(new) = control.as_ref().and_then(|c| c.latest()) else {
                 return;
             };
@@ -216,6 +250,7 @@ fn run_once(
     a: &RunArgs,
     cfg: &Config,
     sink: &mut FanOut,
+    prometheus: Option<&PrometheusCounters>,
     on_tick: &mut dyn FnMut(&ConfigEpoch),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
@@ -289,6 +324,9 @@ fn run_once(
     let mut prev = LiveSummary::default();
     let report = runtime::run(&live, sink, |s| {
         on_tick(&epoch);
+        if let Some(p) = prometheus {
+            p.set(live_series(s));
+        }
         if !a.quiet {
             let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
             eprintln!(
@@ -299,7 +337,7 @@ fn run_once(
                 s.active_flows,
                 s.drops
             );
-            prev = *s;
+            prev = s.clone();
         }
     })?;
     // The metric documents of the minutes still open are written now (a dataplane restart

@@ -117,7 +117,7 @@ pub struct LiveConfig {
 }
 
 /// Once-per-second view of the run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LiveSummary {
     pub elapsed: Duration,
     pub frames: u64,
@@ -125,6 +125,8 @@ pub struct LiveSummary {
     pub drops: u64,
     pub active_flows: u64,
     pub workers: usize,
+    /// Every worker's analyzer counters, summed (as of their last publication, 100 ms at most).
+    pub counters: Counters,
 }
 
 /// How a run ended.
@@ -518,6 +520,9 @@ fn run_workers<'s>(
                     s.bytes += st.bytes.load(Ordering::Relaxed);
                     s.drops += st.drops.load(Ordering::Relaxed);
                     s.active_flows += st.active_flows.load(Ordering::Relaxed);
+                    if let Ok(c) = st.counters.lock() {
+                        s.counters.merge(&c);
+                    }
                 }
                 on_second(&s);
             }

@@ -52,6 +52,9 @@ pub struct WorkerStats {
     pub drops: AtomicU64,
     pub active_flows: AtomicU64,
     pub done: AtomicBool,
+    /// The analyzer's counters, copied with the rest (for live counters: Prometheus,
+    /// stats.json during the run).
+    pub counters: std::sync::Mutex<tapflow_analyzer::Counters>,
 }
 
 /// One analyzer fed by one source.
@@ -146,6 +149,10 @@ impl<'a, K: RecordSink> Worker<'a, K> {
             p.drops.store(self.stats.drops, Ordering::Relaxed);
             p.active_flows
                 .store(self.analyzer.active_flows() as u64, Ordering::Relaxed);
+            // Every 100 ms, not per packet: the output thread reads it once a second.
+            if let Ok(mut c) = p.counters.lock() {
+                c.clone_from(self.analyzer.counters());
+            }
         }
     }
 

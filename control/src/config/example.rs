@@ -57,6 +57,8 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.flow_metrics.filters.inactive_server_port_aggregation", Some("false"), "", "Services that never answered are keyed with server port 0."),
     ("outputs.flow_metrics.filters.inactive_ip_aggregation", Some("false"), "", "Ends that never sent are keyed as 0.0.0.0, without a document of their own."),
     ("outputs.flow_metrics.tunning.max_keys_per_window", Some("4096"), "", "tapflow: keys per table and minute (more are counted in metrics.key_overflow)."),
+    ("outputs.prometheus.listen", Some("''"), "", "tapflow: address:port of the /metrics endpoint of tapflow run (empty: none)."),
+    ("outputs.prometheus.max_services", Some("200"), "", "tapflow: services with labels of their own; later ones are summed into service=\"other\"."),
 ];
 
 /// The example file.

@@ -7,6 +7,7 @@ mod duration;
 pub mod example;
 mod flow_metrics;
 mod process_sync;
+mod prometheus;
 mod raw;
 mod request_log;
 
@@ -20,6 +21,7 @@ use tapflow_analyzer::mirror::{
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
 pub use duration::parse_duration;
+pub use prometheus::PrometheusConfig;
 use raw::RawConfig;
 
 const MIB: u64 = 1024 * 1024;
@@ -67,6 +69,8 @@ pub struct Config {
     pub file_output: FileOutput,
     /// `outputs.flow_metrics`.
     pub metrics: tapflow_analyzer::metrics::MetricsConfig,
+    /// `outputs.prometheus`.
+    pub prometheus: prometheus::PrometheusConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -88,6 +92,7 @@ impl Default for Config {
                 keep_files: 8,
             },
             metrics: Default::default(),
+            prometheus: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -564,9 +569,11 @@ impl RawConfig {
             (max_memory * MIB).saturating_sub(table_bytes + l7_bytes),
             &mut legacy.warnings,
         )?;
+        let prometheus = self.outputs.prometheus.build()?;
         Ok(Config {
             analyzer,
             metrics,
+            prometheus,
             max_memory_mib: max_memory,
             file_output: FileOutput {
                 rotate_bytes: out.rotate_size_mb * MIB,

@@ -223,6 +223,7 @@ impl Default for FlowTunning {
 pub(super) struct Outputs {
     pub(super) flow_log: FlowLogOutput,
     pub(super) flow_metrics: super::flow_metrics::FlowMetricsOutput,
+    pub(super) prometheus: super::prometheus::PrometheusOutput,
 }
 
 #[derive(Debug, Default, Deserialize)]

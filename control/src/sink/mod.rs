@@ -8,10 +8,12 @@
 //! write counts what it lost and never stops the others.
 
 mod jsonl;
+mod prometheus;
 
 use std::path::PathBuf;
 
 pub use jsonl::JsonLinesSink;
+pub use prometheus::{PrometheusCounters, PrometheusSink};
 use tapflow_analyzer::metrics::{Aggregator, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
 
@@ -138,6 +140,11 @@ impl FanOut {
             sinks: vec![files],
             metrics,
         })
+    }
+
+    /// Adds a sink (the Prometheus endpoint, ...).
+    pub fn push(&mut self, sink: Box<dyn Sink>) {
+        self.sinks.push(sink);
     }
 
     /// A fan-out over `sinks`, without metrics.
