@@ -36,12 +36,14 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import pymongo' 2>/dev/null || need+=(python3-pymongo)
   # The Prometheus endpoint is checked by a real Prometheus server and promtool.
   command -v promtool >/dev/null || need+=(prometheus)
+  # IPFIX export is checked by pmacct's nfacctd collector.
+  command -v nfacctd >/dev/null || need+=(pmacct)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

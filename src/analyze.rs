@@ -28,13 +28,19 @@ pub(crate) struct AnalyzeArgs {
     /// No progress and no summary on standard error.
     #[arg(long, short)]
     quiet: bool,
+    /// Export every flow to this IPFIX collector (UDP host:port; default: outputs.ipfix.collector).
+    #[arg(long, value_name = "HOST:PORT")]
+    ipfix: Option<String>,
 }
 
 pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let cfg = match &args.config {
+    let mut cfg = match &args.config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    if let Some(c) = &args.ipfix {
+        cfg.ipfix.collector = Some(c.clone());
+    }
     if !args.quiet {
         for w in &cfg.warnings {
             eprintln!("tapflow: config: {w}");

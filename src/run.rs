@@ -90,6 +90,10 @@ pub(crate) struct RunArgs {
     /// No per-second summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Export every flow to this IPFIX collector (UDP host:port; default:
+    /// outputs.ipfix.collector).
+    #[arg(long, value_name = "HOST:PORT")]
+    ipfix: Option<String>,
     /// Serve Prometheus' /metrics on this address:port (default: outputs.prometheus.listen).
     #[arg(long, value_name = "HOST:PORT")]
     prometheus_listen: Option<String>,
@@ -145,6 +149,9 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         for w in &cfg.warnings {
             eprintln!("tapflow: config: {w}");
         }
+    }
+    if let Some(c) = &a.ipfix {
+        cfg.ipfix.collector = Some(c.clone());
     }
     tapflow_dataplane::sys::signal::install_stop_handler()
         .context("cannot install signal handlers")?;

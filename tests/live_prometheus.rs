@@ -40,20 +40,34 @@ fn http_get(port: u16, path: &str) -> Option<(String, String)> {
     Some((head.lines().next()?.to_string(), body.to_string()))
 }
 
-/// A PromQL instant query's single value (None: no series yet).
-fn query(port: u16, promql: &str) -> Option<f64> {
-    let q: String = promql
+/// `promql` percent-encoded for a query string.
+fn encode(promql: &str) -> String {
+    promql
         .bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
-        .collect();
+        .collect()
+}
+
+/// A PromQL instant query's single value (None: no series yet).
+fn query(port: u16, promql: &str) -> Option<f64> {
+    let q = encode(promql);
     let (status, body) = http_get(port, &format!("/api/v1/query?query={q}"))?;
     assert!(status.contains("200"), "{status}: {body}");
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     let r = v["data"]["result"].as_array()?.first()?;
     r["value"][1].as_str()?.parse().ok()
+}
+
+/// The number of series a PromQL instant query returns.
+fn series(port: u16, promql: &str) -> usize {
+    let q = encode(promql);
+    http_get(port, &format!("/api/v1/query?query={q}"))
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|v| v["data"]["result"].as_array().map(Vec::len))
+        .unwrap_or(0)
 }
 
 #[test]
@@ -217,7 +231,7 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
     assert_eq!(
         query(
             prom_port,
-            "count(count by (l7_protocol) (tapflow_l7_requests_total))"
+            "count(count by (l7_protocol) (tapflow_l7_requests_total > 0))"
         ),
         Some(4.0),
         "HTTP, DNS, MySQL, Redis"
@@ -227,6 +241,29 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
         "histogram_quantile(0.9, sum by (le) (tapflow_l7_response_time_seconds_bucket))"
     )
     .is_some_and(|v| v > 0.0));
+    // Every panel of the Grafana dashboard has data.
+    std::thread::sleep(Duration::from_secs(3));
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/dashboards/tapflow-network.json"
+        ))
+        .expect("dashboard"),
+    )
+    .expect("json");
+    let mut exprs = 0;
+    for panel in dash["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().expect("targets") {
+            let e = t["expr"].as_str().expect("expr");
+            assert!(
+                series(prom_port, e) > 0,
+                "panel '{}': no series for {e}",
+                panel["title"]
+            );
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= 15);
     // The exposition is valid text format.
     let (_, body) = http_get(tf_port, "/metrics").expect("metrics");
     std::fs::write(dir.join("metrics.txt"), &body).expect("write");

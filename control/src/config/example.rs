@@ -57,6 +57,9 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.flow_metrics.filters.inactive_server_port_aggregation", Some("false"), "", "Services that never answered are keyed with server port 0."),
     ("outputs.flow_metrics.filters.inactive_ip_aggregation", Some("false"), "", "Ends that never sent are keyed as 0.0.0.0, without a document of their own."),
     ("outputs.flow_metrics.tunning.max_keys_per_window", Some("4096"), "", "tapflow: keys per table and minute (more are counted in metrics.key_overflow)."),
+    ("outputs.ipfix.collector", Some("''"), "", "tapflow: address:port of an IPFIX collector (UDP; empty: no export)."),
+    ("outputs.ipfix.template_refresh_s", Some("60"), "", "tapflow: templates are sent again this often."),
+    ("outputs.ipfix.observation_domain", Some("0"), "", "tapflow: observation domain id of the messages."),
     ("outputs.prometheus.listen", Some("''"), "", "tapflow: address:port of the /metrics endpoint of tapflow run (empty: none)."),
     ("outputs.prometheus.max_services", Some("200"), "", "tapflow: services with labels of their own; later ones are summed into service=\"other\"."),
 ];

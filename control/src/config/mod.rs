@@ -6,6 +6,7 @@
 mod duration;
 pub mod example;
 mod flow_metrics;
+mod ipfix;
 mod process_sync;
 mod prometheus;
 mod raw;
@@ -21,6 +22,7 @@ use tapflow_analyzer::mirror::{
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
 pub use duration::parse_duration;
+pub use ipfix::IpfixConfig;
 pub use prometheus::PrometheusConfig;
 use raw::RawConfig;
 
@@ -71,6 +73,8 @@ pub struct Config {
     pub metrics: tapflow_analyzer::metrics::MetricsConfig,
     /// `outputs.prometheus`.
     pub prometheus: prometheus::PrometheusConfig,
+    /// `outputs.ipfix`.
+    pub ipfix: ipfix::IpfixConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -93,6 +97,7 @@ impl Default for Config {
             },
             metrics: Default::default(),
             prometheus: Default::default(),
+            ipfix: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -570,10 +575,12 @@ impl RawConfig {
             &mut legacy.warnings,
         )?;
         let prometheus = self.outputs.prometheus.build()?;
+        let ipfix = self.outputs.ipfix.build()?;
         Ok(Config {
             analyzer,
             metrics,
             prometheus,
+            ipfix,
             max_memory_mib: max_memory,
             file_output: FileOutput {
                 rotate_bytes: out.rotate_size_mb * MIB,

@@ -224,6 +224,7 @@ pub(super) struct Outputs {
     pub(super) flow_log: FlowLogOutput,
     pub(super) flow_metrics: super::flow_metrics::FlowMetricsOutput,
     pub(super) prometheus: super::prometheus::PrometheusOutput,
+    pub(super) ipfix: super::ipfix::IpfixOutput,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,11 +7,13 @@
 //! time so it can close its own intervals, and reports failures when flushed: a sink that cannot
 //! write counts what it lost and never stops the others.
 
+mod ipfix;
 mod jsonl;
 mod prometheus;
 
 use std::path::PathBuf;
 
+pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
 pub use prometheus::{PrometheusCounters, PrometheusSink};
 use tapflow_analyzer::metrics::{Aggregator, MetricsCounters};
@@ -136,10 +138,16 @@ impl FanOut {
             .metrics
             .enabled
             .then(|| Aggregator::new(cfg.metrics.clone()));
-        Ok(FanOut {
-            sinks: vec![files],
-            metrics,
-        })
+        let mut sinks = vec![files];
+        if let Some(c) = &cfg.ipfix.collector {
+            let ipfix = IpfixSink::connect(
+                c,
+                cfg.ipfix.observation_domain,
+                cfg.ipfix.template_refresh_s,
+            )?;
+            sinks.push(Box::new(ipfix) as Box<dyn Sink>);
+        }
+        Ok(FanOut { sinks, metrics })
     }
 
     /// Adds a sink (the Prometheus endpoint, ...).
