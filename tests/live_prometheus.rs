@@ -82,11 +82,16 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
     let pcap = dir.join("in.pcap");
     let spec = GenSpec {
         flows: 120,
+        // RED (HTTP, DNS, MySQL, Redis) and TCP health (refused connections, retransmissions,
+        // zero windows) for every dashboard panel.
         scenarios: vec![
             Scenario::Web,
             Scenario::Dns,
             Scenario::Mysql,
             Scenario::Redis,
+            Scenario::ServerReset,
+            Scenario::Retransmission,
+            Scenario::ZeroWindow,
         ],
         ..GenSpec::default()
     };
