@@ -103,6 +103,30 @@ pub(crate) struct RunArgs {
     controller: crate::agent::ControllerArgs,
 }
 
+/// Writes `v` to `path` through a temporary file and a rename, so readers never see half a file.
+fn write_json_atomically(path: &std::path::Path, v: &serde_json::Value) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut f, v)?;
+    f.write_all(b"\n")?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// stats.json while the run goes on: every analyzer counter and the capture's totals.
+fn live_stats(s: &LiveSummary) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in s.counters.entries() {
+        m.insert(k, v.into());
+    }
+    m.insert("frames".into(), s.frames.into());
+    m.insert("kernel_drops".into(), s.drops.into());
+    m.insert("active_flows".into(), s.active_flows.into());
+    m.insert("elapsed_seconds".into(), s.elapsed.as_secs().into());
+    m.insert("running".into(), true.into());
+    serde_json::Value::Object(m)
+}
+
 /// The self-monitoring series of a run: the summary's totals and every analyzer counter.
 fn live_series(s: &LiveSummary) -> Vec<(String, u64, bool)> {
     let mut v = vec![
@@ -334,15 +358,26 @@ fn run_once(
         if let Some(p) = prometheus {
             p.set(live_series(s));
         }
+        // stats.json, rewritten every second while running (replaced at the end).
+        let _ = write_json_atomically(&a.out.join("stats.json"), &live_stats(s));
         if !a.quiet {
             let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
+            let decode: u64 = s
+                .counters
+                .entries()
+                .iter()
+                .filter(|(k, _)| k.starts_with("decode."))
+                .map(|(_, v)| v)
+                .sum();
             eprintln!(
-                "{:>7.1}s  {:>10.0} pps  {:>9.2} Mbit/s  {:>8} flows  {:>6} drops",
+                "{:>7.1}s  {:>10.0} pps  {:>9.2} Mbit/s  {:>8} flows  drops: {} kernel, {} table full, {} decode",
                 s.elapsed.as_secs_f64(),
                 (s.frames - prev.frames) as f64 / dt,
                 (s.bytes - prev.bytes) as f64 * 8.0 / dt / 1e6,
                 s.active_flows,
-                s.drops
+                s.drops,
+                s.counters.flow_table_full,
+                decode
             );
             prev = s.clone();
         }
@@ -403,10 +438,8 @@ fn run_once(
         stats.insert("ports".into(), ports.into());
     }
     let path = a.out.join("stats.json");
-    let mut f =
-        std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-    serde_json::to_writer_pretty(&mut f, &serde_json::Value::Object(stats))?;
-    f.write_all(b"\n")?;
+    write_json_atomically(&path, &serde_json::Value::Object(stats))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     if !a.quiet {
         for n in &report.notes {
             eprintln!("tapflow: {n}");

@@ -283,7 +283,19 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
     let report = String::from_utf8_lossy(&check.stderr).into_owned()
         + &String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "promtool: {report}");
+    // stats.json is rewritten every second while the run goes on, and at its end.
+    let live: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("live stats"))
+            .expect("json");
+    assert_eq!(live["running"], true);
+    assert_eq!(live["frames"].as_f64(), Some(frames));
+    assert_eq!(live["l7.requests"].as_f64(), Some(requests));
     assert!(run.0.wait().expect("wait").success());
+    let last: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+            .expect("json");
+    assert!(last.get("running").is_none());
+    assert!(last["metrics.documents"].as_u64().is_some_and(|n| n > 0));
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);
 }
