@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use tapflow_analyzer::metrics::MetricsCounters;
+use tapflow_analyzer::aggregate::MetricsCounters;
 use tapflow_analyzer::RecordKind;
 use tapflow_analyzer::{Analyzer, Counters};
 use tapflow_control::sink::{FanOut, OutputTarget};

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::net::IpAddr;
 
+use tapflow_analyzer::aggregate::{Aggregator, MetricsConfig};
 use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::metrics::doc::collapse_internet;
 use tapflow_analyzer::metrics::histogram::RELATIVE_ERROR;
-use tapflow_analyzer::metrics::{Aggregator, MetricsConfig};
 use tapflow_analyzer::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, L4FlowLog, RecordSink};
 use tapflow_bench::gen::{generate, Encap, GenSpec, Scenario};

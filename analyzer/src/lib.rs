@@ -16,6 +16,7 @@
 //! - [`engine`]: [`Analyzer`], which ties them together for one worker (one shard of flows).
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod assoc_cache;
 pub mod config;
 pub mod counters;

@@ -10,8 +10,9 @@ const LAYERS: &[&[&str]] = &[
     &["wire", "inline", "ports", "assoc_cache"],
     &["mirror", "tcp"],
     &["flow"],
+    &["metrics"],
     &["record"],
-    &["l7"],
+    &["l7", "aggregate"],
     &["counters", "config"],
     &["engine"],
 ];

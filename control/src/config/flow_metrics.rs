@@ -2,7 +2,7 @@
 //! per minute (`tunning.max_keys_per_window`), checked against `global.limits.max_memory`.
 
 use serde::Deserialize;
-use tapflow_analyzer::metrics::MetricsConfig;
+use tapflow_analyzer::aggregate::MetricsConfig;
 
 use super::ConfigError;
 

@@ -70,7 +70,7 @@ pub struct Config {
     pub max_memory_mib: u64,
     pub file_output: FileOutput,
     /// `outputs.flow_metrics`.
-    pub metrics: tapflow_analyzer::metrics::MetricsConfig,
+    pub metrics: tapflow_analyzer::aggregate::MetricsConfig,
     /// `outputs.prometheus`.
     pub prometheus: prometheus::PrometheusConfig,
     /// `outputs.ipfix`.

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
 pub use prometheus::{PrometheusCounters, PrometheusSink};
-use tapflow_analyzer::metrics::{Aggregator, MetricsCounters};
+use tapflow_analyzer::aggregate::{Aggregator, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
 
 use crate::config::Config;

@@ -11,11 +11,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::doc::{
+use crate::inline::InlineBytes;
+use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
 };
-use super::records::{ApplicationDoc, ApplicationMapDoc, Document, NetworkDoc, NetworkMapDoc};
-use crate::inline::InlineBytes;
+use crate::metrics::records::{
+    ApplicationDoc, ApplicationMapDoc, Document, NetworkDoc, NetworkMapDoc,
+};
 use crate::record::{L4FlowLog, L7FlowLog, Record, RecordRef, RecordSink};
 
 const MINUTE_NS: u64 = 60_000_000_000;

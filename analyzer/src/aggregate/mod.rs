@@ -1,0 +1,7 @@
+//! The per-minute aggregation of the flow and request logs into `flow_metrics` documents
+//! ([`Aggregator`]), sans-IO, above the records in the analyzer's layers.
+
+pub mod minutes;
+mod rows;
+
+pub use minutes::{Aggregator, MetricsConfig, MetricsCounters, GRACE_NS};
