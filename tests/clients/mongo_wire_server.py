@@ -6,16 +6,10 @@ OP_REPLY, then OP_MSG commands (body and document-sequence sections) with OP_MSG
 collections in memory, so finds return what was inserted, a second insert of an `_id` gets the
 server's duplicate-key write error, unknown commands get CommandNotFound, and moreToCome writes get
 no reply. Single-threaded per connection; stops when killed.
-
-Each reply waits 2 ms (a server doing some work): the lab's mirror delivers the two directions
-through per-CPU backlogs, and a reply sent within ~0.1 ms of its request can reach the capture
-before the request does (then it is a response without request, and the request a timeout).
 """
 import socketserver
 import struct
 import sys
-import time
-
 import bson
 
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
@@ -125,7 +119,6 @@ class Connection(socketserver.BaseRequestHandler):
                     at = rest.index(b"\0", 4) + 1 + 8
                     query = bson.decode(rest[at:at + struct.unpack_from("<i", rest, at)[0]])
                     reply = bson.encode(command(query, {}))
-                    time.sleep(0.002)
                     header = struct.pack("<iqii", 0, 0, 0, 1)
                     self.request.sendall(message(request_id, OP_REPLY, header + reply))
                 elif opcode == OP_MSG:
@@ -142,7 +135,6 @@ class Connection(socketserver.BaseRequestHandler):
                             docs[name.decode()] = bson.decode_all(seq)
                         at += 1 + size
                     reply = command(body, docs)
-                    time.sleep(0.002)
                     if not flags & MORE_TO_COME:
                         out = struct.pack("<IB", 0, 0) + bson.encode(reply)
                         self.request.sendall(message(request_id, OP_MSG, out))

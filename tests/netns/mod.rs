@@ -188,17 +188,22 @@ impl SpanLab {
         lab
     }
 
-    /// `args` run in the client namespace.
+    /// `args` run in the client namespace, on CPU 0 (see [`SpanLab::in_server`]).
     pub(crate) fn in_client(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns]).args(args);
+        c.args(["netns", "exec", &self.client_ns, "taskset", "-c", "0"])
+            .args(args);
         c
     }
 
-    /// `args` run in the server namespace.
+    /// `args` run in the server namespace, on CPU 0. The mirror copies each direction on the CPU
+    /// that sends it, into that CPU's backlog: with client and server on different CPUs a reply
+    /// sent within microseconds of its request can reach the capture first (a switch's SPAN port
+    /// keeps the order). On one CPU both copies share a backlog and keep their order.
     pub(crate) fn in_server(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.server_ns]).args(args);
+        c.args(["netns", "exec", &self.server_ns, "taskset", "-c", "0"])
+            .args(args);
         c
     }
 
