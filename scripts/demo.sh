@@ -92,4 +92,5 @@ print("(live times are the replay's pacing, 2000 packets/s; `tapflow analyze` of
 PY
 echo
 echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/l7_flow_log.jsonl (request logs), $RESULT/stats.json (counters),"
+echo "       $RESULT/flow_metrics.{network,network_map,application,application_map}.1m.jsonl (per-minute metrics with latency quantiles),"
 echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it)."
