@@ -357,6 +357,7 @@ fn run_once(
         on_tick(&epoch);
         if let Some(p) = prometheus {
             p.set(live_series(s));
+            p.set_workers(&s.per_worker);
         }
         // stats.json, rewritten every second while running (replaced at the end).
         let _ = write_json_atomically(&a.out.join("stats.json"), &live_stats(s));

@@ -232,6 +232,11 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // Per worker: the frames of the only worker.
+    assert_eq!(
+        query(prom_port, "sum(tapflow_agent_worker_frames_total)"),
+        Some(frames)
+    );
     // Per service and protocol, with latency histograms.
     assert_eq!(
         query(

@@ -127,6 +127,8 @@ pub struct LiveSummary {
     pub workers: usize,
     /// Every worker's analyzer counters, summed (as of their last publication, 100 ms at most).
     pub counters: Counters,
+    /// Per worker (in start order): frames, kernel drops, active flows.
+    pub per_worker: Vec<[u64; 3]>,
 }
 
 /// How a run ended.
@@ -523,6 +525,11 @@ fn run_workers<'s>(
                     if let Ok(c) = st.counters.lock() {
                         s.counters.merge(&c);
                     }
+                    s.per_worker.push([
+                        st.frames.load(Ordering::Relaxed),
+                        st.drops.load(Ordering::Relaxed),
+                        st.active_flows.load(Ordering::Relaxed),
+                    ]);
                 }
                 on_second(&s);
             }

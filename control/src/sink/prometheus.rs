@@ -95,6 +95,8 @@ struct State {
     max_services: usize,
     /// Self-monitoring counters (name, value, is a gauge).
     own: Vec<(String, u64, bool)>,
+    /// Per worker: frames, kernel drops, active flows.
+    workers: Vec<[u64; 3]>,
 }
 
 fn transport(p: u8) -> &'static str {
@@ -188,6 +190,34 @@ impl State {
                 out,
                 "# HELP {name} tapflow's own {kind} (stats.json, docs/records.md).\n# TYPE {name} {kind}\n{name} {v}"
             );
+        }
+        for (name, kind, help, i) in [
+            (
+                "tapflow_agent_worker_frames_total",
+                "counter",
+                "Frames a capture worker took.",
+                0,
+            ),
+            (
+                "tapflow_agent_worker_kernel_drops_total",
+                "counter",
+                "Frames the kernel or NIC dropped for a worker's queue.",
+                1,
+            ),
+            (
+                "tapflow_agent_worker_active_flows",
+                "gauge",
+                "Flows a worker tracks.",
+                2,
+            ),
+        ] {
+            if self.workers.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (w, v) in self.workers.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", v[i]);
+            }
         }
         let mut keys: Vec<&ServiceKey> = self.services.keys().collect();
         keys.sort();
@@ -363,6 +393,13 @@ impl PrometheusCounters {
             .collect();
         if let Ok(mut s) = self.0.lock() {
             s.own = own;
+        }
+    }
+
+    /// Replaces the per-worker series: (frames, kernel drops, active flows) per worker.
+    pub fn set_workers(&self, workers: &[[u64; 3]]) {
+        if let Ok(mut s) = self.0.lock() {
+            s.workers = workers.to_vec();
         }
     }
 }
