@@ -14,6 +14,9 @@ use crate::source::{Burst, Frame, PacketSource, SourceError};
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
 const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
+/// Alexey Kuznetzov's modified pcap (old Red Hat / SuSE tcpdump): 8 more bytes per record header
+/// (interface index, protocol, packet type), microsecond timestamps.
+const PCAP_MAGIC_MODIFIED: u32 = 0xA1B2_CD34;
 const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
 const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
 const PCAPNG_IDB: u32 = 1;
@@ -37,6 +40,8 @@ enum Format {
         swap: bool,
         nanos: bool,
         link: LinkType,
+        /// Record header bytes after the standard 16 (8 in the modified format).
+        extra: u8,
     },
     Ng {
         swap: bool,
@@ -147,11 +152,13 @@ impl PcapReader {
             reader.read_shb_rest()?;
             return Ok(reader);
         }
-        let (swap, nanos) = match (magic_le, magic_be) {
-            (PCAP_MAGIC_US, _) => (false, false),
-            (PCAP_MAGIC_NS, _) => (false, true),
-            (_, PCAP_MAGIC_US) => (true, false),
-            (_, PCAP_MAGIC_NS) => (true, true),
+        let (swap, nanos, extra) = match (magic_le, magic_be) {
+            (PCAP_MAGIC_US, _) => (false, false, 0),
+            (PCAP_MAGIC_NS, _) => (false, true, 0),
+            (PCAP_MAGIC_MODIFIED, _) => (false, false, 8),
+            (_, PCAP_MAGIC_US) => (true, false, 0),
+            (_, PCAP_MAGIC_NS) => (true, true, 0),
+            (_, PCAP_MAGIC_MODIFIED) => (true, false, 8),
             _ => return Err(SourceError::BadMagic(magic_le)),
         };
         if !read_full(&mut *reader.input, &mut head[4..24])? {
@@ -164,7 +171,12 @@ impl PcapReader {
         let linktype = u32_at(&head, 20, swap) & 0x0FFF_FFFF;
         let link =
             LinkType::from_pcap(linktype).ok_or(SourceError::UnsupportedLinkType(linktype))?;
-        reader.format = Format::Legacy { swap, nanos, link };
+        reader.format = Format::Legacy {
+            swap,
+            nanos,
+            link,
+            extra,
+        };
         Ok(reader)
     }
 
@@ -225,9 +237,11 @@ impl PcapReader {
         swap: bool,
         nanos: bool,
         link: LinkType,
+        extra: u8,
     ) -> Result<Option<PacketMeta>, SourceError> {
-        let mut rec = [0u8; 16];
-        match read_full(&mut *self.input, &mut rec) {
+        let mut rec = [0u8; 24];
+        let rec = &mut rec[..16 + usize::from(extra)];
+        match read_full(&mut *self.input, rec) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -255,7 +269,7 @@ impl PcapReader {
                 return Ok(None);
             }
         }
-        self.offset += 16 + u64::from(caplen);
+        self.offset += 16 + u64::from(extra) + u64::from(caplen);
         let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
         Ok(Some(self.meta(ts_ns, origlen, caplen, link)))
     }
@@ -450,8 +464,13 @@ impl PcapReader {
     /// The next frame, or `None` at the end of the file.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         match self.format {
-            Format::Legacy { swap, nanos, link } => {
-                let Some(meta) = self.next_legacy(swap, nanos, link)? else {
+            Format::Legacy {
+                swap,
+                nanos,
+                link,
+                extra,
+            } => {
+                let Some(meta) = self.next_legacy(swap, nanos, link, extra)? else {
                     return Ok(None);
                 };
                 Ok(Some(Frame {

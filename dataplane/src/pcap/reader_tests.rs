@@ -82,3 +82,44 @@ fn bad_section_headers_are_errors() {
     cut.extend_from_slice(&good[..10]);
     assert!(read_all(cut).is_err());
 }
+
+/// The modified pcap format (magic 0xa1b2cd34, Kuznetzov's patch): 24-byte record headers.
+#[test]
+fn modified_pcap_records_are_read() {
+    for big_endian in [false, true] {
+        let w32 = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big_endian {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let mut v = Vec::new();
+        w32(&mut v, PCAP_MAGIC_MODIFIED);
+        v.extend_from_slice(&if big_endian {
+            [0, 2, 0, 4]
+        } else {
+            [2, 0, 4, 0]
+        });
+        w32(&mut v, 0);
+        w32(&mut v, 0);
+        w32(&mut v, 65_535);
+        w32(&mut v, 1);
+        for (i, frame) in [&[0xaa; 60][..], &[0xbb; 74][..]].iter().enumerate() {
+            w32(&mut v, 1_700_000_000 + i as u32);
+            w32(&mut v, 250_000);
+            w32(&mut v, frame.len() as u32);
+            w32(&mut v, frame.len() as u32);
+            // ifindex, protocol, packet type, padding: skipped.
+            v.extend_from_slice(&[9, 9, 9, 9, 8, 0, 4, 0]);
+            v.extend_from_slice(frame);
+        }
+        let mut r = PcapReader::from_reader(Box::new(Cursor::new(v)), 0).expect("modified pcap");
+        let f = r.next_frame().expect("read").expect("frame");
+        assert_eq!((f.data.len(), f.data[0]), (60, 0xaa));
+        assert_eq!(f.meta.ts_ns, 1_700_000_000_250_000_000);
+        let f = r.next_frame().expect("read").expect("frame");
+        assert_eq!((f.data.len(), f.data[0]), (74, 0xbb));
+        assert!(r.next_frame().expect("end").is_none());
+    }
+}
