@@ -250,10 +250,10 @@ impl PcapReader {
             }
             Err(e) => return Err(e.into()),
         }
-        let sec = u64::from(u32_at(&rec, 0, swap));
-        let frac = u64::from(u32_at(&rec, 4, swap));
-        let caplen = u32_at(&rec, 8, swap);
-        let origlen = u32_at(&rec, 12, swap);
+        let sec = u64::from(u32_at(rec, 0, swap));
+        let frac = u64::from(u32_at(rec, 4, swap));
+        let caplen = u32_at(rec, 8, swap);
+        let origlen = u32_at(rec, 12, swap);
         if caplen as usize > MAX_RECORD {
             return Err(SourceError::Malformed {
                 offset: self.offset,
