@@ -23,6 +23,10 @@ pub struct AnalyzerConfig {
     pub mirror: MirrorConfig,
     /// Application protocols: inference, parsing, request logs.
     pub l7: crate::l7::L7Config,
+    /// A live flow's interval row comes this often: 60 s (DeepFlow's flow log minute), or 1 s
+    /// when 1-second metrics are on (the output stage then merges the rows back into minutes:
+    /// `aggregate::FlowAggr`).
+    pub report_period_ns: u64,
 }
 
 impl AnalyzerConfig {
@@ -38,6 +42,9 @@ impl AnalyzerConfig {
         }
         if new.timeouts.max_ns() > self.timeouts.max_ns() {
             v.push("processors.flow_log.conntrack.timeouts (a longer maximum)");
+        }
+        if new.report_period_ns != self.report_period_ns {
+            v.push("outputs.flow_metrics.filters.second_metrics");
         }
         if new.mirror.mode != self.mirror.mode {
             v.push("inputs.cbpf.common.capture_mode");
@@ -68,6 +75,7 @@ impl Default for AnalyzerConfig {
             worker_id: 0,
             mirror: MirrorConfig::default(),
             l7: crate::l7::L7Config::default(),
+            report_period_ns: 60_000_000_000,
         }
     }
 }

@@ -15,8 +15,6 @@ use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
 
 const NS_PER_SEC: u64 = 1_000_000_000;
-/// Flow logs are aggregated to one row per flow per minute (DeepFlow's FlowAggr).
-const REPORT_PERIOD_NS: u64 = 60 * NS_PER_SEC;
 /// Timestamps may step back this much without being counted (clamped either way).
 const TS_BACKWARDS_TOLERANCE_NS: u64 = 1_000_000;
 
@@ -28,7 +26,8 @@ pub struct Analyzer {
     counters: Counters,
     now_ns: u64,
     started: bool,
-    /// Index of the minute whose report is next.
+    /// Index of the report period (`report_period_ns`: a minute, or a second) whose report is
+    /// next.
     report_minute: u64,
     flow_counter: u32,
     dedup: Dedup,
@@ -117,22 +116,28 @@ impl Analyzer {
         if !self.started {
             self.started = true;
             self.now_ns = ts_ns;
-            self.report_minute = ts_ns / REPORT_PERIOD_NS;
+            self.report_minute = ts_ns / self.period();
             self.table.wheel.next_expired(ts_ns);
             return;
         }
         if ts_ns <= self.now_ns {
             return;
         }
-        while ts_ns >= (self.report_minute + 1) * REPORT_PERIOD_NS {
-            let boundary = (self.report_minute + 1) * REPORT_PERIOD_NS;
+        let period = self.period();
+        while ts_ns >= (self.report_minute + 1) * period {
+            let boundary = (self.report_minute + 1) * period;
             self.expire_until(boundary, sink);
             self.report_live_flows(boundary, sink);
-            self.report_minute = (self.report_minute + 1).max(ts_ns / REPORT_PERIOD_NS);
+            self.report_minute = (self.report_minute + 1).max(ts_ns / period);
         }
         self.expire_until(ts_ns, sink);
         self.l7.expire(ts_ns, sink, &mut self.counters.l7);
         self.now_ns = ts_ns;
+    }
+
+    /// The interval of live flows' rows (a minute; a second with 1-second metrics).
+    fn period(&self) -> u64 {
+        self.cfg.report_period_ns.max(NS_PER_SEC)
     }
 
     /// Closes every flow as if its timeout had passed (end of input, or shutdown).

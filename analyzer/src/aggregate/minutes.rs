@@ -16,11 +16,11 @@ use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
 };
 use crate::metrics::records::{
-    ApplicationDoc, ApplicationMapDoc, Document, NetworkDoc, NetworkMapDoc,
+    ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, Document, NetworkDoc,
+    NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
 };
 use crate::record::{L4FlowLog, L7FlowLog, Record, RecordRef, RecordSink};
 
-const MINUTE_NS: u64 = 60_000_000_000;
 const MINUTE_US: u64 = 60_000_000;
 /// How long after a minute ends its documents wait for rows (flows closed by their timeouts).
 pub const GRACE_NS: u64 = 15_000_000_000;
@@ -29,6 +29,8 @@ pub const GRACE_NS: u64 = 15_000_000_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
     pub enabled: bool,
+    /// `filters.second_metrics`: also 1-second documents (live flows then report every second).
+    pub second: bool,
     /// `filters.npm_metrics`: the network tables.
     pub network: bool,
     /// `filters.apm_metrics`: the application tables.
@@ -47,6 +49,7 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             enabled: true,
+            second: false,
             network: true,
             application: true,
             inactive_server_port_aggregation: false,
@@ -124,23 +127,83 @@ impl Minute {
     }
 }
 
-/// Minutes being aggregated.
+/// Open windows of one length (a minute, or a second).
+#[derive(Debug)]
+struct Windows {
+    len_us: u64,
+    grace_ns: u64,
+    /// Open windows by index (window lengths since the epoch).
+    open: BTreeMap<u64, Minute>,
+    /// Windows before this one were written.
+    closed_before: u64,
+}
+
+impl Windows {
+    fn new(len_us: u64, grace_ns: u64) -> Self {
+        Windows {
+            len_us,
+            grace_ns,
+            open: BTreeMap::new(),
+            closed_before: 0,
+        }
+    }
+
+    /// The window of time `t_us`; a window already written gives the oldest open one (`late`).
+    fn at(&mut self, t_us: u64, late: &mut u64) -> &mut Minute {
+        let mut w = t_us / self.len_us;
+        if w < self.closed_before {
+            *late += 1;
+            w = self
+                .open
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(self.closed_before);
+        }
+        self.open.entry(w).or_insert_with(Minute::new)
+    }
+
+    /// The windows that ended `grace_ns` before `now_ns` (all with None), oldest first.
+    fn take_due(&mut self, now_ns: Option<u64>) -> Vec<(u64, Minute)> {
+        let done = match now_ns {
+            Some(n) => n.saturating_sub(self.grace_ns) / 1_000 / self.len_us,
+            None => u64::MAX,
+        };
+        let mut out = Vec::new();
+        while let Some((&w, _)) = self.open.first_key_value() {
+            if w >= done {
+                break;
+            }
+            if let Some(m) = self.open.remove(&w) {
+                self.closed_before = self.closed_before.max(w + 1);
+                out.push((w * self.len_us / 1_000_000, m));
+            }
+        }
+        if done != u64::MAX {
+            self.closed_before = self.closed_before.max(done);
+        }
+        out
+    }
+}
+
+/// Minutes (and seconds, with `second_metrics`) being aggregated.
 #[derive(Debug)]
 pub struct Aggregator {
     cfg: MetricsConfig,
-    /// Open minutes by index (minutes since the epoch).
-    open: BTreeMap<u64, Minute>,
-    /// Minutes before this one were written.
-    closed_before: u64,
+    minutes: Windows,
+    seconds: Option<Windows>,
     counters: MetricsCounters,
 }
+
+/// How long after a second ends its documents wait for rows.
+const SECOND_GRACE_NS: u64 = 2_000_000_000;
 
 impl Aggregator {
     pub fn new(cfg: MetricsConfig) -> Self {
         Aggregator {
+            minutes: Windows::new(MINUTE_US, GRACE_NS),
+            seconds: cfg.second.then(|| Windows::new(1_000_000, SECOND_GRACE_NS)),
             cfg,
-            open: BTreeMap::new(),
-            closed_before: 0,
             counters: MetricsCounters::default(),
         }
     }
@@ -153,18 +216,19 @@ impl Aggregator {
         &self.cfg
     }
 
-    fn minute(&mut self, start_us: u64) -> &mut Minute {
-        let mut m = start_us / MINUTE_US;
-        if m < self.closed_before {
-            self.counters.late_rows += 1;
-            m = self
-                .open
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(self.closed_before);
-        }
-        self.open.entry(m).or_insert_with(Minute::new)
+    /// The windows a row of interval `[start_us, end_us]` adds to. Minute rows (no
+    /// `second_metrics`) count in the minute they start in; second rows in the window of their
+    /// last microsecond (a live flow's second row may start in an earlier, idle second).
+    fn windows(&mut self, start_us: u64, end_us: u64) -> (&mut Minute, Option<&mut Minute>) {
+        let t = if self.seconds.is_some() {
+            end_us.saturating_sub(1).max(start_us)
+        } else {
+            start_us
+        };
+        let late = &mut self.counters.late_rows;
+        let m = self.minutes.at(t, late);
+        let s = self.seconds.as_mut().map(|w| w.at(t, late));
+        (m, s)
     }
 
     /// Aggregates a record (other kinds pass by).
@@ -219,8 +283,36 @@ impl Aggregator {
         } else {
             r.peers.ip_1
         };
+        let (minute, second) = self.windows(r.start_time, r.end_time);
         let mut overflow = 0;
-        let minute = self.minute(r.start_time);
+        for window in std::iter::once(minute).chain(second) {
+            overflow += add_flow_to(
+                window,
+                r,
+                &cfg,
+                &base,
+                client_ip,
+                server_ip,
+                (inactive_client, inactive_server),
+            );
+        }
+        self.counters.key_overflow += overflow;
+    }
+}
+
+/// Adds flow log row `r` to one window's network tables; returns the keys refused.
+fn add_flow_to(
+    minute: &mut Minute,
+    r: &L4FlowLog,
+    cfg: &MetricsConfig,
+    base: &Tags,
+    client_ip: std::net::IpAddr,
+    server_ip: std::net::IpAddr,
+    (inactive_client, inactive_server): (bool, bool),
+) -> u64 {
+    let inactive = cfg.inactive_ip_aggregation;
+    let mut overflow = 0;
+    {
         // The path: client -> server.
         let map = Tags {
             ip: client_ip,
@@ -253,9 +345,11 @@ impl Aggregator {
                 None => overflow += 1,
             }
         }
-        self.counters.key_overflow += overflow;
     }
+    overflow
+}
 
+impl Aggregator {
     fn add_request(&mut self, r: &L7FlowLog) {
         let max = self.cfg.max_keys;
         let base = Tags {
@@ -279,48 +373,48 @@ impl Aggregator {
             direction: DIRECTION_CLIENT,
             ..base.clone()
         };
-        let minute = self.minute(r.start_time);
+        let (minute, second) = self.windows(r.start_time, r.start_time + 1);
         let mut overflow = 0;
-        match minute.application.meter(base, max) {
-            Some(m) => m.add_row(r),
-            None => overflow += 1,
-        }
-        match minute.application_map.meter(map, max) {
-            Some(m) => m.add_row(r),
-            None => overflow += 1,
+        for window in std::iter::once(minute).chain(second) {
+            match window.application.meter(base.clone(), max) {
+                Some(m) => m.add_row(r),
+                None => overflow += 1,
+            }
+            match window.application_map.meter(map.clone(), max) {
+                Some(m) => m.add_row(r),
+                None => overflow += 1,
+            }
         }
         self.counters.key_overflow += overflow;
     }
 
-    /// Writes the documents of every minute that ended more than [`GRACE_NS`] before `now_ns`.
+    /// Writes the documents of every window that ended more than its grace before `now_ns`
+    /// ([`GRACE_NS`] for minutes, 2 s for seconds).
     pub fn close_until(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
-        let done = now_ns.saturating_sub(GRACE_NS) / MINUTE_NS;
-        while let Some((&m, _)) = self.open.first_key_value() {
-            if m >= done {
-                break;
-            }
-            self.write_minute(m, sink);
-        }
-        self.closed_before = self.closed_before.max(done);
+        self.write(Some(now_ns), sink);
     }
 
-    /// Writes every open minute (end of input, shutdown).
+    /// Writes every open window (end of input, shutdown).
     pub fn finish(&mut self, sink: &mut impl RecordSink) {
-        while let Some((&m, _)) = self.open.first_key_value() {
-            self.write_minute(m, sink);
-        }
+        self.write(None, sink);
     }
 
-    fn write_minute(&mut self, m: u64, sink: &mut impl RecordSink) {
-        let Some(minute) = self.open.remove(&m) else {
-            return;
-        };
-        self.closed_before = self.closed_before.max(m + 1);
-        let time = m * 60;
-        self.counters.documents += emit::<NetworkDoc, _>(time, minute.network, sink);
-        self.counters.documents += emit::<NetworkMapDoc, _>(time, minute.network_map, sink);
-        self.counters.documents += emit::<ApplicationDoc, _>(time, minute.application, sink);
-        self.counters.documents += emit::<ApplicationMapDoc, _>(time, minute.application_map, sink);
+    fn write(&mut self, now_ns: Option<u64>, sink: &mut impl RecordSink) {
+        if let Some(w) = &mut self.seconds {
+            for (time, s) in w.take_due(now_ns) {
+                self.counters.documents += emit::<NetworkDoc1s, _>(time, s.network, sink);
+                self.counters.documents += emit::<NetworkMapDoc1s, _>(time, s.network_map, sink);
+                self.counters.documents += emit::<ApplicationDoc1s, _>(time, s.application, sink);
+                self.counters.documents +=
+                    emit::<ApplicationMapDoc1s, _>(time, s.application_map, sink);
+            }
+        }
+        for (time, m) in self.minutes.take_due(now_ns) {
+            self.counters.documents += emit::<NetworkDoc, _>(time, m.network, sink);
+            self.counters.documents += emit::<NetworkMapDoc, _>(time, m.network_map, sink);
+            self.counters.documents += emit::<ApplicationDoc, _>(time, m.application, sink);
+            self.counters.documents += emit::<ApplicationMapDoc, _>(time, m.application_map, sink);
+        }
     }
 }
 

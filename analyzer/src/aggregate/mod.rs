@@ -1,7 +1,9 @@
 //! The per-minute aggregation of the flow and request logs into `flow_metrics` documents
 //! ([`Aggregator`]), sans-IO, above the records in the analyzer's layers.
 
+pub mod flow_aggr;
 pub mod minutes;
 mod rows;
 
+pub use flow_aggr::FlowAggr;
 pub use minutes::{Aggregator, MetricsConfig, MetricsCounters, GRACE_NS};

@@ -7,4 +7,7 @@ pub mod doc;
 pub mod histogram;
 pub mod records;
 
-pub use records::{ApplicationDoc, ApplicationMapDoc, Document, NetworkDoc, NetworkMapDoc};
+pub use records::{
+    ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, Document, NetworkDoc,
+    NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
+};

@@ -8,7 +8,7 @@ use super::doc::{AppMeter, FlowMeter, Tags};
 /// One document: the window's start (s since the epoch), the key, the meter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Document<M> {
-    /// Start of the minute, seconds since the Unix epoch.
+    /// Start of the window (minute or second), seconds since the Unix epoch.
     pub time: u64,
     #[serde(flatten)]
     pub tags: Tags,
@@ -42,4 +42,12 @@ tables! {
     ApplicationDoc(AppMeter),
     /// `flow_metrics.application_map.1m`: client -> service paths per endpoint.
     ApplicationMapDoc(AppMeter),
+    /// `flow_metrics.network.1s`.
+    NetworkDoc1s(FlowMeter),
+    /// `flow_metrics.network_map.1s`.
+    NetworkMapDoc1s(FlowMeter),
+    /// `flow_metrics.application.1s`.
+    ApplicationDoc1s(AppMeter),
+    /// `flow_metrics.application_map.1s`.
+    ApplicationMapDoc1s(AppMeter),
 }

@@ -6,7 +6,10 @@
 use serde::{Serialize, Serializer};
 
 use super::{L4FlowLog, L7FlowLog};
-use crate::metrics::{ApplicationDoc, ApplicationMapDoc, NetworkDoc, NetworkMapDoc};
+use crate::metrics::{
+    ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, NetworkDoc,
+    NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
+};
 
 /// Where records go. Implemented by the sinks of `tapflow-control`, by the worker's batch sink in
 /// `tapflow-dataplane`, by [`RecordBatch`] (every row, in memory) and by `Vec<L4FlowLog>` (l4
@@ -152,6 +155,14 @@ record_kinds! {
     application_1m: ApplicationDoc = "flow_metrics.application.1m",
     /// `flow_metrics.application_map.1m`: per client -> service path and endpoint, per minute.
     application_map_1m: ApplicationMapDoc = "flow_metrics.application_map.1m",
+    /// `flow_metrics.network.1s` (with `second_metrics`).
+    network_1s: NetworkDoc1s = "flow_metrics.network.1s",
+    /// `flow_metrics.network_map.1s`.
+    network_map_1s: NetworkMapDoc1s = "flow_metrics.network_map.1s",
+    /// `flow_metrics.application.1s`.
+    application_1s: ApplicationDoc1s = "flow_metrics.application.1s",
+    /// `flow_metrics.application_map.1s`.
+    application_map_1s: ApplicationMapDoc1s = "flow_metrics.application_map.1s",
 }
 
 impl RecordBatch {

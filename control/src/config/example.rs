@@ -54,6 +54,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.flow_metrics.enabled", Some("true"), "", "Write the flow_metrics documents (network, network_map, application, application_map; 1 minute)."),
     ("outputs.flow_metrics.filters.npm_metrics", Some("true"), "", "The network tables."),
     ("outputs.flow_metrics.filters.apm_metrics", Some("true"), "", "The application tables."),
+    ("outputs.flow_metrics.filters.second_metrics", Some("false"), "", "Also 1-second documents (tapflow's default is false: live flows then report every second)."),
     ("outputs.flow_metrics.filters.inactive_server_port_aggregation", Some("false"), "", "Services that never answered are keyed with server port 0."),
     ("outputs.flow_metrics.filters.inactive_ip_aggregation", Some("false"), "", "Ends that never sent are keyed as 0.0.0.0, without a document of their own."),
     ("outputs.flow_metrics.tunning.max_keys_per_window", Some("4096"), "", "tapflow: keys per table and minute (more are counted in metrics.key_overflow)."),

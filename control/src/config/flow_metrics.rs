@@ -46,6 +46,7 @@ impl FlowMetricsOutput {
         let f = &self.filters;
         let cfg = MetricsConfig {
             enabled: self.enabled.unwrap_or(d.enabled),
+            second: f.second_metrics.unwrap_or(d.second),
             network: f.npm_metrics.unwrap_or(d.network),
             application: f.apm_metrics.unwrap_or(d.application),
             inactive_server_port_aggregation: f
@@ -86,12 +87,6 @@ impl FlowMetricsOutput {
                     budget_bytes / MIB
                 ),
             });
-        }
-        if f.second_metrics == Some(true) {
-            warnings.push(
-                "outputs.flow_metrics.filters.second_metrics: tapflow writes 1-minute documents; 1-second ones are not written yet"
-                    .into(),
-            );
         }
         if f.npm_metrics_concurrent.is_some() || self.tunning.sender_queue_size.is_some() {
             warnings.push("outputs.flow_metrics: npm_metrics_concurrent and tunning.sender_queue_size are accepted, not applied".into());

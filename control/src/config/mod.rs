@@ -539,7 +539,7 @@ impl RawConfig {
             .processors
             .request_log
             .to_config(&mut legacy.warnings)?;
-        let analyzer = AnalyzerConfig {
+        let mut analyzer = AnalyzerConfig {
             decode: DecodeConfig {
                 trim,
                 ..DecodeConfig::default()
@@ -555,6 +555,7 @@ impl RawConfig {
                 flow_capacity: limit,
                 ..l7
             },
+            report_period_ns: 60_000_000_000,
         };
         // Everything a worker reserves must fit the budget: flow table and L7 tables.
         let l7_bytes = tapflow_analyzer::l7::L7Tracker::memory_bytes(&analyzer.l7);
@@ -574,6 +575,10 @@ impl RawConfig {
             (max_memory * MIB).saturating_sub(table_bytes + l7_bytes),
             &mut legacy.warnings,
         )?;
+        if metrics.enabled && metrics.second {
+            // Live flows report every second; the output stage merges them back into minutes.
+            analyzer.report_period_ns = 1_000_000_000;
+        }
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
         Ok(Config {

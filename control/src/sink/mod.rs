@@ -16,7 +16,7 @@ use std::path::PathBuf;
 pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
 pub use prometheus::{PrometheusCounters, PrometheusSink};
-use tapflow_analyzer::aggregate::{Aggregator, MetricsCounters};
+use tapflow_analyzer::aggregate::{Aggregator, FlowAggr, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
 
 use crate::config::Config;
@@ -25,7 +25,7 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SinkStats {
     /// Records written, per kind ([`RecordKind::ALL`] order).
-    pub written: [u64; 8],
+    pub written: [u64; 16],
     pub bytes: u64,
     pub rotations: u64,
     /// Records lost to write errors (the first error is reported by the next flush).
@@ -105,6 +105,9 @@ pub enum OutputTarget {
 pub struct FanOut {
     sinks: Vec<Box<dyn Sink>>,
     metrics: Option<Aggregator>,
+    /// With 1-second metrics: live flows' second rows merged back into minute rows before the
+    /// sinks see them.
+    flow_aggr: Option<FlowAggr>,
 }
 
 /// The sinks as one [`RecordSink`] (where the aggregator writes its documents).
@@ -147,7 +150,12 @@ impl FanOut {
             )?;
             sinks.push(Box::new(ipfix) as Box<dyn Sink>);
         }
-        Ok(FanOut { sinks, metrics })
+        let flow_aggr = (cfg.metrics.enabled && cfg.metrics.second).then(FlowAggr::new);
+        Ok(FanOut {
+            sinks,
+            metrics,
+            flow_aggr,
+        })
     }
 
     /// Adds a sink (the Prometheus endpoint, ...).
@@ -160,10 +168,15 @@ impl FanOut {
         FanOut {
             sinks,
             metrics: None,
+            flow_aggr: None,
         }
     }
 
     pub fn write_batch(&mut self, batch: &RecordBatch) {
+        if self.flow_aggr.is_some() {
+            batch.for_each(|r| self.record(r));
+            return;
+        }
         if let Some(m) = &mut self.metrics {
             batch.for_each(|r| m.add(r));
         }
@@ -175,6 +188,9 @@ impl FanOut {
     /// The end of the run: the metric documents of the minutes still open are written, and
     /// every sink flushed.
     pub fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(a) = &mut self.flow_aggr {
+            a.finish(&mut All(&mut self.sinks));
+        }
         if let Some(m) = &mut self.metrics {
             m.finish(&mut All(&mut self.sinks));
         }
@@ -219,8 +235,13 @@ impl RecordSink for FanOut {
         if let Some(m) = &mut self.metrics {
             m.add(rec);
         }
-        for s in &mut self.sinks {
-            s.write(rec);
+        match (&mut self.flow_aggr, rec) {
+            (Some(a), RecordRef::L4FlowLog(r)) => a.add(r, &mut All(&mut self.sinks)),
+            _ => {
+                for s in &mut self.sinks {
+                    s.write(rec);
+                }
+            }
         }
     }
 
@@ -229,6 +250,9 @@ impl RecordSink for FanOut {
     }
 
     fn tick(&mut self, now_ns: u64) {
+        if let Some(a) = &mut self.flow_aggr {
+            a.close_until(now_ns, &mut All(&mut self.sinks));
+        }
         if let Some(m) = &mut self.metrics {
             m.close_until(now_ns, &mut All(&mut self.sinks));
         }
