@@ -229,7 +229,7 @@ pub fn probe(payload: &[u8]) -> Probe {
                 return Probe::Unsure;
             }
             if m != b"HTTP/1." {
-                return Probe::Certain;
+                return request_line(payload, m.len());
             }
             // "HTTP/1.1 200 "
             return match payload.get(7..12) {
@@ -244,6 +244,30 @@ pub fn probe(payload: &[u8]) -> Probe {
         }
     }
     Probe::NotForUs
+}
+
+/// A request line after its method (`target_at`): with its end in view it must name the HTTP/1
+/// version; cut short, its target must start like one (a path, `*`, an absolute URI or an
+/// authority: not `{`, so NATS' `CONNECT {...}` is not taken for HTTP).
+fn request_line(payload: &[u8], target_at: usize) -> Probe {
+    let rest = &payload[target_at..];
+    match rest.iter().position(|b| *b == b'\n') {
+        Some(end) => {
+            let line = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
+            if line.len() >= 9 && line[line.len() - 9..].starts_with(b" HTTP/1.") {
+                Probe::Certain
+            } else {
+                Probe::NotForUs
+            }
+        }
+        None => match rest.first() {
+            None => Probe::Unsure,
+            Some(c) if c.is_ascii_alphanumeric() || matches!(c, b'/' | b'*' | b'[') => {
+                Probe::Certain
+            }
+            Some(_) => Probe::NotForUs,
+        },
+    }
 }
 
 /// DeepFlow's default HTTP endpoint: the path without query, cut after `keep_segments` segments

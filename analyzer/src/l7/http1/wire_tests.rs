@@ -224,3 +224,22 @@ fn random_mutations_never_panic() {
         });
     }
 }
+
+#[test]
+fn request_lines_must_be_http() {
+    use crate::l7::Probe;
+    assert_eq!(probe(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Probe::Certain);
+    assert_eq!(probe(b"GET /index.html"), Probe::Certain, "cut head");
+    assert_eq!(
+        probe(b"CONNECT example.com:443 HTTP/1.1\r\n"),
+        Probe::Certain
+    );
+    // NATS' client hello and a line without the version.
+    assert_eq!(
+        probe(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n"),
+        Probe::NotForUs
+    );
+    assert_eq!(probe(b"CONNECT {\"verbose\""), Probe::NotForUs);
+    assert_eq!(probe(b"GET key\r\n"), Probe::NotForUs);
+    assert_eq!(probe(b"GET "), Probe::Unsure);
+}
