@@ -59,18 +59,21 @@ impl Proc {
         }
     }
 
-    fn stop(mut self) {
+    /// SIGTERM; true when the process exited by itself, successfully, within 6 s (killed
+    /// otherwise).
+    fn stop(mut self) -> bool {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let end = Instant::now() + Duration::from_secs(5);
+        let end = Instant::now() + Duration::from_secs(6);
         while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.success();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
+        false
     }
 }
 
@@ -333,8 +336,14 @@ fn server_restart_outage_and_lost_agents() {
         applied(&st).contains("tap_mode: 2")
     });
 
-    // Outage: the agent keeps its config and keeps trying.
-    s.proc.stop();
+    // Outage: the agent keeps its config and keeps trying. The server exits on SIGTERM although
+    // the agent holds its Push stream open.
+    let stopping = Instant::now();
+    assert!(
+        s.proc.stop(),
+        "tapflow server did not exit on SIGTERM with an agent connected"
+    );
+    eprintln!("server stopped in {:?}", stopping.elapsed());
     agent.expect("failed", Duration::from_secs(10));
     assert!(applied(&st).contains("tap_mode: 2"));
 
@@ -362,8 +371,8 @@ fn server_restart_outage_and_lost_agents() {
         applied(&st).contains("tap_mode: 1")
     });
 
-    // Silent agent: lost after --lost-after (2 s).
-    agent.stop();
+    // Silent agent: lost after --lost-after (2 s). The agent exits on SIGTERM.
+    assert!(agent.stop(), "tapflow agent did not exit on SIGTERM");
     wait_for("agent marked lost", Duration::from_secs(6), || {
         json(&s, &["agent", "list"])[0]["state"] == "LOST"
     });
@@ -521,7 +530,8 @@ fn live_run_applies_the_controllers_configuration() {
     std::thread::sleep(Duration::from_millis(500));
     replay("after the update");
     std::thread::sleep(Duration::from_millis(500));
-    run.stop();
+    // `tapflow run` with a controller exits on SIGTERM (flows flushed: the rows below).
+    assert!(run.stop(), "tapflow run did not exit on SIGTERM");
     let log = std::fs::read_to_string(out.join("l4_flow_log.jsonl")).expect("flow log");
     let types: std::collections::BTreeSet<u64> = log
         .lines()

@@ -112,7 +112,11 @@ impl tonic::service::Interceptor for TokenCheck {
     }
 }
 
-/// Runs the server until `shutdown` resolves; `bound` gets the listening address first.
+/// How long a stopping server waits for its connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the server until `shutdown` resolves (then within [`SHUTDOWN_GRACE`]); `bound` gets the
+/// listening address first.
 pub async fn serve(
     opts: ServerOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -120,6 +124,14 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let store = Arc::new(Store::open(&opts.data_dir)?);
     let (tx, rx) = watch::channel(0u64);
+    // Shutdown ends the Push streams (agents hold them open forever otherwise, and a graceful
+    // stop waits for every stream), and the server gives connections 5 s at most.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let mut stopped = stop_rx.clone();
     let tx = Arc::new(tx);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -147,15 +159,21 @@ pub async fn serve(
     bound(addr);
     let result = builder
         .add_service(SynchronizerServer::with_interceptor(
-            SyncService::new(Arc::clone(&store), rx),
+            SyncService::new(Arc::clone(&store), rx, stop_rx),
             auth.clone(),
         ))
         .add_service(AdminServer::with_interceptor(
             AdminService::new(store, tx),
             auth,
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+    let result = tokio::select! {
+        r = result => r,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
     sweep.abort();
     Ok(result?)
 }

@@ -41,11 +41,21 @@ pub struct SyncService {
     store: Arc<Store>,
     /// Bumped on every configuration or group change; Push streams watch it.
     changes: watch::Receiver<u64>,
+    /// Set when the server shuts down: Push streams end, so the server does not wait for them.
+    stopping: watch::Receiver<bool>,
 }
 
 impl SyncService {
-    pub fn new(store: Arc<Store>, changes: watch::Receiver<u64>) -> Self {
-        SyncService { store, changes }
+    pub fn new(
+        store: Arc<Store>,
+        changes: watch::Receiver<u64>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        SyncService {
+            store,
+            changes,
+            stopping,
+        }
     }
 }
 
@@ -125,6 +135,7 @@ impl Synchronizer for SyncService {
         let (tx, rx) = mpsc::channel(4);
         let store = Arc::clone(&self.store);
         let mut changes = self.changes.clone();
+        let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
             let mut sent: Option<(String, u64)> = None;
             loop {
@@ -149,6 +160,10 @@ impl Synchronizer for SyncService {
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return },
                     () = tx.closed() => return,
+                    _ = stopping.changed() => {
+                        let _ = tx.send(Err(Status::unavailable("tapflow server is stopping"))).await;
+                        return;
+                    }
                 }
             }
         });
