@@ -32,6 +32,9 @@ if "$BIN" analyze -q --config "$SMOKE/bad.yaml" "$SMOKE/traffic_none.pcap" 2>"$S
   echo "a config with an unknown key must be rejected" >&2; exit 1
 fi
 grep -q "unknown key processors.flow_log.nope" "$SMOKE/err"
+printf 'outputs:\n  flow_metrics:\n    filters:\n      apm_metrics: false\n' > "$SMOKE/good.yaml"
+"$BIN" config check "$SMOKE/good.yaml" | grep -q "memory_mib:"
+"$BIN" config check -o json "$SMOKE/good.yaml" | python3 -c "import json, sys; d = json.load(sys.stdin); assert d['outputs']['flow_metrics'].endswith('keys per table and window') and 'application false' in d['outputs']['flow_metrics'], d"
 echo "CLI smoke: ok"
 echo "== benchmark harness smoke (tiny inputs, one round)"
 "$BIN" bench --smoke --work target/bench-smoke --json target/bench-smoke/bench.json > "$SMOKE/bench.txt" 2>&1

@@ -3,6 +3,7 @@
 mod agent;
 mod analyze;
 mod bench;
+mod config_check;
 mod ctl;
 mod gen;
 mod replay;
@@ -59,27 +60,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Validate a config file and print the effective settings.
+    /// Validate a config file and print a summary: warnings, capture, flows, request logs,
+    /// outputs and memory shares.
     Check {
         /// YAML config file.
         file: PathBuf,
+        /// `text` (default) or `json`.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: String,
     },
-}
-
-/// `tapflow config check`: validate, print warnings and the effective settings. Output errors
-/// (a closed pipe) end the command quietly instead of panicking.
-fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    let c = tapflow_control::Config::load(file)?;
-    let mut out = std::io::stdout().lock();
-    let _ = (|| -> std::io::Result<()> {
-        for w in &c.warnings {
-            writeln!(out, "warning: {w}")?;
-        }
-        writeln!(out, "{} is valid.", file.display())?;
-        writeln!(out, "{c:#?}")
-    })();
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -90,7 +79,10 @@ fn main() -> ExitCode {
         Command::Bench(b) => bench::run(b),
         Command::Run(r) => run::run(*r),
         Command::Replay(r) => replay::run(r),
-        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        Command::Config(ConfigCommand::Check { file, output }) => match output.as_str() {
+            "text" | "json" => config_check::run(&file, output == "json"),
+            other => Err(anyhow::anyhow!("-o {other}: expected text or json")),
+        },
         Command::Server(s) => server::run(s),
         Command::Ctl(c) => ctl::run(c),
         Command::Agent(a) => agent::run(a),
