@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tapflow_control::client::{connect, ClientOptions, ClientTls};
 use tapflow_control::rpc::admin::admin_client::AdminClient;
 use tapflow_control::rpc::admin::{
-    CreateGroupRequest, DeleteAgentRequest, DeleteGroupRequest, ListAgentsRequest,
-    ListGroupConfigsRequest, ListGroupsRequest, SetGroupConfigRequest,
+    CreateGroupRequest, DeleteAgentRequest, DeleteGroupConfigRequest, DeleteGroupRequest,
+    ListAgentsRequest, ListGroupConfigsRequest, ListGroupsRequest, SetGroupConfigRequest,
 };
 
 #[derive(Debug, Args)]
@@ -73,8 +73,13 @@ enum GroupCmd {
         #[arg(long)]
         id: Option<String>,
     },
-    /// Delete a group; its agents move to the default group.
-    Delete { name: String },
+    /// Delete a group; refused while it has a configuration or agents, unless --force (its
+    /// agents then move to the default group).
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +102,8 @@ enum GroupConfigCmd {
         #[arg(long, requires = "group")]
         no_validate: bool,
     },
+    /// Delete a group's configuration (its agents keep running what they have).
+    Delete { group: String },
     /// Show configurations (all, or one group's).
     List { group: Option<String> },
     /// Print every configuration key with its default and a comment (a file to start from).
@@ -225,8 +232,10 @@ pub(crate) fn run(a: CtlArgs) -> anyhow::Result<()> {
                     .into_inner();
                 print(a.output, &[json!({"name": g.name, "id": g.id})], &["name", "id"])
             }
-            CtlCommand::AgentGroup(GroupCmd::Delete { name }) => {
-                c.delete_group(DeleteGroupRequest { name_or_id: name.clone() }).await.map_err(status)?;
+            CtlCommand::AgentGroup(GroupCmd::Delete { name, force }) => {
+                c.delete_group(DeleteGroupRequest { name_or_id: name.clone(), force })
+                    .await
+                    .map_err(status)?;
                 println!("agent group {name} deleted");
                 Ok(())
             }
@@ -255,6 +264,13 @@ pub(crate) fn run(a: CtlArgs) -> anyhow::Result<()> {
                 Ok(())
             }
             CtlCommand::AgentGroupConfig(GroupConfigCmd::Example) => Ok(()),
+            CtlCommand::AgentGroupConfig(GroupConfigCmd::Delete { group }) => {
+                c.delete_group_config(DeleteGroupConfigRequest { group_id: group.clone() })
+                    .await
+                    .map_err(status)?;
+                println!("agent group {group}: configuration deleted");
+                Ok(())
+            }
             CtlCommand::AgentGroupConfig(GroupConfigCmd::List { group }) => {
                 let r = c
                     .list_group_configs(ListGroupConfigsRequest { group_id: group.unwrap_or_default() })

@@ -310,6 +310,21 @@ fn registration_group_join_push_and_invalid_config() {
     // The stored file comes back as written.
     let yaml = ctl_ok(&s, &["-o", "yaml", "agent-group-config", "list", &gid]);
     assert!(yaml.contains("bogus_key"), "{yaml}");
+    // A group with a configuration and agents is not deleted without --force.
+    let refused = ctl(&s, &["agent-group", "delete", &gid]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    ctl_ok(&s, &["agent-group-config", "delete", &gid]);
+    assert_eq!(
+        json(&s, &["agent-group-config", "list", &gid]),
+        serde_json::json!([])
+    );
+    ctl_ok(&s, &["agent-group", "delete", &gid, "--force"]);
+    assert!(json(&s, &["agent", "list"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|a| a["group_id"] != gid.as_str() && a["group"] == "default"));
     s.proc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

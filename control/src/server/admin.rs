@@ -12,9 +12,9 @@ use super::sync::{now_s, status_of};
 use crate::config::Config;
 use crate::rpc::admin::admin_server::Admin;
 use crate::rpc::admin::{
-    Agent, CreateGroupRequest, DeleteAgentRequest, DeleteGroupRequest, Empty, Group, GroupConfig,
-    ListAgentsRequest, ListAgentsResponse, ListGroupConfigsRequest, ListGroupConfigsResponse,
-    ListGroupsRequest, ListGroupsResponse, SetGroupConfigRequest,
+    Agent, CreateGroupRequest, DeleteAgentRequest, DeleteGroupConfigRequest, DeleteGroupRequest,
+    Empty, Group, GroupConfig, ListAgentsRequest, ListAgentsResponse, ListGroupConfigsRequest,
+    ListGroupConfigsResponse, ListGroupsRequest, ListGroupsResponse, SetGroupConfigRequest,
 };
 
 /// DeepFlow's exception bits, by name.
@@ -178,8 +178,20 @@ impl Admin for AdminService {
         &self,
         req: Request<DeleteGroupRequest>,
     ) -> Result<Response<Empty>, Status> {
+        let r = req.into_inner();
         self.store
-            .delete_group(&req.into_inner().name_or_id)
+            .delete_group(&r.name_or_id, r.force)
+            .map_err(status_of)?;
+        self.changed();
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn delete_group_config(
+        &self,
+        req: Request<DeleteGroupConfigRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        self.store
+            .delete_group_config(&req.into_inner().group_id)
             .map_err(status_of)?;
         self.changed();
         Ok(Response::new(Empty {}))

@@ -299,8 +299,9 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes a group; its agents move to the default group. The default group stays.
-    pub fn delete_group(&self, name_or_id: &str) -> Result<(), StoreError> {
+    /// Deletes a group; its agents move to the default group. The default group stays. A group
+    /// with a configuration or agents is refused unless `force`.
+    pub fn delete_group(&self, name_or_id: &str, force: bool) -> Result<(), StoreError> {
         let g = self
             .find_group(name_or_id)?
             .ok_or_else(|| StoreError::NotFound(format!("group {name_or_id}")))?;
@@ -308,6 +309,27 @@ impl Store {
             return Err(StoreError::Invalid(
                 "the default group cannot be deleted".into(),
             ));
+        }
+        if !force && (g.config_version > 0 || g.agents > 0) {
+            return Err(StoreError::Invalid(format!(
+                "group {} has {}{}{}: delete with --force (agents move to the default group)",
+                g.name,
+                if g.config_version > 0 {
+                    "a configuration"
+                } else {
+                    ""
+                },
+                if g.config_version > 0 && g.agents > 0 {
+                    " and "
+                } else {
+                    ""
+                },
+                if g.agents > 0 {
+                    format!("{} agent(s)", g.agents)
+                } else {
+                    String::new()
+                },
+            )));
         }
         let default = self
             .find_group(DEFAULT_GROUP)?
@@ -317,7 +339,28 @@ impl Store {
             "UPDATE agent SET group_id = ?1 WHERE group_id = ?2",
             params![default.id, g.id],
         )?;
+        conn.execute(
+            "DELETE FROM group_config WHERE group_id = ?1",
+            params![g.id],
+        )?;
         conn.execute("DELETE FROM agent_group WHERE id = ?1", params![g.id])?;
+        Ok(())
+    }
+
+    /// Deletes a group's configuration (its agents keep what they run until a new one comes).
+    pub fn delete_group_config(&self, name_or_id: &str) -> Result<(), StoreError> {
+        let g = self
+            .find_group(name_or_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("group {name_or_id}")))?;
+        let n = self.conn().execute(
+            "DELETE FROM group_config WHERE group_id = ?1",
+            params![g.id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "configuration of group {name_or_id}"
+            )));
+        }
         Ok(())
     }
 
@@ -543,9 +586,16 @@ mod tests {
         assert_eq!(agents.len(), 2);
         assert!(agents[1].lost && !agents[0].lost);
         assert_eq!(s.group_config(&gid).unwrap().unwrap().yaml, "a: 2");
-        s.delete_group("macvlan").unwrap();
+        // A group with a configuration and agents needs force.
+        let refused = s.delete_group("macvlan", false).unwrap_err().to_string();
+        assert!(refused.contains("a configuration and"), "{refused}");
+        s.delete_group_config("macvlan").unwrap();
+        assert!(s.group_config(&gid).unwrap().is_none());
+        assert!(s.delete_group_config("macvlan").is_err(), "none left");
+        assert!(s.delete_group("macvlan", false).is_err(), "agents left");
+        s.delete_group("macvlan", true).unwrap();
         assert_eq!(s.list_agents().unwrap()[0].group_name, DEFAULT_GROUP);
-        assert!(s.delete_group(DEFAULT_GROUP).is_err());
+        assert!(s.delete_group(DEFAULT_GROUP, true).is_err());
         s.delete_agent("node-10.0.0.2").unwrap();
         assert_eq!(s.list_agents().unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
