@@ -103,6 +103,33 @@ pub(crate) struct RunArgs {
     controller: crate::agent::ControllerArgs,
 }
 
+/// SIGHUP: the `--config` file read again (None, with the reason on stderr, when there is none
+/// or it does not load: the running configuration stays).
+fn reload(path: Option<&std::path::Path>, ipfix: Option<&str>) -> Option<Config> {
+    let Some(path) = path else {
+        eprintln!("tapflow: SIGHUP: no --config file to read again");
+        return None;
+    };
+    match Config::load(path) {
+        Ok(mut c) => {
+            for w in &c.warnings {
+                eprintln!("tapflow: config: {w}");
+            }
+            if let Some(i) = ipfix {
+                c.ipfix.collector = Some(i.to_string());
+            }
+            Some(c)
+        }
+        Err(e) => {
+            eprintln!(
+                "tapflow: SIGHUP: {} refused ({e:#}); the running configuration stays",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 /// Writes `v` to `path` through a temporary file and a rename, so readers never see half a file.
 fn write_json_atomically(path: &std::path::Path, v: &serde_json::Value) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
@@ -218,18 +245,26 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         // The configuration in force, hot changes included.
         let mut current = cfg.clone();
         let result = run_once(&a, &cfg, &mut sink, prometheus.as_ref(), &mut |epoch| {
-            let Some(new) = control.as_ref().and_then(|c| c.latest()) else {
+            let new = if tapflow_dataplane::sys::signal::take_reload() {
+                reload(a.config.as_deref(), a.ipfix.as_deref()).map(|c| (c, "the reloaded file"))
+            } else {
+                control
+                    .as_ref()
+                    .and_then(|c| c.latest())
+                    .map(|c| (c, "the controller"))
+            };
+            let Some((new, source)) = new else {
                 return;
             };
             let blocked = current.restart_only_changes(&new);
             if blocked.is_empty() {
                 // Hot: workers take it over between bursts (a new config epoch).
                 epoch.publish(new.analyzer.clone());
-                eprintln!("tapflow: new configuration from the controller applied without restart");
+                eprintln!("tapflow: new configuration from {source} applied without restart");
                 current = new;
             } else {
                 eprintln!(
-                    "tapflow: new configuration from the controller changes {}: restarting the dataplane",
+                    "tapflow: new configuration from {source} changes {}: restarting the dataplane",
                     blocked.join(", ")
                 );
                 pending = Some(new);

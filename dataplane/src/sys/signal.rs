@@ -1,10 +1,17 @@
-//! SIGINT / SIGTERM request a clean stop: workers finish their burst, flows are flushed.
+//! SIGINT / SIGTERM request a clean stop: workers finish their burst, flows are flushed. SIGHUP
+//! asks for the configuration file to be read again.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static RESTART: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_reload(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    RELOAD.store(true, Ordering::Relaxed);
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
     // Only atomic stores: async-signal-safe. A signal means exit, even during a restart.
@@ -12,14 +19,19 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
-/// Installs the handler for SIGINT and SIGTERM.
+/// Installs the handlers for SIGINT and SIGTERM (stop) and SIGHUP (reload).
 pub fn install_stop_handler() -> io::Result<()> {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    let handlers: [(libc::c_int, extern "C" fn(libc::c_int)); 3] = [
+        (libc::SIGINT, on_signal),
+        (libc::SIGTERM, on_signal),
+        (libc::SIGHUP, on_reload),
+    ];
+    for (sig, handler) in handlers {
         // SAFETY: a zeroed sigaction is valid; we set a handler that only does an atomic store
         // (async-signal-safe) and an empty mask.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_sigaction = handler as usize;
             libc::sigemptyset(&mut sa.sa_mask);
             super::check(libc::sigaction(sig, &sa, std::ptr::null_mut()))?;
         }
@@ -51,4 +63,9 @@ pub fn take_restart() -> bool {
         return true;
     }
     false
+}
+
+/// True once (and cleared) when SIGHUP came since the last call.
+pub fn take_reload() -> bool {
+    RELOAD.swap(false, Ordering::Relaxed)
 }

@@ -1,0 +1,107 @@
+//! SIGHUP makes `tapflow run` read its `--config` file again, with the controller's live/restart
+//! split: an invalid file is refused and the running configuration stays; a hot change (request
+//! log protocols) applies without restart; a table size change restarts the dataplane; the run
+//! still ends cleanly. Captures on loopback; needs root.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod netns;
+use netns::is_root;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
+
+fn hup(pid: u32) {
+    let st = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+}
+
+/// Waits until the run's standard error has `needle` (read from the file it goes to).
+fn wait_for_line(log: &std::path::Path, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "no {needle:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    if !is_root() {
+        eprintln!("skipped: needs root (capture on loopback)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("tapflow.yaml");
+    let protocols = |list: &str| {
+        format!("processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [{list}]\n")
+    };
+    std::fs::write(&cfg, protocols("HTTP")).expect("config");
+    let log = dir.join("stderr.txt");
+    let mut run = Command::new(BIN)
+        .args([
+            "run",
+            "-q",
+            "--engine",
+            "af_packet",
+            "--iface",
+            "lo",
+            "--duration",
+            "12",
+        ])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("tapflow run");
+    let pid = run.id();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    std::fs::write(&cfg, "processors:\n  flow_log:\n    nope: 1\n").expect("bad config");
+    hup(pid);
+    wait_for_line(&log, "refused");
+    assert!(run.try_wait().expect("wait").is_none(), "still running");
+
+    std::fs::write(&cfg, protocols("HTTP, Redis, MySQL")).expect("config");
+    hup(pid);
+    wait_for_line(&log, "from the reloaded file applied without restart");
+
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}  flow_log:\n    tunning:\n      concurrent_flow_limit: 20000\n",
+            protocols("HTTP")
+        ),
+    )
+    .expect("config");
+    hup(pid);
+    let text = wait_for_line(&log, "restarting the dataplane");
+    assert!(text.contains("concurrent_flow_limit"), "{text}");
+
+    let status = run.wait().expect("wait");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/stats.json")).expect("stats"))
+            .expect("json");
+    assert!(stats.get("running").is_none(), "the final stats.json");
+    let _ = std::fs::remove_dir_all(&dir);
+}
