@@ -3,6 +3,7 @@
 //!
 //! Every key is documented in docs/configuration.md.
 
+mod deepflow_v7;
 mod duration;
 pub mod example;
 mod flow_metrics;
@@ -141,34 +142,79 @@ impl Config {
 
     /// Parses and validates YAML text (an empty document means all defaults).
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            let de = serde_yaml::Deserializer::from_str(text);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                // The path already ends with the unknown field; say it plainly.
-                let msg = match inner.find("unknown field `") {
-                    Some(i) => {
-                        let rest = &inner[i..];
-                        let at = rest.find(" at line ").map(|j| &rest[j + 1..]).unwrap_or("");
-                        let expected = rest.find("expected ").map(|j| {
-                            let e = &rest[j..];
-                            e.split(" at line ").next().unwrap_or(e)
-                        });
-                        match expected {
-                            Some(x) => format!("unknown key {path} {at} ({x})"),
-                            None => format!("unknown key {path} {at}"),
-                        }
-                    }
-                    None => inner,
-                };
-                ConfigError::Syntax(msg)
-            })?
+        if text.trim().is_empty() {
+            return RawConfig::default().validate();
+        }
+        let de = serde_yaml::Deserializer::from_str(text);
+        let first = serde_path_to_error::deserialize::<_, RawConfig>(de);
+        let err = match first {
+            Ok(raw) => return raw.validate(),
+            Err(e) => e,
         };
-        raw.validate()
+        // Keys of DeepFlow's v7 template that tapflow does not model are taken out (and named in
+        // one warning); any other error, or an unknown key DeepFlow does not have, stays.
+        let Some(path) = unknown_key(&err) else {
+            return Err(syntax_error(err));
+        };
+        if !deepflow_v7::covers(&path) {
+            return Err(syntax_error(err));
+        }
+        let mut value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let mut not_applied = Vec::new();
+        let mut path = path;
+        loop {
+            if !deepflow_v7::remove(&mut value, &path) {
+                return Err(ConfigError::Syntax(format!("unknown key {path}")));
+            }
+            not_applied.push(path);
+            match serde_path_to_error::deserialize::<_, RawConfig>(value.clone()) {
+                Ok(raw) => {
+                    let mut c = raw.validate()?;
+                    c.warnings
+                        .push(deepflow_v7::not_applied_warning(&not_applied));
+                    return Ok(c);
+                }
+                Err(e) => match unknown_key(&e) {
+                    Some(p) if deepflow_v7::covers(&p) => path = p,
+                    _ => return Err(syntax_error(e)),
+                },
+            }
+        }
     }
+}
+
+/// The key path of an unknown-key error.
+fn unknown_key<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Option<String> {
+    e.inner()
+        .to_string()
+        .contains("unknown field `")
+        .then(|| e.path().to_string())
+}
+
+/// A deserialization error, an unknown key said plainly with its path.
+fn syntax_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ConfigError {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    // The path already ends with the unknown field; say it plainly.
+    let msg = match inner.find("unknown field `") {
+        Some(i) => {
+            let rest = &inner[i..];
+            let at = rest.find(" at line ").map(|j| &rest[j + 1..]).unwrap_or("");
+            let expected = rest.find("expected ").map(|j| {
+                let e = &rest[j..];
+                e.split(" at line ").next().unwrap_or(e)
+            });
+            match expected {
+                Some(x) => format!("unknown key {path} {at} ({x})"),
+                None => format!("unknown key {path} {at}"),
+            }
+        }
+        None if path.is_empty() || path == "." => inner,
+        // A wrong type or value: with the key path it belongs to.
+        None => format!("{path}: {inner}"),
+    };
+    ConfigError::Syntax(msg)
 }
 
 /// Merges a v7 key with its legacy spelling.

@@ -53,11 +53,29 @@ struct GrpcSpecial {
     streaming_data_enabled: Option<bool>,
 }
 
+/// A port list as written: `"53,5353"`, `"1-65535"`, or one port as a number (DeepFlow's template
+/// writes `Oracle: 1521`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Ports {
+    Text(String),
+    Number(u64),
+}
+
+impl Ports {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Ports::Text(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            Ports::Number(n) => std::borrow::Cow::Owned(n.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Filters {
     /// Protocol name -> port list (`53,5353`, `1-65535`).
-    port_number_prefilters: Option<std::collections::BTreeMap<String, String>>,
+    port_number_prefilters: Option<std::collections::BTreeMap<String, Ports>>,
     tag_filters: Option<serde_yaml::Value>,
     unconcerned_dns_nxdomain_response_suffixes: Option<Vec<String>>,
     cbpf_disabled: Option<bool>,
@@ -226,7 +244,8 @@ impl RequestLog {
                 let Some(p) = protocol(KEY, name)? else {
                     continue;
                 };
-                let set = parse_ports(ports).map_err(|e| invalid(KEY, format!("{name}: {e}")))?;
+                let set =
+                    parse_ports(&ports.text()).map_err(|e| invalid(KEY, format!("{name}: {e}")))?;
                 c.prefilters.retain(|(q, _)| *q != p);
                 c.prefilters.push((p, set));
                 c.prefilters.sort_by_key(|(p, _)| *p);

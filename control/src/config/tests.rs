@@ -422,3 +422,46 @@ fn the_memory_budget_covers_l7_tables() {
     assert!(e.to_string().contains("L7 tables"), "{e}");
     assert!(Config::from_yaml("global: {limits: {max_memory: 200}}\n").is_ok());
 }
+
+/// DeepFlow's v7 template loads: every one of its leaf keys at its default, in one file.
+#[test]
+fn deepflow_v7_template_with_every_key_loads() {
+    let mut root = serde_yaml::Mapping::new();
+    for (key, default) in super::deepflow_v7::KEYS {
+        let value: serde_yaml::Value = serde_yaml::from_str(default)
+            .unwrap_or_else(|e| panic!("{key}: default {default}: {e}"));
+        let mut at = &mut root;
+        let parts: Vec<&str> = key.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            let k = serde_yaml::Value::from(*p);
+            if !at.contains_key(&k) {
+                at.insert(k.clone(), serde_yaml::Value::Mapping(Default::default()));
+            }
+            at = at
+                .get_mut(&k)
+                .and_then(serde_yaml::Value::as_mapping_mut)
+                .unwrap_or_else(|| panic!("{key}: {p} is not a section"));
+        }
+        at.insert(serde_yaml::Value::from(parts[parts.len() - 1]), value);
+    }
+    let text = serde_yaml::to_string(&root).expect("yaml");
+    let c = Config::from_yaml(&text).unwrap_or_else(|e| panic!("{e}"));
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("DeepFlow keys accepted, not applied by tapflow"),
+        "{w}"
+    );
+    assert!(w.contains("global.limits (max_millicpus"), "{w}");
+    // Applied keys keep their meaning: DeepFlow's defaults are tapflow's.
+    assert_eq!(c.max_memory_mib, 768);
+    // A typo is still an error with its path, and a wrong type of a known key too.
+    let e = Config::from_yaml(&format!("{text}\nnot_a_deepflow_key: 1\n")).unwrap_err();
+    assert!(
+        e.to_string().contains("unknown key not_a_deepflow_key"),
+        "{e}"
+    );
+    let e =
+        Config::from_yaml("global:\n  limits:\n    max_millicpus: 1000\n    max_memory: lots\n")
+            .unwrap_err();
+    assert!(e.to_string().contains("max_memory"), "{e}");
+}
