@@ -28,7 +28,7 @@ pub struct Analyzer {
     started: bool,
     /// Index of the report period (`report_period_ns`: a minute, or a second) whose report is
     /// next.
-    report_minute: u64,
+    report_index: u64,
     flow_counter: u32,
     dedup: Dedup,
     services: ServiceTable,
@@ -47,7 +47,7 @@ impl Analyzer {
             counters: Counters::default(),
             now_ns: 0,
             started: false,
-            report_minute: 0,
+            report_index: 0,
             flow_counter: 0,
         }
     }
@@ -116,7 +116,7 @@ impl Analyzer {
         if !self.started {
             self.started = true;
             self.now_ns = ts_ns;
-            self.report_minute = ts_ns / self.period();
+            self.report_index = ts_ns / self.period();
             self.table.wheel.next_expired(ts_ns);
             return;
         }
@@ -124,11 +124,11 @@ impl Analyzer {
             return;
         }
         let period = self.period();
-        while ts_ns >= (self.report_minute + 1) * period {
-            let boundary = (self.report_minute + 1) * period;
+        while ts_ns >= (self.report_index + 1) * period {
+            let boundary = (self.report_index + 1) * period;
             self.expire_until(boundary, sink);
             self.report_live_flows(boundary, sink);
-            self.report_minute = (self.report_minute + 1).max(ts_ns / period);
+            self.report_index = (self.report_index + 1).max(ts_ns / period);
         }
         self.expire_until(ts_ns, sink);
         self.l7.expire(ts_ns, sink, &mut self.counters.l7);

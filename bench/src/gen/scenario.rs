@@ -161,6 +161,43 @@ fn request_response(
     t + MS
 }
 
+/// A request/reply message pair and whether the reply is an error (`Some(true)` client's).
+type Exchange = (Vec<u8>, Vec<u8>, Option<bool>);
+
+/// A cache connection (Redis, memcached): 2-8 commands answered in under a millisecond.
+fn cache_session(
+    mut c: Conv<'_>,
+    t0: u64,
+    rng: &mut Rng,
+    proto: &str,
+    mut exchange: impl FnMut(&mut Rng) -> Exchange,
+) -> Vec<ExpectedFlow> {
+    let mut t = c.handshake(t0, MS, MS / 4) + MS;
+    for _ in 0..rng.range(2, 8) {
+        let (q, r, error) = exchange(rng);
+        let t_req = t;
+        t = c.message(t, true, &q);
+        let t_resp = t + rng.range(100, 900) * MS / 1000;
+        t = c.message(t_resp, false, &r);
+        c.l7_exchange(proto, t_req, t_resp, error);
+        t += rng.range(1, 10) * MS;
+    }
+    c.close(t);
+    vec![c.finish(CloseType::Finish as u8)]
+}
+
+/// A database query 1-20 ms after `t`, its reply 1-15 ms later, the client's ACK; returns the
+/// time after the reply.
+fn query(c: &mut Conv<'_>, t: u64, rng: &mut Rng, proto: &str, (q, r, error): Exchange) -> u64 {
+    let t_req = t + rng.range(1, 20) * MS;
+    let t = c.message(t_req, true, &q);
+    let t_resp = t + rng.range(1, 15) * MS;
+    let t = c.message(t_resp, false, &r);
+    c.l7_exchange(proto, t_req, t_resp, error);
+    c.tcp(t + MS / 2, true, ACK, 0);
+    t
+}
+
 /// Generates conversation `i` of kind `s` starting at `t0`; returns the expected flows.
 pub(crate) fn run(
     s: Scenario,
@@ -424,60 +461,27 @@ pub(crate) fn run(
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
-        Scenario::Redis => {
-            let mut t = c.handshake(t0, MS, MS / 4) + MS;
-            for _ in 0..rng.range(2, 8) {
-                let (q, r) = l7::redis_exchange(rng);
-                let t_req = t;
-                t = c.message(t, true, &q);
-                let t_resp = t + rng.range(100, 900) * MS / 1000;
-                t = c.message(t_resp, false, &r);
-                c.l7_exchange("Redis", t_req, t_resp, None);
-                t += rng.range(1, 10) * MS;
-            }
-            c.close(t);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
+        Scenario::Redis => cache_session(c, t0, rng, "Redis", |rng| {
+            let (q, r) = l7::redis_exchange(rng);
+            (q, r, None)
+        }),
         Scenario::Postgres => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             t = c.message(t, true, &l7_db::pg_startup());
             t = c.message(t + MS, false, &l7_db::pg_ready());
             for _ in 0..rng.range(1, 4) {
-                let (q, r, error) = l7_db::pg_exchange(rng);
-                let t_req = t + rng.range(1, 20) * MS;
-                t = c.message(t_req, true, &q);
-                let t_resp = t + rng.range(1, 15) * MS;
-                t = c.message(t_resp, false, &r);
-                c.l7_exchange("PostgreSQL", t_req, t_resp, error);
-                c.tcp(t + MS / 2, true, ACK, 0);
+                let exchange = l7_db::pg_exchange(rng);
+                t = query(&mut c, t, rng, "PostgreSQL", exchange);
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
-        Scenario::Memcached => {
-            let mut t = c.handshake(t0, MS, MS / 4) + MS;
-            for _ in 0..rng.range(2, 8) {
-                let (q, r, error) = l7_db::memcached_exchange(rng);
-                let t_req = t;
-                t = c.message(t, true, &q);
-                let t_resp = t + rng.range(100, 900) * MS / 1000;
-                t = c.message(t_resp, false, &r);
-                c.l7_exchange("Memcached", t_req, t_resp, error);
-                t += rng.range(1, 10) * MS;
-            }
-            c.close(t);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
+        Scenario::Memcached => cache_session(c, t0, rng, "Memcached", l7_db::memcached_exchange),
         Scenario::Mongo => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             for id in 1..=rng.range(1, 5) as u32 {
-                let (q, r, error) = l7_db::mongo_exchange(rng, id);
-                let t_req = t + rng.range(1, 20) * MS;
-                t = c.message(t_req, true, &q);
-                let t_resp = t + rng.range(1, 15) * MS;
-                t = c.message(t_resp, false, &r);
-                c.l7_exchange("MongoDB", t_req, t_resp, error);
-                c.tcp(t + MS / 2, true, ACK, 0);
+                let exchange = l7_db::mongo_exchange(rng, id);
+                t = query(&mut c, t, rng, "MongoDB", exchange);
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
