@@ -38,6 +38,7 @@ pub mod tracker;
 pub mod dns;
 pub mod http1;
 pub mod http2;
+pub mod kafka;
 pub mod memcached;
 pub mod mongo;
 pub mod mysql;

@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 22] = [
+pub const KNOWN_UNPARSED: [&str; 21] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -16,7 +16,6 @@ pub const KNOWN_UNPARSED: [&str; 22] = [
     "NetSign",
     "Oracle",
     "Dameng",
-    "Kafka",
     "MQTT",
     "AMQP",
     "OpenWire",
@@ -76,7 +75,7 @@ mod tests {
             assert_eq!(L7Protocol::from_name(p.name()), Some(*p));
         }
         assert_eq!(L7Protocol::from_name("grpc"), Some(L7Protocol::Grpc));
-        assert_eq!(L7Protocol::from_name("Kafka"), None);
+        assert_eq!(L7Protocol::from_name("Pulsar"), None);
         let d = ProtocolSet::deepflow_default();
         assert!(d.contains(L7Protocol::Http1) && d.contains(L7Protocol::Dns));
         assert!(d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));

@@ -202,6 +202,7 @@ l7_registry! {
         Mongo: mongo => super::mongo::MongoSession,
         Mysql: mysql => super::mysql::MysqlSession,
         Postgres: postgres => super::postgres::PostgresSession,
+        Kafka: kafka => super::kafka::KafkaSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").

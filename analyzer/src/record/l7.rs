@@ -38,7 +38,7 @@ pub struct L7FlowLog {
     pub l7_protocol: u8,
     pub l7_protocol_str: &'static str,
     pub version: InlineBytes<8>,
-    pub request_type: InlineBytes<16>,
+    pub request_type: InlineBytes<32>,
     pub request_domain: InlineBytes<255>,
     pub request_resource: InlineBytes<256>,
     /// DNS id, HTTP/2 stream id.

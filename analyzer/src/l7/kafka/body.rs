@@ -1,0 +1,425 @@
+//! What tapflow reads from Kafka message bodies: the topic, partition and offset of Produce and
+//! Fetch requests, the first record's headers (trace ids), and the error code of the responses
+//! whose layout puts one near the start. Bodies are read as far as they were captured; a body
+//! cut before the field gives None, never a wrong value.
+
+use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
+
+/// Fields of a request body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestBody<'a> {
+    pub topic: &'a [u8],
+    pub partition: Option<i32>,
+    /// Fetch: the offset asked for.
+    pub offset: Option<i64>,
+    /// Produce: `acks` (0: the broker sends no response).
+    pub acks: Option<i16>,
+    /// Produce: the captured start of the first partition's record batch.
+    pub records: &'a [u8],
+    /// Topics in the request.
+    pub topics: u32,
+}
+
+/// Reads a request body (`b` is the message from its size prefix, `at` the body's offset).
+pub fn request_body(key: i16, version: i16, b: &[u8], at: usize) -> RequestBody<'_> {
+    let mut out = RequestBody::default();
+    let _ = match key {
+        API_PRODUCE => produce(version, Reader::at(b, at), &mut out),
+        API_FETCH => fetch(version, Reader::at(b, at), &mut out),
+        _ => None,
+    };
+    out
+}
+
+fn produce<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {
+    let flex = is_flexible(API_PRODUCE, v);
+    if v >= 3 {
+        r.string(flex)?; // transactional_id
+    }
+    out.acks = Some(r.i16()?);
+    r.i32()?; // timeout_ms
+    out.topics = r.array_len(flex)?;
+    if out.topics == 0 {
+        return Some(());
+    }
+    if v >= 13 {
+        r.skip(16)?; // topic_id: the name is not on the wire
+    } else {
+        out.topic = r.string(flex)?;
+    }
+    if r.array_len(flex)? == 0 {
+        return Some(());
+    }
+    out.partition = Some(r.i32()?);
+    out.records = r.bytes_prefix(flex)?;
+    Some(())
+}
+
+fn fetch<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {
+    let flex = is_flexible(API_FETCH, v);
+    if v < 15 {
+        r.i32()?; // replica_id
+    }
+    r.skip(8)?; // max_wait_ms, min_bytes
+    if v >= 3 {
+        r.i32()?; // max_bytes
+    }
+    if v >= 4 {
+        r.i8()?; // isolation_level
+    }
+    if v >= 7 {
+        r.skip(8)?; // session_id, session_epoch
+    }
+    out.topics = r.array_len(flex)?;
+    if out.topics == 0 {
+        return Some(());
+    }
+    if v >= 13 {
+        r.skip(16)?; // topic_id: the name is not on the wire
+    } else {
+        out.topic = r.string(flex)?;
+    }
+    if r.array_len(flex)? == 0 {
+        return Some(());
+    }
+    out.partition = Some(r.i32()?);
+    if v >= 9 {
+        r.i32()?; // current_leader_epoch
+    }
+    out.offset = Some(r.i64()?);
+    Some(())
+}
+
+/// The value of record header `name` (case-insensitive, `-` and `_` alike) in the first record
+/// of a v2 record batch (`batch` as captured). Compressed batches are not opened.
+pub fn record_header<'a>(batch: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    const RECORDS_AT: usize = 61;
+    const MAGIC_AT: usize = 16;
+    const ATTRIBUTES_AT: usize = 21;
+    if batch.get(MAGIC_AT) != Some(&2) {
+        return None;
+    }
+    let attributes =
+        i16::from_be_bytes([*batch.get(ATTRIBUTES_AT)?, *batch.get(ATTRIBUTES_AT + 1)?]);
+    if attributes & 0x07 != 0 {
+        return None;
+    }
+    let mut r = Reader::at(batch, RECORDS_AT);
+    r.varint()?; // length
+    r.i8()?; // attributes
+    r.varint()?; // timestamp delta
+    r.varint()?; // offset delta
+    for _ in 0..2 {
+        // key, value
+        let n = r.varint()?;
+        if n > 0 {
+            r.skip(usize::try_from(n).ok()?)?;
+        }
+    }
+    let count = r.varint()?;
+    for _ in 0..count.clamp(0, 64) {
+        let k = r.varint()?;
+        let key = r.bytes(usize::try_from(k).ok()?)?;
+        let n = r.varint()?;
+        let value = if n < 0 {
+            &[][..]
+        } else {
+            r.bytes(usize::try_from(n).ok()?)?
+        };
+        let same = key.len() == name.len()
+            && key.iter().zip(name.bytes()).all(|(a, b)| {
+                let norm = |c: u8| {
+                    if c == b'_' {
+                        b'-'
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                };
+                norm(*a) == norm(b)
+            });
+        if same {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Fields of a response body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseBody<'a> {
+    pub error_code: Option<i16>,
+    pub topic: &'a [u8],
+    pub partition: Option<i32>,
+    /// Produce: the base offset the records were written at.
+    pub offset: Option<i64>,
+}
+
+/// Where a response keeps its error code.
+enum Layout {
+    /// `error_code` first.
+    ErrorFirst,
+    /// `throttle_time_ms` then `error_code`.
+    ThrottleError,
+    /// [throttle] then topics `[name, partitions [index, error_code ...]]`.
+    PerPartition {
+        throttle: bool,
+    },
+    /// [throttle] then topics `[name, error_code ...]`.
+    PerTopic {
+        throttle: bool,
+    },
+    Produce,
+    Fetch,
+    Metadata,
+    Unknown,
+}
+
+fn layout(key: i16, v: i16) -> Layout {
+    use Layout::*;
+    match key {
+        0 => Produce,
+        1 => Fetch,
+        2 => PerPartition { throttle: v >= 2 },
+        3 => Metadata,
+        8 => PerPartition { throttle: v >= 3 },
+        10 if v < 4 => {
+            if v >= 1 {
+                ThrottleError
+            } else {
+                ErrorFirst
+            }
+        }
+        11 => {
+            if v >= 2 {
+                ThrottleError
+            } else {
+                ErrorFirst
+            }
+        }
+        12..=14 | 16 => {
+            if v >= 1 {
+                ThrottleError
+            } else {
+                ErrorFirst
+            }
+        }
+        17 | 18 | 36 => ErrorFirst,
+        19 => PerTopic { throttle: v >= 2 },
+        20 => PerTopic { throttle: v >= 1 },
+        22 | 25 | 26 | 60 | 68 | 71 | 72 => ThrottleError,
+        _ => Unknown,
+    }
+}
+
+/// Reads a response body (`b` the message from its size prefix, `at` the body's offset) of a
+/// request with `key` and `version`.
+pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBody<'_> {
+    let mut out = ResponseBody::default();
+    let flex = is_flexible(key, version);
+    let mut r = Reader::at(b, at);
+    let _ = (|| -> Option<()> {
+        match layout(key, version) {
+            Layout::ErrorFirst => out.error_code = Some(r.i16()?),
+            Layout::ThrottleError => {
+                r.i32()?;
+                out.error_code = Some(r.i16()?);
+            }
+            Layout::PerPartition { throttle } => {
+                if throttle {
+                    r.i32()?;
+                }
+                if r.array_len(flex)? > 0 {
+                    out.topic = r.string(flex)?;
+                    if r.array_len(flex)? > 0 {
+                        out.partition = Some(r.i32()?);
+                        out.error_code = Some(r.i16()?);
+                    }
+                }
+            }
+            Layout::PerTopic { throttle } => {
+                if throttle {
+                    r.i32()?;
+                }
+                if r.array_len(flex)? > 0 {
+                    out.topic = r.string(flex)?;
+                    if key == 19 && version >= 7 || key == 20 && version >= 6 {
+                        r.skip(16)?; // topic_id
+                    }
+                    out.error_code = Some(r.i16()?);
+                }
+            }
+            Layout::Produce => {
+                if r.array_len(flex)? > 0 {
+                    if version >= 13 {
+                        r.skip(16)?;
+                    } else {
+                        out.topic = r.string(flex)?;
+                    }
+                    if r.array_len(flex)? > 0 {
+                        out.partition = Some(r.i32()?);
+                        out.error_code = Some(r.i16()?);
+                        out.offset = Some(r.i64()?);
+                    }
+                }
+            }
+            Layout::Fetch => {
+                if version >= 1 {
+                    r.i32()?;
+                }
+                if version >= 7 {
+                    let top = r.i16()?;
+                    out.error_code = Some(top);
+                    r.i32()?; // session_id
+                    if top != 0 {
+                        return Some(());
+                    }
+                }
+                if r.array_len(flex)? > 0 {
+                    if version >= 13 {
+                        r.skip(16)?;
+                    } else {
+                        out.topic = r.string(flex)?;
+                    }
+                    if r.array_len(flex)? > 0 {
+                        out.partition = Some(r.i32()?);
+                        out.error_code = Some(r.i16()?);
+                    }
+                }
+            }
+            Layout::Metadata => metadata(version, flex, &mut r, &mut out)?,
+            Layout::Unknown => {}
+        }
+        Some(())
+    })();
+    out
+}
+
+/// Metadata: the first topic whose error code is not 0 (else 0), after the broker list.
+fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'a>) -> Option<()> {
+    if v >= 3 {
+        r.i32()?;
+    }
+    let brokers = r.array_len(flex)?;
+    for _ in 0..brokers {
+        r.i32()?; // node_id
+        r.string(flex)?; // host
+        r.i32()?; // port
+        if v >= 1 {
+            r.string(flex)?; // rack
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+    }
+    if v >= 2 {
+        r.string(flex)?; // cluster_id
+    }
+    if v >= 1 {
+        r.i32()?; // controller_id
+    }
+    let topics = r.array_len(flex)?;
+    // Only the first topic is read: the rest of an entry (partitions) has no bound short of
+    // walking it, and the first error is what the row reports.
+    if topics > 0 {
+        let code = r.i16()?;
+        out.error_code = Some(code);
+        out.topic = r.string(flex)?;
+    }
+    Some(())
+}
+
+/// Kafka's name of error code `code` (`org.apache.kafka.common.protocol.Errors`).
+pub fn error_name(code: i16) -> Option<&'static str> {
+    const NAMES: [&str; 83] = [
+        "NONE",
+        "OFFSET_OUT_OF_RANGE",
+        "CORRUPT_MESSAGE",
+        "UNKNOWN_TOPIC_OR_PARTITION",
+        "INVALID_FETCH_SIZE",
+        "LEADER_NOT_AVAILABLE",
+        "NOT_LEADER_OR_FOLLOWER",
+        "REQUEST_TIMED_OUT",
+        "BROKER_NOT_AVAILABLE",
+        "REPLICA_NOT_AVAILABLE",
+        "MESSAGE_TOO_LARGE",
+        "STALE_CONTROLLER_EPOCH",
+        "OFFSET_METADATA_TOO_LARGE",
+        "NETWORK_EXCEPTION",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "COORDINATOR_NOT_AVAILABLE",
+        "NOT_COORDINATOR",
+        "INVALID_TOPIC_EXCEPTION",
+        "RECORD_LIST_TOO_LARGE",
+        "NOT_ENOUGH_REPLICAS",
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        "INVALID_REQUIRED_ACKS",
+        "ILLEGAL_GENERATION",
+        "INCONSISTENT_GROUP_PROTOCOL",
+        "INVALID_GROUP_ID",
+        "UNKNOWN_MEMBER_ID",
+        "INVALID_SESSION_TIMEOUT",
+        "REBALANCE_IN_PROGRESS",
+        "INVALID_COMMIT_OFFSET_SIZE",
+        "TOPIC_AUTHORIZATION_FAILED",
+        "GROUP_AUTHORIZATION_FAILED",
+        "CLUSTER_AUTHORIZATION_FAILED",
+        "INVALID_TIMESTAMP",
+        "UNSUPPORTED_SASL_MECHANISM",
+        "ILLEGAL_SASL_STATE",
+        "UNSUPPORTED_VERSION",
+        "TOPIC_ALREADY_EXISTS",
+        "INVALID_PARTITIONS",
+        "INVALID_REPLICATION_FACTOR",
+        "INVALID_REPLICA_ASSIGNMENT",
+        "INVALID_CONFIG",
+        "NOT_CONTROLLER",
+        "INVALID_REQUEST",
+        "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+        "POLICY_VIOLATION",
+        "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        "DUPLICATE_SEQUENCE_NUMBER",
+        "INVALID_PRODUCER_EPOCH",
+        "INVALID_TXN_STATE",
+        "INVALID_PRODUCER_ID_MAPPING",
+        "INVALID_TRANSACTION_TIMEOUT",
+        "CONCURRENT_TRANSACTIONS",
+        "TRANSACTION_COORDINATOR_FENCED",
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+        "SECURITY_DISABLED",
+        "OPERATION_NOT_ATTEMPTED",
+        "KAFKA_STORAGE_ERROR",
+        "LOG_DIR_NOT_FOUND",
+        "SASL_AUTHENTICATION_FAILED",
+        "UNKNOWN_PRODUCER_ID",
+        "REASSIGNMENT_IN_PROGRESS",
+        "DELEGATION_TOKEN_AUTH_DISABLED",
+        "DELEGATION_TOKEN_NOT_FOUND",
+        "DELEGATION_TOKEN_OWNER_MISMATCH",
+        "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED",
+        "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+        "DELEGATION_TOKEN_EXPIRED",
+        "INVALID_PRINCIPAL_TYPE",
+        "NON_EMPTY_GROUP",
+        "GROUP_ID_NOT_FOUND",
+        "FETCH_SESSION_ID_NOT_FOUND",
+        "INVALID_FETCH_SESSION_EPOCH",
+        "LISTENER_NOT_FOUND",
+        "TOPIC_DELETION_DISABLED",
+        "FENCED_LEADER_EPOCH",
+        "UNKNOWN_LEADER_EPOCH",
+        "UNSUPPORTED_COMPRESSION_TYPE",
+        "STALE_BROKER_EPOCH",
+        "OFFSET_NOT_AVAILABLE",
+        "MEMBER_ID_REQUIRED",
+        "PREFERRED_LEADER_NOT_AVAILABLE",
+        "GROUP_MAX_SIZE_REACHED",
+        "FENCED_INSTANCE_ID",
+    ];
+    if code == -1 {
+        return Some("UNKNOWN_SERVER_ERROR");
+    }
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| NAMES.get(c))
+        .copied()
+}

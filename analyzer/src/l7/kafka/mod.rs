@@ -1,0 +1,14 @@
+//! Kafka: request and response headers for every API key (flexible versions with tagged fields
+//! and compact strings included), pairing by correlation id, the topic, partition and offset of
+//! Produce and Fetch, error codes of the common responses, trace ids from the first record's
+//! headers. `wire.rs` decodes headers and primitive types, `body.rs` the bodies, `session.rs` is
+//! the parser on the L7 contract.
+
+pub mod body;
+pub mod session;
+pub mod wire;
+
+pub use session::KafkaSession;
+
+#[cfg(test)]
+mod tests;
