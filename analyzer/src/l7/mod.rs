@@ -41,6 +41,7 @@ pub mod http2;
 pub mod kafka;
 pub mod memcached;
 pub mod mongo;
+pub mod mqtt;
 pub mod mysql;
 pub mod postgres;
 pub mod redis;

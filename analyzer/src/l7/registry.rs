@@ -197,6 +197,7 @@ l7_registry! {
         Dns: dns => super::dns::DnsSession,
         Http1: http1 => super::http1::Http1Session,
         Http2: http2 => super::http2::Http2Session,
+        Mqtt: mqtt => super::mqtt::MqttSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
         Mongo: mongo => super::mongo::MongoSession,
