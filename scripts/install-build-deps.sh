@@ -38,12 +38,18 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v promtool >/dev/null || need+=(prometheus)
   # IPFIX export is checked by pmacct's nfacctd collector.
   command -v nfacctd >/dev/null || need+=(pmacct)
+  # Messaging brokers with their own clients: Mosquitto (MQTT), NATS, RabbitMQ with pika (AMQP).
+  command -v mosquitto >/dev/null || need+=(mosquitto)
+  command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+  [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+  [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
+  /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else
