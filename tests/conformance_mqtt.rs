@@ -31,7 +31,7 @@ const TYPES: [&str; 15] = [
 ];
 
 fn rows(name: &str) -> Vec<L7FlowLog> {
-    let dir = pcaps().unwrap();
+    let dir = pcaps().expect("pcaps");
     // MQTT is off by default, as in DeepFlow.
     let mut cfg = AnalyzerConfig::default();
     cfg.l7.enabled.insert(L7Protocol::Mqtt);

@@ -43,6 +43,7 @@ pub mod memcached;
 pub mod mongo;
 pub mod mqtt;
 pub mod mysql;
+pub mod nats;
 pub mod postgres;
 pub mod redis;
 pub mod tls;

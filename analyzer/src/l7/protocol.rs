@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 20] = [
+pub const KNOWN_UNPARSED: [&str; 19] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -18,7 +18,6 @@ pub const KNOWN_UNPARSED: [&str; 20] = [
     "Dameng",
     "AMQP",
     "OpenWire",
-    "NATS",
     "Pulsar",
     "ZMTP",
     "RocketMQ",

@@ -198,6 +198,7 @@ l7_registry! {
         Http1: http1 => super::http1::Http1Session,
         Http2: http2 => super::http2::Http2Session,
         Mqtt: mqtt => super::mqtt::MqttSession,
+        Nats: nats => super::nats::NatsSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
         Mongo: mongo => super::mongo::MongoSession,
