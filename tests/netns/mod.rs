@@ -213,6 +213,13 @@ impl SpanLab {
             .stderr(Stdio::null())
             .status();
         for ns in [&self.client_ns, &self.server_ns] {
+            // Whatever a test started in the namespace (a server that forks, like Erlang's
+            // epmd and beam) goes with it, also when the test failed.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())

@@ -14,6 +14,7 @@
 //! to the protocol's parser, and pairs requests with responses into `l7_flow_log` rows
 //! ([`exchange`], [`pending`]) with trace ids from headers ([`tags`]).
 
+pub mod amqp;
 pub mod app_table;
 pub mod config;
 pub mod exchange;

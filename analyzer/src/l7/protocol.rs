@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 19] = [
+pub const KNOWN_UNPARSED: [&str; 18] = [
     "Dubbo",
     "SofaRPC",
     "FastCGI",
@@ -16,7 +16,6 @@ pub const KNOWN_UNPARSED: [&str; 19] = [
     "NetSign",
     "Oracle",
     "Dameng",
-    "AMQP",
     "OpenWire",
     "Pulsar",
     "ZMTP",

@@ -199,6 +199,7 @@ l7_registry! {
         Http2: http2 => super::http2::Http2Session,
         Mqtt: mqtt => super::mqtt::MqttSession,
         Nats: nats => super::nats::NatsSession,
+        Amqp: amqp => super::amqp::AmqpSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
         Mongo: mongo => super::mongo::MongoSession,
