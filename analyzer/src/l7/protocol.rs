@@ -5,8 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 18] = [
-    "Dubbo",
+pub const KNOWN_UNPARSED: [&str; 17] = [
     "SofaRPC",
     "FastCGI",
     "bRPC",

@@ -200,6 +200,7 @@ l7_registry! {
         Mqtt: mqtt => super::mqtt::MqttSession,
         Nats: nats => super::nats::NatsSession,
         Amqp: amqp => super::amqp::AmqpSession,
+        Dubbo: dubbo => super::dubbo::DubboSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
         Mongo: mongo => super::mongo::MongoSession,
