@@ -44,6 +44,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/sbin/nats-server ] || need+=(nats-server)
   [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
   /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
+  # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
+  /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -474,9 +474,10 @@ fn grpc_status_from_trailers_and_continuation() {
 }
 
 #[test]
-fn http2_joined_mid_stream_degrades_to_stream_pairing() {
+fn http2_joined_mid_stream_decodes_what_it_can() {
     let mut t = Talk::new(8443);
-    // No preface seen; the request block refers to a dynamic entry we never saw (0xbe).
+    // No preface seen; the request block refers to a dynamic entry we never saw (0xbe): the
+    // static :method GET, :scheme https, :path / still decode.
     t.tcp(
         0.0,
         true,
@@ -487,18 +488,33 @@ fn http2_joined_mid_stream_degrades_to_stream_pairing() {
         false,
         &h2_frame(1, END_HEADERS | END_STREAM, 5, &[0x88]),
     );
-    t.tcp(
-        4.0,
-        true,
-        &h2_frame(1, END_HEADERS | END_STREAM, 7, &[0x82, 0x84]),
-    );
+    // The next request inserts :authority (literal, incremental indexing), the one after refers
+    // to it by its new index 62: the table is rebuilt from what is seen.
+    let mut lit = vec![0x82, 0x86, 0x84, 0x41, 9];
+    lit.extend(b"a.example");
+    t.tcp(4.0, true, &h2_frame(1, END_HEADERS | END_STREAM, 7, &lit));
     t.tcp(6.0, false, &h2_frame(3, 0, 7, &2u32.to_be_bytes()));
+    t.tcp(
+        7.0,
+        true,
+        &h2_frame(1, END_HEADERS | END_STREAM, 9, &[0x82, 0x86, 0x84, 0xbe]),
+    );
+    t.tcp(
+        8.0,
+        false,
+        &h2_frame(1, END_HEADERS | END_STREAM, 9, &[0x8d]),
+    );
     let c = t.an.counters().l7;
     let out = t.finish();
     assert_eq!(
         c.protocol_counter(crate::l7::ParserKind::Http2, 0),
+        0,
+        "l7.h2_degraded: nothing was lost"
+    );
+    assert_eq!(
+        c.protocol_counter(crate::l7::ParserKind::Http2, 1),
         1,
-        "l7.h2_degraded"
+        "l7.h2_partial_blocks: only the first request's"
     );
     let got: Vec<_> = out
         .l7
@@ -509,22 +525,47 @@ fn http2_joined_mid_stream_degrades_to_stream_pairing() {
                 r.row_type,
                 r.response_duration,
                 r.response_status,
+                s(&r.request_type).to_string(),
+                s(&r.request_domain).to_string(),
+                r.headers_partial,
             )
         })
         .collect();
     assert_eq!(
         got,
         [
-            // The server's table is its own: its `:status 200` still decodes.
-            (Some(5), TYPE_SESSION, 3_000, 0),
-            (Some(7), TYPE_SESSION, 2_000, 3),
+            (
+                Some(5),
+                TYPE_SESSION,
+                3_000,
+                0,
+                "GET".into(),
+                "".into(),
+                true
+            ),
+            (
+                Some(7),
+                TYPE_SESSION,
+                2_000,
+                3,
+                "GET".into(),
+                "a.example".into(),
+                false
+            ),
+            (
+                Some(9),
+                TYPE_SESSION,
+                1_000,
+                4,
+                "GET".into(),
+                "a.example".into(),
+                false
+            ),
         ]
     );
     assert!(s(&out.l7[1].response_exception).starts_with("RST_STREAM 2"));
-    assert!(
-        out.l7[0].request_resource.is_empty(),
-        "the client's blocks no longer decode"
-    );
+    assert_eq!(out.l7[2].response_code, Some(404));
+    assert_eq!(s(&out.l7[0].request_resource), "/");
 }
 
 #[test]

@@ -16,6 +16,10 @@ pub const TYPE_REQUEST: u8 = 0;
 pub const TYPE_RESPONSE: u8 = 1;
 pub const TYPE_SESSION: u8 = 2;
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// One l7_flow_log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct L7FlowLog {
@@ -65,6 +69,10 @@ pub struct L7FlowLog {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql_affected_rows: Option<u64>,
     pub is_tls: bool,
+    /// Some header fields could not be decoded (HTTP/2 joined mid-connection: HPACK's dynamic
+    /// table was built before the capture); absent when every field was read.
+    #[serde(skip_serializing_if = "is_false")]
+    pub headers_partial: bool,
     pub req_tcp_seq: u32,
     pub resp_tcp_seq: u32,
     pub captured_request_byte: u32,
@@ -108,6 +116,7 @@ impl Default for L7FlowLog {
             response_duration: 0,
             sql_affected_rows: None,
             is_tls: false,
+            headers_partial: false,
             req_tcp_seq: 0,
             resp_tcp_seq: 0,
             captured_request_byte: 0,

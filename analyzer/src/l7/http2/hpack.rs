@@ -5,8 +5,16 @@
 //! larger size update is refused: the decoder is then out of sync and says so); decoded strings
 //! are kept up to [`MAX_NAME`] / [`MAX_VALUE`] bytes (longer ones are cut for reporting, while
 //! the table's size accounting uses the full length, so later indices stay right); integers are
-//! limited to 32 bits. Every error leaves the decoder marked unusable ([`Decoder::is_synced`]):
-//! a lost header block cannot be recovered, because the peer's table changed with it.
+//! limited to 32 bits.
+//!
+//! A mirror joins connections in the middle and loses packets, so the decoder does not insist on
+//! knowing the whole table. What it holds are always the newest entries (HPACK inserts at the
+//! front and evicts from the back): after joining mid-connection, the entries the peer inserts
+//! from then on. A reference to an older, unknown entry leaves that field out and marks the block
+//! partial ([`Decoded::complete`]); static entries, literals and known entries still decode, and
+//! every block that inserts rebuilds more of the table. A block that cannot be read (truncated,
+//! bad Huffman, oversized integer or table) or is lost may have inserted entries unseen, which
+//! shifts every index: the known entries are then dropped ([`Decoder::unsync`]) and rebuilt.
 
 use super::huffman;
 
@@ -97,8 +105,13 @@ pub enum HpackError {
     IntegerOverflow,
     /// A size update above [`MAX_TABLE_SIZE`] or above the current limit.
     TableSize,
-    /// An earlier error: the table is out of sync with the peer's.
-    OutOfSync,
+}
+
+/// What a block decoded to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// Every field decoded (none referred to an entry older than what the decoder knows).
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,6 +122,9 @@ struct Entry {
     value_len: u16,
     /// Full (uncut) name length, for the size of entries that reuse this name.
     name_full: u16,
+    /// Inserted with the name of an entry the decoder did not know: only the value is known
+    /// (and the size counts the name as empty).
+    name_unknown: bool,
     /// HPACK size of the entry (full lengths + 32).
     size: u32,
 }
@@ -126,7 +142,10 @@ pub struct Decoder {
     len: usize,
     size: usize,
     max_size: usize,
+    /// The decoder has seen the connection from its start: it knows the whole table.
     synced: bool,
+    /// Scratch: the name being decoded is an unknown entry's.
+    name_unknown: bool,
     name: [u8; MAX_NAME],
     value: [u8; MAX_VALUE],
 }
@@ -153,6 +172,7 @@ impl Default for Decoder {
             size: 0,
             max_size: MAX_TABLE_SIZE,
             synced: true,
+            name_unknown: false,
             name: [0; MAX_NAME],
             value: [0; MAX_VALUE],
         }
@@ -216,9 +236,15 @@ fn string(buf: &[u8], at: &mut usize, dst: &mut [u8]) -> Result<(usize, usize), 
 }
 
 impl Decoder {
-    /// False once a block failed to decode: later blocks of this direction cannot be trusted.
+    /// The decoder knows the whole table (it saw the connection from its start and lost no
+    /// block): every block decodes completely.
     pub fn is_synced(&self) -> bool {
         self.synced
+    }
+
+    /// The connection was joined after it started: the table's older entries are unknown.
+    pub fn joined_mid_connection(&mut self) {
+        self.synced = false;
     }
 
     fn entry(&self, i: usize) -> &Entry {
@@ -289,6 +315,7 @@ impl Decoder {
             name_len: kept.0 as u16,
             value_len: kept.1 as u16,
             name_full: full.0.min(usize::from(u16::MAX)) as u16,
+            name_unknown: self.name_unknown,
             size: size as u32,
         };
         self.len += 1;
@@ -296,7 +323,14 @@ impl Decoder {
     }
 
     /// Copies name (and value) of table index `idx` into the scratch buffers.
+    /// Sets `name_unknown` when the entry's name is not known. An index past the known entries
+    /// is [`HpackError::BadIndex`].
     fn load(&mut self, idx: usize, with_value: bool) -> Result<(usize, usize), HpackError> {
+        self.name_unknown = idx > 61
+            && self
+                .len
+                .checked_sub(idx - 61)
+                .is_some_and(|i| self.entry(i).name_unknown);
         let (n, v): (&[u8], &[u8]) = match idx {
             0 => return Err(HpackError::BadIndex),
             1..=61 => {
@@ -318,38 +352,51 @@ impl Decoder {
         Ok((nl, if with_value { vl } else { 0 }))
     }
 
-    /// Decodes one complete header block, calling `on_field` for every header in order.
+    /// Decodes one complete header block, calling `on_field` for every header it can name, in
+    /// order. An error means the block could not be read: the table is then dropped
+    /// ([`Decoder::unsync`]).
     pub fn decode(
         &mut self,
         block: &[u8],
         mut on_field: impl FnMut(Field<'_>),
-    ) -> Result<(), HpackError> {
-        if !self.synced {
-            return Err(HpackError::OutOfSync);
-        }
+    ) -> Result<Decoded, HpackError> {
         let r = self.decode_inner(block, &mut on_field);
         if r.is_err() {
-            self.synced = false;
+            self.unsync();
         }
         r
+    }
+
+    /// An index past the known entries: an older entry (joined mid-connection) or, on a
+    /// connection followed from its start, a sign that something was missed.
+    fn unknown_index(&mut self, complete: &mut bool) {
+        *complete = false;
+        self.synced = false;
     }
 
     fn decode_inner(
         &mut self,
         block: &[u8],
         on_field: &mut impl FnMut(Field<'_>),
-    ) -> Result<(), HpackError> {
+    ) -> Result<Decoded, HpackError> {
         let mut at = 0;
+        let mut complete = true;
         while at < block.len() {
             let b = block[at];
             if b & 0x80 != 0 {
                 // Indexed field.
                 let idx = integer(block, &mut at, 7)? as usize;
-                let (n, v) = self.load(idx, true)?;
-                on_field(Field {
-                    name: &self.name[..n],
-                    value: &self.value[..v],
-                });
+                if idx == 0 {
+                    return Err(HpackError::BadIndex);
+                }
+                match self.load(idx, true) {
+                    Ok((n, v)) if !self.name_unknown => on_field(Field {
+                        name: &self.name[..n],
+                        value: &self.value[..v],
+                    }),
+                    Ok(_) => complete = false,
+                    Err(_) => self.unknown_index(&mut complete),
+                }
                 continue;
             }
             if b & 0xe0 == 0x20 {
@@ -372,24 +419,35 @@ impl Decoder {
                 let mut name = [0u8; MAX_NAME];
                 let r = string(block, &mut at, &mut name)?;
                 self.name[..r.0].copy_from_slice(&name[..r.0]);
+                self.name_unknown = false;
                 r
             } else {
-                let (n, _) = self.load(idx, false)?;
-                // The full length of an indexed name is what is stored (names are short).
-                (n, self.full_name_len(idx, n))
+                match self.load(idx, false) {
+                    // The full length of an indexed name is what is stored (names are short).
+                    Ok((n, _)) => (n, self.full_name_len(idx, n)),
+                    Err(_) => {
+                        self.unknown_index(&mut complete);
+                        self.name_unknown = true;
+                        (0, 0)
+                    }
+                }
             };
             let mut value = [0u8; MAX_VALUE];
             let (value_kept, value_full) = string(block, &mut at, &mut value)?;
             self.value[..value_kept].copy_from_slice(&value[..value_kept]);
-            on_field(Field {
-                name: &self.name[..name_kept],
-                value: &self.value[..value_kept],
-            });
+            if self.name_unknown {
+                complete = false;
+            } else {
+                on_field(Field {
+                    name: &self.name[..name_kept],
+                    value: &self.value[..value_kept],
+                });
+            }
             if index {
                 self.insert((name_kept, value_kept), (name_full, value_full));
             }
         }
-        Ok(())
+        Ok(Decoded { complete })
     }
 
     /// Full length of the name of index `idx` (for size accounting).
@@ -400,16 +458,22 @@ impl Decoder {
         }
     }
 
-    /// Marks the table out of sync (a header block was lost).
+    /// A header block was lost or unreadable: it may have inserted entries, which shifts every
+    /// index, so the known entries are dropped; the table is rebuilt from later inserts.
     pub fn unsync(&mut self) {
         self.synced = false;
+        self.len = 0;
+        self.size = 0;
+        self.start = 0;
+        self.end = 0;
+        self.head = 0;
     }
 
     /// The peer's SETTINGS_HEADER_TABLE_SIZE: the most the encoder may use (capped at
     /// [`MAX_TABLE_SIZE`]; a larger table cannot be followed and unsyncs the decoder).
     pub fn set_limit(&mut self, size: usize) {
         if size > MAX_TABLE_SIZE {
-            self.synced = false;
+            self.unsync();
             return;
         }
         self.set_max_size(size);

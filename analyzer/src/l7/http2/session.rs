@@ -8,12 +8,17 @@
 //! response_exception = `grpc-message`. RRT ends at the response's HEADERS frame; a gRPC row is
 //! written when the trailers (or the end of the stream) arrive.
 //!
-//! A connection joined mid-stream, a lost segment, or a header block too large to hold leaves a
-//! direction's HPACK table out of sync with the peer's: from then on its header blocks are not
-//! decoded, but requests and responses are still paired by stream id (rows without names, with
-//! RRT; counted in `l7.h2_degraded`).
+//! Joined mid-connection (no preface seen), the HPACK tables were built before the capture: each
+//! header block decodes what it can (static-table fields such as `:method POST` and `:status
+//! 200`, literals, entries inserted since the capture began) and the row is marked
+//! `headers_partial` when a field referred to an older entry (`l7.h2_partial_blocks` counts such
+//! blocks). A request stays one row with its response. A stream whose content-type was not
+//! readable is recognised as gRPC by its first request DATA frame (a length-prefixed message) or
+//! because the connection already carried gRPC. A lost segment or a header block too large to
+//! hold drops what the decoder knew of the table (counted in `l7.h2_degraded`); it is rebuilt
+//! from what later blocks insert.
 
-use super::super::exchange::{Exchange, Pairing};
+use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::inline::InlineBytes;
 use super::super::parser::{Descriptor, Hold, L7Parser, Segment, Transport};
 use super::super::protocol::L7Protocol;
@@ -37,6 +42,10 @@ struct Stream {
     /// 0 = free.
     id: u32,
     grpc: bool,
+    /// The request's headers were partly unknown (its content-type among them).
+    partial: bool,
+    /// The request row, to make it gRPC when its DATA shows it is.
+    request: Option<RequestId>,
     /// The response head: (status, time, TCP sequence number).
     resp: Option<(u16, u64, u32)>,
 }
@@ -91,13 +100,19 @@ pub struct Http2Session {
 
 /// Index of `l7.h2_degraded` in the descriptor's counters.
 const COUNTER_DEGRADED: usize = 0;
+const COUNTER_PARTIAL: usize = 1;
+const COUNTER_GRPC_BY_DATA: usize = 2;
 
 impl L7Parser for Http2Session {
     const DESC: Descriptor = Descriptor {
         // Header blocks must be decoded whole to keep HPACK in step: hold the most.
         hold: Hold::Max,
         large_state: true,
-        counters: &["l7.h2_degraded"],
+        counters: &[
+            "l7.h2_degraded",
+            "l7.h2_partial_blocks",
+            "l7.h2_grpc_by_data",
+        ],
         ..Descriptor::tcp(21, "HTTP2")
     };
     type Config = ();
@@ -225,9 +240,11 @@ fn fill_request(
     row: &mut L7FlowLog,
     h: Option<&Headers>,
     grpc: bool,
+    partial: bool,
     cfg: &super::super::L7Config,
 ) {
     row.version.push_lossy(b"2");
+    row.headers_partial |= partial;
     let Some(h) = h else {
         return;
     };
@@ -236,15 +253,8 @@ fn fill_request(
         row.request_domain.push_lossy(a);
     }
     if grpc {
-        row.l7_protocol = L7Protocol::Grpc.id();
-        row.l7_protocol_str = L7Protocol::Grpc.name();
-        row.request_type.push_lossy(b"POST");
-        let service = path
-            .strip_prefix(b"/")
-            .and_then(|p| p.iter().rposition(|&c| c == b'/').map(|i| &p[..i]))
-            .unwrap_or(path);
-        row.request_resource.push_lossy(service);
-        row.endpoint.push_lossy(path);
+        row.request_type.clear();
+        make_grpc(row, path);
     } else {
         row.request_type
             .push_lossy(h.get(":method").unwrap_or_default());
@@ -270,6 +280,33 @@ fn fill_request(
     tags::extract(&cfg.tags, true, |n| h.get(n), row);
 }
 
+/// gRPC's fields of a request row: `POST`, the service of `path` as resource, `path` as endpoint.
+fn make_grpc(row: &mut L7FlowLog, path: &[u8]) {
+    row.l7_protocol = L7Protocol::Grpc.id();
+    row.l7_protocol_str = L7Protocol::Grpc.name();
+    if row.request_type.is_empty() {
+        row.request_type.push_lossy(b"POST");
+    }
+    let service = path
+        .strip_prefix(b"/")
+        .and_then(|p| p.iter().rposition(|&c| c == b'/').map(|i| &p[..i]))
+        .unwrap_or(path);
+    row.request_resource.clear();
+    row.request_resource.push_lossy(service);
+    row.endpoint.clear();
+    row.endpoint.push_lossy(path);
+}
+
+/// A DATA payload that starts with a gRPC length-prefixed message filling the frame (flag 0 or
+/// 1, then the message length) when the frame is whole, or fitting in it.
+fn looks_like_grpc_message(frame_len: usize, payload: &[u8]) -> bool {
+    let Some(p) = payload.get(..5) else {
+        return false;
+    };
+    let len = u32::from_be_bytes([p[1], p[2], p[3], p[4]]) as usize;
+    p[0] <= 1 && len + 5 <= frame_len.max(5) && (len + 5 == frame_len || frame_len == 16_384)
+}
+
 impl Http2Session {
     /// Back to a fresh connection (states are reused).
     fn clear(&mut self) {
@@ -291,7 +328,7 @@ impl Http2Session {
         self.streams.iter_mut().find(|s| s.id == id && id != 0)
     }
 
-    fn open_stream(&mut self, id: u32, grpc: bool) {
+    fn open_stream(&mut self, id: u32, grpc: bool, partial: bool) {
         self.grpc_seen |= grpc;
         let slot = match self.streams.iter().position(|s| s.id == 0 || s.id == id) {
             Some(i) => i,
@@ -306,6 +343,8 @@ impl Http2Session {
         self.streams[slot] = Stream {
             id,
             grpc,
+            partial,
+            request: None,
             resp: None,
         };
     }
@@ -353,7 +392,11 @@ impl Http2Session {
                             Dir::Preface(seen as u8)
                         };
                     } else {
+                        // No preface: the connection started before the capture.
                         self.dir[d] = Dir::Frame;
+                        for dec in &mut self.dec {
+                            dec.joined_mid_connection();
+                        }
                     }
                 }
                 Dir::Skip(n) => {
@@ -375,6 +418,10 @@ impl Http2Session {
                         TYPE_HEADERS | TYPE_CONTINUATION | TYPE_PUSH_PROMISE | TYPE_RST_STREAM
                     );
                     if !parsed {
+                        if h.kind == TYPE_DATA && from_client {
+                            let payload = &rest[HEADER_LEN.min(rest.len())..];
+                            self.request_data(h.stream, h.len, payload, x);
+                        }
                         if h.kind == TYPE_DATA && h.has(FLAG_END_STREAM) && !from_client {
                             self.end_of_stream(h.stream, x);
                         }
@@ -472,31 +519,39 @@ impl Http2Session {
     ) {
         let d = usize::from(!from_client);
         let mut hs = Headers::new();
-        let decoded = if self.dec[d].is_synced() {
-            let ok = self.dec[d].decode(block, |f| hs.push(f)).is_ok();
-            if !ok {
+        let (decoded, partial) = match self.dec[d].decode(block, |f| hs.push(f)) {
+            Ok(r) => (true, !r.complete),
+            Err(_) => {
                 self.note_lost(d, x);
+                (false, false)
             }
-            ok
-        } else {
-            false
         };
+        if partial {
+            x.count(COUNTER_PARTIAL);
+        }
         if push {
             return; // a promised request: kept only for the decoder's table
         }
         let captured = (block.len() + HEADER_LEN) as u32;
         let cfg = x.settings();
         if from_client {
-            if decoded && hs.get(":method").is_none() {
+            let open = self.streams.iter().any(|s| s.id == stream && stream != 0);
+            if open || decoded && !partial && hs.get(":method").is_none() {
                 return; // request trailers
             }
-            let grpc = decoded && hs.is_grpc();
-            self.open_stream(stream, grpc);
+            // Joined mid-connection, content-type may be an entry older than the capture: a
+            // connection that carried gRPC carries gRPC.
+            let grpc = decoded
+                && (hs.is_grpc() || partial && hs.get("content-type").is_none() && self.grpc_seen);
+            self.open_stream(stream, grpc, partial);
             let h = decoded.then_some(&hs);
-            x.request(Some(stream), captured, |row| {
+            let id = x.request(Some(stream), captured, |row| {
                 row.request_id = Some(stream);
-                fill_request(row, h, grpc, cfg);
+                fill_request(row, h, grpc, partial, cfg);
             });
+            if let Some(st) = self.stream_mut(stream) {
+                st.request = Some(id);
+            }
             return;
         }
         let status = if decoded { hs.status() } else { None };
@@ -505,7 +560,15 @@ impl Http2Session {
         }
         let (ts, seq) = (x.now_ns(), x.tcp_seq());
         let Some(st) = self.stream_mut(stream) else {
-            // A response to a request not seen.
+            // A response to a request not seen (the capture began after it). A gRPC one is
+            // written when its trailers bring the gRPC status.
+            if decoded && hs.is_grpc() && !end_stream && status.is_some() {
+                self.open_stream(stream, true, partial);
+                if let Some(st) = self.stream_mut(stream) {
+                    st.resp = Some((status.unwrap_or(0), ts, seq));
+                }
+                return;
+            }
             if status.is_some() || !decoded {
                 emit(
                     x,
@@ -513,18 +576,20 @@ impl Http2Session {
                     status,
                     (ts, seq),
                     decoded.then_some(&hs),
-                    false,
+                    (false, partial),
                     captured,
                 );
             }
             return;
         };
         match (status, st.resp) {
-            // The response head (or, undecoded, the first HEADERS of the stream).
-            (Some(_), None) | (None, None) if status.is_some() || !decoded => {
+            // The response head (or, undecoded or partly decoded, the first HEADERS of the
+            // stream).
+            (Some(_), None) | (None, None) if status.is_some() || !decoded || partial => {
                 let s = status.unwrap_or(0);
                 st.resp = Some((s, ts, seq));
-                let grpc = st.grpc;
+                st.partial |= partial;
+                let (grpc, p) = (st.grpc, st.partial);
                 if !grpc || end_stream || !decoded {
                     st.id = 0;
                     emit(
@@ -533,14 +598,14 @@ impl Http2Session {
                         status,
                         (ts, seq),
                         decoded.then_some(&hs),
-                        grpc,
+                        (grpc, p),
                         captured,
                     );
                 }
             }
             // Trailers: the gRPC status.
             (None, Some((s, t, q))) => {
-                let grpc = st.grpc;
+                let (grpc, p) = (st.grpc, st.partial || partial);
                 st.id = 0;
                 emit(
                     x,
@@ -548,7 +613,7 @@ impl Http2Session {
                     (s != 0).then_some(s),
                     (t, q),
                     Some(&hs),
-                    grpc,
+                    (grpc, p),
                     captured,
                 );
             }
@@ -563,7 +628,15 @@ impl Http2Session {
             let st = self.streams[i];
             if let (true, Some((s, t, q))) = (st.id != 0, st.resp) {
                 self.streams[i].id = 0;
-                emit(x, st.id, (s != 0).then_some(s), (t, q), None, st.grpc, 0);
+                emit(
+                    x,
+                    st.id,
+                    (s != 0).then_some(s),
+                    (t, q),
+                    None,
+                    (st.grpc, st.partial),
+                    0,
+                );
             }
         }
     }
@@ -572,10 +645,38 @@ impl Http2Session {
     fn end_of_stream(&mut self, stream: u32, x: &mut Exchange<'_>) {
         if let Some(st) = self.stream_mut(stream) {
             if let Some((s, t, q)) = st.resp {
-                let grpc = st.grpc;
+                let flags = (st.grpc, st.partial);
                 st.id = 0;
-                emit(x, stream, (s != 0).then_some(s), (t, q), None, grpc, 0);
+                emit(x, stream, (s != 0).then_some(s), (t, q), None, flags, 0);
             }
+        }
+    }
+
+    /// A client DATA frame: on a stream whose content-type could not be read, a gRPC message
+    /// shows the stream (and the connection) is gRPC.
+    fn request_data(
+        &mut self,
+        stream: u32,
+        frame_len: usize,
+        payload: &[u8],
+        x: &mut Exchange<'_>,
+    ) {
+        let Some(st) = self.stream_mut(stream) else {
+            return;
+        };
+        if st.grpc || !st.partial || !looks_like_grpc_message(frame_len, payload) {
+            return;
+        }
+        st.grpc = true;
+        let request = st.request;
+        self.grpc_seen = true;
+        x.count(COUNTER_GRPC_BY_DATA);
+        if let Some(id) = request {
+            x.update_request(id, |row| {
+                // An HTTP/2 row's resource is the whole path.
+                let path = row.request_resource;
+                make_grpc(row, path.as_bytes());
+            });
         }
     }
 
@@ -608,12 +709,13 @@ fn emit(
     status: Option<u16>,
     (ts, seq): (u64, u32),
     h: Option<&Headers>,
-    grpc: bool,
+    (grpc, partial): (bool, bool),
     captured: u32,
 ) {
     let cfg = x.settings();
     x.response_at(ts, seq, Pairing::Key(stream), captured, |row| {
         row.request_id = Some(stream);
+        row.headers_partial |= partial;
         if row.version.is_empty() {
             row.version.push_lossy(b"2");
         }
