@@ -19,6 +19,8 @@ pkg-config --exists libdpdk 2>/dev/null || need+=(dpdk-dev libdpdk-dev)
 ls /usr/lib/x86_64-linux-gnu/libclang-*.so >/dev/null 2>&1 || need+=(libclang-dev)
 # Tests: the L7 conformance test cross-checks with tshark where the truth files cannot.
 [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tshark >/dev/null && need+=(tshark)
+# ... and tcpdump is libpcap's reference reading of every pcap variant.
+[ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! command -v tcpdump >/dev/null && need+=(tcpdump)
 # Tests against real servers (started by the tests themselves in their own namespace): Redis,
 # driven by redis-cli and redis-benchmark, memcached, MariaDB and PostgreSQL (clients in
 # tests/clients/); pymongo, the MongoDB driver (MongoDB itself has no Debian package: the
