@@ -30,6 +30,10 @@ pub struct L7Flow {
     /// False while the protocol is a guess from a message start too short to be sure of (a head
     /// cut by a segment boundary): the first decoded message confirms it, a parse error undoes it.
     pub confirmed: bool,
+    /// While the guess holds a head no protocol is sure of yet: when (ns) and at which TCP
+    /// sequence number its first byte came, and how many bytes are held, so that the parser is
+    /// shown them as of that time once a protocol is sure.
+    pub held_since: Option<(u64, u32, u32)>,
     /// Payload packets inference had looked at before this slot (to continue counting).
     pub tries: u8,
 }
@@ -76,6 +80,7 @@ impl L7Slab {
                     refs: PendingRefs::default(),
                     stats: L7Stats::default(),
                     confirmed: true,
+                    held_since: None,
                     tries: 0,
                 });
                 (self.flows.len() - 1) as u32
@@ -96,6 +101,7 @@ impl L7Slab {
         f.refs = PendingRefs::default();
         f.stats = L7Stats::default();
         f.confirmed = true;
+        f.held_since = None;
         f.tries = 0;
         Some(idx)
     }

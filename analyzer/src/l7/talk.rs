@@ -131,3 +131,48 @@ pub(crate) fn hostile_talks(
         assert!(t.finish().l7.len() <= 12, "round {round}");
     }
 }
+
+/// What a row says, for comparing runs (type, request type and resource, status, code).
+type RowSig = (u8, String, String, u8, Option<i32>);
+
+fn signature(out: &Collected) -> Vec<RowSig> {
+    out.l7
+        .iter()
+        .map(|r| {
+            (
+                r.row_type,
+                s(&r.request_type).to_string(),
+                s(&r.request_resource).to_string(),
+                r.response_status,
+                r.response_code,
+            )
+        })
+        .collect()
+}
+
+/// A conversation (sender is the client?, message) cut at every byte of every message into two
+/// segments sent back to back must give the rows the whole messages give: a message head split
+/// anywhere is held and completed, never misread.
+pub(crate) fn same_rows_at_every_cut(conversation: &[(bool, Vec<u8>)], talk: impl Fn() -> Talk) {
+    let run = |cut: Option<(usize, usize)>| {
+        let mut t = talk();
+        for (i, (client, m)) in conversation.iter().enumerate() {
+            let at = i as f64;
+            match cut {
+                Some((j, k)) if j == i => {
+                    t.tcp(at, *client, &m[..k]);
+                    t.tcp(at, *client, &m[k..]);
+                }
+                _ => t.tcp(at, *client, m),
+            }
+        }
+        signature(&t.finish())
+    };
+    let whole = run(None);
+    assert!(!whole.is_empty(), "the conversation makes rows");
+    for (j, (_, m)) in conversation.iter().enumerate() {
+        for k in 1..m.len() {
+            assert_eq!(run(Some((j, k))), whole, "message {j} cut at {k}");
+        }
+    }
+}

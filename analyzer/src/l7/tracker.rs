@@ -187,15 +187,16 @@ impl L7Tracker {
             proto,
             client_side,
             streams,
-            kind,
-            state,
+            kind: kind_slot,
+            state: state_slot,
             refs,
             stats,
             confirmed,
+            held_since,
             tries,
             ..
         } = st;
-        let (kind, state) = (*kind, *state);
+        let (kind, state) = (*kind_slot, *state_slot);
         let errors_before = counters.parse_errors;
         let from_client = side == usize::from(*client_side);
         let hold = match kind.desc().hold {
@@ -236,10 +237,50 @@ impl L7Tracker {
             }
             return None;
         };
+        // While the protocol is a guess, each time the held head grows it is probed again: a
+        // protocol that is certain of it replaces the guess (a 4-byte head fits several).
+        let tentative = !*confirmed;
+        let ports = [flow.sides[0].ep.port, flow.sides[1].ep.port];
+        let mut cur = (kind, state);
+        let mut switched = false;
+        let mut from_client = from_client;
         let out = streams[side].feed(holds, seq, payload, |data, resync| {
+            if tentative && x.messages == 0 && !resync {
+                match certain_of(cfg, ports, data) {
+                    Some(k) => {
+                        if k != cur.0 {
+                            if let Some(s) = parsers.alloc(k) {
+                                parsers.release(cur.0, cur.1);
+                                cur = (k, s);
+                                x.kind = k;
+                                x.proto = k.protocol();
+                                x.is_tls = k.desc().tls;
+                                switched = true;
+                            }
+                        }
+                        // The message says who sent it: the guess may have had the roles
+                        // the wrong way round (a server's greeting cut to a few bytes).
+                        if x.kind == k
+                            && k.sent_by_client(data, Transport::Tcp) == Some(!from_client)
+                        {
+                            from_client = !from_client;
+                            x.client_side ^= 1;
+                            switched = true;
+                        }
+                    }
+                    // Nobody is sure yet: hold the head for the next segment rather than let
+                    // the guess consume it.
+                    None if data.len() < hold => {
+                        let h = held_since.get_or_insert((x.ts_ns, x.tcp_seq, 0));
+                        h.2 = data.len() as u32;
+                        return 0;
+                    }
+                    None => {}
+                }
+            }
             let dir = usize::from(!from_client);
             if resync {
-                parsers.on_gap(kind, state, dir, &mut x);
+                parsers.on_gap(cur.0, cur.1, dir, &mut x);
             }
             let seg = Segment {
                 data,
@@ -247,8 +288,34 @@ impl L7Tracker {
                 hold,
                 transport: Transport::Tcp,
             };
-            parsers.on_data(kind, state, pcfg, seg, &mut x)
+            // The held head is shown to the parser first as it was when it came (the parser
+            // dates a message as it would have without the hold), then with what followed.
+            if let Some((ts, sq, len)) = held_since.take() {
+                let len = (len as usize).min(data.len());
+                let now = (x.ts_ns, x.tcp_seq);
+                (x.ts_ns, x.tcp_seq) = (ts, sq);
+                let head = Segment {
+                    data: &data[..len],
+                    ..seg
+                };
+                let used = parsers.on_data(cur.0, cur.1, pcfg, head, &mut x).min(len);
+                (x.ts_ns, x.tcp_seq) = now;
+                if used > 0 {
+                    let rest = Segment {
+                        data: &data[used..],
+                        ..seg
+                    };
+                    return used + parsers.on_data(cur.0, cur.1, pcfg, rest, &mut x);
+                }
+            }
+            parsers.on_data(cur.0, cur.1, pcfg, seg, &mut x)
         });
+        if switched {
+            *kind_slot = cur.0;
+            *state_slot = cur.1;
+            *proto = cur.0.protocol();
+            *client_side = x.client_side as u8;
+        }
         if let Some(p) = x.upgraded {
             *proto = p;
         }
@@ -273,7 +340,21 @@ impl L7Tracker {
         }
         None
     }
+}
 
+/// The first enabled protocol tried on `ports` that is certain `data` is its message, in
+/// registry order.
+fn certain_of(cfg: &L7Config, ports: [u16; 2], data: &[u8]) -> Option<ParserKind> {
+    ParserKind::ALL.iter().copied().find(|k| {
+        let p = k.protocol();
+        cfg.enabled.contains(p)
+            && p.over_tcp()
+            && ports.iter().any(|port| cfg.tried_on(p, *port))
+            && k.probe(data, Transport::Tcp) == Probe::Certain
+    })
+}
+
+impl L7Tracker {
     fn infer(
         &mut self,
         cfg: &L7Config,

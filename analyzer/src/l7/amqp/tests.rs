@@ -4,7 +4,7 @@
 use super::session::AmqpSession;
 use super::wire::{args, from_client, names, role, Frame, Role};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{hostile_talks, s, Talk};
+use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{L7Protocol, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -194,6 +194,27 @@ fn pairs_per_channel_errors_no_wait_and_content() {
         "NOT_FOUND - no queue 'missing'"
     );
     assert_eq!(out.l7[2].response_duration, 1_500);
+}
+
+#[test]
+fn every_cut_gives_the_same_rows() {
+    let mut publish = vec![0, 0];
+    publish.extend(short("x"));
+    publish.extend(short("k"));
+    publish.push(0);
+    let conversation = [
+        (true, b"AMQP\x00\x00\x09\x01".to_vec()),
+        (true, method(1, 50, 10, &queue_declare("q", 0))),
+        (false, method(1, 50, 11, &[short("q"), vec![0; 8]].concat())),
+        (
+            true,
+            [method(1, 60, 40, &publish), frame(3, 1, b"body")].concat(),
+        ),
+        (true, method(1, 50, 10, &queue_declare("missing", 1))),
+        (false, method(1, 20, 40, &close(404, "NOT_FOUND"))),
+        (true, method(1, 20, 41, &[])),
+    ];
+    same_rows_at_every_cut(&conversation, talk);
 }
 
 #[test]

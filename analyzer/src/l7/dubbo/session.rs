@@ -66,6 +66,10 @@ impl L7Parser for DubboSession {
         }
         match call(h.serialization(), &payload[HEADER_LEN..]) {
             Some(_) => Probe::Certain,
+            // The body is cut by the segment before the call's names.
+            None if payload.len() < h.total_len() && payload.len() < HEADER_LEN + 256 => {
+                Probe::Unsure
+            }
             None => Probe::NotForUs,
         }
     }

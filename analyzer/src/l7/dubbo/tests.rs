@@ -4,7 +4,7 @@
 use super::session::DubboSession;
 use super::wire::{attachment, call, Header, Reader};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{hostile_talks, s, Talk};
+use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{L7Protocol, ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -178,6 +178,28 @@ fn calls_errors_events_and_streams() {
         ]
     );
     assert_eq!(s(&out.l7[4].endpoint), "demo.Blob/put");
+}
+
+#[test]
+fn every_cut_gives_the_same_rows() {
+    let conversation = [
+        (
+            true,
+            msg(0xc2, 0, 1, &hessian_call("s.S", "m", &[("sw8", "1-a-b-2")])),
+        ),
+        (
+            true,
+            msg(
+                0xc8,
+                0,
+                2,
+                &[ks("2.0.2"), ks("k.S"), vec![0x81], ks("m")].concat(),
+            ),
+        ),
+        (false, msg(0x08, 20, 2, &[1])),
+        (false, msg(0x02, 60, 1, &[b'S', 0, 3, b'b', b'a', b'd'])),
+    ];
+    same_rows_at_every_cut(&conversation, talk);
 }
 
 #[test]

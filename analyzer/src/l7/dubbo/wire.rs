@@ -194,21 +194,21 @@ impl<'a> Reader<'a> {
         }
         self.at += 1;
         // Length + 1 in 6 bits, then 7 bits per byte.
-        let mut n = u32::from(first & 0x3f);
+        let mut n = u64::from(first & 0x3f);
         if first & 0x40 != 0 {
-            let mut shift = 6;
-            loop {
+            // At most four more bytes (6 + 4 * 7 bits).
+            for shift in [6, 13, 20, 27] {
                 let c = self.u8()?;
-                n |= u32::from(c & 0x7f) << shift;
-                if c & 0x80 == 0 || shift > 27 {
+                n |= u64::from(c & 0x7f) << shift;
+                if c & 0x80 == 0 {
                     break;
                 }
-                shift += 7;
             }
         }
+        let n = usize::try_from(n).ok()?;
         match n {
             0 | 1 => Some(Text::default()),
-            n => self.chars(n as usize - 1).map(Text::plain),
+            n => self.chars(n - 1).map(Text::plain),
         }
     }
 }

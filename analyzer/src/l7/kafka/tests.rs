@@ -17,7 +17,7 @@ use super::body::record_header;
 use super::session::KafkaSession;
 use super::wire::{is_flexible, known_version, response_header_flexible, RequestHeader as Head};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{hostile_talks, s, Talk};
+use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 
@@ -424,6 +424,25 @@ fn record_header_reads_first_record_only_uncompressed() {
     for cut in 0..b.len() {
         let _ = record_header(&b[..cut], "traceparent");
     }
+}
+
+#[test]
+fn every_cut_gives_the_same_rows() {
+    let conversation = [
+        (true, request(ApiKey::Produce, 9, 1, &produce(1, traced()))),
+        (true, request(ApiKey::Fetch, 12, 2, &fetch(12))),
+        (false, response(ApiKey::Produce, 9, 1, &produce_ok(0, 5))),
+        (
+            false,
+            response(
+                ApiKey::Fetch,
+                12,
+                2,
+                &FetchResponse::default().with_error_code(0),
+            ),
+        ),
+    ];
+    same_rows_at_every_cut(&conversation, talk);
 }
 
 #[test]

@@ -160,9 +160,14 @@ impl L7Parser for MqttSession {
         };
         let body = &payload[h.header_len..];
         if h.kind == CONNECT {
+            // A CONNECT cut by the segment: its protocol name so far must be MQTT's.
+            let cut = body.len() < h.remaining as usize;
+            let name_so_far = [&b"\x00\x04MQTT"[..], b"\x00\x06MQIsdp"]
+                .iter()
+                .any(|n| n[..n.len().min(body.len())] == body[..n.len().min(body.len())]);
             return match connect(body) {
                 Some(_) => Probe::Certain,
-                None if body.len() < 10 && body.len() < h.remaining as usize => Probe::Unsure,
+                None if cut && name_so_far => Probe::Unsure,
                 None => Probe::NotForUs,
             };
         }

@@ -4,7 +4,7 @@
 use super::session::MqttSession;
 use super::wire::{connect, FixedHeader, Head};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{hostile_talks, s, Talk};
+use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{L7Protocol, ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -279,6 +279,24 @@ fn off_by_default_like_deepflow() {
     t.tcp(0.0, true, &connect_pkt(4, "x"));
     t.tcp(1.0, false, &pkt(0x20, &[0, 0]));
     assert!(t.finish().l7.is_empty());
+}
+
+#[test]
+fn every_cut_gives_the_same_rows() {
+    let mut sub = 1u16.to_be_bytes().to_vec();
+    sub.extend(string(b"a/+"));
+    sub.push(1);
+    let conversation = [
+        (true, connect_pkt(5, "cut-1")),
+        (false, pkt(0x20, &[0, 0, 0])),
+        (true, pkt(0x82, &[sub.clone(), vec![]].concat())),
+        (false, pkt(0x90, &[0, 1, 0, 1])),
+        (true, publish(2, "a/b", 2, true, b"payload")),
+        (false, pkt(0x50, &[0, 2])),
+        (true, pkt(0x62, &[0, 2])),
+        (false, pkt(0x70, &[0, 2])),
+    ];
+    same_rows_at_every_cut(&conversation, talk);
 }
 
 #[test]

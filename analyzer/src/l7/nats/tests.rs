@@ -3,7 +3,7 @@
 use super::session::NatsSession;
 use super::wire::{json_str, json_true, parse, Headers, Op};
 use crate::l7::parser::{L7Parser, Transport};
-use crate::l7::talk::{hostile_talks, s, Talk};
+use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{L7Protocol, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 use crate::AnalyzerConfig;
@@ -167,6 +167,30 @@ fn verbose_acks_and_errors() {
             row("-ERR", 1, 4, "Unknown Protocol Operation"),
         ]
     );
+}
+
+#[test]
+fn every_cut_gives_the_same_rows() {
+    let hdr =
+        "NATS/1.0\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    let conversation = [
+        (false, INFO.to_vec()),
+        (true, b"CONNECT {\"verbose\":true}\r\n".to_vec()),
+        (false, b"+OK\r\n".to_vec()),
+        (
+            true,
+            format!(
+                "HPUB svc.a r.1 {} {}\r\n{hdr}hi\r\n",
+                hdr.len(),
+                hdr.len() + 2
+            )
+            .into_bytes(),
+        ),
+        (false, b"+OK\r\nMSG r.1 1 5\r\nhello\r\n".to_vec()),
+        (true, b"PING\r\n".to_vec()),
+        (false, b"PONG\r\n".to_vec()),
+    ];
+    same_rows_at_every_cut(&conversation, talk);
 }
 
 #[test]
