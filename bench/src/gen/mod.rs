@@ -4,6 +4,7 @@ mod conv;
 mod encap;
 mod l7;
 mod l7_db;
+mod l7_msg;
 mod rng;
 mod scenario;
 

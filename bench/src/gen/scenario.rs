@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, l7_db, ExpectedFlow, Rng};
+use super::{l7, l7_db, l7_msg, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -58,6 +58,11 @@ pub enum Scenario {
     Memcached,
     /// MongoDB OP_MSG: find, insert and a failing aggregate, replies by responseTo.
     Mongo,
+    /// Kafka: Produce v3 and v9 (record batches with a traceparent header) and Fetch v12, some
+    /// produces refused.
+    Kafka,
+    /// Dubbo 2 calls in Hessian2 with attachments, some failing with SERVICE_ERROR.
+    Dubbo,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
     SmallFlood,
     /// One SYN that is never answered (SYN flood / scan).
@@ -65,7 +70,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 23] = [
+    pub const ALL: [Scenario; 25] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -87,6 +92,8 @@ impl Scenario {
         Scenario::Postgres,
         Scenario::Memcached,
         Scenario::Mongo,
+        Scenario::Kafka,
+        Scenario::Dubbo,
         Scenario::SmallFlood,
         Scenario::SynFlood,
     ];
@@ -127,6 +134,8 @@ impl Scenario {
             Scenario::Postgres => "postgres",
             Scenario::Memcached => "memcached",
             Scenario::Mongo => "mongo",
+            Scenario::Kafka => "kafka",
+            Scenario::Dubbo => "dubbo",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
         }
@@ -217,6 +226,8 @@ pub(crate) fn run(
         Scenario::Postgres => 5432,
         Scenario::Memcached => 11211,
         Scenario::Mongo => 27017,
+        Scenario::Kafka => 9092,
+        Scenario::Dubbo => 20880,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -482,6 +493,24 @@ pub(crate) fn run(
             for id in 1..=rng.range(1, 5) as u32 {
                 let exchange = l7_db::mongo_exchange(rng, id);
                 t = query(&mut c, t, rng, "MongoDB", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Kafka => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for corr in 1..=rng.range(1, 6) as u32 {
+                let exchange = l7_msg::kafka_exchange(rng, corr);
+                t = query(&mut c, t, rng, "Kafka", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Dubbo => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for id in 1..=rng.range(1, 6) {
+                let exchange = l7_msg::dubbo_exchange(rng, id);
+                t = query(&mut c, t, rng, "Dubbo", exchange);
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
