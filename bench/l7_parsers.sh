@@ -2,7 +2,7 @@
 # Messages per second of each L7 parser (criterion, bench/benches/l7_parsers.rs) and what each
 # adds to the L4 floor measured in the same run; prints a markdown table for docs/perf.md.
 #
-#   bench/l7_parsers.sh            (runs the benchmark, ~4 minutes on 2 cores)
+#   bench/l7_parsers.sh            (runs the benchmark, ~6 minutes on 2 cores)
 #   bench/l7_parsers.sh --table    (only prints the table of the last run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,8 @@ def est(d):
     return e["median"]["point_estimate"], b["throughput"]["Elements"]
 print("| protocol | messages / replay | with the parser | messages/s | L4 floor (L7 off) | parser vs floor | parser cost per message |")
 print("|---|---|---|---|---|---|---|")
-for p in ["HTTP", "HTTP2", "DNS", "TLS", "MySQL", "PostgreSQL", "Redis", "Memcached", "MongoDB"]:
+for p in ["HTTP", "HTTP2", "DNS", "TLS", "MySQL", "PostgreSQL", "Redis", "Memcached", "MongoDB",
+          "Kafka", "MQTT", "NATS", "AMQP", "Dubbo"]:
     (on, n), (off, _) = est(f"{p}_parser"), est(f"{p}_l4_floor")
     print(f"| {p} | {n:,} | {on/1e6:.2f} ms | {n/(on/1e9):,.0f} | {off/1e6:.2f} ms | {on/off:.1f}x | {(on-off)/n:,.0f} ns |")
 PY

@@ -22,7 +22,7 @@ impl RecordSink for Discard {
 }
 
 /// The scenario that carries each protocol, and the protocol.
-const CASES: [(Scenario, L7Protocol); 9] = [
+const CASES: [(Scenario, L7Protocol); 14] = [
     (Scenario::Web, L7Protocol::Http1),
     (Scenario::Dns, L7Protocol::Dns),
     (Scenario::Tls, L7Protocol::Tls),
@@ -32,6 +32,11 @@ const CASES: [(Scenario, L7Protocol); 9] = [
     (Scenario::Redis, L7Protocol::Redis),
     (Scenario::Memcached, L7Protocol::Memcached),
     (Scenario::Mongo, L7Protocol::Mongo),
+    (Scenario::Kafka, L7Protocol::Kafka),
+    (Scenario::Mqtt, L7Protocol::Mqtt),
+    (Scenario::Nats, L7Protocol::Nats),
+    (Scenario::Amqp, L7Protocol::Amqp),
+    (Scenario::Dubbo, L7Protocol::Dubbo),
 ];
 
 fn frames(s: Scenario) -> Vec<(PacketMeta, Vec<u8>)> {

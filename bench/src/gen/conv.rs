@@ -266,6 +266,13 @@ impl<'a> Conv<'a> {
         }
     }
 
+    /// A message of `proto` that gets no answer by design (a QoS 0 publish, a server greeting):
+    /// a request row.
+    pub(crate) fn l7_one_way(&mut self, proto: &str) {
+        self.exp.l7_protocol = proto.to_string();
+        self.exp.l7_request += 1;
+    }
+
     pub(crate) fn message(&mut self, t: u64, from_client: bool, msg: &[u8]) -> u64 {
         const MSS: usize = 1448;
         let chunks: Vec<&[u8]> = msg.chunks(MSS).collect();

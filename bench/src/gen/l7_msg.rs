@@ -1,8 +1,9 @@
 //! Messaging and RPC payloads for generated conversations, encoded as the real clients encode
 //! them (checked against Kafka's own codecs, the `kafka-protocol` crate, in this crate's tests):
 //! Kafka Produce (v3 classic and v9 flexible, with a v2 record batch carrying a traceparent
-//! header) and Fetch v12, and Dubbo 2 calls in Hessian2. Each exchange says whether the server
-//! answered with an error and whose (`Some(false)`: the server's).
+//! header) and Fetch v12, Dubbo 2 calls in Hessian2, MQTT 3.1.1 packets, NATS protocol lines and
+//! AMQP 0-9-1 frames. Each exchange says whether the server answered with an error and whose
+//! (`Some(true)` the client's, `Some(false)` the server's).
 
 use super::Rng;
 
@@ -312,6 +313,222 @@ pub(crate) fn dubbo_exchange(rng: &mut Rng, id: u64) -> (Vec<u8>, Vec<u8>, Optio
         hessian_str("ok", &mut r);
         (q, dubbo_msg(0x02, 20, id, &r), None)
     }
+}
+
+fn mqtt_packet(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![first];
+    let mut n = body.len();
+    loop {
+        let b = (n % 128) as u8;
+        n /= 128;
+        v.push(if n > 0 { b | 0x80 } else { b });
+        if n == 0 {
+            break;
+        }
+    }
+    v.extend(body);
+    v
+}
+
+fn mqtt_str(s: &str, out: &mut Vec<u8>) {
+    out.extend((s.len() as u16).to_be_bytes());
+    out.extend(s.as_bytes());
+}
+
+/// MQTT 3.1.1 CONNECT for `client` and its CONNACK (one in eight refused: not authorized, a
+/// client error).
+pub(crate) fn mqtt_connect(rng: &mut Rng, client: &str) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let mut b = Vec::new();
+    mqtt_str("MQTT", &mut b);
+    b.extend([4, 0x02, 0, 60]);
+    mqtt_str(client, &mut b);
+    let refused = rng.range(0, 7) == 0;
+    let ack = mqtt_packet(0x20, &[0, if refused { 5 } else { 0 }]);
+    (mqtt_packet(0x10, &b), ack, refused.then_some(true))
+}
+
+/// An MQTT exchange on packet id `id`: SUBSCRIBE/SUBACK, a QoS 1 PUBLISH/PUBACK or
+/// PINGREQ/PINGRESP.
+pub(crate) fn mqtt_exchange(rng: &mut Rng, id: u16) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let topic = ["sensors/t1", "sensors/t2", "alerts"][rng.range(0, 2) as usize];
+    match rng.range(0, 2) {
+        0 => {
+            let mut b = id.to_be_bytes().to_vec();
+            mqtt_str(topic, &mut b);
+            b.push(1);
+            let ack = mqtt_packet(0x90, &[(id >> 8) as u8, id as u8, 1]);
+            (mqtt_packet(0x82, &b), ack, None)
+        }
+        1 => {
+            let mut b = Vec::new();
+            mqtt_str(topic, &mut b);
+            b.extend(id.to_be_bytes());
+            b.extend(format!("{{\"v\":{}}}", rng.range(0, 999)).as_bytes());
+            let ack = mqtt_packet(0x40, &id.to_be_bytes());
+            (mqtt_packet(0x32, &b), ack, None)
+        }
+        _ => (vec![0xc0, 0], vec![0xd0, 0], None),
+    }
+}
+
+/// A QoS 0 PUBLISH (no answer).
+pub(crate) fn mqtt_publish_q0(rng: &mut Rng) -> Vec<u8> {
+    let mut b = Vec::new();
+    mqtt_str("metrics/load", &mut b);
+    b.extend(format!("{}", rng.range(0, 100)).as_bytes());
+    mqtt_packet(0x30, &b)
+}
+
+/// The NATS server's greeting.
+pub(crate) fn nats_info() -> Vec<u8> {
+    b"INFO {\"server_id\":\"NGEN\",\"server_name\":\"gen-nats\",\"version\":\"2.9.10\",\"headers\":true,\"max_payload\":1048576}\r\n".to_vec()
+}
+
+/// A verbose CONNECT and its +OK.
+pub(crate) fn nats_connect() -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    (
+        b"CONNECT {\"verbose\":true,\"pedantic\":false,\"lang\":\"gen\",\"headers\":true}\r\n"
+            .to_vec(),
+        b"+OK\r\n".to_vec(),
+        None,
+    )
+}
+
+/// A NATS exchange in verbose mode: PUB answered by +OK (one in eight by -ERR for its subject,
+/// a client error), or PING/PONG.
+pub(crate) fn nats_exchange(rng: &mut Rng) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    if rng.range(0, 3) == 0 {
+        return (b"PING\r\n".to_vec(), b"PONG\r\n".to_vec(), None);
+    }
+    let subject = ["orders.new", "orders.paid", "audit"][rng.range(0, 2) as usize];
+    let payload = format!("{{\"id\":{}}}", rng.range(1, 99_999));
+    let q = format!("PUB {subject} {}\r\n{payload}\r\n", payload.len()).into_bytes();
+    if rng.range(0, 7) == 0 {
+        let e = b"-ERR 'Permissions Violation for Publish'\r\n".to_vec();
+        (q, e, Some(true))
+    } else {
+        (q, b"+OK\r\n".to_vec(), None)
+    }
+}
+
+fn amqp_frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![kind];
+    v.extend(channel.to_be_bytes());
+    v.extend((payload.len() as u32).to_be_bytes());
+    v.extend(payload);
+    v.push(0xce);
+    v
+}
+
+fn amqp_method(channel: u16, class: u16, method: u16, args: &[u8]) -> Vec<u8> {
+    let mut p = class.to_be_bytes().to_vec();
+    p.extend(method.to_be_bytes());
+    p.extend(args);
+    amqp_frame(1, channel, &p)
+}
+
+fn short(s: &str, out: &mut Vec<u8>) {
+    out.push(s.len() as u8);
+    out.extend(s.as_bytes());
+}
+
+/// (sent by the client?, request, reply).
+pub(crate) type AmqpPair = (bool, Vec<u8>, Vec<u8>);
+
+/// The AMQP connection start: the protocol header, then (server request, client reply) pairs:
+/// Connection.Start/StartOk, Tune/TuneOk, and the client's Open/OpenOk and Channel.Open/OpenOk.
+pub(crate) fn amqp_open() -> (Vec<u8>, [AmqpPair; 4]) {
+    let mut start = vec![0, 9, 0, 0, 0, 0];
+    start.extend(5u32.to_be_bytes());
+    start.extend(b"PLAIN");
+    start.extend(5u32.to_be_bytes());
+    start.extend(b"en_US");
+    let mut start_ok = vec![0, 0, 0, 0];
+    short("PLAIN", &mut start_ok);
+    start_ok.extend(12u32.to_be_bytes());
+    start_ok.extend(b"\0guest\0gues");
+    short("en_US", &mut start_ok);
+    let tune = [0u8, 0x07, 0, 2, 0, 0, 0, 0x3c];
+    let mut open = Vec::new();
+    short("/", &mut open);
+    open.extend([0, 0]);
+    (
+        b"AMQP\x00\x00\x09\x01".to_vec(),
+        [
+            (
+                false,
+                amqp_method(0, 10, 10, &start),
+                amqp_method(0, 10, 11, &start_ok),
+            ),
+            (
+                false,
+                amqp_method(0, 10, 30, &tune),
+                amqp_method(0, 10, 31, &tune),
+            ),
+            (
+                true,
+                amqp_method(0, 10, 40, &open),
+                amqp_method(0, 10, 41, &[0]),
+            ),
+            (
+                true,
+                amqp_method(1, 20, 10, &[0]),
+                amqp_method(1, 20, 11, &[0, 0, 0, 0]),
+            ),
+        ],
+    )
+}
+
+/// An AMQP exchange on channel 1: Queue.Declare/DeclareOk or Basic.Get/GetOk (with content).
+pub(crate) fn amqp_exchange(rng: &mut Rng) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let queue = ["jobs", "events", "mail"][rng.range(0, 2) as usize];
+    if rng.range(0, 1) == 0 {
+        let mut a = vec![0, 0];
+        short(queue, &mut a);
+        a.extend([0x02, 0, 0, 0, 0]); // durable, empty arguments
+        let mut ok = Vec::new();
+        short(queue, &mut ok);
+        ok.extend(0u32.to_be_bytes());
+        ok.extend(0u32.to_be_bytes());
+        (
+            amqp_method(1, 50, 10, &a),
+            amqp_method(1, 50, 11, &ok),
+            None,
+        )
+    } else {
+        let mut a = vec![0, 0];
+        short(queue, &mut a);
+        a.push(0);
+        let mut ok = 1u64.to_be_bytes().to_vec();
+        ok.push(0);
+        short("", &mut ok);
+        short(queue, &mut ok);
+        ok.extend(0u32.to_be_bytes());
+        let body = format!("job-{}", rng.range(1, 9999));
+        let mut header = vec![0, 60, 0, 0];
+        header.extend((body.len() as u64).to_be_bytes());
+        header.extend([0, 0]);
+        let mut r = amqp_method(1, 60, 71, &ok);
+        r.extend(amqp_frame(2, 1, &header));
+        r.extend(amqp_frame(3, 1, body.as_bytes()));
+        (amqp_method(1, 60, 70, &a), r, None)
+    }
+}
+
+/// A Basic.Publish with its content (no answer).
+pub(crate) fn amqp_publish(rng: &mut Rng) -> Vec<u8> {
+    let mut a = vec![0, 0];
+    short("amq.direct", &mut a);
+    short("jobs", &mut a);
+    a.push(0);
+    let body = format!("job-{}", rng.range(1, 9999));
+    let mut header = vec![0, 60, 0, 0];
+    header.extend((body.len() as u64).to_be_bytes());
+    header.extend([0, 0]);
+    let mut v = amqp_method(1, 60, 40, &a);
+    v.extend(amqp_frame(2, 1, &header));
+    v.extend(amqp_frame(3, 1, body.as_bytes()));
+    v
 }
 
 #[cfg(test)]

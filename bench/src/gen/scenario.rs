@@ -63,6 +63,13 @@ pub enum Scenario {
     Kafka,
     /// Dubbo 2 calls in Hessian2 with attachments, some failing with SERVICE_ERROR.
     Dubbo,
+    /// MQTT 3.1.1: CONNECT (some refused), SUBSCRIBE, QoS 1 and QoS 0 PUBLISH, PINGREQ.
+    Mqtt,
+    /// NATS in verbose mode: INFO, CONNECT, PUB answered by +OK (some -ERR), PING.
+    Nats,
+    /// AMQP 0-9-1: connection and channel opening, Queue.Declare, Basic.Get with content,
+    /// Basic.Publish.
+    Amqp,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
     SmallFlood,
     /// One SYN that is never answered (SYN flood / scan).
@@ -70,7 +77,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 25] = [
+    pub const ALL: [Scenario; 28] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -94,6 +101,9 @@ impl Scenario {
         Scenario::Mongo,
         Scenario::Kafka,
         Scenario::Dubbo,
+        Scenario::Mqtt,
+        Scenario::Nats,
+        Scenario::Amqp,
         Scenario::SmallFlood,
         Scenario::SynFlood,
     ];
@@ -136,6 +146,9 @@ impl Scenario {
             Scenario::Mongo => "mongo",
             Scenario::Kafka => "kafka",
             Scenario::Dubbo => "dubbo",
+            Scenario::Mqtt => "mqtt",
+            Scenario::Nats => "nats",
+            Scenario::Amqp => "amqp",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
         }
@@ -228,6 +241,9 @@ pub(crate) fn run(
         Scenario::Mongo => 27017,
         Scenario::Kafka => 9092,
         Scenario::Dubbo => 20880,
+        Scenario::Mqtt => 1883,
+        Scenario::Nats => 4222,
+        Scenario::Amqp => 5672,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -512,6 +528,56 @@ pub(crate) fn run(
                 let exchange = l7_msg::dubbo_exchange(rng, id);
                 t = query(&mut c, t, rng, "Dubbo", exchange);
             }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Mqtt => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            let connect = l7_msg::mqtt_connect(rng, &format!("dev-{i}"));
+            let refused = connect.2.is_some();
+            t = query(&mut c, t, rng, "MQTT", connect);
+            if !refused {
+                for id in 1..=rng.range(1, 5) as u16 {
+                    let exchange = l7_msg::mqtt_exchange(rng, id);
+                    t = query(&mut c, t, rng, "MQTT", exchange);
+                }
+                t = c.message(t + MS, true, &l7_msg::mqtt_publish_q0(rng));
+                c.l7_one_way("MQTT");
+                t = c.message(t + MS, true, &[0xe0, 0]);
+                c.l7_one_way("MQTT");
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Nats => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2);
+            t = c.message(t + MS / 2, false, &l7_msg::nats_info());
+            c.l7_one_way("NATS");
+            t = query(&mut c, t, rng, "NATS", l7_msg::nats_connect());
+            for _ in 0..rng.range(1, 5) {
+                let exchange = l7_msg::nats_exchange(rng);
+                t = query(&mut c, t, rng, "NATS", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Amqp => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            let (header, opening) = l7_msg::amqp_open();
+            t = c.message(t, true, &header);
+            for (from_client, req, rep) in opening {
+                let t_req = t + MS;
+                t = c.message(t_req, from_client, &req);
+                let t_rep = t + MS / 2;
+                t = c.message(t_rep, !from_client, &rep);
+                c.l7_exchange("AMQP", t_req, t_rep, None);
+            }
+            for _ in 0..rng.range(1, 4) {
+                let exchange = l7_msg::amqp_exchange(rng);
+                t = query(&mut c, t, rng, "AMQP", exchange);
+            }
+            t = c.message(t + MS, true, &l7_msg::amqp_publish(rng));
+            c.l7_one_way("AMQP");
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
