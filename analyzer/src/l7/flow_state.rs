@@ -31,11 +31,20 @@ pub struct L7Flow {
     /// cut by a segment boundary): the first decoded message confirms it, a parse error undoes it.
     pub confirmed: bool,
     /// While the guess holds a head no protocol is sure of yet: when (ns) and at which TCP
-    /// sequence number its first byte came, and how many bytes are held, so that the parser is
-    /// shown them as of that time once a protocol is sure.
-    pub held_since: Option<(u64, u32, u32)>,
+    /// sequence number its first byte came, and how many bytes are held (0: none), so that the
+    /// parser is shown them as of that time once a protocol is sure.
+    pub held: HeldHead,
     /// Payload packets inference had looked at before this slot (to continue counting).
     pub tries: u8,
+}
+
+/// A message head held while no protocol is sure of it (16 bytes: it is in every L7 slot).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldHead {
+    pub ts_ns: u64,
+    pub tcp_seq: u32,
+    /// Bytes held; 0 when nothing is.
+    pub len: u32,
 }
 
 /// Preallocated L7 slots.
@@ -80,7 +89,7 @@ impl L7Slab {
                     refs: PendingRefs::default(),
                     stats: L7Stats::default(),
                     confirmed: true,
-                    held_since: None,
+                    held: HeldHead::default(),
                     tries: 0,
                 });
                 (self.flows.len() - 1) as u32
@@ -101,7 +110,7 @@ impl L7Slab {
         f.refs = PendingRefs::default();
         f.stats = L7Stats::default();
         f.confirmed = true;
-        f.held_since = None;
+        f.held = HeldHead::default();
         f.tries = 0;
         Some(idx)
     }

@@ -192,7 +192,7 @@ impl L7Tracker {
             refs,
             stats,
             confirmed,
-            held_since,
+            held,
             tries,
             ..
         } = st;
@@ -271,8 +271,10 @@ impl L7Tracker {
                     // Nobody is sure yet: hold the head for the next segment rather than let
                     // the guess consume it.
                     None if data.len() < hold => {
-                        let h = held_since.get_or_insert((x.ts_ns, x.tcp_seq, 0));
-                        h.2 = data.len() as u32;
+                        if held.len == 0 {
+                            (held.ts_ns, held.tcp_seq) = (x.ts_ns, x.tcp_seq);
+                        }
+                        held.len = data.len() as u32;
                         return 0;
                     }
                     None => {}
@@ -290,8 +292,10 @@ impl L7Tracker {
             };
             // The held head is shown to the parser first as it was when it came (the parser
             // dates a message as it would have without the hold), then with what followed.
-            if let Some((ts, sq, len)) = held_since.take() {
-                let len = (len as usize).min(data.len());
+            let h = std::mem::take(held);
+            if h.len > 0 {
+                let (ts, sq) = (h.ts_ns, h.tcp_seq);
+                let len = (h.len as usize).min(data.len());
                 let now = (x.ts_ns, x.tcp_seq);
                 (x.ts_ns, x.tcp_seq) = (ts, sq);
                 let head = Segment {
