@@ -30,6 +30,7 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v redis-benchmark >/dev/null || need+=(redis-tools)
   command -v ethtool >/dev/null || need+=(ethtool)
+  command -v curl >/dev/null || need+=(curl)
   command -v memcached >/dev/null || need+=(memcached)
   command -v mariadbd >/dev/null || need+=(mariadb-server)
   command -v mariadb >/dev/null || need+=(mariadb-client)

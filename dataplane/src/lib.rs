@@ -14,6 +14,7 @@ pub mod epoch;
 pub mod output;
 pub mod pcap;
 pub mod pipeline;
+pub mod privileges;
 pub mod replay;
 pub mod runtime;
 pub mod source;

@@ -13,6 +13,7 @@ use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
 use crate::output::{batch_channel, run_output};
 use crate::pipeline::{lane, run_capture, LaneRx, LaneSource, LaneTx};
+use crate::privileges;
 use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
 use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
 use crate::sys::xsk::XskConfig;
@@ -167,6 +168,9 @@ pub enum RunError {
         source: std::io::Error,
         hint: &'static str,
     },
+    /// A capability the engine needs is missing (the message names it and how to grant it).
+    #[error("{0}")]
+    Privileges(String),
     #[error("AF_XDP: {0}")]
     Xdp(#[from] XdpError),
     #[error("capture failed: {0}")]
@@ -181,7 +185,9 @@ pub enum RunError {
 
 fn open_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => " (needs root or CAP_NET_RAW + CAP_IPC_LOCK)",
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " (needs root or CAP_NET_RAW: see docs/deployment.md, running without root)"
+        }
         _ => "",
     }
 }
@@ -201,19 +207,34 @@ pub fn run(
     let mut report = LiveReport::default();
     // The XDP programs stay attached for the whole run and are detached when these guards drop.
     let mut programs: Vec<XdpProgram> = Vec::new();
+    let af_packet_allowed =
+        || privileges::check("AF_PACKET", privileges::AF_PACKET, 0).map_err(RunError::Privileges);
+    let af_xdp_allowed = |xdp: &XdpSettings| {
+        privileges::check("AF_XDP", privileges::AF_XDP, umem_bytes(cfg, &xdp.xsk))
+            .map_err(RunError::Privileges)
+    };
     let sources = match &cfg.engine {
-        Engine::AfPacket(ring) => open_af_packet(cfg, ring)?,
-        Engine::AfXdp(xdp) => open_af_xdp(cfg, xdp, &mut programs)?,
-        Engine::Auto { xdp, ring } => match open_af_xdp(cfg, xdp, &mut programs) {
-            Ok(s) => s,
-            Err(e) => {
-                programs.clear();
-                report.notes.push(format!(
-                    "engine auto: AF_XDP unavailable ({e}); using AF_PACKET"
-                ));
-                open_af_packet(cfg, ring)?
+        Engine::AfPacket(ring) => {
+            af_packet_allowed()?;
+            open_af_packet(cfg, ring)?
+        }
+        Engine::AfXdp(xdp) => {
+            af_xdp_allowed(xdp)?;
+            open_af_xdp(cfg, xdp, &mut programs)?
+        }
+        Engine::Auto { xdp, ring } => {
+            match af_xdp_allowed(xdp).and_then(|()| open_af_xdp(cfg, xdp, &mut programs)) {
+                Ok(s) => s,
+                Err(e) => {
+                    programs.clear();
+                    report.notes.push(format!(
+                        "engine auto: AF_XDP unavailable ({e}); using AF_PACKET"
+                    ));
+                    af_packet_allowed()?;
+                    open_af_packet(cfg, ring)?
+                }
             }
-        },
+        }
         Engine::Dpdk(_) => unreachable!("DPDK runs through run_dpdk"),
     };
     report.engine = match sources.first() {
@@ -326,6 +347,13 @@ fn umem_sized(cfg: &LiveConfig, base: &XskConfig) -> XskConfig {
         rx_size: (frames / 2).min(8192),
         ..*base
     }
+}
+
+/// Locked memory the AF_XDP sockets' UMEMs take.
+fn umem_bytes(cfg: &LiveConfig, base: &XskConfig) -> u64 {
+    let x = umem_sized(cfg, base);
+    let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
+    u64::from(x.frames) * u64::from(x.frame_size) * sockets
 }
 
 /// Attaches the XDP program to every interface and binds one AF_XDP socket per rx queue.
