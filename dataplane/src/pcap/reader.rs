@@ -348,8 +348,10 @@ impl PcapReader {
                     while o + 4 <= body.len() {
                         let code = u16_at(body, o, swap);
                         let olen = usize::from(u16_at(body, o + 2, swap));
+                        // An option cut by the block's end has no value (fuzzing found
+                        // if_tsresol with its byte missing).
                         let val = body.get(o + 4..o + 4 + olen).unwrap_or(&[]);
-                        match (code, olen) {
+                        match (code, val.len()) {
                             (0, _) => break,
                             (9, 1) => {
                                 let r = val[0];
