@@ -408,8 +408,11 @@ impl PcapReader {
                             what: "packet for an undeclared interface",
                         });
                     };
-                    let units = iface.units_per_sec.max(1);
-                    let ns = (ts / units) * 1_000_000_000 + (ts % units) * 1_000_000_000 / units;
+                    // In 128 bits: a coarse resolution (1 unit per second) times 1e9, or a
+                    // fine one's remainder times 1e9, overflows 64 (found by fuzzing).
+                    let units = u128::from(iface.units_per_sec.max(1));
+                    let ns = (u128::from(ts) * 1_000_000_000 / units).min(u128::from(u64::MAX));
+                    let ns = ns as u64;
                     let ts_ns =
                         ns.saturating_add_signed(iface.offset_s.saturating_mul(1_000_000_000));
                     return Ok(Some((
