@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs the whole suite: format, lints, unit, golden and
-# conformance tests (the latter use ../shared/pcaps when present), and a benchmark smoke run.
+# conformance tests (the latter use ../shared/pcaps when present), a benchmark smoke run and a
+# 20-second run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -48,6 +49,9 @@ if target/no-dpdk/debug/tapflow run --engine dpdk --duration 1 2>"$SMOKE/nodpdk.
 fi
 grep -q -- "--features dpdk" "$SMOKE/nodpdk.err"
 echo "no-dpdk build: ok"
+echo "== fuzz smoke: every fuzz target 20 s on its seed corpus (fuzz/README.md)"
+TAPFLOW="$PWD/$BIN" fuzz/seed.sh >/dev/null
+fuzz/run.sh smoke 20
 # One closing line with the totals of every cargo test binary (doc-test runs with 0 tests last
 # otherwise, which reads like an empty run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Seed corpora for the fuzz targets (fuzz/corpus/TARGET), from the generator's captures in every
+# encapsulation and, when present, the shared real captures (../../shared/pcaps): frames one per
+# file, small capture files whole, TCP/UDP conversations of the L7 captures in the l7 target's
+# format, RFC 7541's header blocks, and config snippets. Needs python3 and a built tapflow.
+set -euo pipefail
+cd "$(dirname "$0")"
+TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
+PCAPS="${PCAPS:-../../shared/pcaps}"
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc} work
+"$TAPFLOW" gen -o work --name gen --flows 60 --encap all --scenarios all >/dev/null
+python3 - "$PCAPS" <<'PY'
+import glob, hashlib, os, struct, sys
+pcaps = sys.argv[1]
+def save(target, data):
+    h = hashlib.sha1(data).hexdigest()[:16]
+    open(f"corpus/{target}/{h}", "wb").write(data)
+def frames(path):
+    b = open(path, "rb").read()
+    if len(b) < 24: return
+    magic = b[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"): e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"): e = ">"
+    elif magic == b"\x34\xcd\xb2\xa1": e = "<"
+    else: return
+    extra = 8 if magic == b"\x34\xcd\xb2\xa1" else 0
+    at = 24
+    while at + 16 + extra <= len(b):
+        _, _, cap, _ = struct.unpack(e + "IIII", b[at:at+16])
+        at += 16 + extra
+        yield b[at:at+cap]
+        at += cap
+files = glob.glob("work/*.pcap") + glob.glob(os.path.join(pcaps, "*", "*.pcap"))
+for f in files:
+    if os.path.getsize(f) <= 65536: save("pcap", open(f, "rb").read())
+    for i, fr in enumerate(frames(f)):
+        if i < 200: save("frame", fr)
+# L7 conversations: payloads of the first TCP or UDP flow of each L7 capture, in the l7 target's
+# format (byte 0: port hint, byte 1: UDP flag, then u16 [bit 15: from server | length] + bytes).
+for f in sorted(glob.glob(os.path.join(pcaps, "l7", "*.pcap"))) + sorted(glob.glob("work/gen_none.pcap")):
+    conv, client, udp = [], None, 0
+    for fr in frames(f):
+        if len(fr) < 34 or fr[12:14] != b"\x08\x00": continue
+        ihl = (fr[14] & 15) * 4; proto = fr[23]; l4 = 14 + ihl
+        if proto == 6:
+            off = (fr[l4 + 12] >> 4) * 4; payload = fr[l4 + off:]
+        elif proto == 17:
+            payload = fr[l4 + 8:]; udp = 1
+        else: continue
+        if not payload: continue
+        src = fr[26:30] + fr[l4:l4+2]
+        if client is None: client = src
+        conv.append(struct.pack(">H", (0 if src == client else 0x8000) | min(len(payload), 0x7fff)) + payload[:0x7fff])
+        if len(conv) >= 24: break
+    if conv: save("l7", bytes([0, udp]) + b"".join(conv))
+# HPACK: RFC 7541 C.3 (requests without Huffman) and C.4 (with Huffman), two blocks each.
+for hexs in ["00828684410f7777772e6578616d706c652e636f6d", "00828684418cf1e3c2e5f23a6ba0ab90f4ff",
+             "0e828684be58086e6f2d6361636865", "11828684be5886a8eb10649cbf"]:
+    save("hpack", bytes.fromhex(hexs))
+for y in ["global:\n  limits:\n    max_memory: 768\n",
+          "processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [HTTP, Kafka, MQTT]\n",
+          "inputs:\n  cbpf:\n    af_packet:\n      interface_regex: eth.*\n",
+          "outputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 100\n"]:
+    save("config", y.encode())
+save("grpc", b"\x00")
+PY
+for t in frame pcap l7 hpack config grpc; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
