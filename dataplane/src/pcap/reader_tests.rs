@@ -137,9 +137,8 @@ fn options_cut_by_the_block_end_are_ignored() {
         0x1d, 0x00, 0x1c, 0x1a, 0x2b, 0x3c, 0x4d, 0x0a, 0x71, 0x09, 0x80, 0x9c, 0x4d, 0x0a, 0x71,
         0x09, 0x80, 0x9c,
     ];
-    let mut r = match PcapReader::from_reader(Box::new(Cursor::new(crash.to_vec())), 0) {
-        Ok(r) => r,
-        Err(_) => return,
+    let Ok(mut r) = PcapReader::from_reader(Box::new(Cursor::new(crash.to_vec())), 0) else {
+        return;
     };
     while let Ok(Some(_)) = r.next_frame() {}
 }
@@ -188,9 +187,8 @@ fn extreme_timestamp_resolutions_saturate() {
         0x00, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x3a, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x3a,
         0x3a, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x3a, 0x75,
     ];
-    let mut r = match PcapReader::from_reader(Box::new(Cursor::new(crash.to_vec())), 0) {
-        Ok(r) => r,
-        Err(_) => return,
+    let Ok(mut r) = PcapReader::from_reader(Box::new(Cursor::new(crash.to_vec())), 0) else {
+        return;
     };
     while let Ok(Some(_)) = r.next_frame() {}
 }
