@@ -4,11 +4,18 @@
 fn main() {
     println!("cargo:rerun-if-changed=proto/agent.proto");
     println!("cargo:rerun-if-changed=proto/tapflow_admin.proto");
+    println!("cargo:rerun-if-changed=proto/flow_log.proto");
+    println!("cargo:rerun-if-changed=proto/metric.proto");
     if let Err(e) = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .compile_protos(
-            &["proto/agent.proto", "proto/tapflow_admin.proto"],
+            &[
+                "proto/agent.proto",
+                "proto/tapflow_admin.proto",
+                "proto/flow_log.proto",
+                "proto/metric.proto",
+            ],
             &["proto"],
         )
     {

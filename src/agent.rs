@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, UdpSocket};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -186,8 +187,12 @@ pub(crate) fn run(a: AgentArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Hands validated configurations to the thread running the dataplane.
-struct ChannelTarget(std::sync::mpsc::Sender<Config>);
+/// Hands validated configurations to the thread running the dataplane, and the agent id the
+/// controller gave (0 until then).
+struct ChannelTarget(
+    std::sync::mpsc::Sender<Config>,
+    Arc<std::sync::atomic::AtomicU32>,
+);
 
 impl ConfigTarget for ChannelTarget {
     fn apply(&mut self, cfg: Config, _: &str) -> Result<(), String> {
@@ -195,11 +200,16 @@ impl ConfigTarget for ChannelTarget {
             .send(cfg)
             .map_err(|_| "the dataplane is stopping".to_string())
     }
+
+    fn identity(&mut self, agent_id: u32) {
+        self.1.store(agent_id, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The agent's control loop on its own thread, for `tapflow run --controller`.
 pub(crate) struct ControlThread {
     configs: std::sync::mpsc::Receiver<Config>,
+    agent_id: Arc<std::sync::atomic::AtomicU32>,
     stop: tokio::sync::watch::Sender<bool>,
     handle: Option<std::thread::JoinHandle<AgentExit>>,
 }
@@ -213,6 +223,8 @@ impl std::fmt::Debug for ControlThread {
 impl ControlThread {
     pub(crate) fn start(opts: AgentOptions) -> anyhow::Result<ControlThread> {
         let (tx, configs) = std::sync::mpsc::channel();
+        let agent_id = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let id = Arc::clone(&agent_id);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -228,7 +240,7 @@ impl ControlThread {
         let handle = std::thread::Builder::new()
             .name("tapflow-control".into())
             .spawn(move || {
-                let mut target = ChannelTarget(tx);
+                let mut target = ChannelTarget(tx, id);
                 let exit = rt.block_on(agent::run(opts, &mut target, stop_rx));
                 if exit == AgentExit::Escaped {
                     // No controller for max_escape: stop the dataplane too (exit code 3).
@@ -239,9 +251,16 @@ impl ControlThread {
             .context("cannot start the control thread")?;
         Ok(ControlThread {
             configs,
+            agent_id,
             stop,
             handle: Some(handle),
         })
+    }
+
+    /// The agent id the controller handed out (DeepFlow's ids fit 16 bits in frame headers).
+    pub(crate) fn agent_id(&self) -> Option<u16> {
+        let id = self.agent_id.load(std::sync::atomic::Ordering::Relaxed);
+        u16::try_from(id).ok().filter(|i| *i != 0)
     }
 
     /// The newest configuration received since the last call.

@@ -31,6 +31,8 @@ pub(crate) struct AnalyzeArgs {
     /// Export every flow to this IPFIX collector (UDP host:port; default: outputs.ipfix.collector).
     #[arg(long, value_name = "HOST:PORT")]
     ipfix: Option<String>,
+    #[command(flatten)]
+    ingester: crate::ingest_out::IngesterArgs,
 }
 
 pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
@@ -54,6 +56,8 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let mut sink = FanOut::from_config(&cfg, &target)
         .with_context(|| format!("cannot write to {}", args.out))?;
+    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet)
+        .context("cannot start the ingester sender")?;
     let mut analyzer = Analyzer::new(cfg.analyzer.clone());
     let started = Instant::now();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -83,6 +87,8 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if let Err(e) = sink.finish() {
         anyhow::bail!("writing flow logs failed: {e}");
     }
+    let mut sender_stats = serde_json::Map::new();
+    crate::ingest_out::report(ingester.as_ref(), &mut sender_stats, args.quiet);
     let elapsed = started.elapsed().as_secs_f64();
     let counters = analyzer.counters().clone();
     if !to_stdout {
@@ -92,6 +98,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             &stats,
             (truncated, sink.metrics_counters()),
             elapsed,
+            sender_stats,
         )?;
     }
     if !args.quiet {
@@ -100,7 +107,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             &stats,
             truncated,
             elapsed,
-            sink.stats().records(RecordKind::L4FlowLog),
+            files_written(&sink, RecordKind::L4FlowLog),
             if to_stdout { None } else { Some(&args.out) },
         );
     }
@@ -113,6 +120,7 @@ fn write_stats(
     s: &RunStats,
     (truncated, metrics): (u64, Option<MetricsCounters>),
     elapsed: f64,
+    extra: serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<()> {
     let mut m = serde_json::Map::new();
     for (k, v) in c.entries() {
@@ -125,6 +133,7 @@ fn write_stats(
     }
     m.insert("frames".into(), s.frames.into());
     m.insert("truncated_records".into(), truncated.into());
+    m.extend(extra);
     m.insert(
         "elapsed_seconds".into(),
         serde_json::Value::from((elapsed * 1000.0).round() / 1000.0),
@@ -182,4 +191,12 @@ fn summary(
     if let Some(dir) = out {
         eprintln!("output       {dir}/l4_flow_log.jsonl, {dir}/stats.json");
     }
+}
+
+/// Records of `kind` the files (or standard output) got.
+pub(crate) fn files_written(sink: &FanOut, kind: RecordKind) -> u64 {
+    sink.per_sink()
+        .iter()
+        .find(|(name, _)| *name == "jsonl")
+        .map_or(0, |(_, s)| s.records(kind))
 }

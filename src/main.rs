@@ -6,6 +6,7 @@ mod bench;
 mod config_check;
 mod ctl;
 mod gen;
+mod ingest_out;
 mod replay;
 mod run;
 mod server;

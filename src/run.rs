@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_analyzer::RecordKind;
+use tapflow_control::ingest::SenderHandle;
 use tapflow_control::sink::{FanOut, OutputTarget, PrometheusCounters, PrometheusSink};
 use tapflow_control::Config;
 use tapflow_dataplane::epoch::ConfigEpoch;
@@ -101,6 +102,8 @@ pub(crate) struct RunArgs {
     /// dataplane in-process (flows flushed, output files kept).
     #[command(flatten)]
     controller: crate::agent::ControllerArgs,
+    #[command(flatten)]
+    ingester: crate::ingest_out::IngesterArgs,
 }
 
 /// SIGHUP: the `--config` file read again (None, with the reason on stderr, when there is none
@@ -225,6 +228,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let ingester = crate::ingest_out::attach(&a.ingester, &cfg, &mut sink, a.quiet)
+        .context("cannot start the ingester sender")?;
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
             tapflow_analyzer::mirror::CaptureMode::Local => 0,
@@ -244,33 +249,45 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         let mut pending: Option<Config> = None;
         // The configuration in force, hot changes included.
         let mut current = cfg.clone();
-        let result = run_once(&a, &cfg, &mut sink, prometheus.as_ref(), &mut |epoch| {
-            let new = if tapflow_dataplane::sys::signal::take_reload() {
-                reload(a.config.as_deref(), a.ipfix.as_deref()).map(|c| (c, "the reloaded file"))
-            } else {
-                control
-                    .as_ref()
-                    .and_then(|c| c.latest())
-                    .map(|c| (c, "the controller"))
-            };
-            let Some((new, source)) = new else {
-                return;
-            };
-            let blocked = current.restart_only_changes(&new);
-            if blocked.is_empty() {
-                // Hot: workers take it over between bursts (a new config epoch).
-                epoch.publish(new.analyzer.clone());
-                eprintln!("tapflow: new configuration from {source} applied without restart");
-                current = new;
-            } else {
-                eprintln!(
+        let result = run_once(
+            &a,
+            &cfg,
+            &mut sink,
+            (prometheus.as_ref(), ingester.as_ref()),
+            &mut |epoch| {
+                if let (Some(c), Some(h)) = (&control, &ingester) {
+                    if let Some(id) = c.agent_id() {
+                        h.set_agent_id(id);
+                    }
+                }
+                let new = if tapflow_dataplane::sys::signal::take_reload() {
+                    reload(a.config.as_deref(), a.ipfix.as_deref())
+                        .map(|c| (c, "the reloaded file"))
+                } else {
+                    control
+                        .as_ref()
+                        .and_then(|c| c.latest())
+                        .map(|c| (c, "the controller"))
+                };
+                let Some((new, source)) = new else {
+                    return;
+                };
+                let blocked = current.restart_only_changes(&new);
+                if blocked.is_empty() {
+                    // Hot: workers take it over between bursts (a new config epoch).
+                    epoch.publish(new.analyzer.clone());
+                    eprintln!("tapflow: new configuration from {source} applied without restart");
+                    current = new;
+                } else {
+                    eprintln!(
                     "tapflow: new configuration from {source} changes {}: restarting the dataplane",
                     blocked.join(", ")
                 );
-                pending = Some(new);
-                tapflow_dataplane::sys::signal::request_restart();
-            }
-        });
+                    pending = Some(new);
+                    tapflow_dataplane::sys::signal::request_restart();
+                }
+            },
+        );
         let hot = pending.is_none().then_some(current);
         match result {
             Ok(()) => last_good = cfg.clone(),
@@ -316,7 +333,7 @@ fn run_once(
     a: &RunArgs,
     cfg: &Config,
     sink: &mut FanOut,
-    prometheus: Option<&PrometheusCounters>,
+    (prometheus, ingester): (Option<&PrometheusCounters>, Option<&SenderHandle>),
     on_tick: &mut dyn FnMut(&ConfigEpoch),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
@@ -473,6 +490,7 @@ fn run_once(
     if !ports.is_empty() {
         stats.insert("ports".into(), ports.into());
     }
+    crate::ingest_out::report(ingester, &mut stats, a.quiet);
     let path = a.out.join("stats.json");
     write_json_atomically(&path, &serde_json::Value::Object(stats))
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -484,7 +502,7 @@ fn run_once(
             "tapflow: stopped: {} packets, {} flows, {} flow log rows, {} kernel drops -> {}/l4_flow_log.jsonl",
             report.frames,
             report.counters.flows_created,
-            sink.stats().records(RecordKind::L4FlowLog),
+            crate::analyze::files_written(sink, RecordKind::L4FlowLog),
             report.kernel_drops,
             a.out.display()
         );

@@ -36,6 +36,11 @@ pub(crate) struct ServerArgs {
     /// Mark an agent lost after this long without a sync (default: 3 sync intervals).
     #[arg(long, default_value = "180s")]
     lost_after: String,
+    /// Receive agents' records in DeepFlow's ingester framing on this address (DeepFlow's
+    /// ingester port is 30033) and store them as JSON lines per table in DATA_DIR/records.
+    /// With --token only agents this server knows may send, from their control address.
+    #[arg(long, value_name = "HOST:PORT")]
+    ingest_listen: Option<SocketAddr>,
 }
 
 pub(crate) fn run(a: ServerArgs) -> anyhow::Result<()> {
@@ -57,6 +62,7 @@ pub(crate) fn run(a: ServerArgs) -> anyhow::Result<()> {
         token: a.token,
         tls: tls.clone(),
         lost_after,
+        ingest_listen: a.ingest_listen,
     };
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {

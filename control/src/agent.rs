@@ -51,6 +51,9 @@ pub trait ConfigTarget {
     /// Applies a validated configuration (hot, or by restarting the dataplane); an error keeps
     /// the running one and is reported as INVALID_CONFIGURATION.
     fn apply(&mut self, cfg: Config, yaml: &str) -> Result<(), String>;
+
+    /// The controller's `dynamic_config.agent_id` (frames to the ingester carry it).
+    fn identity(&mut self, _agent_id: u32) {}
 }
 
 /// Why the agent loop ended.
@@ -124,6 +127,9 @@ impl<T: ConfigTarget> Agent<'_, T> {
     /// Acts on a received configuration; returns whether the exception bits changed.
     fn on_response(&mut self, resp: &SyncResponse) -> bool {
         let before = self.exception;
+        if let Some(id) = resp.dynamic_config.as_ref().and_then(|d| d.agent_id) {
+            self.target.identity(id);
+        }
         let yaml = resp.user_config().to_string();
         if self.last_yaml.as_deref() != Some(yaml.as_str()) {
             let outcome = Config::from_yaml(&yaml)

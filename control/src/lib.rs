@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod client;
 pub mod config;
+pub mod ingest;
 pub mod rpc;
 pub mod server;
 pub mod sink;

@@ -15,13 +15,16 @@ type Fields = BTreeMap<String, BTreeMap<u32, (String, String, String, String)>>;
 /// message -> number -> (name, type, label, default) from `| # | field | type | label | default |`
 /// tables under `### message X` headings.
 fn wire_tables(text: &str) -> Fields {
+    package_tables(text, "## message/agent.proto", "## message/flow_log.proto")
+}
+
+/// The tables between the `from` heading and the `to` heading.
+fn package_tables(text: &str, from: &str, to: &str) -> Fields {
     let mut out = Fields::new();
-    let agent = text
-        .split("## message/flow_log.proto")
-        .next()
-        .unwrap_or_default();
+    let section = text.split(from).nth(1).unwrap_or_default();
+    let section = section.split(to).next().unwrap_or_default();
     let mut current: Option<String> = None;
-    for line in agent.lines() {
+    for line in section.lines() {
         if let Some(name) = line.strip_prefix("### message ") {
             current = Some(name.trim().to_string());
             continue;
@@ -67,12 +70,21 @@ fn proto_fields(text: &str) -> Fields {
             None => (line.trim_end_matches(';'), String::new()),
         };
         let parts: Vec<&str> = decl.split_whitespace().collect();
-        if let [label, ty, name, "=", num] = parts[..] {
-            let n: u32 = num.trim_end_matches(';').parse().expect("field number");
-            out.entry(msg.clone())
-                .or_default()
-                .insert(n, (name.into(), ty.into(), label.into(), default));
-        }
+        // proto2 fields have a label; proto3 singular fields have none.
+        let (label, ty, name, num) = match parts[..] {
+            [label, ty, name, "=", num] => (label, ty, name, num),
+            [ty, name, "=", num] if !matches!(ty, "option" | "reserved") => (ty, name, num, ""),
+            _ => continue,
+        };
+        let (label, ty, name, num) = if num.is_empty() {
+            ("", label, ty, name)
+        } else {
+            (label, ty, name, num)
+        };
+        let n: u32 = num.trim_end_matches(';').parse().expect("field number");
+        out.entry(msg.clone())
+            .or_default()
+            .insert(n, (name.into(), ty.into(), label.into(), default));
     }
     out
 }
@@ -92,6 +104,39 @@ fn field_numbers_types_and_labels_match_deepflow() {
             .get(msg)
             .unwrap_or_else(|| panic!("message {msg} missing from agent.proto"));
         assert_eq!(got, fields, "message {msg}");
+    }
+}
+
+#[test]
+fn flow_log_and_metric_protos_match_deepflow() {
+    let wire = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/deepflow-wire.md");
+    let Ok(text) = std::fs::read_to_string(&wire) else {
+        eprintln!("../shared/deepflow-wire.md absent: skipped");
+        return;
+    };
+    for (from, to, ours, min) in [
+        (
+            "## message/flow_log.proto",
+            "## message/metric.proto",
+            include_str!("../proto/flow_log.proto"),
+            17,
+        ),
+        (
+            "## message/metric.proto",
+            "### enum ProfileEventType",
+            include_str!("../proto/metric.proto"),
+            15,
+        ),
+    ] {
+        let want = package_tables(&text, from, to);
+        let ours = proto_fields(ours);
+        assert!(want.len() >= min, "{from}: tables parsed: {}", want.len());
+        for (msg, fields) in &want {
+            let got = ours
+                .get(msg)
+                .unwrap_or_else(|| panic!("message {msg} missing ({from})"));
+            assert_eq!(got, fields, "message {msg}");
+        }
     }
 }
 

@@ -41,6 +41,31 @@ pub enum CloseType {
 }
 
 impl CloseType {
+    /// Every close type.
+    pub const ALL: [CloseType; 16] = [
+        CloseType::Unknown,
+        CloseType::Finish,
+        CloseType::TcpServerRst,
+        CloseType::Timeout,
+        CloseType::ForcedReport,
+        CloseType::ClientSynRepeat,
+        CloseType::ServerHalfClose,
+        CloseType::TcpClientRst,
+        CloseType::ServerSynAckRepeat,
+        CloseType::ClientHalfClose,
+        CloseType::ClientSourcePortReuse,
+        CloseType::ServerReset,
+        CloseType::ServerQueueLack,
+        CloseType::ClientEstablishReset,
+        CloseType::ServerEstablishReset,
+        CloseType::TcpFinClientRst,
+    ];
+
+    /// The close type with DeepFlow's number `n`.
+    pub fn from_u8(n: u8) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| *c as u8 == n)
+    }
+
     /// snake_case name for records and docs.
     pub const fn name(self) -> &'static str {
         match self {

@@ -220,6 +220,11 @@ impl L7Protocol {
         self as u8
     }
 
+    /// The protocol with DeepFlow's id `id` (records received from another agent).
+    pub fn from_id(id: u8) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.id() == id)
+    }
+
     /// The protocol named `name` in DeepFlow's spelling (case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL

@@ -11,7 +11,7 @@ mod tap;
 
 pub use dedup::{Dedup, DedupConfig, DEDUP_WINDOW_NS};
 pub use local_macs::LocalMacs;
-pub use tap::{tap_side, TapPort, TapPortKind, TapTypeMap, VlanSource, CLOUD};
+pub use tap::{tap_side, tap_side_name, TapPort, TapPortKind, TapTypeMap, VlanSource, CLOUD};
 
 /// `inputs.cbpf.common.capture_mode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

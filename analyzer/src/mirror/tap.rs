@@ -181,6 +181,31 @@ pub fn tap_side(mode: CaptureMode, client_local: bool, server_local: bool) -> (u
     }
 }
 
+/// The observation point name of DeepFlow's `tap_side` number (the values tapflow writes; other
+/// agents' numbers by DeepFlow's table).
+pub fn tap_side_name(side: u8) -> &'static str {
+    match side {
+        0 => "rest",
+        1 => "c",
+        2 => "s",
+        4 => "local",
+        9 => "c-nd",
+        10 => "s-nd",
+        17 => "c-hv",
+        18 => "s-hv",
+        25 => "c-p",
+        26 => "s-p",
+        33 => "c-gw-hv",
+        34 => "s-gw-hv",
+        41 => "c-gw",
+        42 => "s-gw",
+        48 => "app",
+        49 => "c-app",
+        50 => "s-app",
+        _ => "rest",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

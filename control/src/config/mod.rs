@@ -7,6 +7,7 @@ mod deepflow_v7;
 mod duration;
 pub mod example;
 mod flow_metrics;
+mod ingester;
 mod ipfix;
 mod process_sync;
 mod prometheus;
@@ -23,6 +24,7 @@ use tapflow_analyzer::mirror::{
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
 pub use duration::parse_duration;
+pub use ingester::{with_port, IngesterConfig};
 pub use ipfix::IpfixConfig;
 pub use prometheus::PrometheusConfig;
 use raw::RawConfig;
@@ -76,6 +78,8 @@ pub struct Config {
     pub prometheus: prometheus::PrometheusConfig,
     /// `outputs.ipfix`.
     pub ipfix: ipfix::IpfixConfig,
+    /// `global.communication.ingester_*`, `outputs.compression`: records to a DeepFlow ingester.
+    pub ingester: IngesterConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -99,6 +103,7 @@ impl Default for Config {
             metrics: Default::default(),
             prometheus: Default::default(),
             ipfix: Default::default(),
+            ingester: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -627,11 +632,13 @@ impl RawConfig {
         }
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
+        let ingester = self.global.communication.build(&self.outputs.compression)?;
         Ok(Config {
             analyzer,
             metrics,
             prometheus,
             ipfix,
+            ingester,
             max_memory_mib: max_memory,
             file_output: FileOutput {
                 rotate_bytes: out.rotate_size_mb * MIB,

@@ -41,6 +41,7 @@ pub(super) struct LegacyStatic {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Global {
     pub(super) limits: Limits,
+    pub(super) communication: super::ingester::Communication,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,6 +226,7 @@ pub(super) struct Outputs {
     pub(super) flow_metrics: super::flow_metrics::FlowMetricsOutput,
     pub(super) prometheus: super::prometheus::PrometheusOutput,
     pub(super) ipfix: super::ipfix::IpfixOutput,
+    pub(super) compression: super::ingester::Compression,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -27,3 +27,32 @@ pub mod agent {
 pub mod admin {
     tonic::include_proto!("tapflow.admin.v1");
 }
+
+/// DeepFlow's `flow_log` package: l4 rows (`TaggedFlow`) and l7 rows (`AppProtoLogsData`) on the
+/// ingester connection.
+#[allow(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    clippy::clone_on_ref_ptr,
+    clippy::unwrap_used,
+    clippy::manual_let_else
+)]
+pub mod flow_log {
+    tonic::include_proto!("flow_log");
+}
+
+/// DeepFlow's `metric` package: flow_metrics `Document`s on the ingester connection.
+#[allow(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::all,
+    clippy::pedantic,
+    clippy::clone_on_ref_ptr,
+    clippy::unwrap_used,
+    clippy::manual_let_else
+)]
+pub mod metric {
+    tonic::include_proto!("metric");
+}

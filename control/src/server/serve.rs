@@ -13,8 +13,10 @@ use tonic::{Request, Status};
 use super::admin::AdminService;
 use super::store::{Store, StoreError};
 use super::sync::{now_s, SyncService};
+use crate::ingest::receiver::{receive, store_loop, AgentCheck, AnyAgent, ReceiverCounters};
 use crate::rpc::admin::admin_server::AdminServer;
 use crate::rpc::agent::synchronizer_server::SynchronizerServer;
+use crate::sink::{FanOut, JsonLinesSink};
 
 /// Metadata key carrying the shared token (`Bearer <token>`).
 pub const TOKEN_HEADER: &str = "authorization";
@@ -40,6 +42,9 @@ pub struct ServerOptions {
     pub tls: TlsMode,
     /// An agent silent for this long is marked lost.
     pub lost_after: Duration,
+    /// Receive agents' records (DeepFlow's ingester framing) on this address; they are stored
+    /// as JSON lines per table under `data_dir/records`.
+    pub ingest_listen: Option<SocketAddr>,
 }
 
 /// Why the server could not run.
@@ -156,7 +161,18 @@ pub async fn serve(
             let _ = sweep_store.mark_lost(now_s() - lost_after);
         }
     });
+    let ingest = match opts.ingest_listen {
+        Some(at) => Some(start_ingest(at, &opts, &store, stop_rx.clone()).await?),
+        None => None,
+    };
     bound(addr);
+    if let Some(i) = &ingest {
+        println!(
+            "tapflow server: receiving records on {} (DeepFlow ingester framing), stored in {}",
+            i.addr,
+            opts.data_dir.join("records").display()
+        );
+    }
     let result = builder
         .add_service(SynchronizerServer::with_interceptor(
             SyncService::new(Arc::clone(&store), rx, stop_rx),
@@ -175,5 +191,70 @@ pub async fn serve(
         } => Ok(()),
     };
     sweep.abort();
+    if let Some(i) = ingest {
+        // The receiver stops with the stop signal; the store writes what it holds and ends.
+        let _ = i.receiver.await;
+        let _ = tokio::task::spawn_blocking(move || i.store.join()).await;
+    }
     Ok(result?)
+}
+
+/// The running ingester: its address, receiver task and store thread.
+struct Ingest {
+    addr: SocketAddr,
+    receiver: tokio::task::JoinHandle<()>,
+    store: std::thread::JoinHandle<crate::sink::SinkStats>,
+}
+
+/// Agents the control plane knows, connected from their own control address.
+struct KnownAgents(Arc<Store>);
+
+impl AgentCheck for KnownAgents {
+    fn allowed(&self, agent_id: u16, peer: std::net::IpAddr) -> bool {
+        match self.0.agent_by_id(u32::from(agent_id)) {
+            Ok(Some(a)) => a
+                .ctrl_ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip == peer || ip.to_canonical() == peer.to_canonical()),
+            _ => false,
+        }
+    }
+}
+
+async fn start_ingest(
+    at: SocketAddr,
+    opts: &ServerOptions,
+    store: &Arc<Store>,
+    stop: watch::Receiver<bool>,
+) -> Result<Ingest, ServeError> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| ServeError::Listen(at, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Listen(at, e))?;
+    let dir = opts.data_dir.join("records");
+    let files = JsonLinesSink::to_dir(&dir, crate::Config::default().file_output)
+        .map_err(|e| ServeError::Listen(at, e))?;
+    // With a token, only agents the control plane knows may send (from their own address), as
+    // only they may sync; without one, anyone, as on the gRPC port.
+    let check: Arc<dyn AgentCheck> = if opts.token.is_some() {
+        Arc::new(KnownAgents(Arc::clone(store)))
+    } else {
+        Arc::new(AnyAgent)
+    };
+    let counters = Arc::new(ReceiverCounters::default());
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let c = Arc::clone(&counters);
+    let stats = dir.join("ingest-stats.json");
+    let store_thread = std::thread::Builder::new()
+        .name("tapflow-store".into())
+        .spawn(move || store_loop(rx, FanOut::new(vec![Box::new(files)]), c, stats))
+        .map_err(|e| ServeError::Listen(at, e))?;
+    let receiver = tokio::spawn(receive(listener, check, tx, counters, stop));
+    Ok(Ingest {
+        addr,
+        receiver,
+        store: store_thread,
+    })
 }

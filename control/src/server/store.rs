@@ -505,6 +505,18 @@ impl Store {
             .optional()?)
     }
 
+    /// The agent with id `id`.
+    pub fn agent_by_id(&self, id: u32) -> Result<Option<AgentRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("{AGENT_SELECT} WHERE a.id = ?1"),
+                params![id],
+                agent_from_row,
+            )
+            .optional()?)
+    }
+
     pub fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
         let conn = self.conn();
         let mut st = conn.prepare(&format!("{AGENT_SELECT} ORDER BY a.id"))?;

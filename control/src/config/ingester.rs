@@ -1,0 +1,120 @@
+//! Where records go to a DeepFlow ingester: DeepFlow's `global.communication.ingester_ip`,
+//! `ingester_port`, `ingester_traffic_overflow_action` and `outputs.compression.l4/l7_flow_log`.
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// The sender's settings (`--ingester` overrides the address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngesterConfig {
+    /// `ingester_ip:ingester_port`; None when `ingester_ip` is empty (nothing is sent; DeepFlow
+    /// would use the controller's address, tapflow asks for it to be said).
+    pub addr: Option<String>,
+    /// The port for `--ingester HOST` without one, and for `ingester_ip`.
+    pub port: u16,
+    /// `WAIT` (true) or `DROP` when the sender's queue is full.
+    pub wait_on_overflow: bool,
+    pub compress_l7: bool,
+    pub compress_l4: bool,
+}
+
+impl Default for IngesterConfig {
+    fn default() -> Self {
+        IngesterConfig {
+            addr: None,
+            port: 30033,
+            wait_on_overflow: true,
+            compress_l7: true,
+            compress_l4: false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct Communication {
+    ingester_ip: Option<String>,
+    ingester_port: Option<u16>,
+    ingester_traffic_overflow_action: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct Compression {
+    l7_flow_log: Option<bool>,
+    l4_flow_log: Option<bool>,
+}
+
+/// `host:port` of `host` (an IPv6 address gets brackets).
+pub fn with_port(host: &str, port: u16) -> String {
+    if host.parse::<std::net::SocketAddr>().is_ok() {
+        return host.to_string();
+    }
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+impl Communication {
+    pub(super) fn build(&self, c: &Compression) -> Result<IngesterConfig, ConfigError> {
+        let d = IngesterConfig::default();
+        let port = self.ingester_port.unwrap_or(d.port);
+        if port == 0 {
+            return Err(ConfigError::Invalid {
+                key: "global.communication.ingester_port",
+                problem: "0 is not a port".into(),
+            });
+        }
+        let wait = match self
+            .ingester_traffic_overflow_action
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("WAIT") => true,
+            Some("DROP") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "global.communication.ingester_traffic_overflow_action",
+                    problem: format!("'{other}' is neither WAIT nor DROP"),
+                })
+            }
+        };
+        let host = self.ingester_ip.as_deref().map(str::trim).unwrap_or("");
+        if host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(ConfigError::Invalid {
+                key: "global.communication.ingester_ip",
+                problem: format!("'{host}' is not an address or host name"),
+            });
+        }
+        Ok(IngesterConfig {
+            addr: (!host.is_empty()).then(|| with_port(host, port)),
+            port,
+            wait_on_overflow: wait,
+            compress_l7: c.l7_flow_log.unwrap_or(d.compress_l7),
+            compress_l4: c.l4_flow_log.unwrap_or(d.compress_l4),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_get_the_port() {
+        assert_eq!(with_port("10.0.0.1", 30033), "10.0.0.1:30033");
+        assert_eq!(with_port("10.0.0.1:20033", 30033), "10.0.0.1:20033");
+        assert_eq!(with_port("::1", 30033), "[::1]:30033");
+        assert_eq!(with_port("[::1]:5", 30033), "[::1]:5");
+        assert_eq!(with_port("ingester.local", 1), "ingester.local:1");
+    }
+}

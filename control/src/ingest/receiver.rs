@@ -1,0 +1,299 @@
+//! The server side: `tapflow server --ingest-listen` accepts DeepFlow's framing from many agents
+//! (tapflow's or DeepFlow's own), checks each frame's header and size, decodes the l4, l7 and
+//! metrics messages into records and hands them to the store thread (JSON lines per table by
+//! default). A bad frame (header, size, compression, protobuf) or a truncated one is counted and
+//! its connection closed; the others go on. Frames of types tapflow does not store (DeepFlow's
+//! stats, syslog, ...) are counted and skipped: the framing stays in step.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tapflow_analyzer::{RecordBatch, RecordKind};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, watch};
+
+use super::frame::{self, FrameError, Header, HEADER_LEN};
+use super::from_pb;
+use crate::sink::{FanOut, SinkStats};
+
+/// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
+/// is closed.
+const IDLE: Duration = Duration::from_secs(300);
+/// A frame's body must arrive within this once its header has.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The receiver's counters (`ingest-stats.json`).
+#[derive(Debug, Default)]
+pub struct ReceiverCounters {
+    pub connections: AtomicU64,
+    pub frames: AtomicU64,
+    /// Records stored, per kind ([`RecordKind::ALL`] order).
+    pub records: [AtomicU64; 16],
+    /// Headers with a bad size, version or encoder.
+    pub bad_headers: AtomicU64,
+    /// Frames whose body does not decompress or decode.
+    pub bad_bodies: AtomicU64,
+    /// Connections that ended inside a frame.
+    pub truncated: AtomicU64,
+    /// Frames of types tapflow does not store (skipped).
+    pub skipped_types: AtomicU64,
+    /// Frames from agents the control plane does not know (connection closed).
+    pub rejected_agents: AtomicU64,
+    /// Connections closed for silence or a slow body.
+    pub timeouts: AtomicU64,
+}
+
+impl ReceiverCounters {
+    pub fn records(&self, k: RecordKind) -> u64 {
+        let i = RecordKind::ALL.iter().position(|x| *x == k).unwrap_or(0);
+        self.records[i].load(Ordering::Relaxed)
+    }
+
+    /// Every counter by name.
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut m = serde_json::Map::new();
+        m.insert("connections".into(), r(&self.connections).into());
+        m.insert("frames".into(), r(&self.frames).into());
+        for (k, c) in RecordKind::ALL.iter().zip(&self.records) {
+            m.insert(format!("records.{}", k.name()), r(c).into());
+        }
+        m.insert("bad_headers".into(), r(&self.bad_headers).into());
+        m.insert("bad_bodies".into(), r(&self.bad_bodies).into());
+        m.insert("truncated".into(), r(&self.truncated).into());
+        m.insert("skipped_types".into(), r(&self.skipped_types).into());
+        m.insert("rejected_agents".into(), r(&self.rejected_agents).into());
+        m.insert("timeouts".into(), r(&self.timeouts).into());
+        serde_json::Value::Object(m)
+    }
+}
+
+/// Who may send records.
+pub trait AgentCheck: Send + Sync {
+    /// Is `agent_id`, connected from `peer`, allowed?
+    fn allowed(&self, agent_id: u16, peer: IpAddr) -> bool;
+}
+
+/// Everyone (a server without a token).
+#[derive(Debug, Clone, Copy)]
+pub struct AnyAgent;
+
+impl AgentCheck for AnyAgent {
+    fn allowed(&self, _: u16, _: IpAddr) -> bool {
+        true
+    }
+}
+
+/// Accepts connections on `listener` until `stop` turns true; decoded records go to `out`.
+pub async fn receive(
+    listener: tokio::net::TcpListener,
+    check: Arc<dyn AgentCheck>,
+    out: mpsc::Sender<RecordBatch>,
+    counters: Arc<ReceiverCounters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    let conn_stop = stop.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                let (check, out, counters, stop) =
+                    (Arc::clone(&check), out.clone(), Arc::clone(&counters), conn_stop.clone());
+                conns.spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    connection(stream, peer, &*check, &out, &counters, stop).await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+}
+
+/// Resolves once the stop flag is set (the borrow of the flag ends inside).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Why a connection ended.
+enum End {
+    Closed,
+    Stop,
+}
+
+/// Reads exactly `buf.len()` bytes; Ok(false) on a clean end before the first byte.
+async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut at = 0;
+    while at < buf.len() {
+        let n = r.read(&mut buf[at..]).await?;
+        if n == 0 {
+            if at == 0 {
+                return Ok(false);
+            }
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        at += n;
+    }
+    Ok(true)
+}
+
+async fn connection(
+    mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    check: &dyn AgentCheck,
+    out: &mpsc::Sender<RecordBatch>,
+    c: &ReceiverCounters,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut known: Option<u16> = None;
+    let mut body = Vec::new();
+    loop {
+        let mut hb = [0u8; HEADER_LEN];
+        let got = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            r = tokio::time::timeout(IDLE, read_full(&mut stream, &mut hb)) => r,
+        };
+        let end = match got {
+            Err(_) => {
+                c.timeouts.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(Ok(false)) => End::Closed,
+            Ok(Err(_)) => {
+                c.truncated.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(Ok(true)) => {
+                match frame_in(&mut stream, &hb, &mut body, peer, &mut known, check, c).await {
+                    Ok(Some(batch)) => {
+                        if out.send(batch).await.is_err() {
+                            End::Stop
+                        } else {
+                            continue;
+                        }
+                    }
+                    Ok(None) => continue,
+                    Err(()) => End::Closed,
+                }
+            }
+        };
+        match end {
+            End::Closed | End::Stop => return,
+        }
+    }
+}
+
+/// Reads the body of the frame whose header is `hb` and decodes it (None: a skipped type);
+/// Err(()) when the connection must close (the reason counted).
+#[allow(clippy::too_many_arguments)]
+async fn frame_in(
+    stream: &mut tokio::net::TcpStream,
+    hb: &[u8; HEADER_LEN],
+    body: &mut Vec<u8>,
+    peer: SocketAddr,
+    known: &mut Option<u16>,
+    check: &dyn AgentCheck,
+    c: &ReceiverCounters,
+) -> Result<Option<RecordBatch>, ()> {
+    let h = Header::parse(hb).map_err(|_| {
+        c.bad_headers.fetch_add(1, Ordering::Relaxed);
+    })?;
+    if *known != Some(h.origin.agent_id) {
+        if !check.allowed(h.origin.agent_id, peer.ip()) {
+            c.rejected_agents.fetch_add(1, Ordering::Relaxed);
+            return Err(());
+        }
+        *known = Some(h.origin.agent_id);
+    }
+    body.clear();
+    body.resize(h.body_len(), 0);
+    match tokio::time::timeout(BODY_TIMEOUT, read_full(stream, body)).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) if body.is_empty() => {}
+        Ok(_) => {
+            c.truncated.fetch_add(1, Ordering::Relaxed);
+            return Err(());
+        }
+        Err(_) => {
+            c.timeouts.fetch_add(1, Ordering::Relaxed);
+            return Err(());
+        }
+    }
+    c.frames.fetch_add(1, Ordering::Relaxed);
+    let Ok(t) = h.message_type() else {
+        c.skipped_types.fetch_add(1, Ordering::Relaxed);
+        return Ok(None);
+    };
+    match decode_frame(&h, t, body) {
+        Ok(batch) => Ok(Some(batch)),
+        Err(_) => {
+            c.bad_bodies.fetch_add(1, Ordering::Relaxed);
+            Err(())
+        }
+    }
+}
+
+/// Every record of one frame body (all or nothing).
+pub fn decode_frame(
+    h: &Header,
+    t: frame::MessageType,
+    body: &[u8],
+) -> Result<RecordBatch, FrameError> {
+    let plain = frame::plain_body(h, body)?;
+    let mut batch = RecordBatch::default();
+    for m in frame::messages(&plain) {
+        from_pb::decode_into(t, m?, &mut batch)?;
+    }
+    Ok(batch)
+}
+
+/// Writes every received batch into `sink` until the channel closes; counts them in `c`, and
+/// writes `stats_path` (the receiver's counters and the sink's) every 10 s and at the end.
+pub fn store_loop(
+    mut rx: mpsc::Receiver<RecordBatch>,
+    mut sink: FanOut,
+    c: Arc<ReceiverCounters>,
+    stats_path: std::path::PathBuf,
+) -> SinkStats {
+    let write_stats = |sink: &FanOut| {
+        let mut j = c.to_json();
+        if let Some(m) = j.as_object_mut() {
+            for (name, s) in sink.per_sink() {
+                m.insert(format!("sink.{name}.write_errors"), s.write_errors.into());
+                m.insert(format!("sink.{name}.bytes"), s.bytes.into());
+            }
+        }
+        let _ = std::fs::write(&stats_path, format!("{j:#}\n"));
+    };
+    let mut last = std::time::Instant::now();
+    while let Some(batch) = rx.blocking_recv() {
+        for (k, n) in RecordKind::ALL.iter().zip(&c.records) {
+            n.fetch_add(count_of(&batch, *k), Ordering::Relaxed);
+        }
+        sink.write_batch(&batch);
+        if last.elapsed() >= Duration::from_secs(10) {
+            let _ = sink.flush();
+            write_stats(&sink);
+            last = std::time::Instant::now();
+        }
+    }
+    if let Err(e) = sink.finish() {
+        eprintln!("tapflow server: record store: {e}");
+    }
+    write_stats(&sink);
+    sink.stats()
+}
+
+fn count_of(b: &RecordBatch, k: RecordKind) -> u64 {
+    let mut n = 0u64;
+    b.for_each(|r| n += u64::from(r.kind() == k));
+    n
+}

@@ -1,0 +1,472 @@
+//! The agent side: a [`Sink`] that sends records to a DeepFlow ingester (DeepFlow's server or
+//! `tapflow server --ingest-listen`) the way DeepFlow's agent does: one frame builder per message
+//! type, a frame when a builder passes 256 KiB or a second has passed, one TCP connection shared
+//! by every type, reconnection with backoff, and a bounded queue of frames between the sink and
+//! the connection thread. When the queue is full a frame waits up to 2 s (`WAIT`, DeepFlow's
+//! default overflow action) or is dropped at once (`DROP`); every record lost is counted, so a
+//! server that is down for hours costs counted records and no memory growth.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tapflow_analyzer::{RecordKind, RecordRef};
+
+use super::frame::{FrameBuilder, MessageType, Origin};
+use super::to_pb;
+use crate::sink::{Sink, SinkError, SinkStats};
+
+/// What to do with a frame when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait up to 2 s for room, then drop (DeepFlow's `WAIT`).
+    #[default]
+    Wait,
+    /// Drop at once (`DROP`).
+    Drop,
+}
+
+/// Sender settings.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// The ingester, `HOST:PORT` (DeepFlow's `ingester_ip:ingester_port`, default port 30033).
+    pub addr: String,
+    /// Compress l7 rows (DeepFlow's `outputs.compression.l7_flow_log`, true).
+    pub compress_l7: bool,
+    /// Compress l4 rows (`outputs.compression.l4_flow_log`, false).
+    pub compress_l4: bool,
+    /// A frame is cut when its body passes this many bytes.
+    pub flush_bytes: usize,
+    /// ... or when this much analyzer time has passed since the last cut (ns).
+    pub flush_interval_ns: u64,
+    /// Frames queued for the connection at most.
+    pub queue_frames: usize,
+    pub overflow: Overflow,
+    /// First reconnect delay; doubled after each failure up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// How long the end of a run waits for queued frames to go out.
+    pub drain_timeout: Duration,
+    /// Team and organisation ids in every header; the agent id is [`SenderHandle::set_agent_id`]'s.
+    pub team_id: u32,
+    pub org_id: u16,
+}
+
+impl SenderConfig {
+    pub fn new(addr: impl Into<String>) -> Self {
+        SenderConfig {
+            addr: addr.into(),
+            compress_l7: true,
+            compress_l4: false,
+            flush_bytes: 256 << 10,
+            flush_interval_ns: 1_000_000_000,
+            queue_frames: 64,
+            overflow: Overflow::Wait,
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(15),
+            drain_timeout: Duration::from_secs(10),
+            team_id: 0,
+            org_id: 0,
+        }
+    }
+}
+
+/// Counters shared by the sink and its connection thread.
+#[derive(Debug, Default)]
+pub struct SenderCounters {
+    /// Records written to the connection, per kind ([`RecordKind::ALL`] order).
+    pub sent: [AtomicU64; 16],
+    /// Records lost (queue full, frame too large, connection gone at the end).
+    pub dropped: AtomicU64,
+    pub frames_sent: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// Connections made (the first one included).
+    pub connects: AtomicU64,
+    /// Connect or write failures.
+    pub failures: AtomicU64,
+    /// Frames in the queue or being written.
+    in_flight: AtomicU64,
+    connected: AtomicBool,
+    /// The sink has gone: what is queued gets `drain_timeout` to go out.
+    closing: AtomicBool,
+    agent_id: AtomicU16,
+}
+
+impl SenderCounters {
+    /// Records written, every kind.
+    pub fn records_sent(&self) -> u64 {
+        self.sent.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// `(name, value)` pairs for stats.json (`ingester.*`).
+    pub fn entries(&self) -> Vec<(&'static str, u64)> {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("ingester.records_sent", self.records_sent()),
+            ("ingester.records_dropped", r(&self.dropped)),
+            ("ingester.frames_sent", r(&self.frames_sent)),
+            ("ingester.frames_dropped", r(&self.frames_dropped)),
+            ("ingester.bytes_sent", r(&self.bytes_sent)),
+            ("ingester.connects", r(&self.connects)),
+            ("ingester.failures", r(&self.failures)),
+        ]
+    }
+}
+
+/// A handle to set the agent id once the controller hands it out.
+#[derive(Debug, Clone)]
+pub struct SenderHandle(Arc<SenderCounters>);
+
+impl SenderHandle {
+    pub fn set_agent_id(&self, id: u16) {
+        self.0.agent_id.store(id, Ordering::Relaxed);
+    }
+
+    pub fn counters(&self) -> &SenderCounters {
+        &self.0
+    }
+}
+
+/// One frame on its way, with the records it holds per kind.
+struct Frame {
+    bytes: Vec<u8>,
+    records: [u32; 16],
+}
+
+fn kind_index(k: RecordKind) -> usize {
+    RecordKind::ALL.iter().position(|x| *x == k).unwrap_or(0)
+}
+
+/// The records of one message type being collected.
+struct Pending {
+    builder: FrameBuilder,
+    records: [u32; 16],
+    compress: bool,
+}
+
+/// The sink.
+pub struct IngesterSink {
+    cfg: SenderConfig,
+    pending: [Pending; 3],
+    last_cut_ns: Option<u64>,
+    tx: Option<SyncSender<Frame>>,
+    shared: Arc<SenderCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for IngesterSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngesterSink")
+            .field("addr", &self.cfg.addr)
+            .finish()
+    }
+}
+
+impl IngesterSink {
+    /// Starts the connection thread (it connects in the background: an unreachable ingester is
+    /// not an error here, it is retried and its losses counted).
+    pub fn start(cfg: SenderConfig) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_frames.max(1));
+        let shared = Arc::new(SenderCounters::default());
+        let conn = Connection {
+            addr: cfg.addr.clone(),
+            resolved: None,
+            stream: None,
+            backoff: cfg.reconnect_min,
+            min: cfg.reconnect_min,
+            max: cfg.reconnect_max,
+            next_try: Instant::now(),
+            shared: Arc::clone(&shared),
+        };
+        let drain = cfg.drain_timeout;
+        let thread = std::thread::Builder::new()
+            .name("tapflow-ingester".into())
+            .spawn(move || conn.run(rx, drain))?;
+        let pending = MessageType::ALL.map(|t| Pending {
+            builder: FrameBuilder::new(t, cfg.flush_bytes + 4096),
+            records: [0; 16],
+            compress: match t {
+                MessageType::ProtocolLog => cfg.compress_l7,
+                MessageType::TaggedFlow => cfg.compress_l4,
+                MessageType::Metrics => false,
+            },
+        });
+        Ok(IngesterSink {
+            cfg,
+            pending,
+            last_cut_ns: None,
+            tx: Some(tx),
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> SenderHandle {
+        SenderHandle(Arc::clone(&self.shared))
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            team_id: self.cfg.team_id,
+            org_id: self.cfg.org_id,
+            agent_id: self.shared.agent_id.load(Ordering::Relaxed),
+        }
+    }
+
+    fn slot(t: MessageType) -> usize {
+        MessageType::ALL.iter().position(|x| *x == t).unwrap_or(0)
+    }
+
+    /// Cuts the frame of type slot `i` and queues it.
+    fn cut(&mut self, i: usize) {
+        let origin = self.origin();
+        let p = &mut self.pending[i];
+        if p.builder.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut p.records);
+        let n: u64 = records.iter().map(|r| u64::from(*r)).sum();
+        let Some(bytes) = p.builder.take_frame(origin, p.compress) else {
+            self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+            self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let Some(tx) = &self.tx else { return };
+        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        let mut frame = Frame { bytes, records };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match tx.try_send(frame) {
+                Ok(()) => return,
+                Err(TrySendError::Full(f))
+                    if self.cfg.overflow == Overflow::Wait && Instant::now() < deadline =>
+                {
+                    frame = f;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+                    self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn cut_all(&mut self) {
+        for i in 0..self.pending.len() {
+            self.cut(i);
+        }
+    }
+}
+
+impl Sink for IngesterSink {
+    fn name(&self) -> &'static str {
+        "ingester"
+    }
+
+    fn write(&mut self, rec: RecordRef<'_>) {
+        let agent = self.shared.agent_id.load(Ordering::Relaxed);
+        let (t, kind) = (message_type(rec.kind()), rec.kind());
+        let i = Self::slot(t);
+        let b = &mut self.pending[i].builder;
+        match rec {
+            RecordRef::L4FlowLog(r) => b.push(&to_pb::tagged_flow(r, agent)),
+            RecordRef::L7FlowLog(r) => b.push(&to_pb::app_proto_log(r, agent)),
+            RecordRef::NetworkDoc(d) => b.push(&to_pb::flow_document(&d.0, false, agent)),
+            RecordRef::NetworkMapDoc(d) => b.push(&to_pb::flow_document(&d.0, false, agent)),
+            RecordRef::NetworkDoc1s(d) => b.push(&to_pb::flow_document(&d.0, true, agent)),
+            RecordRef::NetworkMapDoc1s(d) => b.push(&to_pb::flow_document(&d.0, true, agent)),
+            RecordRef::ApplicationDoc(d) => b.push(&to_pb::app_document(&d.0, false, agent)),
+            RecordRef::ApplicationMapDoc(d) => b.push(&to_pb::app_document(&d.0, false, agent)),
+            RecordRef::ApplicationDoc1s(d) => b.push(&to_pb::app_document(&d.0, true, agent)),
+            RecordRef::ApplicationMapDoc1s(d) => b.push(&to_pb::app_document(&d.0, true, agent)),
+        }
+        self.pending[i].records[kind_index(kind)] += 1;
+        if self.pending[i].builder.len() >= self.cfg.flush_bytes {
+            self.cut(i);
+        }
+    }
+
+    fn tick(&mut self, now_ns: u64) {
+        let last = *self.last_cut_ns.get_or_insert(now_ns);
+        if now_ns.saturating_sub(last) >= self.cfg.flush_interval_ns {
+            self.last_cut_ns = Some(now_ns);
+            self.cut_all();
+        }
+    }
+
+    /// Cuts every pending frame and waits (up to `drain_timeout`) for the queue to go out.
+    /// Records that could not be sent are counted (`ingester.records_dropped`), not an error:
+    /// an unreachable ingester must not stop the files or the other sinks.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.cut_all();
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        while self.shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> SinkStats {
+        let mut s = SinkStats::default();
+        for (w, c) in s.written.iter_mut().zip(&self.shared.sent) {
+            *w = c.load(Ordering::Relaxed);
+        }
+        s.bytes = self.shared.bytes_sent.load(Ordering::Relaxed);
+        s.write_errors = self.shared.dropped.load(Ordering::Relaxed);
+        s
+    }
+}
+
+impl Drop for IngesterSink {
+    fn drop(&mut self) {
+        self.cut_all();
+        // Closing the queue ends the thread once it has sent (or given up on) what is queued.
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The message type a record kind travels as.
+pub fn message_type(k: RecordKind) -> MessageType {
+    match k {
+        RecordKind::L4FlowLog => MessageType::TaggedFlow,
+        RecordKind::L7FlowLog => MessageType::ProtocolLog,
+        _ => MessageType::Metrics,
+    }
+}
+
+/// The connection thread's state.
+struct Connection {
+    addr: String,
+    resolved: Option<SocketAddr>,
+    stream: Option<TcpStream>,
+    backoff: Duration,
+    min: Duration,
+    max: Duration,
+    next_try: Instant,
+    shared: Arc<SenderCounters>,
+}
+
+impl Connection {
+    fn run(mut self, rx: Receiver<Frame>, drain: Duration) {
+        let mut closing_since: Option<Instant> = None;
+        let mut held: Option<Frame> = None;
+        loop {
+            let frame = match held.take() {
+                Some(f) => f,
+                None => match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(f) => f,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+            };
+            if closing_since.is_none() && self.shared.closing.load(Ordering::Relaxed) {
+                closing_since = Some(Instant::now());
+            }
+            if closing_since.is_some_and(|t| t.elapsed() > drain) {
+                self.lose(&frame);
+                continue;
+            }
+            match self.send(&frame) {
+                Ok(()) => {
+                    let s = &self.shared;
+                    for (c, n) in s.sent.iter().zip(frame.records) {
+                        c.fetch_add(u64::from(n), Ordering::Relaxed);
+                    }
+                    s.frames_sent.fetch_add(1, Ordering::Relaxed);
+                    s.bytes_sent
+                        .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
+                    s.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                Err(()) => {
+                    // Keep the frame for the next connection; wait for the backoff (in small
+                    // steps, so the end of a run is noticed).
+                    held = Some(frame);
+                    let wait = self.next_try.saturating_duration_since(Instant::now());
+                    std::thread::sleep(wait.min(Duration::from_millis(100)));
+                }
+            }
+        }
+    }
+
+    fn lose(&self, f: &Frame) {
+        let n: u64 = f.records.iter().map(|r| u64::from(*r)).sum();
+        self.shared.dropped.fetch_add(n, Ordering::Relaxed);
+        self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Writes a frame, connecting first if needed; Err when not connected (backing off) or the
+    /// write failed (the connection is dropped).
+    fn send(&mut self, f: &Frame) -> Result<(), ()> {
+        if self.stream.is_none() {
+            if Instant::now() < self.next_try {
+                return Err(());
+            }
+            match self.connect() {
+                Ok(s) => {
+                    self.stream = Some(s);
+                    self.backoff = self.min;
+                    self.shared.connects.fetch_add(1, Ordering::Relaxed);
+                    self.shared.connected.store(true, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.fail();
+                    return Err(());
+                }
+            }
+        }
+        let Some(s) = &mut self.stream else {
+            return Err(());
+        };
+        if s.write_all(&f.bytes).is_err() {
+            self.stream = None;
+            self.shared.connected.store(false, Ordering::Relaxed);
+            self.fail();
+            return Err(());
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self) {
+        self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        self.next_try = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(self.max);
+        // Names are resolved again at the next attempt (the server may have moved).
+        self.resolved = None;
+    }
+
+    fn connect(&mut self) -> std::io::Result<TcpStream> {
+        let addr = match self.resolved {
+            Some(a) => a,
+            None => {
+                let a = self
+                    .addr
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| std::io::Error::other("no address"))?;
+                self.resolved = Some(a);
+                a
+            }
+        };
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_write_timeout(Some(Duration::from_secs(3)))?;
+        s.set_nodelay(true)?;
+        Ok(s)
+    }
+}
