@@ -66,10 +66,11 @@ pub(crate) fn report(
     let get = |name: &str| entries.iter().find(|(k, _)| *k == name).map_or(0, |e| e.1);
     if !quiet {
         eprintln!(
-            "tapflow: ingester: {} records sent in {} frames, {} dropped ({} connection failures)",
+            "tapflow: ingester: {} records sent in {} frames, {} dropped, {} unsent at exit ({} connection failures)",
             get("ingester.records_sent"),
             get("ingester.frames_sent"),
             get("ingester.records_dropped"),
+            get("ingester.records_queued"),
             get("ingester.failures"),
         );
     }

@@ -2,86 +2,21 @@
 //! dev certificate, a token, SQLite in a temporary directory), capture-less `tapflow agent`s and
 //! `tapflow ctl`, all over real gRPC sockets.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 mod netns;
+mod procs;
 use netns::{is_root, VethNs};
+use procs::Proc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 const TOKEN: &str = "s3cret-token";
 
-/// A child process killed when dropped; its output lines go to a channel.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env("TAPFLOW_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tapflow");
-        let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(l).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        Proc { child, lines }
-    }
-
-    /// Waits for a line containing `needle`; returns it.
-    fn expect(&self, needle: &str, within: Duration) -> String {
-        let end = Instant::now() + within;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.contains(needle) => return l,
-                Ok(_) => {}
-                Err(_) => panic!("no line with {needle:?} within {within:?}"),
-            }
-        }
-    }
-
-    /// SIGTERM; true when the process exited by itself, successfully, within 6 s (killed
-    /// otherwise).
-    fn stop(mut self) -> bool {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(6);
-        while Instant::now() < end {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        false
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A tapflow process with the shared token in its environment.
+fn spawn(args: &[&str]) -> Proc {
+    Proc::spawn_env(args, &[("TAPFLOW_TOKEN", TOKEN)])
 }
 
 struct Server {
@@ -91,7 +26,7 @@ struct Server {
 }
 
 fn start_server(dir: &Path, listen: &str) -> Server {
-    let proc = Proc::spawn(&[
+    let proc = spawn(&[
         "server",
         "--listen",
         listen,
@@ -168,7 +103,7 @@ fn group_config(s: &Server, verb: &str, file: &Path, yaml: &str) {
 }
 
 fn start_agent(s: &Server, name: &str, ip: &str, group: &str, state: &Path) -> Proc {
-    let p = Proc::spawn(&[
+    let p = spawn(&[
         "agent",
         "--controller",
         &s.addr,
@@ -435,7 +370,7 @@ fn tls_and_token_are_enforced() {
     assert!(!o.status.success(), "plaintext against TLS must fail");
     // An agent with a wrong token does not register.
     let st = dir.join("agent");
-    let agent = Proc::spawn(&[
+    let agent = spawn(&[
         "agent",
         "--controller",
         &s.addr,
@@ -486,7 +421,7 @@ fn live_run_applies_the_controllers_configuration() {
 
     let net = VethNs::with_mtu("cp", "1500");
     let out = dir.join("live");
-    let run = Proc::spawn(&[
+    let run = spawn(&[
         "run",
         "--engine",
         "af_packet",

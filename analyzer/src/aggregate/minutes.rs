@@ -267,6 +267,7 @@ impl Aggregator {
             capture_network_type: r.capture_network_type,
             tap_port: r.tap_port,
             endpoint: InlineBytes::EMPTY,
+            agent_id: 0,
         };
         let unspecified = |ip: std::net::IpAddr| match ip {
             std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -366,6 +367,7 @@ impl Aggregator {
             capture_network_type: r.capture_network_type,
             tap_port: r.tap_port,
             endpoint: r.endpoint,
+            agent_id: 0,
         };
         let map = Tags {
             ip: collapse_internet(r.peers.ip_0),

@@ -82,6 +82,7 @@ impl Analyzer {
         };
         let rec = L4FlowLog {
             flow_id: f.id,
+            agent_id: 0,
             start_time: start_ns / 1_000,
             end_time: end_ns / 1_000,
             duration: (end_ns / 1_000).saturating_sub(f.start_ns / 1_000),

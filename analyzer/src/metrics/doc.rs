@@ -41,6 +41,9 @@ pub struct Tags {
     /// Application tables: the request's endpoint.
     #[serde(skip_serializing_if = "InlineBytes::is_empty")]
     pub endpoint: InlineBytes<128>,
+    /// The sending agent on documents a `tapflow server` received (absent when 0).
+    #[serde(skip_serializing_if = "crate::record::is_zero")]
+    pub agent_id: u16,
 }
 
 impl Hash for Tags {
@@ -56,6 +59,7 @@ impl Hash for Tags {
             .hash(h);
         (self.tap_side, self.capture_network_type, self.tap_port).hash(h);
         self.endpoint.as_bytes().hash(h);
+        self.agent_id.hash(h);
     }
 }
 

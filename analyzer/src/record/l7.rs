@@ -24,6 +24,9 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct L7FlowLog {
     pub flow_id: u64,
+    /// The sending agent on rows a `tapflow server` received (absent when 0).
+    #[serde(skip_serializing_if = "super::is_zero")]
+    pub agent_id: u16,
     /// Request time (the response's when there was no request).
     pub start_time: u64,
     /// Response time (the request's when there was no response).
@@ -83,6 +86,7 @@ impl Default for L7FlowLog {
     fn default() -> Self {
         L7FlowLog {
             flow_id: 0,
+            agent_id: 0,
             start_time: 0,
             end_time: 0,
             row_type: TYPE_REQUEST,

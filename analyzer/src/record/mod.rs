@@ -12,6 +12,11 @@ use serde::{Serialize, Serializer};
 
 use crate::flow::Flow;
 
+/// serde: leave a zero agent id out.
+pub(crate) fn is_zero(v: &u16) -> bool {
+    *v == 0
+}
+
 pub mod kinds;
 pub mod l7;
 pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink};
@@ -90,6 +95,10 @@ impl FlowPeers {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct L4FlowLog {
     pub flow_id: u64,
+    /// The agent that sent the row (DeepFlow's `agent_id`), on rows a `tapflow server`
+    /// received; 0 (and absent from the JSON) on an agent's own rows.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub agent_id: u16,
     pub start_time: u64,
     pub end_time: u64,
     pub duration: u64,

@@ -107,6 +107,7 @@ pub fn l4_row(f: &fl::Flow) -> L4FlowLog {
     let l7_protocol = u8c(perf.l7_protocol);
     L4FlowLog {
         flow_id: f.flow_id,
+        agent_id: u16c(k.vtap_id),
         start_time: f.start_time / 1_000,
         end_time: f.end_time / 1_000,
         duration: f.duration / 1_000,
@@ -225,6 +226,7 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         .any(|(n, v)| n == ATTR_HEADERS_PARTIAL && v == "true");
     L7FlowLog {
         flow_id: b.flow_id,
+        agent_id: u16c(b.vtap_id),
         start_time: b.start_time / 1_000,
         end_time: b.end_time / 1_000,
         row_type: u8c(head.msg_type),
@@ -300,6 +302,7 @@ fn tags(t: &m::MiniTag) -> Result<Tags, FrameError> {
         capture_network_type: u8c(f.tap_type),
         tap_port: f.tap_port,
         endpoint: inline(&f.endpoint),
+        agent_id: u16c(f.vtap_id),
     })
 }
 

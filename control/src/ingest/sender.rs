@@ -91,9 +91,13 @@ pub struct SenderCounters {
     pub failures: AtomicU64,
     /// Frames in the queue or being written.
     in_flight: AtomicU64,
+    /// Records in those frames.
+    in_flight_records: AtomicU64,
     connected: AtomicBool,
     /// The sink has gone: what is queued gets `drain_timeout` to go out.
     closing: AtomicBool,
+    /// The sink has gone after a flush already waited: what is left is lost now.
+    give_up: AtomicBool,
     agent_id: AtomicU16,
 }
 
@@ -118,6 +122,7 @@ impl SenderCounters {
             ("ingester.bytes_sent", r(&self.bytes_sent)),
             ("ingester.connects", r(&self.connects)),
             ("ingester.failures", r(&self.failures)),
+            ("ingester.records_queued", r(&self.in_flight_records)),
         ]
     }
 }
@@ -161,6 +166,8 @@ pub struct IngesterSink {
     tx: Option<SyncSender<Frame>>,
     shared: Arc<SenderCounters>,
     thread: Option<JoinHandle<()>>,
+    /// A flush has waited for the queue (the end of a run): dropping then gives up at once.
+    flushed: bool,
 }
 
 impl std::fmt::Debug for IngesterSink {
@@ -207,6 +214,7 @@ impl IngesterSink {
             tx: Some(tx),
             shared,
             thread: Some(thread),
+            flushed: false,
         })
     }
 
@@ -242,6 +250,9 @@ impl IngesterSink {
         };
         let Some(tx) = &self.tx else { return };
         self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .in_flight_records
+            .fetch_add(n, Ordering::Relaxed);
         let mut frame = Frame { bytes, records };
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
@@ -255,11 +266,22 @@ impl IngesterSink {
                 }
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.shared
+                        .in_flight_records
+                        .fetch_sub(n, Ordering::Relaxed);
                     self.shared.dropped.fetch_add(n, Ordering::Relaxed);
                     self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
+        }
+    }
+
+    /// Waits up to `drain_timeout` for the queue to go out.
+    fn flush_wait(&self) {
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        while self.shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -311,10 +333,8 @@ impl Sink for IngesterSink {
     /// an unreachable ingester must not stop the files or the other sinks.
     fn flush(&mut self) -> Result<(), SinkError> {
         self.cut_all();
-        let deadline = Instant::now() + self.cfg.drain_timeout;
-        while self.shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.flush_wait();
+        self.flushed = true;
         Ok(())
     }
 
@@ -333,12 +353,22 @@ impl Drop for IngesterSink {
     fn drop(&mut self) {
         self.cut_all();
         // Closing the queue ends the thread once it has sent (or given up on) what is queued.
+        // What is queued gets one `drain_timeout` (a flush at the end of the run already gave it
+        // that), then is counted lost.
+        if !self.flushed {
+            self.flush_wait();
+        }
+        self.shared.give_up.store(true, Ordering::Relaxed);
         self.shared.closing.store(true, Ordering::Relaxed);
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+fn frame_records(f: &Frame) -> u64 {
+    f.records.iter().map(|r| u64::from(*r)).sum()
 }
 
 /// The message type a record kind travels as.
@@ -378,7 +408,9 @@ impl Connection {
             if closing_since.is_none() && self.shared.closing.load(Ordering::Relaxed) {
                 closing_since = Some(Instant::now());
             }
-            if closing_since.is_some_and(|t| t.elapsed() > drain) {
+            if self.shared.give_up.load(Ordering::Relaxed)
+                || closing_since.is_some_and(|t| t.elapsed() > drain)
+            {
                 self.lose(&frame);
                 continue;
             }
@@ -392,6 +424,8 @@ impl Connection {
                     s.bytes_sent
                         .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
                     s.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    s.in_flight_records
+                        .fetch_sub(frame_records(&frame), Ordering::Relaxed);
                 }
                 Err(()) => {
                     // Keep the frame for the next connection; wait for the backoff (in small
@@ -405,10 +439,13 @@ impl Connection {
     }
 
     fn lose(&self, f: &Frame) {
-        let n: u64 = f.records.iter().map(|r| u64::from(*r)).sum();
+        let n = frame_records(f);
         self.shared.dropped.fetch_add(n, Ordering::Relaxed);
         self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
         self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .in_flight_records
+            .fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Writes a frame, connecting first if needed; Err when not connected (backing off) or the
