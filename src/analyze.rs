@@ -33,6 +33,8 @@ pub(crate) struct AnalyzeArgs {
     ipfix: Option<String>,
     #[command(flatten)]
     ingester: crate::ingest_out::IngesterArgs,
+    #[command(flatten)]
+    clickhouse: crate::clickhouse_out::ClickHouseArgs,
 }
 
 pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
@@ -58,6 +60,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write to {}", args.out))?;
     let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet)
         .context("cannot start the ingester sender")?;
+    let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
     let mut analyzer = Analyzer::new(cfg.analyzer.clone());
     let started = Instant::now();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -89,6 +92,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     let mut sender_stats = serde_json::Map::new();
     crate::ingest_out::report(ingester.as_ref(), &mut sender_stats, args.quiet);
+    crate::clickhouse_out::report(clickhouse.as_ref(), &mut sender_stats, args.quiet);
     let elapsed = started.elapsed().as_secs_f64();
     let counters = analyzer.counters().clone();
     if !to_stdout {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tapflow_analyzer::RecordKind;
+use tapflow_control::clickhouse::ClickHouseCounters;
 use tapflow_control::ingest::SenderHandle;
 use tapflow_control::sink::{FanOut, OutputTarget, PrometheusCounters, PrometheusSink};
 use tapflow_control::Config;
@@ -104,6 +105,8 @@ pub(crate) struct RunArgs {
     controller: crate::agent::ControllerArgs,
     #[command(flatten)]
     ingester: crate::ingest_out::IngesterArgs,
+    #[command(flatten)]
+    clickhouse: crate::clickhouse_out::ClickHouseArgs,
 }
 
 /// SIGHUP: the `--config` file read again (None, with the reason on stderr, when there is none
@@ -230,6 +233,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     };
     let ingester = crate::ingest_out::attach(&a.ingester, &cfg, &mut sink, a.quiet)
         .context("cannot start the ingester sender")?;
+    let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
             tapflow_analyzer::mirror::CaptureMode::Local => 0,
@@ -253,7 +257,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             &a,
             &cfg,
             &mut sink,
-            (prometheus.as_ref(), ingester.as_ref()),
+            (prometheus.as_ref(), ingester.as_ref(), clickhouse.as_ref()),
             &mut |epoch| {
                 if let (Some(c), Some(h)) = (&control, &ingester) {
                     if let Some(id) = c.agent_id() {
@@ -333,7 +337,11 @@ fn run_once(
     a: &RunArgs,
     cfg: &Config,
     sink: &mut FanOut,
-    (prometheus, ingester): (Option<&PrometheusCounters>, Option<&SenderHandle>),
+    (prometheus, ingester, clickhouse): (
+        Option<&PrometheusCounters>,
+        Option<&SenderHandle>,
+        Option<&Arc<ClickHouseCounters>>,
+    ),
     on_tick: &mut dyn FnMut(&ConfigEpoch),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
@@ -491,6 +499,7 @@ fn run_once(
         stats.insert("ports".into(), ports.into());
     }
     crate::ingest_out::report(ingester, &mut stats, a.quiet);
+    crate::clickhouse_out::report(clickhouse, &mut stats, a.quiet);
     let path = a.out.join("stats.json");
     write_json_atomically(&path, &serde_json::Value::Object(stats))
         .with_context(|| format!("cannot write {}", path.display()))?;

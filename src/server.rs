@@ -41,6 +41,9 @@ pub(crate) struct ServerArgs {
     /// With --token only agents this server knows may send, from their control address.
     #[arg(long, value_name = "HOST:PORT")]
     ingest_listen: Option<SocketAddr>,
+    /// Store the received records in ClickHouse (DeepFlow's tables) instead of JSON lines.
+    #[command(flatten)]
+    clickhouse: crate::clickhouse_out::ClickHouseArgs,
 }
 
 pub(crate) fn run(a: ServerArgs) -> anyhow::Result<()> {
@@ -63,6 +66,7 @@ pub(crate) fn run(a: ServerArgs) -> anyhow::Result<()> {
         tls: tls.clone(),
         lost_after,
         ingest_listen: a.ingest_listen,
+        clickhouse: a.clickhouse.config(),
     };
     let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
     rt.block_on(async move {

@@ -269,6 +269,8 @@ pub fn store_loop(
             for (name, s) in sink.per_sink() {
                 m.insert(format!("sink.{name}.write_errors"), s.write_errors.into());
                 m.insert(format!("sink.{name}.bytes"), s.bytes.into());
+                let written: u64 = s.written.iter().sum();
+                m.insert(format!("sink.{name}.records"), written.into());
             }
         }
         let _ = std::fs::write(&stats_path, format!("{j:#}\n"));

@@ -45,6 +45,8 @@ pub struct ServerOptions {
     /// Receive agents' records (DeepFlow's ingester framing) on this address; they are stored
     /// as JSON lines per table under `data_dir/records`.
     pub ingest_listen: Option<SocketAddr>,
+    /// Store received records in ClickHouse instead of JSON lines.
+    pub clickhouse: Option<crate::clickhouse::ClickHouseConfig>,
 }
 
 /// Why the server could not run.
@@ -167,10 +169,13 @@ pub async fn serve(
     };
     bound(addr);
     if let Some(i) = &ingest {
+        let store = match &opts.clickhouse {
+            Some(c) => format!("ClickHouse at {}", c.url),
+            None => opts.data_dir.join("records").display().to_string(),
+        };
         println!(
-            "tapflow server: receiving records on {} (DeepFlow ingester framing), stored in {}",
-            i.addr,
-            opts.data_dir.join("records").display()
+            "tapflow server: receiving records on {} (DeepFlow ingester framing), stored in {store}",
+            i.addr
         );
     }
     let result = builder
@@ -234,8 +239,17 @@ async fn start_ingest(
         .local_addr()
         .map_err(|e| ServeError::Listen(at, e))?;
     let dir = opts.data_dir.join("records");
-    let files = JsonLinesSink::to_dir(&dir, crate::Config::default().file_output)
-        .map_err(|e| ServeError::Listen(at, e))?;
+    std::fs::create_dir_all(&dir).map_err(|e| ServeError::Listen(at, e))?;
+    let store_sink: Box<dyn crate::sink::Sink> = match &opts.clickhouse {
+        Some(c) => Box::new(
+            crate::clickhouse::ClickHouseSink::start(c.clone())
+                .map_err(|e| ServeError::Listen(at, std::io::Error::other(e)))?,
+        ),
+        None => Box::new(
+            JsonLinesSink::to_dir(&dir, crate::Config::default().file_output)
+                .map_err(|e| ServeError::Listen(at, e))?,
+        ),
+    };
     // With a token, only agents the control plane knows may send (from their own address), as
     // only they may sync; without one, anyone, as on the gRPC port.
     let check: Arc<dyn AgentCheck> = if opts.token.is_some() {
@@ -249,7 +263,7 @@ async fn start_ingest(
     let stats = dir.join("ingest-stats.json");
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())
-        .spawn(move || store_loop(rx, FanOut::new(vec![Box::new(files)]), c, stats))
+        .spawn(move || store_loop(rx, FanOut::new(vec![store_sink]), c, stats))
         .map_err(|e| ServeError::Listen(at, e))?;
     let receiver = tokio::spawn(receive(listener, check, tx, counters, stop));
     Ok(Ingest {
