@@ -49,16 +49,30 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
   # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
   /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
+  # The ClickHouse store: Debian's clickhouse-server 18.16, zstd to read the ingester frames
+  # independently, pip for chDB (below).
+  command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
+  command -v zstd >/dev/null || need+=(zstd)
+  /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server clickhouse-server; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else
     echo "missing: ${need[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+fi
+# chDB, the current ClickHouse engine in-process (PyPI), checks DeepFlow's exact DDL and types.
+if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! /usr/bin/python3 -c 'import chdb' 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -m pip install -q --break-system-packages chdb-core >/dev/null
+  else
+    echo "missing: chdb (pip install chdb-core)" >&2
     exit 1
   fi
 fi

@@ -1,0 +1,990 @@
+//! The ClickHouse store against real engines: Debian's `clickhouse-server` 18.16 (started here on
+//! loopback in a temporary directory; the HTTP protocol, batching, the legacy DDL, retries while
+//! it is stopped) and chDB (the current engine in-process, PyPI `chdb-core`: DeepFlow's exact DDL
+//! and types, loading the very RowBinary bodies tapflow sent). Every field of every record must
+//! land in its column with its value; the SQL of docs/queries.md runs on both.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod procs;
+use procs::Proc;
+use serde_json::Value;
+use tapflow_control::clickhouse::{tables, ClickHouseConfig, ClickHouseSink, Dialect};
+use tapflow_control::sink::Sink;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tapflow-ch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Debian's clickhouse-server in `dir`, killed on drop.
+struct ClickHouse {
+    child: Option<Child>,
+    dir: PathBuf,
+    http: u16,
+}
+
+impl ClickHouse {
+    /// None (the test says it is skipped) when the server is not installed.
+    fn start(dir: &Path) -> Option<ClickHouse> {
+        if !Path::new("/usr/bin/clickhouse").exists()
+            && !Path::new("/usr/sbin/clickhouse-server").exists()
+        {
+            eprintln!("skipped: clickhouse-server is not installed (the test command installs it)");
+            return None;
+        }
+        let (http, tcp) = (free_port(), free_port());
+        let d = dir.display();
+        std::fs::write(
+            dir.join("config.xml"),
+            format!(
+                "<yandex>\n<logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog></logger>\n\
+                 <http_port>{http}</http_port><tcp_port>{tcp}</tcp_port><listen_host>127.0.0.1</listen_host>\n\
+                 <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><users_config>{d}/users.xml</users_config>\n\
+                 <default_profile>default</default_profile><default_database>default</default_database>\n\
+                 <mark_cache_size>104857600</mark_cache_size>\n</yandex>\n"
+            ),
+        )
+        .expect("config");
+        std::fs::write(
+            dir.join("users.xml"),
+            "<yandex><profiles><default></default></profiles><users><default><password></password>\
+             <networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota>\
+             </default></users><quotas><default></default></quotas></yandex>\n",
+        )
+        .expect("users");
+        let mut ch = ClickHouse {
+            child: None,
+            dir: dir.to_path_buf(),
+            http,
+        };
+        ch.resume();
+        Some(ch)
+    }
+
+    /// (Re)starts the server on the same data and ports; waits until it answers.
+    fn resume(&mut self) {
+        let child = Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clickhouse-server");
+        self.child = Some(child);
+        let end = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < end {
+            if self.try_query("SELECT 1").is_some_and(|s| s.trim() == "1") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("clickhouse-server did not answer within 30 s");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    fn try_query(&self, sql: &str) -> Option<String> {
+        let o = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--data-binary", sql])
+            .arg(format!(
+                "http://127.0.0.1:{}/?output_format_json_quote_64bit_integers=0",
+                self.http
+            ))
+            .output()
+            .ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    fn query(&self, sql: &str) -> String {
+        self.try_query(sql)
+            .unwrap_or_else(|| panic!("ClickHouse refused: {sql}"))
+    }
+
+    fn rows(&self, sql: &str) -> Vec<Value> {
+        self.query(&format!("{sql} FORMAT JSONEachRow"))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("row"))
+            .collect()
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn gen(dir: &Path, name: &str, flows: u32) -> PathBuf {
+    let o = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", name])
+        .args(["--seed", "21", "--flows", &flows.to_string()])
+        .output()
+        .expect("gen");
+    assert!(o.status.success());
+    dir.join(format!("{name}.pcap"))
+}
+
+fn analyze(pcap: &Path, out: &Path, extra: &[&str]) -> Value {
+    let o = Command::new(BIN)
+        .arg("analyze")
+        .arg(pcap)
+        .args(["--quiet", "--out", out.to_str().expect("utf8")])
+        .args(extra)
+        .output()
+        .expect("analyze");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+        .expect("json")
+}
+
+fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect()
+}
+
+/// How a JSON field is compared.
+#[derive(Clone, Copy)]
+enum Kind {
+    Num,
+    Str,
+}
+
+/// A record field and the SQL that reads it back, per dialect.
+struct Field {
+    json: &'static str,
+    legacy: String,
+    current: String,
+    kind: Kind,
+}
+
+fn same(json: &'static str, col: &str, kind: Kind) -> Field {
+    Field {
+        json,
+        legacy: format!("`{col}`"),
+        current: format!("`{col}`"),
+        kind,
+    }
+}
+
+fn time64(json: &'static str, col: &str) -> Field {
+    Field {
+        json,
+        legacy: format!("`{col}`"),
+        current: format!("toUnixTimestamp64Micro(`{col}`)"),
+        kind: Kind::Num,
+    }
+}
+
+fn ip(json: &'static str, v4: &str, v6: &str, flag: &str) -> Field {
+    Field {
+        json,
+        legacy: format!("if({flag}, IPv4NumToString({v4}), IPv6NumToString({v6}))"),
+        current: format!("if({flag}, toString({v4}), toString({v6}))"),
+        kind: Kind::Str,
+    }
+}
+
+fn sql(json: &'static str, expr: &str, kind: Kind) -> Field {
+    Field {
+        json,
+        legacy: expr.to_string(),
+        current: expr.to_string(),
+        kind,
+    }
+}
+
+fn attr(json: &'static str) -> Field {
+    sql(
+        json,
+        &format!("arrayElement(attribute_values, indexOf(attribute_names, '{json}'))"),
+        Kind::Str,
+    )
+}
+
+/// Record fields derived from another stored field (not columns of their own).
+const DERIVED: &[&str] = &[
+    "close_type_name",
+    "tap_port_type",
+    "l7_protocol_str",
+    "tap_side",
+    "rtt",
+    "srt",
+    "art",
+    "rrt",
+];
+
+fn l4_fields() -> Vec<Field> {
+    use Kind::*;
+    let mut f =
+        vec![
+        time64("start_time", "start_time"),
+        time64("end_time", "end_time"),
+        time64("first_time_tx", "first_time_tx"),
+        time64("last_time_tx", "last_time_tx"),
+        time64("first_time_rx", "first_time_rx"),
+        time64("last_time_rx", "last_time_rx"),
+        sql(
+            "status",
+            "transform(status, [0, 3, 4], ['normal', 'server_error', 'client_error'], 'unknown')",
+            Str,
+        ),
+        same("capture_network_type", "capture_network_type_id", Num),
+        sql("tap_port", "capture_nic", Num),
+        sql("mac_0", "lower(MACNumToString(mac_0))", Str),
+        sql("mac_1", "lower(MACNumToString(mac_1))", Str),
+        ip("ip_0", "ip4_0", "ip6_0", "is_ipv4"),
+        ip("ip_1", "ip4_1", "ip6_1", "is_ipv4"),
+        same("tunnel_id", "tunnel_tx_id", Num),
+        ip("tunnel_tx_ip_0", "tunnel_tx_ip4_0", "tunnel_tx_ip6_0", "tunnel_is_ipv4"),
+        ip("tunnel_tx_ip_1", "tunnel_tx_ip4_1", "tunnel_tx_ip6_1", "tunnel_is_ipv4"),
+        ip("tunnel_rx_ip_0", "tunnel_rx_ip4_0", "tunnel_rx_ip6_0", "tunnel_is_ipv4"),
+        ip("tunnel_rx_ip_1", "tunnel_rx_ip4_1", "tunnel_rx_ip6_1", "tunnel_is_ipv4"),
+        same("rtt_client_max", "rtt_client", Num),
+        same("rtt_server_max", "rtt_server", Num),
+        same("l7_timeout", "l7_server_timeout", Num),
+        same("reversed", "is_reversed", Num),
+        same("observation_point", "observation_point", Str),
+    ];
+    for n in [
+        "flow_id",
+        "duration",
+        "close_type",
+        "is_new_flow",
+        "signal_source",
+        "l2_end_0",
+        "l2_end_1",
+        "eth_type",
+        "vlan",
+        "is_ipv4",
+        "protocol",
+        "client_port",
+        "server_port",
+        "tunnel_type",
+        "tunnel_tier",
+        "packet_tx",
+        "packet_rx",
+        "byte_tx",
+        "byte_rx",
+        "l3_byte_tx",
+        "l3_byte_rx",
+        "l4_byte_tx",
+        "l4_byte_rx",
+        "total_packet_tx",
+        "total_packet_rx",
+        "total_byte_tx",
+        "total_byte_rx",
+        "tcp_flags_bit_0",
+        "tcp_flags_bit_1",
+        "syn_count",
+        "synack_count",
+        "fin_count",
+        "retrans_syn",
+        "retrans_synack",
+        "retrans_tx",
+        "retrans_rx",
+        "zero_win_tx",
+        "zero_win_rx",
+        "ooo_tx",
+        "ooo_rx",
+        "rtt",
+        "rtt_client_sum",
+        "rtt_client_count",
+        "rtt_server_sum",
+        "rtt_server_count",
+        "srt_sum",
+        "srt_count",
+        "srt_max",
+        "art_sum",
+        "art_count",
+        "art_max",
+        "cit_sum",
+        "cit_count",
+        "cit_max",
+        "direction_score",
+        "l7_protocol",
+        "l7_request",
+        "l7_response",
+        "l7_client_error",
+        "l7_server_error",
+        "rrt_sum",
+        "rrt_count",
+        "rrt_max",
+        "tls_rtt",
+        "agent_id",
+    ] {
+        f.push(same(n, n, Num));
+    }
+    f
+}
+
+fn l7_fields() -> Vec<Field> {
+    use Kind::*;
+    let mut f = vec![
+        time64("start_time", "start_time"),
+        time64("end_time", "end_time"),
+        same("type", "type", Num),
+        same("capture_network_type", "capture_network_type_id", Num),
+        sql("tap_port", "capture_nic", Num),
+        sql("mac_0", "lower(MACNumToString(mac_0))", Str),
+        sql("mac_1", "lower(MACNumToString(mac_1))", Str),
+        ip("ip_0", "ip4_0", "ip6_0", "is_ipv4"),
+        ip("ip_1", "ip4_1", "ip6_1", "is_ipv4"),
+        same("l7_protocol_str", "biz_protocol", Str),
+        attr("http_user_agent"),
+        attr("http_referer"),
+        sql(
+            "headers_partial",
+            "indexOf(attribute_names, 'headers_partial') > 0",
+            Num,
+        ),
+        sql("request_length", "ifNull(request_length, -1)", Num),
+        sql("response_length", "ifNull(response_length, -1)", Num),
+    ];
+    for n in [
+        "observation_point",
+        "version",
+        "request_type",
+        "request_domain",
+        "request_resource",
+        "endpoint",
+        "response_exception",
+        "response_result",
+        "trace_id",
+        "span_id",
+        "x_request_id_0",
+        "x_request_id_1",
+        "http_proxy_client",
+    ] {
+        f.push(same(n, n, Str));
+    }
+    for n in [
+        "flow_id",
+        "signal_source",
+        "is_ipv4",
+        "protocol",
+        "client_port",
+        "server_port",
+        "l7_protocol",
+        "request_id",
+        "response_code",
+        "response_status",
+        "response_duration",
+        "sql_affected_rows",
+        "is_tls",
+        "req_tcp_seq",
+        "resp_tcp_seq",
+        "captured_request_byte",
+        "captured_response_byte",
+        "agent_id",
+    ] {
+        f.push(same(n, n, Num));
+    }
+    f
+}
+
+/// flow_metrics columns: named as the record's fields except these.
+fn doc_fields(sample: &Value, app: bool) -> Vec<Field> {
+    use Kind::*;
+    let mut f = vec![
+        ip("ip", "ip4", "ip6", "is_ipv4"),
+        same("direction", "role", Num),
+        same("capture_network_type", "capture_network_type_id", Num),
+        sql("tap_port", "capture_nic", Num),
+        same("observation_point", "observation_point", Str),
+        sql("time", "toUInt32(time)", Num),
+    ];
+    if app {
+        f.push(same("endpoint", "endpoint", Str));
+    }
+    if sample.get("ip_1").is_some() {
+        f.push(ip("ip_1", "ip4_1", "ip6_1", "is_ipv4"));
+    }
+    for k in sample.as_object().expect("object").keys() {
+        let k: &'static str = Box::leak(k.clone().into_boxed_str());
+        if !f.iter().any(|x| x.json == k) && !DERIVED.contains(&k) {
+            f.push(same(k, k, Num));
+        }
+    }
+    if sample.get("tap_side").is_some() {
+        f.push(same("tap_side", "tap_side", Num));
+    }
+    f
+}
+
+/// A value as comparable text.
+fn norm(v: Option<&Value>, kind: Kind) -> String {
+    match (v, kind) {
+        (None | Some(Value::Null), _) => "null".into(),
+        (Some(Value::Bool(b)), _) => u8::from(*b).to_string(),
+        (Some(Value::Number(n)), _) => format!("{}", n.as_f64().unwrap_or(0.0)),
+        (Some(Value::String(s)), Kind::Num) => match s.parse::<f64>() {
+            Ok(x) => format!("{x}"),
+            Err(_) => s.clone(),
+        },
+        (Some(Value::String(s)), Kind::Str) => s.clone(),
+        (Some(other), _) => other.to_string(),
+    }
+}
+
+/// The record's value of `f` as the store gives it back (absent optional fields: the store's
+/// empty value).
+fn expected(row: &Value, f: &Field) -> String {
+    let v = row.get(f.json);
+    match (f.json, v) {
+        ("headers_partial", None) => "0".into(),
+        ("tunnel_tx_ip_0" | "tunnel_tx_ip_1" | "tunnel_rx_ip_0" | "tunnel_rx_ip_1", None) => {
+            "0.0.0.0".into()
+        }
+        ("agent_id", None) => "0".into(),
+        ("tap_port", Some(Value::Number(n))) => {
+            format!("{}", (n.as_u64().unwrap_or(0) & 0xffff_ffff) as f64)
+        }
+        ("endpoint", None) => String::new(),
+        _ => norm(v, f.kind),
+    }
+}
+
+fn select(fields: &[Field], dialect: Dialect, table: &str) -> String {
+    let exprs: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let e = if dialect == Dialect::Legacy {
+                &f.legacy
+            } else {
+                &f.current
+            };
+            format!("{e} AS `{}`", f.json)
+        })
+        .collect();
+    format!("SELECT {} FROM {table}", exprs.join(", "))
+}
+
+/// The rows of one table compared as sorted multisets of their compared fields.
+fn assert_table(name: &str, fields: &[Field], want_rows: &[Value], got_rows: &[Value]) {
+    assert_eq!(got_rows.len(), want_rows.len(), "{name}: rows");
+    let line = |r: &Value, stored: bool| -> String {
+        fields
+            .iter()
+            .map(|f| {
+                let v = if stored {
+                    norm(r.get(f.json), f.kind)
+                } else {
+                    expected(r, f)
+                };
+                format!("{}={v}", f.json)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut want: Vec<String> = want_rows.iter().map(|r| line(r, false)).collect();
+    let mut got: Vec<String> = got_rows.iter().map(|r| line(r, true)).collect();
+    want.sort();
+    got.sort();
+    for (g, w) in got.iter().zip(&want) {
+        if g != w {
+            let diff: Vec<String> = g
+                .split(' ')
+                .zip(w.split(' '))
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| format!("stored {a} / record {b}"))
+                .collect();
+            panic!("{name}: a stored row differs: {diff:?}\n{w}");
+        }
+    }
+}
+
+/// Every field of every record kind has a column (or is derived from one).
+fn assert_every_field_mapped(name: &str, fields: &[Field], rows: &[Value]) {
+    for r in rows {
+        for k in r.as_object().expect("object").keys() {
+            assert!(
+                fields.iter().any(|f| f.json == k) || DERIVED.contains(&k.as_str()),
+                "{name}: field {k} has no column"
+            );
+        }
+    }
+}
+
+const TABLES: &[(&str, &str)] = &[
+    ("l4_flow_log", "flow_log.l4_flow_log"),
+    ("l7_flow_log", "flow_log.l7_flow_log"),
+    ("flow_metrics.network.1m", "flow_metrics.`network.1m`"),
+    (
+        "flow_metrics.network_map.1m",
+        "flow_metrics.`network_map.1m`",
+    ),
+    (
+        "flow_metrics.application.1m",
+        "flow_metrics.`application.1m`",
+    ),
+    (
+        "flow_metrics.application_map.1m",
+        "flow_metrics.`application_map.1m`",
+    ),
+];
+
+/// (file stem, fields) of every table with rows in `out`.
+fn field_sets(out: &Path) -> Vec<(&'static str, &'static str, Vec<Field>, Vec<Value>)> {
+    let mut v = Vec::new();
+    for (file, table) in TABLES {
+        let rows = jsonl(&out.join(format!("{file}.jsonl")));
+        if rows.is_empty() {
+            continue;
+        }
+        let fields = match *file {
+            "l4_flow_log" => l4_fields(),
+            "l7_flow_log" => l7_fields(),
+            _ => doc_fields(&rows[0], file.contains("application")),
+        };
+        assert_every_field_mapped(file, &fields, &rows);
+        v.push((*file, *table, fields, rows));
+    }
+    assert!(v.len() >= 5, "tables with rows: {}", v.len());
+    v
+}
+
+/// `tapflow analyze --clickhouse` into ClickHouse 18.16: the legacy DDL, batched RowBinary over
+/// HTTP; every field of every row of every table reads back equal.
+#[test]
+fn clickhouse_18_stores_every_field() {
+    let dir = tempdir("legacy");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let pcap = gen(&dir, "t", 180);
+    let out = dir.join("out");
+    let st = analyze(&pcap, &out, &["--clickhouse", &ch.url()]);
+    assert_eq!(st["clickhouse.rows_dropped"], 0, "{st}");
+    assert_eq!(st["clickhouse.rows_queued"], 0, "{st}");
+    for (file, table, fields, rows) in field_sets(&out) {
+        let got = ch.rows(&select(&fields, Dialect::Legacy, table));
+        assert_table(file, &fields, &rows, &got);
+    }
+    // The legacy types.
+    let t = ch.query("SELECT type FROM system.columns WHERE database = 'flow_log' AND table = 'l4_flow_log' AND name = 'ip4_0'");
+    assert_eq!(t.trim(), "UInt32");
+}
+
+/// A fake ClickHouse that records every statement and body and answers 200 (a current version).
+/// Statements and bodies a fake server received.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+fn fake_clickhouse() -> (String, Seen) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Read the head, then the body by Content-Length.
+            let (head_end, len) = loop {
+                let n = c.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break (0, 0);
+                }
+                req.extend_from_slice(&buf[..n]);
+                if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&req[..p]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (p + 4, len);
+                }
+            };
+            if head_end == 0 {
+                continue;
+            }
+            while req.len() < head_end + len {
+                let n = c.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&req[..head_end]).to_string();
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let query = percent_decode(target.trim_start_matches("/?query="));
+            let body = req[head_end..].to_vec();
+            let answer = if query == "SELECT version()" {
+                "26.9.2.1\n"
+            } else {
+                ""
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            s.lock().expect("lock").push((query, body));
+        }
+    });
+    (url, seen)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() + 1 {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn have_chdb() -> bool {
+    Command::new("python3")
+        .args(["-c", "import chdb"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// DeepFlow's exact DDL and types, in the current ClickHouse engine (chDB): the statements and
+/// RowBinary bodies tapflow sent (to a recording stand-in) are replayed into chDB and every
+/// field reads back equal.
+#[test]
+fn chdb_takes_the_ddl_and_batches_tapflow_sends() {
+    if !have_chdb() {
+        eprintln!("skipped: chdb is not installed (the test command installs chdb-core)");
+        return;
+    }
+    let dir = tempdir("chdb");
+    let (url, seen) = fake_clickhouse();
+    let pcap = gen(&dir, "t", 200);
+    let out = dir.join("out");
+    // A TTL far enough for the generated capture's old timestamps (rows past their TTL are
+    // deleted by ClickHouse's merges).
+    let st = analyze(
+        &pcap,
+        &out,
+        &[
+            "--clickhouse",
+            &url,
+            "--flow-log-ttl-hours",
+            "1000000",
+            "--flow-metrics-ttl-hours",
+            "1000000",
+        ],
+    );
+    assert_eq!(st["clickhouse.rows_dropped"], 0, "{st}");
+    let seen = seen.lock().expect("lock").clone();
+    let all = tables();
+    let mut statements = Vec::new();
+    let mut inserts = Vec::new();
+    for (i, (q, body)) in seen.iter().enumerate() {
+        if q.starts_with("CREATE") {
+            assert!(
+                !q.contains("CREATE TABLE") || q.contains("TTL time + toIntervalHour("),
+                "current dialect has TTL: {q}"
+            );
+            statements.push(q.clone());
+        } else if let Some(rest) = q.strip_prefix("INSERT INTO ") {
+            let (table, _) = rest.split_once(" (").expect("column list");
+            let t = all
+                .iter()
+                .find(|t| t.qualified() == table)
+                .unwrap_or_else(|| panic!("insert into unknown {table}"));
+            let file = dir.join(format!("batch-{i}.bin"));
+            std::fs::write(&file, body).expect("write");
+            let structure: Vec<String> = t
+                .columns
+                .iter()
+                .map(|(n, ty)| format!("`{n}` {}", ty.sql(Dialect::Current)))
+                .collect();
+            inserts.push(serde_json::json!({
+                "table": table,
+                "columns": t.column_list(),
+                "structure": structure.join(", "),
+                "file": file,
+            }));
+        }
+    }
+    assert!(
+        statements.len() >= 12,
+        "DDL statements: {}",
+        statements.len()
+    );
+    let sets = field_sets(&out);
+    let mut queries = serde_json::Map::new();
+    for (file, table, fields, _) in &sets {
+        queries.insert(
+            (*file).into(),
+            select(fields, Dialect::Current, table).into(),
+        );
+    }
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/queries.md"))
+            .expect("docs/queries.md");
+    let blocks = sql_blocks(&doc);
+    for (i, (_, q)) in blocks.iter().enumerate() {
+        queries.insert(format!("doc{i}"), q.clone().into());
+    }
+    queries.insert(
+        "types".into(),
+        "SELECT name, type FROM system.columns WHERE database = 'flow_log' AND table = 'l4_flow_log' AND name IN ('ip4_0', 'ip6_0', 'start_time', 'observation_point')".into(),
+    );
+    let job = dir.join("job.json");
+    std::fs::write(
+        &job,
+        serde_json::json!({"statements": statements, "inserts": inserts, "queries": queries})
+            .to_string(),
+    )
+    .expect("job");
+    let result = dir.join("result.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
+    let o = Command::new("python3")
+        .arg(&script)
+        .arg(&job)
+        .arg(&result)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "chdb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json");
+    for (file, _, fields, rows) in &sets {
+        let g = got[*file].as_array().cloned().unwrap_or_default();
+        assert_table(file, fields, rows, &g);
+    }
+    let types: BTreeMap<String, String> = got["types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").into(),
+                r["type"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    for (i, (title, _)) in blocks.iter().enumerate() {
+        let n = got[format!("doc{i}")].as_array().map_or(0, Vec::len);
+        assert!(n > 0, "docs/queries.md {title}: no rows in chDB");
+    }
+    assert_eq!(types["ip4_0"], "IPv4");
+    assert_eq!(types["ip6_0"], "IPv6");
+    assert_eq!(types["start_time"], "DateTime64(6)");
+    assert_eq!(types["observation_point"], "LowCardinality(String)");
+}
+
+/// ClickHouse stopped while records arrive: the sink keeps what its bounded queue holds, counts
+/// what it drops, and writes the rest once the server is back.
+#[test]
+fn clickhouse_down_then_back() {
+    let dir = tempdir("down");
+    let Some(mut ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    // Create the schema while it is up (a first small run), then stop it.
+    let pcap = gen(&dir, "t", 60);
+    let out = dir.join("out");
+    analyze(&pcap, &out, &["--clickhouse", &ch.url()]);
+    let before: u64 = ch
+        .query("SELECT count() FROM flow_log.l4_flow_log")
+        .trim()
+        .parse()
+        .expect("count");
+    ch.stop();
+    let rows = jsonl(&out.join("l4_flow_log.jsonl"));
+    let mut cfg = ClickHouseConfig::new(ch.url());
+    cfg.batch_bytes = 4096;
+    cfg.queue_batches = 4;
+    cfg.drain_timeout = Duration::from_secs(30);
+    let mut sink = ClickHouseSink::start(cfg).expect("sink");
+    let counters = sink.counters();
+    // The l4 rows of the capture, 20 times over.
+    let batch = offline_records(&pcap);
+    let n = batch.l4.len() as u64;
+    for _ in 0..20 {
+        sink.write_batch(&batch);
+        sink.tick(u64::MAX / 2);
+    }
+    let total = n * 20;
+    // Queue full: some batches dropped, counted.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        counters
+            .rows_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+    ch.resume();
+    sink.flush().expect("flush");
+    let inserted = counters.inserted[0].load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = counters
+        .rows_dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(inserted > 0, "nothing written after the restart");
+    assert_eq!(
+        inserted + dropped,
+        total,
+        "every row inserted or counted as dropped"
+    );
+    assert!(counters.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let after: u64 = ch
+        .query("SELECT count() FROM flow_log.l4_flow_log")
+        .trim()
+        .parse()
+        .expect("count");
+    assert_eq!(after - before, inserted);
+    assert_eq!(rows.len() as u64, n);
+    drop(sink);
+}
+
+/// The l4 rows of a capture, in memory.
+fn offline_records(pcap: &Path) -> tapflow_analyzer::RecordBatch {
+    use tapflow_analyzer::{Analyzer, AnalyzerConfig, RecordBatch};
+    use tapflow_dataplane::pcap::PcapReader;
+    use tapflow_dataplane::OfflineRun;
+    let mut a = Analyzer::new(AnalyzerConfig::default());
+    let mut all = RecordBatch::default();
+    let mut run = OfflineRun::new(&mut a);
+    let mut r = PcapReader::open(pcap, 0).expect("pcap");
+    run.drain(&mut r, &mut all, |_, _| {}).expect("drain");
+    run.finish(&mut all);
+    let mut l4 = RecordBatch::default();
+    l4.l4 = all.l4;
+    l4
+}
+
+/// `tapflow server --ingest-listen --clickhouse`: what an agent sends lands in ClickHouse.
+#[test]
+fn server_stores_agents_records_in_clickhouse() {
+    let dir = tempdir("server");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let url = ch.url();
+    let s = Proc::spawn_env(
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--plaintext",
+            "--data-dir",
+            dir.join("srv").to_str().expect("utf8"),
+            "--ingest-listen",
+            "127.0.0.1:0",
+            "--clickhouse",
+            &url,
+        ],
+        &[],
+    );
+    let line = s.expect("receiving records on", Duration::from_secs(20));
+    let ingest = line
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .expect("addr")
+        .to_string();
+    let pcap = gen(&dir, "t", 80);
+    let out = dir.join("out");
+    analyze(&pcap, &out, &["--ingester", &ingest, "--agent-id", "5"]);
+    assert!(s.stop_within(Duration::from_secs(20)), "server stop");
+    for (file, table) in TABLES {
+        let n = jsonl(&out.join(format!("{file}.jsonl"))).len();
+        let got: usize = ch
+            .query(&format!("SELECT count() FROM {table} WHERE agent_id = 5"))
+            .trim()
+            .parse()
+            .expect("count");
+        assert_eq!(got, n, "{table}");
+    }
+}
+
+/// Each SQL block of docs/queries.md runs on ClickHouse 18.16 and returns rows (the chDB test
+/// runs them on the current engine).
+#[test]
+fn documented_queries_run_on_clickhouse_18() {
+    let dir = tempdir("queries");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let pcap = gen(&dir, "t", 200);
+    analyze(&pcap, &dir.join("out"), &["--clickhouse", &ch.url()]);
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/queries.md"))
+            .expect("docs/queries.md");
+    let blocks = sql_blocks(&doc);
+    assert!(blocks.len() >= 12, "SQL blocks: {}", blocks.len());
+    for (title, q) in blocks {
+        let rows = ch
+            .try_query(&format!("{q} FORMAT JSONEachRow"))
+            .unwrap_or_else(|| panic!("{title}: refused:\n{q}"));
+        assert!(!rows.trim().is_empty(), "{title}: no rows");
+    }
+}
+
+/// (heading, SQL) of each ```sql block.
+fn sql_blocks(doc: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut title = String::new();
+    let mut cur: Option<String> = None;
+    for line in doc.lines() {
+        if let Some(t) = line.strip_prefix("### ") {
+            title = t.to_string();
+        }
+        match (&mut cur, line.trim()) {
+            (None, "```sql") => cur = Some(String::new()),
+            (Some(q), "```") => {
+                out.push((title.clone(), q.trim().trim_end_matches(';').to_string()));
+                cur = None;
+            }
+            (Some(q), _) => {
+                q.push_str(line);
+                q.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
