@@ -7,8 +7,32 @@ set -euo pipefail
 cd "$(dirname "$0")"
 TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
-mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc} work
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest} work
 "$TAPFLOW" gen -o work --name gen --flows 60 --encap all --scenarios all >/dev/null
+# The ingester's input: what the sender writes for a small capture, read by a plain listener.
+python3 - "$TAPFLOW" <<'PY'
+import os, socket, subprocess, sys, threading, hashlib
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+port = l.getsockname()[1]; got = []
+def take():
+    c, _ = l.accept(); data = b""
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        data += b
+    got.append(data)
+t = threading.Thread(target=take); t.start()
+subprocess.run([sys.argv[1], "analyze", "-q", "--out", "work/ingest-out", "--ingester", f"127.0.0.1:{port}",
+                "--agent-id", "3", "work/gen_none.pcap"], check=True)
+t.join(30)
+data = got[0] if got else b""
+at = 0
+while at + 19 <= len(data):
+    size = int.from_bytes(data[at:at+4], "big")
+    frame = data[at:at+size]
+    open("corpus/ingest/" + hashlib.sha1(frame).hexdigest()[:16], "wb").write(frame)
+    at += size
+PY
 python3 - "$PCAPS" <<'PY'
 import glob, hashlib, os, struct, sys
 pcaps = sys.argv[1]
@@ -64,4 +88,4 @@ for y in ["global:\n  limits:\n    max_memory: 768\n",
     save("config", y.encode())
 save("grpc", b"\x00")
 PY
-for t in frame pcap l7 hpack config grpc; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
+for t in frame pcap l7 hpack config grpc ingest; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done

@@ -1,0 +1,25 @@
+//! What the ingester reads from an agent's connection: any bytes as a stream of DeepFlow frames
+//! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tapflow_control::ingest::frame::{Header, HEADER_LEN};
+use tapflow_control::ingest::receiver::decode_frame;
+
+fuzz_target!(|data: &[u8]| {
+    let mut rest = data;
+    while let Some(head) = rest.get(..HEADER_LEN) {
+        let Ok(h) = Header::parse(head.try_into().expect("19 bytes")) else {
+            return;
+        };
+        let body_len = h.body_len().min(rest.len() - HEADER_LEN);
+        let body = &rest[HEADER_LEN..HEADER_LEN + body_len];
+        if let Ok(t) = h.message_type() {
+            if let Ok(batch) = decode_frame(&h, t, body) {
+                // Every decoded record serialises (the store writes each one).
+                batch.for_each(|r| drop(serde_json::to_vec(&r)));
+            }
+        }
+        rest = &rest[HEADER_LEN + body_len..];
+    }
+});
