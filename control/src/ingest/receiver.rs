@@ -23,6 +23,8 @@ use crate::sink::{FanOut, SinkStats};
 const IDLE: Duration = Duration::from_secs(300);
 /// A frame's body must arrive within this once its header has.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Agents connected at once at most (each holds up to one frame: 512 KB, 8 MiB decompressed).
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// The receiver's counters (`ingest-stats.json`).
 #[derive(Debug, Default)]
@@ -43,6 +45,8 @@ pub struct ReceiverCounters {
     pub rejected_agents: AtomicU64,
     /// Connections closed for silence or a slow body.
     pub timeouts: AtomicU64,
+    /// Connections refused because [`MAX_CONNECTIONS`] were open.
+    pub refused_connections: AtomicU64,
 }
 
 impl ReceiverCounters {
@@ -66,6 +70,10 @@ impl ReceiverCounters {
         m.insert("skipped_types".into(), r(&self.skipped_types).into());
         m.insert("rejected_agents".into(), r(&self.rejected_agents).into());
         m.insert("timeouts".into(), r(&self.timeouts).into());
+        m.insert(
+            "refused_connections".into(),
+            r(&self.refused_connections).into(),
+        );
         serde_json::Value::Object(m)
     }
 }
@@ -104,6 +112,11 @@ pub async fn receive(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
+                if conns.len() >= MAX_CONNECTIONS {
+                    counters.refused_connections.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                    continue;
+                }
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 let (check, out, counters, stop) =
                     (Arc::clone(&check), out.clone(), Arc::clone(&counters), conn_stop.clone());
