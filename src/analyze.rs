@@ -58,7 +58,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let mut sink = FanOut::from_config(&cfg, &target)
         .with_context(|| format!("cannot write to {}", args.out))?;
-    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet)
+    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet, false)
         .context("cannot start the ingester sender")?;
     let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
     let mut analyzer = Analyzer::new(cfg.analyzer.clone());

@@ -18,21 +18,30 @@ pub(crate) struct IngesterArgs {
     agent_id: Option<u16>,
 }
 
-/// Adds the sender to `sink` when an ingester is configured.
+impl IngesterArgs {
+    /// The address `--ingester` fixes (configurations then cannot move it).
+    pub(crate) fn fixed(&self, cfg: &Config) -> Option<String> {
+        self.ingester
+            .as_ref()
+            .map(|h| with_port(h, cfg.ingester.port))
+    }
+}
+
+/// Adds the sender to `sink` when an ingester is configured, or may be later (`dynamic`: a
+/// controller can hand out `ingester_ip`; until then nothing is sent).
 pub(crate) fn attach(
     a: &IngesterArgs,
     cfg: &Config,
     sink: &mut FanOut,
     quiet: bool,
+    dynamic: bool,
 ) -> anyhow::Result<Option<SenderHandle>> {
-    let addr = match &a.ingester {
-        Some(h) => with_port(h, cfg.ingester.port),
-        None => match &cfg.ingester.addr {
-            Some(addr) => addr.clone(),
-            None => return Ok(None),
-        },
-    };
-    let mut sc = SenderConfig::new(addr.clone());
+    let addr = a.fixed(cfg).or_else(|| cfg.ingester.addr.clone());
+    if addr.is_none() && !dynamic {
+        return Ok(None);
+    }
+    let mut sc = SenderConfig::new(String::new());
+    sc.addr.clone_from(&addr);
     sc.compress_l4 = cfg.ingester.compress_l4;
     sc.compress_l7 = cfg.ingester.compress_l7;
     sc.overflow = if cfg.ingester.wait_on_overflow {
@@ -46,10 +55,25 @@ pub(crate) fn attach(
         h.set_agent_id(id);
     }
     sink.push(Box::new(s));
-    if !quiet {
+    if let (false, Some(addr)) = (quiet, &addr) {
         eprintln!("tapflow: sending records to the ingester at {addr}");
     }
     Ok(Some(h))
+}
+
+/// A new configuration's ingester address takes effect (unless `--ingester` fixed one).
+pub(crate) fn follow(a: &IngesterArgs, h: Option<&SenderHandle>, new: &Config, quiet: bool) {
+    let Some(h) = h else { return };
+    if a.ingester.is_some() || h.addr() == new.ingester.addr {
+        return;
+    }
+    h.set_addr(new.ingester.addr.clone());
+    if !quiet {
+        match &new.ingester.addr {
+            Some(addr) => eprintln!("tapflow: sending records to the ingester at {addr}"),
+            None => eprintln!("tapflow: no ingester configured any more: records are not sent"),
+        }
+    }
 }
 
 /// The sender's counters into stats.json, and a line on standard error when records were lost.

@@ -231,8 +231,14 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let ingester = crate::ingest_out::attach(&a.ingester, &cfg, &mut sink, a.quiet)
-        .context("cannot start the ingester sender")?;
+    let ingester = crate::ingest_out::attach(
+        &a.ingester,
+        &cfg,
+        &mut sink,
+        a.quiet,
+        a.controller.enabled(),
+    )
+    .context("cannot start the ingester sender")?;
     let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
@@ -276,6 +282,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 let Some((new, source)) = new else {
                     return;
                 };
+                crate::ingest_out::follow(&a.ingester, ingester.as_ref(), &new, a.quiet);
                 let blocked = current.restart_only_changes(&new);
                 if blocked.is_empty() {
                     // Hot: workers take it over between bursts (a new config epoch).

@@ -594,13 +594,15 @@ fn ctl_json(s: &Server, args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("json")
 }
 
-/// A live `tapflow run` on `iface` sending to `ingester`; with `controller`, it syncs with it
-/// (its agent id comes from there) as `name`.
+/// A live `tapflow run` on `iface` sending to `ingester` (None: to the address its controller's
+/// configuration gives); with `controller`, it syncs with it (its agent id comes from there) as
+/// `name`, in `group` when given.
 fn run_agent(
     iface: &str,
     out: &Path,
-    ingester: &str,
+    ingester: Option<&str>,
     controller: Option<(&Server, &str, &str)>,
+    group: Option<&str>,
 ) -> Proc {
     let mut args = vec![
         "run",
@@ -610,9 +612,13 @@ fn run_agent(
         iface,
         "--out",
         out.to_str().expect("utf8"),
-        "--ingester",
-        ingester,
     ];
+    if let Some(i) = ingester {
+        args.extend(["--ingester", i]);
+    }
+    if let Some(g) = group {
+        args.extend(["--group", g]);
+    }
     if let Some((s, name, mac)) = controller {
         args.extend([
             "--controller",
@@ -644,8 +650,10 @@ fn replay(net: &VethNs, pcap: &Path, pps: &str) {
 }
 
 /// Two live agents on their own veth pairs, registered with a server that has a token: each gets
-/// its agent id from the controller, and every record of each arrives once under that id. A sender
-/// the control plane does not know is refused (counted), its records not stored.
+/// its agent id from the controller, and every record of each arrives once under that id. Agent
+/// a is told where the ingester is by `--ingester`, agent b by its group's configuration
+/// (`global.communication.ingester_ip` / `ingester_port` from the controller). A sender the
+/// control plane does not know is refused (counted), its records not stored.
 #[test]
 fn live_agents_with_a_controller_and_token() {
     if !live_root_only() {
@@ -658,17 +666,47 @@ fn live_agents_with_a_controller_and_token() {
         VethNs::with_mtu("ib", "1500"),
     );
     let (oa, ob) = (dir.join("out-a"), dir.join("out-b"));
+    let group = ctl_json(&s, &["agent-group", "create", "mirrors"])[0]["id"]
+        .as_str()
+        .expect("group id")
+        .to_string();
+    let (host, port) = s.ingest.split_once(':').expect("host:port");
+    let cfg = dir.join("group.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "vtap_group_id: {group}\nglobal:\n  communication:\n    ingester_ip: {host}\n    ingester_port: {port}\n"
+        ),
+    )
+    .expect("write");
+    let o = Command::new(BIN)
+        .args([
+            "ctl",
+            "--server",
+            &s.grpc,
+            "--plaintext",
+            "agent-group-config",
+            "create",
+            "-f",
+        ])
+        .arg(&cfg)
+        .env("TAPFLOW_TOKEN", TOKEN)
+        .output()
+        .expect("ctl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a = run_agent(
         &na.host,
         &oa,
-        &s.ingest,
+        Some(&s.ingest),
         Some((&s, "agent-a", "02:00:00:00:0a:01")),
+        None,
     );
     let b = run_agent(
         &nb.host,
         &ob,
-        &s.ingest,
+        None,
         Some((&s, "agent-b", "02:00:00:00:0b:01")),
+        Some(&group),
     );
     // Both registered, and a sync later their ids are in force.
     let mut ids = BTreeMap::new();
@@ -741,7 +779,7 @@ fn server_outage_and_restart() {
     let s1 = start_server(&dir.join("server1"), &ingest, false);
     let net = VethNs::with_mtu("io", "1500");
     let out = dir.join("out");
-    let agent = run_agent(&net.host, &out, &ingest, None);
+    let agent = run_agent(&net.host, &out, Some(&ingest), None, None);
     std::thread::sleep(Duration::from_millis(1500));
     replay(&net, &gen(&dir, "one", 11, 0, 40), "4000");
     std::thread::sleep(Duration::from_millis(1500));

@@ -33,8 +33,9 @@ pub enum Overflow {
 /// Sender settings.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
-    /// The ingester, `HOST:PORT` (DeepFlow's `ingester_ip:ingester_port`, default port 30033).
-    pub addr: String,
+    /// The ingester, `HOST:PORT` (DeepFlow's `ingester_ip:ingester_port`, default port 30033);
+    /// None: nothing is sent until [`SenderHandle::set_addr`] gives one.
+    pub addr: Option<String>,
     /// Compress l7 rows (DeepFlow's `outputs.compression.l7_flow_log`, true).
     pub compress_l7: bool,
     /// Compress l4 rows (`outputs.compression.l4_flow_log`, false).
@@ -59,7 +60,7 @@ pub struct SenderConfig {
 impl SenderConfig {
     pub fn new(addr: impl Into<String>) -> Self {
         SenderConfig {
-            addr: addr.into(),
+            addr: Some(addr.into()),
             compress_l7: true,
             compress_l4: false,
             flush_bytes: 256 << 10,
@@ -96,6 +97,10 @@ pub struct SenderCounters {
     connected: AtomicBool,
     /// The sink has gone: what is queued gets `drain_timeout` to go out.
     closing: AtomicBool,
+    /// Where to send (None: the sink takes nothing), and how often it changed.
+    addr: std::sync::Mutex<Option<String>>,
+    addr_version: AtomicU64,
+    enabled: AtomicBool,
     /// The sink has gone after a flush already waited: what is left is lost now.
     give_up: AtomicBool,
     agent_id: AtomicU16,
@@ -136,6 +141,24 @@ impl SenderHandle {
         self.0.agent_id.store(id, Ordering::Relaxed);
     }
 
+    /// A new ingester address (a configuration from the controller or a reloaded file): the
+    /// connection moves there; None stops sending (records are then not taken).
+    pub fn set_addr(&self, addr: Option<String>) {
+        let Ok(mut a) = self.0.addr.lock() else {
+            return;
+        };
+        if *a != addr {
+            self.0.enabled.store(addr.is_some(), Ordering::Relaxed);
+            *a = addr;
+            self.0.addr_version.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The address in force.
+    pub fn addr(&self) -> Option<String> {
+        self.0.addr.lock().ok().and_then(|a| a.clone())
+    }
+
     pub fn counters(&self) -> &SenderCounters {
         &self.0
     }
@@ -173,7 +196,7 @@ pub struct IngesterSink {
 impl std::fmt::Debug for IngesterSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IngesterSink")
-            .field("addr", &self.cfg.addr)
+            .field("addr", &self.shared.addr)
             .finish()
     }
 }
@@ -184,8 +207,12 @@ impl IngesterSink {
     pub fn start(cfg: SenderConfig) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_frames.max(1));
         let shared = Arc::new(SenderCounters::default());
+        shared.enabled.store(cfg.addr.is_some(), Ordering::Relaxed);
+        if let Ok(mut a) = shared.addr.lock() {
+            a.clone_from(&cfg.addr);
+        }
         let conn = Connection {
-            addr: cfg.addr.clone(),
+            addr_version: 0,
             resolved: None,
             stream: None,
             backoff: cfg.reconnect_min,
@@ -298,6 +325,9 @@ impl Sink for IngesterSink {
     }
 
     fn write(&mut self, rec: RecordRef<'_>) {
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return;
+        }
         let agent = self.shared.agent_id.load(Ordering::Relaxed);
         let (t, kind) = (message_type(rec.kind()), rec.kind());
         let i = Self::slot(t);
@@ -382,7 +412,8 @@ pub fn message_type(k: RecordKind) -> MessageType {
 
 /// The connection thread's state.
 struct Connection {
-    addr: String,
+    /// The address version the connection (and `resolved`) are for.
+    addr_version: u64,
     resolved: Option<SocketAddr>,
     stream: Option<TcpStream>,
     backoff: Duration,
@@ -451,6 +482,16 @@ impl Connection {
     /// Writes a frame, connecting first if needed; Err when not connected (backing off) or the
     /// write failed (the connection is dropped).
     fn send(&mut self, f: &Frame) -> Result<(), ()> {
+        let version = self.shared.addr_version.load(Ordering::Relaxed);
+        if version != self.addr_version {
+            // Moved: the next frame goes to the new address, at once.
+            self.addr_version = version;
+            self.stream = None;
+            self.resolved = None;
+            self.shared.connected.store(false, Ordering::Relaxed);
+            self.backoff = self.min;
+            self.next_try = Instant::now();
+        }
         if self.stream.is_none() {
             if Instant::now() < self.next_try {
                 return Err(());
@@ -492,8 +533,14 @@ impl Connection {
         let addr = match self.resolved {
             Some(a) => a,
             None => {
-                let a = self
+                let name = self
+                    .shared
                     .addr
+                    .lock()
+                    .ok()
+                    .and_then(|a| a.clone())
+                    .ok_or_else(|| std::io::Error::other("no ingester address"))?;
+                let a = name
                     .to_socket_addrs()?
                     .next()
                     .ok_or_else(|| std::io::Error::other("no address"))?;
