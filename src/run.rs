@@ -408,6 +408,7 @@ fn run_once(
         max_memory_mib: cfg.max_memory_mib,
         duration: a.duration.map(Duration::from_secs_f64),
         epoch: Some(Arc::clone(&epoch)),
+        output_shares: output_shares(cfg, ingester.is_some(), clickhouse.is_some()),
     };
     if !a.quiet {
         eprintln!(
@@ -505,6 +506,14 @@ fn run_once(
     if !ports.is_empty() {
         stats.insert("ports".into(), ports.into());
     }
+    let plan = tapflow_dataplane::memory::plan(&live, &live.output_shares);
+    let parts: serde_json::Map<String, serde_json::Value> = plan
+        .shares
+        .iter()
+        .map(|s| (s.part.clone(), s.bytes.into()))
+        .collect();
+    stats.insert("memory_plan".into(), parts.into());
+    stats.insert("memory_budget".into(), plan.budget.into());
     crate::ingest_out::report(ingester, &mut stats, a.quiet);
     crate::clickhouse_out::report(clickhouse, &mut stats, a.quiet);
     let path = a.out.join("stats.json");
@@ -524,4 +533,37 @@ fn run_once(
         );
     }
     Ok(())
+}
+
+/// What the output stage holds, for the memory budget: the metric key tables and the senders'
+/// queues.
+fn output_shares(
+    cfg: &Config,
+    ingester: bool,
+    clickhouse: bool,
+) -> Vec<tapflow_dataplane::memory::Share> {
+    use tapflow_dataplane::memory::Share;
+    let mut v = Vec::new();
+    if cfg.metrics.enabled {
+        v.push(Share {
+            part: format!(
+                "flow_metrics key tables ({} keys per table and window)",
+                cfg.metrics.max_keys
+            ),
+            bytes: cfg.metrics.memory_bytes() as u64,
+        });
+    }
+    if ingester {
+        v.push(Share {
+            part: "ingester sender queue".into(),
+            bytes: tapflow_control::ingest::SenderConfig::new("").memory_bytes(),
+        });
+    }
+    if clickhouse {
+        v.push(Share {
+            part: "ClickHouse batches".into(),
+            bytes: tapflow_control::clickhouse::ClickHouseConfig::new("").memory_bytes(),
+        });
+    }
+    v
 }

@@ -30,6 +30,30 @@ pub struct AnalyzerConfig {
 }
 
 impl AnalyzerConfig {
+    /// One of `workers` analyzers' share of this configuration: the flow, L7 and de-dup tables
+    /// are the whole process's limits (DeepFlow's `concurrent_flow_limit` is the agent's), so
+    /// each worker gets its part, rounded up.
+    pub fn per_worker(&self, workers: usize) -> AnalyzerConfig {
+        let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+        let part = |v: u32, floor: u32| v.div_ceil(n).max(floor.min(v));
+        let mut c = self.clone();
+        c.flow_capacity = part(self.flow_capacity, 1);
+        c.l7.flow_capacity = part(self.l7.flow_capacity, 1);
+        c.l7.pending_capacity = part(self.l7.pending_capacity, 16);
+        c.l7.large_state_capacity = part(self.l7.large_state_capacity, 4);
+        c.l7.hold_buffers = part(self.l7.hold_buffers, 16);
+        c.mirror.dedup.capacity = part(self.mirror.dedup.capacity, 1024);
+        c
+    }
+
+    /// What one analyzer with this configuration reserves, bytes: the flow table, the L7 tables
+    /// and pools, the de-dup table.
+    pub fn memory_bytes(&self) -> u64 {
+        u64::from(self.flow_capacity) * crate::flow::FlowTable::bytes_per_flow() as u64
+            + crate::l7::L7Tracker::memory_bytes(&self.l7)
+            + crate::mirror::Dedup::memory_bytes(&self.mirror.dedup)
+    }
+
     /// The settings of `new` that a running analyzer cannot take over (tables are sized or
     /// flows keyed by them): changing any of these needs a new analyzer. Everything else
     /// (timeouts within the timer horizon, server ports, VLAN -> tap_type, local MACs, de-dup

@@ -11,6 +11,7 @@ pub mod af_xdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;
+pub mod memory;
 pub mod output;
 pub mod pcap;
 pub mod pipeline;

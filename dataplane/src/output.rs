@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tapflow_analyzer::{RecordBatch, RecordRef, RecordSink};
 
 /// Records of one kind per batch (a batch is sent when one kind fills up).
-const BATCH: usize = 256;
+pub const BATCH: usize = 256;
 
 /// The worker side: collects records, hands full batches to the output thread.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
         BatchSink {
             producer,
             recycled,
-            batch: RecordBatch::with_capacity(BATCH),
+            batch: RecordBatch::flow_logs_with_capacity(BATCH),
             dropped: 0,
         },
         BatchReceiver { consumer, recycle },
@@ -59,7 +59,7 @@ impl RecordSink for BatchSink {
         let fresh = self
             .recycled
             .pop()
-            .unwrap_or_else(|_| RecordBatch::with_capacity(BATCH));
+            .unwrap_or_else(|_| RecordBatch::flow_logs_with_capacity(BATCH));
         let batch = std::mem::replace(&mut self.batch, fresh);
         let n = batch.len() as u64;
         if let Err(rtrb::PushError::Full(mut b)) = self.producer.push(batch) {

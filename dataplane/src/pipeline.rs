@@ -19,9 +19,9 @@ use crate::worker::WorkerStats;
 /// Frames per batch.
 const BATCH_FRAMES: usize = 64;
 /// Bytes of frame data per batch (64 full-size frames; fewer jumbo frames).
-const BATCH_BYTES: usize = 128 * 1024;
+pub(crate) const LANE_BATCH_BYTES: usize = 128 * 1024;
 /// Batches in flight per (capture, analyzer) lane: 16 MiB of buffering per lane.
-const LANE_BATCHES: usize = 128;
+pub(crate) const LANE_BATCHES: usize = 128;
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// A partly filled batch waits at most this long for more frames (latency vs batch efficiency).
 const FLUSH_AFTER: Duration = Duration::from_millis(1);
@@ -36,13 +36,13 @@ pub struct PacketBatch {
 impl PacketBatch {
     fn new() -> Self {
         PacketBatch {
-            buf: Vec::with_capacity(BATCH_BYTES),
+            buf: Vec::with_capacity(LANE_BATCH_BYTES),
             frames: Vec::with_capacity(BATCH_FRAMES),
         }
     }
 
     fn fits(&self, len: usize) -> bool {
-        self.frames.len() < BATCH_FRAMES && self.buf.len() + len <= BATCH_BYTES
+        self.frames.len() < BATCH_FRAMES && self.buf.len() + len <= LANE_BATCH_BYTES
     }
 
     fn push(&mut self, meta: &PacketMeta, data: &[u8]) {
@@ -95,7 +95,7 @@ pub fn lane() -> (LaneTx, LaneRx) {
 impl LaneTx {
     /// Queues a frame; false when it had to be dropped (no batch free or frame too large).
     fn push(&mut self, meta: &PacketMeta, data: &[u8]) -> bool {
-        if data.len() > BATCH_BYTES {
+        if data.len() > LANE_BATCH_BYTES {
             return false;
         }
         if self.current.as_ref().is_some_and(|b| !b.fits(data.len())) {

@@ -21,8 +21,6 @@ use crate::sys::{cpu, signal};
 use crate::worker::{Clock, RunStats, Worker, WorkerStats};
 use crate::xdp::{XdpError, XdpProgram};
 
-/// Record batches buffered per worker before the output thread must catch up.
-const OUTPUT_RING_BATCHES: usize = 1024;
 
 /// Capture engine, with its own settings.
 #[derive(Debug, Clone)]
@@ -115,6 +113,9 @@ pub struct LiveConfig {
     /// Analyzer configurations published while running (hot settings; see
     /// `AnalyzerConfig::restart_only_changes`).
     pub epoch: Option<std::sync::Arc<crate::epoch::ConfigEpoch>>,
+    /// What the output stage holds (metric key tables, sender queues): counted in the memory
+    /// budget with the rest (`memory::plan`).
+    pub output_shares: Vec<crate::memory::Share>,
 }
 
 /// Once-per-second view of the run.
@@ -181,6 +182,9 @@ pub enum RunError {
     DpdkNotBuilt,
     #[error("DPDK: {0}")]
     Dpdk(String),
+    /// The run's parts do not fit `global.limits.max_memory` (the table lists them).
+    #[error("the run needs more memory than global.limits.max_memory allows; its parts:\n{0}\nraise max_memory, or lower concurrent_flow_limit, the queues or the outputs")]
+    Memory(String),
 }
 
 fn open_hint(e: &std::io::Error) -> &'static str {
@@ -198,6 +202,10 @@ pub fn run(
     sink: &mut impl RecordSink,
     mut on_second: impl FnMut(&LiveSummary),
 ) -> Result<LiveReport, RunError> {
+    let plan = crate::memory::plan(cfg, &cfg.output_shares);
+    if !plan.fits() {
+        return Err(RunError::Memory(plan.table()));
+    }
     if let Engine::Dpdk(d) = &cfg.engine {
         return run_dpdk(cfg, d, sink, &mut on_second);
     }
@@ -350,7 +358,7 @@ fn umem_sized(cfg: &LiveConfig, base: &XskConfig) -> XskConfig {
 }
 
 /// Locked memory the AF_XDP sockets' UMEMs take.
-fn umem_bytes(cfg: &LiveConfig, base: &XskConfig) -> u64 {
+pub(crate) fn umem_bytes(cfg: &LiveConfig, base: &XskConfig) -> u64 {
     let x = umem_sized(cfg, base);
     let sockets = (cfg.ifaces.len() * usize::from(cfg.queues.max(1))).max(1) as u64;
     u64::from(x.frames) * u64::from(x.frame_size) * sockets
@@ -406,6 +414,8 @@ fn run_workers<'s>(
     sink: &mut impl RecordSink,
     on_second: &mut impl FnMut(&LiveSummary),
 ) -> Result<(), RunError> {
+    // The tables' split over the analyzers and the record rings' size come from the budget.
+    let plan = crate::memory::plan(cfg, &cfg.output_shares);
     let (captures, analyzers) = match cfg.mode {
         WorkerMode::RunToCompletion => (sources.len(), 0),
         WorkerMode::Pipeline { analyzers } => (sources.len(), analyzers.max(1)),
@@ -420,11 +430,11 @@ fn run_workers<'s>(
         if analyzers == 0 {
             // Run to completion: each worker captures and analyses its share.
             for (w, mut src) in sources.into_iter().enumerate() {
-                let (batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+                let (batch_sink, ring) = batch_channel(plan.ring_batches);
                 rings.push(ring);
                 let acfg = AnalyzerConfig {
                     worker_id: w as u8,
-                    ..cfg.analyzer.clone()
+                    ..cfg.analyzer.per_worker(plan.analyzers)
                 };
                 let (core, published) = (core_of(w), &stats[w]);
                 handles.push(scope.spawn(move || {
@@ -468,11 +478,11 @@ fn run_workers<'s>(
                 }
             }
             for (a, lanes) in rx.into_iter().enumerate() {
-                let (batch_sink, ring) = batch_channel(OUTPUT_RING_BATCHES);
+                let (batch_sink, ring) = batch_channel(plan.ring_batches);
                 rings.push(ring);
                 let acfg = AnalyzerConfig {
                     worker_id: a as u8,
-                    ..cfg.analyzer.clone()
+                    ..cfg.analyzer.per_worker(plan.analyzers)
                 };
                 let t = captures + a;
                 let (core, published) = (core_of(t), &stats[t]);

@@ -50,6 +50,12 @@ fn mix(h: u64, w: u64) -> u64 {
 }
 
 impl Dedup {
+    /// The table's bytes for `cfg`.
+    pub fn memory_bytes(cfg: &DedupConfig) -> u64 {
+        let buckets = (cfg.capacity as usize / WAYS).max(1).next_power_of_two();
+        (buckets * WAYS * std::mem::size_of::<(u64, u64)>()) as u64
+    }
+
     pub fn new(cfg: &DedupConfig) -> Self {
         let buckets = (cfg.capacity as usize / WAYS).max(1).next_power_of_two();
         Dedup {

@@ -166,6 +166,21 @@ record_kinds! {
 }
 
 impl RecordBatch {
+    /// Room for `n` flow and request log rows (what analyzers produce; documents come from the
+    /// output stage's aggregation).
+    pub fn flow_logs_with_capacity(n: usize) -> Self {
+        RecordBatch {
+            l4: Vec::with_capacity(n),
+            l7: Vec::with_capacity(n),
+            ..RecordBatch::default()
+        }
+    }
+
+    /// Bytes a [`RecordBatch::flow_logs_with_capacity`] batch of `n` holds when full.
+    pub fn flow_logs_bytes(n: usize) -> u64 {
+        (n * (std::mem::size_of::<L4FlowLog>() + std::mem::size_of::<L7FlowLog>())) as u64
+    }
+
     /// Appends a copy of `rec` to the vector of its kind.
     pub fn push<R: Record>(&mut self, rec: &R) {
         R::batch_vec(self).push(rec.clone());

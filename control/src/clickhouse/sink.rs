@@ -39,6 +39,11 @@ pub struct ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
+    /// What the store may hold at most: the queued batches and one being built per table.
+    pub fn memory_bytes(&self) -> u64 {
+        ((self.queue_batches + tables().len()) * (self.batch_bytes + (64 << 10))) as u64
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         ClickHouseConfig {
             url: url.into(),

@@ -58,6 +58,11 @@ pub struct SenderConfig {
 }
 
 impl SenderConfig {
+    /// What the sender may hold at most: the queued frames and the three being built.
+    pub fn memory_bytes(&self) -> u64 {
+        ((self.queue_frames + 3) * (self.flush_bytes + (64 << 10))) as u64
+    }
+
     pub fn new(addr: impl Into<String>) -> Self {
         SenderConfig {
             addr: Some(addr.into()),

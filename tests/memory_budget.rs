@@ -1,0 +1,159 @@
+//! One memory budget for a live run: two AF_PACKET workers under a one-million-flow SYN flood
+//! replayed on a veth pair. The process's peak RSS stays under `global.limits.max_memory`, the
+//! flow table is the configured limit for the whole process (split over the workers), and every
+//! SYN is accounted for: a flow created, or refused (table full) and counted, or a counted kernel
+//! drop. A budget too small for the run's parts is refused up front with each part's share.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod netns;
+mod procs;
+use netns::{is_root, VethNs};
+use procs::Proc;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
+const SYNS: u64 = 1_000_000;
+const MAX_MEMORY_MIB: u64 = 1024;
+const FLOW_LIMIT: u64 = 300_000;
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tapflow-mem-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// VmHWM (peak RSS) of `pid`, bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[test]
+fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempdir("flood");
+    let g = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "syn"])
+        .args(["--scenarios", "syn_flood", "--flows", &SYNS.to_string(), "--spacing-ms", "0"])
+        .output()
+        .expect("gen");
+    assert!(g.status.success());
+    let _ = std::fs::remove_file(dir.join("syn.expected.jsonl"));
+    let cfg = dir.join("budget.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  limits:\n    max_memory: {MAX_MEMORY_MIB}\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: {FLOW_LIMIT}\n"
+        ),
+    )
+    .expect("config");
+    let net = VethNs::with_mtu("mb", "1500");
+    let out = dir.join("out");
+    let run = Proc::spawn_env(
+        &[
+            "run",
+            "--engine",
+            "af_packet",
+            "--iface",
+            &net.host,
+            "--queues",
+            "2",
+            "--config",
+            cfg.to_str().expect("utf8"),
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    let pid = run.child.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let st = Command::new("ip")
+        .args(["netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer])
+        .args(["--pps", "150000"])
+        .arg(dir.join("syn.pcap"))
+        .status()
+        .expect("replay");
+    assert!(st.success(), "replay");
+    eprintln!("replayed {SYNS} SYNs in {:.1} s", started.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_secs(1));
+    let peak = peak_rss(pid);
+    assert!(run.stop_within(Duration::from_secs(30)), "tapflow run did not stop cleanly");
+    let stats: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("stats.json")).expect("stats.json"),
+    )
+    .expect("json");
+    let n = |k: &str| stats[k].as_u64().unwrap_or(0);
+    eprintln!(
+        "peak RSS {} MiB of {MAX_MEMORY_MIB}; frames {}, kernel drops {}, flows created {}, refused {}, evicted {}; plan {}",
+        peak >> 20,
+        n("frames"),
+        n("kernel_drops"),
+        n("flows_created"),
+        n("flow_table_full"),
+        n("flows_evicted"),
+        stats["memory_plan"]
+    );
+    assert!(peak > 0 && peak < MAX_MEMORY_MIB << 20, "peak RSS {peak} over the budget");
+    // Every SYN: analysed (a flow, or refused because the table was full) or a counted drop.
+    let frames = n("frames");
+    assert!(frames + n("kernel_drops") >= SYNS, "{stats}");
+    assert_eq!(
+        n("flows_created") + n("flow_table_full"),
+        frames,
+        "every analysed SYN makes a flow or is counted as refused: {stats}"
+    );
+    assert!(n("flow_table_full") > 0, "the table filled: {stats}");
+    // The table is the limit for the process, not per worker.
+    let plan = stats["memory_plan"].as_object().expect("plan");
+    assert!(
+        plan.keys().any(|k| k.contains("2 x 150000 flows")),
+        "tables split over the workers: {plan:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_budget_too_small_is_refused_with_each_part() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempdir("small");
+    let cfg = dir.join("small.yaml");
+    std::fs::write(
+        &cfg,
+        "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\n",
+    )
+    .expect("config");
+    let net = VethNs::with_mtu("ms", "1500");
+    let o = Command::new(BIN)
+        .args(["run", "--engine", "af_packet", "--iface", &net.host, "--queues", "2"])
+        .args(["--duration", "1", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a run over budget must be refused");
+    for part in [
+        "flow, L7 and de-dup tables (2 x 50000 flows)",
+        "AF_PACKET rings (2 x 64 MiB)",
+        "record rings",
+        "of global.limits.max_memory 400 MiB",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
