@@ -44,7 +44,14 @@ fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
     let dir = tempdir("flood");
     let g = Command::new(BIN)
         .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "syn"])
-        .args(["--scenarios", "syn_flood", "--flows", &SYNS.to_string(), "--spacing-ms", "0"])
+        .args([
+            "--scenarios",
+            "syn_flood",
+            "--flows",
+            &SYNS.to_string(),
+            "--spacing-ms",
+            "0",
+        ])
         .output()
         .expect("gen");
     assert!(g.status.success());
@@ -79,20 +86,27 @@ fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
     let st = Command::new("ip")
-        .args(["netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer])
+        .args([
+            "netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer,
+        ])
         .args(["--pps", "150000"])
         .arg(dir.join("syn.pcap"))
         .status()
         .expect("replay");
     assert!(st.success(), "replay");
-    eprintln!("replayed {SYNS} SYNs in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "replayed {SYNS} SYNs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     std::thread::sleep(Duration::from_secs(1));
     let peak = peak_rss(pid);
-    assert!(run.stop_within(Duration::from_secs(30)), "tapflow run did not stop cleanly");
-    let stats: Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("stats.json")).expect("stats.json"),
-    )
-    .expect("json");
+    assert!(
+        run.stop_within(Duration::from_secs(30)),
+        "tapflow run did not stop cleanly"
+    );
+    let stats: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats.json"))
+            .expect("json");
     let n = |k: &str| stats[k].as_u64().unwrap_or(0);
     eprintln!(
         "peak RSS {} MiB of {MAX_MEMORY_MIB}; frames {}, kernel drops {}, flows created {}, refused {}, evicted {}; plan {}",
@@ -104,7 +118,10 @@ fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
         n("flows_evicted"),
         stats["memory_plan"]
     );
-    assert!(peak > 0 && peak < MAX_MEMORY_MIB << 20, "peak RSS {peak} over the budget");
+    assert!(
+        peak > 0 && peak < MAX_MEMORY_MIB << 20,
+        "peak RSS {peak} over the budget"
+    );
     // Every SYN: analysed (a flow, or refused because the table was full) or a counted drop.
     let frames = n("frames");
     assert!(frames + n("kernel_drops") >= SYNS, "{stats}");
@@ -138,7 +155,15 @@ fn a_budget_too_small_is_refused_with_each_part() {
     .expect("config");
     let net = VethNs::with_mtu("ms", "1500");
     let o = Command::new(BIN)
-        .args(["run", "--engine", "af_packet", "--iface", &net.host, "--queues", "2"])
+        .args([
+            "run",
+            "--engine",
+            "af_packet",
+            "--iface",
+            &net.host,
+            "--queues",
+            "2",
+        ])
         .args(["--duration", "1", "--quiet", "--config"])
         .arg(&cfg)
         .arg("--out")

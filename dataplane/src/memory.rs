@@ -197,7 +197,10 @@ mod tests {
         );
         assert!(!small.fits());
         let t = small.table();
-        assert!(t.contains("AF_PACKET rings (2 x 64 MiB)") && t.contains("sender queue"), "{t}");
+        assert!(
+            t.contains("AF_PACKET rings (2 x 64 MiB)") && t.contains("sender queue"),
+            "{t}"
+        );
         assert!(t.contains("of global.limits.max_memory 512 MiB"), "{t}");
     }
 }

@@ -21,7 +21,6 @@ use crate::sys::{cpu, signal};
 use crate::worker::{Clock, RunStats, Worker, WorkerStats};
 use crate::xdp::{XdpError, XdpProgram};
 
-
 /// Capture engine, with its own settings.
 #[derive(Debug, Clone)]
 pub enum Engine {
