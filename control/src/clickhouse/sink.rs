@@ -49,9 +49,9 @@ impl ClickHouseConfig {
             url: url.into(),
             flow_log_ttl_hours: 72,
             flow_metrics_ttl_hours: 168,
-            batch_bytes: 1 << 20,
+            batch_bytes: 4 << 20,
             flush_interval_ns: 1_000_000_000,
-            queue_batches: 64,
+            queue_batches: 16,
             drain_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
         }
@@ -73,6 +73,8 @@ pub struct ClickHouseCounters {
     in_flight: AtomicU64,
     in_flight_rows: AtomicU64,
     give_up: AtomicBool,
+    /// The last request succeeded: a full queue then waits for the writer instead of dropping.
+    healthy: AtomicBool,
     /// The server's version once the tables are ready.
     version: Mutex<String>,
     last_error: Mutex<String>,
@@ -158,6 +160,8 @@ impl ClickHouseSink {
         let tables = Arc::new(tables());
         let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_batches.max(1));
         let shared = Arc::new(ClickHouseCounters::default());
+        // Healthy until a request fails: the first batches wait for the schema to be made.
+        shared.healthy.store(true, Ordering::Relaxed);
         let w = Writer {
             ep,
             tables: Arc::clone(&tables),
@@ -200,18 +204,31 @@ impl ClickHouseSink {
         self.shared
             .in_flight_rows
             .fetch_add(rows, Ordering::Relaxed);
-        match tx.try_send(Batch {
+        // A full queue waits while ClickHouse takes batches (back-pressure: an offline run loses
+        // nothing to a slow server); while it fails, the batch is dropped at once and counted.
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut batch = Batch {
             table: i,
             rows,
             body,
-        }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                self.shared
-                    .in_flight_rows
-                    .fetch_sub(rows, Ordering::Relaxed);
-                self.shared.rows_dropped.fetch_add(rows, Ordering::Relaxed);
+        };
+        loop {
+            match tx.try_send(batch) {
+                Ok(()) => return,
+                Err(TrySendError::Full(b))
+                    if self.shared.healthy.load(Ordering::Relaxed) && Instant::now() < deadline =>
+                {
+                    batch = b;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.shared
+                        .in_flight_rows
+                        .fetch_sub(rows, Ordering::Relaxed);
+                    self.shared.rows_dropped.fetch_add(rows, Ordering::Relaxed);
+                    return;
+                }
             }
         }
     }
@@ -348,6 +365,7 @@ impl Writer {
             match post(&self.ep, &q, &batch.body, self.timeout) {
                 Ok(_) => {
                     self.backoff = Duration::from_millis(500);
+                    self.shared.healthy.store(true, Ordering::Relaxed);
                     self.done(&batch, true);
                 }
                 Err(HttpError::Status(code, msg)) if refusals < 2 => {
@@ -379,6 +397,7 @@ impl Writer {
     }
 
     fn fail(&mut self, e: &str) {
+        self.shared.healthy.store(false, Ordering::Relaxed);
         self.shared.error(e);
         self.next_try = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(Duration::from_secs(15));
