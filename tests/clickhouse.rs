@@ -328,18 +328,11 @@ fn clickhouse_down_then_back() {
     let total = n * 20;
     // Queue full: some batches dropped, counted.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        counters
-            .rows_dropped
-            .load(std::sync::atomic::Ordering::Relaxed)
-            > 0
-    );
+    assert!(counters.queue.records_dropped() > 0);
     ch.resume();
     sink.flush().expect("flush");
     let inserted = counters.inserted[0].load(std::sync::atomic::Ordering::Relaxed);
-    let dropped = counters
-        .rows_dropped
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = counters.queue.records_dropped();
     assert!(inserted > 0, "nothing written after the restart");
     assert_eq!(
         inserted + dropped,

@@ -1,13 +1,12 @@
 //! The ClickHouse store as a [`Sink`]: rows of each table collected as RowBinary, a batch cut at
-//! 1 MiB or every second, a bounded queue of batches to a writer thread that creates the
-//! databases and tables if missing (in the server's dialect), inserts over HTTP and retries with
-//! backoff. While ClickHouse is away the queue fills and later batches are dropped and counted
-//! (memory stays within the queue's bound); when it is back, writing resumes.
+//! 4 MiB or every second, a bounded queue of batches (`sink::offload`) to a writer thread that
+//! creates the databases and tables if missing (in the server's dialect), inserts over HTTP and
+//! retries with backoff. While ClickHouse takes batches a full queue waits (back-pressure); while
+//! it is away later batches are dropped and counted (memory stays within the queue's bound); when
+//! it is back, writing resumes.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tapflow_analyzer::{RecordKind, RecordRef};
@@ -15,6 +14,7 @@ use tapflow_analyzer::{RecordKind, RecordRef};
 use super::http::{post, Endpoint, HttpError};
 use super::rows::encode;
 use super::schema::{tables, Dialect, Table};
+use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 use crate::sink::{Sink, SinkError, SinkStats};
 
 /// Store settings.
@@ -63,16 +63,15 @@ impl ClickHouseConfig {
 pub struct ClickHouseCounters {
     /// Rows inserted, per kind ([`RecordKind::ALL`] order).
     pub inserted: [AtomicU64; 16],
-    pub rows_dropped: AtomicU64,
+    /// The batch queue: rows queued, and dropped (queue full while ClickHouse fails, refused
+    /// batches, the end of the run).
+    pub queue: Arc<OffloadState>,
     pub batches: AtomicU64,
     pub bytes: AtomicU64,
     /// Failed requests (connect, insert or DDL), each retried or given up.
     pub failures: AtomicU64,
     /// Batches refused by ClickHouse three times and dropped.
     pub rejected_batches: AtomicU64,
-    in_flight: AtomicU64,
-    in_flight_rows: AtomicU64,
-    give_up: AtomicBool,
     /// The last request succeeded: a full queue then waits for the writer instead of dropping.
     healthy: AtomicBool,
     /// The server's version once the tables are ready.
@@ -105,8 +104,8 @@ impl ClickHouseCounters {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         vec![
             ("clickhouse.rows_inserted", self.rows_inserted()),
-            ("clickhouse.rows_dropped", r(&self.rows_dropped)),
-            ("clickhouse.rows_queued", r(&self.in_flight_rows)),
+            ("clickhouse.rows_dropped", self.queue.records_dropped()),
+            ("clickhouse.rows_queued", self.queue.records_queued()),
             ("clickhouse.batches", r(&self.batches)),
             ("clickhouse.bytes", r(&self.bytes)),
             ("clickhouse.failures", r(&self.failures)),
@@ -135,10 +134,8 @@ pub struct ClickHouseSink {
     pending: Vec<(Vec<u8>, u64)>,
     next_id: u64,
     last_cut_ns: Option<u64>,
-    tx: Option<SyncSender<Batch>>,
     shared: Arc<ClickHouseCounters>,
-    thread: Option<JoinHandle<()>>,
-    flushed: bool,
+    queue: Offload<Batch>,
 }
 
 impl std::fmt::Debug for ClickHouseSink {
@@ -158,7 +155,6 @@ impl ClickHouseSink {
     pub fn start(cfg: ClickHouseConfig) -> Result<Self, String> {
         let ep = Endpoint::parse(&cfg.url)?;
         let tables = Arc::new(tables());
-        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_batches.max(1));
         let shared = Arc::new(ClickHouseCounters::default());
         // Healthy until a request fails: the first batches wait for the schema to be made.
         shared.healthy.store(true, Ordering::Relaxed);
@@ -172,10 +168,14 @@ impl ClickHouseSink {
             backoff: Duration::from_millis(500),
             next_try: Instant::now(),
         };
-        let thread = std::thread::Builder::new()
-            .name("tapflow-clickhouse".into())
-            .spawn(move || w.run(rx))
-            .map_err(|e| e.to_string())?;
+        let queue = Offload::start(
+            "tapflow-clickhouse",
+            cfg.queue_batches,
+            cfg.drain_timeout,
+            Arc::clone(&shared.queue),
+            move |inbox| w.run(inbox),
+        )
+        .map_err(|e| e.to_string())?;
         let pending = tables.iter().map(|_| (Vec::new(), 0)).collect();
         Ok(ClickHouseSink {
             cfg,
@@ -183,10 +183,8 @@ impl ClickHouseSink {
             pending,
             next_id: 0,
             last_cut_ns: None,
-            tx: Some(tx),
             shared,
-            thread: Some(thread),
-            flushed: false,
+            queue,
         })
     }
 
@@ -199,50 +197,24 @@ impl ClickHouseSink {
         if rows == 0 {
             return;
         }
-        let Some(tx) = &self.tx else { return };
-        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .in_flight_rows
-            .fetch_add(rows, Ordering::Relaxed);
         // A full queue waits while ClickHouse takes batches (back-pressure: an offline run loses
         // nothing to a slow server); while it fails, the batch is dropped at once and counted.
-        let deadline = Instant::now() + self.cfg.timeout;
-        let mut batch = Batch {
-            table: i,
+        let healthy = &self.shared.healthy;
+        self.queue.push(
+            Batch {
+                table: i,
+                rows,
+                body,
+            },
             rows,
-            body,
-        };
-        loop {
-            match tx.try_send(batch) {
-                Ok(()) => return,
-                Err(TrySendError::Full(b))
-                    if self.shared.healthy.load(Ordering::Relaxed) && Instant::now() < deadline =>
-                {
-                    batch = b;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    self.shared
-                        .in_flight_rows
-                        .fetch_sub(rows, Ordering::Relaxed);
-                    self.shared.rows_dropped.fetch_add(rows, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
+            self.cfg.timeout,
+            || healthy.load(Ordering::Relaxed),
+        );
     }
 
     fn cut_all(&mut self) {
         for i in 0..self.pending.len() {
             self.cut(i);
-        }
-    }
-
-    fn wait_drained(&self) {
-        let end = Instant::now() + self.cfg.drain_timeout;
-        while self.shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
@@ -279,8 +251,7 @@ impl Sink for ClickHouseSink {
     /// written is counted (`clickhouse.rows_dropped` / `rows_queued`), not an error.
     fn flush(&mut self) -> Result<(), SinkError> {
         self.cut_all();
-        self.wait_drained();
-        self.flushed = true;
+        self.queue.drain();
         Ok(())
     }
 
@@ -290,22 +261,15 @@ impl Sink for ClickHouseSink {
             *w = c.load(Ordering::Relaxed);
         }
         s.bytes = self.shared.bytes.load(Ordering::Relaxed);
-        s.write_errors = self.shared.rows_dropped.load(Ordering::Relaxed);
+        s.write_errors = self.shared.queue.records_dropped();
         s
     }
 }
 
 impl Drop for ClickHouseSink {
     fn drop(&mut self) {
+        // The last batches join the queue; the queue's end gives them one drain time.
         self.cut_all();
-        if !self.flushed {
-            self.wait_drained();
-        }
-        self.shared.give_up.store(true, Ordering::Relaxed);
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -328,19 +292,19 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Batch>) {
+    fn run(mut self, inbox: Inbox<Batch>) {
         let mut held: Option<(Batch, u32)> = None;
         loop {
             let (batch, refusals) = match held.take() {
                 Some(b) => b,
-                None => match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(b) => (b, 0),
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                None => match inbox.next() {
+                    Next::Item(b, _) => (b, 0),
+                    Next::Idle => continue,
+                    Next::Closed => return,
                 },
             };
-            if self.shared.give_up.load(Ordering::Relaxed) {
-                self.done(&batch, false);
+            if inbox.state.giving_up() {
+                self.done(&inbox, &batch, false);
                 continue;
             }
             if Instant::now() < self.next_try {
@@ -366,7 +330,7 @@ impl Writer {
                 Ok(_) => {
                     self.backoff = Duration::from_millis(500);
                     self.shared.healthy.store(true, Ordering::Relaxed);
-                    self.done(&batch, true);
+                    self.done(&inbox, &batch, true);
                 }
                 Err(HttpError::Status(code, msg)) if refusals < 2 => {
                     // Refused (a table changed under us?): make sure of the schema, try again.
@@ -385,7 +349,7 @@ impl Writer {
                         msg.trim()
                     ));
                     self.shared.rejected_batches.fetch_add(1, Ordering::Relaxed);
-                    self.done(&batch, false);
+                    self.done(&inbox, &batch, false);
                 }
                 Err(e) => {
                     self.fail(&e.to_string());
@@ -403,18 +367,15 @@ impl Writer {
         self.backoff = (self.backoff * 2).min(Duration::from_secs(15));
     }
 
-    fn done(&self, b: &Batch, inserted: bool) {
-        let s = &self.shared;
+    fn done(&self, inbox: &Inbox<Batch>, b: &Batch, inserted: bool) {
         if inserted {
+            let s = &self.shared;
             let kind = self.tables[b.table].kind;
             s.inserted[kind_index(kind)].fetch_add(b.rows, Ordering::Relaxed);
             s.batches.fetch_add(1, Ordering::Relaxed);
             s.bytes.fetch_add(b.body.len() as u64, Ordering::Relaxed);
-        } else {
-            s.rows_dropped.fetch_add(b.rows, Ordering::Relaxed);
         }
-        s.in_flight.fetch_sub(1, Ordering::Relaxed);
-        s.in_flight_rows.fetch_sub(b.rows, Ordering::Relaxed);
+        inbox.state.done(b.rows, inserted);
     }
 
     /// The databases and tables, in the server's dialect.

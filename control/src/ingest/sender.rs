@@ -9,15 +9,14 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tapflow_analyzer::{RecordKind, RecordRef};
 
 use super::frame::{FrameBuilder, MessageType, Origin};
 use super::to_pb;
+use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 use crate::sink::{Sink, SinkError, SinkStats};
 
 /// What to do with a frame when the queue is full.
@@ -86,28 +85,20 @@ impl SenderConfig {
 pub struct SenderCounters {
     /// Records written to the connection, per kind ([`RecordKind::ALL`] order).
     pub sent: [AtomicU64; 16],
-    /// Records lost (queue full, frame too large, connection gone at the end).
-    pub dropped: AtomicU64,
+    /// The frame queue: records queued, and lost (queue full, frame too large, connection gone
+    /// at the end).
+    pub queue: Arc<OffloadState>,
     pub frames_sent: AtomicU64,
-    pub frames_dropped: AtomicU64,
     pub bytes_sent: AtomicU64,
     /// Connections made (the first one included).
     pub connects: AtomicU64,
     /// Connect or write failures.
     pub failures: AtomicU64,
-    /// Frames in the queue or being written.
-    in_flight: AtomicU64,
-    /// Records in those frames.
-    in_flight_records: AtomicU64,
     connected: AtomicBool,
-    /// The sink has gone: what is queued gets `drain_timeout` to go out.
-    closing: AtomicBool,
     /// Where to send (None: the sink takes nothing), and how often it changed.
     addr: std::sync::Mutex<Option<String>>,
     addr_version: AtomicU64,
     enabled: AtomicBool,
-    /// The sink has gone after a flush already waited: what is left is lost now.
-    give_up: AtomicBool,
     agent_id: AtomicU16,
 }
 
@@ -126,13 +117,13 @@ impl SenderCounters {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         vec![
             ("ingester.records_sent", self.records_sent()),
-            ("ingester.records_dropped", r(&self.dropped)),
+            ("ingester.records_dropped", self.queue.records_dropped()),
             ("ingester.frames_sent", r(&self.frames_sent)),
-            ("ingester.frames_dropped", r(&self.frames_dropped)),
+            ("ingester.frames_dropped", self.queue.items_dropped()),
             ("ingester.bytes_sent", r(&self.bytes_sent)),
             ("ingester.connects", r(&self.connects)),
             ("ingester.failures", r(&self.failures)),
-            ("ingester.records_queued", r(&self.in_flight_records)),
+            ("ingester.records_queued", self.queue.records_queued()),
         ]
     }
 }
@@ -191,11 +182,9 @@ pub struct IngesterSink {
     cfg: SenderConfig,
     pending: [Pending; 3],
     last_cut_ns: Option<u64>,
-    tx: Option<SyncSender<Frame>>,
     shared: Arc<SenderCounters>,
-    thread: Option<JoinHandle<()>>,
-    /// A flush has waited for the queue (the end of a run): dropping then gives up at once.
-    flushed: bool,
+    /// Frames to the connection thread.
+    queue: Offload<Frame>,
 }
 
 impl std::fmt::Debug for IngesterSink {
@@ -210,7 +199,6 @@ impl IngesterSink {
     /// Starts the connection thread (it connects in the background: an unreachable ingester is
     /// not an error here, it is retried and its losses counted).
     pub fn start(cfg: SenderConfig) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_frames.max(1));
         let shared = Arc::new(SenderCounters::default());
         shared.enabled.store(cfg.addr.is_some(), Ordering::Relaxed);
         if let Ok(mut a) = shared.addr.lock() {
@@ -226,10 +214,13 @@ impl IngesterSink {
             next_try: Instant::now(),
             shared: Arc::clone(&shared),
         };
-        let drain = cfg.drain_timeout;
-        let thread = std::thread::Builder::new()
-            .name("tapflow-ingester".into())
-            .spawn(move || conn.run(rx, drain))?;
+        let queue = Offload::start(
+            "tapflow-ingester",
+            cfg.queue_frames,
+            cfg.drain_timeout,
+            Arc::clone(&shared.queue),
+            move |inbox| conn.run(inbox),
+        )?;
         let pending = MessageType::ALL.map(|t| Pending {
             builder: FrameBuilder::new(t, cfg.flush_bytes + 4096),
             records: [0; 16],
@@ -243,10 +234,8 @@ impl IngesterSink {
             cfg,
             pending,
             last_cut_ns: None,
-            tx: Some(tx),
             shared,
-            thread: Some(thread),
-            flushed: false,
+            queue,
         })
     }
 
@@ -266,7 +255,7 @@ impl IngesterSink {
         MessageType::ALL.iter().position(|x| *x == t).unwrap_or(0)
     }
 
-    /// Cuts the frame of type slot `i` and queues it.
+    /// Cuts the frame of type slot `i` and queues it (waiting up to 2 s for room with `WAIT`).
     fn cut(&mut self, i: usize) {
         let origin = self.origin();
         let p = &mut self.pending[i];
@@ -276,45 +265,12 @@ impl IngesterSink {
         let records = std::mem::take(&mut p.records);
         let n: u64 = records.iter().map(|r| u64::from(*r)).sum();
         let Some(bytes) = p.builder.take_frame(origin, p.compress) else {
-            self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-            self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.queue.count_dropped(n);
             return;
         };
-        let Some(tx) = &self.tx else { return };
-        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .in_flight_records
-            .fetch_add(n, Ordering::Relaxed);
-        let mut frame = Frame { bytes, records };
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            match tx.try_send(frame) {
-                Ok(()) => return,
-                Err(TrySendError::Full(f))
-                    if self.cfg.overflow == Overflow::Wait && Instant::now() < deadline =>
-                {
-                    frame = f;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    self.shared
-                        .in_flight_records
-                        .fetch_sub(n, Ordering::Relaxed);
-                    self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-                    self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Waits up to `drain_timeout` for the queue to go out.
-    fn flush_wait(&self) {
-        let deadline = Instant::now() + self.cfg.drain_timeout;
-        while self.shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let wait = self.cfg.overflow == Overflow::Wait;
+        self.queue
+            .push(Frame { bytes, records }, n, Duration::from_secs(2), || wait);
     }
 
     fn cut_all(&mut self) {
@@ -368,8 +324,7 @@ impl Sink for IngesterSink {
     /// an unreachable ingester must not stop the files or the other sinks.
     fn flush(&mut self) -> Result<(), SinkError> {
         self.cut_all();
-        self.flush_wait();
-        self.flushed = true;
+        self.queue.drain();
         Ok(())
     }
 
@@ -379,31 +334,16 @@ impl Sink for IngesterSink {
             *w = c.load(Ordering::Relaxed);
         }
         s.bytes = self.shared.bytes_sent.load(Ordering::Relaxed);
-        s.write_errors = self.shared.dropped.load(Ordering::Relaxed);
+        s.write_errors = self.shared.queue.records_dropped();
         s
     }
 }
 
 impl Drop for IngesterSink {
     fn drop(&mut self) {
+        // The last frames join the queue; the queue's end gives them one drain time.
         self.cut_all();
-        // Closing the queue ends the thread once it has sent (or given up on) what is queued.
-        // What is queued gets one `drain_timeout` (a flush at the end of the run already gave it
-        // that), then is counted lost.
-        if !self.flushed {
-            self.flush_wait();
-        }
-        self.shared.give_up.store(true, Ordering::Relaxed);
-        self.shared.closing.store(true, Ordering::Relaxed);
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
-}
-
-fn frame_records(f: &Frame) -> u64 {
-    f.records.iter().map(|r| u64::from(*r)).sum()
 }
 
 /// The message type a record kind travels as.
@@ -429,59 +369,41 @@ struct Connection {
 }
 
 impl Connection {
-    fn run(mut self, rx: Receiver<Frame>, drain: Duration) {
-        let mut closing_since: Option<Instant> = None;
-        let mut held: Option<Frame> = None;
+    fn run(mut self, inbox: Inbox<Frame>) {
+        let mut held: Option<(Frame, u64)> = None;
         loop {
-            let frame = match held.take() {
+            let (frame, n) = match held.take() {
                 Some(f) => f,
-                None => match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(f) => f,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                None => match inbox.next() {
+                    Next::Item(f, n) => (f, n),
+                    Next::Idle => continue,
+                    Next::Closed => return,
                 },
             };
-            if closing_since.is_none() && self.shared.closing.load(Ordering::Relaxed) {
-                closing_since = Some(Instant::now());
-            }
-            if self.shared.give_up.load(Ordering::Relaxed)
-                || closing_since.is_some_and(|t| t.elapsed() > drain)
-            {
-                self.lose(&frame);
+            if inbox.state.giving_up() {
+                inbox.state.done(n, false);
                 continue;
             }
             match self.send(&frame) {
                 Ok(()) => {
                     let s = &self.shared;
-                    for (c, n) in s.sent.iter().zip(frame.records) {
-                        c.fetch_add(u64::from(n), Ordering::Relaxed);
+                    for (c, k) in s.sent.iter().zip(frame.records) {
+                        c.fetch_add(u64::from(k), Ordering::Relaxed);
                     }
                     s.frames_sent.fetch_add(1, Ordering::Relaxed);
                     s.bytes_sent
                         .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
-                    s.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    s.in_flight_records
-                        .fetch_sub(frame_records(&frame), Ordering::Relaxed);
+                    inbox.state.done(n, true);
                 }
                 Err(()) => {
                     // Keep the frame for the next connection; wait for the backoff (in small
                     // steps, so the end of a run is noticed).
-                    held = Some(frame);
+                    held = Some((frame, n));
                     let wait = self.next_try.saturating_duration_since(Instant::now());
                     std::thread::sleep(wait.min(Duration::from_millis(100)));
                 }
             }
         }
-    }
-
-    fn lose(&self, f: &Frame) {
-        let n = frame_records(f);
-        self.shared.dropped.fetch_add(n, Ordering::Relaxed);
-        self.shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.shared
-            .in_flight_records
-            .fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Writes a frame, connecting first if needed; Err when not connected (backing off) or the

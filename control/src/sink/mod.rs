@@ -9,6 +9,7 @@
 
 mod ipfix;
 mod jsonl;
+pub mod offload;
 mod prometheus;
 
 use std::path::PathBuf;
