@@ -21,12 +21,17 @@ echo "== generating traffic: every scenario, plain, in VXLAN, in ERSPAN III, and
 "$BIN" gen --out "$OUT/captures" --name erspan3 --encap erspan3 --flows 24 --seed 44 --first-flow 200
 "$BIN" gen --out "$OUT/captures" --name span_qinq --encap qinq --duplicates identical --flows 24 --seed 45 --first-flow 300
 CAPS=("$OUT"/captures/plain.pcap "$OUT"/captures/vxlan.pcap "$OUT"/captures/erspan3.pcap "$OUT"/captures/span_qinq.pcap)
+# A tapflow server receives the records too, in DeepFlow's ingester framing (docs/ingest.md).
+INGEST=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" server --plaintext --listen 127.0.0.1:0 --data-dir "$OUT/server" --ingest-listen "$INGEST" > "$OUT/server.log" 2>&1 &
+SERVER=$!
+stop_server() { kill -TERM "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; }
 
 if [ "$(id -u)" = 0 ]; then
   NS=tfdemo-$$
   A=tfdemo$$a
   B=tfdemo$$b
-  cleanup() { ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+  cleanup() { stop_server; ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
   trap cleanup EXIT
   cleanup
   echo "== live: veth pair $A <-> $B (in netns $NS), AF_XDP capture on $A in analyzer mode"
@@ -38,7 +43,8 @@ if [ "$(id -u)" = 0 ]; then
   ip link set "$A" mtu 9000 up
   ip netns exec "$NS" ip link set "$B" mtu 9000 up
   printf 'inputs:\n  cbpf:\n    common:\n      capture_mode: 2\n' > "$OUT/analyzer.yaml"
-  "$BIN" run --config "$OUT/analyzer.yaml" --engine auto --iface "$A" --duration 8 --out "$OUT/live" &
+  "$BIN" run --config "$OUT/analyzer.yaml" --engine auto --iface "$A" --duration 8 --out "$OUT/live" \
+    --ingester "$INGEST" --agent-id 1 &
   RUN=$!
   sleep 1.5
   for c in "${CAPS[@]}"; do
@@ -48,9 +54,11 @@ if [ "$(id -u)" = 0 ]; then
   RESULT="$OUT/live"
 else
   echo "== not root: no veth pair; analyzing the captures offline instead (same analyzer)"
-  "$BIN" analyze --out "$OUT/offline" "${CAPS[@]}"
+  trap stop_server EXIT
+  "$BIN" analyze --out "$OUT/offline" --ingester "$INGEST" --agent-id 1 "${CAPS[@]}"
   RESULT="$OUT/offline"
 fi
+stop_server
 
 echo
 echo "== flow log ($RESULT/l4_flow_log.jsonl), one line per flow:"
@@ -91,6 +99,21 @@ print(f"\n{len(rows)} requests" + (" (first 40 shown)" if len(rows) > 40 else ""
 print("(live times are the replay's pacing, 2000 packets/s; `tapflow analyze` of the captures gives their own timing)")
 PY
 echo
+echo "== received by tapflow server ($OUT/server/records/, DeepFlow's ingester framing from the agent):"
+python3 - "$OUT/server/records" "$RESULT" <<'PY'
+import json, os, sys
+srv, agent = sys.argv[1], sys.argv[2]
+for f in sorted(os.listdir(agent)):
+    if f.endswith(".jsonl"):
+        n = sum(1 for _ in open(os.path.join(agent, f)))
+        p = os.path.join(srv, f)
+        m = sum(1 for _ in open(p)) if os.path.exists(p) else 0
+        print(f"  {f:<40} agent {n:>5}  server {m:>5}")
+s = json.load(open(os.path.join(srv, "ingest-stats.json")))
+print(f"  frames {s['frames']}, bad frames {s['bad_headers'] + s['bad_bodies'] + s['truncated']}, rejected agents {s['rejected_agents']}")
+PY
+echo
 echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/l7_flow_log.jsonl (request logs), $RESULT/stats.json (counters),"
 echo "       $RESULT/flow_metrics.{network,network_map,application,application_map}.1m.jsonl (per-minute metrics with latency quantiles),"
-echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it)."
+echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it),"
+echo "       $OUT/server/records/*.jsonl (what the server received; add --clickhouse URL to store them in ClickHouse)."

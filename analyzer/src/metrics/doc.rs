@@ -42,8 +42,13 @@ pub struct Tags {
     #[serde(skip_serializing_if = "InlineBytes::is_empty")]
     pub endpoint: InlineBytes<128>,
     /// The sending agent on documents a `tapflow server` received (absent when 0).
-    #[serde(skip_serializing_if = "crate::record::is_zero")]
+    #[serde(skip_serializing_if = "no_agent")]
     pub agent_id: u16,
+}
+
+/// serde: documents of this agent carry no agent id.
+fn no_agent(id: &u16) -> bool {
+    *id == 0
 }
 
 impl Hash for Tags {
