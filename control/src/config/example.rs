@@ -6,7 +6,10 @@
 /// (dotted key, default as YAML or None for an unset key shown commented out with an example
 /// value, comment).
 pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
-    ("global.limits.max_memory", Some("768"), "", "Memory budget, MiB; the flow table must fit in it."),
+    ("global.limits.max_memory", Some("768"), "", "Memory budget, MiB, for the whole run: tables, capture buffers, record rings, outputs."),
+    ("global.communication.ingester_ip", Some("''"), "", "A DeepFlow ingester (DeepFlow's server or tapflow server --ingest-listen): records are also sent there."),
+    ("global.communication.ingester_port", Some("30033"), "", "The ingester's port."),
+    ("global.communication.ingester_traffic_overflow_action", Some("WAIT"), "", "Sender queue full: WAIT up to 2 s, or DROP (counted)."),
     ("inputs.cbpf.common.capture_mode", Some("0"), "", "0 local, 1 virtual mirror (hypervisor/node NIC), 2 analyzer (SPAN/ERSPAN)."),
     ("inputs.cbpf.af_packet.interface_regex", None, "'^eth[0-9]+$'", "Interfaces to capture."),
     ("inputs.cbpf.af_packet.src_interfaces", None, "[eth1]", "Deprecated; used only without interface_regex."),
@@ -63,6 +66,8 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.ipfix.observation_domain", Some("0"), "", "tapflow: observation domain id of the messages."),
     ("outputs.prometheus.listen", Some("''"), "", "tapflow: address:port of the /metrics endpoint of tapflow run (empty: none)."),
     ("outputs.prometheus.max_services", Some("200"), "", "tapflow: services with labels of their own; later ones are summed into service=\"other\"."),
+    ("outputs.compression.l7_flow_log", Some("true"), "", "zstd frames for l7 rows sent to the ingester."),
+    ("outputs.compression.l4_flow_log", Some("false"), "", "zstd frames for l4 rows (metrics are never compressed)."),
 ];
 
 /// The example file.

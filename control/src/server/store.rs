@@ -448,15 +448,16 @@ impl Store {
                 rep.hostname.as_str()
             };
             conn.execute(
-                "INSERT INTO agent (id, name, ctrl_ip, ctrl_mac, group_id, last_sync)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO agent (id, name, ctrl_ip, ctrl_mac, group_id, last_sync, hostname)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id,
                     format!("{host}-{}", rep.ctrl_ip),
                     rep.ctrl_ip,
                     rep.ctrl_mac,
                     group.id,
-                    now
+                    now,
+                    rep.hostname
                 ],
             )?;
         }
