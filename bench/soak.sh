@@ -42,7 +42,7 @@ ip netns exec "$NS" ip link set "$B" up
 RUN=$!
 sleep 2
 # The sender: the captures in turn, for ever; each replay's sent count appended to sent.log.
-( while true; do
+( while [ ! -f "$WORK/stop" ]; do
     for i in 0 1 2; do
       ip netns exec "$NS" "$BIN" replay --iface "$B" --pps "$PPS" "$WORK/churn$i.pcap" 2>&1 \
         | sed -n 's/.*sent \([0-9]*\) packets.*/\1/p' >> "$WORK/sent.log"
@@ -70,9 +70,9 @@ while [ "$(date +%s)" -lt "$END" ]; do
   sleep 10
   sample >> "$WORK/soak.tsv"
 done
-# Stop sending, let the last replay finish its count, then stop the run (flows flushed).
-kill "$LOOP" 2>/dev/null || true; wait "$LOOP" 2>/dev/null || true; LOOP=
-pkill -f "replay --iface $B" 2>/dev/null || true
+# Stop sending after the replays under way (each counts what it sent), then stop the run.
+touch "$WORK/stop"
+wait "$LOOP" 2>/dev/null || true; LOOP=
 sleep 2
 kill -INT "$RUN"; wait "$RUN" || true; RUN=
 python3 - "$WORK" <<'PY'
