@@ -31,9 +31,9 @@ if [ "$(id -u)" = 0 ]; then
   NS=tfdemo-$$
   A=tfdemo$$a
   B=tfdemo$$b
-  cleanup() { stop_server; ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
-  trap cleanup EXIT
-  cleanup
+  net_cleanup() { ip link del "$A" 2>/dev/null || true; ip netns del "$NS" 2>/dev/null || true; }
+  trap 'stop_server; net_cleanup' EXIT
+  net_cleanup
   echo "== live: veth pair $A <-> $B (in netns $NS), AF_XDP capture on $A in analyzer mode"
   ip netns add "$NS"
   ip link add "$A" type veth peer name "$B"
