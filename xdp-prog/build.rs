@@ -1,21 +1,13 @@
-//! Compiles src/mirror.bpf.c with clang into OUT_DIR/mirror.bpf.o (BPF target, BTF included).
-//! Without clang the crate still builds and reports the object as missing at run time, so that
-//! hosts without the BPF toolchain can use the other engines.
+//! Compiles the BPF programs with clang into OUT_DIR (BPF target, BTF included):
+//! src/mirror.bpf.c (the XDP program) -> mirror.bpf.o, src/syscalls.bpf.c (the syscall tracer,
+//! CO-RE) -> syscalls.bpf.o. Without clang the crate still builds and reports the objects as
+//! missing at run time, so that hosts without the BPF toolchain can use the other engines.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn main() {
-    println!("cargo:rerun-if-changed=src/mirror.bpf.c");
-    println!("cargo:rerun-if-changed=include/tapflow_xdp.h");
-    println!("cargo:rerun-if-env-changed=CLANG");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("mirror.bpf.o");
-    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
-    let arch_include = format!(
-        "/usr/include/{}-linux-gnu",
-        std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into())
-    );
-    let status = Command::new(&clang)
+fn compile(clang: &str, arch_include: &str, src: &str, out: &Path) -> bool {
+    let status = Command::new(clang)
         .args([
             "-O2",
             "-g",
@@ -25,19 +17,50 @@ fn main() {
             "-Wall",
             "-Werror",
         ])
-        .args(["-I", "include", "-I", &arch_include])
-        .args(["-c", "src/mirror.bpf.c", "-o"])
-        .arg(&out)
+        .args(["-I", "include", "-I", arch_include])
+        .args(["-c", src, "-o"])
+        .arg(out)
         .status();
     match status {
-        Ok(s) if s.success() => println!("cargo:rustc-cfg=xdp_object"),
-        Ok(s) => {
-            panic!("clang failed to compile the XDP program ({s}); install clang and libbpf-dev")
-        }
+        Ok(s) if s.success() => true,
+        Ok(s) => panic!("clang failed to compile {src} ({s}); install clang and libbpf-dev"),
         Err(e) => {
-            println!("cargo:warning=XDP program not built ({clang}: {e}); the AF_XDP engine will be unavailable. Install clang and libbpf-dev.");
-            std::fs::write(&out, []).expect("write placeholder object");
+            println!("cargo:warning={src} not built ({clang}: {e}); the AF_XDP engine and the syscall tracer will be unavailable. Install clang and libbpf-dev.");
+            std::fs::write(out, []).expect("write placeholder object");
+            false
         }
     }
+}
+
+fn main() {
+    for f in [
+        "src/mirror.bpf.c",
+        "src/syscalls.bpf.c",
+        "include/tapflow_xdp.h",
+        "include/tapflow_trace.h",
+    ] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=CLANG");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    let arch_include = format!(
+        "/usr/include/{}-linux-gnu",
+        std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into())
+    );
+    if compile(
+        &clang,
+        &arch_include,
+        "src/mirror.bpf.c",
+        &out_dir.join("mirror.bpf.o"),
+    ) {
+        println!("cargo:rustc-cfg=xdp_object");
+    }
+    compile(
+        &clang,
+        &arch_include,
+        "src/syscalls.bpf.c",
+        &out_dir.join("syscalls.bpf.o"),
+    );
     println!("cargo:rustc-check-cfg=cfg(xdp_object)");
 }

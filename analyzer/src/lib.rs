@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod ports;
 pub mod record;
+pub mod syscall;
 pub mod tcp;
 pub mod wire;
 

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["record"],
     &["l7", "aggregate"],
     &["counters", "config"],
-    &["engine"],
+    &["engine", "syscall"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

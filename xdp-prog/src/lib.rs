@@ -1,7 +1,10 @@
-//! The XDP program and its contract with user space: map names and counter slots, mirrored from
-//! `include/tapflow_xdp.h` (a test keeps both in sync). `build.rs` compiles `src/mirror.bpf.c`
-//! with clang; [`object`] is the ELF object the AF_XDP engine loads.
+//! The BPF programs, each with its contract with user space: the XDP program (here: map names
+//! and counter slots, mirrored from `include/tapflow_xdp.h`, a test keeps both in sync; [`object`]
+//! is the ELF object the AF_XDP engine loads) and the syscall tracer ([`trace`]). `build.rs`
+//! compiles both with clang.
 #![forbid(unsafe_code)]
+
+pub mod trace;
 
 /// Per-CPU counter slots of the `counters` map.
 pub mod counter {

@@ -113,6 +113,9 @@ pub enum TapPortKind {
     TunnelIpv6 = 3,
     /// The capture interface (pcap source index for files).
     CaptureInterface = 4,
+    /// The syscall tracer (payload: the traced process id); DeepFlow's ingester derives
+    /// signal_source = eBPF (3) from this kind.
+    Ebpf = 7,
 }
 
 /// A tap_port in DeepFlow's u64 layout: bits 60-63 kind, 40-59 extension (ERSPAN session id, or
@@ -154,6 +157,11 @@ impl TapPort {
         )
     }
 
+    /// A row of the syscall tracer, from process `pid`.
+    pub fn ebpf(pid: u32) -> Self {
+        TapPort((TapPortKind::Ebpf as u64) << 60 | u64::from(pid))
+    }
+
     pub fn kind(self) -> u8 {
         (self.0 >> 60) as u8
     }
@@ -165,6 +173,7 @@ impl TapPort {
             2 => "erspan_ipv4",
             3 => "erspan_ipv6",
             4 => "capture_interface",
+            7 => "ebpf",
             _ => "unknown",
         }
     }
@@ -182,7 +191,8 @@ pub fn tap_side(mode: CaptureMode, client_local: bool, server_local: bool) -> (u
 }
 
 /// The observation point name of DeepFlow's `tap_side` number (the values tapflow writes; other
-/// agents' numbers by DeepFlow's table).
+/// agents' numbers by DeepFlow's table: client 1 / server 2 combined with node 8, hypervisor 16,
+/// gateway-hypervisor 24, gateway 32, process 40; app 48).
 pub fn tap_side_name(side: u8) -> &'static str {
     match side {
         0 => "rest",
@@ -193,12 +203,12 @@ pub fn tap_side_name(side: u8) -> &'static str {
         10 => "s-nd",
         17 => "c-hv",
         18 => "s-hv",
-        25 => "c-p",
-        26 => "s-p",
-        33 => "c-gw-hv",
-        34 => "s-gw-hv",
-        41 => "c-gw",
-        42 => "s-gw",
+        25 => "c-gw-hv",
+        26 => "s-gw-hv",
+        33 => "c-gw",
+        34 => "s-gw",
+        41 => "c-p",
+        42 => "s-p",
         48 => "app",
         49 => "c-app",
         50 => "s-app",

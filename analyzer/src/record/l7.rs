@@ -16,6 +16,9 @@ pub const TYPE_REQUEST: u8 = 0;
 pub const TYPE_RESPONSE: u8 = 1;
 pub const TYPE_SESSION: u8 = 2;
 
+/// DeepFlow's `signal_source` of rows from the syscall tracer.
+pub const SIGNAL_SOURCE_EBPF: u8 = 3;
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -80,6 +83,33 @@ pub struct L7FlowLog {
     pub resp_tcp_seq: u32,
     pub captured_request_byte: u32,
     pub captured_response_byte: u32,
+    /// Process and syscall fields of rows from the syscall tracer (absent on packet rows).
+    #[serde(flatten, skip_serializing_if = "SyscallFields::is_empty")]
+    pub syscall: SyscallFields,
+}
+
+/// What the syscall tracer knows about a row (DeepFlow's l7_flow_log columns of the same
+/// names): `_0` is the client, `_1` the server for processes; `_0` the request and `_1` the
+/// response for syscall threads and capture sequence numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyscallFields {
+    pub process_id_0: u32,
+    pub process_id_1: u32,
+    pub process_kname_0: InlineBytes<16>,
+    pub process_kname_1: InlineBytes<16>,
+    pub syscall_trace_id_request: u64,
+    pub syscall_trace_id_response: u64,
+    pub syscall_thread_0: u32,
+    pub syscall_thread_1: u32,
+    pub syscall_cap_seq_0: u32,
+    pub syscall_cap_seq_1: u32,
+}
+
+impl SyscallFields {
+    /// No process known (a packet row).
+    pub fn is_empty(&self) -> bool {
+        self.process_id_0 == 0 && self.process_id_1 == 0
+    }
 }
 
 impl Default for L7FlowLog {
@@ -125,6 +155,7 @@ impl Default for L7FlowLog {
             resp_tcp_seq: 0,
             captured_request_byte: 0,
             captured_response_byte: 0,
+            syscall: SyscallFields::default(),
         }
     }
 }

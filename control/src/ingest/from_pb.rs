@@ -15,7 +15,8 @@ use tapflow_analyzer::metrics::{
     ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, Document as Doc,
     NetworkDoc, NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
 };
-use tapflow_analyzer::mirror::{tap_side_name, TapPort};
+use tapflow_analyzer::mirror::{tap_side_name, TapPort, TapPortKind};
+use tapflow_analyzer::record::l7::{SyscallFields, SIGNAL_SOURCE_EBPF};
 use tapflow_analyzer::record::{FlowPeers, MacAddr};
 use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordBatch};
 
@@ -230,7 +231,12 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         start_time: b.start_time / 1_000,
         end_time: b.end_time / 1_000,
         row_type: u8c(head.msg_type),
-        signal_source: 0,
+        // DeepFlow's ingester: rows from an eBPF tap_port are eBPF rows.
+        signal_source: if TapPort(b.tap_port).kind() == TapPortKind::Ebpf as u8 {
+            SIGNAL_SOURCE_EBPF
+        } else {
+            0
+        },
         capture_network_type: u8c(b.tap_type),
         tap_port: b.tap_port,
         tap_side: u8c(b.tap_side),
@@ -274,6 +280,18 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         resp_tcp_seq: b.resp_tcp_seq,
         captured_request_byte: l.captured_request_byte,
         captured_response_byte: l.captured_response_byte,
+        syscall: SyscallFields {
+            process_id_0: b.process_id_0,
+            process_id_1: b.process_id_1,
+            process_kname_0: inline(&b.process_kname_0),
+            process_kname_1: inline(&b.process_kname_1),
+            syscall_trace_id_request: b.syscall_trace_id_request,
+            syscall_trace_id_response: b.syscall_trace_id_response,
+            syscall_thread_0: b.syscall_trace_id_thread_0,
+            syscall_thread_1: b.syscall_trace_id_thread_1,
+            syscall_cap_seq_0: b.syscall_cap_seq_0,
+            syscall_cap_seq_1: b.syscall_cap_seq_1,
+        },
     }
 }
 

@@ -1,0 +1,249 @@
+//! The bounded table of traced sockets: per socket a flow (side 0 = the process's end) and the
+//! byte position of each direction; beside it, what rows need to know about each socket's
+//! process and calls ([`SocketInfo`]), and the local connections by address pair (to name the
+//! process at the other end of a connection between two traced processes).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::SocketEvent;
+use crate::flow::{Direction, Endpoint, Flow, FlowKey, SCORE_SYN};
+use crate::inline::InlineBytes;
+use crate::mirror::{TapPort, CLOUD};
+use crate::ports::PortSet;
+
+/// One traced socket stream: a process's socket, and apart from it the plaintext OpenSSL gave
+/// for that socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SocketKey {
+    pub pid: u32,
+    /// The kernel's socket id, or the fd when BPF could not resolve it.
+    pub socket: u64,
+    pub tls: bool,
+}
+
+impl SocketKey {
+    pub fn of(ev: &SocketEvent<'_>, tls: bool) -> Self {
+        SocketKey {
+            pid: ev.pid,
+            socket: if ev.socket_id != 0 {
+                ev.socket_id
+            } else {
+                // Unresolved in BPF: the fd names the socket within the process.
+                1 << 63 | u64::from(ev.fd as u32)
+            },
+            tls,
+        }
+    }
+}
+
+/// The first call of the latest run of calls in one direction (a request or a response).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Turn {
+    pub(crate) trace_id: u64,
+    pub(crate) tid: u32,
+    pub(crate) cap_seq: u32,
+}
+
+/// What a socket's rows are tagged with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketInfo {
+    pub(crate) pid: u32,
+    pub(crate) comm: InlineBytes<16>,
+    pub(crate) local: Endpoint,
+    pub(crate) remote: Endpoint,
+    /// By flow side: 0 what the process wrote, 1 what it read.
+    pub(crate) turns: [Turn; 2],
+    last_side: Option<usize>,
+    /// Data events of the socket so far.
+    cap_seq: u32,
+    last_ns: u64,
+}
+
+/// Who is at one end of a local connection.
+pub(crate) type Owner = (u32, InlineBytes<16>);
+
+/// The tagging side of the table.
+#[derive(Debug, Default)]
+pub(crate) struct Infos {
+    pub(crate) by_flow: HashMap<u64, SocketInfo>,
+    /// (local, remote) of every traced plain socket -> its process.
+    pub(crate) by_tuple: HashMap<(Endpoint, Endpoint), Owner>,
+}
+
+/// A traced socket's parsing state.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) flow: Flow,
+    /// Stream position of the next byte of each side.
+    pub(crate) next_seq: [u32; 2],
+    /// The process connected (Some(true)) or accepted (Some(false)).
+    pub(crate) client: Option<bool>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SocketTable {
+    socks: HashMap<SocketKey, Socket>,
+    infos: Infos,
+    capacity: usize,
+    next_id: u64,
+    no_ports: PortSet,
+}
+
+fn endpoint(ip: IpAddr, port: u16) -> Endpoint {
+    let mut b = [0u8; 16];
+    match ip {
+        IpAddr::V4(v4) => b[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => b = v6.octets(),
+    }
+    Endpoint { ip: b, port }
+}
+
+/// Flow ids of traced sockets (the top bit set: never equal to a packet flow's id).
+const FLOW_ID_BASE: u64 = 1 << 62;
+
+impl SocketTable {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SocketTable {
+            socks: HashMap::with_capacity(capacity.min(1 << 16)),
+            infos: Infos::default(),
+            capacity,
+            next_id: FLOW_ID_BASE,
+            no_ports: PortSet::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.socks.len()
+    }
+
+    /// Starts following a socket (`client`: the role connect/accept showed). None when full.
+    pub(crate) fn open(
+        &mut self,
+        key: SocketKey,
+        ev: &SocketEvent<'_>,
+        client: Option<bool>,
+    ) -> Option<&mut Socket> {
+        if self.socks.len() >= self.capacity && !self.socks.contains_key(&key) {
+            return None;
+        }
+        self.remove(&key);
+        let local = endpoint(ev.local.0, ev.local.1);
+        let remote = endpoint(ev.remote.0, ev.remote.1);
+        let is_v6 = ev.local.0.is_ipv6();
+        self.next_id += 1;
+        let id = self.next_id;
+        let direction = match client {
+            Some(c) => Direction {
+                server: u8::from(c),
+                score: SCORE_SYN,
+            },
+            None => Direction::from_ports(local.port, remote.port, true, &self.no_ports),
+        };
+        let fkey = FlowKey::new(
+            local,
+            remote,
+            6,
+            is_v6,
+            (0, 0),
+            (CLOUD, TapPort::ebpf(ev.pid).0),
+        );
+        let flow = Flow::new(fkey, 0, id, [local, remote], ev.ts_ns, direction);
+        self.infos.by_flow.insert(
+            id,
+            SocketInfo {
+                pid: ev.pid,
+                comm: ev.comm,
+                local,
+                remote,
+                turns: [Turn::default(); 2],
+                last_side: None,
+                cap_seq: 0,
+                last_ns: ev.ts_ns,
+            },
+        );
+        if !key.tls {
+            self.infos
+                .by_tuple
+                .insert((local, remote), (ev.pid, ev.comm));
+        }
+        Some(self.socks.entry(key).or_insert(Socket {
+            flow,
+            next_seq: [1, 1],
+            client,
+        }))
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &SocketKey) -> Option<&mut Socket> {
+        self.socks.get_mut(key)
+    }
+
+    /// The role connect/accept showed for a socket.
+    pub(crate) fn role_of(&self, key: &SocketKey) -> Option<bool> {
+        self.socks.get(key).and_then(|s| s.client)
+    }
+
+    /// Records a data event of `side` on the socket's info (turns, capture sequence).
+    pub(crate) fn note_event(&mut self, key: &SocketKey, ev: &SocketEvent<'_>, side: usize) {
+        let Some(s) = self.socks.get(key) else {
+            return;
+        };
+        if let Some(info) = self.infos.by_flow.get_mut(&s.flow.id) {
+            info.cap_seq = info.cap_seq.wrapping_add(1);
+            if info.last_side != Some(side) {
+                info.turns[side] = Turn {
+                    trace_id: ev.trace_id,
+                    tid: ev.tid,
+                    cap_seq: info.cap_seq,
+                };
+                info.last_side = Some(side);
+            }
+            info.last_ns = ev.ts_ns;
+        }
+    }
+
+    /// The socket to parse for, and every socket's info (for the rows it completes).
+    pub(crate) fn with_infos(&mut self, key: &SocketKey) -> Option<(&mut Socket, &Infos)> {
+        let s = self.socks.get_mut(key)?;
+        Some((s, &self.infos))
+    }
+
+    pub(crate) fn infos(&self) -> &Infos {
+        &self.infos
+    }
+
+    pub(crate) fn remove(&mut self, key: &SocketKey) {
+        if let Some(s) = self.socks.remove(key) {
+            if let Some(info) = self.infos.by_flow.remove(&s.flow.id) {
+                let pair = (info.local, info.remote);
+                if !key.tls
+                    && self
+                        .infos
+                        .by_tuple
+                        .get(&pair)
+                        .is_some_and(|o| o.0 == key.pid)
+                {
+                    self.infos.by_tuple.remove(&pair);
+                }
+            }
+        }
+    }
+
+    /// Sockets without events since `before_ns`.
+    pub(crate) fn idle_since(&self, before_ns: u64) -> Vec<SocketKey> {
+        self.socks
+            .iter()
+            .filter(|(_, s)| {
+                self.infos
+                    .by_flow
+                    .get(&s.flow.id)
+                    .is_none_or(|i| i.last_ns < before_ns)
+            })
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    pub(crate) fn keys(&self) -> Vec<SocketKey> {
+        self.socks.keys().copied().collect()
+    }
+}

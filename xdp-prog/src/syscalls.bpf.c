@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* tapflow's syscall tracer: what processes read from and write to their TCP sockets, and the
+ * plaintext of their OpenSSL calls, as events in a BPF ring buffer.
+ *
+ * Syscall tracepoints (enter saves the arguments per thread, exit emits what moved), socket
+ * lifecycle (connect, accept, close), and uprobes on SSL_read/SSL_write (and _ex). The socket of
+ * an fd is found in the task's fd table with CO-RE reads (the structs below carry only the fields
+ * used; libbpf relocates them against the kernel's BTF). Ciphertext of sockets OpenSSL works on
+ * is not emitted: the uprobes give the plaintext. Every loss is counted per CPU. */
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <linux/in6.h>
+#include <linux/uio.h>
+#include <asm/ptrace.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#include "tapflow_trace.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+/* Kernel types, only the fields read (CO-RE). */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* User-space message headers (fixed ABI). */
+struct user_msghdr_abi {
+	void *msg_name;
+	int msg_namelen;
+	struct iovec *msg_iov;
+	__u64 msg_iovlen;
+};
+
+struct user_mmsghdr_abi {
+	struct user_msghdr_abi msg_hdr;
+	__u64 pad[3];
+	unsigned int msg_len;
+};
+
+/* How a pending call's buffer is described. */
+#define BUF_PLAIN 1
+#define BUF_IOVEC 2
+#define BUF_MSGHDR 3
+#define BUF_MMSGHDR 4
+
+struct call_args {
+	__u64 buf;
+	__u64 count;
+	__s32 fd;
+	__u8 how;
+	__u8 direction;
+	__u8 pad[2];
+};
+
+struct ssl_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 ex_len; /* size_t *readbytes / *written of the _ex calls, 0 otherwise */
+	__s32 fd;     /* the socket a nested syscall used, -1 until seen */
+	__u8 direction;
+	__u8 pad[3];
+};
+
+struct thread_trace {
+	__u64 trace_id;
+	__u8 last_direction;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by user space before load */
+} trace_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TAPFLOW_TRACE_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} trace_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tapflow_trace_config);
+} trace_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} trace_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct call_args);
+} pending_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct ssl_call);
+} ssl_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_SOCKETS);
+	__type(key, __u64);
+	__type(value, __u8);
+} tls_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_THREADS);
+	__type(key, __u64);
+	__type(value, struct thread_trace);
+} thread_traces SEC(".maps");
+
+/* Scratch space for building one event (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tapflow_trace_event);
+} event_scratch SEC(".maps");
+
+/* Per-CPU source of syscall trace ids. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} trace_id_seq SEC(".maps");
+
+static __always_inline void count(__u32 slot)
+{
+	__u64 *c = bpf_map_lookup_elem(&trace_counters, &slot);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct tapflow_trace_config *config(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&trace_config, &zero);
+}
+
+/* Is this process traced? (Not tapflow itself; only the listed ones when filtering.) */
+static __always_inline int traced(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+	struct tapflow_trace_config *cfg = config();
+	if (!cfg || tgid == cfg->self_tgid)
+		return 0;
+	if (cfg->filter_pids && !bpf_map_lookup_elem(&trace_pids, &tgid))
+		return 0;
+	return 1;
+}
+
+/* The TCP/IP socket behind `fd` of the current task, or NULL. *unresolved is set when the fd
+ * table could not be read (user space then looks the fd up in /proc). */
+static __always_inline struct sock *fd_sock(int fd, int *unresolved)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+	unsigned int max;
+	*unresolved = 0;
+	if (!fdt || fd < 0) {
+		*unresolved = 1;
+		return NULL;
+	}
+	max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f) {
+		*unresolved = 1;
+		return NULL;
+	}
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+		return NULL;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+static __always_inline struct tapflow_trace_event *new_event(__u64 pid_tgid, int fd, __u8 kind)
+{
+	__u32 zero = 0;
+	struct tapflow_trace_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
+	if (!e)
+		return NULL;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->sock_id = 0;
+	e->trace_id = 0;
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->fd = fd;
+	e->syscall_len = 0;
+	e->cap_len = 0;
+	e->kind = kind;
+	e->direction = 0;
+	e->source = TAPFLOW_TRACE_SRC_SYSCALL;
+	e->family = 0;
+	e->lport = 0;
+	e->rport = 0;
+	e->pad = 0;
+	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void fill_tuple(struct tapflow_trace_event *e, struct sock *sk)
+{
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->sock_id = (__u64)sk;
+	e->family = family;
+	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		__be32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(e->laddr, &l, 4);
+		__builtin_memcpy(e->raddr, &r, 4);
+	} else {
+		BPF_CORE_READ_INTO(&e->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline int submit(struct tapflow_trace_event *e)
+{
+	__u64 size = TAPFLOW_TRACE_HDR_SIZE + (__u64)e->cap_len;
+	if (size > sizeof(*e))
+		size = sizeof(*e);
+	if (bpf_ringbuf_output(&trace_events, e, size, 0)) {
+		count(TAPFLOW_TRACE_CNT_RING_FULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* The thread's syscall trace id for an event in `direction`: a read after a write (or the
+ * first read) starts a new request; writes carry the id of the request being served. */
+static __always_inline __u64 trace_id(__u64 pid_tgid, __u8 direction)
+{
+	struct thread_trace *t = bpf_map_lookup_elem(&thread_traces, &pid_tgid);
+	if (direction == TAPFLOW_TRACE_INGRESS) {
+		if (t && t->last_direction == TAPFLOW_TRACE_INGRESS)
+			return t->trace_id;
+		__u32 zero = 0;
+		__u64 *seq = bpf_map_lookup_elem(&trace_id_seq, &zero);
+		if (!seq)
+			return 0;
+		*seq += 1;
+		struct thread_trace n = {
+			.trace_id = ((__u64)bpf_get_smp_processor_id() << 56) | (*seq & ((1ULL << 56) - 1)),
+			.last_direction = TAPFLOW_TRACE_INGRESS,
+		};
+		bpf_map_update_elem(&thread_traces, &pid_tgid, &n, BPF_ANY);
+		return n.trace_id;
+	}
+	if (!t)
+		return 0;
+	t->last_direction = TAPFLOW_TRACE_EGRESS;
+	return t->trace_id;
+}
+
+/* Copies up to `len` bytes of user memory at `src` into the event's payload. */
+static __always_inline void copy_payload(struct tapflow_trace_event *e, __u64 src, __u64 len,
+					 __u32 cap)
+{
+	if (len > cap)
+		len = cap;
+	if (len > TAPFLOW_TRACE_DATA_MAX)
+		len = TAPFLOW_TRACE_DATA_MAX;
+	if (len == 0 || bpf_probe_read_user(e->data, len, (const void *)src)) {
+		e->cap_len = 0;
+		return;
+	}
+	e->cap_len = len;
+}
+
+/* The first buffer of a call (the whole buffer, or its first iovec). */
+static __always_inline int first_buffer(const struct call_args *a, __u64 *base, __u64 *len)
+{
+	struct iovec iov = {};
+	struct user_msghdr_abi msg = {};
+	switch (a->how) {
+	case BUF_PLAIN:
+		*base = a->buf;
+		*len = a->count;
+		return 0;
+	case BUF_IOVEC:
+		if (a->count == 0 || bpf_probe_read_user(&iov, sizeof(iov), (void *)a->buf))
+			return -1;
+		break;
+	case BUF_MSGHDR:
+	case BUF_MMSGHDR:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf) || msg.msg_iovlen == 0 ||
+		    bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov))
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	*base = (__u64)iov.iov_base;
+	*len = iov.iov_len;
+	return 0;
+}
+
+static __always_inline int on_enter(int fd, __u64 buf, __u64 count_, __u8 how, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id))
+		return 0;
+	struct call_args a = {.buf = buf, .count = count_, .fd = fd, .how = how, .direction = direction};
+	if (bpf_map_update_elem(&pending_calls, &id, &a, BPF_ANY))
+		count(TAPFLOW_TRACE_CNT_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *ap = bpf_map_lookup_elem(&pending_calls, &id);
+	if (!ap)
+		return 0;
+	struct call_args a = *ap;
+	bpf_map_delete_elem(&pending_calls, &id);
+	if (ret <= 0)
+		return 0;
+	struct ssl_call *ssl = bpf_map_lookup_elem(&ssl_calls, &id);
+	int unresolved;
+	struct sock *sk = fd_sock(a.fd, &unresolved);
+	if (ssl) {
+		/* Ciphertext inside an OpenSSL call: remember the socket, emit nothing. */
+		ssl->fd = a.fd;
+		bpf_map_update_elem(&ssl_fds, &ssl->ssl, &a.fd, BPF_ANY);
+		if (sk) {
+			__u64 key = (__u64)sk;
+			__u8 one = 1;
+			bpf_map_update_elem(&tls_socks, &key, &one, BPF_ANY);
+		}
+		return 0;
+	}
+	if (!sk && !unresolved)
+		return 0;
+	if (sk) {
+		__u64 key = (__u64)sk;
+		if (bpf_map_lookup_elem(&tls_socks, &key))
+			return 0;
+	}
+	struct tapflow_trace_config *cfg = config();
+	if (!cfg)
+		return 0;
+	struct tapflow_trace_event *e = new_event(id, a.fd, TAPFLOW_TRACE_EV_DATA);
+	if (!e)
+		return 0;
+	if (sk)
+		fill_tuple(e, sk);
+	else
+		count(TAPFLOW_TRACE_CNT_UNRESOLVED);
+	e->direction = a.direction;
+	e->syscall_len = ret;
+	e->trace_id = trace_id(id, a.direction);
+	__u64 base = 0, len = 0;
+	if (a.how == BUF_MMSGHDR) {
+		/* ret counts messages: the first message's length is what moved for it. */
+		struct user_mmsghdr_abi m = {};
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf))
+			return 0;
+		e->syscall_len = m.msg_len;
+	}
+	if (first_buffer(&a, &base, &len) == 0) {
+		if (len > e->syscall_len)
+			len = e->syscall_len;
+		copy_payload(e, base, len, cfg->payload_cap);
+	}
+	if (e->cap_len < e->syscall_len)
+		count(TAPFLOW_TRACE_CNT_TRUNCATED);
+	if (submit(e) == 0)
+		count(TAPFLOW_TRACE_CNT_DATA);
+	return 0;
+}
+
+struct sys_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+#define IN TAPFLOW_TRACE_INGRESS
+#define OUT TAPFLOW_TRACE_EGRESS
+
+#define DATA_SYSCALL(name, how, dir)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
+	int enter_##name(struct sys_enter_ctx *ctx)                                    \
+	{                                                                              \
+		return on_enter((int)ctx->args[0], ctx->args[1], ctx->args[2], how, dir); \
+	}                                                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
+	int exit_##name(struct sys_exit_ctx *ctx)                                      \
+	{                                                                              \
+		return on_exit(ctx->ret);                                              \
+	}
+
+DATA_SYSCALL(read, BUF_PLAIN, IN)
+DATA_SYSCALL(write, BUF_PLAIN, OUT)
+DATA_SYSCALL(readv, BUF_IOVEC, IN)
+DATA_SYSCALL(writev, BUF_IOVEC, OUT)
+DATA_SYSCALL(recvfrom, BUF_PLAIN, IN)
+DATA_SYSCALL(sendto, BUF_PLAIN, OUT)
+DATA_SYSCALL(recvmsg, BUF_MSGHDR, IN)
+DATA_SYSCALL(sendmsg, BUF_MSGHDR, OUT)
+DATA_SYSCALL(recvmmsg, BUF_MMSGHDR, IN)
+DATA_SYSCALL(sendmmsg, BUF_MMSGHDR, OUT)
+
+/* Socket lifecycle. */
+static __always_inline int lifecycle(__u64 id, int fd, __u8 kind)
+{
+	int unresolved;
+	struct sock *sk = fd_sock(fd, &unresolved);
+	if (!sk)
+		return 0;
+	struct tapflow_trace_event *e = new_event(id, fd, kind);
+	if (!e)
+		return 0;
+	fill_tuple(e, sk);
+	if (kind == TAPFLOW_TRACE_EV_CLOSE) {
+		__u64 key = (__u64)sk;
+		bpf_map_delete_elem(&tls_socks, &key);
+	}
+	if (submit(e) == 0)
+		count(TAPFLOW_TRACE_CNT_LIFECYCLE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct sys_enter_ctx *ctx)
+{
+	return on_enter((int)ctx->args[0], 0, 0, 0, OUT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct sys_exit_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *a = bpf_map_lookup_elem(&pending_calls, &id);
+	if (!a)
+		return 0;
+	int fd = a->fd;
+	bpf_map_delete_elem(&pending_calls, &id);
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		lifecycle(id, fd, TAPFLOW_TRACE_EV_CONNECT);
+	return 0;
+}
+
+static __always_inline int accept_exit(struct sys_exit_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id) || ctx->ret < 0)
+		return 0;
+	return lifecycle(id, (int)ctx->ret, TAPFLOW_TRACE_EV_ACCEPT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct sys_exit_ctx *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct sys_exit_ctx *ctx)
+{
+	return accept_exit(ctx);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct sys_enter_ctx *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id))
+		return 0;
+	return lifecycle(id, (int)ctx->args[0], TAPFLOW_TRACE_EV_CLOSE);
+}
+
+/* OpenSSL: SSL_write(ssl, buf, num), SSL_read(ssl, buf, num) return the bytes moved;
+ * SSL_write_ex(ssl, buf, num, size_t *written), SSL_read_ex(ssl, buf, num, size_t *readbytes)
+ * return 1 and store the count. */
+static __always_inline int ssl_enter(void *ssl, const void *buf, void *ex_len, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id))
+		return 0;
+	struct ssl_call c = {
+		.ssl = (__u64)ssl,
+		.buf = (__u64)buf,
+		.ex_len = (__u64)ex_len,
+		.fd = -1,
+		.direction = direction,
+	};
+	if (bpf_map_update_elem(&ssl_calls, &id, &c, BPF_ANY))
+		count(TAPFLOW_TRACE_CNT_ARGS_FULL);
+	return 0;
+}
+
+static __always_inline int ssl_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_call *cp = bpf_map_lookup_elem(&ssl_calls, &id);
+	if (!cp)
+		return 0;
+	struct ssl_call c = *cp;
+	bpf_map_delete_elem(&ssl_calls, &id);
+	__u64 moved = 0;
+	if (c.ex_len) {
+		if (ret != 1 || bpf_probe_read_user(&moved, sizeof(moved), (void *)c.ex_len))
+			return 0;
+	} else {
+		if (ret <= 0)
+			return 0;
+		moved = ret;
+	}
+	int fd = c.fd;
+	if (fd < 0) {
+		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &c.ssl);
+		if (!known) {
+			count(TAPFLOW_TRACE_CNT_SSL_NO_FD);
+			return 0;
+		}
+		fd = *known;
+	}
+	int unresolved;
+	struct sock *sk = fd_sock(fd, &unresolved);
+	if (!sk && !unresolved)
+		return 0;
+	struct tapflow_trace_config *cfg = config();
+	if (!cfg)
+		return 0;
+	struct tapflow_trace_event *e = new_event(id, fd, TAPFLOW_TRACE_EV_DATA);
+	if (!e)
+		return 0;
+	if (sk)
+		fill_tuple(e, sk);
+	else
+		count(TAPFLOW_TRACE_CNT_UNRESOLVED);
+	e->source = TAPFLOW_TRACE_SRC_OPENSSL;
+	e->direction = c.direction;
+	e->syscall_len = moved;
+	e->trace_id = trace_id(id, c.direction);
+	copy_payload(e, c.buf, moved, cfg->payload_cap);
+	if (e->cap_len < e->syscall_len)
+		count(TAPFLOW_TRACE_CNT_TRUNCATED);
+	if (submit(e) == 0)
+		count(TAPFLOW_TRACE_CNT_SSL);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf)
+{
+	return ssl_enter(ssl, buf, NULL, OUT);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf)
+{
+	return ssl_enter(ssl, buf, NULL, IN);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, void *written)
+{
+	return ssl_enter(ssl, buf, written, OUT);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, void *readbytes)
+{
+	return ssl_enter(ssl, buf, readbytes, IN);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_return, long ret)
+{
+	return ssl_exit(ret);
+}

@@ -1,0 +1,191 @@
+//! The syscall tracer's BPF program (`src/syscalls.bpf.c`) and its contract with user space:
+//! event layout, kinds, counter slots, map and program names, mirrored from
+//! `include/tapflow_trace.h` (a test keeps both in sync).
+
+/// Largest payload prefix one event carries.
+pub const DATA_MAX: u32 = 16384;
+/// Bytes before the payload in an event.
+pub const HDR_SIZE: usize = 104;
+
+/// Event kinds.
+pub mod kind {
+    pub const DATA: u8 = 1;
+    pub const CONNECT: u8 = 2;
+    pub const ACCEPT: u8 = 3;
+    pub const CLOSE: u8 = 4;
+}
+
+/// Direction of a data event, as the process sees it.
+pub mod direction {
+    pub const EGRESS: u8 = 0;
+    pub const INGRESS: u8 = 1;
+}
+
+/// Where a data event's bytes came from.
+pub mod source {
+    pub const SYSCALL: u8 = 0;
+    pub const OPENSSL: u8 = 1;
+}
+
+/// Per-CPU counter slots of the `trace_counters` map.
+pub mod counter {
+    pub const DATA: u32 = 0;
+    pub const LIFECYCLE: u32 = 1;
+    pub const RING_FULL: u32 = 2;
+    pub const SSL: u32 = 3;
+    pub const SSL_NO_FD: u32 = 4;
+    pub const TRUNCATED: u32 = 5;
+    pub const ARGS_FULL: u32 = 6;
+    pub const UNRESOLVED: u32 = 7;
+    pub const MAX: u32 = 8;
+    /// Names for stats.json, by slot.
+    pub const NAMES: [&str; MAX as usize] = [
+        "data_events",
+        "lifecycle_events",
+        "ring_full",
+        "openssl_events",
+        "openssl_no_fd",
+        "truncated_events",
+        "pending_table_full",
+        "socket_unresolved_in_bpf",
+    ];
+}
+
+/// Entries of the per-thread tables, the socket tables and the process filter.
+pub const MAX_THREADS: u32 = 16384;
+pub const MAX_SOCKETS: u32 = 65536;
+pub const MAX_PIDS: u32 = 1024;
+
+/// Map names in the object file.
+pub mod maps {
+    pub const EVENTS: &str = "trace_events";
+    pub const COUNTERS: &str = "trace_counters";
+    pub const CONFIG: &str = "trace_config";
+    pub const PIDS: &str = "trace_pids";
+}
+
+/// Tracepoint programs: (program, tracepoint category, tracepoint name).
+pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
+    ("enter_read", "syscalls", "sys_enter_read"),
+    ("exit_read", "syscalls", "sys_exit_read"),
+    ("enter_write", "syscalls", "sys_enter_write"),
+    ("exit_write", "syscalls", "sys_exit_write"),
+    ("enter_readv", "syscalls", "sys_enter_readv"),
+    ("exit_readv", "syscalls", "sys_exit_readv"),
+    ("enter_writev", "syscalls", "sys_enter_writev"),
+    ("exit_writev", "syscalls", "sys_exit_writev"),
+    ("enter_recvfrom", "syscalls", "sys_enter_recvfrom"),
+    ("exit_recvfrom", "syscalls", "sys_exit_recvfrom"),
+    ("enter_sendto", "syscalls", "sys_enter_sendto"),
+    ("exit_sendto", "syscalls", "sys_exit_sendto"),
+    ("enter_recvmsg", "syscalls", "sys_enter_recvmsg"),
+    ("exit_recvmsg", "syscalls", "sys_exit_recvmsg"),
+    ("enter_sendmsg", "syscalls", "sys_enter_sendmsg"),
+    ("exit_sendmsg", "syscalls", "sys_exit_sendmsg"),
+    ("enter_recvmmsg", "syscalls", "sys_enter_recvmmsg"),
+    ("exit_recvmmsg", "syscalls", "sys_exit_recvmmsg"),
+    ("enter_sendmmsg", "syscalls", "sys_enter_sendmmsg"),
+    ("exit_sendmmsg", "syscalls", "sys_exit_sendmmsg"),
+    ("enter_connect", "syscalls", "sys_enter_connect"),
+    ("exit_connect", "syscalls", "sys_exit_connect"),
+    ("exit_accept", "syscalls", "sys_exit_accept"),
+    ("exit_accept4", "syscalls", "sys_exit_accept4"),
+    ("enter_close", "syscalls", "sys_enter_close"),
+];
+
+/// OpenSSL uprobes: (program, function, is return probe).
+pub const OPENSSL_PROBES: &[(&str, &str, bool)] = &[
+    ("ssl_write_enter", "SSL_write", false),
+    ("ssl_return", "SSL_write", true),
+    ("ssl_read_enter", "SSL_read", false),
+    ("ssl_return", "SSL_read", true),
+    ("ssl_write_ex_enter", "SSL_write_ex", false),
+    ("ssl_return", "SSL_write_ex", true),
+    ("ssl_read_ex_enter", "SSL_read_ex", false),
+    ("ssl_return", "SSL_read_ex", true),
+];
+
+/// The compiled tracer (ELF with BTF and CO-RE relocations), or `None` when clang was not
+/// available at build time.
+pub fn object() -> Option<&'static [u8]> {
+    let obj: &'static [u8] = include_bytes!(concat!(env!("OUT_DIR"), "/syscalls.bpf.o"));
+    (!obj.is_empty()).then_some(obj)
+}
+
+/// The C source and header.
+pub const PROGRAM_SOURCE: &str = include_str!("syscalls.bpf.c");
+pub const SHARED_HEADER: &str = include_str!("../include/tapflow_trace.h");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(name: &str) -> u32 {
+        SHARED_HEADER
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from the header"))
+            .trim()
+            .parse()
+            .expect("numeric define")
+    }
+
+    #[test]
+    fn header_and_rust_agree() {
+        assert_eq!(define("TAPFLOW_TRACE_DATA_MAX"), DATA_MAX);
+        assert_eq!(define("TAPFLOW_TRACE_HDR_SIZE") as usize, HDR_SIZE);
+        assert_eq!(define("TAPFLOW_TRACE_EV_DATA"), u32::from(kind::DATA));
+        assert_eq!(define("TAPFLOW_TRACE_EV_CONNECT"), u32::from(kind::CONNECT));
+        assert_eq!(define("TAPFLOW_TRACE_EV_ACCEPT"), u32::from(kind::ACCEPT));
+        assert_eq!(define("TAPFLOW_TRACE_EV_CLOSE"), u32::from(kind::CLOSE));
+        assert_eq!(define("TAPFLOW_TRACE_EGRESS"), u32::from(direction::EGRESS));
+        assert_eq!(
+            define("TAPFLOW_TRACE_INGRESS"),
+            u32::from(direction::INGRESS)
+        );
+        assert_eq!(
+            define("TAPFLOW_TRACE_SRC_SYSCALL"),
+            u32::from(source::SYSCALL)
+        );
+        assert_eq!(
+            define("TAPFLOW_TRACE_SRC_OPENSSL"),
+            u32::from(source::OPENSSL)
+        );
+        assert_eq!(define("TAPFLOW_TRACE_CNT_DATA"), counter::DATA);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_LIFECYCLE"), counter::LIFECYCLE);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_RING_FULL"), counter::RING_FULL);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_SSL"), counter::SSL);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_SSL_NO_FD"), counter::SSL_NO_FD);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_TRUNCATED"), counter::TRUNCATED);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_ARGS_FULL"), counter::ARGS_FULL);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_UNRESOLVED"), counter::UNRESOLVED);
+        assert_eq!(define("TAPFLOW_TRACE_CNT_MAX"), counter::MAX);
+        assert_eq!(define("TAPFLOW_TRACE_MAX_THREADS"), MAX_THREADS);
+        assert_eq!(define("TAPFLOW_TRACE_MAX_SOCKETS"), MAX_SOCKETS);
+        assert_eq!(define("TAPFLOW_TRACE_MAX_PIDS"), MAX_PIDS);
+    }
+
+    #[test]
+    fn object_has_every_program_and_map() {
+        let Some(obj) = object() else {
+            panic!(
+                "the tracer was not compiled: install clang and libbpf-dev (scripts/test.sh does)"
+            );
+        };
+        assert_eq!(&obj[..4], b"\x7fELF");
+        let text = String::from_utf8_lossy(obj);
+        let progs = TRACEPOINTS
+            .iter()
+            .map(|t| t.0)
+            .chain(OPENSSL_PROBES.iter().map(|p| p.0));
+        for n in progs.chain([maps::EVENTS, maps::COUNTERS, maps::CONFIG, maps::PIDS]) {
+            assert!(text.contains(n), "{n} missing from the object");
+        }
+        for (_, _, tp) in TRACEPOINTS {
+            assert!(PROGRAM_SOURCE.contains(
+                tp.trim_start_matches("sys_enter_")
+                    .trim_start_matches("sys_exit_")
+            ));
+        }
+    }
+}
