@@ -11,6 +11,7 @@ mod ingest_out;
 mod replay;
 mod run;
 mod server;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,12 @@ enum Command {
     Ctl(ctl::CtlArgs),
     /// Run an agent's control loop without capture (registration, configuration sync).
     Agent(agent::AgentArgs),
+    /// Request logs from this host's processes' own socket calls and OpenSSL plaintext (eBPF
+    /// syscall tracer), with process names and syscall trace ids.
+    ///
+    /// Needs Linux >= 5.8 with BTF, tracefs, and CAP_BPF + CAP_PERFMON (or root); `--check`
+    /// prints what is there and what is missing. Exit code 2 when the tracer cannot run.
+    Trace(trace::TraceArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +83,7 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Trace(t) => return trace::main(t),
         Command::Analyze(a) => analyze::run(a),
         Command::Gen(g) => gen::run(g),
         Command::Bench(b) => bench::run(b),

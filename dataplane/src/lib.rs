@@ -20,6 +20,7 @@ pub mod replay;
 pub mod runtime;
 pub mod source;
 pub mod sys;
+pub mod trace;
 pub mod worker;
 pub mod xdp;
 

@@ -287,6 +287,7 @@ impl SyscallTracker {
                 self.counters.sockets_expired += 1;
             }
         }
+        self.sockets.forget_closed(now_ns);
     }
 
     /// The end of tracing: every open request is reported, every socket freed.

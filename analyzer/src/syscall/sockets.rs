@@ -52,6 +52,8 @@ pub(crate) struct SocketInfo {
     pub(crate) comm: InlineBytes<16>,
     pub(crate) local: Endpoint,
     pub(crate) remote: Endpoint,
+    /// Plaintext from OpenSSL.
+    pub(crate) tls: bool,
     /// By flow side: 0 what the process wrote, 1 what it read.
     pub(crate) turns: [Turn; 2],
     last_side: Option<usize>,
@@ -63,12 +65,23 @@ pub(crate) struct SocketInfo {
 /// Who is at one end of a local connection.
 pub(crate) type Owner = (u32, InlineBytes<16>);
 
+/// How long the owner of a closed socket stays known: the peer may read the last response
+/// after the owner closed.
+const CLOSED_OWNER_NS: u64 = 5_000_000_000;
+
+/// An owner, and when its socket closed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnerEntry {
+    pub(crate) owner: Owner,
+    closed_ns: Option<u64>,
+}
+
 /// The tagging side of the table.
 #[derive(Debug, Default)]
 pub(crate) struct Infos {
     pub(crate) by_flow: HashMap<u64, SocketInfo>,
     /// (local, remote) of every traced plain socket -> its process.
-    pub(crate) by_tuple: HashMap<(Endpoint, Endpoint), Owner>,
+    pub(crate) by_tuple: HashMap<(Endpoint, Endpoint), OwnerEntry>,
 }
 
 /// A traced socket's parsing state.
@@ -156,6 +169,7 @@ impl SocketTable {
                 comm: ev.comm,
                 local,
                 remote,
+                tls: key.tls,
                 turns: [Turn::default(); 2],
                 last_side: None,
                 cap_seq: 0,
@@ -163,9 +177,11 @@ impl SocketTable {
             },
         );
         if !key.tls {
-            self.infos
-                .by_tuple
-                .insert((local, remote), (ev.pid, ev.comm));
+            let entry = OwnerEntry {
+                owner: (ev.pid, ev.comm),
+                closed_ns: None,
+            };
+            self.infos.by_tuple.insert((local, remote), entry);
         }
         Some(self.socks.entry(key).or_insert(Socket {
             flow,
@@ -213,20 +229,32 @@ impl SocketTable {
     }
 
     pub(crate) fn remove(&mut self, key: &SocketKey) {
-        if let Some(s) = self.socks.remove(key) {
-            if let Some(info) = self.infos.by_flow.remove(&s.flow.id) {
-                let pair = (info.local, info.remote);
-                if !key.tls
-                    && self
-                        .infos
-                        .by_tuple
-                        .get(&pair)
-                        .is_some_and(|o| o.0 == key.pid)
-                {
-                    self.infos.by_tuple.remove(&pair);
-                }
-            }
+        let Some(s) = self.socks.remove(key) else {
+            return;
+        };
+        let Some(info) = self.infos.by_flow.remove(&s.flow.id) else {
+            return;
+        };
+        if key.tls {
+            return;
         }
+        let pair = (info.local, info.remote);
+        let full = self.infos.by_tuple.len() >= 2 * self.capacity;
+        match self.infos.by_tuple.get_mut(&pair) {
+            Some(e) if e.owner.0 == key.pid && !full => e.closed_ns = Some(info.last_ns),
+            Some(e) if e.owner.0 == key.pid => {
+                self.infos.by_tuple.remove(&pair);
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets the owners of sockets closed more than 5 s before `now_ns`.
+    pub(crate) fn forget_closed(&mut self, now_ns: u64) {
+        self.infos.by_tuple.retain(|_, e| {
+            e.closed_ns
+                .is_none_or(|t| t.saturating_add(CLOSED_OWNER_NS) > now_ns)
+        });
     }
 
     /// Sockets without events since `before_ns`.

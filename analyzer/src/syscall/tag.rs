@@ -37,7 +37,10 @@ impl<'a> ProcessTagger<'a> {
 pub(super) fn tag(row: &mut L7FlowLog, info: &SocketInfo, infos: &Infos) -> bool {
     let local_ip = crate::record::ip_from_bytes(&info.local.ip, !row.peers.is_ipv4);
     let local_is_client = row.peers.client_port == info.local.port && row.peers.ip_0 == local_ip;
-    let peer = infos.by_tuple.get(&(info.remote, info.local)).copied();
+    let peer = infos
+        .by_tuple
+        .get(&(info.remote, info.local))
+        .map(|e| e.owner);
     let me = (info.pid, info.comm);
     let (client, server) = if local_is_client {
         (Some(me), peer)
@@ -70,6 +73,7 @@ pub(super) fn tag(row: &mut L7FlowLog, info: &SocketInfo, infos: &Infos) -> bool
         f.syscall_cap_seq_1 = resp.cap_seq;
     }
     row.syscall = f;
+    row.is_tls |= info.tls;
     row.signal_source = SIGNAL_SOURCE_EBPF;
     row.tap_side = if local_is_client {
         TAP_SIDE_CLIENT_PROCESS

@@ -126,6 +126,24 @@ fn an_exchange_between_two_traced_processes_gives_one_row_per_process_naming_bot
 }
 
 #[test]
+fn the_peer_is_named_when_it_closed_before_the_last_response_was_read() {
+    let mut h = Host::new();
+    let req = b"GET /c HTTP/1.0\r\n\r\n";
+    let resp = b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+    h.send(Who::Curl, 10, true, req);
+    h.send(Who::Python, 11, false, req);
+    h.send(Who::Python, 12, true, resp);
+    h.life(Who::Python, 12, EventKind::Close);
+    h.send(Who::Curl, 13, false, resp);
+    let client_row = h.out.l7.iter().find(|r| r.tap_side == 41).unwrap();
+    assert_eq!(s(&client_row.syscall.process_kname_1), "python3");
+    // Long after the close, the owner is forgotten (curl's socket is still open).
+    assert_eq!(h.t.sockets.infos().by_tuple.len(), 2);
+    h.t.tick(T0 + 60_000 * MS, &mut h.out);
+    assert_eq!(h.t.sockets.infos().by_tuple.len(), 1);
+}
+
+#[test]
 fn a_socket_open_before_tracing_is_followed_from_its_first_data() {
     let mut h = Host::new();
     h.http(10, "/x");
@@ -206,6 +224,7 @@ fn openssl_plaintext_is_its_own_stream_marked_tls() {
         .collect();
     assert_eq!(http.len(), 1, "{:#?}", h.out.l7);
     assert_eq!(s(&http[0].request_resource), "/secret");
+    assert!(http[0].is_tls);
     assert_eq!(h.t.counters().tls_events, 2);
 }
 

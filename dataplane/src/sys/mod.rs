@@ -4,6 +4,7 @@
 #![allow(unsafe_code)]
 
 pub mod af_packet;
+pub mod clock;
 pub mod cpu;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;

@@ -1,0 +1,246 @@
+//! Startup checks of the syscall tracer (DeepFlow's deployment prerequisites for its eBPF agent,
+//! as they apply to tapflow's programs): each names what is missing and how to fix it.
+//! `tapflow trace --check` prints the table without starting.
+
+use std::path::Path;
+
+use crate::privileges::{self, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, with a limitation.
+    Warn,
+    /// The tracer cannot start.
+    Fail,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about a warning or failure.
+    pub fix: &'static str,
+}
+
+/// Kernel features the tracer uses, with the release that brought each.
+pub const KERNEL_FEATURES: &[((u32, u32), &str)] = &[
+    ((4, 7), "syscall tracepoints with BPF programs"),
+    ((4, 17), "uprobes through perf_event_open (OpenSSL)"),
+    ((5, 2), "BTF for CO-RE relocations"),
+    ((5, 5), "bpf_probe_read_user / bpf_probe_read_kernel"),
+    ((5, 8), "BPF ring buffer; CAP_BPF and CAP_PERFMON"),
+];
+
+/// The lowest kernel the tracer runs on (the newest feature above).
+pub const MIN_KERNEL: (u32, u32) = (5, 8);
+
+/// Where tracefs exposes the syscall tracepoints (either mount point works).
+pub const TRACEFS_DIRS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// "6.18.44-fc" -> (6, 18).
+pub fn parse_release(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(['.', '-']);
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The tracefs directory with syscall tracepoints, if mounted.
+pub fn tracefs_dir() -> Option<&'static str> {
+    TRACEFS_DIRS
+        .iter()
+        .copied()
+        .find(|d| Path::new(d).join("events/syscalls").is_dir())
+}
+
+/// Runs every check (`libssl`: the OpenSSL libraries found, for the uprobe line).
+pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
+    let mut out = Vec::new();
+    let release = read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let version = parse_release(&release);
+    let (status, detail) = match version {
+        Some(v) if v >= MIN_KERNEL => (Status::Ok, format!("{release}")),
+        Some(v) => {
+            let missing: Vec<&str> = KERNEL_FEATURES
+                .iter()
+                .filter(|(since, _)| *since > v)
+                .map(|(_, what)| *what)
+                .collect();
+            (
+                Status::Fail,
+                format!("{release}: lacks {}", missing.join(", ")),
+            )
+        }
+        None => (Status::Fail, format!("unreadable release {release:?}")),
+    };
+    out.push(Check {
+        name: "kernel version",
+        status,
+        detail,
+        fix: "run on Linux 5.8 or later",
+    });
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    out.push(Check {
+        name: "kernel BTF",
+        status: if btf { Status::Ok } else { Status::Fail },
+        detail: if btf {
+            "/sys/kernel/btf/vmlinux".into()
+        } else {
+            "/sys/kernel/btf/vmlinux missing".into()
+        },
+        fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's and most distributions' are)",
+    });
+    let tracefs = tracefs_dir();
+    out.push(Check {
+        name: "tracefs",
+        status: if tracefs.is_some() {
+            Status::Ok
+        } else {
+            Status::Fail
+        },
+        detail: match tracefs {
+            Some(d) => format!("{d}/events/syscalls"),
+            None => {
+                "no events/syscalls under /sys/kernel/tracing or /sys/kernel/debug/tracing".into()
+            }
+        },
+        fix: "mount -t tracefs nodev /sys/kernel/tracing (kernel needs CONFIG_FTRACE_SYSCALLS)",
+    });
+    let eff = privileges::effective().unwrap_or(0);
+    let has = |c: privileges::Cap| eff & (1 << c.bit) != 0;
+    let caps_ok = (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN);
+    let mut held: Vec<&str> = [CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN]
+        .into_iter()
+        .filter(|c| has(*c))
+        .map(|c| c.name)
+        .collect();
+    if held.is_empty() {
+        held.push("none of CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN");
+    }
+    out.push(Check {
+        name: "capabilities",
+        status: if caps_ok { Status::Ok } else { Status::Fail },
+        detail: held.join(", "),
+        fix: "run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): setcap cap_bpf,cap_perfmon+ep tapflow, or AmbientCapabilities= in the systemd unit",
+    });
+    let jit = read_trimmed("/proc/sys/net/core/bpf_jit_enable");
+    out.push(Check {
+        name: "net.core.bpf_jit_enable",
+        status: match jit.as_deref() {
+            Some("1") | Some("2") => Status::Ok,
+            // Absent: the JIT is always on (CONFIG_BPF_JIT_ALWAYS_ON).
+            None => Status::Ok,
+            _ => Status::Warn,
+        },
+        detail: jit.unwrap_or_else(|| "always on".into()),
+        fix: "sysctl -w net.core.bpf_jit_enable=1 (the interpreter is several times slower)",
+    });
+    let kptr = read_trimmed("/proc/sys/kernel/kptr_restrict");
+    out.push(Check {
+        name: "kernel.kptr_restrict",
+        status: Status::Ok,
+        detail: format!(
+            "{} (not needed: no kprobes, sockets are found through BTF)",
+            kptr.as_deref().unwrap_or("unreadable")
+        ),
+        fix: "",
+    });
+    out.push(Check {
+        name: "OpenSSL (uprobes)",
+        status: if libssl.is_empty() {
+            Status::Warn
+        } else {
+            Status::Ok
+        },
+        detail: if libssl.is_empty() {
+            "no libssl found: TLS plaintext will not be seen".into()
+        } else {
+            libssl
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        fix: "install libssl3 or name the library with --libssl PATH",
+    });
+    out
+}
+
+/// The first failing check, if any.
+pub fn first_failure(checks: &[Check]) -> Option<&Check> {
+    checks.iter().find(|c| c.status == Status::Fail)
+}
+
+/// The table as text.
+pub fn render(checks: &[Check]) -> String {
+    let mut s = format!("{:<26} {:<6} detail\n", "check", "status");
+    for c in checks {
+        s.push_str(&format!(
+            "{:<26} {:<6} {}\n",
+            c.name,
+            c.status.name(),
+            c.detail
+        ));
+        if c.status != Status::Ok && !c.fix.is_empty() {
+            s.push_str(&format!("{:<26} {:<6} fix: {}\n", "", "", c.fix));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_parse() {
+        assert_eq!(parse_release("6.18.44-fc-v1098"), Some((6, 18)));
+        assert_eq!(parse_release("5.4.0-150-generic"), Some((5, 4)));
+        assert_eq!(parse_release("garbage"), None);
+        assert!((5, 4) < MIN_KERNEL && (5, 10) > MIN_KERNEL && (6, 1) > MIN_KERNEL);
+    }
+
+    #[test]
+    fn the_table_names_every_check_and_fixes_for_failures() {
+        let checks = vec![
+            Check {
+                name: "kernel BTF",
+                status: Status::Fail,
+                detail: "missing".into(),
+                fix: "use a BTF kernel",
+            },
+            Check {
+                name: "tracefs",
+                status: Status::Ok,
+                detail: "/sys/kernel/tracing".into(),
+                fix: "mount it",
+            },
+        ];
+        let t = render(&checks);
+        assert!(
+            t.contains("kernel BTF") && t.contains("FAIL") && t.contains("fix: use a BTF kernel")
+        );
+        assert!(!t.contains("mount it"), "no fix line for a passing check");
+        assert_eq!(first_failure(&checks).map(|c| c.name), Some("kernel BTF"));
+    }
+}

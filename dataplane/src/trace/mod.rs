@@ -1,0 +1,264 @@
+//! The syscall tracer's user-space side: loads `xdp-prog`'s tracer with libbpf (CO-RE against
+//! the kernel's BTF), attaches the syscall tracepoints and the OpenSSL uprobes, and hands each
+//! ring-buffer event, decoded, to the caller; checks ([`checks`]) run before anything loads.
+//! Everything attached is detached when the [`Tracer`] is dropped.
+
+pub mod checks;
+pub mod event;
+pub mod procfs;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libbpf_rs::{
+    Link, MapCore, MapFlags, Object, ObjectBuilder, RingBufferBuilder, TracepointCategory,
+    UprobeOpts,
+};
+use tapflow_xdp_prog::trace::{self as contract, counter, maps, DATA_MAX};
+
+/// What to trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// Payload prefix per call, bytes (1..=16384).
+    pub payload_cap: u32,
+    /// Ring buffer size, bytes (rounded up to a power of two, at least 64 KiB).
+    pub ring_bytes: u32,
+    /// Only these processes (empty: every process but tapflow itself).
+    pub pids: Vec<u32>,
+    /// The libssl files to put uprobes on (empty: no TLS plaintext).
+    pub libssl: Vec<PathBuf>,
+}
+
+impl Default for TraceOptions {
+    fn default() -> Self {
+        TraceOptions {
+            payload_cap: 1024,
+            ring_bytes: 8 << 20,
+            pids: Vec::new(),
+            libssl: Vec::new(),
+        }
+    }
+}
+
+/// Why the tracer could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceError {
+    #[error("the tracer's BPF program was not built (clang was missing at build time); install clang and libbpf-dev and rebuild")]
+    NotBuilt,
+    #[error("invalid option: {0}")]
+    Option(String),
+    #[error("cannot load the tracer's BPF programs: {0}")]
+    Load(String),
+    #[error("cannot attach {what}: {reason}")]
+    Attach { what: String, reason: String },
+    #[error("tracer map {0}: {1}")]
+    Map(&'static str, String),
+}
+
+/// The loaded and attached tracer.
+pub struct Tracer {
+    obj: Object,
+    links: Vec<Link>,
+    /// libssl files with uprobes attached.
+    pub libssl_attached: Vec<PathBuf>,
+    /// libssl files that could not be probed, with the reason (TLS of their users is not seen).
+    pub libssl_failed: Vec<(PathBuf, String)>,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("links", &self.links.len())
+            .field("libssl_attached", &self.libssl_attached)
+            .finish()
+    }
+}
+
+/// Bytes of BPF map memory the tracer takes with `opts` (ring buffer, per-thread and socket
+/// tables, scratch), for the memory budget.
+pub fn memory_bytes(opts: &TraceOptions) -> u64 {
+    let ring = u64::from(ring_size(opts.ring_bytes));
+    let threads = u64::from(contract::MAX_THREADS) * (40 + 48 + 24 + 3 * 64);
+    let sockets = u64::from(contract::MAX_SOCKETS) * 2 * (16 + 64);
+    let scratch = (u64::from(DATA_MAX) + contract::HDR_SIZE as u64) * 64;
+    ring + threads + sockets + scratch
+}
+
+fn ring_size(bytes: u32) -> u32 {
+    bytes.clamp(64 << 10, 1 << 30).next_power_of_two()
+}
+
+impl Tracer {
+    /// Loads and attaches everything; on any error nothing stays attached.
+    pub fn start(opts: &TraceOptions) -> Result<Tracer, TraceError> {
+        if opts.payload_cap == 0 || opts.payload_cap > DATA_MAX {
+            return Err(TraceError::Option(format!(
+                "payload cap {} (1..={DATA_MAX})",
+                opts.payload_cap
+            )));
+        }
+        if opts.pids.len() > contract::MAX_PIDS as usize {
+            return Err(TraceError::Option(format!(
+                "{} processes named (at most {})",
+                opts.pids.len(),
+                contract::MAX_PIDS
+            )));
+        }
+        let bytes = contract::object().ok_or(TraceError::NotBuilt)?;
+        let mut open = ObjectBuilder::default()
+            .open_memory(bytes)
+            .map_err(|e| TraceError::Load(e.to_string()))?;
+        for mut m in open.maps_mut() {
+            if m.name() == maps::EVENTS {
+                m.set_max_entries(ring_size(opts.ring_bytes))
+                    .map_err(|e| TraceError::Map(maps::EVENTS, e.to_string()))?;
+            }
+        }
+        let obj = open.load().map_err(|e| TraceError::Load(e.to_string()))?;
+        let mut t = Tracer {
+            obj,
+            links: Vec::new(),
+            libssl_attached: Vec::new(),
+            libssl_failed: Vec::new(),
+        };
+        t.configure(opts)?;
+        t.attach_tracepoints()?;
+        for lib in &opts.libssl {
+            match t.attach_openssl(lib) {
+                Ok(links) => {
+                    t.links.extend(links);
+                    t.libssl_attached.push(lib.clone());
+                }
+                Err(e) => t.libssl_failed.push((lib.clone(), e)),
+            }
+        }
+        Ok(t)
+    }
+
+    fn map(&self, name: &'static str) -> Result<libbpf_rs::Map<'_>, TraceError> {
+        self.obj
+            .maps()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| TraceError::Map(name, "missing from the object".into()))
+    }
+
+    fn configure(&self, opts: &TraceOptions) -> Result<(), TraceError> {
+        let mut cfg = Vec::with_capacity(16);
+        cfg.extend_from_slice(&opts.payload_cap.to_le_bytes());
+        cfg.extend_from_slice(&std::process::id().to_le_bytes());
+        cfg.extend_from_slice(&u32::from(!opts.pids.is_empty()).to_le_bytes());
+        cfg.extend_from_slice(&0u32.to_le_bytes());
+        self.map(maps::CONFIG)?
+            .update(&0u32.to_le_bytes(), &cfg, MapFlags::ANY)
+            .map_err(|e| TraceError::Map(maps::CONFIG, e.to_string()))?;
+        let pids = self.map(maps::PIDS)?;
+        for pid in &opts.pids {
+            pids.update(&pid.to_le_bytes(), &[1], MapFlags::ANY)
+                .map_err(|e| TraceError::Map(maps::PIDS, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn attach_tracepoints(&mut self) -> Result<(), TraceError> {
+        for (prog_name, _category, tp) in contract::TRACEPOINTS {
+            let prog = self
+                .obj
+                .progs_mut()
+                .find(|p| p.name() == *prog_name)
+                .ok_or_else(|| TraceError::Attach {
+                    what: (*prog_name).into(),
+                    reason: "program missing from the object".into(),
+                })?;
+            let link = prog
+                .attach_tracepoint(TracepointCategory::Syscalls, tp)
+                .map_err(|e| TraceError::Attach {
+                    what: format!("tracepoint syscalls/{tp}"),
+                    reason: e.to_string(),
+                })?;
+            self.links.push(link);
+        }
+        Ok(())
+    }
+
+    fn attach_openssl(&self, lib: &std::path::Path) -> Result<Vec<Link>, String> {
+        let mut links = Vec::new();
+        for (prog_name, func, retprobe) in contract::OPENSSL_PROBES {
+            let prog = self
+                .obj
+                .progs_mut()
+                .find(|p| p.name() == *prog_name)
+                .ok_or_else(|| format!("program {prog_name} missing"))?;
+            let opts = UprobeOpts {
+                retprobe: *retprobe,
+                func_name: Some((*func).to_string()),
+                ..UprobeOpts::default()
+            };
+            let link = prog
+                .attach_uprobe_with_opts(-1, lib, 0, opts)
+                .map_err(|e| format!("{func}: {e}"))?;
+            links.push(link);
+        }
+        Ok(links)
+    }
+
+    /// Attached programs (tracepoints and uprobes).
+    pub fn links(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The BPF side's counters, summed over CPUs, by slot (`contract::counter`).
+    pub fn counters(&self) -> [u64; counter::MAX as usize] {
+        let mut out = [0u64; counter::MAX as usize];
+        let Ok(map) = self.map(maps::COUNTERS) else {
+            return out;
+        };
+        for (slot, v) in out.iter_mut().enumerate() {
+            if let Ok(Some(per_cpu)) =
+                map.lookup_percpu(&(slot as u32).to_le_bytes(), MapFlags::ANY)
+            {
+                *v = per_cpu
+                    .iter()
+                    .filter_map(|b| b.get(..8))
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// Delivers every event to `handler` until its `on_idle` (called after each poll, at least
+    /// every `every`) says stop; then what is still in the ring.
+    pub fn run(&self, every: Duration, handler: &mut dyn EventHandler) -> Result<(), TraceError> {
+        let events = self.map(maps::EVENTS)?;
+        let handler = RefCell::new(handler);
+        let mut builder = RingBufferBuilder::new();
+        builder
+            .add(&events, |b: &[u8]| {
+                handler.borrow_mut().on_event(b);
+                0
+            })
+            .map_err(|e| TraceError::Map(maps::EVENTS, e.to_string()))?;
+        let rb = builder
+            .build()
+            .map_err(|e| TraceError::Map(maps::EVENTS, e.to_string()))?;
+        loop {
+            // EINTR (a signal) is not an error: on_idle decides.
+            let _ = rb.poll(every);
+            if !handler.borrow_mut().on_idle() {
+                break;
+            }
+        }
+        let _ = rb.consume();
+        Ok(())
+    }
+}
+
+/// Where the tracer's events go.
+pub trait EventHandler {
+    /// One raw event (decode with [`event::decode`]).
+    fn on_event(&mut self, raw: &[u8]);
+    /// Between polls: false stops the tracer's loop.
+    fn on_idle(&mut self) -> bool;
+}

@@ -1,0 +1,171 @@
+//! What the tracer reads from /proc: the TCP connection behind a process's fd when BPF could not
+//! walk the fd table (the fallback), and the OpenSSL libraries processes have mapped.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+/// A TCP connection's two ends: (local, remote).
+pub type Tuple = ((IpAddr, u16), (IpAddr, u16));
+
+/// The TCP connection fd `fd` of process `pid` refers to, from `/proc/PID/fd` and
+/// `/proc/PID/net/tcp{,6}`; None when it is not a TCP socket (or the process is gone).
+pub fn tcp_tuple(proc_root: &Path, pid: u32, fd: i32) -> Option<Tuple> {
+    let link = std::fs::read_link(proc_root.join(format!("{pid}/fd/{fd}"))).ok()?;
+    let inode = link
+        .to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .to_string();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(proc_root.join(format!("{pid}/net/{table}"))).ok()?;
+        if let Some(t) = find_inode(&text, &inode) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// The row of a /proc/net/tcp table with socket inode `inode`.
+pub fn find_inode(table: &str, inode: &str) -> Option<Tuple> {
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.get(9) != Some(&inode) {
+            return None;
+        }
+        Some((endpoint(cols.get(1)?)?, endpoint(cols.get(2)?)?))
+    })
+}
+
+/// "0100007F:1F90" (address words in host order, little-endian here) -> 127.0.0.1:8080.
+fn endpoint(s: &str) -> Option<(IpAddr, u16)> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        Some(
+            u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_le_bytes(),
+        )
+    };
+    let ip = match addr.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            let v6 = Ipv6Addr::from(b);
+            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+        }
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
+/// Where Debian and most distributions keep OpenSSL's libssl.
+pub const LIBSSL_DEFAULTS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+    "/lib/x86_64-linux-gnu/libssl.so.3",
+    "/usr/lib/aarch64-linux-gnu/libssl.so.3",
+    "/usr/lib64/libssl.so.3",
+    "/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
+];
+
+/// The libssl files to put uprobes on: `extra` (from the command line or config), the
+/// defaults that exist, and every libssl mapped by a running process (`pids`: only those;
+/// empty: all), each once (by canonical path).
+pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<PathBuf> {
+    let mut found = BTreeSet::new();
+    let mut add = |p: &Path| {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            found.insert(c);
+        }
+    };
+    for p in extra {
+        add(p);
+    }
+    for p in LIBSSL_DEFAULTS {
+        add(Path::new(p));
+    }
+    let dirs: Vec<PathBuf> = if pids.is_empty() {
+        std::fs::read_dir(proc_root)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        pids.iter().map(|p| proc_root.join(p.to_string())).collect()
+    };
+    for d in dirs {
+        let Ok(maps) = std::fs::read_to_string(d.join("maps")) else {
+            continue;
+        };
+        for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+            let name = Path::new(path).file_name().and_then(|n| n.to_str());
+            if name.is_some_and(|n| n.starts_with("libssl.so")) {
+                add(Path::new(path));
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
+/// The process's name as the kernel keeps it (`comm`, at most 15 bytes).
+pub fn comm(proc_root: &Path, pid: u32) -> Option<String> {
+    std::fs::read_to_string(proc_root.join(format!("{pid}/comm")))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:9C40 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 20 4 30 10 -1
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 991 1 0000000000000000 20 4 0 10 -1
+   1: 00000000000000000000000001000000:0050 00000000000000000000000001000000:A000 01 00000000:00000000 00:00000000 00000000     0        0 992 1 0000000000000000 20 4 0 10 -1
+";
+
+    #[test]
+    fn rows_are_found_by_inode_with_both_ends() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(find_inode(TCP, "777"), Some(((lo, 40000), (lo, 8080))));
+        assert_eq!(find_inode(TCP, "4242").map(|t| t.0), Some((lo, 8080)));
+        assert_eq!(find_inode(TCP, "1"), None);
+        // IPv4-mapped IPv6 is reported as IPv4; ::1 stays IPv6.
+        assert_eq!(find_inode(TCP6, "991"), Some(((lo, 8080), (lo, 54321))));
+        let one = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(find_inode(TCP6, "992"), Some(((one, 80), (one, 40960))));
+    }
+
+    #[test]
+    fn this_process_sockets_resolve_through_proc() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        use std::os::fd::AsRawFd;
+        let t = tcp_tuple(Path::new("/proc"), std::process::id(), c.as_raw_fd()).unwrap();
+        assert_eq!(
+            t.0,
+            (c.local_addr().unwrap().ip(), c.local_addr().unwrap().port())
+        );
+        assert_eq!(t.1 .1, l.local_addr().unwrap().port());
+        // A pipe is not a TCP socket.
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        assert_eq!(
+            tcp_tuple(Path::new("/proc"), std::process::id(), f.as_raw_fd()),
+            None
+        );
+    }
+}
