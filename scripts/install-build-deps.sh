@@ -53,6 +53,10 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   # independently, pip for chDB (below).
   command -v clickhouse-server >/dev/null || need+=(clickhouse-server)
   command -v zstd >/dev/null || need+=(zstd)
+  # The syscall tracer's tests check that no tracer program is left loaded; openssl makes their
+  # TLS certificate.
+  command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+  command -v openssl >/dev/null || need+=(openssl)
   /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -9,6 +9,10 @@ TAPFLOW_TEST_DEPS=1 scripts/install-build-deps.sh
 if [ "$(id -u)" = 0 ] && ! mount | grep -q ' /sys/fs/bpf '; then
   mount -t bpf bpf /sys/fs/bpf || true
 fi
+# The syscall tracer (tests/trace_live.rs) attaches to syscall tracepoints through tracefs.
+if [ "$(id -u)" = 0 ] && [ ! -d /sys/kernel/tracing/events/syscalls ] && [ ! -d /sys/kernel/debug/tracing/events/syscalls ]; then
+  mount -t tracefs nodev /sys/kernel/tracing || true
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "note: not root: the live AF_PACKET / AF_XDP tests will report themselves skipped"
 fi

@@ -231,12 +231,9 @@ impl Handler<'_> {
 
 impl EventHandler for Handler<'_> {
     fn on_event(&mut self, raw: &[u8]) {
-        let e = match event::decode(raw) {
-            Ok(e) => e,
-            Err(_) => {
-                self.user.decode_errors += 1;
-                return;
-            }
+        let Ok(e) = event::decode(raw) else {
+            self.user.decode_errors += 1;
+            return;
         };
         if let Some(re) = &self.comm {
             let len = e.comm.iter().position(|&c| c == 0).unwrap_or(16);

@@ -101,3 +101,10 @@ pub(crate) fn wait_until(what: &str, limit_s: u64, mut ready: impl FnMut() -> bo
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Does something accept TCP connections at `addr` (a server that finished starting)?
+pub(crate) fn port_open(addr: &str) -> bool {
+    addr.parse().is_ok_and(|a| {
+        std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200)).is_ok()
+    })
+}

@@ -79,7 +79,7 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
     let release = read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default();
     let version = parse_release(&release);
     let (status, detail) = match version {
-        Some(v) if v >= MIN_KERNEL => (Status::Ok, format!("{release}")),
+        Some(v) if v >= MIN_KERNEL => (Status::Ok, release.clone()),
         Some(v) => {
             let missing: Vec<&str> = KERNEL_FEATURES
                 .iter()

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn mapped_ipv6_becomes_ipv4_and_unresolved_has_no_tuple() {
-        let mapped = Ipv6Addr::from(Ipv4Addr::LOCALHOST.to_ipv6_mapped()).octets();
+        let mapped = Ipv4Addr::LOCALHOST.to_ipv6_mapped().octets();
         let b = raw(AF_INET6, mapped, mapped, b"");
         let e = decode(&b).unwrap();
         assert!(tuple(&e).unwrap().0 .0.is_ipv4());

@@ -1,0 +1,475 @@
+//! `tapflow trace`, the eBPF syscall tracer, against real processes on loopback: Python's
+//! http.server and curl (HTTP/1), Python's ssl server and curl over TLS (plaintext through the
+//! OpenSSL uprobes), redis-server and redis-cli, 1,000 requests from 8 curl processes; and
+//! without privileges (exit code 2, the missing piece named). Every request must appear once as
+//! seen by the client process (c-p) and once by the server process (s-p), each row naming both
+//! processes. After each run no tracer program is left loaded. Needs root (scripts/test.sh runs
+//! the tests as root and mounts tracefs); skips and says so without. The tests run one at a
+//! time: each tracer sees the whole host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod live_support;
+mod netns;
+use live_support::{have, l7_rows, port_open, stats, wait_until, Killed};
+use netns::is_root;
+
+static ONE_TRACER: Mutex<()> = Mutex::new(());
+
+fn can_trace() -> bool {
+    if !is_root() {
+        eprintln!("skipped: needs root (scripts/test.sh runs the tests as root)");
+        return false;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tapflow"))
+        .args(["trace", "--check"])
+        .output()
+        .expect("tapflow trace --check");
+    if !out.status.success() {
+        eprintln!(
+            "skipped: this kernel cannot run the tracer:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        return false;
+    }
+    true
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tapflow-trace-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A running `tapflow trace`, attached (its ready file written).
+struct Trace {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Trace {
+    fn start(out: &Path, extra: &[&str]) -> Trace {
+        let child = Command::new(env!("CARGO_BIN_EXE_tapflow"))
+            .args(["trace", "-q", "--out"])
+            .arg(out)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tapflow trace");
+        let mut t = Trace {
+            child,
+            out: out.to_path_buf(),
+        };
+        let started = Instant::now();
+        while !out.join("trace.ready").exists() {
+            if let Ok(Some(st)) = t.child.try_wait() {
+                panic!("tapflow trace exited early: {st}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "tracer not attached"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    /// SIGTERM, then the rows (after a moment for the last events to arrive).
+    fn stop(mut self) -> (ExitStatus, Vec<Value>, Value) {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                break st;
+            }
+            assert!(Instant::now() < end, "tapflow trace did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            !self.out.join("trace.ready").exists(),
+            "ready file left behind"
+        );
+        assert_no_tracer_programs();
+        (status, l7_rows(&self.out), stats(&self.out))
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// No tracer program is loaded any more (checked with bpftool when installed).
+fn assert_no_tracer_programs() {
+    if !have("bpftool") {
+        return;
+    }
+    let out = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .expect("bpftool");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["enter_read", "exit_sendto", "ssl_return", "enter_close"] {
+        assert!(!text.contains(name), "{name} still loaded:\n{text}");
+    }
+}
+
+fn s<'a>(r: &'a Value, k: &str) -> &'a str {
+    r[k].as_str().unwrap_or_default()
+}
+
+/// The rows of connections to `port`, by observation point (c-p, s-p).
+fn by_side(rows: &[Value], port: u16) -> BTreeMap<String, Vec<Value>> {
+    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r["server_port"] == port) {
+        m.entry(s(r, "observation_point").to_string())
+            .or_default()
+            .push(r.clone());
+    }
+    m
+}
+
+fn curl(args: &[&str]) {
+    let st = Command::new("curl")
+        .args(["-s", "-o", "/dev/null"])
+        .args(args)
+        .status()
+        .expect("curl");
+    assert!(st.success(), "curl {args:?}");
+}
+
+fn http_server(dir: &Path, port: u16) -> Killed {
+    std::fs::write(dir.join("index.html"), "hello from python\n").expect("file");
+    let k = Killed(
+        Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 http.server"),
+    );
+    wait_until("python3 http.server", 15, || {
+        port_open(&format!("127.0.0.1:{port}"))
+    });
+    k
+}
+
+/// Both processes' names on every row, the row's side given by its observation point.
+fn assert_processes(rows: &[Value], client: &str, server: &str) {
+    for r in rows {
+        assert_eq!(s(r, "process_kname_0"), client, "{r}");
+        assert!(s(r, "process_kname_1").starts_with(server), "{r}");
+        assert!(r["process_id_0"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert!(r["process_id_1"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert_eq!(r["signal_source"], 3, "{r}");
+    }
+}
+
+#[test]
+fn http_requests_between_curl_and_python_are_logged_once_per_process() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("http");
+    let port = 18471;
+    let _server = http_server(&dir, port);
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    curl(&[&format!("{base}/index.html")]);
+    curl(&[&format!("{base}/index.html?second=1")]);
+    let st = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", &format!("{base}/missing")])
+        .status()
+        .expect("curl");
+    assert!(st.success());
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success(), "{status}");
+    let sides = by_side(&rows, port);
+    for side in ["c-p", "s-p"] {
+        let rs = &sides[side];
+        let mut got: Vec<(String, String, u64)> = rs
+            .iter()
+            .map(|r| {
+                assert_eq!(s(r, "request_type"), "GET");
+                assert_eq!(s(r, "l7_protocol_str"), "HTTP");
+                assert_eq!(r["type"], 2, "request and response: {r}");
+                assert!(r["response_duration"].as_u64().unwrap() > 0, "{r}");
+                (
+                    s(r, "request_resource").to_string(),
+                    s(r, "http_user_agent").to_string(),
+                    r["response_code"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        let ua = got[0].1.clone();
+        assert!(ua.starts_with("curl/"), "{ua}");
+        assert_eq!(
+            got,
+            vec![
+                ("/index.html".to_string(), ua.clone(), 200),
+                ("/index.html?second=1".to_string(), ua.clone(), 200),
+                ("/missing".to_string(), ua.clone(), 404),
+            ],
+            "{side}"
+        );
+        assert_processes(rs, "curl", "python3");
+    }
+    // The server's rows carry its thread's syscall trace id (read and write of one request).
+    for r in &sides["s-p"] {
+        assert_ne!(r["syscall_trace_id_request"], 0, "{r}");
+        assert_eq!(
+            r["syscall_trace_id_request"], r["syscall_trace_id_response"],
+            "{r}"
+        );
+    }
+    assert_eq!(stats["trace.bpf.ring_full"], 0);
+    assert_eq!(stats["trace.decode_errors"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tls_plaintext_comes_from_the_openssl_uprobes() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") || !have("openssl") {
+        return;
+    }
+    let dir = temp("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl req");
+    assert!(st.success());
+    std::fs::write(dir.join("secret.txt"), "plaintext behind TLS\n").expect("file");
+    let port = 18472;
+    let _server = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(live_support::client_script("tls_http_server.py"))
+            .arg(port.to_string())
+            .arg(&cert)
+            .arg(&key)
+            .current_dir(&dir)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tls server"),
+    );
+    wait_until("TLS server", 15, || port_open(&format!("127.0.0.1:{port}")));
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    for path in ["/secret.txt", "/nothing-here"] {
+        curl(&["-k", &format!("https://127.0.0.1:{port}{path}")]);
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    let sides = by_side(&rows, port);
+    for side in ["c-p", "s-p"] {
+        let http: Vec<&Value> = sides[side]
+            .iter()
+            .filter(|r| s(r, "l7_protocol_str") == "HTTP")
+            .collect();
+        let mut got: Vec<(&str, u64)> = http
+            .iter()
+            .map(|r| {
+                assert_eq!(r["is_tls"], true, "{r}");
+                assert_eq!(s(r, "request_type"), "GET");
+                (
+                    s(r, "request_resource"),
+                    r["response_code"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [("/nothing-here", 404), ("/secret.txt", 200)],
+            "{side}"
+        );
+        let owned: Vec<Value> = http.into_iter().cloned().collect();
+        assert_processes(&owned, "curl", "python3");
+    }
+    assert!(
+        stats["trace.bpf.openssl_events"].as_u64().unwrap() >= 8,
+        "{stats}"
+    );
+    assert!(stats["trace.libssl"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn redis_commands_from_redis_cli_are_logged() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("redis-server") || !have("redis-cli") {
+        return;
+    }
+    let dir = temp("redis");
+    let port = "18473";
+    let _server = Killed(
+        Command::new("redis-server")
+            .args(["--port", port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_until("redis-server", 15, || {
+        port_open(&format!("127.0.0.1:{port}"))
+    });
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    let cmds: &[&[&str]] = &[
+        &["SET", "greeting", "hello"],
+        &["GET", "greeting"],
+        &["INCR", "counter"],
+        &["LPUSH", "list", "a", "b"],
+        &["LRANGE", "list", "0", "-1"],
+        &["HGET", "nothing", "field"],
+        &["DEL", "greeting"],
+    ];
+    for c in cmds {
+        let st = Command::new("redis-cli")
+            .args(["-p", port])
+            .args(*c)
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli");
+        assert!(st.success());
+    }
+    let (status, rows, _) = trace.stop();
+    assert!(status.success());
+    let sides = by_side(&rows, port.parse().unwrap());
+    for side in ["c-p", "s-p"] {
+        let got: Vec<&str> = sides[side]
+            .iter()
+            .filter(|r| s(r, "l7_protocol_str") == "Redis")
+            .map(|r| s(r, "request_type"))
+            .filter(|t| !t.eq_ignore_ascii_case("COMMAND"))
+            .collect();
+        let want: Vec<&str> = cmds.iter().map(|c| c[0]).collect();
+        assert_eq!(got, want, "{side}: {:#?}", sides[side]);
+        let redis: Vec<Value> = sides[side]
+            .iter()
+            .filter(|r| s(r, "l7_protocol_str") == "Redis")
+            .cloned()
+            .collect();
+        assert_processes(&redis, "redis-cli", "redis-server");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_thousand_requests_from_eight_clients_are_each_logged_once() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("many");
+    let port = 18474;
+    let _server = http_server(&dir, port);
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    let clients: Vec<Child> = (0..8)
+        .map(|c| {
+            let urls: Vec<String> = (0..125)
+                .map(|i| format!("http://127.0.0.1:{port}/index.html?client={c}&i={i}"))
+                .collect();
+            Command::new("curl")
+                .arg("-s")
+                .args(&urls)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("curl")
+        })
+        .collect();
+    for mut c in clients {
+        assert!(c.wait().expect("curl").success());
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    let lost = stats["trace.bpf.ring_full"].as_u64().unwrap_or(0)
+        + stats["trace.bpf.pending_table_full"].as_u64().unwrap_or(0)
+        + stats["trace.socket_table_full"].as_u64().unwrap_or(0);
+    assert_eq!(lost, 0, "events lost: {stats}");
+    let sides = by_side(&rows, port);
+    for side in ["c-p", "s-p"] {
+        let mut paths: Vec<&str> = sides[side]
+            .iter()
+            .filter(|r| r["response_code"] == 200)
+            .map(|r| s(r, "request_resource"))
+            .collect();
+        paths.sort_unstable();
+        let n = paths.len();
+        paths.dedup();
+        assert_eq!((n, paths.len()), (1000, 1000), "{side}");
+        assert_eq!(sides[side].len(), 1000, "{side}: no other rows");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_privileges_the_tracer_names_what_is_missing_and_exits_2() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !is_root() || !have("setpriv") {
+        eprintln!("skipped: needs root (to drop to nobody) and setpriv");
+        return;
+    }
+    let dir = temp("nopriv");
+    let nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_tapflow"))
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let out = dir.join("out");
+    let res = nobody(&["trace", "--duration", "1", "--out", out.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(2), "{res:?}");
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("capabilities"), "{err}");
+    assert!(
+        err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),
+        "{err}"
+    );
+    assert!(err.contains("FAIL"), "the check table: {err}");
+    assert!(!out.join("trace.ready").exists());
+    let res = nobody(&["trace", "--check"]);
+    assert_eq!(res.status.code(), Some(2));
+    let table = String::from_utf8_lossy(&res.stdout);
+    for line in ["kernel version", "kernel BTF", "tracefs", "capabilities"] {
+        assert!(table.contains(line), "{table}");
+    }
+    assert_no_tracer_programs();
+    let _ = std::fs::remove_dir_all(&dir);
+}
