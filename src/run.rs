@@ -107,6 +107,12 @@ pub(crate) struct RunArgs {
     ingester: crate::ingest_out::IngesterArgs,
     #[command(flatten)]
     clickhouse: crate::clickhouse_out::ClickHouseArgs,
+    /// Also run the eBPF syscall tracer on this host (as `tapflow trace`): request logs from
+    /// the processes' own socket calls and OpenSSL, in the same output.
+    #[arg(long)]
+    ebpf: bool,
+    #[command(flatten)]
+    tracer: crate::trace::TracerArgs,
 }
 
 /// SIGHUP: the `--config` file read again (None, with the reason on stderr, when there is none
@@ -409,7 +415,22 @@ fn run_once(
         duration: a.duration.map(Duration::from_secs_f64),
         epoch: Some(Arc::clone(&epoch)),
         output_shares: output_shares(cfg, ingester.is_some(), clickhouse.is_some()),
+        trace: None,
     };
+    let mut live = live;
+    if a.ebpf {
+        let (libssl, verdict) = crate::trace::preflight(&a.tracer);
+        if let Err(table) = verdict {
+            anyhow::bail!("--ebpf: {table}");
+        }
+        let mut settings = crate::trace::settings(&a.tracer, cfg, libssl)?;
+        settings.ready_file = Some(a.out.join("trace.ready"));
+        live.output_shares.push(tapflow_dataplane::memory::Share {
+            part: "syscall tracer (ring buffer, BPF tables)".into(),
+            bytes: tapflow_dataplane::trace::memory_bytes(&settings.opts),
+        });
+        live.trace = Some(settings);
+    }
     if !a.quiet {
         eprintln!(
             "tapflow: capturing on {} ({} worker(s) each); Ctrl-C to stop",
@@ -516,6 +537,9 @@ fn run_once(
     stats.insert("memory_budget".into(), plan.budget.into());
     crate::ingest_out::report(ingester, &mut stats, a.quiet);
     crate::clickhouse_out::report(clickhouse, &mut stats, a.quiet);
+    if let Some(r) = &report.trace {
+        crate::trace::report_entries(r, &mut stats);
+    }
     let path = a.out.join("stats.json");
     write_json_atomically(&path, &serde_json::Value::Object(stats))
         .with_context(|| format!("cannot write {}", path.display()))?;

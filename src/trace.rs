@@ -8,13 +8,40 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use tapflow_analyzer::syscall::{SyscallConfig, SyscallTracker};
-use tapflow_analyzer::RecordKind;
+use tapflow_analyzer::syscall::SyscallConfig;
+use tapflow_analyzer::RecordSink;
 use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
-use tapflow_dataplane::sys::{clock, signal};
-use tapflow_dataplane::trace::{checks, event, procfs, EventHandler, TraceOptions, Tracer};
-use tapflow_xdp_prog::trace::counter;
+use tapflow_dataplane::sys::signal;
+use tapflow_dataplane::trace::session::{run_session, TraceReport, TraceSettings};
+use tapflow_dataplane::trace::{checks, procfs, TraceError, TraceOptions};
+
+/// The tracer's options shared by `tapflow trace` and `tapflow run --ebpf`.
+#[derive(Debug, Args)]
+pub(crate) struct TracerArgs {
+    /// Trace only these processes (repeatable; at most 1024).
+    #[arg(long = "pid", value_name = "PID")]
+    pub(crate) pids: Vec<u32>,
+    /// Trace only processes whose name (comm) matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) comm: Option<String>,
+    /// Payload bytes captured per call (default: processors.request_log.tunning.payload_truncation).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) payload_cap: Option<u32>,
+    /// Ring buffer between the kernel and tapflow, MiB.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) ring_mib: u32,
+    /// An OpenSSL libssl to put uprobes on, besides the system's and those processes have
+    /// mapped (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) libssl: Vec<PathBuf>,
+    /// No OpenSSL uprobes (no TLS plaintext).
+    #[arg(long)]
+    pub(crate) no_openssl: bool,
+    /// Most sockets followed at once (DeepFlow's inputs.ebpf.tunning.max_socket_entries).
+    #[arg(long, default_value_t = 131_072)]
+    pub(crate) max_sockets: u32,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct TraceArgs {
@@ -25,41 +52,21 @@ pub(crate) struct TraceArgs {
     /// Stop after this many seconds (default: until SIGINT / SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
-    /// Trace only these processes (repeatable; at most 1024).
-    #[arg(long = "pid", value_name = "PID")]
-    pids: Vec<u32>,
-    /// Trace only processes whose name (comm) matches this regular expression.
-    #[arg(long, value_name = "REGEX")]
-    comm: Option<String>,
     /// YAML config file (request-log settings: protocols, ports, timeouts, payload_truncation).
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Print the startup checks and exit (0 when the tracer can run, 2 when not).
     #[arg(long)]
     check: bool,
-    /// Payload bytes captured per call (default: processors.request_log.tunning.payload_truncation).
-    #[arg(long, value_name = "BYTES")]
-    payload_cap: Option<u32>,
-    /// Ring buffer between the kernel and tapflow, MiB.
-    #[arg(long, default_value_t = 8)]
-    ring_mib: u32,
-    /// An OpenSSL libssl to put uprobes on, besides the system's and those processes have
-    /// mapped (repeatable).
-    #[arg(long, value_name = "PATH")]
-    libssl: Vec<PathBuf>,
-    /// No OpenSSL uprobes (no TLS plaintext).
-    #[arg(long)]
-    no_openssl: bool,
-    /// Most sockets followed at once (DeepFlow's inputs.ebpf.tunning.max_socket_entries).
-    #[arg(long, default_value_t = 131_072)]
-    max_sockets: u32,
+    #[command(flatten)]
+    tracer: TracerArgs,
     /// No summary on standard error.
     #[arg(long, short)]
     quiet: bool,
 }
 
 /// Exit code when the tracer cannot run here (missing privilege, kernel feature or mount).
-const EXIT_CANNOT_TRACE: u8 = 2;
+pub(crate) const EXIT_CANNOT_TRACE: u8 = 2;
 
 pub(crate) fn main(args: TraceArgs) -> ExitCode {
     match run(args) {
@@ -71,58 +78,77 @@ pub(crate) fn main(args: TraceArgs) -> ExitCode {
     }
 }
 
-fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
-    let proc_root = Path::new("/proc");
-    let libssl = if args.no_openssl {
+/// The startup checks for `a`; Err(table) when the tracer cannot run.
+pub(crate) fn preflight(a: &TracerArgs) -> (Vec<PathBuf>, Result<String, String>) {
+    let libssl = if a.no_openssl {
         Vec::new()
     } else {
-        procfs::libssl_paths(proc_root, &args.libssl, &args.pids)
+        procfs::libssl_paths(Path::new("/proc"), &a.libssl, &a.pids)
     };
     let table = checks::run(&libssl);
-    if args.check {
-        print!("{}", checks::render(&table));
-        return Ok(if checks::first_failure(&table).is_some() {
-            ExitCode::from(EXIT_CANNOT_TRACE)
-        } else {
-            ExitCode::SUCCESS
-        });
-    }
-    if let Some(f) = checks::first_failure(&table) {
-        eprint!("{}", checks::render(&table));
-        eprintln!(
-            "tapflow: cannot trace: {}: {} ({})",
+    let text = checks::render(&table);
+    let verdict = match checks::first_failure(&table) {
+        Some(f) => Err(format!(
+            "{text}cannot trace: {}: {} ({})",
             f.name, f.detail, f.fix
-        );
-        return Ok(ExitCode::from(EXIT_CANNOT_TRACE));
-    }
-    let cfg = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
+        )),
+        None => Ok(text),
     };
-    let comm = args
+    (libssl, verdict)
+}
+
+/// The session settings from the command line and config.
+pub(crate) fn settings(
+    a: &TracerArgs,
+    cfg: &Config,
+    libssl: Vec<PathBuf>,
+) -> anyhow::Result<TraceSettings> {
+    let comm = a
         .comm
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
         .context("--comm")?;
     let opts = TraceOptions {
-        payload_cap: args
+        payload_cap: a
             .payload_cap
             .unwrap_or(u32::from(cfg.analyzer.l7.payload_truncation)),
-        ring_bytes: args.ring_mib.saturating_mul(1 << 20),
-        pids: args.pids.clone(),
+        ring_bytes: a.ring_mib.saturating_mul(1 << 20),
+        pids: a.pids.clone(),
         libssl,
     };
-    let tracer = match Tracer::start(&opts) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("tapflow: cannot trace: {e}");
-            return Ok(ExitCode::from(EXIT_CANNOT_TRACE));
-        }
+    let mut s = TraceSettings::new(opts, cfg.analyzer.l7.clone());
+    s.comm = comm;
+    s.sockets = SyscallConfig {
+        max_sockets: a.max_sockets,
+        ..SyscallConfig::default()
     };
-    for (lib, why) in &tracer.libssl_failed {
-        eprintln!("tapflow: no TLS plaintext from {}: {why}", lib.display());
+    Ok(s)
+}
+
+fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
+    let (libssl, verdict) = preflight(&args.tracer);
+    if args.check {
+        return Ok(match verdict {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(table) => {
+                println!("{table}");
+                ExitCode::from(EXIT_CANNOT_TRACE)
+            }
+        });
     }
+    if let Err(table) = verdict {
+        eprintln!("tapflow: {table}");
+        return Ok(ExitCode::from(EXIT_CANNOT_TRACE));
+    }
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let mut settings = settings(&args.tracer, &cfg, libssl)?;
     signal::install_stop_handler().context("signal handlers")?;
     let to_stdout = args.out == "-";
     let target = if to_stdout {
@@ -130,66 +156,57 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     } else {
         OutputTarget::Dir(args.out.clone().into())
     };
-    let sink = FanOut::from_config(&cfg, &target)
+    let mut sink = FanOut::from_config(&cfg, &target)
         .with_context(|| format!("cannot write to {}", args.out))?;
-    let (mono, real) = clock::monotonic_and_realtime_ns();
-    let mut h = Handler {
-        tracker: SyscallTracker::new(
-            SyscallConfig {
-                max_sockets: args.max_sockets,
-                ..SyscallConfig::default()
-            },
-            cfg.analyzer.l7.clone(),
-        ),
-        sink,
-        comm,
-        mono_to_real: real.wrapping_sub(mono),
-        proc_root,
-        user: UserCounters::default(),
-        started: Instant::now(),
-        deadline: args.duration.map(Duration::from_secs_f64),
-        ready_file: (!to_stdout).then(|| Path::new(&args.out).join("trace.ready")),
+    settings.ready_file = (!to_stdout).then(|| Path::new(&args.out).join("trace.ready"));
+    let started = Instant::now();
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    let quiet = args.quiet;
+    let report = run_session(
+        &settings,
+        &mut sink,
+        |t| {
+            for (lib, why) in &t.libssl_failed {
+                eprintln!("tapflow: no TLS plaintext from {}: {why}", lib.display());
+            }
+            if !quiet {
+                eprintln!(
+                    "tapflow trace: {} probes attached ({} libssl), payload cap {} B; stop with Ctrl-C",
+                    t.links(),
+                    t.libssl_attached.len(),
+                    settings.opts.payload_cap
+                );
+            }
+        },
+        || deadline.is_some_and(|d| started.elapsed() >= d) || signal::stop_requested(),
+    );
+    let report = match report {
+        Ok(r) => r,
+        Err(e @ (TraceError::Load(_) | TraceError::Attach { .. } | TraceError::NotBuilt)) => {
+            eprintln!("tapflow: cannot trace: {e}");
+            return Ok(ExitCode::from(EXIT_CANNOT_TRACE));
+        }
+        Err(e) => return Err(e.into()),
     };
-    if let Some(f) = &h.ready_file {
-        // Tests and scripts wait for this: every probe is attached.
-        std::fs::write(f, format!("{}\n", tracer.links()))?;
-    }
-    if !args.quiet {
-        eprintln!(
-            "tapflow trace: {} probes attached ({} libssl), payload cap {} B; stop with Ctrl-C",
-            tracer.links(),
-            tracer.libssl_attached.len(),
-            opts.payload_cap
-        );
-    }
-    tracer
-        .run(Duration::from_millis(100), &mut h)
-        .context("tracer")?;
-    let now = h.now();
-    h.tracker.finish(&mut h.sink);
-    tapflow_analyzer::RecordSink::tick(&mut h.sink, now);
-    h.sink
-        .finish()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    sink.tick(now);
+    sink.finish()
         .map_err(|e| anyhow::anyhow!("writing records failed: {e}"))?;
-    let bpf = tracer.counters();
-    if let Some(f) = &h.ready_file {
-        let _ = std::fs::remove_file(f);
-    }
     if !to_stdout {
-        write_stats(&args.out, &h, &bpf, &tracer)?;
+        write_stats(&args.out, &report, started.elapsed())?;
     }
-    if !args.quiet {
-        let rows = crate::analyze::files_written(&h.sink, RecordKind::L7FlowLog);
-        let c = h.tracker.counters();
+    if !quiet {
         eprintln!(
             "events {}  (data {}, tls {}), sockets {}, l7 rows {}, ring full {}, decode errors {}",
-            c.events,
-            c.data_events,
-            c.tls_events,
-            c.sockets_opened,
-            rows,
-            bpf[counter::RING_FULL as usize],
-            h.user.decode_errors
+            report.get("trace.events"),
+            report.get("trace.data_events"),
+            report.get("trace.tls_events"),
+            report.get("trace.sockets_opened"),
+            report.rows,
+            report.get("trace.bpf.ring_full"),
+            report.get("trace.decode_errors"),
         );
         if !to_stdout {
             eprintln!(
@@ -201,106 +218,23 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Counters of the user-space side before the tracker.
-#[derive(Debug, Default)]
-struct UserCounters {
-    decode_errors: u64,
-    filtered_comm: u64,
-    resolved_by_proc: u64,
-    unresolved: u64,
-}
-
-struct Handler<'a> {
-    tracker: SyscallTracker,
-    sink: FanOut,
-    comm: Option<regex::Regex>,
-    mono_to_real: u64,
-    proc_root: &'a Path,
-    user: UserCounters,
-    started: Instant,
-    deadline: Option<Duration>,
-    ready_file: Option<PathBuf>,
-}
-
-impl Handler<'_> {
-    fn now(&self) -> u64 {
-        let (mono, _) = clock::monotonic_and_realtime_ns();
-        mono.wrapping_add(self.mono_to_real)
+/// The session's counters as stats.json entries.
+pub(crate) fn report_entries(r: &TraceReport, m: &mut serde_json::Map<String, serde_json::Value>) {
+    for (k, v) in &r.counters {
+        m.insert(k.clone(), (*v).into());
     }
+    m.insert("trace.probes".into(), r.probes.into());
+    let paths =
+        |v: &[PathBuf]| -> Vec<String> { v.iter().map(|p| p.display().to_string()).collect() };
+    m.insert("trace.libssl".into(), paths(&r.libssl).into());
 }
 
-impl EventHandler for Handler<'_> {
-    fn on_event(&mut self, raw: &[u8]) {
-        let Ok(e) = event::decode(raw) else {
-            self.user.decode_errors += 1;
-            return;
-        };
-        if let Some(re) = &self.comm {
-            let len = e.comm.iter().position(|&c| c == 0).unwrap_or(16);
-            if !re.is_match(&String::from_utf8_lossy(&e.comm[..len])) {
-                self.user.filtered_comm += 1;
-                return;
-            }
-        }
-        let ends = match event::tuple(&e) {
-            Some(t) => t,
-            None => match procfs::tcp_tuple(self.proc_root, e.tgid, e.fd) {
-                Some(t) => {
-                    self.user.resolved_by_proc += 1;
-                    t
-                }
-                None => {
-                    self.user.unresolved += 1;
-                    return;
-                }
-            },
-        };
-        let ev = e.socket_event(self.mono_to_real, ends);
-        self.tracker.on_event(&ev, &mut self.sink);
-    }
-
-    fn on_idle(&mut self) -> bool {
-        let now = self.now();
-        self.tracker.tick(now, &mut self.sink);
-        tapflow_analyzer::RecordSink::tick(&mut self.sink, now);
-        let expired = self.deadline.is_some_and(|d| self.started.elapsed() >= d);
-        !(expired || signal::stop_requested())
-    }
-}
-
-fn write_stats(
-    out: &str,
-    h: &Handler<'_>,
-    bpf: &[u64; counter::MAX as usize],
-    tracer: &Tracer,
-) -> anyhow::Result<()> {
+fn write_stats(out: &str, r: &TraceReport, elapsed: Duration) -> anyhow::Result<()> {
     let mut m = serde_json::Map::new();
-    for (k, v) in h.tracker.counters().entries() {
-        m.insert(k.into(), v.into());
-    }
-    for (k, v) in h.tracker.l7_counters().entries() {
-        m.insert(format!("l7.{k}"), v.into());
-    }
-    for (name, v) in counter::NAMES.iter().zip(bpf) {
-        m.insert(format!("trace.bpf.{name}"), (*v).into());
-    }
-    let u = &h.user;
-    m.insert("trace.decode_errors".into(), u.decode_errors.into());
-    m.insert("trace.filtered_comm".into(), u.filtered_comm.into());
-    m.insert("trace.resolved_by_proc".into(), u.resolved_by_proc.into());
-    m.insert("trace.unresolved".into(), u.unresolved.into());
-    m.insert(
-        "trace.libssl".into(),
-        tracer
-            .libssl_attached
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .into(),
-    );
+    report_entries(r, &mut m);
     m.insert(
         "elapsed_seconds".into(),
-        serde_json::Value::from((h.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+        serde_json::Value::from((elapsed.as_secs_f64() * 1000.0).round() / 1000.0),
     );
     let path = Path::new(out).join("stats.json");
     let mut f =

@@ -473,3 +473,59 @@ fn without_privileges_the_tracer_names_what_is_missing_and_exits_2() {
     assert_no_tracer_programs();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_with_ebpf_adds_process_rows_to_a_live_capture() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("run");
+    let port = 18475;
+    let _server = http_server(&dir, port);
+    let out = dir.join("out");
+    let mut run = Killed(
+        Command::new(env!("CARGO_BIN_EXE_tapflow"))
+            .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
+            .args(["--duration", "30", "--ebpf", "--comm", "^(curl|python3)$"])
+            .arg("--out")
+            .arg(&out)
+            .spawn()
+            .expect("tapflow run"),
+    );
+    wait_until("tapflow run --ebpf", 30, || {
+        out.join("trace.ready").exists()
+    });
+    // The capture socket is open before the tracer attaches (the tracer starts last).
+    for i in 0..3 {
+        curl(&[&format!("http://127.0.0.1:{port}/index.html?run={i}")]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &run.0.id().to_string()])
+        .status();
+    let status = run.0.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(!out.join("trace.ready").exists());
+    assert_no_tracer_programs();
+    let rows = l7_rows(&out);
+    let st = stats(&out);
+    let sides = by_side(&rows, port);
+    for side in ["c-p", "s-p"] {
+        assert_eq!(sides[side].len(), 3, "{side}");
+        assert_processes(&sides[side], "curl", "python3");
+    }
+    // The same requests as the packet capture on lo saw them.
+    let packet_rows = rows
+        .iter()
+        .filter(|r| r["server_port"] == port && r["signal_source"] == 0)
+        .count();
+    assert!(packet_rows >= 3, "packet rows: {packet_rows}");
+    assert!(st["trace.probes"].as_u64().unwrap() > 20, "{st}");
+    assert!(st["memory_plan"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.starts_with("syscall tracer")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

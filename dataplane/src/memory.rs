@@ -170,6 +170,7 @@ mod tests {
             duration: None,
             epoch: None,
             output_shares: Vec::new(),
+            trace: None,
         }
     }
 

@@ -115,6 +115,9 @@ pub struct LiveConfig {
     /// What the output stage holds (metric key tables, sender queues): counted in the memory
     /// budget with the rest (`memory::plan`).
     pub output_shares: Vec<crate::memory::Share>,
+    /// The syscall tracer, running beside the capture (`tapflow run --ebpf`): its rows join the
+    /// run's output.
+    pub trace: Option<crate::trace::session::TraceSettings>,
 }
 
 /// Once-per-second view of the run.
@@ -153,6 +156,8 @@ pub struct LiveReport {
     /// DPDK port counters (ipackets, imissed, ierrors, rx_nombuf).
     pub ports: Vec<QueueReport>,
     pub notes: Vec<String>,
+    /// The syscall tracer's session, when it ran.
+    pub trace: Option<crate::trace::session::TraceReport>,
 }
 
 /// Why a run could not start or failed.
@@ -181,6 +186,9 @@ pub enum RunError {
     DpdkNotBuilt,
     #[error("DPDK: {0}")]
     Dpdk(String),
+    /// The syscall tracer could not start or failed.
+    #[error("syscall tracer: {0}")]
+    Trace(String),
     /// The run's parts do not fit `global.limits.max_memory` (the table lists them).
     #[error("the run needs more memory than global.limits.max_memory allows; its parts:\n{0}\nraise max_memory, or lower concurrent_flow_limit, the queues or the outputs")]
     Memory(String),
@@ -206,6 +214,12 @@ pub fn run(
         return Err(RunError::Memory(plan.table()));
     }
     if let Engine::Dpdk(d) = &cfg.engine {
+        if cfg.trace.is_some() {
+            return Err(RunError::Trace(
+                "--ebpf runs with the AF_XDP and AF_PACKET engines; beside DPDK run `tapflow trace`"
+                    .into(),
+            ));
+        }
         return run_dpdk(cfg, d, sink, &mut on_second);
     }
     if cfg.ifaces.is_empty() {
@@ -542,6 +556,23 @@ fn run_workers<'s>(
                 }));
             }
         }
+        // The syscall tracer: one more producer of records, stopped with the run.
+        let tracer = cfg.trace.as_ref().map(|ts| {
+            let (mut batch_sink, ring) = batch_channel(plan.ring_batches);
+            rings.push(ring);
+            scope.spawn(move || {
+                let r = crate::trace::session::run_session(
+                    ts,
+                    &mut batch_sink,
+                    |_| {},
+                    signal::stop_requested,
+                );
+                if r.is_err() {
+                    signal::request_stop();
+                }
+                (r, batch_sink.dropped)
+            })
+        });
         let mut last = Instant::now();
         run_output(rings, sink, || {
             if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -572,6 +603,17 @@ fn run_workers<'s>(
             }
         });
         let mut first_err = None;
+        match tracer.map(|h| h.join()) {
+            None => {}
+            Some(Ok((Ok(r), dropped))) => {
+                report.records_dropped += dropped;
+                report.trace = Some(r);
+            }
+            Some(Ok((Err(e), _))) => {
+                first_err = Some(RunError::Trace(e.to_string()));
+            }
+            Some(Err(_)) => first_err = Some(RunError::WorkerPanicked),
+        }
         for h in handles {
             match h.join() {
                 Ok(out) => {
