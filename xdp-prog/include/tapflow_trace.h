@@ -69,7 +69,7 @@ struct tapflow_trace_config {
 	__u32 payload_cap;
 	__u32 self_tgid;
 	__u32 filter_pids; /* 1: only processes in `trace_pids` */
-	__u32 pad;
+	__u32 wakeup_bytes; /* wake the reader once this much is waiting */
 };
 
 #endif

@@ -297,12 +297,18 @@ static __always_inline void fill_tuple(struct tapflow_trace_event *e, struct soc
 	}
 }
 
+/* Waking the reader for every event costs the traced process a softirq each time; the reader
+ * is woken once `wakeup_bytes` are waiting and otherwise polls (every 100 ms). */
 static __always_inline int submit(struct tapflow_trace_event *e)
 {
 	__u64 size = TAPFLOW_TRACE_HDR_SIZE + (__u64)e->cap_len;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&trace_events, e, size, 0)) {
+	struct tapflow_trace_config *cfg = config();
+	__u64 wake = BPF_RB_NO_WAKEUP;
+	if (!cfg || bpf_ringbuf_query(&trace_events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&trace_events, e, size, wake)) {
 		count(TAPFLOW_TRACE_CNT_RING_FULL);
 		return -1;
 	}

@@ -87,6 +87,12 @@ pub fn memory_bytes(opts: &TraceOptions) -> u64 {
     ring + threads + sockets + scratch
 }
 
+/// Waiting bytes that wake the reader: an eighth of the ring, at most 1 MiB (the reader also
+/// polls every 100 ms, so a quiet host's events wait at most that long).
+fn wakeup_bytes(ring_bytes: u32) -> u32 {
+    (ring_size(ring_bytes) / 8).min(1 << 20)
+}
+
 fn ring_size(bytes: u32) -> u32 {
     bytes.clamp(64 << 10, 1 << 30).next_power_of_two()
 }
@@ -150,7 +156,7 @@ impl Tracer {
         cfg.extend_from_slice(&opts.payload_cap.to_le_bytes());
         cfg.extend_from_slice(&std::process::id().to_le_bytes());
         cfg.extend_from_slice(&u32::from(!opts.pids.is_empty()).to_le_bytes());
-        cfg.extend_from_slice(&0u32.to_le_bytes());
+        cfg.extend_from_slice(&wakeup_bytes(opts.ring_bytes).to_le_bytes());
         self.map(maps::CONFIG)?
             .update(&0u32.to_le_bytes(), &cfg, MapFlags::ANY)
             .map_err(|e| TraceError::Map(maps::CONFIG, e.to_string()))?;
