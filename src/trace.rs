@@ -60,6 +60,10 @@ pub(crate) struct TraceArgs {
     check: bool,
     #[command(flatten)]
     tracer: TracerArgs,
+    #[command(flatten)]
+    ingester: crate::ingest_out::IngesterArgs,
+    #[command(flatten)]
+    clickhouse: crate::clickhouse_out::ClickHouseArgs,
     /// No summary on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -158,6 +162,9 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     };
     let mut sink = FanOut::from_config(&cfg, &target)
         .with_context(|| format!("cannot write to {}", args.out))?;
+    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet, false)
+        .context("cannot start the ingester sender")?;
+    let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
     settings.ready_file = (!to_stdout).then(|| Path::new(&args.out).join("trace.ready"));
     let started = Instant::now();
     let deadline = args.duration.map(Duration::from_secs_f64);
@@ -194,8 +201,11 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     sink.tick(now);
     sink.finish()
         .map_err(|e| anyhow::anyhow!("writing records failed: {e}"))?;
+    let mut senders = serde_json::Map::new();
+    crate::ingest_out::report(ingester.as_ref(), &mut senders, quiet);
+    crate::clickhouse_out::report(clickhouse.as_ref(), &mut senders, quiet);
     if !to_stdout {
-        write_stats(&args.out, &report, started.elapsed())?;
+        write_stats(&args.out, &report, started.elapsed(), senders)?;
     }
     if !quiet {
         eprintln!(
@@ -229,9 +239,15 @@ pub(crate) fn report_entries(r: &TraceReport, m: &mut serde_json::Map<String, se
     m.insert("trace.libssl".into(), paths(&r.libssl).into());
 }
 
-fn write_stats(out: &str, r: &TraceReport, elapsed: Duration) -> anyhow::Result<()> {
+fn write_stats(
+    out: &str,
+    r: &TraceReport,
+    elapsed: Duration,
+    senders: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     let mut m = serde_json::Map::new();
     report_entries(r, &mut m);
+    m.extend(senders);
     m.insert(
         "elapsed_seconds".into(),
         serde_json::Value::from((elapsed.as_secs_f64() * 1000.0).round() / 1000.0),

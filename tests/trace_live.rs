@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod ch_server;
 mod live_support;
 mod netns;
 use live_support::{have, l7_rows, port_open, stats, wait_until, Killed};
@@ -527,5 +528,110 @@ fn run_with_ebpf_adds_process_rows_to_a_live_capture() {
         .unwrap()
         .keys()
         .any(|k| k.starts_with("syscall tracer")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn traced_rows_are_stored_in_clickhouse_with_their_processes() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("ch");
+    let ch_dir = dir.join("clickhouse");
+    std::fs::create_dir_all(&ch_dir).expect("dir");
+    let Some(ch) = ch_server::ClickHouse::start(&ch_dir) else {
+        return;
+    };
+    let port = 18476;
+    let _server = http_server(&dir, port);
+    let out = dir.join("out");
+    let url = ch.url();
+    let trace = Trace::start(&out, &["--clickhouse", &url, "--comm", "^(curl|python3)$"]);
+    for path in ["/index.html", "/absent"] {
+        curl(&[&format!("http://127.0.0.1:{port}{path}")]);
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_eq!(
+        by_side(&rows, port).values().map(Vec::len).sum::<usize>(),
+        4
+    );
+    assert_eq!(stats["clickhouse.rows_dropped"], 0, "{stats}");
+    let stored = ch.rows(&format!(
+        "SELECT observation_point, signal_source, process_kname_0, process_kname_1, \
+         request_resource, response_code FROM flow_log.l7_flow_log WHERE server_port = {port} \
+         ORDER BY observation_point, request_resource"
+    ));
+    let got: Vec<(String, String, String, String, i64)> = stored
+        .iter()
+        .map(|r| {
+            assert_eq!(r["signal_source"].as_u64(), Some(3), "{r}");
+            (
+                s(r, "observation_point").to_string(),
+                s(r, "process_kname_0").to_string(),
+                s(r, "process_kname_1").to_string(),
+                s(r, "request_resource").to_string(),
+                r["response_code"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    let row = |side: &str, path: &str, code| {
+        (
+            side.to_string(),
+            "curl".to_string(),
+            "python3".to_string(),
+            path.to_string(),
+            code,
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("c-p", "/absent", 404),
+            row("c-p", "/index.html", 200),
+            row("s-p", "/absent", 404),
+            row("s-p", "/index.html", 200),
+        ]
+    );
+    drop(ch);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pid_and_comm_select_the_traced_processes() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("select");
+    let port = 18477;
+    let server = http_server(&dir, port);
+    let server_pid = server.0.id().to_string();
+    for (args, only) in [
+        (vec!["--pid", server_pid.as_str()], "s-p"),
+        (vec!["--comm", "^curl$"], "c-p"),
+    ] {
+        let out = dir.join(only);
+        let trace = Trace::start(&out, &args);
+        curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
+        let (status, rows, stats) = trace.stop();
+        assert!(status.success());
+        let sides = by_side(&rows, port);
+        assert_eq!(sides.keys().collect::<Vec<_>>(), [only], "{args:?}");
+        assert_eq!(sides[only].len(), 1);
+        let r = &sides[only][0];
+        // The other end was not traced: only this side's process is named.
+        let (mine, other) = if only == "c-p" {
+            ("0", "1")
+        } else {
+            ("1", "0")
+        };
+        assert_ne!(r[format!("process_id_{mine}")], 0, "{r}");
+        assert_eq!(r[format!("process_id_{other}")], 0, "{r}");
+        if only == "c-p" {
+            assert!(stats["trace.filtered_comm"].as_u64().unwrap() > 0);
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
