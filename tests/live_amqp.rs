@@ -64,14 +64,7 @@ fn rabbitmq_workload_is_logged() {
     );
     wait_until("rabbitmq-server", 90, || {
         std::thread::sleep(Duration::from_millis(500));
-        lab.in_client(&["python3", "-c"])
-            .arg(format!(
-                "import socket; socket.create_connection(('{}', 5672), timeout=1).close()",
-                lab.server_ip
-            ))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        lab.server_port_open(5672)
     });
     let config = protocols_config(&dir, "HTTP, AMQP");
     let out = dir.join("live");

@@ -69,16 +69,7 @@ fn grpc_rows_after_joining_a_connection_mid_stream() {
             .spawn()
             .expect("tapflow server"),
     );
-    wait_until("tapflow server", 20, || {
-        lab.in_client(&["python3", "-c"])
-            .arg(format!(
-                "import socket; socket.create_connection(('{}', 30035), timeout=1).close()",
-                lab.server_ip
-            ))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    wait_until("tapflow server", 20, || lab.server_port_open(30035));
     let config = dir.join("tapflow.yaml");
     std::fs::write(
         &config,

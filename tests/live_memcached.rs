@@ -40,16 +40,7 @@ fn memcached_text_and_binary_workload_is_logged() {
         .spawn()
         .expect("memcached"),
     );
-    wait_until("memcached", 10, || {
-        lab.in_client(&["python3", "-c"])
-            .arg(format!(
-                "import socket; socket.create_connection(('{}', 11211), timeout=1).close()",
-                lab.server_ip
-            ))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    wait_until("memcached", 10, || lab.server_port_open(11211));
     let config = protocols_config(&dir, "HTTP, Memcached");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);

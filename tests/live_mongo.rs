@@ -45,16 +45,7 @@ fn pymongo_workload_is_logged() {
             .spawn()
             .expect("mongo responder"),
     );
-    wait_until("the mongo responder", 10, || {
-        lab.in_client(&[PYTHON, "-c"])
-            .arg(format!(
-                "import socket; socket.create_connection(('{}', 27017), timeout=1).close()",
-                lab.server_ip
-            ))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    wait_until("the mongo responder", 10, || lab.server_port_open(27017));
     let config = protocols_config(&dir, "HTTP, MongoDB");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);

@@ -38,16 +38,7 @@ fn nats_server_workload_is_logged() {
             .spawn()
             .expect("nats-server"),
     );
-    wait_until("nats-server", 10, || {
-        lab.in_client(&["python3", "-c"])
-            .arg(format!(
-                "import socket; socket.create_connection(('{}', 4222), timeout=1).close()",
-                lab.server_ip
-            ))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
+    wait_until("nats-server", 10, || lab.server_port_open(4222));
     let config = protocols_config(&dir, "HTTP, NATS");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);

@@ -188,6 +188,19 @@ impl SpanLab {
         lab
     }
 
+    /// Does the server namespace accept TCP connections on `port` (a server that finished
+    /// starting)? Tried from the client namespace, as the test's clients will connect.
+    pub(crate) fn server_port_open(&self, port: u16) -> bool {
+        self.in_client(&["/usr/bin/python3", "-c"])
+            .arg(format!(
+                "import socket; socket.create_connection(('{}', {port}), timeout=1).close()",
+                self.server_ip
+            ))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// `args` run in the client namespace, on CPU 0 (see [`SpanLab::in_server`]).
     pub(crate) fn in_client(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
