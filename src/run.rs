@@ -419,7 +419,10 @@ fn run_once(
     };
     let mut live = live;
     if a.ebpf {
-        let (libssl, verdict) = crate::trace::preflight(&a.tracer);
+        if cfg.ebpf.disabled {
+            anyhow::bail!("--ebpf: the syscall tracer is turned off in the config (inputs.ebpf.disabled: true)");
+        }
+        let (libssl, verdict) = crate::trace::preflight(&a.tracer, cfg);
         if let Err(table) = verdict {
             anyhow::bail!("--ebpf: {table}");
         }

@@ -38,9 +38,9 @@ pub(crate) struct TracerArgs {
     /// No OpenSSL uprobes (no TLS plaintext).
     #[arg(long)]
     pub(crate) no_openssl: bool,
-    /// Most sockets followed at once (DeepFlow's inputs.ebpf.tunning.max_socket_entries).
-    #[arg(long, default_value_t = 131_072)]
-    pub(crate) max_sockets: u32,
+    /// Most sockets followed at once (default: inputs.ebpf.tunning.max_socket_entries, 131072).
+    #[arg(long)]
+    pub(crate) max_sockets: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -83,8 +83,8 @@ pub(crate) fn main(args: TraceArgs) -> ExitCode {
 }
 
 /// The startup checks for `a`; Err(table) when the tracer cannot run.
-pub(crate) fn preflight(a: &TracerArgs) -> (Vec<PathBuf>, Result<String, String>) {
-    let libssl = if a.no_openssl {
+pub(crate) fn preflight(a: &TracerArgs, cfg: &Config) -> (Vec<PathBuf>, Result<String, String>) {
+    let libssl = if a.no_openssl || cfg.ebpf.tls_uprobes == Some(false) {
         Vec::new()
     } else {
         procfs::libssl_paths(Path::new("/proc"), &a.libssl, &a.pids)
@@ -124,14 +124,24 @@ pub(crate) fn settings(
     let mut s = TraceSettings::new(opts, cfg.analyzer.l7.clone());
     s.comm = comm;
     s.sockets = SyscallConfig {
-        max_sockets: a.max_sockets,
+        max_sockets: a.max_sockets.unwrap_or(cfg.ebpf.max_socket_entries),
+        trace_ids: !cfg.ebpf.syscall_trace_id_disabled,
         ..SyscallConfig::default()
     };
     Ok(s)
 }
 
 fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
-    let (libssl, verdict) = preflight(&args.tracer);
+    let cfg = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if cfg.ebpf.disabled {
+        anyhow::bail!(
+            "the syscall tracer is turned off in the config (inputs.ebpf.disabled: true)"
+        );
+    }
+    let (libssl, verdict) = preflight(&args.tracer, &cfg);
     if args.check {
         return Ok(match verdict {
             Ok(table) => {
@@ -148,10 +158,6 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tapflow: {table}");
         return Ok(ExitCode::from(EXIT_CANNOT_TRACE));
     }
-    let cfg = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
     let mut settings = settings(&args.tracer, &cfg, libssl)?;
     signal::install_stop_handler().context("signal handlers")?;
     let to_stdout = args.out == "-";

@@ -73,6 +73,8 @@ pub struct SyscallConfig {
     pub max_sockets: u32,
     /// A socket without events for this long is forgotten (its open requests time out).
     pub idle_timeout_ns: u64,
+    /// Rows carry the syscall trace ids (DeepFlow's `syscall_trace_id_disabled` turns them off).
+    pub trace_ids: bool,
 }
 
 impl Default for SyscallConfig {
@@ -80,6 +82,7 @@ impl Default for SyscallConfig {
         SyscallConfig {
             max_sockets: 65_536,
             idle_timeout_ns: 120_000_000_000,
+            trace_ids: true,
         }
     }
 }
@@ -232,7 +235,7 @@ impl SyscallTracker {
         if ev.payload.is_empty() {
             return;
         }
-        let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters);
+        let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters, self.cfg.trace_ids);
         l7.on_payload(
             l7cfg,
             CaptureMode::Local,
@@ -254,7 +257,7 @@ impl SyscallTracker {
         let Some((sock, infos)) = self.sockets.with_infos(&key) else {
             return false;
         };
-        let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters);
+        let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters, self.cfg.trace_ids);
         self.l7.end_flow(
             &self.l7cfg,
             CaptureMode::Local,
@@ -276,7 +279,8 @@ impl SyscallTracker {
         self.last_sweep_ns = now_ns;
         {
             let infos = self.sockets.infos();
-            let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters);
+            let mut tagger =
+                ProcessTagger::new(sink, infos, &mut self.counters, self.cfg.trace_ids);
             self.l7.expire(now_ns, &mut tagger, &mut self.l7counters);
         }
         let idle = self

@@ -16,6 +16,7 @@ pub(super) struct ProcessTagger<'a> {
     inner: &'a mut dyn RecordSink,
     infos: &'a Infos,
     counters: &'a mut SyscallCounters,
+    trace_ids: bool,
 }
 
 impl<'a> ProcessTagger<'a> {
@@ -23,18 +24,20 @@ impl<'a> ProcessTagger<'a> {
         inner: &'a mut dyn RecordSink,
         infos: &'a Infos,
         counters: &'a mut SyscallCounters,
+        trace_ids: bool,
     ) -> Self {
         ProcessTagger {
             inner,
             infos,
             counters,
+            trace_ids,
         }
     }
 }
 
 /// Tags `row`, a row of the socket `info` describes. Returns whether the other end's process
 /// was known.
-pub(super) fn tag(row: &mut L7FlowLog, info: &SocketInfo, infos: &Infos) -> bool {
+pub(super) fn tag(row: &mut L7FlowLog, info: &SocketInfo, infos: &Infos, trace_ids: bool) -> bool {
     let local_ip = crate::record::ip_from_bytes(&info.local.ip, !row.peers.is_ipv4);
     let local_is_client = row.peers.client_port == info.local.port && row.peers.ip_0 == local_ip;
     let peer = infos
@@ -53,6 +56,11 @@ pub(super) fn tag(row: &mut L7FlowLog, info: &SocketInfo, infos: &Infos) -> bool
     } else {
         (info.turns[1], info.turns[0])
     };
+    let (mut req, mut resp) = (req, resp);
+    if !trace_ids {
+        req.trace_id = 0;
+        resp.trace_id = 0;
+    }
     let mut f = SyscallFields::default();
     if let Some((pid, comm)) = client {
         f.process_id_0 = pid;
@@ -89,7 +97,7 @@ impl RecordSink for ProcessTagger<'_> {
         if let RecordRef::L7FlowLog(r) = rec {
             if let Some(info) = self.infos.by_flow.get(&r.flow_id) {
                 let mut row = r.clone();
-                if tag(&mut row, info, self.infos) {
+                if tag(&mut row, info, self.infos, self.trace_ids) {
                     self.counters.rows_with_peer_process += 1;
                 }
                 self.inner.record(RecordRef::L7FlowLog(&row));

@@ -279,3 +279,18 @@ fn hostile_payloads_never_panic() {
     h.t.finish(&mut h.out);
     assert_eq!(h.t.sockets(), 0);
 }
+
+#[test]
+fn trace_ids_can_be_turned_off() {
+    let mut h = Host::with(SyscallConfig {
+        trace_ids: false,
+        ..SyscallConfig::default()
+    });
+    h.http(10, "/t");
+    assert_eq!(h.out.l7.len(), 2);
+    for r in &h.out.l7 {
+        assert_eq!(r.syscall.syscall_trace_id_request, 0);
+        assert_eq!(r.syscall.syscall_trace_id_response, 0);
+        assert_ne!(r.syscall.syscall_thread_0, 0, "threads are still named");
+    }
+}

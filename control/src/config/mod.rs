@@ -5,6 +5,7 @@
 
 mod deepflow_v7;
 mod duration;
+mod ebpf;
 pub mod example;
 mod flow_metrics;
 mod ingester;
@@ -24,6 +25,7 @@ use tapflow_analyzer::mirror::{
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
 pub use duration::parse_duration;
+pub use ebpf::EbpfConfig;
 pub use ingester::{with_port, IngesterConfig};
 pub use ipfix::IpfixConfig;
 pub use prometheus::PrometheusConfig;
@@ -80,6 +82,8 @@ pub struct Config {
     pub ipfix: ipfix::IpfixConfig,
     /// `global.communication.ingester_*`, `outputs.compression`: records to a DeepFlow ingester.
     pub ingester: IngesterConfig,
+    /// `inputs.ebpf`: the syscall tracer.
+    pub ebpf: EbpfConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -104,6 +108,7 @@ impl Default for Config {
             prometheus: Default::default(),
             ipfix: Default::default(),
             ingester: Default::default(),
+            ebpf: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -633,7 +638,9 @@ impl RawConfig {
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
         let ingester = self.global.communication.build(&self.outputs.compression)?;
+        let ebpf = self.inputs.ebpf.build()?;
         Ok(Config {
+            ebpf,
             analyzer,
             metrics,
             prometheus,

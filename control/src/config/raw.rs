@@ -55,6 +55,7 @@ pub(super) struct Limits {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Inputs {
     pub(super) cbpf: Cbpf,
+    pub(super) ebpf: super::ebpf::RawEbpf,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -465,3 +465,26 @@ fn deepflow_v7_template_with_every_key_loads() {
             .unwrap_err();
     assert!(e.to_string().contains("max_memory"), "{e}");
 }
+
+#[test]
+fn ebpf_keys_are_applied_and_checked() {
+    let c = Config::from_yaml(
+        "inputs:\n  ebpf:\n    disabled: true\n    socket:\n      uprobe:\n        tls:\n          enabled: false\n        golang:\n          enabled: true\n      tunning:\n        syscall_trace_id_disabled: true\n    tunning:\n      max_socket_entries: 20000\n",
+    )
+    .expect("config");
+    assert!(c.ebpf.disabled);
+    assert_eq!(c.ebpf.tls_uprobes, Some(false));
+    assert!(c.ebpf.syscall_trace_id_disabled);
+    assert_eq!(c.ebpf.max_socket_entries, 20_000);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("inputs.ebpf.socket.uprobe (golang)")),
+        "DeepFlow's other eBPF keys are named as not applied: {:?}",
+        c.warnings
+    );
+    assert_eq!(Config::default().ebpf.tls_uprobes, None);
+    let e = Config::from_yaml("inputs:\n  ebpf:\n    tunning:\n      max_socket_entries: 5\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("max_socket_entries"), "{e}");
+}

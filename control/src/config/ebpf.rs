@@ -1,0 +1,101 @@
+//! The syscall tracer's settings from DeepFlow's `inputs.ebpf` keys that tapflow applies:
+//! `disabled`, `socket.uprobe.tls.enabled`, `socket.tunning.syscall_trace_id_disabled` and
+//! `tunning.max_socket_entries`. DeepFlow's other `inputs.ebpf` keys are accepted and named as
+//! not applied.
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// What the config says about the syscall tracer (`tapflow trace`, `tapflow run --ebpf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EbpfConfig {
+    /// `inputs.ebpf.disabled`: the tracer refuses to start.
+    pub disabled: bool,
+    /// `inputs.ebpf.socket.uprobe.tls.enabled` when the file sets it (None: tapflow's default,
+    /// the OpenSSL uprobes are on; DeepFlow's agent defaults to off).
+    pub tls_uprobes: Option<bool>,
+    /// `inputs.ebpf.socket.tunning.syscall_trace_id_disabled`: rows carry no syscall trace ids.
+    pub syscall_trace_id_disabled: bool,
+    /// `inputs.ebpf.tunning.max_socket_entries`: sockets followed at once.
+    pub max_socket_entries: u32,
+}
+
+impl Default for EbpfConfig {
+    fn default() -> Self {
+        EbpfConfig {
+            disabled: false,
+            tls_uprobes: None,
+            syscall_trace_id_disabled: false,
+            max_socket_entries: 131_072,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawEbpf {
+    disabled: Option<bool>,
+    socket: RawSocket,
+    tunning: RawTunning,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSocket {
+    uprobe: RawUprobe,
+    tunning: RawSocketTunning,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUprobe {
+    tls: RawTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTls {
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSocketTunning {
+    syscall_trace_id_disabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTunning {
+    max_socket_entries: Option<u32>,
+}
+
+/// DeepFlow's range of `max_socket_entries`.
+const SOCKET_ENTRIES: std::ops::RangeInclusive<u32> = 10_000..=2_000_000;
+
+impl RawEbpf {
+    pub(super) fn build(&self) -> Result<EbpfConfig, ConfigError> {
+        let d = EbpfConfig::default();
+        let max = self
+            .tunning
+            .max_socket_entries
+            .unwrap_or(d.max_socket_entries);
+        if !SOCKET_ENTRIES.contains(&max) {
+            return Err(ConfigError::Invalid {
+                key: "inputs.ebpf.tunning.max_socket_entries",
+                problem: format!("{max} is outside 10000..=2000000"),
+            });
+        }
+        Ok(EbpfConfig {
+            disabled: self.disabled.unwrap_or(d.disabled),
+            tls_uprobes: self.socket.uprobe.tls.enabled,
+            syscall_trace_id_disabled: self
+                .socket
+                .tunning
+                .syscall_trace_id_disabled
+                .unwrap_or(d.syscall_trace_id_disabled),
+            max_socket_entries: max,
+        })
+    }
+}
