@@ -251,6 +251,7 @@ fn the_socket_table_is_bounded_and_idle_sockets_expire() {
     let mut h = Host::with(SyscallConfig {
         max_sockets: 1,
         idle_timeout_ns: 5_000 * MS,
+        ..SyscallConfig::default()
     });
     h.send(Who::Curl, 10, true, b"GET / HTTP/1.1\r\n\r\n");
     h.send(Who::Python, 11, false, b"GET / HTTP/1.1\r\n\r\n");
