@@ -4,7 +4,7 @@
 #define TAPFLOW_TRACE_H
 
 /* Largest payload prefix one event carries (the configured cap is at most this). */
-#define TAPFLOW_TRACE_DATA_MAX 16384
+#define TAPFLOW_TRACE_DATA_MAX 8192
 /* Bytes before the payload in an event (struct tapflow_trace_event without data). */
 #define TAPFLOW_TRACE_HDR_SIZE 104
 
@@ -61,7 +61,9 @@ struct tapflow_trace_event {
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char comm[16];
-	__u8 data[TAPFLOW_TRACE_DATA_MAX];
+	/* Payload: at most DATA_MAX bytes are sent; the doubled area gives the BPF verifier room
+	 * for a copy at a variable offset (the scratch event is per CPU, never on the stack). */
+	__u8 data[2 * TAPFLOW_TRACE_DATA_MAX];
 };
 
 /* The one entry of the `trace_config` array map. */

@@ -301,9 +301,10 @@ static __always_inline void fill_tuple(struct tapflow_trace_event *e, struct soc
  * is woken once `wakeup_bytes` are waiting and otherwise polls (every 100 ms). */
 static __always_inline int submit(struct tapflow_trace_event *e)
 {
-	__u64 size = TAPFLOW_TRACE_HDR_SIZE + (__u64)e->cap_len;
-	if (size > sizeof(*e))
-		size = sizeof(*e);
+	__u64 cap_len = e->cap_len;
+	if (cap_len > TAPFLOW_TRACE_DATA_MAX)
+		cap_len = TAPFLOW_TRACE_DATA_MAX;
+	__u64 size = TAPFLOW_TRACE_HDR_SIZE + cap_len;
 	struct tapflow_trace_config *cfg = config();
 	__u64 wake = BPF_RB_NO_WAKEUP;
 	if (!cfg || bpf_ringbuf_query(&trace_events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
@@ -356,32 +357,62 @@ static __always_inline void copy_payload(struct tapflow_trace_event *e, __u64 sr
 	e->cap_len = len;
 }
 
-/* The first buffer of a call (the whole buffer, or its first iovec). */
-static __always_inline int first_buffer(const struct call_args *a, __u64 *base, __u64 *len)
+/* Most iovecs of a vectored call copied (the rest counts as uncaptured). */
+#define MAX_IOVECS 4
+
+/* The iovec array of a vectored call: (array, count); -1 for a plain buffer or an error. */
+static __always_inline int iovecs(const struct call_args *a, __u64 *arr, __u64 *n)
 {
-	struct iovec iov = {};
 	struct user_msghdr_abi msg = {};
 	switch (a->how) {
-	case BUF_PLAIN:
-		*base = a->buf;
-		*len = a->count;
-		return 0;
 	case BUF_IOVEC:
-		if (a->count == 0 || bpf_probe_read_user(&iov, sizeof(iov), (void *)a->buf))
-			return -1;
-		break;
+		*arr = a->buf;
+		*n = a->count;
+		return 0;
 	case BUF_MSGHDR:
 	case BUF_MMSGHDR:
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf) || msg.msg_iovlen == 0 ||
-		    bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov))
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
 			return -1;
-		break;
+		*arr = (__u64)msg.msg_iov;
+		*n = msg.msg_iovlen;
+		return 0;
 	default:
 		return -1;
 	}
-	*base = (__u64)iov.iov_base;
-	*len = iov.iov_len;
-	return 0;
+}
+
+/* Copies the call's bytes (up to `moved` and the cap) from its first MAX_IOVECS iovecs, one
+ * after the other, into the payload. The offset stays below DATA_MAX and each piece at most
+ * DATA_MAX, inside the scratch event's doubled data area (the verifier's bound). */
+static __always_inline void copy_iovecs(struct tapflow_trace_event *e, __u64 arr, __u64 n,
+					__u64 moved, __u32 cap)
+{
+	__u32 off = 0;
+	if (cap > TAPFLOW_TRACE_DATA_MAX)
+		cap = TAPFLOW_TRACE_DATA_MAX;
+#pragma unroll
+	for (int i = 0; i < MAX_IOVECS; i++) {
+		struct iovec iov = {};
+		if (i >= n || off >= cap || moved == 0)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(arr + i * sizeof(iov))))
+			break;
+		__u64 want = iov.iov_len;
+		if (want > moved)
+			want = moved;
+		if (want > cap - off)
+			want = cap - off;
+		if (want > TAPFLOW_TRACE_DATA_MAX)
+			want = TAPFLOW_TRACE_DATA_MAX;
+		if (want == 0)
+			continue;
+		__u32 at = off & (TAPFLOW_TRACE_DATA_MAX - 1);
+		if (bpf_probe_read_user(&e->data[at], want, iov.iov_base))
+			break;
+		off = at + want;
+		moved -= want;
+	}
+	e->cap_len = off;
 }
 
 static __always_inline int on_enter(int fd, __u64 buf, __u64 count_, __u8 how, __u8 direction)
@@ -439,7 +470,6 @@ static __always_inline int on_exit(long ret)
 	e->direction = a.direction;
 	e->syscall_len = ret;
 	e->trace_id = trace_id(id, a.direction);
-	__u64 base = 0, len = 0;
 	if (a.how == BUF_MMSGHDR) {
 		/* ret counts messages: the first message's length is what moved for it. */
 		struct user_mmsghdr_abi m = {};
@@ -447,11 +477,13 @@ static __always_inline int on_exit(long ret)
 			return 0;
 		e->syscall_len = m.msg_len;
 	}
-	if (first_buffer(&a, &base, &len) == 0) {
-		if (len > e->syscall_len)
-			len = e->syscall_len;
-		copy_payload(e, base, len, cfg->payload_cap);
-	}
+	__u64 arr = 0, n = 0;
+	if (a.how == BUF_PLAIN)
+		copy_payload(e, a.buf, e->syscall_len, cfg->payload_cap);
+	else if (iovecs(&a, &arr, &n) == 0)
+		copy_iovecs(e, arr, n, e->syscall_len, cfg->payload_cap);
+	else
+		e->cap_len = 0;
 	if (e->cap_len < e->syscall_len)
 		count(TAPFLOW_TRACE_CNT_TRUNCATED);
 	if (submit(e) == 0)

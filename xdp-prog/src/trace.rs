@@ -3,7 +3,7 @@
 //! `include/tapflow_trace.h` (a test keeps both in sync).
 
 /// Largest payload prefix one event carries.
-pub const DATA_MAX: u32 = 16384;
+pub const DATA_MAX: u32 = 8192;
 /// Bytes before the payload in an event.
 pub const HDR_SIZE: usize = 104;
 

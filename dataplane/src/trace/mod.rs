@@ -21,7 +21,7 @@ use tapflow_xdp_prog::trace::{self as contract, counter, maps, DATA_MAX};
 /// What to trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceOptions {
-    /// Payload prefix per call, bytes (1..=16384).
+    /// Payload prefix per call, bytes (1..=8192).
     pub payload_cap: u32,
     /// Ring buffer size, bytes (rounded up to a power of two, at least 64 KiB).
     pub ring_bytes: u32,
@@ -83,7 +83,7 @@ pub fn memory_bytes(opts: &TraceOptions) -> u64 {
     let ring = u64::from(ring_size(opts.ring_bytes));
     let threads = u64::from(contract::MAX_THREADS) * (40 + 48 + 24 + 3 * 64);
     let sockets = u64::from(contract::MAX_SOCKETS) * 2 * (16 + 64);
-    let scratch = (u64::from(DATA_MAX) + contract::HDR_SIZE as u64) * 64;
+    let scratch = (2 * u64::from(DATA_MAX) + contract::HDR_SIZE as u64) * 64;
     ring + threads + sockets + scratch
 }
 
