@@ -112,8 +112,41 @@ for f in sorted(os.listdir(agent)):
 s = json.load(open(os.path.join(srv, "ingest-stats.json")))
 print(f"  frames {s['frames']}, bad frames {s['bad_headers'] + s['bad_bodies'] + s['truncated']}, rejected agents {s['rejected_agents']}")
 PY
+if [ "$(id -u)" = 0 ]; then
+  [ -d /sys/kernel/tracing/events/syscalls ] || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+if [ "$(id -u)" = 0 ] && "$BIN" trace --check >/dev/null 2>&1; then
+  echo
+  echo "== syscall tracer (tapflow trace): curl -> python3 http.server on loopback, seen in both processes"
+  mkdir -p "$OUT/www" && echo "hello from the demo" > "$OUT/www/index.html"
+  WPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  (cd "$OUT/www" && exec /usr/bin/python3 -m http.server "$WPORT" --bind 127.0.0.1 >/dev/null 2>&1) &
+  WEB=$!
+  "$BIN" trace -q --out "$OUT/trace" --comm '^(curl|python3)$' &
+  TRACER=$!
+  for _ in $(seq 100); do [ -f "$OUT/trace/trace.ready" ] && break; sleep 0.1; done
+  for path in /index.html /index.html?again=1 /missing; do
+    curl -s -o /dev/null "http://127.0.0.1:$WPORT$path" || true
+  done
+  sleep 0.5
+  kill -TERM "$TRACER"; wait "$TRACER" || true
+  kill "$WEB" 2>/dev/null || true
+  python3 - "$OUT/trace/l7_flow_log.jsonl" "$WPORT" <<'PY'
+import json, sys
+port = int(sys.argv[2])
+rows = [r for r in map(json.loads, open(sys.argv[1])) if r["server_port"] == port]
+print(f"{'seen in':<7} {'client process':<16} {'server process':<16} {'type':<4} {'resource':<22} {'code':>4} {'rrt ms':>7} {'syscall trace id (req)':>22}")
+for r in sorted(rows, key=lambda r: (r["start_time"], r["tap_side"])):
+    cp = f"{r.get('process_kname_0', '')}/{r.get('process_id_0', 0)}"
+    sp = f"{r.get('process_kname_1', '')}/{r.get('process_id_1', 0)}"
+    print(f"{r['observation_point']:<7} {cp:<16} {sp:<16} {r['request_type']:<4} {r['request_resource'][:22]:<22} "
+          f"{r['response_code']:>4} {r['response_duration']/1000:>7.2f} {r.get('syscall_trace_id_request', 0):>22}")
+print(f"{len(rows)} rows: each request once as the client process saw it (c-p) and once as the server did (s-p)")
+PY
+fi
 echo
 echo "Files: $RESULT/l4_flow_log.jsonl (flow logs), $RESULT/l7_flow_log.jsonl (request logs), $RESULT/stats.json (counters),"
 echo "       $RESULT/flow_metrics.{network,network_map,application,application_map}.1m.jsonl (per-minute metrics with latency quantiles),"
 echo "       $OUT/captures/*.pcap and *.expected.jsonl (the traffic, and the records tapflow must produce for it),"
-echo "       $OUT/server/records/*.jsonl (what the server received; add --clickhouse URL to store them in ClickHouse)."
+echo "       $OUT/server/records/*.jsonl (what the server received; add --clickhouse URL to store them in ClickHouse),"
+echo "       $OUT/trace/l7_flow_log.jsonl (the syscall tracer's request logs, when run as root)."
