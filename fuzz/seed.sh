@@ -7,7 +7,29 @@ set -euo pipefail
 cd "$(dirname "$0")"
 TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
-mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest} work
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace} work
+# The tracer's ring-buffer events (xdp-prog/include/tapflow_trace.h): an HTTP and a Redis
+# exchange seen in the client and the server process, with connect/accept/close.
+python3 - <<'PY'
+import hashlib, struct
+def ev(kind, direction, tgid, sock, payload=b"", source=0, lport=40000, rport=8080):
+    hdr = struct.pack("<QQQIIiII4BHHI16s16s16s", 1000, sock, 7, tgid, tgid + 1, 5,
+                      len(payload), len(payload), kind, direction, source, 2, lport, rport, 0,
+                      bytes([127, 0, 0, 1]) + bytes(12), bytes([127, 0, 0, 1]) + bytes(12),
+                      b"proc")
+    assert len(hdr) == 104
+    e = hdr + payload
+    return struct.pack("<H", len(e)) + e
+for name, req, resp in [
+    ("http", b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+    ("redis", b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"$1\r\nv\r\n"),
+]:
+    data = ev(2, 0, 100, 0xA0) + ev(3, 0, 200, 0xB0, lport=8080, rport=40000)
+    data += ev(1, 0, 100, 0xA0, req) + ev(1, 1, 200, 0xB0, req, lport=8080, rport=40000)
+    data += ev(1, 0, 200, 0xB0, resp, lport=8080, rport=40000) + ev(1, 1, 100, 0xA0, resp)
+    data += ev(1, 0, 100, 0xA0, req, source=1) + ev(4, 0, 100, 0xA0)
+    open("corpus/trace/" + hashlib.sha1(data).hexdigest()[:16], "wb").write(data)
+PY
 "$TAPFLOW" gen -o work --name gen --flows 60 --encap all --scenarios all >/dev/null
 # The ingester's input: what the sender writes for a small capture, read by a plain listener.
 python3 - "$TAPFLOW" <<'PY'

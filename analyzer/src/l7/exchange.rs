@@ -187,7 +187,7 @@ impl<'a> Exchange<'a> {
                 emit_unanswered(e, ResponseStatus::Unknown, self.sink, self.counters);
             }
         }
-        let deadline = ts_ns + self.cfg.session_window_ns(self.kind.desc().window);
+        let deadline = ts_ns.saturating_add(self.cfg.session_window_ns(self.kind.desc().window));
         let (seq, row) = self.pool.push(self.slot, self.flow.id, deadline);
         fill_base(row, self.flow, self.client_side, self.mode, self.proto);
         row.start_time = ts_ns / 1_000;

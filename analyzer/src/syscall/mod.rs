@@ -273,7 +273,7 @@ impl SyscallTracker {
     /// Time moved on to `now_ns`: requests past their window time out; idle sockets are
     /// forgotten (checked once a second).
     pub fn tick(&mut self, now_ns: u64, sink: &mut dyn RecordSink) {
-        if now_ns < self.last_sweep_ns + NS_PER_SEC {
+        if now_ns < self.last_sweep_ns.saturating_add(NS_PER_SEC) {
             return;
         }
         self.last_sweep_ns = now_ns;

@@ -295,3 +295,26 @@ fn trace_ids_can_be_turned_off() {
         assert_ne!(r.syscall.syscall_thread_0, 0, "threads are still named");
     }
 }
+
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    // Fuzzing found: an event stamped near u64::MAX made the once-a-second sweep overflow.
+    let mut h = Host::new();
+    let mut ev = Host::ev(
+        Who::Curl,
+        0,
+        EventKind::Data {
+            egress: true,
+            tls: false,
+        },
+        b"GET / HTTP/1.1\r\n\r\n",
+        18,
+    );
+    ev.ts_ns = u64::MAX - 5;
+    h.t.on_event(&ev, &mut h.out);
+    ev.ts_ns = u64::MAX;
+    h.t.on_event(&ev, &mut h.out);
+    ev.ts_ns = 0;
+    h.t.on_event(&ev, &mut h.out);
+    h.t.finish(&mut h.out);
+}
