@@ -12,6 +12,7 @@ mod replay;
 mod run;
 mod server;
 mod trace;
+mod trace_procs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -418,6 +418,7 @@ fn run_once(
         trace: None,
     };
     let mut live = live;
+    let mut inventory = None;
     if a.ebpf {
         if cfg.ebpf.disabled {
             anyhow::bail!("--ebpf: the syscall tracer is turned off in the config (inputs.ebpf.disabled: true)");
@@ -428,6 +429,11 @@ fn run_once(
         }
         let mut settings = crate::trace::settings(&a.tracer, cfg, libssl)?;
         settings.ready_file = Some(a.out.join("trace.ready"));
+        let (observer, inv) = crate::trace_procs::Inventory::create(&cfg.process, &a.out)
+            .context("processes.jsonl")?
+            .shared();
+        settings.processes = Some(observer);
+        inventory = Some(inv);
         live.output_shares.push(tapflow_dataplane::memory::Share {
             part: "syscall tracer (ring buffer, BPF tables)".into(),
             bytes: tapflow_dataplane::trace::memory_bytes(&settings.opts),
@@ -542,6 +548,9 @@ fn run_once(
     crate::clickhouse_out::report(clickhouse, &mut stats, a.quiet);
     if let Some(r) = &report.trace {
         crate::trace::report_entries(r, &mut stats);
+    }
+    if let Some(inv) = &inventory {
+        crate::trace_procs::report(inv, &mut stats);
     }
     let path = a.out.join("stats.json");
     write_json_atomically(&path, &serde_json::Value::Object(stats))

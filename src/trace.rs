@@ -172,6 +172,16 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the ingester sender")?;
     let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
     settings.ready_file = (!to_stdout).then(|| Path::new(&args.out).join("trace.ready"));
+    let inventory = if to_stdout {
+        None
+    } else {
+        let (observer, inv) =
+            crate::trace_procs::Inventory::create(&cfg.process, Path::new(&args.out))
+                .context("processes.jsonl")?
+                .shared();
+        settings.processes = Some(observer);
+        Some(inv)
+    };
     let started = Instant::now();
     let deadline = args.duration.map(Duration::from_secs_f64);
     let quiet = args.quiet;
@@ -208,6 +218,9 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     sink.finish()
         .map_err(|e| anyhow::anyhow!("writing records failed: {e}"))?;
     let mut senders = serde_json::Map::new();
+    if let Some(inv) = &inventory {
+        crate::trace_procs::report(inv, &mut senders);
+    }
     crate::ingest_out::report(ingester.as_ref(), &mut senders, quiet);
     crate::clickhouse_out::report(clickhouse.as_ref(), &mut senders, quiet);
     if !to_stdout {
@@ -226,7 +239,7 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         );
         if !to_stdout {
             eprintln!(
-                "output       {0}/l7_flow_log.jsonl, {0}/stats.json",
+                "output       {0}/l7_flow_log.jsonl, {0}/processes.jsonl, {0}/stats.json",
                 args.out
             );
         }

@@ -10,6 +10,7 @@ pub mod clickhouse;
 pub mod client;
 pub mod config;
 pub mod ingest;
+pub mod process_info;
 pub mod rpc;
 pub mod server;
 pub mod sink;

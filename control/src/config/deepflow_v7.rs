@@ -297,6 +297,15 @@ pub(super) const KEYS: &[(&str, &str)] = &[
     ("dev.feature_flags", "[]"),
 ];
 
+/// DeepFlow's default of v7 key `key` (YAML/JSON text); panics on a key not in the table (a
+/// programming error: callers name keys of the table).
+pub(super) fn default_of(key: &str) -> &'static str {
+    KEYS.iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("{key} is not a DeepFlow v7 key"))
+}
+
 /// Is `path` one of DeepFlow's v7 keys, or a section holding some?
 pub(super) fn covers(path: &str) -> bool {
     KEYS.iter().any(|(k, _)| {

@@ -28,6 +28,7 @@ pub use duration::parse_duration;
 pub use ebpf::EbpfConfig;
 pub use ingester::{with_port, IngesterConfig};
 pub use ipfix::IpfixConfig;
+pub use process_sync::{MatchType, ProcessConfig, ProcessMatcher, GPROCESS_INFO};
 pub use prometheus::PrometheusConfig;
 use raw::RawConfig;
 
@@ -84,6 +85,8 @@ pub struct Config {
     pub ingester: IngesterConfig,
     /// `inputs.ebpf`: the syscall tracer.
     pub ebpf: EbpfConfig,
+    /// `inputs.proc`: how the processes the tracer sees are named and tagged.
+    pub process: ProcessConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
@@ -109,6 +112,7 @@ impl Default for Config {
             ipfix: Default::default(),
             ingester: Default::default(),
             ebpf: Default::default(),
+            process: Default::default(),
             dpdk: DpdkConfig {
                 mempool_mbufs: 16_384,
                 burst: 64,
@@ -298,7 +302,7 @@ impl RawConfig {
         let invalid = |key: &'static str, problem: String| ConfigError::Invalid { key, problem };
         let mut legacy = Legacy::default();
         let st = self.static_config.unwrap_or_default();
-        process_sync::check(&st, &mut legacy.warnings)?;
+        let process = process_sync::build(&self.inputs.proc, &st, &mut legacy.warnings)?;
         let max_memory = legacy
             .pick(
                 self.global.limits.max_memory,
@@ -641,6 +645,7 @@ impl RawConfig {
         let ebpf = self.inputs.ebpf.build()?;
         Ok(Config {
             ebpf,
+            process,
             analyzer,
             metrics,
             prometheus,

@@ -56,6 +56,7 @@ pub(super) struct Limits {
 pub(super) struct Inputs {
     pub(super) cbpf: Cbpf,
     pub(super) ebpf: super::ebpf::RawEbpf,
+    pub(super) proc: super::process_sync::RawProc,
 }
 
 #[derive(Debug, Default, Deserialize)]

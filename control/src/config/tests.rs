@@ -340,7 +340,16 @@ static_config:
     assert!(c
         .warnings
         .iter()
-        .any(|w| w.contains("process sync") && w.contains("not applied")));
+        .any(|w| w.contains("os-proc-sync") && w.contains("not applied")));
+    assert!(c
+        .warnings
+        .iter()
+        .any(|w| w.contains("os-proc-regex") && w.contains("applied")));
+    assert_eq!(c.process.matchers.len(), 3);
+    assert!(c.process.matchers[1].ignore, "action: drop");
+    assert_eq!(c.process.matchers[0].rewrite_name, "$1-service");
+    assert_eq!(c.process.tag_command, ["cat", "/tmp/tag.yaml"]);
+    assert_eq!(c.process.tag_exec_user, "deepflow");
     for bad in [
         "static_config:\n  os-proc-regex:\n    - match-regex: '('\n",
         "static_config:\n  os-proc-regex:\n    - match-regex: a\n      match-type: bogus\n",

@@ -4,7 +4,9 @@
 //! main thread into the output fan-out; `tapflow run --ebpf` on a thread of its own into a
 //! record ring to the run's output thread.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tapflow_analyzer::l7::L7Config;
@@ -14,6 +16,25 @@ use tapflow_xdp_prog::trace::counter;
 
 use super::{event, procfs, EventHandler, TraceError, TraceOptions, Tracer};
 use crate::sys::clock;
+
+/// Told about each process the first time one of its events arrives (after the `--comm`
+/// filter): `tapflow trace` describes it (name, command line, tags) in processes.jsonl.
+pub trait ProcessObserver: Send {
+    fn on_new_process(&mut self, pid: u32, comm: &[u8]);
+}
+
+/// A shared [`ProcessObserver`] (the session runs on its own thread in `tapflow run --ebpf`).
+#[derive(Clone)]
+pub struct Observer(pub Arc<Mutex<dyn ProcessObserver>>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+/// Processes remembered as already described (then forgotten all at once).
+const SEEN_PROCESSES: usize = 65_536;
 
 /// What a session traces and how.
 #[derive(Debug, Clone)]
@@ -27,6 +48,8 @@ pub struct TraceSettings {
     /// Written once every probe is attached (the number of probes), removed at the end:
     /// scripts and tests wait for it before sending traffic.
     pub ready_file: Option<PathBuf>,
+    /// Told about each new process.
+    pub processes: Option<Observer>,
 }
 
 impl TraceSettings {
@@ -38,6 +61,7 @@ impl TraceSettings {
             comm: None,
             proc_root: PathBuf::from("/proc"),
             ready_file: None,
+            processes: None,
         }
     }
 }
@@ -78,6 +102,7 @@ struct Handler<'a, S: Fn() -> bool> {
     settings: &'a TraceSettings,
     mono_to_real: u64,
     counters: LoopCounters,
+    seen: HashSet<u32>,
     stop: S,
 }
 
@@ -98,6 +123,17 @@ impl<S: Fn() -> bool> EventHandler for Handler<'_, S> {
             if !re.is_match(&String::from_utf8_lossy(&e.comm[..len])) {
                 self.counters.filtered_comm += 1;
                 return;
+            }
+        }
+        if let Some(o) = &self.settings.processes {
+            if self.seen.len() >= SEEN_PROCESSES {
+                self.seen.clear();
+            }
+            if self.seen.insert(e.tgid) {
+                let len = e.comm.iter().position(|&c| c == 0).unwrap_or(16);
+                if let Ok(mut o) = o.0.lock() {
+                    o.on_new_process(e.tgid, &e.comm[..len]);
+                }
             }
         }
         let ends = match event::tuple(&e) {
@@ -147,6 +183,7 @@ pub fn run_session(
         settings,
         mono_to_real: real.wrapping_sub(mono),
         counters: LoopCounters::default(),
+        seen: HashSet::new(),
         stop,
     };
     let ran = tracer.run(Duration::from_millis(100), &mut h);
