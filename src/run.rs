@@ -451,7 +451,7 @@ fn run_once(
         );
     }
     let mut prev = LiveSummary::default();
-    let report = runtime::run(&live, sink, |s| {
+    let mut on_second = |s: &LiveSummary| {
         on_tick(&epoch);
         if let Some(p) = prometheus {
             p.set(live_series(s));
@@ -480,7 +480,20 @@ fn run_once(
             );
             prev = s.clone();
         }
-    })?;
+    };
+    // With the tracer, packet rows of local connections get their processes on the way out.
+    let (report, join_counters) = if live.trace.is_some() {
+        let local =
+            tapflow_dataplane::trace::procfs::local_addresses(std::path::Path::new("/proc"));
+        let mut join =
+            tapflow_control::sink::process_join::ProcessJoin::with_local_ips(&mut *sink, &local);
+        let r = runtime::run(&live, &mut join, &mut on_second);
+        join.finish();
+        (r, Some(join.counters))
+    } else {
+        (runtime::run(&live, &mut *sink, &mut on_second), None)
+    };
+    let report = report?;
     // The metric documents of the minutes still open are written now (a dataplane restart
     // starts new minutes).
     sink.finish().context("writing flow logs failed")?;
@@ -551,6 +564,16 @@ fn run_once(
     }
     if let Some(inv) = &inventory {
         crate::trace_procs::report(inv, &mut stats);
+    }
+    if let Some(c) = join_counters {
+        for (k, v) in [
+            ("processes.tagged_l4_rows", c.tagged_l4),
+            ("processes.tagged_l7_rows", c.tagged_l7),
+            ("processes.untagged_local_rows", c.untagged),
+            ("processes.hold_full", c.hold_full),
+        ] {
+            stats.insert(k.into(), v.into());
+        }
     }
     let path = a.out.join("stats.json");
     write_json_atomically(&path, &serde_json::Value::Object(stats))

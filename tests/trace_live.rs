@@ -516,12 +516,33 @@ fn run_with_ebpf_adds_process_rows_to_a_live_capture() {
         assert_eq!(sides[side].len(), 3, "{side}");
         assert_processes(&sides[side], "curl", "python3");
     }
-    // The same requests as the packet capture on lo saw them.
-    let packet_rows = rows
+    // The same requests as the packet capture on lo saw them, with the processes the tracer
+    // found for their connections (by local socket lookup at the output).
+    let packet_rows: Vec<&Value> = rows
         .iter()
         .filter(|r| r["server_port"] == port && r["signal_source"] == 0)
-        .count();
-    assert!(packet_rows >= 3, "packet rows: {packet_rows}");
+        .collect();
+    assert!(packet_rows.len() >= 3, "packet rows: {}", packet_rows.len());
+    for r in &packet_rows {
+        assert_eq!(s(r, "process_kname_0"), "curl", "{r}");
+        assert!(s(r, "process_kname_1").starts_with("python3"), "{r}");
+    }
+    let flows: Vec<Value> = std::fs::read_to_string(out.join("l4_flow_log.jsonl"))
+        .expect("l4_flow_log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .filter(|r: &Value| r["server_port"] == port)
+        .collect();
+    assert!(flows.len() >= 3, "{flows:#?}");
+    for f in &flows {
+        assert_eq!(s(f, "process_kname_0"), "curl", "{f}");
+        assert!(s(f, "process_kname_1").starts_with("python3"), "{f}");
+        assert!(f["process_id_0"].as_u64().unwrap() > 0);
+    }
+    assert!(
+        st["processes.tagged_l4_rows"].as_u64().unwrap() >= 3,
+        "{st}"
+    );
     assert!(st["trace.probes"].as_u64().unwrap() > 20, "{st}");
     assert!(st["memory_plan"]
         .as_object()

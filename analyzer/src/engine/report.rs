@@ -171,6 +171,7 @@ impl Analyzer {
             rrt_count: l7.rrt_count,
             rrt_max: l7.rrt_max,
             tls_rtt: l7.tls_rtt,
+            processes: crate::record::ProcessPair::default(),
         };
         for side in &mut f.sides {
             side.interval = Default::default();

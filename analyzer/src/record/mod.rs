@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde::{Serialize, Serializer};
 
 use crate::flow::Flow;
+use crate::inline::InlineBytes;
 
 /// serde: leave a zero agent id out.
 pub(crate) fn is_zero(v: &u16) -> bool {
@@ -88,6 +89,30 @@ impl FlowPeers {
             client_port: c.ep.port,
             server_port: s.ep.port,
         }
+    }
+}
+
+/// The local processes at a connection's ends (`_0` client, `_1` server), put on packet rows
+/// by `tapflow run --ebpf` from what the syscall tracer saw; absent from the JSON when none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessPair {
+    pub process_id_0: u32,
+    pub process_id_1: u32,
+    pub process_kname_0: InlineBytes<16>,
+    pub process_kname_1: InlineBytes<16>,
+}
+
+impl ProcessPair {
+    pub fn is_empty(&self) -> bool {
+        self.process_id_0 == 0 && self.process_id_1 == 0
+    }
+
+    /// Puts these processes on an l7 row's fields.
+    pub fn apply_to(&self, s: &mut l7::SyscallFields) {
+        s.process_id_0 = self.process_id_0;
+        s.process_id_1 = self.process_id_1;
+        s.process_kname_0 = self.process_kname_0;
+        s.process_kname_1 = self.process_kname_1;
     }
 }
 
@@ -192,4 +217,7 @@ pub struct L4FlowLog {
     pub rrt_count: u32,
     pub rrt_max: u32,
     pub tls_rtt: u32,
+    /// Local processes of the connection (`tapflow run --ebpf`).
+    #[serde(flatten, skip_serializing_if = "ProcessPair::is_empty")]
+    pub processes: ProcessPair,
 }

@@ -254,6 +254,10 @@ fn l4_value<'a>(c: &str, r: &'a L4FlowLog, id: u64) -> Option<Val<'a>> {
         "rtt_server_sum" => return u(r.rtt_server_sum),
         "rtt_server_count" => return u(u64::from(r.rtt_server_count)),
         "is_reversed" => b(r.reversed),
+        "process_id_0" => Val::I(i64::from(r.processes.process_id_0)),
+        "process_id_1" => Val::I(i64::from(r.processes.process_id_1)),
+        "process_kname_0" => return Some(Val::S(r.processes.process_kname_0.as_bytes())),
+        "process_kname_1" => return Some(Val::S(r.processes.process_kname_1.as_bytes())),
         _ => return None,
     })
 }

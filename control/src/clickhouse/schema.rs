@@ -106,6 +106,11 @@ const L4_TAPFLOW: &[(&str, Ty)] = &[
     ("rtt_server_sum", Ty::Float64),
     ("rtt_server_count", Ty::UInt64),
     ("is_reversed", Ty::UInt8),
+    // Local processes (tapflow run --ebpf), as l7_flow_log's columns of the same names.
+    ("process_id_0", Ty::Int32),
+    ("process_id_1", Ty::Int32),
+    ("process_kname_0", Ty::String),
+    ("process_kname_1", Ty::String),
 ];
 
 /// Columns tapflow adds to `l7_flow_log`.

@@ -201,6 +201,7 @@ pub fn l4_row(f: &fl::Flow) -> L4FlowLog {
         rrt_count: l7.rrt_count,
         rrt_max: l7.rrt_max,
         tls_rtt: l7.tls_rtt,
+        processes: tapflow_analyzer::record::ProcessPair::default(),
     }
 }
 

@@ -10,6 +10,7 @@
 mod ipfix;
 mod jsonl;
 pub mod offload;
+pub mod process_join;
 mod prometheus;
 
 use std::path::PathBuf;

@@ -118,6 +118,35 @@ pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<Pa
     found.into_iter().collect()
 }
 
+/// This host's own addresses: IPv4 from the local routing table (`net/fib_trie`, `/32 host
+/// LOCAL` entries), IPv6 from `net/if_inet6`.
+pub fn local_addresses(proc_root: &Path) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(trie) = std::fs::read_to_string(proc_root.join("net/fib_trie")) {
+        let mut last: Option<Ipv4Addr> = None;
+        for line in trie.lines() {
+            let l = line.trim_start_matches([' ', '|', '+', '-']);
+            if let Ok(a) = l.trim().parse::<Ipv4Addr>() {
+                last = Some(a);
+            } else if l.contains("/32 host LOCAL") {
+                if let Some(a) = last {
+                    if !out.contains(&IpAddr::V4(a)) {
+                        out.push(IpAddr::V4(a));
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(v6) = std::fs::read_to_string(proc_root.join("net/if_inet6")) {
+        for hex in v6.lines().filter_map(|l| l.split_whitespace().next()) {
+            if let Ok(n) = u128::from_str_radix(hex, 16) {
+                out.push(IpAddr::V6(Ipv6Addr::from(n)));
+            }
+        }
+    }
+    out
+}
+
 /// The process's name as the kernel keeps it (`comm`, at most 15 bytes).
 pub fn comm(proc_root: &Path, pid: u32) -> Option<String> {
     std::fs::read_to_string(proc_root.join(format!("{pid}/comm")))
@@ -148,6 +177,12 @@ mod tests {
         assert_eq!(find_inode(TCP6, "991"), Some(((lo, 8080), (lo, 54321))));
         let one = IpAddr::V6(Ipv6Addr::LOCALHOST);
         assert_eq!(find_inode(TCP6, "992"), Some(((one, 80), (one, 40960))));
+    }
+
+    #[test]
+    fn local_addresses_include_loopback() {
+        let a = local_addresses(Path::new("/proc"));
+        assert!(a.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{a:?}");
     }
 
     #[test]
