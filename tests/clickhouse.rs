@@ -156,7 +156,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn have_chdb() -> bool {
-    Command::new("python3")
+    Command::new("/usr/bin/python3")
         .args(["-c", "import chdb"])
         .status()
         .is_ok_and(|s| s.success())
@@ -255,7 +255,7 @@ fn chdb_takes_the_ddl_and_batches_tapflow_sends() {
     .expect("job");
     let result = dir.join("result.json");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
-    let o = Command::new("python3")
+    let o = Command::new("/usr/bin/python3")
         .arg(&script)
         .arg(&job)
         .arg(&result)
