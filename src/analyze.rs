@@ -51,16 +51,17 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         }
     }
     let to_stdout = args.out == "-";
-    let target = if to_stdout {
-        OutputTarget::Stdout
-    } else {
-        OutputTarget::Dir(args.out.clone().into())
-    };
-    let mut sink = FanOut::from_config(&cfg, &target)
-        .with_context(|| format!("cannot write to {}", args.out))?;
-    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet, false)
-        .context("cannot start the ingester sender")?;
-    let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
+    let Outputs {
+        mut sink,
+        ingester,
+        clickhouse,
+    } = open_outputs(
+        &cfg,
+        &args.out,
+        &args.ingester,
+        &args.clickhouse,
+        args.quiet,
+    )?;
     let mut analyzer = Analyzer::new(cfg.analyzer.clone());
     let started = Instant::now();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -195,6 +196,39 @@ fn summary(
     if let Some(dir) = out {
         eprintln!("output       {dir}/l4_flow_log.jsonl, {dir}/stats.json");
     }
+}
+
+/// Where a command that writes records itself sends them: files in a directory (or standard
+/// output for `-`), and the ingester sender and ClickHouse when asked.
+pub(crate) struct Outputs {
+    pub(crate) sink: FanOut,
+    pub(crate) ingester: Option<tapflow_control::ingest::SenderHandle>,
+    pub(crate) clickhouse: Option<std::sync::Arc<tapflow_control::clickhouse::ClickHouseCounters>>,
+}
+
+/// Opens the outputs of `analyze` and `trace`.
+pub(crate) fn open_outputs(
+    cfg: &Config,
+    out: &str,
+    ingester: &crate::ingest_out::IngesterArgs,
+    clickhouse: &crate::clickhouse_out::ClickHouseArgs,
+    quiet: bool,
+) -> anyhow::Result<Outputs> {
+    let target = if out == "-" {
+        OutputTarget::Stdout
+    } else {
+        OutputTarget::Dir(out.into())
+    };
+    let mut sink =
+        FanOut::from_config(cfg, &target).with_context(|| format!("cannot write to {out}"))?;
+    let ingester = crate::ingest_out::attach(ingester, cfg, &mut sink, quiet, false)
+        .context("cannot start the ingester sender")?;
+    let clickhouse = crate::clickhouse_out::attach(clickhouse, &mut sink, quiet)?;
+    Ok(Outputs {
+        sink,
+        ingester,
+        clickhouse,
+    })
 }
 
 /// Records of `kind` the files (or standard output) got.

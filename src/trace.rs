@@ -10,7 +10,6 @@ use anyhow::Context;
 use clap::Args;
 use tapflow_analyzer::syscall::SyscallConfig;
 use tapflow_analyzer::RecordSink;
-use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
 use tapflow_dataplane::sys::signal;
 use tapflow_dataplane::trace::session::{run_session, TraceReport, TraceSettings};
@@ -161,16 +160,17 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
     let mut settings = settings(&args.tracer, &cfg, libssl)?;
     signal::install_stop_handler().context("signal handlers")?;
     let to_stdout = args.out == "-";
-    let target = if to_stdout {
-        OutputTarget::Stdout
-    } else {
-        OutputTarget::Dir(args.out.clone().into())
-    };
-    let mut sink = FanOut::from_config(&cfg, &target)
-        .with_context(|| format!("cannot write to {}", args.out))?;
-    let ingester = crate::ingest_out::attach(&args.ingester, &cfg, &mut sink, args.quiet, false)
-        .context("cannot start the ingester sender")?;
-    let clickhouse = crate::clickhouse_out::attach(&args.clickhouse, &mut sink, args.quiet)?;
+    let crate::analyze::Outputs {
+        mut sink,
+        ingester,
+        clickhouse,
+    } = crate::analyze::open_outputs(
+        &cfg,
+        &args.out,
+        &args.ingester,
+        &args.clickhouse,
+        args.quiet,
+    )?;
     settings.ready_file = (!to_stdout).then(|| Path::new(&args.out).join("trace.ready"));
     let inventory = if to_stdout {
         None

@@ -45,18 +45,25 @@ pub fn object() -> Option<&'static [u8]> {
 pub const PROGRAM_SOURCE: &str = include_str!("mirror.bpf.c");
 pub const SHARED_HEADER: &str = include_str!("../include/tapflow_xdp.h");
 
+/// The numeric `#define NAME` of a shared header (the tests keep each header and its Rust
+/// mirror in sync).
+#[cfg(test)]
+fn header_define(header: &str, name: &str) -> u32 {
+    header
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from the header"))
+        .trim()
+        .parse()
+        .expect("numeric define")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn define(name: &str) -> u32 {
-        SHARED_HEADER
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
-            .unwrap_or_else(|| panic!("{name} missing from the header"))
-            .trim()
-            .parse()
-            .expect("numeric define")
+        header_define(SHARED_HEADER, name)
     }
 
     #[test]

@@ -415,6 +415,35 @@ static __always_inline void copy_iovecs(struct tapflow_trace_event *e, __u64 arr
 	e->cap_len = off;
 }
 
+/* A data event for `moved` bytes of socket `sk` (NULL: unresolved in BPF) behind `fd`, with
+ * the header filled; NULL when nothing is to be sent. */
+static __always_inline struct tapflow_trace_event *data_event(__u64 id, int fd, struct sock *sk,
+							      __u8 source, __u8 direction,
+							      __u64 moved)
+{
+	struct tapflow_trace_event *e = new_event(id, fd, TAPFLOW_TRACE_EV_DATA);
+	if (!e)
+		return NULL;
+	if (sk)
+		fill_tuple(e, sk);
+	else
+		count(TAPFLOW_TRACE_CNT_UNRESOLVED);
+	e->source = source;
+	e->direction = direction;
+	e->syscall_len = moved;
+	e->trace_id = trace_id(id, direction);
+	return e;
+}
+
+/* Sends a data event and counts it in `slot`. */
+static __always_inline void send_data(struct tapflow_trace_event *e, __u32 slot)
+{
+	if (e->cap_len < e->syscall_len)
+		count(TAPFLOW_TRACE_CNT_TRUNCATED);
+	if (submit(e) == 0)
+		count(slot);
+}
+
 static __always_inline int on_enter(int fd, __u64 buf, __u64 count_, __u8 how, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -460,16 +489,10 @@ static __always_inline int on_exit(long ret)
 	struct tapflow_trace_config *cfg = config();
 	if (!cfg)
 		return 0;
-	struct tapflow_trace_event *e = new_event(id, a.fd, TAPFLOW_TRACE_EV_DATA);
+	struct tapflow_trace_event *e =
+		data_event(id, a.fd, sk, TAPFLOW_TRACE_SRC_SYSCALL, a.direction, ret);
 	if (!e)
 		return 0;
-	if (sk)
-		fill_tuple(e, sk);
-	else
-		count(TAPFLOW_TRACE_CNT_UNRESOLVED);
-	e->direction = a.direction;
-	e->syscall_len = ret;
-	e->trace_id = trace_id(id, a.direction);
 	if (a.how == BUF_MMSGHDR) {
 		/* ret counts messages: the first message's length is what moved for it. */
 		struct user_mmsghdr_abi m = {};
@@ -484,10 +507,7 @@ static __always_inline int on_exit(long ret)
 		copy_iovecs(e, arr, n, e->syscall_len, cfg->payload_cap);
 	else
 		e->cap_len = 0;
-	if (e->cap_len < e->syscall_len)
-		count(TAPFLOW_TRACE_CNT_TRUNCATED);
-	if (submit(e) == 0)
-		count(TAPFLOW_TRACE_CNT_DATA);
+	send_data(e, TAPFLOW_TRACE_CNT_DATA);
 	return 0;
 }
 
@@ -653,22 +673,12 @@ static __always_inline int ssl_exit(long ret)
 	struct tapflow_trace_config *cfg = config();
 	if (!cfg)
 		return 0;
-	struct tapflow_trace_event *e = new_event(id, fd, TAPFLOW_TRACE_EV_DATA);
+	struct tapflow_trace_event *e =
+		data_event(id, fd, sk, TAPFLOW_TRACE_SRC_OPENSSL, c.direction, moved);
 	if (!e)
 		return 0;
-	if (sk)
-		fill_tuple(e, sk);
-	else
-		count(TAPFLOW_TRACE_CNT_UNRESOLVED);
-	e->source = TAPFLOW_TRACE_SRC_OPENSSL;
-	e->direction = c.direction;
-	e->syscall_len = moved;
-	e->trace_id = trace_id(id, c.direction);
 	copy_payload(e, c.buf, moved, cfg->payload_cap);
-	if (e->cap_len < e->syscall_len)
-		count(TAPFLOW_TRACE_CNT_TRUNCATED);
-	if (submit(e) == 0)
-		count(TAPFLOW_TRACE_CNT_SSL);
+	send_data(e, TAPFLOW_TRACE_CNT_SSL);
 	return 0;
 }
 

@@ -121,13 +121,7 @@ mod tests {
     use super::*;
 
     fn define(name: &str) -> u32 {
-        SHARED_HEADER
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
-            .unwrap_or_else(|| panic!("{name} missing from the header"))
-            .trim()
-            .parse()
-            .expect("numeric define")
+        crate::header_define(SHARED_HEADER, name)
     }
 
     #[test]

@@ -202,29 +202,7 @@ mod tests {
 
     /// A real row: one TCP SYN through the analyzer; `id` varies the client port.
     fn rec(id: u64) -> L4FlowLog {
-        use tapflow_analyzer::wire::build::{self, TcpSpec};
-        use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta};
-        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let spec = TcpSpec {
-            src_port: 40000 + id as u16,
-            dst_port: 80,
-            flags: 0x02,
-            window: 1,
-            ..TcpSpec::default()
-        };
-        let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
-        let frame = build::ethernet_ip([0xaa, 0, 0, 0, 0, 2], [0xaa, 0, 0, 0, 0, 1], &[], &ip);
-        let meta = PacketMeta {
-            ts_ns: 1_000_000_000,
-            wire_len: 60,
-            cap_len: 60,
-            ..PacketMeta::default()
-        };
-        let mut an = Analyzer::new(AnalyzerConfig::default());
-        let mut out = Vec::new();
-        an.on_packet(&meta, &frame, &mut out);
-        an.finish(&mut out);
-        out.remove(0)
+        crate::sink::syn_row(40000 + id as u16)
     }
 
     #[test]
