@@ -86,7 +86,9 @@ pub(crate) fn preflight(a: &TracerArgs, cfg: &Config) -> (Vec<PathBuf>, Result<S
     let libssl = if a.no_openssl || cfg.ebpf.tls_uprobes == Some(false) {
         Vec::new()
     } else {
-        procfs::libssl_paths(Path::new("/proc"), &a.libssl, &a.pids)
+        let mut named = a.libssl.clone();
+        named.extend(cfg.ebpf.libssl_paths.iter().map(PathBuf::from));
+        procfs::libssl_paths(Path::new("/proc"), &named, &a.pids)
     };
     let table = checks::run(&libssl);
     let text = checks::render(&table);

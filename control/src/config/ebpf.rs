@@ -1,7 +1,7 @@
 //! The syscall tracer's settings from DeepFlow's `inputs.ebpf` keys that tapflow applies:
 //! `disabled`, `socket.uprobe.tls.enabled`, `socket.tunning.syscall_trace_id_disabled` and
-//! `tunning.max_socket_entries`. DeepFlow's other `inputs.ebpf` keys are accepted and named as
-//! not applied.
+//! `tunning.max_socket_entries`, and tapflow's `socket.uprobe.tls.libssl_paths`. DeepFlow's other
+//! `inputs.ebpf` keys are accepted and named as not applied.
 
 use serde::Deserialize;
 
@@ -19,6 +19,9 @@ pub struct EbpfConfig {
     pub syscall_trace_id_disabled: bool,
     /// `inputs.ebpf.tunning.max_socket_entries`: sockets followed at once.
     pub max_socket_entries: u32,
+    /// tapflow: `inputs.ebpf.socket.uprobe.tls.libssl_paths`, OpenSSL libraries to probe besides
+    /// the system's and those processes have mapped.
+    pub libssl_paths: Vec<String>,
 }
 
 impl Default for EbpfConfig {
@@ -28,6 +31,7 @@ impl Default for EbpfConfig {
             tls_uprobes: None,
             syscall_trace_id_disabled: false,
             max_socket_entries: 131_072,
+            libssl_paths: Vec::new(),
         }
     }
 }
@@ -57,6 +61,7 @@ struct RawUprobe {
 #[serde(deny_unknown_fields, default)]
 struct RawTls {
     enabled: Option<bool>,
+    libssl_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +101,13 @@ impl RawEbpf {
                 .syscall_trace_id_disabled
                 .unwrap_or(d.syscall_trace_id_disabled),
             max_socket_entries: max,
+            libssl_paths: self
+                .socket
+                .uprobe
+                .tls
+                .libssl_paths
+                .clone()
+                .unwrap_or_default(),
         })
     }
 }

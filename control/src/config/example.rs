@@ -31,6 +31,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.proc.tag_extraction.exec_username", Some("deepflow"), "", "The user the tag command runs as, when it exists."),
     ("inputs.ebpf.disabled", Some("false"), "", "true: the syscall tracer (tapflow trace, tapflow run --ebpf) refuses to start."),
     ("inputs.ebpf.socket.uprobe.tls.enabled", None, "false", "OpenSSL uprobes for TLS plaintext; unset: on (DeepFlow's agent: off)."),
+    ("inputs.ebpf.socket.uprobe.tls.libssl_paths", Some("[]"), "", "tapflow: OpenSSL libraries to probe besides the system's and those processes have mapped."),
     ("inputs.ebpf.socket.tunning.syscall_trace_id_disabled", Some("false"), "", "true: syscall trace ids are not set on rows."),
     ("inputs.ebpf.tunning.max_socket_entries", Some("131072"), "", "Sockets the tracer follows at once (10000..=2000000)."),
     ("processors.flow_log.conntrack.flow_generation.server_ports", Some("[]"), "", "Ports that mark the server side."),

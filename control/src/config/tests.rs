@@ -478,13 +478,14 @@ fn deepflow_v7_template_with_every_key_loads() {
 #[test]
 fn ebpf_keys_are_applied_and_checked() {
     let c = Config::from_yaml(
-        "inputs:\n  ebpf:\n    disabled: true\n    socket:\n      uprobe:\n        tls:\n          enabled: false\n        golang:\n          enabled: true\n      tunning:\n        syscall_trace_id_disabled: true\n    tunning:\n      max_socket_entries: 20000\n",
+        "inputs:\n  ebpf:\n    disabled: true\n    socket:\n      uprobe:\n        tls:\n          enabled: false\n          libssl_paths: [/opt/app/lib/libssl.so.3]\n        golang:\n          enabled: true\n      tunning:\n        syscall_trace_id_disabled: true\n    tunning:\n      max_socket_entries: 20000\n",
     )
     .expect("config");
     assert!(c.ebpf.disabled);
     assert_eq!(c.ebpf.tls_uprobes, Some(false));
     assert!(c.ebpf.syscall_trace_id_disabled);
     assert_eq!(c.ebpf.max_socket_entries, 20_000);
+    assert_eq!(c.ebpf.libssl_paths, ["/opt/app/lib/libssl.so.3"]);
     assert!(
         c.warnings
             .iter()
