@@ -84,8 +84,19 @@ fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
     let c = an.counters().clone();
     for r in &out {
         assert_record_invariants(r);
+        assert_fast_json_is_serdes(r);
     }
     (out, c)
+}
+
+/// The files' l4 writer gives the same JSON as serde's derive (through the record sum type,
+/// as the files wrote it before), for every golden row.
+fn assert_fast_json_is_serdes(r: &L4FlowLog) {
+    let mut fast = Vec::new();
+    tapflow_control::sink::l4_json::write_l4(r, &mut fast);
+    let fast: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
+    let serde = serde_json::to_value(tapflow_analyzer::RecordRef::L4FlowLog(r)).expect("serde");
+    assert_eq!(fast, serde);
 }
 
 fn check(encap: Encap, flows: u64, seed: u64) {

@@ -136,7 +136,10 @@ impl JsonLinesSink {
     /// Serialises `rec` and writes it to the file of its kind; true when written.
     fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, &rec).is_err() {
+        if let RecordRef::L4FlowLog(r) = rec {
+            // The flow log's own writer: the same JSON, without generic serialization.
+            super::l4_json::write_l4(r, &mut self.line);
+        } else if serde_json::to_writer(&mut self.line, &rec).is_err() {
             self.stats.write_errors += 1;
             return false;
         }

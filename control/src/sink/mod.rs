@@ -9,6 +9,7 @@
 
 mod ipfix;
 mod jsonl;
+pub mod l4_json;
 pub mod offload;
 pub mod process_join;
 mod prometheus;

@@ -1,0 +1,71 @@
+//! l4_flow_log rows to JSON: the files' own writer (`sink::l4_json`) against serde_json's
+//! derive-based serialization (the peer, what the files used before), on real rows of the
+//! generator-free kind: one SYN-only flow and a full flow with tunnel addresses.
+//!
+//!   cargo bench -p tapflow-control --bench l4_json
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tapflow_analyzer::wire::build::{self, TcpSpec};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRef};
+use tapflow_control::sink::l4_json::write_l4;
+
+fn syn_row() -> L4FlowLog {
+    let (a, b) = ("10.1.2.3".parse().expect("address"), "192.168.40.7".parse().expect("address"));
+    let spec = TcpSpec {
+        src_port: 49152,
+        dst_port: 443,
+        flags: 0x02,
+        window: 64240,
+        ..TcpSpec::default()
+    };
+    let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
+    let frame = build::ethernet_ip([0xaa, 0, 0, 0, 0, 2], [0xaa, 0, 0, 0, 0, 1], &[], &ip);
+    let meta = PacketMeta {
+        ts_ns: 1_700_000_000_000_000_000,
+        wire_len: frame.len() as u32,
+        cap_len: frame.len() as u32,
+        ..PacketMeta::default()
+    };
+    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut out = Vec::new();
+    an.on_packet(&meta, &frame, &mut out);
+    an.finish(&mut out);
+    out.remove(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let syn = syn_row();
+    let mut full = syn.clone();
+    full.tunnel_tx_ip_0 = Some("2001:db8::10".parse().expect("address"));
+    full.tunnel_rx_ip_0 = Some("203.0.113.9".parse().expect("address"));
+    full.packet_tx = 123_456;
+    full.byte_tx = 987_654_321;
+    full.rtt = 1_234;
+    full.art_sum = 9_876_543;
+    let mut g = c.benchmark_group("l4_row_json");
+    g.throughput(Throughput::Elements(1));
+    for (name, row) in [("syn", &syn), ("full", &full)] {
+        let mut buf = Vec::with_capacity(4096);
+        g.bench_function(format!("tapflow/{name}"), |b| {
+            b.iter(|| {
+                buf.clear();
+                write_l4(black_box(row), &mut buf);
+                black_box(buf.len())
+            })
+        });
+        g.bench_function(format!("serde_json/{name}"), |b| {
+            b.iter(|| {
+                buf.clear();
+                serde_json::to_writer(&mut buf, &RecordRef::L4FlowLog(black_box(row)))
+                    .expect("serde");
+                black_box(buf.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
