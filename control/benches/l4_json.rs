@@ -12,7 +12,10 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRe
 use tapflow_control::sink::l4_json::write_l4;
 
 fn syn_row() -> L4FlowLog {
-    let (a, b) = ("10.1.2.3".parse().expect("address"), "192.168.40.7".parse().expect("address"));
+    let (a, b) = (
+        "10.1.2.3".parse().expect("address"),
+        "192.168.40.7".parse().expect("address"),
+    );
     let spec = TcpSpec {
         src_port: 49152,
         dst_port: 443,
