@@ -730,3 +730,42 @@ fn processes_are_named_by_the_matchers_and_tagged_by_the_tag_command() {
     assert_eq!(server_rows[0]["process_id_1"], pid);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_killed_tracer_leaves_nothing_attached() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("bpftool") {
+        return;
+    }
+    let dir = temp("kill");
+    let out = dir.join("out");
+    let mut trace = Trace::start(&out, &[]);
+    let loaded = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .expect("bpftool");
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("enter_read"),
+        "the tracer's programs are listed while it runs"
+    );
+    // SIGKILL: no cleanup code runs; the kernel drops the programs with the last link fd.
+    let _ = trace.child.kill();
+    let _ = trace.child.wait();
+    let started = Instant::now();
+    loop {
+        let listed = Command::new("bpftool")
+            .args(["prog", "show"])
+            .output()
+            .expect("bpftool");
+        let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+        if !text.contains("enter_read") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "tracer programs still loaded after SIGKILL:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
