@@ -112,16 +112,21 @@ impl Drop for Trace {
     }
 }
 
+/// `bpftool prog show`: the BPF programs loaded now.
+fn loaded_programs() -> String {
+    let out = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .expect("bpftool");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// No tracer program is loaded any more (checked with bpftool when installed).
 fn assert_no_tracer_programs() {
     if !have("bpftool") {
         return;
     }
-    let out = Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .expect("bpftool");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = loaded_programs();
     for name in ["enter_read", "exit_sendto", "ssl_return", "enter_close"] {
         assert!(!text.contains(name), "{name} still loaded:\n{text}");
     }
@@ -740,12 +745,8 @@ fn a_killed_tracer_leaves_nothing_attached() {
     let dir = temp("kill");
     let out = dir.join("out");
     let mut trace = Trace::start(&out, &[]);
-    let loaded = Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .expect("bpftool");
     assert!(
-        String::from_utf8_lossy(&loaded.stdout).contains("enter_read"),
+        loaded_programs().contains("enter_read"),
         "the tracer's programs are listed while it runs"
     );
     // SIGKILL: no cleanup code runs; the kernel drops the programs with the last link fd.
@@ -753,11 +754,7 @@ fn a_killed_tracer_leaves_nothing_attached() {
     let _ = trace.child.wait();
     let started = Instant::now();
     loop {
-        let listed = Command::new("bpftool")
-            .args(["prog", "show"])
-            .output()
-            .expect("bpftool");
-        let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+        let text = loaded_programs();
         if !text.contains("enter_read") {
             break;
         }
