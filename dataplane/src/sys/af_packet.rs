@@ -111,13 +111,16 @@ pub struct RxRing {
 // owner to another thread is fine.
 unsafe impl Send for RxRing {}
 
-fn new_packet_socket() -> io::Result<OwnedFd> {
+/// A raw packet socket. `protocol` 0 receives nothing until bind(2) names the protocol and
+/// the interface: a socket opened with ETH_P_ALL would queue every interface's packets (the
+/// host's loopback included) in the moment before it is bound (packet(7)).
+fn new_packet_socket(protocol: u16) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the returned fd is owned by the OwnedFd below.
     let fd = check(unsafe {
         libc::socket(
             libc::AF_PACKET,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_ALL.to_be()),
+            i32::from(protocol.to_be()),
         )
     })?;
     // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns.
@@ -151,7 +154,7 @@ impl RxRing {
                 "ring blocks must be a power of two >= 4096 bytes",
             ));
         }
-        let fd = new_packet_socket()?;
+        let fd = new_packet_socket(0)?;
         let raw = fd.as_raw_fd();
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)?;
         let frame_size: u32 = 2048;
@@ -373,7 +376,7 @@ pub struct Injector {
 
 impl Injector {
     pub fn open(ifindex: u32) -> io::Result<Self> {
-        let fd = new_packet_socket()?;
+        let fd = new_packet_socket(ETH_P_ALL)?;
         bind(&fd, ifindex)?;
         Ok(Injector { fd })
     }
