@@ -24,11 +24,8 @@ use tapflow_control::sink::Sink;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapflow-ch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn tempdir(name: &str) -> procs::Scratch {
+    procs::Scratch::new("ch", name)
 }
 
 fn gen(dir: &Path, name: &str, flows: u32) -> PathBuf {

@@ -141,11 +141,8 @@ fn applied(state: &Path) -> String {
     std::fs::read_to_string(state.join("applied.yaml")).unwrap_or_default()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapflow-cp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn tempdir(name: &str) -> procs::Scratch {
+    procs::Scratch::new("cp", name)
 }
 
 /// DeepFlow's MACVlan steps: create a group, give it a config, agents ask for the group and get

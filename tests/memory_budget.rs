@@ -4,7 +4,6 @@
 //! SYN is accounted for: a flow created, or refused (table full) and counted, or a counted kernel
 //! drop. A budget too small for the run's parts is refused up front with each part's share.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -19,11 +18,8 @@ const SYNS: u64 = 1_000_000;
 const MAX_MEMORY_MIB: u64 = 1024;
 const FLOW_LIMIT: u64 = 300_000;
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapflow-mem-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn tempdir(name: &str) -> procs::Scratch {
+    procs::Scratch::new("mem", name)
 }
 
 /// VmHWM (peak RSS) of `pid`, bytes.

@@ -18,6 +18,7 @@ use serde_json::Value;
 mod ch_server;
 mod live_support;
 mod netns;
+mod procs;
 use live_support::{have, l7_rows, port_open, stats, wait_until, Killed};
 use netns::is_root;
 
@@ -42,11 +43,8 @@ fn can_trace() -> bool {
     true
 }
 
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapflow-trace-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+fn temp(name: &str) -> procs::Scratch {
+    procs::Scratch::new("trace", name)
 }
 
 /// A running `tapflow trace`, attached (its ready file written).
@@ -344,7 +342,7 @@ fn redis_commands_from_redis_cli_are_logged() {
         Command::new("redis-server")
             .args(["--port", port, "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--dir"])
-            .arg(&dir)
+            .arg(&*dir)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server"),

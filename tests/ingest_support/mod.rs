@@ -25,11 +25,8 @@ const L4_NOT_CARRIED: &[&str] = &[
 /// The documents' latency histograms (DeepFlow keeps sum/count/max only).
 const DOC_NOT_CARRIED: &[&str] = &["rtt", "srt", "art", "rrt"];
 
-pub(crate) fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("tapflow-ingest-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
+pub(crate) fn tempdir(name: &str) -> crate::procs::Scratch {
+    crate::procs::Scratch::new("ingest", name)
 }
 
 pub(crate) struct Server {
@@ -177,7 +174,17 @@ pub(crate) fn assert_same_rows(agents: &[(u16, &Path)], server: &Path, min_rows:
         let mut got: Vec<String> = rows.into_iter().map(|r| carried(&t, r)).collect();
         want.sort();
         got.sort();
-        assert_eq!(got.len(), want.len(), "{t}: rows stored vs sent");
+        if got.len() != want.len() {
+            let missing: Vec<&String> = want.iter().filter(|w| !got.contains(w)).collect();
+            let extra: Vec<&String> = got.iter().filter(|g| !want.contains(g)).collect();
+            let stats =
+                std::fs::read_to_string(server.join("ingest-stats.json")).unwrap_or_default();
+            panic!(
+                "{t}: {} rows stored vs {} sent\nmissing: {missing:#?}\nextra: {extra:#?}\nserver: {stats}",
+                got.len(),
+                want.len()
+            );
+        }
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "{t}: a stored row differs from the agent's");
         }

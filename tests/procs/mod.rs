@@ -84,3 +84,42 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// A test's scratch directory under the temporary directory, emptied at creation and removed
+/// when the test passes (kept, and its path printed, when it fails).
+pub(crate) struct Scratch(std::path::PathBuf);
+
+#[allow(dead_code)] // not every test crate uses every method
+impl Scratch {
+    /// `$TMPDIR/tapflow-PREFIX-NAME-PID`.
+    pub(crate) fn new(prefix: &str, name: &str) -> Scratch {
+        let d =
+            std::env::temp_dir().join(format!("tapflow-{prefix}-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        Scratch(d)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for inspection: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
