@@ -12,7 +12,7 @@ use tapflow_analyzer::{Analyzer, Counters};
 use tapflow_control::sink::{FanOut, OutputTarget};
 use tapflow_control::Config;
 use tapflow_dataplane::pcap::PcapReader;
-use tapflow_dataplane::{OfflineRun, RunStats};
+use tapflow_dataplane::{split, OfflineRun, RunStats};
 
 #[derive(Debug, Args)]
 pub(crate) struct AnalyzeArgs {
@@ -31,6 +31,10 @@ pub(crate) struct AnalyzeArgs {
     /// Export every flow to this IPFIX collector (UDP host:port; default: outputs.ipfix.collector).
     #[arg(long, value_name = "HOST:PORT")]
     ipfix: Option<String>,
+    /// Analyzer threads: the reader steers each flow to one of them by its symmetric hash
+    /// (same records as one; the flow table limits are split over them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    workers: u16,
     #[command(flatten)]
     ingester: crate::ingest_out::IngesterArgs,
     #[command(flatten)]
@@ -62,32 +66,13 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         &args.clickhouse,
         args.quiet,
     )?;
-    let mut analyzer = Analyzer::new(cfg.analyzer.clone());
     let started = Instant::now();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let mut run = OfflineRun::new(&mut analyzer);
-    let mut truncated = 0;
-    for file in &args.files {
-        let mut reader =
-            PcapReader::open(file, 0).with_context(|| format!("cannot read {}", file.display()))?;
-        let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        let name = file.display().to_string();
-        run.drain(&mut reader, &mut sink, |r, s| {
-            if show_progress {
-                let pct = (r.bytes_read() * 100)
-                    .checked_div(total)
-                    .unwrap_or(0)
-                    .min(100);
-                eprint!("\r{name}: {pct:>3}% {} packets", s.frames);
-            }
-        })
-        .with_context(|| format!("while reading {}", file.display()))?;
-        truncated += reader.truncated_records;
-        if show_progress {
-            eprint!("\r{:width$}\r", "", width = name.len() + 40);
-        }
-    }
-    let stats = run.finish(&mut sink);
+    let (counters, stats, truncated) = if args.workers > 1 {
+        analyze_split(&args, &cfg, &mut sink, show_progress)?
+    } else {
+        analyze_one(&args, &cfg, &mut sink, show_progress)?
+    };
     if let Err(e) = sink.finish() {
         anyhow::bail!("writing flow logs failed: {e}");
     }
@@ -95,7 +80,6 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     crate::ingest_out::report(ingester.as_ref(), &mut sender_stats, args.quiet);
     crate::clickhouse_out::report(clickhouse.as_ref(), &mut sender_stats, args.quiet);
     let elapsed = started.elapsed().as_secs_f64();
-    let counters = analyzer.counters().clone();
     if !to_stdout {
         write_stats(
             &args.out,
@@ -117,6 +101,82 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The files through one analyzer on this thread.
+fn analyze_one(
+    args: &AnalyzeArgs,
+    cfg: &Config,
+    sink: &mut FanOut,
+    show_progress: bool,
+) -> anyhow::Result<(Counters, RunStats, u64)> {
+    let mut analyzer = Analyzer::new(cfg.analyzer.clone());
+    let mut run = OfflineRun::new(&mut analyzer);
+    let mut truncated = 0;
+    for file in &args.files {
+        let mut reader =
+            PcapReader::open(file, 0).with_context(|| format!("cannot read {}", file.display()))?;
+        let total = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let name = file.display().to_string();
+        run.drain(&mut reader, sink, |r, s| {
+            if show_progress {
+                let pct = (r.bytes_read() * 100)
+                    .checked_div(total)
+                    .unwrap_or(0)
+                    .min(100);
+                eprint!("\r{name}: {pct:>3}% {} packets", s.frames);
+            }
+        })
+        .with_context(|| format!("while reading {}", file.display()))?;
+        truncated += reader.truncated_records;
+        if show_progress {
+            eprint!("\r{:width$}\r", "", width = name.len() + 40);
+        }
+    }
+    let stats = run.finish(sink);
+    Ok((analyzer.counters().clone(), stats, truncated))
+}
+
+/// The files through `--workers` analyzers ([`tapflow_dataplane::split`]).
+fn analyze_split(
+    args: &AnalyzeArgs,
+    cfg: &Config,
+    sink: &mut FanOut,
+    show_progress: bool,
+) -> anyhow::Result<(Counters, RunStats, u64)> {
+    use std::sync::atomic::Ordering;
+    let sizes: Vec<u64> = args
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .collect();
+    let mut shown = Instant::now();
+    let out = split::analyze_files(
+        &args.files,
+        usize::from(args.workers),
+        &cfg.analyzer,
+        sink,
+        |at| {
+            if !show_progress || shown.elapsed().as_millis() < 100 {
+                return;
+            }
+            shown = Instant::now();
+            let i = at.file.load(Ordering::Relaxed).min(args.files.len() - 1);
+            let pct = (at.file_bytes.load(Ordering::Relaxed) * 100)
+                .checked_div(sizes[i])
+                .unwrap_or(0)
+                .min(100);
+            let frames = at.frames.load(Ordering::Relaxed);
+            eprint!("\r{}: {pct:>3}% {frames} packets", args.files[i].display());
+        },
+    )
+    .map_err(|e| {
+        anyhow::Error::new(e.error).context(format!("while reading {}", e.path.display()))
+    })?;
+    if show_progress {
+        eprint!("\r{:width$}\r", "", width = 80);
+    }
+    Ok((out.counters, out.stats, out.truncated))
 }
 
 fn write_stats(

@@ -18,6 +18,17 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 /// Timestamps may step back this much without being counted (clamped either way).
 const TS_BACKWARDS_TOLERANCE_NS: u64 = 1_000_000;
 
+/// The time an analyzer whose clock reads `now` (None: before its first frame) takes a frame
+/// stamped `ts` at: never earlier than `now`; `true` when the stamp stepped back by more than
+/// the tolerance (counted as `ts_backwards`). A reader that spreads one input over several
+/// analyzers applies it once, in input order, so each analyzer gets the time one would use.
+pub fn packet_time(now: Option<u64>, ts: u64) -> (u64, bool) {
+    match now {
+        Some(now) if ts < now => (now, now - ts > TS_BACKWARDS_TOLERANCE_NS),
+        _ => (ts, false),
+    }
+}
+
 /// One analyzer worker.
 #[derive(Debug)]
 pub struct Analyzer {
@@ -30,6 +41,9 @@ pub struct Analyzer {
     /// next.
     report_index: u64,
     flow_counter: u32,
+    /// The current observation's ordinal in a numbered input ([`PacketMeta::seq`]): a flow it
+    /// starts takes it as its id's counter.
+    observation_ordinal: Option<u64>,
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
@@ -49,6 +63,7 @@ impl Analyzer {
             started: false,
             report_index: 0,
             flow_counter: 0,
+            observation_ordinal: None,
         }
     }
 
@@ -93,12 +108,9 @@ impl Analyzer {
     pub fn on_packet(&mut self, meta: &PacketMeta, frame: &[u8], sink: &mut impl RecordSink) {
         self.counters.rx_packets += 1;
         self.counters.rx_bytes += u64::from(meta.wire_len);
-        let mut ts = meta.ts_ns;
-        if self.started && ts < self.now_ns {
-            if self.now_ns - ts > TS_BACKWARDS_TOLERANCE_NS {
-                self.counters.ts_backwards += 1;
-            }
-            ts = self.now_ns;
+        let (ts, backwards) = packet_time(self.started.then_some(self.now_ns), meta.ts_ns);
+        if backwards {
+            self.counters.ts_backwards += 1;
         }
         self.advance_to(ts, sink);
         let pkt = match wire::decode_link(frame, meta.link, &self.cfg.decode) {
@@ -228,7 +240,12 @@ impl Analyzer {
             }
             _ => None,
         };
-        for obs in observations.as_slice() {
+        for (i, obs) in observations.as_slice().iter().enumerate() {
+            // Two observations of one frame at most (mirror mode): two ordinals per frame.
+            self.observation_ordinal = match meta.seq {
+                0 => None,
+                seq => Some((seq - 1) * 2 + i as u64),
+            };
             self.account(obs, ts, &ip, pkt, tcp.as_ref(), sink);
         }
     }
@@ -350,9 +367,11 @@ impl Analyzer {
         let has_ports = matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp(_));
         let direction =
             Direction::from_ports(src.port, dst.port, has_ports, &self.cfg.server_ports);
-        let id = ((ts >> 30) << 32)
-            | (u64::from(self.cfg.worker_id) << 24)
-            | u64::from(self.flow_counter & 0x00FF_FFFF);
+        let ordinal = self
+            .observation_ordinal
+            .unwrap_or(u64::from(self.flow_counter));
+        let id =
+            ((ts >> 30) << 32) | (u64::from(self.cfg.worker_id) << 24) | (ordinal & 0x00FF_FFFF);
         self.flow_counter = self.flow_counter.wrapping_add(1);
         let mut flow = Flow::new(key, hash, id, [src, dst], ts, direction);
         flow.sides[0].mac = pkt.l2.src_mac;

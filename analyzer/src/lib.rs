@@ -34,7 +34,7 @@ pub mod wire;
 
 pub use config::AnalyzerConfig;
 pub use counters::Counters;
-pub use engine::Analyzer;
+pub use engine::{packet_time, Analyzer};
 pub use record::{
     Collected, L4FlowLog, L7FlowLog, Record, RecordBatch, RecordKind, RecordRef, RecordSink,
 };
@@ -56,4 +56,8 @@ pub struct PacketMeta {
     pub rss_hash: u32,
     /// How the frame starts (Ethernet for every live engine).
     pub link: wire::LinkType,
+    /// The frame's ordinal in an offline run's input, from 1 (0: not numbered, live capture).
+    /// A numbered frame that starts a flow gives the flow id its low 24 bits, so the ids do not
+    /// depend on how the input was split over workers; otherwise they count the worker's flows.
+    pub seq: u64,
 }

@@ -76,6 +76,7 @@ impl PacketSource for AfPacketSource {
                 queue: *queue,
                 rss_hash: rx.rss_hash,
                 link: LinkType::Ethernet,
+                seq: 0,
             };
             f(&Frame { meta, data });
             n += 1;

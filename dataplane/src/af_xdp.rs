@@ -58,6 +58,7 @@ impl PacketSource for AfXdpSource {
                 queue,
                 rss_hash: 0,
                 link: LinkType::Ethernet,
+                seq: 0,
             };
             f(&Frame { meta, data });
             n += 1;

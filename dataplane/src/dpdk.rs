@@ -55,6 +55,7 @@ impl PacketSource for DpdkSource<'_> {
                 queue: self.queue,
                 rss_hash: m.rss_hash(),
                 link: LinkType::Ethernet,
+                seq: 0,
             };
             f(&Frame { meta, data });
         }

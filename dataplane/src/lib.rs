@@ -8,6 +8,7 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod backoff;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;
@@ -19,6 +20,7 @@ pub mod privileges;
 pub mod replay;
 pub mod runtime;
 pub mod source;
+pub mod split;
 pub mod sys;
 pub mod trace;
 pub mod worker;

@@ -19,6 +19,8 @@ pub struct BatchSink {
     batch: RecordBatch,
     /// Records dropped because the output thread fell behind.
     pub dropped: u64,
+    /// Offline: wait for room instead of dropping (the output thread never waits on workers).
+    lossless: bool,
 }
 
 /// The output side of one worker's ring.
@@ -39,9 +41,19 @@ pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
             recycled,
             batch: RecordBatch::flow_logs_with_capacity(BATCH),
             dropped: 0,
+            lossless: false,
         },
         BatchReceiver { consumer, recycle },
     )
+}
+
+impl BatchSink {
+    /// This sink waits for the output thread when its ring is full (offline runs: every record
+    /// is written) instead of dropping and counting.
+    pub fn lossless(mut self) -> Self {
+        self.lossless = true;
+        self
+    }
 }
 
 impl RecordSink for BatchSink {
@@ -60,8 +72,18 @@ impl RecordSink for BatchSink {
             .recycled
             .pop()
             .unwrap_or_else(|_| RecordBatch::flow_logs_with_capacity(BATCH));
-        let batch = std::mem::replace(&mut self.batch, fresh);
+        let mut batch = std::mem::replace(&mut self.batch, fresh);
         let n = batch.len() as u64;
+        let mut backoff = crate::backoff::Backoff::default();
+        while self.lossless {
+            match self.producer.push(batch) {
+                Ok(()) => return,
+                Err(rtrb::PushError::Full(b)) => {
+                    batch = b;
+                    backoff.wait();
+                }
+            }
+        }
         if let Err(rtrb::PushError::Full(mut b)) = self.producer.push(batch) {
             self.dropped += n;
             // Keep the memory: the dropped batch becomes the next one.
@@ -69,6 +91,23 @@ impl RecordSink for BatchSink {
             self.batch = b;
         }
     }
+}
+
+/// Moves every batch waiting on `rings` into `sink` (true when there was one) and forgets the
+/// rings whose worker is gone and that are empty.
+pub fn drain_rings(rings: &mut Vec<BatchReceiver>, sink: &mut impl RecordSink) -> bool {
+    let mut moved = false;
+    for r in rings.iter_mut() {
+        while let Ok(mut batch) = r.consumer.pop() {
+            sink.record_batch(&batch);
+            batch.clear();
+            // A worker that is gone, or a full return ring: the batch is freed here.
+            let _ = r.recycle.push(batch);
+            moved = true;
+        }
+    }
+    rings.retain(|r| !(r.consumer.is_abandoned() && r.consumer.is_empty()));
+    moved
 }
 
 /// Moves batches from every worker ring into `sink` until all workers are gone and the rings
@@ -80,17 +119,7 @@ pub fn run_output(
     mut tick: impl FnMut(),
 ) {
     loop {
-        let mut moved = false;
-        for r in rings.iter_mut() {
-            while let Ok(mut batch) = r.consumer.pop() {
-                sink.record_batch(&batch);
-                batch.clear();
-                // A worker that is gone, or a full return ring: the batch is freed here.
-                let _ = r.recycle.push(batch);
-                moved = true;
-            }
-        }
-        rings.retain(|r| !(r.consumer.is_abandoned() && r.consumer.is_empty()));
+        let moved = drain_rings(&mut rings, sink);
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tapflow_analyzer::wire::{self, DecodeConfig};
 use tapflow_analyzer::PacketMeta;
 
+use crate::backoff::Backoff;
 use crate::source::{Burst, Frame, PacketSource, SourceError};
 use crate::worker::WorkerStats;
 
@@ -31,6 +32,8 @@ const FLUSH_AFTER: Duration = Duration::from_millis(1);
 pub struct PacketBatch {
     buf: Vec<u8>,
     frames: Vec<(PacketMeta, u32, u32)>,
+    /// Offline: every frame stamped up to this time has been sent (0: no mark).
+    mark_ns: u64,
 }
 
 impl PacketBatch {
@@ -38,6 +41,7 @@ impl PacketBatch {
         PacketBatch {
             buf: Vec::with_capacity(LANE_BATCH_BYTES),
             frames: Vec::with_capacity(BATCH_FRAMES),
+            mark_ns: 0,
         }
     }
 
@@ -54,6 +58,7 @@ impl PacketBatch {
     fn clear(&mut self) {
         self.buf.clear();
         self.frames.clear();
+        self.mark_ns = 0;
     }
 }
 
@@ -113,8 +118,50 @@ impl LaneTx {
         }
     }
 
+    /// Queues a frame, waiting for the analyzer to give a batch back when none is free (offline:
+    /// nothing is dropped). A frame larger than a batch gets a batch of its own.
+    pub(crate) fn push_wait(&mut self, meta: &PacketMeta, data: &[u8]) {
+        let mut backoff = Backoff::default();
+        loop {
+            if self
+                .current
+                .as_ref()
+                .is_some_and(|b| !b.frames.is_empty() && !b.fits(data.len()))
+            {
+                self.flush();
+            }
+            if self.current.is_none() {
+                self.current = self.empty.pop().ok();
+            }
+            if let Some(b) = self.current.as_mut() {
+                b.push(meta, data);
+                return;
+            }
+            backoff.wait();
+        }
+    }
+
+    /// Hands the current batch (even an empty one) to the analyzer with a time mark: the
+    /// reader has sent every frame stamped up to `mark_ns`. Waits for a free batch.
+    pub(crate) fn flush_marked(&mut self, mark_ns: u64) {
+        let mut backoff = Backoff::default();
+        loop {
+            if self.current.is_none() {
+                self.current = self.empty.pop().ok();
+            }
+            if let Some(mut b) = self.current.take() {
+                b.mark_ns = mark_ns;
+                if let Err(rtrb::PushError::Full(b)) = self.full.push(b) {
+                    self.current = Some(b);
+                }
+                return;
+            }
+            backoff.wait();
+        }
+    }
+
     /// Hands the current batch to the analyzer.
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if let Some(b) = self.current.take() {
             if b.frames.is_empty() {
                 self.current = Some(b);
@@ -135,17 +182,37 @@ pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
     };
     let Some(ip) = p.ip else { return 0 };
     let (sp, dp) = p.transport.ports();
+    flow_hash(&ip, sp, dp)
+}
+
+/// Symmetric hash of a flow: both directions give the same value.
+pub fn flow_hash(ip: &wire::IpInfo, sp: u16, dp: u16) -> u64 {
     let a = (ip.src, sp);
     let b = (ip.dst, dp);
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ u64::from(ip.proto);
-    for chunk in [&lo.0[..8], &lo.0[8..], &hi.0[..8], &hi.0[8..]] {
-        let w = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(27);
+    mix(
+        ip.proto,
+        &[&lo.0, &hi.0],
+        u64::from(lo.1) << 16 | u64::from(hi.1),
+    )
+}
+
+/// Hash of one endpoint (address, port) of protocol `proto`.
+pub fn endpoint_hash(proto: u8, addr: &[u8; 16], port: u16) -> u64 {
+    mix(proto, &[addr], u64::from(port))
+}
+
+fn mix(proto: u8, addrs: &[&[u8; 16]], ports: u64) -> u64 {
+    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ u64::from(proto);
+    for a in addrs {
+        for chunk in [&a[..8], &a[8..]] {
+            let w = u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ]);
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(27);
+        }
     }
-    h = (h ^ (u64::from(lo.1) << 16 | u64::from(hi.1))).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ ports).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 33)
 }
 
@@ -206,11 +273,18 @@ pub fn run_capture<S: PacketSource>(
 #[derive(Debug)]
 pub struct LaneSource {
     lanes: Vec<LaneRx>,
+    /// The newest time mark seen, and whether it was taken.
+    mark_ns: u64,
+    mark_taken: bool,
 }
 
 impl LaneSource {
     pub fn new(lanes: Vec<LaneRx>) -> Self {
-        LaneSource { lanes }
+        LaneSource {
+            lanes,
+            mark_ns: 0,
+            mark_taken: true,
+        }
     }
 }
 
@@ -224,11 +298,15 @@ impl PacketSource for LaneSource {
                     f(&Frame { meta, data });
                     n += 1;
                 }
+                if batch.mark_ns > self.mark_ns {
+                    self.mark_ns = batch.mark_ns;
+                    self.mark_taken = false;
+                }
                 batch.clear();
                 let _ = l.empty.push(batch);
             }
         }
-        if n > 0 {
+        if n > 0 || !self.mark_taken {
             return Ok(Burst::Frames(n));
         }
         if self
@@ -241,6 +319,14 @@ impl PacketSource for LaneSource {
         // Busy-poll, but let other threads run when cores are shared.
         std::thread::yield_now();
         Ok(Burst::Idle)
+    }
+
+    fn take_time_mark(&mut self) -> Option<u64> {
+        if self.mark_taken {
+            return None;
+        }
+        self.mark_taken = true;
+        Some(self.mark_ns)
     }
 }
 

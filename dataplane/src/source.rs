@@ -66,4 +66,11 @@ pub trait PacketSource {
     fn queue_report(&mut self) -> Option<QueueReport> {
         None
     }
+
+    /// A time this source's frames have all been handed over up to, when it learned a newer one
+    /// since the last call (offline lanes: the reader's clock; time moves on for a worker whose
+    /// share of the input is idle, as it would for one analyzer).
+    fn take_time_mark(&mut self) -> Option<u64> {
+        None
+    }
 }

@@ -11,8 +11,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tapflow_analyzer::{Analyzer, RecordSink};
+use tapflow_analyzer::{Analyzer, PacketMeta, RecordSink};
 
+use crate::backoff::Backoff;
 use crate::epoch::ConfigEpoch;
 use crate::source::{Burst, PacketSource, SourceError};
 
@@ -93,6 +94,7 @@ impl<'a, K: RecordSink> Worker<'a, K> {
         let mut seen_epoch = self.epoch.map_or(0, ConfigEpoch::epoch);
         let mut next_progress = self.stats.frames + PROGRESS_EVERY;
         let mut last_publish = Instant::now();
+        let mut backoff = Backoff::default();
         loop {
             let Worker {
                 analyzer,
@@ -101,10 +103,25 @@ impl<'a, K: RecordSink> Worker<'a, K> {
                 ..
             } = self;
             let burst = source.poll_burst(|frame| {
-                analyzer.on_packet(&frame.meta, frame.data, sink);
+                if clock == Clock::Offline && frame.meta.seq == 0 {
+                    // Numbered in input order: the flow ids do not depend on the split.
+                    let meta = PacketMeta {
+                        seq: stats.frames + 1,
+                        ..frame.meta
+                    };
+                    analyzer.on_packet(&meta, frame.data, sink);
+                } else {
+                    analyzer.on_packet(&frame.meta, frame.data, sink);
+                }
                 stats.frames += 1;
                 stats.bytes += u64::from(frame.meta.wire_len);
             })?;
+            if let Some(mark) = source.take_time_mark() {
+                // Every frame of this worker's share up to `mark` is analysed: time moves on as
+                // it would for one analyzer of the whole input.
+                self.analyzer.advance_to(mark, &mut self.sink);
+                self.sink.tick(self.analyzer.now_ns());
+            }
             if self.stats.frames >= next_progress {
                 next_progress += PROGRESS_EVERY;
                 progress(source, &self.stats);
@@ -136,6 +153,13 @@ impl<'a, K: RecordSink> Worker<'a, K> {
             }
             if burst == Burst::End {
                 break;
+            }
+            if clock == Clock::Offline {
+                // An offline lane waits for its reader: leave it the core.
+                match burst {
+                    Burst::Idle => backoff.wait(),
+                    _ => backoff.reset(),
+                }
             }
         }
         self.stats.drops += source.take_stats().drops;

@@ -30,28 +30,36 @@ pub struct Direction {
 impl Direction {
     /// Evidence available from the first packet's ports: endpoint 0 sent it.
     pub fn from_ports(port0: u16, port1: u16, has_ports: bool, server_ports: &PortSet) -> Self {
+        match Self::server_by_ports(port0, port1, server_ports) {
+            Some(d) if has_ports => d,
+            _ => Direction {
+                server: 1,
+                score: SCORE_FIRST_PACKET,
+            },
+        }
+    }
+
+    /// Which of two ports looks like the server's from the ports alone (a configured server
+    /// port, the one below 32768 beside an ephemeral one, the one below 1024), and how strongly;
+    /// None when the ports do not tell. Symmetric: swapping the ports swaps the answer.
+    pub fn server_by_ports(port0: u16, port1: u16, server_ports: &PortSet) -> Option<Self> {
         let pick = |server_is_0: bool, score| Direction {
             server: u8::from(!server_is_0),
             score,
         };
-        if has_ports {
-            let (s0, s1) = (server_ports.contains(port0), server_ports.contains(port1));
-            if s0 != s1 {
-                return pick(s0, SCORE_SERVER_PORT);
-            }
-            let (e0, e1) = (port0 >= EPHEMERAL_MIN, port1 >= EPHEMERAL_MIN);
-            if e0 != e1 {
-                return pick(e1, SCORE_EPHEMERAL);
-            }
-            let (w0, w1) = (port0 < WELL_KNOWN_MAX, port1 < WELL_KNOWN_MAX);
-            if w0 != w1 {
-                return pick(w0, SCORE_WELL_KNOWN);
-            }
+        let (s0, s1) = (server_ports.contains(port0), server_ports.contains(port1));
+        if s0 != s1 {
+            return Some(pick(s0, SCORE_SERVER_PORT));
         }
-        Direction {
-            server: 1,
-            score: SCORE_FIRST_PACKET,
+        let (e0, e1) = (port0 >= EPHEMERAL_MIN, port1 >= EPHEMERAL_MIN);
+        if e0 != e1 {
+            return Some(pick(e1, SCORE_EPHEMERAL));
         }
+        let (w0, w1) = (port0 < WELL_KNOWN_MAX, port1 < WELL_KNOWN_MAX);
+        if w0 != w1 {
+            return Some(pick(w0, SCORE_WELL_KNOWN));
+        }
+        None
     }
 
     /// Applies evidence that `server` is the server, with strength `score`.

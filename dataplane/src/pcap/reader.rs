@@ -288,6 +288,7 @@ impl PcapReader {
             queue: 0,
             rss_hash: 0,
             link,
+            seq: 0,
         }
     }
 
