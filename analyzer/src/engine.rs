@@ -106,6 +106,28 @@ impl Analyzer {
 
     /// Analyses one frame.
     pub fn on_packet(&mut self, meta: &PacketMeta, frame: &[u8], sink: &mut impl RecordSink) {
+        self.on_frame(meta, frame, None, sink);
+    }
+
+    /// Analyses one frame another thread already decoded (`decoded`, from these bytes with
+    /// this analyzer's decode settings); decodes it again only when the offsets do not fit.
+    pub fn on_packet_decoded(
+        &mut self,
+        meta: &PacketMeta,
+        frame: &[u8],
+        decoded: &wire::Decoded,
+        sink: &mut impl RecordSink,
+    ) {
+        self.on_frame(meta, frame, Some(decoded), sink);
+    }
+
+    fn on_frame(
+        &mut self,
+        meta: &PacketMeta,
+        frame: &[u8],
+        decoded: Option<&wire::Decoded>,
+        sink: &mut impl RecordSink,
+    ) {
         self.counters.rx_packets += 1;
         self.counters.rx_bytes += u64::from(meta.wire_len);
         let (ts, backwards) = packet_time(self.started.then_some(self.now_ns), meta.ts_ns);
@@ -113,12 +135,15 @@ impl Analyzer {
             self.counters.ts_backwards += 1;
         }
         self.advance_to(ts, sink);
-        let pkt = match wire::decode_link(frame, meta.link, &self.cfg.decode) {
-            Ok(p) => p,
-            Err(e) => {
-                self.counters.count_decode_error(e);
-                return;
-            }
+        let pkt = match decoded.and_then(|d| d.packet(frame, &self.cfg.decode)) {
+            Some(p) => p,
+            None => match wire::decode_link(frame, meta.link, &self.cfg.decode) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.count_decode_error(e);
+                    return;
+                }
+            },
         };
         self.on_decoded(meta, ts, &pkt, sink);
     }

@@ -60,7 +60,11 @@ impl PacketSource for AfXdpSource {
                 link: LinkType::Ethernet,
                 seq: 0,
             };
-            f(&Frame { meta, data });
+            f(&Frame {
+                meta,
+                data,
+                decoded: None,
+            });
             n += 1;
         }
         Ok(Burst::Frames(n))

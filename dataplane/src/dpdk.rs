@@ -57,7 +57,11 @@ impl PacketSource for DpdkSource<'_> {
                 link: LinkType::Ethernet,
                 seq: 0,
             };
-            f(&Frame { meta, data });
+            f(&Frame {
+                meta,
+                data,
+                decoded: None,
+            });
         }
         // Frames go back to the mempool right after the burst is analysed.
         self.mbufs.clear();

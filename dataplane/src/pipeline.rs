@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tapflow_analyzer::wire::{self, DecodeConfig};
+use tapflow_analyzer::wire::{self, DecodeConfig, Decoded};
 use tapflow_analyzer::PacketMeta;
 
 use crate::backoff::Backoff;
@@ -31,7 +31,8 @@ const FLUSH_AFTER: Duration = Duration::from_millis(1);
 #[derive(Debug)]
 pub struct PacketBatch {
     buf: Vec<u8>,
-    frames: Vec<(PacketMeta, u32, u32)>,
+    /// Each frame's metadata, place in `buf`, and decoded form when the sender decoded it.
+    frames: Vec<(PacketMeta, u32, u32, Option<Decoded>)>,
     /// Offline: every frame stamped up to this time has been sent (0: no mark).
     mark_ns: u64,
 }
@@ -49,10 +50,10 @@ impl PacketBatch {
         self.frames.len() < BATCH_FRAMES && self.buf.len() + len <= LANE_BATCH_BYTES
     }
 
-    fn push(&mut self, meta: &PacketMeta, data: &[u8]) {
+    fn push(&mut self, meta: &PacketMeta, data: &[u8], decoded: Option<Decoded>) {
         let off = self.buf.len() as u32;
         self.buf.extend_from_slice(data);
-        self.frames.push((*meta, off, data.len() as u32));
+        self.frames.push((*meta, off, data.len() as u32, decoded));
     }
 
     fn clear(&mut self) {
@@ -99,7 +100,7 @@ pub fn lane() -> (LaneTx, LaneRx) {
 
 impl LaneTx {
     /// Queues a frame; false when it had to be dropped (no batch free or frame too large).
-    fn push(&mut self, meta: &PacketMeta, data: &[u8]) -> bool {
+    fn push(&mut self, meta: &PacketMeta, data: &[u8], decoded: Option<Decoded>) -> bool {
         if data.len() > LANE_BATCH_BYTES {
             return false;
         }
@@ -111,7 +112,7 @@ impl LaneTx {
         }
         match self.current.as_mut() {
             Some(b) if b.fits(data.len()) => {
-                b.push(meta, data);
+                b.push(meta, data, decoded);
                 true
             }
             _ => false,
@@ -120,7 +121,7 @@ impl LaneTx {
 
     /// Queues a frame, waiting for the analyzer to give a batch back when none is free (offline:
     /// nothing is dropped). A frame larger than a batch gets a batch of its own.
-    pub(crate) fn push_wait(&mut self, meta: &PacketMeta, data: &[u8]) {
+    pub(crate) fn push_wait(&mut self, meta: &PacketMeta, data: &[u8], decoded: Option<Decoded>) {
         let mut backoff = Backoff::default();
         loop {
             if self
@@ -134,7 +135,7 @@ impl LaneTx {
                 self.current = self.empty.pop().ok();
             }
             if let Some(b) = self.current.as_mut() {
-                b.push(meta, data);
+                b.push(meta, data, decoded);
                 return;
             }
             backoff.wait();
@@ -177,12 +178,20 @@ impl LaneTx {
 
 /// Symmetric steering hash of a frame's innermost flow (0 for frames that do not decode).
 pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
+    steer(data, meta, cfg).0
+}
+
+/// The steering hash and the frame decoded once, to travel with it to the analyzer (which
+/// takes it as decoded while its decode settings are the same).
+fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Decoded>) {
     let Ok(p) = wire::decode_link(data, meta.link, cfg) else {
-        return 0;
+        return (0, None);
     };
-    let Some(ip) = p.ip else { return 0 };
-    let (sp, dp) = p.transport.ports();
-    flow_hash(&ip, sp, dp)
+    let hash = p.ip.map_or(0, |ip| {
+        let (sp, dp) = p.transport.ports();
+        flow_hash(&ip, sp, dp)
+    });
+    (hash, Decoded::of(&p, data, cfg))
 }
 
 /// Symmetric hash of a flow: both directions give the same value.
@@ -231,8 +240,8 @@ pub fn run_capture<S: PacketSource>(
     loop {
         let burst = source.poll_burst(|f| {
             frames += 1;
-            let k = (steer_hash(f.data, &f.meta, decode) % n) as usize;
-            if !lanes[k].push(&f.meta, f.data) {
+            let (hash, decoded) = steer(f.data, &f.meta, decode);
+            if !lanes[(hash % n) as usize].push(&f.meta, f.data, decoded) {
                 ring_full += 1;
             }
         })?;
@@ -293,9 +302,13 @@ impl PacketSource for LaneSource {
         let mut n = 0;
         for l in self.lanes.iter_mut() {
             while let Ok(mut batch) = l.full.pop() {
-                for &(meta, off, len) in &batch.frames {
-                    let data = &batch.buf[off as usize..(off + len) as usize];
-                    f(&Frame { meta, data });
+                for (meta, off, len, decoded) in &batch.frames {
+                    let data = &batch.buf[*off as usize..(off + len) as usize];
+                    f(&Frame {
+                        meta: *meta,
+                        data,
+                        decoded: decoded.as_ref(),
+                    });
                     n += 1;
                 }
                 if batch.mark_ns > self.mark_ns {
@@ -376,12 +389,49 @@ mod tests {
     }
 
     #[test]
+    fn a_steered_frame_reaches_the_analyzer_decoded() {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let spec = TcpSpec {
+            src_port: 1000,
+            dst_port: 80,
+            flags: 0x18,
+            ..TcpSpec::default()
+        };
+        let frame = build::ethernet_ip(
+            [2; 6],
+            [4; 6],
+            &[],
+            &build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b"ping")),
+        );
+        let (cfg, m) = (DecodeConfig::default(), PacketMeta::default());
+        let (tx_lane, rx_lane) = lane();
+        let mut lanes = vec![tx_lane];
+        let (hash, decoded) = steer(&frame, &m, &cfg);
+        assert_eq!(hash, steer_hash(&frame, &m, &cfg));
+        assert!(lanes[0].push(&m, &frame, decoded));
+        lanes[0].flush();
+        drop(lanes);
+        let mut src = LaneSource::new(vec![rx_lane]);
+        let mut seen = 0;
+        src.poll_burst(|f| {
+            let p = f
+                .decoded
+                .and_then(|d| d.packet(f.data, &cfg))
+                .expect("decoded");
+            assert_eq!(p.payload, b"ping");
+            seen += 1;
+        })
+        .unwrap();
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
     fn lanes_recycle_batches_and_count_overflow() {
         let (mut tx, mut rx) = lane();
         let m = PacketMeta::default();
         let mut accepted = 0;
         for _ in 0..(LANE_BATCHES * BATCH_FRAMES + 10) {
-            if tx.push(&m, &[0u8; 100]) {
+            if tx.push(&m, &[0u8; 100], None) {
                 accepted += 1;
             }
         }
@@ -398,6 +448,6 @@ mod tests {
             rx.empty.push(b).unwrap();
         }
         assert_eq!(got, accepted);
-        assert!(tx.push(&m, &[0u8; 100]), "batches came back");
+        assert!(tx.push(&m, &[0u8; 100], None), "batches came back");
     }
 }

@@ -1,5 +1,6 @@
 //! The interface every capture engine implements: bursts of borrowed frames.
 
+use tapflow_analyzer::wire::Decoded;
 use tapflow_analyzer::PacketMeta;
 
 /// One captured frame, borrowed from the source for the duration of the callback.
@@ -7,6 +8,8 @@ use tapflow_analyzer::PacketMeta;
 pub struct Frame<'a> {
     pub meta: PacketMeta,
     pub data: &'a [u8],
+    /// The frame already decoded by whoever handed it over (the offline reader), if so.
+    pub decoded: Option<&'a Decoded>,
 }
 
 /// What one poll of a source produced.

@@ -20,10 +20,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tapflow_analyzer::flow::Direction;
-use tapflow_analyzer::wire::{self, Transport};
-use tapflow_analyzer::{
-    packet_time, Analyzer, AnalyzerConfig, Counters, PacketMeta, RecordRef, RecordSink,
-};
+use tapflow_analyzer::wire::{self, Decoded, Transport};
+use tapflow_analyzer::{packet_time, Analyzer, AnalyzerConfig, Counters, RecordRef, RecordSink};
 
 use crate::output::{batch_channel, drain_rings, BatchSink};
 use crate::pcap::PcapReader;
@@ -183,8 +181,12 @@ fn read_files(
                     seq += 1;
                     meta.ts_ns = ts;
                     meta.seq = seq;
-                    let k = (service_hash(f.data, &meta, cfg) % n) as usize;
-                    lanes[k].push_wait(&meta, f.data);
+                    // Decoded once, here: the worker takes the packet as decoded.
+                    let (hash, decoded) = match wire::decode_link(f.data, meta.link, &cfg.decode) {
+                        Ok(p) => (service_hash(&p, cfg), Decoded::of(&p, f.data, &cfg.decode)),
+                        Err(_) => (0, None),
+                    };
+                    lanes[(hash % n) as usize].push_wait(&meta, f.data, decoded);
                 })
                 .map_err(|e| fail(path, e))?;
             at.file_bytes.store(reader.bytes_read(), Ordering::Relaxed);
@@ -217,10 +219,7 @@ fn read_files(
 /// application protocol of a server) is learned by one worker from the same flows. Ports that
 /// do not tell (equal, or none) steer by the symmetric flow hash. Both directions of a flow
 /// meet in one worker either way.
-fn service_hash(data: &[u8], meta: &PacketMeta, cfg: &AnalyzerConfig) -> u64 {
-    let Ok(p) = wire::decode_link(data, meta.link, &cfg.decode) else {
-        return 0;
-    };
+fn service_hash(p: &wire::Packet<'_>, cfg: &AnalyzerConfig) -> u64 {
     let Some(ip) = p.ip else { return 0 };
     let (sp, dp) = p.transport.ports();
     let has_ports = matches!(p.transport, Transport::Tcp(_) | Transport::Udp(_));

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tapflow_analyzer::{Analyzer, PacketMeta, RecordSink};
+use tapflow_analyzer::{Analyzer, RecordSink};
 
 use crate::backoff::Backoff;
 use crate::epoch::ConfigEpoch;
@@ -103,15 +103,14 @@ impl<'a, K: RecordSink> Worker<'a, K> {
                 ..
             } = self;
             let burst = source.poll_burst(|frame| {
-                if clock == Clock::Offline && frame.meta.seq == 0 {
+                let mut meta = frame.meta;
+                if clock == Clock::Offline && meta.seq == 0 {
                     // Numbered in input order: the flow ids do not depend on the split.
-                    let meta = PacketMeta {
-                        seq: stats.frames + 1,
-                        ..frame.meta
-                    };
-                    analyzer.on_packet(&meta, frame.data, sink);
-                } else {
-                    analyzer.on_packet(&frame.meta, frame.data, sink);
+                    meta.seq = stats.frames + 1;
+                }
+                match frame.decoded {
+                    Some(d) => analyzer.on_packet_decoded(&meta, frame.data, d, sink),
+                    None => analyzer.on_packet(&meta, frame.data, sink),
                 }
                 stats.frames += 1;
                 stats.bytes += u64::from(frame.meta.wire_len);

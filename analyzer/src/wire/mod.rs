@@ -10,12 +10,14 @@
 //! Field offsets are named constants in each layer's module; multi-byte fields are big-endian.
 
 pub mod build;
+mod decoded;
 mod error;
 mod ethernet;
 mod ip;
 mod l4;
 mod tunnel;
 
+pub use decoded::Decoded;
 pub use error::{DecodeError, ErrorKind, Layer};
 pub use ethernet::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, ETH_P_QINQ_OLD};
 pub use ip::{

@@ -482,6 +482,7 @@ impl PcapReader {
                 Ok(Some(Frame {
                     meta,
                     data: &self.buf,
+                    decoded: None,
                 }))
             }
             Format::Ng { .. } => {
@@ -491,6 +492,7 @@ impl PcapReader {
                 Ok(Some(Frame {
                     meta,
                     data: &self.buf[a..b],
+                    decoded: None,
                 }))
             }
         }
