@@ -30,7 +30,8 @@ pub(crate) struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Only these tools (comma-separated: tapflow, ndpiReader, tshark, nfstream, suricata,
+    /// Only these tools (comma-separated: tapflow, tapflow-2w (`analyze --workers 2` on two
+    /// cores), ndpiReader, tshark, nfstream, suricata,
     /// tcpdump); default every installed one.
     #[arg(long, value_delimiter = ',')]
     tools: Vec<String>,

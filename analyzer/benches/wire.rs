@@ -161,5 +161,24 @@ fn peer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, peer);
+/// Decode once: what an analyzer pays for a frame another thread decoded (the offline reader,
+/// the pipeline's capture workers) instead of decoding it again.
+fn decoded(c: &mut Criterion) {
+    let cfg = DecodeConfig::default();
+    let mut g = c.benchmark_group("decoded_taken_over");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in frames() {
+        if !matches!(name, "ethernet_ipv4_tcp" | "vxlan") {
+            continue;
+        }
+        let p = decode(&f, &cfg).expect("decodes");
+        let d = tapflow_analyzer::wire::Decoded::of(&p, &f, &cfg).expect("offsets");
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(black_box(&d).packet(black_box(&f), &cfg)).is_some())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, peer, decoded);
 criterion_main!(benches);

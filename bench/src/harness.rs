@@ -126,6 +126,8 @@ struct Tool {
     name: &'static str,
     program: &'static str,
     args: fn(&Harness, &Path, &Path) -> Vec<String>,
+    /// Cores it is pinned to (from `Harness::core` on).
+    cores: usize,
 }
 
 const NFSTREAM: &str = "import sys\nfrom nfstream import NFStreamer\nprint(sum(1 for _ in NFStreamer(source=sys.argv[1], n_meters=1)))";
@@ -147,6 +149,27 @@ fn tools() -> Vec<Tool> {
                     pcap.display().to_string(),
                 ]
             },
+            cores: 1,
+        },
+        Tool {
+            // `analyze --workers 2` on two cores: the reader, two analyzers and the output.
+            name: "tapflow-2w",
+            program: "",
+            args: |h, pcap, out| {
+                vec![
+                    h.tapflow.display().to_string(),
+                    "analyze".into(),
+                    "-q".into(),
+                    "--workers".into(),
+                    "2".into(),
+                    "--config".into(),
+                    out.join("tapflow.yaml").display().to_string(),
+                    "--out".into(),
+                    out.join("tapflow_2w_out").display().to_string(),
+                    pcap.display().to_string(),
+                ]
+            },
+            cores: 2,
         },
         Tool {
             name: "ndpiReader",
@@ -159,6 +182,7 @@ fn tools() -> Vec<Tool> {
                     pcap.display().to_string(),
                 ]
             },
+            cores: 1,
         },
         Tool {
             name: "tshark",
@@ -174,6 +198,7 @@ fn tools() -> Vec<Tool> {
                     "conv,tcp".into(),
                 ]
             },
+            cores: 1,
         },
         Tool {
             name: "nfstream",
@@ -186,6 +211,7 @@ fn tools() -> Vec<Tool> {
                     pcap.display().to_string(),
                 ]
             },
+            cores: 1,
         },
         Tool {
             name: "suricata",
@@ -201,6 +227,7 @@ fn tools() -> Vec<Tool> {
                     "single".into(),
                 ]
             },
+            cores: 1,
         },
         Tool {
             name: "tcpdump",
@@ -215,6 +242,7 @@ fn tools() -> Vec<Tool> {
                     "/dev/null".into(),
                 ]
             },
+            cores: 1,
         },
     ]
 }
@@ -266,11 +294,19 @@ fn count(pcap: &Path) -> std::io::Result<(u64, u64)> {
     Ok((p, b))
 }
 
-fn run_once(h: &Harness, args: &[String], dir: &Path) -> std::io::Result<Sample> {
+/// `cores` cores from `first` on, as taskset takes them (moved down to fit this machine).
+fn core_list(first: usize, cores: usize) -> String {
+    let have = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cores.clamp(1, have);
+    let first = first.min(have - cores);
+    format!("{first}-{}", first + cores - 1)
+}
+
+fn run_once(h: &Harness, cores: usize, args: &[String], dir: &Path) -> std::io::Result<Sample> {
     let timing = dir.join("time.txt");
     let status = Command::new("taskset")
         .arg("-c")
-        .arg(h.core.to_string())
+        .arg(core_list(h.core, cores))
         .arg("/usr/bin/time")
         .arg("-o")
         .arg(&timing)
@@ -335,7 +371,7 @@ impl Harness {
                     let _ = std::fs::remove_dir_all(&dir);
                     std::fs::create_dir_all(&dir)?;
                     let args = (t.args)(self, &pcap, &self.work);
-                    match run_once(self, &args, &dir) {
+                    match run_once(self, t.cores, &args, &dir) {
                         Ok(s) => samples[i].push(s),
                         Err(e) => log(&format!(
                             "{} round {round} on {}: {e}",
@@ -441,7 +477,7 @@ impl Harness {
             let dir = self.work.join("run_memory");
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
-            let s = run_once(self, &(tapflow.args)(self, &pcap, &self.work), &dir)?;
+            let s = run_once(self, 1, &(tapflow.args)(self, &pcap, &self.work), &dir)?;
             let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
                 self.work.join("tapflow_out/stats.json"),
             )?)?;
