@@ -213,3 +213,42 @@ fn shared_captures_same_records_with_2_workers() {
     let dir = procs::Scratch::new("workers", "shared");
     assert_same(&files, &dir, &[2], 500, Expect::SameFlows { permille: 5 });
 }
+
+/// Bad input with several workers: a capture cut mid-record is analysed up to the cut (the cut
+/// record counted) as with one worker; a file that is not a capture, or is missing, is a clear
+/// error naming it, and the run ends (no hang).
+#[test]
+fn cut_and_unreadable_files_with_workers() {
+    let dir = procs::Scratch::new("workers", "bad");
+    let o = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", "3", "--flows", "50"])
+        .output()
+        .expect("gen");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = std::fs::read(dir.join("g.pcap")).expect("read");
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() * 2 / 3]).expect("write");
+    assert_same(&[cut], &dir, &[2], 100, Expect::Identical);
+    let stats = counters(&dir.join("w2"));
+    assert_eq!(stats["truncated_records"], 1, "{stats:?}");
+
+    let junk = dir.join("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all").expect("write");
+    for files in [
+        vec![dir.join("g.pcap"), junk.clone()],
+        vec![dir.join("missing.pcap")],
+    ] {
+        let o = Command::new(BIN)
+            .arg("analyze")
+            .args(&files)
+            .args(["--quiet", "--workers", "2", "--out"])
+            .arg(dir.join("bad-out"))
+            .output()
+            .expect("run tapflow");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{files:?} accepted");
+        let named = files.last().expect("file").display().to_string();
+        assert!(err.contains(&named), "the error names {named}: {err}");
+    }
+}
