@@ -181,25 +181,15 @@ impl PcapReader {
     /// Opens a capture file; `source_index` becomes `PacketMeta::ifindex` (the tap port).
     pub fn open(path: &Path, source_index: u32) -> Result<Self, SourceError> {
         let mut blocks = Blocks::new(File::open(path)?);
-        if !blocks.fill(2)?.starts_with(&GZIP_MAGIC) {
-            return Self::from_input(Input::Blocks(blocks), source_index);
+        if blocks.fill(2)?.starts_with(&GZIP_MAGIC) {
+            // The decoder reads the same blocks (nothing consumed: pipes work too).
+            let gz = MultiGzDecoder::new(blocks);
+            return Self::from_reader(
+                Box::new(BufReader::with_capacity(1 << 20, gz)),
+                source_index,
+            );
         }
-        let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
-        let mut magic = [0u8; 2];
-        let gz = {
-            use std::io::BufRead;
-            let head = file.fill_buf()?;
-            if head.len() >= 2 {
-                magic.copy_from_slice(&head[..2]);
-            }
-            magic == GZIP_MAGIC
-        };
-        let input: Box<dyn Read + Send> = if gz {
-            Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(file)))
-        } else {
-            Box::new(file)
-        };
-        Self::from_reader(input, source_index)
+        Self::from_input(Input::Blocks(blocks), source_index)
     }
 
     /// Reads from any byte stream (already decompressed).
