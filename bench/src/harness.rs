@@ -137,38 +137,14 @@ fn tools() -> Vec<Tool> {
         Tool {
             name: "tapflow",
             program: "",
-            args: |h, pcap, out| {
-                vec![
-                    h.tapflow.display().to_string(),
-                    "analyze".into(),
-                    "-q".into(),
-                    "--config".into(),
-                    out.join("tapflow.yaml").display().to_string(),
-                    "--out".into(),
-                    out.join("tapflow_out").display().to_string(),
-                    pcap.display().to_string(),
-                ]
-            },
+            args: |h, pcap, out| analyze_args(h, pcap, out, 1),
             cores: 1,
         },
         Tool {
             // `analyze --workers 2` on two cores: the reader, two analyzers and the output.
             name: "tapflow-2w",
             program: "",
-            args: |h, pcap, out| {
-                vec![
-                    h.tapflow.display().to_string(),
-                    "analyze".into(),
-                    "-q".into(),
-                    "--workers".into(),
-                    "2".into(),
-                    "--config".into(),
-                    out.join("tapflow.yaml").display().to_string(),
-                    "--out".into(),
-                    out.join("tapflow_2w_out").display().to_string(),
-                    pcap.display().to_string(),
-                ]
-            },
+            args: |h, pcap, out| analyze_args(h, pcap, out, 2),
             cores: 2,
         },
         Tool {
@@ -244,6 +220,27 @@ fn tools() -> Vec<Tool> {
             },
             cores: 1,
         },
+    ]
+}
+
+/// `tapflow analyze` with the bench's config and `workers` analyzers, into its own directory.
+fn analyze_args(h: &Harness, pcap: &Path, out: &Path, workers: u16) -> Vec<String> {
+    let dir = if workers == 1 {
+        "tapflow_out".to_string()
+    } else {
+        format!("tapflow_{workers}w_out")
+    };
+    vec![
+        h.tapflow.display().to_string(),
+        "analyze".into(),
+        "-q".into(),
+        "--workers".into(),
+        workers.to_string(),
+        "--config".into(),
+        out.join("tapflow.yaml").display().to_string(),
+        "--out".into(),
+        out.join(dir).display().to_string(),
+        pcap.display().to_string(),
     ]
 }
 

@@ -335,16 +335,7 @@ impl PcapReader {
             }
             Err(e) => return Err(e.into()),
         }
-        let sec = u64::from(u32_at(rec, 0, swap));
-        let frac = u64::from(u32_at(rec, 4, swap));
-        let caplen = u32_at(rec, 8, swap);
-        let origlen = u32_at(rec, 12, swap);
-        if caplen as usize > MAX_RECORD {
-            return Err(SourceError::Malformed {
-                offset: self.offset,
-                what: "record longer than 1 MiB",
-            });
-        }
+        let (ts_ns, origlen, caplen) = record_header(rec, swap, nanos, self.offset)?;
         self.buf.resize(caplen as usize, 0);
         match read_full(&mut self.input, &mut self.buf) {
             Ok(true) => {}
@@ -355,7 +346,6 @@ impl PcapReader {
             }
         }
         self.offset += 16 + u64::from(extra) + u64::from(caplen);
-        let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
         Ok(Some(self.meta(ts_ns, origlen, caplen, link)))
     }
 
@@ -568,16 +558,7 @@ fn next_in_block(
         blocks.pos = blocks.end;
         return Ok(None);
     }
-    let sec = u64::from(u32_at(rest, 0, swap));
-    let frac = u64::from(u32_at(rest, 4, swap));
-    let caplen = u32_at(rest, 8, swap);
-    let origlen = u32_at(rest, 12, swap);
-    if caplen as usize > MAX_RECORD {
-        return Err(SourceError::Malformed {
-            offset: *offset,
-            what: "record longer than 1 MiB",
-        });
-    }
+    let (ts_ns, origlen, caplen) = record_header(rest, swap, nanos, *offset)?;
     let len = hdr + caplen as usize;
     if blocks.fill(len)?.len() < len {
         *truncated += 1;
@@ -587,8 +568,29 @@ fn next_in_block(
     *frame = Some((blocks.pos + hdr, blocks.pos + len));
     blocks.pos += len;
     *offset += len as u64;
-    let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
     Ok(Some((ts_ns, origlen, caplen)))
+}
+
+/// A classic pcap record header (at least 16 bytes): time, original and captured length; a
+/// captured length over 1 MiB is malformed (at `offset`).
+fn record_header(
+    rec: &[u8],
+    swap: bool,
+    nanos: bool,
+    offset: u64,
+) -> Result<(u64, u32, u32), SourceError> {
+    let sec = u64::from(u32_at(rec, 0, swap));
+    let frac = u64::from(u32_at(rec, 4, swap));
+    let caplen = u32_at(rec, 8, swap);
+    let origlen = u32_at(rec, 12, swap);
+    if caplen as usize > MAX_RECORD {
+        return Err(SourceError::Malformed {
+            offset,
+            what: "record longer than 1 MiB",
+        });
+    }
+    let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
+    Ok((ts_ns, origlen, caplen))
 }
 
 /// Frames per burst when reading files.
