@@ -3,13 +3,14 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tapflow_analyzer::tcp::TcpPerf;
+use tapflow_analyzer::tcp::{RangePool, TcpPerf};
 use tapflow_analyzer::wire::{TcpFlags, TcpHeader};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_perf");
     g.throughput(Throughput::Elements(2));
     let mut perf = TcpPerf::default();
+    let mut pool = RangePool::new(64);
     let mut seq = 1000u32;
     let mut ts = 1_000_000_000u64;
     g.bench_function("data_then_ack", |b| {
@@ -22,7 +23,7 @@ fn bench(c: &mut Criterion) {
                 payload_len: 1000,
                 ..TcpHeader::default()
             };
-            perf.on_packet(0, ts, black_box(&data));
+            perf.on_packet(0, ts, black_box(&data), &mut pool);
             let ack = TcpHeader {
                 seq: 1,
                 ack: seq.wrapping_add(1000),
@@ -30,7 +31,7 @@ fn bench(c: &mut Criterion) {
                 window: 500,
                 ..TcpHeader::default()
             };
-            perf.on_packet(1, ts + 1000, black_box(&ack));
+            perf.on_packet(1, ts + 1000, black_box(&ack), &mut pool);
             seq = seq.wrapping_add(1000);
             ts += 2000;
         })

@@ -46,10 +46,13 @@ impl AnalyzerConfig {
         c
     }
 
-    /// What one analyzer with this configuration reserves, bytes: the flow table, the L7 tables
-    /// and pools, the de-dup table.
+    /// What one analyzer with this configuration reserves, bytes: the flow table and its pool of
+    /// TCP sequence ranges, the L7 tables and pools, the de-dup table.
     pub fn memory_bytes(&self) -> u64 {
         u64::from(self.flow_capacity) * crate::flow::FlowTable::bytes_per_flow() as u64
+            + crate::tcp::RangePool::memory_bytes(crate::tcp::RangePool::blocks_for(
+                self.flow_capacity,
+            )) as u64
             + crate::l7::L7Tracker::memory_bytes(&self.l7)
             + crate::mirror::Dedup::memory_bytes(&self.mirror.dedup)
     }

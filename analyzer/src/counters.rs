@@ -72,6 +72,9 @@ crate::named_counters! {
         tcp_abnormal_flags,
         /// TCP data segments partly overlapping seen data (not counted as retransmissions).
         tcp_partial_overlap,
+        /// Times a TCP direction needed a block of sequence ranges (more holes than fit in its
+        /// flow) and none was left: it kept its newest 2 ranges.
+        tcp_range_blocks_exhausted,
         /// TCP headers with malformed options (packet still used).
         tcp_bad_options,
         /// Flow log rows produced.

@@ -10,7 +10,7 @@ use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
 use crate::mirror::{Dedup, Observation};
 use crate::record::{L4FlowLog, Record, RecordSink};
-use crate::tcp::{SeqNumber, ART_CAP_US, SRT_CAP_US};
+use crate::tcp::{RangePool, SeqNumber, ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
 
@@ -44,6 +44,8 @@ pub struct Analyzer {
     /// The current observation's ordinal in a numbered input ([`PacketMeta::seq`]): a flow it
     /// starts takes it as its id's counter.
     observation_ordinal: Option<u64>,
+    /// Sequence ranges of the TCP directions with more holes than fit in a flow.
+    ranges: RangePool,
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
@@ -54,6 +56,7 @@ impl Analyzer {
         let horizon = cfg.timeouts.max_ns();
         Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
+            ranges: RangePool::new(RangePool::blocks_for(cfg.flow_capacity)),
             dedup: Dedup::new(&cfg.mirror.dedup),
             services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
             l7: L7Tracker::new(&cfg.l7),
@@ -223,6 +226,7 @@ impl Analyzer {
         let rec = self.build_record(idx, close, end);
         self.emit(&rec, sink);
         self.l7.release(self.table.get(idx));
+        self.table.get_mut(idx).perf.release(&mut self.ranges);
         self.table.remove(idx);
         self.counters.flows_closed += 1;
     }
@@ -462,11 +466,12 @@ impl Analyzer {
             } else if t.flags.is_syn() {
                 f.direction.observe(side as u8 ^ 1, SCORE_SYN);
             }
-            match f.perf.on_packet(side, ts, t) {
+            match f.perf.on_packet(side, ts, t, &mut self.ranges) {
                 crate::tcp::PerfVerdict::AbnormalFlags => self.counters.tcp_abnormal_flags += 1,
                 crate::tcp::PerfVerdict::PartialOverlap => self.counters.tcp_partial_overlap += 1,
                 crate::tcp::PerfVerdict::Used | crate::tcp::PerfVerdict::Reset => {}
             }
+            self.counters.tcp_range_blocks_exhausted = self.ranges.exhausted;
             let t_state = f.conn.timeout_ns(&timeouts);
             // DeepFlow gives every one-sided flow the short "others" timeout; a one-way mirror
             // would then cut a long connection into a flow per idle gap. A one-sided flow that is

@@ -11,7 +11,7 @@
 //!   retransmissions too; zero window per established-phase packet.
 //! - Caps: RTT and ART 30 s, SRT 10 s; samples above a cap are dropped, not clamped.
 
-use super::ranges::{SeqOutcome, SeqRanges};
+use super::ranges::{RangePool, SeqOutcome, SeqRanges};
 use super::seq::SeqNumber;
 use crate::wire::{TcpFlags, TcpHeader};
 
@@ -120,8 +120,15 @@ fn us_between(from_ns: u64, to_ns: u64) -> u64 {
 }
 
 impl TcpPerf {
-    /// Feeds one TCP packet sent by endpoint `side` (0 or 1) at `ts_ns`.
-    pub fn on_packet(&mut self, side: usize, ts_ns: u64, tcp: &TcpHeader) -> PerfVerdict {
+    /// Feeds one TCP packet sent by endpoint `side` (0 or 1) at `ts_ns`; a direction with more
+    /// holes than fit in the flow takes a block of ranges from `pool`.
+    pub fn on_packet(
+        &mut self,
+        side: usize,
+        ts_ns: u64,
+        tcp: &TcpHeader,
+        pool: &mut RangePool,
+    ) -> PerfVerdict {
         let side = side & 1;
         let other = side ^ 1;
         let f = tcp.flags.masked();
@@ -167,7 +174,7 @@ impl TcpPerf {
         let mut verdict = PerfVerdict::Used;
         if len > 1 {
             let seq = SeqNumber(tcp.seq);
-            match self.peers[side].ranges.insert(seq, len) {
+            match self.peers[side].ranges.insert(seq, len, pool) {
                 SeqOutcome::Retransmission => self.interval.retrans[side] += 1,
                 SeqOutcome::OutOfOrder => self.interval.ooo[side] += 1,
                 SeqOutcome::PartialOverlap => verdict = PerfVerdict::PartialOverlap,
@@ -311,6 +318,13 @@ impl TcpPerf {
             }
         }
         true
+    }
+
+    /// Gives the flow's pooled ranges back (the flow is closing).
+    pub fn release(&mut self, pool: &mut RangePool) {
+        for p in self.peers.iter_mut() {
+            pool.release(&mut p.ranges);
+        }
     }
 
     /// Takes the interval's metrics and starts a new interval.

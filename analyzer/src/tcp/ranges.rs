@@ -21,23 +21,96 @@ pub enum SeqOutcome {
     Unknown,
 }
 
-/// Seen ranges `[start, end)` as offsets from a base sequence number, sorted, disjoint, not adjacent.
+/// Ranges kept in the flow itself; a direction that needs more (several holes at once) takes a
+/// block of [`MAX_RANGES`] from the analyzer's [`RangePool`].
+pub const INLINE_RANGES: usize = 2;
+
+/// Seen ranges `[start, end)` as offsets from a base sequence number, sorted, disjoint, not
+/// adjacent: up to [`INLINE_RANGES`] inline, up to [`MAX_RANGES`] in a pooled block.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeqRanges {
     base: SeqNumber,
     has_base: bool,
     len: u8,
-    ranges: [(u32, u32); MAX_RANGES],
+    inline: [(u32, u32); INLINE_RANGES],
+    /// The pool block holding the ranges (index + 1; 0: inline).
+    block: u32,
+}
+
+/// Blocks of ranges for the directions that need more than [`INLINE_RANGES`] (bounded; taken on
+/// demand, given back when the flow closes). When none is left a direction keeps its newest
+/// [`INLINE_RANGES`] ranges, and the miss is counted.
+#[derive(Debug)]
+pub struct RangePool {
+    blocks: Vec<[(u32, u32); MAX_RANGES]>,
+    free: Vec<u32>,
+    capacity: usize,
+    /// A block was needed and none was left.
+    pub exhausted: u64,
+}
+
+impl RangePool {
+    pub fn new(capacity: usize) -> Self {
+        RangePool {
+            blocks: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
+            exhausted: 0,
+        }
+    }
+
+    /// Blocks for a flow table of `flow_capacity`: one for every fourth TCP direction at once
+    /// (holes in several places at a time are rare; a miss is counted).
+    pub fn blocks_for(flow_capacity: u32) -> usize {
+        (flow_capacity as usize / 2).max(64)
+    }
+
+    /// What a pool of `capacity` blocks takes at most, bytes.
+    pub fn memory_bytes(capacity: usize) -> usize {
+        capacity * (std::mem::size_of::<[(u32, u32); MAX_RANGES]>() + 4)
+    }
+
+    /// Blocks in use.
+    pub fn in_use(&self) -> usize {
+        self.blocks.len() - self.free.len()
+    }
+
+    fn take(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            return Some(i);
+        }
+        if self.blocks.len() < self.capacity {
+            // Within the capacity reserved at start: no allocation.
+            self.blocks.push([(0, 0); MAX_RANGES]);
+            return Some(self.blocks.len() as u32 - 1);
+        }
+        self.exhausted += 1;
+        None
+    }
+
+    /// Gives `r`'s block back (a closing flow).
+    pub fn release(&mut self, r: &mut SeqRanges) {
+        if r.block != 0 {
+            self.free.push(r.block - 1);
+            r.block = 0;
+            r.len = r.len.min(INLINE_RANGES as u8);
+        }
+    }
 }
 
 const HALF_SPACE: u32 = 1 << 31;
 
+/// An insertion needs one more range than the store holds, and the store may grow.
+struct NeedRoom;
+
 impl SeqRanges {
-    /// Sets the base (the first sequence number after the SYN, or the first seen).
+    /// Sets the base (the first sequence number after the SYN, or the first seen). A pooled
+    /// block stays with the direction.
     pub fn set_base(&mut self, base: SeqNumber) {
         *self = SeqRanges {
             base,
             has_base: true,
+            block: self.block,
             ..SeqRanges::default()
         };
     }
@@ -47,7 +120,7 @@ impl SeqRanges {
     }
 
     /// Records segment `[seq, seq+len)` and classifies it. `len` must be > 0.
-    pub fn insert(&mut self, seq: SeqNumber, len: u32) -> SeqOutcome {
+    pub fn insert(&mut self, seq: SeqNumber, len: u32, pool: &mut RangePool) -> SeqOutcome {
         if !self.has_base {
             self.set_base(seq);
         }
@@ -57,92 +130,41 @@ impl SeqRanges {
         }
         let end = start.saturating_add(len).min(HALF_SPACE - 1);
         // Data beyond the first half of the space: rebase to keep offsets meaningful.
-        if end >= HALF_SPACE - 1 {
+        let (start, end) = if end >= HALF_SPACE - 1 {
             self.set_base(seq);
-            self.push(0, len.min(HALF_SPACE - 1));
-            return SeqOutcome::New;
-        }
-        let n = usize::from(self.len);
-        if n == 0 {
-            self.push(start, end);
-            return SeqOutcome::New;
-        }
-        let last_end = self.ranges[n - 1].1;
-        if start >= last_end {
-            if start == last_end {
-                self.ranges[n - 1].1 = end;
-            } else {
-                self.push(start, end);
-            }
-            return SeqOutcome::New;
-        }
-        // start < last_end: inside a range, or in a gap.
-        for i in 0..n {
-            let (a, b) = self.ranges[i];
-            if start >= a && start < b {
-                if end > b {
-                    self.ranges[i].1 = end;
-                    self.coalesce();
-                }
-                return SeqOutcome::Retransmission;
-            }
-            if start < a {
-                // In the gap before range i.
-                if end > a {
-                    return SeqOutcome::PartialOverlap;
-                }
-                self.insert_at(i, start, end);
-                return SeqOutcome::OutOfOrder;
+            (0, len.min(HALF_SPACE - 1))
+        } else {
+            (start, end)
+        };
+        loop {
+            let may_grow = self.block == 0;
+            let SeqRanges {
+                len: n,
+                inline,
+                block,
+                ..
+            } = self;
+            let store: &mut [(u32, u32)] = match *block {
+                0 => &mut inline[..],
+                b => &mut pool.blocks[(b - 1) as usize][..],
+            };
+            match classify(store, n, start, end, may_grow) {
+                Ok(outcome) => return outcome,
+                Err(NeedRoom) => match pool.take() {
+                    Some(b) => {
+                        let k = usize::from(self.len);
+                        pool.blocks[b as usize][..k].copy_from_slice(&self.inline[..k]);
+                        self.block = b + 1;
+                    }
+                    // None left: keep the newest ranges inline (counted in the pool).
+                    None => {
+                        let SeqRanges { len: n, inline, .. } = self;
+                        return classify(inline, n, start, end, false)
+                            .unwrap_or(SeqOutcome::Unknown);
+                    }
+                },
             }
         }
-        SeqOutcome::Unknown
-    }
-
-    fn push(&mut self, start: u32, end: u32) {
-        if usize::from(self.len) == MAX_RANGES {
-            self.ranges.copy_within(1.., 0);
-            self.len -= 1;
-        }
-        self.ranges[usize::from(self.len)] = (start, end);
-        self.len += 1;
-    }
-
-    fn insert_at(&mut self, i: usize, start: u32, end: u32) {
-        let n = usize::from(self.len);
-        if n == MAX_RANGES {
-            if i == 0 {
-                // Older than everything kept and no room: merge into the first range's gap is
-                // impossible without inventing data, so forget it.
-                return;
-            }
-            self.ranges.copy_within(1..i, 0);
-            self.ranges[i - 1] = (start, end);
-            self.coalesce();
-            return;
-        }
-        self.ranges.copy_within(i..n, i + 1);
-        self.ranges[i] = (start, end);
-        self.len += 1;
-        self.coalesce();
-    }
-
-    /// Merges touching or overlapping neighbours (at most 16 ranges: a linear pass).
-    fn coalesce(&mut self) {
-        let n = usize::from(self.len);
-        if n < 2 {
-            return;
-        }
-        let mut w = 0;
-        for r in 1..n {
-            let (c, d) = self.ranges[r];
-            if self.ranges[w].1 >= c {
-                self.ranges[w].1 = self.ranges[w].1.max(d);
-            } else {
-                w += 1;
-                self.ranges[w] = (c, d);
-            }
-        }
-        self.len = (w + 1) as u8;
     }
 
     /// Number of ranges held (for tests).
@@ -153,6 +175,106 @@ impl SeqRanges {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Classifies `[start, end)` against the `*n` ranges of `store` (its length is the capacity) and
+/// records it. Err when a range must be added to a full store that may grow instead (nothing
+/// changed then).
+fn classify(
+    store: &mut [(u32, u32)],
+    n: &mut u8,
+    start: u32,
+    end: u32,
+    may_grow: bool,
+) -> Result<SeqOutcome, NeedRoom> {
+    let len = usize::from(*n);
+    let full = len == store.len();
+    if len == 0 {
+        push(store, n, start, end);
+        return Ok(SeqOutcome::New);
+    }
+    let last_end = store[len - 1].1;
+    if start >= last_end {
+        if start == last_end {
+            store[len - 1].1 = end;
+        } else {
+            if full && may_grow {
+                return Err(NeedRoom);
+            }
+            push(store, n, start, end);
+        }
+        return Ok(SeqOutcome::New);
+    }
+    // start < last_end: inside a range, or in a gap.
+    for i in 0..len {
+        let (a, b) = store[i];
+        if start >= a && start < b {
+            if end > b {
+                store[i].1 = end;
+                coalesce(store, n);
+            }
+            return Ok(SeqOutcome::Retransmission);
+        }
+        if start < a {
+            // In the gap before range i.
+            if end > a {
+                return Ok(SeqOutcome::PartialOverlap);
+            }
+            if full && may_grow {
+                return Err(NeedRoom);
+            }
+            insert_at(store, n, i, start, end);
+            return Ok(SeqOutcome::OutOfOrder);
+        }
+    }
+    Ok(SeqOutcome::Unknown)
+}
+
+fn push(store: &mut [(u32, u32)], n: &mut u8, start: u32, end: u32) {
+    if usize::from(*n) == store.len() {
+        store.copy_within(1.., 0);
+        *n -= 1;
+    }
+    store[usize::from(*n)] = (start, end);
+    *n += 1;
+}
+
+fn insert_at(store: &mut [(u32, u32)], n: &mut u8, i: usize, start: u32, end: u32) {
+    let len = usize::from(*n);
+    if len == store.len() {
+        if i == 0 {
+            // Older than everything kept and no room: merge into the first range's gap is
+            // impossible without inventing data, so forget it.
+            return;
+        }
+        store.copy_within(1..i, 0);
+        store[i - 1] = (start, end);
+        coalesce(store, n);
+        return;
+    }
+    store.copy_within(i..len, i + 1);
+    store[i] = (start, end);
+    *n += 1;
+    coalesce(store, n);
+}
+
+/// Merges touching or overlapping neighbours (at most 16 ranges: a linear pass).
+fn coalesce(store: &mut [(u32, u32)], n: &mut u8) {
+    let len = usize::from(*n);
+    if len < 2 {
+        return;
+    }
+    let mut w = 0;
+    for r in 1..len {
+        let (c, d) = store[r];
+        if store[w].1 >= c {
+            store[w].1 = store[w].1.max(d);
+        } else {
+            w += 1;
+            store[w] = (c, d);
+        }
+    }
+    *n = (w + 1) as u8;
 }
 
 #[cfg(test)]
@@ -167,58 +289,125 @@ mod tests {
 
     #[test]
     fn in_order_then_retransmission() {
-        let mut s = r();
+        let (mut s, mut p) = (r(), RangePool::new(4));
         let b = SeqNumber(u32::MAX - 100);
-        assert_eq!(s.insert(b, 100), SeqOutcome::New);
-        assert_eq!(s.insert(b + 100, 100), SeqOutcome::New);
+        assert_eq!(s.insert(b, 100, &mut p), SeqOutcome::New);
+        assert_eq!(s.insert(b + 100, 100, &mut p), SeqOutcome::New);
         assert_eq!(s.len(), 1);
-        assert_eq!(s.insert(b + 50, 100), SeqOutcome::Retransmission);
-        assert_eq!(s.insert(b, 200), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b + 50, 100, &mut p), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b, 200, &mut p), SeqOutcome::Retransmission);
     }
 
     #[test]
     fn gap_then_out_of_order_fill() {
-        let mut s = r();
+        let (mut s, mut p) = (r(), RangePool::new(4));
         let b = SeqNumber(u32::MAX - 100);
-        assert_eq!(s.insert(b, 100), SeqOutcome::New);
-        assert_eq!(s.insert(b + 200, 100), SeqOutcome::New);
+        assert_eq!(s.insert(b, 100, &mut p), SeqOutcome::New);
+        assert_eq!(s.insert(b + 200, 100, &mut p), SeqOutcome::New);
         assert_eq!(s.len(), 2);
-        assert_eq!(s.insert(b + 100, 100), SeqOutcome::OutOfOrder);
+        assert_eq!(s.insert(b + 100, 100, &mut p), SeqOutcome::OutOfOrder);
         assert_eq!(s.len(), 1, "gap filled and merged");
-        assert_eq!(s.insert(b + 150, 10), SeqOutcome::Retransmission);
+        assert_eq!(s.insert(b + 150, 10, &mut p), SeqOutcome::Retransmission);
     }
 
     #[test]
     fn partial_overlap_is_not_retransmission() {
-        let mut s = r();
+        let (mut s, mut p) = (r(), RangePool::new(4));
         let b = SeqNumber(u32::MAX - 100);
-        s.insert(b, 100);
-        s.insert(b + 200, 100);
-        assert_eq!(s.insert(b + 150, 100), SeqOutcome::PartialOverlap);
+        s.insert(b, 100, &mut p);
+        s.insert(b + 200, 100, &mut p);
+        assert_eq!(s.insert(b + 150, 100, &mut p), SeqOutcome::PartialOverlap);
     }
 
     #[test]
     fn bounded_to_max_ranges() {
-        let mut s = r();
+        let (mut s, mut p) = (r(), RangePool::new(4));
         let b = SeqNumber(u32::MAX - 100);
         for i in 0..40u32 {
-            assert_eq!(s.insert(b + i * 200, 100), SeqOutcome::New);
+            assert_eq!(s.insert(b + i * 200, 100, &mut p), SeqOutcome::New);
         }
         assert_eq!(s.len(), MAX_RANGES);
         // The newest ranges are kept: a retransmission of recent data is still recognised.
-        assert_eq!(s.insert(b + 39 * 200, 100), SeqOutcome::Retransmission);
+        assert_eq!(
+            s.insert(b + 39 * 200, 100, &mut p),
+            SeqOutcome::Retransmission
+        );
         // Old data beyond what is kept falls into the first kept gap region or is forgotten.
-        let _ = s.insert(b + 0, 100);
+        let _ = s.insert(b + 0, 100, &mut p);
         assert!(s.len() <= MAX_RANGES);
+    }
+
+    /// A direction with more holes than fit inline takes a block, and gives it back on release;
+    /// with no block left it keeps its newest ranges inline, counted.
+    #[test]
+    fn blocks_are_taken_on_demand_and_given_back() {
+        let b = SeqNumber(u32::MAX - 100);
+        let mut p = RangePool::new(1);
+        let (mut s, mut t) = (r(), r());
+        for i in 0..INLINE_RANGES as u32 {
+            assert_eq!(s.insert(b + i * 200, 100, &mut p), SeqOutcome::New);
+        }
+        assert_eq!(p.in_use(), 0, "inline so far");
+        assert_eq!(s.insert(b + 1_000, 100, &mut p), SeqOutcome::New);
+        assert_eq!(p.in_use(), 1);
+        assert_eq!(s.len(), INLINE_RANGES + 1);
+        // Filling the holes: out of order, then retransmissions, all remembered.
+        assert_eq!(s.insert(b + 100, 100, &mut p), SeqOutcome::OutOfOrder);
+        assert_eq!(s.insert(b + 50, 10, &mut p), SeqOutcome::Retransmission);
+        // The pool is empty: t keeps its newest two ranges inline, and the miss is counted.
+        for i in 0..4u32 {
+            assert_eq!(t.insert(b + i * 200, 100, &mut p), SeqOutcome::New);
+        }
+        assert_eq!(t.len(), INLINE_RANGES);
+        assert_eq!(p.exhausted, 2);
+        assert_eq!(
+            t.insert(b + 3 * 200, 100, &mut p),
+            SeqOutcome::Retransmission
+        );
+        p.release(&mut s);
+        assert_eq!(p.in_use(), 0);
+        // The block is taken again by the next direction that needs one.
+        assert_eq!(t.insert(b + 2_000, 100, &mut p), SeqOutcome::New);
+        assert_eq!(p.in_use(), 1);
+        assert_eq!(t.len(), INLINE_RANGES + 1);
+    }
+
+    /// Ranges that start inline and move to a block when needed classify every segment as
+    /// one fixed array of 16 does (the reference: the same classifier on a 16-range store from
+    /// the start), over random segments with holes, retransmissions and overlaps.
+    #[test]
+    fn growing_into_a_block_changes_no_outcome() {
+        let b = SeqNumber(1_000);
+        let mut p = RangePool::new(8);
+        let mut s = SeqRanges::default();
+        s.set_base(b);
+        let (mut store, mut n) = ([(0u32, 0u32); MAX_RANGES], 0u8);
+        let mut x = 7u32;
+        let mut grew = false;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let off = (x >> 12) % 200_000;
+            let len = 1 + (x & 0x3ff);
+            let want =
+                classify(&mut store, &mut n, off, off + len, false).unwrap_or(SeqOutcome::Unknown);
+            assert_eq!(
+                s.insert(b + off, len, &mut p),
+                want,
+                "segment at {off}+{len}"
+            );
+            grew |= p.in_use() > 0;
+        }
+        assert!(grew, "the test never left the inline ranges");
+        assert_eq!(p.exhausted, 0);
     }
 
     #[test]
     fn before_base_is_unknown() {
-        let mut s = r();
+        let (mut s, mut p) = (r(), RangePool::new(4));
         let b = SeqNumber(u32::MAX - 100);
-        s.insert(b, 100);
+        s.insert(b, 100, &mut p);
         assert_eq!(
-            s.insert(SeqNumber(b.0.wrapping_sub(1000)), 10),
+            s.insert(SeqNumber(b.0.wrapping_sub(1000)), 10, &mut p),
             SeqOutcome::Unknown
         );
     }
