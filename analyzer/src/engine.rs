@@ -1,10 +1,11 @@
 //! [`Analyzer`]: one worker's shard of flows, fed packet by packet, time carried by the packets.
 
+use crate::block_pool::{BlockPool, BlockRef};
 use crate::config::AnalyzerConfig;
 use crate::counters::Counters;
 use crate::flow::{
-    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, ServiceTable, SCORE_L7,
-    SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
+    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, IcmpEchoes, ServiceTable,
+    SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
 use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
@@ -46,6 +47,8 @@ pub struct Analyzer {
     observation_ordinal: Option<u64>,
     /// Sequence ranges of the TCP directions with more holes than fit in a flow.
     ranges: RangePool,
+    /// Outstanding echo requests of the ICMP flows that sent one.
+    icmp_echoes: BlockPool<IcmpEchoes>,
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
@@ -56,7 +59,8 @@ impl Analyzer {
         let horizon = cfg.timeouts.max_ns();
         Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
-            ranges: RangePool::new(RangePool::blocks_for(cfg.flow_capacity)),
+            ranges: RangePool::new(crate::tcp::range_blocks_for(cfg.flow_capacity)),
+            icmp_echoes: BlockPool::new(crate::flow::icmp_blocks_for(cfg.flow_capacity)),
             dedup: Dedup::new(&cfg.mirror.dedup),
             services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
             l7: L7Tracker::new(&cfg.l7),
@@ -226,7 +230,9 @@ impl Analyzer {
         let rec = self.build_record(idx, close, end);
         self.emit(&rec, sink);
         self.l7.release(self.table.get(idx));
-        self.table.get_mut(idx).perf.release(&mut self.ranges);
+        let f = self.table.get_mut(idx);
+        f.perf.release(&mut self.ranges);
+        self.icmp_echoes.release(&mut f.icmp_pending);
         self.table.remove(idx);
         self.counters.flows_closed += 1;
     }
@@ -491,7 +497,10 @@ impl Analyzer {
                     let us = ts.saturating_sub(f.last_side_ns) / 1_000;
                     f.perf.interval.art_by_requester[side ^ 1].add_capped(us, ART_CAP_US);
                 }
-                Transport::Icmp(h) => on_icmp(f, side, ts, &h),
+                Transport::Icmp(h) => {
+                    on_icmp(f, side, ts, &h, &mut self.icmp_echoes);
+                    self.counters.icmp_echo_blocks_exhausted = self.icmp_echoes.exhausted;
+                }
                 _ => {}
             }
             timeouts.others_ns
@@ -505,19 +514,35 @@ impl Analyzer {
 }
 
 /// ICMP echo: the request's receiver is the server; request -> reply time is an SRT sample.
-fn on_icmp(f: &mut Flow, side: usize, ts: u64, h: &wire::IcmpHeader) {
+/// The flow's outstanding requests live in a pooled block taken at its first request (none
+/// left: no SRT for it, counted by the pool).
+fn on_icmp(
+    f: &mut Flow,
+    side: usize,
+    ts: u64,
+    h: &wire::IcmpHeader,
+    echoes: &mut BlockPool<IcmpEchoes>,
+) {
     if h.is_echo_request() {
         f.direction.observe(side as u8 ^ 1, SCORE_SYN);
-        let slot = usize::from(h.seq) % f.icmp_pending.len();
-        f.icmp_pending[slot] = (h.id, h.seq, ts);
+        if !f.icmp_pending.is_some() {
+            f.icmp_pending = echoes.take().unwrap_or(BlockRef::NONE);
+        }
+        if let Some(pending) = echoes.get_mut(f.icmp_pending) {
+            let slot = usize::from(h.seq) % pending.len();
+            pending[slot] = (h.id, h.seq, ts);
+        }
     } else if h.is_echo_reply() {
         f.direction.observe(side as u8, SCORE_SYN);
-        let slot = usize::from(h.seq) % f.icmp_pending.len();
-        let (id, seq, t0) = f.icmp_pending[slot];
+        let Some(pending) = echoes.get_mut(f.icmp_pending) else {
+            return;
+        };
+        let slot = usize::from(h.seq) % pending.len();
+        let (id, seq, t0) = pending[slot];
         if t0 != 0 && id == h.id && seq == h.seq {
             let us = ts.saturating_sub(t0) / 1_000;
             f.perf.interval.srt_by_acker[side].add_capped(us, SRT_CAP_US);
-            f.icmp_pending[slot] = (0, 0, 0);
+            pending[slot] = (0, 0, 0);
         }
     }
 }

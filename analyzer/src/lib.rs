@@ -18,6 +18,7 @@
 
 pub mod aggregate;
 pub mod assoc_cache;
+pub mod block_pool;
 pub mod config;
 pub mod counters;
 pub mod engine;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. Modules in one layer do not use each other unless listed in an earlier layer.
 const LAYERS: &[&[&str]] = &[
-    &["wire", "inline", "ports", "assoc_cache"],
+    &["wire", "inline", "ports", "assoc_cache", "block_pool"],
     &["mirror", "tcp"],
     &["flow"],
     &["metrics"],

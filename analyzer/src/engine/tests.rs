@@ -415,6 +415,54 @@ fn udp_art_and_icmp_srt() {
     assert_eq!(icmp.peers.ip_1, sip());
 }
 
+/// ICMP flows take a block for their outstanding echo requests at the first request; with the
+/// pool empty a flow goes without (no SRT, counted), and closed flows give blocks back.
+#[test]
+fn icmp_echo_blocks_are_bounded_and_reused() {
+    let cfg = AnalyzerConfig {
+        flow_capacity: 128,
+        ..AnalyzerConfig::default()
+    };
+    let blocks = crate::flow::icmp_blocks_for(cfg.flow_capacity);
+    let mut an = Analyzer::new(cfg);
+    let mut out = Vec::new();
+    let flows = blocks + 6;
+    let mut ping = |an: &mut Analyzer, at: u64, host: usize, reply: bool| {
+        let h = IpAddr::V4(Ipv4Addr::new(10, 9, (host >> 8) as u8, host as u8));
+        let (src, dst) = if reply { (h, cip()) } else { (cip(), h) };
+        let e = build::icmp_echo(src, dst, reply, 7, 1, b"ping");
+        let frame = build::ethernet_ip(S, C, &[], &build::ip(src, dst, 1, 1, 64, &e));
+        let meta = PacketMeta {
+            ts_ns: T0 + at * MS,
+            wire_len: frame.len() as u32,
+            cap_len: frame.len() as u32,
+            ..Default::default()
+        };
+        an.on_packet(&meta, &frame, &mut out);
+    };
+    for host in 0..flows {
+        ping(&mut an, 0, host, false);
+    }
+    for host in 0..flows {
+        ping(&mut an, 2, host, true);
+    }
+    assert_eq!(an.counters().icmp_echo_blocks_exhausted, 6);
+    // Every flow times out; the blocks come back and serve new flows.
+    for host in 0..blocks {
+        ping(&mut an, 600_000 + host as u64, 1_000 + host, false);
+        ping(&mut an, 600_002 + host as u64, 1_000 + host, true);
+    }
+    an.finish(&mut out);
+    assert_eq!(an.counters().icmp_echo_blocks_exhausted, 6);
+    let timed = out.iter().filter(|r| r.srt_count == 1).count();
+    assert_eq!(
+        timed,
+        blocks + blocks,
+        "every flow with a block has its echo timed"
+    );
+    assert_eq!(out.iter().filter(|r| r.srt_count == 0).count(), 6);
+}
+
 #[test]
 fn decode_errors_and_non_ip_are_counted() {
     let mut an = Analyzer::new(AnalyzerConfig::default());

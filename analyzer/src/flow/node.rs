@@ -81,7 +81,15 @@ impl FlowSide {
 }
 
 /// Outstanding ICMP echo requests kept per flow (for SRT of echo request -> reply).
-pub(crate) const ICMP_PENDING: usize = 4;
+pub const ICMP_PENDING: usize = 4;
+
+/// An ICMP flow's outstanding echo requests (id, sequence, time), in a pooled block.
+pub type IcmpEchoes = [(u16, u16, u64); ICMP_PENDING];
+
+/// Echo-request blocks for a flow table of `flow_capacity`: one for every fourth flow at once.
+pub fn icmp_blocks_for(flow_capacity: u32) -> usize {
+    (flow_capacity as usize / 4).max(64)
+}
 
 /// One tracked flow. Endpoint 0 sent the first packet.
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +114,8 @@ pub struct Flow {
     /// Endpoint of the last packet (for UDP ART).
     pub last_side: u8,
     pub last_side_ns: u64,
-    pub icmp_pending: [(u16, u16, u64); ICMP_PENDING],
+    /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
+    pub icmp_pending: crate::block_pool::BlockRef,
     /// A row was already produced for this flow (later rows have is_new_flow = false).
     pub reported: bool,
     pub active: bool,
@@ -141,7 +150,7 @@ impl Flow {
             direction,
             last_side: 0,
             last_side_ns: 0,
-            icmp_pending: [(0, 0, 0); ICMP_PENDING],
+            icmp_pending: crate::block_pool::BlockRef::NONE,
             reported: false,
             active: true,
             l7: super::L7Link::default(),

@@ -11,5 +11,5 @@ mod ranges;
 mod seq;
 
 pub use perf::{PerfInterval, PerfVerdict, Stat, TcpPerf, ART_CAP_US, RTT_CAP_US, SRT_CAP_US};
-pub use ranges::{RangePool, SeqOutcome, SeqRanges, INLINE_RANGES, MAX_RANGES};
+pub use ranges::{range_blocks_for, RangePool, SeqOutcome, SeqRanges, INLINE_RANGES, MAX_RANGES};
 pub use seq::SeqNumber;

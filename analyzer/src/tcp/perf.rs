@@ -323,7 +323,7 @@ impl TcpPerf {
     /// Gives the flow's pooled ranges back (the flow is closing).
     pub fn release(&mut self, pool: &mut RangePool) {
         for p in self.peers.iter_mut() {
-            pool.release(&mut p.ranges);
+            super::ranges::release(pool, &mut p.ranges);
         }
     }
 

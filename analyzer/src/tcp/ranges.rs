@@ -2,6 +2,7 @@
 //! retransmissions and out-of-order segments (DeepFlow keeps 16 ranges per direction).
 
 use super::seq::SeqNumber;
+use crate::block_pool::{BlockPool, BlockRef};
 
 /// Ranges kept per direction; when full, the lowest (oldest) range is forgotten.
 pub const MAX_RANGES: usize = 16;
@@ -33,68 +34,26 @@ pub struct SeqRanges {
     has_base: bool,
     len: u8,
     inline: [(u32, u32); INLINE_RANGES],
-    /// The pool block holding the ranges (index + 1; 0: inline).
-    block: u32,
+    /// The pool block holding the ranges (none: inline).
+    block: BlockRef,
 }
 
-/// Blocks of ranges for the directions that need more than [`INLINE_RANGES`] (bounded; taken on
-/// demand, given back when the flow closes). When none is left a direction keeps its newest
-/// [`INLINE_RANGES`] ranges, and the miss is counted.
-#[derive(Debug)]
-pub struct RangePool {
-    blocks: Vec<[(u32, u32); MAX_RANGES]>,
-    free: Vec<u32>,
-    capacity: usize,
-    /// A block was needed and none was left.
-    pub exhausted: u64,
+/// Blocks of [`MAX_RANGES`] ranges for the directions that need more than [`INLINE_RANGES`]
+/// (bounded; taken on demand, given back when the flow closes). When none is left a direction
+/// keeps its newest [`INLINE_RANGES`] ranges, and the miss is counted.
+pub type RangePool = BlockPool<[(u32, u32); MAX_RANGES]>;
+
+/// Blocks for a flow table of `flow_capacity`: one for every fourth TCP direction at once (holes
+/// in several places at a time are rare; a miss is counted).
+pub fn range_blocks_for(flow_capacity: u32) -> usize {
+    (flow_capacity as usize / 2).max(64)
 }
 
-impl RangePool {
-    pub fn new(capacity: usize) -> Self {
-        RangePool {
-            blocks: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
-            capacity,
-            exhausted: 0,
-        }
-    }
-
-    /// Blocks for a flow table of `flow_capacity`: one for every fourth TCP direction at once
-    /// (holes in several places at a time are rare; a miss is counted).
-    pub fn blocks_for(flow_capacity: u32) -> usize {
-        (flow_capacity as usize / 2).max(64)
-    }
-
-    /// What a pool of `capacity` blocks takes at most, bytes.
-    pub fn memory_bytes(capacity: usize) -> usize {
-        capacity * (std::mem::size_of::<[(u32, u32); MAX_RANGES]>() + 4)
-    }
-
-    /// Blocks in use.
-    pub fn in_use(&self) -> usize {
-        self.blocks.len() - self.free.len()
-    }
-
-    fn take(&mut self) -> Option<u32> {
-        if let Some(i) = self.free.pop() {
-            return Some(i);
-        }
-        if self.blocks.len() < self.capacity {
-            // Within the capacity reserved at start: no allocation.
-            self.blocks.push([(0, 0); MAX_RANGES]);
-            return Some(self.blocks.len() as u32 - 1);
-        }
-        self.exhausted += 1;
-        None
-    }
-
-    /// Gives `r`'s block back (a closing flow).
-    pub fn release(&mut self, r: &mut SeqRanges) {
-        if r.block != 0 {
-            self.free.push(r.block - 1);
-            r.block = 0;
-            r.len = r.len.min(INLINE_RANGES as u8);
-        }
+/// Gives `r`'s block back (a closing flow).
+pub(super) fn release(pool: &mut RangePool, r: &mut SeqRanges) {
+    if r.block.is_some() {
+        pool.release(&mut r.block);
+        r.len = r.len.min(INLINE_RANGES as u8);
     }
 }
 
@@ -137,24 +96,26 @@ impl SeqRanges {
             (start, end)
         };
         loop {
-            let may_grow = self.block == 0;
+            let may_grow = !self.block.is_some();
             let SeqRanges {
                 len: n,
                 inline,
                 block,
                 ..
             } = self;
-            let store: &mut [(u32, u32)] = match *block {
-                0 => &mut inline[..],
-                b => &mut pool.blocks[(b - 1) as usize][..],
+            let store: &mut [(u32, u32)] = match pool.get_mut(*block) {
+                Some(b) => &mut b[..],
+                None => &mut inline[..],
             };
             match classify(store, n, start, end, may_grow) {
                 Ok(outcome) => return outcome,
                 Err(NeedRoom) => match pool.take() {
                     Some(b) => {
                         let k = usize::from(self.len);
-                        pool.blocks[b as usize][..k].copy_from_slice(&self.inline[..k]);
-                        self.block = b + 1;
+                        if let Some(block) = pool.get_mut(b) {
+                            block[..k].copy_from_slice(&self.inline[..k]);
+                        }
+                        self.block = b;
                     }
                     // None left: keep the newest ranges inline (counted in the pool).
                     None => {
@@ -364,7 +325,7 @@ mod tests {
             t.insert(b + 3 * 200, 100, &mut p),
             SeqOutcome::Retransmission
         );
-        p.release(&mut s);
+        release(&mut p, &mut s);
         assert_eq!(p.in_use(), 0);
         // The block is taken again by the next direction that needs one.
         assert_eq!(t.insert(b + 2_000, 100, &mut p), SeqOutcome::New);
