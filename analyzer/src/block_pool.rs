@@ -63,6 +63,11 @@ impl<T: Copy + Default> BlockPool<T> {
     }
 
     /// The block `r` refers to (None for [`BlockRef::NONE`]).
+    pub fn get(&self, r: BlockRef) -> Option<&T> {
+        r.0.checked_sub(1).and_then(|i| self.blocks.get(i as usize))
+    }
+
+    /// The block `r` refers to, to change (None for [`BlockRef::NONE`]).
     pub fn get_mut(&mut self, r: BlockRef) -> Option<&mut T> {
         r.0.checked_sub(1)
             .and_then(|i| self.blocks.get_mut(i as usize))

@@ -78,6 +78,8 @@ crate::named_counters! {
         /// Times an ICMP flow's first echo request found no block for its outstanding requests
         /// left (no SRT for that flow's echoes).
         icmp_echo_blocks_exhausted,
+        /// Tunnelled flows that found no tunnel block left (their rows carry no tunnel fields).
+        tunnel_blocks_exhausted,
         /// TCP headers with malformed options (packet still used).
         tcp_bad_options,
         /// Flow log rows produced.

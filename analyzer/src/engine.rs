@@ -4,8 +4,8 @@ use crate::block_pool::{BlockPool, BlockRef};
 use crate::config::AnalyzerConfig;
 use crate::counters::Counters;
 use crate::flow::{
-    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, IcmpEchoes, ServiceTable,
-    SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
+    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, FlowTunnel, IcmpEchoes,
+    ServiceTable, SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
 use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
@@ -49,6 +49,8 @@ pub struct Analyzer {
     ranges: RangePool,
     /// Outstanding echo requests of the ICMP flows that sent one.
     icmp_echoes: BlockPool<IcmpEchoes>,
+    /// Tunnels of the tunnelled flows.
+    tunnels: BlockPool<FlowTunnel>,
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
@@ -61,6 +63,7 @@ impl Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
             ranges: RangePool::new(crate::tcp::range_blocks_for(cfg.flow_capacity)),
             icmp_echoes: BlockPool::new(crate::flow::icmp_blocks_for(cfg.flow_capacity)),
+            tunnels: BlockPool::new(crate::flow::tunnel_blocks_for(cfg.flow_capacity)),
             dedup: Dedup::new(&cfg.mirror.dedup),
             services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
             l7: L7Tracker::new(&cfg.l7),
@@ -233,6 +236,7 @@ impl Analyzer {
         let f = self.table.get_mut(idx);
         f.perf.release(&mut self.ranges);
         self.icmp_echoes.release(&mut f.icmp_pending);
+        self.tunnels.release(&mut f.tunnel);
         self.table.remove(idx);
         self.counters.flows_closed += 1;
     }
@@ -413,7 +417,17 @@ impl Analyzer {
         flow.sides[1].mac = pkt.l2.dst_mac;
         flow.eth_type = pkt.eth_type;
         flow.vlan = pkt.l2.vlan;
-        flow.tunnel = pkt.tunnel;
+        if pkt.tunnel.kind != wire::TunnelType::None {
+            match self.tunnels.take() {
+                Some(b) => {
+                    if let Some(t) = self.tunnels.get_mut(b) {
+                        t.fwd = pkt.tunnel;
+                    }
+                    flow.tunnel = b;
+                }
+                None => self.counters.tunnel_blocks_exhausted += 1,
+            }
+        }
         let idx = self.table.insert(flow).ok()?;
         self.counters.flows_created += 1;
         self.counters.active_flows_peak =
@@ -450,12 +464,12 @@ impl Analyzer {
             l4_payload,
             pkt.l2.src_mac,
         );
-        if side == 1
-            && f.tunnel.kind != wire::TunnelType::None
-            && f.tunnel_rev.is_none()
-            && pkt.tunnel.kind == f.tunnel.kind
-        {
-            f.tunnel_rev = Some((pkt.tunnel.src, pkt.tunnel.dst));
+        if side == 1 && pkt.tunnel.kind != wire::TunnelType::None {
+            if let Some(t) = self.tunnels.get_mut(f.tunnel) {
+                if t.rev.is_none() && pkt.tunnel.kind == t.fwd.kind {
+                    t.rev = Some((pkt.tunnel.src, pkt.tunnel.dst));
+                }
+            }
         }
         f.last_ns = ts;
 

@@ -67,14 +67,15 @@ impl Analyzer {
         } else {
             f.interval_start_ns
         };
-        let tunnel_on = f.tunnel.kind != wire::TunnelType::None;
-        let v6t = f.tunnel.is_ipv6;
+        let tunnel = self.tunnels.get(f.tunnel).copied().unwrap_or_default();
+        let tunnel_on = tunnel.fwd.kind != wire::TunnelType::None;
+        let v6t = tunnel.fwd.is_ipv6;
         // Tunnel addresses as seen on client->server packets (tx) and server->client (rx).
-        let fwd = (f.tunnel.src, f.tunnel.dst);
+        let fwd = (tunnel.fwd.src, tunnel.fwd.dst);
         let (tx, rx) = if c == 0 {
-            (Some(fwd), f.tunnel_rev)
+            (Some(fwd), tunnel.rev)
         } else {
-            (f.tunnel_rev, Some(fwd))
+            (tunnel.rev, Some(fwd))
         };
         let tip = |x: Option<([u8; 16], [u8; 16])>, i: usize| {
             x.filter(|_| tunnel_on)
@@ -101,9 +102,9 @@ impl Analyzer {
             eth_type: f.eth_type,
             vlan: f.vlan,
             peers: FlowPeers::of(f, c),
-            tunnel_type: f.tunnel.kind as u8,
-            tunnel_tier: f.tunnel.tier,
-            tunnel_id: f.tunnel.id,
+            tunnel_type: tunnel.fwd.kind as u8,
+            tunnel_tier: tunnel.fwd.tier,
+            tunnel_id: tunnel.fwd.id,
             tunnel_tx_ip_0: tip(tx, 0),
             tunnel_tx_ip_1: tip(tx, 1),
             tunnel_rx_ip_0: tip(rx, 0),

@@ -86,6 +86,29 @@ pub const ICMP_PENDING: usize = 4;
 /// An ICMP flow's outstanding echo requests (id, sequence, time), in a pooled block.
 pub type IcmpEchoes = [(u16, u16, u64); ICMP_PENDING];
 
+/// A tunnelled flow's outer tunnel as seen on packets from endpoint 0, and the outer addresses
+/// of the reverse direction (in a pooled block: most flows have no tunnel).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowTunnel {
+    pub fwd: TunnelInfo,
+    pub rev: Option<([u8; 16], [u8; 16])>,
+}
+
+impl Default for FlowTunnel {
+    fn default() -> Self {
+        FlowTunnel {
+            fwd: TunnelInfo::NONE,
+            rev: None,
+        }
+    }
+}
+
+/// Tunnel blocks for a flow table of `flow_capacity`: one per flow (an overlay capture
+/// tunnels every flow).
+pub fn tunnel_blocks_for(flow_capacity: u32) -> usize {
+    flow_capacity as usize
+}
+
 /// Echo-request blocks for a flow table of `flow_capacity`: one for every fourth flow at once.
 pub fn icmp_blocks_for(flow_capacity: u32) -> usize {
     (flow_capacity as usize / 4).max(64)
@@ -100,9 +123,8 @@ pub struct Flow {
     pub sides: [FlowSide; 2],
     pub eth_type: u16,
     pub vlan: u16,
-    /// Outer tunnel as seen on packets from endpoint 0, and the outer addresses of the reverse.
-    pub tunnel: TunnelInfo,
-    pub tunnel_rev: Option<([u8; 16], [u8; 16])>,
+    /// Its tunnel, for tunnelled flows (a pooled [`FlowTunnel`]).
+    pub tunnel: crate::block_pool::BlockRef,
     pub start_ns: u64,
     pub last_ns: u64,
     /// Start of the current reporting interval.
@@ -139,8 +161,7 @@ impl Flow {
             sides: [FlowSide::new(ep[0]), FlowSide::new(ep[1])],
             eth_type: 0,
             vlan: 0,
-            tunnel: TunnelInfo::NONE,
-            tunnel_rev: None,
+            tunnel: crate::block_pool::BlockRef::NONE,
             start_ns: ts_ns,
             last_ns: ts_ns,
             interval_start_ns: ts_ns,
