@@ -391,18 +391,7 @@ mod tests {
     #[test]
     fn a_steered_frame_reaches_the_analyzer_decoded() {
         let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let spec = TcpSpec {
-            src_port: 1000,
-            dst_port: 80,
-            flags: 0x18,
-            ..TcpSpec::default()
-        };
-        let frame = build::ethernet_ip(
-            [2; 6],
-            [4; 6],
-            &[],
-            &build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b"ping")),
-        );
+        let frame = build::tcp_frame(a, b, 1000, 80, b"ping");
         let (cfg, m) = (DecodeConfig::default(), PacketMeta::default());
         let (tx_lane, rx_lane) = lane();
         let mut lanes = vec![tx_lane];

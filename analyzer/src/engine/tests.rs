@@ -22,6 +22,16 @@ struct Conv {
     sport: u16,
 }
 
+/// The metadata of `frame` captured whole at `ts_ns`.
+fn meta_at(ts_ns: u64, frame: &[u8]) -> PacketMeta {
+    PacketMeta {
+        ts_ns,
+        wire_len: frame.len() as u32,
+        cap_len: frame.len() as u32,
+        ..Default::default()
+    }
+}
+
 fn cip() -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))
 }
@@ -369,13 +379,7 @@ fn udp_art_and_icmp_srt() {
     let mut out = Vec::new();
     let mut send = |an: &mut Analyzer, at: u64, fwd: bool, frame: Vec<u8>| {
         let _ = fwd;
-        let meta = PacketMeta {
-            ts_ns: T0 + at * MS,
-            wire_len: frame.len() as u32,
-            cap_len: frame.len() as u32,
-            ..Default::default()
-        };
-        an.on_packet(&meta, &frame, &mut out);
+        an.on_packet(&meta_at(T0 + at * MS, &frame), &frame, &mut out);
     };
     let q = build::udp(cip(), sip(), 53000, 53, b"query");
     send(
@@ -432,13 +436,7 @@ fn icmp_echo_blocks_are_bounded_and_reused() {
         let (src, dst) = if reply { (h, cip()) } else { (cip(), h) };
         let e = build::icmp_echo(src, dst, reply, 7, 1, b"ping");
         let frame = build::ethernet_ip(S, C, &[], &build::ip(src, dst, 1, 1, 64, &e));
-        let meta = PacketMeta {
-            ts_ns: T0 + at * MS,
-            wire_len: frame.len() as u32,
-            cap_len: frame.len() as u32,
-            ..Default::default()
-        };
-        an.on_packet(&meta, &frame, &mut out);
+        an.on_packet(&meta_at(T0 + at * MS, &frame), &frame, &mut out);
     };
     for host in 0..flows {
         ping(&mut an, 0, host, false);
@@ -478,39 +476,14 @@ fn tunnel_blocks_come_back_when_flows_close() {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
     );
     for i in 0..100u64 {
-        let inner = build::ethernet_ip(
-            C,
-            S,
-            &[],
-            &build::ip(
-                cip(),
-                sip(),
-                17,
-                1,
-                64,
-                &build::udp(cip(), sip(), 40_000 + i as u16, 53, b"q"),
-            ),
+        let q = build::udp(cip(), sip(), 40_000 + i as u16, 53, b"q");
+        let inner = build::ethernet_ip(C, S, &[], &build::ip(cip(), sip(), 17, 1, 64, &q));
+        let frame = build::vxlan_frame(o1, o2, 9, &inner);
+        an.on_packet(
+            &meta_at(T0 + i * 120 * NS_PER_SEC, &frame),
+            &frame,
+            &mut out,
         );
-        let frame = build::ethernet_ip(
-            S,
-            C,
-            &[],
-            &build::ip(
-                o1,
-                o2,
-                17,
-                1,
-                64,
-                &build::udp(o1, o2, 5000, 4789, &build::vxlan(9, &inner)),
-            ),
-        );
-        let meta = PacketMeta {
-            ts_ns: T0 + i * 120 * NS_PER_SEC,
-            wire_len: frame.len() as u32,
-            cap_len: frame.len() as u32,
-            ..Default::default()
-        };
-        an.on_packet(&meta, &frame, &mut out);
     }
     an.finish(&mut out);
     assert_eq!(an.counters().tunnel_blocks_exhausted, 0);

@@ -236,6 +236,35 @@ pub fn vxlan(vni: u32, inner_frame: &[u8]) -> Vec<u8> {
     v
 }
 
+/// An Ethernet frame carrying `inner_frame` in VXLAN (network `vni`) over UDP from `outer_src` to
+/// `outer_dst` (port 5000 -> 4789).
+pub fn vxlan_frame(outer_src: IpAddr, outer_dst: IpAddr, vni: u32, inner_frame: &[u8]) -> Vec<u8> {
+    let udp = udp(outer_src, outer_dst, 5000, 4789, &vxlan(vni, inner_frame));
+    ethernet_ip(
+        [6; 6],
+        [8; 6],
+        &[],
+        &ip(outer_src, outer_dst, 17, 0, 64, &udp),
+    )
+}
+
+/// An Ethernet frame with one TCP segment (PSH|ACK) of `payload` from `src:sport` to
+/// `dst:dport`.
+pub fn tcp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let spec = TcpSpec {
+        src_port: sport,
+        dst_port: dport,
+        flags: 0x18,
+        ..TcpSpec::default()
+    };
+    ethernet_ip(
+        [2; 6],
+        [4; 6],
+        &[],
+        &ip(src, dst, 6, 0, 64, &tcp(src, dst, &spec, payload)),
+    )
+}
+
 /// A GENEVE header with `options_words` 4-byte option words, carrying an Ethernet frame.
 pub fn geneve(vni: u32, options_words: u8, inner_frame: &[u8]) -> Vec<u8> {
     let mut g = vec![options_words & 0x3F, 0];

@@ -71,45 +71,15 @@ impl Decoded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{self, TcpSpec};
+    use crate::wire::build;
     use crate::wire::{decode_link, DecodeConfig, LinkType};
 
     #[test]
     fn a_frame_decoded_once_is_the_same_packet_anywhere() {
         let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let spec = TcpSpec {
-            src_port: 40000,
-            dst_port: 80,
-            flags: 0x18,
-            ..TcpSpec::default()
-        };
-        let inner = build::ethernet_ip(
-            [2; 6],
-            [4; 6],
-            &[],
-            &build::ip(
-                a,
-                b,
-                6,
-                0,
-                64,
-                &build::tcp(a, b, &spec, b"GET / HTTP/1.1\r\n\r\n"),
-            ),
-        );
+        let inner = build::tcp_frame(a, b, 40000, 80, b"GET / HTTP/1.1\r\n\r\n");
         let (o1, o2) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        let vxlan = build::ethernet_ip(
-            [6; 6],
-            [8; 6],
-            &[],
-            &build::ip(
-                o1,
-                o2,
-                17,
-                0,
-                64,
-                &build::udp(o1, o2, 5000, 4789, &build::vxlan(7, &inner)),
-            ),
-        );
+        let vxlan = build::vxlan_frame(o1, o2, 7, &inner);
         let cfg = DecodeConfig::default();
         let copy_of_inner = inner.clone();
         for frame in [inner, vxlan] {
