@@ -416,7 +416,7 @@ fn flow_metrics_keys_and_their_budget() {
         "{e}"
     );
     // Unset, the default shrinks to the room left.
-    let small = Config::from_yaml("global: {limits: {max_memory: 200}}\n").unwrap();
+    let small = Config::from_yaml("global: {limits: {max_memory: 170}}\n").unwrap();
     assert!(
         (256..4096).contains(&small.metrics.max_keys),
         "{}",
