@@ -8,7 +8,7 @@
 use tapflow_analyzer::RecordBatch;
 
 use crate::output::BATCH;
-use crate::pipeline::{LANE_BATCHES, LANE_BATCH_BYTES};
+use crate::pipeline::{LANE_BATCHES, LANE_BATCH_MEMORY};
 use crate::runtime::{Engine, LiveConfig, WorkerMode};
 
 const MIB: u64 = 1 << 20;
@@ -110,7 +110,7 @@ pub fn plan(cfg: &LiveConfig, outputs: &[Share]) -> MemoryPlan {
         let lanes = (captures * analyzers.max(1)) as u64;
         shares.push(Share {
             part: format!("pipeline packet lanes ({lanes})"),
-            bytes: lanes * (LANE_BATCHES as u64 + 1) * LANE_BATCH_BYTES as u64,
+            bytes: lanes * (LANE_BATCHES as u64 + 1) * LANE_BATCH_MEMORY as u64,
         });
     }
     let batch = RecordBatch::flow_logs_bytes(BATCH);

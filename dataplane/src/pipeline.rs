@@ -21,7 +21,11 @@ use crate::worker::WorkerStats;
 const BATCH_FRAMES: usize = 64;
 /// Bytes of frame data per batch (64 full-size frames; fewer jumbo frames).
 pub(crate) const LANE_BATCH_BYTES: usize = 128 * 1024;
-/// Batches in flight per (capture, analyzer) lane: 16 MiB of buffering per lane.
+/// What one batch holds: its frame bytes and each frame's descriptor (metadata, place, and the
+/// decoded form that travels with it).
+pub(crate) const LANE_BATCH_MEMORY: usize = LANE_BATCH_BYTES
+    + BATCH_FRAMES * std::mem::size_of::<(PacketMeta, u32, u32, Option<Decoded>)>();
+/// Batches in flight per (capture, analyzer) lane: about 18 MiB per lane with the descriptors.
 pub(crate) const LANE_BATCHES: usize = 128;
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// A partly filled batch waits at most this long for more frames (latency vs batch efficiency).
