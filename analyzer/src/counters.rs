@@ -75,6 +75,9 @@ crate::named_counters! {
         /// Times a TCP direction needed a block of sequence ranges (more holes than fit in its
         /// flow) and none was left: it kept its newest 2 ranges.
         tcp_range_blocks_exhausted,
+        /// Packets of flows past their opening (or non-TCP flows with a response-time sample)
+        /// that found no block of full performance state left: not measured.
+        perf_blocks_exhausted,
         /// Times an ICMP flow's first echo request found no block for its outstanding requests
         /// left (no SRT for that flow's echoes).
         icmp_echo_blocks_exhausted,

@@ -11,7 +11,7 @@ use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
 use crate::mirror::{Dedup, Observation};
 use crate::record::{L4FlowLog, Record, RecordSink};
-use crate::tcp::{RangePool, SeqNumber, ART_CAP_US, SRT_CAP_US};
+use crate::tcp::{PerfPools, SeqNumber, ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
 use crate::PacketMeta;
 
@@ -45,8 +45,9 @@ pub struct Analyzer {
     /// The current observation's ordinal in a numbered input ([`PacketMeta::seq`]): a flow it
     /// starts takes it as its id's counter.
     observation_ordinal: Option<u64>,
-    /// Sequence ranges of the TCP directions with more holes than fit in a flow.
-    ranges: RangePool,
+    /// Full performance state of the flows past their opening, and sequence ranges of the TCP
+    /// directions with more holes than fit in it.
+    perf: PerfPools,
     /// Outstanding echo requests of the ICMP flows that sent one.
     icmp_echoes: BlockPool<IcmpEchoes>,
     /// Tunnels of the tunnelled flows.
@@ -61,7 +62,7 @@ impl Analyzer {
         let horizon = cfg.timeouts.max_ns();
         Analyzer {
             table: FlowTable::new(cfg.flow_capacity, horizon),
-            ranges: RangePool::new(crate::tcp::range_blocks_for(cfg.flow_capacity)),
+            perf: PerfPools::new(cfg.flow_capacity),
             icmp_echoes: BlockPool::new(crate::flow::icmp_blocks_for(cfg.flow_capacity)),
             tunnels: BlockPool::new(crate::flow::tunnel_blocks_for(cfg.flow_capacity)),
             dedup: Dedup::new(&cfg.mirror.dedup),
@@ -234,7 +235,7 @@ impl Analyzer {
         self.emit(&rec, sink);
         self.l7.release(self.table.get(idx));
         let f = self.table.get_mut(idx);
-        f.perf.release(&mut self.ranges);
+        f.perf.release(&mut self.perf);
         self.icmp_echoes.release(&mut f.icmp_pending);
         self.tunnels.release(&mut f.tunnel);
         self.table.remove(idx);
@@ -412,7 +413,7 @@ impl Analyzer {
         let id =
             ((ts >> 30) << 32) | (u64::from(self.cfg.worker_id) << 24) | (ordinal & 0x00FF_FFFF);
         self.flow_counter = self.flow_counter.wrapping_add(1);
-        let mut flow = Flow::new(key, hash, id, [src, dst], ts, direction);
+        let mut flow = Flow::new(key, id, [src, dst], ts, direction);
         flow.sides[0].mac = pkt.l2.src_mac;
         flow.sides[1].mac = pkt.l2.dst_mac;
         flow.eth_type = pkt.eth_type;
@@ -428,7 +429,7 @@ impl Analyzer {
                 None => self.counters.tunnel_blocks_exhausted += 1,
             }
         }
-        let idx = self.table.insert(flow).ok()?;
+        let idx = self.table.insert(flow, hash).ok()?;
         self.counters.flows_created += 1;
         self.counters.active_flows_peak =
             self.counters.active_flows_peak.max(self.table.len() as u64);
@@ -471,27 +472,25 @@ impl Analyzer {
                 }
             }
         }
-        f.last_ns = ts;
+        let prev_ns = std::mem::replace(&mut f.last_ns, ts);
 
         let timeout = if let Some(t) = tcp {
             f.sides[side].interval.tcp_flags |= t.flags.0;
             f.conn.on_packet(side as u8, t);
             if t.flags.is_syn_ack() {
                 f.direction.observe(side as u8, SCORE_SYN_ACK);
-                self.services.on_syn_ack(
-                    &f.sides[side].ep,
-                    &f.sides[side ^ 1].ep,
-                    (ts / NS_PER_SEC) as u32,
-                );
+                self.services
+                    .on_syn_ack(f.ep(side), f.ep(side ^ 1), (ts / NS_PER_SEC) as u32);
             } else if t.flags.is_syn() {
                 f.direction.observe(side as u8 ^ 1, SCORE_SYN);
             }
-            match f.perf.on_packet(side, ts, t, &mut self.ranges) {
+            match f.perf.on_packet(side, ts, t, &mut self.perf) {
                 crate::tcp::PerfVerdict::AbnormalFlags => self.counters.tcp_abnormal_flags += 1,
                 crate::tcp::PerfVerdict::PartialOverlap => self.counters.tcp_partial_overlap += 1,
                 crate::tcp::PerfVerdict::Used | crate::tcp::PerfVerdict::Reset => {}
             }
-            self.counters.tcp_range_blocks_exhausted = self.ranges.exhausted;
+            self.counters.tcp_range_blocks_exhausted = self.perf.ranges.exhausted;
+            self.counters.perf_blocks_exhausted = self.perf.blocks.exhausted;
             let t_state = f.conn.timeout_ns(&timeouts);
             // DeepFlow gives every one-sided flow the short "others" timeout; a one-way mirror
             // would then cut a long connection into a flow per idle gap. A one-sided flow that is
@@ -508,21 +507,23 @@ impl Analyzer {
                     if f.sides[side].total_packets + f.sides[side ^ 1].total_packets > 1
                         && usize::from(f.last_side) != side =>
                 {
-                    let us = ts.saturating_sub(f.last_side_ns) / 1_000;
-                    f.perf.interval.art_by_requester[side ^ 1].add_capped(us, ART_CAP_US);
+                    let us = ts.saturating_sub(prev_ns) / 1_000;
+                    if let Some(i) = f.perf.interval_mut(&mut self.perf) {
+                        i.art_by_requester[side ^ 1].add_capped(us, ART_CAP_US);
+                    }
+                    self.counters.perf_blocks_exhausted = self.perf.blocks.exhausted;
                 }
                 Transport::Icmp(h) => {
-                    on_icmp(f, side, ts, &h, &mut self.icmp_echoes);
+                    on_icmp(f, side, ts, &h, &mut self.icmp_echoes, &mut self.perf);
                     self.counters.icmp_echo_blocks_exhausted = self.icmp_echoes.exhausted;
+                    self.counters.perf_blocks_exhausted = self.perf.blocks.exhausted;
                 }
                 _ => {}
             }
             timeouts.others_ns
         };
         f.last_side = side as u8;
-        f.last_side_ns = ts;
         let deadline = ts + timeout;
-        f.deadline_ns = deadline;
         self.table.wheel.schedule(idx, deadline);
     }
 }
@@ -536,6 +537,7 @@ fn on_icmp(
     ts: u64,
     h: &wire::IcmpHeader,
     echoes: &mut BlockPool<IcmpEchoes>,
+    perf: &mut PerfPools,
 ) {
     if h.is_echo_request() {
         f.direction.observe(side as u8 ^ 1, SCORE_SYN);
@@ -555,7 +557,9 @@ fn on_icmp(
         let (id, seq, t0) = pending[slot];
         if t0 != 0 && id == h.id && seq == h.seq {
             let us = ts.saturating_sub(t0) / 1_000;
-            f.perf.interval.srt_by_acker[side].add_capped(us, SRT_CAP_US);
+            if let Some(i) = f.perf.interval_mut(perf) {
+                i.srt_by_acker[side].add_capped(us, SRT_CAP_US);
+            }
             pending[slot] = (0, 0, 0);
         }
     }

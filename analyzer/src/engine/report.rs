@@ -23,18 +23,12 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
     if !has_ports {
         return (f.direction.server, f.direction.score);
     }
-    let (s0, s1) = (
-        services.score(&f.sides[0].ep),
-        services.score(&f.sides[1].ep),
-    );
+    let (s0, s1) = (services.score(f.ep(0)), services.score(f.ep(1)));
     let diff = s0.abs_diff(s1);
     if diff >= SCORE_MARGIN {
         return if s0 > s1 { (0, s0) } else { (1, s1) };
     }
-    let (e0, e1) = (
-        f.sides[0].ep.port >= EPHEMERAL_MIN,
-        f.sides[1].ep.port >= EPHEMERAL_MIN,
-    );
+    let (e0, e1) = (f.ep(0).port >= EPHEMERAL_MIN, f.ep(1).port >= EPHEMERAL_MIN);
     if e0 != e1 {
         return (u8::from(e0), SCORE_EPHEMERAL);
     }
@@ -57,7 +51,7 @@ impl Analyzer {
             .take_stats(self.table.get(idx))
             .unwrap_or((L7Protocol::Unknown, L7Stats::default()));
         let f = self.table.get_mut(idx);
-        let perf = f.perf.take_interval();
+        let perf = f.perf.take_interval(&mut self.perf);
         let s = usize::from(server);
         let c = s ^ 1;
         let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);

@@ -3,7 +3,7 @@
 use super::conn::TcpConn;
 use super::direction::Direction;
 use super::key::{Endpoint, FlowKey};
-use crate::tcp::TcpPerf;
+use crate::tcp::FlowPerf;
 use crate::wire::TunnelInfo;
 
 /// Counters of one direction since the last report.
@@ -20,11 +20,10 @@ pub struct PeerCounters {
     pub tcp_flags: u8,
 }
 
-/// One side of a flow: its endpoint and what it sent. Endpoint 0 sent the flow's first packet;
-/// which side is the client is decided when a row is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One side of a flow: what it sent (its endpoint is in the flow's key, [`Flow::ep`]). Endpoint
+/// 0 sent the flow's first packet; which side is the client is decided when a row is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlowSide {
-    pub ep: Endpoint,
     /// Source MAC of its packets (the first packet's destination MAC until it sends).
     pub mac: [u8; 6],
     /// A local L2 end (virtual mirror: its MAC is a local VM / pod).
@@ -40,19 +39,6 @@ pub struct FlowSide {
 }
 
 impl FlowSide {
-    fn new(ep: Endpoint) -> Self {
-        FlowSide {
-            ep,
-            mac: [0; 6],
-            l2_end: false,
-            interval: PeerCounters::default(),
-            total_packets: 0,
-            total_bytes: 0,
-            first_ns: 0,
-            last_ns: 0,
-        }
-    }
-
     /// A packet this side sent at `ts_ns`: `bytes` on the wire (L2 header + IP total length),
     /// `l3_bytes` of IP payload, `l4_bytes` of L4 payload, from `src_mac`.
     pub fn on_packet(
@@ -118,7 +104,8 @@ pub fn icmp_blocks_for(flow_capacity: u32) -> usize {
 #[derive(Debug, Clone, Copy)]
 pub struct Flow {
     pub key: FlowKey,
-    pub hash: u64,
+    /// Endpoint 0 (the first sender) is the key's lower endpoint.
+    side0_is_lo: bool,
     pub id: u64,
     pub sides: [FlowSide; 2],
     pub eth_type: u16,
@@ -129,13 +116,12 @@ pub struct Flow {
     pub last_ns: u64,
     /// Start of the current reporting interval.
     pub interval_start_ns: u64,
-    pub deadline_ns: u64,
     pub conn: TcpConn,
-    pub perf: TcpPerf,
+    /// TCP performance and response-time state (compact until the flow needs more).
+    pub perf: FlowPerf,
     pub direction: Direction,
-    /// Endpoint of the last packet (for UDP ART).
+    /// Endpoint of the last packet (for UDP ART; its time is `last_ns`).
     pub last_side: u8,
-    pub last_side_ns: u64,
     /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
     pub icmp_pending: crate::block_pool::BlockRef,
     /// A row was already produced for this flow (later rows have is_new_flow = false).
@@ -146,31 +132,26 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(
-        key: FlowKey,
-        hash: u64,
-        id: u64,
-        ep: [Endpoint; 2],
-        ts_ns: u64,
-        direction: Direction,
-    ) -> Self {
+    pub fn new(key: FlowKey, id: u64, ep: [Endpoint; 2], ts_ns: u64, direction: Direction) -> Self {
+        debug_assert!(
+            (ep[0] == key.lo && ep[1] == key.hi) || (ep[0] == key.hi && ep[1] == key.lo),
+            "a flow's endpoints are its key's"
+        );
         Flow {
             key,
-            hash,
+            side0_is_lo: ep[0] == key.lo,
             id,
-            sides: [FlowSide::new(ep[0]), FlowSide::new(ep[1])],
+            sides: [FlowSide::default(); 2],
             eth_type: 0,
             vlan: 0,
             tunnel: crate::block_pool::BlockRef::NONE,
             start_ns: ts_ns,
             last_ns: ts_ns,
             interval_start_ns: ts_ns,
-            deadline_ns: 0,
             conn: TcpConn::default(),
-            perf: TcpPerf::default(),
+            perf: FlowPerf::default(),
             direction,
             last_side: 0,
-            last_side_ns: 0,
             icmp_pending: crate::block_pool::BlockRef::NONE,
             reported: false,
             active: true,
@@ -188,8 +169,19 @@ impl Flow {
         self.sides[0].interval.packets + self.sides[1].interval.packets
     }
 
+    /// The endpoint of side `side` (0: the first sender).
+    #[inline]
+    pub fn ep(&self, side: usize) -> &Endpoint {
+        if (side & 1 == 0) == self.side0_is_lo {
+            &self.key.lo
+        } else {
+            &self.key.hi
+        }
+    }
+
     /// The side (0/1) whose endpoint is `src`.
+    #[inline]
     pub fn side_of(&self, src: &Endpoint) -> usize {
-        usize::from(self.sides[0].ep != *src)
+        usize::from(*self.ep(0) != *src)
     }
 }

@@ -137,7 +137,7 @@ impl L7Tracker {
                     let tries = n.saturating_add(1);
                     flow.l7 = if tries >= cfg.inference_packets_per_flow {
                         counters.inference_failed += 1;
-                        let server = flow.sides[usize::from(flow.direction.server)].ep;
+                        let server = *flow.ep(usize::from(flow.direction.server));
                         self.apps.on_failure(&server, (ts_ns / NS_PER_SEC) as u32);
                         L7Link::Skip
                     } else {
@@ -240,7 +240,7 @@ impl L7Tracker {
         // While the protocol is a guess, each time the held head grows it is probed again: a
         // protocol that is certain of it replaces the guess (a 4-byte head fits several).
         let tentative = !*confirmed;
-        let ports = [flow.sides[0].ep.port, flow.sides[1].ep.port];
+        let ports = [flow.ep(0).port, flow.ep(1).port];
         let mut cur = (kind, state);
         let mut switched = false;
         let mut from_client = from_client;
@@ -383,7 +383,7 @@ impl L7Tracker {
             Transport::Tcp => p.over_tcp(),
             Transport::Udp => p.over_udp(),
         };
-        match self.apps.lookup(&flow.sides[guess_server].ep, now_s) {
+        match self.apps.lookup(flow.ep(guess_server), now_s) {
             Verdict::GiveUp => {
                 counters.inference_skipped += 1;
                 return Inference::Skip;
@@ -400,7 +400,7 @@ impl L7Tracker {
             }
             _ => {}
         }
-        let ports = [flow.sides[0].ep.port, flow.sides[1].ep.port];
+        let ports = [flow.ep(0).port, flow.ep(1).port];
         let mut unsure = None;
         for k in ParserKind::ALL {
             let p = k.protocol();
@@ -415,7 +415,7 @@ impl L7Tracker {
             match k.probe(payload, t) {
                 Probe::Certain => {
                     let client = client(p);
-                    self.apps.on_success(&flow.sides[client ^ 1].ep, p, now_s);
+                    self.apps.on_success(flow.ep(client ^ 1), p, now_s);
                     return self.track(cfg, flow, p, client, counters);
                 }
                 Probe::Unsure if unsure.is_none() => unsure = Some((p, client(p))),

@@ -79,15 +79,16 @@ impl FlowPeers {
     /// The ends of `f` with flow side `client` as the client.
     pub fn of(f: &Flow, client: usize) -> Self {
         let (c, s) = (&f.sides[client], &f.sides[client ^ 1]);
+        let (c_ep, s_ep) = (f.ep(client), f.ep(client ^ 1));
         FlowPeers {
             mac_0: MacAddr(c.mac),
             mac_1: MacAddr(s.mac),
-            ip_0: ip_from_bytes(&c.ep.ip, f.key.is_v6),
-            ip_1: ip_from_bytes(&s.ep.ip, f.key.is_v6),
+            ip_0: ip_from_bytes(&c_ep.ip, f.key.is_v6),
+            ip_1: ip_from_bytes(&s_ep.ip, f.key.is_v6),
             is_ipv4: !f.key.is_v6,
             protocol: f.key.proto,
-            client_port: c.ep.port,
-            server_port: s.ep.port,
+            client_port: c_ep.port,
+            server_port: s_ep.port,
         }
     }
 }

@@ -161,7 +161,7 @@ impl SocketTable {
             (0, 0),
             (CLOUD, TapPort::ebpf(ev.pid).0),
         );
-        let flow = Flow::new(fkey, 0, id, [local, remote], ev.ts_ns, direction);
+        let flow = Flow::new(fkey, id, [local, remote], ev.ts_ns, direction);
         self.infos.by_flow.insert(
             id,
             SocketInfo {

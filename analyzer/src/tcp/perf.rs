@@ -114,6 +114,27 @@ pub struct TcpPerf {
     pub interval: PerfInterval,
 }
 
+/// The verdict of a packet whose flags leave the state as it is (RST, invalid combinations),
+/// apart from counting its FIN; None for a packet the state machine takes.
+#[inline]
+pub(super) fn stateless_verdict(f: u8) -> Option<PerfVerdict> {
+    let has = |bits: u8| f & bits == bits;
+    if has(TcpFlags::SYN | TcpFlags::RST) {
+        return Some(PerfVerdict::AbnormalFlags);
+    }
+    if has(TcpFlags::RST) {
+        return Some(PerfVerdict::Reset);
+    }
+    let ack = has(TcpFlags::ACK);
+    if !has(TcpFlags::SYN) && !ack {
+        return Some(PerfVerdict::AbnormalFlags);
+    }
+    if !ack && (has(TcpFlags::PSH) || has(TcpFlags::URG)) {
+        return Some(PerfVerdict::AbnormalFlags);
+    }
+    None
+}
+
 #[inline]
 fn us_between(from_ns: u64, to_ns: u64) -> u64 {
     to_ns.saturating_sub(from_ns) / 1_000
@@ -136,20 +157,11 @@ impl TcpPerf {
         if has(TcpFlags::FIN) {
             self.interval.fin_count += 1;
         }
-        if has(TcpFlags::SYN | TcpFlags::RST) {
-            return PerfVerdict::AbnormalFlags;
-        }
-        if has(TcpFlags::RST) {
-            return PerfVerdict::Reset;
+        if let Some(v) = stateless_verdict(f) {
+            return v;
         }
         let syn = has(TcpFlags::SYN);
         let ack = has(TcpFlags::ACK);
-        if !syn && !ack {
-            return PerfVerdict::AbnormalFlags;
-        }
-        if !ack && (has(TcpFlags::PSH) || has(TcpFlags::URG)) {
-            return PerfVerdict::AbnormalFlags;
-        }
         let len = tcp.payload_len;
         if syn && !ack {
             self.on_syn(side, ts_ns, tcp);
@@ -318,6 +330,32 @@ impl TcpPerf {
             }
         }
         true
+    }
+
+    /// The state after SYNs from endpoint `side` only: the first at `first_ns` with sequence
+    /// number `seq`, the last at `last_ns`; `syns` of them in the current interval, `repeats` of
+    /// those repeated. The same state as feeding those SYNs one by one.
+    pub(super) fn after_syns(
+        side: usize,
+        (first_ns, last_ns): (u64, u64),
+        seq: u32,
+        syns: u32,
+        repeats: u32,
+    ) -> TcpPerf {
+        let side = side & 1;
+        let mut p = TcpPerf::default();
+        let next = SeqNumber(seq) + 1;
+        let peer = &mut p.peers[side];
+        peer.sent_syn = true;
+        peer.syn_seq = seq;
+        peer.next_seq = Some(next);
+        peer.ranges.set_base(next);
+        peer.last_ts = last_ns;
+        p.first_syn = Some((first_ns, side as u8));
+        p.interval.syn_count = syns;
+        p.interval.retrans_syn = repeats;
+        p.interval.retrans[side] = repeats;
+        p
     }
 
     /// Gives the flow's pooled ranges back (the flow is closing).
