@@ -9,7 +9,8 @@ use crate::wire::TunnelInfo;
 /// Counters of one direction since the last report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PeerCounters {
-    pub packets: u64,
+    /// Saturating (more than 4 G packets of one flow in one interval is beyond a core's rate).
+    pub packets: u32,
     /// L2 header + IP total length of the inner packet (DeepFlow's byte count).
     pub bytes: u64,
     /// IP payload bytes.
@@ -50,7 +51,7 @@ impl FlowSide {
         src_mac: [u8; 6],
     ) {
         let i = &mut self.interval;
-        i.packets += 1;
+        i.packets = i.packets.saturating_add(1);
         i.bytes += bytes;
         i.l3_bytes += l3_bytes;
         i.l4_bytes += l4_bytes;
@@ -166,7 +167,7 @@ impl Flow {
 
     /// Packets in the current interval, both directions.
     pub fn interval_packets(&self) -> u64 {
-        self.sides[0].interval.packets + self.sides[1].interval.packets
+        u64::from(self.sides[0].interval.packets) + u64::from(self.sides[1].interval.packets)
     }
 
     /// The endpoint of side `side` (0: the first sender).

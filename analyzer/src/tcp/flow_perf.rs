@@ -54,12 +54,20 @@ struct Opening {
     seen: bool,
 }
 
-/// A flow's performance state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FlowPerf {
-    opening: Opening,
-    /// The full state, once taken.
-    block: BlockRef,
+/// A flow's performance state: its opening, or the block of its full state.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowPerf(State);
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Opening(Opening),
+    Full(BlockRef),
+}
+
+impl Default for FlowPerf {
+    fn default() -> Self {
+        FlowPerf(State::Opening(Opening::default()))
+    }
 }
 
 /// Only a SYN, no other flag that changes the state.
@@ -86,14 +94,13 @@ impl FlowPerf {
         pools: &mut PerfPools,
     ) -> PerfVerdict {
         let side = side & 1;
-        if !self.block.is_some() {
+        if let State::Opening(o) = &mut self.0 {
             let f = tcp.flags.masked();
             if f & TcpFlags::FIN == 0 {
                 if let Some(v) = stateless_verdict(f) {
                     return v;
                 }
             }
-            let o = &mut self.opening;
             if plain_syn(f) && (!o.seen || usize::from(o.side) == side) {
                 o.syns += 1;
                 if o.seen {
@@ -119,9 +126,8 @@ impl FlowPerf {
 
     /// The flow's full state, taken from the pool (and rebuilt from its opening) if it has none.
     fn full<'p>(&mut self, blocks: &'p mut BlockPool<TcpPerf>) -> Option<&'p mut TcpPerf> {
-        if !self.block.is_some() {
+        if let State::Opening(o) = self.0 {
             let block = blocks.take()?;
-            let o = self.opening;
             let state = if o.seen {
                 TcpPerf::after_syns(
                     usize::from(o.side),
@@ -136,9 +142,12 @@ impl FlowPerf {
             if let Some(b) = blocks.get_mut(block) {
                 *b = state;
             }
-            self.block = block;
+            self.0 = State::Full(block);
         }
-        blocks.get_mut(self.block)
+        match self.0 {
+            State::Full(b) => blocks.get_mut(b),
+            State::Opening(_) => None,
+        }
     }
 
     /// The current interval's metrics, to add samples to (non-TCP flows); None when no block
@@ -149,10 +158,16 @@ impl FlowPerf {
 
     /// Takes the interval's metrics and starts a new interval.
     pub fn take_interval(&mut self, pools: &mut PerfPools) -> PerfInterval {
-        if let Some(b) = pools.blocks.get_mut(self.block) {
-            return b.take_interval();
-        }
-        let o = &mut self.opening;
+        let o = match &mut self.0 {
+            State::Full(b) => {
+                return pools
+                    .blocks
+                    .get_mut(*b)
+                    .map(|b| b.take_interval())
+                    .unwrap_or_default();
+            }
+            State::Opening(o) => o,
+        };
         let mut i = PerfInterval {
             syn_count: o.syns,
             retrans_syn: o.repeats,
@@ -166,16 +181,18 @@ impl FlowPerf {
 
     /// Gives the flow's blocks back (the flow is closing).
     pub fn release(&mut self, pools: &mut PerfPools) {
-        if let Some(b) = pools.blocks.get_mut(self.block) {
-            b.release(&mut pools.ranges);
+        if let State::Full(mut block) = self.0 {
+            if let Some(b) = pools.blocks.get_mut(block) {
+                b.release(&mut pools.ranges);
+            }
+            pools.blocks.release(&mut block);
         }
-        pools.blocks.release(&mut self.block);
-        self.opening = Opening::default();
+        *self = FlowPerf::default();
     }
 
     /// Whether the flow holds a full-state block.
     pub fn has_block(&self) -> bool {
-        self.block.is_some()
+        matches!(self.0, State::Full(_))
     }
 }
 
