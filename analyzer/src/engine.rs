@@ -183,9 +183,10 @@ impl Analyzer {
         self.now_ns = ts_ns;
     }
 
-    /// The interval of live flows' rows (a minute; a second with 1-second metrics).
+    /// The interval of live flows' rows (a minute; a second with 1-second metrics), whole
+    /// seconds (a flow keeps its interval's start in seconds).
     fn period(&self) -> u64 {
-        self.cfg.report_period_ns.max(NS_PER_SEC)
+        (self.cfg.report_period_ns / NS_PER_SEC).max(1) * NS_PER_SEC
     }
 
     /// Closes every flow as if its timeout had passed (end of input, or shutdown).
@@ -211,7 +212,7 @@ impl Analyzer {
             let rec = self.build_record(idx, CloseType::ForcedReport, boundary_ns);
             self.emit(&rec, sink);
             let f = self.table.get_mut(idx);
-            f.interval_start_ns = boundary_ns;
+            f.start_interval_at(boundary_ns);
         }
     }
 
@@ -223,7 +224,7 @@ impl Analyzer {
             CloseType::Finish
         };
         // A flow idle since its last minute row closes at that boundary, not before it.
-        let end = f.last_ns.max(f.interval_start_ns);
+        let end = f.last_ns().max(f.interval_start_ns());
         self.l7.end_flow(
             &self.cfg.l7,
             self.cfg.mirror.mode,
@@ -452,6 +453,7 @@ impl Analyzer {
         let timeouts = self.cfg.timeouts;
         let f = self.table.get_mut(idx);
         let side = f.side_of(&src);
+        let prev_ns = f.last_ns();
         let l4_payload = match pkt.transport {
             Transport::Tcp(t) => u64::from(t.payload_len),
             Transport::Udp(u) => u64::from(u.payload_len),
@@ -472,7 +474,6 @@ impl Analyzer {
                 }
             }
         }
-        let prev_ns = std::mem::replace(&mut f.last_ns, ts);
 
         let timeout = if let Some(t) = tcp {
             f.sides[side].interval.tcp_flags |= t.flags.0;

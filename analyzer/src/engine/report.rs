@@ -56,11 +56,7 @@ impl Analyzer {
         let c = s ^ 1;
         let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
         let is_new = !f.reported;
-        let start_ns = if is_new {
-            f.start_ns
-        } else {
-            f.interval_start_ns
-        };
+        let start_ns = f.interval_start_ns();
         let tunnel = self.tunnels.get(f.tunnel).copied().unwrap_or_default();
         let tunnel_on = tunnel.fwd.kind != wire::TunnelType::None;
         let v6t = tunnel.fwd.is_ipv6;

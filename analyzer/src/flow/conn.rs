@@ -62,11 +62,17 @@ pub struct TcpConn {
     pub state: ConnState,
     /// SYN sender (or SYN-ACK receiver), when the handshake was seen.
     pub client: Option<u8>,
-    /// Initial sequence number of each side's first SYN / SYN-ACK.
-    pub isn: [Option<u32>; 2],
-    /// Payload seen from each endpoint.
-    pub payload_seen: [bool; 2],
+    /// Initial sequence number of each side's first SYN / SYN-ACK (valid where [`ISN_SEEN`]'s
+    /// bit for that side is set in `seen`).
+    isn: [u32; 2],
+    /// Per side (bit << side): [`ISN_SEEN`], [`PAYLOAD_SEEN`].
+    seen: u8,
 }
+
+/// Bit 0/1 of `TcpConn::seen`: the side's initial sequence number is known.
+const ISN_SEEN: u8 = 1;
+/// Bit 2/3 of `TcpConn::seen`: the side has sent payload.
+const PAYLOAD_SEEN: u8 = 4;
 
 fn invalid_flags(f: u8) -> bool {
     let syn = f & TcpFlags::SYN != 0;
@@ -74,6 +80,16 @@ fn invalid_flags(f: u8) -> bool {
 }
 
 impl TcpConn {
+    /// Initial sequence number of `side`'s first SYN / SYN-ACK.
+    pub fn isn(&self, side: usize) -> Option<u32> {
+        (self.seen & (ISN_SEEN << (side & 1)) != 0).then_some(self.isn[side & 1])
+    }
+
+    /// Whether `side` has sent payload.
+    pub fn payload_seen(&self, side: usize) -> bool {
+        self.seen & (PAYLOAD_SEEN << (side & 1)) != 0
+    }
+
     /// Applies one packet from endpoint `side`.
     pub fn on_packet(&mut self, side: u8, tcp: &TcpHeader) {
         let f = tcp.flags.masked();
@@ -88,7 +104,7 @@ impl TcpConn {
         let ack = f & TcpFlags::ACK != 0;
         let fin = f & TcpFlags::FIN != 0;
         let has_payload = tcp.payload_len > 0;
-        let any_payload = self.payload_seen[0] || self.payload_seen[1] || has_payload;
+        let any_payload = self.payload_seen(0) || self.payload_seen(1) || has_payload;
         if f & TcpFlags::RST != 0 {
             let phase = match self.state {
                 ConnState::SynSent => ResetPhase::AfterSyn,
@@ -106,8 +122,9 @@ impl TcpConn {
         }
         if syn {
             let idx = usize::from(side);
-            if self.isn[idx].is_none() {
-                self.isn[idx] = Some(tcp.seq);
+            if self.isn(idx).is_none() {
+                self.isn[idx] = tcp.seq;
+                self.seen |= ISN_SEEN << idx;
             }
             if !ack {
                 if self.state == ConnState::New {
@@ -121,7 +138,7 @@ impl TcpConn {
                         self.client = Some(other);
                     }
                     ConnState::Established
-                        if self.client == Some(other) && !self.payload_seen[usize::from(side)] =>
+                        if self.client == Some(other) && !self.payload_seen(usize::from(side)) =>
                     {
                         self.state = ConnState::QueueLack;
                     }
@@ -131,7 +148,7 @@ impl TcpConn {
             return;
         }
         if has_payload {
-            self.payload_seen[usize::from(side)] = true;
+            self.seen |= PAYLOAD_SEEN << side;
         }
         if fin {
             self.state = match self.state {
@@ -175,7 +192,7 @@ impl TcpConn {
                 | ConnState::Reset { .. }
                 | ConnState::HalfClosed { .. }
         );
-        over && self.isn[usize::from(side)] != Some(tcp.seq)
+        over && self.isn(usize::from(side)) != Some(tcp.seq)
     }
 
     /// How long the flow may stay idle in its current state.

@@ -114,14 +114,14 @@ pub struct Flow {
     /// Its tunnel, for tunnelled flows (a pooled [`FlowTunnel`]).
     pub tunnel: crate::block_pool::BlockRef,
     pub start_ns: u64,
-    pub last_ns: u64,
-    /// Start of the current reporting interval.
-    pub interval_start_ns: u64,
+    /// Start of the current reporting interval once a row was produced (a report boundary, a
+    /// whole second); before that the flow's start.
+    interval_start_s: u32,
     pub conn: TcpConn,
     /// TCP performance and response-time state (compact until the flow needs more).
     pub perf: FlowPerf,
     pub direction: Direction,
-    /// Endpoint of the last packet (for UDP ART; its time is `last_ns`).
+    /// Endpoint of the last packet (for UDP ART; its time is [`Flow::last_ns`]).
     pub last_side: u8,
     /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
     pub icmp_pending: crate::block_pool::BlockRef,
@@ -147,8 +147,7 @@ impl Flow {
             vlan: 0,
             tunnel: crate::block_pool::BlockRef::NONE,
             start_ns: ts_ns,
-            last_ns: ts_ns,
-            interval_start_ns: ts_ns,
+            interval_start_s: 0,
             conn: TcpConn::default(),
             perf: FlowPerf::default(),
             direction,
@@ -158,6 +157,32 @@ impl Flow {
             active: true,
             l7: super::L7Link::default(),
         }
+    }
+
+    /// Start of the current reporting interval: the flow's start until its first row, then the
+    /// report boundary its last row ended at.
+    #[inline]
+    pub fn interval_start_ns(&self) -> u64 {
+        if self.reported {
+            u64::from(self.interval_start_s) * 1_000_000_000
+        } else {
+            self.start_ns
+        }
+    }
+
+    /// A row up to the report boundary `boundary_ns` (a whole second) was produced: the next
+    /// interval starts there.
+    pub fn start_interval_at(&mut self, boundary_ns: u64) {
+        debug_assert!(self.reported && boundary_ns % 1_000_000_000 == 0);
+        self.interval_start_s = u32::try_from(boundary_ns / 1_000_000_000).unwrap_or(u32::MAX);
+    }
+
+    /// Time of the flow's last packet (its start before any; packet times never go back).
+    #[inline]
+    pub fn last_ns(&self) -> u64 {
+        self.start_ns
+            .max(self.sides[0].last_ns)
+            .max(self.sides[1].last_ns)
     }
 
     /// True while one side has sent nothing (DeepFlow then uses the "others" timeout).

@@ -514,7 +514,7 @@ impl L7Tracker {
             counters,
             sink,
             scratch: &mut self.scratch,
-            ts_ns: flow.last_ns,
+            ts_ns: flow.last_ns(),
             tcp_seq: 0,
             is_tls: st.kind.desc().tls,
             messages: 0,

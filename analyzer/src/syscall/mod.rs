@@ -231,7 +231,7 @@ impl SyscallTracker {
         };
         let seq = sock.next_seq[side];
         sock.next_seq[side] = seq.wrapping_add(ev.call_len);
-        sock.flow.last_ns = ev.ts_ns;
+        sock.flow.sides[side].last_ns = ev.ts_ns;
         if ev.payload.is_empty() {
             return;
         }
