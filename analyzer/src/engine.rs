@@ -524,7 +524,7 @@ impl Analyzer {
             timeouts.others_ns
         };
         f.last_side = side as u8;
-        let deadline = ts + timeout;
+        let deadline = ts.saturating_add(timeout);
         self.table.wheel.schedule(idx, deadline);
     }
 }

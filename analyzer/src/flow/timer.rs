@@ -4,20 +4,34 @@
 const NIL: u32 = u32::MAX;
 const NS_PER_SEC: u64 = 1_000_000_000;
 
+/// An entry's place in its slot's list (16 bytes: the slot follows from the deadline).
 #[derive(Debug, Clone, Copy)]
 struct Link {
     prev: u32,
     next: u32,
-    /// Slot the entry is linked in, NIL when not scheduled.
-    slot: u32,
-    deadline_ns: u64,
+    /// The deadline, ns, as two halves (4-byte alignment keeps the link at 16 bytes);
+    /// [`NOT_SCHEDULED`] when the entry is in no list.
+    deadline: [u32; 2],
+}
+
+/// The deadline of an entry in no list (a scheduled deadline is at most one less).
+const NOT_SCHEDULED: u64 = u64::MAX;
+
+impl Link {
+    #[inline]
+    fn deadline_ns(&self) -> u64 {
+        (u64::from(self.deadline[0]) << 32) | u64::from(self.deadline[1])
+    }
+}
+
+const fn halves(ns: u64) -> [u32; 2] {
+    [(ns >> 32) as u32, ns as u32]
 }
 
 const UNLINKED: Link = Link {
     prev: NIL,
     next: NIL,
-    slot: NIL,
-    deadline_ns: 0,
+    deadline: halves(NOT_SCHEDULED),
 };
 
 /// Timer wheel over entries `0..capacity`.
@@ -55,14 +69,15 @@ impl TimerWheel {
 
     fn unlink(&mut self, idx: u32) {
         let l = self.links[idx as usize];
-        if l.slot == NIL {
+        let deadline_ns = l.deadline_ns();
+        if deadline_ns == NOT_SCHEDULED {
             return;
         }
         if self.scan == Some(idx) {
             self.scan = Some(l.next);
         }
         if l.prev == NIL {
-            self.heads[l.slot as usize] = l.next;
+            self.heads[self.slot_of(deadline_ns)] = l.next;
         } else {
             self.links[l.prev as usize].next = l.next;
         }
@@ -72,22 +87,32 @@ impl TimerWheel {
         self.links[idx as usize] = UNLINKED;
     }
 
+    #[inline]
+    fn slot_of(&self, deadline_ns: u64) -> usize {
+        (deadline_ns.div_ceil(NS_PER_SEC) & self.mask) as usize
+    }
+
+    /// Bytes per entry.
+    pub const fn bytes_per_entry() -> usize {
+        std::mem::size_of::<Link>()
+    }
+
     /// Schedules (or reschedules) entry `idx` to expire at `deadline_ns`.
     pub fn schedule(&mut self, idx: u32, deadline_ns: u64) {
         self.ensure(idx);
         self.unlink(idx);
-        let slot = (deadline_ns.div_ceil(NS_PER_SEC) & self.mask) as u32;
-        let head = self.heads[slot as usize];
+        let deadline_ns = deadline_ns.min(NOT_SCHEDULED - 1);
+        let slot = self.slot_of(deadline_ns);
+        let head = self.heads[slot];
         self.links[idx as usize] = Link {
             prev: NIL,
             next: head,
-            slot,
-            deadline_ns,
+            deadline: halves(deadline_ns),
         };
         if head != NIL {
             self.links[head as usize].prev = idx;
         }
-        self.heads[slot as usize] = idx;
+        self.heads[slot] = idx;
     }
 
     /// Removes entry `idx` from the wheel.
@@ -134,7 +159,7 @@ impl TimerWheel {
             }
             let l = self.links[idx as usize];
             self.scan = Some(l.next);
-            if l.deadline_ns <= now_ns {
+            if l.deadline_ns() <= now_ns {
                 self.unlink(idx);
                 return Some(idx);
             }
@@ -171,6 +196,18 @@ mod tests {
         assert_eq!(w.next_expired(110 * S), None);
         assert_eq!(w.next_expired(299 * S), None);
         assert_eq!(w.next_expired(300 * S), Some(2));
+    }
+
+    /// A deadline at the end of time is still scheduled (the unscheduled mark is not a deadline).
+    #[test]
+    fn the_last_deadline_is_scheduled() {
+        let mut w = TimerWheel::new(4, 10 * S);
+        w.next_expired(S);
+        w.schedule(1, u64::MAX);
+        assert_eq!(w.soonest(), Some(1));
+        assert_eq!(w.next_expired(u64::MAX), Some(1));
+        assert_eq!(w.soonest(), None);
+        assert_eq!(TimerWheel::bytes_per_entry(), 16);
     }
 
     #[test]
