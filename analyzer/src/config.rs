@@ -57,6 +57,9 @@ impl AnalyzerConfig {
             + crate::block_pool::BlockPool::<crate::flow::FlowTunnel>::memory_bytes(
                 crate::flow::tunnel_blocks_for(self.flow_capacity),
             ) as u64
+            + crate::block_pool::BlockPool::<crate::flow::Carried>::memory_bytes(
+                crate::flow::carried_blocks_for(self.flow_capacity),
+            ) as u64
             + crate::l7::L7Tracker::memory_bytes(&self.l7)
             + crate::mirror::Dedup::memory_bytes(&self.mirror.dedup)
     }

@@ -83,6 +83,9 @@ crate::named_counters! {
         icmp_echo_blocks_exhausted,
         /// Tunnelled flows that found no tunnel block left (their rows carry no tunnel fields).
         tunnel_blocks_exhausted,
+        /// Flows going on past a row that found no block for their running totals left (their
+        /// later rows' totals count from that row on; cannot happen: one block per flow).
+        carried_blocks_exhausted,
         /// TCP headers with malformed options (packet still used).
         tcp_bad_options,
         /// Flow log rows produced.

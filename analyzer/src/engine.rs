@@ -4,8 +4,8 @@ use crate::block_pool::{BlockPool, BlockRef};
 use crate::config::AnalyzerConfig;
 use crate::counters::Counters;
 use crate::flow::{
-    CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, FlowTunnel, IcmpEchoes,
-    ServiceTable, SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
+    Carried, CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, FlowTunnel,
+    IcmpEchoes, ServiceTable, SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
 use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
@@ -52,6 +52,8 @@ pub struct Analyzer {
     icmp_echoes: BlockPool<IcmpEchoes>,
     /// Tunnels of the tunnelled flows.
     tunnels: BlockPool<FlowTunnel>,
+    /// What the earlier rows of flows that go on counted.
+    carried: BlockPool<Carried>,
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
@@ -65,6 +67,7 @@ impl Analyzer {
             perf: PerfPools::new(cfg.flow_capacity),
             icmp_echoes: BlockPool::new(crate::flow::icmp_blocks_for(cfg.flow_capacity)),
             tunnels: BlockPool::new(crate::flow::tunnel_blocks_for(cfg.flow_capacity)),
+            carried: BlockPool::new(crate::flow::carried_blocks_for(cfg.flow_capacity)),
             dedup: Dedup::new(&cfg.mirror.dedup),
             services: ServiceTable::new(SERVICE_TABLE_CAPACITY),
             l7: L7Tracker::new(&cfg.l7),
@@ -239,6 +242,7 @@ impl Analyzer {
         f.perf.release(&mut self.perf);
         self.icmp_echoes.release(&mut f.icmp_pending);
         self.tunnels.release(&mut f.tunnel);
+        self.carried.release(&mut f.carried);
         self.table.remove(idx);
         self.counters.flows_closed += 1;
     }
@@ -505,7 +509,7 @@ impl Analyzer {
             match pkt.transport {
                 // UDP ART: last packet of one side -> first packet of the other after it.
                 Transport::Udp(_)
-                    if f.sides[side].total_packets + f.sides[side ^ 1].total_packets > 1
+                    if (f.reported || f.interval_packets() > 1)
                         && usize::from(f.last_side) != side =>
                 {
                     let us = ts.saturating_sub(prev_ns) / 1_000;

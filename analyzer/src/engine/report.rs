@@ -58,6 +58,7 @@ impl Analyzer {
         let is_new = !f.reported;
         let start_ns = f.interval_start_ns();
         let tunnel = self.tunnels.get(f.tunnel).copied().unwrap_or_default();
+        let carried = self.carried.get(f.carried).copied().unwrap_or_default();
         let tunnel_on = tunnel.fwd.kind != wire::TunnelType::None;
         let v6t = tunnel.fwd.is_ipv6;
         // Tunnel addresses as seen on client->server packets (tx) and server->client (rx).
@@ -107,10 +108,10 @@ impl Analyzer {
             l3_byte_rx: f.sides[s].interval.l3_bytes,
             l4_byte_tx: f.sides[c].interval.l4_bytes,
             l4_byte_rx: f.sides[s].interval.l4_bytes,
-            total_packet_tx: f.sides[c].total_packets,
-            total_packet_rx: f.sides[s].total_packets,
-            total_byte_tx: f.sides[c].total_bytes,
-            total_byte_rx: f.sides[s].total_bytes,
+            total_packet_tx: carried.packets[c] + u64::from(f.sides[c].interval.packets),
+            total_packet_rx: carried.packets[s] + u64::from(f.sides[s].interval.packets),
+            total_byte_tx: carried.bytes[c] + f.sides[c].interval.bytes,
+            total_byte_rx: carried.bytes[s] + f.sides[s].interval.bytes,
             first_time_tx: f.sides[c].first_ns / 1_000,
             last_time_tx: f.sides[c].last_ns / 1_000,
             first_time_rx: f.sides[s].first_ns / 1_000,
@@ -164,6 +165,19 @@ impl Analyzer {
             tls_rtt: l7.tls_rtt,
             processes: crate::record::ProcessPair::default(),
         };
+        if close == CloseType::ForcedReport {
+            // The flow goes on: its totals carry this interval.
+            if !f.carried.is_some() {
+                f.carried = self.carried.take().unwrap_or_default();
+                self.counters.carried_blocks_exhausted = self.carried.exhausted;
+            }
+            if let Some(b) = self.carried.get_mut(f.carried) {
+                for i in 0..2 {
+                    b.packets[i] += u64::from(f.sides[i].interval.packets);
+                    b.bytes[i] += f.sides[i].interval.bytes;
+                }
+            }
+        }
         for side in &mut f.sides {
             side.interval = Default::default();
         }

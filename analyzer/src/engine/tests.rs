@@ -306,6 +306,14 @@ fn long_flow_reports_every_minute() {
     assert_eq!(recs[1].packet_tx, 1);
     assert_eq!(recs[2].close_type, CloseType::Timeout as u8);
     assert_eq!(recs[2].total_packet_tx, 4);
+    // Totals are every earlier row's counts plus this row's, in both directions.
+    let (mut p, mut b) = ([0u64; 2], [0u64; 2]);
+    for r in &recs {
+        p = [p[0] + r.packet_tx, p[1] + r.packet_rx];
+        b = [b[0] + r.byte_tx, b[1] + r.byte_rx];
+        assert_eq!([r.total_packet_tx, r.total_packet_rx], p);
+        assert_eq!([r.total_byte_tx, r.total_byte_rx], b);
+    }
     let ids: Vec<u64> = recs.iter().map(|r| r.flow_id).collect();
     assert!(ids.iter().all(|i| *i == ids[0]));
 }

@@ -21,8 +21,8 @@ pub use direction::{
 pub use key::{Endpoint, FlowKey};
 pub use l7_link::L7Link;
 pub use node::{
-    icmp_blocks_for, tunnel_blocks_for, Flow, FlowSide, FlowTunnel, IcmpEchoes, PeerCounters,
-    ICMP_PENDING,
+    carried_blocks_for, icmp_blocks_for, tunnel_blocks_for, Carried, Flow, FlowSide, FlowTunnel,
+    IcmpEchoes, PeerCounters, ICMP_PENDING,
 };
 pub use service::ServiceTable;
 pub(crate) use service::DEFAULT_CAPACITY as SERVICE_TABLE_CAPACITY;

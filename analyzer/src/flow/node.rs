@@ -29,11 +29,11 @@ pub struct FlowSide {
     pub mac: [u8; 6],
     /// A local L2 end (virtual mirror: its MAC is a local VM / pod).
     pub l2_end: bool,
-    /// What it sent in the current reporting interval.
+    /// It has sent a packet.
+    pub sent: bool,
+    /// What it sent in the current reporting interval (what it sent before is in the flow's
+    /// [`Carried`] block, once the flow has had a row).
     pub interval: PeerCounters,
-    /// What it sent since the flow started.
-    pub total_packets: u64,
-    pub total_bytes: u64,
     /// First and last packet it sent, ns (0 = none yet).
     pub first_ns: u64,
     pub last_ns: u64,
@@ -55,8 +55,7 @@ impl FlowSide {
         i.bytes += bytes;
         i.l3_bytes += l3_bytes;
         i.l4_bytes += l4_bytes;
-        self.total_packets += 1;
-        self.total_bytes += bytes;
+        self.sent = true;
         if self.first_ns == 0 {
             self.first_ns = ts_ns;
         }
@@ -65,6 +64,20 @@ impl FlowSide {
             self.mac = src_mac;
         }
     }
+}
+
+/// What a flow's earlier rows counted, per side (a pooled block, taken at the first row of a
+/// flow that goes on: most flows end within their first interval and never need it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Carried {
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+}
+
+/// Carried blocks for a flow table of `flow_capacity`: one per flow (every flow may live past
+/// a report boundary).
+pub fn carried_blocks_for(flow_capacity: u32) -> usize {
+    flow_capacity as usize
 }
 
 /// Outstanding ICMP echo requests kept per flow (for SRT of echo request -> reply).
@@ -123,6 +136,8 @@ pub struct Flow {
     pub direction: Direction,
     /// Endpoint of the last packet (for UDP ART; its time is [`Flow::last_ns`]).
     pub last_side: u8,
+    /// What its earlier rows counted (flows that had a row and go on: a pooled [`Carried`]).
+    pub carried: crate::block_pool::BlockRef,
     /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
     pub icmp_pending: crate::block_pool::BlockRef,
     /// A row was already produced for this flow (later rows have is_new_flow = false).
@@ -152,6 +167,7 @@ impl Flow {
             perf: FlowPerf::default(),
             direction,
             last_side: 0,
+            carried: crate::block_pool::BlockRef::NONE,
             icmp_pending: crate::block_pool::BlockRef::NONE,
             reported: false,
             active: true,
@@ -187,7 +203,7 @@ impl Flow {
 
     /// True while one side has sent nothing (DeepFlow then uses the "others" timeout).
     pub fn is_one_sided(&self) -> bool {
-        self.sides[0].total_packets == 0 || self.sides[1].total_packets == 0
+        !self.sides[0].sent || !self.sides[1].sent
     }
 
     /// Packets in the current interval, both directions.
