@@ -1,5 +1,6 @@
 //! TCP performance update: one data segment and its pure ACK through TcpPerf, and through the
-//! flow's FlowPerf (the compact opening's check, then the pooled full state) as the engine does.
+//! flow's FlowPerf (the compact opening's check, then the pooled full state) as the engine does;
+//! a new flow's SYN through each.
 
 use std::hint::black_box;
 
@@ -7,34 +8,41 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::tcp::{FlowPerf, PerfPools, RangePool, TcpPerf};
 use tapflow_analyzer::wire::{TcpFlags, TcpHeader};
 
+/// The next exchange of a bulk transfer: 1,000 bytes of PSH/ACK data from endpoint 0 at
+/// `ts`, and endpoint 1's pure ACK of it 1 µs later. Advances `seq` and `ts`.
+fn exchange(seq: &mut u32, ts: &mut u64) -> [(usize, u64, TcpHeader); 2] {
+    let data = TcpHeader {
+        seq: *seq,
+        ack: 1,
+        flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
+        window: 500,
+        payload_len: 1000,
+        ..TcpHeader::default()
+    };
+    let ack = TcpHeader {
+        seq: 1,
+        ack: seq.wrapping_add(1000),
+        flags: TcpFlags(TcpFlags::ACK),
+        window: 500,
+        ..TcpHeader::default()
+    };
+    let out = [(0, *ts, data), (1, *ts + 1000, ack)];
+    *seq = seq.wrapping_add(1000);
+    *ts += 2000;
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tcp_perf");
     g.throughput(Throughput::Elements(2));
     let mut perf = TcpPerf::default();
     let mut pool = RangePool::new(64);
-    let mut seq = 1000u32;
-    let mut ts = 1_000_000_000u64;
+    let (mut seq, mut ts) = (1000u32, 1_000_000_000u64);
     g.bench_function("data_then_ack", |b| {
         b.iter(|| {
-            let data = TcpHeader {
-                seq,
-                ack: 1,
-                flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
-                window: 500,
-                payload_len: 1000,
-                ..TcpHeader::default()
-            };
-            perf.on_packet(0, ts, black_box(&data), &mut pool);
-            let ack = TcpHeader {
-                seq: 1,
-                ack: seq.wrapping_add(1000),
-                flags: TcpFlags(TcpFlags::ACK),
-                window: 500,
-                ..TcpHeader::default()
-            };
-            perf.on_packet(1, ts + 1000, black_box(&ack), &mut pool);
-            seq = seq.wrapping_add(1000);
-            ts += 2000;
+            for (side, t, h) in exchange(&mut seq, &mut ts) {
+                perf.on_packet(side, t, black_box(&h), &mut pool);
+            }
         })
     });
     let mut flow = FlowPerf::default();
@@ -42,25 +50,9 @@ fn bench(c: &mut Criterion) {
     let (mut seq, mut ts) = (1000u32, 1_000_000_000u64);
     g.bench_function("data_then_ack/flow_perf", |b| {
         b.iter(|| {
-            let data = TcpHeader {
-                seq,
-                ack: 1,
-                flags: TcpFlags(TcpFlags::PSH | TcpFlags::ACK),
-                window: 500,
-                payload_len: 1000,
-                ..TcpHeader::default()
-            };
-            flow.on_packet(0, ts, black_box(&data), &mut pools);
-            let ack = TcpHeader {
-                seq: 1,
-                ack: seq.wrapping_add(1000),
-                flags: TcpFlags(TcpFlags::ACK),
-                window: 500,
-                ..TcpHeader::default()
-            };
-            flow.on_packet(1, ts + 1000, black_box(&ack), &mut pools);
-            seq = seq.wrapping_add(1000);
-            ts += 2000;
+            for (side, t, h) in exchange(&mut seq, &mut ts) {
+                flow.on_packet(side, t, black_box(&h), &mut pools);
+            }
         })
     });
     // A scan's flow: a fresh state, one SYN, its row's interval taken.
