@@ -509,7 +509,7 @@ impl Analyzer {
             match pkt.transport {
                 // UDP ART: last packet of one side -> first packet of the other after it.
                 Transport::Udp(_)
-                    if (f.reported || f.interval_packets() > 1)
+                    if (f.reported() || f.interval_packets() > 1)
                         && usize::from(f.last_side) != side =>
                 {
                     let us = ts.saturating_sub(prev_ns) / 1_000;

@@ -55,7 +55,7 @@ impl Analyzer {
         let s = usize::from(server);
         let c = s ^ 1;
         let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
-        let is_new = !f.reported;
+        let is_new = !f.reported();
         let start_ns = f.interval_start_ns();
         let tunnel = self.tunnels.get(f.tunnel).copied().unwrap_or_default();
         let carried = self.carried.get(f.carried).copied().unwrap_or_default();
@@ -181,7 +181,7 @@ impl Analyzer {
         for side in &mut f.sides {
             side.interval = Default::default();
         }
-        f.reported = true;
+        f.set_reported();
         rec
     }
 }

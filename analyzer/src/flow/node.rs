@@ -114,12 +114,19 @@ pub fn icmp_blocks_for(flow_capacity: u32) -> usize {
     (flow_capacity as usize / 4).max(64)
 }
 
+/// [`Flow`] flag: endpoint 0 (the first sender) is the key's lower endpoint.
+const SIDE0_IS_LO: u8 = 1;
+/// [`Flow`] flag: a row was already produced (later rows have is_new_flow = false).
+const REPORTED: u8 = 2;
+/// [`Flow`] flag: the slot holds a live flow.
+const ACTIVE: u8 = 4;
+
 /// One tracked flow. Endpoint 0 sent the first packet.
 #[derive(Debug, Clone, Copy)]
 pub struct Flow {
     pub key: FlowKey,
-    /// Endpoint 0 (the first sender) is the key's lower endpoint.
-    side0_is_lo: bool,
+    /// [`SIDE0_IS_LO`], [`REPORTED`], [`ACTIVE`].
+    flags: u8,
     pub id: u64,
     pub sides: [FlowSide; 2],
     pub eth_type: u16,
@@ -140,9 +147,6 @@ pub struct Flow {
     pub carried: crate::block_pool::BlockRef,
     /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
     pub icmp_pending: crate::block_pool::BlockRef,
-    /// A row was already produced for this flow (later rows have is_new_flow = false).
-    pub reported: bool,
-    pub active: bool,
     /// L7 inference progress or the flow's L7 state slot.
     pub l7: super::L7Link,
 }
@@ -155,7 +159,7 @@ impl Flow {
         );
         Flow {
             key,
-            side0_is_lo: ep[0] == key.lo,
+            flags: ACTIVE | if ep[0] == key.lo { SIDE0_IS_LO } else { 0 },
             id,
             sides: [FlowSide::default(); 2],
             eth_type: 0,
@@ -169,8 +173,6 @@ impl Flow {
             last_side: 0,
             carried: crate::block_pool::BlockRef::NONE,
             icmp_pending: crate::block_pool::BlockRef::NONE,
-            reported: false,
-            active: true,
             l7: super::L7Link::default(),
         }
     }
@@ -179,7 +181,7 @@ impl Flow {
     /// report boundary its last row ended at.
     #[inline]
     pub fn interval_start_ns(&self) -> u64 {
-        if self.reported {
+        if self.reported() {
             u64::from(self.interval_start_s) * 1_000_000_000
         } else {
             self.start_ns
@@ -189,7 +191,7 @@ impl Flow {
     /// A row up to the report boundary `boundary_ns` (a whole second) was produced: the next
     /// interval starts there.
     pub fn start_interval_at(&mut self, boundary_ns: u64) {
-        debug_assert!(self.reported && boundary_ns % 1_000_000_000 == 0);
+        debug_assert!(self.reported() && boundary_ns % 1_000_000_000 == 0);
         self.interval_start_s = u32::try_from(boundary_ns / 1_000_000_000).unwrap_or(u32::MAX);
     }
 
@@ -211,10 +213,32 @@ impl Flow {
         u64::from(self.sides[0].interval.packets) + u64::from(self.sides[1].interval.packets)
     }
 
+    /// A row was already produced for this flow (later rows have is_new_flow = false).
+    #[inline]
+    pub fn reported(&self) -> bool {
+        self.flags & REPORTED != 0
+    }
+
+    /// A row was produced.
+    pub fn set_reported(&mut self) {
+        self.flags |= REPORTED;
+    }
+
+    /// The slot holds a live flow (not yet removed from the table).
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.flags & ACTIVE != 0
+    }
+
+    /// The flow left the table.
+    pub fn set_removed(&mut self) {
+        self.flags &= !ACTIVE;
+    }
+
     /// The endpoint of side `side` (0: the first sender).
     #[inline]
     pub fn ep(&self, side: usize) -> &Endpoint {
-        if (side & 1 == 0) == self.side0_is_lo {
+        if (side & 1 == 0) == (self.flags & SIDE0_IS_LO != 0) {
             &self.key.lo
         } else {
             &self.key.hi
