@@ -25,7 +25,7 @@ fn summary(c: &Config) -> serde_json::Value {
         .filter(|p| a.l7.enabled.contains(**p))
         .map(|p| p.name())
         .collect();
-    let table = a.flow_capacity as f64 * FlowTable::bytes_per_flow() as f64 / MIB;
+    let table = a.flow_capacity as f64 * FlowTable::reserved_bytes_per_flow() as f64 / MIB;
     let l7 = L7Tracker::memory_bytes(&a.l7) as f64 / MIB;
     let metrics = c.metrics.memory_bytes() as f64 / MIB;
     let round = |v: f64| (v * 10.0).round() / 10.0;

@@ -116,8 +116,8 @@ fn insert_remove(c: &mut Criterion) {
         for i in 0..n {
             let k = key(i);
             let h = t.hash(&k);
-            let flow = Flow::new(k, u64::from(i), [k.lo, k.hi], 0, dir);
-            t.insert(flow, h).expect("room");
+            let flow = Flow::new(&k, u64::from(i), [k.lo, k.hi], 0, dir);
+            t.insert(flow, &k, h).expect("room");
         }
         let mut next = n;
         // Includes building the key and hashing it: what creating a flow costs.
@@ -127,7 +127,7 @@ fn insert_remove(c: &mut Criterion) {
                 let k = key(next);
                 let h = t.hash(&k);
                 let idx = t
-                    .insert(Flow::new(k, 0, [k.lo, k.hi], 0, dir), h)
+                    .insert(Flow::new(&k, 0, [k.lo, k.hi], 0, dir), &k, h)
                     .expect("room");
                 t.remove(black_box(idx));
             })
@@ -150,14 +150,14 @@ fn insert_remove_std_hashmap(c: &mut Criterion) {
             std::collections::HashMap::with_capacity(n as usize + 16);
         for i in 0..n {
             let k = key(i);
-            t.insert(k, Flow::new(k, u64::from(i), [k.lo, k.hi], 0, dir));
+            t.insert(k, Flow::new(&k, u64::from(i), [k.lo, k.hi], 0, dir));
         }
         let mut next = n;
         g.bench_function(format!("{n}_flows"), |b| {
             b.iter(|| {
                 next += 1;
                 let k = key(next);
-                t.insert(k, Flow::new(k, 0, [k.lo, k.hi], 0, dir));
+                t.insert(k, Flow::new(&k, 0, [k.lo, k.hi], 0, dir));
                 black_box(t.remove(black_box(&k)));
             })
         });

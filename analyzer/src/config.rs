@@ -49,7 +49,7 @@ impl AnalyzerConfig {
     /// What one analyzer with this configuration reserves, bytes: the flow table and its pools
     /// (full TCP state past the opening, sequence ranges, ICMP echo requests, tunnels), the L7 tables and pools, the de-dup table.
     pub fn memory_bytes(&self) -> u64 {
-        u64::from(self.flow_capacity) * crate::flow::FlowTable::bytes_per_flow() as u64
+        u64::from(self.flow_capacity) * crate::flow::FlowTable::reserved_bytes_per_flow() as u64
             + crate::tcp::PerfPools::memory_bytes(self.flow_capacity) as u64
             + crate::block_pool::BlockPool::<crate::flow::IcmpEchoes>::memory_bytes(
                 crate::flow::icmp_blocks_for(self.flow_capacity),

@@ -232,6 +232,7 @@ impl Analyzer {
             &self.cfg.l7,
             self.cfg.mirror.mode,
             f,
+            self.table.endpoints(idx),
             sink,
             &mut self.counters.l7,
         );
@@ -324,10 +325,11 @@ impl Analyzer {
             (obs.tap_type, obs.tap_port.0),
         );
         let hash = self.table.hash(&key);
+        let src_is_lo = key.lo == src;
         let mut found = self.table.find(&key, hash);
         if let (Some(idx), Some(t)) = (found, tcp) {
             let f = self.table.get(idx);
-            let side = f.side_of(&src) as u8;
+            let side = f.side_of(src_is_lo) as u8;
             if f.conn.is_new_connection(side, t) {
                 self.counters.flows_port_reused += 1;
                 self.close_flow(idx, sink);
@@ -342,11 +344,12 @@ impl Analyzer {
             },
         };
         let f = self.table.get_mut(idx);
-        let side = f.side_of(&src);
+        let side = f.side_of(src_is_lo);
         f.sides[side].l2_end |= obs.src_local;
         f.sides[side ^ 1].l2_end |= obs.dst_local;
-        self.update_flow(idx, ts, src, ip, pkt, tcp);
-        self.inspect_l7(idx, ts, src, pkt, tcp, sink);
+        let ends = if side == 0 { [src, dst] } else { [dst, src] };
+        self.update_flow(idx, ts, (side, &ends), ip, pkt, tcp);
+        self.inspect_l7(idx, ts, (side, ends), pkt, tcp, sink);
     }
 
     /// Hands a TCP/UDP payload to the L7 layer; an L7 verdict on who is the server outranks
@@ -355,7 +358,7 @@ impl Analyzer {
         &mut self,
         idx: u32,
         ts: u64,
-        src: Endpoint,
+        (side, ends): (usize, [Endpoint; 2]),
         pkt: &Packet<'_>,
         tcp: Option<&TcpHeader>,
         sink: &mut impl RecordSink,
@@ -369,7 +372,6 @@ impl Analyzer {
             SeqNumber(t.seq) + u32::from(t.flags.is_syn())
         });
         let f = self.table.get_mut(idx);
-        let side = f.side_of(&src);
         let decided = self.l7.on_payload(
             &self.cfg.l7,
             self.cfg.mirror.mode,
@@ -379,6 +381,7 @@ impl Analyzer {
                 ts_ns: ts,
                 tcp_seq: seq,
                 payload: pkt.payload,
+                ends,
             },
             sink,
             &mut self.counters.l7,
@@ -418,7 +421,7 @@ impl Analyzer {
         let id =
             ((ts >> 30) << 32) | (u64::from(self.cfg.worker_id) << 24) | (ordinal & 0x00FF_FFFF);
         self.flow_counter = self.flow_counter.wrapping_add(1);
-        let mut flow = Flow::new(key, id, [src, dst], ts, direction);
+        let mut flow = Flow::new(&key, id, [src, dst], ts, direction);
         flow.sides[0].mac = pkt.l2.src_mac;
         flow.sides[1].mac = pkt.l2.dst_mac;
         flow.eth_type = pkt.eth_type;
@@ -434,7 +437,7 @@ impl Analyzer {
                 None => self.counters.tunnel_blocks_exhausted += 1,
             }
         }
-        let idx = self.table.insert(flow, hash).ok()?;
+        let idx = self.table.insert(flow, &key, hash).ok()?;
         self.counters.flows_created += 1;
         self.counters.active_flows_peak =
             self.counters.active_flows_peak.max(self.table.len() as u64);
@@ -449,14 +452,13 @@ impl Analyzer {
         &mut self,
         idx: u32,
         ts: u64,
-        src: Endpoint,
+        (side, ends): (usize, &[Endpoint; 2]),
         ip: &wire::IpInfo,
         pkt: &Packet<'_>,
         tcp: Option<&TcpHeader>,
     ) {
         let timeouts = self.cfg.timeouts;
         let f = self.table.get_mut(idx);
-        let side = f.side_of(&src);
         let prev_ns = f.last_ns();
         let l4_payload = match pkt.transport {
             Transport::Tcp(t) => u64::from(t.payload_len),
@@ -485,7 +487,7 @@ impl Analyzer {
             if t.flags.is_syn_ack() {
                 f.direction.observe(side as u8, SCORE_SYN_ACK);
                 self.services
-                    .on_syn_ack(f.ep(side), f.ep(side ^ 1), (ts / NS_PER_SEC) as u32);
+                    .on_syn_ack(&ends[side], &ends[side ^ 1], (ts / NS_PER_SEC) as u32);
             } else if t.flags.is_syn() {
                 f.direction.observe(side as u8 ^ 1, SCORE_SYN);
             }

@@ -1,7 +1,9 @@
 //! Building `l4_flow_log` rows: the client/server decision made at report time, mirror fields.
 
 use super::Analyzer;
-use crate::flow::{CloseType, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN};
+use crate::flow::{
+    CloseType, Endpoint, Flow, ServiceTable, SCORE_EPHEMERAL, SCORE_SYN, SCORE_WELL_KNOWN,
+};
 use crate::l7::{L7Protocol, L7Stats};
 use crate::mirror::{tap_side, TapPort};
 use crate::record::{ip_from_bytes, FlowPeers, L4FlowLog};
@@ -15,7 +17,7 @@ const SCORE_MARGIN: u8 = 8;
 /// configured port, SYN), else DeepFlow's rule over the learned service scores (a clear
 /// difference wins; a small one defers to the ephemeral-port rule), then tapflow's well-known
 /// port rule, then the higher learned score, then the first packet's destination.
-pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
+pub(super) fn decide_server(f: &Flow, ends: &[Endpoint; 2], services: &ServiceTable) -> (u8, u8) {
     if f.direction.score >= SCORE_SYN {
         return (f.direction.server, f.direction.score);
     }
@@ -23,12 +25,12 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
     if !has_ports {
         return (f.direction.server, f.direction.score);
     }
-    let (s0, s1) = (services.score(f.ep(0)), services.score(f.ep(1)));
+    let (s0, s1) = (services.score(&ends[0]), services.score(&ends[1]));
     let diff = s0.abs_diff(s1);
     if diff >= SCORE_MARGIN {
         return if s0 > s1 { (0, s0) } else { (1, s1) };
     }
-    let (e0, e1) = (f.ep(0).port >= EPHEMERAL_MIN, f.ep(1).port >= EPHEMERAL_MIN);
+    let (e0, e1) = (f.port(0) >= EPHEMERAL_MIN, f.port(1) >= EPHEMERAL_MIN);
     if e0 != e1 {
         return (u8::from(e0), SCORE_EPHEMERAL);
     }
@@ -45,7 +47,8 @@ pub(super) fn decide_server(f: &Flow, services: &ServiceTable) -> (u8, u8) {
 impl Analyzer {
     pub(super) fn build_record(&mut self, idx: u32, close: CloseType, end_ns: u64) -> L4FlowLog {
         let mode = self.cfg.mirror.mode;
-        let (server, score) = decide_server(self.table.get(idx), &self.services);
+        let ends = self.table.endpoints(idx);
+        let (server, score) = decide_server(self.table.get(idx), &ends, &self.services);
         let (l7_proto, l7) = self
             .l7
             .take_stats(self.table.get(idx))
@@ -84,15 +87,15 @@ impl Analyzer {
             is_new_flow: is_new,
             signal_source: 0,
             capture_network_type: f.key.tap_type,
-            tap_port: f.key.tap_port,
-            tap_port_type: TapPort(f.key.tap_port).kind_name(),
+            tap_port: f.key.tap_port(),
+            tap_port_type: TapPort(f.key.tap_port()).kind_name(),
             tap_side: side.0,
             observation_point: side.1,
             l2_end_0: f.sides[c].l2_end,
             l2_end_1: f.sides[s].l2_end,
             eth_type: f.eth_type,
             vlan: f.vlan,
-            peers: FlowPeers::of(f, c),
+            peers: FlowPeers::of(f, &ends, c),
             tunnel_type: tunnel.fwd.kind as u8,
             tunnel_tier: tunnel.fwd.tier,
             tunnel_id: tunnel.fwd.id,

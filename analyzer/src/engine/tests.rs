@@ -427,6 +427,44 @@ fn udp_art_and_icmp_srt() {
     assert_eq!(icmp.peers.ip_1, sip());
 }
 
+/// IPv6 flows keep the last 12 bytes of their addresses beside the flow slot: conversations
+/// between addresses of one /32 on the same ports are still told apart, and both directions
+/// find their flow and side.
+#[test]
+fn ipv6_flows_differing_only_in_address_tails() {
+    let v6 = |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, last));
+    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut out = Vec::new();
+    let mut send = |an: &mut Analyzer, at: u64, src: IpAddr, dst: IpAddr, p: &[u8]| {
+        let u = build::udp(src, dst, 123, 123, p);
+        let frame = build::ethernet_ip(S, C, &[], &build::ip(src, dst, 17, 1, 64, &u));
+        an.on_packet(&meta_at(T0 + at * MS, &frame), &frame, &mut out);
+    };
+    // (a, b): a sends twice, b answers once; (a, c): c sends first, a answers.
+    send(&mut an, 0, v6(1), v6(2), b"one");
+    send(&mut an, 1, v6(3), v6(1), b"three");
+    send(&mut an, 2, v6(2), v6(1), b"answer");
+    send(&mut an, 3, v6(1), v6(2), b"again");
+    send(&mut an, 4, v6(1), v6(3), b"reply");
+    an.finish(&mut out);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let mut pairs: Vec<_> = out
+        .iter()
+        .map(|r| {
+            let (p0, p1) = (r.packet_tx, r.packet_rx);
+            let mut ends = [(r.peers.ip_0, p0), (r.peers.ip_1, p1)];
+            ends.sort();
+            assert!(!r.peers.is_ipv4);
+            ends
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![[(v6(1), 1), (v6(3), 1)], [(v6(1), 2), (v6(2), 1)],]
+    );
+}
+
 /// ICMP flows take a block for their outstanding echo requests at the first request; with the
 /// pool empty a flow goes without (no SRT, counted), and closed flows give blocks back.
 #[test]

@@ -18,7 +18,7 @@ pub use direction::{
     Direction, SCORE_EPHEMERAL, SCORE_FIRST_PACKET, SCORE_L7, SCORE_SERVER_PORT, SCORE_SYN,
     SCORE_SYN_ACK, SCORE_WELL_KNOWN,
 };
-pub use key::{Endpoint, FlowKey};
+pub use key::{AddrTails, Endpoint, FlowKey, StoredKey};
 pub use l7_link::L7Link;
 pub use node::{
     carried_blocks_for, icmp_blocks_for, tunnel_blocks_for, Carried, Flow, FlowSide, FlowTunnel,

@@ -2,7 +2,7 @@
 
 use super::conn::TcpConn;
 use super::direction::Direction;
-use super::key::{Endpoint, FlowKey};
+use super::key::{AddrTails, Endpoint, FlowKey, StoredKey};
 use crate::tcp::FlowPerf;
 use crate::wire::TunnelInfo;
 
@@ -124,7 +124,8 @@ const ACTIVE: u8 = 4;
 /// One tracked flow. Endpoint 0 sent the first packet.
 #[derive(Debug, Clone, Copy)]
 pub struct Flow {
-    pub key: FlowKey,
+    /// Its key (an IPv6 flow's address tails are kept beside it: [`Flow::endpoints`]).
+    pub key: StoredKey,
     /// [`SIDE0_IS_LO`], [`REPORTED`], [`ACTIVE`].
     flags: u8,
     pub id: u64,
@@ -152,13 +153,20 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(key: FlowKey, id: u64, ep: [Endpoint; 2], ts_ns: u64, direction: Direction) -> Self {
+    /// A flow of `key` whose first packet came from `ep[0]` to `ep[1]` at `ts_ns`.
+    pub fn new(
+        key: &FlowKey,
+        id: u64,
+        ep: [Endpoint; 2],
+        ts_ns: u64,
+        direction: Direction,
+    ) -> Self {
         debug_assert!(
             (ep[0] == key.lo && ep[1] == key.hi) || (ep[0] == key.hi && ep[1] == key.lo),
             "a flow's endpoints are its key's"
         );
         Flow {
-            key,
+            key: StoredKey::of(key).0,
             flags: ACTIVE | if ep[0] == key.lo { SIDE0_IS_LO } else { 0 },
             id,
             sides: [FlowSide::default(); 2],
@@ -235,19 +243,32 @@ impl Flow {
         self.flags &= !ACTIVE;
     }
 
-    /// The endpoint of side `side` (0: the first sender).
+    /// Which end of the key side `side` (0: the first sender) is: 0 lower, 1 higher.
     #[inline]
-    pub fn ep(&self, side: usize) -> &Endpoint {
-        if (side & 1 == 0) == (self.flags & SIDE0_IS_LO != 0) {
-            &self.key.lo
-        } else {
-            &self.key.hi
-        }
+    fn end_of(&self, side: usize) -> usize {
+        usize::from((side & 1 == 0) != (self.flags & SIDE0_IS_LO != 0))
     }
 
-    /// The side (0/1) whose endpoint is `src`.
+    /// The endpoints: endpoint 0 (the first sender), then endpoint 1; `tails` are the flow's
+    /// address tails (read for IPv6 only).
     #[inline]
-    pub fn side_of(&self, src: &Endpoint) -> usize {
-        usize::from(*self.ep(0) != *src)
+    pub fn endpoints(&self, tails: &AddrTails) -> [Endpoint; 2] {
+        [
+            self.key.end(self.end_of(0), tails),
+            self.key.end(self.end_of(1), tails),
+        ]
+    }
+
+    /// The port of side `side`.
+    #[inline]
+    pub fn port(&self, side: usize) -> u16 {
+        self.key.port(self.end_of(side))
+    }
+
+    /// The side (0/1) that sent a packet whose source is its key's lower end (`src_is_lo`) or
+    /// higher end.
+    #[inline]
+    pub fn side_of(&self, src_is_lo: bool) -> usize {
+        usize::from(src_is_lo != (self.flags & SIDE0_IS_LO != 0))
     }
 }

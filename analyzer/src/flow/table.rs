@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use super::key::FlowKey;
+use super::key::{AddrTails, Endpoint, FlowKey, StoredKey};
 use super::node::Flow;
 use super::timer::TimerWheel;
 
@@ -19,6 +19,9 @@ pub enum InsertError {
 #[derive(Debug)]
 pub struct FlowTable {
     flows: Vec<Flow>,
+    /// IPv6 flows' address tails, by slot (zero-filled at creation: the pages of an IPv4-only
+    /// capture are never touched).
+    tails: Vec<AddrTails>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
     free: Vec<u32>,
@@ -33,6 +36,7 @@ impl FlowTable {
         let capacity = capacity.max(1) as usize;
         FlowTable {
             flows: Vec::with_capacity(capacity),
+            tails: vec![[[0; 12]; 2]; capacity],
             index: HashTable::with_capacity(capacity),
             hasher: DefaultHashBuilder::default(),
             free: Vec::with_capacity(capacity),
@@ -49,10 +53,24 @@ impl FlowTable {
 
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
-        let flows = &self.flows;
+        let (stored, tails) = StoredKey::of(key);
+        let (flows, all_tails) = (&self.flows, &self.tails);
         self.index
-            .find(hash, |&i| flows[i as usize].key == *key)
+            .find(hash, |&i| {
+                flows[i as usize].key == stored && (!stored.is_v6 || all_tails[i as usize] == tails)
+            })
             .copied()
+    }
+
+    /// The full key of flow `idx`.
+    pub fn key(&self, idx: u32) -> FlowKey {
+        self.flows[idx as usize].key.full(&self.tails[idx as usize])
+    }
+
+    /// The endpoints of flow `idx`: endpoint 0 (its first sender), then endpoint 1.
+    #[inline]
+    pub fn endpoints(&self, idx: u32) -> [Endpoint; 2] {
+        self.flows[idx as usize].endpoints(&self.tails[idx as usize])
     }
 
     pub fn len(&self) -> usize {
@@ -71,9 +89,9 @@ impl FlowTable {
         self.len >= self.capacity
     }
 
-    /// Inserts a flow whose key hashes to `hash` ([`FlowTable::hash`]; the key must not be
-    /// present).
-    pub fn insert(&mut self, flow: Flow, hash: u64) -> Result<u32, InsertError> {
+    /// Inserts a flow with key `key` (its stored form is in `flow`), which hashes to `hash`
+    /// ([`FlowTable::hash`]; the key must not be present).
+    pub fn insert(&mut self, flow: Flow, key: &FlowKey, hash: u64) -> Result<u32, InsertError> {
         if self.is_full() {
             return Err(InsertError::Full);
         }
@@ -87,10 +105,14 @@ impl FlowTable {
                 (self.flows.len() - 1) as u32
             }
         };
-        let (flows, hasher) = (&self.flows, &self.hasher);
+        if key.is_v6 {
+            self.tails[idx as usize] = StoredKey::of(key).1;
+        }
+        let (flows, tails, hasher) = (&self.flows, &self.tails, &self.hasher);
         // Hashes are not stored per flow: a rehash (tombstones) computes them again.
-        self.index
-            .insert_unique(hash, idx, |&i| hasher.hash_one(flows[i as usize].key));
+        self.index.insert_unique(hash, idx, |&i| {
+            hasher.hash_one(flows[i as usize].key.full(&tails[i as usize]))
+        });
         self.len += 1;
         Ok(idx)
     }
@@ -104,7 +126,9 @@ impl FlowTable {
             return;
         }
         flow.set_removed();
-        let hash = self.hasher.hash_one(flow.key);
+        let hash = self
+            .hasher
+            .hash_one(flow.key.full(&self.tails[idx as usize]));
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
@@ -139,6 +163,12 @@ impl FlowTable {
             + 1
             + TimerWheel::bytes_per_entry()
             + std::mem::size_of::<u64>()
+    }
+
+    /// What the table reserves per flow: [`FlowTable::bytes_per_flow`] and the address tails of
+    /// an IPv6 flow (reserved for every slot, touched only by IPv6 flows).
+    pub fn reserved_bytes_per_flow() -> usize {
+        Self::bytes_per_flow() + std::mem::size_of::<AddrTails>()
     }
 }
 

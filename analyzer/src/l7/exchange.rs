@@ -8,7 +8,7 @@ use super::pending::{PendingEntry, PendingPool, PendingRefs};
 use super::protocol::{L7Protocol, ParserKind};
 use super::stats::{L7Counters, L7Stats};
 use super::ResponseStatus;
-use crate::flow::Flow;
+use crate::flow::{Endpoint, Flow};
 use crate::mirror::{tap_side, CaptureMode};
 use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
 use crate::record::{FlowPeers, L7FlowLog, Record, RecordSink};
@@ -33,6 +33,8 @@ pub enum Pairing {
 pub struct Exchange<'a> {
     pub(super) cfg: &'a L7Config,
     pub(super) flow: &'a Flow,
+    /// The flow's endpoints (0: its first sender).
+    pub(super) ends: [Endpoint; 2],
     pub(super) mode: CaptureMode,
     pub(super) proto: L7Protocol,
     pub(super) kind: ParserKind,
@@ -70,6 +72,7 @@ impl std::fmt::Debug for Exchange<'_> {
 pub(crate) fn fill_base(
     row: &mut L7FlowLog,
     f: &Flow,
+    ends: &[Endpoint; 2],
     client_side: usize,
     mode: CaptureMode,
     proto: L7Protocol,
@@ -78,10 +81,10 @@ pub(crate) fn fill_base(
     let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
     row.flow_id = f.id;
     row.capture_network_type = f.key.tap_type;
-    row.tap_port = f.key.tap_port;
+    row.tap_port = f.key.tap_port();
     row.tap_side = side.0;
     row.observation_point = side.1;
-    row.peers = FlowPeers::of(f, c);
+    row.peers = FlowPeers::of(f, ends, c);
     row.l7_protocol = proto.id();
     row.l7_protocol_str = proto.name();
 }
@@ -189,7 +192,14 @@ impl<'a> Exchange<'a> {
         }
         let deadline = ts_ns.saturating_add(self.cfg.session_window_ns(self.kind.desc().window));
         let (seq, row) = self.pool.push(self.slot, self.flow.id, deadline);
-        fill_base(row, self.flow, self.client_side, self.mode, self.proto);
+        fill_base(
+            row,
+            self.flow,
+            &self.ends,
+            self.client_side,
+            self.mode,
+            self.proto,
+        );
         row.start_time = ts_ns / 1_000;
         row.end_time = row.start_time;
         row.req_tcp_seq = tcp_seq;
@@ -213,7 +223,14 @@ impl<'a> Exchange<'a> {
         self.counters.requests += 1;
         let row = &mut *self.scratch;
         *row = L7FlowLog::default();
-        fill_base(row, self.flow, self.client_side, self.mode, self.proto);
+        fill_base(
+            row,
+            self.flow,
+            &self.ends,
+            self.client_side,
+            self.mode,
+            self.proto,
+        );
         row.row_type = TYPE_REQUEST;
         row.start_time = self.ts_ns / 1_000;
         row.end_time = row.start_time;
@@ -292,7 +309,14 @@ impl<'a> Exchange<'a> {
                 self.counters.unmatched_responses += 1;
                 let row = &mut *self.scratch;
                 *row = L7FlowLog::default();
-                fill_base(row, self.flow, self.client_side, self.mode, self.proto);
+                fill_base(
+                    row,
+                    self.flow,
+                    &self.ends,
+                    self.client_side,
+                    self.mode,
+                    self.proto,
+                );
                 row.row_type = TYPE_RESPONSE;
                 row.start_time = now_us;
                 row.end_time = now_us;

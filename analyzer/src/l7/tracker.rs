@@ -13,7 +13,7 @@ use super::reassembly::HoldPool;
 use super::registry::Pools;
 use super::stats::{L7Counters, L7Stats};
 use super::{Probe, ResponseStatus};
-use crate::flow::{Flow, L7Link};
+use crate::flow::{Endpoint, Flow, L7Link};
 use crate::mirror::CaptureMode;
 use crate::record::{L7FlowLog, RecordSink};
 use crate::tcp::SeqNumber;
@@ -45,6 +45,8 @@ pub struct L7Packet<'a> {
     pub tcp_seq: Option<SeqNumber>,
     /// The L4 payload (not empty).
     pub payload: &'a [u8],
+    /// The flow's endpoints: endpoint 0 (its first sender), then endpoint 1.
+    pub ends: [Endpoint; 2],
 }
 
 /// L7 state of one worker.
@@ -137,7 +139,7 @@ impl L7Tracker {
                     let tries = n.saturating_add(1);
                     flow.l7 = if tries >= cfg.inference_packets_per_flow {
                         counters.inference_failed += 1;
-                        let server = *flow.ep(usize::from(flow.direction.server));
+                        let server = pkt.ends[usize::from(flow.direction.server)];
                         self.apps.on_failure(&server, (ts_ns / NS_PER_SEC) as u32);
                         L7Link::Skip
                     } else {
@@ -178,6 +180,7 @@ impl L7Tracker {
             ts_ns,
             tcp_seq,
             payload,
+            ..
         } = pkt;
         let st = self.slab.get_mut(slot, flow.id)?;
         let parsers = &mut self.parsers;
@@ -206,6 +209,7 @@ impl L7Tracker {
         let mut x = Exchange {
             cfg,
             flow,
+            ends: pkt.ends,
             mode,
             proto: *proto,
             kind,
@@ -240,7 +244,7 @@ impl L7Tracker {
         // While the protocol is a guess, each time the held head grows it is probed again: a
         // protocol that is certain of it replaces the guess (a 4-byte head fits several).
         let tentative = !*confirmed;
-        let ports = [flow.ep(0).port, flow.ep(1).port];
+        let ports = [flow.port(0), flow.port(1)];
         let mut cur = (kind, state);
         let mut switched = false;
         let mut from_client = from_client;
@@ -371,6 +375,7 @@ impl L7Tracker {
             ts_ns,
             tcp_seq,
             payload,
+            ends,
         } = pkt;
         let t = if tcp_seq.is_some() {
             Transport::Tcp
@@ -383,7 +388,7 @@ impl L7Tracker {
             Transport::Tcp => p.over_tcp(),
             Transport::Udp => p.over_udp(),
         };
-        match self.apps.lookup(flow.ep(guess_server), now_s) {
+        match self.apps.lookup(&ends[guess_server], now_s) {
             Verdict::GiveUp => {
                 counters.inference_skipped += 1;
                 return Inference::Skip;
@@ -400,7 +405,7 @@ impl L7Tracker {
             }
             _ => {}
         }
-        let ports = [flow.ep(0).port, flow.ep(1).port];
+        let ports = [flow.port(0), flow.port(1)];
         let mut unsure = None;
         for k in ParserKind::ALL {
             let p = k.protocol();
@@ -415,7 +420,7 @@ impl L7Tracker {
             match k.probe(payload, t) {
                 Probe::Certain => {
                     let client = client(p);
-                    self.apps.on_success(flow.ep(client ^ 1), p, now_s);
+                    self.apps.on_success(&ends[client ^ 1], p, now_s);
                     return self.track(cfg, flow, p, client, counters);
                 }
                 Probe::Unsure if unsure.is_none() => unsure = Some((p, client(p))),
@@ -491,6 +496,7 @@ impl L7Tracker {
         cfg: &L7Config,
         mode: CaptureMode,
         flow: &Flow,
+        ends: [Endpoint; 2],
         sink: &mut dyn RecordSink,
         counters: &mut L7Counters,
     ) {
@@ -503,6 +509,7 @@ impl L7Tracker {
         let mut x = Exchange {
             cfg,
             flow,
+            ends,
             mode,
             proto: st.proto,
             kind: st.kind,

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Serialize, Serializer};
 
-use crate::flow::Flow;
+use crate::flow::{Endpoint, Flow};
 use crate::inline::InlineBytes;
 
 /// serde: leave a zero agent id out.
@@ -76,10 +76,11 @@ impl Default for FlowPeers {
 }
 
 impl FlowPeers {
-    /// The ends of `f` with flow side `client` as the client.
-    pub fn of(f: &Flow, client: usize) -> Self {
+    /// The ends of `f`, whose endpoints are `ends` (0: its first sender), with flow side
+    /// `client` as the client.
+    pub fn of(f: &Flow, ends: &[Endpoint; 2], client: usize) -> Self {
         let (c, s) = (&f.sides[client], &f.sides[client ^ 1]);
-        let (c_ep, s_ep) = (f.ep(client), f.ep(client ^ 1));
+        let (c_ep, s_ep) = (&ends[client], &ends[client ^ 1]);
         FlowPeers {
             mac_0: MacAddr(c.mac),
             mac_1: MacAddr(s.mac),

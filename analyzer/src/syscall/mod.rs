@@ -245,6 +245,7 @@ impl SyscallTracker {
                 ts_ns: ev.ts_ns,
                 tcp_seq: Some(SeqNumber(seq)),
                 payload: ev.payload,
+                ends: sock.ends,
             },
             &mut tagger,
             l7counters,
@@ -262,6 +263,7 @@ impl SyscallTracker {
             &self.l7cfg,
             CaptureMode::Local,
             &sock.flow,
+            sock.ends,
             &mut tagger,
             &mut self.l7counters,
         );

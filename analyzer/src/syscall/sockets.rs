@@ -88,6 +88,8 @@ pub(crate) struct Infos {
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) flow: Flow,
+    /// The flow's endpoints: the local end (endpoint 0), then the remote end.
+    pub(crate) ends: [Endpoint; 2],
     /// Stream position of the next byte of each side.
     pub(crate) next_seq: [u32; 2],
     /// The process connected (Some(true)) or accepted (Some(false)).
@@ -161,7 +163,7 @@ impl SocketTable {
             (0, 0),
             (CLOUD, TapPort::ebpf(ev.pid).0),
         );
-        let flow = Flow::new(fkey, id, [local, remote], ev.ts_ns, direction);
+        let flow = Flow::new(&fkey, id, [local, remote], ev.ts_ns, direction);
         self.infos.by_flow.insert(
             id,
             SocketInfo {
@@ -185,6 +187,7 @@ impl SocketTable {
         }
         Some(self.socks.entry(key).or_insert(Socket {
             flow,
+            ends: [local, remote],
             next_seq: [1, 1],
             client,
         }))
