@@ -466,11 +466,10 @@ impl Analyzer {
             _ => pkt.payload.len() as u64,
         };
         let bytes = u64::from(pkt.l2.l2_len) + u64::from(ip.total_len);
-        f.sides[side].on_packet(
+        f.count_packet(
+            side,
             ts,
-            bytes,
-            u64::from(ip.l3_payload_len()),
-            l4_payload,
+            (bytes, u64::from(ip.l3_payload_len()), l4_payload),
             pkt.l2.src_mac,
         );
         if side == 1 && pkt.tunnel.kind != wire::TunnelType::None {

@@ -34,15 +34,13 @@ pub struct FlowSide {
     /// What it sent in the current reporting interval (what it sent before is in the flow's
     /// [`Carried`] block, once the flow has had a row).
     pub interval: PeerCounters,
-    /// First and last packet it sent, ns (0 = none yet).
-    pub first_ns: u64,
+    /// Its last packet, ns (0 = none yet; its first is [`Flow::first_ns`]).
     pub last_ns: u64,
 }
 
 impl FlowSide {
-    /// A packet this side sent at `ts_ns`: `bytes` on the wire (L2 header + IP total length),
-    /// `l3_bytes` of IP payload, `l4_bytes` of L4 payload, from `src_mac`.
-    pub fn on_packet(
+    /// A packet this side sent ([`Flow::count_packet`]).
+    fn on_packet(
         &mut self,
         ts_ns: u64,
         bytes: u64,
@@ -56,9 +54,6 @@ impl FlowSide {
         i.l3_bytes += l3_bytes;
         i.l4_bytes += l4_bytes;
         self.sent = true;
-        if self.first_ns == 0 {
-            self.first_ns = ts_ns;
-        }
         self.last_ns = ts_ns;
         if self.mac == [0; 6] {
             self.mac = src_mac;
@@ -135,6 +130,8 @@ pub struct Flow {
     /// Its tunnel, for tunnelled flows (a pooled [`FlowTunnel`]).
     pub tunnel: crate::block_pool::BlockRef,
     pub start_ns: u64,
+    /// First packet of endpoint 1 (endpoint 0's first is the flow's start), valid once it sent.
+    reply_first_ns: u64,
     /// Start of the current reporting interval once a row was produced (a report boundary, a
     /// whole second); before that the flow's start.
     interval_start_s: u32,
@@ -174,6 +171,7 @@ impl Flow {
             vlan: 0,
             tunnel: crate::block_pool::BlockRef::NONE,
             start_ns: ts_ns,
+            reply_first_ns: 0,
             interval_start_s: 0,
             conn: TcpConn::default(),
             perf: FlowPerf::default(),
@@ -201,6 +199,31 @@ impl Flow {
     pub fn start_interval_at(&mut self, boundary_ns: u64) {
         debug_assert!(self.reported() && boundary_ns % 1_000_000_000 == 0);
         self.interval_start_s = u32::try_from(boundary_ns / 1_000_000_000).unwrap_or(u32::MAX);
+    }
+
+    /// A packet side `side` sent at `ts_ns`: `bytes` on the wire (L2 header + IP total
+    /// length), `l3_bytes` of IP payload, `l4_bytes` of L4 payload, from `src_mac`.
+    #[inline]
+    pub fn count_packet(
+        &mut self,
+        side: usize,
+        ts_ns: u64,
+        (bytes, l3_bytes, l4_bytes): (u64, u64, u64),
+        src_mac: [u8; 6],
+    ) {
+        if side == 1 && !self.sides[1].sent {
+            self.reply_first_ns = ts_ns;
+        }
+        self.sides[side].on_packet(ts_ns, bytes, l3_bytes, l4_bytes, src_mac);
+    }
+
+    /// Time of side `side`'s first packet (0 while it has sent none).
+    pub fn first_ns(&self, side: usize) -> u64 {
+        match (self.sides[side].sent, side) {
+            (false, _) => 0,
+            (true, 0) => self.start_ns,
+            (true, _) => self.reply_first_ns,
+        }
     }
 
     /// Time of the flow's last packet (its start before any; packet times never go back).
