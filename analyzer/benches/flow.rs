@@ -116,7 +116,7 @@ fn insert_remove(c: &mut Criterion) {
         for i in 0..n {
             let k = key(i);
             let h = t.hash(&k);
-            let flow = Flow::new(&k, u64::from(i), [k.lo, k.hi], 0, dir);
+            let flow = Flow::new(&k, i, [k.lo, k.hi], 0, dir);
             t.insert(flow, &k, h).expect("room");
         }
         let mut next = n;
@@ -150,7 +150,7 @@ fn insert_remove_std_hashmap(c: &mut Criterion) {
             std::collections::HashMap::with_capacity(n as usize + 16);
         for i in 0..n {
             let k = key(i);
-            t.insert(k, Flow::new(&k, u64::from(i), [k.lo, k.hi], 0, dir));
+            t.insert(k, Flow::new(&k, i, [k.lo, k.hi], 0, dir));
         }
         let mut next = n;
         g.bench_function(format!("{n}_flows"), |b| {

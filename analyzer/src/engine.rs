@@ -418,13 +418,11 @@ impl Analyzer {
         let ordinal = self
             .observation_ordinal
             .unwrap_or(u64::from(self.flow_counter));
-        let id =
-            ((ts >> 30) << 32) | (u64::from(self.cfg.worker_id) << 24) | (ordinal & 0x00FF_FFFF);
+        let id_low = (u32::from(self.cfg.worker_id) << 24) | (ordinal & 0x00FF_FFFF) as u32;
         self.flow_counter = self.flow_counter.wrapping_add(1);
-        let mut flow = Flow::new(&key, id, [src, dst], ts, direction);
+        let mut flow = Flow::new(&key, id_low, [src, dst], ts, direction);
         flow.sides[0].mac = pkt.l2.src_mac;
         flow.sides[1].mac = pkt.l2.dst_mac;
-        flow.eth_type = pkt.eth_type;
         flow.vlan = pkt.l2.vlan;
         if pkt.tunnel.kind != wire::TunnelType::None {
             match self.tunnels.take() {
@@ -510,8 +508,7 @@ impl Analyzer {
             match pkt.transport {
                 // UDP ART: last packet of one side -> first packet of the other after it.
                 Transport::Udp(_)
-                    if (f.reported() || f.interval_packets() > 1)
-                        && usize::from(f.last_side) != side =>
+                    if (f.reported() || f.interval_packets() > 1) && f.last_side() != side =>
                 {
                     let us = ts.saturating_sub(prev_ns) / 1_000;
                     if let Some(i) = f.perf.interval_mut(&mut self.perf) {
@@ -528,7 +525,7 @@ impl Analyzer {
             }
             timeouts.others_ns
         };
-        f.last_side = side as u8;
+        f.set_last_side(side);
         let deadline = ts.saturating_add(timeout);
         self.table.wheel.schedule(idx, deadline);
     }

@@ -76,7 +76,7 @@ impl Analyzer {
                 .map(|a| ip_from_bytes(if i == 0 { &a.0 } else { &a.1 }, v6t))
         };
         let rec = L4FlowLog {
-            flow_id: f.id,
+            flow_id: f.id(),
             agent_id: 0,
             start_time: start_ns / 1_000,
             end_time: end_ns / 1_000,
@@ -93,7 +93,7 @@ impl Analyzer {
             observation_point: side.1,
             l2_end_0: f.sides[c].l2_end,
             l2_end_1: f.sides[s].l2_end,
-            eth_type: f.eth_type,
+            eth_type: f.eth_type(),
             vlan: f.vlan,
             peers: FlowPeers::of(f, &ends, c),
             tunnel_type: tunnel.fwd.kind as u8,

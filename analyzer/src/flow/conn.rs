@@ -60,12 +60,11 @@ pub enum ConnState {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TcpConn {
     pub state: ConnState,
-    /// SYN sender (or SYN-ACK receiver), when the handshake was seen.
-    pub client: Option<u8>,
     /// Initial sequence number of each side's first SYN / SYN-ACK (valid where [`ISN_SEEN`]'s
     /// bit for that side is set in `seen`).
     isn: [u32; 2],
-    /// Per side (bit << side): [`ISN_SEEN`], [`PAYLOAD_SEEN`].
+    /// Per side (bit << side): [`ISN_SEEN`], [`PAYLOAD_SEEN`]; and [`CLIENT_KNOWN`] with the
+    /// client's side in [`CLIENT_IS_1`].
     seen: u8,
 }
 
@@ -73,6 +72,11 @@ pub struct TcpConn {
 const ISN_SEEN: u8 = 1;
 /// Bit 2/3 of `TcpConn::seen`: the side has sent payload.
 const PAYLOAD_SEEN: u8 = 4;
+/// Bit 4 of `TcpConn::seen`: the handshake showed the client (the SYN sender, or the SYN-ACK
+/// receiver).
+const CLIENT_KNOWN: u8 = 16;
+/// Bit 5 of `TcpConn::seen`: that client is side 1.
+const CLIENT_IS_1: u8 = 32;
 
 fn invalid_flags(f: u8) -> bool {
     let syn = f & TcpFlags::SYN != 0;
@@ -86,6 +90,15 @@ impl TcpConn {
     }
 
     /// Whether `side` has sent payload.
+    pub fn client(&self) -> Option<u8> {
+        (self.seen & CLIENT_KNOWN != 0).then_some(u8::from(self.seen & CLIENT_IS_1 != 0))
+    }
+
+    fn set_client(&mut self, side: u8) {
+        self.seen =
+            (self.seen & !CLIENT_IS_1) | CLIENT_KNOWN | if side & 1 == 1 { CLIENT_IS_1 } else { 0 };
+    }
+
     pub fn payload_seen(&self, side: usize) -> bool {
         self.seen & (PAYLOAD_SEEN << (side & 1)) != 0
     }
@@ -111,10 +124,10 @@ impl TcpConn {
                 ConnState::SynAckSeen => ResetPhase::Handshake,
                 ConnState::SynAnsweredByAck => ResetPhase::PortReuse,
                 // The server drops the connection it never accepted: still queue lack.
-                ConnState::QueueLack if self.client == Some(other) => return,
+                ConnState::QueueLack if self.client() == Some(other) => return,
                 ConnState::Reset { .. } | ConnState::Exception => return,
                 // "No data" (the health-check pattern) needs a handshake that was seen.
-                _ if any_payload || self.client.is_none() => ResetPhase::Established,
+                _ if any_payload || self.client().is_none() => ResetPhase::Established,
                 _ => ResetPhase::NoData,
             };
             self.state = ConnState::Reset { by: side, phase };
@@ -129,16 +142,17 @@ impl TcpConn {
             if !ack {
                 if self.state == ConnState::New {
                     self.state = ConnState::SynSent;
-                    self.client = Some(side);
+                    self.set_client(side);
                 }
             } else {
                 match self.state {
                     ConnState::New | ConnState::SynSent => {
                         self.state = ConnState::SynAckSeen;
-                        self.client = Some(other);
+                        self.set_client(other);
                     }
                     ConnState::Established
-                        if self.client == Some(other) && !self.payload_seen(usize::from(side)) =>
+                        if self.client() == Some(other)
+                            && !self.payload_seen(usize::from(side)) =>
                     {
                         self.state = ConnState::QueueLack;
                     }
@@ -165,13 +179,13 @@ impl TcpConn {
         }
         self.state = match self.state {
             ConnState::New => ConnState::Established,
-            ConnState::SynSent if self.client == Some(other) && !has_payload => {
+            ConnState::SynSent if self.client() == Some(other) && !has_payload => {
                 ConnState::SynAnsweredByAck
             }
             ConnState::SynSent => ConnState::Established,
-            ConnState::SynAckSeen if self.client == Some(side) => ConnState::Established,
-            ConnState::SynAnsweredByAck if self.client == Some(side) => ConnState::Established,
-            ConnState::QueueLack if has_payload && self.client == Some(other) => {
+            ConnState::SynAckSeen if self.client() == Some(side) => ConnState::Established,
+            ConnState::SynAnsweredByAck if self.client() == Some(side) => ConnState::Established,
+            ConnState::QueueLack if has_payload && self.client() == Some(other) => {
                 ConnState::Established
             }
             ConnState::BothFin { last_fin_by } if last_fin_by != side => ConnState::Closed,
@@ -211,7 +225,7 @@ impl TcpConn {
 
     /// The close type for a flow that ends in this state; `client` is the client endpoint.
     pub fn close_type(&self, client: u8) -> CloseType {
-        let client = self.client.unwrap_or(client);
+        let client = self.client().unwrap_or(client);
         match self.state {
             ConnState::New | ConnState::Exception => CloseType::Unknown,
             ConnState::SynSent => CloseType::ClientSynRepeat,

@@ -22,7 +22,7 @@ pub use key::{AddrTails, Endpoint, FlowKey, StoredKey};
 pub use l7_link::L7Link;
 pub use node::{
     carried_blocks_for, icmp_blocks_for, tunnel_blocks_for, Carried, Flow, FlowSide, FlowTunnel,
-    IcmpEchoes, PeerCounters, ICMP_PENDING,
+    IcmpEchoes, PeerCounters, ICMP_PENDING, TRACED_ID_BASE,
 };
 pub use service::ServiceTable;
 pub(crate) use service::DEFAULT_CAPACITY as SERVICE_TABLE_CAPACITY;

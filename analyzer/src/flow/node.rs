@@ -115,17 +115,25 @@ const SIDE0_IS_LO: u8 = 1;
 const REPORTED: u8 = 2;
 /// [`Flow`] flag: the slot holds a live flow.
 const ACTIVE: u8 = 4;
+/// [`Flow`] flag: endpoint 1 sent the last packet.
+const LAST_SIDE_1: u8 = 8;
+/// [`Flow`] flag: a flow of a traced socket (its id is [`TRACED_ID_BASE`] + a counter).
+const TRACED: u8 = 16;
+
+/// Ids of flows made from traced sockets: this base plus a counter (a packet flow's id has its
+/// start time's upper bits there, which equal this only for packets of January 2004).
+pub const TRACED_ID_BASE: u64 = 1 << 62;
 
 /// One tracked flow. Endpoint 0 sent the first packet.
 #[derive(Debug, Clone, Copy)]
 pub struct Flow {
     /// Its key (an IPv6 flow's address tails are kept beside it: [`Flow::endpoints`]).
     pub key: StoredKey,
-    /// [`SIDE0_IS_LO`], [`REPORTED`], [`ACTIVE`].
+    /// [`SIDE0_IS_LO`], [`REPORTED`], [`ACTIVE`], [`LAST_SIDE_1`], [`TRACED`].
     flags: u8,
-    pub id: u64,
+    /// The low half of its id ([`Flow::id`]).
+    id_low: u32,
     pub sides: [FlowSide; 2],
-    pub eth_type: u16,
     pub vlan: u16,
     /// Its tunnel, for tunnelled flows (a pooled [`FlowTunnel`]).
     pub tunnel: crate::block_pool::BlockRef,
@@ -139,21 +147,20 @@ pub struct Flow {
     /// TCP performance and response-time state (compact until the flow needs more).
     pub perf: FlowPerf,
     pub direction: Direction,
-    /// Endpoint of the last packet (for UDP ART; its time is [`Flow::last_ns`]).
-    pub last_side: u8,
     /// What its earlier rows counted (flows that had a row and go on: a pooled [`Carried`]).
     pub carried: crate::block_pool::BlockRef,
     /// Its outstanding echo requests (ICMP flows that sent one: a pooled [`IcmpEchoes`]).
     pub icmp_pending: crate::block_pool::BlockRef,
     /// L7 inference progress or the flow's L7 state slot.
-    pub l7: super::L7Link,
+    l7: super::l7_link::PackedL7Link,
 }
 
 impl Flow {
-    /// A flow of `key` whose first packet came from `ep[0]` to `ep[1]` at `ts_ns`.
+    /// A flow of `key` whose first packet came from `ep[0]` to `ep[1]` at `ts_ns`; its id is
+    /// `ts_ns`'s upper bits (`ts_ns >> 30`, about a second) above `id_low`.
     pub fn new(
         key: &FlowKey,
-        id: u64,
+        id_low: u32,
         ep: [Endpoint; 2],
         ts_ns: u64,
         direction: Direction,
@@ -165,9 +172,8 @@ impl Flow {
         Flow {
             key: StoredKey::of(key).0,
             flags: ACTIVE | if ep[0] == key.lo { SIDE0_IS_LO } else { 0 },
-            id,
+            id_low,
             sides: [FlowSide::default(); 2],
-            eth_type: 0,
             vlan: 0,
             tunnel: crate::block_pool::BlockRef::NONE,
             start_ns: ts_ns,
@@ -176,11 +182,34 @@ impl Flow {
             conn: TcpConn::default(),
             perf: FlowPerf::default(),
             direction,
-            last_side: 0,
             carried: crate::block_pool::BlockRef::NONE,
             icmp_pending: crate::block_pool::BlockRef::NONE,
-            l7: super::L7Link::default(),
+            l7: Default::default(),
         }
+    }
+
+    /// A flow of a traced socket (`ep[0]` the local end), the `n`th of its table.
+    pub fn traced(
+        key: &FlowKey,
+        n: u32,
+        ep: [Endpoint; 2],
+        ts_ns: u64,
+        direction: Direction,
+    ) -> Self {
+        let mut f = Flow::new(key, n, ep, ts_ns, direction);
+        f.flags |= TRACED;
+        f
+    }
+
+    /// Its id: unique among the flows of one analyzer over about 2^24 flows per second.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        let high = if self.flags & TRACED != 0 {
+            TRACED_ID_BASE
+        } else {
+            (self.start_ns >> 30) << 32
+        };
+        high | u64::from(self.id_low)
     }
 
     /// Start of the current reporting interval: the flow's start until its first row, then the
@@ -215,6 +244,35 @@ impl Flow {
             self.reply_first_ns = ts_ns;
         }
         self.sides[side].on_packet(ts_ns, bytes, l3_bytes, l4_bytes, src_mac);
+    }
+
+    /// The endpoint (0/1) of the last packet (for UDP ART; its time is [`Flow::last_ns`]).
+    #[inline]
+    pub fn last_side(&self) -> usize {
+        usize::from(self.flags & LAST_SIDE_1 != 0)
+    }
+
+    pub fn set_last_side(&mut self, side: usize) {
+        self.flags = (self.flags & !LAST_SIDE_1) | if side == 1 { LAST_SIDE_1 } else { 0 };
+    }
+
+    /// The Ethernet type of its packets (IPv4 or IPv6, as its key).
+    pub fn eth_type(&self) -> u16 {
+        if self.key.is_v6 {
+            crate::wire::ETH_P_IPV6
+        } else {
+            crate::wire::ETH_P_IPV4
+        }
+    }
+
+    /// Its link to the L7 layer.
+    #[inline]
+    pub fn l7(&self) -> super::L7Link {
+        self.l7.into()
+    }
+
+    pub fn set_l7(&mut self, link: super::L7Link) {
+        self.l7 = link.into();
     }
 
     /// Time of side `side`'s first packet (0 while it has sent none).

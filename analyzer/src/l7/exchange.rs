@@ -60,7 +60,7 @@ pub struct Exchange<'a> {
 impl std::fmt::Debug for Exchange<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Exchange")
-            .field("flow", &self.flow.id)
+            .field("flow", &self.flow.id())
             .field("proto", &self.proto)
             .field("ts_ns", &self.ts_ns)
             .field("messages", &self.messages)
@@ -79,7 +79,7 @@ pub(crate) fn fill_base(
 ) {
     let (c, s) = (client_side, client_side ^ 1);
     let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
-    row.flow_id = f.id;
+    row.flow_id = f.id();
     row.capture_network_type = f.key.tap_type;
     row.tap_port = f.key.tap_port();
     row.tap_side = side.0;
@@ -191,7 +191,7 @@ impl<'a> Exchange<'a> {
             }
         }
         let deadline = ts_ns.saturating_add(self.cfg.session_window_ns(self.kind.desc().window));
-        let (seq, row) = self.pool.push(self.slot, self.flow.id, deadline);
+        let (seq, row) = self.pool.push(self.slot, self.flow.id(), deadline);
         fill_base(
             row,
             self.flow,
@@ -248,7 +248,7 @@ impl<'a> Exchange<'a> {
     /// out).
     pub fn update_request(&mut self, id: RequestId, fill: impl FnOnce(&mut L7FlowLog)) -> bool {
         match self.pool.get_mut(id.0) {
-            Some(e) if e.flow_id == self.flow.id => {
+            Some(e) if e.flow_id == self.flow.id() => {
                 fill(&mut e.row);
                 true
             }

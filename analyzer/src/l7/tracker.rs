@@ -114,30 +114,30 @@ impl L7Tracker {
             return None;
         }
         let mut decided = None;
-        let slot = match flow.l7 {
+        let slot = match flow.l7() {
             L7Link::Skip => return None,
             L7Link::Tracked(i) => i,
             L7Link::Untried(n) => match self.infer(cfg, flow, &pkt, counters) {
                 Inference::Found { slot, server } => {
-                    flow.l7 = L7Link::Tracked(slot);
+                    flow.set_l7(L7Link::Tracked(slot));
                     decided = Some(server);
                     slot
                 }
                 Inference::Tentative { slot } => {
-                    flow.l7 = L7Link::Tracked(slot);
-                    if let Some(st) = self.slab.get_mut(slot, flow.id) {
+                    flow.set_l7(L7Link::Tracked(slot));
+                    if let Some(st) = self.slab.get_mut(slot, flow.id()) {
                         st.confirmed = false;
                         st.tries = n.saturating_add(1);
                     }
                     slot
                 }
                 Inference::Skip => {
-                    flow.l7 = L7Link::Skip;
+                    flow.set_l7(L7Link::Skip);
                     return None;
                 }
                 Inference::NotYet => {
                     let tries = n.saturating_add(1);
-                    flow.l7 = if tries >= cfg.inference_packets_per_flow {
+                    let link = if tries >= cfg.inference_packets_per_flow {
                         counters.inference_failed += 1;
                         let server = pkt.ends[usize::from(flow.direction.server)];
                         self.apps.on_failure(&server, (ts_ns / NS_PER_SEC) as u32);
@@ -145,6 +145,7 @@ impl L7Tracker {
                     } else {
                         L7Link::Untried(tries)
                     };
+                    flow.set_l7(link);
                     return None;
                 }
             },
@@ -152,12 +153,13 @@ impl L7Tracker {
         let undo = self.parse(cfg, mode, &*flow, slot, pkt, sink, counters);
         if let Some(tries) = undo {
             self.free_slot(slot);
-            flow.l7 = if tries >= cfg.inference_packets_per_flow {
+            let link = if tries >= cfg.inference_packets_per_flow {
                 counters.inference_failed += 1;
                 L7Link::Skip
             } else {
                 L7Link::Untried(tries)
             };
+            flow.set_l7(link);
         }
         decided
     }
@@ -182,7 +184,7 @@ impl L7Tracker {
             payload,
             ..
         } = pkt;
-        let st = self.slab.get_mut(slot, flow.id)?;
+        let st = self.slab.get_mut(slot, flow.id())?;
         let parsers = &mut self.parsers;
         let holds = &mut self.holds;
         let exhausted_before = holds.exhausted;
@@ -461,7 +463,7 @@ impl L7Tracker {
         };
         match self
             .slab
-            .alloc(flow.id, p, (kind, state), client as u8, hold)
+            .alloc(flow.id(), p, (kind, state), client as u8, hold)
         {
             Some(slot) => {
                 counters.flows += 1;
@@ -500,10 +502,10 @@ impl L7Tracker {
         sink: &mut dyn RecordSink,
         counters: &mut L7Counters,
     ) {
-        let L7Link::Tracked(slot) = flow.l7 else {
+        let L7Link::Tracked(slot) = flow.l7() else {
             return;
         };
-        let Some(st) = self.slab.get_mut(slot, flow.id) else {
+        let Some(st) = self.slab.get_mut(slot, flow.id()) else {
             return;
         };
         let mut x = Exchange {
@@ -540,17 +542,17 @@ impl L7Tracker {
 
     /// The flow's protocol and L7 stats of the interval now ending (reset for the next).
     pub fn take_stats(&mut self, flow: &Flow) -> Option<(L7Protocol, L7Stats)> {
-        let L7Link::Tracked(slot) = flow.l7 else {
+        let L7Link::Tracked(slot) = flow.l7() else {
             return None;
         };
-        let st = self.slab.get_mut(slot, flow.id)?;
+        let st = self.slab.get_mut(slot, flow.id())?;
         Some((st.proto, std::mem::take(&mut st.stats)))
     }
 
     /// Frees the flow's L7 state.
     pub fn release(&mut self, flow: &Flow) {
-        if let L7Link::Tracked(slot) = flow.l7 {
-            if self.slab.get_mut(slot, flow.id).is_some() {
+        if let L7Link::Tracked(slot) = flow.l7() {
+            if self.slab.get_mut(slot, flow.id()).is_some() {
                 self.free_slot(slot);
             }
         }

@@ -101,7 +101,8 @@ pub(crate) struct SocketTable {
     socks: HashMap<SocketKey, Socket>,
     infos: Infos,
     capacity: usize,
-    next_id: u64,
+    /// Traced flows made so far (wrapping: a flow's id is [`crate::flow::TRACED_ID_BASE`] + this).
+    made: u32,
     no_ports: PortSet,
 }
 
@@ -114,16 +115,13 @@ fn endpoint(ip: IpAddr, port: u16) -> Endpoint {
     Endpoint { ip: b, port }
 }
 
-/// Flow ids of traced sockets (the top bit set: never equal to a packet flow's id).
-const FLOW_ID_BASE: u64 = 1 << 62;
-
 impl SocketTable {
     pub(crate) fn new(capacity: usize) -> Self {
         SocketTable {
             socks: HashMap::with_capacity(capacity.min(1 << 16)),
             infos: Infos::default(),
             capacity,
-            next_id: FLOW_ID_BASE,
+            made: 0,
             no_ports: PortSet::new(),
         }
     }
@@ -146,8 +144,7 @@ impl SocketTable {
         let local = endpoint(ev.local.0, ev.local.1);
         let remote = endpoint(ev.remote.0, ev.remote.1);
         let is_v6 = ev.local.0.is_ipv6();
-        self.next_id += 1;
-        let id = self.next_id;
+        self.made = self.made.wrapping_add(1);
         let direction = match client {
             Some(c) => Direction {
                 server: u8::from(c),
@@ -163,7 +160,8 @@ impl SocketTable {
             (0, 0),
             (CLOUD, TapPort::ebpf(ev.pid).0),
         );
-        let flow = Flow::new(&fkey, id, [local, remote], ev.ts_ns, direction);
+        let flow = Flow::traced(&fkey, self.made, [local, remote], ev.ts_ns, direction);
+        let id = flow.id();
         self.infos.by_flow.insert(
             id,
             SocketInfo {
@@ -207,7 +205,7 @@ impl SocketTable {
         let Some(s) = self.socks.get(key) else {
             return;
         };
-        if let Some(info) = self.infos.by_flow.get_mut(&s.flow.id) {
+        if let Some(info) = self.infos.by_flow.get_mut(&s.flow.id()) {
             info.cap_seq = info.cap_seq.wrapping_add(1);
             if info.last_side != Some(side) {
                 info.turns[side] = Turn {
@@ -235,7 +233,7 @@ impl SocketTable {
         let Some(s) = self.socks.remove(key) else {
             return;
         };
-        let Some(info) = self.infos.by_flow.remove(&s.flow.id) else {
+        let Some(info) = self.infos.by_flow.remove(&s.flow.id()) else {
             return;
         };
         if key.tls {
@@ -267,7 +265,7 @@ impl SocketTable {
             .filter(|(_, s)| {
                 self.infos
                     .by_flow
-                    .get(&s.flow.id)
+                    .get(&s.flow.id())
                     .is_none_or(|i| i.last_ns < before_ns)
             })
             .map(|(k, _)| *k)
