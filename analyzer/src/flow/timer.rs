@@ -100,9 +100,16 @@ impl TimerWheel {
     /// Schedules (or reschedules) entry `idx` to expire at `deadline_ns`.
     pub fn schedule(&mut self, idx: u32, deadline_ns: u64) {
         self.ensure(idx);
-        self.unlink(idx);
         let deadline_ns = deadline_ns.min(NOT_SCHEDULED - 1);
         let slot = self.slot_of(deadline_ns);
+        let old = self.links[idx as usize].deadline_ns();
+        if old != NOT_SCHEDULED && self.slot_of(old) == slot {
+            // Same slot (the usual case: another packet within the second): the list stays,
+            // and its neighbours are not touched.
+            self.links[idx as usize].deadline = halves(deadline_ns);
+            return;
+        }
+        self.unlink(idx);
         let head = self.heads[slot];
         self.links[idx as usize] = Link {
             prev: NIL,
@@ -208,6 +215,26 @@ mod tests {
         assert_eq!(w.next_expired(u64::MAX), Some(1));
         assert_eq!(w.soonest(), None);
         assert_eq!(TimerWheel::bytes_per_entry(), 16);
+    }
+
+    /// A later deadline in the same slot only moves the deadline: the entry still expires by
+    /// its new deadline, and a move to another slot relinks it.
+    #[test]
+    fn rescheduled_within_its_slot() {
+        let mut w = TimerWheel::new(8, 10 * S);
+        w.next_expired(100 * S);
+        w.schedule(0, 104 * S + 1);
+        w.schedule(1, 104 * S + 2);
+        w.schedule(0, 104 * S + 900);
+        w.schedule(1, 104 * S + 3);
+        assert_eq!(w.next_expired(104 * S + 2), None);
+        assert_eq!(w.next_expired(105 * S), Some(1));
+        assert_eq!(w.next_expired(105 * S), Some(0));
+        w.schedule(2, 106 * S + 1);
+        w.schedule(2, 108 * S);
+        assert_eq!(w.next_expired(107 * S), None);
+        assert_eq!(w.soonest(), Some(2));
+        assert_eq!(w.next_expired(108 * S), Some(2));
     }
 
     #[test]
