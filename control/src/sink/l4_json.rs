@@ -10,102 +10,256 @@ use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::record::MacAddr;
 use tapflow_analyzer::L4FlowLog;
 
-/// `,"name":` for member `name` (keys need no escaping), rendered at compile time.
-macro_rules! key {
-    ($name:literal) => {
-        concat!(",\"", $name, "\":")
-    };
+/// Longest pre-rendered key (`,"name":`).
+const KEY_MAX: usize = 32;
+
+/// A pre-rendered key `,"name":`, padded to [`KEY_MAX`] bytes: written whole and cut back to
+/// `len`, a fixed-size copy instead of a call to `memcpy` for each member.
+struct Key {
+    bytes: [u8; KEY_MAX],
+    len: usize,
 }
 
-/// An object being written: commas between members.
+const fn make_key(s: &str) -> Key {
+    let b = s.as_bytes();
+    assert!(b.len() <= KEY_MAX, "key too long");
+    let mut bytes = [b' '; KEY_MAX];
+    let mut i = 0;
+    while i < b.len() {
+        bytes[i] = b[i];
+        i += 1;
+    }
+    Key {
+        bytes,
+        len: b.len(),
+    }
+}
+
+/// The [`Key`] of member `name` (keys need no escaping), rendered at compile time.
+macro_rules! key {
+    ($name:literal) => {{
+        const K: Key = make_key(concat!(",\"", $name, "\":"));
+        &K
+    }};
+}
+
+/// Two decimal digits of 0..100.
+const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `v` in decimal at the start of `dst` (at least 20 bytes); returns its length. Digits
+/// go straight to their place: no intermediate buffer read back in one wide load (byte stores
+/// followed by a wider load of the same bytes stall store forwarding).
+#[inline(always)]
+fn decimal(v: u64, dst: &mut [u8]) -> usize {
+    if v < 10 {
+        dst[0] = b'0' + v as u8;
+        return 1;
+    }
+    let n = v.ilog10() as usize + 1;
+    let dst = &mut dst[..n];
+    let (mut x, mut i) = (v, n);
+    while x >= 100 {
+        let d = (x % 100) as usize * 2;
+        x /= 100;
+        i -= 2;
+        dst[i] = DIGITS2[d];
+        dst[i + 1] = DIGITS2[d + 1];
+    }
+    if x >= 10 {
+        let d = x as usize * 2;
+        dst[i - 2] = DIGITS2[d];
+        dst[i - 1] = DIGITS2[d + 1];
+    } else {
+        dst[i - 1] = b'0' + x as u8;
+    }
+    n
+}
+
+/// Bytes of a row gathered on the stack before they move to the output.
+const STAGE: usize = 1024;
+
+/// An object being written: every member's key starts with a comma; the first one's becomes
+/// the opening brace. Bytes gather in a stack buffer whose cursor stays in a register (stores
+/// into a `Vec<u8>` may alias the vector's own length, so each byte written there costs a
+/// reload and a store of the length) and move to the output when it fills and at the end.
 struct Obj<'a> {
     out: &'a mut Vec<u8>,
-    first: bool,
+    start: usize,
+    stage: [u8; STAGE],
+    n: usize,
 }
 
 impl<'a> Obj<'a> {
     fn open(out: &'a mut Vec<u8>) -> Self {
         // A row is about 1.2 KB: one reservation, then no capacity checks that grow.
         out.reserve(2048);
-        out.push(b'{');
-        Obj { out, first: true }
-    }
-
-    /// `k` is the pre-rendered `,"name":` (see [`key!`]); the first member drops the comma.
-    fn key(&mut self, k: &'static str) {
-        let k = if self.first { &k[1..] } else { k };
-        self.first = false;
-        self.out.extend_from_slice(k.as_bytes());
-    }
-
-    fn u(&mut self, k: &'static str, v: impl Into<u64>) {
-        self.key(k);
-        let v = v.into();
-        if v < 10 {
-            // Most counters of a short flow are 0 or one digit.
-            self.out.push(b'0' + v as u8);
-        } else {
-            self.out
-                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        Obj {
+            start: out.len(),
+            out,
+            stage: [0; STAGE],
+            n: 0,
         }
     }
 
-    fn b(&mut self, k: &'static str, v: bool) {
-        self.key(k);
-        self.out
-            .extend_from_slice(if v { b"true" } else { b"false" });
+    #[inline(never)]
+    fn spill(&mut self) {
+        self.out.extend_from_slice(&self.stage[..self.n]);
+        self.n = 0;
     }
 
-    fn s(&mut self, k: &'static str, v: &str) {
-        self.key(k);
-        string(self.out, v);
+    /// Appends the first `len` bytes of `bytes` with one fixed-size copy.
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        if self.n + N > STAGE {
+            self.spill();
+        }
+        if let Some(dst) = self.stage.get_mut(self.n..self.n + N) {
+            dst.copy_from_slice(bytes);
+            self.n += len;
+        }
     }
 
-    fn ip(&mut self, k: &'static str, ip: IpAddr) {
+    /// The next `max` bytes of the stage (moving what it holds to the output when it has less
+    /// room); the caller writes there and advances `n` by what it wrote.
+    #[inline(always)]
+    fn room(&mut self, max: usize) -> &mut [u8] {
+        if self.n + max > STAGE {
+            self.spill();
+        }
+        &mut self.stage[self.n..self.n + max]
+    }
+
+    /// Appends `bytes` (any length).
+    fn put_slice(&mut self, bytes: &[u8]) {
+        if self.n + bytes.len() > STAGE {
+            self.spill();
+            if bytes.len() > STAGE / 2 {
+                self.out.extend_from_slice(bytes);
+                return;
+            }
+        }
+        self.stage[self.n..self.n + bytes.len()].copy_from_slice(bytes);
+        self.n += bytes.len();
+    }
+
+    #[inline(always)]
+    fn key(&mut self, k: &Key) {
+        self.put(&k.bytes, k.len);
+    }
+
+    #[inline(always)]
+    fn u(&mut self, k: &Key, v: impl Into<u64>) {
         self.key(k);
-        self.out.push(b'"');
+        let n = decimal(v.into(), self.room(20));
+        self.n += n;
+    }
+
+    fn b(&mut self, k: &Key, v: bool) {
+        self.key(k);
+        if v {
+            self.put(b"true ", 4);
+        } else {
+            self.put(b"false", 5);
+        }
+    }
+
+    fn s(&mut self, k: &Key, v: &str) {
+        self.key(k);
+        let mut escaped = Vec::new();
+        match string_bytes(v, &mut escaped) {
+            Some(plain) => {
+                self.put(b"\"", 1);
+                self.put_slice(plain);
+                self.put(b"\"", 1);
+            }
+            None => self.put_slice(&escaped),
+        }
+    }
+
+    fn ip(&mut self, k: &Key, ip: IpAddr) {
+        self.key(k);
         match ip {
             IpAddr::V4(v4) => {
-                let mut buf = itoa::Buffer::new();
-                for (i, o) in v4.octets().iter().enumerate() {
+                // `"255.255.255.255"`: at most 17 bytes, formatted in place.
+                let buf = self.room(17);
+                buf[0] = b'"';
+                let mut n = 1;
+                for (i, &o) in v4.octets().iter().enumerate() {
                     if i > 0 {
-                        self.out.push(b'.');
+                        buf[n] = b'.';
+                        n += 1;
                     }
-                    self.out.extend_from_slice(buf.format(*o).as_bytes());
+                    if o >= 100 {
+                        buf[n] = b'0' + o / 100;
+                        n += 1;
+                    }
+                    if o >= 10 {
+                        buf[n] = b'0' + o / 10 % 10;
+                        n += 1;
+                    }
+                    buf[n] = b'0' + o % 10;
+                    n += 1;
                 }
+                buf[n] = b'"';
+                self.n += n + 1;
             }
             IpAddr::V6(v6) => {
                 use std::io::Write;
-                let _ = write!(self.out, "{v6}");
+                let mut buf = [0u8; 48];
+                let mut w = &mut buf[..];
+                let _ = write!(w, "\"{v6}\"");
+                let n = 48 - w.len();
+                self.put(&buf, n);
             }
         }
-        self.out.push(b'"');
     }
 
-    fn mac(&mut self, k: &'static str, m: MacAddr) {
+    fn mac(&mut self, k: &Key, m: MacAddr) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.key(k);
-        self.out.push(b'"');
+        let buf = self.room(19);
+        buf[0] = b'"';
         for (i, b) in m.0.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b':');
-            }
-            self.out.push(HEX[usize::from(b >> 4)]);
-            self.out.push(HEX[usize::from(b & 15)]);
+            buf[1 + i * 3] = HEX[usize::from(b >> 4)];
+            buf[2 + i * 3] = HEX[usize::from(b & 15)];
+            buf[3 + i * 3] = b':';
         }
-        self.out.push(b'"');
+        buf[18] = b'"';
+        self.n += 19;
     }
 
-    fn inline<const N: usize>(&mut self, k: &'static str, v: &InlineBytes<N>) {
+    fn inline<const N: usize>(&mut self, k: &Key, v: &InlineBytes<N>) {
         match std::str::from_utf8(v.as_bytes()) {
             Ok(s) => self.s(k, s),
             Err(_) => self.s(k, &String::from_utf8_lossy(v.as_bytes())),
         }
     }
 
-    fn close(self) {
-        self.out.push(b'}');
+    fn close(mut self) {
+        self.spill();
+        if self.out.len() == self.start {
+            self.out.extend_from_slice(b"{}");
+        } else {
+            // The first key's comma.
+            self.out[self.start] = b'{';
+            self.out.push(b'}');
+        }
     }
+}
+
+/// `s` when it needs no escaping (written between quotes as it is); otherwise None, with the
+/// quoted, escaped string in `escaped`.
+fn string_bytes<'s>(s: &'s str, escaped: &mut Vec<u8>) -> Option<&'s [u8]> {
+    let bytes = s.as_bytes();
+    if bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
+        string(escaped, s);
+        return None;
+    }
+    Some(bytes)
 }
 
 /// A JSON string as serde_json writes it: `"` and `\` escaped, control characters as `\n`,
@@ -321,6 +475,61 @@ mod tests {
         r.processes.process_kname_1 = InlineBytes::from_slice(b"\xff\xfebad utf8");
         r.rtt_client_sum = u64::MAX;
         same(&r);
+    }
+
+    #[test]
+    fn integers_and_addresses_as_std_formats_them() {
+        let mut vals = vec![
+            0,
+            9,
+            10,
+            11,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        let mut p = 1u64;
+        while let Some(n) = p.checked_mul(10) {
+            vals.extend([p - 1, p, p + 1, n / 2 + 7]);
+            p = n;
+        }
+        for v in vals {
+            let mut digits = [0; 20];
+            let n = decimal(v, &mut digits);
+            assert_eq!(std::str::from_utf8(&digits[..n]).unwrap(), v.to_string());
+        }
+        for a in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.133.4"] {
+            let mut out = Vec::new();
+            let mut o = Obj::open(&mut out);
+            o.ip(key!("a"), a.parse().unwrap());
+            o.close();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("{{\"a\":\"{a}\"}}")
+            );
+        }
+        let mut out = Vec::new();
+        Obj::open(&mut out).close();
+        assert_eq!(out, b"{}");
+        // Longer than the stage: spills, and a string longer than half of it goes straight out.
+        let mut out = b"[".to_vec();
+        let mut o = Obj::open(&mut out);
+        for _ in 0..100 {
+            o.u(key!("m"), u64::MAX);
+        }
+        o.s(key!("long"), &"x\"y".repeat(1000));
+        o.s(key!("plain"), &"z".repeat(3000));
+        o.mac(key!("mac"), MacAddr([1, 2, 3, 4, 5, 6]));
+        o.close();
+        let v: serde_json::Value = serde_json::from_slice(&out[1..]).expect("valid JSON");
+        assert_eq!(v["m"], u64::MAX);
+        assert_eq!(v["long"], "x\"y".repeat(1000));
+        assert_eq!(v["plain"], "z".repeat(3000));
+        assert_eq!(v["mac"], "01:02:03:04:05:06");
     }
 
     #[test]
