@@ -427,6 +427,34 @@ fn udp_art_and_icmp_srt() {
     assert_eq!(icmp.peers.ip_1, sip());
 }
 
+/// `finish` ends every flow and empties the table at once; the analyzer goes on afterwards
+/// with the same keys as new flows.
+#[test]
+fn finish_empties_the_table_and_flows_start_again() {
+    let mut an = Analyzer::new(AnalyzerConfig::default());
+    let mut out = Vec::new();
+    let mut send = |an: &mut Analyzer, at: u64, sport: u16, out: &mut Vec<L4FlowLog>| {
+        let u = build::udp(cip(), sip(), sport, 53, b"q");
+        let frame = build::ethernet_ip(S, C, &[], &build::ip(cip(), sip(), 17, 1, 64, &u));
+        an.on_packet(&meta_at(T0 + at * MS, &frame), &frame, out);
+    };
+    for port in 1000..1100 {
+        send(&mut an, 0, port, &mut out);
+    }
+    an.finish(&mut out);
+    assert_eq!(out.len(), 100);
+    assert_eq!(an.active_flows(), 0);
+    for port in 1050..1150 {
+        send(&mut an, 10, port, &mut out);
+        send(&mut an, 11, port, &mut out);
+    }
+    assert_eq!(an.active_flows(), 100);
+    an.finish(&mut out);
+    assert_eq!(out.len(), 200);
+    assert!(out[100..].iter().all(|r| r.packet_tx == 2 && r.is_new_flow));
+    assert_eq!(an.counters().flows_closed, 200);
+}
+
 /// IPv6 flows keep the last 12 bytes of their addresses beside the flow slot: conversations
 /// between addresses of one /32 on the same ports are still told apart, and both directions
 /// find their flow and side.

@@ -137,6 +137,16 @@ impl FlowTable {
         self.len -= 1;
     }
 
+    /// Removes every flow at once (the index, the wheel and the slab emptied; their memory
+    /// kept).
+    pub fn clear(&mut self) {
+        self.flows.clear();
+        self.index.clear();
+        self.free.clear();
+        self.wheel.clear();
+        self.len = 0;
+    }
+
     #[inline]
     pub fn get(&self, idx: u32) -> &Flow {
         &self.flows[idx as usize]

@@ -122,6 +122,13 @@ impl TimerWheel {
         self.heads[slot] = idx;
     }
 
+    /// Removes every entry (the cursor stays: time does not go back).
+    pub fn clear(&mut self) {
+        self.heads.fill(NIL);
+        self.links.clear();
+        self.scan = None;
+    }
+
     /// Removes entry `idx` from the wheel.
     pub fn cancel(&mut self, idx: u32) {
         if (idx as usize) < self.links.len() {
