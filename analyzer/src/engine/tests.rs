@@ -433,7 +433,7 @@ fn udp_art_and_icmp_srt() {
 fn finish_empties_the_table_and_flows_start_again() {
     let mut an = Analyzer::new(AnalyzerConfig::default());
     let mut out = Vec::new();
-    let mut send = |an: &mut Analyzer, at: u64, sport: u16, out: &mut Vec<L4FlowLog>| {
+    let send = |an: &mut Analyzer, at: u64, sport: u16, out: &mut Vec<L4FlowLog>| {
         let u = build::udp(cip(), sip(), sport, 53, b"q");
         let frame = build::ethernet_ip(S, C, &[], &build::ip(cip(), sip(), 17, 1, 64, &u));
         an.on_packet(&meta_at(T0 + at * MS, &frame), &frame, out);
