@@ -170,7 +170,7 @@ impl Flow {
             "a flow's endpoints are its key's"
         );
         Flow {
-            key: StoredKey::of(key).0,
+            key: StoredKey::of(key),
             flags: ACTIVE | if ep[0] == key.lo { SIDE0_IS_LO } else { 0 },
             id_low,
             sides: [FlowSide::default(); 2],

@@ -46,18 +46,35 @@ impl FlowTable {
         }
     }
 
+    /// The hash of `key` in this table (of its stored form: hashing a slot's key again builds
+    /// nothing).
     #[inline]
     pub fn hash(&self, key: &FlowKey) -> u64 {
-        self.hasher.hash_one(key)
+        let stored = StoredKey::of(key);
+        if stored.is_v6 {
+            self.hasher.hash_one((&stored, &StoredKey::tails_of(key)))
+        } else {
+            self.hasher.hash_one(stored)
+        }
+    }
+
+    #[inline]
+    fn hash_stored(hasher: &DefaultHashBuilder, key: &StoredKey, tails: &AddrTails) -> u64 {
+        if key.is_v6 {
+            hasher.hash_one((key, tails))
+        } else {
+            hasher.hash_one(key)
+        }
     }
 
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
-        let (stored, tails) = StoredKey::of(key);
+        let stored = StoredKey::of(key);
         let (flows, all_tails) = (&self.flows, &self.tails);
         self.index
             .find(hash, |&i| {
-                flows[i as usize].key == stored && (!stored.is_v6 || all_tails[i as usize] == tails)
+                flows[i as usize].key == stored
+                    && (!stored.is_v6 || all_tails[i as usize] == StoredKey::tails_of(key))
             })
             .copied()
     }
@@ -106,12 +123,12 @@ impl FlowTable {
             }
         };
         if key.is_v6 {
-            self.tails[idx as usize] = StoredKey::of(key).1;
+            self.tails[idx as usize] = StoredKey::tails_of(key);
         }
         let (flows, tails, hasher) = (&self.flows, &self.tails, &self.hasher);
         // Hashes are not stored per flow: a rehash (tombstones) computes them again.
         self.index.insert_unique(hash, idx, |&i| {
-            hasher.hash_one(flows[i as usize].key.full(&tails[i as usize]))
+            Self::hash_stored(hasher, &flows[i as usize].key, &tails[i as usize])
         });
         self.len += 1;
         Ok(idx)
@@ -126,9 +143,7 @@ impl FlowTable {
             return;
         }
         flow.set_removed();
-        let hash = self
-            .hasher
-            .hash_one(flow.key.full(&self.tails[idx as usize]));
+        let hash = Self::hash_stored(&self.hasher, &flow.key, &self.tails[idx as usize]);
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
             entry.remove();
         }
