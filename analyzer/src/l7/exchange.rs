@@ -68,15 +68,36 @@ impl std::fmt::Debug for Exchange<'_> {
     }
 }
 
-/// Fills what every row of a flow shares.
-pub(crate) fn fill_base(
-    row: &mut L7FlowLog,
-    f: &Flow,
-    ends: &[Endpoint; 2],
+/// What every row of a flow shares, taken from its exchange before a row is borrowed.
+pub(crate) struct RowBase<'f> {
+    flow: &'f Flow,
+    ends: [Endpoint; 2],
     client_side: usize,
     mode: CaptureMode,
     proto: L7Protocol,
-) {
+}
+
+impl<'a> Exchange<'a> {
+    fn row_base(&self) -> RowBase<'a> {
+        RowBase {
+            flow: self.flow,
+            ends: self.ends,
+            client_side: self.client_side,
+            mode: self.mode,
+            proto: self.proto,
+        }
+    }
+}
+
+/// Fills what every row of a flow shares.
+pub(crate) fn fill_base(row: &mut L7FlowLog, base: &RowBase<'_>) {
+    let RowBase {
+        flow: f,
+        ref ends,
+        client_side,
+        mode,
+        proto,
+    } = *base;
     let (c, s) = (client_side, client_side ^ 1);
     let side = tap_side(mode, f.sides[c].l2_end, f.sides[s].l2_end);
     row.flow_id = f.id();
@@ -191,15 +212,9 @@ impl<'a> Exchange<'a> {
             }
         }
         let deadline = ts_ns.saturating_add(self.cfg.session_window_ns(self.kind.desc().window));
+        let base = self.row_base();
         let (seq, row) = self.pool.push(self.slot, self.flow.id(), deadline);
-        fill_base(
-            row,
-            self.flow,
-            &self.ends,
-            self.client_side,
-            self.mode,
-            self.proto,
-        );
+        fill_base(row, &base);
         row.start_time = ts_ns / 1_000;
         row.end_time = row.start_time;
         row.req_tcp_seq = tcp_seq;
@@ -221,16 +236,10 @@ impl<'a> Exchange<'a> {
         self.messages += 1;
         self.stats.request += 1;
         self.counters.requests += 1;
+        let base = self.row_base();
         let row = &mut *self.scratch;
         *row = L7FlowLog::default();
-        fill_base(
-            row,
-            self.flow,
-            &self.ends,
-            self.client_side,
-            self.mode,
-            self.proto,
-        );
+        fill_base(row, &base);
         row.row_type = TYPE_REQUEST;
         row.start_time = self.ts_ns / 1_000;
         row.end_time = row.start_time;
@@ -307,16 +316,10 @@ impl<'a> Exchange<'a> {
             }
             None => {
                 self.counters.unmatched_responses += 1;
+                let base = self.row_base();
                 let row = &mut *self.scratch;
                 *row = L7FlowLog::default();
-                fill_base(
-                    row,
-                    self.flow,
-                    &self.ends,
-                    self.client_side,
-                    self.mode,
-                    self.proto,
-                );
+                fill_base(row, &base);
                 row.row_type = TYPE_RESPONSE;
                 row.start_time = now_us;
                 row.end_time = now_us;
