@@ -215,7 +215,8 @@ impl Analyzer {
             if !self.table.is_active(idx) || self.table.get(idx).interval_packets() == 0 {
                 continue;
             }
-            let rec = self.build_record(idx, CloseType::ForcedReport, boundary_ns);
+            let ends = self.table.endpoints(idx);
+            let rec = self.build_record(idx, &ends, CloseType::ForcedReport, boundary_ns);
             self.emit(&rec, sink);
             let f = self.table.get_mut(idx);
             f.start_interval_at(boundary_ns);
@@ -237,15 +238,16 @@ impl Analyzer {
         };
         // A flow idle since its last minute row closes at that boundary, not before it.
         let end = f.last_ns().max(f.interval_start_ns());
+        let ends = self.table.endpoints(idx);
         self.l7.end_flow(
             &self.cfg.l7,
             self.cfg.mirror.mode,
             f,
-            self.table.endpoints(idx),
+            ends,
             sink,
             &mut self.counters.l7,
         );
-        let rec = self.build_record(idx, close, end);
+        let rec = self.build_record(idx, &ends, close, end);
         self.emit(&rec, sink);
         self.l7.release(self.table.get(idx));
         let f = self.table.get_mut(idx);

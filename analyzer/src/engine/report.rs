@@ -45,10 +45,16 @@ pub(super) fn decide_server(f: &Flow, ends: &[Endpoint; 2], services: &ServiceTa
 }
 
 impl Analyzer {
-    pub(super) fn build_record(&mut self, idx: u32, close: CloseType, end_ns: u64) -> L4FlowLog {
+    /// The row of flow `idx`, whose endpoints are `ends` ([`crate::flow::FlowTable::endpoints`]).
+    pub(super) fn build_record(
+        &mut self,
+        idx: u32,
+        ends: &[Endpoint; 2],
+        close: CloseType,
+        end_ns: u64,
+    ) -> L4FlowLog {
         let mode = self.cfg.mirror.mode;
-        let ends = self.table.endpoints(idx);
-        let (server, score) = decide_server(self.table.get(idx), &ends, &self.services);
+        let (server, score) = decide_server(self.table.get(idx), ends, &self.services);
         let (l7_proto, l7) = self
             .l7
             .take_stats(self.table.get(idx))
@@ -95,7 +101,7 @@ impl Analyzer {
             l2_end_1: f.sides[s].l2_end,
             eth_type: f.eth_type(),
             vlan: f.vlan,
-            peers: FlowPeers::of(f, &ends, c),
+            peers: FlowPeers::of(f, ends, c),
             tunnel_type: tunnel.fwd.kind as u8,
             tunnel_tier: tunnel.fwd.tier,
             tunnel_id: tunnel.fwd.id,

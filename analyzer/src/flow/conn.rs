@@ -89,7 +89,8 @@ impl TcpConn {
         (self.seen & (ISN_SEEN << (side & 1)) != 0).then_some(self.isn[side & 1])
     }
 
-    /// Whether `side` has sent payload.
+    /// The client's side, once the handshake showed it (the SYN sender, or the SYN-ACK
+    /// receiver).
     pub fn client(&self) -> Option<u8> {
         (self.seen & CLIENT_KNOWN != 0).then_some(u8::from(self.seen & CLIENT_IS_1 != 0))
     }
@@ -99,6 +100,7 @@ impl TcpConn {
             (self.seen & !CLIENT_IS_1) | CLIENT_KNOWN | if side & 1 == 1 { CLIENT_IS_1 } else { 0 };
     }
 
+    /// Whether `side` has sent payload.
     pub fn payload_seen(&self, side: usize) -> bool {
         self.seen & (PAYLOAD_SEEN << (side & 1)) != 0
     }

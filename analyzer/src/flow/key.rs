@@ -129,7 +129,8 @@ impl StoredKey {
     }
 
     /// The full key, given its address tails (ignored for IPv4).
-    pub fn full(&self, tails: &AddrTails) -> FlowKey {
+    #[cfg(test)]
+    fn full(&self, tails: &AddrTails) -> FlowKey {
         FlowKey {
             lo: self.end(0, tails),
             hi: self.end(1, tails),

@@ -51,13 +51,16 @@ impl FlowTable {
     #[inline]
     pub fn hash(&self, key: &FlowKey) -> u64 {
         let stored = StoredKey::of(key);
-        if stored.is_v6 {
-            self.hasher.hash_one((&stored, &StoredKey::tails_of(key)))
+        let tails = if stored.is_v6 {
+            StoredKey::tails_of(key)
         } else {
-            self.hasher.hash_one(stored)
-        }
+            [[0; 12]; 2]
+        };
+        Self::hash_stored(&self.hasher, &stored, &tails)
     }
 
+    /// The one hash of a stored key (and, for IPv6, its tails): lookups and the slots' rehash
+    /// and removal all use it.
     #[inline]
     fn hash_stored(hasher: &DefaultHashBuilder, key: &StoredKey, tails: &AddrTails) -> u64 {
         if key.is_v6 {
@@ -70,18 +73,13 @@ impl FlowTable {
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let stored = StoredKey::of(key);
+        let tails = stored.is_v6.then(|| StoredKey::tails_of(key));
         let (flows, all_tails) = (&self.flows, &self.tails);
         self.index
             .find(hash, |&i| {
-                flows[i as usize].key == stored
-                    && (!stored.is_v6 || all_tails[i as usize] == StoredKey::tails_of(key))
+                flows[i as usize].key == stored && tails.is_none_or(|t| all_tails[i as usize] == t)
             })
             .copied()
-    }
-
-    /// The full key of flow `idx`.
-    pub fn key(&self, idx: u32) -> FlowKey {
-        self.flows[idx as usize].key.full(&self.tails[idx as usize])
     }
 
     /// The endpoints of flow `idx`: endpoint 0 (its first sender), then endpoint 1.
