@@ -38,6 +38,7 @@ pub use counters::Counters;
 pub use engine::{packet_time, Analyzer};
 pub use record::{
     Collected, L4FlowLog, L7FlowLog, Record, RecordBatch, RecordKind, RecordRef, RecordSink,
+    RenderedLines,
 };
 
 /// What the capture layer knows about a frame besides its bytes.

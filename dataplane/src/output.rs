@@ -21,6 +21,9 @@ pub struct BatchSink {
     pub dropped: u64,
     /// Offline: wait for room instead of dropping (the output thread never waits on workers).
     lossless: bool,
+    /// Applied to each batch before it is handed over (rendering its rows, so that the output
+    /// thread does not).
+    render: Option<fn(&mut RecordBatch)>,
 }
 
 /// The output side of one worker's ring.
@@ -42,6 +45,7 @@ pub fn batch_channel(capacity: usize) -> (BatchSink, BatchReceiver) {
             batch: RecordBatch::flow_logs_with_capacity(BATCH),
             dropped: 0,
             lossless: false,
+            render: None,
         },
         BatchReceiver { consumer, recycle },
     )
@@ -52,6 +56,12 @@ impl BatchSink {
     /// is written) instead of dropping and counting.
     pub fn lossless(mut self) -> Self {
         self.lossless = true;
+        self
+    }
+
+    /// Each batch goes through `render` on this (the worker's) thread before it is handed over.
+    pub fn rendering(mut self, render: Option<fn(&mut RecordBatch)>) -> Self {
+        self.render = render;
         self
     }
 }
@@ -73,6 +83,9 @@ impl RecordSink for BatchSink {
             .pop()
             .unwrap_or_else(|_| RecordBatch::flow_logs_with_capacity(BATCH));
         let mut batch = std::mem::replace(&mut self.batch, fresh);
+        if let Some(render) = self.render {
+            render(&mut batch);
+        }
         let n = batch.len() as u64;
         let mut backoff = crate::backoff::Backoff::default();
         while self.lossless {
@@ -164,5 +177,28 @@ mod tests {
         let mut out = RecordBatch::default();
         run_output(rings, &mut out, || {});
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_rendering_sink_renders_each_batch_before_handing_it_over() {
+        fn one_line_per_l7_row(b: &mut RecordBatch) {
+            for _ in &b.l7 {
+                b.l4_lines.push_with(|out| out.extend_from_slice(b"x\n"));
+            }
+        }
+        let (sink, rx) = batch_channel(4);
+        let mut sink = sink.rendering(Some(one_line_per_l7_row));
+        let row = tapflow_analyzer::L7FlowLog::default();
+        sink.record(RecordRef::L7FlowLog(&row));
+        sink.record(RecordRef::L7FlowLog(&row));
+        sink.flush_batches();
+        drop(sink);
+        let mut rx = rx;
+        let mut lines = 0;
+        while let Ok(b) = rx.consumer.pop() {
+            assert_eq!(b.l7.len(), 2);
+            lines += b.l4_lines.len();
+        }
+        assert_eq!(lines, 2);
     }
 }

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use tapflow_analyzer::flow::Direction;
 use tapflow_analyzer::wire::{self, Decoded, Transport};
-use tapflow_analyzer::{packet_time, Analyzer, AnalyzerConfig, Counters, RecordRef, RecordSink};
+use tapflow_analyzer::{
+    packet_time, Analyzer, AnalyzerConfig, Counters, RecordBatch, RecordRef, RecordSink,
+};
 
 use crate::output::{batch_channel, drain_rings, BatchSink};
 use crate::pcap::PcapReader;
@@ -61,11 +63,15 @@ pub struct SplitError {
 }
 
 /// Analyses `files` (in order, as one input) with `workers` analyzers built from `cfg`; the
-/// records go to `sink`, `progress` runs on the calling thread about every millisecond.
+/// records go to `sink`, `progress` runs on the calling thread about every millisecond. Each
+/// worker passes its record batches through `render` (if any) before handing them over: work on
+/// the rows that would otherwise be serial on the calling thread (rendering the l4 rows' JSON
+/// lines for a sink that takes them).
 pub fn analyze_files(
     files: &[PathBuf],
     workers: usize,
     cfg: &AnalyzerConfig,
+    render: Option<fn(&mut RecordBatch)>,
     sink: &mut impl RecordSink,
     mut progress: impl FnMut(&SplitProgress),
 ) -> Result<SplitOutcome, SplitError> {
@@ -87,7 +93,7 @@ pub fn analyze_files(
                 let mut analyzer = Analyzer::new(acfg);
                 let mut source = LaneSource::new(vec![r]);
                 let sink = ClockedSink {
-                    inner: batch_sink.lossless(),
+                    inner: batch_sink.lossless().rendering(render),
                     clock,
                 };
                 let mut worker = Worker::new(&mut analyzer, sink);

@@ -97,12 +97,18 @@ macro_rules! record_kinds {
         #[derive(Debug, Clone, Default)]
         pub struct RecordBatch {
             $(pub $field: Vec<$ty>,)+
+            /// The l4 rows already rendered as lines by the thread that made them, when it was
+            /// asked to (empty otherwise): line `i` is `l4[i]`.
+            pub l4_lines: RenderedLines,
         }
 
         impl RecordBatch {
             /// Room for `n` records of each kind.
             pub fn with_capacity(n: usize) -> Self {
-                RecordBatch { $($field: Vec::with_capacity(n),)+ }
+                RecordBatch {
+                    $($field: Vec::with_capacity(n),)+
+                    l4_lines: RenderedLines::default(),
+                }
             }
 
             /// Records of every kind.
@@ -117,6 +123,7 @@ macro_rules! record_kinds {
             /// Empties the batch, keeping its memory.
             pub fn clear(&mut self) {
                 $(self.$field.clear();)+
+                self.l4_lines.clear();
             }
 
             /// Every record, kind by kind.
@@ -187,6 +194,45 @@ impl RecordBatch {
     }
 }
 
+/// Rows rendered as text lines (each with its line end), one buffer for all: offline workers
+/// render their l4 rows so that the one thread writing files only copies bytes.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedLines {
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl RenderedLines {
+    /// Appends one line, written by `render` (which adds the line end).
+    pub fn push_with(&mut self, render: impl FnOnce(&mut Vec<u8>)) {
+        render(&mut self.bytes);
+        self.ends.push(self.bytes.len() as u32);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Empties the lines, keeping their memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Every line, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a as usize..b as usize])
+    }
+}
+
 /// Every row, in memory (tests, small captures).
 pub type Collected = RecordBatch;
 
@@ -222,5 +268,29 @@ impl<S: RecordSink + ?Sized> RecordSink for &mut S {
 
     fn tick(&mut self, now_ns: u64) {
         (**self).tick(now_ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_lines_keep_their_bounds_and_clear_with_the_batch() {
+        let mut b = RecordBatch::flow_logs_with_capacity(4);
+        for text in ["{\"a\":1}\n", "\n", "{\"b\":[2,3]}\n"] {
+            b.l4_lines
+                .push_with(|out| out.extend_from_slice(text.as_bytes()));
+        }
+        let lines: Vec<&[u8]> = b.l4_lines.iter().collect();
+        assert_eq!(
+            lines,
+            [&b"{\"a\":1}\n"[..], &b"\n"[..], &b"{\"b\":[2,3]}\n"[..]]
+        );
+        assert_eq!(b.l4_lines.len(), 3);
+        assert!(b.is_empty(), "lines are not records");
+        b.clear();
+        assert!(b.l4_lines.is_empty());
+        assert_eq!(b.l4_lines.iter().count(), 0);
     }
 }

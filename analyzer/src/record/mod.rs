@@ -20,7 +20,7 @@ pub(crate) fn is_zero(v: &u16) -> bool {
 
 pub mod kinds;
 pub mod l7;
-pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink};
+pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink, RenderedLines};
 pub use l7::L7FlowLog;
 
 /// A MAC address, serialised as `aa:bb:cc:dd:ee:ff`.

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tapflow_analyzer::{RecordKind, RecordRef};
+use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef};
 
 use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
@@ -135,29 +135,35 @@ impl JsonLinesSink {
 
     /// Serialises `rec` and writes it to the file of its kind; true when written.
     fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
-        self.line.clear();
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
         if let RecordRef::L4FlowLog(r) = rec {
             // The flow log's own writer: the same JSON, without generic serialization.
-            super::l4_json::write_l4(r, &mut self.line);
-        } else if serde_json::to_writer(&mut self.line, &rec).is_err() {
+            super::l4_json::write_l4(r, &mut line);
+        } else if serde_json::to_writer(&mut line, &rec).is_err() {
             self.stats.write_errors += 1;
+            self.line = line;
             return false;
         }
-        self.line.push(b'\n');
+        line.push(b'\n');
+        let written = self.write_line(rec.kind(), &line);
+        self.line = line;
+        written
+    }
+
+    /// Writes one rendered line (with its line end) to the file of `kind`; true when written.
+    fn write_line(&mut self, kind: RecordKind, line: &[u8]) -> bool {
         let res = match &mut self.target {
-            Target::Stdout(w) => w.write_all(&self.line).map(|_| false),
+            Target::Stdout(w) => w.write_all(line).map(|_| false),
             Target::Dir(files) => {
-                let i = RecordKind::ALL
-                    .iter()
-                    .position(|k| *k == rec.kind())
-                    .unwrap_or(0);
-                files[i].write(&self.line, &self.limits)
+                let i = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+                files[i].write(line, &self.limits)
             }
         };
         match res {
             Ok(rotated) => {
                 self.stats.rotations += u64::from(rotated);
-                self.stats.bytes += self.line.len() as u64;
+                self.stats.bytes += line.len() as u64;
                 true
             }
             Err(e) => {
@@ -180,6 +186,29 @@ impl Sink for JsonLinesSink {
         if self.write_record(rec) {
             self.stats.count(rec.kind());
         }
+    }
+
+    fn write_batch(&mut self, batch: &RecordBatch) {
+        let lines = &batch.l4_lines;
+        if lines.is_empty() || lines.len() != batch.l4.len() {
+            return batch.for_each(|r| self.write(r));
+        }
+        // The l4 rows come rendered (by the worker that made them); the other kinds follow, as
+        // `for_each` orders them.
+        for line in lines.iter() {
+            if self.write_line(RecordKind::L4FlowLog, line) {
+                self.stats.count(RecordKind::L4FlowLog);
+            }
+        }
+        batch.for_each(|r| {
+            if r.kind() != RecordKind::L4FlowLog {
+                self.write(r);
+            }
+        });
+    }
+
+    fn takes_rendered_l4(&self) -> bool {
+        true
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -243,5 +272,61 @@ mod tests {
         );
         assert!(lines < 40 && lines > 5);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A batch whose l4 rows a worker rendered gives the same files, byte for byte, as the rows
+    /// rendered here; a batch whose lines do not match its rows is rendered here.
+    #[test]
+    fn rendered_l4_lines_write_the_same_files() {
+        let base = std::env::temp_dir().join(format!("tapflow-rendered-{}", std::process::id()));
+        let limits = FileOutput {
+            rotate_bytes: 1 << 30,
+            keep_files: 1,
+        };
+        let mut batch = RecordBatch::default();
+        for i in 0..5 {
+            batch.push(&rec(i));
+        }
+        batch.push(&tapflow_analyzer::L7FlowLog::default());
+        let mut rendered = batch.clone();
+        crate::sink::l4_json::render_l4_lines(&mut rendered);
+        assert_eq!(rendered.l4_lines.len(), 5);
+        let mut partial = rendered.clone();
+        partial.l4.push(rec(9));
+        let mut expected = batch.clone();
+        expected.push(&rec(9));
+        let mut files = Vec::new();
+        for (name, b) in [
+            ("plain", &batch),
+            ("rendered", &rendered),
+            ("partial", &partial),
+        ] {
+            let dir = base.join(name);
+            let mut s = JsonLinesSink::to_dir(&dir, limits.clone()).unwrap();
+            assert!(s.takes_rendered_l4());
+            s.write_batch(b);
+            s.flush().unwrap();
+            assert_eq!(
+                s.stats.records(RecordKind::L4FlowLog),
+                b.l4.len() as u64,
+                "{name}"
+            );
+            assert_eq!(s.stats.records(RecordKind::L7FlowLog), 1, "{name}");
+            files.push([
+                fs::read(active_path(&dir, "l4_flow_log")).unwrap(),
+                fs::read(active_path(&dir, "l7_flow_log")).unwrap(),
+            ]);
+        }
+        assert_eq!(files[0], files[1], "rendered lines are the rows' own JSON");
+        let l4 = String::from_utf8(files[2][0].clone()).unwrap();
+        assert_eq!(l4.lines().count(), 6, "a partial rendering is not used");
+        assert!(l4.ends_with('\n'));
+        let mut plain = Vec::new();
+        for r in &expected.l4 {
+            crate::sink::l4_json::write_l4(r, &mut plain);
+            plain.push(b'\n');
+        }
+        assert_eq!(l4.as_bytes(), plain.as_slice());
+        fs::remove_dir_all(&base).unwrap();
     }
 }

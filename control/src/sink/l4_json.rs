@@ -292,6 +292,22 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
+/// worker does before handing the batch over, so that the thread writing the files only copies
+/// bytes; [`super::Sink::takes_rendered_l4`] says whether the sinks use them).
+///
+/// [`RecordBatch::l4_lines`]: tapflow_analyzer::RecordBatch
+pub fn render_l4_lines(batch: &mut tapflow_analyzer::RecordBatch) {
+    let lines = &mut batch.l4_lines;
+    lines.clear();
+    for r in &batch.l4 {
+        lines.push_with(|out| {
+            write_l4(r, out);
+            out.push(b'\n');
+        });
+    }
+}
+
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     let mut o = Obj::open(out);

@@ -84,6 +84,12 @@ pub trait Sink: Send {
         batch.for_each(|r| self.write(r));
     }
 
+    /// Whether this sink writes a batch's pre-rendered l4 lines
+    /// ([`l4_json::render_l4_lines`]) instead of rendering the rows itself.
+    fn takes_rendered_l4(&self) -> bool {
+        false
+    }
+
     /// Time moved on (the analyzer's time, ns): a sink may close its intervals or flush.
     fn tick(&mut self, _now_ns: u64) {}
 
@@ -198,6 +204,14 @@ impl FanOut {
             m.finish(&mut All(&mut self.sinks));
         }
         self.flush()
+    }
+
+    /// Whether batches should come with their l4 rows rendered as JSON lines
+    /// ([`l4_json::render_l4_lines`], done by the threads that make the rows): a sink writes them
+    /// as they are, and the rows reach the sinks in batches (not through the 1-second flow
+    /// aggregation, which rewrites them).
+    pub fn takes_rendered_l4(&self) -> bool {
+        self.flow_aggr.is_none() && self.sinks.iter().any(|s| s.takes_rendered_l4())
     }
 
     /// The metric aggregation's counters (None when `outputs.flow_metrics.enabled` is false).
@@ -328,6 +342,27 @@ mod tests {
             }
             s
         }
+    }
+
+    #[test]
+    fn rendered_rows_are_asked_for_only_where_a_sink_writes_them_from_batches() {
+        let dir = std::env::temp_dir().join(format!("tapflow-rendered-ask-{}", std::process::id()));
+        let mut cfg = Config::default();
+        let target = OutputTarget::Dir(dir.clone());
+        assert!(FanOut::from_config(&cfg, &target)
+            .unwrap()
+            .takes_rendered_l4());
+        assert!(FanOut::from_config(&cfg, &OutputTarget::Stdout)
+            .unwrap()
+            .takes_rendered_l4());
+        assert!(!FanOut::new(vec![Box::new(Seen::default())]).takes_rendered_l4());
+        // 1-second metrics: l4 rows go through the flow aggregation, one by one.
+        cfg.metrics.enabled = true;
+        cfg.metrics.second = true;
+        assert!(!FanOut::from_config(&cfg, &target)
+            .unwrap()
+            .takes_rendered_l4());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
