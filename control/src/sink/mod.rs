@@ -8,6 +8,7 @@
 //! write counts what it lost and never stops the others.
 
 mod ipfix;
+mod json_obj;
 mod jsonl;
 pub mod l4_json;
 pub mod offload;
