@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use tapflow_analyzer::l7::L7Protocol;
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, RecordRef};
 use tapflow_bench::gen::{generate, Encap, ExpectedFlow, GenSpec, Scenario};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
@@ -77,25 +77,32 @@ fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
         cfg.l7.enabled.insert(*p);
     }
     let mut an = Analyzer::new(cfg);
-    let mut out = Vec::new();
+    let mut out = tapflow_analyzer::RecordBatch::default();
     let mut run = OfflineRun::new(&mut an);
     run.drain(&mut reader, &mut out, |_, _| {}).expect("read");
     run.finish(&mut out);
     let c = an.counters().clone();
-    for r in &out {
+    for r in &out.l4 {
         assert_record_invariants(r);
-        assert_fast_json_is_serdes(r);
+        assert_fast_json_is_serdes(RecordRef::L4FlowLog(r));
     }
-    (out, c)
+    for r in &out.l7 {
+        assert_fast_json_is_serdes(RecordRef::L7FlowLog(r));
+    }
+    (out.l4, c)
 }
 
-/// The files' l4 writer gives the same JSON as serde's derive (through the record sum type,
-/// as the files wrote it before), for every golden row.
-fn assert_fast_json_is_serdes(r: &L4FlowLog) {
+/// The files' l4 and l7 writers give the same JSON as serde's derive (through the record sum
+/// type, as the files wrote it before), for every golden row.
+fn assert_fast_json_is_serdes(r: RecordRef<'_>) {
     let mut fast = Vec::new();
-    tapflow_control::sink::l4_json::write_l4(r, &mut fast);
+    match r {
+        RecordRef::L4FlowLog(row) => tapflow_control::sink::l4_json::write_l4(row, &mut fast),
+        RecordRef::L7FlowLog(row) => tapflow_control::sink::l7_json::write_l7(row, &mut fast),
+        _ => unreachable!("analyzers make flow and request logs"),
+    }
     let fast: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
-    let serde = serde_json::to_value(tapflow_analyzer::RecordRef::L4FlowLog(r)).expect("serde");
+    let serde = serde_json::to_value(r).expect("serde");
     assert_eq!(fast, serde);
 }
 

@@ -1,15 +1,18 @@
 //! l4_flow_log rows to JSON: the files' own writer (`sink::l4_json`) against serde_json's
 //! derive-based serialization (the peer, what the files used before), on real rows of the
-//! generator-free kind: one SYN-only flow and a full flow with tunnel addresses.
+//! generator-free kind: one SYN-only flow and a full flow with tunnel addresses. And
+//! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields.
 //!
 //!   cargo bench -p tapflow-control --bench l4_json
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::wire::build::{self, TcpSpec};
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRef};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordRef};
 use tapflow_control::sink::l4_json::write_l4;
+use tapflow_control::sink::l7_json::write_l7;
 
 fn syn_row() -> L4FlowLog {
     let (a, b) = (
@@ -67,6 +70,47 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+    let mut http = L7FlowLog {
+        flow_id: 7_300_000_000_123_456,
+        start_time: 1_700_000_000_123_456,
+        end_time: 1_700_000_000_125_789,
+        row_type: 2,
+        observation_point: "s",
+        l7_protocol: 20,
+        l7_protocol_str: "HTTP",
+        version: InlineBytes::from_slice(b"1.1"),
+        request_type: InlineBytes::from_slice(b"GET"),
+        request_domain: InlineBytes::from_slice(b"shop.example.com"),
+        request_resource: InlineBytes::from_slice(b"/api/v1/items?id=42&sort=price"),
+        endpoint: InlineBytes::from_slice(b"/api/v1/items"),
+        response_code: Some(200),
+        response_status: 0,
+        http_user_agent: InlineBytes::from_slice(b"Mozilla/5.0 (X11; Linux x86_64)"),
+        request_length: 0,
+        response_length: 5_120,
+        response_duration: 2_333,
+        ..L7FlowLog::default()
+    };
+    http.peers = syn.peers;
+    let mut g = c.benchmark_group("l7_row_json");
+    g.throughput(Throughput::Elements(1));
+    let mut buf = Vec::with_capacity(4096);
+    g.bench_function("tapflow/http", |b| {
+        b.iter(|| {
+            buf.clear();
+            write_l7(black_box(&http), &mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("serde_json/http", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&http)))
+                .expect("serde");
+            black_box(buf.len())
+        })
+    });
     g.finish();
 }
 

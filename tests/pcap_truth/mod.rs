@@ -75,7 +75,24 @@ pub(crate) fn analyze_capture(
         an.on_packet(&f.meta, f.data, &mut out);
     }
     an.finish(&mut out);
+    // The files' own writers give serde's JSON for every row of real captures too.
+    for r in &out.l4 {
+        let mut fast = Vec::new();
+        tapflow_control::sink::l4_json::write_l4(r, &mut fast);
+        same_json(&fast, serde_json::to_value(r).expect("serde"));
+    }
+    for r in &out.l7 {
+        let mut fast = Vec::new();
+        tapflow_control::sink::l7_json::write_l7(r, &mut fast);
+        same_json(&fast, serde_json::to_value(r).expect("serde"));
+    }
     out
+}
+
+#[allow(dead_code)]
+fn same_json(fast: &[u8], serde: serde_json::Value) {
+    let a: serde_json::Value = serde_json::from_slice(fast).expect("the writer's JSON parses");
+    assert_eq!(a, serde, "{}", String::from_utf8_lossy(fast));
 }
 
 /// An inline string field of a row, as text.

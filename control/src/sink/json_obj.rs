@@ -158,6 +158,25 @@ impl<'a> Obj<'a> {
         self.n += n;
     }
 
+    /// A signed integer.
+    pub(super) fn i(&mut self, k: &Key, v: i64) {
+        self.key(k);
+        let room = self.room(21);
+        let n = if v < 0 {
+            room[0] = b'-';
+            1 + decimal(v.unsigned_abs(), &mut room[1..])
+        } else {
+            decimal(v as u64, room)
+        };
+        self.n += n;
+    }
+
+    /// `null` (a `None` serde writes).
+    pub(super) fn null(&mut self, k: &Key) {
+        self.key(k);
+        self.put(b"null", 4);
+    }
+
     pub(super) fn b(&mut self, k: &Key, v: bool) {
         self.key(k);
         if v {
@@ -343,8 +362,16 @@ mod tests {
         o.s(key!("long"), &"x\"y".repeat(1000));
         o.s(key!("plain"), &"z".repeat(3000));
         o.mac(key!("mac"), MacAddr([1, 2, 3, 4, 5, 6]));
+        o.i(key!("neg"), i64::MIN);
+        o.i(key!("minus_one"), -1);
+        o.i(key!("pos"), i64::MAX);
+        o.null(key!("none"));
         o.close();
         let v: serde_json::Value = serde_json::from_slice(&out[1..]).expect("valid JSON");
+        assert_eq!(v["neg"], i64::MIN);
+        assert_eq!(v["minus_one"], -1);
+        assert_eq!(v["pos"], i64::MAX);
+        assert!(v["none"].is_null());
         assert_eq!(v["m"], u64::MAX);
         assert_eq!(v["long"], "x\"y".repeat(1000));
         assert_eq!(v["plain"], "z".repeat(3000));

@@ -137,9 +137,11 @@ impl JsonLinesSink {
     fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
+        // The flow and request logs' own writers: the same JSON, without generic serialization.
         if let RecordRef::L4FlowLog(r) = rec {
-            // The flow log's own writer: the same JSON, without generic serialization.
             super::l4_json::write_l4(r, &mut line);
+        } else if let RecordRef::L7FlowLog(r) = rec {
+            super::l7_json::write_l7(r, &mut line);
         } else if serde_json::to_writer(&mut line, &rec).is_err() {
             self.stats.write_errors += 1;
             self.line = line;

@@ -2,6 +2,7 @@
 //! parses to the same JSON value serde's derive gives (`tests/golden.rs` checks every golden
 //! row); it is the files' hot path when a mirror creates a flow per packet or two.
 
+use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
 use super::json_obj::{key, Obj};
@@ -46,15 +47,7 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     o.b(key!("l2_end_1"), r.l2_end_1);
     o.u(key!("eth_type"), r.eth_type);
     o.u(key!("vlan"), r.vlan);
-    let p = &r.peers;
-    o.mac(key!("mac_0"), p.mac_0);
-    o.mac(key!("mac_1"), p.mac_1);
-    o.ip(key!("ip_0"), p.ip_0);
-    o.ip(key!("ip_1"), p.ip_1);
-    o.b(key!("is_ipv4"), p.is_ipv4);
-    o.u(key!("protocol"), p.protocol);
-    o.u(key!("client_port"), p.client_port);
-    o.u(key!("server_port"), p.server_port);
+    peers(&mut o, &r.peers);
     o.u(key!("tunnel_type"), r.tunnel_type);
     o.u(key!("tunnel_tier"), r.tunnel_tier);
     o.u(key!("tunnel_id"), r.tunnel_id);
@@ -177,6 +170,18 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
         o.inline(key!("process_kname_1"), &pp.process_kname_1);
     }
     o.close();
+}
+
+/// The two ends of a row (flattened into l4 and l7 rows alike).
+pub(super) fn peers(o: &mut Obj<'_>, p: &FlowPeers) {
+    o.mac(key!("mac_0"), p.mac_0);
+    o.mac(key!("mac_1"), p.mac_1);
+    o.ip(key!("ip_0"), p.ip_0);
+    o.ip(key!("ip_1"), p.ip_1);
+    o.b(key!("is_ipv4"), p.is_ipv4);
+    o.u(key!("protocol"), p.protocol);
+    o.u(key!("client_port"), p.client_port);
+    o.u(key!("server_port"), p.server_port);
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod ipfix;
 mod json_obj;
 mod jsonl;
 pub mod l4_json;
+pub mod l7_json;
 pub mod offload;
 pub mod process_join;
 mod prometheus;
