@@ -252,7 +252,20 @@ impl<'a> Obj<'a> {
     }
 
     pub(super) fn inline<const N: usize>(&mut self, k: &Key, v: &InlineBytes<N>) {
-        match std::str::from_utf8(v.as_bytes()) {
+        let bytes = v.as_bytes();
+        // Printable ASCII without quotes or backslashes (most request fields, and the empty
+        // ones): valid UTF-8 that needs no escape, known in one pass.
+        if bytes
+            .iter()
+            .all(|&c| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\')
+        {
+            self.key(k);
+            self.put(b"\"", 1);
+            self.put_slice(bytes);
+            self.put(b"\"", 1);
+            return;
+        }
+        match std::str::from_utf8(bytes) {
             Ok(s) => self.s(k, s),
             Err(_) => self.s(k, &String::from_utf8_lossy(v.as_bytes())),
         }
