@@ -324,6 +324,16 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Test helper: what `write` makes of `r` parses to the JSON value serde's derive gives.
+#[cfg(test)]
+pub(super) fn same_as_serde<R: serde::Serialize>(write: fn(&R, &mut Vec<u8>), r: &R) {
+    let mut fast = Vec::new();
+    write(r, &mut fast);
+    let a: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
+    let b = serde_json::to_value(r).expect("serde");
+    assert_eq!(a, b, "{}", String::from_utf8_lossy(&fast));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,21 +86,14 @@ pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::json_obj::same_as_serde;
     use tapflow_analyzer::inline::InlineBytes;
     use tapflow_analyzer::record::MacAddr;
-
-    fn same(r: &L7FlowLog) {
-        let mut fast = Vec::new();
-        write_l7(r, &mut fast);
-        let a: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
-        let b = serde_json::to_value(r).expect("serde");
-        assert_eq!(a, b, "{}", String::from_utf8_lossy(&fast));
-    }
 
     #[test]
     fn default_full_and_hostile_rows_match_serde() {
         let mut r = L7FlowLog::default();
-        same(&r);
+        same_as_serde(write_l7, &r);
         r.flow_id = u64::MAX;
         r.agent_id = 3;
         r.row_type = 2;
@@ -126,10 +119,10 @@ mod tests {
         r.syscall.process_id_0 = 9;
         r.syscall.process_kname_1 = InlineBytes::from_slice(b"nginx\x00");
         r.syscall.syscall_trace_id_response = u64::MAX;
-        same(&r);
+        same_as_serde(write_l7, &r);
         r.response_code = Some(-1);
         r.sql_affected_rows = Some(0);
         r.syscall.process_id_0 = 0;
-        same(&r);
+        same_as_serde(write_l7, &r);
     }
 }
