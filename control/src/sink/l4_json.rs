@@ -5,7 +5,7 @@
 use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
-use super::json_obj::{key, Obj};
+use super::json_obj::{key, Obj, Stage};
 
 /// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
 /// worker does before handing the batch over, so that the thread writing the files only copies
@@ -23,9 +23,17 @@ pub fn render_l4_lines(batch: &mut tapflow_analyzer::RecordBatch) {
     }
 }
 
+/// Unsigned members named as the row's fields, in order.
+macro_rules! unsigned {
+    ($o:ident, $r:ident, $($field:ident),+ $(,)?) => {
+        $($o.u(key!(field $field), $r.$field);)+
+    };
+}
+
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
-    let mut o = Obj::open(out);
+    let mut stage = Stage::new();
+    let mut o = Obj::open(out, &mut stage);
     o.u(key!("flow_id"), r.flow_id);
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
@@ -61,103 +69,76 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
             o.ip(k, ip);
         }
     }
-    for (k, v) in [
-        (key!("packet_tx"), r.packet_tx),
-        (key!("packet_rx"), r.packet_rx),
-        (key!("byte_tx"), r.byte_tx),
-        (key!("byte_rx"), r.byte_rx),
-        (key!("l3_byte_tx"), r.l3_byte_tx),
-        (key!("l3_byte_rx"), r.l3_byte_rx),
-        (key!("l4_byte_tx"), r.l4_byte_tx),
-        (key!("l4_byte_rx"), r.l4_byte_rx),
-        (key!("total_packet_tx"), r.total_packet_tx),
-        (key!("total_packet_rx"), r.total_packet_rx),
-        (key!("total_byte_tx"), r.total_byte_tx),
-        (key!("total_byte_rx"), r.total_byte_rx),
-        (key!("first_time_tx"), r.first_time_tx),
-        (key!("last_time_tx"), r.last_time_tx),
-        (key!("first_time_rx"), r.first_time_rx),
-        (key!("last_time_rx"), r.last_time_rx),
-    ] {
-        o.u(k, v);
-    }
+    unsigned!(
+        o,
+        r,
+        packet_tx,
+        packet_rx,
+        byte_tx,
+        byte_rx,
+        l3_byte_tx,
+        l3_byte_rx,
+        l4_byte_tx,
+        l4_byte_rx,
+        total_packet_tx,
+        total_packet_rx,
+        total_byte_tx,
+        total_byte_rx,
+        first_time_tx,
+        last_time_tx,
+        first_time_rx,
+        last_time_rx,
+    );
     o.u(key!("tcp_flags_bit_0"), r.tcp_flags_bit_0);
     o.u(key!("tcp_flags_bit_1"), r.tcp_flags_bit_1);
-    for (k, v) in [
-        (key!("syn_count"), r.syn_count),
-        (key!("synack_count"), r.synack_count),
-        (key!("fin_count"), r.fin_count),
-        (key!("retrans_syn"), r.retrans_syn),
-        (key!("retrans_synack"), r.retrans_synack),
-        (key!("retrans_tx"), r.retrans_tx),
-        (key!("retrans_rx"), r.retrans_rx),
-        (key!("zero_win_tx"), r.zero_win_tx),
-        (key!("zero_win_rx"), r.zero_win_rx),
-        (key!("ooo_tx"), r.ooo_tx),
-        (key!("ooo_rx"), r.ooo_rx),
-        (key!("rtt"), r.rtt),
-    ] {
-        o.u(k, v);
-    }
-    for (sum_k, sum, count_k, count, max_k, max) in [
-        (
-            key!("rtt_client_sum"),
-            r.rtt_client_sum,
-            key!("rtt_client_count"),
-            r.rtt_client_count,
-            key!("rtt_client_max"),
-            r.rtt_client_max,
-        ),
-        (
-            key!("rtt_server_sum"),
-            r.rtt_server_sum,
-            key!("rtt_server_count"),
-            r.rtt_server_count,
-            key!("rtt_server_max"),
-            r.rtt_server_max,
-        ),
-        (
-            key!("srt_sum"),
-            r.srt_sum,
-            key!("srt_count"),
-            r.srt_count,
-            key!("srt_max"),
-            r.srt_max,
-        ),
-        (
-            key!("art_sum"),
-            r.art_sum,
-            key!("art_count"),
-            r.art_count,
-            key!("art_max"),
-            r.art_max,
-        ),
-        (
-            key!("cit_sum"),
-            r.cit_sum,
-            key!("cit_count"),
-            r.cit_count,
-            key!("cit_max"),
-            r.cit_max,
-        ),
-    ] {
-        o.u(sum_k, sum);
-        o.u(count_k, count);
-        o.u(max_k, max);
-    }
+    unsigned!(
+        o,
+        r,
+        syn_count,
+        synack_count,
+        fin_count,
+        retrans_syn,
+        retrans_synack,
+        retrans_tx,
+        retrans_rx,
+        zero_win_tx,
+        zero_win_rx,
+        ooo_tx,
+        ooo_rx,
+        rtt,
+    );
+    unsigned!(
+        o,
+        r,
+        rtt_client_sum,
+        rtt_client_count,
+        rtt_client_max,
+        rtt_server_sum,
+        rtt_server_count,
+        rtt_server_max,
+        srt_sum,
+        srt_count,
+        srt_max,
+        art_sum,
+        art_count,
+        art_max,
+        cit_sum,
+        cit_count,
+        cit_max,
+    );
     o.u(key!("direction_score"), r.direction_score);
     o.b(key!("reversed"), r.reversed);
     o.u(key!("l7_protocol"), r.l7_protocol);
     o.s(key!("l7_protocol_str"), r.l7_protocol_str);
-    for (k, v) in [
-        (key!("l7_request"), r.l7_request),
-        (key!("l7_response"), r.l7_response),
-        (key!("l7_client_error"), r.l7_client_error),
-        (key!("l7_server_error"), r.l7_server_error),
-        (key!("l7_timeout"), r.l7_timeout),
-    ] {
-        o.u(k, v);
-    }
+    unsigned!(
+        o,
+        r,
+        l7_request,
+        l7_response,
+        l7_client_error,
+        l7_server_error,
+        l7_timeout,
+    );
     o.u(key!("rrt_sum"), r.rrt_sum);
     o.u(key!("rrt_count"), r.rrt_count);
     o.u(key!("rrt_max"), r.rrt_max);
@@ -173,6 +154,7 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
 }
 
 /// The two ends of a row (flattened into l4 and l7 rows alike).
+#[inline(always)]
 pub(super) fn peers(o: &mut Obj<'_>, p: &FlowPeers) {
     o.mac(key!("mac_0"), p.mac_0);
     o.mac(key!("mac_1"), p.mac_1);

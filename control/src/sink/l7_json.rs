@@ -6,12 +6,13 @@
 
 use tapflow_analyzer::L7FlowLog;
 
-use super::json_obj::{key, Obj};
+use super::json_obj::{key, Obj, Stage};
 use super::l4_json::peers;
 
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
-    let mut o = Obj::open(out);
+    let mut stage = Stage::new();
+    let mut o = Obj::open(out, &mut stage);
     o.u(key!("flow_id"), r.flow_id);
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
