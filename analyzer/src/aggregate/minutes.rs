@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 // foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
-use hashbrown::hash_map::{Entry, HashMap};
+use hashbrown::hash_map::{EntryRef, HashMap};
 
 use crate::inline::InlineBytes;
 use crate::metrics::doc::{
@@ -100,13 +100,14 @@ impl<M: Default> Table<M> {
         }
     }
 
-    /// The meter of `tags`, None when the table is full.
-    fn meter(&mut self, tags: Tags, max: usize) -> Option<&mut M> {
+    /// The meter of `tags`, None when the table is full. The tags are copied only for a new
+    /// key (a lookup per row and table; most rows find their key).
+    fn meter(&mut self, tags: &Tags, max: usize) -> Option<&mut M> {
         let full = self.keys.len() >= max;
-        match self.keys.entry(tags) {
-            Entry::Occupied(e) => Some(e.into_mut()),
-            Entry::Vacant(_) if full => None,
-            Entry::Vacant(e) => Some(e.insert(M::default())),
+        match self.keys.entry_ref(tags) {
+            EntryRef::Occupied(e) => Some(e.into_mut()),
+            EntryRef::Vacant(_) if full => None,
+            EntryRef::Vacant(e) => Some(e.insert(M::default())),
         }
     }
 }
@@ -316,38 +317,33 @@ fn add_flow_to(
 ) -> u64 {
     let inactive = cfg.inactive_ip_aggregation;
     let mut overflow = 0;
-    {
-        // The path: client -> server.
-        let map = Tags {
-            ip: client_ip,
-            ip_1: Some(server_ip),
-            ..base.clone()
-        };
-        match minute.network_map.meter(map, cfg.max_keys) {
-            Some(m) => m.add_row(r, false),
-            None => overflow += 1,
+    // One key, changed between the tables (a key is copied only when a table takes it).
+    let mut tags = base.clone();
+    // The path: client -> server.
+    tags.ip = client_ip;
+    tags.ip_1 = Some(server_ip);
+    match minute.network_map.meter(&tags, cfg.max_keys) {
+        Some(m) => m.add_row(r, false),
+        None => overflow += 1,
+    }
+    // Each end.
+    tags.ip_1 = None;
+    for (ip, server_end, skip) in [
+        (client_ip, false, inactive && inactive_client),
+        (server_ip, true, inactive && inactive_server),
+    ] {
+        if skip {
+            continue;
         }
-        // Each end.
-        for (ip, server_end, skip) in [
-            (client_ip, false, inactive && inactive_client),
-            (server_ip, true, inactive && inactive_server),
-        ] {
-            if skip {
-                continue;
-            }
-            let tags = Tags {
-                ip,
-                direction: if server_end {
-                    DIRECTION_SERVER
-                } else {
-                    DIRECTION_CLIENT
-                },
-                ..base.clone()
-            };
-            match minute.network.meter(tags, cfg.max_keys) {
-                Some(m) => m.add_row(r, server_end),
-                None => overflow += 1,
-            }
+        tags.ip = ip;
+        tags.direction = if server_end {
+            DIRECTION_SERVER
+        } else {
+            DIRECTION_CLIENT
+        };
+        match minute.network.meter(&tags, cfg.max_keys) {
+            Some(m) => m.add_row(r, server_end),
+            None => overflow += 1,
         }
     }
     overflow
@@ -381,11 +377,11 @@ impl Aggregator {
         let (minute, second) = self.windows(r.start_time, r.start_time + 1);
         let mut overflow = 0;
         for window in std::iter::once(minute).chain(second) {
-            match window.application.meter(base.clone(), max) {
+            match window.application.meter(&base, max) {
                 Some(m) => m.add_row(r),
                 None => overflow += 1,
             }
-            match window.application_map.meter(map.clone(), max) {
+            match window.application_map.meter(&map, max) {
                 Some(m) => m.add_row(r),
                 None => overflow += 1,
             }
