@@ -149,17 +149,15 @@ impl Analyzer {
             self.counters.ts_backwards += 1;
         }
         self.advance_to(ts, sink);
-        let pkt = match decoded.and_then(|d| d.packet(frame, &self.cfg.decode)) {
-            Some(p) => p,
-            None => match wire::decode_link(frame, meta.link, &self.cfg.decode) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.counters.count_decode_error(e);
-                    return;
-                }
-            },
-        };
-        self.on_decoded(meta, ts, &pkt, sink);
+        // Each arm analyses its own packet in place (one shared binding moved the 216-byte
+        // packet once more per frame).
+        if let Some(p) = decoded.and_then(|d| d.packet(frame, &self.cfg.decode)) {
+            return self.on_decoded(meta, ts, &p, sink);
+        }
+        match wire::decode_link(frame, meta.link, &self.cfg.decode) {
+            Ok(p) => self.on_decoded(meta, ts, &p, sink),
+            Err(e) => self.counters.count_decode_error(e),
+        }
     }
 
     /// Moves time forward without a packet (idle tick): expires flows and emits minute reports.
