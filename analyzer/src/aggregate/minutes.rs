@@ -94,9 +94,11 @@ struct Table<M> {
 }
 
 impl<M: Default> Table<M> {
-    fn new() -> Self {
+    /// A table with room for `keys` keys: it never grows (and copies its meters) up to them.
+    /// Only the map's control bytes are written now; a meter's pages when its key comes.
+    fn new(keys: usize) -> Self {
         Table {
-            keys: HashMap::new(),
+            keys: HashMap::with_capacity(keys),
         }
     }
 
@@ -121,21 +123,26 @@ struct Minute {
 }
 
 impl Minute {
-    fn new() -> Self {
+    fn new(keys: usize) -> Self {
         Minute {
-            network: Table::new(),
-            network_map: Table::new(),
-            application: Table::new(),
-            application_map: Table::new(),
+            network: Table::new(keys),
+            network_map: Table::new(keys),
+            application: Table::new(keys),
+            application_map: Table::new(keys),
         }
     }
 }
+
+/// Keys a new window's tables have room for before they grow: `max_keys`, up to this many.
+const RESERVED_KEYS: usize = 1 << 16;
 
 /// Open windows of one length (a minute, or a second).
 #[derive(Debug)]
 struct Windows {
     len_us: u64,
     grace_ns: u64,
+    /// Room for keys in each new window's tables.
+    reserve: usize,
     /// Open windows by index (window lengths since the epoch).
     open: BTreeMap<u64, Minute>,
     /// Windows before this one were written.
@@ -143,10 +150,11 @@ struct Windows {
 }
 
 impl Windows {
-    fn new(len_us: u64, grace_ns: u64) -> Self {
+    fn new(len_us: u64, grace_ns: u64, max_keys: usize) -> Self {
         Windows {
             len_us,
             grace_ns,
+            reserve: max_keys.min(RESERVED_KEYS),
             open: BTreeMap::new(),
             closed_before: 0,
         }
@@ -164,7 +172,8 @@ impl Windows {
                 .copied()
                 .unwrap_or(self.closed_before);
         }
-        self.open.entry(w).or_insert_with(Minute::new)
+        let reserve = self.reserve;
+        self.open.entry(w).or_insert_with(|| Minute::new(reserve))
     }
 
     /// The windows that ended `grace_ns` before `now_ns` (all with None), oldest first.
@@ -205,8 +214,10 @@ const SECOND_GRACE_NS: u64 = 2_000_000_000;
 impl Aggregator {
     pub fn new(cfg: MetricsConfig) -> Self {
         Aggregator {
-            minutes: Windows::new(MINUTE_US, GRACE_NS),
-            seconds: cfg.second.then(|| Windows::new(1_000_000, SECOND_GRACE_NS)),
+            minutes: Windows::new(MINUTE_US, GRACE_NS, cfg.max_keys),
+            seconds: cfg
+                .second
+                .then(|| Windows::new(1_000_000, SECOND_GRACE_NS, cfg.max_keys)),
             cfg,
             counters: MetricsCounters::default(),
         }
