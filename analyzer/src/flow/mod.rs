@@ -4,6 +4,7 @@
 mod close;
 mod conn;
 mod direction;
+mod index;
 mod key;
 mod l7_link;
 mod node;

@@ -3,8 +3,9 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 
+use super::index::FlowIndex;
 use super::key::{AddrTails, Endpoint, FlowKey, StoredKey};
 use super::node::Flow;
 use super::timer::TimerWheel;
@@ -22,7 +23,7 @@ pub struct FlowTable {
     /// IPv6 flows' address tails, by slot (zero-filled at creation: the pages of an IPv4-only
     /// capture are never touched).
     tails: Vec<AddrTails>,
-    index: HashTable<u32>,
+    index: FlowIndex,
     hasher: DefaultHashBuilder,
     free: Vec<u32>,
     capacity: usize,
@@ -37,7 +38,7 @@ impl FlowTable {
         FlowTable {
             flows: Vec::with_capacity(capacity),
             tails: vec![[[0; 12]; 2]; capacity],
-            index: HashTable::with_capacity(capacity),
+            index: FlowIndex::new(capacity),
             hasher: DefaultHashBuilder::default(),
             free: Vec::with_capacity(capacity),
             capacity,
@@ -75,11 +76,9 @@ impl FlowTable {
         let stored = StoredKey::of(key);
         let tails = stored.is_v6.then(|| StoredKey::tails_of(key));
         let (flows, all_tails) = (&self.flows, &self.tails);
-        self.index
-            .find(hash, |&i| {
-                flows[i as usize].key == stored && tails.is_none_or(|t| all_tails[i as usize] == t)
-            })
-            .copied()
+        self.index.find(hash, |i| {
+            flows[i as usize].key == stored && tails.is_none_or(|t| all_tails[i as usize] == t)
+        })
     }
 
     /// The endpoints of flow `idx`: endpoint 0 (its first sender), then endpoint 1.
@@ -123,11 +122,9 @@ impl FlowTable {
         if key.is_v6 {
             self.tails[idx as usize] = StoredKey::tails_of(key);
         }
-        let (flows, tails, hasher) = (&self.flows, &self.tails, &self.hasher);
-        // Hashes are not stored per flow: a rehash (tombstones) computes them again.
-        self.index.insert_unique(hash, idx, |&i| {
-            Self::hash_stored(hasher, &flows[i as usize].key, &tails[i as usize])
-        });
+        // Sized for the capacity, which `is_full` keeps: the index has room.
+        let added = self.index.insert(hash, idx);
+        debug_assert!(added);
         self.len += 1;
         Ok(idx)
     }
@@ -142,9 +139,7 @@ impl FlowTable {
         }
         flow.set_removed();
         let hash = Self::hash_stored(&self.hasher, &flow.key, &self.tails[idx as usize]);
-        if let Ok(entry) = self.index.find_entry(hash, |&i| i == idx) {
-            entry.remove();
-        }
+        self.index.remove(hash, idx);
         self.wheel.cancel(idx);
         self.free.push(idx);
         self.len -= 1;
@@ -182,8 +177,7 @@ impl FlowTable {
     /// Approximate bytes held per flow slot (slab + index + timer link + free list).
     pub fn bytes_per_flow() -> usize {
         std::mem::size_of::<Flow>()
-            + std::mem::size_of::<u32>() * 2
-            + 1
+            + FlowIndex::bytes_per_flow()
             + TimerWheel::bytes_per_entry()
             + std::mem::size_of::<u64>()
     }
