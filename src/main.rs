@@ -18,6 +18,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tapflow_dataplane::sys::huge_pages::HugePageAlloc;
+
+/// The system allocator, advising transparent huge pages for the large tables
+/// (`TAPFLOW_HUGE_PAGES=0` turns that off).
+#[global_allocator]
+static ALLOC: HugePageAlloc = HugePageAlloc::new();
 
 /// tapflow: mirror-traffic analyzer. Turns packets into flow logs with TCP performance metrics
 /// (RTT, SRT, ART, retransmissions, zero window, close types), DeepFlow-compatible field names.
@@ -82,6 +88,12 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    if let Ok(v) = std::env::var("TAPFLOW_HUGE_PAGES") {
+        ALLOC.set_enabled(!matches!(
+            v.as_str(),
+            "0" | "off" | "false" | "no" | "never"
+        ));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Trace(t) => return trace::main(t),

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod cpu;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod huge_pages;
 pub mod signal;
 pub mod xsk;
 

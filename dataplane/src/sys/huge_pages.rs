@@ -1,0 +1,130 @@
+//! Transparent huge pages for tapflow's large tables: a global allocator that forwards to the
+//! system allocator and advises the kernel (`madvise(MADV_HUGEPAGE)`) on every allocation of
+//! 4 MiB or more: the flow slab and its index, the L7 pools, the metric windows, the reader's
+//! blocks, the output buffers.
+//!
+//! Why: these tables are touched at random (a flow per packet), and with 4 KiB pages each first
+//! touch is a page fault and each lookup a likely TLB miss. With 2 MiB pages a million-flow slab
+//! takes 140 faults instead of 70,000 and its translations fit the TLB. Kernels whose
+//! `transparent_hugepage/enabled` is `madvise` (Debian's default) use huge pages only where a
+//! program asks; `always` needs no advice, `never` ignores it. The cost: a table's last huge
+//! page is resident whole (a few MiB of RSS more).
+//!
+//! The binary installs it with `#[global_allocator]`; [`HugePageAlloc::set_enabled`] turns the
+//! advice off (`TAPFLOW_HUGE_PAGES=0`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Allocations from this size on are advised.
+pub const THRESHOLD: usize = 4 << 20;
+
+const PAGE: usize = 4096;
+
+/// The system allocator, with huge-page advice for large allocations.
+#[derive(Debug)]
+pub struct HugePageAlloc {
+    enabled: AtomicBool,
+}
+
+impl HugePageAlloc {
+    pub const fn new() -> Self {
+        HugePageAlloc {
+            enabled: AtomicBool::new(true),
+        }
+    }
+
+    /// Advice on (default) or off for allocations made from now on.
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Advises the whole pages inside `[p, p + size)`. Failure (a kernel without THP) changes
+    /// nothing: the memory stays in 4 KiB pages.
+    fn advise(&self, p: *mut u8, size: usize) {
+        if size < THRESHOLD || p.is_null() || !self.is_enabled() {
+            return;
+        }
+        let start = (p as usize).next_multiple_of(PAGE);
+        let end = (p as usize + size) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: `[start, end)` lies inside an allocation the system allocator just
+            // returned and that nobody else has seen yet; MADV_HUGEPAGE only changes how the
+            // kernel backs those pages (contents and validity are unchanged, no memory is
+            // read or written).
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+}
+
+impl Default for HugePageAlloc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// blocks, layouts and reallocations are exactly the system allocator's; the advice afterwards
+// touches no memory.
+unsafe impl GlobalAlloc for HugePageAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on unchanged.
+        let p = unsafe { System.alloc(layout) };
+        self.advise(p, layout.size());
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        self.advise(p, layout.size());
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation above) with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller's contract for
+        // `realloc` is passed on unchanged.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        self.advise(p, new_size);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_and_small_blocks_round_trip() {
+        let a = HugePageAlloc::new();
+        for size in [16, 4096, THRESHOLD - 1, THRESHOLD, 3 * THRESHOLD + 123] {
+            let layout = Layout::from_size_align(size, 16).expect("layout");
+            // SAFETY: a non-zero-size layout; the block is written within its size, then
+            // grown, checked and freed with the layouts it has.
+            unsafe {
+                let p = a.alloc_zeroed(layout);
+                assert!(!p.is_null());
+                assert_eq!(*p.add(size - 1), 0);
+                *p = 7;
+                *p.add(size - 1) = 9;
+                let q = a.realloc(p, layout, size * 2);
+                assert!(!q.is_null());
+                assert_eq!((*q, *q.add(size - 1)), (7, 9));
+                a.dealloc(q, Layout::from_size_align(size * 2, 16).expect("layout"));
+            }
+        }
+        a.set_enabled(false);
+        assert!(!a.is_enabled());
+    }
+}
