@@ -174,10 +174,16 @@ fn parse_tcp_options(opts: &[u8]) -> TcpOptions {
     o
 }
 
-/// Parses the transport header in `buf` (the IP payload, cut to the IP length).
-pub(crate) fn parse<'a>(ip: &IpInfo, buf: &'a [u8]) -> Result<(Transport, &'a [u8]), DecodeError> {
+/// Parses the transport header in `buf` (the IP payload, cut to the IP length) into `out`;
+/// returns the payload.
+pub(crate) fn parse<'a>(
+    ip: &IpInfo,
+    buf: &'a [u8],
+    out: &mut Transport,
+) -> Result<&'a [u8], DecodeError> {
     if ip.fragment == Fragment::NonFirst {
-        return Ok((Transport::Fragment, &[]));
+        *out = Transport::Fragment;
+        return Ok(&[]);
     }
     let l3_payload = ip.l3_payload_len();
     match ip.proto {
@@ -203,7 +209,8 @@ pub(crate) fn parse<'a>(ip: &IpInfo, buf: &'a [u8]) -> Result<(Transport, &'a [u
                 options: parse_tcp_options(&buf[tcp_field::MIN_LEN..data_off]),
                 payload_len: l3_payload.saturating_sub(data_off as u32),
             };
-            Ok((Transport::Tcp(hdr), &buf[data_off..]))
+            *out = Transport::Tcp(hdr);
+            Ok(&buf[data_off..])
         }
         IPPROTO_UDP => {
             if buf.len() < 8 {
@@ -225,7 +232,8 @@ pub(crate) fn parse<'a>(ip: &IpInfo, buf: &'a [u8]) -> Result<(Transport, &'a [u
                 payload_len,
             };
             let end = (8 + payload_len as usize).min(buf.len());
-            Ok((Transport::Udp(hdr), &buf[8..end]))
+            *out = Transport::Udp(hdr);
+            Ok(&buf[8..end])
         }
         IPPROTO_ICMP | IPPROTO_ICMPV6 => {
             if buf.len() < 4 {
@@ -239,8 +247,12 @@ pub(crate) fn parse<'a>(ip: &IpInfo, buf: &'a [u8]) -> Result<(Transport, &'a [u
                 is_v6: ip.proto == IPPROTO_ICMPV6,
             };
             let rest = buf.get(8..).unwrap_or(&[]);
-            Ok((Transport::Icmp(hdr), rest))
+            *out = Transport::Icmp(hdr);
+            Ok(rest)
         }
-        _ => Ok((Transport::Other, buf)),
+        _ => {
+            *out = Transport::Other;
+            Ok(buf)
+        }
     }
 }

@@ -266,17 +266,20 @@ fn decode_from<'a>(first: Start<'a>, cfg: &DecodeConfig) -> Result<Packet<'a>, D
                 continue;
             }
         }
-        let (transport, payload) = l4::parse(&info, l4buf)?;
-        return Ok(Packet {
+        // The transport header is written where the packet holds it (built whole and moved in,
+        // it was copied through the stack in pieces wider than they were written).
+        let mut pkt = Packet {
             l2,
             eth_type,
             tunnel,
             mirror,
             ip: Some(info),
-            transport,
+            transport: Transport::Other,
             l3: l3_bytes,
-            payload,
-        });
+            payload: &[],
+        };
+        pkt.payload = l4::parse(&info, l4buf, &mut pkt.transport)?;
+        return Ok(pkt);
     }
 }
 
