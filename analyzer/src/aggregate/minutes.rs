@@ -435,35 +435,45 @@ fn emit<D, M>(time: u64, table: Table<M>, sink: &mut impl RecordSink) -> u64
 where
     D: Record + From<Document<M>>,
 {
-    let mut docs: Vec<(Tags, M)> = table.keys.into_iter().collect();
-    docs.sort_by(|(a, _), (b, _)| {
-        (
-            a.ip,
-            a.ip_1,
-            a.protocol,
-            a.server_port,
-            a.l7_protocol,
-            a.direction,
-        )
-            .cmp(&(
-                b.ip,
-                b.ip_1,
-                b.protocol,
-                b.server_port,
-                b.l7_protocol,
-                b.direction,
-            ))
-            .then((a.tap_side, a.capture_network_type, a.tap_port).cmp(&(
-                b.tap_side,
-                b.capture_network_type,
-                b.tap_port,
-            )))
-            .then(a.endpoint.as_bytes().cmp(b.endpoint.as_bytes()))
+    // Sorted by position: a key and its meter (over 2 KiB) move once, not per comparison.
+    let mut docs: Vec<Option<(Tags, M)>> = table.keys.into_iter().map(Some).collect();
+    let mut order: Vec<u32> = (0..docs.len() as u32).collect();
+    order.sort_by(|&a, &b| match (&docs[a as usize], &docs[b as usize]) {
+        (Some((a, _)), Some((b, _))) => document_order(a, b),
+        _ => std::cmp::Ordering::Equal,
     });
-    let n = docs.len() as u64;
-    for (tags, meter) in docs {
-        let d = D::from(Document { time, tags, meter });
-        sink.record(d.as_ref());
+    let n = order.len() as u64;
+    for i in order {
+        if let Some((tags, meter)) = docs[i as usize].take() {
+            let d = D::from(Document { time, tags, meter });
+            sink.record(d.as_ref());
+        }
     }
     n
+}
+
+/// The order of a window's documents: by path and service, then capture point and endpoint.
+fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
+    (
+        a.ip,
+        a.ip_1,
+        a.protocol,
+        a.server_port,
+        a.l7_protocol,
+        a.direction,
+    )
+        .cmp(&(
+            b.ip,
+            b.ip_1,
+            b.protocol,
+            b.server_port,
+            b.l7_protocol,
+            b.direction,
+        ))
+        .then((a.tap_side, a.capture_network_type, a.tap_port).cmp(&(
+            b.tap_side,
+            b.capture_network_type,
+            b.tap_port,
+        )))
+        .then(a.endpoint.as_bytes().cmp(b.endpoint.as_bytes()))
 }
