@@ -7,7 +7,7 @@
 //! Field order is the record's declaration order, so the same input gives byte-identical files.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef};
@@ -15,11 +15,55 @@ use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef};
 use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
 
+/// Lines rendered straight into a buffer (no line copied) and written out in large writes.
+struct LineBuffer<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    /// The buffer is written out once it holds this much.
+    flush_at: usize,
+}
+
+impl<W: Write> LineBuffer<W> {
+    /// A buffer of `capacity` bytes, written out when `capacity / 8` from full (a longer line
+    /// grows it).
+    fn new(out: W, capacity: usize) -> Self {
+        LineBuffer {
+            out,
+            buf: Vec::with_capacity(capacity),
+            flush_at: capacity - capacity / 8,
+        }
+    }
+
+    /// Writes out what is buffered when it is enough for one large write.
+    fn write_if_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= self.flush_at {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the buffer (dropped on an error: the buffer never grows past one write).
+    fn write_out(&mut self) -> io::Result<()> {
+        let res = self.out.write_all(&self.buf);
+        self.buf.clear();
+        res
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_out()?;
+        self.out.flush()
+    }
+}
+
+/// Bytes buffered per file before a write.
+const FILE_BUFFER: usize = 1 << 20;
+
 /// One record type's file in a directory, rotated by size.
 struct RotatingFile {
     dir: PathBuf,
     name: &'static str,
-    file: BufWriter<File>,
+    file: LineBuffer<File>,
+    /// Bytes in the current file, buffered ones included.
     written: u64,
     next_index: u32,
 }
@@ -37,7 +81,7 @@ impl RotatingFile {
         for i in 1..=limits.keep_files.max(1) + 64 {
             let _ = fs::remove_file(rotated_path(dir, name, i));
         }
-        let file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir, name))?);
+        let file = LineBuffer::new(File::create(active_path(dir, name))?, FILE_BUFFER);
         Ok(RotatingFile {
             dir: dir.to_path_buf(),
             name,
@@ -47,12 +91,24 @@ impl RotatingFile {
         })
     }
 
-    /// Writes one line; returns whether the file was rotated first.
-    fn write(&mut self, line: &[u8], limits: &FileOutput) -> io::Result<bool> {
-        let len = line.len() as u64;
+    /// Takes the line the buffer holds from `start` on (rendered there by the caller); returns
+    /// whether the file was rotated first. On an error the buffered lines are dropped.
+    fn commit(&mut self, start: usize, limits: &FileOutput) -> io::Result<bool> {
+        let res = self.commit_line(start, limits);
+        if res.is_err() {
+            self.file.buf.clear();
+        }
+        res
+    }
+
+    fn commit_line(&mut self, start: usize, limits: &FileOutput) -> io::Result<bool> {
+        let len = (self.file.buf.len() - start) as u64;
         let mut rotated = false;
         if self.written > 0 && self.written + len > limits.rotate_bytes {
-            self.file.flush()?;
+            // The lines before this one end the current file; this one starts the next.
+            self.file.out.write_all(&self.file.buf[..start])?;
+            self.file.buf.drain(..start);
+            self.file.out.flush()?;
             let (dir, name) = (&self.dir, self.name);
             fs::rename(
                 active_path(dir, name),
@@ -63,18 +119,18 @@ impl RotatingFile {
                     fs::remove_file(rotated_path(dir, name, self.next_index - limits.keep_files));
             }
             self.next_index += 1;
-            self.file = BufWriter::with_capacity(1 << 20, File::create(active_path(dir, name))?);
+            self.file.out = File::create(active_path(dir, name))?;
             self.written = 0;
             rotated = true;
         }
-        self.file.write_all(line)?;
         self.written += len;
+        self.file.write_if_full()?;
         Ok(rotated)
     }
 }
 
 enum Target {
-    Stdout(BufWriter<io::Stdout>),
+    Stdout(LineBuffer<io::Stdout>),
     /// One file per kind, in [`RecordKind::ALL`] order.
     Dir(Vec<RotatingFile>),
 }
@@ -83,7 +139,6 @@ enum Target {
 pub struct JsonLinesSink {
     target: Target,
     limits: FileOutput,
-    line: Vec<u8>,
     pub stats: SinkStats,
     error: Option<io::Error>,
 }
@@ -108,7 +163,6 @@ impl JsonLinesSink {
                     .collect::<io::Result<_>>()?,
             ),
             limits,
-            line: Vec::with_capacity(2048),
             stats: SinkStats::default(),
             error: None,
         })
@@ -117,9 +171,8 @@ impl JsonLinesSink {
     /// Writes to standard output (no rotation).
     pub fn to_stdout(limits: FileOutput) -> Self {
         JsonLinesSink {
-            target: Target::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
+            target: Target::Stdout(LineBuffer::new(io::stdout(), 1 << 16)),
             limits,
-            line: Vec::with_capacity(2048),
             stats: SinkStats::default(),
             error: None,
         }
@@ -133,39 +186,62 @@ impl JsonLinesSink {
         }
     }
 
-    /// Serialises `rec` and writes it to the file of its kind; true when written.
+    /// The buffer the lines of `kind` are rendered into.
+    fn buffer(&mut self, kind: RecordKind) -> &mut Vec<u8> {
+        match &mut self.target {
+            Target::Stdout(w) => &mut w.buf,
+            Target::Dir(files) => &mut files[Self::file_of(kind)].file.buf,
+        }
+    }
+
+    fn file_of(kind: RecordKind) -> usize {
+        RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+    }
+
+    /// Serialises `rec` into the buffer of the file of its kind; true when written.
     fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
+        let kind = rec.kind();
+        let buf = self.buffer(kind);
+        let start = buf.len();
         // The flow and request logs' own writers: the same JSON, without generic serialization.
         if let RecordRef::L4FlowLog(r) = rec {
-            super::l4_json::write_l4(r, &mut line);
+            super::l4_json::write_l4(r, buf);
         } else if let RecordRef::L7FlowLog(r) = rec {
-            super::l7_json::write_l7(r, &mut line);
-        } else if serde_json::to_writer(&mut line, &rec).is_err() {
+            super::l7_json::write_l7(r, buf);
+        } else if serde_json::to_writer(&mut *buf, &rec).is_err() {
+            buf.truncate(start);
             self.stats.write_errors += 1;
-            self.line = line;
             return false;
         }
-        line.push(b'\n');
-        let written = self.write_line(rec.kind(), &line);
-        self.line = line;
-        written
+        buf.push(b'\n');
+        self.commit(kind, start)
     }
 
     /// Writes one rendered line (with its line end) to the file of `kind`; true when written.
     fn write_line(&mut self, kind: RecordKind, line: &[u8]) -> bool {
+        let buf = self.buffer(kind);
+        let start = buf.len();
+        buf.extend_from_slice(line);
+        self.commit(kind, start)
+    }
+
+    /// Takes the line buffered for `kind` from `start` on; true when written.
+    fn commit(&mut self, kind: RecordKind, start: usize) -> bool {
         let res = match &mut self.target {
-            Target::Stdout(w) => w.write_all(line).map(|_| false),
+            Target::Stdout(w) => {
+                let len = w.buf.len() - start;
+                w.write_if_full().map(|_| (false, len))
+            }
             Target::Dir(files) => {
-                let i = RecordKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-                files[i].write(line, &self.limits)
+                let f = &mut files[Self::file_of(kind)];
+                let len = f.file.buf.len() - start;
+                f.commit(start, &self.limits).map(|rotated| (rotated, len))
             }
         };
         match res {
-            Ok(rotated) => {
+            Ok((rotated, len)) => {
                 self.stats.rotations += u64::from(rotated);
-                self.stats.bytes += line.len() as u64;
+                self.stats.bytes += len as u64;
                 true
             }
             Err(e) => {
