@@ -127,4 +127,58 @@ mod tests {
         a.set_enabled(false);
         assert!(!a.is_enabled());
     }
+
+    /// `AnonHugePages` of the mapping of /proc/self/smaps that holds `addr`, in KiB.
+    fn huge_kib_at(addr: usize) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split(' ').next().unwrap_or("");
+            if let Some((lo, hi)) = range.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = (lo..hi).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(v) = line.strip_prefix("AnonHugePages:") {
+                    return v.trim().trim_end_matches("kB").trim().parse().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// With THP in `madvise` or `always` mode, a large block gets huge pages once touched.
+    #[test]
+    fn a_large_block_is_backed_by_huge_pages() {
+        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .unwrap_or_default();
+        if !(mode.contains("[madvise]") || mode.contains("[always]")) {
+            eprintln!(
+                "skipped: transparent huge pages are off here ({})",
+                mode.trim()
+            );
+            return;
+        }
+        let a = HugePageAlloc::new();
+        let size = 16 << 20;
+        let layout = Layout::from_size_align(size, 4096).expect("layout");
+        // SAFETY: a non-zero-size layout; the block is written within its size and freed with
+        // its layout.
+        let huge = unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null());
+            std::ptr::write_bytes(p, 1, size);
+            let huge = huge_kib_at(p as usize + size / 2);
+            a.dealloc(p, layout);
+            huge
+        };
+        assert!(
+            huge.is_some_and(|kib| kib >= 2048),
+            "no huge pages behind a 16 MiB advised block: {huge:?} KiB"
+        );
+    }
 }
