@@ -63,16 +63,14 @@ fn decimal(v: u64, dst: &mut [u8]) -> usize {
         return n;
     }
     let (high, low) = (v / 100_000_000, (v % 100_000_000) as u32);
-    let mut at = n - 8;
     if n <= 16 {
-        leading(high as u32, at, dst);
+        leading(high as u32, n - 8, dst);
     } else {
         let (top, mid) = (high / 100_000_000, (high % 100_000_000) as u32);
         leading(top as u32, n - 16, dst);
         put8(digits8(mid), &mut dst[n - 16..]);
-        at = n - 8;
     }
-    put8(digits8(low), &mut dst[at..]);
+    put8(digits8(low), &mut dst[n - 8..]);
     n
 }
 

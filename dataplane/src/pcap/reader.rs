@@ -2,8 +2,8 @@
 //! (section header, interface description with `if_tsresol`/`if_tsoffset`, enhanced and simple
 //! packet blocks), with transparent gzip. One buffer is reused for every frame. An uncompressed
 //! capture file is read 256 KiB at a time into a block and its classic pcap frames are handed
-//! out of that block where they lie, not copied one by one (a memory-mapped file measured slower on large frames:
-//! docs/perf.md).
+//! out of that block where they lie, not copied one by one (a memory-mapped file measured
+//! slower on large frames: docs/perf.md).
 
 use std::fs::File;
 use std::io::{BufReader, Read};
