@@ -11,8 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use std::hash::BuildHasher;
+
 // foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
-use hashbrown::hash_map::{EntryRef, HashMap};
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::inline::InlineBytes;
 use crate::metrics::doc::{
@@ -87,30 +89,55 @@ pub struct MetricsCounters {
     pub late_rows: u64,
 }
 
-/// One table of one minute.
+/// One table of one window: the keys' tags and meters side by side in the order they came,
+/// and an index of positions by hash. A new key takes the next entry (memory is touched in
+/// order, as keys come, not scattered over a map sized for `max_keys` meters of 2.6 KB), and a
+/// written window's table is emptied and reused by a later window: no pages are given back and
+/// zeroed again every minute (or second).
 #[derive(Debug)]
 struct Table<M> {
-    keys: HashMap<Tags, M>,
+    index: HashTable<u32>,
+    entries: Vec<(Tags, M)>,
+    hasher: DefaultHashBuilder,
 }
 
 impl<M: Default> Table<M> {
     /// A table with room for `keys` keys: it never grows (and copies its meters) up to them.
-    /// Only the map's control bytes are written now; a meter's pages when its key comes.
+    /// Only the index is written now; an entry's pages when its key comes.
     fn new(keys: usize) -> Self {
         Table {
-            keys: HashMap::with_capacity(keys),
+            index: HashTable::with_capacity(keys),
+            entries: Vec::with_capacity(keys),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
     /// The meter of `tags`, None when the table is full. The tags are copied only for a new
     /// key (a lookup per row and table; most rows find their key).
     fn meter(&mut self, tags: &Tags, max: usize) -> Option<&mut M> {
-        let full = self.keys.len() >= max;
-        match self.keys.entry_ref(tags) {
-            EntryRef::Occupied(e) => Some(e.into_mut()),
-            EntryRef::Vacant(_) if full => None,
-            EntryRef::Vacant(e) => Some(e.insert(M::default())),
-        }
+        let hash = self.hasher.hash_one(tags);
+        let Table {
+            index,
+            entries,
+            hasher,
+        } = self;
+        let at = match index.find(hash, |&i| entries[i as usize].0 == *tags) {
+            Some(&i) => i as usize,
+            None if entries.len() >= max => return None,
+            None => {
+                let i = entries.len();
+                entries.push((tags.clone(), M::default()));
+                index.insert_unique(hash, i as u32, |&j| hasher.hash_one(&entries[j as usize].0));
+                i
+            }
+        };
+        Some(&mut entries[at].1)
+    }
+
+    /// Empties the table, keeping its memory.
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
     }
 }
 
@@ -131,6 +158,13 @@ impl Minute {
             application_map: Table::new(keys),
         }
     }
+
+    fn clear(&mut self) {
+        self.network.clear();
+        self.network_map.clear();
+        self.application.clear();
+        self.application_map.clear();
+    }
 }
 
 /// Keys a new window's tables have room for before they grow: `max_keys`, up to this many.
@@ -147,6 +181,10 @@ struct Windows {
     open: BTreeMap<u64, Minute>,
     /// Windows before this one were written.
     closed_before: u64,
+    /// A written window's tables, emptied, for the next window; kept only while fewer windows
+    /// are open than the grace keeps open (two minutes, four seconds), so the spare never
+    /// holds tables beyond what the open windows take at their most.
+    spare: Option<Minute>,
 }
 
 impl Windows {
@@ -157,6 +195,7 @@ impl Windows {
             reserve: max_keys.min(RESERVED_KEYS),
             open: BTreeMap::new(),
             closed_before: 0,
+            spare: None,
         }
     }
 
@@ -172,8 +211,19 @@ impl Windows {
                 .copied()
                 .unwrap_or(self.closed_before);
         }
-        let reserve = self.reserve;
-        self.open.entry(w).or_insert_with(|| Minute::new(reserve))
+        let (reserve, spare) = (self.reserve, &mut self.spare);
+        self.open
+            .entry(w)
+            .or_insert_with(|| spare.take().unwrap_or_else(|| Minute::new(reserve)))
+    }
+
+    /// Takes back a written window's tables (emptied) for a later window.
+    fn recycle(&mut self, mut m: Minute) {
+        let most_open = (self.grace_ns / 1_000 / self.len_us) as usize + 2;
+        if self.spare.is_none() && self.open.len() < most_open {
+            m.clear();
+            self.spare = Some(m);
+        }
     }
 
     /// The windows that ended `grace_ns` before `now_ns` (all with None), oldest first.
@@ -412,44 +462,47 @@ impl Aggregator {
     }
 
     fn write(&mut self, now_ns: Option<u64>, sink: &mut impl RecordSink) {
+        let documents = &mut self.counters.documents;
         if let Some(w) = &mut self.seconds {
-            for (time, s) in w.take_due(now_ns) {
-                self.counters.documents += emit::<NetworkDoc1s, _>(time, s.network, sink);
-                self.counters.documents += emit::<NetworkMapDoc1s, _>(time, s.network_map, sink);
-                self.counters.documents += emit::<ApplicationDoc1s, _>(time, s.application, sink);
-                self.counters.documents +=
-                    emit::<ApplicationMapDoc1s, _>(time, s.application_map, sink);
+            for (time, mut s) in w.take_due(now_ns) {
+                *documents += emit::<NetworkDoc1s, _>(time, &mut s.network, sink);
+                *documents += emit::<NetworkMapDoc1s, _>(time, &mut s.network_map, sink);
+                *documents += emit::<ApplicationDoc1s, _>(time, &mut s.application, sink);
+                *documents += emit::<ApplicationMapDoc1s, _>(time, &mut s.application_map, sink);
+                w.recycle(s);
             }
         }
-        for (time, m) in self.minutes.take_due(now_ns) {
-            self.counters.documents += emit::<NetworkDoc, _>(time, m.network, sink);
-            self.counters.documents += emit::<NetworkMapDoc, _>(time, m.network_map, sink);
-            self.counters.documents += emit::<ApplicationDoc, _>(time, m.application, sink);
-            self.counters.documents += emit::<ApplicationMapDoc, _>(time, m.application_map, sink);
+        for (time, mut m) in self.minutes.take_due(now_ns) {
+            *documents += emit::<NetworkDoc, _>(time, &mut m.network, sink);
+            *documents += emit::<NetworkMapDoc, _>(time, &mut m.network_map, sink);
+            *documents += emit::<ApplicationDoc, _>(time, &mut m.application, sink);
+            *documents += emit::<ApplicationMapDoc, _>(time, &mut m.application_map, sink);
+            self.minutes.recycle(m);
         }
     }
 }
 
-/// Writes a table's documents in a stable order (by their tags).
-fn emit<D, M>(time: u64, table: Table<M>, sink: &mut impl RecordSink) -> u64
+/// Writes a table's documents in a stable order (by their tags); the table is left with its
+/// keys' meters taken.
+fn emit<D, M>(time: u64, table: &mut Table<M>, sink: &mut impl RecordSink) -> u64
 where
     D: Record + From<Document<M>>,
+    M: Default,
 {
     // Sorted by position: a key and its meter (over 2 KiB) move once, not per comparison.
-    let mut docs: Vec<Option<(Tags, M)>> = table.keys.into_iter().map(Some).collect();
+    let docs = &mut table.entries;
     let mut order: Vec<u32> = (0..docs.len() as u32).collect();
-    order.sort_by(|&a, &b| match (&docs[a as usize], &docs[b as usize]) {
-        (Some((a, _)), Some((b, _))) => document_order(a, b),
-        _ => std::cmp::Ordering::Equal,
-    });
-    let n = order.len() as u64;
-    for i in order {
-        if let Some((tags, meter)) = docs[i as usize].take() {
-            let d = D::from(Document { time, tags, meter });
-            sink.record(d.as_ref());
-        }
+    order.sort_by(|&a, &b| document_order(&docs[a as usize].0, &docs[b as usize].0));
+    for &i in &order {
+        let (tags, meter) = &mut docs[i as usize];
+        let d = D::from(Document {
+            time,
+            tags: tags.clone(),
+            meter: std::mem::take(meter),
+        });
+        sink.record(d.as_ref());
     }
-    n
+    order.len() as u64
 }
 
 /// The order of a window's documents: by path and service, then capture point and endpoint.
@@ -476,4 +529,93 @@ fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
             b.tap_port,
         )))
         .then(a.endpoint.as_bytes().cmp(b.endpoint.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inline::InlineBytes;
+
+    fn key(port: u16) -> Tags {
+        Tags {
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+            ip_1: None,
+            is_ipv4: true,
+            protocol: 6,
+            server_port: port,
+            l7_protocol: 0,
+            l7_protocol_str: "",
+            direction: DIRECTION_CLIENT,
+            tap_side: 0,
+            observation_point: "rest",
+            capture_network_type: 3,
+            tap_port: 0,
+            endpoint: InlineBytes::EMPTY,
+            agent_id: 0,
+        }
+    }
+
+    #[test]
+    fn a_table_finds_its_keys_refuses_beyond_max_and_starts_empty_when_reused() {
+        let mut t: Table<AppMeter> = Table::new(4);
+        for round in 0..2 {
+            for port in 0..100u16 {
+                match t.meter(&key(port % 5), 4) {
+                    Some(m) => m.request += 1,
+                    None => assert_eq!(port % 5, 4, "only the fifth key is refused"),
+                }
+            }
+            assert_eq!(t.entries.len(), 4);
+            for port in 0..4 {
+                let m = t.meter(&key(port), 4).expect("a key of the table");
+                assert_eq!(m.request, 20, "round {round}, key {port}");
+            }
+            let mut written = 0;
+            struct Count<'a>(&'a mut u64);
+            impl RecordSink for Count<'_> {
+                fn record(&mut self, _: RecordRef<'_>) {
+                    *self.0 += 1;
+                }
+            }
+            assert_eq!(
+                emit::<ApplicationDoc, _>(60, &mut t, &mut Count(&mut written)),
+                4
+            );
+            assert_eq!(written, 4);
+            t.clear();
+            assert!(t.entries.is_empty() && t.index.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_written_window_lends_its_tables_to_the_next_and_spares_stay_bounded() {
+        let mut w = Windows::new(MINUTE_US, GRACE_NS, 8);
+        let mut late = 0;
+        let _ = w.at(0, &mut late).network.meter(&key(1), 8);
+        let first = w.open[&0].network.entries.as_ptr();
+        let due = w.take_due(Some(2 * MINUTE_US * 1_000));
+        assert_eq!(due.len(), 1);
+        for (_, m) in due {
+            w.recycle(m);
+        }
+        let next = w.at(2 * MINUTE_US, &mut late);
+        assert_eq!(
+            next.network.entries.as_ptr(),
+            first,
+            "the tables are reused"
+        );
+        assert!(next.network.entries.is_empty(), "and start empty");
+        // With two minutes open, a written one is not kept.
+        let _ = w.at(3 * MINUTE_US, &mut late);
+        w.recycle(Minute::new(8));
+        assert!(w.spare.is_none());
+        // Seconds: four open at most (2 s of grace).
+        let mut s = Windows::new(1_000_000, SECOND_GRACE_NS, 8);
+        for i in 0..3 {
+            let _ = s.at(i * 1_000_000, &mut late);
+        }
+        s.recycle(Minute::new(8));
+        assert!(s.spare.is_some());
+        assert_eq!(late, 0);
+    }
 }
