@@ -110,6 +110,34 @@ impl Histogram {
         None
     }
 
+    /// The quantiles `qs` (ascending), each as [`Histogram::quantile`] gives it, in one pass
+    /// over the buckets.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<u64>; N] {
+        let mut out = [None; N];
+        if self.total == 0 {
+            return out;
+        }
+        let mut next = 0;
+        let mut seen = 0u64;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += u64::from(*c);
+            while next < N {
+                let rank = ((qs[next] * self.total as f64).ceil() as u64).clamp(1, self.total);
+                if seen < rank {
+                    break;
+                }
+                let (lo, hi) = bounds(i);
+                let mid = if hi - lo == 1 { lo } else { (lo + hi) / 2 };
+                out[next] = Some(mid.clamp(u64::from(self.min), u64::from(self.max)));
+                next += 1;
+            }
+            if next == N {
+                break;
+            }
+        }
+        out
+    }
+
     /// Non-empty buckets as (upper bound exclusive, count).
     pub fn buckets(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
         self.counts
@@ -119,6 +147,9 @@ impl Histogram {
             .map(|(i, c)| (bounds(i).1, *c))
     }
 }
+
+/// The quantiles a histogram reports: p50, p90, p99, p999.
+pub const REPORTED: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 /// Serialised as `{count, p50, p90, p99, p999, buckets: [[upper_us, count], ...]}`.
 impl Serialize for Histogram {
@@ -133,12 +164,13 @@ impl Serialize for Histogram {
                 seq.end()
             }
         }
+        let [p50, p90, p99, p999] = self.quantiles(REPORTED);
         let mut st = s.serialize_struct("Histogram", 6)?;
         st.serialize_field("count", &self.total)?;
-        st.serialize_field("p50", &self.quantile(0.5))?;
-        st.serialize_field("p90", &self.quantile(0.9))?;
-        st.serialize_field("p99", &self.quantile(0.99))?;
-        st.serialize_field("p999", &self.quantile(0.999))?;
+        st.serialize_field("p50", &p50)?;
+        st.serialize_field("p90", &p90)?;
+        st.serialize_field("p99", &p99)?;
+        st.serialize_field("p999", &p999)?;
         st.serialize_field("buckets", &Buckets(self))?;
         st.end()
     }
@@ -194,5 +226,22 @@ mod tests {
         one.record(1500, 1);
         assert_eq!(one.quantile(0.5), Some(1500), "one sample is exact");
         assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn one_pass_quantiles_are_the_quantiles() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut h = Histogram::default();
+        assert_eq!(h.quantiles(REPORTED), [None; 4]);
+        for n in 0..3_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few samples, one value many times, spread values: ranks on bucket edges too.
+            let v = if n % 7 == 0 { 3 } else { x % (1 << (n % 33)) };
+            h.record(v, 1 + (x >> 60) as u32);
+            let want = REPORTED.map(|q| h.quantile(q));
+            assert_eq!(h.quantiles(REPORTED), want, "after {n} samples");
+        }
     }
 }
