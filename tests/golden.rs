@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use tapflow_analyzer::aggregate::{Aggregator, MetricsConfig};
 use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, RecordRef};
 use tapflow_bench::gen::{generate, Encap, ExpectedFlow, GenSpec, Scenario};
+use tapflow_control::sink::metrics_json::{write_app_doc, write_flow_doc};
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::OfflineRun;
 
@@ -89,17 +91,37 @@ fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
     for r in &out.l7 {
         assert_fast_json_is_serdes(RecordRef::L7FlowLog(r));
     }
+    // Every document these rows make, per minute and per second.
+    let mut agg = Aggregator::new(MetricsConfig {
+        second: true,
+        ..MetricsConfig::default()
+    });
+    out.for_each(|r| agg.add(r));
+    let mut docs = tapflow_analyzer::RecordBatch::default();
+    agg.finish(&mut docs);
+    assert!(
+        out.l4.is_empty() || !docs.is_empty(),
+        "documents from the rows"
+    );
+    docs.for_each(assert_fast_json_is_serdes);
     (out.l4, c)
 }
 
-/// The files' l4 and l7 writers give the same JSON as serde's derive (through the record sum
-/// type, as the files wrote it before), for every golden row.
+/// The files' l4, l7 and document writers give the same JSON as serde's derive (through the
+/// record sum type, as the files wrote it before), for every golden row and its documents.
 fn assert_fast_json_is_serdes(r: RecordRef<'_>) {
     let mut fast = Vec::new();
     match r {
         RecordRef::L4FlowLog(row) => tapflow_control::sink::l4_json::write_l4(row, &mut fast),
         RecordRef::L7FlowLog(row) => tapflow_control::sink::l7_json::write_l7(row, &mut fast),
-        _ => unreachable!("analyzers make flow and request logs"),
+        RecordRef::NetworkDoc(d) => write_flow_doc(&d.0, &mut fast),
+        RecordRef::NetworkMapDoc(d) => write_flow_doc(&d.0, &mut fast),
+        RecordRef::NetworkDoc1s(d) => write_flow_doc(&d.0, &mut fast),
+        RecordRef::NetworkMapDoc1s(d) => write_flow_doc(&d.0, &mut fast),
+        RecordRef::ApplicationDoc(d) => write_app_doc(&d.0, &mut fast),
+        RecordRef::ApplicationMapDoc(d) => write_app_doc(&d.0, &mut fast),
+        RecordRef::ApplicationDoc1s(d) => write_app_doc(&d.0, &mut fast),
+        RecordRef::ApplicationMapDoc1s(d) => write_app_doc(&d.0, &mut fast),
     }
     let fast: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
     let serde = serde_json::to_value(r).expect("serde");

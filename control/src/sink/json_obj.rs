@@ -314,6 +314,34 @@ impl<'a> Obj<'a> {
         self.put_slice(&escaped_bytes(bytes));
     }
 
+    /// A member's key alone; the caller writes its value ([`Obj::raw`], [`Obj::num`]).
+    #[inline(always)]
+    pub(super) fn member(&mut self, k: &Key) {
+        self.key(k);
+    }
+
+    /// Bytes written as they are (punctuation of a nested value).
+    #[inline(always)]
+    pub(super) fn raw(&mut self, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
+
+    /// An integer without a key (inside a nested value).
+    #[inline(always)]
+    pub(super) fn num(&mut self, v: u64) {
+        let n = decimal(v, self.room(20));
+        self.n += n;
+    }
+
+    /// An integer, or `null` for `None`.
+    #[inline(always)]
+    pub(super) fn opt_u(&mut self, k: &Key, v: Option<u64>) {
+        match v {
+            Some(v) => self.u(k, v),
+            None => self.null(k),
+        }
+    }
+
     #[inline(always)]
     pub(super) fn close(mut self) {
         self.spill();

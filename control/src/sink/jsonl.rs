@@ -203,15 +203,20 @@ impl JsonLinesSink {
         let kind = rec.kind();
         let buf = self.buffer(kind);
         let start = buf.len();
-        // The flow and request logs' own writers: the same JSON, without generic serialization.
-        if let RecordRef::L4FlowLog(r) = rec {
-            super::l4_json::write_l4(r, buf);
-        } else if let RecordRef::L7FlowLog(r) = rec {
-            super::l7_json::write_l7(r, buf);
-        } else if serde_json::to_writer(&mut *buf, &rec).is_err() {
-            buf.truncate(start);
-            self.stats.write_errors += 1;
-            return false;
+        // Every kind has its own writer: the same JSON as serde's derive, without generic
+        // serialization (a new kind does not compile until it has one).
+        use super::metrics_json::{write_app_doc, write_flow_doc};
+        match rec {
+            RecordRef::L4FlowLog(r) => super::l4_json::write_l4(r, buf),
+            RecordRef::L7FlowLog(r) => super::l7_json::write_l7(r, buf),
+            RecordRef::NetworkDoc(d) => write_flow_doc(&d.0, buf),
+            RecordRef::NetworkMapDoc(d) => write_flow_doc(&d.0, buf),
+            RecordRef::NetworkDoc1s(d) => write_flow_doc(&d.0, buf),
+            RecordRef::NetworkMapDoc1s(d) => write_flow_doc(&d.0, buf),
+            RecordRef::ApplicationDoc(d) => write_app_doc(&d.0, buf),
+            RecordRef::ApplicationMapDoc(d) => write_app_doc(&d.0, buf),
+            RecordRef::ApplicationDoc1s(d) => write_app_doc(&d.0, buf),
+            RecordRef::ApplicationMapDoc1s(d) => write_app_doc(&d.0, buf),
         }
         buf.push(b'\n');
         self.commit(kind, start)

@@ -12,6 +12,7 @@ mod json_obj;
 mod jsonl;
 pub mod l4_json;
 pub mod l7_json;
+pub mod metrics_json;
 pub mod offload;
 pub mod process_join;
 mod prometheus;
