@@ -2,6 +2,7 @@
 //! derive-based serialization (the peer, what the files used before), on real rows of the
 //! generator-free kind: one SYN-only flow and a full flow with tunnel addresses. And
 //! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields.
+//! And a `flow_metrics` document (`sink::metrics_json`, same peer): a web path's network_map.
 //!
 //!   cargo bench -p tapflow-control --bench l4_json
 
@@ -9,10 +10,13 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::inline::InlineBytes;
+use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT};
+use tapflow_analyzer::metrics::records::{Document, NetworkMapDoc};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordRef};
 use tapflow_control::sink::l4_json::write_l4;
 use tapflow_control::sink::l7_json::write_l7;
+use tapflow_control::sink::metrics_json::write_flow_doc;
 
 fn syn_row() -> L4FlowLog {
     let (a, b) = (
@@ -107,6 +111,55 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&http)))
+                .expect("serde");
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+    // A network_map document as the mix makes them: a web path with a few latency buckets.
+    let mut doc = Document {
+        time: 1_700_000_040,
+        tags: Tags {
+            ip: "10.1.2.3".parse().expect("address"),
+            ip_1: Some("192.168.40.7".parse().expect("address")),
+            is_ipv4: true,
+            protocol: 6,
+            server_port: 443,
+            l7_protocol: 20,
+            l7_protocol_str: "HTTP",
+            direction: DIRECTION_CLIENT,
+            tap_side: 0,
+            observation_point: "rest",
+            capture_network_type: 3,
+            tap_port: 4_611_686_018_427_387_904,
+            endpoint: InlineBytes::EMPTY,
+            agent_id: 0,
+        },
+        meter: FlowMeter::default(),
+    };
+    let m = &mut doc.meter;
+    (m.packet_tx, m.packet_rx, m.byte_tx, m.byte_rx) = (8, 12, 978, 10_536);
+    (m.new_flow, m.closed_flow, m.syn, m.synack) = (1, 1, 1, 1);
+    (m.rtt_sum, m.rtt_count, m.rtt_max) = (13_500, 1, 13_500);
+    (m.art_sum, m.art_count, m.art_max) = (32_200, 2, 19_100);
+    m.rtt.record(13_500, 1);
+    m.srt.record(600, 2);
+    m.art.record(16_100, 1);
+    m.art.record(19_100, 1);
+    let doc = NetworkMapDoc(doc);
+    let mut g = c.benchmark_group("metrics_doc_json");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tapflow/network_map", |b| {
+        b.iter(|| {
+            buf.clear();
+            write_flow_doc(black_box(&doc.0), &mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("serde_json/network_map", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, &RecordRef::NetworkMapDoc(black_box(&doc)))
                 .expect("serde");
             black_box(buf.len())
         })

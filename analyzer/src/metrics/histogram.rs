@@ -117,13 +117,14 @@ impl Histogram {
         if self.total == 0 {
             return out;
         }
+        let ranks = qs.map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total));
         let mut next = 0;
         let mut seen = 0u64;
-        for (i, c) in self.counts.iter().enumerate() {
+        let (first, _) = self.used();
+        for (i, c) in self.counts.iter().enumerate().skip(first) {
             seen += u64::from(*c);
             while next < N {
-                let rank = ((qs[next] * self.total as f64).ceil() as u64).clamp(1, self.total);
-                if seen < rank {
+                if seen < ranks[next] {
                     break;
                 }
                 let (lo, hi) = bounds(i);
@@ -140,11 +141,21 @@ impl Histogram {
 
     /// Non-empty buckets as (upper bound exclusive, count).
     pub fn buckets(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        self.counts
+        let (first, end) = self.used();
+        self.counts[first..end]
             .iter()
             .enumerate()
             .filter(|(_, c)| **c > 0)
-            .map(|(i, c)| (bounds(i).1, *c))
+            .map(move |(i, c)| (bounds(first + i).1, *c))
+    }
+
+    /// The buckets samples can be in: from the smallest sample's to the largest's (none when
+    /// empty).
+    fn used(&self) -> (usize, usize) {
+        if self.total == 0 {
+            return (0, 0);
+        }
+        (bucket(self.min), bucket(self.max) + 1)
     }
 }
 

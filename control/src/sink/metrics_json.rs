@@ -114,6 +114,11 @@ fn tags(o: &mut Obj<'_>, t: &Tags) {
 /// quantiles in one pass over the buckets.
 fn histogram(o: &mut Obj<'_>, k: &Key, h: &Histogram) {
     o.member(k);
+    if h.total() == 0 {
+        // Most documents' histograms (a meter's latencies that did not occur).
+        o.raw(b"{\"count\":0,\"p50\":null,\"p90\":null,\"p99\":null,\"p999\":null,\"buckets\":[]}");
+        return;
+    }
     o.raw(b"{\"count\":");
     o.num(h.total());
     let [p50, p90, p99, p999] = h.quantiles(REPORTED);
