@@ -6,7 +6,8 @@
 //! first / last times, flags and maxima combine; the rest is the latest row's. A flow whose
 //! client / server roles changed within the minute is turned to the latest roles before adding.
 
-use std::collections::HashMap;
+// foldhash rather than SipHash: a lookup per row.
+use hashbrown::hash_map::{Entry, HashMap};
 
 use crate::flow::CloseType;
 use crate::record::{L4FlowLog, Record, RecordSink};
@@ -193,24 +194,34 @@ impl FlowAggr {
             self.late_rows += 1;
         }
         let ended = r.close_type != CloseType::ForcedReport as u8;
-        match self.open.remove(&r.flow_id) {
-            Some((m, mut acc)) if m == minute => {
-                merge(&mut acc, r);
+        // Merged in place: a live flow's second rows do not move its minute row (1 KB) out of
+        // the map and back.
+        match self.open.entry(r.flow_id) {
+            Entry::Occupied(mut e) if e.get().0 == minute => {
+                merge(&mut e.get_mut().1, r);
                 if ended {
+                    let (_, mut acc) = e.remove();
                     end_at_last_packet(&mut acc);
                     sink.record(acc.as_ref());
-                } else {
-                    self.open.insert(r.flow_id, (m, acc));
                 }
             }
-            other => {
-                if let Some((m, acc)) = other {
-                    sink.record(at_minute_end(acc, m).as_ref());
+            Entry::Occupied(mut e) => {
+                // The flow's row of an earlier minute: written, and this one starts the next.
+                let (m, acc) = if ended {
+                    e.remove()
+                } else {
+                    std::mem::replace(e.get_mut(), (minute, r.clone()))
+                };
+                sink.record(at_minute_end(acc, m).as_ref());
+                if ended {
+                    sink.record(r.as_ref());
                 }
+            }
+            Entry::Vacant(e) => {
                 if ended {
                     sink.record(r.as_ref());
                 } else {
-                    self.open.insert(r.flow_id, (minute, r.clone()));
+                    e.insert((minute, r.clone()));
                 }
             }
         }
