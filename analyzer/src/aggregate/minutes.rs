@@ -69,15 +69,18 @@ impl MetricsConfig {
     pub const NETWORK_KEY_BYTES: usize = 2_600;
     pub const APPLICATION_KEY_BYTES: usize = 900;
 
-    /// Most memory the open minutes can take (two minutes are open at a time).
+    /// Most memory the windows' tables can take: two minutes are open at a time and, with
+    /// `second`, four seconds (two of grace); a written window's tables are kept for the next
+    /// only within those counts.
     pub fn memory_bytes(&self) -> usize {
         if !self.enabled {
             return 0;
         }
-        let per_minute = self.max_keys
+        let per_window = self.max_keys
             * (usize::from(self.network) * 2 * Self::NETWORK_KEY_BYTES
                 + usize::from(self.application) * 2 * Self::APPLICATION_KEY_BYTES);
-        2 * per_minute
+        let windows = 2 + if self.second { 4 } else { 0 };
+        windows * per_window
     }
 }
 
@@ -617,5 +620,25 @@ mod tests {
         s.recycle(Minute::new(8));
         assert!(s.spare.is_some());
         assert_eq!(late, 0);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn second_windows_count_in_the_budget() {
+        let minute = MetricsConfig::default();
+        let second = MetricsConfig {
+            second: true,
+            ..MetricsConfig::default()
+        };
+        assert_eq!(second.memory_bytes(), 3 * minute.memory_bytes());
+        let off = MetricsConfig {
+            enabled: false,
+            ..second
+        };
+        assert_eq!(off.memory_bytes(), 0);
     }
 }
