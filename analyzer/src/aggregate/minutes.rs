@@ -10,7 +10,6 @@
 //! offline, the wall clock live); the same input gives the same documents.
 
 use std::collections::BTreeMap;
-
 use std::hash::BuildHasher;
 
 // foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
