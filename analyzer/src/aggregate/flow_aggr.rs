@@ -194,8 +194,8 @@ impl FlowAggr {
             self.late_rows += 1;
         }
         let ended = r.close_type != CloseType::ForcedReport as u8;
-        // Merged in place: a live flow's second rows do not move its minute row (624 bytes) out of
-        // the map and back.
+        // Merged in place: a live flow's second rows do not move its minute row (624 bytes)
+        // out of the map and back.
         match self.open.entry(r.flow_id) {
             Entry::Occupied(mut e) if e.get().0 == minute => {
                 merge(&mut e.get_mut().1, r);
