@@ -594,8 +594,8 @@ fn run_once(
     Ok(())
 }
 
-/// What the output stage holds, for the memory budget: the metric key tables and the senders'
-/// queues.
+/// What the output stage holds, for the memory budget: the metric key tables, the live flows'
+/// merged minute rows (with `second_metrics`) and the senders' queues.
 fn output_shares(
     cfg: &Config,
     ingester: bool,
@@ -611,6 +611,13 @@ fn output_shares(
             ),
             bytes: cfg.metrics.memory_bytes() as u64,
         });
+        if cfg.metrics.second {
+            let flows = u64::from(cfg.analyzer.flow_capacity);
+            v.push(Share {
+                part: format!("second_metrics minute rows (up to {flows} live flows)"),
+                bytes: tapflow_analyzer::aggregate::FlowAggr::memory_bytes(flows),
+            });
+        }
     }
     if ingester {
         v.push(Share {

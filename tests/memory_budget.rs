@@ -178,3 +178,49 @@ fn a_budget_too_small_is_refused_with_each_part() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `second_metrics` the output stage holds more: the seconds' key tables and each live
+/// flow's merged minute row. A run that fits without them is refused with them, naming them.
+#[test]
+fn second_metrics_count_in_the_budget() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempdir("second");
+    let net = VethNs::with_mtu("m1", "1500");
+    for second in [false, true] {
+        let cfg = dir.join(format!("second-{second}.yaml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\noutputs:\n  flow_metrics:\n    filters:\n      second_metrics: {second}\n"
+            ),
+        )
+        .expect("config");
+        let o = Command::new(BIN)
+            .args(["run", "--engine", "af_packet", "--iface", &net.host])
+            .args(["--duration", "1", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !second {
+            assert!(o.status.success(), "fits without second_metrics: {err}");
+            continue;
+        }
+        assert!(
+            !o.status.success(),
+            "over budget with second_metrics: {err}"
+        );
+        for part in [
+            "flow_metrics key tables (4096 keys per table and window)",
+            "second_metrics minute rows (up to 100000 live flows)",
+        ] {
+            assert!(err.contains(part), "{part}: {err}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -187,6 +187,13 @@ impl FlowAggr {
         Self::default()
     }
 
+    /// Most memory the open rows take with `flows` live flows (one row each): the row and the
+    /// map's control byte, at the least full the map gets (7/16, right after it grows).
+    pub fn memory_bytes(flows: u64) -> u64 {
+        let per_row = std::mem::size_of::<(u64, (u64, L4FlowLog))>() as u64 + 1;
+        flows * per_row * 16 / 7
+    }
+
     /// Takes one row: merged into its flow's minute, or written (with what it ends).
     pub fn add(&mut self, r: &L4FlowLog, sink: &mut impl RecordSink) {
         let minute = r.start_time / MINUTE_US;
