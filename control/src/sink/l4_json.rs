@@ -30,6 +30,20 @@ macro_rules! unsigned {
     };
 }
 
+/// Unsigned members that are all zero in most rows (a SYN-only or UDP flow's TCP timings, the
+/// retransmission counters of a healthy flow, a flow without L7 counters): one test, and when
+/// every one is zero one copy of the run as rendered at compile time instead of a key and a
+/// number per member.
+macro_rules! mostly_zero {
+    ($o:ident, $r:ident, $($field:ident),+ $(,)?) => {
+        if 0 $(| u64::from($r.$field))+ == 0 {
+            $o.raw(concat!($(",\"", stringify!($field), "\":0"),+).as_bytes());
+        } else {
+            unsigned!($o, $r, $($field),+);
+        }
+    };
+}
+
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     let mut stage = Stage::new();
@@ -91,12 +105,10 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     );
     o.u(key!("tcp_flags_bit_0"), r.tcp_flags_bit_0);
     o.u(key!("tcp_flags_bit_1"), r.tcp_flags_bit_1);
-    unsigned!(
+    unsigned!(o, r, syn_count, synack_count, fin_count);
+    mostly_zero!(
         o,
         r,
-        syn_count,
-        synack_count,
-        fin_count,
         retrans_syn,
         retrans_synack,
         retrans_tx,
@@ -105,9 +117,9 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
         zero_win_rx,
         ooo_tx,
         ooo_rx,
-        rtt,
     );
-    unsigned!(
+    o.u(key!("rtt"), r.rtt);
+    mostly_zero!(
         o,
         r,
         rtt_client_sum,
@@ -130,7 +142,7 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     o.b(key!("reversed"), r.reversed);
     o.u(key!("l7_protocol"), r.l7_protocol);
     o.s(key!("l7_protocol_str"), r.l7_protocol_str);
-    unsigned!(
+    mostly_zero!(
         o,
         r,
         l7_request,
@@ -138,11 +150,11 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
         l7_client_error,
         l7_server_error,
         l7_timeout,
+        rrt_sum,
+        rrt_count,
+        rrt_max,
+        tls_rtt,
     );
-    o.u(key!("rrt_sum"), r.rrt_sum);
-    o.u(key!("rrt_count"), r.rrt_count);
-    o.u(key!("rrt_max"), r.rrt_max);
-    o.u(key!("tls_rtt"), r.tls_rtt);
     let pp = &r.processes;
     if !pp.is_empty() {
         o.u(key!("process_id_0"), pp.process_id_0);
@@ -186,6 +198,14 @@ mod tests {
         r.processes.process_kname_0 = InlineBytes::from_slice(b"we\"ird\\\n\x01name");
         r.processes.process_kname_1 = InlineBytes::from_slice(b"\xff\xfebad utf8");
         r.rtt_client_sum = u64::MAX;
+        same_as_serde(write_l4, &r);
+        // Each mostly-zero run written member by member when its last member alone is set.
+        let mut r = crate::sink::syn_row(40001);
+        r.ooo_rx = 1;
+        same_as_serde(write_l4, &r);
+        r.cit_max = 2;
+        same_as_serde(write_l4, &r);
+        r.tls_rtt = 3;
         same_as_serde(write_l4, &r);
     }
 }
