@@ -56,15 +56,15 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     o.u(key!("end_time"), r.end_time);
     o.u(key!("duration"), r.duration);
     o.u(key!("close_type"), r.close_type);
-    o.s(key!("close_type_name"), r.close_type_name);
-    o.s(key!("status"), r.status);
+    o.name(key!("close_type_name"), r.close_type_name);
+    o.name(key!("status"), r.status);
     o.b(key!("is_new_flow"), r.is_new_flow);
     o.u(key!("signal_source"), r.signal_source);
     o.u(key!("capture_network_type"), r.capture_network_type);
     o.u(key!("tap_port"), r.tap_port);
-    o.s(key!("tap_port_type"), r.tap_port_type);
+    o.name(key!("tap_port_type"), r.tap_port_type);
     o.u(key!("tap_side"), r.tap_side);
-    o.s(key!("observation_point"), r.observation_point);
+    o.name(key!("observation_point"), r.observation_point);
     o.b(key!("l2_end_0"), r.l2_end_0);
     o.b(key!("l2_end_1"), r.l2_end_1);
     o.u(key!("eth_type"), r.eth_type);
@@ -141,7 +141,7 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     o.u(key!("direction_score"), r.direction_score);
     o.b(key!("reversed"), r.reversed);
     o.u(key!("l7_protocol"), r.l7_protocol);
-    o.s(key!("l7_protocol_str"), r.l7_protocol_str);
+    o.name(key!("l7_protocol_str"), r.l7_protocol_str);
     mostly_zero!(
         o,
         r,

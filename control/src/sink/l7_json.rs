@@ -24,10 +24,10 @@ pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
     o.u(key!("capture_network_type"), r.capture_network_type);
     o.u(key!("tap_port"), r.tap_port);
     o.u(key!("tap_side"), r.tap_side);
-    o.s(key!("observation_point"), r.observation_point);
+    o.name(key!("observation_point"), r.observation_point);
     peers(&mut o, &r.peers);
     o.u(key!("l7_protocol"), r.l7_protocol);
-    o.s(key!("l7_protocol_str"), r.l7_protocol_str);
+    o.name(key!("l7_protocol_str"), r.l7_protocol_str);
     o.inline(key!("version"), &r.version);
     o.inline(key!("request_type"), &r.request_type);
     o.inline(key!("request_domain"), &r.request_domain);

@@ -96,10 +96,10 @@ fn tags(o: &mut Obj<'_>, t: &Tags) {
     o.u(key!("protocol"), *protocol);
     o.u(key!("server_port"), *server_port);
     o.u(key!("l7_protocol"), *l7_protocol);
-    o.s(key!("l7_protocol_str"), l7_protocol_str);
+    o.name(key!("l7_protocol_str"), l7_protocol_str);
     o.u(key!("direction"), *direction);
     o.u(key!("tap_side"), *tap_side);
-    o.s(key!("observation_point"), observation_point);
+    o.name(key!("observation_point"), observation_point);
     o.u(key!("capture_network_type"), *capture_network_type);
     o.u(key!("tap_port"), *tap_port);
     if !endpoint.is_empty() {
