@@ -54,9 +54,13 @@ fn bench(c: &mut Criterion) {
     full.byte_tx = 987_654_321;
     full.rtt = 1_234;
     full.art_sum = 9_876_543;
+    // A one-packet UDP flow (a DNS query without its answer, a scan): no TCP flags or timings.
+    let mut udp = syn.clone();
+    udp.peers.protocol = 17;
+    (udp.tcp_flags_bit_0, udp.syn_count) = (0, 0);
     let mut g = c.benchmark_group("l4_row_json");
     g.throughput(Throughput::Elements(1));
-    for (name, row) in [("syn", &syn), ("full", &full)] {
+    for (name, row) in [("syn", &syn), ("udp", &udp), ("full", &full)] {
         let mut buf = Vec::with_capacity(4096);
         g.bench_function(format!("tapflow/{name}"), |b| {
             b.iter(|| {

@@ -103,9 +103,16 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
         first_time_rx,
         last_time_rx,
     );
-    o.u(key!("tcp_flags_bit_0"), r.tcp_flags_bit_0);
-    o.u(key!("tcp_flags_bit_1"), r.tcp_flags_bit_1);
-    unsigned!(o, r, syn_count, synack_count, fin_count);
+    // Zero in a UDP or ICMP row.
+    mostly_zero!(
+        o,
+        r,
+        tcp_flags_bit_0,
+        tcp_flags_bit_1,
+        syn_count,
+        synack_count,
+        fin_count,
+    );
     mostly_zero!(
         o,
         r,
@@ -206,6 +213,13 @@ mod tests {
         r.cit_max = 2;
         same_as_serde(write_l4, &r);
         r.tls_rtt = 3;
+        same_as_serde(write_l4, &r);
+        // A UDP row: the TCP flags and counts as one run.
+        let mut r = crate::sink::syn_row(40002);
+        r.peers.protocol = 17;
+        (r.tcp_flags_bit_0, r.syn_count) = (0, 0);
+        same_as_serde(write_l4, &r);
+        r.fin_count = 1;
         same_as_serde(write_l4, &r);
     }
 }
