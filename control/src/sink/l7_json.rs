@@ -9,6 +9,19 @@ use tapflow_analyzer::L7FlowLog;
 use super::json_obj::{key, Obj, Stage};
 use super::l4_json::peers;
 
+/// Text members that are empty in most rows (the tracing and HTTP header fields of every
+/// protocol but HTTP, a reply's exception and result): one test, and when every one is empty
+/// one copy of the run as rendered at compile time.
+macro_rules! mostly_empty {
+    ($o:ident, $r:ident, $($field:ident),+ $(,)?) => {
+        if true $(&& $r.$field.is_empty())+ {
+            $o.raw(concat!($(",\"", stringify!($field), "\":\"\""),+).as_bytes());
+        } else {
+            $($o.inline(key!(field $field), &$r.$field);)+
+        }
+    };
+}
+
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
     let mut stage = Stage::new();
@@ -42,15 +55,18 @@ pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
         None => o.null(key!("response_code")),
     }
     o.u(key!("response_status"), r.response_status);
-    o.inline(key!("response_exception"), &r.response_exception);
-    o.inline(key!("response_result"), &r.response_result);
-    o.inline(key!("trace_id"), &r.trace_id);
-    o.inline(key!("span_id"), &r.span_id);
-    o.inline(key!("x_request_id_0"), &r.x_request_id_0);
-    o.inline(key!("x_request_id_1"), &r.x_request_id_1);
-    o.inline(key!("http_proxy_client"), &r.http_proxy_client);
-    o.inline(key!("http_user_agent"), &r.http_user_agent);
-    o.inline(key!("http_referer"), &r.http_referer);
+    mostly_empty!(o, r, response_exception, response_result);
+    mostly_empty!(
+        o,
+        r,
+        trace_id,
+        span_id,
+        x_request_id_0,
+        x_request_id_1,
+        http_proxy_client,
+        http_user_agent,
+        http_referer,
+    );
     o.i(key!("request_length"), r.request_length);
     o.i(key!("response_length"), r.response_length);
     o.u(key!("response_duration"), r.response_duration);
@@ -124,6 +140,14 @@ mod tests {
         r.response_code = Some(-1);
         r.sql_affected_rows = Some(0);
         r.syscall.process_id_0 = 0;
+        same_as_serde(write_l7, &r);
+        // Each mostly-empty run written member by member when its last member alone is set.
+        let mut r = L7FlowLog {
+            response_result: InlineBytes::from_slice(b"OK"),
+            ..L7FlowLog::default()
+        };
+        same_as_serde(write_l7, &r);
+        r.http_referer = InlineBytes::from_slice(b"/\"");
         same_as_serde(write_l7, &r);
     }
 }
