@@ -41,10 +41,6 @@ impl FlowMeter {
             &mut self.l4_byte_rx,
             pick(r.l4_byte_tx, r.l4_byte_rx),
         );
-        let retrans = pick(u64::from(r.retrans_tx), u64::from(r.retrans_rx));
-        add(&mut self.retrans_tx, &mut self.retrans_rx, retrans);
-        let zero_win = pick(u64::from(r.zero_win_tx), u64::from(r.zero_win_rx));
-        add(&mut self.zero_win_tx, &mut self.zero_win_rx, zero_win);
         self.new_flow += u64::from(r.is_new_flow);
         let closed = r.close_type != CloseType::ForcedReport as u8;
         self.closed_flow += u64::from(closed);
@@ -52,14 +48,59 @@ impl FlowMeter {
         self.l7_response += u64::from(r.l7_response);
         self.syn += u64::from(r.syn_count);
         self.synack += u64::from(r.synack_count);
-        self.retrans_syn += u64::from(r.retrans_syn);
-        self.retrans_synack += u64::from(r.retrans_synack);
+        // The groups below are zero in most rows: one test each, and the meter's lines that
+        // hold them are not touched (adding zeros and taking the max with 0 change nothing).
+        if (r.retrans_tx | r.retrans_rx | r.zero_win_tx | r.zero_win_rx) != 0
+            || (r.retrans_syn | r.retrans_synack | r.ooo_tx | r.ooo_rx) != 0
+        {
+            self.add_anomalies(r, server_end);
+        }
         if r.is_new_flow && r.rtt > 0 {
             self.rtt_sum += u64::from(r.rtt);
             self.rtt_count += 1;
             self.rtt_max = self.rtt_max.max(r.rtt);
             self.rtt.record(u64::from(r.rtt), 1);
         }
+        if (r.rtt_client_sum | r.rtt_server_sum | r.srt_sum | r.art_sum | r.rrt_sum | r.cit_sum)
+            != 0
+            || (r.rtt_client_count | r.rtt_server_count | r.srt_count | r.art_count)
+                | (r.rrt_count | r.cit_count)
+                | (r.rtt_client_max | r.rtt_server_max | r.srt_max | r.art_max)
+                | (r.rrt_max | r.cit_max)
+                != 0
+        {
+            self.add_latencies(r);
+        }
+        if (r.l7_client_error | r.l7_server_error | r.l7_timeout) != 0 {
+            self.l7_client_error += u64::from(r.l7_client_error);
+            self.l7_server_error += u64::from(r.l7_server_error);
+            self.l7_timeout += u64::from(r.l7_timeout);
+        }
+        if closed {
+            self.count_close(r.close_type);
+        }
+    }
+
+    /// Retransmissions, zero windows and out-of-order segments (tx/rx as in `add_row`).
+    fn add_anomalies(&mut self, r: &L4FlowLog, server_end: bool) {
+        let (retrans, zero_win) = if server_end {
+            ((r.retrans_rx, r.retrans_tx), (r.zero_win_rx, r.zero_win_tx))
+        } else {
+            ((r.retrans_tx, r.retrans_rx), (r.zero_win_tx, r.zero_win_rx))
+        };
+        self.retrans_tx += u64::from(retrans.0);
+        self.retrans_rx += u64::from(retrans.1);
+        self.zero_win_tx += u64::from(zero_win.0);
+        self.zero_win_rx += u64::from(zero_win.1);
+        self.retrans_syn += u64::from(r.retrans_syn);
+        self.retrans_synack += u64::from(r.retrans_synack);
+        // Out of order: from the client and from the server, whichever end the document is.
+        self.client_ooo += u64::from(r.ooo_tx);
+        self.server_ooo += u64::from(r.ooo_rx);
+    }
+
+    /// The latency sums, counts and maxima, and the SRT and ART histograms.
+    fn add_latencies(&mut self, r: &L4FlowLog) {
         let lat = |sum: &mut u64, count: &mut u64, max: &mut u32, (s, c, m): (u64, u32, u32)| {
             *sum += s;
             *count += u64::from(c);
@@ -103,14 +144,6 @@ impl FlowMeter {
         );
         self.srt.record(mean(r.srt_sum, r.srt_count), r.srt_count);
         self.art.record(mean(r.art_sum, r.art_count), r.art_count);
-        self.l7_client_error += u64::from(r.l7_client_error);
-        self.l7_server_error += u64::from(r.l7_server_error);
-        self.l7_timeout += u64::from(r.l7_timeout);
-        self.client_ooo += u64::from(r.ooo_tx);
-        self.server_ooo += u64::from(r.ooo_rx);
-        if closed {
-            self.count_close(r.close_type);
-        }
     }
 
     /// The anomaly a flow's close type stands for (`deepflow-facts.md` section 2.3).
@@ -151,6 +184,79 @@ impl AppMeter {
             3 => self.server_error += 1,
             4 => self.client_error += 1,
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::build::{self, TcpSpec};
+    use crate::{Analyzer, AnalyzerConfig, PacketMeta};
+
+    /// A SYN-only flow's row, as the analyzer makes it.
+    fn syn_row() -> L4FlowLog {
+        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let spec = TcpSpec {
+            src_port: 40000,
+            dst_port: 80,
+            flags: 0x02,
+            ..TcpSpec::default()
+        };
+        let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
+        let frame = build::ethernet_ip([2; 6], [4; 6], &[], &ip);
+        let meta = PacketMeta {
+            ts_ns: 1_700_000_000_000_000_000,
+            wire_len: frame.len() as u32,
+            cap_len: frame.len() as u32,
+            ..PacketMeta::default()
+        };
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let mut out = Vec::new();
+        an.on_packet(&meta, &frame, &mut out);
+        an.finish(&mut out);
+        out.remove(0)
+    }
+
+    #[test]
+    fn rows_with_and_without_anomalies_and_latencies_add_the_same_sums() {
+        let quiet = syn_row();
+        let mut busy = quiet.clone();
+        (busy.retrans_tx, busy.retrans_rx) = (3, 4);
+        (busy.zero_win_tx, busy.zero_win_rx, busy.ooo_tx, busy.ooo_rx) = (5, 6, 7, 8);
+        (busy.retrans_syn, busy.retrans_synack) = (1, 2);
+        (busy.srt_sum, busy.srt_count, busy.srt_max) = (300, 3, 150);
+        (busy.cit_sum, busy.cit_count, busy.cit_max) = (40, 1, 40);
+        (busy.rtt_server_max, busy.art_max) = (9, 11);
+        (busy.l7_client_error, busy.l7_timeout) = (2, 1);
+        for server_end in [false, true] {
+            let mut m = FlowMeter::default();
+            m.add_row(&quiet, server_end);
+            let after_quiet = m.clone();
+            assert_eq!(after_quiet.retrans_tx + after_quiet.srt_count, 0);
+            assert_eq!(after_quiet.srt.total() + after_quiet.art.total(), 0);
+            m.add_row(&busy, server_end);
+            m.add_row(&quiet, server_end);
+            let (tx, rx) = if server_end { (4, 3) } else { (3, 4) };
+            assert_eq!((m.retrans_tx, m.retrans_rx), (tx, rx));
+            let (tx, rx) = if server_end { (6, 5) } else { (5, 6) };
+            assert_eq!((m.zero_win_tx, m.zero_win_rx), (tx, rx));
+            assert_eq!((m.client_ooo, m.server_ooo), (7, 8));
+            assert_eq!((m.retrans_syn, m.retrans_synack), (1, 2));
+            assert_eq!((m.srt_sum, m.srt_count, m.srt_max), (300, 3, 150));
+            assert_eq!(m.srt.total(), 3, "three samples of the flow's mean");
+            assert_eq!((m.cit_sum, m.cit_count, m.cit_max), (40, 1, 40));
+            assert_eq!((m.rtt_server_max, m.art_max, m.art_count), (9, 11, 0));
+            assert_eq!(
+                (m.l7_client_error, m.l7_server_error, m.l7_timeout),
+                (2, 0, 1)
+            );
+            assert_eq!(
+                m.packet_tx + m.packet_rx,
+                3 * (quiet.packet_tx + quiet.packet_rx)
+            );
+            assert_eq!(m.new_flow, 3 * after_quiet.new_flow);
+            assert_eq!(m.closed_flow, 3 * after_quiet.closed_flow);
         }
     }
 }
