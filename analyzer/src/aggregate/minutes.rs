@@ -98,7 +98,10 @@ pub struct MetricsCounters {
 /// zeroed again every minute (or second).
 #[derive(Debug)]
 struct Table<M> {
-    index: HashTable<u32>,
+    /// Each key's position in `entries` and the high half of its hash: a lookup compares the
+    /// hash before it reads an entry's tags, so the keys the index's 7-bit tags confuse (a few
+    /// in a hundred misses in a full table) cost no cache miss on their 2.6 KB entries.
+    index: HashTable<(u32, u32)>,
     entries: Vec<(Tags, M)>,
     hasher: DefaultHashBuilder,
 }
@@ -123,13 +126,16 @@ impl<M: Default> Table<M> {
             entries,
             hasher,
         } = self;
-        let at = match index.find(hash, |&i| entries[i as usize].0 == *tags) {
-            Some(&i) => i as usize,
+        let high = (hash >> 32) as u32;
+        let at = match index.find(hash, |&(i, h)| h == high && entries[i as usize].0 == *tags) {
+            Some(&(i, _)) => i as usize,
             None if entries.len() >= max => return None,
             None => {
                 let i = entries.len();
                 entries.push((tags.clone(), M::default()));
-                index.insert_unique(hash, i as u32, |&j| hasher.hash_one(&entries[j as usize].0));
+                index.insert_unique(hash, (i as u32, high), |&(j, _)| {
+                    hasher.hash_one(&entries[j as usize].0)
+                });
                 i
             }
         };
