@@ -542,6 +542,23 @@ fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_budgets_cover_an_entry_and_its_index_slots() {
+        // An index of `keys` positions has at most twice as many slots (8 bytes and a control
+        // byte each).
+        let index = 2 * (std::mem::size_of::<(u32, u32)>() + 1);
+        let network = std::mem::size_of::<(Tags, FlowMeter)>() + index;
+        let application = std::mem::size_of::<(Tags, AppMeter)>() + index;
+        assert!(
+            network <= MetricsConfig::NETWORK_KEY_BYTES,
+            "{network} bytes per network key"
+        );
+        assert!(
+            application <= MetricsConfig::APPLICATION_KEY_BYTES,
+            "{application} bytes per application key"
+        );
+    }
     use crate::inline::InlineBytes;
 
     fn key(port: u16) -> Tags {
