@@ -12,8 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::aggregate::{Aggregator, MetricsConfig};
-use tapflow_analyzer::inline::InlineBytes;
-use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER};
+use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_SERVER};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRef};
 
@@ -80,22 +79,8 @@ fn peer_add(
     network: &mut HashMap<Tags, FlowMeter>,
     r: &L4FlowLog,
 ) {
-    let mut tags = Tags {
-        ip: r.peers.ip_0,
-        ip_1: Some(r.peers.ip_1),
-        is_ipv4: r.peers.is_ipv4,
-        protocol: r.peers.protocol,
-        server_port: r.peers.server_port,
-        l7_protocol: r.l7_protocol,
-        l7_protocol_str: r.l7_protocol_str,
-        direction: DIRECTION_CLIENT,
-        tap_side: r.tap_side,
-        observation_point: r.observation_point,
-        capture_network_type: r.capture_network_type,
-        tap_port: r.tap_port,
-        endpoint: InlineBytes::EMPTY,
-        agent_id: 0,
-    };
+    let mut tags = Tags::of_flow(r, r.peers.server_port);
+    tags.ip_1 = Some(r.peers.ip_1);
     network_map
         .entry(tags.clone())
         .or_default()

@@ -12,37 +12,20 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT};
 use tapflow_analyzer::metrics::records::{Document, NetworkMapDoc};
-use tapflow_analyzer::wire::build::{self, TcpSpec};
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, L7FlowLog, PacketMeta, RecordRef};
+use tapflow_analyzer::record::sample::{self, Syn};
+use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef};
 use tapflow_control::sink::l4_json::write_l4;
 use tapflow_control::sink::l7_json::write_l7;
 use tapflow_control::sink::metrics_json::write_flow_doc;
 
 fn syn_row() -> L4FlowLog {
-    let (a, b) = (
-        "10.1.2.3".parse().expect("address"),
-        "192.168.40.7".parse().expect("address"),
-    );
-    let spec = TcpSpec {
-        src_port: 49152,
-        dst_port: 443,
-        flags: 0x02,
+    sample::syn_row(Syn {
+        client: ([10, 1, 2, 3], 49152).into(),
+        server: ([192, 168, 40, 7], 443).into(),
         window: 64240,
-        ..TcpSpec::default()
-    };
-    let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
-    let frame = build::ethernet_ip([0xaa, 0, 0, 0, 0, 2], [0xaa, 0, 0, 0, 0, 1], &[], &ip);
-    let meta = PacketMeta {
         ts_ns: 1_700_000_000_000_000_000,
-        wire_len: frame.len() as u32,
-        cap_len: frame.len() as u32,
-        ..PacketMeta::default()
-    };
-    let mut an = Analyzer::new(AnalyzerConfig::default());
-    let mut out = Vec::new();
-    an.on_packet(&meta, &frame, &mut out);
-    an.finish(&mut out);
-    out.remove(0)
+        wire_len: None,
+    })
 }
 
 fn bench(c: &mut Criterion) {

@@ -15,7 +15,6 @@ use std::hash::BuildHasher;
 // foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::inline::InlineBytes;
 use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
 };
@@ -326,22 +325,7 @@ impl Aggregator {
         } else {
             r.peers.server_port
         };
-        let base = Tags {
-            ip: r.peers.ip_0,
-            ip_1: None,
-            is_ipv4: r.peers.is_ipv4,
-            protocol: r.peers.protocol,
-            server_port,
-            l7_protocol: r.l7_protocol,
-            l7_protocol_str: r.l7_protocol_str,
-            direction: DIRECTION_CLIENT,
-            tap_side: r.tap_side,
-            observation_point: r.observation_point,
-            capture_network_type: r.capture_network_type,
-            tap_port: r.tap_port,
-            endpoint: InlineBytes::EMPTY,
-            agent_id: 0,
-        };
+        let base = Tags::of_flow(r, server_port);
         let unspecified = |ip: std::net::IpAddr| match ip {
             std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),

@@ -191,31 +191,16 @@ impl AppMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::build::{self, TcpSpec};
-    use crate::{Analyzer, AnalyzerConfig, PacketMeta};
 
     /// A SYN-only flow's row, as the analyzer makes it.
     fn syn_row() -> L4FlowLog {
-        let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let spec = TcpSpec {
-            src_port: 40000,
-            dst_port: 80,
-            flags: 0x02,
-            ..TcpSpec::default()
-        };
-        let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
-        let frame = build::ethernet_ip([2; 6], [4; 6], &[], &ip);
-        let meta = PacketMeta {
+        crate::record::sample::syn_row(crate::record::sample::Syn {
+            client: ([10, 0, 0, 1], 40000).into(),
+            server: ([10, 0, 0, 2], 80).into(),
+            window: 0,
             ts_ns: 1_700_000_000_000_000_000,
-            wire_len: frame.len() as u32,
-            cap_len: frame.len() as u32,
-            ..PacketMeta::default()
-        };
-        let mut an = Analyzer::new(AnalyzerConfig::default());
-        let mut out = Vec::new();
-        an.on_packet(&meta, &frame, &mut out);
-        an.finish(&mut out);
-        out.remove(0)
+            wire_len: None,
+        })
     }
 
     #[test]

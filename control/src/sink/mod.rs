@@ -286,29 +286,14 @@ impl RecordSink for FanOut {
 /// the analyzer.
 #[cfg(test)]
 pub(crate) fn syn_row(client_port: u16) -> tapflow_analyzer::L4FlowLog {
-    use tapflow_analyzer::wire::build::{self, TcpSpec};
-    use tapflow_analyzer::{Analyzer, AnalyzerConfig, PacketMeta};
-    let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-    let spec = TcpSpec {
-        src_port: client_port,
-        dst_port: 80,
-        flags: 0x02,
+    use tapflow_analyzer::record::sample::{syn_row, Syn};
+    syn_row(Syn {
+        client: ([10, 0, 0, 1], client_port).into(),
+        server: ([10, 0, 0, 2], 80).into(),
         window: 1,
-        ..TcpSpec::default()
-    };
-    let ip = build::ip(a, b, 6, 0, 64, &build::tcp(a, b, &spec, b""));
-    let frame = build::ethernet_ip([0xaa, 0, 0, 0, 0, 2], [0xaa, 0, 0, 0, 0, 1], &[], &ip);
-    let meta = PacketMeta {
         ts_ns: 1_000_000_000,
-        wire_len: 60,
-        cap_len: 60,
-        ..PacketMeta::default()
-    };
-    let mut an = Analyzer::new(AnalyzerConfig::default());
-    let mut out = Vec::new();
-    an.on_packet(&meta, &frame, &mut out);
-    an.finish(&mut out);
-    out.remove(0)
+        wire_len: Some(60),
+    })
 }
 
 #[cfg(test)]
