@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tapflow_analyzer::aggregate::{Aggregator, MetricsConfig};
+use tapflow_analyzer::aggregate::{network_key, Aggregator, MetricsConfig};
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_SERVER};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRef};
@@ -79,7 +79,7 @@ fn peer_add(
     network: &mut HashMap<Tags, FlowMeter>,
     r: &L4FlowLog,
 ) {
-    let mut tags = Tags::of_flow(r, r.peers.server_port);
+    let mut tags = network_key(r, r.peers.server_port);
     tags.ip_1 = Some(r.peers.ip_1);
     network_map
         .entry(tags.clone())

@@ -577,6 +577,7 @@ fn on_icmp(
 }
 
 pub(crate) mod report;
+pub mod sample;
 
 #[cfg(test)]
 mod tests;

@@ -9,10 +9,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tapflow_analyzer::engine::sample::{self, Syn};
 use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT};
 use tapflow_analyzer::metrics::records::{Document, NetworkMapDoc};
-use tapflow_analyzer::record::sample::{self, Syn};
 use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef};
 use tapflow_control::sink::l4_json::write_l4;
 use tapflow_control::sink::l7_json::write_l7;

@@ -325,7 +325,7 @@ impl Aggregator {
         } else {
             r.peers.server_port
         };
-        let base = Tags::of_flow(r, server_port);
+        let base = super::network_key(r, server_port);
         let unspecified = |ip: std::net::IpAddr| match ip {
             std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),

@@ -7,3 +7,4 @@ mod rows;
 
 pub use flow_aggr::FlowAggr;
 pub use minutes::{Aggregator, MetricsConfig, MetricsCounters, GRACE_NS};
+pub use rows::network_key;

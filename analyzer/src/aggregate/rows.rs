@@ -1,7 +1,8 @@
 //! How flow log and request log rows add to the meters of `crate::metrics`.
 
 use crate::flow::CloseType;
-use crate::metrics::doc::{AppMeter, FlowMeter};
+use crate::inline::InlineBytes;
+use crate::metrics::doc::{AppMeter, FlowMeter, Tags, DIRECTION_CLIENT};
 use crate::record::{L4FlowLog, L7FlowLog};
 
 fn mean(sum: u64, count: u32) -> u64 {
@@ -9,6 +10,28 @@ fn mean(sum: u64, count: u32) -> u64 {
         0
     } else {
         sum / u64::from(count)
+    }
+}
+
+/// The network tables' key of flow log row `r`: its client end (`ip`), no server address,
+/// `server_port` (the row's, or 0 for an inactive service under
+/// `inactive_server_port_aggregation`); the aggregation sets the end and direction per table.
+pub fn network_key(r: &L4FlowLog, server_port: u16) -> Tags {
+    Tags {
+        ip: r.peers.ip_0,
+        ip_1: None,
+        is_ipv4: r.peers.is_ipv4,
+        protocol: r.peers.protocol,
+        server_port,
+        l7_protocol: r.l7_protocol,
+        l7_protocol_str: r.l7_protocol_str,
+        direction: DIRECTION_CLIENT,
+        tap_side: r.tap_side,
+        observation_point: r.observation_point,
+        capture_network_type: r.capture_network_type,
+        tap_port: r.tap_port,
+        endpoint: InlineBytes::EMPTY,
+        agent_id: 0,
     }
 }
 
@@ -194,7 +217,7 @@ mod tests {
 
     /// A SYN-only flow's row, as the analyzer makes it.
     fn syn_row() -> L4FlowLog {
-        crate::record::sample::syn_row(crate::record::sample::Syn {
+        crate::engine::sample::syn_row(crate::engine::sample::Syn {
             client: ([10, 0, 0, 1], 40000).into(),
             server: ([10, 0, 0, 2], 80).into(),
             window: 0,

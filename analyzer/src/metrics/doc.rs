@@ -46,30 +46,6 @@ pub struct Tags {
     pub agent_id: u16,
 }
 
-impl Tags {
-    /// The network tables' key of flow log row `r`: its client end (`ip`), no server address,
-    /// `server_port` (the row's, or 0 for an inactive service under
-    /// `inactive_server_port_aggregation`); the aggregation sets the end and direction per table.
-    pub fn of_flow(r: &crate::record::L4FlowLog, server_port: u16) -> Tags {
-        Tags {
-            ip: r.peers.ip_0,
-            ip_1: None,
-            is_ipv4: r.peers.is_ipv4,
-            protocol: r.peers.protocol,
-            server_port,
-            l7_protocol: r.l7_protocol,
-            l7_protocol_str: r.l7_protocol_str,
-            direction: DIRECTION_CLIENT,
-            tap_side: r.tap_side,
-            observation_point: r.observation_point,
-            capture_network_type: r.capture_network_type,
-            tap_port: r.tap_port,
-            endpoint: InlineBytes::EMPTY,
-            agent_id: 0,
-        }
-    }
-}
-
 /// serde: documents of this agent carry no agent id.
 fn no_agent(id: &u16) -> bool {
     *id == 0

@@ -20,7 +20,6 @@ pub(crate) fn is_zero(v: &u16) -> bool {
 
 pub mod kinds;
 pub mod l7;
-pub mod sample;
 pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink, RenderedLines};
 pub use l7::L7FlowLog;
 

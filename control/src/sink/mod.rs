@@ -286,7 +286,7 @@ impl RecordSink for FanOut {
 /// the analyzer.
 #[cfg(test)]
 pub(crate) fn syn_row(client_port: u16) -> tapflow_analyzer::L4FlowLog {
-    use tapflow_analyzer::record::sample::{syn_row, Syn};
+    use tapflow_analyzer::engine::sample::{syn_row, Syn};
     syn_row(Syn {
         client: ([10, 0, 0, 1], client_port).into(),
         server: ([10, 0, 0, 2], 80).into(),

@@ -4,9 +4,8 @@
 
 use std::net::SocketAddr;
 
-use super::L4FlowLog;
 use crate::wire::build::{self, TcpSpec};
-use crate::{Analyzer, AnalyzerConfig, PacketMeta};
+use crate::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta};
 
 /// One TCP SYN that nobody answers.
 #[derive(Debug, Clone, Copy)]
