@@ -527,6 +527,8 @@ fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
 mod tests {
     use super::*;
 
+    use crate::inline::InlineBytes;
+
     #[test]
     fn the_key_budgets_cover_an_entry_and_its_index_slots() {
         // An index of `keys` positions has at most twice as many slots (8 bytes and a control
@@ -543,7 +545,6 @@ mod tests {
             "{application} bytes per application key"
         );
     }
-    use crate::inline::InlineBytes;
 
     fn key(port: u16) -> Tags {
         Tags {
