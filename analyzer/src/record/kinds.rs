@@ -224,6 +224,11 @@ impl RenderedLines {
         self.ends.clear();
     }
 
+    /// Every line, one after the other (each with its line end).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     /// Every line, in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());

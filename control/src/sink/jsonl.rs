@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef};
+use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RenderedLines};
 
 use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
@@ -127,7 +127,24 @@ impl RotatingFile {
         self.file.write_if_full()?;
         Ok(rotated)
     }
+
+    /// Takes whole lines rendered elsewhere in one write, after what is buffered, without
+    /// copying them into the buffer; false (nothing taken) when they would cross a rotation.
+    fn write_lines(&mut self, lines: &[u8], limits: &FileOutput) -> io::Result<bool> {
+        let len = lines.len() as u64;
+        if self.written + len > limits.rotate_bytes {
+            return Ok(false);
+        }
+        self.file.write_out()?;
+        self.file.out.write_all(lines)?;
+        self.written += len;
+        Ok(true)
+    }
 }
+
+/// Rendered lines at least this long go to their file in a write of their own; shorter ones
+/// are copied into its buffer.
+const DIRECT_WRITE: usize = 64 * 1024;
 
 enum Target {
     Stdout(LineBuffer<io::Stdout>),
@@ -230,6 +247,33 @@ impl JsonLinesSink {
         self.commit(kind, start)
     }
 
+    /// Writes a batch's rendered l4 lines to their file in one write when they are long enough
+    /// and stay within its rotation size; false when they are left to go line by line.
+    fn write_rendered_block(&mut self, lines: &RenderedLines) -> bool {
+        let bytes = lines.as_bytes();
+        let Target::Dir(files) = &mut self.target else {
+            return false;
+        };
+        if bytes.len() < DIRECT_WRITE {
+            return false;
+        }
+        let kind = RecordKind::L4FlowLog;
+        match files[Self::file_of(kind)].write_lines(bytes, &self.limits) {
+            Ok(false) => return false,
+            Ok(true) => {
+                self.stats.count_n(kind, lines.len() as u64);
+                self.stats.bytes += bytes.len() as u64;
+            }
+            Err(e) => {
+                self.stats.write_errors += 1;
+                if self.error.is_none() {
+                    self.error = Some(e);
+                }
+            }
+        }
+        true
+    }
+
     /// Takes the line buffered for `kind` from `start` on; true when written.
     fn commit(&mut self, kind: RecordKind, start: usize) -> bool {
         let res = match &mut self.target {
@@ -278,9 +322,11 @@ impl Sink for JsonLinesSink {
         }
         // The l4 rows come rendered (by the worker that made them); the other kinds follow, as
         // `for_each` orders them.
-        for line in lines.iter() {
-            if self.write_line(RecordKind::L4FlowLog, line) {
-                self.stats.count(RecordKind::L4FlowLog);
+        if !self.write_rendered_block(lines) {
+            for line in lines.iter() {
+                if self.write_line(RecordKind::L4FlowLog, line) {
+                    self.stats.count(RecordKind::L4FlowLog);
+                }
             }
         }
         batch.for_each(|r| {
@@ -410,6 +456,61 @@ mod tests {
             plain.push(b'\n');
         }
         assert_eq!(l4.as_bytes(), plain.as_slice());
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Rendered batches long enough to be written whole give the same files as the rows written
+    /// one by one: same lines in the same files, rotated at the same line ends.
+    #[test]
+    fn long_rendered_batches_are_written_whole_and_rotate_on_the_same_lines() {
+        let base = std::env::temp_dir().join(format!("tapflow-whole-{}", std::process::id()));
+        let limits = FileOutput {
+            rotate_bytes: 200_000,
+            keep_files: 64,
+        };
+        // Batches of 60, 3 and 90 rows (1.5 KB each): over, under and over the direct-write
+        // length.
+        let mut batches = Vec::new();
+        let mut id = 0;
+        for n in [60, 3, 90, 60, 60, 60, 60, 60] {
+            let mut b = RecordBatch::default();
+            for _ in 0..n {
+                b.push(&rec(id));
+                id += 1;
+            }
+            crate::sink::l4_json::render_l4_lines(&mut b);
+            batches.push(b);
+        }
+        assert!(batches[0].l4_lines.as_bytes().len() >= DIRECT_WRITE);
+        assert!(batches[1].l4_lines.as_bytes().len() < DIRECT_WRITE);
+        // Room for whole batches between rotations, and batches that would cross one.
+        assert!(batches[0].l4_lines.as_bytes().len() as u64 * 2 < limits.rotate_bytes);
+        let mut outputs = Vec::new();
+        for (name, whole) in [("one_by_one", false), ("whole", true)] {
+            let dir = base.join(name);
+            let mut s = JsonLinesSink::to_dir(&dir, limits.clone()).unwrap();
+            for b in &batches {
+                if whole {
+                    s.write_batch(b);
+                } else {
+                    b.for_each(|r| s.write(r));
+                }
+            }
+            s.flush().unwrap();
+            assert_eq!(s.stats.records(RecordKind::L4FlowLog), id);
+            let rotations = s.stats.rotations as u32;
+            assert!(rotations >= 3, "{name}: {rotations} rotations");
+            let mut files: Vec<Vec<u8>> = (1..=rotations)
+                .map(|i| fs::read(rotated_path(&dir, "l4_flow_log", i)).unwrap())
+                .collect();
+            files.push(fs::read(active_path(&dir, "l4_flow_log")).unwrap());
+            for f in &files {
+                assert!(f.len() as u64 <= limits.rotate_bytes, "{name}: {}", f.len());
+                assert!(f.ends_with(b"\n"));
+            }
+            outputs.push((files, s.stats.bytes));
+        }
+        assert_eq!(outputs[0], outputs[1]);
         fs::remove_dir_all(&base).unwrap();
     }
 }

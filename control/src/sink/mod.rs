@@ -44,8 +44,13 @@ impl SinkStats {
     }
 
     pub fn count(&mut self, kind: RecordKind) {
-        if let Some(n) = self.written.get_mut(Self::index(kind)) {
-            *n += 1;
+        self.count_n(kind, 1);
+    }
+
+    /// Counts `n` records of `kind` written.
+    pub fn count_n(&mut self, kind: RecordKind, n: u64) {
+        if let Some(w) = self.written.get_mut(Self::index(kind)) {
+            *w += n;
         }
     }
 
