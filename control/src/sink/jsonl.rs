@@ -49,6 +49,13 @@ impl<W: Write> LineBuffer<W> {
         res
     }
 
+    /// Writes out what is buffered, then `lines` (whole lines rendered elsewhere) as they are,
+    /// without copying them into the buffer.
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        self.write_out()?;
+        self.out.write_all(lines)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.write_out()?;
         self.out.flush()
@@ -135,8 +142,7 @@ impl RotatingFile {
         if self.written + len > limits.rotate_bytes {
             return Ok(false);
         }
-        self.file.write_out()?;
-        self.file.out.write_all(lines)?;
+        self.file.write_lines(lines)?;
         self.written += len;
         Ok(true)
     }
@@ -247,18 +253,20 @@ impl JsonLinesSink {
         self.commit(kind, start)
     }
 
-    /// Writes a batch's rendered l4 lines to their file in one write when they are long enough
-    /// and stay within its rotation size; false when they are left to go line by line.
+    /// Writes a batch's rendered l4 lines to their file (or standard output) in one write when
+    /// they are long enough and stay within the file's rotation size; false when they are left
+    /// to go line by line.
     fn write_rendered_block(&mut self, lines: &RenderedLines) -> bool {
         let bytes = lines.as_bytes();
-        let Target::Dir(files) = &mut self.target else {
-            return false;
-        };
         if bytes.len() < DIRECT_WRITE {
             return false;
         }
         let kind = RecordKind::L4FlowLog;
-        match files[Self::file_of(kind)].write_lines(bytes, &self.limits) {
+        let written = match &mut self.target {
+            Target::Dir(files) => files[Self::file_of(kind)].write_lines(bytes, &self.limits),
+            Target::Stdout(w) => w.write_lines(bytes).map(|()| true),
+        };
+        match written {
             Ok(false) => return false,
             Ok(true) => {
                 self.stats.count_n(kind, lines.len() as u64);
@@ -457,6 +465,17 @@ mod tests {
         }
         assert_eq!(l4.as_bytes(), plain.as_slice());
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// Lines written whole come after the lines buffered before them.
+    #[test]
+    fn lines_written_whole_follow_the_buffered_ones() {
+        let mut b = LineBuffer::new(Vec::new(), 1 << 16);
+        b.buf.extend_from_slice(b"a\n");
+        b.write_lines(b"b\nc\n").unwrap();
+        b.buf.extend_from_slice(b"d\n");
+        b.flush().unwrap();
+        assert_eq!(b.out, b"a\nb\nc\nd\n");
     }
 
     /// Rendered batches long enough to be written whole give the same files as the rows written
