@@ -18,13 +18,14 @@ mod procs;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 
-/// `tapflow analyze FILES --workers N`; the output directory.
-fn analyze(files: &[PathBuf], workers: u16, out: &Path) {
+/// `tapflow analyze FILES --workers N [--config C]`; the output directory.
+fn analyze(files: &[PathBuf], workers: u16, out: &Path, config: Option<&Path>) {
     let o = Command::new(BIN)
         .arg("analyze")
         .args(files)
         .args(["--quiet", "--out", out.to_str().expect("utf8")])
         .args(["--workers", &workers.to_string()])
+        .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
         .output()
         .expect("run tapflow");
     assert!(
@@ -87,15 +88,26 @@ enum Expect {
 }
 
 fn assert_same(files: &[PathBuf], dir: &Path, workers: &[u16], min_rows: usize, expect: Expect) {
+    assert_same_with(files, dir, workers, min_rows, expect, None);
+}
+
+fn assert_same_with(
+    files: &[PathBuf],
+    dir: &Path,
+    workers: &[u16],
+    min_rows: usize,
+    expect: Expect,
+    config: Option<&Path>,
+) {
     let one = dir.join("w1");
-    analyze(files, 1, &one);
+    analyze(files, 1, &one, config);
     let want = tables(&one);
     let rows: usize = want.values().map(Vec::len).sum();
     assert!(rows >= min_rows, "one worker wrote {rows} rows");
     let want_counters = counters(&one);
     for &n in workers {
         let out = dir.join(format!("w{n}"));
-        analyze(files, n, &out);
+        analyze(files, n, &out, config);
         let got = tables(&out);
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
@@ -186,6 +198,40 @@ fn generated_traffic_same_records_with_2_and_3_workers() {
         &[2, 3],
         1_000,
         Expect::Identical,
+    );
+}
+
+/// With `second_metrics` (1-second documents too, and live flows' rows merged per minute on
+/// the output thread) the documents of the rows of two workers are one worker's: every 1 s and
+/// 1 m document line for line, and the same counters.
+#[test]
+fn generated_traffic_second_metrics_same_documents_with_2_workers() {
+    let dir = procs::Scratch::new("workers", "gen1s");
+    let o = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", "5", "--flows", "200"])
+        .output()
+        .expect("gen");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = dir.join("second.yaml");
+    std::fs::write(
+        &config,
+        "outputs:\n  flow_metrics:\n    filters:\n      second_metrics: true\n",
+    )
+    .expect("config");
+    assert_same_with(
+        &[dir.join("g.pcap")],
+        &dir,
+        &[2],
+        1_000,
+        Expect::Identical,
+        Some(&config),
+    );
+    let seconds = tables(&dir.join("w2"));
+    assert!(
+        seconds["flow_metrics.network.1s"].len() > 10,
+        "1 s documents: {}",
+        seconds["flow_metrics.network.1s"].len()
     );
 }
 
