@@ -181,17 +181,23 @@ fn totals(rows: &[String]) -> (u64, u64) {
     })
 }
 
+/// `tapflow gen` into `dir` (`g.pcap`): every scenario of the generator, `flows` conversations
+/// each.
+fn generate(dir: &Path, seed: u64, flows: u32) {
+    let o = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", &seed.to_string(), "--flows", &flows.to_string()])
+        .output()
+        .expect("gen");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Every scenario of the generator (TCP handshakes, resets, retransmissions, UDP, DNS, HTTP,
 /// the L7 protocols, tunnels), 400 conversations each.
 #[test]
 fn generated_traffic_same_records_with_2_and_3_workers() {
     let dir = procs::Scratch::new("workers", "gen");
-    let o = Command::new(BIN)
-        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
-        .args(["--seed", "11", "--flows", "400"])
-        .output()
-        .expect("gen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate(&dir, 11, 400);
     assert_same(
         &[dir.join("g.pcap")],
         &dir,
@@ -207,12 +213,7 @@ fn generated_traffic_same_records_with_2_and_3_workers() {
 #[test]
 fn generated_traffic_second_metrics_same_documents_with_2_workers() {
     let dir = procs::Scratch::new("workers", "gen1s");
-    let o = Command::new(BIN)
-        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
-        .args(["--seed", "5", "--flows", "200"])
-        .output()
-        .expect("gen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate(&dir, 5, 200);
     let config = dir.join("second.yaml");
     std::fs::write(
         &config,
@@ -266,12 +267,7 @@ fn shared_captures_same_records_with_2_workers() {
 #[test]
 fn cut_and_unreadable_files_with_workers() {
     let dir = procs::Scratch::new("workers", "bad");
-    let o = Command::new(BIN)
-        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
-        .args(["--seed", "3", "--flows", "50"])
-        .output()
-        .expect("gen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    generate(&dir, 3, 50);
     let full = std::fs::read(dir.join("g.pcap")).expect("read");
     let cut = dir.join("cut.pcap");
     std::fs::write(&cut, &full[..full.len() * 2 / 3]).expect("write");
