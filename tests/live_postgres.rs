@@ -70,6 +70,9 @@ fn postgres_simple_and_extended_queries_are_logged() {
         .arg(&data)
         .args(["-h", lab.server_ip, "-p", "5432", "-k"])
         .arg(&dir)
+        // Dynamic shared memory in files under the cluster's own directory (removed with it),
+        // not in /dev/shm, where a killed server's segments outlive the test.
+        .args(["-c", "dynamic_shared_memory_type=mmap"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
