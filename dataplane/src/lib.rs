@@ -8,11 +8,11 @@
 
 pub mod af_packet;
 pub mod af_xdp;
-pub mod backoff;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;
 pub mod memory;
+pub(crate) mod nap;
 pub mod output;
 pub mod pcap;
 pub mod pipeline;

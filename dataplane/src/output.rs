@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tapflow_analyzer::{RecordBatch, RecordRef, RecordSink};
 
+use crate::nap::nap;
+
 /// Records of one kind per batch (a batch is sent when one kind fills up).
 pub const BATCH: usize = 256;
 
@@ -87,13 +89,12 @@ impl RecordSink for BatchSink {
             render(&mut batch);
         }
         let n = batch.len() as u64;
-        let mut backoff = crate::backoff::Backoff::default();
         while self.lossless {
             match self.producer.push(batch) {
                 Ok(()) => return,
                 Err(rtrb::PushError::Full(b)) => {
                     batch = b;
-                    backoff.wait();
+                    nap();
                 }
             }
         }

@@ -27,7 +27,7 @@ use tapflow_analyzer::{
 
 use crate::output::{batch_channel, drain_rings, BatchSink};
 use crate::pcap::PcapReader;
-use crate::pipeline::{endpoint_hash, flow_hash, lane, LaneSource, LaneTx};
+use crate::pipeline::{endpoint_hash, flow_hash, lane, worker_of, LaneSource, LaneTx};
 use crate::source::{Burst, PacketSource, SourceError};
 use crate::worker::{Clock, RunStats, Worker};
 
@@ -165,7 +165,7 @@ fn read_files(
     cfg: &AnalyzerConfig,
     at: &SplitProgress,
 ) -> Result<ReadOutcome, SplitError> {
-    let n = lanes.len() as u64;
+    let n = lanes.len();
     let (mut now, mut seq, mut next_mark) = (None::<u64>, 0u64, MARK_EVERY);
     let mut out = ReadOutcome {
         ts_backwards: 0,
@@ -194,7 +194,7 @@ fn read_files(
                         Ok(p) => (service_hash(&p, cfg), Decoded::of(&p, f.data, &cfg.decode)),
                         Err(_) => (0, None),
                     };
-                    lanes[(hash % n) as usize].push_wait(&meta, f.data, decoded);
+                    lanes[worker_of(hash, n)].push_wait(&meta, f.data, decoded);
                 })
                 .map_err(|e| fail(path, e))?;
             at.file_bytes.store(reader.bytes_read(), Ordering::Relaxed);

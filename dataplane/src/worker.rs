@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tapflow_analyzer::{Analyzer, RecordSink};
 
-use crate::backoff::Backoff;
 use crate::epoch::ConfigEpoch;
+use crate::nap::nap;
 use crate::source::{Burst, PacketSource, SourceError};
 
 /// How often (in frames) the offline progress callback runs.
@@ -94,7 +94,6 @@ impl<'a, K: RecordSink> Worker<'a, K> {
         let mut seen_epoch = self.epoch.map_or(0, ConfigEpoch::epoch);
         let mut next_progress = self.stats.frames + PROGRESS_EVERY;
         let mut last_publish = Instant::now();
-        let mut backoff = Backoff::default();
         loop {
             let Worker {
                 analyzer,
@@ -153,12 +152,9 @@ impl<'a, K: RecordSink> Worker<'a, K> {
             if burst == Burst::End {
                 break;
             }
-            if clock == Clock::Offline {
+            if clock == Clock::Offline && burst == Burst::Idle {
                 // An offline lane waits for its reader: leave it the core.
-                match burst {
-                    Burst::Idle => backoff.wait(),
-                    _ => backoff.reset(),
-                }
+                nap();
             }
         }
         self.stats.drops += source.take_stats().drops;
