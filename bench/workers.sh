@@ -23,13 +23,17 @@ for r in $(seq "$ROUNDS"); do
     S[files_$w]+="$(t "$BIN" analyze -q -c "$WORK/c.yaml" -o "$WORK/o" --workers "$w" "$IN") "
     S[null_$w]+="$(/usr/bin/time -f "%e" -o "$WORK/t" sh -c "$BIN analyze -q -c $WORK/c.yaml -o - --workers $w $IN > /dev/null" 2>/dev/null; cat "$WORK/t") "
   done
-  S[tcpdump]+="$(t tcpdump -r "$IN" -w /dev/null) "
+  if command -v tcpdump >/dev/null; then
+    S[tcpdump]+="$(t tcpdump -r "$IN" -w /dev/null) "
+  fi
   bytes=$(du -sb "$WORK/o" | cut -f1)
   rm -rf "$WORK/o"
   S[dd]+="$(t dd if=/dev/zero of="$WORK/dd" bs=1M count=$((bytes / 1048576)) status=none) "
   rm -f "$WORK/dd"
 done
 echo "input $IN, $ROUNDS rounds, medians (s); rows written: $((bytes / 1048576)) MiB"
+command -v tcpdump >/dev/null || echo "(no tcpdump installed: no read floor; apt-get install tcpdump)"
 for k in files_1 "files_$N" null_1 "null_$N" tcpdump dd; do
+  [ -n "${S[$k]:-}" ] || continue
   printf '%-10s %s   (%s)\n' "$k" "$(echo "${S[$k]}" | tr ' ' '\n' | grep . | med)" "${S[$k]}"
 done
