@@ -2,6 +2,8 @@
 # `tapflow analyze --workers N` against one worker on the same file, in alternation, with the
 # files written and with the rows thrown away (`--out -` to /dev/null), plus the floors: reading
 # the file (`tcpdump -r F -w /dev/null`) and writing as many bytes as the rows take (`dd`).
+# Each tapflow run's CPU time (user + system) is reported beside its wall time: on a machine
+# with as many cores as threads busy, the CPU a split adds is what its wall time cannot hide.
 # Usage: bench/workers.sh [INPUT.pcap] [ROUNDS] [WORKERS]  (docs/perf.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +18,16 @@ trap 'rm -rf "$WORK"' EXIT
 printf 'global:\n  limits:\n    max_memory: 2304\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 1100000\n' > "$WORK/c.yaml"
 t() { /usr/bin/time -f "%e" -o "$WORK/t" "$@" >/dev/null 2>&1; cat "$WORK/t"; }
 med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-declare -A S
+declare -A S C
 for r in $(seq "$ROUNDS"); do
   for w in 1 "$N"; do
     rm -rf "$WORK/o"
-    S[files_$w]+="$(t "$BIN" analyze -q -c "$WORK/c.yaml" -o "$WORK/o" --workers "$w" "$IN") "
-    S[null_$w]+="$(/usr/bin/time -f "%e" -o "$WORK/t" sh -c "$BIN analyze -q -c $WORK/c.yaml -o - --workers $w $IN > /dev/null" 2>/dev/null; cat "$WORK/t") "
+    /usr/bin/time -f "%e %U %S" -o "$WORK/t" "$BIN" analyze -q -c "$WORK/c.yaml" -o "$WORK/o" --workers "$w" "$IN" >/dev/null 2>&1
+    S[files_$w]+="$(cut -d' ' -f1 "$WORK/t") "
+    C[files_$w]+="$(awk '{print $2 + $3}' "$WORK/t") "
+    /usr/bin/time -f "%e %U %S" -o "$WORK/t" sh -c "$BIN analyze -q -c $WORK/c.yaml -o - --workers $w $IN > /dev/null" 2>/dev/null
+    S[null_$w]+="$(cut -d' ' -f1 "$WORK/t") "
+    C[null_$w]+="$(awk '{print $2 + $3}' "$WORK/t") "
   done
   if command -v tcpdump >/dev/null; then
     S[tcpdump]+="$(t tcpdump -r "$IN" -w /dev/null) "
@@ -35,5 +41,7 @@ echo "input $IN, $ROUNDS rounds, medians (s); rows written: $((bytes / 1048576))
 command -v tcpdump >/dev/null || echo "(no tcpdump installed: no read floor; apt-get install tcpdump)"
 for k in files_1 "files_$N" null_1 "null_$N" tcpdump dd; do
   [ -n "${S[$k]:-}" ] || continue
-  printf '%-10s %s   (%s)\n' "$k" "$(echo "${S[$k]}" | tr ' ' '\n' | grep . | med)" "${S[$k]}"
+  cpu=""
+  [ -n "${C[$k]:-}" ] && cpu="  cpu $(echo "${C[$k]}" | tr ' ' '\n' | grep . | med) s"
+  printf '%-10s %s%s   (%s)\n' "$k" "$(echo "${S[$k]}" | tr ' ' '\n' | grep . | med)" "$cpu" "${S[$k]}"
 done
