@@ -87,6 +87,8 @@ impl Input {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Sample {
     pub seconds: f64,
+    /// CPU time, user + system (several threads can take more than `seconds`).
+    pub cpu_seconds: f64,
     pub peak_rss_kib: u64,
 }
 
@@ -99,6 +101,8 @@ pub struct ToolResult {
     pub bytes: u64,
     pub samples: Vec<Sample>,
     pub median_seconds: f64,
+    /// Median CPU time (user + system) of the rounds.
+    pub median_cpu_seconds: f64,
     pub min_seconds: f64,
     pub max_seconds: f64,
     pub mpps: f64,
@@ -307,7 +311,7 @@ fn run_once(h: &Harness, cores: usize, args: &[String], dir: &Path) -> std::io::
         .arg("/usr/bin/time")
         .arg("-o")
         .arg(&timing)
-        .args(["-f", "%e %M"])
+        .args(["-f", "%e %M %U %S"])
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -323,8 +327,10 @@ fn run_once(h: &Harness, cores: usize, args: &[String], dir: &Path) -> std::io::
     let mut it = last.split_whitespace();
     let seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let peak_rss_kib = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let cpu_seconds = it.filter_map(|s| s.parse::<f64>().ok()).sum();
     Ok(Sample {
         seconds,
+        cpu_seconds,
         peak_rss_kib,
     })
 }
@@ -385,6 +391,8 @@ impl Harness {
                 }
                 let mut secs: Vec<f64> = s.iter().map(|x| x.seconds.max(1e-3)).collect();
                 let med = median(&mut secs);
+                let mut cpu: Vec<f64> = s.iter().map(|x| x.cpu_seconds).collect();
+                let median_cpu_seconds = median(&mut cpu);
                 rows.push(ToolResult {
                     input: input.name(),
                     tool: t.name,
@@ -393,6 +401,7 @@ impl Harness {
                     min_seconds: secs.first().copied().unwrap_or(0.0),
                     max_seconds: secs.last().copied().unwrap_or(0.0),
                     median_seconds: med,
+                    median_cpu_seconds,
                     mpps: packets as f64 / med / 1e6,
                     mbit_s: bytes as f64 * 8.0 / med / 1e6,
                     peak_rss_kib: s.iter().map(|x| x.peak_rss_kib).max().unwrap_or(0),
@@ -421,12 +430,13 @@ pub fn table(results: &[ToolResult]) -> String {
     for r in results {
         if r.input != last {
             s.push_str(&format!(
-                "\n{} ({} packets)\n{:<11} {:>9} {:>17} {:>8} {:>9} {:>9} {:>11}\n",
+                "\n{} ({} packets)\n{:<11} {:>9} {:>17} {:>7} {:>8} {:>9} {:>9} {:>11}\n",
                 r.input,
                 r.packets,
                 "tool",
                 "median s",
                 "spread (min-max)",
+                "CPU s",
                 "Mpps",
                 "Mbit/s",
                 "RSS MiB",
@@ -435,11 +445,12 @@ pub fn table(results: &[ToolResult]) -> String {
             last = r.input;
         }
         s.push_str(&format!(
-            "{:<11} {:>9.3} {:>8.3}-{:<8.3} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
+            "{:<11} {:>9.3} {:>8.3}-{:<8.3} {:>7.2} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
             r.tool,
             r.median_seconds,
             r.min_seconds,
             r.max_seconds,
+            r.median_cpu_seconds,
             r.mpps,
             r.mbit_s,
             r.peak_rss_kib as f64 / 1024.0,
