@@ -136,6 +136,11 @@ impl Transport {
     }
 }
 
+// Always inlined: returned from a call, the options were written to the stack field by field and
+// read back at once in wider loads as the header was moved into the packet, which stalls on
+// store forwarding (18 % of `decode`'s samples on a plain TCP frame; criterion's
+// `decode/ethernet_ipv4_tcp` 52.3 -> 46.9 ns inlined, every plain encapsulation 10-14 % less).
+#[inline(always)]
 fn parse_tcp_options(opts: &[u8]) -> TcpOptions {
     let mut o = TcpOptions::default();
     let mut i = 0;
