@@ -4,7 +4,7 @@
 //! runs the reader, the workers and the output on two cores; waiting by yielding first (eight
 //! `sched_yield`s before the first sleep) let two idle threads on one core hand it back and forth,
 //! up to 170,000 context switches in a 0.6 s run of two workers on 64-byte frames (`perf stat`),
-//! against about 2,600 sleeping at once (docs/perf.md).
+//! against 2,600-10,000 sleeping at once (docs/perf.md).
 
 use std::time::Duration;
 
