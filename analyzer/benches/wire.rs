@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::wire::{
-    decode, DecodeConfig, ETH_P_8021AD, ETH_P_8021Q, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_TCP,
-    IPPROTO_UDP,
+    decode, decode_link_into, DecodeConfig, LinkType, Packet, ETH_P_8021AD, ETH_P_8021Q,
+    IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -136,6 +136,20 @@ fn bench(c: &mut Criterion) {
         assert!(decode(&f, &cfg).is_ok(), "{name}");
         g.bench_function(name, |b| {
             b.iter(|| black_box(decode(black_box(&f), &cfg)).is_ok())
+        });
+    }
+    g.finish();
+    // What the analyzer and the offline reader do: decode into a packet of their own.
+    let mut g = c.benchmark_group("decode_in_place");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in frames() {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut p = Packet::EMPTY;
+                let ok = decode_link_into(black_box(&f), LinkType::Ethernet, &cfg, &mut p).is_ok();
+                black_box(&p);
+                ok
+            })
         });
     }
     g.finish();

@@ -154,8 +154,9 @@ impl Analyzer {
         if let Some(p) = decoded.and_then(|d| d.packet(frame, &self.cfg.decode)) {
             return self.on_decoded(meta, ts, &p, sink);
         }
-        match wire::decode_link(frame, meta.link, &self.cfg.decode) {
-            Ok(p) => self.on_decoded(meta, ts, &p, sink),
+        let mut p = wire::Packet::EMPTY;
+        match wire::decode_link_into(frame, meta.link, &self.cfg.decode, &mut p) {
+            Ok(()) => self.on_decoded(meta, ts, &p, sink),
             Err(e) => self.counters.count_decode_error(e),
         }
     }

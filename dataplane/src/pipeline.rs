@@ -186,9 +186,10 @@ pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
 /// The steering hash and the frame decoded once, to travel with it to the analyzer (which
 /// takes it as decoded while its decode settings are the same).
 fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Decoded>) {
-    let Ok(p) = wire::decode_link(data, meta.link, cfg) else {
+    let mut p = wire::Packet::EMPTY;
+    if wire::decode_link_into(data, meta.link, cfg, &mut p).is_err() {
         return (0, None);
-    };
+    }
     let hash = p.ip.map_or(0, |ip| {
         let (sp, dp) = p.transport.ports();
         flow_hash(&ip, sp, dp)

@@ -190,10 +190,12 @@ fn read_files(
                     meta.ts_ns = ts;
                     meta.seq = seq;
                     // Decoded once, here: the worker takes the packet as decoded.
-                    let (hash, decoded) = match wire::decode_link(f.data, meta.link, &cfg.decode) {
-                        Ok(p) => (service_hash(&p, cfg), Decoded::of(&p, f.data, &cfg.decode)),
-                        Err(_) => (0, None),
-                    };
+                    let mut p = wire::Packet::EMPTY;
+                    let (hash, decoded) =
+                        match wire::decode_link_into(f.data, meta.link, &cfg.decode, &mut p) {
+                            Ok(()) => (service_hash(&p, cfg), Decoded::of(&p, f.data, &cfg.decode)),
+                            Err(_) => (0, None),
+                        };
                     lanes[worker_of(hash, n)].push_wait(&meta, f.data, decoded);
                 })
                 .map_err(|e| fail(path, e))?;
