@@ -21,11 +21,13 @@ use netns::{is_root, VethNs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
+/// Two distinct free ports (both listeners held until both are bound: ports taken one after the
+/// other, each listener dropped first, can be the same port twice).
+fn two_free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let b = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("port").port();
+    (port(&a), port(&b))
 }
 
 /// GET `path` on 127.0.0.1:`port`: (status line, body).
@@ -113,8 +115,7 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
     let client_errors = rows.iter().filter(|r| r["response_status"] == 4).count() as f64;
     assert!(requests > 100.0 && client_errors > 0.0);
 
-    let tf_port = free_port();
-    let prom_port = free_port();
+    let (tf_port, prom_port) = two_free_ports();
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(

@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
+/// `N` distinct free ports: every listener is held until all are bound (ports taken one after
+/// another, each listener dropped first, can be the same port twice: the server then failed to
+/// bind its second one).
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("port").port())
 }
 
 /// Debian's clickhouse-server in `dir`, killed on drop.
@@ -31,7 +34,7 @@ impl ClickHouse {
             eprintln!("skipped: clickhouse-server is not installed (the test command installs it)");
             return None;
         }
-        let (http, tcp) = (free_port(), free_port());
+        let [http, tcp] = free_ports();
         let d = dir.display();
         std::fs::write(
             dir.join("config.xml"),
