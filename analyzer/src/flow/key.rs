@@ -44,7 +44,14 @@ impl FlowKey {
         tunnel: (u8, u32),
         tap: (u8, u64),
     ) -> Self {
-        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+        // `src <= dst` as `Endpoint`'s derived order (address bytes, then port), in two
+        // integer compares instead of a byte-wise one.
+        let order = |e: &Endpoint| (u128::from_be_bytes(e.ip), e.port);
+        let (lo, hi) = if order(&src) <= order(&dst) {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
         FlowKey {
             lo,
             hi,
@@ -190,6 +197,35 @@ mod tests {
             FlowKey::new(a, b, 6, false, (0, 0), (3, 1)),
             FlowKey::new(a, b, 17, false, (0, 0), (3, 1))
         );
+    }
+
+    #[test]
+    fn lower_end_is_the_derived_order_minimum() {
+        // Addresses differing in the first, a middle and the last byte, equal addresses with
+        // different ports: the key's lower end is `min` by `Endpoint`'s derived order.
+        let ends = [
+            ([0u8; 16], 1u16),
+            ([0; 16], 2),
+            ([1; 16], 0),
+            ([0xff; 16], 0),
+            ([0x80; 16], 7),
+        ];
+        let mut all: Vec<Endpoint> = ends
+            .iter()
+            .map(|&(ip, port)| Endpoint { ip, port })
+            .collect();
+        let mut mid = [0x10; 16];
+        mid[8] = 0xfe;
+        all.push(Endpoint { ip: mid, port: 9 });
+        mid[15] = 0x01;
+        all.push(Endpoint { ip: mid, port: 9 });
+        for a in &all {
+            for b in &all {
+                let k = FlowKey::new(*a, *b, 6, true, (0, 0), (3, 1));
+                assert_eq!(k.lo, *a.min(b), "{a:?} {b:?}");
+                assert_eq!(k.hi, *a.max(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
