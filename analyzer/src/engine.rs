@@ -9,7 +9,7 @@ use crate::flow::{
 };
 use crate::l7::tracker::L7Packet;
 use crate::l7::L7Tracker;
-use crate::mirror::{Dedup, Observation};
+use crate::mirror::{Dedup, Observation, Observations};
 use crate::record::{L4FlowLog, Record, RecordSink};
 use crate::tcp::{PerfPools, SeqNumber, ART_CAP_US, SRT_CAP_US};
 use crate::wire::{self, Packet, TcpHeader, Transport};
@@ -57,6 +57,8 @@ pub struct Analyzer {
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
+    /// Starts loading a cache line the analyzer reads soon ([`Analyzer::set_prefetch`]).
+    prefetch: fn(*const u8),
 }
 
 impl Analyzer {
@@ -78,6 +80,7 @@ impl Analyzer {
             report_index: 0,
             flow_counter: 0,
             observation_ordinal: None,
+            prefetch: burst::no_prefetch,
         }
     }
 
@@ -142,13 +145,7 @@ impl Analyzer {
         decoded: Option<&wire::Decoded>,
         sink: &mut impl RecordSink,
     ) {
-        self.counters.rx_packets += 1;
-        self.counters.rx_bytes += u64::from(meta.wire_len);
-        let (ts, backwards) = packet_time(self.started.then_some(self.now_ns), meta.ts_ns);
-        if backwards {
-            self.counters.ts_backwards += 1;
-        }
-        self.advance_to(ts, sink);
+        let ts = self.take_time(meta, sink);
         // Each arm analyses its own packet in place (one shared binding moved the 216-byte
         // packet once more per frame).
         if let Some(p) = decoded.and_then(|d| d.packet(frame, &self.cfg.decode)) {
@@ -159,6 +156,19 @@ impl Analyzer {
             Ok(()) => self.on_decoded(meta, ts, &p, sink),
             Err(e) => self.counters.count_decode_error(e),
         }
+    }
+
+    /// Counts a frame and moves time to its stamp (never back); the time it is analysed at.
+    #[inline(always)]
+    fn take_time(&mut self, meta: &PacketMeta, sink: &mut impl RecordSink) -> u64 {
+        self.counters.rx_packets += 1;
+        self.counters.rx_bytes += u64::from(meta.wire_len);
+        let (ts, backwards) = packet_time(self.started.then_some(self.now_ns), meta.ts_ns);
+        if backwards {
+            self.counters.ts_backwards += 1;
+        }
+        self.advance_to(ts, sink);
+        ts
     }
 
     /// Moves time forward without a packet (idle tick): expires flows and emits minute reports.
@@ -269,11 +279,25 @@ impl Analyzer {
         pkt: &Packet<'_>,
         sink: &mut impl RecordSink,
     ) {
+        let observations = self.cfg.mirror.observe(pkt, meta.ifindex);
+        self.on_observed(meta, ts, pkt, &observations, None, sink);
+    }
+
+    /// Accounts a decoded frame as `observations` say; `first_hash`: the flow key hash of the
+    /// first observation when already computed ([`Analyzer::on_burst`]).
+    fn on_observed(
+        &mut self,
+        meta: &PacketMeta,
+        ts: u64,
+        pkt: &Packet<'_>,
+        observations: &Observations,
+        first_hash: Option<u64>,
+        sink: &mut impl RecordSink,
+    ) {
         let Some(ip) = pkt.ip else {
             self.counters.non_ip += 1;
             return;
         };
-        let observations = self.cfg.mirror.observe(pkt, meta.ifindex);
         let first = observations.as_slice()[0];
         if self.cfg.mirror.dedups(first.tap_type) {
             if let Some(k) = self.dedup.key(pkt) {
@@ -301,20 +325,18 @@ impl Analyzer {
                 0 => None,
                 seq => Some((seq - 1) * 2 + i as u64),
             };
-            self.account(obs, ts, &ip, pkt, tcp.as_ref(), sink);
+            let hash = if i == 0 { first_hash } else { None };
+            self.account(obs, ts, &ip, pkt, tcp.as_ref(), hash, sink);
         }
     }
 
-    /// Accounts one observation of a packet to its flow.
-    fn account(
-        &mut self,
+    /// The flow key of one observation of a packet, with its source and destination.
+    #[inline(always)]
+    fn flow_key(
         obs: &Observation,
-        ts: u64,
         ip: &wire::IpInfo,
         pkt: &Packet<'_>,
-        tcp: Option<&TcpHeader>,
-        sink: &mut impl RecordSink,
-    ) {
+    ) -> (FlowKey, Endpoint, Endpoint) {
         let (sport, dport) = pkt.transport.ports();
         let src = Endpoint {
             ip: ip.src,
@@ -333,7 +355,23 @@ impl Analyzer {
             tunnel,
             (obs.tap_type, obs.tap_port.0),
         );
-        let hash = self.table.hash(&key);
+        (key, src, dst)
+    }
+
+    /// Accounts one observation of a packet to its flow (`hash`: its key's, when known).
+    #[allow(clippy::too_many_arguments)]
+    fn account(
+        &mut self,
+        obs: &Observation,
+        ts: u64,
+        ip: &wire::IpInfo,
+        pkt: &Packet<'_>,
+        tcp: Option<&TcpHeader>,
+        hash: Option<u64>,
+        sink: &mut impl RecordSink,
+    ) {
+        let (key, src, dst) = Self::flow_key(obs, ip, pkt);
+        let hash = hash.unwrap_or_else(|| self.table.hash(&key));
         let src_is_lo = key.lo == src;
         let mut found = self.table.find(&key, hash);
         if let (Some(idx), Some(t)) = (found, tcp) {
@@ -577,6 +615,7 @@ fn on_icmp(
     }
 }
 
+mod burst;
 pub(crate) mod report;
 pub mod sample;
 

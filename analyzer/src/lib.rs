@@ -41,6 +41,34 @@ pub use record::{
     RenderedLines,
 };
 
+/// One captured frame, borrowed from its source for the duration of a callback: what every
+/// capture engine hands to a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub meta: PacketMeta,
+    pub data: &'a [u8],
+    /// The frame already decoded by whoever handed it over (the offline reader), if so.
+    pub decoded: Option<&'a wire::Decoded>,
+}
+
+impl Frame<'static> {
+    /// No frame: what an array of frames starts as.
+    pub const EMPTY: Frame<'static> = Frame {
+        meta: PacketMeta {
+            ts_ns: 0,
+            wire_len: 0,
+            cap_len: 0,
+            ifindex: 0,
+            queue: 0,
+            rss_hash: 0,
+            link: wire::LinkType::Ethernet,
+            seq: 0,
+        },
+        data: &[],
+        decoded: None,
+    };
+}
+
 /// What the capture layer knows about a frame besides its bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacketMeta {

@@ -317,18 +317,28 @@ impl LaneSource {
 
 impl PacketSource for LaneSource {
     fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
+    }
+
+    /// Each batch's frames as one slice (they stay in the batch until it goes back).
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
         let mut n = 0;
         for l in self.lanes.iter_mut() {
             while let Ok(mut batch) = l.full.pop() {
-                for (meta, off, len, decoded) in &batch.frames {
-                    let data = &batch.buf[*off as usize..(off + len) as usize];
-                    f(&Frame {
+                let mut frames = [Frame::EMPTY; BATCH_FRAMES];
+                for (frame, (meta, off, len, decoded)) in frames.iter_mut().zip(&batch.frames) {
+                    *frame = Frame {
                         meta: *meta,
-                        data,
+                        data: &batch.buf[*off as usize..(off + len) as usize],
                         decoded: decoded.as_ref(),
-                    });
-                    n += 1;
+                    };
                 }
+                let k = batch.frames.len().min(BATCH_FRAMES);
+                f(&mut frames[..k]);
+                n += k;
                 if batch.mark_ns > self.mark_ns {
                     self.mark_ns = batch.mark_ns;
                     self.mark_taken = false;

@@ -1,16 +1,6 @@
 //! The interface every capture engine implements: bursts of borrowed frames.
 
-use tapflow_analyzer::wire::Decoded;
-use tapflow_analyzer::PacketMeta;
-
-/// One captured frame, borrowed from the source for the duration of the callback.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<'a> {
-    pub meta: PacketMeta,
-    pub data: &'a [u8],
-    /// The frame already decoded by whoever handed it over (the offline reader), if so.
-    pub decoded: Option<&'a Decoded>,
-}
+pub use tapflow_analyzer::Frame;
 
 /// What one poll of a source produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +49,17 @@ pub struct QueueReport {
 pub trait PacketSource {
     /// Hands the next burst of frames to `f` (each frame valid only during its call).
     fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError>;
+
+    /// Hands the next burst to `f` as slices whose frames are valid together, so the analyzer
+    /// can work on a frame while later ones load (`Analyzer::on_burst`); the caller may change
+    /// the frames' metadata. A source whose frames are valid one at a time hands them over as
+    /// slices of one (this default).
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
+        self.poll_burst(|frame| f(&mut [*frame]))
+    }
 
     /// Drop counters since the last call (0 for files).
     fn take_stats(&mut self) -> SourceStats {

@@ -72,6 +72,7 @@ pub struct Worker<'a, K> {
 
 impl<'a, K: RecordSink> Worker<'a, K> {
     pub fn new(analyzer: &'a mut Analyzer, sink: K) -> Self {
+        analyzer.set_prefetch(crate::sys::prefetch::prefetch);
         Worker {
             analyzer,
             sink,
@@ -101,18 +102,16 @@ impl<'a, K: RecordSink> Worker<'a, K> {
                 stats,
                 ..
             } = self;
-            let burst = source.poll_burst(|frame| {
-                let mut meta = frame.meta;
-                if clock == Clock::Offline && meta.seq == 0 {
-                    // Numbered in input order: the flow ids do not depend on the split.
-                    meta.seq = stats.frames + 1;
+            let burst = source.poll_burst_slices(|frames| {
+                for frame in frames.iter_mut() {
+                    if clock == Clock::Offline && frame.meta.seq == 0 {
+                        // Numbered in input order: the flow ids do not depend on the split.
+                        frame.meta.seq = stats.frames + 1;
+                    }
+                    stats.frames += 1;
+                    stats.bytes += u64::from(frame.meta.wire_len);
                 }
-                match frame.decoded {
-                    Some(d) => analyzer.on_packet_decoded(&meta, frame.data, d, sink),
-                    None => analyzer.on_packet(&meta, frame.data, sink),
-                }
-                stats.frames += 1;
-                stats.bytes += u64::from(frame.meta.wire_len);
+                analyzer.on_burst(frames, sink);
             })?;
             if let Some(mark) = source.take_time_mark() {
                 // Every frame of this worker's share up to `mark` is analysed: time moves on as

@@ -90,6 +90,12 @@ impl FlowIndex {
         (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize
     }
 
+    /// The cache line a lookup of `hash` reads first (an address to prefetch).
+    #[inline(always)]
+    pub(crate) fn home_line(&self, hash: u64) -> *const u8 {
+        std::ptr::from_ref(&self.buckets[self.home(hash)]).cast()
+    }
+
     #[inline(always)]
     fn next(&self, b: usize) -> usize {
         if b + 1 == self.buckets.len() {

@@ -71,6 +71,13 @@ impl FlowTable {
         }
     }
 
+    /// The cache line a lookup of `hash` reads first: what to prefetch for a packet analysed
+    /// soon.
+    #[inline]
+    pub fn lookup_line(&self, hash: u64) -> *const u8 {
+        self.index.home_line(hash)
+    }
+
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let stored = StoredKey::of(key);

@@ -65,6 +65,17 @@ pub struct Observations {
 }
 
 impl Observations {
+    /// None yet (an array's start; never accounted).
+    pub const NONE: Observations = Observations {
+        items: [Observation {
+            tap_type: 0,
+            tap_port: TapPort(0),
+            src_local: false,
+            dst_local: false,
+        }; 2],
+        len: 0,
+    };
+
     fn one(o: Observation) -> Self {
         Observations {
             items: [o, o],
@@ -79,6 +90,7 @@ impl Observations {
 
 impl MirrorConfig {
     /// How a decoded frame captured at `capture_port` (interface / source index) is accounted.
+    #[inline(always)]
     pub fn observe(&self, pkt: &crate::wire::Packet<'_>, capture_port: u32) -> Observations {
         let capture = TapPort::capture(capture_port);
         match self.mode {

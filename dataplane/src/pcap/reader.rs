@@ -639,6 +639,74 @@ impl PcapReader {
     }
 }
 
+impl PcapReader {
+    /// Takes up to `FILE_BURST` classic pcap records lying whole in the block (refilling it
+    /// only for the first): their metadata and places in `out`, and how many. Frames in the
+    /// block stay where they are until the next refill, so all of them are valid together.
+    fn take_block_burst(
+        &mut self,
+        (swap, nanos, link, extra): (bool, bool, LinkType, u8),
+        out: &mut [(PacketMeta, usize, usize); FILE_BURST],
+    ) -> Result<usize, SourceError> {
+        let source_index = self.source_index;
+        let meta = |ts_ns, origlen: u32, caplen: u32| PacketMeta {
+            ts_ns,
+            wire_len: origlen.max(caplen),
+            cap_len: caplen,
+            ifindex: source_index,
+            queue: 0,
+            rss_hash: 0,
+            link,
+            seq: 0,
+        };
+        let Input::Blocks(blocks) = &mut self.input else {
+            return Ok(0);
+        };
+        let hdr = 16 + usize::from(extra);
+        let mut n = 0;
+        while n < FILE_BURST {
+            let rest = &blocks.buf[blocks.pos..blocks.end];
+            if rest.len() >= hdr {
+                if let Ok((ts_ns, origlen, caplen)) = record_header(rest, swap, nanos, 0) {
+                    let len = hdr + caplen as usize;
+                    if rest.len() >= len {
+                        out[n] = (
+                            meta(ts_ns, origlen, caplen),
+                            blocks.pos + hdr,
+                            blocks.pos + len,
+                        );
+                        blocks.pos += len;
+                        self.offset += len as u64;
+                        n += 1;
+                        continue;
+                    }
+                }
+            }
+            // The next record needs a refill (or is malformed): the burst ends before it, or
+            // starts with it, read (and checked) the one-at-a-time way.
+            if n > 0 {
+                break;
+            }
+            let mut at = None;
+            match next_in_block(
+                blocks,
+                (swap, nanos, extra),
+                &mut at,
+                &mut self.truncated_records,
+                &mut self.offset,
+            )? {
+                Some((ts_ns, origlen, caplen)) => {
+                    let (a, b) = at.unwrap_or((0, 0));
+                    out[0] = (meta(ts_ns, origlen, caplen), a, b);
+                    n = 1;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+}
+
 impl PacketSource for PcapReader {
     fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
         let mut n = 0;
@@ -649,6 +717,40 @@ impl PacketSource for PcapReader {
             }
             n += 1;
         }
+        Ok(Burst::Frames(n))
+    }
+
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
+        let legacy = match self.format {
+            Format::Legacy {
+                swap,
+                nanos,
+                link,
+                extra,
+            } if matches!(self.input, Input::Blocks(_)) => (swap, nanos, link, extra),
+            // Streamed and pcapng frames are valid one at a time.
+            _ => return self.poll_burst(|frame| f(&mut [*frame])),
+        };
+        let mut at = [(PacketMeta::default(), 0, 0); FILE_BURST];
+        let n = self.take_block_burst(legacy, &mut at)?;
+        if n == 0 {
+            return Ok(Burst::End);
+        }
+        let Input::Blocks(blocks) = &self.input else {
+            return Ok(Burst::End);
+        };
+        let mut frames = [Frame::EMPTY; FILE_BURST];
+        for (frame, &(meta, a, b)) in frames.iter_mut().zip(&at[..n]) {
+            *frame = Frame {
+                meta,
+                data: &blocks.buf[a..b],
+                decoded: None,
+            };
+        }
+        f(&mut frames[..n]);
         Ok(Burst::Frames(n))
     }
 }

@@ -214,6 +214,31 @@ fn frames_of(r: &mut PcapReader) -> (Vec<Seen>, u64, Option<String>) {
     (out, r.truncated_records, err)
 }
 
+/// What [`frames_of`] gives, read a burst at a time as the worker loop reads
+/// ([`PacketSource::poll_burst_slices`]: every frame of a burst valid together).
+fn frames_by_bursts(r: &mut PcapReader) -> (Vec<Seen>, u64, Option<String>) {
+    let mut out = Vec::new();
+    let err = loop {
+        let got = r.poll_burst_slices(|frames| {
+            assert!(!frames.is_empty() && frames.len() <= FILE_BURST);
+            for f in frames.iter() {
+                out.push((
+                    f.data.to_vec(),
+                    f.meta.ts_ns,
+                    f.meta.wire_len,
+                    f.meta.cap_len,
+                ));
+            }
+        });
+        match got {
+            Ok(Burst::End) => break None,
+            Ok(_) => {}
+            Err(e) => break Some(format!("{e:?}")),
+        }
+    };
+    (out, r.truncated_records, err)
+}
+
 /// A file read in blocks gives what the stream gives: every frame, cut at every length
 /// (truncated records counted the same), in classic pcap and pcapng; classic pcap frames are
 /// handed out of the block (not copied).
@@ -240,8 +265,12 @@ fn block_read_files_read_like_streams_at_every_cut() {
             match (stream, mapped) {
                 (Ok(mut s), Ok(mut m)) => {
                     assert!(matches!(m.input, Input::Blocks(..)));
-                    assert_eq!(frames_of(&mut m), frames_of(&mut s), "cut at {cut}");
+                    let want = frames_of(&mut s);
+                    assert_eq!(frames_of(&mut m), want, "cut at {cut}");
                     assert_eq!(m.bytes_read(), s.bytes_read(), "cut at {cut}");
+                    let mut bursts = PcapReader::open(&path, 0).expect("reopen");
+                    assert_eq!(frames_by_bursts(&mut bursts), want, "bursts, cut at {cut}");
+                    assert_eq!(bursts.bytes_read(), s.bytes_read(), "bursts, cut at {cut}");
                 }
                 (Err(s), Err(m)) => assert_eq!(format!("{s:?}"), format!("{m:?}"), "cut {cut}"),
                 (s, m) => panic!(
@@ -289,6 +318,8 @@ fn records_across_block_boundaries() {
         let (want, got) = (frames_of(&mut s), frames_of(&mut b));
         assert_eq!(got.0.len(), if cut == file.len() { 4_000 } else { 3_999 });
         assert_eq!(got, want, "cut at {cut}");
+        let mut bursts = PcapReader::open(&path, 0).expect("blocks");
+        assert_eq!(frames_by_bursts(&mut bursts), want, "bursts, cut at {cut}");
     }
     std::fs::remove_dir_all(&dir).expect("clean");
 }
@@ -328,5 +359,34 @@ fn gzip_files_read_as_the_capture() {
     let (frames, _, _) = frames_of(&mut r);
     assert!(!frames.is_empty() && frames.len() < 300, "{}", frames.len());
     assert_eq!(frames[..], want.0[..frames.len()]);
+    std::fs::remove_dir_all(&dir).expect("clean");
+}
+
+/// A malformed record after good ones: read a burst at a time, the frames before it come out
+/// first and the error after them, as frame by frame.
+#[test]
+fn bursts_stop_before_a_malformed_record() {
+    let mut w = crate::pcap::PcapWriter::new(Vec::new()).expect("writer");
+    for i in 0..3u64 {
+        w.write(1_000 + i, &[i as u8; 64]).expect("write");
+    }
+    let mut file = w.finish().expect("finish");
+    // A record claiming 2 MiB captured.
+    for word in [5u32, 0, 2 << 20, 2 << 20] {
+        file.extend_from_slice(&word.to_le_bytes());
+    }
+    file.extend_from_slice(&[0u8; 64]);
+    let dir = std::env::temp_dir().join(format!("tapflow-blocks3-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("bad.pcap");
+    std::fs::write(&path, &file).expect("write");
+    let want = frames_of(&mut PcapReader::open(&path, 0).expect("open"));
+    assert_eq!(want.0.len(), 3);
+    assert!(
+        want.2.as_deref().is_some_and(|e| e.contains("1 MiB")),
+        "{want:?}"
+    );
+    let got = frames_by_bursts(&mut PcapReader::open(&path, 0).expect("open"));
+    assert_eq!(got, want);
     std::fs::remove_dir_all(&dir).expect("clean");
 }

@@ -9,6 +9,7 @@ pub mod cpu;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod huge_pages;
+pub mod prefetch;
 pub mod signal;
 pub mod xsk;
 

@@ -1,0 +1,290 @@
+//! A burst of frames analysed with look-ahead. Each frame is decoded, its first observation's
+//! flow key hashed and that key's index bucket prefetched [`AHEAD`] frames before the frame is
+//! analysed, so the bucket's cache miss (the lookup's cost on inputs with many flows) overlaps
+//! the work on the frames in between. Decoding, observing and hashing depend on the frame and
+//! the configuration only, so what is computed does not change, only when: a burst gives the
+//! records [`Analyzer::on_packet`] gives frame by frame. Every frame is decoded once, in place
+//! in a small ring (a decoder returning its 216-byte packet by value, or copies of it between
+//! the stages, cost more than the misses they hid: docs/perf.md).
+
+use super::Analyzer;
+use crate::mirror::Observations;
+use crate::record::RecordSink;
+use crate::wire::{self, DecodeError, Packet};
+use crate::{Frame, PacketMeta};
+
+/// Frames between one being prepared and being analysed.
+const AHEAD: usize = 4;
+/// Prepared frames kept (a power of two above [`AHEAD`]).
+const RING: usize = 8;
+
+/// The prefetch of an analyzer without a hint function: nothing.
+pub(super) fn no_prefetch(_: *const u8) {}
+
+/// A frame decoded ahead of its analysis.
+struct Prepared<'f> {
+    pkt: Packet<'f>,
+    decoded: Result<(), DecodeError>,
+    observations: Observations,
+    /// The first observation's flow key hash (IP frames).
+    hash: Option<u64>,
+}
+
+impl Prepared<'_> {
+    const NONE: Prepared<'static> = Prepared {
+        pkt: Packet::EMPTY,
+        decoded: Ok(()),
+        observations: Observations::NONE,
+        hash: None,
+    };
+}
+
+impl Analyzer {
+    /// Has the analyzer prefetch the cache lines of frames it analyses soon with `f` (a safe
+    /// wrapper of the CPU's prefetch instruction: the capture layer's
+    /// `tapflow_dataplane::sys::prefetch`). Without one, [`Analyzer::on_burst`] only decodes
+    /// ahead.
+    pub fn set_prefetch(&mut self, f: fn(*const u8)) {
+        self.prefetch = f;
+    }
+
+    /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`] (or
+    /// [`Analyzer::on_packet_decoded`], for a frame handed over decoded) frame by frame, with
+    /// each flow lookup's first cache line asked for a few frames ahead.
+    pub fn on_burst(&mut self, frames: &[Frame<'_>], sink: &mut impl RecordSink) {
+        if let [frame] = frames {
+            // Nothing to look ahead to.
+            return self.on_frame(&frame.meta, frame.data, frame.decoded, sink);
+        }
+        let mut ring = [Prepared::NONE; RING];
+        for (j, frame) in frames.iter().enumerate().take(AHEAD) {
+            self.prepare(frame, &mut ring[j]);
+        }
+        for (i, frame) in frames.iter().enumerate() {
+            if let Some(next) = frames.get(i + AHEAD) {
+                self.prepare(next, &mut ring[(i + AHEAD) % RING]);
+            }
+            self.analyse_prepared(&frame.meta, &ring[i % RING], sink);
+        }
+    }
+
+    /// Decodes `frame` into `out`, observes it and hashes its first flow key, prefetching that
+    /// key's index bucket. Reads the configuration and the table's layout only.
+    #[inline(always)]
+    fn prepare<'f>(&self, frame: &Frame<'f>, out: &mut Prepared<'f>) {
+        out.hash = None;
+        match frame
+            .decoded
+            .and_then(|d| d.packet(frame.data, &self.cfg.decode))
+        {
+            Some(p) => {
+                out.pkt = p;
+                out.decoded = Ok(());
+            }
+            None => {
+                out.pkt = Packet::EMPTY;
+                out.decoded = wire::decode_link_into(
+                    frame.data,
+                    frame.meta.link,
+                    &self.cfg.decode,
+                    &mut out.pkt,
+                );
+            }
+        }
+        if out.decoded.is_err() {
+            return;
+        }
+        let Some(ip) = out.pkt.ip else {
+            return;
+        };
+        out.observations = self.cfg.mirror.observe(&out.pkt, frame.meta.ifindex);
+        let (key, _, _) = Self::flow_key(&out.observations.as_slice()[0], &ip, &out.pkt);
+        let hash = self.table.hash(&key);
+        (self.prefetch)(self.table.lookup_line(hash));
+        out.hash = Some(hash);
+    }
+
+    /// What [`Analyzer::on_packet`] does with a frame, from its prepared form.
+    #[inline(always)]
+    fn analyse_prepared(
+        &mut self,
+        meta: &PacketMeta,
+        prepared: &Prepared<'_>,
+        sink: &mut impl RecordSink,
+    ) {
+        let ts = self.take_time(meta, sink);
+        match prepared.decoded {
+            Ok(()) => self.on_observed(
+                meta,
+                ts,
+                &prepared.pkt,
+                &prepared.observations,
+                prepared.hash,
+                sink,
+            ),
+            Err(e) => self.counters.count_decode_error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::record::Collected;
+    use crate::wire::build::{self, TcpSpec};
+    use crate::AnalyzerConfig;
+
+    static PREFETCHES: AtomicU64 = AtomicU64::new(0);
+
+    fn count_prefetch(_: *const u8) {
+        PREFETCHES.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Interleaved conversations over two minutes: TCP handshakes, HTTP requests and answers,
+    /// closes, IPv6, UDP, ICMP, an ARP frame and a truncated frame.
+    fn frames() -> Vec<(u64, Vec<u8>)> {
+        let t0 = 1_700_000_000_000_000_000u64;
+        let mut out = Vec::new();
+        let tcp = |c: IpAddr, s: IpAddr, port: u16, step: u32, flags: u8, payload: &[u8]| {
+            let to_server = step % 2 == 0;
+            let (src, dst) = if to_server { (c, s) } else { (s, c) };
+            let spec = TcpSpec {
+                src_port: if to_server { port } else { 80 },
+                dst_port: if to_server { 80 } else { port },
+                seq: 1_000 * step,
+                ack: 1_000 * step + 1,
+                flags,
+                window: 512,
+                ..TcpSpec::default()
+            };
+            build::ethernet_ip(
+                [2; 6],
+                [4; 6],
+                &[],
+                &build::ip(src, dst, 6, 0, 64, &build::tcp(src, dst, &spec, payload)),
+            )
+        };
+        let steps: [(u8, &[u8]); 6] = [
+            (0x02, b""),
+            (0x12, b""),
+            (0x18, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"),
+            (0x18, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            (0x11, b""),
+            (0x11, b""),
+        ];
+        for round in 0..steps.len() as u32 {
+            for flow in 0..300u16 {
+                let v6 = flow % 5 == 0;
+                let (c, s): (IpAddr, IpAddr) = if v6 {
+                    (
+                        format!("fd00::{:x}", flow + 1).parse().unwrap(),
+                        "fd00::ffff".parse().unwrap(),
+                    )
+                } else {
+                    (
+                        format!("10.0.{}.{}", flow / 200, flow % 200 + 1)
+                            .parse()
+                            .unwrap(),
+                        "10.9.9.9".parse().unwrap(),
+                    )
+                };
+                let ts = t0 + u64::from(round) * 25_000_000_000 + u64::from(flow) * 1_000_000;
+                let (flags, payload) = steps[round as usize];
+                // Odd steps are the server's; a step's direction follows its index.
+                let step = round;
+                out.push((ts, tcp(c, s, 40_000 + flow, step, flags, payload)));
+                if flow % 50 == 0 {
+                    let udp = build::udp(c, s, 5_000 + flow, 53, b"\x12\x34\x01\x00");
+                    out.push((
+                        ts + 1,
+                        build::ethernet_ip([2; 6], [4; 6], &[], &build::ip(c, s, 17, 0, 64, &udp)),
+                    ));
+                    let icmp = build::icmp_echo(c, s, false, flow, 1, b"ping");
+                    let proto = build::icmp_proto(c);
+                    out.push((
+                        ts + 2,
+                        build::ethernet_ip(
+                            [2; 6],
+                            [4; 6],
+                            &[],
+                            &build::ip(c, s, proto, 0, 64, &icmp),
+                        ),
+                    ));
+                }
+                if flow == 7 {
+                    let mut arp = vec![0xffu8; 6];
+                    arp.extend_from_slice(&[2; 6]);
+                    arp.extend_from_slice(&[0x08, 0x06]);
+                    arp.extend_from_slice(&[0; 28]);
+                    out.push((ts + 3, arp));
+                    let cut = tcp(c, s, 1, 0, 0x02, b"");
+                    out.push((ts + 4, cut[..20].to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every record's text and the counters of a run.
+    fn run(frames: &[(u64, Vec<u8>)], burst: Option<usize>) -> (Vec<String>, Counters) {
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        an.set_prefetch(count_prefetch);
+        let mut out = Collected::default();
+        let all: Vec<Frame<'_>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, (ts, data))| Frame {
+                meta: PacketMeta {
+                    ts_ns: *ts,
+                    wire_len: data.len() as u32,
+                    cap_len: data.len() as u32,
+                    seq: i as u64 + 1,
+                    ..PacketMeta::default()
+                },
+                data,
+                decoded: None,
+            })
+            .collect();
+        match burst {
+            None => all
+                .iter()
+                .for_each(|f| an.on_packet(&f.meta, f.data, &mut out)),
+            Some(n) => all.chunks(n).for_each(|c| an.on_burst(c, &mut out)),
+        }
+        an.finish(&mut out);
+        let mut rows = Vec::new();
+        out.for_each(|r| rows.push(format!("{r:?}")));
+        (rows, an.counters().clone())
+    }
+
+    use crate::Counters;
+
+    #[test]
+    fn bursts_give_the_records_of_frame_by_frame() {
+        let frames = frames();
+        let (want, counters) = run(&frames, None);
+        assert!(want.len() > 600, "{} records", want.len());
+        for kind in ["L4FlowLog(", "L7FlowLog("] {
+            assert!(want.iter().any(|r| r.starts_with(kind)), "no {kind}");
+        }
+        assert!(
+            counters.non_ip > 0 && counters.decode_errors_total() > 0,
+            "{counters:?}"
+        );
+        for n in [1, 2, AHEAD, AHEAD + 1, 64, frames.len()] {
+            PREFETCHES.store(0, Ordering::Relaxed);
+            let (got, got_counters) = run(&frames, Some(n));
+            assert_eq!(got_counters, counters, "bursts of {n}");
+            assert!(got == want, "bursts of {n}: records differ");
+            // A burst of one has nothing to look ahead to.
+            assert_eq!(
+                PREFETCHES.load(Ordering::Relaxed) > 0,
+                n > 1,
+                "bursts of {n}"
+            );
+        }
+    }
+}
