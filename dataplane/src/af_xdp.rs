@@ -40,33 +40,43 @@ impl AfXdpSource {
 
 impl PacketSource for AfXdpSource {
     fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
+    }
+
+    /// The whole RX burst as one slice: its frames stay in the UMEM until the burst is done.
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
         let (ifindex, queue) = (self.ifindex, self.queue);
-        let mut burst = self.sock.rx_burst(BURST);
+        let burst = self.sock.rx_burst(BURST);
         if burst.is_empty() {
             return Ok(Burst::Idle);
         }
         let ts_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let mut frames = [Frame::EMPTY; BURST as usize];
         let mut n = 0;
-        while let Some(data) = burst.next_frame() {
-            let meta = PacketMeta {
-                ts_ns,
-                wire_len: data.len() as u32,
-                cap_len: data.len() as u32,
-                ifindex,
-                queue,
-                rss_hash: 0,
-                link: LinkType::Ethernet,
-                seq: 0,
-            };
-            f(&Frame {
-                meta,
+        let received = (0..burst.len()).filter_map(|i| burst.frame(i));
+        for (frame, data) in frames.iter_mut().zip(received) {
+            *frame = Frame {
+                meta: PacketMeta {
+                    ts_ns,
+                    wire_len: data.len() as u32,
+                    cap_len: data.len() as u32,
+                    ifindex,
+                    queue,
+                    rss_hash: 0,
+                    link: LinkType::Ethernet,
+                    seq: 0,
+                },
                 data,
                 decoded: None,
-            });
+            };
             n += 1;
         }
+        f(&mut frames[..n]);
         Ok(Burst::Frames(n))
     }
 

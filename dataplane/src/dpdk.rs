@@ -38,6 +38,14 @@ impl<'port> DpdkSource<'port> {
 
 impl PacketSource for DpdkSource<'_> {
     fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
+    }
+
+    /// The whole RX burst as one slice: its mbufs stay ours until it is analysed.
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
         let n = self.rxq.rx_burst(&mut self.mbufs, self.burst);
         if n == 0 {
             return Ok(Burst::Idle);
@@ -45,24 +53,27 @@ impl PacketSource for DpdkSource<'_> {
         let ts_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        for m in &self.mbufs {
+        let mut frames = [Frame::EMPTY; 64];
+        let mut k = 0;
+        for (frame, m) in frames.iter_mut().zip(&self.mbufs) {
             let data = m.data();
-            let meta = PacketMeta {
-                ts_ns,
-                wire_len: m.pkt_len(),
-                cap_len: data.len() as u32,
-                ifindex: u32::from(self.port),
-                queue: self.queue,
-                rss_hash: m.rss_hash(),
-                link: LinkType::Ethernet,
-                seq: 0,
-            };
-            f(&Frame {
-                meta,
+            *frame = Frame {
+                meta: PacketMeta {
+                    ts_ns,
+                    wire_len: m.pkt_len(),
+                    cap_len: data.len() as u32,
+                    ifindex: u32::from(self.port),
+                    queue: self.queue,
+                    rss_hash: m.rss_hash(),
+                    link: LinkType::Ethernet,
+                    seq: 0,
+                },
                 data,
                 decoded: None,
-            });
+            };
+            k += 1;
         }
+        f(&mut frames[..k]);
         // Frames go back to the mempool right after the burst is analysed.
         self.mbufs.clear();
         Ok(Burst::Frames(n))

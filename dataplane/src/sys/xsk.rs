@@ -414,7 +414,6 @@ impl XskSocket {
             sock: self,
             start: cons,
             n,
-            next: 0,
         }
     }
 
@@ -458,7 +457,6 @@ pub struct RxBurst<'a> {
     sock: &'a mut XskSocket,
     start: u32,
     n: u32,
-    next: u32,
 }
 
 impl RxBurst<'_> {
@@ -471,32 +469,32 @@ impl RxBurst<'_> {
         self.n == 0
     }
 
-    /// The next frame's bytes (None when the burst is done or a descriptor is out of bounds).
-    pub fn next_frame(&mut self) -> Option<&[u8]> {
-        while self.next < self.n {
-            let idx = (self.start.wrapping_add(self.next) & self.sock.rx.mask) as usize;
-            self.next += 1;
-            // SAFETY: `idx` < RX ring size; the descriptor was published by the kernel before the
-            // producer index we acquired in rx_burst, and stays ours until the consumer store.
-            let (addr, len) = unsafe {
-                let d = self.sock.rx.desc.as_ptr().add(idx * 16);
-                (d.cast::<u64>().read(), d.add(8).cast::<u32>().read())
-            };
-            let (addr, len) = (addr as usize, len as usize);
-            if addr
-                .checked_add(len)
-                .is_none_or(|end| end > self.sock.umem.len)
-            {
-                continue;
-            }
-            // SAFETY: [addr, addr+len) was checked to lie inside the UMEM mapping; the kernel
-            // wrote this frame before publishing the descriptor and will not reuse it until we
-            // give it back through the fill ring (in Drop, after this borrow ends).
-            return Some(unsafe {
-                std::slice::from_raw_parts(self.sock.umem.ptr.as_ptr().add(addr), len)
-            });
+    /// Frame `i` of the burst (None past its end or when its descriptor lies outside the
+    /// UMEM). Every frame borrows the burst, not a call: all of them can be read together,
+    /// until the burst gives them back (when dropped).
+    pub fn frame(&self, i: u32) -> Option<&[u8]> {
+        if i >= self.n {
+            return None;
         }
-        None
+        let idx = (self.start.wrapping_add(i) & self.sock.rx.mask) as usize;
+        // SAFETY: `idx` < RX ring size; the descriptor was published by the kernel before the
+        // producer index we acquired in rx_burst, and stays ours until the consumer store.
+        let (addr, len) = unsafe {
+            let d = self.sock.rx.desc.as_ptr().add(idx * 16);
+            (d.cast::<u64>().read(), d.add(8).cast::<u32>().read())
+        };
+        let (addr, len) = (addr as usize, len as usize);
+        if addr
+            .checked_add(len)
+            .is_none_or(|end| end > self.sock.umem.len)
+        {
+            return None;
+        }
+        // SAFETY: [addr, addr+len) was checked to lie inside the UMEM mapping; the kernel wrote
+        // this frame before publishing the descriptor and will not reuse it until we give it
+        // back through the fill ring (in Drop, which needs the burst mutably: after every
+        // borrow of it, and so of this frame, has ended).
+        Some(unsafe { std::slice::from_raw_parts(self.sock.umem.ptr.as_ptr().add(addr), len) })
     }
 }
 
