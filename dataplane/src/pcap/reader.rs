@@ -3,7 +3,8 @@
 //! packet blocks), with transparent gzip. One buffer is reused for every frame. An uncompressed
 //! capture file is read 256 KiB at a time into a block and its classic pcap frames are handed
 //! out of that block where they lie, not copied one by one (a memory-mapped file measured
-//! slower on large frames: docs/perf.md).
+//! slower on large frames: docs/perf.md); a burst (`reader_bursts.rs`) hands classic frames and
+//! pcapng packet blocks out of the block, all valid together.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -13,7 +14,7 @@ use flate2::read::MultiGzDecoder;
 use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
-use crate::source::{Burst, Frame, PacketSource, SourceError};
+use crate::source::{Frame, SourceError};
 
 const PCAP_MAGIC_US: u32 = 0xA1B2_C3D4;
 const PCAP_MAGIC_NS: u32 = 0xA1B2_3C4D;
@@ -35,6 +36,17 @@ struct Interface {
     /// Timestamp units per second.
     units_per_sec: u64,
     offset_s: i64,
+}
+
+impl Interface {
+    /// A packet block's timestamp (in this interface's units) in ns since the epoch.
+    fn ts_ns(&self, ts: u64) -> u64 {
+        // In 128 bits: a coarse resolution (1 unit per second) times 1e9, or a fine one's
+        // remainder times 1e9, overflows 64 (found by fuzzing).
+        let units = u128::from(self.units_per_sec.max(1));
+        let ns = (u128::from(ts) * 1_000_000_000 / units).min(u128::from(u64::MAX)) as u64;
+        ns.saturating_add_signed(self.offset_s.saturating_mul(1_000_000_000))
+    }
 }
 
 #[derive(Debug)]
@@ -490,15 +502,8 @@ impl PcapReader {
                             what: "packet for an undeclared interface",
                         });
                     };
-                    // In 128 bits: a coarse resolution (1 unit per second) times 1e9, or a
-                    // fine one's remainder times 1e9, overflows 64 (found by fuzzing).
-                    let units = u128::from(iface.units_per_sec.max(1));
-                    let ns = (u128::from(ts) * 1_000_000_000 / units).min(u128::from(u64::MAX));
-                    let ns = ns as u64;
-                    let ts_ns =
-                        ns.saturating_add_signed(iface.offset_s.saturating_mul(1_000_000_000));
                     return Ok(Some((
-                        self.meta(ts_ns, origlen, caplen, iface.link),
+                        self.meta(iface.ts_ns(ts), origlen, caplen, iface.link),
                         20,
                         20 + caplen as usize,
                     )));
@@ -639,121 +644,8 @@ impl PcapReader {
     }
 }
 
-impl PcapReader {
-    /// Takes up to `FILE_BURST` classic pcap records lying whole in the block (refilling it
-    /// only for the first): their metadata and places in `out`, and how many. Frames in the
-    /// block stay where they are until the next refill, so all of them are valid together.
-    fn take_block_burst(
-        &mut self,
-        (swap, nanos, link, extra): (bool, bool, LinkType, u8),
-        out: &mut [(PacketMeta, usize, usize); FILE_BURST],
-    ) -> Result<usize, SourceError> {
-        let source_index = self.source_index;
-        let meta = |ts_ns, origlen: u32, caplen: u32| PacketMeta {
-            ts_ns,
-            wire_len: origlen.max(caplen),
-            cap_len: caplen,
-            ifindex: source_index,
-            queue: 0,
-            rss_hash: 0,
-            link,
-            seq: 0,
-        };
-        let Input::Blocks(blocks) = &mut self.input else {
-            return Ok(0);
-        };
-        let hdr = 16 + usize::from(extra);
-        let mut n = 0;
-        while n < FILE_BURST {
-            let rest = &blocks.buf[blocks.pos..blocks.end];
-            if rest.len() >= hdr {
-                if let Ok((ts_ns, origlen, caplen)) = record_header(rest, swap, nanos, 0) {
-                    let len = hdr + caplen as usize;
-                    if rest.len() >= len {
-                        out[n] = (
-                            meta(ts_ns, origlen, caplen),
-                            blocks.pos + hdr,
-                            blocks.pos + len,
-                        );
-                        blocks.pos += len;
-                        self.offset += len as u64;
-                        n += 1;
-                        continue;
-                    }
-                }
-            }
-            // The next record needs a refill (or is malformed): the burst ends before it, or
-            // starts with it, read (and checked) the one-at-a-time way.
-            if n > 0 {
-                break;
-            }
-            let mut at = None;
-            match next_in_block(
-                blocks,
-                (swap, nanos, extra),
-                &mut at,
-                &mut self.truncated_records,
-                &mut self.offset,
-            )? {
-                Some((ts_ns, origlen, caplen)) => {
-                    let (a, b) = at.unwrap_or((0, 0));
-                    out[0] = (meta(ts_ns, origlen, caplen), a, b);
-                    n = 1;
-                }
-                None => break,
-            }
-        }
-        Ok(n)
-    }
-}
-
-impl PacketSource for PcapReader {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        let mut n = 0;
-        while n < FILE_BURST {
-            match self.next_frame()? {
-                Some(frame) => f(&frame),
-                None => return Ok(if n == 0 { Burst::End } else { Burst::Frames(n) }),
-            }
-            n += 1;
-        }
-        Ok(Burst::Frames(n))
-    }
-
-    fn poll_burst_slices(
-        &mut self,
-        mut f: impl FnMut(&mut [Frame<'_>]),
-    ) -> Result<Burst, SourceError> {
-        let legacy = match self.format {
-            Format::Legacy {
-                swap,
-                nanos,
-                link,
-                extra,
-            } if matches!(self.input, Input::Blocks(_)) => (swap, nanos, link, extra),
-            // Streamed and pcapng frames are valid one at a time.
-            _ => return self.poll_burst(|frame| f(&mut [*frame])),
-        };
-        let mut at = [(PacketMeta::default(), 0, 0); FILE_BURST];
-        let n = self.take_block_burst(legacy, &mut at)?;
-        if n == 0 {
-            return Ok(Burst::End);
-        }
-        let Input::Blocks(blocks) = &self.input else {
-            return Ok(Burst::End);
-        };
-        let mut frames = [Frame::EMPTY; FILE_BURST];
-        for (frame, &(meta, a, b)) in frames.iter_mut().zip(&at[..n]) {
-            *frame = Frame {
-                meta,
-                data: &blocks.buf[a..b],
-                decoded: None,
-            };
-        }
-        f(&mut frames[..n]);
-        Ok(Burst::Frames(n))
-    }
-}
+#[path = "reader_bursts.rs"]
+mod bursts;
 
 #[cfg(test)]
 #[path = "reader_tests.rs"]

@@ -4,6 +4,7 @@
 use std::io::Cursor;
 
 use super::*;
+use crate::source::{Burst, PacketSource};
 
 /// One pcapng section: SHB, an Ethernet IDB and one EPB per frame, all in the given byte order.
 fn section(big_endian: bool, frames: &[&[u8]]) -> Vec<u8> {
@@ -388,5 +389,36 @@ fn bursts_stop_before_a_malformed_record() {
     );
     let got = frames_by_bursts(&mut PcapReader::open(&path, 0).expect("open"));
     assert_eq!(got, want);
+    std::fs::remove_dir_all(&dir).expect("clean");
+}
+
+/// pcapng read a burst at a time (packet blocks handed out of the reader's block): sections in
+/// both byte orders, frames of every size across 4 MiB blocks, a cut inside the last block and
+/// a block of an unknown type between packets give what frame-by-frame reading gives.
+#[test]
+fn pcapng_bursts_read_like_frames() {
+    let sizes: Vec<Vec<u8>> = (0..2_500u32)
+        .map(|i| vec![(i % 251) as u8; 60 + (i as usize * 53) % 7_000])
+        .collect();
+    let refs: Vec<&[u8]> = sizes.iter().map(Vec::as_slice).collect();
+    let mut file = section(false, &refs[..1_200]);
+    // An unknown block type (a name resolution block, 16 bytes) between two sections' packets.
+    for w in [4u32, 16, 0, 16] {
+        file.extend_from_slice(&w.to_le_bytes());
+    }
+    file.extend(section(true, &refs[1_200..]));
+    assert!(file.len() > 2 * BLOCK, "{} bytes", file.len());
+    let dir = std::env::temp_dir().join(format!("tapflow-blocks4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("f.pcapng");
+    for cut in [file.len(), file.len() - 7] {
+        std::fs::write(&path, &file[..cut]).expect("write");
+        let mut one = PcapReader::open(&path, 0).expect("open");
+        let want = frames_of(&mut one);
+        assert_eq!(want.0.len(), if cut == file.len() { 2_500 } else { 2_499 });
+        let mut bursts = PcapReader::open(&path, 0).expect("open");
+        assert_eq!(frames_by_bursts(&mut bursts), want, "cut at {cut}");
+        assert_eq!(bursts.bytes_read(), one.bytes_read(), "cut at {cut}");
+    }
     std::fs::remove_dir_all(&dir).expect("clean");
 }
