@@ -170,7 +170,7 @@ fn a_budget_too_small_is_refused_with_each_part() {
     assert!(!o.status.success(), "a run over budget must be refused");
     for part in [
         "flow, L7 and de-dup tables (2 x 50000 flows)",
-        "AF_PACKET rings (2 x 64 MiB)",
+        "AF_PACKET rings (2 x 64 MiB, 1025 KiB scratch each)",
         "record rings",
         "of global.limits.max_memory 400 MiB",
     ] {

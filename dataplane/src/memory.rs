@@ -131,13 +131,17 @@ pub fn plan(cfg: &LiveConfig, outputs: &[Share]) -> MemoryPlan {
 }
 
 fn af_packet_share(cfg: &LiveConfig, ring: &crate::sys::af_packet::RingConfig) -> Share {
+    // Each socket's ring and the scratch its VLAN-tagged frames are rebuilt in.
+    let ring_bytes = u64::from(ring.block_size) * u64::from(ring.block_count);
+    let scratch = crate::af_packet::scratch_bytes(ring) as u64;
     Share {
         part: format!(
-            "AF_PACKET rings ({} x {} MiB)",
+            "AF_PACKET rings ({} x {} MiB, {} KiB scratch each)",
             sockets(cfg),
-            u64::from(ring.block_size) * u64::from(ring.block_count) / MIB
+            ring_bytes / MIB,
+            scratch.div_ceil(1024)
         ),
-        bytes: sockets(cfg) * u64::from(ring.block_size) * u64::from(ring.block_count),
+        bytes: sockets(cfg) * (ring_bytes + scratch),
     }
 }
 
@@ -183,8 +187,10 @@ mod tests {
         let t2 = two.shares[0].bytes;
         assert!(t2 >= t1 && t2 < t1 + t1 / 50, "{t1} vs {t2}");
         assert!(two.shares[0].part.contains("2 x 500000 flows"));
-        // Rings: 64 MiB per socket.
-        assert_eq!(two.shares[1].bytes, 2 * 64 * MIB);
+        // Rings: 64 MiB per socket, and a block's worth of scratch for VLAN-tagged frames.
+        let scratch = crate::af_packet::scratch_bytes(&Default::default()) as u64;
+        assert_eq!(scratch, MIB + 256);
+        assert_eq!(two.shares[1].bytes, 2 * (64 * MIB + scratch));
         assert!(two.fits(), "{}", two.table());
         let xdp = plan(&cfg(2, Engine::AfXdp(XdpSettings::default()), 4096), &[]);
         assert!(xdp.shares[1].part.starts_with("AF_XDP"));
@@ -199,7 +205,8 @@ mod tests {
         assert!(!small.fits());
         let t = small.table();
         assert!(
-            t.contains("AF_PACKET rings (2 x 64 MiB)") && t.contains("sender queue"),
+            t.contains("AF_PACKET rings (2 x 64 MiB, 1025 KiB scratch each)")
+                && t.contains("sender queue"),
             "{t}"
         );
         assert!(t.contains("of global.limits.max_memory 512 MiB"), "{t}");

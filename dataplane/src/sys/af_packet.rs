@@ -319,9 +319,31 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-impl<'a> Block<'a> {
-    /// The next frame of the block (None when done or when the block looks corrupt).
-    pub fn next_frame(&mut self) -> Option<RxFrame<'_>> {
+impl Block<'_> {
+    /// The block's frames, read without consuming it: each borrows the block (not a call), so
+    /// all of them can be read together until the block goes back to the kernel (when dropped,
+    /// which needs it mutably). Ends early where the block looks corrupt.
+    pub fn frames(&self) -> BlockFrames<'_> {
+        BlockFrames {
+            data: self.data,
+            remaining: self.remaining,
+            off: self.off,
+        }
+    }
+}
+
+/// The frames of a [`Block`].
+#[derive(Debug)]
+pub struct BlockFrames<'s> {
+    data: &'s [u8],
+    remaining: u32,
+    off: usize,
+}
+
+impl<'s> Iterator for BlockFrames<'s> {
+    type Item = RxFrame<'s>;
+
+    fn next(&mut self) -> Option<RxFrame<'s>> {
         if self.remaining == 0 || self.off + pkt_hdr::MIN > self.data.len() {
             return None;
         }
