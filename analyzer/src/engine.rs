@@ -57,8 +57,6 @@ pub struct Analyzer {
     dedup: Dedup,
     services: ServiceTable,
     l7: L7Tracker,
-    /// Starts loading a cache line the analyzer reads soon ([`Analyzer::set_prefetch`]).
-    prefetch: fn(*const u8),
 }
 
 impl Analyzer {
@@ -80,7 +78,6 @@ impl Analyzer {
             report_index: 0,
             flow_counter: 0,
             observation_ordinal: None,
-            prefetch: burst::no_prefetch,
         }
     }
 

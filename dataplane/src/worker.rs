@@ -72,7 +72,6 @@ pub struct Worker<'a, K> {
 
 impl<'a, K: RecordSink> Worker<'a, K> {
     pub fn new(analyzer: &'a mut Analyzer, sink: K) -> Self {
-        analyzer.set_prefetch(crate::sys::prefetch::prefetch);
         Worker {
             analyzer,
             sink,
@@ -111,7 +110,7 @@ impl<'a, K: RecordSink> Worker<'a, K> {
                     stats.frames += 1;
                     stats.bytes += u64::from(frame.meta.wire_len);
                 }
-                analyzer.on_burst(frames, sink);
+                analyzer.on_burst(frames, sink, crate::sys::prefetch::prefetch);
             })?;
             if let Some(mark) = source.take_time_mark() {
                 // Every frame of this worker's share up to `mark` is analysed: time moves on as

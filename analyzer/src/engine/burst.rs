@@ -18,9 +18,6 @@ const AHEAD: usize = 4;
 /// Prepared frames kept (a power of two above [`AHEAD`]).
 const RING: usize = 8;
 
-/// The prefetch of an analyzer without a hint function: nothing.
-pub(super) fn no_prefetch(_: *const u8) {}
-
 /// A frame decoded ahead of its analysis.
 struct Prepared<'f> {
     pkt: Packet<'f>,
@@ -40,29 +37,29 @@ impl Prepared<'_> {
 }
 
 impl Analyzer {
-    /// Has the analyzer prefetch the cache lines of frames it analyses soon with `f` (a safe
-    /// wrapper of the CPU's prefetch instruction: the capture layer's
-    /// `tapflow_dataplane::sys::prefetch`). Without one, [`Analyzer::on_burst`] only decodes
-    /// ahead.
-    pub fn set_prefetch(&mut self, f: fn(*const u8)) {
-        self.prefetch = f;
-    }
-
     /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`] (or
     /// [`Analyzer::on_packet_decoded`], for a frame handed over decoded) frame by frame, with
-    /// each flow lookup's first cache line asked for a few frames ahead.
-    pub fn on_burst(&mut self, frames: &[Frame<'_>], sink: &mut impl RecordSink) {
+    /// each flow lookup's first cache line asked for a few frames ahead through `prefetch` (a
+    /// safe wrapper of the CPU's prefetch instruction: the capture layer's
+    /// `tapflow_dataplane::sys::prefetch::prefetch`; the analyzer has no unsafe code). Generic,
+    /// so that the hint is one instruction in the loop, not a call.
+    pub fn on_burst(
+        &mut self,
+        frames: &[Frame<'_>],
+        sink: &mut impl RecordSink,
+        prefetch: impl Fn(*const u8),
+    ) {
         if let [frame] = frames {
             // Nothing to look ahead to.
             return self.on_frame(&frame.meta, frame.data, frame.decoded, sink);
         }
         let mut ring = [Prepared::NONE; RING];
         for (j, frame) in frames.iter().enumerate().take(AHEAD) {
-            self.prepare(frame, &mut ring[j]);
+            self.prepare(frame, &mut ring[j], &prefetch);
         }
         for (i, frame) in frames.iter().enumerate() {
             if let Some(next) = frames.get(i + AHEAD) {
-                self.prepare(next, &mut ring[(i + AHEAD) % RING]);
+                self.prepare(next, &mut ring[(i + AHEAD) % RING], &prefetch);
             }
             self.analyse_prepared(&frame.meta, &ring[i % RING], sink);
         }
@@ -71,7 +68,12 @@ impl Analyzer {
     /// Decodes `frame` into `out`, observes it and hashes its first flow key, prefetching that
     /// key's index bucket. Reads the configuration and the table's layout only.
     #[inline(always)]
-    fn prepare<'f>(&self, frame: &Frame<'f>, out: &mut Prepared<'f>) {
+    fn prepare<'f>(
+        &self,
+        frame: &Frame<'f>,
+        out: &mut Prepared<'f>,
+        prefetch: &impl Fn(*const u8),
+    ) {
         out.hash = None;
         match frame
             .decoded
@@ -100,7 +102,7 @@ impl Analyzer {
         out.observations = self.cfg.mirror.observe(&out.pkt, frame.meta.ifindex);
         let (key, _, _) = Self::flow_key(&out.observations.as_slice()[0], &ip, &out.pkt);
         let hash = self.table.hash(&key);
-        (self.prefetch)(self.table.lookup_line(hash));
+        prefetch(self.table.lookup_line(hash));
         out.hash = Some(hash);
     }
 
@@ -231,7 +233,6 @@ mod tests {
     /// Every record's text and the counters of a run.
     fn run(frames: &[(u64, Vec<u8>)], burst: Option<usize>) -> (Vec<String>, Counters) {
         let mut an = Analyzer::new(AnalyzerConfig::default());
-        an.set_prefetch(count_prefetch);
         let mut out = Collected::default();
         let all: Vec<Frame<'_>> = frames
             .iter()
@@ -252,7 +253,9 @@ mod tests {
             None => all
                 .iter()
                 .for_each(|f| an.on_packet(&f.meta, f.data, &mut out)),
-            Some(n) => all.chunks(n).for_each(|c| an.on_burst(c, &mut out)),
+            Some(n) => all
+                .chunks(n)
+                .for_each(|c| an.on_burst(c, &mut out, count_prefetch)),
         }
         an.finish(&mut out);
         let mut rows = Vec::new();
