@@ -194,6 +194,13 @@ fn extreme_timestamp_resolutions_saturate() {
     while let Ok(Some(_)) = r.next_frame() {}
 }
 
+/// A fresh directory for this test's files (removed by the test).
+fn test_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tapflow-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
 /// A frame's bytes, time, original and captured length.
 type Seen = (Vec<u8>, u64, u32, u32);
 
@@ -255,8 +262,7 @@ fn block_read_files_read_like_streams_at_every_cut() {
     }
     let classic = w.finish().expect("finish");
     let ng = section(false, &[&[1u8; 60], &[2u8; 61]]);
-    let dir = std::env::temp_dir().join(format!("tapflow-blocks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = test_dir("blocks");
     let path = dir.join("f.pcap");
     for file in [classic, ng] {
         for cut in 0..=file.len() {
@@ -308,8 +314,7 @@ fn records_across_block_boundaries() {
     }
     let file = w.finish().expect("finish");
     assert!(file.len() > 2 * BLOCK, "{} bytes", file.len());
-    let dir = std::env::temp_dir().join(format!("tapflow-blocks2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = test_dir("blocks2");
     let path = dir.join("big.pcap");
     for cut in [file.len(), file.len() - 5] {
         std::fs::write(&path, &file[..cut]).expect("write");
@@ -377,8 +382,7 @@ fn bursts_stop_before_a_malformed_record() {
         file.extend_from_slice(&word.to_le_bytes());
     }
     file.extend_from_slice(&[0u8; 64]);
-    let dir = std::env::temp_dir().join(format!("tapflow-blocks3-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = test_dir("blocks3");
     let path = dir.join("bad.pcap");
     std::fs::write(&path, &file).expect("write");
     let want = frames_of(&mut PcapReader::open(&path, 0).expect("open"));
@@ -408,8 +412,7 @@ fn pcapng_bursts_read_like_frames() {
     }
     file.extend(section(true, &refs[1_200..]));
     assert!(file.len() > 2 * BLOCK, "{} bytes", file.len());
-    let dir = std::env::temp_dir().join(format!("tapflow-blocks4-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = test_dir("blocks4");
     let path = dir.join("f.pcapng");
     for cut in [file.len(), file.len() - 7] {
         std::fs::write(&path, &file[..cut]).expect("write");
