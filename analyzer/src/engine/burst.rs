@@ -40,9 +40,9 @@ impl Analyzer {
     /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`] (or
     /// [`Analyzer::on_packet_decoded`], for a frame handed over decoded) frame by frame, with
     /// each flow lookup's first cache line asked for a few frames ahead through `prefetch` (a
-    /// safe wrapper of the CPU's prefetch instruction: the capture layer's
-    /// `tapflow_dataplane::sys::prefetch::prefetch`; the analyzer has no unsafe code). Generic,
-    /// so that the hint is one instruction in the loop, not a call.
+    /// safe wrapper of the CPU's prefetch instruction, which only the capture layer's system
+    /// module may issue: `tapflow_dataplane::sys::prefetch::prefetch`). Generic, so that the
+    /// hint is one instruction in the loop, not a call.
     pub fn on_burst(
         &mut self,
         frames: &[Frame<'_>],
