@@ -123,18 +123,8 @@ impl Analyzer {
         self.on_frame(meta, frame, None, sink);
     }
 
-    /// Analyses one frame another thread already decoded (`decoded`, from these bytes with
-    /// this analyzer's decode settings); decodes it again only when the offsets do not fit.
-    pub fn on_packet_decoded(
-        &mut self,
-        meta: &PacketMeta,
-        frame: &[u8],
-        decoded: &wire::Decoded,
-        sink: &mut impl RecordSink,
-    ) {
-        self.on_frame(meta, frame, Some(decoded), sink);
-    }
-
+    /// Analyses one frame, taking over its decoded form when another thread decoded it (from
+    /// these bytes with this analyzer's decode settings; decoded again when they differ).
     fn on_frame(
         &mut self,
         meta: &PacketMeta,

@@ -37,8 +37,8 @@ impl Prepared<'_> {
 }
 
 impl Analyzer {
-    /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`] (or
-    /// [`Analyzer::on_packet_decoded`], for a frame handed over decoded) frame by frame, with
+    /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`]
+    /// frame by frame (a frame handed over decoded keeps its decoded form), with
     /// each flow lookup's first cache line asked for a few frames ahead through `prefetch` (a
     /// safe wrapper of the CPU's prefetch instruction, which only the capture layer's system
     /// module may issue: `tapflow_dataplane::sys::prefetch::prefetch`). Generic, so that the
