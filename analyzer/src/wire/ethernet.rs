@@ -39,7 +39,7 @@ pub(crate) struct Ethernet<'a> {
     pub(crate) payload: &'a [u8],
 }
 
-fn is_vlan_tpid(t: u16) -> bool {
+pub(crate) fn is_vlan_tpid(t: u16) -> bool {
     matches!(t, ETH_P_8021Q | ETH_P_8021AD | ETH_P_QINQ_OLD)
 }
 

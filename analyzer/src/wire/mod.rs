@@ -15,6 +15,7 @@ mod error;
 mod ethernet;
 mod ip;
 mod l4;
+mod plain;
 mod tunnel;
 
 pub use decoded::Decoded;
@@ -25,6 +26,7 @@ pub use ip::{
     IPPROTO_TCP, IPPROTO_UDP,
 };
 pub use l4::{IcmpHeader, TcpFlags, TcpHeader, TcpOptions, Transport, UdpHeader};
+pub use plain::{plain_flow, FlowFields};
 pub use tunnel::{MirrorInfo, TunnelInfo, TunnelSet, TunnelType};
 
 /// Decoder settings (from config; cheap to copy into each worker).
