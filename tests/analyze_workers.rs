@@ -207,6 +207,26 @@ fn generated_traffic_same_records_with_2_and_3_workers() {
     );
 }
 
+/// A compressed capture is decompressed once, by a reader that hands the workers their frames
+/// (plain files are read by every worker): the same records either way.
+#[test]
+fn compressed_capture_same_records_with_2_workers() {
+    let dir = procs::Scratch::new("workers", "gz");
+    generate(&dir, 13, 300);
+    let plain = std::fs::read(dir.join("g.pcap")).expect("read");
+    let gz = dir.join("g.pcap.gz");
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&gz).expect("create"))
+        .spawn()
+        .expect("gzip");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), &plain).expect("write");
+    drop(child.stdin.take());
+    assert!(child.wait().expect("gzip").success());
+    assert_same(&[gz], &dir, &[2, 3], 1_000, Expect::Identical);
+}
+
 /// With `second_metrics` (1-second documents too, and live flows' rows merged per minute on
 /// the output thread) the documents of the rows of two workers are one worker's: every 1 s and
 /// 1 m document line for line, and the same counters.

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tapflow_analyzer::wire::{self, DecodeConfig, Decoded};
+use tapflow_analyzer::wire::{self, DecodeConfig, Decoded, FlowFields};
 use tapflow_analyzer::PacketMeta;
 
 use crate::nap::nap;
@@ -190,10 +190,7 @@ fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Dec
     if wire::decode_link_into(data, meta.link, cfg, &mut p).is_err() {
         return (0, None);
     }
-    let hash = p.ip.map_or(0, |ip| {
-        let (sp, dp) = p.transport.ports();
-        flow_hash(&ip, sp, dp)
-    });
+    let hash = FlowFields::of(&p).map_or(0, |f| flow_hash(&f));
     (hash, Decoded::of(&p, data, cfg))
 }
 
@@ -207,12 +204,12 @@ pub fn worker_of(hash: u64, n: usize) -> usize {
 }
 
 /// Symmetric hash of a flow: both directions give the same value.
-pub fn flow_hash(ip: &wire::IpInfo, sp: u16, dp: u16) -> u64 {
-    let a = (ip.src, sp);
-    let b = (ip.dst, dp);
+pub fn flow_hash(f: &FlowFields) -> u64 {
+    let a = (f.src, f.src_port);
+    let b = (f.dst, f.dst_port);
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     mix(
-        ip.proto,
+        f.proto,
         &[&lo.0, &hi.0],
         u64::from(lo.1) << 16 | u64::from(hi.1),
     )

@@ -1,35 +1,40 @@
-//! Multi-core offline analysis (`tapflow analyze --workers N`): one reader takes the files'
-//! frames in order, gives each the time one analyzer would take it at
-//! ([`tapflow_analyzer::packet_time`]) and its ordinal in the input ([`PacketMeta::seq`], which
-//! the flow ids are made of), and steers it by the symmetric hash of its innermost flow to one of
-//! N analyzer workers over the pipeline's lanes; the workers' records reach the caller's sink on
-//! the calling thread. Where the live pipeline drops and counts, this waits: every frame is
-//! analysed and every record written. The records are those of one worker (flow tables and
-//! their limits are split over the workers, as live).
+//! Multi-core offline analysis (`tapflow analyze --workers N`): N analyzer workers, each frame
+//! steered to the worker its service's hash names ([`service_hash`], [`worker_of`](crate::pipeline::worker_of)), numbered and
+//! timed as one analyzer would number and time it ([`InputClock`]: [`packet_time`] and
+//! [`PacketMeta::seq`], which the flow ids are made of). The workers' records reach the caller's
+//! sink on the calling thread. Every frame is analysed and every record written. The records are
+//! those of one worker (flow tables and their limits are split over the workers, as live).
+//!
+//! Plain files are read by every worker, each keeping its share ([`shard`]): no thread between
+//! the file and the analyzers, nothing copied. Compressed files are decompressed once, by a
+//! reader that hands each frame to its worker over the pipeline's lanes ([`stream`]).
 //!
 //! Time stays packet time, and moves for every worker as for one analyzer: every 65,536 frames
-//! and at the end the reader sends each lane a time mark (its clock: every frame stamped before
-//! has been sent), the worker moves its analyzer there and tells the output, and the output
-//! ticks its sink with the least of the workers' times. At the end every worker has reached the
-//! input's last time before it closes its flows.
+//! of the input and at its end each worker moves its analyzer to the input's time and tells the
+//! output, and the output ticks its sink with the least of the workers' times. At the end every
+//! worker has reached the input's last time before it closes its flows.
 //!
 //! [`PacketMeta::seq`]: tapflow_analyzer::PacketMeta::seq
 
-use std::path::{Path, PathBuf};
+mod shard;
+mod stream;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tapflow_analyzer::flow::Direction;
-use tapflow_analyzer::wire::{self, Decoded, Transport};
+use tapflow_analyzer::wire::{self, Decoded, FlowFields, LinkType};
 use tapflow_analyzer::{
-    packet_time, Analyzer, AnalyzerConfig, Counters, RecordBatch, RecordRef, RecordSink,
+    packet_time, Analyzer, AnalyzerConfig, Counters, PacketMeta, RecordBatch, RecordRef, RecordSink,
 };
 
 use crate::output::{batch_channel, drain_rings, BatchSink};
-use crate::pcap::PcapReader;
-use crate::pipeline::{endpoint_hash, flow_hash, lane, worker_of, LaneSource, LaneTx};
-use crate::source::{Burst, PacketSource, SourceError};
+use crate::pcap;
+use crate::pipeline::{endpoint_hash, flow_hash, lane, LaneSource};
+use crate::source::{PacketSource, SourceError};
 use crate::worker::{Clock, RunStats, Worker};
+use shard::ShardSource;
 
 /// Record batches in flight per worker before it waits for the output (each up to 256 rows and,
 /// rendered, their JSON lines: about 0.4 MB; 64 took 50 MB more at the peak of a SYN flood with
@@ -82,34 +87,46 @@ pub fn analyze_files(
     let clocks: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
     let at = SplitProgress::default();
     std::thread::scope(|scope| {
-        let mut tx = Vec::with_capacity(workers);
+        // Compressed input: one reader decompresses it for every worker.
+        let streamed = files
+            .iter()
+            .any(|f| pcap::is_compressed(f).unwrap_or(false));
         let mut rings = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
-        for clock in &clocks {
-            let (t, r) = lane();
-            tx.push(t);
+        let mut lanes = Vec::new();
+        for (me, clock) in clocks.iter().enumerate() {
             let (batch_sink, ring) = batch_channel(RECORD_BATCHES);
             rings.push(ring);
+            let sink = ClockedSink {
+                inner: batch_sink.lossless().rendering(render),
+                clock,
+            };
             let acfg = acfg.clone();
-            handles.push(scope.spawn(move || {
-                let mut analyzer = Analyzer::new(acfg);
-                let mut source = LaneSource::new(vec![r]);
-                let sink = ClockedSink {
-                    inner: batch_sink.lossless().rendering(render),
-                    clock,
-                };
-                let mut worker = Worker::new(&mut analyzer, sink);
-                // A lane source ends only when the reader is gone; it cannot fail. The reader's
-                // last mark (the input's last time) has moved this worker there.
-                let _ = worker.run(&mut source, Clock::Offline, || false, |_, _| {});
-                let (run, _) = worker.finish();
-                (run, analyzer.counters().clone())
-            }));
+            if streamed {
+                let (tx, rx) = lane();
+                lanes.push(tx);
+                handles.push(scope.spawn(move || {
+                    let (run, counters, _) = analyze(acfg, sink, LaneSource::new(vec![rx]));
+                    // A lane source ends when the reader is gone; it cannot fail.
+                    (run, counters, Ok(InputClock::default()))
+                }));
+            } else {
+                let at = (me == 0).then_some(&at);
+                handles.push(scope.spawn(move || {
+                    let source = ShardSource::new(files, (me, workers), cfg, at);
+                    let (run, counters, (source, read)) = analyze(acfg, sink, source);
+                    let read = read.map(|()| source.input).map_err(|error| SplitError {
+                        path: source.path().to_path_buf(),
+                        error,
+                    });
+                    (run, counters, read)
+                }));
+            }
         }
-        let reader = {
+        let reader = streamed.then(|| {
             let at = &at;
-            scope.spawn(move || read_files(files, tx, cfg, at))
-        };
+            scope.spawn(move || stream::read_files(files, lanes, cfg, at))
+        });
         let mut last_tick = 0;
         loop {
             // The clocks first: every record a worker made before its clock moved is in its
@@ -133,93 +150,88 @@ pub fn analyze_files(
             }
         }
         let mut out = SplitOutcome::default();
+        let mut first = None;
         for h in handles {
-            let (run, counters) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let (run, counters, read) = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             out.stats.frames += run.frames;
             out.stats.bytes += run.bytes;
             out.counters.merge(&counters);
+            // Every worker read the same input: the first one's counts are the input's.
+            first.get_or_insert(read);
         }
-        let read = reader
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
-        out.counters.ts_backwards += read.ts_backwards;
-        out.truncated = read.truncated;
+        let input = match reader {
+            Some(r) => r.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+            None => first.unwrap_or(Ok(InputClock::default()))?,
+        };
+        out.counters.ts_backwards += input.ts_backwards;
+        out.truncated = input.truncated;
         Ok(out)
     })
 }
 
-/// What the reader counted.
-struct ReadOutcome {
+/// One worker's run over `source`: its run totals, its analyzer's counters, and the source
+/// with what the run returned (a read error).
+fn analyze<S: PacketSource>(
+    cfg: AnalyzerConfig,
+    sink: ClockedSink<'_>,
+    mut source: S,
+) -> (RunStats, Counters, (S, Result<(), SourceError>)) {
+    let mut analyzer = Analyzer::new(cfg);
+    let mut worker = Worker::new(&mut analyzer, sink);
+    // The source's last mark (the input's last time) has moved the worker there; after a read
+    // error the flows are closed and reported all the same.
+    let read = worker.run(&mut source, Clock::Offline, || false, |_, _| {});
+    let (run, _) = worker.finish();
+    (run, analyzer.counters().clone(), (source, read))
+}
+
+/// The input's frames numbered and timed in order, as one analyzer numbers and times them.
+#[derive(Debug, Clone, Copy, Default)]
+struct InputClock {
+    now: Option<u64>,
+    /// Frames of the input so far.
+    seq: u64,
+    /// Frames whose time went backwards beyond the tolerance.
     ts_backwards: u64,
+    /// Records cut short at the end of a file.
     truncated: u64,
 }
 
-/// Frames between two time marks to every lane.
+impl InputClock {
+    /// Numbers and times the input's next frame.
+    #[inline]
+    fn stamp(&mut self, meta: &mut PacketMeta) {
+        let (ts, backwards) = packet_time(self.now, meta.ts_ns);
+        self.ts_backwards += u64::from(backwards);
+        self.now = Some(ts);
+        self.seq += 1;
+        meta.ts_ns = ts;
+        meta.seq = self.seq;
+    }
+}
+
+/// Frames between two time marks.
 const MARK_EVERY: u64 = 1 << 16;
 
-/// The reader: every frame of every file, in order, to its worker's lane; every 65,536 frames
-/// and at the end a time mark to every lane.
-fn read_files(
-    files: &[PathBuf],
-    mut lanes: Vec<LaneTx>,
-    cfg: &AnalyzerConfig,
-    at: &SplitProgress,
-) -> Result<ReadOutcome, SplitError> {
-    let n = lanes.len();
-    let (mut now, mut seq, mut next_mark) = (None::<u64>, 0u64, MARK_EVERY);
-    let mut out = ReadOutcome {
-        ts_backwards: 0,
-        truncated: 0,
-    };
-    let fail = |path: &Path, error| SplitError {
-        path: path.to_path_buf(),
-        error,
-    };
-    for (i, path) in files.iter().enumerate() {
-        at.file.store(i, Ordering::Relaxed);
-        at.file_bytes.store(0, Ordering::Relaxed);
-        let mut reader = PcapReader::open(path, 0).map_err(|e| fail(path, e))?;
-        loop {
-            let burst = reader
-                .poll_burst(|f| {
-                    let mut meta = f.meta;
-                    let (ts, backwards) = packet_time(now, meta.ts_ns);
-                    out.ts_backwards += u64::from(backwards);
-                    now = Some(ts);
-                    seq += 1;
-                    meta.ts_ns = ts;
-                    meta.seq = seq;
-                    // Decoded once, here: the worker takes the packet as decoded.
-                    let mut p = wire::Packet::EMPTY;
-                    let (hash, decoded) =
-                        match wire::decode_link_into(f.data, meta.link, &cfg.decode, &mut p) {
-                            Ok(()) => (service_hash(&p, cfg), Decoded::of(&p, f.data, &cfg.decode)),
-                            Err(_) => (0, None),
-                        };
-                    lanes[worker_of(hash, n)].push_wait(&meta, f.data, decoded);
-                })
-                .map_err(|e| fail(path, e))?;
-            at.file_bytes.store(reader.bytes_read(), Ordering::Relaxed);
-            at.frames.store(seq, Ordering::Relaxed);
-            if let Some(now) = now.filter(|_| seq >= next_mark) {
-                next_mark = seq + MARK_EVERY;
-                for l in lanes.iter_mut() {
-                    l.flush_marked(now);
-                }
-            }
-            if burst == Burst::End {
-                break;
-            }
-        }
-        out.truncated += reader.truncated_records;
+/// A frame's steering hash and its decoded form: read the fast way when it is plain
+/// ([`wire::plain_flow`]: nothing decoded, the analyzer decodes it), else decoded here.
+#[inline]
+fn steer(data: &[u8], link: LinkType, cfg: &AnalyzerConfig) -> (u64, Option<Decoded>) {
+    if let Some(f) = wire::plain_flow(data, link, &cfg.decode) {
+        return (service_hash(&f, cfg), None);
     }
-    for l in lanes.iter_mut() {
-        match now {
-            Some(now) => l.flush_marked(now),
-            None => l.flush(),
-        }
+    steer_decoding(data, link, cfg)
+}
+
+/// A frame's steering hash (0 when it does not decode) and the frame decoded once, to travel
+/// with it to its worker.
+fn steer_decoding(data: &[u8], link: LinkType, cfg: &AnalyzerConfig) -> (u64, Option<Decoded>) {
+    let mut p = wire::Packet::EMPTY;
+    if wire::decode_link_into(data, link, &cfg.decode, &mut p).is_err() {
+        return (0, None);
     }
-    Ok(out)
+    let hash = FlowFields::of(&p).map_or(0, |f| service_hash(&f, cfg));
+    (hash, Decoded::of(&p, data, &cfg.decode))
 }
 
 /// Steering by service: a frame goes where the server end of its flow goes, (address, port)
@@ -229,10 +241,8 @@ fn read_files(
 /// application protocol of a server) is learned by one worker from the same flows. Ports that
 /// do not tell (equal, or none) steer by the symmetric flow hash. Both directions of a flow
 /// meet in one worker either way.
-fn service_hash(p: &wire::Packet<'_>, cfg: &AnalyzerConfig) -> u64 {
-    let Some(ip) = p.ip else { return 0 };
-    let (sp, dp) = p.transport.ports();
-    let has_ports = matches!(p.transport, Transport::Tcp(_) | Transport::Udp(_));
+fn service_hash(f: &FlowFields, cfg: &AnalyzerConfig) -> u64 {
+    let (sp, dp) = (f.src_port, f.dst_port);
     let server = Direction::server_by_ports(sp, dp, &cfg.server_ports)
         .map(|d| d.server)
         .or(match sp.cmp(&dp) {
@@ -240,11 +250,11 @@ fn service_hash(p: &wire::Packet<'_>, cfg: &AnalyzerConfig) -> u64 {
             std::cmp::Ordering::Greater => Some(1),
             std::cmp::Ordering::Equal => None,
         })
-        .filter(|_| has_ports);
+        .filter(|_| f.has_ports);
     match server {
-        Some(0) => endpoint_hash(ip.proto, &ip.src, sp),
-        Some(_) => endpoint_hash(ip.proto, &ip.dst, dp),
-        None => flow_hash(&ip, sp, dp),
+        Some(0) => endpoint_hash(f.proto, &f.src, sp),
+        Some(_) => endpoint_hash(f.proto, &f.dst, dp),
+        None => flow_hash(f),
     }
 }
 
@@ -267,5 +277,59 @@ impl RecordSink for ClockedSink<'_> {
     fn tick(&mut self, now_ns: u64) {
         self.inner.flush_batches();
         self.clock.store(now_ns, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::pcap::PcapReader;
+
+    /// Every frame of the shared captures (mirror encapsulations, TCP corner cases, the L7
+    /// protocols), when they are here: a frame read the fast way is steered as decoded.
+    #[test]
+    fn plain_frames_of_real_captures_steer_as_decoded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps");
+        if !root.exists() {
+            eprintln!("skipped: ../shared/pcaps is not here");
+            return;
+        }
+        let cfg = AnalyzerConfig::default();
+        let (mut fast, mut slow) = (0u64, 0u64);
+        for sub in ["encap", "l7", "tcp"] {
+            for e in std::fs::read_dir(root.join(sub)).expect("pcaps").flatten() {
+                let path = e.path();
+                let name = path.to_string_lossy().to_string();
+                if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+                    continue;
+                }
+                let mut reader = PcapReader::open(&path, 0).expect("open");
+                while let Ok(Some(frame)) = reader.next_frame() {
+                    let decoded = steer_decoding(frame.data, frame.meta.link, &cfg);
+                    match wire::plain_flow(frame.data, frame.meta.link, &cfg.decode) {
+                        Some(f) => {
+                            fast += 1;
+                            let mut p = wire::Packet::EMPTY;
+                            if wire::decode_link_into(
+                                frame.data,
+                                frame.meta.link,
+                                &cfg.decode,
+                                &mut p,
+                            )
+                            .is_ok()
+                            {
+                                assert_eq!(FlowFields::of(&p), Some(f), "{name}");
+                                assert_eq!(service_hash(&f, &cfg), decoded.0, "{name}");
+                            }
+                        }
+                        None => slow += 1,
+                    }
+                }
+            }
+        }
+        eprintln!("{fast} frames read the fast way, {slow} decoded");
+        assert!(fast > 1_000 && slow > 100, "fast {fast}, slow {slow}");
     }
 }

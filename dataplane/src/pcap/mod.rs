@@ -3,5 +3,5 @@
 mod reader;
 mod writer;
 
-pub use reader::PcapReader;
+pub use reader::{is_compressed, PcapReader};
 pub use writer::PcapWriter;

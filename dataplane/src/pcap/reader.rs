@@ -195,6 +195,14 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<bool, std::io::Error> {
     Ok(true)
 }
 
+/// Whether the file at `path` is gzip-compressed (what [`PcapReader::open`] decompresses).
+pub fn is_compressed(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 2];
+    let mut f = File::open(path)?;
+    let n = f.read(&mut head)?;
+    Ok(n == 2 && head == GZIP_MAGIC)
+}
+
 impl PcapReader {
     /// Opens a capture file; `source_index` becomes `PacketMeta::ifindex` (the tap port).
     pub fn open(path: &Path, source_index: u32) -> Result<Self, SourceError> {

@@ -1,0 +1,167 @@
+//! One worker's share of the input, read by the worker itself: every worker reads every file
+//! (the page cache serves the second read), numbers and times every frame as one analyzer would
+//! ([`packet_time`], [`PacketMeta::seq`]), steers it ([`super::service_hash`], [`worker_of`]) and
+//! keeps the frames that are its own, handed to its analyzer decoded (the steering decoded them).
+//! No reader thread and no copies between threads: a frame that is not this worker's costs a
+//! record header and a header parse.
+//!
+//! Time moves as with one analyzer: every 65,536 frames of the input and at its end the source
+//! gives its worker a time mark (every frame stamped up to then has been seen), so a worker
+//! whose share is idle still expires its flows on time.
+//!
+//! [`PacketMeta::seq`]: tapflow_analyzer::PacketMeta::seq
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use tapflow_analyzer::wire::Decoded;
+use tapflow_analyzer::AnalyzerConfig;
+
+use super::{steer, InputClock, SplitProgress, MARK_EVERY};
+use crate::pcap::PcapReader;
+use crate::pipeline::worker_of;
+use crate::source::{Burst, Frame, PacketSource, SourceError};
+
+/// Frames of one reader burst at most (the pcap reader's burst).
+const BURST: usize = 64;
+
+/// The files, read whole by one of `n` workers, which keeps its share.
+pub(super) struct ShardSource<'a> {
+    files: &'a [PathBuf],
+    /// The file being read (`files.len()` once all are read).
+    file: usize,
+    reader: Option<PcapReader>,
+    me: usize,
+    n: usize,
+    cfg: &'a AnalyzerConfig,
+    /// The input's time and frame count so far (counted by every worker alike).
+    pub(super) input: InputClock,
+    next_mark: u64,
+    mark: Option<u64>,
+    /// This worker's frames of the current burst as the steering decoded them.
+    decoded: Box<[Option<Decoded>]>,
+    /// Where the first worker tells how far the input is read.
+    progress: Option<&'a SplitProgress>,
+}
+
+impl<'a> ShardSource<'a> {
+    pub(super) fn new(
+        files: &'a [PathBuf],
+        (me, n): (usize, usize),
+        cfg: &'a AnalyzerConfig,
+        progress: Option<&'a SplitProgress>,
+    ) -> Self {
+        ShardSource {
+            files,
+            file: 0,
+            reader: None,
+            me,
+            n,
+            cfg,
+            input: InputClock::default(),
+            next_mark: MARK_EVERY,
+            mark: None,
+            decoded: vec![None; BURST].into_boxed_slice(),
+            progress,
+        }
+    }
+    /// The file being read (the one an error came from).
+    pub(super) fn path(&self) -> &Path {
+        let i = self.file.min(self.files.len().saturating_sub(1));
+        self.files.get(i).map_or(Path::new(""), |p| p.as_path())
+    }
+
+    /// Opens the next file when none is open; false once every file is read.
+    fn open(&mut self) -> Result<bool, SourceError> {
+        if self.reader.is_none() && self.file < self.files.len() {
+            self.reader = Some(PcapReader::open(&self.files[self.file], 0)?);
+            if let Some(at) = self.progress {
+                at.file.store(self.file, Ordering::Relaxed);
+                at.file_bytes.store(0, Ordering::Relaxed);
+            }
+        }
+        Ok(self.reader.is_some())
+    }
+}
+
+impl PacketSource for ShardSource<'_> {
+    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
+    }
+
+    /// The frames of one reader burst that are this worker's, as one slice.
+    fn poll_burst_slices(
+        &mut self,
+        mut f: impl FnMut(&mut [Frame<'_>]),
+    ) -> Result<Burst, SourceError> {
+        if !self.open()? {
+            return Ok(Burst::End);
+        }
+        let ShardSource {
+            reader: Some(reader),
+            me,
+            n,
+            cfg,
+            input,
+            decoded,
+            ..
+        } = self
+        else {
+            return Ok(Burst::End);
+        };
+        let mut kept = 0;
+        let burst = reader.poll_burst_slices(|frames| {
+            let mut mine = [0u8; BURST];
+            let mut k = 0;
+            for (i, frame) in frames.iter_mut().enumerate().take(BURST) {
+                input.stamp(&mut frame.meta);
+                let (hash, d) = steer(frame.data, frame.meta.link, cfg);
+                if worker_of(hash, *n) == *me {
+                    decoded[k] = d;
+                    mine[k] = i as u8;
+                    k += 1;
+                }
+            }
+            let mut out = [Frame::EMPTY; BURST];
+            for (o, (&i, d)) in out.iter_mut().zip(mine.iter().zip(decoded.iter()).take(k)) {
+                *o = Frame {
+                    decoded: d.as_ref(),
+                    ..frames[usize::from(i)]
+                };
+            }
+            if k > 0 {
+                f(&mut out[..k]);
+            }
+            kept += k;
+        })?;
+        if let Some(at) = self.progress {
+            if let Some(r) = &self.reader {
+                at.file_bytes.store(r.bytes_read(), Ordering::Relaxed);
+            }
+            at.frames.store(self.input.seq, Ordering::Relaxed);
+        }
+        if self.input.seq >= self.next_mark {
+            if let Some(now) = self.input.now {
+                self.next_mark = self.input.seq + MARK_EVERY;
+                self.mark = Some(now);
+            }
+        }
+        if burst != Burst::End {
+            return Ok(Burst::Frames(kept));
+        }
+        if let Some(r) = self.reader.take() {
+            self.input.truncated += r.truncated_records;
+        }
+        self.file += 1;
+        if self.file < self.files.len() {
+            return Ok(Burst::Frames(kept));
+        }
+        // The input's last time: every worker reaches it before closing its flows.
+        self.mark = self.input.now;
+        Ok(Burst::End)
+    }
+
+    fn take_time_mark(&mut self) -> Option<u64> {
+        self.mark.take()
+    }
+}
