@@ -204,6 +204,7 @@ pub fn worker_of(hash: u64, n: usize) -> usize {
 }
 
 /// Symmetric hash of a flow: both directions give the same value.
+#[inline]
 pub fn flow_hash(f: &FlowFields) -> u64 {
     let a = (f.src, f.src_port);
     let b = (f.dst, f.dst_port);
@@ -216,10 +217,12 @@ pub fn flow_hash(f: &FlowFields) -> u64 {
 }
 
 /// Hash of one endpoint (address, port) of protocol `proto`.
+#[inline]
 pub fn endpoint_hash(proto: u8, addr: &[u8; 16], port: u16) -> u64 {
     mix(proto, &[addr], u64::from(port))
 }
 
+#[inline]
 fn mix(proto: u8, addrs: &[&[u8; 16]], ports: u64) -> u64 {
     let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ u64::from(proto);
     for a in addrs {

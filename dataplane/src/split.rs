@@ -241,6 +241,7 @@ fn steer_decoding(data: &[u8], link: LinkType, cfg: &AnalyzerConfig) -> (u64, Op
 /// application protocol of a server) is learned by one worker from the same flows. Ports that
 /// do not tell (equal, or none) steer by the symmetric flow hash. Both directions of a flow
 /// meet in one worker either way.
+#[inline(always)]
 fn service_hash(f: &FlowFields, cfg: &AnalyzerConfig) -> u64 {
     let (sp, dp) = (f.src_port, f.dst_port);
     let server = Direction::server_by_ports(sp, dp, &cfg.server_ports)

@@ -47,7 +47,7 @@ const TCP_MIN_LEN: usize = 20;
 const UDP_LEN: usize = 8;
 
 /// The flow fields of a plain frame (module docs), or None.
-#[inline]
+#[inline(always)]
 pub fn plain_flow(frame: &[u8], link: LinkType, cfg: &DecodeConfig) -> Option<FlowFields> {
     if link != LinkType::Ethernet {
         return None;
@@ -82,8 +82,12 @@ pub fn plain_flow(frame: &[u8], link: LinkType, cfg: &DecodeConfig) -> Option<Fl
             let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
             let end = if total == 0 { l3.len() } else { total };
             f.proto = h[9];
-            f.src[..4].copy_from_slice(&h[12..16]);
-            f.dst[..4].copy_from_slice(&h[16..20]);
+            // Each address written whole (one store, not zeros then four bytes): the hash
+            // that reads it back in words then takes it from the store.
+            let v4 =
+                |a: &[u8]| u128::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]])).to_le_bytes();
+            f.src = v4(&h[12..16]);
+            f.dst = v4(&h[16..20]);
             l3.get(ihl..end.min(l3.len()))?
         }
         ETH_P_IPV6 => {
