@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 use tapflow_analyzer::wire::Decoded;
 use tapflow_analyzer::AnalyzerConfig;
 
-use super::{steer, InputClock, SplitProgress, MARK_EVERY};
+use tapflow_analyzer::wire;
+
+use super::{service_hash, steer_decoding, InputClock, SplitProgress, MARK_EVERY};
 use crate::pcap::PcapReader;
 use crate::pipeline::worker_of;
 use crate::source::{Burst, Frame, PacketSource, SourceError};
@@ -111,26 +113,40 @@ impl PacketSource for ShardSource<'_> {
         };
         let mut kept = 0;
         let burst = reader.poll_burst_slices(|frames| {
-            let mut mine = [0u8; BURST];
+            // This worker's frames are moved to the front of the burst, in order; those the
+            // steering decoded (not plain) keep that form in `decoded`.
             let mut k = 0;
-            for (i, frame) in frames.iter_mut().enumerate().take(BURST) {
-                input.stamp(&mut frame.meta);
-                let (hash, d) = steer(frame.data, frame.meta.link, cfg);
+            let mut carried = [false; BURST];
+            let n_frames = frames.len().min(BURST);
+            for i in 0..n_frames {
+                input.stamp(&mut frames[i].meta);
+                let (data, link) = (frames[i].data, frames[i].meta.link);
+                let (hash, carries) = match wire::plain_flow(data, link, &cfg.decode) {
+                    Some(fields) => (service_hash(&fields, cfg), false),
+                    None => {
+                        let (hash, d) = steer_decoding(data, link, cfg);
+                        decoded[k] = d;
+                        (hash, d.is_some())
+                    }
+                };
                 if worker_of(hash, *n) == *me {
-                    decoded[k] = d;
-                    mine[k] = i as u8;
+                    carried[k] = carries;
+                    frames[k] = frames[i];
                     k += 1;
                 }
             }
-            let mut out = [Frame::EMPTY; BURST];
-            for (o, (&i, d)) in out.iter_mut().zip(mine.iter().zip(decoded.iter()).take(k)) {
-                *o = Frame {
-                    decoded: d.as_ref(),
-                    ..frames[usize::from(i)]
-                };
-            }
-            if k > 0 {
+            if carried[..k].contains(&true) {
+                // Frames that carry their decoded form borrow it from this source.
+                let mut out = [Frame::EMPTY; BURST];
+                for (j, o) in out.iter_mut().enumerate().take(k) {
+                    *o = Frame {
+                        decoded: decoded[j].as_ref().filter(|_| carried[j]),
+                        ..frames[j]
+                    };
+                }
                 f(&mut out[..k]);
+            } else if k > 0 {
+                f(&mut frames[..k]);
             }
             kept += k;
         })?;
