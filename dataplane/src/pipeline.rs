@@ -183,9 +183,14 @@ pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
     steer(data, meta, cfg).0
 }
 
-/// The steering hash and the frame decoded once, to travel with it to the analyzer (which
-/// takes it as decoded while its decode settings are the same).
+/// The steering hash, and the frame decoded once when it is not plain, to travel with it to the
+/// analyzer (which takes it as decoded while its decode settings are the same). A plain frame
+/// is read the fast way ([`wire::plain_flow`]) and decoded by its analyzer: the capture side
+/// parses headers only.
 fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Decoded>) {
+    if let Some(f) = wire::plain_flow(data, meta.link, cfg) {
+        return (flow_hash(&f), None);
+    }
     let mut p = wire::Packet::EMPTY;
     if wire::decode_link_into(data, meta.link, cfg, &mut p).is_err() {
         return (0, None);
@@ -457,8 +462,15 @@ mod tests {
     #[test]
     fn a_steered_frame_reaches_the_analyzer_decoded() {
         let (a, b) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let frame = build::tcp_frame(a, b, 1000, 80, b"ping");
+        let plain = build::tcp_frame(a, b, 1000, 80, b"ping");
         let (cfg, m) = (DecodeConfig::default(), PacketMeta::default());
+        // A plain frame is steered by its headers alone; its analyzer decodes it.
+        assert!(steer(&plain, &m, &cfg).1.is_none());
+        let (outer_a, outer_b) = (
+            "192.168.0.1".parse().unwrap(),
+            "192.168.0.2".parse().unwrap(),
+        );
+        let frame = build::vxlan_frame(outer_a, outer_b, 7, &plain);
         let (tx_lane, rx_lane) = lane();
         let mut lanes = vec![tx_lane];
         let (hash, decoded) = steer(&frame, &m, &cfg);
