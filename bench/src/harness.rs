@@ -132,6 +132,9 @@ struct Tool {
     args: fn(&Harness, &Path, &Path) -> Vec<String>,
     /// Cores it is pinned to (from `Harness::core` on).
     cores: usize,
+    /// Where it writes its records (under the work directory), removed before each run so
+    /// that no run pays for replacing the previous round's files.
+    out_dir: Option<&'static str>,
 }
 
 const NFSTREAM: &str = "import sys\nfrom nfstream import NFStreamer\nprint(sum(1 for _ in NFStreamer(source=sys.argv[1], n_meters=1)))";
@@ -143,6 +146,7 @@ fn tools() -> Vec<Tool> {
             program: "",
             args: |h, pcap, out| analyze_args(h, pcap, out, 1),
             cores: 1,
+            out_dir: Some(TAPFLOW_OUT),
         },
         Tool {
             // `analyze --workers 2` on two cores: the reader, two analyzers and the output.
@@ -150,6 +154,7 @@ fn tools() -> Vec<Tool> {
             program: "",
             args: |h, pcap, out| analyze_args(h, pcap, out, 2),
             cores: 2,
+            out_dir: Some(TAPFLOW_2W_OUT),
         },
         Tool {
             name: "ndpiReader",
@@ -163,6 +168,7 @@ fn tools() -> Vec<Tool> {
                 ]
             },
             cores: 1,
+            out_dir: None,
         },
         Tool {
             name: "tshark",
@@ -179,6 +185,7 @@ fn tools() -> Vec<Tool> {
                 ]
             },
             cores: 1,
+            out_dir: None,
         },
         Tool {
             name: "nfstream",
@@ -192,6 +199,7 @@ fn tools() -> Vec<Tool> {
                 ]
             },
             cores: 1,
+            out_dir: None,
         },
         Tool {
             name: "suricata",
@@ -208,6 +216,7 @@ fn tools() -> Vec<Tool> {
                 ]
             },
             cores: 1,
+            out_dir: None,
         },
         Tool {
             name: "tcpdump",
@@ -223,16 +232,22 @@ fn tools() -> Vec<Tool> {
                 ]
             },
             cores: 1,
+            out_dir: None,
         },
     ]
 }
 
-/// `tapflow analyze` with the bench's config and `workers` analyzers, into its own directory.
+/// The records of `tapflow` and `tapflow-2w`, under the work directory.
+const TAPFLOW_OUT: &str = "tapflow_out";
+const TAPFLOW_2W_OUT: &str = "tapflow_2w_out";
+
+/// `tapflow analyze` with the bench's config and `workers` (1 or 2) analyzers, into its own
+/// directory.
 fn analyze_args(h: &Harness, pcap: &Path, out: &Path, workers: u16) -> Vec<String> {
     let dir = if workers == 1 {
-        "tapflow_out".to_string()
+        TAPFLOW_OUT
     } else {
-        format!("tapflow_{workers}w_out")
+        TAPFLOW_2W_OUT
     };
     vec![
         h.tapflow.display().to_string(),
@@ -372,6 +387,9 @@ impl Harness {
                 for (i, t) in present.iter().enumerate() {
                     let dir = self.work.join(format!("run_{}", t.name));
                     let _ = std::fs::remove_dir_all(&dir);
+                    if let Some(out) = t.out_dir {
+                        let _ = std::fs::remove_dir_all(self.work.join(out));
+                    }
                     std::fs::create_dir_all(&dir)?;
                     let args = (t.args)(self, &pcap, &self.work);
                     match run_once(self, t.cores, &args, &dir) {
@@ -484,10 +502,11 @@ impl Harness {
             }
             let dir = self.work.join("run_memory");
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(self.work.join(TAPFLOW_OUT));
             std::fs::create_dir_all(&dir)?;
             let s = run_once(self, 1, &(tapflow.args)(self, &pcap, &self.work), &dir)?;
             let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-                self.work.join("tapflow_out/stats.json"),
+                self.work.join(TAPFLOW_OUT).join("stats.json"),
             )?)?;
             Ok((s, stats["active_flows_peak"].as_u64().unwrap_or(0)))
         };
