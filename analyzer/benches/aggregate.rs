@@ -66,7 +66,7 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
 
 /// `base` from client `c` to server `s`.
 fn between(base: &L4FlowLog, c: u32, s: u8) -> L4FlowLog {
-    let mut r = base.clone();
+    let mut r = *base;
     let [_, x, y, z] = c.to_be_bytes();
     r.peers.ip_0 = v4(10, x, y, z.max(1));
     r.peers.ip_1 = v4(10, 200, 0, s);

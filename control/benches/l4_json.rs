@@ -30,7 +30,7 @@ fn syn_row() -> L4FlowLog {
 
 fn bench(c: &mut Criterion) {
     let syn = syn_row();
-    let mut full = syn.clone();
+    let mut full = syn;
     full.tunnel_tx_ip_0 = Some("2001:db8::10".parse().expect("address"));
     full.tunnel_rx_ip_0 = Some("203.0.113.9".parse().expect("address"));
     full.packet_tx = 123_456;
@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
     full.rtt = 1_234;
     full.art_sum = 9_876_543;
     // A one-packet UDP flow (a DNS query without its answer, a scan): no TCP flags or timings.
-    let mut udp = syn.clone();
+    let mut udp = syn;
     udp.peers.protocol = 17;
     (udp.tcp_flags_bit_0, udp.syn_count) = (0, 0);
     let mut g = c.benchmark_group("l4_row_json");

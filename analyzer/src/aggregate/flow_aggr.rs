@@ -217,7 +217,7 @@ impl FlowAggr {
                 let (m, acc) = if ended {
                     e.remove()
                 } else {
-                    std::mem::replace(e.get_mut(), (minute, r.clone()))
+                    std::mem::replace(e.get_mut(), (minute, *r))
                 };
                 sink.record(at_minute_end(acc, m).as_ref());
                 if ended {
@@ -228,7 +228,7 @@ impl FlowAggr {
                 if ended {
                     sink.record(r.as_ref());
                 } else {
-                    e.insert((minute, r.clone()));
+                    e.insert((minute, *r));
                 }
             }
         }

@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn rows_with_and_without_anomalies_and_latencies_add_the_same_sums() {
         let quiet = syn_row();
-        let mut busy = quiet.clone();
+        let mut busy = quiet;
         (busy.retrans_tx, busy.retrans_rx) = (3, 4);
         (busy.zero_win_tx, busy.zero_win_rx, busy.ooo_tx, busy.ooo_rx) = (5, 6, 7, 8);
         (busy.retrans_syn, busy.retrans_synack) = (1, 2);

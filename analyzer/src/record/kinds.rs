@@ -245,7 +245,7 @@ pub type Collected = RecordBatch;
 impl RecordSink for Vec<L4FlowLog> {
     fn record(&mut self, rec: RecordRef<'_>) {
         if let RecordRef::L4FlowLog(r) = rec {
-            self.push(r.clone());
+            self.push(*r);
         }
     }
 }

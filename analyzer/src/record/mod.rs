@@ -119,7 +119,7 @@ impl ProcessPair {
 }
 
 /// One l4_flow_log row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct L4FlowLog {
     pub flow_id: u64,
     /// The agent that sent the row (DeepFlow's `agent_id`), on rows a `tapflow server`

@@ -181,7 +181,7 @@ impl<'a> ProcessJoin<'a> {
             return;
         }
         let mut h = match rec {
-            RecordRef::L4FlowLog(r) => Held::L4(Box::new(r.clone())),
+            RecordRef::L4FlowLog(r) => Held::L4(Box::new(*r)),
             RecordRef::L7FlowLog(r) => Held::L7(Box::new(r.clone())),
             other => {
                 self.inner.record(other);
