@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::wire::{
-    decode, decode_link_into, DecodeConfig, LinkType, Packet, ETH_P_8021AD, ETH_P_8021Q,
-    IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP,
+    decode, decode_link_into, plain_flow, DecodeConfig, LinkType, Packet, ETH_P_8021AD,
+    ETH_P_8021Q, IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -194,5 +194,29 @@ fn decoded(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, peer, decoded);
+/// Steering by headers (`analyze --workers`, the pipeline's capture side): a plain frame's flow
+/// fields without decoding it; the tunnelled frames give None (the steering decodes them).
+fn plain(c: &mut Criterion) {
+    let cfg = DecodeConfig::default();
+    let mut g = c.benchmark_group("plain_flow");
+    g.throughput(Throughput::Elements(1));
+    for (name, f) in frames() {
+        if !matches!(
+            name,
+            "ethernet_ipv4_tcp" | "ipv6_tcp" | "vlan" | "qinq" | "vxlan"
+        ) {
+            continue;
+        }
+        assert_eq!(
+            plain_flow(&f, LinkType::Ethernet, &cfg).is_some(),
+            name != "vxlan"
+        );
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(plain_flow(black_box(&f), LinkType::Ethernet, &cfg)).is_some())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, peer, decoded, plain);
 criterion_main!(benches);
