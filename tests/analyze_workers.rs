@@ -227,6 +227,40 @@ fn compressed_capture_same_records_with_2_workers() {
     assert_same(&[gz], &dir, &[2, 3], 1_000, Expect::Identical);
 }
 
+/// A capture coming through a pipe (a FIFO, as `<(zcat f.pcap.gz)` gives) can be read by one
+/// reader only: the one reader takes it and hands the workers their frames; the records are
+/// one worker's on the file.
+#[test]
+fn piped_capture_same_records_with_2_workers() {
+    let dir = procs::Scratch::new("workers", "fifo");
+    generate(&dir, 17, 200);
+    let one = dir.join("w1");
+    analyze(&[dir.join("g.pcap")], 1, &one, None);
+    let fifo = dir.join("g.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let mut writer = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cat '{}' > '{}'",
+            dir.join("g.pcap").display(),
+            fifo.display()
+        ))
+        .spawn()
+        .expect("writer");
+    let two = dir.join("w2");
+    analyze(&[fifo], 2, &two, None);
+    assert!(writer.wait().expect("writer").success());
+    let (want, got) = (tables(&one), tables(&two));
+    assert!(
+        want["l4_flow_log"].len() >= 200,
+        "{}",
+        want["l4_flow_log"].len()
+    );
+    assert_eq!(got, want);
+    assert_eq!(counters(&two), counters(&one));
+}
+
 /// With `second_metrics` (1-second documents too, and live flows' rows merged per minute on
 /// the output thread) the documents of the rows of two workers are one worker's: every 1 s and
 /// 1 m document line for line, and the same counters.

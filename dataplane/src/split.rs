@@ -6,7 +6,7 @@
 //! those of one worker (flow tables and their limits are split over the workers, as live).
 //!
 //! Plain files are read by every worker, each keeping its share ([`shard`]): no thread between
-//! the file and the analyzers, nothing copied. Compressed files are decompressed once, by a
+//! the file and the analyzers, nothing copied. Compressed files and pipes are read once, by a
 //! reader that hands each frame to its worker over the pipeline's lanes ([`stream`]).
 //!
 //! Time stays packet time, and moves for every worker as for one analyzer: every 65,536 frames
@@ -87,10 +87,8 @@ pub fn analyze_files(
     let clocks: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
     let at = SplitProgress::default();
     std::thread::scope(|scope| {
-        // Compressed input: one reader decompresses it for every worker.
-        let streamed = files
-            .iter()
-            .any(|f| pcap::is_compressed(f).unwrap_or(false));
+        // Compressed input, or a pipe (which only one reader can read): one reader for all.
+        let streamed = !files.iter().all(|f| readable_by_each_worker(f));
         let mut rings = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         let mut lanes = Vec::new();
@@ -167,6 +165,14 @@ pub fn analyze_files(
         out.truncated = input.truncated;
         Ok(out)
     })
+}
+
+/// A regular file that is not compressed: every worker can read it whole (a pipe gives its
+/// bytes to one reader only, and a compressed file would be decompressed by each). What cannot
+/// be looked at goes to the one reader, which reports why.
+fn readable_by_each_worker(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && pcap::is_compressed(path).is_ok_and(|gz| !gz)
 }
 
 /// One worker's run over `source`: its run totals, its analyzer's counters, and the source
