@@ -86,6 +86,12 @@ pub fn analyze_files(
     let acfg = cfg.per_worker(workers);
     let clocks: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
     let at = SplitProgress::default();
+    // Read to their lengths now: a file still being written ends at the same frame for all.
+    let lengths: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(u64::MAX, |m| m.len()))
+        .collect();
+    let lengths = &lengths;
     std::thread::scope(|scope| {
         // Compressed input, or a pipe (which only one reader can read): one reader for all.
         let streamed = !files.iter().all(|f| readable_by_each_worker(f));
@@ -111,7 +117,7 @@ pub fn analyze_files(
             } else {
                 let at = (me == 0).then_some(&at);
                 handles.push(scope.spawn(move || {
-                    let source = ShardSource::new(files, (me, workers), cfg, at);
+                    let source = ShardSource::new((files, lengths), (me, workers), cfg, at);
                     let (run, counters, (source, read)) = analyze(acfg, sink, source);
                     let read = read.map(|()| source.input).map_err(|error| SplitError {
                         path: source.path().to_path_buf(),

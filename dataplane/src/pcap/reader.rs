@@ -91,7 +91,8 @@ const READ: usize = 256 << 10;
 /// A file read in large blocks: classic pcap frames are handed out of the block where they lie
 /// (one copy of the file, by the kernel, and no copy per frame).
 struct Blocks {
-    file: File,
+    /// The file, up to the length it is read to.
+    file: std::io::Take<File>,
     buf: Vec<u8>,
     /// The unread bytes are `buf[pos..end]`.
     pos: usize,
@@ -100,7 +101,7 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn new(file: File) -> Blocks {
+    fn new(file: std::io::Take<File>) -> Blocks {
         Blocks {
             file,
             buf: vec![0; BLOCK],
@@ -206,7 +207,13 @@ pub fn is_compressed(path: &Path) -> std::io::Result<bool> {
 impl PcapReader {
     /// Opens a capture file; `source_index` becomes `PacketMeta::ifindex` (the tap port).
     pub fn open(path: &Path, source_index: u32) -> Result<Self, SourceError> {
-        let mut blocks = Blocks::new(File::open(path)?);
+        Self::open_first(path, source_index, u64::MAX)
+    }
+
+    /// Opens a capture file and reads no more than its first `len` bytes: what several readers
+    /// of a file still being written read alike (a record cut there is counted as a cut one).
+    pub fn open_first(path: &Path, source_index: u32, len: u64) -> Result<Self, SourceError> {
+        let mut blocks = Blocks::new(File::open(path)?.take(len));
         if blocks.fill(2)?.starts_with(&GZIP_MAGIC) {
             // The decoder reads the same blocks (nothing consumed: pipes work too).
             let gz = MultiGzDecoder::new(blocks);

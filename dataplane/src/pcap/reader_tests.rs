@@ -264,9 +264,14 @@ fn block_read_files_read_like_streams_at_every_cut() {
     let ng = section(false, &[&[1u8; 60], &[2u8; 61]]);
     let dir = test_dir("blocks");
     let path = dir.join("f.pcap");
+    let whole = dir.join("whole.pcap");
     for file in [classic, ng] {
+        std::fs::write(&whole, &file).expect("write");
         for cut in 0..=file.len() {
             std::fs::write(&path, &file[..cut]).expect("write");
+            // The whole file read to `cut` (a file still being written, read by several
+            // workers alike) is the file cut there.
+            let first = PcapReader::open_first(&whole, 0, cut as u64);
             let stream = PcapReader::from_reader(Box::new(Cursor::new(file[..cut].to_vec())), 0);
             let mapped = PcapReader::open(&path, 0);
             match (stream, mapped) {
@@ -278,8 +283,14 @@ fn block_read_files_read_like_streams_at_every_cut() {
                     let mut bursts = PcapReader::open(&path, 0).expect("reopen");
                     assert_eq!(frames_by_bursts(&mut bursts), want, "bursts, cut at {cut}");
                     assert_eq!(bursts.bytes_read(), s.bytes_read(), "bursts, cut at {cut}");
+                    let mut first = first.expect("open the first bytes");
+                    assert_eq!(frames_by_bursts(&mut first), want, "first {cut} bytes");
                 }
-                (Err(s), Err(m)) => assert_eq!(format!("{s:?}"), format!("{m:?}"), "cut {cut}"),
+                (Err(s), Err(m)) => {
+                    assert_eq!(format!("{s:?}"), format!("{m:?}"), "cut {cut}");
+                    let first = first.err().map(|e| format!("{e:?}"));
+                    assert_eq!(first, Some(format!("{m:?}")), "first {cut} bytes");
+                }
                 (s, m) => panic!(
                     "cut at {cut}: stream {:?} vs mapped {:?}",
                     s.is_ok(),

@@ -30,6 +30,9 @@ const BURST: usize = 64;
 /// The files, read whole by one of `n` workers, which keeps its share.
 pub(super) struct ShardSource<'a> {
     files: &'a [PathBuf],
+    /// How far each file is read: its length when the run began, so that every worker reads
+    /// a file still being written to the same end.
+    lengths: &'a [u64],
     /// The file being read (`files.len()` once all are read).
     file: usize,
     reader: Option<PcapReader>,
@@ -48,13 +51,14 @@ pub(super) struct ShardSource<'a> {
 
 impl<'a> ShardSource<'a> {
     pub(super) fn new(
-        files: &'a [PathBuf],
+        (files, lengths): (&'a [PathBuf], &'a [u64]),
         (me, n): (usize, usize),
         cfg: &'a AnalyzerConfig,
         progress: Option<&'a SplitProgress>,
     ) -> Self {
         ShardSource {
             files,
+            lengths,
             file: 0,
             reader: None,
             me,
@@ -76,7 +80,9 @@ impl<'a> ShardSource<'a> {
     /// Opens the next file when none is open; false once every file is read.
     fn open(&mut self) -> Result<bool, SourceError> {
         if self.reader.is_none() && self.file < self.files.len() {
-            self.reader = Some(PcapReader::open(&self.files[self.file], 0)?);
+            let path = &self.files[self.file];
+            let len = self.lengths.get(self.file).copied().unwrap_or(u64::MAX);
+            self.reader = Some(PcapReader::open_first(path, 0, len)?);
             if let Some(at) = self.progress {
                 at.file.store(self.file, Ordering::Relaxed);
                 at.file_bytes.store(0, Ordering::Relaxed);
