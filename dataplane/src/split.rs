@@ -1,13 +1,13 @@
 //! Multi-core offline analysis (`tapflow analyze --workers N`): N analyzer workers, each frame
-//! steered to the worker its service's hash names ([`service_hash`], [`worker_of`](crate::pipeline::worker_of)), numbered and
-//! timed as one analyzer would number and time it ([`InputClock`]: [`packet_time`] and
+//! steered to the worker its service's hash names (`service_hash`, [`worker_of`]), numbered and
+//! timed as one analyzer would number and time it (`InputClock`: [`packet_time`] and
 //! [`PacketMeta::seq`], which the flow ids are made of). The workers' records reach the caller's
 //! sink on the calling thread. Every frame is analysed and every record written. The records are
 //! those of one worker (flow tables and their limits are split over the workers, as live).
 //!
-//! Plain files are read by every worker, each keeping its share ([`shard`]): no thread between
-//! the file and the analyzers, nothing copied. Compressed files and pipes are read once, by a
-//! reader that hands each frame to its worker over the pipeline's lanes ([`stream`]).
+//! Plain files are read by every worker, each keeping its share (`shard`): no thread between the
+//! file and the analyzers, nothing copied. Compressed files and pipes are read once, by a reader
+//! that hands each frame to its worker over the pipeline's lanes (`stream`).
 //!
 //! Time stays packet time, and moves for every worker as for one analyzer: every 65,536 frames
 //! of the input and at its end each worker moves its analyzer to the input's time and tells the
@@ -15,6 +15,7 @@
 //! worker has reached the input's last time before it closes its flows.
 //!
 //! [`PacketMeta::seq`]: tapflow_analyzer::PacketMeta::seq
+//! [`worker_of`]: crate::pipeline::worker_of
 
 mod shard;
 mod stream;

@@ -1,15 +1,15 @@
 //! One worker's share of the input, read by the worker itself: every worker reads every file
-//! (the page cache serves the second read), numbers and times every frame as one analyzer would
-//! ([`packet_time`], [`PacketMeta::seq`]), steers it ([`super::service_hash`], [`worker_of`]) and
-//! keeps the frames that are its own, handed to its analyzer decoded (the steering decoded them).
-//! No reader thread and no copies between threads: a frame that is not this worker's costs a
-//! record header and a header parse.
+//! (the page cache serves the second read) to the length it had when the run began, numbers and
+//! times every frame as one analyzer would (`InputClock`), steers it (`service_hash` of
+//! [`wire::plain_flow`]'s fields, or of the decoded frame when it is not plain; then
+//! [`worker_of`]) and keeps the frames that are its own, moved to the front of the reader's burst
+//! and handed to its analyzer there (a frame the steering decoded carries that form along). No
+//! reader thread and no copies between threads: a frame that is not this worker's costs a record
+//! header and a header parse.
 //!
 //! Time moves as with one analyzer: every 65,536 frames of the input and at its end the source
 //! gives its worker a time mark (every frame stamped up to then has been seen), so a worker
 //! whose share is idle still expires its flows on time.
-//!
-//! [`PacketMeta::seq`]: tapflow_analyzer::PacketMeta::seq
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
