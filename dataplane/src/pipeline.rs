@@ -202,7 +202,7 @@ fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Dec
 /// The worker (of `n`, at least 1) a steering hash goes to: the high half of `hash * n` (Lemire's
 /// multiply-shift reduction), an even split like `hash % n` without a 64-bit division per frame
 /// (the offline reader's largest single instruction cost on 64-byte frames). It takes the
-/// hash's high bits, which [`mix`]'s finalizer makes depend on every input bit.
+/// hash's high bits, which `mix`'s finalizer makes depend on every input bit.
 #[inline]
 pub fn worker_of(hash: u64, n: usize) -> usize {
     ((u128::from(hash) * n as u128) >> 64) as usize

@@ -62,7 +62,7 @@ pub struct XdpSettings {
 /// DPDK engine settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DpdkSettings {
-    /// EAL arguments (without argv[0]), e.g. `-l 0-1 --vdev net_pcap0,rx_pcap=x.pcap`.
+    /// EAL arguments (without `argv[0]`), e.g. `-l 0-1 --vdev net_pcap0,rx_pcap=x.pcap`.
     pub eal_args: Vec<String>,
     /// Ports by name: PCI addresses (`0000:01:00.0`) or vdev names (`net_pcap0`).
     pub ports: Vec<String>,
