@@ -25,7 +25,8 @@ const SEND_RETRIES: u32 = 100;
 const BATCH: usize = 64;
 
 /// Sends every frame of `source` out of `iface`; `pps` paces the rate (None = as fast as possible).
-/// Frames go out in batches of 64 (sendmmsg); pacing is per batch.
+/// Frames go out in batches of up to 64 (sendmmsg), whatever the source's bursts; pacing is per
+/// batch.
 pub fn replay(
     iface: &str,
     source: &mut impl PacketSource,
@@ -45,7 +46,9 @@ pub fn replay(
             buf.extend_from_slice(frame.data);
             ends.push(buf.len());
         })?;
-        if !ends.is_empty() {
+        // A source's burst may hold more frames than one sendmmsg batch: sent a batch at a time.
+        let mut from = 0;
+        for window in ends.chunks(BATCH) {
             if let Some(g) = gap {
                 let due = start + g * (st.sent + st.failed) as u32;
                 let now = Instant::now();
@@ -54,15 +57,15 @@ pub fn replay(
                 }
             }
             let mut frames: [&[u8]; BATCH] = [&[]; BATCH];
-            let mut from = 0;
-            for (i, end) in ends.iter().enumerate() {
+            for (i, end) in window.iter().enumerate() {
                 frames[i] = &buf[from..*end];
                 from = *end;
             }
+            let n = window.len();
             let mut done = 0;
             let mut tries = 0;
-            while done < ends.len() {
-                match inj.send_batch(&frames[done..ends.len()]) {
+            while done < n {
+                match inj.send_batch(&frames[done..n]) {
                     Ok(k) => {
                         done += k;
                         st.sent += k as u64;
@@ -77,7 +80,7 @@ pub fn replay(
                     {
                         tries += 1;
                         if tries > SEND_RETRIES {
-                            st.failed += (ends.len() - done) as u64;
+                            st.failed += (n - done) as u64;
                             break;
                         }
                         std::thread::sleep(Duration::from_micros(50));
@@ -90,9 +93,9 @@ pub fn replay(
                     }
                 }
             }
-            buf.clear();
-            ends.clear();
         }
+        buf.clear();
+        ends.clear();
         if burst == Burst::End {
             break;
         }
