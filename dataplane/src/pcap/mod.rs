@@ -3,5 +3,6 @@
 mod reader;
 mod writer;
 
+pub(crate) use reader::FILE_BURST;
 pub use reader::{is_compressed, PcapReader};
 pub use writer::PcapWriter;

@@ -620,7 +620,7 @@ fn record_header(
 }
 
 /// Frames per burst when reading files.
-const FILE_BURST: usize = 64;
+pub(crate) const FILE_BURST: usize = 64;
 
 impl PcapReader {
     /// The next frame, or `None` at the end of the file.

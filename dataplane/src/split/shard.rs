@@ -25,7 +25,7 @@ use crate::pipeline::worker_of;
 use crate::source::{Burst, Frame, PacketSource, SourceError};
 
 /// Frames of one reader burst at most (the pcap reader's burst).
-const BURST: usize = 64;
+const BURST: usize = crate::pcap::FILE_BURST;
 
 /// The files, read whole by one of `n` workers, which keeps its share.
 pub(super) struct ShardSource<'a> {
