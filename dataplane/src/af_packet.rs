@@ -52,10 +52,6 @@ impl AfPacketSource {
 }
 
 impl PacketSource for AfPacketSource {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
-    }
-
     /// A block's frames in slices of up to [`CHUNK`]: frames lie in the block, those whose
     /// stripped VLAN tag is put back in the scratch buffer (room for a whole block's worth).
     fn poll_burst_slices(

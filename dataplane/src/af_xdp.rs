@@ -39,10 +39,6 @@ impl AfXdpSource {
 }
 
 impl PacketSource for AfXdpSource {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
-    }
-
     /// The whole RX burst as one slice: its frames stay in the UMEM until the burst is done.
     fn poll_burst_slices(
         &mut self,

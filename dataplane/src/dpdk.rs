@@ -37,10 +37,6 @@ impl<'port> DpdkSource<'port> {
 }
 
 impl PacketSource for DpdkSource<'_> {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
-    }
-
     /// The whole RX burst as one slice: its mbufs stay ours until it is analysed.
     fn poll_burst_slices(
         &mut self,

@@ -321,10 +321,6 @@ impl LaneSource {
 }
 
 impl PacketSource for LaneSource {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
-    }
-
     /// Each batch's frames as one slice (they stay in the batch until it goes back).
     fn poll_burst_slices(
         &mut self,

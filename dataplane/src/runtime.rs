@@ -297,12 +297,13 @@ enum LiveSource<'p> {
 }
 
 impl PacketSource for LiveSource<'_> {
-    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+    /// The engine's bursts as it hands them (whole RX bursts, AF_PACKET blocks' frames).
+    fn poll_burst_slices(&mut self, f: impl FnMut(&mut [Frame<'_>])) -> Result<Burst, SourceError> {
         match self {
-            LiveSource::AfPacket(s) => s.poll_burst(f),
-            LiveSource::AfXdp(s) => s.poll_burst(f),
+            LiveSource::AfPacket(s) => s.poll_burst_slices(f),
+            LiveSource::AfXdp(s) => s.poll_burst_slices(f),
             #[cfg(feature = "dpdk")]
-            LiveSource::Dpdk(s) => s.poll_burst(f),
+            LiveSource::Dpdk(s) => s.poll_burst_slices(f),
             #[cfg(not(feature = "dpdk"))]
             LiveSource::Never(_, never) => match *never {},
         }

@@ -47,18 +47,17 @@ pub struct QueueReport {
 
 /// A source of frames. Implementations reuse their buffers: no allocation per frame.
 pub trait PacketSource {
-    /// Hands the next burst of frames to `f` (each frame valid only during its call).
-    fn poll_burst(&mut self, f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError>;
-
     /// Hands the next burst to `f` as slices whose frames are valid together, so the analyzer
     /// can work on a frame while later ones load (`Analyzer::on_burst`); the caller may change
     /// the frames' metadata. A source whose frames are valid one at a time hands them over as
-    /// slices of one (this default).
-    fn poll_burst_slices(
-        &mut self,
-        mut f: impl FnMut(&mut [Frame<'_>]),
-    ) -> Result<Burst, SourceError> {
-        self.poll_burst(|frame| f(&mut [*frame]))
+    /// slices of one. Required: a wrapper that forgot it would hand its inner source's bursts
+    /// over one frame at a time without anyone noticing.
+    fn poll_burst_slices(&mut self, f: impl FnMut(&mut [Frame<'_>])) -> Result<Burst, SourceError>;
+
+    /// Hands the next burst of frames to `f` one at a time (each frame valid only during its
+    /// call).
+    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
+        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
     }
 
     /// Drop counters since the last call (0 for files).

@@ -93,10 +93,6 @@ impl<'a> ShardSource<'a> {
 }
 
 impl PacketSource for ShardSource<'_> {
-    fn poll_burst(&mut self, mut f: impl FnMut(&Frame<'_>)) -> Result<Burst, SourceError> {
-        self.poll_burst_slices(|frames| frames.iter().for_each(&mut f))
-    }
-
     /// The frames of one reader burst that are this worker's, as one slice.
     fn poll_burst_slices(
         &mut self,
