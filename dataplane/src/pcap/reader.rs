@@ -2,8 +2,9 @@
 //! (section header, interface description with `if_tsresol`/`if_tsoffset`, enhanced and simple
 //! packet blocks), with transparent gzip. One buffer is reused for every frame. An uncompressed
 //! capture file is read 256 KiB at a time into a block and its classic pcap frames are handed
-//! out of that block where they lie, not copied one by one (a memory-mapped file measured
-//! slower on large frames: docs/perf.md); a burst (`reader_bursts.rs`) hands classic frames and
+//! out of that block where they lie, not copied one by one (a memory-mapped file was measured
+//! twice and was not faster: the kernel's copy is also what brings each refill into the cache,
+//! docs/perf.md); a burst (`reader_bursts.rs`) hands classic frames and
 //! pcapng packet blocks out of the block, all valid together.
 
 use std::fs::File;
