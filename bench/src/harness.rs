@@ -149,7 +149,7 @@ fn tools() -> Vec<Tool> {
             out_dir: Some(TAPFLOW_OUT),
         },
         Tool {
-            // `analyze --workers 2` on two cores: the reader, two analyzers and the output.
+            // `analyze --workers 2` on two cores: two analyzers (each reading the file) and the output.
             name: "tapflow-2w",
             program: "",
             args: |h, pcap, out| analyze_args(h, pcap, out, 2),
