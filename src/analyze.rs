@@ -253,7 +253,9 @@ fn summary(
         ("truncated_records", truncated),
     ] {
         if v > 0 {
-            eprintln!("{name:<13}{v:>12}");
+            // Numbers end in the same column as those above, names longer than 13 included.
+            let width = 25usize.saturating_sub(name.len().max(13)).max(1);
+            eprintln!("{name:<13}{v:>width$}");
         }
     }
     if let Some(dir) = out {

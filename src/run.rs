@@ -310,8 +310,9 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             Ok(()) => last_good = cfg.clone(),
             Err(e) if fresh => {
                 eprintln!(
-                    "tapflow: the dataplane failed with the controller's configuration: {e:#}; \
-                     back to the previous one"
+                    "tapflow: the dataplane failed with the controller's configuration: {}; \
+                     back to the previous one",
+                    crate::error_text(&e)
                 );
                 cfg = last_good.clone();
                 fresh = false;

@@ -75,7 +75,7 @@ pub(crate) fn main(args: TraceArgs) -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tapflow: {e:#}");
+            eprintln!("tapflow: {}", crate::error_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -17,7 +17,9 @@ pub enum Burst {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
-    #[error("I/O error: {0}")]
+    /// Shown as the I/O error itself: it is also the error's source, and a report that
+    /// prints the chain ("cannot read F: ...") would print it twice.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("not a pcap or pcapng file (magic {0:#010x})")]
     BadMagic(u32),
