@@ -225,6 +225,8 @@ fn syntax_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Confi
             }
         }
         None if path.is_empty() || path == "." => inner,
+        // The YAML parser names the path of a nested value itself.
+        None if inner.starts_with(&format!("{path}: ")) => inner,
         // A wrong type or value: with the key path it belongs to.
         None => format!("{path}: {inner}"),
     };

@@ -74,6 +74,14 @@ fn invalid_values_are_explained() {
     assert!(e.to_string().contains("max_memory"), "{e}");
     let e = Config::from_yaml("global:\n  limits:\n    max_memory: -5\n").unwrap_err();
     assert!(e.to_string().contains("max_memory"), "{e}");
+    // The key path once, whether or not the parser's own message names it.
+    assert_eq!(
+        e.to_string().matches("global.limits.max_memory").count(),
+        1,
+        "{e}"
+    );
+    let e = Config::from_yaml("global:\n  limits: [1, 2]\n").unwrap_err();
+    assert_eq!(e.to_string().matches("global.limits").count(), 1, "{e}");
     let e = Config::from_yaml(
         "inputs:\n  cbpf:\n    preprocess:\n      tunnel_trim_protocols: [MPLS]\n",
     )
