@@ -22,7 +22,7 @@ pub(crate) struct AnalyzeArgs {
     /// YAML config file (DeepFlow v7 key names; see docs/configuration.md).
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Output directory, or - for flow logs on standard output.
+    /// Output directory, or - for every record as JSON lines on standard output.
     #[arg(long, short, default_value = "tapflow-out")]
     out: String,
     /// No progress and no summary on standard error.
@@ -31,8 +31,8 @@ pub(crate) struct AnalyzeArgs {
     /// Export every flow to this IPFIX collector (UDP host:port; default: outputs.ipfix.collector).
     #[arg(long, value_name = "HOST:PORT")]
     ipfix: Option<String>,
-    /// Analyzer threads: the reader steers each flow to one of them by its symmetric hash
-    /// (same records as one; the flow table limits are split over them).
+    /// Analyzer threads: each reads the input and keeps the flows steered to it, by the server
+    /// end of each flow (same records as one; the flow table limits are split over them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     workers: u16,
     #[command(flatten)]
@@ -259,7 +259,10 @@ fn summary(
         }
     }
     if let Some(dir) = out {
-        eprintln!("output       {dir}/l4_flow_log.jsonl, {dir}/stats.json");
+        eprintln!(
+            "output       {dir}/: l4_flow_log.jsonl, l7_flow_log.jsonl, flow_metrics.*.jsonl, \
+             stats.json"
+        );
     }
 }
 

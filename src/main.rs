@@ -38,9 +38,10 @@ struct Cli {
 enum Command {
     /// Analyze capture files (pcap or pcapng, gzip accepted) and write flow logs.
     ///
-    /// Files are read in the order given, as one continuous capture. Output: l4_flow_log.jsonl
-    /// (rotated by size) and stats.json in --out. Time comes only from packet timestamps: the
-    /// same input gives byte-identical output.
+    /// Files are read in the order given, as one continuous capture. Output in --out:
+    /// l4_flow_log.jsonl and l7_flow_log.jsonl (rotated by size), the flow_metrics tables'
+    /// flow_metrics.*.jsonl (1m, and 1s with second_metrics) and stats.json. Time comes only
+    /// from packet timestamps: the same input gives byte-identical output.
     Analyze(analyze::AnalyzeArgs),
     /// Capture live traffic (AF_XDP with tapflow's XDP program, or AF_PACKET) and write flow
     /// logs until stopped.
