@@ -175,7 +175,9 @@ pub(crate) fn run(a: CtlArgs) -> anyhow::Result<()> {
         .context("tokio runtime")?;
     rt.block_on(async move {
         let mut c = AdminClient::new(connect(&opts)?);
-        let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", a.server, e.message());
+        let status = |e: tonic::Status| {
+            anyhow::anyhow!("{}: {}", a.server, tapflow_control::error_text::status(&e))
+        };
         let skip_validation = matches!(
             a.command,
             CtlCommand::AgentGroupConfig(GroupConfigCmd::Update {

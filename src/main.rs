@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tapflow_control::error_text;
 use tapflow_dataplane::sys::huge_pages::HugePageAlloc;
 
 /// The system allocator, advising transparent huge pages for the large tables
@@ -114,60 +115,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tapflow: {}", error_text(&e));
+            eprintln!("tapflow: {}", error_text::joined(e.as_ref()));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// An error and its causes on one line, "what failed: why", each cause written once: many
-/// errors (tapflow's own, std's, tonic's) already include their source's text in their own
-/// message, and `{:#}` would then repeat it.
-pub(crate) fn error_text(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if part.is_empty() || text.contains(&part) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&part);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::error_text;
-
-    #[test]
-    fn a_cause_already_in_the_message_is_written_once() {
-        // The config error quotes its I/O error and also gives it as its source.
-        let e = tapflow_control::config::Config::load(Path::new("/nonexistent/x.yaml"))
-            .map(|_| ())
-            .map_err(anyhow::Error::new)
-            .unwrap_err();
-        // ENOENT's text, as the load reports it.
-        let io = std::io::Error::from_raw_os_error(2).to_string();
-        let text = error_text(&e);
-        assert_eq!(text.matches(&io).count(), 1, "{text}");
-        assert!(text.starts_with("cannot read config file /nonexistent/x.yaml: "));
-        let text = error_text(&e.context("starting"));
-        assert!(
-            text.starts_with("starting: cannot read config file"),
-            "{text}"
-        );
-        assert_eq!(text.matches(&io).count(), 1, "{text}");
-    }
-
-    #[test]
-    fn causes_not_in_the_message_are_chained() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        let e = anyhow::Error::new(io).context("cannot read /a.pcap");
-        assert_eq!(error_text(&e), "cannot read /a.pcap: no such file");
     }
 }

@@ -312,7 +312,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 eprintln!(
                     "tapflow: the dataplane failed with the controller's configuration: {}; \
                      back to the previous one",
-                    crate::error_text(&e)
+                    tapflow_control::error_text::joined(e.as_ref())
                 );
                 cfg = last_good.clone();
                 fresh = false;

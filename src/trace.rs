@@ -75,7 +75,10 @@ pub(crate) fn main(args: TraceArgs) -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tapflow: {}", crate::error_text(&e));
+            eprintln!(
+                "tapflow: {}",
+                tapflow_control::error_text::joined(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -249,7 +249,7 @@ pub async fn run<T: ConfigTarget>(
                         .controllers
                         .get(a.current % n)
                         .map_or("-", |s| s.as_str()),
-                    e.message()
+                    crate::error_text::status(&e)
                 );
                 a.exception |= CONTROLLER_SOCKET_ERROR;
                 a.current += 1;

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod clickhouse;
 pub mod client;
 pub mod config;
+pub mod error_text;
 pub mod ingest;
 pub mod process_info;
 pub mod rpc;
