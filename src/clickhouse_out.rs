@@ -67,9 +67,10 @@ pub(crate) fn report(
     let get = |name: &str| entries.iter().find(|(k, _)| *k == name).map_or(0, |e| e.1);
     if !quiet {
         let err = c.last_error();
+        let version = c.server_version();
         eprintln!(
-            "tapflow: clickhouse {}: {} rows inserted in {} batches, {} dropped, {} unsent at exit{}",
-            c.server_version(),
+            "tapflow: clickhouse{}: {} rows inserted in {} batches, {} dropped, {} unsent at exit{}",
+            if version.is_empty() { String::new() } else { format!(" {version}") },
             get("clickhouse.rows_inserted"),
             get("clickhouse.batches"),
             get("clickhouse.rows_dropped"),

@@ -89,13 +89,16 @@ pub(crate) fn report(
     }
     let get = |name: &str| entries.iter().find(|(k, _)| *k == name).map_or(0, |e| e.1);
     if !quiet {
+        let failures = get("ingester.failures");
+        let err = h.counters().last_error();
         eprintln!(
-            "tapflow: ingester: {} records sent in {} frames, {} dropped, {} unsent at exit ({} connection failures)",
+            "tapflow: ingester: {} records sent in {} frames, {} dropped, {} unsent at exit ({} connection failures{})",
             get("ingester.records_sent"),
             get("ingester.frames_sent"),
             get("ingester.records_dropped"),
             get("ingester.records_queued"),
-            get("ingester.failures"),
+            failures,
+            if failures == 0 || err.is_empty() { String::new() } else { format!("; last: {err}") }
         );
     }
 }

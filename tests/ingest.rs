@@ -381,7 +381,21 @@ fn an_unreachable_ingester_costs_counted_records_only() {
         .expect("port")
         .port();
     let out = dir.join("out");
-    let st = analyze_to(&pcap, &out, &format!("127.0.0.1:{port}"), 1);
+    // Not quiet: the closing summary says why nothing was sent.
+    let o = Command::new(env!("CARGO_BIN_EXE_tapflow"))
+        .arg("analyze")
+        .arg(&pcap)
+        .args(["--out", out.to_str().expect("utf8")])
+        .args(["--ingester", &format!("127.0.0.1:{port}")])
+        .output()
+        .expect("analyze");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("connection failures; last: Connection refused"),
+        "{stderr}"
+    );
+    let st = read_json(&out.join("stats.json"));
     let written: u64 = tables(&out).values().map(|v| v.len() as u64).sum();
     assert_eq!(st["ingester.records_sent"], 0, "{st}");
     assert_eq!(

@@ -94,6 +94,8 @@ pub struct SenderCounters {
     pub connects: AtomicU64,
     /// Connect or write failures.
     pub failures: AtomicU64,
+    /// The last failure's reason (for the operator: written on failures only).
+    last_error: std::sync::Mutex<String>,
     connected: AtomicBool,
     /// Where to send (None: the sink takes nothing), and how often it changed.
     addr: std::sync::Mutex<Option<String>>,
@@ -110,6 +112,14 @@ impl SenderCounters {
 
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Why the last connect or write failed ("" when none did).
+    pub fn last_error(&self) -> String {
+        self.last_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
     }
 
     /// `(name, value)` pairs for stats.json (`ingester.*`).
@@ -430,8 +440,8 @@ impl Connection {
                     self.shared.connects.fetch_add(1, Ordering::Relaxed);
                     self.shared.connected.store(true, Ordering::Relaxed);
                 }
-                Err(_) => {
-                    self.fail();
+                Err(e) => {
+                    self.fail(&e);
                     return Err(());
                 }
             }
@@ -439,17 +449,20 @@ impl Connection {
         let Some(s) = &mut self.stream else {
             return Err(());
         };
-        if s.write_all(&f.bytes).is_err() {
+        if let Err(e) = s.write_all(&f.bytes) {
             self.stream = None;
             self.shared.connected.store(false, Ordering::Relaxed);
-            self.fail();
+            self.fail(&e);
             return Err(());
         }
         Ok(())
     }
 
-    fn fail(&mut self) {
+    fn fail(&mut self, e: &std::io::Error) {
         self.shared.failures.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.shared.last_error.lock() {
+            *last = e.to_string();
+        }
         self.next_try = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(self.max);
         // Names are resolved again at the next attempt (the server may have moved).
