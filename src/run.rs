@@ -584,10 +584,12 @@ fn run_once(
             eprintln!("tapflow: {n}");
         }
         eprintln!(
-            "tapflow: stopped: {} packets, {} flows, {} flow log rows, {} kernel drops -> {}/l4_flow_log.jsonl",
+            "tapflow: stopped: {} packets, {} flows, {} flow log rows, {} request log rows, \
+             {} kernel drops -> {}/ (l4_flow_log, l7_flow_log, flow_metrics.*, stats.json)",
             report.frames,
             report.counters.flows_created,
             crate::analyze::files_written(sink, RecordKind::L4FlowLog),
+            crate::analyze::files_written(sink, RecordKind::L7FlowLog),
             report.kernel_drops,
             a.out.display()
         );
