@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tapflow_analyzer::wire::{self, DecodeConfig, Decoded, FlowFields};
+use tapflow_analyzer::wire::{self, DecodeConfig, Decoded, FlowFields, LinkType};
 use tapflow_analyzer::PacketMeta;
 
 use crate::nap::nap;
@@ -188,15 +188,38 @@ pub fn steer_hash(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> u64 {
 /// is read the fast way ([`wire::plain_flow`]) and decoded by its analyzer: the capture side
 /// parses headers only.
 fn steer(data: &[u8], meta: &PacketMeta, cfg: &DecodeConfig) -> (u64, Option<Decoded>) {
-    if let Some(f) = wire::plain_flow(data, meta.link, cfg) {
-        return (flow_hash(&f), None);
+    steer_by(data, meta.link, cfg, flow_hash)
+}
+
+/// A frame's steering hash by `hash` of its flow fields, and its decoded form when it is not
+/// plain (what the live pipeline, with [`flow_hash`], and the offline split, by service, share).
+#[inline]
+pub(crate) fn steer_by(
+    data: &[u8],
+    link: LinkType,
+    cfg: &DecodeConfig,
+    hash: impl Fn(&FlowFields) -> u64,
+) -> (u64, Option<Decoded>) {
+    if let Some(f) = wire::plain_flow(data, link, cfg) {
+        return (hash(&f), None);
     }
+    steer_decoded_by(data, link, cfg, hash)
+}
+
+/// A frame decoded once: its steering hash by `hash` (0 when it does not decode) and its
+/// decoded form, to travel with it to its analyzer.
+pub(crate) fn steer_decoded_by(
+    data: &[u8],
+    link: LinkType,
+    cfg: &DecodeConfig,
+    hash: impl Fn(&FlowFields) -> u64,
+) -> (u64, Option<Decoded>) {
     let mut p = wire::Packet::EMPTY;
-    if wire::decode_link_into(data, meta.link, cfg, &mut p).is_err() {
+    if wire::decode_link_into(data, link, cfg, &mut p).is_err() {
         return (0, None);
     }
-    let hash = FlowFields::of(&p).map_or(0, |f| flow_hash(&f));
-    (hash, Decoded::of(&p, data, cfg))
+    let h = FlowFields::of(&p).map_or(0, |f| hash(&f));
+    (h, Decoded::of(&p, data, cfg))
 }
 
 /// The worker (of `n`, at least 1) a steering hash goes to: the high half of `hash * n` (Lemire's

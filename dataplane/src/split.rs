@@ -25,14 +25,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tapflow_analyzer::flow::Direction;
-use tapflow_analyzer::wire::{self, Decoded, FlowFields, LinkType};
+use tapflow_analyzer::wire::{Decoded, FlowFields, LinkType};
 use tapflow_analyzer::{
     packet_time, Analyzer, AnalyzerConfig, Counters, PacketMeta, RecordBatch, RecordRef, RecordSink,
 };
 
 use crate::output::{batch_channel, drain_rings, BatchSink};
 use crate::pcap;
-use crate::pipeline::{endpoint_hash, flow_hash, lane, LaneSource};
+use crate::pipeline::{endpoint_hash, flow_hash, lane, steer_by, steer_decoded_by, LaneSource};
 use crate::source::{PacketSource, SourceError};
 use crate::worker::{Clock, RunStats, Worker};
 use shard::ShardSource;
@@ -226,25 +226,18 @@ impl InputClock {
 /// Frames between two time marks.
 const MARK_EVERY: u64 = 1 << 16;
 
-/// A frame's steering hash and its decoded form: read the fast way when it is plain
-/// ([`wire::plain_flow`]: nothing decoded, the analyzer decodes it), else decoded here.
+/// A frame's steering hash (by service) and its decoded form: read the fast way when it is
+/// plain ([`tapflow_analyzer::wire::plain_flow`]: nothing decoded, the analyzer decodes it),
+/// else decoded here.
 #[inline]
 fn steer(data: &[u8], link: LinkType, cfg: &AnalyzerConfig) -> (u64, Option<Decoded>) {
-    if let Some(f) = wire::plain_flow(data, link, &cfg.decode) {
-        return (service_hash(&f, cfg), None);
-    }
-    steer_decoding(data, link, cfg)
+    steer_by(data, link, &cfg.decode, |f| service_hash(f, cfg))
 }
 
-/// A frame's steering hash (0 when it does not decode) and the frame decoded once, to travel
-/// with it to its worker.
+/// A frame's steering hash (by service; 0 when it does not decode) and the frame decoded once,
+/// to travel with it to its worker.
 fn steer_decoding(data: &[u8], link: LinkType, cfg: &AnalyzerConfig) -> (u64, Option<Decoded>) {
-    let mut p = wire::Packet::EMPTY;
-    if wire::decode_link_into(data, link, &cfg.decode, &mut p).is_err() {
-        return (0, None);
-    }
-    let hash = FlowFields::of(&p).map_or(0, |f| service_hash(&f, cfg));
-    (hash, Decoded::of(&p, data, &cfg.decode))
+    steer_decoded_by(data, link, &cfg.decode, |f| service_hash(f, cfg))
 }
 
 /// Steering by service: a frame goes where the server end of its flow goes, (address, port)
@@ -300,6 +293,7 @@ mod tests {
 
     use super::*;
     use crate::pcap::PcapReader;
+    use tapflow_analyzer::wire;
 
     /// Every frame of the shared captures (mirror encapsulations, TCP corner cases, the L7
     /// protocols), when they are here: a frame read the fast way is steered as decoded.
