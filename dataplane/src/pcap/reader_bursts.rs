@@ -15,14 +15,22 @@ use crate::source::{Burst, Frame, PacketSource, SourceError};
 
 impl PcapReader {
     /// Takes up to `FILE_BURST` classic pcap records lying whole in the block (refilling it
-    /// only for the first): their metadata and places in `out`, and how many. Frames in the
-    /// block stay where they are until the next refill, so all of them are valid together.
-    fn take_block_burst(
-        &mut self,
+    /// only for the first) as frames into `out`, and how many. Frames in the block stay where
+    /// they are until the next refill, so all of them are valid together. Each frame is written
+    /// once, where the caller analyses it.
+    fn take_block_burst<'a>(
+        &'a mut self,
         (swap, nanos, link, extra): (bool, bool, LinkType, u8),
-        out: &mut [(PacketMeta, usize, usize); FILE_BURST],
+        out: &mut [Frame<'a>; FILE_BURST],
     ) -> Result<usize, SourceError> {
-        let source_index = self.source_index;
+        let PcapReader {
+            input,
+            offset,
+            truncated_records,
+            source_index,
+            ..
+        } = self;
+        let source_index = *source_index;
         let meta = |ts_ns, origlen: u32, caplen: u32| PacketMeta {
             ts_ns,
             wire_len: origlen.max(caplen),
@@ -33,49 +41,61 @@ impl PcapReader {
             link,
             seq: 0,
         };
-        let Input::Blocks(blocks) = &mut self.input else {
+        let Input::Blocks(blocks) = input else {
             return Ok(0);
         };
         let hdr = 16 + usize::from(extra);
-        let mut n = 0;
-        while n < FILE_BURST {
-            let rest = &blocks.buf[blocks.pos..blocks.end];
-            if rest.len() >= hdr {
-                if let Ok((ts_ns, origlen, caplen)) = record_header(rest, swap, nanos, 0) {
-                    let len = hdr + caplen as usize;
-                    if rest.len() >= len {
-                        out[n] = (
-                            meta(ts_ns, origlen, caplen),
-                            blocks.pos + hdr,
-                            blocks.pos + len,
-                        );
-                        blocks.pos += len;
-                        self.offset += len as u64;
-                        n += 1;
-                        continue;
-                    }
-                }
+        let whole = |rest: &[u8]| {
+            if rest.len() < hdr {
+                return None;
             }
-            // The next record needs a refill (or is malformed): the burst ends before it, or
-            // starts with it, read (and checked) the one-at-a-time way.
-            if n > 0 {
-                break;
-            }
+            let (ts_ns, origlen, caplen) = record_header(rest, swap, nanos, 0).ok()?;
+            let len = hdr + caplen as usize;
+            (rest.len() >= len).then_some((ts_ns, origlen, caplen, len))
+        };
+        // The first record may need a refill (or be malformed): read (and checked) the
+        // one-at-a-time way. The block does not change after it.
+        let mut first = None;
+        if whole(&blocks.buf[blocks.pos..blocks.end]).is_none() {
             let mut at = None;
             match next_in_block(
                 blocks,
                 (swap, nanos, extra),
                 &mut at,
-                &mut self.truncated_records,
-                &mut self.offset,
+                truncated_records,
+                offset,
             )? {
                 Some((ts_ns, origlen, caplen)) => {
-                    let (a, b) = at.unwrap_or((0, 0));
-                    out[0] = (meta(ts_ns, origlen, caplen), a, b);
-                    n = 1;
+                    first = Some((meta(ts_ns, origlen, caplen), at.unwrap_or((0, 0))));
                 }
-                None => break,
+                None => return Ok(0),
             }
+        }
+        let super::Blocks { buf, pos, end, .. } = blocks;
+        let buf: &'a [u8] = buf;
+        let mut n = 0;
+        if let Some((meta, (a, b))) = first {
+            out[0] = Frame {
+                meta,
+                data: &buf[a..b],
+                decoded: None,
+            };
+            n = 1;
+        }
+        // Then every record lying whole in the block; the burst ends before one that needs a
+        // refill or is malformed (the next burst starts with it).
+        while n < FILE_BURST {
+            let Some((ts_ns, origlen, caplen, len)) = whole(&buf[*pos..*end]) else {
+                break;
+            };
+            out[n] = Frame {
+                meta: meta(ts_ns, origlen, caplen),
+                data: &buf[*pos + hdr..*pos + len],
+                decoded: None,
+            };
+            *pos += len;
+            *offset += len as u64;
+            n += 1;
         }
         Ok(n)
     }
@@ -83,18 +103,26 @@ impl PcapReader {
 
 impl PcapReader {
     /// Takes up to `FILE_BURST` pcapng enhanced packet blocks lying whole in the block, of
-    /// declared interfaces, and stops before anything else (another block type, one that needs
-    /// a refill, or a malformed one: those go the one-at-a-time way, which reports them).
-    fn take_ng_block_burst(&mut self, out: &mut [(PacketMeta, usize, usize); FILE_BURST]) -> usize {
-        let (Format::Ng { swap, interfaces }, Input::Blocks(blocks)) =
-            (&self.format, &mut self.input)
+    /// declared interfaces, as frames into `out`, and stops before anything else (another
+    /// block type, one that needs a refill, or a malformed one: those go the one-at-a-time
+    /// way, which reports them).
+    fn take_ng_block_burst<'a>(&'a mut self, out: &mut [Frame<'a>; FILE_BURST]) -> usize {
+        let PcapReader {
+            format: Format::Ng { swap, interfaces },
+            input: Input::Blocks(blocks),
+            offset,
+            source_index,
+            ..
+        } = self
         else {
             return 0;
         };
         let swap = *swap;
+        let super::Blocks { buf, pos, end, .. } = blocks;
+        let buf: &'a [u8] = buf;
         let mut n = 0;
         while n < FILE_BURST {
-            let rest = &blocks.buf[blocks.pos..blocks.end];
+            let rest = &buf[*pos..*end];
             if rest.len() < 8 + 4 + 20 || u32_at(rest, 0, swap) != PCAPNG_EPB {
                 break;
             }
@@ -115,23 +143,23 @@ impl PcapReader {
             }
             let ts = (u64::from(u32_at(body, 4, swap)) << 32) | u64::from(u32_at(body, 8, swap));
             let origlen = u32_at(body, 16, swap);
-            let data = blocks.pos + 8 + 20;
-            out[n] = (
-                PacketMeta {
+            let data = *pos + 8 + 20;
+            out[n] = Frame {
+                meta: PacketMeta {
                     ts_ns: iface.ts_ns(ts),
                     wire_len: origlen.max(caplen),
                     cap_len: caplen,
-                    ifindex: self.source_index,
+                    ifindex: *source_index,
                     queue: 0,
                     rss_hash: 0,
                     link: iface.link,
                     seq: 0,
                 },
-                data,
-                data + caplen as usize,
-            );
-            blocks.pos += len;
-            self.offset += len as u64;
+                data: &buf[data..data + caplen as usize],
+                decoded: None,
+            };
+            *pos += len;
+            *offset += len as u64;
             n += 1;
         }
         n
@@ -170,32 +198,21 @@ impl PacketSource for PcapReader {
             // Streamed (gzip) frames are valid one at a time.
             return self.poll_burst(|frame| f(&mut [*frame]));
         }
-        let mut at = [(PacketMeta::default(), 0, 0); FILE_BURST];
+        let mut frames = [Frame::EMPTY; FILE_BURST];
         let n = match self.format {
             Format::Legacy {
                 swap,
                 nanos,
                 link,
                 extra,
-            } => self.take_block_burst((swap, nanos, link, extra), &mut at)?,
-            Format::Ng { .. } => match self.take_ng_block_burst(&mut at) {
+            } => self.take_block_burst((swap, nanos, link, extra), &mut frames)?,
+            Format::Ng { .. } => match self.take_ng_block_burst(&mut frames) {
                 0 => return self.poll_one(f),
                 n => n,
             },
         };
         if n == 0 {
             return Ok(Burst::End);
-        }
-        let Input::Blocks(blocks) = &self.input else {
-            return Ok(Burst::End);
-        };
-        let mut frames = [Frame::EMPTY; FILE_BURST];
-        for (frame, &(meta, a, b)) in frames.iter_mut().zip(&at[..n]) {
-            *frame = Frame {
-                meta,
-                data: &blocks.buf[a..b],
-                decoded: None,
-            };
         }
         f(&mut frames[..n]);
         Ok(Burst::Frames(n))
