@@ -51,11 +51,15 @@ fn no_agent(id: &u16) -> bool {
     *id == 0
 }
 
-/// An address as 128 bits (IPv4 in the low 32) and whether it is IPv6.
-fn ip_bits(ip: IpAddr) -> (u128, bool) {
+/// An address as 128 bits (IPv4 in the low 32) and whether it is IPv6. Read through a
+/// reference, one variant's bytes at a time: a key is hashed right after it is built, and a
+/// wide load of the enum over its narrower stores waited for them to reach the cache (a
+/// store-forwarding stall: a third of the hash's time in `flow_metrics_add`).
+#[inline(always)]
+fn ip_bits(ip: &IpAddr) -> (u128, bool) {
     match ip {
-        IpAddr::V4(a) => (u128::from(u32::from(a)), false),
-        IpAddr::V6(a) => (u128::from(a), true),
+        IpAddr::V4(a) => (u128::from(u32::from_be_bytes(a.octets())), false),
+        IpAddr::V6(a) => (u128::from_be_bytes(a.octets()), true),
     }
 }
 
@@ -63,8 +67,8 @@ fn ip_bits(ip: IpAddr) -> (u128, bool) {
 // field cost 3 % of a SYN flood's time).
 impl Hash for Tags {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        let (ip, ip_v6) = ip_bits(self.ip);
-        let (ip_1, ip_1_v6) = self.ip_1.map_or((0, false), ip_bits);
+        let (ip, ip_v6) = ip_bits(&self.ip);
+        let (ip_1, ip_1_v6) = self.ip_1.as_ref().map_or((0, false), ip_bits);
         h.write_u128(ip);
         h.write_u128(ip_1);
         h.write_u64(
