@@ -86,7 +86,7 @@ pub struct StoredKey {
 
 impl std::hash::Hash for StoredKey {
     /// Every field, as three words and a half (one hasher call per word, not per field).
-    #[inline]
+    #[inline(always)]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let word = |b: [u8; 4]| u64::from(u32::from_ne_bytes(b));
         h.write_u64(word(self.head[0]) | (word(self.head[1]) << 32));
@@ -115,7 +115,7 @@ fn tail(ip: &[u8; 16]) -> [u8; 12] {
 
 impl StoredKey {
     /// The stored form of `key`.
-    #[inline]
+    #[inline(always)]
     pub fn of(key: &FlowKey) -> StoredKey {
         StoredKey {
             head: [head(&key.lo.ip), head(&key.hi.ip)],
