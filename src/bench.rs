@@ -30,9 +30,9 @@ pub(crate) struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Only these tools (comma-separated: tapflow, tapflow-2w (`analyze --workers 2` on two
-    /// cores), ndpiReader, tshark, nfstream, suricata,
-    /// tcpdump); default every installed one.
+    /// Only these tools (comma-separated: tapflow, tapflow-null (the rows to /dev/null instead
+    /// of files), tapflow-2w (`analyze --workers 2` on two cores), ndpiReader, tshark, nfstream,
+    /// suricata, tcpdump); default every installed one.
     #[arg(long, value_delimiter = ',')]
     tools: Vec<String>,
     /// Skip the memory-per-flow run (1 M concurrent flows).

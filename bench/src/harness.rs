@@ -144,15 +144,26 @@ fn tools() -> Vec<Tool> {
         Tool {
             name: "tapflow",
             program: "",
-            args: |h, pcap, out| analyze_args(h, pcap, out, 1),
+            args: |h, pcap, out| analyze_args(h, pcap, out, 1, Some(TAPFLOW_OUT)),
             cores: 1,
             out_dir: Some(TAPFLOW_OUT),
+        },
+        Tool {
+            // The same analysis with every record rendered and written to standard output, which
+            // the harness sends to /dev/null: tapflow's time without the page cache's (the
+            // rows' files are hundreds of MB, and a VM's page cache takes them at speeds that
+            // vary tenfold run to run).
+            name: "tapflow-null",
+            program: "",
+            args: |h, pcap, out| analyze_args(h, pcap, out, 1, None),
+            cores: 1,
+            out_dir: None,
         },
         Tool {
             // `analyze --workers 2` on two cores: two analyzers (each reading the file) and the output.
             name: "tapflow-2w",
             program: "",
-            args: |h, pcap, out| analyze_args(h, pcap, out, 2),
+            args: |h, pcap, out| analyze_args(h, pcap, out, 2, Some(TAPFLOW_2W_OUT)),
             cores: 2,
             out_dir: Some(TAPFLOW_2W_OUT),
         },
@@ -241,14 +252,16 @@ fn tools() -> Vec<Tool> {
 const TAPFLOW_OUT: &str = "tapflow_out";
 const TAPFLOW_2W_OUT: &str = "tapflow_2w_out";
 
-/// `tapflow analyze` with the bench's config and `workers` (1 or 2) analyzers, into its own
-/// directory.
-fn analyze_args(h: &Harness, pcap: &Path, out: &Path, workers: u16) -> Vec<String> {
-    let dir = if workers == 1 {
-        TAPFLOW_OUT
-    } else {
-        TAPFLOW_2W_OUT
-    };
+/// `tapflow analyze` with the bench's config and `workers` analyzers, into directory `dir` of
+/// the work directory (`None`: every record to standard output).
+fn analyze_args(
+    h: &Harness,
+    pcap: &Path,
+    out: &Path,
+    workers: u16,
+    dir: Option<&str>,
+) -> Vec<String> {
+    let dir = dir.map_or_else(|| "-".to_string(), |d| out.join(d).display().to_string());
     vec![
         h.tapflow.display().to_string(),
         "analyze".into(),
@@ -258,7 +271,7 @@ fn analyze_args(h: &Harness, pcap: &Path, out: &Path, workers: u16) -> Vec<Strin
         "--config".into(),
         out.join("tapflow.yaml").display().to_string(),
         "--out".into(),
-        out.join(dir).display().to_string(),
+        dir,
         pcap.display().to_string(),
     ]
 }
@@ -448,7 +461,7 @@ pub fn table(results: &[ToolResult]) -> String {
     for r in results {
         if r.input != last {
             s.push_str(&format!(
-                "\n{} ({} packets)\n{:<11} {:>9} {:>17} {:>7} {:>8} {:>9} {:>9} {:>11}\n",
+                "\n{} ({} packets)\n{:<12} {:>9} {:>17} {:>7} {:>8} {:>9} {:>9} {:>11}\n",
                 r.input,
                 r.packets,
                 "tool",
@@ -463,7 +476,7 @@ pub fn table(results: &[ToolResult]) -> String {
             last = r.input;
         }
         s.push_str(&format!(
-            "{:<11} {:>9.3} {:>8.3}-{:<8.3} {:>7.2} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
+            "{:<12} {:>9.3} {:>8.3}-{:<8.3} {:>7.2} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
             r.tool,
             r.median_seconds,
             r.min_seconds,
