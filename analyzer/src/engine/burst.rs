@@ -1,11 +1,22 @@
-//! A burst of frames analysed with look-ahead. Each frame is decoded, its first observation's
-//! flow key hashed and that key's index bucket prefetched [`AHEAD`] frames before the frame is
-//! analysed, so the bucket's cache miss (the lookup's cost on inputs with many flows) overlaps
-//! the work on the frames in between. Decoding, observing and hashing depend on the frame and
-//! the configuration only, so what is computed does not change, only when: a burst gives the
-//! records [`Analyzer::on_packet`] gives frame by frame. Every frame is decoded once, in place
-//! in a small ring (a decoder returning its 216-byte packet by value, or copies of it between
-//! the stages, cost more than the misses they hid: docs/perf.md).
+//! A burst of frames analysed with look-ahead, in three stages, so that the cache misses of a
+//! flow's lookup and update (the cost on inputs with many flows) overlap the work on the frames
+//! in between:
+//!
+//! 1. [`AHEAD`] frames before its analysis a frame is decoded, its first observation's flow key
+//!    hashed and that key's index bucket prefetched;
+//! 2. [`SLOT_AHEAD`] frames before, the bucket (in cache by then) names the slot the lookup will
+//!    most likely find (its first entry with the key's tag), and that flow's lines and its timer
+//!    link are prefetched;
+//! 3. [`BLOCK_AHEAD`] frame before, that flow (in cache by then) names its pooled blocks: its
+//!    full TCP state and its L7 state, which are prefetched.
+//!
+//! Stages 2 and 3 read the tables as they are then (a frame in between may create or close a
+//! flow): they only choose addresses, the lookup itself is the analysis's. Decoding, observing
+//! and hashing depend on the frame and the configuration only, so what is computed does not
+//! change, only when: a burst gives the records [`Analyzer::on_packet`] gives frame by frame.
+//! Every frame is decoded once, in place in a small ring (a decoder returning its 216-byte
+//! packet by value, or copies of it between the stages, cost more than the misses they hid:
+//! docs/perf.md).
 
 use super::Analyzer;
 use crate::mirror::Observations;
@@ -15,6 +26,11 @@ use crate::{Frame, PacketMeta};
 
 /// Frames between one being prepared and being analysed.
 const AHEAD: usize = 4;
+/// Frames before its analysis at which a frame's likely flow slot is read from its bucket
+/// (prefetched [`AHEAD`] frames before) and prefetched.
+const SLOT_AHEAD: usize = 2;
+/// Frames before its analysis at which that slot's state blocks (TCP, L7) are prefetched.
+const BLOCK_AHEAD: usize = 1;
 /// Prepared frames kept (a power of two above [`AHEAD`]).
 const RING: usize = 8;
 
@@ -25,6 +41,8 @@ struct Prepared<'f> {
     observations: Observations,
     /// The first observation's flow key hash (IP frames).
     hash: Option<u64>,
+    /// The flow slot its lookup will most likely find (read [`SLOT_AHEAD`] frames ahead).
+    slot: Option<u32>,
 }
 
 impl Prepared<'_> {
@@ -33,13 +51,14 @@ impl Prepared<'_> {
         decoded: Ok(()),
         observations: Observations::NONE,
         hash: None,
+        slot: None,
     };
 }
 
 impl Analyzer {
     /// Analyses `frames` in order: the same records and counters as [`Analyzer::on_packet`]
     /// frame by frame (a frame handed over decoded keeps its decoded form), with
-    /// each flow lookup's first cache line asked for a few frames ahead through `prefetch` (a
+    /// each flow lookup's cache lines asked for a few frames ahead through `prefetch` (a
     /// safe wrapper of the CPU's prefetch instruction, which only the capture layer's system
     /// module may issue: `tapflow_dataplane::sys::prefetch::prefetch`). Generic, so that the
     /// hint is one instruction in the loop, not a call.
@@ -61,6 +80,12 @@ impl Analyzer {
             if let Some(next) = frames.get(i + AHEAD) {
                 self.prepare(next, &mut ring[(i + AHEAD) % RING], &prefetch);
             }
+            if i + SLOT_AHEAD < frames.len() {
+                self.locate(&mut ring[(i + SLOT_AHEAD) % RING], &prefetch);
+            }
+            if i + BLOCK_AHEAD < frames.len() {
+                self.prefetch_state(&ring[(i + BLOCK_AHEAD) % RING], &prefetch);
+            }
             self.analyse_prepared(&frame.meta, &ring[i % RING], sink);
         }
     }
@@ -75,6 +100,7 @@ impl Analyzer {
         prefetch: &impl Fn(*const u8),
     ) {
         out.hash = None;
+        out.slot = None;
         match frame
             .decoded
             .and_then(|d| d.packet(frame.data, &self.cfg.decode))
@@ -106,6 +132,39 @@ impl Analyzer {
         out.hash = Some(hash);
     }
 
+    /// Reads the prepared frame's index bucket (prefetched [`AHEAD`] frames before) for the
+    /// slot its lookup will most likely find, and prefetches that flow's lines.
+    #[inline(always)]
+    fn locate(&self, out: &mut Prepared<'_>, prefetch: &impl Fn(*const u8)) {
+        out.slot = None;
+        let Some(hash) = out.hash else {
+            return;
+        };
+        if let Some((slot, flow)) = self.table.likely_flow(hash) {
+            prefetch_lines(flow, prefetch);
+            if let Some(link) = self.table.wheel.link_line(slot) {
+                prefetch(link);
+            }
+            out.slot = Some(slot);
+        }
+    }
+
+    /// Prefetches the state blocks of the prepared frame's likely flow (whose slot was
+    /// prefetched [`SLOT_AHEAD`] frames before) where it has them: its full TCP state and its
+    /// L7 state.
+    #[inline(always)]
+    fn prefetch_state(&self, prepared: &Prepared<'_>, prefetch: &impl Fn(*const u8)) {
+        let Some(flow) = prepared.slot.and_then(|s| self.table.slot(s)) else {
+            return;
+        };
+        if let Some(block) = flow.perf.block(&self.perf.blocks) {
+            prefetch_lines(block, prefetch);
+        }
+        if let Some(state) = self.l7.state_of(flow) {
+            prefetch_lines(state, prefetch);
+        }
+    }
+
     /// What [`Analyzer::on_packet`] does with a frame, from its prepared form.
     #[inline(always)]
     fn analyse_prepared(
@@ -127,6 +186,20 @@ impl Analyzer {
             Err(e) => self.counters.count_decode_error(e),
         }
     }
+}
+
+/// Asks for every cache line `value` lies on.
+#[inline(always)]
+fn prefetch_lines<T>(value: &T, prefetch: &impl Fn(*const u8)) {
+    let start = std::ptr::from_ref(value).cast::<u8>();
+    let size = std::mem::size_of::<T>();
+    let mut off = 0;
+    while off < size {
+        prefetch(start.wrapping_add(off));
+        off += 64;
+    }
+    // The last line, when the value does not start on a line's first byte.
+    prefetch(start.wrapping_add(size - 1));
 }
 
 #[cfg(test)]
@@ -289,5 +362,67 @@ mod tests {
                 "bursts of {n}"
             );
         }
+    }
+
+    /// Frames of established flows: the look-ahead asks for each one's flow slot, timer link,
+    /// full TCP state and L7 state before the frame is analysed.
+    #[test]
+    fn look_ahead_prefetches_each_flows_slot_and_state_blocks() {
+        let frames = frames();
+        let answers_from = 1_700_000_000_000_000_000u64 + 3 * 25_000_000_000;
+        let split = frames
+            .iter()
+            .position(|(ts, _)| *ts >= answers_from)
+            .unwrap();
+        let mut an = Analyzer::new(AnalyzerConfig::default());
+        let mut out = Collected::default();
+        let frame = |i: usize| Frame {
+            meta: PacketMeta {
+                ts_ns: frames[i].0,
+                wire_len: frames[i].1.len() as u32,
+                cap_len: frames[i].1.len() as u32,
+                seq: i as u64 + 1,
+                ..PacketMeta::default()
+            },
+            data: &frames[i].1,
+            decoded: None,
+        };
+        for i in 0..split {
+            let f = frame(i);
+            an.on_packet(&f.meta, f.data, &mut out);
+        }
+        // The server's answers to the requests, in one burst.
+        let burst: Vec<Frame<'_>> = (split..frames.len())
+            .map(frame)
+            .take_while(|f| f.meta.ts_ns < answers_from + 25_000_000_000)
+            .collect();
+        let asked = std::cell::RefCell::new(std::collections::HashSet::new());
+        an.on_burst(&burst, &mut out, |p: *const u8| {
+            asked.borrow_mut().insert(p as usize);
+        });
+        let asked = asked.into_inner();
+        let (mut flows, mut all_asked) = (0, 0);
+        for idx in 0..an.table.slots() as u32 {
+            let flow = an.table.get(idx);
+            let (Some(block), Some(l7)) = (flow.perf.block(&an.perf.blocks), an.l7.state_of(flow))
+            else {
+                continue;
+            };
+            flows += 1;
+            let addr = |r: *const u8| r as usize;
+            let wanted = [
+                addr(std::ptr::from_ref(flow).cast()),
+                an.table.wheel.link_line(idx).map_or(0, addr),
+                addr(std::ptr::from_ref(block).cast()),
+                addr(std::ptr::from_ref(l7).cast()),
+            ];
+            all_asked += usize::from(wanted.iter().all(|a| asked.contains(a)));
+        }
+        // 300 conversations answered; the burst's first frames come before any look-ahead.
+        assert!(flows >= 290, "{flows} flows with TCP and L7 state");
+        assert!(
+            all_asked + SLOT_AHEAD >= flows,
+            "{all_asked} of {flows} flows asked for"
+        );
     }
 }

@@ -110,6 +110,16 @@ impl FlowIndex {
         (hash as u16) | 1
     }
 
+    /// The slot of the first entry in `hash`'s home bucket whose tag matches: the flow a lookup
+    /// of `hash` most likely finds (a guess, never checked against the key: an address to
+    /// prefetch ahead of the lookup).
+    #[inline(always)]
+    pub(crate) fn likely_slot(&self, hash: u64) -> Option<u32> {
+        let bucket = &self.buckets[self.home(hash)];
+        let m = bucket.matching(Self::tag(hash));
+        (m != 0).then(|| bucket.slots[m.trailing_zeros() as usize])
+    }
+
     /// The entry with hash `hash` for which `eq` holds.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {

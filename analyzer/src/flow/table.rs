@@ -81,6 +81,15 @@ impl FlowTable {
         self.index.home_line(hash)
     }
 
+    /// The slot a lookup of `hash` most likely finds ([`FlowTable::lookup_line`] read, a tag
+    /// matched, the key not compared) and that slot's flow, to prefetch from a frame or two
+    /// before its lookup. The flow may be another key's, or free: only an address.
+    #[inline(always)]
+    pub fn likely_flow(&self, hash: u64) -> Option<(u32, &Flow)> {
+        let slot = self.index.likely_slot(hash)?;
+        self.slot(slot).map(|f| (slot, f))
+    }
+
     #[inline]
     pub fn find(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let stored = StoredKey::of(key);
@@ -163,6 +172,12 @@ impl FlowTable {
         self.free.clear();
         self.wheel.clear();
         self.len = 0;
+    }
+
+    /// Slot `idx`'s flow, active or not (None past the slots in use).
+    #[inline]
+    pub fn slot(&self, idx: u32) -> Option<&Flow> {
+        self.flows.get(idx as usize)
     }
 
     #[inline]

@@ -59,6 +59,15 @@ impl TimerWheel {
         }
     }
 
+    /// Where entry `idx`'s link lies (an address to prefetch; None before it was first
+    /// scheduled).
+    #[inline(always)]
+    pub fn link_line(&self, idx: u32) -> Option<*const u8> {
+        self.links
+            .get(idx as usize)
+            .map(|l| std::ptr::from_ref(l).cast())
+    }
+
     fn ensure(&mut self, idx: u32) {
         let i = idx as usize;
         if i >= self.links.len() {

@@ -124,6 +124,12 @@ impl L7Slab {
         }
     }
 
+    /// Slot `idx`, live or not (an address to prefetch).
+    #[inline(always)]
+    pub fn slot(&self, idx: u32) -> Option<&L7Flow> {
+        self.flows.get(idx as usize)
+    }
+
     /// Slot `idx` if it still belongs to flow `flow_id`.
     pub fn get_mut(&mut self, idx: u32, flow_id: u64) -> Option<&mut L7Flow> {
         self.flows

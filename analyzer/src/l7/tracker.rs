@@ -92,6 +92,15 @@ impl L7Tracker {
             + Pools::memory_bytes(cfg)
     }
 
+    /// The L7 state `flow` links to, if it has a slot (live or not: an address to prefetch).
+    #[inline(always)]
+    pub fn state_of(&self, flow: &Flow) -> Option<&L7Flow> {
+        match flow.l7() {
+            L7Link::Tracked(slot) => self.slab.slot(slot),
+            L7Link::Untried(_) | L7Link::Skip => None,
+        }
+    }
+
     /// Flows with L7 state now.
     pub fn active_flows(&self) -> usize {
         self.slab.in_use()

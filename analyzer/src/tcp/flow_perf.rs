@@ -83,6 +83,15 @@ fn plain_syn(f: u8) -> bool {
 }
 
 impl FlowPerf {
+    /// The full state's block, where the flow has one (an address to prefetch).
+    #[inline(always)]
+    pub fn block<'p>(&self, blocks: &'p BlockPool<TcpPerf>) -> Option<&'p TcpPerf> {
+        match self.0 {
+            State::Full(b) => blocks.get(b),
+            State::Opening(_) => None,
+        }
+    }
+
     /// Feeds one TCP packet sent by endpoint `side` at `ts_ns` (as [`TcpPerf::on_packet`]).
     /// The first packet that is more than an opening takes the flow's block; none left: the
     /// packet is not measured (counted by the pool).
