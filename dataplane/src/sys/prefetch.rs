@@ -1,6 +1,7 @@
 //! A hint to the CPU: start loading a cache line now, it is read soon. The analyzer (which
-//! forbids unsafe code) takes it as a plain function to prefetch the flow index bucket of a
-//! frame it has decoded ahead of the one it analyses.
+//! forbids unsafe code) takes it as a plain function to prefetch, for the frames it has decoded
+//! ahead of the one it analyses, their flow index buckets, flow slots, timer links and state
+//! blocks.
 
 /// Asks for the cache line holding `p` (into every cache level). Never faults, whatever the
 /// address: a prefetch of an unmapped or invalid address is dropped by the CPU.
