@@ -5,6 +5,9 @@
 //! CPU's prefetch (`sys::prefetch`, what the worker loop passes). The difference between the
 //! last two is what the prefetched bucket, flow slot, timer link and state blocks save.
 //!
+//! The tables sit in transparent huge pages where the system allows, as in `tapflow` (the same
+//! allocator; `TAPFLOW_HUGE_PAGES=0` for 4 KiB pages).
+//!
 //!   taskset -c 1 cargo bench -p tapflow-dataplane --bench look_ahead
 
 use std::hint::black_box;
@@ -13,7 +16,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, Frame, PacketMeta, RecordRef, RecordSink};
+use tapflow_dataplane::sys::huge_pages::HugePageAlloc;
 use tapflow_dataplane::sys::prefetch::prefetch;
+
+/// tapflow's allocator (huge pages for the large tables).
+#[global_allocator]
+static ALLOC: HugePageAlloc = HugePageAlloc::new();
 
 /// Frames per burst (the worker loop's burst).
 const BURST: usize = 32;
@@ -56,6 +64,9 @@ fn meta(data: &[u8], ts_ns: u64) -> PacketMeta {
 }
 
 fn look_ahead(c: &mut Criterion) {
+    if std::env::var("TAPFLOW_HUGE_PAGES").is_ok_and(|v| v == "0") {
+        ALLOC.set_enabled(false);
+    }
     let mut g = c.benchmark_group("look_ahead");
     g.throughput(Throughput::Elements(BURST as u64));
     for n in [10_000u32, 1_000_000] {
@@ -91,27 +102,51 @@ fn look_ahead(c: &mut Criterion) {
                 next = (next + BURST) % PROBES;
             })
         });
-        let mut run_bursts = |name: &str, hint: fn(*const u8)| {
-            g.bench_function(format!("{n}_flows/{name}"), |b| {
-                b.iter(|| {
-                    let burst = &mut frames[next..next + BURST];
-                    for f in burst.iter_mut() {
-                        ts += 100;
-                        f.meta.ts_ns = ts;
-                    }
-                    an.on_burst(black_box(burst), &mut Discard, hint);
-                    next = (next + BURST) % PROBES;
-                })
-            });
+        let mut state = Probed {
+            an: &mut an,
+            frames: &mut frames,
+            next,
+            ts,
         };
-        run_bursts("burst_no_prefetch", |_| {});
-        run_bursts("burst_prefetch", prefetch);
+        state.bursts(&mut g, format!("{n}_flows/burst_no_prefetch"), |_| {});
+        state.bursts(&mut g, format!("{n}_flows/burst_prefetch"), prefetch);
         assert!(
             an.active_flows() as u32 >= n,
             "flows timed out while measured"
         );
     }
     g.finish();
+}
+
+/// The analyzer and its probe frames, measured burst by burst.
+struct Probed<'a, 'f> {
+    an: &'a mut Analyzer,
+    frames: &'a mut [Frame<'f>],
+    next: usize,
+    ts: u64,
+}
+
+impl Probed<'_, '_> {
+    /// Bursts of [`BURST`] probes through `on_burst` with `hint` as the prefetch (a generic,
+    /// inlined as in the worker loop).
+    fn bursts(
+        &mut self,
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: String,
+        hint: impl Fn(*const u8) + Copy,
+    ) {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let burst = &mut self.frames[self.next..self.next + BURST];
+                for f in burst.iter_mut() {
+                    self.ts += 100;
+                    f.meta.ts_ns = self.ts;
+                }
+                self.an.on_burst(black_box(burst), &mut Discard, hint);
+                self.next = (self.next + BURST) % PROBES;
+            })
+        });
+    }
 }
 
 criterion_group!(benches, look_ahead);
