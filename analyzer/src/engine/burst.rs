@@ -133,7 +133,8 @@ impl Analyzer {
     }
 
     /// Reads the prepared frame's index bucket (prefetched [`AHEAD`] frames before) for the
-    /// slot its lookup will most likely find, and prefetches that flow's lines.
+    /// slot its lookup will most likely find, and prefetches that flow's lines and its timer
+    /// link.
     #[inline(always)]
     fn locate(&self, out: &mut Prepared<'_>, prefetch: &impl Fn(*const u8)) {
         out.slot = None;
