@@ -29,12 +29,7 @@ fn frame(i: u32, flags: u8) -> Vec<u8> {
         window: 500,
         ..TcpSpec::default()
     };
-    build::ethernet_ip(
-        [2; 6],
-        [4; 6],
-        &[],
-        &build::ip(a, b, 6, 1, 64, &build::tcp(a, b, &spec, &[1u8; 64])),
-    )
+    build::tcp_frame_with(a, b, &spec, &[1u8; 64])
 }
 
 fn lookup_update(c: &mut Criterion) {

@@ -257,11 +257,16 @@ pub fn tcp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16, payload: &[u8
         flags: 0x18,
         ..TcpSpec::default()
     };
+    tcp_frame_with(src, dst, &spec, payload)
+}
+
+/// An Ethernet frame (untagged, fixed MACs) with one TCP segment of `payload` as `spec` says.
+pub fn tcp_frame_with(src: IpAddr, dst: IpAddr, spec: &TcpSpec, payload: &[u8]) -> Vec<u8> {
     ethernet_ip(
         [2; 6],
         [4; 6],
         &[],
-        &ip(src, dst, 6, 0, 64, &tcp(src, dst, &spec, payload)),
+        &ip(src, dst, 6, 0, 64, &tcp(src, dst, spec, payload)),
     )
 }
 
