@@ -110,7 +110,7 @@ fn analyze(pcap: Vec<u8>) -> (Vec<L4FlowLog>, tapflow_analyzer::Counters) {
 /// The files' l4, l7 and document writers give the same JSON as serde's derive (through the
 /// record sum type, as the files wrote it before), for every golden row and its documents.
 fn assert_fast_json_is_serdes(r: RecordRef<'_>) {
-    let mut fast = Vec::new();
+    let mut fast = tapflow_analyzer::TextBuf::new();
     match r {
         RecordRef::L4FlowLog(row) => tapflow_control::sink::l4_json::write_l4(row, &mut fast),
         RecordRef::L7FlowLog(row) => tapflow_control::sink::l7_json::write_l7(row, &mut fast),
@@ -123,7 +123,7 @@ fn assert_fast_json_is_serdes(r: RecordRef<'_>) {
         RecordRef::ApplicationDoc1s(d) => write_app_doc(&d.0, &mut fast),
         RecordRef::ApplicationMapDoc1s(d) => write_app_doc(&d.0, &mut fast),
     }
-    let fast: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
+    let fast: serde_json::Value = serde_json::from_slice(fast.as_bytes()).expect("valid JSON");
     let serde = serde_json::to_value(r).expect("serde");
     assert_eq!(fast, serde);
 }

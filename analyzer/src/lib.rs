@@ -38,7 +38,7 @@ pub use counters::Counters;
 pub use engine::{packet_time, Analyzer};
 pub use record::{
     Collected, L4FlowLog, L7FlowLog, Record, RecordBatch, RecordKind, RecordRef, RecordSink,
-    RenderedLines,
+    RenderedLines, TextBuf,
 };
 
 /// One captured frame, borrowed from its source for the duration of a callback: what every

@@ -13,7 +13,7 @@ use tapflow_analyzer::engine::sample::{self, Syn};
 use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT};
 use tapflow_analyzer::metrics::records::{Document, NetworkMapDoc};
-use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef};
+use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef, TextBuf};
 use tapflow_control::sink::l4_json::write_l4;
 use tapflow_control::sink::l7_json::write_l7;
 use tapflow_control::sink::metrics_json::write_flow_doc;
@@ -44,12 +44,12 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("l4_row_json");
     g.throughput(Throughput::Elements(1));
     for (name, row) in [("syn", &syn), ("udp", &udp), ("full", &full)] {
-        let mut buf = Vec::with_capacity(4096);
+        let (mut text, mut buf) = (TextBuf::with_capacity(4096), Vec::with_capacity(4096));
         g.bench_function(format!("tapflow/{name}"), |b| {
             b.iter(|| {
-                buf.clear();
-                write_l4(black_box(row), &mut buf);
-                black_box(buf.len())
+                text.clear();
+                write_l4(black_box(row), &mut text);
+                black_box(text.len())
             })
         });
         g.bench_function(format!("serde_json/{name}"), |b| {
@@ -86,12 +86,12 @@ fn bench(c: &mut Criterion) {
     http.peers = syn.peers;
     let mut g = c.benchmark_group("l7_row_json");
     g.throughput(Throughput::Elements(1));
-    let mut buf = Vec::with_capacity(4096);
+    let (mut text, mut buf) = (TextBuf::with_capacity(4096), Vec::with_capacity(4096));
     g.bench_function("tapflow/http", |b| {
         b.iter(|| {
-            buf.clear();
-            write_l7(black_box(&http), &mut buf);
-            black_box(buf.len())
+            text.clear();
+            write_l7(black_box(&http), &mut text);
+            black_box(text.len())
         })
     });
     g.bench_function("serde_json/http", |b| {
@@ -136,11 +136,12 @@ fn bench(c: &mut Criterion) {
     let doc = NetworkMapDoc(doc);
     let mut g = c.benchmark_group("metrics_doc_json");
     g.throughput(Throughput::Elements(1));
+    let mut text = TextBuf::with_capacity(4096);
     g.bench_function("tapflow/network_map", |b| {
         b.iter(|| {
-            buf.clear();
-            write_flow_doc(black_box(&doc.0), &mut buf);
-            black_box(buf.len())
+            text.clear();
+            write_flow_doc(black_box(&doc.0), &mut text);
+            black_box(text.len())
         })
     });
     g.bench_function("serde_json/network_map", |b| {

@@ -77,14 +77,14 @@ pub(crate) fn analyze_capture(
     an.finish(&mut out);
     // The files' own writers give serde's JSON for every row of real captures too.
     for r in &out.l4 {
-        let mut fast = Vec::new();
+        let mut fast = tapflow_analyzer::TextBuf::new();
         tapflow_control::sink::l4_json::write_l4(r, &mut fast);
-        same_json(&fast, serde_json::to_value(r).expect("serde"));
+        same_json(fast.as_bytes(), serde_json::to_value(r).expect("serde"));
     }
     for r in &out.l7 {
-        let mut fast = Vec::new();
+        let mut fast = tapflow_analyzer::TextBuf::new();
         tapflow_control::sink::l7_json::write_l7(r, &mut fast);
-        same_json(&fast, serde_json::to_value(r).expect("serde"));
+        same_json(fast.as_bytes(), serde_json::to_value(r).expect("serde"));
     }
     out
 }

@@ -5,7 +5,7 @@
 
 use serde::{Serialize, Serializer};
 
-use super::{L4FlowLog, L7FlowLog};
+use super::{L4FlowLog, L7FlowLog, TextBuf};
 use crate::metrics::{
     ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, NetworkDoc,
     NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
@@ -198,14 +198,14 @@ impl RecordBatch {
 /// render their l4 rows so that the one thread writing files only copies bytes.
 #[derive(Debug, Clone, Default)]
 pub struct RenderedLines {
-    bytes: Vec<u8>,
+    bytes: TextBuf,
     /// Where each line ends in `bytes`.
     ends: Vec<u32>,
 }
 
 impl RenderedLines {
     /// Appends one line, written by `render` (which adds the line end).
-    pub fn push_with(&mut self, render: impl FnOnce(&mut Vec<u8>)) {
+    pub fn push_with(&mut self, render: impl FnOnce(&mut TextBuf)) {
         render(&mut self.bytes);
         self.ends.push(self.bytes.len() as u32);
     }
@@ -226,15 +226,16 @@ impl RenderedLines {
 
     /// Every line, one after the other (each with its line end).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_bytes()
     }
 
     /// Every line, in order.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let bytes = self.bytes.as_bytes();
         starts
             .zip(self.ends.iter().copied())
-            .map(|(a, b)| &self.bytes[a as usize..b as usize])
+            .map(|(a, b)| &bytes[a as usize..b as usize])
     }
 }
 

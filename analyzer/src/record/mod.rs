@@ -20,8 +20,10 @@ pub(crate) fn is_zero(v: &u16) -> bool {
 
 pub mod kinds;
 pub mod l7;
+pub mod text;
 pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink, RenderedLines};
 pub use l7::L7FlowLog;
+pub use text::TextBuf;
 
 /// A MAC address, serialised as `aa:bb:cc:dd:ee:ff`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

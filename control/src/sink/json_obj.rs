@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use tapflow_analyzer::inline::InlineBytes;
-use tapflow_analyzer::record::MacAddr;
+use tapflow_analyzer::record::{MacAddr, TextBuf};
 
 /// Longest pre-rendered key (`,"name":`).
 const KEY_MAX: usize = 32;
@@ -102,88 +102,131 @@ fn digits8(x: u32) -> u64 {
     v + 0x3030_3030_3030_3030
 }
 
-/// Bytes of a row gathered on the stack before they move to the output.
-const STAGE: usize = 1024;
+/// Room asked for before a row is rendered (rows are 0.5-2 KB); a row that does not fit is
+/// rendered again into room of the length it measured.
+pub(super) const ROW_ROOM: usize = 4096;
 
-/// An object being written: every member's key starts with a comma; the first one's becomes
-/// the opening brace. Bytes gather in a stack buffer whose cursor stays in a register (stores
-/// into a `Vec<u8>` may alias the vector's own length, so each byte written there costs a
-/// reload and a store of the length) and move to the output when it fills and at the end.
-pub(super) struct Obj<'a> {
-    out: &'a mut Vec<u8>,
-    start: usize,
-    stage: &'a mut Stage,
-    n: usize,
+/// Room past a row's end for the widest fixed-size store (a padded key, a number, an address).
+const STORE_MAX: usize = 64;
+
+/// Renders `$r` as one object into `$out`'s room (a [`TextBuf`]) and keeps it: `$members`
+/// (`fn(&mut Obj, &R)`, `#[inline(always)]`) writes every member; each key starts with a comma,
+/// and the first one's becomes the opening brace. The bytes go straight where the output is
+/// written from, with the cursor in a register (stores into a `Vec<u8>` may alias the vector's
+/// own length, so each byte written there would cost a reload and a store of the length; a
+/// slice of [`TextBuf`]'s initialized room has no such field). A row longer than [`ROW_ROOM`]
+/// is rendered again by [`render_again`].
+///
+/// A macro, not a function taking the members as a closure: a closure's body is not inlined
+/// into its caller, and the object's cursor then lives in memory. And no loop around the
+/// members: LLVM hoists every number's formatting out of such a loop onto the stack (a build
+/// with one took twice the time for a row).
+macro_rules! render {
+    ($out:expr, $r:expr, $members:path) => {{
+        let out: &mut tapflow_analyzer::TextBuf = $out;
+        let mut o = $crate::sink::json_obj::Obj::open(out, $crate::sink::json_obj::ROW_ROOM);
+        $members(&mut o, $r);
+        match o.close() {
+            Ok(n) => out.advance(n),
+            Err(need) => $crate::sink::json_obj::render_again(out, $r, $members, need),
+        }
+    }};
+}
+pub(super) use render;
+
+/// Renders a row that did not fit in [`ROW_ROOM`] again, into room of the length it measured
+/// (and again if that was not enough, which a row's members rendered the same way twice never
+/// need).
+#[cold]
+#[inline(never)]
+pub(super) fn render_again<R: ?Sized>(
+    out: &mut TextBuf,
+    r: &R,
+    members: fn(&mut Obj<'_>, &R),
+    mut want: usize,
+) {
+    loop {
+        let mut o = Obj::open(out, want);
+        members(&mut o, r);
+        match o.close() {
+            Ok(n) => return out.advance(n),
+            Err(need) => want = need.max(want * 2),
+        }
+    }
 }
 
-/// The stack buffer an [`Obj`] gathers its bytes in, declared by the caller apart from the
-/// object: a store at a computed place in an array inside the object itself would keep the
-/// object's cursor in memory (reloaded and stored around every member); beside it, the cursor
-/// stays in a register.
-pub(super) struct Stage([u8; STAGE]);
-
-impl Stage {
-    pub(super) fn new() -> Self {
-        Stage([0; STAGE])
-    }
+/// An object being written into room of a [`TextBuf`] ([`render`]).
+pub(super) struct Obj<'a> {
+    buf: &'a mut [u8],
+    /// Bytes written (or, once `short`, that would have been).
+    n: usize,
+    /// A store did not fit: the row is rendered again into room of at least `n` bytes.
+    short: bool,
 }
 
 impl<'a> Obj<'a> {
-    pub(super) fn open(out: &'a mut Vec<u8>, stage: &'a mut Stage) -> Self {
-        // A row is about 1.2 KB: one reservation, then no capacity checks that grow.
-        out.reserve(2048);
+    /// An object in exactly `want` bytes of `out`'s room, however much room it has: where a
+    /// row is cut does not depend on what the buffer held before.
+    #[inline(always)]
+    pub(super) fn open(out: &'a mut TextBuf, want: usize) -> Self {
         Obj {
-            start: out.len(),
-            out,
-            stage,
+            buf: &mut out.room(want)[..want],
             n: 0,
+            short: false,
         }
     }
 
-    // Every method inlines and the rare paths are free functions that never see `self`: the
-    // object's address does not escape, so its cursor `n` can stay in a register for the whole
+    // Every method inlines and the rare paths never take `self` by reference in a call: the
+    // object's address does not escape, so its cursor `n` stays in a register for the whole
     // row.
-
-    #[inline(always)]
-    fn spill(&mut self) {
-        spill_stage(self.out, &self.stage.0[..self.n]);
-        self.n = 0;
-    }
 
     /// Appends the first `len` bytes of `bytes` with one fixed-size copy.
     #[inline(always)]
     fn put<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
-        if self.n + N > STAGE {
-            self.spill();
+        match self.buf.get_mut(self.n..self.n + N) {
+            Some(dst) => dst.copy_from_slice(bytes),
+            None => self.short = true,
         }
-        if let Some(dst) = self.stage.0.get_mut(self.n..self.n + N) {
-            dst.copy_from_slice(bytes);
-            self.n += len;
-        }
+        self.n += len;
     }
 
-    /// The next `max` bytes of the stage (moving what it holds to the output when it has less
-    /// room); the caller writes there and advances `n` by what it wrote.
+    /// The next `max` bytes of the room; the caller writes there and advances `n` by what it
+    /// wrote. Past the room's end, its last `max` bytes (the row is rendered again anyway).
     #[inline(always)]
     fn room(&mut self, max: usize) -> &mut [u8] {
-        if self.n + max > STAGE {
-            self.spill();
+        let end = self.buf.len();
+        if self.n + max > end {
+            self.short = true;
+            return &mut self.buf[end - max..];
         }
-        &mut self.stage.0[self.n..self.n + max]
+        &mut self.buf[self.n..self.n + max]
     }
 
     /// Appends `bytes` (any length).
     #[inline(always)]
     fn put_slice(&mut self, bytes: &[u8]) {
-        if self.n + bytes.len() > STAGE {
-            self.spill();
-            if bytes.len() > STAGE / 2 {
-                spill_stage(self.out, bytes);
-                return;
-            }
+        match self.buf.get_mut(self.n..self.n + bytes.len()) {
+            Some(dst) => dst.copy_from_slice(bytes),
+            None => self.short = true,
         }
-        self.stage.0[self.n..self.n + bytes.len()].copy_from_slice(bytes);
         self.n += bytes.len();
+    }
+
+    /// The object's braces (the first key's comma becomes `{`): its length, or the room it
+    /// needs when it did not fit.
+    #[inline(always)]
+    pub(super) fn close(mut self) -> Result<usize, usize> {
+        if self.n == 0 {
+            self.put(b"{}", 2);
+        } else {
+            self.buf[0] = b'{';
+            self.put(b"}", 1);
+        }
+        if self.short {
+            Err(self.n + STORE_MAX)
+        } else {
+            Ok(self.n)
+        }
     }
 
     #[inline(always)]
@@ -356,29 +399,6 @@ impl<'a> Obj<'a> {
             None => self.null(k),
         }
     }
-
-    #[inline(always)]
-    pub(super) fn close(mut self) {
-        self.spill();
-        close_object(self.out, self.start);
-    }
-}
-
-/// Moves a stage's bytes (or a long string) to the output.
-#[inline(never)]
-fn spill_stage(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(bytes);
-}
-
-/// The object's braces: the first key's comma becomes `{`.
-#[inline(never)]
-fn close_object(out: &mut Vec<u8>, start: usize) {
-    if out.len() == start {
-        out.extend_from_slice(b"{}");
-    } else {
-        out[start] = b'{';
-        out.push(b'}');
-    }
 }
 
 /// An IPv6 address as the standard library displays it (RFC 5952: lower-case hex without
@@ -501,12 +521,13 @@ fn string(out: &mut Vec<u8>, s: &str) {
 
 /// Test helper: what `write` makes of `r` parses to the JSON value serde's derive gives.
 #[cfg(test)]
-pub(super) fn same_as_serde<R: serde::Serialize>(write: fn(&R, &mut Vec<u8>), r: &R) {
-    let mut fast = Vec::new();
+pub(super) fn same_as_serde<R: serde::Serialize>(write: fn(&R, &mut TextBuf), r: &R) {
+    let mut fast = TextBuf::new();
     write(r, &mut fast);
-    let a: serde_json::Value = serde_json::from_slice(&fast).expect("valid JSON");
+    let fast = fast.as_bytes();
+    let a: serde_json::Value = serde_json::from_slice(fast).expect("valid JSON");
     let b = serde_json::to_value(r).expect("serde");
-    assert_eq!(a, b, "{}", String::from_utf8_lossy(&fast));
+    assert_eq!(a, b, "{}", String::from_utf8_lossy(fast));
 }
 
 #[cfg(test)]
@@ -573,21 +594,38 @@ mod tests {
             assert_eq!(std::str::from_utf8(&digits[..n]).unwrap(), v.to_string());
         }
         for a in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.133.4"] {
-            let (mut out, mut stage) = (Vec::new(), Stage::new());
-            let mut o = Obj::open(&mut out, &mut stage);
-            o.ip(key!("a"), a.parse().unwrap());
-            o.close();
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                format!("{{\"a\":\"{a}\"}}")
-            );
+            let mut out = TextBuf::new();
+            render!(&mut out, a, ip_member);
+            assert_eq!(out.as_bytes(), format!("{{\"a\":\"{a}\"}}").as_bytes());
         }
-        let mut out = Vec::new();
-        Obj::open(&mut out, &mut Stage::new()).close();
-        assert_eq!(out, b"{}");
-        // Longer than the stage: spills, and a string longer than half of it goes straight out.
-        let (mut out, mut stage) = (b"[".to_vec(), Stage::new());
-        let mut o = Obj::open(&mut out, &mut stage);
+        let mut out = TextBuf::new();
+        render!(&mut out, &(), no_members);
+        assert_eq!(out.as_bytes(), b"{}");
+        // Longer than the room asked for first: rendered again into room of its length, after
+        // the text already there.
+        let mut out = TextBuf::with_capacity(16);
+        out.extend_from_slice(b"[");
+        render!(&mut out, &(), long_members);
+        assert_eq!(out.as_bytes()[0], b'[');
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.as_bytes()[1..]).expect("valid JSON");
+        assert_eq!(v["neg"], i64::MIN);
+        assert_eq!(v["minus_one"], -1);
+        assert_eq!(v["pos"], i64::MAX);
+        assert!(v["none"].is_null());
+        assert_eq!(v["m"], u64::MAX);
+        assert_eq!(v["long"], "x\"y".repeat(1000));
+        assert_eq!(v["plain"], "z".repeat(3000));
+        assert_eq!(v["mac"], "01:02:03:04:05:06");
+    }
+
+    fn ip_member(o: &mut Obj<'_>, a: &str) {
+        o.ip(key!("a"), a.parse().unwrap());
+    }
+
+    fn no_members(_: &mut Obj<'_>, _: &()) {}
+
+    fn long_members(o: &mut Obj<'_>, _: &()) {
         for _ in 0..100 {
             o.u(key!("m"), u64::MAX);
         }
@@ -598,16 +636,49 @@ mod tests {
         o.i(key!("minus_one"), -1);
         o.i(key!("pos"), i64::MAX);
         o.null(key!("none"));
-        o.close();
-        let v: serde_json::Value = serde_json::from_slice(&out[1..]).expect("valid JSON");
-        assert_eq!(v["neg"], i64::MIN);
-        assert_eq!(v["minus_one"], -1);
-        assert_eq!(v["pos"], i64::MAX);
-        assert!(v["none"].is_null());
-        assert_eq!(v["m"], u64::MAX);
-        assert_eq!(v["long"], "x\"y".repeat(1000));
-        assert_eq!(v["plain"], "z".repeat(3000));
-        assert_eq!(v["mac"], "01:02:03:04:05:06");
+    }
+
+    fn text_members(o: &mut Obj<'_>, text: &String) {
+        o.s(key!("s"), text);
+        o.u(key!("n"), 12_345_678_901u64);
+        o.ip(key!("ip"), "2001:db8::1".parse().unwrap());
+        o.mac(key!("mac"), MacAddr([0xde, 0xad, 0xbe, 0xef, 0, 1]));
+    }
+
+    fn text_member(o: &mut Obj<'_>, text: &String) {
+        o.s(key!("s"), text);
+    }
+
+    /// Rows ending at every place around the end of the room asked for first (a member's
+    /// fixed-size store cut by it, the closing brace past it): each is whole, valid, and the
+    /// text before it is kept.
+    #[test]
+    fn rows_around_the_rooms_end_are_rendered_whole() {
+        let mut out = TextBuf::new();
+        let mut expected = Vec::new();
+        for len in ROW_ROOM - 140..ROW_ROOM + 20 {
+            let text = "t".repeat(len);
+            render!(&mut out, &text, text_members);
+            out.push(b'\n');
+            expected.push(text);
+        }
+        let lines: Vec<&[u8]> = out.as_bytes().split(|&c| c == b'\n').collect();
+        assert_eq!(lines.len(), expected.len() + 1);
+        for (line, text) in lines.iter().zip(&expected) {
+            let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+            assert_eq!(v["s"], text.as_str());
+            assert_eq!(v["n"], 12_345_678_901u64);
+            assert_eq!(v["ip"], "2001:db8::1");
+            assert_eq!(v["mac"], "de:ad:be:ef:00:01");
+        }
+        // The same rows one at a time into a fresh buffer: the room's size at the start does
+        // not change a row.
+        for text in &expected {
+            let mut one = TextBuf::with_capacity(8);
+            render!(&mut one, text, text_member);
+            let v: serde_json::Value = serde_json::from_slice(one.as_bytes()).expect("JSON");
+            assert_eq!(v["s"], text.as_str());
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RenderedLines};
+use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RenderedLines, TextBuf};
 
 use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
@@ -18,7 +18,7 @@ use crate::config::FileOutput;
 /// Lines rendered straight into a buffer (no line copied) and written out in large writes.
 struct LineBuffer<W: Write> {
     out: W,
-    buf: Vec<u8>,
+    buf: TextBuf,
     /// The buffer is written out once it holds this much.
     flush_at: usize,
 }
@@ -29,7 +29,7 @@ impl<W: Write> LineBuffer<W> {
     fn new(out: W, capacity: usize) -> Self {
         LineBuffer {
             out,
-            buf: Vec::with_capacity(capacity),
+            buf: TextBuf::with_capacity(capacity),
             flush_at: capacity - capacity / 8,
         }
     }
@@ -44,7 +44,7 @@ impl<W: Write> LineBuffer<W> {
 
     /// Writes out the buffer (dropped on an error: the buffer never grows past one write).
     fn write_out(&mut self) -> io::Result<()> {
-        let res = self.out.write_all(&self.buf);
+        let res = self.out.write_all(self.buf.as_bytes());
         self.buf.clear();
         res
     }
@@ -113,8 +113,10 @@ impl RotatingFile {
         let mut rotated = false;
         if self.written > 0 && self.written + len > limits.rotate_bytes {
             // The lines before this one end the current file; this one starts the next.
-            self.file.out.write_all(&self.file.buf[..start])?;
-            self.file.buf.drain(..start);
+            self.file
+                .out
+                .write_all(&self.file.buf.as_bytes()[..start])?;
+            self.file.buf.drain_front(start);
             self.file.out.flush()?;
             let (dir, name) = (&self.dir, self.name);
             fs::rename(
@@ -210,7 +212,7 @@ impl JsonLinesSink {
     }
 
     /// The buffer the lines of `kind` are rendered into.
-    fn buffer(&mut self, kind: RecordKind) -> &mut Vec<u8> {
+    fn buffer(&mut self, kind: RecordKind) -> &mut TextBuf {
         match &mut self.target {
             Target::Stdout(w) => &mut w.buf,
             Target::Dir(files) => &mut files[Self::file_of(kind)].file.buf,
@@ -458,12 +460,12 @@ mod tests {
         let l4 = String::from_utf8(files[2][0].clone()).unwrap();
         assert_eq!(l4.lines().count(), 6, "a partial rendering is not used");
         assert!(l4.ends_with('\n'));
-        let mut plain = Vec::new();
+        let mut plain = TextBuf::new();
         for r in &expected.l4 {
             crate::sink::l4_json::write_l4(r, &mut plain);
             plain.push(b'\n');
         }
-        assert_eq!(l4.as_bytes(), plain.as_slice());
+        assert_eq!(l4.as_bytes(), plain.as_bytes());
         fs::remove_dir_all(&base).unwrap();
     }
 

@@ -5,7 +5,8 @@
 use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
-use super::json_obj::{key, Obj, Stage};
+use super::json_obj::{key, render, Obj};
+use tapflow_analyzer::TextBuf;
 
 /// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
 /// worker does before handing the batch over, so that the thread writing the files only copies
@@ -45,9 +46,13 @@ macro_rules! mostly_zero {
 }
 
 /// Appends `r` as one JSON object (no newline).
-pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
-    let mut stage = Stage::new();
-    let mut o = Obj::open(out, &mut stage);
+pub fn write_l4(r: &L4FlowLog, out: &mut TextBuf) {
+    render!(out, r, l4_members);
+}
+
+/// The members of an l4 row (inlined into [`write_l4`]'s loop: the object's cursor stays in a register).
+#[inline(always)]
+fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog) {
     o.u(key!("flow_id"), r.flow_id);
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
@@ -69,7 +74,7 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
     o.b(key!("l2_end_1"), r.l2_end_1);
     o.u(key!("eth_type"), r.eth_type);
     o.u(key!("vlan"), r.vlan);
-    peers(&mut o, &r.peers);
+    peers(o, &r.peers);
     o.u(key!("tunnel_type"), r.tunnel_type);
     o.u(key!("tunnel_tier"), r.tunnel_tier);
     o.u(key!("tunnel_id"), r.tunnel_id);
@@ -169,7 +174,6 @@ pub fn write_l4(r: &L4FlowLog, out: &mut Vec<u8>) {
         o.inline(key!("process_kname_0"), &pp.process_kname_0);
         o.inline(key!("process_kname_1"), &pp.process_kname_1);
     }
-    o.close();
 }
 
 /// The two ends of a row (flattened into l4 and l7 rows alike).

@@ -6,8 +6,9 @@
 
 use tapflow_analyzer::L7FlowLog;
 
-use super::json_obj::{key, Obj, Stage};
+use super::json_obj::{key, render, Obj};
 use super::l4_json::peers;
+use tapflow_analyzer::TextBuf;
 
 /// Text members that are empty in most rows (the tracing and HTTP header fields of every
 /// protocol but HTTP, a reply's exception and result): one test, and when every one is empty
@@ -23,9 +24,13 @@ macro_rules! mostly_empty {
 }
 
 /// Appends `r` as one JSON object (no newline).
-pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
-    let mut stage = Stage::new();
-    let mut o = Obj::open(out, &mut stage);
+pub fn write_l7(r: &L7FlowLog, out: &mut TextBuf) {
+    render!(out, r, l7_members);
+}
+
+/// The members of an l7 row (inlined into [`write_l7`]'s loop: the object's cursor stays in a register).
+#[inline(always)]
+fn l7_members(o: &mut Obj<'_>, r: &L7FlowLog) {
     o.u(key!("flow_id"), r.flow_id);
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
@@ -38,7 +43,7 @@ pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
     o.u(key!("tap_port"), r.tap_port);
     o.u(key!("tap_side"), r.tap_side);
     o.name(key!("observation_point"), r.observation_point);
-    peers(&mut o, &r.peers);
+    peers(o, &r.peers);
     o.u(key!("l7_protocol"), r.l7_protocol);
     o.name(key!("l7_protocol_str"), r.l7_protocol_str);
     o.inline(key!("version"), &r.version);
@@ -97,7 +102,6 @@ pub fn write_l7(r: &L7FlowLog, out: &mut Vec<u8>) {
         o.u(key!("syscall_cap_seq_0"), s.syscall_cap_seq_0);
         o.u(key!("syscall_cap_seq_1"), s.syscall_cap_seq_1);
     }
-    o.close();
 }
 
 #[cfg(test)]

@@ -8,22 +8,27 @@ use tapflow_analyzer::metrics::doc::{AppMeter, FlowMeter, Tags};
 use tapflow_analyzer::metrics::histogram::{Histogram, REPORTED};
 use tapflow_analyzer::metrics::records::Document;
 
-use super::json_obj::{key, Key, Obj, Stage};
+use super::json_obj::{key, render, Key, Obj};
+use tapflow_analyzer::TextBuf;
 
 /// Appends a network document (`network`, `network_map`, 1m or 1s) as one JSON object.
-pub fn write_flow_doc(d: &Document<FlowMeter>, out: &mut Vec<u8>) {
-    let mut stage = Stage::new();
-    let mut o = Obj::open(out, &mut stage);
+pub fn write_flow_doc(d: &Document<FlowMeter>, out: &mut TextBuf) {
+    render!(out, d, flow_doc_members);
+}
+
+/// The members of a network document (inlined into [`write_flow_doc`]'s loop: the object's cursor stays in a register).
+#[inline(always)]
+fn flow_doc_members(o: &mut Obj<'_>, d: &Document<FlowMeter>) {
     o.u(key!("time"), d.time);
-    tags(&mut o, &d.tags);
+    tags(o, &d.tags);
     // Every field named: a new one does not compile until it is written.
     macro_rules! counters {
-        ($($f:ident),+ ; $($h:ident),+) => {
-            let FlowMeter { $($f,)+ $($h,)+ } = &d.meter;
-            $(o.u(key!(field $f), *$f);)+
-            $(histogram(&mut o, key!(field $h), $h);)+
-        };
-    }
+    ($($f:ident),+ ; $($h:ident),+) => {
+        let FlowMeter { $($f,)+ $($h,)+ } = &d.meter;
+        $(o.u(key!(field $f), *$f);)+
+        $(histogram(o, key!(field $h), $h);)+
+    };
+}
     counters!(
         packet_tx, packet_rx, byte_tx, byte_rx, l3_byte_tx, l3_byte_rx, l4_byte_tx, l4_byte_rx,
         new_flow, closed_flow, l7_request, l7_response, syn, synack, rtt_sum, rtt_count, rtt_max,
@@ -37,15 +42,18 @@ pub fn write_flow_doc(d: &Document<FlowMeter>, out: &mut Vec<u8>) {
         client_ooo, server_ooo;
         rtt, srt, art
     );
-    o.close();
 }
 
 /// Appends an application document (`application`, `application_map`, 1m or 1s).
-pub fn write_app_doc(d: &Document<AppMeter>, out: &mut Vec<u8>) {
-    let mut stage = Stage::new();
-    let mut o = Obj::open(out, &mut stage);
+pub fn write_app_doc(d: &Document<AppMeter>, out: &mut TextBuf) {
+    render!(out, d, app_doc_members);
+}
+
+/// The members of an application document (inlined into [`write_app_doc`]'s loop: the object's cursor stays in a register).
+#[inline(always)]
+fn app_doc_members(o: &mut Obj<'_>, d: &Document<AppMeter>) {
     o.u(key!("time"), d.time);
-    tags(&mut o, &d.tags);
+    tags(o, &d.tags);
     let AppMeter {
         request,
         response,
@@ -65,8 +73,7 @@ pub fn write_app_doc(d: &Document<AppMeter>, out: &mut Vec<u8>) {
     o.u(key!("client_error"), *client_error);
     o.u(key!("server_error"), *server_error);
     o.u(key!("timeout"), *timeout);
-    histogram(&mut o, key!("rrt"), rrt);
-    o.close();
+    histogram(o, key!("rrt"), rrt);
 }
 
 /// The key's members, in the order of [`Tags`]'s fields (the optional ones only when serde
