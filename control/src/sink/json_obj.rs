@@ -638,14 +638,14 @@ mod tests {
         o.null(key!("none"));
     }
 
-    fn text_members(o: &mut Obj<'_>, text: &String) {
+    fn text_members(o: &mut Obj<'_>, text: &str) {
         o.s(key!("s"), text);
         o.u(key!("n"), 12_345_678_901u64);
         o.ip(key!("ip"), "2001:db8::1".parse().unwrap());
         o.mac(key!("mac"), MacAddr([0xde, 0xad, 0xbe, 0xef, 0, 1]));
     }
 
-    fn text_member(o: &mut Obj<'_>, text: &String) {
+    fn text_member(o: &mut Obj<'_>, text: &str) {
         o.s(key!("s"), text);
     }
 
@@ -658,7 +658,7 @@ mod tests {
         let mut expected = Vec::new();
         for len in ROW_ROOM - 140..ROW_ROOM + 20 {
             let text = "t".repeat(len);
-            render!(&mut out, &text, text_members);
+            render!(&mut out, text.as_str(), text_members);
             out.push(b'\n');
             expected.push(text);
         }
@@ -675,7 +675,7 @@ mod tests {
         // not change a row.
         for text in &expected {
             let mut one = TextBuf::with_capacity(8);
-            render!(&mut one, text, text_member);
+            render!(&mut one, text.as_str(), text_member);
             let v: serde_json::Value = serde_json::from_slice(one.as_bytes()).expect("JSON");
             assert_eq!(v["s"], text.as_str());
         }
