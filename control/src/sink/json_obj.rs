@@ -1,7 +1,8 @@
 //! A JSON object written without generic serialization: keys rendered at compile time (none
 //! needs escaping), integers formatted in place, IPv4 addresses and MACs formatted in place,
-//! escaping only where a string needs it, all gathered in a stack buffer. The rows' writers
-//! (`l4_json`, `l7_json`) are made of it; each checks its output against serde's derive.
+//! escaping only where a string needs it, all written straight into the output's room (a
+//! [`TextBuf`]: [`render`]). The rows' and documents' writers (`l4_json`, `l7_json`,
+//! `metrics_json`) are made of it; each checks its output against serde's derive.
 
 use std::net::IpAddr;
 
