@@ -2,7 +2,7 @@
 //! writes into it and keeps what it wrote with [`TextBuf::advance`]. The room past the text
 //! holds whatever was written there before (zeroed once, when the buffer grows), so a row is
 //! rendered straight where it is written out: no stack buffer copied in, no zeroing per row
-//! (a `Vec<u8>`'s spare capacity cannot be written without `unsafe`, and resizing it zeroes it
+//! (safe code cannot write a `Vec<u8>`'s spare capacity and keep it, and resizing it zeroes it
 //! every time).
 
 /// Text bytes in a buffer whose room past the text is kept initialized.
