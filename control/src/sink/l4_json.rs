@@ -50,7 +50,8 @@ pub fn write_l4(r: &L4FlowLog, out: &mut TextBuf) {
     render!(out, r, l4_members);
 }
 
-/// The members of an l4 row (inlined into [`write_l4`]'s loop: the object's cursor stays in a register).
+/// The members of an l4 row, inlined where [`write_l4`] renders it (the object's cursor
+/// stays in a register).
 #[inline(always)]
 fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog) {
     o.u(key!("flow_id"), r.flow_id);

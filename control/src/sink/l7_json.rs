@@ -28,7 +28,8 @@ pub fn write_l7(r: &L7FlowLog, out: &mut TextBuf) {
     render!(out, r, l7_members);
 }
 
-/// The members of an l7 row (inlined into [`write_l7`]'s loop: the object's cursor stays in a register).
+/// The members of an l7 row, inlined where [`write_l7`] renders it (the object's cursor
+/// stays in a register).
 #[inline(always)]
 fn l7_members(o: &mut Obj<'_>, r: &L7FlowLog) {
     o.u(key!("flow_id"), r.flow_id);

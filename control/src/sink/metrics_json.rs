@@ -16,7 +16,8 @@ pub fn write_flow_doc(d: &Document<FlowMeter>, out: &mut TextBuf) {
     render!(out, d, flow_doc_members);
 }
 
-/// The members of a network document (inlined into [`write_flow_doc`]'s loop: the object's cursor stays in a register).
+/// The members of a network document, inlined where [`write_flow_doc`] renders it (the
+/// object's cursor stays in a register).
 #[inline(always)]
 fn flow_doc_members(o: &mut Obj<'_>, d: &Document<FlowMeter>) {
     o.u(key!("time"), d.time);
@@ -49,7 +50,8 @@ pub fn write_app_doc(d: &Document<AppMeter>, out: &mut TextBuf) {
     render!(out, d, app_doc_members);
 }
 
-/// The members of an application document (inlined into [`write_app_doc`]'s loop: the object's cursor stays in a register).
+/// The members of an application document, inlined where [`write_app_doc`] renders it (the
+/// object's cursor stays in a register).
 #[inline(always)]
 fn app_doc_members(o: &mut Obj<'_>, d: &Document<AppMeter>) {
     o.u(key!("time"), d.time);
