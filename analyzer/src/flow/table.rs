@@ -1,7 +1,7 @@
 //! The bounded flow table: a slab preallocated to the configured capacity, a hash index over
 //! slab positions, a free list, and the timer wheel. It never grows past its capacity.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use hashbrown::DefaultHashBuilder;
 
@@ -67,11 +67,20 @@ impl FlowTable {
     /// and removal all use it.
     #[inline(always)]
     fn hash_stored(hasher: &DefaultHashBuilder, key: &StoredKey, tails: &AddrTails) -> u64 {
-        if key.is_v6 {
-            hasher.hash_one((key, tails))
-        } else {
-            hasher.hash_one(key)
+        // Word by word rather than `hash_one((key, tails))`: the IPv6 branch then takes only the
+        // tails' address, and the key just built stays in registers (taken by address, it was
+        // stored in pieces and read back in wider loads: a store-forwarding stall, 10 % of the
+        // frame loop's samples on 64-byte frames).
+        let mut h = hasher.build_hasher();
+        let (words, last) = key.hash_words();
+        for w in words {
+            h.write_u64(w);
         }
+        h.write_u32(last);
+        if key.is_v6 {
+            tails.hash(&mut h);
+        }
+        h.finish()
     }
 
     /// The cache line a lookup of `hash` reads first: what to prefetch for a packet analysed
