@@ -1,9 +1,10 @@
-//! A burst of frames analysed with look-ahead, in three stages, so that the cache misses of a
+//! A burst of frames analysed with look-ahead, in stages, so that the cache misses of a
 //! flow's lookup and update (the cost on inputs with many flows) overlap the work on the frames
 //! in between:
 //!
-//! 1. [`AHEAD`] frames before its analysis a frame is decoded, its first observation's flow key
-//!    hashed and that key's index bucket prefetched;
+//! 0. [`DECODE_AHEAD`] frames before its analysis a frame is decoded;
+//! 1. [`AHEAD`] frames before, its first observation's flow key is hashed and that key's index
+//!    bucket prefetched;
 //! 2. [`SLOT_AHEAD`] frames before, the bucket (in cache by then) names the slot the lookup will
 //!    most likely find (its first entry with the key's tag), and that flow's lines and its timer
 //!    link are prefetched;
