@@ -84,38 +84,22 @@ pub struct StoredKey {
     tap_port: [u32; 2],
 }
 
-impl StoredKey {
-    /// Every field, as three words and a half: what the key hashes as (one hasher call per
-    /// word, not per field). Built from the fields' values, so a key just built in registers
-    /// is hashed from them, not stored and read back with wider loads than its stores.
-    #[inline(always)]
-    pub fn hash_words(&self) -> ([u64; 3], u32) {
-        let word = |b: [u8; 4]| u64::from(u32::from_ne_bytes(b));
-        (
-            [
-                word(self.head[0]) | (word(self.head[1]) << 32),
-                u64::from(self.port[0])
-                    | (u64::from(self.port[1]) << 16)
-                    | (u64::from(self.proto) << 32)
-                    | (u64::from(self.is_v6) << 40)
-                    | (u64::from(self.tunnel_type) << 48)
-                    | (u64::from(self.tap_type) << 56),
-                u64::from(self.tunnel_id) | (u64::from(self.tap_port[0]) << 32),
-            ],
-            self.tap_port[1],
-        )
-    }
-}
-
 impl std::hash::Hash for StoredKey {
-    /// [`StoredKey::hash_words`].
+    /// Every field, as three words and a half (one hasher call per word, not per field).
     #[inline(always)]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let (words, last) = self.hash_words();
-        for w in words {
-            h.write_u64(w);
-        }
-        h.write_u32(last);
+        let word = |b: [u8; 4]| u64::from(u32::from_ne_bytes(b));
+        h.write_u64(word(self.head[0]) | (word(self.head[1]) << 32));
+        h.write_u64(
+            u64::from(self.port[0])
+                | (u64::from(self.port[1]) << 16)
+                | (u64::from(self.proto) << 32)
+                | (u64::from(self.is_v6) << 40)
+                | (u64::from(self.tunnel_type) << 48)
+                | (u64::from(self.tap_type) << 56),
+        );
+        h.write_u64(u64::from(self.tunnel_id) | (u64::from(self.tap_port[0]) << 32));
+        h.write_u32(self.tap_port[1]);
     }
 }
 
