@@ -3,8 +3,8 @@
 //!
 //! Every tool runs as `taskset -c CORE /usr/bin/time -o FILE -f "%e %M %U %S" TOOL ...`: peak RSS
 //! and CPU time come from GNU time, wall time from the harness's own clock around the run (GNU
-//! time's `%e` has 10 ms steps, 4 % of a 0.27 s run), packets and bytes from the input. A peer that is not installed is
-//! skipped with a note; nothing is estimated.
+//! time's `%e` has 10 ms steps, 4 % of a 0.27 s run), packets and bytes from the input. A peer
+//! that is not installed is skipped with a note; nothing is estimated.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
