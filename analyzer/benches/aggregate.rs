@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tapflow_analyzer::aggregate::{network_key, Aggregator, MetricsConfig};
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_SERVER};
+use tapflow_analyzer::metrics::histogram::BucketPool;
 use tapflow_analyzer::wire::build::{self, TcpSpec};
 use tapflow_analyzer::{Analyzer, AnalyzerConfig, L4FlowLog, PacketMeta, RecordRef};
 
@@ -78,18 +79,22 @@ fn peer_add(
     network_map: &mut HashMap<Tags, FlowMeter>,
     network: &mut HashMap<Tags, FlowMeter>,
     r: &L4FlowLog,
+    pool: &mut BucketPool,
 ) {
     let mut tags = network_key(r, r.peers.server_port);
     tags.ip_1 = Some(r.peers.ip_1);
     network_map
         .entry(tags.clone())
         .or_default()
-        .add_row(r, false);
+        .add_row(r, false, pool);
     tags.ip_1 = None;
-    network.entry(tags.clone()).or_default().add_row(r, false);
+    network
+        .entry(tags.clone())
+        .or_default()
+        .add_row(r, false, pool);
     tags.ip = r.peers.ip_1;
     tags.direction = DIRECTION_SERVER;
-    network.entry(tags).or_default().add_row(r, true);
+    network.entry(tags).or_default().add_row(r, true, pool);
 }
 
 fn bench(c: &mut Criterion) {
@@ -118,10 +123,16 @@ fn bench(c: &mut Criterion) {
     }
     {
         let (mut map, mut ends) = (HashMap::new(), HashMap::new());
+        let mut pool = BucketPool::default();
         let mut i = 0;
         g.bench_function("std_hashmap/known_keys", |b| {
             b.iter(|| {
-                peer_add(&mut map, &mut ends, black_box(&known[i % known.len()]));
+                peer_add(
+                    &mut map,
+                    &mut ends,
+                    black_box(&known[i % known.len()]),
+                    &mut pool,
+                );
                 i += 1;
             })
         });

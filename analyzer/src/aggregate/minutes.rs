@@ -15,9 +15,11 @@ use std::hash::BuildHasher;
 // foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use super::rows::PooledMeter;
 use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
 };
+use crate::metrics::histogram::BucketPool;
 use crate::metrics::records::{
     ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, Document, NetworkDoc,
     NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
@@ -263,6 +265,8 @@ pub struct Aggregator {
     minutes: Windows,
     seconds: Option<Windows>,
     counters: MetricsCounters,
+    /// The histograms' buckets of written documents, for the next first samples.
+    buckets: BucketPool,
 }
 
 /// How long after a second ends its documents wait for rows.
@@ -277,6 +281,7 @@ impl Aggregator {
                 .then(|| Windows::new(1_000_000, SECOND_GRACE_NS, cfg.max_keys)),
             cfg,
             counters: MetricsCounters::default(),
+            buckets: BucketPool::default(),
         }
     }
 
@@ -291,7 +296,11 @@ impl Aggregator {
     /// The windows a row of interval `[start_us, end_us]` adds to. Minute rows (no
     /// `second_metrics`) count in the minute they start in; second rows in the window of their
     /// last microsecond (a live flow's second row may start in an earlier, idle second).
-    fn windows(&mut self, start_us: u64, end_us: u64) -> (&mut Minute, Option<&mut Minute>) {
+    fn windows(
+        &mut self,
+        start_us: u64,
+        end_us: u64,
+    ) -> (&mut Minute, Option<&mut Minute>, &mut BucketPool) {
         let t = if self.seconds.is_some() {
             end_us.saturating_sub(1).max(start_us)
         } else {
@@ -300,7 +309,7 @@ impl Aggregator {
         let late = &mut self.counters.late_rows;
         let m = self.minutes.at(t, late);
         let s = self.seconds.as_mut().map(|w| w.at(t, late));
-        (m, s)
+        (m, s, &mut self.buckets)
     }
 
     /// Aggregates a record (other kinds pass by).
@@ -341,11 +350,11 @@ impl Aggregator {
         } else {
             r.peers.ip_1
         };
-        let (minute, second) = self.windows(r.start_time, r.end_time);
+        let (minute, second, pool) = self.windows(r.start_time, r.end_time);
         let mut overflow = 0;
         for window in std::iter::once(minute).chain(second) {
             overflow += add_flow_to(
-                window,
+                (window, &mut *pool),
                 r,
                 &cfg,
                 &base,
@@ -360,7 +369,7 @@ impl Aggregator {
 
 /// Adds flow log row `r` to one window's network tables; returns the keys refused.
 fn add_flow_to(
-    minute: &mut Minute,
+    (minute, pool): (&mut Minute, &mut BucketPool),
     r: &L4FlowLog,
     cfg: &MetricsConfig,
     base: &Tags,
@@ -376,7 +385,7 @@ fn add_flow_to(
     tags.ip = client_ip;
     tags.ip_1 = Some(server_ip);
     match minute.network_map.meter(&tags, cfg.max_keys) {
-        Some(m) => m.add_row(r, false),
+        Some(m) => m.add_row(r, false, pool),
         None => overflow += 1,
     }
     // Each end.
@@ -395,7 +404,7 @@ fn add_flow_to(
             DIRECTION_CLIENT
         };
         match minute.network.meter(&tags, cfg.max_keys) {
-            Some(m) => m.add_row(r, server_end),
+            Some(m) => m.add_row(r, server_end, pool),
             None => overflow += 1,
         }
     }
@@ -427,15 +436,15 @@ impl Aggregator {
             direction: DIRECTION_CLIENT,
             ..base.clone()
         };
-        let (minute, second) = self.windows(r.start_time, r.start_time + 1);
+        let (minute, second, pool) = self.windows(r.start_time, r.start_time + 1);
         let mut overflow = 0;
         for window in std::iter::once(minute).chain(second) {
             match window.application.meter(&base, max) {
-                Some(m) => m.add_row(r),
+                Some(m) => m.add_row(r, pool),
                 None => overflow += 1,
             }
             match window.application_map.meter(&map, max) {
-                Some(m) => m.add_row(r),
+                Some(m) => m.add_row(r, pool),
                 None => overflow += 1,
             }
         }
@@ -455,20 +464,22 @@ impl Aggregator {
 
     fn write(&mut self, now_ns: Option<u64>, sink: &mut impl RecordSink) {
         let documents = &mut self.counters.documents;
+        let pool = &mut self.buckets;
         if let Some(w) = &mut self.seconds {
             for (time, mut s) in w.take_due(now_ns) {
-                *documents += emit::<NetworkDoc1s, _>(time, &mut s.network, sink);
-                *documents += emit::<NetworkMapDoc1s, _>(time, &mut s.network_map, sink);
-                *documents += emit::<ApplicationDoc1s, _>(time, &mut s.application, sink);
-                *documents += emit::<ApplicationMapDoc1s, _>(time, &mut s.application_map, sink);
+                *documents += emit::<NetworkDoc1s, _>(time, &mut s.network, sink, pool);
+                *documents += emit::<NetworkMapDoc1s, _>(time, &mut s.network_map, sink, pool);
+                *documents += emit::<ApplicationDoc1s, _>(time, &mut s.application, sink, pool);
+                *documents +=
+                    emit::<ApplicationMapDoc1s, _>(time, &mut s.application_map, sink, pool);
                 w.recycle(s);
             }
         }
         for (time, mut m) in self.minutes.take_due(now_ns) {
-            *documents += emit::<NetworkDoc, _>(time, &mut m.network, sink);
-            *documents += emit::<NetworkMapDoc, _>(time, &mut m.network_map, sink);
-            *documents += emit::<ApplicationDoc, _>(time, &mut m.application, sink);
-            *documents += emit::<ApplicationMapDoc, _>(time, &mut m.application_map, sink);
+            *documents += emit::<NetworkDoc, _>(time, &mut m.network, sink, pool);
+            *documents += emit::<NetworkMapDoc, _>(time, &mut m.network_map, sink, pool);
+            *documents += emit::<ApplicationDoc, _>(time, &mut m.application, sink, pool);
+            *documents += emit::<ApplicationMapDoc, _>(time, &mut m.application_map, sink, pool);
             self.minutes.recycle(m);
         }
     }
@@ -476,10 +487,15 @@ impl Aggregator {
 
 /// Writes a table's documents in a stable order (by their tags); the table is left with its
 /// keys' meters taken.
-fn emit<D, M>(time: u64, table: &mut Table<M>, sink: &mut impl RecordSink) -> u64
+fn emit<D, M>(
+    time: u64,
+    table: &mut Table<M>,
+    sink: &mut impl RecordSink,
+    pool: &mut BucketPool,
+) -> u64
 where
-    D: Record + From<Document<M>>,
-    M: Default,
+    D: Record + From<Document<M>> + Into<Document<M>>,
+    M: PooledMeter,
 {
     // Sorted by position: a key and its meter (over 2 KiB) move once, not per comparison.
     let docs = &mut table.entries;
@@ -493,6 +509,8 @@ where
             meter: std::mem::take(meter),
         });
         sink.record(d.as_ref());
+        let mut written: Document<M> = d.into();
+        written.meter.release(pool);
     }
     order.len() as u64
 }
@@ -568,13 +586,21 @@ mod tests {
     #[test]
     fn a_table_finds_its_keys_refuses_beyond_max_and_starts_empty_when_reused() {
         let mut t: Table<AppMeter> = Table::new(4);
+        let mut pool = BucketPool::default();
         for round in 0..2 {
             for port in 0..100u16 {
                 match t.meter(&key(port % 5), 4) {
-                    Some(m) => m.request += 1,
+                    Some(m) => {
+                        m.request += 1;
+                        m.rrt.record_in(u64::from(port) * 1_000, 1, &mut pool);
+                    }
                     None => assert_eq!(port % 5, 4, "only the fifth key is refused"),
                 }
             }
+            assert!(
+                pool.is_empty(),
+                "round {round}: each key's buckets taken from the pool"
+            );
             assert_eq!(t.entries.len(), 4);
             for port in 0..4 {
                 let m = t.meter(&key(port), 4).expect("a key of the table");
@@ -588,10 +614,15 @@ mod tests {
                 }
             }
             assert_eq!(
-                emit::<ApplicationDoc, _>(60, &mut t, &mut Count(&mut written)),
+                emit::<ApplicationDoc, _>(60, &mut t, &mut Count(&mut written), &mut pool),
                 4
             );
             assert_eq!(written, 4);
+            assert_eq!(
+                pool.len(),
+                4,
+                "the written documents' buckets back, no more"
+            );
             t.clear();
             assert!(t.entries.is_empty() && t.index.is_empty());
         }

@@ -3,6 +3,7 @@
 use crate::flow::CloseType;
 use crate::inline::InlineBytes;
 use crate::metrics::doc::{AppMeter, FlowMeter, Tags, DIRECTION_CLIENT};
+use crate::metrics::histogram::BucketPool;
 use crate::record::{L4FlowLog, L7FlowLog};
 
 fn mean(sum: u64, count: u32) -> u64 {
@@ -37,8 +38,8 @@ pub fn network_key(r: &L4FlowLog, server_port: u16) -> Tags {
 
 impl FlowMeter {
     /// Adds flow log row `r`; `server_end`: the document's end is the server (tx and rx
-    /// swapped).
-    pub fn add_row(&mut self, r: &L4FlowLog, server_end: bool) {
+    /// swapped). A histogram's first sample takes its buckets from `pool`.
+    pub fn add_row(&mut self, r: &L4FlowLog, server_end: bool, pool: &mut BucketPool) {
         let pick = |tx: u64, rx: u64| if server_end { (rx, tx) } else { (tx, rx) };
         let add = |a: &mut u64, b: &mut u64, (x, y): (u64, u64)| {
             *a += x;
@@ -82,7 +83,7 @@ impl FlowMeter {
             self.rtt_sum += u64::from(r.rtt);
             self.rtt_count += 1;
             self.rtt_max = self.rtt_max.max(r.rtt);
-            self.rtt.record(u64::from(r.rtt), 1);
+            self.rtt.record_in(u64::from(r.rtt), 1, pool);
         }
         if (r.rtt_client_sum | r.rtt_server_sum | r.srt_sum | r.art_sum | r.rrt_sum | r.cit_sum)
             != 0
@@ -92,7 +93,7 @@ impl FlowMeter {
                 | (r.rrt_max | r.cit_max)
                 != 0
         {
-            self.add_latencies(r);
+            self.add_latencies(r, pool);
         }
         if (r.l7_client_error | r.l7_server_error | r.l7_timeout) != 0 {
             self.l7_client_error += u64::from(r.l7_client_error);
@@ -123,7 +124,7 @@ impl FlowMeter {
     }
 
     /// The latency sums, counts and maxima, and the SRT and ART histograms.
-    fn add_latencies(&mut self, r: &L4FlowLog) {
+    fn add_latencies(&mut self, r: &L4FlowLog, pool: &mut BucketPool) {
         let lat = |sum: &mut u64, count: &mut u64, max: &mut u32, (s, c, m): (u64, u32, u32)| {
             *sum += s;
             *count += u64::from(c);
@@ -165,8 +166,9 @@ impl FlowMeter {
             &mut self.cit_max,
             (r.cit_sum, r.cit_count, r.cit_max),
         );
-        self.srt.record(mean(r.srt_sum, r.srt_count), r.srt_count);
-        self.art.record(mean(r.art_sum, r.art_count), r.art_count);
+        let (srt, art) = (mean(r.srt_sum, r.srt_count), mean(r.art_sum, r.art_count));
+        self.srt.record_in(srt, r.srt_count, pool);
+        self.art.record_in(art, r.art_count, pool);
     }
 
     /// The anomaly a flow's close type stands for (`deepflow-facts.md` section 2.3).
@@ -190,9 +192,29 @@ impl FlowMeter {
     }
 }
 
+/// A meter of a `flow_metrics` table: rows add to it; once its document is written, its
+/// histograms' buckets go back to the pool.
+pub(crate) trait PooledMeter: Default {
+    fn release(&mut self, pool: &mut BucketPool);
+}
+
+impl PooledMeter for FlowMeter {
+    fn release(&mut self, pool: &mut BucketPool) {
+        self.rtt.release(pool);
+        self.srt.release(pool);
+        self.art.release(pool);
+    }
+}
+
+impl PooledMeter for AppMeter {
+    fn release(&mut self, pool: &mut BucketPool) {
+        self.rrt.release(pool);
+    }
+}
+
 impl AppMeter {
-    /// Adds request log row `r`.
-    pub fn add_row(&mut self, r: &L7FlowLog) {
+    /// Adds request log row `r` (a first latency sample's buckets from `pool`).
+    pub fn add_row(&mut self, r: &L7FlowLog, pool: &mut BucketPool) {
         use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
         self.request += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
         self.response += u64::from(matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION));
@@ -200,7 +222,7 @@ impl AppMeter {
             self.rrt_sum += r.response_duration;
             self.rrt_count += 1;
             self.rrt_max = self.rrt_max.max(r.response_duration);
-            self.rrt.record(r.response_duration, 1);
+            self.rrt.record_in(r.response_duration, 1, pool);
         }
         match r.response_status {
             2 => self.timeout += 1,
@@ -237,14 +259,15 @@ mod tests {
         (busy.cit_sum, busy.cit_count, busy.cit_max) = (40, 1, 40);
         (busy.rtt_server_max, busy.art_max) = (9, 11);
         (busy.l7_client_error, busy.l7_timeout) = (2, 1);
+        let mut pool = BucketPool::default();
         for server_end in [false, true] {
             let mut m = FlowMeter::default();
-            m.add_row(&quiet, server_end);
+            m.add_row(&quiet, server_end, &mut pool);
             let after_quiet = m.clone();
             assert_eq!(after_quiet.retrans_tx + after_quiet.srt_count, 0);
             assert_eq!(after_quiet.srt.total() + after_quiet.art.total(), 0);
-            m.add_row(&busy, server_end);
-            m.add_row(&quiet, server_end);
+            m.add_row(&busy, server_end, &mut pool);
+            m.add_row(&quiet, server_end, &mut pool);
             let (tx, rx) = if server_end { (4, 3) } else { (3, 4) };
             assert_eq!((m.retrans_tx, m.retrans_rx), (tx, rx));
             let (tx, rx) = if server_end { (6, 5) } else { (5, 6) };

@@ -29,6 +29,12 @@ macro_rules! tables {
                     $name(d)
                 }
             }
+
+            impl From<$name> for Document<$meter> {
+                fn from(d: $name) -> Self {
+                    d.0
+                }
+            }
         )+
     };
 }
