@@ -94,14 +94,14 @@ pub struct MetricsCounters {
 
 /// One table of one window: the keys' tags and meters side by side in the order they came,
 /// and an index of positions by hash. A new key takes the next entry (memory is touched in
-/// order, as keys come, not scattered over a map sized for `max_keys` meters of 2.6 KB), and a
-/// written window's table is emptied and reused by a later window: no pages are given back and
-/// zeroed again every minute (or second).
+/// order, as keys come, not scattered over a map sized for `max_keys` meters of up to 2.6 KB),
+/// and a written window's table is emptied and reused by a later window: no pages are given
+/// back and zeroed again every minute (or second).
 #[derive(Debug)]
 struct Table<M> {
     /// Each key's position in `entries` and the high half of its hash: a lookup compares the
     /// hash before it reads an entry's tags, so the keys the index's 7-bit tags confuse (a few
-    /// in a hundred misses in a full table) cost no cache miss on their 2.6 KB entries.
+    /// in a hundred misses in a full table) cost no cache miss on their entries (0.3-0.8 KB).
     index: HashTable<(u32, u32)>,
     entries: Vec<(Tags, M)>,
     hasher: DefaultHashBuilder,
@@ -497,7 +497,7 @@ where
     D: Record + From<Document<M>> + Into<Document<M>>,
     M: PooledMeter,
 {
-    // Sorted by position: a key and its meter (over 2 KiB) move once, not per comparison.
+    // Sorted by position: a key and its meter (0.3-0.8 KB) move once, not per comparison.
     let docs = &mut table.entries;
     let mut order: Vec<u32> = (0..docs.len() as u32).collect();
     order.sort_by(|&a, &b| document_order(&docs[a as usize].0, &docs[b as usize].0));
