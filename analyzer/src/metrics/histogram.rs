@@ -105,8 +105,13 @@ impl BucketPool {
     }
 
     fn take(&mut self) -> Box<[u32; BUCKETS]> {
-        self.free.pop().unwrap_or_else(|| Box::new([0; BUCKETS]))
+        self.free.pop().unwrap_or_else(zeroed)
     }
+}
+
+/// A new array of buckets, every count 0.
+fn zeroed() -> Box<[u32; BUCKETS]> {
+    Box::new([0; BUCKETS])
 }
 
 impl Histogram {
@@ -142,7 +147,7 @@ impl Histogram {
 
     pub fn merge(&mut self, o: &Histogram) {
         if let Some(theirs) = &o.counts {
-            let ours = self.counts.get_or_insert_with(|| Box::new([0; BUCKETS]));
+            let ours = self.counts.get_or_insert_with(zeroed);
             for (a, b) in ours.iter_mut().zip(theirs.iter()) {
                 *a = a.saturating_add(*b);
             }
