@@ -290,6 +290,38 @@ fn generated_traffic_second_metrics_same_documents_with_2_workers() {
     );
 }
 
+/// With `flow_metrics` tables too small for the traffic (16 keys a table and minute), which
+/// keys a full table keeps does not follow the order the workers' rows reach it: every document
+/// and the overflow count are one worker's.
+#[test]
+fn full_metrics_tables_same_documents_with_2_and_3_workers() {
+    let dir = procs::Scratch::new("workers", "full");
+    generate(&dir, 23, 400);
+    let config = dir.join("full.yaml");
+    std::fs::write(
+        &config,
+        "outputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 16\n",
+    )
+    .expect("config");
+    assert_same_with(
+        &[dir.join("g.pcap")],
+        &dir,
+        &[2, 3],
+        500,
+        Expect::Identical,
+        Some(&config),
+    );
+    let stats = counters(&dir.join("w1"));
+    let overflow = stats["metrics.key_overflow"].as_u64().unwrap_or(0);
+    assert!(overflow > 500, "the tables were full: {stats:?}");
+    let docs = tables(&dir.join("w1"));
+    assert!(
+        docs["flow_metrics.network_map.1m"].len() <= 16 * 10,
+        "at most 16 keys a minute: {}",
+        docs["flow_metrics.network_map.1m"].len()
+    );
+}
+
 /// Every shared capture (62 files from other projects' suites: mirror encapsulations, TCP
 /// corner cases, every L7 protocol) as one input: time jumps back between files (clamped and
 /// counted as one analyzer does), and flows of many kinds meet in the split.

@@ -10,11 +10,8 @@
 //! offline, the wall clock live); the same input gives the same documents.
 
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 
-// foldhash rather than SipHash: a key lookup per row (3 % of a SYN flood's time with SipHash).
-use hashbrown::{DefaultHashBuilder, HashTable};
-
+use super::key_table::Table;
 use super::rows::PooledMeter;
 use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
@@ -90,64 +87,6 @@ pub struct MetricsCounters {
     pub documents: u64,
     pub key_overflow: u64,
     pub late_rows: u64,
-}
-
-/// One table of one window: the keys' tags and meters side by side in the order they came,
-/// and an index of positions by hash. A new key takes the next entry (memory is touched in
-/// order, as keys come, not scattered over a map sized for `max_keys` meters of up to 2.6 KB),
-/// and a written window's table is emptied and reused by a later window: no pages are given
-/// back and zeroed again every minute (or second).
-#[derive(Debug)]
-struct Table<M> {
-    /// Each key's position in `entries` and the high half of its hash: a lookup compares the
-    /// hash before it reads an entry's tags, so the keys the index's 7-bit tags confuse (a few
-    /// in a hundred misses in a full table) cost no cache miss on their entries (0.3-0.8 KB).
-    index: HashTable<(u32, u32)>,
-    entries: Vec<(Tags, M)>,
-    hasher: DefaultHashBuilder,
-}
-
-impl<M: Default> Table<M> {
-    /// A table with room for `keys` keys: it never grows (and copies its meters) up to them.
-    /// Only the index is written now; an entry's pages when its key comes.
-    fn new(keys: usize) -> Self {
-        Table {
-            index: HashTable::with_capacity(keys),
-            entries: Vec::with_capacity(keys),
-            hasher: DefaultHashBuilder::default(),
-        }
-    }
-
-    /// The meter of `tags`, None when the table is full. The tags are copied only for a new
-    /// key (a lookup per row and table; most rows find their key).
-    fn meter(&mut self, tags: &Tags, max: usize) -> Option<&mut M> {
-        let hash = self.hasher.hash_one(tags);
-        let Table {
-            index,
-            entries,
-            hasher,
-        } = self;
-        let high = (hash >> 32) as u32;
-        let at = match index.find(hash, |&(i, h)| h == high && entries[i as usize].0 == *tags) {
-            Some(&(i, _)) => i as usize,
-            None if entries.len() >= max => return None,
-            None => {
-                let i = entries.len();
-                entries.push((tags.clone(), M::default()));
-                index.insert_unique(hash, (i as u32, high), |&(j, _)| {
-                    hasher.hash_one(&entries[j as usize].0)
-                });
-                i
-            }
-        };
-        Some(&mut entries[at].1)
-    }
-
-    /// Empties the table, keeping its memory.
-    fn clear(&mut self) {
-        self.index.clear();
-        self.entries.clear();
-    }
 }
 
 #[derive(Debug)]
@@ -384,9 +323,11 @@ fn add_flow_to(
     // The path: client -> server.
     tags.ip = client_ip;
     tags.ip_1 = Some(server_ip);
-    match minute.network_map.meter(&tags, cfg.max_keys) {
-        Some(m) => m.add_row(r, false, pool),
-        None => overflow += 1,
+    if let Some(m) = minute
+        .network_map
+        .meter(&tags, cfg.max_keys, pool, &mut overflow)
+    {
+        m.add_row(r, false, pool);
     }
     // Each end.
     tags.ip_1 = None;
@@ -403,9 +344,11 @@ fn add_flow_to(
         } else {
             DIRECTION_CLIENT
         };
-        match minute.network.meter(&tags, cfg.max_keys) {
-            Some(m) => m.add_row(r, server_end, pool),
-            None => overflow += 1,
+        if let Some(m) = minute
+            .network
+            .meter(&tags, cfg.max_keys, pool, &mut overflow)
+        {
+            m.add_row(r, server_end, pool);
         }
     }
     overflow
@@ -439,13 +382,11 @@ impl Aggregator {
         let (minute, second, pool) = self.windows(r.start_time, r.start_time + 1);
         let mut overflow = 0;
         for window in std::iter::once(minute).chain(second) {
-            match window.application.meter(&base, max) {
-                Some(m) => m.add_row(r, pool),
-                None => overflow += 1,
+            if let Some(m) = window.application.meter(&base, max, pool, &mut overflow) {
+                m.add_row(r, pool);
             }
-            match window.application_map.meter(&map, max) {
-                Some(m) => m.add_row(r, pool),
-                None => overflow += 1,
+            if let Some(m) = window.application_map.meter(&map, max, pool, &mut overflow) {
+                m.add_row(r, pool);
             }
         }
         self.counters.key_overflow += overflow;
@@ -502,7 +443,7 @@ where
     let mut order: Vec<u32> = (0..docs.len() as u32).collect();
     order.sort_by(|&a, &b| document_order(&docs[a as usize].0, &docs[b as usize].0));
     for &i in &order {
-        let (tags, meter) = &mut docs[i as usize];
+        let (tags, meter, _) = &mut docs[i as usize];
         let d = D::from(Document {
             time,
             tags: tags.clone(),
@@ -545,15 +486,13 @@ fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
 mod tests {
     use super::*;
 
-    use crate::inline::InlineBytes;
+    use super::super::key_table::tests::key;
+    use super::super::key_table::PER_KEY_BYTES;
 
     #[test]
     fn the_key_budgets_cover_an_entry_and_its_index_slots() {
-        // An index of `keys` positions has at most twice as many slots (8 bytes and a control
-        // byte each).
-        let index = 2 * (std::mem::size_of::<(u32, u32)>() + 1);
-        let network = std::mem::size_of::<(Tags, FlowMeter)>() + index;
-        let application = std::mem::size_of::<(Tags, AppMeter)>() + index;
+        let network = std::mem::size_of::<(Tags, FlowMeter, u64)>() + PER_KEY_BYTES;
+        let application = std::mem::size_of::<(Tags, AppMeter, u64)>() + PER_KEY_BYTES;
         assert!(
             network <= MetricsConfig::NETWORK_KEY_BYTES,
             "{network} bytes per network key"
@@ -564,75 +503,44 @@ mod tests {
         );
     }
 
-    fn key(port: u16) -> Tags {
-        Tags {
-            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
-            ip_1: None,
-            is_ipv4: true,
-            protocol: 6,
-            server_port: port,
-            l7_protocol: 0,
-            l7_protocol_str: "",
-            direction: DIRECTION_CLIENT,
-            tap_side: 0,
-            observation_point: "rest",
-            capture_network_type: 3,
-            tap_port: 0,
-            endpoint: InlineBytes::EMPTY,
-            agent_id: 0,
-        }
-    }
-
     #[test]
-    fn a_table_finds_its_keys_refuses_beyond_max_and_starts_empty_when_reused() {
+    fn written_documents_give_their_buckets_back() {
         let mut t: Table<AppMeter> = Table::new(4);
-        let mut pool = BucketPool::default();
-        for round in 0..2 {
-            for port in 0..100u16 {
-                match t.meter(&key(port % 5), 4) {
-                    Some(m) => {
-                        m.request += 1;
-                        m.rrt.record_in(u64::from(port) * 1_000, 1, &mut pool);
-                    }
-                    None => assert_eq!(port % 5, 4, "only the fifth key is refused"),
-                }
-            }
-            assert!(
-                pool.is_empty(),
-                "round {round}: each key's buckets taken from the pool"
-            );
-            assert_eq!(t.entries.len(), 4);
-            for port in 0..4 {
-                let m = t.meter(&key(port), 4).expect("a key of the table");
-                assert_eq!(m.request, 20, "round {round}, key {port}");
-            }
-            let mut written = 0;
-            struct Count<'a>(&'a mut u64);
-            impl RecordSink for Count<'_> {
-                fn record(&mut self, _: RecordRef<'_>) {
-                    *self.0 += 1;
-                }
-            }
-            assert_eq!(
-                emit::<ApplicationDoc, _>(60, &mut t, &mut Count(&mut written), &mut pool),
-                4
-            );
-            assert_eq!(written, 4);
-            assert_eq!(
-                pool.len(),
-                4,
-                "the written documents' buckets back, no more"
-            );
-            t.clear();
-            assert!(t.entries.is_empty() && t.index.is_empty());
+        let (mut pool, mut overflow) = (BucketPool::default(), 0);
+        for port in 0..4u16 {
+            let m = t
+                .meter(&key(port), 4, &mut pool, &mut overflow)
+                .expect("room");
+            m.rrt.record_in(u64::from(port) * 1_000, 1, &mut pool);
         }
+        assert!(pool.is_empty());
+        let mut written = 0;
+        struct Count<'a>(&'a mut u64);
+        impl RecordSink for Count<'_> {
+            fn record(&mut self, _: RecordRef<'_>) {
+                *self.0 += 1;
+            }
+        }
+        assert_eq!(
+            emit::<ApplicationDoc, _>(60, &mut t, &mut Count(&mut written), &mut pool),
+            4
+        );
+        assert_eq!(written, 4);
+        assert_eq!(
+            pool.len(),
+            4,
+            "the written documents' buckets back, no more"
+        );
     }
 
     #[test]
     fn a_written_window_lends_its_tables_to_the_next_and_spares_stay_bounded() {
         let mut w = Windows::new(MINUTE_US, GRACE_NS, 8);
         let mut late = 0;
-        let _ = w.at(0, &mut late).network.meter(&key(1), 8);
+        let _ = w
+            .at(0, &mut late)
+            .network
+            .meter(&key(1), 8, &mut BucketPool::default(), &mut 0);
         let first = w.open[&0].network.entries.as_ptr();
         let due = w.take_due(Some(2 * MINUTE_US * 1_000));
         assert_eq!(due.len(), 1);

@@ -2,6 +2,7 @@
 //! ([`Aggregator`]), sans-IO, above the records in the analyzer's layers.
 
 pub mod flow_aggr;
+mod key_table;
 pub mod minutes;
 mod rows;
 
