@@ -133,15 +133,16 @@ impl<M: PooledMeter> Table<M> {
                     );
                 }
                 let mine = rank(tags);
-                let highest = ranks.peek_mut().filter(|top| mine < top.0);
-                let Some(mut top) = highest else {
+                let Some(i) = ranks.peek_mut().and_then(|mut top| {
+                    // The key of highest rank gives its place to this one.
+                    (mine < top.0).then(|| {
+                        *top = (mine, top.1);
+                        top.1 as usize
+                    })
+                }) else {
                     *overflow += 1;
                     return None;
                 };
-                // The key of highest rank gives its place to this one.
-                let i = top.1 as usize;
-                *top = (mine, top.1);
-                drop(top);
                 let old = hasher.hash_one(&entries[i].0);
                 if let Ok(slot) = index.find_entry(old, |&(j, _)| j as usize == i) {
                     slot.remove();
