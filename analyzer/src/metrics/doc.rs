@@ -70,15 +70,7 @@ impl Tags {
     pub(crate) fn words(&self) -> ([u64; 6], &[u8]) {
         let (ip, ip_v6) = ip_bits(&self.ip);
         let (ip_1, ip_1_v6) = self.ip_1.as_ref().map_or((0, false), ip_bits);
-        let packed = u64::from(self.protocol)
-            | u64::from(self.server_port) << 8
-            | u64::from(self.l7_protocol) << 24
-            | u64::from(self.direction) << 32
-            | u64::from(self.tap_side) << 40
-            | u64::from(self.capture_network_type) << 48
-            | u64::from(ip_v6) << 56
-            | u64::from(self.ip_1.is_some()) << 57
-            | u64::from(ip_1_v6) << 58;
+        let packed = self.packed(ip_v6, ip_1_v6);
         let words = [
             ip as u64,
             (ip >> 64) as u64,
@@ -88,6 +80,20 @@ impl Tags {
             self.tap_port ^ u64::from(self.agent_id).rotate_right(16),
         ];
         (words, self.endpoint.as_bytes())
+    }
+
+    /// The narrow fields in one word, with the address families (`ip_v6`, `ip_1_v6`).
+    #[inline(always)]
+    fn packed(&self, ip_v6: bool, ip_1_v6: bool) -> u64 {
+        u64::from(self.protocol)
+            | u64::from(self.server_port) << 8
+            | u64::from(self.l7_protocol) << 24
+            | u64::from(self.direction) << 32
+            | u64::from(self.tap_side) << 40
+            | u64::from(self.capture_network_type) << 48
+            | u64::from(ip_v6) << 56
+            | u64::from(self.ip_1.is_some()) << 57
+            | u64::from(ip_1_v6) << 58
     }
 }
 
@@ -99,17 +105,7 @@ impl Hash for Tags {
         let (ip_1, ip_1_v6) = self.ip_1.as_ref().map_or((0, false), ip_bits);
         h.write_u128(ip);
         h.write_u128(ip_1);
-        h.write_u64(
-            u64::from(self.protocol)
-                | u64::from(self.server_port) << 8
-                | u64::from(self.l7_protocol) << 24
-                | u64::from(self.direction) << 32
-                | u64::from(self.tap_side) << 40
-                | u64::from(self.capture_network_type) << 48
-                | u64::from(ip_v6) << 56
-                | u64::from(self.ip_1.is_some()) << 57
-                | u64::from(ip_1_v6) << 58,
-        );
+        h.write_u64(self.packed(ip_v6, ip_1_v6));
         h.write_u64(self.tap_port);
         h.write_u64(u64::from(self.agent_id) | (self.endpoint.len() as u64) << 16);
         if !self.endpoint.is_empty() {
