@@ -261,6 +261,21 @@ fn piped_capture_same_records_with_2_workers() {
     assert_eq!(counters(&two), counters(&one));
 }
 
+/// The generated capture in `dir` with `config` (YAML): `workers` write one worker's records
+/// and counters, line for line.
+fn generated_same_with_config(dir: &Path, workers: &[u16], min_rows: usize, config: &str) {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).expect("config");
+    assert_same_with(
+        &[dir.join("g.pcap")],
+        dir,
+        workers,
+        min_rows,
+        Expect::Identical,
+        Some(&path),
+    );
+}
+
 /// With `second_metrics` (1-second documents too, and live flows' rows merged per minute on
 /// the output thread) the documents of the rows of two workers are one worker's: every 1 s and
 /// 1 m document line for line, and the same counters.
@@ -268,19 +283,11 @@ fn piped_capture_same_records_with_2_workers() {
 fn generated_traffic_second_metrics_same_documents_with_2_workers() {
     let dir = procs::Scratch::new("workers", "gen1s");
     generate(&dir, 5, 200);
-    let config = dir.join("second.yaml");
-    std::fs::write(
-        &config,
-        "outputs:\n  flow_metrics:\n    filters:\n      second_metrics: true\n",
-    )
-    .expect("config");
-    assert_same_with(
-        &[dir.join("g.pcap")],
+    generated_same_with_config(
         &dir,
         &[2],
         1_000,
-        Expect::Identical,
-        Some(&config),
+        "outputs:\n  flow_metrics:\n    filters:\n      second_metrics: true\n",
     );
     let seconds = tables(&dir.join("w2"));
     assert!(
@@ -297,19 +304,11 @@ fn generated_traffic_second_metrics_same_documents_with_2_workers() {
 fn full_metrics_tables_same_documents_with_2_and_3_workers() {
     let dir = procs::Scratch::new("workers", "full");
     generate(&dir, 23, 400);
-    let config = dir.join("full.yaml");
-    std::fs::write(
-        &config,
-        "outputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 16\n",
-    )
-    .expect("config");
-    assert_same_with(
-        &[dir.join("g.pcap")],
+    generated_same_with_config(
         &dir,
         &[2, 3],
         500,
-        Expect::Identical,
-        Some(&config),
+        "outputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 16\n",
     );
     let stats = counters(&dir.join("w1"));
     let overflow = stats["metrics.key_overflow"].as_u64().unwrap_or(0);

@@ -486,8 +486,8 @@ fn document_order(a: &Tags, b: &Tags) -> std::cmp::Ordering {
 mod tests {
     use super::*;
 
-    use super::super::key_table::tests::key;
-    use super::super::key_table::PER_KEY_BYTES;
+    use crate::aggregate::key_table::tests::key;
+    use crate::aggregate::key_table::PER_KEY_BYTES;
 
     #[test]
     fn the_key_budgets_cover_an_entry_and_its_index_slots() {
