@@ -132,6 +132,20 @@ fn carried(table: &str, mut row: Value) -> String {
         for k in L4_NOT_CARRIED {
             m.remove(*k);
         }
+        // DeepFlow's flow message has no retransmitted-SYN counts: its ingester takes them as
+        // the SYNs (SYN-ACKs) less one, which a flow's later row, whose SYNs are all repeats
+        // (a SYN retried across a minute), does not meet.
+        for (retrans, count) in [
+            ("retrans_syn", "syn_count"),
+            ("retrans_synack", "synack_count"),
+        ] {
+            let derived = m
+                .get(count)
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .saturating_sub(1);
+            m.insert(retrans.to_string(), derived.into());
+        }
     }
     if table.starts_with("flow_metrics.") {
         for k in DOC_NOT_CARRIED {
