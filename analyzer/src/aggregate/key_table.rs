@@ -100,6 +100,19 @@ impl<M: PooledMeter> Table<M> {
         pool: &mut BucketPool,
         overflow: &mut u64,
     ) -> Option<&mut M> {
+        // A full table holds no key of higher rank than its highest: such a key is refused
+        // without a lookup (most rows of a table that overflows many times over).
+        let mine = match self.ranks.peek() {
+            Some(&(top, _)) if self.entries.len() >= max => {
+                let mine = rank(tags);
+                if mine > top {
+                    *overflow += 1;
+                    return None;
+                }
+                Some(mine)
+            }
+            _ => None,
+        };
         let hash = self.hasher.hash_one(tags);
         let high = (hash >> 32) as u32;
         let Table {
@@ -132,7 +145,7 @@ impl<M: PooledMeter> Table<M> {
                             .map(|(i, e)| (rank(&e.0), i as u32)),
                     );
                 }
-                let mine = rank(tags);
+                let mine = mine.unwrap_or_else(|| rank(tags));
                 let Some(i) = ranks.peek_mut().and_then(|mut top| {
                     // The key of highest rank gives its place to this one.
                     (mine < top.0).then(|| {
@@ -318,5 +331,41 @@ pub(super) mod tests {
         let rows: Vec<(u16, u64)> = t.entries.iter().map(|e| (e.0.server_port, e.2)).collect();
         assert_eq!(rows.len(), 2);
         assert!(rows.iter().all(|&(_, n)| n == 2), "{rows:?}");
+    }
+
+    #[test]
+    fn a_full_table_refuses_by_rank_and_still_finds_a_key_a_larger_limit_took() {
+        let order = by_rank(0..4);
+        let mut t: Table<AppMeter> = Table::new(3);
+        let (mut pool, mut overflow) = (BucketPool::default(), 0);
+        for p in [order[0], order[1]] {
+            assert!(t.meter(&key(p), 2, &mut pool, &mut overflow).is_some());
+        }
+        // Full at 2: the ranks are kept from here, and a higher one is refused.
+        assert!(t
+            .meter(&key(order[3]), 2, &mut pool, &mut overflow)
+            .is_none());
+        assert_eq!(overflow, 1);
+        // A larger limit (a new configuration) takes the highest-ranked key of all, which
+        // a full table then still finds (its rank is the table's highest, not above it).
+        assert!(t
+            .meter(&key(order[3]), 3, &mut pool, &mut overflow)
+            .is_some());
+        for p in [order[3], order[0]] {
+            let m = t.meter(&key(p), 3, &mut pool, &mut overflow);
+            assert!(m.is_some(), "{p}");
+        }
+        // A lower rank than the highest replaces it; the replaced key's rows are counted.
+        assert!(t
+            .meter(&key(order[2]), 3, &mut pool, &mut overflow)
+            .is_some());
+        assert_eq!(overflow, 1 + 2);
+        assert!(t
+            .meter(&key(order[3]), 3, &mut pool, &mut overflow)
+            .is_none());
+        assert_eq!(overflow, 4);
+        let mut kept: Vec<u16> = t.entries.iter().map(|e| e.0.server_port).collect();
+        kept.sort_by_key(|&p| rank(&key(p)));
+        assert_eq!(kept, order[..3]);
     }
 }
