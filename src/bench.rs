@@ -55,6 +55,8 @@ pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
         core: a.core,
         only: a.tools.clone(),
     };
+    // Each tool run of tapflow decides the same (the environment is inherited).
+    eprintln!("bench: tapflow with {}", crate::huge_pages_note());
     let results = h
         .run(|note| eprintln!("bench: {note}"))
         .context("benchmark failed")?;

@@ -19,12 +19,28 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tapflow_control::error_text;
+use tapflow_dataplane::huge_page_policy;
 use tapflow_dataplane::sys::huge_pages::HugePageAlloc;
 
-/// The system allocator, advising transparent huge pages for the large tables
-/// (`TAPFLOW_HUGE_PAGES=0` turns that off).
+/// The system allocator, advising transparent huge pages for the large tables where they pay
+/// (`TAPFLOW_HUGE_PAGES`: `auto`, the default, `1` or `0`; see [`huge_page_policy`]).
 #[global_allocator]
 static ALLOC: HugePageAlloc = HugePageAlloc::new();
+
+/// What `main` chose for huge pages and why (a line `tapflow run` and `tapflow bench` print).
+static HUGE_PAGES: std::sync::OnceLock<huge_page_policy::HugePages> = std::sync::OnceLock::new();
+
+/// "huge pages on|off (why)".
+pub(crate) fn huge_pages_note() -> String {
+    match HUGE_PAGES.get() {
+        Some(h) => format!(
+            "huge pages {} ({})",
+            if h.enabled { "on" } else { "off" },
+            h.why
+        ),
+        None => "huge pages: not decided".into(),
+    }
+}
 
 /// tapflow: mirror-traffic analyzer. Turns packets into flow logs with TCP performance metrics
 /// (RTT, SRT, ART, retransmissions, zero window, close types), DeepFlow-compatible field names.
@@ -90,11 +106,19 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    if let Ok(v) = std::env::var("TAPFLOW_HUGE_PAGES") {
-        ALLOC.set_enabled(!matches!(
-            v.as_str(),
-            "0" | "off" | "false" | "no" | "never"
-        ));
+    let setting = std::env::var("TAPFLOW_HUGE_PAGES").ok();
+    match huge_page_policy::decide(
+        setting.as_deref(),
+        std::path::Path::new(huge_page_policy::VIRTIO_DEVICES),
+    ) {
+        Ok(h) => {
+            ALLOC.set_enabled(h.enabled);
+            let _ = HUGE_PAGES.set(h);
+        }
+        Err(e) => {
+            eprintln!("tapflow: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let cli = Cli::parse();
     let result = match cli.command {

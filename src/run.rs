@@ -212,6 +212,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         for w in &cfg.warnings {
             eprintln!("tapflow: config: {w}");
         }
+        eprintln!("tapflow: {}", crate::huge_pages_note());
     }
     if let Some(c) = &a.ipfix {
         cfg.ipfix.collector = Some(c.clone());

@@ -224,3 +224,84 @@ fn second_metrics_count_in_the_budget() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The mappings of `pid` advised for huge pages (`hg` in their `VmFlags`).
+fn advised_mappings(pid: u32) -> usize {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    smaps
+        .lines()
+        .filter_map(|l| l.strip_prefix("VmFlags:"))
+        .filter(|flags| flags.split_whitespace().any(|f| f == "hg"))
+        .count()
+}
+
+/// `TAPFLOW_HUGE_PAGES` decides whether a live run's large tables are advised for huge pages
+/// (the `hg` flag of their mappings); `auto` (the default) follows the machine: off where a
+/// virtio balloon reports free memory to the hypervisor. The run's first lines say which. A
+/// value tapflow does not know is refused before anything starts.
+#[test]
+fn huge_pages_follow_the_setting_and_the_machine() {
+    let o = Command::new(BIN)
+        .args(["analyze", "-q", "-o", "-", "/nonexistent.pcap"])
+        .env("TAPFLOW_HUGE_PAGES", "sometimes")
+        .output()
+        .expect("analyze");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("TAPFLOW_HUGE_PAGES=sometimes: expected auto"),
+        "{err}"
+    );
+    if !is_root() {
+        eprintln!("skipped the live part: live capture needs root (CI runs as root)");
+        return;
+    }
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if !(mode.contains("[madvise]") || mode.contains("[always]")) {
+        eprintln!(
+            "skipped the live part: huge pages are off here ({})",
+            mode.trim()
+        );
+        return;
+    }
+    let reporting = tapflow_dataplane::huge_page_policy::free_page_reporting(std::path::Path::new(
+        tapflow_dataplane::huge_page_policy::VIRTIO_DEVICES,
+    ));
+    eprintln!("free page reporting: {reporting:?}");
+    let dir = tempdir("huge");
+    let net = VethNs::with_mtu("hp", "1500");
+    for (setting, on) in [("1", true), ("0", false), ("auto", reporting.is_none())] {
+        let out = dir.join(setting);
+        let run = Proc::spawn_env(
+            &[
+                "run",
+                "--engine",
+                "af_packet",
+                "--iface",
+                &net.host,
+                "--out",
+                out.to_str().expect("utf8"),
+            ],
+            &[("TAPFLOW_HUGE_PAGES", setting)],
+        );
+        let line = run.expect("tapflow: huge pages", Duration::from_secs(10));
+        let want = if on {
+            "huge pages on"
+        } else {
+            "huge pages off"
+        };
+        assert!(line.contains(want), "{setting}: {line}");
+        if setting == "auto" {
+            if let Some(device) = &reporting {
+                assert!(line.contains(device.as_str()), "{line}");
+            }
+        }
+        run.expect("tapflow: capturing on", Duration::from_secs(20));
+        // The first second's status line: the workers have taken their tables.
+        run.expect("drops:", Duration::from_secs(10));
+        let advised = advised_mappings(run.child.id());
+        assert_eq!(advised > 0, on, "{setting}: {advised} mappings advised");
+        assert!(run.stop(), "{setting}: clean exit");
+    }
+}

@@ -11,6 +11,7 @@ pub mod af_xdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;
+pub mod huge_page_policy;
 pub mod memory;
 pub(crate) mod nap;
 pub mod output;
