@@ -57,6 +57,13 @@ pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
     };
     // Each tool run of tapflow decides the same (the environment is inherited).
     eprintln!("bench: tapflow with {}", crate::huge_pages_note());
+    if tapflow_bench::harness::reserved_pages_on() {
+        eprintln!(
+            "bench: tapflow's RSS column leaves out its reserved huge pages (counted in \
+             /proc/PID/status HugetlbPages, not in peak RSS); memory per flow is measured with \
+             TAPFLOW_HUGE_PAGES=auto"
+        );
+    }
     let results = h
         .run(|note| eprintln!("bench: {note}"))
         .context("benchmark failed")?;

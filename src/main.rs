@@ -23,16 +23,18 @@ use tapflow_dataplane::huge_page_policy;
 use tapflow_dataplane::sys::huge_pages::HugePageAlloc;
 
 /// The system allocator, advising transparent huge pages for the large tables where they pay
-/// (`TAPFLOW_HUGE_PAGES`: `auto`, the default, `1` or `0`; see [`huge_page_policy`]).
+/// (`TAPFLOW_HUGE_PAGES`: `auto`, the default, `1`, `0` or `reserved`; see
+/// [`huge_page_policy`]).
 #[global_allocator]
 static ALLOC: HugePageAlloc = HugePageAlloc::new();
 
 /// What `main` chose for huge pages and why (a line `tapflow run` and `tapflow bench` print).
 static HUGE_PAGES: std::sync::OnceLock<huge_page_policy::HugePages> = std::sync::OnceLock::new();
 
-/// "huge pages on|off (why)".
+/// "huge pages on|off|from the reserved pool (why)".
 pub(crate) fn huge_pages_note() -> String {
     match HUGE_PAGES.get() {
+        Some(h) if h.reserved => format!("huge pages from the reserved pool ({})", h.why),
         Some(h) => format!(
             "huge pages {} ({})",
             if h.enabled { "on" } else { "off" },
@@ -111,8 +113,14 @@ fn main() -> ExitCode {
         setting.as_deref(),
         std::path::Path::new(huge_page_policy::VIRTIO_DEVICES),
     ) {
-        Ok(h) => {
+        Ok(mut h) => {
             ALLOC.set_enabled(h.enabled);
+            ALLOC.set_reserved(h.reserved);
+            if h.reserved {
+                let free = tapflow_dataplane::sys::reserved_pages::available_pages();
+                h.why
+                    .push_str(&format!("; the pool has {free} free 2 MiB pages now"));
+            }
             let _ = HUGE_PAGES.set(h);
         }
         Err(e) => {

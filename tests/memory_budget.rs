@@ -305,3 +305,121 @@ fn huge_pages_follow_the_setting_and_the_machine() {
         assert!(run.stop(), "{setting}: clean exit");
     }
 }
+
+/// `vm.nr_hugepages` raised for a test, put back when dropped (also when the test fails).
+struct HugePagePool(Option<String>);
+
+impl HugePagePool {
+    const NR: &'static str = "/proc/sys/vm/nr_hugepages";
+
+    fn raise(by: u64) -> HugePagePool {
+        let Ok(before) = std::fs::read_to_string(Self::NR) else {
+            return HugePagePool(None);
+        };
+        let Ok(n) = before.trim().parse::<u64>() else {
+            return HugePagePool(None);
+        };
+        if std::fs::write(Self::NR, (n + by).to_string()).is_err() {
+            return HugePagePool(None);
+        }
+        HugePagePool(Some(before.trim().to_string()))
+    }
+}
+
+impl Drop for HugePagePool {
+    fn drop(&mut self) {
+        if let Some(before) = &self.0 {
+            let _ = std::fs::write(Self::NR, before);
+        }
+    }
+}
+
+/// The bytes of `pid`'s mappings of reserved huge pages (`ht` in their `VmFlags`), touched
+/// or not.
+fn hugetlb_mapped(pid: u32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut size = 0;
+    let mut total = 0;
+    for line in smaps.lines() {
+        if let Some(v) = line.strip_prefix("Size:") {
+            size = v
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 1024;
+        } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if flags.split_whitespace().any(|f| f == "ht") {
+                total += size;
+            }
+        }
+    }
+    total
+}
+
+/// `TAPFLOW_HUGE_PAGES=reserved`: a live run's large tables come from the huge pages the
+/// administrator reserved (the process's `HugetlbPages`), and an offline run writes the same
+/// records as with 4 KiB pages.
+#[test]
+fn reserved_huge_pages_hold_the_tables() {
+    if !is_root() {
+        eprintln!("skipped: reserving huge pages and live capture need root (CI runs as root)");
+        return;
+    }
+    let pool = HugePagePool::raise(64);
+    if pool.0.is_none() || tapflow_dataplane::sys::reserved_pages::available_pages() < 64 {
+        eprintln!("skipped: the kernel could not reserve 64 huge pages here");
+        return;
+    }
+    let dir = tempdir("reserved");
+    let g = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", "5", "--flows", "300"])
+        .output()
+        .expect("gen");
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let records = |setting: &str| {
+        let o = Command::new(BIN)
+            .args(["analyze", "-q", "-o", "-"])
+            .arg(dir.join("g.pcap"))
+            .env("TAPFLOW_HUGE_PAGES", setting)
+            .output()
+            .expect("analyze");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let reserved = records("reserved");
+    assert!(
+        reserved.len() > 10_000,
+        "{} bytes of records",
+        reserved.len()
+    );
+    assert!(
+        reserved == records("0"),
+        "the same records from either memory"
+    );
+    let net = VethNs::with_mtu("hr", "1500");
+    let out = dir.join("out");
+    let run = Proc::spawn_env(
+        &[
+            "run",
+            "--engine",
+            "af_packet",
+            "--iface",
+            &net.host,
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        &[("TAPFLOW_HUGE_PAGES", "reserved")],
+    );
+    let line = run.expect("tapflow: huge pages", Duration::from_secs(10));
+    assert!(line.contains("huge pages from the reserved pool"), "{line}");
+    run.expect("drops:", Duration::from_secs(20));
+    let mapped = hugetlb_mapped(run.child.id());
+    assert!(
+        mapped >= 4 << 20,
+        "{mapped} bytes of reserved huge pages mapped: the tables are not in the pool"
+    );
+    assert!(run.stop(), "clean exit");
+    drop(pool);
+}

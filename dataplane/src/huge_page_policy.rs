@@ -9,7 +9,9 @@
 //! (256 MB of fresh huge pages in 1.1-2.5 s, of 4 KiB pages in 0.09 s). A first run of the
 //! 64-byte input then took 2-3x as long, the SYN flood 4x, and in a live capture each such
 //! fault is a stall of milliseconds on the worker's core. So by default huge pages are asked
-//! for unless such a device is present; `TAPFLOW_HUGE_PAGES=1` or `0` decides instead.
+//! for unless such a device is present; `TAPFLOW_HUGE_PAGES=1` or `0` decides instead, and
+//! `reserved` takes the large tables from the huge pages the administrator reserved
+//! (`vm.nr_hugepages`), which stay backed ([`crate::sys::reserved_pages`]).
 
 use std::path::Path;
 
@@ -24,7 +26,10 @@ const BALLOON_F_REPORTING: usize = 5;
 /// The choice and why, for the one line a run prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HugePages {
+    /// Transparent huge pages asked for (`madvise`).
     pub enabled: bool,
+    /// Large allocations from the administrator's reserved pool first (`reserved`).
+    pub reserved: bool,
     pub why: String,
 }
 
@@ -34,26 +39,46 @@ pub struct HugePages {
 pub fn decide(setting: Option<&str>, devices: &Path) -> Result<HugePages, String> {
     let forced = |enabled: bool, v: &str| HugePages {
         enabled,
+        reserved: false,
         why: format!("TAPFLOW_HUGE_PAGES={v}"),
+    };
+    let auto = || match free_page_reporting(devices) {
+        Some(device) => HugePages {
+            enabled: false,
+            reserved: false,
+            why: format!(
+                "{device} reports free memory to the hypervisor: a fresh 2 MiB page takes \
+                 milliseconds to fault in (TAPFLOW_HUGE_PAGES=1 asks for them anyway, \
+                 =reserved takes them from vm.nr_hugepages)"
+            ),
+        },
+        None => HugePages {
+            enabled: true,
+            reserved: false,
+            why: "no balloon reports free memory to a hypervisor".into(),
+        },
     };
     match setting.map(str::trim) {
         Some(v @ ("1" | "on" | "true" | "yes" | "always")) => Ok(forced(true, v)),
         Some(v @ ("0" | "off" | "false" | "no" | "never")) => Ok(forced(false, v)),
-        None | Some("" | "auto") => Ok(match free_page_reporting(devices) {
+        None | Some("" | "auto") => Ok(auto()),
+        Some("reserved") => Ok(match free_page_reporting(devices) {
             Some(device) => HugePages {
                 enabled: false,
+                reserved: true,
                 why: format!(
-                    "{device} reports free memory to the hypervisor: a fresh 2 MiB page \
-                     takes milliseconds to fault in (TAPFLOW_HUGE_PAGES=1 asks for them anyway)"
+                    "TAPFLOW_HUGE_PAGES=reserved; past the pool, 4 KiB pages ({device} reports \
+                     free memory to the hypervisor)"
                 ),
             },
             None => HugePages {
                 enabled: true,
-                why: "no balloon reports free memory to a hypervisor".into(),
+                reserved: true,
+                why: "TAPFLOW_HUGE_PAGES=reserved; past the pool, transparent huge pages".into(),
             },
         }),
         Some(other) => Err(format!(
-            "TAPFLOW_HUGE_PAGES={other}: expected auto (the default), 1/on or 0/off"
+            "TAPFLOW_HUGE_PAGES={other}: expected auto (the default), 1/on, 0/off or reserved"
         )),
     }
 }
@@ -153,6 +178,23 @@ mod tests {
             for on in ["1", "on", "true", "yes", "always"] {
                 assert!(decide(Some(on), dir).expect("valid").enabled, "{on}");
             }
+        }
+    }
+
+    #[test]
+    fn reserved_takes_the_pool_and_leaves_the_rest_to_auto() {
+        let d = devices("pool", &[("virtio0", VIRTIO_ID_BALLOON, REPORTING)]);
+        let none = devices("pool-none", &[]);
+        let with = decide(Some("reserved"), &d.0).expect("valid");
+        assert!(with.reserved && !with.enabled, "{with:?}");
+        assert!(with.why.contains("virtio balloon virtio0"), "{}", with.why);
+        let without = decide(Some("reserved"), &none.0).expect("valid");
+        assert!(without.reserved && without.enabled, "{without:?}");
+        for setting in [None, Some("1"), Some("0"), Some("auto")] {
+            assert!(
+                !decide(setting, &d.0).expect("valid").reserved,
+                "{setting:?}"
+            );
         }
     }
 

@@ -10,28 +10,57 @@
 //! program asks; `always` needs no advice, `never` ignores it. The cost: a table's last huge
 //! page is resident whole (a few MiB of RSS more).
 //!
-//! The binary installs it with `#[global_allocator]`; [`HugePageAlloc::set_enabled`] turns the
-//! advice off (`TAPFLOW_HUGE_PAGES=0`).
+//! Or, with [`HugePageAlloc::set_reserved`], those allocations come from the huge pages the
+//! administrator reserved ([`super::reserved_pages`]) while the pool has pages, the rest as
+//! above: pages that stay backed where a VM hands free memory back to its host.
+//!
+//! The binary installs it with `#[global_allocator]`; `TAPFLOW_HUGE_PAGES` chooses
+//! ([`crate::huge_page_policy`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::reserved_pages::{Registry, PAGE as PAGE_2M};
 
 /// Allocations from this size on are advised.
 pub const THRESHOLD: usize = 4 << 20;
 
 const PAGE: usize = 4096;
 
-/// The system allocator, with huge-page advice for large allocations.
+/// The system allocator, with huge-page advice for large allocations, or large allocations
+/// from the reserved huge page pool ([`super::reserved_pages`]) when that is turned on.
 #[derive(Debug)]
 pub struct HugePageAlloc {
     enabled: AtomicBool,
+    reserved: AtomicBool,
+    pub(super) pool: Registry,
 }
 
 impl HugePageAlloc {
     pub const fn new() -> Self {
         HugePageAlloc {
             enabled: AtomicBool::new(true),
+            reserved: AtomicBool::new(false),
+            pool: Registry::new(),
         }
+    }
+
+    /// Allocations of [`THRESHOLD`] or more from the reserved pool while it has pages (on) or
+    /// never (off, the default), for allocations made from now on.
+    pub fn set_reserved(&self, on: bool) {
+        self.reserved.store(on, Ordering::Relaxed);
+    }
+
+    pub fn uses_reserved(&self) -> bool {
+        self.reserved.load(Ordering::Relaxed)
+    }
+
+    /// A block from the reserved pool for `layout`, if that is on and the pool has the pages.
+    fn pool_block(&self, layout: Layout) -> Option<*mut u8> {
+        if layout.size() < THRESHOLD || layout.align() > PAGE_2M || !self.uses_reserved() {
+            return None;
+        }
+        self.pool.map(layout.size())
     }
 
     /// Advice on (default) or off for allocations made from now on.
@@ -69,11 +98,16 @@ impl Default for HugePageAlloc {
     }
 }
 
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// blocks, layouts and reallocations are exactly the system allocator's; the advice afterwards
-// touches no memory.
+// SAFETY: a block comes either from the reserved pool (a mapping of its own, page-aligned,
+// as large as asked or larger, zero-filled, recorded in `pool` until freed) or from `System`
+// with the caller's arguments unchanged; `dealloc` and `realloc` tell them apart by the
+// registry (a pool block never shrinks below THRESHOLD in place, so a smaller layout is never
+// one). The advice afterwards touches no memory.
 unsafe impl GlobalAlloc for HugePageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if let Some(p) = self.pool_block(layout) {
+            return p;
+        }
         // SAFETY: the caller's contract for `alloc` is passed on unchanged.
         let p = unsafe { System.alloc(layout) };
         self.advise(p, layout.size());
@@ -81,6 +115,10 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // A new mapping is zero-filled.
+        if let Some(p) = self.pool_block(layout) {
+            return p;
+        }
         // SAFETY: as for `alloc`.
         let p = unsafe { System.alloc_zeroed(layout) };
         self.advise(p, layout.size());
@@ -88,11 +126,42 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` (every allocation above) with this layout.
+        // A pool block's size stays at THRESHOLD or more (`realloc` moves it out below that),
+        // so smaller blocks need no lookup.
+        // SAFETY: the caller gives the block up.
+        if layout.size() >= THRESHOLD && unsafe { self.pool.unmap(ptr) } {
+            return;
+        }
+        // SAFETY: `ptr` came from `System` (every allocation not in the pool) with this
+        // layout.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let in_pool = if layout.size() >= THRESHOLD {
+            self.pool.len_of(ptr)
+        } else {
+            None
+        };
+        if let Some(len) = in_pool {
+            if new_size >= THRESHOLD && new_size <= len {
+                return ptr;
+            }
+            let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+                return std::ptr::null_mut();
+            };
+            // SAFETY: `new_layout` has a non-zero size (the caller's contract for `realloc`).
+            let q = unsafe { self.alloc(new_layout) };
+            if !q.is_null() {
+                // SAFETY: both blocks are live, distinct, and at least this long; the old one
+                // is then given up as the caller's contract says.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+            }
+            return q;
+        }
         // SAFETY: `ptr` came from `System` with `layout`; the caller's contract for
         // `realloc` is passed on unchanged.
         let p = unsafe { System.realloc(ptr, layout, new_size) };

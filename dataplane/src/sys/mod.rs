@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod dpdk;
 pub mod huge_pages;
 pub mod prefetch;
+pub mod reserved_pages;
 pub mod signal;
 pub mod xsk;
 
