@@ -235,6 +235,27 @@ fn advised_mappings(pid: u32) -> usize {
         .count()
 }
 
+/// `tapflow run` on `iface` with `TAPFLOW_HUGE_PAGES=setting`, once its workers have taken
+/// their tables (its first status line); with its line about huge pages.
+fn live_run(iface: &str, out: &std::path::Path, setting: &str) -> (Proc, String) {
+    let run = Proc::spawn_env(
+        &[
+            "run",
+            "--engine",
+            "af_packet",
+            "--iface",
+            iface,
+            "--out",
+            out.to_str().expect("utf8"),
+        ],
+        &[("TAPFLOW_HUGE_PAGES", setting)],
+    );
+    let line = run.expect("tapflow: huge pages", Duration::from_secs(10));
+    run.expect("tapflow: capturing on", Duration::from_secs(20));
+    run.expect("drops:", Duration::from_secs(10));
+    (run, line)
+}
+
 /// `TAPFLOW_HUGE_PAGES` decides whether a live run's large tables are advised for huge pages
 /// (the `hg` flag of their mappings); `auto` (the default) follows the machine: off where a
 /// virtio balloon reports free memory to the hypervisor. The run's first lines say which. A
@@ -272,20 +293,7 @@ fn huge_pages_follow_the_setting_and_the_machine() {
     let dir = tempdir("huge");
     let net = VethNs::with_mtu("hp", "1500");
     for (setting, on) in [("1", true), ("0", false), ("auto", reporting.is_none())] {
-        let out = dir.join(setting);
-        let run = Proc::spawn_env(
-            &[
-                "run",
-                "--engine",
-                "af_packet",
-                "--iface",
-                &net.host,
-                "--out",
-                out.to_str().expect("utf8"),
-            ],
-            &[("TAPFLOW_HUGE_PAGES", setting)],
-        );
-        let line = run.expect("tapflow: huge pages", Duration::from_secs(10));
+        let (run, line) = live_run(&net.host, &dir.join(setting), setting);
         let want = if on {
             "huge pages on"
         } else {
@@ -297,9 +305,6 @@ fn huge_pages_follow_the_setting_and_the_machine() {
                 assert!(line.contains(device.as_str()), "{line}");
             }
         }
-        run.expect("tapflow: capturing on", Duration::from_secs(20));
-        // The first second's status line: the workers have taken their tables.
-        run.expect("drops:", Duration::from_secs(10));
         let advised = advised_mappings(run.child.id());
         assert_eq!(advised > 0, on, "{setting}: {advised} mappings advised");
         assert!(run.stop(), "{setting}: clean exit");
@@ -399,22 +404,8 @@ fn reserved_huge_pages_hold_the_tables() {
         "the same records from either memory"
     );
     let net = VethNs::with_mtu("hr", "1500");
-    let out = dir.join("out");
-    let run = Proc::spawn_env(
-        &[
-            "run",
-            "--engine",
-            "af_packet",
-            "--iface",
-            &net.host,
-            "--out",
-            out.to_str().expect("utf8"),
-        ],
-        &[("TAPFLOW_HUGE_PAGES", "reserved")],
-    );
-    let line = run.expect("tapflow: huge pages", Duration::from_secs(10));
+    let (run, line) = live_run(&net.host, &dir.join("out"), "reserved");
     assert!(line.contains("huge pages from the reserved pool"), "{line}");
-    run.expect("drops:", Duration::from_secs(20));
     let mapped = hugetlb_mapped(run.child.id());
     assert!(
         mapped >= 4 << 20,
