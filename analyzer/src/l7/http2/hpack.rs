@@ -242,6 +242,21 @@ impl Decoder {
         self.synced
     }
 
+    /// Back to a new connection's empty table, as [`Decoder::default`] but without rewriting
+    /// the byte arrays: only `store[start..end]`, the first `len` entries from `head` and the
+    /// scratch bytes just decoded are ever read, so stale bytes elsewhere are never seen. A
+    /// reused HTTP/2 state costs a few stores instead of 11 KiB written twice.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.head = 0;
+        self.len = 0;
+        self.size = 0;
+        self.max_size = MAX_TABLE_SIZE;
+        self.synced = true;
+        self.name_unknown = false;
+    }
+
     /// The connection was joined after it started: the table's older entries are unknown.
     pub fn joined_mid_connection(&mut self) {
         self.synced = false;

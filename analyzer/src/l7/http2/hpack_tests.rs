@@ -68,6 +68,42 @@ fn rfc_request_examples() {
     }
 }
 
+/// A cleared decoder (a reused connection state) decodes as a new one: the last connection's
+/// entries, limit and lost sync are gone, though its bytes are still in the arrays.
+#[test]
+fn a_cleared_decoder_is_a_new_connections_decoder() {
+    let blocks = [
+        "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+        "8286 84be 5808 6e6f 2d63 6163 6865",
+    ];
+    let mut fresh = Decoder::default();
+    let want: Vec<_> = blocks.iter().map(|b| run(&mut fresh, b)).collect();
+
+    let mut d = Decoder::default();
+    d.set_limit(256);
+    run(&mut d, blocks[0]);
+    run(&mut d, blocks[1]);
+    d.joined_mid_connection();
+    assert!(d.len > 0 && !d.is_synced());
+    d.clear();
+    assert!(d.is_synced());
+    // Index 62 (the newest dynamic entry) refers to nothing on a new connection.
+    let mut fields = 0;
+    let r = d.decode(&hex("be"), |_| fields += 1);
+    assert_eq!(
+        (r, fields),
+        (Ok(Decoded { complete: false }), 0),
+        "no entry survives"
+    );
+    d.clear();
+    let got: Vec<_> = blocks.iter().map(|b| run(&mut d, b)).collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        (d.size, d.len, d.max_size),
+        (fresh.size, fresh.len, fresh.max_size)
+    );
+}
+
 /// RFC 7541 C.5: responses with a 256-byte table, so entries are evicted.
 #[test]
 fn rfc_response_examples_with_eviction() {

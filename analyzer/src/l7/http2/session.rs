@@ -311,7 +311,7 @@ impl Http2Session {
     /// Back to a fresh connection (states are reused).
     fn clear(&mut self) {
         for d in &mut self.dec {
-            *d = Decoder::default();
+            d.clear();
         }
         self.dir = [Dir::Preface(0), Dir::Frame];
         self.streams = [Stream::default(); MAX_STREAMS];
