@@ -109,10 +109,7 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let setting = std::env::var("TAPFLOW_HUGE_PAGES").ok();
-    match huge_page_policy::decide(
-        setting.as_deref(),
-        std::path::Path::new(huge_page_policy::VIRTIO_DEVICES),
-    ) {
+    match huge_page_policy::decide_here(setting.as_deref()) {
         Ok(mut h) => {
             ALLOC.set_enabled(h.enabled);
             ALLOC.set_reserved(h.reserved);

@@ -18,6 +18,16 @@ const SYNS: u64 = 1_000_000;
 const MAX_MEMORY_MIB: u64 = 1024;
 const FLOW_LIMIT: u64 = 300_000;
 
+/// Held by the tests that change the kernel's huge page settings and by those that measure
+/// memory, so that no run of the one starts under the other's settings.
+static MACHINE_SETTINGS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn machine_settings() -> std::sync::MutexGuard<'static, ()> {
+    MACHINE_SETTINGS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn tempdir(name: &str) -> procs::Scratch {
     procs::Scratch::new("mem", name)
 }
@@ -37,6 +47,7 @@ fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
         eprintln!("skipped: live capture needs root (CI runs as root)");
         return;
     }
+    let _settings = machine_settings();
     let dir = tempdir("flood");
     let g = Command::new(BIN)
         .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "syn"])
@@ -258,8 +269,8 @@ fn live_run(iface: &str, out: &std::path::Path, setting: &str) -> (Proc, String)
 
 /// `TAPFLOW_HUGE_PAGES` decides whether a live run's large tables are advised for huge pages
 /// (the `hg` flag of their mappings); `auto` (the default) follows the machine: off where a
-/// virtio balloon reports free memory to the hypervisor. The run's first lines say which. A
-/// value tapflow does not know is refused before anything starts.
+/// virtio balloon reports free memory to the hypervisor and 2 MiB pages are on. The run's first
+/// lines say which. A value tapflow does not know is refused before anything starts.
 #[test]
 fn huge_pages_follow_the_setting_and_the_machine() {
     let o = Command::new(BIN)
@@ -286,13 +297,15 @@ fn huge_pages_follow_the_setting_and_the_machine() {
         );
         return;
     }
+    let _settings = machine_settings();
     let reporting = tapflow_dataplane::huge_page_policy::free_page_reporting(std::path::Path::new(
         tapflow_dataplane::huge_page_policy::VIRTIO_DEVICES,
     ));
-    eprintln!("free page reporting: {reporting:?}");
+    let auto = tapflow_dataplane::huge_page_policy::decide_here(None).expect("auto is valid");
+    eprintln!("free page reporting: {reporting:?}; auto: {auto:?}");
     let dir = tempdir("huge");
     let net = VethNs::with_mtu("hp", "1500");
-    for (setting, on) in [("1", true), ("0", false), ("auto", reporting.is_none())] {
+    for (setting, on) in [("1", true), ("0", false), ("auto", auto.enabled)] {
         let (run, line) = live_run(&net.host, &dir.join(setting), setting);
         let want = if on {
             "huge pages on"
@@ -371,6 +384,7 @@ fn reserved_huge_pages_hold_the_tables() {
         eprintln!("skipped: reserving huge pages and live capture need root (CI runs as root)");
         return;
     }
+    let _settings = machine_settings();
     let pool = HugePagePool::raise(64);
     if pool.0.is_none() || tapflow_dataplane::sys::reserved_pages::available_pages() < 64 {
         eprintln!("skipped: the kernel could not reserve 64 huge pages here");
@@ -413,4 +427,109 @@ fn reserved_huge_pages_hold_the_tables() {
     );
     assert!(run.stop(), "clean exit");
     drop(pool);
+}
+
+const THP: &str = "/sys/kernel/mm/transparent_hugepage";
+
+/// Per-size transparent huge page settings (`hugepages-<N>kB/enabled`) changed for a test, put
+/// back when dropped (also when the test fails).
+struct ThpSizes(Vec<(String, String)>);
+
+impl ThpSizes {
+    /// Sets each `(size dir, choice)`; None (nothing changed) where a size does not exist.
+    fn set(sizes: &[(&str, &str)]) -> Option<ThpSizes> {
+        let mut saved = ThpSizes(Vec::new());
+        for (size, choice) in sizes {
+            let file = format!("{THP}/{size}/enabled");
+            let text = std::fs::read_to_string(&file).ok()?;
+            let before = text.split(['[', ']']).nth(1)?.to_string();
+            std::fs::write(&file, choice).ok()?;
+            saved.0.push((file, before));
+        }
+        Some(saved)
+    }
+}
+
+impl Drop for ThpSizes {
+    fn drop(&mut self) {
+        for (file, before) in self.0.iter().rev() {
+            let _ = std::fs::write(file, before);
+        }
+    }
+}
+
+/// The kernel's count of 64 KiB anonymous pages it has faulted in since boot.
+fn faults_64k() -> u64 {
+    std::fs::read_to_string(format!("{THP}/hugepages-64kB/stats/anon_fault_alloc"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Where a balloon reports free memory and the administrator turned the 2 MiB size off and
+/// 64 KiB on, `auto` asks for huge pages: the run says so and why, its tables are advised, and
+/// the kernel backs them with 64 KiB pages.
+#[test]
+fn a_reporting_vm_with_smaller_huge_pages_asks_for_them() {
+    if !is_root() {
+        eprintln!("skipped: changing huge page settings and live capture need root");
+        return;
+    }
+    let reporting = tapflow_dataplane::huge_page_policy::free_page_reporting(std::path::Path::new(
+        tapflow_dataplane::huge_page_policy::VIRTIO_DEVICES,
+    ));
+    let Some(device) = reporting else {
+        eprintln!("skipped: no balloon reports free memory here (auto asks for huge pages)");
+        return;
+    };
+    let _settings = machine_settings();
+    let Some(_sizes) =
+        ThpSizes::set(&[("hugepages-2048kB", "never"), ("hugepages-64kB", "madvise")])
+    else {
+        eprintln!("skipped: this kernel has no 64 KiB transparent huge pages");
+        return;
+    };
+    let dir = tempdir("thp64");
+    let net = VethNs::with_mtu("hq", "1500");
+    let (run, line) = live_run(&net.host, &dir.join("auto"), "auto");
+    assert!(line.contains("huge pages on"), "{line}");
+    assert!(
+        line.contains(device.as_str()) && line.contains("pages of 64 KiB only"),
+        "{line}"
+    );
+    let advised = advised_mappings(run.child.id());
+    assert!(run.stop(), "clean exit");
+    assert!(advised > 0, "{advised} mappings advised");
+    // An offline run with a million-flow table: its index alone (8.8 MB) is written whole at
+    // start, through 64 KiB pages; the records are those of a run with 4 KiB pages.
+    let g = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", "6", "--flows", "300"])
+        .output()
+        .expect("gen");
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let cfg = dir.join("big.yaml");
+    std::fs::write(
+        &cfg,
+        "global:\n  limits:\n    max_memory: 2304\nprocessors:\n  flow_log:\n    tunning:\n      \
+         concurrent_flow_limit: 1100000\n",
+    )
+    .expect("config");
+    let records = |setting: &str| {
+        let o = Command::new(BIN)
+            .args(["analyze", "-q", "-o", "-", "-c"])
+            .arg(&cfg)
+            .arg(dir.join("g.pcap"))
+            .env("TAPFLOW_HUGE_PAGES", setting)
+            .output()
+            .expect("analyze");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let before = faults_64k();
+    let small_pages = records("auto");
+    let faulted = faults_64k() - before;
+    assert!(faulted >= 100, "{faulted} pages of 64 KiB faulted in");
+    assert!(small_pages.len() > 10_000, "{} bytes", small_pages.len());
+    assert!(small_pages == records("0"), "the same records either way");
 }

@@ -377,9 +377,8 @@ fn run_once(
 /// (`TAPFLOW_HUGE_PAGES=reserved`), which peak RSS does not count: the setting read as the
 /// runs read it.
 pub fn reserved_pages_on() -> bool {
-    use tapflow_dataplane::huge_page_policy::{decide, VIRTIO_DEVICES};
     let setting = std::env::var("TAPFLOW_HUGE_PAGES").ok();
-    decide(setting.as_deref(), Path::new(VIRTIO_DEVICES)).is_ok_and(|h| h.reserved)
+    tapflow_dataplane::huge_page_policy::decide_here(setting.as_deref()).is_ok_and(|h| h.reserved)
 }
 
 /// tapflow's config for the benchmark: a flow table for 1.1 M flows (the SYN flood), so nothing
