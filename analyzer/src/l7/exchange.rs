@@ -112,7 +112,7 @@ pub(crate) fn fill_base(row: &mut L7FlowLog, base: &RowBase<'_>) {
 
 /// Reports a request that got no response.
 pub(crate) fn emit_unanswered(
-    e: &mut PendingEntry,
+    e: PendingEntry<'_>,
     status: ResponseStatus,
     sink: &mut dyn RecordSink,
     counters: &mut L7Counters,
@@ -257,8 +257,8 @@ impl<'a> Exchange<'a> {
     /// out).
     pub fn update_request(&mut self, id: RequestId, fill: impl FnOnce(&mut L7FlowLog)) -> bool {
         match self.pool.get_mut(id.0) {
-            Some(e) if e.flow_id == self.flow.id() => {
-                fill(&mut e.row);
+            Some((flow_id, row)) if flow_id == self.flow.id() => {
+                fill(row);
                 true
             }
             _ => false,
@@ -297,7 +297,7 @@ impl<'a> Exchange<'a> {
         let now_us = ts_ns / 1_000;
         let row = match seq.and_then(|s| self.pool.take(s)) {
             Some(e) => {
-                let row = &mut e.row;
+                let row = e.row;
                 row.row_type = TYPE_SESSION;
                 let rrt_us = now_us.saturating_sub(row.start_time);
                 row.end_time = now_us;

@@ -1,9 +1,12 @@
 //! Requests waiting for their responses.
 //!
-//! [`PendingPool`]: one ring per worker of half-built `l7_flow_log` rows in arrival order, so the
-//! oldest is always at the head: unanswered requests leave from there when their window passes,
-//! and when the ring is full the oldest is pushed out. Entries are addressed by a sequence number
-//! that is never reused, so a flow's stale reference to an entry that left is simply not found.
+//! [`PendingPool`]: one ring per worker of waiting requests in arrival order, so the oldest is
+//! always at the head: unanswered requests leave from there when their window passes, and when
+//! the ring is full the oldest is pushed out. Entries are addressed by a sequence number that is
+//! never reused, so a flow's stale reference to an entry that left is simply not found. Each
+//! waiting entry owns one half-built `l7_flow_log` row in a slab beside the ring; a row leaves
+//! with its request and is the next one handed out (last freed, first reused), so the rows being
+//! filled stay in the core's cache while the ring's small entries cycle through its capacity.
 //! [`PendingRefs`]: a flow's own list of at most [`PER_FLOW`] pending entries (DeepFlow's limit of
 //! 16 outstanding requests per flow), each with its pairing key (DNS id, HTTP/2 stream id; 0 for
 //! in-order protocols).
@@ -13,22 +16,36 @@ use crate::record::L7FlowLog;
 /// Outstanding requests per flow.
 pub const PER_FLOW: usize = 16;
 
-/// One pending request.
-#[derive(Debug)]
-pub struct PendingEntry {
+/// One place of the ring.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     seq: u64,
     live: bool,
+    deadline_ns: u64,
+    slot: u32,
+    flow_id: u64,
+    /// Its row in [`PendingPool::rows`] while live.
+    row: u32,
+}
+
+/// One pending request, as a caller sees it: the row it may fill or report.
+#[derive(Debug)]
+pub struct PendingEntry<'a> {
     pub deadline_ns: u64,
     /// The owning flow's L7 state slot and flow id (to find it again at expiry).
     pub slot: u32,
     pub flow_id: u64,
-    pub row: L7FlowLog,
+    pub row: &'a mut L7FlowLog,
 }
 
-/// The ring of pending requests.
+/// The ring of pending requests and their rows.
 #[derive(Debug)]
 pub struct PendingPool {
-    entries: Vec<PendingEntry>,
+    entries: Vec<Entry>,
+    /// At most one per live entry, so never more than the ring's capacity.
+    rows: Vec<L7FlowLog>,
+    /// Rows no entry holds, the last freed at the end.
+    free_rows: Vec<u32>,
     cap: u64,
     head: u64,
     tail: u64,
@@ -40,10 +57,18 @@ impl PendingPool {
         let cap = capacity.max(1);
         PendingPool {
             entries: Vec::with_capacity(cap as usize),
+            rows: Vec::with_capacity(cap as usize),
+            free_rows: Vec::with_capacity(cap as usize),
             cap: u64::from(cap),
             head: 0,
             tail: 0,
         }
+    }
+
+    /// Most bytes a pool of `capacity` entries takes.
+    pub fn memory_bytes(capacity: u32) -> u64 {
+        let per = std::mem::size_of::<Entry>() + std::mem::size_of::<L7FlowLog>() + 4;
+        u64::from(capacity.max(1)) * per as u64
     }
 
     fn index(&self, seq: u64) -> usize {
@@ -54,22 +79,34 @@ impl PendingPool {
         self.tail - self.head == self.cap
     }
 
+    /// Entry `i`, which was live, leaves: its row goes back (to be handed out next) and is
+    /// returned with it for the caller to fill or report before anything else is pushed.
+    fn leave(&mut self, i: usize) -> PendingEntry<'_> {
+        let e = &mut self.entries[i];
+        e.live = false;
+        let e = *e;
+        self.free_rows.push(e.row);
+        PendingEntry {
+            deadline_ns: e.deadline_ns,
+            slot: e.slot,
+            flow_id: e.flow_id,
+            row: &mut self.rows[e.row as usize],
+        }
+    }
+
     /// Removes the oldest entry; returns it when it was still waiting (the caller reports it).
-    pub fn pop_oldest(&mut self) -> Option<&mut PendingEntry> {
+    pub fn pop_oldest(&mut self) -> Option<PendingEntry<'_>> {
         if self.head == self.tail {
             return None;
         }
         let i = self.index(self.head);
         self.head += 1;
-        let e = &mut self.entries[i];
-        let was_live = e.live;
-        e.live = false;
-        was_live.then_some(e)
+        self.entries[i].live.then(|| self.leave(i))
     }
 
     /// Removes and returns the oldest waiting entry if its deadline has passed at `now_ns`
     /// (answered entries at the head are dropped on the way).
-    pub fn pop_expired(&mut self, now_ns: u64) -> Option<&mut PendingEntry> {
+    pub fn pop_expired(&mut self, now_ns: u64) -> Option<PendingEntry<'_>> {
         while self.head < self.tail {
             let i = self.index(self.head);
             let e = &self.entries[i];
@@ -78,9 +115,7 @@ impl PendingPool {
             }
             self.head += 1;
             if e.live {
-                let e = &mut self.entries[i];
-                e.live = false;
-                return Some(e);
+                return Some(self.leave(i));
             }
         }
         None
@@ -93,43 +128,48 @@ impl PendingPool {
         let seq = self.tail;
         self.tail += 1;
         let i = self.index(seq);
+        let row = match self.free_rows.pop() {
+            Some(r) => {
+                self.rows[r as usize] = L7FlowLog::default();
+                r
+            }
+            None => {
+                self.rows.push(L7FlowLog::default());
+                (self.rows.len() - 1) as u32
+            }
+        };
+        let e = Entry {
+            seq,
+            live: true,
+            deadline_ns,
+            slot,
+            flow_id,
+            row,
+        };
         if i == self.entries.len() {
-            self.entries.push(PendingEntry {
-                seq,
-                live: true,
-                deadline_ns,
-                slot,
-                flow_id,
-                row: L7FlowLog::default(),
-            });
+            self.entries.push(e);
         } else {
-            let e = &mut self.entries[i];
-            e.seq = seq;
-            e.live = true;
-            e.deadline_ns = deadline_ns;
-            e.slot = slot;
-            e.flow_id = flow_id;
-            e.row = L7FlowLog::default();
+            debug_assert!(!self.entries[i].live, "the ring's place was left");
+            self.entries[i] = e;
         }
-        (seq, &mut self.entries[i].row)
+        (seq, &mut self.rows[row as usize])
     }
 
     /// Takes the waiting entry `seq` out of the pool (None when it already left).
-    pub fn take(&mut self, seq: u64) -> Option<&mut PendingEntry> {
+    pub fn take(&mut self, seq: u64) -> Option<PendingEntry<'_>> {
         let i = self.index(seq);
-        let e = self.entries.get_mut(i)?;
-        if e.live && e.seq == seq {
-            e.live = false;
-            Some(e)
-        } else {
-            None
-        }
+        let e = self.entries.get(i)?;
+        (e.live && e.seq == seq).then(|| self.leave(i))
     }
 
-    /// The waiting entry `seq`, left in the pool.
-    pub fn get_mut(&mut self, seq: u64) -> Option<&mut PendingEntry> {
-        let i = self.index(seq);
-        self.entries.get_mut(i).filter(|e| e.live && e.seq == seq)
+    /// The waiting entry `seq`, left in the pool: its flow id and row.
+    pub fn get_mut(&mut self, seq: u64) -> Option<(u64, &mut L7FlowLog)> {
+        let e = self.entries.get(self.index(seq))?;
+        if !(e.live && e.seq == seq) {
+            return None;
+        }
+        let (flow_id, row) = (e.flow_id, e.row);
+        Some((flow_id, &mut self.rows[row as usize]))
     }
 
     /// Is entry `seq` still waiting?
@@ -198,7 +238,8 @@ mod tests {
     #[test]
     fn ring_order_expiry_and_eviction() {
         let mut p = PendingPool::new(3);
-        let (a, _) = p.push(0, 1, 100);
+        let (a, row) = p.push(0, 1, 100);
+        row.flow_id = 9;
         let (b, row) = p.push(0, 1, 50);
         row.flow_id = 7;
         let (c, _) = p.push(0, 1, 300);
@@ -206,14 +247,20 @@ mod tests {
         assert!(p.pop_expired(99).is_none(), "the head (a) waits until 100");
         assert_eq!(p.take(b).map(|e| e.row.flow_id), Some(7));
         assert!(p.take(b).is_none());
-        assert!(p.pop_expired(100).is_some_and(|e| e.deadline_ns == 100));
+        let e = p.pop_expired(100).expect("a expired");
+        assert_eq!((e.deadline_ns, e.row.flow_id), (100, 9));
         assert!(p.pop_expired(200).is_none(), "b answered, c waits");
-        let (d, _) = p.push(0, 1, 400);
+        // d takes the row freed last (a's), reset; no row is added.
+        let (d, row) = p.push(0, 1, 400);
+        assert_eq!(row.flow_id, 0);
+        assert_eq!(p.rows.len(), 3);
+        assert_eq!(p.get_mut(d).map(|(id, _)| id), Some(1));
         assert!(!p.is_waiting(a) && p.is_waiting(c) && p.is_waiting(d));
         let (_, _) = p.push(0, 1, 500);
         assert!(p.is_full());
         assert_eq!(p.pop_oldest().map(|e| e.deadline_ns), Some(300));
         assert!(!p.is_waiting(c));
+        assert_eq!(p.rows.len(), 3, "never more rows than places");
     }
 
     #[test]

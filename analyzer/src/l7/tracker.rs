@@ -85,9 +85,8 @@ impl L7Tracker {
     /// buffers, every protocol's state pool; reserved up front, touched as used).
     pub fn memory_bytes(cfg: &L7Config) -> u64 {
         let slot = std::mem::size_of::<L7Flow>() as u64;
-        let pending = std::mem::size_of::<super::pending::PendingEntry>() as u64;
         u64::from(cfg.flow_capacity) * slot
-            + u64::from(cfg.pending_capacity) * pending
+            + PendingPool::memory_bytes(cfg.pending_capacity)
             + u64::from(cfg.hold_buffers) * HOLD_MAX as u64
             + Pools::memory_bytes(cfg)
     }
