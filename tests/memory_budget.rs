@@ -324,6 +324,30 @@ fn huge_pages_follow_the_setting_and_the_machine() {
     }
 }
 
+/// A capture of 300 generated flows (`tapflow gen --seed SEED`) in `dir`.
+fn generated_capture(dir: &std::path::Path, seed: &str) -> std::path::PathBuf {
+    let g = Command::new(BIN)
+        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
+        .args(["--seed", seed, "--flows", "300"])
+        .output()
+        .expect("gen");
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    dir.join("g.pcap")
+}
+
+/// The records `tapflow analyze ARGS PCAP` writes with `TAPFLOW_HUGE_PAGES=setting`.
+fn offline_records(pcap: &std::path::Path, args: &[&str], setting: &str) -> Vec<u8> {
+    let o = Command::new(BIN)
+        .args(["analyze", "-q", "-o", "-"])
+        .args(args)
+        .arg(pcap)
+        .env("TAPFLOW_HUGE_PAGES", setting)
+        .output()
+        .expect("analyze");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
 /// `vm.nr_hugepages` raised for a test, put back when dropped (also when the test fails).
 struct HugePagePool(Option<String>);
 
@@ -391,22 +415,8 @@ fn reserved_huge_pages_hold_the_tables() {
         return;
     }
     let dir = tempdir("reserved");
-    let g = Command::new(BIN)
-        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
-        .args(["--seed", "5", "--flows", "300"])
-        .output()
-        .expect("gen");
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let records = |setting: &str| {
-        let o = Command::new(BIN)
-            .args(["analyze", "-q", "-o", "-"])
-            .arg(dir.join("g.pcap"))
-            .env("TAPFLOW_HUGE_PAGES", setting)
-            .output()
-            .expect("analyze");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    };
+    let pcap = generated_capture(&dir, "5");
+    let records = |setting: &str| offline_records(&pcap, &[], setting);
     let reserved = records("reserved");
     assert!(
         reserved.len() > 10_000,
@@ -502,12 +512,7 @@ fn a_reporting_vm_with_smaller_huge_pages_asks_for_them() {
     assert!(advised > 0, "{advised} mappings advised");
     // An offline run with a million-flow table: its index alone (8.8 MB) is written whole at
     // start, through 64 KiB pages; the records are those of a run with 4 KiB pages.
-    let g = Command::new(BIN)
-        .args(["gen", "--out", dir.to_str().expect("utf8"), "--name", "g"])
-        .args(["--seed", "6", "--flows", "300"])
-        .output()
-        .expect("gen");
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    let pcap = generated_capture(&dir, "6");
     let cfg = dir.join("big.yaml");
     std::fs::write(
         &cfg,
@@ -515,17 +520,8 @@ fn a_reporting_vm_with_smaller_huge_pages_asks_for_them() {
          concurrent_flow_limit: 1100000\n",
     )
     .expect("config");
-    let records = |setting: &str| {
-        let o = Command::new(BIN)
-            .args(["analyze", "-q", "-o", "-", "-c"])
-            .arg(&cfg)
-            .arg(dir.join("g.pcap"))
-            .env("TAPFLOW_HUGE_PAGES", setting)
-            .output()
-            .expect("analyze");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    };
+    let cfg = ["-c", cfg.to_str().expect("utf8")];
+    let records = |setting: &str| offline_records(&pcap, &cfg, setting);
     let before = faults_64k();
     let small_pages = records("auto");
     let faulted = faults_64k() - before;
