@@ -1,6 +1,7 @@
 //! l4_flow_log rows to JSON: the files' own writer (`sink::l4_json`) against serde_json's
 //! derive-based serialization (the peer, what the files used before), on real rows of the
-//! generator-free kind: one SYN-only flow and a full flow with tunnel addresses. And
+//! generator-free kind: one SYN-only flow and a full flow with tunnel addresses, each rendered
+//! alone (`tapflow/*`) and by the files' writer after a row like it (`tapflow_writer/*`). And
 //! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields.
 //! And a `flow_metrics` document (`sink::metrics_json`, same peer): a web path's network_map.
 //!
@@ -14,7 +15,7 @@ use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::metrics::doc::{FlowMeter, Tags, DIRECTION_CLIENT};
 use tapflow_analyzer::metrics::records::{Document, NetworkMapDoc};
 use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef, TextBuf};
-use tapflow_control::sink::l4_json::write_l4;
+use tapflow_control::sink::l4_json::{write_l4, L4Writer};
 use tapflow_control::sink::l7_json::write_l7;
 use tapflow_control::sink::metrics_json::write_flow_doc;
 
@@ -49,6 +50,16 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 text.clear();
                 write_l4(black_box(row), &mut text);
+                black_box(text.len())
+            })
+        });
+        // The files' writer, whose rows share the members from `close_type` to `vlan` with
+        // the row before (one capture point, close type and link type).
+        let mut w = L4Writer::new();
+        g.bench_function(format!("tapflow_writer/{name}"), |b| {
+            b.iter(|| {
+                text.clear();
+                w.write(black_box(row), &mut text);
                 black_box(text.len())
             })
         });

@@ -213,6 +213,35 @@ impl<'a> Obj<'a> {
         self.n += bytes.len();
     }
 
+    /// Bytes written so far (where a run of members starts: [`Obj::copy_since`]).
+    #[inline(always)]
+    pub(super) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Appends the first `len` bytes of a run of members rendered before ([`Obj::copy_since`])
+    /// with one fixed-size copy.
+    #[inline(always)]
+    pub(super) fn put_run<const N: usize>(&mut self, run: &[u8; N], len: usize) {
+        self.put(run, len);
+    }
+
+    /// Copies what was written since `start` into `run`: its length, None when it did not fit
+    /// there (or the row did not fit its room).
+    #[inline(always)]
+    pub(super) fn copy_since<const N: usize>(
+        &self,
+        start: usize,
+        run: &mut [u8; N],
+    ) -> Option<usize> {
+        let len = self.n - start;
+        if self.short || len > N {
+            return None;
+        }
+        run[..len].copy_from_slice(&self.buf[start..self.n]);
+        Some(len)
+    }
+
     /// The object's braces (the first key's comma becomes `{`): its length, or the room it
     /// needs when it did not fit.
     #[inline(always)]

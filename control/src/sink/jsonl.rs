@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RenderedLines, TextBuf};
 
+use super::l4_json::L4Writer;
 use super::{Sink, SinkError, SinkStats};
 use crate::config::FileOutput;
 
@@ -166,6 +167,8 @@ pub struct JsonLinesSink {
     limits: FileOutput,
     pub stats: SinkStats,
     error: Option<io::Error>,
+    /// The l4 rows' writer (it keeps a run of the last row's members rendered).
+    l4: L4Writer,
 }
 
 impl std::fmt::Debug for JsonLinesSink {
@@ -190,6 +193,7 @@ impl JsonLinesSink {
             limits,
             stats: SinkStats::default(),
             error: None,
+            l4: L4Writer::new(),
         })
     }
 
@@ -200,6 +204,7 @@ impl JsonLinesSink {
             limits,
             stats: SinkStats::default(),
             error: None,
+            l4: L4Writer::new(),
         }
     }
 
@@ -213,7 +218,11 @@ impl JsonLinesSink {
 
     /// The buffer the lines of `kind` are rendered into.
     fn buffer(&mut self, kind: RecordKind) -> &mut TextBuf {
-        match &mut self.target {
+        Self::buffer_in(&mut self.target, kind)
+    }
+
+    fn buffer_in(target: &mut Target, kind: RecordKind) -> &mut TextBuf {
+        match target {
             Target::Stdout(w) => &mut w.buf,
             Target::Dir(files) => &mut files[Self::file_of(kind)].file.buf,
         }
@@ -226,13 +235,13 @@ impl JsonLinesSink {
     /// Serialises `rec` into the buffer of the file of its kind; true when written.
     fn write_record(&mut self, rec: RecordRef<'_>) -> bool {
         let kind = rec.kind();
-        let buf = self.buffer(kind);
+        let buf = Self::buffer_in(&mut self.target, kind);
         let start = buf.len();
         // Every kind has its own writer: the same JSON as serde's derive, without generic
         // serialization (a new kind does not compile until it has one).
         use super::metrics_json::{write_app_doc, write_flow_doc};
         match rec {
-            RecordRef::L4FlowLog(r) => super::l4_json::write_l4(r, buf),
+            RecordRef::L4FlowLog(r) => self.l4.write(r, buf),
             RecordRef::L7FlowLog(r) => super::l7_json::write_l7(r, buf),
             RecordRef::NetworkDoc(d) => write_flow_doc(&d.0, buf),
             RecordRef::NetworkMapDoc(d) => write_flow_doc(&d.0, buf),

@@ -5,7 +5,7 @@
 use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
-use super::json_obj::{key, render, Obj};
+use super::json_obj::{key, Obj, ROW_ROOM};
 use tapflow_analyzer::TextBuf;
 
 /// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
@@ -16,9 +16,10 @@ use tapflow_analyzer::TextBuf;
 pub fn render_l4_lines(batch: &mut tapflow_analyzer::RecordBatch) {
     let lines = &mut batch.l4_lines;
     lines.clear();
+    let mut w = L4Writer::new();
     for r in &batch.l4 {
         lines.push_with(|out| {
-            write_l4(r, out);
+            w.write(r, out);
             out.push(b'\n');
         });
     }
@@ -47,13 +48,107 @@ macro_rules! mostly_zero {
 
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l4(r: &L4FlowLog, out: &mut TextBuf) {
-    render!(out, r, l4_members);
+    L4Writer::new().write(r, out);
 }
 
-/// The members of an l4 row, inlined where [`write_l4`] renders it (the object's cursor
-/// stays in a register).
+/// Longest run of members [`L4Writer`] keeps rendered.
+const HEAD_MAX: usize = 384;
+
+/// What the members from `close_type` to `vlan` are rendered from (a name by its address:
+/// they are the analyzer's static strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadValues {
+    numbers: [u64; 3],
+    names: [(usize, usize); 4],
+}
+
+impl HeadValues {
+    #[inline(always)]
+    fn of(r: &L4FlowLog) -> Self {
+        let name = |s: &'static str| (s.as_ptr() as usize, s.len());
+        HeadValues {
+            numbers: [
+                u64::from(r.close_type)
+                    | u64::from(r.is_new_flow) << 8
+                    | u64::from(r.signal_source) << 16
+                    | u64::from(r.capture_network_type) << 24
+                    | u64::from(r.tap_side) << 32
+                    | u64::from(r.l2_end_0) << 40
+                    | u64::from(r.l2_end_1) << 48,
+                r.tap_port,
+                u64::from(r.eth_type) | u64::from(r.vlan) << 16,
+            ],
+            names: [
+                name(r.close_type_name),
+                name(r.status),
+                name(r.tap_port_type),
+                name(r.observation_point),
+            ],
+        }
+    }
+}
+
+/// Renders l4 rows, keeping the last row's members from `close_type` to `vlan` as rendered:
+/// a row with the same values (most rows of a capture: one capture point, close type and link
+/// type) copies them whole instead of rendering fourteen members.
+#[derive(Debug)]
+pub struct L4Writer {
+    head: Option<HeadValues>,
+    head_len: usize,
+    head_bytes: [u8; HEAD_MAX],
+}
+
+impl Default for L4Writer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl L4Writer {
+    pub fn new() -> Self {
+        L4Writer {
+            head: None,
+            head_len: 0,
+            head_bytes: [0; HEAD_MAX],
+        }
+    }
+
+    /// Appends `r` as one JSON object (no newline).
+    pub fn write(&mut self, r: &L4FlowLog, out: &mut TextBuf) {
+        self.write_in(r, out, ROW_ROOM);
+    }
+
+    /// [`L4Writer::write`] into room of `room` bytes first (`render!` with the writer beside
+    /// the row).
+    #[inline(always)]
+    fn write_in(&mut self, r: &L4FlowLog, out: &mut TextBuf, room: usize) {
+        let mut o = Obj::open(out, room);
+        l4_members(&mut o, r, self);
+        match o.close() {
+            Ok(n) => out.advance(n),
+            Err(need) => self.write_again(r, out, need),
+        }
+    }
+
+    /// [`render_again`](super::json_obj::render_again) of [`L4Writer::write`].
+    #[cold]
+    #[inline(never)]
+    fn write_again(&mut self, r: &L4FlowLog, out: &mut TextBuf, mut want: usize) {
+        loop {
+            let mut o = Obj::open(out, want);
+            l4_members(&mut o, r, self);
+            match o.close() {
+                Ok(n) => return out.advance(n),
+                Err(need) => want = need.max(want * 2),
+            }
+        }
+    }
+}
+
+/// The members of an l4 row, inlined where [`L4Writer::write`] renders it (the object's
+/// cursor stays in a register).
 #[inline(always)]
-fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog) {
+fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog, w: &mut L4Writer) {
     o.u(key!("flow_id"), r.flow_id);
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
@@ -61,24 +156,20 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog) {
     o.u(key!("start_time"), r.start_time);
     o.u(key!("end_time"), r.end_time);
     o.u(key!("duration"), r.duration);
-    o.u(key!("close_type"), r.close_type);
-    o.name(key!("close_type_name"), r.close_type_name);
-    o.name(key!("status"), r.status);
-    o.b(key!("is_new_flow"), r.is_new_flow);
-    o.u(key!("signal_source"), r.signal_source);
-    o.u(key!("capture_network_type"), r.capture_network_type);
-    o.u(key!("tap_port"), r.tap_port);
-    o.name(key!("tap_port_type"), r.tap_port_type);
-    o.u(key!("tap_side"), r.tap_side);
-    o.name(key!("observation_point"), r.observation_point);
-    o.b(key!("l2_end_0"), r.l2_end_0);
-    o.b(key!("l2_end_1"), r.l2_end_1);
-    o.u(key!("eth_type"), r.eth_type);
-    o.u(key!("vlan"), r.vlan);
+    let values = HeadValues::of(r);
+    if w.head == Some(values) {
+        o.put_run(&w.head_bytes, w.head_len);
+    } else {
+        let start = o.len();
+        head_members(o, r);
+        w.head = o.copy_since(start, &mut w.head_bytes).map(|len| {
+            w.head_len = len;
+            values
+        });
+    }
     peers(o, &r.peers);
-    o.u(key!("tunnel_type"), r.tunnel_type);
-    o.u(key!("tunnel_tier"), r.tunnel_tier);
-    o.u(key!("tunnel_id"), r.tunnel_id);
+    // Zero outside tunnels.
+    mostly_zero!(o, r, tunnel_type, tunnel_tier, tunnel_id);
     for (k, v) in [
         (key!("tunnel_tx_ip_0"), r.tunnel_tx_ip_0),
         (key!("tunnel_tx_ip_1"), r.tunnel_tx_ip_1),
@@ -177,6 +268,25 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog) {
     }
 }
 
+/// The members from `close_type` to `vlan` ([`L4Writer`] keeps them rendered).
+#[inline(always)]
+fn head_members(o: &mut Obj<'_>, r: &L4FlowLog) {
+    o.u(key!("close_type"), r.close_type);
+    o.name(key!("close_type_name"), r.close_type_name);
+    o.name(key!("status"), r.status);
+    o.b(key!("is_new_flow"), r.is_new_flow);
+    o.u(key!("signal_source"), r.signal_source);
+    o.u(key!("capture_network_type"), r.capture_network_type);
+    o.u(key!("tap_port"), r.tap_port);
+    o.name(key!("tap_port_type"), r.tap_port_type);
+    o.u(key!("tap_side"), r.tap_side);
+    o.name(key!("observation_point"), r.observation_point);
+    o.b(key!("l2_end_0"), r.l2_end_0);
+    o.b(key!("l2_end_1"), r.l2_end_1);
+    o.u(key!("eth_type"), r.eth_type);
+    o.u(key!("vlan"), r.vlan);
+}
+
 /// The two ends of a row (flattened into l4 and l7 rows alike).
 #[inline(always)]
 pub(super) fn peers(o: &mut Obj<'_>, p: &FlowPeers) {
@@ -196,6 +306,52 @@ mod tests {
     use crate::sink::json_obj::same_as_serde;
     use tapflow_analyzer::inline::InlineBytes;
     use tapflow_analyzer::record::MacAddr;
+
+    #[test]
+    fn a_writer_copies_the_last_rows_run_only_when_its_values_are_the_same() {
+        let base = crate::sink::syn_row(40000);
+        let mut rows = vec![base, base];
+        let mut push = |f: &dyn Fn(&mut L4FlowLog)| {
+            let mut r = base;
+            f(&mut r);
+            rows.push(r);
+            rows.push(r);
+        };
+        push(&|r| r.close_type = 3);
+        push(&|r| r.close_type_name = "timeout");
+        push(&|r| r.status = "client error");
+        push(&|r| r.is_new_flow = !r.is_new_flow);
+        push(&|r| r.signal_source = 4);
+        push(&|r| r.capture_network_type = 9);
+        push(&|r| r.tap_port = u64::MAX);
+        push(&|r| r.tap_port_type = "tunnel");
+        push(&|r| r.tap_side = 2);
+        push(&|r| r.observation_point = "s");
+        push(&|r| r.l2_end_0 = true);
+        push(&|r| r.l2_end_1 = true);
+        push(&|r| r.eth_type = 0x86dd);
+        push(&|r| r.vlan = 4094);
+        // The same name at another address: rendered again, the same text.
+        push(&|r| r.observation_point = String::leak(String::from("rest")));
+        rows.push(base);
+        let mut w = L4Writer::new();
+        for r in &rows {
+            let (mut kept, mut alone) = (TextBuf::new(), TextBuf::new());
+            w.write(r, &mut kept);
+            write_l4(r, &mut alone);
+            assert_eq!(kept.as_bytes(), alone.as_bytes());
+            same_as_serde(write_l4, r);
+        }
+        // A room too small for the row: rendered again, the run copied or not, the same text.
+        for room in [64, 200, 400] {
+            for r in &rows {
+                let (mut short, mut alone) = (TextBuf::new(), TextBuf::new());
+                w.write_in(r, &mut short, room);
+                write_l4(r, &mut alone);
+                assert_eq!(short.as_bytes(), alone.as_bytes());
+            }
+        }
+    }
 
     #[test]
     fn a_real_row_and_its_variants_match_serde() {
