@@ -129,26 +129,25 @@ macro_rules! render {
         $members(&mut o, $r);
         match o.close() {
             Ok(n) => out.advance(n),
-            Err(need) => $crate::sink::json_obj::render_again(out, $r, $members, need),
+            Err(need) => $crate::sink::json_obj::render_again(out, need, |o| $members(o, $r)),
         }
     }};
 }
 pub(super) use render;
 
-/// Renders a row that did not fit in [`ROW_ROOM`] again, into room of the length it measured
-/// (and again if that was not enough, which a row's members rendered the same way twice never
-/// need).
+/// Renders a row that did not fit in [`ROW_ROOM`] again (`members` writes its members), into
+/// room of the length it measured (and again if that was not enough, which a row's members
+/// rendered the same way twice never need).
 #[cold]
 #[inline(never)]
-pub(super) fn render_again<R: ?Sized>(
+pub(super) fn render_again(
     out: &mut TextBuf,
-    r: &R,
-    members: fn(&mut Obj<'_>, &R),
     mut want: usize,
+    mut members: impl FnMut(&mut Obj<'_>),
 ) {
     loop {
         let mut o = Obj::open(out, want);
-        members(&mut o, r);
+        members(&mut o);
         match o.close() {
             Ok(n) => return out.advance(n),
             Err(need) => want = need.max(want * 2),

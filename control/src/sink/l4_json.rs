@@ -5,7 +5,7 @@
 use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
-use super::json_obj::{key, Obj, ROW_ROOM};
+use super::json_obj::{key, render_again, Obj, ROW_ROOM};
 use tapflow_analyzer::TextBuf;
 
 /// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
@@ -126,21 +126,7 @@ impl L4Writer {
         l4_members(&mut o, r, self);
         match o.close() {
             Ok(n) => out.advance(n),
-            Err(need) => self.write_again(r, out, need),
-        }
-    }
-
-    /// [`render_again`](super::json_obj::render_again) of [`L4Writer::write`].
-    #[cold]
-    #[inline(never)]
-    fn write_again(&mut self, r: &L4FlowLog, out: &mut TextBuf, mut want: usize) {
-        loop {
-            let mut o = Obj::open(out, want);
-            l4_members(&mut o, r, self);
-            match o.close() {
-                Ok(n) => return out.advance(n),
-                Err(need) => want = need.max(want * 2),
-            }
+            Err(need) => render_again(out, need, |o| l4_members(o, r, self)),
         }
     }
 }
