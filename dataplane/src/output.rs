@@ -68,15 +68,19 @@ impl BatchSink {
     }
 }
 
-impl RecordSink for BatchSink {
-    fn record(&mut self, rec: RecordRef<'_>) {
+impl BatchSink {
+    /// [`RecordSink::record`], calling `wait` while the ring is full (lossless).
+    #[inline]
+    pub fn record_or(&mut self, rec: RecordRef<'_>, wait: impl FnMut()) {
         self.batch.record(rec);
         if self.batch.max_kind_len() >= BATCH {
-            self.flush_batches();
+            self.flush_or(wait);
         }
     }
 
-    fn flush_batches(&mut self) {
+    /// [`RecordSink::flush_batches`], calling `wait` while the ring is full (lossless): what a
+    /// worker does instead of napping (writing the output itself, say).
+    pub fn flush_or(&mut self, mut wait: impl FnMut()) {
         if self.batch.is_empty() {
             return;
         }
@@ -94,7 +98,7 @@ impl RecordSink for BatchSink {
                 Ok(()) => return,
                 Err(rtrb::PushError::Full(b)) => {
                     batch = b;
-                    nap();
+                    wait();
                 }
             }
         }
@@ -104,6 +108,16 @@ impl RecordSink for BatchSink {
             b.clear();
             self.batch = b;
         }
+    }
+}
+
+impl RecordSink for BatchSink {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        self.record_or(rec, nap);
+    }
+
+    fn flush_batches(&mut self) {
+        self.flush_or(nap);
     }
 }
 

@@ -2,8 +2,9 @@
 //! steered to the worker its service's hash names (`service_hash`, [`worker_of`]), numbered and
 //! timed as one analyzer would number and time it (`InputClock`: [`packet_time`] and
 //! [`PacketMeta::seq`], which the flow ids are made of). The workers' records reach the caller's
-//! sink on the calling thread. Every frame is analysed and every record written. The records are
-//! those of one worker (flow tables and their limits are split over the workers, as live).
+//! sink on the calling thread, or on a worker whose ring of batches is full (`Output`). Every
+//! frame is analysed and every record written. The records are those of one worker (flow tables
+//! and their limits are split over the workers, as live).
 //!
 //! Plain files are read by every worker, each keeping its share (`shard`): no thread between the
 //! file and the analyzers, nothing copied. Compressed files and pipes are read once, by a reader
@@ -22,6 +23,7 @@ mod stream;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use tapflow_analyzer::flow::Direction;
@@ -30,17 +32,18 @@ use tapflow_analyzer::{
     packet_time, Analyzer, AnalyzerConfig, Counters, PacketMeta, RecordBatch, RecordRef, RecordSink,
 };
 
-use crate::output::{batch_channel, drain_rings, BatchSink};
+use crate::nap::nap;
+use crate::output::{batch_channel, drain_rings, BatchReceiver, BatchSink};
 use crate::pcap;
 use crate::pipeline::{endpoint_hash, flow_hash, lane, steer_by, steer_decoded_by, LaneSource};
 use crate::source::{PacketSource, SourceError};
 use crate::worker::{Clock, RunStats, Worker};
 use shard::ShardSource;
 
-/// Record batches in flight per worker before it waits for the output (each up to 256 rows and,
-/// rendered, their JSON lines: about 0.4 MB; 64 took 50 MB more at the peak of a SYN flood with
-/// 2 workers and were no faster).
-const RECORD_BATCHES: usize = 16;
+/// Record batches in flight per worker before it writes the output itself (each up to 256 rows
+/// and, rendered, their JSON lines: about 0.4 MB). Few, so that a worker renders into batches
+/// still in its cache.
+const RECORD_BATCHES: usize = 2;
 
 /// Where the reader is, for a progress line.
 #[derive(Debug, Default)]
@@ -80,7 +83,7 @@ pub fn analyze_files(
     workers: usize,
     cfg: &AnalyzerConfig,
     render: Option<fn(&mut RecordBatch)>,
-    sink: &mut impl RecordSink,
+    sink: &mut (impl RecordSink + Send),
     mut progress: impl FnMut(&SplitProgress),
 ) -> Result<SplitOutcome, SplitError> {
     let workers = workers.max(1);
@@ -93,18 +96,23 @@ pub fn analyze_files(
         .map(|f| std::fs::metadata(f).map_or(u64::MAX, |m| m.len()))
         .collect();
     let lengths = &lengths;
+    let output = Mutex::new(Output {
+        rings: Vec::with_capacity(workers),
+        sink,
+    });
+    let output = &output;
     std::thread::scope(|scope| {
         // Compressed input, or a pipe (which only one reader can read): one reader for all.
         let streamed = !files.iter().all(|f| readable_by_each_worker(f));
-        let mut rings = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         let mut lanes = Vec::new();
         for (me, clock) in clocks.iter().enumerate() {
             let (batch_sink, ring) = batch_channel(RECORD_BATCHES);
-            rings.push(ring);
+            lock(output).rings.push(ring);
             let sink = ClockedSink {
                 inner: batch_sink.lossless().rendering(render),
                 clock,
+                output,
             };
             let acfg = acfg.clone();
             if streamed {
@@ -141,13 +149,18 @@ pub fn analyze_files(
                 .map(|c| c.load(Ordering::Acquire))
                 .min()
                 .unwrap_or(0);
-            let moved = drain_rings(&mut rings, sink);
-            if now > last_tick {
-                sink.tick(now);
-                last_tick = now;
-            }
+            let (moved, done) = {
+                let mut out = lock(output);
+                let Output { rings, sink } = &mut *out;
+                let moved = drain_rings(rings, *sink);
+                if now > last_tick {
+                    sink.tick(now);
+                    last_tick = now;
+                }
+                (moved, rings.is_empty())
+            };
             progress(&at);
-            if rings.is_empty() {
+            if done {
                 break;
             }
             if !moved {
@@ -265,24 +278,61 @@ fn service_hash(f: &FlowFields, cfg: &AnalyzerConfig) -> u64 {
     }
 }
 
+/// The output: every worker's ring and the caller's sink. The calling thread writes it and
+/// moves the sink's time; a worker whose ring is full writes it too (the batches waiting on
+/// every ring, no time) instead of waiting for the calling thread to wake.
+struct Output<'s, K> {
+    rings: Vec<BatchReceiver>,
+    sink: &'s mut K,
+}
+
+/// The output locked (a panic while it was held has already failed the run).
+fn lock<'o, 's, K>(output: &'o Mutex<Output<'s, K>>) -> MutexGuard<'o, Output<'s, K>> {
+    output.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a worker does while its ring is full.
+trait Help: Sync {
+    /// Writes the waiting batches if nobody else is, else naps.
+    fn help(&self);
+}
+
+impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
+    fn help(&self) {
+        let mut out = match self.try_lock() {
+            Ok(out) => out,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return nap(),
+        };
+        let Output { rings, sink } = &mut *out;
+        if !drain_rings(rings, *sink) {
+            drop(out);
+            nap();
+        }
+    }
+}
+
 /// A worker's record sink: batches to the output, and the worker's time published with each
 /// offline tick (after the batches it covers are handed over).
 struct ClockedSink<'a> {
     inner: BatchSink,
     clock: &'a AtomicU64,
+    output: &'a dyn Help,
 }
 
 impl RecordSink for ClockedSink<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        self.inner.record(rec);
+        let output = self.output;
+        self.inner.record_or(rec, || output.help());
     }
 
     fn flush_batches(&mut self) {
-        self.inner.flush_batches();
+        let output = self.output;
+        self.inner.flush_or(|| output.help());
     }
 
     fn tick(&mut self, now_ns: u64) {
-        self.inner.flush_batches();
+        self.flush_batches();
         self.clock.store(now_ns, Ordering::Release);
     }
 }
@@ -294,6 +344,44 @@ mod tests {
     use super::*;
     use crate::pcap::PcapReader;
     use tapflow_analyzer::wire;
+
+    /// With nobody else writing the output (the calling thread asleep), a worker whose ring
+    /// is full writes the waiting batches itself: it never stops, and no record is lost.
+    #[test]
+    fn a_worker_whose_ring_is_full_writes_the_output_itself() {
+        let mut written = RecordBatch::default();
+        let output = Mutex::new(Output {
+            rings: Vec::new(),
+            sink: &mut written,
+        });
+        let clock = AtomicU64::new(0);
+        let (batch_sink, ring) = batch_channel(1);
+        lock(&output).rings.push(ring);
+        let rows = 10 * crate::output::BATCH;
+        std::thread::scope(|s| {
+            let worker = s.spawn(|| {
+                let mut sink = ClockedSink {
+                    inner: batch_sink.lossless(),
+                    clock: &clock,
+                    output: &output,
+                };
+                let row = tapflow_analyzer::L7FlowLog::default();
+                for _ in 0..rows {
+                    sink.record(RecordRef::L7FlowLog(&row));
+                }
+                sink.tick(7);
+            });
+            worker.join().expect("the worker ends");
+        });
+        let mut out = lock(&output);
+        let Output { rings, sink } = &mut *out;
+        // All but the batch still on the ring, written by the worker.
+        assert_eq!(sink.l7.len(), rows - crate::output::BATCH);
+        drain_rings(rings, *sink);
+        assert_eq!(sink.l7.len(), rows);
+        assert!(rings.is_empty(), "the worker's ring is gone once drained");
+        assert_eq!(clock.load(Ordering::Acquire), 7);
+    }
 
     /// Every frame of the shared captures (mirror encapsulations, TCP corner cases, the L7
     /// protocols), when they are here: a frame read the fast way is steered as decoded.
