@@ -68,20 +68,52 @@ impl BatchSink {
     }
 }
 
+/// Where a worker's batches go besides its ring: the output itself, when it is free (offline
+/// workers, `split`), or nowhere (live workers: the output thread writes).
+pub trait Outlet {
+    /// Writes `batch` (rendered) now and true, or false when the output is busy.
+    fn write_now(&self, batch: &RecordBatch) -> bool;
+
+    /// The ring is full (lossless): make room or wait a little.
+    fn wait(&self);
+}
+
+/// Batches go over the ring only; a full ring is waited on with a nap.
+#[derive(Debug, Clone, Copy)]
+pub struct RingOnly;
+
+impl Outlet for RingOnly {
+    fn write_now(&self, _: &RecordBatch) -> bool {
+        false
+    }
+
+    fn wait(&self) {
+        nap();
+    }
+}
+
 impl BatchSink {
-    /// [`RecordSink::record`], calling `wait` while the ring is full (lossless).
+    /// [`RecordSink::record`], with `outlet` for a full batch.
     #[inline]
-    pub fn record_or(&mut self, rec: RecordRef<'_>, wait: impl FnMut()) {
+    pub fn record_to(&mut self, rec: RecordRef<'_>, outlet: &impl Outlet) {
         self.batch.record(rec);
         if self.batch.max_kind_len() >= BATCH {
-            self.flush_or(wait);
+            self.flush_to(outlet);
         }
     }
 
-    /// [`RecordSink::flush_batches`], calling `wait` while the ring is full (lossless): what a
-    /// worker does instead of napping (writing the output itself, say).
-    pub fn flush_or(&mut self, mut wait: impl FnMut()) {
+    /// [`RecordSink::flush_batches`]: the batch is rendered, then written through `outlet` if
+    /// it is free (the batch, emptied, is the next one: still in this core's cache), else
+    /// handed over on the ring (`outlet` waited on while the ring is full, lossless).
+    pub fn flush_to(&mut self, outlet: &impl Outlet) {
         if self.batch.is_empty() {
+            return;
+        }
+        if let Some(render) = self.render {
+            render(&mut self.batch);
+        }
+        if outlet.write_now(&self.batch) {
+            self.batch.clear();
             return;
         }
         let fresh = self
@@ -89,16 +121,13 @@ impl BatchSink {
             .pop()
             .unwrap_or_else(|_| RecordBatch::flow_logs_with_capacity(BATCH));
         let mut batch = std::mem::replace(&mut self.batch, fresh);
-        if let Some(render) = self.render {
-            render(&mut batch);
-        }
         let n = batch.len() as u64;
         while self.lossless {
             match self.producer.push(batch) {
                 Ok(()) => return,
                 Err(rtrb::PushError::Full(b)) => {
                     batch = b;
-                    wait();
+                    outlet.wait();
                 }
             }
         }
@@ -113,11 +142,11 @@ impl BatchSink {
 
 impl RecordSink for BatchSink {
     fn record(&mut self, rec: RecordRef<'_>) {
-        self.record_or(rec, nap);
+        self.record_to(rec, &RingOnly);
     }
 
     fn flush_batches(&mut self) {
-        self.flush_or(nap);
+        self.flush_to(&RingOnly);
     }
 }
 

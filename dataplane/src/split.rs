@@ -33,16 +33,16 @@ use tapflow_analyzer::{
 };
 
 use crate::nap::nap;
-use crate::output::{batch_channel, drain_rings, BatchReceiver, BatchSink};
+use crate::output::{batch_channel, drain_rings, BatchReceiver, BatchSink, Outlet};
 use crate::pcap;
 use crate::pipeline::{endpoint_hash, flow_hash, lane, steer_by, steer_decoded_by, LaneSource};
 use crate::source::{PacketSource, SourceError};
 use crate::worker::{Clock, RunStats, Worker};
 use shard::ShardSource;
 
-/// Record batches in flight per worker before it writes the output itself (each up to 256 rows
-/// and, rendered, their JSON lines: about 0.4 MB). Few, so that a worker renders into batches
-/// still in its cache.
+/// Record batches in flight per worker while another thread writes the output (each up to 256
+/// rows and, rendered, their JSON lines: about 0.4 MB); a worker that finds the output free
+/// writes its batch itself and keeps it.
 const RECORD_BATCHES: usize = 2;
 
 /// Where the reader is, for a progress line.
@@ -279,8 +279,9 @@ fn service_hash(f: &FlowFields, cfg: &AnalyzerConfig) -> u64 {
 }
 
 /// The output: every worker's ring and the caller's sink. The calling thread writes it and
-/// moves the sink's time; a worker whose ring is full writes it too (the batches waiting on
-/// every ring, no time) instead of waiting for the calling thread to wake.
+/// moves the sink's time; a worker writes it too when it finds it free (its own batch, after the
+/// batches waiting on every ring; no time), or when its ring is full, instead of waiting for
+/// the calling thread to wake.
 struct Output<'s, K> {
     rings: Vec<BatchReceiver>,
     sink: &'s mut K,
@@ -291,15 +292,27 @@ fn lock<'o, 's, K>(output: &'o Mutex<Output<'s, K>>) -> MutexGuard<'o, Output<'s
     output.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// What a worker does while its ring is full.
-trait Help: Sync {
-    /// Writes the waiting batches if nobody else is, else naps.
-    fn help(&self);
-}
+/// The output as a worker's [`Outlet`].
+struct Shared<'o, 's, K>(&'o Mutex<Output<'s, K>>);
 
-impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
-    fn help(&self) {
-        let mut out = match self.try_lock() {
+impl<K: RecordSink + Send> Outlet for Shared<'_, '_, K> {
+    /// A worker writes its batch itself when nobody is writing (after the batches waiting on
+    /// the rings).
+    fn write_now(&self, batch: &RecordBatch) -> bool {
+        let mut out = match self.0.try_lock() {
+            Ok(out) => out,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let Output { rings, sink } = &mut *out;
+        drain_rings(rings, *sink);
+        sink.record_batch(batch);
+        true
+    }
+
+    /// Its ring full, a worker writes the waiting batches if nobody is, else naps.
+    fn wait(&self) {
+        let mut out = match self.0.try_lock() {
             Ok(out) => out,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return nap(),
@@ -309,6 +322,22 @@ impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
             drop(out);
             nap();
         }
+    }
+}
+
+/// What a worker hands its batches to.
+trait Help: Sync {
+    fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>);
+    fn flush(&self, sink: &mut BatchSink);
+}
+
+impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
+    fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>) {
+        sink.record_to(rec, &Shared(self));
+    }
+
+    fn flush(&self, sink: &mut BatchSink) {
+        sink.flush_to(&Shared(self));
     }
 }
 
@@ -322,13 +351,11 @@ struct ClockedSink<'a> {
 
 impl RecordSink for ClockedSink<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        let output = self.output;
-        self.inner.record_or(rec, || output.help());
+        self.output.record(&mut self.inner, rec);
     }
 
     fn flush_batches(&mut self) {
-        let output = self.output;
-        self.inner.flush_or(|| output.help());
+        self.output.flush(&mut self.inner);
     }
 
     fn tick(&mut self, now_ns: u64) {
@@ -345,10 +372,29 @@ mod tests {
     use crate::pcap::PcapReader;
     use tapflow_analyzer::wire;
 
-    /// With nobody else writing the output (the calling thread asleep), a worker whose ring
-    /// is full writes the waiting batches itself: it never stops, and no record is lost.
+    /// A worker writing `rows` request log rows into `output`, then ticking to 7.
+    fn worker_rows<K: RecordSink + Send>(
+        output: &Mutex<Output<'_, K>>,
+        clock: &AtomicU64,
+        batch_sink: BatchSink,
+        rows: usize,
+    ) {
+        let mut sink = ClockedSink {
+            inner: batch_sink.lossless(),
+            clock,
+            output,
+        };
+        let row = tapflow_analyzer::L7FlowLog::default();
+        for _ in 0..rows {
+            sink.record(RecordRef::L7FlowLog(&row));
+        }
+        sink.tick(7);
+    }
+
+    /// With nobody else writing the output (the calling thread asleep), a worker writes its
+    /// batches itself as they fill: nothing waits on its ring.
     #[test]
-    fn a_worker_whose_ring_is_full_writes_the_output_itself() {
+    fn a_worker_writes_its_batches_when_the_output_is_free() {
         let mut written = RecordBatch::default();
         let output = Mutex::new(Output {
             rings: Vec::new(),
@@ -357,29 +403,49 @@ mod tests {
         let clock = AtomicU64::new(0);
         let (batch_sink, ring) = batch_channel(1);
         lock(&output).rings.push(ring);
-        let rows = 10 * crate::output::BATCH;
+        let rows = 10 * crate::output::BATCH + 3;
         std::thread::scope(|s| {
-            let worker = s.spawn(|| {
-                let mut sink = ClockedSink {
-                    inner: batch_sink.lossless(),
-                    clock: &clock,
-                    output: &output,
-                };
-                let row = tapflow_analyzer::L7FlowLog::default();
-                for _ in 0..rows {
-                    sink.record(RecordRef::L7FlowLog(&row));
-                }
-                sink.tick(7);
-            });
+            let worker = s.spawn(|| worker_rows(&output, &clock, batch_sink, rows));
             worker.join().expect("the worker ends");
         });
         let mut out = lock(&output);
         let Output { rings, sink } = &mut *out;
-        // All but the batch still on the ring, written by the worker.
-        assert_eq!(sink.l7.len(), rows - crate::output::BATCH);
+        assert_eq!(sink.l7.len(), rows);
+        assert!(!drain_rings(rings, *sink), "nothing was left on the ring");
+        assert!(rings.is_empty(), "the worker's ring is gone");
+        assert_eq!(clock.load(Ordering::Acquire), 7);
+    }
+
+    /// While the output is busy (held by the calling thread), a worker hands its batches over
+    /// on its ring and, the ring full, waits; once the output is free it writes the rest: no row
+    /// is lost.
+    #[test]
+    fn a_worker_waits_for_a_busy_output_and_loses_nothing() {
+        let mut written = RecordBatch::default();
+        let output = Mutex::new(Output {
+            rings: Vec::new(),
+            sink: &mut written,
+        });
+        let clock = AtomicU64::new(0);
+        let (batch_sink, ring) = batch_channel(2);
+        lock(&output).rings.push(ring);
+        let rows = 10 * crate::output::BATCH;
+        std::thread::scope(|s| {
+            let busy = lock(&output);
+            let worker = s.spawn(|| worker_rows(&output, &clock, batch_sink, rows));
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(
+                clock.load(Ordering::Acquire),
+                0,
+                "the worker waits for room"
+            );
+            drop(busy);
+            worker.join().expect("the worker ends");
+        });
+        let mut out = lock(&output);
+        let Output { rings, sink } = &mut *out;
         drain_rings(rings, *sink);
         assert_eq!(sink.l7.len(), rows);
-        assert!(rings.is_empty(), "the worker's ring is gone once drained");
         assert_eq!(clock.load(Ordering::Acquire), 7);
     }
 
