@@ -325,13 +325,13 @@ impl<K: RecordSink + Send> Outlet for Shared<'_, '_, K> {
     }
 }
 
-/// What a worker hands its batches to.
-trait Help: Sync {
+/// The output with its sink's type left out: what a worker's sink hands its rows to.
+trait Handoff: Sync {
     fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>);
     fn flush(&self, sink: &mut BatchSink);
 }
 
-impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
+impl<K: RecordSink + Send> Handoff for Mutex<Output<'_, K>> {
     fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>) {
         sink.record_to(rec, &Shared(self));
     }
@@ -346,7 +346,7 @@ impl<K: RecordSink + Send> Help for Mutex<Output<'_, K>> {
 struct ClockedSink<'a> {
     inner: BatchSink,
     clock: &'a AtomicU64,
-    output: &'a dyn Help,
+    output: &'a dyn Handoff,
 }
 
 impl RecordSink for ClockedSink<'_> {
