@@ -381,6 +381,16 @@ pub fn reserved_pages_on() -> bool {
     tapflow_dataplane::huge_page_policy::decide_here(setting.as_deref()).is_ok_and(|h| h.reserved)
 }
 
+/// Writes back what the runs before wrote (`sync`), untimed: otherwise the kernel writes a
+/// run's files back while the next tool runs (seen: a run that writes nothing took 0.43-1.58 s
+/// right after one that wrote 1.5 GB of rows, 0.43-0.45 s on its own).
+fn settle_writes() {
+    let _ = Command::new("sync")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// tapflow's config for the benchmark: a flow table for 1.1 M flows (the SYN flood), so nothing
 /// is refused, and the memory budget that table and its L7 tables need (the budget counts what
 /// the tables may take; the RSS measured is what they do take).
@@ -421,6 +431,7 @@ impl Harness {
                     if let Some(out) = t.out_dir {
                         let _ = std::fs::remove_dir_all(self.work.join(out));
                     }
+                    settle_writes();
                     std::fs::create_dir_all(&dir)?;
                     let args = (t.args)(self, &pcap, &self.work);
                     match run_once(self, t.cores, &args, &dir, &[]) {
