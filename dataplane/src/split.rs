@@ -391,18 +391,26 @@ mod tests {
         sink.tick(7);
     }
 
+    /// An output writing into `written`, with one worker's ring of `capacity` batches.
+    fn output_with_ring(
+        written: &mut RecordBatch,
+        capacity: usize,
+    ) -> (Mutex<Output<'_, RecordBatch>>, BatchSink) {
+        let (batch_sink, ring) = batch_channel(capacity);
+        let output = Output {
+            rings: vec![ring],
+            sink: written,
+        };
+        (Mutex::new(output), batch_sink)
+    }
+
     /// With nobody else writing the output (the calling thread asleep), a worker writes its
     /// batches itself as they fill: nothing waits on its ring.
     #[test]
     fn a_worker_writes_its_batches_when_the_output_is_free() {
         let mut written = RecordBatch::default();
-        let output = Mutex::new(Output {
-            rings: Vec::new(),
-            sink: &mut written,
-        });
+        let (output, batch_sink) = output_with_ring(&mut written, 1);
         let clock = AtomicU64::new(0);
-        let (batch_sink, ring) = batch_channel(1);
-        lock(&output).rings.push(ring);
         let rows = 10 * crate::output::BATCH + 3;
         std::thread::scope(|s| {
             let worker = s.spawn(|| worker_rows(&output, &clock, batch_sink, rows));
@@ -422,13 +430,8 @@ mod tests {
     #[test]
     fn a_worker_waits_for_a_busy_output_and_loses_nothing() {
         let mut written = RecordBatch::default();
-        let output = Mutex::new(Output {
-            rings: Vec::new(),
-            sink: &mut written,
-        });
+        let (output, batch_sink) = output_with_ring(&mut written, 2);
         let clock = AtomicU64::new(0);
-        let (batch_sink, ring) = batch_channel(2);
-        lock(&output).rings.push(ring);
         let rows = 10 * crate::output::BATCH;
         std::thread::scope(|s| {
             let busy = lock(&output);
