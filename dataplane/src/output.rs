@@ -95,7 +95,7 @@ impl Outlet for RingOnly {
 impl BatchSink {
     /// [`RecordSink::record`], with `outlet` for a full batch.
     #[inline]
-    pub fn record_to(&mut self, rec: RecordRef<'_>, outlet: &impl Outlet) {
+    pub fn record_to(&mut self, rec: RecordRef<'_>, outlet: &(impl Outlet + ?Sized)) {
         self.batch.record(rec);
         if self.batch.max_kind_len() >= BATCH {
             self.flush_to(outlet);
@@ -105,7 +105,7 @@ impl BatchSink {
     /// [`RecordSink::flush_batches`]: the batch is rendered, then written through `outlet` if
     /// it is free (the batch, emptied, is the next one: still in this core's cache), else
     /// handed over on the ring (`outlet` waited on while the ring is full, lossless).
-    pub fn flush_to(&mut self, outlet: &impl Outlet) {
+    pub fn flush_to(&mut self, outlet: &(impl Outlet + ?Sized)) {
         if self.batch.is_empty() {
             return;
         }

@@ -2,7 +2,7 @@
 //! steered to the worker its service's hash names (`service_hash`, [`worker_of`]), numbered and
 //! timed as one analyzer would number and time it (`InputClock`: [`packet_time`] and
 //! [`PacketMeta::seq`], which the flow ids are made of). The workers' records reach the caller's
-//! sink on the calling thread, or on a worker whose ring of batches is full (`Output`). Every
+//! sink on the calling thread, or on a worker that finds the output free (`Output`). Every
 //! frame is analysed and every record written. The records are those of one worker (flow tables
 //! and their limits are split over the workers, as live).
 //!
@@ -292,17 +292,22 @@ fn lock<'o, 's, K>(output: &'o Mutex<Output<'s, K>>) -> MutexGuard<'o, Output<'s
     output.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The output as a worker's [`Outlet`].
-struct Shared<'o, 's, K>(&'o Mutex<Output<'s, K>>);
+/// The output, when no other thread holds it.
+fn try_lock<'o, 's, K>(output: &'o Mutex<Output<'s, K>>) -> Option<MutexGuard<'o, Output<'s, K>>> {
+    match output.try_lock() {
+        Ok(out) => Some(out),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
 
-impl<K: RecordSink + Send> Outlet for Shared<'_, '_, K> {
+/// The output as a worker's [`Outlet`].
+impl<K: RecordSink + Send> Outlet for Mutex<Output<'_, K>> {
     /// A worker writes its batch itself when nobody is writing (after the batches waiting on
     /// the rings).
     fn write_now(&self, batch: &RecordBatch) -> bool {
-        let mut out = match self.0.try_lock() {
-            Ok(out) => out,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
+        let Some(mut out) = try_lock(self) else {
+            return false;
         };
         let Output { rings, sink } = &mut *out;
         drain_rings(rings, *sink);
@@ -312,32 +317,13 @@ impl<K: RecordSink + Send> Outlet for Shared<'_, '_, K> {
 
     /// Its ring full, a worker writes the waiting batches if nobody is, else naps.
     fn wait(&self) {
-        let mut out = match self.0.try_lock() {
-            Ok(out) => out,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return nap(),
-        };
-        let Output { rings, sink } = &mut *out;
-        if !drain_rings(rings, *sink) {
-            drop(out);
+        let moved = try_lock(self).is_some_and(|mut out| {
+            let Output { rings, sink } = &mut *out;
+            drain_rings(rings, *sink)
+        });
+        if !moved {
             nap();
         }
-    }
-}
-
-/// The output with its sink's type left out: what a worker's sink hands its rows to.
-trait Handoff: Sync {
-    fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>);
-    fn flush(&self, sink: &mut BatchSink);
-}
-
-impl<K: RecordSink + Send> Handoff for Mutex<Output<'_, K>> {
-    fn record(&self, sink: &mut BatchSink, rec: RecordRef<'_>) {
-        sink.record_to(rec, &Shared(self));
-    }
-
-    fn flush(&self, sink: &mut BatchSink) {
-        sink.flush_to(&Shared(self));
     }
 }
 
@@ -346,16 +332,16 @@ impl<K: RecordSink + Send> Handoff for Mutex<Output<'_, K>> {
 struct ClockedSink<'a> {
     inner: BatchSink,
     clock: &'a AtomicU64,
-    output: &'a dyn Handoff,
+    output: &'a (dyn Outlet + Sync),
 }
 
 impl RecordSink for ClockedSink<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        self.output.record(&mut self.inner, rec);
+        self.inner.record_to(rec, self.output);
     }
 
     fn flush_batches(&mut self) {
-        self.output.flush(&mut self.inner);
+        self.inner.flush_to(self.output);
     }
 
     fn tick(&mut self, now_ns: u64) {
