@@ -1,7 +1,9 @@
 //! Records leave workers in batches over bounded wait-free SPSC rings to one output thread that
-//! writes the sinks. A full ring drops the batch and counts it: workers never block on output.
-//! Batches are reused: the output thread empties each one and sends it back on a second ring, so
-//! after warm-up no batch is allocated.
+//! writes the sinks. A live worker's full ring drops the batch and counts it: live workers never
+//! block on output. Batches are reused: the output thread empties each one and sends it back on
+//! a second ring, so after warm-up no batch is allocated. An offline worker is lossless, and its
+//! [`Outlet`] may take a batch straight to the sinks when no other thread is writing them
+//! (`split`: the batch then stays with its worker).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
