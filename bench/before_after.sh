@@ -10,8 +10,15 @@
 # Redis), the same L7 work as a build without the Redis parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OLD=$1
-NEW=$2
+# Both builds are timed from fresh copies: a binary whose page cache the machine dropped and
+# read back (this project's VMs page out file pages unread for a minute) ran up to 6 % slower
+# than a fresh copy of the same bytes (docs/perf.md, twenty-first session).
+COPIES=$(mktemp -d /tmp/tapflow-before-after.XXXXXX)
+trap 'rm -rf /dev/shm/tapflow-before-after "$COPIES"' EXIT
+cp "$1" "$COPIES/old"
+cp "$2" "$COPIES/new"
+OLD=$COPIES/old
+NEW=$COPIES/new
 ROUNDS=${3:-3}
 INPUTS=${4:-mix,small,synflood,mix_erspan3,mix_vxlan}
 WORK=target/bench
@@ -29,9 +36,9 @@ YAML
 # Outputs go to memory when /dev/shm exists: the disk's write-back is the noisiest part otherwise.
 OUT="$WORK/before_after/out"
 [ -d /dev/shm ] && OUT=/dev/shm/tapflow-before-after
-trap 'rm -rf /dev/shm/tapflow-before-after' EXIT
 run() { # BIN CONFIG PCAP -> seconds
   rm -rf "$OUT"
+  cat "$3" >/dev/null # all of the input in the page cache, untimed
   /usr/bin/time -f %e -o "$WORK/before_after/t" taskset -c 0 "$1" analyze -q --config "$2" \
     --out "$OUT" "$3" >/dev/null 2>&1
   tail -1 "$WORK/before_after/t"
