@@ -1,7 +1,8 @@
 //! l4_flow_log rows to JSON: the files' own writer (`sink::l4_json`) against serde_json's
 //! derive-based serialization (the peer, what the files used before), on real rows of the
 //! generator-free kind: one SYN-only flow and a full flow with tunnel addresses, each rendered
-//! alone (`tapflow/*`) and by the files' writer after a row like it (`tapflow_writer/*`). And
+//! alone (`tapflow/*`) and by the files' writer after rows like it, as a flood gives them
+//! (`tapflow_writer/*`: 64 rows in turn, each with its own flow id, client port and times). And
 //! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields.
 //! And a `flow_metrics` document (`sink::metrics_json`, same peer): a web path's network_map.
 //!
@@ -53,13 +54,27 @@ fn bench(c: &mut Criterion) {
                 black_box(text.len())
             })
         });
-        // The files' writer, whose rows share the members from `close_type` to `vlan` with
-        // the row before (one capture point, close type and link type).
+        // The files' writer on rows like those a flood gives one after another: what every
+        // row shares with the one before (one capture point, close type and link type; the
+        // end of a flush; a flood's counters) and what each has of its own (flow id, client
+        // port, start and packet times a microsecond apart).
+        let rows: Vec<L4FlowLog> = (0..64u64)
+            .map(|i| {
+                let mut r = *row;
+                r.flow_id += i;
+                r.peers.client_port = r.peers.client_port.wrapping_add(i as u16);
+                r.start_time += i;
+                r.first_time_tx += i;
+                r.last_time_tx += i;
+                r
+            })
+            .collect();
         let mut w = L4Writer::new();
+        let mut next = rows.iter().cycle();
         g.bench_function(format!("tapflow_writer/{name}"), |b| {
             b.iter(|| {
                 text.clear();
-                w.write(black_box(row), &mut text);
+                w.write(black_box(next.next().expect("rows")), &mut text);
                 black_box(text.len())
             })
         });
