@@ -5,7 +5,7 @@
 use tapflow_analyzer::record::FlowPeers;
 use tapflow_analyzer::L4FlowLog;
 
-use super::json_obj::{key, render_again, Obj, ROW_ROOM};
+use super::json_obj::{key, render_again, Key, Obj, Rendered, ROW_ROOM};
 use tapflow_analyzer::TextBuf;
 
 /// Renders a batch's l4 rows as JSON lines into its [`RecordBatch::l4_lines`] (what an offline
@@ -54,6 +54,10 @@ pub fn write_l4(r: &L4FlowLog, out: &mut TextBuf) {
 /// Longest run of members [`L4Writer`] keeps rendered.
 const HEAD_MAX: usize = 384;
 
+/// Longest run of counters [`L4Writer`] keeps rendered (twelve members of at most 36 bytes each
+/// fit; a longer run is rendered every time).
+const COUNTS_MAX: usize = 448;
+
 /// What the members from `close_type` to `vlan` are rendered from (a name by its address:
 /// they are the analyzer's static strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +100,16 @@ pub struct L4Writer {
     head: Option<HeadValues>,
     head_len: usize,
     head_bytes: [u8; HEAD_MAX],
+    /// The last row's `start_time` and `end_time` as rendered: the row's first and last packet
+    /// times most often repeat them (and the flows a flush closes share their end), so that
+    /// those members copy sixteen digits instead of computing them.
+    start: Rendered,
+    end: Rendered,
+    /// The last row's packet and byte counters, and their members as rendered (a flood's rows
+    /// all count the same: one SYN, eight 64-byte frames).
+    counts: Option<[u64; 12]>,
+    counts_len: usize,
+    counts_bytes: [u8; COUNTS_MAX],
 }
 
 impl Default for L4Writer {
@@ -110,6 +124,11 @@ impl L4Writer {
             head: None,
             head_len: 0,
             head_bytes: [0; HEAD_MAX],
+            start: Rendered::ZERO,
+            end: Rendered::ZERO,
+            counts: None,
+            counts_len: 0,
+            counts_bytes: [0; COUNTS_MAX],
         }
     }
 
@@ -139,8 +158,8 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog, w: &mut L4Writer) {
     if r.agent_id != 0 {
         o.u(key!("agent_id"), r.agent_id);
     }
-    o.u(key!("start_time"), r.start_time);
-    o.u(key!("end_time"), r.end_time);
+    o.u_kept(key!("start_time"), r.start_time, &mut w.start);
+    o.u_kept(key!("end_time"), r.end_time, &mut w.end);
     o.u(key!("duration"), r.duration);
     let values = HeadValues::of(r);
     if w.head == Some(values) {
@@ -166,26 +185,49 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog, w: &mut L4Writer) {
             o.ip(k, ip);
         }
     }
-    unsigned!(
-        o,
-        r,
-        packet_tx,
-        packet_rx,
-        byte_tx,
-        byte_rx,
-        l3_byte_tx,
-        l3_byte_rx,
-        l4_byte_tx,
-        l4_byte_rx,
-        total_packet_tx,
-        total_packet_rx,
-        total_byte_tx,
-        total_byte_rx,
-        first_time_tx,
-        last_time_tx,
-        first_time_rx,
-        last_time_rx,
-    );
+    let counts = [
+        r.packet_tx,
+        r.packet_rx,
+        r.byte_tx,
+        r.byte_rx,
+        r.l3_byte_tx,
+        r.l3_byte_rx,
+        r.l4_byte_tx,
+        r.l4_byte_rx,
+        r.total_packet_tx,
+        r.total_packet_rx,
+        r.total_byte_tx,
+        r.total_byte_rx,
+    ];
+    if w.counts == Some(counts) {
+        o.put_run(&w.counts_bytes, w.counts_len);
+    } else {
+        let start = o.len();
+        unsigned!(
+            o,
+            r,
+            packet_tx,
+            packet_rx,
+            byte_tx,
+            byte_rx,
+            l3_byte_tx,
+            l3_byte_rx,
+            l4_byte_tx,
+            l4_byte_rx,
+            total_packet_tx,
+            total_packet_rx,
+            total_byte_tx,
+            total_byte_rx,
+        );
+        w.counts = o.copy_since(start, &mut w.counts_bytes).map(|len| {
+            w.counts_len = len;
+            counts
+        });
+    }
+    time(o, key!("first_time_tx"), r.first_time_tx, w);
+    time(o, key!("last_time_tx"), r.last_time_tx, w);
+    time(o, key!("first_time_rx"), r.first_time_rx, w);
+    time(o, key!("last_time_rx"), r.last_time_rx, w);
     // Zero in a UDP or ICMP row.
     mostly_zero!(
         o,
@@ -254,6 +296,18 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog, w: &mut L4Writer) {
     }
 }
 
+/// A packet time of the row: copied when it is the row's start or end (rendered just before).
+#[inline(always)]
+fn time(o: &mut Obj<'_>, k: &Key, v: u64, w: &L4Writer) {
+    if w.start.holds(v) {
+        o.u_as(k, &w.start);
+    } else if w.end.holds(v) {
+        o.u_as(k, &w.end);
+    } else {
+        o.u(k, v);
+    }
+}
+
 /// The members from `close_type` to `vlan` ([`L4Writer`] keeps them rendered).
 #[inline(always)]
 fn head_members(o: &mut Obj<'_>, r: &L4FlowLog) {
@@ -292,6 +346,99 @@ mod tests {
     use crate::sink::json_obj::same_as_serde;
     use tapflow_analyzer::inline::InlineBytes;
     use tapflow_analyzer::record::MacAddr;
+
+    /// The counters' run copied only when every counter is the same as the row before's: each
+    /// one changed alone, the widest numbers, rows too long for their room.
+    #[test]
+    fn a_writer_copies_the_last_rows_counters_only_when_they_are_the_same() {
+        let base = crate::sink::syn_row(40000);
+        let mut rows = vec![base, base];
+        for i in 0..12 {
+            for v in [7, u64::MAX] {
+                let mut r = base;
+                let field = match i {
+                    0 => &mut r.packet_tx,
+                    1 => &mut r.packet_rx,
+                    2 => &mut r.byte_tx,
+                    3 => &mut r.byte_rx,
+                    4 => &mut r.l3_byte_tx,
+                    5 => &mut r.l3_byte_rx,
+                    6 => &mut r.l4_byte_tx,
+                    7 => &mut r.l4_byte_rx,
+                    8 => &mut r.total_packet_tx,
+                    9 => &mut r.total_packet_rx,
+                    10 => &mut r.total_byte_tx,
+                    _ => &mut r.total_byte_rx,
+                };
+                *field = v;
+                rows.extend([r, r, base]);
+            }
+        }
+        let mut widest = base;
+        widest.packet_tx = u64::MAX;
+        widest.packet_rx = u64::MAX;
+        widest.byte_tx = u64::MAX;
+        widest.byte_rx = u64::MAX;
+        widest.l3_byte_tx = u64::MAX;
+        widest.l3_byte_rx = u64::MAX;
+        widest.l4_byte_tx = u64::MAX;
+        widest.l4_byte_rx = u64::MAX;
+        widest.total_packet_tx = u64::MAX;
+        widest.total_packet_rx = u64::MAX;
+        widest.total_byte_tx = u64::MAX;
+        widest.total_byte_rx = u64::MAX;
+        rows.extend([widest, widest, base]);
+        let mut w = L4Writer::new();
+        for room in [ROW_ROOM, 64, 400, 900] {
+            for r in &rows {
+                let (mut kept, mut alone) = (TextBuf::new(), TextBuf::new());
+                w.write_in(r, &mut kept, room);
+                write_l4(r, &mut alone);
+                assert_eq!(kept.as_bytes(), alone.as_bytes());
+                same_as_serde(write_l4, r);
+            }
+        }
+    }
+
+    /// Packet times copied from the row's start or end (or the row before's) read as computed:
+    /// equal to either, to neither, to both, zero, the widest numbers, one after another.
+    #[test]
+    fn a_writer_copies_repeated_times_only_when_they_are_the_same() {
+        let base = crate::sink::syn_row(40000);
+        let (s, e) = (1_700_000_000_000_000, 1_700_000_000_000_350);
+        let times: [(u64, u64, [u64; 4]); 9] = [
+            (s, e, [s, s, 0, 0]),
+            (s, e, [s, e, s + 1, e]),
+            (s + 7, e, [s + 7, e, e, s + 7]),
+            (s, s, [s, s, s, s]),
+            (0, 0, [0, 0, 0, 0]),
+            (0, e, [e, 0, 9, 10]),
+            (
+                u64::MAX,
+                u64::MAX - 1,
+                [u64::MAX - 1, u64::MAX, 0, u64::MAX],
+            ),
+            (9, 10, [10, 9, 99_999_999, 100_000_000]),
+            (s, e, [e, s, e, s]),
+        ];
+        let mut w = L4Writer::new();
+        for room in [ROW_ROOM, 64, 400] {
+            for &(start, end, [ftx, ltx, frx, lrx]) in times.iter().chain(times.iter().rev()) {
+                let mut r = base;
+                r.start_time = start;
+                r.end_time = end;
+                r.first_time_tx = ftx;
+                r.last_time_tx = ltx;
+                r.first_time_rx = frx;
+                r.last_time_rx = lrx;
+                let (mut kept, mut alone) = (TextBuf::new(), TextBuf::new());
+                w.write_in(&r, &mut kept, room);
+                write_l4(&r, &mut alone);
+                assert_eq!(kept.as_bytes(), alone.as_bytes());
+                same_as_serde(write_l4, &r);
+            }
+        }
+    }
 
     #[test]
     fn a_writer_copies_the_last_rows_run_only_when_its_values_are_the_same() {
