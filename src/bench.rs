@@ -48,7 +48,11 @@ pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let h = Harness {
         work: a.work.clone(),
-        tapflow: std::env::current_exe().context("cannot find the tapflow executable")?,
+        tapflow: tapflow_bench::harness::installed_copy(
+            &std::env::current_exe().context("cannot find the tapflow executable")?,
+            &a.work,
+        )
+        .context("cannot copy the tapflow executable into the work directory")?,
         inputs,
         rounds: if a.smoke { 1 } else { a.rounds },
         smoke: a.smoke,
