@@ -46,6 +46,24 @@ macro_rules! mostly_zero {
     };
 }
 
+/// The packet and byte counters, copied as rendered when the row before's were the same
+/// ([`L4Writer`]'s `counts`), else rendered and kept.
+macro_rules! kept_counts {
+    ($o:ident, $r:ident, $w:ident, $($field:ident),+ $(,)?) => {
+        let counts = [$($r.$field),+];
+        if $w.counts == Some(counts) {
+            $o.put_run(&$w.counts_bytes, $w.counts_len);
+        } else {
+            let start = $o.len();
+            unsigned!($o, $r, $($field),+);
+            $w.counts = $o.copy_since(start, &mut $w.counts_bytes).map(|len| {
+                $w.counts_len = len;
+                counts
+            });
+        }
+    };
+}
+
 /// Appends `r` as one JSON object (no newline).
 pub fn write_l4(r: &L4FlowLog, out: &mut TextBuf) {
     L4Writer::new().write(r, out);
@@ -185,45 +203,23 @@ fn l4_members(o: &mut Obj<'_>, r: &L4FlowLog, w: &mut L4Writer) {
             o.ip(k, ip);
         }
     }
-    let counts = [
-        r.packet_tx,
-        r.packet_rx,
-        r.byte_tx,
-        r.byte_rx,
-        r.l3_byte_tx,
-        r.l3_byte_rx,
-        r.l4_byte_tx,
-        r.l4_byte_rx,
-        r.total_packet_tx,
-        r.total_packet_rx,
-        r.total_byte_tx,
-        r.total_byte_rx,
-    ];
-    if w.counts == Some(counts) {
-        o.put_run(&w.counts_bytes, w.counts_len);
-    } else {
-        let start = o.len();
-        unsigned!(
-            o,
-            r,
-            packet_tx,
-            packet_rx,
-            byte_tx,
-            byte_rx,
-            l3_byte_tx,
-            l3_byte_rx,
-            l4_byte_tx,
-            l4_byte_rx,
-            total_packet_tx,
-            total_packet_rx,
-            total_byte_tx,
-            total_byte_rx,
-        );
-        w.counts = o.copy_since(start, &mut w.counts_bytes).map(|len| {
-            w.counts_len = len;
-            counts
-        });
-    }
+    kept_counts!(
+        o,
+        r,
+        w,
+        packet_tx,
+        packet_rx,
+        byte_tx,
+        byte_rx,
+        l3_byte_tx,
+        l3_byte_rx,
+        l4_byte_tx,
+        l4_byte_rx,
+        total_packet_tx,
+        total_packet_rx,
+        total_byte_tx,
+        total_byte_rx,
+    );
     time(o, key!("first_time_tx"), r.first_time_tx, w);
     time(o, key!("last_time_tx"), r.last_time_tx, w);
     time(o, key!("first_time_rx"), r.first_time_rx, w);
@@ -351,42 +347,34 @@ mod tests {
     /// one changed alone, the widest numbers, rows too long for their room.
     #[test]
     fn a_writer_copies_the_last_rows_counters_only_when_they_are_the_same() {
+        // Counter `i` of the twelve, in the row's order.
+        let set = |r: &mut L4FlowLog, i: usize, v: u64| {
+            *match i {
+                0 => &mut r.packet_tx,
+                1 => &mut r.packet_rx,
+                2 => &mut r.byte_tx,
+                3 => &mut r.byte_rx,
+                4 => &mut r.l3_byte_tx,
+                5 => &mut r.l3_byte_rx,
+                6 => &mut r.l4_byte_tx,
+                7 => &mut r.l4_byte_rx,
+                8 => &mut r.total_packet_tx,
+                9 => &mut r.total_packet_rx,
+                10 => &mut r.total_byte_tx,
+                _ => &mut r.total_byte_rx,
+            } = v;
+        };
         let base = crate::sink::syn_row(40000);
         let mut rows = vec![base, base];
+        let mut widest = base;
         for i in 0..12 {
             for v in [7, u64::MAX] {
                 let mut r = base;
-                let field = match i {
-                    0 => &mut r.packet_tx,
-                    1 => &mut r.packet_rx,
-                    2 => &mut r.byte_tx,
-                    3 => &mut r.byte_rx,
-                    4 => &mut r.l3_byte_tx,
-                    5 => &mut r.l3_byte_rx,
-                    6 => &mut r.l4_byte_tx,
-                    7 => &mut r.l4_byte_rx,
-                    8 => &mut r.total_packet_tx,
-                    9 => &mut r.total_packet_rx,
-                    10 => &mut r.total_byte_tx,
-                    _ => &mut r.total_byte_rx,
-                };
-                *field = v;
+                set(&mut r, i, v);
                 rows.extend([r, r, base]);
             }
+            set(&mut widest, i, u64::MAX);
         }
-        let mut widest = base;
-        widest.packet_tx = u64::MAX;
-        widest.packet_rx = u64::MAX;
-        widest.byte_tx = u64::MAX;
-        widest.byte_rx = u64::MAX;
-        widest.l3_byte_tx = u64::MAX;
-        widest.l3_byte_rx = u64::MAX;
-        widest.l4_byte_tx = u64::MAX;
-        widest.l4_byte_rx = u64::MAX;
-        widest.total_packet_tx = u64::MAX;
-        widest.total_packet_rx = u64::MAX;
-        widest.total_byte_tx = u64::MAX;
-        widest.total_byte_rx = u64::MAX;
         rows.extend([widest, widest, base]);
         let mut w = L4Writer::new();
         for room in [ROW_ROOM, 64, 400, 900] {
