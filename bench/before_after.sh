@@ -10,9 +10,10 @@
 # Redis), the same L7 work as a build without the Redis parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Both builds are timed from fresh copies: a binary whose page cache the machine dropped and
-# read back (this project's VMs page out file pages unread for a minute) ran up to 6 % slower
-# than a fresh copy of the same bytes (docs/perf.md, twenty-first session).
+# Both builds are timed from fresh copies: on this project's VMs a binary the linker had just
+# written ran 15-20 % slower than a copy of the same bytes, and one whose page cache the VM had
+# partly paged out (file pages unread for a minute) 5.7 % slower (docs/perf.md, twenty-first
+# session).
 COPIES=$(mktemp -d /tmp/tapflow-before-after.XXXXXX)
 trap 'rm -rf /dev/shm/tapflow-before-after "$COPIES"' EXIT
 cp "$1" "$COPIES/old"
