@@ -75,6 +75,29 @@ fn decimal(v: u64, dst: &mut [u8]) -> usize {
     n
 }
 
+/// `v` in decimal as the bytes of one 128-bit word, the first digit lowest, and its length;
+/// None from 10^16 up. A number kept as rendered ([`Obj::u_kept`]) is stored from this register
+/// both where the row is written and where it is kept: copying it from the row instead loads
+/// 16 bytes the digits' 8-byte stores have just written, which the store buffer cannot forward
+/// (a stall of each row's changing times).
+#[inline(always)]
+fn decimal16(v: u64) -> Option<(u128, usize)> {
+    if v < 10 {
+        return Some((u128::from(b'0' + v as u8), 1));
+    }
+    let n = v.ilog10() as usize + 1;
+    if n <= 8 {
+        return Some((u128::from(digits8(v as u32) >> (8 * (8 - n))), n));
+    }
+    if n > 16 {
+        return None;
+    }
+    let (high, low) = ((v / 100_000_000) as u32, (v % 100_000_000) as u32);
+    // The leading n - 8 digits (1 to 8), then the low eight.
+    let lead = u128::from(digits8(high) >> (8 * (16 - n)));
+    Some((lead | u128::from(digits8(low)) << (8 * (n - 8)), n))
+}
+
 /// `x` (below 10^8), `n` digits long, at the start of `dst` (8 bytes are written).
 #[inline(always)]
 fn leading(x: u32, n: usize, dst: &mut [u8]) {
@@ -457,8 +480,19 @@ impl<'a> Obj<'a> {
         }
         self.key(k);
         let room = self.room(Rendered::ROOM);
-        let n = decimal(v, room);
-        kept.digits.copy_from_slice(room);
+        let n = match decimal16(v) {
+            Some((digits, n)) => {
+                let bytes = digits.to_le_bytes();
+                room[..16].copy_from_slice(&bytes);
+                kept.digits[..16].copy_from_slice(&bytes);
+                n
+            }
+            None => {
+                let n = decimal(v, room);
+                kept.digits.copy_from_slice(room);
+                n
+            }
+        };
         kept.value = v;
         kept.len = n;
         self.n += n;

@@ -80,6 +80,15 @@ fn integers_and_addresses_as_std_formats_them() {
         let mut digits = [0; 20];
         let n = decimal(v, &mut digits);
         assert_eq!(std::str::from_utf8(&digits[..n]).unwrap(), v.to_string());
+        // The register form: the same digits up to 16 of them, nothing past them.
+        match decimal16(v) {
+            Some((word, n)) => {
+                let bytes = word.to_le_bytes();
+                assert_eq!(std::str::from_utf8(&bytes[..n]).unwrap(), v.to_string());
+                assert!(bytes[n..].iter().all(|&b| b == 0), "{v}");
+            }
+            None => assert!(v >= 10_000_000_000_000_000, "{v}"),
+        }
     }
     for a in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.133.4"] {
         let mut out = TextBuf::new();
