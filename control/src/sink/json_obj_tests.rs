@@ -90,6 +90,17 @@ fn integers_and_addresses_as_std_formats_them() {
             None => assert!(v >= 10_000_000_000_000_000, "{v}"),
         }
     }
+    // Every octet value in every position, as std writes the address.
+    for o in 0..=255u8 {
+        for at in 0..4 {
+            let mut octets = [10, 200, 7, 99];
+            octets[at] = o;
+            let a = std::net::Ipv4Addr::from(octets).to_string();
+            let mut out = TextBuf::new();
+            render!(&mut out, a.as_str(), ip_member);
+            assert_eq!(out.as_bytes(), format!("{{\"a\":\"{a}\"}}").as_bytes());
+        }
+    }
     for a in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.133.4"] {
         let mut out = TextBuf::new();
         render!(&mut out, a, ip_member);
