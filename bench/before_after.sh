@@ -41,6 +41,10 @@ YAML
 # pages of a run's rows are faulted in again by the host: the SYN flood's 1.5 GB of rows took
 # 1.07-1.86 s run to run (docs/perf.md, twenty-second session), far beyond what a change moves.
 ROWS=${ROWS:-null}
+case $ROWS in
+  null | files) ;;
+  *) echo "ROWS must be null or files, not '$ROWS'" >&2; exit 2 ;;
+esac
 OUT="$WORK/before_after/out"
 [ -d /dev/shm ] && OUT=/dev/shm/tapflow-before-after
 run() { # BIN CONFIG PCAP -> seconds
