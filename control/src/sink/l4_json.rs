@@ -51,7 +51,7 @@ macro_rules! mostly_zero {
 macro_rules! kept_counts {
     ($o:ident, $r:ident, $w:ident, $($field:ident),+ $(,)?) => {
         let counts = [$($r.$field),+];
-        if $w.counts == Some(counts) {
+        if $w.counts.is_some_and(|c| same_words(&c, &counts)) {
             $o.put_run(&$w.counts_bytes, $w.counts_len);
         } else {
             let start = $o.len();
@@ -62,6 +62,18 @@ macro_rules! kept_counts {
             });
         }
     };
+}
+
+/// Whether `a` and `b` hold the same numbers, compared in registers (xor, or): a derived
+/// comparison loads a value just built from its parts' 8-byte stores 16 bytes at a time, which
+/// the store buffer cannot forward ([`HeadValues::same`], [`kept_counts`]).
+#[inline(always)]
+fn same_words<const N: usize>(a: &[u64; N], b: &[u64; N]) -> bool {
+    let mut diff = 0;
+    for (x, y) in a.iter().zip(b) {
+        diff |= x ^ y;
+    }
+    diff == 0
 }
 
 /// Appends `r` as one JSON object (no newline).
@@ -90,14 +102,11 @@ impl HeadValues {
     /// buffer cannot forward (a stall every row).
     #[inline(always)]
     fn same(&self, v: &HeadValues) -> bool {
-        let mut diff = 0;
-        for (a, b) in self.numbers.iter().zip(&v.numbers) {
-            diff |= a ^ b;
-        }
+        let mut names = 0;
         for (a, b) in self.names.iter().zip(&v.names) {
-            diff |= ((a.0 ^ b.0) | (a.1 ^ b.1)) as u64;
+            names |= (a.0 ^ b.0) | (a.1 ^ b.1);
         }
-        diff == 0
+        same_words(&self.numbers, &v.numbers) & (names == 0)
     }
 
     #[inline(always)]
