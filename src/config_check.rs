@@ -79,6 +79,8 @@ fn summary(c: &Config) -> serde_json::Value {
             },
             "prometheus": c.prometheus.listen.clone().unwrap_or_else(|| "off".into()),
             "ipfix": c.ipfix.collector.clone().unwrap_or_else(|| "off".into()),
+            "l4_rows_kept": c.log_filters.l4.to_string(),
+            "l7_rows_kept": c.log_filters.l7.to_string(),
         },
         "memory_mib": {
             "max_memory": c.max_memory_mib,

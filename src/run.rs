@@ -247,6 +247,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     )
     .context("cannot start the ingester sender")?;
     let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
+    // The outputs outlive dataplane restarts: new flow log filters reach them through this.
+    let log_filters = sink.log_filter_updates();
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
             tapflow_analyzer::mirror::CaptureMode::Local => 0,
@@ -290,6 +292,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                     return;
                 };
                 crate::ingest_out::follow(&a.ingester, ingester.as_ref(), &new, a.quiet);
+                log_filters.publish(new.log_filters);
                 let blocked = current.restart_only_changes(&new);
                 if blocked.is_empty() {
                     // Hot: workers take it over between bursts (a new config epoch).
@@ -316,6 +319,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                     tapflow_control::error_text::joined(e.as_ref())
                 );
                 cfg = last_good.clone();
+                log_filters.publish(cfg.log_filters);
                 fresh = false;
                 continue;
             }

@@ -1,7 +1,8 @@
 //! SIGHUP makes `tapflow run` read its `--config` file again, with the controller's live/restart
 //! split: an invalid file is refused and the running configuration stays; a hot change (request
 //! log protocols) applies without restart; a table size change restarts the dataplane; the run
-//! still ends cleanly. Captures on loopback; needs root.
+//! still ends cleanly; the flow log filters switch live (the outputs outlive the dataplane).
+//! Captures on loopback; needs root.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -103,5 +104,79 @@ fn sighup_reloads_the_config_file() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("out/stats.json")).expect("stats"))
             .expect("json");
     assert!(stats.get("running").is_none(), "the final stats.json");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ports of the l4 rows in `out`.
+fn l4_ports(out: &std::path::Path) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(out.join("l4_flow_log.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).expect("json row");
+            let port = |k: &str| r[k].as_u64().expect("port");
+            (port("client_port"), port("server_port"))
+        })
+        .collect()
+}
+
+/// Sends one UDP datagram on loopback to `port` (a flow of its own, ended by the `others`
+/// timeout).
+fn udp_to(port: u16) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.send_to(b"tapflow filter test", ("127.0.0.1", port))
+        .expect("send");
+}
+
+#[test]
+fn sighup_switches_the_flow_log_filters_live() {
+    if !is_root() {
+        eprintln!("skipped: needs root (capture on loopback)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-reload-filters-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cfg = dir.join("tapflow.yaml");
+    let config = |types: &str| {
+        format!(
+            "processors:\n  flow_log:\n    conntrack:\n      timeouts:\n        others: 1s\n\
+             outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [{types}]\n"
+        )
+    };
+    std::fs::write(&cfg, config("-1")).expect("config");
+    let log = dir.join("stderr.txt");
+    let out = dir.join("out");
+    let mut run = Command::new(BIN)
+        .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
+        .args(["--duration", "9", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("tapflow run");
+    std::thread::sleep(Duration::from_millis(1500));
+    // Reported (its timeout passed) while no l4 row is kept.
+    udp_to(40_001);
+    std::thread::sleep(Duration::from_millis(2500));
+
+    std::fs::write(&cfg, config("0")).expect("config");
+    hup(run.id());
+    wait_for_line(&log, "from the reloaded file applied without restart");
+    std::thread::sleep(Duration::from_millis(300));
+    udp_to(40_002);
+
+    let status = run.wait().expect("wait");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let ports = l4_ports(&out);
+    let has = |p: u64| ports.iter().any(|&(c, s)| c == p || s == p);
+    assert!(has(40_002), "the flow after the reload is kept: {ports:?}");
+    assert!(!has(40_001), "the flow before it was filtered: {ports:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

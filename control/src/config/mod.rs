@@ -7,6 +7,7 @@ mod deepflow_v7;
 mod duration;
 mod ebpf;
 pub mod example;
+mod flow_log_filters;
 mod flow_metrics;
 mod ingester;
 mod ipfix;
@@ -81,6 +82,8 @@ pub struct Config {
     pub prometheus: prometheus::PrometheusConfig,
     /// `outputs.ipfix`.
     pub ipfix: ipfix::IpfixConfig,
+    /// `outputs.flow_log.filters`: the l4 and l7 rows the log outputs keep.
+    pub log_filters: crate::sink::LogFilters,
     /// `global.communication.ingester_*`, `outputs.compression`: records to a DeepFlow ingester.
     pub ingester: IngesterConfig,
     /// `inputs.ebpf`: the syscall tracer.
@@ -110,6 +113,7 @@ impl Default for Config {
             metrics: Default::default(),
             prometheus: Default::default(),
             ipfix: Default::default(),
+            log_filters: Default::default(),
             ingester: Default::default(),
             ebpf: Default::default(),
             process: Default::default(),
@@ -421,6 +425,7 @@ impl RawConfig {
             })?;
             trim = trim.with(t);
         }
+        let log_filters = self.outputs.flow_log.filters.build()?;
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(
@@ -652,6 +657,7 @@ impl RawConfig {
             metrics,
             prometheus,
             ipfix,
+            log_filters,
             ingester,
             max_memory_mib: max_memory,
             file_output: FileOutput {

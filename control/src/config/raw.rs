@@ -235,6 +235,7 @@ pub(super) struct Outputs {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct FlowLogOutput {
     pub(super) file: FileSink,
+    pub(super) filters: super::flow_log_filters::FlowLogFilters,
 }
 
 #[derive(Debug, Deserialize)]

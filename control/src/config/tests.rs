@@ -512,3 +512,44 @@ fn ebpf_keys_are_applied_and_checked() {
         .unwrap_err();
     assert!(e.to_string().contains("max_socket_entries"), "{e}");
 }
+
+#[test]
+fn flow_log_filters_are_read_and_checked() {
+    use crate::sink::{LogFilters, RowFilter};
+    assert_eq!(Config::from_yaml("").unwrap().log_filters, LogFilters::ALL);
+    let y = r#"
+outputs:
+  flow_log:
+    filters:
+      l4_capture_network_types: [3, 4]
+      l7_capture_network_types: [-1]
+      l4_ignored_observation_points: [1, 9]
+    throttles:
+      l4_throttle: 5000
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    assert_eq!(c.log_filters.l4, RowFilter::new(&[3, 4], &[1, 9]).unwrap());
+    assert!(c.log_filters.l7.keeps_none());
+    // The throttle is DeepFlow's and not applied: named in the warning, the file loads.
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("outputs.flow_log (throttles)") && w.contains("not applied")),
+        "{:?}",
+        c.warnings
+    );
+    let bad = |y: &str| Config::from_yaml(y).unwrap_err().to_string();
+    let e = bad("outputs:\n  flow_log:\n    filters:\n      l7_capture_network_types: [300]\n");
+    assert!(
+        e.contains("outputs.flow_log.filters.l7_capture_network_types")
+            && e.contains("300 is not in -1..=255"),
+        "{e}"
+    );
+    let e = bad("outputs:\n  flow_log:\n    filters:\n      l4_ignored_observation_points: [-3]\n");
+    assert!(
+        e.contains("outputs.flow_log.filters.l4_ignored_observation_points"),
+        "{e}"
+    );
+    let e = bad("outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: cloud\n");
+    assert!(e.contains("l4_capture_network_types"), "{e}");
+}

@@ -12,6 +12,7 @@ mod json_obj;
 mod jsonl;
 pub mod l4_json;
 pub mod l7_json;
+pub mod log_filter;
 pub mod metrics_json;
 pub mod offload;
 pub mod process_join;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 
 pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
+pub use log_filter::{LogFilterUpdates, LogFilters, RowFilter};
 pub use prometheus::{PrometheusCounters, PrometheusSink};
 use tapflow_analyzer::aggregate::{Aggregator, FlowAggr, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
@@ -98,6 +100,12 @@ pub trait Sink: Send {
         false
     }
 
+    /// Whether this sink derives metrics from the rows (Prometheus' series): it sees every
+    /// row, whatever the flow log filters ([`LogFilters`]) keep from the logs.
+    fn derives_metrics(&self) -> bool {
+        false
+    }
+
     /// Time moved on (the analyzer's time, ns): a sink may close its intervals or flush.
     fn tick(&mut self, _now_ns: u64) {}
 
@@ -118,22 +126,40 @@ pub enum OutputTarget {
 
 /// Every configured sink; records go to all of them. The `flow_metrics` aggregation sits in
 /// front: it sees every record and writes its documents to the sinks when a minute is over (on
-/// [`RecordSink::tick`]) and at [`FanOut::finish`].
+/// [`RecordSink::tick`]) and at [`FanOut::finish`]. The flow log filters
+/// (`outputs.flow_log.filters`) sit between the aggregation and the sinks that keep logs.
 pub struct FanOut {
     sinks: Vec<Box<dyn Sink>>,
     metrics: Option<Aggregator>,
     /// With 1-second metrics: live flows' second rows merged back into minute rows before the
     /// sinks see them.
     flow_aggr: Option<FlowAggr>,
+    /// The flow log filters, None when they keep every row (the common case: no check).
+    filters: Option<LogFilters>,
+    /// New filters from a running process's configuration, taken at the next tick.
+    updates: LogFilterUpdates,
 }
 
-/// The sinks as one [`RecordSink`] (where the aggregator writes its documents).
-struct All<'a>(&'a mut Vec<Box<dyn Sink>>);
+/// The sinks as one [`RecordSink`] (where the aggregator writes its documents), each l4 and l7
+/// row to the sinks that `filters` give it to.
+struct All<'a> {
+    sinks: &'a mut Vec<Box<dyn Sink>>,
+    filters: Option<&'a LogFilters>,
+}
 
 impl RecordSink for All<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        for s in self.0.iter_mut() {
-            s.write(rec);
+        let Some(filters) = self.filters else {
+            for s in self.sinks.iter_mut() {
+                s.write(rec);
+            }
+            return;
+        };
+        let kept = filters.keeps(rec);
+        for s in self.sinks.iter_mut() {
+            if kept || s.derives_metrics() {
+                s.write(rec);
+            }
         }
     }
 }
@@ -172,7 +198,21 @@ impl FanOut {
             sinks,
             metrics,
             flow_aggr,
-        })
+            filters: None,
+            updates: LogFilterUpdates::default(),
+        }
+        .with_log_filters(cfg.log_filters))
+    }
+
+    /// Where a running process hands this fan-out new flow log filters (applied from its next
+    /// tick).
+    pub fn log_filter_updates(&self) -> LogFilterUpdates {
+        self.updates.clone()
+    }
+
+    /// The flow log filters in force.
+    pub fn log_filters(&self) -> LogFilters {
+        self.filters.unwrap_or(LogFilters::ALL)
     }
 
     /// Adds a sink (the Prometheus endpoint, ...).
@@ -186,11 +226,24 @@ impl FanOut {
             sinks,
             metrics: None,
             flow_aggr: None,
+            filters: None,
+            updates: LogFilterUpdates::default(),
         }
     }
 
+    /// The same fan-out with flow log filters.
+    pub fn with_log_filters(mut self, filters: LogFilters) -> Self {
+        self.set_log_filters(filters);
+        self
+    }
+
+    fn set_log_filters(&mut self, filters: LogFilters) {
+        self.filters = (!filters.keeps_all()).then_some(filters);
+    }
+
     pub fn write_batch(&mut self, batch: &RecordBatch) {
-        if self.flow_aggr.is_some() {
+        if self.flow_aggr.is_some() || self.filters.is_some() {
+            // Row by row: merged first, or filtered (a batch's pre-rendered lines unused).
             batch.for_each(|r| self.record(r));
             return;
         }
@@ -205,11 +258,15 @@ impl FanOut {
     /// The end of the run: the metric documents of the minutes still open are written, and
     /// every sink flushed.
     pub fn finish(&mut self) -> Result<(), SinkError> {
+        let mut all = All {
+            sinks: &mut self.sinks,
+            filters: self.filters.as_ref(),
+        };
         if let Some(a) = &mut self.flow_aggr {
-            a.finish(&mut All(&mut self.sinks));
+            a.finish(&mut all);
         }
         if let Some(m) = &mut self.metrics {
-            m.finish(&mut All(&mut self.sinks));
+            m.finish(&mut all);
         }
         self.flush()
     }
@@ -217,9 +274,11 @@ impl FanOut {
     /// Whether batches should come with their l4 rows rendered as JSON lines
     /// ([`l4_json::render_l4_lines`], done by the threads that make the rows): a sink writes them
     /// as they are, and the rows reach the sinks in batches (not through the 1-second flow
-    /// aggregation, which rewrites them).
+    /// aggregation, which rewrites them, nor through flow log filters).
     pub fn takes_rendered_l4(&self) -> bool {
-        self.flow_aggr.is_none() && self.sinks.iter().any(|s| s.takes_rendered_l4())
+        self.flow_aggr.is_none()
+            && self.filters.is_none()
+            && self.sinks.iter().any(|s| s.takes_rendered_l4())
     }
 
     /// The metric aggregation's counters (None when `outputs.flow_metrics.enabled` is false).
@@ -240,6 +299,22 @@ impl FanOut {
         first
     }
 
+    /// [`RecordSink::record`] with 1-second metrics (l4 rows merged first) or flow log filters.
+    #[inline(never)]
+    fn record_merged_or_filtered(&mut self, rec: RecordRef<'_>) {
+        if let Some(m) = &mut self.metrics {
+            m.add(rec);
+        }
+        let mut all = All {
+            sinks: &mut self.sinks,
+            filters: self.filters.as_ref(),
+        };
+        match (&mut self.flow_aggr, rec) {
+            (Some(a), RecordRef::L4FlowLog(r)) => a.add(r, &mut all),
+            _ => all.record(rec),
+        }
+    }
+
     /// The sum of every sink's counters.
     pub fn stats(&self) -> SinkStats {
         let mut t = SinkStats::default();
@@ -257,16 +332,14 @@ impl FanOut {
 
 impl RecordSink for FanOut {
     fn record(&mut self, rec: RecordRef<'_>) {
+        if self.flow_aggr.is_some() || self.filters.is_some() {
+            return self.record_merged_or_filtered(rec);
+        }
         if let Some(m) = &mut self.metrics {
             m.add(rec);
         }
-        match (&mut self.flow_aggr, rec) {
-            (Some(a), RecordRef::L4FlowLog(r)) => a.add(r, &mut All(&mut self.sinks)),
-            _ => {
-                for s in &mut self.sinks {
-                    s.write(rec);
-                }
-            }
+        for s in &mut self.sinks {
+            s.write(rec);
         }
     }
 
@@ -275,11 +348,18 @@ impl RecordSink for FanOut {
     }
 
     fn tick(&mut self, now_ns: u64) {
+        if let Some(f) = self.updates.take() {
+            self.set_log_filters(f);
+        }
+        let mut all = All {
+            sinks: &mut self.sinks,
+            filters: self.filters.as_ref(),
+        };
         if let Some(a) = &mut self.flow_aggr {
-            a.close_until(now_ns, &mut All(&mut self.sinks));
+            a.close_until(now_ns, &mut all);
         }
         if let Some(m) = &mut self.metrics {
-            m.close_until(now_ns, &mut All(&mut self.sinks));
+            m.close_until(now_ns, &mut all);
         }
         for s in &mut self.sinks {
             s.tick(now_ns);

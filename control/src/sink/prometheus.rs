@@ -485,6 +485,11 @@ impl Sink for PrometheusSink {
         "prometheus"
     }
 
+    /// RED series are metrics: every row counts, whatever the flow log filters keep.
+    fn derives_metrics(&self) -> bool {
+        true
+    }
+
     fn write(&mut self, rec: RecordRef<'_>) {
         let Ok(mut s) = self.state.lock() else {
             return;
