@@ -249,6 +249,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
     // The outputs outlive dataplane restarts: new flow log filters reach them through this.
     let log_filters = sink.log_filter_updates();
+    // What the outputs were opened with (their other settings apply at the next start).
+    let outputs_opened = cfg.clone();
     let control = if a.controller.enabled() {
         let capture_type = match cfg.analyzer.mirror.mode {
             tapflow_analyzer::mirror::CaptureMode::Local => 0,
@@ -288,11 +290,22 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                         .and_then(|c| c.latest())
                         .map(|c| (c, "the controller"))
                 };
-                let Some((new, source)) = new else {
+                let Some((mut new, source)) = new else {
                     return;
                 };
+                if let Some(i) = &a.ipfix {
+                    // `--ipfix` holds for the controller's configurations too.
+                    new.ipfix.collector = Some(i.clone());
+                }
                 crate::ingest_out::follow(&a.ingester, ingester.as_ref(), &new, a.quiet);
                 log_filters.publish(new.log_filters);
+                let later = outputs_opened.next_start_changes(&new);
+                if !later.is_empty() {
+                    eprintln!(
+                        "tapflow: {} from {source} apply at the next start of tapflow (the outputs stay open)",
+                        later.join(", ")
+                    );
+                }
                 let blocked = current.restart_only_changes(&new);
                 if blocked.is_empty() {
                     // Hot: workers take it over between bursts (a new config epoch).

@@ -1,7 +1,8 @@
 //! SIGHUP makes `tapflow run` read its `--config` file again, with the controller's live/restart
 //! split: an invalid file is refused and the running configuration stays; a hot change (request
 //! log protocols) applies without restart; a table size change restarts the dataplane; the run
-//! still ends cleanly; the flow log filters switch live (the outputs outlive the dataplane).
+//! still ends cleanly; the flow log filters switch live (the outputs outlive the dataplane) and
+//! other output settings are named as applying at the next start.
 //! Captures on loopback; needs root.
 
 use std::process::{Command, Stdio};
@@ -138,18 +139,19 @@ fn sighup_switches_the_flow_log_filters_live() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let cfg = dir.join("tapflow.yaml");
-    let config = |types: &str| {
+    let config = |types: &str, keys: u32| {
         format!(
             "processors:\n  flow_log:\n    conntrack:\n      timeouts:\n        others: 1s\n\
-             outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [{types}]\n"
+             outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [{types}]\n\
+             \x20 flow_metrics:\n    tunning:\n      max_keys_per_window: {keys}\n"
         )
     };
-    std::fs::write(&cfg, config("-1")).expect("config");
+    std::fs::write(&cfg, config("-1", 4096)).expect("config");
     let log = dir.join("stderr.txt");
     let out = dir.join("out");
     let mut run = Command::new(BIN)
         .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
-        .args(["--duration", "9", "--config"])
+        .args(["--duration", "10", "--config"])
         .arg(&cfg)
         .arg("--out")
         .arg(&out)
@@ -158,13 +160,23 @@ fn sighup_switches_the_flow_log_filters_live() {
         .spawn()
         .expect("tapflow run");
     std::thread::sleep(Duration::from_millis(1500));
-    // Reported (its timeout passed) while no l4 row is kept.
+    // Reported while no l4 row is kept: its timeout (1 s) has passed when the next packet moves
+    // the analyzer's time on (a run's time comes with its packets).
     udp_to(40_001);
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(1600));
+    udp_to(40_003);
+    // Timers fire on whole-second slots, and a finished row reaches the outputs in the worker's
+    // next batch (every 100 ms).
+    std::thread::sleep(Duration::from_millis(2000));
 
-    std::fs::write(&cfg, config("0")).expect("config");
+    std::fs::write(&cfg, config("0", 1024)).expect("config");
     hup(run.id());
     wait_for_line(&log, "from the reloaded file applied without restart");
+    // The metric aggregation stays as it was opened, and says so.
+    wait_for_line(
+        &log,
+        "outputs.flow_metrics from the reloaded file apply at the next start of tapflow",
+    );
     std::thread::sleep(Duration::from_millis(300));
     udp_to(40_002);
 

@@ -149,6 +149,34 @@ impl Config {
         v
     }
 
+    /// The output settings of `new` that differ from `self`'s and apply only at the next start
+    /// of the process: the outputs (files, the metric aggregation, the Prometheus endpoint, the
+    /// IPFIX exporter, the ingester's queue and compression) stay open across configurations
+    /// and dataplane restarts. The flow log filters and the ingester's address follow a running
+    /// process, so they are not named.
+    pub fn next_start_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if new.file_output != self.file_output {
+            v.push("outputs.flow_log.file");
+        }
+        if new.metrics != self.metrics {
+            v.push("outputs.flow_metrics");
+        }
+        if new.prometheus != self.prometheus {
+            v.push("outputs.prometheus");
+        }
+        if new.ipfix != self.ipfix {
+            v.push("outputs.ipfix");
+        }
+        let (a, b) = (&self.ingester, &new.ingester);
+        if (a.wait_on_overflow, a.compress_l4, a.compress_l7)
+            != (b.wait_on_overflow, b.compress_l4, b.compress_l7)
+        {
+            v.push("ingester_traffic_overflow_action, outputs.compression");
+        }
+        v
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

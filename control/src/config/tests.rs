@@ -553,3 +553,27 @@ outputs:
     let e = bad("outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: cloud\n");
     assert!(e.contains("l4_capture_network_types"), "{e}");
 }
+
+#[test]
+fn output_changes_are_named_for_the_next_start() {
+    let base = Config::from_yaml("").unwrap();
+    assert!(base.next_start_changes(&base.clone()).is_empty());
+    let y = "outputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 1024\n  \
+             flow_log:\n    filters:\n      l4_capture_network_types: [3]\n  \
+             compression:\n    l4_flow_log: true\n";
+    let new = Config::from_yaml(y).unwrap();
+    // The filters follow a running process: not named.
+    assert_eq!(
+        base.next_start_changes(&new),
+        vec![
+            "outputs.flow_metrics",
+            "ingester_traffic_overflow_action, outputs.compression"
+        ]
+    );
+    let y = "outputs:\n  ipfix:\n    collector: 127.0.0.1:4739\n  flow_log:\n    file:\n      keep_files: 3\n";
+    let new = Config::from_yaml(y).unwrap();
+    assert_eq!(
+        base.next_start_changes(&new),
+        vec!["outputs.flow_log.file", "outputs.ipfix"]
+    );
+}

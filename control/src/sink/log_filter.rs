@@ -329,11 +329,11 @@ mod fan_out_tests {
         };
         let mut f = FanOut::new(vec![
             Box::new(Kept {
-                rows: logs.clone(),
+                rows: Arc::clone(&logs),
                 derives: false,
             }),
             Box::new(Kept {
-                rows: metrics.clone(),
+                rows: Arc::clone(&metrics),
                 derives: true,
             }),
         ])
