@@ -197,20 +197,25 @@ fn filters_keep_the_listed_types_and_leave_the_metrics_whole() {
     assert_eq!(metrics_files(&out), metrics);
 }
 
-#[test]
-fn a_filter_out_of_range_is_refused_with_its_key() {
-    let dir = Scratch::new("log-filters-bad");
-    let cfg = dir.0.join("bad.yaml");
-    std::fs::write(
-        &cfg,
-        "outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [0, 999]\n",
-    )
-    .expect("config");
-    let o = Command::new(BIN)
+/// `tapflow config check` of a file with `filters` under `outputs.flow_log.filters`.
+fn config_check(dir: &Path, filters: &str) -> std::process::Output {
+    let cfg = dir.join("check.yaml");
+    let mut yaml = "outputs:\n  flow_log:\n    filters:\n".to_string();
+    for line in filters.lines() {
+        yaml.push_str(&format!("      {line}\n"));
+    }
+    std::fs::write(&cfg, yaml).expect("config");
+    Command::new(BIN)
         .args(["config", "check"])
         .arg(&cfg)
         .output()
-        .expect("run tapflow");
+        .expect("run tapflow")
+}
+
+#[test]
+fn a_filter_out_of_range_is_refused_with_its_key() {
+    let dir = Scratch::new("log-filters-bad");
+    let o = config_check(&dir.0, "l4_capture_network_types: [0, 999]");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
@@ -219,16 +224,10 @@ fn a_filter_out_of_range_is_refused_with_its_key() {
         "{err}"
     );
     // A valid file's summary says what each log keeps.
-    std::fs::write(
-        &cfg,
-        "outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [4, 3]\n      l7_ignored_observation_points: [2]\n",
-    )
-    .expect("config");
-    let o = Command::new(BIN)
-        .args(["config", "check"])
-        .arg(&cfg)
-        .output()
-        .expect("run tapflow");
+    let o = config_check(
+        &dir.0,
+        "l4_capture_network_types: [4, 3]\nl7_ignored_observation_points: [2]",
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
