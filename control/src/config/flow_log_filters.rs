@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::sink::log_filter::FilterError;
 use crate::sink::{LogFilters, RowFilter};
 
 #[derive(Debug, Deserialize)]
@@ -30,13 +31,12 @@ impl Default for FlowLogFilters {
 impl FlowLogFilters {
     pub(super) fn build(&self) -> Result<LogFilters, ConfigError> {
         let row = |types: &[i64], ignored: &[i64], kind: &'static str, types_key, ignored_key| {
-            RowFilter::new(types, ignored).map_err(|problem| ConfigError::Invalid {
-                key: if problem.starts_with("observation point") {
-                    ignored_key
-                } else {
-                    types_key
+            RowFilter::new(types, ignored).map_err(|e| ConfigError::Invalid {
+                key: match e {
+                    FilterError::CaptureNetworkType(_) => types_key,
+                    FilterError::ObservationPoint(_) => ignored_key,
                 },
-                problem: format!("{problem} ({kind} rows)"),
+                problem: format!("{e} ({kind} rows)"),
             })
         };
         Ok(LogFilters {

@@ -33,6 +33,15 @@ impl ByteSet {
     }
 }
 
+/// A value of a filter's list out of its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("capture network type {0} is not in -1..=255")]
+    CaptureNetworkType(i64),
+    #[error("observation point {0} is not in 0..=255")]
+    ObservationPoint(i64),
+}
+
 /// Which rows of one log kind are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowFilter {
@@ -56,15 +65,15 @@ impl RowFilter {
     };
 
     /// The filter DeepFlow's lists give: `types` of -1..=255 (0: all, -1: none), `ignored` of
-    /// 0..=255. A value out of range is named in the error.
-    pub fn new(types: &[i64], ignored: &[i64]) -> Result<RowFilter, String> {
+    /// 0..=255.
+    pub fn new(types: &[i64], ignored: &[i64]) -> Result<RowFilter, FilterError> {
         let mut kept = ByteSet::default();
         for &t in types {
             match t {
                 -1 => {}
                 0 => kept = ByteSet::FULL,
                 1..=255 => kept.insert(t as u8),
-                _ => return Err(format!("capture network type {t} is not in -1..=255")),
+                _ => return Err(FilterError::CaptureNetworkType(t)),
             }
         }
         if types.contains(&-1) {
@@ -72,8 +81,7 @@ impl RowFilter {
         }
         let mut ignored_sides = ByteSet::default();
         for &s in ignored {
-            let side =
-                u8::try_from(s).map_err(|_| format!("observation point {s} is not in 0..=255"))?;
+            let side = u8::try_from(s).map_err(|_| FilterError::ObservationPoint(s))?;
             ignored_sides.insert(side);
         }
         Ok(RowFilter {
@@ -238,14 +246,22 @@ mod tests {
 
     #[test]
     fn values_out_of_range_are_refused() {
-        assert!(RowFilter::new(&[256], &[])
-            .unwrap_err()
-            .contains("capture network type 256"));
-        assert!(RowFilter::new(&[-2], &[]).is_err());
-        assert!(RowFilter::new(&[0], &[-1])
-            .unwrap_err()
-            .contains("observation point -1"));
-        assert!(RowFilter::new(&[0], &[256]).is_err());
+        assert_eq!(
+            RowFilter::new(&[256], &[]),
+            Err(FilterError::CaptureNetworkType(256))
+        );
+        assert_eq!(
+            RowFilter::new(&[-2], &[]),
+            Err(FilterError::CaptureNetworkType(-2))
+        );
+        assert_eq!(
+            RowFilter::new(&[0], &[-1]),
+            Err(FilterError::ObservationPoint(-1))
+        );
+        assert_eq!(
+            FilterError::ObservationPoint(256).to_string(),
+            "observation point 256 is not in 0..=255"
+        );
     }
 
     #[test]
