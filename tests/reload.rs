@@ -37,40 +37,48 @@ fn wait_for_line(log: &std::path::Path, needle: &str) -> String {
     }
 }
 
-#[test]
-fn sighup_reloads_the_config_file() {
-    if !is_root() {
-        eprintln!("skipped: needs root (capture on loopback)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("tapflow-reload-{}", std::process::id()));
+/// A fresh scratch directory named `name`.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tapflow-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("tapflow.yaml");
-    let protocols = |list: &str| {
-        format!("processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [{list}]\n")
-    };
-    std::fs::write(&cfg, protocols("HTTP")).expect("config");
+    dir
+}
+
+/// `tapflow run` on loopback for `seconds` with `--config cfg`, records into `dir/out`, its
+/// standard error into `dir/stderr.txt` (returned).
+fn start_run(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    seconds: u32,
+) -> (std::process::Child, std::path::PathBuf) {
     let log = dir.join("stderr.txt");
-    let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            "af_packet",
-            "--iface",
-            "lo",
-            "--duration",
-            "12",
-        ])
-        .arg("--config")
-        .arg(&cfg)
+    let run = Command::new(BIN)
+        .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
+        .args(["--duration", &seconds.to_string(), "--config"])
+        .arg(cfg)
         .arg("--out")
         .arg(dir.join("out"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("tapflow run");
+    (run, log)
+}
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    if !is_root() {
+        eprintln!("skipped: needs root (capture on loopback)");
+        return;
+    }
+    let dir = scratch("reload");
+    let cfg = dir.join("tapflow.yaml");
+    let protocols = |list: &str| {
+        format!("processors:\n  request_log:\n    application_protocol_inference:\n      enabled_protocols: [{list}]\n")
+    };
+    std::fs::write(&cfg, protocols("HTTP")).expect("config");
+    let (mut run, log) = start_run(&dir, &cfg, 12);
     let pid = run.id();
     std::thread::sleep(Duration::from_millis(1500));
 
@@ -135,9 +143,7 @@ fn sighup_switches_the_flow_log_filters_live() {
         eprintln!("skipped: needs root (capture on loopback)");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tapflow-reload-filters-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = scratch("reload-filters");
     let cfg = dir.join("tapflow.yaml");
     let config = |types: &str, keys: u32| {
         format!(
@@ -147,18 +153,8 @@ fn sighup_switches_the_flow_log_filters_live() {
         )
     };
     std::fs::write(&cfg, config("-1", 4096)).expect("config");
-    let log = dir.join("stderr.txt");
+    let (mut run, log) = start_run(&dir, &cfg, 10);
     let out = dir.join("out");
-    let mut run = Command::new(BIN)
-        .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
-        .args(["--duration", "10", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("tapflow run");
     std::thread::sleep(Duration::from_millis(1500));
     // Reported while no l4 row is kept: its timeout (1 s) has passed when the next packet moves
     // the analyzer's time on (a run's time comes with its packets).
