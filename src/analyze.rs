@@ -9,7 +9,7 @@ use clap::Args;
 use tapflow_analyzer::aggregate::MetricsCounters;
 use tapflow_analyzer::RecordKind;
 use tapflow_analyzer::{Analyzer, Counters};
-use tapflow_control::sink::{FanOut, OutputTarget};
+use tapflow_control::sink::{FanOut, OutputTarget, ThrottleCounters};
 use tapflow_control::Config;
 use tapflow_dataplane::pcap::PcapReader;
 use tapflow_dataplane::{split, OfflineRun, RunStats};
@@ -77,6 +77,9 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         anyhow::bail!("writing flow logs failed: {e}");
     }
     let mut sender_stats = serde_json::Map::new();
+    let throttled = sink.throttled();
+    sender_stats.insert("throttled.l4_rows".into(), throttled.l4_rows.into());
+    sender_stats.insert("throttled.l7_rows".into(), throttled.l7_rows.into());
     crate::ingest_out::report(ingester.as_ref(), &mut sender_stats, args.quiet);
     crate::clickhouse_out::report(clickhouse.as_ref(), &mut sender_stats, args.quiet);
     let elapsed = started.elapsed().as_secs_f64();
@@ -94,7 +97,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         summary(
             &counters,
             &stats,
-            truncated,
+            (truncated, throttled),
             elapsed,
             files_written(&sink, RecordKind::L4FlowLog),
             if to_stdout { None } else { Some(&args.out) },
@@ -217,7 +220,7 @@ fn write_stats(
 fn summary(
     c: &Counters,
     s: &RunStats,
-    truncated: u64,
+    (truncated, throttled): (u64, ThrottleCounters),
     elapsed: f64,
     records: u64,
     out: Option<&String>,
@@ -251,6 +254,8 @@ fn summary(
         ("tcp_abnormal_flags", c.tcp_abnormal_flags),
         ("tcp_partial_overlap", c.tcp_partial_overlap),
         ("truncated_records", truncated),
+        ("throttled_l4_rows", throttled.l4_rows),
+        ("throttled_l7_rows", throttled.l7_rows),
     ] {
         if v > 0 {
             // Numbers end in the same column as those above, names longer than 13 included.

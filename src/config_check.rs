@@ -81,6 +81,8 @@ fn summary(c: &Config) -> serde_json::Value {
             "ipfix": c.ipfix.collector.clone().unwrap_or_else(|| "off".into()),
             "l4_rows_kept": c.log_filters.l4.to_string(),
             "l7_rows_kept": c.log_filters.l7.to_string(),
+            "l4_throttle": throttle(c.log_throttles.l4),
+            "l7_throttle": throttle(c.log_throttles.l7),
         },
         "memory_mib": {
             "max_memory": c.max_memory_mib,
@@ -90,6 +92,14 @@ fn summary(c: &Config) -> serde_json::Value {
         },
         "warnings": c.warnings,
     })
+}
+
+/// A throttle as `config check` shows it.
+fn throttle(rate: Option<std::num::NonZeroU32>) -> String {
+    rate.map_or_else(
+        || "off (every row)".to_string(),
+        |r| format!("{r} rows/s (at most {} per 4 s)", u64::from(r.get()) * 4),
+    )
 }
 
 fn text(v: &serde_json::Value, indent: usize, out: &mut impl Write) -> std::io::Result<()> {

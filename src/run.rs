@@ -247,8 +247,9 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     )
     .context("cannot start the ingester sender")?;
     let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
-    // The outputs outlive dataplane restarts: new flow log filters reach them through this.
-    let log_filters = sink.log_filter_updates();
+    // The outputs outlive dataplane restarts: new flow log filters and throttles reach them
+    // through this.
+    let log_policy = sink.log_policy_updates();
     // What the outputs were opened with (their other settings apply at the next start).
     let outputs_opened = cfg.clone();
     let control = if a.controller.enabled() {
@@ -298,7 +299,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                     new.ipfix.collector = Some(i.clone());
                 }
                 crate::ingest_out::follow(&a.ingester, ingester.as_ref(), &new, a.quiet);
-                log_filters.publish(new.log_filters);
+                log_policy.publish(new.log_policy());
                 let later = outputs_opened.next_start_changes(&new);
                 if !later.is_empty() {
                     eprintln!(
@@ -332,7 +333,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                     tapflow_control::error_text::joined(e.as_ref())
                 );
                 cfg = last_good.clone();
-                log_filters.publish(cfg.log_filters);
+                log_policy.publish(cfg.log_policy());
                 fresh = false;
                 continue;
             }
@@ -535,6 +536,9 @@ fn run_once(
         stats.insert("metrics.key_overflow".into(), m.key_overflow.into());
         stats.insert("metrics.late_rows".into(), m.late_rows.into());
     }
+    let throttled = sink.throttled();
+    stats.insert("throttled.l4_rows".into(), throttled.l4_rows.into());
+    stats.insert("throttled.l7_rows".into(), throttled.l7_rows.into());
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());

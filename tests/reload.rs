@@ -129,43 +129,49 @@ fn l4_ports(out: &std::path::Path) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Sends one UDP datagram on loopback to `port` (a flow of its own, ended by the `others`
-/// timeout).
-fn udp_to(port: u16) {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.send_to(b"tapflow filter test", ("127.0.0.1", port))
-        .expect("send");
+/// Sends one UDP datagram on loopback to `port` from each of `flows` sockets (a flow each, ended
+/// by the `others` timeout).
+fn udp_to(port: u16, flows: usize) {
+    let sockets: Vec<_> = (0..flows)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    for s in &sockets {
+        s.send_to(b"tapflow filter test", ("127.0.0.1", port))
+            .expect("send");
+    }
 }
 
 #[test]
-fn sighup_switches_the_flow_log_filters_live() {
+fn sighup_switches_the_flow_log_filters_and_throttles_live() {
     if !is_root() {
         eprintln!("skipped: needs root (capture on loopback)");
         return;
     }
     let dir = scratch("reload-filters");
     let cfg = dir.join("tapflow.yaml");
-    let config = |types: &str, keys: u32| {
+    let config = |types: &str, throttle: &str, keys: u32| {
         format!(
             "processors:\n  flow_log:\n    conntrack:\n      timeouts:\n        others: 1s\n\
              outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: [{types}]\n\
+             \x20   {throttle}\n\
              \x20 flow_metrics:\n    tunning:\n      max_keys_per_window: {keys}\n"
         )
     };
-    std::fs::write(&cfg, config("-1", 4096)).expect("config");
+    std::fs::write(&cfg, config("-1", "", 4096)).expect("config");
     let (mut run, log) = start_run(&dir, &cfg, 10);
     let out = dir.join("out");
     std::thread::sleep(Duration::from_millis(1500));
     // Reported while no l4 row is kept: its timeout (1 s) has passed when the next packet moves
     // the analyzer's time on (a run's time comes with its packets).
-    udp_to(40_001);
+    udp_to(40_001, 1);
     std::thread::sleep(Duration::from_millis(1600));
-    udp_to(40_003);
+    udp_to(40_003, 1);
     // Timers fire on whole-second slots, and a finished row reaches the outputs in the worker's
     // next batch (every 100 ms).
     std::thread::sleep(Duration::from_millis(2000));
 
-    std::fs::write(&cfg, config("0", 1024)).expect("config");
+    let throttle = "throttles:\n      l4_throttle: 100";
+    std::fs::write(&cfg, config("0", throttle, 1024)).expect("config");
     hup(run.id());
     wait_for_line(&log, "from the reloaded file applied without restart");
     // The metric aggregation stays as it was opened, and says so.
@@ -174,7 +180,9 @@ fn sighup_switches_the_flow_log_filters_live() {
         "outputs.flow_metrics from the reloaded file apply at the next start of tapflow",
     );
     std::thread::sleep(Duration::from_millis(300));
-    udp_to(40_002);
+    // 1,000 flows at once, throttled to 100 rows a second: at most 400 kept in a 4-second
+    // period, at most 800 if the flows straddle two.
+    udp_to(40_002, 1000);
 
     let status = run.wait().expect("wait");
     assert!(
@@ -184,7 +192,17 @@ fn sighup_switches_the_flow_log_filters_live() {
     );
     let ports = l4_ports(&out);
     let has = |p: u64| ports.iter().any(|&(c, s)| c == p || s == p);
-    assert!(has(40_002), "the flow after the reload is kept: {ports:?}");
+    assert!(has(40_002), "the flows after the reload are kept: {ports:?}");
     assert!(!has(40_001), "the flow before it was filtered: {ports:?}");
+    let kept = ports.iter().filter(|&&(_, s)| s == 40_002).count() as u64;
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
+            .expect("stats json");
+    let throttled = stats["throttled.l4_rows"].as_u64().expect("throttled.l4_rows");
+    // The flow to 40 003 may be reported after the reload too (kept or throttled).
+    assert!(
+        kept <= 800 && throttled >= 200 && kept + throttled <= 1001,
+        "kept {kept}, throttled {throttled}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

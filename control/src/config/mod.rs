@@ -8,6 +8,7 @@ mod duration;
 mod ebpf;
 pub mod example;
 mod flow_log_filters;
+mod flow_log_throttles;
 mod flow_metrics;
 mod ingester;
 mod ipfix;
@@ -84,6 +85,8 @@ pub struct Config {
     pub ipfix: ipfix::IpfixConfig,
     /// `outputs.flow_log.filters`: the l4 and l7 rows the log outputs keep.
     pub log_filters: crate::sink::LogFilters,
+    /// `outputs.flow_log.throttles`: rows per second the log outputs keep at most.
+    pub log_throttles: crate::sink::LogThrottles,
     /// `global.communication.ingester_*`, `outputs.compression`: records to a DeepFlow ingester.
     pub ingester: IngesterConfig,
     /// `inputs.ebpf`: the syscall tracer.
@@ -101,6 +104,16 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+impl Config {
+    /// What of the l4 and l7 rows the log outputs keep: the filters, then the throttles.
+    pub fn log_policy(&self) -> crate::sink::LogPolicy {
+        crate::sink::LogPolicy {
+            filters: self.log_filters,
+            throttles: self.log_throttles,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::from_yaml("{}").unwrap_or_else(|_| Config {
@@ -114,6 +127,7 @@ impl Default for Config {
             prometheus: Default::default(),
             ipfix: Default::default(),
             log_filters: Default::default(),
+            log_throttles: Default::default(),
             ingester: Default::default(),
             ebpf: Default::default(),
             process: Default::default(),
@@ -152,8 +166,8 @@ impl Config {
     /// The output settings of `new` that differ from `self`'s and apply only at the next start
     /// of the process: the outputs (files, the metric aggregation, the Prometheus endpoint, the
     /// IPFIX exporter, the ingester's queue and compression) stay open across configurations
-    /// and dataplane restarts. The flow log filters and the ingester's address follow a running
-    /// process, so they are not named.
+    /// and dataplane restarts. The flow log filters and throttles and the ingester's address
+    /// follow a running process, so they are not named.
     pub fn next_start_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut v = Vec::new();
         if new.file_output != self.file_output {
@@ -454,6 +468,7 @@ impl RawConfig {
             trim = trim.with(t);
         }
         let log_filters = self.outputs.flow_log.filters.build()?;
+        let log_throttles = self.outputs.flow_log.throttles.build()?;
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(
@@ -686,6 +701,7 @@ impl RawConfig {
             prometheus,
             ipfix,
             log_filters,
+            log_throttles,
             ingester,
             max_memory_mib: max_memory,
             file_output: FileOutput {

@@ -236,6 +236,7 @@ pub(super) struct Outputs {
 pub(super) struct FlowLogOutput {
     pub(super) file: FileSink,
     pub(super) filters: super::flow_log_filters::FlowLogFilters,
+    pub(super) throttles: super::flow_log_throttles::FlowLogThrottles,
 }
 
 #[derive(Debug, Deserialize)]

@@ -530,14 +530,10 @@ outputs:
     let c = Config::from_yaml(y).unwrap();
     assert_eq!(c.log_filters.l4, RowFilter::new(&[3, 4], &[1, 9]).unwrap());
     assert!(c.log_filters.l7.keeps_none());
-    // The throttle is DeepFlow's and not applied: named in the warning, the file loads.
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.contains("outputs.flow_log (throttles)") && w.contains("not applied")),
-        "{:?}",
-        c.warnings
-    );
+    assert_eq!(c.log_throttles.l4.map(|r| r.get()), Some(5000));
+    assert_eq!(c.log_throttles.l7, None);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert!(Config::from_yaml("").unwrap().log_throttles.is_none());
     let bad = |y: &str| Config::from_yaml(y).unwrap_err().to_string();
     let e = bad("outputs:\n  flow_log:\n    filters:\n      l7_capture_network_types: [300]\n");
     assert!(
@@ -552,6 +548,24 @@ outputs:
     );
     let e = bad("outputs:\n  flow_log:\n    filters:\n      l4_capture_network_types: cloud\n");
     assert!(e.contains("l4_capture_network_types"), "{e}");
+    for v in ["99", "1000001", "0"] {
+        let e = bad(&format!(
+            "outputs:\n  flow_log:\n    throttles:\n      l7_throttle: {v}\n"
+        ));
+        assert!(
+            e.contains("outputs.flow_log.throttles.l7_throttle")
+                && e.contains(&format!("{v} rows/s is not in 100..=1000000")),
+            "{e}"
+        );
+    }
+    let y = "outputs:\n  flow_log:\n    throttles:\n      l4_throttle: 1000000\n      l7_throttle: 100\n";
+    let c = Config::from_yaml(y).unwrap();
+    let rates = (
+        c.log_throttles.l4.unwrap().get(),
+        c.log_throttles.l7.unwrap().get(),
+    );
+    assert_eq!(rates, (1_000_000, 100));
+    assert_eq!(c.log_policy().throttles, c.log_throttles);
 }
 
 #[test]

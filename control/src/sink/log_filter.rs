@@ -8,8 +8,6 @@
 //! keeps none (whatever else is listed), an empty list keeps none. A row whose observation point
 //! (`tap_side`) is in the ignored list is dropped whatever its type.
 
-use std::sync::{Arc, Mutex};
-
 use tapflow_analyzer::RecordRef;
 
 /// A set of the 256 values of a `u8`.
@@ -168,27 +166,6 @@ impl LogFilters {
     }
 }
 
-/// Where a running process hands new filters to its outputs (a configuration reloaded or sent
-/// by the controller): taken by [`super::FanOut`] at its next tick, on its own thread.
-#[derive(Debug, Clone, Default)]
-pub struct LogFilterUpdates(Arc<Mutex<Option<LogFilters>>>);
-
-impl LogFilterUpdates {
-    /// Filters to apply from the outputs' next tick on.
-    pub fn publish(&self, filters: LogFilters) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(filters);
-    }
-
-    /// The filters published since the last call, if any (never waits on the publisher).
-    pub(super) fn take(&self) -> Option<LogFilters> {
-        match self.0.try_lock() {
-            Ok(mut g) => g.take(),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().take(),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,19 +240,6 @@ mod tests {
             "observation point 256 is not in 0..=255"
         );
     }
-
-    #[test]
-    fn updates_are_taken_once() {
-        let u = LogFilterUpdates::default();
-        assert_eq!(u.take(), None);
-        let f = LogFilters {
-            l4: RowFilter::new(&[4], &[]).unwrap(),
-            l7: RowFilter::ALL,
-        };
-        u.clone().publish(f);
-        assert_eq!(u.take(), Some(f));
-        assert_eq!(u.take(), None);
-    }
 }
 
 /// The filters in the fan-out: which sinks see which rows, row by row, in batches, and after a
@@ -287,7 +251,7 @@ mod fan_out_tests {
     use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordBatch, RecordKind, RecordRef, RecordSink};
 
     use super::{LogFilters, RowFilter};
-    use crate::sink::{FanOut, Sink, SinkError, SinkStats};
+    use crate::sink::{FanOut, LogPolicy, Sink, SinkError, SinkStats};
 
     /// The (kind, capture network type, tap_side) of every row that reached a sink.
     type Rows = Arc<Mutex<Vec<(RecordKind, u8, u8)>>>;
@@ -353,7 +317,10 @@ mod fan_out_tests {
                 derives: true,
             }),
         ])
-        .with_log_filters(filters);
+        .with_log_policy(LogPolicy {
+            filters,
+            ..LogPolicy::ALL
+        });
         let rows = [l4(3, 0), l4(4, 0), l4(4, 2)];
         let requests = [l7(3, 0), l7(4, 0)];
         for r in &rows {
@@ -375,11 +342,11 @@ mod fan_out_tests {
         assert_eq!(metrics.lock().unwrap().len(), 10, "every row, twice");
 
         // A live update (a reloaded configuration) applies from the next tick on.
-        f.log_filter_updates().publish(LogFilters::ALL);
+        f.log_policy_updates().publish(LogPolicy::ALL);
         f.record(RecordRef::L4FlowLog(&rows[0]));
         assert_eq!(logs.lock().unwrap().len(), 2, "not before the tick");
         f.tick(1);
-        assert_eq!(f.log_filters(), LogFilters::ALL);
+        assert_eq!(f.log_policy(), LogPolicy::ALL);
         f.record(RecordRef::L4FlowLog(&rows[0]));
         f.record_batch(&batch);
         assert_eq!(logs.lock().unwrap().len(), 2 + 1 + 5);

@@ -13,6 +13,8 @@ mod jsonl;
 pub mod l4_json;
 pub mod l7_json;
 pub mod log_filter;
+pub mod log_gate;
+pub mod log_throttle;
 pub mod metrics_json;
 pub mod offload;
 pub mod process_join;
@@ -22,10 +24,14 @@ use std::path::PathBuf;
 
 pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
-pub use log_filter::{LogFilterUpdates, LogFilters, RowFilter};
+pub use log_filter::{LogFilters, RowFilter};
+pub use log_gate::{LogPolicy, LogPolicyUpdates};
+pub use log_throttle::{LogThrottles, ThrottleCounters};
 pub use prometheus::{PrometheusCounters, PrometheusSink};
 use tapflow_analyzer::aggregate::{Aggregator, FlowAggr, MetricsCounters};
 use tapflow_analyzer::{RecordBatch, RecordKind, RecordRef, RecordSink};
+
+use log_gate::LogGate;
 
 use crate::config::Config;
 
@@ -101,7 +107,7 @@ pub trait Sink: Send {
     }
 
     /// Whether this sink derives metrics from the rows (Prometheus' series): it sees every
-    /// row, whatever the flow log filters ([`LogFilters`]) keep from the logs.
+    /// row, whatever the flow log filters and throttles ([`LogPolicy`]) keep from the logs.
     fn derives_metrics(&self) -> bool {
         false
     }
@@ -126,36 +132,39 @@ pub enum OutputTarget {
 
 /// Every configured sink; records go to all of them. The `flow_metrics` aggregation sits in
 /// front: it sees every record and writes its documents to the sinks when a minute is over (on
-/// [`RecordSink::tick`]) and at [`FanOut::finish`]. The flow log filters
-/// (`outputs.flow_log.filters`) sit between the aggregation and the sinks that keep logs.
+/// [`RecordSink::tick`]) and at [`FanOut::finish`]. The flow log filters and throttles
+/// (`outputs.flow_log.filters`, `throttles`) sit between the aggregation and the sinks that keep
+/// logs.
 pub struct FanOut {
     sinks: Vec<Box<dyn Sink>>,
     metrics: Option<Aggregator>,
     /// With 1-second metrics: live flows' second rows merged back into minute rows before the
     /// sinks see them.
     flow_aggr: Option<FlowAggr>,
-    /// The flow log filters, None when they keep every row (the common case: no check).
-    filters: Option<LogFilters>,
-    /// New filters from a running process's configuration, taken at the next tick.
-    updates: LogFilterUpdates,
+    /// The flow log filters and throttles.
+    gate: LogGate,
+    /// Whether `gate` may refuse a row (false in the common case: no check).
+    gated: bool,
+    /// A new policy from a running process's configuration, taken at the next tick.
+    updates: LogPolicyUpdates,
 }
 
 /// The sinks as one [`RecordSink`] (where the aggregator writes its documents), each l4 and l7
-/// row to the sinks that `filters` give it to.
+/// row to the sinks that `gate` gives it to.
 struct All<'a> {
     sinks: &'a mut Vec<Box<dyn Sink>>,
-    filters: Option<&'a LogFilters>,
+    gate: Option<&'a mut LogGate>,
 }
 
 impl RecordSink for All<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        let Some(filters) = self.filters else {
+        let Some(gate) = self.gate.as_deref_mut() else {
             for s in self.sinks.iter_mut() {
                 s.write(rec);
             }
             return;
         };
-        let kept = filters.keeps(rec);
+        let kept = gate.passes(rec);
         for s in self.sinks.iter_mut() {
             if kept || s.derives_metrics() {
                 s.write(rec);
@@ -198,21 +207,27 @@ impl FanOut {
             sinks,
             metrics,
             flow_aggr,
-            filters: None,
-            updates: LogFilterUpdates::default(),
+            gate: LogGate::default(),
+            gated: false,
+            updates: LogPolicyUpdates::default(),
         }
-        .with_log_filters(cfg.log_filters))
+        .with_log_policy(cfg.log_policy()))
     }
 
-    /// Where a running process hands this fan-out new flow log filters (applied from its next
+    /// Where a running process hands this fan-out a new flow log policy (applied from its next
     /// tick).
-    pub fn log_filter_updates(&self) -> LogFilterUpdates {
+    pub fn log_policy_updates(&self) -> LogPolicyUpdates {
         self.updates.clone()
     }
 
-    /// The flow log filters in force.
-    pub fn log_filters(&self) -> LogFilters {
-        self.filters.unwrap_or(LogFilters::ALL)
+    /// The flow log filters and throttles in force.
+    pub fn log_policy(&self) -> LogPolicy {
+        self.gate.policy()
+    }
+
+    /// Rows the flow log throttles kept from the log outputs.
+    pub fn throttled(&self) -> ThrottleCounters {
+        self.gate.throttled()
     }
 
     /// Adds a sink (the Prometheus endpoint, ...).
@@ -226,23 +241,25 @@ impl FanOut {
             sinks,
             metrics: None,
             flow_aggr: None,
-            filters: None,
-            updates: LogFilterUpdates::default(),
+            gate: LogGate::default(),
+            gated: false,
+            updates: LogPolicyUpdates::default(),
         }
     }
 
-    /// The same fan-out with flow log filters.
-    pub fn with_log_filters(mut self, filters: LogFilters) -> Self {
-        self.set_log_filters(filters);
+    /// The same fan-out with flow log filters and throttles.
+    pub fn with_log_policy(mut self, policy: LogPolicy) -> Self {
+        self.set_log_policy(policy);
         self
     }
 
-    fn set_log_filters(&mut self, filters: LogFilters) {
-        self.filters = (!filters.keeps_all()).then_some(filters);
+    fn set_log_policy(&mut self, policy: LogPolicy) {
+        self.gate.set(policy);
+        self.gated = !policy.keeps_all();
     }
 
     pub fn write_batch(&mut self, batch: &RecordBatch) {
-        if self.flow_aggr.is_some() || self.filters.is_some() {
+        if self.flow_aggr.is_some() || self.gated {
             // Row by row: merged first, or filtered (a batch's pre-rendered lines unused).
             batch.for_each(|r| self.record(r));
             return;
@@ -260,7 +277,7 @@ impl FanOut {
     pub fn finish(&mut self) -> Result<(), SinkError> {
         let mut all = All {
             sinks: &mut self.sinks,
-            filters: self.filters.as_ref(),
+            gate: self.gated.then_some(&mut self.gate),
         };
         if let Some(a) = &mut self.flow_aggr {
             a.finish(&mut all);
@@ -274,11 +291,9 @@ impl FanOut {
     /// Whether batches should come with their l4 rows rendered as JSON lines
     /// ([`l4_json::render_l4_lines`], done by the threads that make the rows): a sink writes them
     /// as they are, and the rows reach the sinks in batches (not through the 1-second flow
-    /// aggregation, which rewrites them, nor through flow log filters).
+    /// aggregation, which rewrites them, nor through flow log filters or throttles).
     pub fn takes_rendered_l4(&self) -> bool {
-        self.flow_aggr.is_none()
-            && self.filters.is_none()
-            && self.sinks.iter().any(|s| s.takes_rendered_l4())
+        self.flow_aggr.is_none() && !self.gated && self.sinks.iter().any(|s| s.takes_rendered_l4())
     }
 
     /// The metric aggregation's counters (None when `outputs.flow_metrics.enabled` is false).
@@ -299,7 +314,8 @@ impl FanOut {
         first
     }
 
-    /// [`RecordSink::record`] with 1-second metrics (l4 rows merged first) or flow log filters.
+    /// [`RecordSink::record`] with 1-second metrics (l4 rows merged first) or a flow log policy
+    /// that may refuse rows.
     #[inline(never)]
     fn record_merged_or_filtered(&mut self, rec: RecordRef<'_>) {
         if let Some(m) = &mut self.metrics {
@@ -307,7 +323,7 @@ impl FanOut {
         }
         let mut all = All {
             sinks: &mut self.sinks,
-            filters: self.filters.as_ref(),
+            gate: self.gated.then_some(&mut self.gate),
         };
         match (&mut self.flow_aggr, rec) {
             (Some(a), RecordRef::L4FlowLog(r)) => a.add(r, &mut all),
@@ -332,7 +348,7 @@ impl FanOut {
 
 impl RecordSink for FanOut {
     fn record(&mut self, rec: RecordRef<'_>) {
-        if self.flow_aggr.is_some() || self.filters.is_some() {
+        if self.flow_aggr.is_some() || self.gated {
             return self.record_merged_or_filtered(rec);
         }
         if let Some(m) = &mut self.metrics {
@@ -348,12 +364,12 @@ impl RecordSink for FanOut {
     }
 
     fn tick(&mut self, now_ns: u64) {
-        if let Some(f) = self.updates.take() {
-            self.set_log_filters(f);
+        if let Some(p) = self.updates.take() {
+            self.set_log_policy(p);
         }
         let mut all = All {
             sinks: &mut self.sinks,
-            filters: self.filters.as_ref(),
+            gate: self.gated.then_some(&mut self.gate),
         };
         if let Some(a) = &mut self.flow_aggr {
             a.close_until(now_ns, &mut all);
