@@ -83,6 +83,11 @@ fn summary(c: &Config) -> serde_json::Value {
             "l7_rows_kept": c.log_filters.l7.to_string(),
             "l4_throttle": throttle(c.log_throttles.l4),
             "l7_throttle": throttle(c.log_throttles.l7),
+            "health_check_l4_rows": if c.aggregate_health_checks {
+                "merged per service and minute"
+            } else {
+                "one per probe"
+            },
         },
         "memory_mib": {
             "max_memory": c.max_memory_mib,

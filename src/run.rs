@@ -539,6 +539,10 @@ fn run_once(
     let throttled = sink.throttled();
     stats.insert("throttled.l4_rows".into(), throttled.l4_rows.into());
     stats.insert("throttled.l7_rows".into(), throttled.l7_rows.into());
+    let probes = sink.health_check_counters();
+    stats.insert("health_check.merged".into(), probes.merged.into());
+    stats.insert("health_check.late".into(), probes.late.into());
+    stats.insert("health_check.table_full".into(), probes.table_full.into());
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());
@@ -643,6 +647,13 @@ fn output_shares(
                 bytes: tapflow_analyzer::aggregate::FlowAggr::memory_bytes(flows),
             });
         }
+    }
+    if cfg.aggregate_health_checks {
+        use tapflow_analyzer::aggregate::{health_check::MAX_KEYS, HealthCheckAggr};
+        v.push(Share {
+            part: format!("health-check probes held ({MAX_KEYS} services and minutes)"),
+            bytes: HealthCheckAggr::memory_bytes(),
+        });
     }
     if ingester {
         v.push(Share {

@@ -1,4 +1,5 @@
-//! `outputs.flow_log.filters` and `throttles` through `tapflow analyze`.
+//! `outputs.flow_log.filters`, `throttles` and the health-check aggregation through
+//! `tapflow analyze`.
 //!
 //! Filters: a capture mixing a VLAN mapped to capture network type 4 with untagged traffic
 //! (type 3), analysed with and without the filters. The kept rows are exactly the unfiltered
@@ -9,6 +10,9 @@
 //! rows a second. Each 4-second period keeps at most 4 x the rate, the kept rows are rows of the
 //! unthrottled run, spread over the period, and with the throttled ones in `stats.json` they add
 //! up to the unthrottled run's; the metrics stay whole and a second run keeps the same rows.
+//!
+//! Health checks: 20 TCP probes of one service (handshake, client RST) across a minute's start
+//! become one row per minute with client port 0, the same with two workers, the metrics unchanged.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -407,4 +411,136 @@ fn a_throttle_out_of_range_is_refused_with_its_key() {
             && text.contains("l7_throttle: 10000 rows/s (at most 40000 per 4 s)"),
         "{text}"
     );
+}
+
+/// A classic pcap of `frames` (time ns, frame), microsecond timestamps.
+fn pcap(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    // Magic, version 2.4, zone and accuracy 0, snap length, Ethernet.
+    let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&[2, 0, 4, 0]);
+    for word in [0u32, 0, 65_535, 1] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for (ns, f) in frames {
+        let len = f.len() as u32;
+        for word in [(ns / S / 1000) as u32, (ns / 1000 % S) as u32, len, len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// `n` TCP probes of 10.0.0.2:80 from 10.0.0.1 (handshake, then the client's RST), one every
+/// 2 s from `start_s`, from client ports 40000 on; and one exchange with data (not a probe).
+fn probes_capture(path: &Path, start_s: u64, n: u16) {
+    use tapflow_analyzer::wire::build::{ethernet_ip, ip, tcp, TcpSpec};
+    let (c, s) = (
+        std::net::IpAddr::from([10, 0, 0, 1]),
+        std::net::IpAddr::from([10, 0, 0, 2]),
+    );
+    let (cm, sm) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let seg = |from_client: bool, port: u16, flags: u8, seq: u32, ack: u32, data: &[u8]| {
+        let spec = TcpSpec {
+            src_port: if from_client { port } else { 80 },
+            dst_port: if from_client { 80 } else { port },
+            seq,
+            ack,
+            flags,
+            window: 65_535,
+            ..TcpSpec::default()
+        };
+        let (a, b, ma, mb) = if from_client {
+            (c, s, cm, sm)
+        } else {
+            (s, c, sm, cm)
+        };
+        ethernet_ip(mb, ma, &[], &ip(a, b, 6, 1, 64, &tcp(a, b, &spec, data)))
+    };
+    let mut frames = Vec::new();
+    for i in 0..n {
+        let port = 40_000 + i;
+        let t = (start_s + 2 * u64::from(i)) * S * 1000;
+        frames.push((t, seg(true, port, 0x02, 100, 0, b"")));
+        frames.push((t + 100_000, seg(false, port, 0x12, 500, 101, b"")));
+        frames.push((t + 200_000, seg(true, port, 0x10, 101, 501, b"")));
+        frames.push((t + 300_000, seg(true, port, 0x14, 101, 501, b"")));
+    }
+    // A conversation with data, from the same client: not a probe.
+    let (port, t) = (39_999, start_s * S * 1000 + 500_000_000);
+    frames.push((t, seg(true, port, 0x02, 7, 0, b"")));
+    frames.push((t + 100_000, seg(false, port, 0x12, 70, 8, b"")));
+    frames.push((
+        t + 200_000,
+        seg(true, port, 0x18, 8, 71, b"GET / HTTP/1.1\r\n\r\n"),
+    ));
+    frames.push((t + 300_000, seg(true, port, 0x14, 26, 71, b"")));
+    frames.sort_by_key(|(t, _)| *t);
+    std::fs::write(path, pcap(&frames)).expect("write capture");
+}
+
+#[test]
+fn health_check_probes_become_one_row_per_service_and_minute() {
+    let dir = Scratch::new("health-checks");
+    let input = dir.0.join("probes.pcap");
+    // 20 probes from second 1,700,000,010, one every 2 s: 15 in its minute, 5 in the next.
+    probes_capture(&input, 1_700_000_010, 20);
+
+    let off = flow_log("aggregators", "aggregate_health_check_l4_flow_log: false");
+    let each = analyze_with(&dir.0, "each", &input, &off, 1);
+    let unmerged = rows(&each, "l4_flow_log");
+    let probes: Vec<Value> = unmerged
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.0).expect("row"))
+        .filter(|r| r["close_type"] == 20)
+        .collect();
+    // The exchange with data spans the minute's end: a minute row, then its closing row.
+    assert_eq!(
+        (unmerged.len(), probes.len()),
+        (22, 20),
+        "one row per probe when off"
+    );
+
+    for workers in [1, 2] {
+        let out = analyze(&dir.0, &format!("merged{workers}"), &input, "", workers);
+        let rows: Vec<Value> = rows(&out, "l4_flow_log")
+            .iter()
+            .map(|r| serde_json::from_str(&r.0).expect("row"))
+            .collect();
+        let merged: Vec<&Value> = rows.iter().filter(|r| r["close_type"] == 20).collect();
+        assert_eq!(rows.len(), 4, "{workers} workers: {rows:#?}");
+        // The minute boundary: 1,700,000,040 is minute 28,333,334's start.
+        let in_minute = |r: &Value| r["start_time"].as_u64().unwrap() < 1_700_000_040 * S;
+        let (first, second): (Vec<&Value>, Vec<&Value>) = merged.iter().partition(|r| in_minute(r));
+        assert_eq!((first.len(), second.len()), (1, 1), "{merged:#?}");
+        for (m, n) in [(first[0], 15u64), (second[0], 5)] {
+            assert_eq!(m["client_port"], 0, "{m}");
+            assert_eq!(m["server_port"], 80);
+            assert_eq!(m["packet_tx"].as_u64(), Some(3 * n), "{m}");
+            assert_eq!(m["packet_rx"].as_u64(), Some(n), "{m}");
+            // The earliest probe's flow id and start, the last one's end.
+            let of_minute: Vec<&Value> = probes
+                .iter()
+                .filter(|p| in_minute(p) == in_minute(m))
+                .collect();
+            let earliest = of_minute
+                .iter()
+                .min_by_key(|p| p["start_time"].as_u64())
+                .unwrap();
+            assert_eq!(m["flow_id"], earliest["flow_id"]);
+            assert_eq!(m["start_time"], earliest["start_time"]);
+            let last_end = of_minute
+                .iter()
+                .filter_map(|p| p["end_time"].as_u64())
+                .max();
+            assert_eq!(m["end_time"].as_u64(), last_end);
+        }
+        assert_eq!(stat(&out, "health_check.merged"), 18);
+        // The metrics count every probe, as without the aggregation.
+        assert_eq!(
+            metrics_files(&out),
+            metrics_files(&each),
+            "{workers} workers"
+        );
+    }
 }

@@ -192,13 +192,18 @@ fn sighup_switches_the_flow_log_filters_and_throttles_live() {
     );
     let ports = l4_ports(&out);
     let has = |p: u64| ports.iter().any(|&(c, s)| c == p || s == p);
-    assert!(has(40_002), "the flows after the reload are kept: {ports:?}");
+    assert!(
+        has(40_002),
+        "the flows after the reload are kept: {ports:?}"
+    );
     assert!(!has(40_001), "the flow before it was filtered: {ports:?}");
     let kept = ports.iter().filter(|&&(_, s)| s == 40_002).count() as u64;
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
             .expect("stats json");
-    let throttled = stats["throttled.l4_rows"].as_u64().expect("throttled.l4_rows");
+    let throttled = stats["throttled.l4_rows"]
+        .as_u64()
+        .expect("throttled.l4_rows");
     // The flow to 40 003 may be reported after the reload too (kept or throttled).
     assert!(
         kept <= 800 && throttled >= 200 && kept + throttled <= 1001,

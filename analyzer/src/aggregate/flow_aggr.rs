@@ -61,34 +61,9 @@ fn first_nonzero(a: u64, b: u64) -> u64 {
     }
 }
 
-/// Adds row `b` (later) to `a`.
-fn merge(a: &mut L4FlowLog, b: &L4FlowLog) {
-    if (a.peers.ip_0, a.peers.client_port) != (b.peers.ip_0, b.peers.client_port) {
-        swap_roles(a);
-    }
-    a.end_time = b.end_time;
-    a.duration = b.duration;
-    a.close_type = b.close_type;
-    a.close_type_name = b.close_type_name;
-    a.status = b.status;
-    a.signal_source = b.signal_source;
-    a.capture_network_type = b.capture_network_type;
-    a.tap_port = b.tap_port;
-    a.tap_port_type = b.tap_port_type;
-    a.tap_side = b.tap_side;
-    a.observation_point = b.observation_point;
-    a.l2_end_0 |= b.l2_end_0;
-    a.l2_end_1 |= b.l2_end_1;
-    a.eth_type = b.eth_type;
-    a.vlan = b.vlan;
-    a.peers = b.peers;
-    a.tunnel_type = b.tunnel_type;
-    a.tunnel_tier = b.tunnel_tier;
-    a.tunnel_id = b.tunnel_id;
-    a.tunnel_tx_ip_0 = b.tunnel_tx_ip_0.or(a.tunnel_tx_ip_0);
-    a.tunnel_tx_ip_1 = b.tunnel_tx_ip_1.or(a.tunnel_tx_ip_1);
-    a.tunnel_rx_ip_0 = b.tunnel_rx_ip_0.or(a.tunnel_rx_ip_0);
-    a.tunnel_rx_ip_1 = b.tunnel_rx_ip_1.or(a.tunnel_rx_ip_1);
+/// Adds the interval counters of `b` to `a` (sums) and keeps the larger of each maximum: what
+/// two rows of one flow, or of flows merged into one row, have together.
+pub(super) fn add_interval(a: &mut L4FlowLog, b: &L4FlowLog) {
     macro_rules! sum {
         ($($f:ident),+) => { $(a.$f += b.$f;)+ };
     }
@@ -141,18 +116,49 @@ fn merge(a: &mut L4FlowLog, b: &L4FlowLog) {
         art_max,
         cit_max,
         rrt_max,
-        tls_rtt,
-        total_packet_tx,
-        total_packet_rx,
-        total_byte_tx,
-        total_byte_rx
+        tls_rtt
     );
+    a.tcp_flags_bit_0 |= b.tcp_flags_bit_0;
+    a.tcp_flags_bit_1 |= b.tcp_flags_bit_1;
+}
+
+/// Adds row `b` (later) to `a`.
+fn merge(a: &mut L4FlowLog, b: &L4FlowLog) {
+    if (a.peers.ip_0, a.peers.client_port) != (b.peers.ip_0, b.peers.client_port) {
+        swap_roles(a);
+    }
+    a.end_time = b.end_time;
+    a.duration = b.duration;
+    a.close_type = b.close_type;
+    a.close_type_name = b.close_type_name;
+    a.status = b.status;
+    a.signal_source = b.signal_source;
+    a.capture_network_type = b.capture_network_type;
+    a.tap_port = b.tap_port;
+    a.tap_port_type = b.tap_port_type;
+    a.tap_side = b.tap_side;
+    a.observation_point = b.observation_point;
+    a.l2_end_0 |= b.l2_end_0;
+    a.l2_end_1 |= b.l2_end_1;
+    a.eth_type = b.eth_type;
+    a.vlan = b.vlan;
+    a.peers = b.peers;
+    a.tunnel_type = b.tunnel_type;
+    a.tunnel_tier = b.tunnel_tier;
+    a.tunnel_id = b.tunnel_id;
+    a.tunnel_tx_ip_0 = b.tunnel_tx_ip_0.or(a.tunnel_tx_ip_0);
+    a.tunnel_tx_ip_1 = b.tunnel_tx_ip_1.or(a.tunnel_tx_ip_1);
+    a.tunnel_rx_ip_0 = b.tunnel_rx_ip_0.or(a.tunnel_rx_ip_0);
+    a.tunnel_rx_ip_1 = b.tunnel_rx_ip_1.or(a.tunnel_rx_ip_1);
+    add_interval(a, b);
+    a.total_packet_tx = a.total_packet_tx.max(b.total_packet_tx);
+    a.total_packet_rx = a.total_packet_rx.max(b.total_packet_rx);
+    a.total_byte_tx = a.total_byte_tx.max(b.total_byte_tx);
+    a.total_byte_rx = a.total_byte_rx.max(b.total_byte_rx);
     a.first_time_tx = first_nonzero(a.first_time_tx, b.first_time_tx);
     a.first_time_rx = first_nonzero(a.first_time_rx, b.first_time_rx);
     a.last_time_tx = first_nonzero(b.last_time_tx, a.last_time_tx);
     a.last_time_rx = first_nonzero(b.last_time_rx, a.last_time_rx);
-    a.tcp_flags_bit_0 |= b.tcp_flags_bit_0;
-    a.tcp_flags_bit_1 |= b.tcp_flags_bit_1;
     a.direction_score = b.direction_score;
     a.reversed = b.reversed;
     if b.l7_protocol != 0 {

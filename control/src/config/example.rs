@@ -67,6 +67,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.flow_log.filters.l7_capture_network_types", Some("[0]"), "", "l7 rows kept by capture network type: 0 every type, -1 none."),
     ("outputs.flow_log.filters.l4_ignored_observation_points", Some("[]"), "", "tap_side values whose l4 rows are dropped (0 rest, 1 c, 2 s, 4 local, 9 c-nd, 10 s-nd, ...)."),
     ("outputs.flow_log.filters.l7_ignored_observation_points", Some("[]"), "", "tap_side values whose l7 rows are dropped."),
+    ("outputs.flow_log.aggregators.aggregate_health_check_l4_flow_log", Some("true"), "", "Health-check probes (handshake, client RST, no data) as one l4 row per service and minute, client_port 0."),
     ("outputs.flow_log.throttles.l4_throttle", None, "10000", "At most this many l4 rows a second (4 s periods, 100..=1000000; unset: every row, DeepFlow: 10000)."),
     ("outputs.flow_log.throttles.l7_throttle", None, "10000", "The same for the l7 rows."),
     ("outputs.flow_metrics.enabled", Some("true"), "", "Write the flow_metrics documents (network, network_map, application, application_map; 1 minute)."),

@@ -87,6 +87,9 @@ pub struct Config {
     pub log_filters: crate::sink::LogFilters,
     /// `outputs.flow_log.throttles`: rows per second the log outputs keep at most.
     pub log_throttles: crate::sink::LogThrottles,
+    /// `outputs.flow_log.aggregators.aggregate_health_check_l4_flow_log`: health-check probes'
+    /// l4 rows merged per service and minute.
+    pub aggregate_health_checks: bool,
     /// `global.communication.ingester_*`, `outputs.compression`: records to a DeepFlow ingester.
     pub ingester: IngesterConfig,
     /// `inputs.ebpf`: the syscall tracer.
@@ -110,6 +113,7 @@ impl Config {
         crate::sink::LogPolicy {
             filters: self.log_filters,
             throttles: self.log_throttles,
+            aggregate_health_checks: self.aggregate_health_checks,
         }
     }
 }
@@ -128,6 +132,7 @@ impl Default for Config {
             ipfix: Default::default(),
             log_filters: Default::default(),
             log_throttles: Default::default(),
+            aggregate_health_checks: true,
             ingester: Default::default(),
             ebpf: Default::default(),
             process: Default::default(),
@@ -702,6 +707,11 @@ impl RawConfig {
             ipfix,
             log_filters,
             log_throttles,
+            aggregate_health_checks: self
+                .outputs
+                .flow_log
+                .aggregators
+                .aggregate_health_check_l4_flow_log,
             ingester,
             max_memory_mib: max_memory,
             file_output: FileOutput {

@@ -237,6 +237,22 @@ pub(super) struct FlowLogOutput {
     pub(super) file: FileSink,
     pub(super) filters: super::flow_log_filters::FlowLogFilters,
     pub(super) throttles: super::flow_log_throttles::FlowLogThrottles,
+    pub(super) aggregators: FlowLogAggregators,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FlowLogAggregators {
+    pub(super) aggregate_health_check_l4_flow_log: bool,
+}
+
+impl Default for FlowLogAggregators {
+    /// DeepFlow's default: probes merged.
+    fn default() -> Self {
+        FlowLogAggregators {
+            aggregate_health_check_l4_flow_log: true,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,51 +1,94 @@
-//! What of the l4 and l7 rows reaches the log outputs: DeepFlow's `outputs.flow_log` filters
-//! ([`LogFilters`]), then its throttles ([`LogThrottles`]). Both are for the logs only: the
-//! `flow_metrics` aggregation and the sinks that derive metrics (Prometheus) see every row.
+//! What of the l4 and l7 rows reaches the log outputs, in DeepFlow's order: its
+//! `outputs.flow_log` filters ([`LogFilters`]), the aggregation of health-check probes
+//! ([`HealthCheckAggr`]), then its throttles ([`LogThrottles`]). All of it is for the logs only:
+//! the `flow_metrics` aggregation and the sinks that derive metrics (Prometheus) see every row
+//! as it comes.
 
 use std::sync::{Arc, Mutex};
 
-use tapflow_analyzer::RecordRef;
+use tapflow_analyzer::aggregate::health_check::is_health_check;
+use tapflow_analyzer::aggregate::{HealthCheckAggr, HealthCheckCounters};
+use tapflow_analyzer::{RecordRef, RecordSink};
 
 use super::log_filter::LogFilters;
 use super::log_throttle::{row_key, LogThrottles, RowThrottle, ThrottleCounters};
 
-/// The log outputs' policy: which rows (filters), how many a second (throttles).
+/// The log outputs' policy: which rows (filters), health-check probes merged or not, how many
+/// rows a second (throttles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogPolicy {
     pub filters: LogFilters,
     pub throttles: LogThrottles,
+    /// `outputs.flow_log.aggregators.aggregate_health_check_l4_flow_log`.
+    pub aggregate_health_checks: bool,
 }
 
 impl LogPolicy {
-    /// Every row, unthrottled.
+    /// Every row as it comes: unfiltered, unmerged, unthrottled.
     pub const ALL: LogPolicy = LogPolicy {
         filters: LogFilters::ALL,
         throttles: LogThrottles::NONE,
+        aggregate_health_checks: false,
     };
 
-    /// Whether every row passes (the fan-out then checks none).
-    pub fn keeps_all(&self) -> bool {
-        self.filters.keeps_all() && self.throttles.is_none()
+    /// Whether every row is to be checked (filters or throttles; the fan-out then takes rows
+    /// one by one).
+    pub fn checks_every_row(&self) -> bool {
+        !self.filters.keeps_all() || !self.throttles.is_none()
     }
 }
 
-/// The policy in force in a fan-out, with the throttles' state.
-#[derive(Debug, Clone, Default)]
+/// The policy in force in a fan-out, with the throttles' state and the probes held.
+#[derive(Debug, Default)]
 pub(super) struct LogGate {
     filters: LogFilters,
     l4: Option<RowThrottle>,
     l7: Option<RowThrottle>,
     /// Rows of throttles since replaced or removed.
     throttled_before: ThrottleCounters,
+    aggregate_health_checks: bool,
+    health_checks: HealthCheckAggr,
 }
 
 impl LogGate {
-    /// Applies `policy`; a throttle whose kind stays throttled keeps its period's count.
+    /// Applies `policy`; a throttle whose kind stays throttled keeps its period's count. Probes
+    /// held when their aggregation is turned off are written at the next [`LogGate::release`].
     pub(super) fn set(&mut self, policy: LogPolicy) {
         self.filters = policy.filters;
         let before = &mut self.throttled_before;
         update(&mut self.l4, policy.throttles.l4, &mut before.l4_rows);
         update(&mut self.l7, policy.throttles.l7, &mut before.l7_rows);
+        self.aggregate_health_checks = policy.aggregate_health_checks;
+    }
+
+    /// Whether `rec` may be held (a probe's row while they are merged).
+    #[inline]
+    pub(super) fn may_hold(&self, rec: RecordRef<'_>) -> bool {
+        self.aggregate_health_checks && matches!(rec, RecordRef::L4FlowLog(r) if is_health_check(r))
+    }
+
+    /// Whether probes' rows are merged.
+    pub(super) fn aggregates(&self) -> bool {
+        self.aggregate_health_checks
+    }
+
+    pub(super) fn health_check_counters(&self) -> HealthCheckCounters {
+        self.health_checks.counters()
+    }
+
+    /// Writes the held rows that are due at `now_ns` (every one when None, or when the
+    /// aggregation was turned off) to the log sinks through `write`, throttled.
+    pub(super) fn release(&mut self, now_ns: Option<u64>, write: &mut dyn FnMut(RecordRef<'_>)) {
+        let mut out = Released {
+            l4: &mut self.l4,
+            write,
+        };
+        match now_ns {
+            Some(now) if self.aggregate_health_checks => {
+                self.health_checks.close_until(now, &mut out)
+            }
+            _ => self.health_checks.finish(&mut out),
+        }
     }
 
     pub(super) fn policy(&self) -> LogPolicy {
@@ -57,29 +100,40 @@ impl LogGate {
                 l4: rate(&self.l4),
                 l7: rate(&self.l7),
             },
+            aggregate_health_checks: self.aggregate_health_checks,
         }
     }
 
-    /// Whether `rec` reaches the log outputs (records of other kinds always do).
+    /// Whether `rec` reaches the log outputs now (records of other kinds always do): false
+    /// when filtered, held to be merged, or throttled.
     #[inline]
     pub(super) fn passes(&mut self, rec: RecordRef<'_>) -> bool {
-        let (kept, throttle, time) = match rec {
+        let (kept, time) = match rec {
             RecordRef::L4FlowLog(r) => (
                 self.filters.l4.keeps(r.capture_network_type, r.tap_side),
-                &mut self.l4,
                 r.end_time,
             ),
             RecordRef::L7FlowLog(r) => (
                 self.filters.l7.keeps(r.capture_network_type, r.tap_side),
-                &mut self.l7,
                 r.end_time,
             ),
             _ => return true,
         };
-        match throttle {
-            Some(t) if kept => t.admits(time, row_key(rec)),
-            _ => kept,
+        if !kept {
+            return false;
         }
+        let throttle = match rec {
+            RecordRef::L4FlowLog(r) => {
+                if self.aggregate_health_checks && is_health_check(r) && self.health_checks.add(r) {
+                    return false;
+                }
+                &mut self.l4
+            }
+            _ => &mut self.l7,
+        };
+        throttle
+            .as_mut()
+            .is_none_or(|t| t.admits(time, row_key(rec)))
     }
 
     /// Rows throttled since the start.
@@ -88,6 +142,28 @@ impl LogGate {
         ThrottleCounters {
             l4_rows: self.throttled_before.l4_rows + n(&self.l4),
             l7_rows: self.throttled_before.l7_rows + n(&self.l7),
+        }
+    }
+}
+
+/// Where the held rows go when written: through the l4 throttle to the log sinks.
+struct Released<'a> {
+    l4: &'a mut Option<RowThrottle>,
+    write: &'a mut dyn FnMut(RecordRef<'_>),
+}
+
+impl RecordSink for Released<'_> {
+    fn record(&mut self, rec: RecordRef<'_>) {
+        let time = match rec {
+            RecordRef::L4FlowLog(r) => r.end_time,
+            _ => 0,
+        };
+        if self
+            .l4
+            .as_mut()
+            .is_none_or(|t| t.admits(time, row_key(rec)))
+        {
+            (self.write)(rec);
         }
     }
 }
@@ -145,6 +221,7 @@ mod tests {
                 l7: RowFilter::ALL,
             },
             throttles: LogThrottles::NONE,
+            aggregate_health_checks: false,
         };
         u.clone().publish(p);
         assert_eq!(u.take(), Some(p));
@@ -171,6 +248,7 @@ mod tests {
                 l4: NonZeroU32::new(1),
                 l7: None,
             },
+            ..LogPolicy::ALL
         });
         // Type 4 rows are filtered, not throttled; 4 of the type 3 rows pass (1/s, 4 s).
         let passed = (0..10)
@@ -191,8 +269,8 @@ mod tests {
         };
         let mut g = LogGate::default();
         g.set(LogPolicy {
-            filters: LogFilters::ALL,
             throttles: one,
+            ..LogPolicy::ALL
         });
         assert_eq!(g.policy().throttles, one);
         let passed = (0..6)
@@ -201,8 +279,8 @@ mod tests {
         assert_eq!((passed, g.throttled().l4_rows), (4, 2));
         // The same rate again: the period's count holds.
         g.set(LogPolicy {
-            filters: LogFilters::ALL,
             throttles: one,
+            ..LogPolicy::ALL
         });
         assert!(!g.passes(RecordRef::L4FlowLog(&l4(9, 7, 3))));
         g.set(LogPolicy::ALL);

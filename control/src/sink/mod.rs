@@ -132,18 +132,19 @@ pub enum OutputTarget {
 
 /// Every configured sink; records go to all of them. The `flow_metrics` aggregation sits in
 /// front: it sees every record and writes its documents to the sinks when a minute is over (on
-/// [`RecordSink::tick`]) and at [`FanOut::finish`]. The flow log filters and throttles
-/// (`outputs.flow_log.filters`, `throttles`) sit between the aggregation and the sinks that keep
-/// logs.
+/// [`RecordSink::tick`]) and at [`FanOut::finish`]. The flow log filters, the health-check
+/// aggregation and the throttles (`outputs.flow_log.*`, [`LogPolicy`]) sit between the
+/// aggregation and the sinks that keep logs.
 pub struct FanOut {
     sinks: Vec<Box<dyn Sink>>,
     metrics: Option<Aggregator>,
     /// With 1-second metrics: live flows' second rows merged back into minute rows before the
     /// sinks see them.
     flow_aggr: Option<FlowAggr>,
-    /// The flow log filters and throttles.
+    /// The flow log filters, health-check aggregation and throttles.
     gate: LogGate,
-    /// Whether `gate` may refuse a row (false in the common case: no check).
+    /// Whether `gate` checks every row (false in the common case: it only takes probes' rows,
+    /// or nothing).
     gated: bool,
     /// A new policy from a running process's configuration, taken at the next tick.
     updates: LogPolicyUpdates,
@@ -153,17 +154,32 @@ pub struct FanOut {
 /// row to the sinks that `gate` gives it to.
 struct All<'a> {
     sinks: &'a mut Vec<Box<dyn Sink>>,
-    gate: Option<&'a mut LogGate>,
+    gate: &'a mut LogGate,
+    /// Whether `gate` checks every row.
+    gated: bool,
+}
+
+impl All<'_> {
+    /// Writes the rows the gate held that are due at `now_ns` (all when None) to the log sinks.
+    fn release(&mut self, now_ns: Option<u64>) {
+        let sinks = &mut *self.sinks;
+        self.gate.release(now_ns, &mut |rec| {
+            for s in sinks.iter_mut().filter(|s| !s.derives_metrics()) {
+                s.write(rec);
+            }
+        });
+    }
 }
 
 impl RecordSink for All<'_> {
     fn record(&mut self, rec: RecordRef<'_>) {
-        let Some(gate) = self.gate.as_deref_mut() else {
+        if !self.gated && !self.gate.may_hold(rec) {
             for s in self.sinks.iter_mut() {
                 s.write(rec);
             }
             return;
-        };
+        }
+        let gate = &mut *self.gate;
         let kept = gate.passes(rec);
         for s in self.sinks.iter_mut() {
             if kept || s.derives_metrics() {
@@ -255,11 +271,27 @@ impl FanOut {
 
     fn set_log_policy(&mut self, policy: LogPolicy) {
         self.gate.set(policy);
-        self.gated = !policy.keeps_all();
+        self.gated = policy.checks_every_row();
+    }
+
+    /// The health-check aggregation's counters.
+    pub fn health_check_counters(&self) -> tapflow_analyzer::aggregate::HealthCheckCounters {
+        self.gate.health_check_counters()
+    }
+
+    /// Whether `batch`'s records go one by one (merged, checked, or with probes to hold).
+    fn by_row(&self, batch: &RecordBatch) -> bool {
+        self.flow_aggr.is_some()
+            || self.gated
+            || (self.gate.aggregates()
+                && batch
+                    .l4
+                    .iter()
+                    .any(tapflow_analyzer::aggregate::health_check::is_health_check))
     }
 
     pub fn write_batch(&mut self, batch: &RecordBatch) {
-        if self.flow_aggr.is_some() || self.gated {
+        if self.by_row(batch) {
             // Row by row: merged first, or filtered (a batch's pre-rendered lines unused).
             batch.for_each(|r| self.record(r));
             return;
@@ -277,11 +309,13 @@ impl FanOut {
     pub fn finish(&mut self) -> Result<(), SinkError> {
         let mut all = All {
             sinks: &mut self.sinks,
-            gate: self.gated.then_some(&mut self.gate),
+            gate: &mut self.gate,
+            gated: self.gated,
         };
         if let Some(a) = &mut self.flow_aggr {
             a.finish(&mut all);
         }
+        all.release(None);
         if let Some(m) = &mut self.metrics {
             m.finish(&mut all);
         }
@@ -314,8 +348,8 @@ impl FanOut {
         first
     }
 
-    /// [`RecordSink::record`] with 1-second metrics (l4 rows merged first) or a flow log policy
-    /// that may refuse rows.
+    /// [`RecordSink::record`] with 1-second metrics (l4 rows merged first), a flow log policy
+    /// that checks every row, or a probe's row to hold.
     #[inline(never)]
     fn record_merged_or_filtered(&mut self, rec: RecordRef<'_>) {
         if let Some(m) = &mut self.metrics {
@@ -323,7 +357,8 @@ impl FanOut {
         }
         let mut all = All {
             sinks: &mut self.sinks,
-            gate: self.gated.then_some(&mut self.gate),
+            gate: &mut self.gate,
+            gated: self.gated,
         };
         match (&mut self.flow_aggr, rec) {
             (Some(a), RecordRef::L4FlowLog(r)) => a.add(r, &mut all),
@@ -348,7 +383,7 @@ impl FanOut {
 
 impl RecordSink for FanOut {
     fn record(&mut self, rec: RecordRef<'_>) {
-        if self.flow_aggr.is_some() || self.gated {
+        if self.flow_aggr.is_some() || self.gated || self.gate.may_hold(rec) {
             return self.record_merged_or_filtered(rec);
         }
         if let Some(m) = &mut self.metrics {
@@ -369,11 +404,13 @@ impl RecordSink for FanOut {
         }
         let mut all = All {
             sinks: &mut self.sinks,
-            gate: self.gated.then_some(&mut self.gate),
+            gate: &mut self.gate,
+            gated: self.gated,
         };
         if let Some(a) = &mut self.flow_aggr {
             a.close_until(now_ns, &mut all);
         }
+        all.release(Some(now_ns));
         if let Some(m) = &mut self.metrics {
             m.close_until(now_ns, &mut all);
         }
