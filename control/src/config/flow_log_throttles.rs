@@ -5,7 +5,8 @@ use std::num::NonZeroU32;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::raw::LegacyLogKeys;
+use super::{ConfigError, Legacy};
 use crate::sink::LogThrottles;
 
 /// DeepFlow's range of a throttle, rows per second.
@@ -20,7 +21,23 @@ pub(super) struct FlowLogThrottles {
 }
 
 impl FlowLogThrottles {
-    pub(super) fn build(&self) -> Result<LogThrottles, ConfigError> {
+    pub(super) fn build(
+        &self,
+        old: &LegacyLogKeys,
+        legacy: &mut Legacy,
+    ) -> Result<LogThrottles, ConfigError> {
+        let l4 = legacy.pick(
+            self.l4_throttle,
+            "outputs.flow_log.throttles.l4_throttle",
+            old.l4_log_collect_nps_threshold,
+            "l4_log_collect_nps_threshold",
+        )?;
+        let l7 = legacy.pick(
+            self.l7_throttle,
+            "outputs.flow_log.throttles.l7_throttle",
+            old.l7_log_collect_nps_threshold,
+            "l7_log_collect_nps_threshold",
+        )?;
         let rate = |v: Option<u64>, key: &'static str| -> Result<_, ConfigError> {
             let Some(v) = v else { return Ok(None) };
             if !RANGE.contains(&v) {
@@ -36,8 +53,8 @@ impl FlowLogThrottles {
             Ok(u32::try_from(v).ok().and_then(NonZeroU32::new))
         };
         Ok(LogThrottles {
-            l4: rate(self.l4_throttle, "outputs.flow_log.throttles.l4_throttle")?,
-            l7: rate(self.l7_throttle, "outputs.flow_log.throttles.l7_throttle")?,
+            l4: rate(l4, "outputs.flow_log.throttles.l4_throttle")?,
+            l7: rate(l7, "outputs.flow_log.throttles.l7_throttle")?,
         })
     }
 }

@@ -286,12 +286,12 @@ fn syntax_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Confi
 
 /// Merges a v7 key with its legacy spelling.
 #[derive(Debug, Default)]
-struct Legacy {
+pub(super) struct Legacy {
     warnings: Vec<String>,
 }
 
 impl Legacy {
-    fn pick<T: PartialEq + std::fmt::Debug>(
+    pub(super) fn pick<T: PartialEq + std::fmt::Debug>(
         &mut self,
         new: Option<T>,
         new_key: &'static str,
@@ -354,6 +354,7 @@ impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let invalid = |key: &'static str, problem: String| ConfigError::Invalid { key, problem };
         let mut legacy = Legacy::default();
+        let old_log_keys = self.legacy_log_keys();
         let st = self.static_config.unwrap_or_default();
         let process = process_sync::build(&self.inputs.proc, &st, &mut legacy.warnings)?;
         let max_memory = legacy
@@ -472,8 +473,16 @@ impl RawConfig {
             })?;
             trim = trim.with(t);
         }
-        let log_filters = self.outputs.flow_log.filters.build()?;
-        let log_throttles = self.outputs.flow_log.throttles.build()?;
+        let log_filters = self
+            .outputs
+            .flow_log
+            .filters
+            .build(&old_log_keys, &mut legacy)?;
+        let log_throttles = self
+            .outputs
+            .flow_log
+            .throttles
+            .build(&old_log_keys, &mut legacy)?;
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(

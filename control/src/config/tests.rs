@@ -569,6 +569,55 @@ outputs:
 }
 
 #[test]
+fn deepflow_v6_flow_log_keys_are_read_as_their_v7_names() {
+    use crate::sink::RowFilter;
+    let y = "l4_log_tap_types: [3]\nl7_log_store_tap_types: [-1]\nl4_log_ignore_tap_sides: [2]\n\
+             l7_log_ignore_tap_sides: [1]\nl4_log_collect_nps_threshold: 2000\n\
+             l7_log_collect_nps_threshold: 3000\n";
+    let c = Config::from_yaml(y).unwrap();
+    assert_eq!(c.log_filters.l4, RowFilter::new(&[3], &[2]).unwrap());
+    assert!(c.log_filters.l7.keeps_none());
+    let rates = (
+        c.log_throttles.l4.unwrap().get(),
+        c.log_throttles.l7.unwrap().get(),
+    );
+    assert_eq!(rates, (2000, 3000));
+    for (old, new) in [
+        (
+            "l4_log_tap_types",
+            "outputs.flow_log.filters.l4_capture_network_types",
+        ),
+        (
+            "l7_log_ignore_tap_sides",
+            "outputs.flow_log.filters.l7_ignored_observation_points",
+        ),
+        (
+            "l7_log_collect_nps_threshold",
+            "outputs.flow_log.throttles.l7_throttle",
+        ),
+    ] {
+        let said = format!("legacy key {old} read as {new}");
+        assert!(c.warnings.contains(&said), "{:?}", c.warnings);
+    }
+    // Both spellings: the same value is fine, two values are refused.
+    let both = |v: u32| {
+        format!("l4_log_collect_nps_threshold: 500\noutputs:\n  flow_log:\n    throttles:\n      l4_throttle: {v}\n")
+    };
+    assert!(Config::from_yaml(&both(500)).is_ok());
+    let e = Config::from_yaml(&both(600)).unwrap_err().to_string();
+    assert!(
+        e.contains("outputs.flow_log.throttles.l4_throttle")
+            && e.contains("l4_log_collect_nps_threshold"),
+        "{e}"
+    );
+    // The v7 range holds for the v6 key.
+    let e = Config::from_yaml("l7_log_collect_nps_threshold: 10\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("10 rows/s is not in 100..=1000000"), "{e}");
+}
+
+#[test]
 fn output_changes_are_named_for_the_next_start() {
     let base = Config::from_yaml("").unwrap();
     assert!(base.next_start_changes(&base.clone()).is_empty());
