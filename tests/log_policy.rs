@@ -1,5 +1,5 @@
-//! `outputs.flow_log.filters`, `throttles` and the health-check aggregation through
-//! `tapflow analyze`.
+//! What reaches the logs, through `tapflow analyze`: `outputs.flow_log.filters`, `throttles`,
+//! the health-check aggregation and the request log blacklist (`tag_filters`).
 //!
 //! Filters: a capture mixing a VLAN mapped to capture network type 4 with untagged traffic
 //! (type 3), analysed with and without the filters. The kept rows are exactly the unfiltered
@@ -13,6 +13,9 @@
 //!
 //! Health checks: 20 TCP probes of one service (handshake, client RST) across a minute's start
 //! become one row per minute with client port 0, the same with two workers, the metrics unchanged.
+//!
+//! Request log blacklist: HTTP requests to `/health...` are neither written nor counted (l4 rows'
+//! `l7_request`, the application documents), with one and two workers.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -540,6 +543,81 @@ fn health_check_probes_become_one_row_per_service_and_minute() {
         assert_eq!(
             metrics_files(&out),
             metrics_files(&each),
+            "{workers} workers"
+        );
+    }
+}
+
+/// A metrics table's documents summed: (requests, responses) of every `application` document.
+fn app_requests(out: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(out.join("flow_metrics.application.1m.jsonl"))
+        .expect("application documents");
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("document"))
+        .fold((0, 0), |(q, r), d| {
+            let n = |k: &str| d[k].as_u64().unwrap_or(0);
+            (q + n("request"), r + n("response"))
+        })
+}
+
+#[test]
+fn tag_filters_hide_requests_from_the_logs_and_the_metrics() {
+    let dir = Scratch::new("tag-filters");
+    let input = dir.0.join("web.pcap");
+    let spec = GenSpec {
+        flows: 300,
+        scenarios: vec![Scenario::Web],
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    generate(&spec, &mut pcap, None).expect("generate");
+    std::fs::write(&input, pcap).expect("write capture");
+
+    let all = analyze(&dir.0, "all", &input, "", 1);
+    let requests: Vec<Value> = rows(&all, "l7_flow_log")
+        .iter()
+        .map(|r| serde_json::from_str(&r.0).expect("row"))
+        .collect();
+    let health = |r: &Value| {
+        r["endpoint"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("/health"))
+    };
+    let hidden = requests.iter().filter(|r| health(r)).count() as u64;
+    let total = requests.len() as u64;
+    assert!(hidden > 10 && hidden < total / 2, "{hidden} of {total}");
+    let l4_requests = |out: &Path| -> u64 {
+        rows(out, "l4_flow_log")
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.0).expect("row")["l7_request"].as_u64())
+            .map(Option::unwrap_or_default)
+            .sum()
+    };
+
+    let blacklist = "processors:\n  request_log:\n    filters:\n      tag_filters:\n        \
+                     HTTP:\n          - {field_name: endpoint, operator: prefix, value: /health}\n";
+    for workers in [1, 2] {
+        let out = analyze_with(
+            &dir.0,
+            &format!("hidden{workers}"),
+            &input,
+            blacklist,
+            workers,
+        );
+        let kept: Vec<Value> = rows(&out, "l7_flow_log")
+            .iter()
+            .map(|r| serde_json::from_str(&r.0).expect("row"))
+            .collect();
+        assert!(!kept.iter().any(health), "{workers} workers");
+        assert_eq!(kept.len() as u64, total - hidden);
+        assert_eq!(stat(&out, "l7.blacklisted"), hidden);
+        // Not counted: the l4 rows' L7 figures and the application documents lose them too.
+        assert_eq!(l4_requests(&out), l4_requests(&all) - hidden);
+        let (q, r) = app_requests(&out);
+        let (q_all, r_all) = app_requests(&all);
+        assert_eq!(
+            (q, r),
+            (q_all - hidden, r_all - hidden),
             "{workers} workers"
         );
     }

@@ -115,6 +115,8 @@ pub struct L7Config {
     pub endpoints: EndpointRules,
     /// Each protocol's own settings.
     pub protocols: ProtocolConfigs,
+    /// `filters.tag_filters`: requests neither logged nor counted.
+    pub blacklist: super::blacklist::Blacklist,
 }
 
 impl Default for L7Config {
@@ -150,6 +152,7 @@ impl Default for L7Config {
             tags: TracingTags::default(),
             endpoints: EndpointRules::default(),
             protocols: ProtocolConfigs::default(),
+            blacklist: super::blacklist::Blacklist::default(),
         }
     }
 }

@@ -110,17 +110,37 @@ pub(crate) fn fill_base(row: &mut L7FlowLog, base: &RowBase<'_>) {
     row.l7_protocol_str = proto.name();
 }
 
-/// Reports a request that got no response.
+/// Reports a request that got no response; false when it is on the blacklist (not written,
+/// and not to be counted by the caller).
 pub(crate) fn emit_unanswered(
     e: PendingEntry<'_>,
     status: ResponseStatus,
     sink: &mut dyn RecordSink,
     counters: &mut L7Counters,
-) {
+) -> bool {
+    if e.hidden {
+        return false;
+    }
     e.row.row_type = TYPE_REQUEST;
     e.row.response_status = status.code();
     counters.records += 1;
     sink.record(e.row.as_ref());
+    true
+}
+
+/// Reports a request that timed out, counted in `stats` and `counters` unless hidden.
+pub(crate) fn emit_timeout(
+    e: PendingEntry<'_>,
+    stats: Option<&mut L7Stats>,
+    sink: &mut dyn RecordSink,
+    counters: &mut L7Counters,
+) {
+    if emit_unanswered(e, ResponseStatus::Timeout, sink, counters) {
+        counters.timeouts += 1;
+        if let Some(s) = stats {
+            s.timeout += 1;
+        }
+    }
 }
 
 impl<'a> Exchange<'a> {
@@ -194,14 +214,11 @@ impl<'a> Exchange<'a> {
         fill: impl FnOnce(&mut L7FlowLog),
     ) -> RequestId {
         self.messages += 1;
-        self.stats.request += 1;
         self.counters.requests += 1;
         if let Some(k) = key {
             if let Some(old) = self.refs.take_key(k) {
                 if let Some(e) = self.pool.take(old) {
-                    self.stats.timeout += 1;
-                    self.counters.timeouts += 1;
-                    emit_unanswered(e, ResponseStatus::Timeout, self.sink, self.counters);
+                    emit_timeout(e, Some(&mut *self.stats), self.sink, self.counters);
                 }
             }
         }
@@ -221,6 +238,12 @@ impl<'a> Exchange<'a> {
         row.captured_request_byte = captured;
         row.is_tls = self.is_tls;
         fill(row);
+        if self.cfg.blacklist.hides(row) {
+            self.pool.hide(seq);
+            self.counters.blacklisted += 1;
+        } else {
+            self.stats.request += 1;
+        }
         if let Some(old) = self.refs.push(seq, key.unwrap_or(0)) {
             if let Some(e) = self.pool.take(old) {
                 self.counters.pending_evicted += 1;
@@ -234,7 +257,6 @@ impl<'a> Exchange<'a> {
     /// written at once as a request row (`type` 0) with status ok; not a timeout.
     pub fn one_way(&mut self, captured: u32, fill: impl FnOnce(&mut L7FlowLog)) {
         self.messages += 1;
-        self.stats.request += 1;
         self.counters.requests += 1;
         let base = self.row_base();
         let row = &mut *self.scratch;
@@ -248,6 +270,11 @@ impl<'a> Exchange<'a> {
         row.is_tls = self.is_tls;
         row.response_status = ResponseStatus::Ok.code();
         fill(row);
+        if self.cfg.blacklist.hides(row) {
+            self.counters.blacklisted += 1;
+            return;
+        }
+        self.stats.request += 1;
         self.counters.records += 1;
         self.sink.record(row.as_ref());
     }
@@ -281,7 +308,6 @@ impl<'a> Exchange<'a> {
         fill: impl FnOnce(&mut L7FlowLog),
     ) {
         self.messages += 1;
-        self.stats.response += 1;
         self.counters.responses += 1;
         let seq = match pairing {
             Pairing::Key(k) => self.refs.take_key(k),
@@ -296,6 +322,8 @@ impl<'a> Exchange<'a> {
         let timeout_ns = self.request_timeout_ns();
         let now_us = ts_ns / 1_000;
         let row = match seq.and_then(|s| self.pool.take(s)) {
+            // On the blacklist: its response is neither written nor counted either.
+            Some(e) if e.hidden => return,
             Some(e) => {
                 let row = e.row;
                 row.row_type = TYPE_SESSION;
@@ -327,9 +355,14 @@ impl<'a> Exchange<'a> {
                 row.captured_response_byte = captured;
                 row.is_tls = self.is_tls;
                 fill(row);
+                if self.cfg.blacklist.hides(row) {
+                    self.counters.blacklisted += 1;
+                    return;
+                }
                 row
             }
         };
+        self.stats.response += 1;
         if row.response_status == ResponseStatus::ServerError.code() {
             self.stats.server_error += 1;
         } else if row.response_status == ResponseStatus::ClientError.code() {

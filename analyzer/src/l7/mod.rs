@@ -16,6 +16,7 @@
 
 pub mod amqp;
 pub mod app_table;
+pub mod blacklist;
 pub mod config;
 pub mod exchange;
 pub mod flow_state;

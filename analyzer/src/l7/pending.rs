@@ -26,6 +26,8 @@ struct Entry {
     flow_id: u64,
     /// Its row in [`PendingPool::rows`] while live.
     row: u32,
+    /// On the request log blacklist: neither written nor counted when it leaves.
+    hidden: bool,
 }
 
 /// One pending request, as a caller sees it: the row it may fill or report.
@@ -36,6 +38,8 @@ pub struct PendingEntry<'a> {
     pub slot: u32,
     pub flow_id: u64,
     pub row: &'a mut L7FlowLog,
+    /// On the request log blacklist ([`super::blacklist`]): not written, not counted.
+    pub hidden: bool,
 }
 
 /// The ring of pending requests and their rows.
@@ -91,6 +95,7 @@ impl PendingPool {
             slot: e.slot,
             flow_id: e.flow_id,
             row: &mut self.rows[e.row as usize],
+            hidden: e.hidden,
         }
     }
 
@@ -145,6 +150,7 @@ impl PendingPool {
             slot,
             flow_id,
             row,
+            hidden: false,
         };
         if i == self.entries.len() {
             self.entries.push(e);
@@ -170,6 +176,14 @@ impl PendingPool {
         }
         let (flow_id, row) = (e.flow_id, e.row);
         Some((flow_id, &mut self.rows[row as usize]))
+    }
+
+    /// Marks waiting entry `seq` as on the blacklist.
+    pub fn hide(&mut self, seq: u64) {
+        let i = self.index(seq);
+        if let Some(e) = self.entries.get_mut(i).filter(|e| e.live && e.seq == seq) {
+            e.hidden = true;
+        }
     }
 
     /// Is entry `seq` still waiting?

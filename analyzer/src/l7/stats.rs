@@ -54,6 +54,9 @@ crate::named_counters! {
         unmatched_responses,
         /// Requests reported unanswered (window passed, or the flow ended).
         timeouts,
+        /// Requests (and responses without one) on the `tag_filters` blacklist: not written,
+        /// not counted in the flows' L7 performance.
+        blacklisted,
         /// Pending requests pushed out because the pool or the flow's 16 slots were full.
         pending_evicted,
         /// Messages that failed to decode (the parser resynchronises at the next segment).

@@ -4,7 +4,7 @@
 
 use super::app_table::{AppTable, Verdict, APP_TABLE_CAPACITY};
 use super::config::L7Config;
-use super::exchange::{emit_unanswered, Exchange};
+use super::exchange::{emit_timeout, Exchange};
 use super::flow_state::{L7Flow, L7Slab, HOLD_MAX};
 use super::parser::{Hold, Segment, Transport};
 use super::pending::PendingPool;
@@ -12,7 +12,7 @@ use super::protocol::{L7Protocol, ParserKind};
 use super::reassembly::HoldPool;
 use super::registry::Pools;
 use super::stats::{L7Counters, L7Stats};
-use super::{Probe, ResponseStatus};
+use super::Probe;
 use crate::flow::{Endpoint, Flow, L7Link};
 use crate::mirror::CaptureMode;
 use crate::record::{L7FlowLog, RecordSink};
@@ -491,11 +491,8 @@ impl L7Tracker {
     /// Reports requests whose window passed by `now_ns` as timeouts.
     pub fn expire(&mut self, now_ns: u64, sink: &mut dyn RecordSink, counters: &mut L7Counters) {
         while let Some(e) = self.pool.pop_expired(now_ns) {
-            counters.timeouts += 1;
-            if let Some(st) = self.slab.get_mut(e.slot, e.flow_id) {
-                st.stats.timeout += 1;
-            }
-            emit_unanswered(e, ResponseStatus::Timeout, sink, counters);
+            let stats = self.slab.get_mut(e.slot, e.flow_id).map(|st| &mut st.stats);
+            emit_timeout(e, stats, sink, counters);
         }
     }
 
@@ -541,9 +538,7 @@ impl L7Tracker {
             .on_close(st.kind, st.state, &cfg.protocols, &mut x);
         while let Some(seq) = st.refs.take_oldest() {
             if let Some(e) = self.pool.take(seq) {
-                st.stats.timeout += 1;
-                counters.timeouts += 1;
-                emit_unanswered(e, ResponseStatus::Timeout, sink, counters);
+                emit_timeout(e, Some(&mut st.stats), sink, counters);
             }
         }
     }

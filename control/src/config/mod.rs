@@ -16,6 +16,7 @@ mod process_sync;
 mod prometheus;
 mod raw;
 mod request_log;
+mod tag_filters;
 
 use std::path::Path;
 

@@ -76,7 +76,7 @@ impl Ports {
 struct Filters {
     /// Protocol name -> port list (`53,5353`, `1-65535`).
     port_number_prefilters: Option<std::collections::BTreeMap<String, Ports>>,
-    tag_filters: Option<serde_yaml::Value>,
+    tag_filters: Option<super::tag_filters::TagFilters>,
     unconcerned_dns_nxdomain_response_suffixes: Option<Vec<String>>,
     cbpf_disabled: Option<bool>,
 }
@@ -181,7 +181,7 @@ fn duration_ns(key: &'static str, v: &Option<String>, default: u64) -> Result<u6
 
 /// A protocol name of `enabled_protocols` / the prefilters: Some(parsed), None for a DeepFlow
 /// protocol tapflow does not parse yet, error for an unknown name.
-fn protocol(key: &'static str, name: &str) -> Result<Option<L7Protocol>, ConfigError> {
+pub(super) fn protocol(key: &'static str, name: &str) -> Result<Option<L7Protocol>, ConfigError> {
     if let Some(p) = L7Protocol::from_name(name) {
         return Ok(Some(p));
     }
@@ -299,6 +299,9 @@ impl RequestLog {
                 }
             }
         }
+        if let Some(f) = &self.filters.tag_filters {
+            c.blacklist = super::tag_filters::build(f, warnings)?;
+        }
         if let Some(v) = &self.filters.unconcerned_dns_nxdomain_response_suffixes {
             c.protocols.dns.nxdomain_unconcerned_suffixes = v.clone();
         }
@@ -366,7 +369,6 @@ impl RequestLog {
                 special.and_then(|s| s.grpc.as_ref()?.streaming_data_enabled) == Some(true),
                 "application_protocol_inference.protocol_special_config.grpc.streaming_data_enabled",
             ),
-            (self.filters.tag_filters.is_some(), "filters.tag_filters"),
             (
                 self.filters.cbpf_disabled.is_some(),
                 "filters.cbpf_disabled",

@@ -240,6 +240,52 @@ fn dpdk_keys() {
 }
 
 #[test]
+fn request_log_tag_filters_are_the_blacklist() {
+    let y = r#"
+processors:
+  request_log:
+    filters:
+      tag_filters:
+        HTTP:
+          - field_name: endpoint
+            operator: prefix
+            value: /health
+          - field_name: Request_Domain
+            operator: EQUAL
+            field_value: probe.internal
+        gRPC: []
+        Oracle:
+          - {field_name: endpoint, operator: equal, value: x}
+        Redis: ~
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    assert_eq!(c.analyzer.l7.blacklist.len(), 2);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("tag_filters") && w.contains("does not parse Oracle")),
+        "{:?}",
+        c.warnings
+    );
+    assert!(!c
+        .warnings
+        .iter()
+        .any(|w| w.contains("accepted but not applied")));
+    let bad = |rule: &str| {
+        let y = format!(
+            "processors:\n  request_log:\n    filters:\n      tag_filters:\n        HTTP:\n          - {rule}\n"
+        );
+        Config::from_yaml(&y).unwrap_err().to_string()
+    };
+    let e = bad("{field_name: status, operator: equal, value: x}");
+    assert!(e.contains("tag_filters") && e.contains("'status'"), "{e}");
+    let e = bad("{field_name: endpoint, operator: suffix, value: x}");
+    assert!(e.contains("operator 'suffix'"), "{e}");
+    let e = bad("{field_name: endpoint, operator: equal, valu: x}");
+    assert!(e.contains("valu"), "{e}");
+}
+
+#[test]
 fn request_log_settings_apply() {
     let y = r#"
 processors:
