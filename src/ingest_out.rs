@@ -44,6 +44,7 @@ pub(crate) fn attach(
     sc.addr.clone_from(&addr);
     sc.compress_l4 = cfg.ingester.compress_l4;
     sc.compress_l7 = cfg.ingester.compress_l7;
+    sc.max_bytes_per_s = cfg.ingester.max_bytes_per_s;
     sc.overflow = if cfg.ingester.wait_on_overflow {
         Overflow::Wait
     } else {
@@ -61,9 +62,11 @@ pub(crate) fn attach(
     Ok(Some(h))
 }
 
-/// A new configuration's ingester address takes effect (unless `--ingester` fixed one).
+/// A new configuration's ingester address (unless `--ingester` fixed one) and throughput limit
+/// take effect.
 pub(crate) fn follow(a: &IngesterArgs, h: Option<&SenderHandle>, new: &Config, quiet: bool) {
     let Some(h) = h else { return };
+    h.set_max_bytes_per_s(new.ingester.max_bytes_per_s);
     if a.ingester.is_some() || h.addr() == new.ingester.addr {
         return;
     }

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 mod ingest_support;
 mod procs;
-use ingest_support::{analyze_to, assert_same_rows, gen, read_json, start_server, tables, tempdir};
+use ingest_support::{
+    analyze_to, analyze_to_with, assert_same_rows, gen, read_json, start_server, tables, tempdir,
+};
 
 /// Two offline agents (different traffic, agent ids 11 and 12) into one server: every record of
 /// each arrives once, equal to the agent's row, and names its agent.
@@ -43,6 +45,46 @@ fn two_agents_records_arrive_once_field_by_field() {
     for k in ["bad_headers", "bad_bodies", "truncated", "rejected_agents"] {
         assert_eq!(stats[k], 0, "{k}: {stats}");
     }
+}
+
+/// `max_throughput_to_ingester`: an agent replaying a capture at full speed keeps to the rate
+/// (a second's burst, then the rate), and every record still arrives once.
+#[test]
+fn the_sender_keeps_to_max_throughput_to_ingester() {
+    let dir = tempdir("paced");
+    let s = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let pcap = gen(&dir, "p", 8, 0, 1500);
+    // Unlimited first: how many bytes this capture's records take.
+    let free = analyze_to(&pcap, &dir.join("out-free"), &s.ingest, 21);
+    let bytes = free["ingester.bytes_sent"].as_u64().unwrap_or(0);
+    assert_eq!(free["ingester.frames_paced"], 0, "{free}");
+    // A limit that makes them take about 3 s: 1 Mbps (125,000 bytes a second).
+    assert!((400_000..2_000_000).contains(&bytes), "{bytes} bytes");
+    let cfg = dir.join("paced.yaml");
+    std::fs::write(
+        &cfg,
+        "global:\n  communication:\n    max_throughput_to_ingester: 1\n",
+    )
+    .expect("config");
+    let out = dir.join("out-paced");
+    let started = std::time::Instant::now();
+    let st = analyze_to_with(&pcap, &out, &s.ingest, 22, Some(&cfg));
+    let took = started.elapsed().as_secs_f64();
+    let sent = st["ingester.bytes_sent"].as_u64().unwrap_or(0);
+    assert_eq!(sent, bytes, "{st}");
+    assert_eq!(st["ingester.records_dropped"], 0, "{st}");
+    assert!(
+        st["ingester.frames_paced"].as_u64().unwrap_or(0) > 0,
+        "{st}"
+    );
+    // The bytes beyond the first second's burst went at 125,000 a second at most.
+    let least = (sent - 125_000) as f64 / 125_000.0;
+    assert!(
+        took >= least * 0.95,
+        "{sent} bytes in {took:.2} s (at least {least:.2} s)"
+    );
+    assert!(s.proc.stop(), "the server did not stop cleanly");
+    assert_same_rows(&[(21, &dir.join("out-free")), (22, &out)], &s.records, 1000);
 }
 
 /// One frame on a raw connection.

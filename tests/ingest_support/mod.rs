@@ -90,13 +90,26 @@ pub(crate) fn gen(dir: &Path, name: &str, seed: u32, first_flow: u32, flows: u32
 
 /// `tapflow analyze PCAP --ingester ADDR --agent-id ID`; returns its stats.json.
 pub(crate) fn analyze_to(pcap: &Path, out: &Path, ingester: &str, agent_id: u16) -> Value {
-    let o = Command::new(BIN)
-        .arg("analyze")
+    analyze_to_with(pcap, out, ingester, agent_id, None)
+}
+
+/// [`analyze_to`] with `--config CONFIG`.
+pub(crate) fn analyze_to_with(
+    pcap: &Path,
+    out: &Path,
+    ingester: &str,
+    agent_id: u16,
+    config: Option<&Path>,
+) -> Value {
+    let mut c = Command::new(BIN);
+    c.arg("analyze")
         .arg(pcap)
         .args(["--quiet", "--out", out.to_str().expect("utf8")])
-        .args(["--ingester", ingester, "--agent-id", &agent_id.to_string()])
-        .output()
-        .expect("analyze");
+        .args(["--ingester", ingester, "--agent-id", &agent_id.to_string()]);
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    let o = c.output().expect("analyze");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     read_json(&out.join("stats.json"))
 }

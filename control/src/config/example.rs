@@ -10,6 +10,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("global.communication.ingester_ip", Some("''"), "", "A DeepFlow ingester (DeepFlow's server or tapflow server --ingest-listen): records are also sent there."),
     ("global.communication.ingester_port", Some("30033"), "", "The ingester's port."),
     ("global.communication.ingester_traffic_overflow_action", Some("WAIT"), "", "Sender queue full: WAIT up to 2 s, or DROP (counted)."),
+    ("global.communication.max_throughput_to_ingester", None, "100", "Mbps to the ingester at most (0 or unset: no limit; DeepFlow's default is 100)."),
     ("inputs.cbpf.common.capture_mode", Some("0"), "", "0 local, 1 virtual mirror (hypervisor/node NIC), 2 analyzer (SPAN/ERSPAN)."),
     ("inputs.cbpf.af_packet.interface_regex", None, "'^eth[0-9]+$'", "Interfaces to capture."),
     ("inputs.cbpf.af_packet.src_interfaces", None, "[eth1]", "Deprecated; used only without interface_regex."),

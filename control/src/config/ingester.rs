@@ -17,6 +17,9 @@ pub struct IngesterConfig {
     pub wait_on_overflow: bool,
     pub compress_l7: bool,
     pub compress_l4: bool,
+    /// `max_throughput_to_ingester`, bytes a second (None: no limit, tapflow's default;
+    /// DeepFlow's is 100 Mbps).
+    pub max_bytes_per_s: Option<u64>,
 }
 
 impl Default for IngesterConfig {
@@ -27,6 +30,7 @@ impl Default for IngesterConfig {
             wait_on_overflow: true,
             compress_l7: true,
             compress_l4: false,
+            max_bytes_per_s: None,
         }
     }
 }
@@ -37,6 +41,8 @@ pub(super) struct Communication {
     ingester_ip: Option<String>,
     ingester_port: Option<u16>,
     ingester_traffic_overflow_action: Option<String>,
+    /// Mbps; 0 = no limit.
+    max_throughput_to_ingester: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +94,16 @@ impl Communication {
                 })
             }
         };
+        let max_bytes_per_s = match self.max_throughput_to_ingester {
+            None | Some(0) => None,
+            Some(mbps @ 1..=100_000) => Some(mbps * 1_000_000 / 8),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "global.communication.max_throughput_to_ingester",
+                    problem: format!("{other} Mbps is not in 0..=100000 (0: no limit)"),
+                })
+            }
+        };
         let host = self.ingester_ip.as_deref().map(str::trim).unwrap_or("");
         if host.contains(char::is_whitespace) || host.contains('/') {
             return Err(ConfigError::Invalid {
@@ -101,6 +117,7 @@ impl Communication {
             wait_on_overflow: wait,
             compress_l7: c.l7_flow_log.unwrap_or(d.compress_l7),
             compress_l4: c.l4_flow_log.unwrap_or(d.compress_l4),
+            max_bytes_per_s,
         })
     }
 }

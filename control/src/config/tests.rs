@@ -664,6 +664,30 @@ fn deepflow_v6_flow_log_keys_are_read_as_their_v7_names() {
 }
 
 #[test]
+fn max_throughput_to_ingester_is_mbps_or_no_limit() {
+    let at = |v: &str| {
+        Config::from_yaml(&format!(
+            "global:\n  communication:\n    max_throughput_to_ingester: {v}\n"
+        ))
+    };
+    assert_eq!(
+        Config::from_yaml("").unwrap().ingester.max_bytes_per_s,
+        None
+    );
+    assert_eq!(at("0").unwrap().ingester.max_bytes_per_s, None);
+    assert_eq!(
+        at("100").unwrap().ingester.max_bytes_per_s,
+        Some(12_500_000)
+    );
+    let e = at("100001").unwrap_err().to_string();
+    assert!(
+        e.contains("global.communication.max_throughput_to_ingester") && e.contains("100001"),
+        "{e}"
+    );
+    assert!(at("100").unwrap().warnings.is_empty());
+}
+
+#[test]
 fn output_changes_are_named_for_the_next_start() {
     let base = Config::from_yaml("").unwrap();
     assert!(base.next_start_changes(&base.clone()).is_empty());

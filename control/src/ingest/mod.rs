@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod from_pb;
+pub mod pace;
 pub mod receiver;
 pub mod sender;
 pub mod to_pb;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tapflow_analyzer::{RecordKind, RecordRef};
 
 use super::frame::{FrameBuilder, MessageType, Origin};
+use super::pace::Pace;
 use super::to_pb;
 use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 use crate::sink::{Sink, SinkError, SinkStats};
@@ -54,6 +55,9 @@ pub struct SenderConfig {
     /// Team and organisation ids in every header; the agent id is [`SenderHandle::set_agent_id`]'s.
     pub team_id: u32,
     pub org_id: u16,
+    /// At most this many bytes a second to the ingester (DeepFlow's
+    /// `max_throughput_to_ingester`); None: as fast as the connection takes them.
+    pub max_bytes_per_s: Option<u64>,
 }
 
 impl SenderConfig {
@@ -76,6 +80,7 @@ impl SenderConfig {
             drain_timeout: Duration::from_secs(10),
             team_id: 0,
             org_id: 0,
+            max_bytes_per_s: None,
         }
     }
 }
@@ -90,6 +95,11 @@ pub struct SenderCounters {
     pub queue: Arc<OffloadState>,
     pub frames_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
+    /// Frames that waited for `max_throughput_to_ingester`, and how long in all (ms).
+    pub frames_paced: AtomicU64,
+    pub paced_ms: AtomicU64,
+    /// `max_throughput_to_ingester` in force, bytes a second (0: no limit).
+    max_bytes_per_s: AtomicU64,
     /// Connections made (the first one included).
     pub connects: AtomicU64,
     /// Connect or write failures.
@@ -131,6 +141,8 @@ impl SenderCounters {
             ("ingester.frames_sent", r(&self.frames_sent)),
             ("ingester.frames_dropped", self.queue.items_dropped()),
             ("ingester.bytes_sent", r(&self.bytes_sent)),
+            ("ingester.frames_paced", r(&self.frames_paced)),
+            ("ingester.paced_ms", r(&self.paced_ms)),
             ("ingester.connects", r(&self.connects)),
             ("ingester.failures", r(&self.failures)),
             ("ingester.records_queued", self.queue.records_queued()),
@@ -143,6 +155,13 @@ impl SenderCounters {
 pub struct SenderHandle(Arc<SenderCounters>);
 
 impl SenderHandle {
+    /// A new `max_throughput_to_ingester` (bytes a second; None: no limit), from the next frame.
+    pub fn set_max_bytes_per_s(&self, rate: Option<u64>) {
+        self.0
+            .max_bytes_per_s
+            .store(rate.unwrap_or(0), Ordering::Relaxed);
+    }
+
     pub fn set_agent_id(&self, id: u16) {
         self.0.agent_id.store(id, Ordering::Relaxed);
     }
@@ -211,6 +230,9 @@ impl IngesterSink {
     pub fn start(cfg: SenderConfig) -> std::io::Result<Self> {
         let shared = Arc::new(SenderCounters::default());
         shared.enabled.store(cfg.addr.is_some(), Ordering::Relaxed);
+        shared
+            .max_bytes_per_s
+            .store(cfg.max_bytes_per_s.unwrap_or(0), Ordering::Relaxed);
         if let Ok(mut a) = shared.addr.lock() {
             a.clone_from(&cfg.addr);
         }
@@ -223,6 +245,7 @@ impl IngesterSink {
             max: cfg.reconnect_max,
             next_try: Instant::now(),
             shared: Arc::clone(&shared),
+            pace: None,
         };
         let queue = Offload::start(
             "tapflow-ingester",
@@ -376,9 +399,47 @@ struct Connection {
     max: Duration,
     next_try: Instant,
     shared: Arc<SenderCounters>,
+    /// `max_throughput_to_ingester` and its rate (a new one from the handle starts a new
+    /// bucket).
+    pace: Option<(u64, Pace)>,
 }
 
 impl Connection {
+    /// Waits until `max_throughput_to_ingester` lets the next frame go (in steps, so that the
+    /// end of a run that gives up is noticed); false when the run gave up meanwhile.
+    fn keep_pace(&mut self, state: &OffloadState) -> bool {
+        let rate = self.shared.max_bytes_per_s.load(Ordering::Relaxed);
+        if rate == 0 {
+            self.pace = None;
+            return true;
+        }
+        if self.pace.as_ref().is_none_or(|(r, _)| *r != rate) {
+            self.pace = Some((rate, Pace::new(rate, Instant::now())));
+        }
+        let Some((_, p)) = &mut self.pace else {
+            return true;
+        };
+        let wait = p.wait(Instant::now());
+        if wait.is_zero() {
+            return true;
+        }
+        let s = &self.shared;
+        s.frames_paced.fetch_add(1, Ordering::Relaxed);
+        s.paced_ms
+            .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+        let until = Instant::now() + wait;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            if state.giving_up() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+
     fn run(mut self, inbox: Inbox<Frame>) {
         let mut held: Option<(Frame, u64)> = None;
         loop {
@@ -390,12 +451,15 @@ impl Connection {
                     Next::Closed => return,
                 },
             };
-            if inbox.state.giving_up() {
+            if inbox.state.giving_up() || !self.keep_pace(&inbox.state) {
                 inbox.state.done(n, false);
                 continue;
             }
             match self.send(&frame) {
                 Ok(()) => {
+                    if let Some((_, p)) = &mut self.pace {
+                        p.spend(Instant::now(), frame.bytes.len());
+                    }
                     let s = &self.shared;
                     for (c, k) in s.sent.iter().zip(frame.records) {
                         c.fetch_add(u64::from(k), Ordering::Relaxed);
