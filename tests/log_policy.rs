@@ -560,18 +560,49 @@ fn app_requests(out: &Path) -> (u64, u64) {
         })
 }
 
-#[test]
-fn tag_filters_hide_requests_from_the_logs_and_the_metrics() {
-    let dir = Scratch::new("tag-filters");
-    let input = dir.0.join("web.pcap");
+/// `flows` HTTP/1.1 conversations (1-3 requests each) as a capture at `path`.
+fn web_capture(path: &Path, flows: u64) {
     let spec = GenSpec {
-        flows: 300,
+        flows,
         scenarios: vec![Scenario::Web],
         ..GenSpec::default()
     };
     let mut pcap = Vec::new();
     generate(&spec, &mut pcap, None).expect("generate");
-    std::fs::write(&input, pcap).expect("write capture");
+    std::fs::write(path, pcap).expect("write capture");
+}
+
+/// The l4 rows' `l7_request`, summed.
+fn l4_requests(out: &Path) -> u64 {
+    rows(out, "l4_flow_log")
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.0).expect("row")["l7_request"].as_u64())
+        .map(Option::unwrap_or_default)
+        .sum()
+}
+
+#[test]
+fn cbpf_disabled_means_no_request_logs_from_packets() {
+    let dir = Scratch::new("cbpf-disabled");
+    let input = dir.0.join("web.pcap");
+    web_capture(&input, 50);
+    let all = analyze(&dir.0, "all", &input, "", 1);
+    assert!(!rows(&all, "l7_flow_log").is_empty() && l4_requests(&all) > 0);
+    let off = "processors:\n  request_log:\n    filters:\n      cbpf_disabled: true\n";
+    let out = analyze_with(&dir.0, "off", &input, off, 1);
+    assert!(rows(&out, "l7_flow_log").is_empty());
+    assert_eq!(l4_requests(&out), 0);
+    assert_eq!(
+        rows(&out, "l4_flow_log").len(),
+        rows(&all, "l4_flow_log").len()
+    );
+}
+
+#[test]
+fn tag_filters_hide_requests_from_the_logs_and_the_metrics() {
+    let dir = Scratch::new("tag-filters");
+    let input = dir.0.join("web.pcap");
+    web_capture(&input, 300);
 
     let all = analyze(&dir.0, "all", &input, "", 1);
     let requests: Vec<Value> = rows(&all, "l7_flow_log")
@@ -586,13 +617,6 @@ fn tag_filters_hide_requests_from_the_logs_and_the_metrics() {
     let hidden = requests.iter().filter(|r| health(r)).count() as u64;
     let total = requests.len() as u64;
     assert!(hidden > 10 && hidden < total / 2, "{hidden} of {total}");
-    let l4_requests = |out: &Path| -> u64 {
-        rows(out, "l4_flow_log")
-            .iter()
-            .map(|r| serde_json::from_str::<Value>(&r.0).expect("row")["l7_request"].as_u64())
-            .map(Option::unwrap_or_default)
-            .sum()
-    };
 
     let blacklist = "processors:\n  request_log:\n    filters:\n      tag_filters:\n        \
                      HTTP:\n          - {field_name: endpoint, operator: prefix, value: /health}\n";

@@ -397,7 +397,9 @@ impl Analyzer {
         tcp: Option<&TcpHeader>,
         sink: &mut impl RecordSink,
     ) {
-        if pkt.payload.is_empty() || !matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
+        if pkt.payload.is_empty()
+            || !matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
+            || self.cfg.l7.packets_disabled
         {
             return;
         }

@@ -117,6 +117,8 @@ pub struct L7Config {
     pub protocols: ProtocolConfigs,
     /// `filters.tag_filters`: requests neither logged nor counted.
     pub blacklist: super::blacklist::Blacklist,
+    /// `filters.cbpf_disabled`: no request logs from packets (the syscall tracer's still come).
+    pub packets_disabled: bool,
 }
 
 impl Default for L7Config {
@@ -153,6 +155,7 @@ impl Default for L7Config {
             endpoints: EndpointRules::default(),
             protocols: ProtocolConfigs::default(),
             blacklist: super::blacklist::Blacklist::default(),
+            packets_disabled: false,
         }
     }
 }

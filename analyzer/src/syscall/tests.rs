@@ -318,3 +318,19 @@ fn extreme_timestamps_do_not_overflow() {
     h.t.on_event(&ev, &mut h.out);
     h.t.finish(&mut h.out);
 }
+
+#[test]
+fn cbpf_disabled_leaves_the_tracers_request_logs() {
+    let l7 = L7Config {
+        packets_disabled: true,
+        ..L7Config::default()
+    };
+    let mut h = Host {
+        t: SyscallTracker::new(SyscallConfig::default(), l7),
+        out: Collected::default(),
+    };
+    h.life(Who::Curl, 0, EventKind::Connect);
+    h.life(Who::Python, 0, EventKind::Accept);
+    h.http(10, "/a");
+    assert_eq!(h.out.l7.len(), 2, "{:#?}", h.out.l7);
+}

@@ -49,6 +49,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("processors.request_log.application_protocol_inference.inference_result_ttl", Some("60s"), "", "How long a server's inference result is trusted."),
     ("processors.request_log.filters.port_number_prefilters", Some("{DNS: '53,5353', TLS: '443,6443', Memcached: '11211'}"), "", "Server ports per protocol; protocols not listed are tried on every port."),
     ("processors.request_log.filters.tag_filters", None, "{HTTP: [{field_name: endpoint, operator: prefix, field_value: /health}]}", "Requests neither logged nor counted, per protocol (endpoint, request_type, request_domain, request_resource; equal or prefix)."),
+    ("processors.request_log.filters.cbpf_disabled", Some("false"), "", "true: no request logs from packets (the syscall tracer's still come)."),
     ("processors.request_log.filters.unconcerned_dns_nxdomain_response_suffixes", Some("[]"), "", "NXDOMAIN for names under these is not an error."),
     ("processors.request_log.timeouts.tcp_request_timeout", Some("300s"), "", "A later TCP response is a timeout."),
     ("processors.request_log.timeouts.udp_request_timeout", Some("150s"), "", "A later UDP response is a timeout."),

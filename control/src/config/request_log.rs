@@ -299,6 +299,7 @@ impl RequestLog {
                 }
             }
         }
+        c.packets_disabled = self.filters.cbpf_disabled.unwrap_or(false);
         if let Some(f) = &self.filters.tag_filters {
             c.blacklist = super::tag_filters::build(f, warnings)?;
         }
@@ -368,10 +369,6 @@ impl RequestLog {
             (
                 special.and_then(|s| s.grpc.as_ref()?.streaming_data_enabled) == Some(true),
                 "application_protocol_inference.protocol_special_config.grpc.streaming_data_enabled",
-            ),
-            (
-                self.filters.cbpf_disabled.is_some(),
-                "filters.cbpf_disabled",
             ),
             (
                 tags.copy_apm_trace_id.is_some(),
