@@ -15,7 +15,8 @@
 //! become one row per minute with client port 0, the same with two workers, the metrics unchanged.
 //!
 //! Request log blacklist: HTTP requests to `/health...` are neither written nor counted (l4 rows'
-//! `l7_request`, the application documents), with one and two workers.
+//! `l7_request`, the application documents), with one and two workers; `cbpf_disabled` turns
+//! packet request logs off; `custom_fields` puts headers into the rows' `attributes`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -645,4 +646,29 @@ fn tag_filters_hide_requests_from_the_logs_and_the_metrics() {
             "{workers} workers"
         );
     }
+}
+
+#[test]
+fn custom_fields_put_headers_into_the_rows_attributes() {
+    let dir = Scratch::new("custom-fields");
+    let input = dir.0.join("web.pcap");
+    web_capture(&input, 40);
+    let cfg = "processors:\n  request_log:\n    tag_extraction:\n      custom_fields:\n        \
+               HTTP:\n          - field_name: User-Agent\n          - field_name: x-request-id\n";
+    let out = analyze_with(&dir.0, "custom", &input, cfg, 1);
+    let rows: Vec<Value> = rows(&out, "l7_flow_log")
+        .iter()
+        .map(|r| serde_json::from_str(&r.0).expect("row"))
+        .collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let a = &r["attributes"];
+        assert_eq!(a["user_agent"], r["http_user_agent"], "{r}");
+        assert_eq!(a["x_request_id"], r["x_request_id_0"], "{r}");
+    }
+    // Without the key the rows have no attributes member.
+    let plain = analyze(&dir.0, "plain", &input, "", 1);
+    assert!(lines(&plain, "l7_flow_log")
+        .iter()
+        .all(|l| !l.contains("\"attributes\"")));
 }

@@ -31,6 +31,42 @@ impl Default for TracingTags {
     }
 }
 
+/// One header of `tag_extraction.custom_fields`: looked up as configured (case-insensitively,
+/// '-' and '_' alike), kept as attribute `attr` (lower case, '-' as '_').
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomField {
+    pub header: String,
+    pub attr: Vec<u8>,
+}
+
+impl CustomField {
+    pub fn new(header: &str) -> Self {
+        let attr = header
+            .trim()
+            .bytes()
+            .map(|b| {
+                if b == b'-' {
+                    b'_'
+                } else {
+                    b.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        CustomField {
+            header: header.trim().to_string(),
+            attr,
+        }
+    }
+}
+
+/// `tag_extraction.custom_fields`: the headers kept as attributes, for HTTP/1 and for HTTP/2
+/// (gRPC included, as in DeepFlow).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomFields {
+    pub http: Vec<CustomField>,
+    pub http2: Vec<CustomField>,
+}
+
 /// One `http_endpoint.match_rules` entry: paths starting with `url_prefix` keep
 /// `keep_segments` segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +155,8 @@ pub struct L7Config {
     pub blacklist: super::blacklist::Blacklist,
     /// `filters.cbpf_disabled`: no request logs from packets (the syscall tracer's still come).
     pub packets_disabled: bool,
+    /// `tag_extraction.custom_fields`.
+    pub custom_fields: CustomFields,
 }
 
 impl Default for L7Config {
@@ -156,6 +194,7 @@ impl Default for L7Config {
             protocols: ProtocolConfigs::default(),
             blacklist: super::blacklist::Blacklist::default(),
             packets_disabled: false,
+            custom_fields: CustomFields::default(),
         }
     }
 }

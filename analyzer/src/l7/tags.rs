@@ -179,6 +179,22 @@ pub fn extract<'a>(
     }
 }
 
+/// Keeps the headers of `fields` that `find(name)` gives as the row's attributes (a request's
+/// value before its response's).
+pub fn custom<'a>(
+    fields: &[super::config::CustomField],
+    find: impl Fn(&str) -> Option<&'a [u8]>,
+    row: &mut L7FlowLog,
+) {
+    for f in fields {
+        if let Some(v) = find(&f.header) {
+            if !row.attributes.contains(&f.attr) {
+                row.attributes.push(&f.attr, trim(v));
+            }
+        }
+    }
+}
+
 fn first<'a, 'n>(
     names: &'n [String],
     find: &impl Fn(&str) -> Option<&'a [u8]>,

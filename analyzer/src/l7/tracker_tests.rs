@@ -767,3 +767,61 @@ fn blacklisted_dns_names_time_out_silently_and_orphans_are_checked() {
     assert_eq!((req, resp, timeout), (2, 2, 0));
     assert_eq!(c.blacklisted, 2);
 }
+
+#[test]
+fn custom_fields_keep_the_named_headers_as_attributes() {
+    use crate::l7::config::CustomField;
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.custom_fields.http = ["X-Tenant", "user_agent", "Server", "x-absent"]
+        .map(CustomField::new)
+        .to_vec();
+    let req = b"GET /a HTTP/1.1\r\nHost: h\r\nx-tenant:  blue \r\nUser-Agent: t/1\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Tenant: red\r\nContent-Length: 0\r\n\r\n";
+    let mut t = Talk::with(cfg, 8080);
+    t.tcp(0.0, true, req);
+    t.tcp(2.0, false, resp);
+    let out = t.finish();
+    let attrs: Vec<(String, String)> = out.l7[0]
+        .attributes
+        .iter()
+        .map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect();
+    // The request's value first; names lower case with '_'.
+    let want = [
+        ("x_tenant", "blue"),
+        ("user_agent", "t/1"),
+        ("server", "nginx"),
+    ];
+    assert_eq!(attrs, want.map(|(n, v)| (n.to_string(), v.to_string())));
+}
+
+#[test]
+fn custom_fields_of_http2_come_from_hpack_headers() {
+    use crate::l7::config::CustomField;
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.custom_fields.http2 = vec![CustomField::new("x-tenant")];
+    // HTTP/1's list does not apply to HTTP/2.
+    cfg.l7.custom_fields.http = vec![CustomField::new("x-other")];
+    let mut t = Talk::with(cfg, 8080);
+    let mut c = H2_PREFACE.to_vec();
+    c.extend(h2_frame(4, 0, 0, &[]));
+    let mut b1 = vec![0x82, 0x86];
+    b1.extend(h2_lit(":path", "/x", false));
+    b1.extend(h2_lit("x-tenant", "green", false));
+    b1.extend(h2_lit("x-other", "no", false));
+    c.extend(h2_frame(1, END_HEADERS | END_STREAM, 1, &b1));
+    t.tcp(0.0, true, &c);
+    t.tcp(
+        2.0,
+        false,
+        &h2_frame(1, END_HEADERS | END_STREAM, 1, &[0x88]),
+    );
+    let out = t.finish();
+    let attrs: Vec<_> = out.l7[0].attributes.iter().collect();
+    assert_eq!(attrs, [(&b"x_tenant"[..], &b"green"[..])]);
+}

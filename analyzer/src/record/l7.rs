@@ -83,6 +83,9 @@ pub struct L7FlowLog {
     pub resp_tcp_seq: u32,
     pub captured_request_byte: u32,
     pub captured_response_byte: u32,
+    /// Headers `tag_extraction.custom_fields` names (DeepFlow's attributes); absent when none.
+    #[serde(skip_serializing_if = "super::Attributes::is_empty")]
+    pub attributes: super::Attributes,
     /// Process and syscall fields of rows from the syscall tracer (absent on packet rows).
     #[serde(flatten, skip_serializing_if = "SyscallFields::is_empty")]
     pub syscall: SyscallFields,
@@ -155,6 +158,7 @@ impl Default for L7FlowLog {
             resp_tcp_seq: 0,
             captured_request_byte: 0,
             captured_response_byte: 0,
+            attributes: super::Attributes::EMPTY,
             syscall: SyscallFields::default(),
         }
     }

@@ -18,9 +18,11 @@ pub(crate) fn is_zero(v: &u16) -> bool {
     *v == 0
 }
 
+pub mod attributes;
 pub mod kinds;
 pub mod l7;
 pub mod text;
+pub use attributes::Attributes;
 pub use kinds::{Collected, Record, RecordBatch, RecordKind, RecordRef, RecordSink, RenderedLines};
 pub use l7::L7FlowLog;
 pub use text::TextBuf;

@@ -334,8 +334,8 @@ fn l7_value<'a>(c: &str, r: &'a L7FlowLog, id: u64, attrs: &AttrLists<'a>) -> Op
     })
 }
 
-/// An l7 row's attributes, as DeepFlow's ingester makes them (user agent, referer) plus tapflow's
-/// `headers_partial`.
+/// An l7 row's attributes, as DeepFlow's ingester makes them (user agent, referer), plus
+/// tapflow's `headers_partial` and the headers `custom_fields` named.
 struct AttrLists<'a> {
     names: Vec<&'a [u8]>,
     values: Vec<&'a [u8]>,
@@ -357,6 +357,10 @@ fn attrs(r: &L7FlowLog) -> AttrLists<'_> {
     if r.headers_partial {
         a.names.push(ATTR_HEADERS_PARTIAL.as_bytes());
         a.values.push(b"true");
+    }
+    for (n, v) in r.attributes.iter() {
+        a.names.push(n);
+        a.values.push(v);
     }
     a
 }

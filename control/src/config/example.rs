@@ -62,6 +62,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("processors.request_log.tag_extraction.http_endpoint.extraction_disabled", Some("false"), "", "No HTTP endpoint."),
     ("processors.request_log.tag_extraction.http_endpoint.match_rules", Some("[{url_prefix: '', keep_segments: 2}]"), "", "Longest prefix decides the path segments kept."),
     ("processors.request_log.tag_extraction.obfuscate_protocols", Some("[Redis]"), "", "Protocols whose values are written as '?' (Redis: every argument after the key; MySQL, PostgreSQL: SQL literals)."),
+    ("processors.request_log.tag_extraction.custom_fields", None, "{HTTP: [{field_name: x-tenant}], HTTP2: []}", "Headers kept as the rows' attributes (x-tenant -> attributes.x_tenant)."),
     ("processors.request_log.tunning.payload_truncation", Some("1024"), "", "Most bytes of a head held across TCP segments."),
     ("processors.request_log.tunning.session_aggregate_max_entries", Some("4096"), "", "Requests waiting for their response per worker."),
     ("outputs.flow_log.file.rotate_size_mb", Some("256"), "", "Rotate each record file past this size."),

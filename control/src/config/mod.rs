@@ -16,7 +16,7 @@ mod process_sync;
 mod prometheus;
 mod raw;
 mod request_log;
-mod tag_filters;
+mod request_log_fields;
 
 use std::path::Path;
 

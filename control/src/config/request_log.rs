@@ -76,7 +76,7 @@ impl Ports {
 struct Filters {
     /// Protocol name -> port list (`53,5353`, `1-65535`).
     port_number_prefilters: Option<std::collections::BTreeMap<String, Ports>>,
-    tag_filters: Option<super::tag_filters::TagFilters>,
+    tag_filters: Option<super::request_log_fields::TagFilters>,
     unconcerned_dns_nxdomain_response_suffixes: Option<Vec<String>>,
     cbpf_disabled: Option<bool>,
 }
@@ -127,7 +127,7 @@ struct HttpEndpoint {
 struct TagExtraction {
     tracing_tag: TracingTag,
     http_endpoint: HttpEndpoint,
-    custom_fields: Option<serde_yaml::Value>,
+    custom_fields: Option<super::request_log_fields::CustomFieldLists>,
     custom_field_policies: Option<serde_yaml::Value>,
     obfuscate_protocols: Option<Vec<String>>,
     raw: Option<serde_yaml::Value>,
@@ -300,8 +300,11 @@ impl RequestLog {
             }
         }
         c.packets_disabled = self.filters.cbpf_disabled.unwrap_or(false);
+        if let Some(f) = &self.tag_extraction.custom_fields {
+            c.custom_fields = super::request_log_fields::custom_fields(f, warnings)?;
+        }
         if let Some(f) = &self.filters.tag_filters {
-            c.blacklist = super::tag_filters::build(f, warnings)?;
+            c.blacklist = super::request_log_fields::build(f, warnings)?;
         }
         if let Some(v) = &self.filters.unconcerned_dns_nxdomain_response_suffixes {
             c.protocols.dns.nxdomain_unconcerned_suffixes = v.clone();
@@ -378,7 +381,6 @@ impl RequestLog {
                 tags.multiple_trace_id_collection.is_some(),
                 "tag_extraction.tracing_tag.multiple_trace_id_collection",
             ),
-            (te.custom_fields.is_some(), "tag_extraction.custom_fields"),
             (
                 te.custom_field_policies.is_some(),
                 "tag_extraction.custom_field_policies",

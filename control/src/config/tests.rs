@@ -240,6 +240,49 @@ fn dpdk_keys() {
 }
 
 #[test]
+fn custom_fields_name_http_and_http2_headers() {
+    let y = r#"
+processors:
+  request_log:
+    tag_extraction:
+      custom_fields:
+        HTTP:
+          - field_name: X-Tenant
+          - field_name: user_agent
+        gRPC:
+          - field_name: x-b3-sampled
+        Dubbo:
+          - field_name: x
+        HTTP2: ~
+"#;
+    let c = Config::from_yaml(y).unwrap();
+    let f = &c.analyzer.l7.custom_fields;
+    let attrs = |l: &[tapflow_analyzer::l7::config::CustomField]| -> Vec<String> {
+        l.iter()
+            .map(|f| String::from_utf8_lossy(&f.attr).into_owned())
+            .collect()
+    };
+    assert_eq!(attrs(&f.http), ["x_tenant", "user_agent"]);
+    assert_eq!(attrs(&f.http2), ["x_b3_sampled"]);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("custom_fields") && w.contains("Dubbo")),
+        "{:?}",
+        c.warnings
+    );
+    let e = Config::from_yaml(
+        "processors:\n  request_log:\n    tag_extraction:\n      custom_fields:\n        HTTP: [{field_name: 'a b'}]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("custom_fields") && e.contains("'a b' is not a header name"),
+        "{e}"
+    );
+}
+
+#[test]
 fn request_log_tag_filters_are_the_blacklist() {
     let y = r#"
 processors:

@@ -221,11 +221,15 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         } else {
             None
         };
-    let headers_partial = ext
-        .attribute_names
-        .iter()
-        .zip(&ext.attribute_values)
-        .any(|(n, v)| n == ATTR_HEADERS_PARTIAL && v == "true");
+    let mut headers_partial = false;
+    let mut attributes = tapflow_analyzer::record::Attributes::EMPTY;
+    for (n, v) in ext.attribute_names.iter().zip(&ext.attribute_values) {
+        if n == ATTR_HEADERS_PARTIAL {
+            headers_partial |= v == "true";
+        } else {
+            attributes.push(n.as_bytes(), v.as_bytes());
+        }
+    }
     L7FlowLog {
         flow_id: b.flow_id,
         agent_id: u16c(b.vtap_id),
@@ -281,6 +285,7 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         resp_tcp_seq: b.resp_tcp_seq,
         captured_request_byte: l.captured_request_byte,
         captured_response_byte: l.captured_response_byte,
+        attributes,
         syscall: SyscallFields {
             process_id_0: b.process_id_0,
             process_id_1: b.process_id_1,
@@ -448,4 +453,29 @@ fn push_document(d: &m::Document, out: &mut RecordBatch) -> Result<(), FrameErro
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_and_headers_partial_go_and_come_back() {
+        let mut r = L7FlowLog {
+            l7_protocol: 20,
+            headers_partial: true,
+            ..L7FlowLog::default()
+        };
+        r.attributes.push(b"x_tenant", b"blue");
+        r.attributes.push(b"cookie", b"a=b");
+        let pb = super::super::to_pb::app_proto_log(&r, 7);
+        let ext = pb.ext_info.as_ref().expect("ext_info");
+        assert_eq!(
+            ext.attribute_names,
+            [ATTR_HEADERS_PARTIAL, "x_tenant", "cookie"]
+        );
+        let back = l7_row(&pb);
+        assert!(back.headers_partial);
+        assert_eq!(back.attributes, r.attributes);
+    }
 }

@@ -242,6 +242,10 @@ pub fn app_proto_log(r: &L7FlowLog, agent_id: u16) -> fl::AppProtoLogsData {
         attribute_names.push(ATTR_HEADERS_PARTIAL.to_string());
         attribute_values.push("true".to_string());
     }
+    for (n, v) in r.attributes.iter() {
+        attribute_names.push(String::from_utf8_lossy(n).into_owned());
+        attribute_values.push(String::from_utf8_lossy(v).into_owned());
+    }
     fl::AppProtoLogsData {
         base: Some(fl::AppProtoLogsBaseInfo {
             start_time: r.start_time * 1_000,

@@ -452,6 +452,19 @@ impl<'a> Obj<'a> {
         self.put_slice(&escaped_bytes(bytes));
     }
 
+    /// A string without a key (inside a nested value): text from the wire, escaped as
+    /// [`Obj::inline`] does.
+    #[inline(always)]
+    pub(super) fn text(&mut self, bytes: &[u8]) {
+        if plain_text(bytes) {
+            self.put(b"\"", 1);
+            self.put_slice(bytes);
+            self.put(b"\"", 1);
+        } else {
+            self.put_slice(&escaped_bytes(bytes));
+        }
+    }
+
     /// A member's key alone; the caller writes its value ([`Obj::raw`], [`Obj::num`]).
     #[inline(always)]
     pub(super) fn member(&mut self, k: &Key) {

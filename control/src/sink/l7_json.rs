@@ -87,6 +87,19 @@ fn l7_members(o: &mut Obj<'_>, r: &L7FlowLog) {
     o.u(key!("resp_tcp_seq"), r.resp_tcp_seq);
     o.u(key!("captured_request_byte"), r.captured_request_byte);
     o.u(key!("captured_response_byte"), r.captured_response_byte);
+    if !r.attributes.is_empty() {
+        o.member(key!("attributes"));
+        o.raw(b"{");
+        for (i, (name, value)) in r.attributes.iter().enumerate() {
+            if i > 0 {
+                o.raw(b",");
+            }
+            o.text(name);
+            o.raw(b":");
+            o.text(value);
+        }
+        o.raw(b"}");
+    }
     let s = &r.syscall;
     if !s.is_empty() {
         o.u(key!("process_id_0"), s.process_id_0);
@@ -138,6 +151,9 @@ mod tests {
         r.sql_affected_rows = Some(u64::MAX);
         r.is_tls = true;
         r.headers_partial = true;
+        r.attributes.push(b"x_tenant", b"blue");
+        r.attributes.push(b"cookie", b"a=\"b\"\\\x01\xff");
+        r.attributes.push(b"bad\"name", b"");
         r.syscall.process_id_0 = 9;
         r.syscall.process_kname_1 = InlineBytes::from_slice(b"nginx\x00");
         r.syscall.syscall_trace_id_response = u64::MAX;

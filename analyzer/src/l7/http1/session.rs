@@ -217,6 +217,7 @@ impl Http1Session {
             }
             row.request_length = length(h.body);
             tags::extract(&cfg.tags, true, |n| header(h.headers, n), row);
+            tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
         });
         self.push_pending(h.method == "HEAD", h.method == "CONNECT");
         self.dir[0] = DirState::after_head(h.body);
@@ -250,6 +251,7 @@ impl Http1Session {
             }
             row.response_length = length(h.body);
             tags::extract(&cfg.tags, false, |n| header(h.headers, n), row);
+            tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
         });
         self.dir[1] = DirState::after_head(h.body);
         if h.status == 101 || (was_connect && (200..300).contains(&h.status)) {

@@ -278,6 +278,7 @@ fn fill_request(
         row.request_length = n;
     }
     tags::extract(&cfg.tags, true, |n| h.get(n), row);
+    tags::custom(&cfg.custom_fields.http2, |n| h.get(n), row);
 }
 
 /// gRPC's fields of a request row: `POST`, the service of `path` as resource, `path` as endpoint.
@@ -745,6 +746,7 @@ fn emit(
                 row.response_length = n;
             }
             tags::extract(&cfg.tags, false, |n| h.get(n), row);
+            tags::custom(&cfg.custom_fields.http2, |n| h.get(n), row);
         }
     });
 }
