@@ -78,12 +78,9 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     let mut sender_stats = serde_json::Map::new();
     let throttled = sink.throttled();
-    sender_stats.insert("throttled.l4_rows".into(), throttled.l4_rows.into());
-    sender_stats.insert("throttled.l7_rows".into(), throttled.l7_rows.into());
-    let probes = sink.health_check_counters();
-    sender_stats.insert("health_check.merged".into(), probes.merged.into());
-    sender_stats.insert("health_check.late".into(), probes.late.into());
-    sender_stats.insert("health_check.table_full".into(), probes.table_full.into());
+    for (k, v) in sink.log_gate_counters() {
+        sender_stats.insert(k.into(), v.into());
+    }
     crate::ingest_out::report(ingester.as_ref(), &mut sender_stats, args.quiet);
     crate::clickhouse_out::report(clickhouse.as_ref(), &mut sender_stats, args.quiet);
     let elapsed = started.elapsed().as_secs_f64();

@@ -536,13 +536,9 @@ fn run_once(
         stats.insert("metrics.key_overflow".into(), m.key_overflow.into());
         stats.insert("metrics.late_rows".into(), m.late_rows.into());
     }
-    let throttled = sink.throttled();
-    stats.insert("throttled.l4_rows".into(), throttled.l4_rows.into());
-    stats.insert("throttled.l7_rows".into(), throttled.l7_rows.into());
-    let probes = sink.health_check_counters();
-    stats.insert("health_check.merged".into(), probes.merged.into());
-    stats.insert("health_check.late".into(), probes.late.into());
-    stats.insert("health_check.table_full".into(), probes.table_full.into());
+    for (k, v) in sink.log_gate_counters() {
+        stats.insert(k.into(), v.into());
+    }
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
     stats.insert("records_dropped".into(), report.records_dropped.into());

@@ -577,3 +577,7 @@ impl L7Tracker {
 #[cfg(test)]
 #[path = "tracker_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tracker_settings_tests.rs"]
+mod settings_tests;

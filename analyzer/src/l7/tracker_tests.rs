@@ -5,10 +5,10 @@ use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
 use crate::record::L7FlowLog;
 use crate::AnalyzerConfig;
 
-const REQ: &[u8] =
+pub(super) const REQ: &[u8] =
     b"GET /api/v1/users/42?x=1 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: t/1\r\n\
 X-Request-ID: r-7\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
-const RESP: &[u8] =
+pub(super) const RESP: &[u8] =
     b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nX-Request-ID: r-7b\r\n\r\nnope!";
 
 #[test]
@@ -143,7 +143,7 @@ fn lost_segment_resynchronises_at_the_next_message() {
     assert_eq!((c.l7.gaps, c.l7.gap_bytes), (1, 3000));
 }
 
-fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+pub(super) fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut m = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     for label in name.split('.') {
         m.push(label.len() as u8);
@@ -153,7 +153,7 @@ fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     m
 }
 
-fn dns_answer(id: u16, name: &str, rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
+pub(super) fn dns_answer(id: u16, name: &str, rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
     let mut m = dns_query(id, name, 1);
     m[2] = 0x81;
     m[3] = 0x80 | rcode;
@@ -347,7 +347,7 @@ fn only_l7_flows_hold_state() {
     assert_eq!((row.row_type, row.response_status), (TYPE_REQUEST, 2));
 }
 
-fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
     f.extend_from_slice(&[kind, flags]);
     f.extend_from_slice(&stream.to_be_bytes());
@@ -356,7 +356,7 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A literal header field; with incremental indexing when `index`.
-fn h2_lit(name: &str, value: &str, index: bool) -> Vec<u8> {
+pub(super) fn h2_lit(name: &str, value: &str, index: bool) -> Vec<u8> {
     let mut b = vec![if index { 0x40 } else { 0x00 }, name.len() as u8];
     b.extend_from_slice(name.as_bytes());
     b.push(value.len() as u8);
@@ -364,9 +364,9 @@ fn h2_lit(name: &str, value: &str, index: bool) -> Vec<u8> {
     b
 }
 
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const END_STREAM: u8 = 1;
-const END_HEADERS: u8 = 4;
+pub(super) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(super) const END_STREAM: u8 = 1;
+pub(super) const END_HEADERS: u8 = 4;
 
 #[test]
 fn http2_requests_paired_by_stream_with_hpack_state() {
@@ -676,152 +676,4 @@ fn random_traffic_on_l7_ports_is_bounded() {
     assert!(c.flows > 0 && c.records > 0, "{c:?}");
     let out = t.finish();
     assert!(!out.l7.is_empty());
-}
-
-/// A blacklist of `field` `op` `value` for `proto`'s rows.
-fn blacklisting(
-    proto: crate::l7::L7Protocol,
-    field: &str,
-    op: &str,
-    value: &str,
-) -> AnalyzerConfig {
-    use crate::l7::blacklist::{Rule, RuleField, RuleOp};
-    let mut cfg = AnalyzerConfig::default();
-    cfg.l7.blacklist.add(
-        proto,
-        Rule {
-            field: RuleField::from_name(field).unwrap(),
-            op: RuleOp::from_name(op).unwrap(),
-            value: value.as_bytes().to_vec(),
-        },
-    );
-    cfg
-}
-
-#[test]
-fn blacklisted_requests_are_neither_written_nor_counted() {
-    let health = b"GET /healthz HTTP/1.1\r\nHost: shop.example\r\n\r\n";
-    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    let cfg = blacklisting(
-        crate::l7::L7Protocol::Http1,
-        "endpoint",
-        "prefix",
-        "/health",
-    );
-    let mut t = Talk::with(cfg, 8080);
-    t.tcp(0.0, true, health);
-    t.tcp(3.0, false, ok);
-    t.tcp(10.0, true, REQ);
-    t.tcp(22.5, false, RESP);
-    t.tcp(30.0, true, health);
-    t.tcp(31.0, false, ok);
-    // Unanswered at the end: a timeout, but on the list.
-    t.tcp(40.0, true, health);
-    let c = t.an.counters().l7;
-    let out = t.finish();
-    let rows: Vec<_> = out.l7.iter().map(|r| s(&r.request_resource)).collect();
-    assert_eq!(rows, ["/api/v1/users/42?x=1"]);
-    let l4 = &out.l4[0];
-    assert_eq!(
-        (
-            l4.l7_request,
-            l4.l7_response,
-            l4.l7_client_error,
-            l4.l7_timeout
-        ),
-        (1, 1, 1, 0)
-    );
-    assert_eq!((l4.rrt_count, l4.rrt_sum, l4.rrt_max), (1, 12_500, 12_500));
-    assert_eq!((c.blacklisted, c.requests, c.responses), (3, 4, 3));
-    assert_eq!(c.timeouts, 0);
-}
-
-#[test]
-fn blacklisted_dns_names_time_out_silently_and_orphans_are_checked() {
-    let cfg = blacklisting(
-        crate::l7::L7Protocol::Dns,
-        "request_resource",
-        "equal",
-        "probe.example",
-    );
-    let mut t = Talk::with(cfg, 53);
-    t.udp(0.0, true, &dns_query(1, "probe.example", 1));
-    t.udp(1.0, true, &dns_query(2, "shop.example", 1));
-    t.udp(
-        2.0,
-        false,
-        &dns_answer(2, "shop.example", 0, Some([10, 0, 0, 9])),
-    );
-    // An answer whose query was not seen, for a name on the list.
-    t.udp(3.0, false, &dns_answer(7, "probe.example", 0, None));
-    // The first query's window passes.
-    t.udp(16_000.0, true, &dns_query(3, "shop.example", 1));
-    t.udp(16_001.0, false, &dns_answer(3, "shop.example", 0, None));
-    let c = t.an.counters().l7;
-    let out = t.finish();
-    let rows: Vec<_> = out.l7.iter().map(|r| r.request_id).collect();
-    assert_eq!(rows, [Some(2), Some(3)]);
-    let (req, resp, timeout): (u32, u32, u32) = out.l4.iter().fold((0, 0, 0), |a, r| {
-        (a.0 + r.l7_request, a.1 + r.l7_response, a.2 + r.l7_timeout)
-    });
-    assert_eq!((req, resp, timeout), (2, 2, 0));
-    assert_eq!(c.blacklisted, 2);
-}
-
-#[test]
-fn custom_fields_keep_the_named_headers_as_attributes() {
-    use crate::l7::config::CustomField;
-    let mut cfg = AnalyzerConfig::default();
-    cfg.l7.custom_fields.http = ["X-Tenant", "user_agent", "Server", "x-absent"]
-        .map(CustomField::new)
-        .to_vec();
-    let req = b"GET /a HTTP/1.1\r\nHost: h\r\nx-tenant:  blue \r\nUser-Agent: t/1\r\n\r\n";
-    let resp = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nX-Tenant: red\r\nContent-Length: 0\r\n\r\n";
-    let mut t = Talk::with(cfg, 8080);
-    t.tcp(0.0, true, req);
-    t.tcp(2.0, false, resp);
-    let out = t.finish();
-    let attrs: Vec<(String, String)> = out.l7[0]
-        .attributes
-        .iter()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
-        .collect();
-    // The request's value first; names lower case with '_'.
-    let want = [
-        ("x_tenant", "blue"),
-        ("user_agent", "t/1"),
-        ("server", "nginx"),
-    ];
-    assert_eq!(attrs, want.map(|(n, v)| (n.to_string(), v.to_string())));
-}
-
-#[test]
-fn custom_fields_of_http2_come_from_hpack_headers() {
-    use crate::l7::config::CustomField;
-    let mut cfg = AnalyzerConfig::default();
-    cfg.l7.custom_fields.http2 = vec![CustomField::new("x-tenant")];
-    // HTTP/1's list does not apply to HTTP/2.
-    cfg.l7.custom_fields.http = vec![CustomField::new("x-other")];
-    let mut t = Talk::with(cfg, 8080);
-    let mut c = H2_PREFACE.to_vec();
-    c.extend(h2_frame(4, 0, 0, &[]));
-    let mut b1 = vec![0x82, 0x86];
-    b1.extend(h2_lit(":path", "/x", false));
-    b1.extend(h2_lit("x-tenant", "green", false));
-    b1.extend(h2_lit("x-other", "no", false));
-    c.extend(h2_frame(1, END_HEADERS | END_STREAM, 1, &b1));
-    t.tcp(0.0, true, &c);
-    t.tcp(
-        2.0,
-        false,
-        &h2_frame(1, END_HEADERS | END_STREAM, 1, &[0x88]),
-    );
-    let out = t.finish();
-    let attrs: Vec<_> = out.l7[0].attributes.iter().collect();
-    assert_eq!(attrs, [(&b"x_tenant"[..], &b"green"[..])]);
 }

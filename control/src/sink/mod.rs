@@ -279,6 +279,18 @@ impl FanOut {
         self.gate.health_check_counters()
     }
 
+    /// The log gate's counters by their stats.json names: rows throttled, probes merged.
+    pub fn log_gate_counters(&self) -> [(&'static str, u64); 5] {
+        let (t, h) = (self.throttled(), self.health_check_counters());
+        [
+            ("throttled.l4_rows", t.l4_rows),
+            ("throttled.l7_rows", t.l7_rows),
+            ("health_check.merged", h.merged),
+            ("health_check.late", h.late),
+            ("health_check.table_full", h.table_full),
+        ]
+    }
+
     /// Whether `batch`'s records go one by one (merged, checked, or with probes to hold).
     fn by_row(&self, batch: &RecordBatch) -> bool {
         self.flow_aggr.is_some()
