@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::raw::LegacyLogKeys;
+use super::raw::RawConfig;
 use super::{ConfigError, Legacy};
 use crate::sink::log_filter::FilterError;
 use crate::sink::{LogFilters, RowFilter};
@@ -27,7 +27,7 @@ struct Lists {
 }
 
 impl FlowLogFilters {
-    fn lists(&self, old: &LegacyLogKeys, legacy: &mut Legacy) -> Result<Lists, ConfigError> {
+    fn lists(&self, old: &RawConfig, legacy: &mut Legacy) -> Result<Lists, ConfigError> {
         let mut pick = |new: &Option<Vec<i64>>, new_key, old: &Option<Vec<i64>>, old_key| {
             legacy.pick(new.clone(), new_key, old.clone(), old_key)
         };
@@ -65,7 +65,7 @@ impl FlowLogFilters {
 
     pub(super) fn build(
         &self,
-        old: &LegacyLogKeys,
+        old: &RawConfig,
         legacy: &mut Legacy,
     ) -> Result<LogFilters, ConfigError> {
         let lists = self.lists(old, legacy)?;

@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 
 use serde::Deserialize;
 
-use super::raw::LegacyLogKeys;
+use super::raw::RawConfig;
 use super::{ConfigError, Legacy};
 use crate::sink::LogThrottles;
 
@@ -23,7 +23,7 @@ pub(super) struct FlowLogThrottles {
 impl FlowLogThrottles {
     pub(super) fn build(
         &self,
-        old: &LegacyLogKeys,
+        old: &RawConfig,
         legacy: &mut Legacy,
     ) -> Result<LogThrottles, ConfigError> {
         let l4 = legacy.pick(

@@ -355,7 +355,9 @@ impl RawConfig {
     fn validate(self) -> Result<Config, ConfigError> {
         let invalid = |key: &'static str, problem: String| ConfigError::Invalid { key, problem };
         let mut legacy = Legacy::default();
-        let old_log_keys = self.legacy_log_keys();
+        // Before `static_config` is taken: the v6 flow log keys are read off `self`.
+        let log_filters = self.outputs.flow_log.filters.build(&self, &mut legacy)?;
+        let log_throttles = self.outputs.flow_log.throttles.build(&self, &mut legacy)?;
         let st = self.static_config.unwrap_or_default();
         let process = process_sync::build(&self.inputs.proc, &st, &mut legacy.warnings)?;
         let max_memory = legacy
@@ -474,16 +476,6 @@ impl RawConfig {
             })?;
             trim = trim.with(t);
         }
-        let log_filters = self
-            .outputs
-            .flow_log
-            .filters
-            .build(&old_log_keys, &mut legacy)?;
-        let log_throttles = self
-            .outputs
-            .flow_log
-            .throttles
-            .build(&old_log_keys, &mut legacy)?;
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(

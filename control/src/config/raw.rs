@@ -25,31 +25,6 @@ pub(super) struct RawConfig {
     pub(super) l7_log_collect_nps_threshold: Option<u64>,
 }
 
-impl RawConfig {
-    /// The DeepFlow v6 flow log keys given.
-    pub(super) fn legacy_log_keys(&self) -> LegacyLogKeys {
-        LegacyLogKeys {
-            l4_log_tap_types: self.l4_log_tap_types.clone(),
-            l7_log_store_tap_types: self.l7_log_store_tap_types.clone(),
-            l4_log_ignore_tap_sides: self.l4_log_ignore_tap_sides.clone(),
-            l7_log_ignore_tap_sides: self.l7_log_ignore_tap_sides.clone(),
-            l4_log_collect_nps_threshold: self.l4_log_collect_nps_threshold,
-            l7_log_collect_nps_threshold: self.l7_log_collect_nps_threshold,
-        }
-    }
-}
-
-/// DeepFlow v6's flow log keys (top level of an agent-group config).
-#[derive(Debug, Default)]
-pub(super) struct LegacyLogKeys {
-    pub(super) l4_log_tap_types: Option<Vec<i64>>,
-    pub(super) l7_log_store_tap_types: Option<Vec<i64>>,
-    pub(super) l4_log_ignore_tap_sides: Option<Vec<i64>>,
-    pub(super) l7_log_ignore_tap_sides: Option<Vec<i64>>,
-    pub(super) l4_log_collect_nps_threshold: Option<u64>,
-    pub(super) l7_log_collect_nps_threshold: Option<u64>,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 pub(super) struct LegacyStatic {

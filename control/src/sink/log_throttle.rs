@@ -91,8 +91,7 @@ impl RowThrottle {
         self.bound / PERIOD_S
     }
 
-    /// The same throttle at another rate, from the next period on (the period in progress keeps
-    /// the new bound if it is lower).
+    /// The same throttle at another rate, at once (the period in progress keeps its count).
     pub fn set_rate(&mut self, rate: NonZeroU32) {
         self.bound = rate.get().saturating_mul(PERIOD_S);
     }
