@@ -1,15 +1,20 @@
 //! A request log row's custom attributes (DeepFlow's `attribute_names` / `attribute_values`):
-//! the headers `processors.request_log.tag_extraction.custom_fields` names, kept inline.
+//! the headers `processors.request_log.tag_extraction.custom_fields` names, the bytes of error
+//! exchanges `tag_extraction.raw` keeps (the L7 layer's `raw` module) and the trace id
+//! `copy_apm_trace_id` copies, kept inline.
 //!
-//! Entries are packed as `[name length][name][value length][value]` (each at most 255 bytes) in
-//! [`CAPACITY`] bytes, so any bytes a header carries are kept as they came; a value is cut to
-//! the room left, an entry whose name does not fit is left out, and either marks the row
-//! ([`Attributes::is_truncated`]).
+//! Entries are packed as `[name length: 1 byte][name][value length: 2 bytes, LE][value]` (names
+//! of at most 255 bytes) in [`CAPACITY`] bytes, so any bytes a header or a body carries are kept
+//! as they came; a value is cut to the room left, an entry whose name does not fit is left out,
+//! and either marks the row ([`Attributes::is_truncated`]).
 
 use crate::inline::InlineBytes;
 
 /// Bytes for every entry of a row.
-pub const CAPACITY: usize = 256;
+pub const CAPACITY: usize = 512;
+
+/// Bytes an entry takes besides its name and value.
+pub const ENTRY_OVERHEAD: usize = 3;
 
 /// Name/value pairs, inline.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,23 +38,38 @@ impl Attributes {
         self.cut
     }
 
-    /// Adds `name` = `value`, the value cut to 255 bytes and to the room left; false (and the
-    /// row marked) when not even the name fits.
+    /// Adds `name` = `value`, the value cut to the room left; false (and the row marked) when
+    /// not even the name fits.
     pub fn push(&mut self, name: &[u8], value: &[u8]) -> bool {
         let name = &name[..name.len().min(255)];
         let room = CAPACITY - self.packed.len();
-        let Some(left) = room.checked_sub(2 + name.len()) else {
+        let Some(left) = room.checked_sub(ENTRY_OVERHEAD + name.len()) else {
             self.cut = true;
             return false;
         };
-        let keep = value.len().min(255).min(left);
+        let keep = value.len().min(left);
         self.cut |= keep < value.len();
         let value = &value[..keep];
         self.packed.push_lossy(&[name.len() as u8]);
         self.packed.push_lossy(name);
-        self.packed.push_lossy(&[value.len() as u8]);
+        self.packed.push_lossy(&(value.len() as u16).to_le_bytes());
         self.packed.push_lossy(value);
         true
+    }
+
+    /// Takes out every entry named `name`.
+    pub fn remove(&mut self, name: &[u8]) {
+        if !self.contains(name) {
+            return;
+        }
+        let mut kept = Attributes {
+            packed: InlineBytes::EMPTY,
+            cut: self.cut,
+        };
+        for (n, v) in self.iter().filter(|(n, _)| *n != name) {
+            kept.push(n, v);
+        }
+        *self = kept;
     }
 
     /// Whether an entry named `name` is there.
@@ -63,8 +83,8 @@ impl Attributes {
         std::iter::from_fn(move || {
             let (&n, r) = rest.split_first()?;
             let (name, r) = r.split_at_checked(usize::from(n))?;
-            let (&v, r) = r.split_first()?;
-            let (value, r) = r.split_at_checked(usize::from(v))?;
+            let (v, r) = r.split_first_chunk::<2>()?;
+            let (value, r) = r.split_at_checked(usize::from(u16::from_le_bytes(*v)))?;
             rest = r;
             Some((name, value))
         })
@@ -117,11 +137,28 @@ mod tests {
         let mut a = Attributes::default();
         assert!(a.push(b"a", &[b'x'; 100]));
         assert!(!a.is_truncated());
-        assert!(a.push(b"b", &[b'y'; 400]), "cut to the room left");
+        assert!(a.push(b"b", &[b'y'; 600]), "cut to the room left");
         assert!(a.is_truncated());
-        assert_eq!(a.iter().nth(1).unwrap().1.len(), 256 - 103 - 3);
+        assert_eq!(a.iter().nth(1).unwrap().1.len(), CAPACITY - 104 - 4);
         assert!(!a.push(b"c", b"z"), "no room for the name");
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn entries_are_removed_by_name() {
+        let mut a = Attributes::default();
+        a.push(b"x", b"1");
+        a.push(b"request_header", &[b'h'; 300]);
+        a.push(b"y", b"2");
+        a.remove(b"request_header");
+        let got: Vec<_> = a.iter().collect();
+        assert_eq!(got, [(&b"x"[..], &b"1"[..]), (b"y", b"2")]);
+        a.remove(b"absent");
+        assert_eq!(a.len(), 2);
+        assert!(!a.is_truncated());
+        a.remove(b"x");
+        a.remove(b"y");
+        assert!(a.is_empty());
     }
 
     #[test]
