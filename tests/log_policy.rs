@@ -16,7 +16,8 @@
 //!
 //! Request log blacklist: HTTP requests to `/health...` are neither written nor counted (l4 rows'
 //! `l7_request`, the application documents), with one and two workers; `cbpf_disabled` turns
-//! packet request logs off; `custom_fields` puts headers into the rows' `attributes`.
+//! packet request logs off; `custom_fields` puts headers into the rows' `attributes`, as `raw`
+//! does with the bytes of failed exchanges.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -666,9 +667,27 @@ fn custom_fields_put_headers_into_the_rows_attributes() {
         assert_eq!(a["user_agent"], r["http_user_agent"], "{r}");
         assert_eq!(a["x_request_id"], r["x_request_id_0"], "{r}");
     }
-    // Without the key the rows have no attributes member.
+    // Without the key only failed exchanges have attributes: the bytes `tag_extraction.raw`
+    // keeps by default (256 of the error response's body).
     let plain = analyze(&dir.0, "plain", &input, "", 1);
-    assert!(lines(&plain, "l7_flow_log")
+    let mut failed = 0;
+    for l in lines(&plain, "l7_flow_log") {
+        let r: Value = serde_json::from_str(&l).expect("row");
+        let Some(a) = r.get("attributes") else {
+            assert!(r["response_status"] == 0, "{r}");
+            continue;
+        };
+        failed += 1;
+        assert!(matches!(r["response_status"].as_u64(), Some(3 | 4)), "{r}");
+        let body = a["response_payload"].as_str().expect("response_payload");
+        assert!(!body.is_empty() && body.len() <= 256, "{r}");
+        assert_eq!(a.as_object().expect("object").len(), 1, "{r}");
+    }
+    assert!(failed > 0, "the generated web traffic has errors");
+    let off = "processors:\n  request_log:\n    tag_extraction:\n      raw:\n        \
+               error_response_payload: 0\n";
+    let off = analyze_with(&dir.0, "raw-off", &input, off, 1);
+    assert!(lines(&off, "l7_flow_log")
         .iter()
         .all(|l| !l.contains("\"attributes\"")));
 }

@@ -205,6 +205,12 @@ fn l7_fields() -> Vec<Field> {
         same("l7_protocol_str", "biz_protocol", Str),
         attr("http_user_agent"),
         attr("http_referer"),
+        // The attributes `tag_extraction.raw` keeps by default (the rows' `attributes` object).
+        sql(
+            "attributes.response_payload",
+            "arrayElement(attribute_values, indexOf(attribute_names, 'response_payload'))",
+            Str,
+        ),
         sql(
             "headers_partial",
             "indexOf(attribute_names, 'headers_partial') > 0",
@@ -302,6 +308,13 @@ fn norm(v: Option<&Value>, kind: Kind) -> String {
 /// The record's value of `f` as the store gives it back (absent optional fields: the store's
 /// empty value).
 fn expected(row: &Value, f: &Field) -> String {
+    if let Some(name) = f.json.strip_prefix("attributes.") {
+        // An absent attribute reads back as the empty string.
+        return match row.get("attributes").and_then(|a| a.get(name)) {
+            None => String::new(),
+            v => norm(v, f.kind),
+        };
+    }
     let v = row.get(f.json);
     match (f.json, v) {
         ("headers_partial", None) => "0".into(),
@@ -369,7 +382,22 @@ pub(crate) fn assert_table(name: &str, fields: &[Field], want_rows: &[Value], go
 /// Every field of every record kind has a column (or is derived from one).
 fn assert_every_field_mapped(name: &str, fields: &[Field], rows: &[Value]) {
     for r in rows {
+        for a in r["attributes"]
+            .as_object()
+            .into_iter()
+            .flat_map(|a| a.keys())
+        {
+            assert!(
+                fields
+                    .iter()
+                    .any(|f| f.json.strip_prefix("attributes.") == Some(a.as_str())),
+                "{name}: attribute {a} has no column"
+            );
+        }
         for k in r.as_object().expect("object").keys() {
+            if k == "attributes" {
+                continue;
+            }
             assert!(
                 fields.iter().any(|f| f.json == k) || DERIVED.contains(&k.as_str()),
                 "{name}: field {k} has no column"

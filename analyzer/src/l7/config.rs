@@ -17,6 +17,8 @@ pub struct TracingTags {
     pub x_request_id: Vec<String>,
     pub apm_trace_id: Vec<String>,
     pub apm_span_id: Vec<String>,
+    /// `copy_apm_trace_id`: the trace id is also kept as attribute `apm_trace_id`.
+    pub copy_apm_trace_id: bool,
 }
 
 impl Default for TracingTags {
@@ -27,6 +29,7 @@ impl Default for TracingTags {
             x_request_id: v(&["X_Request_ID"]),
             apm_trace_id: v(&["traceparent", "sw8"]),
             apm_span_id: v(&["traceparent", "sw8"]),
+            copy_apm_trace_id: false,
         }
     }
 }
@@ -157,6 +160,8 @@ pub struct L7Config {
     pub packets_disabled: bool,
     /// `tag_extraction.custom_fields`.
     pub custom_fields: CustomFields,
+    /// `tag_extraction.raw`: bytes of failed exchanges kept as attributes.
+    pub raw: super::raw::RawCapture,
 }
 
 impl Default for L7Config {
@@ -195,6 +200,7 @@ impl Default for L7Config {
             blacklist: super::blacklist::Blacklist::default(),
             packets_disabled: false,
             custom_fields: CustomFields::default(),
+            raw: super::raw::RawCapture::default(),
         }
     }
 }

@@ -12,7 +12,8 @@
 //! protocol ([`app_table`], [`config`] prefilters, each protocol's `probe`), keeps L7 state only
 //! for L7 flows ([`flow_state`], [`pool`]), feeds each direction through bounded [`reassembly`]
 //! to the protocol's parser, and pairs requests with responses into `l7_flow_log` rows
-//! ([`exchange`], [`pending`]) with trace ids from headers ([`tags`]).
+//! ([`exchange`], [`pending`]) with trace ids from headers ([`tags`]) and the bytes of failed
+//! exchanges ([`raw`]).
 
 pub mod amqp;
 pub mod app_table;
@@ -27,6 +28,7 @@ pub mod parser;
 pub mod pending;
 pub mod pool;
 pub mod protocol;
+pub mod raw;
 pub mod reassembly;
 pub mod registry;
 pub mod sql;

@@ -148,6 +148,9 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[s..e]
 }
 
+/// The attribute `copy_apm_trace_id` copies the trace id into (DeepFlow's name).
+pub const APM_TRACE_ID: &[u8] = b"apm_trace_id";
+
 /// Fills the row's trace id, span id, x-request-id (`_0` for a request, `_1` for a response) and,
 /// for a request, the proxy client, from headers looked up by `find(name)`.
 pub fn extract<'a>(
@@ -159,6 +162,12 @@ pub fn extract<'a>(
     if let Some((name, v)) = first(&tags.apm_trace_id, &find) {
         let mut scratch = InlineBytes::<64>::EMPTY;
         trace_and_span(name, v, &mut row.trace_id, &mut scratch);
+        if tags.copy_apm_trace_id
+            && !row.trace_id.is_empty()
+            && !row.attributes.contains(APM_TRACE_ID)
+        {
+            row.attributes.push(APM_TRACE_ID, row.trace_id.as_bytes());
+        }
     }
     if let Some((name, v)) = first(&tags.apm_span_id, &find) {
         let mut scratch = InlineBytes::<64>::EMPTY;

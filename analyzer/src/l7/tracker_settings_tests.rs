@@ -1,5 +1,6 @@
-//! The request log settings through the whole analyzer: the blacklist (`tag_filters`) and the
-//! custom header fields (`custom_fields`).
+//! The request log settings through the whole analyzer: the blacklist (`tag_filters`), the
+//! custom header fields (`custom_fields`), the bytes of failed exchanges (`raw`) and
+//! `copy_apm_trace_id`.
 
 use super::tests::{
     dns_answer, dns_query, h2_frame, h2_lit, END_HEADERS, END_STREAM, H2_PREFACE, REQ, RESP,
@@ -153,4 +154,130 @@ fn custom_fields_of_http2_come_from_hpack_headers() {
     let out = t.finish();
     let attrs: Vec<_> = out.l7[0].attributes.iter().collect();
     assert_eq!(attrs, [(&b"x_tenant"[..], &b"green"[..])]);
+}
+
+fn attrs(row: &crate::record::L7FlowLog) -> Vec<(String, String)> {
+    row.attributes
+        .iter()
+        .map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(want: &[(&str, &str)]) -> Vec<(String, String)> {
+    want.iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn raw_bytes_of_failed_http_exchanges_are_kept_as_attributes() {
+    use crate::l7::raw::RawCapture;
+    let post = b"POST /pay HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n{\"a\": 1}";
+    let fail =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 22\r\n\r\n{\"error\":\"db is down\"}";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    let get = b"GET /gone HTTP/1.1\r\nHost: h\r\n\r\n";
+    let not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nno route\n";
+
+    // DeepFlow's default: 256 bytes of an error response's body, nothing of a success.
+    let mut t = Talk::with(AnalyzerConfig::default(), 8080);
+    t.tcp(0.0, true, post);
+    t.tcp(2.0, false, fail);
+    t.tcp(3.0, true, post);
+    t.tcp(4.0, false, ok);
+    t.tcp(5.0, true, get);
+    t.tcp(6.0, false, not_found);
+    let out = t.finish();
+    assert_eq!(
+        attrs(&out.l7[0]),
+        pairs(&[("response_payload", "{\"error\":\"db is down\"}")])
+    );
+    assert!(out.l7[1].attributes.is_empty(), "a success keeps nothing");
+    assert_eq!(
+        attrs(&out.l7[2]),
+        pairs(&[("response_payload", "no route\n")])
+    );
+
+    // Every part, cut to its size; a request's bytes leave again when it succeeds; an
+    // unanswered request keeps them.
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.raw = RawCapture {
+        error_request_header: 18,
+        error_request_payload: 100,
+        error_response_header: 12,
+        error_response_payload: 5,
+    };
+    let mut t = Talk::with(cfg, 8080);
+    t.tcp(0.0, true, post);
+    t.tcp(2.0, false, fail);
+    t.tcp(3.0, true, post);
+    t.tcp(4.0, false, ok);
+    t.tcp(5.0, true, get);
+    let out = t.finish();
+    assert_eq!(
+        attrs(&out.l7[0]),
+        pairs(&[
+            ("request_header", "POST /pay HTTP/1.1"),
+            ("request_payload", "{\"a\": 1}"),
+            ("response_header", "HTTP/1.1 503"),
+            ("response_payload", "{\"err"),
+        ])
+    );
+    assert!(out.l7[1].attributes.is_empty());
+    assert_eq!(out.l7[2].response_status, 2, "a timeout");
+    assert_eq!(
+        attrs(&out.l7[2]),
+        pairs(&[("request_header", "GET /gone HTTP/1.1")])
+    );
+
+    // A request body sent after its head (as Python's http.client does) is added when it comes.
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.raw.error_request_payload = 100;
+    let mut t = Talk::with(cfg, 8080);
+    let (head, body) = post.split_at(post.len() - 8);
+    t.tcp(0.0, true, head);
+    t.tcp(0.5, true, body);
+    t.tcp(2.0, false, fail);
+    let out = t.finish();
+    assert_eq!(
+        attrs(&out.l7[0]),
+        pairs(&[
+            ("request_payload", "{\"a\": 1}"),
+            ("response_payload", "{\"error\":\"db is down\"}"),
+        ])
+    );
+
+    // Off.
+    let mut cfg = AnalyzerConfig::default();
+    cfg.l7.raw = RawCapture::OFF;
+    let mut t = Talk::with(cfg, 8080);
+    t.tcp(0.0, true, post);
+    t.tcp(2.0, false, fail);
+    assert!(t.finish().l7[0].attributes.is_empty());
+}
+
+#[test]
+fn copy_apm_trace_id_keeps_the_trace_id_as_an_attribute() {
+    let req = b"GET /a HTTP/1.1\r\nHost: h\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for copy in [false, true] {
+        let mut cfg = AnalyzerConfig::default();
+        cfg.l7.tags.copy_apm_trace_id = copy;
+        let mut t = Talk::with(cfg, 8080);
+        t.tcp(0.0, true, req);
+        t.tcp(2.0, false, resp);
+        let out = t.finish();
+        assert_eq!(s(&out.l7[0].trace_id), "0af7651916cd43dd8448eb211c80319c");
+        let want: &[(&str, &str)] = if copy {
+            &[("apm_trace_id", "0af7651916cd43dd8448eb211c80319c")]
+        } else {
+            &[]
+        };
+        assert_eq!(attrs(&out.l7[0]), pairs(want));
+    }
 }

@@ -130,7 +130,7 @@ struct TagExtraction {
     custom_fields: Option<super::request_log_fields::CustomFieldLists>,
     custom_field_policies: Option<serde_yaml::Value>,
     obfuscate_protocols: Option<Vec<String>>,
-    raw: Option<serde_yaml::Value>,
+    raw: Option<super::request_log_fields::RawParts>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,7 +316,11 @@ impl RequestLog {
             x_request_id: tags.x_request_id.clone().unwrap_or(d.x_request_id),
             apm_trace_id: tags.apm_trace_id.clone().unwrap_or(d.apm_trace_id),
             apm_span_id: tags.apm_span_id.clone().unwrap_or(d.apm_span_id),
+            copy_apm_trace_id: tags.copy_apm_trace_id.unwrap_or(false),
         };
+        if let Some(r) = &self.tag_extraction.raw {
+            c.raw = r.capture(warnings);
+        }
         let ep = &self.tag_extraction.http_endpoint;
         c.endpoints = EndpointRules {
             disabled: ep.extraction_disabled.unwrap_or(false),
@@ -374,10 +378,6 @@ impl RequestLog {
                 "application_protocol_inference.protocol_special_config.grpc.streaming_data_enabled",
             ),
             (
-                tags.copy_apm_trace_id.is_some(),
-                "tag_extraction.tracing_tag.copy_apm_trace_id",
-            ),
-            (
                 tags.multiple_trace_id_collection.is_some(),
                 "tag_extraction.tracing_tag.multiple_trace_id_collection",
             ),
@@ -385,7 +385,6 @@ impl RequestLog {
                 te.custom_field_policies.is_some(),
                 "tag_extraction.custom_field_policies",
             ),
-            (te.raw.is_some(), "tag_extraction.raw"),
             (
                 self.tunning.session_aggregate_slot_capacity.is_some(),
                 "tunning.session_aggregate_slot_capacity",

@@ -4,13 +4,16 @@
 //! `request_domain` or `request_resource` is `equal` to a value or starts with it (`prefix`) are
 //! neither logged nor counted ([`tapflow_analyzer::l7::blacklist`]);
 //! `processors.request_log.tag_extraction.custom_fields`: HTTP and HTTP/2 headers kept as the
-//! rows' attributes.
+//! rows' attributes; `processors.request_log.tag_extraction.raw`: how many bytes of a failed
+//! exchange's heads and bodies are kept as attributes.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use tapflow_analyzer::l7::blacklist::{Blacklist, Rule, RuleField, RuleOp};
 use tapflow_analyzer::l7::config::{CustomField, CustomFields};
+use tapflow_analyzer::l7::raw::RawCapture;
+use tapflow_analyzer::record::attributes;
 
 use super::ConfigError;
 
@@ -128,4 +131,110 @@ pub(super) fn custom_fields(
         ));
     }
     Ok(out)
+}
+
+/// `tag_extraction.raw` as written; an absent key keeps DeepFlow's default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawParts {
+    error_request_header: Option<u32>,
+    error_request_payload: Option<u32>,
+    error_response_header: Option<u32>,
+    error_response_payload: Option<u32>,
+}
+
+impl RawParts {
+    /// The sizes to keep; sizes beyond what a row's attributes hold are named in `warnings`.
+    pub(super) fn capture(&self, warnings: &mut Vec<String>) -> RawCapture {
+        let d = RawCapture::default();
+        let c = RawCapture {
+            error_request_header: self.error_request_header.unwrap_or(d.error_request_header),
+            error_request_payload: self
+                .error_request_payload
+                .unwrap_or(d.error_request_payload),
+            error_response_header: self
+                .error_response_header
+                .unwrap_or(d.error_response_header),
+            error_response_payload: self
+                .error_response_payload
+                .unwrap_or(d.error_response_payload),
+        };
+        let total = [
+            c.error_request_header,
+            c.error_request_payload,
+            c.error_response_header,
+            c.error_response_payload,
+        ]
+        .iter()
+        .map(|&n| u64::from(n))
+        .sum::<u64>();
+        if total > attributes::CAPACITY as u64 {
+            warnings.push(format!(
+                "processors.request_log.tag_extraction.raw: {total} bytes asked for; a row keeps \
+                 at most {} bytes of attributes in all, so the parts are cut to the room left \
+                 (in the order request header, request payload, response header, response payload)",
+                attributes::CAPACITY
+            ));
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use tapflow_analyzer::l7::raw::RawCapture;
+
+    #[test]
+    fn raw_sizes_default_to_deepflow_and_oversized_ones_are_named() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c.analyzer.l7.raw, RawCapture::default());
+        assert!(!c.analyzer.l7.tags.copy_apm_trace_id);
+        let y = r#"
+processors:
+  request_log:
+    tag_extraction:
+      tracing_tag:
+        copy_apm_trace_id: true
+      raw:
+        error_request_header: 64
+        error_response_payload: 0
+"#;
+        let c = Config::from_yaml(y).unwrap();
+        assert_eq!(
+            c.analyzer.l7.raw,
+            RawCapture {
+                error_request_header: 64,
+                error_request_payload: 0,
+                error_response_header: 0,
+                error_response_payload: 0,
+            }
+        );
+        assert!(c.analyzer.l7.tags.copy_apm_trace_id);
+        assert!(
+            !c.warnings
+                .iter()
+                .any(|w| w.contains("raw") || w.contains("copy_apm_trace_id")),
+            "{:?}",
+            c.warnings
+        );
+        let c = Config::from_yaml(
+            "processors:\n  request_log:\n    tag_extraction:\n      raw:\n        error_request_payload: 1024\n",
+        )
+        .unwrap();
+        assert_eq!(c.analyzer.l7.raw.error_request_payload, 1024);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("tag_extraction.raw: 1280 bytes asked for")),
+            "{:?}",
+            c.warnings
+        );
+        let e = Config::from_yaml(
+            "processors:\n  request_log:\n    tag_extraction:\n      raw:\n        error_body: 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("error_body"), "{e}");
+    }
 }

@@ -1,12 +1,13 @@
 //! One HTTP/1 connection: follows both directions message by message (heads parsed, bodies
 //! skipped by their framing), pairs responses with requests in order (pipelining works), and fills
-//! `l7_flow_log` rows (`deepflow-facts.md` section 4.5: method, Host, path, endpoint, status).
+//! `l7_flow_log` rows (`deepflow-facts.md` section 4.5: method, Host, path, endpoint, status;
+//! the bytes of failed exchanges as [`super::super::raw`] keeps them).
 //!
 //! Interim 1xx responses are not answers (except 101, after which the connection carries another
 //! protocol and is no longer parsed; likewise a 2xx to CONNECT). A response to HEAD has no body.
 //! After a gap the direction waits for a segment that starts a message.
 
-use super::super::exchange::{Exchange, Pairing};
+use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{tags, Probe, ResponseStatus};
 use super::wire::{
@@ -52,6 +53,9 @@ pub struct Http1Session {
     opaque: bool,
     /// Bytes of this direction were lost: the next segment must start a message.
     resync: [bool; 2],
+    /// A request whose body came after its head, waiting for its first body bytes
+    /// (`tag_extraction.raw.error_request_payload`).
+    body_of: Option<RequestId>,
 }
 
 impl L7Parser for Http1Session {
@@ -82,6 +86,15 @@ fn status_of(code: u16) -> ResponseStatus {
         400..=499 => ResponseStatus::ClientError,
         500..=599 => ResponseStatus::ServerError,
         _ => ResponseStatus::Ok,
+    }
+}
+
+/// The bytes of `body` that came after a head in `rest`.
+fn body_bytes(rest: &[u8], body: Body) -> &[u8] {
+    match body {
+        Body::None => &[],
+        Body::Length(n) => &rest[..rest.len().min(usize::try_from(n).unwrap_or(usize::MAX))],
+        Body::Chunked | Body::UntilClose => rest,
     }
 }
 
@@ -140,6 +153,9 @@ impl Http1Session {
                 DirState::UntilClose => return data.len(),
                 DirState::Body(n) => {
                     let take = n.min(rest.len() as u64);
+                    if from_client {
+                        self.request_body(&rest[..take as usize], x);
+                    }
                     at += take as usize;
                     self.dir[d] = if take == n {
                         DirState::Head
@@ -149,6 +165,9 @@ impl Http1Session {
                 }
                 DirState::Chunked(mut sk) => match sk.skip(rest) {
                     Ok(n) => {
+                        if from_client {
+                            self.request_body(&rest[..n], x);
+                        }
                         at += n;
                         if sk == ChunkedSkipper::Done {
                             self.dir[d] = DirState::Head;
@@ -198,7 +217,9 @@ impl Http1Session {
             Err(_) => return None,
         };
         let cfg = x.settings();
-        x.request(None, h.head_len as u32, |row| {
+        let (head, rest) = buf.split_at(h.head_len);
+        let body = body_bytes(rest, h.body);
+        let id = x.request(None, h.head_len as u32, |row| {
             row.request_type.push_lossy(h.method.as_bytes());
             if let Some(host) = header(h.headers, "host") {
                 row.request_domain.push_lossy(host);
@@ -218,10 +239,25 @@ impl Http1Session {
             row.request_length = length(h.body);
             tags::extract(&cfg.tags, true, |n| header(h.headers, n), row);
             tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
+            cfg.raw.request(head, body, row);
         });
+        // The body's first bytes come in a later segment: they are added when they come.
+        let later = body.is_empty() && !matches!(h.body, Body::None | Body::Length(0));
+        self.body_of = (later && cfg.raw.error_request_payload > 0).then_some(id);
         self.push_pending(h.method == "HEAD", h.method == "CONNECT");
         self.dir[0] = DirState::after_head(h.body);
         Some(h.head_len)
+    }
+
+    /// The first bytes of a request body that came after its head.
+    fn request_body(&mut self, bytes: &[u8], x: &mut Exchange<'_>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(id) = self.body_of.take() {
+            let raw = x.settings().raw;
+            x.update_request(id, |row| raw.request(&[], bytes, row));
+        }
     }
 
     fn response(&mut self, buf: &[u8], x: &mut Exchange<'_>) -> Option<usize> {
@@ -252,6 +288,9 @@ impl Http1Session {
             row.response_length = length(h.body);
             tags::extract(&cfg.tags, false, |n| header(h.headers, n), row);
             tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
+            let (head, rest) = buf.split_at(h.head_len);
+            cfg.raw
+                .response(status, head, body_bytes(rest, h.body), row);
         });
         self.dir[1] = DirState::after_head(h.body);
         if h.status == 101 || (was_connect && (200..300).contains(&h.status)) {
