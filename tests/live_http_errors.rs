@@ -3,7 +3,8 @@
 //! client in another, and `tapflow run` captures the mirrored port (`netns::SpanLab`). The
 //! failed exchanges' rows must carry the bytes the server and the client really sent (DeepFlow's
 //! default of 256 bytes of an error response's body, plus the request's head and body as
-//! configured); the success carries none. Needs root and python3.
+//! configured); the success carries none. The same service writing each response's head and
+//! body apart (http.server's default) must give the same rows. Needs root and python3.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -24,13 +25,17 @@ fn failed_requests_carry_what_was_sent() {
     std::fs::create_dir_all(&dir).expect("dir");
     let lab = SpanLab::new("he");
     let script = client_script("http_errors.py");
-    let _server = Killed(
-        lab.in_server(&["python3", &script, "serve", lab.server_ip, "8080"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("server"),
-    );
-    wait_until("the server", 10, || lab.server_port_open(8080));
+    let _servers = [("serve", "8080"), ("serve-apart", "8081")].map(|(how, port)| {
+        Killed(
+            lab.in_server(&["python3", &script, how, lab.server_ip, port])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("server"),
+        )
+    });
+    wait_until("the servers", 10, || {
+        lab.server_port_open(8080) && lab.server_port_open(8081)
+    });
 
     let cfg = dir.join("raw.yaml");
     std::fs::write(
@@ -42,14 +47,25 @@ fn failed_requests_carry_what_was_sent() {
     let out = dir.join("out");
     let mut run = run_tapflow(&lab.capture, 5, Some(&cfg), &out);
     std::thread::sleep(Duration::from_millis(1500));
-    client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, "8080"]));
+    for port in ["8080", "8081"] {
+        client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, port]));
+    }
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);
+    for port in [8080, 8081] {
+        check(&rows, port);
+    }
+    lab.cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rows of the three requests to the server on `port`.
+fn check(rows: &[serde_json::Value], port: u16) {
     let by_path = |p: &str| -> &serde_json::Value {
         rows.iter()
-            .find(|r| r["request_resource"] == p)
-            .unwrap_or_else(|| panic!("no row of {p}: {rows:#?}"))
+            .find(|r| r["request_resource"] == p && r["server_port"] == port)
+            .unwrap_or_else(|| panic!("no row of {p} on {port}: {rows:#?}"))
     };
     let text = |r: &serde_json::Value, a: &str| -> String {
         r["attributes"][a].as_str().unwrap_or_default().to_string()
@@ -103,7 +119,8 @@ fn failed_requests_carry_what_was_sent() {
         pay["attributes"].get("response_header").is_none(),
         "not asked for"
     );
-
-    lab.cleanup();
-    let _ = std::fs::remove_dir_all(&dir);
+    // The rows keep the times of the response heads.
+    for r in [ok, missing, pay] {
+        assert!(r["response_duration"].as_u64().unwrap_or(0) > 0, "{r}");
+    }
 }

@@ -3,8 +3,9 @@
 `http_errors.py serve HOST PORT`: Python's http.server with a buffered writer, so each response
 leaves in one write as nginx or Go's net/http send a small one: GET /ok answers 200, GET of
 anything else 404 (http.server's own error page), POST /pay reads its body and answers 503 with
-a JSON error. `http_errors.py ask HOST PORT`: one request of each on its own connection; prints
-OK."""
+a JSON error. `serve-apart`: the same with http.server's default unbuffered writer, which sends
+a response's head and body in two writes. `http_errors.py ask HOST PORT`: one request of each on
+its own connection (http.client sends a POST's head and body apart); prints OK."""
 import http.server
 import sys
 import urllib.error
@@ -58,5 +59,8 @@ if __name__ == "__main__":
     what, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if what == "serve":
         http.server.HTTPServer((host, port), Handler).serve_forever()
+    elif what == "serve-apart":
+        Apart = type("Apart", (Handler,), {"wbufsize": 0})
+        http.server.HTTPServer((host, port), Apart).serve_forever()
     else:
         ask(host, port)

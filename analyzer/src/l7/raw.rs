@@ -5,10 +5,10 @@
 //!
 //! Read for HTTP/1 (as DeepFlow does for packets). The head is the message up to and including
 //! its blank line; the payload is the body bytes that came with it in the same stream segment
-//! (at most the body's length), or for a request whose body follows its head in a later segment
-//! (Python's http.client sends them apart), that segment's bytes, added while the request waits;
-//! a response row is written at its head, so its payload is what came with the head. A request's
-//! bytes are kept on its row while it waits and taken
+//! (at most the body's length), or when the body follows its head in a later segment (Python's
+//! http.client and http.server write them apart), that segment's: a request's are added while it
+//! waits, an error response's head is held by the HTTP/1 session until they come (its row keeps
+//! the head's time). A request's bytes are kept on its row while it waits and taken
 //! out again when its response is a success; a request that times out keeps them. Values are cut
 //! to the room left in the row's attributes ([`crate::record::attributes::CAPACITY`] bytes
 //! shared by every attribute; the row is then marked truncated).

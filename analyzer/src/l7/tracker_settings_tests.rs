@@ -252,6 +252,31 @@ fn raw_bytes_of_failed_http_exchanges_are_kept_as_attributes() {
         ])
     );
 
+    // An error response whose body follows its head (Python's http.server): the row waits for
+    // the body's first bytes and keeps the head's time; a success is written at its head.
+    let mut t = Talk::with(AnalyzerConfig::default(), 8080);
+    let (fail_head, fail_body) = fail.split_at(fail.len() - 22);
+    t.tcp(0.0, true, get);
+    t.tcp(2.0, false, fail_head);
+    t.tcp(2.5, false, fail_body);
+    t.tcp(3.0, true, get);
+    let (ok_head, ok_body) = ok.split_at(ok.len() - 2);
+    t.tcp(4.0, false, ok_head);
+    t.tcp(4.5, false, ok_body);
+    let out = t.finish();
+    assert_eq!(
+        attrs(&out.l7[0]),
+        pairs(&[("response_payload", "{\"error\":\"db is down\"}")])
+    );
+    let rrt = |r: &crate::record::L7FlowLog| r.end_time - r.start_time;
+    assert_eq!(
+        (rrt(&out.l7[0]), rrt(&out.l7[1])),
+        (2_000, 1_000),
+        "times of the heads"
+    );
+    assert_eq!(out.l7[0].response_code, Some(503));
+    assert!(out.l7[1].attributes.is_empty());
+
     // Off.
     let mut cfg = AnalyzerConfig::default();
     cfg.l7.raw = RawCapture::OFF;

@@ -56,6 +56,9 @@ pub struct Http1Session {
     /// A request whose body came after its head, waiting for its first body bytes
     /// (`tag_extraction.raw.error_request_payload`).
     body_of: Option<RequestId>,
+    /// An error response's head held until its body's first bytes come
+    /// (`tag_extraction.raw.error_response_payload`): the time and sequence number it came with.
+    held_error: Option<(u64, u32)>,
 }
 
 impl L7Parser for Http1Session {
@@ -73,11 +76,14 @@ impl L7Parser for Http1Session {
     fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         let d = seg.dir();
         let resync = std::mem::take(&mut self.resync[d]);
-        self.on_stream(seg.data, resync, seg.from_client, x)
+        self.on_stream(seg.data, seg.hold, resync, seg.from_client, x)
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
         self.resync[dir] = true;
+        if dir == 1 {
+            self.held_error = None;
+        }
     }
 }
 
@@ -132,6 +138,7 @@ impl Http1Session {
     fn on_stream(
         &mut self,
         data: &[u8],
+        hold: usize,
         resync: bool,
         from_client: bool,
         x: &mut Exchange<'_>,
@@ -188,7 +195,7 @@ impl Http1Session {
                     let used = if from_client {
                         self.request(rest, x)
                     } else {
-                        self.response(rest, x)
+                        self.response(rest, hold, x)
                     };
                     match used {
                         Some(0) => return at,
@@ -260,7 +267,10 @@ impl Http1Session {
         }
     }
 
-    fn response(&mut self, buf: &[u8], x: &mut Exchange<'_>) -> Option<usize> {
+    /// Parses a response head at the start of `buf` (as [`Self::request`]). An error response
+    /// whose body is still to come is left unconsumed (Some(0)) while `buf` fits in `hold`, so
+    /// its row gets the body's first bytes; it keeps the time it came at.
+    fn response(&mut self, buf: &[u8], hold: usize, x: &mut Exchange<'_>) -> Option<usize> {
         let to_head = self.n_pending > 0 && self.head_bits & 1 == 1;
         let mut slots = [EMPTY_HEADER; MAX_HEADERS];
         let h = match parse_response(buf, &mut slots, to_head) {
@@ -272,11 +282,23 @@ impl Http1Session {
             // Interim (100 Continue, 103 Early Hints): the final response follows.
             return Some(h.head_len);
         }
-        let (_, was_connect) = self.pop_pending();
         let cfg = x.settings();
-        x.response(Pairing::Oldest, h.head_len as u32, |row| {
+        let status = status_of(h.status);
+        let (head, rest) = buf.split_at(h.head_len);
+        let body = body_bytes(rest, h.body);
+        let body_later = body.is_empty() && !matches!(h.body, Body::None | Body::Length(0));
+        if status != ResponseStatus::Ok
+            && body_later
+            && cfg.raw.error_response_payload > 0
+            && buf.len() < hold
+        {
+            self.held_error.get_or_insert((x.now_ns(), x.tcp_seq()));
+            return Some(0);
+        }
+        let (ts, seq) = self.held_error.take().unwrap_or((x.now_ns(), x.tcp_seq()));
+        let (_, was_connect) = self.pop_pending();
+        x.response_at(ts, seq, Pairing::Oldest, h.head_len as u32, |row| {
             row.response_code = Some(i32::from(h.status));
-            let status = status_of(h.status);
             row.response_status = status.code();
             if status != ResponseStatus::Ok {
                 row.response_exception.push_lossy(h.reason.as_bytes());
@@ -288,9 +310,7 @@ impl Http1Session {
             row.response_length = length(h.body);
             tags::extract(&cfg.tags, false, |n| header(h.headers, n), row);
             tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
-            let (head, rest) = buf.split_at(h.head_len);
-            cfg.raw
-                .response(status, head, body_bytes(rest, h.body), row);
+            cfg.raw.response(status, head, body, row);
         });
         self.dir[1] = DirState::after_head(h.body);
         if h.status == 101 || (was_connect && (200..300).contains(&h.status)) {
