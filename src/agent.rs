@@ -195,7 +195,8 @@ struct ChannelTarget(
 );
 
 impl ConfigTarget for ChannelTarget {
-    fn apply(&mut self, cfg: Config, _: &str) -> Result<(), String> {
+    fn apply(&mut self, mut cfg: Config, _: &str) -> Result<(), String> {
+        crate::capture_filter::compile(&mut cfg)?;
         self.0
             .send(cfg)
             .map_err(|_| "the dataplane is stopping".to_string())

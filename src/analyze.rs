@@ -31,6 +31,10 @@ pub(crate) struct AnalyzeArgs {
     /// Export every flow to this IPFIX collector (UDP host:port; default: outputs.ipfix.collector).
     #[arg(long, value_name = "HOST:PORT")]
     ipfix: Option<String>,
+    /// Capture filter, tcpdump's syntax (`man pcap-filter`): frames it does not select are
+    /// dropped and counted (default: inputs.cbpf.af_packet.extra_bpf_filter; "" turns it off).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
     /// Analyzer threads: each reads the input and keeps the flows steered to it, by the server
     /// end of each flow (same records as one; the flow table limits are split over them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -49,6 +53,7 @@ pub(crate) fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(c) = &args.ipfix {
         cfg.ipfix.collector = Some(c.clone());
     }
+    crate::capture_filter::apply(&mut cfg, args.filter.as_deref())?;
     if !args.quiet {
         for w in &cfg.warnings {
             eprintln!("tapflow: config: {w}");

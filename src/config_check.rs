@@ -38,6 +38,10 @@ fn summary(c: &Config) -> serde_json::Value {
                 None => c.src_interfaces.join(", "),
             },
             "dpdk_ports": c.dpdk.ports,
+            "filter": match &a.capture_filter {
+                Some(f) => format!("{} (compiled by libpcap)", f.expr),
+                None => "none (every frame)".to_string(),
+            },
         },
         "flows": {
             "concurrent_flow_limit": a.flow_capacity,
@@ -145,7 +149,8 @@ fn text(v: &serde_json::Value, indent: usize, out: &mut impl Write) -> std::io::
 /// Loads `file` and prints the summary (`json`: as one JSON object). Output errors (a closed
 /// pipe) end the command quietly.
 pub(crate) fn run(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let c = Config::load(file)?;
+    let mut c = Config::load(file)?;
+    crate::capture_filter::compile(&mut c).map_err(anyhow::Error::msg)?;
     let v = summary(&c);
     let mut out = std::io::stdout().lock();
     let _ = (|| -> std::io::Result<()> {

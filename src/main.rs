@@ -3,6 +3,7 @@
 mod agent;
 mod analyze;
 mod bench;
+mod capture_filter;
 mod clickhouse_out;
 mod config_check;
 mod ctl;

@@ -96,6 +96,11 @@ pub(crate) struct RunArgs {
     /// outputs.ipfix.collector).
     #[arg(long, value_name = "HOST:PORT")]
     ipfix: Option<String>,
+    /// Capture filter, tcpdump's syntax (`man pcap-filter`): frames it does not select are
+    /// dropped and counted (default: inputs.cbpf.af_packet.extra_bpf_filter; "" turns it off); holds across reloads and the
+    /// controller's configurations.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
     /// Serve Prometheus' /metrics on this address:port (default: outputs.prometheus.listen).
     #[arg(long, value_name = "HOST:PORT")]
     prometheus_listen: Option<String>,
@@ -117,12 +122,19 @@ pub(crate) struct RunArgs {
 
 /// SIGHUP: the `--config` file read again (None, with the reason on stderr, when there is none
 /// or it does not load: the running configuration stays).
-fn reload(path: Option<&std::path::Path>, ipfix: Option<&str>) -> Option<Config> {
+fn reload(
+    path: Option<&std::path::Path>,
+    ipfix: Option<&str>,
+    filter: Option<&str>,
+) -> Option<Config> {
     let Some(path) = path else {
         eprintln!("tapflow: SIGHUP: no --config file to read again");
         return None;
     };
-    match Config::load(path) {
+    let loaded = Config::load(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut c| crate::capture_filter::apply(&mut c, filter).map(|()| c));
+    match loaded {
         Ok(mut c) => {
             for w in &c.warnings {
                 eprintln!("tapflow: config: {w}");
@@ -208,6 +220,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
+    crate::capture_filter::apply(&mut cfg, a.filter.as_deref())?;
     if !a.quiet {
         for w in &cfg.warnings {
             eprintln!("tapflow: config: {w}");
@@ -283,7 +296,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                     }
                 }
                 let new = if tapflow_dataplane::sys::signal::take_reload() {
-                    reload(a.config.as_deref(), a.ipfix.as_deref())
+                    reload(a.config.as_deref(), a.ipfix.as_deref(), a.filter.as_deref())
                         .map(|c| (c, "the reloaded file"))
                 } else {
                     control
@@ -297,6 +310,13 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 if let Some(i) = &a.ipfix {
                     // `--ipfix` holds for the controller's configurations too.
                     new.ipfix.collector = Some(i.clone());
+                }
+                if a.filter.is_some() {
+                    // As does `--filter` (it compiled at the start).
+                    if let Err(e) = crate::capture_filter::apply(&mut new, a.filter.as_deref()) {
+                        eprintln!("tapflow: {e:#}; the running configuration stays");
+                        return;
+                    }
                 }
                 crate::ingest_out::follow(&a.ingester, ingester.as_ref(), &new, a.quiet);
                 log_policy.publish(new.log_policy());

@@ -27,6 +27,9 @@ pub struct AnalyzerConfig {
     /// when 1-second metrics are on (the output stage then merges the rows back into minutes:
     /// `aggregate::FlowAggr`).
     pub report_period_ns: u64,
+    /// `inputs.cbpf.af_packet.extra_bpf_filter`, compiled: frames it rejects are counted and
+    /// dropped before anything else.
+    pub capture_filter: Option<crate::capture_filter::CaptureFilter>,
 }
 
 impl AnalyzerConfig {
@@ -110,6 +113,7 @@ impl Default for AnalyzerConfig {
             mirror: MirrorConfig::default(),
             l7: crate::l7::L7Config::default(),
             report_period_ns: 60_000_000_000,
+            capture_filter: None,
         }
     }
 }

@@ -50,6 +50,8 @@ crate::named_counters! {
     pub struct FlowCounters, prefix "" {
         rx_packets,
         rx_bytes,
+        /// Frames the capture filter (`extra_bpf_filter`) rejected: not in `rx_packets`.
+        capture_filtered,
         /// Frames that are not IP (ARP, LLDP, ...): counted, not tracked as flows.
         non_ip,
         /// Non-first IP fragments: counted in their flow, not L4-parsed.

@@ -19,6 +19,7 @@
 pub mod aggregate;
 pub mod assoc_cache;
 pub mod block_pool;
+pub mod capture_filter;
 pub mod config;
 pub mod counters;
 pub mod engine;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// Lowest first. Modules in one layer do not use each other unless listed in an earlier layer.
 const LAYERS: &[&[&str]] = &[
     &["wire", "inline", "ports", "assoc_cache", "block_pool"],
-    &["mirror", "tcp"],
+    &["mirror", "tcp", "capture_filter"],
     &["flow"],
     &["metrics"],
     &["record"],

@@ -48,6 +48,8 @@ struct Prepared<'f> {
     hash: Option<u64>,
     /// The flow slot its lookup will most likely find (read [`SLOT_AHEAD`] frames ahead).
     slot: Option<u32>,
+    /// The capture filter rejected it (not decoded).
+    filtered: bool,
 }
 
 impl Prepared<'_> {
@@ -57,6 +59,7 @@ impl Prepared<'_> {
         observations: Observations::NONE,
         hash: None,
         slot: None,
+        filtered: false,
     };
 }
 
@@ -106,6 +109,12 @@ impl Analyzer {
     fn decode<'f>(&self, frame: &Frame<'f>, out: &mut Prepared<'f>) {
         out.hash = None;
         out.slot = None;
+        out.filtered = self.filtered_out(&frame.meta, frame.data);
+        if out.filtered {
+            out.pkt = Packet::EMPTY;
+            out.decoded = Ok(());
+            return;
+        }
         match frame
             .decoded
             .and_then(|d| d.packet(frame.data, &self.cfg.decode))
@@ -191,6 +200,10 @@ impl Analyzer {
         prepared: &Prepared<'_>,
         sink: &mut impl RecordSink,
     ) {
+        if prepared.filtered {
+            self.counters.capture_filtered += 1;
+            return;
+        }
         let ts = self.take_time(meta, sink);
         match prepared.decoded {
             Ok(()) => self.on_observed(

@@ -99,6 +99,10 @@ pub struct Config {
     pub process: ProcessConfig,
     /// `inputs.cbpf.af_packet.interface_regex` (validated), for live capture.
     pub interface_regex: Option<String>,
+    /// `inputs.cbpf.af_packet.extra_bpf_filter` (legacy `capture_bpf`): the capture filter's
+    /// tcpdump expression, compiled into `analyzer.capture_filter` by whoever runs the
+    /// analyzer (libpcap is the dataplane's); None when empty.
+    pub capture_filter: Option<String>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
     /// only when no regex is set.
     pub src_interfaces: Vec<String>,
@@ -143,6 +147,7 @@ impl Default for Config {
                 ..DpdkConfig::default()
             },
             interface_regex: None,
+            capture_filter: None,
             src_interfaces: Vec::new(),
             agent_group_id: None,
             warnings: Vec::new(),
@@ -584,6 +589,15 @@ impl RawConfig {
                 )
             })?;
         }
+        let capture_filter = legacy
+            .pick(
+                cbpf.af_packet.extra_bpf_filter.clone(),
+                "inputs.cbpf.af_packet.extra_bpf_filter",
+                self.capture_bpf,
+                "capture_bpf",
+            )?
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty());
         let src_interfaces = legacy
             .pick(
                 cbpf.af_packet.src_interfaces.clone(),
@@ -673,6 +687,7 @@ impl RawConfig {
                 ..l7
             },
             report_period_ns: 60_000_000_000,
+            capture_filter: None,
         };
         // Everything a worker reserves must fit the budget: flow table and L7 tables.
         let l7_bytes = tapflow_analyzer::l7::L7Tracker::memory_bytes(&analyzer.l7);
@@ -727,6 +742,7 @@ impl RawConfig {
             },
             dpdk,
             interface_regex,
+            capture_filter,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,
         })

@@ -14,6 +14,7 @@ pub(super) struct RawConfig {
     pub(super) tap_mode: Option<u8>,
     pub(super) max_memory: Option<u64>,
     pub(super) tap_interface_regex: Option<String>,
+    pub(super) capture_bpf: Option<String>,
     pub(super) vtap_group_id: Option<String>,
     pub(super) static_config: Option<LegacyStatic>,
     // DeepFlow v6's flow log keys, read as their `outputs.flow_log` equivalents.
@@ -125,6 +126,8 @@ pub(super) struct AfPacket {
     pub(super) src_interfaces: Option<Vec<String>>,
     /// 0-7 outer VLAN if its PCP equals the value, 8 outer, 9 inner (default 0).
     pub(super) vlan_pcp_in_physical_mirror_traffic: Option<u8>,
+    /// A tcpdump filter expression: frames it does not select are dropped (counted).
+    pub(super) extra_bpf_filter: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

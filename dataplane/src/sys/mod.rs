@@ -9,6 +9,7 @@ pub mod cpu;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod huge_pages;
+pub mod libpcap;
 pub mod prefetch;
 pub mod reserved_pages;
 pub mod signal;
