@@ -2,8 +2,9 @@
 //! split: an invalid file is refused and the running configuration stays; a hot change (request
 //! log protocols) applies without restart; a table size change restarts the dataplane; the run
 //! still ends cleanly; the flow log filters switch live (the outputs outlive the dataplane) and
-//! other output settings are named as applying at the next start.
-//! Captures on loopback; needs root.
+//! other output settings are named as applying at the next start; the capture filter switches
+//! live, and one libpcap refuses leaves the running one in place.
+//! Captures on loopback; needs root (and libpcap for the capture filter).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -209,5 +210,56 @@ fn sighup_switches_the_flow_log_filters_and_throttles_live() {
         kept <= 800 && throttled >= 200 && kept + throttled <= 1001,
         "kept {kept}, throttled {throttled}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sighup_switches_the_capture_filter_live() {
+    // tcpdump stands for libpcap, which it needs too.
+    if !is_root() || Command::new("tcpdump").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and libpcap (tcpdump)");
+        return;
+    }
+    let dir = scratch("reload-capture-filter");
+    let cfg = dir.join("tapflow.yaml");
+    let config = |expr: &str| {
+        format!(
+            "inputs:\n  cbpf:\n    af_packet:\n      extra_bpf_filter: '{expr}'\n\
+             processors:\n  flow_log:\n    conntrack:\n      timeouts:\n        others: 1s\n"
+        )
+    };
+    std::fs::write(&cfg, config("udp dst port 41001")).expect("config");
+    let (mut run, log) = start_run(&dir, &cfg, 8);
+    std::thread::sleep(Duration::from_millis(1500));
+    udp_to(41_001, 1);
+    udp_to(41_002, 1);
+    std::thread::sleep(Duration::from_millis(300));
+
+    std::fs::write(&cfg, config("udp dst port 41003")).expect("config");
+    hup(run.id());
+    wait_for_line(&log, "from the reloaded file applied without restart");
+    std::thread::sleep(Duration::from_millis(300));
+    udp_to(41_001, 1);
+    udp_to(41_003, 1);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // An expression libpcap refuses: the running filter stays.
+    std::fs::write(&cfg, config("udp dst port")).expect("config");
+    hup(run.id());
+    wait_for_line(&log, "syntax error");
+    std::thread::sleep(Duration::from_millis(300));
+    udp_to(41_003, 1);
+    udp_to(41_002, 1);
+
+    let status = run.wait().expect("wait");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("refused"), "{text}");
+    let mut servers: Vec<u64> = l4_ports(&dir.join("out"))
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    servers.sort_unstable();
+    assert_eq!(servers, [41_001, 41_003, 41_003], "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
