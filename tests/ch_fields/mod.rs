@@ -205,6 +205,7 @@ fn l7_fields() -> Vec<Field> {
         same("l7_protocol_str", "biz_protocol", Str),
         attr("http_user_agent"),
         attr("http_referer"),
+        sql("trace_id_2", "`_trace_id_2`", Str),
         // The attributes `tag_extraction.raw` keeps by default (the rows' `attributes` object).
         sql(
             "attributes.response_payload",
@@ -325,7 +326,7 @@ fn expected(row: &Value, f: &Field) -> String {
         ("tap_port", Some(Value::Number(n))) => {
             format!("{}", (n.as_u64().unwrap_or(0) & 0xffff_ffff) as f64)
         }
-        ("endpoint", None) => String::new(),
+        ("endpoint" | "trace_id_2", None) => String::new(),
         _ => norm(v, f.kind),
     }
 }

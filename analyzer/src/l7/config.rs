@@ -19,6 +19,9 @@ pub struct TracingTags {
     pub apm_span_id: Vec<String>,
     /// `copy_apm_trace_id`: the trace id is also kept as attribute `apm_trace_id`.
     pub copy_apm_trace_id: bool,
+    /// `multiple_trace_id_collection`: a second, different trace id (from another header of
+    /// `apm_trace_id`) is kept as `trace_id_2`.
+    pub multiple_trace_id_collection: bool,
 }
 
 impl Default for TracingTags {
@@ -30,6 +33,7 @@ impl Default for TracingTags {
             apm_trace_id: v(&["traceparent", "sw8"]),
             apm_span_id: v(&["traceparent", "sw8"]),
             copy_apm_trace_id: false,
+            multiple_trace_id_collection: true,
         }
     }
 }

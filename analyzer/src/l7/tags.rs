@@ -159,15 +159,28 @@ pub fn extract<'a>(
     find: impl Fn(&str) -> Option<&'a [u8]>,
     row: &mut L7FlowLog,
 ) {
-    if let Some((name, v)) = first(&tags.apm_trace_id, &find) {
-        let mut scratch = InlineBytes::<64>::EMPTY;
-        trace_and_span(name, v, &mut row.trace_id, &mut scratch);
-        if tags.copy_apm_trace_id
-            && !row.trace_id.is_empty()
-            && !row.attributes.contains(APM_TRACE_ID)
-        {
-            row.attributes.push(APM_TRACE_ID, row.trace_id.as_bytes());
+    // The first header present gives the trace id; with `multiple_trace_id_collection` the
+    // next one giving another id gives `trace_id_2`.
+    let headers = if tags.multiple_trace_id_collection {
+        tags.apm_trace_id.len()
+    } else {
+        1
+    };
+    for (name, v) in present(&tags.apm_trace_id, &find).take(headers) {
+        let (mut id, mut scratch) = (InlineBytes::<64>::EMPTY, InlineBytes::<64>::EMPTY);
+        trace_and_span(name, v, &mut id, &mut scratch);
+        if id.is_empty() || id == row.trace_id || id == row.trace_id_2 {
+            continue;
         }
+        if row.trace_id.is_empty() {
+            row.trace_id = id;
+        } else if tags.multiple_trace_id_collection && row.trace_id_2.is_empty() {
+            row.trace_id_2 = id;
+        }
+    }
+    if tags.copy_apm_trace_id && !row.trace_id.is_empty() && !row.attributes.contains(APM_TRACE_ID)
+    {
+        row.attributes.push(APM_TRACE_ID, row.trace_id.as_bytes());
     }
     if let Some((name, v)) = first(&tags.apm_span_id, &find) {
         let mut scratch = InlineBytes::<64>::EMPTY;
@@ -208,7 +221,17 @@ fn first<'a, 'n>(
     names: &'n [String],
     find: &impl Fn(&str) -> Option<&'a [u8]>,
 ) -> Option<(&'n str, &'a [u8])> {
-    names.iter().find_map(|n| find(n).map(|v| (n.as_str(), v)))
+    present(names, find).next()
+}
+
+/// The headers of `names` that `find` gives, in the order of `names`.
+fn present<'a, 'n, 'f, F: Fn(&str) -> Option<&'a [u8]>>(
+    names: &'n [String],
+    find: &'f F,
+) -> impl Iterator<Item = (&'n str, &'a [u8])> + use<'a, 'n, 'f, F> {
+    names
+        .iter()
+        .filter_map(move |n| find(n).map(|v| (n.as_str(), v)))
 }
 
 #[cfg(test)]
@@ -265,6 +288,41 @@ mod tests {
         let r = run(&[("x-b3-traceid", " 463ac35c9f6413ad ")], true);
         assert_eq!(s(&r.trace_id), "463ac35c9f6413ad");
         assert!(r.span_id.is_empty());
+    }
+
+    #[test]
+    fn a_second_trace_id_from_another_header() {
+        let tp = (
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+        let sw8 = ("sw8", "1-dHJhY2UtMQ==-c2VnLTE=-3-c3Zj-aW5z-L2E=-aG9zdA==");
+        let r = run(&[sw8, tp], true);
+        // In the order of `apm_trace_id`, not of the headers.
+        assert_eq!(s(&r.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(s(&r.trace_id_2), "trace-1");
+        let same = ("uber-trace-id", "0af7651916cd43dd8448eb211c80319c:1:0:1");
+        let r = run(&[tp, same], true);
+        assert!(r.trace_id_2.is_empty(), "the same id twice");
+        let mut row = L7FlowLog::default();
+        let tags = TracingTags {
+            multiple_trace_id_collection: false,
+            ..TracingTags::default()
+        };
+        let find = |n: &str| {
+            [tp, sw8]
+                .iter()
+                .find(|(h, _)| same_header_name(h, n))
+                .map(|(_, v)| v.as_bytes())
+        };
+        extract(&tags, true, find, &mut row);
+        assert_eq!(s(&row.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert!(row.trace_id_2.is_empty(), "off");
+        // A response's headers add to the request's.
+        let mut row = run(&[tp], true);
+        let find = |n: &str| same_header_name("sw8", n).then_some(sw8.1.as_bytes());
+        extract(&TracingTags::default(), false, find, &mut row);
+        assert_eq!(s(&row.trace_id_2), "trace-1");
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct L7FlowLog {
     pub response_exception: InlineBytes<64>,
     pub response_result: InlineBytes<128>,
     pub trace_id: InlineBytes<64>,
+    /// A second, different trace id from another of `apm_trace_id`'s headers
+    /// (`multiple_trace_id_collection`; DeepFlow's `_trace_id_2`); absent when none.
+    #[serde(skip_serializing_if = "InlineBytes::is_empty")]
+    pub trace_id_2: InlineBytes<64>,
     pub span_id: InlineBytes<64>,
     pub x_request_id_0: InlineBytes<64>,
     pub x_request_id_1: InlineBytes<64>,
@@ -142,6 +146,7 @@ impl Default for L7FlowLog {
             response_exception: InlineBytes::EMPTY,
             response_result: InlineBytes::EMPTY,
             trace_id: InlineBytes::EMPTY,
+            trace_id_2: InlineBytes::EMPTY,
             span_id: InlineBytes::EMPTY,
             x_request_id_0: InlineBytes::EMPTY,
             x_request_id_1: InlineBytes::EMPTY,

@@ -317,6 +317,9 @@ impl RequestLog {
             apm_trace_id: tags.apm_trace_id.clone().unwrap_or(d.apm_trace_id),
             apm_span_id: tags.apm_span_id.clone().unwrap_or(d.apm_span_id),
             copy_apm_trace_id: tags.copy_apm_trace_id.unwrap_or(false),
+            multiple_trace_id_collection: tags
+                .multiple_trace_id_collection
+                .unwrap_or(d.multiple_trace_id_collection),
         };
         if let Some(r) = &self.tag_extraction.raw {
             c.raw = r.capture(warnings);
@@ -376,10 +379,6 @@ impl RequestLog {
             (
                 special.and_then(|s| s.grpc.as_ref()?.streaming_data_enabled) == Some(true),
                 "application_protocol_inference.protocol_special_config.grpc.streaming_data_enabled",
-            ),
-            (
-                tags.multiple_trace_id_collection.is_some(),
-                "tag_extraction.tracing_tag.multiple_trace_id_collection",
             ),
             (
                 te.custom_field_policies.is_some(),

@@ -212,6 +212,11 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
     let req = l.req.clone().unwrap_or_default();
     let resp = l.resp.clone().unwrap_or_default();
     let trace = l.trace_info.clone().unwrap_or_default();
+    // DeepFlow's agents list every trace id (`trace_ids`); older ones send one (`trace_id`).
+    let first_trace = match trace.trace_ids.first() {
+        Some(t) if trace.trace_id.is_empty() => t.as_str(),
+        _ => trace.trace_id.as_str(),
+    };
     let ext = l.ext_info.clone().unwrap_or_default();
     let is_v6 = b.is_ipv6 != 0;
     let l7_protocol = u8c(head.proto);
@@ -268,7 +273,13 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         response_status: u8c(resp.status),
         response_exception: inline(&resp.exception),
         response_result: inline(&resp.result),
-        trace_id: inline(&trace.trace_id),
+        trace_id: inline(first_trace),
+        trace_id_2: trace
+            .trace_ids
+            .iter()
+            .find(|t| !t.is_empty() && *t != first_trace)
+            .map(|t| inline(t))
+            .unwrap_or_default(),
         span_id: inline(&trace.span_id),
         x_request_id_0: inline(&ext.x_request_id_0),
         x_request_id_1: inline(&ext.x_request_id_1),
@@ -477,5 +488,30 @@ mod tests {
         let back = l7_row(&pb);
         assert!(back.headers_partial);
         assert_eq!(back.attributes, r.attributes);
+    }
+
+    #[test]
+    fn trace_ids_go_and_come_back() {
+        use tapflow_analyzer::inline::InlineBytes;
+        let mut r = L7FlowLog {
+            trace_id: InlineBytes::from_slice(b"t1"),
+            ..L7FlowLog::default()
+        };
+        let pb = super::super::to_pb::app_proto_log(&r, 7);
+        assert!(pb.trace_info.as_ref().expect("trace").trace_ids.is_empty());
+        assert_eq!(l7_row(&pb).trace_id, r.trace_id);
+        r.trace_id_2 = InlineBytes::from_slice(b"t2");
+        let mut pb = super::super::to_pb::app_proto_log(&r, 7);
+        assert_eq!(
+            pb.trace_info.as_ref().expect("trace").trace_ids,
+            ["t1", "t2"]
+        );
+        let back = l7_row(&pb);
+        assert_eq!((back.trace_id, back.trace_id_2), (r.trace_id, r.trace_id_2));
+        // As DeepFlow's agents send them: only the list.
+        let t = pb.trace_info.as_mut().expect("trace");
+        t.trace_id.clear();
+        let back = l7_row(&pb);
+        assert_eq!((back.trace_id, back.trace_id_2), (r.trace_id, r.trace_id_2));
     }
 }

@@ -302,6 +302,13 @@ pub fn app_proto_log(r: &L7FlowLog, agent_id: u16) -> fl::AppProtoLogsData {
         trace_info: Some(fl::TraceInfo {
             trace_id: text(&r.trace_id),
             span_id: text(&r.span_id),
+            // DeepFlow's agents list every trace id; the ingester stores the second as
+            // `_trace_id_2`.
+            trace_ids: if r.trace_id_2.is_empty() {
+                Vec::new()
+            } else {
+                vec![text(&r.trace_id), text(&r.trace_id_2)]
+            },
             ..fl::TraceInfo::default()
         }),
         ext_info: Some(fl::ExtendedInfo {

@@ -62,10 +62,13 @@ fn l7_members(o: &mut Obj<'_>, r: &L7FlowLog) {
     }
     o.u(key!("response_status"), r.response_status);
     mostly_empty!(o, r, response_exception, response_result);
+    o.inline(key!("trace_id"), &r.trace_id);
+    if !r.trace_id_2.is_empty() {
+        o.inline(key!("trace_id_2"), &r.trace_id_2);
+    }
     mostly_empty!(
         o,
         r,
-        trace_id,
         span_id,
         x_request_id_0,
         x_request_id_1,
@@ -169,6 +172,10 @@ mod tests {
         };
         same_as_serde(write_l7, &r);
         r.http_referer = InlineBytes::from_slice(b"/\"");
+        same_as_serde(write_l7, &r);
+        r.trace_id_2 = InlineBytes::from_slice(b"second");
+        same_as_serde(write_l7, &r);
+        r.trace_id = InlineBytes::from_slice(b"first");
         same_as_serde(write_l7, &r);
     }
 }
