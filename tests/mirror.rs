@@ -322,3 +322,52 @@ fn one_way_mirror_keeps_useful_counters() {
         "nothing that needs the reply"
     );
 }
+
+/// DeepFlow's `tunnel_decap_protocols` without VXLAN/Geneve/IPIP: the underlay's flows (the
+/// tunnel endpoints' UDP or IP-in-IP conversations) instead of the inner ones; trimmed mirror
+/// transports (ERSPAN) are peeled whatever the setting. Through the config file, as a DeepFlow
+/// operator writes it.
+#[test]
+fn tunnels_left_encapsulated_give_the_underlays_flows() {
+    let cfg = tapflow_control::config::Config::from_yaml(
+        "inputs:\n  cbpf:\n    common:\n      capture_mode: 2\n    preprocess:\n      \
+         tunnel_decap_protocols: []\n",
+    )
+    .expect("config")
+    .analyzer;
+    for (enc, underlay_port) in [
+        (Encap::Vxlan, Some(4789)),
+        (Encap::Geneve, Some(6081)),
+        (Encap::IpIp, None),
+        (Encap::Gre, None),
+        (Encap::ErspanIII, None),
+    ] {
+        let spec = GenSpec {
+            flows: ALL,
+            encap: enc,
+            ..GenSpec::default()
+        };
+        let (pcap, exp) = gen(&spec);
+        let (recs, c) = analyze(&pcap, cfg.clone());
+        assert_eq!(c.decode_errors_total(), 0, "{enc:?}");
+        let inner = recs
+            .iter()
+            .filter(|r| r.peers.ip_0.to_string().starts_with("10."))
+            .count();
+        match (enc, underlay_port) {
+            (Encap::ErspanIII, _) => assert!(inner > 0 && recs.len() >= exp.len(), "{enc:?}"),
+            (_, port) => {
+                assert_eq!(inner, 0, "{enc:?}: no inner flow");
+                assert!(
+                    !recs.is_empty() && recs.len() < exp.len(),
+                    "{enc:?}: {}",
+                    recs.len()
+                );
+                if let Some(p) = port {
+                    assert!(recs.iter().all(|r| r.peers.server_port == p), "{enc:?}");
+                }
+                assert!(recs.iter().all(|r| r.tunnel_type == 0), "{enc:?}");
+            }
+        }
+    }
+}

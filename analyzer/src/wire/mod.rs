@@ -41,6 +41,25 @@ pub struct DecodeConfig {
     /// Tunnels that are mirror transport, not part of the traffic: decapsulated, and their
     /// outer headers dropped from the flow (DeepFlow's `tunnel_trim_protocols`).
     pub trim: TunnelSet,
+    /// Tunnels decapsulated besides `trim`'s (DeepFlow's `tunnel_decap_protocols`); the others
+    /// are traffic of their own (the underlay's flows).
+    pub decap: TunnelSet,
+}
+
+impl DecodeConfig {
+    /// Is a tunnel of kind `t` peeled?
+    #[inline]
+    pub fn decapsulates(&self, t: TunnelType) -> bool {
+        self.decap.union(self.trim).contains(t)
+    }
+
+    /// Is any kind carried in GRE peeled?
+    #[inline]
+    pub fn decapsulates_gre(&self) -> bool {
+        [TunnelType::Gre, TunnelType::Erspan, TunnelType::Teb]
+            .into_iter()
+            .any(|t| self.decapsulates(t))
+    }
 }
 
 impl Default for DecodeConfig {
@@ -52,6 +71,7 @@ impl Default for DecodeConfig {
             trim: TunnelSet::EMPTY
                 .with(TunnelType::Erspan)
                 .with(TunnelType::Teb),
+            decap: TunnelSet::ALL,
         }
     }
 }

@@ -283,6 +283,53 @@ fn gre_variants() {
 }
 
 #[test]
+fn tunnels_left_encapsulated_are_the_traffic() {
+    // DeepFlow's `tunnel_decap_protocols` without a kind: its packets are the underlay's.
+    let underlay = DecodeConfig {
+        decap: TunnelSet::EMPTY,
+        ..DecodeConfig::default()
+    };
+    let vx = build::vxlan_frame(
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        42,
+        &inner_frame(),
+    );
+    let p = decode(&vx, &underlay).expect("vxlan as udp");
+    assert_eq!(p.tunnel.kind, TunnelType::None);
+    assert_eq!(p.ip.expect("ip").dst[..4], [192, 0, 2, 2]);
+    assert!(matches!(p.transport, Transport::Udp(u) if u.dst_port == 4789));
+    let p = decode(&vx, &DecodeConfig::default()).expect("vxlan peeled");
+    assert_eq!((p.tunnel.kind, p.tunnel.id), (TunnelType::Vxlan, 42));
+    assert_inner_tcp(&p);
+    // GRE carrying IP, left as GRE; with no GRE-carried kind peeled at all (ERSPAN and TEB
+    // not trimmed either), a GRE header tapflow cannot read is no error.
+    let gre_ip = outer_gre(
+        &build::gre(0x0800, false, Some(9), None, &inner_frame()[14..]),
+        false,
+    );
+    let p = decode(&gre_ip, &underlay).expect("gre as ip");
+    assert_eq!(
+        (p.tunnel.kind, p.ip.expect("ip").proto),
+        (TunnelType::None, 47)
+    );
+    let mut v1 = build::gre(0x880B, false, Some(1), None, b"ppp");
+    v1[1] |= 1;
+    let nothing = DecodeConfig {
+        trim: TunnelSet::EMPTY,
+        ..underlay
+    };
+    assert!(decode(&outer_gre(&v1, false), &underlay).is_err());
+    assert!(decode(&outer_gre(&v1, false), &nothing).is_ok());
+    // Trimmed kinds are always peeled.
+    let erspan = outer_gre(
+        &build::gre(0x88BE, false, None, None, &inner_frame()),
+        false,
+    );
+    assert_inner_tcp(&decode(&erspan, &underlay).expect("erspan"));
+}
+
+#[test]
 fn erspan_types() {
     let cfg = DecodeConfig::default();
     let i = outer_gre(

@@ -78,12 +78,24 @@ pub struct TunnelSet(u16);
 
 impl TunnelSet {
     pub const EMPTY: TunnelSet = TunnelSet(0);
+    /// Every kind tapflow decapsulates.
+    pub const ALL: TunnelSet = TunnelSet::EMPTY
+        .with(TunnelType::Vxlan)
+        .with(TunnelType::Ipip)
+        .with(TunnelType::Gre)
+        .with(TunnelType::Geneve)
+        .with(TunnelType::Erspan)
+        .with(TunnelType::Teb);
     #[must_use]
     pub const fn with(self, t: TunnelType) -> Self {
         TunnelSet(self.0 | 1 << t as u16)
     }
     pub const fn contains(self, t: TunnelType) -> bool {
         self.0 & (1 << t as u16) != 0
+    }
+    #[must_use]
+    pub const fn union(self, o: TunnelSet) -> Self {
+        TunnelSet(self.0 | o.0)
     }
 }
 
@@ -163,12 +175,14 @@ pub(crate) fn detect<'a>(
     l4: &'a [u8],
     cfg: &DecodeConfig,
 ) -> Result<Option<Found<'a>>, DecodeError> {
-    match ip.proto {
-        IPPROTO_UDP => Ok(detect_udp(l4, cfg)?),
-        IPPROTO_GRE => gre(l4).map(Some),
-        IPPROTO_IPIP | IPPROTO_IPV6 => Ok(Some(Found::new(TunnelType::Ipip, 0, l4, false))),
-        _ => Ok(None),
-    }
+    let found = match ip.proto {
+        IPPROTO_UDP => detect_udp(l4, cfg)?,
+        IPPROTO_GRE if cfg.decapsulates_gre() => Some(gre(l4)?),
+        IPPROTO_IPIP | IPPROTO_IPV6 => Some(Found::new(TunnelType::Ipip, 0, l4, false)),
+        _ => None,
+    };
+    // A kind left encapsulated is the traffic itself.
+    Ok(found.filter(|f| cfg.decapsulates(f.kind)))
 }
 
 fn detect_udp<'a>(l4: &'a [u8], cfg: &DecodeConfig) -> Result<Option<Found<'a>>, DecodeError> {
@@ -178,7 +192,7 @@ fn detect_udp<'a>(l4: &'a [u8], cfg: &DecodeConfig) -> Result<Option<Found<'a>>,
     let Some(payload) = l4.get(8..) else {
         return Ok(None);
     };
-    if cfg.vxlan_ports.contains(&dport) {
+    if cfg.vxlan_ports.contains(&dport) && cfg.decapsulates(TunnelType::Vxlan) {
         // DeepFlow's rule: the flags byte must be exactly "VNI present"; else it is plain UDP.
         if payload.len() >= VXLAN_HEADER_LEN && payload[0] == VXLAN_FLAG_VNI {
             let vni = be32(payload, 4).unwrap_or(0) >> 8;
@@ -191,7 +205,10 @@ fn detect_udp<'a>(l4: &'a [u8], cfg: &DecodeConfig) -> Result<Option<Found<'a>>,
         }
         return Ok(None);
     }
-    if dport == cfg.geneve_port && payload.len() >= GENEVE_HEADER_LEN {
+    if dport == cfg.geneve_port
+        && payload.len() >= GENEVE_HEADER_LEN
+        && cfg.decapsulates(TunnelType::Geneve)
+    {
         if payload[0] >> 6 != 0 {
             return Err(DecodeError::unsupported(Layer::Geneve));
         }

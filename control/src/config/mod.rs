@@ -17,6 +17,7 @@ mod prometheus;
 mod raw;
 mod request_log;
 mod request_log_fields;
+mod tunnels;
 
 use std::path::Path;
 
@@ -481,6 +482,15 @@ impl RawConfig {
             })?;
             trim = trim.with(t);
         }
+        let decap = match legacy.pick(
+            self.inputs.cbpf.preprocess.tunnel_decap_protocols.clone(),
+            "inputs.cbpf.preprocess.tunnel_decap_protocols",
+            self.decap_type.clone(),
+            "decap_type",
+        )? {
+            None => TunnelSet::ALL,
+            Some(list) => tunnels::decap_set(&list, &mut legacy.warnings)?,
+        };
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(
@@ -673,6 +683,7 @@ impl RawConfig {
         let mut analyzer = AnalyzerConfig {
             decode: DecodeConfig {
                 trim,
+                decap,
                 ..DecodeConfig::default()
             },
             timeouts,

@@ -15,6 +15,7 @@ pub(super) struct RawConfig {
     pub(super) max_memory: Option<u64>,
     pub(super) tap_interface_regex: Option<String>,
     pub(super) capture_bpf: Option<String>,
+    pub(super) decap_type: Option<Vec<TunnelName>>,
     pub(super) vtap_group_id: Option<String>,
     pub(super) static_config: Option<LegacyStatic>,
     // DeepFlow v6's flow log keys, read as their `outputs.flow_log` equivalents.
@@ -161,6 +162,17 @@ pub(super) struct VirtualMirror {
 pub(super) struct Preprocess {
     /// Default [ERSPAN, TEB].
     pub(super) tunnel_trim_protocols: Option<Vec<String>>,
+    /// Default: every tunnel tapflow reads.
+    pub(super) tunnel_decap_protocols: Option<Vec<TunnelName>>,
+}
+
+/// A tunnel as DeepFlow numbers it (`TunnelType`: 1 VXLAN, 2 IPIP, 3 GRE, 4 Geneve, 6 ERSPAN,
+/// 7 TEB) or by name.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub(super) enum TunnelName {
+    Number(u8),
+    Name(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
