@@ -7,6 +7,7 @@ use tapflow_analyzer::wire::LinkType;
 use tapflow_analyzer::PacketMeta;
 
 use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
+use crate::sys::af_packet::Promiscuous;
 use crate::sys::xsk::{XskConfig, XskSocket};
 
 const BURST: u32 = 64;
@@ -19,12 +20,17 @@ pub struct AfXdpSource {
     queue: u16,
     name: String,
     reported_drops: u64,
+    /// A mirror port's frames are addressed to other hosts: a NIC drops them unless it is
+    /// promiscuous (AF_PACKET and DPDK ask for it through their own handles).
+    _promiscuous: Promiscuous,
 }
 
 impl AfXdpSource {
-    /// Binds a socket to (`ifindex`, `queue`); register it in the XDP program's XSKMAP next.
+    /// Binds a socket to (`ifindex`, `queue`), the interface held promiscuous; register it in
+    /// the XDP program's XSKMAP next.
     pub fn open(iface: &str, ifindex: u32, queue: u16, cfg: &XskConfig) -> std::io::Result<Self> {
         Ok(AfXdpSource {
+            _promiscuous: Promiscuous::hold(ifindex)?,
             sock: XskSocket::open(ifindex, u32::from(queue), cfg)?,
             ifindex,
             queue,

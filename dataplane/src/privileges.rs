@@ -38,8 +38,9 @@ pub const CAP_BPF: Cap = Cap {
 /// AF_PACKET: a raw socket (the ring is not locked memory; promiscuous mode through the socket).
 pub const AF_PACKET: &[Cap] = &[CAP_NET_RAW];
 /// AF_XDP: load and attach the XDP program (CAP_BPF, CAP_PERFMON for its maps and helpers,
-/// CAP_NET_ADMIN to attach), the XDP socket (CAP_NET_RAW) and the UMEM (locked memory:
-/// CAP_IPC_LOCK, or a locked-memory limit large enough).
+/// CAP_NET_ADMIN to attach), the XDP socket and the packet socket holding the interface
+/// promiscuous (CAP_NET_RAW) and the UMEM (locked memory: CAP_IPC_LOCK, or a locked-memory
+/// limit large enough).
 pub const AF_XDP: &[Cap] = &[
     CAP_NET_ADMIN,
     CAP_NET_RAW,

@@ -200,11 +200,7 @@ impl RxRing {
         }
         bind(&ring.fd, ifindex)?;
         if cfg.promiscuous {
-            // SAFETY: packet_mreq is plain data; zeroed is valid.
-            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
-            mr.mr_ifindex = ifindex as i32;
-            mr.mr_type = libc::PACKET_MR_PROMISC as u16;
-            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr)?;
+            add_promiscuous_membership(&ring.fd, ifindex)?;
         }
         if let Some((group, mode)) = cfg.fanout {
             let arg: libc::c_int = i32::from(group) | (i32::from(mode) << 16);
@@ -390,6 +386,39 @@ impl Drop for Block<'_> {
     }
 }
 
+/// Puts the interface in promiscuous mode for as long as `fd` is open: the kernel counts the
+/// membership and takes it back when the socket closes, also when the process dies.
+fn add_promiscuous_membership(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
+    // SAFETY: packet_mreq is plain data; zeroed is valid.
+    let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mr.mr_ifindex = ifindex as i32;
+    mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+    setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_PACKET,
+        libc::PACKET_ADD_MEMBERSHIP,
+        &mr,
+    )?;
+    Ok(())
+}
+
+/// An interface held in promiscuous mode while this lives (for engines whose own socket cannot
+/// ask for it: AF_XDP). A packet socket of protocol 0, which receives nothing, holds the
+/// membership; dropping it (or the process ending) gives the mode back, so an interface never
+/// stays promiscuous after tapflow.
+#[derive(Debug)]
+pub struct Promiscuous {
+    _fd: OwnedFd,
+}
+
+impl Promiscuous {
+    pub fn hold(ifindex: u32) -> io::Result<Self> {
+        let fd = new_packet_socket(0)?;
+        add_promiscuous_membership(&fd, ifindex)?;
+        Ok(Promiscuous { _fd: fd })
+    }
+}
+
 /// A raw socket that sends whole Ethernet frames out of one interface.
 #[derive(Debug)]
 pub struct Injector {
@@ -439,5 +468,52 @@ impl Injector {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interface's IFF_PROMISC flag as sysfs shows it.
+    fn promiscuous(name: &str) -> bool {
+        let flags = std::fs::read_to_string(format!("/sys/class/net/{name}/flags")).expect("flags");
+        let v = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("hex");
+        v & 0x100 != 0
+    }
+
+    /// A dummy interface is promiscuous exactly while a guard (or more) holds it. Needs root.
+    #[test]
+    fn promiscuous_mode_lasts_as_long_as_its_guard() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let name = format!("tfpr{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip(&["link", "add", &name, "type", "dummy"]) {
+            eprintln!("skipped: no dummy interfaces");
+            return;
+        }
+        let idx = super::super::ifindex(&name).expect("ifindex");
+        let before = promiscuous(&name);
+        let a = Promiscuous::hold(idx).expect("hold");
+        let b = Promiscuous::hold(idx).expect("hold twice");
+        let during = promiscuous(&name);
+        drop(a);
+        let one_left = promiscuous(&name);
+        drop(b);
+        let after = promiscuous(&name);
+        ip(&["link", "del", &name]);
+        assert_eq!(
+            (before, during, one_left, after),
+            (false, true, true, false)
+        );
     }
 }
