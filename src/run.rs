@@ -417,7 +417,10 @@ fn run_once(
         queues: a.queues,
         cores: a.cores.clone(),
         engine: {
-            let ring = RingConfig::default();
+            let ring = RingConfig {
+                snap_len: cfg.analyzer.decode.snap_len,
+                ..RingConfig::default()
+            };
             let xdp = XdpSettings {
                 xsk: XskConfig {
                     mode: if a.xdp_copy {

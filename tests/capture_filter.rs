@@ -1,12 +1,14 @@
-//! The capture filter (`inputs.cbpf.af_packet.extra_bpf_filter`, legacy `capture_bpf`,
-//! `--filter`): tcpdump's expressions, compiled by libpcap.
+//! What the capture keeps: the capture filter (`inputs.cbpf.af_packet.extra_bpf_filter`,
+//! legacy `capture_bpf`, `--filter`: tcpdump's expressions, compiled by libpcap) and the snap
+//! length (`inputs.cbpf.tunning.max_capture_packet_size`).
 //!
 //! Offline: `tapflow analyze --filter EXPR` of a generated capture writes the rows `tapflow
 //! analyze` writes for the file tcpdump filtered with the same expression (flow ids aside: they
 //! number the frames of the input), with one worker and two, and counts what it dropped; the
 //! key and its legacy name do the same; a bad expression is refused with libpcap's message.
 //! Needs tcpdump. Live: `tapflow run` on a SPAN lab (`netns::SpanLab`) with two HTTP services
-//! keeps only the one the filter names. Needs root, python3 and libpcap.
+//! keeps only the one the filter names. Needs root, python3 and libpcap. Snap length: the rows of
+//! the file `editcap -s` cut (needs editcap), with the byte counts of the whole frames.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +20,7 @@ use live_support::{
     client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
+use tapflow_bench::gen::{generate, GenSpec, Scenario};
 
 const EXPR: &str = "tcp port 80 or udp";
 
@@ -224,4 +227,84 @@ fn a_live_capture_keeps_what_the_filter_names() {
     let s = stats(&out);
     assert!(s["capture_filtered"].as_u64().unwrap_or(0) >= 3 * 6, "{s}");
     lab.cleanup();
+}
+
+#[test]
+fn a_snap_length_reads_what_editcap_cuts_and_counts_whole_frames() {
+    if !have("editcap") {
+        eprintln!("skipped: needs editcap (wireshark-common)");
+        return;
+    }
+    let dir = scratch("snap");
+    let d = &dir.0;
+    // Real HTTP and DNS payloads (the CLI's scenarios carry none).
+    let spec = GenSpec {
+        flows: 120,
+        scenarios: vec![Scenario::Web, Scenario::Dns],
+        ..GenSpec::default()
+    };
+    let mut pcap = Vec::new();
+    generate(&spec, &mut pcap, None).expect("generate");
+    std::fs::write(d.join("all.pcap"), pcap).expect("write capture");
+    let input = d.join("all.pcap");
+    let cut = d.join("cut.pcap");
+    let st = Command::new("editcap")
+        .args(["-s", "128"])
+        .arg(&input)
+        .arg(&cut)
+        .status()
+        .expect("editcap");
+    assert!(st.success());
+    let cfg = d.join("snap.yaml");
+    std::fs::write(
+        &cfg,
+        "inputs:\n  cbpf:\n    tunning:\n      max_capture_packet_size: 128\n",
+    )
+    .expect("config");
+    let snapped = analyze(d, "snapped", &input, &["--config", cfg.to_str().unwrap()]);
+    let edited = analyze(d, "edited", &cut, &[]);
+    let whole = analyze(d, "whole", &input, &[]);
+    for file in ["l4_flow_log", "l7_flow_log", "flow_metrics.network.1m"] {
+        assert!(rows(&snapped, file) == rows(&edited, file), "{file}");
+    }
+    // Headers give the lengths: the byte counts are the whole frames'; only L7 lost its view.
+    let counts = |out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_to_string(out.join("l4_flow_log.jsonl"))
+            .expect("l4")
+            .lines()
+            .map(|l| {
+                let r: serde_json::Value = serde_json::from_str(l).expect("json");
+                format!(
+                    "{} {} {} {} {}",
+                    r["client_port"], r["packet_tx"], r["packet_rx"], r["byte_tx"], r["byte_rx"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(counts(&snapped), counts(&whole));
+    assert!(rows(&snapped, "l7_flow_log").len() < rows(&whole, "l7_flow_log").len());
+    let e = Config::check_error(
+        d,
+        "inputs:\n  cbpf:\n    tunning:\n      max_capture_packet_size: 64\n",
+    );
+    assert!(e.contains("128..=65535"), "{e}");
+}
+
+/// `tapflow config check` of `yaml`: its error output.
+struct Config;
+
+impl Config {
+    fn check_error(dir: &Path, yaml: &str) -> String {
+        let p = dir.join("check.yaml");
+        std::fs::write(&p, yaml).expect("config");
+        let out = bin()
+            .args(["config", "check"])
+            .arg(&p)
+            .output()
+            .expect("check");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
 }

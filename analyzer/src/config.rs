@@ -83,6 +83,10 @@ impl AnalyzerConfig {
         if new.report_period_ns != self.report_period_ns {
             v.push("outputs.flow_metrics.filters.second_metrics");
         }
+        if new.decode.snap_len != self.decode.snap_len {
+            // The AF_PACKET ring cuts frames when it is opened.
+            v.push("inputs.cbpf.tunning.max_capture_packet_size");
+        }
         if new.mirror.mode != self.mirror.mode {
             v.push("inputs.cbpf.common.capture_mode");
         }

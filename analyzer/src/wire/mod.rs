@@ -44,6 +44,9 @@ pub struct DecodeConfig {
     /// Tunnels decapsulated besides `trim`'s (DeepFlow's `tunnel_decap_protocols`); the others
     /// are traffic of their own (the underlay's flows).
     pub decap: TunnelSet,
+    /// Bytes of a frame decoded at most (DeepFlow's `max_capture_packet_size`): the rest is not
+    /// looked at, as if the capture had cut it (lengths still come from the headers).
+    pub snap_len: u32,
 }
 
 impl DecodeConfig {
@@ -72,6 +75,7 @@ impl Default for DecodeConfig {
                 .with(TunnelType::Erspan)
                 .with(TunnelType::Teb),
             decap: TunnelSet::ALL,
+            snap_len: 65_535,
         }
     }
 }
@@ -208,6 +212,7 @@ pub fn decode_link_into<'a>(
     cfg: &DecodeConfig,
     out: &mut Packet<'a>,
 ) -> Result<(), DecodeError> {
+    let frame = &frame[..frame.len().min(cfg.snap_len as usize)];
     let cooked = |hdr_len: usize, proto_at: usize, out: &mut Packet<'a>| {
         let proto = be16(frame, proto_at).ok_or(DecodeError::truncated(Layer::Ethernet))?;
         let rest = frame

@@ -491,6 +491,20 @@ impl RawConfig {
             None => TunnelSet::ALL,
             Some(list) => tunnels::decap_set(&list, &mut legacy.warnings)?,
         };
+        let snap_len = legacy
+            .pick(
+                self.inputs.cbpf.tunning.max_capture_packet_size,
+                "inputs.cbpf.tunning.max_capture_packet_size",
+                self.capture_packet_size,
+                "capture_packet_size",
+            )?
+            .unwrap_or(65_535);
+        if !(128..=65_535).contains(&snap_len) {
+            return Err(invalid(
+                "inputs.cbpf.tunning.max_capture_packet_size",
+                format!("{snap_len} is outside 128..=65535"),
+            ));
+        }
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(
@@ -684,6 +698,7 @@ impl RawConfig {
             decode: DecodeConfig {
                 trim,
                 decap,
+                snap_len,
                 ..DecodeConfig::default()
             },
             timeouts,

@@ -15,6 +15,7 @@ pub(super) struct RawConfig {
     pub(super) max_memory: Option<u64>,
     pub(super) tap_interface_regex: Option<String>,
     pub(super) capture_bpf: Option<String>,
+    pub(super) capture_packet_size: Option<u32>,
     pub(super) decap_type: Option<Vec<TunnelName>>,
     pub(super) vtap_group_id: Option<String>,
     pub(super) static_config: Option<LegacyStatic>,
@@ -72,11 +73,19 @@ pub(super) struct Inputs {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct Cbpf {
     pub(super) common: CbpfCommon,
+    pub(super) tunning: CbpfTunning,
     pub(super) special_network: SpecialNetwork,
     pub(super) af_packet: AfPacket,
     pub(super) preprocess: Preprocess,
     pub(super) physical_mirror: PhysicalMirror,
     pub(super) virtual_mirror: VirtualMirror,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct CbpfTunning {
+    /// Bytes of a frame captured and decoded at most (128..=65535, default 65535).
+    pub(super) max_capture_packet_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -58,6 +58,9 @@ pub struct RingConfig {
     pub promiscuous: bool,
     /// Do not capture frames this host sends (mirror ports).
     pub ignore_outgoing: bool,
+    /// Bytes of each frame the kernel copies into the ring (a one-instruction socket filter
+    /// returning it when below 65535: `max_capture_packet_size`).
+    pub snap_len: u32,
 }
 
 impl Default for RingConfig {
@@ -69,6 +72,7 @@ impl Default for RingConfig {
             fanout: None,
             promiscuous: true,
             ignore_outgoing: true,
+            snap_len: 65_535,
         }
     }
 }
@@ -197,6 +201,9 @@ impl RxRing {
         if cfg.ignore_outgoing {
             // Best effort: kernels before 4.20 do not know the option.
             let _ = setsockopt(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &1i32);
+        }
+        if cfg.snap_len < 65_535 {
+            attach_snap_filter(&ring.fd, cfg.snap_len)?;
         }
         bind(&ring.fd, ifindex)?;
         if cfg.promiscuous {
@@ -386,6 +393,28 @@ impl Drop for Block<'_> {
     }
 }
 
+/// A classic BPF program of one instruction, `ret #snap_len`: every frame is kept, cut to
+/// `snap_len` bytes before the kernel copies it into the ring.
+fn attach_snap_filter(fd: &OwnedFd, snap_len: u32) -> io::Result<()> {
+    let mut insn = libc::sock_filter {
+        code: 0x06, // BPF_RET | BPF_K
+        jt: 0,
+        jf: 0,
+        k: snap_len,
+    };
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: &mut insn,
+    };
+    setsockopt(
+        fd.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &prog,
+    )?;
+    Ok(())
+}
+
 /// Puts the interface in promiscuous mode for as long as `fd` is open: the kernel counts the
 /// membership and takes it back when the socket closes, also when the process dies.
 fn add_promiscuous_membership(fd: &OwnedFd, ifindex: u32) -> io::Result<()> {
@@ -480,6 +509,40 @@ mod tests {
         let flags = std::fs::read_to_string(format!("/sys/class/net/{name}/flags")).expect("flags");
         let v = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("hex");
         v & 0x100 != 0
+    }
+
+    /// The kernel cuts each frame to `snap_len` before the ring (its length on the wire stays).
+    /// Needs root: a ring on loopback.
+    #[test]
+    fn the_ring_holds_frames_cut_to_the_snap_length() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let lo = super::super::ifindex("lo").expect("lo");
+        let cfg = RingConfig {
+            block_size: 1 << 16,
+            block_count: 4,
+            snap_len: 128,
+            ..RingConfig::default()
+        };
+        let mut ring = RxRing::open(lo, &cfg).expect("ring");
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        tx.send_to(&[0x5a; 1200], rx.local_addr().unwrap())
+            .expect("send");
+        let started = std::time::Instant::now();
+        let mut seen = None;
+        while seen.is_none() && started.elapsed() < std::time::Duration::from_secs(5) {
+            if let Some(block) = ring.next_block(100).expect("poll") {
+                seen = block
+                    .frames()
+                    .find(|f| f.wire_len >= 1200)
+                    .map(|f| (f.data.len(), f.wire_len));
+            }
+        }
+        assert_eq!(seen, Some((128, 14 + 20 + 8 + 1200)));
     }
 
     /// A dummy interface is promiscuous exactly while a guard (or more) holds it. Needs root.
