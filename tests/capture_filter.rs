@@ -284,6 +284,15 @@ fn a_snap_length_reads_what_editcap_cuts_and_counts_whole_frames() {
         v
     };
     assert_eq!(counts(&snapped), counts(&whole));
+    // The largest value is whole frames.
+    let max = d.join("max.yaml");
+    std::fs::write(
+        &max,
+        "inputs:\n  cbpf:\n    tunning:\n      max_capture_packet_size: 65535\n",
+    )
+    .expect("config");
+    let at_max = analyze(d, "max", &input, &["--config", max.to_str().unwrap()]);
+    assert!(rows(&at_max, "l7_flow_log") == rows(&whole, "l7_flow_log"));
     assert!(rows(&snapped, "l7_flow_log").len() < rows(&whole, "l7_flow_log").len());
     let e = Config::check_error(
         d,

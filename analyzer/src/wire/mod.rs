@@ -44,8 +44,9 @@ pub struct DecodeConfig {
     /// Tunnels decapsulated besides `trim`'s (DeepFlow's `tunnel_decap_protocols`); the others
     /// are traffic of their own (the underlay's flows).
     pub decap: TunnelSet,
-    /// Bytes of a frame decoded at most (DeepFlow's `max_capture_packet_size`): the rest is not
-    /// looked at, as if the capture had cut it (lengths still come from the headers).
+    /// Bytes of a frame decoded at most (DeepFlow's `max_capture_packet_size` below its 65535;
+    /// `u32::MAX`: whole frames, loopback's 64 KiB ones too): the rest is not looked at, as if
+    /// the capture had cut it (lengths still come from the headers).
     pub snap_len: u32,
 }
 
@@ -75,7 +76,7 @@ impl Default for DecodeConfig {
                 .with(TunnelType::Erspan)
                 .with(TunnelType::Teb),
             decap: TunnelSet::ALL,
-            snap_len: 65_535,
+            snap_len: u32::MAX,
         }
     }
 }

@@ -505,6 +505,12 @@ impl RawConfig {
                 format!("{snap_len} is outside 128..=65535"),
             ));
         }
+        // The largest value means whole frames (a loopback frame can be 64 KiB and more).
+        let snap_len = if snap_len == 65_535 {
+            u32::MAX
+        } else {
+            snap_len
+        };
         let out = &self.outputs.flow_log.file;
         if out.rotate_size_mb == 0 {
             return Err(invalid(

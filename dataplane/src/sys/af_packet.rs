@@ -59,7 +59,7 @@ pub struct RingConfig {
     /// Do not capture frames this host sends (mirror ports).
     pub ignore_outgoing: bool,
     /// Bytes of each frame the kernel copies into the ring (a one-instruction socket filter
-    /// returning it when below 65535: `max_capture_packet_size`).
+    /// returning it when below 65535: `max_capture_packet_size`; above, whole frames).
     pub snap_len: u32,
 }
 
@@ -72,7 +72,7 @@ impl Default for RingConfig {
             fanout: None,
             promiscuous: true,
             ignore_outgoing: true,
-            snap_len: 65_535,
+            snap_len: u32::MAX,
         }
     }
 }
