@@ -47,6 +47,9 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/sbin/nats-server ] || need+=(nats-server)
   [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
   /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
+  # FastCGI: fcgiwrap (an application server running a CGI script) and libfcgi's cgi-fcgi client.
+  [ -x /usr/sbin/fcgiwrap ] || need+=(fcgiwrap)
+  command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
   # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
   /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
   # The ClickHouse store: Debian's clickhouse-server 18.16, zstd to read the ingester frames
@@ -63,7 +66,7 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server clickhouse-server; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server clickhouse-server fcgiwrap; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

@@ -41,6 +41,7 @@ pub mod tracker;
 // One folder per protocol (each listed once in `registry`).
 pub mod dns;
 pub mod dubbo;
+pub mod fastcgi;
 pub mod http1;
 pub mod http2;
 pub mod kafka;

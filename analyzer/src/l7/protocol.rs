@@ -5,9 +5,8 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 17] = [
+pub const KNOWN_UNPARSED: [&str; 16] = [
     "SofaRPC",
-    "FastCGI",
     "bRPC",
     "Tars",
     "SomeIP",
