@@ -57,18 +57,26 @@ impl TunnelType {
         }
     }
 
+    /// The kinds tapflow decapsulates.
+    pub const READ: [TunnelType; 6] = [
+        TunnelType::Vxlan,
+        TunnelType::Ipip,
+        TunnelType::Gre,
+        TunnelType::Geneve,
+        TunnelType::Erspan,
+        TunnelType::Teb,
+    ];
+
     /// Parses a config name (case-insensitive).
     pub fn from_name(s: &str) -> Option<Self> {
-        [
-            TunnelType::Vxlan,
-            TunnelType::Ipip,
-            TunnelType::Gre,
-            TunnelType::Geneve,
-            TunnelType::Erspan,
-            TunnelType::Teb,
-        ]
-        .into_iter()
-        .find(|t| t.name().eq_ignore_ascii_case(s))
+        Self::READ
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+    }
+
+    /// The kind DeepFlow numbers `n` (among those tapflow decapsulates).
+    pub fn from_number(n: u8) -> Option<Self> {
+        Self::READ.into_iter().find(|t| *t as u8 == n)
     }
 }
 

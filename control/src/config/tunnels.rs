@@ -22,16 +22,7 @@ pub(super) fn decap_set(
                 ));
                 continue;
             }
-            raw::TunnelName::Number(n) => [
-                TunnelType::Vxlan,
-                TunnelType::Ipip,
-                TunnelType::Gre,
-                TunnelType::Geneve,
-                TunnelType::Erspan,
-                TunnelType::Teb,
-            ]
-            .into_iter()
-            .find(|k| *k as u8 == *n),
+            raw::TunnelName::Number(n) => TunnelType::from_number(*n),
             raw::TunnelName::Name(s) => TunnelType::from_name(s),
         };
         set = set.with(kind.ok_or_else(|| ConfigError::Invalid {

@@ -18,7 +18,7 @@
 //! after a gap the direction waits for a segment that starts a record.
 
 use super::super::exchange::{Exchange, Pairing, RequestId};
-use super::super::framing::Skip;
+use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{tags, Probe, ResponseStatus};
 use super::wire::{
@@ -28,23 +28,11 @@ use super::wire::{
 use crate::inline::InlineBytes;
 use crate::record::L7FlowLog;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Dir {
-    /// At a record header.
-    #[default]
-    Record,
-    /// The uncaptured rest of a record (content and padding).
-    Skip(Skip),
-}
-
 /// FastCGI state of one connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FastCgiSession {
-    dir: [Dir; 2],
-    /// Time and TCP sequence number of a record head waiting for more of its bytes.
-    head: [Option<(u64, u32)>; 2],
-    /// Bytes of this direction were lost: wait for a segment that starts a record.
-    resync: [bool; 2],
+    /// Each direction's records.
+    framed: [Framed; 2],
     /// The request whose PARAMS are being read: its FastCGI id and its row.
     params_of: Option<(u16, RequestId)>,
     /// The request id whose response was written (its later STDOUT records are its body).
@@ -123,6 +111,26 @@ fn fill_response(cfg: &super::super::L7Config, content: &[u8], row: &mut L7FlowL
     tags::extract(&cfg.tags, false, find, row);
 }
 
+/// The response to request `id` (its first STDOUT record, or its END_REQUEST) from a record of
+/// `content` that came at (time, sequence number) `when`; `fill` sets the response's fields.
+fn respond(
+    x: &mut Exchange<'_>,
+    id: u16,
+    (ts, seq): (u64, u32),
+    content: &[u8],
+    fill: impl FnOnce(&mut L7FlowLog),
+) {
+    let key = Pairing::Key(u32::from(id));
+    x.response_at(ts, seq, key, content.len() as u32, |row| {
+        // A response whose request was not seen still says which request it answers.
+        if row.request_type.is_empty() {
+            row.request_id = Some(u32::from(id));
+            row.version.push_lossy(b"1");
+        }
+        fill(row);
+    });
+}
+
 /// The name of END_REQUEST's protocol status.
 fn protocol_status_name(s: u8) -> &'static [u8] {
     match s {
@@ -154,61 +162,36 @@ impl L7Parser for FastCgiSession {
 
     fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         let d = seg.dir();
-        let data = seg.data;
-        if self.resync[d] {
-            match Header::parse(data) {
-                Some(h) if h.from_client() == seg.from_client => self.resync[d] = false,
-                _ => return data.len(),
-            }
-        }
-        let mut at = 0;
-        while at < data.len() {
-            let rest = &data[at..];
-            if let Dir::Skip(mut skip) = self.dir[d] {
-                at += skip.take(rest.len());
-                self.dir[d] = if skip.is_done() {
-                    Dir::Record
-                } else {
-                    Dir::Skip(skip)
-                };
-                continue;
-            }
-            let h = match Header::parse(rest) {
-                Some(h) if h.from_client() == seg.from_client => h,
-                None if rest.len() < HEADER_LEN && rest.len() < seg.hold => {
-                    self.head[d].get_or_insert((x.now_ns(), x.tcp_seq()));
-                    return at;
-                }
-                _ => {
-                    x.parse_error();
-                    self.resync[d] = true;
-                    self.head[d] = None;
-                    return data.len();
-                }
-            };
-            let content_end = HEADER_LEN + usize::from(h.content_len);
-            // Wait for the whole content, or for as much of it as the stream holds.
-            if rest.len() < content_end.min(seg.hold) {
-                self.head[d].get_or_insert((x.now_ns(), x.tcp_seq()));
-                return at;
-            }
-            let content = &rest[HEADER_LEN..content_end.min(rest.len())];
-            let (ts, seq) = self.head[d].take().unwrap_or((x.now_ns(), x.tcp_seq()));
-            self.record(h, content, ts, seq, x);
-            let len = h.record_len();
-            let used = len.min(rest.len());
-            at += used;
-            if used < len {
-                self.dir[d] = Dir::Skip(Skip((len - used) as u64));
-            }
-        }
-        at
+        let from_client = seg.from_client;
+        let mut framed = self.framed[d];
+        // A record of the other direction's kind is not a record start here.
+        let read = |b: &[u8]| {
+            Header::parse(b)
+                .filter(|h| h.from_client() == from_client)
+                .map(|h| Sized {
+                    header: h,
+                    wanted: HEADER_LEN + usize::from(h.content_len),
+                    total: h.record_len(),
+                })
+        };
+        let used = framed.walk(
+            seg.data,
+            seg.hold,
+            HEADER_LEN,
+            x,
+            read,
+            |_| true,
+            |h, record, (ts, seq), x| {
+                let content = record.get(HEADER_LEN..).unwrap_or_default();
+                self.record(h, content, ts, seq, x);
+            },
+        );
+        self.framed[d] = framed;
+        used
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
-        self.dir[dir] = Dir::Record;
-        self.head[dir] = None;
-        self.resync[dir] = true;
+        self.framed[dir].lost();
         if dir == 0 {
             self.params_of = None;
         }
@@ -245,42 +228,22 @@ impl FastCgiSession {
             },
             STDOUT if !content.is_empty() && self.answered != Some(id) => {
                 self.answered = Some(id);
-                x.response_at(
-                    ts,
-                    seq,
-                    Pairing::Key(u32::from(id)),
-                    content.len() as u32,
-                    |row| {
-                        if row.request_type.is_empty() {
-                            row.request_id = Some(u32::from(id));
-                            row.version.push_lossy(b"1");
-                        }
-                        fill_response(cfg, content, row);
-                    },
-                );
+                respond(x, id, (ts, seq), content, |row| {
+                    fill_response(cfg, content, row)
+                });
             }
             END_REQUEST if self.answered != Some(id) => {
                 self.answered = Some(id);
                 let protocol_status = content.get(4).copied().unwrap_or(0);
-                x.response_at(
-                    ts,
-                    seq,
-                    Pairing::Key(u32::from(id)),
-                    content.len() as u32,
-                    |row| {
-                        if row.request_type.is_empty() {
-                            row.request_id = Some(u32::from(id));
-                            row.version.push_lossy(b"1");
-                        }
-                        if protocol_status == 0 {
-                            row.response_status = ResponseStatus::Ok.code();
-                        } else {
-                            row.response_status = ResponseStatus::ServerError.code();
-                            row.response_exception
-                                .push_lossy(protocol_status_name(protocol_status));
-                        }
-                    },
-                );
+                respond(x, id, (ts, seq), content, |row| {
+                    if protocol_status == 0 {
+                        row.response_status = ResponseStatus::Ok.code();
+                    } else {
+                        row.response_status = ResponseStatus::ServerError.code();
+                        row.response_exception
+                            .push_lossy(protocol_status_name(protocol_status));
+                    }
+                });
             }
             // STDIN, DATA, STDERR, the rest of an answered STDOUT, management records.
             _ => {}

@@ -22,7 +22,7 @@
 //! skipped by its length; after a gap the direction waits for a segment that starts a message.
 
 use super::super::exchange::{Exchange, Pairing};
-use super::super::framing::Skip;
+use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::bson::{cstring, render, Doc, Value};
@@ -36,25 +36,13 @@ use crate::record::L7FlowLog;
 const COUNTER_COMPRESSED: usize = 0;
 const COUNTER_EXHAUST: usize = 1;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Dir {
-    /// At a message start.
-    #[default]
-    Message,
-    /// The uncaptured rest of a message.
-    Skip(Skip),
-}
-
 /// MongoDB state of one connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MongoSession {
-    dir: [Dir; 2],
-    /// Time and TCP sequence number of a message head waiting for more of its bytes.
-    head: [Option<(u64, u32)>; 2],
+    /// Each direction's messages.
+    framed: [Framed; 2],
     /// The requestID of the last exhaust reply (moreToCome): the next one answers it.
     exhaust: Option<u32>,
-    /// Bytes of this direction were lost: wait for a segment that starts a message.
-    resync: [bool; 2],
 }
 
 /// Error codes caused by the request rather than the server (MongoDB's `error_codes.yml`).
@@ -185,60 +173,36 @@ impl L7Parser for MongoSession {
 
     fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         let d = seg.dir();
-        let data = seg.data;
-        if self.resync[d] {
-            match Header::parse(data) {
-                Some(h) if h.from_client() == seg.from_client => self.resync[d] = false,
-                _ => return data.len(),
-            }
-        }
-        let mut at = 0;
-        while at < data.len() {
-            let rest = &data[at..];
-            if let Dir::Skip(mut skip) = self.dir[d] {
-                at += skip.take(rest.len());
-                self.dir[d] = if skip.is_done() {
-                    Dir::Message
+        let from_client = seg.from_client;
+        let mut framed = self.framed[d];
+        let read = |b: &[u8]| {
+            Header::parse(b).map(|h| Sized {
+                header: h,
+                wanted: h.len as usize,
+                total: h.len as usize,
+            })
+        };
+        let used = framed.walk(
+            seg.data,
+            seg.hold,
+            HEADER_LEN,
+            x,
+            read,
+            |h| h.from_client() == from_client,
+            |h, msg, (ts, seq), x| {
+                if from_client {
+                    self.request(h, msg, ts, seq, x);
                 } else {
-                    Dir::Skip(skip)
-                };
-                continue;
-            }
-            let Some(h) = Header::parse(rest) else {
-                if rest.len() < HEADER_LEN && rest.len() < seg.hold {
-                    self.head[d].get_or_insert((x.now_ns(), x.tcp_seq()));
-                    return at;
+                    self.reply(h, msg, ts, seq, x);
                 }
-                x.parse_error();
-                self.resync[d] = true;
-                self.head[d] = None;
-                return data.len();
-            };
-            let len = h.len as usize;
-            // Wait for the whole message, or for as much of it as the stream holds.
-            if rest.len() < len.min(seg.hold) {
-                self.head[d].get_or_insert((x.now_ns(), x.tcp_seq()));
-                return at;
-            }
-            let msg = &rest[..len.min(rest.len())];
-            let (ts, seq) = self.head[d].take().unwrap_or((x.now_ns(), x.tcp_seq()));
-            if seg.from_client {
-                self.request(h, msg, ts, seq, x);
-            } else {
-                self.reply(h, msg, ts, seq, x);
-            }
-            at += msg.len();
-            if msg.len() < len {
-                self.dir[d] = Dir::Skip(Skip((len - msg.len()) as u64));
-            }
-        }
-        at
+            },
+        );
+        self.framed[d] = framed;
+        used
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
-        self.dir[dir] = Dir::Message;
-        self.head[dir] = None;
-        self.resync[dir] = true;
+        self.framed[dir].lost();
         if dir == 1 {
             self.exhaust = None;
         }
