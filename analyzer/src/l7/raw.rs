@@ -90,15 +90,7 @@ mod tests {
     use super::*;
 
     fn attrs(row: &L7FlowLog) -> Vec<(String, String)> {
-        row.attributes
-            .iter()
-            .map(|(n, v)| {
-                (
-                    String::from_utf8_lossy(n).into_owned(),
-                    String::from_utf8_lossy(v).into_owned(),
-                )
-            })
-            .collect()
+        row.attributes.text_pairs()
     }
 
     #[test]

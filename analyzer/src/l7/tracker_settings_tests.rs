@@ -111,16 +111,7 @@ fn custom_fields_keep_the_named_headers_as_attributes() {
     t.tcp(0.0, true, req);
     t.tcp(2.0, false, resp);
     let out = t.finish();
-    let attrs: Vec<(String, String)> = out.l7[0]
-        .attributes
-        .iter()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
-        .collect();
+    let attrs = out.l7[0].attributes.text_pairs();
     // The request's value first; names lower case with '_'.
     let want = [
         ("x_tenant", "blue"),
@@ -157,15 +148,7 @@ fn custom_fields_of_http2_come_from_hpack_headers() {
 }
 
 fn attrs(row: &crate::record::L7FlowLog) -> Vec<(String, String)> {
-    row.attributes
-        .iter()
-        .map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            )
-        })
-        .collect()
+    row.attributes.text_pairs()
 }
 
 fn pairs(want: &[(&str, &str)]) -> Vec<(String, String)> {

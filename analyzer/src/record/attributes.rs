@@ -93,6 +93,19 @@ impl Attributes {
     pub fn len(&self) -> usize {
         self.iter().count()
     }
+
+    /// The entries as text (invalid UTF-8 replaced), for tests to compare.
+    #[cfg(test)]
+    pub(crate) fn text_pairs(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| {
+                (
+                    String::from_utf8_lossy(n).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// A JSON object of the entries (names and values as text, invalid UTF-8 replaced).
