@@ -86,14 +86,16 @@ pub struct TunnelSet(u16);
 
 impl TunnelSet {
     pub const EMPTY: TunnelSet = TunnelSet(0);
-    /// Every kind tapflow decapsulates.
-    pub const ALL: TunnelSet = TunnelSet::EMPTY
-        .with(TunnelType::Vxlan)
-        .with(TunnelType::Ipip)
-        .with(TunnelType::Gre)
-        .with(TunnelType::Geneve)
-        .with(TunnelType::Erspan)
-        .with(TunnelType::Teb);
+    /// Every kind tapflow decapsulates ([`TunnelType::READ`]).
+    pub const ALL: TunnelSet = {
+        let mut s = TunnelSet::EMPTY;
+        let mut i = 0;
+        while i < TunnelType::READ.len() {
+            s = s.with(TunnelType::READ[i]);
+            i += 1;
+        }
+        s
+    };
     #[must_use]
     pub const fn with(self, t: TunnelType) -> Self {
         TunnelSet(self.0 | 1 << t as u16)
