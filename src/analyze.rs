@@ -207,6 +207,10 @@ fn write_stats(
         m.insert("metrics.documents".into(), mc.documents.into());
         m.insert("metrics.key_overflow".into(), mc.key_overflow.into());
         m.insert("metrics.late_rows".into(), mc.late_rows.into());
+        m.insert(
+            "metrics.flow_load_overflow".into(),
+            mc.flow_load_overflow.into(),
+        );
     }
     m.insert("frames".into(), s.frames.into());
     m.insert("truncated_records".into(), truncated.into());

@@ -558,6 +558,10 @@ fn run_once(
         stats.insert("metrics.documents".into(), m.documents.into());
         stats.insert("metrics.key_overflow".into(), m.key_overflow.into());
         stats.insert("metrics.late_rows".into(), m.late_rows.into());
+        stats.insert(
+            "metrics.flow_load_overflow".into(),
+            m.flow_load_overflow.into(),
+        );
     }
     for (k, v) in sink.log_gate_counters() {
         stats.insert(k.into(), v.into());

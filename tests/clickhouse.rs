@@ -73,6 +73,51 @@ fn clickhouse_18_stores_every_field() {
     assert_eq!(t.trim(), "UInt32");
 }
 
+/// Tables an earlier tapflow made (the network tables without `flow_load`) get the columns
+/// added since, and take the new rows: the old rows read the new column as 0.
+#[test]
+fn clickhouse_18_tables_of_an_earlier_version_get_the_new_columns() {
+    let dir = tempdir("upgrade");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    ch.query("CREATE DATABASE IF NOT EXISTS flow_metrics");
+    let network: Vec<_> = tables()
+        .into_iter()
+        .filter(|t| t.name.starts_with("network"))
+        .collect();
+    assert_eq!(network.len(), 4);
+    for t in &network {
+        let mut old = t.clone();
+        old.columns.retain(|(n, _)| *n != "flow_load");
+        assert_eq!(old.columns.len() + 1, t.columns.len());
+        ch.query(&old.ddl(Dialect::Legacy, 0));
+        ch.query(&format!(
+            "INSERT INTO {} (time, server_port, packet_tx) VALUES (1000000, 7, 1)",
+            t.qualified()
+        ));
+    }
+    let pcap = gen(&dir, "t", 60);
+    let out = dir.join("out");
+    let st = analyze(&pcap, &out, &["--clickhouse", &ch.url()]);
+    assert_eq!(st["clickhouse.rows_dropped"], 0, "{st}");
+    let table = "flow_metrics.`network_map.1m`";
+    let old = ch.query(&format!(
+        "SELECT flow_load FROM {table} WHERE server_port = 7"
+    ));
+    assert_eq!(old.trim(), "0", "the row written before");
+    let docs = jsonl(&out.join("flow_metrics.network_map.1m.jsonl"));
+    let want: u64 = docs
+        .iter()
+        .map(|d| d["flow_load"].as_u64().expect("flow_load"))
+        .sum();
+    assert!(want > 0);
+    let got = ch.query(&format!(
+        "SELECT sum(flow_load) FROM {table} WHERE server_port != 7"
+    ));
+    assert_eq!(got.trim(), want.to_string());
+}
+
 /// Statements and bodies a fake server received.
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 

@@ -170,6 +170,9 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
         s[8] = u64::from(r.zero_win_rx);
         add(ends.entry(e(r.peers.ip_1, 2)).or_default(), s);
     }
+    let (want_load, want_end_loads) = check_flow_load(name, logs);
+    let mut got_load: HashMap<Key, u64> = HashMap::new();
+    let mut got_end_loads: EndLoads = HashMap::new();
     let mut got: HashMap<Key, [u64; 16]> = HashMap::new();
     for d in &docs.network_map_1m {
         let d = &d.0;
@@ -185,6 +188,9 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
             t.capture_network_type,
         );
         add(got.entry(k).or_default(), meter_counters(&d.meter));
+        if d.meter.flow_load > 0 {
+            *got_load.entry(k).or_default() += d.meter.flow_load;
+        }
         // Quantiles of the handshake RTTs of the path's flows.
         if let Some(values) = rtt.get_mut(&k) {
             values.sort_unstable();
@@ -217,8 +223,28 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
             d.tags.direction,
         );
         add(got_ends.entry(k).or_default(), meter_counters(&d.meter));
+        if d.meter.flow_load > 0 {
+            *got_end_loads.entry(k).or_default() += d.meter.flow_load;
+        }
     }
     assert_eq!(got_ends, ends, "{name}: network");
+    let tcp_udp = logs.l4.iter().any(|r| matches!(r.peers.protocol, 6 | 17));
+    assert_eq!(
+        !want_load.is_empty(),
+        tcp_udp,
+        "{name}: loads of TCP and UDP"
+    );
+    let load_diff: Vec<_> = want_load
+        .keys()
+        .chain(got_load.keys())
+        .filter(|k| want_load.get(k) != got_load.get(k))
+        .map(|k| (k, want_load.get(k), got_load.get(k)))
+        .collect();
+    assert!(
+        load_diff.is_empty(),
+        "{name}: network_map flow_load: {load_diff:?}"
+    );
+    assert_eq!(got_end_loads, want_end_loads, "{name}: network flow_load");
     // Application: requests, responses, errors, timeouts and RRT of the request log rows.
     let count = |f: &dyn Fn(&tapflow_analyzer::L7FlowLog) -> bool| {
         logs.l7.iter().filter(|r| f(r)).count() as u64
@@ -265,6 +291,73 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
         assert_eq!(got, want_app, "{name}: {table}");
     }
 }
+
+/// `flow_load` against the flows' lifetimes: in each minute, a path (both addresses, protocol,
+/// server port, capture point; TCP and UDP) with a row has as load the flows of that path alive
+/// at some time in the minute (first row's minute <= minute <= last row's minute); a document
+/// sums its paths (of the documents a path's rows in the minute went to, the one with the
+/// highest L7 protocol: an identified protocol over none).
+fn check_flow_load(name: &str, logs: &Collected) -> (HashMap<Key, u64>, EndLoads) {
+    let minute = |us: u64| us / 60_000_000;
+    type Path = (IpAddr, IpAddr, u8, u16, u64, u8, u8);
+    let path = |r: &L4FlowLog| {
+        (
+            r.peers.ip_0,
+            r.peers.ip_1,
+            r.peers.protocol,
+            r.peers.server_port,
+            r.tap_port,
+            r.tap_side,
+            r.capture_network_type,
+        )
+    };
+    // Each flow's minutes, and each path's document per minute.
+    let mut lives: HashMap<u64, (Path, u64, u64)> = HashMap::new();
+    let mut docs_of: HashMap<(u64, Path), Key> = HashMap::new();
+    for r in logs
+        .l4
+        .iter()
+        .filter(|r| matches!(r.peers.protocol, 6 | 17))
+    {
+        let m = minute(r.start_time);
+        let life = lives.entry(r.flow_id).or_insert((path(r), m, m));
+        assert_eq!(life.0, path(r), "{name}: a flow keeps its path");
+        if r.is_new_flow {
+            life.1 = m;
+        }
+        life.2 = life.2.max(m);
+        let key = (
+            m,
+            collapse_internet(r.peers.ip_0),
+            Some(r.peers.ip_1),
+            r.peers.server_port,
+            r.peers.protocol,
+            r.l7_protocol,
+            r.tap_port,
+            r.capture_network_type,
+        );
+        let doc = docs_of.entry((m, path(r))).or_insert(key);
+        if key.5 > doc.5 {
+            *doc = key;
+        }
+    }
+    let mut map: HashMap<Key, u64> = HashMap::new();
+    let mut ends: EndLoads = HashMap::new();
+    for (&(m, p), key) in &docs_of {
+        let load = lives
+            .values()
+            .filter(|(fp, first, last)| *fp == p && *first <= m && m <= *last)
+            .count() as u64;
+        assert!(load >= 1, "{name}: the row's own flow");
+        *map.entry(*key).or_default() += load;
+        *ends.entry((m, key.1, p.3, p.2, 1)).or_default() += load;
+        *ends.entry((m, p.1, p.3, p.2, 2)).or_default() += load;
+    }
+    (map, ends)
+}
+
+/// `flow_load` per single-end document key (minute, end, server port, protocol, direction).
+type EndLoads = HashMap<(u64, IpAddr, u16, u8, u8), u64>;
 
 fn add6(a: &mut [u64; 6], b: [u64; 6]) {
     for (x, y) in a.iter_mut().zip(b) {
@@ -375,6 +468,8 @@ fn a_full_key_table_counts_and_keeps_the_same_keys_whatever_the_order() {
         docs.network_map_1m.iter().map(|d| d.0.time).collect();
     assert!(docs.network_map_1m.len() <= 5 * minutes.len());
     assert!(counters.key_overflow > 100, "{counters:?}");
+    // flow_load too: the kept documents' paths, whatever the order.
+    assert!(docs.network_map_1m.iter().any(|d| d.0.meter.flow_load > 0));
     // Nothing beyond the documents reached the sink.
     assert!(docs.l4.is_empty());
     for (other, other_counters) in &runs[1..] {

@@ -31,7 +31,7 @@ use crate::metrics::histogram::BucketPool;
 /// keeps its own per-table random seed, so that keys crafted to collide in it cannot be
 /// computed in advance.
 #[inline(always)]
-fn rank(tags: &Tags) -> u64 {
+pub(super) fn rank(tags: &Tags) -> u64 {
     const K: [u64; 4] = [
         0x243F_6A88_85A3_08D3,
         0x1319_8A2E_0370_7344,
@@ -70,6 +70,23 @@ pub(super) struct Table<M> {
     /// Once the table has refused a key: every entry's rank and position, the highest rank on
     /// top (the key a key of lower rank replaces).
     ranks: BinaryHeap<(u64, u32)>,
+    /// Keys that gave their place to one of lower rank.
+    replaced: u64,
+}
+
+/// Where a key's entry is in a window's table: its position, and its tags' hash (a key that
+/// took that place since has another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Place {
+    at: u32,
+    hash: u64,
+}
+
+impl Place {
+    /// The entry's position in its table.
+    pub(super) fn index(&self) -> usize {
+        self.at as usize
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +103,7 @@ impl<M: PooledMeter> Table<M> {
             entries: Vec::with_capacity(keys),
             hasher: DefaultHashBuilder::default(),
             ranks: BinaryHeap::new(),
+            replaced: 0,
         }
     }
 
@@ -100,6 +118,19 @@ impl<M: PooledMeter> Table<M> {
         pool: &mut BucketPool,
         overflow: &mut u64,
     ) -> Option<&mut M> {
+        self.placed_meter(tags, max, pool, overflow)
+            .map(|(_, meter)| meter)
+    }
+
+    /// [`Self::meter`], with where the key's entry is (for [`Self::at_place`] later in the
+    /// window).
+    pub(super) fn placed_meter(
+        &mut self,
+        tags: &Tags,
+        max: usize,
+        pool: &mut BucketPool,
+        overflow: &mut u64,
+    ) -> Option<(Place, &mut M)> {
         // A full table holds no key of higher rank than its highest: such a key is refused
         // without a lookup (most rows of a table that overflows many times over).
         let mine = match self.ranks.peek() {
@@ -120,6 +151,7 @@ impl<M: PooledMeter> Table<M> {
             entries,
             hasher,
             ranks,
+            replaced,
         } = self;
         let at = match index.find(hash, |&(i, h)| h == high && entries[i as usize].0 == *tags) {
             Some(&(i, _)) => i as usize,
@@ -160,6 +192,7 @@ impl<M: PooledMeter> Table<M> {
                 if let Ok(slot) = index.find_entry(old, |&(j, _)| j as usize == i) {
                     slot.remove();
                 }
+                *replaced += 1;
                 let (old_tags, meter, rows) = &mut entries[i];
                 *overflow += *rows;
                 meter.release(pool);
@@ -174,7 +207,43 @@ impl<M: PooledMeter> Table<M> {
         };
         let (_, meter, rows) = &mut entries[at];
         *rows += 1;
-        Some(meter)
+        Some((
+            Place {
+                at: at as u32,
+                hash,
+            },
+            meter,
+        ))
+    }
+
+    /// The key and meter at `place`, None when that key gave its place to another since.
+    pub(super) fn at_place(&mut self, place: Place) -> Option<(&Tags, &mut M)> {
+        let (tags, meter, _) = self.entries.get_mut(place.at as usize)?;
+        (self.hasher.hash_one(&*tags) == place.hash).then_some((&*tags, meter))
+    }
+
+    /// Whether the key at `place` is still there.
+    pub(super) fn holds(&self, place: Place) -> bool {
+        self.entries
+            .get(place.at as usize)
+            .is_some_and(|(tags, _, _)| self.hasher.hash_one(tags) == place.hash)
+    }
+
+    /// Keys that gave their place to one of lower rank so far (their places' `holds` is
+    /// false since).
+    pub(super) fn replaced(&self) -> u64 {
+        self.replaced
+    }
+
+    /// The meter of `tags`, if the table holds the key.
+    pub(super) fn find(&mut self, tags: &Tags) -> Option<&mut M> {
+        let hash = self.hasher.hash_one(tags);
+        let high = (hash >> 32) as u32;
+        let entries = &mut self.entries;
+        let &(i, _) = self
+            .index
+            .find(hash, |&(i, h)| h == high && entries[i as usize].0 == *tags)?;
+        Some(&mut entries[i as usize].1)
     }
 
     /// Empties the table, keeping its memory.
@@ -182,6 +251,7 @@ impl<M: PooledMeter> Table<M> {
         self.index.clear();
         self.entries.clear();
         self.ranks.clear();
+        self.replaced = 0;
     }
 
     #[cfg(test)]

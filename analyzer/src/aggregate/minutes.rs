@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use super::key_table::Table;
+use super::flow_load::{self, Docs, LoadTarget, OpenConnections, Path, WindowPaths};
+use super::key_table::{Place, Table};
 use super::rows::PooledMeter;
 use crate::metrics::doc::{
     collapse_internet, AppMeter, FlowMeter, Tags, DIRECTION_CLIENT, DIRECTION_SERVER,
@@ -35,6 +36,9 @@ pub struct MetricsConfig {
     pub second: bool,
     /// `filters.npm_metrics`: the network tables.
     pub network: bool,
+    /// `filters.npm_metrics_concurrent`: the network documents' `flow_load` (open
+    /// connections, [`super::flow_load`]).
+    pub concurrent: bool,
     /// `filters.apm_metrics`: the application tables.
     pub application: bool,
     /// `filters.inactive_server_port_aggregation`: services that never answered are keyed with
@@ -53,6 +57,7 @@ impl Default for MetricsConfig {
             enabled: true,
             second: false,
             network: true,
+            concurrent: true,
             application: true,
             inactive_server_port_aggregation: false,
             inactive_ip_aggregation: false,
@@ -65,19 +70,30 @@ impl MetricsConfig {
     /// Bytes a key of each table takes at most (tags, meter, map overhead).
     pub const NETWORK_KEY_BYTES: usize = 2_600;
     pub const APPLICATION_KEY_BYTES: usize = 900;
+    /// Paths (`flow_load`) a window and the carried open connections hold per key.
+    pub const PATHS_PER_KEY: usize = 4;
+
+    /// Paths a window holds for `flow_load`, and the carried table as many.
+    pub fn max_paths(&self) -> usize {
+        self.max_keys.saturating_mul(Self::PATHS_PER_KEY)
+    }
 
     /// Most memory the windows' tables can take: two minutes are open at a time and, with
     /// `second`, four seconds (two of grace); a written window's tables are kept for the next
-    /// only within those counts.
+    /// only within those counts. With `flow_load`, each window's paths and, per window
+    /// length, the carried open connections.
     pub fn memory_bytes(&self) -> usize {
         if !self.enabled {
             return 0;
         }
+        let loads = usize::from(self.network && self.concurrent) * self.max_paths();
         let per_window = self.max_keys
             * (usize::from(self.network) * 2 * Self::NETWORK_KEY_BYTES
-                + usize::from(self.application) * 2 * Self::APPLICATION_KEY_BYTES);
+                + usize::from(self.application) * 2 * Self::APPLICATION_KEY_BYTES)
+            + loads * flow_load::WINDOW_PATH_BYTES;
         let windows = 2 + if self.second { 4 } else { 0 };
-        windows * per_window
+        let lengths = 1 + usize::from(self.second);
+        windows * per_window + lengths * loads * flow_load::OPEN_PATH_BYTES
     }
 }
 
@@ -87,6 +103,8 @@ pub struct MetricsCounters {
     pub documents: u64,
     pub key_overflow: u64,
     pub late_rows: u64,
+    /// Paths left out of `flow_load` (a window's or the carried table full).
+    pub flow_load_overflow: u64,
 }
 
 #[derive(Debug)]
@@ -95,6 +113,8 @@ struct Minute {
     network_map: Table<FlowMeter>,
     application: Table<AppMeter>,
     application_map: Table<AppMeter>,
+    /// The paths of the network rows, for `flow_load`.
+    paths: WindowPaths,
 }
 
 impl Minute {
@@ -104,6 +124,7 @@ impl Minute {
             network_map: Table::new(keys),
             application: Table::new(keys),
             application_map: Table::new(keys),
+            paths: WindowPaths::default(),
         }
     }
 
@@ -112,6 +133,59 @@ impl Minute {
         self.network_map.clear();
         self.application.clear();
         self.application_map.clear();
+        self.paths.clear();
+    }
+
+    /// The window's `flow_load`: each path's open connections (carried in `open`) added to
+    /// its documents; returns the paths left out.
+    fn add_loads(&mut self, open: &mut OpenConnections, max_paths: usize) -> u64 {
+        let Minute {
+            network,
+            network_map,
+            paths,
+            ..
+        } = self;
+        open.close(
+            paths,
+            max_paths,
+            &mut NetworkTables {
+                network,
+                network_map,
+            },
+        )
+    }
+}
+
+/// A window's network tables, for `flow_load`.
+struct NetworkTables<'a> {
+    network: &'a mut Table<FlowMeter>,
+    network_map: &'a mut Table<FlowMeter>,
+}
+
+impl LoadTarget for NetworkTables<'_> {
+    fn holds(&mut self, place: Place) -> bool {
+        self.network_map.at_place(place).is_some()
+    }
+
+    fn add(&mut self, docs: &Docs, load: u64) {
+        let Some((tags, meter)) = self.network_map.at_place(docs.map) else {
+            return;
+        };
+        meter.flow_load += load;
+        let mut end = tags.clone();
+        end.ip_1 = None;
+        if docs.client_end {
+            if let Some(m) = self.network.find(&end) {
+                m.flow_load += load;
+            }
+        }
+        if docs.server_end {
+            end.ip = tags.ip_1.unwrap_or(tags.ip);
+            end.direction = DIRECTION_SERVER;
+            if let Some(m) = self.network.find(&end) {
+                m.flow_load += load;
+            }
+        }
     }
 }
 
@@ -133,6 +207,8 @@ struct Windows {
     /// are open than the grace keeps open (two minutes, four seconds), so the spare never
     /// holds tables beyond what the open windows take at their most.
     spare: Option<Minute>,
+    /// Connections open at the end of the last written window (`flow_load`).
+    connections: OpenConnections,
 }
 
 impl Windows {
@@ -144,6 +220,7 @@ impl Windows {
             open: BTreeMap::new(),
             closed_before: 0,
             spare: None,
+            connections: OpenConnections::default(),
         }
     }
 
@@ -232,6 +309,15 @@ impl Aggregator {
         &self.cfg
     }
 
+    /// Paths with connections still open, per window length (`flow_load`).
+    #[cfg(test)]
+    pub(super) fn open_paths(&self) -> (usize, Option<usize>) {
+        (
+            self.minutes.connections.len(),
+            self.seconds.as_ref().map(|w| w.connections.len()),
+        )
+    }
+
     /// The windows a row of interval `[start_us, end_us]` adds to. Minute rows (no
     /// `second_metrics`) count in the minute they start in; second rows in the window of their
     /// last microsecond (a live flow's second row may start in an earlier, idle second).
@@ -292,30 +378,68 @@ impl Aggregator {
         let (minute, second, pool) = self.windows(r.start_time, r.end_time);
         let mut overflow = 0;
         for window in std::iter::once(minute).chain(second) {
-            overflow += add_flow_to(
-                (window, &mut *pool),
-                r,
-                &cfg,
-                &base,
+            let ends = NetworkEnds {
                 client_ip,
                 server_ip,
-                (inactive_client, inactive_server),
-            );
+                inactive_client,
+                inactive_server,
+            };
+            overflow += add_flow_to((window, &mut *pool), r, &cfg, &base, ends);
         }
         self.counters.key_overflow += overflow;
     }
 }
 
-/// Adds flow log row `r` to one window's network tables; returns the keys refused.
+/// The ends of a flow log row as its network documents key them.
+struct NetworkEnds {
+    client_ip: std::net::IpAddr,
+    server_ip: std::net::IpAddr,
+    inactive_client: bool,
+    inactive_server: bool,
+}
+
+/// Adds row `r` to its path's connections in `minute` (`flow_load`), its `network_map`
+/// document at `place` (key `tags`), `ends`: whether it went to the client's and the server's
+/// single-end documents. Out of line: the aggregation's loop stays small.
+#[inline(never)]
+fn count_path(
+    minute: &mut Minute,
+    r: &L4FlowLog,
+    place: Place,
+    tags: &Tags,
+    (client_end, server_end): (bool, bool),
+    max_paths: usize,
+) {
+    let Some(path) = Path::of(r) else {
+        return;
+    };
+    let docs = Docs {
+        map: place,
+        rank: super::key_table::rank(tags),
+        l7_protocol: r.l7_protocol,
+        client_end,
+        server_end,
+    };
+    minute
+        .paths
+        .add(path, r, docs, max_paths, &minute.network_map);
+}
+
+/// Adds flow log row `r` to one window's network tables (and its path, for `flow_load`);
+/// returns the keys refused.
 fn add_flow_to(
     (minute, pool): (&mut Minute, &mut BucketPool),
     r: &L4FlowLog,
     cfg: &MetricsConfig,
     base: &Tags,
-    client_ip: std::net::IpAddr,
-    server_ip: std::net::IpAddr,
-    (inactive_client, inactive_server): (bool, bool),
+    ends: NetworkEnds,
 ) -> u64 {
+    let NetworkEnds {
+        client_ip,
+        server_ip,
+        inactive_client,
+        inactive_server,
+    } = ends;
     let inactive = cfg.inactive_ip_aggregation;
     let mut overflow = 0;
     // One key, changed between the tables (a key is copied only when a table takes it).
@@ -323,11 +447,21 @@ fn add_flow_to(
     // The path: client -> server.
     tags.ip = client_ip;
     tags.ip_1 = Some(server_ip);
-    if let Some(m) = minute
-        .network_map
-        .meter(&tags, cfg.max_keys, pool, &mut overflow)
+    if let Some((place, m)) =
+        minute
+            .network_map
+            .placed_meter(&tags, cfg.max_keys, pool, &mut overflow)
     {
         m.add_row(r, false, pool);
+        // The path's connections, with the document its load goes to (only rows whose
+        // document the table took: those of a key it keeps are all taken, whatever the order).
+        if cfg.concurrent {
+            let ends = (
+                !(inactive && inactive_client),
+                !(inactive && inactive_server),
+            );
+            count_path(minute, r, place, &tags, ends, cfg.max_paths());
+        }
     }
     // Each end.
     tags.ip_1 = None;
@@ -405,9 +539,12 @@ impl Aggregator {
 
     fn write(&mut self, now_ns: Option<u64>, sink: &mut impl RecordSink) {
         let documents = &mut self.counters.documents;
+        let load_overflow = &mut self.counters.flow_load_overflow;
+        let max_paths = self.cfg.max_paths();
         let pool = &mut self.buckets;
         if let Some(w) = &mut self.seconds {
             for (time, mut s) in w.take_due(now_ns) {
+                *load_overflow += s.add_loads(&mut w.connections, max_paths);
                 *documents += emit::<NetworkDoc1s, _>(time, &mut s.network, sink, pool);
                 *documents += emit::<NetworkMapDoc1s, _>(time, &mut s.network_map, sink, pool);
                 *documents += emit::<ApplicationDoc1s, _>(time, &mut s.application, sink, pool);
@@ -417,6 +554,7 @@ impl Aggregator {
             }
         }
         for (time, mut m) in self.minutes.take_due(now_ns) {
+            *load_overflow += m.add_loads(&mut self.minutes.connections, max_paths);
             *documents += emit::<NetworkDoc, _>(time, &mut m.network, sink, pool);
             *documents += emit::<NetworkMapDoc, _>(time, &mut m.network_map, sink, pool);
             *documents += emit::<ApplicationDoc, _>(time, &mut m.application, sink, pool);
@@ -580,7 +718,17 @@ mod budget_tests {
             second: true,
             ..MetricsConfig::default()
         };
-        assert_eq!(second.memory_bytes(), 3 * minute.memory_bytes());
+        // Three times the windows (two minutes, four seconds), twice the carried connections.
+        let carried = minute.max_paths() * super::flow_load::OPEN_PATH_BYTES;
+        assert_eq!(
+            second.memory_bytes(),
+            3 * (minute.memory_bytes() - carried) + 2 * carried
+        );
+        let no_load = MetricsConfig {
+            concurrent: false,
+            ..minute.clone()
+        };
+        assert!(no_load.memory_bytes() < minute.memory_bytes());
         let off = MetricsConfig {
             enabled: false,
             ..second

@@ -2,6 +2,9 @@
 //! ([`Aggregator`]), sans-IO, above the records in the analyzer's layers.
 
 pub mod flow_aggr;
+mod flow_load;
+#[cfg(test)]
+mod flow_load_tests;
 pub mod health_check;
 mod key_table;
 pub mod minutes;

@@ -253,6 +253,9 @@ pub struct FlowMeter {
     pub l7_timeout: u64,
     pub client_ooo: u64,
     pub server_ooo: u64,
+    /// DeepFlow's `flow_load`: the connections open in the window, summed over the document's
+    /// paths (client address, server address and port, capture point).
+    pub flow_load: u64,
     pub rtt: Histogram,
     pub srt: Histogram,
     pub art: Histogram,
@@ -317,7 +320,8 @@ impl FlowMeter {
             l7_server_error,
             l7_timeout,
             client_ooo,
-            server_ooo
+            server_ooo,
+            flow_load
         );
         max!(
             rtt_max,

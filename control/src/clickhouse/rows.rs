@@ -459,7 +459,8 @@ fn flow_meter_value(c: &str, m: &FlowMeter) -> Option<Val<'static>> {
         l7_server_error,
         l7_timeout,
         client_ooo,
-        server_ooo
+        server_ooo,
+        flow_load
     )
 }
 

@@ -199,6 +199,7 @@ const FLOW_METER: &[(&str, Ty)] = &[
     ("l7_timeout", Ty::UInt64),
     ("client_ooo", Ty::UInt64),
     ("server_ooo", Ty::UInt64),
+    ("flow_load", Ty::UInt64),
 ];
 
 /// DeepFlow's AppMeter, as `application` / `application_map` columns.
@@ -255,6 +256,35 @@ impl Table {
             self.partition_by,
             self.order_by,
         )
+    }
+
+    /// The query listing the table's columns (one name a line).
+    pub fn columns_query(&self) -> String {
+        format!(
+            "SELECT name FROM system.columns WHERE database = '{}' AND table = '{}' FORMAT TabSeparated",
+            self.database, self.name
+        )
+    }
+
+    /// `ALTER TABLE ... ADD COLUMN` for each column a table made by an earlier tapflow lacks
+    /// (`existing`: the names it has), in `dialect`: a new column reads as its type's default
+    /// in the rows written before.
+    pub fn upgrade(&self, existing: &[&str], dialect: Dialect) -> Vec<String> {
+        if existing.is_empty() {
+            // Nothing listed: no table to upgrade (or a server that does not say).
+            return Vec::new();
+        }
+        self.columns
+            .iter()
+            .filter(|(n, _)| !existing.contains(n))
+            .map(|(n, t)| {
+                format!(
+                    "ALTER TABLE {} ADD COLUMN `{n}` {}",
+                    self.qualified(),
+                    t.sql(dialect)
+                )
+            })
+            .collect()
     }
 
     /// The column list for INSERT.

@@ -395,6 +395,13 @@ impl Writer {
                 self.ttl.1
             };
             run(&t.ddl(dialect, ttl)).map_err(|e| format!("creating {}: {e}", t.qualified()))?;
+            // A table an earlier tapflow made: the columns added since.
+            let names = run(&t.columns_query())?;
+            let names = String::from_utf8_lossy(&names);
+            let existing: Vec<&str> = names.lines().collect();
+            for q in t.upgrade(&existing, dialect) {
+                run(&q).map_err(|e| format!("upgrading {}: {e}", t.qualified()))?;
+            }
         }
         if let Ok(mut v) = self.shared.version.lock() {
             *v = version;

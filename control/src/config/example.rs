@@ -85,6 +85,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.flow_log.throttles.l7_throttle", None, "10000", "The same for the l7 rows."),
     ("outputs.flow_metrics.enabled", Some("true"), "", "Write the flow_metrics documents (network, network_map, application, application_map; 1 minute)."),
     ("outputs.flow_metrics.filters.npm_metrics", Some("true"), "", "The network tables."),
+    ("outputs.flow_metrics.filters.npm_metrics_concurrent", Some("true"), "", "flow_load in the network documents: per path, the connections open in the window."),
     ("outputs.flow_metrics.filters.apm_metrics", Some("true"), "", "The application tables."),
     ("outputs.flow_metrics.filters.second_metrics", Some("false"), "", "Also 1-second documents (tapflow's default is false: live flows then report every second)."),
     ("outputs.flow_metrics.filters.inactive_server_port_aggregation", Some("false"), "", "Services that never answered are keyed with server port 0."),

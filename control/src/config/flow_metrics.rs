@@ -48,6 +48,7 @@ impl FlowMetricsOutput {
             enabled: self.enabled.unwrap_or(d.enabled),
             second: f.second_metrics.unwrap_or(d.second),
             network: f.npm_metrics.unwrap_or(d.network),
+            concurrent: f.npm_metrics_concurrent.unwrap_or(d.concurrent),
             application: f.apm_metrics.unwrap_or(d.application),
             inactive_server_port_aggregation: f
                 .inactive_server_port_aggregation
@@ -88,8 +89,10 @@ impl FlowMetricsOutput {
                 ),
             });
         }
-        if f.npm_metrics_concurrent.is_some() || self.tunning.sender_queue_size.is_some() {
-            warnings.push("outputs.flow_metrics: npm_metrics_concurrent and tunning.sender_queue_size are accepted, not applied".into());
+        if self.tunning.sender_queue_size.is_some() {
+            warnings.push(
+                "outputs.flow_metrics: tunning.sender_queue_size is accepted, not applied".into(),
+            );
         }
         Ok(cfg)
     }

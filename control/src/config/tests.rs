@@ -503,6 +503,13 @@ fn flow_metrics_keys_and_their_budget() {
     assert!(c.metrics.enabled && c.metrics.network && !c.metrics.application);
     assert!(c.metrics.inactive_server_port_aggregation);
     assert_eq!(c.metrics.max_keys, 1000);
+    assert!(c.metrics.concurrent, "DeepFlow's default");
+    let off = Config::from_yaml(
+        "outputs:\n  flow_metrics:\n    filters:\n      npm_metrics_concurrent: false\n",
+    )
+    .unwrap();
+    assert!(!off.metrics.concurrent);
+    assert!(off.warnings.iter().all(|w| !w.contains("npm_metrics_concurrent")));
     let e = Config::from_yaml(
         "global: {limits: {max_memory: 200}}\noutputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 100000\n",
     )

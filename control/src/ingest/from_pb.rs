@@ -405,6 +405,7 @@ fn flow_meter(f: &m::FlowMeter) -> FlowMeter {
         l7_timeout: u64::from(a.l7_timeout),
         client_ooo: a.client_ooo,
         server_ooo: a.server_ooo,
+        flow_load: f.flow_load.map_or(0, |l| l.load),
         ..FlowMeter::default()
     }
 }

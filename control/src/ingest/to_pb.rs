@@ -430,7 +430,7 @@ fn flow_meter(f: &FlowMeter) -> m::FlowMeter {
             client_ooo: f.client_ooo,
             server_ooo: f.server_ooo,
         }),
-        flow_load: None,
+        flow_load: Some(m::FlowLoad { load: f.flow_load }),
     }
 }
 

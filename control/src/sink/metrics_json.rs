@@ -40,7 +40,7 @@ fn flow_doc_members(o: &mut Obj<'_>, d: &Document<FlowMeter>) {
         server_syn_miss, client_ack_miss, client_half_close_flow, server_half_close_flow,
         client_source_port_reuse, client_establish_reset, server_reset, server_queue_lack,
         server_establish_reset, tcp_timeout, l7_client_error, l7_server_error, l7_timeout,
-        client_ooo, server_ooo;
+        client_ooo, server_ooo, flow_load;
         rtt, srt, art
     );
 }

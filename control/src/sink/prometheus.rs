@@ -92,11 +92,22 @@ type ServiceKey = (String, &'static str, &'static str);
 #[derive(Debug, Default)]
 struct State {
     services: HashMap<ServiceKey, Service>,
+    /// Flows open now per server address and port and transport (whatever L7 protocol their
+    /// rows named: a flow's first row may come before its protocol is known).
+    open: HashMap<(String, &'static str), u64>,
     max_services: usize,
     /// Self-monitoring counters (name, value, is a gauge).
     own: Vec<(String, u64, bool)>,
     /// Per worker: frames, kernel drops, active flows.
     workers: Vec<[u64; 3]>,
+}
+
+/// A service's label: `address:port` (`[v6]:port`).
+fn address(ip: std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+    }
 }
 
 fn transport(p: u8) -> &'static str {
@@ -116,10 +127,7 @@ impl State {
         proto: u8,
         l7: &'static str,
     ) -> &mut Service {
-        let addr = match ip {
-            std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
-            std::net::IpAddr::V4(a) => format!("{a}:{port}"),
-        };
+        let addr = address(ip, port);
         let l7 = if l7.is_empty() { "none" } else { l7 };
         let key = (addr, transport(proto), l7);
         let key = if self.services.contains_key(&key) || self.services.len() < self.max_services {
@@ -130,7 +138,27 @@ impl State {
         self.services.entry(key).or_default()
     }
 
+    /// Counts flow log row `r`'s flow opening (its first row) or closing (its last).
+    fn add_open(&mut self, r: &L4FlowLog) {
+        let key = (
+            address(r.peers.ip_1, r.peers.server_port),
+            transport(r.peers.protocol),
+        );
+        let key = if self.open.contains_key(&key) || self.open.len() < self.max_services {
+            key
+        } else {
+            ("other".to_string(), key.1)
+        };
+        let open = self.open.entry(key).or_default();
+        match (r.is_new_flow, r.close_type != 5) {
+            (true, false) => *open += 1,
+            (false, true) => *open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+
     fn add_flow(&mut self, r: &L4FlowLog) {
+        self.add_open(r);
         let s = self.service(
             r.peers.ip_1,
             r.peers.server_port,
@@ -218,6 +246,19 @@ impl State {
             for (w, v) in self.workers.iter().enumerate() {
                 let _ = writeln!(out, "{name}{{worker=\"{w}\"}} {}", v[i]);
             }
+        }
+        let name = "tapflow_open_flows";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Flows open now (first row seen, last not yet) per service and transport.\n# TYPE {name} gauge"
+        );
+        let mut open: Vec<_> = self.open.iter().collect();
+        open.sort();
+        for ((service, protocol), v) in open {
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{service}\",protocol=\"{protocol}\"}} {v}"
+            );
         }
         let mut keys: Vec<&ServiceKey> = self.services.keys().collect();
         keys.sort();
@@ -520,5 +561,74 @@ impl Sink for PrometheusSink {
 
     fn stats(&self) -> SinkStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tapflow_analyzer::engine::sample::{syn_row, Syn};
+
+    fn row(client_port: u16, new: bool, close_type: u8, l7: &'static str) -> L4FlowLog {
+        let mut r = syn_row(Syn {
+            client: ([10, 0, 0, 1], client_port).into(),
+            server: ([10, 0, 0, 2], 3306).into(),
+            window: 1,
+            ts_ns: 1_700_000_000_000_000_000,
+            wire_len: None,
+        });
+        r.is_new_flow = new;
+        r.close_type = close_type;
+        r.l7_protocol_str = l7;
+        r
+    }
+
+    fn open_flows(s: &State) -> Vec<String> {
+        s.render()
+            .lines()
+            .filter(|l| l.starts_with("tapflow_open_flows{"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn open_flows_follow_first_and_last_rows_whatever_protocol_they_name() {
+        let mut s = State {
+            max_services: 1,
+            ..State::default()
+        };
+        const FORCED: u8 = 5;
+        const FIN: u8 = 1;
+        // Two connections open (the protocol is known only from their later rows), a short
+        // one opens and closes in one row.
+        s.add_flow(&row(1, true, FORCED, ""));
+        s.add_flow(&row(2, true, FORCED, ""));
+        s.add_flow(&row(3, true, FIN, "MySQL"));
+        s.add_flow(&row(1, false, FORCED, "MySQL"));
+        let service = "service=\"10.0.0.2:3306\",protocol=\"tcp\"";
+        assert_eq!(
+            open_flows(&s),
+            [format!("tapflow_open_flows{{{service}}} 2")]
+        );
+        s.add_flow(&row(1, false, FIN, "MySQL"));
+        assert_eq!(
+            open_flows(&s),
+            [format!("tapflow_open_flows{{{service}}} 1")]
+        );
+        // A closing row of a flow opened before the counts began stays at zero.
+        s.add_flow(&row(2, false, FIN, "MySQL"));
+        s.add_flow(&row(4, false, FIN, "MySQL"));
+        assert_eq!(
+            open_flows(&s),
+            [format!("tapflow_open_flows{{{service}}} 0")]
+        );
+        // Beyond `max_services`: "other".
+        let mut other = row(5, true, FORCED, "");
+        other.peers.server_port = 5432;
+        s.add_flow(&other);
+        assert_eq!(
+            open_flows(&s)[1],
+            "tapflow_open_flows{service=\"other\",protocol=\"tcp\"} 1"
+        );
     }
 }
