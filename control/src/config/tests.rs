@@ -509,7 +509,10 @@ fn flow_metrics_keys_and_their_budget() {
     )
     .unwrap();
     assert!(!off.metrics.concurrent);
-    assert!(off.warnings.iter().all(|w| !w.contains("npm_metrics_concurrent")));
+    assert!(off
+        .warnings
+        .iter()
+        .all(|w| !w.contains("npm_metrics_concurrent")));
     let e = Config::from_yaml(
         "global: {limits: {max_memory: 200}}\noutputs:\n  flow_metrics:\n    tunning:\n      max_keys_per_window: 100000\n",
     )
