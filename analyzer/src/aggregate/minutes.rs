@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+mod requests;
+
 use super::flow_load::{self, Docs, LoadTarget, OpenConnections, Path, WindowPaths};
 use super::key_table::{Place, Table};
 use super::rows::PooledMeter;
@@ -22,7 +24,7 @@ use crate::metrics::records::{
     ApplicationDoc, ApplicationDoc1s, ApplicationMapDoc, ApplicationMapDoc1s, Document, NetworkDoc,
     NetworkDoc1s, NetworkMapDoc, NetworkMapDoc1s,
 };
-use crate::record::{L4FlowLog, L7FlowLog, Record, RecordRef, RecordSink};
+use crate::record::{L4FlowLog, Record, RecordRef, RecordSink};
 
 const MINUTE_US: u64 = 60_000_000;
 /// How long after a minute ends its documents wait for rows (flows closed by their timeouts).
@@ -47,6 +49,9 @@ pub struct MetricsConfig {
     /// `filters.inactive_ip_aggregation`: ends that never sent (no reply traffic) are keyed as
     /// `0.0.0.0` and get no single-end document.
     pub inactive_ip_aggregation: bool,
+    /// `processors.request_log.tunning.consistent_timestamp_in_l7_metrics`: a request's
+    /// response counts in the window of its request, not of its response ([`requests`]).
+    pub consistent_l7_time: bool,
     /// Keys per table per minute (tapflow: `tunning.max_keys_per_window`).
     pub max_keys: usize,
 }
@@ -61,6 +66,7 @@ impl Default for MetricsConfig {
             application: true,
             inactive_server_port_aggregation: false,
             inactive_ip_aggregation: false,
+            consistent_l7_time: false,
             max_keys: 4_096,
         }
     }
@@ -489,43 +495,6 @@ fn add_flow_to(
 }
 
 impl Aggregator {
-    fn add_request(&mut self, r: &L7FlowLog) {
-        let max = self.cfg.max_keys;
-        let base = Tags {
-            ip: r.peers.ip_1,
-            ip_1: None,
-            is_ipv4: r.peers.is_ipv4,
-            protocol: r.peers.protocol,
-            server_port: r.peers.server_port,
-            l7_protocol: r.l7_protocol,
-            l7_protocol_str: r.l7_protocol_str,
-            direction: DIRECTION_SERVER,
-            tap_side: r.tap_side,
-            observation_point: r.observation_point,
-            capture_network_type: r.capture_network_type,
-            tap_port: r.tap_port,
-            endpoint: r.endpoint,
-            agent_id: 0,
-        };
-        let map = Tags {
-            ip: collapse_internet(r.peers.ip_0),
-            ip_1: Some(r.peers.ip_1),
-            direction: DIRECTION_CLIENT,
-            ..base.clone()
-        };
-        let (minute, second, pool) = self.windows(r.start_time, r.start_time + 1);
-        let mut overflow = 0;
-        for window in std::iter::once(minute).chain(second) {
-            if let Some(m) = window.application.meter(&base, max, pool, &mut overflow) {
-                m.add_row(r, pool);
-            }
-            if let Some(m) = window.application_map.meter(&map, max, pool, &mut overflow) {
-                m.add_row(r, pool);
-            }
-        }
-        self.counters.key_overflow += overflow;
-    }
-
     /// Writes the documents of every window that ended more than its grace before `now_ns`
     /// ([`GRACE_NS`] for minutes, 2 s for seconds).
     pub fn close_until(&mut self, now_ns: u64, sink: &mut impl RecordSink) {

@@ -212,11 +212,31 @@ impl PooledMeter for AppMeter {
     }
 }
 
+/// Which part of a request log row a window counts: DeepFlow counts a request in the window
+/// of its request and its response (response, RRT, errors, timeouts) in the window of its
+/// response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowPart {
+    Whole,
+    Request,
+    Response,
+}
+
 impl AppMeter {
     /// Adds request log row `r` (a first latency sample's buckets from `pool`).
     pub fn add_row(&mut self, r: &L7FlowLog, pool: &mut BucketPool) {
+        self.add_part(r, RowPart::Whole, pool);
+    }
+
+    /// Adds `part` of request log row `r`.
+    pub(crate) fn add_part(&mut self, r: &L7FlowLog, part: RowPart, pool: &mut BucketPool) {
         use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
-        self.request += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
+        if part != RowPart::Response {
+            self.request += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
+        }
+        if part == RowPart::Request {
+            return;
+        }
         self.response += u64::from(matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION));
         if r.row_type == TYPE_SESSION && r.response_duration > 0 {
             self.rrt_sum += r.response_duration;

@@ -73,6 +73,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("processors.request_log.tag_extraction.raw.error_response_header", Some("0"), "", "Bytes of the error response's head (response_header)."),
     ("processors.request_log.tag_extraction.raw.error_response_payload", Some("256"), "", "Bytes of the error response's body (response_payload)."),
     ("processors.request_log.tunning.payload_truncation", Some("1024"), "", "Most bytes of a head held across TCP segments."),
+    ("processors.request_log.tunning.consistent_timestamp_in_l7_metrics", Some("false"), "", "Application metrics: a response counts in the window of its request (true) or its own (false)."),
     ("processors.request_log.tunning.session_aggregate_max_entries", Some("4096"), "", "Requests waiting for their response per worker."),
     ("outputs.flow_log.file.rotate_size_mb", Some("256"), "", "Rotate each record file past this size."),
     ("outputs.flow_log.file.keep_files", Some("8"), "", "Rotated files kept per record type."),

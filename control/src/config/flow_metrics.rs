@@ -57,6 +57,8 @@ impl FlowMetricsOutput {
                 .inactive_ip_aggregation
                 .unwrap_or(d.inactive_ip_aggregation),
             max_keys: self.tunning.max_keys_per_window.unwrap_or(d.max_keys),
+            // Set from processors.request_log by the caller.
+            consistent_l7_time: d.consistent_l7_time,
         };
         // Unset: the default, or what the budget leaves room for (at least 256 keys).
         let cfg = if self.tunning.max_keys_per_window.is_none()

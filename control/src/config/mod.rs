@@ -735,10 +735,11 @@ impl RawConfig {
                 ),
             ));
         }
-        let metrics = self.outputs.flow_metrics.build(
+        let mut metrics = self.outputs.flow_metrics.build(
             (max_memory * MIB).saturating_sub(table_bytes + l7_bytes),
             &mut legacy.warnings,
         )?;
+        metrics.consistent_l7_time = self.processors.request_log.consistent_l7_time();
         if metrics.enabled && metrics.second {
             // Live flows report every second; the output stage merges them back into minutes.
             analyzer.report_period_ns = 1_000_000_000;

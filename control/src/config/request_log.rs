@@ -139,6 +139,7 @@ struct Tunning {
     payload_truncation: Option<u32>,
     session_aggregate_slot_capacity: Option<u32>,
     session_aggregate_max_entries: Option<u32>,
+    consistent_timestamp_in_l7_metrics: Option<bool>,
 }
 
 fn invalid(key: &'static str, problem: String) -> ConfigError {
@@ -197,6 +198,14 @@ pub(super) fn protocol(key: &'static str, name: &str) -> Result<Option<L7Protoco
 }
 
 impl RequestLog {
+    /// `tunning.consistent_timestamp_in_l7_metrics` (DeepFlow's default: false): applied by
+    /// the metric aggregation.
+    pub(super) fn consistent_l7_time(&self) -> bool {
+        self.tunning
+            .consistent_timestamp_in_l7_metrics
+            .unwrap_or(false)
+    }
+
     /// Validates into the analyzer's L7 settings; `warnings` gets what is accepted but not done.
     pub(super) fn to_config(&self, warnings: &mut Vec<String>) -> Result<L7Config, ConfigError> {
         let mut c = L7Config::default();
