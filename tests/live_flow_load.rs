@@ -8,7 +8,6 @@
 //! too. Needs root, python3 and redis-server.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 mod live_support;
@@ -37,15 +36,7 @@ fn a_pool_of_idle_connections_counts_in_every_second() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let lab = SpanLab::new("fl");
-    let _server = Killed(
-        lab.in_server(&["redis-server", "--port", PORT, "--bind", lab.server_ip])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
+    let _server = Killed(lab.redis_server(PORT, &dir));
     wait_until("redis-server", 10, || {
         lab.server_port_open(PORT.parse().expect("port"))
     });

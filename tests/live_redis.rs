@@ -45,15 +45,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let lab = SpanLab::new("rd");
-    let server = Killed(
-        lab.in_server(&["redis-server", "--port", PORT, "--bind", lab.server_ip])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
+    let server = Killed(lab.redis_server(PORT, &dir));
     wait_until("redis-server", 10, || cli(&lab, &["PING"]).trim() == "PONG");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 8, None, &out);

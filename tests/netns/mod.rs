@@ -220,6 +220,18 @@ impl SpanLab {
         c
     }
 
+    /// Debian's redis-server in the server namespace on `port`, its files in `dir`, no
+    /// persistence.
+    pub(crate) fn redis_server(&self, port: &str, dir: &std::path::Path) -> std::process::Child {
+        self.in_server(&["redis-server", "--port", port, "--bind", self.server_ip])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server")
+    }
+
     pub(crate) fn cleanup(&self) {
         let _ = Command::new("ip")
             .args(["link", "del", &self.capture])

@@ -82,25 +82,11 @@ impl Path {
         ]))
     }
 
-    /// The path's rank: the same in every run and process (folded multiplies of its words,
-    /// as the key tables rank keys).
+    /// The path's rank: the same in every run and process (its words ranked as the key
+    /// tables rank keys).
     #[inline(always)]
     fn rank(&self) -> u64 {
-        const K: [u64; 4] = [
-            0x4528_21E6_38D0_1377,
-            0xBE54_66CF_34E9_0C6C,
-            0xC0AC_29B7_C97C_50DD,
-            0x3F84_D5B5_B547_0917,
-        ];
-        let fold = |a: u64, b: u64| {
-            let p = u128::from(a) * u128::from(b);
-            (p as u64) ^ ((p >> 64) as u64)
-        };
-        let w = &self.0;
-        let h = fold(w[0] ^ K[0], w[1] ^ K[1])
-            ^ fold(w[2] ^ K[2], w[3] ^ K[3])
-            ^ fold(w[4] ^ K[1], w[5] ^ K[2]);
-        fold(h ^ K[0], K[3])
+        super::key_table::rank_words(&self.0, &[])
     }
 }
 

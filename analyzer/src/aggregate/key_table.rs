@@ -32,6 +32,13 @@ use crate::metrics::histogram::BucketPool;
 /// computed in advance.
 #[inline(always)]
 pub(super) fn rank(tags: &Tags) -> u64 {
+    let (w, endpoint) = tags.words();
+    rank_words(&w, endpoint)
+}
+
+/// The rank of six words and some bytes (a key's tags, `flow_load`'s paths).
+#[inline(always)]
+pub(super) fn rank_words(w: &[u64; 6], bytes: &[u8]) -> u64 {
     const K: [u64; 4] = [
         0x243F_6A88_85A3_08D3,
         0x1319_8A2E_0370_7344,
@@ -42,13 +49,12 @@ pub(super) fn rank(tags: &Tags) -> u64 {
         let p = u128::from(a) * u128::from(b);
         (p as u64) ^ ((p >> 64) as u64)
     };
-    let (w, endpoint) = tags.words();
     let mut h = fold(w[0] ^ K[0], w[1] ^ K[1])
         ^ fold(w[2] ^ K[2], w[3] ^ K[3])
         ^ fold(w[4] ^ K[1], w[5] ^ K[2]);
-    if !endpoint.is_empty() {
+    if !bytes.is_empty() {
         const BYTES: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(K[3]);
-        h ^= BYTES.hash_one(endpoint);
+        h ^= BYTES.hash_one(bytes);
     }
     fold(h ^ K[0], K[3])
 }
