@@ -205,13 +205,7 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
             }
         }
     }
-    let diff: Vec<_> = want
-        .keys()
-        .chain(got.keys())
-        .filter(|k| want.get(k) != got.get(k))
-        .map(|k| (k, want.get(k), got.get(k)))
-        .collect();
-    assert!(diff.is_empty(), "{name}: network_map: {diff:?}");
+    assert_same(&want, &got, &format!("{name}: network_map"));
     let mut got_ends: HashMap<(u64, IpAddr, u16, u8, u8), [u64; 16]> = HashMap::new();
     for d in &docs.network_1m {
         let d = &d.0;
@@ -234,15 +228,10 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
         tcp_udp,
         "{name}: loads of TCP and UDP"
     );
-    let load_diff: Vec<_> = want_load
-        .keys()
-        .chain(got_load.keys())
-        .filter(|k| want_load.get(k) != got_load.get(k))
-        .map(|k| (k, want_load.get(k), got_load.get(k)))
-        .collect();
-    assert!(
-        load_diff.is_empty(),
-        "{name}: network_map flow_load: {load_diff:?}"
+    assert_same(
+        &want_load,
+        &got_load,
+        &format!("{name}: network_map flow_load"),
     );
     assert_eq!(got_end_loads, want_end_loads, "{name}: network flow_load");
     // Application: requests, responses, errors, timeouts and RRT of the request log rows.
@@ -354,6 +343,21 @@ fn check_flow_load(name: &str, logs: &Collected) -> (HashMap<Key, u64>, EndLoads
         *ends.entry((m, p.1, p.3, p.2, 2)).or_default() += load;
     }
     (map, ends)
+}
+
+/// Fails with the keys whose values differ (either side missing included).
+fn assert_same<V: PartialEq + std::fmt::Debug>(
+    want: &HashMap<Key, V>,
+    got: &HashMap<Key, V>,
+    what: &str,
+) {
+    let diff: Vec<_> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|k| want.get(k) != got.get(k))
+        .map(|k| (k, want.get(k), got.get(k)))
+        .collect();
+    assert!(diff.is_empty(), "{what}: {diff:?}");
 }
 
 /// `flow_load` per single-end document key (minute, end, server port, protocol, direction).
