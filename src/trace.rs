@@ -130,6 +130,7 @@ pub(crate) fn settings(
     s.sockets = SyscallConfig {
         max_sockets: a.max_sockets.unwrap_or(cfg.ebpf.max_socket_entries),
         trace_ids: !cfg.ebpf.syscall_trace_id_disabled,
+        ports: cfg.ebpf.ports.clone(),
         ..SyscallConfig::default()
     };
     Ok(s)

@@ -7,9 +7,7 @@
 //! the tests as root and mounts tracefs); skips and says so without. The tests run one at a
 //! time: each tracer sees the whole host.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,174 +17,15 @@ mod ch_server;
 mod live_support;
 mod netns;
 mod procs;
+mod trace_support;
 use live_support::{have, l7_rows, port_open, stats, wait_until, Killed};
 use netns::is_root;
+use trace_support::{
+    assert_no_tracer_programs, assert_processes, by_side, can_trace, curl, http_server,
+    loaded_programs, s, temp, Trace,
+};
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
-
-fn can_trace() -> bool {
-    if !is_root() {
-        eprintln!("skipped: needs root (scripts/test.sh runs the tests as root)");
-        return false;
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_tapflow"))
-        .args(["trace", "--check"])
-        .output()
-        .expect("tapflow trace --check");
-    if !out.status.success() {
-        eprintln!(
-            "skipped: this kernel cannot run the tracer:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        return false;
-    }
-    true
-}
-
-fn temp(name: &str) -> procs::Scratch {
-    procs::Scratch::new("trace", name)
-}
-
-/// A running `tapflow trace`, attached (its ready file written).
-struct Trace {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Trace {
-    fn start(out: &Path, extra: &[&str]) -> Trace {
-        let child = Command::new(env!("CARGO_BIN_EXE_tapflow"))
-            .args(["trace", "-q", "--out"])
-            .arg(out)
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tapflow trace");
-        let mut t = Trace {
-            child,
-            out: out.to_path_buf(),
-        };
-        let started = Instant::now();
-        while !out.join("trace.ready").exists() {
-            if let Ok(Some(st)) = t.child.try_wait() {
-                panic!("tapflow trace exited early: {st}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "tracer not attached"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        t
-    }
-
-    /// SIGTERM, then the rows (after a moment for the last events to arrive).
-    fn stop(mut self) -> (ExitStatus, Vec<Value>, Value) {
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                break st;
-            }
-            assert!(Instant::now() < end, "tapflow trace did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            !self.out.join("trace.ready").exists(),
-            "ready file left behind"
-        );
-        assert_no_tracer_programs();
-        (status, l7_rows(&self.out), stats(&self.out))
-    }
-}
-
-impl Drop for Trace {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `bpftool prog show`: the BPF programs loaded now.
-fn loaded_programs() -> String {
-    let out = Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .expect("bpftool");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// No tracer program is loaded any more (checked with bpftool when installed).
-fn assert_no_tracer_programs() {
-    if !have("bpftool") {
-        return;
-    }
-    let text = loaded_programs();
-    for name in ["enter_read", "exit_sendto", "ssl_return", "enter_close"] {
-        assert!(!text.contains(name), "{name} still loaded:\n{text}");
-    }
-}
-
-fn s<'a>(r: &'a Value, k: &str) -> &'a str {
-    r[k].as_str().unwrap_or_default()
-}
-
-/// The rows of connections to `port`, by observation point (c-p, s-p).
-fn by_side(rows: &[Value], port: u16) -> BTreeMap<String, Vec<Value>> {
-    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r["server_port"] == port) {
-        m.entry(s(r, "observation_point").to_string())
-            .or_default()
-            .push(r.clone());
-    }
-    m
-}
-
-fn curl(args: &[&str]) {
-    let st = Command::new("curl")
-        .args(["-s", "-o", "/dev/null"])
-        .args(args)
-        .status()
-        .expect("curl");
-    assert!(st.success(), "curl {args:?}");
-}
-
-fn http_server(dir: &Path, port: u16) -> Killed {
-    std::fs::write(dir.join("index.html"), "hello from python\n").expect("file");
-    let k = Killed(
-        Command::new("/usr/bin/python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 http.server"),
-    );
-    wait_until("python3 http.server", 15, || {
-        port_open(&format!("127.0.0.1:{port}"))
-    });
-    k
-}
-
-/// Both processes' names on every row, the row's side given by its observation point.
-fn assert_processes(rows: &[Value], client: &str, server: &str) {
-    for r in rows {
-        assert_eq!(s(r, "process_kname_0"), client, "{r}");
-        assert!(s(r, "process_kname_1").starts_with(server), "{r}");
-        assert!(r["process_id_0"].as_u64().unwrap_or(0) > 0, "{r}");
-        assert!(r["process_id_1"].as_u64().unwrap_or(0) > 0, "{r}");
-        assert_eq!(r["signal_source"], 3, "{r}");
-    }
-}
 
 #[test]
 fn http_requests_between_curl_and_python_are_logged_once_per_process() {

@@ -22,6 +22,7 @@ use crate::inline::InlineBytes;
 use crate::l7::tracker::L7Packet;
 use crate::l7::{L7Config, L7Counters, L7Tracker};
 use crate::mirror::CaptureMode;
+use crate::ports::PortSet;
 use crate::record::RecordSink;
 use crate::tcp::SeqNumber;
 
@@ -66,8 +67,26 @@ pub struct SocketEvent<'a> {
     pub payload: &'a [u8],
 }
 
+/// Which sockets are traced by their ports (DeepFlow's `inputs.ebpf.socket.kprobe.whitelist` and
+/// `blacklist`): a socket either of whose ports is denied is not traced; with an allow list, only
+/// sockets one of whose ports it has are. The deny list wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketPorts {
+    pub allow: Option<PortSet>,
+    pub deny: Option<PortSet>,
+}
+
+impl SocketPorts {
+    /// Whether a socket of ports `a` and `b` is traced.
+    #[inline]
+    pub fn traces(&self, a: u16, b: u16) -> bool {
+        let any = |s: &PortSet| s.contains(a) || s.contains(b);
+        !self.deny.as_ref().is_some_and(any) && self.allow.as_ref().is_none_or(any)
+    }
+}
+
 /// Limits of the syscall tracker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyscallConfig {
     /// Most sockets followed at once (DeepFlow's `inputs.ebpf.tunning.max_socket_entries`).
     pub max_sockets: u32,
@@ -75,6 +94,8 @@ pub struct SyscallConfig {
     pub idle_timeout_ns: u64,
     /// Rows carry the syscall trace ids (DeepFlow's `syscall_trace_id_disabled` turns them off).
     pub trace_ids: bool,
+    /// The sockets traced by their ports.
+    pub ports: SocketPorts,
 }
 
 impl Default for SyscallConfig {
@@ -83,6 +104,7 @@ impl Default for SyscallConfig {
             max_sockets: 65_536,
             idle_timeout_ns: 120_000_000_000,
             trace_ids: true,
+            ports: SocketPorts::default(),
         }
     }
 }
@@ -103,6 +125,8 @@ pub struct SyscallCounters {
     pub uncaptured_bytes: u64,
     /// Rows whose other end is a traced process on this host too.
     pub rows_with_peer_process: u64,
+    /// Events of sockets whose ports are not traced (`SocketPorts`).
+    pub port_filtered: u64,
 }
 
 impl SyscallCounters {
@@ -118,6 +142,7 @@ impl SyscallCounters {
             ("trace.socket_table_full", self.socket_table_full),
             ("trace.uncaptured_bytes", self.uncaptured_bytes),
             ("trace.rows_with_peer_process", self.rows_with_peer_process),
+            ("trace.port_filtered", self.port_filtered),
         ]
     }
 }
@@ -165,6 +190,11 @@ impl SyscallTracker {
     /// One event; rows it completes go to `sink`.
     pub fn on_event(&mut self, ev: &SocketEvent<'_>, sink: &mut dyn RecordSink) {
         self.counters.events += 1;
+        if !self.cfg.ports.traces(ev.local.1, ev.remote.1) {
+            self.counters.port_filtered += 1;
+            self.tick(ev.ts_ns, sink);
+            return;
+        }
         match ev.kind {
             EventKind::Data { egress, tls } => self.on_data(ev, egress, tls, sink),
             EventKind::Connect | EventKind::Accept => {

@@ -334,3 +334,40 @@ fn cbpf_disabled_leaves_the_tracers_request_logs() {
     h.http(10, "/a");
     assert_eq!(h.out.l7.len(), 2, "{:#?}", h.out.l7);
 }
+
+#[test]
+fn sockets_are_traced_by_their_ports_the_deny_list_winning() {
+    let set = |ports: &[u16]| {
+        let mut s = PortSet::new();
+        for &p in ports {
+            s.insert(p);
+        }
+        Some(s)
+    };
+    // (allow, deny, rows): the exchange is between ports 40000 and 8000.
+    for (allow, deny, rows) in [
+        (None, None, 2),
+        (None, set(&[8000]), 0),
+        (None, set(&[40000]), 0),
+        (None, set(&[9000]), 2),
+        (set(&[8000]), None, 2),
+        (set(&[9000]), None, 0),
+        (set(&[8000]), set(&[40000]), 0),
+    ] {
+        let mut h = Host::with(SyscallConfig {
+            ports: SocketPorts { allow, deny },
+            ..SyscallConfig::default()
+        });
+        h.life(Who::Curl, 0, EventKind::Connect);
+        h.http(10, "/p");
+        h.life(Who::Curl, 20, EventKind::Close);
+        let c = h.t.counters();
+        assert_eq!(h.out.l7.len(), rows, "{:?}", h.t.cfg.ports);
+        if rows == 0 {
+            assert_eq!(c.port_filtered, 6, "every event counted");
+            assert_eq!((c.sockets_opened, h.t.sockets()), (0, 0), "no socket state");
+        } else {
+            assert_eq!(c.port_filtered, 0);
+        }
+    }
+}

@@ -1,9 +1,11 @@
 //! The syscall tracer's settings from DeepFlow's `inputs.ebpf` keys that tapflow applies:
-//! `disabled`, `socket.uprobe.tls.enabled`, `socket.tunning.syscall_trace_id_disabled` and
+//! `disabled`, `socket.uprobe.tls.enabled`, `socket.kprobe.whitelist.ports` and
+//! `blacklist.ports`, `socket.tunning.syscall_trace_id_disabled` and
 //! `tunning.max_socket_entries`, and tapflow's `socket.uprobe.tls.libssl_paths`. DeepFlow's other
 //! `inputs.ebpf` keys are accepted and named as not applied.
 
 use serde::Deserialize;
+use tapflow_analyzer::syscall::SocketPorts;
 
 use super::ConfigError;
 
@@ -19,6 +21,9 @@ pub struct EbpfConfig {
     pub syscall_trace_id_disabled: bool,
     /// `inputs.ebpf.tunning.max_socket_entries`: sockets followed at once.
     pub max_socket_entries: u32,
+    /// `inputs.ebpf.socket.kprobe.whitelist.ports` / `blacklist.ports`: the sockets traced by
+    /// their ports (the blacklist wins; DeepFlow's kernel bitmaps, applied to every event).
+    pub ports: SocketPorts,
     /// tapflow: `inputs.ebpf.socket.uprobe.tls.libssl_paths`, OpenSSL libraries to probe besides
     /// the system's and those processes have mapped.
     pub libssl_paths: Vec<String>,
@@ -31,6 +36,7 @@ impl Default for EbpfConfig {
             tls_uprobes: None,
             syscall_trace_id_disabled: false,
             max_socket_entries: 131_072,
+            ports: SocketPorts::default(),
             libssl_paths: Vec::new(),
         }
     }
@@ -48,7 +54,36 @@ pub(super) struct RawEbpf {
 #[serde(deny_unknown_fields, default)]
 struct RawSocket {
     uprobe: RawUprobe,
+    kprobe: RawKprobe,
     tunning: RawSocketTunning,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKprobe {
+    whitelist: RawPorts,
+    blacklist: RawPorts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPorts {
+    /// `80,443,8000-8999`; empty: no list.
+    ports: Option<String>,
+}
+
+impl RawPorts {
+    fn set(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<tapflow_analyzer::config::PortSet>, ConfigError> {
+        let Some(s) = self.ports.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        super::request_log::parse_ports(s)
+            .map(Some)
+            .map_err(|problem| ConfigError::Invalid { key, problem })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +136,18 @@ impl RawEbpf {
                 .syscall_trace_id_disabled
                 .unwrap_or(d.syscall_trace_id_disabled),
             max_socket_entries: max,
+            ports: SocketPorts {
+                allow: self
+                    .socket
+                    .kprobe
+                    .whitelist
+                    .set("inputs.ebpf.socket.kprobe.whitelist.ports")?,
+                deny: self
+                    .socket
+                    .kprobe
+                    .blacklist
+                    .set("inputs.ebpf.socket.kprobe.blacklist.ports")?,
+            },
             libssl_paths: self
                 .socket
                 .uprobe

@@ -147,7 +147,7 @@ fn invalid(key: &'static str, problem: String) -> ConfigError {
 }
 
 /// `53,5353` or `1-65535` or a mix.
-fn parse_ports(s: &str) -> Result<PortSet, String> {
+pub(super) fn parse_ports(s: &str) -> Result<PortSet, String> {
     let mut set = PortSet::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));

@@ -178,7 +178,7 @@ pub fn run_session(
     }
     let (mono, real) = clock::monotonic_and_realtime_ns();
     let mut h = Handler {
-        tracker: SyscallTracker::new(settings.sockets, settings.l7.clone()),
+        tracker: SyscallTracker::new(settings.sockets.clone(), settings.l7.clone()),
         sink,
         settings,
         mono_to_real: real.wrapping_sub(mono),

@@ -1,0 +1,57 @@
+//! DeepFlow's `inputs.ebpf.socket.kprobe.whitelist.ports` and `blacklist.ports` on the real
+//! tracer: three Python http.servers on loopback, curl asks each; with a whitelist of the
+//! first two ports and a blacklist of the first, only the second server's exchanges are logged
+//! (by the client and by the server process), and the events of the others are counted
+//! (`trace.port_filtered`). Needs root (scripts/test.sh); skips and says so without.
+
+use std::path::Path;
+
+mod live_support;
+mod netns;
+mod procs;
+mod trace_support;
+use live_support::have;
+use trace_support::{assert_processes, by_side, can_trace, curl, http_server, temp, Trace};
+
+#[test]
+fn the_port_lists_choose_the_traced_sockets() {
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("ports");
+    let ports = [18481u16, 18482, 18483];
+    let _servers: Vec<_> = ports.iter().map(|&p| http_server(&dir, p)).collect();
+    let config = dir.join("ports.yaml");
+    std::fs::write(
+        &config,
+        "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        whitelist:\n          ports: 18481-18482\n        blacklist:\n          ports: '18481'\n",
+    )
+    .expect("config");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--config", path(&config)]);
+    for p in ports {
+        curl(&[&format!("http://127.0.0.1:{p}/index.html")]);
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success(), "{status}");
+    for p in [18481, 18483] {
+        assert!(by_side(&rows, p).is_empty(), "port {p} is not traced");
+    }
+    let traced = by_side(&rows, 18482);
+    for side in ["c-p", "s-p"] {
+        let rs = &traced[side];
+        assert_eq!(rs.len(), 1, "{side}: {rs:?}");
+        assert_eq!(rs[0]["request_resource"], "/index.html");
+        assert_eq!(rs[0]["response_code"], 200);
+        assert_processes(rs, "curl", "python3");
+    }
+    assert!(
+        stats["trace.port_filtered"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
