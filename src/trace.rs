@@ -131,6 +131,7 @@ pub(crate) fn settings(
         max_sockets: a.max_sockets.unwrap_or(cfg.ebpf.max_socket_entries),
         trace_ids: !cfg.ebpf.syscall_trace_id_disabled,
         ports: cfg.ebpf.ports.clone(),
+        max_rate: cfg.ebpf.max_capture_rate,
         ..SyscallConfig::default()
     };
     Ok(s)

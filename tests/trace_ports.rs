@@ -2,9 +2,13 @@
 //! tracer: three Python http.servers on loopback, curl asks each; with a whitelist of the
 //! first two ports and a blacklist of the first, only the second server's exchanges are logged
 //! (by the client and by the server process), and the events of the others are counted
-//! (`trace.port_filtered`). Needs root (scripts/test.sh); skips and says so without.
+//! (`trace.port_filtered`). `max_capture_rate` on the real tracer: at one data event a second,
+//! ten quick requests cannot all be logged whole, and the events left out are counted
+//! (`trace.rate_limited`). Needs root (scripts/test.sh); skips and says so without. One tracer
+//! at a time: each sees the whole host.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 mod live_support;
 mod netns;
@@ -13,8 +17,11 @@ mod trace_support;
 use live_support::have;
 use trace_support::{assert_processes, by_side, can_trace, curl, http_server, temp, Trace};
 
+static ONE_TRACER: Mutex<()> = Mutex::new(());
+
 #[test]
 fn the_port_lists_choose_the_traced_sockets() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
     if !can_trace() || !have("curl") {
         return;
     }
@@ -47,6 +54,44 @@ fn the_port_lists_choose_the_traced_sockets() {
     }
     assert!(
         stats["trace.port_filtered"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_capture_rate_bounds_the_data_events_taken() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("rate");
+    let port = 18484;
+    let _server = http_server(&dir, port);
+    let config = dir.join("rate.yaml");
+    std::fs::write(
+        &config,
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 1\n",
+    )
+    .expect("config");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--config", path(&config)]);
+    for i in 0..10 {
+        curl(&[&format!("http://127.0.0.1:{port}/index.html?{i}")]);
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success(), "{status}");
+    let whole = by_side(&rows, port)
+        .values()
+        .flatten()
+        .filter(|r| r["response_code"] == 200)
+        .count();
+    assert!(
+        whole < 20,
+        "{whole} whole exchanges of 10 requests, seen twice each"
+    );
+    assert!(
+        stats["trace.rate_limited"].as_u64().unwrap_or(0) > 0,
         "{stats}"
     );
     let _ = std::fs::remove_dir_all(&dir);

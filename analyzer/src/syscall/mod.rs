@@ -96,6 +96,10 @@ pub struct SyscallConfig {
     pub trace_ids: bool,
     /// The sockets traced by their ports.
     pub ports: SocketPorts,
+    /// Data events taken per second of event time, 0: all (DeepFlow's
+    /// `inputs.ebpf.socket.tunning.max_capture_rate`). The bytes of those beyond are left out
+    /// as a lost segment's would be: the parsers see a gap, the socket stays followed.
+    pub max_rate: u64,
 }
 
 impl Default for SyscallConfig {
@@ -105,6 +109,7 @@ impl Default for SyscallConfig {
             idle_timeout_ns: 120_000_000_000,
             trace_ids: true,
             ports: SocketPorts::default(),
+            max_rate: 0,
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct SyscallCounters {
     pub rows_with_peer_process: u64,
     /// Events of sockets whose ports are not traced (`SocketPorts`).
     pub port_filtered: u64,
+    /// Data events beyond `max_rate` in their second (their bytes left out).
+    pub rate_limited: u64,
 }
 
 impl SyscallCounters {
@@ -143,6 +150,7 @@ impl SyscallCounters {
             ("trace.uncaptured_bytes", self.uncaptured_bytes),
             ("trace.rows_with_peer_process", self.rows_with_peer_process),
             ("trace.port_filtered", self.port_filtered),
+            ("trace.rate_limited", self.rate_limited),
         ]
     }
 }
@@ -157,6 +165,8 @@ pub struct SyscallTracker {
     counters: SyscallCounters,
     l7counters: L7Counters,
     last_sweep_ns: u64,
+    /// The second of event time `max_rate` counts in, and its data events so far.
+    rate_window: (u64, u64),
 }
 
 const NS_PER_SEC: u64 = 1_000_000_000;
@@ -171,6 +181,7 @@ impl SyscallTracker {
             counters: SyscallCounters::default(),
             l7counters: L7Counters::default(),
             last_sweep_ns: 0,
+            rate_window: (0, 0),
         }
     }
 
@@ -196,6 +207,14 @@ impl SyscallTracker {
             return;
         }
         match ev.kind {
+            EventKind::Data { egress, tls } if self.over_rate(ev.ts_ns) => {
+                self.counters.rate_limited += 1;
+                let cut = SocketEvent {
+                    payload: &[],
+                    ..*ev
+                };
+                self.on_data(&cut, egress, tls, sink)
+            }
             EventKind::Data { egress, tls } => self.on_data(ev, egress, tls, sink),
             EventKind::Connect | EventKind::Accept => {
                 let client = ev.kind == EventKind::Connect;
@@ -223,6 +242,19 @@ impl SyscallTracker {
             }
         }
         self.tick(ev.ts_ns, sink);
+    }
+
+    /// Whether a data event at `ts_ns` is beyond `max_rate` in its second.
+    fn over_rate(&mut self, ts_ns: u64) -> bool {
+        if self.cfg.max_rate == 0 {
+            return false;
+        }
+        let second = ts_ns / NS_PER_SEC;
+        if second != self.rate_window.0 {
+            self.rate_window = (second, 0);
+        }
+        self.rate_window.1 += 1;
+        self.rate_window.1 > self.cfg.max_rate
     }
 
     fn on_data(

@@ -371,3 +371,32 @@ fn sockets_are_traced_by_their_ports_the_deny_list_winning() {
         }
     }
 }
+
+#[test]
+fn data_events_beyond_the_rate_leave_gaps_and_the_next_second_is_whole() {
+    let mut h = Host::with(SyscallConfig {
+        max_rate: 4,
+        ..SyscallConfig::default()
+    });
+    h.life(Who::Curl, 0, EventKind::Connect);
+    // Second 0: the first exchange's four events are taken, the second's are not.
+    h.http(10, "/a");
+    h.http(20, "/c");
+    // Second 1: the whole exchange, after the gaps.
+    h.http(1_010, "/b");
+    h.t.finish(&mut h.out);
+    let c = h.t.counters();
+    assert_eq!(c.rate_limited, 4);
+    assert!(c.uncaptured_bytes > 0, "the second exchange's bytes");
+    let rows = |path: &str| -> Vec<Option<i32>> {
+        h.out
+            .l7
+            .iter()
+            .filter(|r| s(&r.request_resource) == path)
+            .map(|r| r.response_code)
+            .collect()
+    };
+    assert_eq!(rows("/a"), [Some(200), Some(200)], "{:#?}", h.out.l7);
+    assert_eq!(rows("/b"), [Some(200), Some(200)], "{:#?}", h.out.l7);
+    assert!(rows("/c").is_empty());
+}

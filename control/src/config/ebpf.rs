@@ -1,6 +1,6 @@
 //! The syscall tracer's settings from DeepFlow's `inputs.ebpf` keys that tapflow applies:
 //! `disabled`, `socket.uprobe.tls.enabled`, `socket.kprobe.whitelist.ports` and
-//! `blacklist.ports`, `socket.tunning.syscall_trace_id_disabled` and
+//! `blacklist.ports`, `socket.tunning.syscall_trace_id_disabled` and `max_capture_rate`, and
 //! `tunning.max_socket_entries`, and tapflow's `socket.uprobe.tls.libssl_paths`. DeepFlow's other
 //! `inputs.ebpf` keys are accepted and named as not applied.
 
@@ -24,6 +24,8 @@ pub struct EbpfConfig {
     /// `inputs.ebpf.socket.kprobe.whitelist.ports` / `blacklist.ports`: the sockets traced by
     /// their ports (the blacklist wins; DeepFlow's kernel bitmaps, applied to every event).
     pub ports: SocketPorts,
+    /// `inputs.ebpf.socket.tunning.max_capture_rate`: data events taken per second (0: all).
+    pub max_capture_rate: u64,
     /// tapflow: `inputs.ebpf.socket.uprobe.tls.libssl_paths`, OpenSSL libraries to probe besides
     /// the system's and those processes have mapped.
     pub libssl_paths: Vec<String>,
@@ -37,6 +39,7 @@ impl Default for EbpfConfig {
             syscall_trace_id_disabled: false,
             max_socket_entries: 131_072,
             ports: SocketPorts::default(),
+            max_capture_rate: 0,
             libssl_paths: Vec::new(),
         }
     }
@@ -103,6 +106,7 @@ struct RawTls {
 #[serde(deny_unknown_fields, default)]
 struct RawSocketTunning {
     syscall_trace_id_disabled: Option<bool>,
+    max_capture_rate: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,8 +131,16 @@ impl RawEbpf {
                 problem: format!("{max} is outside 10000..=2000000"),
             });
         }
+        let rate = self.socket.tunning.max_capture_rate.unwrap_or(0);
+        if rate > 64_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "inputs.ebpf.socket.tunning.max_capture_rate",
+                problem: format!("{rate} is outside 0..=64000000"),
+            });
+        }
         Ok(EbpfConfig {
             disabled: self.disabled.unwrap_or(d.disabled),
+            max_capture_rate: rate,
             tls_uprobes: self.socket.uprobe.tls.enabled,
             syscall_trace_id_disabled: self
                 .socket

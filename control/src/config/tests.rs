@@ -633,6 +633,16 @@ fn ebpf_keys_are_applied_and_checked() {
         Default::default(),
         "DeepFlow's default: no list"
     );
+    assert_eq!(empty.ebpf.max_capture_rate, 0);
+    let rate = Config::from_yaml(
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 5000\n",
+    )
+    .expect("rate");
+    assert_eq!(rate.ebpf.max_capture_rate, 5000);
+    assert!(Config::from_yaml(
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 64000001\n"
+    )
+    .is_err());
     let e = Config::from_yaml("inputs:\n  ebpf:\n    socket:\n      kprobe:\n        blacklist:\n          ports: '90-80'\n")
         .unwrap_err();
     assert!(
