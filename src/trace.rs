@@ -124,6 +124,7 @@ pub(crate) fn settings(
         ring_bytes: a.ring_mib.saturating_mul(1 << 20),
         pids: a.pids.clone(),
         libssl,
+        data_syscalls: cfg.ebpf.hooked_syscalls.clone(),
     };
     let mut s = TraceSettings::new(opts, cfg.analyzer.l7.clone());
     s.comm = comm;

@@ -4,7 +4,9 @@
 //! (by the client and by the server process), and the events of the others are counted
 //! (`trace.port_filtered`). `max_capture_rate` on the real tracer: at one data event a second,
 //! ten quick requests cannot all be logged whole, and the events left out are counted
-//! (`trace.rate_limited`). Needs root (scripts/test.sh); skips and says so without. One tracer
+//! (`trace.rate_limited`). `hooked_socket_syscalls`: curl and Python's http.server move their
+//! bytes with sendto/recvfrom, so hooking only read/write logs none of their exchanges and
+//! hooking sendto/recvfrom logs them. Needs root (scripts/test.sh); skips and says so without. One tracer
 //! at a time: each sees the whole host.
 
 use std::path::Path;
@@ -94,6 +96,42 @@ fn the_capture_rate_bounds_the_data_events_taken() {
         stats["trace.rate_limited"].as_u64().unwrap_or(0) > 0,
         "{stats}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn only_the_hooked_syscalls_are_traced() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("hooked");
+    let port = 18485;
+    let _server = http_server(&dir, port);
+    for (calls, logged) in [("[read, write]", false), ("[sendto, recvfrom]", true)] {
+        let config = dir.join("hooked.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: {calls}\n"
+            ),
+        )
+        .expect("config");
+        let out = dir.join(format!("out-{logged}"));
+        let trace = Trace::start(&out, &["--config", path(&config)]);
+        curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
+        let (status, rows, _) = trace.stop();
+        assert!(status.success(), "{status}");
+        let sides = by_side(&rows, port);
+        if logged {
+            for side in ["c-p", "s-p"] {
+                assert_eq!(sides[side].len(), 1, "{calls}: {side}");
+                assert_eq!(sides[side][0]["response_code"], 200);
+            }
+        } else {
+            assert!(sides.is_empty(), "{calls}: {sides:?}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -30,6 +30,13 @@ pub use sockets::SocketKey;
 use sockets::SocketTable;
 use tag::ProcessTagger;
 
+/// The socket data syscalls the tracer can hook (DeepFlow's
+/// `inputs.ebpf.socket.tunning.hooked_socket_syscalls`, whose default is all of them).
+pub const DATA_SYSCALLS: [&str; 10] = [
+    "read", "readv", "recvfrom", "recvmsg", "recvmmsg", "sendmsg", "sendmmsg", "sendto", "write",
+    "writev",
+];
+
 /// What a traced call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

@@ -5,7 +5,7 @@
 //! `inputs.ebpf` keys are accepted and named as not applied.
 
 use serde::Deserialize;
-use tapflow_analyzer::syscall::SocketPorts;
+use tapflow_analyzer::syscall::{SocketPorts, DATA_SYSCALLS};
 
 use super::ConfigError;
 
@@ -26,6 +26,8 @@ pub struct EbpfConfig {
     pub ports: SocketPorts,
     /// `inputs.ebpf.socket.tunning.max_capture_rate`: data events taken per second (0: all).
     pub max_capture_rate: u64,
+    /// `inputs.ebpf.socket.tunning.hooked_socket_syscalls`: the data syscalls hooked.
+    pub hooked_syscalls: Vec<String>,
     /// tapflow: `inputs.ebpf.socket.uprobe.tls.libssl_paths`, OpenSSL libraries to probe besides
     /// the system's and those processes have mapped.
     pub libssl_paths: Vec<String>,
@@ -40,6 +42,7 @@ impl Default for EbpfConfig {
             max_socket_entries: 131_072,
             ports: SocketPorts::default(),
             max_capture_rate: 0,
+            hooked_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
             libssl_paths: Vec::new(),
         }
     }
@@ -107,6 +110,7 @@ struct RawTls {
 struct RawSocketTunning {
     syscall_trace_id_disabled: Option<bool>,
     max_capture_rate: Option<u64>,
+    hooked_socket_syscalls: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,9 +142,22 @@ impl RawEbpf {
                 problem: format!("{rate} is outside 0..=64000000"),
             });
         }
+        let hooked = match &self.socket.tunning.hooked_socket_syscalls {
+            None => d.hooked_syscalls.clone(),
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|s| !DATA_SYSCALLS.contains(&s.as_str())) {
+                    return Err(ConfigError::Invalid {
+                        key: "inputs.ebpf.socket.tunning.hooked_socket_syscalls",
+                        problem: format!("'{bad}' is not one of {}", DATA_SYSCALLS.join(", ")),
+                    });
+                }
+                list.clone()
+            }
+        };
         Ok(EbpfConfig {
             disabled: self.disabled.unwrap_or(d.disabled),
             max_capture_rate: rate,
+            hooked_syscalls: hooked,
             tls_uprobes: self.socket.uprobe.tls.enabled,
             syscall_trace_id_disabled: self
                 .socket

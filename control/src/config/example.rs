@@ -40,6 +40,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.ebpf.socket.kprobe.blacklist.ports", None, "22", "Sockets with one of these ports are not traced; wins over the whitelist."),
     ("inputs.ebpf.socket.tunning.syscall_trace_id_disabled", Some("false"), "", "true: syscall trace ids are not set on rows."),
     ("inputs.ebpf.socket.tunning.max_capture_rate", Some("0"), "", "Data events taken per second (0: all); the others' bytes are left out as gaps."),
+    ("inputs.ebpf.socket.tunning.hooked_socket_syscalls", Some("[read, readv, recvfrom, recvmsg, recvmmsg, sendmsg, sendmmsg, sendto, write, writev]"), "", "The data syscalls hooked (connect, accept and close always are)."),
     ("inputs.ebpf.tunning.max_socket_entries", Some("131072"), "", "Sockets the tracer follows at once (10000..=2000000)."),
     ("processors.flow_log.conntrack.flow_generation.server_ports", Some("[]"), "", "Ports that mark the server side."),
     ("processors.flow_log.conntrack.timeouts.established", Some("300s"), "", "Idle established TCP connection."),

@@ -639,6 +639,21 @@ fn ebpf_keys_are_applied_and_checked() {
     )
     .expect("rate");
     assert_eq!(rate.ebpf.max_capture_rate, 5000);
+    assert_eq!(
+        rate.ebpf.hooked_syscalls.len(),
+        10,
+        "DeepFlow's default: every one"
+    );
+    let hooked = Config::from_yaml(
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: [read, sendto]\n",
+    )
+    .expect("hooked");
+    assert_eq!(hooked.ebpf.hooked_syscalls, ["read", "sendto"]);
+    let e = Config::from_yaml(
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: [read, open]\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("'open' is not one of"), "{e}");
     assert!(Config::from_yaml(
         "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 64000001\n"
     )

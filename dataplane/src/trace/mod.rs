@@ -16,6 +16,7 @@ use libbpf_rs::{
     Link, MapCore, MapFlags, Object, ObjectBuilder, RingBufferBuilder, TracepointCategory,
     UprobeOpts,
 };
+use tapflow_analyzer::syscall::DATA_SYSCALLS;
 use tapflow_xdp_prog::trace::{self as contract, counter, maps, DATA_MAX};
 
 /// What to trace.
@@ -29,6 +30,9 @@ pub struct TraceOptions {
     pub pids: Vec<u32>,
     /// The libssl files to put uprobes on (empty: no TLS plaintext).
     pub libssl: Vec<PathBuf>,
+    /// The data syscalls hooked (of [`tapflow_analyzer::syscall::DATA_SYSCALLS`]); connect,
+    /// accept and close always are.
+    pub data_syscalls: Vec<String>,
 }
 
 impl Default for TraceOptions {
@@ -38,6 +42,7 @@ impl Default for TraceOptions {
             ring_bytes: 8 << 20,
             pids: Vec::new(),
             libssl: Vec::new(),
+            data_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -131,7 +136,7 @@ impl Tracer {
             libssl_failed: Vec::new(),
         };
         t.configure(opts)?;
-        t.attach_tracepoints()?;
+        t.attach_tracepoints(&opts.data_syscalls)?;
         for lib in &opts.libssl {
             match t.attach_openssl(lib) {
                 Ok(links) => {
@@ -168,8 +173,15 @@ impl Tracer {
         Ok(())
     }
 
-    fn attach_tracepoints(&mut self) -> Result<(), TraceError> {
+    fn attach_tracepoints(&mut self, data_syscalls: &[String]) -> Result<(), TraceError> {
         for (prog_name, _category, tp) in contract::TRACEPOINTS {
+            let call = tp
+                .strip_prefix("sys_enter_")
+                .or_else(|| tp.strip_prefix("sys_exit_"))
+                .unwrap_or(tp);
+            if DATA_SYSCALLS.contains(&call) && !data_syscalls.iter().any(|s| s == call) {
+                continue;
+            }
             let prog = self
                 .obj
                 .progs_mut()
