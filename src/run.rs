@@ -526,8 +526,7 @@ fn run_once(
     };
     // With the tracer, packet rows of local connections get their processes on the way out.
     let (report, join_counters) = if live.trace.is_some() {
-        let local =
-            tapflow_dataplane::trace::procfs::local_addresses(std::path::Path::new("/proc"));
+        let local = tapflow_dataplane::trace::procfs::local_addresses(&cfg.process.proc_root);
         let mut join =
             tapflow_control::sink::process_join::ProcessJoin::with_local_ips(&mut *sink, &local);
         let r = runtime::run(&live, &mut join, &mut on_second);

@@ -91,7 +91,7 @@ pub(crate) fn preflight(a: &TracerArgs, cfg: &Config) -> (Vec<PathBuf>, Result<S
     } else {
         let mut named = a.libssl.clone();
         named.extend(cfg.ebpf.libssl_paths.iter().map(PathBuf::from));
-        procfs::libssl_paths(Path::new("/proc"), &named, &a.pids)
+        procfs::libssl_paths(&cfg.process.proc_root, &named, &a.pids)
     };
     let table = checks::run(&libssl);
     let text = checks::render(&table);
@@ -128,6 +128,7 @@ pub(crate) fn settings(
     };
     let mut s = TraceSettings::new(opts, cfg.analyzer.l7.clone());
     s.comm = comm;
+    s.proc_root = cfg.process.proc_root.clone();
     s.sockets = SyscallConfig {
         max_sockets: a.max_sockets.unwrap_or(cfg.ebpf.max_socket_entries),
         trace_ids: !cfg.ebpf.syscall_trace_id_disabled,

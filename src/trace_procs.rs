@@ -47,7 +47,7 @@ impl Inventory {
         Ok(Inventory {
             cfg: cfg.clone(),
             matchers: Matchers::new(cfg),
-            proc_root: PathBuf::from("/proc"),
+            proc_root: cfg.proc_root.clone(),
             out: Some(out),
             tags: Tags::new(),
             last_tag_run: None,

@@ -74,6 +74,7 @@ pub(super) struct RawTagExtraction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawProc {
+    proc_dir_path: Option<String>,
     process_matcher: Option<Vec<RawMatcher>>,
     process_blacklist: Option<Vec<String>>,
     tag_extraction: RawTagExtraction,
@@ -111,6 +112,9 @@ pub struct ProcessConfig {
     pub tag_command: Vec<String>,
     /// The user the tag command runs as (when it exists and tapflow runs as root).
     pub tag_exec_user: String,
+    /// `inputs.proc.proc_dir_path`: where the host's processes are read (`/proc`; a container
+    /// with the host's mounted elsewhere names that).
+    pub proc_root: std::path::PathBuf,
 }
 
 /// The feature that puts a process in the inventory.
@@ -131,6 +135,7 @@ impl Default for ProcessConfig {
             blacklist,
             tag_command: Vec::new(),
             tag_exec_user: "deepflow".into(),
+            proc_root: "/proc".into(),
         }
     }
 }
@@ -167,6 +172,15 @@ pub(super) fn build(
     warnings: &mut Vec<String>,
 ) -> Result<ProcessConfig, ConfigError> {
     let mut c = ProcessConfig::default();
+    if let Some(p) = &v7.proc_dir_path {
+        if !p.starts_with('/') {
+            return Err(ConfigError::Invalid {
+                key: "inputs.proc.proc_dir_path",
+                problem: format!("{p:?} is not an absolute path"),
+            });
+        }
+        c.proc_root = p.into();
+    }
     if let Some(ms) = &v7.process_matcher {
         for (i, m) in ms.iter().enumerate() {
             check_regex("inputs.proc.process_matcher", i, &m.match_regex)?;

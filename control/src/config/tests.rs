@@ -649,6 +649,15 @@ fn ebpf_keys_are_applied_and_checked() {
     )
     .expect("hooked");
     assert_eq!(hooked.ebpf.hooked_syscalls, ["read", "sendto"]);
+    assert_eq!(
+        Config::default().process.proc_root,
+        std::path::Path::new("/proc")
+    );
+    let proc =
+        Config::from_yaml("inputs:\n  proc:\n    proc_dir_path: /host/proc\n").expect("proc");
+    assert_eq!(proc.process.proc_root, std::path::Path::new("/host/proc"));
+    let e = Config::from_yaml("inputs:\n  proc:\n    proc_dir_path: host/proc\n").unwrap_err();
+    assert!(e.to_string().contains("inputs.proc.proc_dir_path"), "{e}");
     let e = Config::from_yaml(
         "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: [read, open]\n",
     )

@@ -1,12 +1,14 @@
-//! DeepFlow's `inputs.ebpf.socket.kprobe.whitelist.ports` and `blacklist.ports` on the real
-//! tracer: three Python http.servers on loopback, curl asks each; with a whitelist of the
+//! DeepFlow's tracer settings on the real tracer. `inputs.ebpf.socket.kprobe.whitelist.ports` and
+//! `blacklist.ports`: three Python http.servers on loopback, curl asks each; with a whitelist of the
 //! first two ports and a blacklist of the first, only the second server's exchanges are logged
 //! (by the client and by the server process), and the events of the others are counted
 //! (`trace.port_filtered`). `max_capture_rate` on the real tracer: at one data event a second,
 //! ten quick requests cannot all be logged whole, and the events left out are counted
 //! (`trace.rate_limited`). `hooked_socket_syscalls`: curl and Python's http.server move their
 //! bytes with sendto/recvfrom, so hooking only read/write logs none of their exchanges and
-//! hooking sendto/recvfrom logs them. Needs root (scripts/test.sh); skips and says so without. One tracer
+//! hooking sendto/recvfrom logs them. `inputs.proc.proc_dir_path`: processes are read from the
+//! directory it names (a bind mount of /proc lists the server; an empty one lists nothing and
+//! counts the processes as gone). Needs root (scripts/test.sh); skips and says so without. One tracer
 //! at a time: each sees the whole host.
 
 use std::path::Path;
@@ -132,6 +134,72 @@ fn only_the_hooked_syscalls_are_traced() {
             assert!(sides.is_empty(), "{calls}: {sides:?}");
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// /proc bind-mounted on a directory, unmounted when dropped (also when the test fails).
+struct ProcMount(std::path::PathBuf);
+
+impl ProcMount {
+    fn new(at: std::path::PathBuf) -> ProcMount {
+        std::fs::create_dir_all(&at).expect("mount point");
+        let st = std::process::Command::new("mount")
+            .args(["--bind", "/proc"])
+            .arg(&at)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount --bind /proc");
+        ProcMount(at)
+    }
+}
+
+impl Drop for ProcMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn processes_are_read_from_proc_dir_path() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("procdir");
+    let port = 18486;
+    let server = http_server(&dir, port);
+    let pid = server.0.id();
+    let mounted = ProcMount::new(dir.join("hostproc"));
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).expect("empty");
+    for (root, listed) in [(&mounted.0, true), (&empty, false)] {
+        let config = dir.join("procdir.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "inputs:\n  proc:\n    proc_dir_path: {}\n    process_matcher:\n    - match_regex: 'http\\.server'\n      match_type: cmdline_with_args\n      enabled_features: [proc.gprocess_info]\n",
+                root.display()
+            ),
+        )
+        .expect("config");
+        let out = dir.join(format!("out-{listed}"));
+        let trace = Trace::start(&out, &["--config", path(&config)]);
+        curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
+        let (status, rows, stats) = trace.stop();
+        assert!(status.success(), "{status}");
+        let procs = std::fs::read_to_string(out.join("processes.jsonl")).unwrap_or_default();
+        let has_server = procs
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|p| p["pid"] == pid);
+        assert_eq!(has_server, listed, "{}: {procs}", root.display());
+        if !listed {
+            assert!(stats["processes.gone"].as_u64().unwrap_or(0) > 0, "{stats}");
+        }
+        // Rows come either way (their kernel names from BPF).
+        assert_eq!(by_side(&rows, port)["s-p"].len(), 1);
+    }
+    drop(mounted);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
