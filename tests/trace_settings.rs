@@ -32,14 +32,8 @@ fn the_port_lists_choose_the_traced_sockets() {
     let dir = temp("ports");
     let ports = [18481u16, 18482, 18483];
     let _servers: Vec<_> = ports.iter().map(|&p| http_server(&dir, p)).collect();
-    let config = dir.join("ports.yaml");
-    std::fs::write(
-        &config,
-        "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        whitelist:\n          ports: 18481-18482\n        blacklist:\n          ports: '18481'\n",
-    )
-    .expect("config");
     let out = dir.join("out");
-    let trace = Trace::start(&out, &["--config", path(&config)]);
+    let trace = trace_with(&out, "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        whitelist:\n          ports: 18481-18482\n        blacklist:\n          ports: '18481'\n");
     for p in ports {
         curl(&[&format!("http://127.0.0.1:{p}/index.html")]);
     }
@@ -72,14 +66,11 @@ fn the_capture_rate_bounds_the_data_events_taken() {
     let dir = temp("rate");
     let port = 18484;
     let _server = http_server(&dir, port);
-    let config = dir.join("rate.yaml");
-    std::fs::write(
-        &config,
-        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 1\n",
-    )
-    .expect("config");
     let out = dir.join("out");
-    let trace = Trace::start(&out, &["--config", path(&config)]);
+    let trace = trace_with(
+        &out,
+        "inputs:\n  ebpf:\n    socket:\n      tunning:\n        max_capture_rate: 1\n",
+    );
     for i in 0..10 {
         curl(&[&format!("http://127.0.0.1:{port}/index.html?{i}")]);
     }
@@ -111,16 +102,10 @@ fn only_the_hooked_syscalls_are_traced() {
     let port = 18485;
     let _server = http_server(&dir, port);
     for (calls, logged) in [("[read, write]", false), ("[sendto, recvfrom]", true)] {
-        let config = dir.join("hooked.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: {calls}\n"
-            ),
-        )
-        .expect("config");
         let out = dir.join(format!("out-{logged}"));
-        let trace = Trace::start(&out, &["--config", path(&config)]);
+        let trace = trace_with(&out, format!(
+                "inputs:\n  ebpf:\n    socket:\n      tunning:\n        hooked_socket_syscalls: {calls}\n"
+            ));
         curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
         let (status, rows, _) = trace.stop();
         assert!(status.success(), "{status}");
@@ -173,17 +158,11 @@ fn processes_are_read_from_proc_dir_path() {
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("empty");
     for (root, listed) in [(&mounted.0, true), (&empty, false)] {
-        let config = dir.join("procdir.yaml");
-        std::fs::write(
-            &config,
-            format!(
+        let out = dir.join(format!("out-{listed}"));
+        let trace = trace_with(&out, format!(
                 "inputs:\n  proc:\n    proc_dir_path: {}\n    process_matcher:\n    - match_regex: 'http\\.server'\n      match_type: cmdline_with_args\n      enabled_features: [proc.gprocess_info]\n",
                 root.display()
-            ),
-        )
-        .expect("config");
-        let out = dir.join(format!("out-{listed}"));
-        let trace = Trace::start(&out, &["--config", path(&config)]);
+            ));
         curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
         let (status, rows, stats) = trace.stop();
         assert!(status.success(), "{status}");
@@ -203,6 +182,9 @@ fn processes_are_read_from_proc_dir_path() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf8")
+/// `tapflow trace` writing to `out`, with `yaml` as its config (beside `out`).
+fn trace_with(out: &Path, yaml: impl AsRef<str>) -> Trace {
+    let config = out.with_extension("yaml");
+    std::fs::write(&config, yaml.as_ref()).expect("config");
+    Trace::start(out, &["--config", config.to_str().expect("utf8")])
 }

@@ -9,7 +9,8 @@ use crate::metrics::doc::DIRECTION_SERVER;
 use crate::record::{Collected, L4FlowLog, RecordRef};
 
 const MIN_US: u64 = 60_000_000;
-const T0_US: u64 = 1_700_000_040 * 1_000_000 - 1_700_000_040 % 60 * 1_000_000;
+/// A minute's start (1,700,000,040 s is a multiple of 60).
+const T0_US: u64 = 1_700_000_040 * 1_000_000;
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))

@@ -784,3 +784,5 @@ impl RawConfig {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tracer_tests;

@@ -89,7 +89,8 @@ mod tests {
 
     /// A request at second 10.9 answered at second 11.2 (seconds after a minute's start).
     fn session() -> L7FlowLog {
-        let t0 = 1_700_000_040_000_000u64 - 1_700_000_040_000_000 % 60_000_000;
+        // A minute's start (1,700,000,040 s is a multiple of 60).
+        let t0 = 1_700_000_040_000_000u64;
         let mut r = L7FlowLog {
             row_type: TYPE_SESSION,
             start_time: t0 + 10_900_000,
@@ -107,8 +108,11 @@ mod tests {
         r
     }
 
-    /// (second, request, response, rrt_count, server_error) of the `application` documents.
-    fn seconds(consistent: bool) -> (Vec<(u64, u64, u64, u64, u64)>, Vec<(u64, u64)>) {
+    /// (second, request, response, rrt_count, server_error) of an `application` document.
+    type Second = (u64, u64, u64, u64, u64);
+
+    /// The `application` documents' seconds, and (request, response) of their minutes.
+    fn seconds(consistent: bool) -> (Vec<Second>, Vec<(u64, u64)>) {
         let mut agg = Aggregator::new(MetricsConfig {
             second: true,
             consistent_l7_time: consistent,
