@@ -417,9 +417,11 @@ fn run_once(
         queues: a.queues,
         cores: a.cores.clone(),
         engine: {
+            let d = RingConfig::default();
             let ring = RingConfig {
                 snap_len: cfg.analyzer.decode.snap_len,
-                ..RingConfig::default()
+                block_count: cfg.af_packet_ring_blocks.unwrap_or(d.block_count),
+                ..d
             };
             let xdp = XdpSettings {
                 xsk: XskConfig {

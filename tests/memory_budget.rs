@@ -190,6 +190,68 @@ fn a_budget_too_small_is_refused_with_each_part() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// DeepFlow's `ring_blocks`: a budget the default 64 MiB rings do not fit runs with rings of 8
+/// blocks, each part planned with them.
+#[test]
+fn ring_blocks_size_the_af_packet_rings() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let dir = tempdir("rings");
+    let net = VethNs::with_mtu("rb", "1500");
+    let run = |rings: &str| {
+        let cfg = dir.join("rings.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "global:\n  limits:\n    max_memory: 220\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 10000\n{rings}"
+            ),
+        )
+        .expect("config");
+        Command::new(BIN)
+            .args([
+                "run",
+                "--engine",
+                "af_packet",
+                "--iface",
+                &net.host,
+                "--queues",
+                "2",
+            ])
+            .args(["--duration", "1", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.join("out"))
+            .output()
+            .expect("run")
+    };
+    let refused = run("");
+    assert!(
+        !refused.status.success(),
+        "two 64 MiB rings do not fit 220 MiB"
+    );
+    let small = run(
+        "inputs:\n  cbpf:\n    af_packet:\n      tunning:\n        ring_blocks_enabled: true\n        ring_blocks: 8\n",
+    );
+    assert!(
+        small.status.success(),
+        "{}",
+        String::from_utf8_lossy(&small.stderr)
+    );
+    let stats: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out").join("stats.json")).expect("stats"),
+    )
+    .expect("json");
+    let plan = stats["memory_plan"].as_object().expect("plan");
+    assert!(
+        plan.keys()
+            .any(|k| k.contains("AF_PACKET rings (2 x 8 MiB")),
+        "{plan:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// With `second_metrics` the output stage holds more: the seconds' key tables and each live
 /// flow's merged minute row. A run that fits without them is refused with them, naming them.
 #[test]

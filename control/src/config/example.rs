@@ -16,6 +16,8 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.cbpf.af_packet.interface_regex", None, "'^eth[0-9]+$'", "Interfaces to capture."),
     ("inputs.cbpf.af_packet.src_interfaces", None, "[eth1]", "Deprecated; used only without interface_regex."),
     ("inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic", Some("0"), "", "Analyzer mode: 0-7 outer VLAN with this PCP decides the tap_type; 8 outer VLAN; 9 inner VLAN."),
+    ("inputs.cbpf.af_packet.tunning.ring_blocks_enabled", Some("false"), "", "true: ring_blocks applies (it always does in capture mode 2)."),
+    ("inputs.cbpf.af_packet.tunning.ring_blocks", None, "32", "1 MiB blocks in each AF_PACKET ring (unset: 64)."),
     ("inputs.cbpf.af_packet.extra_bpf_filter", None, "'not (vlan 300 or host 10.9.0.5)'", "Capture filter, tcpdump's syntax (compiled by libpcap): frames it does not select are dropped and counted."),
     ("inputs.cbpf.physical_mirror.default_capture_network_type", Some("3"), "", "tap_type of untagged and unmapped traffic."),
     ("inputs.cbpf.physical_mirror.capture_network_types", Some("[]"), "", "VLAN -> tap_type table: [{vlan: 100, capture_network_type: 4}]."),

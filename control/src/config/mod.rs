@@ -104,6 +104,9 @@ pub struct Config {
     /// tcpdump expression, compiled into `analyzer.capture_filter` by whoever runs the
     /// analyzer (libpcap is the dataplane's); None when empty.
     pub capture_filter: Option<String>,
+    /// `inputs.cbpf.af_packet.tunning.ring_blocks` when it applies (`ring_blocks_enabled`, or
+    /// capture mode 2): 1 MiB blocks in each AF_PACKET ring (None: tapflow's 64).
+    pub af_packet_ring_blocks: Option<u32>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
     /// only when no regex is set.
     pub src_interfaces: Vec<String>,
@@ -149,6 +152,7 @@ impl Default for Config {
             },
             interface_regex: None,
             capture_filter: None,
+            af_packet_ring_blocks: None,
             src_interfaces: Vec::new(),
             agent_group_id: None,
             warnings: Vec::new(),
@@ -171,6 +175,9 @@ impl Config {
         }
         if new.dpdk != self.dpdk {
             v.push("inputs.cbpf.special_network.dpdk");
+        }
+        if new.af_packet_ring_blocks != self.af_packet_ring_blocks {
+            v.push("inputs.cbpf.af_packet.tunning.ring_blocks");
         }
         v
     }
@@ -628,6 +635,10 @@ impl RawConfig {
             )?
             .map(|e| e.trim().to_string())
             .filter(|e| !e.is_empty());
+        let af_packet_ring_blocks = cbpf
+            .af_packet
+            .tunning
+            .ring_blocks(mode, &mut legacy.warnings)?;
         let src_interfaces = legacy
             .pick(
                 cbpf.af_packet.src_interfaces.clone(),
@@ -776,6 +787,7 @@ impl RawConfig {
             dpdk,
             interface_regex,
             capture_filter,
+            af_packet_ring_blocks,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,
         })

@@ -138,6 +138,47 @@ pub(super) struct AfPacket {
     pub(super) vlan_pcp_in_physical_mirror_traffic: Option<u8>,
     /// A tcpdump filter expression: frames it does not select are dropped (counted).
     pub(super) extra_bpf_filter: Option<String>,
+    pub(super) tunning: AfPacketTunning,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct AfPacketTunning {
+    /// DeepFlow: `ring_blocks` applies outside capture mode 2 only when this is on.
+    ring_blocks_enabled: Option<bool>,
+    /// Blocks of 1 MiB in each AF_PACKET ring.
+    ring_blocks: Option<u32>,
+}
+
+impl AfPacketTunning {
+    /// The blocks of each AF_PACKET ring when `ring_blocks` applies (DeepFlow's rule:
+    /// `ring_blocks_enabled`, or capture mode 2; otherwise a warning says it does not).
+    pub(super) fn ring_blocks(
+        &self,
+        mode: tapflow_analyzer::mirror::CaptureMode,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<u32>, super::ConfigError> {
+        const KEY: &str = "inputs.cbpf.af_packet.tunning.ring_blocks";
+        match self.ring_blocks {
+            Some(n) if !(2..=65_536).contains(&n) => Err(super::ConfigError::Invalid {
+                key: KEY,
+                problem: format!("{n} is outside 2..=65536"),
+            }),
+            Some(n)
+                if self.ring_blocks_enabled == Some(true)
+                    || mode == tapflow_analyzer::mirror::CaptureMode::Analyzer =>
+            {
+                Ok(Some(n))
+            }
+            Some(_) => {
+                warnings.push(format!(
+                    "{KEY} applies with ring_blocks_enabled: true or capture_mode 2 (DeepFlow's rule); the rings keep 64 blocks"
+                ));
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -495,6 +495,42 @@ fn the_example_loads_without_warnings() {
 }
 
 #[test]
+fn ring_blocks_apply_as_in_deepflow() {
+    let y = |enabled: &str, mode: u8, blocks: u32| {
+        format!(
+            "inputs:\n  cbpf:\n    common:\n      capture_mode: {mode}\n    af_packet:\n      tunning:\n{enabled}        ring_blocks: {blocks}\n"
+        )
+    };
+    let on = "        ring_blocks_enabled: true\n";
+    assert_eq!(Config::default().af_packet_ring_blocks, None);
+    let c = Config::from_yaml(&y(on, 0, 32)).unwrap();
+    assert_eq!(c.af_packet_ring_blocks, Some(32));
+    // Capture mode 2 applies it without the switch; mode 0 does not, and says so.
+    assert_eq!(
+        Config::from_yaml(&y("", 2, 16))
+            .unwrap()
+            .af_packet_ring_blocks,
+        Some(16)
+    );
+    let off = Config::from_yaml(&y("", 0, 16)).unwrap();
+    assert_eq!(off.af_packet_ring_blocks, None);
+    assert!(off
+        .warnings
+        .iter()
+        .any(|w| w.contains("ring_blocks_enabled")));
+    let e = Config::from_yaml(&y(on, 0, 1)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("inputs.cbpf.af_packet.tunning.ring_blocks"),
+        "{e}"
+    );
+    assert_eq!(
+        Config::default().restart_only_changes(&c),
+        ["inputs.cbpf.af_packet.tunning.ring_blocks"]
+    );
+}
+
+#[test]
 fn flow_metrics_keys_and_their_budget() {
     let c = Config::from_yaml(
         "outputs:\n  flow_metrics:\n    filters:\n      apm_metrics: false\n      inactive_server_port_aggregation: true\n    tunning:\n      max_keys_per_window: 1000\n",
