@@ -147,6 +147,22 @@ fn two_workers_under_a_million_flow_syn_flood_stay_in_budget() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A one-second `tapflow run` of AF_PACKET on `iface` with `queues` workers and `yaml` as its
+/// config (written into `dir`), its output in `dir/out`.
+fn short_run(iface: &str, queues: u16, yaml: &str, dir: &std::path::Path) -> std::process::Output {
+    let cfg = dir.join("run.yaml");
+    std::fs::write(&cfg, yaml).expect("config");
+    Command::new(BIN)
+        .args(["run", "--engine", "af_packet", "--iface", iface])
+        .args(["--queues", &queues.to_string()])
+        .args(["--duration", "1", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn a_budget_too_small_is_refused_with_each_part() {
     if !is_root() {
@@ -154,29 +170,13 @@ fn a_budget_too_small_is_refused_with_each_part() {
         return;
     }
     let dir = tempdir("small");
-    let cfg = dir.join("small.yaml");
-    std::fs::write(
-        &cfg,
-        "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\n",
-    )
-    .expect("config");
     let net = VethNs::with_mtu("ms", "1500");
-    let o = Command::new(BIN)
-        .args([
-            "run",
-            "--engine",
-            "af_packet",
-            "--iface",
-            &net.host,
-            "--queues",
-            "2",
-        ])
-        .args(["--duration", "1", "--quiet", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .expect("run");
+    let o = short_run(
+        &net.host,
+        2,
+        "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\n",
+        &dir,
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "a run over budget must be refused");
     for part in [
@@ -201,30 +201,10 @@ fn ring_blocks_size_the_af_packet_rings() {
     let dir = tempdir("rings");
     let net = VethNs::with_mtu("rb", "1500");
     let run = |rings: &str| {
-        let cfg = dir.join("rings.yaml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  limits:\n    max_memory: 220\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 10000\n{rings}"
-            ),
-        )
-        .expect("config");
-        Command::new(BIN)
-            .args([
-                "run",
-                "--engine",
-                "af_packet",
-                "--iface",
-                &net.host,
-                "--queues",
-                "2",
-            ])
-            .args(["--duration", "1", "--quiet", "--config"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.join("out"))
-            .output()
-            .expect("run")
+        let yaml = format!(
+            "global:\n  limits:\n    max_memory: 220\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 10000\n{rings}"
+        );
+        short_run(&net.host, 2, &yaml, &dir)
     };
     let refused = run("");
     assert!(
@@ -263,22 +243,10 @@ fn second_metrics_count_in_the_budget() {
     let dir = tempdir("second");
     let net = VethNs::with_mtu("m1", "1500");
     for second in [false, true] {
-        let cfg = dir.join(format!("second-{second}.yaml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\noutputs:\n  flow_metrics:\n    filters:\n      second_metrics: {second}\n"
-            ),
-        )
-        .expect("config");
-        let o = Command::new(BIN)
-            .args(["run", "--engine", "af_packet", "--iface", &net.host])
-            .args(["--duration", "1", "--quiet", "--config"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.join("out"))
-            .output()
-            .expect("run");
+        let yaml = format!(
+            "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\noutputs:\n  flow_metrics:\n    filters:\n      second_metrics: {second}\n"
+        );
+        let o = short_run(&net.host, 1, &yaml, &dir);
         let err = String::from_utf8_lossy(&o.stderr);
         if !second {
             assert!(o.status.success(), "fits without second_metrics: {err}");

@@ -127,6 +127,20 @@ fn server_view(c: [u64; 16]) -> [u64; 16] {
 /// Minute, client, server, server port, protocol, l7 protocol, tap port, capture network type.
 type Key = (u64, IpAddr, Option<IpAddr>, u16, u8, u8, u64, u8);
 
+/// The `network_map` document key of flow log row `r` (its minute first).
+fn map_key(r: &L4FlowLog) -> Key {
+    (
+        r.start_time / 60_000_000,
+        collapse_internet(r.peers.ip_0),
+        Some(r.peers.ip_1),
+        r.peers.server_port,
+        r.peers.protocol,
+        r.l7_protocol,
+        r.tap_port,
+        r.capture_network_type,
+    )
+}
+
 fn check(name: &str, logs: &Collected, docs: &Collected) {
     let minute = |us: u64| us / 60_000_000;
     // network_map: per minute and path.
@@ -134,16 +148,7 @@ fn check(name: &str, logs: &Collected, docs: &Collected) {
     let mut rtt: HashMap<Key, Vec<u64>> = HashMap::new();
     let mut ends: HashMap<(u64, IpAddr, u16, u8, u8), [u64; 16]> = HashMap::new();
     for r in &logs.l4 {
-        let k = (
-            minute(r.start_time),
-            collapse_internet(r.peers.ip_0),
-            Some(r.peers.ip_1),
-            r.peers.server_port,
-            r.peers.protocol,
-            r.l7_protocol,
-            r.tap_port,
-            r.capture_network_type,
-        );
+        let k = map_key(r);
         add(want.entry(k).or_default(), row_counters(r));
         if r.is_new_flow && r.rtt > 0 {
             rtt.entry(k).or_default().push(u64::from(r.rtt));
@@ -315,16 +320,7 @@ fn check_flow_load(name: &str, logs: &Collected) -> (HashMap<Key, u64>, EndLoads
             life.1 = m;
         }
         life.2 = life.2.max(m);
-        let key = (
-            m,
-            collapse_internet(r.peers.ip_0),
-            Some(r.peers.ip_1),
-            r.peers.server_port,
-            r.peers.protocol,
-            r.l7_protocol,
-            r.tap_port,
-            r.capture_network_type,
-        );
+        let key = map_key(r);
         let doc = docs_of.entry((m, path(r))).or_insert(key);
         if key.5 > doc.5 {
             *doc = key;

@@ -102,6 +102,21 @@ struct State {
     workers: Vec<[u64; 3]>,
 }
 
+/// `key` when `map` has it or room for it (the first `max` keys keep labels of their own for
+/// the whole run, so their counters stay monotonic), else `other(key)`.
+fn labelled<K: std::hash::Hash + Eq, V>(
+    map: &HashMap<K, V>,
+    key: K,
+    max: usize,
+    other: impl FnOnce(K) -> K,
+) -> K {
+    if map.contains_key(&key) || map.len() < max {
+        key
+    } else {
+        other(key)
+    }
+}
+
 /// A service's label: `address:port` (`[v6]:port`).
 fn address(ip: std::net::IpAddr, port: u16) -> String {
     match ip {
@@ -120,35 +135,23 @@ fn transport(p: u8) -> &'static str {
 }
 
 impl State {
-    fn service(
-        &mut self,
-        ip: std::net::IpAddr,
-        port: u16,
-        proto: u8,
-        l7: &'static str,
-    ) -> &mut Service {
-        let addr = address(ip, port);
+    /// The series of service `addr` (`address`), transport `proto` and `l7`.
+    fn service(&mut self, addr: String, proto: u8, l7: &'static str) -> &mut Service {
         let l7 = if l7.is_empty() { "none" } else { l7 };
-        let key = (addr, transport(proto), l7);
-        let key = if self.services.contains_key(&key) || self.services.len() < self.max_services {
-            key
-        } else {
-            ("other".to_string(), key.1, key.2)
-        };
+        let max = self.max_services;
+        let key = labelled(&self.services, (addr, transport(proto), l7), max, |k| {
+            ("other".into(), k.1, k.2)
+        });
         self.services.entry(key).or_default()
     }
 
-    /// Counts flow log row `r`'s flow opening (its first row) or closing (its last).
-    fn add_open(&mut self, r: &L4FlowLog) {
-        let key = (
-            address(r.peers.ip_1, r.peers.server_port),
-            transport(r.peers.protocol),
-        );
-        let key = if self.open.contains_key(&key) || self.open.len() < self.max_services {
-            key
-        } else {
-            ("other".to_string(), key.1)
-        };
+    /// Counts flow log row `r`'s flow opening (its first row) or closing (its last), for the
+    /// service at `addr`.
+    fn add_open(&mut self, addr: String, r: &L4FlowLog) {
+        let max = self.max_services;
+        let key = labelled(&self.open, (addr, transport(r.peers.protocol)), max, |k| {
+            ("other".into(), k.1)
+        });
         let open = self.open.entry(key).or_default();
         match (r.is_new_flow, r.close_type != 5) {
             (true, false) => *open += 1,
@@ -158,13 +161,9 @@ impl State {
     }
 
     fn add_flow(&mut self, r: &L4FlowLog) {
-        self.add_open(r);
-        let s = self.service(
-            r.peers.ip_1,
-            r.peers.server_port,
-            r.peers.protocol,
-            r.l7_protocol_str,
-        );
+        let addr = address(r.peers.ip_1, r.peers.server_port);
+        self.add_open(addr.clone(), r);
+        let s = self.service(addr, r.peers.protocol, r.l7_protocol_str);
         s.new_flows += u64::from(r.is_new_flow);
         if r.close_type != 5 {
             *s.closed.entry(r.close_type_name).or_default() += 1;
@@ -191,12 +190,8 @@ impl State {
     }
 
     fn add_request(&mut self, r: &L7FlowLog) {
-        let s = self.service(
-            r.peers.ip_1,
-            r.peers.server_port,
-            r.peers.protocol,
-            r.l7_protocol_str,
-        );
+        let addr = address(r.peers.ip_1, r.peers.server_port);
+        let s = self.service(addr, r.peers.protocol, r.l7_protocol_str);
         s.requests += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
         s.responses += u64::from(matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION));
         match r.response_status {
