@@ -50,6 +50,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   # FastCGI: fcgiwrap (an application server running a CGI script) and libfcgi's cgi-fcgi client.
   [ -x /usr/sbin/fcgiwrap ] || need+=(fcgiwrap)
   command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
+  # Ping request logs: iputils' ping (ICMP and ICMPv6 echo).
+  [ -x /usr/bin/ping ] || need+=(iputils-ping)
   # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
   /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
   # The ClickHouse store: Debian's clickhouse-server 18.16, zstd to read the ingester frames

@@ -7,7 +7,7 @@ use crate::flow::{
     Carried, CloseType, ConnState, Direction, Endpoint, Flow, FlowKey, FlowTable, FlowTunnel,
     IcmpEchoes, ServiceTable, SCORE_L7, SCORE_SYN, SCORE_SYN_ACK, SERVICE_TABLE_CAPACITY,
 };
-use crate::l7::tracker::L7Packet;
+use crate::l7::tracker::{Carrier, L7Packet};
 use crate::l7::L7Tracker;
 use crate::mirror::{Dedup, Observation, Observations};
 use crate::record::{L4FlowLog, Record, RecordSink};
@@ -400,8 +400,8 @@ impl Analyzer {
         self.inspect_l7(idx, ts, (side, ends), pkt, tcp, sink);
     }
 
-    /// Hands a TCP/UDP payload to the L7 layer; an L7 verdict on who is the server outranks
-    /// everything but a SYN-ACK.
+    /// Hands a TCP/UDP payload or an ICMP echo message to the L7 layer; an L7 verdict on who is
+    /// the server outranks everything but a SYN-ACK.
     fn inspect_l7(
         &mut self,
         idx: u32,
@@ -411,16 +411,29 @@ impl Analyzer {
         tcp: Option<&TcpHeader>,
         sink: &mut impl RecordSink,
     ) {
-        if pkt.payload.is_empty()
-            || !matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp(_))
-            || self.cfg.l7.packets_disabled
-        {
+        if self.cfg.l7.packets_disabled {
             return;
         }
-        let seq = tcp.map(|t| {
-            // Data on a SYN starts after the SYN's own sequence number.
-            SeqNumber(t.seq) + u32::from(t.flags.is_syn())
-        });
+        let (carrier, payload) = match (pkt.transport, tcp) {
+            (Transport::Tcp(_), Some(t)) if !pkt.payload.is_empty() => {
+                // Data on a SYN starts after the SYN's own sequence number.
+                let seq = SeqNumber(t.seq) + u32::from(t.flags.is_syn());
+                (Carrier::Tcp(seq), pkt.payload)
+            }
+            (Transport::Udp(_), _) if !pkt.payload.is_empty() => (Carrier::Udp, pkt.payload),
+            (Transport::Icmp(h), _)
+                if (h.is_echo_request() || h.is_echo_reply())
+                    && self.cfg.l7.enabled.any_over_icmp() =>
+            {
+                // The whole ICMP message: its header says what it is.
+                let at = pkt.ip.map_or(usize::MAX, |ip| usize::from(ip.header_len));
+                match pkt.l3.get(at..) {
+                    Some(msg) if msg.len() >= ICMP_ECHO_HEADER => (Carrier::Icmp, msg),
+                    _ => return,
+                }
+            }
+            _ => return,
+        };
         let f = self.table.get_mut(idx);
         let decided = self.l7.on_payload(
             &self.cfg.l7,
@@ -429,8 +442,8 @@ impl Analyzer {
             L7Packet {
                 side,
                 ts_ns: ts,
-                tcp_seq: seq,
-                payload: pkt.payload,
+                carrier,
+                payload,
                 ends,
             },
             sink,
@@ -580,6 +593,9 @@ impl Analyzer {
         self.table.wheel.schedule(idx, deadline);
     }
 }
+
+/// Bytes of an ICMP echo header (type, code, checksum, identifier, sequence number).
+const ICMP_ECHO_HEADER: usize = 8;
 
 /// ICMP echo: the request's receiver is the server; request -> reply time is an SRT sample.
 /// The flow's outstanding requests live in a pooled block taken at its first request (none

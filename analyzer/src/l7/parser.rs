@@ -43,6 +43,8 @@ pub struct Descriptor {
     pub name: &'static str,
     pub tcp: bool,
     pub udp: bool,
+    /// Read from ICMP messages (echo requests and replies), tried whatever the ports.
+    pub icmp: bool,
     /// DeepFlow's default `port_number_prefilters` (empty: every port).
     pub default_ports: &'static [u16],
     /// In DeepFlow's default `enabled_protocols`.
@@ -69,6 +71,7 @@ impl Descriptor {
             name,
             tcp: true,
             udp: false,
+            icmp: false,
             default_ports: &[],
             enabled_by_default: true,
             window: SessionWindow::Long,
@@ -85,6 +88,8 @@ impl Descriptor {
 pub enum Transport {
     Tcp,
     Udp,
+    /// An ICMP message, header included (one per packet, like a UDP datagram).
+    Icmp,
 }
 
 /// One direction's bytes, in order.

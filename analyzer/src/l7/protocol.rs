@@ -5,7 +5,7 @@ pub use super::registry::{L7Protocol, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 16] = [
+pub const KNOWN_UNPARSED: [&str; 15] = [
     "SofaRPC",
     "bRPC",
     "Tars",
@@ -20,7 +20,6 @@ pub const KNOWN_UNPARSED: [&str; 16] = [
     "RocketMQ",
     "WebSphereMQ",
     "Triple",
-    "Ping",
     "Custom",
 ];
 
@@ -57,6 +56,13 @@ impl ProtocolSet {
 
     pub fn is_empty(&self) -> bool {
         self.0 == 0
+    }
+
+    /// Does the set hold a protocol read from ICMP messages?
+    pub fn any_over_icmp(&self) -> bool {
+        ParserKind::ALL
+            .iter()
+            .any(|k| k.desc().icmp && self.contains(k.protocol()))
     }
 }
 

@@ -208,6 +208,7 @@ l7_registry! {
         Mysql: mysql => super::mysql::MysqlSession,
         Postgres: postgres => super::postgres::PostgresSession,
         Kafka: kafka => super::kafka::KafkaSession,
+        Ping: ping => super::ping::PingSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").
@@ -247,5 +248,10 @@ impl L7Protocol {
     /// Carried over UDP.
     pub fn over_udp(self) -> bool {
         self.desc().is_some_and(|d| d.udp)
+    }
+
+    /// Read from ICMP messages.
+    pub fn over_icmp(self) -> bool {
+        self.desc().is_some_and(|d| d.icmp)
     }
 }

@@ -99,6 +99,18 @@ impl Talk {
         self.frame(at_ms, ip);
     }
 
+    /// An ICMP echo request (from the client) or reply (from the server).
+    pub(crate) fn echo(&mut self, at_ms: f64, reply: bool, (id, seq): (u16, u16), data: &[u8]) {
+        let (src, dst) = if reply {
+            (sip(), cip())
+        } else {
+            (cip(), sip())
+        };
+        let msg = build::icmp_echo(src, dst, reply, id, seq, data);
+        let ip = build::ip(src, dst, build::icmp_proto(src), 0, 64, &msg);
+        self.frame(at_ms, ip);
+    }
+
     pub(crate) fn finish(mut self) -> Collected {
         self.an.finish(&mut self.out);
         self.out

@@ -35,15 +35,34 @@ enum Inference {
     Skip,
 }
 
+/// What carried a payload to the L7 layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// A TCP segment whose payload starts at this sequence number.
+    Tcp(SeqNumber),
+    Udp,
+    /// An ICMP echo request or reply; the payload is the ICMP message, header included.
+    Icmp,
+}
+
+impl Carrier {
+    fn transport(self) -> Transport {
+        match self {
+            Carrier::Tcp(_) => Transport::Tcp,
+            Carrier::Udp => Transport::Udp,
+            Carrier::Icmp => Transport::Icmp,
+        }
+    }
+}
+
 /// One packet as the L7 layer sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct L7Packet<'a> {
     /// Flow side (0/1) of the sender.
     pub side: usize,
     pub ts_ns: u64,
-    /// The payload's TCP sequence number; None for UDP.
-    pub tcp_seq: Option<SeqNumber>,
-    /// The L4 payload (not empty).
+    pub carrier: Carrier,
+    /// The L4 payload (not empty); an ICMP message whole.
     pub payload: &'a [u8],
     /// The flow's endpoints: endpoint 0 (its first sender), then endpoint 1.
     pub ends: [Endpoint; 2],
@@ -105,9 +124,9 @@ impl L7Tracker {
         self.slab.in_use()
     }
 
-    /// A TCP or UDP packet of `flow` from flow side `side` with a non-empty L4 payload
-    /// (`tcp_seq`: its sequence number, None for UDP). Returns the server's flow side when this
-    /// packet decided the flow's protocol.
+    /// A TCP or UDP packet of `flow` from flow side `side` with a non-empty L4 payload, or an
+    /// ICMP echo message. Returns the server's flow side when this packet decided the flow's
+    /// protocol.
     pub fn on_payload(
         &mut self,
         cfg: &L7Config,
@@ -188,10 +207,14 @@ impl L7Tracker {
         let L7Packet {
             side,
             ts_ns,
-            tcp_seq,
+            carrier,
             payload,
             ..
         } = pkt;
+        let tcp_seq = match carrier {
+            Carrier::Tcp(seq) => Some(seq),
+            Carrier::Udp | Carrier::Icmp => None,
+        };
         let st = self.slab.get_mut(slot, flow.id())?;
         let parsers = &mut self.parsers;
         let holds = &mut self.holds;
@@ -243,7 +266,7 @@ impl L7Tracker {
                 data: payload,
                 from_client,
                 hold,
-                transport: Transport::Udp,
+                transport: carrier.transport(),
             };
             parsers.on_data(kind, state, pcfg, seg, &mut x);
             if x.messages > 0 {
@@ -383,20 +406,17 @@ impl L7Tracker {
         let &L7Packet {
             side,
             ts_ns,
-            tcp_seq,
+            carrier,
             payload,
             ends,
         } = pkt;
-        let t = if tcp_seq.is_some() {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
+        let t = carrier.transport();
         let now_s = (ts_ns / NS_PER_SEC) as u32;
         let guess_server = usize::from(flow.direction.server);
         let fits = |p: L7Protocol| match t {
             Transport::Tcp => p.over_tcp(),
             Transport::Udp => p.over_udp(),
+            Transport::Icmp => p.over_icmp(),
         };
         match self.apps.lookup(&ends[guess_server], now_s) {
             Verdict::GiveUp => {
@@ -416,10 +436,15 @@ impl L7Tracker {
             _ => {}
         }
         let ports = [flow.port(0), flow.port(1)];
+        // ICMP has no ports: its protocols are tried whenever they are enabled.
+        let tried = |p: L7Protocol| match t {
+            Transport::Icmp => cfg.enabled.contains(p),
+            Transport::Tcp | Transport::Udp => ports.iter().any(|port| cfg.tried_on(p, *port)),
+        };
         let mut unsure = None;
         for k in ParserKind::ALL {
             let p = k.protocol();
-            if !fits(p) || !ports.iter().any(|port| cfg.tried_on(p, *port)) {
+            if !fits(p) || !tried(p) {
                 continue;
             }
             let client = |p: L7Protocol| match p.parser().and_then(|k| k.sent_by_client(payload, t))

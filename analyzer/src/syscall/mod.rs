@@ -19,7 +19,7 @@ mod tag;
 use std::net::IpAddr;
 
 use crate::inline::InlineBytes;
-use crate::l7::tracker::L7Packet;
+use crate::l7::tracker::{Carrier, L7Packet};
 use crate::l7::{L7Config, L7Counters, L7Tracker};
 use crate::mirror::CaptureMode;
 use crate::ports::PortSet;
@@ -312,7 +312,7 @@ impl SyscallTracker {
             L7Packet {
                 side,
                 ts_ns: ev.ts_ns,
-                tcp_seq: Some(SeqNumber(seq)),
+                carrier: Carrier::Tcp(SeqNumber(seq)),
                 payload: ev.payload,
                 ends: sock.ends,
             },

@@ -61,6 +61,7 @@ impl L7Parser for DnsSession {
             (Transport::Udp, msg) => probe(msg),
             (Transport::Tcp, [_, _, msg @ ..]) => probe(msg),
             (Transport::Tcp, _) => Probe::Unsure,
+            (Transport::Icmp, _) => Probe::NotForUs,
         }
     }
 
@@ -68,13 +69,15 @@ impl L7Parser for DnsSession {
         let msg = match t {
             Transport::Tcp => payload.get(2..)?,
             Transport::Udp => payload,
+            Transport::Icmp => return None,
         };
         msg.get(2).map(|f| f & 0x80 == 0)
     }
 
     fn on_data(&mut self, cfg: &DnsConfig, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         match seg.transport {
-            Transport::Udp => {
+            // DNS is never tried on ICMP (its descriptor says so).
+            Transport::Udp | Transport::Icmp => {
                 self.message(seg.data, seg.data.len(), cfg, x);
                 seg.data.len()
             }
