@@ -52,6 +52,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
   # Ping request logs: iputils' ping (ICMP and ICMPv6 echo).
   [ -x /usr/bin/ping ] || need+=(iputils-ping)
+  # ZMTP: pyzmq over Debian's libzmq (REQ/REP, PUB/SUB, PLAIN with a ZAP handler).
+  /usr/bin/python3 -c 'import zmq' 2>/dev/null || need+=(python3-zmq)
   # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
   /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
   # The ClickHouse store: Debian's clickhouse-server 18.16, zstd to read the ingester frames

@@ -414,24 +414,18 @@ impl Analyzer {
         if self.cfg.l7.packets_disabled {
             return;
         }
-        let (carrier, payload) = match (pkt.transport, tcp) {
-            (Transport::Tcp(_), Some(t)) if !pkt.payload.is_empty() => {
+        let (carrier, payload) = match pkt.transport {
+            Transport::Tcp(_) | Transport::Udp(_) if !pkt.payload.is_empty() => {
                 // Data on a SYN starts after the SYN's own sequence number.
-                let seq = SeqNumber(t.seq) + u32::from(t.flags.is_syn());
-                (Carrier::Tcp(seq), pkt.payload)
+                let carrier = tcp.map_or(Carrier::Udp, |t| {
+                    Carrier::Tcp(SeqNumber(t.seq) + u32::from(t.flags.is_syn()))
+                });
+                (carrier, pkt.payload)
             }
-            (Transport::Udp(_), _) if !pkt.payload.is_empty() => (Carrier::Udp, pkt.payload),
-            (Transport::Icmp(h), _)
-                if (h.is_echo_request() || h.is_echo_reply())
-                    && self.cfg.l7.enabled.any_over_icmp() =>
-            {
-                // The whole ICMP message: its header says what it is.
-                let at = pkt.ip.map_or(usize::MAX, |ip| usize::from(ip.header_len));
-                match pkt.l3.get(at..) {
-                    Some(msg) if msg.len() >= ICMP_ECHO_HEADER => (Carrier::Icmp, msg),
-                    _ => return,
-                }
-            }
+            Transport::Icmp(h) => match self.icmp_echo_message(pkt, &h) {
+                Some(msg) => (Carrier::Icmp, msg),
+                None => return,
+            },
             _ => return,
         };
         let f = self.table.get_mut(idx);
@@ -452,6 +446,17 @@ impl Analyzer {
         if let Some(server) = decided {
             f.direction.observe(server, SCORE_L7);
         }
+    }
+
+    /// An ICMP echo request or reply whole (its header says what it is), when a protocol read
+    /// from ICMP is enabled.
+    #[inline(never)]
+    fn icmp_echo_message<'p>(&self, pkt: &Packet<'p>, h: &wire::IcmpHeader) -> Option<&'p [u8]> {
+        if !(h.is_echo_request() || h.is_echo_reply()) || !self.cfg.l7.enabled.any_over_icmp() {
+            return None;
+        }
+        let msg = pkt.l3.get(usize::from(pkt.ip?.header_len)..)?;
+        (msg.len() >= ICMP_ECHO_HEADER).then_some(msg)
     }
 
     fn create_flow(

@@ -279,6 +279,55 @@ impl<'a> Exchange<'a> {
         self.sink.record(row.as_ref());
     }
 
+    /// A message that is neither a request nor a response (DeepFlow's "session" messages: ZMTP
+    /// greetings, commands and messages outside REQ/REP), whose first byte came at (`ts_ns`,
+    /// `tcp_seq`): written at once as a row of `type` 2 with its fields on the sender's side (`captured`, the request or response length) and
+    /// counted as a request or a response by who sent it; ok unless `fill` says otherwise.
+    pub fn lone(
+        &mut self,
+        (ts_ns, tcp_seq): (u64, u32),
+        from_client: bool,
+        captured: u32,
+        fill: impl FnOnce(&mut L7FlowLog),
+    ) {
+        self.messages += 1;
+        let base = self.row_base();
+        let row = &mut *self.scratch;
+        *row = L7FlowLog::default();
+        fill_base(row, &base);
+        row.row_type = TYPE_SESSION;
+        row.start_time = ts_ns / 1_000;
+        row.end_time = row.start_time;
+        if from_client {
+            row.req_tcp_seq = tcp_seq;
+            row.captured_request_byte = captured;
+        } else {
+            row.resp_tcp_seq = tcp_seq;
+            row.captured_response_byte = captured;
+        }
+        row.is_tls = self.is_tls;
+        row.response_status = ResponseStatus::Ok.code();
+        fill(row);
+        if self.cfg.blacklist.hides(row) {
+            self.counters.blacklisted += 1;
+            return;
+        }
+        if from_client {
+            self.counters.requests += 1;
+            self.stats.request += 1;
+        } else {
+            self.counters.responses += 1;
+            self.stats.response += 1;
+        }
+        if row.response_status == ResponseStatus::ServerError.code() {
+            self.stats.server_error += 1;
+        } else if row.response_status == ResponseStatus::ClientError.code() {
+            self.stats.client_error += 1;
+        }
+        self.counters.records += 1;
+        self.sink.record(row.as_ref());
+    }
+
     /// Adds to request `id` while it still waits for its response (the rest of a request that
     /// streams over several segments); false when it already left (answered, timed out, pushed
     /// out).

@@ -54,6 +54,7 @@ pub mod ping;
 pub mod postgres;
 pub mod redis;
 pub mod tls;
+pub mod zmtp;
 
 pub use crate::inline;
 pub use config::L7Config;

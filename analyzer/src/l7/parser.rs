@@ -85,9 +85,10 @@ impl Descriptor {
 
 /// Which transport a payload came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Transport {
-    Tcp,
-    Udp,
+    Tcp = 0,
+    Udp = 1,
     /// An ICMP message, header included (one per packet, like a UDP datagram).
     Icmp,
 }

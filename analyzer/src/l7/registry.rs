@@ -38,7 +38,7 @@ macro_rules! l7_registry {
             pub const ALL: &'static [ParserKind] = &[$(ParserKind::$var,)+];
             pub const COUNT: usize = Self::ALL.len();
 
-            pub fn desc(self) -> &'static Descriptor {
+            pub const fn desc(self) -> &'static Descriptor {
                 match self {
                     $(ParserKind::$var => &<$ty as L7Parser>::DESC,)+
                 }
@@ -208,11 +208,64 @@ l7_registry! {
         Mysql: mysql => super::mysql::MysqlSession,
         Postgres: postgres => super::postgres::PostgresSession,
         Kafka: kafka => super::kafka::KafkaSession,
+        Zmtp: zmtp => super::zmtp::ZmtpSession,
         Ping: ping => super::ping::PingSession,
     }
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").
         Grpc = 41, "gRPC" via Http2,
+    }
+}
+
+/// A set of parsers: bit `i` for `ParserKind::ALL[i]`, so walking its bits from the lowest is
+/// walking the registry's (inference) order.
+pub type ParserBits = u64;
+
+const _: () = assert!(ParserKind::COUNT <= ParserBits::BITS as usize);
+
+/// The parsers read from each transport, as [`ParserBits`] (indexed by `Transport as usize`).
+const CARRIED_BY: [ParserBits; 3] = [
+    ParserKind::carried_bits(Transport::Tcp),
+    ParserKind::carried_bits(Transport::Udp),
+    ParserKind::carried_bits(Transport::Icmp),
+];
+
+impl ParserKind {
+    const fn carried_bits(t: Transport) -> ParserBits {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < Self::COUNT {
+            let d = Self::ALL[i].desc();
+            let carried = match t {
+                Transport::Tcp => d.tcp,
+                Transport::Udp => d.udp,
+                Transport::Icmp => d.icmp,
+            };
+            if carried {
+                bits |= 1 << i;
+            }
+            i += 1;
+        }
+        bits
+    }
+
+    /// The parsers read from transport `t`.
+    pub fn carried_by(t: Transport) -> ParserBits {
+        CARRIED_BY[t as usize]
+    }
+
+    /// This parser's bit in [`ParserBits`].
+    pub fn bit(self) -> ParserBits {
+        1 << self as usize
+    }
+
+    /// The parsers of `bits`, in registry order.
+    pub fn each(mut bits: ParserBits) -> impl Iterator<Item = ParserKind> {
+        std::iter::from_fn(move || {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits.wrapping_sub(1);
+            Self::ALL.get(i).copied()
+        })
     }
 }
 

@@ -386,11 +386,10 @@ impl L7Tracker {
 /// The first enabled protocol tried on `ports` that is certain `data` is its message, in
 /// registry order.
 fn certain_of(cfg: &L7Config, ports: [u16; 2], data: &[u8]) -> Option<ParserKind> {
-    ParserKind::ALL.iter().copied().find(|k| {
+    let tcp = cfg.enabled.parsers() & ParserKind::carried_by(Transport::Tcp);
+    ParserKind::each(tcp).find(|k| {
         let p = k.protocol();
-        cfg.enabled.contains(p)
-            && p.over_tcp()
-            && ports.iter().any(|port| cfg.tried_on(p, *port))
+        ports.iter().any(|port| cfg.tried_on(p, *port))
             && k.probe(data, Transport::Tcp) == Probe::Certain
     })
 }
@@ -442,15 +441,19 @@ impl L7Tracker {
             Transport::Tcp | Transport::Udp => ports.iter().any(|port| cfg.tried_on(p, *port)),
         };
         let mut unsure = None;
-        for k in ParserKind::ALL {
+        // The enabled parsers of this transport, in registry order.
+        for k in ParserKind::each(cfg.enabled.parsers() & ParserKind::carried_by(t)) {
             let p = k.protocol();
-            if !fits(p) || !tried(p) {
+            if !tried(p) {
                 continue;
             }
+            // A message that does not say who sent it (ZMTP's greeting, sent by both peers):
+            // the flow's direction (its handshake, else its ports) tells.
             let client = |p: L7Protocol| match p.parser().and_then(|k| k.sent_by_client(payload, t))
             {
+                Some(true) => side,
                 Some(false) => side ^ 1,
-                _ => side,
+                None => guess_server ^ 1,
             };
             match k.probe(payload, t) {
                 Probe::Certain => {
