@@ -3,15 +3,21 @@
 //! then the host stops answering echoes (`icmp_echo_ignore_all`) and a second `ping` goes
 //! unanswered. Every answered echo must be a session row paired by identifier and sequence
 //! number, every unanswered one a timeout row, and the service's application document must
-//! count both. Needs root and ping (scripts/test.sh installs iputils-ping).
+//! count both. tcpdump records the same traffic: `tapflow analyze` of that file must write the
+//! rows the live run wrote, with the request -> reply times tshark measures (`icmp.resptime`).
+//! Needs root, ping, tcpdump and tshark (scripts/test.sh installs them).
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, stats};
+use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
 use netns::{is_root, sh, SpanLab};
+
+/// Echoes `ping` sends in this test: 5 answered (10 packets) and 3 not.
+const ECHO_PACKETS: &str = "13";
 
 /// `ping`'s rows as (identifier, sequence number, row type, status, request / response length).
 fn echoes(rows: &[serde_json::Value]) -> Vec<(u64, u64, u64, u64, i64, i64)> {
@@ -66,8 +72,8 @@ fn application(out: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn answered_and_unanswered_echoes_are_logged() {
-    if !is_root() || !have("/usr/bin/ping") {
-        eprintln!("skipped: needs root and ping (scripts/test.sh installs iputils-ping)");
+    if !is_root() || !have("/usr/bin/ping") || !have("tcpdump") || !have("tshark") {
+        eprintln!("skipped: needs root, ping, tcpdump and tshark (scripts/test.sh installs them)");
         return;
     }
     let dir = std::env::temp_dir().join(format!("tapflow-ping-{}", std::process::id()));
@@ -76,6 +82,16 @@ fn answered_and_unanswered_echoes_are_logged() {
     let lab = SpanLab::new("pg");
     let config = protocols_config(&dir, "HTTP, Ping");
     let out = dir.join("live");
+    let pcap = dir.join("echoes.pcap");
+    let mut dump = Killed(
+        Command::new("tcpdump")
+            .args(["-n", "-U", "-c", ECHO_PACKETS, "-i", &lab.capture, "-w"])
+            .arg(&pcap)
+            .arg("icmp")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump"),
+    );
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
     std::thread::sleep(Duration::from_millis(1500));
     let answered = ping(&lab, "5");
@@ -138,6 +154,60 @@ fn answered_and_unanswered_echoes_are_logged() {
         "{docs:#?}"
     );
     assert_eq!(stats(&out)["l7.timeouts"], 3);
+
+    // The recorded file: the same rows offline, and tshark's times.
+    assert!(dump.0.wait().expect("tcpdump").success());
+    let offline = dir.join("offline");
+    let analyzed = Command::new(env!("CARGO_BIN_EXE_tapflow"))
+        .args(["analyze", "-q", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&offline)
+        .arg(&pcap)
+        .status()
+        .expect("tapflow analyze");
+    assert!(analyzed.success());
+    let times = |rows: &[serde_json::Value]| -> Vec<(u64, u64, u64)> {
+        let mut v: Vec<_> = rows
+            .iter()
+            .filter(|r| r["type"] == 2)
+            .map(|r| {
+                let id = r["request_resource"]
+                    .as_str()
+                    .unwrap_or("")
+                    .parse()
+                    .unwrap_or(0);
+                let seq = r["request_id"].as_u64().unwrap_or(0);
+                (id, seq, r["response_duration"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let offline_rows = l7_rows(&offline);
+    assert_eq!(echoes(&offline_rows), rows, "offline and live rows differ");
+    let ours = times(&offline_rows);
+    let tshark = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-Y", "icmp.resptime", "-T", "fields"])
+        .args(["-e", "icmp.ident", "-e", "icmp.seq", "-e", "icmp.resptime"])
+        .output()
+        .expect("tshark");
+    let mut theirs: Vec<(u64, u64, u64)> = String::from_utf8_lossy(&tshark.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let ms: f64 = f[2].parse().expect("resptime");
+            (
+                f[0].parse().expect("ident"),
+                f[1].parse().expect("seq"),
+                (ms * 1000.0).round() as u64,
+            )
+        })
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs, "ours vs tshark's icmp.resptime (µs)");
     lab.cleanup();
     let _ = std::fs::remove_dir_all(&dir);
 }
