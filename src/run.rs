@@ -12,6 +12,7 @@ use tapflow_control::clickhouse::ClickHouseCounters;
 use tapflow_control::ingest::SenderHandle;
 use tapflow_control::sink::{FanOut, OutputTarget, PrometheusCounters, PrometheusSink};
 use tapflow_control::Config;
+use tapflow_dataplane::capture_rate::CaptureRate;
 use tapflow_dataplane::epoch::ConfigEpoch;
 use tapflow_dataplane::runtime::{
     self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode, XdpSettings,
@@ -165,13 +166,14 @@ fn write_json_atomically(path: &std::path::Path, v: &serde_json::Value) -> std::
 }
 
 /// stats.json while the run goes on: every analyzer counter and the capture's totals.
-fn live_stats(s: &LiveSummary) -> serde_json::Value {
+fn live_stats(s: &LiveSummary, rate: &CaptureRate) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (k, v) in s.counters.entries() {
         m.insert(k, v.into());
     }
     m.insert("frames".into(), s.frames.into());
     m.insert("kernel_drops".into(), s.drops.into());
+    m.insert("capture_rate_limited_ms".into(), rate.paused_ms().into());
     m.insert("active_flows".into(), s.active_flows.into());
     m.insert("elapsed_seconds".into(), s.elapsed.as_secs().into());
     m.insert("running".into(), true.into());
@@ -289,7 +291,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             &cfg,
             &mut sink,
             (prometheus.as_ref(), ingester.as_ref(), clickhouse.as_ref()),
-            &mut |epoch| {
+            &mut |epoch, rate| {
                 if let (Some(c), Some(h)) = (&control, &ingester) {
                     if let Some(id) = c.agent_id() {
                         h.set_agent_id(id);
@@ -331,6 +333,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 if blocked.is_empty() {
                     // Hot: workers take it over between bursts (a new config epoch).
                     epoch.publish(new.analyzer.clone());
+                    rate.set(new.max_capture_pps.unwrap_or(0));
                     eprintln!("tapflow: new configuration from {source} applied without restart");
                     current = new;
                 } else {
@@ -384,8 +387,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
 }
 
 /// One run of the dataplane with `cfg` until stopped (signal, duration, or a restart request
-/// made by `on_tick`, called every second with the run's configuration epoch, through which it
-/// can switch hot settings).
+/// made by `on_tick`, called every second with the run's configuration epoch and capture rate
+/// limit, through which it can switch hot settings).
 fn run_once(
     a: &RunArgs,
     cfg: &Config,
@@ -395,9 +398,10 @@ fn run_once(
         Option<&SenderHandle>,
         Option<&Arc<ClickHouseCounters>>,
     ),
-    on_tick: &mut dyn FnMut(&ConfigEpoch),
+    on_tick: &mut dyn FnMut(&ConfigEpoch, &CaptureRate),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
+    let rate = Arc::new(CaptureRate::new(cfg.max_capture_pps.unwrap_or(0)));
     let ifaces = if a.ifaces.is_empty() {
         match &cfg.interface_regex {
             Some(re) => interfaces_matching(re)?,
@@ -461,6 +465,7 @@ fn run_once(
         epoch: Some(Arc::clone(&epoch)),
         output_shares: output_shares(cfg, ingester.is_some(), clickhouse.is_some()),
         trace: None,
+        capture_rate: Arc::clone(&rate),
     };
     let mut live = live;
     let mut inventory = None;
@@ -497,13 +502,13 @@ fn run_once(
     }
     let mut prev = LiveSummary::default();
     let mut on_second = |s: &LiveSummary| {
-        on_tick(&epoch);
+        on_tick(&epoch, &rate);
         if let Some(p) = prometheus {
             p.set(live_series(s));
             p.set_workers(&s.per_worker);
         }
         // stats.json, rewritten every second while running (replaced at the end).
-        let _ = write_json_atomically(&a.out.join("stats.json"), &live_stats(s));
+        let _ = write_json_atomically(&a.out.join("stats.json"), &live_stats(s, &rate));
         if !a.quiet {
             let dt = (s.elapsed.as_secs_f64() - prev.elapsed.as_secs_f64()).max(1e-3);
             let decode: u64 = s
@@ -569,6 +574,7 @@ fn run_once(
     }
     stats.insert("frames".into(), report.frames.into());
     stats.insert("kernel_drops".into(), report.kernel_drops.into());
+    stats.insert("capture_rate_limited_ms".into(), rate.paused_ms().into());
     stats.insert("records_dropped".into(), report.records_dropped.into());
     stats.insert("ring_full_drops".into(), report.ring_full_drops.into());
     let queues: Vec<serde_json::Value> = report

@@ -8,6 +8,7 @@
 
 pub mod af_packet;
 pub mod af_xdp;
+pub mod capture_rate;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;

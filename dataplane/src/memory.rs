@@ -175,6 +175,7 @@ mod tests {
             epoch: None,
             output_shares: Vec::new(),
             trace: None,
+            capture_rate: Default::default(),
         }
     }
 

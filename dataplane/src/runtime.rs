@@ -11,6 +11,7 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, RecordSink};
 
 use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
+use crate::capture_rate::RateLimited;
 use crate::output::{batch_channel, run_output};
 use crate::pipeline::{lane, run_capture, LaneRx, LaneSource, LaneTx};
 use crate::privileges;
@@ -118,6 +119,8 @@ pub struct LiveConfig {
     /// The syscall tracer, running beside the capture (`tapflow run --ebpf`): its rows join the
     /// run's output.
     pub trace: Option<crate::trace::session::TraceSettings>,
+    /// `max_capture_pps` over every capture worker (0: none; changes while running).
+    pub capture_rate: std::sync::Arc<crate::capture_rate::CaptureRate>,
 }
 
 /// Once-per-second view of the run.
@@ -443,7 +446,7 @@ fn run_workers<'s>(
         let mut handles = Vec::new();
         if analyzers == 0 {
             // Run to completion: each worker captures and analyses its share.
-            for (w, mut src) in sources.into_iter().enumerate() {
+            for (w, src) in sources.into_iter().enumerate() {
                 let (batch_sink, ring) = batch_channel(plan.ring_batches);
                 rings.push(ring);
                 let acfg = AnalyzerConfig {
@@ -453,6 +456,7 @@ fn run_workers<'s>(
                 let (core, published) = (core_of(w), &stats[w]);
                 handles.push(scope.spawn(move || {
                     let pinned = core.map(cpu::pin_current_thread);
+                    let mut src = RateLimited::new(src, &cfg.capture_rate, captures);
                     let mut analyzer = Analyzer::new(acfg);
                     let mut worker = Worker::new(&mut analyzer, batch_sink);
                     worker.published = Some(published);
@@ -522,10 +526,11 @@ fn run_workers<'s>(
                 }));
             }
             let decode = cfg.analyzer.decode;
-            for (c, (mut src, mut lanes)) in sources.into_iter().zip(tx).enumerate() {
+            for (c, (src, mut lanes)) in sources.into_iter().zip(tx).enumerate() {
                 let (core, published) = (core_of(c), &stats[c]);
                 handles.push(scope.spawn(move || {
                     let pinned = core.map(cpu::pin_current_thread);
+                    let mut src = RateLimited::new(src, &cfg.capture_rate, captures);
                     let r = run_capture(
                         &mut src,
                         &mut lanes,

@@ -13,6 +13,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("global.communication.max_throughput_to_ingester", None, "100", "Mbps to the ingester at most (0 or unset: no limit; DeepFlow's default is 100)."),
     ("inputs.cbpf.common.capture_mode", Some("0"), "", "0 local, 1 virtual mirror (hypervisor/node NIC), 2 analyzer (SPAN/ERSPAN)."),
     ("inputs.cbpf.tunning.max_capture_packet_size", Some("65535"), "", "Bytes of each frame looked at (128..=65535); byte counts still come from the headers."),
+    ("inputs.cbpf.tunning.max_capture_pps", None, "200000", "Frames per second the live capture takes at most, capture modes 0 and 1 (unset or 0: no limit; DeepFlow's default is 1048576)."),
     ("inputs.cbpf.af_packet.interface_regex", None, "'^eth[0-9]+$'", "Interfaces to capture."),
     ("inputs.cbpf.af_packet.src_interfaces", None, "[eth1]", "Deprecated; used only without interface_regex."),
     ("inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic", Some("0"), "", "Analyzer mode: 0-7 outer VLAN with this PCP decides the tap_type; 8 outer VLAN; 9 inner VLAN."),

@@ -4,6 +4,7 @@
 //! Every key is documented in docs/configuration.md.
 
 mod deepflow_v7;
+mod dpdk;
 mod duration;
 mod ebpf;
 pub mod example;
@@ -28,6 +29,7 @@ use tapflow_analyzer::mirror::{
 };
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
+pub use dpdk::DpdkConfig;
 pub use duration::parse_duration;
 pub use ebpf::EbpfConfig;
 pub use ingester::{with_port, IngesterConfig};
@@ -60,15 +62,6 @@ pub struct FileOutput {
     pub rotate_bytes: u64,
     /// Rotated files kept per record type (older ones are deleted).
     pub keep_files: u32,
-}
-
-/// DPDK engine settings (`inputs.cbpf.special_network.dpdk`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DpdkConfig {
-    pub eal_args: Vec<String>,
-    pub ports: Vec<String>,
-    pub mempool_mbufs: u32,
-    pub burst: u16,
 }
 
 /// Validated configuration.
@@ -107,6 +100,9 @@ pub struct Config {
     /// `inputs.cbpf.af_packet.tunning.ring_blocks` when it applies (`ring_blocks_enabled`, or
     /// capture mode 2): 1 MiB blocks in each AF_PACKET ring (None: tapflow's 64).
     pub af_packet_ring_blocks: Option<u32>,
+    /// `inputs.cbpf.tunning.max_capture_pps` when it applies (set, capture mode 0 or 1): frames
+    /// per second the live capture takes at most (None or 0: no limit). Hot.
+    pub max_capture_pps: Option<u64>,
     /// Explicit interface list (`src_interfaces`, legacy `static_config.src-interfaces`), used
     /// only when no regex is set.
     pub src_interfaces: Vec<String>,
@@ -153,6 +149,7 @@ impl Default for Config {
             interface_regex: None,
             capture_filter: None,
             af_packet_ring_blocks: None,
+            max_capture_pps: None,
             src_interfaces: Vec::new(),
             agent_group_id: None,
             warnings: Vec::new(),
@@ -639,6 +636,7 @@ impl RawConfig {
             .af_packet
             .tunning
             .ring_blocks(mode, &mut legacy.warnings)?;
+        let max_capture_pps = cbpf.tunning.max_capture_pps(mode, &mut legacy.warnings)?;
         let src_interfaces = legacy
             .pick(
                 cbpf.af_packet.src_interfaces.clone(),
@@ -660,43 +658,7 @@ impl RawConfig {
                 )
             });
         }
-        let rd = &cbpf.special_network.dpdk;
-        if !rd.source.eq_ignore_ascii_case("none") {
-            return Err(invalid(
-                "inputs.cbpf.special_network.dpdk.source",
-                format!("'{}': tapflow's DPDK engine polls the ports itself (--engine dpdk); pdump and eBPF sources are not used", rd.source),
-            ));
-        }
-        if !(1024..=16_777_216).contains(&rd.mempool_mbufs) {
-            return Err(invalid(
-                "inputs.cbpf.special_network.dpdk.mempool_mbufs",
-                format!("{} is outside 1024..=16777216", rd.mempool_mbufs),
-            ));
-        }
-        if !(1..=64).contains(&rd.burst) {
-            return Err(invalid(
-                "inputs.cbpf.special_network.dpdk.burst",
-                format!("{} is outside 1..=64", rd.burst),
-            ));
-        }
-        for p in &rd.ports {
-            let pci = p.len() == 12
-                && p.as_bytes()[4] == b':'
-                && p.as_bytes()[7] == b':'
-                && p.as_bytes()[10] == b'.';
-            if !(pci || p.starts_with("net_")) {
-                return Err(invalid(
-                    "inputs.cbpf.special_network.dpdk.ports",
-                    format!("'{p}' is neither a PCI address (0000:01:00.0) nor a vdev name (net_pcap0, net_af_packet0, ...)"),
-                ));
-            }
-        }
-        let dpdk = DpdkConfig {
-            eal_args: rd.eal_args.clone(),
-            ports: rd.ports.clone(),
-            mempool_mbufs: rd.mempool_mbufs,
-            burst: rd.burst,
-        };
+        let dpdk = cbpf.special_network.dpdk.build()?;
         let mirror = MirrorConfig {
             mode,
             tap_types: TapTypeMap::new(vlan_source, default_tap, &table),
@@ -788,6 +750,7 @@ impl RawConfig {
             interface_regex,
             capture_filter,
             af_packet_ring_blocks,
+            max_capture_pps,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,
         })

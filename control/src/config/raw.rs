@@ -86,39 +86,40 @@ pub(super) struct Cbpf {
 pub(super) struct CbpfTunning {
     /// Bytes of a frame captured and decoded at most (128..=65535, default 65535).
     pub(super) max_capture_packet_size: Option<u32>,
+    /// Frames per second the live capture takes at most (DeepFlow's leaky bucket).
+    max_capture_pps: Option<u64>,
+}
+
+impl CbpfTunning {
+    /// The live capture's frame rate limit when `max_capture_pps` applies: set (tapflow's
+    /// default is no limit, where DeepFlow's is 1048576) and outside capture mode 2 (DeepFlow
+    /// ignores it in analyzer mode; a warning says so). Some(0) is no limit.
+    pub(super) fn max_capture_pps(
+        &self,
+        mode: tapflow_analyzer::mirror::CaptureMode,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<u64>, super::ConfigError> {
+        const KEY: &str = "inputs.cbpf.tunning.max_capture_pps";
+        match self.max_capture_pps {
+            Some(n) if n > 1_000_000_000 => Err(super::ConfigError::Invalid {
+                key: KEY,
+                problem: format!("{n} is above 1000000000 frames per second"),
+            }),
+            Some(_) if mode == tapflow_analyzer::mirror::CaptureMode::Analyzer => {
+                warnings.push(format!(
+                    "{KEY} does not apply in capture_mode 2 (analyzer), as in DeepFlow"
+                ));
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct SpecialNetwork {
-    pub(super) dpdk: RawDpdk,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct RawDpdk {
-    /// DeepFlow: None / eBPF / pDump. tapflow polls ports itself: only None is accepted.
-    pub(super) source: String,
-    /// tapflow: EAL arguments, e.g. ["-l", "0-1", "--allow", "0000:01:00.0"].
-    pub(super) eal_args: Vec<String>,
-    /// tapflow: ports to capture (PCI addresses or vdev names).
-    pub(super) ports: Vec<String>,
-    /// tapflow: mbufs in the rx mempool.
-    pub(super) mempool_mbufs: u32,
-    /// tapflow: packets per rx burst.
-    pub(super) burst: u16,
-}
-
-impl Default for RawDpdk {
-    fn default() -> Self {
-        RawDpdk {
-            source: "None".into(),
-            eal_args: Vec::new(),
-            ports: Vec::new(),
-            mempool_mbufs: 16_384,
-            burst: 64,
-        }
-    }
+    pub(super) dpdk: super::dpdk::RawDpdk,
 }
 
 #[derive(Debug, Default, Deserialize)]
