@@ -1,9 +1,10 @@
 //! `inputs.cbpf.tunning.max_capture_pps` on a live capture: `tapflow run` (AF_PACKET) on one end
 //! of a veth pair the test creates, `tapflow replay` of a generated capture far faster than the
 //! limit on the other. The run must take frames at the limit's rate (not more, and not much
-//! less), leave the rest in the kernel ring instead of reading it, and count its pauses; in
-//! capture mode 2 the limit does not apply (as in DeepFlow) and every frame is read. Needs
-//! root; CI runs as root.
+//! less), leave the rest in the kernel ring instead of reading it, and count its pauses; a
+//! SIGHUP that lifts the limit lets the run read the rest at once (a hot setting); in capture
+//! mode 2 the limit does not apply (as in DeepFlow) and every frame is read. Needs root; CI
+//! runs as root.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,9 +26,15 @@ fn stats(out: &Path) -> serde_json::Value {
         .expect("json")
 }
 
-/// Runs the capture with `config` while 10,000-odd frames are replayed at 20,000 per second;
-/// returns the run's stats and the frames replayed.
-fn limited_run(dir: &Path, tag: &str, config: &str) -> (serde_json::Value, u64) {
+/// Runs the capture with `config` while 10,000-odd frames are replayed at 20,000 per second,
+/// then calls `after_replay` with the run's pid and config file; returns the run's stats and the
+/// frames replayed.
+fn limited_run(
+    dir: &Path,
+    tag: &str,
+    config: &str,
+    after_replay: impl FnOnce(u32, &Path),
+) -> (serde_json::Value, u64) {
     let pcap = dir.join("in.pcap");
     if !pcap.exists() {
         let spec = GenSpec {
@@ -58,6 +65,7 @@ fn limited_run(dir: &Path, tag: &str, config: &str) -> (serde_json::Value, u64) 
         .status()
         .expect("replay");
     assert!(replay.success());
+    after_replay(run.id(), &cfg);
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
     let offline = dir.join(format!("{tag}-offline"));
     let st = Command::new(BIN)
@@ -84,7 +92,7 @@ fn the_capture_takes_frames_at_the_limit_and_counts_its_pauses() {
         format!("inputs:\n  cbpf:\n    common:\n      capture_mode: {mode}\n    tunning:\n      max_capture_pps: {LIMIT}\n")
     };
 
-    let (limited, sent) = limited_run(&dir, "rl", &yaml(0));
+    let (limited, sent) = limited_run(&dir, "rl", &yaml(0), |_, _| {});
     let frames = limited["frames"].as_u64().expect("frames");
     assert!(
         sent > 4 * LIMIT * RUN_S / 2,
@@ -105,8 +113,24 @@ fn the_capture_takes_frames_at_the_limit_and_counts_its_pauses() {
     assert!(frames < sent);
     assert_eq!(limited["kernel_drops"], 0);
 
+    // The limit lifted by a SIGHUP half-way: what waited in the ring is read at once.
+    let (lifted, sent) = limited_run(&dir, "rh", &yaml(0), |pid, cfg| {
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::write(cfg, yaml(0).replace(&LIMIT.to_string(), "0")).expect("config");
+        let hup = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(hup.success());
+    });
+    assert_eq!(lifted["frames"].as_u64(), Some(sent), "{lifted:#}");
+    assert!(
+        lifted["capture_rate_limited_ms"].as_u64() > Some(100),
+        "{lifted:#}"
+    );
+
     // Capture mode 2: DeepFlow's analyzer mode does not limit; every frame is read.
-    let (analyzer, sent) = limited_run(&dir, "ra", &yaml(2));
+    let (analyzer, sent) = limited_run(&dir, "ra", &yaml(2), |_, _| {});
     assert_eq!(analyzer["frames"].as_u64(), Some(sent), "{analyzer:#}");
     assert_eq!(analyzer["capture_rate_limited_ms"], 0);
     let _ = std::fs::remove_dir_all(&dir);
