@@ -18,13 +18,10 @@ const LIMIT: u64 = 1_000;
 /// Seconds of capture.
 const RUN_S: u64 = 4;
 
+mod live_support;
 mod netns;
+use live_support::stats;
 use netns::{is_root, VethNs};
-
-fn stats(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).expect("stats"))
-        .expect("json")
-}
 
 /// Runs the capture with `config` while 10,000-odd frames are replayed at 20,000 per second,
 /// then calls `after_replay` with the run's pid and config file; returns the run's stats and the
@@ -57,14 +54,7 @@ fn limited_run(
         .spawn()
         .expect("tapflow run");
     std::thread::sleep(Duration::from_millis(1000));
-    let replay = Command::new("ip")
-        .args([
-            "netns", "exec", &net.ns, BIN, "replay", "--pps", "20000", "--iface", &net.peer,
-        ])
-        .arg(&pcap)
-        .status()
-        .expect("replay");
-    assert!(replay.success());
+    net.replay(&pcap, "20000");
     after_replay(run.id(), &cfg);
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
     let offline = dir.join(format!("{tag}-offline"));

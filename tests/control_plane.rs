@@ -459,23 +459,13 @@ fn live_run_applies_the_controllers_configuration() {
         .expect("gen");
     assert!(g.status.success());
     let pcap = gen.join("t.pcap");
-    let replay = |first: &str| {
-        let st = Command::new("ip")
-            .args([
-                "netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer, "--pps", "2000",
-            ])
-            .arg(&pcap)
-            .status()
-            .expect("replay");
-        assert!(st.success(), "replay {first}");
-    };
-    replay("before the update");
+    net.replay(&pcap, "2000");
     std::thread::sleep(Duration::from_millis(500));
     group_config(&s, "update", &cfg, &span_cfg(6));
     run.expect("applied without restart", Duration::from_secs(10));
     // Workers take an epoch over on their next publish tick (100 ms).
     std::thread::sleep(Duration::from_millis(500));
-    replay("after the update");
+    net.replay(&pcap, "2000");
     std::thread::sleep(Duration::from_millis(500));
     // `tapflow run` with a controller exits on SIGTERM (flows flushed: the rows below).
     assert!(run.stop(), "tapflow run did not exit on SIGTERM");

@@ -169,14 +169,7 @@ fn af_packet_vdev(tag: &str, qpairs: u16) {
             Err(_) => panic!("{tag}: the DPDK run never reported capturing"),
         }
     }
-    let st = Command::new("ip")
-        .args([
-            "netns", "exec", &net.ns, BIN, "replay", "--pps", "20000", "--iface", &net.peer,
-        ])
-        .arg(&pcap)
-        .status()
-        .expect("replay");
-    assert!(st.success());
+    net.replay(&pcap, "20000");
     assert!(run.wait().expect("wait").success());
     let (live, workers) = flows(&out.join("l4_flow_log.jsonl"));
     assert_eq!(

@@ -82,18 +82,6 @@ fn run_agent(
     Proc::spawn_env(&args, &[("TAPFLOW_TOKEN", TOKEN)])
 }
 
-/// Replays `pcap` from the namespace end of `net` (the agent captures the host end).
-fn replay(net: &VethNs, pcap: &Path, pps: &str) {
-    let st = Command::new("ip")
-        .args([
-            "netns", "exec", &net.ns, BIN, "replay", "--iface", &net.peer, "--pps", pps,
-        ])
-        .arg(pcap)
-        .status()
-        .expect("replay");
-    assert!(st.success(), "replay");
-}
-
 /// Two live agents on their own veth pairs, registered with a server that has a token: each gets
 /// its agent id from the controller, and every record of each arrives once under that id. Agent
 /// a is told where the ingester is by `--ingester`, agent b by its group's configuration
@@ -174,8 +162,8 @@ fn live_agents_with_a_controller_and_token() {
     std::thread::sleep(Duration::from_millis(2500));
     let pa = gen(&dir, "a", 8, 0, 60);
     let pb = gen(&dir, "b", 9, 2000, 60);
-    replay(&na, &pa, "3000");
-    replay(&nb, &pb, "3000");
+    na.replay(&pa, "3000");
+    nb.replay(&pb, "3000");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         a.stop_within(Duration::from_secs(20)),
@@ -230,14 +218,14 @@ fn server_outage_and_restart() {
     let out = dir.join("out");
     let agent = run_agent(&net.host, &out, Some(&ingest), None, None);
     std::thread::sleep(Duration::from_millis(1500));
-    replay(&net, &gen(&dir, "one", 11, 0, 40), "4000");
+    net.replay(&gen(&dir, "one", 11, 0, 40), "4000");
     std::thread::sleep(Duration::from_millis(1500));
     // Killed, not stopped: what it held is gone.
     drop(s1);
-    replay(&net, &gen(&dir, "two", 12, 1000, 40), "4000");
+    net.replay(&gen(&dir, "two", 12, 1000, 40), "4000");
     std::thread::sleep(Duration::from_secs(2));
     let s2 = start_server(&dir.join("server2"), &ingest, false);
-    replay(&net, &gen(&dir, "three", 13, 2000, 40), "4000");
+    net.replay(&gen(&dir, "three", 13, 2000, 40), "4000");
     // Reconnect backoff is at most 15 s; flows are reported when they end or at the stop.
     std::thread::sleep(Duration::from_secs(3));
     assert!(

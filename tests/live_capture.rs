@@ -100,14 +100,7 @@ fn live_vs_offline_with(
         .spawn()
         .expect("tapflow run");
     std::thread::sleep(Duration::from_millis(1200));
-    let replay = Command::new("ip")
-        .args([
-            "netns", "exec", &net.ns, BIN, "replay", "--pps", "50000", "--iface", &net.peer,
-        ])
-        .arg(&pcap)
-        .status()
-        .expect("replay");
-    assert!(replay.success());
+    net.replay(&pcap, "50000");
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
     assert_eq!(
         xdp_attached(&net.host),

@@ -69,6 +69,24 @@ impl VethNs {
         v
     }
 
+    /// `tapflow replay` of `pcap` at `pps` frames per second out of the namespace's end (the
+    /// host end is the one captured).
+    pub(crate) fn replay(&self, pcap: &std::path::Path, pps: &str) {
+        let st = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns,
+                env!("CARGO_BIN_EXE_tapflow"),
+                "replay",
+            ])
+            .args(["--pps", pps, "--iface", &self.peer])
+            .arg(pcap)
+            .status()
+            .expect("replay");
+        assert!(st.success(), "tapflow replay {}", pcap.display());
+    }
+
     pub(crate) fn cleanup(&self) {
         let _ = Command::new("ip")
             .args(["link", "del", &self.host])

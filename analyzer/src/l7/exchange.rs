@@ -319,11 +319,7 @@ impl<'a> Exchange<'a> {
             self.counters.responses += 1;
             self.stats.response += 1;
         }
-        if row.response_status == ResponseStatus::ServerError.code() {
-            self.stats.server_error += 1;
-        } else if row.response_status == ResponseStatus::ClientError.code() {
-            self.stats.client_error += 1;
-        }
+        count_errors(self.stats, row.response_status);
         self.counters.records += 1;
         self.sink.record(row.as_ref());
     }
@@ -412,12 +408,17 @@ impl<'a> Exchange<'a> {
             }
         };
         self.stats.response += 1;
-        if row.response_status == ResponseStatus::ServerError.code() {
-            self.stats.server_error += 1;
-        } else if row.response_status == ResponseStatus::ClientError.code() {
-            self.stats.client_error += 1;
-        }
+        count_errors(self.stats, row.response_status);
         self.counters.records += 1;
         self.sink.record(row.as_ref());
+    }
+}
+
+/// A row's client or server error in the flow's L7 stats.
+fn count_errors(stats: &mut L7Stats, response_status: u8) {
+    if response_status == ResponseStatus::ServerError.code() {
+        stats.server_error += 1;
+    } else if response_status == ResponseStatus::ClientError.code() {
+        stats.client_error += 1;
     }
 }

@@ -758,6 +758,8 @@ impl RawConfig {
 }
 
 #[cfg(test)]
+mod capture_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tracer_tests;
