@@ -289,6 +289,23 @@ impl<'a> Conv<'a> {
         t
     }
 
+    /// An ICMP echo request from the client or reply from the server (ICMPv6 in IPv6
+    /// conversations) with `data` bytes of data. ICMP has no ports: the conversation's become 0.
+    pub(crate) fn icmp_echo(&mut self, t: u64, from_client: bool, id_seq: (u16, u16), data: usize) {
+        let proto = build::icmp_proto(self.c.0);
+        self.exp.protocol = proto;
+        (self.c.1, self.s.1) = (0, 0);
+        (self.exp.client, self.exp.server) = (sock(self.c), sock(self.s));
+        let (src, dst) = if from_client {
+            (self.c.0, self.s.0)
+        } else {
+            (self.s.0, self.c.0)
+        };
+        let bytes: Vec<u8> = (0..data).map(|k| k as u8).collect();
+        let msg = build::icmp_echo(src, dst, !from_client, id_seq.0, id_seq.1, &bytes);
+        self.emit(t, from_client, proto, &msg, data);
+    }
+
     /// A UDP datagram carrying `payload`.
     pub(crate) fn udp_data(&mut self, t: u64, from_client: bool, payload: &[u8]) {
         self.exp.protocol = IPPROTO_UDP;

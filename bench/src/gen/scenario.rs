@@ -70,6 +70,8 @@ pub enum Scenario {
     /// AMQP 0-9-1: connection and channel opening, Queue.Declare, Basic.Get with content,
     /// Basic.Publish.
     Amqp,
+    /// ping: 2-4 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
+    Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
     SmallFlood,
     /// One SYN that is never answered (SYN flood / scan).
@@ -77,7 +79,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 28] = [
+    pub const ALL: [Scenario; 29] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -104,6 +106,7 @@ impl Scenario {
         Scenario::Mqtt,
         Scenario::Nats,
         Scenario::Amqp,
+        Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
     ];
@@ -149,6 +152,7 @@ impl Scenario {
             Scenario::Mqtt => "mqtt",
             Scenario::Nats => "nats",
             Scenario::Amqp => "amqp",
+            Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
         }
@@ -579,6 +583,25 @@ pub(crate) fn run(
             t = c.message(t + MS, true, &l7_msg::amqp_publish(rng));
             c.l7_one_way("AMQP");
             c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Ping => {
+            let id = (i % 65_536) as u16;
+            let data = 56; // ping's default
+            let echoes = rng.range(2, 5) as u16;
+            let mut t = t0;
+            for seq in 1..=echoes {
+                c.icmp_echo(t, true, (id, seq), data);
+                if seq < echoes || rng.range(0, 2) == 0 {
+                    let t_resp = t + rng.range(1, 20) * MS / 10;
+                    c.l7_exchange("Ping", t, t_resp, None);
+                    c.icmp_echo(t_resp, false, (id, seq), data);
+                } else {
+                    // Unanswered: a timeout row when the flow ends.
+                    c.l7_one_way("Ping");
+                }
+                t += 10 * MS;
+            }
             vec![c.finish(ct(CloseType::Finish))]
         }
         Scenario::SmallFlood => {
