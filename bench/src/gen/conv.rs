@@ -266,6 +266,17 @@ impl<'a> Conv<'a> {
         }
     }
 
+    /// A message of `proto` that is a row of its own (a ZMTP greeting), counted as a request
+    /// when the client sent it, else as a response.
+    pub(crate) fn l7_lone(&mut self, proto: &str, from_client: bool) {
+        self.exp.l7_protocol = proto.to_string();
+        if from_client {
+            self.exp.l7_request += 1;
+        } else {
+            self.exp.l7_response += 1;
+        }
+    }
+
     /// A message of `proto` that gets no answer by design (a QoS 0 publish, a server greeting):
     /// a request row.
     pub(crate) fn l7_one_way(&mut self, proto: &str) {

@@ -531,6 +531,48 @@ pub(crate) fn amqp_publish(rng: &mut Rng) -> Vec<u8> {
     v
 }
 
+/// A ZMTP 3.1 greeting with the NULL mechanism.
+pub(crate) fn zmtp_greeting() -> Vec<u8> {
+    let mut g = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1];
+    g.extend_from_slice(b"NULL");
+    g.resize(64, 0);
+    g
+}
+
+/// A ZMTP frame: flags (MORE 0x01, COMMAND 0x04; LONG is added for bodies over 255 bytes).
+fn zmtp_frame(flags: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = if body.len() > 255 {
+        let mut f = vec![flags | 0x02];
+        f.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        f
+    } else {
+        vec![flags, body.len() as u8]
+    };
+    f.extend_from_slice(body);
+    f
+}
+
+/// A READY command announcing the socket type (`REQ`, `REP`, ...).
+pub(crate) fn zmtp_ready(socket_type: &[u8]) -> Vec<u8> {
+    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type);
+    zmtp_frame(0x04, &body)
+}
+
+/// A REQ request and the REP reply: each the empty delimiter and a body (some over 255 bytes).
+pub(crate) fn zmtp_exchange(rng: &mut Rng) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let message = |len: usize| {
+        let mut m = zmtp_frame(0x01, b"");
+        let body: Vec<u8> = (0..len).map(|k| b'a' + (k % 26) as u8).collect();
+        m.extend_from_slice(&zmtp_frame(0x00, &body));
+        m
+    };
+    let q = message(rng.range(1, 600) as usize);
+    let r = message(rng.range(1, 4000) as usize);
+    (q, r, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,9 @@ pub enum Scenario {
     /// AMQP 0-9-1: connection and channel opening, Queue.Declare, Basic.Get with content,
     /// Basic.Publish.
     Amqp,
-    /// ping: 2-4 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
+    /// ZeroMQ REQ/REP over ZMTP 3.1: greetings, READY commands, 1-5 round trips.
+    Zmtp,
+    /// ping: 2-5 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
     Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
     SmallFlood,
@@ -79,7 +81,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 29] = [
+    pub const ALL: [Scenario; 30] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -106,6 +108,7 @@ impl Scenario {
         Scenario::Mqtt,
         Scenario::Nats,
         Scenario::Amqp,
+        Scenario::Zmtp,
         Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
@@ -152,6 +155,7 @@ impl Scenario {
             Scenario::Mqtt => "mqtt",
             Scenario::Nats => "nats",
             Scenario::Amqp => "amqp",
+            Scenario::Zmtp => "zmtp",
             Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
@@ -248,6 +252,7 @@ pub(crate) fn run(
         Scenario::Mqtt => 1883,
         Scenario::Nats => 4222,
         Scenario::Amqp => 5672,
+        Scenario::Zmtp => 5555,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -582,6 +587,25 @@ pub(crate) fn run(
             }
             t = c.message(t + MS, true, &l7_msg::amqp_publish(rng));
             c.l7_one_way("AMQP");
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Zmtp => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            // Greetings and READY commands: rows of their own, by who sent them.
+            for (from_client, msg) in [
+                (true, l7_msg::zmtp_greeting()),
+                (false, l7_msg::zmtp_greeting()),
+                (true, l7_msg::zmtp_ready(b"REQ")),
+                (false, l7_msg::zmtp_ready(b"REP")),
+            ] {
+                t = c.message(t + MS / 2, from_client, &msg);
+                c.l7_lone("ZMTP", from_client);
+            }
+            for _ in 0..rng.range(1, 5) {
+                let exchange = l7_msg::zmtp_exchange(rng);
+                t = query(&mut c, t, rng, "ZMTP", exchange);
+            }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
