@@ -110,6 +110,30 @@ fn req_rep_pub_sub_and_a_refused_login_are_logged() {
             .all(|e| kind(e) == "Command" && e["response_exception"] == "400"),
         "{errors:#?}"
     );
+
+    // The application metrics count each message by its sender, as the flows' L7 stats do
+    // (DeepFlow's): a client's greeting is a request, a server's a response.
+    let jsonl = |file: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .filter(|d: &serde_json::Value| d["l7_protocol"] == 106)
+            .collect()
+    };
+    let sum = |v: &[serde_json::Value], k: &str| -> u64 {
+        v.iter().map(|d| d[k].as_u64().unwrap_or(0)).sum()
+    };
+    let (docs, flows) = (
+        jsonl("flow_metrics.application.1m.jsonl"),
+        jsonl("l4_flow_log.jsonl"),
+    );
+    assert_eq!(
+        (sum(&docs, "request"), sum(&docs, "response")),
+        (sum(&flows, "l7_request"), sum(&flows, "l7_response")),
+        "{docs:#?}"
+    );
+    assert!(sum(&docs, "request") >= 5 + 3 + 2, "{docs:#?}");
     lab.cleanup();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -230,14 +230,14 @@ impl AppMeter {
 
     /// Adds `part` of request log row `r`.
     pub(crate) fn add_part(&mut self, r: &L7FlowLog, part: RowPart, pool: &mut BucketPool) {
-        use crate::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
+        use crate::record::l7::TYPE_SESSION;
         if part != RowPart::Response {
-            self.request += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
+            self.request += u64::from(r.counts_request());
         }
         if part == RowPart::Request {
             return;
         }
-        self.response += u64::from(matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION));
+        self.response += u64::from(r.counts_response());
         if r.row_type == TYPE_SESSION && r.response_duration > 0 {
             self.rrt_sum += r.response_duration;
             self.rrt_count += 1;

@@ -296,6 +296,7 @@ impl<'a> Exchange<'a> {
         *row = L7FlowLog::default();
         fill_base(row, &base);
         row.row_type = TYPE_SESSION;
+        row.lone_from_client = Some(from_client);
         row.start_time = ts_ns / 1_000;
         row.end_time = row.start_time;
         if from_client {

@@ -37,6 +37,12 @@ pub struct L7FlowLog {
     /// 0 request only, 1 response only, 2 request and response.
     #[serde(rename = "type")]
     pub row_type: u8,
+    /// A message of its own written as a session (`type` 2, DeepFlow's ZMTP greetings,
+    /// commands and PUB/SUB messages): who sent it. It counts as a request (the client's) or a
+    /// response (the server's) in the application metrics, as DeepFlow's L7 stats count it.
+    /// Not a column: `None` for every other row.
+    #[serde(skip)]
+    pub lone_from_client: Option<bool>,
     pub signal_source: u8,
     pub capture_network_type: u8,
     pub tap_port: u64,
@@ -119,6 +125,27 @@ impl SyscallFields {
     }
 }
 
+impl L7FlowLog {
+    /// Counts as a request in the metrics: a request or a session, not a server's lone message.
+    pub fn counts_request(&self) -> bool {
+        match self.row_type {
+            TYPE_REQUEST => true,
+            TYPE_SESSION => self.lone_from_client != Some(false),
+            _ => false,
+        }
+    }
+
+    /// Counts as a response in the metrics: a response or a session, not a client's lone
+    /// message.
+    pub fn counts_response(&self) -> bool {
+        match self.row_type {
+            TYPE_RESPONSE => true,
+            TYPE_SESSION => self.lone_from_client != Some(true),
+            _ => false,
+        }
+    }
+}
+
 impl Default for L7FlowLog {
     fn default() -> Self {
         L7FlowLog {
@@ -127,6 +154,7 @@ impl Default for L7FlowLog {
             start_time: 0,
             end_time: 0,
             row_type: TYPE_REQUEST,
+            lone_from_client: None,
             signal_source: 0,
             capture_network_type: 0,
             tap_port: 0,

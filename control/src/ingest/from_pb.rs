@@ -241,6 +241,9 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         start_time: b.start_time / 1_000,
         end_time: b.end_time / 1_000,
         row_type: u8c(head.msg_type),
+        // Not on the wire: a lone message's session row counts as a request and a response in
+        // the receiving side's metrics.
+        lone_from_client: None,
         // DeepFlow's ingester: rows from an eBPF tap_port are eBPF rows.
         signal_source: if TapPort(b.tap_port).kind() == TapPortKind::Ebpf as u8 {
             SIGNAL_SOURCE_EBPF

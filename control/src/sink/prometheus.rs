@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tapflow_analyzer::record::l7::{TYPE_REQUEST, TYPE_RESPONSE, TYPE_SESSION};
+use tapflow_analyzer::record::l7::TYPE_SESSION;
 use tapflow_analyzer::{L4FlowLog, L7FlowLog, RecordRef};
 
 use super::{Sink, SinkError, SinkStats};
@@ -192,8 +192,8 @@ impl State {
     fn add_request(&mut self, r: &L7FlowLog) {
         let addr = address(r.peers.ip_1, r.peers.server_port);
         let s = self.service(addr, r.peers.protocol, r.l7_protocol_str);
-        s.requests += u64::from(matches!(r.row_type, TYPE_REQUEST | TYPE_SESSION));
-        s.responses += u64::from(matches!(r.row_type, TYPE_RESPONSE | TYPE_SESSION));
+        s.requests += u64::from(r.counts_request());
+        s.responses += u64::from(r.counts_response());
         match r.response_status {
             2 => s.timeouts += 1,
             3 => s.server_errors += 1,

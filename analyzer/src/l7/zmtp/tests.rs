@@ -133,6 +133,23 @@ fn req_rep_messages_pair_and_the_handshake_is_logged() {
 }
 
 #[test]
+fn lone_messages_count_by_sender_in_the_metrics_as_in_the_flow_stats() {
+    let mut t = talk();
+    for (i, (client, m)) in req_rep().iter().enumerate() {
+        t.tcp(i as f64 * 10.0, *client, m);
+    }
+    t.tcp(100.0, true, &cmd(b"PING", b"\0\x10"));
+    let out = t.finish();
+    let rows = |f: fn(&crate::record::L7FlowLog) -> bool| out.l7.iter().filter(|r| f(r)).count();
+    let flows = |f: fn(&crate::record::L4FlowLog) -> u32| out.l4.iter().map(f).sum::<u32>();
+    // Client: greeting, READY, 2 requests, PING; server: greeting, READY, 2 replies.
+    assert_eq!(rows(|r| r.counts_request()), 5);
+    assert_eq!(rows(|r| r.counts_response()), 4);
+    assert_eq!(flows(|f| f.l7_request), 5);
+    assert_eq!(flows(|f| f.l7_response), 4);
+}
+
+#[test]
 fn every_cut_of_the_conversation_gives_the_same_rows() {
     same_rows_at_every_cut(&req_rep(), talk);
 }
