@@ -256,36 +256,30 @@ impl<'a> Exchange<'a> {
     /// A request that gets no response by design (memcached `noreply`, MQTT QoS 0 publishes):
     /// written at once as a request row (`type` 0) with status ok; not a timeout.
     pub fn one_way(&mut self, captured: u32, fill: impl FnOnce(&mut L7FlowLog)) {
-        self.messages += 1;
-        self.counters.requests += 1;
-        let base = self.row_base();
-        let row = &mut *self.scratch;
-        *row = L7FlowLog::default();
-        fill_base(row, &base);
-        row.row_type = TYPE_REQUEST;
-        row.start_time = self.ts_ns / 1_000;
-        row.end_time = row.start_time;
-        row.req_tcp_seq = self.tcp_seq;
-        row.captured_request_byte = captured;
-        row.is_tls = self.is_tls;
-        row.response_status = ResponseStatus::Ok.code();
-        fill(row);
-        if self.cfg.blacklist.hides(row) {
-            self.counters.blacklisted += 1;
-            return;
-        }
-        self.stats.request += 1;
-        self.counters.records += 1;
-        self.sink.record(row.as_ref());
+        let at = (self.ts_ns, self.tcp_seq);
+        self.alone(at, TYPE_REQUEST, true, captured, fill);
     }
 
     /// A message that is neither a request nor a response (DeepFlow's "session" messages: ZMTP
     /// greetings, commands and messages outside REQ/REP), whose first byte came at (`ts_ns`,
-    /// `tcp_seq`): written at once as a row of `type` 2 with its fields on the sender's side (`captured`, the request or response length) and
-    /// counted as a request or a response by who sent it; ok unless `fill` says otherwise.
+    /// `tcp_seq`): written at once as a row of `type` 2 with its fields on the sender's side
+    /// (`captured`, the request or response length) and counted as a request or a response by
+    /// who sent it; ok unless `fill` says otherwise.
     pub fn lone(
         &mut self,
+        at: (u64, u32),
+        from_client: bool,
+        captured: u32,
+        fill: impl FnOnce(&mut L7FlowLog),
+    ) {
+        self.alone(at, TYPE_SESSION, from_client, captured, fill);
+    }
+
+    /// A row of one message, written at once (`one_way`, `lone`).
+    fn alone(
+        &mut self,
         (ts_ns, tcp_seq): (u64, u32),
+        row_type: u8,
         from_client: bool,
         captured: u32,
         fill: impl FnOnce(&mut L7FlowLog),
@@ -295,8 +289,10 @@ impl<'a> Exchange<'a> {
         let row = &mut *self.scratch;
         *row = L7FlowLog::default();
         fill_base(row, &base);
-        row.row_type = TYPE_SESSION;
-        row.lone_from_client = Some(from_client);
+        row.row_type = row_type;
+        if row_type == TYPE_SESSION {
+            row.lone_from_client = Some(from_client);
+        }
         row.start_time = ts_ns / 1_000;
         row.end_time = row.start_time;
         if from_client {
@@ -309,15 +305,18 @@ impl<'a> Exchange<'a> {
         row.is_tls = self.is_tls;
         row.response_status = ResponseStatus::Ok.code();
         fill(row);
+        if from_client {
+            self.counters.requests += 1;
+        } else {
+            self.counters.responses += 1;
+        }
         if self.cfg.blacklist.hides(row) {
             self.counters.blacklisted += 1;
             return;
         }
         if from_client {
-            self.counters.requests += 1;
             self.stats.request += 1;
         } else {
-            self.counters.responses += 1;
             self.stats.response += 1;
         }
         count_errors(self.stats, row.response_status);
