@@ -78,12 +78,18 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# chDB, the current ClickHouse engine in-process (PyPI), checks DeepFlow's exact DDL and types.
-if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ] && ! /usr/bin/python3 -c 'import chdb' 2>/dev/null; then
+# From PyPI: chDB, the current ClickHouse engine in-process, checks DeepFlow's exact DDL and
+# types; anthunder (Ant Group's sofa-bolt-python) is the SOFARPC server and client.
+pypi=()
+if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
+  /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
+  /usr/bin/python3 -c 'import anthunder' 2>/dev/null || pypi+=(anthunder)
+fi
+if [ ${#pypi[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    /usr/bin/python3 -m pip install -q --break-system-packages chdb-core >/dev/null
+    /usr/bin/python3 -m pip install -q --break-system-packages "${pypi[@]}" >/dev/null
   else
-    echo "missing: chdb (pip install chdb-core)" >&2
+    echo "missing: ${pypi[*]} (pip install ${pypi[*]})" >&2
     exit 1
   fi
 fi

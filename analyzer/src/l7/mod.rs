@@ -53,6 +53,7 @@ pub mod nats;
 pub mod ping;
 pub mod postgres;
 pub mod redis;
+pub mod sofarpc;
 pub mod tls;
 pub mod zmtp;
 

@@ -201,6 +201,7 @@ l7_registry! {
         Nats: nats => super::nats::NatsSession,
         Amqp: amqp => super::amqp::AmqpSession,
         Dubbo: dubbo => super::dubbo::DubboSession,
+        SofaRpc: sofarpc => super::sofarpc::SofaRpcSession,
         FastCgi: fastcgi => super::fastcgi::FastCgiSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,

@@ -72,6 +72,8 @@ pub enum Scenario {
     Amqp,
     /// ZeroMQ REQ/REP over ZMTP 3.1: greetings, READY commands, 1-5 round trips.
     Zmtp,
+    /// SOFARPC: 1-5 Bolt calls on a connection, some failing (NO_PROCESSOR, CLIENT_SEND_ERROR).
+    SofaRpc,
     /// ping: 2-5 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
     Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
@@ -81,7 +83,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 30] = [
+    pub const ALL: [Scenario; 31] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -109,6 +111,7 @@ impl Scenario {
         Scenario::Nats,
         Scenario::Amqp,
         Scenario::Zmtp,
+        Scenario::SofaRpc,
         Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
@@ -156,6 +159,7 @@ impl Scenario {
             Scenario::Nats => "nats",
             Scenario::Amqp => "amqp",
             Scenario::Zmtp => "zmtp",
+            Scenario::SofaRpc => "sofarpc",
             Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
@@ -253,6 +257,7 @@ pub(crate) fn run(
         Scenario::Nats => 4222,
         Scenario::Amqp => 5672,
         Scenario::Zmtp => 5555,
+        Scenario::SofaRpc => 12200,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -536,6 +541,15 @@ pub(crate) fn run(
             for id in 1..=rng.range(1, 6) {
                 let exchange = l7_msg::dubbo_exchange(rng, id);
                 t = query(&mut c, t, rng, "Dubbo", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::SofaRpc => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for id in 1..=rng.range(1, 6) as u32 {
+                let exchange = l7_msg::sofa_exchange(rng, id);
+                t = query(&mut c, t, rng, "SofaRPC", exchange);
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]

@@ -143,9 +143,28 @@ impl<'a> Reader<'a> {
         Reader { b, at: 0 }
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub fn u8(&mut self) -> Option<u8> {
         let v = *self.b.get(self.at)?;
         self.at += 1;
+        Some(v)
+    }
+
+    /// Skips `n` bytes (None when fewer are left).
+    pub fn skip(&mut self, n: usize) -> Option<()> {
+        self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(())
+    }
+
+    /// The next byte, not consumed.
+    pub fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    /// Raw bytes (a Hessian 1 type name).
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        let v = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
         Some(v)
     }
 
