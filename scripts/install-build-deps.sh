@@ -54,6 +54,9 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/bin/ping ] || need+=(iputils-ping)
   # ZMTP: pyzmq over Debian's libzmq (REQ/REP, PUB/SUB, PLAIN with a ZAP handler).
   /usr/bin/python3 -c 'import zmq' 2>/dev/null || need+=(python3-zmq)
+  # Tars: Node.js runs Tencent's TarsNode RPC framework (npm, below).
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
   # gRPC joined mid-connection: grpcio's client against tapflow's own tonic server.
   /usr/bin/python3 -c 'import grpc' 2>/dev/null || need+=(python3-grpcio)
   # The ClickHouse store: Debian's clickhouse-server 18.16, zstd to read the ingester frames
@@ -91,5 +94,14 @@ if [ ${#pypi[@]} -gt 0 ]; then
   else
     echo "missing: ${pypi[*]} (pip install ${pypi[*]})" >&2
     exit 1
+  fi
+fi
+# From npm: TarsNode's RPC framework (@tars/rpc: server, client proxies, the TUP codec) is the
+# Tars server and client, kept in target/test-npm (the tests look there).
+if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
+  npm_dir="$(cd "$(dirname "$0")/.." && pwd)/target/test-npm"
+  if [ ! -f "$npm_dir/node_modules/@tars/rpc/package.json" ]; then
+    mkdir -p "$npm_dir"
+    npm install --prefix "$npm_dir" --no-audit --no-fund --silent @tars/rpc@2.0.15 >/dev/null
   fi
 fi

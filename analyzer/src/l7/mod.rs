@@ -54,6 +54,7 @@ pub mod ping;
 pub mod postgres;
 pub mod redis;
 pub mod sofarpc;
+pub mod tars;
 pub mod tls;
 pub mod zmtp;
 

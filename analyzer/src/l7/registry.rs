@@ -202,6 +202,7 @@ l7_registry! {
         Amqp: amqp => super::amqp::AmqpSession,
         Dubbo: dubbo => super::dubbo::DubboSession,
         SofaRpc: sofarpc => super::sofarpc::SofaRpcSession,
+        Tars: tars => super::tars::TarsSession,
         FastCgi: fastcgi => super::fastcgi::FastCgiSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,

@@ -315,63 +315,6 @@ pub(crate) fn dubbo_exchange(rng: &mut Rng, id: u64) -> (Vec<u8>, Vec<u8>, Optio
     }
 }
 
-/// A SOFARPC call over Bolt v1 (protobuf codec, the names and trace id in the SOFA header map,
-/// request id `id`) and its response: one in six fails with NO_PROCESSOR (6, a server error),
-/// one in twelve with CLIENT_SEND_ERROR (8, a client error).
-pub(crate) fn sofa_exchange(rng: &mut Rng, id: u32) -> (Vec<u8>, Vec<u8>, Option<bool>) {
-    const REQUEST: &[u8] = b"com.alipay.sofa.rpc.core.request.SofaRequest";
-    const RESPONSE: &[u8] = b"com.alipay.sofa.rpc.core.response.SofaResponse";
-    let (service, method) = [
-        ("com.shop.UserFacade:1.0", "login"),
-        ("com.shop.StockFacade:1.0", "reserve"),
-        ("com.shop.PayFacade:1.0", "charge"),
-    ][rng.range(0, 2) as usize];
-    let trace = format!("0a0b0c0d{:022}", rng.next_u64() % 10u64.pow(18));
-    let mut map = Vec::new();
-    for v in [
-        "sofa_head_target_service",
-        service,
-        "sofa_head_method_name",
-        method,
-        "rpc_trace_context.sofaTraceId",
-        &trace,
-    ] {
-        map.extend((v.len() as u32).to_be_bytes());
-        map.extend(v.as_bytes());
-    }
-    let content = vec![0x0a; rng.range(4, 200) as usize];
-    let mut q = vec![1, 1, 0, 1, 1];
-    q.extend(id.to_be_bytes());
-    q.push(11);
-    q.extend(3000u32.to_be_bytes());
-    q.extend((REQUEST.len() as u16).to_be_bytes());
-    q.extend((map.len() as u16).to_be_bytes());
-    q.extend((content.len() as u32).to_be_bytes());
-    q.extend(REQUEST);
-    q.extend(map);
-    q.extend(content);
-    let (status, error) = match rng.range(0, 12) {
-        0 | 1 => (6u16, Some(false)),
-        2 => (8, Some(true)),
-        _ => (0, None),
-    };
-    let content = if status == 0 {
-        vec![0x12; 24]
-    } else {
-        Vec::new()
-    };
-    let mut r = vec![1, 0, 0, 2, 1];
-    r.extend(id.to_be_bytes());
-    r.push(11);
-    r.extend(status.to_be_bytes());
-    r.extend((RESPONSE.len() as u16).to_be_bytes());
-    r.extend(0u16.to_be_bytes());
-    r.extend((content.len() as u32).to_be_bytes());
-    r.extend(RESPONSE);
-    r.extend(content);
-    (q, r, error)
-}
-
 fn mqtt_packet(first: u8, body: &[u8]) -> Vec<u8> {
     let mut v = vec![first];
     let mut n = body.len();

@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, l7_db, l7_msg, ExpectedFlow, Rng};
+use super::{l7, l7_db, l7_msg, l7_rpc, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -74,6 +74,8 @@ pub enum Scenario {
     Zmtp,
     /// SOFARPC: 1-5 Bolt calls on a connection, some failing (NO_PROCESSOR, CLIENT_SEND_ERROR).
     SofaRpc,
+    /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
+    Tars,
     /// ping: 2-5 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
     Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
@@ -83,7 +85,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 31] = [
+    pub const ALL: [Scenario; 32] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -112,6 +114,7 @@ impl Scenario {
         Scenario::Amqp,
         Scenario::Zmtp,
         Scenario::SofaRpc,
+        Scenario::Tars,
         Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
@@ -160,6 +163,7 @@ impl Scenario {
             Scenario::Amqp => "amqp",
             Scenario::Zmtp => "zmtp",
             Scenario::SofaRpc => "sofarpc",
+            Scenario::Tars => "tars",
             Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
@@ -258,6 +262,7 @@ pub(crate) fn run(
         Scenario::Amqp => 5672,
         Scenario::Zmtp => 5555,
         Scenario::SofaRpc => 12200,
+        Scenario::Tars => 10015,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -548,8 +553,17 @@ pub(crate) fn run(
         Scenario::SofaRpc => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             for id in 1..=rng.range(1, 6) as u32 {
-                let exchange = l7_msg::sofa_exchange(rng, id);
+                let exchange = l7_rpc::sofa_exchange(rng, id);
                 t = query(&mut c, t, rng, "SofaRPC", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Tars => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for id in 1..=rng.range(1, 6) as i32 {
+                let exchange = l7_rpc::tars_exchange(rng, id);
+                t = query(&mut c, t, rng, "Tars", exchange);
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]

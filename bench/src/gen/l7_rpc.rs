@@ -1,0 +1,141 @@
+//! RPC payloads for generated conversations, encoded as the frameworks encode them: SOFARPC
+//! calls over Bolt v1 (as sofa-bolt's clients write them) and Tars calls in the TARS packet
+//! protocol (as TarsNode writes them). Each exchange says whether the server answered with an
+//! error and whose (`Some(true)` the client's, `Some(false)` the server's).
+
+use super::Rng;
+
+/// A SOFARPC call over Bolt v1 (protobuf codec, the names and trace id in the SOFA header map,
+/// request id `id`) and its response: one in six fails with NO_PROCESSOR (6, a server error),
+/// one in twelve with CLIENT_SEND_ERROR (8, a client error).
+pub(crate) fn sofa_exchange(rng: &mut Rng, id: u32) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    const REQUEST: &[u8] = b"com.alipay.sofa.rpc.core.request.SofaRequest";
+    const RESPONSE: &[u8] = b"com.alipay.sofa.rpc.core.response.SofaResponse";
+    let (service, method) = [
+        ("com.shop.UserFacade:1.0", "login"),
+        ("com.shop.StockFacade:1.0", "reserve"),
+        ("com.shop.PayFacade:1.0", "charge"),
+    ][rng.range(0, 2) as usize];
+    let trace = format!("0a0b0c0d{:022}", rng.next_u64() % 10u64.pow(18));
+    let mut map = Vec::new();
+    for v in [
+        "sofa_head_target_service",
+        service,
+        "sofa_head_method_name",
+        method,
+        "rpc_trace_context.sofaTraceId",
+        &trace,
+    ] {
+        map.extend((v.len() as u32).to_be_bytes());
+        map.extend(v.as_bytes());
+    }
+    let content = vec![0x0a; rng.range(4, 200) as usize];
+    let mut q = vec![1, 1, 0, 1, 1];
+    q.extend(id.to_be_bytes());
+    q.push(11);
+    q.extend(3000u32.to_be_bytes());
+    q.extend((REQUEST.len() as u16).to_be_bytes());
+    q.extend((map.len() as u16).to_be_bytes());
+    q.extend((content.len() as u32).to_be_bytes());
+    q.extend(REQUEST);
+    q.extend(map);
+    q.extend(content);
+    let (status, error) = match rng.range(0, 12) {
+        0 | 1 => (6u16, Some(false)),
+        2 => (8, Some(true)),
+        _ => (0, None),
+    };
+    let content = if status == 0 {
+        vec![0x12; 24]
+    } else {
+        Vec::new()
+    };
+    let mut r = vec![1, 0, 0, 2, 1];
+    r.extend(id.to_be_bytes());
+    r.push(11);
+    r.extend(status.to_be_bytes());
+    r.extend((RESPONSE.len() as u16).to_be_bytes());
+    r.extend(0u16.to_be_bytes());
+    r.extend((content.len() as u32).to_be_bytes());
+    r.extend(RESPONSE);
+    r.extend(content);
+    (q, r, error)
+}
+
+/// A Tars call (the TARS packet protocol, version 1; request id `id`) and its response: one in
+/// six refused with TARSSERVERNOFUNCERR (-3, a server error), one in twelve TARSADAPTERNULL
+/// (-10, a client error).
+pub(crate) fn tars_exchange(rng: &mut Rng, id: i32) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let (servant, func) = [
+        ("Shop.UserServer.UserObj", "getUser"),
+        ("Shop.StockServer.StockObj", "reserve"),
+        ("Shop.PayServer.PayObj", "charge"),
+    ][rng.range(0, 2) as usize];
+    let args = vec![0x16; rng.range(2, 120) as usize];
+    let mut q = Vec::new();
+    tars_int(&mut q, 1, 1);
+    tars_int(&mut q, 2, 0);
+    tars_int(&mut q, 3, 0);
+    tars_int(&mut q, 4, i64::from(id));
+    tars_str(&mut q, 5, servant);
+    tars_str(&mut q, 6, func);
+    tars_bytes(&mut q, 7, &args);
+    tars_int(&mut q, 8, 3000);
+    q.extend([0x98, 0x0c, 0xa8, 0x0c]); // empty context and status maps
+    let (ret, error) = match rng.range(0, 12) {
+        0 | 1 => (-3, Some(false)),
+        2 => (-10, Some(true)),
+        _ => (0, None),
+    };
+    let mut r = Vec::new();
+    tars_int(&mut r, 1, 1);
+    tars_int(&mut r, 2, 0);
+    tars_int(&mut r, 3, i64::from(id));
+    tars_int(&mut r, 4, 0);
+    tars_int(&mut r, 5, ret);
+    tars_bytes(
+        &mut r,
+        6,
+        if ret == 0 {
+            &args[..8.min(args.len())]
+        } else {
+            &[]
+        },
+    );
+    r.extend([0x78, 0x0c]); // empty status map
+    tars_str(&mut r, 8, "");
+    (tars_packet(q), tars_packet(r), error)
+}
+
+/// A Tars integer field in its shortest type.
+fn tars_int(out: &mut Vec<u8>, tag: u8, v: i64) {
+    if v == 0 {
+        out.push(tag << 4 | 12);
+    } else if let Ok(b) = i8::try_from(v) {
+        out.extend([tag << 4, b as u8]);
+    } else if let Ok(h) = i16::try_from(v) {
+        out.push(tag << 4 | 1);
+        out.extend(h.to_be_bytes());
+    } else {
+        out.push(tag << 4 | 2);
+        out.extend((v as i32).to_be_bytes());
+    }
+}
+
+fn tars_str(out: &mut Vec<u8>, tag: u8, s: &str) {
+    out.extend([tag << 4 | 6, s.len() as u8]);
+    out.extend(s.as_bytes());
+}
+
+/// A `vector<byte>` (Tars's simple list).
+fn tars_bytes(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
+    out.extend([tag << 4 | 13, 0]);
+    tars_int(out, 0, b.len() as i64);
+    out.extend(b);
+}
+
+fn tars_packet(body: Vec<u8>) -> Vec<u8> {
+    let mut v = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    v.extend(body);
+    v
+}
