@@ -54,6 +54,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/bin/ping ] || need+=(iputils-ping)
   # ZMTP: pyzmq over Debian's libzmq (REQ/REP, PUB/SUB, PLAIN with a ZAP handler).
   /usr/bin/python3 -c 'import zmq' 2>/dev/null || need+=(python3-zmq)
+  # OpenWire: Debian's ActiveMQ broker and its own producer / consumer commands (Java).
+  [ -f /usr/share/activemq/bin/activemq.jar ] || need+=(activemq)
   # Tars: Node.js runs Tencent's TarsNode RPC framework (npm, below).
   command -v node >/dev/null || need+=(nodejs)
   command -v npm >/dev/null || need+=(npm)
@@ -73,7 +75,7 @@ if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     # A server package may start its own service: the tests start their own instances.
-    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server clickhouse-server fcgiwrap; do
+    for svc in redis-server memcached mariadb postgresql prometheus prometheus-node-exporter nfacctd pmacctd sfacctd uacctd mosquitto nats-server rabbitmq-server clickhouse-server fcgiwrap activemq; do
       if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
   else

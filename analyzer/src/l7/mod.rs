@@ -50,6 +50,7 @@ pub mod mongo;
 pub mod mqtt;
 pub mod mysql;
 pub mod nats;
+pub mod openwire;
 pub mod ping;
 pub mod postgres;
 pub mod redis;

@@ -6,14 +6,13 @@ pub use super::registry::{L7Protocol, ParserBits, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 12] = [
+pub const KNOWN_UNPARSED: [&str; 11] = [
     "bRPC",
     "SomeIP",
     "ISO8583",
     "NetSign",
     "Oracle",
     "Dameng",
-    "OpenWire",
     "Pulsar",
     "RocketMQ",
     "WebSphereMQ",

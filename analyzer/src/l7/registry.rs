@@ -203,6 +203,7 @@ l7_registry! {
         Dubbo: dubbo => super::dubbo::DubboSession,
         SofaRpc: sofarpc => super::sofarpc::SofaRpcSession,
         Tars: tars => super::tars::TarsSession,
+        OpenWire: openwire => super::openwire::OpenWireSession,
         FastCgi: fastcgi => super::fastcgi::FastCgiSession,
         Memcached: memcached => super::memcached::MemcachedSession,
         Redis: redis => super::redis::RedisSession,
