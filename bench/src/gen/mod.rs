@@ -5,6 +5,7 @@ mod encap;
 mod l7;
 mod l7_db;
 mod l7_msg;
+mod l7_openwire;
 mod l7_rpc;
 mod rng;
 mod scenario;

@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, l7_db, l7_msg, l7_rpc, ExpectedFlow, Rng};
+use super::{l7, l7_db, l7_msg, l7_openwire, l7_rpc, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -72,6 +72,8 @@ pub enum Scenario {
     Amqp,
     /// ZeroMQ REQ/REP over ZMTP 3.1: greetings, READY commands, 1-5 round trips.
     Zmtp,
+    /// OpenWire (ActiveMQ, tight encoding): a producer's connection, some logins refused.
+    OpenWire,
     /// SOFARPC: 1-5 Bolt calls on a connection, some failing (NO_PROCESSOR, CLIENT_SEND_ERROR).
     SofaRpc,
     /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
@@ -85,7 +87,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 32] = [
+    pub const ALL: [Scenario; 33] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -113,6 +115,7 @@ impl Scenario {
         Scenario::Nats,
         Scenario::Amqp,
         Scenario::Zmtp,
+        Scenario::OpenWire,
         Scenario::SofaRpc,
         Scenario::Tars,
         Scenario::Ping,
@@ -162,6 +165,7 @@ impl Scenario {
             Scenario::Nats => "nats",
             Scenario::Amqp => "amqp",
             Scenario::Zmtp => "zmtp",
+            Scenario::OpenWire => "openwire",
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
             Scenario::Ping => "ping",
@@ -261,6 +265,7 @@ pub(crate) fn run(
         Scenario::Nats => 4222,
         Scenario::Amqp => 5672,
         Scenario::Zmtp => 5555,
+        Scenario::OpenWire => 61616,
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
         Scenario::SmallFlood => 9999,
@@ -555,6 +560,22 @@ pub(crate) fn run(
             for id in 1..=rng.range(1, 6) as u32 {
                 let exchange = l7_rpc::sofa_exchange(rng, id);
                 t = query(&mut c, t, rng, "SofaRPC", exchange);
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::OpenWire => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for step in l7_openwire::producer_session(rng, i) {
+                match step {
+                    l7_openwire::Step::Lone(from_client, msg) => {
+                        t = c.message(t + MS / 2, from_client, &msg);
+                        c.l7_lone("OpenWire", from_client);
+                    }
+                    l7_openwire::Step::Call(q, r, error) => {
+                        t = query(&mut c, t, rng, "OpenWire", (q, r, error));
+                    }
+                }
             }
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
