@@ -228,6 +228,25 @@ fn cache_session(
     vec![c.finish(CloseType::Finish as u8)]
 }
 
+/// A connection of `proto` carrying 1 to `most - 1` calls numbered from 1, each `exchange(rng,
+/// number)` sent as a query.
+fn numbered_calls(
+    mut c: Conv<'_>,
+    t0: u64,
+    rng: &mut Rng,
+    proto: &str,
+    most: u64,
+    mut exchange: impl FnMut(&mut Rng, u64) -> Exchange,
+) -> Vec<ExpectedFlow> {
+    let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+    for id in 1..=rng.range(1, most) {
+        let e = exchange(rng, id);
+        t = query(&mut c, t, rng, proto, e);
+    }
+    c.close(t + 5 * MS);
+    vec![c.finish(CloseType::Finish as u8)]
+}
+
 /// A database query 1-20 ms after `t`, its reply 1-15 ms later, the client's ACK; returns the
 /// time after the reply.
 fn query(c: &mut Conv<'_>, t: u64, rng: &mut Rng, proto: &str, (q, r, error): Exchange) -> u64 {
@@ -528,42 +547,18 @@ pub(crate) fn run(
             vec![c.finish(ct(CloseType::Finish))]
         }
         Scenario::Memcached => cache_session(c, t0, rng, "Memcached", l7_db::memcached_exchange),
-        Scenario::Mongo => {
-            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
-            for id in 1..=rng.range(1, 5) as u32 {
-                let exchange = l7_db::mongo_exchange(rng, id);
-                t = query(&mut c, t, rng, "MongoDB", exchange);
-            }
-            c.close(t + 5 * MS);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
-        Scenario::Kafka => {
-            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
-            for corr in 1..=rng.range(1, 6) as u32 {
-                let exchange = l7_msg::kafka_exchange(rng, corr);
-                t = query(&mut c, t, rng, "Kafka", exchange);
-            }
-            c.close(t + 5 * MS);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
-        Scenario::Dubbo => {
-            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
-            for id in 1..=rng.range(1, 6) {
-                let exchange = l7_msg::dubbo_exchange(rng, id);
-                t = query(&mut c, t, rng, "Dubbo", exchange);
-            }
-            c.close(t + 5 * MS);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
-        Scenario::SofaRpc => {
-            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
-            for id in 1..=rng.range(1, 6) as u32 {
-                let exchange = l7_rpc::sofa_exchange(rng, id);
-                t = query(&mut c, t, rng, "SofaRPC", exchange);
-            }
-            c.close(t + 5 * MS);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
+        Scenario::Mongo => numbered_calls(c, t0, rng, "MongoDB", 5, |rng, id| {
+            l7_db::mongo_exchange(rng, id as u32)
+        }),
+        Scenario::Kafka => numbered_calls(c, t0, rng, "Kafka", 6, |rng, id| {
+            l7_msg::kafka_exchange(rng, id as u32)
+        }),
+        Scenario::Dubbo => numbered_calls(c, t0, rng, "Dubbo", 6, |rng, id| {
+            l7_msg::dubbo_exchange(rng, id)
+        }),
+        Scenario::SofaRpc => numbered_calls(c, t0, rng, "SofaRPC", 6, |rng, id| {
+            l7_rpc::sofa_exchange(rng, id as u32)
+        }),
         Scenario::OpenWire => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             for step in l7_openwire::producer_session(rng, i) {
@@ -580,15 +575,9 @@ pub(crate) fn run(
             c.close(t + 5 * MS);
             vec![c.finish(ct(CloseType::Finish))]
         }
-        Scenario::Tars => {
-            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
-            for id in 1..=rng.range(1, 6) as i32 {
-                let exchange = l7_rpc::tars_exchange(rng, id);
-                t = query(&mut c, t, rng, "Tars", exchange);
-            }
-            c.close(t + 5 * MS);
-            vec![c.finish(ct(CloseType::Finish))]
-        }
+        Scenario::Tars => numbered_calls(c, t0, rng, "Tars", 6, |rng, id| {
+            l7_rpc::tars_exchange(rng, id as i32)
+        }),
         Scenario::Mqtt => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             let connect = l7_msg::mqtt_connect(rng, &format!("dev-{i}"));

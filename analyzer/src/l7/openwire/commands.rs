@@ -134,12 +134,8 @@ impl<'a> Walk<'a, '_> {
                 let d = self.cached(0)?;
                 set(c, d);
             }
-            PRODUCER_INFO | MESSAGE_PULL => {
-                self.cached(0)?;
-                let d = self.cached(0)?;
-                set(c, d);
-            }
-            DESTINATION_INFO => {
+            // Producer id, consumer id or connection id; then the destination.
+            PRODUCER_INFO | MESSAGE_PULL | DESTINATION_INFO => {
                 self.cached(0)?;
                 let d = self.cached(0)?;
                 set(c, d);
