@@ -205,6 +205,15 @@ pub fn l4_row(f: &fl::Flow) -> L4FlowLog {
     }
 }
 
+/// Whether a session row is one side's message alone (a ZMTP greeting, an OpenWire command:
+/// DeepFlow's session messages) and which side's, as the wire tells it: such a row has only its
+/// sender's captured bytes, where a request and its response have both. None for other rows
+/// (they count as both a request and a response).
+fn lone_from_client(l: &fl::AppProtoLogsData, row_type: u8) -> Option<bool> {
+    let (req, resp) = (l.captured_request_byte > 0, l.captured_response_byte > 0);
+    (row_type == tapflow_analyzer::record::l7::TYPE_SESSION && req != resp).then_some(req)
+}
+
 /// An l7 row from DeepFlow's `AppProtoLogsData`.
 pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
     let b = l.base.clone().unwrap_or_default();
@@ -241,9 +250,7 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
         start_time: b.start_time / 1_000,
         end_time: b.end_time / 1_000,
         row_type: u8c(head.msg_type),
-        // Not on the wire: a lone message's session row counts as a request and a response in
-        // the receiving side's metrics.
-        lone_from_client: None,
+        lone_from_client: lone_from_client(l, u8c(head.msg_type)),
         // DeepFlow's ingester: rows from an eBPF tap_port are eBPF rows.
         signal_source: if TapPort(b.tap_port).kind() == TapPortKind::Ebpf as u8 {
             SIGNAL_SOURCE_EBPF
@@ -492,6 +499,48 @@ mod tests {
         let back = l7_row(&pb);
         assert!(back.headers_partial);
         assert_eq!(back.attributes, r.attributes);
+    }
+
+    #[test]
+    fn lone_messages_keep_their_sender() {
+        use tapflow_analyzer::record::l7::{TYPE_REQUEST, TYPE_SESSION};
+        for from_client in [true, false] {
+            let mut r = L7FlowLog {
+                row_type: TYPE_SESSION,
+                lone_from_client: Some(from_client),
+                ..L7FlowLog::default()
+            };
+            if from_client {
+                r.captured_request_byte = 64;
+            } else {
+                r.captured_response_byte = 64;
+            }
+            let back = l7_row(&super::super::to_pb::app_proto_log(&r, 7));
+            assert_eq!(back.lone_from_client, Some(from_client));
+            assert_eq!(
+                (back.counts_request(), back.counts_response()),
+                (from_client, !from_client)
+            );
+        }
+        // A request and its response: both.
+        let pair = L7FlowLog {
+            row_type: TYPE_SESSION,
+            captured_request_byte: 10,
+            captured_response_byte: 20,
+            ..L7FlowLog::default()
+        };
+        let back = l7_row(&super::super::to_pb::app_proto_log(&pair, 7));
+        assert_eq!(back.lone_from_client, None);
+        assert!(back.counts_request() && back.counts_response());
+        let request = L7FlowLog {
+            row_type: TYPE_REQUEST,
+            captured_request_byte: 10,
+            ..L7FlowLog::default()
+        };
+        assert_eq!(
+            l7_row(&super::super::to_pb::app_proto_log(&request, 7)).lone_from_client,
+            None
+        );
     }
 
     #[test]
