@@ -189,22 +189,20 @@ fn decoders_and_probe() {
 
 type Row = (String, String, u8, u8, Option<i32>, String, Option<u32>);
 
+fn sig(r: &crate::record::L7FlowLog) -> Row {
+    (
+        s(&r.request_type).to_string(),
+        s(&r.request_resource).to_string(),
+        r.row_type,
+        r.response_status,
+        r.response_code,
+        s(&r.response_exception).to_string(),
+        r.request_id,
+    )
+}
+
 fn rows(t: Talk) -> Vec<Row> {
-    t.finish()
-        .l7
-        .iter()
-        .map(|r| {
-            (
-                s(&r.request_type).to_string(),
-                s(&r.request_resource).to_string(),
-                r.row_type,
-                r.response_status,
-                r.response_code,
-                s(&r.response_exception).to_string(),
-                r.request_id,
-            )
-        })
-        .collect()
+    t.finish().l7.iter().map(sig).collect()
 }
 
 fn row(m: &str, svc: &str, ty: u8, st: u8, code: Option<i32>, exc: &str, id: u32) -> Row {
@@ -255,21 +253,7 @@ fn calls_errors_heartbeats_and_one_way_calls() {
         2
     );
     let out = t.finish();
-    let got: Vec<Row> = out
-        .l7
-        .iter()
-        .map(|r| {
-            (
-                s(&r.request_type).to_string(),
-                s(&r.request_resource).to_string(),
-                r.row_type,
-                r.response_status,
-                r.response_code,
-                s(&r.response_exception).to_string(),
-                r.request_id,
-            )
-        })
-        .collect();
+    let got: Vec<Row> = out.l7.iter().map(sig).collect();
     let legacy = "com.example.Legacy:1.0";
     assert_eq!(
         got,
