@@ -21,7 +21,7 @@ cargo fmt --all --check
 echo "== cargo clippy --all-targets --all-features -- -D warnings"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== cargo test --all-features"
-cargo test --workspace --all-features 2>&1 | tee target/test.log
+cargo test --workspace --all-features --no-fail-fast 2>&1 | tee target/test.log
 grep -q "test result: FAILED" target/test.log && exit 1
 echo "== CLI smoke: gen + analyze twice, byte-identical output"
 BIN=target/debug/tapflow

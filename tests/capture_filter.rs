@@ -12,12 +12,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_until, Killed,
+    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 use tapflow_bench::gen::{generate, GenSpec, Scenario};
@@ -211,7 +210,7 @@ fn a_live_capture_keeps_what_the_filter_names() {
     .expect("config");
     let out = dir.0.join("out");
     let mut run = run_tapflow(&lab.capture, 5, Some(&cfg), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     for port in ["8080", "8081"] {
         client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, port]));
     }

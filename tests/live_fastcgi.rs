@@ -6,11 +6,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, wait_until, Killed};
+use live_support::{
+    have, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 const APP: &str = r#"#!/bin/sh
@@ -50,7 +51,7 @@ fn fcgiwrap_requests_become_rows() {
     let cfg = protocols_config(&dir, "HTTP, FastCGI");
     let out = dir.join("out");
     let mut run = run_tapflow(&lab.capture, 6, Some(&cfg), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let connect = format!("{}:9000", lab.server_ip);
     for (method, uri, body) in [
         ("GET", "/ok?page=1", ""),

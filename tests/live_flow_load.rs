@@ -8,11 +8,10 @@
 //! too. Needs root, python3 and redis-server.
 
 use std::path::Path;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, run_tapflow, wait_until, Killed};
+use live_support::{have, run_tapflow, wait_capturing, wait_until, Killed};
 use netns::{is_root, SpanLab};
 
 const PORT: &str = "6391";
@@ -48,7 +47,7 @@ fn a_pool_of_idle_connections_counts_in_every_second() {
     .expect("config");
     let out = dir.join("out");
     let mut run = run_tapflow(&lab.capture, 9, Some(&cfg), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let script = live_support::client_script("redis_pool.py");
     let pool = lab
         .in_client(&[

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{client_script, have, l7_rows, run_tapflow, stats, wait_until, Killed};
+use live_support::{
+    client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 /// The grpcio client in the client namespace: Sync calls for `seconds`, then an unknown method.
@@ -80,7 +82,7 @@ fn grpc_rows_after_joining_a_connection_mid_stream() {
     // Reference: the capture sees the connection from its first byte.
     let full = dir.join("full");
     let mut run = run_tapflow(&lab.capture, 4, Some(&config), &full);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &full);
     let (calls, codes) = finish(client(&lab, "1"));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
     let rows = l7_rows(&full);

@@ -6,11 +6,12 @@
 //! root and python3.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{client_ok, client_script, have, run_tapflow, stats, wait_until, Killed};
+use live_support::{
+    client_ok, client_script, have, run_tapflow, stats, wait_capturing, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 const PROBES: usize = 12;
@@ -37,7 +38,7 @@ fn probe_run(lab: &SpanLab, dir: &std::path::Path, aggregate: bool) -> std::path
     .expect("config");
     let out = dir.join(format!("live-{aggregate}"));
     let mut run = run_tapflow(&lab.capture, 6, Some(&cfg), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let probe = client_script("tcp_probe.py");
     client_ok(lab.in_client(&[
         "python3",

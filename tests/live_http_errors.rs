@@ -7,11 +7,12 @@
 //! body apart (http.server's default) must give the same rows. Needs root and python3.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{client_ok, client_script, have, l7_rows, run_tapflow, wait_until, Killed};
+use live_support::{
+    client_ok, client_script, have, l7_rows, run_tapflow, wait_capturing, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 #[test]
@@ -46,7 +47,7 @@ fn failed_requests_carry_what_was_sent() {
     .expect("config");
     let out = dir.join("out");
     let mut run = run_tapflow(&lab.capture, 5, Some(&cfg), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     for port in ["8080", "8081"] {
         client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, port]));
     }

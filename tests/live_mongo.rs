@@ -8,12 +8,12 @@
 //! (scripts/test.sh installs it).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stats, wait_until, Killed,
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -49,7 +49,7 @@ fn pymongo_workload_is_logged() {
     let config = protocols_config(&dir, "HTTP, MongoDB");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let client = client_script("mongo_client.py");
     client_ok(lab.in_client(&[PYTHON, &client, lab.server_ip, "27017"]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");

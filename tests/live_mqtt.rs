@@ -10,7 +10,9 @@ use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, wait_until, Killed};
+use live_support::{
+    have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing, wait_until, Killed,
+};
 use netns::{is_root, SpanLab};
 
 type Row = (String, String, String, u64, u64, Option<i64>, String);
@@ -65,7 +67,7 @@ fn mosquitto_workload_is_logged() {
     let config = protocols_config(&dir, "HTTP, MQTT");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let sub = lab
         .in_client(&["mosquitto_sub", "-h", ip, "-V", "mqttv311", "-i", "sub-311"])
         .args(["-t", "lab/#", "-q", "2", "-C", "3", "-W", "10"])

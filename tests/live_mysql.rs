@@ -6,12 +6,11 @@
 //! the MariaDB packages (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_until, Killed,
+    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -62,7 +61,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
     wait_until("mariadbd", 30, || sql("select 1").status.success());
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, None, &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     // One connection per statement: the client stops at the first error of a batch.
     let mut stderr = String::new();
     for q in [

@@ -5,13 +5,12 @@
 //! Needs root and nats-server (scripts/test.sh installs it).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_until,
-    Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -42,7 +41,7 @@ fn nats_server_workload_is_logged() {
     let config = protocols_config(&dir, "HTTP, NATS");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let client = client_script("nats_client.py");
     client_ok(lab.in_client(&["python3", &client, lab.server_ip, "4222"]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");

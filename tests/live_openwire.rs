@@ -9,12 +9,11 @@
 //! Needs root, ActiveMQ, tcpdump and tshark (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, wait_until};
+use live_support::{have, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until};
 use netns::{is_root, SpanLab};
 
 const HOME: &str = "/usr/share/activemq";
@@ -107,7 +106,7 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
     let config = protocols_config(&dir, "HTTP, OpenWire");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 14, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let url = format!("tcp://{}:{PORT}", lab.server_ip);
     let loose = format!("{url}?wireFormat.tightEncodingEnabled=false");
     let client = |args: &[&str]| {

@@ -9,11 +9,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, Killed};
+use live_support::{have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing, Killed};
 use netns::{is_root, sh, SpanLab};
 
 /// Echoes `ping` sends in this test: 5 answered (10 packets) and 3 not.
@@ -93,7 +92,7 @@ fn answered_and_unanswered_echoes_are_logged() {
             .expect("tcpdump"),
     );
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let answered = ping(&lab, "5");
     assert!(answered.contains("5 received"), "{answered}");
     sh(&[

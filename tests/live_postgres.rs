@@ -6,13 +6,12 @@
 //! the clients ran. Needs root and the PostgreSQL packages (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_until,
-    Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -101,7 +100,7 @@ fn postgres_simple_and_extended_queries_are_logged() {
     let config = protocols_config(&dir, "PostgreSQL");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let mut stderr = String::new();
     for q in [
         "create table items (id int primary key, name text)",

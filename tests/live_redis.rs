@@ -7,11 +7,10 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
-use live_support::{have, run_tapflow, stats, wait_until, Killed};
+use live_support::{have, run_tapflow, stats, wait_capturing, wait_until, Killed};
 use netns::{is_root, SpanLab};
 
 const PORT: &str = "6391";
@@ -49,7 +48,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
     wait_until("redis-server", 10, || cli(&lab, &["PING"]).trim() == "PONG");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 8, None, &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     assert_eq!(cli(&lab, &["SET", "greeting", "hello world"]).trim(), "OK");
     assert_eq!(cli(&lab, &["GET", "greeting"]).trim(), "hello world");
     assert!(cli(&lab, &["LPUSH", "greeting", "x"]).contains("WRONGTYPE"));

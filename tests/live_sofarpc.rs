@@ -8,12 +8,13 @@
 //! Needs root and anthunder (scripts/test.sh installs it).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
-use live_support::{client_script, l7_rows, protocols_config, run_tapflow, wait_until};
+use live_support::{
+    client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+};
 use netns::{is_root, SpanLab};
 
 const PY: &str = "/usr/bin/python3";
@@ -49,7 +50,7 @@ fn calls_and_their_errors_are_logged_with_the_clients_trace_ids() {
     let config = protocols_config(&dir, "HTTP, SofaRPC");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     let client = lab
         .in_client(&[PY, &script, "client", lab.server_ip, &port])
         .output()

@@ -10,12 +10,13 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
-use live_support::{client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_until};
+use live_support::{
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+};
 use netns::{is_root, SpanLab};
 
 const PORT: u16 = 14002;
@@ -55,7 +56,7 @@ fn calls_tup_calls_refusals_and_a_timeout_are_logged() {
     let config = protocols_config(&dir, "HTTP, Tars");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     client_ok(lab.in_client(&["node", &script, &modules, "client", lab.server_ip, &port]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 

@@ -8,12 +8,13 @@
 //! Needs root and python3-zmq (scripts/test.sh installs it).
 
 use std::process::Stdio;
-use std::time::Duration;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
-use live_support::{client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_until};
+use live_support::{
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+};
 use netns::{is_root, SpanLab};
 
 const PY: &str = "/usr/bin/python3";
@@ -46,7 +47,7 @@ fn req_rep_pub_sub_and_a_refused_login_are_logged() {
     let config = protocols_config(&dir, "HTTP, ZMTP");
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_capturing(&mut run, &out);
     client_ok(lab.in_client(&[PY, &script, "client", lab.server_ip]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 

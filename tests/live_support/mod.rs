@@ -27,7 +27,7 @@ pub(crate) fn have(cmd: &str) -> bool {
 }
 
 /// `tapflow run` with AF_PACKET on `iface` for `seconds`, writing to `out` (with `config` when
-/// given); wait a moment before sending traffic.
+/// given); [`wait_capturing`] before sending traffic.
 pub(crate) fn run_tapflow(iface: &str, seconds: u32, config: Option<&Path>, out: &Path) -> Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tapflow"));
     c.args([
@@ -45,6 +45,24 @@ pub(crate) fn run_tapflow(iface: &str, seconds: u32, config: Option<&Path>, out:
         c.arg("--config").arg(cfg);
     }
     c.spawn().expect("tapflow run")
+}
+
+/// Waits until the `run` started by [`run_tapflow`] captures. Its first `stats.json` is written
+/// a second after every capture socket is open, so traffic sent after this is seen from its
+/// first packet (a fixed sleep raced a slow start: a connection's handshake was missed and its
+/// roles were guessed the wrong way round).
+pub(crate) fn wait_capturing(run: &mut Child, out: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.join("stats.json").exists() {
+        if let Ok(Some(status)) = run.try_wait() {
+            panic!("tapflow run exited before capturing: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tapflow run did not start capturing within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The `l7_flow_log` rows a run wrote.
