@@ -206,6 +206,25 @@ impl SpanLab {
         lab
     }
 
+    /// Routes multicast (224.0.0.0/4) out of both namespaces' link, for protocols that find
+    /// their peers by multicast (SOME/IP service discovery).
+    pub(crate) fn route_multicast(&self) {
+        // The link ends are named like the capture interface, `c` and `s` for its `p`.
+        let base = &self.capture[..self.capture.len() - 1];
+        for (ns, end) in [(&self.client_ns, "c"), (&self.server_ns, "s")] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "route",
+                "add",
+                "224.0.0.0/4",
+                "dev",
+                &format!("{base}{end}"),
+            ]);
+        }
+    }
+
     /// Does the server namespace accept TCP connections on `port` (a server that finished
     /// starting)? Tried from the client namespace, as the test's clients will connect.
     pub(crate) fn server_port_open(&self, port: u16) -> bool {

@@ -55,6 +55,7 @@ pub mod ping;
 pub mod postgres;
 pub mod redis;
 pub mod sofarpc;
+pub mod someip;
 pub mod tars;
 pub mod tls;
 pub mod zmtp;

@@ -6,9 +6,8 @@ pub use super::registry::{L7Protocol, ParserBits, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 11] = [
+pub const KNOWN_UNPARSED: [&str; 10] = [
     "bRPC",
-    "SomeIP",
     "ISO8583",
     "NetSign",
     "Oracle",

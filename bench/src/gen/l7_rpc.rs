@@ -1,6 +1,6 @@
 //! RPC payloads for generated conversations, encoded as the frameworks encode them: SOFARPC
-//! calls over Bolt v1 (as sofa-bolt's clients write them) and Tars calls in the TARS packet
-//! protocol (as TarsNode writes them). Each exchange says whether the server answered with an
+//! calls over Bolt v1 (as sofa-bolt's clients write them), Tars calls in the TARS packet
+//! protocol (as TarsNode writes them) and SOME/IP calls (as someipy writes them). Each exchange says whether the server answered with an
 //! error and whose (`Some(true)` the client's, `Some(false)` the server's).
 
 use super::Rng;
@@ -105,6 +105,45 @@ pub(crate) fn tars_exchange(rng: &mut Rng, id: i32) -> (Vec<u8>, Vec<u8>, Option
     r.extend([0x78, 0x0c]); // empty status map
     tars_str(&mut r, 8, "");
     (tars_packet(q), tars_packet(r), error)
+}
+
+/// A SOME/IP call over TCP (client 0x0011, session `session`) and its answer: one in six
+/// refused with E_UNKNOWN_METHOD (3, a client error), one in twelve an ERROR with E_NOT_OK (1, a
+/// server error).
+pub(crate) fn someip_exchange(rng: &mut Rng, session: u16) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let (service, method) =
+        [(0x1234, 0x0421), (0x1234, 0x0422), (0x4a01, 0x0001)][rng.range(0, 2) as usize];
+    let payload = vec![0x5a; rng.range(0, 64) as usize];
+    let (message_type, code, error) = match rng.range(0, 12) {
+        0 | 1 => (0x80, 0x03, Some(true)),
+        2 => (0x81, 0x01, Some(false)),
+        _ => (0x80, 0x00, None),
+    };
+    let answer = if code == 0 { &payload[..] } else { &[][..] };
+    (
+        someip_message((service, method), session, 0x00, 0, &payload),
+        someip_message((service, method), session, message_type, code, answer),
+        error,
+    )
+}
+
+/// A SOME/IP message: header (protocol and interface version 1) and payload.
+fn someip_message(
+    (service, method): (u16, u16),
+    session: u16,
+    message_type: u8,
+    code: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(16 + payload.len());
+    m.extend(service.to_be_bytes());
+    m.extend(method.to_be_bytes());
+    m.extend((8 + payload.len() as u32).to_be_bytes());
+    m.extend(0x0011u16.to_be_bytes());
+    m.extend(session.to_be_bytes());
+    m.extend([1, 1, message_type, code]);
+    m.extend(payload);
+    m
 }
 
 /// A Tars integer field in its shortest type.

@@ -78,6 +78,9 @@ pub enum Scenario {
     SofaRpc,
     /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
     Tars,
+    /// SOME/IP over TCP: 1-5 calls on a connection, some refused (E_UNKNOWN_METHOD, an ERROR
+    /// with E_NOT_OK).
+    SomeIp,
     /// ping: 2-5 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
     Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
@@ -87,7 +90,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 33] = [
+    pub const ALL: [Scenario; 34] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -118,6 +121,7 @@ impl Scenario {
         Scenario::OpenWire,
         Scenario::SofaRpc,
         Scenario::Tars,
+        Scenario::SomeIp,
         Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
@@ -168,6 +172,7 @@ impl Scenario {
             Scenario::OpenWire => "openwire",
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
+            Scenario::SomeIp => "someip",
             Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
@@ -287,6 +292,7 @@ pub(crate) fn run(
         Scenario::OpenWire => 61616,
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
+        Scenario::SomeIp => 30509,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -577,6 +583,9 @@ pub(crate) fn run(
         }
         Scenario::Tars => numbered_calls(c, t0, rng, "Tars", 6, |rng, id| {
             l7_rpc::tars_exchange(rng, id as i32)
+        }),
+        Scenario::SomeIp => numbered_calls(c, t0, rng, "SomeIP", 6, |rng, id| {
+            l7_rpc::someip_exchange(rng, id as u16)
         }),
         Scenario::Mqtt => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;

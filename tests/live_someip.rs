@@ -1,0 +1,240 @@
+//! SOME/IP request logs from a live capture: someipy (a SOME/IP and SOME/IP-SD implementation
+//! from PyPI, installed by the test command) as both the server and the client
+//! (`tests/clients/someip_peer.py`), the server in one namespace, the client in another, the
+//! server's link mirrored to the interface `tapflow run` captures (`netns::SpanLab`). The peers
+//! find each other by service discovery over multicast. Over TCP the client calls a method three
+//! times, a method the service lacks (E_UNKNOWN_METHOD) and one that answers ERROR / E_NOT_OK;
+//! over UDP it calls a method twice and subscribes to an event group. The rows must be those
+//! calls, paired, with their return codes, the events as notifications and the SD messages;
+//! every one of them as tshark's SOME/IP dissector reads the same traffic, recorded by tcpdump.
+//! Needs root, someipy, tcpdump and tshark (scripts/test.sh installs them).
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+mod live_support;
+mod netns;
+use live_support::{
+    client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing, wait_until,
+    Killed,
+};
+use netns::{is_root, SpanLab};
+
+const TCP_SERVICE: u64 = 0x1234;
+const UDP_SERVICE: u64 = 0x1235;
+
+fn someipy() -> bool {
+    Command::new("/usr/bin/python3")
+        .args(["-c", "import someipy.service_discovery"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// (service, method, session, message type) of each SOME/IP message tshark reads in `pcap`
+/// (not those quoted by ICMP errors).
+fn tshark_messages(pcap: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-d",
+            "tcp.port==30509,someip",
+            "-d",
+            "udp.port==30510,someip",
+            "-d",
+            "udp.port==30490,someip",
+            "-Y",
+            "someip && !icmp",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=;",
+            "-e",
+            "someip.serviceid",
+            "-e",
+            "someip.methodid",
+            "-e",
+            "someip.sessionid",
+            "-e",
+            "someip.messagetype",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark");
+    let hex = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex");
+    let mut messages = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let cols: Vec<Vec<&str>> = line.split('\t').map(|c| c.split(';').collect()).collect();
+        // A frame may carry several messages: one value of each field per message.
+        for (i, service) in cols[0].iter().enumerate() {
+            messages.push((
+                hex(service),
+                hex(cols[1][i]),
+                hex(cols[2][i]),
+                hex(cols[3][i]),
+            ));
+        }
+    }
+    messages
+}
+
+#[test]
+fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
+    if !is_root() || !someipy() || !have("tcpdump") || !have("tshark") {
+        eprintln!(
+            "skipped: needs root, someipy, tcpdump and tshark (scripts/test.sh installs them)"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-someip-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lab = SpanLab::new("sp");
+    lab.route_multicast();
+    let script = client_script("someip_peer.py");
+    let _server = Killed(
+        lab.in_server(&["/usr/bin/python3", &script, "server", lab.server_ip])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("someip server"),
+    );
+    wait_until("someip server", 15, || lab.server_port_open(30509));
+    let pcap = dir.join("someip.pcap");
+    let dump = Killed(
+        Command::new("tcpdump")
+            .args(["-n", "-U", "-i", &lab.capture, "-w"])
+            .arg(&pcap)
+            .arg("udp or tcp")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump"),
+    );
+    let config = protocols_config(&dir, "HTTP, SomeIP");
+    let out = dir.join("live");
+    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    wait_capturing(&mut run, &out);
+    let client = lab
+        .in_client(&["/usr/bin/python3", &script, "client", lab.client_ip])
+        .output()
+        .expect("someip client");
+    let printed = String::from_utf8_lossy(&client.stdout).to_string();
+    assert!(
+        client.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    // tcpdump writes what it has when it is stopped (-U: packet by packet).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(dump);
+
+    let rows = l7_rows(&out);
+    assert!(rows.iter().all(|r| r["l7_protocol"] == 47), "{rows:#?}");
+    let num = |r: &serde_json::Value, k: &str| -> u64 {
+        r[k].as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    // The calls the client printed, as the rows have them.
+    let mut calls: Vec<(u64, u64, u64, u64)> = Vec::new();
+    for line in printed.lines().filter(|l| l.contains("\"method\"")) {
+        let c: serde_json::Value = serde_json::from_str(line).expect("json");
+        let service = if c["transport"] == "tcp" {
+            TCP_SERVICE
+        } else {
+            UDP_SERVICE
+        };
+        calls.push((
+            service,
+            c["method"].as_u64().unwrap(),
+            c["session"].as_u64().unwrap(),
+            c["return_code"].as_u64().unwrap(),
+        ));
+    }
+    assert_eq!(calls.len(), 7, "{printed}");
+    let mut paired: Vec<(u64, u64, u64, u64)> = rows
+        .iter()
+        .filter(|r| r["request_type"] == "REQUEST")
+        .map(|r| {
+            assert_eq!(r["type"], 2, "{r}");
+            assert_eq!(r["ip_0"], lab.client_ip, "{r}");
+            assert!(r["response_duration"].as_u64() > Some(0), "{r}");
+            (
+                num(r, "request_resource"),
+                num(r, "endpoint"),
+                r["request_id"].as_u64().unwrap(),
+                r["response_code"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    paired.sort();
+    calls.sort();
+    assert_eq!(paired, calls, "{rows:#?}");
+    let by_method = |m: u64| rows.iter().find(|r| num(r, "endpoint") == m).expect("row");
+    let unknown = by_method(0x0999);
+    assert_eq!(
+        (&unknown["response_status"], &unknown["response_exception"]),
+        (&4.into(), &"E_UNKNOWN_METHOD".into())
+    );
+    let refused = by_method(0x0422);
+    assert_eq!(
+        (&refused["response_status"], &refused["response_exception"]),
+        (&3.into(), &"E_NOT_OK".into())
+    );
+    assert_eq!(by_method(0x0001)["version"], "1.1");
+    // The events the client received, on the server's side of their flow.
+    let events: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            r["request_type"] == "NOTIFICATION" && num(r, "request_resource") == UDP_SERVICE
+        })
+        .collect();
+    assert!(events.len() >= 2, "{rows:#?}");
+    for e in &events {
+        assert_eq!(num(e, "endpoint"), 0x8001, "{e}");
+        assert_eq!(e["ip_1"], lab.server_ip, "{e}");
+        assert!(e["captured_response_byte"].as_u64() > Some(0), "{e}");
+    }
+    // Service discovery: rows of their own, as many as counted.
+    let sd: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| num(r, "request_resource") == 0xffff)
+        .collect();
+    assert!(!sd.is_empty(), "{rows:#?}");
+    assert!(sd.iter().all(|r| num(r, "endpoint") == 0x8100));
+    assert_eq!(
+        stats(&out)["l7.someip.sd_messages"].as_u64(),
+        Some(sd.len() as u64)
+    );
+
+    // Against tshark: every call and answer it reads is a row; every row is a message it reads.
+    let seen = tshark_messages(&pcap);
+    let tshark_calls: BTreeSet<(u64, u64, u64)> = seen
+        .iter()
+        .filter(|m| m.3 == 0x00)
+        .map(|m| (m.0, m.1, m.2))
+        .collect();
+    let row_calls: BTreeSet<(u64, u64, u64)> = paired.iter().map(|c| (c.0, c.1, c.2)).collect();
+    assert_eq!(tshark_calls, row_calls, "{seen:?}");
+    let answers = seen.iter().filter(|m| m.3 == 0x80 || m.3 == 0x81).count();
+    assert_eq!(answers, paired.len(), "{seen:?}");
+    let notified: BTreeSet<(u64, u64, u64)> = seen
+        .iter()
+        .filter(|m| m.3 == 0x02)
+        .map(|m| (m.0, m.1, m.2))
+        .collect();
+    for r in events.iter().chain(&sd) {
+        let m = (
+            num(r, "request_resource"),
+            num(r, "endpoint"),
+            r["request_id"].as_u64().unwrap(),
+        );
+        assert!(notified.contains(&m), "{m:?} not in {seen:?}");
+    }
+    lab.cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
