@@ -6,7 +6,7 @@ pub use super::registry::{L7Protocol, ParserBits, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 10] = [
+pub const KNOWN_UNPARSED: [&str; 9] = [
     "bRPC",
     "ISO8583",
     "NetSign",
@@ -15,7 +15,6 @@ pub const KNOWN_UNPARSED: [&str; 10] = [
     "Pulsar",
     "RocketMQ",
     "WebSphereMQ",
-    "Triple",
     "Custom",
 ];
 

@@ -88,13 +88,14 @@ macro_rules! l7_registry {
                 }
             }
 
-            /// The protocol found through `self`'s parser, if any (HTTP2 -> gRPC).
-            pub fn derived(self) -> &'static [L7Protocol] {
-                match self {
-                    $(L7Protocol::$parent => &[L7Protocol::$dvar],)*
-                    #[allow(unreachable_patterns)]
-                    _ => &[],
-                }
+            /// The protocols found through `self`'s parser (HTTP2 -> gRPC, Triple).
+            pub fn derived(self) -> impl Iterator<Item = L7Protocol> {
+                const DERIVED: &[(L7Protocol, L7Protocol)] =
+                    &[$((L7Protocol::$parent, L7Protocol::$dvar),)*];
+                DERIVED
+                    .iter()
+                    .filter(move |(parent, _)| *parent == self)
+                    .map(|(_, d)| *d)
             }
         }
 
@@ -218,6 +219,9 @@ l7_registry! {
     derived {
         /// HTTP/2 carrying `application/grpc` (DeepFlow: "configure as HTTP2").
         Grpc = 41, "gRPC" via Http2,
+        /// HTTP/2 requests naming a Dubbo service version (`tri-service-version`): Dubbo 3's
+        /// Triple (DeepFlow: "configure as HTTP2").
+        Triple = 49, "Triple" via Http2,
     }
 }
 

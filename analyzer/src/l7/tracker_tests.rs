@@ -474,6 +474,78 @@ fn grpc_status_from_trailers_and_continuation() {
 }
 
 #[test]
+fn triple_requests_carry_their_service_version() {
+    let mut t = Talk::new(50051);
+    let request = |stream: u32, path: &str, content_type: &str| {
+        let mut head = vec![0x83, 0x86];
+        head.extend(h2_lit(":path", path, false));
+        head.extend(h2_lit("content-type", content_type, false));
+        head.extend(h2_lit("tri-service-version", "1.0.0", false));
+        let mut f = h2_frame(1, END_HEADERS, stream, &head);
+        f.extend(h2_frame(0, END_STREAM, stream, b"{}"));
+        f
+    };
+    // Triple in gRPC's framing (trailers), then Triple's own unary form (an HTTP status).
+    let mut c = H2_PREFACE.to_vec();
+    c.extend(request(
+        1,
+        "/org.demo.Greeter/greet",
+        "application/grpc+proto",
+    ));
+    t.tcp(0.0, true, &c);
+    let mut seg = h2_frame(1, END_HEADERS, 1, &[0x88]);
+    seg.extend(h2_frame(
+        1,
+        END_HEADERS | END_STREAM,
+        1,
+        &h2_lit("grpc-status", "0", false),
+    ));
+    t.tcp(1.0, false, &seg);
+    t.tcp(
+        2.0,
+        true,
+        &request(3, "/org.demo.Greeter/fail", "application/json"),
+    );
+    t.tcp(
+        3.0,
+        false,
+        &h2_frame(1, END_HEADERS | END_STREAM, 3, &[0x8e]),
+    );
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                r.l7_protocol_str,
+                s(&r.request_type).to_string(),
+                s(&r.request_resource).to_string(),
+                s(&r.version).to_string(),
+                r.response_code,
+                r.response_status,
+            )
+        })
+        .collect();
+    let row = |code, status| {
+        (
+            "Triple",
+            "POST".to_string(),
+            "org.demo.Greeter".to_string(),
+            "1.0.0".to_string(),
+            Some(code),
+            status,
+        )
+    };
+    // gRPC's status from the trailers; an HTTP status for Triple's own form.
+    assert_eq!(got, [row(0, 0), row(500, 3)]);
+    assert_eq!(s(&out.l7[1].endpoint), "/org.demo.Greeter/fail");
+    assert_eq!(
+        (out.l4[0].l7_protocol, out.l4[0].l7_protocol_str),
+        (49, "Triple")
+    );
+}
+
+#[test]
 fn http2_joined_mid_stream_decodes_what_it_can() {
     let mut t = Talk::new(8443);
     // No preface seen; the request block refers to a dynamic entry we never saw (0xbe): the

@@ -228,17 +228,17 @@ impl RequestLog {
             let mut unparsed = Vec::new();
             for name in list {
                 match protocol(KEY, name)? {
-                    Some(L7Protocol::Grpc) => {
-                        // gRPC is found through HTTP/2 (DeepFlow: "configure as HTTP2").
-                        c.enabled.insert(L7Protocol::Http2);
-                        c.enabled.insert(L7Protocol::Grpc);
-                    }
-                    Some(p) => c.enabled.insert(p),
+                    // gRPC and Triple are found through HTTP/2: naming one turns on the three
+                    // (DeepFlow: "configure as HTTP2").
+                    Some(p) => match p.parser().map(|k| k.protocol()) {
+                        Some(parent) if parent != p => {
+                            c.enabled.insert(parent);
+                            c.enabled.insert(p);
+                        }
+                        _ => c.enabled.insert(p),
+                    },
                     None => unparsed.push(name.as_str()),
                 }
-            }
-            if c.enabled.contains(L7Protocol::Http2) {
-                c.enabled.insert(L7Protocol::Grpc);
             }
             if !unparsed.is_empty() {
                 warnings.push(format!(

@@ -6,7 +6,9 @@
 //! request_type `POST`, request_resource = the service (`pkg.Service` of `/pkg.Service/Method`),
 //! endpoint = the full path, response_code = `grpc-status` from the trailers (else `:status`),
 //! response_exception = `grpc-message`. RRT ends at the response's HEADERS frame; a gRPC row is
-//! written when the trailers (or the end of the stream) arrive.
+//! written when the trailers (or the end of the stream) arrive. Triple (Dubbo 3, l7_protocol 49):
+//! a request naming a Dubbo service version (`tri-service-version`) is a gRPC row of protocol
+//! Triple whose version is that service version (DeepFlow's test).
 //!
 //! Joined mid-connection (no preface seen), the HPACK tables were built before the capture: each
 //! header block decodes what it can (static-table fields such as `:method POST` and `:status
@@ -94,6 +96,8 @@ pub struct Http2Session {
     degraded: bool,
     /// A gRPC request was seen: the flow's protocol is gRPC.
     grpc_seen: bool,
+    /// A Triple request was seen: the flow's protocol is Triple.
+    triple_seen: bool,
     /// Bytes of this direction were lost: the next segment must start a frame.
     resync: [bool; 2],
 }
@@ -132,8 +136,11 @@ impl L7Parser for Http2Session {
     fn on_data(&mut self, _: &(), seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         let resync = std::mem::take(&mut self.resync[seg.dir()]);
         let n = self.on_stream(seg.data, resync, seg.from_client, seg.hold, x);
-        // HTTP/2 carrying gRPC makes the flow a gRPC flow (DeepFlow upgrades it the same way).
-        if self.grpc_seen {
+        // HTTP/2 carrying gRPC makes the flow a gRPC flow, carrying Triple a Triple flow
+        // (DeepFlow upgrades it the same way).
+        if self.triple_seen {
+            x.upgrade(L7Protocol::Triple);
+        } else if self.grpc_seen {
             x.upgrade(L7Protocol::Grpc);
         }
         n
@@ -170,6 +177,7 @@ impl Default for Http2Session {
             block: Default::default(),
             degraded: false,
             grpc_seen: false,
+            triple_seen: false,
             resync: [false; 2],
         }
     }
@@ -252,7 +260,9 @@ fn fill_request(
     if let Some(a) = h.get(":authority").or_else(|| h.get("host")) {
         row.request_domain.push_lossy(a);
     }
-    if grpc {
+    if let Some(version) = h.get(TRIPLE_VERSION) {
+        make_triple(row, path, version);
+    } else if grpc {
         row.request_type.clear();
         make_grpc(row, path);
     } else {
@@ -281,10 +291,27 @@ fn fill_request(
     tags::custom(&cfg.custom_fields.http2, |n| h.get(n), row);
 }
 
-/// gRPC's fields of a request row: `POST`, the service of `path` as resource, `path` as endpoint.
+/// The header of a Triple request (Dubbo 3): the Dubbo service version it calls.
+const TRIPLE_VERSION: &str = "tri-service-version";
+
+/// Triple's fields of a request row, as DeepFlow writes them: gRPC's, the protocol Triple and the
+/// service version (`tri-service-version`) as version.
+fn make_triple(row: &mut L7FlowLog, path: &[u8], version: &[u8]) {
+    row.request_type.clear();
+    row.l7_protocol = L7Protocol::Triple.id();
+    row.l7_protocol_str = L7Protocol::Triple.name();
+    make_grpc(row, path);
+    row.version.clear();
+    row.version.push_lossy(version);
+}
+
+/// gRPC's fields of a request row: `POST`, the service of `path` as resource, `path` as endpoint
+/// (a Triple row stays Triple).
 fn make_grpc(row: &mut L7FlowLog, path: &[u8]) {
-    row.l7_protocol = L7Protocol::Grpc.id();
-    row.l7_protocol_str = L7Protocol::Grpc.name();
+    if row.l7_protocol != L7Protocol::Triple.id() {
+        row.l7_protocol = L7Protocol::Grpc.id();
+        row.l7_protocol_str = L7Protocol::Grpc.name();
+    }
     if row.request_type.is_empty() {
         row.request_type.push_lossy(b"POST");
     }
@@ -322,6 +349,7 @@ impl Http2Session {
         }
         self.degraded = false;
         self.grpc_seen = false;
+        self.triple_seen = false;
         self.resync = [false; 2];
     }
 
@@ -545,6 +573,7 @@ impl Http2Session {
             let grpc = decoded
                 && (hs.is_grpc() || partial && hs.get("content-type").is_none() && self.grpc_seen);
             self.open_stream(stream, grpc, partial);
+            self.triple_seen |= decoded && hs.get(TRIPLE_VERSION).is_some();
             let h = decoded.then_some(&hs);
             let id = x.request(Some(stream), captured, |row| {
                 row.request_id = Some(stream);
@@ -723,7 +752,7 @@ fn emit(
         let grpc_status = h
             .and_then(|h| h.get("grpc-status"))
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok());
-        if grpc {
+        if grpc && row.l7_protocol != L7Protocol::Triple.id() {
             row.l7_protocol = L7Protocol::Grpc.id();
             row.l7_protocol_str = L7Protocol::Grpc.name();
         }

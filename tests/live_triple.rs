@@ -1,0 +1,105 @@
+//! Triple request logs from a live capture: Apache Dubbo's JavaScript implementation
+//! (`@apachedubbo/dubbo` and `@apachedubbo/dubbo-node` from npm, installed by the test command
+//! into target/test-npm) as both the server and the client (`tests/clients/triple_peer.js`), the
+//! server in one namespace, the client in another, the server's port mirrored to the interface
+//! `tapflow run` captures (`netns::SpanLab`). The client calls service `org.demo.Greeter`,
+//! version 1.0.0, over HTTP/2 with the Triple protocol: `greet` three times and `fail`, which
+//! the server refuses with NOT_FOUND (HTTP 404). The rows must be Triple rows (DeepFlow's id 49)
+//! with the service version as their version, and the flow a Triple flow.
+//! Needs root and Node.js (scripts/test.sh installs the packages).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+mod live_support;
+mod netns;
+use live_support::Killed;
+use live_support::{
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+};
+use netns::{is_root, SpanLab};
+
+const PORT: u16 = 50071;
+
+fn dubbo_modules() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-npm/node_modules");
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (node && dir.join("@apachedubbo/dubbo-node/package.json").exists()).then_some(dir)
+}
+
+#[test]
+fn triple_calls_and_a_refusal_are_logged_with_their_service_version() {
+    let Some(modules) = dubbo_modules().filter(|_| is_root()) else {
+        eprintln!(
+            "skipped: needs root, node and @apachedubbo/dubbo-node (scripts/test.sh installs them)"
+        );
+        return;
+    };
+    let modules = modules.to_string_lossy().to_string();
+    let dir = std::env::temp_dir().join(format!("tapflow-triple-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lab = SpanLab::new("tr");
+    let script = client_script("triple_peer.js");
+    let port = PORT.to_string();
+    let _server = Killed(
+        lab.in_server(&["node", &script, &modules, "serve", lab.server_ip, &port])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("triple server"),
+    );
+    wait_until("triple server", 15, || lab.server_port_open(PORT));
+    // Naming Triple turns HTTP/2 on, as in DeepFlow.
+    let config = protocols_config(&dir, "Triple");
+    let out = dir.join("live");
+    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    wait_capturing(&mut run, &out);
+    client_ok(lab.in_client(&["node", &script, &modules, "client", lab.server_ip, &port]));
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+
+    let rows = l7_rows(&out);
+    let got: Vec<(String, u64, u64)> = rows
+        .iter()
+        .map(|r| {
+            assert_eq!(r["l7_protocol"], 49, "{r}");
+            assert_eq!(r["l7_protocol_str"], "Triple", "{r}");
+            assert_eq!(r["request_type"], "POST", "{r}");
+            assert_eq!(r["request_resource"], "org.demo.Greeter", "{r}");
+            assert_eq!(r["version"], "1.0.0", "{r}");
+            assert_eq!(r["type"], 2, "{r}");
+            assert_eq!(r["ip_0"], lab.client_ip, "{r}");
+            assert!(r["response_duration"].as_u64() > Some(0), "{r}");
+            (
+                r["endpoint"].as_str().unwrap_or("").to_string(),
+                r["response_code"].as_u64().unwrap_or(0),
+                r["response_status"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    let greet = ("/org.demo.Greeter/greet".to_string(), 200, 0);
+    assert_eq!(
+        got,
+        [
+            greet.clone(),
+            greet.clone(),
+            greet,
+            // NOT_FOUND travels as HTTP 404 in Triple's own unary form: a client error.
+            ("/org.demo.Greeter/fail".to_string(), 404, 4),
+        ],
+        "{rows:#?}"
+    );
+    let l4 = std::fs::read_to_string(out.join("l4_flow_log.jsonl")).expect("l4");
+    let flow: serde_json::Value = l4
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find(|r| r["server_port"] == PORT)
+        .expect("the Triple flow");
+    assert_eq!(flow["l7_protocol_str"], "Triple", "{flow}");
+    lab.cleanup();
+    let _ = std::fs::remove_dir_all(&dir);
+}
