@@ -102,6 +102,14 @@ fn calls_and_their_errors_are_logged_with_the_clients_trace_ids() {
         assert!(r["response_duration"].as_u64() > Some(0), "{r}");
     }
     assert_eq!(calls[0]["endpoint"], "com.example.Greeter:1.0/hello");
+    // SOFARPC 5's trace context: span and parent span (DeepFlow's parent_span_id).
+    assert_eq!(
+        (&calls[2]["span_id"], &calls[2]["parent_span_id"]),
+        (&"0.1".into(), &"0".into()),
+        "{:#}",
+        calls[2]
+    );
+    assert!(calls[0].get("parent_span_id").is_none(), "{:#}", calls[0]);
     // "hello, world 0": the response class name (46 bytes) and 14 bytes of content.
     assert_eq!(calls[0]["response_length"], 46 + 14);
     assert_eq!(calls[3]["response_exception"], "NO_PROCESSOR");

@@ -206,6 +206,7 @@ fn l7_fields() -> Vec<Field> {
         attr("http_user_agent"),
         attr("http_referer"),
         sql("trace_id_2", "`_trace_id_2`", Str),
+        same("parent_span_id", "parent_span_id", Str),
         // The attributes `tag_extraction.raw` keeps by default (the rows' `attributes` object).
         sql(
             "attributes.response_payload",
@@ -326,7 +327,7 @@ fn expected(row: &Value, f: &Field) -> String {
         ("tap_port", Some(Value::Number(n))) => {
             format!("{}", (n.as_u64().unwrap_or(0) & 0xffff_ffff) as f64)
         }
-        ("endpoint" | "trace_id_2", None) => String::new(),
+        ("endpoint" | "trace_id_2" | "parent_span_id", None) => String::new(),
         _ => norm(v, f.kind),
     }
 }

@@ -4,10 +4,12 @@ both server and client, over Bolt v1 with the SOFARPC headers anthunder writes.
 
     sofa_peer.py serve IP PORT   an AioListener serving `com.example.Greeter:1.0` (`hello`
                                  answers "hello, " + the request)
-    sofa_peer.py client IP PORT  3 `hello` calls (checks each answer), one call to an unknown
-                                 service (the listener answers NO_PROCESSOR, 6), one call with
-                                 no method name (CLIENT_SEND_ERROR, 8); prints the trace id
-                                 each call sent (`TRACE id`), then OK
+    sofa_peer.py client IP PORT  3 `hello` calls (checks each answer; the third also carries
+                                 SOFARPC 5's `new_rpc_trace_context` with span 0.1 of parent
+                                 0), one call to an unknown service (the listener answers
+                                 NO_PROCESSOR, 6), one call with no method name
+                                 (CLIENT_SEND_ERROR, 8); prints the trace id each call sent
+                                 (`TRACE id`), then OK
 """
 import logging
 import sys
@@ -56,8 +58,13 @@ def client(ip, port):
         SERVICE_MAP[s] = (ip, port)
     c = Client("tapflow-test-client")
     for i in range(3):
+        ctx = traced()
+        extra = {}
+        if i == 2:
+            extra["new_rpc_trace_context"] = "tcid=%s&spid=0.1&pspid=0&sample=true&" % (
+                ctx.baggage["sofaTraceId"])
         got = c.invoke_sync(SERVICE, "hello", b"world %d" % i, timeout_ms=3000,
-                            spanctx=traced())
+                            spanctx=ctx, **extra)
         assert got == b"hello, world %d" % i, got
     expect_error(c, UNKNOWN, "hello")
     expect_error(c, SERVICE, "")

@@ -71,6 +71,9 @@ pub struct L7FlowLog {
     #[serde(skip_serializing_if = "InlineBytes::is_empty")]
     pub trace_id_2: InlineBytes<64>,
     pub span_id: InlineBytes<64>,
+    /// The caller's span (SOFARPC's `pspid`, DeepFlow's `parent_span_id`); absent when none.
+    #[serde(skip_serializing_if = "InlineBytes::is_empty")]
+    pub parent_span_id: InlineBytes<64>,
     pub x_request_id_0: InlineBytes<64>,
     pub x_request_id_1: InlineBytes<64>,
     pub http_proxy_client: InlineBytes<64>,
@@ -176,6 +179,7 @@ impl Default for L7FlowLog {
             trace_id: InlineBytes::EMPTY,
             trace_id_2: InlineBytes::EMPTY,
             span_id: InlineBytes::EMPTY,
+            parent_span_id: InlineBytes::EMPTY,
             x_request_id_0: InlineBytes::EMPTY,
             x_request_id_1: InlineBytes::EMPTY,
             http_proxy_client: InlineBytes::EMPTY,

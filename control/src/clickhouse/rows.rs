@@ -310,6 +310,7 @@ fn l7_value<'a>(c: &str, r: &'a L7FlowLog, id: u64, attrs: &AttrLists<'a>) -> Op
         "trace_id" => return s(r.trace_id.as_bytes()),
         "_trace_id_2" => return s(r.trace_id_2.as_bytes()),
         "span_id" => return s(r.span_id.as_bytes()),
+        "parent_span_id" => return s(r.parent_span_id.as_bytes()),
         "response_duration" => return u(r.response_duration),
         "request_length" if r.request_length >= 0 => Val::I(r.request_length),
         "response_length" if r.response_length >= 0 => Val::I(r.response_length),

@@ -291,6 +291,7 @@ pub fn l7_row(l: &fl::AppProtoLogsData) -> L7FlowLog {
             .map(|t| inline(t))
             .unwrap_or_default(),
         span_id: inline(&trace.span_id),
+        parent_span_id: inline(&trace.parent_span_id),
         x_request_id_0: inline(&ext.x_request_id_0),
         x_request_id_1: inline(&ext.x_request_id_1),
         http_proxy_client: inline(&ext.client_ip),
@@ -561,6 +562,9 @@ mod tests {
         );
         let back = l7_row(&pb);
         assert_eq!((back.trace_id, back.trace_id_2), (r.trace_id, r.trace_id_2));
+        r.parent_span_id = InlineBytes::from_slice(b"0.1");
+        let back = l7_row(&super::super::to_pb::app_proto_log(&r, 7));
+        assert_eq!(back.parent_span_id, r.parent_span_id);
         // As DeepFlow's agents send them: only the list.
         let t = pb.trace_info.as_mut().expect("trace");
         t.trace_id.clear();

@@ -302,6 +302,7 @@ pub fn app_proto_log(r: &L7FlowLog, agent_id: u16) -> fl::AppProtoLogsData {
         trace_info: Some(fl::TraceInfo {
             trace_id: text(&r.trace_id),
             span_id: text(&r.span_id),
+            parent_span_id: text(&r.parent_span_id),
             // DeepFlow's agents list every trace id; the ingester stores the second as
             // `_trace_id_2`.
             trace_ids: if r.trace_id_2.is_empty() {
@@ -309,7 +310,6 @@ pub fn app_proto_log(r: &L7FlowLog, agent_id: u16) -> fl::AppProtoLogsData {
             } else {
                 vec![text(&r.trace_id), text(&r.trace_id_2)]
             },
-            ..fl::TraceInfo::default()
         }),
         ext_info: Some(fl::ExtendedInfo {
             request_id: r.request_id.unwrap_or(0),

@@ -66,10 +66,13 @@ fn l7_members(o: &mut Obj<'_>, r: &L7FlowLog) {
     if !r.trace_id_2.is_empty() {
         o.inline(key!("trace_id_2"), &r.trace_id_2);
     }
+    mostly_empty!(o, r, span_id,);
+    if !r.parent_span_id.is_empty() {
+        o.inline(key!("parent_span_id"), &r.parent_span_id);
+    }
     mostly_empty!(
         o,
         r,
-        span_id,
         x_request_id_0,
         x_request_id_1,
         http_proxy_client,
@@ -176,6 +179,8 @@ mod tests {
         r.trace_id_2 = InlineBytes::from_slice(b"second");
         same_as_serde(write_l7, &r);
         r.trace_id = InlineBytes::from_slice(b"first");
+        same_as_serde(write_l7, &r);
+        r.parent_span_id = InlineBytes::from_slice(b"0.1");
         same_as_serde(write_l7, &r);
     }
 }

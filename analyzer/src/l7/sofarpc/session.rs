@@ -41,6 +41,7 @@ struct Call<'a> {
     method: &'a [u8],
     trace_id: &'a [u8],
     span_id: &'a [u8],
+    parent_span_id: &'a [u8],
 }
 
 impl<'a> Call<'a> {
@@ -74,11 +75,12 @@ impl<'a> Call<'a> {
                 new_context = n.new_trace_context;
             }
         }
-        let (tcid, spid, _) = new_trace_context(new_context);
+        let (tcid, spid, pspid) = new_trace_context(new_context);
         if !tcid.is_empty() {
             c.trace_id = tcid;
         }
         c.span_id = spid;
+        c.parent_span_id = pspid;
         c
     }
 }
@@ -178,6 +180,7 @@ fn message(h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
             }
             row.trace_id.push_lossy(c.trace_id);
             row.span_id.push_lossy(c.span_id);
+            row.parent_span_id.push_lossy(c.parent_span_id);
             row.request_id = Some(id);
             row.request_length = size;
         };

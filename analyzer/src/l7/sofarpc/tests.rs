@@ -276,11 +276,16 @@ fn calls_errors_heartbeats_and_one_way_calls() {
         (22 + 44 + 194 + 1, 20 + 46)
     );
     assert_eq!(s(&out.l7[2].endpoint), "");
-    // The new trace context wins over rpc_trace_context.sofaTraceId.
+    // The new trace context wins over rpc_trace_context.sofaTraceId; its pspid is the parent.
     assert_eq!(
-        (s(&out.l7[5].trace_id), s(&out.l7[5].span_id)),
-        ("ac110001", "0.2")
+        (
+            s(&out.l7[5].trace_id),
+            s(&out.l7[5].span_id),
+            s(&out.l7[5].parent_span_id)
+        ),
+        ("ac110001", "0.2", "0")
     );
+    assert!(out.l7[0].parent_span_id.is_empty());
 }
 
 #[test]
