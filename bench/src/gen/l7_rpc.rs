@@ -1,6 +1,7 @@
 //! RPC payloads for generated conversations, encoded as the frameworks encode them: SOFARPC
 //! calls over Bolt v1 (as sofa-bolt's clients write them), Tars calls in the TARS packet
-//! protocol (as TarsNode writes them) and SOME/IP calls (as someipy writes them). Each exchange says whether the server answered with an
+//! protocol (as TarsNode writes them), SOME/IP calls (as someipy writes them) and FastCGI
+//! requests (as nginx sends them to PHP-FPM). Each exchange says whether the server answered with an
 //! error and whose (`Some(true)` the client's, `Some(false)` the server's).
 
 use super::Rng;
@@ -144,6 +145,56 @@ fn someip_message(
     m.extend([1, 1, message_type, code]);
     m.extend(payload);
     m
+}
+
+/// A FastCGI request (request id `id`: BEGIN_REQUEST, PARAMS as nginx's `fastcgi_params` give
+/// them, the empty PARAMS, the empty STDIN) and PHP-FPM's answer (STDOUT with the CGI headers
+/// and body, the empty STDOUT, END_REQUEST): one in six `Status: 404 Not Found` (a client
+/// error), one in twelve `Status: 500 Internal Server Error` (a server error).
+pub(crate) fn fastcgi_exchange(rng: &mut Rng, id: u16) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let uri = ["/index.php?page=1", "/cart.php", "/api/orders.php?id=7"][rng.range(0, 2) as usize];
+    let script = uri.split('?').next().unwrap_or(uri);
+    let params: [(&str, &str); 8] = [
+        ("REQUEST_METHOD", "GET"),
+        ("SCRIPT_FILENAME", "/var/www/html/index.php"),
+        ("SCRIPT_NAME", script),
+        ("REQUEST_URI", uri),
+        ("DOCUMENT_URI", script),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("HTTP_HOST", "shop.example.com"),
+        ("HTTP_USER_AGENT", "curl/8.0"),
+    ];
+    let mut pairs = Vec::new();
+    for (k, v) in params {
+        pairs.extend([k.len() as u8, v.len() as u8]);
+        pairs.extend(k.as_bytes());
+        pairs.extend(v.as_bytes());
+    }
+    let mut q = fastcgi_record(1, id, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend(fastcgi_record(4, id, &pairs));
+    q.extend(fastcgi_record(4, id, b""));
+    q.extend(fastcgi_record(5, id, b""));
+    let (head, error) = match rng.range(0, 12) {
+        0 | 1 => ("Status: 404 Not Found\r\n", Some(true)),
+        2 => ("Status: 500 Internal Server Error\r\n", Some(false)),
+        _ => ("", None),
+    };
+    let body = "<html>ok</html>".repeat(rng.range(1, 40) as usize);
+    let stdout = format!("{head}Content-Type: text/html; charset=UTF-8\r\n\r\n{body}");
+    let mut r = fastcgi_record(6, id, stdout.as_bytes());
+    r.extend(fastcgi_record(6, id, b""));
+    r.extend(fastcgi_record(3, id, &[0; 8]));
+    (q, r, error)
+}
+
+/// A FastCGI record: version 1, type, request id, content, no padding.
+fn fastcgi_record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+    let mut r = vec![1, kind];
+    r.extend(id.to_be_bytes());
+    r.extend((content.len() as u16).to_be_bytes());
+    r.extend([0, 0]);
+    r.extend(content);
+    r
 }
 
 /// A Tars integer field in its shortest type.

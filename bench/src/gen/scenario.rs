@@ -81,6 +81,8 @@ pub enum Scenario {
     /// SOME/IP over TCP: 1-5 calls on a connection, some refused (E_UNKNOWN_METHOD, an ERROR
     /// with E_NOT_OK).
     SomeIp,
+    /// FastCGI (nginx to PHP-FPM): 1-5 requests on a connection, some answered 404 or 500.
+    FastCgi,
     /// ping: 2-5 ICMP (ICMPv6 in IPv6) echoes 10 ms apart, the last one sometimes unanswered.
     Ping,
     /// Small-packet flood: 8 UDP datagrams in minimum-size (64-byte) frames, no reply.
@@ -90,7 +92,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 34] = [
+    pub const ALL: [Scenario; 35] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -122,6 +124,7 @@ impl Scenario {
         Scenario::SofaRpc,
         Scenario::Tars,
         Scenario::SomeIp,
+        Scenario::FastCgi,
         Scenario::Ping,
         Scenario::SmallFlood,
         Scenario::SynFlood,
@@ -173,6 +176,7 @@ impl Scenario {
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
             Scenario::SomeIp => "someip",
+            Scenario::FastCgi => "fastcgi",
             Scenario::Ping => "ping",
             Scenario::SmallFlood => "small_flood",
             Scenario::SynFlood => "syn_flood",
@@ -293,6 +297,7 @@ pub(crate) fn run(
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
         Scenario::SomeIp => 30509,
+        Scenario::FastCgi => 9000,
         Scenario::SmallFlood => 9999,
         _ => 80,
     };
@@ -586,6 +591,9 @@ pub(crate) fn run(
         }),
         Scenario::SomeIp => numbered_calls(c, t0, rng, "SomeIP", 6, |rng, id| {
             l7_rpc::someip_exchange(rng, id as u16)
+        }),
+        Scenario::FastCgi => numbered_calls(c, t0, rng, "FastCGI", 6, |rng, id| {
+            l7_rpc::fastcgi_exchange(rng, id as u16)
         }),
         Scenario::Mqtt => {
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
