@@ -81,24 +81,31 @@ for f in files:
     if os.path.getsize(f) <= 65536: save("pcap", open(f, "rb").read())
     for i, fr in enumerate(frames(f)):
         if i < 200: save("frame", fr)
-# L7 conversations: payloads of the first TCP or UDP flow of each L7 capture, in the l7 target's
-# format (byte 0: port hint, byte 1: UDP flag, then u16 [bit 15: from server | length] + bytes).
+# L7 conversations: payloads of each TCP or UDP flow (at most 64 per capture) of each L7 capture
+# and of the generated capture (one flow per scenario: every parser gets a seed), in the l7
+# target's format (byte 0: port hint, byte 1: UDP flag, then u16 [bit 15: from server | length]
+# + bytes).
 for f in sorted(glob.glob(os.path.join(pcaps, "l7", "*.pcap"))) + sorted(glob.glob("work/gen_none.pcap")):
-    conv, client, udp = [], None, 0
+    flows = {}
     for fr in frames(f):
         if len(fr) < 34 or fr[12:14] != b"\x08\x00": continue
         ihl = (fr[14] & 15) * 4; proto = fr[23]; l4 = 14 + ihl
         if proto == 6:
             off = (fr[l4 + 12] >> 4) * 4; payload = fr[l4 + off:]
         elif proto == 17:
-            payload = fr[l4 + 8:]; udp = 1
+            payload = fr[l4 + 8:]
         else: continue
         if not payload: continue
-        src = fr[26:30] + fr[l4:l4+2]
-        if client is None: client = src
-        conv.append(struct.pack(">H", (0 if src == client else 0x8000) | min(len(payload), 0x7fff)) + payload[:0x7fff])
-        if len(conv) >= 24: break
-    if conv: save("l7", bytes([0, udp]) + b"".join(conv))
+        src, dst = fr[26:30] + fr[l4:l4+2], fr[30:34] + fr[l4+2:l4+4]
+        key = (proto,) + tuple(sorted([src, dst]))
+        if key not in flows:
+            if len(flows) >= 64: continue
+            flows[key] = (src, [])
+        client, conv = flows[key]
+        if len(conv) < 24:
+            conv.append(struct.pack(">H", (0 if src == client else 0x8000) | min(len(payload), 0x7fff)) + payload[:0x7fff])
+    for (proto, _, _), (_, conv) in flows.items():
+        save("l7", bytes([0, int(proto == 17)]) + b"".join(conv))
 # HPACK: RFC 7541 C.3 (requests without Huffman) and C.4 (with Huffman), two blocks each.
 for hexs in ["00828684410f7777772e6578616d706c652e636f6d", "00828684418cf1e3c2e5f23a6ba0ab90f4ff",
              "0e828684be58086e6f2d6361636865", "11828684be5886a8eb10649cbf"]:
