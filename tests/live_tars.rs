@@ -8,37 +8,26 @@
 //! paired, with their versions and return codes, the last one a timeout.
 //! Needs root and Node.js (scripts/test.sh installs @tars/rpc).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, wait_capturing,
+    wait_until,
 };
 use netns::{is_root, SpanLab};
 
 const PORT: u16 = 14002;
 const OBJ: &str = "TARS.NodeTarsServer.NodeTarsObj";
 
-fn tars_modules() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-npm/node_modules");
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (node && dir.join("@tars/rpc/package.json").exists()).then_some(dir)
-}
-
 #[test]
 fn calls_tup_calls_refusals_and_a_timeout_are_logged() {
-    let Some(modules) = tars_modules().filter(|_| is_root()) else {
+    let Some(modules) = npm_modules("@tars/rpc").filter(|_| is_root()) else {
         eprintln!("skipped: needs root, node and @tars/rpc (scripts/test.sh installs them)");
         return;
     };
-    let modules = modules.to_string_lossy().to_string();
     let dir = std::env::temp_dir().join(format!("tapflow-tars-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");

@@ -8,38 +8,27 @@
 //! with the service version as their version, and the flow a Triple flow.
 //! Needs root and Node.js (scripts/test.sh installs the packages).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, wait_capturing,
+    wait_until,
 };
 use netns::{is_root, SpanLab};
 
 const PORT: u16 = 50071;
 
-fn dubbo_modules() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-npm/node_modules");
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (node && dir.join("@apachedubbo/dubbo-node/package.json").exists()).then_some(dir)
-}
-
 #[test]
 fn triple_calls_and_a_refusal_are_logged_with_their_service_version() {
-    let Some(modules) = dubbo_modules().filter(|_| is_root()) else {
+    let Some(modules) = npm_modules("@apachedubbo/dubbo-node").filter(|_| is_root()) else {
         eprintln!(
             "skipped: needs root, node and @apachedubbo/dubbo-node (scripts/test.sh installs them)"
         );
         return;
     };
-    let modules = modules.to_string_lossy().to_string();
     let dir = std::env::temp_dir().join(format!("tapflow-triple-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");

@@ -65,6 +65,19 @@ pub(crate) fn wait_capturing(run: &mut Child, out: &Path) {
     }
 }
 
+/// The node_modules directory the test command installs npm packages into (target/test-npm),
+/// when Node.js runs and `package` is installed there.
+pub(crate) fn npm_modules(package: &str) -> Option<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-npm/node_modules");
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (node && dir.join(package).join("package.json").exists())
+        .then(|| dir.to_string_lossy().into_owned())
+}
+
 /// The `l7_flow_log` rows a run wrote.
 pub(crate) fn l7_rows(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("l7_flow_log.jsonl"))

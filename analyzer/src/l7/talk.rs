@@ -130,18 +130,47 @@ pub(crate) fn hostile_talks(
     for round in 0..rounds {
         let mut t = talk();
         for i in 0..6 {
-            let mut b = seeds[(round + i) % seeds.len()].to_vec();
-            for _ in 0..(round % max_flips) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let at = (x as usize) % b.len();
-                b[at] = (x >> 32) as u8;
-            }
+            let b = mutated(seeds[(round + i) % seeds.len()], round % max_flips, &mut x);
             t.tcp(i as f64, i % 2 == 0, &b);
         }
         assert!(t.finish().l7.len() <= 12, "round {round}");
     }
+}
+
+/// Hostile datagrams: as [`hostile_talks`], each of the 6 datagrams two seeds back to back (a
+/// datagram may carry several messages); none may write more than 4 rows per datagram.
+pub(crate) fn hostile_datagrams(
+    seeds: &[&[u8]],
+    rounds: usize,
+    max_flips: usize,
+    talk: impl Fn() -> Talk,
+) {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..rounds {
+        let mut t = talk();
+        for i in 0..6 {
+            let two = [
+                seeds[(round + i) % seeds.len()],
+                seeds[(round + i + 1) % seeds.len()],
+            ];
+            let b = mutated(&two.concat(), round % max_flips, &mut x);
+            t.udp(i as f64, i % 2 == 0, &b);
+        }
+        assert!(t.finish().l7.len() <= 24, "round {round}");
+    }
+}
+
+/// `seed` with `flips` bytes changed at random (xorshift state `x`).
+fn mutated(seed: &[u8], flips: usize, x: &mut u64) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..flips {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let at = (*x as usize) % b.len();
+        b[at] = (*x >> 32) as u8;
+    }
+    b
 }
 
 /// What a row says, for comparing runs (type, request type and resource, status, code).
