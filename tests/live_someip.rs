@@ -81,6 +81,48 @@ fn tshark_messages(pcap: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
     messages
 }
 
+/// The entry types of each SOME/IP-SD message tshark reads in `pcap`, by (sender, session id).
+fn tshark_sd_entries(pcap: &std::path::Path) -> std::collections::HashMap<(String, u64), Vec<u64>> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-d",
+            "udp.port==30490,someip",
+            "-Y",
+            "someipsd && !icmp",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=;",
+            "-e",
+            "ip.src",
+            "-e",
+            "someip.sessionid",
+            "-e",
+            "someipsd.entry.type",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark");
+    let hex = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let kinds = c
+                .get(2)?
+                .split(';')
+                .filter(|k| !k.is_empty())
+                .map(hex)
+                .collect();
+            Some(((c[0].to_string(), hex(c.get(1)?)), kinds))
+        })
+        .collect()
+}
+
 #[test]
 fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
     if !is_root() || !someipy() || !have("tcpdump") || !have("tshark") {
@@ -210,6 +252,46 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
         stats(&out)["l7.someip.sd_messages"].as_u64(),
         Some(sd.len() as u64)
     );
+    // Their entries: the offers, the client's subscription and its acknowledgement.
+    let entries = |r: &serde_json::Value| {
+        r["attributes"]["sd_entries"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    for want in [
+        "OfferService 0x1234:0x5678 v1",
+        "SubscribeEventgroup 0x1235:0x5678 v1 eg 0x0321",
+        "SubscribeEventgroupAck 0x1235:0x5678 v1 eg 0x0321",
+    ] {
+        assert!(
+            sd.iter().any(|r| entries(r).contains(want)),
+            "{want}: {sd:#?}"
+        );
+    }
+    // Each SD row's entry kinds are those tshark's SOME/IP-SD dissector reads in that message.
+    let sd_seen = tshark_sd_entries(&pcap);
+    for r in &sd {
+        let sender = if r["captured_request_byte"].as_u64() > Some(0) {
+            &r["ip_0"]
+        } else {
+            &r["ip_1"]
+        };
+        let key = (
+            sender.as_str().unwrap_or("").to_string(),
+            r["request_id"].as_u64().unwrap_or(0),
+        );
+        let kinds: Vec<u64> = entries(r)
+            .split("; ")
+            .map(|e| match e.split(' ').next().unwrap_or("") {
+                "FindService" => 0,
+                "OfferService" | "StopOfferService" => 1,
+                "SubscribeEventgroup" | "StopSubscribeEventgroup" => 6,
+                _ => 7,
+            })
+            .collect();
+        assert_eq!(sd_seen.get(&key), Some(&kinds), "{key:?}: {r:#}");
+    }
 
     // Against tshark: every call and answer it reads is a row; every row is a message it reads.
     let seen = tshark_messages(&pcap);

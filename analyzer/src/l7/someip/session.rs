@@ -25,9 +25,10 @@ use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
-    header, is_client_error, plausible_start, return_code_name, tp_offset, type_name,
+    header, is_client_error, plausible_start, return_code_name, sd_entries, tp_offset, type_name,
     whole_messages, Header, Kind, HEADER_LEN,
 };
+use crate::inline::InlineBytes;
 use crate::record::L7FlowLog;
 
 const COUNTER_SD: usize = 0;
@@ -166,6 +167,29 @@ fn fill_message(row: &mut L7FlowLog, h: &Header) {
         .push(b"client_id", decimal(h.client, &mut buf));
 }
 
+/// A service discovery message's entries, as the attribute `sd_entries`
+/// (`OfferService 0x1234:0x5678 v1; SubscribeEventgroup 0x1235:0x5678 eg 0x0321`).
+fn fill_sd(row: &mut L7FlowLog, msg: &[u8]) {
+    let mut text = InlineBytes::<256>::EMPTY;
+    for (i, e) in sd_entries(msg.get(HEADER_LEN..).unwrap_or_default()).enumerate() {
+        let sep = if i == 0 { "" } else { "; " };
+        let _ = write!(
+            text,
+            "{sep}{} {:#06x}:{:#06x} v{}",
+            e.name(),
+            e.service,
+            e.instance,
+            e.major_version
+        );
+        if let Some(g) = e.eventgroup {
+            let _ = write!(text, " eg {g:#06x}");
+        }
+    }
+    if !text.is_empty() {
+        row.attributes.push(b"sd_entries", text.as_bytes());
+    }
+}
+
 /// An answer's code, status and exception.
 fn fill_answer(row: &mut L7FlowLog, h: &Header) {
     let code = h.return_code;
@@ -222,6 +246,9 @@ fn message(h: Header, msg: &[u8], from_client: bool, at: (u64, u32), x: &mut Exc
         }
         _ => x.lone(at, from_client, captured, |row| {
             fill_message(row, &h);
+            if h.is_sd() {
+                fill_sd(row, msg);
+            }
             if from_client {
                 row.request_length = length;
             } else {

@@ -57,15 +57,19 @@ const COOKIE_FROM_CLIENT: [u8; 16] = [
     0xff, 0xff, 0, 0, 0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 1, 1, 1, 0,
 ];
 
-/// A service discovery message (its entries are not read).
+/// A service discovery message: an OfferService entry and a SubscribeEventgroupAck entry, no
+/// options.
 fn sd(session: u16) -> Vec<u8> {
-    msg(
-        (0xffff, 0x8100),
-        (0, session),
-        0x02,
-        0,
-        &[0xc0, 0, 0, 0, 0, 0, 0, 0],
-    )
+    let mut p = vec![0xc0, 0, 0, 0];
+    p.extend(32u32.to_be_bytes());
+    p.extend([
+        0x01, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 0, 0, 5, 0, 0, 0, 0,
+    ]);
+    p.extend([
+        0x07, 0, 0, 0, 0x12, 0x35, 0x56, 0x78, 1, 0, 0, 3, 0, 0, 0x03, 0x21,
+    ]);
+    p.extend(0u32.to_be_bytes());
+    msg((0xffff, 0x8100), (0, session), 0x02, 0, &p)
 }
 
 #[test]
@@ -350,6 +354,17 @@ fn datagrams_of_several_messages_discovery_and_calls_both_ways_over_udp() {
         ]
     );
     assert_eq!(s(&out.l7[2].request_resource), "65535");
+    let entries = out.l7[2]
+        .attributes
+        .iter()
+        .find(|(k, _)| *k == b"sd_entries");
+    assert_eq!(
+        entries.map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+        Some(
+            "OfferService 0x1234:0x5678 v1; SubscribeEventgroupAck 0x1235:0x5678 v1 eg 0x0321"
+                .to_string()
+        )
+    );
     assert_eq!(out.l7[1].response_exception.as_bytes(), b"E_NOT_READY");
     // The server's call is a row of its own, on the server's side.
     assert_eq!(out.l7[3].lone_from_client, Some(false));

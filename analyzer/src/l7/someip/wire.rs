@@ -169,6 +169,57 @@ pub fn whole_messages(datagram: &[u8]) -> bool {
     !datagram.is_empty()
 }
 
+/// One entry of a service discovery message (AUTOSAR PRS_SOMEIPServiceDiscoveryProtocol): 16
+/// bytes after the SD header (flags, reserved, the entries' length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdEntry {
+    pub kind: u8,
+    pub service: u16,
+    pub instance: u16,
+    pub major_version: u8,
+    pub ttl: u32,
+    /// The eventgroup of a (Stop)Subscribe(Ack/Nack) entry.
+    pub eventgroup: Option<u16>,
+}
+
+impl SdEntry {
+    /// The entry's name; a TTL of 0 turns an offer into a stop and an acknowledgement into a
+    /// refusal.
+    pub fn name(&self) -> &'static str {
+        match (self.kind, self.ttl) {
+            (0x00, _) => "FindService",
+            (0x01, 0) => "StopOfferService",
+            (0x01, _) => "OfferService",
+            (0x06, 0) => "StopSubscribeEventgroup",
+            (0x06, _) => "SubscribeEventgroup",
+            (0x07, 0) => "SubscribeEventgroupNack",
+            (0x07, _) => "SubscribeEventgroupAck",
+            _ => "Unknown",
+        }
+    }
+}
+
+/// The entries of a service discovery message's payload (the bytes after the SOME/IP header), as
+/// far as they were captured.
+pub fn sd_entries(payload: &[u8]) -> impl Iterator<Item = SdEntry> + '_ {
+    let declared = payload
+        .get(4..8)
+        .map_or(0, |l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
+    let entries = payload.get(8..).unwrap_or_default();
+    let entries = &entries[..declared.min(entries.len())];
+    entries.chunks_exact(16).map(|e| {
+        let be16 = |i: usize| u16::from_be_bytes([e[i], e[i + 1]]);
+        SdEntry {
+            kind: e[0],
+            service: be16(4),
+            instance: be16(6),
+            major_version: e[8],
+            ttl: u32::from_be_bytes([0, e[9], e[10], e[11]]),
+            eventgroup: matches!(e[0], 0x06 | 0x07).then(|| be16(14)),
+        }
+    })
+}
+
 /// The message type's name (AUTOSAR's).
 pub fn type_name(message_type: u8) -> &'static str {
     match message_type {
