@@ -31,42 +31,37 @@ fn someipy() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// (service, method, session, message type) of each SOME/IP message tshark reads in `pcap`
-/// (not those quoted by ICMP errors).
+/// tshark's `fields` of the frames `filter` selects in `pcap` (not those quoted by ICMP errors),
+/// with the SOME/IP ports decoded as SOME/IP; every occurrence of a field, `;`-separated.
+fn tshark_fields(pcap: &std::path::Path, filter: &str, fields: &[&str]) -> String {
+    let mut c = Command::new("tshark");
+    c.args(["-n", "-r"]).arg(pcap);
+    for port in ["tcp.port==30509", "udp.port==30510", "udp.port==30490"] {
+        c.args(["-d", &format!("{port},someip")]);
+    }
+    c.args(["-Y", &format!("{filter} && !icmp"), "-T", "fields"]);
+    c.args(["-E", "occurrence=a", "-E", "aggregator=;"]);
+    for f in fields {
+        c.args(["-e", f]);
+    }
+    let out = c.stderr(Stdio::null()).output().expect("tshark");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn hex(v: &str) -> u64 {
+    u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex")
+}
+
+/// (service, method, session, message type) of each SOME/IP message tshark reads in `pcap`.
 fn tshark_messages(pcap: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "-d",
-            "tcp.port==30509,someip",
-            "-d",
-            "udp.port==30510,someip",
-            "-d",
-            "udp.port==30490,someip",
-            "-Y",
-            "someip && !icmp",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=;",
-            "-e",
-            "someip.serviceid",
-            "-e",
-            "someip.methodid",
-            "-e",
-            "someip.sessionid",
-            "-e",
-            "someip.messagetype",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark");
-    let hex = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex");
+    let fields = [
+        "someip.serviceid",
+        "someip.methodid",
+        "someip.sessionid",
+        "someip.messagetype",
+    ];
     let mut messages = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in tshark_fields(pcap, "someip", &fields).lines() {
         let cols: Vec<Vec<&str>> = line.split('\t').map(|c| c.split(';').collect()).collect();
         // A frame may carry several messages: one value of each field per message.
         for (i, service) in cols[0].iter().enumerate() {
@@ -83,32 +78,8 @@ fn tshark_messages(pcap: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
 
 /// The entry types of each SOME/IP-SD message tshark reads in `pcap`, by (sender, session id).
 fn tshark_sd_entries(pcap: &std::path::Path) -> std::collections::HashMap<(String, u64), Vec<u64>> {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "-d",
-            "udp.port==30490,someip",
-            "-Y",
-            "someipsd && !icmp",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=;",
-            "-e",
-            "ip.src",
-            "-e",
-            "someip.sessionid",
-            "-e",
-            "someipsd.entry.type",
-        ])
-        .stderr(Stdio::null())
-        .output()
-        .expect("tshark");
-    let hex = |v: &str| u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("hex");
-    String::from_utf8_lossy(&out.stdout)
+    let fields = ["ip.src", "someip.sessionid", "someipsd.entry.type"];
+    tshark_fields(pcap, "someipsd", &fields)
         .lines()
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
