@@ -244,10 +244,11 @@ fn http_status_of(code: u16) -> ResponseStatus {
     }
 }
 
+/// `triple`: the request's Dubbo service version (`tri-service-version`), read once by the caller.
 fn fill_request(
     row: &mut L7FlowLog,
     h: Option<&Headers>,
-    grpc: bool,
+    (grpc, triple): (bool, Option<&[u8]>),
     partial: bool,
     cfg: &super::super::L7Config,
 ) {
@@ -260,7 +261,7 @@ fn fill_request(
     if let Some(a) = h.get(":authority").or_else(|| h.get("host")) {
         row.request_domain.push_lossy(a);
     }
-    if let Some(version) = h.get(TRIPLE_VERSION) {
+    if let Some(version) = triple {
         make_triple(row, path, version);
     } else if grpc {
         row.request_type.clear();
@@ -573,11 +574,12 @@ impl Http2Session {
             let grpc = decoded
                 && (hs.is_grpc() || partial && hs.get("content-type").is_none() && self.grpc_seen);
             self.open_stream(stream, grpc, partial);
-            self.triple_seen |= decoded && hs.get(TRIPLE_VERSION).is_some();
             let h = decoded.then_some(&hs);
+            let triple = h.and_then(|h| h.get(TRIPLE_VERSION));
+            self.triple_seen |= triple.is_some();
             let id = x.request(Some(stream), captured, |row| {
                 row.request_id = Some(stream);
-                fill_request(row, h, grpc, partial, cfg);
+                fill_request(row, h, (grpc, triple), partial, cfg);
             });
             if let Some(st) = self.stream_mut(stream) {
                 st.request = Some(id);
