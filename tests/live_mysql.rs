@@ -2,8 +2,9 @@
 //! port (`netns::SpanLab`): the server (its own data directory, made by `mariadb-install-db`) in
 //! one namespace, the `mariadb` client (text queries, with errors: bad SQL, unknown table,
 //! duplicate key) and a prepared-statement client (`tests/clients/mysql_prepared.py`) in another,
-//! `tapflow run` on the mirror. The rows must be the workload the clients ran. Needs root and
-//! the MariaDB packages (scripts/test.sh installs them).
+//! `tapflow run` on the mirror. The rows must be the workload the clients ran. A second test runs
+//! a connection through the compressed protocol (`mariadb --compress`) and checks its rows against
+//! tshark's. Needs root and the MariaDB packages (scripts/test.sh installs them).
 
 use std::process::{Command, Stdio};
 
@@ -14,16 +15,15 @@ use live_support::{
 };
 use netns::{is_root, SpanLab};
 
-#[test]
-fn mariadb_queries_errors_and_prepared_statements_are_logged() {
-    if !is_root() || !have("mariadbd") || !have("mariadb") || !have("python3") {
-        eprintln!("skipped: needs root, mariadb-server, mariadb-client and python3 (scripts/test.sh installs them)");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("tapflow-mysql-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+/// A MariaDB server in `lab`'s server namespace, its data directory made in `dir` (no grant
+/// tables: clients connect as root from the other namespace); ready when this returns.
+fn mariadb(lab: &SpanLab, dir: &std::path::Path) -> Killed {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).expect("dir");
     let data = dir.join("data");
+    // One data directory made at a time (two at once failed once, without a reason given).
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let st = Command::new("mariadb-install-db")
         .args([
             "--no-defaults",
@@ -32,14 +32,15 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
         ])
         .arg("--skip-test-db")
         .arg(format!("--datadir={}", data.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .expect("mariadb-install-db");
-    assert!(st.success(), "mariadb-install-db failed");
-    let lab = SpanLab::new("my");
-    let _server = Killed(
-        // No grant tables: the clients connect as root from the other namespace.
+    assert!(
+        st.status.success(),
+        "mariadb-install-db failed: {}{}",
+        String::from_utf8_lossy(&st.stdout),
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let server = Killed(
         lab.in_server(&["mariadbd", "--no-defaults", "--user=root", "--skip-log-bin"])
             .arg("--skip-grant-tables")
             .arg(format!("--datadir={}", data.display()))
@@ -52,13 +53,30 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
             .spawn()
             .expect("mariadbd"),
     );
+    wait_until("mariadbd", 30, || {
+        lab.in_client(&["mariadb", "-h", lab.server_ip, "-P", "3306", "-u", "root"])
+            .args(["-e", "select 1"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    server
+}
+
+#[test]
+fn mariadb_queries_errors_and_prepared_statements_are_logged() {
+    if !is_root() || !have("mariadbd") || !have("mariadb") || !have("python3") {
+        eprintln!("skipped: needs root, mariadb-server, mariadb-client and python3 (scripts/test.sh installs them)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-mysql-{}", std::process::id()));
+    let lab = SpanLab::new("my");
+    let _server = mariadb(&lab, &dir);
     let sql = |q: &str| {
         lab.in_client(&["mariadb", "-h", lab.server_ip, "-P", "3306", "-u", "root"])
             .args(["-e", q])
             .output()
             .expect("mariadb")
     };
-    wait_until("mariadbd", 30, || sql("select 1").status.success());
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, None, &out);
     wait_capturing(&mut run, &out);
@@ -167,5 +185,151 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
     let stats = stats(&out);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The statements of `compressed_statements_are_logged`, one connection, `--force` past errors.
+const COMPRESSED_SCRIPT: &str = "create database shop;
+use shop;
+create table items (id int primary key, name varchar(64));
+insert into items select seq, sha2(seq, 256) from seq_1_to_3000;
+select id, name from items;
+select count(*) from items;
+selec 1;
+select * from nope;
+insert into items values (1, 'again');
+select 'done';
+";
+
+/// `mariadb --compress`: the connection turns on MySQL's compressed protocol after the login.
+/// Every statement is a row paired with its own reply, a 260 KB result set (many compressed
+/// bodies, only the first one's head read) included; the COM_QUERY rows are the statements
+/// tshark's MySQL dissector (which inflates the protocol too) reads in tcpdump's recording.
+#[test]
+fn compressed_connections_are_read() {
+    if !is_root() || !have("mariadbd") || !have("mariadb") || !have("tcpdump") || !have("tshark") {
+        eprintln!("skipped: needs root, mariadb-server, mariadb-client, tcpdump and tshark (scripts/test.sh installs them)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-mysqlz-{}", std::process::id()));
+    let lab = SpanLab::new("myz");
+    let _server = mariadb(&lab, &dir);
+    let pcap = dir.join("mysql.pcap");
+    let dump = Killed(
+        Command::new("tcpdump")
+            .args(["-n", "-U", "-i", &lab.capture, "-w"])
+            .arg(&pcap)
+            .arg("tcp port 3306")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tcpdump"),
+    );
+    let out = dir.join("live");
+    let mut run = run_tapflow(&lab.capture, 7, None, &out);
+    wait_capturing(&mut run, &out);
+    let mut client = lab
+        .in_client(&["mariadb", "--compress", "--force", "-h", lab.server_ip])
+        .args(["-P", "3306", "-u", "root"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mariadb");
+    use std::io::Write;
+    client
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(COMPRESSED_SCRIPT.as_bytes())
+        .expect("script");
+    let printed = client.wait_with_output().expect("mariadb");
+    let stdout = String::from_utf8_lossy(&printed.stdout);
+    let stderr = String::from_utf8_lossy(&printed.stderr);
+    assert!(
+        stdout.contains("3000") && stdout.contains("done"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1064") && stderr.contains("1146") && stderr.contains("1062"),
+        "{stderr}"
+    );
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(dump);
+
+    let rows = l7_rows(&out);
+    let queries: Vec<_> = rows
+        .iter()
+        .filter(|r| r["request_type"] == "COM_QUERY")
+        .map(|r| {
+            (
+                r["request_resource"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["type"].as_u64().unwrap_or(9),
+                r["response_status"].as_u64().unwrap_or(9),
+                r["response_code"].as_i64(),
+            )
+        })
+        .collect();
+    let find = |q: &str| {
+        queries
+            .iter()
+            .find(|r| r.0 == q)
+            .unwrap_or_else(|| panic!("no row {q}: {queries:#?}"))
+    };
+    // Every statement answered, by its own reply.
+    for q in COMPRESSED_SCRIPT.lines().filter(|l| !l.starts_with("use ")) {
+        let q = q.trim_end_matches(';');
+        let (_, ty, status, code) = find(q);
+        assert_eq!(*ty, 2, "{q}");
+        let want = match q {
+            "selec 1" => (4, Some(1064)),
+            "select * from nope" => (4, Some(1146)),
+            "insert into items values (1, 'again')" => (4, Some(1062)),
+            _ => (0, None),
+        };
+        assert_eq!((*status, *code), want, "{q}");
+    }
+    let insert = rows
+        .iter()
+        .find(|r| {
+            r["request_resource"]
+                == "insert into items select seq, sha2(seq, 256) from seq_1_to_3000"
+        })
+        .expect("insert");
+    assert_eq!(insert["sql_affected_rows"], 3000);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["request_type"] == "COM_INIT_DB")
+            .map(|r| r["type"].as_u64())
+            .collect::<Vec<_>>(),
+        [Some(2)]
+    );
+    let stats = stats(&out);
+    assert_eq!(stats["l7.mysql.compressed"], 1);
+    assert_eq!(stats["l7.parse_errors"], 0);
+    assert_eq!(stats["kernel_drops"], 0);
+
+    // The statements tshark reads (it inflates the compressed protocol as well).
+    let tshark = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args(["-Y", "mysql.query", "-T", "fields", "-e", "mysql.query"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark");
+    let mut seen: Vec<String> = String::from_utf8_lossy(&tshark.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut ours: Vec<String> = queries.iter().map(|q| q.0.clone()).collect();
+    seen.sort();
+    ours.sort();
+    assert_eq!(
+        ours, seen,
+        "tapflow's COM_QUERY rows against tshark's queries"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

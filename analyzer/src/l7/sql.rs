@@ -43,6 +43,10 @@ pub struct SqlConfig {
     pub obfuscate: bool,
     /// `protocol_special_config.mysql.endpoint_disabled`: no table as `endpoint`.
     pub endpoint_disabled: bool,
+    /// `protocol_special_config.mysql.decompress_payload: false`: a MySQL connection that turns
+    /// on the compressed protocol is counted and no longer parsed (DeepFlow's default, `true`,
+    /// reads it).
+    pub keep_compressed: bool,
 }
 
 /// The table a statement works on, as written (quotes removed, `db.table` kept): the first table

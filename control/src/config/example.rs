@@ -56,6 +56,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("processors.flow_log.tunning.flow_table_full_action", Some("refuse"), "", "refuse (count, do not track) or evict_oldest."),
     ("processors.request_log.application_protocol_inference.enabled_protocols", Some("[HTTP, HTTP2, MySQL, Redis, Kafka, DNS, TLS]"), "", "Protocols parsed (HTTP2 includes gRPC; Memcached, MongoDB, PostgreSQL, MQTT, NATS, AMQP, Dubbo when listed)."),
     ("processors.request_log.application_protocol_inference.protocol_special_config.mysql.endpoint_disabled", Some("false"), "", "No table as the endpoint of MySQL and PostgreSQL statements."),
+    ("processors.request_log.application_protocol_inference.protocol_special_config.mysql.decompress_payload", Some("true"), "", "Read MySQL connections that turn on the compressed protocol (false: count them, parse no further)."),
     ("processors.request_log.application_protocol_inference.inference_max_retries", Some("128"), "", "Failed inferences on a server before its new flows are not probed."),
     ("processors.request_log.application_protocol_inference.inference_result_ttl", Some("60s"), "", "How long a server's inference result is trusted."),
     ("processors.request_log.filters.port_number_prefilters", Some("{DNS: '53,5353', TLS: '443,6443', Memcached: '11211'}"), "", "Server ports per protocol; protocols not listed are tried on every port."),

@@ -368,12 +368,7 @@ impl RequestLog {
         let special = inf.protocol_special_config.as_ref();
         if let Some(m) = special.and_then(|s| s.mysql.as_ref()) {
             c.protocols.mysql.endpoint_disabled = m.endpoint_disabled.unwrap_or(false);
-            if m.decompress_payload == Some(true) {
-                warnings.push(
-                    "processors.request_log.application_protocol_inference.protocol_special_config.mysql.decompress_payload: tapflow does not decompress; compressed MySQL connections are counted (l7.mysql.compressed), not parsed"
-                        .into(),
-                );
-            }
+            c.protocols.mysql.keep_compressed = m.decompress_payload == Some(false);
         }
         if special.is_some_and(|s| s.oracle.is_some()) {
             warnings.push("processors.request_log.application_protocol_inference.protocol_special_config.oracle: tapflow has no Oracle parser (DeepFlow's is in its enterprise edition)".into());

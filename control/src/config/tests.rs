@@ -386,12 +386,24 @@ processors:
     )
     .unwrap();
     assert!(special.analyzer.l7.protocols.mysql.endpoint_disabled);
+    assert!(special.analyzer.l7.protocols.mysql.keep_compressed);
     assert!(special.warnings.is_empty(), "{:?}", special.warnings);
     let warned = Config::from_yaml(
         "processors:\n  request_log:\n    application_protocol_inference:\n      protocol_special_config:\n        mysql:\n          decompress_payload: true\n        oracle:\n          is_be: true\n",
     )
     .unwrap();
-    assert_eq!(warned.warnings.len(), 2, "{:?}", warned.warnings);
+    // Only Oracle is warned of: the compressed protocol is read, as DeepFlow's default does.
+    assert_eq!(warned.warnings.len(), 1, "{:?}", warned.warnings);
+    assert!(!warned.analyzer.l7.protocols.mysql.keep_compressed);
+    assert!(
+        !Config::from_yaml("")
+            .unwrap()
+            .analyzer
+            .l7
+            .protocols
+            .mysql
+            .keep_compressed
+    );
     assert!(Config::from_yaml(
         "processors:\n  request_log:\n    application_protocol_inference:\n      protocol_special_config:\n        mysql:\n          nope: 1\n"
     )

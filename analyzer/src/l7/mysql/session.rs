@@ -13,8 +13,12 @@
 //! errors, the others server errors; sql_affected_rows from OK packets.
 //!
 //! COM_QUIT, COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA get no reply: they are written at once as
-//! request rows. A connection that switches to TLS (`l7.mysql.tls`) or to the compressed protocol
-//! (`l7.mysql.compressed`) is not parsed further, and not misparsed.
+//! request rows. A connection that switches to TLS (`l7.mysql.tls`) is not parsed further, and
+//! not misparsed. One that switches to the compressed protocol (`l7.mysql.compressed`) is read
+//! through it, as DeepFlow's `decompress_payload` does (`compressed.rs`): the head of each body
+//! is inflated and its packets go through the same steps; a body read only in part (larger than
+//! what is inflated or held) leaves its direction out of step until the next command, or the
+//! next reply's first body, starts the packets afresh.
 
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
@@ -22,6 +26,7 @@ use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sql::{looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
+use super::compressed::{self, inflate_head, starts_body, INFLATED_MAX};
 use super::wire::{
     command_name, header, parse_err, parse_greeting, parse_login, parse_ok_affected,
     CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
@@ -55,7 +60,9 @@ enum Phase {
     /// Greeting seen: authentication until the server's OK.
     Auth,
     Commands,
-    /// TLS or the compressed protocol took over: not parsed.
+    /// Commands, through the compressed protocol.
+    Compressed,
+    /// TLS (or the compressed protocol, when not to be read) took over: not parsed.
     Opaque,
 }
 
@@ -79,6 +86,18 @@ pub struct MysqlSession {
     cfg: SqlConfig,
     /// The login request waits for the end of authentication.
     login_pending: bool,
+    /// Compressed protocol: bytes of an ordinary packet that go on in the next body, per
+    /// direction.
+    inner_skip: [u32; 2],
+    /// Compressed protocol: this direction's packets are in step (its bodies were read whole).
+    in_step: [bool; 2],
+    /// Compressed protocol: commands waiting for a reply sent since the last reply began.
+    sent: u8,
+    /// Compressed protocol: requests are paired by number (a reply lost in a body not read
+    /// leaves its request to time out instead of taking the next reply): the last command's,
+    /// and the one the next reply answers.
+    cmd_key: u32,
+    reply_key: u32,
 }
 
 /// A command packet (sequence id 0) at the start of `b` whose command byte is known.
@@ -138,6 +157,9 @@ impl L7Parser for MysqlSession {
         if self.phase == Phase::Opaque {
             return data.len();
         }
+        if self.phase == Phase::Compressed {
+            return self.on_compressed(seg, x);
+        }
         if self.resync[d] {
             // Only a command is recognisable in the middle of a stream.
             if !(seg.from_client && starts_command(data)) {
@@ -146,7 +168,8 @@ impl L7Parser for MysqlSession {
             self.resync[d] = false;
         }
         let mut at = 0;
-        while at < data.len() && self.phase != Phase::Opaque {
+        while at < data.len() && matches!(self.phase, Phase::Start | Phase::Auth | Phase::Commands)
+        {
             if !self.skip[d].is_done() {
                 at += self.skip[d].take(data.len() - at);
                 continue;
@@ -173,10 +196,20 @@ impl L7Parser for MysqlSession {
             at += used;
             self.skip[d] = Skip((total - used) as u64);
         }
-        if self.phase == Phase::Opaque {
-            return data.len();
+        match self.phase {
+            Phase::Opaque => data.len(),
+            // The rest of the segment is the compressed protocol's.
+            Phase::Compressed if at < data.len() => {
+                at + self.on_compressed(
+                    Segment {
+                        data: &data[at..],
+                        ..seg
+                    },
+                    x,
+                )
+            }
+            _ => at,
         }
-        at
     }
 
     fn on_gap(&mut self, dir: usize, _: &mut Exchange<'_>) {
@@ -186,6 +219,133 @@ impl L7Parser for MysqlSession {
 }
 
 impl MysqlSession {
+    /// A segment of the compressed protocol: its compressed packets, each body's head read.
+    fn on_compressed(&mut self, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
+        let d = seg.dir();
+        let data = seg.data;
+        if self.resync[d] {
+            // Picked up again at a command, or at the first body of the reply to one.
+            let (seq, may) = if seg.from_client {
+                (0, true)
+            } else {
+                (1, self.sent > 0)
+            };
+            if !(may && starts_body(data, seq)) {
+                if !seg.from_client {
+                    // The server answers commands only: the replies to those sent so far began
+                    // in the bytes lost. Their requests are left to time out.
+                    self.sent = 0;
+                    self.pending = 0;
+                }
+                return data.len();
+            }
+            self.resync[d] = false;
+        }
+        let mut at = 0;
+        while at < data.len() {
+            if !self.skip[d].is_done() {
+                at += self.skip[d].take(data.len() - at);
+                continue;
+            }
+            let rest = &data[at..];
+            let Some(h) = compressed::header(rest) else {
+                return at;
+            };
+            let total = compressed::HEADER_LEN + h.len as usize;
+            let want = total.min(seg.hold.max(compressed::HEADER_LEN + 2));
+            if rest.len() < want {
+                return at;
+            }
+            let used = rest.len().min(total);
+            self.body(
+                seg.from_client,
+                h,
+                &rest[compressed::HEADER_LEN..used],
+                used == total,
+                x,
+            );
+            at += used;
+            self.skip[d] = Skip((total - used) as u64);
+        }
+        at
+    }
+
+    /// The body of a compressed packet (`whole`: all of it is here).
+    fn body(
+        &mut self,
+        from_client: bool,
+        h: compressed::Header,
+        body: &[u8],
+        whole: bool,
+        x: &mut Exchange<'_>,
+    ) {
+        let d = usize::from(!from_client);
+        // A command, and the first body of its reply, start the packets afresh.
+        let starts = if from_client {
+            h.seq == 0
+        } else {
+            h.seq == 1 && self.sent > 0
+        };
+        if starts {
+            self.in_step[d] = true;
+            self.inner_skip[d] = 0;
+            if !from_client {
+                // The replies that begin here answer the commands sent since the last one
+                // began; older commands lost theirs.
+                self.reply = Reply::Idle;
+                while self.pending > self.sent {
+                    self.first = (self.first + 1) % 8;
+                    self.pending -= 1;
+                }
+                self.reply_key = self.cmd_key.wrapping_sub(u32::from(self.sent) - 1);
+                self.sent = 0;
+            }
+        }
+        if !self.in_step[d] {
+            return;
+        }
+        if h.plain_len == 0 {
+            self.packets(from_client, body, whole, x);
+            return;
+        }
+        let mut out = [0u8; INFLATED_MAX];
+        match inflate_head(body, whole, h.plain_len, &mut out) {
+            Some((n, all)) => self.packets(from_client, &out[..n], all, x),
+            None => {
+                x.parse_error();
+                self.in_step[d] = false;
+            }
+        }
+    }
+
+    /// The ordinary packets of a body (`whole`: `content` is all of the body).
+    fn packets(&mut self, from_client: bool, content: &[u8], whole: bool, x: &mut Exchange<'_>) {
+        let d = usize::from(!from_client);
+        let skip = (self.inner_skip[d] as usize).min(content.len());
+        self.inner_skip[d] -= skip as u32;
+        let mut at = skip;
+        while at < content.len() {
+            let rest = &content[at..];
+            let Some((len, seq)) = header(rest) else {
+                // A packet header cut by the body's end.
+                self.in_step[d] = false;
+                return;
+            };
+            let total = HEADER_LEN + len as usize;
+            let avail = rest.len().min(total);
+            if !self.packet(from_client, seq, &rest[HEADER_LEN..avail], avail as u32, x) {
+                x.parse_error();
+                self.in_step[d] = false;
+                return;
+            }
+            at += avail;
+            self.inner_skip[d] = (total - avail) as u32;
+        }
+        if !whole {
+            self.in_step[d] = false;
+        }
+    }
+
     /// One packet (its payload as far as it is here); false when it cannot be MySQL.
     fn packet(
         &mut self,
@@ -213,12 +373,17 @@ impl MysqlSession {
                 }
                 if self.compress && p.first() == Some(&0x00) {
                     x.count(COUNTER_COMPRESSED);
-                    self.phase = Phase::Opaque;
+                    self.phase = if self.cfg.keep_compressed {
+                        Phase::Opaque
+                    } else {
+                        self.in_step = [true; 2];
+                        Phase::Compressed
+                    };
                 } else {
                     self.phase = Phase::Commands;
                 }
             }
-            Phase::Commands => self.reply_packet(p, captured, x),
+            Phase::Commands | Phase::Compressed => self.reply_packet(p, captured, x),
             _ => {}
         }
         true
@@ -311,14 +476,16 @@ impl MysqlSession {
                 }
                 true
             }
-            Phase::Start | Phase::Commands if seq == 0 => {
+            Phase::Start | Phase::Commands | Phase::Compressed if seq == 0 => {
                 let Some(&c) = p.first() else {
                     return false;
                 };
                 let Some(name) = command_name(c) else {
                     return false;
                 };
-                self.phase = Phase::Commands;
+                if self.phase == Phase::Start {
+                    self.phase = Phase::Commands;
+                }
                 let body = &p[1..];
                 let tags = &x.settings().tags;
                 let sql_cfg = self.cfg;
@@ -358,7 +525,12 @@ impl MysqlSession {
                 if matches!(c, COM_QUIT | COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA) {
                     x.one_way(captured, fill);
                 } else {
-                    x.request(None, captured, fill);
+                    let key = (self.phase == Phase::Compressed).then(|| {
+                        self.cmd_key = self.cmd_key.wrapping_add(1);
+                        self.sent = self.sent.saturating_add(1);
+                        self.cmd_key
+                    });
+                    x.request(key, captured, fill);
                     if self.pending < 8 {
                         self.cmds[usize::from((self.first + self.pending) % 8)] = c;
                         self.pending += 1;
@@ -373,7 +545,13 @@ impl MysqlSession {
 
     /// The first packet of a reply.
     fn response(&mut self, p: &[u8], captured: u32, x: &mut Exchange<'_>) {
-        x.response(Pairing::Oldest, captured, |row| {
+        let pairing = if self.phase == Phase::Compressed {
+            self.reply_key = self.reply_key.wrapping_add(1);
+            Pairing::Key(self.reply_key.wrapping_sub(1))
+        } else {
+            Pairing::Oldest
+        };
+        x.response(pairing, captured, |row| {
             if let Some(e) = parse_err(p) {
                 row.response_code = Some(i32::from(e.code));
                 let client = e.state.is_some_and(super::super::sql::is_client_error);

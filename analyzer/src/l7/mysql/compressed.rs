@@ -1,0 +1,86 @@
+//! MySQL's compressed protocol (`CLIENT_COMPRESS`, zlib). Once authentication has ended, each
+//! direction is a stream of compressed packets: a 7-byte header (the body's length, a sequence
+//! id, the body's length uncompressed or 0 when the body is sent as it is) and a body holding
+//! ordinary packets (one may go on in the next body). Every body is a zlib stream of its own, and
+//! the sequence id starts again with each command: the client's command is 0, the first body of
+//! the server's reply 1.
+//!
+//! Only a body's head is inflated, into the caller's buffer: nothing is allocated and nothing is
+//! kept between bodies, so a body of any size costs at most [`INFLATED_MAX`] bytes of output.
+
+use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::TINFLStatus;
+
+/// The compressed packet's header.
+pub const HEADER_LEN: usize = 7;
+
+/// The most of a body inflated: a command, or the first packets of a reply (a reply of a few
+/// rows whole).
+pub const INFLATED_MAX: usize = 4096;
+
+/// A compressed packet's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Bytes of the body.
+    pub len: u32,
+    pub seq: u8,
+    /// Bytes of the body inflated; 0: the body is not compressed.
+    pub plain_len: u32,
+}
+
+/// The compressed packet header at the start of `b`.
+pub fn header(b: &[u8]) -> Option<Header> {
+    let h = b.get(..HEADER_LEN)?;
+    Some(Header {
+        len: u32::from_le_bytes([h[0], h[1], h[2], 0]),
+        seq: h[3],
+        plain_len: u32::from_le_bytes([h[4], h[5], h[6], 0]),
+    })
+}
+
+/// Inflates the head of a body into `out` (`body_whole`: `body` is all of it): the bytes written
+/// and whether they are the whole body (its header's `plain_len`). None when the body is not a
+/// zlib stream.
+pub fn inflate_head(
+    body: &[u8],
+    body_whole: bool,
+    plain_len: u32,
+    out: &mut [u8],
+) -> Option<(usize, bool)> {
+    let mut d = DecompressorOxide::new();
+    let mut flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
+        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    if !body_whole {
+        flags |= inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
+    }
+    let (status, _, n) = decompress(&mut d, body, out, 0, flags);
+    match status {
+        TINFLStatus::Done => Some((n, n == plain_len as usize)),
+        // The output buffer is full, or the body is still to come: the head.
+        TINFLStatus::HasMoreOutput | TINFLStatus::NeedsMoreInput => Some((n, false)),
+        _ => None,
+    }
+}
+
+/// Does `b` start a compressed packet of sequence id `seq` whose body starts an ordinary packet
+/// of the same sequence id (sent as it is) or a zlib stream? Where a stream that lost bytes may
+/// be picked up again: a command (0) or the first body of a reply (1).
+pub fn starts_body(b: &[u8], seq: u8) -> bool {
+    let Some(h) = header(b) else {
+        return false;
+    };
+    let body = &b[HEADER_LEN..];
+    if h.seq != seq || h.len == 0 {
+        return false;
+    }
+    if h.plain_len == 0 {
+        return matches!(super::wire::header(body), Some((len, s)) if len > 0 && s == seq);
+    }
+    // zlib: deflate with a window of at most 32 KiB, a header check that divides by 31.
+    match body {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
