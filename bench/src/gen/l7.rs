@@ -284,15 +284,35 @@ pub(crate) fn mysql_greeting(rng: &mut Rng) -> Vec<u8> {
     mysql_packet(0, &b)
 }
 
-/// MySQL login request (seq 1) from user `app`.
-pub(crate) fn mysql_login() -> Vec<u8> {
-    let mut b = vec![0x8d, 0xa6, 0x0f, 0x00, 0, 0, 0, 1, 0x21];
+/// MySQL login request (seq 1) from user `app`; `compress`: asking for the compressed protocol
+/// (`CLIENT_COMPRESS`, which the greeting offers).
+pub(crate) fn mysql_login(compress: bool) -> Vec<u8> {
+    let caps = if compress { 0x8d | 0x20 } else { 0x8d };
+    let mut b = vec![caps, 0xa6, 0x0f, 0x00, 0, 0, 0, 1, 0x21];
     b.extend_from_slice(&[0; 23]);
     b.extend_from_slice(b"app\0");
     b.push(20);
     b.extend_from_slice(&[0x5a; 20]);
     b.extend_from_slice(b"shop\0caching_sha2_password\0");
     mysql_packet(1, &b)
+}
+
+/// `plain` (MySQL packets) as one packet of the compressed protocol with sequence `seq`: zlib
+/// from 50 bytes on, as it is below (as MySQL's servers and clients send them).
+pub(crate) fn mysql_compressed(seq: u8, plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let (body, plain_len) = if plain.len() >= 50 {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(plain).expect("to memory");
+        (z.finish().expect("to memory"), plain.len())
+    } else {
+        (plain.to_vec(), 0)
+    };
+    let mut p = (body.len() as u32).to_le_bytes()[..3].to_vec();
+    p.push(seq);
+    p.extend_from_slice(&(plain_len as u32).to_le_bytes()[..3]);
+    p.extend(body);
+    p
 }
 
 /// MySQL OK packet with sequence `seq`.

@@ -50,6 +50,8 @@ pub enum Scenario {
     Grpc,
     /// MySQL: greeting, login, queries and result sets.
     Mysql,
+    /// MySQL through its compressed protocol (`mysql --compress`).
+    MysqlCompressed,
     /// Redis: pipelined-looking RESP commands and replies.
     Redis,
     /// PostgreSQL: startup, simple queries with result sets, updates and errors.
@@ -92,7 +94,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 35] = [
+    pub const ALL: [Scenario; 36] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -110,6 +112,7 @@ impl Scenario {
         Scenario::Tls,
         Scenario::Grpc,
         Scenario::Mysql,
+        Scenario::MysqlCompressed,
         Scenario::Redis,
         Scenario::Postgres,
         Scenario::Memcached,
@@ -162,6 +165,7 @@ impl Scenario {
             Scenario::Tls => "tls",
             Scenario::Grpc => "grpc",
             Scenario::Mysql => "mysql",
+            Scenario::MysqlCompressed => "mysql_compressed",
             Scenario::Redis => "redis",
             Scenario::Postgres => "postgres",
             Scenario::Memcached => "memcached",
@@ -282,7 +286,7 @@ pub(crate) fn run(
         Scenario::Udp | Scenario::Dns => 53,
         Scenario::Bulk | Scenario::Tls => 443,
         Scenario::Grpc => 50051,
-        Scenario::Mysql => 3306,
+        Scenario::Mysql | Scenario::MysqlCompressed => 3306,
         Scenario::Redis => 6379,
         Scenario::Postgres => 5432,
         Scenario::Memcached => 11211,
@@ -521,21 +525,30 @@ pub(crate) fn run(
             c.close(t);
             vec![c.finish(ct(CloseType::Finish))]
         }
-        Scenario::Mysql => {
+        Scenario::Mysql | Scenario::MysqlCompressed => {
+            let compressed = s == Scenario::MysqlCompressed;
             let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
             t = c.message(t, false, &l7::mysql_greeting(rng));
             // The login is a request of its own, answered by the OK that ends authentication.
             let t_login = t + MS;
-            t = c.message(t_login, true, &l7::mysql_login());
+            t = c.message(t_login, true, &l7::mysql_login(compressed));
             let t_ok = t + MS;
             t = c.message(t_ok, false, &l7::mysql_ok(2));
             c.l7_exchange("MySQL", t_login, t_ok, None);
+            // Compressed after the login: each command and each reply one compressed packet.
+            let wrap = |seq: u8, p: Vec<u8>| {
+                if compressed {
+                    l7::mysql_compressed(seq, &p)
+                } else {
+                    p
+                }
+            };
             for _ in 0..rng.range(1, 4) {
                 let t_req = t + rng.range(1, 20) * MS;
-                t = c.message(t_req, true, &l7::mysql_query(rng));
+                t = c.message(t_req, true, &wrap(0, l7::mysql_query(rng)));
                 let rows = rng.range(1, 40) as usize;
                 let t_resp = t + rng.range(1, 15) * MS;
-                t = c.message(t_resp, false, &l7::mysql_result(rng, rows));
+                t = c.message(t_resp, false, &wrap(1, l7::mysql_result(rng, rows)));
                 c.l7_exchange("MySQL", t_req, t_resp, None);
                 c.tcp(t + MS / 2, true, ACK, 0);
             }
