@@ -204,7 +204,9 @@ select 'done';
 /// `mariadb --compress`: the connection turns on MySQL's compressed protocol after the login.
 /// Every statement is a row paired with its own reply, a 260 KB result set (many compressed
 /// bodies, only the first one's head read) included; the COM_QUERY rows are the statements
-/// tshark's MySQL dissector (which inflates the protocol too) reads in tcpdump's recording.
+/// tshark's MySQL dissector (which inflates the protocol too) reads in tcpdump's recording. A
+/// second compressed connection, opened (and used) before tapflow starts, as a pool's would be,
+/// is read from its next command on.
 #[test]
 fn compressed_connections_are_read() {
     if !is_root() || !have("mariadbd") || !have("mariadb") || !have("tcpdump") || !have("tshark") {
@@ -224,6 +226,25 @@ fn compressed_connections_are_read() {
             .spawn()
             .expect("tcpdump"),
     );
+    // tcpdump writes the file's header once it captures.
+    wait_until("tcpdump", 10, || {
+        std::fs::metadata(&pcap).is_ok_and(|m| m.len() >= 24)
+    });
+    use std::io::Write;
+    let mut pooled = lab
+        .in_client(&["mariadb", "--compress", "--force", "-h", lab.server_ip])
+        .args(["-P", "3306", "-u", "root"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mariadb");
+    let mut pooled_in = pooled.stdin.take().expect("stdin");
+    pooled_in
+        .write_all(b"select 'before the capture';\n")
+        .expect("write");
+    pooled_in.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 7, None, &out);
     wait_capturing(&mut run, &out);
@@ -235,7 +256,6 @@ fn compressed_connections_are_read() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mariadb");
-    use std::io::Write;
     client
         .stdin
         .take()
@@ -253,6 +273,11 @@ fn compressed_connections_are_read() {
         stderr.contains("1064") && stderr.contains("1146") && stderr.contains("1062"),
         "{stderr}"
     );
+    pooled_in
+        .write_all(b"select 'pooled';\nselect * from pooled_nope;\n")
+        .expect("write");
+    drop(pooled_in);
+    assert!(pooled.wait().is_ok());
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
     std::thread::sleep(std::time::Duration::from_millis(300));
     drop(dump);
@@ -279,8 +304,14 @@ fn compressed_connections_are_read() {
             .find(|r| r.0 == q)
             .unwrap_or_else(|| panic!("no row {q}: {queries:#?}"))
     };
-    // Every statement answered, by its own reply.
-    for q in COMPRESSED_SCRIPT.lines().filter(|l| !l.starts_with("use ")) {
+    // Every statement answered, by its own reply; the pooled connection's from the capture on
+    // (it has no database: 1046).
+    let pooled_script = "select 'pooled';\nselect * from pooled_nope;\n";
+    for q in COMPRESSED_SCRIPT
+        .lines()
+        .chain(pooled_script.lines())
+        .filter(|l| !l.starts_with("use "))
+    {
         let q = q.trim_end_matches(';');
         let (_, ty, status, code) = find(q);
         assert_eq!(*ty, 2, "{q}");
@@ -288,6 +319,7 @@ fn compressed_connections_are_read() {
             "selec 1" => (4, Some(1064)),
             "select * from nope" => (4, Some(1146)),
             "insert into items values (1, 'again')" => (4, Some(1062)),
+            "select * from pooled_nope" => (4, Some(1046)),
             _ => (0, None),
         };
         assert_eq!((*status, *code), want, "{q}");
@@ -308,7 +340,13 @@ fn compressed_connections_are_read() {
         [Some(2)]
     );
     let stats = stats(&out);
-    assert_eq!(stats["l7.mysql.compressed"], 1);
+    assert!(!queries.iter().any(|q| q.0.contains("before the capture")));
+    // One login (the pooled connection's came before the capture); both connections compressed.
+    assert_eq!(
+        rows.iter().filter(|r| r["request_type"] == "Login").count(),
+        1
+    );
+    assert_eq!(stats["l7.mysql.compressed"], 2);
     assert_eq!(stats["l7.parse_errors"], 0);
     assert_eq!(stats["kernel_drops"], 0);
 
@@ -320,8 +358,10 @@ fn compressed_connections_are_read() {
         .stderr(Stdio::null())
         .output()
         .expect("tshark");
+    // tcpdump recorded the pooled connection from its start: tshark reads its first statement too.
     let mut seen: Vec<String> = String::from_utf8_lossy(&tshark.stdout)
         .lines()
+        .filter(|q| !q.contains("before the capture"))
         .map(str::to_string)
         .collect();
     let mut ours: Vec<String> = queries.iter().map(|q| q.0.clone()).collect();

@@ -84,3 +84,26 @@ pub fn starts_body(b: &[u8], seq: u8) -> bool {
         _ => false,
     }
 }
+
+/// The head of the body of the compressed packet at the start of `b` (inflated into `out` when
+/// compressed), when `b` starts a command (sequence id 0) whose body starts an ordinary command
+/// packet: where a connection already in the compressed protocol is joined.
+pub fn command_head<'a>(b: &'a [u8], out: &'a mut [u8]) -> Option<&'a [u8]> {
+    if !starts_body(b, 0) {
+        return None;
+    }
+    let h = header(b)?;
+    let total = HEADER_LEN + h.len as usize;
+    let body = &b[HEADER_LEN..b.len().min(total)];
+    let head: &[u8] = if h.plain_len == 0 {
+        body
+    } else {
+        let (n, _) = inflate_head(body, b.len() >= total, h.plain_len, out)?;
+        &out[..n]
+    };
+    // A command other than COM_SLEEP (which clients never send).
+    match (super::wire::header(head), head.get(super::wire::HEADER_LEN)) {
+        (Some((_, 0)), Some(&c)) if c != 0 && super::wire::command_name(c).is_some() => Some(head),
+        _ => None,
+    }
+}

@@ -26,7 +26,7 @@ use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sql::{looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
-use super::compressed::{self, inflate_head, starts_body, INFLATED_MAX};
+use super::compressed::{self, command_head, inflate_head, starts_body, INFLATED_MAX};
 use super::wire::{
     command_name, header, parse_err, parse_greeting, parse_login, parse_ok_affected,
     CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
@@ -115,6 +115,9 @@ impl L7Parser for MysqlSession {
     type Config = SqlConfig;
 
     fn probe(b: &[u8], _: Transport) -> Probe {
+        if Self::probe_compressed(b) == Probe::Certain {
+            return Probe::Certain;
+        }
         // A packet header cut by the segment boundary is too little to guess from.
         let Some((len, seq)) = header(b) else {
             return Probe::NotForUs;
@@ -143,6 +146,9 @@ impl L7Parser for MysqlSession {
     }
 
     fn sent_by_client(b: &[u8], _: Transport) -> Option<bool> {
+        if starts_body(b, 0) && command_head(b, &mut [0; INFLATED_MAX]).is_some() {
+            return Some(true);
+        }
         match (header(b)?, b.get(HEADER_LEN)?) {
             ((_, 0), 10) => Some(false),
             ((_, 0), c) if command_name(*c).is_some() => Some(true),
@@ -156,6 +162,19 @@ impl L7Parser for MysqlSession {
         let data = seg.data;
         if self.phase == Phase::Opaque {
             return data.len();
+        }
+        if self.phase == Phase::Start
+            && seg.from_client
+            && !self.cfg.keep_compressed
+            && starts_body(data, 0)
+            && command_head(data, &mut [0; INFLATED_MAX]).is_some()
+        {
+            // Joined a connection already in the compressed protocol: what the server sent
+            // before is not known to end at a body's end.
+            x.count(COUNTER_COMPRESSED);
+            self.phase = Phase::Compressed;
+            self.skip[1] = Skip(0);
+            self.resync[1] = true;
         }
         if self.phase == Phase::Compressed {
             return self.on_compressed(seg, x);
@@ -219,6 +238,22 @@ impl L7Parser for MysqlSession {
 }
 
 impl MysqlSession {
+    /// A query in a compressed packet (a connection in the compressed protocol, joined after
+    /// the login).
+    fn probe_compressed(b: &[u8]) -> Probe {
+        // Checked first: the buffer is not zeroed for what cannot be a compressed packet.
+        if !starts_body(b, 0) {
+            return Probe::NotForUs;
+        }
+        let mut out = [0; INFLATED_MAX];
+        match command_head(b, &mut out) {
+            Some(p) if p[HEADER_LEN] == COM_QUERY && looks_like_sql(&p[HEADER_LEN + 1..]) => {
+                Probe::Certain
+            }
+            _ => Probe::NotForUs,
+        }
+    }
+
     /// A segment of the compressed protocol: its compressed packets, each body's head read.
     fn on_compressed(&mut self, seg: Segment<'_>, x: &mut Exchange<'_>) -> usize {
         let d = seg.dir();

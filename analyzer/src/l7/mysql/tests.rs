@@ -663,3 +663,39 @@ fn login_is_a_row_answered_by_the_end_of_authentication() {
     );
     assert_eq!(r.sql_affected_rows, None);
 }
+
+#[test]
+fn a_compressed_connection_joined_after_its_login_is_read() {
+    let mut t = Talk::new(3306);
+    let long = format!("select name from items where name = '{}'", "y".repeat(80));
+    t.tcp(1.0, true, &cpkt(0, &query(&long), true));
+    t.tcp(1.1, false, &cpkt(1, &result_set(2, b"ab"), true));
+    t.tcp(2.0, true, &cpkt(0, &query("select 1"), false));
+    t.tcp(2.1, false, &cpkt(1, &err(1146, "42S02", "no table"), false));
+    assert_eq!(counter(&t, 1), 1);
+    let out = t.finish();
+    let got: Vec<_> = out
+        .l7
+        .iter()
+        .map(|r| {
+            (
+                s(&r.request_resource).to_string(),
+                r.row_type,
+                r.response_code,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (long, TYPE_SESSION, None),
+            ("select 1".to_string(), TYPE_SESSION, Some(1146)),
+        ]
+    );
+    // A compressed command is the client's, and a compressed query is MySQL.
+    let q = cpkt(0, &query("select id from t"), true);
+    assert_eq!(MysqlSession::probe(&q, Transport::Tcp), Probe::Certain);
+    assert_eq!(MysqlSession::sent_by_client(&q, Transport::Tcp), Some(true));
+    let reply = cpkt(1, &result_set(1, b"1"), true);
+    assert_eq!(MysqlSession::probe(&reply, Transport::Tcp), Probe::NotForUs);
+}
