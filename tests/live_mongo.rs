@@ -4,8 +4,10 @@
 //! runs Debian's pymongo (`tests/clients/mongo_client.py`: handshake over OP_QUERY / OP_REPLY,
 //! then OP_MSG commands with document-sequence sections, a duplicate key, a 1 MB reply over many
 //! segments, an unknown command, an unacknowledged insert). `tapflow run` captures the mirrored
-//! port; the rows must be the workload the driver ran. Needs root and python3-pymongo
-//! (scripts/test.sh installs it).
+//! port; the rows must be the workload the driver ran. The same workload runs again with the
+//! driver asking for zlib and for snappy compression (every message after the handshake
+//! OP_COMPRESSED, compressed by pymongo and by python-snappy): the rows must be the same. Needs
+//! root, python3-pymongo and python3-snappy (scripts/test.sh installs them).
 
 use std::process::Stdio;
 
@@ -20,9 +22,9 @@ use netns::{is_root, SpanLab};
 /// Debian's interpreter, where python3-pymongo is installed.
 const PYTHON: &str = "/usr/bin/python3";
 
-fn have_pymongo() -> bool {
+fn have_module(module: &str) -> bool {
     std::process::Command::new(PYTHON)
-        .args(["-c", "import pymongo"])
+        .args(["-c", &format!("import {module}")])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
@@ -30,14 +32,33 @@ fn have_pymongo() -> bool {
 
 #[test]
 fn pymongo_workload_is_logged() {
-    if !is_root() || !have_pymongo() {
+    workload_is_logged("mg", None);
+}
+
+#[test]
+fn zlib_compressed_workload_is_logged_the_same() {
+    workload_is_logged("mgz", Some("zlib"));
+}
+
+#[test]
+fn snappy_compressed_workload_is_logged_the_same() {
+    if !have_module("snappy") {
+        eprintln!("skipped: needs python3-snappy (scripts/test.sh installs it)");
+        return;
+    }
+    workload_is_logged("mgs", Some("snappy"));
+}
+
+/// The workload against the responder in lab `name`, the driver asking for `compressors`.
+fn workload_is_logged(name: &str, compressors: Option<&str>) {
+    if !is_root() || !have_module("pymongo") {
         eprintln!("skipped: needs root and python3-pymongo (scripts/test.sh installs them)");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tapflow-mongo-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tapflow-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let lab = SpanLab::new("mg");
+    let lab = SpanLab::new(name);
     let server = client_script("mongo_wire_server.py");
     let _server = Killed(
         lab.in_server(&[PYTHON, &server, lab.server_ip, "27017"])
@@ -51,7 +72,9 @@ fn pymongo_workload_is_logged() {
     let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = client_script("mongo_client.py");
-    client_ok(lab.in_client(&[PYTHON, &client, lab.server_ip, "27017"]));
+    let mut args = vec![PYTHON, &client, lab.server_ip, "27017"];
+    args.extend(compressors);
+    client_ok(lab.in_client(&args));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);
@@ -114,5 +137,11 @@ fn pymongo_workload_is_logged() {
     let stats = stats(&out);
     assert_eq!(stats["kernel_drops"], 0);
     assert_eq!(stats["l7.parse_errors"], 0);
+    // Compressed: every message after the handshake (its requests and replies, 21 of them).
+    let compressed = stats["l7.mongo.compressed"].as_u64().unwrap_or(0);
+    match compressors {
+        None => assert_eq!(compressed, 0),
+        Some(_) => assert!(compressed >= 20, "{compressed}"),
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,7 +1,9 @@
 """A MongoDB workload for tests/live_mongo.rs with Debian's pymongo (the real driver and its BSON
 encoder) against HOST:PORT: the driver's handshake, inserts (one a duplicate key), finds (one of a
 1 MB document, a reply over many segments), an update, a delete, an unknown command and an
-unacknowledged (w=0, moreToCome) insert. Every answer is checked; prints OK at the end."""
+unacknowledged (w=0, moreToCome) insert. Every answer is checked; prints OK at the end. A third
+argument names the compressors to ask for (`zlib`, `snappy`): every message after the handshake
+is then OP_COMPRESSED."""
 import sys
 import time
 
@@ -10,9 +12,10 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.write_concern import WriteConcern
 
 host, port = sys.argv[1], int(sys.argv[2])
+compression = {"compressors": sys.argv[3]} if len(sys.argv) > 3 else {}
 # One connection for the workload; the monitor's heartbeat stays out of the capture window.
 client = pymongo.MongoClient(
-    host, port, directConnection=True, heartbeatFrequencyMS=600000, maxPoolSize=1
+    host, port, directConnection=True, heartbeatFrequencyMS=600000, maxPoolSize=1, **compression
 )
 db = client["shop"]
 orders = db["orders"]

@@ -2,7 +2,10 @@
 
 It answers the real driver (Debian's pymongo, tests/clients/mongo_client.py) over TCP on
 HOST:PORT with documents encoded by pymongo's own `bson`: the legacy OP_QUERY handshake with
-OP_REPLY, then OP_MSG commands (body and document-sequence sections) with OP_MSG replies. It keeps
+OP_REPLY, then OP_MSG commands (body and document-sequence sections) with OP_MSG replies. A driver
+that asks for compression in its handshake gets the first of its compressors offered here (zlib,
+and snappy when python3-snappy is installed); its OP_COMPRESSED messages are decompressed with
+Python's zlib / python-snappy and answered compressed the same way. It keeps
 collections in memory, so finds return what was inserted, a second insert of an `_id` gets the
 server's duplicate-key write error, unknown commands get CommandNotFound, and moreToCome writes get
 no reply. Single-threaded per connection; stops when killed.
@@ -10,9 +13,18 @@ no reply. Single-threaded per connection; stops when killed.
 import socketserver
 import struct
 import sys
+import zlib
 import bson
 
-OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
+OP_REPLY, OP_QUERY, OP_COMPRESSED, OP_MSG = 1, 2004, 2012, 2013
+# Compressor ids (MongoDB's wire protocol) and their codecs here.
+CODECS = {2: ("zlib", zlib.compress, zlib.decompress)}
+try:
+    import snappy
+
+    CODECS[1] = ("snappy", snappy.compress, snappy.uncompress)
+except ImportError:
+    pass
 MORE_TO_COME = 2
 
 host, port = sys.argv[1], int(sys.argv[2])
@@ -20,7 +32,8 @@ collections = {}
 next_id = [1000]
 
 
-def hello():
+def hello(asked=()):
+    offered = [c for c in asked if c in {name for name, _, _ in CODECS.values()}]
     return {
         "ismaster": True,
         "maxBsonObjectSize": 16 * 1024 * 1024,
@@ -32,6 +45,7 @@ def hello():
         "minWireVersion": 0,
         "maxWireVersion": 8,
         "readOnly": False,
+        **({"compression": offered} if offered else {}),
         "ok": 1.0,
     }
 
@@ -47,7 +61,7 @@ def command(body, docs):
     coll = body.get(name)
     ns = f"{db}.{coll}"
     if name.lower() in ("ismaster", "hello"):
-        return hello()
+        return hello(body.get("compression", ()))
     if name in ("ping", "endSessions"):
         return {"ok": 1.0}
     if name == "insert":
@@ -110,17 +124,30 @@ class Connection(socketserver.BaseRequestHandler):
             buf += chunk
         return buf
 
+    def send(self, request_id, opcode, body, codec):
+        """A reply, compressed with the request's compressor (`codec`: its id, or None)."""
+        if codec is not None:
+            packed = CODECS[codec][1](body)
+            body = struct.pack("<iiB", opcode, len(body), codec) + packed
+            opcode = OP_COMPRESSED
+        self.request.sendall(message(request_id, opcode, body))
+
     def handle(self):
         try:
             while True:
                 length, request_id, _, opcode = struct.unpack("<iiii", self.read(16))
                 rest = self.read(length - 16)
+                codec = None
+                if opcode == OP_COMPRESSED:
+                    opcode, size, codec = struct.unpack_from("<iiB", rest)
+                    rest = CODECS[codec][2](rest[9:])
+                    assert len(rest) == size, (len(rest), size)
                 if opcode == OP_QUERY:
                     at = rest.index(b"\0", 4) + 1 + 8
                     query = bson.decode(rest[at:at + struct.unpack_from("<i", rest, at)[0]])
                     reply = bson.encode(command(query, {}))
                     header = struct.pack("<iqii", 0, 0, 0, 1)
-                    self.request.sendall(message(request_id, OP_REPLY, header + reply))
+                    self.send(request_id, OP_REPLY, header + reply, codec)
                 elif opcode == OP_MSG:
                     flags = struct.unpack_from("<I", rest)[0]
                     at, body, docs = 4, None, {}
@@ -137,7 +164,7 @@ class Connection(socketserver.BaseRequestHandler):
                     reply = command(body, docs)
                     if not flags & MORE_TO_COME:
                         out = struct.pack("<IB", 0, 0) + bson.encode(reply)
-                        self.request.sendall(message(request_id, OP_MSG, out))
+                        self.send(request_id, OP_MSG, out, codec)
         except (EOFError, ConnectionError):
             pass
 

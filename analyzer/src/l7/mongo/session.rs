@@ -17,7 +17,9 @@
 //!
 //! Requests without a reply (OP_MSG with moreToCome, the legacy writes) are written at once as
 //! request rows. Exhaust replies after the first are counted (`l7.mongo.exhaust_replies`), not
-//! written. Compressed messages (`l7.mongo.compressed`) are paired but not read. A message larger
+//! written. Compressed messages (`l7.mongo.compressed`) are read as the message they carry (the
+//! head of its body decompressed: snappy, zlib, or none; zstd ones stay `OP_COMPRESSED` rows,
+//! paired but not read), with the compressed message's length. A message larger
 //! than the segment is read as far as it was captured (DeepFlow's payload cut) and the rest
 //! skipped by its length; after a gap the direction waits for a segment that starts a message.
 
@@ -26,6 +28,7 @@ use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::bson::{cstring, render, Doc, Value};
+use super::compressed::{carried, Buffer};
 use super::wire::{
     looks_valid, op_msg_body, split_namespace, u32_at, Header, FLAG_MORE_TO_COME, HEADER_LEN,
     OP_COMPRESSED, OP_DELETE, OP_GET_MORE, OP_INSERT, OP_KILL_CURSORS, OP_MSG, OP_QUERY, OP_REPLY,
@@ -212,6 +215,37 @@ impl L7Parser for MongoSession {
 impl MongoSession {
     fn request(&mut self, h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
         let captured = msg.len() as u32;
+        if h.opcode == OP_COMPRESSED {
+            x.count(COUNTER_COMPRESSED);
+            let mut buf: Buffer = [0; std::mem::size_of::<Buffer>()];
+            if let Some((ih, inner)) = open(msg, &mut buf) {
+                return self.request_of(ih, inner, captured, (ts, seq), x);
+            }
+        }
+        self.request_of(h, msg, captured, (ts, seq), x)
+    }
+
+    fn reply(&mut self, h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
+        let captured = msg.len() as u32;
+        if h.opcode == OP_COMPRESSED {
+            x.count(COUNTER_COMPRESSED);
+            let mut buf: Buffer = [0; std::mem::size_of::<Buffer>()];
+            if let Some((ih, inner)) = open(msg, &mut buf) {
+                return self.reply_of(ih, inner, captured, (ts, seq), x);
+            }
+        }
+        self.reply_of(h, msg, captured, (ts, seq), x)
+    }
+
+    /// A request (`msg`: as far as it was captured, or as it was carried compressed).
+    fn request_of(
+        &mut self,
+        h: Header,
+        msg: &[u8],
+        captured: u32,
+        (ts, seq): (u64, u32),
+        x: &mut Exchange<'_>,
+    ) {
         let key = Some(h.request_id);
         match h.opcode {
             OP_MSG => {
@@ -260,8 +294,8 @@ impl MongoSession {
                     fill_namespace(row, msg, b"getMore");
                 });
             }
+            // Not read (zstd, or a body that does not decompress).
             OP_COMPRESSED => {
-                x.count(COUNTER_COMPRESSED);
                 x.request_at(ts, seq, key, captured, |row| {
                     row.request_id = Some(h.request_id);
                     row.request_type.push_lossy(b"OP_COMPRESSED");
@@ -288,8 +322,15 @@ impl MongoSession {
         }
     }
 
-    fn reply(&mut self, h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
-        let captured = msg.len() as u32;
+    /// A reply (`msg`: as far as it was captured, or as it was carried compressed).
+    fn reply_of(
+        &mut self,
+        h: Header,
+        msg: &[u8],
+        captured: u32,
+        (ts, seq): (u64, u32),
+        x: &mut Exchange<'_>,
+    ) {
         let (doc, failed, more_to_come) = match h.opcode {
             OP_MSG => match op_msg_body(msg) {
                 Some((flags, doc)) => (Some(doc), false, flags & FLAG_MORE_TO_COME != 0),
@@ -300,10 +341,7 @@ impl MongoSession {
                 let doc = msg.get(HEADER_LEN + 20..).and_then(Doc::parse);
                 (doc, flags & REPLY_QUERY_FAILURE != 0, false)
             }
-            OP_COMPRESSED => {
-                x.count(COUNTER_COMPRESSED);
-                (None, false, false)
-            }
+            OP_COMPRESSED => (None, false, false),
             _ => {
                 x.parse_error();
                 return;
@@ -322,4 +360,12 @@ impl MongoSession {
         }
         self.exhaust = more_to_come.then_some(h.request_id);
     }
+}
+
+/// The message a compressed one carries, and its header: None when it is not read (zstd, a body
+/// that does not decompress, a carried header that is not a message's).
+fn open<'a>(msg: &[u8], buf: &'a mut Buffer) -> Option<(Header, &'a [u8])> {
+    let inner = carried(msg, buf)?;
+    let h = Header::parse(inner).filter(|h| h.opcode != OP_COMPRESSED)?;
+    Some((h, inner))
 }

@@ -392,7 +392,7 @@ fn legacy_opcodes_exhaust_and_compression() {
     t.tcp(2.1, false, &op_msg(60, 3, 2, vec![("ok", B::F(1.0))]));
     t.tcp(2.2, false, &op_msg(61, 60, 2, vec![("ok", B::F(1.0))]));
     t.tcp(2.3, false, &op_msg(62, 61, 0, vec![("ok", B::F(1.0))]));
-    // Compressed request and reply (snappy payloads are not read).
+    // Compressed request and reply whose snappy bodies do not decompress: not read.
     let mut c = 2013u32.to_le_bytes().to_vec();
     c.extend(200u32.to_le_bytes());
     c.push(1);
@@ -527,4 +527,152 @@ fn off_by_default_like_deepflow() {
     t.tcp(0.0, true, &find(1, "c", "q"));
     t.tcp(0.1, false, &ok_reply(2, 1));
     assert!(t.finish().l7.is_empty());
+}
+
+/// `m` (a whole message) as OP_COMPRESSED with `compressor`: 0 none, 1 snappy (literals, and a
+/// run written as a back-reference where `m` repeats a byte), 2 zlib.
+fn compressed(m: &[u8], compressor: u8) -> Vec<u8> {
+    use std::io::Write;
+    let body = &m[16..];
+    let packed = match compressor {
+        0 => body.to_vec(),
+        1 => {
+            let mut v = vec![];
+            let mut n = body.len();
+            while n >= 0x80 {
+                v.push(n as u8 | 0x80);
+                n >>= 7;
+            }
+            v.push(n as u8);
+            // Literals of up to 60 bytes; a run of 8 equal bytes as one literal byte and a copy.
+            let mut i = 0;
+            while i < body.len() {
+                let run = body[i..].iter().take_while(|&&b| b == body[i]).count();
+                if run >= 8 {
+                    let len = run.min(64);
+                    v.extend([0, body[i], 2 | (((len - 1) as u8 - 1) << 2), 1, 0]);
+                    i += len;
+                    continue;
+                }
+                let end = (i + 60).min(body.len());
+                v.push(((end - i - 1) as u8) << 2);
+                v.extend(&body[i..end]);
+                i = end;
+            }
+            v
+        }
+        _ => {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(body).unwrap();
+            z.finish().unwrap()
+        }
+    };
+    let h = |at: usize| u32::from_le_bytes(m[at..at + 4].try_into().unwrap());
+    let mut c = h(12).to_le_bytes().to_vec();
+    c.extend((body.len() as u32).to_le_bytes());
+    c.push(compressor);
+    c.extend(packed);
+    message(h(4), h(8), 2012, &c)
+}
+
+/// A find and its reply, a failing command, and a fire-and-forget insert, all compressed.
+fn compressed_conversation(compressor: u8) -> Vec<(bool, Vec<u8>)> {
+    let w0 = op_msg(
+        12,
+        0,
+        2,
+        vec![
+            ("insert", B::S("log")),
+            (
+                "documents",
+                B::A(vec![B::D(vec![("m", B::S(&"w".repeat(40)))])]),
+            ),
+            ("$db", B::S("shop")),
+        ],
+    );
+    vec![
+        (
+            true,
+            compressed(&find(10, "users", &"a".repeat(30)), compressor),
+        ),
+        (false, compressed(&ok_reply(70, 10), compressor)),
+        (
+            true,
+            compressed(
+                &op_msg(11, 0, 0, vec![("frob", B::I(1)), ("$db", B::S("shop"))]),
+                compressor,
+            ),
+        ),
+        (
+            false,
+            compressed(
+                &error_reply(71, 11, 59, "no such command: 'frob'"),
+                compressor,
+            ),
+        ),
+        (true, compressed(&w0, compressor)),
+    ]
+}
+
+#[test]
+fn compressed_messages_are_read_as_the_messages_they_carry() {
+    for compressor in [0, 1, 2] {
+        let mut t = talk();
+        for (i, (client, m)) in compressed_conversation(compressor).iter().enumerate() {
+            t.tcp(i as f64, *client, m);
+        }
+        assert_eq!(counter(&t, 0), 5, "compressor {compressor}");
+        let errors = t.an.counters().l7.parse_errors;
+        let out = t.finish();
+        assert_eq!(errors, 0);
+        let got: Vec<_> = out
+            .l7
+            .iter()
+            .map(|r| {
+                (
+                    s(&r.request_type).to_string(),
+                    s(&r.endpoint).to_string(),
+                    r.response_code,
+                    r.row_type,
+                    r.request_id,
+                )
+            })
+            .collect();
+        let row = |a: &str, b: &str, code, ty, id| (a.to_string(), b.to_string(), code, ty, id);
+        assert_eq!(
+            got,
+            [
+                row("find", "users", None, TYPE_SESSION, Some(10)),
+                row("frob", "", Some(59), TYPE_SESSION, Some(11)),
+                row("insert", "log", None, TYPE_REQUEST, Some(12)),
+            ],
+            "compressor {compressor}"
+        );
+        assert!(
+            s(&out.l7[0].request_resource).starts_with("{ \"find\": \"users\", \"filter\""),
+            "compressor {compressor}"
+        );
+        assert_eq!(s(&out.l7[1].response_exception), "no such command: 'frob'");
+        // The lengths are the compressed messages' (the bytes on the wire).
+        let c = compressed_conversation(compressor);
+        assert_eq!(out.l7[0].captured_request_byte, c[0].1.len() as u32);
+    }
+}
+
+#[test]
+fn compressed_messages_cut_anywhere_give_the_same_rows() {
+    for compressor in [1, 2] {
+        crate::l7::talk::same_rows_at_every_cut(&compressed_conversation(compressor), talk);
+    }
+}
+
+#[test]
+fn hostile_compressed_messages_never_panic() {
+    let c: Vec<_> = [1, 2]
+        .into_iter()
+        .flat_map(compressed_conversation)
+        .map(|(_, m)| m)
+        .collect();
+    let seeds: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+    hostile_talks(&seeds, 3000, 8, talk);
 }
