@@ -29,9 +29,9 @@ use super::super::{Probe, ResponseStatus};
 use super::compressed::{self, command_head, inflate_head, starts_body, INFLATED_MAX};
 use super::wire::{
     command_name, header, parse_err, parse_greeting, parse_login, parse_ok_affected,
-    CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, COM_FIELD_LIST, COM_INIT_DB, COM_QUERY,
-    COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_PREPARE,
-    COM_STMT_SEND_LONG_DATA, HEADER_LEN,
+    CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, CLIENT_ZSTD_COMPRESSION, COM_FIELD_LIST,
+    COM_INIT_DB, COM_QUERY, COM_QUIT, COM_STMT_CLOSE, COM_STMT_EXECUTE, COM_STMT_FETCH,
+    COM_STMT_PREPARE, COM_STMT_SEND_LONG_DATA, HEADER_LEN,
 };
 use crate::record::L7FlowLog;
 
@@ -50,6 +50,18 @@ enum Reply {
     Rows,
     /// Definitions after a prepare's OK, then the reply ends.
     Skip(u32),
+}
+
+/// The protocol compression of a connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Compression {
+    #[default]
+    None,
+    /// `CLIENT_COMPRESS`: zlib, read.
+    Zlib,
+    /// MySQL 8's `CLIENT_ZSTD_COMPRESSION_ALGORITHM`: counted, not read (its frames need a
+    /// decoder state far larger than a command).
+    Zstd,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,8 +85,8 @@ pub struct MysqlSession {
     skip: [Skip; 2],
     phase: Phase,
     server_caps: u32,
-    /// Both ends asked for compression: it starts after authentication.
-    compress: bool,
+    /// The compression both ends agreed on: it starts after authentication.
+    compress: Compression,
     /// Commands waiting for their reply, oldest first (the first `pending` of a ring of 8).
     cmds: [u8; 8],
     first: u8,
@@ -406,9 +418,9 @@ impl MysqlSession {
                 if std::mem::take(&mut self.login_pending) {
                     self.response(p, captured, x);
                 }
-                if self.compress && p.first() == Some(&0x00) {
+                if self.compress != Compression::None && p.first() == Some(&0x00) {
                     x.count(COUNTER_COMPRESSED);
-                    self.phase = if self.cfg.keep_compressed {
+                    self.phase = if self.cfg.keep_compressed || self.compress == Compression::Zstd {
                         Phase::Opaque
                     } else {
                         self.in_step = [true; 2];
@@ -495,7 +507,14 @@ impl MysqlSession {
                     self.phase = Phase::Opaque;
                     return true;
                 }
-                self.compress = caps & self.server_caps & CLIENT_COMPRESS != 0;
+                let agreed = caps & self.server_caps;
+                self.compress = if agreed & CLIENT_COMPRESS != 0 {
+                    Compression::Zlib
+                } else if agreed & CLIENT_ZSTD_COMPRESSION != 0 {
+                    Compression::Zstd
+                } else {
+                    Compression::None
+                };
                 // The login is a request (DeepFlow's "Login username: U db: D"), answered by
                 // the OK or ERR that ends authentication.
                 if let Some(login) = parse_login(p, caps) {

@@ -342,6 +342,28 @@ fn tls_and_compression_end_parsing_cleanly() {
     assert_eq!(s(&rows[0].request_type), "Login");
 }
 
+#[test]
+fn zstd_compression_is_counted_and_left_alone() {
+    // MySQL 8's zstd protocol compression (CLIENT_ZSTD_COMPRESSION_ALGORITHM): not read.
+    let zstd = 0x400_0000;
+    let mut t = Talk::new(3306);
+    t.tcp(0.0, false, &greeting(CAPS | zstd));
+    t.tcp(0.1, true, &handshake_response(CAPS | zstd));
+    t.tcp(0.2, false, &ok(2, 0));
+    let mut frame = vec![0x11, 0, 0, 0, 0x0d, 0, 0];
+    frame.extend([
+        0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x0d, 0x69, 0, 0, 0, 0, 0, 3, 0x73, 0x65, 0x6c, 0x65,
+    ]);
+    t.tcp(1.0, true, &frame);
+    t.tcp(1.1, false, &frame);
+    assert_eq!(counter(&t, 1), 1);
+    let errors = t.an.counters().l7.parse_errors;
+    let rows = t.finish().l7;
+    assert_eq!(errors, 0);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(s(&rows[0].request_type), "Login");
+}
+
 /// A compressed packet: `plain` zlib-compressed (or sent as it is).
 fn cpkt(seq: u8, plain: &[u8], compress: bool) -> Vec<u8> {
     use std::io::Write;

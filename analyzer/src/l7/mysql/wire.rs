@@ -9,6 +9,8 @@ pub const MAX_PAYLOAD: u32 = 0xff_ffff;
 pub const CLIENT_COMPRESS: u32 = 0x20;
 pub const CLIENT_PROTOCOL_41: u32 = 0x200;
 pub const CLIENT_SSL: u32 = 0x800;
+/// MySQL 8.0.18's zstd protocol compression.
+pub const CLIENT_ZSTD_COMPRESSION: u32 = 0x400_0000;
 const CLIENT_CONNECT_WITH_DB: u32 = 0x8;
 const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH_LENENC_DATA: u32 = 0x20_0000;
