@@ -76,20 +76,50 @@ fn tshark_messages(pcap: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
     messages
 }
 
-/// The entry types of each SOME/IP-SD message tshark reads in `pcap`, by (sender, session id).
-fn tshark_sd_entries(pcap: &std::path::Path) -> std::collections::HashMap<(String, u64), Vec<u64>> {
-    let fields = ["ip.src", "someip.sessionid", "someipsd.entry.type"];
+/// What tshark's SOME/IP-SD dissector reads in one message: its entry types and its IPv4
+/// endpoint options (`address:port/tcp|udp`, sorted).
+type SdSeen = (Vec<u64>, Vec<String>);
+
+/// Each SOME/IP-SD message tshark reads in `pcap`, by (sender, session id).
+fn tshark_sd_entries(pcap: &std::path::Path) -> std::collections::HashMap<(String, u64), SdSeen> {
+    let fields = [
+        "ip.src",
+        "someip.sessionid",
+        "someipsd.entry.type",
+        "someipsd.option.ipv4address",
+        "someipsd.option.port",
+        "someipsd.option.proto",
+    ];
+    let list = |c: Option<&&str>| -> Vec<String> {
+        c.map_or(Vec::new(), |c| {
+            c.split(';')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+    };
     tshark_fields(pcap, "someipsd", &fields)
         .lines()
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            let kinds = c
-                .get(2)?
-                .split(';')
-                .filter(|k| !k.is_empty())
-                .map(hex)
+            let kinds = list(c.get(2)).iter().map(|k| hex(k)).collect();
+            let (addrs, ports, protos) = (list(c.get(3)), list(c.get(4)), list(c.get(5)));
+            let mut endpoints: Vec<String> = addrs
+                .iter()
+                .zip(&ports)
+                .zip(&protos)
+                .map(|((a, p), t)| {
+                    let t = if t == "6" || t == "0x06" {
+                        "tcp"
+                    } else {
+                        "udp"
+                    };
+                    format!("{a}:{p}/{t}")
+                })
                 .collect();
-            Some(((c[0].to_string(), hex(c.get(1)?)), kinds))
+            endpoints.sort();
+            endpoints.dedup();
+            Some(((c[0].to_string(), hex(c.get(1)?)), (kinds, endpoints)))
         })
         .collect()
 }
@@ -230,9 +260,15 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
             .unwrap_or("")
             .to_string()
     };
+    // The offers name the server's endpoints; the subscription the client's.
+    let offer_tcp = format!("OfferService 0x1234:0x5678 v1 @{}:30509/tcp", lab.server_ip);
+    let subscribe = format!(
+        "SubscribeEventgroup 0x1235:0x5678 v1 eg 0x0321 @{}:",
+        lab.client_ip
+    );
     for want in [
-        "OfferService 0x1234:0x5678 v1",
-        "SubscribeEventgroup 0x1235:0x5678 v1 eg 0x0321",
+        offer_tcp.as_str(),
+        subscribe.as_str(),
         "SubscribeEventgroupAck 0x1235:0x5678 v1 eg 0x0321",
     ] {
         assert!(
@@ -240,7 +276,8 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
             "{want}: {sd:#?}"
         );
     }
-    // Each SD row's entry kinds are those tshark's SOME/IP-SD dissector reads in that message.
+    // Each SD row's entry kinds and endpoints are those tshark's SOME/IP-SD dissector reads in
+    // that message.
     let sd_seen = tshark_sd_entries(&pcap);
     for r in &sd {
         let sender = if r["captured_request_byte"].as_u64() > Some(0) {
@@ -261,7 +298,20 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
                 _ => 7,
             })
             .collect();
-        assert_eq!(sd_seen.get(&key), Some(&kinds), "{key:?}: {r:#}");
+        // The endpoints the entries name (after `@`) are the message's endpoint options.
+        let mut endpoints: Vec<String> = entries(r)
+            .split("; ")
+            .filter_map(|e| e.split_once(" @"))
+            .flat_map(|(_, eps)| eps.split(','))
+            .map(str::to_string)
+            .collect();
+        endpoints.sort();
+        endpoints.dedup();
+        assert_eq!(
+            sd_seen.get(&key),
+            Some(&(kinds, endpoints)),
+            "{key:?}: {r:#}"
+        );
     }
 
     // Against tshark: every call and answer it reads is a row; every row is a message it reads.

@@ -25,8 +25,8 @@ use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
-    header, is_client_error, plausible_start, return_code_name, sd_entries, tp_offset, type_name,
-    whole_messages, Header, Kind, HEADER_LEN,
+    header, is_client_error, plausible_start, return_code_name, sd_entries, sd_option, tp_offset,
+    type_name, whole_messages, Header, Kind, HEADER_LEN,
 };
 use crate::inline::InlineBytes;
 use crate::record::L7FlowLog;
@@ -167,11 +167,13 @@ fn fill_message(row: &mut L7FlowLog, h: &Header) {
         .push(b"client_id", decimal(h.client, &mut buf));
 }
 
-/// A service discovery message's entries, as the attribute `sd_entries`
-/// (`OfferService 0x1234:0x5678 v1; SubscribeEventgroup 0x1235:0x5678 eg 0x0321`).
+/// A service discovery message's entries, as the attribute `sd_entries`, each with the endpoints
+/// its options name (`OfferService 0x1234:0x5678 v1 @10.0.0.2:30509/tcp; SubscribeEventgroup
+/// 0x1235:0x5678 v1 eg 0x0321 @10.0.0.1:40000/udp`).
 fn fill_sd(row: &mut L7FlowLog, msg: &[u8]) {
     let mut text = InlineBytes::<256>::EMPTY;
-    for (i, e) in sd_entries(msg.get(HEADER_LEN..).unwrap_or_default()).enumerate() {
+    let payload = msg.get(HEADER_LEN..).unwrap_or_default();
+    for (i, e) in sd_entries(payload).enumerate() {
         let sep = if i == 0 { "" } else { "; " };
         let _ = write!(
             text,
@@ -183,6 +185,23 @@ fn fill_sd(row: &mut L7FlowLog, msg: &[u8]) {
         );
         if let Some(g) = e.eventgroup {
             let _ = write!(text, " eg {g:#06x}");
+        }
+        let endpoints = e
+            .options
+            .iter()
+            .flat_map(|&(first, n)| (0..n).map(move |k| first.wrapping_add(k)))
+            .filter_map(|index| sd_option(payload, index));
+        for (k, ep) in endpoints.enumerate() {
+            let proto = match ep.proto {
+                6 => "tcp",
+                17 => "udp",
+                _ => "ip",
+            };
+            let sep = if k == 0 { " @" } else { "," };
+            let _ = match ep.addr {
+                std::net::IpAddr::V4(a) => write!(text, "{sep}{a}:{}/{proto}", ep.port),
+                std::net::IpAddr::V6(a) => write!(text, "{sep}[{a}]:{}/{proto}", ep.port),
+            };
         }
     }
     if !text.is_empty() {

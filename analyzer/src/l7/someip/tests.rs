@@ -57,18 +57,36 @@ const COOKIE_FROM_CLIENT: [u8; 16] = [
     0xff, 0xff, 0, 0, 0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 1, 1, 1, 0,
 ];
 
-/// A service discovery message: an OfferService entry and a SubscribeEventgroupAck entry, no
-/// options.
+/// A service discovery message: an OfferService entry (options 0 and 1: its TCP and UDP
+/// endpoints; option 4, a configuration string, in its second run) and a SubscribeEventgroupAck
+/// entry (option 2, a multicast group; option 3, an IPv6 endpoint).
 fn sd(session: u16) -> Vec<u8> {
     let mut p = vec![0xc0, 0, 0, 0];
     p.extend(32u32.to_be_bytes());
     p.extend([
-        0x01, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 0, 0, 5, 0, 0, 0, 0,
+        0x01, 0, 4, 0x21, 0x12, 0x34, 0x56, 0x78, 1, 0, 0, 5, 0, 0, 0, 0,
     ]);
     p.extend([
-        0x07, 0, 0, 0, 0x12, 0x35, 0x56, 0x78, 1, 0, 0, 3, 0, 0, 0x03, 0x21,
+        0x07, 2, 3, 0x11, 0x12, 0x35, 0x56, 0x78, 1, 0, 0, 3, 0, 0, 0x03, 0x21,
     ]);
-    p.extend(0u32.to_be_bytes());
+    let v4 = |kind: u8, a: [u8; 4], proto: u8, port: u16| {
+        let mut o = vec![0, 9, kind, 0];
+        o.extend(a);
+        o.extend([0, proto]);
+        o.extend(port.to_be_bytes());
+        o
+    };
+    let mut options = v4(0x04, [10, 0, 0, 2], 6, 30509);
+    options.extend(v4(0x04, [10, 0, 0, 2], 17, 30510));
+    options.extend(v4(0x14, [239, 1, 1, 1], 17, 30491));
+    options.extend([
+        0, 21, 0x06, 0, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    ]);
+    options.extend([0, 17]);
+    options.extend(40000u16.to_be_bytes());
+    options.extend([0, 6, 0x01, 0, 5, b'a', b'=', b'b', 0]);
+    p.extend((options.len() as u32).to_be_bytes());
+    p.extend(options);
     msg((0xffff, 0x8100), (0, session), 0x02, 0, &p)
 }
 
@@ -361,7 +379,9 @@ fn datagrams_of_several_messages_discovery_and_calls_both_ways_over_udp() {
     assert_eq!(
         entries.map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
         Some(
-            "OfferService 0x1234:0x5678 v1; SubscribeEventgroupAck 0x1235:0x5678 v1 eg 0x0321"
+            "OfferService 0x1234:0x5678 v1 @10.0.0.2:30509/tcp,10.0.0.2:30510/udp; \
+             SubscribeEventgroupAck 0x1235:0x5678 v1 eg 0x0321 \
+             @239.1.1.1:30491/udp,[fd00::2]:40000/udp"
                 .to_string()
         )
     );

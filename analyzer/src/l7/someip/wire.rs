@@ -180,6 +180,8 @@ pub struct SdEntry {
     pub ttl: u32,
     /// The eventgroup of a (Stop)Subscribe(Ack/Nack) entry.
     pub eventgroup: Option<u16>,
+    /// The entry's two runs of options: (index of the first, how many).
+    pub options: [(u8, u8); 2],
 }
 
 impl SdEntry {
@@ -216,8 +218,64 @@ pub fn sd_entries(payload: &[u8]) -> impl Iterator<Item = SdEntry> + '_ {
             major_version: e[8],
             ttl: u32::from_be_bytes([0, e[9], e[10], e[11]]),
             eventgroup: matches!(e[0], 0x06 | 0x07).then(|| be16(14)),
+            options: [(e[1], e[3] >> 4), (e[2], e[3] & 0x0f)],
         }
     })
+}
+
+/// An endpoint option of a service discovery message: where a service is offered, where a
+/// subscriber wants its events, a multicast group, the SD endpoint itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdEndpoint {
+    pub addr: std::net::IpAddr,
+    /// The transport (IP protocol number: 6 TCP, 17 UDP).
+    pub proto: u8,
+    pub port: u16,
+}
+
+/// The options array's bytes read at most: a message's options are a few dozen bytes.
+const SD_OPTIONS_MAX: usize = 64;
+
+/// Option `index` of a service discovery message's payload (the bytes after the SOME/IP header),
+/// when it is an endpoint option (IPv4 / IPv6 endpoint, multicast or SD endpoint) and was
+/// captured.
+pub fn sd_option(payload: &[u8], index: u8) -> Option<SdEndpoint> {
+    let be32 = |at: usize| -> Option<usize> {
+        let b = payload.get(at..at.checked_add(4)?)?;
+        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let at = be32(4)?.checked_add(8)?;
+    let declared = be32(at)?;
+    let start = at + 4;
+    let options = payload.get(start..start.saturating_add(declared).min(payload.len()))?;
+    let mut rest = options;
+    for i in 0..=usize::from(index).min(SD_OPTIONS_MAX) {
+        let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        let option = rest.get(..3 + len)?;
+        if i == usize::from(index) {
+            // Type, a reserved byte, then the address, a reserved byte, the transport and port.
+            let body = &option[3..];
+            let addr: std::net::IpAddr = match option[2] {
+                0x04 | 0x14 | 0x24 if len == 9 => {
+                    std::net::Ipv4Addr::new(body[1], body[2], body[3], body[4]).into()
+                }
+                0x06 | 0x16 | 0x26 if len == 21 => {
+                    let mut a = [0; 16];
+                    a.copy_from_slice(&body[1..17]);
+                    std::net::Ipv6Addr::from(a).into()
+                }
+                _ => return None,
+            };
+            let tail = &body[len - 3..];
+            return Some(SdEndpoint {
+                addr,
+                proto: tail[0],
+                port: u16::from_be_bytes([tail[1], tail[2]]),
+            });
+        }
+        rest = &rest[3 + len..];
+    }
+    None
 }
 
 /// The message type's name (AUTOSAR's).
