@@ -193,6 +193,24 @@ fn op_msg(id: u32, response_to: u32, doc: &[u8]) -> Vec<u8> {
     m
 }
 
+/// MongoDB message `msg` as OP_COMPRESSED with zlib (same ids; the original opcode and length
+/// after the header).
+pub(crate) fn op_compressed(msg: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let body = &msg[16..];
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(body).expect("to memory");
+    let packed = z.finish().expect("to memory");
+    let mut m = ((16 + 9 + packed.len()) as u32).to_le_bytes().to_vec();
+    m.extend_from_slice(&msg[4..12]);
+    m.extend_from_slice(&2012i32.to_le_bytes());
+    m.extend_from_slice(&msg[12..16]);
+    m.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    m.push(2);
+    m.extend(packed);
+    m
+}
+
 /// A MongoDB command (request id `id`) and its reply.
 pub(crate) fn mongo_exchange(rng: &mut Rng, id: u32) -> (Vec<u8>, Vec<u8>, Option<bool>) {
     let reply_id = 0x4000_0000 | id;

@@ -60,6 +60,8 @@ pub enum Scenario {
     Memcached,
     /// MongoDB OP_MSG: find, insert and a failing aggregate, replies by responseTo.
     Mongo,
+    /// MongoDB with a driver's zlib compression: every message OP_COMPRESSED.
+    MongoCompressed,
     /// Kafka: Produce v3 and v9 (record batches with a traceparent header) and Fetch v12, some
     /// produces refused.
     Kafka,
@@ -94,7 +96,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 36] = [
+    pub const ALL: [Scenario; 37] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -117,6 +119,7 @@ impl Scenario {
         Scenario::Postgres,
         Scenario::Memcached,
         Scenario::Mongo,
+        Scenario::MongoCompressed,
         Scenario::Kafka,
         Scenario::Dubbo,
         Scenario::Mqtt,
@@ -170,6 +173,7 @@ impl Scenario {
             Scenario::Postgres => "postgres",
             Scenario::Memcached => "memcached",
             Scenario::Mongo => "mongo",
+            Scenario::MongoCompressed => "mongo_compressed",
             Scenario::Kafka => "kafka",
             Scenario::Dubbo => "dubbo",
             Scenario::Mqtt => "mqtt",
@@ -290,7 +294,7 @@ pub(crate) fn run(
         Scenario::Redis => 6379,
         Scenario::Postgres => 5432,
         Scenario::Memcached => 11211,
-        Scenario::Mongo => 27017,
+        Scenario::Mongo | Scenario::MongoCompressed => 27017,
         Scenario::Kafka => 9092,
         Scenario::Dubbo => 20880,
         Scenario::Mqtt => 1883,
@@ -573,6 +577,10 @@ pub(crate) fn run(
         Scenario::Memcached => cache_session(c, t0, rng, "Memcached", l7_db::memcached_exchange),
         Scenario::Mongo => numbered_calls(c, t0, rng, "MongoDB", 5, |rng, id| {
             l7_db::mongo_exchange(rng, id as u32)
+        }),
+        Scenario::MongoCompressed => numbered_calls(c, t0, rng, "MongoDB", 5, |rng, id| {
+            let (q, r, error) = l7_db::mongo_exchange(rng, id as u32);
+            (l7_db::op_compressed(&q), l7_db::op_compressed(&r), error)
         }),
         Scenario::Kafka => numbered_calls(c, t0, rng, "Kafka", 6, |rng, id| {
             l7_msg::kafka_exchange(rng, id as u32)
