@@ -177,13 +177,16 @@ impl L7Parser for MysqlSession {
         }
         if self.phase == Phase::Start
             && seg.from_client
-            && !self.cfg.keep_compressed
             && starts_body(data, 0)
             && command_head(data, &mut [0; INFLATED_MAX]).is_some()
         {
             // Joined a connection already in the compressed protocol: what the server sent
             // before is not known to end at a body's end.
             x.count(COUNTER_COMPRESSED);
+            if self.cfg.keep_compressed {
+                self.phase = Phase::Opaque;
+                return data.len();
+            }
             self.phase = Phase::Compressed;
             self.skip[1] = Skip(0);
             self.resync[1] = true;

@@ -714,6 +714,14 @@ fn a_compressed_connection_joined_after_its_login_is_read() {
             ("select 1".to_string(), TYPE_SESSION, Some(1146)),
         ]
     );
+    // `decompress_payload: false`: counted, no row (not even a misread one).
+    let mut cfg = crate::AnalyzerConfig::default();
+    cfg.l7.protocols.mysql.keep_compressed = true;
+    let mut t = Talk::with(cfg, 3306);
+    t.tcp(1.0, true, &cpkt(0, &query("select 1"), false));
+    t.tcp(1.1, false, &cpkt(1, &ok(1, 0), false));
+    assert_eq!(counter(&t, 1), 1);
+    assert!(t.finish().l7.is_empty());
     // A compressed command is the client's, and a compressed query is MySQL.
     let q = cpkt(0, &query("select id from t"), true);
     assert_eq!(MysqlSession::probe(&q, Transport::Tcp), Probe::Certain);
