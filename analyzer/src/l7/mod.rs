@@ -19,6 +19,7 @@ pub mod amqp;
 pub mod app_table;
 pub mod blacklist;
 pub mod config;
+pub mod decompress;
 pub mod exchange;
 pub mod flow_state;
 pub mod framing;

@@ -8,9 +8,7 @@
 //! its frames need a decoder state far larger than a message head (counted, left as
 //! `OP_COMPRESSED`).
 
-use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
-
+use super::super::decompress::{snappy_head, zlib_head};
 use super::wire::{u32_at, HEADER_LEN};
 
 /// The most of a body decompressed: a command document, or the head of a reply's.
@@ -43,8 +41,8 @@ pub fn carried<'a>(msg: &[u8], out: &'a mut Buffer) -> Option<&'a [u8]> {
             rest[..n].copy_from_slice(&body[..n]);
             n
         }
-        SNAPPY => unsnappy(body, whole, rest)?,
-        ZLIB => inflate(body, whole, rest)?,
+        SNAPPY => snappy_head(body, whole, rest)?,
+        ZLIB => zlib_head(body, whole, rest)?.0,
         _ => return None,
     };
     head.copy_from_slice(&msg[..HEADER_LEN]);
@@ -52,158 +50,4 @@ pub fn carried<'a>(msg: &[u8], out: &'a mut Buffer) -> Option<&'a [u8]> {
     head[..4].copy_from_slice(&len.to_le_bytes());
     head[12..16].copy_from_slice(&opcode.to_le_bytes());
     Some(&out[..HEADER_LEN + n])
-}
-
-/// zlib: the bytes written (`whole`: `body` is all of the stream).
-fn inflate(body: &[u8], whole: bool, out: &mut [u8]) -> Option<usize> {
-    let mut d = DecompressorOxide::new();
-    let mut flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
-        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-    if !whole {
-        flags |= inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
-    }
-    match decompress(&mut d, body, out, 0, flags) {
-        (TINFLStatus::Done | TINFLStatus::HasMoreOutput | TINFLStatus::NeedsMoreInput, _, n) => {
-            Some(n)
-        }
-        _ => None,
-    }
-}
-
-/// Snappy's raw block format (a varint length, then literals and back-references to what was
-/// written): the bytes written, as far as `out` and `src` go. None when a back-reference points
-/// before the start, or a whole block ends inside an element.
-fn unsnappy(src: &[u8], whole: bool, out: &mut [u8]) -> Option<usize> {
-    // The element ends past what was captured: the head ends here (a cut block), or the block
-    // is bad (a whole one).
-    let cut = |o: usize| (!whole).then_some(o);
-    let mut i = 0;
-    // The uncompressed length (a varint of at most 5 bytes): the caller knows it already.
-    loop {
-        let Some(&b) = src.get(i) else {
-            return cut(0);
-        };
-        i += 1;
-        if b & 0x80 == 0 {
-            break;
-        }
-        if i == 5 {
-            return None;
-        }
-    }
-    let mut o = 0;
-    while i < src.len() && o < out.len() {
-        let tag = src[i];
-        i += 1;
-        let (len, offset) = match tag & 3 {
-            0 => {
-                let mut len = usize::from(tag >> 2);
-                if len >= 60 {
-                    let n = len - 59;
-                    let Some(b) = src.get(i..i + n) else {
-                        return cut(o);
-                    };
-                    len = b.iter().rev().fold(0, |a, &x| a << 8 | usize::from(x));
-                    i += n;
-                }
-                let len = len + 1;
-                let take = len.min(src.len() - i).min(out.len() - o);
-                out[o..o + take].copy_from_slice(&src[i..i + take]);
-                o += take;
-                if take < len && o < out.len() {
-                    return cut(o);
-                }
-                i += take;
-                continue;
-            }
-            1 => {
-                let Some(&b) = src.get(i) else {
-                    return cut(o);
-                };
-                i += 1;
-                (
-                    4 + usize::from((tag >> 2) & 7),
-                    usize::from(tag >> 5) << 8 | usize::from(b),
-                )
-            }
-            2 => {
-                let Some(b) = src.get(i..i + 2) else {
-                    return cut(o);
-                };
-                i += 2;
-                (
-                    1 + usize::from(tag >> 2),
-                    usize::from(u16::from_le_bytes([b[0], b[1]])),
-                )
-            }
-            _ => {
-                let Some(b) = src.get(i..i + 4) else {
-                    return cut(o);
-                };
-                i += 4;
-                (
-                    1 + usize::from(tag >> 2),
-                    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
-                )
-            }
-        };
-        if offset == 0 || offset > o {
-            return None;
-        }
-        // Byte by byte: a reference may overlap what it writes (a run).
-        for _ in 0..len.min(out.len() - o) {
-            out[o] = out[o - offset];
-            o += 1;
-        }
-    }
-    Some(o)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn snappy_literals_runs_and_cuts() {
-        // "abcd" then a copy of 8 at offset 4 (1-byte offset form), then a run of 'x' (a
-        // literal and a 2-byte-offset copy of 9 at offset 1).
-        let block = [
-            22, // length 22 (varint)
-            3 << 2,
-            b'a',
-            b'b',
-            b'c',
-            b'd',
-            1 | ((8 - 4) << 2),
-            4,
-            0,
-            b'x',
-            2 | ((9 - 1) << 2),
-            1,
-            0,
-        ];
-        let mut out = [0; 64];
-        let n = unsnappy(&block, true, &mut out).unwrap();
-        assert_eq!(&out[..n], b"abcdabcdabcdxxxxxxxxxx"[..n].as_ref());
-        assert_eq!(n, 22);
-        // Cut anywhere: the head so far, never more, never a failure.
-        for cut in 0..block.len() {
-            let n = unsnappy(&block[..cut], false, &mut out).unwrap();
-            assert!(
-                b"abcdabcdabcdxxxxxxxxxx".starts_with(&out[..n]),
-                "cut {cut}"
-            );
-        }
-        // A small buffer takes the head.
-        let mut small = [0; 6];
-        assert_eq!(unsnappy(&block, true, &mut small), Some(6));
-        assert_eq!(&small, b"abcdab");
-        // A reference before the start is bad.
-        assert_eq!(unsnappy(&[4, 1 | (4 << 2), 9], true, &mut out), None);
-        // A long literal (length in one extra byte).
-        let mut long = vec![100, 60 << 2, 99];
-        long.extend(std::iter::repeat_n(b'z', 100));
-        assert_eq!(unsnappy(&long, true, &mut out), Some(64));
-        assert!(out.iter().all(|&b| b == b'z'));
-    }
 }

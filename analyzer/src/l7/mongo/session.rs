@@ -192,13 +192,7 @@ impl L7Parser for MongoSession {
             x,
             read,
             |h| h.from_client() == from_client,
-            |h, msg, (ts, seq), x| {
-                if from_client {
-                    self.request(h, msg, ts, seq, x);
-                } else {
-                    self.reply(h, msg, ts, seq, x);
-                }
-            },
+            |h, msg, at, x| self.message(from_client, h, msg, at, x),
         );
         self.framed[d] = framed;
         used
@@ -213,28 +207,31 @@ impl L7Parser for MongoSession {
 }
 
 impl MongoSession {
-    fn request(&mut self, h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
+    /// A message (`msg`: as far as it was captured) first seen at `at` (time, TCP sequence
+    /// number); a compressed one is read as the message it carries.
+    fn message(
+        &mut self,
+        from_client: bool,
+        h: Header,
+        msg: &[u8],
+        at: (u64, u32),
+        x: &mut Exchange<'_>,
+    ) {
         let captured = msg.len() as u32;
-        if h.opcode == OP_COMPRESSED {
+        // Zeroed only for compressed messages.
+        let mut buf: Buffer;
+        let (h, msg) = if h.opcode == OP_COMPRESSED {
             x.count(COUNTER_COMPRESSED);
-            let mut buf: Buffer = [0; std::mem::size_of::<Buffer>()];
-            if let Some((ih, inner)) = open(msg, &mut buf) {
-                return self.request_of(ih, inner, captured, (ts, seq), x);
-            }
+            buf = [0; std::mem::size_of::<Buffer>()];
+            open(msg, &mut buf).unwrap_or((h, msg))
+        } else {
+            (h, msg)
+        };
+        if from_client {
+            self.request_of(h, msg, captured, at, x);
+        } else {
+            self.reply_of(h, msg, captured, at, x);
         }
-        self.request_of(h, msg, captured, (ts, seq), x)
-    }
-
-    fn reply(&mut self, h: Header, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) {
-        let captured = msg.len() as u32;
-        if h.opcode == OP_COMPRESSED {
-            x.count(COUNTER_COMPRESSED);
-            let mut buf: Buffer = [0; std::mem::size_of::<Buffer>()];
-            if let Some((ih, inner)) = open(msg, &mut buf) {
-                return self.reply_of(ih, inner, captured, (ts, seq), x);
-            }
-        }
-        self.reply_of(h, msg, captured, (ts, seq), x)
     }
 
     /// A request (`msg`: as far as it was captured, or as it was carried compressed).

@@ -8,8 +8,7 @@
 //! Only a body's head is inflated, into the caller's buffer: nothing is allocated and nothing is
 //! kept between bodies, so a body of any size costs at most [`INFLATED_MAX`] bytes of output.
 
-use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
+use super::super::decompress::zlib_head;
 
 /// The compressed packet's header.
 pub const HEADER_LEN: usize = 7;
@@ -47,19 +46,8 @@ pub fn inflate_head(
     plain_len: u32,
     out: &mut [u8],
 ) -> Option<(usize, bool)> {
-    let mut d = DecompressorOxide::new();
-    let mut flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER
-        | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-    if !body_whole {
-        flags |= inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
-    }
-    let (status, _, n) = decompress(&mut d, body, out, 0, flags);
-    match status {
-        TINFLStatus::Done => Some((n, n == plain_len as usize)),
-        // The output buffer is full, or the body is still to come: the head.
-        TINFLStatus::HasMoreOutput | TINFLStatus::NeedsMoreInput => Some((n, false)),
-        _ => None,
-    }
+    let (n, ended) = zlib_head(body, body_whole, out)?;
+    Some((n, ended && n == plain_len as usize))
 }
 
 /// Does `b` start a compressed packet of sequence id `seq` whose body starts an ordinary packet
