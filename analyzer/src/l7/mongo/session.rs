@@ -228,14 +228,14 @@ impl MongoSession {
             (h, msg)
         };
         if from_client {
-            self.request_of(h, msg, captured, at, x);
+            self.request(h, msg, captured, at, x);
         } else {
-            self.reply_of(h, msg, captured, at, x);
+            self.reply(h, msg, captured, at, x);
         }
     }
 
     /// A request (`msg`: as far as it was captured, or as it was carried compressed).
-    fn request_of(
+    fn request(
         &mut self,
         h: Header,
         msg: &[u8],
@@ -320,7 +320,7 @@ impl MongoSession {
     }
 
     /// A reply (`msg`: as far as it was captured, or as it was carried compressed).
-    fn reply_of(
+    fn reply(
         &mut self,
         h: Header,
         msg: &[u8],
