@@ -4,8 +4,9 @@
 //! server in one namespace, the client in another, the server's port mirrored to the interface
 //! `tapflow run` captures (`netns::SpanLab`). The client calls service `org.demo.Greeter`,
 //! version 1.0.0, over HTTP/2 with the Triple protocol: `greet` three times and `fail`, which
-//! the server refuses with NOT_FOUND (HTTP 404). The rows must be Triple rows (DeepFlow's id 49)
-//! with the service version as their version, and the flow a Triple flow.
+//! the server refuses with NOT_FOUND (HTTP 404, its message in a JSON body). The rows must be
+//! Triple rows (DeepFlow's id 49) with the service version as their version, the refusal's
+//! message as its exception, and the flow a Triple flow.
 //! Needs root and Node.js (scripts/test.sh installs the packages).
 
 use std::process::Stdio;
@@ -80,6 +81,11 @@ fn triple_calls_and_a_refusal_are_logged_with_their_service_version() {
             // NOT_FOUND travels as HTTP 404 in Triple's own unary form: a client error.
             ("/org.demo.Greeter/fail".to_string(), 404, 4),
         ],
+        "{rows:#?}"
+    );
+    // The server's message comes in the error's JSON body.
+    assert_eq!(
+        rows[3]["response_exception"], "no such greeting",
         "{rows:#?}"
     );
     let l4 = std::fs::read_to_string(out.join("l4_flow_log.jsonl")).expect("l4");

@@ -511,6 +511,23 @@ fn triple_requests_carry_their_service_version() {
         false,
         &h2_frame(1, END_HEADERS | END_STREAM, 3, &[0x8e]),
     );
+    // Triple's unary error with a JSON body (dubbo-js): its message is the exception.
+    t.tcp(
+        4.0,
+        true,
+        &request(5, "/org.demo.Greeter/fail", "application/json"),
+    );
+    t.tcp(5.0, false, &h2_frame(1, END_HEADERS, 5, &[0x8d]));
+    t.tcp(
+        6.0,
+        false,
+        &h2_frame(
+            0,
+            END_STREAM,
+            5,
+            br#"{"code":"not_found","message":"no such greeter"}"#,
+        ),
+    );
     let out = t.finish();
     let got: Vec<_> = out
         .l7
@@ -537,8 +554,13 @@ fn triple_requests_carry_their_service_version() {
         )
     };
     // gRPC's status from the trailers; an HTTP status for Triple's own form.
-    assert_eq!(got, [row(0, 0), row(500, 3)]);
+    assert_eq!(got, [row(0, 0), row(500, 3), row(404, 4)]);
     assert_eq!(s(&out.l7[1].endpoint), "/org.demo.Greeter/fail");
+    assert_eq!(s(&out.l7[2].response_exception), "no such greeter");
+    assert_eq!(
+        out.l7[2].response_duration, 1_000,
+        "RRT ends at the response head"
+    );
     assert_eq!(
         (out.l4[0].l7_protocol, out.l4[0].l7_protocol_str),
         (49, "Triple")

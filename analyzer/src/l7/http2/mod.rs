@@ -3,6 +3,7 @@
 pub mod frame;
 pub mod hpack;
 pub mod huffman;
+pub mod response;
 pub mod session;
 
 pub use frame::{probe, sent_by_client};

@@ -8,7 +8,9 @@
 //! response_exception = `grpc-message`. RRT ends at the response's HEADERS frame; a gRPC row is
 //! written when the trailers (or the end of the stream) arrive. Triple (Dubbo 3, l7_protocol 49):
 //! a request naming a Dubbo service version (`tri-service-version`) is a gRPC row of protocol
-//! Triple whose version is that service version (DeepFlow's test).
+//! Triple whose version is that service version (DeepFlow's test); an error in Triple's own unary
+//! form (an HTTP status, not gRPC's trailers) is written at its body's first DATA frame, with the
+//! body's JSON `message` as response_exception (`response.rs`).
 //!
 //! Joined mid-connection (no preface seen), the HPACK tables were built before the capture: each
 //! header block decodes what it can (static-table fields such as `:method POST` and `:status
@@ -30,6 +32,7 @@ use super::frame::{
     TYPE_CONTINUATION, TYPE_DATA, TYPE_HEADERS, TYPE_PUSH_PROMISE, TYPE_RST_STREAM,
 };
 use super::hpack::{Decoder, Field};
+use super::response::{emit, emit_with_message, json_message};
 use crate::record::L7FlowLog;
 
 /// Streams followed at once per connection (the oldest is dropped beyond).
@@ -50,6 +53,9 @@ struct Stream {
     request: Option<RequestId>,
     /// The response head: (status, time, TCP sequence number).
     resp: Option<(u16, u64, u32)>,
+    /// A Triple request: an error answered in Triple's own unary form (not gRPC's) is written
+    /// with the message of its JSON body.
+    triple: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +190,7 @@ impl Default for Http2Session {
 }
 
 /// The fields of one decoded header block, bounded.
-struct Headers {
+pub(super) struct Headers {
     n: usize,
     names: [InlineBytes<48>; MAX_FIELDS],
     values: [InlineBytes<256>; MAX_FIELDS],
@@ -207,7 +213,7 @@ impl Headers {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&[u8]> {
+    pub(super) fn get(&self, name: &str) -> Option<&[u8]> {
         (0..self.n)
             .find(|&i| {
                 std::str::from_utf8(self.names[i].as_bytes())
@@ -223,24 +229,6 @@ impl Headers {
     fn is_grpc(&self) -> bool {
         self.get("content-type")
             .is_some_and(|c| c.starts_with(b"application/grpc"))
-    }
-}
-
-fn grpc_status_of(code: u32) -> ResponseStatus {
-    match code {
-        0 => ResponseStatus::Ok,
-        // CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED,
-        // FAILED_PRECONDITION, OUT_OF_RANGE, UNAUTHENTICATED.
-        1 | 3 | 5 | 6 | 7 | 9 | 11 | 16 => ResponseStatus::ClientError,
-        _ => ResponseStatus::ServerError,
-    }
-}
-
-fn http_status_of(code: u16) -> ResponseStatus {
-    match code {
-        400..=499 => ResponseStatus::ClientError,
-        500..=599 => ResponseStatus::ServerError,
-        _ => ResponseStatus::Ok,
     }
 }
 
@@ -376,6 +364,7 @@ impl Http2Session {
             partial,
             request: None,
             resp: None,
+            triple: false,
         };
     }
 
@@ -452,8 +441,12 @@ impl Http2Session {
                             let payload = &rest[HEADER_LEN.min(rest.len())..];
                             self.request_data(h.stream, h.len, payload, x);
                         }
-                        if h.kind == TYPE_DATA && h.has(FLAG_END_STREAM) && !from_client {
-                            self.end_of_stream(h.stream, x);
+                        if h.kind == TYPE_DATA && !from_client {
+                            let payload = &rest[HEADER_LEN.min(rest.len())..];
+                            self.response_data(h.stream, payload, x);
+                            if h.has(FLAG_END_STREAM) {
+                                self.end_of_stream(h.stream, x);
+                            }
                         }
                         at += HEADER_LEN;
                         self.dir[d] = Dir::Skip(h.len);
@@ -583,6 +576,7 @@ impl Http2Session {
             });
             if let Some(st) = self.stream_mut(stream) {
                 st.request = Some(id);
+                st.triple = triple.is_some();
             }
             return;
         }
@@ -622,7 +616,9 @@ impl Http2Session {
                 st.resp = Some((s, ts, seq));
                 st.partial |= partial;
                 let (grpc, p) = (st.grpc, st.partial);
-                if !grpc || end_stream || !decoded {
+                // A Triple error in Triple's unary form: its message comes in the body.
+                let body_message = st.triple && !grpc && s >= 400;
+                if !(grpc || body_message) || end_stream || !decoded {
                     st.id = 0;
                     emit(
                         x,
@@ -671,6 +667,21 @@ impl Http2Session {
                 );
             }
         }
+    }
+
+    /// A server DATA frame (as far as it is in this segment): the body of a Triple error in
+    /// Triple's unary form, whose JSON `message` is the row's exception.
+    fn response_data(&mut self, stream: u32, payload: &[u8], x: &mut Exchange<'_>) {
+        let Some(st) = self.stream_mut(stream) else {
+            return;
+        };
+        let Some((s, t, q)) = st.resp.filter(|_| st.triple && !st.grpc) else {
+            return;
+        };
+        let partial = st.partial;
+        st.id = 0;
+        let status = (s != 0).then_some(s);
+        emit_with_message(x, stream, status, (t, q), partial, json_message(payload));
     }
 
     /// DATA with END_STREAM from the server: a gRPC stream whose trailers never came.
@@ -732,52 +743,4 @@ impl Http2Session {
             );
         });
     }
-}
-
-/// Writes the response of `stream` with its head's `(time, sequence number)`.
-fn emit(
-    x: &mut Exchange<'_>,
-    stream: u32,
-    status: Option<u16>,
-    (ts, seq): (u64, u32),
-    h: Option<&Headers>,
-    (grpc, partial): (bool, bool),
-    captured: u32,
-) {
-    let cfg = x.settings();
-    x.response_at(ts, seq, Pairing::Key(stream), captured, |row| {
-        row.request_id = Some(stream);
-        row.headers_partial |= partial;
-        if row.version.is_empty() {
-            row.version.push_lossy(b"2");
-        }
-        let grpc_status = h
-            .and_then(|h| h.get("grpc-status"))
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok());
-        if grpc && row.l7_protocol != L7Protocol::Triple.id() {
-            row.l7_protocol = L7Protocol::Grpc.id();
-            row.l7_protocol_str = L7Protocol::Grpc.name();
-        }
-        let (code, st) = match (grpc_status, status) {
-            (Some(g), _) if grpc => (Some(g as i32), grpc_status_of(g)),
-            (_, Some(s)) => (Some(i32::from(s)), http_status_of(s)),
-            (Some(g), None) => (Some(g as i32), grpc_status_of(g)),
-            (None, None) => (None, ResponseStatus::Unknown),
-        };
-        row.response_code = code;
-        row.response_status = st.code();
-        if let Some(h) = h {
-            if let Some(m) = h.get("grpc-message") {
-                row.response_exception.push_lossy(m);
-            }
-            if let Some(n) = h
-                .get("content-length")
-                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
-            {
-                row.response_length = n;
-            }
-            tags::extract(&cfg.tags, false, |n| h.get(n), row);
-            tags::custom(&cfg.custom_fields.http2, |n| h.get(n), row);
-        }
-    });
 }
