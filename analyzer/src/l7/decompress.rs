@@ -7,6 +7,10 @@
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
 use miniz_oxide::inflate::TINFLStatus;
 
+/// The most of a compressed message decompressed: a command, or the head of a reply (a reply of a
+/// few rows whole).
+pub const HEAD_MAX: usize = 4096;
+
 /// zlib (`whole`: `src` is all of the stream): the bytes written, and whether the stream ended
 /// there. None when `src` is not zlib.
 pub fn zlib_head(src: &[u8], whole: bool, out: &mut [u8]) -> Option<(usize, bool)> {

@@ -2,20 +2,17 @@
 //! its uncompressed size and a compressor id follow the header). The head of the body is
 //! decompressed into the caller's buffer and given the original header back, so it is read as
 //! the message it carries. Nothing is allocated and nothing is kept between messages: a message
-//! of any size costs at most [`INFLATED_MAX`] bytes of output.
+//! of any size costs at most [`HEAD_MAX`] bytes of output.
 //!
 //! Compressors read: none (0), snappy (1, its raw block format) and zlib (2). zstd (3) is not:
 //! its frames need a decoder state far larger than a message head (counted, left as
 //! `OP_COMPRESSED`).
 
-use super::super::decompress::{snappy_head, zlib_head};
+use super::super::decompress::{snappy_head, zlib_head, HEAD_MAX};
 use super::wire::{u32_at, HEADER_LEN};
 
-/// The most of a body decompressed: a command document, or the head of a reply's.
-pub const INFLATED_MAX: usize = 4096;
-
 /// The buffer a carried message is rebuilt in: its header, then the head of its body.
-pub type Buffer = [u8; HEADER_LEN + INFLATED_MAX];
+pub type Buffer = [u8; HEADER_LEN + HEAD_MAX];
 
 const NOOP: u8 = 0;
 const SNAPPY: u8 = 1;

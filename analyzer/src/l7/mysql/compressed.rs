@@ -6,16 +6,12 @@
 //! the server's reply 1.
 //!
 //! Only a body's head is inflated, into the caller's buffer: nothing is allocated and nothing is
-//! kept between bodies, so a body of any size costs at most [`INFLATED_MAX`] bytes of output.
+//! kept between bodies, so a body of any size costs at most [`HEAD_MAX`](super::super::decompress::HEAD_MAX) bytes of output.
 
 use super::super::decompress::zlib_head;
 
 /// The compressed packet's header.
 pub const HEADER_LEN: usize = 7;
-
-/// The most of a body inflated: a command, or the first packets of a reply (a reply of a few
-/// rows whole).
-pub const INFLATED_MAX: usize = 4096;
 
 /// A compressed packet's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

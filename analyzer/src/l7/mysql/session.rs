@@ -20,13 +20,14 @@
 //! what is inflated or held) leaves its direction out of step until the next command, or the
 //! next reply's first body, starts the packets afresh.
 
+use super::super::decompress::HEAD_MAX;
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sql::{looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
 use super::super::tags::{extract, sql_comment_value};
 use super::super::{Probe, ResponseStatus};
-use super::compressed::{self, command_head, inflate_head, starts_body, INFLATED_MAX};
+use super::compressed::{self, command_head, inflate_head, starts_body};
 use super::wire::{
     command_name, header, parse_err, parse_greeting, parse_login, parse_ok_affected,
     CLIENT_COMPRESS, CLIENT_PROTOCOL_41, CLIENT_SSL, CLIENT_ZSTD_COMPRESSION, COM_FIELD_LIST,
@@ -158,7 +159,7 @@ impl L7Parser for MysqlSession {
     }
 
     fn sent_by_client(b: &[u8], _: Transport) -> Option<bool> {
-        if starts_body(b, 0) && command_head(b, &mut [0; INFLATED_MAX]).is_some() {
+        if starts_body(b, 0) && command_head(b, &mut [0; HEAD_MAX]).is_some() {
             return Some(true);
         }
         match (header(b)?, b.get(HEADER_LEN)?) {
@@ -178,7 +179,7 @@ impl L7Parser for MysqlSession {
         if self.phase == Phase::Start
             && seg.from_client
             && starts_body(data, 0)
-            && command_head(data, &mut [0; INFLATED_MAX]).is_some()
+            && command_head(data, &mut [0; HEAD_MAX]).is_some()
         {
             // Joined a connection already in the compressed protocol: what the server sent
             // before is not known to end at a body's end.
@@ -260,7 +261,7 @@ impl MysqlSession {
         if !starts_body(b, 0) {
             return Probe::NotForUs;
         }
-        let mut out = [0; INFLATED_MAX];
+        let mut out = [0; HEAD_MAX];
         match command_head(b, &mut out) {
             Some(p) if p[HEADER_LEN] == COM_QUERY && looks_like_sql(&p[HEADER_LEN + 1..]) => {
                 Probe::Certain
@@ -358,7 +359,7 @@ impl MysqlSession {
             self.packets(from_client, body, whole, x);
             return;
         }
-        let mut out = [0u8; INFLATED_MAX];
+        let mut out = [0u8; HEAD_MAX];
         match inflate_head(body, whole, h.plain_len, &mut out) {
             Some((n, all)) => self.packets(from_client, &out[..n], all, x),
             None => {
