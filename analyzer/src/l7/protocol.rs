@@ -6,13 +6,12 @@ pub use super::registry::{L7Protocol, ParserBits, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 9] = [
+pub const KNOWN_UNPARSED: [&str; 8] = [
     "bRPC",
     "ISO8583",
     "NetSign",
     "Oracle",
     "Dameng",
-    "Pulsar",
     "RocketMQ",
     "WebSphereMQ",
     "Custom",
@@ -114,7 +113,7 @@ mod tests {
             assert_eq!(L7Protocol::from_name(p.name()), Some(*p));
         }
         assert_eq!(L7Protocol::from_name("grpc"), Some(L7Protocol::Grpc));
-        assert_eq!(L7Protocol::from_name("Pulsar"), None);
+        assert_eq!(L7Protocol::from_name("RocketMQ"), None);
         let d = ProtocolSet::deepflow_default();
         assert!(d.contains(L7Protocol::Http1) && d.contains(L7Protocol::Dns));
         assert!(d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));

@@ -205,6 +205,7 @@ l7_registry! {
         SofaRpc: sofarpc => super::sofarpc::SofaRpcSession,
         Tars: tars => super::tars::TarsSession,
         OpenWire: openwire => super::openwire::OpenWireSession,
+        Pulsar: pulsar => super::pulsar::PulsarSession,
         SomeIp: someip => super::someip::SomeIpSession,
         FastCgi: fastcgi => super::fastcgi::FastCgiSession,
         Memcached: memcached => super::memcached::MemcachedSession,
