@@ -229,6 +229,11 @@ impl PulsarSession {
         };
         let response_fill = |row: &mut L7FlowLog| {
             row.response_length = size;
+            // CONNECTED settles the version (the lower of the two sides').
+            if version > 0 {
+                row.version.clear();
+                let _ = write!(row.version, "{version}");
+            }
             if let (Some(id), kinds::SEND_RECEIPT) = (c.message_id, c.kind) {
                 row.x_request_id_1.clear();
                 let _ = write!(row.x_request_id_1, "{id}");
