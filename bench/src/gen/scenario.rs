@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, l7_db, l7_msg, l7_openwire, l7_rpc, ExpectedFlow, Rng};
+use super::{l7, l7_db, l7_msg, l7_openwire, l7_pulsar, l7_rpc, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -78,6 +78,9 @@ pub enum Scenario {
     Zmtp,
     /// OpenWire (ActiveMQ, tight encoding): a producer's connection, some logins refused.
     OpenWire,
+    /// Pulsar: a client's connection, a producer's (some refused, some sends failing) or a
+    /// consumer's (messages pushed, acked).
+    Pulsar,
     /// SOFARPC: 1-5 Bolt calls on a connection, some failing (NO_PROCESSOR, CLIENT_SEND_ERROR).
     SofaRpc,
     /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
@@ -96,7 +99,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 37] = [
+    pub const ALL: [Scenario; 38] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -127,6 +130,7 @@ impl Scenario {
         Scenario::Amqp,
         Scenario::Zmtp,
         Scenario::OpenWire,
+        Scenario::Pulsar,
         Scenario::SofaRpc,
         Scenario::Tars,
         Scenario::SomeIp,
@@ -181,6 +185,7 @@ impl Scenario {
             Scenario::Amqp => "amqp",
             Scenario::Zmtp => "zmtp",
             Scenario::OpenWire => "openwire",
+            Scenario::Pulsar => "pulsar",
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
             Scenario::SomeIp => "someip",
@@ -302,6 +307,7 @@ pub(crate) fn run(
         Scenario::Amqp => 5672,
         Scenario::Zmtp => 5555,
         Scenario::OpenWire => 61616,
+        Scenario::Pulsar => 6650,
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
         Scenario::SomeIp => 30509,
@@ -601,6 +607,22 @@ pub(crate) fn run(
                     }
                     l7_openwire::Step::Call(q, r, error) => {
                         t = query(&mut c, t, rng, "OpenWire", (q, r, error));
+                    }
+                }
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::Pulsar => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for step in l7_pulsar::client_session(rng, i) {
+                match step {
+                    l7_pulsar::Step::Lone(from_client, msg) => {
+                        t = c.message(t + MS / 2, from_client, &msg);
+                        c.l7_lone("Pulsar", from_client);
+                    }
+                    l7_pulsar::Step::Call(q, r, error) => {
+                        t = query(&mut c, t, rng, "Pulsar", (q, r, error));
                     }
                 }
             }
