@@ -57,6 +57,7 @@ pub mod ping;
 pub mod postgres;
 pub mod pulsar;
 pub mod redis;
+pub mod rocketmq;
 pub mod sofarpc;
 pub mod someip;
 pub mod tars;

@@ -206,6 +206,7 @@ l7_registry! {
         Tars: tars => super::tars::TarsSession,
         OpenWire: openwire => super::openwire::OpenWireSession,
         Pulsar: pulsar => super::pulsar::PulsarSession,
+        RocketMq: rocketmq => super::rocketmq::RocketMqSession,
         SomeIp: someip => super::someip::SomeIpSession,
         FastCgi: fastcgi => super::fastcgi::FastCgiSession,
         Memcached: memcached => super::memcached::MemcachedSession,

@@ -53,7 +53,7 @@ pub struct L7FlowLog {
     pub peers: FlowPeers,
     pub l7_protocol: u8,
     pub l7_protocol_str: &'static str,
-    pub version: InlineBytes<8>,
+    pub version: InlineBytes<16>,
     pub request_type: InlineBytes<32>,
     pub request_domain: InlineBytes<255>,
     pub request_resource: InlineBytes<256>,
