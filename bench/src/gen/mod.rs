@@ -7,6 +7,7 @@ mod l7_db;
 mod l7_msg;
 mod l7_openwire;
 mod l7_pulsar;
+mod l7_rocketmq;
 mod l7_rpc;
 mod rng;
 mod scenario;

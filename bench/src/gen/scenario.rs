@@ -4,7 +4,7 @@ use tapflow_analyzer::flow::CloseType;
 use tapflow_analyzer::wire::TcpFlags;
 
 use super::conv::{Conv, Traffic, MS};
-use super::{l7, l7_db, l7_msg, l7_openwire, l7_pulsar, l7_rpc, ExpectedFlow, Rng};
+use super::{l7, l7_db, l7_msg, l7_openwire, l7_pulsar, l7_rocketmq, l7_rpc, ExpectedFlow, Rng};
 
 const SYN: u8 = TcpFlags::SYN;
 const ACK: u8 = TcpFlags::ACK;
@@ -81,6 +81,9 @@ pub enum Scenario {
     /// Pulsar: a client's connection, a producer's (some refused, some sends failing) or a
     /// consumer's (messages pushed, acked).
     Pulsar,
+    /// RocketMQ: a client's connection to a broker, a producer's sends (some refused, some to a
+    /// missing topic) or a consumer's pulls and one-way offset update.
+    RocketMq,
     /// SOFARPC: 1-5 Bolt calls on a connection, some failing (NO_PROCESSOR, CLIENT_SEND_ERROR).
     SofaRpc,
     /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
@@ -99,7 +102,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 38] = [
+    pub const ALL: [Scenario; 39] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -131,6 +134,7 @@ impl Scenario {
         Scenario::Zmtp,
         Scenario::OpenWire,
         Scenario::Pulsar,
+        Scenario::RocketMq,
         Scenario::SofaRpc,
         Scenario::Tars,
         Scenario::SomeIp,
@@ -186,6 +190,7 @@ impl Scenario {
             Scenario::Zmtp => "zmtp",
             Scenario::OpenWire => "openwire",
             Scenario::Pulsar => "pulsar",
+            Scenario::RocketMq => "rocketmq",
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
             Scenario::SomeIp => "someip",
@@ -308,6 +313,7 @@ pub(crate) fn run(
         Scenario::Zmtp => 5555,
         Scenario::OpenWire => 61616,
         Scenario::Pulsar => 6650,
+        Scenario::RocketMq => 10911,
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
         Scenario::SomeIp => 30509,
@@ -623,6 +629,22 @@ pub(crate) fn run(
                     }
                     l7_pulsar::Step::Call(q, r, error) => {
                         t = query(&mut c, t, rng, "Pulsar", (q, r, error));
+                    }
+                }
+            }
+            c.close(t + 5 * MS);
+            vec![c.finish(ct(CloseType::Finish))]
+        }
+        Scenario::RocketMq => {
+            let mut t = c.handshake(t0, rng.range(1, 5) * MS, MS / 2) + MS;
+            for step in l7_rocketmq::client_session(rng, i) {
+                match step {
+                    l7_rocketmq::Step::OneWay(msg) => {
+                        t = c.message(t + MS / 2, true, &msg);
+                        c.l7_lone("RocketMQ", true);
+                    }
+                    l7_rocketmq::Step::Call(q, r, error) => {
+                        t = query(&mut c, t, rng, "RocketMQ", (q, r, error));
                     }
                 }
             }
