@@ -22,7 +22,7 @@ impl RecordSink for Discard {
 }
 
 /// The scenario that carries each protocol, and the protocol.
-const CASES: [(Scenario, L7Protocol); 14] = [
+const CASES: [(Scenario, L7Protocol); 23] = [
     (Scenario::Web, L7Protocol::Http1),
     (Scenario::Dns, L7Protocol::Dns),
     (Scenario::Tls, L7Protocol::Tls),
@@ -37,6 +37,15 @@ const CASES: [(Scenario, L7Protocol); 14] = [
     (Scenario::Nats, L7Protocol::Nats),
     (Scenario::Amqp, L7Protocol::Amqp),
     (Scenario::Dubbo, L7Protocol::Dubbo),
+    (Scenario::SofaRpc, L7Protocol::SofaRpc),
+    (Scenario::Tars, L7Protocol::Tars),
+    (Scenario::SomeIp, L7Protocol::SomeIp),
+    (Scenario::FastCgi, L7Protocol::FastCgi),
+    (Scenario::Zmtp, L7Protocol::Zmtp),
+    (Scenario::OpenWire, L7Protocol::OpenWire),
+    (Scenario::Pulsar, L7Protocol::Pulsar),
+    (Scenario::RocketMq, L7Protocol::RocketMq),
+    (Scenario::Ping, L7Protocol::Ping),
 ];
 
 fn frames(s: Scenario) -> Vec<(PacketMeta, Vec<u8>)> {
