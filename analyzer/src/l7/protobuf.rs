@@ -148,41 +148,71 @@ pub fn varint(b: &[u8]) -> Result<(u64, usize), bool> {
     Err(b.len() < 10)
 }
 
+/// Writing the wire format, for tests that build messages field by field.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(number: u32, wire: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        put_varint(&mut out, (u64::from(number) << 3) | u64::from(wire));
-        out
+pub(crate) mod encode {
+    pub(crate) fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
     }
 
-    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
+    /// A message, its fields in the order they are added.
+    #[derive(Debug, Default, Clone)]
+    pub(crate) struct Pb(pub(crate) Vec<u8>);
+
+    impl Pb {
+        fn key(mut self, n: u32, wire: u8) -> Self {
+            varint(&mut self.0, (u64::from(n) << 3) | u64::from(wire));
+            self
+        }
+
+        pub(crate) fn int(self, n: u32, v: u64) -> Self {
+            let mut m = self.key(n, 0);
+            varint(&mut m.0, v);
+            m
+        }
+
+        pub(crate) fn bytes(self, n: u32, b: &[u8]) -> Self {
+            let mut m = self.key(n, 2);
+            varint(&mut m.0, b.len() as u64);
+            m.0.extend(b);
+            m
+        }
+
+        pub(crate) fn msg(self, n: u32, inner: Pb) -> Self {
+            self.bytes(n, &inner.0)
+        }
+
+        pub(crate) fn fixed64(self, n: u32, v: u64) -> Self {
+            let mut m = self.key(n, 1);
+            m.0.extend(v.to_le_bytes());
+            m
+        }
+
+        pub(crate) fn fixed32(self, n: u32, v: u32) -> Self {
+            let mut m = self.key(n, 5);
+            m.0.extend(v.to_le_bytes());
+            m
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode::Pb;
+    use super::*;
 
     fn message() -> Vec<u8> {
-        let mut m = key(1, 0);
-        put_varint(&mut m, 300);
-        m.extend(key(2, 2));
-        m.extend([5]);
-        m.extend(b"hello");
-        m.extend(key(3, 1));
-        m.extend(7u64.to_le_bytes());
-        m.extend(key(4, 5));
-        m.extend(9u32.to_le_bytes());
-        m.extend(key(200, 0));
-        put_varint(&mut m, u64::MAX);
-        m
+        Pb::default()
+            .int(1, 300)
+            .bytes(2, b"hello")
+            .fixed64(3, 7)
+            .fixed32(4, 9)
+            .int(200, u64::MAX)
+            .0
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::session::{PulsarSession, REMEMBERED_IDS};
 use super::wire::{command, frame, message_metadata, property, short_topic, MessageId};
 use crate::l7::parser::{L7Parser, Transport};
+use crate::l7::protobuf::encode::Pb;
 use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{L7Protocol, ParserKind, Probe};
 use crate::AnalyzerConfig;
@@ -16,41 +17,6 @@ fn talk() -> Talk {
     cfg.l7.tags.apm_trace_id = vec!["traceparent".into()];
     cfg.l7.tags.apm_span_id = vec!["traceparent".into()];
     Talk::with(cfg, 6650)
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// A protobuf message built field by field.
-#[derive(Default, Clone)]
-struct Pb(Vec<u8>);
-
-impl Pb {
-    fn int(mut self, n: u32, v: u64) -> Self {
-        varint(&mut self.0, u64::from(n) << 3);
-        varint(&mut self.0, v);
-        self
-    }
-
-    fn bytes(mut self, n: u32, b: &[u8]) -> Self {
-        varint(&mut self.0, (u64::from(n) << 3) | 2);
-        varint(&mut self.0, b.len() as u64);
-        self.0.extend(b);
-        self
-    }
-
-    fn msg(self, n: u32, m: Pb) -> Self {
-        self.bytes(n, &m.0)
-    }
 }
 
 const ORDERS: &[u8] = b"persistent://public/default/orders";
