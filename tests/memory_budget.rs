@@ -244,7 +244,7 @@ fn second_metrics_count_in_the_budget() {
     let net = VethNs::with_mtu("m1", "1500");
     for second in [false, true] {
         let yaml = format!(
-            "global:\n  limits:\n    max_memory: 400\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\noutputs:\n  flow_metrics:\n    filters:\n      second_metrics: {second}\n"
+            "global:\n  limits:\n    max_memory: 420\nprocessors:\n  flow_log:\n    tunning:\n      concurrent_flow_limit: 100000\noutputs:\n  flow_metrics:\n    filters:\n      second_metrics: {second}\n"
         );
         let o = short_run(&net.host, 1, &yaml, &dir);
         let err = String::from_utf8_lossy(&o.stderr);

@@ -39,7 +39,7 @@ use crate::record::L7FlowLog;
 const COUNTER_UNKNOWN_ID: usize = 0;
 
 /// Producers and consumers whose topics a connection remembers, each.
-pub const REMEMBERED_IDS: usize = 8;
+pub const REMEMBERED_IDS: usize = 16;
 
 /// Pairing keys: request ids below bit 30, `CONNECT` and a client's `PING` at their own keys,
 /// `SEND`s with bit 31 set.

@@ -539,5 +539,5 @@ fn off_unless_enabled_and_its_state_size() {
         t.tcp(i as f64, *client, m);
     }
     assert!(t.finish().l7.is_empty());
-    assert_eq!(std::mem::size_of::<PulsarSession>(), 1480);
+    assert_eq!(std::mem::size_of::<PulsarSession>(), 2760);
 }
