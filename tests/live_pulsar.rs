@@ -1,7 +1,8 @@
 //! Pulsar with Apache's own client, captured live from a SPAN port (`netns::SpanLab`). Pulsar has
 //! no Debian package (its broker needs Java, ZooKeeper and BookKeeper): the server namespace
-//! runs a broker-side responder (`tests/clients/pulsar_broker.py`: lookups, producers, sends
-//! stored and pushed back to consumers byte for byte, acks, closes; a forbidden topic refused)
+//! runs a broker-side responder (`tests/clients/pulsar_broker.py`: lookups answered as a Pulsar
+//! proxy does, producers, sends stored and pushed back to consumers byte for byte, acks, closes;
+//! a forbidden topic refused)
 //! that logs every command it received and sent, and the client namespace runs the pulsar-client
 //! wheel's C++ client (`tests/clients/pulsar_client.py`: 8 sends with W3C trace properties, a
 //! batch of 4, a refused producer, a consumer receiving and acknowledging all 12 messages). The
@@ -97,6 +98,22 @@ fn pulsar_client_is_logged() {
     for r in &rows {
         assert_eq!(s(r, "version"), "19", "{r}");
         assert_eq!(r["type"], 2, "{r}");
+    }
+
+    // The responder answers lookups as a Pulsar proxy does (connect through the service URL):
+    // the client's second connection names the broker in its CONNECT, and its rows carry it.
+    let broker = "broker-0.pulsar.internal:6650";
+    let connects: Vec<String> = rows
+        .iter()
+        .filter(|r| s(r, "request_type") == "CONNECT")
+        .map(|r| s(r, "request_domain"))
+        .collect();
+    assert_eq!(connects, ["", broker]);
+    for r in &rows {
+        let lookup = ["LOOKUP", "PARTITIONED_METADATA"].contains(&s(r, "request_type").as_str());
+        if !lookup && s(r, "request_type") != "CONNECT" {
+            assert_eq!(s(r, "request_domain"), broker, "{r}");
+        }
     }
 
     // The sends one by one: the message id the client was given, its trace and span.

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A Pulsar broker's side of the binary protocol, enough for one client's producers and
-consumers: CONNECT, PARTITIONED_METADATA, LOOKUP, PRODUCER (refused on topics named
+consumers: CONNECT, PARTITIONED_METADATA, LOOKUP (answered as a Pulsar proxy answers: connect
+through the service URL to a named broker, so the client's next CONNECT carries
+proxy_to_broker_url), PRODUCER (refused on topics named
 `forbidden`), SEND (stored, answered with SEND_RECEIPT), SUBSCRIBE, FLOW (the topic's stored
 messages pushed as MESSAGE frames, byte for byte as sent: metadata, checksum and payload),
 ACK (ACK_RESPONSE when it asks for one), CLOSE_PRODUCER, CLOSE_CONSUMER, UNSUBSCRIBE, PING.
@@ -22,6 +24,8 @@ CLOSE_PRODUCER, CLOSE_CONSUMER, PRODUCER_SUCCESS, PING, PONG = 15, 16, 17, 18, 1
 PARTITIONED_METADATA, PARTITIONED_METADATA_RESPONSE, LOOKUP, LOOKUP_RESPONSE = 21, 22, 23, 24
 ACK_RESPONSE = 38
 AUTHORIZATION_ERROR = 4
+# The broker a lookup names (reached through this "proxy").
+BROKER_URL = "pulsar://broker-0.pulsar.internal:6650"
 LEDGER = 9
 
 NAMES = {CONNECT: "CONNECT", CONNECTED: "CONNECTED", SUBSCRIBE: "SUBSCRIBE",
@@ -157,8 +161,10 @@ def serve(conn, url):
                 out = frame(PARTITIONED_METADATA_RESPONSE,
                             field_int(1, 0) + field_int(2, one(2)) + field_int(3, 0))
             elif kind == LOOKUP:
-                out = frame(LOOKUP_RESPONSE, field_bytes(1, url) + field_int(3, 1)
-                            + field_int(4, one(2)) + field_int(5, 1))
+                # As a Pulsar proxy answers: connect through the service URL, naming the
+                # broker (the client's next CONNECT carries proxy_to_broker_url).
+                out = frame(LOOKUP_RESPONSE, field_bytes(1, BROKER_URL) + field_int(3, 1)
+                            + field_int(4, one(2)) + field_int(5, 1) + field_int(8, 1))
             elif kind == PRODUCER:
                 topic, pid, rid = one(1).decode(), one(2), one(3)
                 if "forbidden" in topic:
