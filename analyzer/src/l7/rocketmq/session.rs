@@ -124,12 +124,15 @@ fn command(msg: &[u8], at: (u64, u32), from_client: bool, x: &mut Exchange) {
         return;
     };
     let body = msg.get(FRAME_HEAD + len as usize..).unwrap_or_default();
-    let mut buf = [0u8; PROPERTIES_MAX];
+    // Filled (and zeroed) only for a JSON header that carries properties: most frames do not.
+    let mut buf: [u8; PROPERTIES_MAX];
     let properties: &[u8] = match (h.is_response(), h.json) {
         // A pulled message's properties (store format, not escaped).
         (true, _) if h.code == 0 => pulled_properties(body).unwrap_or_default(),
         (true, _) => &[],
+        (false, true) if h.properties.is_empty() => &[],
         (false, true) => {
+            buf = [0u8; PROPERTIES_MAX];
             let n = unescape(h.properties, &mut buf);
             &buf[..n]
         }
