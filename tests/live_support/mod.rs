@@ -29,7 +29,36 @@ pub(crate) fn have(cmd: &str) -> bool {
 /// `tapflow run` with AF_PACKET on `iface` for `seconds`, writing to `out` (with `config` when
 /// given); [`wait_capturing`] before sending traffic.
 pub(crate) fn run_tapflow(iface: &str, seconds: u32, config: Option<&Path>, out: &Path) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tapflow"));
+    tapflow_run(
+        Command::new(env!("CARGO_BIN_EXE_tapflow")),
+        iface,
+        seconds,
+        config,
+        out,
+    )
+}
+
+/// [`run_tapflow`] inside network namespace `ns` (a server that listens on the namespace's
+/// loopback only, captured there).
+pub(crate) fn run_tapflow_in(
+    ns: &str,
+    iface: &str,
+    seconds: u32,
+    config: Option<&Path>,
+    out: &Path,
+) -> Child {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_tapflow")]);
+    tapflow_run(c, iface, seconds, config, out)
+}
+
+fn tapflow_run(
+    mut c: Command,
+    iface: &str,
+    seconds: u32,
+    config: Option<&Path>,
+    out: &Path,
+) -> Child {
     c.args([
         "run",
         "-q",

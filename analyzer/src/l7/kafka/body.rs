@@ -1,14 +1,74 @@
 //! What tapflow reads from Kafka message bodies: the topic, partition and offset of Produce and
-//! Fetch requests, the first record's headers (trace ids), and the error code of the responses
+//! Fetch requests, the start of a Produce's record batch, and the error code of the responses
 //! whose layout puts one near the start. Bodies are read as far as they were captured; a body
 //! cut before the field gives None, never a wrong value.
 
 use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
 
+/// A topic as a message names it: by name, or (Fetch v13+, Produce v13) by id only. An id is
+/// written as Kafka's tools print it (`kafka-topics.sh --describe`: base64url without padding,
+/// 22 characters), so a row names the topic either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Topic<'a> {
+    name: &'a [u8],
+    id: Option<[u8; 22]>,
+}
+
+impl<'a> Topic<'a> {
+    fn read_name(r: &mut Reader<'a>, flex: bool) -> Option<Self> {
+        Some(Topic {
+            name: r.string(flex)?,
+            id: None,
+        })
+    }
+
+    fn read_id(r: &mut Reader<'a>) -> Option<Self> {
+        let id = r.bytes(16)?;
+        let mut text = [0u8; 22];
+        base64url(id, &mut text);
+        Some(Topic {
+            name: &[],
+            id: Some(text),
+        })
+    }
+
+    /// The name, or the id's text.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.id {
+            Some(text) if self.name.is_empty() => text,
+            _ => self.name,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
+}
+
+/// Base64url without padding (16 bytes give 22 characters).
+fn base64url(src: &[u8], out: &mut [u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut o = 0;
+    for chunk in src.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for k in 0..=chunk.len() {
+            if let Some(c) = out.get_mut(o) {
+                *c = ALPHABET[(n >> (18 - 6 * k) & 63) as usize];
+            }
+            o += 1;
+        }
+    }
+}
+
 /// Fields of a request body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestBody<'a> {
-    pub topic: &'a [u8],
+    pub topic: Topic<'a>,
     pub partition: Option<i32>,
     /// Fetch: the offset asked for.
     pub offset: Option<i64>,
@@ -42,11 +102,11 @@ fn produce<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<(
     if out.topics == 0 {
         return Some(());
     }
-    if v >= 13 {
-        r.skip(16)?; // topic_id: the name is not on the wire
+    out.topic = if v >= 13 {
+        Topic::read_id(&mut r)?
     } else {
-        out.topic = r.string(flex)?;
-    }
+        Topic::read_name(&mut r, flex)?
+    };
     if r.array_len(flex)? == 0 {
         return Some(());
     }
@@ -74,11 +134,11 @@ fn fetch<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()>
     if out.topics == 0 {
         return Some(());
     }
-    if v >= 13 {
-        r.skip(16)?; // topic_id: the name is not on the wire
+    out.topic = if v >= 13 {
+        Topic::read_id(&mut r)?
     } else {
-        out.topic = r.string(flex)?;
-    }
+        Topic::read_name(&mut r, flex)?
+    };
     if r.array_len(flex)? == 0 {
         return Some(());
     }
@@ -90,68 +150,17 @@ fn fetch<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()>
     Some(())
 }
 
-/// The value of record header `name` (case-insensitive, `-` and `_` alike) in the first record
-/// of a v2 record batch (`batch` as captured). Compressed batches are not opened.
-pub fn record_header<'a>(batch: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    const RECORDS_AT: usize = 61;
-    const MAGIC_AT: usize = 16;
-    const ATTRIBUTES_AT: usize = 21;
-    if batch.get(MAGIC_AT) != Some(&2) {
-        return None;
-    }
-    let attributes =
-        i16::from_be_bytes([*batch.get(ATTRIBUTES_AT)?, *batch.get(ATTRIBUTES_AT + 1)?]);
-    if attributes & 0x07 != 0 {
-        return None;
-    }
-    let mut r = Reader::at(batch, RECORDS_AT);
-    r.varint()?; // length
-    r.i8()?; // attributes
-    r.varint()?; // timestamp delta
-    r.varint()?; // offset delta
-    for _ in 0..2 {
-        // key, value
-        let n = r.varint()?;
-        if n > 0 {
-            r.skip(usize::try_from(n).ok()?)?;
-        }
-    }
-    let count = r.varint()?;
-    for _ in 0..count.clamp(0, 64) {
-        let k = r.varint()?;
-        let key = r.bytes(usize::try_from(k).ok()?)?;
-        let n = r.varint()?;
-        let value = if n < 0 {
-            &[][..]
-        } else {
-            r.bytes(usize::try_from(n).ok()?)?
-        };
-        let same = key.len() == name.len()
-            && key.iter().zip(name.bytes()).all(|(a, b)| {
-                let norm = |c: u8| {
-                    if c == b'_' {
-                        b'-'
-                    } else {
-                        c.to_ascii_lowercase()
-                    }
-                };
-                norm(*a) == norm(b)
-            });
-        if same {
-            return Some(value);
-        }
-    }
-    None
-}
-
 /// Fields of a response body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResponseBody<'a> {
     pub error_code: Option<i16>,
-    pub topic: &'a [u8],
+    pub topic: Topic<'a>,
     pub partition: Option<i32>,
     /// Produce: the base offset the records were written at.
     pub offset: Option<i64>,
+    /// A response read to where an error code would be that has none (a Metadata response
+    /// listing no topics: the brokers were what was asked for).
+    pub no_error: bool,
 }
 
 /// Where a response keeps its error code.
@@ -229,7 +238,7 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
                     r.i32()?;
                 }
                 if r.array_len(flex)? > 0 {
-                    out.topic = r.string(flex)?;
+                    out.topic = Topic::read_name(&mut r, flex)?;
                     if r.array_len(flex)? > 0 {
                         out.partition = Some(r.i32()?);
                         out.error_code = Some(r.i16()?);
@@ -241,7 +250,7 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
                     r.i32()?;
                 }
                 if r.array_len(flex)? > 0 {
-                    out.topic = r.string(flex)?;
+                    out.topic = Topic::read_name(&mut r, flex)?;
                     if key == 19 && version >= 7 || key == 20 && version >= 6 {
                         r.skip(16)?; // topic_id
                     }
@@ -250,11 +259,11 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
             }
             Layout::Produce => {
                 if r.array_len(flex)? > 0 {
-                    if version >= 13 {
-                        r.skip(16)?;
+                    out.topic = if version >= 13 {
+                        Topic::read_id(&mut r)?
                     } else {
-                        out.topic = r.string(flex)?;
-                    }
+                        Topic::read_name(&mut r, flex)?
+                    };
                     if r.array_len(flex)? > 0 {
                         out.partition = Some(r.i32()?);
                         out.error_code = Some(r.i16()?);
@@ -275,11 +284,11 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
                     }
                 }
                 if r.array_len(flex)? > 0 {
-                    if version >= 13 {
-                        r.skip(16)?;
+                    out.topic = if version >= 13 {
+                        Topic::read_id(&mut r)?
                     } else {
-                        out.topic = r.string(flex)?;
-                    }
+                        Topic::read_name(&mut r, flex)?
+                    };
                     if r.array_len(flex)? > 0 {
                         out.partition = Some(r.i32()?);
                         out.error_code = Some(r.i16()?);
@@ -323,7 +332,9 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
     if topics > 0 {
         let code = r.i16()?;
         out.error_code = Some(code);
-        out.topic = r.string(flex)?;
+        out.topic = Topic::read_name(r, flex)?;
+    } else {
+        out.no_error = true;
     }
     Some(())
 }

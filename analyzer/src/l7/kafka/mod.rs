@@ -1,9 +1,10 @@
 //! Kafka: request and response headers for every API key (flexible versions with tagged fields
 //! and compact strings included), pairing by correlation id, the topic, partition and offset of
 //! Produce and Fetch, error codes of the common responses, trace ids from the first record's
-//! headers. `wire.rs` decodes headers and primitive types, `body.rs` the bodies, `session.rs` is
-//! the parser on the L7 contract.
+//! headers, compressed batches included. `wire.rs` decodes headers and primitive types, `body.rs`
+//! the bodies, `batch.rs` record batches, `session.rs` is the parser on the L7 contract.
 
+pub mod batch;
 pub mod body;
 pub mod session;
 pub mod wire;

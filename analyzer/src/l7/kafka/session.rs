@@ -11,7 +11,9 @@
 //! DeleteTopics: the first topic's; group, transaction and SASL calls: the top-level one), any
 //! code but 0 a server error (as DeepFlow classes it) with Kafka's error name as
 //! response_exception. Trace and span ids come from the headers of the first record of a Produce
-//! request (uncompressed batches), looked up like HTTP headers (`tracing_tag.apm_trace_id`).
+//! request, looked up like HTTP headers (`tracing_tag.apm_trace_id`); a compressed batch has the
+//! head of its records decompressed for them (`l7.kafka.compressed`; zstd and data that does not
+//! decompress: `l7.kafka.compressed_unread`).
 //!
 //! A Produce with `acks = 0` gets no response: it is written at once as a request row
 //! (`l7.kafka.acks0`). A message longer than what the stream holds is read as far as it was
@@ -22,12 +24,14 @@
 
 use std::fmt::Write;
 
+use super::super::decompress::HEAD_MAX;
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::tags;
 use super::super::{Probe, ResponseStatus};
-use super::body::{error_name, record_header, request_body, response_body};
+use super::batch::{self, record_header, Records};
+use super::body::{error_name, request_body, response_body};
 use super::wire::{
     known_version, response_header_flexible, Reader, RequestHeader, API_PRODUCE, MAX_MESSAGE,
     SIZE_LEN,
@@ -37,6 +41,8 @@ use crate::record::L7FlowLog;
 
 const COUNTER_ACKS0: usize = 0;
 const COUNTER_UNKNOWN_CORRELATION: usize = 1;
+const COUNTER_COMPRESSED: usize = 2;
+const COUNTER_COMPRESSED_UNREAD: usize = 3;
 /// Requests in flight remembered per connection (DeepFlow keeps 16 per flow).
 const IN_FLIGHT: usize = 16;
 /// Size prefix + api_key + api_version: enough to judge a request head.
@@ -97,7 +103,12 @@ fn push_topic_partition(dst: &mut InlineBytes<128>, topic: &[u8], p: i32) {
 
 impl L7Parser for KafkaSession {
     const DESC: Descriptor = Descriptor {
-        counters: &["l7.kafka.acks0", "l7.kafka.unknown_correlation"],
+        counters: &[
+            "l7.kafka.acks0",
+            "l7.kafka.unknown_correlation",
+            "l7.kafka.compressed",
+            "l7.kafka.compressed_unread",
+        ],
         ..Descriptor::tcp(100, "Kafka")
     };
     type Config = ();
@@ -236,6 +247,18 @@ impl KafkaSession {
         };
         self.client = Some((fnv1a(h.client_id), h.correlation_id));
         let body = request_body(h.api_key, h.api_version, msg, h.body_at);
+        let mut head: [u8; HEAD_MAX];
+        let records = if body.records.is_empty() {
+            Records::Absent
+        } else {
+            head = [0; HEAD_MAX];
+            batch::records(body.records, &mut head)
+        };
+        match records {
+            Records::Decompressed(_) => x.count(COUNTER_COMPRESSED),
+            Records::Unread => x.count(COUNTER_COMPRESSED_UNREAD),
+            Records::Absent | Records::Plain(_) => {}
+        }
         let tags = &x.settings().tags;
         let fill = |row: &mut L7FlowLog| {
             if let Some(name) = super::wire::api_name(h.api_key) {
@@ -244,16 +267,16 @@ impl KafkaSession {
             row.request_id = Some(h.correlation_id);
             let _ = write!(row.version, "{}", h.api_version);
             row.request_length = i64::from(h.size);
-            row.request_domain.push_lossy(body.topic);
+            row.request_domain.push_lossy(body.topic.bytes());
             if let Some(p) = body.partition {
-                push_topic_partition(&mut row.endpoint, body.topic, p);
+                push_topic_partition(&mut row.endpoint, body.topic.bytes(), p);
                 if let Some(o) = body.offset {
-                    row.request_resource.push_lossy(body.topic);
+                    row.request_resource.push_lossy(body.topic.bytes());
                     let _ = write!(row.request_resource, "-{p}:{o}");
                 }
             }
-            if !body.records.is_empty() {
-                tags::extract(tags, true, |n| record_header(body.records, n), row);
+            if let Records::Plain(r) | Records::Decompressed(r) = records {
+                tags::extract(tags, true, |n| record_header(r, n), row);
             }
         };
         let captured = msg.len() as u32;
@@ -300,17 +323,20 @@ impl KafkaSession {
             }
             if let (Some(p), false) = (body.partition, body.topic.is_empty()) {
                 if row.endpoint.is_empty() {
-                    push_topic_partition(&mut row.endpoint, body.topic, p);
+                    push_topic_partition(&mut row.endpoint, body.topic.bytes(), p);
                 }
                 if row.request_resource.is_empty() {
                     if let Some(o) = body.offset {
-                        row.request_resource.push_lossy(body.topic);
+                        row.request_resource.push_lossy(body.topic.bytes());
                         let _ = write!(row.request_resource, "-{p}:{o}");
                     }
                 }
             }
             if row.request_domain.is_empty() {
-                row.request_domain.push_lossy(body.topic);
+                row.request_domain.push_lossy(body.topic.bytes());
+            }
+            if body.no_error {
+                row.response_status = ResponseStatus::Ok.code();
             }
             if let Some(code) = body.error_code {
                 row.response_code = Some(i32::from(code));

@@ -13,9 +13,10 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::body::record_header;
+use super::batch::{record_header, records, Records};
 use super::session::KafkaSession;
 use super::wire::{is_flexible, known_version, response_header_flexible, RequestHeader as Head};
+use crate::l7::decompress::HEAD_MAX;
 use crate::l7::parser::{L7Parser, Transport};
 use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{ParserKind, Probe};
@@ -64,6 +65,15 @@ fn framed(b: &[u8]) -> Vec<u8> {
 }
 
 fn batch(value_len: usize, headers: &[(&'static str, &'static str)]) -> Bytes {
+    batch_in(Compression::None, value_len, headers)
+}
+
+/// A record batch of one record, compressed with `compression`.
+fn batch_in(
+    compression: Compression,
+    value_len: usize,
+    headers: &[(&'static str, &'static str)],
+) -> Bytes {
     let mut h = IndexMap::new();
     for (k, v) in headers {
         h.insert(
@@ -92,7 +102,7 @@ fn batch(value_len: usize, headers: &[(&'static str, &'static str)]) -> Bytes {
         [&rec],
         &RecordEncodeOptions {
             version: 2,
-            compression: Compression::None,
+            compression,
         },
     )
     .unwrap();
@@ -230,6 +240,10 @@ fn produce_error_and_acks0() {
     assert_eq!(o.request_id, Some(6));
 }
 
+/// A topic id, and how Kafka's tools print it (base64url without padding).
+const TOPIC_ID: u128 = 0x5d38_7798_620d_4a92_a8b4_2b8e_e9d3_9b15;
+const TOPIC_ID_TEXT: &str = "XTh3mGINSpKotCuO6dObFQ";
+
 fn fetch(version: i16) -> FetchRequest {
     let t = fetch_request::FetchTopic::default().with_partitions(vec![
         fetch_request::FetchPartition::default()
@@ -237,7 +251,7 @@ fn fetch(version: i16) -> FetchRequest {
             .with_fetch_offset(36),
     ]);
     let t = if version >= 13 {
-        t.with_topic_id(Default::default())
+        t.with_topic_id(uuid::Uuid::from_u128(TOPIC_ID))
     } else {
         t.with_topic(topic("zqy-test"))
     };
@@ -262,7 +276,7 @@ fn fetch_versions_and_errors() {
         let topic_resp =
             fetch_response::FetchableTopicResponse::default().with_partitions(vec![part]);
         let topic_resp = if version >= 13 {
-            topic_resp
+            topic_resp.with_topic_id(uuid::Uuid::from_u128(TOPIC_ID))
         } else {
             topic_resp.with_topic(topic("zqy-test"))
         };
@@ -276,10 +290,15 @@ fn fetch_versions_and_errors() {
         assert_eq!(out.l7.len(), 1, "v{version}");
         let r = &out.l7[0];
         assert_eq!((s(&r.request_type), r.request_id), ("Fetch", Some(15603)));
-        if version < 13 {
-            assert_eq!(s(&r.request_resource), "zqy-test-0:36", "v{version}");
-            assert_eq!(s(&r.endpoint), "zqy-test-0");
-        }
+        // From v13 on the topic travels as its id only: the row names it by the id.
+        let name = if version < 13 {
+            "zqy-test"
+        } else {
+            TOPIC_ID_TEXT
+        };
+        assert_eq!(s(&r.request_domain), name, "v{version}");
+        assert_eq!(s(&r.request_resource), format!("{name}-0:36"), "v{version}");
+        assert_eq!(s(&r.endpoint), format!("{name}-0"));
         assert_eq!(r.response_duration, 499_610);
         if version >= 7 {
             assert_eq!((r.response_code, r.response_status), (Some(0), 0));
@@ -315,6 +334,25 @@ fn metadata_topic_error_in_plain_and_flexible_versions() {
         assert_eq!(r.response_code, Some(5), "v{version}");
         assert_eq!(s(&r.response_exception), "LEADER_NOT_AVAILABLE");
         assert_eq!(s(&r.request_domain), "new-topic");
+        // Brokers only (no topic asked for, none listed): nothing failed.
+        let mut t = talk();
+        t.tcp(
+            0.0,
+            true,
+            &request(ApiKey::Metadata, version, 10, &MetadataRequest::default()),
+        );
+        let brokers = resp.clone().with_topics(vec![]);
+        t.tcp(
+            1.0,
+            false,
+            &response(ApiKey::Metadata, version, 10, &brokers),
+        );
+        let r = &t.finish().l7[0];
+        assert_eq!(
+            (r.response_code, r.response_status),
+            (None, 0),
+            "v{version}"
+        );
     }
 }
 
@@ -418,12 +456,122 @@ fn probe_rejects_other_protocols() {
 #[test]
 fn record_header_reads_first_record_only_uncompressed() {
     let b = batch(5, &[("sw8", "1-abc"), ("traceparent", "00-a-b-01")]);
-    assert_eq!(record_header(&b, "TRACEPARENT"), Some(&b"00-a-b-01"[..]));
-    assert_eq!(record_header(&b, "sw8"), Some(&b"1-abc"[..]));
-    assert_eq!(record_header(&b, "missing"), None);
+    let mut head = [0; HEAD_MAX];
+    let Records::Plain(r) = records(&b, &mut head) else {
+        panic!("plain records");
+    };
+    assert_eq!(record_header(r, "TRACEPARENT"), Some(&b"00-a-b-01"[..]));
+    assert_eq!(record_header(r, "sw8"), Some(&b"1-abc"[..]));
+    assert_eq!(record_header(r, "missing"), None);
     for cut in 0..b.len() {
-        let _ = record_header(&b[..cut], "traceparent");
+        if let Records::Plain(r) = records(&b[..cut], &mut head) {
+            let _ = record_header(r, "traceparent");
+        }
     }
+}
+
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+#[test]
+fn compressed_batches_are_read_from_their_head() {
+    // Kafka's codecs as the kafka-protocol crate writes them (flate2, snap, lz4, zstd).
+    for compression in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+        for value_len in [0, 40, 3000] {
+            let b = batch_in(compression, value_len, &[("traceparent", TRACEPARENT)]);
+            let mut head = [0; HEAD_MAX];
+            let Records::Decompressed(r) = records(&b, &mut head) else {
+                panic!("{compression:?} {value_len}: not decompressed");
+            };
+            assert_eq!(
+                record_header(r, "traceparent"),
+                Some(TRACEPARENT.as_bytes()),
+                "{compression:?} {value_len}"
+            );
+            // Cut anywhere: the header or nothing, never another value, never a panic.
+            for cut in 0..b.len() {
+                if let Records::Decompressed(r) = records(&b[..cut], &mut head) {
+                    let v = record_header(r, "traceparent");
+                    assert!(v.is_none() || v == Some(TRACEPARENT.as_bytes()));
+                }
+            }
+        }
+        // A value past the head leaves the header out of reach: no header, no failure.
+        let b = batch_in(compression, 8000, &[("traceparent", TRACEPARENT)]);
+        let mut head = [0; HEAD_MAX];
+        let Records::Decompressed(r) = records(&b, &mut head) else {
+            panic!("{compression:?}: not decompressed");
+        };
+        assert_eq!(r.len(), HEAD_MAX);
+        assert_eq!(record_header(r, "traceparent"), None);
+    }
+    let b = batch_in(Compression::Zstd, 40, &[("traceparent", TRACEPARENT)]);
+    assert_eq!(records(&b, &mut [0; HEAD_MAX]), Records::Unread);
+    // Corrupt data of a whole batch is not read.
+    let mut b = batch_in(Compression::Lz4, 40, &[("traceparent", TRACEPARENT)]).to_vec();
+    b[61] ^= 0xff;
+    assert_eq!(records(&b, &mut [0; HEAD_MAX]), Records::Unread);
+}
+
+#[test]
+fn xerial_framed_snappy_is_read() {
+    // Kafka's Java client writes snappy in xerial's framing: two blocks of literals here, the
+    // record split across them.
+    let plain = batch(40, &[("traceparent", TRACEPARENT)]);
+    let (head, recs) = plain.split_at(61);
+    let mut data = vec![
+        0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
+    ];
+    for part in recs.chunks(50) {
+        // A raw snappy block of one literal: the length, then a literal tag (length - 1 in one
+        // extra byte).
+        let block = [&[part.len() as u8, 60 << 2, part.len() as u8 - 1][..], part].concat();
+        data.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        data.extend_from_slice(&block);
+    }
+    let mut b = head.to_vec();
+    b[21..23].copy_from_slice(&2i16.to_be_bytes()); // snappy
+    b[8..12].copy_from_slice(&((61 - 12 + data.len()) as u32).to_be_bytes());
+    b.extend_from_slice(&data);
+    let mut out = [0; HEAD_MAX];
+    let Records::Decompressed(r) = records(&b, &mut out) else {
+        panic!("not decompressed");
+    };
+    assert_eq!(r, recs);
+    assert_eq!(
+        record_header(r, "traceparent"),
+        Some(TRACEPARENT.as_bytes())
+    );
+}
+
+#[test]
+fn compressed_produce_rows_carry_trace_ids() {
+    let mut t = talk();
+    let mut corr = 0;
+    for compression in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        corr += 1;
+        let b = batch_in(compression, 100, &[("traceparent", TRACEPARENT)]);
+        let at = f64::from(corr) * 10.0;
+        t.tcp(at, true, &request(ApiKey::Produce, 9, corr, &produce(1, b)));
+        t.tcp(
+            at + 1.0,
+            false,
+            &response(ApiKey::Produce, 9, corr, &produce_ok(0, 7)),
+        );
+    }
+    assert_eq!(counter(&t, 2), 3, "compressed");
+    assert_eq!(counter(&t, 3), 1, "compressed_unread");
+    let rows = t.finish().l7;
+    assert_eq!(rows.len(), 4);
+    for r in &rows[..3] {
+        assert_eq!(s(&r.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(s(&r.span_id), "b7ad6b7169203331");
+    }
+    assert_eq!(s(&rows[3].trace_id), "");
 }
 
 #[test]
@@ -451,6 +599,15 @@ fn hostile_streams_never_panic() {
     let b = response(ApiKey::Produce, 9, 1, &produce_ok(0, 1));
     let c = request(ApiKey::Fetch, 12, 2, &fetch(12));
     let d = response(ApiKey::Metadata, 1, 3, &MetadataResponse::default());
-    let seeds: [&[u8]; 4] = [&a, &b, &c, &d];
+    let compressed = |c| {
+        let b = batch_in(c, 200, &[("traceparent", TRACEPARENT)]);
+        request(ApiKey::Produce, 9, 4, &produce(1, b))
+    };
+    let (e, f, g) = (
+        compressed(Compression::Gzip),
+        compressed(Compression::Snappy),
+        compressed(Compression::Lz4),
+    );
+    let seeds: [&[u8]; 7] = [&a, &b, &c, &d, &e, &f, &g];
     hostile_talks(&seeds, 3000, 8, talk);
 }

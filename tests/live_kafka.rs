@@ -1,0 +1,222 @@
+//! Kafka with librdkafka on both sides, captured live: the confluent-kafka wheel's client, and
+//! the mock cluster librdkafka carries for its own tests (a broker implementing Kafka's protocol:
+//! metadata, produce, fetch, consumer groups, offsets; Kafka itself needs a JVM and has no Debian
+//! package). `tests/clients/kafka_mock.py` starts the broker through librdkafka's C API, produces
+//! uncompressed and in every codec (gzip, snappy, lz4, zstd) with W3C trace headers, once with
+//! acks=0, once refused (the broker is told to answer TOPIC_AUTHORIZATION_FAILED), and reads
+//! everything back in a consumer group. The broker listens on its namespace's loopback, so
+//! tapflow captures that loopback. The rows must be the requests the broker logged (request
+//! tracking, by API key), the offsets the producers were given, and the trace ids of each
+//! batch's first record, compressed batches included (zstd ones are counted, not opened). Needs
+//! root and the confluent-kafka wheel (scripts/test.sh installs it).
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+mod live_support;
+mod netns;
+use live_support::{l7_rows, run_tapflow_in, stats, wait_capturing};
+use netns::{is_root, SpanLab};
+
+const PYTHON: &str = "/usr/bin/python3";
+const SPAN: &str = "00f067aa0ba902b7";
+
+/// Kafka's names of the API keys the clients use.
+fn api_name(key: &str) -> &'static str {
+    match key {
+        "0" => "Produce",
+        "1" => "Fetch",
+        "2" => "ListOffsets",
+        "3" => "Metadata",
+        "8" => "OffsetCommit",
+        "9" => "OffsetFetch",
+        "10" => "FindCoordinator",
+        "11" => "JoinGroup",
+        "12" => "Heartbeat",
+        "13" => "LeaveGroup",
+        "14" => "SyncGroup",
+        "18" => "ApiVersions",
+        "19" => "CreateTopics",
+        "22" => "InitProducerId",
+        "68" => "ConsumerGroupHeartbeat",
+        "71" => "GetTelemetrySubscriptions",
+        "72" => "PushTelemetry",
+        other => panic!("API key {other}: add its name"),
+    }
+}
+
+#[test]
+fn librdkafka_client_and_broker_are_logged() {
+    let have_client = std::process::Command::new(PYTHON)
+        .args(["-c", "import confluent_kafka"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !is_root() || !have_client {
+        eprintln!("skipped: needs root and confluent-kafka (scripts/test.sh installs it)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tapflow-kafka-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Only the lab's server namespace is used: broker and clients share its loopback.
+    let lab = SpanLab::new("kf");
+    let out = dir.join("live");
+    let mut run = run_tapflow_in(&lab.server_ns, "lo", 15, None, &out);
+    wait_capturing(&mut run, &out);
+    let script = live_support::client_script("kafka_mock.py");
+    let res = lab.in_server(&[PYTHON, &script]).output().expect("kafka");
+    assert!(
+        res.status.success(),
+        "kafka_mock.py: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    let truth: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("script's JSON");
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    assert_eq!(truth["consumed"], 17, "{truth}");
+
+    let rows = l7_rows(&out);
+    let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+    assert!(rows.iter().all(|r| r["l7_protocol"] == 100));
+
+    // Every request the broker received is a row of its API, and no other.
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (key, n) in truth["requests"].as_object().expect("requests") {
+        *want.entry(api_name(key).to_string()).or_default() += n.as_u64().unwrap();
+    }
+    let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r["type"] != 1) {
+        *got.entry(s(r, "request_type")).or_default() += 1;
+    }
+    assert_eq!(got, want);
+
+    // acks=0 produces are rows of their own. librdkafka's mock broker answers them anyway
+    // (Kafka's brokers do not): that answer is a row of its own, with the request's id.
+    let fire: Vec<_> = rows
+        .iter()
+        .filter(|r| s(r, "request_type") == "Produce" && r["type"] == 0)
+        .collect();
+    assert!(!fire.is_empty());
+    for r in &fire {
+        assert_eq!(s(r, "endpoint"), "orders-1");
+        assert_eq!(r["response_status"], 0);
+    }
+    for lone in rows.iter().filter(|r| r["type"] == 1) {
+        assert!(
+            fire.iter().any(|f| f["request_id"] == lone["request_id"]
+                && f["client_port"] == lone["client_port"]),
+            "a response without its request: {lone}"
+        );
+    }
+
+    // Each codec's batch: the offset its first message was given, and that message's trace id
+    // (zstd batches are not opened).
+    let delivered = truth["delivered"].as_array().expect("delivered");
+    for (ci, codec) in ["none", "gzip", "snappy", "lz4", "zstd"].iter().enumerate() {
+        let first = delivered
+            .iter()
+            .filter(|d| d[0] == *codec)
+            .min_by_key(|d| d[3].as_i64())
+            .unwrap_or_else(|| panic!("{codec}: nothing delivered"));
+        let offset = first[3].as_i64().unwrap();
+        let row = rows
+            .iter()
+            .find(|r| {
+                s(r, "request_type") == "Produce"
+                    && s(r, "request_resource") == format!("orders-0:{offset}")
+            })
+            .unwrap_or_else(|| panic!("{codec}: no Produce row at offset {offset}"));
+        assert_eq!(s(row, "request_domain"), "orders");
+        assert_eq!(s(row, "endpoint"), "orders-0");
+        assert_eq!(
+            (
+                row["response_code"].as_i64(),
+                row["response_status"].as_i64()
+            ),
+            (Some(0), Some(0))
+        );
+        if *codec == "zstd" {
+            assert_eq!(s(row, "trace_id"), "", "{codec}");
+        } else {
+            assert_eq!(s(row, "trace_id"), first[1].as_str().unwrap(), "{codec}");
+            assert_eq!(
+                s(row, "trace_id"),
+                format!("{:08x}{:024x}", 0xC0DE_C000u32 + ci as u32, 0)
+            );
+            assert_eq!(s(row, "span_id"), SPAN, "{codec}");
+        }
+    }
+
+    // The refused produce.
+    assert_eq!(truth["failures"][0][1], 29, "{truth}");
+    let denied = rows
+        .iter()
+        .find(|r| s(r, "request_domain") == "ledger" && s(r, "request_type") == "Produce")
+        .expect("the refused produce");
+    assert_eq!(denied["response_code"], 29);
+    assert_eq!(denied["response_status"], 3);
+    assert_eq!(
+        s(denied, "response_exception"),
+        "TOPIC_AUTHORIZATION_FAILED"
+    );
+
+    // The consumer group's calls succeeded, and its fetches name what they asked for.
+    for call in [
+        "FindCoordinator",
+        "JoinGroup",
+        "SyncGroup",
+        "OffsetCommit",
+        "LeaveGroup",
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| s(r, "request_type") == call && r["type"] == 2)
+            .unwrap_or_else(|| panic!("no answered {call}"));
+        assert_eq!(
+            (r["response_code"].as_i64(), r["response_status"].as_i64()),
+            (Some(0), Some(0)),
+            "{call}"
+        );
+    }
+    // librdkafka fetches at v13+, where topics travel as ids only: the rows name the topic by
+    // its id as Kafka's tools print it (base64url, 22 characters), one id for the one topic.
+    let fetches: Vec<_> = rows
+        .iter()
+        .filter(|r| s(r, "request_type") == "Fetch")
+        .collect();
+    assert!(fetches.iter().any(|r| r["response_status"] == 0));
+    let id = s(fetches[0], "request_domain");
+    assert_eq!(id.len(), 22, "{}", fetches[0]);
+    assert!(id
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    for r in &fetches {
+        assert_eq!(s(r, "request_domain"), id);
+        let endpoint = s(r, "endpoint");
+        assert!(
+            endpoint == format!("{id}-0") || endpoint == format!("{id}-1"),
+            "{r}"
+        );
+        assert!(
+            s(r, "request_resource").starts_with(&format!("{endpoint}:")),
+            "{r}"
+        );
+    }
+    // A Metadata answer lists brokers, topics or both: none is left without a status.
+    for r in rows
+        .iter()
+        .filter(|r| s(r, "request_type") == "Metadata" && r["type"] == 2)
+    {
+        assert_eq!(r["response_status"], 0, "{r}");
+    }
+
+    let st = stats(&out);
+    let counter = |k: &str| st[format!("l7.kafka.{k}")].as_u64().unwrap_or(0);
+    assert!(counter("compressed") >= 3, "{st}");
+    assert!(counter("compressed_unread") >= 1, "{st}");
+    assert_eq!(counter("acks0"), fire.len() as u64);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
