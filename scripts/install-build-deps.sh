@@ -37,8 +37,9 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql)
   command -v psql >/dev/null || need+=(postgresql-client)
   /usr/bin/python3 -c 'import pymongo' 2>/dev/null || need+=(python3-pymongo)
-  # pymongo's snappy compressor (the live MongoDB test's compressed run).
+  # pymongo's snappy and zstd compressors (the live MongoDB test's compressed runs).
   /usr/bin/python3 -c 'import snappy' 2>/dev/null || need+=(python3-snappy)
+  /usr/bin/python3 -c 'import zstandard' 2>/dev/null || need+=(python3-zstandard)
   # The Prometheus endpoint is checked by a real Prometheus server and promtool.
   command -v promtool >/dev/null || need+=(prometheus)
   # IPFIX export is checked by pmacct's nfacctd collector.

@@ -5,9 +5,10 @@
 //! then OP_MSG commands with document-sequence sections, a duplicate key, a 1 MB reply over many
 //! segments, an unknown command, an unacknowledged insert). `tapflow run` captures the mirrored
 //! port; the rows must be the workload the driver ran. The same workload runs again with the
-//! driver asking for zlib and for snappy compression (every message after the handshake
-//! OP_COMPRESSED, compressed by pymongo and by python-snappy): the rows must be the same. Needs
-//! root, python3-pymongo and python3-snappy (scripts/test.sh installs them).
+//! driver asking for zlib, for snappy and for zstd compression (every message after the
+//! handshake OP_COMPRESSED, compressed by pymongo, python-snappy and zstandard): the rows must be
+//! the same. Needs root, python3-pymongo, python3-snappy and python3-zstandard (scripts/test.sh
+//! installs them).
 
 use std::process::Stdio;
 
@@ -47,6 +48,15 @@ fn snappy_compressed_workload_is_logged_the_same() {
         return;
     }
     workload_is_logged("mgs", Some("snappy"));
+}
+
+#[test]
+fn zstd_compressed_workload_is_logged_the_same() {
+    if !have_module("zstandard") {
+        eprintln!("skipped: needs python3-zstandard (scripts/test.sh installs it)");
+        return;
+    }
+    workload_is_logged("mgd", Some("zstd"));
 }
 
 /// The workload against the responder in lab `name`, the driver asking for `compressors`.

@@ -4,8 +4,9 @@ It answers the real driver (Debian's pymongo, tests/clients/mongo_client.py) ove
 HOST:PORT with documents encoded by pymongo's own `bson`: the legacy OP_QUERY handshake with
 OP_REPLY, then OP_MSG commands (body and document-sequence sections) with OP_MSG replies. A driver
 that asks for compression in its handshake gets the first of its compressors offered here (zlib,
-and snappy when python3-snappy is installed); its OP_COMPRESSED messages are decompressed with
-Python's zlib / python-snappy and answered compressed the same way. It keeps
+snappy when python3-snappy is installed, zstd when python3-zstandard is); its OP_COMPRESSED
+messages are decompressed with Python's zlib / python-snappy / zstandard and answered compressed
+the same way. It keeps
 collections in memory, so finds return what was inserted, a second insert of an `_id` gets the
 server's duplicate-key write error, unknown commands get CommandNotFound, and moreToCome writes get
 no reply. Single-threaded per connection; stops when killed.
@@ -23,6 +24,16 @@ try:
     import snappy
 
     CODECS[1] = ("snappy", snappy.compress, snappy.uncompress)
+except ImportError:
+    pass
+try:
+    import zstandard
+
+    CODECS[3] = (
+        "zstd",
+        lambda b: zstandard.ZstdCompressor().compress(b),
+        lambda b: zstandard.ZstdDecompressor().decompress(b),
+    )
 except ImportError:
     pass
 MORE_TO_COME = 2

@@ -4,6 +4,7 @@
 //! capture point, times, sequence numbers, counts and errors in the flow's L7 stats) is done here.
 
 use super::config::L7Config;
+use super::decompress_zstd::ZstdHeads;
 use super::pending::{PendingEntry, PendingPool, PendingRefs};
 use super::protocol::{L7Protocol, ParserKind};
 use super::stats::{L7Counters, L7Stats};
@@ -48,6 +49,8 @@ pub struct Exchange<'a> {
     pub(super) sink: &'a mut dyn RecordSink,
     /// A row for responses without a pending request.
     pub(super) scratch: &'a mut L7FlowLog,
+    /// The worker's zstd decoder.
+    pub(super) zstd: &'a mut ZstdHeads,
     pub(super) ts_ns: u64,
     pub(super) tcp_seq: u32,
     pub(super) is_tls: bool,
@@ -157,6 +160,11 @@ impl<'a> Exchange<'a> {
     /// The L7 settings every protocol shares (trace tags, HTTP endpoint rules, ...).
     pub fn settings(&self) -> &'a L7Config {
         self.cfg
+    }
+
+    /// The worker's zstd decoder, for the heads of compressed messages.
+    pub fn zstd(&mut self) -> &mut ZstdHeads {
+        self.zstd
     }
 
     /// A message that did not decode (the parser resynchronises).

@@ -20,6 +20,7 @@ pub mod app_table;
 pub mod blacklist;
 pub mod config;
 pub mod decompress;
+pub mod decompress_zstd;
 pub mod exchange;
 pub mod flow_state;
 pub mod framing;

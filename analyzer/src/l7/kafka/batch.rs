@@ -1,10 +1,10 @@
 //! The records of a v2 record batch, as far as the row needs them: the headers of the first
 //! record (trace and span ids). A compressed batch (gzip, snappy raw or in the xerial framing of
-//! Kafka's Java client, LZ4 frames) has the head of its records decompressed into the caller's
-//! buffer; zstd batches are not opened (their frames need a decoder state far larger than the
-//! head read here), nor are batches whose data does not decompress.
+//! Kafka's Java client, LZ4 frames, zstd) has the head of its records decompressed into the
+//! caller's buffer; batches whose data does not decompress are not opened.
 
 use super::super::decompress::{gzip_head, lz4_frame_head, snappy_head};
+use super::super::decompress_zstd::ZstdHeads;
 use super::wire::Reader;
 
 /// The batch header's length: the records follow it.
@@ -18,6 +18,7 @@ const NONE: i16 = 0;
 const GZIP: i16 = 1;
 const SNAPPY: i16 = 2;
 const LZ4: i16 = 3;
+const ZSTD: i16 = 4;
 
 /// Kafka's Java client frames snappy as xerial's `SnappyOutputStream` does: this magic, two
 /// 32-bit versions, then blocks each after its 32-bit length.
@@ -33,13 +34,13 @@ pub enum Records<'a> {
     Plain(&'a [u8]),
     /// The head of a compressed batch's records, decompressed.
     Decompressed(&'a [u8]),
-    /// Compressed with a codec not read here (zstd), or data that does not decompress.
+    /// Compressed with an unknown codec, or data that does not decompress.
     Unread,
 }
 
 /// The records of `batch` (a v2 record batch as far as captured), decompressed into `head` when
-/// the batch is compressed.
-pub fn records<'a>(batch: &'a [u8], head: &'a mut [u8]) -> Records<'a> {
+/// the batch is compressed (by `zstd` when in zstd).
+pub fn records<'a>(batch: &'a [u8], head: &'a mut [u8], zstd: &mut ZstdHeads) -> Records<'a> {
     if batch.get(MAGIC_AT) != Some(&2) {
         return Records::Absent;
     }
@@ -63,6 +64,7 @@ pub fn records<'a>(batch: &'a [u8], head: &'a mut [u8]) -> Records<'a> {
         SNAPPY if data.starts_with(&XERIAL_MAGIC) => xerial_head(data, whole, head),
         SNAPPY => snappy_head(data, whole, head),
         LZ4 => lz4_frame_head(data, whole, head),
+        ZSTD => zstd.head(data, head),
         _ => None,
     };
     match n {

@@ -12,7 +12,7 @@
 //! code but 0 a server error (as DeepFlow classes it) with Kafka's error name as
 //! response_exception. Trace and span ids come from the headers of the first record of a Produce
 //! request, looked up like HTTP headers (`tracing_tag.apm_trace_id`); a compressed batch has the
-//! head of its records decompressed for them (`l7.kafka.compressed`; zstd and data that does not
+//! head of its records decompressed for them (`l7.kafka.compressed`; data that does not
 //! decompress: `l7.kafka.compressed_unread`).
 //!
 //! A Produce with `acks = 0` gets no response: it is written at once as a request row
@@ -252,7 +252,7 @@ impl KafkaSession {
             Records::Absent
         } else {
             head = [0; HEAD_MAX];
-            batch::records(body.records, &mut head)
+            batch::records(body.records, &mut head, x.zstd())
         };
         match records {
             Records::Decompressed(_) => x.count(COUNTER_COMPRESSED),

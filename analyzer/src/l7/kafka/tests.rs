@@ -17,6 +17,7 @@ use super::batch::{record_header, records, Records};
 use super::session::KafkaSession;
 use super::wire::{is_flexible, known_version, response_header_flexible, RequestHeader as Head};
 use crate::l7::decompress::HEAD_MAX;
+use crate::l7::decompress_zstd::ZstdHeads;
 use crate::l7::parser::{L7Parser, Transport};
 use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{ParserKind, Probe};
@@ -457,14 +458,14 @@ fn probe_rejects_other_protocols() {
 fn record_header_reads_first_record_only_uncompressed() {
     let b = batch(5, &[("sw8", "1-abc"), ("traceparent", "00-a-b-01")]);
     let mut head = [0; HEAD_MAX];
-    let Records::Plain(r) = records(&b, &mut head) else {
+    let Records::Plain(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
         panic!("plain records");
     };
     assert_eq!(record_header(r, "TRACEPARENT"), Some(&b"00-a-b-01"[..]));
     assert_eq!(record_header(r, "sw8"), Some(&b"1-abc"[..]));
     assert_eq!(record_header(r, "missing"), None);
     for cut in 0..b.len() {
-        if let Records::Plain(r) = records(&b[..cut], &mut head) {
+        if let Records::Plain(r) = records(&b[..cut], &mut head, &mut ZstdHeads::default()) {
             let _ = record_header(r, "traceparent");
         }
     }
@@ -475,11 +476,16 @@ const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-
 #[test]
 fn compressed_batches_are_read_from_their_head() {
     // Kafka's codecs as the kafka-protocol crate writes them (flate2, snap, lz4, zstd).
-    for compression in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+    for compression in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         for value_len in [0, 40, 3000] {
             let b = batch_in(compression, value_len, &[("traceparent", TRACEPARENT)]);
             let mut head = [0; HEAD_MAX];
-            let Records::Decompressed(r) = records(&b, &mut head) else {
+            let Records::Decompressed(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
                 panic!("{compression:?} {value_len}: not decompressed");
             };
             assert_eq!(
@@ -489,7 +495,9 @@ fn compressed_batches_are_read_from_their_head() {
             );
             // Cut anywhere: the header or nothing, never another value, never a panic.
             for cut in 0..b.len() {
-                if let Records::Decompressed(r) = records(&b[..cut], &mut head) {
+                if let Records::Decompressed(r) =
+                    records(&b[..cut], &mut head, &mut ZstdHeads::default())
+                {
                     let v = record_header(r, "traceparent");
                     assert!(v.is_none() || v == Some(TRACEPARENT.as_bytes()));
                 }
@@ -498,18 +506,19 @@ fn compressed_batches_are_read_from_their_head() {
         // A value past the head leaves the header out of reach: no header, no failure.
         let b = batch_in(compression, 8000, &[("traceparent", TRACEPARENT)]);
         let mut head = [0; HEAD_MAX];
-        let Records::Decompressed(r) = records(&b, &mut head) else {
+        let Records::Decompressed(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
             panic!("{compression:?}: not decompressed");
         };
         assert_eq!(r.len(), HEAD_MAX);
         assert_eq!(record_header(r, "traceparent"), None);
     }
-    let b = batch_in(Compression::Zstd, 40, &[("traceparent", TRACEPARENT)]);
-    assert_eq!(records(&b, &mut [0; HEAD_MAX]), Records::Unread);
     // Corrupt data of a whole batch is not read.
     let mut b = batch_in(Compression::Lz4, 40, &[("traceparent", TRACEPARENT)]).to_vec();
     b[61] ^= 0xff;
-    assert_eq!(records(&b, &mut [0; HEAD_MAX]), Records::Unread);
+    assert_eq!(
+        records(&b, &mut [0; HEAD_MAX], &mut ZstdHeads::default()),
+        Records::Unread
+    );
 }
 
 #[test]
@@ -533,7 +542,7 @@ fn xerial_framed_snappy_is_read() {
     b[8..12].copy_from_slice(&((61 - 12 + data.len()) as u32).to_be_bytes());
     b.extend_from_slice(&data);
     let mut out = [0; HEAD_MAX];
-    let Records::Decompressed(r) = records(&b, &mut out) else {
+    let Records::Decompressed(r) = records(&b, &mut out, &mut ZstdHeads::default()) else {
         panic!("not decompressed");
     };
     assert_eq!(r, recs);
@@ -563,15 +572,28 @@ fn compressed_produce_rows_carry_trace_ids() {
             &response(ApiKey::Produce, 9, corr, &produce_ok(0, 7)),
         );
     }
-    assert_eq!(counter(&t, 2), 3, "compressed");
+    // A batch whose data does not decompress.
+    let mut bad = batch_in(Compression::Zstd, 100, &[("traceparent", TRACEPARENT)]).to_vec();
+    bad[61] ^= 0xff;
+    t.tcp(
+        60.0,
+        true,
+        &request(ApiKey::Produce, 9, 9, &produce(1, Bytes::from(bad))),
+    );
+    t.tcp(
+        61.0,
+        false,
+        &response(ApiKey::Produce, 9, 9, &produce_ok(0, 8)),
+    );
+    assert_eq!(counter(&t, 2), 4, "compressed");
     assert_eq!(counter(&t, 3), 1, "compressed_unread");
     let rows = t.finish().l7;
-    assert_eq!(rows.len(), 4);
-    for r in &rows[..3] {
+    assert_eq!(rows.len(), 5);
+    for r in &rows[..4] {
         assert_eq!(s(&r.trace_id), "0af7651916cd43dd8448eb211c80319c");
         assert_eq!(s(&r.span_id), "b7ad6b7169203331");
     }
-    assert_eq!(s(&rows[3].trace_id), "");
+    assert_eq!(s(&rows[4].trace_id), "");
 }
 
 #[test]

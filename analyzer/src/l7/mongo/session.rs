@@ -18,11 +18,12 @@
 //! Requests without a reply (OP_MSG with moreToCome, the legacy writes) are written at once as
 //! request rows. Exhaust replies after the first are counted (`l7.mongo.exhaust_replies`), not
 //! written. Compressed messages (`l7.mongo.compressed`) are read as the message they carry (the
-//! head of its body decompressed: snappy, zlib, or none; zstd ones stay `OP_COMPRESSED` rows,
-//! paired but not read), with the compressed message's length. A message larger
+//! head of its body decompressed: snappy, zlib, zstd or none; those that do not decompress stay
+//! `OP_COMPRESSED` rows, paired but not read), with the compressed message's length. A message larger
 //! than the segment is read as far as it was captured (DeepFlow's payload cut) and the rest
 //! skipped by its length; after a gap the direction waits for a segment that starts a message.
 
+use super::super::decompress_zstd::ZstdHeads;
 use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::{Framed, Sized};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
@@ -223,7 +224,7 @@ impl MongoSession {
         let (h, msg) = if h.opcode == OP_COMPRESSED {
             x.count(COUNTER_COMPRESSED);
             buf = [0; std::mem::size_of::<Buffer>()];
-            open(msg, &mut buf).unwrap_or((h, msg))
+            open(msg, &mut buf, x.zstd()).unwrap_or((h, msg))
         } else {
             (h, msg)
         };
@@ -291,7 +292,7 @@ impl MongoSession {
                     fill_namespace(row, msg, b"getMore");
                 });
             }
-            // Not read (zstd, or a body that does not decompress).
+            // Not read (a body that does not decompress, an unknown compressor).
             OP_COMPRESSED => {
                 x.request_at(ts, seq, key, captured, |row| {
                     row.request_id = Some(h.request_id);
@@ -359,10 +360,10 @@ impl MongoSession {
     }
 }
 
-/// The message a compressed one carries, and its header: None when it is not read (zstd, a body
-/// that does not decompress, a carried header that is not a message's).
-fn open<'a>(msg: &[u8], buf: &'a mut Buffer) -> Option<(Header, &'a [u8])> {
-    let inner = carried(msg, buf)?;
+/// The message a compressed one carries, and its header: None when it is not read (a body that
+/// does not decompress, a carried header that is not a message's).
+fn open<'a>(msg: &[u8], buf: &'a mut Buffer, zstd: &mut ZstdHeads) -> Option<(Header, &'a [u8])> {
+    let inner = carried(msg, buf, zstd)?;
     let h = Header::parse(inner).filter(|h| h.opcode != OP_COMPRESSED)?;
     Some((h, inner))
 }

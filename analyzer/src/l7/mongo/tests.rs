@@ -530,7 +530,7 @@ fn off_by_default_like_deepflow() {
 }
 
 /// `m` (a whole message) as OP_COMPRESSED with `compressor`: 0 none, 1 snappy (literals, and a
-/// run written as a back-reference where `m` repeats a byte), 2 zlib.
+/// run written as a back-reference where `m` repeats a byte), 2 zlib, 3 zstd.
 fn compressed(m: &[u8], compressor: u8) -> Vec<u8> {
     use std::io::Write;
     let body = &m[16..];
@@ -561,6 +561,7 @@ fn compressed(m: &[u8], compressor: u8) -> Vec<u8> {
             }
             v
         }
+        3 => zstd::bulk::compress(body, 3).unwrap(),
         _ => {
             let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
             z.write_all(body).unwrap();
@@ -616,7 +617,7 @@ fn compressed_conversation(compressor: u8) -> Vec<(bool, Vec<u8>)> {
 
 #[test]
 fn compressed_messages_are_read_as_the_messages_they_carry() {
-    for compressor in [0, 1, 2] {
+    for compressor in [0, 1, 2, 3] {
         let mut t = talk();
         for (i, (client, m)) in compressed_conversation(compressor).iter().enumerate() {
             t.tcp(i as f64, *client, m);
@@ -661,14 +662,14 @@ fn compressed_messages_are_read_as_the_messages_they_carry() {
 
 #[test]
 fn compressed_messages_cut_anywhere_give_the_same_rows() {
-    for compressor in [1, 2] {
+    for compressor in [1, 2, 3] {
         crate::l7::talk::same_rows_at_every_cut(&compressed_conversation(compressor), talk);
     }
 }
 
 #[test]
 fn hostile_compressed_messages_never_panic() {
-    let c: Vec<_> = [1, 2]
+    let c: Vec<_> = [1, 2, 3]
         .into_iter()
         .flat_map(compressed_conversation)
         .map(|(_, m)| m)
