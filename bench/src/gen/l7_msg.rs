@@ -1,7 +1,8 @@
 //! Messaging and RPC payloads for generated conversations, encoded as the real clients encode
 //! them (checked against Kafka's own codecs, the `kafka-protocol` crate, in this crate's tests):
 //! Kafka Produce (v3 classic and v9 flexible, with a v2 record batch carrying a traceparent
-//! header) and Fetch v12, Dubbo 2 calls in Hessian2, MQTT 3.1.1 packets, NATS protocol lines and
+//! header, gzip-compressed in one request of four, as a producer with `compression.type=gzip`
+//! sends it) and Fetch v12, Dubbo 2 calls in Hessian2, MQTT 3.1.1 packets, NATS protocol lines and
 //! AMQP 0-9-1 frames. Each exchange says whether the server answered with an error and whose
 //! (`Some(true)` the client's, `Some(false)` the server's).
 
@@ -48,8 +49,8 @@ fn uvarint(mut v: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// A v2 record batch of one record with a `traceparent` header.
-pub(crate) fn kafka_batch(rng: &mut Rng, value_len: usize) -> Vec<u8> {
+/// A v2 record batch of one record with a `traceparent` header, its records gzipped when `gzip`.
+pub(crate) fn kafka_batch(rng: &mut Rng, value_len: usize, gzip: bool) -> Vec<u8> {
     let mut rec = vec![0u8]; // attributes
     zigzag(0, &mut rec); // timestamp delta
     zigzag(0, &mut rec); // offset delta
@@ -68,10 +69,16 @@ pub(crate) fn kafka_batch(rng: &mut Rng, value_len: usize) -> Vec<u8> {
     let mut records = Vec::new();
     zigzag(rec.len() as i64, &mut records);
     records.extend(rec);
+    if gzip {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = z.write_all(&records);
+        records = z.finish().unwrap_or_default();
+    }
     // From attributes on (what the CRC covers).
     let ts = 1_700_000_000_000i64;
     let mut tail = Vec::new();
-    tail.extend(0i16.to_be_bytes()); // attributes
+    tail.extend(i16::from(gzip).to_be_bytes()); // attributes: the codec (1: gzip)
     tail.extend(0i32.to_be_bytes()); // last offset delta
     tail.extend(ts.to_be_bytes());
     tail.extend(ts.to_be_bytes());
@@ -123,7 +130,7 @@ pub(crate) fn kafka_produce(
 ) -> Vec<u8> {
     let flex = version >= 9;
     let value_len = rng.range(10, 200) as usize;
-    let batch = kafka_batch(rng, value_len);
+    let batch = kafka_batch(rng, value_len, corr % 4 == 0);
     let mut v = kafka_request_head(0, version, corr, flex);
     if flex {
         v.push(0); // transactional id: null
@@ -602,6 +609,18 @@ mod tests {
             let recs = RecordBatchDecoder::decode(&mut records).expect("batch");
             let hdr = recs.records[0].headers.keys().next().expect("header");
             assert_eq!(hdr.as_str(), "traceparent");
+            // One request of four is gzipped (by its correlation id).
+            let q = kafka_produce(&mut rng, version, 44, "orders", 5);
+            let mut b = Bytes::from(q[4..].to_vec());
+            RequestHeader::decode(&mut b, ApiKey::Produce.request_header_version(version))
+                .expect("header");
+            let p = ProduceRequest::decode(&mut b, version).expect("gzipped produce");
+            let mut records = p.topic_data[0].partition_data[0].records.clone().unwrap();
+            let recs = RecordBatchDecoder::decode(&mut records).expect("gzipped batch");
+            assert_eq!(
+                recs.records[0].headers.keys().next().unwrap().as_str(),
+                "traceparent"
+            );
             let r = kafka_produce_response(version, 42, "orders", 5, 0, 77);
             let mut b = Bytes::from(r[4..].to_vec());
             ResponseHeader::decode(&mut b, ApiKey::Produce.response_header_version(version))
