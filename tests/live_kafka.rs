@@ -157,7 +157,7 @@ fn librdkafka_client_and_broker_are_logged() {
         "TOPIC_AUTHORIZATION_FAILED"
     );
 
-    // The consumer group's calls succeeded, and its fetches name what they asked for.
+    // The consumer group's calls succeeded, and name the group (as DeepFlow's `group_id`).
     for call in [
         "FindCoordinator",
         "JoinGroup",
@@ -169,6 +169,9 @@ fn librdkafka_client_and_broker_are_logged() {
             .iter()
             .find(|r| s(r, "request_type") == call && r["type"] == 2)
             .unwrap_or_else(|| panic!("no answered {call}"));
+        if call != "FindCoordinator" {
+            assert_eq!(r["attributes"]["group_id"], "billing", "{r}");
+        }
         assert_eq!(
             (r["response_code"].as_i64(), r["response_status"].as_i64()),
             (Some(0), Some(0)),

@@ -78,6 +78,9 @@ pub struct RequestBody<'a> {
     pub records: &'a [u8],
     /// Topics in the request.
     pub topics: u32,
+    /// The consumer group of a group call (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+    /// OffsetCommit, OffsetFetch up to v7: the body's first field).
+    pub group: &'a [u8],
 }
 
 /// Reads a request body (`b` is the message from its size prefix, `at` the body's offset).
@@ -86,9 +89,26 @@ pub fn request_body(key: i16, version: i16, b: &[u8], at: usize) -> RequestBody<
     let _ = match key {
         API_PRODUCE => produce(version, Reader::at(b, at), &mut out),
         API_FETCH => fetch(version, Reader::at(b, at), &mut out),
+        API_OFFSET_COMMIT | API_JOIN_GROUP | API_HEARTBEAT | API_LEAVE_GROUP | API_SYNC_GROUP => {
+            group(key, version, Reader::at(b, at), &mut out)
+        }
+        API_OFFSET_FETCH if version < 8 => group(key, version, Reader::at(b, at), &mut out),
         _ => None,
     };
     out
+}
+
+const API_OFFSET_COMMIT: i16 = 8;
+const API_OFFSET_FETCH: i16 = 9;
+const API_JOIN_GROUP: i16 = 11;
+const API_HEARTBEAT: i16 = 12;
+const API_LEAVE_GROUP: i16 = 13;
+const API_SYNC_GROUP: i16 = 14;
+
+/// A group call's group id (its first field).
+fn group<'a>(key: i16, v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {
+    out.group = r.string(is_flexible(key, v))?;
+    Some(())
 }
 
 fn produce<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {

@@ -5,7 +5,7 @@
 //! key's name (`Produce`, `Fetch`, `Metadata`), request_id = the correlation id, version = the
 //! API version, request_domain = the topic, endpoint = `topic-partition` and request_resource =
 //! `topic-partition:offset` (Fetch: the offset asked for; Produce: the base offset the response
-//! reports), request_length / response_length = the message size (without the 4-byte prefix),
+//! reports), the attribute `group_id` = the consumer group of a group call (as DeepFlow), request_length / response_length = the message size (without the 4-byte prefix),
 //! response_code = the error code (Produce/Fetch/ListOffsets/OffsetCommit: the first
 //! partition's; Fetch v7+: the top-level one first; Metadata: the first topic's; CreateTopics /
 //! DeleteTopics: the first topic's; group, transaction and SASL calls: the top-level one), any
@@ -274,6 +274,9 @@ impl KafkaSession {
                     row.request_resource.push_lossy(body.topic.bytes());
                     let _ = write!(row.request_resource, "-{p}:{o}");
                 }
+            }
+            if !body.group.is_empty() {
+                row.attributes.push(b"group_id", body.group);
             }
             if let Records::Plain(r) | Records::Decompressed(r) = records {
                 tags::extract(tags, true, |n| record_header(r, n), row);

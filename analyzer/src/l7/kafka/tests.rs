@@ -625,11 +625,80 @@ fn hostile_streams_never_panic() {
         let b = batch_in(c, 200, &[("traceparent", TRACEPARENT)]);
         request(ApiKey::Produce, 9, 4, &produce(1, b))
     };
-    let (e, f, g) = (
+    let (e, f, g, z) = (
         compressed(Compression::Gzip),
         compressed(Compression::Snappy),
         compressed(Compression::Lz4),
+        compressed(Compression::Zstd),
     );
-    let seeds: [&[u8]; 7] = [&a, &b, &c, &d, &e, &f, &g];
+    let seeds: [&[u8]; 8] = [&a, &b, &c, &d, &e, &f, &g, &z];
     hostile_talks(&seeds, 3000, 8, talk);
+}
+
+#[test]
+fn group_calls_name_their_group() {
+    use kafka_protocol::messages::{
+        GroupId, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
+    };
+    let group = || GroupId(StrBytes::from_static_str("billing"));
+    let calls: Vec<Vec<u8>> = vec![
+        request(
+            ApiKey::JoinGroup,
+            5,
+            1,
+            &JoinGroupRequest::default().with_group_id(group()),
+        ),
+        request(
+            ApiKey::JoinGroup,
+            9,
+            2,
+            &JoinGroupRequest::default().with_group_id(group()),
+        ),
+        request(
+            ApiKey::Heartbeat,
+            4,
+            3,
+            &HeartbeatRequest::default().with_group_id(group()),
+        ),
+        request(
+            ApiKey::OffsetCommit,
+            9,
+            4,
+            &OffsetCommitRequest::default().with_group_id(group()),
+        ),
+        request(
+            ApiKey::OffsetFetch,
+            7,
+            5,
+            &OffsetFetchRequest::default().with_group_id(group()),
+        ),
+        // From v8 OffsetFetch asks for several groups at once: none is named.
+        request(ApiKey::OffsetFetch, 9, 6, &OffsetFetchRequest::default()),
+    ];
+    let mut t = talk();
+    for (i, c) in calls.iter().enumerate() {
+        t.tcp(i as f64, true, c);
+    }
+    let rows = t.finish().l7;
+    let groups: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            r.attributes
+                .iter()
+                .find(|(k, _)| *k == b"group_id")
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        })
+        .collect();
+    let billing = Some("billing".to_string());
+    assert_eq!(
+        groups,
+        [
+            billing.clone(),
+            billing.clone(),
+            billing.clone(),
+            billing.clone(),
+            billing,
+            None
+        ]
+    );
 }
