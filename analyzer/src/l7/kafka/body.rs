@@ -200,6 +200,7 @@ enum Layout {
     Produce,
     Fetch,
     Metadata,
+    OffsetFetch,
     Unknown,
 }
 
@@ -211,6 +212,7 @@ fn layout(key: i16, v: i16) -> Layout {
         2 => PerPartition { throttle: v >= 2 },
         3 => Metadata,
         8 => PerPartition { throttle: v >= 3 },
+        9 => OffsetFetch,
         10 if v < 4 => {
             if v >= 1 {
                 ThrottleError
@@ -316,6 +318,7 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
                 }
             }
             Layout::Metadata => metadata(version, flex, &mut r, &mut out)?,
+            Layout::OffsetFetch => offset_fetch(version, flex, &mut r, &mut out)?,
             Layout::Unknown => {}
         }
         Some(())
@@ -356,6 +359,63 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
     } else {
         out.no_error = true;
     }
+    Some(())
+}
+
+/// OffsetFetch: the group's error code (the top-level one up to v7, the first group's from v8),
+/// else the first partition's that is not 0, else 0. Every topic and partition is walked (the
+/// group's code follows them), as far as captured.
+fn offset_fetch<'a>(
+    v: i16,
+    flex: bool,
+    r: &mut Reader<'a>,
+    out: &mut ResponseBody<'a>,
+) -> Option<()> {
+    if v >= 3 {
+        r.i32()?; // throttle_time_ms
+    }
+    if v >= 8 {
+        if r.array_len(flex)? == 0 {
+            out.no_error = true;
+            return Some(());
+        }
+        r.string(flex)?; // group_id
+    }
+    let mut first = None;
+    let topics = r.array_len(flex)?;
+    for t in 0..topics {
+        let name = r.string(flex)?;
+        if t == 0 {
+            out.topic = Topic { name, id: None };
+        }
+        for p in 0..r.array_len(flex)? {
+            let index = r.i32()?;
+            r.i64()?; // committed_offset
+            if v >= 5 {
+                r.i32()?; // committed_leader_epoch
+            }
+            r.string(flex)?; // metadata
+            let code = r.i16()?;
+            if t == 0 && p == 0 {
+                out.partition = Some(index);
+            }
+            if code != 0 && first.is_none() {
+                first = Some(code);
+            }
+            if flex {
+                r.tagged_fields()?;
+            }
+        }
+        if flex {
+            r.tagged_fields()?;
+        }
+    }
+    let group = if v >= 2 { r.i16()? } else { 0 };
+    out.error_code = Some(if group != 0 {
+        group
+    } else {
+        first.unwrap_or(0)
+    });
     Some(())
 }
 

@@ -702,3 +702,92 @@ fn group_calls_name_their_group() {
         ]
     );
 }
+
+#[test]
+fn offset_fetch_errors_of_the_group_and_partitions() {
+    use kafka_protocol::messages::offset_fetch_response::{
+        OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+        OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+    let topic_v7 = |code| {
+        OffsetFetchResponseTopic::default()
+            .with_name(topic("orders"))
+            .with_partitions(vec![
+                OffsetFetchResponsePartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(17),
+                OffsetFetchResponsePartition::default()
+                    .with_partition_index(1)
+                    .with_error_code(code),
+            ])
+    };
+    let cases: Vec<(i16, OffsetFetchResponse, i32)> = vec![
+        (
+            1,
+            OffsetFetchResponse::default().with_topics(vec![topic_v7(0)]),
+            0,
+        ),
+        (
+            5,
+            OffsetFetchResponse::default().with_topics(vec![topic_v7(3)]),
+            3,
+        ),
+        (
+            7,
+            OffsetFetchResponse::default()
+                .with_topics(vec![topic_v7(0)])
+                .with_error_code(16),
+            16,
+        ),
+        (
+            8,
+            OffsetFetchResponse::default().with_groups(vec![OffsetFetchResponseGroup::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("billing")))
+                .with_topics(vec![OffsetFetchResponseTopics::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![OffsetFetchResponsePartitions::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(17)])])
+                .with_error_code(14)]),
+            14,
+        ),
+        (9, OffsetFetchResponse::default(), -1),
+    ];
+    for (version, resp, code) in cases {
+        let mut t = talk();
+        t.tcp(
+            0.0,
+            true,
+            &request(
+                ApiKey::OffsetFetch,
+                version,
+                7,
+                &OffsetFetchRequest::default(),
+            ),
+        );
+        t.tcp(
+            1.0,
+            false,
+            &response(ApiKey::OffsetFetch, version, 7, &resp),
+        );
+        let r = &t.finish().l7[0];
+        assert_eq!(s(&r.request_type), "OffsetFetch");
+        if code < 0 {
+            // No group in the answer: nothing failed, no code.
+            assert_eq!(
+                (r.response_code, r.response_status),
+                (None, 0),
+                "v{version}"
+            );
+            continue;
+        }
+        assert_eq!(r.response_code, Some(code), "v{version}");
+        assert_eq!(
+            r.response_status,
+            if code == 0 { 0 } else { 3 },
+            "v{version}"
+        );
+        assert_eq!(s(&r.endpoint), "orders-0", "v{version}");
+    }
+}
