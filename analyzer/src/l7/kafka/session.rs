@@ -5,10 +5,12 @@
 //! key's name (`Produce`, `Fetch`, `Metadata`), request_id = the correlation id, version = the
 //! API version, request_domain = the topic, endpoint = `topic-partition` and request_resource =
 //! `topic-partition:offset` (Fetch: the offset asked for; Produce: the base offset the response
-//! reports), the attribute `group_id` = the consumer group of a group call (as DeepFlow), request_length / response_length = the message size (without the 4-byte prefix),
+//! reports), the attribute `group_id` = the consumer group of a group call (as DeepFlow),
+//! request_length / response_length = the message size (without the 4-byte prefix),
 //! response_code = the error code (Produce/Fetch/ListOffsets/OffsetCommit: the first
-//! partition's; Fetch v7+: the top-level one first; Metadata: the first topic's; CreateTopics /
-//! DeleteTopics: the first topic's; group, transaction and SASL calls: the top-level one), any
+//! partition's; Fetch v7+: the top-level one first; OffsetFetch: the group's, else the first
+//! failed partition's; Metadata: the first topic's; CreateTopics / DeleteTopics: the first
+//! topic's; group, transaction and SASL calls: the top-level one), any
 //! code but 0 a server error (as DeepFlow classes it) with Kafka's error name as
 //! response_exception. Trace and span ids come from the headers of the first record of a Produce
 //! request, looked up like HTTP headers (`tracing_tag.apm_trace_id`); a compressed batch has the
