@@ -7,35 +7,49 @@ use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
 
 /// A topic as a message names it: by name, or (Fetch v13+, Produce v13) by id only. An id is
 /// written as Kafka's tools print it (`kafka-topics.sh --describe`: base64url without padding,
-/// 22 characters), so a row names the topic either way.
+/// 22 characters), so a row names the topic either way. Metadata responses from v10 on give both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Topic<'a> {
     name: &'a [u8],
-    id: Option<[u8; 22]>,
+    id: Option<[u8; 16]>,
+    text: [u8; 22],
 }
 
 impl<'a> Topic<'a> {
     fn read_name(r: &mut Reader<'a>, flex: bool) -> Option<Self> {
         Some(Topic {
             name: r.string(flex)?,
-            id: None,
+            ..Topic::default()
         })
     }
 
     fn read_id(r: &mut Reader<'a>) -> Option<Self> {
-        let id = r.bytes(16)?;
-        let mut text = [0u8; 22];
-        base64url(id, &mut text);
-        Some(Topic {
-            name: &[],
-            id: Some(text),
-        })
+        let mut t = Topic::default();
+        t.set_id(r)?;
+        Some(t)
+    }
+
+    fn set_id(&mut self, r: &mut Reader<'a>) -> Option<()> {
+        let id: [u8; 16] = r.bytes(16)?.try_into().ok()?;
+        base64url(&id, &mut self.text);
+        self.id = Some(id);
+        Some(())
+    }
+
+    /// The name as the message gave it (empty when it named the topic by id only).
+    pub fn name(&self) -> &'a [u8] {
+        self.name
+    }
+
+    /// The id, when the message gave one.
+    pub fn id(&self) -> Option<[u8; 16]> {
+        self.id
     }
 
     /// The name, or the id's text.
     pub fn bytes(&self) -> &[u8] {
-        match &self.id {
-            Some(text) if self.name.is_empty() => text,
+        match self.id {
+            Some(_) if self.name.is_empty() => &self.text,
             _ => self.name,
         }
     }
@@ -356,6 +370,9 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
         let code = r.i16()?;
         out.error_code = Some(code);
         out.topic = Topic::read_name(r, flex)?;
+        if v >= 10 {
+            out.topic.set_id(r)?;
+        }
     } else {
         out.no_error = true;
     }
@@ -386,7 +403,10 @@ fn offset_fetch<'a>(
     for t in 0..topics {
         let name = r.string(flex)?;
         if t == 0 {
-            out.topic = Topic { name, id: None };
+            out.topic = Topic {
+                name,
+                ..Topic::default()
+            };
         }
         for p in 0..r.array_len(flex)? {
             let index = r.i32()?;

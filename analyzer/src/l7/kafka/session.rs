@@ -33,10 +33,10 @@ use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::tags;
 use super::super::{Probe, ResponseStatus};
 use super::batch::{self, record_header, Records};
-use super::body::{error_name, request_body, response_body};
+use super::body::{error_name, request_body, response_body, Topic};
 use super::wire::{
-    known_version, response_header_flexible, Reader, RequestHeader, API_PRODUCE, MAX_MESSAGE,
-    SIZE_LEN,
+    known_version, response_header_flexible, Reader, RequestHeader, API_METADATA, API_PRODUCE,
+    MAX_MESSAGE, SIZE_LEN,
 };
 use crate::inline::InlineBytes;
 use crate::record::L7FlowLog;
@@ -57,11 +57,42 @@ enum Dir {
     Skip(Skip),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A request in flight; a free slot has a negative key (Kafka's keys start at 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InFlight {
     correlation_id: u32,
     api_key: i16,
     api_version: i16,
+}
+
+const FREE: InFlight = InFlight {
+    correlation_id: 0,
+    api_key: -1,
+    api_version: 0,
+};
+
+impl Default for InFlight {
+    fn default() -> Self {
+        FREE
+    }
+}
+
+impl InFlight {
+    fn is(&self, id: u32) -> bool {
+        self.api_key >= 0 && self.correlation_id == id
+    }
+}
+
+/// Longest topic name remembered for its id (Kafka allows 249; most are far shorter). Sized so
+/// the session stays within the largest small parser state, which the memory plan counts.
+const KNOWN_NAME: usize = 88;
+
+/// A topic's id and name, from a Metadata response (v10+) on the connection: Fetch v13+ and
+/// Produce v13 name topics by id only.
+#[derive(Debug, Clone, Copy, Default)]
+struct KnownTopic {
+    id: [u8; 16],
+    name: InlineBytes<KNOWN_NAME>,
 }
 
 /// Kafka state of one connection.
@@ -70,11 +101,12 @@ pub struct KafkaSession {
     dir: [Dir; 2],
     head: [Option<(u64, u32)>; 2],
     resync: [bool; 2],
-    in_flight: [Option<InFlight>; IN_FLIGHT],
+    in_flight: [InFlight; IN_FLIGHT],
     next: u8,
     /// The connection's client id (FNV-1a) and last correlation id: a client keeps the one and
     /// counts up the other, which tells a message head from body bytes after a gap.
     client: Option<(u32, u32)>,
+    known: KnownTopic,
 }
 
 fn fnv1a(b: &[u8]) -> u32 {
@@ -215,12 +247,8 @@ impl KafkaSession {
     /// A response to a request this session saw in flight.
     fn knows(&self, b: &[u8]) -> bool {
         let mut r = Reader::at(b, SIZE_LEN);
-        r.u32().is_some_and(|id| {
-            self.in_flight
-                .iter()
-                .flatten()
-                .any(|f| f.correlation_id == id)
-        })
+        r.u32()
+            .is_some_and(|id| self.in_flight.iter().any(|f| f.is(id)))
     }
 
     /// `h` could be the next request of this connection's client.
@@ -232,15 +260,32 @@ impl KafkaSession {
 
     fn remember(&mut self, f: InFlight) {
         let i = usize::from(self.next) % IN_FLIGHT;
-        self.in_flight[i] = Some(f);
+        self.in_flight[i] = f;
         self.next = ((i + 1) % IN_FLIGHT) as u8;
     }
 
     fn take(&mut self, id: u32) -> Option<InFlight> {
-        self.in_flight
-            .iter_mut()
-            .find(|f| f.is_some_and(|f| f.correlation_id == id))
-            .and_then(Option::take)
+        let f = self.in_flight.iter_mut().find(|f| f.is(id))?;
+        Some(std::mem::replace(f, FREE))
+    }
+
+    /// How a row names `topic`: by the name its id was given on this connection, if it came by
+    /// id alone.
+    fn topic_name(&self, topic: &Topic<'_>) -> Option<InlineBytes<KNOWN_NAME>> {
+        let id = topic.id().filter(|_| topic.name().is_empty())?;
+        (id == self.known.id && !self.known.name.is_empty()).then_some(self.known.name)
+    }
+
+    /// Remembers the id and name of a Metadata response's topic.
+    fn learn(&mut self, topic: &Topic<'_>) {
+        if let (Some(id), name) = (topic.id(), topic.name()) {
+            if !name.is_empty() && name.len() <= KNOWN_NAME && id != [0; 16] {
+                self.known = KnownTopic {
+                    id,
+                    name: InlineBytes::from_slice(name),
+                };
+            }
+        }
     }
 
     fn request(&mut self, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) -> bool {
@@ -261,6 +306,8 @@ impl KafkaSession {
             Records::Unread => x.count(COUNTER_COMPRESSED_UNREAD),
             Records::Absent | Records::Plain(_) => {}
         }
+        let known = self.topic_name(&body.topic);
+        let topic = known.as_ref().map_or(body.topic.bytes(), |n| n.as_bytes());
         let tags = &x.settings().tags;
         let fill = |row: &mut L7FlowLog| {
             if let Some(name) = super::wire::api_name(h.api_key) {
@@ -269,11 +316,11 @@ impl KafkaSession {
             row.request_id = Some(h.correlation_id);
             let _ = write!(row.version, "{}", h.api_version);
             row.request_length = i64::from(h.size);
-            row.request_domain.push_lossy(body.topic.bytes());
+            row.request_domain.push_lossy(topic);
             if let Some(p) = body.partition {
-                push_topic_partition(&mut row.endpoint, body.topic.bytes(), p);
+                push_topic_partition(&mut row.endpoint, topic, p);
                 if let Some(o) = body.offset {
-                    row.request_resource.push_lossy(body.topic.bytes());
+                    row.request_resource.push_lossy(topic);
                     let _ = write!(row.request_resource, "-{p}:{o}");
                 }
             }
@@ -318,6 +365,11 @@ impl KafkaSession {
                 Default::default()
             }
         };
+        if req.is_some_and(|f| f.api_key == API_METADATA) {
+            self.learn(&body.topic);
+        }
+        let known = self.topic_name(&body.topic);
+        let topic = known.as_ref().map_or(body.topic.bytes(), |n| n.as_bytes());
         x.response_at(ts, seq, Pairing::Key(id), msg.len() as u32, |row| {
             row.response_length = i64::from(size);
             if row.request_type.is_empty() {
@@ -328,17 +380,17 @@ impl KafkaSession {
             }
             if let (Some(p), false) = (body.partition, body.topic.is_empty()) {
                 if row.endpoint.is_empty() {
-                    push_topic_partition(&mut row.endpoint, body.topic.bytes(), p);
+                    push_topic_partition(&mut row.endpoint, topic, p);
                 }
                 if row.request_resource.is_empty() {
                     if let Some(o) = body.offset {
-                        row.request_resource.push_lossy(body.topic.bytes());
+                        row.request_resource.push_lossy(topic);
                         let _ = write!(row.request_resource, "-{p}:{o}");
                     }
                 }
             }
             if row.request_domain.is_empty() {
-                row.request_domain.push_lossy(body.topic.bytes());
+                row.request_domain.push_lossy(topic);
             }
             if body.no_error {
                 row.response_status = ResponseStatus::Ok.code();

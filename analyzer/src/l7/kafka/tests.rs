@@ -791,3 +791,63 @@ fn offset_fetch_errors_of_the_group_and_partitions() {
         assert_eq!(s(&r.endpoint), "orders-0", "v{version}");
     }
 }
+#[test]
+fn topics_named_by_id_take_the_name_metadata_gave_them() {
+    let mut t = talk();
+    t.tcp(
+        0.0,
+        true,
+        &request(ApiKey::Metadata, 12, 1, &MetadataRequest::default()),
+    );
+    let meta = MetadataResponse::default().with_topics(vec![
+        metadata_response::MetadataResponseTopic::default()
+            .with_name(Some(topic("zqy-test")))
+            .with_topic_id(uuid::Uuid::from_u128(TOPIC_ID)),
+    ]);
+    t.tcp(1.0, false, &response(ApiKey::Metadata, 12, 1, &meta));
+    t.tcp(2.0, true, &request(ApiKey::Fetch, 13, 2, &fetch(13)));
+    // Another topic's id: not known here.
+    let other = fetch_request::FetchTopic::default()
+        .with_topic_id(uuid::Uuid::from_u128(7))
+        .with_partitions(vec![
+            fetch_request::FetchPartition::default().with_fetch_offset(1)
+        ]);
+    t.tcp(
+        3.0,
+        true,
+        &request(
+            ApiKey::Fetch,
+            13,
+            3,
+            &FetchRequest::default().with_topics(vec![other]),
+        ),
+    );
+    let rows = t.finish().l7;
+    let fetches: Vec<_> = rows
+        .iter()
+        .filter(|r| s(&r.request_type) == "Fetch")
+        .map(|r| {
+            (
+                s(&r.request_domain).to_string(),
+                s(&r.request_resource).to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fetches,
+        [
+            ("zqy-test".to_string(), "zqy-test-0:36".to_string()),
+            (
+                "AAAAAAAAAAAAAAAAAAAABw".to_string(),
+                "AAAAAAAAAAAAAAAAAAAABw-0:1".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn session_stays_within_the_largest_small_state() {
+    // The memory plan counts the largest small parser state (336 bytes when this was written:
+    // every flow has one parser); the topic name remembered is sized to stay within it.
+    assert!(std::mem::size_of::<KafkaSession>() <= 336);
+}

@@ -210,6 +210,7 @@ const VERSIONS: [(i16, i16); 93] = [
 
 pub const API_PRODUCE: i16 = 0;
 pub const API_FETCH: i16 = 1;
+pub const API_METADATA: i16 = 3;
 pub const API_API_VERSIONS: i16 = 18;
 
 /// The name of API key `key`.
