@@ -3,10 +3,10 @@
 //! into target/test-npm) as both the server and the client (`tests/clients/triple_peer.js`), the
 //! server in one namespace, the client in another, the server's port mirrored to the interface
 //! `tapflow run` captures (`netns::SpanLab`). The client calls service `org.demo.Greeter`,
-//! version 1.0.0, over HTTP/2 with the Triple protocol: `greet` three times and `fail`, which
-//! the server refuses with NOT_FOUND (HTTP 404, its message in a JSON body). The rows must be
-//! Triple rows (DeepFlow's id 49) with the service version as their version, the refusal's
-//! message as its exception, and the flow a Triple flow.
+//! version 1.0.0, with the Triple protocol over HTTP/2, and again over HTTP/1.1 (Triple's unary
+//! form): `greet` three times and `fail`, which the server refuses with NOT_FOUND (HTTP 404, its
+//! message in a JSON body). The rows must be Triple rows (DeepFlow's id 49) with the service
+//! version as their version, the refusal's message as its exception, and the flow a Triple flow.
 //! Needs root and Node.js (scripts/test.sh installs the packages).
 
 use std::process::Stdio;
@@ -20,36 +20,62 @@ use live_support::{
 };
 use netns::{is_root, SpanLab};
 
-const PORT: u16 = 50071;
-
 #[test]
 fn triple_calls_and_a_refusal_are_logged_with_their_service_version() {
+    triple_over("2", 50071, "tr", "Triple");
+}
+
+#[test]
+fn triple_over_http1_is_logged_as_triple() {
+    // HTTP/1.1 is HTTP's parser: HTTP must be on (it is by default).
+    triple_over("1.1", 50072, "t1", "HTTP, Triple");
+}
+
+/// The calls over HTTP `http` ("2" or "1.1") to a server on `port`, in lab `tag`, with
+/// `protocols` enabled.
+fn triple_over(http: &str, port_number: u16, tag: &str, protocols: &str) {
     let Some(modules) = npm_modules("@apachedubbo/dubbo-node").filter(|_| is_root()) else {
         eprintln!(
             "skipped: needs root, node and @apachedubbo/dubbo-node (scripts/test.sh installs them)"
         );
         return;
     };
-    let dir = std::env::temp_dir().join(format!("tapflow-triple-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tapflow-triple-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let lab = SpanLab::new("tr");
+    let lab = SpanLab::new(tag);
     let script = client_script("triple_peer.js");
-    let port = PORT.to_string();
+    let port = port_number.to_string();
     let _server = Killed(
-        lab.in_server(&["node", &script, &modules, "serve", lab.server_ip, &port])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("triple server"),
+        lab.in_server(&[
+            "node",
+            &script,
+            &modules,
+            "serve",
+            lab.server_ip,
+            &port,
+            http,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("triple server"),
     );
-    wait_until("triple server", 15, || lab.server_port_open(PORT));
+    wait_until("triple server", 15, || lab.server_port_open(port_number));
     // Naming Triple turns HTTP/2 on, as in DeepFlow.
-    let config = protocols_config(&dir, "Triple");
+    let config = protocols_config(&dir, protocols);
     let out = dir.join("live");
     let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
     wait_capturing(&mut run, &out);
-    client_ok(lab.in_client(&["node", &script, &modules, "client", lab.server_ip, &port]));
+    client_ok(lab.in_client(&[
+        "node",
+        &script,
+        &modules,
+        "client",
+        lab.server_ip,
+        &port,
+        http,
+    ]));
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
 
     let rows = l7_rows(&out);
@@ -92,7 +118,7 @@ fn triple_calls_and_a_refusal_are_logged_with_their_service_version() {
     let flow: serde_json::Value = l4
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
-        .find(|r| r["server_port"] == PORT)
+        .find(|r| r["server_port"] == port_number)
         .expect("the Triple flow");
     assert_eq!(flow["l7_protocol_str"], "Triple", "{flow}");
     lab.cleanup();

@@ -2,19 +2,22 @@
 // JavaScript implementation (@apachedubbo/dubbo and @apachedubbo/dubbo-node from npm, installed
 // by scripts/install-build-deps.sh into target/test-npm).
 //
-//   node triple_peer.js MODULES serve HOST PORT    org.demo.Greeter version 1.0.0 over HTTP/2:
-//                                                  greet answers, fail throws NOT_FOUND
-//   node triple_peer.js MODULES client HOST PORT   greet three times and fail once over HTTP/2,
-//                                                  with the Triple protocol (its own unary form,
-//                                                  JSON); prints OK when every answer is as
-//                                                  expected
+//   node triple_peer.js MODULES serve HOST PORT [HTTP]   org.demo.Greeter version 1.0.0 over
+//                                                        HTTP/2 (HTTP "2", the default) or
+//                                                        HTTP/1.1 ("1.1"): greet answers, fail
+//                                                        throws NOT_FOUND
+//   node triple_peer.js MODULES client HOST PORT [HTTP]  greet three times and fail once, with
+//                                                        the Triple protocol (its own unary
+//                                                        form, JSON); prints OK when every
+//                                                        answer is as expected
 "use strict";
 
-const [modules, mode, host, port] = process.argv.slice(2);
+const [modules, mode, host, port, httpVersion = "2"] = process.argv.slice(2);
 const need = (m) => require(`${modules}/${m}`);
 const { createPromiseClient, DubboError, Code } = need("@apachedubbo/dubbo");
 const { createDubboTransport, dubboNodeAdapter } = need("@apachedubbo/dubbo-node");
 const { MethodKind, StringValue } = need("@bufbuild/protobuf");
+const http = require("http");
 const http2 = require("http2");
 
 const Greeter = {
@@ -29,7 +32,7 @@ const service = { serviceVersion: "1.0.0", serviceGroup: "dubbo" };
 async function client() {
   const transport = createDubboTransport({
     baseUrl: `http://${host}:${port}`,
-    httpVersion: "2",
+    httpVersion,
     useBinaryFormat: false,
   });
   const greeter = createPromiseClient(Greeter, transport, service);
@@ -59,7 +62,8 @@ function serve() {
       },
       service,
     );
-  http2.createServer(dubboNodeAdapter({ routes })).listen(Number(port), host);
+  const server = httpVersion === "1.1" ? http.createServer : http2.createServer;
+  server(dubboNodeAdapter({ routes })).listen(Number(port), host);
 }
 
 if (mode === "serve") {

@@ -186,7 +186,9 @@ impl<'a> Exchange<'a> {
 
     /// The flow is `p`, another protocol this parser reads (HTTP/2 carrying gRPC).
     pub fn upgrade(&mut self, p: L7Protocol) {
-        if p.parser() == Some(self.kind) {
+        // Triple is carried by HTTP/2 and, in its own unary form, by HTTP/1.1 as well.
+        let triple_over_http1 = p == L7Protocol::Triple && self.kind == ParserKind::Http1;
+        if p.parser() == Some(self.kind) || triple_over_http1 {
             self.upgraded = Some(p);
         }
     }

@@ -15,3 +15,6 @@ pub use wire::{
 
 pub mod session;
 pub use session::Http1Session;
+
+#[cfg(test)]
+mod session_tests;

@@ -6,9 +6,16 @@
 //! Interim 1xx responses are not answers (except 101, after which the connection carries another
 //! protocol and is no longer parsed; likewise a 2xx to CONNECT). A response to HEAD has no body.
 //! After a gap the direction waits for a segment that starts a message.
+//!
+//! A request naming a Dubbo service version (`tri-service-version`) is Triple in its unary form
+//! over HTTP/1.1 (Dubbo 3.3, dubbo-js): a Triple row as over HTTP/2 (service, path, version), its
+//! error's JSON `message` as the exception, and the flow a Triple flow.
 
 use super::super::exchange::{Exchange, Pairing, RequestId};
+use super::super::http2::response::json_message;
+use super::super::http2::session::{make_triple, TRIPLE_VERSION};
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
+use super::super::protocol::L7Protocol;
 use super::super::{tags, Probe, ResponseStatus};
 use super::wire::{
     endpoint, header, parse_request, parse_response, probe, Body, ChunkedSkipper, Parsed,
@@ -226,6 +233,7 @@ impl Http1Session {
         let cfg = x.settings();
         let (head, rest) = buf.split_at(h.head_len);
         let body = body_bytes(rest, h.body);
+        let triple = header(h.headers, TRIPLE_VERSION);
         let id = x.request(None, h.head_len as u32, |row| {
             row.request_type.push_lossy(h.method.as_bytes());
             if let Some(host) = header(h.headers, "host") {
@@ -247,7 +255,13 @@ impl Http1Session {
             tags::extract(&cfg.tags, true, |n| header(h.headers, n), row);
             tags::custom(&cfg.custom_fields.http, |n| header(h.headers, n), row);
             cfg.raw.request(head, body, row);
+            if let Some(version) = triple {
+                make_triple(row, h.path.as_bytes(), version);
+            }
         });
+        if triple.is_some() {
+            x.upgrade(L7Protocol::Triple);
+        }
         // The body's first bytes come in a later segment: they are added when they come.
         let later = body.is_empty() && !matches!(h.body, Body::None | Body::Length(0));
         self.body_of = (later && cfg.raw.error_request_payload > 0).then_some(id);
@@ -301,7 +315,12 @@ impl Http1Session {
             row.response_code = Some(i32::from(h.status));
             row.response_status = status.code();
             if status != ResponseStatus::Ok {
-                row.response_exception.push_lossy(h.reason.as_bytes());
+                // A Triple error's message is in its JSON body (when it came with the head).
+                let triple = row.l7_protocol == L7Protocol::Triple.id();
+                match json_message(body).filter(|_| triple) {
+                    Some(m) => row.response_exception.push_lossy(m),
+                    None => row.response_exception.push_lossy(h.reason.as_bytes()),
+                }
             }
             if row.version.is_empty() {
                 row.version

@@ -104,7 +104,7 @@ fn write(
 
 /// The string value of the first `"message"` key of a JSON body (as written: escapes are kept),
 /// as far as it was captured: Triple's unary errors (`{"code":"not_found","message":"..."}`).
-pub(super) fn json_message(body: &[u8]) -> Option<&[u8]> {
+pub(crate) fn json_message(body: &[u8]) -> Option<&[u8]> {
     const KEY: &[u8] = b"\"message\"";
     let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
     let rest = body[at..].trim_ascii_start().strip_prefix(b":")?;

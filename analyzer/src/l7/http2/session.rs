@@ -281,11 +281,11 @@ fn fill_request(
 }
 
 /// The header of a Triple request (Dubbo 3): the Dubbo service version it calls.
-const TRIPLE_VERSION: &str = "tri-service-version";
+pub(crate) const TRIPLE_VERSION: &str = "tri-service-version";
 
 /// Triple's fields of a request row, as DeepFlow writes them: gRPC's, the protocol Triple and the
 /// service version (`tri-service-version`) as version.
-fn make_triple(row: &mut L7FlowLog, path: &[u8], version: &[u8]) {
+pub(crate) fn make_triple(row: &mut L7FlowLog, path: &[u8], version: &[u8]) {
     row.request_type.clear();
     row.l7_protocol = L7Protocol::Triple.id();
     row.l7_protocol_str = L7Protocol::Triple.name();
