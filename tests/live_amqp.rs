@@ -20,10 +20,7 @@ type Row = (String, String, u64, u64, Option<i64>);
 #[test]
 fn rabbitmq_workload_is_logged() {
     let server = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-    let pika = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import pika"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let pika = live_support::python_has("pika");
     if !is_root() || !have(server) || !pika {
         eprintln!(
             "skipped: needs root, rabbitmq-server and python3-pika (scripts/test.sh installs them)"

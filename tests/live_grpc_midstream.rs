@@ -49,10 +49,7 @@ fn finish(c: std::process::Child) -> (u64, Vec<i64>) {
 
 #[test]
 fn grpc_rows_after_joining_a_connection_mid_stream() {
-    let grpcio = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import grpc"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let grpcio = live_support::python_has("grpc");
     if !is_root() || !have("python3") || !grpcio {
         eprintln!("skipped: needs root and python3-grpcio (scripts/test.sh installs it)");
         return;

@@ -11,7 +11,6 @@
 //! root and the confluent-kafka wheel (scripts/test.sh installs it).
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 mod live_support;
 mod netns;
@@ -47,11 +46,7 @@ fn api_name(key: &str) -> &'static str {
 
 #[test]
 fn librdkafka_client_and_broker_are_logged() {
-    let have_client = std::process::Command::new(PYTHON)
-        .args(["-c", "import confluent_kafka"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let have_client = live_support::python_has("confluent_kafka");
     if !is_root() || !have_client {
         eprintln!("skipped: needs root and confluent-kafka (scripts/test.sh installs it)");
         return;

@@ -23,14 +23,6 @@ use netns::{is_root, SpanLab};
 /// Debian's interpreter, where python3-pymongo is installed.
 const PYTHON: &str = "/usr/bin/python3";
 
-fn have_module(module: &str) -> bool {
-    std::process::Command::new(PYTHON)
-        .args(["-c", &format!("import {module}")])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn pymongo_workload_is_logged() {
     workload_is_logged("mg", None);
@@ -43,7 +35,7 @@ fn zlib_compressed_workload_is_logged_the_same() {
 
 #[test]
 fn snappy_compressed_workload_is_logged_the_same() {
-    if !have_module("snappy") {
+    if !live_support::python_has("snappy") {
         eprintln!("skipped: needs python3-snappy (scripts/test.sh installs it)");
         return;
     }
@@ -52,7 +44,7 @@ fn snappy_compressed_workload_is_logged_the_same() {
 
 #[test]
 fn zstd_compressed_workload_is_logged_the_same() {
-    if !have_module("zstandard") {
+    if !live_support::python_has("zstandard") {
         eprintln!("skipped: needs python3-zstandard (scripts/test.sh installs it)");
         return;
     }
@@ -61,7 +53,7 @@ fn zstd_compressed_workload_is_logged_the_same() {
 
 /// The workload against the responder in lab `name`, the driver asking for `compressors`.
 fn workload_is_logged(name: &str, compressors: Option<&str>) {
-    if !is_root() || !have_module("pymongo") {
+    if !is_root() || !live_support::python_has("pymongo") {
         eprintln!("skipped: needs root and python3-pymongo (scripts/test.sh installs them)");
         return;
     }

@@ -23,11 +23,7 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[test]
 fn pulsar_client_is_logged() {
-    let have_client = std::process::Command::new(PYTHON)
-        .args(["-c", "import pulsar"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let have_client = live_support::python_has("pulsar");
     if !is_root() || !have_client {
         eprintln!("skipped: needs root and pulsar-client (scripts/test.sh installs it)");
         return;

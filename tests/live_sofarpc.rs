@@ -20,16 +20,9 @@ use netns::{is_root, SpanLab};
 const PY: &str = "/usr/bin/python3";
 const PORT: u16 = 12200;
 
-fn has_anthunder() -> bool {
-    std::process::Command::new(PY)
-        .args(["-c", "import anthunder"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn calls_and_their_errors_are_logged_with_the_clients_trace_ids() {
-    if !is_root() || !has_anthunder() {
+    if !is_root() || !live_support::python_has("anthunder") {
         eprintln!("skipped: needs root and anthunder (scripts/test.sh installs it)");
         return;
     }

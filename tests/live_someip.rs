@@ -23,14 +23,6 @@ use netns::{is_root, SpanLab};
 const TCP_SERVICE: u64 = 0x1234;
 const UDP_SERVICE: u64 = 0x1235;
 
-fn someipy() -> bool {
-    Command::new("/usr/bin/python3")
-        .args(["-c", "import someipy.service_discovery"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// tshark's `fields` of the frames `filter` selects in `pcap` (not those quoted by ICMP errors),
 /// with the SOME/IP ports decoded as SOME/IP; every occurrence of a field, `;`-separated.
 fn tshark_fields(pcap: &std::path::Path, filter: &str, fields: &[&str]) -> String {
@@ -126,7 +118,11 @@ fn tshark_sd_entries(pcap: &std::path::Path) -> std::collections::HashMap<(Strin
 
 #[test]
 fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
-    if !is_root() || !someipy() || !have("tcpdump") || !have("tshark") {
+    if !is_root()
+        || !live_support::python_has("someipy.service_discovery")
+        || !have("tcpdump")
+        || !have("tshark")
+    {
         eprintln!(
             "skipped: needs root, someipy, tcpdump and tshark (scripts/test.sh installs them)"
         );

@@ -19,16 +19,9 @@ use netns::{is_root, SpanLab};
 
 const PY: &str = "/usr/bin/python3";
 
-fn has_pyzmq() -> bool {
-    std::process::Command::new(PY)
-        .args(["-c", "import zmq"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn req_rep_pub_sub_and_a_refused_login_are_logged() {
-    if !is_root() || !has_pyzmq() {
+    if !is_root() || !live_support::python_has("zmq") {
         eprintln!("skipped: needs root and python3-zmq (scripts/test.sh installs it)");
         return;
     }

@@ -16,6 +16,16 @@ impl Drop for Killed {
     }
 }
 
+/// Does Debian's python3 import `module` (a client library the test command installs)?
+pub(crate) fn python_has(module: &str) -> bool {
+    Command::new("/usr/bin/python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Is `cmd` on the PATH (or an existing path)?
 pub(crate) fn have(cmd: &str) -> bool {
     Path::new(cmd).exists()
