@@ -1,6 +1,7 @@
 //! `tapflow trace`, the eBPF syscall tracer, against real processes on loopback: Python's
 //! http.server and curl (HTTP/1), Python's ssl server and curl over TLS (plaintext through the
-//! OpenSSL uprobes), redis-server and redis-cli, 1,000 requests from 8 curl processes; and
+//! OpenSSL uprobes), redis-server and redis-cli, librdkafka's client and mock broker (Kafka, its
+//! compressed batches read from the syscalls' data), 1,000 requests from 8 curl processes; and
 //! without privileges (exit code 2, the missing piece named). Every request must appear once as
 //! seen by the client process (c-p) and once by the server process (s-p), each row naming both
 //! processes. After each run no tracer program is left loaded. Needs root (scripts/test.sh runs
@@ -227,6 +228,75 @@ fn redis_commands_from_redis_cli_are_logged() {
             .cloned()
             .collect();
         assert_processes(&redis, "redis-cli", "redis-server");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kafka_between_librdkafka_threads_is_logged_with_compressed_batches_read() {
+    // librdkafka's client and its mock broker (tests/clients/kafka_mock.py) in one process: the
+    // client's broker threads (`rdk:broker1`) and the mock's (`rdk:mock`) are the two sides.
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !live_support::python_has("confluent_kafka") {
+        return;
+    }
+    let dir = temp("kafka");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    let res = Command::new("/usr/bin/python3")
+        .arg(live_support::client_script("kafka_mock.py"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("kafka_mock.py");
+    assert!(res.status.success());
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    let truth: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("script's JSON");
+    let (status, rows, _) = trace.stop();
+    assert!(status.success());
+    let port: u16 = s(&truth, "bootstrap")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("bootstrap port");
+    let sides = by_side(&rows, port);
+    let wanted = |api: &str| -> usize {
+        let key = match api {
+            "Produce" => "0",
+            "Fetch" => "1",
+            "JoinGroup" => "11",
+            "SyncGroup" => "14",
+            _ => "8", // OffsetCommit
+        };
+        truth["requests"][key].as_u64().unwrap_or(0) as usize
+    };
+    for side in ["c-p", "s-p"] {
+        let kafka: Vec<&Value> = sides[side]
+            .iter()
+            .filter(|r| s(r, "l7_protocol_str") == "Kafka")
+            .collect();
+        // The data calls and the group calls, each as the broker counted them.
+        for api in ["Produce", "Fetch", "JoinGroup", "SyncGroup", "OffsetCommit"] {
+            let n = kafka
+                .iter()
+                .filter(|r| s(r, "request_type") == api && r["type"] != 1)
+                .count();
+            assert_eq!(n, wanted(api), "{side} {api}");
+        }
+        // Every codec's batch gives its first record's trace id, as on the wire.
+        for (ci, codec) in ["none", "gzip", "snappy", "lz4", "zstd"].iter().enumerate() {
+            let trace = format!("{:08x}{:024x}", 0xC0DE_C000u32 + ci as u32, 0);
+            assert!(
+                kafka
+                    .iter()
+                    .any(|r| s(r, "request_type") == "Produce" && s(r, "trace_id") == trace),
+                "{side} {codec}: {kafka:#?}"
+            );
+        }
+        for r in &kafka {
+            assert!(s(r, "process_kname_0").starts_with("rdk:broker"), "{r}");
+            assert_eq!(s(r, "process_kname_1"), "rdk:mock", "{r}");
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
