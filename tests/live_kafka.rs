@@ -20,30 +20,6 @@ use netns::{is_root, SpanLab};
 const PYTHON: &str = "/usr/bin/python3";
 const SPAN: &str = "00f067aa0ba902b7";
 
-/// Kafka's names of the API keys the clients use.
-fn api_name(key: &str) -> &'static str {
-    match key {
-        "0" => "Produce",
-        "1" => "Fetch",
-        "2" => "ListOffsets",
-        "3" => "Metadata",
-        "8" => "OffsetCommit",
-        "9" => "OffsetFetch",
-        "10" => "FindCoordinator",
-        "11" => "JoinGroup",
-        "12" => "Heartbeat",
-        "13" => "LeaveGroup",
-        "14" => "SyncGroup",
-        "18" => "ApiVersions",
-        "19" => "CreateTopics",
-        "22" => "InitProducerId",
-        "68" => "ConsumerGroupHeartbeat",
-        "71" => "GetTelemetrySubscriptions",
-        "72" => "PushTelemetry",
-        other => panic!("API key {other}: add its name"),
-    }
-}
-
 #[test]
 fn librdkafka_client_and_broker_are_logged() {
     let have_client = live_support::python_has("confluent_kafka");
@@ -79,7 +55,9 @@ fn librdkafka_client_and_broker_are_logged() {
     // Every request the broker received is a row of its API, and no other.
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for (key, n) in truth["requests"].as_object().expect("requests") {
-        *want.entry(api_name(key).to_string()).or_default() += n.as_u64().unwrap();
+        *want
+            .entry(live_support::kafka_api_name(key).to_string())
+            .or_default() += n.as_u64().unwrap();
     }
     let mut got: BTreeMap<String, u64> = BTreeMap::new();
     for r in rows.iter().filter(|r| r["type"] != 1) {

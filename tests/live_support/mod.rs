@@ -178,3 +178,27 @@ pub(crate) fn port_open(addr: &str) -> bool {
         std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200)).is_ok()
     })
 }
+
+/// Kafka's names of the API keys librdkafka's clients use (the mock broker logs keys).
+pub(crate) fn kafka_api_name(key: &str) -> &'static str {
+    match key {
+        "0" => "Produce",
+        "1" => "Fetch",
+        "2" => "ListOffsets",
+        "3" => "Metadata",
+        "8" => "OffsetCommit",
+        "9" => "OffsetFetch",
+        "10" => "FindCoordinator",
+        "11" => "JoinGroup",
+        "12" => "Heartbeat",
+        "13" => "LeaveGroup",
+        "14" => "SyncGroup",
+        "18" => "ApiVersions",
+        "19" => "CreateTopics",
+        "22" => "InitProducerId",
+        "68" => "ConsumerGroupHeartbeat",
+        "71" => "GetTelemetrySubscriptions",
+        "72" => "PushTelemetry",
+        other => panic!("API key {other}: add its name"),
+    }
+}

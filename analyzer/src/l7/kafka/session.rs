@@ -165,18 +165,26 @@ impl L7Parser for KafkaSession {
         let mut at = 0;
         if self.resync[d] {
             // The reassembly may hand over what followed the loss in one piece: look for the
-            // first message head in it.
-            let start = (0..data.len().saturating_sub(JUDGE_LEN)).find(|&i| {
+            // first message head in it. A head that the data ends inside (a reader that takes
+            // a message's first bytes in a call of their own, as librdkafka's mock broker does)
+            // is kept, to be judged when the rest comes.
+            let found = (0..data.len()).find_map(|i| {
                 let b = &data[i..];
                 if seg.from_client {
-                    plausible_request(b)
-                        && RequestHeader::parse(b).is_some_and(|h| self.continues(&h))
+                    match RequestHeader::judge(b) {
+                        Ok(h) => (plausible_request(b) && self.continues(&h)).then_some((i, true)),
+                        Err(true) => Some((i, false)),
+                        Err(false) => None,
+                    }
+                } else if b.len() < JUDGE_LEN {
+                    Some((i, false))
                 } else {
-                    plausible_response(b) && self.knows(b)
+                    (plausible_response(b) && self.knows(b)).then_some((i, true))
                 }
             });
-            match start {
-                Some(i) => at = i,
+            match found {
+                Some((i, true)) => at = i,
+                Some((i, false)) => return i,
                 None => return data.len(),
             }
             self.resync[d] = false;

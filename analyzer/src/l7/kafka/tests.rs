@@ -433,6 +433,44 @@ fn gap_resynchronises_on_the_next_message() {
 }
 
 #[test]
+fn after_a_gap_a_head_read_on_its_own_is_kept_for_the_rest() {
+    // A reader that takes each message's first 12 bytes in a call of its own (librdkafka's mock
+    // broker, seen by the syscall tracer): after a loss, the next message's head comes alone.
+    for dir_client in [true, false] {
+        let mut t = talk();
+        let big = request(ApiKey::Produce, 9, 1, &produce(1, batch(3000, &[])));
+        let meta = request(ApiKey::Metadata, 12, 2, &MetadataRequest::default());
+        let meta_resp = response(ApiKey::Metadata, 12, 2, &MetadataResponse::default());
+        if dir_client {
+            t.tcp(0.0, true, &big[..12]);
+            t.tcp(0.1, true, &big[12..1000]);
+            t.skip(true, big.len() - 1000);
+            t.tcp(1.0, true, &meta[..12]);
+            t.tcp(1.1, true, &meta[12..]);
+            t.tcp(2.0, false, &meta_resp);
+        } else {
+            t.tcp(0.0, true, &meta);
+            let fetch_resp = response(ApiKey::Fetch, 12, 9, &FetchResponse::default());
+            t.tcp(0.5, false, &fetch_resp[..6]);
+            t.skip(false, fetch_resp.len() - 6);
+            t.tcp(2.0, false, &meta_resp[..6]);
+            t.tcp(2.1, false, &meta_resp[6..]);
+        }
+        let out = t.finish();
+        let meta: Vec<_> = out
+            .l7
+            .iter()
+            .filter(|r| s(&r.request_type) == "Metadata")
+            .collect();
+        assert_eq!(meta.len(), 1, "client side lost: {dir_client}");
+        assert_eq!(
+            meta[0].row_type, TYPE_SESSION,
+            "client side lost: {dir_client}"
+        );
+    }
+}
+
+#[test]
 fn probe_rejects_other_protocols() {
     for p in [
         &b"GET / HTTP/1.1\r\n\r\n"[..],
