@@ -12,4 +12,6 @@ pub mod wire;
 pub use session::KafkaSession;
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod tests;

@@ -13,21 +13,18 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::batch::{record_header, records, Records};
 use super::session::KafkaSession;
 use super::wire::{is_flexible, known_version, response_header_flexible, RequestHeader as Head};
-use crate::l7::decompress::HEAD_MAX;
-use crate::l7::decompress_zstd::ZstdHeads;
 use crate::l7::parser::{L7Parser, Transport};
 use crate::l7::talk::{hostile_talks, s, same_rows_at_every_cut, Talk};
 use crate::l7::{ParserKind, Probe};
 use crate::record::l7::{TYPE_REQUEST, TYPE_SESSION};
 
-fn talk() -> Talk {
+pub(super) fn talk() -> Talk {
     Talk::new(9092)
 }
 
-fn counter(t: &Talk, i: usize) -> u64 {
+pub(super) fn counter(t: &Talk, i: usize) -> u64 {
     t.an.counters().l7.protocol_counter(ParserKind::Kafka, i)
 }
 
@@ -36,7 +33,7 @@ fn topic(name: &'static str) -> TopicName {
 }
 
 /// A request of `key` at `version` with the body `msg`, size-prefixed.
-fn request<M: Encodable>(key: ApiKey, version: i16, corr: i32, msg: &M) -> Vec<u8> {
+pub(super) fn request<M: Encodable>(key: ApiKey, version: i16, corr: i32, msg: &M) -> Vec<u8> {
     let mut b = BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -49,7 +46,7 @@ fn request<M: Encodable>(key: ApiKey, version: i16, corr: i32, msg: &M) -> Vec<u
     framed(&b)
 }
 
-fn response<M: Encodable>(key: ApiKey, version: i16, corr: i32, msg: &M) -> Vec<u8> {
+pub(super) fn response<M: Encodable>(key: ApiKey, version: i16, corr: i32, msg: &M) -> Vec<u8> {
     let mut b = BytesMut::new();
     ResponseHeader::default()
         .with_correlation_id(corr)
@@ -65,12 +62,12 @@ fn framed(b: &[u8]) -> Vec<u8> {
     v
 }
 
-fn batch(value_len: usize, headers: &[(&'static str, &'static str)]) -> Bytes {
+pub(super) fn batch(value_len: usize, headers: &[(&'static str, &'static str)]) -> Bytes {
     batch_in(Compression::None, value_len, headers)
 }
 
 /// A record batch of one record, compressed with `compression`.
-fn batch_in(
+pub(super) fn batch_in(
     compression: Compression,
     value_len: usize,
     headers: &[(&'static str, &'static str)],
@@ -110,7 +107,7 @@ fn batch_in(
     b.freeze()
 }
 
-fn produce(acks: i16, records: Bytes) -> ProduceRequest {
+pub(super) fn produce(acks: i16, records: Bytes) -> ProduceRequest {
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(1500)
@@ -133,7 +130,7 @@ fn traced() -> Bytes {
     )
 }
 
-fn produce_ok(error: i16, offset: i64) -> ProduceResponse {
+pub(super) fn produce_ok(error: i16, offset: i64) -> ProduceResponse {
     ProduceResponse::default().with_responses(vec![
         produce_response::TopicProduceResponse::default()
             .with_name(topic("orders"))
@@ -492,147 +489,7 @@ fn probe_rejects_other_protocols() {
     );
 }
 
-#[test]
-fn record_header_reads_first_record_only_uncompressed() {
-    let b = batch(5, &[("sw8", "1-abc"), ("traceparent", "00-a-b-01")]);
-    let mut head = [0; HEAD_MAX];
-    let Records::Plain(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
-        panic!("plain records");
-    };
-    assert_eq!(record_header(r, "TRACEPARENT"), Some(&b"00-a-b-01"[..]));
-    assert_eq!(record_header(r, "sw8"), Some(&b"1-abc"[..]));
-    assert_eq!(record_header(r, "missing"), None);
-    for cut in 0..b.len() {
-        if let Records::Plain(r) = records(&b[..cut], &mut head, &mut ZstdHeads::default()) {
-            let _ = record_header(r, "traceparent");
-        }
-    }
-}
-
-const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-
-#[test]
-fn compressed_batches_are_read_from_their_head() {
-    // Kafka's codecs as the kafka-protocol crate writes them (flate2, snap, lz4, zstd).
-    for compression in [
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ] {
-        for value_len in [0, 40, 3000] {
-            let b = batch_in(compression, value_len, &[("traceparent", TRACEPARENT)]);
-            let mut head = [0; HEAD_MAX];
-            let Records::Decompressed(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
-                panic!("{compression:?} {value_len}: not decompressed");
-            };
-            assert_eq!(
-                record_header(r, "traceparent"),
-                Some(TRACEPARENT.as_bytes()),
-                "{compression:?} {value_len}"
-            );
-            // Cut anywhere: the header or nothing, never another value, never a panic.
-            for cut in 0..b.len() {
-                if let Records::Decompressed(r) =
-                    records(&b[..cut], &mut head, &mut ZstdHeads::default())
-                {
-                    let v = record_header(r, "traceparent");
-                    assert!(v.is_none() || v == Some(TRACEPARENT.as_bytes()));
-                }
-            }
-        }
-        // A value past the head leaves the header out of reach: no header, no failure.
-        let b = batch_in(compression, 8000, &[("traceparent", TRACEPARENT)]);
-        let mut head = [0; HEAD_MAX];
-        let Records::Decompressed(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
-            panic!("{compression:?}: not decompressed");
-        };
-        assert_eq!(r.len(), HEAD_MAX);
-        assert_eq!(record_header(r, "traceparent"), None);
-    }
-    // Corrupt data of a whole batch is not read.
-    let mut b = batch_in(Compression::Lz4, 40, &[("traceparent", TRACEPARENT)]).to_vec();
-    b[61] ^= 0xff;
-    assert_eq!(
-        records(&b, &mut [0; HEAD_MAX], &mut ZstdHeads::default()),
-        Records::Unread
-    );
-}
-
-#[test]
-fn xerial_framed_snappy_is_read() {
-    // Kafka's Java client writes snappy in xerial's framing: two blocks of literals here, the
-    // record split across them.
-    let plain = batch(40, &[("traceparent", TRACEPARENT)]);
-    let (head, recs) = plain.split_at(61);
-    let mut data = vec![
-        0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1,
-    ];
-    for part in recs.chunks(50) {
-        // A raw snappy block of one literal: the length, then a literal tag (length - 1 in one
-        // extra byte).
-        let block = [&[part.len() as u8, 60 << 2, part.len() as u8 - 1][..], part].concat();
-        data.extend_from_slice(&(block.len() as u32).to_be_bytes());
-        data.extend_from_slice(&block);
-    }
-    let mut b = head.to_vec();
-    b[21..23].copy_from_slice(&2i16.to_be_bytes()); // snappy
-    b[8..12].copy_from_slice(&((61 - 12 + data.len()) as u32).to_be_bytes());
-    b.extend_from_slice(&data);
-    let mut out = [0; HEAD_MAX];
-    let Records::Decompressed(r) = records(&b, &mut out, &mut ZstdHeads::default()) else {
-        panic!("not decompressed");
-    };
-    assert_eq!(r, recs);
-    assert_eq!(
-        record_header(r, "traceparent"),
-        Some(TRACEPARENT.as_bytes())
-    );
-}
-
-#[test]
-fn compressed_produce_rows_carry_trace_ids() {
-    let mut t = talk();
-    let mut corr = 0;
-    for compression in [
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ] {
-        corr += 1;
-        let b = batch_in(compression, 100, &[("traceparent", TRACEPARENT)]);
-        let at = f64::from(corr) * 10.0;
-        t.tcp(at, true, &request(ApiKey::Produce, 9, corr, &produce(1, b)));
-        t.tcp(
-            at + 1.0,
-            false,
-            &response(ApiKey::Produce, 9, corr, &produce_ok(0, 7)),
-        );
-    }
-    // A batch whose data does not decompress.
-    let mut bad = batch_in(Compression::Zstd, 100, &[("traceparent", TRACEPARENT)]).to_vec();
-    bad[61] ^= 0xff;
-    t.tcp(
-        60.0,
-        true,
-        &request(ApiKey::Produce, 9, 9, &produce(1, Bytes::from(bad))),
-    );
-    t.tcp(
-        61.0,
-        false,
-        &response(ApiKey::Produce, 9, 9, &produce_ok(0, 8)),
-    );
-    assert_eq!(counter(&t, 2), 4, "compressed");
-    assert_eq!(counter(&t, 3), 1, "compressed_unread");
-    let rows = t.finish().l7;
-    assert_eq!(rows.len(), 5);
-    for r in &rows[..4] {
-        assert_eq!(s(&r.trace_id), "0af7651916cd43dd8448eb211c80319c");
-        assert_eq!(s(&r.span_id), "b7ad6b7169203331");
-    }
-    assert_eq!(s(&rows[4].trace_id), "");
-}
+pub(super) const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 #[test]
 fn every_cut_gives_the_same_rows() {
