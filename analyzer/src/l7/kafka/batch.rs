@@ -38,6 +38,11 @@ pub enum Records<'a> {
     Unread,
 }
 
+/// Is `batch` a v2 record batch whose records are compressed (they need a head buffer)?
+pub fn is_compressed(batch: &[u8]) -> bool {
+    batch.get(MAGIC_AT) == Some(&2) && batch.get(ATTRIBUTES_AT + 1).is_some_and(|a| a & 0x07 != 0)
+}
+
 /// The records of `batch` (a v2 record batch as far as captured), decompressed into `head` when
 /// the batch is compressed (by `zstd` when in zstd).
 pub fn records<'a>(batch: &'a [u8], head: &'a mut [u8], zstd: &mut ZstdHeads) -> Records<'a> {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::records::Compression;
 
-use super::batch::{record_header, records, Records};
+use super::batch::{is_compressed, record_header, records, Records};
 use super::tests::{
     batch, batch_in, counter, produce, produce_ok, request, response, talk, TRACEPARENT,
 };
@@ -17,6 +17,8 @@ use crate::l7::talk::s;
 #[test]
 fn record_header_reads_first_record_only_uncompressed() {
     let b = batch(5, &[("sw8", "1-abc"), ("traceparent", "00-a-b-01")]);
+    assert!(!is_compressed(&b));
+    assert!(is_compressed(&batch_in(Compression::Lz4, 5, &[])));
     let mut head = [0; HEAD_MAX];
     let Records::Plain(r) = records(&b, &mut head, &mut ZstdHeads::default()) else {
         panic!("plain records");

@@ -302,12 +302,15 @@ impl KafkaSession {
         };
         self.client = Some((fnv1a(h.client_id), h.correlation_id));
         let body = request_body(h.api_key, h.api_version, msg, h.body_at);
+        // The head buffer is zeroed only for a compressed batch.
         let mut head: [u8; HEAD_MAX];
         let records = if body.records.is_empty() {
             Records::Absent
-        } else {
+        } else if batch::is_compressed(body.records) {
             head = [0; HEAD_MAX];
             batch::records(body.records, &mut head, x.zstd())
+        } else {
+            batch::records(body.records, &mut [], x.zstd())
         };
         match records {
             Records::Decompressed(_) => x.count(COUNTER_COMPRESSED),
