@@ -17,6 +17,7 @@
 
 pub mod amqp;
 pub mod app_table;
+pub mod base64;
 pub mod blacklist;
 pub mod config;
 pub mod decompress;

@@ -3,7 +3,9 @@
 //! whose layout puts one near the start. Bodies are read as far as they were captured; a body
 //! cut before the field gives None, never a wrong value.
 
+use super::super::base64::{self, Base64};
 use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
+use crate::inline::InlineBytes;
 
 /// A topic as a message names it: by name, or (Fetch v13+, Produce v13) by id only. An id is
 /// written as Kafka's tools print it (`kafka-topics.sh --describe`: base64url without padding,
@@ -12,7 +14,7 @@ use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
 pub struct Topic<'a> {
     name: &'a [u8],
     id: Option<[u8; 16]>,
-    text: [u8; 22],
+    text: InlineBytes<24>,
 }
 
 impl<'a> Topic<'a> {
@@ -31,7 +33,7 @@ impl<'a> Topic<'a> {
 
     fn set_id(&mut self, r: &mut Reader<'a>) -> Option<()> {
         let id: [u8; 16] = r.bytes(16)?.try_into().ok()?;
-        base64url(&id, &mut self.text);
+        base64::encode(&id, Base64::UrlNoPad, &mut self.text);
         self.id = Some(id);
         Some(())
     }
@@ -49,33 +51,13 @@ impl<'a> Topic<'a> {
     /// The name, or the id's text.
     pub fn bytes(&self) -> &[u8] {
         match self.id {
-            Some(_) if self.name.is_empty() => &self.text,
+            Some(_) if self.name.is_empty() => self.text.as_bytes(),
             _ => self.name,
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.bytes().is_empty()
-    }
-}
-
-/// Base64url without padding (16 bytes give 22 characters).
-fn base64url(src: &[u8], out: &mut [u8]) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut o = 0;
-    for chunk in src.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..=chunk.len() {
-            if let Some(c) = out.get_mut(o) {
-                *c = ALPHABET[(n >> (18 - 6 * k) & 63) as usize];
-            }
-            o += 1;
-        }
     }
 }
 

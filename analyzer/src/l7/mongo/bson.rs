@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::super::base64::{self, Base64};
 use crate::inline::InlineBytes;
 
 /// Deepest nesting rendered (deeper documents print as `{...}`).
@@ -275,7 +276,7 @@ fn render_value<const N: usize>(v: &Value<'_>, out: &mut InlineBytes<N>, depth: 
         }
         Value::Binary(sub, bytes) => {
             let _ = write!(out, "Binary({sub:#x}, ");
-            base64(bytes, out);
+            base64::encode(bytes, Base64::Standard, out);
             out.write_str(")")
         }
         Value::Undefined => out.write_str("undefined"),
@@ -331,24 +332,6 @@ fn hex<const N: usize>(b: &[u8], out: &mut InlineBytes<N>) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for c in b {
         out.push_lossy(&[DIGITS[usize::from(c >> 4)], DIGITS[usize::from(c & 15)]]);
-    }
-}
-
-/// Standard base64 with padding, as the `bson` crate prints binaries.
-fn base64<const N: usize>(b: &[u8], out: &mut InlineBytes<N>) {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in b.chunks(3) {
-        if out.is_truncated() {
-            return;
-        }
-        let v = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        let mut q = [b'='; 4];
-        for (i, c) in q.iter_mut().enumerate().take(chunk.len() + 1) {
-            *c = ABC[((v >> (18 - 6 * i)) & 63) as usize];
-        }
-        out.push_lossy(&q);
     }
 }
 
