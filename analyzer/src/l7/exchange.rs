@@ -5,9 +5,11 @@
 
 use super::config::L7Config;
 use super::decompress_zstd::ZstdHeads;
+use super::kafka::topic_names::TopicNames;
 use super::pending::{PendingEntry, PendingPool, PendingRefs};
 use super::protocol::{L7Protocol, ParserKind};
 use super::stats::{L7Counters, L7Stats};
+use super::worker_state::WorkerState;
 use super::ResponseStatus;
 use crate::flow::{Endpoint, Flow};
 use crate::mirror::{tap_side, CaptureMode};
@@ -49,8 +51,8 @@ pub struct Exchange<'a> {
     pub(super) sink: &'a mut dyn RecordSink,
     /// A row for responses without a pending request.
     pub(super) scratch: &'a mut L7FlowLog,
-    /// The worker's zstd decoder.
-    pub(super) zstd: &'a mut ZstdHeads,
+    /// What the worker's parsers keep across flows.
+    pub(super) shared: &'a mut WorkerState,
     pub(super) ts_ns: u64,
     pub(super) tcp_seq: u32,
     pub(super) is_tls: bool,
@@ -164,7 +166,12 @@ impl<'a> Exchange<'a> {
 
     /// The worker's zstd decoder, for the heads of compressed messages.
     pub fn zstd(&mut self) -> &mut ZstdHeads {
-        self.zstd
+        &mut self.shared.zstd
+    }
+
+    /// The Kafka topic names the worker learned from Metadata responses, on any connection.
+    pub fn kafka_topics(&mut self) -> &mut TopicNames {
+        &mut self.shared.kafka_topics
     }
 
     /// A message that did not decode (the parser resynchronises).

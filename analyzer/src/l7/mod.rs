@@ -41,6 +41,7 @@ pub mod tags;
 #[cfg(test)]
 mod talk;
 pub mod tracker;
+pub mod worker_state;
 
 // One folder per protocol (each listed once in `registry`).
 pub mod dns;

@@ -4,7 +4,6 @@
 
 use super::app_table::{AppTable, Verdict, APP_TABLE_CAPACITY};
 use super::config::L7Config;
-use super::decompress_zstd::{self, ZstdHeads};
 use super::exchange::{emit_timeout, Exchange};
 use super::flow_state::{L7Flow, L7Slab, HOLD_MAX};
 use super::parser::{Hold, Segment, Transport};
@@ -13,6 +12,7 @@ use super::protocol::{L7Protocol, ParserKind};
 use super::reassembly::HoldPool;
 use super::registry::Pools;
 use super::stats::{L7Counters, L7Stats};
+use super::worker_state::WorkerState;
 use super::Probe;
 use crate::flow::{Endpoint, Flow, L7Link};
 use crate::mirror::CaptureMode;
@@ -78,7 +78,7 @@ pub struct L7Tracker {
     parsers: Pools,
     pool: PendingPool,
     scratch: Box<L7FlowLog>,
-    zstd: ZstdHeads,
+    shared: WorkerState,
 }
 
 impl L7Tracker {
@@ -94,7 +94,7 @@ impl L7Tracker {
             parsers: Pools::new(cfg),
             pool: PendingPool::new(cfg.pending_capacity),
             scratch: Box::default(),
-            zstd: ZstdHeads::default(),
+            shared: WorkerState::default(),
         }
     }
 
@@ -104,15 +104,15 @@ impl L7Tracker {
     }
 
     /// Most memory the L7 layer of one worker can take with `cfg` (slots, pending rows, hold
-    /// buffers, every protocol's state pool; reserved up front, touched as used; the zstd
-    /// decoder, allocated at the first zstd frame).
+    /// buffers, every protocol's state pool; reserved up front, touched as used; what parsers
+    /// keep across flows, allocated at first use).
     pub fn memory_bytes(cfg: &L7Config) -> u64 {
         let slot = std::mem::size_of::<L7Flow>() as u64;
         u64::from(cfg.flow_capacity) * slot
             + PendingPool::memory_bytes(cfg.pending_capacity)
             + u64::from(cfg.hold_buffers) * HOLD_MAX as u64
             + Pools::memory_bytes(cfg)
-            + decompress_zstd::MEMORY_BYTES
+            + WorkerState::MEMORY_BYTES
     }
 
     /// The L7 state `flow` links to, if it has a slot (live or not: an address to prefetch).
@@ -259,7 +259,7 @@ impl L7Tracker {
             counters,
             sink,
             scratch: &mut self.scratch,
-            zstd: &mut self.zstd,
+            shared: &mut self.shared,
             ts_ns,
             tcp_seq: tcp_seq.map_or(0, |s| s.0),
             is_tls: kind.desc().tls,
@@ -562,7 +562,7 @@ impl L7Tracker {
             counters,
             sink,
             scratch: &mut self.scratch,
-            zstd: &mut self.zstd,
+            shared: &mut self.shared,
             ts_ns: flow.last_ns(),
             tcp_seq: 0,
             is_tls: st.kind.desc().tls,

@@ -4,7 +4,7 @@
 //! cut before the field gives None, never a wrong value.
 
 use super::super::base64::{self, Base64};
-use super::wire::{is_flexible, Reader, API_FETCH, API_PRODUCE};
+use super::wire::{is_flexible, Reader, API_FETCH, API_METADATA, API_PRODUCE};
 use crate::inline::InlineBytes;
 
 /// A topic as a message names it: by name, or (Fetch v13+, Produce v13) by id only. An id is
@@ -322,8 +322,9 @@ pub fn response_body(key: i16, version: i16, b: &[u8], at: usize) -> ResponseBod
     out
 }
 
-/// Metadata: the first topic whose error code is not 0 (else 0), after the broker list.
-fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'a>) -> Option<()> {
+/// Skips a Metadata response's throttle time, brokers, cluster id and controller id: `r` is left
+/// at the topic array.
+fn skip_to_metadata_topics(v: i16, flex: bool, r: &mut Reader<'_>) -> Option<()> {
     if v >= 3 {
         r.i32()?;
     }
@@ -345,10 +346,14 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
     if v >= 1 {
         r.i32()?; // controller_id
     }
-    let topics = r.array_len(flex)?;
-    // Only the first topic is read: the rest of an entry (partitions) has no bound short of
-    // walking it, and the first error is what the row reports.
-    if topics > 0 {
+    Some(())
+}
+
+/// Metadata: the first topic's error code (0 when the response lists no topic: the brokers
+/// were what was asked for).
+fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'a>) -> Option<()> {
+    skip_to_metadata_topics(v, flex, r)?;
+    if r.array_len(flex)? > 0 {
         let code = r.i16()?;
         out.error_code = Some(code);
         out.topic = Topic::read_name(r, flex)?;
@@ -359,6 +364,54 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
         out.no_error = true;
     }
     Some(())
+}
+
+/// Every topic's name and id in a Metadata response from v10 on (`b` the message from its size
+/// prefix, `at` the body's offset), in order, as far as the message was captured: `visit` is
+/// called for each topic whose name and id were read (a topic cut inside its partitions still
+/// counts). Bounded by the bytes: each entry read takes some.
+pub fn metadata_topics<'a>(
+    version: i16,
+    b: &'a [u8],
+    at: usize,
+    mut visit: impl FnMut([u8; 16], &'a [u8]),
+) {
+    if version < 10 {
+        return;
+    }
+    let flex = is_flexible(API_METADATA, version);
+    let mut r = Reader::at(b, at);
+    let _ = (|| -> Option<()> {
+        skip_to_metadata_topics(version, flex, &mut r)?;
+        for _ in 0..r.array_len(flex)? {
+            r.i16()?; // error_code
+            let name = r.string(flex)?;
+            let id: [u8; 16] = r.bytes(16)?.try_into().ok()?;
+            visit(id, name);
+            r.i8()?; // is_internal
+            for _ in 0..r.array_len(flex)? {
+                r.skip(2 + 4 + 4)?; // error_code, partition_index, leader_id
+                if version >= 7 {
+                    r.i32()?; // leader_epoch
+                }
+                let lists = if version >= 5 { 3 } else { 2 }; // replicas, isr, offline
+                for _ in 0..lists {
+                    let n = r.array_len(flex)? as usize;
+                    r.skip(n.checked_mul(4)?)?;
+                }
+                if flex {
+                    r.tagged_fields()?;
+                }
+            }
+            if version >= 8 {
+                r.i32()?; // topic_authorized_operations
+            }
+            if flex {
+                r.tagged_fields()?;
+            }
+        }
+        Some(())
+    })();
 }
 
 /// OffsetFetch: the group's error code (the top-level one up to v7, the first group's from v8),

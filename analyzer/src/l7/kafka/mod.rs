@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod body;
 pub mod session;
+pub mod topic_names;
 pub mod wire;
 
 pub use session::KafkaSession;
@@ -15,3 +16,5 @@ pub use session::KafkaSession;
 mod batch_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;

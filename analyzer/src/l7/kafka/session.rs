@@ -6,7 +6,9 @@
 //! API version, request_domain = the topic, endpoint = `topic-partition` and request_resource =
 //! `topic-partition:offset` (Fetch: the offset asked for; Produce: the base offset the response
 //! reports), the attribute `group_id` = the consumer group of a group call (as DeepFlow),
-//! request_length / response_length = the message size (without the 4-byte prefix),
+//! request_length / response_length = the message size (without the 4-byte prefix). A topic
+//! named by id only (Fetch v13+, Produce v13) is named by the name the worker learned for the id
+//! from a Metadata response on any connection ([`super::topic_names`]), else by the id's text;
 //! response_code = the error code (Produce/Fetch/ListOffsets/OffsetCommit: the first
 //! partition's; Fetch v7+: the top-level one first; OffsetFetch: the group's, else the first
 //! failed partition's; Metadata: the first topic's; CreateTopics / DeleteTopics: the first
@@ -33,7 +35,8 @@ use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::tags;
 use super::super::{Probe, ResponseStatus};
 use super::batch::{self, record_header, Records};
-use super::body::{error_name, request_body, response_body, Topic};
+use super::body::{error_name, metadata_topics, request_body, response_body, Topic};
+use super::topic_names::NAME_MAX;
 use super::wire::{
     known_version, response_header_flexible, Reader, RequestHeader, API_METADATA, API_PRODUCE,
     MAX_MESSAGE, SIZE_LEN,
@@ -83,18 +86,6 @@ impl InFlight {
     }
 }
 
-/// Longest topic name remembered for its id (Kafka allows 249; most are far shorter). Sized so
-/// the session stays within the largest small parser state, which the memory plan counts.
-const KNOWN_NAME: usize = 88;
-
-/// A topic's id and name, from a Metadata response (v10+) on the connection: Fetch v13+ and
-/// Produce v13 name topics by id only.
-#[derive(Debug, Clone, Copy, Default)]
-struct KnownTopic {
-    id: [u8; 16],
-    name: InlineBytes<KNOWN_NAME>,
-}
-
 /// Kafka state of one connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KafkaSession {
@@ -106,7 +97,6 @@ pub struct KafkaSession {
     /// The connection's client id (FNV-1a) and last correlation id: a client keeps the one and
     /// counts up the other, which tells a message head from body bytes after a gap.
     client: Option<(u32, u32)>,
-    known: KnownTopic,
 }
 
 fn fnv1a(b: &[u8]) -> u32 {
@@ -128,6 +118,13 @@ fn plausible_response(b: &[u8]) -> bool {
     Reader::new(b)
         .u32()
         .is_some_and(|size| (4..=MAX_MESSAGE).contains(&size))
+}
+
+/// How a row names `topic`: by the name the worker learned for its id, if the message named it
+/// by id alone.
+fn topic_name(topic: &Topic<'_>, x: &mut Exchange<'_>) -> Option<InlineBytes<NAME_MAX>> {
+    let id = topic.id().filter(|_| topic.name().is_empty())?;
+    x.kafka_topics().name(&id).map(InlineBytes::from_slice)
 }
 
 fn push_topic_partition(dst: &mut InlineBytes<128>, topic: &[u8], p: i32) {
@@ -277,25 +274,6 @@ impl KafkaSession {
         Some(std::mem::replace(f, FREE))
     }
 
-    /// How a row names `topic`: by the name its id was given on this connection, if it came by
-    /// id alone.
-    fn topic_name(&self, topic: &Topic<'_>) -> Option<InlineBytes<KNOWN_NAME>> {
-        let id = topic.id().filter(|_| topic.name().is_empty())?;
-        (id == self.known.id && !self.known.name.is_empty()).then_some(self.known.name)
-    }
-
-    /// Remembers the id and name of a Metadata response's topic.
-    fn learn(&mut self, topic: &Topic<'_>) {
-        if let (Some(id), name) = (topic.id(), topic.name()) {
-            if !name.is_empty() && name.len() <= KNOWN_NAME && id != [0; 16] {
-                self.known = KnownTopic {
-                    id,
-                    name: InlineBytes::from_slice(name),
-                };
-            }
-        }
-    }
-
     fn request(&mut self, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) -> bool {
         let Some(h) = RequestHeader::parse(msg) else {
             return false;
@@ -317,7 +295,7 @@ impl KafkaSession {
             Records::Unread => x.count(COUNTER_COMPRESSED_UNREAD),
             Records::Absent | Records::Plain(_) => {}
         }
-        let known = self.topic_name(&body.topic);
+        let known = topic_name(&body.topic, x);
         let topic = known.as_ref().map_or(body.topic.bytes(), |n| n.as_bytes());
         let tags = &x.settings().tags;
         let fill = |row: &mut L7FlowLog| {
@@ -376,10 +354,11 @@ impl KafkaSession {
                 Default::default()
             }
         };
-        if req.is_some_and(|f| f.api_key == API_METADATA) {
-            self.learn(&body.topic);
+        if let Some(f) = req.filter(|f| f.api_key == API_METADATA) {
+            let names = x.kafka_topics();
+            metadata_topics(f.api_version, msg, r.at, |id, name| names.learn(id, name));
         }
-        let known = self.topic_name(&body.topic);
+        let known = topic_name(&body.topic, x);
         let topic = known.as_ref().map_or(body.topic.bytes(), |n| n.as_bytes());
         x.response_at(ts, seq, Pairing::Key(id), msg.len() as u32, |row| {
             row.response_length = i64::from(size);

@@ -743,6 +743,6 @@ fn topics_named_by_id_take_the_name_metadata_gave_them() {
 #[test]
 fn session_stays_within_the_largest_small_state() {
     // The memory plan counts the largest small parser state (336 bytes when this was written:
-    // every flow has one parser); the topic name remembered is sized to stay within it.
+    // every flow has one parser); topic names are the worker's, not the session's.
     assert!(std::mem::size_of::<KafkaSession>() <= 336);
 }
