@@ -10,7 +10,7 @@
 //! batch's first record, compressed batches included. Needs
 //! root and the confluent-kafka wheel (scripts/test.sh installs it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod live_support;
 mod netns;
@@ -20,23 +20,33 @@ use netns::{is_root, SpanLab};
 const PYTHON: &str = "/usr/bin/python3";
 const SPAN: &str = "00f067aa0ba902b7";
 
-#[test]
-fn librdkafka_client_and_broker_are_logged() {
+/// What one run of `kafka_mock.py` left: the rows, stats.json and the script's truth.
+struct Run {
+    rows: Vec<serde_json::Value>,
+    stats: serde_json::Value,
+    truth: serde_json::Value,
+}
+
+/// Runs `kafka_mock.py ARGS` in a lab's server namespace while tapflow captures its loopback;
+/// None (skipped) without root or the confluent-kafka wheel.
+fn captured(tag: &str, args: &[&str]) -> Option<Run> {
     let have_client = live_support::python_has("confluent_kafka");
     if !is_root() || !have_client {
         eprintln!("skipped: needs root and confluent-kafka (scripts/test.sh installs it)");
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("tapflow-kafka-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tapflow-kafka-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     // Only the lab's server namespace is used: broker and clients share its loopback.
-    let lab = SpanLab::new("kf");
+    let lab = SpanLab::new(tag);
     let out = dir.join("live");
     let mut run = run_tapflow_in(&lab.server_ns, "lo", 15, None, &out);
     wait_capturing(&mut run, &out);
     let script = live_support::client_script("kafka_mock.py");
-    let res = lab.in_server(&[PYTHON, &script]).output().expect("kafka");
+    let mut argv = vec![PYTHON, script.as_str()];
+    argv.extend_from_slice(args);
+    let res = lab.in_server(&argv).output().expect("kafka");
     assert!(
         res.status.success(),
         "kafka_mock.py: {}",
@@ -46,24 +56,47 @@ fn librdkafka_client_and_broker_are_logged() {
     let truth: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("script's JSON");
     assert!(run.wait().expect("wait").success(), "tapflow run failed");
-    assert_eq!(truth["consumed"], 17, "{truth}");
+    let found = Run {
+        rows: l7_rows(&out),
+        stats: stats(&out),
+        truth,
+    };
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(found)
+}
 
-    let rows = l7_rows(&out);
-    let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
-    assert!(rows.iter().all(|r| r["l7_protocol"] == 100));
+fn text(r: &serde_json::Value, k: &str) -> String {
+    r[k].as_str().unwrap_or_default().to_string()
+}
 
-    // Every request the broker received is a row of its API, and no other.
+/// Rows per API, requests and one-way messages (no lone responses), against the broker's own
+/// log of the requests it received.
+fn assert_every_request_logged(run: &Run) {
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (key, n) in truth["requests"].as_object().expect("requests") {
+    for (key, n) in run.truth["requests"].as_object().expect("requests") {
         *want
             .entry(live_support::kafka_api_name(key).to_string())
-            .or_default() += n.as_u64().unwrap();
+            .or_default() += n.as_u64().expect("a count");
     }
     let mut got: BTreeMap<String, u64> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r["type"] != 1) {
-        *got.entry(s(r, "request_type")).or_default() += 1;
+    for r in run.rows.iter().filter(|r| r["type"] != 1) {
+        *got.entry(text(r, "request_type")).or_default() += 1;
     }
     assert_eq!(got, want);
+}
+
+#[test]
+fn librdkafka_client_and_broker_are_logged() {
+    let Some(run) = captured("kf", &[]) else {
+        return;
+    };
+    let truth = &run.truth;
+    assert_eq!(truth["consumed"], 17, "{truth}");
+    let rows = &run.rows;
+    let s = text;
+    assert!(rows.iter().all(|r| r["l7_protocol"] == 100));
+    assert_every_request_logged(&run);
 
     // acks=0 produces are rows of their own. librdkafka's mock broker answers them anyway
     // (Kafka's brokers do not): that answer is a row of its own, with the request's id.
@@ -155,34 +188,21 @@ fn librdkafka_client_and_broker_are_logged() {
         );
     }
     // librdkafka fetches at v13+, where topics travel as ids only: a row names the topic by the
-    // name a Metadata response gave its id on the same connection, else by its id as Kafka's
-    // tools print it (base64url, 22 characters).
+    // name a Metadata response gave its id (the consumer asks for metadata before it fetches).
     let fetches: Vec<_> = rows
         .iter()
         .filter(|r| s(r, "request_type") == "Fetch")
         .collect();
     assert!(fetches.iter().any(|r| r["response_status"] == 0));
-    let mut ids = std::collections::BTreeSet::new();
     for r in &fetches {
-        let topic = s(r, "request_domain");
-        if topic != "orders" {
-            assert_eq!(topic.len(), 22, "{r}");
-            assert!(topic
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-            ids.insert(topic.clone());
-        }
+        assert_eq!(s(r, "request_domain"), "orders", "{r}");
         let endpoint = s(r, "endpoint");
-        assert!(
-            endpoint == format!("{topic}-0") || endpoint == format!("{topic}-1"),
-            "{r}"
-        );
+        assert!(endpoint == "orders-0" || endpoint == "orders-1", "{r}");
         assert!(
             s(r, "request_resource").starts_with(&format!("{endpoint}:")),
             "{r}"
         );
     }
-    assert!(ids.len() <= 1, "one topic, one id: {ids:?}");
     // A Metadata answer lists brokers, topics or both: none is left without a status.
     for r in rows
         .iter()
@@ -191,11 +211,69 @@ fn librdkafka_client_and_broker_are_logged() {
         assert_eq!(r["response_status"], 0, "{r}");
     }
 
-    let st = stats(&out);
+    let st = &run.stats;
     let counter = |k: &str| st[format!("l7.kafka.{k}")].as_u64().unwrap_or(0);
     assert!(counter("compressed") >= 4, "{st}");
     assert_eq!(counter("compressed_unread"), 0, "{st}");
     assert_eq!(counter("acks0"), fire.len() as u64);
-    drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Three brokers, each leading one topic: the consumer asks one broker for metadata and fetches
+/// from every leader, by topic id (Fetch v13+). Every Fetch row names its topic, those
+/// on connections that carried no Metadata response included: the worker learned the names
+/// from whichever connection did.
+#[test]
+fn fetches_from_every_broker_of_a_cluster_name_their_topics() {
+    let Some(run) = captured("kc", &["cluster"]) else {
+        return;
+    };
+    let truth = &run.truth;
+    assert_eq!(truth["consumed"], 9, "{truth}");
+    assert_every_request_logged(&run);
+    let topics: Vec<String> = truth["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    let conn = |r: &serde_json::Value| (r["client_port"].as_u64(), r["server_port"].as_u64());
+    let with_metadata: BTreeSet<_> = run
+        .rows
+        .iter()
+        .filter(|r| text(r, "request_type") == "Metadata" && r["type"] == 2)
+        .map(conn)
+        .collect();
+    let fetches: Vec<_> = run
+        .rows
+        .iter()
+        .filter(|r| text(r, "request_type") == "Fetch")
+        .collect();
+    // Each broker's Fetch rows name the one topic it leads.
+    let mut led: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
+    for r in &fetches {
+        let topic = text(r, "request_domain");
+        assert!(topics.contains(&topic), "a Fetch row names {topic:?}: {r}");
+        assert!(text(r, "endpoint").starts_with(&format!("{topic}-")), "{r}");
+        led.entry(r["server_port"].as_u64())
+            .or_default()
+            .insert(topic);
+    }
+    assert_eq!(led.len(), 3, "fetched from every broker: {led:?}");
+    assert!(led.values().all(|t| t.len() == 1), "{led:?}");
+    let named: BTreeSet<_> = led.values().flatten().collect();
+    assert_eq!(named.len(), topics.len(), "every topic fetched: {led:?}");
+    assert!(
+        fetches.iter().any(|r| !with_metadata.contains(&conn(r))),
+        "some fetch connection carried no Metadata of its own"
+    );
+    // The partitions' Produce rows name their topics and leaders' partitions.
+    for t in &topics {
+        let parts: BTreeSet<_> = run
+            .rows
+            .iter()
+            .filter(|r| text(r, "request_type") == "Produce" && text(r, "request_domain") == *t)
+            .map(|r| text(r, "endpoint"))
+            .collect();
+        assert_eq!(parts.len(), 3, "{t}: {parts:?}");
+    }
 }

@@ -9,6 +9,11 @@ producer sends with acks=0; one produce is refused (the broker is told to answer
 Produce with TOPIC_AUTHORIZATION_FAILED). A consumer in a group reads every message back and
 commits. The broker's own log of the requests it received (request tracking, by API key) and what
 the clients were told are printed as JSON on the last line.
+
+With the argument `cluster`: three brokers and three topics of three partitions, each topic led
+by another broker; a producer writes to every partition and a consumer group reads every
+topic. A client asks one broker for metadata and fetches from each partition's leader, so most
+fetch connections carry no Metadata response of their own.
 """
 import ctypes
 import glob
@@ -41,6 +46,7 @@ def librdkafka():
             None, [p, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(i)]),
         "rd_kafka_mock_get_requests": (ctypes.POINTER(p), [p, ctypes.POINTER(ctypes.c_size_t)]),
         "rd_kafka_mock_request_api_key": (ctypes.c_int16, [p]),
+        "rd_kafka_mock_partition_set_leader": (i, [p, s, ctypes.c_int32, ctypes.c_int32]),
     }
     for name, (res, args) in sigs.items():
         f = getattr(lib, name)
@@ -50,6 +56,61 @@ def librdkafka():
 
 def trace(codec_index, n):
     return "%08x%024x" % (0xC0DEC000 + codec_index, n)
+
+
+def requests_by_key(lib, mc):
+    n = ctypes.c_size_t()
+    reqs = lib.rd_kafka_mock_get_requests(mc, ctypes.byref(n))
+    keys = {}
+    for i in range(n.value):
+        k = lib.rd_kafka_mock_request_api_key(reqs[i])
+        keys[k] = keys.get(k, 0) + 1
+    return keys
+
+
+def consume(boot, group, topics, want):
+    c = Consumer({"bootstrap.servers": boot, "group.id": group, "client.id": "tapflow-" + group,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe(topics)
+    got = 0
+    for _ in range(200):
+        if got >= want:
+            break
+        m = c.poll(0.2)
+        if m is None or m.error():
+            continue
+        got += 1
+    c.commit(asynchronous=False)
+    c.close()
+    return got
+
+
+CLUSTER_TOPICS = ["orders", "payments", "audit.events"]
+
+
+def cluster():
+    lib = librdkafka()
+    err = ctypes.create_string_buffer(512)
+    rk = lib.rd_kafka_new(0, lib.rd_kafka_conf_new(), err, len(err))
+    assert rk, err.value
+    mc = lib.rd_kafka_mock_cluster_new(rk, 3)
+    boot = lib.rd_kafka_mock_cluster_bootstraps(mc).decode()
+    for ti, t in enumerate(CLUSTER_TOPICS):
+        lib.rd_kafka_mock_topic_create(mc, t.encode(), 3, 1)
+        for part in range(3):
+            lib.rd_kafka_mock_partition_set_leader(mc, t.encode(), part, ti + 1)
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0)
+    lib.rd_kafka_mock_start_request_tracking(mc)
+    p = Producer({"bootstrap.servers": boot, "client.id": "tapflow-cluster", "linger.ms": 20})
+    for t in CLUSTER_TOPICS:
+        for part in range(3):
+            p.produce(t, value=b"event for %s" % t.encode(), partition=part)
+    p.flush(10)
+    got = consume(boot, "audit", CLUSTER_TOPICS, 9)
+    print(json.dumps({"bootstrap": boot, "requests": requests_by_key(lib, mc),
+                      "topics": CLUSTER_TOPICS, "consumed": got}))
+    sys.stdout.flush()
+    os._exit(0)
 
 
 def main():
@@ -97,27 +158,8 @@ def main():
     p.produce(DENIED, value=b"not allowed", on_delivery=report("denied", ""))
     p.flush(10)
 
-    c = Consumer({"bootstrap.servers": boot, "group.id": "billing", "client.id": "tapflow-billing",
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([TOPIC])
-    got = 0
-    want = 3 * len(CODECS) + 2
-    for _ in range(200):
-        if got >= want:
-            break
-        m = c.poll(0.2)
-        if m is None or m.error():
-            continue
-        got += 1
-    c.commit(asynchronous=False)
-    c.close()
-
-    n = ctypes.c_size_t()
-    reqs = lib.rd_kafka_mock_get_requests(mc, ctypes.byref(n))
-    keys = {}
-    for i in range(n.value):
-        k = lib.rd_kafka_mock_request_api_key(reqs[i])
-        keys[k] = keys.get(k, 0) + 1
+    got = consume(boot, "billing", [TOPIC], 3 * len(CODECS) + 2)
+    keys = requests_by_key(lib, mc)
     print(json.dumps({"bootstrap": boot, "requests": keys, "delivered": delivered,
                       "failures": failures, "consumed": got}))
     sys.stdout.flush()
@@ -125,4 +167,7 @@ def main():
     os._exit(0)
 
 
-main()
+if sys.argv[1:] == ["cluster"]:
+    cluster()
+else:
+    main()
