@@ -176,9 +176,7 @@ fn librdkafka_client_and_broker_are_logged() {
             .iter()
             .find(|r| s(r, "request_type") == call && r["type"] == 2)
             .unwrap_or_else(|| panic!("no answered {call}"));
-        // OffsetFetch names its groups in a list from v8 on.
-        let listed = call == "OffsetFetch" && s(r, "version").parse::<i32>().unwrap_or(0) >= 8;
-        if call != "FindCoordinator" && !listed {
+        if call != "FindCoordinator" {
             assert_eq!(r["attributes"]["group_id"], "billing", "{r}");
         }
         assert_eq!(

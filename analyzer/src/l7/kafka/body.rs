@@ -75,7 +75,8 @@ pub struct RequestBody<'a> {
     /// Topics in the request.
     pub topics: u32,
     /// The consumer group of a group call (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-    /// OffsetCommit, OffsetFetch up to v7: the body's first field).
+    /// OffsetCommit, OffsetFetch up to v7: the body's first field; OffsetFetch v8+: the first
+    /// group's).
     pub group: &'a [u8],
 }
 
@@ -89,6 +90,7 @@ pub fn request_body(key: i16, version: i16, b: &[u8], at: usize) -> RequestBody<
             group(key, version, Reader::at(b, at), &mut out)
         }
         API_OFFSET_FETCH if version < 8 => group(key, version, Reader::at(b, at), &mut out),
+        API_OFFSET_FETCH => first_group(version, Reader::at(b, at), &mut out),
         _ => None,
     };
     out
@@ -104,6 +106,14 @@ const API_SYNC_GROUP: i16 = 14;
 /// A group call's group id (its first field).
 fn group<'a>(key: i16, v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {
     out.group = r.string(is_flexible(key, v))?;
+    Some(())
+}
+
+/// OffsetFetch v8+: the first group's id (the call lists groups, each with its topics).
+fn first_group<'a>(v: i16, mut r: Reader<'a>, out: &mut RequestBody<'a>) -> Option<()> {
+    if r.array_len(is_flexible(API_OFFSET_FETCH, v))? > 0 {
+        group(API_OFFSET_FETCH, v, r, out)?;
+    }
     Some(())
 }
 

@@ -533,7 +533,8 @@ fn hostile_streams_never_panic() {
 #[test]
 fn group_calls_name_their_group() {
     use kafka_protocol::messages::{
-        GroupId, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
+        offset_fetch_request::OffsetFetchRequestGroup, GroupId, HeartbeatRequest, JoinGroupRequest,
+        OffsetCommitRequest, OffsetFetchRequest,
     };
     let group = || GroupId(StrBytes::from_static_str("billing"));
     let calls: Vec<Vec<u8>> = vec![
@@ -567,8 +568,18 @@ fn group_calls_name_their_group() {
             5,
             &OffsetFetchRequest::default().with_group_id(group()),
         ),
-        // From v8 OffsetFetch asks for several groups at once: none is named.
-        request(ApiKey::OffsetFetch, 9, 6, &OffsetFetchRequest::default()),
+        // From v8 OffsetFetch asks for several groups at once: the first is named.
+        request(
+            ApiKey::OffsetFetch,
+            9,
+            6,
+            &OffsetFetchRequest::default().with_groups(vec![
+                OffsetFetchRequestGroup::default().with_group_id(group()),
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("audit"))),
+            ]),
+        ),
+        request(ApiKey::OffsetFetch, 8, 7, &OffsetFetchRequest::default()),
     ];
     let mut t = talk();
     for (i, c) in calls.iter().enumerate() {
@@ -588,6 +599,7 @@ fn group_calls_name_their_group() {
     assert_eq!(
         groups,
         [
+            billing.clone(),
             billing.clone(),
             billing.clone(),
             billing.clone(),
