@@ -88,13 +88,19 @@ def consume(boot, group, topics, want):
 CLUSTER_TOPICS = ["orders", "payments", "audit.events"]
 
 
-def cluster():
+def mock_cluster(brokers):
+    """librdkafka, a mock cluster of `brokers` brokers (its handle lives as long as the process)
+    and its bootstrap servers."""
     lib = librdkafka()
     err = ctypes.create_string_buffer(512)
     rk = lib.rd_kafka_new(0, lib.rd_kafka_conf_new(), err, len(err))
     assert rk, err.value
-    mc = lib.rd_kafka_mock_cluster_new(rk, 3)
-    boot = lib.rd_kafka_mock_cluster_bootstraps(mc).decode()
+    mc = lib.rd_kafka_mock_cluster_new(rk, brokers)
+    return lib, mc, lib.rd_kafka_mock_cluster_bootstraps(mc).decode()
+
+
+def cluster():
+    lib, mc, boot = mock_cluster(3)
     for ti, t in enumerate(CLUSTER_TOPICS):
         lib.rd_kafka_mock_topic_create(mc, t.encode(), 3, 1)
         for part in range(3):
@@ -114,12 +120,7 @@ def cluster():
 
 
 def main():
-    lib = librdkafka()
-    err = ctypes.create_string_buffer(512)
-    rk = lib.rd_kafka_new(0, lib.rd_kafka_conf_new(), err, len(err))
-    assert rk, err.value
-    mc = lib.rd_kafka_mock_cluster_new(rk, 1)
-    boot = lib.rd_kafka_mock_cluster_bootstraps(mc).decode()
+    lib, mc, boot = mock_cluster(1)
     lib.rd_kafka_mock_topic_create(mc, TOPIC.encode(), 2, 1)
     lib.rd_kafka_mock_topic_create(mc, DENIED.encode(), 1, 1)
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0)
