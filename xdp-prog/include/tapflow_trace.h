@@ -57,7 +57,8 @@ struct tapflow_trace_event {
 	__u8 family;       /* AF_INET, AF_INET6, or 0 when the socket was not resolved in BPF */
 	__u16 lport;
 	__u16 rport;
-	__u32 pad;
+	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP (0 when the socket was not resolved in BPF) */
+	__u8 pad[3];
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char comm[16];

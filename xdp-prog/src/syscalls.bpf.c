@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* tapflow's syscall tracer: what processes read from and write to their TCP sockets, and the
- * plaintext of their OpenSSL calls, as events in a BPF ring buffer.
+/* tapflow's syscall tracer: what processes read from and write to their TCP and UDP sockets, and
+ * the plaintext of their OpenSSL calls, as events in a BPF ring buffer. A UDP socket that is not
+ * connected names its peer in each call (sendto's and recvfrom's address, a message header's
+ * msg_name): the event carries that peer.
  *
  * Syscall tracepoints (enter saves the arguments per thread, exit emits what moved), socket
  * lifecycle (connect, accept, close), and uprobes on SSL_read/SSL_write (and _ex). The socket of
@@ -24,6 +26,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
@@ -41,6 +46,7 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
+	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
 struct socket {
@@ -93,10 +99,20 @@ struct user_mmsghdr_abi {
 struct call_args {
 	__u64 buf;
 	__u64 count;
+	__u64 addr; /* sendto / recvfrom: the peer's struct sockaddr (0: none) */
 	__s32 fd;
 	__u8 how;
 	__u8 direction;
 	__u8 pad[2];
+};
+
+/* User-space socket addresses (fixed ABI): the family, the port (network order), the address
+ * (IPv4 at offset 4, IPv6 at offset 8). */
+struct user_sockaddr_abi {
+	__u16 family;
+	__be16 port;
+	__u32 v4_or_flowinfo;
+	__u8 v6[16];
 };
 
 struct ssl_call {
@@ -216,8 +232,8 @@ static __always_inline int traced(__u64 pid_tgid)
 	return 1;
 }
 
-/* The TCP/IP socket behind `fd` of the current task, or NULL. *unresolved is set when the fd
- * table could not be read (user space then looks the fd up in /proc). */
+/* The TCP or UDP socket (IPv4 or IPv6) behind `fd` of the current task, or NULL. *unresolved is
+ * set when the fd table could not be read (user space then looks the fd up in /proc). */
 static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -241,10 +257,16 @@ static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
+	if (!sock)
+		return NULL;
+	short type = BPF_CORE_READ(sock, type);
+	if (type != SOCK_STREAM && type != SOCK_DGRAM)
 		return NULL;
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
+		return NULL;
+	/* Datagram sockets: UDP only (not ICMP's ping sockets). */
+	if (type == SOCK_DGRAM && BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
 		return NULL;
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
@@ -272,7 +294,8 @@ static __always_inline struct tapflow_trace_event *new_event(__u64 pid_tgid, int
 	e->family = 0;
 	e->lport = 0;
 	e->rport = 0;
-	e->pad = 0;
+	e->proto = 0;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
 	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -284,6 +307,7 @@ static __always_inline void fill_tuple(struct tapflow_trace_event *e, struct soc
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->sock_id = (__u64)sk;
 	e->family = family;
+	e->proto = BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
@@ -444,15 +468,74 @@ static __always_inline void send_data(struct tapflow_trace_event *e, __u32 slot)
 		count(slot);
 }
 
-static __always_inline int on_enter(int fd, __u64 buf, __u64 count_, __u8 how, __u8 direction)
+static __always_inline int on_enter_addr(int fd, __u64 buf, __u64 count_, __u64 addr, __u8 how,
+					 __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced(id))
 		return 0;
-	struct call_args a = {.buf = buf, .count = count_, .fd = fd, .how = how, .direction = direction};
+	struct call_args a = {
+		.buf = buf, .count = count_, .addr = addr, .fd = fd, .how = how, .direction = direction};
 	if (bpf_map_update_elem(&pending_calls, &id, &a, BPF_ANY))
 		count(TAPFLOW_TRACE_CNT_ARGS_FULL);
 	return 0;
+}
+
+static __always_inline int on_enter(int fd, __u64 buf, __u64 count_, __u8 how, __u8 direction)
+{
+	return on_enter_addr(fd, buf, count_, 0, how, direction);
+}
+
+/* The peer of an unconnected UDP socket's call from the address the call named (sendto's,
+ * recvfrom's, a message header's msg_name) at `addr`, when it is one of the socket's family. */
+static __always_inline void sockaddr_peer(struct tapflow_trace_event *e, __u64 addr)
+{
+	struct user_sockaddr_abi sa = {};
+	if (!addr || bpf_probe_read_user(&sa, sizeof(sa), (void *)addr) || sa.family != e->family)
+		return;
+	e->rport = bpf_ntohs(sa.port);
+	if (sa.family == AF_INET)
+		__builtin_memcpy(e->raddr, &sa.v4_or_flowinfo, 4);
+	else
+		__builtin_memcpy(e->raddr, sa.v6, 16);
+}
+
+static __always_inline void call_peer(struct tapflow_trace_event *e, const struct call_args *a)
+{
+	__u64 addr = a->addr;
+	if (a->how == BUF_MSGHDR) {
+		struct user_msghdr_abi msg = {};
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
+			return;
+		addr = (__u64)msg.msg_name;
+	}
+	sockaddr_peer(e, addr);
+}
+
+/* Most messages of one sendmmsg / recvmmsg call emitted, each an event of its own (a resolver
+ * sends its A and AAAA queries in one call). */
+#define MAX_MMSG 4
+
+/* The messages of a sendmmsg / recvmmsg call that moved `ret` of them. */
+static __always_inline void mmsg_events(__u64 id, const struct call_args *a, struct sock *sk,
+					long ret, __u32 cap)
+{
+#pragma unroll
+	for (int m = 0; m < MAX_MMSG; m++) {
+		if (m >= ret)
+			break;
+		struct user_mmsghdr_abi mh = {};
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)(a->buf + m * sizeof(mh))))
+			break;
+		struct tapflow_trace_event *e = data_event(id, a->fd, sk, TAPFLOW_TRACE_SRC_SYSCALL,
+							   a->direction, mh.msg_len);
+		if (!e)
+			break;
+		if (e->proto == IPPROTO_UDP && e->rport == 0)
+			sockaddr_peer(e, (__u64)mh.msg_hdr.msg_name);
+		copy_iovecs(e, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen, mh.msg_len, cap);
+		send_data(e, TAPFLOW_TRACE_CNT_DATA);
+	}
 }
 
 static __always_inline int on_exit(long ret)
@@ -489,17 +572,17 @@ static __always_inline int on_exit(long ret)
 	struct tapflow_trace_config *cfg = config();
 	if (!cfg)
 		return 0;
+	if (a.how == BUF_MMSGHDR) {
+		/* ret counts messages. */
+		mmsg_events(id, &a, sk, ret, cfg->payload_cap);
+		return 0;
+	}
 	struct tapflow_trace_event *e =
 		data_event(id, a.fd, sk, TAPFLOW_TRACE_SRC_SYSCALL, a.direction, ret);
 	if (!e)
 		return 0;
-	if (a.how == BUF_MMSGHDR) {
-		/* ret counts messages: the first message's length is what moved for it. */
-		struct user_mmsghdr_abi m = {};
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf))
-			return 0;
-		e->syscall_len = m.msg_len;
-	}
+	if (e->proto == IPPROTO_UDP && e->rport == 0)
+		call_peer(e, &a);
 	__u64 arr = 0, n = 0;
 	if (a.how == BUF_PLAIN)
 		copy_payload(e, a.buf, e->syscall_len, cfg->payload_cap);
@@ -544,8 +627,24 @@ DATA_SYSCALL(read, BUF_PLAIN, IN)
 DATA_SYSCALL(write, BUF_PLAIN, OUT)
 DATA_SYSCALL(readv, BUF_IOVEC, IN)
 DATA_SYSCALL(writev, BUF_IOVEC, OUT)
-DATA_SYSCALL(recvfrom, BUF_PLAIN, IN)
-DATA_SYSCALL(sendto, BUF_PLAIN, OUT)
+
+/* sendto(fd, buf, len, flags, dest_addr, addrlen), recvfrom(fd, buf, len, flags, src_addr,
+ * addrlen): the address names an unconnected UDP socket's peer. */
+#define ADDR_SYSCALL(name, dir)                                                        \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                    \
+	int enter_##name(struct sys_enter_ctx *ctx)                                    \
+	{                                                                              \
+		return on_enter_addr((int)ctx->args[0], ctx->args[1], ctx->args[2],    \
+				     ctx->args[4], BUF_PLAIN, dir);                    \
+	}                                                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                     \
+	int exit_##name(struct sys_exit_ctx *ctx)                                      \
+	{                                                                              \
+		return on_exit(ctx->ret);                                              \
+	}
+
+ADDR_SYSCALL(recvfrom, IN)
+ADDR_SYSCALL(sendto, OUT)
 DATA_SYSCALL(recvmsg, BUF_MSGHDR, IN)
 DATA_SYSCALL(sendmsg, BUF_MSGHDR, OUT)
 DATA_SYSCALL(recvmmsg, BUF_MMSGHDR, IN)

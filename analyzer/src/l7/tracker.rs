@@ -611,7 +611,7 @@ impl L7Tracker {
 
 #[cfg(test)]
 #[path = "tracker_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 #[cfg(test)]
 #[path = "tracker_settings_tests.rs"]

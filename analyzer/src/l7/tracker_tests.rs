@@ -143,7 +143,7 @@ fn lost_segment_resynchronises_at_the_next_message() {
     assert_eq!((c.l7.gaps, c.l7.gap_bytes), (1, 3000));
 }
 
-pub(super) fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+pub(crate) fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut m = vec![(id >> 8) as u8, id as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     for label in name.split('.') {
         m.push(label.len() as u8);
@@ -153,7 +153,7 @@ pub(super) fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     m
 }
 
-pub(super) fn dns_answer(id: u16, name: &str, rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
+pub(crate) fn dns_answer(id: u16, name: &str, rcode: u8, addr: Option<[u8; 4]>) -> Vec<u8> {
     let mut m = dns_query(id, name, 1);
     m[2] = 0x81;
     m[3] = 0x80 | rcode;

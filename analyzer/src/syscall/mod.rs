@@ -4,7 +4,9 @@
 //! Each traced socket (a process's TCP socket, and separately the plaintext OpenSSL gave for it)
 //! becomes a flow whose side 0 is the process's end: what the process wrote is side 0's byte
 //! stream, what it read is side 1's, numbered by the bytes each call moved (a call's payload
-//! prefix shorter than the call leaves a gap, as a lost segment would). The [`L7Tracker`] infers
+//! prefix shorter than the call leaves a gap, as a lost segment would). A UDP socket makes a flow
+//! per peer (a socket that is not connected names its peer in each call), each call one
+//! datagram. The [`L7Tracker`] infers
 //! the protocol, parses and pairs; [`tag::ProcessTagger`] fills each row's process and syscall
 //! fields (DeepFlow's `process_id_0/1`, `process_kname_0/1`, `syscall_*`) and marks it as an
 //! eBPF row seen from the client or server process (`tap_side` c-p / s-p). When both ends of a
@@ -72,6 +74,8 @@ pub struct SocketEvent<'a> {
     /// Bytes the call moved (`payload` may be a prefix).
     pub call_len: u32,
     pub payload: &'a [u8],
+    /// A UDP socket (each call one datagram); else TCP.
+    pub udp: bool,
 }
 
 /// Which sockets are traced by their ports (DeepFlow's `inputs.ebpf.socket.kprobe.whitelist` and
@@ -240,6 +244,17 @@ impl SyscallTracker {
                     self.counters.socket_table_full += 1;
                 }
             }
+            EventKind::Close if ev.udp && ev.remote.1 == 0 => {
+                // A socket that was not connected: a flow per peer it talked to.
+                for key in self
+                    .sockets
+                    .keys_of(ev.pid, SocketKey::of(ev, false).socket)
+                {
+                    if self.end_socket(key, sink) {
+                        self.counters.sockets_closed += 1;
+                    }
+                }
+            }
             EventKind::Close => {
                 for tls in [false, true] {
                     if self.end_socket(SocketKey::of(ev, tls), sink) {
@@ -304,6 +319,11 @@ impl SyscallTracker {
         if ev.payload.is_empty() {
             return;
         }
+        let carrier = if sock.udp {
+            Carrier::Udp
+        } else {
+            Carrier::Tcp(SeqNumber(seq))
+        };
         let mut tagger = ProcessTagger::new(sink, infos, &mut self.counters, self.cfg.trace_ids);
         l7.on_payload(
             l7cfg,
@@ -312,7 +332,7 @@ impl SyscallTracker {
             L7Packet {
                 side,
                 ts_ns: ev.ts_ns,
-                carrier: Carrier::Tcp(SeqNumber(seq)),
+                carrier,
                 payload: ev.payload,
                 ends: sock.ends,
             },
@@ -375,3 +395,5 @@ impl SyscallTracker {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod udp_tests;

@@ -13,13 +13,15 @@ use crate::mirror::{TapPort, CLOUD};
 use crate::ports::PortSet;
 
 /// One traced socket stream: a process's socket, and apart from it the plaintext OpenSSL gave
-/// for that socket.
+/// for that socket; a UDP socket's stream with one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SocketKey {
     pub pid: u32,
     /// The kernel's socket id, or the fd when BPF could not resolve it.
     pub socket: u64,
     pub tls: bool,
+    /// UDP: the peer (a socket that is not connected talks to many).
+    pub peer: Option<(IpAddr, u16)>,
 }
 
 impl SocketKey {
@@ -33,6 +35,7 @@ impl SocketKey {
                 1 << 63 | u64::from(ev.fd as u32)
             },
             tls,
+            peer: ev.udp.then_some(ev.remote),
         }
     }
 }
@@ -94,6 +97,8 @@ pub(crate) struct Socket {
     pub(crate) next_seq: [u32; 2],
     /// The process connected (Some(true)) or accepted (Some(false)).
     pub(crate) client: Option<bool>,
+    /// UDP: each call one datagram.
+    pub(crate) udp: bool,
 }
 
 #[derive(Debug)]
@@ -113,6 +118,18 @@ fn endpoint(ip: IpAddr, port: u16) -> Endpoint {
         IpAddr::V6(v6) => b = v6.octets(),
     }
     Endpoint { ip: b, port }
+}
+
+/// The address a socket's datagrams leave from: its own, or, for a socket bound to any address
+/// (a UDP socket that sent before binding) talking to a loopback peer, the loopback address
+/// Linux gives them (127.0.0.1 for every 127/8 peer, ::1). Otherwise an unspecified address
+/// stays so: the source depends on a route lookup the calls do not show.
+fn local_address(local: IpAddr, remote: IpAddr) -> IpAddr {
+    match (local.is_unspecified(), remote) {
+        (true, IpAddr::V4(r)) if r.is_loopback() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        (true, IpAddr::V6(r)) if r.is_loopback() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        _ => local,
+    }
 }
 
 impl SocketTable {
@@ -141,7 +158,7 @@ impl SocketTable {
             return None;
         }
         self.remove(&key);
-        let local = endpoint(ev.local.0, ev.local.1);
+        let local = endpoint(local_address(ev.local.0, ev.remote.0), ev.local.1);
         let remote = endpoint(ev.remote.0, ev.remote.1);
         let is_v6 = ev.local.0.is_ipv6();
         self.made = self.made.wrapping_add(1);
@@ -155,7 +172,7 @@ impl SocketTable {
         let fkey = FlowKey::new(
             local,
             remote,
-            6,
+            if ev.udp { 17 } else { 6 },
             is_v6,
             (0, 0),
             (CLOUD, TapPort::ebpf(ev.pid).0),
@@ -188,6 +205,7 @@ impl SocketTable {
             ends: [local, remote],
             next_seq: [1, 1],
             client,
+            udp: ev.udp,
         }))
     }
 
@@ -274,5 +292,14 @@ impl SocketTable {
 
     pub(crate) fn keys(&self) -> Vec<SocketKey> {
         self.socks.keys().copied().collect()
+    }
+
+    /// The streams of one socket of `pid` (a UDP socket's, one per peer).
+    pub(crate) fn keys_of(&self, pid: u32, socket: u64) -> Vec<SocketKey> {
+        self.socks
+            .keys()
+            .filter(|k| k.pid == pid && k.socket == socket)
+            .copied()
+            .collect()
     }
 }

@@ -49,6 +49,7 @@ impl Host {
             remote: (LO, remote),
             call_len,
             payload,
+            udp: false,
         }
     }
 

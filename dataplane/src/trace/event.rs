@@ -9,6 +9,7 @@ use tapflow_xdp_prog::trace::{direction, kind, source, HDR_SIZE};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
+const IPPROTO_UDP: u8 = 17;
 
 /// One event as BPF wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct RawEvent<'a> {
     pub family: u8,
     pub lport: u16,
     pub rport: u16,
+    /// IPPROTO_TCP or IPPROTO_UDP (0: unresolved in BPF, taken for TCP).
+    pub proto: u8,
     pub laddr: [u8; 16],
     pub raddr: [u8; 16],
     pub comm: [u8; 16],
@@ -88,6 +91,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, EventError> {
         family: b[47],
         lport: u16_at(b, 48),
         rport: u16_at(b, 50),
+        proto: b[52],
         laddr: arr16(b, 56),
         raddr: arr16(b, 72),
         comm: arr16(b, 88),
@@ -150,6 +154,7 @@ impl<'a> RawEvent<'a> {
             remote: ends.1,
             call_len: self.syscall_len,
             payload: self.payload,
+            udp: self.proto == IPPROTO_UDP,
         }
     }
 }
@@ -203,6 +208,20 @@ mod tests {
         );
         assert_eq!(s.comm.as_bytes(), b"curl");
         assert_eq!(s.call_len, 26);
+    }
+
+    #[test]
+    fn the_protocol_byte_tells_udp_from_tcp() {
+        let mut b = raw(AF_INET, [0; 16], [0; 16], b"q");
+        let ends = (
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), 2),
+        );
+        assert!(!decode(&b).unwrap().socket_event(0, ends).udp);
+        b[52] = IPPROTO_UDP;
+        let e = decode(&b).unwrap();
+        assert_eq!(e.proto, IPPROTO_UDP);
+        assert!(e.socket_event(0, ends).udp);
     }
 
     #[test]
