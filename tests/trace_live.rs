@@ -1,7 +1,9 @@
 //! `tapflow trace`, the eBPF syscall tracer, against real processes on loopback: Python's
 //! http.server and curl (HTTP/1), Python's ssl server and curl over TLS (plaintext through the
 //! OpenSSL uprobes), redis-server and redis-cli, librdkafka's client and mock broker (Kafka, its
-//! compressed batches read from the syscalls' data), 1,000 requests from 8 curl processes; and
+//! compressed batches read from the syscalls' data), DNS over UDP (a Python server and client on
+//! connected and unconnected sockets, glibc's resolver), 1,000 requests from 8 curl processes;
+//! and
 //! without privileges (exit code 2, the missing piece named). Every request must appear once as
 //! seen by the client process (c-p) and once by the server process (s-p), each row naming both
 //! processes. After each run no tracer program is left loaded. Needs root (scripts/test.sh runs
@@ -230,6 +232,118 @@ fn redis_commands_from_redis_cli_are_logged() {
             .collect();
         assert_processes(&redis, "redis-cli", "redis-server");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tests/clients/dns_udp.py server PORT N` once it is listening; None when it could not bind.
+fn dns_server(port: u16, n: usize) -> Option<Killed> {
+    let mut server = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(live_support::client_script("dns_udp.py"))
+            .args(["server", &port.to_string(), &n.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dns server"),
+    );
+    let mut ready = String::new();
+    let out = server.0.stdout.take().expect("stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
+    (ready.trim() == "ready").then_some(server)
+}
+
+/// The DNS rows on `port` as each side saw them: the names asked, sorted, every row a UDP
+/// exchange answered with code 0 between `client` and `server`.
+fn dns_names(rows: &[Value], port: u16, client: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m = BTreeMap::new();
+    for (side, rs) in by_side(rows, port) {
+        let mut got: Vec<String> = rs
+            .iter()
+            .map(|r| {
+                assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
+                assert_eq!(r["protocol"], 17, "{r}");
+                assert_eq!(r["response_code"], 0, "{r}");
+                assert_eq!(r["type"], 2, "a request paired with its answer: {r}");
+                format!("{} {}", s(r, "request_type"), s(r, "request_domain"))
+            })
+            .collect();
+        got.sort();
+        assert_processes(&rs, client, "dns-server");
+        m.insert(side, got);
+    }
+    m
+}
+
+/// DNS over UDP: a server on a socket that is not connected (recvfrom / sendto and recvmsg /
+/// sendmsg: the peer comes from each call's address); a Python client on a connected socket
+/// (two queries in one sendmmsg among them) and on unconnected ones; and glibc's own resolver
+/// (`getent ahosts`, its A and AAAA queries in one sendmmsg) pointed at the server by a
+/// resolv.conf mounted in a mount namespace of its own, when port 53 is free. Every query is a
+/// row as each process saw it, naming both.
+#[test]
+fn dns_over_udp_is_logged_from_connected_and_unconnected_sockets() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("dns");
+    // DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
+    let port: u16 = 5353;
+    let _server = dns_server(port, 8).expect("dns server on 5353");
+    // glibc's resolver asks port 53 of the resolv.conf name servers.
+    let glibc = (have("unshare") && have("getent"))
+        .then(|| dns_server(53, 2))
+        .flatten();
+    std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &[]);
+    let client = Command::new("/usr/bin/python3")
+        .arg(live_support::client_script("dns_udp.py"))
+        .args(["client", &port.to_string()])
+        .output()
+        .expect("dns client");
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let mut asked: Vec<String> = String::from_utf8_lossy(&client.stdout)
+        .split_whitespace()
+        .map(|n| format!("A {n}"))
+        .collect();
+    assert_eq!(asked.len(), 8);
+    asked.sort();
+    if glibc.is_some() {
+        let mount = format!(
+            "mount --bind {} /etc/resolv.conf && getent ahosts glibc.example",
+            dir.join("resolv.conf").display()
+        );
+        let st = Command::new("unshare")
+            .args(["-m", "sh", "-c", &mount])
+            .stdout(Stdio::null())
+            .status()
+            .expect("unshare");
+        assert!(st.success(), "getent ahosts through glibc's resolver");
+    } else {
+        eprintln!("glibc's resolver not checked: port 53 of 127.0.0.1 is taken, or no unshare");
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    let python = dns_names(&rows, port, "dns-client");
+    for side in ["c-p", "s-p"] {
+        assert_eq!(python.get(side), Some(&asked), "{side}");
+    }
+    if glibc.is_some() {
+        let want = vec!["A glibc.example".to_string(), "AAAA glibc.example".into()];
+        let resolver = dns_names(&rows, 53, "getent");
+        for side in ["c-p", "s-p"] {
+            assert_eq!(resolver.get(side), Some(&want), "{side}");
+        }
+    }
+    assert!(
+        stats["trace.sockets_opened"].as_u64().unwrap_or(0) >= 4,
+        "{stats}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,0 +1,114 @@
+"""DNS over UDP between two Python processes on loopback, for the syscall tracer's UDP test.
+
+  dns_udp.py server PORT N   answers N queries on 127.0.0.1:PORT from one socket that is not
+                             connected (recvfrom / sendto, and recvmsg / sendmsg for every
+                             other query), then exits; named dns-server
+  dns_udp.py client PORT     sends 8 queries: on a connected socket 2 with send / recv and 2 in
+                             one sendmmsg (as glibc's resolver sends A and AAAA), on a socket
+                             that is not connected 2 with sendto / recvfrom and 2 with sendmsg /
+                             recvmsg; named dns-client; prints the names it asked for
+
+Each answer is the query with the response bit set and one A record (192.0.2.N).
+"""
+import ctypes
+import socket
+import struct
+import sys
+
+
+class Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class Msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(Iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", Msghdr), ("len", ctypes.c_uint32)]
+
+
+def sendmmsg(sock, datagrams):
+    """Every datagram in one sendmmsg call (Python has no sendmmsg of its own)."""
+    bufs = [ctypes.create_string_buffer(d, len(d)) for d in datagrams]
+    iovs = [Iovec(ctypes.cast(b, ctypes.c_void_p), len(d)) for b, d in zip(bufs, datagrams)]
+    msgs = (Mmsghdr * len(datagrams))()
+    for m, iov in zip(msgs, iovs):
+        m.hdr.iov = ctypes.pointer(iov)
+        m.hdr.iovlen = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    sent = libc.sendmmsg(sock.fileno(), msgs, len(datagrams), 0)
+    assert sent == len(datagrams), ctypes.get_errno()
+
+
+def name_process(name):
+    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+
+
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + struct.pack(">HH", 1, 1)
+
+
+def answer(q, n):
+    head = q[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
+    rr = struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + bytes([192, 0, 2, n])
+    return head + q[12:] + rr
+
+
+def server(port, n):
+    name_process("dns-server")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    s.settimeout(30)
+    print("ready", flush=True)
+    for i in range(n):
+        if i % 2 == 0:
+            q, peer = s.recvfrom(512)
+            s.sendto(answer(q, i), peer)
+        else:
+            q, _, _, peer = s.recvmsg(512)
+            s.sendmsg([answer(q, i)], [], 0, peer)
+
+
+def client(port):
+    name_process("dns-client")
+    addr = ("127.0.0.1", port)
+    names = []
+
+    def ask(i):
+        name = "q%d.example" % i
+        names.append(name)
+        return query(0x100 + i, name)
+
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(10)
+    c.connect(addr)
+    for i in range(2):
+        c.send(ask(i))
+        c.recv(512)
+    sendmmsg(c, [ask(6), ask(7)])
+    c.recv(512)
+    c.recv(512)
+    c.close()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(10)
+    for i in range(2, 4):
+        u.sendto(ask(i), addr)
+        u.recvfrom(512)
+    for i in range(4, 6):
+        u.sendmsg([ask(i)], [], 0, addr)
+        u.recvmsg(512)
+    u.close()
+    print(" ".join(names), flush=True)
+
+
+if sys.argv[1] == "server":
+    server(int(sys.argv[2]), int(sys.argv[3]))
+else:
+    client(int(sys.argv[2]))
