@@ -103,6 +103,10 @@ pub struct SyscallConfig {
     pub max_sockets: u32,
     /// A socket without events for this long is forgotten (its open requests time out).
     pub idle_timeout_ns: u64,
+    /// ... a UDP socket's flow with one peer, sooner: a DNS server's socket meets a new client
+    /// port with nearly every query (glibc's resolver opens a socket per lookup), and those
+    /// flows would fill the table long before the TCP timeout.
+    pub udp_idle_timeout_ns: u64,
     /// Rows carry the syscall trace ids (DeepFlow's `syscall_trace_id_disabled` turns them off).
     pub trace_ids: bool,
     /// The sockets traced by their ports.
@@ -118,6 +122,7 @@ impl Default for SyscallConfig {
         SyscallConfig {
             max_sockets: 65_536,
             idle_timeout_ns: 120_000_000_000,
+            udp_idle_timeout_ns: 15_000_000_000,
             trace_ids: true,
             ports: SocketPorts::default(),
             max_rate: 0,
@@ -374,9 +379,10 @@ impl SyscallTracker {
                 ProcessTagger::new(sink, infos, &mut self.counters, self.cfg.trace_ids);
             self.l7.expire(now_ns, &mut tagger, &mut self.l7counters);
         }
-        let idle = self
-            .sockets
-            .idle_since(now_ns.saturating_sub(self.cfg.idle_timeout_ns));
+        let idle = self.sockets.idle_since(
+            now_ns.saturating_sub(self.cfg.idle_timeout_ns),
+            now_ns.saturating_sub(self.cfg.udp_idle_timeout_ns),
+        );
         for key in idle {
             if self.end_socket(key, sink) {
                 self.counters.sockets_expired += 1;

@@ -276,15 +276,16 @@ impl SocketTable {
         });
     }
 
-    /// Sockets without events since `before_ns`.
-    pub(crate) fn idle_since(&self, before_ns: u64) -> Vec<SocketKey> {
+    /// TCP sockets without events since `before_ns`, UDP ones since `udp_before_ns`.
+    pub(crate) fn idle_since(&self, before_ns: u64, udp_before_ns: u64) -> Vec<SocketKey> {
         self.socks
             .iter()
             .filter(|(_, s)| {
+                let before = if s.udp { udp_before_ns } else { before_ns };
                 self.infos
                     .by_flow
                     .get(&s.flow.id())
-                    .is_none_or(|i| i.last_ns < before_ns)
+                    .is_none_or(|i| i.last_ns < before)
             })
             .map(|(k, _)| *k)
             .collect()

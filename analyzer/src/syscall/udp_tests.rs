@@ -182,3 +182,36 @@ fn a_socket_bound_to_any_address_talking_to_loopback_is_named_by_its_loopback_ad
         assert_eq!(s(&r.syscall.process_kname_1), "dnsd");
     }
 }
+
+#[test]
+fn a_server_meeting_a_new_port_per_query_stays_within_its_table() {
+    // glibc's resolver opens a socket per lookup: every query comes from another port.
+    let mut d = Dns {
+        t: SyscallTracker::new(
+            SyscallConfig {
+                max_sockets: 2_000,
+                ..SyscallConfig::default()
+            },
+            L7Config::default(),
+        ),
+        out: Collected::default(),
+    };
+    let mut at_ms = 0;
+    for i in 0..5_000u32 {
+        let port = 20_000 + i as u16;
+        let (q, a) = (
+            dns_query(i as u16, "n.example", 1),
+            dns_answer(i as u16, "n.example", 0, None),
+        );
+        d.send(Who::Server { peer: port }, at_ms, false, &q);
+        d.send(Who::Server { peer: port }, at_ms + 1, true, &a);
+        at_ms += 10;
+    }
+    // 50 s of queries, 100 a second: flows idle for 15 s are let go, so the table never fills.
+    assert_eq!(d.t.counters().socket_table_full, 0);
+    assert!(d.t.sockets() <= 1_600, "{}", d.t.sockets());
+    assert!(d.t.counters().sockets_expired >= 3_000);
+    d.t.finish(&mut d.out);
+    assert_eq!(d.out.l7.len(), 5_000, "every query answered, once");
+    assert!(d.out.l7.iter().all(|r| r.response_code == Some(0)));
+}
