@@ -235,12 +235,14 @@ fn redis_commands_from_redis_cli_are_logged() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `tests/clients/dns_udp.py server PORT N` once it is listening; None when it could not bind.
-fn dns_server(port: u16, n: usize) -> Option<Killed> {
+/// `tests/clients/dns_udp.py server PORT N [dual]` once it is listening; None when it could not
+/// bind.
+fn dns_server(port: u16, n: usize, dual: bool) -> Option<Killed> {
     let mut server = Killed(
         Command::new("/usr/bin/python3")
             .arg(live_support::client_script("dns_udp.py"))
             .args(["server", &port.to_string(), &n.to_string()])
+            .args(dual.then_some("dual"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -275,7 +277,7 @@ fn dns_names(rows: &[Value], port: u16, client: &str) -> BTreeMap<String, Vec<St
 }
 
 /// DNS over UDP: a server on a socket that is not connected (recvfrom / sendto and recvmsg /
-/// sendmsg: the peer comes from each call's address); a Python client on a connected socket
+/// sendmsg: the peer comes from each call's address; a dual-stack one bound to `::`); a Python client on a connected socket
 /// (two queries in one sendmmsg among them) and on unconnected ones; and glibc's own resolver
 /// (`getent ahosts`, its A and AAAA queries in one sendmmsg) pointed at the server by a
 /// resolv.conf mounted in a mount namespace of its own, when port 53 is free. Every query is a
@@ -289,10 +291,11 @@ fn dns_over_udp_is_logged_from_connected_and_unconnected_sockets() {
     let dir = temp("dns");
     // DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
     let port: u16 = 5353;
-    let _server = dns_server(port, 8).expect("dns server on 5353");
+    // A dual-stack socket bound to `::`: its IPv4 peers come IPv4-mapped.
+    let _server = dns_server(port, 8, true).expect("dns server on 5353");
     // glibc's resolver asks port 53 of the resolv.conf name servers.
     let glibc = (have("unshare") && have("getent"))
-        .then(|| dns_server(53, 2))
+        .then(|| dns_server(53, 2, false))
         .flatten();
     std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
     let out = dir.join("out");

@@ -1,7 +1,9 @@
 """DNS over UDP between two Python processes on loopback, for the syscall tracer's UDP test.
 
-  dns_udp.py server PORT N   answers N queries on 127.0.0.1:PORT from one socket that is not
-                             connected (recvfrom / sendto, and recvmsg / sendmsg for every
+  dns_udp.py server PORT N [dual]
+                             answers N queries on 127.0.0.1:PORT (dual: on a dual-stack IPv6
+                             socket bound to ::, its IPv4 peers IPv4-mapped) from one socket that
+                             is not connected (recvfrom / sendto, and recvmsg / sendmsg for every
                              other query), then exits; named dns-server
   dns_udp.py client PORT     sends 8 queries: on a connected socket 2 with send / recv and 2 in
                              one sendmmsg (as glibc's resolver sends A and AAAA), on a socket
@@ -61,10 +63,15 @@ def answer(q, n):
     return head + q[12:] + rr
 
 
-def server(port, n):
+def server(port, n, dual):
     name_process("dns-server")
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", port))
+    if dual:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind(("::", port))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", port))
     s.settimeout(30)
     print("ready", flush=True)
     for i in range(n):
@@ -109,6 +116,6 @@ def client(port):
 
 
 if sys.argv[1] == "server":
-    server(int(sys.argv[2]), int(sys.argv[3]))
+    server(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] == ["dual"])
 else:
     client(int(sys.argv[2]))

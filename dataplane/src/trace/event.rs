@@ -99,8 +99,9 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, EventError> {
     })
 }
 
-/// A socket's two ends from BPF's fields; IPv4-mapped IPv6 ends become IPv4. None when BPF did
-/// not resolve the socket.
+/// A socket's two ends from BPF's fields; IPv4-mapped IPv6 ends become IPv4 (so does the `::` of
+/// a dual-stack socket bound to no address, beside an IPv4-mapped peer). None when BPF did not
+/// resolve the socket.
 pub fn tuple(e: &RawEvent<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
     let (l, r) = match e.family {
         AF_INET => (
@@ -115,6 +116,10 @@ pub fn tuple(e: &RawEvent<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
             let (l, r) = (Ipv6Addr::from(e.laddr), Ipv6Addr::from(e.raddr));
             match (l.to_ipv4_mapped(), r.to_ipv4_mapped()) {
                 (Some(l4), Some(r4)) => (IpAddr::V4(l4), IpAddr::V4(r4)),
+                // A dual-stack socket bound to `::` talking to an IPv4 peer (a UDP server's).
+                (None, Some(r4)) if l.is_unspecified() => {
+                    (IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V4(r4))
+                }
                 _ => (IpAddr::V6(l), IpAddr::V6(r)),
             }
         }
@@ -232,6 +237,16 @@ mod tests {
         assert!(tuple(&e).unwrap().0 .0.is_ipv4());
         let b = raw(0, [0; 16], [0; 16], b"x");
         assert_eq!(tuple(&decode(&b).unwrap()), None);
+        // A dual-stack UDP socket bound to `::`, its peer an IPv4 client.
+        let b = raw(AF_INET6, [0; 16], mapped, b"");
+        let ((l, _), (r, _)) = tuple(&decode(&b).unwrap()).unwrap();
+        assert_eq!(
+            (l, r),
+            (
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            )
+        );
     }
 
     #[test]
