@@ -6,6 +6,7 @@ fn main() {
     println!("cargo:rerun-if-changed=proto/tapflow_admin.proto");
     println!("cargo:rerun-if-changed=proto/flow_log.proto");
     println!("cargo:rerun-if-changed=proto/metric.proto");
+    println!("cargo:rerun-if-changed=proto/stats.proto");
     if let Err(e) = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -15,6 +16,7 @@ fn main() {
                 "proto/tapflow_admin.proto",
                 "proto/flow_log.proto",
                 "proto/metric.proto",
+                "proto/stats.proto",
             ],
             &["proto"],
         )

@@ -52,6 +52,7 @@ pub(crate) fn attach(
     };
     let s = IngesterSink::start(sc)?;
     let h = s.handle();
+    h.set_stats_interval_s(cfg.ingester.stats_interval_s);
     if let Some(id) = a.agent_id {
         h.set_agent_id(id);
     }
@@ -67,6 +68,7 @@ pub(crate) fn attach(
 pub(crate) fn follow(a: &IngesterArgs, h: Option<&SenderHandle>, new: &Config, quiet: bool) {
     let Some(h) = h else { return };
     h.set_max_bytes_per_s(new.ingester.max_bytes_per_s);
+    h.set_stats_interval_s(new.ingester.stats_interval_s);
     if a.ingester.is_some() || h.addr() == new.ingester.addr {
         return;
     }
@@ -77,6 +79,24 @@ pub(crate) fn follow(a: &IngesterArgs, h: Option<&SenderHandle>, new: &Config, q
             None => eprintln!("tapflow: no ingester configured any more: records are not sent"),
         }
     }
+}
+
+/// Reports the run's own counters to the ingester (DeepflowStats, as DeepFlow's agent does every
+/// `global.self_monitoring.interval`): `series` (name, value) and the sender's own counters,
+/// with the host's name and the wall clock.
+pub(crate) fn report_self(h: &SenderHandle, series: impl IntoIterator<Item = (String, u64)>) {
+    let mut counters: Vec<(String, f64)> = series.into_iter().map(|(k, v)| (k, v as f64)).collect();
+    counters.extend(
+        h.counters()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v as f64)),
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    h.send_stats(now, host.trim(), &counters);
 }
 
 /// The sender's counters into stats.json, and a line on standard error when records were lost.

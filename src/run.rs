@@ -501,8 +501,17 @@ fn run_once(
         );
     }
     let mut prev = LiveSummary::default();
+    let mut last_self_report = 0u64;
     let mut on_second = |s: &LiveSummary| {
         on_tick(&epoch, &rate);
+        if let Some(h) = ingester {
+            let secs = s.elapsed.as_secs();
+            if secs >= last_self_report + h.stats_interval_s() {
+                last_self_report = secs;
+                let series = live_series(s).into_iter().map(|(k, v, _)| (k, v));
+                crate::ingest_out::report_self(h, series);
+            }
+        }
         if let Some(p) = prometheus {
             p.set(live_series(s));
             p.set_workers(&s.per_worker);

@@ -150,11 +150,16 @@ fn malformed_frames_are_counted_and_others_served() {
         .expect("zstd");
     assert!(zeros.status.success() && zeros.stdout.len() < 500_000);
     assert!(send_raw(a, &frame(5, 3, 1, &zeros.stdout), false));
-    // DeepFlow's stats type (10) is skipped; the same connection then sends an empty l4 frame
-    // and stays open.
+    // A self-monitoring frame (DeepflowStats, type 10) whose body is not `stats.Stats`.
+    assert!(send_raw(
+        a,
+        &frame(10, 0, 1, &[3, 0, 0, 0, 0xff, 0xff, 0xff]),
+        false
+    ));
+    // DeepFlow's syslog type (1) is not stored: skipped; the same connection then sends an
+    // empty l4 frame and stays open.
     let mut conn = TcpStream::connect(a).expect("connect");
-    conn.write_all(&frame(10, 0, 1, b"anything"))
-        .expect("write");
+    conn.write_all(&frame(1, 0, 1, b"anything")).expect("write");
     conn.write_all(&frame(4, 0, 1, b"")).expect("write");
     conn.set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
@@ -174,7 +179,7 @@ fn malformed_frames_are_counted_and_others_served() {
     let stats = read_json(&s.records.join("ingest-stats.json"));
     assert_eq!(stats["bad_headers"], 3, "{stats}");
     assert_eq!(stats["truncated"], 1, "{stats}");
-    assert_eq!(stats["bad_bodies"], 4, "{stats}");
+    assert_eq!(stats["bad_bodies"], 5, "{stats}");
     assert_eq!(stats["skipped_types"], 1, "{stats}");
 }
 

@@ -108,7 +108,7 @@ fn live_agents_with_a_controller_and_token() {
     std::fs::write(
         &cfg,
         format!(
-            "vtap_group_id: {group}\nglobal:\n  communication:\n    ingester_ip: {host}\n    ingester_port: {port}\n"
+            "vtap_group_id: {group}\nglobal:\n  communication:\n    ingester_ip: {host}\n    ingester_port: {port}\n  self_monitoring:\n    interval: 1s\n"
         ),
     )
     .expect("write");
@@ -164,7 +164,8 @@ fn live_agents_with_a_controller_and_token() {
     let pb = gen(&dir, "b", 9, 2000, 60);
     na.replay(&pa, "3000");
     nb.replay(&pb, "3000");
-    std::thread::sleep(Duration::from_millis(500));
+    // Long enough for agent b's next self-monitoring report (every second) to count the frames.
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(
         a.stop_within(Duration::from_secs(20)),
         "agent a did not stop cleanly"
@@ -196,6 +197,33 @@ fn live_agents_with_a_controller_and_token() {
     let stats = read_json(&s.records.join("ingest-stats.json"));
     assert!(
         stats["rejected_agents"].as_u64().unwrap_or(0) >= 1,
+        "{stats}"
+    );
+    // Agent b reports its own counters every second (its group's `self_monitoring.interval`),
+    // as DeepflowStats frames: `deepflow_system` rows, one per module, under its id.
+    let system = std::fs::read_to_string(s.records.join("deepflow_system.jsonl")).expect("rows");
+    let rows: Vec<Value> = system
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let b_agent: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["agent_id"] == id("agent-b") && r["virtual_table_name"] == "tapflow_agent")
+        .collect();
+    assert!(b_agent.len() >= 2, "reports of agent b: {rows:?}");
+    let last = b_agent.last().expect("a report");
+    assert_eq!(last["tag_names"][0], "host");
+    let names = last["metrics_float_names"].as_array().expect("names");
+    let frames = names.iter().position(|n| n == "frames").expect("frames");
+    assert!(
+        last["metrics_float_values"][frames].as_f64().unwrap_or(0.0) > 0.0,
+        "{last}"
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r["virtual_table_name"] == "tapflow_ingester" && r["agent_id"] == id("agent-b")));
+    assert!(
+        stats["deepflow_stats"].as_u64().unwrap_or(0) >= 2,
         "{stats}"
     );
 }

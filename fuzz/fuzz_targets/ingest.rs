@@ -1,10 +1,11 @@
 //! What the ingester reads from an agent's connection: any bytes as a stream of DeepFlow frames
-//! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records).
+//! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records, agents'
+//! self-monitoring messages into `deepflow_system` rows).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tapflow_control::ingest::frame::{Header, HEADER_LEN};
-use tapflow_control::ingest::receiver::decode_frame;
+use tapflow_control::ingest::frame::{Header, MessageType, HEADER_LEN};
+use tapflow_control::ingest::receiver::{decode_frame, decode_stats};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
@@ -14,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         };
         let body_len = h.body_len().min(rest.len() - HEADER_LEN);
         let body = &rest[HEADER_LEN..HEADER_LEN + body_len];
-        if let Ok(t) = h.message_type() {
+        if let Ok(MessageType::DeepflowStats) = h.message_type() {
+            if let Ok(rows) = decode_stats(&h, body) {
+                drop(serde_json::to_vec(&rows));
+            }
+        } else if let Ok(t) = h.message_type() {
             if let Ok(batch) = decode_frame(&h, t, body) {
                 // Every decoded record serialises (the store writes each one).
                 batch.for_each(|r| drop(serde_json::to_vec(&r)));

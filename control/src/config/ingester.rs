@@ -20,6 +20,9 @@ pub struct IngesterConfig {
     /// `max_throughput_to_ingester`, bytes a second (None: no limit, tapflow's default;
     /// DeepFlow's is 100 Mbps).
     pub max_bytes_per_s: Option<u64>,
+    /// `global.self_monitoring.interval`: seconds between two reports of the agent's own
+    /// counters (DeepflowStats frames) to the ingester.
+    pub stats_interval_s: u64,
 }
 
 impl Default for IngesterConfig {
@@ -31,8 +34,17 @@ impl Default for IngesterConfig {
             compress_l7: true,
             compress_l4: false,
             max_bytes_per_s: None,
+            stats_interval_s: 10,
         }
     }
+}
+
+/// `global.self_monitoring` (of DeepFlow's keys there, `interval` is applied; the others are
+/// named as not applied).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct SelfMonitoring {
+    interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,8 +82,27 @@ pub fn with_port(host: &str, port: u16) -> String {
 }
 
 impl Communication {
-    pub(super) fn build(&self, c: &Compression) -> Result<IngesterConfig, ConfigError> {
+    pub(super) fn build(
+        &self,
+        c: &Compression,
+        m: &SelfMonitoring,
+    ) -> Result<IngesterConfig, ConfigError> {
         let d = IngesterConfig::default();
+        let stats_interval_s = match &m.interval {
+            None => d.stats_interval_s,
+            Some(v) => {
+                let key = "global.self_monitoring.interval";
+                let ns = super::duration::parse_duration(v)
+                    .map_err(|problem| ConfigError::Invalid { key, problem })?;
+                if ns % 1_000_000_000 != 0 || !(1..=3600).contains(&(ns / 1_000_000_000)) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        problem: format!("{v} is not a whole number of seconds in 1s..=3600s"),
+                    });
+                }
+                ns / 1_000_000_000
+            }
+        };
         let port = self.ingester_port.unwrap_or(d.port);
         if port == 0 {
             return Err(ConfigError::Invalid {
@@ -118,6 +149,7 @@ impl Communication {
             compress_l7: c.l7_flow_log.unwrap_or(d.compress_l7),
             compress_l4: c.l4_flow_log.unwrap_or(d.compress_l4),
             max_bytes_per_s,
+            stats_interval_s,
         })
     }
 }
@@ -125,6 +157,34 @@ impl Communication {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_monitoring_interval() {
+        let interval = |v: &str| {
+            crate::Config::from_yaml(&format!("global:\n  self_monitoring:\n    interval: {v}\n"))
+                .map(|c| c.ingester.stats_interval_s)
+        };
+        assert_eq!(crate::Config::default().ingester.stats_interval_s, 10);
+        assert_eq!(interval("10s").ok(), Some(10));
+        assert_eq!(interval("1m").ok(), Some(60));
+        assert_eq!(interval("1s").ok(), Some(1));
+        for bad in ["0s", "500ms", "2h", "ten"] {
+            assert!(interval(bad).is_err(), "{bad}");
+        }
+        // DeepFlow's other self_monitoring keys are accepted and named as not applied.
+        let c = crate::Config::from_yaml(
+            "global:\n  self_monitoring:\n    interval: 5s\n    log:\n      log_level: INFO\n",
+        )
+        .expect("config");
+        assert_eq!(c.ingester.stats_interval_s, 5);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("self_monitoring (log)")),
+            "{:?}",
+            c.warnings
+        );
+    }
 
     #[test]
     fn addresses_get_the_port() {

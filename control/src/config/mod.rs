@@ -719,7 +719,10 @@ impl RawConfig {
         }
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
-        let ingester = self.global.communication.build(&self.outputs.compression)?;
+        let ingester = self
+            .global
+            .communication
+            .build(&self.outputs.compression, &self.global.self_monitoring)?;
         let ebpf = self.inputs.ebpf.build()?;
         Ok(Config {
             ebpf,

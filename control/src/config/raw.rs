@@ -52,6 +52,7 @@ pub(super) struct LegacyStatic {
 pub(super) struct Global {
     pub(super) limits: Limits,
     pub(super) communication: super::ingester::Communication,
+    pub(super) self_monitoring: super::ingester::SelfMonitoring,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -23,17 +23,23 @@ pub enum MessageType {
     TaggedFlow = 4,
     /// `flow_log.AppProtoLogsData` (l7_flow_log).
     ProtocolLog = 5,
+    /// `stats.Stats`: the agent's own counters (DeepFlow's `deepflow_system` database).
+    DeepflowStats = 10,
 }
 
 impl MessageType {
-    pub const ALL: [MessageType; 3] = [
+    /// The types that carry records.
+    pub const RECORDS: [MessageType; 3] = [
         MessageType::Metrics,
         MessageType::TaggedFlow,
         MessageType::ProtocolLog,
     ];
 
     pub fn from_u8(n: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| *t as u8 == n)
+        Self::RECORDS
+            .into_iter()
+            .chain([MessageType::DeepflowStats])
+            .find(|t| *t as u8 == n)
     }
 
     /// DeepFlow's name of the type.
@@ -42,6 +48,7 @@ impl MessageType {
             MessageType::Metrics => "metrics",
             MessageType::TaggedFlow => "tagged_flow",
             MessageType::ProtocolLog => "protocol_log",
+            MessageType::DeepflowStats => "deepflow_stats",
         }
     }
 

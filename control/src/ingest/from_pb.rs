@@ -83,6 +83,8 @@ pub fn decode_into(t: MessageType, msg: &[u8], out: &mut RecordBatch) -> Result<
             let d = m::Document::decode(msg).map_err(bad)?;
             push_document(&d, out)?;
         }
+        // Not records: the receiver stores them apart.
+        MessageType::DeepflowStats => return Err(FrameError::UnknownType(t as u8)),
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod from_pb;
 pub mod pace;
 pub mod receiver;
+pub mod self_stats;
 pub mod sender;
 pub mod to_pb;
 

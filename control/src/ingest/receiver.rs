@@ -1,9 +1,10 @@
 //! The server side: `tapflow server --ingest-listen` accepts DeepFlow's framing from many agents
 //! (tapflow's or DeepFlow's own), checks each frame's header and size, decodes the l4, l7 and
 //! metrics messages into records and hands them to the store thread (JSON lines per table by
-//! default). A bad frame (header, size, compression, protobuf) or a truncated one is counted and
-//! its connection closed; the others go on. Frames of types tapflow does not store (DeepFlow's
-//! stats, syslog, ...) are counted and skipped: the framing stays in step.
+//! default); agents' self-monitoring (DeepflowStats, DeepFlow's `deepflow_system`) goes to
+//! `deepflow_system.jsonl`. A bad frame (header, size, compression, protobuf) or a truncated one
+//! is counted and its connection closed; the others go on. Frames of types tapflow does not
+//! store (DeepFlow's syslog, OTel, ...) are counted and skipped: the framing stays in step.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +16,19 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
 use super::frame::{self, FrameError, Header, HEADER_LEN};
-use super::from_pb;
+use super::{from_pb, self_stats};
+use crate::rpc::stats as pb;
+use crate::sink::JsonRowFile;
 use crate::sink::{FanOut, SinkStats};
+
+/// What a connection hands to the store thread.
+#[derive(Debug)]
+pub enum Received {
+    /// A frame's records (boxed: a batch is large, a frame's worth of them).
+    Records(Box<RecordBatch>),
+    /// Self-monitoring rows for `deepflow_system` ([`self_stats::row`]).
+    Stats(Vec<serde_json::Value>),
+}
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
 /// is closed.
@@ -33,6 +45,8 @@ pub struct ReceiverCounters {
     pub frames: AtomicU64,
     /// Records stored, per kind ([`RecordKind::ALL`] order).
     pub records: [AtomicU64; 16],
+    /// Self-monitoring rows (DeepflowStats messages) stored.
+    pub stats_rows: AtomicU64,
     /// Headers with a bad size, version or encoder.
     pub bad_headers: AtomicU64,
     /// Frames whose body does not decompress or decode.
@@ -64,6 +78,7 @@ impl ReceiverCounters {
         for (k, c) in RecordKind::ALL.iter().zip(&self.records) {
             m.insert(format!("records.{}", k.name()), r(c).into());
         }
+        m.insert("deepflow_stats".into(), r(&self.stats_rows).into());
         m.insert("bad_headers".into(), r(&self.bad_headers).into());
         m.insert("bad_bodies".into(), r(&self.bad_bodies).into());
         m.insert("truncated".into(), r(&self.truncated).into());
@@ -98,7 +113,7 @@ impl AgentCheck for AnyAgent {
 pub async fn receive(
     listener: tokio::net::TcpListener,
     check: Arc<dyn AgentCheck>,
-    out: mpsc::Sender<RecordBatch>,
+    out: mpsc::Sender<Received>,
     counters: Arc<ReceiverCounters>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -162,7 +177,7 @@ async fn connection(
     mut stream: tokio::net::TcpStream,
     peer: SocketAddr,
     check: &dyn AgentCheck,
-    out: &mpsc::Sender<RecordBatch>,
+    out: &mpsc::Sender<Received>,
     c: &ReceiverCounters,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -215,7 +230,7 @@ async fn frame_in(
     known: &mut Option<u16>,
     check: &dyn AgentCheck,
     c: &ReceiverCounters,
-) -> Result<Option<RecordBatch>, ()> {
+) -> Result<Option<Received>, ()> {
     let h = Header::parse(hb).map_err(|_| {
         c.bad_headers.fetch_add(1, Ordering::Relaxed);
     })?;
@@ -245,13 +260,26 @@ async fn frame_in(
         c.skipped_types.fetch_add(1, Ordering::Relaxed);
         return Ok(None);
     };
-    match decode_frame(&h, t, body) {
-        Ok(batch) => Ok(Some(batch)),
-        Err(_) => {
-            c.bad_bodies.fetch_add(1, Ordering::Relaxed);
-            Err(())
-        }
+    let decoded = match t {
+        frame::MessageType::DeepflowStats => decode_stats(&h, body).map(Received::Stats),
+        _ => decode_frame(&h, t, body).map(|b| Received::Records(Box::new(b))),
+    };
+    decoded.map(Some).map_err(|_| {
+        c.bad_bodies.fetch_add(1, Ordering::Relaxed);
+    })
+}
+
+/// Every self-monitoring message of a DeepflowStats frame body, as `deepflow_system` rows (all
+/// or nothing).
+pub fn decode_stats(h: &Header, body: &[u8]) -> Result<Vec<serde_json::Value>, FrameError> {
+    use prost::Message;
+    let plain = frame::plain_body(h, body)?;
+    let mut rows = Vec::new();
+    for m in frame::messages(&plain) {
+        let s = pb::Stats::decode(m?).map_err(|e| FrameError::Decode(e.to_string()))?;
+        rows.push(self_stats::row(h.origin.agent_id, &s));
     }
+    Ok(rows)
 }
 
 /// Every record of one frame body (all or nothing).
@@ -268,11 +296,13 @@ pub fn decode_frame(
     Ok(batch)
 }
 
-/// Writes every received batch into `sink` until the channel closes; counts them in `c`, and
-/// writes `stats_path` (the receiver's counters and the sink's) every 10 s and at the end.
+/// Writes every received batch into `sink` and every self-monitoring row into `system` until
+/// the channel closes; counts them in `c`, and writes `stats_path` (the receiver's counters and
+/// the sink's) every 10 s and at the end.
 pub fn store_loop(
-    mut rx: mpsc::Receiver<RecordBatch>,
+    mut rx: mpsc::Receiver<Received>,
     mut sink: FanOut,
+    mut system: Option<JsonRowFile>,
     c: Arc<ReceiverCounters>,
     stats_path: std::path::PathBuf,
 ) -> SinkStats {
@@ -289,19 +319,38 @@ pub fn store_loop(
         let _ = std::fs::write(&stats_path, format!("{j:#}\n"));
     };
     let mut last = std::time::Instant::now();
-    while let Some(batch) = rx.blocking_recv() {
-        for (k, n) in RecordKind::ALL.iter().zip(&c.records) {
-            n.fetch_add(count_of(&batch, *k), Ordering::Relaxed);
+    while let Some(got) = rx.blocking_recv() {
+        match got {
+            Received::Records(batch) => {
+                for (k, n) in RecordKind::ALL.iter().zip(&c.records) {
+                    n.fetch_add(count_of(&batch, *k), Ordering::Relaxed);
+                }
+                sink.write_batch(&batch);
+            }
+            Received::Stats(rows) => {
+                for row in &rows {
+                    if let Some(f) = &mut system {
+                        if f.write(row).is_ok() {
+                            c.stats_rows.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
         }
-        sink.write_batch(&batch);
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
+            if let Some(f) = &mut system {
+                let _ = f.flush();
+            }
             write_stats(&sink);
             last = std::time::Instant::now();
         }
     }
     if let Err(e) = sink.finish() {
         eprintln!("tapflow server: record store: {e}");
+    }
+    if let Some(f) = &mut system {
+        let _ = f.flush();
     }
     write_stats(&sink);
     sink.stats()

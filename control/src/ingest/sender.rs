@@ -4,7 +4,9 @@
 //! by every type, reconnection with backoff, and a bounded queue of frames between the sink and
 //! the connection thread. When the queue is full a frame waits up to 2 s (`WAIT`, DeepFlow's
 //! default overflow action) or is dropped at once (`DROP`); every record lost is counted, so a
-//! server that is down for hours costs counted records and no memory growth.
+//! server that is down for hours costs counted records and no memory growth. The agent's own
+//! counters go the same way as DeepFlow's DeepflowStats frames ([`SenderHandle::send_stats`]):
+//! one report waits at a time, the newest (a report not sent before the next is counted lost).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -16,7 +18,7 @@ use tapflow_analyzer::{RecordKind, RecordRef};
 
 use super::frame::{FrameBuilder, MessageType, Origin};
 use super::pace::Pace;
-use super::to_pb;
+use super::{self_stats, to_pb};
 use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 use crate::sink::{Sink, SinkError, SinkStats};
 
@@ -112,6 +114,16 @@ pub struct SenderCounters {
     addr_version: AtomicU64,
     enabled: AtomicBool,
     agent_id: AtomicU16,
+    /// Team and organisation ids of every header (the sink's configuration).
+    team_id: u32,
+    org_id: u16,
+    /// The latest self-monitoring report, waiting for the connection thread.
+    stats_frame: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Seconds between reports (`global.self_monitoring.interval`; 0 before it is set: 10).
+    stats_interval_s: AtomicU64,
+    /// Reports written, and reports lost (replaced before they went, or not written).
+    pub stats_sent: AtomicU64,
+    pub stats_dropped: AtomicU64,
 }
 
 impl SenderCounters {
@@ -146,6 +158,8 @@ impl SenderCounters {
             ("ingester.connects", r(&self.connects)),
             ("ingester.failures", r(&self.failures)),
             ("ingester.records_queued", self.queue.records_queued()),
+            ("ingester.stats_sent", r(&self.stats_sent)),
+            ("ingester.stats_dropped", r(&self.stats_dropped)),
         ]
     }
 }
@@ -186,6 +200,48 @@ impl SenderHandle {
 
     pub fn counters(&self) -> &SenderCounters {
         &self.0
+    }
+
+    /// Seconds between two self-monitoring reports (`global.self_monitoring.interval`).
+    pub fn stats_interval_s(&self) -> u64 {
+        match self.0.stats_interval_s.load(Ordering::Relaxed) {
+            0 => 10,
+            s => s,
+        }
+    }
+
+    /// A new `global.self_monitoring.interval`, from the next report.
+    pub fn set_stats_interval_s(&self, s: u64) {
+        self.0.stats_interval_s.store(s.max(1), Ordering::Relaxed);
+    }
+
+    /// Queues a self-monitoring report: `counters` (name, value) at `ts_s` (Unix seconds) from
+    /// `host`, as DeepflowStats messages (one per module, [`self_stats::messages`]). It replaces
+    /// a report still waiting (counted lost); nothing is queued while no ingester is set.
+    pub fn send_stats(&self, ts_s: u64, host: &str, counters: &[(String, f64)]) {
+        let s = &self.0;
+        if !s.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut b = FrameBuilder::new(MessageType::DeepflowStats, 16 << 10);
+        for m in self_stats::messages(ts_s, host, counters) {
+            b.push(&m);
+        }
+        let origin = Origin {
+            team_id: s.team_id,
+            org_id: s.org_id,
+            agent_id: s.agent_id.load(Ordering::Relaxed),
+        };
+        let Some(frame) = b.take_frame(origin, false) else {
+            s.stats_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let Ok(mut slot) = s.stats_frame.lock() else {
+            return;
+        };
+        if slot.replace(frame).is_some() {
+            s.stats_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -228,7 +284,11 @@ impl IngesterSink {
     /// Starts the connection thread (it connects in the background: an unreachable ingester is
     /// not an error here, it is retried and its losses counted).
     pub fn start(cfg: SenderConfig) -> std::io::Result<Self> {
-        let shared = Arc::new(SenderCounters::default());
+        let shared = Arc::new(SenderCounters {
+            team_id: cfg.team_id,
+            org_id: cfg.org_id,
+            ..SenderCounters::default()
+        });
         shared.enabled.store(cfg.addr.is_some(), Ordering::Relaxed);
         shared
             .max_bytes_per_s
@@ -254,13 +314,13 @@ impl IngesterSink {
             Arc::clone(&shared.queue),
             move |inbox| conn.run(inbox),
         )?;
-        let pending = MessageType::ALL.map(|t| Pending {
+        let pending = MessageType::RECORDS.map(|t| Pending {
             builder: FrameBuilder::new(t, cfg.flush_bytes + 4096),
             records: [0; 16],
             compress: match t {
                 MessageType::ProtocolLog => cfg.compress_l7,
                 MessageType::TaggedFlow => cfg.compress_l4,
-                MessageType::Metrics => false,
+                MessageType::Metrics | MessageType::DeepflowStats => false,
             },
         });
         Ok(IngesterSink {
@@ -285,7 +345,10 @@ impl IngesterSink {
     }
 
     fn slot(t: MessageType) -> usize {
-        MessageType::ALL.iter().position(|x| *x == t).unwrap_or(0)
+        MessageType::RECORDS
+            .iter()
+            .position(|x| *x == t)
+            .unwrap_or(0)
     }
 
     /// Cuts the frame of type slot `i` and queues it (waiting up to 2 s for room with `WAIT`).
@@ -440,15 +503,47 @@ impl Connection {
         }
     }
 
+    /// Writes the waiting self-monitoring report, if any (a report that cannot be written now
+    /// is lost: the next one comes within the interval).
+    fn send_stats(&mut self) {
+        let Some(bytes) = self
+            .shared
+            .stats_frame
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+        else {
+            return;
+        };
+        let len = bytes.len() as u64;
+        let frame = Frame {
+            bytes,
+            records: [0; 16],
+        };
+        let s = Arc::clone(&self.shared);
+        if self.send(&frame).is_ok() {
+            s.stats_sent.fetch_add(1, Ordering::Relaxed);
+            s.frames_sent.fetch_add(1, Ordering::Relaxed);
+            s.bytes_sent.fetch_add(len, Ordering::Relaxed);
+        } else {
+            s.stats_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn run(mut self, inbox: Inbox<Frame>) {
         let mut held: Option<(Frame, u64)> = None;
         loop {
+            self.send_stats();
             let (frame, n) = match held.take() {
                 Some(f) => f,
                 None => match inbox.next() {
                     Next::Item(f, n) => (f, n),
                     Next::Idle => continue,
-                    Next::Closed => return,
+                    Next::Closed => {
+                        // The last report goes with the last records.
+                        self.send_stats();
+                        return;
+                    }
                 },
             };
             if inbox.state.giving_up() || !self.keep_pace(&inbox.state) {

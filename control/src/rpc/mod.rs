@@ -39,3 +39,9 @@ generated! {
     /// DeepFlow's `metric` package: flow_metrics `Document`s on the ingester connection.
     metric = "metric"
 }
+
+generated! {
+    /// DeepFlow's `stats` package: an agent's self-monitoring counters on the ingester
+    /// connection.
+    stats = "stats"
+}

@@ -16,6 +16,7 @@ use super::sync::{now_s, SyncService};
 use crate::ingest::receiver::{receive, store_loop, AgentCheck, AnyAgent, ReceiverCounters};
 use crate::rpc::admin::admin_server::AdminServer;
 use crate::rpc::agent::synchronizer_server::SynchronizerServer;
+use crate::sink::JsonRowFile;
 use crate::sink::{FanOut, JsonLinesSink};
 
 /// Metadata key carrying the shared token (`Bearer <token>`).
@@ -261,9 +262,15 @@ async fn start_ingest(
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let c = Arc::clone(&counters);
     let stats = dir.join("ingest-stats.json");
+    let system = JsonRowFile::create(
+        &dir,
+        "deepflow_system",
+        crate::Config::default().file_output,
+    )
+    .map_err(|e| ServeError::Listen(at, e))?;
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())
-        .spawn(move || store_loop(rx, FanOut::new(vec![store_sink]), c, stats))
+        .spawn(move || store_loop(rx, FanOut::new(vec![store_sink]), Some(system), c, stats))
         .map_err(|e| ServeError::Listen(at, e))?;
     let receiver = tokio::spawn(receive(listener, check, tx, counters, stop));
     Ok(Ingest {

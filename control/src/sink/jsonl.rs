@@ -151,6 +151,44 @@ impl RotatingFile {
     }
 }
 
+/// A JSON-lines file of rows that are not records (`tapflow server`'s `deepflow_system.jsonl`:
+/// agents' self-monitoring), rotated by size as the record files are.
+pub struct JsonRowFile {
+    file: RotatingFile,
+    limits: FileOutput,
+}
+
+impl std::fmt::Debug for JsonRowFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonRowFile")
+            .field("name", &self.file.name)
+            .finish()
+    }
+}
+
+impl JsonRowFile {
+    /// `DIR/<name>.jsonl`, created empty (rotated files of an earlier run are removed).
+    pub fn create(dir: &Path, name: &'static str, limits: FileOutput) -> io::Result<Self> {
+        Ok(JsonRowFile {
+            file: RotatingFile::create(dir, name, &limits)?,
+            limits,
+        })
+    }
+
+    /// Appends `row` as one line.
+    pub fn write(&mut self, row: &serde_json::Value) -> io::Result<()> {
+        let start = self.file.file.buf.len();
+        let line = serde_json::to_vec(row).map_err(io::Error::other)?;
+        self.file.file.buf.extend_from_slice(&line);
+        self.file.file.buf.push(b'\n');
+        self.file.commit(start, &self.limits).map(|_| ())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.file.file.flush()
+    }
+}
+
 /// Rendered lines at least this long go to their file in a write of their own; shorter ones
 /// are copied into its buffer.
 const DIRECT_WRITE: usize = 64 * 1024;

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 pub use ipfix::IpfixSink;
 pub use jsonl::JsonLinesSink;
+pub use jsonl::JsonRowFile;
 pub use log_filter::{LogFilters, RowFilter};
 pub use log_gate::{LogPolicy, LogPolicyUpdates};
 pub use log_throttle::{LogThrottles, ThrottleCounters};
