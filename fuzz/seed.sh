@@ -9,12 +9,13 @@ TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
 mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace} work
 # The tracer's ring-buffer events (xdp-prog/include/tapflow_trace.h): an HTTP and a Redis
-# exchange seen in the client and the server process, with connect/accept/close.
+# exchange seen in the client and the server process, with connect/accept/close; a DNS exchange
+# over UDP (protocol byte 17), the server's socket not connected.
 python3 - <<'PY'
 import hashlib, struct
-def ev(kind, direction, tgid, sock, payload=b"", source=0, lport=40000, rport=8080):
+def ev(kind, direction, tgid, sock, payload=b"", source=0, lport=40000, rport=8080, proto=0):
     hdr = struct.pack("<QQQIIiII4BHHI16s16s16s", 1000, sock, 7, tgid, tgid + 1, 5,
-                      len(payload), len(payload), kind, direction, source, 2, lport, rport, 0,
+                      len(payload), len(payload), kind, direction, source, 2, lport, rport, proto,
                       bytes([127, 0, 0, 1]) + bytes(12), bytes([127, 0, 0, 1]) + bytes(12),
                       b"proc")
     assert len(hdr) == 104
@@ -29,6 +30,15 @@ for name, req, resp in [
     data += ev(1, 0, 200, 0xB0, resp, lport=8080, rport=40000) + ev(1, 1, 100, 0xA0, resp)
     data += ev(1, 0, 100, 0xA0, req, source=1) + ev(4, 0, 100, 0xA0)
     open("corpus/trace/" + hashlib.sha1(data).hexdigest()[:16], "wb").write(data)
+q = bytes.fromhex("123401000001000000000000") + b"\x01a\x07example\x00" + bytes.fromhex("00010001")
+a = bytes.fromhex("123481800001000100000000") + q[12:] + bytes.fromhex("c00c000100010000003c0004c0000201")
+data = ev(2, 0, 100, 0xA0, lport=41000, rport=53, proto=17)
+data += ev(1, 0, 100, 0xA0, q, lport=41000, rport=53, proto=17)
+data += ev(1, 1, 200, 0xB0, q, lport=53, rport=41000, proto=17)
+data += ev(1, 0, 200, 0xB0, a, lport=53, rport=41000, proto=17)
+data += ev(1, 1, 100, 0xA0, a, lport=41000, rport=53, proto=17)
+data += ev(4, 0, 200, 0xB0, lport=53, rport=0, proto=17)
+open("corpus/trace/" + hashlib.sha1(data).hexdigest()[:16], "wb").write(data)
 PY
 "$TAPFLOW" gen -o work --name gen --flows 60 --encap all --scenarios all >/dev/null
 # The ingester's input: what the sender writes for a small capture, read by a plain listener.
