@@ -38,6 +38,7 @@ fn main() {
         "src/syscalls.bpf.c",
         "include/tapflow_xdp.h",
         "include/tapflow_trace.h",
+        "include/tapflow_trace_types.h",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }

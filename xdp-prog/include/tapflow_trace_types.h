@@ -1,0 +1,73 @@
+/* The kernel and user-space types the syscall tracer (src/syscalls.bpf.c) reads: kernel
+ * structs with only the fields read (CO-RE: libbpf relocates them against the kernel's BTF), and
+ * user-space structs of the syscall ABI, which do not change. */
+#ifndef TAPFLOW_TRACE_TYPES_H
+#define TAPFLOW_TRACE_TYPES_H
+
+/* Kernel types, only the fields read (CO-RE). */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	short type;
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* User-space message headers (fixed ABI). */
+struct user_msghdr_abi {
+	void *msg_name;
+	int msg_namelen;
+	struct iovec *msg_iov;
+	__u64 msg_iovlen;
+};
+
+struct user_mmsghdr_abi {
+	struct user_msghdr_abi msg_hdr;
+	__u64 pad[3];
+	unsigned int msg_len;
+};
+
+/* User-space socket addresses (fixed ABI): the family, the port (network order), the address
+ * (IPv4 at offset 4, IPv6 at offset 8). */
+struct user_sockaddr_abi {
+	__u16 family;
+	__be16 port;
+	__u32 v4_or_flowinfo;
+	__u8 v6[16];
+};
+
+#endif
