@@ -335,6 +335,86 @@ fn chdb_takes_the_ddl_and_batches_tapflow_sends() {
     assert_eq!(types["observation_point"], "LowCardinality(String)");
 }
 
+/// Agents' self-monitoring table in the current engine (chDB): `tapflow server`'s DDL for
+/// `deepflow_system.deepflow_system` (DeepFlow's columns and types) and its RowBinary rows.
+#[test]
+fn chdb_takes_the_deepflow_system_table() {
+    use tapflow_control::clickhouse::system;
+    if !have_chdb() {
+        eprintln!("skipped: chdb is not installed (the test command installs chdb-core)");
+        return;
+    }
+    let dir = tempdir("chdb-system");
+    let counters = vec![
+        ("frames".to_string(), 42.0),
+        ("decode.bad".to_string(), 1.0),
+    ];
+    let mut body = Vec::new();
+    for m in tapflow_control::ingest::self_stats::messages(1_790_000_000, "probe-1", &counters) {
+        system::encode(9, &m, &mut body);
+    }
+    let file = dir.join("system.bin");
+    std::fs::write(&file, &body).expect("write");
+    let structure: Vec<String> = system::COLUMNS
+        .iter()
+        .map(|(n, ty)| format!("`{n}` {}", ty.sql(Dialect::Current)))
+        .collect();
+    let job = serde_json::json!({
+        "statements": system::statements(Dialect::Current, 1_000_000),
+        "inserts": [{
+            "table": system::TABLE,
+            "columns": system::column_list(),
+            "structure": structure.join(", "),
+            "file": file,
+        }],
+        "queries": {
+            "rows": format!("SELECT virtual_table_name, agent_id, toUnixTimestamp(time) AS t, tag_values, metrics_float_names, metrics_float_values FROM {} ORDER BY virtual_table_name", system::TABLE),
+            "types": "SELECT name, type FROM system.columns WHERE database = 'deepflow_system' AND table = 'deepflow_system' ORDER BY name",
+        },
+    });
+    let job_path = dir.join("job.json");
+    std::fs::write(&job_path, job.to_string()).expect("job");
+    let result = dir.join("result.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
+    let o = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&job_path)
+        .arg(&result)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "chdb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got: Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json");
+    assert_eq!(
+        got["rows"],
+        serde_json::json!([
+            {"virtual_table_name": "tapflow_agent", "agent_id": 9, "t": 1_790_000_000u64,
+             "tag_values": ["probe-1"], "metrics_float_names": ["frames"], "metrics_float_values": [42]},
+            {"virtual_table_name": "tapflow_decode", "agent_id": 9, "t": 1_790_000_000u64,
+             "tag_values": ["probe-1"], "metrics_float_names": ["bad"], "metrics_float_values": [1]},
+        ])
+    );
+    let types: BTreeMap<String, String> = got["types"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").into(),
+                r["type"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(types["virtual_table_name"], "LowCardinality(String)");
+    assert_eq!(types["tag_names"], "Array(LowCardinality(String))");
+    assert_eq!(types["metrics_float_values"], "Array(Float64)");
+    assert_eq!(types["time"], "DateTime");
+}
+
 /// ClickHouse stopped while records arrive: the sink keeps what its bounded queue holds, counts
 /// what it drops, and writes the rest once the server is back.
 #[test]
@@ -408,7 +488,24 @@ fn offline_records(pcap: &Path) -> tapflow_analyzer::RecordBatch {
     l4
 }
 
-/// `tapflow server --ingest-listen --clickhouse`: what an agent sends lands in ClickHouse.
+/// A DeepflowStats frame (an agent's self-monitoring report) from agent `agent_id`, as
+/// `tapflow run` sends it.
+fn report_frame(agent_id: u16, counters: &[(&str, f64)]) -> Vec<u8> {
+    use tapflow_control::ingest::frame::{FrameBuilder, MessageType, Origin};
+    let counters: Vec<(String, f64)> = counters.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let mut b = FrameBuilder::new(MessageType::DeepflowStats, 1024);
+    for m in tapflow_control::ingest::self_stats::messages(1_790_000_000, "probe-1", &counters) {
+        b.push(&m);
+    }
+    let origin = Origin {
+        agent_id,
+        ..Origin::default()
+    };
+    b.take_frame(origin, false).expect("frame")
+}
+
+/// `tapflow server --ingest-listen --clickhouse`: what an agent sends lands in ClickHouse, its
+/// self-monitoring reports in `deepflow_system.deepflow_system`.
 #[test]
 fn server_stores_agents_records_in_clickhouse() {
     let dir = tempdir("server");
@@ -440,7 +537,32 @@ fn server_stores_agents_records_in_clickhouse() {
     let pcap = gen(&dir, "t", 80);
     let out = dir.join("out");
     analyze(&pcap, &out, &["--ingester", &ingest, "--agent-id", "5"]);
+    let mut conn = std::net::TcpStream::connect(&ingest).expect("connect");
+    conn.write_all(&report_frame(
+        5,
+        &[("frames", 42.0), ("l7.kafka.compressed", 3.0)],
+    ))
+    .expect("report");
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(500));
     assert!(s.stop_within(Duration::from_secs(20)), "server stop");
+    let system = ch.query(
+        "SELECT virtual_table_name, agent_id, arrayStringConcat(tag_values, ','), arrayStringConcat(metrics_float_names, ','), toString(metrics_float_values) FROM deepflow_system.deepflow_system ORDER BY virtual_table_name FORMAT TSV",
+    );
+    assert_eq!(
+        system,
+        "tapflow_agent\t5\tprobe-1\tframes\t[42]\ntapflow_l7\t5\tprobe-1\tkafka_compressed\t[3]\n"
+    );
+    let st: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("srv/records/ingest-stats.json")).expect("stats"),
+    )
+    .expect("json");
+    assert_eq!(st["clickhouse_system.rows_inserted"], 2, "{st}");
+    assert_eq!(st["deepflow_stats"], 2, "{st}");
+    assert_eq!(
+        jsonl(&dir.join("srv/records/deepflow_system.jsonl")).len(),
+        2
+    );
     for (file, table) in TABLES {
         let n = jsonl(&out.join(format!("{file}.jsonl"))).len();
         let got: usize = ch

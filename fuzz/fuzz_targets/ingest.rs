@@ -16,8 +16,13 @@ fuzz_target!(|data: &[u8]| {
         let body_len = h.body_len().min(rest.len() - HEADER_LEN);
         let body = &rest[HEADER_LEN..HEADER_LEN + body_len];
         if let Ok(MessageType::DeepflowStats) = h.message_type() {
-            if let Ok(rows) = decode_stats(&h, body) {
-                drop(serde_json::to_vec(&rows));
+            if let Ok(reports) = decode_stats(&h, body) {
+                for s in &reports {
+                    let row = tapflow_control::ingest::self_stats::row(h.origin.agent_id, s);
+                    drop(serde_json::to_vec(&row));
+                    let mut rb = Vec::new();
+                    tapflow_control::clickhouse::system::encode(h.origin.agent_id, s, &mut rb);
+                }
             }
         } else if let Ok(t) = h.message_type() {
             if let Ok(batch) = decode_frame(&h, t, body) {

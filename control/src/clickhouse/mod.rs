@@ -10,6 +10,7 @@ pub mod http;
 pub mod rows;
 pub mod schema;
 mod sink;
+pub mod system;
 
 pub use schema::{tables, Dialect, Table, Ty};
 pub use sink::{ClickHouseConfig, ClickHouseCounters, ClickHouseSink};

@@ -33,7 +33,7 @@ pub struct Mismatch {
     pub ty: Ty,
 }
 
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+pub(super) fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -41,7 +41,7 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
-fn string(b: &[u8], out: &mut Vec<u8>) {
+pub(super) fn string(b: &[u8], out: &mut Vec<u8>) {
     varint(b.len() as u64, out);
     out.extend_from_slice(b);
 }

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::frame::{self, FrameError, Header, HEADER_LEN};
 use super::{from_pb, self_stats};
+use crate::clickhouse::system::SystemStore;
 use crate::rpc::stats as pb;
 use crate::sink::JsonRowFile;
 use crate::sink::{FanOut, SinkStats};
@@ -26,8 +27,16 @@ use crate::sink::{FanOut, SinkStats};
 pub enum Received {
     /// A frame's records (boxed: a batch is large, a frame's worth of them).
     Records(Box<RecordBatch>),
-    /// Self-monitoring rows for `deepflow_system` ([`self_stats::row`]).
-    Stats(Vec<serde_json::Value>),
+    /// Self-monitoring reports for `deepflow_system`, and the agent that sent them.
+    Stats(u16, Vec<pb::Stats>),
+}
+
+/// Where agents' self-monitoring reports are stored: `deepflow_system.jsonl`, and ClickHouse's
+/// `deepflow_system.deepflow_system` with `--clickhouse`.
+#[derive(Debug, Default)]
+pub struct SystemOut {
+    pub file: Option<JsonRowFile>,
+    pub clickhouse: Option<SystemStore>,
 }
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
@@ -261,7 +270,9 @@ async fn frame_in(
         return Ok(None);
     };
     let decoded = match t {
-        frame::MessageType::DeepflowStats => decode_stats(&h, body).map(Received::Stats),
+        frame::MessageType::DeepflowStats => {
+            decode_stats(&h, body).map(|s| Received::Stats(h.origin.agent_id, s))
+        }
         _ => decode_frame(&h, t, body).map(|b| Received::Records(Box::new(b))),
     };
     decoded.map(Some).map_err(|_| {
@@ -269,17 +280,15 @@ async fn frame_in(
     })
 }
 
-/// Every self-monitoring message of a DeepflowStats frame body, as `deepflow_system` rows (all
-/// or nothing).
-pub fn decode_stats(h: &Header, body: &[u8]) -> Result<Vec<serde_json::Value>, FrameError> {
+/// Every self-monitoring message of a DeepflowStats frame body (all or nothing).
+pub fn decode_stats(h: &Header, body: &[u8]) -> Result<Vec<pb::Stats>, FrameError> {
     use prost::Message;
     let plain = frame::plain_body(h, body)?;
-    let mut rows = Vec::new();
+    let mut reports = Vec::new();
     for m in frame::messages(&plain) {
-        let s = pb::Stats::decode(m?).map_err(|e| FrameError::Decode(e.to_string()))?;
-        rows.push(self_stats::row(h.origin.agent_id, &s));
+        reports.push(pb::Stats::decode(m?).map_err(|e| FrameError::Decode(e.to_string()))?);
     }
-    Ok(rows)
+    Ok(reports)
 }
 
 /// Every record of one frame body (all or nothing).
@@ -296,19 +305,23 @@ pub fn decode_frame(
     Ok(batch)
 }
 
-/// Writes every received batch into `sink` and every self-monitoring row into `system` until
+/// Writes every received batch into `sink` and every self-monitoring report into `system` until
 /// the channel closes; counts them in `c`, and writes `stats_path` (the receiver's counters and
 /// the sink's) every 10 s and at the end.
 pub fn store_loop(
     mut rx: mpsc::Receiver<Received>,
     mut sink: FanOut,
-    mut system: Option<JsonRowFile>,
+    mut system: SystemOut,
     c: Arc<ReceiverCounters>,
     stats_path: std::path::PathBuf,
 ) -> SinkStats {
+    let system_counters = system.clickhouse.as_ref().map(SystemStore::counters);
     let write_stats = |sink: &FanOut| {
         let mut j = c.to_json();
         if let Some(m) = j.as_object_mut() {
+            for (k, v) in system_counters.iter().flat_map(|s| s.entries()) {
+                m.insert(k.into(), v.into());
+            }
             for (name, s) in sink.per_sink() {
                 m.insert(format!("sink.{name}.write_errors"), s.write_errors.into());
                 m.insert(format!("sink.{name}.bytes"), s.bytes.into());
@@ -327,19 +340,22 @@ pub fn store_loop(
                 }
                 sink.write_batch(&batch);
             }
-            Received::Stats(rows) => {
-                for row in &rows {
-                    if let Some(f) = &mut system {
-                        if f.write(row).is_ok() {
-                            c.stats_rows.fetch_add(1, Ordering::Relaxed);
-                        }
+            Received::Stats(agent_id, reports) => {
+                c.stats_rows
+                    .fetch_add(reports.len() as u64, Ordering::Relaxed);
+                if let Some(f) = &mut system.file {
+                    for s in &reports {
+                        let _ = f.write(&self_stats::row(agent_id, s));
                     }
+                }
+                if let Some(ch) = &mut system.clickhouse {
+                    ch.write(agent_id, &reports);
                 }
             }
         }
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
-            if let Some(f) = &mut system {
+            if let Some(f) = &mut system.file {
                 let _ = f.flush();
             }
             write_stats(&sink);
@@ -349,8 +365,11 @@ pub fn store_loop(
     if let Err(e) = sink.finish() {
         eprintln!("tapflow server: record store: {e}");
     }
-    if let Some(f) = &mut system {
+    if let Some(f) = &mut system.file {
         let _ = f.flush();
+    }
+    if let Some(ch) = system.clickhouse.take() {
+        ch.finish();
     }
     write_stats(&sink);
     sink.stats()

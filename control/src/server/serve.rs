@@ -13,7 +13,10 @@ use tonic::{Request, Status};
 use super::admin::AdminService;
 use super::store::{Store, StoreError};
 use super::sync::{now_s, SyncService};
-use crate::ingest::receiver::{receive, store_loop, AgentCheck, AnyAgent, ReceiverCounters};
+use crate::clickhouse::system::SystemStore;
+use crate::ingest::receiver::{
+    receive, store_loop, AgentCheck, AnyAgent, ReceiverCounters, SystemOut,
+};
 use crate::rpc::admin::admin_server::AdminServer;
 use crate::rpc::agent::synchronizer_server::SynchronizerServer;
 use crate::sink::JsonRowFile;
@@ -262,15 +265,26 @@ async fn start_ingest(
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let c = Arc::clone(&counters);
     let stats = dir.join("ingest-stats.json");
-    let system = JsonRowFile::create(
-        &dir,
-        "deepflow_system",
-        crate::Config::default().file_output,
-    )
-    .map_err(|e| ServeError::Listen(at, e))?;
+    let system = SystemOut {
+        file: Some(
+            JsonRowFile::create(
+                &dir,
+                "deepflow_system",
+                crate::Config::default().file_output,
+            )
+            .map_err(|e| ServeError::Listen(at, e))?,
+        ),
+        clickhouse: match &opts.clickhouse {
+            Some(c) => Some(
+                SystemStore::start(&c.url, c.flow_metrics_ttl_hours, c.timeout)
+                    .map_err(|e| ServeError::Listen(at, std::io::Error::other(e)))?,
+            ),
+            None => None,
+        },
+    };
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())
-        .spawn(move || store_loop(rx, FanOut::new(vec![store_sink]), Some(system), c, stats))
+        .spawn(move || store_loop(rx, FanOut::new(vec![store_sink]), system, c, stats))
         .map_err(|e| ServeError::Listen(at, e))?;
     let receiver = tokio::spawn(receive(listener, check, tx, counters, stop));
     Ok(Ingest {

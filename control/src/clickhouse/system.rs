@@ -1,0 +1,268 @@
+//! `deepflow_system.deepflow_system`: agents' self-monitoring reports (DeepflowStats), as
+//! DeepFlow's server keeps them (one row per `stats.Stats` message: `time`,
+//! `virtual_table_name`, the tags and the metrics as parallel arrays, ordered by table name and
+//! time), plus the sending agent's id, which DeepFlow's table has no place for. `tapflow server
+//! --ingest-listen --clickhouse` writes them from its store thread through a writer of their own:
+//! a bounded queue of RowBinary batches, the database and table created at the first batch (in
+//! the server's dialect), a failed insert retried with backoff and, while ClickHouse is away,
+//! later batches dropped and counted, so the records' store never waits on it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::http::{post, Endpoint};
+use super::rows::{string, varint};
+use super::schema::{Dialect, Ty};
+use crate::rpc::stats as pb;
+use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
+
+/// The database and the table.
+pub const TABLE: &str = "deepflow_system.deepflow_system";
+
+/// The columns, DeepFlow's (`server/ingester/ext_metrics/dbwriter`) then tapflow's `agent_id`.
+pub const COLUMNS: &[(&str, Ty)] = &[
+    ("time", Ty::DateTime),
+    ("virtual_table_name", Ty::LowCardinalityString),
+    ("tag_names", Ty::ArrayLowCardinalityString),
+    ("tag_values", Ty::ArrayLowCardinalityString),
+    ("metrics_float_names", Ty::ArrayLowCardinalityString),
+    ("metrics_float_values", Ty::ArrayFloat64),
+    ("agent_id", Ty::UInt16),
+];
+
+/// The statements that make the database and the table in `dialect`, rows kept `ttl_hours`
+/// (0: forever; the current dialect only).
+pub fn statements(dialect: Dialect, ttl_hours: u32) -> [String; 2] {
+    let cols: Vec<String> = COLUMNS
+        .iter()
+        .map(|(n, t)| format!("  `{n}` {}", t.sql(dialect)))
+        .collect();
+    let (partition, ttl) = match dialect {
+        Dialect::Current if ttl_hours > 0 => (
+            "toStartOfInterval(time, INTERVAL 2 hour)",
+            format!("\nTTL time + toIntervalHour({ttl_hours})"),
+        ),
+        Dialect::Current => ("toStartOfInterval(time, INTERVAL 2 hour)", String::new()),
+        Dialect::Legacy => ("toStartOfHour(time)", String::new()),
+    };
+    [
+        "CREATE DATABASE IF NOT EXISTS deepflow_system".to_string(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (\n{}\n) ENGINE = MergeTree()\nPARTITION BY {partition}\nORDER BY (virtual_table_name, time){ttl}",
+            cols.join(",\n")
+        ),
+    ]
+}
+
+/// The column list for INSERT.
+pub fn column_list() -> String {
+    let names: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("`{n}`")).collect();
+    names.join(", ")
+}
+
+/// One report message as a RowBinary row.
+pub fn encode(agent_id: u16, s: &pb::Stats, out: &mut Vec<u8>) {
+    let strings = |v: &[String], out: &mut Vec<u8>| {
+        varint(v.len() as u64, out);
+        for x in v {
+            string(x.as_bytes(), out);
+        }
+    };
+    out.extend_from_slice(&(u32::try_from(s.timestamp).unwrap_or(u32::MAX)).to_le_bytes());
+    string(s.name.as_bytes(), out);
+    strings(&s.tag_names, out);
+    strings(&s.tag_values, out);
+    strings(&s.metrics_float_names, out);
+    varint(s.metrics_float_values.len() as u64, out);
+    for v in &s.metrics_float_values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&agent_id.to_le_bytes());
+}
+
+/// The writer's counters.
+#[derive(Debug, Default)]
+pub struct SystemCounters {
+    pub queue: Arc<OffloadState>,
+    pub rows_inserted: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+impl SystemCounters {
+    /// `(name, value)` pairs for ingest-stats.json (`clickhouse_system.*`).
+    pub fn entries(&self) -> [(&'static str, u64); 3] {
+        [
+            (
+                "clickhouse_system.rows_inserted",
+                self.rows_inserted.load(Ordering::Relaxed),
+            ),
+            (
+                "clickhouse_system.rows_dropped",
+                self.queue.records_dropped(),
+            ),
+            (
+                "clickhouse_system.failures",
+                self.failures.load(Ordering::Relaxed),
+            ),
+        ]
+    }
+}
+
+struct Batch {
+    rows: u64,
+    body: Vec<u8>,
+}
+
+/// The writer of `deepflow_system` rows.
+pub struct SystemStore {
+    queue: Offload<Batch>,
+    counters: Arc<SystemCounters>,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for SystemStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemStore").finish()
+    }
+}
+
+/// Batches waiting at most: reports are small and come every few seconds per agent.
+const QUEUE: usize = 64;
+
+impl SystemStore {
+    /// Starts the writer for the server at `url` (checked now; connected at the first batch).
+    pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
+        let ep = Endpoint::parse(url)?;
+        let counters = Arc::new(SystemCounters::default());
+        let shared = Arc::clone(&counters);
+        let queue = Offload::start(
+            "tapflow-ch-system",
+            QUEUE,
+            Duration::from_secs(10),
+            Arc::clone(&counters.queue),
+            move |inbox| write_loop(&ep, ttl_hours, timeout, &shared, inbox),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(SystemStore {
+            queue,
+            counters,
+            wait: timeout,
+        })
+    }
+
+    pub fn counters(&self) -> Arc<SystemCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Queues one frame's reports (dropped and counted when the queue is full).
+    pub fn write(&mut self, agent_id: u16, reports: &[pb::Stats]) {
+        if reports.is_empty() {
+            return;
+        }
+        let mut body = Vec::new();
+        for s in reports {
+            encode(agent_id, s, &mut body);
+        }
+        let rows = reports.len() as u64;
+        self.queue
+            .push(Batch { rows, body }, rows, self.wait, || false);
+    }
+
+    /// Waits (up to 10 s) for the queued batches to go.
+    pub fn finish(mut self) {
+        self.queue.drain();
+    }
+}
+
+fn write_loop(
+    ep: &Endpoint,
+    ttl_hours: u32,
+    timeout: Duration,
+    c: &SystemCounters,
+    inbox: Inbox<Batch>,
+) {
+    let mut ready = false;
+    let mut backoff = Duration::from_millis(500);
+    let mut next_try = Instant::now();
+    let insert = format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list());
+    loop {
+        let b = match inbox.next() {
+            Next::Item(b, _) => b,
+            Next::Idle => continue,
+            Next::Closed => return,
+        };
+        // While ClickHouse is away, batches go at once, counted: reports come again.
+        let ok = Instant::now() >= next_try
+            && !inbox.state.giving_up()
+            && (ready || create(ep, ttl_hours, timeout).is_ok())
+            && post(ep, &insert, &b.body, timeout).is_ok();
+        if ok {
+            ready = true;
+            backoff = Duration::from_millis(500);
+            c.rows_inserted.fetch_add(b.rows, Ordering::Relaxed);
+        } else {
+            ready = false;
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            next_try = Instant::now() + backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(15));
+        }
+        inbox.state.done(b.rows, ok);
+    }
+}
+
+fn create(ep: &Endpoint, ttl_hours: u32, timeout: Duration) -> Result<(), String> {
+    let run = |q: &str| post(ep, q, b"", timeout).map_err(|e| e.to_string());
+    let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
+    for q in statements(Dialect::of_version(&version), ttl_hours) {
+        run(&q)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_in_both_dialects() {
+        let [db, t] = statements(Dialect::Current, 168);
+        assert_eq!(db, "CREATE DATABASE IF NOT EXISTS deepflow_system");
+        assert!(
+            t.contains("`virtual_table_name` LowCardinality(String)"),
+            "{t}"
+        );
+        assert!(t.contains("`metrics_float_values` Array(Float64)"), "{t}");
+        assert!(t.contains("ORDER BY (virtual_table_name, time)"), "{t}");
+        assert!(t.contains("TTL time + toIntervalHour(168)"), "{t}");
+        let [_, legacy] = statements(Dialect::Legacy, 168);
+        assert!(
+            !legacy.contains("LowCardinality") && !legacy.contains("TTL"),
+            "{legacy}"
+        );
+    }
+
+    #[test]
+    fn a_report_encodes_column_by_column() {
+        let s = pb::Stats {
+            timestamp: 0x0102_0304,
+            name: "tapflow_agent".into(),
+            tag_names: vec!["host".into()],
+            tag_values: vec!["h".into()],
+            metrics_float_names: vec!["frames".into()],
+            metrics_float_values: vec![2.5],
+        };
+        let mut out = Vec::new();
+        encode(7, &s, &mut out);
+        let mut want = vec![4, 3, 2, 1, 13];
+        want.extend_from_slice(b"tapflow_agent");
+        want.extend_from_slice(&[1, 4]);
+        want.extend_from_slice(b"host");
+        want.extend_from_slice(&[1, 1, b'h', 1, 6]);
+        want.extend_from_slice(b"frames");
+        want.push(1);
+        want.extend_from_slice(&2.5f64.to_le_bytes());
+        want.extend_from_slice(&[7, 0]);
+        assert_eq!(out, want);
+    }
+}
