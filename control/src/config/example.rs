@@ -11,6 +11,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("global.communication.ingester_port", Some("30033"), "", "The ingester's port."),
     ("global.communication.ingester_traffic_overflow_action", Some("WAIT"), "", "Sender queue full: WAIT up to 2 s, or DROP (counted)."),
     ("global.communication.max_throughput_to_ingester", None, "100", "Mbps to the ingester at most (0 or unset: no limit; DeepFlow's default is 100)."),
+    ("global.self_monitoring.interval", Some("10s"), "", "How often tapflow run reports its own counters to the ingester (DeepflowStats frames), 1s..1h."),
     ("inputs.cbpf.common.capture_mode", Some("0"), "", "0 local, 1 virtual mirror (hypervisor/node NIC), 2 analyzer (SPAN/ERSPAN)."),
     ("inputs.cbpf.tunning.max_capture_packet_size", Some("65535"), "", "Bytes of each frame looked at (128..=65535); byte counts still come from the headers."),
     ("inputs.cbpf.tunning.max_capture_pps", None, "200000", "Frames per second the live capture takes at most, capture modes 0 and 1 (unset or 0: no limit; DeepFlow's default is 1048576)."),
