@@ -197,6 +197,27 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Runs `tests/clients/chdb_load.py` on `job` (statements, RowBinary inserts, queries) in `dir`:
+/// each query's rows.
+fn run_chdb(dir: &Path, job: &Value) -> Value {
+    let job_path = dir.join("job.json");
+    std::fs::write(&job_path, job.to_string()).expect("job");
+    let result = dir.join("result.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
+    let o = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&job_path)
+        .arg(&result)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "chdb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json")
+}
+
 fn have_chdb() -> bool {
     Command::new("/usr/bin/python3")
         .args(["-c", "import chdb"])
@@ -288,28 +309,10 @@ fn chdb_takes_the_ddl_and_batches_tapflow_sends() {
         "types".into(),
         "SELECT name, type FROM system.columns WHERE database = 'flow_log' AND table = 'l4_flow_log' AND name IN ('ip4_0', 'ip6_0', 'start_time', 'observation_point')".into(),
     );
-    let job = dir.join("job.json");
-    std::fs::write(
-        &job,
-        serde_json::json!({"statements": statements, "inserts": inserts, "queries": queries})
-            .to_string(),
-    )
-    .expect("job");
-    let result = dir.join("result.json");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
-    let o = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(&job)
-        .arg(&result)
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "chdb: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let got = run_chdb(
+        &dir,
+        &serde_json::json!({"statements": statements, "inserts": inserts, "queries": queries}),
     );
-    let got: Value =
-        serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json");
     for (file, _, fields, rows) in &sets {
         let g = got[*file].as_array().cloned().unwrap_or_default();
         assert_table(file, fields, rows, &g);
@@ -372,23 +375,7 @@ fn chdb_takes_the_deepflow_system_table() {
             "types": "SELECT name, type FROM system.columns WHERE database = 'deepflow_system' AND table = 'deepflow_system' ORDER BY name",
         },
     });
-    let job_path = dir.join("job.json");
-    std::fs::write(&job_path, job.to_string()).expect("job");
-    let result = dir.join("result.json");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
-    let o = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(&job_path)
-        .arg(&result)
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "chdb: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let got: Value =
-        serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json");
+    let got = run_chdb(&dir, &job);
     assert_eq!(
         got["rows"],
         serde_json::json!([
