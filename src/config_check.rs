@@ -83,6 +83,16 @@ fn summary(c: &Config) -> serde_json::Value {
             },
             "prometheus": c.prometheus.listen.clone().unwrap_or_else(|| "off".into()),
             "ipfix": c.ipfix.collector.clone().unwrap_or_else(|| "off".into()),
+            "ingester": match &c.ingester.addr {
+                Some(addr) => format!(
+                    "{addr}: l7 rows {}, l4 rows {}, {} when the queue is full, own counters every {} s",
+                    if c.ingester.compress_l7 { "zstd" } else { "raw" },
+                    if c.ingester.compress_l4 { "zstd" } else { "raw" },
+                    if c.ingester.wait_on_overflow { "wait" } else { "drop" },
+                    c.ingester.stats_interval_s
+                ),
+                None => "off".to_string(),
+            },
             "l4_rows_kept": c.log_filters.l4.to_string(),
             "l7_rows_kept": c.log_filters.l7.to_string(),
             "l4_throttle": throttle(c.log_throttles.l4),
