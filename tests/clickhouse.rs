@@ -218,6 +218,20 @@ fn run_chdb(dir: &Path, job: &Value) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json")
 }
 
+/// `name` -> `type` of a `SELECT name, type FROM system.columns` result.
+fn column_types(rows: &Value) -> BTreeMap<String, String> {
+    rows.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").into(),
+                r["type"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect()
+}
+
 fn have_chdb() -> bool {
     Command::new("/usr/bin/python3")
         .args(["-c", "import chdb"])
@@ -317,17 +331,7 @@ fn chdb_takes_the_ddl_and_batches_tapflow_sends() {
         let g = got[*file].as_array().cloned().unwrap_or_default();
         assert_table(file, fields, rows, &g);
     }
-    let types: BTreeMap<String, String> = got["types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap_or("").into(),
-                r["type"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect();
+    let types = column_types(&got["types"]);
     for (i, (title, _)) in blocks.iter().enumerate() {
         let n = got[format!("doc{i}")].as_array().map_or(0, Vec::len);
         assert!(n > 0, "docs/queries.md {title}: no rows in chDB");
@@ -385,17 +389,7 @@ fn chdb_takes_the_deepflow_system_table() {
              "tag_values": ["probe-1"], "metrics_float_names": ["bad"], "metrics_float_values": [1]},
         ])
     );
-    let types: BTreeMap<String, String> = got["types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap_or("").into(),
-                r["type"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect();
+    let types = column_types(&got["types"]);
     assert_eq!(types["virtual_table_name"], "LowCardinality(String)");
     assert_eq!(types["tag_names"], "Array(LowCardinality(String))");
     assert_eq!(types["metrics_float_values"], "Array(Float64)");
