@@ -38,29 +38,17 @@ http {
 CONF
 nginx -c "$WORK/nginx.conf"
 sleep 0.5
-rps() { wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PORT/index.html" | awk '/Requests\/sec/ {print $2}'; }
-reqs() { awk '/requests in/ {print $1}'; }
+. bench/trace_bench.sh
+load() { wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PORT/index.html"; }
 without=(); with=(); logged=(); sent=(); cpu=()
 for i in $(seq "$RUNS"); do
-  without+=("$(rps)")
+  without+=("$(load | awk '/Requests\/sec/ {print $2}')")
   out="$WORK/trace$i"
-  $BIN trace -q --out "$out" --comm '^nginx$' &
-  tp=$!
-  while [ ! -f "$out/trace.ready" ]; do sleep 0.1; done
-  t0=$(awk '{print $14+$15}' /proc/$tp/stat)
-  res=$(wrk -t1 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PORT/index.html")
-  t1=$(awk '{print $14+$15}' /proc/$tp/stat)
-  kill -TERM $tp; wait $tp
+  res=$(traced "$out" '^nginx$' load)
   with+=("$(echo "$res" | awk '/Requests\/sec/ {print $2}')")
-  sent+=("$(echo "$res" | reqs)")
-  logged+=("$(grep -o '"trace.l7.records": [0-9]*' "$out/stats.json" | awk '{print $2}')")
-  cpu+=("$(echo "$t0 $t1 $SECS $(getconf CLK_TCK)" | awk '{printf "%.0f", ($2-$1)/$4/$3*100}')")
-  grep -o '"trace.bpf.ring_full": [0-9]*' "$out/stats.json" | sed "s/^/run $i: /"
+  sent+=("$(echo "$res" | awk '/requests in/ {print $1}')")
+  logged+=("$(counter "$out" trace.l7.records)")
+  cpu+=("$(cat "$out/cpu")")
+  echo "run $i: ring full $(counter "$out" trace.bpf.ring_full)"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mw=$(median "${without[@]}"); mt=$(median "${with[@]}")
-echo "requests/s without tracer: ${without[*]} (median $mw)"
-echo "requests/s with tracer:    ${with[*]} (median $mt)"
-echo "with/without: $(echo "$mt $mw" | awk '{printf "%.3f", $1/$2}')"
-echo "requests sent while traced: ${sent[*]}; rows logged (nginx side): ${logged[*]}"
-echo "tracer CPU (% of one core): ${cpu[*]}"
+summary requests

@@ -29,32 +29,17 @@ dnsmasq --port="$PORT" --listen-address=127.0.0.1 --bind-interfaces --no-resolv 
   --cache-size=0 --log-facility=/dev/null
 sleep 0.5
 echo "bench.example A" > "$WORK/queries"
-perf_run() {
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/queries" -l "$SECS" -c "$CLIENTS" -q 100 2>&1
-}
-qps() { awk '/Queries per second/ {print $4}'; }
-sent_q() { awk '/Queries completed/ {print $3}'; }
+. bench/trace_bench.sh
+load() { dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/queries" -l "$SECS" -c "$CLIENTS" -q 100 2>&1; }
 without=(); with=(); logged=(); sent=(); cpu=()
 for i in $(seq "$RUNS"); do
-  without+=("$(perf_run | qps)")
+  without+=("$(load | awk '/Queries per second/ {print $4}')")
   out="$WORK/trace$i"
-  $BIN trace -q --out "$out" --comm '^dnsmasq$' &
-  tp=$!
-  while [ ! -f "$out/trace.ready" ]; do sleep 0.1; done
-  t0=$(awk '{print $14+$15}' /proc/$tp/stat)
-  res=$(perf_run)
-  t1=$(awk '{print $14+$15}' /proc/$tp/stat)
-  kill -TERM $tp; wait $tp
-  with+=("$(echo "$res" | qps)")
-  sent+=("$(echo "$res" | sent_q)")
-  logged+=("$(grep -o '"trace.l7.records": [0-9]*' "$out/stats.json" | awk '{print $2}')")
-  cpu+=("$(echo "$t0 $t1 $SECS $(getconf CLK_TCK)" | awk '{printf "%.0f", ($2-$1)/$4/$3*100}')")
-  grep -o '"trace.bpf.ring_full": [0-9]*\|"trace.socket_table_full": [0-9]*' "$out/stats.json" | sed "s/^/run $i: /"
+  res=$(traced "$out" '^dnsmasq$' load)
+  with+=("$(echo "$res" | awk '/Queries per second/ {print $4}')")
+  sent+=("$(echo "$res" | awk '/Queries completed/ {print $3}')")
+  logged+=("$(counter "$out" trace.l7.records)")
+  cpu+=("$(cat "$out/cpu")")
+  echo "run $i: ring full $(counter "$out" trace.bpf.ring_full), socket table full $(counter "$out" trace.socket_table_full)"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mw=$(median "${without[@]}"); mt=$(median "${with[@]}")
-echo "queries/s without tracer: ${without[*]} (median $mw)"
-echo "queries/s with tracer:    ${with[*]} (median $mt)"
-echo "with/without: $(echo "$mt $mw" | awk '{printf "%.3f", $1/$2}')"
-echo "queries completed while traced: ${sent[*]}; rows logged (dnsmasq side): ${logged[*]}"
-echo "tracer CPU (% of one core): ${cpu[*]}"
+summary queries
