@@ -14,11 +14,11 @@ mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace} work
 python3 - <<'PY'
 import hashlib, struct
 def ev(kind, direction, tgid, sock, payload=b"", source=0, lport=40000, rport=8080, proto=0):
-    hdr = struct.pack("<QQQIIiII4BHHI16s16s16s", 1000, sock, 7, tgid, tgid + 1, 5,
+    hdr = struct.pack("<QQQIIiII4BHHI16s16s16sII", 1000, sock, 7, tgid, tgid + 1, 5,
                       len(payload), len(payload), kind, direction, source, 2, lport, rport, proto,
                       bytes([127, 0, 0, 1]) + bytes(12), bytes([127, 0, 0, 1]) + bytes(12),
-                      b"proc")
-    assert len(hdr) == 104
+                      b"proc", 4026531840, 0)
+    assert len(hdr) == 112
     e = hdr + payload
     return struct.pack("<H", len(e)) + e
 for name, req, resp in [

@@ -1,11 +1,13 @@
 """DNS over UDP between two Python processes on loopback, for the syscall tracer's UDP test.
 
-  dns_udp.py server PORT N [dual]
+  dns_udp.py server PORT N [dual|any]
                              answers N queries on 127.0.0.1:PORT (dual: on a dual-stack IPv6
-                             socket bound to ::, its IPv4 peers IPv4-mapped) from one socket that
+                             socket bound to ::, its IPv4 peers IPv4-mapped; any: on an IPv4
+                             socket bound to 0.0.0.0) from one socket that
                              is not connected (recvfrom / sendto, and recvmsg / sendmsg for every
                              other query), then exits; named dns-server
-  dns_udp.py client PORT     sends 8 queries: on a connected socket 2 with send / recv and 2 in
+  dns_udp.py client PORT [HOST]
+                             sends 8 queries (to 127.0.0.1, or HOST): on a connected socket 2 with send / recv and 2 in
                              one sendmmsg (as glibc's resolver sends A and AAAA), on a socket
                              that is not connected 2 with sendto / recvfrom and 2 with sendmsg /
                              recvmsg; named dns-client; prints the names it asked for
@@ -63,12 +65,15 @@ def answer(q, n):
     return head + q[12:] + rr
 
 
-def server(port, n, dual):
+def server(port, n, mode):
     name_process("dns-server")
-    if dual:
+    if mode == "dual":
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         s.bind(("::", port))
+    elif mode == "any":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", port))
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", port))
@@ -83,9 +88,9 @@ def server(port, n, dual):
             s.sendmsg([answer(q, i)], [], 0, peer)
 
 
-def client(port):
+def client(port, host):
     name_process("dns-client")
-    addr = ("127.0.0.1", port)
+    addr = (host, port)
     names = []
 
     def ask(i):
@@ -116,6 +121,6 @@ def client(port):
 
 
 if sys.argv[1] == "server":
-    server(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] == ["dual"])
+    server(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")
 else:
-    client(int(sys.argv[2]))
+    client(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1")

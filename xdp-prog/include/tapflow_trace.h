@@ -6,7 +6,7 @@
 /* Largest payload prefix one event carries (the configured cap is at most this). */
 #define TAPFLOW_TRACE_DATA_MAX 8192
 /* Bytes before the payload in an event (struct tapflow_trace_event without data). */
-#define TAPFLOW_TRACE_HDR_SIZE 104
+#define TAPFLOW_TRACE_HDR_SIZE 112
 
 /* Event kinds. */
 #define TAPFLOW_TRACE_EV_DATA 1
@@ -62,10 +62,14 @@ struct tapflow_trace_event {
 	__u8 laddr[16];
 	__u8 raddr[16];
 	char comm[16];
+	__u32 netns;       /* the process's network namespace: its inode number (0 unknown) */
+	__u32 pad2;
 	/* Payload: at most DATA_MAX bytes are sent; the doubled area gives the BPF verifier room
 	 * for a copy at a variable offset (the scratch event is per CPU, never on the stack). */
 	__u8 data[2 * TAPFLOW_TRACE_DATA_MAX];
 };
+_Static_assert(__builtin_offsetof(struct tapflow_trace_event, data) == TAPFLOW_TRACE_HDR_SIZE,
+	       "the header size user space reads");
 
 /* The one entry of the `trace_config` array map. */
 struct tapflow_trace_config {

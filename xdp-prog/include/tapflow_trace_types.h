@@ -43,8 +43,21 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct nsproxy {
+	struct net *net_ns;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct files_struct *files;
+	struct nsproxy *nsproxy;
 } __attribute__((preserve_access_index));
 
 /* User-space message headers (fixed ABI). */

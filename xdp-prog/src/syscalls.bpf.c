@@ -235,6 +235,9 @@ static __always_inline struct tapflow_trace_event *new_event(__u64 pid_tgid, int
 	__builtin_memset(e->laddr, 0, sizeof(e->laddr));
 	__builtin_memset(e->raddr, 0, sizeof(e->raddr));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	e->pad2 = 0;
 	return e;
 }
 

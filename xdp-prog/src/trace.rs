@@ -5,7 +5,7 @@
 /// Largest payload prefix one event carries.
 pub const DATA_MAX: u32 = 8192;
 /// Bytes before the payload in an event.
-pub const HDR_SIZE: usize = 104;
+pub const HDR_SIZE: usize = 112;
 
 /// Event kinds.
 pub mod kind {

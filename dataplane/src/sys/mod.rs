@@ -12,6 +12,7 @@ pub mod huge_pages;
 pub mod libpcap;
 pub mod prefetch;
 pub mod reserved_pages;
+pub mod route;
 pub mod signal;
 pub mod xsk;
 

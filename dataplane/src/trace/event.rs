@@ -9,7 +9,7 @@ use tapflow_xdp_prog::trace::{direction, kind, source, HDR_SIZE};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
-const IPPROTO_UDP: u8 = 17;
+pub const IPPROTO_UDP: u8 = 17;
 
 /// One event as BPF wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct RawEvent<'a> {
     pub laddr: [u8; 16],
     pub raddr: [u8; 16],
     pub comm: [u8; 16],
+    /// The process's network namespace (its inode number; 0 unknown).
+    pub netns: u32,
     pub payload: &'a [u8],
 }
 
@@ -95,6 +97,7 @@ pub fn decode(b: &[u8]) -> Result<RawEvent<'_>, EventError> {
         laddr: arr16(b, 56),
         raddr: arr16(b, 72),
         comm: arr16(b, 88),
+        netns: u32_at(b, 104),
         payload,
     })
 }
@@ -187,6 +190,7 @@ mod tests {
         b[56..72].copy_from_slice(&l);
         b[72..88].copy_from_slice(&r);
         b[88..92].copy_from_slice(b"curl");
+        b[104..108].copy_from_slice(&4_026_531_840u32.to_le_bytes());
         b.extend_from_slice(payload);
         b
     }
@@ -198,6 +202,7 @@ mod tests {
         let b = raw(AF_INET, l, l, b"GET / HTTP/1.1\r\n");
         let e = decode(&b).unwrap();
         assert_eq!((e.tgid, e.tid, e.fd, e.trace_id), (1234, 1235, 7, 77));
+        assert_eq!(e.netns, 4_026_531_840);
         assert_eq!(e.payload, b"GET / HTTP/1.1\r\n");
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let ends = tuple(&e).unwrap();

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod event;
 pub mod procfs;
+pub mod route_source;
 pub mod session;
 
 use std::cell::RefCell;

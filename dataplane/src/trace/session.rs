@@ -14,6 +14,7 @@ use tapflow_analyzer::syscall::{SyscallConfig, SyscallTracker};
 use tapflow_analyzer::RecordSink;
 use tapflow_xdp_prog::trace::counter;
 
+use super::route_source::RouteSources;
 use super::{event, procfs, EventHandler, TraceError, TraceOptions, Tracer};
 use crate::sys::clock;
 
@@ -103,6 +104,7 @@ struct Handler<'a, S: Fn() -> bool> {
     mono_to_real: u64,
     counters: LoopCounters,
     seen: HashSet<u32>,
+    routes: RouteSources,
     stop: S,
 }
 
@@ -136,7 +138,7 @@ impl<S: Fn() -> bool> EventHandler for Handler<'_, S> {
                 }
             }
         }
-        let ends = match event::tuple(&e) {
+        let mut ends = match event::tuple(&e) {
             Some(t) => t,
             None => match procfs::tcp_tuple(&self.settings.proc_root, e.tgid, e.fd) {
                 Some(t) => {
@@ -149,6 +151,18 @@ impl<S: Fn() -> bool> EventHandler for Handler<'_, S> {
                 }
             },
         };
+        // A UDP socket bound to no address, its peer not on loopback: the source Linux routes
+        // its datagrams from (loopback peers are the analyzer's to name).
+        let ((local, _), (peer, _)) = ends;
+        if e.proto == event::IPPROTO_UDP
+            && local.is_unspecified()
+            && !peer.is_loopback()
+            && !peer.is_unspecified()
+        {
+            if let Some(src) = self.routes.source(e.tgid, e.netns, peer, e.ts_mono_ns) {
+                ends.0 .0 = src;
+            }
+        }
         let ev = e.socket_event(self.mono_to_real, ends);
         self.tracker.on_event(&ev, self.sink);
     }
@@ -184,6 +198,7 @@ pub fn run_session(
         mono_to_real: real.wrapping_sub(mono),
         counters: LoopCounters::default(),
         seen: HashSet::new(),
+        routes: RouteSources::new(settings.proc_root.clone()),
         stop,
     };
     let ran = tracer.run(Duration::from_millis(100), &mut h);
@@ -220,6 +235,12 @@ pub fn run_session(
         ("trace.filtered_comm".to_string(), c.filtered_comm),
         ("trace.resolved_by_proc".to_string(), c.resolved_by_proc),
         ("trace.unresolved".to_string(), c.unresolved),
+    ]);
+    let r = h.routes.counters;
+    counters.extend([
+        ("trace.udp_source.found".to_string(), r.found),
+        ("trace.udp_source.unknown".to_string(), r.unknown),
+        ("trace.udp_source.lookups".to_string(), r.lookups),
     ]);
     Ok(TraceReport {
         probes: tracer.links(),
