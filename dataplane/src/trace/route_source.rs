@@ -384,6 +384,13 @@ mod tests {
             r.source(u32::MAX, own, lo, 3),
             Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         );
+        // IPv6 too, where the host has it.
+        if std::fs::read_to_string("/proc/sys/net/ipv6/conf/lo/disable_ipv6")
+            .is_ok_and(|v| v.trim() == "0")
+        {
+            let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+            assert_eq!(r.source(std::process::id(), 0, v6, 3), Some(v6));
+        }
         // A process that does not exist, in no namespace known: unspecified.
         assert_eq!(r.source(u32::MAX, 0, lo, 4), None);
         // A namespace no process is in.
