@@ -6,6 +6,8 @@
                              socket bound to 0.0.0.0) from one socket that
                              is not connected (recvfrom / sendto, and recvmsg / sendmsg for every
                              other query), then exits; named dns-server
+  dns_udp.py burst PORT N     sends N queries in one sendmmsg on a connected socket, reads the
+                             N answers; prints the names
   dns_udp.py client PORT [HOST]
                              sends 8 queries (to 127.0.0.1, or HOST): on a connected socket 2 with send / recv and 2 in
                              one sendmmsg (as glibc's resolver sends A and AAAA), on a socket
@@ -120,7 +122,22 @@ def client(port, host):
     print(" ".join(names), flush=True)
 
 
+def burst(port, n):
+    name_process("dns-client")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(10)
+    c.connect(("127.0.0.1", port))
+    names = ["b%d.example" % i for i in range(n)]
+    sendmmsg(c, [query(0x200 + i, name) for i, name in enumerate(names)])
+    for _ in range(n):
+        c.recv(512)
+    c.close()
+    print(" ".join(names), flush=True)
+
+
 if sys.argv[1] == "server":
     server(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")
+elif sys.argv[1] == "burst":
+    burst(int(sys.argv[2]), int(sys.argv[3]))
 else:
     client(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1")

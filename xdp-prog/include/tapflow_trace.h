@@ -31,7 +31,8 @@
 #define TAPFLOW_TRACE_CNT_TRUNCATED 5
 #define TAPFLOW_TRACE_CNT_ARGS_FULL 6
 #define TAPFLOW_TRACE_CNT_UNRESOLVED 7
-#define TAPFLOW_TRACE_CNT_MAX 8
+#define TAPFLOW_TRACE_CNT_MMSG_UNSENT 8
+#define TAPFLOW_TRACE_CNT_MAX 9
 
 /* Entries of the per-thread tables (pending syscall arguments, OpenSSL calls, trace ids). */
 #define TAPFLOW_TRACE_MAX_THREADS 16384

@@ -143,11 +143,16 @@ struct {
 	__type(value, __u64);
 } trace_id_seq SEC(".maps");
 
-static __always_inline void count(__u32 slot)
+static __always_inline void count_n(__u32 slot, __u64 n)
 {
 	__u64 *c = bpf_map_lookup_elem(&trace_counters, &slot);
 	if (c)
-		*c += 1;
+		*c += n;
+}
+
+static __always_inline void count(__u32 slot)
+{
+	count_n(slot, 1);
 }
 
 static __always_inline struct tapflow_trace_config *config(void)
@@ -452,8 +457,8 @@ static __always_inline void call_peer(struct tapflow_trace_event *e, const struc
 }
 
 /* Most messages of one sendmmsg / recvmmsg call emitted, each an event of its own (a resolver
- * sends its A and AAAA queries in one call). */
-#define MAX_MMSG 4
+ * sends its A and AAAA queries in one call); the rest are counted. */
+#define MAX_MMSG 8
 
 /* The messages of a sendmmsg / recvmmsg call that moved `ret` of them. */
 static __always_inline void mmsg_events(__u64 id, const struct call_args *a, struct sock *sk,
@@ -475,6 +480,8 @@ static __always_inline void mmsg_events(__u64 id, const struct call_args *a, str
 		copy_iovecs(e, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen, mh.msg_len, cap);
 		send_data(e, TAPFLOW_TRACE_CNT_DATA);
 	}
+	if (ret > MAX_MMSG)
+		count_n(TAPFLOW_TRACE_CNT_MMSG_UNSENT, ret - MAX_MMSG);
 }
 
 static __always_inline int on_exit(long ret)

@@ -37,7 +37,8 @@ pub mod counter {
     pub const TRUNCATED: u32 = 5;
     pub const ARGS_FULL: u32 = 6;
     pub const UNRESOLVED: u32 = 7;
-    pub const MAX: u32 = 8;
+    pub const MMSG_UNSENT: u32 = 8;
+    pub const MAX: u32 = 9;
     /// Names for stats.json, by slot.
     pub const NAMES: [&str; MAX as usize] = [
         "data_events",
@@ -48,6 +49,7 @@ pub mod counter {
         "truncated_events",
         "pending_table_full",
         "socket_unresolved_in_bpf",
+        "mmsg_unsent",
     ];
 }
 
@@ -153,6 +155,10 @@ mod tests {
         assert_eq!(define("TAPFLOW_TRACE_CNT_TRUNCATED"), counter::TRUNCATED);
         assert_eq!(define("TAPFLOW_TRACE_CNT_ARGS_FULL"), counter::ARGS_FULL);
         assert_eq!(define("TAPFLOW_TRACE_CNT_UNRESOLVED"), counter::UNRESOLVED);
+        assert_eq!(
+            define("TAPFLOW_TRACE_CNT_MMSG_UNSENT"),
+            counter::MMSG_UNSENT
+        );
         assert_eq!(define("TAPFLOW_TRACE_CNT_MAX"), counter::MAX);
         assert_eq!(define("TAPFLOW_TRACE_MAX_THREADS"), MAX_THREADS);
         assert_eq!(define("TAPFLOW_TRACE_MAX_SOCKETS"), MAX_SOCKETS);

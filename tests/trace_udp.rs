@@ -1,0 +1,178 @@
+//! `tapflow trace` and UDP beyond loopback's simple case (tests/trace_live.rs has that):
+//! - a UDP server in a network namespace of its own (a pod's, a container's), bound to no
+//!   address (`0.0.0.0`), answering a client in the host's namespace over a veth pair: neither
+//!   process's socket says the address its datagrams leave from, so the tracer asks the
+//!   kernel's route lookup in each process's namespace. Every query must be a row as each
+//!   process saw it, both naming the two veth addresses (not 0.0.0.0) and both processes;
+//! - one `sendmmsg` of more messages than BPF sends events for (8): the first 8 are rows, the
+//!   rest counted.
+//!
+//! Needs root (scripts/test.sh runs the tests as root); skips and says so without. One tracer at
+//! a time: each sees the whole host.
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+mod live_support;
+mod netns;
+mod procs;
+mod trace_support;
+use live_support::Killed;
+use netns::{sh, VethNs};
+use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
+
+const HOST_IP: &str = "198.18.91.1";
+const NS_IP: &str = "198.18.91.2";
+/// DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
+const PORT: u16 = 5353;
+
+static ONE_TRACER: Mutex<()> = Mutex::new(());
+
+/// `tests/clients/dns_udp.py server PORT N MODE`, run by `prefix` (`ip netns exec NS`, or
+/// nothing), once it is listening.
+fn dns_server(prefix: &[&str], n: usize, mode: &str) -> Killed {
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("/usr/bin/python3");
+            c
+        }
+        None => Command::new("/usr/bin/python3"),
+    };
+    let mut server = Killed(
+        cmd.arg(live_support::client_script("dns_udp.py"))
+            .args(["server", &PORT.to_string(), &n.to_string(), mode])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dns server"),
+    );
+    let mut ready = String::new();
+    let out = server.0.stdout.take().expect("stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
+    assert_eq!(ready.trim(), "ready", "the DNS server ({prefix:?})");
+    server
+}
+
+/// `dns_udp.py ARGS` as the client; the names it asked.
+fn dns_client(args: &[&str]) -> Vec<String> {
+    let client = Command::new("/usr/bin/python3")
+        .arg(live_support::client_script("dns_udp.py"))
+        .args(args)
+        .output()
+        .expect("dns client");
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    String::from_utf8_lossy(&client.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("netns");
+    let net = VethNs::with_mtu("tu", "1500");
+    sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{HOST_IP}/24"),
+        "dev",
+        &net.host,
+    ]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &net.ns,
+        "ip",
+        "addr",
+        "add",
+        &format!("{NS_IP}/24"),
+        "dev",
+        &net.peer,
+    ]);
+    // It waits for a ninth query: a server that ended before the tracer read its events would
+    // leave no process in the namespace to ask the route of.
+    let server = dns_server(&["ip", "netns", "exec", &net.ns], 9, "any");
+    let trace = Trace::start(&dir.join("out"), &[]);
+    assert_eq!(dns_client(&["client", &PORT.to_string(), NS_IP]).len(), 8);
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    let sides = by_side(&rows, PORT);
+    for side in ["c-p", "s-p"] {
+        let rs = sides.get(side).map(Vec::as_slice).unwrap_or_default();
+        // 8 queries: 4 from a connected socket, 4 from one that is not (sendto, sendmsg).
+        assert_eq!(rs.len(), 8, "{side}: {rs:#?}");
+        for r in rs {
+            assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
+            assert_eq!(r["type"], 2, "{r}");
+            assert_eq!(
+                (s(r, "ip_0"), s(r, "ip_1")),
+                (HOST_IP, NS_IP),
+                "{side}: {r}"
+            );
+        }
+        assert_processes(rs, "dns-client", "dns-server");
+    }
+    // The server's peer flows and the client's unconnected socket were looked up (the
+    // connected socket has its address from the kernel).
+    assert!(
+        stats["trace.udp_source.found"].as_u64().unwrap_or(0) >= 8,
+        "{stats}"
+    );
+    assert_eq!(stats["trace.udp_source.unknown"], 0, "{stats}");
+    drop(server);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_sendmmsg_beyond_eight_messages_logs_eight_and_counts_the_rest() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("mmsg");
+    let _server = dns_server(&[], 11, "");
+    let trace = Trace::start(&dir.join("out"), &[]);
+    let names = dns_client(&["burst", &PORT.to_string(), "11"]);
+    assert_eq!(names.len(), 11);
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    let sides = by_side(&rows, PORT);
+    let asked = |side: &str| -> Vec<String> {
+        let mut v: Vec<String> = sides
+            .get(side)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["type"] == 2)
+            .map(|r| s(r, "request_domain").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // The server reads each query with a call of its own: all 11.
+    let mut all = names.clone();
+    all.sort();
+    assert_eq!(asked("s-p"), all);
+    // The client's one call: its first 8 messages.
+    let mut first = names[..8].to_vec();
+    first.sort();
+    assert_eq!(asked("c-p"), first);
+    // At least those 3 (the tracer sees the whole host).
+    assert!(
+        stats["trace.bpf.mmsg_unsent"].as_u64().unwrap_or(0) >= 3,
+        "{stats}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
