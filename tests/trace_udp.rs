@@ -1,6 +1,7 @@
 //! `tapflow trace` and UDP beyond loopback's simple case (tests/trace_live.rs has that):
 //! - a UDP server in a network namespace of its own (a pod's, a container's), bound to no
-//!   address (`0.0.0.0`), answering a client in the host's namespace over a veth pair: neither
+//!   address (`::`, dual-stack, and `0.0.0.0`), answering IPv4 and IPv6 clients in the host's
+//!   namespace over a veth pair: neither
 //!   process's socket says the address its datagrams leave from, so the tracer asks the
 //!   kernel's route lookup in each process's namespace. Every query must be a row as each
 //!   process saw it, both naming the two veth addresses (not 0.0.0.0) and both processes;
@@ -23,6 +24,8 @@ use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
 
 const HOST_IP: &str = "198.18.91.1";
 const NS_IP: &str = "198.18.91.2";
+const HOST_IP6: &str = "fd00:91::1";
+const NS_IP6: &str = "fd00:91::2";
 /// DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
 const PORT: u16 = 5353;
 
@@ -30,7 +33,7 @@ static ONE_TRACER: Mutex<()> = Mutex::new(());
 
 /// `tests/clients/dns_udp.py server PORT N MODE`, run by `prefix` (`ip netns exec NS`, or
 /// nothing), once it is listening.
-fn dns_server(prefix: &[&str], n: usize, mode: &str) -> Killed {
+fn dns_server(prefix: &[&str], port: u16, n: usize, mode: &str) -> Killed {
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
@@ -41,7 +44,7 @@ fn dns_server(prefix: &[&str], n: usize, mode: &str) -> Killed {
     };
     let mut server = Killed(
         cmd.arg(live_support::client_script("dns_udp.py"))
-            .args(["server", &PORT.to_string(), &n.to_string(), mode])
+            .args(["server", &port.to_string(), &n.to_string(), mode])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -80,57 +83,74 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
     }
     let dir = temp("netns");
     let net = VethNs::with_mtu("tu", "1500");
-    sh(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{HOST_IP}/24"),
-        "dev",
-        &net.host,
-    ]);
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &net.ns,
-        "ip",
-        "addr",
-        "add",
-        &format!("{NS_IP}/24"),
-        "dev",
-        &net.peer,
-    ]);
-    // It waits for a ninth query: a server that ended before the tracer read its events would
-    // leave no process in the namespace to ask the route of.
-    let server = dns_server(&["ip", "netns", "exec", &net.ns], 9, "any");
+    let in_ns = |args: &[&str]| {
+        let mut all = vec!["ip", "netns", "exec", net.ns.as_str()];
+        all.extend_from_slice(args);
+        sh(&all);
+    };
+    let host_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.host);
+    let peer_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.peer);
+    sh(&["sysctl", "-q", "-w", &host_v6]);
+    in_ns(&["sysctl", "-q", "-w", &peer_v6]);
+    for (addr, dev, here) in [
+        (format!("{HOST_IP}/24"), &net.host, true),
+        (format!("{HOST_IP6}/64"), &net.host, true),
+        (format!("{NS_IP}/24"), &net.peer, false),
+        (format!("{NS_IP6}/64"), &net.peer, false),
+    ] {
+        let add = ["ip", "addr", "add", &addr, "dev", dev, "nodad"];
+        if here {
+            sh(&add);
+        } else {
+            in_ns(&add);
+        }
+    }
+    // On 5353 a dual-stack socket bound to `::` (IPv4 peers come IPv4-mapped), on 53 an IPv4
+    // one bound to 0.0.0.0 (the namespace's port 53 is free). Each waits for one query more
+    // than it gets: a server that ended before the tracer read its events would leave no
+    // process in the namespace to ask the route of.
+    let ns = ["ip", "netns", "exec", net.ns.as_str()];
+    let servers = [
+        dns_server(&ns, PORT, 17, "dual"),
+        dns_server(&ns, 53, 9, "any"),
+    ];
     let trace = Trace::start(&dir.join("out"), &[]);
-    assert_eq!(dns_client(&["client", &PORT.to_string(), NS_IP]).len(), 8);
+    for (port, to) in [(PORT, NS_IP), (PORT, NS_IP6), (53, NS_IP)] {
+        assert_eq!(dns_client(&["client", &port.to_string(), to]).len(), 8);
+    }
     let (status, rows, stats) = trace.stop();
     assert!(status.success());
-    let sides = by_side(&rows, PORT);
-    for side in ["c-p", "s-p"] {
-        let rs = sides.get(side).map(Vec::as_slice).unwrap_or_default();
-        // 8 queries: 4 from a connected socket, 4 from one that is not (sendto, sendmsg).
-        assert_eq!(rs.len(), 8, "{side}: {rs:#?}");
-        for r in rs {
-            assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
-            assert_eq!(r["type"], 2, "{r}");
-            assert_eq!(
-                (s(r, "ip_0"), s(r, "ip_1")),
-                (HOST_IP, NS_IP),
-                "{side}: {r}"
-            );
+    for (port, families) in [(PORT, 2), (53, 1)] {
+        let sides = by_side(&rows, port);
+        for side in ["c-p", "s-p"] {
+            let rs = sides.get(side).map(Vec::as_slice).unwrap_or_default();
+            // 8 queries of each client: 4 from a connected socket, 4 from one that is not.
+            let mut pairs: Vec<(&str, &str)> = rs
+                .iter()
+                .map(|r| {
+                    assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
+                    assert_eq!(r["type"], 2, "{r}");
+                    (s(r, "ip_0"), s(r, "ip_1"))
+                })
+                .collect();
+            pairs.sort();
+            let mut want = vec![(HOST_IP, NS_IP); 8];
+            if families == 2 {
+                want.extend(vec![(HOST_IP6, NS_IP6); 8]);
+            }
+            want.sort();
+            assert_eq!(pairs, want, "port {port}, {side}");
+            assert_processes(rs, "dns-client", "dns-server");
         }
-        assert_processes(rs, "dns-client", "dns-server");
     }
-    // The server's peer flows and the client's unconnected socket were looked up (the
+    // The server's peer flows and the clients' unconnected sockets were looked up (a
     // connected socket has its address from the kernel).
     assert!(
-        stats["trace.udp_source.found"].as_u64().unwrap_or(0) >= 8,
+        stats["trace.udp_source.found"].as_u64().unwrap_or(0) >= 24,
         "{stats}"
     );
     assert_eq!(stats["trace.udp_source.unknown"], 0, "{stats}");
-    drop(server);
+    drop(servers);
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -142,7 +162,7 @@ fn a_sendmmsg_beyond_eight_messages_logs_eight_and_counts_the_rest() {
         return;
     }
     let dir = temp("mmsg");
-    let _server = dns_server(&[], 11, "");
+    let _server = dns_server(&[], PORT, 11, "");
     let trace = Trace::start(&dir.join("out"), &[]);
     let names = dns_client(&["burst", &PORT.to_string(), "11"]);
     assert_eq!(names.len(), 11);

@@ -9,7 +9,7 @@
   dns_udp.py burst PORT N     sends N queries in one sendmmsg on a connected socket, reads the
                              N answers; prints the names
   dns_udp.py client PORT [HOST]
-                             sends 8 queries (to 127.0.0.1, or HOST): on a connected socket 2 with send / recv and 2 in
+                             sends 8 queries (to 127.0.0.1, or HOST: IPv4 or IPv6): on a connected socket 2 with send / recv and 2 in
                              one sendmmsg (as glibc's resolver sends A and AAAA), on a socket
                              that is not connected 2 with sendto / recvfrom and 2 with sendmsg /
                              recvmsg; named dns-client; prints the names it asked for
@@ -93,6 +93,7 @@ def server(port, n, mode):
 def client(port, host):
     name_process("dns-client")
     addr = (host, port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     names = []
 
     def ask(i):
@@ -100,7 +101,7 @@ def client(port, host):
         names.append(name)
         return query(0x100 + i, name)
 
-    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c = socket.socket(family, socket.SOCK_DGRAM)
     c.settimeout(10)
     c.connect(addr)
     for i in range(2):
@@ -110,7 +111,7 @@ def client(port, host):
     c.recv(512)
     c.recv(512)
     c.close()
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u = socket.socket(family, socket.SOCK_DGRAM)
     u.settimeout(10)
     for i in range(2, 4):
         u.sendto(ask(i), addr)
