@@ -10,7 +10,8 @@
 //! The namespace comes with each event (BPF reads the process's); a socket is made in it through
 //! the process's `/proc/PID/ns/net`, or, when the process ended before its events were read,
 //! any other process's in the same namespace. Bounded: answers kept 30 s (4,096 at most), a
-//! socket per namespace (64); a namespace no socket can be made for (no process left in it, no
+//! socket per namespace (64, closed after 5 minutes unused: a socket keeps its namespace
+//! alive); a namespace no socket can be made for (no process left in it, no
 //! CAP_SYS_ADMIN) keeps the unspecified address, counted, and is tried again after 30 s.
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ const TTL_NS: u64 = 30_000_000_000;
 const MAX_ANSWERS: usize = 4_096;
 const MAX_PROCESSES: usize = 65_536;
 const MAX_NAMESPACES: usize = 64;
+/// A namespace's socket unused this long is closed.
+const SOCKET_IDLE_NS: u64 = 300_000_000_000;
 
 const RTM_GETROUTE: u16 = 26;
 const RTM_NEWROUTE: u16 = 24;
@@ -141,7 +144,9 @@ pub struct RouteSources {
     own: Option<u64>,
     /// Process -> its namespace (None: unreadable), and when that was read.
     namespaces: HashMap<u32, (Option<u64>, u64)>,
-    sockets: HashMap<u64, RouteSocket>,
+    /// Namespace -> its socket, and when it was last asked (a socket keeps its namespace alive:
+    /// one idle for 5 minutes is closed, so an ended pod's namespace is let go).
+    sockets: HashMap<u64, (RouteSocket, u64)>,
     /// Namespaces no socket could be made for (no process of theirs left, no privilege), and
     /// when that was found.
     unreachable: HashMap<u64, u64>,
@@ -256,12 +261,15 @@ impl RouteSources {
                 self.unreachable.insert(ns, now_ns);
                 return None;
             };
+            self.sockets
+                .retain(|_, (_, used)| now_ns.saturating_sub(*used) < SOCKET_IDLE_NS);
             if self.sockets.len() >= MAX_NAMESPACES {
                 self.sockets.clear();
             }
-            self.sockets.insert(ns, sock);
+            self.sockets.insert(ns, (sock, now_ns));
         }
-        let sock = self.sockets.get(&ns)?;
+        let (sock, used) = self.sockets.get_mut(&ns)?;
+        *used = now_ns;
         self.seq = self.seq.wrapping_add(1);
         self.counters.lookups += 1;
         sock.send(&route_request(peer, self.seq)).ok()?;
@@ -396,5 +404,16 @@ mod tests {
         // A namespace no process is in.
         assert_eq!(r.source(u32::MAX, 1, lo, 5), None);
         assert_eq!(r.counters.unknown, 2);
+    }
+
+    #[test]
+    fn an_idle_namespace_socket_is_closed_when_another_is_made() {
+        let mut r = RouteSources::new(PathBuf::from("/proc"));
+        r.sockets
+            .insert(12_345, (RouteSocket::open().expect("rtnetlink socket"), 0));
+        let lo = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        r.source(std::process::id(), 0, lo, SOCKET_IDLE_NS + 1);
+        assert!(!r.sockets.contains_key(&12_345));
+        assert_eq!(r.sockets.len(), 1);
     }
 }
