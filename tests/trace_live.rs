@@ -496,6 +496,10 @@ fn without_privileges_the_tracer_names_what_is_missing_and_exits_2() {
     for line in ["kernel version", "kernel BTF", "tracefs", "capabilities"] {
         assert!(table.contains(line), "{table}");
     }
+    assert!(
+        table.contains("other network namespaces   warn"),
+        "no CAP_SYS_ADMIN: {table}"
+    );
     assert_no_tracer_programs();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,6 +22,10 @@ pub const CAP_IPC_LOCK: Cap = Cap {
     bit: 14,
     name: "CAP_IPC_LOCK",
 };
+pub const CAP_SYS_PTRACE: Cap = Cap {
+    bit: 19,
+    name: "CAP_SYS_PTRACE",
+};
 pub const CAP_SYS_ADMIN: Cap = Cap {
     bit: 21,
     name: "CAP_SYS_ADMIN",

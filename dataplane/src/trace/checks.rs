@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::privileges::{self, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN};
+use crate::privileges::{self, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +142,17 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         status: if caps_ok { Status::Ok } else { Status::Fail },
         detail: held.join(", "),
         fix: "run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): setcap cap_bpf,cap_perfmon+ep tapflow, or AmbientCapabilities= in the systemd unit",
+    });
+    let enter = has(CAP_SYS_ADMIN) && has(CAP_SYS_PTRACE);
+    out.push(Check {
+        name: "other network namespaces",
+        status: if enter { Status::Ok } else { Status::Warn },
+        detail: if enter {
+            "UDP sockets bound to no address are named in every namespace".into()
+        } else {
+            "UDP sockets bound to no address keep 0.0.0.0 outside the tracer's namespace".into()
+        },
+        fix: "grant CAP_SYS_ADMIN and CAP_SYS_PTRACE (root has them) to ask other namespaces' routes",
     });
     let jit = read_trimmed("/proc/sys/net/core/bpf_jit_enable");
     out.push(Check {
