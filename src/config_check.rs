@@ -38,6 +38,14 @@ fn summary(c: &Config) -> serde_json::Value {
                 None => c.src_interfaces.join(", "),
             },
             "dpdk_ports": c.dpdk.ports,
+            "af_packet_sockets_per_interface": match c.af_packet_fanout {
+                Some(f) => format!(
+                    "{} (fanout {}; tapflow run --engine af_packet without --queues)",
+                    f.sockets,
+                    tapflow_control::config::FANOUT_MODE_NAMES[usize::from(f.mode)]
+                ),
+                None => "1 (or tapflow run --queues N)".to_string(),
+            },
             "filter": match &a.capture_filter {
                 Some(f) => format!("{} (compiled by libpcap)", f.expr),
                 None => "none (every frame)".to_string(),

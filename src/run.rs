@@ -72,9 +72,10 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     xdp_copy: bool,
     /// Workers per interface: AF_PACKET sockets spread by a symmetric flow hash, or AF_XDP rx
-    /// queues (0..N).
-    #[arg(long, default_value_t = 1)]
-    queues: u16,
+    /// queues (0..N). Default 1; with --engine af_packet, the configuration's
+    /// inputs.cbpf.af_packet.tunning.packet_fanout_count.
+    #[arg(long)]
+    queues: Option<u16>,
     /// Cores to pin workers to, e.g. 0,1 (default: no pinning).
     #[arg(long, value_delimiter = ',')]
     cores: Vec<usize>,
@@ -410,6 +411,10 @@ fn run_once(
     } else {
         a.ifaces.clone()
     };
+    // DeepFlow's AF_PACKET fanout keys, for DeepFlow's engine; --queues wins.
+    let fanout = cfg
+        .af_packet_fanout
+        .filter(|_| matches!(a.engine, EngineArg::AfPacket));
     let live = LiveConfig {
         mode: match a.mode {
             ModeArg::Rtc => WorkerMode::RunToCompletion,
@@ -418,13 +423,18 @@ fn run_once(
             },
         },
         ifaces,
-        queues: a.queues,
+        queues: match (a.queues, fanout) {
+            (Some(q), _) => q,
+            (None, Some(f)) => f.sockets,
+            (None, None) => 1,
+        },
         cores: a.cores.clone(),
         engine: {
             let d = RingConfig::default();
             let ring = RingConfig {
                 snap_len: cfg.analyzer.decode.snap_len,
                 block_count: cfg.af_packet_ring_blocks.unwrap_or(d.block_count),
+                fanout_mode: fanout.map_or(d.fanout_mode, |f| f.mode),
                 ..d
             };
             let xdp = XdpSettings {

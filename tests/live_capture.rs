@@ -57,9 +57,11 @@ fn xdp_attached(iface: &str) -> Option<String> {
 }
 
 fn live_vs_offline(tag: &str, encap: Encap, queues: &str) -> (PathBuf, Flows) {
-    live_vs_offline_with(tag, encap, queues, "af_packet", "9000", "rtc")
+    live_vs_offline_with(tag, encap, queues, "af_packet", "9000", "rtc", None)
 }
 
+/// A live run (`queues` sockets per interface: `--queues`, or, with `config`, what that
+/// configuration file gives) against `tapflow analyze` of the same capture.
 fn live_vs_offline_with(
     tag: &str,
     encap: Encap,
@@ -67,6 +69,7 @@ fn live_vs_offline_with(
     engine: &str,
     mtu: &str,
     mode: &str,
+    config: Option<&str>,
 ) -> (PathBuf, Flows) {
     let dir = std::env::temp_dir().join(format!("tapflow-live-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -80,22 +83,18 @@ fn live_vs_offline_with(
     generate(&spec, std::fs::File::create(&pcap).expect("pcap"), None).expect("generate");
     let net = VethNs::with_mtu(tag, mtu);
     let out = dir.join("live");
+    let workers = match config {
+        Some(yaml) => {
+            let f = dir.join("tapflow.yaml");
+            std::fs::write(&f, yaml).expect("config");
+            vec!["--config".to_string(), f.display().to_string()]
+        }
+        None => vec!["--queues".to_string(), queues.to_string()],
+    };
     let mut run = Command::new(BIN)
-        .args([
-            "run",
-            "-q",
-            "--engine",
-            engine,
-            "--mode",
-            mode,
-            "--queues",
-            queues,
-            "--duration",
-            "4",
-            "--iface",
-            &net.host,
-            "--out",
-        ])
+        .args(["run", "-q", "--engine", engine, "--mode", mode])
+        .args(&workers)
+        .args(["--duration", "4", "--iface", &net.host, "--out"])
         .arg(&out)
         .spawn()
         .expect("tapflow run");
@@ -223,6 +222,32 @@ fn fanout_keeps_both_directions_of_a_flow_on_one_worker() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// DeepFlow's `packet_fanout_count` in the configuration (no `--queues`): as many AF_PACKET
+/// sockets, each flow on one of them (mode 0, hash).
+#[test]
+fn deepflow_packet_fanout_count_makes_af_packet_workers() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    let yaml = "inputs:\n  cbpf:\n    af_packet:\n      tunning:\n        packet_fanout_count: 2\n        packet_fanout_mode: 0\n";
+    let (dir, live) = live_vs_offline_with(
+        "fc",
+        Encap::None,
+        "2",
+        "af_packet",
+        "9000",
+        "rtc",
+        Some(yaml),
+    );
+    for (k, v) in &live {
+        assert!(v.0 > 0 || v.1 > 0, "{k:?}");
+    }
+    let ids = worker_ids(&dir);
+    assert_eq!(ids.len(), 2, "both workers got flows: {ids:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
     if !is_root() {
@@ -236,7 +261,7 @@ fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
         ("pn", Encap::None, "1500", "pipeline"),
         ("pg", Encap::Vxlan, "9000", "pipeline"),
     ] {
-        let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu, mode);
+        let (dir, _) = live_vs_offline_with(tag, encap, "1", "af_xdp", mtu, mode, None);
         if mode == "pipeline" {
             // One rx queue, two analyzer workers: flows spread over both (worker id in flow_id).
             let ids = worker_ids(&dir);

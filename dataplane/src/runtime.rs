@@ -16,7 +16,7 @@ use crate::output::{batch_channel, run_output};
 use crate::pipeline::{lane, run_capture, LaneRx, LaneSource, LaneTx};
 use crate::privileges;
 use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
-use crate::sys::af_packet::{RingConfig, FANOUT_HASH};
+use crate::sys::af_packet::RingConfig;
 use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
 use crate::worker::{Clock, RunStats, Worker, WorkerStats};
@@ -345,7 +345,7 @@ fn open_af_packet(
         let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;
         for q in 0..queues {
             let ring = RingConfig {
-                fanout: (queues > 1).then_some((group, FANOUT_HASH)),
+                fanout: (queues > 1).then_some((group, ring_cfg.fanout_mode)),
                 ..*ring_cfg
             };
             let src = AfPacketSource::open(iface, q, &ring).map_err(|source| RunError::Open {

@@ -1,5 +1,6 @@
-//! The capture's DeepFlow keys: `inputs.cbpf.tunning.max_capture_pps` and the AF_PACKET ring
-//! size (`inputs.cbpf.af_packet.tunning.ring_blocks`), each with DeepFlow's capture-mode rule.
+//! The capture's DeepFlow keys: `inputs.cbpf.tunning.max_capture_pps`, the AF_PACKET ring size
+//! (`inputs.cbpf.af_packet.tunning.ring_blocks`) and its fanout (`packet_fanout_count`,
+//! `packet_fanout_mode`), each with DeepFlow's capture-mode rule.
 
 use super::*;
 
@@ -66,4 +67,63 @@ fn ring_blocks_apply_as_in_deepflow() {
         Config::default().restart_only_changes(&c),
         ["inputs.cbpf.af_packet.tunning.ring_blocks"]
     );
+}
+
+#[test]
+fn packet_fanout_applies_in_local_mode_as_in_deepflow() {
+    let y = |mode: u8, count: u32, fanout: u32| {
+        format!(
+            "inputs:\n  cbpf:\n    common:\n      capture_mode: {mode}\n    af_packet:\n      tunning:\n        packet_fanout_count: {count}\n        packet_fanout_mode: {fanout}\n"
+        )
+    };
+    assert_eq!(Config::default().af_packet_fanout, None);
+    let c = Config::from_yaml(&y(0, 4, 0)).unwrap();
+    assert_eq!(
+        c.af_packet_fanout,
+        Some(AfPacketFanout {
+            sockets: 4,
+            mode: 0
+        })
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        Config::default().restart_only_changes(&c),
+        vec!["inputs.cbpf.af_packet.tunning.packet_fanout_count"]
+    );
+    // One socket: nothing to spread.
+    assert_eq!(
+        Config::from_yaml(&y(0, 1, 3)).unwrap().af_packet_fanout,
+        None
+    );
+    // Modes that split a flow apply, with a warning; steering programs fall back to hash.
+    let lb = Config::from_yaml(&y(0, 2, 1)).unwrap();
+    assert_eq!(lb.af_packet_fanout.map(|f| f.mode), Some(1));
+    assert!(
+        lb.warnings.iter().any(|w| w.contains("split")),
+        "{:?}",
+        lb.warnings
+    );
+    let ebpf = Config::from_yaml(&y(0, 2, 7)).unwrap();
+    assert_eq!(ebpf.af_packet_fanout.map(|f| f.mode), Some(0));
+    assert!(ebpf.warnings.iter().any(|w| w.contains("steering")));
+    // The mirror modes: not applied, and said so.
+    for mode in [1, 2] {
+        let m = Config::from_yaml(&y(mode, 4, 0)).unwrap();
+        assert_eq!(m.af_packet_fanout, None);
+        assert!(
+            m.warnings.iter().any(|w| w.contains("--queues")),
+            "{:?}",
+            m.warnings
+        );
+    }
+    for (count, fanout, key) in [
+        (0, 0, "packet_fanout_count"),
+        (65, 0, "packet_fanout_count"),
+        (2, 8, "packet_fanout_mode"),
+    ] {
+        let e = Config::from_yaml(&y(0, count, fanout))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{e}");
+    }
 }

@@ -20,6 +20,8 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.cbpf.af_packet.vlan_pcp_in_physical_mirror_traffic", Some("0"), "", "Analyzer mode: 0-7 outer VLAN with this PCP decides the tap_type; 8 outer VLAN; 9 inner VLAN."),
     ("inputs.cbpf.af_packet.tunning.ring_blocks_enabled", Some("false"), "", "true: ring_blocks applies (it always does in capture mode 2)."),
     ("inputs.cbpf.af_packet.tunning.ring_blocks", None, "32", "1 MiB blocks in each AF_PACKET ring (unset: 64)."),
+    ("inputs.cbpf.af_packet.tunning.packet_fanout_count", Some("1"), "", "AF_PACKET sockets (workers) per interface, capture mode 0, tapflow run --engine af_packet without --queues (1..=64)."),
+    ("inputs.cbpf.af_packet.tunning.packet_fanout_mode", Some("0"), "", "How the kernel spreads frames over them: 0 hash (a flow stays on one worker), 1 lb, 2 cpu, 3 rollover, 4 rnd, 5 qm."),
     ("inputs.cbpf.af_packet.extra_bpf_filter", None, "'not (vlan 300 or host 10.9.0.5)'", "Capture filter, tcpdump's syntax (compiled by libpcap): frames it does not select are dropped and counted."),
     ("inputs.cbpf.physical_mirror.default_capture_network_type", Some("3"), "", "tap_type of untagged and unmapped traffic."),
     ("inputs.cbpf.physical_mirror.capture_network_types", Some("[]"), "", "VLAN -> tap_type table: [{vlan: 100, capture_network_type: 4}]."),

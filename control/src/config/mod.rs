@@ -3,6 +3,7 @@
 //!
 //! Every key is documented in docs/configuration.md.
 
+mod af_packet_fanout;
 mod deepflow_v7;
 mod dpdk;
 mod duration;
@@ -29,6 +30,7 @@ use tapflow_analyzer::mirror::{
 };
 use tapflow_analyzer::wire::{DecodeConfig, TunnelSet, TunnelType};
 
+pub use af_packet_fanout::{AfPacketFanout, MODE_NAMES as FANOUT_MODE_NAMES};
 pub use dpdk::DpdkConfig;
 pub use duration::parse_duration;
 pub use ebpf::EbpfConfig;
@@ -100,6 +102,9 @@ pub struct Config {
     /// `inputs.cbpf.af_packet.tunning.ring_blocks` when it applies (`ring_blocks_enabled`, or
     /// capture mode 2): 1 MiB blocks in each AF_PACKET ring (None: tapflow's 64).
     pub af_packet_ring_blocks: Option<u32>,
+    /// `inputs.cbpf.af_packet.tunning.packet_fanout_count` / `packet_fanout_mode` when they
+    /// apply (capture mode 0, more than one socket).
+    pub af_packet_fanout: Option<AfPacketFanout>,
     /// `inputs.cbpf.tunning.max_capture_pps` when it applies (set, capture mode 0 or 1): frames
     /// per second the live capture takes at most (None or 0: no limit). Hot.
     pub max_capture_pps: Option<u64>,
@@ -149,6 +154,7 @@ impl Default for Config {
             interface_regex: None,
             capture_filter: None,
             af_packet_ring_blocks: None,
+            af_packet_fanout: None,
             max_capture_pps: None,
             src_interfaces: Vec::new(),
             agent_group_id: None,
@@ -175,6 +181,9 @@ impl Config {
         }
         if new.af_packet_ring_blocks != self.af_packet_ring_blocks {
             v.push("inputs.cbpf.af_packet.tunning.ring_blocks");
+        }
+        if new.af_packet_fanout != self.af_packet_fanout {
+            v.push("inputs.cbpf.af_packet.tunning.packet_fanout_count");
         }
         v
     }
@@ -636,6 +645,12 @@ impl RawConfig {
             .af_packet
             .tunning
             .ring_blocks(mode, &mut legacy.warnings)?;
+        let af_packet_fanout = af_packet_fanout::fanout(
+            cbpf.af_packet.tunning.packet_fanout_count,
+            cbpf.af_packet.tunning.packet_fanout_mode,
+            mode,
+            &mut legacy.warnings,
+        )?;
         let max_capture_pps = cbpf.tunning.max_capture_pps(mode, &mut legacy.warnings)?;
         let src_interfaces = legacy
             .pick(
@@ -753,6 +768,7 @@ impl RawConfig {
             interface_regex,
             capture_filter,
             af_packet_ring_blocks,
+            af_packet_fanout,
             max_capture_pps,
             agent_group_id: self.vtap_group_id,
             warnings: legacy.warnings,

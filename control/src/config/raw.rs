@@ -150,6 +150,10 @@ pub(super) struct AfPacketTunning {
     ring_blocks_enabled: Option<bool>,
     /// Blocks of 1 MiB in each AF_PACKET ring.
     ring_blocks: Option<u32>,
+    /// AF_PACKET sockets per interface (PACKET_FANOUT), capture mode 0.
+    pub(super) packet_fanout_count: Option<u32>,
+    /// Their fanout mode (0 hash .. 7 ebpf).
+    pub(super) packet_fanout_mode: Option<u32>,
 }
 
 impl AfPacketTunning {

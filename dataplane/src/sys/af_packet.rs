@@ -55,6 +55,9 @@ pub struct RingConfig {
     pub retire_ms: u32,
     /// (group id, mode) for PACKET_FANOUT, to spread one interface over several sockets.
     pub fanout: Option<(u16, u16)>,
+    /// The fanout mode a run of several sockets per interface joins them with (its group is
+    /// the run's: [`RingConfig::fanout`] is set per socket).
+    pub fanout_mode: u16,
     pub promiscuous: bool,
     /// Do not capture frames this host sends (mirror ports).
     pub ignore_outgoing: bool,
@@ -70,6 +73,7 @@ impl Default for RingConfig {
             block_count: 64,
             retire_ms: 10,
             fanout: None,
+            fanout_mode: FANOUT_HASH,
             promiscuous: true,
             ignore_outgoing: true,
             snap_len: u32::MAX,
