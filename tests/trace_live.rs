@@ -25,8 +25,8 @@ mod trace_support;
 use live_support::{have, l7_rows, port_open, stats, wait_until, Killed};
 use netns::is_root;
 use trace_support::{
-    assert_no_tracer_programs, assert_processes, by_side, can_trace, curl, http_server,
-    loaded_programs, s, temp, Trace,
+    assert_no_tracer_programs, assert_processes, by_side, can_trace, curl, dns_client, dns_server,
+    http_server, loaded_programs, s, temp, Trace,
 };
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
@@ -235,25 +235,6 @@ fn redis_commands_from_redis_cli_are_logged() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `tests/clients/dns_udp.py server PORT N [dual]` once it is listening; None when it could not
-/// bind.
-fn dns_server(port: u16, n: usize, dual: bool) -> Option<Killed> {
-    let mut server = Killed(
-        Command::new("/usr/bin/python3")
-            .arg(live_support::client_script("dns_udp.py"))
-            .args(["server", &port.to_string(), &n.to_string()])
-            .args(dual.then_some("dual"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dns server"),
-    );
-    let mut ready = String::new();
-    let out = server.0.stdout.take().expect("stdout");
-    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
-    (ready.trim() == "ready").then_some(server)
-}
-
 /// The DNS rows on `port` as each side saw them: the names asked, sorted, every row a UDP
 /// exchange answered with code 0 between `client` and `server`.
 fn dns_names(rows: &[Value], port: u16, client: &str) -> BTreeMap<String, Vec<String>> {
@@ -292,26 +273,16 @@ fn dns_over_udp_is_logged_from_connected_and_unconnected_sockets() {
     // DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
     let port: u16 = 5353;
     // A dual-stack socket bound to `::`: its IPv4 peers come IPv4-mapped.
-    let _server = dns_server(port, 8, true).expect("dns server on 5353");
+    let _server = dns_server(&[], port, 8, "dual").expect("dns server on 5353");
     // glibc's resolver asks port 53 of the resolv.conf name servers.
     let glibc = (have("unshare") && have("getent"))
-        .then(|| dns_server(53, 2, false))
+        .then(|| dns_server(&[], 53, 2, ""))
         .flatten();
     std::fs::write(dir.join("resolv.conf"), "nameserver 127.0.0.1\n").expect("resolv.conf");
     let out = dir.join("out");
     let trace = Trace::start(&out, &[]);
-    let client = Command::new("/usr/bin/python3")
-        .arg(live_support::client_script("dns_udp.py"))
-        .args(["client", &port.to_string()])
-        .output()
-        .expect("dns client");
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    let mut asked: Vec<String> = String::from_utf8_lossy(&client.stdout)
-        .split_whitespace()
+    let mut asked: Vec<String> = dns_client(&["client", &port.to_string()])
+        .iter()
         .map(|n| format!("A {n}"))
         .collect();
     assert_eq!(asked.len(), 8);

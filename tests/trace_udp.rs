@@ -11,16 +11,14 @@
 //! Needs root (scripts/test.sh runs the tests as root); skips and says so without. One tracer at
 //! a time: each sees the whole host.
 
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 mod live_support;
 mod netns;
 mod procs;
 mod trace_support;
-use live_support::Killed;
 use netns::{sh, VethNs};
-use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
+use trace_support::{assert_processes, by_side, can_trace, dns_client, dns_server, s, temp, Trace};
 
 const HOST_IP: &str = "198.18.91.1";
 const NS_IP: &str = "198.18.91.2";
@@ -30,50 +28,6 @@ const NS_IP6: &str = "fd00:91::2";
 const PORT: u16 = 5353;
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
-
-/// `tests/clients/dns_udp.py server PORT N MODE`, run by `prefix` (`ip netns exec NS`, or
-/// nothing), once it is listening.
-fn dns_server(prefix: &[&str], port: u16, n: usize, mode: &str) -> Killed {
-    let mut cmd = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg("/usr/bin/python3");
-            c
-        }
-        None => Command::new("/usr/bin/python3"),
-    };
-    let mut server = Killed(
-        cmd.arg(live_support::client_script("dns_udp.py"))
-            .args(["server", &port.to_string(), &n.to_string(), mode])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dns server"),
-    );
-    let mut ready = String::new();
-    let out = server.0.stdout.take().expect("stdout");
-    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
-    assert_eq!(ready.trim(), "ready", "the DNS server ({prefix:?})");
-    server
-}
-
-/// `dns_udp.py ARGS` as the client; the names it asked.
-fn dns_client(args: &[&str]) -> Vec<String> {
-    let client = Command::new("/usr/bin/python3")
-        .arg(live_support::client_script("dns_udp.py"))
-        .args(args)
-        .output()
-        .expect("dns client");
-    assert!(
-        client.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client.stderr)
-    );
-    String::from_utf8_lossy(&client.stdout)
-        .split_whitespace()
-        .map(String::from)
-        .collect()
-}
 
 #[test]
 fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
@@ -111,8 +65,8 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
     // process in the namespace to ask the route of.
     let ns = ["ip", "netns", "exec", net.ns.as_str()];
     let servers = [
-        dns_server(&ns, PORT, 17, "dual"),
-        dns_server(&ns, 53, 9, "any"),
+        dns_server(&ns, PORT, 17, "dual").expect("DNS server on 5353"),
+        dns_server(&ns, 53, 9, "any").expect("DNS server on 53"),
     ];
     let trace = Trace::start(&dir.join("out"), &[]);
     for (port, to) in [(PORT, NS_IP), (PORT, NS_IP6), (53, NS_IP)] {
@@ -162,7 +116,7 @@ fn a_sendmmsg_beyond_eight_messages_logs_eight_and_counts_the_rest() {
         return;
     }
     let dir = temp("mmsg");
-    let _server = dns_server(&[], PORT, 11, "");
+    let _server = dns_server(&[], PORT, 11, "").expect("DNS server on 5353");
     let trace = Trace::start(&dir.join("out"), &[]);
     let names = dns_client(&["burst", &PORT.to_string(), "11"]);
     assert_eq!(names.len(), 11);

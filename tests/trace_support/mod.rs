@@ -177,3 +177,46 @@ pub(crate) fn assert_processes(rows: &[Value], client: &str, server: &str) {
         assert_eq!(r["signal_source"], 3, "{r}");
     }
 }
+
+/// `tests/clients/dns_udp.py server PORT N MODE` (MODE: "", "dual" or "any"), run by `prefix`
+/// (`ip netns exec NS`, or nothing), once it is listening; None when it could not bind.
+pub(crate) fn dns_server(prefix: &[&str], port: u16, n: usize, mode: &str) -> Option<Killed> {
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("/usr/bin/python3");
+            c
+        }
+        None => Command::new("/usr/bin/python3"),
+    };
+    let mut server = Killed(
+        cmd.arg(crate::live_support::client_script("dns_udp.py"))
+            .args(["server", &port.to_string(), &n.to_string(), mode])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dns server"),
+    );
+    let mut ready = String::new();
+    let out = server.0.stdout.take().expect("stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready);
+    (ready.trim() == "ready").then_some(server)
+}
+
+/// `tests/clients/dns_udp.py ARGS` as the client; the names it asked.
+pub(crate) fn dns_client(args: &[&str]) -> Vec<String> {
+    let client = Command::new("/usr/bin/python3")
+        .arg(crate::live_support::client_script("dns_udp.py"))
+        .args(args)
+        .output()
+        .expect("dns client");
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    String::from_utf8_lossy(&client.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
