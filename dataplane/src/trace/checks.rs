@@ -111,6 +111,11 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian's and most distributions' are)",
     });
     let tracefs = tracefs_dir();
+    // Mounted, but root-only (tracefs' default): the tracepoint ids cannot be read.
+    let unreadable = TRACEFS_DIRS.iter().copied().find(|d| {
+        std::fs::metadata(Path::new(d).join("events/syscalls"))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    });
     out.push(Check {
         name: "tracefs",
         status: if tracefs.is_some() {
@@ -118,13 +123,20 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         } else {
             Status::Fail
         },
-        detail: match tracefs {
-            Some(d) => format!("{d}/events/syscalls"),
-            None => {
+        detail: match (tracefs, unreadable) {
+            (Some(d), _) => format!("{d}/events/syscalls"),
+            (None, Some(d)) => format!(
+                "{d} is mounted but not readable by this user (tracefs is root-only unless mounted with gid= and mode=)"
+            ),
+            (None, None) => {
                 "no events/syscalls under /sys/kernel/tracing or /sys/kernel/debug/tracing".into()
             }
         },
-        fix: "mount -t tracefs nodev /sys/kernel/tracing (kernel needs CONFIG_FTRACE_SYSCALLS)",
+        fix: if unreadable.is_some() {
+            "as root: mount -o remount,gid=GROUP,mode=750 /sys/kernel/tracing, GROUP one of the tracer's user's groups (or run as root)"
+        } else {
+            "mount -t tracefs nodev /sys/kernel/tracing (kernel needs CONFIG_FTRACE_SYSCALLS)"
+        },
     });
     let eff = privileges::effective().unwrap_or(0);
     let has = |c: privileges::Cap| eff & (1 << c.bit) != 0;
@@ -176,15 +188,20 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         ),
         fix: "",
     });
+    // Uprobes need CAP_SYS_ADMIN on kernels since 2025 (and their stable updates), which refuse
+    // them to CAP_PERFMON alone; older ones took CAP_PERFMON.
+    let uprobes = has(CAP_SYS_ADMIN);
     out.push(Check {
         name: "OpenSSL (uprobes)",
-        status: if libssl.is_empty() {
+        status: if libssl.is_empty() || !uprobes {
             Status::Warn
         } else {
             Status::Ok
         },
         detail: if libssl.is_empty() {
             "no libssl found: TLS plaintext will not be seen".into()
+        } else if !uprobes {
+            "uprobes need CAP_SYS_ADMIN on kernels since 2025: TLS plaintext may not be seen".into()
         } else {
             libssl
                 .iter()
@@ -192,7 +209,11 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
                 .collect::<Vec<_>>()
                 .join(", ")
         },
-        fix: "install libssl3 or name the library with --libssl PATH",
+        fix: if libssl.is_empty() {
+            "install libssl3 or name the library with --libssl PATH"
+        } else {
+            "grant CAP_SYS_ADMIN (root has it) for OpenSSL's plaintext"
+        },
     });
     out
 }

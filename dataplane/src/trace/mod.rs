@@ -138,12 +138,20 @@ impl Tracer {
         };
         t.configure(opts)?;
         t.attach_tracepoints(&opts.data_syscalls)?;
+        // Kernels since 2025 (and their stable updates) refuse uprobes without CAP_SYS_ADMIN;
+        // before, CAP_PERFMON was enough.
+        let admin = crate::privileges::effective()
+            .is_some_and(|eff| eff & (1 << crate::privileges::CAP_SYS_ADMIN.bit) != 0);
         for lib in &opts.libssl {
             match t.attach_openssl(lib) {
                 Ok(links) => {
                     t.links.extend(links);
                     t.libssl_attached.push(lib.clone());
                 }
+                Err(e) if !admin => t.libssl_failed.push((
+                    lib.clone(),
+                    format!("{e} (uprobes need CAP_SYS_ADMIN here)"),
+                )),
                 Err(e) => t.libssl_failed.push((lib.clone(), e)),
             }
         }
