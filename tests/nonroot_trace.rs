@@ -66,7 +66,11 @@ impl TracefsForNobody {
 impl Drop for TracefsForNobody {
     fn drop(&mut self) {
         let _ = Command::new("mount")
-            .args(["-o", &format!("remount,gid={},mode={}", self.0, self.1), TRACEFS])
+            .args([
+                "-o",
+                &format!("remount,gid={},mode={}", self.0, self.1),
+                TRACEFS,
+            ])
             .status();
     }
 }
