@@ -10,6 +10,13 @@ pub struct Cap {
     pub name: &'static str,
 }
 
+impl Cap {
+    /// Is it in the capability set `eff` (a `CapEff` bit mask)?
+    pub fn in_set(self, eff: u64) -> bool {
+        eff & (1u64 << self.bit) != 0
+    }
+}
+
 pub const CAP_NET_ADMIN: Cap = Cap {
     bit: 12,
     name: "CAP_NET_ADMIN",
@@ -84,7 +91,7 @@ fn parse_memlock(limits: &str) -> Option<u64> {
 /// CAP_SYS_ADMIN (kernels before 5.8 have only that); CAP_IPC_LOCK is not needed when the
 /// locked-memory limit covers `locked_bytes`.
 pub fn missing(needs: &[Cap], eff: u64, memlock: Option<u64>, locked_bytes: u64) -> Vec<Cap> {
-    let has = |c: Cap| eff & (1u64 << c.bit) != 0;
+    let has = |c: Cap| c.in_set(eff);
     needs
         .iter()
         .copied()

@@ -139,7 +139,7 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         },
     });
     let eff = privileges::effective().unwrap_or(0);
-    let has = |c: privileges::Cap| eff & (1 << c.bit) != 0;
+    let has = |c: privileges::Cap| c.in_set(eff);
     let caps_ok = (has(CAP_BPF) && has(CAP_PERFMON)) || has(CAP_SYS_ADMIN);
     let mut held: Vec<&str> = [CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN]
         .into_iter()

@@ -141,7 +141,7 @@ impl Tracer {
         // Kernels since 2025 (and their stable updates) refuse uprobes without CAP_SYS_ADMIN;
         // before, CAP_PERFMON was enough.
         let admin = crate::privileges::effective()
-            .is_some_and(|eff| eff & (1 << crate::privileges::CAP_SYS_ADMIN.bit) != 0);
+            .is_some_and(|e| crate::privileges::CAP_SYS_ADMIN.in_set(e));
         for lib in &opts.libssl {
             match t.attach_openssl(lib) {
                 Ok(links) => {
