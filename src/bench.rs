@@ -31,13 +31,19 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Only these tools (comma-separated: tapflow, tapflow-null (the rows to /dev/null instead
-    /// of files), tapflow-2w (`analyze --workers 2` on two cores), ndpiReader, tshark, nfstream,
-    /// suricata, tcpdump); default every installed one.
+    /// of files), tapflow-2w (`analyze --workers 2` on two cores), tapflow-pgo and
+    /// tapflow-pgo-null (with --pgo), ndpiReader, tshark, nfstream, suricata, tcpdump); default
+    /// every installed one.
     #[arg(long, value_delimiter = ',')]
     tools: Vec<String>,
     /// Skip the memory-per-flow run (1 M concurrent flows).
     #[arg(long)]
     no_memory: bool,
+    /// A profile-guided build of tapflow (`scripts/build-pgo.sh` writes
+    /// target/pgo/release/tapflow), run in the same rounds as `tapflow-pgo` (rows to files)
+    /// and `tapflow-pgo-null` (rows to /dev/null).
+    #[arg(long)]
+    pgo: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -51,8 +57,15 @@ pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
         tapflow: tapflow_bench::harness::installed_copy(
             &std::env::current_exe().context("cannot find the tapflow executable")?,
             &a.work,
+            "tapflow",
         )
         .context("cannot copy the tapflow executable into the work directory")?,
+        pgo: a
+            .pgo
+            .as_deref()
+            .map(|p| tapflow_bench::harness::installed_copy(p, &a.work, "tapflow-pgo"))
+            .transpose()
+            .context("cannot copy the --pgo build into the work directory")?,
         inputs,
         rounds: if a.smoke { 1 } else { a.rounds },
         smoke: a.smoke,

@@ -118,6 +118,9 @@ pub struct ToolResult {
 pub struct Harness {
     pub work: PathBuf,
     pub tapflow: PathBuf,
+    /// A second build of tapflow (a profile-guided one, `scripts/build-pgo.sh`), run as
+    /// `tapflow-pgo` and `tapflow-pgo-null` in the same rounds.
+    pub pgo: Option<PathBuf>,
     pub inputs: Vec<Input>,
     pub rounds: u32,
     pub smoke: bool,
@@ -145,7 +148,7 @@ fn tools() -> Vec<Tool> {
         Tool {
             name: "tapflow",
             program: "",
-            args: |h, pcap, out| analyze_args(h, pcap, out, 1, Some(TAPFLOW_OUT)),
+            args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 1, Some(TAPFLOW_OUT)),
             cores: 1,
             out_dir: Some(TAPFLOW_OUT),
         },
@@ -156,7 +159,7 @@ fn tools() -> Vec<Tool> {
             // vary tenfold run to run).
             name: "tapflow-null",
             program: "",
-            args: |h, pcap, out| analyze_args(h, pcap, out, 1, None),
+            args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 1, None),
             cores: 1,
             out_dir: None,
         },
@@ -164,9 +167,24 @@ fn tools() -> Vec<Tool> {
             // `analyze --workers 2` on two cores: two analyzers (each reading the file) and the output.
             name: "tapflow-2w",
             program: "",
-            args: |h, pcap, out| analyze_args(h, pcap, out, 2, Some(TAPFLOW_2W_OUT)),
+            args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 2, Some(TAPFLOW_2W_OUT)),
             cores: 2,
             out_dir: Some(TAPFLOW_2W_OUT),
+        },
+        Tool {
+            // The `--pgo` build, as `tapflow` (rows to files) and as `tapflow-null`.
+            name: "tapflow-pgo",
+            program: PGO,
+            args: |h, pcap, out| analyze_args(pgo_bin(h), pcap, out, 1, Some(TAPFLOW_PGO_OUT)),
+            cores: 1,
+            out_dir: Some(TAPFLOW_PGO_OUT),
+        },
+        Tool {
+            name: "tapflow-pgo-null",
+            program: PGO,
+            args: |h, pcap, out| analyze_args(pgo_bin(h), pcap, out, 1, None),
+            cores: 1,
+            out_dir: None,
         },
         Tool {
             name: "ndpiReader",
@@ -252,11 +270,18 @@ fn tools() -> Vec<Tool> {
 /// The records of `tapflow` and `tapflow-2w`, under the work directory.
 const TAPFLOW_OUT: &str = "tapflow_out";
 const TAPFLOW_2W_OUT: &str = "tapflow_2w_out";
+const TAPFLOW_PGO_OUT: &str = "tapflow_pgo_out";
+/// `Tool::program` of the tools that run the `--pgo` build (present only with one).
+const PGO: &str = "(--pgo)";
+
+fn pgo_bin(h: &Harness) -> &Path {
+    h.pgo.as_deref().unwrap_or(&h.tapflow)
+}
 
 /// `tapflow analyze` with the bench's config and `workers` analyzers, into directory `dir` of
 /// the work directory (`None`: every record to standard output).
 fn analyze_args(
-    h: &Harness,
+    bin: &Path,
     pcap: &Path,
     out: &Path,
     workers: u16,
@@ -264,7 +289,7 @@ fn analyze_args(
 ) -> Vec<String> {
     let dir = dir.map_or_else(|| "-".to_string(), |d| out.join(d).display().to_string());
     vec![
-        h.tapflow.display().to_string(),
+        bin.display().to_string(),
         "analyze".into(),
         "-q".into(),
         "--workers".into(),
@@ -277,9 +302,12 @@ fn analyze_args(
     ]
 }
 
-fn available(t: &Tool) -> bool {
+fn available(t: &Tool, h: &Harness) -> bool {
     if t.program.is_empty() {
         return true;
+    }
+    if t.program == PGO {
+        return h.pgo.is_some();
     }
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {}", t.program)])
@@ -396,9 +424,9 @@ fn settle_writes() {
 /// in small ones, and on this project's build VMs the same build ran 15-20 % slower from the
 /// linker's file than from a copy of it (the executable's code is read through those pages).
 /// The copy is what an installed binary is; `exe` itself when it already is that copy.
-pub fn installed_copy(exe: &Path, work: &Path) -> std::io::Result<PathBuf> {
+pub fn installed_copy(exe: &Path, work: &Path, name: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(work)?;
-    let copy = work.join("tapflow");
+    let copy = work.join(name);
     if std::fs::canonicalize(exe)? == std::fs::canonicalize(&copy).unwrap_or_default() {
         return Ok(copy);
     }
@@ -433,8 +461,8 @@ impl Harness {
             .iter()
             .filter(|t| self.only.is_empty() || self.only.iter().any(|o| o == t.name))
             .filter(|t| {
-                let ok = available(t);
-                if !ok {
+                let ok = available(t, self);
+                if !ok && t.program != PGO {
                     log(&format!("skipped {}: not installed", t.name));
                 }
                 ok
