@@ -27,3 +27,10 @@ echo "== criterion micro-benchmarks"
 taskset -c 0 cargo bench -q -p tapflow-analyzer 2>&1 | grep -E '^[a-z_]+/|time:|thrpt:' | tee target/bench/criterion.log
 echo "== allocations per packet in steady state"
 cargo test --release --quiet --test alloc -- --nocapture 2>&1 | grep -E 'allocations for' | tee target/bench/alloc.log
+echo "== a profile-guided build against the plain one (docs/perf.md, \"A profile-guided build\")"
+if scripts/build-pgo.sh --features dpdk > target/bench/pgo_build.log 2>&1; then
+  bench/before_after.sh target/release/tapflow target/pgo/release/tapflow 15 small,mix,synflood | tee target/bench/pgo.log
+  WORKERS=2 bench/before_after.sh target/release/tapflow target/pgo/release/tapflow 11 small,mix,synflood | tee -a target/bench/pgo.log
+else
+  echo "skipped: scripts/build-pgo.sh failed (target/bench/pgo_build.log)" | tee target/bench/pgo.log
+fi
