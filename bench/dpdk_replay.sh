@@ -4,13 +4,19 @@
 # same core, in one run. Needs root (EAL) and the `dpdk` feature.
 #
 #   bench/dpdk_replay.sh [SECONDS] [ROUNDS]
+#   TAPFLOW_BIN=target/pgo/release/tapflow bench/dpdk_replay.sh ...   # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 ROUNDS=${2:-3}
 [ "$(id -u)" = 0 ] || { echo "needs root (DPDK EAL)" >&2; exit 1; }
-cargo build --release --quiet --features dpdk
-BIN=$PWD/target/release/tapflow
+# TAPFLOW_BIN: another build (e.g. target/pgo/release/tapflow from scripts/build-pgo.sh).
+if [ -n "${TAPFLOW_BIN:-}" ]; then
+  BIN=$(realpath "$TAPFLOW_BIN")
+else
+  cargo build --release --quiet --features dpdk
+  BIN=$PWD/target/release/tapflow
+fi
 WORK=${BENCH_DIR:-target/bench}
 mkdir -p "$WORK"
 CAP="$WORK/dpdk_mix.pcap"
@@ -19,7 +25,7 @@ CAP="$WORK/dpdk_mix.pcap"
 cat > "$WORK/dpdk.yaml" <<'YAML'
 global:
   limits:
-    max_memory: 1024
+    max_memory: 2048
 processors:
   flow_log:
     tunning:
