@@ -132,7 +132,7 @@ pub struct Harness {
 /// A peer and how it runs on a capture.
 struct Tool {
     name: &'static str,
-    program: &'static str,
+    needs: Needs,
     args: fn(&Harness, &Path, &Path) -> Vec<String>,
     /// Cores it is pinned to (from `Harness::core` on).
     cores: usize,
@@ -147,7 +147,7 @@ fn tools() -> Vec<Tool> {
     vec![
         Tool {
             name: "tapflow",
-            program: "",
+            needs: Needs::Nothing,
             args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 1, Some(TAPFLOW_OUT)),
             cores: 1,
             out_dir: Some(TAPFLOW_OUT),
@@ -158,7 +158,7 @@ fn tools() -> Vec<Tool> {
             // rows' files are hundreds of MB, and a VM's page cache takes them at speeds that
             // vary tenfold run to run).
             name: "tapflow-null",
-            program: "",
+            needs: Needs::Nothing,
             args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 1, None),
             cores: 1,
             out_dir: None,
@@ -166,7 +166,7 @@ fn tools() -> Vec<Tool> {
         Tool {
             // `analyze --workers 2` on two cores: two analyzers (each reading the file) and the output.
             name: "tapflow-2w",
-            program: "",
+            needs: Needs::Nothing,
             args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 2, Some(TAPFLOW_2W_OUT)),
             cores: 2,
             out_dir: Some(TAPFLOW_2W_OUT),
@@ -174,21 +174,21 @@ fn tools() -> Vec<Tool> {
         Tool {
             // The `--pgo` build, as `tapflow` (rows to files) and as `tapflow-null`.
             name: "tapflow-pgo",
-            program: PGO,
+            needs: Needs::PgoBuild,
             args: |h, pcap, out| analyze_args(pgo_bin(h), pcap, out, 1, Some(TAPFLOW_PGO_OUT)),
             cores: 1,
             out_dir: Some(TAPFLOW_PGO_OUT),
         },
         Tool {
             name: "tapflow-pgo-null",
-            program: PGO,
+            needs: Needs::PgoBuild,
             args: |h, pcap, out| analyze_args(pgo_bin(h), pcap, out, 1, None),
             cores: 1,
             out_dir: None,
         },
         Tool {
             name: "ndpiReader",
-            program: "ndpiReader",
+            needs: Needs::Program("ndpiReader"),
             args: |_, pcap, _| {
                 vec![
                     "ndpiReader".into(),
@@ -202,7 +202,7 @@ fn tools() -> Vec<Tool> {
         },
         Tool {
             name: "tshark",
-            program: "tshark",
+            needs: Needs::Program("tshark"),
             args: |_, pcap, _| {
                 vec![
                     "tshark".into(),
@@ -219,7 +219,7 @@ fn tools() -> Vec<Tool> {
         },
         Tool {
             name: "nfstream",
-            program: "python3",
+            needs: Needs::Program("python3"),
             args: |_, pcap, _| {
                 vec![
                     "python3".into(),
@@ -233,7 +233,7 @@ fn tools() -> Vec<Tool> {
         },
         Tool {
             name: "suricata",
-            program: "suricata",
+            needs: Needs::Program("suricata"),
             args: |_, pcap, out| {
                 vec![
                     "suricata".into(),
@@ -250,7 +250,7 @@ fn tools() -> Vec<Tool> {
         },
         Tool {
             name: "tcpdump",
-            program: "tcpdump",
+            needs: Needs::Program("tcpdump"),
             args: |_, pcap, _| {
                 vec![
                     "tcpdump".into(),
@@ -271,8 +271,17 @@ fn tools() -> Vec<Tool> {
 const TAPFLOW_OUT: &str = "tapflow_out";
 const TAPFLOW_2W_OUT: &str = "tapflow_2w_out";
 const TAPFLOW_PGO_OUT: &str = "tapflow_pgo_out";
-/// `Tool::program` of the tools that run the `--pgo` build (present only with one).
-const PGO: &str = "(--pgo)";
+
+/// What a tool needs to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Only tapflow itself.
+    Nothing,
+    /// This program on the PATH.
+    Program(&'static str),
+    /// A second build of tapflow (`--pgo`).
+    PgoBuild,
+}
 
 fn pgo_bin(h: &Harness) -> &Path {
     h.pgo.as_deref().unwrap_or(&h.tapflow)
@@ -302,27 +311,31 @@ fn analyze_args(
     ]
 }
 
-fn available(t: &Tool, h: &Harness) -> bool {
-    if t.program.is_empty() {
-        return true;
-    }
-    if t.program == PGO {
-        return h.pgo.is_some();
-    }
+/// Whether `t` can run here; else why not.
+fn available(t: &Tool, h: &Harness) -> Result<(), &'static str> {
+    let program = match t.needs {
+        Needs::Nothing => return Ok(()),
+        Needs::PgoBuild if h.pgo.is_some() => return Ok(()),
+        Needs::PgoBuild => return Err("no --pgo build given"),
+        Needs::Program(p) => p,
+    };
     let found = Command::new("sh")
-        .args(["-c", &format!("command -v {}", t.program)])
+        .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if t.name == "nfstream" {
-        return found
-            && Command::new("python3")
+    let found = found
+        && (t.name != "nfstream"
+            || Command::new("python3")
                 .args(["-c", "import nfstream"])
                 .stderr(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success());
+                .is_ok_and(|s| s.success()));
+    if found {
+        Ok(())
+    } else {
+        Err("not installed")
     }
-    found
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -461,11 +474,13 @@ impl Harness {
             .iter()
             .filter(|t| self.only.is_empty() || self.only.iter().any(|o| o == t.name))
             .filter(|t| {
-                let ok = available(t, self);
-                if !ok && t.program != PGO {
-                    log(&format!("skipped {}: not installed", t.name));
+                let why = available(t, self).err();
+                // The --pgo tools are named only when asked for by name.
+                let quiet = t.needs == Needs::PgoBuild && self.only.is_empty();
+                if let (Some(why), false) = (why, quiet) {
+                    log(&format!("skipped {}: {why}", t.name));
                 }
-                ok
+                why.is_none()
             })
             .collect();
         let mut results = Vec::new();
