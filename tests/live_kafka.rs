@@ -7,14 +7,15 @@
 //! everything back in a consumer group. The broker listens on its namespace's loopback, so
 //! tapflow captures that loopback. The rows must be the requests the broker logged (request
 //! tracking, by API key), the offsets the producers were given, and the trace ids of each
-//! batch's first record, compressed batches included. Needs
+//! batch's first record, compressed batches included. The loopback has a NIC's MTU (1,500; 576 for
+//! the cluster), so messages arrive in segments, not in one of 64 KiB. Needs
 //! root and the confluent-kafka wheel (scripts/test.sh installs it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 mod live_support;
 mod netns;
-use live_support::{l7_rows, run_tapflow_in, stats, wait_capturing};
+use live_support::{l7_rows, run_tapflow_in, stats, stop_capture, wait_capturing};
 use netns::{is_root, SpanLab};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -29,7 +30,7 @@ struct Run {
 
 /// Runs `kafka_mock.py ARGS` in a lab's server namespace while tapflow captures its loopback;
 /// None (skipped) without root or the confluent-kafka wheel.
-fn captured(tag: &str, args: &[&str]) -> Option<Run> {
+fn captured(tag: &str, args: &[&str], mtu: &str) -> Option<Run> {
     let have_client = live_support::python_has("confluent_kafka");
     if !is_root() || !have_client {
         eprintln!("skipped: needs root and confluent-kafka (scripts/test.sh installs it)");
@@ -40,8 +41,18 @@ fn captured(tag: &str, args: &[&str]) -> Option<Run> {
     std::fs::create_dir_all(&dir).expect("dir");
     // Only the lab's server namespace is used: broker and clients share its loopback.
     let lab = SpanLab::new(tag);
+    // A NIC's MTU on the namespace's loopback, and no segmentation offload: messages are
+    // captured in segments of the MSS, not in one of up to 64 KiB.
+    for cmd in [
+        &["ip", "link", "set", "lo", "mtu", mtu][..],
+        &["ethtool", "-K", "lo", "tso", "off", "gso", "off"],
+    ] {
+        let set = lab.in_server(cmd).status().expect("ip link / ethtool");
+        assert!(set.success(), "{cmd:?}");
+    }
     let out = dir.join("live");
-    let mut run = run_tapflow_in(&lab.server_ns, "lo", 15, None, &out);
+    // Stopped when the script is done (the cluster's consumer takes 5-20 s on 2 busy cores).
+    let mut run = run_tapflow_in(&lab.server_ns, "lo", 120, None, &out);
     wait_capturing(&mut run, &out);
     let script = live_support::client_script("kafka_mock.py");
     let mut argv = vec![PYTHON, script.as_str()];
@@ -55,7 +66,7 @@ fn captured(tag: &str, args: &[&str]) -> Option<Run> {
     let stdout = String::from_utf8_lossy(&res.stdout);
     let truth: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("script's JSON");
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     let found = Run {
         rows: l7_rows(&out),
         stats: stats(&out),
@@ -88,7 +99,7 @@ fn assert_every_request_logged(run: &Run) {
 
 #[test]
 fn librdkafka_client_and_broker_are_logged() {
-    let Some(run) = captured("kf", &[]) else {
+    let Some(run) = captured("kf", &[], "1500") else {
         return;
     };
     let truth = &run.truth;
@@ -216,13 +227,15 @@ fn librdkafka_client_and_broker_are_logged() {
     assert_eq!(counter("acks0"), fire.len() as u64);
 }
 
-/// Three brokers, each leading one topic: the consumer asks one broker for metadata and fetches
-/// from every leader, by topic id (Fetch v13+). Every Fetch row names its topic, those
-/// on connections that carried no Metadata response included: the worker learned the names
-/// from whichever connection did.
+/// Three brokers, each leading one topic of 24 partitions: the consumer asks one broker for
+/// metadata and fetches from every leader, by topic id (Fetch v13+). Every Fetch row names its
+/// topic, those on connections that carried no Metadata response included: the worker learned
+/// the names from whichever connection did. The loopback's MTU is 576: a Metadata response
+/// (about 1 KB a topic) arrives in segments of 536 bytes, and the stream holds its first 1,072
+/// for the parser; the topics after those are learned as the rest streams by.
 #[test]
 fn fetches_from_every_broker_of_a_cluster_name_their_topics() {
-    let Some(run) = captured("kc", &["cluster"]) else {
+    let Some(run) = captured("kc", &["cluster"], "576") else {
         return;
     };
     let truth = &run.truth;
@@ -241,6 +254,30 @@ fn fetches_from_every_broker_of_a_cluster_name_their_topics() {
         .filter(|r| text(r, "request_type") == "Metadata" && r["type"] == 2)
         .map(conn)
         .collect();
+    // Metadata answers longer than the 1,024 bytes a stream holds: the topics after those bytes
+    // are learned as the rest streams by.
+    assert!(
+        run.rows
+            .iter()
+            .any(|r| text(r, "request_type") == "Metadata"
+                && r["response_length"].as_i64() > Some(2048)),
+        "no Metadata response beyond 2 KiB"
+    );
+    for r in run
+        .rows
+        .iter()
+        .filter(|r| text(r, "request_type") == "Metadata" || text(r, "request_type") == "Fetch")
+    {
+        eprintln!(
+            "META {} {} {} {} {} {}",
+            r["request_type"],
+            r["version"],
+            r["client_port"],
+            r["server_port"],
+            r["response_length"],
+            r["request_domain"]
+        );
+    }
     let fetches: Vec<_> = run
         .rows
         .iter()

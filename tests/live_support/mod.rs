@@ -104,6 +104,17 @@ pub(crate) fn wait_capturing(run: &mut Child, out: &Path) {
     }
 }
 
+/// Ends a `run` once the traffic it was started for is over, rather than at its `--duration`
+/// (which a slow client may outlast): a second for its last frames to be read, then SIGTERM, on
+/// which it writes out its flows and exits.
+pub(crate) fn stop_capture(run: &mut Child) {
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status();
+    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+}
+
 /// The node_modules directory the test command installs npm packages into (target/test-npm),
 /// when Node.js runs and `package` is installed there.
 pub(crate) fn npm_modules(package: &str) -> Option<String> {

@@ -376,52 +376,16 @@ fn metadata<'a>(v: i16, flex: bool, r: &mut Reader<'a>, out: &mut ResponseBody<'
     Some(())
 }
 
-/// Every topic's name and id in a Metadata response from v10 on (`b` the message from its size
-/// prefix, `at` the body's offset), in order, as far as the message was captured: `visit` is
-/// called for each topic whose name and id were read (a topic cut inside its partitions still
-/// counts). Bounded by the bytes: each entry read takes some.
-pub fn metadata_topics<'a>(
-    version: i16,
-    b: &'a [u8],
-    at: usize,
-    mut visit: impl FnMut([u8; 16], &'a [u8]),
-) {
+/// Where the topic array of a Metadata response from v10 on starts (`b` the message from its size
+/// prefix, `at` the body's offset): None before v10 (topics have no id) or when the head (brokers,
+/// cluster id) was not captured whole.
+pub fn metadata_topics_at(version: i16, b: &[u8], at: usize) -> Option<usize> {
     if version < 10 {
-        return;
+        return None;
     }
-    let flex = is_flexible(API_METADATA, version);
     let mut r = Reader::at(b, at);
-    let _ = (|| -> Option<()> {
-        skip_to_metadata_topics(version, flex, &mut r)?;
-        for _ in 0..r.array_len(flex)? {
-            r.i16()?; // error_code
-            let name = r.string(flex)?;
-            let id: [u8; 16] = r.bytes(16)?.try_into().ok()?;
-            visit(id, name);
-            r.i8()?; // is_internal
-            for _ in 0..r.array_len(flex)? {
-                r.skip(2 + 4 + 4)?; // error_code, partition_index, leader_id
-                if version >= 7 {
-                    r.i32()?; // leader_epoch
-                }
-                let lists = if version >= 5 { 3 } else { 2 }; // replicas, isr, offline
-                for _ in 0..lists {
-                    let n = r.array_len(flex)? as usize;
-                    r.skip(n.checked_mul(4)?)?;
-                }
-                if flex {
-                    r.tagged_fields()?;
-                }
-            }
-            if version >= 8 {
-                r.i32()?; // topic_authorized_operations
-            }
-            if flex {
-                r.tagged_fields()?;
-            }
-        }
-        Some(())
-    })();
+    skip_to_metadata_topics(version, is_flexible(API_METADATA, version), &mut r)?;
+    Some(r.at)
 }
 
 /// OffsetFetch: the group's error code (the top-level one up to v7, the first group's from v8),

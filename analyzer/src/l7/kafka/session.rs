@@ -21,7 +21,8 @@
 //!
 //! A Produce with `acks = 0` gets no response: it is written at once as a request row
 //! (`l7.kafka.acks0`). A message longer than what the stream holds is read as far as it was
-//! captured and the rest skipped by its size; after a gap the direction looks for the next
+//! captured and the rest skipped by its size, but for a Metadata response's topic array, read on
+//! as it streams by for the topic names ([`super::topic_walk`]); after a gap the direction looks for the next
 //! plausible message head (a request head with a known key and version, the connection's client
 //! id and a correlation id just above the last one; a response with the correlation id of a
 //! request in flight).
@@ -35,8 +36,9 @@ use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::tags;
 use super::super::{Probe, ResponseStatus};
 use super::batch::{self, record_header, Records};
-use super::body::{error_name, metadata_topics, request_body, response_body, Topic};
+use super::body::{error_name, request_body, response_body, Topic};
 use super::topic_names::NAME_MAX;
+use super::topic_walk::TopicWalk;
 use super::wire::{
     known_version, response_header_flexible, Reader, RequestHeader, API_METADATA, API_PRODUCE,
     MAX_MESSAGE, SIZE_LEN,
@@ -58,6 +60,8 @@ enum Dir {
     #[default]
     Message,
     Skip(Skip),
+    /// The uncaptured rest of a Metadata response, its topics read as they stream by.
+    Topics(TopicWalk, Skip),
 }
 
 /// A request in flight; a free slot has a negative key (Kafka's keys start at 0).
@@ -197,6 +201,14 @@ impl L7Parser for KafkaSession {
                 };
                 continue;
             }
+            if let Dir::Topics(walk, left) = self.dir[d] {
+                let (used, hold) = self.walk_topics(d, walk, left, rest, seg.hold, x);
+                at += used;
+                if hold {
+                    return at;
+                }
+                continue;
+            }
             let judged = if seg.from_client {
                 rest.len() < JUDGE_LEN || plausible_request(rest)
             } else {
@@ -223,19 +235,29 @@ impl L7Parser for KafkaSession {
             }
             let msg = &rest[..total.min(rest.len())];
             let (ts, seq) = self.head[d].take().unwrap_or((x.now_ns(), x.tcp_seq()));
-            let ok = if seg.from_client {
-                self.request(msg, ts, seq, x)
+            let read = if seg.from_client {
+                self.request(msg, ts, seq, x).then_some(None)
             } else {
                 self.response(msg, ts, seq, x)
             };
-            if !ok {
+            let Some(walking) = read else {
                 x.parse_error();
                 self.resync[d] = true;
                 return data.len();
-            }
-            at += msg.len();
-            if msg.len() < total {
-                self.dir[d] = Dir::Skip(Skip((total - msg.len()) as u64));
+            };
+            match walking {
+                // A Metadata response's topics go on past what was captured: they are read
+                // as the rest streams by, from the first element not read whole.
+                Some((walk, used)) if msg.len() < total => {
+                    at += used;
+                    self.dir[d] = Dir::Topics(walk, Skip((total - used) as u64));
+                }
+                _ => {
+                    at += msg.len();
+                    if msg.len() < total {
+                        self.dir[d] = Dir::Skip(Skip((total - msg.len()) as u64));
+                    }
+                }
             }
         }
         at
@@ -272,6 +294,42 @@ impl KafkaSession {
     fn take(&mut self, id: u32) -> Option<InFlight> {
         let f = self.in_flight.iter_mut().find(|f| f.is(id))?;
         Some(std::mem::replace(f, FREE))
+    }
+
+    /// Reads `rest` (direction `d`'s next bytes) on with a Metadata response's topic walk, `left`
+    /// bytes of the response to go: (bytes used, whether the rest is to be held and offered again
+    /// with what follows: an element it ends inside, which the stream can hold).
+    fn walk_topics(
+        &mut self,
+        d: usize,
+        mut walk: TopicWalk,
+        mut left: Skip,
+        rest: &[u8],
+        hold: usize,
+        x: &mut Exchange<'_>,
+    ) -> (usize, bool) {
+        let avail = rest
+            .len()
+            .min(usize::try_from(left.0).unwrap_or(usize::MAX));
+        // The response goes on past these bytes.
+        let more = (avail as u64) < left.0;
+        let names = x.kafka_topics();
+        let used = walk.feed(&rest[..avail], |id, name| names.learn(id, name));
+        left.take(used);
+        let cut = used < avail && !walk.is_done();
+        if cut && more && avail - used < hold {
+            self.dir[d] = Dir::Topics(walk, left);
+            return (used, true);
+        }
+        self.dir[d] = if left.is_done() {
+            Dir::Message
+        } else if cut || walk.is_done() {
+            // Done, or an element the stream cannot hold: the rest is passed over.
+            Dir::Skip(left)
+        } else {
+            Dir::Topics(walk, left)
+        };
+        (used, false)
     }
 
     fn request(&mut self, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) -> bool {
@@ -335,17 +393,25 @@ impl KafkaSession {
         true
     }
 
-    fn response(&mut self, msg: &[u8], ts: u64, seq: u32, x: &mut Exchange<'_>) -> bool {
+    /// Reads response `msg` (as far as captured) into its row: None when it does not read; a
+    /// Metadata response's topic walk (and the bytes of `msg` it used) when its topics may go on.
+    fn response(
+        &mut self,
+        msg: &[u8],
+        ts: u64,
+        seq: u32,
+        x: &mut Exchange<'_>,
+    ) -> Option<Option<(TopicWalk, usize)>> {
         let mut r = Reader::new(msg);
         let (Some(size), Some(id)) = (r.u32(), r.u32()) else {
-            return false;
+            return None;
         };
         let req = self.take(id);
         let body = match req {
             Some(f) => {
                 if response_header_flexible(f.api_key, f.api_version) && r.tagged_fields().is_none()
                 {
-                    return true;
+                    return Some(None);
                 }
                 response_body(f.api_key, f.api_version, msg, r.at)
             }
@@ -354,9 +420,11 @@ impl KafkaSession {
                 Default::default()
             }
         };
+        let mut walking = None;
         if let Some(f) = req.filter(|f| f.api_key == API_METADATA) {
             let names = x.kafka_topics();
-            metadata_topics(f.api_version, msg, r.at, |id, name| names.learn(id, name));
+            walking = TopicWalk::start(f.api_version, msg, r.at, |id, name| names.learn(id, name))
+                .filter(|(walk, _)| !walk.is_done());
         }
         let known = topic_name(&body.topic, x);
         let topic = known.as_ref().map_or(body.topic.bytes(), |n| n.as_bytes());
@@ -400,6 +468,6 @@ impl KafkaSession {
                 }
             }
         });
-        true
+        Some(walking)
     }
 }

@@ -7,8 +7,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::body::metadata_topics;
 use super::tests::{request, response, talk};
+use super::topic_walk::TopicWalk;
 use super::wire::{Reader, RequestHeader, SIZE_LEN};
 use crate::l7::talk::s;
 
@@ -80,7 +80,7 @@ fn every_topic_of_a_metadata_response_is_read_and_a_cut_gives_a_prefix() {
         let at = body_at(&msg);
         let read = |b: &[u8]| {
             let mut v = Vec::new();
-            metadata_topics(version, b, at, |id, name| v.push((id, name.to_vec())));
+            TopicWalk::start(version, b, at, |id, name| v.push((id, name.to_vec())));
             v
         };
         let all = read(&msg);
@@ -96,7 +96,7 @@ fn every_topic_of_a_metadata_response_is_read_and_a_cut_gives_a_prefix() {
         }
         // Before v10 topics have no id.
         let mut none = 0;
-        metadata_topics(9, &msg, at, |_, _| none += 1);
+        assert!(TopicWalk::start(9, &msg, at, |_, _| none += 1).is_none());
         assert_eq!(none, 0);
     }
 }
@@ -143,4 +143,182 @@ fn fetches_on_other_connections_take_the_names_any_metadata_gave() {
             ("payments".to_string(), "payments-1".to_string()),
         ]
     );
+}
+
+/// A topic's id and name, as learned.
+type Learned = ([u8; 16], Vec<u8>);
+
+/// A large cluster's answer: `topics` topics of 12 partitions on 3 of 5 brokers; every fifth name
+/// longer than the table remembers (passed over), tagged fields on some partitions and topics.
+fn large_metadata(topics: usize) -> (MetadataResponse, Vec<Learned>) {
+    let tagged = || std::collections::BTreeMap::from([(7, bytes::Bytes::from_static(b"x-tag"))]);
+    let mut want = Vec::new();
+    let list = (0..topics)
+        .map(|t| {
+            let name = if t % 5 == 4 {
+                format!("team-{t}.{}", "very-long-topic-name".repeat(6))
+            } else {
+                format!("orders.region-{t}")
+            };
+            if name.len() <= super::topic_names::NAME_MAX {
+                want.push((*id(t).as_bytes(), name.clone().into_bytes()));
+            }
+            let partitions = (0..12)
+                .map(|p| {
+                    let replicas: Vec<_> = (0..3).map(|r| BrokerId((p + r) % 5)).collect();
+                    let part = metadata_response::MetadataResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_leader_id(BrokerId(p % 5))
+                        .with_leader_epoch(3)
+                        .with_replica_nodes(replicas.clone())
+                        .with_isr_nodes(replicas);
+                    if p == 5 {
+                        part.with_unknown_tagged_fields(tagged())
+                    } else {
+                        part
+                    }
+                })
+                .collect();
+            let topic = metadata_response::MetadataResponseTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(name))))
+                .with_topic_id(id(t))
+                .with_partitions(partitions);
+            if t % 3 == 0 {
+                topic.with_unknown_tagged_fields(tagged())
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let resp = MetadataResponse::default()
+        .with_cluster_id(Some(StrBytes::from_static_str("vQ3xk1mWSxq2dQpZ1iM2oA")))
+        .with_controller_id(BrokerId(2))
+        .with_topics(list);
+    (resp, want)
+}
+
+/// Reads `msg` in pieces cut at `cuts`, offering again what each piece left unread, as a stream
+/// does.
+fn walk_in_pieces(version: i16, msg: &[u8], cuts: &[usize]) -> Vec<Learned> {
+    let mut got = Vec::new();
+    let at = body_at(msg);
+    let first = cuts.first().copied().unwrap_or(msg.len());
+    let Some((mut walk, mut from)) =
+        TopicWalk::start(version, &msg[..first], at, |i, n| got.push((i, n.to_vec())))
+    else {
+        return got;
+    };
+    for &end in cuts.iter().skip(1).chain([msg.len()].iter()) {
+        from += walk.feed(&msg[from..end], |i, n| got.push((i, n.to_vec())));
+    }
+    assert!(walk.is_done() && !walk.is_malformed(), "{walk:?}");
+    got
+}
+
+#[test]
+fn a_topic_walk_cut_anywhere_reads_what_the_whole_response_gives() {
+    for version in [10i16, 12] {
+        let (resp, want) = large_metadata(6);
+        let msg = response(ApiKey::Metadata, version, 1, &resp);
+        let at = body_at(&msg);
+        assert_eq!(walk_in_pieces(version, &msg, &[]), want, "v{version}");
+        // The head (to the topic array) arrives whole; any one cut after it.
+        let head = super::body::metadata_topics_at(version, &msg, at).unwrap();
+        for cut in head..msg.len() {
+            assert_eq!(
+                walk_in_pieces(version, &msg, &[cut]),
+                want,
+                "v{version} cut {cut}"
+            );
+        }
+        // Byte by byte.
+        let drip: Vec<usize> = (head..msg.len()).collect();
+        assert_eq!(
+            walk_in_pieces(version, &msg, &drip),
+            want,
+            "v{version} drip"
+        );
+    }
+}
+
+#[test]
+fn a_metadata_response_longer_than_the_stream_holds_names_every_topic() {
+    let (resp, want) = large_metadata(60);
+    let msg = response(ApiKey::Metadata, 12, 1, &resp);
+    assert!(
+        msg.len() > 8 * crate::l7::flow_state::HOLD_MAX,
+        "{}",
+        msg.len()
+    );
+    let mut t = talk();
+    t.tcp(
+        0.0,
+        true,
+        &request(ApiKey::Metadata, 12, 1, &MetadataRequest::default()),
+    );
+    for (i, seg) in msg.chunks(1448).enumerate() {
+        t.tcp(1.0 + i as f64 * 0.01, false, seg);
+    }
+    // Fetches by id of every topic, on another connection.
+    t.cport = 41000;
+    t.sport = 9093;
+    for topic in 0..60 {
+        let corr = 100 + topic as i32;
+        t.tcp(
+            3.0 + topic as f64,
+            true,
+            &request(ApiKey::Fetch, 13, corr, &fetch_by_id(topic, 0)),
+        );
+    }
+    let rows = t.finish().l7;
+    let meta: Vec<_> = rows
+        .iter()
+        .filter(|r| s(&r.request_type) == "Metadata")
+        .collect();
+    assert_eq!(meta.len(), 1);
+    assert_eq!(meta[0].response_length, msg.len() as i64 - 4);
+    let mut named: Vec<_> = rows
+        .iter()
+        .filter(|r| s(&r.request_type) == "Fetch")
+        .map(|r| s(&r.request_domain).to_string())
+        .collect();
+    named.sort();
+    // The names too long to remember show the id's text (Kafka's base64), as before any Metadata.
+    let mut expected: Vec<_> = want
+        .iter()
+        .map(|(_, n)| String::from_utf8(n.clone()).unwrap())
+        .collect();
+    expected.sort();
+    let (known, by_id): (Vec<_>, Vec<_>) = named.into_iter().partition(|n| n.starts_with("orders"));
+    assert_eq!(known, expected);
+    assert_eq!(by_id.len(), 60 - want.len());
+    assert!(by_id.iter().all(|n| n.len() == 22), "{by_id:?}");
+}
+
+#[test]
+fn hostile_topic_arrays_end_without_reading_past_their_bytes() {
+    // A count of 2^32 topics in 7 bytes; a varint that never ends; pseudo-random bytes.
+    let huge = [0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+    let mut w = TopicWalk::default();
+    assert!(w.feed(&huge, |_, _| panic!("no topic")) <= huge.len());
+    let endless = [0x80u8; 12];
+    let mut w = TopicWalk::default();
+    w.feed(&endless, |_, _| {});
+    assert!(w.is_done() && w.is_malformed());
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        let mut w = TopicWalk::default();
+        let mut pending: Vec<u8> = Vec::new();
+        for _ in 0..8 {
+            for _ in 0..(x % 97) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                pending.push(x as u8);
+            }
+            let used = w.feed(&pending, |_, name| assert!(name.len() <= 109));
+            assert!(used <= pending.len());
+            pending.drain(..used);
+        }
+    }
 }
