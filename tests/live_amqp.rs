@@ -10,8 +10,8 @@ use std::time::Duration;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
-    wait_until, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -65,11 +65,11 @@ fn rabbitmq_workload_is_logged() {
     });
     let config = protocols_config(&dir, "HTTP, AMQP");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = client_script("amqp_client.py");
     client_ok(lab.in_client(&["/usr/bin/python3", &client, lab.server_ip, "5672"]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     // The Erlang VM forks epmd and helpers in the server namespace: the lab's cleanup kills
     // every process there before removing it.
 

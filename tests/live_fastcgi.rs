@@ -10,7 +10,7 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    have, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until, Killed,
+    have, l7_rows, protocols_config, run_tapflow, stop_capture, wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -50,7 +50,7 @@ fn fcgiwrap_requests_become_rows() {
 
     let cfg = protocols_config(&dir, "HTTP, FastCGI");
     let out = dir.join("out");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&cfg), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&cfg), &out);
     wait_capturing(&mut run, &out);
     let connect = format!("{}:9000", lab.server_ip);
     for (method, uri, body) in [
@@ -92,7 +92,7 @@ fn fcgiwrap_requests_become_rows() {
         let reply = child.wait_with_output().expect("cgi-fcgi");
         assert!(!reply.stdout.is_empty(), "{method} {uri}: no answer");
     }
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows: Vec<_> = l7_rows(&out)
         .into_iter()

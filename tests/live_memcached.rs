@@ -9,8 +9,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
-    wait_until, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -42,11 +42,11 @@ fn memcached_text_and_binary_workload_is_logged() {
     wait_until("memcached", 10, || lab.server_port_open(11211));
     let config = protocols_config(&dir, "HTTP, Memcached");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = client_script("memcached_client.py");
     client_ok(lab.in_client(&["python3", &client, lab.server_ip, "11211"]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 82));

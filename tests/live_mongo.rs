@@ -15,8 +15,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
-    wait_until, Killed,
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -71,13 +71,13 @@ fn workload_is_logged(name: &str, compressors: Option<&str>) {
     wait_until("the mongo responder", 10, || lab.server_port_open(27017));
     let config = protocols_config(&dir, "HTTP, MongoDB");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = client_script("mongo_client.py");
     let mut args = vec![PYTHON, &client, lab.server_ip, "27017"];
     args.extend(compressors);
     client_ok(lab.in_client(&args));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 81));

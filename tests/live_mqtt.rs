@@ -11,7 +11,8 @@ use std::time::Duration;
 mod live_support;
 mod netns;
 use live_support::{
-    have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    have, l7_rows, protocols_config, run_tapflow, stats, stop_capture, wait_capturing, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -66,7 +67,7 @@ fn mosquitto_workload_is_logged() {
     });
     let config = protocols_config(&dir, "HTTP, MQTT");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let sub = lab
         .in_client(&["mosquitto_sub", "-h", ip, "-V", "mqttv311", "-i", "sub-311"])
@@ -103,7 +104,7 @@ fn mosquitto_workload_is_logged() {
             "{id}: the broker must refuse a wrong password"
         );
     }
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 101), "{rows:?}");

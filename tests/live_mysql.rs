@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    client_ok, client_script, have, l7_rows, run_tapflow, stats, stop_capture, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -78,7 +79,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
             .expect("mariadb")
     };
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 7, None, &out);
+    let mut run = run_tapflow(&lab.capture, 60, None, &out);
     wait_capturing(&mut run, &out);
     // One connection per statement: the client stops at the first error of a batch.
     let mut stderr = String::new();
@@ -99,7 +100,7 @@ fn mariadb_queries_errors_and_prepared_statements_are_logged() {
     );
     let client = client_script("mysql_prepared.py");
     client_ok(lab.in_client(&["python3", &client, lab.server_ip, "3306"]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 60));
@@ -219,7 +220,7 @@ fn compressed_connections_are_read() {
     let pcap = dir.join("mysql.pcap");
     let dump = Killed(
         Command::new("tcpdump")
-            .args(["-n", "-U", "-i", &lab.capture, "-w"])
+            .args(["-n", "-U", "--immediate-mode", "-i", &lab.capture, "-w"])
             .arg(&pcap)
             .arg("tcp port 3306")
             .stderr(Stdio::null())
@@ -246,7 +247,7 @@ fn compressed_connections_are_read() {
     pooled_in.flush().expect("flush");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 7, None, &out);
+    let mut run = run_tapflow(&lab.capture, 60, None, &out);
     wait_capturing(&mut run, &out);
     let mut client = lab
         .in_client(&["mariadb", "--compress", "--force", "-h", lab.server_ip])
@@ -278,7 +279,7 @@ fn compressed_connections_are_read() {
         .expect("write");
     drop(pooled_in);
     assert!(pooled.wait().is_ok());
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     std::thread::sleep(std::time::Duration::from_millis(300));
     drop(dump);
 

@@ -9,8 +9,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
-    wait_until, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -40,11 +40,11 @@ fn nats_server_workload_is_logged() {
     wait_until("nats-server", 10, || lab.server_port_open(4222));
     let config = protocols_config(&dir, "HTTP, NATS");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = client_script("nats_client.py");
     client_ok(lab.in_client(&["python3", &client, lab.server_ip, "4222"]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 104), "{rows:?}");

@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 mod live_support;
 mod netns;
 use live_support::Killed;
-use live_support::{have, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until};
+use live_support::{
+    have, l7_rows, protocols_config, run_tapflow, stop_capture, wait_capturing, wait_until,
+};
 use netns::{is_root, SpanLab};
 
 const HOME: &str = "/usr/share/activemq";
@@ -96,7 +98,7 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
     let pcap = dir.join("openwire.pcap");
     let dump = Killed(
         Command::new("tcpdump")
-            .args(["-n", "-U", "-i", &lab.capture, "-w"])
+            .args(["-n", "-U", "--immediate-mode", "-i", &lab.capture, "-w"])
             .arg(&pcap)
             .arg(format!("tcp port {PORT}"))
             .stderr(Stdio::null())
@@ -105,7 +107,7 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
     );
     let config = protocols_config(&dir, "HTTP, OpenWire");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 14, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let url = format!("tcp://{}:{PORT}", lab.server_ip);
     let loose = format!("{url}?wireFormat.tightEncodingEnabled=false");
@@ -163,7 +165,7 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
         argv.extend_from_slice(&auth);
         assert!(client(&argv).success(), "{args:?}");
     }
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     drop(dump);
 
     let rows = l7_rows(&out);
@@ -172,9 +174,10 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
     let on = |port: &serde_json::Value| -> Vec<&serde_json::Value> {
         rows.iter().filter(|r| r["client_port"] == *port).collect()
     };
-    // The refused login: ConnectionInfo answered by the broker's exception. The broker then
-    // waits 2 s before closing and answers any other command of that connection (the client's
-    // RemoveInfo, when it closes in time) with the same exception: those rows are errors too.
+    // The refused login: ConnectionInfo answered by the broker's exception. Other errors are
+    // the broker's too: while it waits 2 s to close the refused connection it answers any
+    // command with the same exception, and a client that closes a consumer after its
+    // connection (ActiveMQ's client races so, now and then) gets a ConnectionError.
     const REFUSED: &str = "User name [app] or password is invalid.";
     let errors: Vec<_> = rows.iter().filter(|r| r["response_status"] == 3).collect();
     let refusal: Vec<_> = errors
@@ -182,11 +185,17 @@ fn a_refused_login_producers_in_both_encodings_and_a_consumer_are_logged() {
         .filter(|r| kind(r) == "ConnectionInfo")
         .collect();
     assert_eq!(refusal.len(), 1, "{}", table(&rows));
+    assert_eq!(refusal[0]["response_exception"], REFUSED);
     assert!(
-        errors
-            .iter()
-            .all(|r| r["response_exception"] == REFUSED
-                && r["client_port"] == refusal[0]["client_port"]),
+        errors.iter().all(|r| {
+            let refused_again =
+                r["client_port"] == refusal[0]["client_port"] && r["response_exception"] == REFUSED;
+            let async_error = kind(r) == "ConnectionError"
+                && r["response_exception"]
+                    .as_str()
+                    .is_some_and(|e| !e.is_empty());
+            refused_again || async_error
+        }),
         "{}",
         table(&rows)
     );

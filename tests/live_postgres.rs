@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing,
-    wait_until, Killed,
+    client_ok, client_script, have, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -99,7 +99,7 @@ fn postgres_simple_and_extended_queries_are_logged() {
     assert!(psql("postgres", "create database shop").status.success());
     let config = protocols_config(&dir, "PostgreSQL");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let mut stderr = String::new();
     for q in [
@@ -117,7 +117,7 @@ fn postgres_simple_and_extended_queries_are_logged() {
     );
     let client = client_script("pg_extended.py");
     client_ok(lab.in_client(&["python3", &client, lab.server_ip, "5432", "shop"]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 61));

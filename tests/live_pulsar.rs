@@ -15,7 +15,7 @@ use std::process::Stdio;
 
 mod live_support;
 mod netns;
-use live_support::{l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed};
+use live_support::{l7_rows, run_tapflow, stats, stop_capture, wait_capturing, wait_until, Killed};
 use netns::{is_root, SpanLab};
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -49,7 +49,7 @@ fn pulsar_client_is_logged() {
     )
     .expect("config");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = live_support::client_script("pulsar_client.py");
     let res = lab
@@ -65,7 +65,7 @@ fn pulsar_client_is_logged() {
     let stdout = String::from_utf8_lossy(&res.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     let done: serde_json::Value = serde_json::from_str(last).expect("client's JSON");
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();

@@ -10,7 +10,7 @@ use std::process::Stdio;
 
 mod live_support;
 mod netns;
-use live_support::{have, run_tapflow, stats, wait_capturing, wait_until, Killed};
+use live_support::{have, run_tapflow, stats, stop_capture, wait_capturing, wait_until, Killed};
 use netns::{is_root, SpanLab};
 
 const PORT: &str = "6391";
@@ -47,7 +47,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
     let server = Killed(lab.redis_server(PORT, &dir));
     wait_until("redis-server", 10, || cli(&lab, &["PING"]).trim() == "PONG");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, None, &out);
+    let mut run = run_tapflow(&lab.capture, 60, None, &out);
     wait_capturing(&mut run, &out);
     assert_eq!(cli(&lab, &["SET", "greeting", "hello world"]).trim(), "OK");
     assert_eq!(cli(&lab, &["GET", "greeting"]).trim(), "hello world");
@@ -82,7 +82,7 @@ fn redis_server_commands_and_pipelines_are_logged() {
         .status()
         .expect("redis-benchmark");
     assert!(st.success());
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     drop(server);
 
     let rows = rows(&out.join("l7_flow_log.jsonl"));

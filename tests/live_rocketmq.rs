@@ -15,7 +15,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_script, l7_rows, npm_modules, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    client_script, l7_rows, npm_modules, run_tapflow, stats, stop_capture, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -68,7 +69,7 @@ fn rocketmq_client_is_logged() {
     )
     .expect("config");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let peer = client_script("rocketmq_peer.js");
     let res = lab
@@ -84,7 +85,7 @@ fn rocketmq_client_is_logged() {
     let stdout = String::from_utf8_lossy(&res.stdout);
     let done: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("client's JSON");
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or_default().to_string();

@@ -13,7 +13,7 @@ mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+    client_script, l7_rows, protocols_config, run_tapflow, stop_capture, wait_capturing, wait_until,
 };
 use netns::{is_root, SpanLab};
 
@@ -42,7 +42,7 @@ fn calls_and_their_errors_are_logged_with_the_clients_trace_ids() {
     wait_until("sofa server", 10, || lab.server_port_open(PORT));
     let config = protocols_config(&dir, "HTTP, SofaRPC");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = lab
         .in_client(&[PY, &script, "client", lab.server_ip, &port])
@@ -59,7 +59,7 @@ fn calls_and_their_errors_are_logged_with_the_clients_trace_ids() {
         .filter_map(|l| l.strip_prefix("TRACE "))
         .collect();
     assert_eq!(traces.len(), 5, "{said}");
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 43), "{rows:#?}");

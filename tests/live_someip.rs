@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 mod live_support;
 mod netns;
 use live_support::{
-    client_script, have, l7_rows, protocols_config, run_tapflow, stats, wait_capturing, wait_until,
-    Killed,
+    client_script, have, l7_rows, protocols_config, run_tapflow, stats, stop_capture,
+    wait_capturing, wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -145,7 +145,7 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
     let pcap = dir.join("someip.pcap");
     let dump = Killed(
         Command::new("tcpdump")
-            .args(["-n", "-U", "-i", &lab.capture, "-w"])
+            .args(["-n", "-U", "--immediate-mode", "-i", &lab.capture, "-w"])
             .arg(&pcap)
             .arg("udp or tcp")
             .stderr(Stdio::null())
@@ -154,7 +154,7 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
     );
     let config = protocols_config(&dir, "HTTP, SomeIP");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     let client = lab
         .in_client(&["/usr/bin/python3", &script, "client", lab.client_ip])
@@ -166,8 +166,9 @@ fn calls_refusals_events_and_discovery_are_logged_as_tshark_reads_them() {
         "{printed}{}",
         String::from_utf8_lossy(&client.stderr)
     );
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
-    // tcpdump writes what it has when it is stopped (-U: packet by packet).
+    stop_capture(&mut run);
+    // tcpdump writes each packet as it is captured (--immediate-mode: no block timeout to wait
+    // out; -U: packet by packet).
     std::thread::sleep(std::time::Duration::from_millis(300));
     drop(dump);
 

@@ -14,8 +14,8 @@ mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, wait_capturing,
-    wait_until,
+    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, stop_capture,
+    wait_capturing, wait_until,
 };
 use netns::{is_root, SpanLab};
 
@@ -44,10 +44,10 @@ fn calls_tup_calls_refusals_and_a_timeout_are_logged() {
     wait_until("tars server", 15, || lab.server_port_open(PORT));
     let config = protocols_config(&dir, "HTTP, Tars");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 8, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     client_ok(lab.in_client(&["node", &script, &modules, "client", lab.server_ip, &port]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 46), "{rows:#?}");

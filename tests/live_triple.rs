@@ -15,8 +15,8 @@ mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, wait_capturing,
-    wait_until,
+    client_ok, client_script, l7_rows, npm_modules, protocols_config, run_tapflow, stop_capture,
+    wait_capturing, wait_until,
 };
 use netns::{is_root, SpanLab};
 
@@ -65,7 +65,7 @@ fn triple_over(http: &str, port_number: u16, tag: &str, protocols: &str) {
     // Naming Triple turns HTTP/2 on, as in DeepFlow.
     let config = protocols_config(&dir, protocols);
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 6, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     client_ok(lab.in_client(&[
         "node",
@@ -76,7 +76,7 @@ fn triple_over(http: &str, port_number: u16, tag: &str, protocols: &str) {
         &port,
         http,
     ]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     let got: Vec<(String, u64, u64)> = rows

@@ -13,7 +13,8 @@ mod live_support;
 mod netns;
 use live_support::Killed;
 use live_support::{
-    client_ok, client_script, l7_rows, protocols_config, run_tapflow, wait_capturing, wait_until,
+    client_ok, client_script, l7_rows, protocols_config, run_tapflow, stop_capture, wait_capturing,
+    wait_until,
 };
 use netns::{is_root, SpanLab};
 
@@ -39,10 +40,10 @@ fn req_rep_pub_sub_and_a_refused_login_are_logged() {
     wait_until("zmq server", 10, || lab.server_port_open(5557));
     let config = protocols_config(&dir, "HTTP, ZMTP");
     let out = dir.join("live");
-    let mut run = run_tapflow(&lab.capture, 7, Some(&config), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &out);
     wait_capturing(&mut run, &out);
     client_ok(lab.in_client(&[PY, &script, "client", lab.server_ip]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     assert!(rows.iter().all(|r| r["l7_protocol"] == 106), "{rows:#?}");
