@@ -14,7 +14,8 @@ use std::time::Duration;
 mod live_support;
 mod netns;
 use live_support::{
-    client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    client_script, have, l7_rows, run_tapflow, stats, stop_capture, wait_capturing, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -78,10 +79,10 @@ fn grpc_rows_after_joining_a_connection_mid_stream() {
 
     // Reference: the capture sees the connection from its first byte.
     let full = dir.join("full");
-    let mut run = run_tapflow(&lab.capture, 4, Some(&config), &full);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&config), &full);
     wait_capturing(&mut run, &full);
     let (calls, codes) = finish(client(&lab, "1"));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     let rows = l7_rows(&full);
     let syncs: Vec<_> = rows
         .iter()
