@@ -11,7 +11,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, run_tapflow, wait_capturing, wait_until, Killed,
+    client_ok, client_script, have, l7_rows, run_tapflow, stop_capture, wait_capturing, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -46,12 +47,12 @@ fn failed_requests_carry_what_was_sent() {
     )
     .expect("config");
     let out = dir.join("out");
-    let mut run = run_tapflow(&lab.capture, 5, Some(&cfg), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&cfg), &out);
     wait_capturing(&mut run, &out);
     for port in ["8080", "8081"] {
         client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, port]));
     }
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
 
     let rows = l7_rows(&out);
     for port in [8080, 8081] {
