@@ -98,6 +98,18 @@ impl TopicWalk {
         self.step = Step::Done;
     }
 
+    /// The varint at the start of `b` and its length; None while `b` ends inside it, or when it
+    /// runs past 5 bytes (the walk is then malformed and done).
+    fn varint(&mut self, b: &[u8]) -> Option<(u32, usize)> {
+        match uvarint(b)? {
+            (Some(v), n) => Some((v, n)),
+            (None, _) => {
+                self.fail();
+                None
+            }
+        }
+    }
+
     /// Reads `b`, the next bytes of the response; `learn` gets each topic's id and name (a name
     /// longer than [`NAME_MAX`] is passed over). Returns the bytes used: all of `b`, or fewer when
     /// the walk is done or `b` ends inside an element, whose bytes are to be offered again with
@@ -117,17 +129,13 @@ impl TopicWalk {
             // Steps that read a varint first.
             let varint = match self.step {
                 Step::Done => return at,
+                Step::Topic | Step::Partition | Step::Tag => None,
                 Step::Topics | Step::Partitions | Step::List(_) | Step::Tags | Step::NameId => {
-                    match uvarint(rest) {
+                    match self.varint(rest) {
+                        Some(v) => Some(v),
                         None => return at,
-                        Some((None, _)) => {
-                            self.fail();
-                            return at;
-                        }
-                        Some((Some(v), n)) => Some((v, n)),
                     }
                 }
-                Step::Topic | Step::Partition | Step::Tag => None,
             };
             match (self.step, varint) {
                 (Step::Topics, Some((n, len))) => {
@@ -206,21 +214,11 @@ impl TopicWalk {
                         continue;
                     }
                     // The tag, then the size of its data.
-                    let tag_len = match uvarint(rest) {
-                        None => return at,
-                        Some((None, _)) => {
-                            self.fail();
-                            return at;
-                        }
-                        Some((Some(_), n)) => n,
+                    let Some((_, tag_len)) = self.varint(rest) else {
+                        return at;
                     };
-                    let (size, size_len) = match uvarint(&rest[tag_len..]) {
-                        None => return at,
-                        Some((None, _)) => {
-                            self.fail();
-                            return at;
-                        }
-                        Some((Some(v), n)) => (v, n),
+                    let Some((size, size_len)) = self.varint(&rest[tag_len..]) else {
+                        return at;
                     };
                     at += tag_len + size_len;
                     self.tags_left -= 1;
