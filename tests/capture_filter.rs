@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, l7_rows, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    client_ok, client_script, have, l7_rows, run_tapflow, stats, stop_capture, wait_capturing,
+    wait_until, Killed,
 };
 use netns::{is_root, SpanLab};
 use tapflow_bench::gen::{generate, GenSpec, Scenario};
@@ -209,12 +210,12 @@ fn a_live_capture_keeps_what_the_filter_names() {
     )
     .expect("config");
     let out = dir.0.join("out");
-    let mut run = run_tapflow(&lab.capture, 5, Some(&cfg), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&cfg), &out);
     wait_capturing(&mut run, &out);
     for port in ["8080", "8081"] {
         client_ok(lab.in_client(&["python3", &script, "ask", lab.server_ip, port]));
     }
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     let l7 = l7_rows(&out);
     assert_eq!(l7.len(), 3, "the three requests to 8081: {l7:#?}");
     assert!(l7.iter().all(|r| r["server_port"] == 8081), "{l7:#?}");

@@ -10,7 +10,8 @@ use std::process::Stdio;
 mod live_support;
 mod netns;
 use live_support::{
-    client_ok, client_script, have, run_tapflow, stats, wait_capturing, wait_until, Killed,
+    client_ok, client_script, have, run_tapflow, stats, stop_capture, wait_capturing, wait_until,
+    Killed,
 };
 use netns::{is_root, SpanLab};
 
@@ -37,7 +38,7 @@ fn probe_run(lab: &SpanLab, dir: &std::path::Path, aggregate: bool) -> std::path
     )
     .expect("config");
     let out = dir.join(format!("live-{aggregate}"));
-    let mut run = run_tapflow(&lab.capture, 6, Some(&cfg), &out);
+    let mut run = run_tapflow(&lab.capture, 60, Some(&cfg), &out);
     wait_capturing(&mut run, &out);
     let probe = client_script("tcp_probe.py");
     client_ok(lab.in_client(&[
@@ -47,7 +48,7 @@ fn probe_run(lab: &SpanLab, dir: &std::path::Path, aggregate: bool) -> std::path
         "8080",
         &PROBES.to_string(),
     ]));
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    stop_capture(&mut run);
     out
 }
 
