@@ -322,3 +322,60 @@ fn hostile_topic_arrays_end_without_reading_past_their_bytes() {
         }
     }
 }
+
+#[test]
+fn mutated_long_metadata_responses_in_random_segments_never_panic() {
+    // A valid request in flight, then a long response with bytes changed, cut into segments of
+    // random sizes, some of them lost; then a Fetch by id on the same connection.
+    let (resp, _) = large_metadata(20);
+    let msg = response(ApiKey::Metadata, 12, 1, &resp);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..300 {
+        let mut b = msg.clone();
+        // Keep the size prefix and correlation id (the response is paired), flip the rest.
+        for _ in 0..round % 12 {
+            let at = 8 + next() as usize % (b.len() - 8);
+            b[at] = (next() >> 32) as u8;
+        }
+        let mut t = talk();
+        t.tcp(
+            0.0,
+            true,
+            &request(ApiKey::Metadata, 12, 1, &MetadataRequest::default()),
+        );
+        let mut at = 0;
+        let mut i = 0;
+        while at < b.len() {
+            let n = (1 + next() as usize % 1500).min(b.len() - at);
+            if round % 5 == 4 && next() % 9 == 0 {
+                t.skip(false, n);
+            } else {
+                t.tcp(1.0 + i as f64 * 0.01, false, &b[at..at + n]);
+            }
+            at += n;
+            i += 1;
+        }
+        t.tcp(
+            5.0,
+            true,
+            &request(ApiKey::Fetch, 13, 2, &fetch_by_id(3, 0)),
+        );
+        let rows = t.finish().l7;
+        assert!(rows.len() <= 4, "round {round}");
+        if round == 0 {
+            // Unchanged and whole: the topic after the first segments is named.
+            assert!(
+                rows.iter()
+                    .any(|r| s(&r.request_type) == "Fetch"
+                        && s(&r.request_domain) == "orders.region-3"),
+                "{rows:?}"
+            );
+        }
+    }
+}
