@@ -21,11 +21,11 @@
 //!
 //! A Produce with `acks = 0` gets no response: it is written at once as a request row
 //! (`l7.kafka.acks0`). A message longer than what the stream holds is read as far as it was
-//! captured and the rest skipped by its size, but for a Metadata response's topic array, read on
-//! as it streams by for the topic names ([`super::topic_walk`]); after a gap the direction looks for the next
-//! plausible message head (a request head with a known key and version, the connection's client
-//! id and a correlation id just above the last one; a response with the correlation id of a
-//! request in flight).
+//! captured and the rest skipped by its size, but for a Metadata response's topic array, read
+//! on as it streams by for the topic names ([`super::topic_walk`]); after a gap the direction
+//! looks for the next plausible message head (a request head with a known key and version, the
+//! connection's client id and a correlation id just above the last one; a response with the
+//! correlation id of a request in flight).
 
 use std::fmt::Write;
 
