@@ -263,21 +263,6 @@ fn fetches_from_every_broker_of_a_cluster_name_their_topics() {
                 && r["response_length"].as_i64() > Some(2048)),
         "no Metadata response beyond 2 KiB"
     );
-    for r in run
-        .rows
-        .iter()
-        .filter(|r| text(r, "request_type") == "Metadata" || text(r, "request_type") == "Fetch")
-    {
-        eprintln!(
-            "META {} {} {} {} {} {}",
-            r["request_type"],
-            r["version"],
-            r["client_port"],
-            r["server_port"],
-            r["response_length"],
-            r["request_domain"]
-        );
-    }
     let fetches: Vec<_> = run
         .rows
         .iter()
