@@ -7,9 +7,9 @@
 //! everything back in a consumer group. The broker listens on its namespace's loopback, so
 //! tapflow captures that loopback. The rows must be the requests the broker logged (request
 //! tracking, by API key), the offsets the producers were given, and the trace ids of each
-//! batch's first record, compressed batches included. The loopback has a NIC's MTU (1,500; 576 for
-//! the cluster), so messages arrive in segments, not in one of 64 KiB. Needs
-//! root and the confluent-kafka wheel (scripts/test.sh installs it).
+//! batch's first record, compressed batches included. The loopback has a NIC's MTU (1,500;
+//! 576 for the cluster) and no segmentation offload, so messages arrive in segments, not in one
+//! of 64 KiB. Needs root and the confluent-kafka wheel (scripts/test.sh installs it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
