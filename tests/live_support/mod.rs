@@ -106,13 +106,25 @@ pub(crate) fn wait_capturing(run: &mut Child, out: &Path) {
 
 /// Ends a `run` once the traffic it was started for is over, rather than at its `--duration`
 /// (which a slow client may outlast): a second for its last frames to be read, then SIGTERM, on
-/// which it writes out its flows and exits.
+/// which it writes out its flows and exits; one that has not exited 30 s later is killed and
+/// the test fails.
 pub(crate) fn stop_capture(run: &mut Child) {
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    use std::time::{Duration, Instant};
+    std::thread::sleep(Duration::from_secs(1));
     let _ = Command::new("kill")
         .args(["-TERM", &run.id().to_string()])
         .status();
-    assert!(run.wait().expect("wait").success(), "tapflow run failed");
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if let Some(status) = run.try_wait().expect("wait") {
+            assert!(status.success(), "tapflow run failed: {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = run.kill();
+    let _ = run.wait();
+    panic!("tapflow run did not exit within 30 s of SIGTERM");
 }
 
 /// The node_modules directory the test command installs npm packages into (target/test-npm),

@@ -12,9 +12,6 @@
 use super::body::metadata_topics_at;
 use super::topic_names::NAME_MAX;
 
-/// Longest element the walk reads whole: a name's length varint, a name it remembers, the id.
-pub const ELEMENT_MAX: usize = 5 + NAME_MAX + 16;
-
 /// Where the walk is in the topic array.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Step {
