@@ -109,8 +109,15 @@ pub struct ToolResult {
     pub mpps: f64,
     pub mbit_s: f64,
     pub peak_rss_kib: u64,
-    /// This tool's packets/s divided by tapflow's (same input, same run).
+    /// This tool's packets/s divided by tapflow's (same input, same run); 0 when no tapflow
+    /// tool ran.
     pub ratio_to_tapflow: f64,
+    /// The tapflow tool `ratio_to_tapflow` divides by: `tapflow` when it ran, else the first
+    /// tapflow variant that did (`tapflow-null`, ...).
+    pub ratio_base: &'static str,
+    /// This tool's median time divided by the floor's (`tcpdump -r F -w /dev/null`, same input,
+    /// same run), the ratio issue 19's goals are stated in; absent when tcpdump did not run.
+    pub time_vs_floor: Option<f64>,
 }
 
 /// What the harness should do.
@@ -538,19 +545,34 @@ impl Harness {
                     peak_rss_kib: s.iter().map(|x| x.peak_rss_kib).max().unwrap_or(0),
                     samples: s,
                     ratio_to_tapflow: 0.0,
+                    ratio_base: "",
+                    time_vs_floor: None,
                 });
             }
-            let base = rows
-                .iter()
-                .find(|r| r.tool == "tapflow")
-                .map(|r| r.mpps)
-                .unwrap_or(0.0);
-            for r in rows.iter_mut() {
-                r.ratio_to_tapflow = if base > 0.0 { r.mpps / base } else { 0.0 };
-            }
+            relate(&mut rows);
             results.extend(rows);
         }
         Ok(results)
+    }
+}
+
+/// Fills in each row's ratios against the input's tapflow row and the floor (tcpdump).
+fn relate(rows: &mut [ToolResult]) {
+    let base = rows
+        .iter()
+        .find(|r| r.tool == "tapflow")
+        .or_else(|| rows.iter().find(|r| r.tool.starts_with("tapflow")))
+        .map(|r| (r.tool, r.mpps));
+    let floor = rows
+        .iter()
+        .find(|r| r.tool == "tcpdump")
+        .map(|r| r.median_seconds);
+    for r in rows.iter_mut() {
+        if let Some((tool, mpps)) = base.filter(|&(_, mpps)| mpps > 0.0) {
+            r.ratio_base = tool;
+            r.ratio_to_tapflow = r.mpps / mpps;
+        }
+        r.time_vs_floor = floor.filter(|&f| f > 0.0).map(|f| r.median_seconds / f);
     }
 }
 
@@ -560,8 +582,13 @@ pub fn table(results: &[ToolResult]) -> String {
     let mut last = "";
     for r in results {
         if r.input != last {
+            let base = if r.ratio_base.is_empty() {
+                "vs tapflow".to_string()
+            } else {
+                format!("vs {}", r.ratio_base)
+            };
             s.push_str(&format!(
-                "\n{} ({} packets)\n{:<12} {:>9} {:>17} {:>7} {:>8} {:>9} {:>9} {:>11}\n",
+                "\n{} ({} packets)\n{:<16} {:>9} {:>17} {:>7} {:>8} {:>9} {:>9} {:>16} {:>12}\n",
                 r.input,
                 r.packets,
                 "tool",
@@ -571,12 +598,21 @@ pub fn table(results: &[ToolResult]) -> String {
                 "Mpps",
                 "Mbit/s",
                 "RSS MiB",
-                "vs tapflow"
+                base,
+                "time/floor"
             ));
             last = r.input;
         }
+        let ratio = if r.ratio_base.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.2}x", r.ratio_to_tapflow)
+        };
+        let floor = r
+            .time_vs_floor
+            .map_or("-".to_string(), |f| format!("{f:.2}x"));
         s.push_str(&format!(
-            "{:<12} {:>9.3} {:>8.3}-{:<8.3} {:>7.2} {:>8.3} {:>9.0} {:>9.1} {:>10.2}x\n",
+            "{:<16} {:>9.3} {:>8.3}-{:<8.3} {:>7.2} {:>8.3} {:>9.0} {:>9.1} {:>16} {:>12}\n",
             r.tool,
             r.median_seconds,
             r.min_seconds,
@@ -585,7 +621,8 @@ pub fn table(results: &[ToolResult]) -> String {
             r.mpps,
             r.mbit_s,
             r.peak_rss_kib as f64 / 1024.0,
-            r.ratio_to_tapflow
+            ratio,
+            floor
         ));
     }
     s
@@ -639,5 +676,58 @@ impl Harness {
             baseline_rss_kib: base.peak_rss_kib,
             bytes_per_flow: if flows > 0 { delta / flows as f64 } else { 0.0 },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(tool: &'static str, seconds: f64) -> ToolResult {
+        ToolResult {
+            input: "small",
+            tool,
+            packets: 1_000_000,
+            bytes: 64_000_000,
+            samples: Vec::new(),
+            median_seconds: seconds,
+            median_cpu_seconds: seconds,
+            min_seconds: seconds,
+            max_seconds: seconds,
+            mpps: 1.0 / seconds,
+            mbit_s: 512.0 / seconds,
+            peak_rss_kib: 1024,
+            ratio_to_tapflow: 0.0,
+            ratio_base: "",
+            time_vs_floor: None,
+        }
+    }
+
+    #[test]
+    fn ratios_fall_back_to_a_tapflow_variant_and_the_floor() {
+        let mut rows = vec![row("tapflow-null", 0.4), row("tcpdump", 0.2)];
+        relate(&mut rows);
+        assert_eq!(rows[0].ratio_base, "tapflow-null");
+        assert!((rows[1].ratio_to_tapflow - 2.0).abs() < 1e-9);
+        assert!((rows[0].time_vs_floor.unwrap() - 2.0).abs() < 1e-9);
+        assert!((rows[1].time_vs_floor.unwrap() - 1.0).abs() < 1e-9);
+        let text = table(&rows);
+        assert!(text.contains("vs tapflow-null"), "{text}");
+        assert!(text.contains("2.00x"), "{text}");
+    }
+
+    #[test]
+    fn tapflow_is_the_base_when_it_ran_and_no_floor_without_tcpdump() {
+        let mut rows = vec![
+            row("tapflow-null", 0.4),
+            row("tapflow", 0.5),
+            row("ndpiReader", 1.0),
+        ];
+        relate(&mut rows);
+        assert!(rows.iter().all(|r| r.ratio_base == "tapflow"));
+        assert!((rows[2].ratio_to_tapflow - 0.5).abs() < 1e-9);
+        assert!(rows.iter().all(|r| r.time_vs_floor.is_none()));
+        let text = table(&rows);
+        assert!(!text.contains("0.00x"), "{text}");
     }
 }
