@@ -111,7 +111,7 @@ impl Analyzer {
         out.slot = None;
         out.filtered = self.filtered_out(&frame.meta, frame.data);
         if out.filtered {
-            out.pkt = Packet::EMPTY;
+            out.pkt.reset();
             out.decoded = Ok(());
             return;
         }
@@ -124,7 +124,7 @@ impl Analyzer {
                 out.decoded = Ok(());
             }
             None => {
-                out.pkt = Packet::EMPTY;
+                out.pkt.reset();
                 out.decoded = wire::decode_link_into(
                     frame.data,
                     frame.meta.link,

@@ -136,6 +136,21 @@ impl Packet<'_> {
         l3: &[],
         payload: &[],
     };
+
+    /// Makes this [`Packet::EMPTY`] again, field by field: `ip` and `transport` only need
+    /// their tags written (a whole-value copy of `EMPTY` was a 216-byte `memcpy` call per frame
+    /// in the burst's decode ring).
+    #[inline(always)]
+    pub fn reset(&mut self) {
+        self.l2 = Packet::EMPTY.l2;
+        self.eth_type = 0;
+        self.tunnel = TunnelInfo::NONE;
+        self.mirror = MirrorInfo::NONE;
+        self.ip = None;
+        self.transport = Transport::Other;
+        self.l3 = &[];
+        self.payload = &[];
+    }
 }
 
 #[inline]

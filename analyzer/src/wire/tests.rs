@@ -214,6 +214,23 @@ fn ipv4_fragments() {
 }
 
 #[test]
+fn a_reset_packet_decodes_as_a_fresh_one() {
+    let cfg = DecodeConfig::default();
+    let tunnelled = outer_udp(4789, &build::vxlan(4242, &inner_frame()), true);
+    let arp = build::ethernet(MAC_A, MAC_B, &[], 0x0806, &[0; 28]);
+    for next in [inner_frame(), arp, tunnelled.clone()] {
+        let mut reused = Packet::EMPTY;
+        let _ = decode_link_into(&tunnelled, LinkType::Ethernet, &cfg, &mut reused);
+        reused.reset();
+        let reused_result = decode_link_into(&next, LinkType::Ethernet, &cfg, &mut reused);
+        let mut fresh = Packet::EMPTY;
+        let fresh_result = decode_link_into(&next, LinkType::Ethernet, &cfg, &mut fresh);
+        assert_eq!(reused_result, fresh_result);
+        assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
+    }
+}
+
+#[test]
 fn vxlan_over_ipv4_and_ipv6() {
     for six in [false, true] {
         let f = outer_udp(4789, &build::vxlan(4242, &inner_frame()), six);
