@@ -1,11 +1,13 @@
 """DNS over UDP between two Python processes on loopback, for the syscall tracer's UDP test.
 
-  dns_udp.py server PORT N [dual|any]
+  dns_udp.py server PORT N [dual|any|batch]
                              answers N queries on 127.0.0.1:PORT (dual: on a dual-stack IPv6
                              socket bound to ::, its IPv4 peers IPv4-mapped; any: on an IPv4
                              socket bound to 0.0.0.0) from one socket that
                              is not connected (recvfrom / sendto, and recvmsg / sendmsg for every
-                             other query), then exits; named dns-server
+                             other query; batch: the queries read with recvmmsg, as many as
+                             have arrived a call, each answered with sendto), then exits; named
+                             dns-server
   dns_udp.py burst PORT N     sends N queries in one sendmmsg on a connected socket, reads the
                              N answers; prints the names
   dns_udp.py client PORT [HOST]
@@ -17,6 +19,7 @@
 Each answer is the query with the response bit set and one A record (192.0.2.N).
 """
 import ctypes
+import select
 import socket
 import struct
 import sys
@@ -50,6 +53,28 @@ def sendmmsg(sock, datagrams):
     assert sent == len(datagrams), ctypes.get_errno()
 
 
+def recvmmsg(sock, n):
+    """Up to n datagrams in one recvmmsg call (waiting for the first): [(bytes, peer)]."""
+    bufs = [ctypes.create_string_buffer(512) for _ in range(n)]
+    iovs = [Iovec(ctypes.cast(b, ctypes.c_void_p), 512) for b in bufs]
+    names = [ctypes.create_string_buffer(16) for _ in range(n)]
+    msgs = (Mmsghdr * n)()
+    for m, iov, name in zip(msgs, iovs, names):
+        m.hdr.name = ctypes.cast(name, ctypes.c_void_p)
+        m.hdr.namelen = 16
+        m.hdr.iov = ctypes.pointer(iov)
+        m.hdr.iovlen = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    got = libc.recvmmsg(sock.fileno(), msgs, n, 0x10000, None)  # MSG_WAITFORONE
+    assert got > 0, ctypes.get_errno()
+    out = []
+    for i in range(got):
+        sa = names[i].raw
+        peer = (socket.inet_ntoa(sa[4:8]), struct.unpack(">H", sa[2:4])[0])
+        out.append((bufs[i].raw[:msgs[i].len], peer))
+    return out
+
+
 def name_process(name):
     ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
 
@@ -79,6 +104,18 @@ def server(port, n, mode):
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", port))
+    if mode == "batch":
+        # Each recvmmsg is entered once queries wait (as a poll loop's server does): a call
+        # entered before the tracer attached would not be seen.
+        print("ready", flush=True)
+        i = 0
+        while i < n:
+            if not select.select([s], [], [], 30)[0]:
+                raise TimeoutError("no query in 30 s")
+            for q, peer in recvmmsg(s, n - i):
+                s.sendto(answer(q, i % 250), peer)
+                i += 1
+        return
     s.settimeout(30)
     print("ready", flush=True)
     for i in range(n):

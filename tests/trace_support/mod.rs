@@ -45,10 +45,16 @@ pub(crate) struct Trace {
 
 impl Trace {
     pub(crate) fn start(out: &Path, extra: &[&str]) -> Trace {
+        Trace::start_with_env(out, extra, &[])
+    }
+
+    /// [`Trace::start`] with environment variables set for the tracer.
+    pub(crate) fn start_with_env(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Trace {
         let child = Command::new(env!("CARGO_BIN_EXE_tapflow"))
             .args(["trace", "-q", "--out"])
             .arg(out)
             .args(extra)
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
             .expect("tapflow trace");

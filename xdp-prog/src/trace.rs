@@ -95,6 +95,20 @@ pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("enter_close", "syscalls", "sys_enter_close"),
 ];
 
+/// The sendmmsg / recvmmsg exits that emit every message of a call with the kernel's
+/// `bpf_loop` (5.17): (the program for kernels without it, the program with it). The loader
+/// loads and attaches one of each pair.
+pub const MMSG_LOOP_EXITS: &[(&str, &str)] = &[
+    ("exit_recvmmsg", "exit_recvmmsg_loop"),
+    ("exit_sendmmsg", "exit_sendmmsg_loop"),
+];
+
+/// Messages of one sendmmsg / recvmmsg call emitted as events: with `bpf_loop`
+/// (`MMSG_LOOP_MAX`, sendmmsg's own bound) and without (`MAX_MMSG`); the rest are counted
+/// (`mmsg_unsent`).
+pub const MMSG_PER_CALL_LOOP: u32 = 1024;
+pub const MMSG_PER_CALL_UNROLLED: u32 = 8;
+
 /// OpenSSL uprobes: (program, function, is return probe).
 pub const OPENSSL_PROBES: &[(&str, &str, bool)] = &[
     ("ssl_write_enter", "SSL_write", false),
@@ -124,6 +138,18 @@ mod tests {
 
     fn define(name: &str) -> u32 {
         crate::header_define(SHARED_HEADER, name)
+    }
+
+    #[test]
+    fn mmsg_bounds_match_the_program() {
+        let define_in_source = |name: &str| crate::header_define(PROGRAM_SOURCE, name);
+        assert_eq!(define_in_source("MMSG_LOOP_MAX"), MMSG_PER_CALL_LOOP);
+        assert_eq!(define_in_source("MAX_MMSG"), MMSG_PER_CALL_UNROLLED);
+        for (plain, looped) in MMSG_LOOP_EXITS {
+            assert!(TRACEPOINTS.iter().any(|(p, _, _)| p == plain), "{plain}");
+            assert!(PROGRAM_SOURCE.contains(&format!("MMSG_LOOP_EXIT({})", &plain[5..])));
+            assert_eq!(*looped, format!("{plain}_loop"));
+        }
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub const KERNEL_FEATURES: &[((u32, u32), &str)] = &[
     ((5, 8), "BPF ring buffer; CAP_BPF and CAP_PERFMON"),
 ];
 
+/// The release that brought `bpf_loop`: every message of a sendmmsg / recvmmsg call traced.
+pub const BPF_LOOP_KERNEL: (u32, u32) = (5, 17);
+
 /// The lowest kernel the tracer runs on (the newest feature above).
 pub const MIN_KERNEL: (u32, u32) = (5, 8);
 
@@ -98,6 +101,25 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         status,
         detail,
         fix: "run on Linux 5.8 or later",
+    });
+    // The kernel's own answer where this process may ask (CAP_BPF), else its release.
+    let bpf_loop = libbpf_rs::ProgramType::Tracepoint
+        .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_loop)
+        .ok()
+        .or_else(|| version.map(|v| v >= BPF_LOOP_KERNEL));
+    out.push(Check {
+        name: "bpf_loop (sendmmsg)",
+        status: if bpf_loop == Some(true) {
+            Status::Ok
+        } else {
+            Status::Warn
+        },
+        detail: if bpf_loop == Some(true) {
+            "every message of a sendmmsg / recvmmsg call is an event (up to 1,024)".into()
+        } else {
+            "no bpf_loop: the first 8 messages of a sendmmsg / recvmmsg call are events, the rest counted (trace.bpf.mmsg_unsent)".into()
+        },
+        fix: "run on Linux 5.17 or later for every message of batched UDP calls",
     });
     let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
     out.push(Check {

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libbpf_rs::{
-    Link, MapCore, MapFlags, Object, ObjectBuilder, RingBufferBuilder, TracepointCategory,
-    UprobeOpts,
+    Link, MapCore, MapFlags, Object, ObjectBuilder, ProgramType, RingBufferBuilder,
+    TracepointCategory, UprobeOpts,
 };
 use tapflow_analyzer::syscall::DATA_SYSCALLS;
 use tapflow_xdp_prog::trace::{self as contract, counter, maps, DATA_MAX};
@@ -72,6 +72,10 @@ pub struct Tracer {
     pub libssl_attached: Vec<PathBuf>,
     /// libssl files that could not be probed, with the reason (TLS of their users is not seen).
     pub libssl_failed: Vec<(PathBuf, String)>,
+    /// The kernel has `bpf_loop`: every message of a sendmmsg / recvmmsg call is an event (up
+    /// to [`contract::MMSG_PER_CALL_LOOP`]), not only the first
+    /// [`contract::MMSG_PER_CALL_UNROLLED`].
+    pub mmsg_loop: bool,
 }
 
 impl std::fmt::Debug for Tracer {
@@ -123,6 +127,24 @@ impl Tracer {
         let mut open = ObjectBuilder::default()
             .open_memory(bytes)
             .map_err(|e| TraceError::Load(e.to_string()))?;
+        // One of each pair of mmsg exits is loaded: a kernel without bpf_loop would refuse the
+        // whole object for the other.
+        // TAPFLOW_TRACE_BPF_LOOP=0 loads the programs for kernels without it (tests; a kernel
+        // whose bpf_loop misbehaves).
+        let mmsg_loop = std::env::var("TAPFLOW_TRACE_BPF_LOOP").as_deref() != Ok("0")
+            && ProgramType::Tracepoint
+                .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_loop)
+                .unwrap_or(false);
+        for mut p in open.progs_mut() {
+            let name = p.name().to_string_lossy().into_owned();
+            for (plain, looped) in contract::MMSG_LOOP_EXITS {
+                if name == *plain {
+                    p.set_autoload(!mmsg_loop);
+                } else if name == *looped {
+                    p.set_autoload(mmsg_loop);
+                }
+            }
+        }
         for mut m in open.maps_mut() {
             if m.name() == maps::EVENTS {
                 m.set_max_entries(ring_size(opts.ring_bytes))
@@ -135,6 +157,7 @@ impl Tracer {
             links: Vec::new(),
             libssl_attached: Vec::new(),
             libssl_failed: Vec::new(),
+            mmsg_loop,
         };
         t.configure(opts)?;
         t.attach_tracepoints(&opts.data_syscalls)?;
@@ -191,6 +214,13 @@ impl Tracer {
             if DATA_SYSCALLS.contains(&call) && !data_syscalls.iter().any(|s| s == call) {
                 continue;
             }
+            let prog_name = match contract::MMSG_LOOP_EXITS
+                .iter()
+                .find(|(plain, _)| plain == prog_name)
+            {
+                Some((_, looped)) if self.mmsg_loop => looped,
+                _ => prog_name,
+            };
             let prog = self
                 .obj
                 .progs_mut()

@@ -241,6 +241,15 @@ pub fn run_session(
         ("trace.udp_source.found".to_string(), r.found),
         ("trace.udp_source.unknown".to_string(), r.unknown),
         ("trace.udp_source.lookups".to_string(), r.lookups),
+        // Messages of one sendmmsg / recvmmsg call emitted (the rest: trace.bpf.mmsg_unsent).
+        (
+            "trace.mmsg_per_call".to_string(),
+            u64::from(if tracer.mmsg_loop {
+                tapflow_xdp_prog::trace::MMSG_PER_CALL_LOOP
+            } else {
+                tapflow_xdp_prog::trace::MMSG_PER_CALL_UNROLLED
+            }),
+        ),
     ]);
     Ok(TraceReport {
         probes: tracer.links(),
