@@ -17,7 +17,7 @@ use tapflow_dataplane::epoch::ConfigEpoch;
 use tapflow_dataplane::runtime::{
     self, DpdkSettings, Engine, LiveConfig, LiveSummary, WorkerMode, XdpSettings,
 };
-use tapflow_dataplane::sys::af_packet::RingConfig;
+use tapflow_dataplane::sys::af_packet::{RingConfig, FANOUT_EBPF, FANOUT_HASH};
 use tapflow_dataplane::sys::xsk::{BindMode, XskConfig};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -37,6 +37,15 @@ enum ModeArg {
     Rtc,
     /// Capture workers steer frames by inner flow to --analyzers analyzer workers.
     Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FanoutArg {
+    /// The kernel's symmetric hash of the outer headers (PACKET_FANOUT_HASH).
+    Hash,
+    /// tapflow's steering program: the innermost flow, through the tunnels the analyzer peels
+    /// (PACKET_FANOUT_EBPF).
+    Ebpf,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +85,12 @@ pub(crate) struct RunArgs {
     /// inputs.cbpf.af_packet.tunning.packet_fanout_count.
     #[arg(long)]
     queues: Option<u16>,
+    /// How the AF_PACKET sockets of an interface share its frames: hash (the kernel's, of the
+    /// outer headers: a mirror's ERSPAN or a VXLAN overlay between two hosts all reaches one
+    /// socket) or ebpf (tapflow's steering program hashes the innermost flow). Default: the
+    /// configuration's inputs.cbpf.af_packet.tunning.packet_fanout_mode, else hash.
+    #[arg(long, value_enum)]
+    fanout: Option<FanoutArg>,
     /// Cores to pin workers to, e.g. 0,1 (default: no pinning).
     #[arg(long, value_delimiter = ',')]
     cores: Vec<usize>,
@@ -434,7 +449,11 @@ fn run_once(
             let ring = RingConfig {
                 snap_len: cfg.analyzer.decode.snap_len,
                 block_count: cfg.af_packet_ring_blocks.unwrap_or(d.block_count),
-                fanout_mode: fanout.map_or(d.fanout_mode, |f| f.mode),
+                fanout_mode: match a.fanout {
+                    Some(FanoutArg::Hash) => FANOUT_HASH,
+                    Some(FanoutArg::Ebpf) => FANOUT_EBPF,
+                    None => fanout.map_or(d.fanout_mode, |f| f.mode),
+                },
                 ..d
             };
             let xdp = XdpSettings {

@@ -248,6 +248,43 @@ fn deepflow_packet_fanout_count_makes_af_packet_workers() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Mirror traffic in one tunnel (ERSPAN from one switch to one collector; VXLAN between two
+/// hypervisors on one UDP port pair): the kernel's hash sees one outer flow, so every frame
+/// reaches one socket. Mode 7 (tapflow's steering program) hashes the innermost flows: both
+/// workers get flows, each flow whole (the live rows equal the offline analysis's).
+#[test]
+fn ebpf_fanout_spreads_tunnelled_flows_and_keeps_each_whole() {
+    if !is_root() {
+        eprintln!("skipped: live capture needs root (CI runs as root)");
+        return;
+    }
+    for (tag, encap) in [("e3", Encap::ErspanIII), ("vx", Encap::Vxlan)] {
+        for mode in [0, 7] {
+            let yaml = format!("inputs:\n  cbpf:\n    af_packet:\n      tunning:\n        packet_fanout_count: 2\n        packet_fanout_mode: {mode}\n");
+            let (dir, live) = live_vs_offline_with(
+                &format!("{tag}{mode}"),
+                encap,
+                "2",
+                "af_packet",
+                "9000",
+                "rtc",
+                Some(&yaml),
+            );
+            for (k, v) in &live {
+                assert!(v.0 > 0 || v.1 > 0, "{k:?}");
+            }
+            let ids = worker_ids(&dir);
+            let want = if mode == 7 { 2 } else { 1 };
+            assert_eq!(
+                ids.len(),
+                want,
+                "{tag}, mode {mode}: workers with flows {ids:?}"
+            );
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 #[test]
 fn af_xdp_native_and_generic_capture_matches_offline_analysis() {
     if !is_root() {

@@ -1,6 +1,7 @@
 //! Compiles the BPF programs with clang into OUT_DIR (BPF target, BTF included):
 //! src/mirror.bpf.c (the XDP program) -> mirror.bpf.o, src/syscalls.bpf.c (the syscall tracer,
-//! CO-RE) -> syscalls.bpf.o. Without clang the crate still builds and reports the objects as
+//! CO-RE) -> syscalls.bpf.o, src/fanout.bpf.c (the AF_PACKET fanout steering program) ->
+//! fanout.bpf.o. Without clang the crate still builds and reports the objects as
 //! missing at run time, so that hosts without the BPF toolchain can use the other engines.
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ fn main() {
         "include/tapflow_xdp.h",
         "include/tapflow_trace.h",
         "include/tapflow_trace_types.h",
+        "src/fanout.bpf.c",
+        "include/tapflow_fanout.h",
     ] {
         println!("cargo:rerun-if-changed={f}");
     }
@@ -62,6 +65,12 @@ fn main() {
         &arch_include,
         "src/syscalls.bpf.c",
         &out_dir.join("syscalls.bpf.o"),
+    );
+    compile(
+        &clang,
+        &arch_include,
+        "src/fanout.bpf.c",
+        &out_dir.join("fanout.bpf.o"),
     );
     println!("cargo:rustc-check-cfg=cfg(xdp_object)");
 }

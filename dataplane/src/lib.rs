@@ -12,6 +12,7 @@ pub mod capture_rate;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod epoch;
+pub mod fanout_steering;
 pub mod huge_page_policy;
 pub mod memory;
 pub(crate) mod nap;

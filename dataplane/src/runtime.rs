@@ -12,11 +12,12 @@ use tapflow_analyzer::{Analyzer, AnalyzerConfig, Counters, RecordSink};
 use crate::af_packet::AfPacketSource;
 use crate::af_xdp::AfXdpSource;
 use crate::capture_rate::RateLimited;
+use crate::fanout_steering::FanoutSteering;
 use crate::output::{batch_channel, run_output};
 use crate::pipeline::{lane, run_capture, LaneRx, LaneSource, LaneTx};
 use crate::privileges;
 use crate::source::{Burst, Frame, PacketSource, QueueReport, SourceError, SourceStats};
-use crate::sys::af_packet::RingConfig;
+use crate::sys::af_packet::{RingConfig, FANOUT_EBPF, FANOUT_HASH};
 use crate::sys::xsk::XskConfig;
 use crate::sys::{cpu, signal};
 use crate::worker::{Clock, RunStats, Worker, WorkerStats};
@@ -240,7 +241,7 @@ pub fn run(
     let sources = match &cfg.engine {
         Engine::AfPacket(ring) => {
             af_packet_allowed()?;
-            open_af_packet(cfg, ring)?
+            open_af_packet(cfg, ring, &mut report.notes)?
         }
         Engine::AfXdp(xdp) => {
             af_xdp_allowed(xdp)?;
@@ -255,7 +256,7 @@ pub fn run(
                         "engine auto: AF_XDP unavailable ({e}); using AF_PACKET"
                     ));
                     af_packet_allowed()?;
-                    open_af_packet(cfg, ring)?
+                    open_af_packet(cfg, ring, &mut report.notes)?
                 }
             }
         }
@@ -338,8 +339,31 @@ impl PacketSource for LiveSource<'_> {
 fn open_af_packet(
     cfg: &LiveConfig,
     ring_cfg: &RingConfig,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<LiveSource<'static>>, RunError> {
     let queues = cfg.queues.max(1);
+    let mut ring_cfg = *ring_cfg;
+    // Mode 7: tapflow's steering program (kept loaded until every group has it).
+    let mut _steering = None;
+    if queues > 1 && ring_cfg.fanout_mode == FANOUT_EBPF {
+        match FanoutSteering::load(&cfg.analyzer.decode).and_then(|s| Ok((s.fd()?, s))) {
+            Ok((fd, s)) => {
+                ring_cfg.fanout_program = Some(fd);
+                _steering = Some(s);
+                notes.push(
+                    "fanout: tapflow's steering program spreads the innermost flows (mode 7, ebpf)"
+                        .into(),
+                );
+            }
+            Err(e) => {
+                ring_cfg.fanout_mode = FANOUT_HASH;
+                notes.push(format!(
+                    "fanout mode 7 (ebpf): the steering program could not be loaded ({e}); using 0 (hash)"
+                ));
+            }
+        }
+    }
+    let ring_cfg = &ring_cfg;
     let mut sources = Vec::new();
     for (i, iface) in cfg.ifaces.iter().enumerate() {
         let group = ((std::process::id() as usize + i) & 0xFFFF) as u16;

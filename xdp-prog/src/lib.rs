@@ -1,9 +1,11 @@
 //! The BPF programs, each with its contract with user space: the XDP program (here: map names
 //! and counter slots, mirrored from `include/tapflow_xdp.h`, a test keeps both in sync; [`object`]
-//! is the ELF object the AF_XDP engine loads) and the syscall tracer ([`trace`]). `build.rs`
+//! is the ELF object the AF_XDP engine loads), the syscall tracer ([`trace`]) and the AF_PACKET
+//! fanout steering program ([`fanout`]). `build.rs`
 //! compiles both with clang.
 #![forbid(unsafe_code)]
 
+pub mod fanout;
 pub mod trace;
 
 /// Per-CPU counter slots of the `counters` map.

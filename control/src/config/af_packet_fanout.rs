@@ -18,7 +18,8 @@ pub const MODE_NAMES: [&str; 8] = ["hash", "lb", "cpu", "rollover", "rnd", "qm",
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AfPacketFanout {
     pub sockets: u16,
-    /// PACKET_FANOUT_HASH (0), _LB (1), _CPU (2), _ROLLOVER (3), _RND (4), _QM (5).
+    /// PACKET_FANOUT_HASH (0), _LB (1), _CPU (2), _ROLLOVER (3), _RND (4), _QM (5), _EBPF (7:
+    /// tapflow's steering program, which hashes the innermost flow; 6 becomes 7).
     pub mode: u16,
 }
 
@@ -47,12 +48,11 @@ pub(super) fn fanout(
         return Ok(None);
     }
     match mode {
-        6 | 7 => {
+        6 => {
             warnings.push(format!(
-                "{MODE_KEY} {mode} ({}) needs a steering program DeepFlow's agent loads; tapflow uses 0 (hash)",
-                MODE_NAMES[usize::from(mode)]
+                "{MODE_KEY} 6 (cbpf) needs a classic BPF steering program; tapflow steers with its eBPF one (7): each innermost flow on one socket"
             ));
-            mode = 0;
+            mode = 7;
         }
         1..=5 => warnings.push(format!(
             "{MODE_KEY} {mode} ({}) spreads one flow's frames over several sockets, so its TCP metrics and request pairing are split between workers; 0 (hash) keeps a flow on one",

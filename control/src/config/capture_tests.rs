@@ -95,7 +95,8 @@ fn packet_fanout_applies_in_local_mode_as_in_deepflow() {
         Config::from_yaml(&y(0, 1, 3)).unwrap().af_packet_fanout,
         None
     );
-    // Modes that split a flow apply, with a warning; steering programs fall back to hash.
+    // Modes that split a flow apply, with a warning; 7 is tapflow's steering program, which 6
+    // (classic BPF) becomes, with a warning.
     let lb = Config::from_yaml(&y(0, 2, 1)).unwrap();
     assert_eq!(lb.af_packet_fanout.map(|f| f.mode), Some(1));
     assert!(
@@ -104,8 +105,11 @@ fn packet_fanout_applies_in_local_mode_as_in_deepflow() {
         lb.warnings
     );
     let ebpf = Config::from_yaml(&y(0, 2, 7)).unwrap();
-    assert_eq!(ebpf.af_packet_fanout.map(|f| f.mode), Some(0));
-    assert!(ebpf.warnings.iter().any(|w| w.contains("steering")));
+    assert_eq!(ebpf.af_packet_fanout.map(|f| f.mode), Some(7));
+    assert!(ebpf.warnings.is_empty(), "{:?}", ebpf.warnings);
+    let cbpf = Config::from_yaml(&y(0, 2, 6)).unwrap();
+    assert_eq!(cbpf.af_packet_fanout.map(|f| f.mode), Some(7));
+    assert!(cbpf.warnings.iter().any(|w| w.contains("steering")));
     // The mirror modes: not applied, and said so.
     for mode in [1, 2] {
         let m = Config::from_yaml(&y(mode, 4, 0)).unwrap();

@@ -58,6 +58,9 @@ pub struct RingConfig {
     /// The fanout mode a run of several sockets per interface joins them with (its group is
     /// the run's: [`RingConfig::fanout`] is set per socket).
     pub fanout_mode: u16,
+    /// The steering program of a [`FANOUT_EBPF`] group (its file descriptor; the kernel keeps
+    /// the program while the group uses it).
+    pub fanout_program: Option<i32>,
     pub promiscuous: bool,
     /// Do not capture frames this host sends (mirror ports).
     pub ignore_outgoing: bool,
@@ -74,6 +77,7 @@ impl Default for RingConfig {
             retire_ms: 10,
             fanout: None,
             fanout_mode: FANOUT_HASH,
+            fanout_program: None,
             promiscuous: true,
             ignore_outgoing: true,
             snap_len: u32::MAX,
@@ -83,6 +87,10 @@ impl Default for RingConfig {
 
 /// Fanout modes.
 pub const FANOUT_HASH: u16 = 0;
+/// A BPF program steers (PACKET_FANOUT_EBPF): [`RingConfig::fanout_program`].
+pub const FANOUT_EBPF: u16 = 7;
+/// Sets a fanout group's steering program (include/uapi/linux/if_packet.h).
+const PACKET_FANOUT_DATA: libc::c_int = 22;
 
 /// A frame in a block.
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +224,16 @@ impl RxRing {
         if let Some((group, mode)) = cfg.fanout {
             let arg: libc::c_int = i32::from(group) | (i32::from(mode) << 16);
             setsockopt(raw, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
+            if mode == FANOUT_EBPF {
+                // Until a member sets it, the group sends every frame to its first socket.
+                let prog: libc::c_int = cfg.fanout_program.ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "fanout mode 7 (ebpf) without a steering program",
+                    )
+                })?;
+                setsockopt(raw, libc::SOL_PACKET, PACKET_FANOUT_DATA, &prog)?;
+            }
         }
         Ok(ring)
     }
