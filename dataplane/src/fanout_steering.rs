@@ -64,6 +64,28 @@ impl FanoutSteering {
         Ok(s)
     }
 
+    /// What the program answers for `frame` (an Ethernet frame), run once by the kernel
+    /// (BPF_PROG_TEST_RUN): the group's socket is this modulo the socket count. For tests and
+    /// measurements; `repeat` runs give the kernel's mean time per run.
+    pub fn steer(
+        &mut self,
+        frame: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, std::time::Duration), String> {
+        let prog = self
+            .obj
+            .progs_mut()
+            .find(|p| p.name() == contract::names::PROGRAM)
+            .ok_or("program missing from the object")?;
+        let input = libbpf_rs::ProgramInput {
+            data_in: Some(frame),
+            repeat,
+            ..Default::default()
+        };
+        let out = prog.test_run(input).map_err(|e| format!("test run: {e}"))?;
+        Ok((out.return_value, out.duration))
+    }
+
     /// The program's file descriptor (for PACKET_FANOUT_DATA).
     pub fn fd(&self) -> Result<RawFd, String> {
         self.obj

@@ -76,13 +76,15 @@ struct ip_layer {
 	__u8 proto;
 	/* Not the first fragment: no transport header (and no tunnel) here. */
 	__u8 later_fragment;
+	/* The transport header's first 4 bytes (ports; GRE's flags and type) were read with the
+	 * IP header. */
+	__u8 have_l4;
+	__u8 l4[4];
 };
 
-static __always_inline int ipv4(struct __sk_buff *skb, __u32 off, struct ip_layer *l)
+/* An IPv4 header (20 bytes at h) at `off`. */
+static __always_inline int ipv4_fields(const __u8 *h, __u32 off, struct ip_layer *l)
 {
-	__u8 h[20];
-	if (load(skb, off, h, sizeof(h)))
-		return -1;
 	if ((h[0] >> 4) != 4 || (h[0] & 0x0F) < 5)
 		return -1;
 	__u32 s, d;
@@ -93,6 +95,24 @@ static __always_inline int ipv4(struct __sk_buff *skb, __u32 off, struct ip_laye
 	l->later_fragment = (((__u32)h[6] & 0x1F) << 8 | h[7]) != 0;
 	l->l4off = off + (h[0] & 0x0F) * 4;
 	return 0;
+}
+
+static __always_inline int ipv4(struct __sk_buff *skb, __u32 off, struct ip_layer *l)
+{
+	__u8 h[20];
+	if (load(skb, off, h, sizeof(h)))
+		return -1;
+	return ipv4_fields(h, off, l);
+}
+
+/* The transport header's first 4 bytes: read with the IP header, or now. */
+static __always_inline int l4_head(struct __sk_buff *skb, const struct ip_layer *l, __u8 *to)
+{
+	if (l->have_l4) {
+		__builtin_memcpy(to, l->l4, 4);
+		return 0;
+	}
+	return load(skb, l->l4off, to, 4);
 }
 
 static __always_inline int ipv6(struct __sk_buff *skb, __u32 off, struct ip_layer *l)
@@ -145,8 +165,40 @@ int tapflow_fanout(struct __sk_buff *skb)
 		layers = TAPFLOW_FANOUT_MAX_LAYERS;
 #pragma unroll
 	for (int layer = 0; layer <= TAPFLOW_FANOUT_MAX_LAYERS; layer++) {
+		/* One read for the common layer: Ethernet (no tag), IPv4 without options and the
+		 * transport's first 4 bytes (each helper call costs about as much as the rest); the
+		 * same bytes give the tags and the EtherType of the others. */
+		struct ip_layer ip = {};
+		__u8 b[38];
 		__u16 type;
-		if (ethernet) {
+		if (ethernet && load(skb, off, b, sizeof(b)) == 0) {
+			if (b[12] == 0x08 && b[13] == 0x00 && b[14] == 0x45) {
+				if (ipv4_fields(&b[14], off + 14, &ip))
+					return 0;
+				__builtin_memcpy(ip.l4, &b[34], 4);
+				ip.have_l4 = 1;
+				off += 14;
+				goto parsed;
+			}
+			type = (__u16)b[12] << 8 | b[13];
+			__u32 l3 = 14;
+			if (type == 0x8100 || type == 0x88A8 || type == 0x9100) {
+				type = (__u16)b[16] << 8 | b[17];
+				l3 = 18;
+				if (type == 0x8100 || type == 0x88A8 || type == 0x9100) {
+					type = (__u16)b[20] << 8 | b[21];
+					l3 = 22;
+				}
+			}
+			if (l3 == 18 && type == ETH_P_IP && b[18] == 0x45) {
+				/* One tag: the IPv4 header is in the bytes read too. */
+				if (ipv4_fields(&b[18], off + 18, &ip))
+					return 0;
+				off += 18;
+				goto parsed;
+			}
+			off += l3;
+		} else if (ethernet) {
 			if (load(skb, off + 12, &type, 2))
 				return 0;
 			type = bpf_ntohs(type);
@@ -161,12 +213,17 @@ int tapflow_fanout(struct __sk_buff *skb)
 				off += 4;
 			}
 		} else {
-			__u8 first;
-			if (load(skb, off, &first, 1))
+			if (load(skb, off, b, 24))
 				return 0;
-			type = (first >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
+			if (b[0] == 0x45) {
+				if (ipv4_fields(b, off, &ip))
+					return 0;
+				__builtin_memcpy(ip.l4, &b[20], 4);
+				ip.have_l4 = 1;
+				goto parsed;
+			}
+			type = (b[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
 		}
-		struct ip_layer ip = {};
 		if (type == ETH_P_IP) {
 			if (ipv4(skb, off, &ip))
 				return 0;
@@ -176,14 +233,14 @@ int tapflow_fanout(struct __sk_buff *skb)
 		} else {
 			return 0;
 		}
+	parsed:;
 		__u32 l4 = ip.l4off;
 		if (layer < layers && !ip.later_fragment) {
 			if (ip.proto == IPPROTO_UDP) {
-				__u16 dport;
-				__u8 t[4];
-				if (load(skb, l4 + 2, &dport, 2) || load(skb, l4 + 8, t, 4))
+				__u8 u[4], t[4];
+				if (l4_head(skb, &ip, u) || load(skb, l4 + 8, t, 4))
 					goto inner;
-				dport = bpf_ntohs(dport);
+				__u16 dport = (__u16)u[2] << 8 | u[3];
 				if ((dport == c->vxlan_ports[0] || dport == c->vxlan_ports[1] ||
 				     dport == c->vxlan_ports[2]) &&
 				    decaps(c, TAPFLOW_FANOUT_VXLAN)) {
@@ -211,7 +268,7 @@ int tapflow_fanout(struct __sk_buff *skb)
 				   (decaps(c, TAPFLOW_FANOUT_GRE) || decaps(c, TAPFLOW_FANOUT_TEB) ||
 				    decaps(c, TAPFLOW_FANOUT_ERSPAN))) {
 				__u8 g[4];
-				if (load(skb, l4, g, sizeof(g)))
+				if (l4_head(skb, &ip, g))
 					return 0;
 				/* Version 1 (PPTP) and source routing: not decoded by the analyzer. */
 				if ((g[1] & 0x07) || (g[0] & 0x40))
@@ -259,9 +316,9 @@ int tapflow_fanout(struct __sk_buff *skb)
 		__u32 ports = 0;
 		/* Ports where the analyzer's flow key has them (TCP and UDP). */
 		if (!ip.later_fragment && (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP)) {
-			__u16 p[2];
-			if (!load(skb, l4, p, sizeof(p)))
-				ports = (__u32)bpf_ntohs(p[0]) + bpf_ntohs(p[1]);
+			__u8 p[4];
+			if (!l4_head(skb, &ip, p))
+				ports = ((__u32)p[0] << 8 | p[1]) + ((__u32)p[2] << 8 | p[3]);
 		}
 		return mix(ip.addrs ^ mix(ports ^ ((__u32)ip.proto << 24)));
 	}
