@@ -37,6 +37,7 @@ fn main() {
     for f in [
         "src/mirror.bpf.c",
         "src/syscalls.bpf.c",
+        "src/trace_mmsg.bpf.h",
         "include/tapflow_xdp.h",
         "include/tapflow_trace.h",
         "include/tapflow_trace_types.h",

@@ -130,6 +130,8 @@ pub fn object() -> Option<&'static [u8]> {
 
 /// The C source and header.
 pub const PROGRAM_SOURCE: &str = include_str!("syscalls.bpf.c");
+/// Its sendmmsg / recvmmsg part (included by the program).
+pub const MMSG_SOURCE: &str = include_str!("trace_mmsg.bpf.h");
 pub const SHARED_HEADER: &str = include_str!("../include/tapflow_trace.h");
 
 #[cfg(test)]
@@ -142,7 +144,8 @@ mod tests {
 
     #[test]
     fn mmsg_bounds_match_the_program() {
-        let define_in_source = |name: &str| crate::header_define(PROGRAM_SOURCE, name);
+        let define_in_source = |name: &str| crate::header_define(MMSG_SOURCE, name);
+        assert!(PROGRAM_SOURCE.contains("#include \"trace_mmsg.bpf.h\""));
         assert_eq!(define_in_source("MMSG_LOOP_MAX"), MMSG_PER_CALL_LOOP);
         assert_eq!(define_in_source("MAX_MMSG"), MMSG_PER_CALL_UNROLLED);
         for (plain, looped) in MMSG_LOOP_EXITS {
