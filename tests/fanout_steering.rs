@@ -1,12 +1,14 @@
 //! The AF_PACKET steering program (`--fanout ebpf`, PACKET_FANOUT_EBPF) run by the kernel
 //! (BPF_PROG_TEST_RUN) on every frame of generated captures of each encapsulation: all frames
-//! of one analyzer flow, both directions, get one answer (so one socket), the flows get many;
+//! of one analyzer flow, both directions, get one answer (so one socket), the flows get many
+//! (MPLS-labelled ones too);
 //! tunnels the analyzer leaves encapsulated are hashed as the outer flow they then are; cut and
 //! mutated frames get an answer. Needs root (loading a BPF program); says so without.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
 
-use tapflow_analyzer::wire::{decode_link, DecodeConfig, LinkType, TunnelSet, TunnelType};
+use tapflow_analyzer::wire::{build, decode_link, DecodeConfig, LinkType, TunnelSet, TunnelType};
 use tapflow_bench::gen::{generate, Encap, GenSpec};
 use tapflow_dataplane::fanout_steering::FanoutSteering;
 
@@ -122,6 +124,44 @@ fn tunnels_left_encapsulated_are_hashed_as_their_outer_flow() {
         // ERSPAN comes from one switch; the tunnels' both directions are one outer flow.
         assert_eq!(answers.len(), 1, "{}: {answers:?}", encap.name());
     }
+}
+
+/// MPLS (a provider core's mirror): the labels are walked to the IP packet, as the analyzer
+/// does, so its flows spread and each keeps one answer.
+#[test]
+fn mpls_labelled_flows_are_hashed_by_their_ip_flow() {
+    if !is_root() {
+        eprintln!("skipped: loading a BPF program needs root (CI runs as root)");
+        return;
+    }
+    let cfg = DecodeConfig::default();
+    let mut steering = FanoutSteering::load(&cfg).expect("load");
+    let mac = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut answers: BTreeMap<FlowOf, BTreeSet<u32>> = BTreeMap::new();
+    for i in 0..48u8 {
+        let client = IpAddr::V4(Ipv4Addr::new(10, 1, 0, i));
+        let server = IpAddr::V4(Ipv4Addr::new(10, 2, 0, 1));
+        for (src, dst, sport, dport) in [
+            (client, server, 40000 + u16::from(i), 53),
+            (server, client, 53, 40000 + u16::from(i)),
+        ] {
+            let udp = build::udp(src, dst, sport, dport, b"query");
+            let ip = build::ip(src, dst, 17, 1, 64, &udp);
+            // Two labels, the second the bottom of the stack.
+            let mut payload = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
+            payload.extend_from_slice(&ip);
+            let frame = build::ethernet(mac.1, mac.0, &[], 0x8847, &payload);
+            let (v, _) = steering.steer(&frame, 1).expect("test run");
+            let key = flow_of(&frame, &cfg).expect("the analyzer decodes it");
+            answers.entry(key).or_default().insert(v);
+        }
+    }
+    assert_eq!(answers.len(), 48);
+    for (k, v) in &answers {
+        assert_eq!(v.len(), 1, "flow {k:?} got {v:?}");
+    }
+    let distinct: BTreeSet<u32> = answers.values().flatten().copied().collect();
+    assert!(distinct.len() > 40, "{distinct:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
  * headers: a mirror session's ERSPAN (one switch to one collector) or a VXLAN overlay between
  * two hosts lands on one socket whatever the flows inside. This program peels the tunnels the
  * analyzer peels (as configured: VXLAN on its ports, GENEVE, GRE, TEB, ERSPAN I/II/III,
- * IP-in-IP, up to the analyzer's layer count) and hashes the inner addresses and ports, so each
+ * IP-in-IP, up to the analyzer's layer count; VLAN tags and MPLS labels) and hashes the inner addresses and ports, so each
  * analyzer flow stays whole on one worker and the flows spread over all of them.
  *
  * Runs on every frame before it is queued: bounded parsing with bpf_skb_load_bytes_relative
@@ -29,6 +29,8 @@ struct {
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_TEB 0x6558
+#define ETH_P_MPLS_UC 0x8847
+#define ETH_P_MPLS_MC 0x8848
 #define ETH_P_ERSPAN_I_II 0x88BE
 #define ETH_P_ERSPAN_III 0x22EB
 #define IPPROTO_IPIP 4
@@ -37,6 +39,8 @@ struct {
 #define IPPROTO_IPV6 41
 #define IPPROTO_GRE 47
 
+/* Most MPLS labels (the analyzer's bound). */
+#define MAX_MPLS_LABELS 8
 /* Most IPv6 extension headers walked before the transport header. */
 #define MAX_V6_EXT 4
 
@@ -223,6 +227,31 @@ int tapflow_fanout(struct __sk_buff *skb)
 				goto parsed;
 			}
 			type = (b[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
+		}
+		if (type == ETH_P_MPLS_UC || type == ETH_P_MPLS_MC) {
+			/* Labels down to the bottom of the stack, then IP by its version (the
+			 * analyzer's rule; a pseudowire is not decoded). */
+			int bottom = 0;
+#pragma unroll
+			for (int i = 0; i < MAX_MPLS_LABELS; i++) {
+				__u8 label[4];
+				if (load(skb, off, label, sizeof(label)))
+					return 0;
+				off += 4;
+				if (label[2] & 0x01) {
+					bottom = 1;
+					break;
+				}
+			}
+			__u8 first;
+			if (!bottom || load(skb, off, &first, 1))
+				return 0;
+			if ((first >> 4) == 4)
+				type = ETH_P_IP;
+			else if ((first >> 4) == 6)
+				type = ETH_P_IPV6;
+			else
+				return 0;
 		}
 		if (type == ETH_P_IP) {
 			if (ipv4(skb, off, &ip))
