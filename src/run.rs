@@ -244,6 +244,11 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             eprintln!("tapflow: config: {w}");
         }
         eprintln!("tapflow: {}", crate::huge_pages_note());
+        if a.fanout.is_some() && matches!(a.engine, EngineArg::AfXdp | EngineArg::Dpdk) {
+            eprintln!(
+                "tapflow: --fanout applies to AF_PACKET sockets; AF_XDP and DPDK queues follow the NIC's RSS (--mode pipeline steers by the inner flow)"
+            );
+        }
     }
     if let Some(c) = &a.ipfix {
         cfg.ipfix.collector = Some(c.clone());
