@@ -164,6 +164,45 @@ fn mpls_labelled_flows_are_hashed_by_their_ip_flow() {
     assert!(distinct.len() > 40, "{distinct:?}");
 }
 
+/// IPv6 fragments after the first: what follows their fragment header is payload, whatever it
+/// looks like, so all of a flow's later fragments get one answer.
+#[test]
+fn later_ipv6_fragments_of_a_flow_get_one_answer() {
+    if !is_root() {
+        eprintln!("skipped: loading a BPF program needs root (CI runs as root)");
+        return;
+    }
+    let cfg = DecodeConfig::default();
+    let mut steering = FanoutSteering::load(&cfg).expect("load");
+    let mut answers: BTreeMap<FlowOf, BTreeSet<u32>> = BTreeMap::new();
+    for n in 0..32u8 {
+        // The first fragment carried destination options, so each later one's fragment header
+        // names them next; its own bytes are payload that may look like anything.
+        let mut payload = vec![[17u8, 6, 60, 43][usize::from(n % 4)], n, n, n];
+        payload.extend(std::iter::repeat_n(n, 20));
+        let mut frag = vec![60, 0];
+        frag.extend_from_slice(&((1u16 + u16::from(n)) << 3).to_be_bytes());
+        frag.extend_from_slice(&7u32.to_be_bytes());
+        frag.extend_from_slice(&payload);
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&(frag.len() as u16).to_be_bytes());
+        ip.extend_from_slice(&[44, 64]);
+        let (a, b) = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        );
+        ip.extend_from_slice(&a);
+        ip.extend_from_slice(&b);
+        ip.extend_from_slice(&frag);
+        let frame = build::ethernet([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], &[], 0x86DD, &ip);
+        let (v, _) = steering.steer(&frame, 1).expect("test run");
+        let key = flow_of(&frame, &cfg).expect("the analyzer decodes it");
+        answers.entry(key).or_default().insert(v);
+    }
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert!(answers.values().all(|v| v.len() == 1), "{answers:?}");
+}
+
 #[test]
 fn cut_and_mutated_frames_get_an_answer() {
     if !is_root() {

@@ -41,8 +41,8 @@ struct {
 
 /* Most MPLS labels (the analyzer's bound). */
 #define MAX_MPLS_LABELS 8
-/* Most IPv6 extension headers walked before the transport header. */
-#define MAX_V6_EXT 4
+/* Most IPv6 extension headers walked before the transport header (the analyzer's bound). */
+#define MAX_V6_EXT 8
 
 static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
 {
@@ -136,7 +136,8 @@ static __always_inline int ipv6(struct __sk_buff *skb, __u32 off, struct ip_laye
 #pragma unroll
 	for (int i = 0; i < MAX_V6_EXT; i++) {
 		__u8 e[4];
-		if (nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51)
+		/* Hop-by-hop, routing, destination options, mobility, fragment, AH. */
+		if (nh != 0 && nh != 43 && nh != 60 && nh != 135 && nh != 44 && nh != 51)
 			break;
 		if (load(skb, off, e, sizeof(e)))
 			return -1;
@@ -149,6 +150,9 @@ static __always_inline int ipv6(struct __sk_buff *skb, __u32 off, struct ip_laye
 			off += ((__u32)e[1] + 1) * 8;
 		}
 		nh = e[0];
+		/* What follows a later fragment's header is payload, not headers. */
+		if (l->later_fragment)
+			break;
 	}
 	l->proto = nh;
 	l->l4off = off;
