@@ -239,31 +239,3 @@ fn cut_and_mutated_frames_get_an_answer() {
         }
     }
 }
-
-/// The program's cost per frame as the kernel measures it (BPF_PROG_TEST_RUN, 200,000 runs,
-/// median of 25): docs/perf.md. Not a check; run by hand:
-/// `cargo test --release --test fanout_steering -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn report_steering_cost_per_frame() {
-    let cfg = DecodeConfig::default();
-    let mut steering = FanoutSteering::load(&cfg).expect("load");
-    for encap in [
-        Encap::None,
-        Encap::Vlan,
-        Encap::Ipv6,
-        Encap::Vxlan,
-        Encap::Geneve,
-        Encap::ErspanIII,
-    ] {
-        let pcap = capture(encap);
-        let mut ns: Vec<u128> = Vec::new();
-        for f in frames(&pcap).iter().take(5) {
-            for _ in 0..5 {
-                ns.push(steering.steer(f, 200_000).expect("run").1.as_nanos());
-            }
-        }
-        ns.sort_unstable();
-        eprintln!("{:<10} {:>5} ns a frame", encap.name(), ns[ns.len() / 2]);
-    }
-}
