@@ -220,9 +220,7 @@ int tapflow_fanout(struct __sk_buff *skb)
 				type = bpf_ntohs(type);
 				off += 4;
 			}
-		} else {
-			if (load(skb, off, b, 24))
-				return 0;
+		} else if (load(skb, off, b, 24) == 0) {
 			if (b[0] == 0x45) {
 				if (ipv4_fields(b, off, &ip))
 					return 0;
@@ -231,6 +229,12 @@ int tapflow_fanout(struct __sk_buff *skb)
 				goto parsed;
 			}
 			type = (b[0] >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
+		} else {
+			/* An inner packet shorter than 24 bytes (an IP header and little else). */
+			__u8 first;
+			if (load(skb, off, &first, 1))
+				return 0;
+			type = (first >> 4) == 6 ? ETH_P_IPV6 : ETH_P_IP;
 		}
 		if (type == ETH_P_MPLS_UC || type == ETH_P_MPLS_MC) {
 			/* Labels down to the bottom of the stack, then IP by its version (the
