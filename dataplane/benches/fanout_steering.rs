@@ -35,37 +35,23 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
     );
-    let outer = |proto: u8, payload: &[u8]| {
-        build::ethernet_ip(
-            MAC.1,
-            MAC.0,
-            &[],
-            &build::ip(hv1, hv2, proto, 0, 64, payload),
-        )
+    let gre = |payload: &[u8]| {
+        build::ethernet_ip(MAC.1, MAC.0, &[], &build::ip(hv1, hv2, 47, 0, 64, payload))
     };
     vec![
         ("ipv4", inner.clone()),
         ("vlan", udp_frame(a, b, &[(0x8100, 10)])),
         ("ipv6", udp_frame(a6, b6, &[])),
-        (
-            "vxlan",
-            outer(
-                17,
-                &build::udp(hv1, hv2, 49152, 4789, &build::vxlan(7, &inner)),
-            ),
-        ),
+        ("vxlan", build::vxlan_frame(hv1, hv2, 7, &inner)),
         (
             "erspan3",
-            outer(
-                47,
-                &build::gre(
-                    0x22EB,
-                    false,
-                    None,
-                    Some(1),
-                    &build::erspan3(11, 0, true, &inner),
-                ),
-            ),
+            gre(&build::gre(
+                0x22EB,
+                false,
+                None,
+                Some(1),
+                &build::erspan3(11, 0, true, &inner),
+            )),
         ),
     ]
 }

@@ -59,9 +59,7 @@ impl FanoutSteering {
                 MapFlags::ANY,
             )
             .map_err(|e| format!("configure: {e}"))?;
-        let s = FanoutSteering { obj };
-        s.fd()?;
-        Ok(s)
+        Ok(FanoutSteering { obj })
     }
 
     /// What the program answers for `frame` (an Ethernet frame), run once by the kernel
