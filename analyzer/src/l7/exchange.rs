@@ -304,7 +304,7 @@ impl<'a> Exchange<'a> {
         self.messages += 1;
         let base = self.row_base();
         let row = &mut *self.scratch;
-        *row = L7FlowLog::default();
+        row.reset();
         fill_base(row, &base);
         row.row_type = row_type;
         if row_type == TYPE_SESSION {
@@ -408,7 +408,7 @@ impl<'a> Exchange<'a> {
                 self.counters.unmatched_responses += 1;
                 let base = self.row_base();
                 let row = &mut *self.scratch;
-                *row = L7FlowLog::default();
+                row.reset();
                 fill_base(row, &base);
                 row.row_type = TYPE_RESPONSE;
                 row.start_time = now_us;

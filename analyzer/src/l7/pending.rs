@@ -135,7 +135,7 @@ impl PendingPool {
         let i = self.index(seq);
         let row = match self.free_rows.pop() {
             Some(r) => {
-                self.rows[r as usize] = L7FlowLog::default();
+                self.rows[r as usize].reset();
                 r
             }
             None => {

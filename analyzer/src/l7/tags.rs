@@ -17,32 +17,49 @@ use crate::record::L7FlowLog;
 /// (pairs separated by `,` or `;`, `:` or `=` between key and value, quotes removed). Only the
 /// comments within `sql` (what was captured of it) are read.
 pub fn sql_comment_value<'a>(sql: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let mut rest = sql;
-    while let Some(start) = rest.windows(2).position(|w| w == b"/*") {
-        let body = &rest[start + 2..];
-        let end = body
-            .windows(2)
-            .position(|w| w == b"*/")
-            .unwrap_or(body.len());
-        for pair in body[..end].split(|c| *c == b',' || *c == b';') {
-            let Some(sep) = pair.iter().position(|c| *c == b':' || *c == b'=') else {
-                continue;
-            };
-            let key = pair[..sep].trim_ascii();
-            let value = pair[sep + 1..].trim_ascii();
-            let value = value
-                .strip_prefix(b"'")
-                .and_then(|v| v.strip_suffix(b"'"))
-                .unwrap_or(value);
-            if std::str::from_utf8(key).is_ok_and(|k| same_header_name(k, name))
-                && !value.is_empty()
-            {
-                return Some(value);
-            }
-        }
-        rest = &body[end.min(body.len())..];
+    SqlComments::of(sql).value(name)
+}
+
+/// The comments of one SQL statement, found once for every name looked up in them (most
+/// statements have none: one vectorized search, not one scan per tracing header name).
+#[derive(Debug, Clone, Copy)]
+pub struct SqlComments<'a> {
+    /// From the first `/*` on; empty when there is none.
+    from_first: &'a [u8],
+}
+
+impl<'a> SqlComments<'a> {
+    pub fn of(sql: &'a [u8]) -> Self {
+        let from_first = memchr::memmem::find(sql, b"/*").map_or(&[][..], |at| &sql[at..]);
+        SqlComments { from_first }
     }
-    None
+
+    /// [`sql_comment_value`] of `name`.
+    pub fn value(&self, name: &str) -> Option<&'a [u8]> {
+        let mut rest = self.from_first;
+        while let Some(start) = memchr::memmem::find(rest, b"/*") {
+            let body = &rest[start + 2..];
+            let end = memchr::memmem::find(body, b"*/").unwrap_or(body.len());
+            for pair in body[..end].split(|c| *c == b',' || *c == b';') {
+                let Some(sep) = pair.iter().position(|c| *c == b':' || *c == b'=') else {
+                    continue;
+                };
+                let key = pair[..sep].trim_ascii();
+                let value = pair[sep + 1..].trim_ascii();
+                let value = value
+                    .strip_prefix(b"'")
+                    .and_then(|v| v.strip_suffix(b"'"))
+                    .unwrap_or(value);
+                if std::str::from_utf8(key).is_ok_and(|k| same_header_name(k, name))
+                    && !value.is_empty()
+                {
+                    return Some(value);
+                }
+            }
+            rest = &body[end..];
+        }
+        None
+    }
 }
 
 /// The `n`th `sep`-separated field of `v`.
@@ -237,6 +254,35 @@ fn present<'a, 'n, 'f, F: Fn(&str) -> Option<&'a [u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_comments_are_read_wherever_they_are() {
+        let v = |sql: &str, name: &str| sql_comment_value(sql.as_bytes(), name).map(<[u8]>::to_vec);
+        assert_eq!(v("SELECT 1", "traceparent"), None);
+        assert_eq!(v("SELECT '*/' FROM t", "traceparent"), None);
+        assert_eq!(
+            v(
+                "SELECT 1 /* a=b */ /*traceparent='00-t-s-01'*/",
+                "TraceParent"
+            ),
+            Some(b"00-t-s-01".to_vec())
+        );
+        assert_eq!(
+            v("/* sw8: x; traceparent : y */ SELECT 1", "traceparent"),
+            Some(b"y".to_vec())
+        );
+        // Cut off in its comment: the rest of what was captured is the comment.
+        assert_eq!(
+            v("SELECT 1 /* traceparent=abc", "traceparent"),
+            Some(b"abc".to_vec())
+        );
+        assert_eq!(v("SELECT 1 /* traceparent= */", "traceparent"), None);
+        assert_eq!(v("SELECT 1 /*", "traceparent"), None);
+        let c = SqlComments::of(b"UPDATE t SET a=1 /* b3=1-2, sw8=3 */");
+        assert_eq!(c.value("b3"), Some(&b"1-2"[..]));
+        assert_eq!(c.value("sw8"), Some(&b"3"[..]));
+        assert_eq!(SqlComments::of(b"UPDATE t SET a=1").value("a"), None);
+    }
 
     fn run(headers: &[(&str, &str)], is_request: bool) -> L7FlowLog {
         let mut row = L7FlowLog::default();

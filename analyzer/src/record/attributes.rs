@@ -33,6 +33,12 @@ impl Attributes {
         self.packed.is_empty()
     }
 
+    /// Empties it without touching its bytes (what [`Attributes::EMPTY`] compares equal to).
+    pub fn clear(&mut self) {
+        self.packed.clear();
+        self.cut = false;
+    }
+
     /// A value was cut or an entry left out.
     pub fn is_truncated(&self) -> bool {
         self.cut

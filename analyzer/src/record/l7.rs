@@ -200,3 +200,171 @@ impl Default for L7FlowLog {
         }
     }
 }
+
+impl L7FlowLog {
+    /// Makes the row equal to [`L7FlowLog::default`] in place without rewriting its string
+    /// buffers (their lengths go to 0): a pooled row is reused for each request, and zeroing its
+    /// 2 KiB of buffers a request was 5 % of the instructions on a capture of real L7 traffic.
+    /// Every field is named, so a new one cannot be forgotten here.
+    pub fn reset(&mut self) {
+        let L7FlowLog {
+            flow_id,
+            agent_id,
+            start_time,
+            end_time,
+            row_type,
+            lone_from_client,
+            signal_source,
+            capture_network_type,
+            tap_port,
+            tap_side,
+            observation_point,
+            peers,
+            l7_protocol,
+            l7_protocol_str,
+            version,
+            request_type,
+            request_domain,
+            request_resource,
+            request_id,
+            endpoint,
+            response_code,
+            response_status,
+            response_exception,
+            response_result,
+            trace_id,
+            trace_id_2,
+            span_id,
+            parent_span_id,
+            x_request_id_0,
+            x_request_id_1,
+            http_proxy_client,
+            http_user_agent,
+            http_referer,
+            request_length,
+            response_length,
+            response_duration,
+            sql_affected_rows,
+            is_tls,
+            headers_partial,
+            req_tcp_seq,
+            resp_tcp_seq,
+            captured_request_byte,
+            captured_response_byte,
+            attributes,
+            syscall,
+        } = self;
+        (*flow_id, *agent_id, *start_time, *end_time) = (0, 0, 0, 0);
+        (*row_type, *lone_from_client) = (TYPE_REQUEST, None);
+        (*signal_source, *capture_network_type, *tap_port, *tap_side) = (0, 0, 0, 0);
+        *observation_point = "";
+        *peers = FlowPeers::default();
+        (*l7_protocol, *l7_protocol_str) = (0, "");
+        version.clear();
+        request_type.clear();
+        request_domain.clear();
+        request_resource.clear();
+        *request_id = None;
+        endpoint.clear();
+        (*response_code, *response_status) = (None, 5);
+        response_exception.clear();
+        response_result.clear();
+        trace_id.clear();
+        trace_id_2.clear();
+        span_id.clear();
+        parent_span_id.clear();
+        x_request_id_0.clear();
+        x_request_id_1.clear();
+        http_proxy_client.clear();
+        http_user_agent.clear();
+        http_referer.clear();
+        (*request_length, *response_length, *response_duration) = (-1, -1, 0);
+        *sql_affected_rows = None;
+        (*is_tls, *headers_partial) = (false, false);
+        (*req_tcp_seq, *resp_tcp_seq) = (0, 0);
+        (*captured_request_byte, *captured_response_byte) = (0, 0);
+        attributes.clear();
+        *syscall = SyscallFields::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field away from its default, the strings long.
+    fn busy_row() -> L7FlowLog {
+        let long = [b'x'; 300];
+        let mut r = L7FlowLog {
+            flow_id: 7,
+            agent_id: 3,
+            start_time: 11,
+            end_time: 12,
+            row_type: TYPE_SESSION,
+            lone_from_client: Some(true),
+            signal_source: SIGNAL_SOURCE_EBPF,
+            capture_network_type: 3,
+            tap_port: 9,
+            tap_side: 1,
+            observation_point: "c",
+            l7_protocol: 20,
+            l7_protocol_str: "HTTP",
+            request_id: Some(5),
+            response_code: Some(500),
+            response_status: 3,
+            request_length: 10,
+            response_length: 20,
+            response_duration: 30,
+            sql_affected_rows: Some(4),
+            is_tls: true,
+            headers_partial: true,
+            req_tcp_seq: 1,
+            resp_tcp_seq: 2,
+            captured_request_byte: 3,
+            captured_response_byte: 4,
+            ..L7FlowLog::default()
+        };
+        r.peers.ip_0 = [10, 0, 0, 1].into();
+        r.peers.server_port = 80;
+        for s in [
+            &mut r.request_domain as &mut dyn std::fmt::Write,
+            &mut r.request_resource,
+            &mut r.version,
+            &mut r.request_type,
+            &mut r.endpoint,
+            &mut r.response_exception,
+            &mut r.response_result,
+            &mut r.trace_id,
+            &mut r.trace_id_2,
+            &mut r.span_id,
+            &mut r.parent_span_id,
+            &mut r.x_request_id_0,
+            &mut r.x_request_id_1,
+            &mut r.http_proxy_client,
+            &mut r.http_user_agent,
+            &mut r.http_referer,
+        ] {
+            s.write_str(std::str::from_utf8(&long).unwrap()).unwrap();
+        }
+        r.attributes.push(b"name", &long);
+        r.syscall.process_id_0 = 42;
+        r.syscall.process_kname_0 = InlineBytes::from_slice(b"curl");
+        r
+    }
+
+    #[test]
+    fn a_reset_row_is_a_default_row() {
+        let mut r = busy_row();
+        assert_ne!(r, L7FlowLog::default());
+        r.reset();
+        assert_eq!(r, L7FlowLog::default());
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            serde_json::to_string(&L7FlowLog::default()).unwrap()
+        );
+        // Strings written after the reset hold only what was written then.
+        r.request_domain.push_lossy(b"example.org");
+        assert_eq!(r.request_domain.as_bytes(), b"example.org");
+        assert!(!r.request_domain.is_truncated());
+    }
+}

@@ -1,6 +1,7 @@
 //! HTTP/2 (RFC 9113) and gRPC over it: frames, HPACK header blocks, streams paired by id.
 
 pub mod frame;
+mod headers;
 pub mod hpack;
 pub mod huffman;
 pub mod response;

@@ -5,7 +5,7 @@
 use super::super::exchange::{Exchange, Pairing};
 use super::super::protocol::L7Protocol;
 use super::super::{tags, ResponseStatus};
-use super::session::Headers;
+use super::headers::Headers;
 
 pub(super) fn grpc_status_of(code: u32) -> ResponseStatus {
     match code {

@@ -23,7 +23,6 @@
 //! from what later blocks insert.
 
 use super::super::exchange::{Exchange, Pairing, RequestId};
-use super::super::inline::InlineBytes;
 use super::super::parser::{Descriptor, Hold, L7Parser, Segment, Transport};
 use super::super::protocol::L7Protocol;
 use super::super::{http1, tags, Probe, ResponseStatus};
@@ -31,7 +30,8 @@ use super::frame::{
     block_fragment, FrameHeader, FLAG_END_HEADERS, FLAG_END_STREAM, HEADER_LEN, PREFACE,
     TYPE_CONTINUATION, TYPE_DATA, TYPE_HEADERS, TYPE_PUSH_PROMISE, TYPE_RST_STREAM,
 };
-use super::hpack::{Decoder, Field};
+use super::headers::Headers;
+use super::hpack::Decoder;
 use super::response::{emit, emit_with_message, json_message};
 use crate::record::L7FlowLog;
 
@@ -39,8 +39,6 @@ use crate::record::L7FlowLog;
 const MAX_STREAMS: usize = 16;
 /// Largest header block assembled from HEADERS + CONTINUATION frames.
 const BLOCK_MAX: usize = 4096;
-/// Header fields kept per block (pseudo-headers come first, so they are always kept).
-const MAX_FIELDS: usize = 24;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Stream {
@@ -186,49 +184,6 @@ impl Default for Http2Session {
             triple_seen: false,
             resync: [false; 2],
         }
-    }
-}
-
-/// The fields of one decoded header block, bounded.
-pub(super) struct Headers {
-    n: usize,
-    names: [InlineBytes<48>; MAX_FIELDS],
-    values: [InlineBytes<256>; MAX_FIELDS],
-}
-
-impl Headers {
-    fn new() -> Self {
-        Headers {
-            n: 0,
-            names: [InlineBytes::EMPTY; MAX_FIELDS],
-            values: [InlineBytes::EMPTY; MAX_FIELDS],
-        }
-    }
-
-    fn push(&mut self, f: Field<'_>) {
-        if self.n < MAX_FIELDS {
-            self.names[self.n] = InlineBytes::from_slice(f.name);
-            self.values[self.n] = InlineBytes::from_slice(f.value);
-            self.n += 1;
-        }
-    }
-
-    pub(super) fn get(&self, name: &str) -> Option<&[u8]> {
-        (0..self.n)
-            .find(|&i| {
-                std::str::from_utf8(self.names[i].as_bytes())
-                    .is_ok_and(|n| http1::same_header_name(n, name))
-            })
-            .map(|i| self.values[i].as_bytes())
-    }
-
-    fn status(&self) -> Option<u16> {
-        std::str::from_utf8(self.get(":status")?).ok()?.parse().ok()
-    }
-
-    fn is_grpc(&self) -> bool {
-        self.get("content-type")
-            .is_some_and(|c| c.starts_with(b"application/grpc"))
     }
 }
 

@@ -25,7 +25,7 @@ use super::super::exchange::{Exchange, Pairing};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sql::{looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
-use super::super::tags::{extract, sql_comment_value};
+use super::super::tags::{extract, SqlComments};
 use super::super::{Probe, ResponseStatus};
 use super::compressed::{self, command_head, inflate_head, starts_body};
 use super::wire::{
@@ -561,7 +561,8 @@ impl MysqlSession {
                                 row.endpoint.push_lossy(table_of(body).unwrap_or_default());
                             }
                             // Trace ids from SQL comments (`/* traceparent: ... */`).
-                            extract(tags, true, |n| sql_comment_value(body, n), row);
+                            let comments = SqlComments::of(body);
+                            extract(tags, true, |n| comments.value(n), row);
                         }
                         COM_INIT_DB => {
                             row.request_domain.push_lossy(body);

@@ -17,7 +17,7 @@ use super::super::exchange::{Exchange, Pairing, RequestId};
 use super::super::framing::Skip;
 use super::super::parser::{Descriptor, L7Parser, Segment, Transport};
 use super::super::sql::{is_client_error, looks_like_sql, table_of, write_sql, Dialect, SqlConfig};
-use super::super::tags::{extract, sql_comment_value};
+use super::super::tags::{extract, SqlComments};
 use super::super::{Probe, ResponseStatus};
 use super::wire::{
     error_fields, header, is_backend, is_frontend, startup_header, startup_param, tag_rows,
@@ -247,7 +247,8 @@ impl PostgresSession {
         };
         // Trace ids from SQL comments (`/* traceparent: ... */`).
         let trace = |row: &mut L7FlowLog, sql: &[u8]| {
-            extract(tags, true, |n| sql_comment_value(sql, n), row);
+            let comments = SqlComments::of(sql);
+            extract(tags, true, |n| comments.value(n), row);
         };
         match t {
             b'Q' => {
