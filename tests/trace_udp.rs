@@ -5,6 +5,10 @@
 //!   process's socket says the address its datagrams leave from, so the tracer asks the
 //!   kernel's route lookup in each process's namespace. Every query must be a row as each
 //!   process saw it, both naming the two veth addresses (not 0.0.0.0) and both processes;
+//! - the same servers asked on the namespace's secondary addresses, reading each query with its
+//!   IP_PKTINFO / IPV6_PKTINFO and answering from the address asked (as multi-homed DNS servers
+//!   do): the tracer takes the local address from those control messages, where a route lookup
+//!   would name the primary address;
 //! - one `sendmmsg` of 60 messages, read by a server with `recvmmsg`: with the kernel's
 //!   `bpf_loop` every message is a row on both sides; with the programs for kernels without it
 //!   (`TAPFLOW_TRACE_BPF_LOOP=0`) a call's first 8 are rows and the rest counted.
@@ -25,6 +29,9 @@ const HOST_IP: &str = "198.18.91.1";
 const NS_IP: &str = "198.18.91.2";
 const HOST_IP6: &str = "fd00:91::1";
 const NS_IP6: &str = "fd00:91::2";
+/// Secondary addresses of the namespace (the packet-info test).
+const NS_IP_2: &str = "198.18.91.3";
+const NS_IP6_2: &str = "fd00:91::3";
 /// DNS is inferred on its ports only (DeepFlow's `port_number_prefilters.DNS`: 53, 5353).
 const PORT: u16 = 5353;
 
@@ -37,33 +44,7 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
         return;
     }
     let dir = temp("netns");
-    let net = VethNs::with_mtu("tu", "1500");
-    let in_ns = |args: &[&str]| {
-        let mut all = vec!["ip", "netns", "exec", net.ns.as_str()];
-        all.extend_from_slice(args);
-        sh(&all);
-    };
-    let host_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.host);
-    let peer_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.peer);
-    sh(&["sysctl", "-q", "-w", &host_v6]);
-    in_ns(&["sysctl", "-q", "-w", &peer_v6]);
-    for (addr, dev, here) in [
-        (format!("{HOST_IP}/24"), &net.host, true),
-        (format!("{HOST_IP6}/64"), &net.host, true),
-        (format!("{NS_IP}/24"), &net.peer, false),
-        (format!("{NS_IP6}/64"), &net.peer, false),
-    ] {
-        // IPv6 addresses usable at once (no duplicate address detection).
-        let mut add = vec!["ip", "addr", "add", addr.as_str(), "dev", dev.as_str()];
-        if addr.contains(':') {
-            add.push("nodad");
-        }
-        if here {
-            sh(&add);
-        } else {
-            in_ns(&add);
-        }
-    }
+    let net = addressed("tu", false);
     // On 5353 a dual-stack socket bound to `::` (IPv4 peers come IPv4-mapped), on 53 an IPv4
     // one bound to 0.0.0.0 (the namespace's port 53 is free). Each waits for one query more
     // than it gets: a server that ended before the tracer read its events would leave no
@@ -80,26 +61,14 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
     let (status, rows, stats) = trace.stop();
     assert!(status.success());
     for (port, families) in [(PORT, 2), (53, 1)] {
-        let sides = by_side(&rows, port);
+        // 8 queries of each client: 4 from a connected socket, 4 from one that is not.
+        let mut want = vec![(HOST_IP.to_string(), NS_IP.to_string()); 8];
+        if families == 2 {
+            want.extend(vec![(HOST_IP6.to_string(), NS_IP6.to_string()); 8]);
+        }
+        want.sort();
         for side in ["c-p", "s-p"] {
-            let rs = sides.get(side).map(Vec::as_slice).unwrap_or_default();
-            // 8 queries of each client: 4 from a connected socket, 4 from one that is not.
-            let mut pairs: Vec<(&str, &str)> = rs
-                .iter()
-                .map(|r| {
-                    assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
-                    assert_eq!(r["type"], 2, "{r}");
-                    (s(r, "ip_0"), s(r, "ip_1"))
-                })
-                .collect();
-            pairs.sort();
-            let mut want = vec![(HOST_IP, NS_IP); 8];
-            if families == 2 {
-                want.extend(vec![(HOST_IP6, NS_IP6); 8]);
-            }
-            want.sort();
-            assert_eq!(pairs, want, "port {port}, {side}");
-            assert_processes(rs, "dns-client", "dns-server");
+            assert_eq!(ends(&rows, port, side), want, "port {port}, {side}");
         }
     }
     // The server's peer flows and the clients' unconnected sockets were looked up (a
@@ -109,6 +78,103 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
         "{stats}"
     );
     assert_eq!(stats["trace.udp_source.unknown"], 0, "{stats}");
+    drop(servers);
+    drop(net);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A veth pair to a namespace of its own, the host's end HOST_IP / HOST_IP6, the namespace's
+/// NS_IP / NS_IP6 and (`second`) NS_IP_2 / NS_IP6_2 as well (its secondary addresses: Linux
+/// routes from the primary ones).
+fn addressed(name: &str, second: bool) -> VethNs {
+    let net = VethNs::with_mtu(name, "1500");
+    let in_ns = |args: &[&str]| {
+        let mut all = vec!["ip", "netns", "exec", net.ns.as_str()];
+        all.extend_from_slice(args);
+        sh(&all);
+    };
+    let host_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.host);
+    let peer_v6 = format!("net.ipv6.conf.{}.disable_ipv6=0", net.peer);
+    sh(&["sysctl", "-q", "-w", &host_v6]);
+    in_ns(&["sysctl", "-q", "-w", &peer_v6]);
+    let mut addrs = vec![
+        (format!("{HOST_IP}/24"), &net.host, true),
+        (format!("{HOST_IP6}/64"), &net.host, true),
+        (format!("{NS_IP}/24"), &net.peer, false),
+        (format!("{NS_IP6}/64"), &net.peer, false),
+    ];
+    if second {
+        addrs.push((format!("{NS_IP_2}/24"), &net.peer, false));
+        addrs.push((format!("{NS_IP6_2}/64"), &net.peer, false));
+    }
+    for (addr, dev, here) in addrs {
+        // IPv6 addresses usable at once (no duplicate address detection).
+        let mut add = vec!["ip", "addr", "add", addr.as_str(), "dev", dev.as_str()];
+        if addr.contains(':') {
+            add.push("nodad");
+        }
+        if here {
+            sh(&add);
+        } else {
+            in_ns(&add);
+        }
+    }
+    net
+}
+
+/// The sorted (ip_0, ip_1) of one side's rows of `port`, each a DNS session of the two
+/// processes.
+fn ends(rows: &[serde_json::Value], port: u16, side: &str) -> Vec<(String, String)> {
+    let sides = by_side(rows, port);
+    let rs = sides.get(side).map(Vec::as_slice).unwrap_or_default();
+    assert_processes(rs, "dns-client", "dns-server");
+    let mut pairs: Vec<(String, String)> = rs
+        .iter()
+        .map(|r| {
+            assert_eq!(s(r, "l7_protocol_str"), "DNS", "{r}");
+            assert_eq!(r["type"], 2, "{r}");
+            (s(r, "ip_0").to_string(), s(r, "ip_1").to_string())
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn a_server_answering_from_the_address_it_was_asked_on_is_named_by_its_packet_info() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("pktinfo");
+    let net = addressed("tp", true);
+    // Queries to the namespace's secondary addresses: a route lookup there names the primary
+    // ones (NS_IP, NS_IP6), the servers' IP_PKTINFO / IPV6_PKTINFO the addresses asked.
+    let ns = ["ip", "netns", "exec", net.ns.as_str()];
+    let servers = [
+        dns_server(&ns, PORT, 17, "pktinfo6").expect("DNS server on 5353"),
+        dns_server(&ns, 53, 9, "pktinfo").expect("DNS server on 53"),
+    ];
+    let trace = Trace::start(&dir.join("out"), &[]);
+    for (port, to) in [(PORT, NS_IP_2), (PORT, NS_IP6_2), (53, NS_IP_2)] {
+        assert_eq!(dns_client(&["client", &port.to_string(), to]).len(), 8);
+    }
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    for (port, families) in [(PORT, 2), (53, 1)] {
+        let mut want = vec![(HOST_IP.to_string(), NS_IP_2.to_string()); 8];
+        if families == 2 {
+            want.extend(vec![(HOST_IP6.to_string(), NS_IP6_2.to_string()); 8]);
+        }
+        want.sort();
+        for side in ["c-p", "s-p"] {
+            assert_eq!(
+                ends(&rows, port, side),
+                want,
+                "port {port}, {side}: {stats}"
+            );
+        }
+    }
     drop(servers);
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);

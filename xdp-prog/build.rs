@@ -38,6 +38,7 @@ fn main() {
         "src/mirror.bpf.c",
         "src/syscalls.bpf.c",
         "src/trace_mmsg.bpf.h",
+        "src/trace_pktinfo.bpf.h",
         "include/tapflow_xdp.h",
         "include/tapflow_trace.h",
         "include/tapflow_trace_types.h",

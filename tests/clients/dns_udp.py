@@ -1,13 +1,16 @@
 """DNS over UDP between two Python processes on loopback, for the syscall tracer's UDP test.
 
-  dns_udp.py server PORT N [dual|any|batch]
+  dns_udp.py server PORT N [dual|any|batch|pktinfo|pktinfo6]
                              answers N queries on 127.0.0.1:PORT (dual: on a dual-stack IPv6
                              socket bound to ::, its IPv4 peers IPv4-mapped; any: on an IPv4
                              socket bound to 0.0.0.0) from one socket that
                              is not connected (recvfrom / sendto, and recvmsg / sendmsg for every
                              other query; batch: the queries read with recvmmsg, as many as
-                             have arrived a call, each answered with sendto), then exits; named
-                             dns-server
+                             have arrived a call, each answered with sendto; pktinfo: an IPv4
+                             socket on 0.0.0.0, pktinfo6 a dual-stack one on ::, reading each
+                             query with recvmsg and its IP_PKTINFO / IPV6_PKTINFO, answering
+                             with sendmsg from the address it was asked on, as multi-homed DNS
+                             servers do), then exits; named dns-server
   dns_udp.py burst PORT N     sends N queries in one sendmmsg on a connected socket, reads the
                              N answers; prints the names
   dns_udp.py client PORT [HOST]
@@ -92,12 +95,37 @@ def answer(q, n):
     return head + q[12:] + rr
 
 
+IP_PKTINFO = 8  # Linux; not in Python 3.11's socket module
+
+
+def pktinfo_answer(s, i, v6):
+    """Reads one query with its destination address and answers it from that address."""
+    q, anc, _, peer = s.recvmsg(512, socket.CMSG_SPACE(20))
+    for level, kind, data in anc:
+        if not v6 and (level, kind) == (socket.IPPROTO_IP, IP_PKTINFO):
+            _, _, dst = struct.unpack("=i4s4s", data[:12])
+            cmsg = (socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, dst, bytes(4)))
+            break
+        if v6 and (level, kind) == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO):
+            cmsg = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, data[:16] + bytes(4))
+            break
+    else:
+        raise RuntimeError("no packet info")
+    s.sendmsg([answer(q, i)], [cmsg], 0, peer)
+
+
 def server(port, n, mode):
     name_process("dns-server")
-    if mode == "dual":
+    if mode in ("dual", "pktinfo6"):
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if mode == "pktinfo6":
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         s.bind(("::", port))
+    elif mode == "pktinfo":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        s.bind(("0.0.0.0", port))
     elif mode == "any":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("0.0.0.0", port))
@@ -115,6 +143,12 @@ def server(port, n, mode):
             for q, peer in recvmmsg(s, n - i):
                 s.sendto(answer(q, i % 250), peer)
                 i += 1
+        return
+    if mode in ("pktinfo", "pktinfo6"):
+        s.settimeout(30)
+        print("ready", flush=True)
+        for i in range(n):
+            pktinfo_answer(s, i, mode == "pktinfo6")
         return
     s.settimeout(30)
     print("ready", flush=True)

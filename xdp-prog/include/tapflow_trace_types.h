@@ -60,18 +60,37 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 } __attribute__((preserve_access_index));
 
-/* User-space message headers (fixed ABI). */
+/* User-space message headers (fixed ABI): struct msghdr is 56 bytes, struct mmsghdr 64. */
 struct user_msghdr_abi {
 	void *msg_name;
 	int msg_namelen;
 	struct iovec *msg_iov;
 	__u64 msg_iovlen;
+	void *msg_control;
+	__u64 msg_controllen;
+	int msg_flags;
 };
 
 struct user_mmsghdr_abi {
 	struct user_msghdr_abi msg_hdr;
-	__u64 pad[3];
 	unsigned int msg_len;
+};
+
+_Static_assert(sizeof(struct user_msghdr_abi) == 56, "struct msghdr");
+_Static_assert(sizeof(struct user_mmsghdr_abi) == 64, "struct mmsghdr");
+
+/* A control message's header (fixed ABI); its data follows at 16. */
+struct user_cmsghdr_abi {
+	__u64 cmsg_len;
+	__s32 cmsg_level;
+	__s32 cmsg_type;
+};
+
+/* IP_PKTINFO's data: the interface, the local address (routing's), the header's destination. */
+struct user_in_pktinfo_abi {
+	__s32 ifindex;
+	__u32 spec_dst;
+	__u32 addr;
 };
 
 /* User-space socket addresses (fixed ABI): the family, the port (network order), the address

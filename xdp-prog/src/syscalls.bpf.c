@@ -444,6 +444,8 @@ static __always_inline void sockaddr_peer(struct tapflow_trace_event *e, __u64 a
 		__builtin_memcpy(e->raddr, sa.v6, 16);
 }
 
+#include "trace_pktinfo.bpf.h"
+
 static __always_inline void call_peer(struct tapflow_trace_event *e, const struct call_args *a)
 {
 	__u64 addr = a->addr;
@@ -452,6 +454,7 @@ static __always_inline void call_peer(struct tapflow_trace_event *e, const struc
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
 			return;
 		addr = (__u64)msg.msg_name;
+		pktinfo_local(e, (__u64)msg.msg_control, msg.msg_controllen);
 	}
 	sockaddr_peer(e, addr);
 }

@@ -1,5 +1,5 @@
 /* sendmmsg / recvmmsg for the syscall tracer (included by syscalls.bpf.c after the helpers it
- * uses: data_event, sockaddr_peer, copy_iovecs, send_data, count_n). */
+ * uses: data_event, sockaddr_peer, pktinfo_local, copy_iovecs, send_data, count_n). */
 #ifndef TAPFLOW_TRACE_MMSG_H
 #define TAPFLOW_TRACE_MMSG_H
 
@@ -21,8 +21,10 @@ static __always_inline int mmsg_event(__u64 id, int fd, struct sock *sk, __u8 di
 		data_event(id, fd, sk, TAPFLOW_TRACE_SRC_SYSCALL, direction, mh.msg_len);
 	if (!e)
 		return 0;
-	if (e->proto == IPPROTO_UDP && e->rport == 0)
+	if (e->proto == IPPROTO_UDP && e->rport == 0) {
 		sockaddr_peer(e, (__u64)mh.msg_hdr.msg_name);
+		pktinfo_local(e, (__u64)mh.msg_hdr.msg_control, mh.msg_hdr.msg_controllen);
+	}
 	copy_iovecs(e, (__u64)mh.msg_hdr.msg_iov, mh.msg_hdr.msg_iovlen, mh.msg_len, cap);
 	send_data(e, TAPFLOW_TRACE_CNT_DATA);
 	return 1;
