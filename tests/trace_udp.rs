@@ -161,6 +161,9 @@ fn a_server_answering_from_the_address_it_was_asked_on_is_named_by_its_packet_in
     }
     let (status, rows, stats) = trace.stop();
     assert!(status.success());
+    // Each of the 24 queries and answers, read and sent with packet info.
+    let pktinfo = stats["trace.bpf.pktinfo_local"].as_u64().unwrap_or(0);
+    assert!(pktinfo >= 48, "{stats}");
     for (port, families) in [(PORT, 2), (53, 1)] {
         let mut want = vec![(HOST_IP.to_string(), NS_IP_2.to_string()); 8];
         if families == 2 {

@@ -32,7 +32,8 @@
 #define TAPFLOW_TRACE_CNT_ARGS_FULL 6
 #define TAPFLOW_TRACE_CNT_UNRESOLVED 7
 #define TAPFLOW_TRACE_CNT_MMSG_UNSENT 8
-#define TAPFLOW_TRACE_CNT_MAX 9
+#define TAPFLOW_TRACE_CNT_PKTINFO 9
+#define TAPFLOW_TRACE_CNT_MAX 10
 
 /* Entries of the per-thread tables (pending syscall arguments, OpenSSL calls, trace ids). */
 #define TAPFLOW_TRACE_MAX_THREADS 16384

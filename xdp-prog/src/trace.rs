@@ -38,7 +38,9 @@ pub mod counter {
     pub const ARGS_FULL: u32 = 6;
     pub const UNRESOLVED: u32 = 7;
     pub const MMSG_UNSENT: u32 = 8;
-    pub const MAX: u32 = 9;
+    /// Datagrams whose local address came from IP_PKTINFO / IPV6_PKTINFO.
+    pub const PKTINFO: u32 = 9;
+    pub const MAX: u32 = 10;
     /// Names for stats.json, by slot.
     pub const NAMES: [&str; MAX as usize] = [
         "data_events",
@@ -50,6 +52,7 @@ pub mod counter {
         "pending_table_full",
         "socket_unresolved_in_bpf",
         "mmsg_unsent",
+        "pktinfo_local",
     ];
 }
 
@@ -188,6 +191,7 @@ mod tests {
             define("TAPFLOW_TRACE_CNT_MMSG_UNSENT"),
             counter::MMSG_UNSENT
         );
+        assert_eq!(define("TAPFLOW_TRACE_CNT_PKTINFO"), counter::PKTINFO);
         assert_eq!(define("TAPFLOW_TRACE_CNT_MAX"), counter::MAX);
         assert_eq!(define("TAPFLOW_TRACE_MAX_THREADS"), MAX_THREADS);
         assert_eq!(define("TAPFLOW_TRACE_MAX_SOCKETS"), MAX_SOCKETS);

@@ -1,5 +1,5 @@
 /* IP_PKTINFO / IPV6_PKTINFO for the syscall tracer (included by syscalls.bpf.c; uses the event
- * and the user-space ABI structs of tapflow_trace_types.h). */
+ * and the user-space ABI structs of tapflow_trace_types.h, and count). */
 #ifndef TAPFLOW_TRACE_PKTINFO_H
 #define TAPFLOW_TRACE_PKTINFO_H
 
@@ -45,6 +45,7 @@ static __always_inline void pktinfo_local(struct tapflow_trace_event *e, __u64 c
 			__u32 a = e->direction == TAPFLOW_TRACE_INGRESS ? pi.addr : pi.spec_dst;
 			if (!a)
 				return;
+			count(TAPFLOW_TRACE_CNT_PKTINFO);
 			if (e->family == AF_INET) {
 				__builtin_memcpy(e->laddr, &a, 4);
 			} else {
@@ -61,8 +62,10 @@ static __always_inline void pktinfo_local(struct tapflow_trace_event *e, __u64 c
 			__u64 a6[2] = {};
 			if (bpf_probe_read_user(a6, sizeof(a6), data))
 				return;
-			if (a6[0] | a6[1])
+			if (a6[0] | a6[1]) {
+				count(TAPFLOW_TRACE_CNT_PKTINFO);
 				__builtin_memcpy(e->laddr, a6, 16);
+			}
 			return;
 		}
 		off += (c.cmsg_len + 7) & ~7ULL;
