@@ -43,34 +43,9 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
     if !can_trace() {
         return;
     }
-    let dir = temp("netns");
-    let net = addressed("tu", false);
     // On 5353 a dual-stack socket bound to `::` (IPv4 peers come IPv4-mapped), on 53 an IPv4
-    // one bound to 0.0.0.0 (the namespace's port 53 is free). Each waits for one query more
-    // than it gets: a server that ended before the tracer read its events would leave no
-    // process in the namespace to ask the route of.
-    let ns = ["ip", "netns", "exec", net.ns.as_str()];
-    let servers = [
-        dns_server(&ns, PORT, 17, "dual").expect("DNS server on 5353"),
-        dns_server(&ns, 53, 9, "any").expect("DNS server on 53"),
-    ];
-    let trace = Trace::start(&dir.join("out"), &[]);
-    for (port, to) in [(PORT, NS_IP), (PORT, NS_IP6), (53, NS_IP)] {
-        assert_eq!(dns_client(&["client", &port.to_string(), to]).len(), 8);
-    }
-    let (status, rows, stats) = trace.stop();
-    assert!(status.success());
-    for (port, families) in [(PORT, 2), (53, 1)] {
-        // 8 queries of each client: 4 from a connected socket, 4 from one that is not.
-        let mut want = vec![(HOST_IP.to_string(), NS_IP.to_string()); 8];
-        if families == 2 {
-            want.extend(vec![(HOST_IP6.to_string(), NS_IP6.to_string()); 8]);
-        }
-        want.sort();
-        for side in ["c-p", "s-p"] {
-            assert_eq!(ends(&rows, port, side), want, "port {port}, {side}");
-        }
-    }
+    // one bound to 0.0.0.0 (the namespace's port 53 is free).
+    let stats = dns_in_namespace("tu", false, ["dual", "any"], (NS_IP, NS_IP6));
     // The server's peer flows and the clients' unconnected sockets were looked up (a
     // connected socket has its address from the kernel).
     assert!(
@@ -78,9 +53,6 @@ fn a_udp_server_bound_to_any_address_in_a_namespace_is_named_by_its_route() {
         "{stats}"
     );
     assert_eq!(stats["trace.udp_source.unknown"], 0, "{stats}");
-    drop(servers);
-    drop(net);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A veth pair to a namespace of its own, the host's end HOST_IP / HOST_IP6, the namespace's
@@ -146,41 +118,55 @@ fn a_server_answering_from_the_address_it_was_asked_on_is_named_by_its_packet_in
     if !can_trace() {
         return;
     }
-    let dir = temp("pktinfo");
-    let net = addressed("tp", true);
     // Queries to the namespace's secondary addresses: a route lookup there names the primary
     // ones (NS_IP, NS_IP6), the servers' IP_PKTINFO / IPV6_PKTINFO the addresses asked.
+    let stats = dns_in_namespace("tp", true, ["pktinfo6", "pktinfo"], (NS_IP_2, NS_IP6_2));
+    // Each of the 24 queries and answers, read and sent with packet info.
+    let pktinfo = stats["trace.bpf.pktinfo_local"].as_u64().unwrap_or(0);
+    assert!(pktinfo >= 48, "{stats}");
+}
+
+/// DNS servers in a namespace of their own ([`addressed`]), in `modes` (dns_udp.py's) on 5353
+/// and 53, asked by clients in the host's namespace on `to` (IPv4 and IPv6 on 5353, IPv4 on
+/// 53), traced: each client's 8 queries (4 from a connected socket, 4 from one that is not) are
+/// rows on both sides naming HOST_IP / HOST_IP6 and the address asked, and both processes.
+/// Returns stats.json.
+fn dns_in_namespace(
+    name: &str,
+    second: bool,
+    modes: [&str; 2],
+    (to, to6): (&str, &str),
+) -> serde_json::Value {
+    let dir = temp(name);
+    let net = addressed(name, second);
+    // Each server waits for one query more than it gets: a server that ended before the tracer
+    // read its events would leave no process in the namespace to ask the route of.
     let ns = ["ip", "netns", "exec", net.ns.as_str()];
     let servers = [
-        dns_server(&ns, PORT, 17, "pktinfo6").expect("DNS server on 5353"),
-        dns_server(&ns, 53, 9, "pktinfo").expect("DNS server on 53"),
+        dns_server(&ns, PORT, 17, modes[0]).expect("DNS server on 5353"),
+        dns_server(&ns, 53, 9, modes[1]).expect("DNS server on 53"),
     ];
     let trace = Trace::start(&dir.join("out"), &[]);
-    for (port, to) in [(PORT, NS_IP_2), (PORT, NS_IP6_2), (53, NS_IP_2)] {
+    for (port, to) in [(PORT, to), (PORT, to6), (53, to)] {
         assert_eq!(dns_client(&["client", &port.to_string(), to]).len(), 8);
     }
     let (status, rows, stats) = trace.stop();
     assert!(status.success());
-    // Each of the 24 queries and answers, read and sent with packet info.
-    let pktinfo = stats["trace.bpf.pktinfo_local"].as_u64().unwrap_or(0);
-    assert!(pktinfo >= 48, "{stats}");
     for (port, families) in [(PORT, 2), (53, 1)] {
-        let mut want = vec![(HOST_IP.to_string(), NS_IP_2.to_string()); 8];
+        let mut want = vec![(HOST_IP.to_string(), to.to_string()); 8];
         if families == 2 {
-            want.extend(vec![(HOST_IP6.to_string(), NS_IP6_2.to_string()); 8]);
+            want.extend(vec![(HOST_IP6.to_string(), to6.to_string()); 8]);
         }
         want.sort();
         for side in ["c-p", "s-p"] {
-            assert_eq!(
-                ends(&rows, port, side),
-                want,
-                "port {port}, {side}: {stats}"
-            );
+            let got = ends(&rows, port, side);
+            assert_eq!(got, want, "port {port}, {side}: {stats}");
         }
     }
     drop(servers);
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);
+    stats
 }
 
 /// Queries of the burst test: more than the 8 messages a call the tracer sends without the
