@@ -12,16 +12,12 @@ use super::http1::same_header_name;
 use super::inline::InlineBytes;
 use crate::record::L7FlowLog;
 
-/// The value of `name` in the SQL comments of `sql`, as DeepFlow reads trace ids from them:
+/// The comments of one SQL statement, where DeepFlow reads trace ids from:
 /// `/* traceparent: 00-...-01 */` or sqlcommenter's `/*traceparent='00-...-01',tracestate='..'*/`
 /// (pairs separated by `,` or `;`, `:` or `=` between key and value, quotes removed). Only the
-/// comments within `sql` (what was captured of it) are read.
-pub fn sql_comment_value<'a>(sql: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    SqlComments::of(sql).value(name)
-}
-
-/// The comments of one SQL statement, found once for every name looked up in them (most
-/// statements have none: one vectorized search, not one scan per tracing header name).
+/// comments within the statement (what was captured of it) are read. Found once for every name
+/// looked up in them: most statements have none, one vectorized search, not one scan per
+/// tracing header name.
 #[derive(Debug, Clone, Copy)]
 pub struct SqlComments<'a> {
     /// From the first `/*` on; empty when there is none.
@@ -34,7 +30,7 @@ impl<'a> SqlComments<'a> {
         SqlComments { from_first }
     }
 
-    /// [`sql_comment_value`] of `name`.
+    /// The value of `name` in the comments (the first one given, not empty).
     pub fn value(&self, name: &str) -> Option<&'a [u8]> {
         let mut rest = self.from_first;
         while let Some(start) = memchr::memmem::find(rest, b"/*") {
@@ -257,7 +253,11 @@ mod tests {
 
     #[test]
     fn sql_comments_are_read_wherever_they_are() {
-        let v = |sql: &str, name: &str| sql_comment_value(sql.as_bytes(), name).map(<[u8]>::to_vec);
+        let v = |sql: &str, name: &str| {
+            SqlComments::of(sql.as_bytes())
+                .value(name)
+                .map(<[u8]>::to_vec)
+        };
         assert_eq!(v("SELECT 1", "traceparent"), None);
         assert_eq!(v("SELECT '*/' FROM t", "traceparent"), None);
         assert_eq!(
