@@ -3,7 +3,8 @@
 //! generator-free kind: one SYN-only flow and a full flow with tunnel addresses, each rendered
 //! alone (`tapflow/*`) and by the files' writer after rows like it, as a flood gives them
 //! (`tapflow_writer/*`: 64 rows in turn, each with its own flow id, client port and times). And
-//! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields.
+//! l7_flow_log rows (`sink::l7_json`, same peer): an HTTP request log with the usual fields, and
+//! the same with non-ASCII and quoted text (escaped).
 //! And a `flow_metrics` document (`sink::metrics_json`, same peer): a web path's network_map.
 //!
 //!   cargo bench -p tapflow-control --bench l4_json
@@ -124,6 +125,27 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&http)))
+                .expect("serde");
+            black_box(buf.len())
+        })
+    });
+    // The same request for a path of non-ASCII text with a user agent that quotes: both
+    // strings go through the escaping path.
+    let mut utf8 = http;
+    utf8.request_resource =
+        InlineBytes::from_slice("/wiki/Überblick_über_Straßen?q=\"größe\"".as_bytes());
+    utf8.http_user_agent = InlineBytes::from_slice(b"curl/8.5 \"tapflow\" \\ test");
+    g.bench_function("tapflow/http_escaped", |b| {
+        b.iter(|| {
+            text.clear();
+            write_l7(black_box(&utf8), &mut text);
+            black_box(text.len())
+        })
+    });
+    g.bench_function("serde_json/http_escaped", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&utf8)))
                 .expect("serde");
             black_box(buf.len())
         })

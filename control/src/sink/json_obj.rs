@@ -361,13 +361,7 @@ impl<'a> Obj<'a> {
     #[cfg(test)]
     pub(super) fn s(&mut self, k: &Key, v: &str) {
         self.key(k);
-        if needs_escape(v.as_bytes()) {
-            self.put_slice(&escaped(v));
-        } else {
-            self.put(b"\"", 1);
-            self.put_slice(v.as_bytes());
-            self.put(b"\"", 1);
-        }
+        self.escaped_text(v.as_bytes());
     }
 
     /// One of tapflow's own names (a close type, a status, a protocol's name: a table's
@@ -449,7 +443,7 @@ impl<'a> Obj<'a> {
             return;
         }
         self.key(k);
-        self.put_slice(&escaped_bytes(bytes));
+        self.escaped_text(bytes);
     }
 
     /// A string without a key (inside a nested value): text from the wire, escaped as
@@ -461,8 +455,19 @@ impl<'a> Obj<'a> {
             self.put_slice(bytes);
             self.put(b"\"", 1);
         } else {
-            self.put_slice(&escaped_bytes(bytes));
+            self.escaped_text(bytes);
         }
+    }
+
+    /// Text that is not plain ASCII ([`plain_text`]), quoted and escaped straight into the
+    /// room ([`escape_into`]). When the rest of the room is too short, the row is rendered
+    /// again with room for the longest the text can become (six bytes a byte, a control
+    /// character's `\u00XX`).
+    #[inline(always)]
+    fn escaped_text(&mut self, bytes: &[u8]) {
+        let (n, fits) = escape_at(bytes, self.buf, self.n);
+        self.n += n;
+        self.short |= !fits;
     }
 
     /// A member's key alone; the caller writes its value ([`Obj::raw`], [`Obj::num`]).
@@ -613,52 +618,90 @@ fn needs_escape(bytes: &[u8]) -> bool {
     bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
 }
 
-/// `s` quoted and escaped.
-#[inline(never)]
-fn escaped(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 8);
-    string(&mut out, s);
-    out
-}
-
-/// Bytes as serde writes text fields that are not always UTF-8: valid UTF-8 quoted and
-/// escaped, anything else through `from_utf8_lossy` first.
-#[inline(never)]
-fn escaped_bytes(bytes: &[u8]) -> Vec<u8> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => escaped(s),
-        Err(_) => escaped(&String::from_utf8_lossy(bytes)),
-    }
-}
-
-/// A JSON string as serde_json writes it: `"` and `\` escaped, control characters as `\n`,
-/// `\r`, `\t`, `\b`, `\f` or `\u00XX`, everything else as it is.
-fn string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    if !bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\') {
-        out.extend_from_slice(bytes);
-    } else {
-        for &c in bytes {
-            match c {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                c if c < 0x20 => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(c >> 4)]);
-                    out.push(HEX[usize::from(c & 15)]);
-                }
-                c => out.push(c),
+/// `bytes` as serde_json writes a text field made of them (valid UTF-8 as it is; anything
+/// else as `String::from_utf8_lossy` makes it, each invalid sequence one U+FFFD), quoted: `"`
+/// and `\` escaped, control characters as `\n`, `\r`, `\t`, `\b`, `\f` or `\u00XX`,
+/// everything else as it is. Written at the start of `dst`: its length, or None when `dst` is
+/// too short. No allocation.
+#[inline(always)]
+fn escape_into(bytes: &[u8], dst: &mut [u8]) -> Option<usize> {
+    let mut w = Cursor { dst, n: 0 };
+    w.put(b"\"")?;
+    for chunk in bytes.utf8_chunks() {
+        for &c in chunk.valid().as_bytes() {
+            if c >= 0x20 && c != b'"' && c != b'\\' {
+                w.byte(c)?;
+            } else {
+                let (esc, len) = escape_of(c);
+                w.put(&esc[..len])?;
             }
         }
+        if !chunk.invalid().is_empty() {
+            w.put("\u{fffd}".as_bytes())?;
+        }
     }
-    out.push(b'"');
+    w.put(b"\"")?;
+    Some(w.n)
+}
+
+/// [`escape_into`] the room from `at` on: the length written and true, or when it does not
+/// fit there the longest the text can become and false. Out of line, away from the rows'
+/// members ([`Obj::escaped_text`]).
+#[cold]
+#[inline(never)]
+fn escape_at(bytes: &[u8], buf: &mut [u8], at: usize) -> (usize, bool) {
+    match buf.get_mut(at..).and_then(|room| escape_into(bytes, room)) {
+        Some(n) => (n, true),
+        None => (6 * bytes.len() + 2, false),
+    }
+}
+
+/// The escape of a byte that needs one in a JSON string (a control character, `"`, `\`).
+fn escape_of(c: u8) -> ([u8; 6], usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let two = |b: u8| ([b'\\', b, 0, 0, 0, 0], 2);
+    match c {
+        b'"' => two(b'"'),
+        b'\\' => two(b'\\'),
+        b'\n' => two(b'n'),
+        b'\r' => two(b'r'),
+        b'\t' => two(b't'),
+        0x08 => two(b'b'),
+        0x0c => two(b'f'),
+        c => (
+            [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 15)],
+            ],
+            6,
+        ),
+    }
+}
+
+/// Where [`escape_into`] writes.
+struct Cursor<'a> {
+    dst: &'a mut [u8],
+    n: usize,
+}
+
+impl Cursor<'_> {
+    fn byte(&mut self, c: u8) -> Option<()> {
+        *self.dst.get_mut(self.n)? = c;
+        self.n += 1;
+        Some(())
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        self.dst
+            .get_mut(self.n..self.n + bytes.len())?
+            .copy_from_slice(bytes);
+        self.n += bytes.len();
+        Some(())
+    }
 }
 
 /// Test helper: what `write` makes of `r` parses to the JSON value serde's derive gives.

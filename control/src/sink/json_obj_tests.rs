@@ -188,6 +188,27 @@ fn rows_around_the_rooms_end_are_rendered_whole() {
     }
 }
 
+/// The same with text that is escaped (a quote, a control character, non-ASCII, an invalid
+/// byte) and so is written by `escape_into` into what is left of the room.
+#[test]
+fn escaped_text_around_the_rooms_end_is_rendered_whole() {
+    let mut out = TextBuf::new();
+    let mut expected = Vec::new();
+    for len in (ROW_ROOM / 2 - 40..ROW_ROOM / 2 + 8).chain(ROW_ROOM - 140..ROW_ROOM + 20) {
+        let text = format!("\"\u{1}é{}", "t".repeat(len));
+        render!(&mut out, text.as_str(), text_members);
+        out.push(b'\n');
+        expected.push(text);
+    }
+    let lines: Vec<&[u8]> = out.as_bytes().split(|&c| c == b'\n').collect();
+    assert_eq!(lines.len(), expected.len() + 1);
+    for (line, text) in lines.iter().zip(&expected) {
+        let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+        assert_eq!(v["s"], text.as_str());
+        assert_eq!(v["mac"], "de:ad:be:ef:00:01");
+    }
+}
+
 #[test]
 fn ipv6_addresses_as_std_displays_them() {
     let mut addrs: Vec<std::net::Ipv6Addr> = [
@@ -226,15 +247,26 @@ fn ipv6_addresses_as_std_displays_them() {
 
 #[test]
 fn strings_escape_as_serde_json_does() {
-    for s in [
-        "plain",
-        "q\"b\\s",
-        "\n\r\t\x08\x0c\x00\x1f",
-        "ünïcödé ✓",
-        "</script>",
-    ] {
-        let mut out = Vec::new();
-        string(&mut out, s);
-        assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+    let every: Vec<u8> = (0..=255u8).collect();
+    let texts: [&[u8]; 9] = [
+        b"plain",
+        b"q\"b\\s",
+        b"\n\r\t\x08\x0c\x00\x1f\x7f",
+        "ünïcödé ✓ 😀".as_bytes(),
+        b"</script>",
+        b"",
+        // Invalid UTF-8: a lone continuation byte, a cut sequence, a surrogate, an overlong.
+        b"a\x80b\xe2\x82c\xed\xa0\x80d\xc0\xafe\xf0\x9f\x98",
+        &every,
+        b"\xff\xfe\"\\\x01",
+    ];
+    for text in texts {
+        let serde = serde_json::to_vec(&String::from_utf8_lossy(text)).unwrap();
+        let mut dst = vec![0u8; 6 * text.len() + 2];
+        let n = escape_into(text, &mut dst).expect("room for the longest escape");
+        assert_eq!(&dst[..n], &serde[..], "{text:?}");
+        // One byte short of the text's length: refused, never cut.
+        assert_eq!(escape_into(text, &mut dst[..n - 1]), None, "{text:?}");
+        assert_eq!(escape_into(text, &mut dst[..n]), Some(n));
     }
 }
