@@ -149,14 +149,18 @@ fn fetches_on_other_connections_take_the_names_any_metadata_gave() {
 type Learned = ([u8; 16], Vec<u8>);
 
 /// A large cluster's answer: `topics` topics of 12 partitions on 3 of 5 brokers; every fifth name
-/// longer than the table remembers (passed over), tagged fields on some partitions and topics.
+/// longer than Kafka allows (passed over), every fifth another the longest it allows, tagged
+/// fields on some partitions and topics.
 fn large_metadata(topics: usize) -> (MetadataResponse, Vec<Learned>) {
     let tagged = || std::collections::BTreeMap::from([(7, bytes::Bytes::from_static(b"x-tag"))]);
     let mut want = Vec::new();
     let list = (0..topics)
         .map(|t| {
             let name = if t % 5 == 4 {
-                format!("team-{t}.{}", "very-long-topic-name".repeat(6))
+                format!("team-{t}.{}", "very-long-topic-name".repeat(13))
+            } else if t % 5 == 2 {
+                let name = format!("orders.region-{t}.{}", "x".repeat(249));
+                name[..249].to_string()
             } else {
                 format!("orders.region-{t}")
             };
@@ -316,7 +320,9 @@ fn hostile_topic_arrays_end_without_reading_past_their_bytes() {
                 x ^= x << 17;
                 pending.push(x as u8);
             }
-            let used = w.feed(&pending, |_, name| assert!(name.len() <= 109));
+            let used = w.feed(&pending, |_, name| {
+                assert!(name.len() <= super::topic_names::NAME_MAX)
+            });
             assert!(used <= pending.len());
             pending.drain(..used);
         }
