@@ -93,11 +93,16 @@ fn summary(c: &Config) -> serde_json::Value {
             "ipfix": c.ipfix.collector.clone().unwrap_or_else(|| "off".into()),
             "ingester": match &c.ingester.addr {
                 Some(addr) => format!(
-                    "{addr}: l7 rows {}, l4 rows {}, {} when the queue is full, own counters every {} s",
+                    "{addr}: l7 rows {}, l4 rows {}, {} when the queue is full, own counters every {} s, {}",
                     if c.ingester.compress_l7 { "zstd" } else { "raw" },
                     if c.ingester.compress_l4 { "zstd" } else { "raw" },
                     if c.ingester.wait_on_overflow { "wait" } else { "drop" },
-                    c.ingester.stats_interval_s
+                    c.ingester.stats_interval_s,
+                    if c.ingester.socket_per_type {
+                        "a connection per message type"
+                    } else {
+                        "one connection"
+                    }
                 ),
                 None => "off".to_string(),
             },

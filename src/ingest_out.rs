@@ -45,6 +45,7 @@ pub(crate) fn attach(
     sc.compress_l4 = cfg.ingester.compress_l4;
     sc.compress_l7 = cfg.ingester.compress_l7;
     sc.max_bytes_per_s = cfg.ingester.max_bytes_per_s;
+    sc.socket_per_type = cfg.ingester.socket_per_type;
     sc.overflow = if cfg.ingester.wait_on_overflow {
         Overflow::Wait
     } else {
@@ -63,11 +64,12 @@ pub(crate) fn attach(
     Ok(Some(h))
 }
 
-/// A new configuration's ingester address (unless `--ingester` fixed one) and throughput limit
-/// take effect.
+/// A new configuration's ingester address (unless `--ingester` fixed one), throughput limit and
+/// connections per type take effect.
 pub(crate) fn follow(a: &IngesterArgs, h: Option<&SenderHandle>, new: &Config, quiet: bool) {
     let Some(h) = h else { return };
     h.set_max_bytes_per_s(new.ingester.max_bytes_per_s);
+    h.set_socket_per_type(new.ingester.socket_per_type);
     h.set_stats_interval_s(new.ingester.stats_interval_s);
     if a.ingester.is_some() || h.addr() == new.ingester.addr {
         return;

@@ -87,6 +87,87 @@ fn the_sender_keeps_to_max_throughput_to_ingester() {
     assert_same_rows(&[(21, &dir.join("out-free")), (22, &out)], &s.records, 1000);
 }
 
+/// `outputs.socket.multiple_sockets_to_ingester: true`: each message type on a connection of its
+/// own (a plain listener of the test's own sees which), and every record still arrives once at
+/// tapflow's server, over three connections.
+#[test]
+fn multiple_sockets_to_ingester_gives_each_type_its_own_connection() {
+    let dir = tempdir("sockets");
+    let pcap = gen(&dir, "p", 6, 0, 120);
+    let cfg = dir.join("sockets.yaml");
+    std::fs::write(
+        &cfg,
+        "outputs:\n  socket:\n    multiple_sockets_to_ingester: true\n",
+    )
+    .expect("config");
+    // Every connection the agent makes, read to its end on a thread of its own.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.set_nonblocking(true).expect("nonblocking");
+    let addr = l.local_addr().expect("addr").to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = std::sync::Arc::clone(&stop);
+    let acceptor = std::thread::spawn(move || {
+        let mut readers = Vec::new();
+        loop {
+            // After the agent has gone, what waits in the backlog is taken too.
+            let last = stopped.load(std::sync::atomic::Ordering::Relaxed);
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).expect("blocking");
+                    readers.push(std::thread::spawn(move || {
+                        let mut all = Vec::new();
+                        s.read_to_end(&mut all).expect("read");
+                        all
+                    }));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if last {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("reader"))
+            .collect::<Vec<_>>()
+    });
+    let out = dir.join("out-raw");
+    let st = analyze_to_with(&pcap, &out, &addr, 31, Some(&cfg));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let conns = acceptor.join().expect("acceptor");
+    assert_eq!(st["ingester.records_dropped"], 0, "{st}");
+    assert_eq!(st["ingester.connects"], 3, "{st}");
+    let mut types_seen = Vec::new();
+    let mut frames_seen = 0;
+    for all in &conns {
+        let mut types = std::collections::BTreeSet::new();
+        let mut at = 0;
+        while at < all.len() {
+            let size = u32::from_be_bytes(all[at..at + 4].try_into().expect("4")) as usize;
+            types.insert(all[at + 4]);
+            at += size;
+            frames_seen += 1;
+        }
+        assert_eq!(types.len(), 1, "a connection carried types {types:?}");
+        types_seen.extend(types);
+    }
+    types_seen.sort();
+    assert_eq!(types_seen, vec![3, 4, 5], "metrics, l4 rows, l7 rows");
+    assert_eq!(st["ingester.frames_sent"], frames_seen, "{st}");
+    // The same into tapflow's server: three connections, every record once.
+    let s = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let out = dir.join("out");
+    let st = analyze_to_with(&pcap, &out, &s.ingest, 32, Some(&cfg));
+    assert_eq!(st["ingester.records_dropped"], 0, "{st}");
+    assert!(s.proc.stop(), "the server did not stop cleanly");
+    let stats = read_json(&s.records.join("ingest-stats.json"));
+    assert_eq!(stats["connections"], 3, "{stats}");
+    assert_same_rows(&[(32, &out)], &s.records, 200);
+}
+
 /// One frame on a raw connection.
 fn frame(msg_type: u8, encoder: u8, agent: u16, body: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();

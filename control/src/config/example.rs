@@ -111,6 +111,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.prometheus.max_services", Some("200"), "", "tapflow: services with labels of their own; later ones are summed into service=\"other\"."),
     ("outputs.compression.l7_flow_log", Some("true"), "", "zstd frames for l7 rows sent to the ingester."),
     ("outputs.compression.l4_flow_log", Some("false"), "", "zstd frames for l4 rows (metrics are never compressed)."),
+    ("outputs.socket.multiple_sockets_to_ingester", Some("false"), "", "A TCP connection to the ingester per message type (l4 rows, l7 rows, metrics, own counters) instead of one for all."),
 ];
 
 /// The example file.

@@ -1,5 +1,6 @@
 //! Where records go to a DeepFlow ingester: DeepFlow's `global.communication.ingester_ip`,
-//! `ingester_port`, `ingester_traffic_overflow_action` and `outputs.compression.l4/l7_flow_log`.
+//! `ingester_port`, `ingester_traffic_overflow_action`, `outputs.compression.l4/l7_flow_log` and
+//! `outputs.socket.multiple_sockets_to_ingester`.
 
 use serde::Deserialize;
 
@@ -23,6 +24,9 @@ pub struct IngesterConfig {
     /// `global.self_monitoring.interval`: seconds between two reports of the agent's own
     /// counters (DeepflowStats frames) to the ingester.
     pub stats_interval_s: u64,
+    /// `outputs.socket.multiple_sockets_to_ingester`: a TCP connection per message type (l4
+    /// rows, l7 rows, metrics, the agent's own counters) instead of one for all.
+    pub socket_per_type: bool,
 }
 
 impl Default for IngesterConfig {
@@ -35,6 +39,7 @@ impl Default for IngesterConfig {
             compress_l4: false,
             max_bytes_per_s: None,
             stats_interval_s: 10,
+            socket_per_type: false,
         }
     }
 }
@@ -55,6 +60,14 @@ pub(super) struct Communication {
     ingester_traffic_overflow_action: Option<String>,
     /// Mbps; 0 = no limit.
     max_throughput_to_ingester: Option<u64>,
+}
+
+/// `outputs.socket`: of DeepFlow's keys there, `multiple_sockets_to_ingester` is applied;
+/// `data_socket_type` (tapflow sends over TCP) and `raw_udp_qos_bypass` are named as not applied.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct Socket {
+    multiple_sockets_to_ingester: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +98,7 @@ impl Communication {
     pub(super) fn build(
         &self,
         c: &Compression,
+        socket: &Socket,
         m: &SelfMonitoring,
     ) -> Result<IngesterConfig, ConfigError> {
         let d = IngesterConfig::default();
@@ -150,6 +164,7 @@ impl Communication {
             compress_l4: c.l4_flow_log.unwrap_or(d.compress_l4),
             max_bytes_per_s,
             stats_interval_s,
+            socket_per_type: socket.multiple_sockets_to_ingester.unwrap_or(false),
         })
     }
 }

@@ -191,8 +191,9 @@ impl Config {
     /// The output settings of `new` that differ from `self`'s and apply only at the next start
     /// of the process: the outputs (files, the metric aggregation, the Prometheus endpoint, the
     /// IPFIX exporter, the ingester's queue and compression) stay open across configurations
-    /// and dataplane restarts. The flow log filters and throttles and the ingester's address
-    /// follow a running process, so they are not named.
+    /// and dataplane restarts. The flow log filters and throttles and the ingester's address,
+    /// throughput limit and connections per type follow a running process, so they are not
+    /// named.
     pub fn next_start_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut v = Vec::new();
         if new.file_output != self.file_output {
@@ -734,10 +735,11 @@ impl RawConfig {
         }
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
-        let ingester = self
-            .global
-            .communication
-            .build(&self.outputs.compression, &self.global.self_monitoring)?;
+        let ingester = self.global.communication.build(
+            &self.outputs.compression,
+            &self.outputs.socket,
+            &self.global.self_monitoring,
+        )?;
         let ebpf = self.inputs.ebpf.build()?;
         Ok(Config {
             ebpf,

@@ -307,6 +307,7 @@ pub(super) struct Outputs {
     pub(super) prometheus: super::prometheus::PrometheusOutput,
     pub(super) ipfix: super::ipfix::IpfixOutput,
     pub(super) compression: super::ingester::Compression,
+    pub(super) socket: super::ingester::Socket,
 }
 
 #[derive(Debug, Default, Deserialize)]

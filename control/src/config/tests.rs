@@ -751,3 +751,27 @@ fn output_changes_are_named_for_the_next_start() {
         vec!["outputs.flow_log.file", "outputs.ipfix"]
     );
 }
+
+#[test]
+fn multiple_sockets_to_ingester_is_applied_and_the_other_socket_keys_named() {
+    assert!(!Config::from_yaml("").unwrap().ingester.socket_per_type);
+    let y = "outputs:\n  socket:\n    data_socket_type: TCP\n    raw_udp_qos_bypass: false\n    \
+             multiple_sockets_to_ingester: true\n";
+    let c = Config::from_yaml(y).unwrap();
+    assert!(c.ingester.socket_per_type);
+    let w = c.warnings.join("\n");
+    assert!(
+        w.contains("outputs.socket (data_socket_type, raw_udp_qos_bypass)"),
+        "{w}"
+    );
+    assert!(!w.contains("multiple_sockets_to_ingester"), "{w}");
+    // It follows a running process: not named for the next start.
+    let base = Config::from_yaml("").unwrap();
+    assert!(base.next_start_changes(&c).is_empty());
+    let e = Config::from_yaml("outputs:\n  socket:\n    multiple_sockets_to_ingester: 3\n")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("multiple_sockets_to_ingester"),
+        "{e}"
+    );
+}

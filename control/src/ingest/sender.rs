@@ -1,8 +1,9 @@
 //! The agent side: a [`Sink`] that sends records to a DeepFlow ingester (DeepFlow's server or
 //! `tapflow server --ingest-listen`) the way DeepFlow's agent does: one frame builder per message
 //! type, a frame when a builder passes 256 KiB or a second has passed, one TCP connection shared
-//! by every type, reconnection with backoff, and a bounded queue of frames between the sink and
-//! the connection thread. When the queue is full a frame waits up to 2 s (`WAIT`, DeepFlow's
+//! by every type (or, with `outputs.socket.multiple_sockets_to_ingester`, one per type: l4 rows,
+//! l7 rows, metrics, the agent's own counters), reconnection with backoff, and a bounded queue of
+//! frames between the sink and the connection thread. When the queue is full a frame waits up to 2 s (`WAIT`, DeepFlow's
 //! default overflow action) or is dropped at once (`DROP`); every record lost is counted, so a
 //! server that is down for hours costs counted records and no memory growth. The agent's own
 //! counters go the same way as DeepFlow's DeepflowStats frames ([`SenderHandle::send_stats`]):
@@ -60,6 +61,8 @@ pub struct SenderConfig {
     /// At most this many bytes a second to the ingester (DeepFlow's
     /// `max_throughput_to_ingester`); None: as fast as the connection takes them.
     pub max_bytes_per_s: Option<u64>,
+    /// A connection per message type (DeepFlow's `multiple_sockets_to_ingester`).
+    pub socket_per_type: bool,
 }
 
 impl SenderConfig {
@@ -83,6 +86,7 @@ impl SenderConfig {
             team_id: 0,
             org_id: 0,
             max_bytes_per_s: None,
+            socket_per_type: false,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct SenderCounters {
     pub paced_ms: AtomicU64,
     /// `max_throughput_to_ingester` in force, bytes a second (0: no limit).
     max_bytes_per_s: AtomicU64,
+    /// `multiple_sockets_to_ingester` in force.
+    socket_per_type: AtomicBool,
     /// Connections made (the first one included).
     pub connects: AtomicU64,
     /// Connect or write failures.
@@ -174,6 +180,12 @@ impl SenderHandle {
         self.0
             .max_bytes_per_s
             .store(rate.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// `multiple_sockets_to_ingester`: a connection per message type (true) or one for all;
+    /// a change takes effect at the next frame (the connections are made again).
+    pub fn set_socket_per_type(&self, on: bool) {
+        self.0.socket_per_type.store(on, Ordering::Relaxed);
     }
 
     pub fn set_agent_id(&self, id: u16) {
@@ -249,6 +261,18 @@ impl SenderHandle {
 struct Frame {
     bytes: Vec<u8>,
     records: [u32; 16],
+    /// Its connection when each type has its own ([`Lane`]).
+    lane: Lane,
+}
+
+/// The connections of `multiple_sockets_to_ingester`: one per record message type
+/// ([`MessageType::RECORDS`] order), and one for the agent's own counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lane(usize);
+
+impl Lane {
+    const STATS: Lane = Lane(MessageType::RECORDS.len());
+    const COUNT: usize = MessageType::RECORDS.len() + 1;
 }
 
 fn kind_index(k: RecordKind) -> usize {
@@ -293,13 +317,17 @@ impl IngesterSink {
         shared
             .max_bytes_per_s
             .store(cfg.max_bytes_per_s.unwrap_or(0), Ordering::Relaxed);
+        shared
+            .socket_per_type
+            .store(cfg.socket_per_type, Ordering::Relaxed);
         if let Ok(mut a) = shared.addr.lock() {
             a.clone_from(&cfg.addr);
         }
         let conn = Connection {
             addr_version: 0,
             resolved: None,
-            stream: None,
+            streams: Default::default(),
+            per_type: cfg.socket_per_type,
             backoff: cfg.reconnect_min,
             min: cfg.reconnect_min,
             max: cfg.reconnect_max,
@@ -365,8 +393,12 @@ impl IngesterSink {
             return;
         };
         let wait = self.cfg.overflow == Overflow::Wait;
-        self.queue
-            .push(Frame { bytes, records }, n, Duration::from_secs(2), || wait);
+        let frame = Frame {
+            bytes,
+            records,
+            lane: Lane(i),
+        };
+        self.queue.push(frame, n, Duration::from_secs(2), || wait);
     }
 
     fn cut_all(&mut self) {
@@ -456,7 +488,10 @@ struct Connection {
     /// The address version the connection (and `resolved`) are for.
     addr_version: u64,
     resolved: Option<SocketAddr>,
-    stream: Option<TcpStream>,
+    /// The shared connection (lane 0), or one per [`Lane`] when `per_type`.
+    streams: [Option<TcpStream>; Lane::COUNT],
+    /// `multiple_sockets_to_ingester` the connections were made for.
+    per_type: bool,
     backoff: Duration,
     min: Duration,
     max: Duration,
@@ -519,6 +554,7 @@ impl Connection {
         let frame = Frame {
             bytes,
             records: [0; 16],
+            lane: Lane::STATS,
         };
         let s = Arc::clone(&self.shared);
         if self.send(&frame).is_ok() {
@@ -579,22 +615,26 @@ impl Connection {
     /// write failed (the connection is dropped).
     fn send(&mut self, f: &Frame) -> Result<(), ()> {
         let version = self.shared.addr_version.load(Ordering::Relaxed);
-        if version != self.addr_version {
-            // Moved: the next frame goes to the new address, at once.
+        let per_type = self.shared.socket_per_type.load(Ordering::Relaxed);
+        if version != self.addr_version || per_type != self.per_type {
+            // Moved, or the connections are shared differently: the next frame goes to the
+            // new address or connection, at once.
             self.addr_version = version;
-            self.stream = None;
+            self.per_type = per_type;
+            self.streams = Default::default();
             self.resolved = None;
             self.shared.connected.store(false, Ordering::Relaxed);
             self.backoff = self.min;
             self.next_try = Instant::now();
         }
-        if self.stream.is_none() {
+        let lane = if per_type { f.lane.0 } else { 0 };
+        if self.streams[lane].is_none() {
             if Instant::now() < self.next_try {
                 return Err(());
             }
             match self.connect() {
                 Ok(s) => {
-                    self.stream = Some(s);
+                    self.streams[lane] = Some(s);
                     self.backoff = self.min;
                     self.shared.connects.fetch_add(1, Ordering::Relaxed);
                     self.shared.connected.store(true, Ordering::Relaxed);
@@ -605,11 +645,11 @@ impl Connection {
                 }
             }
         }
-        let Some(s) = &mut self.stream else {
+        let Some(s) = &mut self.streams[lane] else {
             return Err(());
         };
         if let Err(e) = s.write_all(&f.bytes) {
-            self.stream = None;
+            self.streams[lane] = None;
             self.shared.connected.store(false, Ordering::Relaxed);
             self.fail(&e);
             return Err(());
@@ -653,3 +693,7 @@ impl Connection {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+#[path = "sender_tests.rs"]
+mod tests;
