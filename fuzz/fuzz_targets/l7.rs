@@ -2,7 +2,8 @@
 //! parsing, pairing, rows): the input is a conversation. Byte 0 picks the server port's protocol
 //! hint (every protocol is enabled on every port, so inference runs on the bytes), byte 1 bit 0
 //! picks UDP; then records of a u16 (bit 15: sent by the server; low 15 bits: length) and the
-//! payload. The same input, fed twice to one analyzer, must not panic either.
+//! payload. Every row the conversation gives, written by the files' own JSON writers, must parse
+//! as the JSON value serde's derive gives (hostile payloads reach the rows' text: the escaping).
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,7 +12,9 @@ use libfuzzer_sys::fuzz_target;
 use tapflow_analyzer::l7::protocol::ProtocolSet;
 use tapflow_analyzer::l7::L7Protocol;
 use tapflow_analyzer::wire::build::{self, TcpSpec};
-use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, PacketMeta};
+use tapflow_analyzer::{Analyzer, AnalyzerConfig, Collected, PacketMeta, RecordRef, TextBuf};
+use tapflow_control::sink::l4_json::write_l4;
+use tapflow_control::sink::l7_json::write_l7;
 
 const PORTS: [u16; 16] = [
     80, 443, 53, 3306, 5432, 6379, 27017, 11211, 9092, 1883, 4222, 5672, 20880, 50051, 8080, 9999,
@@ -87,4 +90,22 @@ fuzz_target!(|data: &[u8]| {
         an.on_packet(&meta, &frame, &mut out);
     }
     an.finish(&mut out);
+    let mut text = TextBuf::new();
+    out.for_each(|r| {
+        text.clear();
+        let serde = match r {
+            RecordRef::L4FlowLog(row) => {
+                write_l4(row, &mut text);
+                serde_json::to_value(row)
+            }
+            RecordRef::L7FlowLog(row) => {
+                write_l7(row, &mut text);
+                serde_json::to_value(row)
+            }
+            _ => return,
+        };
+        let ours: serde_json::Value =
+            serde_json::from_slice(text.as_bytes()).expect("the writer's row is JSON");
+        assert_eq!(ours, serde.expect("serde"), "the writer and serde differ");
+    });
 });
