@@ -40,6 +40,10 @@ pub(crate) struct TracerArgs {
     /// Most sockets followed at once (default: inputs.ebpf.tunning.max_socket_entries, 131072).
     #[arg(long)]
     pub(crate) max_sockets: Option<u32>,
+    /// Trace unix stream sockets too (default: inputs.ebpf.socket.kprobe.enable_unix_socket,
+    /// false): their rows have no addresses and made-up ports.
+    #[arg(long)]
+    pub(crate) unix_sockets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +129,7 @@ pub(crate) fn settings(
         pids: a.pids.clone(),
         libssl,
         data_syscalls: cfg.ebpf.hooked_syscalls.clone(),
+        unix_sockets: a.unix_sockets || cfg.ebpf.unix_sockets,
     };
     let mut s = TraceSettings::new(opts, cfg.analyzer.l7.clone());
     s.comm = comm;

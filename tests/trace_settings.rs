@@ -8,8 +8,11 @@
 //! bytes with sendto/recvfrom, so hooking only read/write logs none of their exchanges and
 //! hooking sendto/recvfrom logs them. `inputs.proc.proc_dir_path`: processes are read from the
 //! directory it names (a bind mount of /proc lists the server; an empty one lists nothing and
-//! counts the processes as gone). Needs root (scripts/test.sh); skips and says so without. One tracer
-//! at a time: each sees the whole host.
+//! counts the processes as gone). `inputs.ebpf.socket.kprobe.enable_unix_socket`: redis-cli and
+//! redis-server over a unix socket are logged by both processes (no addresses, the same made-up
+//! ports from both ends; a whitelist of TCP ports does not leave them out), and not at all without
+//! the key. Needs root (scripts/test.sh); skips and says so without. One tracer at a time: each
+//! sees the whole host.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,7 +21,7 @@ mod live_support;
 mod netns;
 mod procs;
 mod trace_support;
-use live_support::have;
+use live_support::{have, wait_until, Killed};
 use trace_support::{assert_processes, by_side, can_trace, curl, http_server, temp, Trace};
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
@@ -183,6 +186,104 @@ fn processes_are_read_from_proc_dir_path() {
 }
 
 /// `tapflow trace` writing to `out`, with `yaml` as its config (beside `out`).
+#[test]
+fn unix_socket_exchanges_are_logged_when_enabled() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("redis-server") || !have("redis-cli") {
+        return;
+    }
+    let dir = temp("unix");
+    let sock = dir.join("redis.sock");
+    let _server = Killed(
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&sock)
+            .arg("--dir")
+            .arg(&*dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_until("redis-server's unix socket", 15, || sock.exists());
+    let cmds: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["GET", "k"],
+        &["INCR", "n"],
+        &["DEL", "k"],
+    ];
+    let run = |name: &str, yaml: &str| {
+        let out = dir.join(name);
+        let trace = trace_with(&out, yaml);
+        for c in cmds {
+            let st = std::process::Command::new("redis-cli")
+                .arg("-s")
+                .arg(&sock)
+                .args(*c)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("redis-cli");
+            assert!(st.success());
+        }
+        let (status, rows, _) = trace.stop();
+        assert!(status.success(), "{status}");
+        rows.into_iter()
+            .filter(|r| r["l7_protocol_str"] == "Redis")
+            .filter(|r| {
+                !r["request_type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .eq_ignore_ascii_case("COMMAND")
+            })
+            .collect::<Vec<_>>()
+    };
+    // Off by default (DeepFlow's too): nothing of the unix socket.
+    assert!(
+        run("off", "").is_empty(),
+        "traced without enable_unix_socket"
+    );
+    // On, with a whitelist of TCP ports that does not apply to unix sockets.
+    let rows = run(
+        "on",
+        "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        enable_unix_socket: true\n        \
+         whitelist:\n          ports: '18489'\n",
+    );
+    let server_port = rows
+        .first()
+        .map(|r| r["server_port"].clone())
+        .unwrap_or_default();
+    assert!(server_port.as_u64().unwrap_or(0) > 0, "{rows:#?}");
+    let sides = by_side(&rows, server_port.as_u64().unwrap_or(0) as u16);
+    let want: Vec<&str> = cmds.iter().map(|c| c[0]).collect();
+    for side in ["c-p", "s-p"] {
+        let rs = &sides[side];
+        let got: Vec<&str> = rs
+            .iter()
+            .map(|r| r["request_type"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(got, want, "{side}: {rs:#?}");
+        assert_processes(rs, "redis-cli", "redis-server");
+        for r in rs {
+            assert_eq!(r["ip_0"], "0.0.0.0", "{r}");
+            assert_eq!(r["ip_1"], "0.0.0.0", "{r}");
+            assert_eq!(r["protocol"], 6, "{r}");
+            assert!(r["response_duration"].as_u64().unwrap_or(0) > 0, "{r}");
+        }
+    }
+    // Each command's two rows name the same client end.
+    for (c, s) in sides["c-p"].iter().zip(&sides["s-p"]) {
+        assert_eq!(c["client_port"], s["client_port"], "{c} {s}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn trace_with(out: &Path, yaml: impl AsRef<str>) -> Trace {
     let config = out.with_extension("yaml");
     std::fs::write(&config, yaml.as_ref()).expect("config");

@@ -56,7 +56,7 @@ struct tapflow_trace_event {
 	__u8 kind;
 	__u8 direction;
 	__u8 source;
-	__u8 family;       /* AF_INET, AF_INET6, or 0 when the socket was not resolved in BPF */
+	__u8 family;       /* AF_INET, AF_INET6, AF_UNIX, or 0 when the socket was not resolved in BPF */
 	__u16 lport;
 	__u16 rport;
 	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP (0 when the socket was not resolved in BPF) */
@@ -79,6 +79,7 @@ struct tapflow_trace_config {
 	__u32 self_tgid;
 	__u32 filter_pids; /* 1: only processes in `trace_pids` */
 	__u32 wakeup_bytes; /* wake the reader once this much is waiting */
+	__u32 unix_sockets; /* 1: unix stream sockets are traced too */
 };
 
 #endif

@@ -20,6 +20,14 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+/* A unix socket: the bound address (shared by a listening socket and the sockets it accepts)
+ * and the connected peer. */
+struct unix_sock {
+	struct sock sk;
+	void *addr;
+	struct sock *peer;
+} __attribute__((preserve_access_index));
+
 struct socket {
 	short type;
 	struct sock *sk;

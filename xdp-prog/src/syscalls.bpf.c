@@ -23,6 +23,7 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
@@ -173,8 +174,9 @@ static __always_inline int traced(__u64 pid_tgid)
 	return 1;
 }
 
-/* The TCP or UDP socket (IPv4 or IPv6) behind `fd` of the current task, or NULL. *unresolved is
- * set when the fd table could not be read (user space then looks the fd up in /proc). */
+/* The TCP or UDP socket (IPv4 or IPv6), or the unix stream socket when those are traced, behind
+ * `fd` of the current task, or NULL. *unresolved is set when the fd table could not be read
+ * (user space then looks the fd up in /proc). */
 static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -210,9 +212,25 @@ static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 	if (type == SOCK_DGRAM && BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP)
 		return NULL;
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX) {
+		struct tapflow_trace_config *cfg = config();
+		return cfg && cfg->unix_sockets && type == SOCK_STREAM ? sk : NULL;
+	}
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
 	return sk;
+}
+
+/* A unix socket end's made-up port: a fold of its bound address (the path a server listens on,
+ * which the sockets it accepts share) or, unbound (a client), of the socket itself. Never 0. */
+static __always_inline __u16 unix_port(struct sock *sk)
+{
+	struct unix_sock *u = (struct unix_sock *)sk;
+	__u64 p = (__u64)BPF_CORE_READ(u, addr);
+	if (!p)
+		p = (__u64)sk;
+	__u16 port = (__u16)((p >> 4) ^ (p >> 20) ^ (p >> 36) ^ (p >> 52));
+	return port ? port : 1;
 }
 
 static __always_inline struct tapflow_trace_event *new_event(__u64 pid_tgid, int fd, __u8 kind)
@@ -251,6 +269,15 @@ static __always_inline void fill_tuple(struct tapflow_trace_event *e, struct soc
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->sock_id = (__u64)sk;
 	e->family = family;
+	if (family == AF_UNIX) {
+		/* No addresses (0.0.0.0 both ways, as DeepFlow's agent shows them); ports that tell
+		 * the server's path and each client apart, the same from both ends. */
+		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+		e->proto = IPPROTO_TCP;
+		e->lport = unix_port(sk);
+		e->rport = peer ? unix_port(peer) : 0;
+		return;
+	}
 	e->proto = BPF_CORE_READ(sk, sk_protocol) == IPPROTO_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 	e->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	e->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));

@@ -78,6 +78,15 @@ pub struct SocketEvent<'a> {
     pub udp: bool,
 }
 
+impl SocketEvent<'_> {
+    /// A unix stream socket's (the tracer gives them no addresses, 0.0.0.0 both ways, and
+    /// made-up ports; no TCP socket carrying data has both ends unspecified): the port lists
+    /// (`SocketPorts`) do not apply to it.
+    pub fn is_unix_socket(&self) -> bool {
+        !self.udp && self.local.0.is_unspecified() && self.remote.0.is_unspecified()
+    }
+}
+
 /// Which sockets are traced by their ports (DeepFlow's `inputs.ebpf.socket.kprobe.whitelist` and
 /// `blacklist`): a socket either of whose ports is denied is not traced; with an allow list, only
 /// sockets one of whose ports it has are. The deny list wins.
@@ -217,7 +226,7 @@ impl SyscallTracker {
     /// One event; rows it completes go to `sink`.
     pub fn on_event(&mut self, ev: &SocketEvent<'_>, sink: &mut dyn RecordSink) {
         self.counters.events += 1;
-        if !self.cfg.ports.traces(ev.local.1, ev.remote.1) {
+        if !ev.is_unix_socket() && !self.cfg.ports.traces(ev.local.1, ev.remote.1) {
             self.counters.port_filtered += 1;
             self.tick(ev.ts_ns, sink);
             return;

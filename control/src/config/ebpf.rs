@@ -31,6 +31,8 @@ pub struct EbpfConfig {
     /// tapflow: `inputs.ebpf.socket.uprobe.tls.libssl_paths`, OpenSSL libraries to probe besides
     /// the system's and those processes have mapped.
     pub libssl_paths: Vec<String>,
+    /// `inputs.ebpf.socket.kprobe.enable_unix_socket`: unix stream sockets are traced too.
+    pub unix_sockets: bool,
 }
 
 impl Default for EbpfConfig {
@@ -44,6 +46,7 @@ impl Default for EbpfConfig {
             max_capture_rate: 0,
             hooked_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
             libssl_paths: Vec::new(),
+            unix_sockets: false,
         }
     }
 }
@@ -69,6 +72,7 @@ struct RawSocket {
 struct RawKprobe {
     whitelist: RawPorts,
     blacklist: RawPorts,
+    enable_unix_socket: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +188,7 @@ impl RawEbpf {
                 .libssl_paths
                 .clone()
                 .unwrap_or_default(),
+            unix_sockets: self.socket.kprobe.enable_unix_socket.unwrap_or(false),
         })
     }
 }

@@ -24,7 +24,7 @@ fn ebpf_keys_are_applied_and_checked() {
     let e = Config::from_yaml("inputs:\n  ebpf:\n    tunning:\n      max_socket_entries: 5\n")
         .unwrap_err();
     assert!(e.to_string().contains("max_socket_entries"), "{e}");
-    // Ports: the lists, DeepFlow's other kprobe keys named as not applied, and bad ranges.
+    // Ports and unix sockets: the lists, enable_unix_socket applied, and bad ranges.
     let c = Config::from_yaml(
         "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        enable_unix_socket: true\n        whitelist:\n          ports: '80, 8000-8002'\n        blacklist:\n          ports: '8001'\n",
     )
@@ -33,8 +33,13 @@ fn ebpf_keys_are_applied_and_checked() {
     let allow = p.allow.as_ref().expect("whitelist");
     assert!(allow.contains(80) && allow.contains(8002) && !allow.contains(8003));
     assert!(p.traces(8000, 40000) && !p.traces(8001, 40000) && !p.traces(22, 40000));
+    assert!(c.ebpf.unix_sockets);
     assert!(
-        c.warnings.iter().any(|w| w.contains("enable_unix_socket")),
+        !Config::default().ebpf.unix_sockets,
+        "DeepFlow's default: off"
+    );
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("enable_unix_socket")),
         "{:?}",
         c.warnings
     );

@@ -7,6 +7,7 @@ use tapflow_analyzer::inline::InlineBytes;
 use tapflow_analyzer::syscall::{EventKind, SocketEvent};
 use tapflow_xdp_prog::trace::{direction, kind, source, HDR_SIZE};
 
+const AF_UNIX: u8 = 1;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 pub const IPPROTO_UDP: u8 = 17;
@@ -126,6 +127,11 @@ pub fn tuple(e: &RawEvent<'_>) -> Option<((IpAddr, u16), (IpAddr, u16))> {
                 _ => (IpAddr::V6(l), IpAddr::V6(r)),
             }
         }
+        // A unix stream socket: no addresses, made-up ports (BPF's `unix_port`).
+        AF_UNIX => (
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ),
         _ => return None,
     };
     Some(((l, e.lport), (r, e.rport)))
@@ -232,6 +238,28 @@ mod tests {
         let e = decode(&b).unwrap();
         assert_eq!(e.proto, IPPROTO_UDP);
         assert!(e.socket_event(0, ends).udp);
+    }
+
+    #[test]
+    fn a_unix_socket_has_no_addresses_and_is_known_as_one() {
+        let mut b = raw(AF_UNIX, [0; 16], [0; 16], b"PING");
+        b[48..50].copy_from_slice(&38_397u16.to_le_bytes());
+        b[50..52].copy_from_slice(&11_070u16.to_le_bytes());
+        let e = decode(&b).unwrap();
+        let ends = tuple(&e).unwrap();
+        let none = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        assert_eq!(ends, ((none, 38_397), (none, 11_070)));
+        let ev = e.socket_event(0, ends);
+        assert!(ev.is_unix_socket() && !ev.udp);
+        // A TCP socket on loopback is not one.
+        let b = raw(
+            AF_INET,
+            [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0; 16],
+            b"",
+        );
+        let e = decode(&b).unwrap();
+        assert!(!e.socket_event(0, tuple(&e).unwrap()).is_unix_socket());
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct TraceOptions {
     /// The data syscalls hooked (of [`tapflow_analyzer::syscall::DATA_SYSCALLS`]); connect,
     /// accept and close always are.
     pub data_syscalls: Vec<String>,
+    /// Unix stream sockets are traced too (DeepFlow's
+    /// `inputs.ebpf.socket.kprobe.enable_unix_socket`): their rows have no addresses (0.0.0.0)
+    /// and made-up ports (the server's path's, each client's), the same from both ends.
+    pub unix_sockets: bool,
 }
 
 impl Default for TraceOptions {
@@ -44,6 +48,7 @@ impl Default for TraceOptions {
             pids: Vec::new(),
             libssl: Vec::new(),
             data_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
+            unix_sockets: false,
         }
     }
 }
@@ -189,11 +194,13 @@ impl Tracer {
     }
 
     fn configure(&self, opts: &TraceOptions) -> Result<(), TraceError> {
-        let mut cfg = Vec::with_capacity(16);
+        // struct tapflow_trace_config.
+        let mut cfg = Vec::with_capacity(20);
         cfg.extend_from_slice(&opts.payload_cap.to_le_bytes());
         cfg.extend_from_slice(&std::process::id().to_le_bytes());
         cfg.extend_from_slice(&u32::from(!opts.pids.is_empty()).to_le_bytes());
         cfg.extend_from_slice(&wakeup_bytes(opts.ring_bytes).to_le_bytes());
+        cfg.extend_from_slice(&u32::from(opts.unix_sockets).to_le_bytes());
         self.map(maps::CONFIG)?
             .update(&0u32.to_le_bytes(), &cfg, MapFlags::ANY)
             .map_err(|e| TraceError::Map(maps::CONFIG, e.to_string()))?;
