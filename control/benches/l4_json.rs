@@ -113,43 +113,30 @@ fn bench(c: &mut Criterion) {
     http.peers = syn.peers;
     let mut g = c.benchmark_group("l7_row_json");
     g.throughput(Throughput::Elements(1));
-    let (mut text, mut buf) = (TextBuf::with_capacity(4096), Vec::with_capacity(4096));
-    g.bench_function("tapflow/http", |b| {
-        b.iter(|| {
-            text.clear();
-            write_l7(black_box(&http), &mut text);
-            black_box(text.len())
-        })
-    });
-    g.bench_function("serde_json/http", |b| {
-        b.iter(|| {
-            buf.clear();
-            serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&http)))
-                .expect("serde");
-            black_box(buf.len())
-        })
-    });
     // The same request for a path of non-ASCII text with a user agent that quotes: both
     // strings go through the escaping path.
-    let mut utf8 = http;
+    let mut utf8 = http.clone();
     utf8.request_resource =
         InlineBytes::from_slice("/wiki/Überblick_über_Straßen?q=\"größe\"".as_bytes());
     utf8.http_user_agent = InlineBytes::from_slice(b"curl/8.5 \"tapflow\" \\ test");
-    g.bench_function("tapflow/http_escaped", |b| {
-        b.iter(|| {
-            text.clear();
-            write_l7(black_box(&utf8), &mut text);
-            black_box(text.len())
-        })
-    });
-    g.bench_function("serde_json/http_escaped", |b| {
-        b.iter(|| {
-            buf.clear();
-            serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(&utf8)))
-                .expect("serde");
-            black_box(buf.len())
-        })
-    });
+    let (mut text, mut buf) = (TextBuf::with_capacity(4096), Vec::with_capacity(4096));
+    for (name, row) in [("http", &http), ("http_escaped", &utf8)] {
+        g.bench_function(format!("tapflow/{name}"), |b| {
+            b.iter(|| {
+                text.clear();
+                write_l7(black_box(row), &mut text);
+                black_box(text.len())
+            })
+        });
+        g.bench_function(format!("serde_json/{name}"), |b| {
+            b.iter(|| {
+                buf.clear();
+                serde_json::to_writer(&mut buf, &RecordRef::L7FlowLog(black_box(row)))
+                    .expect("serde");
+                black_box(buf.len())
+            })
+        });
+    }
     g.finish();
     // A network_map document as the mix makes them: a web path with a few latency buckets.
     let mut doc = Document {

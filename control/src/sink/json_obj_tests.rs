@@ -156,23 +156,30 @@ fn text_member(o: &mut Obj<'_>, text: &str) {
     o.s(key!("s"), text);
 }
 
+/// Each of `texts` rendered by [`text_members`] into one buffer, a line each; the lines parsed.
+fn rendered_lines(texts: &[String]) -> Vec<serde_json::Value> {
+    let mut out = TextBuf::new();
+    for text in texts {
+        render!(&mut out, text.as_str(), text_members);
+        out.push(b'\n');
+    }
+    let lines: Vec<&[u8]> = out.as_bytes().split(|&c| c == b'\n').collect();
+    assert_eq!(lines.len(), texts.len() + 1);
+    lines[..texts.len()]
+        .iter()
+        .map(|line| serde_json::from_slice(line).expect("valid JSON"))
+        .collect()
+}
+
 /// Rows ending at every place around the end of the room asked for first (a member's
 /// fixed-size store cut by it, the closing brace past it): each is whole, valid, and the
 /// text before it is kept.
 #[test]
 fn rows_around_the_rooms_end_are_rendered_whole() {
-    let mut out = TextBuf::new();
-    let mut expected = Vec::new();
-    for len in ROW_ROOM - 140..ROW_ROOM + 20 {
-        let text = "t".repeat(len);
-        render!(&mut out, text.as_str(), text_members);
-        out.push(b'\n');
-        expected.push(text);
-    }
-    let lines: Vec<&[u8]> = out.as_bytes().split(|&c| c == b'\n').collect();
-    assert_eq!(lines.len(), expected.len() + 1);
-    for (line, text) in lines.iter().zip(&expected) {
-        let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+    let expected: Vec<String> = (ROW_ROOM - 140..ROW_ROOM + 20)
+        .map(|len| "t".repeat(len))
+        .collect();
+    for (v, text) in rendered_lines(&expected).iter().zip(&expected) {
         assert_eq!(v["s"], text.as_str());
         assert_eq!(v["n"], 12_345_678_901u64);
         assert_eq!(v["ip"], "2001:db8::1");
@@ -188,22 +195,15 @@ fn rows_around_the_rooms_end_are_rendered_whole() {
     }
 }
 
-/// The same with text that is escaped (a quote, a control character, non-ASCII, an invalid
-/// byte) and so is written by `escape_into` into what is left of the room.
+/// The same with text that is escaped (a quote, a control character, non-ASCII) and so is
+/// written by `escape_into` into what is left of the room.
 #[test]
 fn escaped_text_around_the_rooms_end_is_rendered_whole() {
-    let mut out = TextBuf::new();
-    let mut expected = Vec::new();
-    for len in (ROW_ROOM / 2 - 40..ROW_ROOM / 2 + 8).chain(ROW_ROOM - 140..ROW_ROOM + 20) {
-        let text = format!("\"\u{1}é{}", "t".repeat(len));
-        render!(&mut out, text.as_str(), text_members);
-        out.push(b'\n');
-        expected.push(text);
-    }
-    let lines: Vec<&[u8]> = out.as_bytes().split(|&c| c == b'\n').collect();
-    assert_eq!(lines.len(), expected.len() + 1);
-    for (line, text) in lines.iter().zip(&expected) {
-        let v: serde_json::Value = serde_json::from_slice(line).expect("valid JSON");
+    let expected: Vec<String> = (ROW_ROOM / 2 - 40..ROW_ROOM / 2 + 8)
+        .chain(ROW_ROOM - 140..ROW_ROOM + 20)
+        .map(|len| format!("\"\u{1}é{}", "t".repeat(len)))
+        .collect();
+    for (v, text) in rendered_lines(&expected).iter().zip(&expected) {
         assert_eq!(v["s"], text.as_str());
         assert_eq!(v["mac"], "de:ad:be:ef:00:01");
     }
