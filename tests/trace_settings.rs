@@ -185,7 +185,8 @@ fn processes_are_read_from_proc_dir_path() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `tapflow trace` writing to `out`, with `yaml` as its config (beside `out`).
+/// `enable_unix_socket`: redis-cli and redis-server over a unix socket, logged by both
+/// processes with the key and not at all without it.
 #[test]
 fn unix_socket_exchanges_are_logged_when_enabled() {
     let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
@@ -284,6 +285,7 @@ fn unix_socket_exchanges_are_logged_when_enabled() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `tapflow trace` writing to `out`, with `yaml` as its config (beside `out`).
 fn trace_with(out: &Path, yaml: impl AsRef<str>) -> Trace {
     let config = out.with_extension("yaml");
     std::fs::write(&config, yaml.as_ref()).expect("config");
