@@ -48,6 +48,9 @@ echo "== benchmark harness smoke (tiny inputs, one round)"
 grep -q "memory per active flow" "$SMOKE/bench.txt"
 python3 -c "import json; d=json.load(open('target/bench-smoke/bench.json')); assert {'tapflow', 'tapflow-null', 'tapflow-2w', 'tapflow-pgo', 'tapflow-pgo-null'} <= {r['tool'] for r in d['results']}"
 bash -n scripts/build-pgo.sh
+# Instruction counts under callgrind: tapflow's and the floor's, and their ratio.
+"$BIN" bench --smoke --no-memory --instructions --tools tapflow-null,tcpdump --work target/bench-smoke --json target/bench-smoke/instr.json > "$SMOKE/instr.txt" 2>&1
+python3 -c "import json; r={x['tool']: x for x in json.load(open('target/bench-smoke/instr.json'))['results']}; assert r['tapflow-null']['instructions'] > r['tcpdump']['instructions'] > 0 and r['tapflow-null']['instructions_vs_floor'] > 1, r"
 echo "bench smoke: ok"
 echo "== build without the dpdk feature: must build, and say how to get DPDK"
 cargo build --quiet --target-dir target/no-dpdk

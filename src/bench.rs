@@ -44,6 +44,11 @@ pub(crate) struct BenchArgs {
     /// and `tapflow-pgo-null` (rows to /dev/null).
     #[arg(long)]
     pgo: Option<PathBuf>,
+    /// Count each tool's user-space instructions too, one more run of each under valgrind's
+    /// callgrind (tapflow, ndpiReader, tcpdump): a ratio to the floor that a noisy machine's
+    /// timings do not move.
+    #[arg(long)]
+    instructions: bool,
 }
 
 pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
@@ -71,6 +76,7 @@ pub(crate) fn run(a: BenchArgs) -> anyhow::Result<()> {
         smoke: a.smoke,
         core: a.core,
         only: a.tools.clone(),
+        instructions: a.instructions,
     };
     // Each tool run of tapflow decides the same (the environment is inherited).
     eprintln!("bench: tapflow with {}", crate::huge_pages_note());

@@ -118,6 +118,10 @@ pub struct ToolResult {
     /// This tool's median time divided by the floor's (`tcpdump -r F -w /dev/null`, same input,
     /// same run), the ratio issue 19's goals are stated in; absent when tcpdump did not run.
     pub time_vs_floor: Option<f64>,
+    /// User-space instructions of one run under callgrind (`--instructions`).
+    pub instructions: Option<u64>,
+    /// `instructions` divided by the floor's.
+    pub instructions_vs_floor: Option<f64>,
 }
 
 /// What the harness should do.
@@ -134,6 +138,8 @@ pub struct Harness {
     pub core: usize,
     /// Only these tools (by name; empty = every installed one).
     pub only: Vec<String>,
+    /// Count each tool's instructions too, once per input ([`crate::instructions`]).
+    pub instructions: bool,
 }
 
 /// A peer and how it runs on a capture.
@@ -146,6 +152,14 @@ struct Tool {
     /// Where it writes its records (under the work directory), removed before each run so
     /// that no run pays for replacing the previous round's files.
     out_dir: Option<&'static str>,
+}
+
+impl Tool {
+    /// Whether `--instructions` counts it: tapflow and the C peers (under callgrind, Python and
+    /// tshark's dissectors take minutes).
+    fn counted(&self) -> bool {
+        self.name.starts_with("tapflow") || matches!(self.name, "tcpdump" | "ndpiReader")
+    }
 }
 
 const NFSTREAM: &str = "import sys\nfrom nfstream import NFStreamer\nprint(sum(1 for _ in NFStreamer(source=sys.argv[1], n_meters=1)))";
@@ -522,8 +536,9 @@ impl Harness {
                     }
                 }
             }
+            let counts = self.count_instructions(&present, &pcap, &mut log);
             let mut rows: Vec<ToolResult> = Vec::new();
-            for (t, s) in present.iter().zip(samples) {
+            for ((t, s), instructions) in present.iter().zip(samples).zip(counts) {
                 if s.is_empty() {
                     continue;
                 }
@@ -547,12 +562,59 @@ impl Harness {
                     ratio_to_tapflow: 0.0,
                     ratio_base: "",
                     time_vs_floor: None,
+                    instructions,
+                    instructions_vs_floor: None,
                 });
             }
             relate(&mut rows);
             results.extend(rows);
         }
         Ok(results)
+    }
+}
+
+impl Harness {
+    /// Each of `present`'s instructions on `pcap` when `--instructions` asked for them (None
+    /// for a tool not counted, or whose count failed: logged).
+    fn count_instructions(
+        &self,
+        present: &[&Tool],
+        pcap: &Path,
+        log: &mut impl FnMut(&str),
+    ) -> Vec<Option<u64>> {
+        if !self.instructions {
+            return vec![None; present.len()];
+        }
+        if !crate::instructions::available() {
+            log("instruction counts skipped: valgrind is not installed");
+            return vec![None; present.len()];
+        }
+        present
+            .iter()
+            .map(|t| {
+                if !t.counted() {
+                    return None;
+                }
+                let dir = self.work.join(format!("run_{}", t.name));
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Some(out) = t.out_dir {
+                    let _ = std::fs::remove_dir_all(self.work.join(out));
+                }
+                std::fs::create_dir_all(&dir).ok()?;
+                let args = (t.args)(self, pcap, &self.work);
+                // tapflow's tables on ordinary pages: callgrind runs the program on one thread
+                // of its own, and the count must not depend on what the kernel gave.
+                let env: &[(&str, &str)] = if t.name.starts_with("tapflow") {
+                    &[("TAPFLOW_HUGE_PAGES", "0")]
+                } else {
+                    &[]
+                };
+                log(&format!("counting the instructions of {}", t.name));
+                crate::instructions::count(&args, &dir, env)
+                    .map_err(|e| log(&format!("{}: {e}", t.name)))
+                    .ok()
+            })
+            .collect()
     }
 }
 
@@ -567,12 +629,20 @@ fn relate(rows: &mut [ToolResult]) {
         .iter()
         .find(|r| r.tool == "tcpdump")
         .map(|r| r.median_seconds);
+    let floor_instructions = rows
+        .iter()
+        .find(|r| r.tool == "tcpdump")
+        .and_then(|r| r.instructions)
+        .filter(|&n| n > 0);
     for r in rows.iter_mut() {
         if let Some((tool, mpps)) = base.filter(|&(_, mpps)| mpps > 0.0) {
             r.ratio_base = tool;
             r.ratio_to_tapflow = r.mpps / mpps;
         }
         r.time_vs_floor = floor.filter(|&f| f > 0.0).map(|f| r.median_seconds / f);
+        r.instructions_vs_floor = floor_instructions
+            .zip(r.instructions)
+            .map(|(f, n)| n as f64 / f as f64);
     }
 }
 
@@ -580,6 +650,7 @@ fn relate(rows: &mut [ToolResult]) {
 pub fn table(results: &[ToolResult]) -> String {
     let mut s = String::new();
     let mut last = "";
+    let counted = results.iter().any(|r| r.instructions.is_some());
     for r in results {
         if r.input != last {
             let base = if r.ratio_base.is_empty() {
@@ -601,6 +672,10 @@ pub fn table(results: &[ToolResult]) -> String {
                 base,
                 "time/floor"
             ));
+            if counted {
+                s.pop();
+                s.push_str(&format!(" {:>15} {:>11}\n", "instructions", "instr/floor"));
+            }
             last = r.input;
         }
         let ratio = if r.ratio_base.is_empty() {
@@ -624,6 +699,14 @@ pub fn table(results: &[ToolResult]) -> String {
             ratio,
             floor
         ));
+        if counted {
+            s.pop();
+            let n = r.instructions.map_or("-".to_string(), |n| n.to_string());
+            let f = r
+                .instructions_vs_floor
+                .map_or("-".to_string(), |f| format!("{f:.2}x"));
+            s.push_str(&format!(" {n:>15} {f:>11}\n"));
+        }
     }
     s
 }
@@ -680,54 +763,5 @@ impl Harness {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(tool: &'static str, seconds: f64) -> ToolResult {
-        ToolResult {
-            input: "small",
-            tool,
-            packets: 1_000_000,
-            bytes: 64_000_000,
-            samples: Vec::new(),
-            median_seconds: seconds,
-            median_cpu_seconds: seconds,
-            min_seconds: seconds,
-            max_seconds: seconds,
-            mpps: 1.0 / seconds,
-            mbit_s: 512.0 / seconds,
-            peak_rss_kib: 1024,
-            ratio_to_tapflow: 0.0,
-            ratio_base: "",
-            time_vs_floor: None,
-        }
-    }
-
-    #[test]
-    fn ratios_fall_back_to_a_tapflow_variant_and_the_floor() {
-        let mut rows = vec![row("tapflow-null", 0.4), row("tcpdump", 0.2)];
-        relate(&mut rows);
-        assert_eq!(rows[0].ratio_base, "tapflow-null");
-        assert!((rows[1].ratio_to_tapflow - 2.0).abs() < 1e-9);
-        assert!((rows[0].time_vs_floor.unwrap() - 2.0).abs() < 1e-9);
-        assert!((rows[1].time_vs_floor.unwrap() - 1.0).abs() < 1e-9);
-        let text = table(&rows);
-        assert!(text.contains("vs tapflow-null"), "{text}");
-        assert!(text.contains("2.00x"), "{text}");
-    }
-
-    #[test]
-    fn tapflow_is_the_base_when_it_ran_and_no_floor_without_tcpdump() {
-        let mut rows = vec![
-            row("tapflow-null", 0.4),
-            row("tapflow", 0.5),
-            row("ndpiReader", 1.0),
-        ];
-        relate(&mut rows);
-        assert!(rows.iter().all(|r| r.ratio_base == "tapflow"));
-        assert!((rows[2].ratio_to_tapflow - 0.5).abs() < 1e-9);
-        assert!(rows.iter().all(|r| r.time_vs_floor.is_none()));
-        let text = table(&rows);
-        assert!(!text.contains("0.00x"), "{text}");
-    }
-}
+#[path = "harness_tests.rs"]
+mod tests;
