@@ -3,11 +3,12 @@
 //! type, a frame when a builder passes 256 KiB or a second has passed, one TCP connection shared
 //! by every type (or, with `outputs.socket.multiple_sockets_to_ingester`, one per type: l4 rows,
 //! l7 rows, metrics, the agent's own counters), reconnection with backoff, and a bounded queue of
-//! frames between the sink and the connection thread. When the queue is full a frame waits up to 2 s (`WAIT`, DeepFlow's
-//! default overflow action) or is dropped at once (`DROP`); every record lost is counted, so a
-//! server that is down for hours costs counted records and no memory growth. The agent's own
-//! counters go the same way as DeepFlow's DeepflowStats frames ([`SenderHandle::send_stats`]):
-//! one report waits at a time, the newest (a report not sent before the next is counted lost).
+//! frames between the sink and the connection thread. When the queue is full a frame waits up to
+//! 2 s (`WAIT`, DeepFlow's default overflow action) or is dropped at once (`DROP`); every record
+//! lost is counted, so a server that is down for hours costs counted records and no memory
+//! growth. The agent's own counters go the same way as DeepFlow's DeepflowStats frames
+//! ([`SenderHandle::send_stats`]): one report waits at a time, the newest (a report not sent
+//! before the next is counted lost).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
