@@ -517,14 +517,9 @@ impl Harness {
             let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); present.len()];
             for round in 0..self.rounds.max(1) {
                 for (i, t) in present.iter().enumerate() {
-                    let dir = self.work.join(format!("run_{}", t.name));
-                    let _ = std::fs::remove_dir_all(&dir);
-                    if let Some(out) = t.out_dir {
-                        let _ = std::fs::remove_dir_all(self.work.join(out));
-                    }
+                    let dir = self.fresh_run_dir(t)?;
                     settle_writes();
                     warm_input(&pcap);
-                    std::fs::create_dir_all(&dir)?;
                     let args = (t.args)(self, &pcap, &self.work);
                     match run_once(self, t.cores, &args, &dir, &[]) {
                         Ok(s) => samples[i].push(s),
@@ -574,6 +569,18 @@ impl Harness {
 }
 
 impl Harness {
+    /// `t`'s run directory, empty, and its records' directory of the run before removed (no
+    /// run pays for replacing another's files).
+    fn fresh_run_dir(&self, t: &Tool) -> std::io::Result<PathBuf> {
+        let dir = self.work.join(format!("run_{}", t.name));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(out) = t.out_dir {
+            let _ = std::fs::remove_dir_all(self.work.join(out));
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
     /// Each of `present`'s instructions on `pcap` when `--instructions` asked for them (None
     /// for a tool not counted, or whose count failed: logged).
     fn count_instructions(
@@ -595,12 +602,7 @@ impl Harness {
                 if !t.counted() {
                     return None;
                 }
-                let dir = self.work.join(format!("run_{}", t.name));
-                let _ = std::fs::remove_dir_all(&dir);
-                if let Some(out) = t.out_dir {
-                    let _ = std::fs::remove_dir_all(self.work.join(out));
-                }
-                std::fs::create_dir_all(&dir).ok()?;
+                let dir = self.fresh_run_dir(t).ok()?;
                 let args = (t.args)(self, pcap, &self.work);
                 // tapflow's tables on ordinary pages: callgrind runs the program on one thread
                 // of its own, and the count must not depend on what the kernel gave.

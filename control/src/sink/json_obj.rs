@@ -612,10 +612,16 @@ fn hex_groups(groups: &[u16], dst: &mut [u8]) -> usize {
     n
 }
 
-/// Whether a string needs escaping in JSON (a control character, `"` or `\`).
+/// Whether a byte needs escaping in a JSON string (a control character, `"` or `\`).
+#[inline(always)]
+fn escapes(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// Whether a string needs escaping in JSON.
 #[inline(always)]
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    bytes.iter().any(|&c| escapes(c))
 }
 
 /// `bytes` as serde_json writes a text field made of them (valid UTF-8 as it is; anything
@@ -629,11 +635,11 @@ fn escape_into(bytes: &[u8], dst: &mut [u8]) -> Option<usize> {
     w.put(b"\"")?;
     for chunk in bytes.utf8_chunks() {
         for &c in chunk.valid().as_bytes() {
-            if c >= 0x20 && c != b'"' && c != b'\\' {
-                w.byte(c)?;
-            } else {
+            if escapes(c) {
                 let (esc, len) = escape_of(c);
                 w.put(&esc[..len])?;
+            } else {
+                w.byte(c)?;
             }
         }
         if !chunk.invalid().is_empty() {
