@@ -256,6 +256,46 @@ pub fn decode_link_into<'a>(
     }
 }
 
+/// Notes the tunnel `found` in the IP payload of `outer` (and the ERSPAN session it is) in
+/// `out`; where its inner frame starts.
+#[inline(never)]
+fn enter_tunnel<'a>(
+    found: &tunnel::Found<'a>,
+    outer: &IpInfo,
+    cfg: &DecodeConfig,
+    out: &mut Packet<'a>,
+) -> Start<'a> {
+    if found.kind == TunnelType::Erspan {
+        out.mirror = MirrorInfo {
+            version: found.erspan_version,
+            session_id: found.id as u16,
+            src: outer.src,
+            is_ipv6: outer.is_v6,
+        };
+    }
+    if cfg.trim.contains(found.kind) {
+        out.tunnel = TunnelInfo::NONE;
+    } else if out.tunnel.kind == TunnelType::None {
+        out.tunnel = TunnelInfo {
+            kind: found.kind,
+            tier: 1,
+            id: found.id,
+            src: outer.src,
+            dst: outer.dst,
+            is_ipv6: outer.is_v6,
+            src_mac: out.l2.src_mac,
+            dst_mac: out.l2.dst_mac,
+        };
+    } else {
+        out.tunnel.tier += 1;
+    }
+    if found.inner_is_ethernet {
+        Start::Ethernet(found.inner)
+    } else {
+        Start::Ip(found.inner)
+    }
+}
+
 /// Writes the frame from `first` on into `out`, which starts as [`Packet::EMPTY`]: what a frame
 /// does not have (a tunnel, a mirror session, IP, a transport header) stays as it is there.
 fn decode_from<'a>(
@@ -298,39 +338,15 @@ fn decode_from<'a>(
             _ => return Ok(()),
         };
         let (info, l4buf) = parsed;
-        if layers < cfg.max_tunnel_layers && info.fragment != Fragment::NonFirst {
+        // Only these carry a tunnel: TCP, ICMP and the rest skip the look (and the tunnel's
+        // bookkeeping stays out of line, off the common path).
+        if layers < cfg.max_tunnel_layers
+            && info.fragment != Fragment::NonFirst
+            && tunnel::may_carry(info.proto)
+        {
             if let Some(found) = tunnel::detect(&info, l4buf, cfg)? {
                 layers += 1;
-                let outer = TunnelInfo {
-                    kind: found.kind,
-                    tier: 0,
-                    id: found.id,
-                    src: info.src,
-                    dst: info.dst,
-                    is_ipv6: info.is_v6,
-                    src_mac: out.l2.src_mac,
-                    dst_mac: out.l2.dst_mac,
-                };
-                if found.kind == TunnelType::Erspan {
-                    out.mirror = MirrorInfo {
-                        version: found.erspan_version,
-                        session_id: found.id as u16,
-                        src: info.src,
-                        is_ipv6: info.is_v6,
-                    };
-                }
-                if cfg.trim.contains(found.kind) {
-                    out.tunnel = TunnelInfo::NONE;
-                } else if out.tunnel.kind == TunnelType::None {
-                    out.tunnel = TunnelInfo { tier: 1, ..outer };
-                } else {
-                    out.tunnel.tier += 1;
-                }
-                start = if found.inner_is_ethernet {
-                    Start::Ethernet(found.inner)
-                } else {
-                    Start::Ip(found.inner)
-                };
+                start = enter_tunnel(&found, &info, cfg, out);
                 continue;
             }
         }

@@ -179,6 +179,15 @@ impl<'a> Found<'a> {
     }
 }
 
+/// Can an IP payload of protocol `proto` be a tunnel [`detect`] finds? (UDP, GRE, IP in IP.)
+#[inline(always)]
+pub(crate) fn may_carry(proto: u8) -> bool {
+    matches!(
+        proto,
+        IPPROTO_UDP | IPPROTO_GRE | IPPROTO_IPIP | IPPROTO_IPV6
+    )
+}
+
 /// Looks for a tunnel in `l4` (the IP payload of `ip`). `Ok(None)` means "plain traffic".
 pub(crate) fn detect<'a>(
     ip: &IpInfo,
