@@ -193,6 +193,15 @@ fn tools() -> Vec<Tool> {
             out_dir: Some(TAPFLOW_2W_OUT),
         },
         Tool {
+            // Two workers with every row to /dev/null: what the second worker gives without
+            // the page cache's part (the files' writes, one after the other).
+            name: "tapflow-2w-null",
+            needs: Needs::Nothing,
+            args: |h, pcap, out| analyze_args(&h.tapflow, pcap, out, 2, None),
+            cores: 2,
+            out_dir: None,
+        },
+        Tool {
             // The `--pgo` build, as `tapflow` (rows to files) and as `tapflow-null`.
             name: "tapflow-pgo",
             needs: Needs::PgoBuild,
