@@ -100,6 +100,8 @@ macro_rules! record_kinds {
             /// The l4 rows already rendered as lines by the thread that made them, when it was
             /// asked to (empty otherwise): line `i` is `l4[i]`.
             pub l4_lines: RenderedLines,
+            /// The l7 rows so rendered: line `i` is `l7[i]`.
+            pub l7_lines: RenderedLines,
         }
 
         impl RecordBatch {
@@ -108,6 +110,7 @@ macro_rules! record_kinds {
                 RecordBatch {
                     $($field: Vec::with_capacity(n),)+
                     l4_lines: RenderedLines::default(),
+                    l7_lines: RenderedLines::default(),
                 }
             }
 
@@ -124,6 +127,7 @@ macro_rules! record_kinds {
             pub fn clear(&mut self) {
                 $(self.$field.clear();)+
                 self.l4_lines.clear();
+                self.l7_lines.clear();
             }
 
             /// Every record, kind by kind.

@@ -302,15 +302,14 @@ impl JsonLinesSink {
         self.commit(kind, start)
     }
 
-    /// Writes a batch's rendered l4 lines to their file (or standard output) in one write when
-    /// they are long enough and stay within the file's rotation size; false when they are left
-    /// to go line by line.
-    fn write_rendered_block(&mut self, lines: &RenderedLines) -> bool {
+    /// Writes a batch's rendered lines of `kind` to their file (or standard output) in one
+    /// write when they are long enough and stay within the file's rotation size; false when they
+    /// are left to go line by line.
+    fn write_rendered_block(&mut self, kind: RecordKind, lines: &RenderedLines) -> bool {
         let bytes = lines.as_bytes();
         if bytes.len() < DIRECT_WRITE {
             return false;
         }
-        let kind = RecordKind::L4FlowLog;
         let written = match &mut self.target {
             Target::Dir(files) => files[Self::file_of(kind)].write_lines(bytes, &self.limits),
             Target::Stdout(w) => w.write_lines(bytes).map(|()| true),
@@ -373,27 +372,32 @@ impl Sink for JsonLinesSink {
     }
 
     fn write_batch(&mut self, batch: &RecordBatch) {
-        let lines = &batch.l4_lines;
-        if lines.is_empty() || lines.len() != batch.l4.len() {
+        let rendered = [
+            (RecordKind::L4FlowLog, &batch.l4_lines, batch.l4.len()),
+            (RecordKind::L7FlowLog, &batch.l7_lines, batch.l7.len()),
+        ];
+        if rendered.iter().any(|(_, lines, rows)| lines.len() != *rows) {
             return batch.for_each(|r| self.write(r));
         }
-        // The l4 rows come rendered (by the worker that made them); the other kinds follow, as
-        // `for_each` orders them.
-        if !self.write_rendered_block(lines) {
-            for line in lines.iter() {
-                if self.write_line(RecordKind::L4FlowLog, line) {
-                    self.stats.count(RecordKind::L4FlowLog);
+        // The l4 and l7 rows come rendered (by the worker that made them); the other kinds
+        // follow, as `for_each` orders them.
+        for (kind, lines, _) in rendered {
+            if !self.write_rendered_block(kind, lines) {
+                for line in lines.iter() {
+                    if self.write_line(kind, line) {
+                        self.stats.count(kind);
+                    }
                 }
             }
         }
         batch.for_each(|r| {
-            if r.kind() != RecordKind::L4FlowLog {
+            if !matches!(r.kind(), RecordKind::L4FlowLog | RecordKind::L7FlowLog) {
                 self.write(r);
             }
         });
     }
 
-    fn takes_rendered_l4(&self) -> bool {
+    fn takes_rendered_rows(&self) -> bool {
         true
     }
 
@@ -421,6 +425,23 @@ mod tests {
     /// A real row: one TCP SYN through the analyzer; `id` varies the client port.
     fn rec(id: u64) -> L4FlowLog {
         crate::sink::syn_row(40000 + id as u16)
+    }
+
+    /// A request row of flow `id` (its resource in need of escaping when `id` is odd).
+    fn request(id: u64) -> tapflow_analyzer::L7FlowLog {
+        let resource: &[u8] = if id % 2 == 1 {
+            b"/a\"b\n\xff"
+        } else {
+            b"/plain"
+        };
+        tapflow_analyzer::L7FlowLog {
+            flow_id: id,
+            l7_protocol_str: "HTTP",
+            request_type: tapflow_analyzer::inline::InlineBytes::from_slice(b"GET"),
+            request_resource: tapflow_analyzer::inline::InlineBytes::from_slice(resource),
+            response_code: Some(200),
+            ..tapflow_analyzer::L7FlowLog::default()
+        }
     }
 
     #[test]
@@ -460,10 +481,10 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A batch whose l4 rows a worker rendered gives the same files, byte for byte, as the rows
-    /// rendered here; a batch whose lines do not match its rows is rendered here.
+    /// A batch whose l4 and l7 rows a worker rendered gives the same files, byte for byte, as
+    /// the rows rendered here; a batch whose lines do not match its rows is rendered here.
     #[test]
-    fn rendered_l4_lines_write_the_same_files() {
+    fn rendered_row_lines_write_the_same_files() {
         let base = std::env::temp_dir().join(format!("tapflow-rendered-{}", std::process::id()));
         let limits = FileOutput {
             rotate_bytes: 1 << 30,
@@ -472,24 +493,29 @@ mod tests {
         let mut batch = RecordBatch::default();
         for i in 0..5 {
             batch.push(&rec(i));
+            batch.push(&request(i));
         }
-        batch.push(&tapflow_analyzer::L7FlowLog::default());
         let mut rendered = batch.clone();
-        crate::sink::l4_json::render_l4_lines(&mut rendered);
+        crate::sink::l4_json::render_row_lines(&mut rendered);
         assert_eq!(rendered.l4_lines.len(), 5);
+        assert_eq!(rendered.l7_lines.len(), 5);
         let mut partial = rendered.clone();
         partial.l4.push(rec(9));
+        let mut partial7 = rendered.clone();
+        partial7.l7.push(request(9));
         let mut expected = batch.clone();
         expected.push(&rec(9));
+        expected.push(&request(9));
         let mut files = Vec::new();
         for (name, b) in [
             ("plain", &batch),
             ("rendered", &rendered),
             ("partial", &partial),
+            ("partial7", &partial7),
         ] {
             let dir = base.join(name);
             let mut s = JsonLinesSink::to_dir(&dir, limits.clone()).unwrap();
-            assert!(s.takes_rendered_l4());
+            assert!(s.takes_rendered_rows());
             s.write_batch(b);
             s.flush().unwrap();
             assert_eq!(
@@ -497,7 +523,11 @@ mod tests {
                 b.l4.len() as u64,
                 "{name}"
             );
-            assert_eq!(s.stats.records(RecordKind::L7FlowLog), 1, "{name}");
+            assert_eq!(
+                s.stats.records(RecordKind::L7FlowLog),
+                b.l7.len() as u64,
+                "{name}"
+            );
             files.push([
                 fs::read(active_path(&dir, "l4_flow_log")).unwrap(),
                 fs::read(active_path(&dir, "l7_flow_log")).unwrap(),
@@ -513,6 +543,18 @@ mod tests {
             plain.push(b'\n');
         }
         assert_eq!(l4.as_bytes(), plain.as_bytes());
+        let l7 = &files[3][1];
+        let mut plain = TextBuf::new();
+        for r in &expected.l7 {
+            crate::sink::l7_json::write_l7(r, &mut plain);
+            plain.push(b'\n');
+        }
+        assert_eq!(
+            l7.as_slice(),
+            plain.as_bytes(),
+            "a partial rendering is not used"
+        );
+        assert_eq!(files[3][0], files[0][0]);
         fs::remove_dir_all(&base).unwrap();
     }
 
@@ -528,7 +570,8 @@ mod tests {
     }
 
     /// Rendered batches long enough to be written whole give the same files as the rows written
-    /// one by one: same lines in the same files, rotated at the same line ends.
+    /// one by one: same lines in the same files, rotated at the same line ends (l4 and l7 rows
+    /// each in their own files).
     #[test]
     fn long_rendered_batches_are_written_whole_and_rotate_on_the_same_lines() {
         let base = std::env::temp_dir().join(format!("tapflow-whole-{}", std::process::id()));
@@ -544,13 +587,15 @@ mod tests {
             let mut b = RecordBatch::default();
             for _ in 0..n {
                 b.push(&rec(id));
+                b.push(&request(id));
                 id += 1;
             }
-            crate::sink::l4_json::render_l4_lines(&mut b);
+            crate::sink::l4_json::render_row_lines(&mut b);
             batches.push(b);
         }
         assert!(batches[0].l4_lines.as_bytes().len() >= DIRECT_WRITE);
         assert!(batches[1].l4_lines.as_bytes().len() < DIRECT_WRITE);
+        assert!(batches[2].l7_lines.as_bytes().len() >= DIRECT_WRITE);
         // Room for whole batches between rotations, and batches that would cross one.
         assert!(batches[0].l4_lines.as_bytes().len() as u64 * 2 < limits.rotate_bytes);
         let mut outputs = Vec::new();
@@ -566,12 +611,20 @@ mod tests {
             }
             s.flush().unwrap();
             assert_eq!(s.stats.records(RecordKind::L4FlowLog), id);
+            assert_eq!(s.stats.records(RecordKind::L7FlowLog), id);
             let rotations = s.stats.rotations as u32;
-            assert!(rotations >= 3, "{name}: {rotations} rotations");
-            let mut files: Vec<Vec<u8>> = (1..=rotations)
-                .map(|i| fs::read(rotated_path(&dir, "l4_flow_log", i)).unwrap())
-                .collect();
-            files.push(fs::read(active_path(&dir, "l4_flow_log")).unwrap());
+            assert!(rotations >= 4, "{name}: {rotations} rotations");
+            let mut files = Vec::new();
+            for kind in ["l4_flow_log", "l7_flow_log"] {
+                for i in 1.. {
+                    match fs::read(rotated_path(&dir, kind, i)) {
+                        Ok(f) => files.push(f),
+                        Err(_) => break,
+                    }
+                }
+                files.push(fs::read(active_path(&dir, kind)).unwrap());
+            }
+            assert!(files.len() >= 6, "{name}: both kinds rotated");
             for f in &files {
                 assert!(f.len() as u64 <= limits.rotate_bytes, "{name}: {}", f.len());
                 assert!(f.ends_with(b"\n"));

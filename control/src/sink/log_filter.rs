@@ -360,11 +360,11 @@ mod fan_out_tests {
         let target = crate::sink::OutputTarget::Dir(dir.clone());
         assert!(FanOut::from_config(&cfg, &target)
             .unwrap()
-            .takes_rendered_l4());
+            .takes_rendered_rows());
         cfg.log_filters.l4 = RowFilter::new(&[3], &[]).unwrap();
         assert!(!FanOut::from_config(&cfg, &target)
             .unwrap()
-            .takes_rendered_l4());
+            .takes_rendered_rows());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

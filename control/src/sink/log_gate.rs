@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(*metrics.lock().unwrap(), 2000);
         assert_eq!(f.throttled().l4_rows, 1600);
         // Throttled rows are decided one by one: no pre-rendered lines.
-        assert!(!f.takes_rendered_l4());
+        assert!(!f.takes_rendered_rows());
         // A live update lifts it from the next tick on; the count stays.
         f.log_policy_updates().publish(LogPolicy::ALL);
         f.tick(1);

@@ -101,9 +101,9 @@ pub trait Sink: Send {
         batch.for_each(|r| self.write(r));
     }
 
-    /// Whether this sink writes a batch's pre-rendered l4 lines
-    /// ([`l4_json::render_l4_lines`]) instead of rendering the rows itself.
-    fn takes_rendered_l4(&self) -> bool {
+    /// Whether this sink writes a batch's pre-rendered l4 and l7 lines
+    /// ([`l4_json::render_row_lines`]) instead of rendering the rows itself.
+    fn takes_rendered_rows(&self) -> bool {
         false
     }
 
@@ -335,12 +335,14 @@ impl FanOut {
         self.flush()
     }
 
-    /// Whether batches should come with their l4 rows rendered as JSON lines
-    /// ([`l4_json::render_l4_lines`], done by the threads that make the rows): a sink writes them
-    /// as they are, and the rows reach the sinks in batches (not through the 1-second flow
+    /// Whether batches should come with their l4 and l7 rows rendered as JSON lines
+    /// ([`l4_json::render_row_lines`], done by the threads that make the rows): a sink writes
+    /// them as they are, and the rows reach the sinks in batches (not through the 1-second flow
     /// aggregation, which rewrites them, nor through flow log filters or throttles).
-    pub fn takes_rendered_l4(&self) -> bool {
-        self.flow_aggr.is_none() && !self.gated && self.sinks.iter().any(|s| s.takes_rendered_l4())
+    pub fn takes_rendered_rows(&self) -> bool {
+        self.flow_aggr.is_none()
+            && !self.gated
+            && self.sinks.iter().any(|s| s.takes_rendered_rows())
     }
 
     /// The metric aggregation's counters (None when `outputs.flow_metrics.enabled` is false).
@@ -490,17 +492,17 @@ mod tests {
         let target = OutputTarget::Dir(dir.clone());
         assert!(FanOut::from_config(&cfg, &target)
             .unwrap()
-            .takes_rendered_l4());
+            .takes_rendered_rows());
         assert!(FanOut::from_config(&cfg, &OutputTarget::Stdout)
             .unwrap()
-            .takes_rendered_l4());
-        assert!(!FanOut::new(vec![Box::new(Seen::default())]).takes_rendered_l4());
+            .takes_rendered_rows());
+        assert!(!FanOut::new(vec![Box::new(Seen::default())]).takes_rendered_rows());
         // 1-second metrics: l4 rows go through the flow aggregation, one by one.
         cfg.metrics.enabled = true;
         cfg.metrics.second = true;
         assert!(!FanOut::from_config(&cfg, &target)
             .unwrap()
-            .takes_rendered_l4());
+            .takes_rendered_rows());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
