@@ -166,7 +166,7 @@ fn analyze_split(
         &cfg.analyzer,
         // The workers render the l4 rows' JSON lines when the files take them.
         sink.takes_rendered_rows()
-            .then_some(tapflow_control::sink::l4_json::render_row_lines as fn(&mut _)),
+            .then_some(tapflow_control::sink::render_row_lines as fn(&mut _)),
         sink,
         |at| {
             if !show_progress || shown.elapsed().as_millis() < 100 {

@@ -63,6 +63,32 @@ impl<W: Write> LineBuffer<W> {
     }
 }
 
+/// Renders a batch's l4 and l7 rows as JSON lines into its [`RecordBatch::l4_lines`] and
+/// `l7_lines` (what an offline worker does before handing the batch over, so that the thread
+/// writing the files only copies bytes; [`super::Sink::takes_rendered_rows`] says whether the
+/// sinks use them).
+///
+/// [`RecordBatch::l4_lines`]: tapflow_analyzer::RecordBatch
+pub fn render_row_lines(batch: &mut RecordBatch) {
+    let lines = &mut batch.l4_lines;
+    lines.clear();
+    let mut w = L4Writer::new();
+    for r in &batch.l4 {
+        lines.push_with(|out| {
+            w.write(r, out);
+            out.push(b'\n');
+        });
+    }
+    let lines = &mut batch.l7_lines;
+    lines.clear();
+    for r in &batch.l7 {
+        lines.push_with(|out| {
+            super::l7_json::write_l7(r, out);
+            out.push(b'\n');
+        });
+    }
+}
+
 /// Bytes buffered per file before a write.
 const FILE_BUFFER: usize = 1 << 20;
 
@@ -496,7 +522,7 @@ mod tests {
             batch.push(&request(i));
         }
         let mut rendered = batch.clone();
-        crate::sink::l4_json::render_row_lines(&mut rendered);
+        render_row_lines(&mut rendered);
         assert_eq!(rendered.l4_lines.len(), 5);
         assert_eq!(rendered.l7_lines.len(), 5);
         let mut partial = rendered.clone();
@@ -590,7 +616,7 @@ mod tests {
                 b.push(&request(id));
                 id += 1;
             }
-            crate::sink::l4_json::render_row_lines(&mut b);
+            render_row_lines(&mut b);
             batches.push(b);
         }
         assert!(batches[0].l4_lines.as_bytes().len() >= DIRECT_WRITE);

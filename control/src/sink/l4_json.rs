@@ -8,32 +8,6 @@ use tapflow_analyzer::L4FlowLog;
 use super::json_obj::{key, render_again, Key, Obj, Rendered, ROW_ROOM};
 use tapflow_analyzer::TextBuf;
 
-/// Renders a batch's l4 and l7 rows as JSON lines into its [`RecordBatch::l4_lines`] and
-/// `l7_lines` (what an offline worker does before handing the batch over, so that the thread
-/// writing the files only copies bytes; [`super::Sink::takes_rendered_rows`] says whether the
-/// sinks use them).
-///
-/// [`RecordBatch::l4_lines`]: tapflow_analyzer::RecordBatch
-pub fn render_row_lines(batch: &mut tapflow_analyzer::RecordBatch) {
-    let lines = &mut batch.l4_lines;
-    lines.clear();
-    let mut w = L4Writer::new();
-    for r in &batch.l4 {
-        lines.push_with(|out| {
-            w.write(r, out);
-            out.push(b'\n');
-        });
-    }
-    let lines = &mut batch.l7_lines;
-    lines.clear();
-    for r in &batch.l7 {
-        lines.push_with(|out| {
-            super::l7_json::write_l7(r, out);
-            out.push(b'\n');
-        });
-    }
-}
-
 /// Unsigned members named as the row's fields, in order.
 macro_rules! unsigned {
     ($o:ident, $r:ident, $($field:ident),+ $(,)?) => {

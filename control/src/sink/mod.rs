@@ -23,6 +23,7 @@ mod prometheus;
 use std::path::PathBuf;
 
 pub use ipfix::IpfixSink;
+pub use jsonl::render_row_lines;
 pub use jsonl::JsonLinesSink;
 pub use jsonl::JsonRowFile;
 pub use log_filter::{LogFilters, RowFilter};
@@ -102,7 +103,7 @@ pub trait Sink: Send {
     }
 
     /// Whether this sink writes a batch's pre-rendered l4 and l7 lines
-    /// ([`l4_json::render_row_lines`]) instead of rendering the rows itself.
+    /// ([`render_row_lines`]) instead of rendering the rows itself.
     fn takes_rendered_rows(&self) -> bool {
         false
     }
@@ -336,7 +337,7 @@ impl FanOut {
     }
 
     /// Whether batches should come with their l4 and l7 rows rendered as JSON lines
-    /// ([`l4_json::render_row_lines`], done by the threads that make the rows): a sink writes
+    /// ([`render_row_lines`], done by the threads that make the rows): a sink writes
     /// them as they are, and the rows reach the sinks in batches (not through the 1-second flow
     /// aggregation, which rewrites them, nor through flow log filters or throttles).
     pub fn takes_rendered_rows(&self) -> bool {
