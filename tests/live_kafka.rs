@@ -82,7 +82,10 @@ fn text(r: &serde_json::Value, k: &str) -> String {
 }
 
 /// Rows per API, requests and one-way messages (no lone responses), against the broker's own
-/// log of the requests it received.
+/// log of the requests it handled. A request a client sent as it closed its connection (a
+/// producer's metadata refresh as it is destroyed) is on the wire, and logged as a request
+/// without a response, but the broker closed the connection without handling it: such rows
+/// may exceed the broker's count, one for one, and only for APIs the broker answers.
 fn assert_every_request_logged(run: &Run) {
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for (key, n) in run.truth["requests"].as_object().expect("requests") {
@@ -91,10 +94,25 @@ fn assert_every_request_logged(run: &Run) {
             .or_default() += n.as_u64().expect("a count");
     }
     let mut got: BTreeMap<String, u64> = BTreeMap::new();
+    let mut unanswered: BTreeMap<String, u64> = BTreeMap::new();
     for r in run.rows.iter().filter(|r| r["type"] != 1) {
         *got.entry(text(r, "request_type")).or_default() += 1;
+        if r["type"] == 0 && text(r, "request_type") != "Produce" {
+            *unanswered.entry(text(r, "request_type")).or_default() += 1;
+        }
     }
-    assert_eq!(got, want);
+    let mut extra = 0;
+    for (api, n) in &mut got {
+        let handled = want.get(api).copied().unwrap_or(0);
+        let late = unanswered.get(api).copied().unwrap_or(0);
+        if *n > handled && *n - handled <= late {
+            extra += *n - handled;
+            *n = handled;
+        }
+    }
+    got.retain(|_, n| *n > 0);
+    assert_eq!(got, want, "unanswered requests: {unanswered:?}");
+    assert!(extra <= 2, "{extra} requests the broker did not handle");
 }
 
 #[test]
