@@ -164,7 +164,7 @@ fn analyze_split(
         &args.files,
         usize::from(args.workers),
         &cfg.analyzer,
-        // The workers render the l4 rows' JSON lines when the files take them.
+        // The workers render the l4 and l7 rows' JSON lines when the files take them.
         sink.takes_rendered_rows()
             .then_some(tapflow_control::sink::render_row_lines as fn(&mut _)),
         sink,
