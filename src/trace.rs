@@ -37,6 +37,13 @@ pub(crate) struct TracerArgs {
     /// No OpenSSL uprobes (no TLS plaintext).
     #[arg(long)]
     pub(crate) no_openssl: bool,
+    /// Probe Go programs' crypto/tls: the executables of the Go processes running now (and
+    /// every process started from them later). Default: inputs.ebpf.socket.uprobe.golang.enabled.
+    #[arg(long)]
+    pub(crate) go_tls: bool,
+    /// A Go executable whose crypto/tls to probe, running or not (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) go_exe: Vec<PathBuf>,
     /// Most sockets followed at once (default: inputs.ebpf.tunning.max_socket_entries, 131072).
     #[arg(long)]
     pub(crate) max_sockets: Option<u32>,
@@ -128,6 +135,12 @@ pub(crate) fn settings(
         ring_bytes: a.ring_mib.saturating_mul(1 << 20),
         pids: a.pids.clone(),
         libssl,
+        go_exes: procfs::go_executables(
+            &cfg.process.proc_root,
+            &a.go_exe,
+            a.go_tls || cfg.ebpf.go_tls,
+            &a.pids,
+        ),
         data_syscalls: cfg.ebpf.hooked_syscalls.clone(),
         unix_sockets: a.unix_sockets || cfg.ebpf.unix_sockets,
     };
@@ -206,11 +219,15 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
             for (lib, why) in &t.libssl_failed {
                 eprintln!("tapflow: no TLS plaintext from {}: {why}", lib.display());
             }
+            for (exe, why) in &t.go_failed {
+                eprintln!("tapflow: no Go TLS plaintext from {}: {why}", exe.display());
+            }
             if !quiet {
                 eprintln!(
-                    "tapflow trace: {} probes attached ({} libssl), payload cap {} B; stop with Ctrl-C",
+                    "tapflow trace: {} probes attached ({} libssl, {} Go), payload cap {} B; stop with Ctrl-C",
                     t.links(),
                     t.libssl_attached.len(),
+                    t.go_attached.len(),
                     settings.opts.payload_cap
                 );
             }
@@ -270,6 +287,17 @@ pub(crate) fn report_entries(r: &TraceReport, m: &mut serde_json::Map<String, se
     let paths =
         |v: &[PathBuf]| -> Vec<String> { v.iter().map(|p| p.display().to_string()).collect() };
     m.insert("trace.libssl".into(), paths(&r.libssl).into());
+    let go: Vec<String> =
+        r.go.iter()
+            .map(|(p, v)| format!("{} ({v})", p.display()))
+            .collect();
+    m.insert("trace.go_executables".into(), go.into());
+    let failed: Vec<String> = r
+        .go_failed
+        .iter()
+        .map(|(p, why)| format!("{}: {why}", p.display()))
+        .collect();
+    m.insert("trace.go_executables_not_probed".into(), failed.into());
 }
 
 fn write_stats(

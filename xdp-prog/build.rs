@@ -39,6 +39,7 @@ fn main() {
         "src/syscalls.bpf.c",
         "src/trace_mmsg.bpf.h",
         "src/trace_pktinfo.bpf.h",
+        "src/trace_go_tls.bpf.h",
         "include/tapflow_xdp.h",
         "include/tapflow_trace.h",
         "include/tapflow_trace_types.h",

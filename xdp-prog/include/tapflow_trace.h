@@ -21,6 +21,7 @@
 /* Where the bytes came from. */
 #define TAPFLOW_TRACE_SRC_SYSCALL 0
 #define TAPFLOW_TRACE_SRC_OPENSSL 1
+#define TAPFLOW_TRACE_SRC_GO_TLS 2
 
 /* Per-CPU counter slots of the `trace_counters` array map. */
 #define TAPFLOW_TRACE_CNT_DATA 0
@@ -33,7 +34,13 @@
 #define TAPFLOW_TRACE_CNT_UNRESOLVED 7
 #define TAPFLOW_TRACE_CNT_MMSG_UNSENT 8
 #define TAPFLOW_TRACE_CNT_PKTINFO 9
-#define TAPFLOW_TRACE_CNT_MAX 10
+#define TAPFLOW_TRACE_CNT_GO_TLS 10
+#define TAPFLOW_TRACE_CNT_GO_TLS_NO_FD 11
+#define TAPFLOW_TRACE_CNT_MAX 12
+
+/* Go executables with Go TLS probes at once (the `go_itabs` table; a probe's cookie is its
+ * executable's index). */
+#define TAPFLOW_TRACE_MAX_GO_EXES 256
 
 /* Entries of the per-thread tables (pending syscall arguments, OpenSSL calls, trace ids). */
 #define TAPFLOW_TRACE_MAX_THREADS 16384

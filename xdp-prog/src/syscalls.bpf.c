@@ -8,7 +8,8 @@
  * lifecycle (connect, accept, close), and uprobes on SSL_read/SSL_write (and _ex). The socket of
  * an fd is found in the task's fd table with CO-RE reads (the structs below carry only the fields
  * used; libbpf relocates them against the kernel's BTF). Ciphertext of sockets OpenSSL works on
- * is not emitted: the uprobes give the plaintext. Every loss is counted per CPU. */
+ * is not emitted: the uprobes give the plaintext. Go's crypto/tls likewise (trace_go_tls.bpf.h).
+ * Every loss is counted per CPU. */
 #include <linux/bpf.h>
 #include <linux/types.h>
 #include <linux/in6.h>
@@ -782,3 +783,5 @@ int BPF_KRETPROBE(ssl_return, long ret)
 {
 	return ssl_exit(ret);
 }
+
+#include "trace_go_tls.bpf.h"

@@ -25,6 +25,8 @@ pub mod direction {
 pub mod source {
     pub const SYSCALL: u8 = 0;
     pub const OPENSSL: u8 = 1;
+    /// Go's crypto/tls (uprobes on a Go executable's `(*Conn).Read` / `Write`).
+    pub const GO_TLS: u8 = 2;
 }
 
 /// Per-CPU counter slots of the `trace_counters` map.
@@ -40,7 +42,12 @@ pub mod counter {
     pub const MMSG_UNSENT: u32 = 8;
     /// Datagrams whose local address came from IP_PKTINFO / IPV6_PKTINFO.
     pub const PKTINFO: u32 = 9;
-    pub const MAX: u32 = 10;
+    /// Plaintext events of Go's crypto/tls.
+    pub const GO_TLS: u32 = 10;
+    /// Go TLS calls on a connection that is not a `*net.TCPConn` / `*net.UnixConn` (a
+    /// wrapper the probes cannot see through): not traced.
+    pub const GO_TLS_NO_FD: u32 = 11;
+    pub const MAX: u32 = 12;
     /// Names for stats.json, by slot.
     pub const NAMES: [&str; MAX as usize] = [
         "data_events",
@@ -53,11 +60,16 @@ pub mod counter {
         "socket_unresolved_in_bpf",
         "mmsg_unsent",
         "pktinfo_local",
+        "go_tls_events",
+        "go_tls_no_fd",
     ];
 }
 
 /// Entries of the per-thread tables, the socket tables and the process filter.
 pub const MAX_THREADS: u32 = 16384;
+/// Go executables probed at once (a probe's cookie is its executable's slot in
+/// [`maps::GO_ITABS`]).
+pub const MAX_GO_EXES: u32 = 256;
 pub const MAX_SOCKETS: u32 = 65536;
 pub const MAX_PIDS: u32 = 1024;
 
@@ -67,6 +79,8 @@ pub mod maps {
     pub const COUNTERS: &str = "trace_counters";
     pub const CONFIG: &str = "trace_config";
     pub const PIDS: &str = "trace_pids";
+    /// Per probed Go executable: the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`.
+    pub const GO_ITABS: &str = "go_itabs";
 }
 
 /// Tracepoint programs: (program, tracepoint category, tracepoint name).
@@ -124,6 +138,23 @@ pub const OPENSSL_PROBES: &[(&str, &str, bool)] = &[
     ("ssl_return", "SSL_read_ex", true),
 ];
 
+/// Go's crypto/tls uprobes: (program on the entry, function, its returns probed too). A
+/// function's returns are probed with [`GO_TLS_RETURN`] on every `RET` instruction (a
+/// uretprobe would crash a Go program, whose stacks move); Write's bytes are all known on
+/// entry.
+pub const GO_TLS_PROBES: &[(&str, &str, bool)] = &[
+    ("go_tls_write_enter", "crypto/tls.(*Conn).Write", false),
+    ("go_tls_read_enter", "crypto/tls.(*Conn).Read", true),
+];
+/// Read's bytes where it copies them into the caller's buffer (its call of
+/// `runtime.memmove`), when the function has one such call; else [`GO_TLS_RETURN`] on its
+/// `RET`s.
+pub const GO_TLS_READ_COPY: &str = "go_tls_read_copy";
+pub const GO_TLS_RETURN: &str = "go_tls_return";
+/// Bit of a Go TLS probe's cookie (above the executable's slot): the entry probe sits on the
+/// stack check's `jbe`.
+pub const GO_COOKIE_ON_JBE: u64 = 1 << 32;
+
 /// The compiled tracer (ELF with BTF and CO-RE relocations), or `None` when clang was not
 /// available at build time.
 pub fn object() -> Option<&'static [u8]> {
@@ -133,6 +164,8 @@ pub fn object() -> Option<&'static [u8]> {
 
 /// The C source and header.
 pub const PROGRAM_SOURCE: &str = include_str!("syscalls.bpf.c");
+/// Its Go TLS part (included by the program).
+pub const GO_TLS_SOURCE: &str = include_str!("trace_go_tls.bpf.h");
 /// Its sendmmsg / recvmmsg part (included by the program).
 pub const MMSG_SOURCE: &str = include_str!("trace_mmsg.bpf.h");
 pub const SHARED_HEADER: &str = include_str!("../include/tapflow_trace.h");
@@ -159,6 +192,18 @@ mod tests {
     }
 
     #[test]
+    fn go_tls_cookie_matches_the_program() {
+        assert!(PROGRAM_SOURCE.contains("#include \"trace_go_tls.bpf.h\""));
+        assert_eq!(GO_COOKIE_ON_JBE, 1 << 32);
+        assert!(GO_TLS_SOURCE.contains("#define GO_COOKIE_ON_JBE (1ULL << 32)"));
+        for (prog, _, _) in GO_TLS_PROBES {
+            assert!(GO_TLS_SOURCE.contains(&format!("int {prog}(")), "{prog}");
+        }
+        assert!(GO_TLS_SOURCE.contains(&format!("int {GO_TLS_READ_COPY}(")));
+        assert!(GO_TLS_SOURCE.contains(&format!("int {GO_TLS_RETURN}(")));
+    }
+
+    #[test]
     fn header_and_rust_agree() {
         assert_eq!(define("TAPFLOW_TRACE_DATA_MAX"), DATA_MAX);
         assert_eq!(define("TAPFLOW_TRACE_HDR_SIZE") as usize, HDR_SIZE);
@@ -179,6 +224,16 @@ mod tests {
             define("TAPFLOW_TRACE_SRC_OPENSSL"),
             u32::from(source::OPENSSL)
         );
+        assert_eq!(
+            define("TAPFLOW_TRACE_SRC_GO_TLS"),
+            u32::from(source::GO_TLS)
+        );
+        assert_eq!(define("TAPFLOW_TRACE_CNT_GO_TLS"), counter::GO_TLS);
+        assert_eq!(
+            define("TAPFLOW_TRACE_CNT_GO_TLS_NO_FD"),
+            counter::GO_TLS_NO_FD
+        );
+        assert_eq!(define("TAPFLOW_TRACE_MAX_GO_EXES"), MAX_GO_EXES);
         assert_eq!(define("TAPFLOW_TRACE_CNT_DATA"), counter::DATA);
         assert_eq!(define("TAPFLOW_TRACE_CNT_LIFECYCLE"), counter::LIFECYCLE);
         assert_eq!(define("TAPFLOW_TRACE_CNT_RING_FULL"), counter::RING_FULL);
@@ -210,8 +265,16 @@ mod tests {
         let progs = TRACEPOINTS
             .iter()
             .map(|t| t.0)
-            .chain(OPENSSL_PROBES.iter().map(|p| p.0));
-        for n in progs.chain([maps::EVENTS, maps::COUNTERS, maps::CONFIG, maps::PIDS]) {
+            .chain(OPENSSL_PROBES.iter().map(|p| p.0))
+            .chain(GO_TLS_PROBES.iter().map(|p| p.0))
+            .chain([GO_TLS_READ_COPY, GO_TLS_RETURN]);
+        for n in progs.chain([
+            maps::EVENTS,
+            maps::COUNTERS,
+            maps::CONFIG,
+            maps::PIDS,
+            maps::GO_ITABS,
+        ]) {
             assert!(text.contains(n), "{n} missing from the object");
         }
         for (_, _, tp) in TRACEPOINTS {

@@ -1,7 +1,8 @@
 //! The syscall tracer's settings from DeepFlow's `inputs.ebpf` keys that tapflow applies:
 //! `disabled`, `socket.uprobe.tls.enabled`, `socket.kprobe.whitelist.ports` and
 //! `blacklist.ports`, `socket.tunning.syscall_trace_id_disabled` and `max_capture_rate`, and
-//! `tunning.max_socket_entries`, and tapflow's `socket.uprobe.tls.libssl_paths`. DeepFlow's other
+//! `tunning.max_socket_entries`, `socket.uprobe.golang.enabled`, and tapflow's
+//! `socket.uprobe.tls.libssl_paths`. DeepFlow's other
 //! `inputs.ebpf` keys are accepted and named as not applied.
 
 use serde::Deserialize;
@@ -33,6 +34,9 @@ pub struct EbpfConfig {
     pub libssl_paths: Vec<String>,
     /// `inputs.ebpf.socket.kprobe.enable_unix_socket`: unix stream sockets are traced too.
     pub unix_sockets: bool,
+    /// `inputs.ebpf.socket.uprobe.golang.enabled`: Go programs' crypto/tls is probed (the
+    /// executables of running Go processes; off by default, as in DeepFlow).
+    pub go_tls: bool,
 }
 
 impl Default for EbpfConfig {
@@ -47,6 +51,7 @@ impl Default for EbpfConfig {
             hooked_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
             libssl_paths: Vec::new(),
             unix_sockets: false,
+            go_tls: false,
         }
     }
 }
@@ -100,6 +105,13 @@ impl RawPorts {
 #[serde(deny_unknown_fields, default)]
 struct RawUprobe {
     tls: RawTls,
+    golang: RawGolang,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawGolang {
+    enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,6 +201,7 @@ impl RawEbpf {
                 .clone()
                 .unwrap_or_default(),
             unix_sockets: self.socket.kprobe.enable_unix_socket.unwrap_or(false),
+            go_tls: self.socket.uprobe.golang.enabled.unwrap_or(false),
         })
     }
 }

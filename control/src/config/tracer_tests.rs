@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn ebpf_keys_are_applied_and_checked() {
     let c = Config::from_yaml(
-        "inputs:\n  ebpf:\n    disabled: true\n    socket:\n      uprobe:\n        tls:\n          enabled: false\n          libssl_paths: [/opt/app/lib/libssl.so.3]\n        golang:\n          enabled: true\n      tunning:\n        syscall_trace_id_disabled: true\n    tunning:\n      max_socket_entries: 20000\n",
+        "inputs:\n  ebpf:\n    disabled: true\n    socket:\n      uprobe:\n        tls:\n          enabled: false\n          libssl_paths: [/opt/app/lib/libssl.so.3]\n        golang:\n          enabled: true\n          tracing_timeout: 60s\n      tunning:\n        syscall_trace_id_disabled: true\n    tunning:\n      max_socket_entries: 20000\n",
     )
     .expect("config");
     assert!(c.ebpf.disabled);
@@ -13,10 +13,12 @@ fn ebpf_keys_are_applied_and_checked() {
     assert!(c.ebpf.syscall_trace_id_disabled);
     assert_eq!(c.ebpf.max_socket_entries, 20_000);
     assert_eq!(c.ebpf.libssl_paths, ["/opt/app/lib/libssl.so.3"]);
+    assert!(c.ebpf.go_tls);
+    assert!(!Config::default().ebpf.go_tls, "DeepFlow's default: off");
     assert!(
         c.warnings
             .iter()
-            .any(|w| w.contains("inputs.ebpf.socket.uprobe (golang)")),
+            .any(|w| w.contains("tracing_timeout") && !w.contains("enabled")),
         "DeepFlow's other eBPF keys are named as not applied: {:?}",
         c.warnings
     );

@@ -149,7 +149,7 @@ impl<'a> RawEvent<'a> {
         let kind = match self.kind {
             kind::DATA => EventKind::Data {
                 egress: self.direction == direction::EGRESS,
-                tls: self.source == source::OPENSSL,
+                tls: matches!(self.source, source::OPENSSL | source::GO_TLS),
             },
             kind::CONNECT => EventKind::Connect,
             kind::ACCEPT => EventKind::Accept,

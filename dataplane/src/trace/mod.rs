@@ -1,10 +1,12 @@
 //! The syscall tracer's user-space side: loads `xdp-prog`'s tracer with libbpf (CO-RE against
-//! the kernel's BTF), attaches the syscall tracepoints and the OpenSSL uprobes, and hands each
+//! the kernel's BTF), attaches the syscall tracepoints, the OpenSSL uprobes and the Go TLS
+//! uprobes ([`go_elf`] finds where they go), and hands each
 //! ring-buffer event, decoded, to the caller; checks ([`checks`]) run before anything loads.
 //! Everything attached is detached when the [`Tracer`] is dropped.
 
 pub mod checks;
 pub mod event;
+pub mod go_elf;
 pub mod procfs;
 pub mod route_source;
 pub mod session;
@@ -31,6 +33,9 @@ pub struct TraceOptions {
     pub pids: Vec<u32>,
     /// The libssl files to put uprobes on (empty: no TLS plaintext).
     pub libssl: Vec<PathBuf>,
+    /// Go executables whose crypto/tls to probe (every process running one of them, now or
+    /// later; at most [`contract::MAX_GO_EXES`]).
+    pub go_exes: Vec<PathBuf>,
     /// The data syscalls hooked (of [`tapflow_analyzer::syscall::DATA_SYSCALLS`]); connect,
     /// accept and close always are.
     pub data_syscalls: Vec<String>,
@@ -47,6 +52,7 @@ impl Default for TraceOptions {
             ring_bytes: 8 << 20,
             pids: Vec::new(),
             libssl: Vec::new(),
+            go_exes: Vec::new(),
             data_syscalls: DATA_SYSCALLS.iter().map(|s| s.to_string()).collect(),
             unix_sockets: false,
         }
@@ -77,6 +83,10 @@ pub struct Tracer {
     pub libssl_attached: Vec<PathBuf>,
     /// libssl files that could not be probed, with the reason (TLS of their users is not seen).
     pub libssl_failed: Vec<(PathBuf, String)>,
+    /// Go executables with crypto/tls probes, with their Go version.
+    pub go_attached: Vec<(PathBuf, String)>,
+    /// Go executables that could not be probed, with the reason.
+    pub go_failed: Vec<(PathBuf, String)>,
     /// The kernel has `bpf_loop`: every message of a sendmmsg / recvmmsg call is an event (up
     /// to [`contract::MMSG_PER_CALL_LOOP`]), not only the first
     /// [`contract::MMSG_PER_CALL_UNROLLED`].
@@ -96,10 +106,13 @@ impl std::fmt::Debug for Tracer {
 /// tables, scratch), for the memory budget.
 pub fn memory_bytes(opts: &TraceOptions) -> u64 {
     let ring = u64::from(ring_size(opts.ring_bytes));
-    let threads = u64::from(contract::MAX_THREADS) * (40 + 48 + 24 + 3 * 64);
+    // Per thread: pending syscall, OpenSSL call, trace id, Go TLS read (key and value), and
+    // the tables' overheads.
+    let threads = u64::from(contract::MAX_THREADS) * (40 + 48 + 24 + 32 + 4 * 64);
+    let go_exes = u64::from(contract::MAX_GO_EXES) * 16;
     let sockets = u64::from(contract::MAX_SOCKETS) * 2 * (16 + 64);
     let scratch = (2 * u64::from(DATA_MAX) + contract::HDR_SIZE as u64) * 64;
-    ring + threads + sockets + scratch
+    ring + threads + sockets + scratch + go_exes
 }
 
 /// Waiting bytes that wake the reader: an eighth of the ring, at most 1 MiB (the reader also
@@ -140,8 +153,20 @@ impl Tracer {
             && ProgramType::Tracepoint
                 .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_loop)
                 .unwrap_or(false);
+        // The Go TLS programs read their probe's cookie (5.15): loaded only when asked for, and
+        // where the kernel has it (else the Go executables are named as not probed).
+        let go_cookies = ProgramType::Kprobe
+            .is_helper_supported(libbpf_rs::libbpf_sys::BPF_FUNC_get_attach_cookie)
+            .unwrap_or(false);
+        let go_tls = !opts.go_exes.is_empty() && go_cookies;
         for mut p in open.progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
+            if contract::GO_TLS_PROBES.iter().any(|(n, _, _)| *n == name)
+                || name == contract::GO_TLS_RETURN
+                || name == contract::GO_TLS_READ_COPY
+            {
+                p.set_autoload(go_tls);
+            }
             for (plain, looped) in contract::MMSG_LOOP_EXITS {
                 if name == *plain {
                     p.set_autoload(!mmsg_loop);
@@ -162,6 +187,8 @@ impl Tracer {
             links: Vec::new(),
             libssl_attached: Vec::new(),
             libssl_failed: Vec::new(),
+            go_attached: Vec::new(),
+            go_failed: Vec::new(),
             mmsg_loop,
         };
         t.configure(opts)?;
@@ -182,6 +209,33 @@ impl Tracer {
                 )),
                 Err(e) => t.libssl_failed.push((lib.clone(), e)),
             }
+        }
+        let go_exes = if go_tls { opts.go_exes.as_slice() } else { &[] };
+        for exe in opts.go_exes.iter().filter(|_| !go_tls) {
+            t.go_failed.push((
+                exe.clone(),
+                "this kernel has no uprobe cookies (bpf_get_attach_cookie, Linux 5.15)".into(),
+            ));
+        }
+        for exe in go_exes.iter().take(contract::MAX_GO_EXES as usize) {
+            let slot = t.go_attached.len() as u32;
+            match t.attach_go(exe, slot) {
+                Ok((links, version)) => {
+                    t.links.extend(links);
+                    t.go_attached.push((exe.clone(), version));
+                }
+                Err(e) if !admin => t.go_failed.push((
+                    exe.clone(),
+                    format!("{e} (uprobes need CAP_SYS_ADMIN here)"),
+                )),
+                Err(e) => t.go_failed.push((exe.clone(), e)),
+            }
+        }
+        for exe in go_exes.iter().skip(contract::MAX_GO_EXES as usize) {
+            t.go_failed.push((
+                exe.clone(),
+                format!("more than {} Go executables", contract::MAX_GO_EXES),
+            ));
         }
         Ok(t)
     }
@@ -266,6 +320,63 @@ impl Tracer {
             links.push(link);
         }
         Ok(links)
+    }
+
+    /// Probes Go's crypto/tls in the executable `exe` (its itabs in slot `slot` of the
+    /// `go_itabs` table, in the probes' cookie): the two functions' entries and where Read
+    /// copies its bytes (or its returns).
+    fn attach_go(&self, exe: &std::path::Path, slot: u32) -> Result<(Vec<Link>, String), String> {
+        let target = go_elf::inspect(exe).map_err(|e| e.to_string())?;
+        let mut itabs = [0u8; 16];
+        itabs[..8].copy_from_slice(&target.tcp_itab.to_le_bytes());
+        itabs[8..].copy_from_slice(&target.unix_itab.to_le_bytes());
+        self.map(maps::GO_ITABS)
+            .and_then(|m| {
+                m.update(&slot.to_le_bytes(), &itabs, MapFlags::ANY)
+                    .map_err(|e| TraceError::Map(maps::GO_ITABS, e.to_string()))
+            })
+            .map_err(|e| e.to_string())?;
+        let mut links = Vec::new();
+        let mut attach = |prog_name: &str, offset: u64, cookie: u64| -> Result<(), String> {
+            let prog = self
+                .obj
+                .progs_mut()
+                .find(|p| p.name() == prog_name)
+                .ok_or_else(|| format!("program {prog_name} missing"))?;
+            let opts = UprobeOpts {
+                cookie,
+                ..UprobeOpts::default()
+            };
+            let link = prog
+                .attach_uprobe_with_opts(-1, exe, offset as usize, opts)
+                .map_err(|e| format!("{prog_name} at {offset:#x}: {e}"))?;
+            links.push(link);
+            Ok(())
+        };
+        let slot = u64::from(slot);
+        for ((prog_name, _, reads), func) in contract::GO_TLS_PROBES
+            .iter()
+            .zip([&target.write, &target.read])
+        {
+            let on_jbe = if func.entry_on_jbe {
+                contract::GO_COOKIE_ON_JBE
+            } else {
+                0
+            };
+            attach(prog_name, func.entry, slot | on_jbe)?;
+            if !reads {
+                continue;
+            }
+            match func.copy_call {
+                Some(copy) => attach(contract::GO_TLS_READ_COPY, copy, slot)?,
+                None => {
+                    for r in &func.returns {
+                        attach(contract::GO_TLS_RETURN, *r, slot)?;
+                    }
+                }
+            }
+        }
+        Ok((links, target.version))
     }
 
     /// Attached programs (tracepoints and uprobes).

@@ -88,23 +88,7 @@ pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<Pa
     for p in LIBSSL_DEFAULTS {
         add(Path::new(p));
     }
-    let dirs: Vec<PathBuf> = if pids.is_empty() {
-        std::fs::read_dir(proc_root)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        pids.iter().map(|p| proc_root.join(p.to_string())).collect()
-    };
-    for d in dirs {
+    for d in process_dirs(proc_root, pids) {
         let Ok(maps) = std::fs::read_to_string(d.join("maps")) else {
             continue;
         };
@@ -116,6 +100,79 @@ pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<Pa
         }
     }
     found.into_iter().collect()
+}
+
+/// The Go executables to put the crypto/tls uprobes on: `extra` (from the command line), and
+/// with `scan`, the executables of running processes (`pids`: only those; empty: all) that are Go
+/// programs with crypto/tls, each once (by file). A named file is kept whatever it is (the
+/// tracer says why it cannot be probed); a running process's only when it is a Go program
+/// using crypto/tls (a Go program that cannot be probed is kept, for its reason to be shown).
+pub fn go_executables(
+    proc_root: &Path,
+    extra: &[PathBuf],
+    scan: bool,
+    pids: &[u32],
+) -> Vec<PathBuf> {
+    use super::go_elf::{inspect, NotProbed};
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut add = |p: &Path, named: bool| {
+        let Ok(m) = std::fs::metadata(p) else {
+            if named {
+                out.push(p.to_path_buf());
+            }
+            return;
+        };
+        if !seen.insert((m.dev(), m.ino())) {
+            return;
+        }
+        if !named
+            && matches!(
+                inspect(p),
+                Err(NotProbed::NotElf | NotProbed::NotGo | NotProbed::NoTls | NotProbed::Io(_))
+            )
+        {
+            return;
+        }
+        // The path the process started from when it names the same file here (another mount
+        // namespace's does not); else the process's own link, which names it from anywhere.
+        let shown = std::fs::read_link(p)
+            .ok()
+            .filter(|t| {
+                std::fs::metadata(t).is_ok_and(|tm| (tm.dev(), tm.ino()) == (m.dev(), m.ino()))
+            })
+            .unwrap_or_else(|| p.to_path_buf());
+        out.push(shown);
+    };
+    for p in extra {
+        add(p, true);
+    }
+    if scan {
+        for d in process_dirs(proc_root, pids) {
+            add(&d.join("exe"), false);
+        }
+    }
+    out
+}
+
+/// `/proc/PID` of `pids`, or of every process when empty.
+fn process_dirs(proc_root: &Path, pids: &[u32]) -> Vec<PathBuf> {
+    if !pids.is_empty() {
+        return pids.iter().map(|p| proc_root.join(p.to_string())).collect();
+    }
+    std::fs::read_dir(proc_root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// This host's own addresses: IPv4 from the local routing table (`net/fib_trie`, `/32 host

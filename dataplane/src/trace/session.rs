@@ -73,6 +73,9 @@ pub struct TraceReport {
     pub probes: usize,
     pub libssl: Vec<PathBuf>,
     pub libssl_failed: Vec<(PathBuf, String)>,
+    /// Go executables probed (with their Go version), and those that could not be.
+    pub go: Vec<(PathBuf, String)>,
+    pub go_failed: Vec<(PathBuf, String)>,
     /// Counter name -> value: the tracker's (`trace.*`), its L7 layer's (`l7.*`), the BPF
     /// side's (`trace.bpf.*`) and this loop's.
     pub counters: Vec<(String, u64)>,
@@ -255,6 +258,8 @@ pub fn run_session(
         probes: tracer.links(),
         libssl: tracer.libssl_attached.clone(),
         libssl_failed: tracer.libssl_failed.clone(),
+        go: tracer.go_attached.clone(),
+        go_failed: tracer.go_failed.clone(),
         rows: h.tracker.l7_counters().records,
         counters,
     })

@@ -1,0 +1,190 @@
+/* Go's crypto/tls: uprobes on a Go executable's (*Conn).Write and (*Conn).Read (Go 1.17 or
+ * later: arguments in registers). The entry probes read the calls' arguments; Read's bytes are
+ * taken at its call of runtime.memmove (or else on each of its RET instructions); user space
+ * finds these sites in the machine code. No uretprobe: it rewrites a return address on the
+ * stack, and Go moves goroutine stacks. Included by syscalls.bpf.c.
+ *
+ * Go's internal ABI on amd64: the receiver and arguments in RAX, RBX, RCX, ...; results in
+ * RAX, RBX, ...; the running goroutine (its g) in R14 throughout. Between a Read's entry and
+ * return the goroutine may move to another thread (a Read that waits), so calls are keyed by
+ * the process and the g, not by the thread. Writes are emitted on entry.
+ *
+ * The socket: a tls.Conn's first field is its net.Conn (an interface: itab, data). When the
+ * itab is *net.TCPConn's or *net.UnixConn's (their addresses come from the executable's
+ * symbol table, through the probe's cookie), data points to a net.conn whose first field is
+ * its *netFD, whose poll.FD holds the descriptor after a 16-byte mutex: Sysfd at +16, the same
+ * from Go 1.9 on. */
+
+struct go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_tls_call {
+	__u64 buf;
+	__s32 fd;
+	__u8 direction;
+	__u8 pad[3];
+};
+
+struct go_itab_pair {
+	__u64 tcp;
+	__u64 unix_;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_GO_EXES);
+	__type(key, __u32);
+	__type(value, struct go_itab_pair);
+} go_itabs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TAPFLOW_TRACE_MAX_THREADS);
+	__type(key, struct go_key);
+	__type(value, struct go_tls_call);
+} go_tls_calls SEC(".maps");
+
+#define GO_SYSFD_OFFSET 16
+
+/* The descriptor behind the tls.Conn at `conn`, or -1. */
+static __always_inline int go_conn_fd(__u64 conn, const struct go_itab_pair *itabs)
+{
+	__u64 iface[2] = {};
+	__u64 netfd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0])
+		return -1;
+	if (iface[0] != itabs->tcp && iface[0] != itabs->unix_)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + GO_SYSFD_OFFSET)))
+		return -1;
+	return fd >= 0 && fd < 0x7fffffff ? (int)fd : -1;
+}
+
+/* A probe's cookie: the executable's slot in go_itabs, and this flag when the probe is on the
+ * stack check's jbe instead of the function's first instruction (the kernel emulates a jump,
+ * where it single-steps a cmp: on a VM, a tenth of the cost). */
+#define GO_COOKIE_ON_JBE (1ULL << 32)
+#define X86_CF 0x1
+#define X86_ZF 0x40
+
+/* An entry probe on the stack check's jbe whose branch is taken: the function grows its stack
+ * and starts again, and the probe will see it then. */
+static __always_inline int go_stack_growing(struct pt_regs *ctx)
+{
+	return (bpf_get_attach_cookie(ctx) & GO_COOKIE_ON_JBE) && (ctx->eflags & (X86_CF | X86_ZF));
+}
+
+/* The socket behind the tls.Conn a probe's call is on, marked as TLS (its ciphertext, in the
+ * nested syscalls, is not emitted from now on): its fd, or -1 (counted). */
+static __always_inline int go_tls_fd(struct pt_regs *ctx)
+{
+	__u32 exe = (__u32)bpf_get_attach_cookie(ctx);
+	struct go_itab_pair *itabs = bpf_map_lookup_elem(&go_itabs, &exe);
+	if (!itabs)
+		return -1;
+	int fd = go_conn_fd(ctx->rax, itabs);
+	if (fd < 0) {
+		count(TAPFLOW_TRACE_CNT_GO_TLS_NO_FD);
+		return -1;
+	}
+	int unresolved;
+	struct sock *sk = fd_sock(fd, &unresolved);
+	if (sk) {
+		__u64 key = (__u64)sk;
+		__u8 one = 1;
+		bpf_map_update_elem(&tls_socks, &key, &one, BPF_ANY);
+	}
+	return fd;
+}
+
+/* Emits `moved` plaintext bytes at `buf` of a call on `fd`. */
+static __always_inline void go_tls_emit(__u64 id, int fd, __u64 buf, long moved, __u8 direction)
+{
+	if (moved <= 0)
+		return;
+	int unresolved;
+	struct sock *sk = fd_sock(fd, &unresolved);
+	if (!sk && !unresolved)
+		return;
+	struct tapflow_trace_config *cfg = config();
+	if (!cfg)
+		return;
+	struct tapflow_trace_event *e =
+		data_event(id, fd, sk, TAPFLOW_TRACE_SRC_GO_TLS, direction, moved);
+	if (!e)
+		return;
+	copy_payload(e, buf, moved, cfg->payload_cap);
+	send_data(e, TAPFLOW_TRACE_CNT_GO_TLS);
+}
+
+/* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX (data), RCX (len), RDI (cap).
+ * The bytes are all there on entry, and emitted then: what a process writes comes before
+ * anything it causes (the peer's answer, read by another goroutine, may return before this
+ * call does). A write that fails part-way is logged whole. */
+SEC("uprobe")
+int go_tls_write_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id) || go_stack_growing(ctx))
+		return 0;
+	int fd = go_tls_fd(ctx);
+	if (fd >= 0)
+		go_tls_emit(id, fd, ctx->rbx, (long)ctx->rcx, OUT);
+	return 0;
+}
+
+/* func (c *Conn) Read(b []byte) (int, error): the socket is known on entry, the bytes where
+ * Read copies them into b (or on return). */
+SEC("uprobe")
+int go_tls_read_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!traced(id) || go_stack_growing(ctx))
+		return 0;
+	int fd = go_tls_fd(ctx);
+	if (fd < 0)
+		return 0;
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	struct go_tls_call c = {.buf = ctx->rbx, .fd = fd, .direction = IN};
+	if (bpf_map_update_elem(&go_tls_calls, &k, &c, BPF_ANY))
+		count(TAPFLOW_TRACE_CNT_ARGS_FULL);
+	return 0;
+}
+
+/* Read's one call of runtime.memmove(to RAX, from RBX, n RCX): the plaintext it hands the
+ * caller, decrypted already, at the source. A call is emulated by the kernel (no single
+ * step), so this costs a tenth of a probe on a RET. */
+SEC("uprobe")
+int go_tls_read_copy(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	struct go_tls_call *cp = bpf_map_lookup_elem(&go_tls_calls, &k);
+	if (!cp)
+		return 0;
+	struct go_tls_call c = *cp;
+	bpf_map_delete_elem(&go_tls_calls, &k);
+	go_tls_emit(id, c.fd, ctx->rbx, (long)ctx->rcx, c.direction);
+	return 0;
+}
+
+/* On each RET of Read, where its copy call was not found: the bytes read in RAX (an error, in RBX and RCX, may come with some). */
+SEC("uprobe")
+int go_tls_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	struct go_tls_call *cp = bpf_map_lookup_elem(&go_tls_calls, &k);
+	if (!cp)
+		return 0;
+	struct go_tls_call c = *cp;
+	bpf_map_delete_elem(&go_tls_calls, &k);
+	go_tls_emit(id, c.fd, c.buf, (long)ctx->rax, c.direction);
+	return 0;
+}
