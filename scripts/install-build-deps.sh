@@ -72,6 +72,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   # TLS certificate.
   command -v bpftool >/dev/null || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
   command -v openssl >/dev/null || need+=(openssl)
+  # Go's crypto/tls uprobes: the test builds a Go HTTPS server and client (Debian's Go 1.19).
+  command -v go >/dev/null || need+=(golang-go)
   # `tapflow bench --instructions` counts instructions under valgrind's callgrind (its smoke run).
   command -v valgrind >/dev/null || need+=(valgrind)
   /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)

@@ -121,7 +121,13 @@ pub(crate) fn assert_no_tracer_programs() {
         return;
     }
     let text = loaded_programs();
-    for name in ["enter_read", "exit_sendto", "ssl_return", "enter_close"] {
+    for name in [
+        "enter_read",
+        "exit_sendto",
+        "ssl_return",
+        "enter_close",
+        "go_tls_return",
+    ] {
         assert!(!text.contains(name), "{name} still loaded:\n{text}");
     }
 }

@@ -1,0 +1,3 @@
+module tapflow.test/gotlspeer
+
+go 1.19

@@ -1,0 +1,79 @@
+// An HTTPS server and its clients in one Go program, for the tracer's Go TLS uprobes
+// (tests/trace_go_tls.rs). Prints "ready PORT", waits for a line on standard input, then
+// makes REQUESTS requests from each of CLIENTS goroutines (each with its own keep-alive
+// connection) to /go-tls/C/I (the last one /go-tls/C/missing, a 404), reads every body and
+// prints "done SECONDS" (the requests' wall time; bench/trace_overhead_go_tls.sh reads it).
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: gotlspeer REQUESTS CLIENTS")
+		os.Exit(2)
+	}
+	n, _ := strconv.Atoi(os.Args[1])
+	clients, _ := strconv.Atoi(os.Args[2])
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/missing") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "hello "+r.URL.Path)
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	fmt.Println("ready", u.Port())
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	failed := false
+	var mu sync.Mutex
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			// Each client its own transport: its own connection, kept alive.
+			tr := srv.Client().Transport.(*http.Transport).Clone()
+			client := &http.Client{Transport: tr}
+			defer tr.CloseIdleConnections()
+			for i := 0; i < n; i++ {
+				path := fmt.Sprintf("/go-tls/%d/%d", c, i)
+				if i == n-1 {
+					path = fmt.Sprintf("/go-tls/%d/missing", c)
+				}
+				resp, err := client.Get(srv.URL + path)
+				if err != nil {
+					mu.Lock()
+					failed = true
+					mu.Unlock()
+					fmt.Fprintln(os.Stderr, err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}(c)
+	}
+	wg.Wait()
+	if failed {
+		os.Exit(1)
+	}
+	fmt.Printf("done %.6f\n", time.Since(start).Seconds())
+}

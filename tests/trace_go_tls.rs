@@ -1,0 +1,268 @@
+//! `tapflow trace` and Go's crypto/tls: a Go program (tests/clients/go_tls, built here with
+//! Debian's Go) runs an HTTPS server and its clients on loopback; the tracer's uprobes on
+//! `crypto/tls.(*Conn).Read` / `Write` (entries and every RET) give the plaintext, so every
+//! request is logged once by the client side and once by the server side, marked `is_tls`.
+//! Found by scanning the running processes (`--go-tls`) and named before the program starts
+//! (`--go-exe`), with eight client goroutines at once; executables that cannot be probed are
+//! named with the reason. Needs root and `go` (scripts/test.sh installs golang-go); skips and
+//! says so without.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+mod live_support;
+mod netns;
+mod procs;
+mod trace_support;
+use live_support::{have, Killed};
+use tapflow_dataplane::trace::go_elf::{self, NotProbed};
+use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
+
+static ONE_TRACER: Mutex<()> = Mutex::new(());
+
+/// Builds tests/clients/go_tls once (`-ldflags` as given): the executable, or None without Go.
+fn go_build(name: &str, ldflags: &str) -> Option<PathBuf> {
+    if !have("go") {
+        eprintln!("skipped: needs go (scripts/test.sh installs golang-go)");
+        return None;
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-tls");
+    std::fs::create_dir_all(&work).expect("go work dir");
+    let exe = work.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/go_tls");
+    let out = Command::new("go")
+        .args(["build", "-ldflags", ldflags, "-o"])
+        .arg(&exe)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOCACHE", work.join("cache"))
+        .env("GOPATH", work.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .expect("go build");
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(exe)
+}
+
+fn peer_exe() -> Option<&'static PathBuf> {
+    static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EXE.get_or_init(|| go_build("gotlspeer", "")).as_ref()
+}
+
+/// The Go program, listening: its server's port.
+struct Peer {
+    _child: Killed,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+    pid: u32,
+}
+
+impl Peer {
+    fn start(exe: &Path, requests: usize, clients: usize) -> Peer {
+        let mut child: Child = Command::new(exe)
+            .args([requests.to_string(), clients.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("gotlspeer");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("ready line");
+        let port = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("gotlspeer said {line:?}"));
+        let pid = child.id();
+        Peer {
+            _child: Killed(child),
+            stdin,
+            stdout,
+            port,
+            pid,
+        }
+    }
+
+    /// Makes its requests and waits for them all.
+    fn run(mut self) {
+        self.stdin.write_all(b"go\n").expect("start the clients");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("done line");
+        assert!(line.starts_with("done "), "the Go clients failed: {line:?}");
+    }
+}
+
+/// Every request of `clients` x `requests` is one HTTP row on each side, with its status, TLS
+/// and both process names; the rows of that server hold nothing else but TLS handshakes.
+fn assert_every_request_once(rows: &[Value], port: u16, requests: usize, clients: usize) {
+    let sides = by_side(rows, port);
+    let mut want = BTreeMap::new();
+    for c in 0..clients {
+        for i in 0..requests - 1 {
+            want.insert(format!("/go-tls/{c}/{i}"), 200u64);
+        }
+        want.insert(format!("/go-tls/{c}/missing"), 404);
+    }
+    for side in ["c-p", "s-p"] {
+        let rows = sides.get(side).cloned().unwrap_or_default();
+        let mut got = BTreeMap::new();
+        for r in &rows {
+            match s(r, "l7_protocol_str") {
+                "HTTP" => {}
+                "TLS" => continue,
+                other => panic!("{side}: a {other} row: {r}"),
+            }
+            assert_eq!(r["is_tls"], true, "{r}");
+            assert_eq!(s(r, "request_type"), "GET", "{r}");
+            assert!(r["response_duration"].as_u64().unwrap_or(0) > 0, "{r}");
+            let previous = got.insert(
+                s(r, "request_resource").to_string(),
+                r["response_code"].as_u64().unwrap_or(0),
+            );
+            assert!(previous.is_none(), "{side}: logged twice: {r}");
+        }
+        assert_eq!(got, want, "{side}");
+        let http: Vec<Value> = rows
+            .into_iter()
+            .filter(|r| s(r, "l7_protocol_str") == "HTTP")
+            .collect();
+        assert_processes(&http, "gotlspeer", "gotlspeer");
+    }
+}
+
+#[test]
+fn a_running_go_program_found_by_scanning_has_its_tls_plaintext_logged() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(exe) = peer_exe() else { return };
+    let dir = temp("go-tls-scan");
+    let peer = Peer::start(exe, 10, 1);
+    let (port, pid) = (peer.port, peer.pid);
+    let out = dir.join("out");
+    let trace = Trace::start(
+        &out,
+        &["--go-tls", "--no-openssl", "--pid", &pid.to_string()],
+    );
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once(&rows, port, 10, 1);
+    assert!(
+        stats["trace.bpf.go_tls_events"].as_u64().unwrap() >= 40,
+        "{stats}"
+    );
+    assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
+    let probed = stats["trace.go_executables"].as_array().expect("list");
+    assert_eq!(probed.len(), 1, "{stats}");
+    assert!(
+        probed[0].as_str().unwrap().contains("gotlspeer (go1."),
+        "{stats}"
+    );
+    assert_eq!(stats["trace.decode_errors"], 0);
+}
+
+#[test]
+fn go_clients_started_after_the_tracer_are_each_logged_once() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(exe) = peer_exe() else { return };
+    let dir = temp("go-tls-named");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
+    // Eight goroutines with a connection each, 25 requests on each: the server's reads wait
+    // for the next request, so goroutines park and resume, maybe on other threads.
+    let peer = Peer::start(exe, 25, 8);
+    let port = peer.port;
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once(&rows, port, 25, 8);
+    assert!(
+        stats["trace.bpf.go_tls_events"].as_u64().unwrap() >= 800,
+        "{stats}"
+    );
+    assert_eq!(stats["trace.bpf.ring_full"], 0, "{stats}");
+}
+
+#[test]
+fn executables_that_cannot_be_probed_are_named_with_the_reason() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(exe) = peer_exe() else { return };
+    // What the probes are put on, read from the real executable.
+    let t = go_elf::inspect(exe).expect("a Go program with crypto/tls");
+    assert!(t.version.starts_with("go1."), "{t:?}");
+    assert!(t.tcp_itab != 0 && t.unix_itab != 0, "{t:?}");
+    let bytes = std::fs::read(exe).expect("read");
+    for f in [&t.read, &t.write] {
+        assert!(!f.returns.is_empty());
+        for r in &f.returns {
+            assert!(*r > f.start && *r < f.start + 8192, "{t:?}");
+            assert_eq!(bytes[*r as usize], 0xc3, "a RET at {r:#x}");
+        }
+        // The entry probe on the stack check's jbe (emulated by the kernel, not single-stepped).
+        assert!(f.entry_on_jbe, "{t:?}");
+        let jbe = &bytes[f.entry as usize..f.entry as usize + 2];
+        assert!(jbe[0] == 0x76 || jbe == [0x0f, 0x86], "{jbe:x?}");
+    }
+    // Read's bytes taken at its one call of runtime.memmove (a call: emulated too).
+    let copy = t
+        .read
+        .copy_call
+        .expect("Read's copy into the caller's buffer");
+    assert_eq!(bytes[copy as usize], 0xe8, "a CALL at {copy:#x}");
+    assert_ne!(t.read.entry, t.write.entry);
+    let stripped = go_build("gotlspeer-stripped", "-s -w").expect("go");
+    assert_eq!(go_elf::inspect(&stripped), Err(NotProbed::Stripped));
+    assert_eq!(
+        go_elf::inspect(Path::new("/bin/true")),
+        Err(NotProbed::NotGo)
+    );
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("go-tls-refused");
+    let out = dir.join("out");
+    let trace = Trace::start(
+        &out,
+        &[
+            "--go-exe",
+            "/bin/true",
+            "--go-exe",
+            stripped.to_str().unwrap(),
+            "--no-openssl",
+        ],
+    );
+    let (status, _rows, stats) = trace.stop();
+    assert!(status.success(), "the tracer runs without them");
+    assert_eq!(stats["trace.go_executables"], serde_json::json!([]));
+    let refused: Vec<&str> = stats["trace.go_executables_not_probed"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(refused.len(), 2, "{stats}");
+    assert!(
+        refused.iter().any(|r| r.contains("not a Go program")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r.contains("no symbol table")),
+        "{refused:?}"
+    );
+}
