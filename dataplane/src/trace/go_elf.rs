@@ -109,7 +109,7 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
     let shentsize = u64::from(u16_at(&hdr, 58));
     let shnum = u64::from(u16_at(&hdr, 60));
     let shstrndx = usize::from(u16_at(&hdr, 62));
-    if shentsize < 64 || shnum == 0 || shnum > 4096 {
+    if !(64..=128).contains(&shentsize) || shnum == 0 || shnum > 4096 {
         return Err(NotProbed::Malformed("section headers"));
     }
     let raw = read_at(&mut f, shoff, shentsize * shnum)?;
