@@ -3,8 +3,8 @@
 //! `crypto/tls.(*Conn).Read` / `Write` (entries and every RET) give the plaintext, so every
 //! request is logged once by the client side and once by the server side, marked `is_tls`.
 //! Found by scanning the running processes (`--go-tls`) and named before the program starts
-//! (`--go-exe`), with eight client goroutines at once; executables that cannot be probed are
-//! named with the reason. Needs root and `go` (scripts/test.sh installs golang-go); skips and
+//! (`--go-exe`), with eight client goroutines at once, and over HTTP/2 (ALPN h2); executables
+//! that cannot be probed are named with the reason. Needs root and `go` (scripts/test.sh installs golang-go); skips and
 //! says so without.
 
 use std::collections::BTreeMap;
@@ -70,8 +70,13 @@ struct Peer {
 
 impl Peer {
     fn start(exe: &Path, requests: usize, clients: usize) -> Peer {
+        Peer::start_with(exe, requests, clients, &[])
+    }
+
+    fn start_with(exe: &Path, requests: usize, clients: usize, extra: &[&str]) -> Peer {
         let mut child: Child = Command::new(exe)
             .args([requests.to_string(), clients.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -106,6 +111,16 @@ impl Peer {
 /// Every request of `clients` x `requests` is one HTTP row on each side, with its status, TLS
 /// and both process names; the rows of that server hold nothing else but TLS handshakes.
 fn assert_every_request_once(rows: &[Value], port: u16, requests: usize, clients: usize) {
+    assert_every_request_once_as(rows, port, requests, clients, "HTTP");
+}
+
+fn assert_every_request_once_as(
+    rows: &[Value],
+    port: u16,
+    requests: usize,
+    clients: usize,
+    protocol: &str,
+) {
     let sides = by_side(rows, port);
     let mut want = BTreeMap::new();
     for c in 0..clients {
@@ -119,7 +134,7 @@ fn assert_every_request_once(rows: &[Value], port: u16, requests: usize, clients
         let mut got = BTreeMap::new();
         for r in &rows {
             match s(r, "l7_protocol_str") {
-                "HTTP" => {}
+                p if p == protocol => {}
                 "TLS" => continue,
                 other => panic!("{side}: a {other} row: {r}"),
             }
@@ -135,7 +150,7 @@ fn assert_every_request_once(rows: &[Value], port: u16, requests: usize, clients
         assert_eq!(got, want, "{side}");
         let http: Vec<Value> = rows
             .into_iter()
-            .filter(|r| s(r, "l7_protocol_str") == "HTTP")
+            .filter(|r| s(r, "l7_protocol_str") == protocol)
             .collect();
         assert_processes(&http, "gotlspeer", "gotlspeer");
     }
@@ -197,6 +212,26 @@ fn go_clients_started_after_the_tracer_are_each_logged_once() {
         "{stats}"
     );
     assert_eq!(stats["trace.bpf.ring_full"], 0, "{stats}");
+}
+
+#[test]
+fn http2_over_go_tls_is_parsed_from_the_plaintext() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(exe) = peer_exe() else { return };
+    let dir = temp("go-tls-h2");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
+    // ALPN picks h2: each client's requests are streams of one connection, HPACK-coded.
+    let peer = Peer::start_with(exe, 10, 3, &["h2"]);
+    let port = peer.port;
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once_as(&rows, port, 10, 3, "HTTP2");
+    assert_eq!(stats["trace.decode_errors"], 0);
 }
 
 #[test]

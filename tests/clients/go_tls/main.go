@@ -1,7 +1,7 @@
 // An HTTPS server and its clients in one Go program, for the tracer's Go TLS uprobes
-// (tests/trace_go_tls.rs). Prints "ready PORT", waits for a line on standard input, then
-// makes REQUESTS requests from each of CLIENTS goroutines (each with its own keep-alive
-// connection) to /go-tls/C/I (the last one /go-tls/C/missing, a 404), reads every body and
+// (tests/trace_go_tls.rs). Usage: gotlspeer REQUESTS CLIENTS [h2]. Prints "ready PORT", waits
+// for a line on standard input, then makes REQUESTS requests from each of CLIENTS goroutines
+// (each with its own keep-alive connection; HTTP/2 negotiated by ALPN with h2, else HTTP/1.1) to /go-tls/C/I (the last one /go-tls/C/missing, a 404), reads every body and
 // prints "done SECONDS" (the requests' wall time; bench/trace_overhead_go_tls.sh reads it).
 package main
 
@@ -20,8 +20,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: gotlspeer REQUESTS CLIENTS")
+	if len(os.Args) < 3 || len(os.Args) > 4 {
+		fmt.Fprintln(os.Stderr, "usage: gotlspeer REQUESTS CLIENTS [h2]")
 		os.Exit(2)
 	}
 	n, _ := strconv.Atoi(os.Args[1])
@@ -34,6 +34,7 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "hello "+r.URL.Path)
 	}))
+	srv.EnableHTTP2 = len(os.Args) == 4 && os.Args[3] == "h2"
 	srv.StartTLS()
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
