@@ -25,8 +25,8 @@ use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
 
-/// Builds tests/clients/go_tls once (`-ldflags` as given): the executable, or None without Go.
-fn go_build(name: &str, ldflags: &str) -> Option<PathBuf> {
+/// Builds tests/clients/go_tls (with `flags` for `go build`): the executable, or None without Go.
+fn go_build(name: &str, flags: &[&str]) -> Option<PathBuf> {
     if !have("go") {
         eprintln!("skipped: needs go (scripts/test.sh installs golang-go)");
         return None;
@@ -36,7 +36,9 @@ fn go_build(name: &str, ldflags: &str) -> Option<PathBuf> {
     let exe = work.join(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/go_tls");
     let out = Command::new("go")
-        .args(["build", "-ldflags", ldflags, "-o"])
+        .arg("build")
+        .args(flags)
+        .arg("-o")
         .arg(&exe)
         .arg(".")
         .current_dir(&src)
@@ -56,7 +58,7 @@ fn go_build(name: &str, ldflags: &str) -> Option<PathBuf> {
 
 fn peer_exe() -> Option<&'static PathBuf> {
     static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    EXE.get_or_init(|| go_build("gotlspeer", "")).as_ref()
+    EXE.get_or_init(|| go_build("gotlspeer", &[])).as_ref()
 }
 
 /// The Go program, listening: its server's port.
@@ -111,7 +113,7 @@ impl Peer {
 /// Every request of `clients` x `requests` is one HTTP row on each side, with its status, TLS
 /// and both process names; the rows of that server hold nothing else but TLS handshakes.
 fn assert_every_request_once(rows: &[Value], port: u16, requests: usize, clients: usize) {
-    assert_every_request_once_as(rows, port, requests, clients, "HTTP");
+    assert_every_request_once_as(rows, port, requests, clients, "HTTP", "gotlspeer");
 }
 
 fn assert_every_request_once_as(
@@ -120,6 +122,7 @@ fn assert_every_request_once_as(
     requests: usize,
     clients: usize,
     protocol: &str,
+    process: &str,
 ) {
     let sides = by_side(rows, port);
     let mut want = BTreeMap::new();
@@ -152,7 +155,7 @@ fn assert_every_request_once_as(
             .into_iter()
             .filter(|r| s(r, "l7_protocol_str") == protocol)
             .collect();
-        assert_processes(&http, "gotlspeer", "gotlspeer");
+        assert_processes(&http, process, process);
     }
 }
 
@@ -230,8 +233,30 @@ fn http2_over_go_tls_is_parsed_from_the_plaintext() {
     peer.run();
     let (status, rows, stats) = trace.stop();
     assert!(status.success());
-    assert_every_request_once_as(&rows, port, 10, 3, "HTTP2");
+    assert_every_request_once_as(&rows, port, 10, 3, "HTTP2", "gotlspeer");
     assert_eq!(stats["trace.decode_errors"], 0);
+}
+
+#[test]
+fn a_position_independent_go_executable_is_probed_where_it_was_loaded() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(pie) = go_build("gotlspeer-pie", &["-buildmode=pie"]) else {
+        return;
+    };
+    let dir = temp("go-tls-pie");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--go-exe", pie.to_str().unwrap(), "--no-openssl"]);
+    // Loaded at a random address: the itabs are found by the probes' own load bias.
+    let peer = Peer::start(&pie, 10, 2);
+    let port = peer.port;
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once_as(&rows, port, 10, 2, "HTTP", "gotlspeer-pie");
+    assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
 }
 
 #[test]
@@ -261,7 +286,7 @@ fn executables_that_cannot_be_probed_are_named_with_the_reason() {
         .expect("Read's copy into the caller's buffer");
     assert_eq!(bytes[copy as usize], 0xe8, "a CALL at {copy:#x}");
     assert_ne!(t.read.entry, t.write.entry);
-    let stripped = go_build("gotlspeer-stripped", "-s -w").expect("go");
+    let stripped = go_build("gotlspeer-stripped", &["-ldflags", "-s -w"]).expect("go");
     assert_eq!(go_elf::inspect(&stripped), Err(NotProbed::Stripped));
     assert_eq!(
         go_elf::inspect(Path::new("/bin/true")),

@@ -79,7 +79,8 @@ pub mod maps {
     pub const COUNTERS: &str = "trace_counters";
     pub const CONFIG: &str = "trace_config";
     pub const PIDS: &str = "trace_pids";
-    /// Per probed Go executable: the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`.
+    /// Per probed Go executable: the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`, and
+    /// the entry probes' link-time addresses (for the load bias of a position-independent one).
     pub const GO_ITABS: &str = "go_itabs";
 }
 

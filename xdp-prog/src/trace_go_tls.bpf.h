@@ -11,7 +11,7 @@
  *
  * The socket: a tls.Conn's first field is its net.Conn (an interface: itab, data). When the
  * itab is *net.TCPConn's or *net.UnixConn's (their addresses come from the executable's
- * symbol table, through the probe's cookie), data points to a net.conn whose first field is
+ * symbol table, in the go_itabs slot the probe's cookie names), data points to a net.conn whose first field is
  * its *netFD, whose poll.FD holds the descriptor after a 16-byte mutex: Sysfd at +16, the same
  * from Go 1.9 on. */
 
@@ -28,16 +28,21 @@ struct go_tls_call {
 	__u8 pad[3];
 };
 
-struct go_itab_pair {
-	__u64 tcp;
-	__u64 unix_;
+/* Per probed executable, link-time addresses: the net.Conn itabs, and the two entry probes'
+ * instructions (a probe hit's address against its link-time one is how far a
+ * position-independent executable was moved when loaded). */
+struct go_exe {
+	__u64 tcp_itab;
+	__u64 unix_itab;
+	__u64 write_entry;
+	__u64 read_entry;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, TAPFLOW_TRACE_MAX_GO_EXES);
 	__type(key, __u32);
-	__type(value, struct go_itab_pair);
+	__type(value, struct go_exe);
 } go_itabs SEC(".maps");
 
 struct {
@@ -49,15 +54,16 @@ struct {
 
 #define GO_SYSFD_OFFSET 16
 
-/* The descriptor behind the tls.Conn at `conn`, or -1. */
-static __always_inline int go_conn_fd(__u64 conn, const struct go_itab_pair *itabs)
+/* The descriptor behind the tls.Conn at `conn`, or -1 (`bias`: the executable's load bias). */
+static __always_inline int go_conn_fd(__u64 conn, const struct go_exe *exe, __u64 bias)
 {
 	__u64 iface[2] = {};
 	__u64 netfd = 0;
 	__s64 fd = -1;
 	if (bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0])
 		return -1;
-	if (iface[0] != itabs->tcp && iface[0] != itabs->unix_)
+	if ((!exe->tcp_itab || iface[0] != exe->tcp_itab + bias) &&
+	    (!exe->unix_itab || iface[0] != exe->unix_itab + bias))
 		return -1;
 	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
 		return -1;
@@ -82,13 +88,15 @@ static __always_inline int go_stack_growing(struct pt_regs *ctx)
 
 /* The socket behind the tls.Conn a probe's call is on, marked as TLS (its ciphertext, in the
  * nested syscalls, is not emitted from now on): its fd, or -1 (counted). */
-static __always_inline int go_tls_fd(struct pt_regs *ctx)
+static __always_inline int go_tls_fd(struct pt_regs *ctx, int is_read)
 {
-	__u32 exe = (__u32)bpf_get_attach_cookie(ctx);
-	struct go_itab_pair *itabs = bpf_map_lookup_elem(&go_itabs, &exe);
-	if (!itabs)
+	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
+	struct go_exe *exe = bpf_map_lookup_elem(&go_itabs, &slot);
+	if (!exe)
 		return -1;
-	int fd = go_conn_fd(ctx->rax, itabs);
+	/* The probe hit at the probed instruction's address. */
+	__u64 bias = ctx->rip - (is_read ? exe->read_entry : exe->write_entry);
+	int fd = go_conn_fd(ctx->rax, exe, bias);
 	if (fd < 0) {
 		count(TAPFLOW_TRACE_CNT_GO_TLS_NO_FD);
 		return -1;
@@ -133,7 +141,7 @@ int go_tls_write_enter(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced(id) || go_stack_growing(ctx))
 		return 0;
-	int fd = go_tls_fd(ctx);
+	int fd = go_tls_fd(ctx, 0);
 	if (fd >= 0)
 		go_tls_emit(id, fd, ctx->rbx, (long)ctx->rcx, OUT);
 	return 0;
@@ -147,7 +155,7 @@ int go_tls_read_enter(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced(id) || go_stack_growing(ctx))
 		return 0;
-	int fd = go_tls_fd(ctx);
+	int fd = go_tls_fd(ctx, 1);
 	if (fd < 0)
 		return 0;
 	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};

@@ -8,9 +8,10 @@
 //! instruction of the function, found by decoding its machine code (iced-x86).
 //!
 //! Only what the probes need is read: the ELF header, the section headers, `.go.buildinfo`,
-//! `.symtab` and `.strtab`, and the two functions' bytes. Executables only (`ET_EXEC`: Go's
-//! default on linux/amd64); a position-independent one's itab addresses move with its load
-//! address, so it is refused with that reason.
+//! `.symtab` and `.strtab`, and the two functions' bytes. Addresses are the link-time ones; a
+//! position-independent executable (`-buildmode=pie`) is loaded elsewhere, and the BPF side
+//! finds by how much from where its probe hit (the probed instruction's address against its
+//! link-time one).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -39,6 +40,8 @@ pub struct ProbedFunc {
     pub start: u64,
     /// Where its entry is probed: the stack check's `jbe`, or else the first instruction.
     pub entry: u64,
+    /// The entry probe's link-time address.
+    pub entry_addr: u64,
     /// The entry probe is on the stack check's `jbe`: a hit where the branch is taken is the
     /// function about to grow its stack and start again, and is skipped.
     pub entry_on_jbe: bool,
@@ -72,8 +75,6 @@ pub enum NotProbed {
     NotGo,
     #[error("{0}: Go before 1.17 passes arguments on the stack, which the probes do not read")]
     OldGo(String),
-    #[error("position-independent executable (-buildmode=pie): not supported")]
-    Pie,
     #[error("no symbol table (stripped with -s)")]
     Stripped,
     #[error("does not use crypto/tls")]
@@ -91,7 +92,6 @@ struct Section {
     link: u32,
 }
 
-const ET_EXEC: u16 = 2;
 const EM_X86_64: u16 = 62;
 const SHT_SYMTAB: u32 = 2;
 const SHT_NOBITS: u32 = 8;
@@ -104,7 +104,6 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
     if &hdr[..4] != b"\x7fELF" || hdr[4] != 2 || hdr[5] != 1 || u16_at(&hdr, 18) != EM_X86_64 {
         return Err(NotProbed::NotElf);
     }
-    let e_type = u16_at(&hdr, 16);
     let shoff = u64_at(&hdr, 40);
     let shentsize = u64::from(u16_at(&hdr, 58));
     let shnum = u64::from(u16_at(&hdr, 60));
@@ -137,9 +136,6 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
     let version = go_version(&mut f, buildinfo, &sections)?;
     if !at_least(&version, MIN_GO) {
         return Err(NotProbed::OldGo(version));
-    }
-    if e_type != ET_EXEC {
-        return Err(NotProbed::Pie);
     }
     let symtab = sections
         .iter()
@@ -202,6 +198,7 @@ fn probed(
     Ok(ProbedFunc {
         start,
         entry: start + sites.entry,
+        entry_addr: addr + sites.entry,
         entry_on_jbe: sites.entry_on_jbe,
         returns: sites.returns.into_iter().map(|r| start + r).collect(),
         copy_call: sites.copy_call.map(|c| start + c),

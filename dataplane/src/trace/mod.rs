@@ -109,7 +109,7 @@ pub fn memory_bytes(opts: &TraceOptions) -> u64 {
     // Per thread: pending syscall, OpenSSL call, trace id, Go TLS read (key and value), and
     // the tables' overheads.
     let threads = u64::from(contract::MAX_THREADS) * (40 + 48 + 24 + 32 + 4 * 64);
-    let go_exes = u64::from(contract::MAX_GO_EXES) * 16;
+    let go_exes = u64::from(contract::MAX_GO_EXES) * 32;
     let sockets = u64::from(contract::MAX_SOCKETS) * 2 * (16 + 64);
     let scratch = (2 * u64::from(DATA_MAX) + contract::HDR_SIZE as u64) * 64;
     ring + threads + sockets + scratch + go_exes
@@ -327,12 +327,19 @@ impl Tracer {
     /// copies its bytes (or its returns).
     fn attach_go(&self, exe: &std::path::Path, slot: u32) -> Result<(Vec<Link>, String), String> {
         let target = go_elf::inspect(exe).map_err(|e| e.to_string())?;
-        let mut itabs = [0u8; 16];
-        itabs[..8].copy_from_slice(&target.tcp_itab.to_le_bytes());
-        itabs[8..].copy_from_slice(&target.unix_itab.to_le_bytes());
+        // struct go_exe: the itabs and the entry probes' link-time addresses.
+        let mut exe_info = Vec::with_capacity(32);
+        for v in [
+            target.tcp_itab,
+            target.unix_itab,
+            target.write.entry_addr,
+            target.read.entry_addr,
+        ] {
+            exe_info.extend_from_slice(&v.to_le_bytes());
+        }
         self.map(maps::GO_ITABS)
             .and_then(|m| {
-                m.update(&slot.to_le_bytes(), &itabs, MapFlags::ANY)
+                m.update(&slot.to_le_bytes(), &exe_info, MapFlags::ANY)
                     .map_err(|e| TraceError::Map(maps::GO_ITABS, e.to_string()))
             })
             .map_err(|e| e.to_string())?;
