@@ -238,6 +238,28 @@ fn http2_over_go_tls_is_parsed_from_the_plaintext() {
 }
 
 #[test]
+fn a_stripped_go_executable_is_probed_from_its_function_table() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    // -s -w: no .symtab, no DWARF (how most container images ship Go programs).
+    let Some(exe) = go_build("gotlsstrip", &["-ldflags", "-s -w"]) else {
+        return;
+    };
+    let dir = temp("go-tls-stripped");
+    let out = dir.join("out");
+    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
+    let peer = Peer::start(&exe, 10, 2);
+    let port = peer.port;
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once_as(&rows, port, 10, 2, "HTTP", "gotlsstrip");
+    assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
+}
+
+#[test]
 fn a_position_independent_go_executable_is_probed_where_it_was_loaded() {
     let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
     if !can_trace() {
@@ -266,7 +288,7 @@ fn executables_that_cannot_be_probed_are_named_with_the_reason() {
     // What the probes are put on, read from the real executable.
     let t = go_elf::inspect(exe).expect("a Go program with crypto/tls");
     assert!(t.version.starts_with("go1."), "{t:?}");
-    assert!(t.tcp_itab != 0 && t.unix_itab != 0, "{t:?}");
+    assert!(t.tcp_close != 0 && t.unix_close != 0, "{t:?}");
     let bytes = std::fs::read(exe).expect("read");
     for f in [&t.read, &t.write] {
         assert!(!f.returns.is_empty());
@@ -286,8 +308,14 @@ fn executables_that_cannot_be_probed_are_named_with_the_reason() {
         .expect("Read's copy into the caller's buffer");
     assert_eq!(bytes[copy as usize], 0xe8, "a CALL at {copy:#x}");
     assert_ne!(t.read.entry, t.write.entry);
+    // Stripped of its symbol table: the same functions from Go's own function table.
     let stripped = go_build("gotlspeer-stripped", &["-ldflags", "-s -w"]).expect("go");
-    assert_eq!(go_elf::inspect(&stripped), Err(NotProbed::Stripped));
+    let ts = go_elf::inspect(&stripped).expect("functions from .gopclntab");
+    assert_eq!(ts.version, t.version);
+    assert!(ts.tcp_close != 0 && ts.unix_close != 0, "{ts:?}");
+    assert!(ts.read.entry_on_jbe && ts.write.entry_on_jbe, "{ts:?}");
+    assert!(ts.read.copy_call.is_some(), "{ts:?}");
+    assert_eq!(ts.read.returns.len(), t.read.returns.len());
     assert_eq!(
         go_elf::inspect(Path::new("/bin/true")),
         Err(NotProbed::NotGo)
@@ -303,7 +331,7 @@ fn executables_that_cannot_be_probed_are_named_with_the_reason() {
             "--go-exe",
             "/bin/true",
             "--go-exe",
-            stripped.to_str().unwrap(),
+            "/nonexistent/go-program",
             "--no-openssl",
         ],
     );
@@ -322,7 +350,7 @@ fn executables_that_cannot_be_probed_are_named_with_the_reason() {
         "{refused:?}"
     );
     assert!(
-        refused.iter().any(|r| r.contains("no symbol table")),
+        refused.iter().any(|r| r.contains("cannot read it")),
         "{refused:?}"
     );
 }

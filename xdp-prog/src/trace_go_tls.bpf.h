@@ -10,8 +10,8 @@
  * the process and the g, not by the thread. Writes are emitted on entry.
  *
  * The socket: a tls.Conn's first field is its net.Conn (an interface: itab, data). When the
- * itab is *net.TCPConn's or *net.UnixConn's (their addresses come from the executable's
- * symbol table, in the go_itabs slot the probe's cookie names), data points to a net.conn whose first field is
+ * itab is *net.TCPConn's or *net.UnixConn's (its first method is their Close, whose address
+ * comes from the executable, in the go_itabs slot the probe's cookie names), data points to a net.conn whose first field is
  * its *netFD, whose poll.FD holds the descriptor after a 16-byte mutex: Sysfd at +16, the same
  * from Go 1.9 on. */
 
@@ -28,12 +28,12 @@ struct go_tls_call {
 	__u8 pad[3];
 };
 
-/* Per probed executable, link-time addresses: the net.Conn itabs, and the two entry probes'
- * instructions (a probe hit's address against its link-time one is how far a
+/* Per probed executable, link-time addresses: the first methods of the net.Conn itabs, and
+ * the two entry probes' instructions (a probe hit's address against its link-time one is how far a
  * position-independent executable was moved when loaded). */
 struct go_exe {
-	__u64 tcp_itab;
-	__u64 unix_itab;
+	__u64 tcp_close;  /* net.(*TCPConn).Close: the first method of its net.Conn itab */
+	__u64 unix_close; /* net.(*UnixConn).Close */
 	__u64 write_entry;
 	__u64 read_entry;
 };
@@ -60,10 +60,14 @@ static __always_inline int go_conn_fd(__u64 conn, const struct go_exe *exe, __u6
 	__u64 iface[2] = {};
 	__u64 netfd = 0;
 	__s64 fd = -1;
+	__u64 first_method = 0;
 	if (bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0])
 		return -1;
-	if ((!exe->tcp_itab || iface[0] != exe->tcp_itab + bias) &&
-	    (!exe->unix_itab || iface[0] != exe->unix_itab + bias))
+	/* An itab: interface type, concrete type, hash and padding, then its methods. */
+	if (bpf_probe_read_user(&first_method, sizeof(first_method), (void *)(iface[0] + 24)))
+		return -1;
+	if ((!exe->tcp_close || first_method != exe->tcp_close + bias) &&
+	    (!exe->unix_close || first_method != exe->unix_close + bias))
 		return -1;
 	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
 		return -1;

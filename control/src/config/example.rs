@@ -43,7 +43,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.ebpf.disabled", Some("false"), "", "true: the syscall tracer (tapflow trace, tapflow run --ebpf) refuses to start."),
     ("inputs.ebpf.socket.uprobe.tls.enabled", None, "false", "OpenSSL uprobes for TLS plaintext; unset: on (DeepFlow's agent: off)."),
     ("inputs.ebpf.socket.uprobe.tls.libssl_paths", Some("[]"), "", "tapflow: OpenSSL libraries to probe besides the system's and those processes have mapped."),
-    ("inputs.ebpf.socket.uprobe.golang.enabled", Some("false"), "", "Go TLS uprobes: crypto/tls plaintext of the Go programs running at start (Go 1.17+, not stripped); --go-exe names more."),
+    ("inputs.ebpf.socket.uprobe.golang.enabled", Some("false"), "", "Go TLS uprobes: crypto/tls plaintext of the Go programs running at start (Go 1.17+, stripped or not); --go-exe names more."),
     ("inputs.ebpf.socket.kprobe.enable_unix_socket", Some("false"), "", "Trace unix stream sockets too (rows without addresses, made-up ports)."),
     ("inputs.ebpf.socket.kprobe.whitelist.ports", None, "80,8000-8999", "Only sockets with one of these ports are traced (empty: all)."),
     ("inputs.ebpf.socket.kprobe.blacklist.ports", None, "22", "Sockets with one of these ports are not traced; wins over the whitelist."),

@@ -1,14 +1,16 @@
 //! Where the Go TLS uprobes go in a Go executable: its Go version (`.go.buildinfo`), the file
-//! offsets of `crypto/tls.(*Conn).Read` and `Write` and of every `RET` in them, and the
-//! addresses of the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn` (the BPF side
-//! reads a connection's socket through them).
+//! offsets of `crypto/tls.(*Conn).Read` and `Write` and of the sites probed in them, and the
+//! addresses of `net.(*TCPConn).Close` and `net.(*UnixConn).Close`, the first methods of those
+//! types' `net.Conn` itabs (the BPF side reads a connection's socket through the interface
+//! when its itab is one of them). Functions come from `.symtab`, or in a stripped executable
+//! from Go's own function table ([`super::go_pclntab`]).
 //!
 //! Go moves goroutine stacks, so a uretprobe (which replaces a return address on the stack)
 //! crashes a Go program; the returns are probed where they happen instead, on each `RET`
 //! instruction of the function, found by decoding its machine code (iced-x86).
 //!
 //! Only what the probes need is read: the ELF header, the section headers, `.go.buildinfo`,
-//! `.symtab` and `.strtab`, and the two functions' bytes. Addresses are the link-time ones; a
+//! `.symtab` and `.strtab` (or `.gopclntab`), and the two functions' bytes. Addresses are the link-time ones; a
 //! position-independent executable (`-buildmode=pie`) is loaded elsewhere, and the BPF side
 //! finds by how much from where its probe hit (the probed instruction's address against its
 //! link-time one).
@@ -58,10 +60,12 @@ pub struct GoTlsTarget {
     pub version: String,
     pub read: ProbedFunc,
     pub write: ProbedFunc,
-    /// The `net.Conn` itab of `*net.TCPConn` (0: not linked in).
-    pub tcp_itab: u64,
-    /// The `net.Conn` itab of `*net.UnixConn` (0: not linked in).
-    pub unix_itab: u64,
+    /// `net.(*TCPConn).Close`, the first method of the `net.Conn` itab of `*net.TCPConn`: a
+    /// connection's interface is that one when its itab's first method is this (0: not
+    /// linked in).
+    pub tcp_close: u64,
+    /// `net.(*UnixConn).Close`, likewise.
+    pub unix_close: u64,
 }
 
 /// Why an executable gets no Go TLS probes.
@@ -75,7 +79,7 @@ pub enum NotProbed {
     NotGo,
     #[error("{0}: Go before 1.17 passes arguments on the stack, which the probes do not read")]
     OldGo(String),
-    #[error("no symbol table (stripped with -s)")]
+    #[error("neither a symbol table nor Go's function table")]
     Stripped,
     #[error("does not use crypto/tls")]
     NoTls,
@@ -94,6 +98,16 @@ struct Section {
 
 const EM_X86_64: u16 = 62;
 const SHT_SYMTAB: u32 = 2;
+
+/// The functions looked up: the two probed, the copy Read makes, and the `Close` methods
+/// that are the first entries of the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`.
+const WANTED: [&str; 5] = [
+    "crypto/tls.(*Conn).Read",
+    "crypto/tls.(*Conn).Write",
+    "runtime.memmove",
+    "net.(*TCPConn).Close",
+    "net.(*UnixConn).Close",
+];
 const SHT_NOBITS: u32 = 8;
 
 /// Reads what the probes need from the executable at `path`.
@@ -137,35 +151,36 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
     if !at_least(&version, MIN_GO) {
         return Err(NotProbed::OldGo(version));
     }
-    let symtab = sections
-        .iter()
-        .find(|s| s.kind == SHT_SYMTAB)
-        .ok_or(NotProbed::Stripped)?;
-    let strtab = sections
-        .get(symtab.link as usize)
-        .ok_or(NotProbed::Malformed("symbol names"))?;
-    let syms = read_section(&mut f, symtab)?;
-    let strs = read_section(&mut f, strtab)?;
-    let (mut read, mut write) = (None, None);
-    let (mut tcp_itab, mut unix_itab, mut memmove) = (0, 0, 0);
-    for s in syms.chunks_exact(24) {
-        let Some(name) = cstr(&strs, u32_at(s, 0) as usize) else {
-            continue;
-        };
-        let (value, size) = (u64_at(s, 8), u64_at(s, 16));
-        match name {
-            b"crypto/tls.(*Conn).Read" => read = Some((value, size)),
-            b"crypto/tls.(*Conn).Write" => write = Some((value, size)),
-            b"runtime.memmove" => memmove = value,
-            // `go.itab.` before Go 1.20, `go:itab.` since.
-            n if n.len() > 8 && n.starts_with(b"go") && &n[3..8] == b"itab." => match &n[8..] {
-                b"*net.TCPConn,net.Conn" => tcp_itab = value,
-                b"*net.UnixConn,net.Conn" => unix_itab = value,
-                _ => {}
-            },
-            _ => {}
+    // The functions: from the symbol table, or from the runtime's own table (.gopclntab) in
+    // an executable stripped of it.
+    let mut found = [None; WANTED.len()];
+    if let Some(symtab) = sections.iter().find(|s| s.kind == SHT_SYMTAB) {
+        let strtab = sections
+            .get(symtab.link as usize)
+            .ok_or(NotProbed::Malformed("symbol names"))?;
+        let syms = read_section(&mut f, symtab)?;
+        let strs = read_section(&mut f, strtab)?;
+        for s in syms.chunks_exact(24) {
+            let Some(name) = cstr(&strs, u32_at(s, 0) as usize) else {
+                continue;
+            };
+            if let Some(i) = WANTED.iter().position(|w| w.as_bytes() == name) {
+                found[i] = Some((u64_at(s, 8), u64_at(s, 16)));
+            }
         }
+    } else {
+        let table = named(".gopclntab")
+            .or_else(|| named(".data.rel.ro.gopclntab"))
+            .ok_or(NotProbed::Stripped)?;
+        let text = named(".text").map_or(0, |t| t.addr);
+        let bytes = read_section(&mut f, table)?;
+        let got = super::go_pclntab::functions(&bytes, text, &WANTED)
+            .ok_or(NotProbed::Malformed("function table (.gopclntab)"))?;
+        found.copy_from_slice(&got);
     }
+    let [read, write, memmove, tcp_close, unix_close] = found;
+    let addr = |f: Option<(u64, u64)>| f.map_or(0, |(a, _)| a);
+    let (memmove, tcp_close, unix_close) = (addr(memmove), addr(tcp_close), addr(unix_close));
     let (Some(read), Some(write)) = (read, write) else {
         return Err(NotProbed::NoTls);
     };
@@ -173,8 +188,8 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
         version,
         read: probed(&mut f, &sections, read, memmove)?,
         write: probed(&mut f, &sections, write, 0)?,
-        tcp_itab,
-        unix_itab,
+        tcp_close,
+        unix_close,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod checks;
 pub mod event;
 pub mod go_elf;
+pub mod go_pclntab;
 pub mod procfs;
 pub mod route_source;
 pub mod session;
@@ -327,11 +328,11 @@ impl Tracer {
     /// copies its bytes (or its returns).
     fn attach_go(&self, exe: &std::path::Path, slot: u32) -> Result<(Vec<Link>, String), String> {
         let target = go_elf::inspect(exe).map_err(|e| e.to_string())?;
-        // struct go_exe: the itabs and the entry probes' link-time addresses.
+        // struct go_exe: the itabs' first methods and the entry probes' link-time addresses.
         let mut exe_info = Vec::with_capacity(32);
         for v in [
-            target.tcp_itab,
-            target.unix_itab,
+            target.tcp_close,
+            target.unix_close,
             target.write.entry_addr,
             target.read.entry_addr,
         ] {
