@@ -98,6 +98,7 @@ struct Section {
 
 const EM_X86_64: u16 = 62;
 const SHT_SYMTAB: u32 = 2;
+const SHT_NOBITS: u32 = 8;
 
 /// The functions looked up: the two probed, the copy Read makes, and the `Close` methods
 /// that are the first entries of the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`.
@@ -108,7 +109,6 @@ const WANTED: [&str; 5] = [
     "net.(*TCPConn).Close",
     "net.(*UnixConn).Close",
 ];
-const SHT_NOBITS: u32 = 8;
 
 /// Reads what the probes need from the executable at `path`.
 pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
