@@ -31,6 +31,6 @@ summary() {
   echo "$1/s without tracer: ${without[*]} (median $mw)"
   echo "$1/s with tracer:    ${with[*]} (median $mt)"
   echo "with/without: $(echo "$mt $mw" | awk '{printf "%.3f", $1/$2}')"
-  echo "$1 completed while traced: ${sent[*]}; rows logged (server side): ${logged[*]}"
+  echo "$1 completed while traced: ${sent[*]}; rows logged (by the traced processes): ${logged[*]}"
   echo "tracer CPU (% of one core): ${cpu[*]}"
 }

@@ -25,9 +25,9 @@ load() {
   echo go | "$PEER" "$REQ" "$CLIENTS" |
     awk -v n=$((REQ * CLIENTS)) '/^done/ {printf "%.0f\n", n / $2}'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-counter() { grep -o "\"$2\": [0-9]*" "$1/stats.json" | awk '{print $2}'; }
-without=(); with=(); logged=(); cpu=()
+# median, counter, summary
+. bench/trace_bench.sh
+without=(); with=(); sent=(); logged=(); cpu=()
 for i in $(seq "$RUNS"); do
   without+=("$(load)")
   out="$WORK/trace$i"
@@ -41,14 +41,10 @@ for i in $(seq "$RUNS"); do
   t1=$(awk '{print $14+$15}' /proc/$tp/stat)
   kill -TERM $tp
   wait $tp
+  sent+=("$((REQ * CLIENTS))")
   logged+=("$(counter "$out" trace.l7.records)")
   cpu+=("$(echo "$t0 $t1 $s0 $s1 $(getconf CLK_TCK)" | awk '{printf "%.0f", ($2-$1)/$5/($4-$3)*100}')")
   echo "run $i: go_tls_events $(counter "$out" trace.bpf.go_tls_events), ring full $(counter "$out" trace.bpf.ring_full)"
 done
-mw=$(median "${without[@]}")
-mt=$(median "${with[@]}")
-echo "requests/s without tracer: ${without[*]} (median $mw)"
-echo "requests/s with tracer:    ${with[*]} (median $mt)"
-echo "with/without: $(echo "$mt $mw" | awk '{printf "%.3f", $1/$2}')"
-echo "requests per run: $((REQ * CLIENTS)); rows logged (both sides): ${logged[*]}"
-echo "tracer CPU (% of one core): ${cpu[*]}"
+# Each request is logged twice: by the client goroutine's side and by the server's.
+summary requests

@@ -192,6 +192,32 @@ fn a_running_go_program_found_by_scanning_has_its_tls_plaintext_logged() {
     assert_eq!(stats["trace.decode_errors"], 0);
 }
 
+/// `exe` traced by name (`--go-exe`) while it makes `requests` requests from each of `clients`
+/// goroutines (`extra`: its further arguments): the rows, stats.json and the server's port.
+fn traced_by_name(
+    exe: &Path,
+    scratch: &str,
+    (requests, clients): (usize, usize),
+    extra: &[&str],
+) -> (Vec<Value>, Value, u16) {
+    let dir = temp(scratch);
+    let out = dir.join("out");
+    let trace = Trace::start(
+        &out,
+        &[
+            "--go-exe",
+            exe.to_str().expect("a UTF-8 path"),
+            "--no-openssl",
+        ],
+    );
+    let peer = Peer::start_with(exe, requests, clients, extra);
+    let port = peer.port;
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    (rows, stats, port)
+}
+
 #[test]
 fn go_clients_started_after_the_tracer_are_each_logged_once() {
     let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,16 +225,9 @@ fn go_clients_started_after_the_tracer_are_each_logged_once() {
         return;
     }
     let Some(exe) = peer_exe() else { return };
-    let dir = temp("go-tls-named");
-    let out = dir.join("out");
-    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
     // Eight goroutines with a connection each, 25 requests on each: the server's reads wait
     // for the next request, so goroutines park and resume, maybe on other threads.
-    let peer = Peer::start(exe, 25, 8);
-    let port = peer.port;
-    peer.run();
-    let (status, rows, stats) = trace.stop();
-    assert!(status.success());
+    let (rows, stats, port) = traced_by_name(exe, "go-tls-named", (25, 8), &[]);
     assert_every_request_once(&rows, port, 25, 8);
     assert!(
         stats["trace.bpf.go_tls_events"].as_u64().unwrap() >= 800,
@@ -224,61 +243,37 @@ fn http2_over_go_tls_is_parsed_from_the_plaintext() {
         return;
     }
     let Some(exe) = peer_exe() else { return };
-    let dir = temp("go-tls-h2");
-    let out = dir.join("out");
-    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
     // ALPN picks h2: each client's requests are streams of one connection, HPACK-coded.
-    let peer = Peer::start_with(exe, 10, 3, &["h2"]);
-    let port = peer.port;
-    peer.run();
-    let (status, rows, stats) = trace.stop();
-    assert!(status.success());
+    let (rows, stats, port) = traced_by_name(exe, "go-tls-h2", (10, 3), &["h2"]);
     assert_every_request_once_as(&rows, port, 10, 3, "HTTP2", "gotlspeer");
     assert_eq!(stats["trace.decode_errors"], 0);
 }
 
-#[test]
-fn a_stripped_go_executable_is_probed_from_its_function_table() {
+/// Builds the peer with `flags` as `name`, traces it by name (`--go-exe`) and checks every
+/// request of 2 clients x 10 on both sides.
+fn built_and_traced_by_name(name: &str, flags: &[&str]) {
     let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
     if !can_trace() {
         return;
     }
-    // -s -w: no .symtab, no DWARF (how most container images ship Go programs).
-    let Some(exe) = go_build("gotlsstrip", &["-ldflags", "-s -w"]) else {
+    let Some(exe) = go_build(name, flags) else {
         return;
     };
-    let dir = temp("go-tls-stripped");
-    let out = dir.join("out");
-    let trace = Trace::start(&out, &["--go-exe", exe.to_str().unwrap(), "--no-openssl"]);
-    let peer = Peer::start(&exe, 10, 2);
-    let port = peer.port;
-    peer.run();
-    let (status, rows, stats) = trace.stop();
-    assert!(status.success());
-    assert_every_request_once_as(&rows, port, 10, 2, "HTTP", "gotlsstrip");
+    let (rows, stats, port) = traced_by_name(&exe, name, (10, 2), &[]);
+    assert_every_request_once_as(&rows, port, 10, 2, "HTTP", name);
     assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
 }
 
 #[test]
+fn a_stripped_go_executable_is_probed_from_its_function_table() {
+    // -s -w: no .symtab, no DWARF (how most container images ship Go programs).
+    built_and_traced_by_name("gotlsstrip", &["-ldflags", "-s -w"]);
+}
+
+#[test]
 fn a_position_independent_go_executable_is_probed_where_it_was_loaded() {
-    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
-    if !can_trace() {
-        return;
-    }
-    let Some(pie) = go_build("gotlspeer-pie", &["-buildmode=pie"]) else {
-        return;
-    };
-    let dir = temp("go-tls-pie");
-    let out = dir.join("out");
-    let trace = Trace::start(&out, &["--go-exe", pie.to_str().unwrap(), "--no-openssl"]);
-    // Loaded at a random address: the itabs are found by the probes' own load bias.
-    let peer = Peer::start(&pie, 10, 2);
-    let port = peer.port;
-    peer.run();
-    let (status, rows, stats) = trace.stop();
-    assert!(status.success());
-    assert_every_request_once_as(&rows, port, 10, 2, "HTTP", "gotlspeer-pie");
-    assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
+    // Loaded at a random address: the probes find the load bias from where they hit.
+    built_and_traced_by_name("gotlspeer-pie", &["-buildmode=pie"]);
 }
 
 #[test]

@@ -169,6 +169,18 @@ int go_tls_read_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Takes this goroutine's pending Read out of the table: 1 with it in *c, 0 when none. */
+static __always_inline int go_tls_take(__u64 id, struct pt_regs *ctx, struct go_tls_call *c)
+{
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	struct go_tls_call *cp = bpf_map_lookup_elem(&go_tls_calls, &k);
+	if (!cp)
+		return 0;
+	*c = *cp;
+	bpf_map_delete_elem(&go_tls_calls, &k);
+	return 1;
+}
+
 /* Read's one call of runtime.memmove(to RAX, from RBX, n RCX): the plaintext it hands the
  * caller, decrypted already, at the source. A call is emulated by the kernel (no single
  * step), so this costs a tenth of a probe on a RET. */
@@ -176,27 +188,20 @@ SEC("uprobe")
 int go_tls_read_copy(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
-	struct go_tls_call *cp = bpf_map_lookup_elem(&go_tls_calls, &k);
-	if (!cp)
-		return 0;
-	struct go_tls_call c = *cp;
-	bpf_map_delete_elem(&go_tls_calls, &k);
-	go_tls_emit(id, c.fd, ctx->rbx, (long)ctx->rcx, c.direction);
+	struct go_tls_call c;
+	if (go_tls_take(id, ctx, &c))
+		go_tls_emit(id, c.fd, ctx->rbx, (long)ctx->rcx, c.direction);
 	return 0;
 }
 
-/* On each RET of Read, where its copy call was not found: the bytes read in RAX (an error, in RBX and RCX, may come with some). */
+/* On each RET of Read, where its copy call was not found: the bytes read in RAX (an error, in
+ * RBX and RCX, may come with some). */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
-	struct go_tls_call *cp = bpf_map_lookup_elem(&go_tls_calls, &k);
-	if (!cp)
-		return 0;
-	struct go_tls_call c = *cp;
-	bpf_map_delete_elem(&go_tls_calls, &k);
-	go_tls_emit(id, c.fd, c.buf, (long)ctx->rax, c.direction);
+	struct go_tls_call c;
+	if (go_tls_take(id, ctx, &c))
+		go_tls_emit(id, c.fd, c.buf, (long)ctx->rax, c.direction);
 	return 0;
 }
