@@ -38,7 +38,7 @@
 #define TAPFLOW_TRACE_CNT_GO_TLS_NO_FD 11
 #define TAPFLOW_TRACE_CNT_MAX 12
 
-/* Go executables with Go TLS probes at once (the `go_itabs` table; a probe's cookie is its
+/* Go executables with Go TLS probes at once (the `go_exes` table; a probe's cookie is its
  * executable's index). */
 #define TAPFLOW_TRACE_MAX_GO_EXES 256
 

@@ -68,7 +68,7 @@ pub mod counter {
 /// Entries of the per-thread tables, the socket tables and the process filter.
 pub const MAX_THREADS: u32 = 16384;
 /// Go executables probed at once (a probe's cookie is its executable's slot in
-/// [`maps::GO_ITABS`]).
+/// [`maps::GO_EXES`]).
 pub const MAX_GO_EXES: u32 = 256;
 pub const MAX_SOCKETS: u32 = 65536;
 pub const MAX_PIDS: u32 = 1024;
@@ -79,9 +79,10 @@ pub mod maps {
     pub const COUNTERS: &str = "trace_counters";
     pub const CONFIG: &str = "trace_config";
     pub const PIDS: &str = "trace_pids";
-    /// Per probed Go executable: the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`, and
-    /// the entry probes' link-time addresses (for the load bias of a position-independent one).
-    pub const GO_ITABS: &str = "go_itabs";
+    /// Per probed Go executable: the first methods of the `net.Conn` itabs of `*net.TCPConn`
+    /// and `*net.UnixConn`, and the entry probes' link-time addresses (for the load bias of a
+    /// position-independent one).
+    pub const GO_EXES: &str = "go_exes";
 }
 
 /// Tracepoint programs: (program, tracepoint category, tracepoint name).
@@ -139,10 +140,10 @@ pub const OPENSSL_PROBES: &[(&str, &str, bool)] = &[
     ("ssl_return", "SSL_read_ex", true),
 ];
 
-/// Go's crypto/tls uprobes: (program on the entry, function, its returns probed too). A
-/// function's returns are probed with [`GO_TLS_RETURN`] on every `RET` instruction (a
-/// uretprobe would crash a Go program, whose stacks move); Write's bytes are all known on
-/// entry.
+/// Go's crypto/tls uprobes: (program on the entry, function, the function reads). A read's
+/// bytes are taken by [`GO_TLS_READ_COPY`] where it copies them, or by [`GO_TLS_RETURN`] on
+/// each `RET` (a uretprobe would crash a Go program, whose stacks move); Write's bytes are all
+/// known on entry.
 pub const GO_TLS_PROBES: &[(&str, &str, bool)] = &[
     ("go_tls_write_enter", "crypto/tls.(*Conn).Write", false),
     ("go_tls_read_enter", "crypto/tls.(*Conn).Read", true),
@@ -152,6 +153,13 @@ pub const GO_TLS_PROBES: &[(&str, &str, bool)] = &[
 /// `RET`s.
 pub const GO_TLS_READ_COPY: &str = "go_tls_read_copy";
 pub const GO_TLS_RETURN: &str = "go_tls_return";
+
+/// `name` is one of the Go TLS programs (loaded only when Go executables are probed).
+pub fn is_go_tls_program(name: &str) -> bool {
+    GO_TLS_PROBES.iter().any(|(p, _, _)| *p == name)
+        || name == GO_TLS_READ_COPY
+        || name == GO_TLS_RETURN
+}
 /// Bit of a Go TLS probe's cookie (above the executable's slot): the entry probe sits on the
 /// stack check's `jbe`.
 pub const GO_COOKIE_ON_JBE: u64 = 1 << 32;
@@ -269,12 +277,14 @@ mod tests {
             .chain(OPENSSL_PROBES.iter().map(|p| p.0))
             .chain(GO_TLS_PROBES.iter().map(|p| p.0))
             .chain([GO_TLS_READ_COPY, GO_TLS_RETURN]);
+        assert!(GO_TLS_PROBES.iter().all(|p| is_go_tls_program(p.0)));
+        assert!(!is_go_tls_program("ssl_return"));
         for n in progs.chain([
             maps::EVENTS,
             maps::COUNTERS,
             maps::CONFIG,
             maps::PIDS,
-            maps::GO_ITABS,
+            maps::GO_EXES,
         ]) {
             assert!(text.contains(n), "{n} missing from the object");
         }

@@ -11,9 +11,9 @@
  *
  * The socket: a tls.Conn's first field is its net.Conn (an interface: itab, data). When the
  * itab is *net.TCPConn's or *net.UnixConn's (its first method is their Close, whose address
- * comes from the executable, in the go_itabs slot the probe's cookie names), data points to a net.conn whose first field is
- * its *netFD, whose poll.FD holds the descriptor after a 16-byte mutex: Sysfd at +16, the same
- * from Go 1.9 on. */
+ * comes from the executable, in the go_exes slot the probe's cookie names), data points to a
+ * net.conn whose first field is its *netFD, whose poll.FD holds the descriptor after a 16-byte
+ * mutex: Sysfd at +16, the same from Go 1.9 on. */
 
 struct go_key {
 	__u32 tgid;
@@ -29,8 +29,8 @@ struct go_tls_call {
 };
 
 /* Per probed executable, link-time addresses: the first methods of the net.Conn itabs, and
- * the two entry probes' instructions (a probe hit's address against its link-time one is how far a
- * position-independent executable was moved when loaded). */
+ * the two entry probes' instructions (a probe hit's address against its link-time one is how
+ * far a position-independent executable was moved when loaded). */
 struct go_exe {
 	__u64 tcp_close;  /* net.(*TCPConn).Close: the first method of its net.Conn itab */
 	__u64 unix_close; /* net.(*UnixConn).Close */
@@ -43,7 +43,7 @@ struct {
 	__uint(max_entries, TAPFLOW_TRACE_MAX_GO_EXES);
 	__type(key, __u32);
 	__type(value, struct go_exe);
-} go_itabs SEC(".maps");
+} go_exes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -76,7 +76,7 @@ static __always_inline int go_conn_fd(__u64 conn, const struct go_exe *exe, __u6
 	return fd >= 0 && fd < 0x7fffffff ? (int)fd : -1;
 }
 
-/* A probe's cookie: the executable's slot in go_itabs, and this flag when the probe is on the
+/* A probe's cookie: the executable's slot in go_exes, and this flag when the probe is on the
  * stack check's jbe instead of the function's first instruction (the kernel emulates a jump,
  * where it single-steps a cmp: on a VM, a tenth of the cost). */
 #define GO_COOKIE_ON_JBE (1ULL << 32)
@@ -91,11 +91,13 @@ static __always_inline int go_stack_growing(struct pt_regs *ctx)
 }
 
 /* The socket behind the tls.Conn a probe's call is on, marked as TLS (its ciphertext, in the
- * nested syscalls, is not emitted from now on): its fd, or -1 (counted). */
-static __always_inline int go_tls_fd(struct pt_regs *ctx, int is_read)
+ * nested syscalls, is not emitted from now on): its fd, or -1 (counted); its kernel socket in
+ * *sk (NULL with *unresolved set when the fd table could not be read). */
+static __always_inline int go_tls_fd(struct pt_regs *ctx, int is_read, struct sock **sk,
+				     int *unresolved)
 {
 	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
-	struct go_exe *exe = bpf_map_lookup_elem(&go_itabs, &slot);
+	struct go_exe *exe = bpf_map_lookup_elem(&go_exes, &slot);
 	if (!exe)
 		return -1;
 	/* The probe hit at the probed instruction's address. */
@@ -105,24 +107,20 @@ static __always_inline int go_tls_fd(struct pt_regs *ctx, int is_read)
 		count(TAPFLOW_TRACE_CNT_GO_TLS_NO_FD);
 		return -1;
 	}
-	int unresolved;
-	struct sock *sk = fd_sock(fd, &unresolved);
-	if (sk) {
-		__u64 key = (__u64)sk;
+	*sk = fd_sock(fd, unresolved);
+	if (*sk) {
+		__u64 key = (__u64)*sk;
 		__u8 one = 1;
 		bpf_map_update_elem(&tls_socks, &key, &one, BPF_ANY);
 	}
 	return fd;
 }
 
-/* Emits `moved` plaintext bytes at `buf` of a call on `fd`. */
-static __always_inline void go_tls_emit(__u64 id, int fd, __u64 buf, long moved, __u8 direction)
+/* Emits `moved` plaintext bytes at `buf` of a call on `fd` (socket `sk`, resolved or not). */
+static __always_inline void go_tls_emit_on(__u64 id, int fd, struct sock *sk, int unresolved,
+					   __u64 buf, long moved, __u8 direction)
 {
-	if (moved <= 0)
-		return;
-	int unresolved;
-	struct sock *sk = fd_sock(fd, &unresolved);
-	if (!sk && !unresolved)
+	if (moved <= 0 || (!sk && !unresolved))
 		return;
 	struct tapflow_trace_config *cfg = config();
 	if (!cfg)
@@ -135,6 +133,14 @@ static __always_inline void go_tls_emit(__u64 id, int fd, __u64 buf, long moved,
 	send_data(e, TAPFLOW_TRACE_CNT_GO_TLS);
 }
 
+/* The same for a Read's bytes, its socket looked up again (another probe). */
+static __always_inline void go_tls_emit(__u64 id, int fd, __u64 buf, long moved, __u8 direction)
+{
+	int unresolved;
+	struct sock *sk = fd_sock(fd, &unresolved);
+	go_tls_emit_on(id, fd, sk, unresolved, buf, moved, direction);
+}
+
 /* func (c *Conn) Write(b []byte) (int, error): c in RAX, b in RBX (data), RCX (len), RDI (cap).
  * The bytes are all there on entry, and emitted then: what a process writes comes before
  * anything it causes (the peer's answer, read by another goroutine, may return before this
@@ -145,9 +151,11 @@ int go_tls_write_enter(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced(id) || go_stack_growing(ctx))
 		return 0;
-	int fd = go_tls_fd(ctx, 0);
+	struct sock *sk;
+	int unresolved;
+	int fd = go_tls_fd(ctx, 0, &sk, &unresolved);
 	if (fd >= 0)
-		go_tls_emit(id, fd, ctx->rbx, (long)ctx->rcx, OUT);
+		go_tls_emit_on(id, fd, sk, unresolved, ctx->rbx, (long)ctx->rcx, OUT);
 	return 0;
 }
 
@@ -159,7 +167,9 @@ int go_tls_read_enter(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!traced(id) || go_stack_growing(ctx))
 		return 0;
-	int fd = go_tls_fd(ctx, 1);
+	struct sock *sk;
+	int unresolved;
+	int fd = go_tls_fd(ctx, 1, &sk, &unresolved);
 	if (fd < 0)
 		return 0;
 	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};

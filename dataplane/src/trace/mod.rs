@@ -162,10 +162,7 @@ impl Tracer {
         let go_tls = !opts.go_exes.is_empty() && go_cookies;
         for mut p in open.progs_mut() {
             let name = p.name().to_string_lossy().into_owned();
-            if contract::GO_TLS_PROBES.iter().any(|(n, _, _)| *n == name)
-                || name == contract::GO_TLS_RETURN
-                || name == contract::GO_TLS_READ_COPY
-            {
+            if contract::is_go_tls_program(&name) {
                 p.set_autoload(go_tls);
             }
             for (plain, looped) in contract::MMSG_LOOP_EXITS {
@@ -211,14 +208,21 @@ impl Tracer {
                 Err(e) => t.libssl_failed.push((lib.clone(), e)),
             }
         }
-        let go_exes = if go_tls { opts.go_exes.as_slice() } else { &[] };
-        for exe in opts.go_exes.iter().filter(|_| !go_tls) {
-            t.go_failed.push((
-                exe.clone(),
-                "this kernel has no uprobe cookies (bpf_get_attach_cookie, Linux 5.15)".into(),
-            ));
-        }
-        for exe in go_exes.iter().take(contract::MAX_GO_EXES as usize) {
+        for (i, exe) in opts.go_exes.iter().enumerate() {
+            if !go_cookies {
+                t.go_failed.push((
+                    exe.clone(),
+                    "this kernel has no uprobe cookies (bpf_get_attach_cookie, Linux 5.15)".into(),
+                ));
+                continue;
+            }
+            if i >= contract::MAX_GO_EXES as usize {
+                t.go_failed.push((
+                    exe.clone(),
+                    format!("more than {} Go executables", contract::MAX_GO_EXES),
+                ));
+                continue;
+            }
             let slot = t.go_attached.len() as u32;
             match t.attach_go(exe, slot) {
                 Ok((links, version)) => {
@@ -231,12 +235,6 @@ impl Tracer {
                 )),
                 Err(e) => t.go_failed.push((exe.clone(), e)),
             }
-        }
-        for exe in go_exes.iter().skip(contract::MAX_GO_EXES as usize) {
-            t.go_failed.push((
-                exe.clone(),
-                format!("more than {} Go executables", contract::MAX_GO_EXES),
-            ));
         }
         Ok(t)
     }
@@ -323,8 +321,8 @@ impl Tracer {
         Ok(links)
     }
 
-    /// Probes Go's crypto/tls in the executable `exe` (its itabs in slot `slot` of the
-    /// `go_itabs` table, in the probes' cookie): the two functions' entries and where Read
+    /// Probes Go's crypto/tls in the executable `exe` (what the probes need of it in slot
+    /// `slot` of the `go_exes` table, named by the probes' cookie): the two functions' entries and where Read
     /// copies its bytes (or its returns).
     fn attach_go(&self, exe: &std::path::Path, slot: u32) -> Result<(Vec<Link>, String), String> {
         let target = go_elf::inspect(exe).map_err(|e| e.to_string())?;
@@ -338,10 +336,10 @@ impl Tracer {
         ] {
             exe_info.extend_from_slice(&v.to_le_bytes());
         }
-        self.map(maps::GO_ITABS)
+        self.map(maps::GO_EXES)
             .and_then(|m| {
                 m.update(&slot.to_le_bytes(), &exe_info, MapFlags::ANY)
-                    .map_err(|e| TraceError::Map(maps::GO_ITABS, e.to_string()))
+                    .map_err(|e| TraceError::Map(maps::GO_EXES, e.to_string()))
             })
             .map_err(|e| e.to_string())?;
         let mut links = Vec::new();
