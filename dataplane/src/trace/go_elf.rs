@@ -15,17 +15,13 @@
 //! finds by how much from where its probe hit (the probed instruction's address against its
 //! link-time one).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+
+use super::elf::{u64_at, ElfError, ElfFile, Section, EM_X86_64, SHT_SYMTAB};
 
 /// The oldest Go whose functions take their arguments in registers (Go 1.17's `ABIInternal`
 /// on amd64): what the probes read.
 pub const MIN_GO: (u32, u32) = (1, 17);
-
-/// Largest section read whole (`.symtab`, `.strtab`): a Go executable of a few hundred MB
-/// has tens of MB of them.
-const MAX_SECTION: u64 = 256 << 20;
 
 /// One probed function, as offsets in the file.
 ///
@@ -87,18 +83,15 @@ pub enum NotProbed {
     Malformed(&'static str),
 }
 
-struct Section {
-    name_off: u32,
-    kind: u32,
-    addr: u64,
-    offset: u64,
-    size: u64,
-    link: u32,
+impl From<ElfError> for NotProbed {
+    fn from(e: ElfError) -> Self {
+        match e {
+            ElfError::Io(e) => NotProbed::Io(e),
+            ElfError::NotElf => NotProbed::NotElf,
+            ElfError::Malformed(what) => NotProbed::Malformed(what),
+        }
+    }
 }
-
-const EM_X86_64: u16 = 62;
-const SHT_SYMTAB: u32 = 2;
-const SHT_NOBITS: u32 = 8;
 
 /// The functions looked up: the two probed, the copy Read makes, and the `Close` methods
 /// that are the first entries of the `net.Conn` itabs of `*net.TCPConn` and `*net.UnixConn`.
@@ -112,73 +105,30 @@ const WANTED: [&str; 5] = [
 
 /// Reads what the probes need from the executable at `path`.
 pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
-    let mut f = File::open(path).map_err(|e| NotProbed::Io(e.to_string()))?;
-    let mut hdr = [0u8; 64];
-    f.read_exact(&mut hdr).map_err(|_| NotProbed::NotElf)?;
-    if &hdr[..4] != b"\x7fELF" || hdr[4] != 2 || hdr[5] != 1 || u16_at(&hdr, 18) != EM_X86_64 {
-        return Err(NotProbed::NotElf);
-    }
-    let shoff = u64_at(&hdr, 40);
-    let shentsize = u64::from(u16_at(&hdr, 58));
-    let shnum = u64::from(u16_at(&hdr, 60));
-    let shstrndx = usize::from(u16_at(&hdr, 62));
-    if !(64..=128).contains(&shentsize) || shnum == 0 || shnum > 4096 {
-        return Err(NotProbed::Malformed("section headers"));
-    }
-    let raw = read_at(&mut f, shoff, shentsize * shnum)?;
-    let sections: Vec<Section> = raw
-        .chunks_exact(shentsize as usize)
-        .map(|s| Section {
-            name_off: u32_at(s, 0),
-            kind: u32_at(s, 4),
-            addr: u64_at(s, 16),
-            offset: u64_at(s, 24),
-            size: u64_at(s, 32),
-            link: u32_at(s, 40),
-        })
-        .collect();
-    let shstr = sections
-        .get(shstrndx)
-        .ok_or(NotProbed::Malformed("section names"))?;
-    let names = read_section(&mut f, shstr)?;
-    let named = |want: &str| {
-        sections
-            .iter()
-            .find(|s| cstr(&names, s.name_off as usize) == Some(want.as_bytes()))
-    };
-    let buildinfo = named(".go.buildinfo").ok_or(NotProbed::NotGo)?;
-    let version = go_version(&mut f, buildinfo, &sections)?;
+    let mut elf = ElfFile::open(path, &[EM_X86_64])?;
+    let buildinfo = *elf.section(".go.buildinfo").ok_or(NotProbed::NotGo)?;
+    let version = go_version(&mut elf, &buildinfo)?;
     if !at_least(&version, MIN_GO) {
         return Err(NotProbed::OldGo(version));
     }
     // The functions: from the symbol table, or from the runtime's own table (.gopclntab) in
     // an executable stripped of it.
-    let mut found = [None; WANTED.len()];
-    if let Some(symtab) = sections.iter().find(|s| s.kind == SHT_SYMTAB) {
-        let strtab = sections
-            .get(symtab.link as usize)
-            .ok_or(NotProbed::Malformed("symbol names"))?;
-        let syms = read_section(&mut f, symtab)?;
-        let strs = read_section(&mut f, strtab)?;
-        for s in syms.chunks_exact(24) {
-            let Some(name) = cstr(&strs, u32_at(s, 0) as usize) else {
-                continue;
-            };
-            if let Some(i) = WANTED.iter().position(|w| w.as_bytes() == name) {
-                found[i] = Some((u64_at(s, 8), u64_at(s, 16)));
-            }
+    let found = match elf.symbols(SHT_SYMTAB, &WANTED)? {
+        Some(found) => found,
+        None => {
+            let table = *elf
+                .section(".gopclntab")
+                .or_else(|| elf.section(".data.rel.ro.gopclntab"))
+                .ok_or(NotProbed::Stripped)?;
+            let text = elf.section(".text").map_or(0, |t| t.addr);
+            let bytes = elf.read(&table)?;
+            super::go_pclntab::functions(&bytes, text, &WANTED)
+                .ok_or(NotProbed::Malformed("function table (.gopclntab)"))?
         }
-    } else {
-        let table = named(".gopclntab")
-            .or_else(|| named(".data.rel.ro.gopclntab"))
-            .ok_or(NotProbed::Stripped)?;
-        let text = named(".text").map_or(0, |t| t.addr);
-        let bytes = read_section(&mut f, table)?;
-        let got = super::go_pclntab::functions(&bytes, text, &WANTED)
-            .ok_or(NotProbed::Malformed("function table (.gopclntab)"))?;
-        found.copy_from_slice(&got);
-    }
-    let [read, write, memmove, tcp_close, unix_close] = found;
+    };
+    let [read, write, memmove, tcp_close, unix_close] = found[..] else {
+        return Err(NotProbed::Malformed("function table (.gopclntab)"));
+    };
     let addr = |f: Option<(u64, u64)>| f.map_or(0, |(a, _)| a);
     let (memmove, tcp_close, unix_close) = (addr(memmove), addr(tcp_close), addr(unix_close));
     let (Some(read), Some(write)) = (read, write) else {
@@ -186,8 +136,8 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
     };
     Ok(GoTlsTarget {
         version,
-        read: probed(&mut f, &sections, read, memmove)?,
-        write: probed(&mut f, &sections, write, 0)?,
+        read: probed(&mut elf, read, memmove)?,
+        write: probed(&mut elf, write, 0)?,
         tcp_close,
         unix_close,
     })
@@ -196,16 +146,17 @@ pub fn inspect(path: &Path) -> Result<GoTlsTarget, NotProbed> {
 /// The function at virtual address `addr` of `size` bytes (`memmove`: the address of
 /// `runtime.memmove`, 0 if unknown).
 fn probed(
-    f: &mut File,
-    sections: &[Section],
+    elf: &mut ElfFile,
     (addr, size): (u64, u64),
     memmove: u64,
 ) -> Result<ProbedFunc, NotProbed> {
     if size == 0 || size > 1 << 20 {
         return Err(NotProbed::Malformed("function size"));
     }
-    let start = file_offset(sections, addr).ok_or(NotProbed::Malformed("function address"))?;
-    let code = read_at(f, start, size)?;
+    let start = elf
+        .file_offset(addr)
+        .ok_or(NotProbed::Malformed("function address"))?;
+    let code = elf.read_at(start, size)?;
     let sites = probe_sites(&code, addr, memmove);
     if sites.returns.is_empty() {
         return Err(NotProbed::Malformed("function without a RET"));
@@ -277,38 +228,33 @@ pub fn return_offsets(code: &[u8], ip: u64) -> Vec<u64> {
     probe_sites(code, ip, 0).returns
 }
 
-/// The file offset of virtual address `addr` (in a section with bytes in the file).
-fn file_offset(sections: &[Section], addr: u64) -> Option<u64> {
-    sections
-        .iter()
-        .find(|s| s.kind != SHT_NOBITS && s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
-        .map(|s| s.offset + (addr - s.addr))
-}
-
 /// The Go version in `.go.buildinfo`: inline since Go 1.18 (a flag bit, then the version as a
 /// varint-prefixed string at byte 32), before that through a pointer to a string header.
-fn go_version(f: &mut File, bi: &Section, sections: &[Section]) -> Result<String, NotProbed> {
-    let head = read_at(f, bi.offset, 32.min(bi.size))?;
+fn go_version(elf: &mut ElfFile, bi: &Section) -> Result<String, NotProbed> {
+    let head = elf.read_at(bi.offset, 32.min(bi.size))?;
     if head.len() < 32 || &head[..14] != b"\xff Go buildinf:" || head[14] != 8 {
         return Err(NotProbed::NotGo);
     }
     let bytes = if head[15] & 2 != 0 {
-        let rest = read_at(f, bi.offset + 32, 64.min(bi.size.saturating_sub(32)))?;
+        let rest = elf.read_at(bi.offset + 32, 64.min(bi.size.saturating_sub(32)))?;
         let (len, used) = uvarint(&rest).ok_or(NotProbed::Malformed("build info"))?;
         rest.get(used..used + len as usize)
             .ok_or(NotProbed::Malformed("build info"))?
             .to_vec()
     } else {
         // A pointer to the version's string header {data, len}.
-        let at =
-            file_offset(sections, u64_at(&head, 16)).ok_or(NotProbed::Malformed("build info"))?;
-        let sh = read_at(f, at, 16)?;
+        let at = elf
+            .file_offset(u64_at(&head, 16))
+            .ok_or(NotProbed::Malformed("build info"))?;
+        let sh = elf.read_at(at, 16)?;
         let (data, len) = (u64_at(&sh, 0), u64_at(&sh, 8));
         if len > 64 {
             return Err(NotProbed::Malformed("build info"));
         }
-        let at = file_offset(sections, data).ok_or(NotProbed::Malformed("build info"))?;
-        read_at(f, at, len)?
+        let at = elf
+            .file_offset(data)
+            .ok_or(NotProbed::Malformed("build info"))?;
+        elf.read_at(at, len)?
     };
     String::from_utf8(bytes).map_err(|_| NotProbed::Malformed("build info"))
 }
@@ -336,39 +282,6 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
-}
-
-fn read_section(f: &mut File, s: &Section) -> Result<Vec<u8>, NotProbed> {
-    if s.kind == SHT_NOBITS || s.size > MAX_SECTION {
-        return Err(NotProbed::Malformed("section size"));
-    }
-    read_at(f, s.offset, s.size)
-}
-
-fn read_at(f: &mut File, offset: u64, len: u64) -> Result<Vec<u8>, NotProbed> {
-    let mut buf = vec![0u8; len as usize];
-    f.seek(SeekFrom::Start(offset))
-        .and_then(|_| f.read_exact(&mut buf))
-        .map_err(|_| NotProbed::Malformed("section past the end of the file"))?;
-    Ok(buf)
-}
-
-fn cstr(table: &[u8], at: usize) -> Option<&[u8]> {
-    let rest = table.get(at..)?;
-    let end = rest.iter().position(|&b| b == 0)?;
-    Some(&rest[..end])
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]))
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Everything attached is detached when the [`Tracer`] is dropped.
 
 pub mod checks;
+mod elf;
 pub mod event;
 pub mod go_elf;
 pub mod go_pclntab;
