@@ -74,6 +74,10 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   command -v openssl >/dev/null || need+=(openssl)
   # Go's crypto/tls uprobes: the test builds a Go HTTPS server and client (Debian's Go 1.19).
   command -v go >/dev/null || need+=(golang-go)
+  # TLS libraries besides the system's shared OpenSSL: BoringSSL (Debian's Android build) and
+  # OpenSSL's static libraries, linked into a test peer built with gcc.
+  [ -f /usr/include/android/openssl/ssl.h ] || need+=(android-libboringssl-dev)
+  dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
   # `tapflow bench --instructions` counts instructions under valgrind's callgrind (its smoke run).
   command -v valgrind >/dev/null || need+=(valgrind)
   /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)

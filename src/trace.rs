@@ -30,8 +30,8 @@ pub(crate) struct TracerArgs {
     /// Ring buffer between the kernel and tapflow, MiB.
     #[arg(long, default_value_t = 8)]
     pub(crate) ring_mib: u32,
-    /// An OpenSSL libssl to put uprobes on, besides the system's and those processes have
-    /// mapped (repeatable).
+    /// An OpenSSL or BoringSSL libssl, or an executable with one linked in statically, to put
+    /// uprobes on, besides the system's and the libssl.so* processes have mapped (repeatable).
     #[arg(long, value_name = "PATH")]
     pub(crate) libssl: Vec<PathBuf>,
     /// No OpenSSL uprobes (no TLS plaintext).
@@ -284,20 +284,26 @@ pub(crate) fn report_entries(r: &TraceReport, m: &mut serde_json::Map<String, se
         m.insert(k.clone(), (*v).into());
     }
     m.insert("trace.probes".into(), r.probes.into());
-    let paths =
-        |v: &[PathBuf]| -> Vec<String> { v.iter().map(|p| p.display().to_string()).collect() };
-    m.insert("trace.libssl".into(), paths(&r.libssl).into());
-    let go: Vec<String> =
-        r.go.iter()
-            .map(|(p, v)| format!("{} ({v})", p.display()))
-            .collect();
-    m.insert("trace.go_executables".into(), go.into());
-    let failed: Vec<String> = r
-        .go_failed
-        .iter()
-        .map(|(p, why)| format!("{}: {why}", p.display()))
-        .collect();
-    m.insert("trace.go_executables_not_probed".into(), failed.into());
+    let named = |v: &[(PathBuf, String)]| -> Vec<String> {
+        v.iter()
+            .map(|(p, what)| format!("{} ({what})", p.display()))
+            .collect()
+    };
+    let failed = |v: &[(PathBuf, String)]| -> Vec<String> {
+        v.iter()
+            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .collect()
+    };
+    m.insert("trace.libssl".into(), named(&r.libssl).into());
+    m.insert(
+        "trace.libssl_not_probed".into(),
+        failed(&r.libssl_failed).into(),
+    );
+    m.insert("trace.go_executables".into(), named(&r.go).into());
+    m.insert(
+        "trace.go_executables_not_probed".into(),
+        failed(&r.go_failed).into(),
+    );
 }
 
 fn write_stats(

@@ -227,7 +227,10 @@ pub fn run(libssl: &[std::path::PathBuf]) -> Vec<Check> {
         } else {
             libssl
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|p| match super::ssl_elf::inspect(p) {
+                    Ok(t) => format!("{} ({})", p.display(), t.describe()),
+                    Err(e) => format!("{} (not probed: {e})", p.display()),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         },

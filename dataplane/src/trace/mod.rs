@@ -12,6 +12,7 @@ pub mod go_pclntab;
 pub mod procfs;
 pub mod route_source;
 pub mod session;
+pub mod ssl_elf;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -81,8 +82,9 @@ pub enum TraceError {
 pub struct Tracer {
     obj: Object,
     links: Vec<Link>,
-    /// libssl files with uprobes attached.
-    pub libssl_attached: Vec<PathBuf>,
+    /// TLS libraries (and executables with one linked in) with uprobes attached, with what
+    /// they are and the functions probed (`OpenSSL: SSL_write SSL_read ...`).
+    pub libssl_attached: Vec<(PathBuf, String)>,
     /// libssl files that could not be probed, with the reason (TLS of their users is not seen).
     pub libssl_failed: Vec<(PathBuf, String)>,
     /// Go executables with crypto/tls probes, with their Go version.
@@ -197,10 +199,17 @@ impl Tracer {
         let admin = crate::privileges::effective()
             .is_some_and(|e| crate::privileges::CAP_SYS_ADMIN.in_set(e));
         for lib in &opts.libssl {
-            match t.attach_openssl(lib) {
+            let target = match ssl_elf::inspect(lib) {
+                Ok(target) => target,
+                Err(e) => {
+                    t.libssl_failed.push((lib.clone(), e.to_string()));
+                    continue;
+                }
+            };
+            match t.attach_openssl(lib, &target) {
                 Ok(links) => {
                     t.links.extend(links);
-                    t.libssl_attached.push(lib.clone());
+                    t.libssl_attached.push((lib.clone(), target.describe()));
                 }
                 Err(e) if !admin => t.libssl_failed.push((
                     lib.clone(),
@@ -301,9 +310,16 @@ impl Tracer {
         Ok(())
     }
 
-    fn attach_openssl(&self, lib: &std::path::Path) -> Result<Vec<Link>, String> {
+    fn attach_openssl(
+        &self,
+        lib: &std::path::Path,
+        target: &ssl_elf::SslTarget,
+    ) -> Result<Vec<Link>, String> {
         let mut links = Vec::new();
-        for (prog_name, func, retprobe) in contract::OPENSSL_PROBES {
+        let probed = contract::OPENSSL_PROBES
+            .iter()
+            .filter(|(_, func, _)| target.functions.contains(func));
+        for (prog_name, func, retprobe) in probed {
             let prog = self
                 .obj
                 .progs_mut()

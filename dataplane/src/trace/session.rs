@@ -71,7 +71,9 @@ impl TraceSettings {
 #[derive(Debug, Clone, Default)]
 pub struct TraceReport {
     pub probes: usize,
-    pub libssl: Vec<PathBuf>,
+    /// TLS libraries probed (with what they are and the functions probed), and those that
+    /// could not be.
+    pub libssl: Vec<(PathBuf, String)>,
     pub libssl_failed: Vec<(PathBuf, String)>,
     /// Go executables probed (with their Go version), and those that could not be.
     pub go: Vec<(PathBuf, String)>,
