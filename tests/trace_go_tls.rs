@@ -3,7 +3,8 @@
 //! `crypto/tls.(*Conn).Read` / `Write` (entries and every RET) give the plaintext, so every
 //! request is logged once by the client side and once by the server side, marked `is_tls`.
 //! Found by scanning the running processes (`--go-tls`) and named before the program starts
-//! (`--go-exe`), with eight client goroutines at once, and over HTTP/2 (ALPN h2); executables
+//! (`--go-exe`), with eight client goroutines at once, over HTTP/2 (ALPN h2) and over net.Conns
+//! wrapped by the program (found through the wrappers); executables
 //! that cannot be probed are named with the reason. Needs root and `go` (scripts/test.sh installs golang-go); skips and
 //! says so without.
 
@@ -247,6 +248,20 @@ fn http2_over_go_tls_is_parsed_from_the_plaintext() {
     let (rows, stats, port) = traced_by_name(exe, "go-tls-h2", (10, 3), &["h2"]);
     assert_every_request_once_as(&rows, port, 10, 3, "HTTP2", "gotlspeer");
     assert_eq!(stats["trace.decode_errors"], 0);
+}
+
+#[test]
+fn tls_over_wrapped_net_conns_is_traced_through_the_wrappers() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(exe) = peer_exe() else { return };
+    // The server's tls.Conns over a counting wrapper of the accepted *net.TCPConn, the clients'
+    // over two wrappers (each embedding the net.Conn it wraps): the socket is found through them.
+    let (rows, stats, port) = traced_by_name(exe, "go-tls-wrap", (10, 2), &["wrap"]);
+    assert_every_request_once(&rows, port, 10, 2);
+    assert_eq!(stats["trace.bpf.go_tls_no_fd"], 0, "{stats}");
 }
 
 /// Builds the peer with `flags` as `name`, traces it by name (`--go-exe`) and checks every

@@ -13,7 +13,8 @@
  * itab is *net.TCPConn's or *net.UnixConn's (its first method is their Close, whose address
  * comes from the executable, in the go_exes slot the probe's cookie names), data points to a
  * net.conn whose first field is its *netFD, whose poll.FD holds the descriptor after a 16-byte
- * mutex: Sysfd at +16, the same from Go 1.9 on. */
+ * mutex: Sysfd at +16, the same from Go 1.9 on. Another net.Conn that embeds the one it wraps
+ * as its first field is looked through, up to GO_WRAP_DEPTH wrappers. */
 
 struct go_key {
 	__u32 tgid;
@@ -54,26 +55,42 @@ struct {
 
 #define GO_SYSFD_OFFSET 16
 
+/* How many wrappers the socket is looked for through: a net.Conn whose first field is the
+ * net.Conn it wraps (an embedded interface: `struct { net.Conn; ... }`, as
+ * golang.org/x/net/netutil's LimitListener and most counting or logging wrappers are). */
+#define GO_WRAP_DEPTH 3
+
 /* The descriptor behind the tls.Conn at `conn`, or -1 (`bias`: the executable's load bias). */
 static __always_inline int go_conn_fd(__u64 conn, const struct go_exe *exe, __u64 bias)
 {
 	__u64 iface[2] = {};
 	__u64 netfd = 0;
 	__s64 fd = -1;
-	__u64 first_method = 0;
-	if (bpf_probe_read_user(iface, sizeof(iface), (void *)conn) || !iface[0])
+	if (bpf_probe_read_user(iface, sizeof(iface), (void *)conn))
 		return -1;
-	/* An itab: interface type, concrete type, hash and padding, then its methods. */
-	if (bpf_probe_read_user(&first_method, sizeof(first_method), (void *)(iface[0] + 24)))
-		return -1;
-	if ((!exe->tcp_close || first_method != exe->tcp_close + bias) &&
-	    (!exe->unix_close || first_method != exe->unix_close + bias))
-		return -1;
-	if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
-		return -1;
-	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + GO_SYSFD_OFFSET)))
-		return -1;
-	return fd >= 0 && fd < 0x7fffffff ? (int)fd : -1;
+	for (int depth = 0; depth <= GO_WRAP_DEPTH; depth++) {
+		__u64 first_method = 0;
+		if (!iface[0] || !iface[1])
+			return -1;
+		/* An itab: interface type, concrete type, hash and padding, then its methods. */
+		if (bpf_probe_read_user(&first_method, sizeof(first_method),
+					(void *)(iface[0] + 24)))
+			return -1;
+		if ((exe->tcp_close && first_method == exe->tcp_close + bias) ||
+		    (exe->unix_close && first_method == exe->unix_close + bias)) {
+			if (bpf_probe_read_user(&netfd, sizeof(netfd), (void *)iface[1]) || !netfd)
+				return -1;
+			if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + GO_SYSFD_OFFSET)))
+				return -1;
+			return fd >= 0 && fd < 0x7fffffff ? (int)fd : -1;
+		}
+		/* Another net.Conn: the one it wraps, if that is its first field. A wrapper laid out
+		 * otherwise reads as a pair that is no itab of the two (never equal by chance: the
+		 * method's address is compared whole). */
+		if (bpf_probe_read_user(iface, sizeof(iface), (void *)iface[1]))
+			return -1;
+	}
+	return -1;
 }
 
 /* A probe's cookie: the executable's slot in go_exes, and this flag when the probe is on the
