@@ -2,7 +2,7 @@
 //! its client (tests/clients/tls_peer.c, two processes) built here with gcc against BoringSSL
 //! (Debian's android-libboringssl, which has `SSL_read` / `SSL_write` and not OpenSSL's `_ex`
 //! pair) and against OpenSSL's static libraries (the library inside the executable, named with
-//! `--libssl`). Every request is logged once by the client side and once by the server side,
+//! `--libssl` or found in the running process's executable). Every request is logged once by the client side and once by the server side,
 //! marked `is_tls`, with both processes. Needs root, gcc, openssl, android-libboringssl-dev and
 //! libssl-dev (scripts/test.sh installs them); skips and says so without.
 
@@ -268,6 +268,34 @@ fn openssl_linked_into_an_executable_is_probed_there_when_named() {
     );
     assert!(libs.contains(&want), "{libs:?}");
     assert_eq!(stats["trace.bpf.openssl_no_fd"], 0, "{stats}");
+}
+
+#[test]
+fn openssl_linked_into_a_running_executable_is_found_by_the_scan() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let Some(exe) = static_openssl_peer() else {
+        return;
+    };
+    let dir = temp("tls-static-scan");
+    let requests = 6;
+    let peer = Peer::start(exe, &dir, requests);
+    let port = peer.port;
+    // Not named: the running process's executable defines SSL_write and SSL_read itself.
+    let trace = Trace::start(&dir.join("out"), &["--comm", "^staticpeer$"]);
+    peer.run();
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success());
+    assert_every_request_once(&rows, port, requests, "staticpeer");
+    let libs = listed(&stats, "trace.libssl");
+    assert!(
+        libs.iter()
+            .any(|l| l
+                .ends_with("staticpeer (OpenSSL: SSL_write SSL_read SSL_write_ex SSL_read_ex)")),
+        "{libs:?}"
+    );
 }
 
 #[test]

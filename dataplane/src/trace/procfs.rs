@@ -72,10 +72,13 @@ pub const LIBSSL_DEFAULTS: &[&str] = &[
     "/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
 ];
 
-/// The libssl files to put uprobes on: `extra` (from the command line or config), the
-/// defaults that exist, and every libssl mapped by a running process (`pids`: only those;
-/// empty: all), each once (by canonical path).
+/// The files to put the TLS library uprobes on: `extra` (from the command line or config), the
+/// defaults that exist, every libssl mapped by a running process (`pids`: only those; empty:
+/// all), and the executables of those processes that have an OpenSSL-compatible library linked
+/// in (they define `SSL_write` and `SSL_read` themselves), each once (by canonical path, and
+/// executables by file).
 pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let mut found = BTreeSet::new();
     let mut add = |p: &Path| {
         if let Ok(c) = std::fs::canonicalize(p) {
@@ -88,7 +91,8 @@ pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<Pa
     for p in LIBSSL_DEFAULTS {
         add(Path::new(p));
     }
-    for d in process_dirs(proc_root, pids) {
+    let dirs = process_dirs(proc_root, pids);
+    for d in &dirs {
         let Ok(maps) = std::fs::read_to_string(d.join("maps")) else {
             continue;
         };
@@ -99,7 +103,36 @@ pub fn libssl_paths(proc_root: &Path, extra: &[PathBuf], pids: &[u32]) -> Vec<Pa
             }
         }
     }
-    found.into_iter().collect()
+    // Executables with the library linked in (Node.js's official builds, a vendored OpenSSL
+    // or BoringSSL): each file read once; one that imports SSL_write from a libssl does not
+    // define it.
+    let mut seen: BTreeSet<(u64, u64)> = found
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    let mut out: Vec<PathBuf> = found.into_iter().collect();
+    for d in &dirs {
+        let exe = d.join("exe");
+        let Ok(m) = std::fs::metadata(&exe) else {
+            continue;
+        };
+        if seen.insert((m.dev(), m.ino())) && super::ssl_elf::inspect(&exe).is_ok() {
+            out.push(path_here(&exe, &m));
+        }
+    }
+    out
+}
+
+/// The path a process's executable was started from (its `/proc/PID/exe` link `exe`, of
+/// metadata `m`) when it names the same file here; else the link itself, which names the file
+/// from any mount namespace (a container's process).
+fn path_here(exe: &Path, m: &std::fs::Metadata) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_link(exe)
+        .ok()
+        .filter(|t| std::fs::metadata(t).is_ok_and(|tm| (tm.dev(), tm.ino()) == (m.dev(), m.ino())))
+        .unwrap_or_else(|| exe.to_path_buf())
 }
 
 /// The Go executables to put the crypto/tls uprobes on: `extra` (from the command line), and
@@ -135,15 +168,7 @@ pub fn go_executables(
         {
             return;
         }
-        // The path the process started from when it names the same file here (another mount
-        // namespace's does not); else the process's own link, which names it from anywhere.
-        let shown = std::fs::read_link(p)
-            .ok()
-            .filter(|t| {
-                std::fs::metadata(t).is_ok_and(|tm| (tm.dev(), tm.ino()) == (m.dev(), m.ino()))
-            })
-            .unwrap_or_else(|| p.to_path_buf());
-        out.push(shown);
+        out.push(path_here(p, &m));
     };
     for p in extra {
         add(p, true);
