@@ -9,9 +9,8 @@
 //! says so without.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
@@ -20,9 +19,9 @@ mod live_support;
 mod netns;
 mod procs;
 mod trace_support;
-use live_support::{have, Killed};
+use live_support::have;
 use tapflow_dataplane::trace::go_elf::{self, NotProbed};
-use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
+use trace_support::{assert_processes, by_side, can_trace, s, temp, ReadyPeer, Trace};
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
 
@@ -62,53 +61,13 @@ fn peer_exe() -> Option<&'static PathBuf> {
     EXE.get_or_init(|| go_build("gotlspeer", &[])).as_ref()
 }
 
-/// The Go program, listening: its server's port.
-struct Peer {
-    _child: Killed,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-    pid: u32,
-}
-
-impl Peer {
-    fn start(exe: &Path, requests: usize, clients: usize) -> Peer {
-        Peer::start_with(exe, requests, clients, &[])
-    }
-
-    fn start_with(exe: &Path, requests: usize, clients: usize, extra: &[&str]) -> Peer {
-        let mut child: Child = Command::new(exe)
-            .args([requests.to_string(), clients.to_string()])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("gotlspeer");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("ready line");
-        let port = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("gotlspeer said {line:?}"));
-        let pid = child.id();
-        Peer {
-            _child: Killed(child),
-            stdin,
-            stdout,
-            port,
-            pid,
-        }
-    }
-
-    /// Makes its requests and waits for them all.
-    fn run(mut self) {
-        self.stdin.write_all(b"go\n").expect("start the clients");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("done line");
-        assert!(line.starts_with("done "), "the Go clients failed: {line:?}");
-    }
+/// The Go program making `requests` requests from each of `clients` goroutines (`extra`: its
+/// further arguments), listening.
+fn start_peer(exe: &Path, requests: usize, clients: usize, extra: &[&str]) -> ReadyPeer {
+    let mut cmd = Command::new(exe);
+    cmd.args([requests.to_string(), clients.to_string()])
+        .args(extra);
+    ReadyPeer::start(cmd)
 }
 
 /// Every request of `clients` x `requests` is one HTTP row on each side, with its status, TLS
@@ -168,7 +127,7 @@ fn a_running_go_program_found_by_scanning_has_its_tls_plaintext_logged() {
     }
     let Some(exe) = peer_exe() else { return };
     let dir = temp("go-tls-scan");
-    let peer = Peer::start(exe, 10, 1);
+    let peer = start_peer(exe, 10, 1, &[]);
     let (port, pid) = (peer.port, peer.pid);
     let out = dir.join("out");
     let trace = Trace::start(
@@ -211,7 +170,7 @@ fn traced_by_name(
             "--no-openssl",
         ],
     );
-    let peer = Peer::start_with(exe, requests, clients, extra);
+    let peer = start_peer(exe, requests, clients, extra);
     let port = peer.port;
     peer.run();
     let (status, rows, stats) = trace.stop();

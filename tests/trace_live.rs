@@ -103,19 +103,7 @@ fn tls_plaintext_comes_from_the_openssl_uprobes() {
         return;
     }
     let dir = temp("tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl req");
-    assert!(st.success());
+    let (cert, key) = trace_support::certificate(&dir);
     std::fs::write(dir.join("secret.txt"), "plaintext behind TLS\n").expect("file");
     let port = 18472;
     let _server = Killed(

@@ -7,9 +7,8 @@
 //! libssl-dev (scripts/test.sh installs them); skips and says so without.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
@@ -18,8 +17,8 @@ mod live_support;
 mod netns;
 mod procs;
 mod trace_support;
-use live_support::{have, Killed};
-use trace_support::{assert_processes, by_side, can_trace, s, temp, Trace};
+use live_support::have;
+use trace_support::{assert_processes, by_side, can_trace, certificate, s, temp, ReadyPeer, Trace};
 
 static ONE_TRACER: Mutex<()> = Mutex::new(());
 
@@ -95,66 +94,12 @@ fn static_openssl_peer() -> Option<&'static PathBuf> {
     .as_ref()
 }
 
-/// A certificate and key for localhost in `dir`.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl req");
-    assert!(st.success());
-    (cert, key)
-}
-
-/// The peer, listening: its server's port.
-struct Peer {
-    _child: Killed,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
-
-impl Peer {
-    fn start(exe: &Path, dir: &Path, requests: usize) -> Peer {
-        let (cert, key) = certificate(dir);
-        let mut child = Command::new(exe)
-            .arg(&cert)
-            .arg(&key)
-            .arg(requests.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tls peer");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("ready line");
-        let port = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("tls peer said {line:?}"));
-        Peer {
-            _child: Killed(child),
-            stdin,
-            stdout,
-            port,
-        }
-    }
-
-    /// Makes its requests and waits for them all.
-    fn run(mut self) {
-        self.stdin.write_all(b"go\n").expect("start the client");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("done line");
-        assert_eq!(line, "done\n", "the TLS peer failed");
-    }
+/// The peer `exe` with a new certificate in `dir`, making `requests` requests, listening.
+fn start_peer(exe: &Path, dir: &Path, requests: usize) -> ReadyPeer {
+    let (cert, key) = certificate(dir);
+    let mut cmd = Command::new(exe);
+    cmd.arg(&cert).arg(&key).arg(requests.to_string());
+    ReadyPeer::start(cmd)
 }
 
 /// Every request is one HTTP row on each side, with its status, `is_tls` and both processes
@@ -208,7 +153,7 @@ fn boringssl_mapped_by_a_running_process_is_found_and_its_plaintext_logged() {
     let Some(exe) = boringssl_peer() else { return };
     let dir = temp("tls-boringssl");
     let requests = 20;
-    let peer = Peer::start(exe, &dir, requests);
+    let peer = start_peer(exe, &dir, requests);
     let port = peer.port;
     let trace = Trace::start(&dir.join("out"), &["--comm", "^boringpeer$"]);
     peer.run();
@@ -255,7 +200,7 @@ fn openssl_linked_into_an_executable_is_probed_there_when_named() {
         ],
     );
     let requests = 12;
-    let peer = Peer::start(exe, &dir, requests);
+    let peer = start_peer(exe, &dir, requests);
     let port = peer.port;
     peer.run();
     let (status, rows, stats) = trace.stop();
@@ -281,7 +226,7 @@ fn openssl_linked_into_a_running_executable_is_found_by_the_scan() {
     };
     let dir = temp("tls-static-scan");
     let requests = 6;
-    let peer = Peer::start(exe, &dir, requests);
+    let peer = start_peer(exe, &dir, requests);
     let port = peer.port;
     // Not named: the running process's executable defines SSL_write and SSL_read itself.
     let trace = Trace::start(&dir.join("out"), &["--comm", "^staticpeer$"]);

@@ -232,3 +232,73 @@ pub(crate) fn dns_client(args: &[&str]) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// A certificate and key for localhost, made by `openssl req` in `dir`.
+pub(crate) fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl req");
+    assert!(st.success());
+    (cert, key)
+}
+
+/// A test peer that serves and makes its own requests (tests/clients/go_tls, tls_peer.c): it
+/// prints "ready PORT" once listening, starts its clients on a line from standard input and
+/// prints a line starting with "done" when they are through.
+pub(crate) struct ReadyPeer {
+    _child: Killed,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    pub(crate) port: u16,
+    pub(crate) pid: u32,
+}
+
+impl ReadyPeer {
+    /// Starts `cmd` and waits for its "ready PORT".
+    pub(crate) fn start(mut cmd: Command) -> ReadyPeer {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("test peer");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("ready line");
+        let port = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the test peer said {line:?}"));
+        let pid = child.id();
+        ReadyPeer {
+            _child: Killed(child),
+            stdin,
+            stdout,
+            port,
+            pid,
+        }
+    }
+
+    /// Makes its requests and waits for them all: its "done" line.
+    pub(crate) fn run(mut self) -> String {
+        use std::io::{BufRead, Write};
+        self.stdin.write_all(b"go\n").expect("start the clients");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("done line");
+        assert!(
+            line.starts_with("done"),
+            "the peer's clients failed: {line:?}"
+        );
+        line
+    }
+}
