@@ -156,7 +156,7 @@ impl ProcessObserver for Inventory {
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "pid": p.pid,
             "ppid": p.ppid,
             "kname": p.kname,
@@ -169,6 +169,11 @@ impl ProcessObserver for Inventory {
             "enabled_features": d.enabled_features,
             "tags": tag_map,
         });
+        for (key, value) in [("container_id", &p.container_id), ("pod_uid", &p.pod_uid)] {
+            if !value.is_empty() {
+                line[key] = serde_json::Value::String(value.clone());
+            }
+        }
         if let Some(out) = &mut self.out {
             let ok = serde_json::to_writer(&mut *out, &line).is_ok()
                 && out.write_all(b"\n").is_ok()

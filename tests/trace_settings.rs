@@ -11,10 +11,11 @@
 //! counts the processes as gone). `inputs.ebpf.socket.kprobe.enable_unix_socket`: redis-cli and
 //! redis-server over a unix socket are logged by both processes (no addresses, the same made-up
 //! ports from both ends; a whitelist of TCP ports does not leave them out), and not at all without
-//! the key. Needs root (scripts/test.sh); skips and says so without. One tracer at a time: each
-//! sees the whole host.
+//! the key. A Python http.server moved into a cgroup named as a kubelet names a container's is
+//! listed in processes.jsonl with that container's id and its pod's UID. Needs root
+//! (scripts/test.sh); skips and says so without. One tracer at a time: each sees the whole host.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 mod live_support;
@@ -286,6 +287,98 @@ fn unix_socket_exchanges_are_logged_when_enabled() {
 }
 
 /// `tapflow trace` writing to `out`, with `yaml` as its config (beside `out`).
+/// A cgroup made for a test (under the first hierarchy this host lets it write), removed with
+/// its parents when dropped, the processes still in it moved back to the hierarchy's root.
+struct TestCgroup {
+    root: PathBuf,
+    top: PathBuf,
+    leaf: PathBuf,
+}
+
+impl TestCgroup {
+    /// `path` below a cgroup of this test's own, with process `pid` moved into it; None (said
+    /// why) when no hierarchy takes it.
+    fn with_process(path: &str, pid: u32) -> Option<TestCgroup> {
+        for root in [
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/pids",
+        ] {
+            let root = PathBuf::from(root);
+            if !root.join("cgroup.procs").exists() {
+                continue;
+            }
+            let top = root.join(format!("tapflow-test-{}", std::process::id()));
+            let leaf = top.join(path);
+            let g = TestCgroup { root, top, leaf };
+            if std::fs::create_dir_all(&g.leaf).is_ok()
+                && std::fs::write(g.leaf.join("cgroup.procs"), pid.to_string()).is_ok()
+            {
+                return Some(g);
+            }
+        }
+        eprintln!("skipped: no cgroup hierarchy takes a test cgroup here");
+        None
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let procs = std::fs::read_to_string(self.leaf.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines() {
+            let _ = std::fs::write(self.root.join("cgroup.procs"), pid);
+        }
+        // Deepest first.
+        for d in self.leaf.ancestors().filter(|d| d.starts_with(&self.top)) {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn processes_in_a_containers_cgroup_are_listed_with_its_container_and_pod() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() || !have("curl") {
+        return;
+    }
+    let dir = temp("cgroup");
+    let port = 18491;
+    let id = "3f5e7a9c1b2d4f6e8a0c2e4f6a8b0d2f4e6a8c0b2d4f6a8e0c2b4d6f8a0e2c4b";
+    let uid = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+    let server = http_server(&dir, port);
+    // Where a kubelet with the cgroupfs driver puts a container of a best-effort pod.
+    let Some(_cgroup) =
+        TestCgroup::with_process(&format!("kubepods/besteffort/pod{uid}/{id}"), server.0.id())
+    else {
+        return;
+    };
+    let out = dir.join("out");
+    let trace = trace_with(&out, "");
+    curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
+    let (status, _rows, _stats) = trace.stop();
+    assert!(status.success());
+    let procs: Vec<serde_json::Value> = std::fs::read_to_string(out.join("processes.jsonl"))
+        .expect("processes.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let web = procs
+        .iter()
+        .find(|p| p["pid"] == server.0.id())
+        .unwrap_or_else(|| panic!("the server is not listed: {procs:#?}"));
+    assert_eq!(web["container_id"], id, "{web}");
+    assert_eq!(web["pod_uid"], uid, "{web}");
+    assert_eq!(web["in_container"], true, "{web}");
+    // The host's own processes have neither.
+    assert!(
+        procs
+            .iter()
+            .filter(|p| p["pid"] != server.0.id())
+            .all(|p| p.get("container_id").is_none() && p.get("pod_uid").is_none()),
+        "{procs:#?}"
+    );
+}
+
 fn trace_with(out: &Path, yaml: impl AsRef<str>) -> Trace {
     let config = out.with_extension("yaml");
     std::fs::write(&config, yaml.as_ref()).expect("config");

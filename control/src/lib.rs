@@ -12,6 +12,7 @@ pub mod config;
 pub mod error_text;
 pub mod ingest;
 pub mod process_info;
+pub mod process_placement;
 pub mod rpc;
 pub mod server;
 pub mod sink;

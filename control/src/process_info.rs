@@ -21,8 +21,13 @@ pub struct ProcInfo {
     pub cmdline: Vec<String>,
     pub parent_kname: String,
     pub user: String,
-    /// In a container (its cgroup names docker, containerd, kubepods, libpod or lxc).
+    /// In a container (a container id in its cgroups, or a cgroup naming docker, containerd,
+    /// kubepods, libpod or lxc).
     pub in_container: bool,
+    /// Its container's id (64 hex digits, from its cgroups), or empty.
+    pub container_id: String,
+    /// Its Kubernetes pod's UID (from its cgroups), or empty.
+    pub pod_uid: String,
 }
 
 fn read(path: &Path) -> Option<String> {
@@ -64,7 +69,8 @@ impl ProcInfo {
                     .collect()
             })
             .unwrap_or_default();
-        let cgroup = read(&dir.join("cgroup")).unwrap_or_default();
+        let placed =
+            crate::process_placement::from_cgroup(&read(&dir.join("cgroup")).unwrap_or_default());
         Some(ProcInfo {
             pid,
             ppid,
@@ -76,9 +82,9 @@ impl ProcInfo {
                 .map(|s| s.trim_end().to_string())
                 .unwrap_or_default(),
             user: user_name(&uid),
-            in_container: ["docker", "containerd", "kubepods", "libpod", "lxc"]
-                .iter()
-                .any(|c| cgroup.contains(c)),
+            in_container: placed.in_container,
+            container_id: placed.container_id,
+            pod_uid: placed.pod_uid,
         })
     }
 }
@@ -204,7 +210,7 @@ mod tests {
             cmdline: args.iter().map(|s| s.to_string()).collect(),
             parent_kname: "systemd".into(),
             user: "www".into(),
-            in_container: false,
+            ..ProcInfo::default()
         }
     }
 
