@@ -513,11 +513,13 @@ fn run_once(
         }
         let mut settings = crate::trace::settings(&a.tracer, cfg, libssl)?;
         settings.ready_file = Some(a.out.join("trace.ready"));
-        let (observer, inv) = crate::trace_procs::Inventory::create(&cfg.process, &a.out)
-            .context("processes.jsonl")?
-            .shared();
-        settings.processes = Some(observer);
-        inventory = Some(inv);
+        if cfg.process.enabled {
+            let (observer, inv) = crate::trace_procs::Inventory::create(&cfg.process, &a.out)
+                .context("processes.jsonl")?
+                .shared();
+            settings.processes = Some(observer);
+            inventory = Some(inv);
+        }
         live.output_shares.push(tapflow_dataplane::memory::Share {
             part: "syscall tracer (ring buffer, BPF tables)".into(),
             bytes: tapflow_dataplane::trace::memory_bytes(&settings.opts),

@@ -199,7 +199,7 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         args.quiet,
     )?;
     settings.ready_file = (!to_stdout).then(|| Path::new(&args.out).join("trace.ready"));
-    let inventory = if to_stdout {
+    let inventory = if to_stdout || !cfg.process.enabled {
         None
     } else {
         let (observer, inv) =

@@ -8,7 +8,7 @@
 //! bytes with sendto/recvfrom, so hooking only read/write logs none of their exchanges and
 //! hooking sendto/recvfrom logs them. `inputs.proc.proc_dir_path`: processes are read from the
 //! directory it names (a bind mount of /proc lists the server; an empty one lists nothing and
-//! counts the processes as gone). `inputs.ebpf.socket.kprobe.enable_unix_socket`: redis-cli and
+//! counts the processes as gone); `inputs.proc.enabled: false` keeps no inventory. `inputs.ebpf.socket.kprobe.enable_unix_socket`: redis-cli and
 //! redis-server over a unix socket are logged by both processes (no addresses, the same made-up
 //! ports from both ends; a whitelist of TCP ports does not leave them out), and not at all without
 //! the key. A Python http.server moved into a cgroup named as a kubelet names a container's is
@@ -182,6 +182,18 @@ fn processes_are_read_from_proc_dir_path() {
         // Rows come either way (their kernel names from BPF).
         assert_eq!(by_side(&rows, port)["s-p"].len(), 1);
     }
+    // `inputs.proc.enabled: false`: no inventory at all; the rows still name the processes.
+    let out = dir.join("out-disabled");
+    let trace = trace_with(&out, "inputs:\n  proc:\n    enabled: false\n");
+    curl(&[&format!("http://127.0.0.1:{port}/index.html")]);
+    let (status, rows, stats) = trace.stop();
+    assert!(status.success(), "{status}");
+    assert!(!out.join("processes.jsonl").exists());
+    assert!(stats.get("processes.listed").is_none(), "{stats}");
+    let served = &by_side(&rows, port)["s-p"];
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0]["process_kname_1"], "python3", "{}", served[0]);
+    assert_eq!(served[0]["process_id_1"], pid, "{}", served[0]);
     drop(mounted);
     let _ = std::fs::remove_dir_all(&dir);
 }

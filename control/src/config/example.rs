@@ -35,6 +35,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.cbpf.special_network.dpdk.burst", Some("64"), "", "Packets per rx burst (1-64)."),
     ("inputs.cbpf.preprocess.tunnel_trim_protocols", Some("[ERSPAN, TEB]"), "", "Mirror transport tunnels: decapsulated and not part of the flow."),
     ("inputs.cbpf.preprocess.tunnel_decap_protocols", None, "[1, 2]", "Tunnels peeled (1 VXLAN, 2 IPIP, 3 GRE, 4 GENEVE, 6 ERSPAN, 7 TEB); unset: every one; others are traffic of their own."),
+    ("inputs.proc.enabled", Some("true"), "", "The syscall tracer's process inventory (processes.jsonl: names, matchers, tags, containers); false: rows carry only kernel names and pids."),
     ("inputs.proc.proc_dir_path", Some("/proc"), "", "Where the host's processes are read (a container mounting the host's /proc elsewhere names it)."),
     ("inputs.proc.process_matcher", None, "[{match_regex: 'gunicorn: master \\[(\\w+)\\]', match_type: cmdline_with_args, rewrite_name: $1, enabled_features: [proc.gprocess_info]}, {match_regex: '.*', enabled_features: [proc.gprocess_info]}]", "Processes the tracer sees are named by the first matching entry in processes.jsonl (unset: DeepFlow's default list)."),
     ("inputs.proc.process_blacklist", None, "[sleep, sh, bash, pause, runc, grep, awk, sed, curl]", "Kernel names never listed (unset: DeepFlow's default, shown)."),

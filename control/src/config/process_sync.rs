@@ -74,6 +74,7 @@ pub(super) struct RawTagExtraction {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawProc {
+    enabled: Option<bool>,
     proc_dir_path: Option<String>,
     process_matcher: Option<Vec<RawMatcher>>,
     process_blacklist: Option<Vec<String>>,
@@ -104,6 +105,9 @@ pub struct ProcessMatcher {
 /// The process settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessConfig {
+    /// `inputs.proc.enabled`: the process inventory (processes.jsonl) is kept; false: rows carry
+    /// only the kernel's names and pids.
+    pub enabled: bool,
     /// First match decides.
     pub matchers: Vec<ProcessMatcher>,
     /// Kernel names never listed.
@@ -131,6 +135,7 @@ impl Default for ProcessConfig {
         ))
         .expect("DeepFlow's default process_blacklist parses");
         ProcessConfig {
+            enabled: true,
             matchers: raw.iter().map(RawMatcher::to_matcher).collect(),
             blacklist,
             tag_command: Vec::new(),
@@ -172,6 +177,9 @@ pub(super) fn build(
     warnings: &mut Vec<String>,
 ) -> Result<ProcessConfig, ConfigError> {
     let mut c = ProcessConfig::default();
+    if let Some(e) = v7.enabled {
+        c.enabled = e;
+    }
     if let Some(p) = &v7.proc_dir_path {
         if !p.starts_with('/') {
             return Err(ConfigError::Invalid {

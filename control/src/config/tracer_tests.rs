@@ -1,4 +1,4 @@
-//! The syscall tracer's keys: `inputs.ebpf` and `inputs.proc.proc_dir_path`.
+//! The syscall tracer's keys: `inputs.ebpf`, `inputs.proc.enabled` and `inputs.proc.proc_dir_path`.
 
 use super::*;
 
@@ -77,6 +77,14 @@ fn ebpf_keys_are_applied_and_checked() {
     let proc =
         Config::from_yaml("inputs:\n  proc:\n    proc_dir_path: /host/proc\n").expect("proc");
     assert_eq!(proc.process.proc_root, std::path::Path::new("/host/proc"));
+    assert!(Config::default().process.enabled, "DeepFlow's default");
+    let off = Config::from_yaml("inputs:\n  proc:\n    enabled: false\n").expect("off");
+    assert!(!off.process.enabled);
+    assert!(
+        off.warnings.iter().all(|w| !w.contains("enabled")),
+        "applied, not warned: {:?}",
+        off.warnings
+    );
     let e = Config::from_yaml("inputs:\n  proc:\n    proc_dir_path: host/proc\n").unwrap_err();
     assert!(e.to_string().contains("inputs.proc.proc_dir_path"), "{e}");
     let e = Config::from_yaml(
