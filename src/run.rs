@@ -513,6 +513,7 @@ fn run_once(
         }
         let mut settings = crate::trace::settings(&a.tracer, cfg, libssl)?;
         settings.ready_file = Some(a.out.join("trace.ready"));
+        settings.on_attached = crate::trace::not_probed;
         if cfg.process.enabled {
             let (observer, inv) = crate::trace_procs::Inventory::create(&cfg.process, &a.out)
                 .context("processes.jsonl")?

@@ -216,12 +216,7 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         &settings,
         &mut sink,
         |t| {
-            for (lib, why) in &t.libssl_failed {
-                eprintln!("tapflow: no TLS plaintext from {}: {why}", lib.display());
-            }
-            for (exe, why) in &t.go_failed {
-                eprintln!("tapflow: no Go TLS plaintext from {}: {why}", exe.display());
-            }
+            not_probed(t);
             if !quiet {
                 eprintln!(
                     "tapflow trace: {} probes attached ({} libssl, {} Go), payload cap {} B; stop with Ctrl-C",
@@ -276,6 +271,16 @@ fn run(args: TraceArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names on standard error the files whose TLS the tracer cannot see, and why.
+pub(crate) fn not_probed(t: &tapflow_dataplane::trace::Tracer) {
+    for (lib, why) in &t.libssl_failed {
+        eprintln!("tapflow: no TLS plaintext from {}: {why}", lib.display());
+    }
+    for (exe, why) in &t.go_failed {
+        eprintln!("tapflow: no Go TLS plaintext from {}: {why}", exe.display());
+    }
 }
 
 /// The session's counters as stats.json entries.

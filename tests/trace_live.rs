@@ -477,8 +477,11 @@ fn run_with_ebpf_adds_process_rows_to_a_live_capture() {
         Command::new(env!("CARGO_BIN_EXE_tapflow"))
             .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
             .args(["--duration", "30", "--ebpf", "--comm", "^(curl|python3)$"])
+            // A file that is no TLS library: named at start, as `tapflow trace` names it.
+            .args(["--libssl", "/bin/true"])
             .arg("--out")
             .arg(&out)
+            .stderr(std::fs::File::create(dir.join("run.err")).expect("stderr file"))
             .spawn()
             .expect("tapflow run"),
     );
@@ -497,8 +500,20 @@ fn run_with_ebpf_adds_process_rows_to_a_live_capture() {
     assert!(status.success(), "{status}");
     assert!(!out.join("trace.ready").exists());
     assert_no_tracer_programs();
+    let err = std::fs::read_to_string(dir.join("run.err")).expect("stderr");
+    assert!(
+        err.contains("tapflow: no TLS plaintext from ")
+            && err.contains("true: defines no SSL_write and SSL_read"),
+        "{err}"
+    );
     let rows = l7_rows(&out);
     let st = stats(&out);
+    assert!(
+        st["trace.libssl_not_probed"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|f| f.as_str().is_some_and(|f| f.contains("true: ")))),
+        "{st}"
+    );
     let sides = by_side(&rows, port);
     for side in ["c-p", "s-p"] {
         assert_eq!(sides[side].len(), 3, "{side}");

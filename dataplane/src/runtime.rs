@@ -594,7 +594,7 @@ fn run_workers<'s>(
                 let r = crate::trace::session::run_session(
                     ts,
                     &mut batch_sink,
-                    |_| {},
+                    ts.on_attached,
                     signal::stop_requested,
                 );
                 if r.is_err() {

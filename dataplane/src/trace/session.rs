@@ -51,6 +51,9 @@ pub struct TraceSettings {
     pub ready_file: Option<PathBuf>,
     /// Told about each new process.
     pub processes: Option<Observer>,
+    /// Called once every probe is attached, with what was and was not (`tapflow run --ebpf`
+    /// names the files that could not be probed, as `tapflow trace` does).
+    pub on_attached: fn(&super::Tracer),
 }
 
 impl TraceSettings {
@@ -63,6 +66,7 @@ impl TraceSettings {
             proc_root: PathBuf::from("/proc"),
             ready_file: None,
             processes: None,
+            on_attached: |_| {},
         }
     }
 }
