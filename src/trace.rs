@@ -47,8 +47,9 @@ pub(crate) struct TracerArgs {
     /// Most sockets followed at once (default: inputs.ebpf.tunning.max_socket_entries, 131072).
     #[arg(long)]
     pub(crate) max_sockets: Option<u32>,
-    /// Trace unix stream sockets too (default: inputs.ebpf.socket.kprobe.enable_unix_socket,
-    /// false): their rows have no addresses and made-up ports.
+    /// Trace unix stream and seqpacket sockets too (default:
+    /// inputs.ebpf.socket.kprobe.enable_unix_socket, false): their rows have no addresses and
+    /// made-up ports.
     #[arg(long)]
     pub(crate) unix_sockets: bool,
 }

@@ -11,7 +11,8 @@
 //! counts the processes as gone); `inputs.proc.enabled: false` keeps no inventory. `inputs.ebpf.socket.kprobe.enable_unix_socket`: redis-cli and
 //! redis-server over a unix socket are logged by both processes (no addresses, the same made-up
 //! ports from both ends; a whitelist of TCP ports does not leave them out), and not at all without
-//! the key. A Python http.server moved into a cgroup named as a kubelet names a container's is
+//! the key; HTTP between two Python processes over a unix seqpacket socket is logged the same
+//! way. A Python http.server moved into a cgroup named as a kubelet names a container's is
 //! listed in processes.jsonl with that container's id and its pod's UID. Needs root
 //! (scripts/test.sh); skips and says so without. One tracer at a time: each sees the whole host.
 
@@ -294,6 +295,82 @@ fn unix_socket_exchanges_are_logged_when_enabled() {
     // Each command's two rows name the same client end.
     for (c, s) in sides["c-p"].iter().zip(&sides["s-p"]) {
         assert_eq!(c["client_port"], s["client_port"], "{c} {s}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A unix seqpacket socket (connection-oriented, each message whole) is traced as a stream one
+/// is: HTTP between two Python processes, each request once per side.
+#[test]
+fn unix_seqpacket_exchanges_are_logged_when_enabled() {
+    let _one = ONE_TRACER.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_trace() {
+        return;
+    }
+    let dir = temp("seqpacket");
+    let sock = dir.join("http.sock");
+    let script = live_support::client_script("unix_seqpacket.py");
+    let n = 5;
+    let out = dir.join("out");
+    let trace = trace_with(
+        &out,
+        "inputs:\n  ebpf:\n    socket:\n      kprobe:\n        enable_unix_socket: true\n",
+    );
+    let server = Killed(
+        std::process::Command::new("/usr/bin/python3")
+            .arg(&script)
+            .args(["server", sock.to_str().expect("utf8"), &n.to_string()])
+            .spawn()
+            .expect("seqpacket server"),
+    );
+    wait_until("the seqpacket server's socket", 15, || sock.exists());
+    let client = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(["client", sock.to_str().expect("utf8"), &n.to_string()])
+        .output()
+        .expect("seqpacket client");
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout),
+        "done\n",
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    drop(server);
+    let (status, rows, _) = trace.stop();
+    assert!(status.success(), "{status}");
+    let http: Vec<serde_json::Value> = rows
+        .into_iter()
+        .filter(|r| r["l7_protocol_str"] == "HTTP")
+        .filter(|r| {
+            r["request_resource"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/seqpacket/"))
+        })
+        .collect();
+    let port = http
+        .first()
+        .and_then(|r| r["server_port"].as_u64())
+        .unwrap_or_else(|| panic!("no seqpacket rows: {http:#?}")) as u16;
+    let sides = by_side(&http, port);
+    for side in ["c-p", "s-p"] {
+        let mut got: Vec<(String, u64)> = sides[side]
+            .iter()
+            .map(|r| {
+                assert_eq!(r["ip_0"], "0.0.0.0", "{r}");
+                (
+                    r["request_resource"].as_str().unwrap_or("").to_string(),
+                    r["response_code"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, u64)> = (0..n - 1)
+            .map(|i| (format!("/seqpacket/{i}"), 200))
+            .chain([("/seqpacket/missing".to_string(), 404)])
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{side}");
+        assert_processes(&sides[side], "python3", "python3");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,6 +29,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define SOCK_SEQPACKET 5
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define S_IFMT 00170000
@@ -175,9 +176,9 @@ static __always_inline int traced(__u64 pid_tgid)
 	return 1;
 }
 
-/* The TCP or UDP socket (IPv4 or IPv6), or the unix stream socket when those are traced, behind
- * `fd` of the current task, or NULL. *unresolved is set when the fd table could not be read
- * (user space then looks the fd up in /proc). */
+/* The TCP or UDP socket (IPv4 or IPv6), or the unix stream or seqpacket socket when those are
+ * traced, behind `fd` of the current task, or NULL. *unresolved is set when the fd table could
+ * not be read (user space then looks the fd up in /proc). */
 static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -204,7 +205,7 @@ static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 	if (!sock)
 		return NULL;
 	short type = BPF_CORE_READ(sock, type);
-	if (type != SOCK_STREAM && type != SOCK_DGRAM)
+	if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
 		return NULL;
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
@@ -215,9 +216,10 @@ static __always_inline struct sock *fd_sock(int fd, int *unresolved)
 	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_UNIX) {
 		struct tapflow_trace_config *cfg = config();
-		return cfg && cfg->unix_sockets && type == SOCK_STREAM ? sk : NULL;
+		return cfg && cfg->unix_sockets && type != SOCK_DGRAM ? sk : NULL;
 	}
-	if (family != AF_INET && family != AF_INET6)
+	/* IP's seqpacket sockets are SCTP's. */
+	if ((family != AF_INET && family != AF_INET6) || type == SOCK_SEQPACKET)
 		return NULL;
 	return sk;
 }
