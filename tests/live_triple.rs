@@ -120,8 +120,7 @@ fn triple_over(http: &str, port_number: u16, tag: &str, protocols: &str) {
     let flow: serde_json::Value = l4
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
-        .filter(|r| r["server_port"] == port_number)
-        .last()
+        .rfind(|r| r["server_port"] == port_number)
         .expect("the Triple flow");
     assert_eq!(flow["l7_protocol_str"], "Triple", "{flow}");
     lab.cleanup();
