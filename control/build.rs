@@ -7,6 +7,8 @@ fn main() {
     println!("cargo:rerun-if-changed=proto/flow_log.proto");
     println!("cargo:rerun-if-changed=proto/metric.proto");
     println!("cargo:rerun-if-changed=proto/stats.proto");
+    println!("cargo:rerun-if-changed=proto/otel_trace.proto");
+    println!("cargo:rerun-if-changed=proto/prometheus_remote.proto");
     if let Err(e) = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -17,6 +19,8 @@ fn main() {
                 "proto/flow_log.proto",
                 "proto/metric.proto",
                 "proto/stats.proto",
+                "proto/otel_trace.proto",
+                "proto/prometheus_remote.proto",
             ],
             &["proto"],
         )

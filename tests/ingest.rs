@@ -237,6 +237,22 @@ fn malformed_frames_are_counted_and_others_served() {
         &frame(10, 0, 1, &[3, 0, 0, 0, 0xff, 0xff, 0xff]),
         false
     ));
+    // Forwarded integration data that does not decode: a zlib bomb of OTel traces (64 MiB of
+    // zeros), traces that are not zlib, remote write whose snappy body is broken.
+    let bomb = Command::new("python3")
+        .args(["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.compress(bytes(64 << 20), 9))"])
+        .output()
+        .expect("python3");
+    assert!(bomb.status.success() && bomb.stdout.len() < 500_000);
+    let mut body = (bomb.stdout.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&bomb.stdout);
+    assert!(send_raw(a, &frame(11, 0, 1, &body), false));
+    assert!(send_raw(a, &frame(11, 0, 1, &[4, 0, 0, 0, 1, 2, 3, 4]), false));
+    assert!(send_raw(
+        a,
+        &frame(7, 0, 1, &[4, 0, 0, 0, 0x0a, 0x02, 0xff, 0xff]),
+        false
+    ));
     // DeepFlow's syslog type (1) is not stored: skipped; the same connection then sends an
     // empty l4 frame and stays open.
     let mut conn = TcpStream::connect(a).expect("connect");
@@ -260,7 +276,7 @@ fn malformed_frames_are_counted_and_others_served() {
     let stats = read_json(&s.records.join("ingest-stats.json"));
     assert_eq!(stats["bad_headers"], 3, "{stats}");
     assert_eq!(stats["truncated"], 1, "{stats}");
-    assert_eq!(stats["bad_bodies"], 5, "{stats}");
+    assert_eq!(stats["bad_bodies"], 8, "{stats}");
     assert_eq!(stats["skipped_types"], 1, "{stats}");
 }
 

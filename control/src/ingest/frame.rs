@@ -23,8 +23,16 @@ pub enum MessageType {
     TaggedFlow = 4,
     /// `flow_log.AppProtoLogsData` (l7_flow_log).
     ProtocolLog = 5,
+    /// OpenTelemetry `TracesData` an agent's integration collector received.
+    OpenTelemetry = 6,
+    /// `metric.PrometheusMetric`: Prometheus remote-write data (integration collector).
+    Prometheus = 7,
+    /// Influx line protocol text from Telegraf (integration collector).
+    Telegraf = 8,
     /// `stats.Stats`: the agent's own counters (DeepFlow's `deepflow_system` database).
     DeepflowStats = 10,
+    /// OpenTelemetry `TracesData`, zlib-compressed one message at a time.
+    OpenTelemetryCompressed = 11,
 }
 
 impl MessageType {
@@ -35,10 +43,19 @@ impl MessageType {
         MessageType::ProtocolLog,
     ];
 
+    /// The types of the integration collector's data (forwarded as received).
+    pub const INTEGRATION: [MessageType; 4] = [
+        MessageType::OpenTelemetry,
+        MessageType::OpenTelemetryCompressed,
+        MessageType::Prometheus,
+        MessageType::Telegraf,
+    ];
+
     pub fn from_u8(n: u8) -> Option<Self> {
         Self::RECORDS
             .into_iter()
             .chain([MessageType::DeepflowStats])
+            .chain(Self::INTEGRATION)
             .find(|t| *t as u8 == n)
     }
 
@@ -49,6 +66,10 @@ impl MessageType {
             MessageType::TaggedFlow => "tagged_flow",
             MessageType::ProtocolLog => "protocol_log",
             MessageType::DeepflowStats => "deepflow_stats",
+            MessageType::OpenTelemetry => "open_telemetry",
+            MessageType::OpenTelemetryCompressed => "open_telemetry_compressed",
+            MessageType::Prometheus => "prometheus",
+            MessageType::Telegraf => "telegraf",
         }
     }
 
@@ -206,6 +227,14 @@ impl FrameBuilder {
         self.body.extend_from_slice(&(len as u32).to_le_bytes());
         // Encoding into a Vec cannot run out of room.
         let _ = msg.encode(&mut self.body);
+        self.messages += 1;
+    }
+
+    /// Appends one message that is already encoded (the integration collector's data).
+    pub fn push_bytes(&mut self, msg: &[u8]) {
+        self.body
+            .extend_from_slice(&(msg.len() as u32).to_le_bytes());
+        self.body.extend_from_slice(msg);
         self.messages += 1;
     }
 

@@ -84,7 +84,7 @@ pub fn decode_into(t: MessageType, msg: &[u8], out: &mut RecordBatch) -> Result<
             push_document(&d, out)?;
         }
         // Not records: the receiver stores them apart.
-        MessageType::DeepflowStats => return Err(FrameError::UnknownType(t as u8)),
+        _ => return Err(FrameError::UnknownType(t as u8)),
     }
     Ok(())
 }

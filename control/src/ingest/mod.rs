@@ -2,6 +2,8 @@
 //! DeepFlow's protobuf messages and back ([`to_pb`], [`from_pb`]), the agent's sender (a
 //! [`crate::sink::Sink`]: [`IngesterSink`]) and the server's receiver ([`receiver`]).
 
+pub mod forward_queue;
+pub mod forwarded_rows;
 pub mod frame;
 pub mod from_pb;
 pub mod pace;

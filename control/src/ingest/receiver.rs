@@ -2,9 +2,11 @@
 //! (tapflow's or DeepFlow's own), checks each frame's header and size, decodes the l4, l7 and
 //! metrics messages into records and hands them to the store thread (JSON lines per table by
 //! default); agents' self-monitoring (DeepflowStats, DeepFlow's `deepflow_system`) goes to
-//! `deepflow_system.jsonl`. A bad frame (header, size, compression, protobuf) or a truncated one
-//! is counted and its connection closed; the others go on. Frames of types tapflow does not
-//! store (DeepFlow's syslog, OTel, ...) are counted and skipped: the framing stays in step.
+//! `deepflow_system.jsonl`; what agents forward from their integration collectors (OTel spans,
+//! Prometheus samples, Telegraf lines) goes to its own files ([`forwarded_rows`]). A bad frame
+//! (header, size, compression, protobuf) or a truncated one is counted and its connection
+//! closed; the others go on. Frames of types tapflow does not store (DeepFlow's syslog,
+//! profiles, ...) are counted and skipped: the framing stays in step.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
 use super::frame::{self, FrameError, Header, HEADER_LEN};
-use super::{from_pb, self_stats};
+use super::{forwarded_rows, from_pb, self_stats};
 use crate::clickhouse::system::SystemStore;
 use crate::rpc::stats as pb;
 use crate::sink::JsonRowFile;
@@ -29,6 +31,8 @@ pub enum Received {
     Records(Box<RecordBatch>),
     /// Self-monitoring reports for `deepflow_system`, and the agent that sent them.
     Stats(u16, Vec<pb::Stats>),
+    /// Rows of data forwarded from an agent's integration collector, of this type.
+    Forwarded(frame::MessageType, Vec<serde_json::Value>),
 }
 
 /// Where agents' self-monitoring reports are stored: `deepflow_system.jsonl`, and ClickHouse's
@@ -37,6 +41,9 @@ pub enum Received {
 pub struct SystemOut {
     pub file: Option<JsonRowFile>,
     pub clickhouse: Option<SystemStore>,
+    /// Where forwarded data's files are made, when it first comes (None: not stored).
+    pub forwarded_dir: Option<std::path::PathBuf>,
+    pub forwarded: std::collections::BTreeMap<&'static str, JsonRowFile>,
 }
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
@@ -56,6 +63,10 @@ pub struct ReceiverCounters {
     pub records: [AtomicU64; 16],
     /// Self-monitoring rows (DeepflowStats messages) stored.
     pub stats_rows: AtomicU64,
+    /// Forwarded rows stored: OTel spans, Prometheus samples, Telegraf lines.
+    pub otel_spans: AtomicU64,
+    pub prometheus_samples: AtomicU64,
+    pub telegraf_lines: AtomicU64,
     /// Headers with a bad size, version or encoder.
     pub bad_headers: AtomicU64,
     /// Frames whose body does not decompress or decode.
@@ -88,6 +99,12 @@ impl ReceiverCounters {
             m.insert(format!("records.{}", k.name()), r(c).into());
         }
         m.insert("deepflow_stats".into(), r(&self.stats_rows).into());
+        m.insert("otel_spans".into(), r(&self.otel_spans).into());
+        m.insert(
+            "prometheus_samples".into(),
+            r(&self.prometheus_samples).into(),
+        );
+        m.insert("telegraf_lines".into(), r(&self.telegraf_lines).into());
         m.insert("bad_headers".into(), r(&self.bad_headers).into());
         m.insert("bad_bodies".into(), r(&self.bad_bodies).into());
         m.insert("truncated".into(), r(&self.truncated).into());
@@ -273,6 +290,9 @@ async fn frame_in(
         frame::MessageType::DeepflowStats => {
             decode_stats(&h, body).map(|s| Received::Stats(h.origin.agent_id, s))
         }
+        t if frame::MessageType::INTEGRATION.contains(&t) => {
+            decode_forwarded(&h, t, body).map(|r| Received::Forwarded(t, r))
+        }
         _ => decode_frame(&h, t, body).map(|b| Received::Records(Box::new(b))),
     };
     decoded.map(Some).map_err(|_| {
@@ -289,6 +309,20 @@ pub fn decode_stats(h: &Header, body: &[u8]) -> Result<Vec<pb::Stats>, FrameErro
         reports.push(pb::Stats::decode(m?).map_err(|e| FrameError::Decode(e.to_string()))?);
     }
     Ok(reports)
+}
+
+/// Every row of a frame of forwarded data (all or nothing).
+pub fn decode_forwarded(
+    h: &Header,
+    t: frame::MessageType,
+    body: &[u8],
+) -> Result<Vec<serde_json::Value>, FrameError> {
+    let plain = frame::plain_body(h, body)?;
+    let mut rows = Vec::new();
+    for m in frame::messages(&plain) {
+        rows.extend(forwarded_rows::rows(t, h.origin.agent_id, m?)?);
+    }
+    Ok(rows)
 }
 
 /// Every record of one frame body (all or nothing).
@@ -352,10 +386,11 @@ pub fn store_loop(
                     ch.write(agent_id, &reports);
                 }
             }
+            Received::Forwarded(t, rows) => store_forwarded(&mut system, &c, t, &rows),
         }
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
-            if let Some(f) = &mut system.file {
+            for f in system.file.iter_mut().chain(system.forwarded.values_mut()) {
                 let _ = f.flush();
             }
             write_stats(&sink);
@@ -365,7 +400,7 @@ pub fn store_loop(
     if let Err(e) = sink.finish() {
         eprintln!("tapflow server: record store: {e}");
     }
-    if let Some(f) = &mut system.file {
+    for f in system.file.iter_mut().chain(system.forwarded.values_mut()) {
         let _ = f.flush();
     }
     if let Some(ch) = system.clickhouse.take() {
@@ -373,6 +408,42 @@ pub fn store_loop(
     }
     write_stats(&sink);
     sink.stats()
+}
+
+/// Appends forwarded rows to their file (made when the first come).
+fn store_forwarded(
+    system: &mut SystemOut,
+    c: &ReceiverCounters,
+    t: frame::MessageType,
+    rows: &[serde_json::Value],
+) {
+    let n = match t {
+        frame::MessageType::Prometheus => &c.prometheus_samples,
+        frame::MessageType::Telegraf => &c.telegraf_lines,
+        _ => &c.otel_spans,
+    };
+    n.fetch_add(rows.len() as u64, Ordering::Relaxed);
+    let Some(dir) = &system.forwarded_dir else {
+        return;
+    };
+    let name = forwarded_rows::file_name(t);
+    if !system.forwarded.contains_key(name) {
+        match JsonRowFile::create(dir, name, crate::Config::default().file_output) {
+            Ok(f) => {
+                system.forwarded.insert(name, f);
+            }
+            Err(e) => {
+                eprintln!("tapflow server: {name}.jsonl: {e}");
+                system.forwarded_dir = None;
+                return;
+            }
+        }
+    }
+    if let Some(f) = system.forwarded.get_mut(name) {
+        for r in rows {
+            let _ = f.write(r);
+        }
+    }
 }
 
 fn count_of(b: &RecordBatch, k: RecordKind) -> u64 {

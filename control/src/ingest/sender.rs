@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use tapflow_analyzer::{RecordKind, RecordRef};
 
+use super::forward_queue::{ForwardQueue, Refused};
 use super::frame::{FrameBuilder, MessageType, Origin};
 use super::pace::Pace;
 use super::{self_stats, to_pb};
@@ -131,6 +132,8 @@ pub struct SenderCounters {
     /// Reports written, and reports lost (replaced before they went, or not written).
     pub stats_sent: AtomicU64,
     pub stats_dropped: AtomicU64,
+    /// Data forwarded as received (the integration collector's).
+    pub forward: ForwardQueue,
 }
 
 impl SenderCounters {
@@ -168,6 +171,9 @@ impl SenderCounters {
             ("ingester.stats_sent", r(&self.stats_sent)),
             ("ingester.stats_dropped", r(&self.stats_dropped)),
         ]
+        .into_iter()
+        .chain(self.forward.entries())
+        .collect()
     }
 }
 
@@ -228,6 +234,22 @@ impl SenderHandle {
         self.0.stats_interval_s.store(s.max(1), Ordering::Relaxed);
     }
 
+    /// Queues `messages` of type `t`, already encoded, for the ingester as they are (the
+    /// integration collector's data); refused when no ingester is set, a message is larger than
+    /// a frame or the queue is full.
+    pub fn forward(&self, t: MessageType, messages: &[Vec<u8>]) -> Result<(), Refused> {
+        let s = &self.0;
+        if !s.enabled.load(Ordering::Relaxed) {
+            return Err(Refused::NoIngester);
+        }
+        let origin = Origin {
+            team_id: s.team_id,
+            org_id: s.org_id,
+            agent_id: s.agent_id.load(Ordering::Relaxed),
+        };
+        s.forward.push(t, origin, messages)
+    }
+
     /// Queues a self-monitoring report: `counters` (name, value) at `ts_s` (Unix seconds) from
     /// `host`, as DeepflowStats messages (one per module, [`self_stats::messages`]). It replaces
     /// a report still waiting (counted lost); nothing is queued while no ingester is set.
@@ -267,13 +289,15 @@ struct Frame {
 }
 
 /// The connections of `multiple_sockets_to_ingester`: one per record message type
-/// ([`MessageType::RECORDS`] order), and one for the agent's own counters.
+/// ([`MessageType::RECORDS`] order), one for the agent's own counters and one for forwarded
+/// data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Lane(usize);
 
 impl Lane {
     const STATS: Lane = Lane(MessageType::RECORDS.len());
-    const COUNT: usize = MessageType::RECORDS.len() + 1;
+    const FORWARD: Lane = Lane(MessageType::RECORDS.len() + 1);
+    const COUNT: usize = MessageType::RECORDS.len() + 2;
 }
 
 fn kind_index(k: RecordKind) -> usize {
@@ -349,7 +373,7 @@ impl IngesterSink {
             compress: match t {
                 MessageType::ProtocolLog => cfg.compress_l7,
                 MessageType::TaggedFlow => cfg.compress_l4,
-                MessageType::Metrics | MessageType::DeepflowStats => false,
+                _ => false,
             },
         });
         Ok(IngesterSink {
@@ -567,10 +591,32 @@ impl Connection {
         }
     }
 
+    /// Writes the forwarded frames waiting, oldest first, until one cannot be written (it waits
+    /// for the next connection).
+    fn send_forwarded(&mut self) {
+        while let Some(bytes) = self.shared.forward.pop() {
+            let frame = Frame {
+                bytes,
+                records: [0; 16],
+                lane: Lane::FORWARD,
+            };
+            if self.send(&frame).is_err() {
+                self.shared.forward.put_back(frame.bytes);
+                return;
+            }
+            let s = &self.shared;
+            s.forward.frames_sent.fetch_add(1, Ordering::Relaxed);
+            s.frames_sent.fetch_add(1, Ordering::Relaxed);
+            s.bytes_sent
+                .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
+        }
+    }
+
     fn run(mut self, inbox: Inbox<Frame>) {
         let mut held: Option<(Frame, u64)> = None;
         loop {
             self.send_stats();
+            self.send_forwarded();
             let (frame, n) = match held.take() {
                 Some(f) => f,
                 None => match inbox.next() {
@@ -579,6 +625,8 @@ impl Connection {
                     Next::Closed => {
                         // The last report goes with the last records.
                         self.send_stats();
+                        self.send_forwarded();
+                        self.shared.forward.give_up();
                         return;
                     }
                 },

@@ -45,3 +45,14 @@ generated! {
     /// connection.
     stats = "stats"
 }
+
+generated! {
+    /// OpenTelemetry's trace data (the part `tapflow server` stores from an agent's integration
+    /// collector).
+    otel = "otel"
+}
+
+generated! {
+    /// Prometheus remote write's `WriteRequest` (stored by `tapflow server`).
+    prometheus = "prometheus"
+}

@@ -281,6 +281,8 @@ async fn start_ingest(
             ),
             None => None,
         },
+        forwarded_dir: Some(dir.clone()),
+        forwarded: Default::default(),
     };
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())
