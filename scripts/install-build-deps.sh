@@ -98,7 +98,8 @@ fi
 # types; anthunder (Ant Group's sofa-bolt-python) is the SOFARPC server and client; someipy 1.0
 # (SOME/IP and SOME/IP-SD; 2.x moved to a daemon) is the SOME/IP server and client;
 # pulsar-client (Apache Pulsar's C++ client in a wheel) is the Pulsar client; confluent-kafka
-# (librdkafka in a wheel) is the Kafka client, and its mock cluster the broker.
+# (librdkafka in a wheel) is the Kafka client, and its mock cluster the broker; OpenTelemetry's
+# Python SDK and OTLP/HTTP exporter send spans to the integration collector.
 pypi=()
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
@@ -106,6 +107,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import someipy.service_discovery' 2>/dev/null || pypi+=(someipy==1.0.0)
   /usr/bin/python3 -c 'import pulsar' 2>/dev/null || pypi+=(pulsar-client==3.13.0)
   /usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || pypi+=(confluent-kafka==2.16.2)
+  /usr/bin/python3 -c 'import opentelemetry.exporter.otlp.proto.http.trace_exporter' 2>/dev/null \
+    || pypi+=(opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2)
 fi
 if [ ${#pypi[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -106,6 +106,20 @@ fn summary(c: &Config) -> serde_json::Value {
                 ),
                 None => "off".to_string(),
             },
+            "integration": if c.integration.enabled {
+                format!(
+                    "port {} when records go to an ingester: traces{}, Prometheus and Telegraf{}",
+                    c.integration.listen_port,
+                    match (c.integration.traces_disabled, c.integration.compress_traces) {
+                        (true, _) => " dropped",
+                        (false, true) => " zlib-compressed",
+                        (false, false) => " raw",
+                    },
+                    if c.integration.metrics_disabled { " dropped" } else { " as received" }
+                )
+            } else {
+                "off".to_string()
+            },
             "l4_rows_kept": c.log_filters.l4.to_string(),
             "l7_rows_kept": c.log_filters.l7.to_string(),
             "l4_throttle": throttle(c.log_throttles.l4),

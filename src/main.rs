@@ -9,6 +9,7 @@ mod config_check;
 mod ctl;
 mod gen;
 mod ingest_out;
+mod integration_out;
 mod replay;
 mod run;
 mod server;

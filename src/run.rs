@@ -128,6 +128,8 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     ingester: crate::ingest_out::IngesterArgs,
     #[command(flatten)]
+    integration: crate::integration_out::IntegrationArgs,
+    #[command(flatten)]
     clickhouse: crate::clickhouse_out::ClickHouseArgs,
     /// Also run the eBPF syscall tracer on this host (as `tapflow trace`): request logs from
     /// the processes' own socket calls and OpenSSL, in the same output.
@@ -282,6 +284,8 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         a.controller.enabled(),
     )
     .context("cannot start the ingester sender")?;
+    let integration =
+        crate::integration_out::start(&a.integration, &cfg, ingester.as_ref(), a.quiet);
     let clickhouse = crate::clickhouse_out::attach(&a.clickhouse, &mut sink, a.quiet)?;
     // The outputs outlive dataplane restarts: new flow log filters and throttles reach them
     // through this.
@@ -311,7 +315,12 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             &a,
             &cfg,
             &mut sink,
-            (prometheus.as_ref(), ingester.as_ref(), clickhouse.as_ref()),
+            (
+                prometheus.as_ref(),
+                ingester.as_ref(),
+                clickhouse.as_ref(),
+                integration.as_ref(),
+            ),
             &mut |epoch, rate| {
                 if let (Some(c), Some(h)) = (&control, &ingester) {
                     if let Some(id) = c.agent_id() {
@@ -407,6 +416,14 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The outputs that outlive a dataplane run, for its counters and its memory plan.
+type Outputs<'a> = (
+    Option<&'a PrometheusCounters>,
+    Option<&'a SenderHandle>,
+    Option<&'a Arc<ClickHouseCounters>>,
+    Option<&'a tapflow_control::integration::Collector>,
+);
+
 /// One run of the dataplane with `cfg` until stopped (signal, duration, or a restart request
 /// made by `on_tick`, called every second with the run's configuration epoch and capture rate
 /// limit, through which it can switch hot settings).
@@ -414,11 +431,7 @@ fn run_once(
     a: &RunArgs,
     cfg: &Config,
     sink: &mut FanOut,
-    (prometheus, ingester, clickhouse): (
-        Option<&PrometheusCounters>,
-        Option<&SenderHandle>,
-        Option<&Arc<ClickHouseCounters>>,
-    ),
+    (prometheus, ingester, clickhouse, integration): Outputs<'_>,
     on_tick: &mut dyn FnMut(&ConfigEpoch, &CaptureRate),
 ) -> anyhow::Result<()> {
     let epoch = Arc::new(ConfigEpoch::new(cfg.analyzer.clone()));
@@ -497,7 +510,12 @@ fn run_once(
         max_memory_mib: cfg.max_memory_mib,
         duration: a.duration.map(Duration::from_secs_f64),
         epoch: Some(Arc::clone(&epoch)),
-        output_shares: output_shares(cfg, ingester.is_some(), clickhouse.is_some()),
+        output_shares: output_shares(
+            cfg,
+            ingester.is_some(),
+            clickhouse.is_some(),
+            integration.is_some(),
+        ),
         trace: None,
         capture_rate: Arc::clone(&rate),
     };
@@ -660,6 +678,7 @@ fn run_once(
         .collect();
     stats.insert("memory_plan".into(), parts.into());
     stats.insert("memory_budget".into(), plan.budget.into());
+    crate::integration_out::report(integration, &mut stats);
     crate::ingest_out::report(ingester, &mut stats, a.quiet);
     crate::clickhouse_out::report(clickhouse, &mut stats, a.quiet);
     if let Some(r) = &report.trace {
@@ -705,6 +724,7 @@ fn output_shares(
     cfg: &Config,
     ingester: bool,
     clickhouse: bool,
+    integration: bool,
 ) -> Vec<tapflow_dataplane::memory::Share> {
     use tapflow_dataplane::memory::Share;
     let mut v = Vec::new();
@@ -735,6 +755,13 @@ fn output_shares(
         v.push(Share {
             part: "ingester sender queue".into(),
             bytes: tapflow_control::ingest::SenderConfig::new("").memory_bytes(),
+        });
+    }
+    if integration {
+        use tapflow_control::integration::{memory_bytes, IN_FLIGHT};
+        v.push(Share {
+            part: format!("integration collector ({IN_FLIGHT} requests at once, forward queue)"),
+            bytes: memory_bytes() + tapflow_control::ingest::forward_queue::QUEUE_BYTES as u64,
         });
     }
     if clickhouse {

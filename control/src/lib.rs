@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod error_text;
 pub mod ingest;
+pub mod integration;
 pub mod process_info;
 pub mod process_placement;
 pub mod rpc;

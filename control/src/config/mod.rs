@@ -13,6 +13,7 @@ mod flow_log_filters;
 mod flow_log_throttles;
 mod flow_metrics;
 mod ingester;
+mod integration;
 mod ipfix;
 mod process_sync;
 mod prometheus;
@@ -35,6 +36,7 @@ pub use dpdk::DpdkConfig;
 pub use duration::parse_duration;
 pub use ebpf::EbpfConfig;
 pub use ingester::{with_port, IngesterConfig};
+pub use integration::{ExtraLabels, IntegrationConfig};
 pub use ipfix::IpfixConfig;
 pub use process_sync::{MatchType, ProcessConfig, ProcessMatcher, GPROCESS_INFO};
 pub use prometheus::PrometheusConfig;
@@ -80,6 +82,8 @@ pub struct Config {
     pub prometheus: prometheus::PrometheusConfig,
     /// `outputs.ipfix`.
     pub ipfix: ipfix::IpfixConfig,
+    /// `inputs.integration`: the integration collector (traces, Prometheus, Telegraf).
+    pub integration: IntegrationConfig,
     /// `outputs.flow_log.filters`: the l4 and l7 rows the log outputs keep.
     pub log_filters: crate::sink::LogFilters,
     /// `outputs.flow_log.throttles`: rows per second the log outputs keep at most.
@@ -140,6 +144,7 @@ impl Default for Config {
             metrics: Default::default(),
             prometheus: Default::default(),
             ipfix: Default::default(),
+            integration: Default::default(),
             log_filters: Default::default(),
             log_throttles: Default::default(),
             aggregate_health_checks: true,
@@ -207,6 +212,9 @@ impl Config {
         }
         if new.ipfix != self.ipfix {
             v.push("outputs.ipfix");
+        }
+        if new.integration != self.integration {
+            v.push("inputs.integration");
         }
         let (a, b) = (&self.ingester, &new.ingester);
         if (a.wait_on_overflow, a.compress_l4, a.compress_l7)
@@ -735,6 +743,7 @@ impl RawConfig {
         }
         let prometheus = self.outputs.prometheus.build()?;
         let ipfix = self.outputs.ipfix.build()?;
+        let integration = self.inputs.integration.build(&mut legacy.warnings)?;
         let ingester = self.global.communication.build(
             &self.outputs.compression,
             &self.outputs.socket,
@@ -748,6 +757,7 @@ impl RawConfig {
             metrics,
             prometheus,
             ipfix,
+            integration,
             log_filters,
             log_throttles,
             aggregate_health_checks: self

@@ -68,6 +68,7 @@ pub(super) struct Inputs {
     pub(super) cbpf: Cbpf,
     pub(super) ebpf: super::ebpf::RawEbpf,
     pub(super) proc: super::process_sync::RawProc,
+    pub(super) integration: super::integration::RawIntegration,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,484 @@
+//! DeepFlow's integration collector (`inputs.integration`): the HTTP port (38086) on which
+//! applications and their collectors hand an agent telemetry for DeepFlow's server, forwarded
+//! over the agent's ingester connection the way DeepFlow's agent forwards it:
+//!
+//! - `POST /api/v1/otel/trace`: OTLP/HTTP protobuf traces (gzip or not), each `ResourceSpans`
+//!   given the sender's address as `app.host.ip` when it has none ([`otel_wire`]); sent as
+//!   OpenTelemetryCompressed messages (zlib, `compression.trace`) or OpenTelemetry ones.
+//! - `POST /api/v1/prometheus`: Prometheus remote write, the body as received (snappy), with
+//!   the request headers `prometheus_extra_labels` names, as `metric.PrometheusMetric`.
+//! - `POST /api/v1/telegraf`: Influx line protocol from Telegraf (gzip or not), cut between
+//!   lines into messages that fit a frame.
+//!
+//! Every request is answered only once its data is queued for the ingester (200), or refused
+//! with a status an exporter understands: 413 too large, 400 malformed, 503 no ingester or its
+//! queue full (OTLP exporters retry 503). Bodies are bounded, at most [`IN_FLIGHT`] requests
+//! are read at once, connections are bounded and a slow body times out: a hostile or broken
+//! client costs a counted refusal and bounded memory.
+
+pub mod otel_wire;
+
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prost::Message;
+
+use crate::config::IntegrationConfig;
+use crate::ingest::forward_queue::{Refused, MAX_MESSAGE};
+use crate::ingest::{MessageType, SenderHandle};
+use crate::rpc::metric::PrometheusMetric;
+
+/// A request body's bytes at most, as received and once gunzipped.
+pub const MAX_BODY: usize = 2 << 20;
+pub const MAX_DECODED: usize = 4 << 20;
+/// Requests whose bodies are read and handled at once (the others wait their turn).
+pub const IN_FLIGHT: usize = 2;
+/// Connections open at once at most.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A request's head, and then its body, must arrive within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the collector may hold at most: for each request handled, its body, the body
+/// gunzipped, its pieces and their compressed copies.
+pub fn memory_bytes() -> u64 {
+    (IN_FLIGHT * (MAX_BODY + 3 * MAX_DECODED)) as u64
+}
+
+/// The collector's counters (`integration.*` in stats.json).
+#[derive(Debug, Default)]
+pub struct CollectorCounters {
+    pub connections: AtomicU64,
+    pub refused_connections: AtomicU64,
+    pub trace_requests: AtomicU64,
+    pub spans: AtomicU64,
+    pub prometheus_requests: AtomicU64,
+    pub telegraf_requests: AtomicU64,
+    pub telegraf_lines: AtomicU64,
+    /// Body bytes received (as sent, before gunzip).
+    pub bytes: AtomicU64,
+    /// Requests answered 404 (an unknown path or method).
+    pub not_found: AtomicU64,
+    /// Requests answered 400: bad gzip, not OTLP protobuf, not UTF-8 text.
+    pub malformed: AtomicU64,
+    /// Requests answered 413 (body or one piece too large) or 408 (body too slow).
+    pub too_large: AtomicU64,
+    pub too_slow: AtomicU64,
+    /// Requests answered 503: no ingester set, or its queue full.
+    pub no_ingester: AtomicU64,
+    pub queue_full: AtomicU64,
+    /// Requests of a kind `feature_control` turns off (answered 200, dropped, as DeepFlow does).
+    pub disabled: AtomicU64,
+}
+
+impl CollectorCounters {
+    pub fn entries(&self) -> Vec<(&'static str, u64)> {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("integration.connections", r(&self.connections)),
+            (
+                "integration.refused_connections",
+                r(&self.refused_connections),
+            ),
+            ("integration.trace_requests", r(&self.trace_requests)),
+            ("integration.spans", r(&self.spans)),
+            (
+                "integration.prometheus_requests",
+                r(&self.prometheus_requests),
+            ),
+            ("integration.telegraf_requests", r(&self.telegraf_requests)),
+            ("integration.telegraf_lines", r(&self.telegraf_lines)),
+            ("integration.bytes", r(&self.bytes)),
+            ("integration.not_found", r(&self.not_found)),
+            ("integration.malformed", r(&self.malformed)),
+            ("integration.too_large", r(&self.too_large)),
+            ("integration.too_slow", r(&self.too_slow)),
+            ("integration.no_ingester", r(&self.no_ingester)),
+            ("integration.queue_full", r(&self.queue_full)),
+            ("integration.disabled", r(&self.disabled)),
+        ]
+    }
+}
+
+/// What every request handler shares.
+struct State {
+    cfg: IntegrationConfig,
+    sender: SenderHandle,
+    counters: Arc<CollectorCounters>,
+    busy: tokio::sync::Semaphore,
+}
+
+/// The running collector: stops when dropped.
+#[derive(Debug)]
+pub struct Collector {
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    local_addr: SocketAddr,
+    counters: Arc<CollectorCounters>,
+}
+
+impl Collector {
+    /// Listens on `listen` (port 0: any free one) and forwards through `sender`.
+    pub fn start(
+        listen: SocketAddr,
+        cfg: IntegrationConfig,
+        sender: SenderHandle,
+    ) -> std::io::Result<Collector> {
+        let listener = std::net::TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let counters = Arc::new(CollectorCounters::default());
+        let state = Arc::new(State {
+            cfg,
+            sender,
+            counters: Arc::clone(&counters),
+            busy: tokio::sync::Semaphore::new(IN_FLIGHT),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("tapflow-integration".into())
+            .spawn(move || rt.block_on(serve(listener, state, stop_rx)))?;
+        Ok(Collector {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            local_addr,
+            counters,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn counters(&self) -> &CollectorCounters {
+        &self.counters
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let c = &state.counters;
+                if conns.len() >= MAX_CONNECTIONS {
+                    c.refused_connections.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                c.connections.fetch_add(1, Ordering::Relaxed);
+                let st = Arc::clone(&state);
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let st = Arc::clone(&st);
+                        async move { Ok::<_, Infallible>(handle(req, peer.ip(), &st).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(READ_TIMEOUT)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Traces,
+    Prometheus,
+    Telegraf,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, text: &'static str) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn bump(a: &AtomicU64, n: u64) {
+    a.fetch_add(n, Ordering::Relaxed);
+}
+
+const ABOUT: &str = "tapflow integration collector: POST /api/v1/otel/trace (OTLP/HTTP protobuf), \
+                     /api/v1/prometheus (remote write), /api/v1/telegraf (line protocol)\n";
+
+async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
+    let c = &st.counters;
+    let route = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/api/v1/otel/trace") => Route::Traces,
+        (&Method::POST, "/api/v1/prometheus") => Route::Prometheus,
+        (&Method::POST, "/api/v1/telegraf") => Route::Telegraf,
+        (&Method::GET, "/") => return reply(StatusCode::OK, ABOUT),
+        _ => {
+            bump(&c.not_found, 1);
+            return reply(StatusCode::NOT_FOUND, "not found\n");
+        }
+    };
+    bump(
+        match route {
+            Route::Traces => &c.trace_requests,
+            Route::Prometheus => &c.prometheus_requests,
+            Route::Telegraf => &c.telegraf_requests,
+        },
+        1,
+    );
+    let off = match route {
+        Route::Traces => st.cfg.traces_disabled,
+        Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
+    };
+    if off {
+        bump(&c.disabled, 1);
+        return reply(StatusCode::OK, "");
+    }
+    // A body declared too large is refused before it is read.
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        bump(&c.too_large, 1);
+        return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+    }
+    let gzip = req
+        .headers()
+        .get(hyper::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let labels = match route {
+        Route::Prometheus => extra_labels(&st.cfg, req.headers()),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let Ok(_permit) = st.busy.acquire().await else {
+        return reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
+    };
+    let body = Limited::new(req.into_body(), MAX_BODY).collect();
+    let body = match tokio::time::timeout(READ_TIMEOUT, body).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            bump(&c.too_large, 1);
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+        }
+        Ok(Err(_)) => {
+            bump(&c.malformed, 1);
+            return reply(StatusCode::BAD_REQUEST, "body not read\n");
+        }
+        Err(_) => {
+            bump(&c.too_slow, 1);
+            return reply(StatusCode::REQUEST_TIMEOUT, "body too slow\n");
+        }
+    };
+    bump(&c.bytes, body.len() as u64);
+    // Remote write is snappy-compressed by its protocol and forwarded as it came.
+    let plain = if gzip && route != Route::Prometheus {
+        match gunzip(&body) {
+            Ok(p) => p,
+            Err(status) => {
+                bump(
+                    if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        &c.too_large
+                    } else {
+                        &c.malformed
+                    },
+                    1,
+                );
+                return reply(status, "bad gzip body\n");
+            }
+        }
+    } else {
+        body.to_vec()
+    };
+    let pieces = match route {
+        Route::Traces => traces(&plain, peer, st.cfg.compress_traces, c),
+        Route::Prometheus => Ok((
+            MessageType::Prometheus,
+            vec![PrometheusMetric {
+                metrics: plain,
+                extra_label_names: labels.0,
+                extra_label_values: labels.1,
+            }
+            .encode_to_vec()],
+        )),
+        Route::Telegraf => telegraf(&plain, c),
+    };
+    let (t, messages) = match pieces {
+        Ok(p) => p,
+        Err((status, text)) => {
+            bump(
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    &c.too_large
+                } else {
+                    &c.malformed
+                },
+                1,
+            );
+            return reply(status, text);
+        }
+    };
+    match st.sender.forward(t, &messages) {
+        Ok(()) => reply(StatusCode::OK, ""),
+        Err(Refused::TooLarge) => {
+            bump(&c.too_large, 1);
+            reply(StatusCode::PAYLOAD_TOO_LARGE, "too large for one frame\n")
+        }
+        Err(Refused::NoIngester) => {
+            bump(&c.no_ingester, 1);
+            reply(StatusCode::SERVICE_UNAVAILABLE, "no ingester\n")
+        }
+        Err(Refused::Full) => {
+            bump(&c.queue_full, 1);
+            reply(StatusCode::SERVICE_UNAVAILABLE, "ingester queue full\n")
+        }
+    }
+}
+
+/// The headers `prometheus_extra_labels` names that the request has, in the configured order,
+/// while the names' and values' bytes stay within their budgets (as DeepFlow's agent: the
+/// first header past a budget ends the list).
+fn extra_labels(cfg: &IntegrationConfig, h: &hyper::HeaderMap) -> (Vec<String>, Vec<String>) {
+    let x = &cfg.extra_labels;
+    let (mut names, mut values) = (Vec::new(), Vec::new());
+    if !x.enabled {
+        return (names, values);
+    }
+    let (mut nb, mut vb) = (0usize, 0usize);
+    for name in &x.headers {
+        let Some(v) = h.get(name.as_str()) else {
+            continue;
+        };
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        nb += name.len();
+        vb += v.len();
+        if nb > x.names_bytes as usize || vb > x.values_bytes as usize {
+            break;
+        }
+        names.push(name.clone());
+        values.push(v);
+    }
+    (names, values)
+}
+
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, StatusCode> {
+    let mut out = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(body).take(MAX_DECODED as u64 + 1);
+    d.read_to_end(&mut out)
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    if out.len() > MAX_DECODED {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    Ok(out)
+}
+
+type Pieces = Result<(MessageType, Vec<Vec<u8>>), (StatusCode, &'static str)>;
+
+fn traces(plain: &[u8], peer: IpAddr, compress: bool, c: &CollectorCounters) -> Pieces {
+    // Room for zlib's own bytes when a piece does not compress.
+    let max = MAX_MESSAGE - 1024;
+    let host = otel_wire::host_text(peer);
+    let (pieces, spans) = otel_wire::forwardable(plain, &host, max).map_err(|e| match e {
+        otel_wire::WireError::TooLarge(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "one ResourceSpans is larger than a frame\n",
+        ),
+        otel_wire::WireError::Malformed(_) => {
+            (StatusCode::BAD_REQUEST, "not OTLP protobuf trace data\n")
+        }
+    })?;
+    bump(&c.spans, spans);
+    if !compress {
+        return Ok((MessageType::OpenTelemetry, pieces));
+    }
+    let zlib = |p: &[u8]| {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, p).and_then(|()| e.finish())
+    };
+    let mut out = Vec::with_capacity(pieces.len());
+    for p in &pieces {
+        out.push(zlib(p).map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "zlib failed\n"))?);
+    }
+    Ok((MessageType::OpenTelemetryCompressed, out))
+}
+
+fn telegraf(plain: &[u8], c: &CollectorCounters) -> Pieces {
+    if std::str::from_utf8(plain).is_err() {
+        return Err((StatusCode::BAD_REQUEST, "line protocol must be UTF-8\n"));
+    }
+    let (mut pieces, mut cur, mut lines) = (Vec::new(), Vec::new(), 0u64);
+    for line in plain.split_inclusive(|b| *b == b'\n') {
+        if line.len() > MAX_MESSAGE {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "one line is larger than a frame\n",
+            ));
+        }
+        if !cur.is_empty() && cur.len() + line.len() > MAX_MESSAGE {
+            pieces.push(std::mem::take(&mut cur));
+        }
+        lines += u64::from(line.iter().any(|b| !b.is_ascii_whitespace()));
+        cur.extend_from_slice(line);
+    }
+    if !cur.is_empty() {
+        pieces.push(cur);
+    }
+    bump(&c.telegraf_lines, lines);
+    Ok((MessageType::Telegraf, pieces))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_labels_are_the_configured_headers_present_within_budget() {
+        let cfg = crate::Config::from_yaml(
+            "inputs:\n  integration:\n    prometheus_extra_labels:\n      enabled: true\n      extra_labels: [X-Tenant, X-Absent, X-Zone]\n      value_length: 8\n",
+        )
+        .unwrap()
+        .integration;
+        let mut h = hyper::HeaderMap::new();
+        h.insert("x-tenant", "blue".parse().unwrap());
+        h.insert("x-zone", "eu-west-1".parse().unwrap());
+        assert_eq!(
+            extra_labels(&cfg, &h),
+            (vec!["x-tenant".to_string()], vec!["blue".to_string()])
+        );
+        let off = crate::Config::default().integration;
+        assert_eq!(extra_labels(&off, &h), (vec![], vec![]));
+    }
+}

@@ -1,0 +1,76 @@
+//! The integration collector of `tapflow run` (`inputs.integration`, DeepFlow's port 38086):
+//! applications' OpenTelemetry traces, Prometheus remote write and Telegraf metrics, forwarded
+//! over the ingester connection. It listens only when records go to an ingester.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use tapflow_control::ingest::SenderHandle;
+use tapflow_control::integration::Collector;
+use tapflow_control::Config;
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IntegrationArgs {
+    /// Listen for integration data (OTLP traces, Prometheus remote write, Telegraf) on this
+    /// address:port instead of every address at inputs.integration.listen_port (38086).
+    #[arg(long, value_name = "HOST:PORT")]
+    integration_listen: Option<SocketAddr>,
+}
+
+/// Starts the collector when it applies; a port that cannot be bound is said on standard error
+/// and the run goes on without it (as DeepFlow's agent goes on).
+pub(crate) fn start(
+    a: &IntegrationArgs,
+    cfg: &Config,
+    ingester: Option<&SenderHandle>,
+    quiet: bool,
+) -> Option<Collector> {
+    let (true, Some(h)) = (cfg.integration.enabled, ingester) else {
+        return None;
+    };
+    let port = cfg.integration.listen_port;
+    let tries: Vec<SocketAddr> = match a.integration_listen {
+        Some(addr) => vec![addr],
+        None => vec![
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)),
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+        ],
+    };
+    let mut last = None;
+    for addr in tries {
+        match Collector::start(addr, cfg.integration.clone(), h.clone()) {
+            Ok(c) => {
+                if !quiet {
+                    eprintln!(
+                        "tapflow: integration collector on http://{} (OTLP traces, Prometheus \
+                         remote write, Telegraf), forwarded to the ingester",
+                        c.local_addr()
+                    );
+                }
+                return Some(c);
+            }
+            Err(e) => last = Some(format!("{addr}: {e}")),
+        }
+    }
+    eprintln!(
+        "tapflow: integration collector not started ({}); inputs.integration.enabled: false \
+         turns it off",
+        last.unwrap_or_default()
+    );
+    None
+}
+
+/// The collector's counters into stats.json.
+pub(crate) fn report(
+    c: Option<&Collector>,
+    stats: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let Some(c) = c else { return };
+    for (k, v) in c.counters().entries() {
+        stats.insert(k.into(), v.into());
+    }
+    stats.insert(
+        "integration.listen".into(),
+        c.local_addr().to_string().into(),
+    );
+}

@@ -1,0 +1,363 @@
+//! The integration collector (`inputs.integration`, DeepFlow's port 38086) with real clients: a
+//! `tapflow run` sending to `tapflow server --ingest-listen` takes OpenTelemetry's Python SDK
+//! exporting spans over OTLP/HTTP (gzip), a real Prometheus server's remote write (with one of
+//! its headers named in `prometheus_extra_labels`) and Telegraf line protocol posted by curl (gzip), and
+//! forwards them over its ingester connection; the server must store every span (with the
+//! sender's address as `app.host.ip`), Prometheus' own samples with the extra label, and every
+//! line. Malformed, oversized and unknown requests are refused and counted, and
+//! `feature_control` drops what it turns off. Needs root (the capture runs on lo), Python's
+//! opentelemetry-sdk, prometheus and curl (scripts/test.sh installs them).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[allow(dead_code)] // the ingest tests use the rest
+mod ingest_support;
+mod live_support;
+mod netns;
+mod procs;
+use ingest_support::{start_server, tempdir};
+use live_support::{have, wait_until, Killed};
+use netns::is_root;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    l.local_addr().expect("addr").port()
+}
+
+/// An HTTP/1.1 request to 127.0.0.1:`port`: the status code.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    if s.write_all(head.as_bytes()).is_err() {
+        return 0;
+    }
+    // A refused body may be cut short by the server: what it answered still counts.
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A POST declaring a body of `len` bytes, sent without it: the status code (a body refused
+/// for its declared size is answered before it is read).
+fn declared(port: u16, path: &str, len: usize) -> u16 {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let head = format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n");
+    if s.write_all(head.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut c = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    c.stdin
+        .take()
+        .expect("stdin")
+        .write_all(data)
+        .expect("write");
+    let o = c.wait_with_output().expect("gzip");
+    o.stdout
+}
+
+fn rows(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn have_otel_sdk() -> bool {
+    Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `tapflow run` on lo with `config`, sending to `ingest`, its collector on `port`.
+fn agent(dir: &Path, name: &str, config: &str, ingest: &str, port: u16, secs: u32) -> Killed {
+    let cfg = dir.join(format!("{name}.yaml"));
+    std::fs::write(&cfg, config).expect("config");
+    let run = Killed(
+        Command::new(BIN)
+            .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
+            .args(["--duration", &secs.to_string(), "--agent-id", "7"])
+            .args(["--ingester", ingest, "--integration-listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.join(name))
+            .spawn()
+            .expect("tapflow run"),
+    );
+    wait_until("the integration collector", 20, || {
+        http(port, "GET", "/", &[], b"") == 200
+    });
+    run
+}
+
+/// Waits for the run to end by itself; its stats.json.
+fn finished(mut run: Killed, dir: &Path, name: &str) -> Value {
+    let end = Instant::now() + Duration::from_secs(60);
+    while run.0.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < end, "tapflow run did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats = std::fs::read_to_string(dir.join(name).join("stats.json")).expect("stats.json");
+    serde_json::from_str(&stats).expect("json")
+}
+
+fn spans(port: u16, service: &str, n: usize) -> Vec<Value> {
+    let o = Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/otel_spans.py"
+        ))
+        .arg(format!("http://127.0.0.1:{port}/api/v1/otel/trace"))
+        .args([service, &n.to_string()])
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("trace line"))
+        .collect()
+}
+
+#[test]
+fn traces_remote_write_and_telegraf_reach_the_ingester() {
+    if !is_root() || !have_otel_sdk() || !have("prometheus") || !have("curl") {
+        eprintln!("skipped: needs root, opentelemetry-sdk, prometheus and curl (scripts/test.sh installs them)");
+        return;
+    }
+    let dir = tempdir("integration");
+    let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let (port, prom_port) = (free_port(), free_port());
+    let config = "inputs:\n  integration:\n    prometheus_extra_labels:\n      enabled: true\n      extra_labels: [X-Prometheus-Remote-Write-Version, X-Absent]\n";
+    let run = agent(&dir, "one", config, &server.ingest, port, 20);
+
+    // Prometheus scrapes itself every second and remote-writes to the collector.
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\nremote_write:\n  - url: http://127.0.0.1:{port}/api/v1/prometheus\n    queue_config:\n      batch_send_deadline: 1s\n"
+        ),
+    )
+    .expect("prometheus.yml");
+    let prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    );
+
+    let traces = spans(port, "checkout", 9);
+    assert_eq!(traces.len(), 9);
+    let lines = "cpu,host=web-1 usage_idle=97.5 1700000000000000000\nmem,host=web-1 used=512i 1700000000000000000\n\ndisk\\ io,host=web-1 reads=3i\n";
+    let gz = gzip(lines.as_bytes());
+    let st = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--data-binary",
+            "@-",
+        ])
+        .args(["-H", "Content-Encoding: gzip"])
+        .arg(format!("http://127.0.0.1:{port}/api/v1/telegraf"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(&gz)?;
+            c.wait_with_output()
+        })
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&st.stdout), "200");
+
+    // Refusals: not protobuf, bad gzip, too large, unknown path.
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/api/v1/otel/trace",
+            &[],
+            b"{\"resourceSpans\":[]}"
+        ),
+        400
+    );
+    let bad_gz = [("Content-Encoding", "gzip")];
+    assert_eq!(
+        http(port, "POST", "/api/v1/telegraf", &bad_gz, b"not gzip"),
+        400
+    );
+    assert_eq!(declared(port, "/api/v1/telegraf", 3 << 20), 413);
+    assert_eq!(http(port, "POST", "/api/v1/profile/ingest", &[], b""), 404);
+
+    // Prometheus' samples with the label of the header it sends with every request (Debian's
+    // Prometheus 2.42 does not send remote_write's configured `headers`).
+    let samples = server.records.join("prometheus_samples.jsonl");
+    let tagged_up = || {
+        rows(&samples).iter().any(|r| {
+            r["metric"] == "up"
+                && r["labels"]["job"] == "self"
+                && r["labels"]["x-prometheus-remote-write-version"] == "0.1.0"
+        })
+    };
+    let end = Instant::now() + Duration::from_secs(40);
+    while !tagged_up() {
+        assert!(Instant::now() < end, "no remote-written `up` sample stored");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(prometheus);
+    let stats = finished(run, &dir, "one");
+    let n = |k: &str| {
+        stats[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {stats}"))
+    };
+    assert_eq!(n("integration.spans"), 18);
+    assert_eq!(
+        n("integration.trace_requests"),
+        19,
+        "18 exports and one refused"
+    );
+    assert_eq!(n("integration.telegraf_lines"), 3);
+    assert!(n("integration.prometheus_requests") > 0);
+    assert_eq!(n("integration.malformed"), 2);
+    assert_eq!(n("integration.too_large"), 1);
+    assert_eq!(n("integration.not_found"), 1);
+    assert_eq!(
+        n("integration.queue_full") + n("integration.no_ingester"),
+        0
+    );
+    assert!(n("ingester.forward_frames_sent") >= 19);
+    assert_eq!(n("ingester.forward_frames_lost"), 0);
+
+    // A second agent: traces uncompressed, metrics turned off.
+    let config = "inputs:\n  integration:\n    compression:\n      trace: false\n    feature_control:\n      metric_integration_disabled: true\n";
+    let port2 = free_port();
+    let run = agent(&dir, "two", config, &server.ingest, port2, 8);
+    let more = spans(port2, "payments", 2);
+    assert_eq!(
+        http(port2, "POST", "/api/v1/telegraf", &[], b"dropped v=1\n"),
+        200
+    );
+    let stats = finished(run, &dir, "two");
+    assert_eq!(stats["integration.disabled"], 1);
+    assert_eq!(stats["integration.spans"], 4);
+    assert!(server.proc.stop(), "tapflow server did not stop cleanly");
+
+    let stored = rows(&dir.join("server/records/otel_spans.jsonl"));
+    assert_eq!(stored.len(), 22, "every span once");
+    for t in traces.iter().chain(&more) {
+        let id = t["trace_id"].as_str().expect("id");
+        let of: Vec<&Value> = stored.iter().filter(|r| r["trace_id"] == id).collect();
+        assert_eq!(of.len(), 2, "{id}");
+        let server_span = of
+            .iter()
+            .find(|r| r["kind"] == "server")
+            .expect("server span");
+        let client_span = of
+            .iter()
+            .find(|r| r["kind"] == "client")
+            .expect("client span");
+        assert_eq!(server_span["span_id"], t["server_span_id"]);
+        assert_eq!(client_span["parent_span_id"], t["server_span_id"]);
+        assert_eq!(client_span["attributes"]["db.system"], "mysql");
+        for r in &of {
+            assert_eq!(r["agent_id"], 7);
+            assert_eq!(r["app_host_ip"], "127.0.0.1", "{r}");
+            assert_eq!(r["resource"]["service.instance.id"], "i-1");
+        }
+        let error = t["error"] == true;
+        assert_eq!(
+            server_span["status_code"],
+            if error { 2 } else { 0 },
+            "{server_span}"
+        );
+        assert_eq!(
+            server_span["attributes"]["http.status_code"],
+            if error { 500 } else { 200 }
+        );
+    }
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|r| r["service_name"] == "payments")
+            .count(),
+        4
+    );
+    let lines = rows(&dir.join("server/records/telegraf.jsonl"));
+    let measurements: Vec<&str> = lines
+        .iter()
+        .filter_map(|r| r["measurement"].as_str())
+        .collect();
+    assert_eq!(
+        measurements,
+        ["cpu", "mem", "disk\\ io"],
+        "the disabled agent's line is not there"
+    );
+    assert!(lines.iter().all(|r| r["agent_id"] == 7));
+    let ingest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
+    )
+    .expect("json");
+    assert_eq!(ingest["otel_spans"], 22);
+    assert_eq!(ingest["telegraf_lines"], 3);
+    assert_eq!(ingest["bad_bodies"], 0);
+}
