@@ -7,7 +7,33 @@ set -euo pipefail
 cd "$(dirname "$0")"
 TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
-mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace} work
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace,otel_wire} work
+# OTLP trace bodies (OpenTelemetry's own protobuf classes, when its Python package is there),
+# each behind the two bytes that choose the largest piece.
+/usr/bin/python3 - <<'PY' || echo "otel_wire: no opentelemetry-proto; seeds skipped" >&2
+import hashlib, struct
+from opentelemetry.proto.trace.v1 import trace_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+def kv(k, v):
+    return common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v))
+for i, host in enumerate([None, "10.0.0.1"]):
+    d = trace_pb2.TracesData()
+    for n in range(3):
+        rs = d.resource_spans.add()
+        rs.resource.attributes.append(kv("service.name", f"svc{n}"))
+        if host:
+            rs.resource.attributes.append(kv("app.host.ip", host))
+        ss = rs.scope_spans.add()
+        ss.scope.name = "seed"
+        for j in range(2):
+            sp = ss.spans.add(trace_id=bytes(16), span_id=bytes([j + 1] * 8), name=f"GET /{j}", kind=2)
+            sp.attributes.append(kv("http.method", "GET"))
+            sp.events.add(name="ev", time_unix_nano=5)
+            sp.status.code = 2
+    for max_ in (0, 200, 65535):
+        data = struct.pack("<H", max_) + d.SerializeToString()
+        open("corpus/otel_wire/" + hashlib.sha1(data).hexdigest()[:16], "wb").write(data)
+PY
 # The tracer's ring-buffer events (xdp-prog/include/tapflow_trace.h): an HTTP and a Redis
 # exchange seen in the client and the server process, with connect/accept/close; a DNS exchange
 # over UDP (protocol byte 17), the server's socket not connected.
@@ -127,4 +153,4 @@ for y in ["global:\n  limits:\n    max_memory: 768\n",
     save("config", y.encode())
 save("grpc", b"\x00")
 PY
-for t in frame pcap l7 hpack config grpc ingest; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
+for t in frame pcap l7 hpack config grpc ingest otel_wire; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done

@@ -396,6 +396,126 @@ fn chdb_takes_the_deepflow_system_table() {
     assert_eq!(types["time"], "DateTime");
 }
 
+/// OpenTelemetry spans as `flow_log.l7_flow_log` rows in the current engine (chDB): DeepFlow's
+/// DDL and the RowBinary `tapflow server` inserts for forwarded spans.
+#[test]
+fn chdb_takes_spans_as_l7_flow_log_rows() {
+    use tapflow_control::clickhouse::otel_l7;
+    if !have_chdb() {
+        eprintln!("skipped: chdb is not installed (the test command installs chdb-core)");
+        return;
+    }
+    let dir = tempdir("chdb-otel");
+    let table = tables()
+        .into_iter()
+        .find(|t| t.kind == tapflow_analyzer::RecordKind::L7FlowLog)
+        .expect("l7 table");
+    let mut body = Vec::new();
+    for (n, r) in otel_l7::span_rows(4, &traces_data()).iter().enumerate() {
+        assert!(otel_l7::encode(&table, r, n as u64 + 1, &mut body).is_empty());
+    }
+    let file = dir.join("spans.bin");
+    std::fs::write(&file, &body).expect("write");
+    let structure: Vec<String> = table
+        .columns
+        .iter()
+        .map(|(n, ty)| format!("`{n}` {}", ty.sql(Dialect::Current)))
+        .collect();
+    let job = serde_json::json!({
+        "statements": ["CREATE DATABASE IF NOT EXISTS flow_log", table.ddl(Dialect::Current, 1_000_000)],
+        "inserts": [{
+            "table": table.qualified(),
+            "columns": table.column_list(),
+            "structure": structure.join(", "),
+            "file": file,
+        }],
+        "queries": {
+            "rows": "SELECT signal_source, observation_point, span_kind, app_service, app_instance, toString(ip4_0) AS c, toString(ip4_1) AS s, request_type, request_resource, response_code, response_status, response_exception, trace_id, span_id, parent_span_id, response_duration, metrics_names, has(attribute_names, 'http.method') AS m FROM flow_log.l7_flow_log ORDER BY span_kind",
+        },
+    });
+    let got = run_chdb(&dir, &job);
+    assert_eq!(
+        got["rows"],
+        serde_json::json!([
+            {"signal_source": 4, "observation_point": "s-app", "span_kind": 2, "app_service": "cart",
+             "app_instance": "cart-1", "c": "10.0.0.9", "s": "10.0.0.2", "request_type": "GET",
+             "request_resource": "/cart/7", "response_code": 500, "response_status": 3,
+             "response_exception": "", "trace_id": "ab".repeat(16), "span_id": "0000000000000001",
+             "parent_span_id": "", "response_duration": 250_000, "metrics_names": ["http.response_content_length"], "m": 1},
+            {"signal_source": 4, "observation_point": "c-app", "span_kind": 3, "app_service": "cart",
+             "app_instance": "cart-1", "c": "10.0.0.2", "s": "10.0.0.5", "request_type": "SELECT",
+             "request_resource": "SELECT 1", "response_code": 2, "response_status": 3,
+             "response_exception": "timeout", "trace_id": "ab".repeat(16), "span_id": "0000000000000002",
+             "parent_span_id": "0000000000000001", "response_duration": 1000, "metrics_names": [], "m": 0},
+        ])
+    );
+}
+
+/// Trace data of one service: a server span (HTTP, 500) and its client child (MySQL, an error).
+fn traces_data() -> tapflow_control::rpc::otel::TracesData {
+    use tapflow_control::rpc::otel::{self, any_value::Value as V};
+    let kv = |k: &str, v: V| otel::KeyValue {
+        key: k.into(),
+        value: Some(otel::AnyValue { value: Some(v) }),
+    };
+    let t0 = 1_790_000_000_000_000_000u64;
+    otel::TracesData {
+        resource_spans: vec![otel::ResourceSpans {
+            resource: Some(otel::Resource {
+                attributes: vec![
+                    kv("service.name", V::StringValue("cart".into())),
+                    kv("service.instance.id", V::StringValue("cart-1".into())),
+                    kv("app.host.ip", V::StringValue("10.0.0.2".into())),
+                ],
+                dropped_attributes_count: 0,
+            }),
+            scope_spans: vec![otel::ScopeSpans {
+                scope: None,
+                spans: vec![
+                    otel::Span {
+                        trace_id: vec![0xab; 16],
+                        span_id: vec![0, 0, 0, 0, 0, 0, 0, 1],
+                        name: "GET /cart".into(),
+                        kind: otel::SpanKind::Server as i32,
+                        start_time_unix_nano: t0,
+                        end_time_unix_nano: t0 + 250_000_000,
+                        attributes: vec![
+                            kv("http.method", V::StringValue("GET".into())),
+                            kv("http.target", V::StringValue("/cart/7".into())),
+                            kv("http.status_code", V::IntValue(500)),
+                            kv("net.peer.ip", V::StringValue("10.0.0.9".into())),
+                            kv("http.response_content_length", V::IntValue(42)),
+                        ],
+                        ..Default::default()
+                    },
+                    otel::Span {
+                        trace_id: vec![0xab; 16],
+                        span_id: vec![0, 0, 0, 0, 0, 0, 0, 2],
+                        parent_span_id: vec![0, 0, 0, 0, 0, 0, 0, 1],
+                        name: "SELECT".into(),
+                        kind: otel::SpanKind::Client as i32,
+                        start_time_unix_nano: t0 + 1_000_000,
+                        end_time_unix_nano: t0 + 2_000_000,
+                        attributes: vec![
+                            kv("db.system", V::StringValue("mysql".into())),
+                            kv("db.operation", V::StringValue("SELECT".into())),
+                            kv("db.statement", V::StringValue("SELECT 1".into())),
+                            kv("net.peer.ip", V::StringValue("10.0.0.5".into())),
+                        ],
+                        status: Some(otel::Status {
+                            message: "timeout".into(),
+                            code: otel::StatusCode::Error as i32,
+                        }),
+                        ..Default::default()
+                    },
+                ],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
 /// ClickHouse stopped while records arrive: the sink keeps what its bounded queue holds, counts
 /// what it drops, and writes the rest once the server is back.
 #[test]
@@ -486,7 +606,8 @@ fn report_frame(agent_id: u16, counters: &[(&str, f64)]) -> Vec<u8> {
 }
 
 /// `tapflow server --ingest-listen --clickhouse`: what an agent sends lands in ClickHouse, its
-/// self-monitoring reports in `deepflow_system.deepflow_system`.
+/// self-monitoring reports in `deepflow_system.deepflow_system`, the spans it forwards in
+/// `flow_log.l7_flow_log` (signal_source 4).
 #[test]
 fn server_stores_agents_records_in_clickhouse() {
     let dir = tempdir("server");
@@ -524,6 +645,21 @@ fn server_stores_agents_records_in_clickhouse() {
         &[("frames", 42.0), ("l7.kafka.compressed", 3.0)],
     ))
     .expect("report");
+    // Forwarded spans, zlib-compressed as an agent's collector sends them by default.
+    let spans = {
+        use prost::Message;
+        use tapflow_control::ingest::frame::{FrameBuilder, MessageType, Origin};
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&traces_data().encode_to_vec()).expect("zlib");
+        let mut b = FrameBuilder::new(MessageType::OpenTelemetryCompressed, 1024);
+        b.push_bytes(&z.finish().expect("zlib"));
+        let origin = Origin {
+            agent_id: 5,
+            ..Origin::default()
+        };
+        b.take_frame(origin, false).expect("frame")
+    };
+    conn.write_all(&spans).expect("spans");
     drop(conn);
     std::thread::sleep(Duration::from_millis(500));
     assert!(s.stop_within(Duration::from_secs(20)), "server stop");
@@ -539,6 +675,17 @@ fn server_stores_agents_records_in_clickhouse() {
     )
     .expect("json");
     assert_eq!(st["clickhouse_system.rows_inserted"], 2, "{st}");
+    assert_eq!(st["clickhouse_otel.rows_inserted"], 2, "{st}");
+    let otel = ch.query(
+        "SELECT observation_point, app_service, request_resource, response_status, trace_id, parent_span_id FROM flow_log.l7_flow_log WHERE signal_source = 4 AND agent_id = 5 ORDER BY span_id FORMAT TSV",
+    );
+    let t = "ab".repeat(16);
+    assert_eq!(
+        otel,
+        format!(
+            "s-app\tcart\t/cart/7\t3\t{t}\t\nc-app\tcart\tSELECT 1\t3\t{t}\t0000000000000001\n"
+        )
+    );
     assert_eq!(st["deepflow_stats"], 2, "{st}");
     assert_eq!(
         jsonl(&dir.join("srv/records/deepflow_system.jsonl")).len(),
@@ -547,7 +694,14 @@ fn server_stores_agents_records_in_clickhouse() {
     for (file, table) in TABLES {
         let n = jsonl(&out.join(format!("{file}.jsonl"))).len();
         let got: usize = ch
-            .query(&format!("SELECT count() FROM {table} WHERE agent_id = 5"))
+            .query(&format!(
+                "SELECT count() FROM {table} WHERE agent_id = 5 AND {}",
+                if table.contains("l7_flow_log") {
+                    "signal_source != 4"
+                } else {
+                    "1"
+                }
+            ))
             .trim()
             .parse()
             .expect("count");

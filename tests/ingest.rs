@@ -240,14 +240,21 @@ fn malformed_frames_are_counted_and_others_served() {
     // Forwarded integration data that does not decode: a zlib bomb of OTel traces (64 MiB of
     // zeros), traces that are not zlib, remote write whose snappy body is broken.
     let bomb = Command::new("python3")
-        .args(["-c", "import sys,zlib; sys.stdout.buffer.write(zlib.compress(bytes(64 << 20), 9))"])
+        .args([
+            "-c",
+            "import sys,zlib; sys.stdout.buffer.write(zlib.compress(bytes(64 << 20), 9))",
+        ])
         .output()
         .expect("python3");
     assert!(bomb.status.success() && bomb.stdout.len() < 500_000);
     let mut body = (bomb.stdout.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(&bomb.stdout);
     assert!(send_raw(a, &frame(11, 0, 1, &body), false));
-    assert!(send_raw(a, &frame(11, 0, 1, &[4, 0, 0, 0, 1, 2, 3, 4]), false));
+    assert!(send_raw(
+        a,
+        &frame(11, 0, 1, &[4, 0, 0, 0, 1, 2, 3, 4]),
+        false
+    ));
     assert!(send_raw(
         a,
         &frame(7, 0, 1, &[4, 0, 0, 0, 0x0a, 0x02, 0xff, 0xff]),

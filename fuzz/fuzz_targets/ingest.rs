@@ -1,11 +1,12 @@
 //! What the ingester reads from an agent's connection: any bytes as a stream of DeepFlow frames
 //! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records, agents'
-//! self-monitoring messages into `deepflow_system` rows).
+//! self-monitoring messages into `deepflow_system` rows, forwarded integration data into span,
+//! sample and line rows).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tapflow_control::ingest::frame::{Header, MessageType, HEADER_LEN};
-use tapflow_control::ingest::receiver::{decode_frame, decode_stats};
+use tapflow_control::ingest::receiver::{decode_forwarded, decode_frame, decode_stats};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
@@ -23,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
                     let mut rb = Vec::new();
                     tapflow_control::clickhouse::system::encode(h.origin.agent_id, s, &mut rb);
                 }
+            }
+        } else if let Some(t) = h
+            .message_type()
+            .ok()
+            .filter(|t| MessageType::INTEGRATION.contains(t))
+        {
+            if let Ok(rows) = decode_forwarded(&h, t, body) {
+                rows.iter().for_each(|r| drop(serde_json::to_vec(r)));
             }
         } else if let Ok(t) = h.message_type() {
             if let Ok(batch) = decode_frame(&h, t, body) {

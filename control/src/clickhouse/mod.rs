@@ -7,8 +7,10 @@
 
 mod deepflow_columns;
 pub mod http;
+pub mod otel_l7;
 pub mod rows;
 pub mod schema;
+pub mod side_writer;
 mod sink;
 pub mod system;
 

@@ -24,6 +24,7 @@ pub enum Val<'a> {
     /// A NULL of a Nullable column.
     Null,
     Strs(Vec<&'a [u8]>),
+    Fs(&'a [f64]),
 }
 
 /// A value that does not fit its column's type (a mapping mistake; tests make it fatal).
@@ -92,6 +93,10 @@ fn put(ty: Ty, v: &Val<'_>, out: &mut Vec<u8>) -> Result<(), ()> {
             Ty::UInt8Nullable | Ty::Int32Nullable | Ty::Int64Nullable | Ty::UInt64Nullable,
             Val::Null,
         ) => out.push(1),
+        (Ty::UInt8Nullable, Val::U(x)) => {
+            out.push(0);
+            out.push(u8::try_from(*x).unwrap_or(u8::MAX));
+        }
         (Ty::UInt64Nullable, Val::U(x)) => {
             out.push(0);
             out.extend_from_slice(&x.to_le_bytes());
@@ -103,6 +108,12 @@ fn put(ty: Ty, v: &Val<'_>, out: &mut Vec<u8>) -> Result<(), ()> {
         (Ty::Int32Nullable, Val::I(x)) => {
             out.push(0);
             out.extend_from_slice(&(*x as i32).to_le_bytes());
+        }
+        (Ty::ArrayFloat64, Val::Fs(v)) => {
+            varint(v.len() as u64, out);
+            for x in *v {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
         }
         (Ty::ArrayString | Ty::ArrayLowCardinalityString, Val::Strs(v)) => {
             varint(v.len() as u64, out);
@@ -510,7 +521,7 @@ pub fn encode(table: &Table, rec: RecordRef<'_>, id: u64, out: &mut Vec<u8>) -> 
 }
 
 /// Every column of `table` from `value` (zero where it has none).
-fn each<'a>(
+pub(super) fn each<'a>(
     table: &Table,
     out: &mut Vec<u8>,
     bad: &mut Vec<Mismatch>,

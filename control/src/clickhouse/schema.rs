@@ -287,6 +287,26 @@ impl Table {
             .collect()
     }
 
+    /// Makes the table (its database too) in `dialect` through `run`, which sends one statement,
+    /// and adds the columns a table made by an earlier tapflow lacks.
+    pub fn ensure(
+        &self,
+        dialect: Dialect,
+        ttl_hours: u32,
+        run: &dyn Fn(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        run(&format!("CREATE DATABASE IF NOT EXISTS {}", self.database))?;
+        run(&self.ddl(dialect, ttl_hours))
+            .map_err(|e| format!("creating {}: {e}", self.qualified()))?;
+        let names = run(&self.columns_query())?;
+        let names = String::from_utf8_lossy(&names);
+        let existing: Vec<&str> = names.lines().collect();
+        for q in self.upgrade(&existing, dialect) {
+            run(&q).map_err(|e| format!("upgrading {}: {e}", self.qualified()))?;
+        }
+        Ok(())
+    }
+
     /// The column list for INSERT.
     pub fn column_list(&self) -> String {
         let names: Vec<String> = self.columns.iter().map(|(n, _)| format!("`{n}`")).collect();

@@ -385,23 +385,13 @@ impl Writer {
             .trim()
             .to_string();
         let dialect = Dialect::of_version(&version);
-        for db in ["flow_log", "flow_metrics"] {
-            run(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
-        }
         for t in self.tables.iter() {
             let ttl = if t.is_flow_log() {
                 self.ttl.0
             } else {
                 self.ttl.1
             };
-            run(&t.ddl(dialect, ttl)).map_err(|e| format!("creating {}: {e}", t.qualified()))?;
-            // A table an earlier tapflow made: the columns added since.
-            let names = run(&t.columns_query())?;
-            let names = String::from_utf8_lossy(&names);
-            let existing: Vec<&str> = names.lines().collect();
-            for q in t.upgrade(&existing, dialect) {
-                run(&q).map_err(|e| format!("upgrading {}: {e}", t.qualified()))?;
-            }
+            t.ensure(dialect, ttl, &run)?;
         }
         if let Ok(mut v) = self.shared.version.lock() {
             *v = version;

@@ -2,20 +2,16 @@
 //! DeepFlow's server keeps them (one row per `stats.Stats` message: `time`,
 //! `virtual_table_name`, the tags and the metrics as parallel arrays, ordered by table name and
 //! time), plus the sending agent's id, which DeepFlow's table has no place for. `tapflow server
-//! --ingest-listen --clickhouse` writes them from its store thread through a writer of their own:
-//! a bounded queue of RowBinary batches, the database and table created at the first batch (in
-//! the server's dialect), a failed insert retried with backoff and, while ClickHouse is away,
-//! later batches dropped and counted, so the records' store never waits on it.
+//! --ingest-listen --clickhouse` writes them from its store thread through a writer of their own
+//! ([`SideWriter`]), so the records' store never waits on it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::http::{post, Endpoint};
 use super::rows::{string, varint};
 use super::schema::{Dialect, Ty};
+use super::side_writer::{Create, SideCounters, SideWriter};
 use crate::rpc::stats as pb;
-use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 
 /// The database and the table.
 pub const TABLE: &str = "deepflow_system.deepflow_system";
@@ -81,143 +77,52 @@ pub fn encode(agent_id: u16, s: &pb::Stats, out: &mut Vec<u8>) {
     out.extend_from_slice(&agent_id.to_le_bytes());
 }
 
-/// The writer's counters.
-#[derive(Debug, Default)]
-pub struct SystemCounters {
-    pub queue: Arc<OffloadState>,
-    pub rows_inserted: AtomicU64,
-    pub failures: AtomicU64,
-}
-
-impl SystemCounters {
-    /// `(name, value)` pairs for ingest-stats.json (`clickhouse_system.*`).
-    pub fn entries(&self) -> [(&'static str, u64); 3] {
-        [
-            (
-                "clickhouse_system.rows_inserted",
-                self.rows_inserted.load(Ordering::Relaxed),
-            ),
-            (
-                "clickhouse_system.rows_dropped",
-                self.queue.records_dropped(),
-            ),
-            (
-                "clickhouse_system.failures",
-                self.failures.load(Ordering::Relaxed),
-            ),
-        ]
-    }
-}
-
-struct Batch {
-    rows: u64,
-    body: Vec<u8>,
-}
-
 /// The writer of `deepflow_system` rows.
-pub struct SystemStore {
-    queue: Offload<Batch>,
-    counters: Arc<SystemCounters>,
-    wait: Duration,
-}
-
-impl std::fmt::Debug for SystemStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SystemStore").finish()
-    }
-}
-
-/// Batches waiting at most: reports are small and come every few seconds per agent.
-const QUEUE: usize = 64;
+#[derive(Debug)]
+pub struct SystemStore(SideWriter);
 
 impl SystemStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        let ep = Endpoint::parse(url)?;
-        let counters = Arc::new(SystemCounters::default());
-        let shared = Arc::clone(&counters);
-        let queue = Offload::start(
+        let create: Create = Box::new(move |run| {
+            let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
+            for q in statements(Dialect::of_version(&version), ttl_hours) {
+                run(&q)?;
+            }
+            Ok(())
+        });
+        SideWriter::start(
             "tapflow-ch-system",
-            QUEUE,
-            Duration::from_secs(10),
-            Arc::clone(&counters.queue),
-            move |inbox| write_loop(&ep, ttl_hours, timeout, &shared, inbox),
+            [
+                "clickhouse_system.rows_inserted",
+                "clickhouse_system.rows_dropped",
+                "clickhouse_system.failures",
+            ],
+            url,
+            timeout,
+            create,
+            format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list()),
         )
-        .map_err(|e| e.to_string())?;
-        Ok(SystemStore {
-            queue,
-            counters,
-            wait: timeout,
-        })
+        .map(SystemStore)
     }
 
-    pub fn counters(&self) -> Arc<SystemCounters> {
-        Arc::clone(&self.counters)
+    pub fn counters(&self) -> Arc<SideCounters> {
+        self.0.counters()
     }
 
     /// Queues one frame's reports (dropped and counted when the queue is full).
     pub fn write(&mut self, agent_id: u16, reports: &[pb::Stats]) {
-        if reports.is_empty() {
-            return;
-        }
         let mut body = Vec::new();
         for s in reports {
             encode(agent_id, s, &mut body);
         }
-        let rows = reports.len() as u64;
-        self.queue
-            .push(Batch { rows, body }, rows, self.wait, || false);
+        self.0.push(reports.len() as u64, body);
     }
 
     /// Waits (up to 10 s) for the queued batches to go.
-    pub fn finish(mut self) {
-        self.queue.drain();
+    pub fn finish(self) {
+        self.0.finish();
     }
-}
-
-fn write_loop(
-    ep: &Endpoint,
-    ttl_hours: u32,
-    timeout: Duration,
-    c: &SystemCounters,
-    inbox: Inbox<Batch>,
-) {
-    let mut ready = false;
-    let mut backoff = Duration::from_millis(500);
-    let mut next_try = Instant::now();
-    let insert = format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list());
-    loop {
-        let b = match inbox.next() {
-            Next::Item(b, _) => b,
-            Next::Idle => continue,
-            Next::Closed => return,
-        };
-        // While ClickHouse is away, batches go at once, counted: reports come again.
-        let ok = Instant::now() >= next_try
-            && !inbox.state.giving_up()
-            && (ready || create(ep, ttl_hours, timeout).is_ok())
-            && post(ep, &insert, &b.body, timeout).is_ok();
-        if ok {
-            ready = true;
-            backoff = Duration::from_millis(500);
-            c.rows_inserted.fetch_add(b.rows, Ordering::Relaxed);
-        } else {
-            ready = false;
-            c.failures.fetch_add(1, Ordering::Relaxed);
-            next_try = Instant::now() + backoff;
-            backoff = (backoff * 2).min(Duration::from_secs(15));
-        }
-        inbox.state.done(b.rows, ok);
-    }
-}
-
-fn create(ep: &Endpoint, ttl_hours: u32, timeout: Duration) -> Result<(), String> {
-    let run = |q: &str| post(ep, q, b"", timeout).map_err(|e| e.to_string());
-    let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
-    for q in statements(Dialect::of_version(&version), ttl_hours) {
-        run(&q)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

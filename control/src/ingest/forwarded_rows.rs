@@ -24,22 +24,32 @@ pub fn file_name(t: MessageType) -> &'static str {
 /// The rows of one forwarded message of type `t` from `agent_id`.
 pub fn rows(t: MessageType, agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {
     match t {
-        MessageType::OpenTelemetry => spans(agent_id, msg),
-        MessageType::OpenTelemetryCompressed => {
-            let mut plain = Vec::new();
-            flate2::read::ZlibDecoder::new(msg)
-                .take(MAX_DECOMPRESSED as u64 + 1)
-                .read_to_end(&mut plain)
-                .map_err(|e| FrameError::Decompress(format!("zlib: {e}")))?;
-            if plain.len() > MAX_DECOMPRESSED {
-                return Err(FrameError::Decompress("zlib: too large".into()));
-            }
-            spans(agent_id, &plain)
+        MessageType::OpenTelemetry | MessageType::OpenTelemetryCompressed => {
+            Ok(spans(agent_id, &traces(t, msg)?))
         }
         MessageType::Prometheus => samples(agent_id, msg),
         MessageType::Telegraf => Ok(lines(agent_id, msg)),
         _ => Err(FrameError::UnknownType(t as u8)),
     }
+}
+
+/// The trace data of one OpenTelemetry (type 6) or OpenTelemetryCompressed (type 11, zlib)
+/// message.
+pub fn traces(t: MessageType, msg: &[u8]) -> Result<otel::TracesData, FrameError> {
+    let mut plain = Vec::new();
+    let msg = if t == MessageType::OpenTelemetryCompressed {
+        flate2::read::ZlibDecoder::new(msg)
+            .take(MAX_DECOMPRESSED as u64 + 1)
+            .read_to_end(&mut plain)
+            .map_err(|e| FrameError::Decompress(format!("zlib: {e}")))?;
+        if plain.len() > MAX_DECOMPRESSED {
+            return Err(FrameError::Decompress("zlib: too large".into()));
+        }
+        plain.as_slice()
+    } else {
+        msg
+    };
+    otel::TracesData::decode(msg).map_err(decode_err)
 }
 
 fn decode_err(e: prost::DecodeError) -> FrameError {
@@ -83,8 +93,8 @@ fn kind_name(k: i32) -> &'static str {
     }
 }
 
-fn spans(agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {
-    let d = otel::TracesData::decode(msg).map_err(decode_err)?;
+/// A row per span of `d` (`otel_spans.jsonl`).
+pub fn spans(agent_id: u16, d: &otel::TracesData) -> Vec<Value> {
     let mut out = Vec::new();
     for rs in &d.resource_spans {
         let resource = attributes(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
@@ -124,7 +134,7 @@ fn spans(agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn samples(agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {

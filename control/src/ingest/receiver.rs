@@ -33,6 +33,8 @@ pub enum Received {
     Stats(u16, Vec<pb::Stats>),
     /// Rows of data forwarded from an agent's integration collector, of this type.
     Forwarded(frame::MessageType, Vec<serde_json::Value>),
+    /// OpenTelemetry trace data forwarded by an agent.
+    Traces(u16, Vec<crate::rpc::otel::TracesData>),
 }
 
 /// Where agents' self-monitoring reports are stored: `deepflow_system.jsonl`, and ClickHouse's
@@ -44,6 +46,8 @@ pub struct SystemOut {
     /// Where forwarded data's files are made, when it first comes (None: not stored).
     pub forwarded_dir: Option<std::path::PathBuf>,
     pub forwarded: std::collections::BTreeMap<&'static str, JsonRowFile>,
+    /// Forwarded spans as `flow_log.l7_flow_log` rows, with `--clickhouse`.
+    pub otel_clickhouse: Option<crate::clickhouse::otel_l7::OtelL7Store>,
 }
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
@@ -290,6 +294,9 @@ async fn frame_in(
         frame::MessageType::DeepflowStats => {
             decode_stats(&h, body).map(|s| Received::Stats(h.origin.agent_id, s))
         }
+        frame::MessageType::OpenTelemetry | frame::MessageType::OpenTelemetryCompressed => {
+            decode_traces(&h, t, body).map(|d| Received::Traces(h.origin.agent_id, d))
+        }
         t if frame::MessageType::INTEGRATION.contains(&t) => {
             decode_forwarded(&h, t, body).map(|r| Received::Forwarded(t, r))
         }
@@ -309,6 +316,20 @@ pub fn decode_stats(h: &Header, body: &[u8]) -> Result<Vec<pb::Stats>, FrameErro
         reports.push(pb::Stats::decode(m?).map_err(|e| FrameError::Decode(e.to_string()))?);
     }
     Ok(reports)
+}
+
+/// Every trace message of a frame of OpenTelemetry data (all or nothing).
+pub fn decode_traces(
+    h: &Header,
+    t: frame::MessageType,
+    body: &[u8],
+) -> Result<Vec<crate::rpc::otel::TracesData>, FrameError> {
+    let plain = frame::plain_body(h, body)?;
+    let mut out = Vec::new();
+    for m in frame::messages(&plain) {
+        out.push(forwarded_rows::traces(t, m?)?);
+    }
+    Ok(out)
 }
 
 /// Every row of a frame of forwarded data (all or nothing).
@@ -350,10 +371,15 @@ pub fn store_loop(
     stats_path: std::path::PathBuf,
 ) -> SinkStats {
     let system_counters = system.clickhouse.as_ref().map(SystemStore::counters);
+    let otel_counters = system.otel_clickhouse.as_ref().map(|o| o.counters());
     let write_stats = |sink: &FanOut| {
         let mut j = c.to_json();
         if let Some(m) = j.as_object_mut() {
-            for (k, v) in system_counters.iter().flat_map(|s| s.entries()) {
+            for (k, v) in system_counters
+                .iter()
+                .chain(&otel_counters)
+                .flat_map(|s| s.entries())
+            {
                 m.insert(k.into(), v.into());
             }
             for (name, s) in sink.per_sink() {
@@ -387,6 +413,15 @@ pub fn store_loop(
                 }
             }
             Received::Forwarded(t, rows) => store_forwarded(&mut system, &c, t, &rows),
+            Received::Traces(agent_id, data) => {
+                for d in &data {
+                    let rows = forwarded_rows::spans(agent_id, d);
+                    store_forwarded(&mut system, &c, frame::MessageType::OpenTelemetry, &rows);
+                    if let Some(ch) = &mut system.otel_clickhouse {
+                        ch.write(&crate::clickhouse::otel_l7::span_rows(agent_id, d));
+                    }
+                }
+            }
         }
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
@@ -404,6 +439,9 @@ pub fn store_loop(
         let _ = f.flush();
     }
     if let Some(ch) = system.clickhouse.take() {
+        ch.finish();
+    }
+    if let Some(ch) = system.otel_clickhouse.take() {
         ch.finish();
     }
     write_stats(&sink);

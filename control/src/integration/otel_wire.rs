@@ -195,30 +195,32 @@ pub fn forwardable(
     max: usize,
 ) -> Result<(Vec<Vec<u8>>, u64), WireError> {
     let (mut out, mut cur, mut spans) = (Vec::new(), Vec::new(), 0u64);
-    for f in fields(traces) {
-        let f = f?;
-        if f.number == 1 && f.wire != 2 {
-            return Err(WireError::Malformed(0));
-        }
-        if f.number != 1 {
-            // TracesData has nothing else; an unknown field is kept with the message it is in.
-            if cur.len() + f.raw.len() > max {
-                out.push(std::mem::take(&mut cur));
-            }
-            cur.extend_from_slice(f.raw);
-            continue;
-        }
-        let (rs, n) = with_host(f.data, host)?;
-        spans += n;
-        let mut field = Vec::with_capacity(rs.len() + 6);
-        put_bytes(&mut field, 1, &rs);
+    // Appends one top-level field to the message being made, starting a new one when it would
+    // pass `max`.
+    let mut add = |field: &[u8], out: &mut Vec<Vec<u8>>| {
         if field.len() > max {
             return Err(WireError::TooLarge(field.len()));
         }
         if !cur.is_empty() && cur.len() + field.len() > max {
             out.push(std::mem::take(&mut cur));
         }
-        cur.extend_from_slice(&field);
+        cur.extend_from_slice(field);
+        Ok(())
+    };
+    for f in fields(traces) {
+        let f = f?;
+        match (f.number, f.wire) {
+            (1, 2) => {
+                let (rs, n) = with_host(f.data, host)?;
+                spans += n;
+                let mut field = Vec::with_capacity(rs.len() + 6);
+                put_bytes(&mut field, 1, &rs);
+                add(&field, &mut out)?;
+            }
+            (1, _) => return Err(WireError::Malformed(0)),
+            // TracesData has nothing else; an unknown field is kept in the message it falls in.
+            _ => add(f.raw, &mut out)?,
+        }
     }
     if !cur.is_empty() {
         out.push(cur);

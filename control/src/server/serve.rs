@@ -283,6 +283,17 @@ async fn start_ingest(
         },
         forwarded_dir: Some(dir.clone()),
         forwarded: Default::default(),
+        otel_clickhouse: match &opts.clickhouse {
+            Some(c) => Some(
+                crate::clickhouse::otel_l7::OtelL7Store::start(
+                    &c.url,
+                    c.flow_log_ttl_hours,
+                    c.timeout,
+                )
+                .map_err(|e| ServeError::Listen(at, std::io::Error::other(e)))?,
+            ),
+            None => None,
+        },
     };
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())

@@ -1,0 +1,150 @@
+//! A writer of rows that are not records, for `tapflow server --clickhouse`: agents'
+//! self-monitoring reports ([`super::system`]) and forwarded OpenTelemetry spans
+//! ([`super::otel_l7`]). Each has its own thread and a bounded queue of RowBinary batches: its
+//! tables are made at the first batch (in the server's dialect), a failed insert is retried with
+//! backoff and, while ClickHouse is away, later batches are dropped and counted, so the records'
+//! store never waits on it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::http::{post, Endpoint};
+use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
+
+/// Makes the writer's tables (`run` sends one statement); called before the first insert and
+/// again after a failure.
+pub type Create =
+    Box<dyn Fn(&dyn Fn(&str) -> Result<Vec<u8>, String>) -> Result<(), String> + Send>;
+
+/// The writer's counters.
+#[derive(Debug)]
+pub struct SideCounters {
+    pub queue: Arc<OffloadState>,
+    pub rows_inserted: AtomicU64,
+    pub failures: AtomicU64,
+    /// Their names in ingest-stats.json: inserted, dropped, failures.
+    names: [&'static str; 3],
+}
+
+impl SideCounters {
+    pub fn entries(&self) -> [(&'static str, u64); 3] {
+        [
+            (self.names[0], self.rows_inserted.load(Ordering::Relaxed)),
+            (self.names[1], self.queue.records_dropped()),
+            (self.names[2], self.failures.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
+struct Batch {
+    rows: u64,
+    body: Vec<u8>,
+}
+
+/// The writer.
+pub struct SideWriter {
+    queue: Offload<Batch>,
+    counters: Arc<SideCounters>,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for SideWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SideWriter").finish()
+    }
+}
+
+/// Batches waiting at most.
+const QUEUE: usize = 64;
+
+impl SideWriter {
+    /// Starts thread `thread` writing to the server at `url` (checked now; connected at the
+    /// first batch) with `insert` (`INSERT INTO ... FORMAT RowBinary`); `names` name its
+    /// counters.
+    pub fn start(
+        thread: &str,
+        names: [&'static str; 3],
+        url: &str,
+        timeout: Duration,
+        create: Create,
+        insert: String,
+    ) -> Result<Self, String> {
+        let ep = Endpoint::parse(url)?;
+        let counters = Arc::new(SideCounters {
+            queue: Arc::default(),
+            rows_inserted: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            names,
+        });
+        let shared = Arc::clone(&counters);
+        let queue = Offload::start(
+            thread,
+            QUEUE,
+            Duration::from_secs(10),
+            Arc::clone(&counters.queue),
+            move |inbox| write_loop(&ep, timeout, &create, &insert, &shared, inbox),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(SideWriter {
+            queue,
+            counters,
+            wait: timeout,
+        })
+    }
+
+    pub fn counters(&self) -> Arc<SideCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Queues `rows` rows encoded in `body` (dropped and counted when the queue is full).
+    pub fn push(&mut self, rows: u64, body: Vec<u8>) {
+        if rows == 0 {
+            return;
+        }
+        self.queue
+            .push(Batch { rows, body }, rows, self.wait, || false);
+    }
+
+    /// Waits (up to 10 s) for the queued batches to go.
+    pub fn finish(mut self) {
+        self.queue.drain();
+    }
+}
+
+fn write_loop(
+    ep: &Endpoint,
+    timeout: Duration,
+    create: &Create,
+    insert: &str,
+    c: &SideCounters,
+    inbox: Inbox<Batch>,
+) {
+    let mut ready = false;
+    let mut backoff = Duration::from_millis(500);
+    let mut next_try = Instant::now();
+    let run = |q: &str| post(ep, q, b"", timeout).map_err(|e| e.to_string());
+    loop {
+        let b = match inbox.next() {
+            Next::Item(b, _) => b,
+            Next::Idle => continue,
+            Next::Closed => return,
+        };
+        // While ClickHouse is away, batches go at once, counted.
+        let ok = Instant::now() >= next_try
+            && !inbox.state.giving_up()
+            && (ready || create(&run).is_ok())
+            && post(ep, insert, &b.body, timeout).is_ok();
+        if ok {
+            ready = true;
+            backoff = Duration::from_millis(500);
+            c.rows_inserted.fetch_add(b.rows, Ordering::Relaxed);
+        } else {
+            ready = false;
+            c.failures.fetch_add(1, Ordering::Relaxed);
+            next_try = Instant::now() + backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(15));
+        }
+        inbox.state.done(b.rows, ok);
+    }
+}

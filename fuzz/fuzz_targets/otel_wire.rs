@@ -1,0 +1,44 @@
+//! What the integration collector does to any body posted as OTLP traces: the wire walk that
+//! adds `app.host.ip` and cuts the data between `ResourceSpans`. The first two bytes choose the
+//! largest message; the rest is the body. Whatever it accepts comes out in pieces no larger than
+//! that, and walking those pieces again changes nothing (every `ResourceSpans` now names a host)
+//! and finds the same spans; whatever `tapflow server` then makes of them serialises, and every
+//! span's `l7_flow_log` row fits its columns.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tapflow_control::clickhouse::{otel_l7, tables};
+use tapflow_control::ingest::forwarded_rows;
+use tapflow_control::ingest::MessageType;
+use tapflow_control::integration::otel_wire::forwardable;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((head, body)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let max = 64 + usize::from(u16::from_le_bytes(*head));
+    let Ok((pieces, spans)) = forwardable(body, "192.0.2.1", max) else {
+        return;
+    };
+    let mut again = 0;
+    for p in &pieces {
+        assert!(p.len() <= max, "{} > {max}", p.len());
+        let (same, n) = forwardable(p, "198.51.100.9", usize::MAX).expect("a piece walks again");
+        assert_eq!(same.concat(), *p, "a second walk changed a piece");
+        again += n;
+        if let Ok(d) = forwarded_rows::traces(MessageType::OpenTelemetry, p) {
+            for r in forwarded_rows::spans(1, &d) {
+                drop(serde_json::to_vec(&r));
+            }
+            let table = tables()
+                .into_iter()
+                .find(|t| t.name == "l7_flow_log")
+                .expect("l7 table");
+            let mut out = Vec::new();
+            for r in otel_l7::span_rows(1, &d) {
+                assert!(otel_l7::encode(&table, &r, 1, &mut out).is_empty(), "{r:?}");
+            }
+        }
+    }
+    assert_eq!(again, spans);
+});
