@@ -172,3 +172,21 @@ fn malformed_data_is_refused() {
     }
     assert_eq!(forwardable(b"", "h", 100).unwrap(), (vec![], 0));
 }
+
+#[test]
+fn unknown_top_level_fields_stay_within_the_pieces_size() {
+    // The fuzzer's first finding: a field TracesData does not have, larger than a piece may be,
+    // made a piece larger than the limit (and an empty one before it).
+    let mut data = Vec::new();
+    put_bytes(&mut data, 7, &[b'x'; 80]);
+    assert!(matches!(
+        forwardable(&data, "h", 65),
+        Err(WireError::TooLarge(_))
+    ));
+    let (pieces, spans) = forwardable(&data, "h", 200).unwrap();
+    assert_eq!((pieces, spans), (vec![data.clone()], 0));
+    let mut two = data.clone();
+    two.extend_from_slice(&data);
+    let (pieces, _) = forwardable(&two, "h", 100).unwrap();
+    assert_eq!(pieces, vec![data.clone(), data]);
+}
