@@ -557,18 +557,31 @@ fn run_once(
     }
     let mut prev = LiveSummary::default();
     let mut last_self_report = 0u64;
+    // The run's series, and the integration collector's counters.
+    let series_of = |s: &LiveSummary| {
+        let mut v = live_series(s);
+        if let Some(c) = integration {
+            v.extend(
+                c.counters()
+                    .entries()
+                    .into_iter()
+                    .map(|(k, n)| (k.to_string(), n, false)),
+            );
+        }
+        v
+    };
     let mut on_second = |s: &LiveSummary| {
         on_tick(&epoch, &rate);
         if let Some(h) = ingester {
             let secs = s.elapsed.as_secs();
             if secs >= last_self_report + h.stats_interval_s() {
                 last_self_report = secs;
-                let series = live_series(s).into_iter().map(|(k, v, _)| (k, v));
+                let series = series_of(s).into_iter().map(|(k, v, _)| (k, v));
                 crate::ingest_out::report_self(h, series);
             }
         }
         if let Some(p) = prometheus {
-            p.set(live_series(s));
+            p.set(series_of(s));
             p.set_workers(&s.per_worker);
         }
         // stats.json, rewritten every second while running (replaced at the end).

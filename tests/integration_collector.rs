@@ -22,7 +22,7 @@ mod live_support;
 mod netns;
 mod procs;
 use ingest_support::{start_server, tempdir};
-use live_support::{have, wait_until, Killed};
+use live_support::{have, start_prometheus, wait_until, Killed};
 use netns::is_root;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
@@ -179,28 +179,12 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
     let run = agent(&dir, "one", config, &server.ingest, port, 20);
 
     // Prometheus scrapes itself every second and remote-writes to the collector.
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let prometheus = start_prometheus(
+        &dir,
+        prom_port,
+        &format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\nremote_write:\n  - url: http://127.0.0.1:{port}/api/v1/prometheus\n    queue_config:\n      batch_send_deadline: 1s\n"
         ),
-    )
-    .expect("prometheus.yml");
-    let prometheus = Killed(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
     );
 
     let traces = spans(port, "checkout", 9);
@@ -353,6 +337,17 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
         "the disabled agent's line is not there"
     );
     assert!(lines.iter().all(|r| r["agent_id"] == 7));
+    // The collector's counters reach the server with the agent's self-monitoring reports.
+    let reports = rows(&dir.join("server/records/deepflow_system.jsonl"));
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["virtual_table_name"] == "tapflow_integration"
+                && r["metrics_float_names"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().any(|x| x == "spans"))),
+        "no tapflow_integration report"
+    );
     let ingest: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
     )

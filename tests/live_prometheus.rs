@@ -16,7 +16,7 @@ use tapflow_bench::gen::{generate, GenSpec, Scenario};
 
 mod live_support;
 mod netns;
-use live_support::{have, l7_rows, wait_until, Killed};
+use live_support::{have, l7_rows, start_prometheus, wait_until, Killed};
 use netns::{is_root, VethNs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
@@ -116,28 +116,12 @@ fn prometheus_scrapes_red_and_self_monitoring_series() {
     assert!(requests > 100.0 && client_errors > 0.0);
 
     let (tf_port, prom_port) = two_free_ports();
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        format!(
+    let _prometheus = start_prometheus(
+        &dir,
+        prom_port,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: tapflow\n    static_configs:\n      - targets: ['127.0.0.1:{tf_port}']\n"
         ),
-    )
-    .expect("prometheus.yml");
-    let _prometheus = Killed(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus"),
     );
     wait_until("prometheus", 30, || {
         http_get(prom_port, "/-/ready").is_some_and(|(s, _)| s.contains("200"))

@@ -225,3 +225,25 @@ pub(crate) fn kafka_api_name(key: &str) -> &'static str {
         other => panic!("API key {other}: add its name"),
     }
 }
+
+/// Debian's Prometheus on 127.0.0.1:`port` with the configuration `yml` (written to
+/// `dir/prometheus.yml`) and its data in `dir/tsdb`; killed when dropped.
+pub(crate) fn start_prometheus(dir: &Path, port: u16, yml: &str) -> Killed {
+    std::fs::write(dir.join("prometheus.yml"), yml).expect("prometheus.yml");
+    Killed(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    )
+}
