@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         let (same, n) = forwardable(p, "198.51.100.9", usize::MAX).expect("a piece walks again");
         assert_eq!(same.concat(), *p, "a second walk changed a piece");
         again += n;
-        if let Ok(d) = forwarded_rows::traces(MessageType::OpenTelemetry, p) {
+        if let Ok(d) = forwarded_rows::traces(MessageType::OpenTelemetry, p, &mut Default::default()) {
             for r in forwarded_rows::spans(1, &d) {
                 drop(serde_json::to_vec(&r));
             }

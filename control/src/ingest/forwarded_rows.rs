@@ -1,8 +1,9 @@
 //! What `tapflow server` stores of the data agents forward from their integration collectors:
 //! OpenTelemetry spans (`otel_spans.jsonl`, a row per span), Prometheus remote-write samples
 //! (`prometheus_samples.jsonl`, a row per sample, the agent's extra labels merged) and Telegraf
-//! lines (`telegraf.jsonl`, a row per line). Decoding is bounded: a zlib or snappy body that
-//! would expand past [`MAX_DECOMPRESSED`] is refused, as a frame's is.
+//! lines (`telegraf.jsonl`, a row per line). Decoding is bounded: the zlib and snappy bodies of
+//! one frame may expand to [`MAX_DECOMPRESSED`] bytes in all (the frame's budget, as for a zstd
+//! frame's body); a frame past it is refused.
 
 use std::io::Read;
 
@@ -21,30 +22,56 @@ pub fn file_name(t: MessageType) -> &'static str {
     }
 }
 
-/// The rows of one forwarded message of type `t` from `agent_id`.
-pub fn rows(t: MessageType, agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {
+/// Bytes a frame's messages may still expand to: start a frame with [`Budget::default`].
+#[derive(Debug, Clone, Copy)]
+pub struct Budget(usize);
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget(MAX_DECOMPRESSED)
+    }
+}
+
+impl Budget {
+    fn take(&mut self, n: usize, what: &str) -> Result<(), FrameError> {
+        self.0 = self.0.checked_sub(n).ok_or_else(|| {
+            FrameError::Decompress(format!("{what}: the frame expands past its budget"))
+        })?;
+        Ok(())
+    }
+}
+
+/// The rows of one forwarded message of type `t` from `agent_id`, within the frame's `budget`.
+pub fn rows(
+    t: MessageType,
+    agent_id: u16,
+    msg: &[u8],
+    budget: &mut Budget,
+) -> Result<Vec<Value>, FrameError> {
     match t {
         MessageType::OpenTelemetry | MessageType::OpenTelemetryCompressed => {
-            Ok(spans(agent_id, &traces(t, msg)?))
+            Ok(spans(agent_id, &traces(t, msg, budget)?))
         }
-        MessageType::Prometheus => samples(agent_id, msg),
+        MessageType::Prometheus => samples(agent_id, msg, budget),
         MessageType::Telegraf => Ok(lines(agent_id, msg)),
         _ => Err(FrameError::UnknownType(t as u8)),
     }
 }
 
 /// The trace data of one OpenTelemetry (type 6) or OpenTelemetryCompressed (type 11, zlib)
-/// message.
-pub fn traces(t: MessageType, msg: &[u8]) -> Result<otel::TracesData, FrameError> {
+/// message, within the frame's `budget`.
+pub fn traces(
+    t: MessageType,
+    msg: &[u8],
+    budget: &mut Budget,
+) -> Result<otel::TracesData, FrameError> {
     let mut plain = Vec::new();
     let msg = if t == MessageType::OpenTelemetryCompressed {
         flate2::read::ZlibDecoder::new(msg)
-            .take(MAX_DECOMPRESSED as u64 + 1)
+            .take(budget.0 as u64 + 1)
             .read_to_end(&mut plain)
             .map_err(|e| FrameError::Decompress(format!("zlib: {e}")))?;
-        if plain.len() > MAX_DECOMPRESSED {
-            return Err(FrameError::Decompress("zlib: too large".into()));
-        }
+        budget.take(plain.len(), "zlib")?;
         plain.as_slice()
     } else {
         msg
@@ -137,13 +164,11 @@ pub fn spans(agent_id: u16, d: &otel::TracesData) -> Vec<Value> {
     out
 }
 
-fn samples(agent_id: u16, msg: &[u8]) -> Result<Vec<Value>, FrameError> {
+fn samples(agent_id: u16, msg: &[u8], budget: &mut Budget) -> Result<Vec<Value>, FrameError> {
     let m = metric::PrometheusMetric::decode(msg).map_err(decode_err)?;
     let len = snap::raw::decompress_len(&m.metrics)
         .map_err(|e| FrameError::Decompress(format!("snappy: {e}")))?;
-    if len > MAX_DECOMPRESSED {
-        return Err(FrameError::Decompress("snappy: too large".into()));
-    }
+    budget.take(len, "snappy")?;
     let plain = snap::raw::Decoder::new()
         .decompress_vec(&m.metrics)
         .map_err(|e| FrameError::Decompress(format!("snappy: {e}")))?;
@@ -237,7 +262,13 @@ mod tests {
             extra_label_names: vec!["x-tenant".into()],
             extra_label_values: vec!["t1".into()],
         };
-        let r = rows(MessageType::Prometheus, 7, &m.encode_to_vec()).unwrap();
+        let r = rows(
+            MessageType::Prometheus,
+            7,
+            &m.encode_to_vec(),
+            &mut Budget::default(),
+        )
+        .unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0]["metric"], "up");
         assert_eq!(r[0]["labels"], json!({"job": "p", "x-tenant": "t1"}));
@@ -249,7 +280,37 @@ mod tests {
             metrics: vec![0xff, 0xff, 0xff, 0xff, 0x7f],
             ..Default::default()
         };
-        assert!(rows(MessageType::Prometheus, 7, &bad.encode_to_vec()).is_err());
+        assert!(rows(
+            MessageType::Prometheus,
+            7,
+            &bad.encode_to_vec(),
+            &mut Budget::default()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_frames_messages_share_one_decompression_budget() {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&vec![0u8; 5 << 20]).unwrap();
+        let bomb = z.finish().unwrap();
+        let mut budget = Budget::default();
+        let t = MessageType::OpenTelemetryCompressed;
+        // Within the budget: inflated, then refused as protobuf (zeros are no field).
+        assert!(matches!(
+            traces(t, &bomb, &mut budget),
+            Err(FrameError::Decode(_))
+        ));
+        // The second message of the same frame would pass 8 MiB in all.
+        assert!(matches!(
+            traces(t, &bomb, &mut budget),
+            Err(FrameError::Decompress(_))
+        ));
+        assert!(matches!(
+            traces(t, &bomb, &mut Budget::default()),
+            Err(FrameError::Decode(_))
+        ));
     }
 
     #[test]

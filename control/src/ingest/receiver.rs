@@ -37,8 +37,9 @@ pub enum Received {
     Traces(u16, Vec<crate::rpc::otel::TracesData>),
 }
 
-/// Where agents' self-monitoring reports are stored: `deepflow_system.jsonl`, and ClickHouse's
-/// `deepflow_system.deepflow_system` with `--clickhouse`.
+/// What is stored beside the records: agents' self-monitoring reports (`deepflow_system.jsonl`,
+/// and ClickHouse's `deepflow_system.deepflow_system` with `--clickhouse`) and the data they
+/// forward (files made when it first comes; spans also in `flow_log.l7_flow_log`).
 #[derive(Debug, Default)]
 pub struct SystemOut {
     pub file: Option<JsonRowFile>,
@@ -325,9 +326,9 @@ pub fn decode_traces(
     body: &[u8],
 ) -> Result<Vec<crate::rpc::otel::TracesData>, FrameError> {
     let plain = frame::plain_body(h, body)?;
-    let mut out = Vec::new();
+    let (mut out, mut budget) = (Vec::new(), forwarded_rows::Budget::default());
     for m in frame::messages(&plain) {
-        out.push(forwarded_rows::traces(t, m?)?);
+        out.push(forwarded_rows::traces(t, m?, &mut budget)?);
     }
     Ok(out)
 }
@@ -339,9 +340,9 @@ pub fn decode_forwarded(
     body: &[u8],
 ) -> Result<Vec<serde_json::Value>, FrameError> {
     let plain = frame::plain_body(h, body)?;
-    let mut rows = Vec::new();
+    let (mut rows, mut budget) = (Vec::new(), forwarded_rows::Budget::default());
     for m in frame::messages(&plain) {
-        rows.extend(forwarded_rows::rows(t, h.origin.agent_id, m?)?);
+        rows.extend(forwarded_rows::rows(t, h.origin.agent_id, m?, &mut budget)?);
     }
     Ok(rows)
 }

@@ -591,18 +591,21 @@ impl Connection {
         }
     }
 
-    /// Writes the forwarded frames waiting, oldest first, until one cannot be written (it waits
-    /// for the next connection).
-    fn send_forwarded(&mut self) {
+    /// Writes the forwarded frames waiting, oldest first, within `max_throughput_to_ingester`,
+    /// until one cannot be written (it waits for the next connection).
+    fn send_forwarded(&mut self, state: &OffloadState) {
         while let Some(bytes) = self.shared.forward.pop() {
             let frame = Frame {
                 bytes,
                 records: [0; 16],
                 lane: Lane::FORWARD,
             };
-            if self.send(&frame).is_err() {
+            if !self.keep_pace(state) || self.send(&frame).is_err() {
                 self.shared.forward.put_back(frame.bytes);
                 return;
+            }
+            if let Some((_, p)) = &mut self.pace {
+                p.spend(Instant::now(), frame.bytes.len());
             }
             let s = &self.shared;
             s.forward.frames_sent.fetch_add(1, Ordering::Relaxed);
@@ -616,7 +619,7 @@ impl Connection {
         let mut held: Option<(Frame, u64)> = None;
         loop {
             self.send_stats();
-            self.send_forwarded();
+            self.send_forwarded(&inbox.state);
             let (frame, n) = match held.take() {
                 Some(f) => f,
                 None => match inbox.next() {
@@ -625,7 +628,7 @@ impl Connection {
                     Next::Closed => {
                         // The last report goes with the last records.
                         self.send_stats();
-                        self.send_forwarded();
+                        self.send_forwarded(&inbox.state);
                         self.shared.forward.give_up();
                         return;
                     }
