@@ -91,10 +91,13 @@ fn the_capture_takes_frames_at_the_limit_and_counts_its_pauses() {
         sent > 4 * LIMIT * RUN_S / 2,
         "the replay outruns the limit: {sent}"
     );
-    // At most the rate over the run plus what the bucket saves up (10 ms); at least the rate
-    // over the time frames were waiting (the replay starts a second into the run).
+    // At most the rate over the run plus what the bucket saves up (10 ms) and the last burst,
+    // taken whole and not paid back before the end (a ring block's frames: 86 past the rate once
+    // in CI, on a loaded machine); at least the rate over the time frames were waiting (the
+    // replay starts a second into the run). A limit that did not hold would take every frame
+    // sent (more than twice this).
     assert!(
-        frames <= LIMIT * RUN_S + LIMIT / 100 + 64,
+        frames <= LIMIT * RUN_S + LIMIT / 100 + 256,
         "{frames} frames"
     );
     assert!(frames >= LIMIT * (RUN_S - 1) * 7 / 10, "{frames} frames");
