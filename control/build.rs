@@ -9,6 +9,8 @@ fn main() {
     println!("cargo:rerun-if-changed=proto/stats.proto");
     println!("cargo:rerun-if-changed=proto/otel_trace.proto");
     println!("cargo:rerun-if-changed=proto/prometheus_remote.proto");
+    println!("cargo:rerun-if-changed=proto/pprof.proto");
+    println!("cargo:rerun-if-changed=proto/pyroscope_push.proto");
     if let Err(e) = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -21,6 +23,8 @@ fn main() {
                 "proto/stats.proto",
                 "proto/otel_trace.proto",
                 "proto/prometheus_remote.proto",
+                "proto/pprof.proto",
+                "proto/pyroscope_push.proto",
             ],
             &["proto"],
         )

@@ -14,9 +14,11 @@ use std::time::Duration;
 
 mod ch_fields;
 mod ch_server;
+mod chdb_support;
 mod procs;
 use ch_fields::{assert_table, field_sets, jsonl, select, TABLES};
 use ch_server::ClickHouse;
+use chdb_support::{have_chdb, run_chdb};
 use procs::Proc;
 use serde_json::Value;
 use tapflow_control::clickhouse::{tables, ClickHouseConfig, ClickHouseSink, Dialect};
@@ -197,27 +199,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Runs `tests/clients/chdb_load.py` on `job` (statements, RowBinary inserts, queries) in `dir`:
-/// each query's rows.
-fn run_chdb(dir: &Path, job: &Value) -> Value {
-    let job_path = dir.join("job.json");
-    std::fs::write(&job_path, job.to_string()).expect("job");
-    let result = dir.join("result.json");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/chdb_load.py");
-    let o = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(&job_path)
-        .arg(&result)
-        .output()
-        .expect("python3");
-    assert!(
-        o.status.success(),
-        "chdb: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&result).expect("result")).expect("json")
-}
-
 /// `name` -> `type` of a `SELECT name, type FROM system.columns` result.
 fn column_types(rows: &Value) -> BTreeMap<String, String> {
     rows.as_array()
@@ -230,13 +211,6 @@ fn column_types(rows: &Value) -> BTreeMap<String, String> {
             )
         })
         .collect()
-}
-
-fn have_chdb() -> bool {
-    Command::new("/usr/bin/python3")
-        .args(["-c", "import chdb"])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// DeepFlow's exact DDL and types, in the current ClickHouse engine (chDB): the statements and
@@ -660,6 +634,28 @@ fn server_stores_agents_records_in_clickhouse() {
         b.take_frame(origin, false).expect("frame")
     };
     conn.write_all(&spans).expect("spans");
+    // A forwarded profile: collapsed text of two stacks.
+    let profile = {
+        use prost::Message;
+        use tapflow_control::ingest::frame::{FrameBuilder, MessageType, Origin};
+        let p = tapflow_control::rpc::metric::Profile {
+            ip: vec![10, 0, 0, 3],
+            name: "batch.cpu{job=nightly}".into(),
+            from: 1_790_000_000,
+            format: "folded".into(),
+            spy_name: "rbspy".into(),
+            data: b"main;work 7\nmain 3\n".to_vec(),
+            ..Default::default()
+        };
+        let mut b = FrameBuilder::new(MessageType::Profile, 1024);
+        b.push_bytes(&p.encode_to_vec());
+        let origin = Origin {
+            agent_id: 5,
+            ..Origin::default()
+        };
+        b.take_frame(origin, false).expect("frame")
+    };
+    conn.write_all(&profile).expect("profile");
     drop(conn);
     std::thread::sleep(Duration::from_millis(500));
     assert!(s.stop_within(Duration::from_secs(20)), "server stop");
@@ -676,6 +672,15 @@ fn server_stores_agents_records_in_clickhouse() {
     .expect("json");
     assert_eq!(st["clickhouse_system.rows_inserted"], 2, "{st}");
     assert_eq!(st["clickhouse_otel.rows_inserted"], 2, "{st}");
+    assert_eq!(st["clickhouse_profile.rows_inserted"], 2, "{st}");
+    let stacks = ch.query(
+        "SELECT toUInt32(time), vtap_id, IPv4NumToString(ip4), app_service, profile_event_type, profile_location_str, profile_value, profile_language_type, arrayStringConcat(tag_values, ',') FROM profile.in_process ORDER BY profile_location_str FORMAT TSV",
+    );
+    assert_eq!(
+        stacks,
+        "1790000000\t5\t10.0.0.3\tbatch\tcpu\tmain\t3\truby\tnightly,batch,ruby,,,\n\
+         1790000000\t5\t10.0.0.3\tbatch\tcpu\tmain;work\t7\truby\tnightly,batch,ruby,,,\n"
+    );
     let otel = ch.query(
         "SELECT observation_point, app_service, request_resource, response_status, trace_id, parent_span_id FROM flow_log.l7_flow_log WHERE signal_source = 4 AND agent_id = 5 ORDER BY span_id FORMAT TSV",
     );

@@ -260,6 +260,22 @@ fn malformed_frames_are_counted_and_others_served() {
         &frame(7, 0, 1, &[4, 0, 0, 0, 0x0a, 0x02, 0xff, 0xff]),
         false
     ));
+    // Profiles that do not decode: not protobuf, and a pprof that is a gzip bomb (64 MiB of
+    // zeros, past the frame's 8 MiB budget).
+    assert!(send_raw(
+        a,
+        &frame(13, 0, 1, &[3, 0, 0, 0, 0x5a, 0x09, 0x01]),
+        false
+    ));
+    let bomb = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,gzip\ndef v(n):\n  o=b''\n  while n>127: o+=bytes([n&127|128]); n>>=7\n  return o+bytes([n])\nd=gzip.compress(bytes(64<<20),9)\nm=b'\\x4a\\x05pprof'+b'\\x5a'+v(len(d))+d\nsys.stdout.buffer.write(len(m).to_bytes(4,'little')+m)",
+        ])
+        .output()
+        .expect("python3");
+    assert!(bomb.status.success() && bomb.stdout.len() < 500_000);
+    assert!(send_raw(a, &frame(13, 0, 1, &bomb.stdout), false));
     // DeepFlow's syslog type (1) is not stored: skipped; the same connection then sends an
     // empty l4 frame and stays open.
     let mut conn = TcpStream::connect(a).expect("connect");
@@ -283,8 +299,9 @@ fn malformed_frames_are_counted_and_others_served() {
     let stats = read_json(&s.records.join("ingest-stats.json"));
     assert_eq!(stats["bad_headers"], 3, "{stats}");
     assert_eq!(stats["truncated"], 1, "{stats}");
-    assert_eq!(stats["bad_bodies"], 8, "{stats}");
+    assert_eq!(stats["bad_bodies"], 10, "{stats}");
     assert_eq!(stats["skipped_types"], 1, "{stats}");
+    assert_eq!(stats["profile_stacks"], 0, "{stats}");
 }
 
 /// Reads every frame an agent sends to a plain listener (the test's own, not tapflow's).

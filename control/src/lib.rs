@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod integration;
 pub mod process_info;
 pub mod process_placement;
+pub mod profile;
 pub mod rpc;
 pub mod server;
 pub mod sink;

@@ -8,6 +8,7 @@
 mod deepflow_columns;
 pub mod http;
 pub mod otel_l7;
+pub mod profile_in_process;
 pub mod rows;
 pub mod schema;
 pub mod side_writer;

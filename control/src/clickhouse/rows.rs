@@ -48,12 +48,14 @@ pub(super) fn string(b: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The type's zero.
-fn zero(ty: Ty, out: &mut Vec<u8>) {
+pub(super) fn zero(ty: Ty, out: &mut Vec<u8>) {
     match ty {
         Ty::UInt8 => out.push(0),
         Ty::UInt16 => out.extend_from_slice(&[0; 2]),
         Ty::UInt32 | Ty::IPv4 | Ty::DateTime | Ty::Int32 => out.extend_from_slice(&[0; 4]),
-        Ty::UInt64 | Ty::Float64 | Ty::DateTime64us => out.extend_from_slice(&[0; 8]),
+        Ty::UInt64 | Ty::Int64 | Ty::Float64 | Ty::DateTime64us | Ty::DateTime64ms => {
+            out.extend_from_slice(&[0; 8]);
+        }
         Ty::IPv6 => out.extend_from_slice(&[0; 16]),
         Ty::String | Ty::LowCardinalityString => out.push(0),
         Ty::UInt8Nullable | Ty::Int32Nullable | Ty::Int64Nullable | Ty::UInt64Nullable => {
@@ -81,6 +83,9 @@ fn put(ty: Ty, v: &Val<'_>, out: &mut Vec<u8>) -> Result<(), ()> {
                 .unwrap_or(if *x < 0 { i32::MIN } else { i32::MAX })
                 .to_le_bytes(),
         ),
+        (Ty::Int64 | Ty::DateTime64us | Ty::DateTime64ms, Val::I(x)) => {
+            out.extend_from_slice(&x.to_le_bytes())
+        }
         (Ty::DateTime64us, Val::U(x)) => {
             out.extend_from_slice(&i64::try_from(*x).unwrap_or(i64::MAX).to_le_bytes())
         }

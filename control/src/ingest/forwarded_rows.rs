@@ -18,6 +18,7 @@ pub fn file_name(t: MessageType) -> &'static str {
     match t {
         MessageType::Prometheus => "prometheus_samples",
         MessageType::Telegraf => "telegraf",
+        MessageType::Profile => "profiles",
         _ => "otel_spans",
     }
 }
@@ -33,7 +34,13 @@ impl Default for Budget {
 }
 
 impl Budget {
-    fn take(&mut self, n: usize, what: &str) -> Result<(), FrameError> {
+    /// Bytes the frame's messages may still expand to.
+    pub fn left(&self) -> usize {
+        self.0
+    }
+
+    /// Takes `n` bytes of the budget, or says that `what` expands the frame past it.
+    pub fn take(&mut self, n: usize, what: &str) -> Result<(), FrameError> {
         self.0 = self.0.checked_sub(n).ok_or_else(|| {
             FrameError::Decompress(format!("{what}: the frame expands past its budget"))
         })?;

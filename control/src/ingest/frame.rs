@@ -33,6 +33,8 @@ pub enum MessageType {
     DeepflowStats = 10,
     /// OpenTelemetry `TracesData`, zlib-compressed one message at a time.
     OpenTelemetryCompressed = 11,
+    /// `metric.Profile`: an application's profile (integration collector) or an eBPF one.
+    Profile = 13,
 }
 
 impl MessageType {
@@ -44,11 +46,12 @@ impl MessageType {
     ];
 
     /// The types of the integration collector's data (forwarded as received).
-    pub const INTEGRATION: [MessageType; 4] = [
+    pub const INTEGRATION: [MessageType; 5] = [
         MessageType::OpenTelemetry,
         MessageType::OpenTelemetryCompressed,
         MessageType::Prometheus,
         MessageType::Telegraf,
+        MessageType::Profile,
     ];
 
     pub fn from_u8(n: u8) -> Option<Self> {
@@ -70,6 +73,7 @@ impl MessageType {
             MessageType::OpenTelemetryCompressed => "open_telemetry_compressed",
             MessageType::Prometheus => "prometheus",
             MessageType::Telegraf => "telegraf",
+            MessageType::Profile => "profile",
         }
     }
 

@@ -3,10 +3,11 @@
 //! metrics messages into records and hands them to the store thread (JSON lines per table by
 //! default); agents' self-monitoring (DeepflowStats, DeepFlow's `deepflow_system`) goes to
 //! `deepflow_system.jsonl`; what agents forward from their integration collectors (OTel spans,
-//! Prometheus samples, Telegraf lines) goes to its own files ([`forwarded_rows`]). A bad frame
+//! Prometheus samples, Telegraf lines, profiles' stacks) goes to its own files
+//! ([`forwarded_rows`], [`crate::profile`]). A bad frame
 //! (header, size, compression, protobuf) or a truncated one is counted and its connection
-//! closed; the others go on. Frames of types tapflow does not store (DeepFlow's syslog,
-//! profiles, ...) are counted and skipped: the framing stays in step.
+//! closed; the others go on. Frames of types tapflow does not store (DeepFlow's syslog, ...)
+//! are counted and skipped: the framing stays in step.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +36,18 @@ pub enum Received {
     Forwarded(frame::MessageType, Vec<serde_json::Value>),
     /// OpenTelemetry trace data forwarded by an agent.
     Traces(u16, Vec<crate::rpc::otel::TracesData>),
+    /// The stacks of a frame of profiles, and what of them was not read.
+    Profiles(Vec<crate::profile::ProfileRow>, ProfileCounts),
+}
+
+/// What of a frame's profiles was not read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProfileCounts {
+    pub messages: u64,
+    pub unsupported: u64,
+    pub malformed: u64,
+    pub skipped_lines: u64,
+    pub dropped_stacks: u64,
 }
 
 /// What is stored beside the records: agents' self-monitoring reports (`deepflow_system.jsonl`,
@@ -49,6 +62,8 @@ pub struct SystemOut {
     pub forwarded: std::collections::BTreeMap<&'static str, JsonRowFile>,
     /// Forwarded spans as `flow_log.l7_flow_log` rows, with `--clickhouse`.
     pub otel_clickhouse: Option<crate::clickhouse::otel_l7::OtelL7Store>,
+    /// Forwarded profiles' stacks as `profile.in_process` rows, with `--clickhouse`.
+    pub profile_clickhouse: Option<crate::clickhouse::profile_in_process::ProfileStore>,
 }
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
@@ -72,6 +87,15 @@ pub struct ReceiverCounters {
     pub otel_spans: AtomicU64,
     pub prometheus_samples: AtomicU64,
     pub telegraf_lines: AtomicU64,
+    /// Profiles received, their stacks stored, and those of a format not read (jfr, trie, ..),
+    /// whose data is not what their format says, text lines that are not stacks and stacks past
+    /// a profile's bound.
+    pub profiles: AtomicU64,
+    pub profile_stacks: AtomicU64,
+    pub profiles_unsupported: AtomicU64,
+    pub profiles_malformed: AtomicU64,
+    pub profile_lines_skipped: AtomicU64,
+    pub profile_stacks_dropped: AtomicU64,
     /// Headers with a bad size, version or encoder.
     pub bad_headers: AtomicU64,
     /// Frames whose body does not decompress or decode.
@@ -110,6 +134,16 @@ impl ReceiverCounters {
             r(&self.prometheus_samples).into(),
         );
         m.insert("telegraf_lines".into(), r(&self.telegraf_lines).into());
+        for (k, v) in [
+            ("profiles", &self.profiles),
+            ("profile_stacks", &self.profile_stacks),
+            ("profiles_unsupported", &self.profiles_unsupported),
+            ("profiles_malformed", &self.profiles_malformed),
+            ("profile_lines_skipped", &self.profile_lines_skipped),
+            ("profile_stacks_dropped", &self.profile_stacks_dropped),
+        ] {
+            m.insert(k.into(), r(v).into());
+        }
         m.insert("bad_headers".into(), r(&self.bad_headers).into());
         m.insert("bad_bodies".into(), r(&self.bad_bodies).into());
         m.insert("truncated".into(), r(&self.truncated).into());
@@ -298,6 +332,12 @@ async fn frame_in(
         frame::MessageType::OpenTelemetry | frame::MessageType::OpenTelemetryCompressed => {
             decode_traces(&h, t, body).map(|d| Received::Traces(h.origin.agent_id, d))
         }
+        frame::MessageType::Profile => {
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+            decode_profiles(&h, body, now_us).map(|(r, n)| Received::Profiles(r, n))
+        }
         t if frame::MessageType::INTEGRATION.contains(&t) => {
             decode_forwarded(&h, t, body).map(|r| Received::Forwarded(t, r))
         }
@@ -331,6 +371,31 @@ pub fn decode_traces(
         out.push(forwarded_rows::traces(t, m?, &mut budget)?);
     }
     Ok(out)
+}
+
+/// Every stack of a frame of profiles taken at `now_us` (a message that does not decode fails
+/// the frame; one whose data is not what its format says is counted).
+pub fn decode_profiles(
+    h: &Header,
+    body: &[u8],
+    now_us: i64,
+) -> Result<(Vec<crate::profile::ProfileRow>, ProfileCounts), FrameError> {
+    use prost::Message;
+    let plain = frame::plain_body(h, body)?;
+    let (mut rows, mut n) = (Vec::new(), ProfileCounts::default());
+    let mut budget = forwarded_rows::Budget::default();
+    for m in frame::messages(&plain) {
+        let p = crate::rpc::metric::Profile::decode(m?)
+            .map_err(|e| FrameError::Decode(e.to_string()))?;
+        let d = crate::profile::decode(h.origin.agent_id, &p, now_us, &mut budget)?;
+        n.messages += 1;
+        n.unsupported += u64::from(d.unsupported);
+        n.malformed += u64::from(d.malformed);
+        n.skipped_lines += d.skipped_lines;
+        n.dropped_stacks += d.dropped_stacks;
+        rows.extend(d.rows);
+    }
+    Ok((rows, n))
 }
 
 /// Every row of a frame of forwarded data (all or nothing).
@@ -373,12 +438,14 @@ pub fn store_loop(
 ) -> SinkStats {
     let system_counters = system.clickhouse.as_ref().map(SystemStore::counters);
     let otel_counters = system.otel_clickhouse.as_ref().map(|o| o.counters());
+    let profile_counters = system.profile_clickhouse.as_ref().map(|o| o.counters());
     let write_stats = |sink: &FanOut| {
         let mut j = c.to_json();
         if let Some(m) = j.as_object_mut() {
             for (k, v) in system_counters
                 .iter()
                 .chain(&otel_counters)
+                .chain(&profile_counters)
                 .flat_map(|s| s.entries())
             {
                 m.insert(k.into(), v.into());
@@ -423,6 +490,22 @@ pub fn store_loop(
                     }
                 }
             }
+            Received::Profiles(rows, n) => {
+                for (a, v) in [
+                    (&c.profiles, n.messages),
+                    (&c.profiles_unsupported, n.unsupported),
+                    (&c.profiles_malformed, n.malformed),
+                    (&c.profile_lines_skipped, n.skipped_lines),
+                    (&c.profile_stacks_dropped, n.dropped_stacks),
+                ] {
+                    a.fetch_add(v, Ordering::Relaxed);
+                }
+                let json: Vec<serde_json::Value> = rows.iter().map(|r| r.to_json()).collect();
+                store_forwarded(&mut system, &c, frame::MessageType::Profile, &json);
+                if let Some(ch) = &mut system.profile_clickhouse {
+                    ch.write(&rows);
+                }
+            }
         }
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
@@ -445,6 +528,9 @@ pub fn store_loop(
     if let Some(ch) = system.otel_clickhouse.take() {
         ch.finish();
     }
+    if let Some(ch) = system.profile_clickhouse.take() {
+        ch.finish();
+    }
     write_stats(&sink);
     sink.stats()
 }
@@ -459,6 +545,7 @@ fn store_forwarded(
     let n = match t {
         frame::MessageType::Prometheus => &c.prometheus_samples,
         frame::MessageType::Telegraf => &c.telegraf_lines,
+        frame::MessageType::Profile => &c.profile_stacks,
         _ => &c.otel_spans,
     };
     n.fetch_add(rows.len() as u64, Ordering::Relaxed);

@@ -56,3 +56,13 @@ generated! {
     /// Prometheus remote write's `WriteRequest` (stored by `tapflow server`).
     prometheus = "prometheus"
 }
+
+generated! {
+    /// pprof's profile format (the stacks `tapflow server` stores from forwarded profiles).
+    pprof = "perftools.profiles"
+}
+
+generated! {
+    /// Pyroscope's push API (`push.v1.PusherService/Push`), taken by the integration collector.
+    pyroscope_push = "push.v1"
+}

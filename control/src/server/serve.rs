@@ -294,6 +294,17 @@ async fn start_ingest(
             ),
             None => None,
         },
+        profile_clickhouse: match &opts.clickhouse {
+            Some(c) => Some(
+                crate::clickhouse::profile_in_process::ProfileStore::start(
+                    &c.url,
+                    c.flow_log_ttl_hours,
+                    c.timeout,
+                )
+                .map_err(|e| ServeError::Listen(at, std::io::Error::other(e)))?,
+            ),
+            None => None,
+        },
     };
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())

@@ -1,0 +1,226 @@
+//! `profile.in_process`: the stacks of profiles agents forward, as DeepFlow's server keeps them
+//! (its `server/ingester/profile/dbwriter` columns and order keys; a row per distinct stack of
+//! a profile and event, [`crate::profile`]), plus the sending agent as DeepFlow's `vtap_id`.
+//! The cloud and Kubernetes tag columns are DeepFlow's, left 0: no resource tagging here.
+//! `tapflow server --ingest-listen --clickhouse` writes them through a writer of their own
+//! ([`SideWriter`]), so the records' store never waits on it.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::rows::{string, varint};
+use super::schema::{Dialect, Ty};
+use super::side_writer::{Create, SideCounters, SideWriter};
+use crate::profile::ProfileRow;
+
+/// The database and the table.
+pub const TABLE: &str = "profile.in_process";
+
+/// DeepFlow's columns, in its order.
+pub const COLUMNS: &[(&str, Ty)] = &[
+    ("time", Ty::DateTime),
+    ("_id", Ty::UInt64),
+    ("ip4", Ty::IPv4),
+    ("ip6", Ty::IPv6),
+    ("is_ipv4", Ty::UInt8),
+    ("app_service", Ty::String),
+    ("profile_location_str", Ty::String),
+    ("profile_value", Ty::Int64),
+    ("profile_value_unit", Ty::String),
+    ("profile_event_type", Ty::String),
+    ("profile_create_timestamp", Ty::DateTime64us),
+    ("profile_in_timestamp", Ty::DateTime64us),
+    ("profile_language_type", Ty::String),
+    ("profile_id", Ty::String),
+    ("trace_id", Ty::String),
+    ("span_name", Ty::String),
+    ("app_instance", Ty::String),
+    ("tag_names", Ty::ArrayString),
+    ("tag_values", Ty::ArrayString),
+    ("compression_algo", Ty::LowCardinalityString),
+    ("process_id", Ty::UInt32),
+    ("process_start_time", Ty::DateTime64ms),
+    ("vtap_id", Ty::UInt16),
+    ("region_id", Ty::UInt16),
+    ("az_id", Ty::UInt16),
+    ("subnet_id", Ty::UInt16),
+    ("l3_epc_id", Ty::Int32),
+    ("host_id", Ty::UInt16),
+    ("pod_id", Ty::UInt32),
+    ("pod_node_id", Ty::UInt32),
+    ("pod_ns_id", Ty::UInt16),
+    ("pod_cluster_id", Ty::UInt16),
+    ("pod_group_id", Ty::UInt32),
+    ("netns_id", Ty::UInt32),
+    ("l3_device_type", Ty::UInt8),
+    ("l3_device_id", Ty::UInt32),
+    ("service_id", Ty::UInt32),
+];
+
+/// The statements that make the database and the table in `dialect`, rows kept `ttl_hours`
+/// (0: forever; the current dialect only). Partitions and order keys are DeepFlow's.
+pub fn statements(dialect: Dialect, ttl_hours: u32) -> [String; 2] {
+    let cols: Vec<String> = COLUMNS
+        .iter()
+        .map(|(n, t)| format!("  `{n}` {}", t.sql(dialect)))
+        .collect();
+    let ttl = match dialect {
+        Dialect::Current if ttl_hours > 0 => format!("\nTTL time + toIntervalHour({ttl_hours})"),
+        _ => String::new(),
+    };
+    [
+        "CREATE DATABASE IF NOT EXISTS profile".to_string(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (\n{}\n) ENGINE = MergeTree()\nPARTITION BY toStartOfHour(time)\nORDER BY (app_service, time, ip4, ip6){ttl}",
+            cols.join(",\n")
+        ),
+    ]
+}
+
+/// The column list for INSERT.
+pub fn column_list() -> String {
+    let names: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("`{n}`")).collect();
+    names.join(", ")
+}
+
+/// One row as RowBinary; `id` is its `_id` (DeepFlow's: time in the high half, the agent and a
+/// counter in the low).
+pub fn encode(r: &ProfileRow, id: u64, out: &mut Vec<u8>) {
+    let strings = |v: &[String], out: &mut Vec<u8>| {
+        varint(v.len() as u64, out);
+        for x in v {
+            string(x.as_bytes(), out);
+        }
+    };
+    out.extend_from_slice(&r.time.to_le_bytes());
+    out.extend_from_slice(&id.to_le_bytes());
+    let (ip4, ip6, is_v4) = match r.ip {
+        Some(IpAddr::V4(a)) => (u32::from(a), [0; 16], 1u8),
+        Some(IpAddr::V6(a)) => (0, a.octets(), 0),
+        None => (0, [0; 16], 1),
+    };
+    out.extend_from_slice(&ip4.to_le_bytes());
+    out.extend_from_slice(&ip6);
+    out.push(is_v4);
+    string(r.app_service.as_bytes(), out);
+    string(r.location.as_bytes(), out);
+    out.extend_from_slice(&r.value.to_le_bytes());
+    string(r.unit.as_bytes(), out);
+    string(r.event_type.as_bytes(), out);
+    out.extend_from_slice(&r.create_us.to_le_bytes());
+    out.extend_from_slice(&r.in_us.to_le_bytes());
+    for s in [
+        &r.language,
+        &r.profile_id,
+        &r.trace_id,
+        &r.span_name,
+        &r.app_instance,
+    ] {
+        string(s.as_bytes(), out);
+    }
+    strings(&r.tag_names, out);
+    strings(&r.tag_values, out);
+    // compression_algo: the stack is stored as text.
+    string(b"", out);
+    out.extend_from_slice(&r.process_id.to_le_bytes());
+    out.extend_from_slice(&r.process_start_ms.to_le_bytes());
+    out.extend_from_slice(&r.agent_id.to_le_bytes());
+    // The resource tags, 0 (region .. service_id).
+    for (_, t) in &COLUMNS[23..] {
+        super::rows::zero(*t, out);
+    }
+}
+
+/// The writer of `profile.in_process` rows.
+#[derive(Debug)]
+pub struct ProfileStore {
+    writer: SideWriter,
+    next: AtomicU64,
+}
+
+impl ProfileStore {
+    /// Starts the writer for the server at `url` (checked now; connected at the first batch).
+    pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
+        let create: Create = Box::new(move |run| {
+            let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
+            for q in statements(Dialect::of_version(&version), ttl_hours) {
+                run(&q)?;
+            }
+            Ok(())
+        });
+        SideWriter::start(
+            "tapflow-ch-profile",
+            [
+                "clickhouse_profile.rows_inserted",
+                "clickhouse_profile.rows_dropped",
+                "clickhouse_profile.failures",
+            ],
+            url,
+            timeout,
+            create,
+            format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list()),
+        )
+        .map(|writer| ProfileStore {
+            writer,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    pub fn counters(&self) -> Arc<SideCounters> {
+        self.writer.counters()
+    }
+
+    /// Queues rows (dropped and counted when the queue is full).
+    pub fn write(&mut self, rows: &[ProfileRow]) {
+        let mut body = Vec::new();
+        for r in rows {
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            let id = (u64::from(r.time) << 32)
+                | ((u64::from(r.agent_id) & 0x3fff) << 18)
+                | (n & 0x3_ffff);
+            encode(r, id, &mut body);
+        }
+        self.writer.push(rows.len() as u64, body);
+    }
+
+    /// Waits (up to 10 s) for the queued rows to go.
+    pub fn finish(self) {
+        self.writer.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resource_columns_start_after_vtap_id_and_rows_have_every_column() {
+        assert_eq!(COLUMNS[22].0, "vtap_id");
+        assert_eq!(COLUMNS[23].0, "region_id");
+        let r = ProfileRow {
+            ip: Some("10.0.0.1".parse().unwrap()),
+            tag_names: vec!["a".into()],
+            tag_values: vec!["b".into()],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        encode(&r, 9, &mut out);
+        // Fixed widths plus the strings' and arrays' length bytes.
+        let fixed: usize = COLUMNS
+            .iter()
+            .map(|(_, t)| match t {
+                Ty::UInt8 => 1,
+                Ty::UInt16 => 2,
+                Ty::UInt32 | Ty::IPv4 | Ty::DateTime | Ty::Int32 => 4,
+                Ty::UInt64 | Ty::Int64 | Ty::DateTime64us | Ty::DateTime64ms => 8,
+                Ty::IPv6 => 16,
+                Ty::String | Ty::LowCardinalityString => 1,
+                Ty::ArrayString => 1 + 2,
+                _ => unreachable!(),
+            })
+            .sum();
+        assert_eq!(out.len(), fixed);
+    }
+}
