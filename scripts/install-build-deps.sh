@@ -99,7 +99,9 @@ fi
 # (SOME/IP and SOME/IP-SD; 2.x moved to a daemon) is the SOME/IP server and client;
 # pulsar-client (Apache Pulsar's C++ client in a wheel) is the Pulsar client; confluent-kafka
 # (librdkafka in a wheel) is the Kafka client, and its mock cluster the broker; OpenTelemetry's
-# Python SDK and OTLP/HTTP exporter send spans to the integration collector.
+# Python SDK and OTLP/HTTP exporter send spans to the integration collector; Pyroscope's
+# Python SDK sends it profiles: 1.x over its push API, 0.8 (kept apart, in
+# /usr/local/lib/tapflow-test/pyroscope-0.8) over its ingest API.
 pypi=()
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
@@ -109,6 +111,13 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || pypi+=(confluent-kafka==2.16.2)
   /usr/bin/python3 -c 'import opentelemetry.exporter.otlp.proto.http.trace_exporter' 2>/dev/null \
     || pypi+=(opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2)
+  /usr/bin/python3 -c 'import importlib.metadata as m; assert m.version("pyroscope-io") == "1.4.0"' \
+    2>/dev/null || pypi+=(pyroscope-io==1.4.0)
+  legacy=/usr/local/lib/tapflow-test/pyroscope-0.8
+  if [ ! -d "$legacy/pyroscope" ] && [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -m pip install -q --break-system-packages --no-deps --target "$legacy" \
+      pyroscope-io==0.8.16 >/dev/null
+  fi
 fi
 if [ ${#pypi[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -108,14 +108,15 @@ fn summary(c: &Config) -> serde_json::Value {
             },
             "integration": if c.integration.enabled {
                 format!(
-                    "port {} when records go to an ingester: traces{}, Prometheus and Telegraf{}",
+                    "port {} when records go to an ingester: traces{}, Prometheus and Telegraf{}, profiles{}",
                     c.integration.listen_port,
                     match (c.integration.traces_disabled, c.integration.compress_traces) {
                         (true, _) => " dropped",
                         (false, true) => " zlib-compressed",
                         (false, false) => " raw",
                     },
-                    if c.integration.metrics_disabled { " dropped" } else { " as received" }
+                    if c.integration.metrics_disabled { " dropped" } else { " as received" },
+                    if c.integration.profiles_disabled { " dropped" } else { " as received" }
                 )
             } else {
                 "off".to_string()

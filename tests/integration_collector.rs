@@ -5,8 +5,10 @@
 //! forwards them over its ingester connection; the server must store every span (with the
 //! sender's address as `app.host.ip`), Prometheus' own samples with the extra label, and every
 //! line. Malformed, oversized and unknown requests are refused and counted, and
-//! `feature_control` drops what it turns off. Needs root (the capture runs on lo), Python's
-//! opentelemetry-sdk, prometheus and curl (scripts/test.sh installs them).
+//! `feature_control` drops what it turns off. Profiles: Pyroscope's Python SDK, 0.8 (its ingest
+//! API, as DeepFlow's agent takes it) and 1.x (its push API), and collapsed text posted by curl,
+//! stored by the server as stacks. Needs root (the capture runs on lo), Python's
+//! opentelemetry-sdk and pyroscope-io, prometheus and curl (scripts/test.sh installs them).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -230,7 +232,7 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
         400
     );
     assert_eq!(declared(port, "/api/v1/telegraf", 3 << 20), 413);
-    assert_eq!(http(port, "POST", "/api/v1/profile/ingest", &[], b""), 404);
+    assert_eq!(http(port, "POST", "/api/v1/log", &[], b""), 404);
 
     // Prometheus' samples with the label of the header it sends with every request (Debian's
     // Prometheus 2.42 does not send remote_write's configured `headers`).
@@ -354,5 +356,145 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
     .expect("json");
     assert_eq!(ingest["otel_spans"], 22);
     assert_eq!(ingest["telegraf_lines"], 3);
+    assert_eq!(ingest["bad_bodies"], 0);
+}
+
+/// Where scripts/install-build-deps.sh puts pyroscope-io 0.8 (the ingest API's SDK; 1.x, the
+/// push API's, is installed as usual).
+const PYROSCOPE_LEGACY: &str = "/usr/local/lib/tapflow-test/pyroscope-0.8";
+
+fn have_pyroscope() -> bool {
+    Command::new("/usr/bin/python3")
+        .args(["-c", "import pyroscope"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && Path::new(PYROSCOPE_LEGACY).join("pyroscope").is_dir()
+}
+
+/// Pyroscope's Python SDK burning CPU for `secs` in app `app`, uploading to `address`; with
+/// `legacy`, its 0.8 SDK. Its version.
+fn pyroscope(address: &str, app: &str, secs: u32, legacy: bool) -> String {
+    let mut c = Command::new("/usr/bin/python3");
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/pyroscope_burn.py"
+    ))
+    .args([address, app, &secs.to_string()]);
+    if legacy {
+        c.env("PYTHONPATH", PYROSCOPE_LEGACY);
+    }
+    let o = c.output().expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn profiles_reach_the_ingester_as_stacks() {
+    if !is_root() || !have_pyroscope() || !have("curl") {
+        eprintln!("skipped: needs root, pyroscope-io (0.8 and 1.x) and curl (scripts/test.sh installs them)");
+        return;
+    }
+    let dir = tempdir("integration-profiles");
+    let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let port = free_port();
+    let run = agent(&dir, "one", "", &server.ingest, port, 25);
+
+    // The 0.8 SDK where DeepFlow's documentation points it; the 1.x SDK at the port itself.
+    let legacy = std::thread::spawn(move || {
+        pyroscope(
+            &format!("http://127.0.0.1:{port}/api/v1/profile"),
+            "legacy-app",
+            4,
+            true,
+        )
+    });
+    let modern = pyroscope(&format!("http://127.0.0.1:{port}"), "modern-app", 4, false);
+    let legacy = legacy.join().expect("legacy sdk");
+    assert!(legacy.starts_with("0.8"), "{legacy}");
+    assert!(modern.starts_with("1."), "{modern}");
+
+    // Collapsed text (a ruby profiler's), a format the server does not read, a broken push.
+    let folded = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(["--data-binary", "main;work 7\nmain 3\n"])
+        .arg(format!(
+            "http://127.0.0.1:{port}/api/v1/profile/ingest?name=batch.cpu%7Bjob%3Dnightly%7D&from=1700000000&until=1700000010&format=folded&spyName=rbspy&sampleRate=100"
+        ))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&folded.stdout), "200");
+    let jfr = "/api/v1/profile/ingest?name=java-app&format=jfr&from=1700000000";
+    assert_eq!(http(port, "POST", jfr, &[], b"not read"), 200);
+    let push = "/push.v1.PusherService/Push";
+    assert_eq!(http(port, "POST", push, &[], b"\xff\xff"), 400);
+    let stats = finished(run, &dir, "one");
+    assert!(
+        stats["integration.profile_requests"].as_u64() >= Some(5),
+        "{stats}"
+    );
+    assert_eq!(stats["integration.malformed"], 1);
+    assert_eq!(stats["ingester.forward_frames_lost"], 0);
+
+    // An agent with profiles turned off answers and drops them.
+    let config =
+        "inputs:\n  integration:\n    feature_control:\n      profile_integration_disabled: true\n";
+    let port2 = free_port();
+    let run = agent(&dir, "two", config, &server.ingest, port2, 4);
+    let off = "/api/v1/profile/ingest?name=dropped&format=folded";
+    assert_eq!(http(port2, "POST", off, &[], b"main 1\n"), 200);
+    let stats = finished(run, &dir, "two");
+    assert_eq!(stats["integration.disabled"], 1);
+    assert!(server.proc.stop(), "tapflow server did not stop cleanly");
+
+    let stored = rows(&dir.join("server/records/profiles.jsonl"));
+    let of =
+        |app: &str| -> Vec<&Value> { stored.iter().filter(|r| r["app_service"] == app).collect() };
+    for app in ["legacy-app", "modern-app"] {
+        let r = of(app);
+        assert!(!r.is_empty(), "no {app} stacks in {stored:?}");
+        assert!(
+            r.iter().any(|r| r["profile_location_str"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("burn_cpu") || s.contains(";burn_cpu;"))),
+            "{app}: no stack through burn_cpu: {r:?}"
+        );
+        for x in &r {
+            assert_eq!(x["agent_id"], 7);
+            assert_eq!(x["ip"], "127.0.0.1");
+            assert_eq!(x["profile_event_type"], "cpu", "{x}");
+            assert_eq!(x["profile_language_type"], "python");
+            assert_eq!(x["tags"]["region"], "eu", "{x}");
+            assert!(x["profile_value"].as_i64() > Some(0));
+        }
+    }
+    // The 0.8 SDK's own sampling rate and times come with its query.
+    assert!(of("legacy-app")
+        .iter()
+        .all(|r| r["sample_rate"] == 100 && r["format"] == "pprof"));
+    let batch: Vec<(String, i64)> = of("batch")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["profile_language_type"], "ruby");
+            assert_eq!(r["tags"]["job"], "nightly");
+            assert_eq!(r["time"], 1_700_000_000);
+            (
+                r["profile_location_str"].as_str().unwrap_or("").to_string(),
+                r["profile_value"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        batch,
+        [("main".to_string(), 3), ("main;work".to_string(), 7)]
+    );
+    assert!(of("dropped").is_empty());
+    let ingest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
+    )
+    .expect("json");
+    assert_eq!(ingest["profile_stacks"], stored.len());
+    assert_eq!(ingest["profiles_unsupported"], 1, "{ingest}");
+    assert_eq!(ingest["profiles_malformed"], 0, "{ingest}");
     assert_eq!(ingest["bad_bodies"], 0);
 }

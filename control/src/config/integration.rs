@@ -23,6 +23,8 @@ pub struct IntegrationConfig {
     pub traces_disabled: bool,
     /// `feature_control.metric_integration_disabled` (Prometheus and Telegraf).
     pub metrics_disabled: bool,
+    /// `feature_control.profile_integration_disabled` (Pyroscope's ingest and push).
+    pub profiles_disabled: bool,
 }
 
 /// `inputs.integration.prometheus_extra_labels`.
@@ -50,6 +52,7 @@ impl Default for IntegrationConfig {
             },
             traces_disabled: false,
             metrics_disabled: false,
+            profiles_disabled: false,
         }
     }
 }
@@ -68,7 +71,7 @@ pub(super) struct RawIntegration {
 #[serde(deny_unknown_fields, default)]
 struct RawCompression {
     trace: Option<bool>,
-    /// Profiles are not collected (no profile route); accepted.
+    /// Accepted, not applied: profiles go uncompressed.
     profile: Option<bool>,
 }
 
@@ -139,14 +142,11 @@ impl RawIntegration {
             )?,
         };
         let f = &self.feature_control;
-        if self.compression.profile.is_some()
-            || f.profile_integration_disabled.is_some()
-            || f.log_integration_disabled.is_some()
-        {
+        if self.compression.profile.is_some() || f.log_integration_disabled.is_some() {
             warnings.push(
-                "inputs.integration: compression.profile, feature_control.profile_integration_disabled \
-                 and log_integration_disabled are accepted, not applied (the collector takes \
-                 traces, Prometheus and Telegraf data, not profiles or logs)"
+                "inputs.integration: compression.profile and feature_control.log_integration_disabled \
+                 are accepted, not applied (profiles go uncompressed, which every DeepFlow server \
+                 reads; the collector takes no application logs)"
                     .into(),
             );
         }
@@ -157,6 +157,7 @@ impl RawIntegration {
             extra_labels,
             traces_disabled: f.trace_integration_disabled.unwrap_or(false),
             metrics_disabled: f.metric_integration_disabled.unwrap_or(false),
+            profiles_disabled: f.profile_integration_disabled.unwrap_or(false),
         })
     }
 }

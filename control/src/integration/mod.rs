@@ -9,6 +9,9 @@
 //!   the request headers `prometheus_extra_labels` names, as `metric.PrometheusMetric`.
 //! - `POST /api/v1/telegraf`: Influx line protocol from Telegraf (gzip or not), cut between
 //!   lines into messages that fit a frame.
+//! - `POST /api/v1/profile/ingest`: Pyroscope's ingest API, and `POST
+//!   [/api/v1/profile]/push.v1.PusherService/Push`: its push API, as `metric.Profile` messages
+//!   ([`profile`]).
 //!
 //! Every request is answered only once its data is queued for the ingester (200), or refused
 //! with a status an exporter understands: 413 too large, 400 malformed, 503 no ingester or its
@@ -17,6 +20,7 @@
 //! client costs a counted refusal and bounded memory.
 
 pub mod otel_wire;
+pub mod profile;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -62,6 +66,9 @@ pub struct CollectorCounters {
     pub prometheus_requests: AtomicU64,
     pub telegraf_requests: AtomicU64,
     pub telegraf_lines: AtomicU64,
+    /// Profile requests (ingest and push) and the profiles forwarded.
+    pub profile_requests: AtomicU64,
+    pub profiles: AtomicU64,
     /// Body bytes received (as sent, before gunzip).
     pub bytes: AtomicU64,
     /// Requests answered 404 (an unknown path or method).
@@ -95,6 +102,8 @@ impl CollectorCounters {
             ),
             ("integration.telegraf_requests", r(&self.telegraf_requests)),
             ("integration.telegraf_lines", r(&self.telegraf_lines)),
+            ("integration.profile_requests", r(&self.profile_requests)),
+            ("integration.profiles", r(&self.profiles)),
             ("integration.bytes", r(&self.bytes)),
             ("integration.not_found", r(&self.not_found)),
             ("integration.malformed", r(&self.malformed)),
@@ -223,6 +232,8 @@ enum Route {
     Traces,
     Prometheus,
     Telegraf,
+    ProfileIngest,
+    ProfilePush,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -238,7 +249,8 @@ fn bump(a: &AtomicU64, n: u64) {
 }
 
 const ABOUT: &str = "tapflow integration collector: POST /api/v1/otel/trace (OTLP/HTTP protobuf), \
-                     /api/v1/prometheus (remote write), /api/v1/telegraf (line protocol)\n";
+                     /api/v1/prometheus (remote write), /api/v1/telegraf (line protocol), \
+                     /api/v1/profile/ingest and /push.v1.PusherService/Push (Pyroscope)\n";
 
 async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     let c = &st.counters;
@@ -246,6 +258,9 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         (&Method::POST, "/api/v1/otel/trace") => Route::Traces,
         (&Method::POST, "/api/v1/prometheus") => Route::Prometheus,
         (&Method::POST, "/api/v1/telegraf") => Route::Telegraf,
+        (&Method::POST, "/api/v1/profile/ingest") => Route::ProfileIngest,
+        (&Method::POST, "/push.v1.PusherService/Push")
+        | (&Method::POST, "/api/v1/profile/push.v1.PusherService/Push") => Route::ProfilePush,
         (&Method::GET, "/") => return reply(StatusCode::OK, ABOUT),
         _ => {
             bump(&c.not_found, 1);
@@ -257,12 +272,14 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             Route::Traces => &c.trace_requests,
             Route::Prometheus => &c.prometheus_requests,
             Route::Telegraf => &c.telegraf_requests,
+            Route::ProfileIngest | Route::ProfilePush => &c.profile_requests,
         },
         1,
     );
     let off = match route {
         Route::Traces => st.cfg.traces_disabled,
         Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
+        Route::ProfileIngest | Route::ProfilePush => st.cfg.profiles_disabled,
     };
     if off {
         bump(&c.disabled, 1);
@@ -285,6 +302,10 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         Route::Prometheus => extra_labels(&st.cfg, req.headers()),
         _ => (Vec::new(), Vec::new()),
     };
+    let header = |h: hyper::header::HeaderName| req.headers().get(h).map(|v| v.as_bytes().to_vec());
+    let content_type = header(hyper::header::CONTENT_TYPE);
+    let user_agent = header(hyper::header::USER_AGENT).unwrap_or_default();
+    let query = req.uri().query().unwrap_or("").to_string();
     let Ok(_permit) = st.busy.acquire().await else {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
     };
@@ -336,6 +357,13 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             .encode_to_vec()],
         )),
         Route::Telegraf => telegraf(&plain, c),
+        Route::ProfileIngest => Ok((
+            MessageType::Profile,
+            vec![
+                profile::from_ingest(&query, content_type.as_deref(), plain, peer).encode_to_vec(),
+            ],
+        )),
+        Route::ProfilePush => profiles_pushed(&plain, peer, &user_agent),
     };
     let (t, messages) = match pieces {
         Ok(p) => p,
@@ -351,7 +379,26 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             return reply(status, text);
         }
     };
+    if t == MessageType::Profile {
+        if messages.iter().any(|m| m.len() > MAX_MESSAGE) {
+            bump(&c.too_large, 1);
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "a profile is larger than a frame\n",
+            );
+        }
+        bump(&c.profiles, messages.len() as u64);
+    }
     match st.sender.forward(t, &messages) {
+        // Connect's unary answer: an empty PushResponse.
+        Ok(()) if route == Route::ProfilePush => {
+            let mut r = reply(StatusCode::OK, "");
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/proto"),
+            );
+            r
+        }
         Ok(()) => reply(StatusCode::OK, ""),
         Err(Refused::TooLarge) => {
             bump(&c.too_large, 1);
@@ -433,6 +480,25 @@ fn traces(plain: &[u8], peer: IpAddr, compress: bool, c: &CollectorCounters) -> 
         out.push(zlib(p).map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "zlib failed\n"))?);
     }
     Ok((MessageType::OpenTelemetryCompressed, out))
+}
+
+fn profiles_pushed(plain: &[u8], peer: IpAddr, user_agent: &[u8]) -> Pieces {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let ua = String::from_utf8_lossy(user_agent);
+    let msgs = profile::from_push(plain, peer, &ua, now, MAX_DECODED).map_err(|e| {
+        let status = if e.contains("too large") {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        (status, e)
+    })?;
+    Ok((
+        MessageType::Profile,
+        msgs.iter().map(Message::encode_to_vec).collect(),
+    ))
 }
 
 fn telegraf(plain: &[u8], c: &CollectorCounters) -> Pieces {
