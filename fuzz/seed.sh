@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
-mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace,otel_wire} work
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace,otel_wire,profile} work
 # OTLP trace bodies (OpenTelemetry's own protobuf classes, when its Python package is there),
 # each behind the two bytes that choose the largest piece.
 /usr/bin/python3 - <<'PY' || echo "otel_wire: no opentelemetry-proto; seeds skipped" >&2
@@ -153,4 +153,40 @@ for y in ["global:\n  limits:\n    max_memory: 768\n",
     save("config", y.encode())
 save("grpc", b"\x00")
 PY
-for t in frame pcap l7 hpack config grpc ingest otel_wire; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
+# Profiles: the byte choosing the format (pprof, folded, lines, eBPF lines; multipart), then the
+# data: a pprof CPU profile (main -> work, a label), collapsed text, a push request holding the
+# pprof, an ingest query.
+/usr/bin/python3 - <<'PY'
+import gzip, hashlib
+def v(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def f(num, payload):
+    return v(num << 3 | 2) + v(len(payload)) + payload
+def i(num, n):
+    return v(num << 3) + v(n)
+strings = [b"", b"samples", b"count", b"main", b"work", b"region", b"eu"]
+pprof = f(1, i(1, 1) + i(2, 2))
+pprof += f(2, f(1, v(2) + v(1)) + f(2, v(9)) + f(3, i(1, 5) + i(2, 6)))
+for loc, fn in ((1, 1), (2, 2)):
+    pprof += f(4, i(1, loc) + f(4, i(1, fn) + i(2, 3)))
+for fn, name in ((1, 3), (2, 4)):
+    pprof += f(5, i(1, fn) + i(2, name))
+for s in strings:
+    pprof += f(6, s)
+pprof += i(9, 1_700_000_000_000_000_000) + i(10, 10_000_000_000)
+push = f(1, f(1, f(1, b"service_name") + f(2, b"shop")) + f(2, f(1, gzip.compress(pprof))))
+form = b'--b\r\nContent-Disposition: form-data; name="profile"\r\n\r\n' + pprof + b"\r\n--b--\r\n"
+seeds = [b"\x00" + pprof, b"\x00" + gzip.compress(pprof), b"\x01main;work 7\nmain 3\n",
+         b"\x02a;b\na\n", b"\x23main;ngx\n", b"\x80" + form, b"\x04" + push,
+         b"\x01name=app.cpu%7Ba%3Db%7D&from=1700000000&format=folded&sampleRate=100"]
+for s in seeds:
+    open("corpus/profile/" + hashlib.sha1(s).hexdigest()[:16], "wb").write(s)
+PY
+for t in frame pcap l7 hpack config grpc ingest otel_wire profile; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done

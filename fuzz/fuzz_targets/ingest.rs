@@ -1,12 +1,14 @@
 //! What the ingester reads from an agent's connection: any bytes as a stream of DeepFlow frames
 //! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records, agents'
 //! self-monitoring messages into `deepflow_system` rows, forwarded integration data into span,
-//! sample and line rows).
+//! sample, line and profile-stack rows).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tapflow_control::ingest::frame::{Header, MessageType, HEADER_LEN};
-use tapflow_control::ingest::receiver::{decode_forwarded, decode_frame, decode_stats};
+use tapflow_control::ingest::receiver::{
+    decode_forwarded, decode_frame, decode_profiles, decode_stats,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
@@ -23,6 +25,14 @@ fuzz_target!(|data: &[u8]| {
                     drop(serde_json::to_vec(&row));
                     let mut rb = Vec::new();
                     tapflow_control::clickhouse::system::encode(h.origin.agent_id, s, &mut rb);
+                }
+            }
+        } else if let Ok(MessageType::Profile) = h.message_type() {
+            if let Ok((rows, _)) = decode_profiles(&h, body, 0) {
+                let mut rb = Vec::new();
+                for r in &rows {
+                    drop(serde_json::to_vec(&r.to_json()));
+                    tapflow_control::clickhouse::profile_in_process::encode(r, 1, &mut rb);
                 }
             }
         } else if let Some(t) = h
