@@ -1,6 +1,7 @@
 //! The integration collector of `tapflow run` (`inputs.integration`, DeepFlow's port 38086):
-//! applications' OpenTelemetry traces, Prometheus remote write and Telegraf metrics, forwarded
-//! over the ingester connection. It listens only when records go to an ingester.
+//! applications' OpenTelemetry traces (and their application documents), Prometheus remote
+//! write, Telegraf metrics and Pyroscope profiles, forwarded over the ingester connection. It
+//! listens only when records go to an ingester.
 
 use std::net::SocketAddr;
 
@@ -11,8 +12,9 @@ use tapflow_control::Config;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IntegrationArgs {
-    /// Listen for integration data (OTLP traces, Prometheus remote write, Telegraf) on this
-    /// address:port instead of every address at inputs.integration.listen_port (38086).
+    /// Listen for integration data (OTLP traces, Prometheus remote write, Telegraf, Pyroscope
+    /// profiles) on this address:port instead of every address at
+    /// inputs.integration.listen_port (38086).
     #[arg(long, value_name = "HOST:PORT")]
     integration_listen: Option<SocketAddr>,
 }
@@ -36,14 +38,18 @@ pub(crate) fn start(
             SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
         ],
     };
+    // The spans' application documents follow outputs.flow_metrics, as the packets' do.
+    let mut ic = cfg.integration.clone();
+    ic.span_metrics = cfg.metrics.enabled && cfg.metrics.application;
+    ic.span_metrics_second = cfg.metrics.second;
     let mut last = None;
     for addr in tries {
-        match Collector::start(addr, cfg.integration.clone(), h.clone()) {
+        match Collector::start(addr, ic.clone(), h.clone()) {
             Ok(c) => {
                 if !quiet {
                     eprintln!(
                         "tapflow: integration collector on http://{} (OTLP traces, Prometheus \
-                         remote write, Telegraf), forwarded to the ingester",
+                         remote write, Telegraf, Pyroscope profiles), forwarded to the ingester",
                         c.local_addr()
                     );
                 }

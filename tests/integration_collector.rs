@@ -350,6 +350,30 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
                     .is_some_and(|n| n.iter().any(|x| x == "spans"))),
         "no tapflow_integration report"
     );
+    // The spans' application documents (sent when the runs stopped): per minute, a request per
+    // span on the client's (`c-app`) and the server's (`s-app`) address, errors as the spans'.
+    let sum = |file: &str, side: &str, field: &str| -> u64 {
+        rows(&dir.join(format!("server/records/flow_metrics.{file}.1m.jsonl")))
+            .iter()
+            .filter(|r| r["observation_point"] == side && r["agent_id"] == 7)
+            .map(|r| r[field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let errors = traces
+        .iter()
+        .chain(&more)
+        .filter(|t| t["error"] == true)
+        .count() as u64;
+    assert_eq!(sum("application", "c-app", "request"), 11);
+    assert_eq!(sum("application", "s-app", "request"), 11);
+    assert_eq!(sum("application", "s-app", "server_error"), errors);
+    assert_eq!(
+        sum("application", "c-app", "server_error"),
+        0,
+        "no client span is an error"
+    );
+    assert_eq!(sum("application_map", "s-app", "request"), 11);
+    assert_eq!(sum("application", "s-app", "rrt_count"), 11);
     let ingest: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
     )

@@ -25,6 +25,11 @@ pub struct IntegrationConfig {
     pub metrics_disabled: bool,
     /// `feature_control.profile_integration_disabled` (Pyroscope's ingest and push).
     pub profiles_disabled: bool,
+    /// Application documents from the spans (`outputs.flow_metrics.enabled` and
+    /// `filters.apm_metrics`), per second too (`filters.second_metrics`); set by the caller from
+    /// `outputs.flow_metrics` (defaults: on, per minute only).
+    pub span_metrics: bool,
+    pub span_metrics_second: bool,
 }
 
 /// `inputs.integration.prometheus_extra_labels`.
@@ -53,6 +58,8 @@ impl Default for IntegrationConfig {
             traces_disabled: false,
             metrics_disabled: false,
             profiles_disabled: false,
+            span_metrics: true,
+            span_metrics_second: false,
         }
     }
 }
@@ -158,6 +165,8 @@ impl RawIntegration {
             traces_disabled: f.trace_integration_disabled.unwrap_or(false),
             metrics_disabled: f.metric_integration_disabled.unwrap_or(false),
             profiles_disabled: f.profile_integration_disabled.unwrap_or(false),
+            span_metrics: d.span_metrics,
+            span_metrics_second: d.span_metrics_second,
         })
     }
 }

@@ -199,6 +199,11 @@ impl SenderHandle {
         self.0.agent_id.store(id, Ordering::Relaxed);
     }
 
+    /// The agent id frames are sent with.
+    pub fn agent_id(&self) -> u16 {
+        self.0.agent_id.load(Ordering::Relaxed)
+    }
+
     /// A new ingester address (a configuration from the controller or a reloaded file): the
     /// connection moves there; None stops sending (records are then not taken).
     pub fn set_addr(&self, addr: Option<String>) {

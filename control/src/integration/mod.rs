@@ -4,7 +4,8 @@
 //!
 //! - `POST /api/v1/otel/trace`: OTLP/HTTP protobuf traces (gzip or not), each `ResourceSpans`
 //!   given the sender's address as `app.host.ip` when it has none ([`otel_wire`]); sent as
-//!   OpenTelemetryCompressed messages (zlib, `compression.trace`) or OpenTelemetry ones.
+//!   OpenTelemetryCompressed messages (zlib, `compression.trace`) or OpenTelemetry ones; their
+//!   application RED documents are sent as metrics ([`span_metrics`]).
 //! - `POST /api/v1/prometheus`: Prometheus remote write, the body as received (snappy), with
 //!   the request headers `prometheus_extra_labels` names, as `metric.PrometheusMetric`.
 //! - `POST /api/v1/telegraf`: Influx line protocol from Telegraf (gzip or not), cut between
@@ -21,6 +22,7 @@
 
 pub mod otel_wire;
 pub mod profile;
+pub mod span_metrics;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -69,6 +71,10 @@ pub struct CollectorCounters {
     /// Profile requests (ingest and push) and the profiles forwarded.
     pub profile_requests: AtomicU64,
     pub profiles: AtomicU64,
+    /// Application documents sent from spans, and spans or documents not counted (a window
+    /// already sent, the key bound, a full queue).
+    pub span_documents: AtomicU64,
+    pub span_metrics_dropped: AtomicU64,
     /// Body bytes received (as sent, before gunzip).
     pub bytes: AtomicU64,
     /// Requests answered 404 (an unknown path or method).
@@ -104,6 +110,11 @@ impl CollectorCounters {
             ("integration.telegraf_lines", r(&self.telegraf_lines)),
             ("integration.profile_requests", r(&self.profile_requests)),
             ("integration.profiles", r(&self.profiles)),
+            ("integration.span_documents", r(&self.span_documents)),
+            (
+                "integration.span_metrics_dropped",
+                r(&self.span_metrics_dropped),
+            ),
             ("integration.bytes", r(&self.bytes)),
             ("integration.not_found", r(&self.not_found)),
             ("integration.malformed", r(&self.malformed)),
@@ -122,6 +133,7 @@ struct State {
     sender: SenderHandle,
     counters: Arc<CollectorCounters>,
     busy: tokio::sync::Semaphore,
+    span_metrics: std::sync::Mutex<span_metrics::SpanMetrics>,
 }
 
 /// The running collector: stops when dropped.
@@ -149,6 +161,7 @@ impl Collector {
             sender,
             counters: Arc::clone(&counters),
             busy: tokio::sync::Semaphore::new(IN_FLIGHT),
+            span_metrics: Default::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -194,9 +207,11 @@ async fn serve(
         return;
     };
     let mut conns = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
+            _ = tick.tick() => send_span_metrics(&state, false),
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -225,6 +240,27 @@ async fn serve(
         }
     }
     conns.abort_all();
+    send_span_metrics(&state, true);
+}
+
+/// Sends the application documents of the spans' windows that are due (all with `all`).
+fn send_span_metrics(st: &State, all: bool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+    let docs = match st.span_metrics.lock() {
+        Ok(mut m) => m.flush(now, all, st.sender.agent_id()),
+        Err(_) => return,
+    };
+    if docs.is_empty() {
+        return;
+    }
+    let c = &st.counters;
+    let msgs: Vec<Vec<u8>> = docs.iter().map(Message::encode_to_vec).collect();
+    match st.sender.forward(MessageType::Metrics, &msgs) {
+        Ok(()) => bump(&c.span_documents, msgs.len() as u64),
+        Err(_) => bump(&c.span_metrics_dropped, msgs.len() as u64),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,8 +381,9 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     } else {
         body.to_vec()
     };
+    let mut spans = Vec::new();
     let pieces = match route {
-        Route::Traces => traces(&plain, peer, st.cfg.compress_traces, c),
+        Route::Traces => traces(&plain, peer, st.cfg.compress_traces, c, &mut spans),
         Route::Prometheus => Ok((
             MessageType::Prometheus,
             vec![PrometheusMetric {
@@ -399,7 +436,16 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             );
             r
         }
-        Ok(()) => reply(StatusCode::OK, ""),
+        Ok(()) => {
+            if st.cfg.span_metrics && !spans.is_empty() {
+                if let Ok(mut m) = st.span_metrics.lock() {
+                    let before = m.dropped;
+                    m.add(&spans, st.cfg.span_metrics_second);
+                    bump(&c.span_metrics_dropped, m.dropped - before);
+                }
+            }
+            reply(StatusCode::OK, "")
+        }
         Err(Refused::TooLarge) => {
             bump(&c.too_large, 1);
             reply(StatusCode::PAYLOAD_TOO_LARGE, "too large for one frame\n")
@@ -454,11 +500,19 @@ fn gunzip(body: &[u8]) -> Result<Vec<u8>, StatusCode> {
 
 type Pieces = Result<(MessageType, Vec<Vec<u8>>), (StatusCode, &'static str)>;
 
-fn traces(plain: &[u8], peer: IpAddr, compress: bool, c: &CollectorCounters) -> Pieces {
+/// The trace messages of `plain` (each ResourceSpans given the sender's address), and its spans
+/// as rows into `spans` (for their application documents).
+fn traces(
+    plain: &[u8],
+    peer: IpAddr,
+    compress: bool,
+    c: &CollectorCounters,
+    spans: &mut Vec<crate::clickhouse::otel_l7::SpanRow>,
+) -> Pieces {
     // Room for zlib's own bytes when a piece does not compress.
     let max = MAX_MESSAGE - 1024;
     let host = otel_wire::host_text(peer);
-    let (pieces, spans) = otel_wire::forwardable(plain, &host, max).map_err(|e| match e {
+    let (pieces, n_spans) = otel_wire::forwardable(plain, &host, max).map_err(|e| match e {
         otel_wire::WireError::TooLarge(_) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "one ResourceSpans is larger than a frame\n",
@@ -467,7 +521,12 @@ fn traces(plain: &[u8], peer: IpAddr, compress: bool, c: &CollectorCounters) -> 
             (StatusCode::BAD_REQUEST, "not OTLP protobuf trace data\n")
         }
     })?;
-    bump(&c.spans, spans);
+    bump(&c.spans, n_spans);
+    for p in &pieces {
+        if let Ok(d) = crate::rpc::otel::TracesData::decode(p.as_slice()) {
+            spans.extend(crate::clickhouse::otel_l7::span_rows(0, &d));
+        }
+    }
     if !compress {
         return Ok((MessageType::OpenTelemetry, pieces));
     }
@@ -578,9 +637,12 @@ mod tests {
         let c = CollectorCounters::default();
         let mut rs = Vec::new();
         otel_wire_put(&mut rs);
-        let (t, raw) = traces(&rs, "10.1.1.1".parse().unwrap(), false, &c).unwrap();
+        let mut spans = Vec::new();
+        let (t, raw) = traces(&rs, "10.1.1.1".parse().unwrap(), false, &c, &mut spans).unwrap();
         assert_eq!(t, MessageType::OpenTelemetry);
-        let (t, z) = traces(&rs, "10.1.1.1".parse().unwrap(), true, &c).unwrap();
+        let (t, z) = traces(&rs, "10.1.1.1".parse().unwrap(), true, &c, &mut spans).unwrap();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].ip_1, Some("10.1.1.1".parse().unwrap()));
         assert_eq!(t, MessageType::OpenTelemetryCompressed);
         let mut back = Vec::new();
         flate2::read::ZlibDecoder::new(z[0].as_slice())
