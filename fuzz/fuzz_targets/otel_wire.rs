@@ -2,8 +2,8 @@
 //! adds `app.host.ip` and cuts the data between `ResourceSpans`. The first two bytes choose the
 //! largest message; the rest is the body. Whatever it accepts comes out in pieces no larger than
 //! that, and walking those pieces again changes nothing (every `ResourceSpans` now names a host)
-//! and finds the same spans; whatever `tapflow server` then makes of them serialises, and every
-//! span's `l7_flow_log` row fits its columns.
+//! and finds the same spans; whatever `tapflow server` then makes of them serialises, every
+//! span's `l7_flow_log` row fits its columns, and the spans' application documents are made.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +11,7 @@ use tapflow_control::clickhouse::{otel_l7, tables};
 use tapflow_control::ingest::forwarded_rows;
 use tapflow_control::ingest::MessageType;
 use tapflow_control::integration::otel_wire::forwardable;
+use tapflow_control::integration::span_metrics::SpanMetrics;
 
 fuzz_target!(|data: &[u8]| {
     let Some((head, body)) = data.split_first_chunk::<2>() else {
@@ -21,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut again = 0;
+    let mut metrics = SpanMetrics::default();
     for p in &pieces {
         assert!(p.len() <= max, "{} > {max}", p.len());
         let (same, n) = forwardable(p, "198.51.100.9", usize::MAX).expect("a piece walks again");
@@ -35,10 +37,15 @@ fuzz_target!(|data: &[u8]| {
                 .find(|t| t.name == "l7_flow_log")
                 .expect("l7 table");
             let mut out = Vec::new();
-            for r in otel_l7::span_rows(1, &d) {
-                assert!(otel_l7::encode(&table, &r, 1, &mut out).is_empty(), "{r:?}");
+            let rows = otel_l7::span_rows(1, &d);
+            for r in &rows {
+                assert!(otel_l7::encode(&table, r, 1, &mut out).is_empty(), "{r:?}");
             }
+            metrics.add(&rows, true);
         }
     }
     assert_eq!(again, spans);
+    for d in metrics.flush(0, true, 1) {
+        drop(prost::Message::encode_to_vec(&d));
+    }
 });

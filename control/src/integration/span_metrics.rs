@@ -144,11 +144,11 @@ impl SpanMetrics {
     fn count(&mut self, start: u32, width: u32, k: &Key, c: Counts) {
         let window = self.windows.entry((start, width)).or_default();
         if let Some(x) = window.get_mut(k) {
-            x.requests += c.requests;
-            x.client_errors += c.client_errors;
-            x.server_errors += c.server_errors;
-            x.rrt_sum_us += c.rrt_sum_us;
-            x.rrt_count += c.rrt_count;
+            x.requests = x.requests.saturating_add(c.requests);
+            x.client_errors = x.client_errors.saturating_add(c.client_errors);
+            x.server_errors = x.server_errors.saturating_add(c.server_errors);
+            x.rrt_sum_us = x.rrt_sum_us.saturating_add(c.rrt_sum_us);
+            x.rrt_count = x.rrt_count.saturating_add(c.rrt_count);
             x.rrt_max_us = x.rrt_max_us.max(c.rrt_max_us);
         } else if self.keys < MAX_KEYS {
             window.insert(k.clone(), c);
@@ -177,7 +177,7 @@ impl SpanMetrics {
             };
             self.keys -= window.len();
             let before = self.sent_before.entry(w).or_default();
-            *before = (*before).max(start + w);
+            *before = (*before).max(start.saturating_add(w));
             let mut entries: Vec<_> = window.into_iter().collect();
             entries.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
             for (k, c) in entries {
@@ -365,6 +365,20 @@ mod tests {
             .find(|f| f.tap_side == 48)
             .unwrap();
         assert_eq!((v6.ip.len(), v6.ip1.len(), v6.is_ipv6), (16, 16, 1));
+    }
+
+    /// Found by fuzzing (otel_wire): a span ending at the end of time, and sums past u64.
+    #[test]
+    fn times_and_sums_at_their_limits() {
+        let mut s = SpanMetrics::default();
+        let mut far = span(SIDE_SERVER_APP, 1, 0, 0);
+        far.start_us = 0;
+        far.end_us = u64::MAX;
+        s.add(&[far.clone(), far], true);
+        let docs = s.flush(0, true, 1);
+        assert_eq!(docs.len(), 4);
+        assert!(docs.iter().all(|d| d.timestamp >= u32::MAX - 60));
+        assert_eq!(app(&docs[0]).3, u64::MAX);
     }
 
     #[test]
