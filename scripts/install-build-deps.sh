@@ -59,6 +59,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import zmq' 2>/dev/null || need+=(python3-zmq)
   # OpenWire: Debian's ActiveMQ broker and its own producer / consumer commands (Java).
   [ -f /usr/share/activemq/bin/activemq.jar ] || need+=(activemq)
+  # Java Flight Recorder profiles: the JDK's javac, java (-XX:StartFlightRecording) and jfr.
+  command -v javac >/dev/null && command -v jfr >/dev/null || need+=(openjdk-17-jdk-headless)
   # Tars: Node.js runs Tencent's TarsNode RPC framework (npm, below).
   command -v node >/dev/null || need+=(nodejs)
   command -v npm >/dev/null || need+=(npm)

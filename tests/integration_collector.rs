@@ -413,13 +413,59 @@ fn pyroscope(address: &str, app: &str, secs: u32, legacy: bool) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// A Java Flight Recorder recording of tests/clients/java/Burner.java running `ms`, gzipped, and
+/// the counts `jfr summary` gives of its CPU samples and allocations outside TLABs.
+fn java_recording(dir: &Path, ms: u32) -> (std::path::PathBuf, u64, u64) {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/java");
+    let ok = |c: &mut Command| {
+        let o = c.output().expect("java tools");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(Command::new("javac")
+        .args(["-d", dir.to_str().expect("utf8")])
+        .arg(format!("{src}/Burner.java")));
+    let rec = dir.join("burner.jfr");
+    ok(Command::new("java")
+        .arg(format!(
+            "-XX:StartFlightRecording=filename={},settings={src}/profile.jfc",
+            rec.display()
+        ))
+        .args([
+            "-cp",
+            dir.to_str().expect("utf8"),
+            "Burner",
+            &ms.to_string(),
+        ]));
+    let summary = ok(Command::new("jfr").arg("summary").arg(&rec));
+    let count = |event: &str| -> u64 {
+        summary
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(event))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let gz = dir.join("burner.jfr.gz");
+    std::fs::write(&gz, gzip(&std::fs::read(&rec).expect("recording"))).expect("gz");
+    (
+        gz,
+        count("jdk.ExecutionSample"),
+        count("jdk.ObjectAllocationOutsideTLAB"),
+    )
+}
+
 #[test]
 fn profiles_reach_the_ingester_as_stacks() {
-    if !is_root() || !have_pyroscope() || !have("curl") {
-        eprintln!("skipped: needs root, pyroscope-io (0.8 and 1.x) and curl (scripts/test.sh installs them)");
+    if !is_root() || !have_pyroscope() || !have("curl") || !have("javac") {
+        eprintln!("skipped: needs root, pyroscope-io (0.8 and 1.x), curl and a JDK (scripts/test.sh installs them)");
         return;
     }
     let dir = tempdir("integration-profiles");
+    let (recording, cpu_samples, big_allocations) = java_recording(&dir, 2000);
+    assert!(
+        cpu_samples > 50 && big_allocations > 100,
+        "{cpu_samples} {big_allocations}"
+    );
     let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
     let port = free_port();
     let run = agent(&dir, "one", "", &server.ingest, port, 25);
@@ -448,8 +494,19 @@ fn profiles_reach_the_ingester_as_stacks() {
         .output()
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&folded.stdout), "200");
-    let jfr = "/api/v1/profile/ingest?name=java-app&format=jfr&from=1700000000";
-    assert_eq!(http(port, "POST", jfr, &[], b"not read"), 200);
+    let trie = "/api/v1/profile/ingest?name=other-app&format=trie&from=1700000000";
+    assert_eq!(http(port, "POST", trie, &[], b"not read"), 200);
+    // A Java Flight Recorder recording, as Pyroscope's Java agent posts it: a form's gzipped
+    // `jfr` part.
+    let jfr = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F"])
+        .arg(format!("jfr=@{};filename=jfr", recording.display()))
+        .arg(format!(
+            "http://127.0.0.1:{port}/api/v1/profile/ingest?name=java-app&from=1700000100&until=1700000110&format=jfr&spyName=javaspy&sampleRate=100"
+        ))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&jfr.stdout), "200");
     let push = "/push.v1.PusherService/Push";
     assert_eq!(http(port, "POST", push, &[], b"\xff\xff"), 400);
     let stats = finished(run, &dir, "one");
@@ -513,6 +570,26 @@ fn profiles_reach_the_ingester_as_stacks() {
         [("main".to_string(), 3), ("main;work".to_string(), 7)]
     );
     assert!(of("dropped").is_empty());
+    // The recording's samples and allocations, each once, on Burner's frames.
+    let java = of("java-app");
+    let total = |event: &str| -> i64 {
+        java.iter()
+            .filter(|r| r["profile_event_type"] == event)
+            .map(|r| r["profile_value"].as_i64().unwrap_or(0))
+            .sum()
+    };
+    // A sample without a stack (none seen so far) is not a stack.
+    let cpu = total("cpu");
+    assert!(
+        cpu <= cpu_samples as i64 && cpu + 3 >= cpu_samples as i64,
+        "{cpu} of {cpu_samples}"
+    );
+    assert_eq!(total("alloc_outside_tlab_objects"), big_allocations as i64);
+    assert!(total("alloc_outside_tlab_bytes") >= big_allocations as i64 * 65536);
+    assert!(java.iter().any(|r| r["profile_event_type"] == "cpu"
+        && r["profile_location_str"] == "Burner.main;Burner.spin"
+        && r["profile_language_type"] == "Java"));
+    assert!(java.iter().all(|r| r["time"] == 1_700_000_100));
     let ingest: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
     )

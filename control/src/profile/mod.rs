@@ -6,14 +6,15 @@
 //! as a Pyroscope ingest request: `name` is pyroscope's key (`app{tag=value,...}`,
 //! percent-encoded), `format` says how `data` is written: `pprof` ([`pprof`], a bare profile or
 //! the `profile` part of a multipart form, gzipped or not), pyroscope's collapsed text
-//! (`folded`, `groups` or none, [`text`]) or its `lines`. `jfr`, `trie`, `tree` and
-//! `speedscope` are counted, not read (DeepFlow's server reads `jfr` with pyroscope's Java
-//! converter). An eBPF profile (DeepFlow's agent's profiler) is a stack per line worth
+//! (`folded`, `groups` or none, [`text`]), its `lines`, or a Java Flight Recorder recording
+//! (`jfr`, [`jfr`], what Pyroscope's Java agent sends). `trie`, `tree` and `speedscope` are
+//! counted, not read. An eBPF profile (DeepFlow's agent's profiler) is a stack per line worth
 //! `wide_count`. `data_compressed`: `data` is zstd.
 //!
 //! Decoding is bounded: decompression takes from the frame's budget, a profile's distinct
 //! stacks are at most [`MAX_STACKS`] (the rest counted).
 
+pub mod jfr;
 pub mod pprof;
 pub mod text;
 
@@ -265,6 +266,32 @@ enum PprofRead {
     Malformed,
 }
 
+/// The part of a form named `name` (the whole data when there is no form), gunzipped when it
+/// is gzip; None when it is not there or not gzip.
+fn part_of<'a>(
+    data: &'a [u8],
+    form: Option<&str>,
+    name: &str,
+    budget: &mut Budget,
+    gz: &'a mut Vec<u8>,
+) -> Result<Option<&'a [u8]>, FrameError> {
+    let part = match form {
+        Some(b) => text::form_part(data, b.as_bytes(), name),
+        None => Some(data),
+    };
+    let Some(part) = part else {
+        return Ok(None);
+    };
+    if !part.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Some(part));
+    }
+    let Some(v) = soft(gunzip(part, budget))? else {
+        return Ok(None);
+    };
+    *gz = v;
+    Ok(Some(gz.as_slice()))
+}
+
 /// Adds the stacks of a pprof profile (bare or the `profile` part of the form cut by `form`,
 /// gzipped or not) to `stacks`.
 fn pprof_stacks(
@@ -273,22 +300,9 @@ fn pprof_stacks(
     budget: &mut Budget,
     stacks: &mut Stacks,
 ) -> Result<PprofRead, FrameError> {
-    let part = match form {
-        Some(b) => text::form_part(data, b.as_bytes(), "profile"),
-        None => Some(data),
-    };
-    let Some(part) = part else {
+    let mut gz = Vec::new();
+    let Some(bytes) = part_of(data, form, "profile", budget, &mut gz)? else {
         return Ok(PprofRead::Malformed);
-    };
-    let gz;
-    let bytes = if part.starts_with(&[0x1f, 0x8b]) {
-        let Some(v) = soft(gunzip(part, budget))? else {
-            return Ok(PprofRead::Malformed);
-        };
-        gz = v;
-        gz.as_slice()
-    } else {
-        part
     };
     if pprof::stacks(bytes, stacks).is_err() {
         return Ok(PprofRead::Malformed);
@@ -347,6 +361,21 @@ pub fn decode(
                 span = (f, u, if span.2 == 0 { r } else { span.2 })
             }
             PprofRead::Read(_) => {}
+        }
+    } else if p.format == "jfr" {
+        // Pyroscope's Java agent: the recording (gzipped or not), bare or a form's `jfr` part.
+        let mut gz = Vec::new();
+        let rec = part_of(data, form.as_deref(), "jfr", budget, &mut gz)?;
+        match rec.map(|r| jfr::stacks(r, &mut stacks)) {
+            Some(Ok(start)) => {
+                if span.0 == 0 {
+                    span.0 = start.unwrap_or(0);
+                }
+            }
+            _ => {
+                d.malformed = true;
+                return Ok(d);
+            }
         }
     } else {
         d.skipped_lines = match (p.format.as_str(), external) {
