@@ -189,4 +189,13 @@ seeds = [b"\x00" + pprof, b"\x00" + gzip.compress(pprof), b"\x01main;work 7\nmai
 for s in seeds:
     open("corpus/profile/" + hashlib.sha1(s).hexdigest()[:16], "wb").write(s)
 PY
+# A Java Flight Recorder recording (the JDK's, of tests/clients/java/Burner.java), when a JDK is
+# there: the profile target's format byte 4 (jfr). It is larger than 64 KiB: give the profile
+# target a larger -max_len to keep it whole.
+if command -v javac >/dev/null && command -v java >/dev/null; then
+  javac -d work ../tests/clients/java/Burner.java
+  java -XX:StartFlightRecording=filename=work/burner.jfr,settings=../tests/clients/java/profile.jfc \
+    -cp work Burner 300 >/dev/null 2>&1
+  { printf '\004'; cat work/burner.jfr; } > corpus/profile/jfr-burner
+fi
 for t in frame pcap l7 hpack config grpc ingest otel_wire profile; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
