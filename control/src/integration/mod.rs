@@ -53,9 +53,10 @@ pub const MAX_CONNECTIONS: usize = 256;
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the collector may hold at most: for each request handled, its body, the body
-/// gunzipped, its pieces and their compressed copies.
+/// gunzipped, its pieces and their compressed copies (the spans' rows are within that: a row is
+/// made of a span's bytes); and the spans' application documents being summed.
 pub fn memory_bytes() -> u64 {
-    (IN_FLIGHT * (MAX_BODY + 3 * MAX_DECODED)) as u64
+    (IN_FLIGHT * (MAX_BODY + 3 * MAX_DECODED)) as u64 + span_metrics::memory_bytes()
 }
 
 /// The collector's counters (`integration.*` in stats.json).

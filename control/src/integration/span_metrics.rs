@@ -31,6 +31,25 @@ pub const MAX_KEYS: usize = 16_384;
 pub const DELAY_S: u32 = 5;
 pub const DELAY_M: u32 = 15;
 
+/// Bytes of a key's endpoint, service and instance kept at most (as the request logs' endpoints).
+pub const MAX_TEXT: usize = 128;
+
+/// What the open windows hold at most: [`MAX_KEYS`] keys, each with its three strings, its
+/// counts and the map's own slot.
+pub fn memory_bytes() -> u64 {
+    let per_key = std::mem::size_of::<Key>() + std::mem::size_of::<Counts>() + 3 * MAX_TEXT + 16;
+    (MAX_KEYS * per_key) as u64
+}
+
+/// `s` cut to [`MAX_TEXT`] bytes at a character boundary.
+fn cut(s: &str) -> String {
+    let mut end = s.len().min(MAX_TEXT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
 /// DeepFlow's tap sides (and directions) of application spans.
 const SIDE_APP: u8 = 48;
 const SIDE_CLIENT_APP: u8 = 49;
@@ -112,9 +131,9 @@ impl SpanMetrics {
                 side: r.tap_side,
                 protocol: r.protocol,
                 l7_protocol: r.l7_protocol,
-                endpoint: r.endpoint.clone(),
-                app_service: r.app_service.clone(),
-                app_instance: r.app_instance.clone(),
+                endpoint: cut(&r.endpoint),
+                app_service: cut(&r.app_service),
+                app_instance: cut(&r.app_instance),
             };
             let (client, server) = path(r.ip_0, r.ip_1);
             let mut keys = vec![Key {
@@ -365,6 +384,17 @@ mod tests {
             .find(|f| f.tap_side == 48)
             .unwrap();
         assert_eq!((v6.ip.len(), v6.ip1.len(), v6.is_ipv6), (16, 16, 1));
+    }
+
+    #[test]
+    fn long_names_are_cut() {
+        let mut s = SpanMetrics::default();
+        let mut r = span(SIDE_APP, 1_700_000_000, 1, 0);
+        r.endpoint = "é".repeat(200);
+        s.add(&[r], false);
+        let d = s.flush(0, true, 1);
+        let f = d[0].tag.as_ref().unwrap().field.as_ref().unwrap();
+        assert_eq!(f.endpoint, "é".repeat(MAX_TEXT / 2));
     }
 
     /// Found by fuzzing (otel_wire): a span ending at the end of time, and sums past u64.
