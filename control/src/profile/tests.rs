@@ -199,9 +199,14 @@ fn zstd_data_ebpf_lines_and_what_is_not_read() {
     );
 
     assert!(
-        decode(1, &ingest("j", "jfr", vec![1]), 0, &mut Budget::default())
+        decode(1, &ingest("t", "trie", vec![1]), 0, &mut Budget::default())
             .unwrap()
             .unsupported
+    );
+    assert!(
+        decode(1, &ingest("j", "jfr", vec![1]), 0, &mut Budget::default())
+            .unwrap()
+            .malformed
     );
     assert!(
         decode(
