@@ -42,6 +42,7 @@ pub(crate) fn start(
     let mut ic = cfg.integration.clone();
     ic.span_metrics = cfg.metrics.enabled && cfg.metrics.application;
     ic.span_metrics_second = cfg.metrics.second;
+    ic.endpoints = cfg.analyzer.l7.endpoints.clone();
     let mut last = None;
     for addr in tries {
         match Collector::start(addr, ic.clone(), h.clone()) {

@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
             for r in &rows {
                 assert!(otel_l7::encode(&table, r, 1, &mut out).is_empty(), "{r:?}");
             }
-            metrics.add(&rows, true);
+            metrics.add(&rows, true, &Default::default());
         }
     }
     assert_eq!(again, spans);

@@ -30,6 +30,9 @@ pub struct IntegrationConfig {
     /// `outputs.flow_metrics` (defaults: on, per minute only).
     pub span_metrics: bool,
     pub span_metrics_second: bool,
+    /// HTTP spans' names cut as HTTP paths into endpoints (`tag_extraction.http_endpoint`, as
+    /// DeepFlow's agent cuts them); set by the caller.
+    pub endpoints: tapflow_analyzer::l7::config::EndpointRules,
 }
 
 /// `inputs.integration.prometheus_extra_labels`.
@@ -60,6 +63,7 @@ impl Default for IntegrationConfig {
             profiles_disabled: false,
             span_metrics: true,
             span_metrics_second: false,
+            endpoints: Default::default(),
         }
     }
 }
@@ -167,6 +171,7 @@ impl RawIntegration {
             profiles_disabled: f.profile_integration_disabled.unwrap_or(false),
             span_metrics: d.span_metrics,
             span_metrics_second: d.span_metrics_second,
+            endpoints: d.endpoints,
         })
     }
 }

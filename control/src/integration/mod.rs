@@ -441,7 +441,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             if st.cfg.span_metrics && !spans.is_empty() {
                 if let Ok(mut m) = st.span_metrics.lock() {
                     let before = m.dropped;
-                    m.add(&spans, st.cfg.span_metrics_second);
+                    m.add(&spans, st.cfg.span_metrics_second, &st.cfg.endpoints);
                     bump(&c.span_metrics_dropped, m.dropped - before);
                 }
             }

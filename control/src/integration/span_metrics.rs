@@ -12,7 +12,8 @@
 //!   `net.peer.ip`, else unspecified), `c-app` or `s-app`; an internal span only here, as `app`.
 //!
 //! Every document carries `signal_source` 4, `app_service` / `app_instance` (the resource's
-//! `service.name` / `service.instance.id`), the span's name as `endpoint`, its `l7_protocol`,
+//! `service.name` / `service.instance.id`), the span's name as `endpoint` (an HTTP span's cut
+//! by the `http_endpoint` rules, as a path is), its `l7_protocol`,
 //! capture network type 3 (cloud) and EPC 0, as DeepFlow's agent sends them. A window is sent
 //! once its end is [`DELAY_S`] / [`DELAY_M`] behind the clock (and every window when the
 //! collector stops); a span of a window already sent, or past [`MAX_KEYS`] keys held, is
@@ -20,6 +21,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use tapflow_analyzer::l7::config::EndpointRules;
+use tapflow_analyzer::l7::http1::wire::endpoint;
+use tapflow_analyzer::l7::registry::L7Protocol;
 
 use crate::clickhouse::otel_l7::SpanRow;
 use crate::ingest::to_pb::{code, PER_SECOND};
@@ -112,9 +117,18 @@ fn path(a: Option<IpAddr>, b: Option<IpAddr>) -> (IpAddr, IpAddr) {
 }
 
 impl SpanMetrics {
-    /// Counts `spans` in their 1-minute windows, and 1-second ones with `second`.
-    pub fn add(&mut self, spans: &[SpanRow], second: bool) {
+    /// Counts `spans` in their 1-minute windows, and 1-second ones with `second`; HTTP spans'
+    /// names cut by `rules`.
+    pub fn add(&mut self, spans: &[SpanRow], second: bool, rules: &EndpointRules) {
+        let http = [L7Protocol::Http1.id(), L7Protocol::Http2.id()];
         for r in spans {
+            let name = if http.contains(&r.l7_protocol) {
+                rules
+                    .keep_for(&r.endpoint)
+                    .map_or("", |k| endpoint(&r.endpoint, k))
+            } else {
+                r.endpoint.as_str()
+            };
             let end_s = u32::try_from(r.end_us.max(r.start_us) / 1_000_000).unwrap_or(u32::MAX);
             let dur = r.end_us.saturating_sub(r.start_us);
             let c = Counts {
@@ -131,7 +145,7 @@ impl SpanMetrics {
                 side: r.tap_side,
                 protocol: r.protocol,
                 l7_protocol: r.l7_protocol,
-                endpoint: cut(&r.endpoint),
+                endpoint: cut(name),
                 app_service: cut(&r.app_service),
                 app_instance: cut(&r.app_instance),
             };
@@ -317,6 +331,7 @@ mod tests {
                 span(SIDE_SERVER_APP, 1_700_000_030, 1_000, 4),
             ],
             false,
+            &EndpointRules::default(),
         );
         // 1_700_000_010 is in the minute starting at 1_699_999_980.
         assert!(s.flush(1_700_000_040, false, 7).is_empty());
@@ -350,7 +365,11 @@ mod tests {
         assert_eq!(f.ip, vec![10, 0, 0, 2], "the server's own address");
         assert_ne!(single.tag.as_ref().unwrap().code & code::DIRECTION, 0);
         // A late span of a sent minute is counted, not kept.
-        s.add(&[span(SIDE_SERVER_APP, 1_700_000_001, 1, 0)], false);
+        s.add(
+            &[span(SIDE_SERVER_APP, 1_700_000_001, 1, 0)],
+            false,
+            &EndpointRules::default(),
+        );
         assert_eq!(s.dropped, 1);
         assert!(s.flush(1_800_000_000, true, 7).is_empty());
     }
@@ -364,6 +383,7 @@ mod tests {
         s.add(
             &[span(SIDE_CLIENT_APP, 1_700_000_100, 10, 0), internal],
             true,
+            &EndpointRules::default(),
         );
         let docs = s.flush(0, true, 1);
         // Client: a path and a single end, per minute and per second; internal: a path.
@@ -387,11 +407,38 @@ mod tests {
     }
 
     #[test]
+    fn http_span_names_are_cut_as_paths() {
+        let mut s = SpanMetrics::default();
+        let mut http = span(SIDE_SERVER_APP, 1_700_000_000, 1, 0);
+        http.endpoint = "/cart/7/items?x=1".into();
+        let mut sql = http.clone();
+        sql.l7_protocol = L7Protocol::Mysql.id();
+        s.add(&[http, sql], false, &EndpointRules::default());
+        let mut names: Vec<String> = s
+            .flush(0, true, 1)
+            .iter()
+            .map(|d| {
+                d.tag
+                    .as_ref()
+                    .unwrap()
+                    .field
+                    .as_ref()
+                    .unwrap()
+                    .endpoint
+                    .clone()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names, ["/cart/7", "/cart/7/items?x=1"]);
+    }
+
+    #[test]
     fn long_names_are_cut() {
         let mut s = SpanMetrics::default();
         let mut r = span(SIDE_APP, 1_700_000_000, 1, 0);
         r.endpoint = "é".repeat(200);
-        s.add(&[r], false);
+        s.add(&[r], false, &EndpointRules::default());
         let d = s.flush(0, true, 1);
         let f = d[0].tag.as_ref().unwrap().field.as_ref().unwrap();
         assert_eq!(f.endpoint, "é".repeat(MAX_TEXT / 2));
@@ -404,7 +451,7 @@ mod tests {
         let mut far = span(SIDE_SERVER_APP, 1, 0, 0);
         far.start_us = 0;
         far.end_us = u64::MAX;
-        s.add(&[far.clone(), far], true);
+        s.add(&[far.clone(), far], true, &EndpointRules::default());
         let docs = s.flush(0, true, 1);
         assert_eq!(docs.len(), 4);
         assert!(docs.iter().all(|d| d.timestamp >= u32::MAX - 60));
@@ -420,9 +467,13 @@ mod tests {
                 ..span(SIDE_APP, 1_700_000_000, 1, 0)
             })
             .collect();
-        s.add(&many, false);
+        s.add(&many, false, &EndpointRules::default());
         assert_eq!(s.dropped, 0);
-        s.add(&[span(SIDE_SERVER_APP, 1_700_000_000, 1, 0)], false);
+        s.add(
+            &[span(SIDE_SERVER_APP, 1_700_000_000, 1, 0)],
+            false,
+            &EndpointRules::default(),
+        );
         assert_eq!(s.dropped, 2);
         assert_eq!(s.flush(0, true, 1).len(), MAX_KEYS);
     }
