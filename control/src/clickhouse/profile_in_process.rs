@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::rows::{string, varint};
 use super::schema::{Dialect, Ty};
-use super::side_writer::{Create, SideCounters, SideWriter};
+use super::side_writer::{SideCounters, SideTable, SideWriter};
 use crate::profile::ProfileRow;
 
 /// The database and the table.
@@ -59,30 +59,24 @@ pub const COLUMNS: &[(&str, Ty)] = &[
     ("service_id", Ty::UInt32),
 ];
 
+/// The table: DeepFlow's hourly partitions and order keys.
+pub const SIDE_TABLE: SideTable = SideTable {
+    name: TABLE,
+    columns: COLUMNS,
+    partition: "toStartOfHour(time)",
+    legacy_partition: "toStartOfHour(time)",
+    order_by: "app_service, time, ip4, ip6",
+};
+
 /// The statements that make the database and the table in `dialect`, rows kept `ttl_hours`
-/// (0: forever; the current dialect only). Partitions and order keys are DeepFlow's.
+/// (0: forever; the current dialect only).
 pub fn statements(dialect: Dialect, ttl_hours: u32) -> [String; 2] {
-    let cols: Vec<String> = COLUMNS
-        .iter()
-        .map(|(n, t)| format!("  `{n}` {}", t.sql(dialect)))
-        .collect();
-    let ttl = match dialect {
-        Dialect::Current if ttl_hours > 0 => format!("\nTTL time + toIntervalHour({ttl_hours})"),
-        _ => String::new(),
-    };
-    [
-        "CREATE DATABASE IF NOT EXISTS profile".to_string(),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {TABLE} (\n{}\n) ENGINE = MergeTree()\nPARTITION BY toStartOfHour(time)\nORDER BY (app_service, time, ip4, ip6){ttl}",
-            cols.join(",\n")
-        ),
-    ]
+    SIDE_TABLE.statements(dialect, ttl_hours)
 }
 
 /// The column list for INSERT.
 pub fn column_list() -> String {
-    let names: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("`{n}`")).collect();
-    names.join(", ")
+    SIDE_TABLE.column_list()
 }
 
 /// One row as RowBinary; `id` is its `_id` (DeepFlow's: time in the high half, the agent and a
@@ -143,13 +137,6 @@ pub struct ProfileStore {
 impl ProfileStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        let create: Create = Box::new(move |run| {
-            let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
-            for q in statements(Dialect::of_version(&version), ttl_hours) {
-                run(&q)?;
-            }
-            Ok(())
-        });
         SideWriter::start(
             "tapflow-ch-profile",
             [
@@ -159,8 +146,8 @@ impl ProfileStore {
             ],
             url,
             timeout,
-            create,
-            format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list()),
+            SIDE_TABLE.create(ttl_hours),
+            SIDE_TABLE.insert(),
         )
         .map(|writer| ProfileStore {
             writer,

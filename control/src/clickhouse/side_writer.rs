@@ -10,12 +10,80 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::http::{post, Endpoint};
+use super::schema::{Dialect, Ty};
 use crate::sink::offload::{Inbox, Next, Offload, OffloadState};
 
 /// Makes the writer's tables (`run` sends one statement); called before the first insert and
 /// again after a failure.
 pub type Create =
     Box<dyn Fn(&dyn Fn(&str) -> Result<Vec<u8>, String>) -> Result<(), String> + Send>;
+
+/// A side table: its name (`database.table`), columns, partition and order keys.
+#[derive(Debug, Clone, Copy)]
+pub struct SideTable {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, Ty)],
+    /// The partition key in the current dialect, and in the legacy one (18.x, 19.x).
+    pub partition: &'static str,
+    pub legacy_partition: &'static str,
+    pub order_by: &'static str,
+}
+
+impl SideTable {
+    /// The statements that make the database and the table in `dialect`, rows kept
+    /// `ttl_hours` (0: forever; the current dialect only).
+    pub fn statements(&self, dialect: Dialect, ttl_hours: u32) -> [String; 2] {
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(n, t)| format!("  `{n}` {}", t.sql(dialect)))
+            .collect();
+        let (partition, ttl) = match dialect {
+            Dialect::Current if ttl_hours > 0 => (
+                self.partition,
+                format!("\nTTL time + toIntervalHour({ttl_hours})"),
+            ),
+            Dialect::Current => (self.partition, String::new()),
+            Dialect::Legacy => (self.legacy_partition, String::new()),
+        };
+        let database = self.name.split('.').next().unwrap_or(self.name);
+        [
+            format!("CREATE DATABASE IF NOT EXISTS {database}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (\n{}\n) ENGINE = MergeTree()\nPARTITION BY {partition}\nORDER BY ({}){ttl}",
+                self.name,
+                cols.join(",\n"),
+                self.order_by
+            ),
+        ]
+    }
+
+    /// The column list for INSERT.
+    pub fn column_list(&self) -> String {
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| format!("`{n}`")).collect();
+        names.join(", ")
+    }
+
+    /// What makes the table on the writer's server (its dialect asked first).
+    pub fn create(self, ttl_hours: u32) -> Create {
+        Box::new(move |run| {
+            let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
+            for q in self.statements(Dialect::of_version(&version), ttl_hours) {
+                run(&q)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The INSERT of RowBinary rows.
+    pub fn insert(&self) -> String {
+        format!(
+            "INSERT INTO {} ({}) FORMAT RowBinary",
+            self.name,
+            self.column_list()
+        )
+    }
+}
 
 /// The writer's counters.
 #[derive(Debug)]

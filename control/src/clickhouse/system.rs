@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::rows::{string, varint};
 use super::schema::{Dialect, Ty};
-use super::side_writer::{Create, SideCounters, SideWriter};
+use super::side_writer::{SideCounters, SideTable, SideWriter};
 use crate::rpc::stats as pb;
 
 /// The database and the table.
@@ -27,34 +27,24 @@ pub const COLUMNS: &[(&str, Ty)] = &[
     ("agent_id", Ty::UInt16),
 ];
 
+/// The table: DeepFlow's partitions (2 hours; hours on a legacy server) and order keys.
+pub const SIDE_TABLE: SideTable = SideTable {
+    name: TABLE,
+    columns: COLUMNS,
+    partition: "toStartOfInterval(time, INTERVAL 2 hour)",
+    legacy_partition: "toStartOfHour(time)",
+    order_by: "virtual_table_name, time",
+};
+
 /// The statements that make the database and the table in `dialect`, rows kept `ttl_hours`
 /// (0: forever; the current dialect only).
 pub fn statements(dialect: Dialect, ttl_hours: u32) -> [String; 2] {
-    let cols: Vec<String> = COLUMNS
-        .iter()
-        .map(|(n, t)| format!("  `{n}` {}", t.sql(dialect)))
-        .collect();
-    let (partition, ttl) = match dialect {
-        Dialect::Current if ttl_hours > 0 => (
-            "toStartOfInterval(time, INTERVAL 2 hour)",
-            format!("\nTTL time + toIntervalHour({ttl_hours})"),
-        ),
-        Dialect::Current => ("toStartOfInterval(time, INTERVAL 2 hour)", String::new()),
-        Dialect::Legacy => ("toStartOfHour(time)", String::new()),
-    };
-    [
-        "CREATE DATABASE IF NOT EXISTS deepflow_system".to_string(),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {TABLE} (\n{}\n) ENGINE = MergeTree()\nPARTITION BY {partition}\nORDER BY (virtual_table_name, time){ttl}",
-            cols.join(",\n")
-        ),
-    ]
+    SIDE_TABLE.statements(dialect, ttl_hours)
 }
 
 /// The column list for INSERT.
 pub fn column_list() -> String {
-    let names: Vec<String> = COLUMNS.iter().map(|(n, _)| format!("`{n}`")).collect();
-    names.join(", ")
+    SIDE_TABLE.column_list()
 }
 
 /// One report message as a RowBinary row.
@@ -84,13 +74,6 @@ pub struct SystemStore(SideWriter);
 impl SystemStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        let create: Create = Box::new(move |run| {
-            let version = String::from_utf8_lossy(&run("SELECT version()")?).to_string();
-            for q in statements(Dialect::of_version(&version), ttl_hours) {
-                run(&q)?;
-            }
-            Ok(())
-        });
         SideWriter::start(
             "tapflow-ch-system",
             [
@@ -100,8 +83,8 @@ impl SystemStore {
             ],
             url,
             timeout,
-            create,
-            format!("INSERT INTO {TABLE} ({}) FORMAT RowBinary", column_list()),
+            SIDE_TABLE.create(ttl_hours),
+            SIDE_TABLE.insert(),
         )
         .map(SystemStore)
     }

@@ -434,7 +434,7 @@ fn flow_meter(f: &FlowMeter) -> m::FlowMeter {
     }
 }
 
-fn app_meter(a: &AppMeter) -> m::AppMeter {
+pub(crate) fn app_meter(a: &AppMeter) -> m::AppMeter {
     m::AppMeter {
         traffic: Some(m::AppTraffic {
             request: sat32(a.request),

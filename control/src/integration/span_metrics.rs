@@ -27,7 +27,7 @@ use tapflow_analyzer::l7::http1::wire::endpoint;
 use tapflow_analyzer::l7::registry::L7Protocol;
 
 use crate::clickhouse::otel_l7::SpanRow;
-use crate::ingest::to_pb::{code, PER_SECOND};
+use crate::ingest::to_pb::{app_meter, code, PER_SECOND};
 use crate::rpc::metric as m;
 
 /// Keys (documents being summed) held at most, over every open window.
@@ -236,7 +236,6 @@ fn document(start: u32, per_second: bool, agent_id: u16, k: &Key, c: Counts) -> 
     if k.l7_protocol != 0 {
         bits |= code::L7_PROTOCOL;
     }
-    let sat = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     // An internal span has no direction (DeepFlow's `App`, 48); the others theirs.
     let side = if k.side == SIDE_APP || k.side == 0 {
         SIDE_APP
@@ -265,23 +264,16 @@ fn document(start: u32, per_second: bool, agent_id: u16, k: &Key, c: Counts) -> 
             }),
         }),
         meter: Some(m::Meter {
-            app: Some(m::AppMeter {
-                traffic: Some(m::AppTraffic {
-                    request: sat(c.requests),
-                    response: sat(c.requests),
-                    direction_score: 0,
-                }),
-                latency: Some(m::AppLatency {
-                    rrt_max: sat(c.rrt_max_us),
-                    rrt_sum: c.rrt_sum_us,
-                    rrt_count: sat(c.rrt_count),
-                }),
-                anomaly: Some(m::AppAnomaly {
-                    client_error: sat(c.client_errors),
-                    server_error: sat(c.server_errors),
-                    timeout: 0,
-                }),
-            }),
+            app: Some(app_meter(&tapflow_analyzer::metrics::doc::AppMeter {
+                request: c.requests,
+                response: c.requests,
+                rrt_sum: c.rrt_sum_us,
+                rrt_count: c.rrt_count,
+                rrt_max: c.rrt_max_us,
+                client_error: c.client_errors,
+                server_error: c.server_errors,
+                ..Default::default()
+            })),
             ..m::Meter::default()
         }),
         flags: if per_second { PER_SECOND } else { 0 },
