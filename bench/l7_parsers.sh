@@ -21,7 +21,7 @@ def est(d):
 print("| protocol | messages / replay | with the parser | messages/s | L4 floor (L7 off) | parser vs floor | parser cost per message |")
 print("|---|---|---|---|---|---|---|")
 for p in ["HTTP", "HTTP2", "DNS", "TLS", "MySQL", "PostgreSQL", "Redis", "Memcached", "MongoDB",
-          "Kafka", "MQTT", "NATS", "AMQP", "Dubbo", "SofaRPC", "Tars", "SomeIP", "FastCGI", "ZMTP",
+          "Kafka", "MQTT", "NATS", "AMQP", "Dubbo", "SofaRPC", "Tars", "bRPC", "SomeIP", "FastCGI", "ZMTP",
           "OpenWire", "Pulsar", "RocketMQ", "Ping"]:
     # A run filtered to some protocols (`cargo bench ... -- 'l7_parsers/(Pulsar|RocketMQ)/'`)
     # has only theirs.

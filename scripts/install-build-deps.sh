@@ -103,7 +103,9 @@ fi
 # (librdkafka in a wheel) is the Kafka client, and its mock cluster the broker; OpenTelemetry's
 # Python SDK and OTLP/HTTP exporter send spans to the integration collector; Pyroscope's
 # Python SDK sends it profiles: 1.x over its push API, 0.8 (kept apart, in
-# /usr/local/lib/tapflow-test/pyroscope-0.8) over its ingest API.
+# /usr/local/lib/tapflow-test/pyroscope-0.8) over its ingest API. PaddlePaddle's RPC, which runs
+# on Apache bRPC (compiled into Paddle; no bRPC build is packaged elsewhere), is the bRPC server
+# and client: kept apart in /usr/local/lib/tapflow-test/paddle with its own numpy and protobuf.
 pypi=()
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
@@ -119,6 +121,11 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   if [ ! -d "$legacy/pyroscope" ] && [ "$(id -u)" = 0 ]; then
     /usr/bin/python3 -m pip install -q --break-system-packages --no-deps --target "$legacy" \
       pyroscope-io==0.8.16 >/dev/null
+  fi
+  paddle=/usr/local/lib/tapflow-test/paddle
+  if [ ! -d "$paddle/paddle" ] && [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -m pip install -q --break-system-packages --target "$paddle" \
+      paddlepaddle==2.6.2 >/dev/null
   fi
 fi
 if [ ${#pypi[@]} -gt 0 ]; then

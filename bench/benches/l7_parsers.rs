@@ -22,7 +22,7 @@ impl RecordSink for Discard {
 }
 
 /// The scenario that carries each protocol, and the protocol.
-const CASES: [(Scenario, L7Protocol); 23] = [
+const CASES: [(Scenario, L7Protocol); 24] = [
     (Scenario::Web, L7Protocol::Http1),
     (Scenario::Dns, L7Protocol::Dns),
     (Scenario::Tls, L7Protocol::Tls),
@@ -39,6 +39,7 @@ const CASES: [(Scenario, L7Protocol); 23] = [
     (Scenario::Dubbo, L7Protocol::Dubbo),
     (Scenario::SofaRpc, L7Protocol::SofaRpc),
     (Scenario::Tars, L7Protocol::Tars),
+    (Scenario::Brpc, L7Protocol::Brpc),
     (Scenario::SomeIp, L7Protocol::SomeIp),
     (Scenario::FastCgi, L7Protocol::FastCgi),
     (Scenario::Zmtp, L7Protocol::Zmtp),

@@ -44,6 +44,7 @@ pub mod tracker;
 pub mod worker_state;
 
 // One folder per protocol (each listed once in `registry`).
+pub mod brpc;
 pub mod dns;
 pub mod dubbo;
 pub mod fastcgi;

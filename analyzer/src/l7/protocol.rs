@@ -6,8 +6,7 @@ pub use super::registry::{L7Protocol, ParserBits, ParserKind};
 
 /// DeepFlow's protocol names that tapflow does not parse yet: accepted in `enabled_protocols`
 /// (with a warning from the config loader) so DeepFlow configs load.
-pub const KNOWN_UNPARSED: [&str; 7] = [
-    "bRPC",
+pub const KNOWN_UNPARSED: [&str; 6] = [
     "ISO8583",
     "NetSign",
     "Oracle",
@@ -112,7 +111,8 @@ mod tests {
             assert_eq!(L7Protocol::from_name(p.name()), Some(*p));
         }
         assert_eq!(L7Protocol::from_name("grpc"), Some(L7Protocol::Grpc));
-        assert_eq!(L7Protocol::from_name("bRPC"), None);
+        assert_eq!(L7Protocol::from_name("brpc"), Some(L7Protocol::Brpc));
+        assert_eq!(L7Protocol::from_name("Oracle"), None);
         let d = ProtocolSet::deepflow_default();
         assert!(d.contains(L7Protocol::Http1) && d.contains(L7Protocol::Dns));
         assert!(d.contains(L7Protocol::Grpc) && !d.contains(L7Protocol::Unknown));

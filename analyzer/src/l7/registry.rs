@@ -204,6 +204,7 @@ l7_registry! {
         Dubbo: dubbo => super::dubbo::DubboSession,
         SofaRpc: sofarpc => super::sofarpc::SofaRpcSession,
         Tars: tars => super::tars::TarsSession,
+        Brpc: brpc => super::brpc::BrpcSession,
         OpenWire: openwire => super::openwire::OpenWireSession,
         Pulsar: pulsar => super::pulsar::PulsarSession,
         RocketMq: rocketmq => super::rocketmq::RocketMqSession,

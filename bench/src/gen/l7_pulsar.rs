@@ -2,6 +2,7 @@
 //! frame (total size, command size) around a protobuf `BaseCommand`, and for `SEND` and
 //! `MESSAGE` the message after it (checksum magic, metadata with properties, payload).
 
+use super::pb::Pb;
 use super::Rng;
 
 /// One step of a connection: a command that is a row of its own (sent by the client?), or a
@@ -9,33 +10,6 @@ use super::Rng;
 pub(crate) enum Step {
     Lone(bool, Vec<u8>),
     Call(Vec<u8>, Vec<u8>, Option<bool>),
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A protobuf message built field by field.
-#[derive(Default)]
-struct Pb(Vec<u8>);
-
-impl Pb {
-    fn int(mut self, n: u64, v: u64) -> Self {
-        varint(&mut self.0, n << 3);
-        varint(&mut self.0, v);
-        self
-    }
-
-    fn bytes(mut self, n: u64, b: &[u8]) -> Self {
-        varint(&mut self.0, (n << 3) | 2);
-        varint(&mut self.0, b.len() as u64);
-        self.0.extend(b);
-        self
-    }
 }
 
 fn frame(kind: u64, body: Pb, message: &[u8]) -> Vec<u8> {

@@ -1,9 +1,11 @@
 //! RPC payloads for generated conversations, encoded as the frameworks encode them: SOFARPC
 //! calls over Bolt v1 (as sofa-bolt's clients write them), Tars calls in the TARS packet
-//! protocol (as TarsNode writes them), SOME/IP calls (as someipy writes them) and FastCGI
+//! protocol (as TarsNode writes them), bRPC calls in `baidu_std` (as Apache bRPC writes them),
+//! SOME/IP calls (as someipy writes them) and FastCGI
 //! requests (as nginx sends them to PHP-FPM). Each exchange says whether the server answered with an
 //! error and whose (`Some(true)` the client's, `Some(false)` the server's).
 
+use super::pb::Pb;
 use super::Rng;
 
 /// A SOFARPC call over Bolt v1 (protobuf codec, the names and trace id in the SOFA header map,
@@ -106,6 +108,58 @@ pub(crate) fn tars_exchange(rng: &mut Rng, id: i32) -> (Vec<u8>, Vec<u8>, Option
     r.extend([0x78, 0x0c]); // empty status map
     tars_str(&mut r, 8, "");
     (tars_packet(q), tars_packet(r), error)
+}
+
+/// A bRPC call (`baidu_std`; the correlation id a bthread id with call slot `slot`, as bRPC
+/// makes them, and a `traceparent` user field) and its answer: one in six fails with ENOSERVICE
+/// (1001), one in twelve with a user's code (-1); both are server errors, as DeepFlow classes
+/// every bRPC code.
+pub(crate) fn brpc_exchange(rng: &mut Rng, slot: u32) -> (Vec<u8>, Vec<u8>, Option<bool>) {
+    let (service, method) = [
+        ("example.EchoService", "Echo"),
+        ("shop.StockService", "Reserve"),
+        ("shop.PayService", "Charge"),
+    ][rng.range(0, 2) as usize];
+    let cid = (u64::from(slot) << 32) | rng.range(1, 9);
+    let parent = format!("00-{:032x}-{:016x}-01", rng.next_u64(), rng.next_u64());
+    let request = Pb::default()
+        .bytes(1, service.as_bytes())
+        .bytes(2, method.as_bytes())
+        .int(3, rng.range(1, 1 << 20));
+    let field = Pb::default()
+        .bytes(1, b"traceparent")
+        .bytes(2, parent.as_bytes());
+    let meta = Pb::default()
+        .bytes(1, &request.0)
+        .int(3, 0)
+        .int(4, cid)
+        .bytes(9, &field.0);
+    let q = brpc_message(&meta.0, &vec![0x0a; rng.range(2, 160) as usize]);
+    let (code, text, error) = match rng.range(0, 12) {
+        0 | 1 => (1001, "[E1001]Fail to find service", Some(false)),
+        2 => (-1i64, "user failure", Some(false)),
+        _ => (0, "", None),
+    };
+    let mut response = Pb::default().int(1, code as u64);
+    if !text.is_empty() {
+        response = response.bytes(2, text.as_bytes());
+    }
+    let meta = Pb::default().bytes(2, &response.0).int(3, 0).int(4, cid);
+    let body = if code == 0 {
+        vec![0x12; 24]
+    } else {
+        Vec::new()
+    };
+    (q, brpc_message(&meta.0, &body), error)
+}
+
+fn brpc_message(meta: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut m = b"PRPC".to_vec();
+    m.extend(((meta.len() + payload.len()) as u32).to_be_bytes());
+    m.extend((meta.len() as u32).to_be_bytes());
+    m.extend(meta);
+    m.extend(payload);
+    m
 }
 
 /// A SOME/IP call over TCP (client 0x0011, session `session`) and its answer: one in six

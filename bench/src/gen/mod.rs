@@ -9,6 +9,7 @@ mod l7_openwire;
 mod l7_pulsar;
 mod l7_rocketmq;
 mod l7_rpc;
+mod pb;
 mod rng;
 mod scenario;
 

@@ -88,6 +88,8 @@ pub enum Scenario {
     SofaRpc,
     /// Tars: 1-5 calls on a connection, some refused (TARSSERVERNOFUNCERR, TARSADAPTERNULL).
     Tars,
+    /// bRPC (`baidu_std`): 1-5 calls on a connection, some failing (ENOSERVICE, a user's code).
+    Brpc,
     /// SOME/IP over TCP: 1-5 calls on a connection, some refused (E_UNKNOWN_METHOD, an ERROR
     /// with E_NOT_OK).
     SomeIp,
@@ -102,7 +104,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 39] = [
+    pub const ALL: [Scenario; 40] = [
         Scenario::Http,
         Scenario::SynRetry,
         Scenario::ServerReset,
@@ -137,6 +139,7 @@ impl Scenario {
         Scenario::RocketMq,
         Scenario::SofaRpc,
         Scenario::Tars,
+        Scenario::Brpc,
         Scenario::SomeIp,
         Scenario::FastCgi,
         Scenario::Ping,
@@ -193,6 +196,7 @@ impl Scenario {
             Scenario::RocketMq => "rocketmq",
             Scenario::SofaRpc => "sofarpc",
             Scenario::Tars => "tars",
+            Scenario::Brpc => "brpc",
             Scenario::SomeIp => "someip",
             Scenario::FastCgi => "fastcgi",
             Scenario::Ping => "ping",
@@ -316,6 +320,7 @@ pub(crate) fn run(
         Scenario::RocketMq => 10911,
         Scenario::SofaRpc => 12200,
         Scenario::Tars => 10015,
+        Scenario::Brpc => 8000,
         Scenario::SomeIp => 30509,
         Scenario::FastCgi => 9000,
         Scenario::SmallFlood => 9999,
@@ -653,6 +658,9 @@ pub(crate) fn run(
         }
         Scenario::Tars => numbered_calls(c, t0, rng, "Tars", 6, |rng, id| {
             l7_rpc::tars_exchange(rng, id as i32)
+        }),
+        Scenario::Brpc => numbered_calls(c, t0, rng, "bRPC", 6, |rng, id| {
+            l7_rpc::brpc_exchange(rng, id as u32 + 2)
         }),
         Scenario::SomeIp => numbered_calls(c, t0, rng, "SomeIP", 6, |rng, id| {
             l7_rpc::someip_exchange(rng, id as u16)

@@ -334,7 +334,7 @@ fn request_log_settings_apply() {
 processors:
   request_log:
     application_protocol_inference:
-      enabled_protocols: [HTTP, DNS, MySQL, bRPC]
+      enabled_protocols: [HTTP, DNS, MySQL, bRPC, Oracle]
       inference_max_retries: 5
       inference_result_ttl: 30s
     filters:
@@ -369,7 +369,11 @@ processors:
     assert_eq!(l7.endpoints.keep_for("/api/a/b/c"), Some(3));
     assert_eq!(l7.payload_truncation, 512);
     let w = c.warnings.join("\n");
-    assert!(w.contains("does not parse bRPC yet"), "{w}");
+    assert!(w.contains("does not parse Oracle yet"), "{w}");
+    assert!(
+        l7.enabled.contains(L7Protocol::Brpc) && !w.contains("bRPC"),
+        "{w}"
+    );
     assert!(l7.enabled.contains(L7Protocol::Mysql));
     assert!(!w.contains("obfuscate_protocols"), "applied now: {w}");
     assert!(l7.protocols.redis.obfuscate);
