@@ -90,6 +90,13 @@ while at + 19 <= len(data):
     frame = data[at:at+size]
     open("corpus/ingest/" + hashlib.sha1(frame).hexdigest()[:16], "wb").write(frame)
     at += size
+# An application-log frame (type 17): a JSON array of entries as Vector posts them.
+logs = (b'[{"message":"GET / 200","timestamp":"2026-12-08T01:00:00.5Z","level":"info",'
+        b'"app_service":"web","json":{"status":200},"kubernetes":{"pod_name":"w","pod_ip":"10.0.0.1"}},'
+        b'{"message":"x","timestamp":"2026-12-08T09:00:00+08:00","_df_log_type":"audit"}]')
+body = len(logs).to_bytes(4, "little") + logs
+frame = (19 + len(body)).to_bytes(4, "big") + bytes([17]) + (0x8000).to_bytes(2, "little") + bytes(12) + body
+open("corpus/ingest/" + hashlib.sha1(frame).hexdigest()[:16], "wb").write(frame)
 PY
 python3 - "$PCAPS" <<'PY'
 import glob, hashlib, os, struct, sys

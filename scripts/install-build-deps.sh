@@ -139,16 +139,17 @@ fi
 # From npm: TarsNode's RPC framework (@tars/rpc: server, client proxies, the TUP codec) is the
 # Tars server and client; Apache Dubbo's JavaScript implementation (@apachedubbo/dubbo and
 # dubbo-node, with protobuf-es) the Triple server and client; Alibaba's RocketMQ client (ali-ons,
-# npm `rocketmq`) the RocketMQ producer and consumer. Kept in target/test-npm (the tests look
-# there).
+# npm `rocketmq`) the RocketMQ producer and consumer; winston (its HTTP transport) ships
+# application logs to the integration collector. Kept in target/test-npm (the tests look there).
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   npm_dir="$(cd "$(dirname "$0")/.." && pwd)/target/test-npm"
   if [ ! -f "$npm_dir/node_modules/@tars/rpc/package.json" ] \
     || [ ! -f "$npm_dir/node_modules/@apachedubbo/dubbo-node/package.json" ] \
-    || [ ! -f "$npm_dir/node_modules/rocketmq/package.json" ]; then
+    || [ ! -f "$npm_dir/node_modules/rocketmq/package.json" ] \
+    || [ ! -f "$npm_dir/node_modules/winston/package.json" ]; then
     mkdir -p "$npm_dir"
     npm install --prefix "$npm_dir" --no-audit --no-fund --silent @tars/rpc@2.0.15 \
       @apachedubbo/dubbo@3.0.0-alpha @apachedubbo/dubbo-node@3.0.0-alpha @bufbuild/protobuf@1.10.1 \
-      rocketmq@2.0.1 >/dev/null
+      rocketmq@2.0.1 winston@3.19.0 >/dev/null
   fi
 fi

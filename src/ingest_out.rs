@@ -43,6 +43,7 @@ pub(crate) fn attach(
     let mut sc = SenderConfig::new(String::new());
     sc.addr.clone_from(&addr);
     sc.compress_l4 = cfg.ingester.compress_l4;
+    sc.compress_app_log = cfg.ingester.compress_app_log;
     sc.compress_l7 = cfg.ingester.compress_l7;
     sc.max_bytes_per_s = cfg.ingester.max_bytes_per_s;
     sc.socket_per_type = cfg.ingester.socket_per_type;

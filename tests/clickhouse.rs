@@ -656,6 +656,20 @@ fn server_stores_agents_records_in_clickhouse() {
         b.take_frame(origin, false).expect("frame")
     };
     conn.write_all(&profile).expect("profile");
+    // Forwarded application logs, in a zstd frame as agents send them.
+    let logs = {
+        use tapflow_control::ingest::frame::{FrameBuilder, MessageType, Origin};
+        let mut b = FrameBuilder::new(MessageType::ApplicationLog, 1024);
+        b.push_bytes(
+            br#"[{"message":"disk full","timestamp":"2026-12-08T01:00:00.5Z","level":"error","app_service":"db","json":{"mount":"/var"}}]"#,
+        );
+        let origin = Origin {
+            agent_id: 5,
+            ..Origin::default()
+        };
+        b.take_frame(origin, true).expect("frame")
+    };
+    conn.write_all(&logs).expect("logs");
     drop(conn);
     std::thread::sleep(Duration::from_millis(500));
     assert!(s.stop_within(Duration::from_secs(20)), "server stop");
@@ -673,6 +687,14 @@ fn server_stores_agents_records_in_clickhouse() {
     assert_eq!(st["clickhouse_system.rows_inserted"], 2, "{st}");
     assert_eq!(st["clickhouse_otel.rows_inserted"], 2, "{st}");
     assert_eq!(st["clickhouse_profile.rows_inserted"], 2, "{st}");
+    assert_eq!(st["clickhouse_app_log.rows_inserted"], 1, "{st}");
+    let logs = ch.query(
+        "SELECT toUInt32(time), timestamp, toString(_type), severity_number, body, app_service, agent_id, IPv4NumToString(ip4), arrayStringConcat(attribute_names, ','), arrayStringConcat(attribute_values, ',') FROM application_log.log FORMAT TSV",
+    );
+    assert_eq!(
+        logs,
+        "1796691600\t1796691600500000\tuser\t3\tdisk full\tdb\t5\t127.0.0.1\tmount\t/var\n"
+    );
     let stacks = ch.query(
         "SELECT toUInt32(time), vtap_id, IPv4NumToString(ip4), app_service, profile_event_type, profile_location_str, profile_value, profile_language_type, arrayStringConcat(tag_values, ',') FROM profile.in_process ORDER BY profile_location_str FORMAT TSV",
     );

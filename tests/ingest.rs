@@ -276,6 +276,17 @@ fn malformed_frames_are_counted_and_others_served() {
         .expect("python3");
     assert!(bomb.status.success() && bomb.stdout.len() < 500_000);
     assert!(send_raw(a, &frame(13, 0, 1, &bomb.stdout), false));
+    // Application logs (type 17) that are not JSON, and a JSON string that is not an array.
+    assert!(send_raw(
+        a,
+        &frame(17, 0, 1, &[3, 0, 0, 0, b'[', b'{', 0xff]),
+        false
+    ));
+    assert!(send_raw(
+        a,
+        &frame(17, 0, 1, &[3, 0, 0, 0, b'"', b'x', b'"']),
+        false
+    ));
     // DeepFlow's syslog type (1) is not stored: skipped; the same connection then sends an
     // empty l4 frame and stays open.
     let mut conn = TcpStream::connect(a).expect("connect");
@@ -299,9 +310,10 @@ fn malformed_frames_are_counted_and_others_served() {
     let stats = read_json(&s.records.join("ingest-stats.json"));
     assert_eq!(stats["bad_headers"], 3, "{stats}");
     assert_eq!(stats["truncated"], 1, "{stats}");
-    assert_eq!(stats["bad_bodies"], 10, "{stats}");
+    assert_eq!(stats["bad_bodies"], 12, "{stats}");
     assert_eq!(stats["skipped_types"], 1, "{stats}");
     assert_eq!(stats["profile_stacks"], 0, "{stats}");
+    assert_eq!(stats["app_logs"], 0, "{stats}");
 }
 
 /// Reads every frame an agent sends to a plain listener (the test's own, not tapflow's).

@@ -7,8 +7,10 @@
 //! line. Malformed, oversized and unknown requests are refused and counted, and
 //! `feature_control` drops what it turns off. Profiles: Pyroscope's Python SDK, 0.8 (its ingest
 //! API, as DeepFlow's agent takes it) and 1.x (its push API), and collapsed text posted by curl,
-//! stored by the server as stacks. Needs root (the capture runs on lo), Python's
-//! opentelemetry-sdk and pyroscope-io, prometheus and curl (scripts/test.sh installs them).
+//! stored by the server as stacks. Application logs: winston (npm) through its HTTP transport,
+//! and Vector's JSON shape posted by curl (gzip), stored by the server as DeepFlow stores them.
+//! Needs root (the capture runs on lo), Python's opentelemetry-sdk and pyroscope-io,
+//! prometheus, node with winston and curl (scripts/test.sh installs them).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -597,5 +599,149 @@ fn profiles_reach_the_ingester_as_stacks() {
     assert_eq!(ingest["profile_stacks"], stored.len());
     assert_eq!(ingest["profiles_unsupported"], 1, "{ingest}");
     assert_eq!(ingest["profiles_malformed"], 0, "{ingest}");
+    assert_eq!(ingest["bad_bodies"], 0);
+}
+
+#[test]
+fn application_logs_reach_the_ingester() {
+    let Some(modules) = live_support::npm_modules("winston").filter(|_| is_root() && have("curl"))
+    else {
+        eprintln!("skipped: needs root, node, winston and curl (scripts/test.sh installs them)");
+        return;
+    };
+    let dir = tempdir("integration-logs");
+    let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let port = free_port();
+    let run = agent(&dir, "one", "", &server.ingest, port, 12);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+
+    // A Node.js service's logs through winston's HTTP transport.
+    let o = Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/winston_logs.js"
+        ))
+        .arg(&modules)
+        .arg(port.to_string())
+        .output()
+        .expect("node");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "OK",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Vector's shape (its HTTP sink's JSON array, gzip), with a pod; one entry without a time.
+    let vector = br#"[{"message":"GET /healthz 200","timestamp":"2026-12-08T01:00:00.123456Z","level":"INFO","_df_log_type":"user","app_service":"web","kubernetes":{"pod_name":"web-0","pod_ip":"10.244.1.5"},"json":{"status":200}},{"message":"no time"}]"#;
+    let vector = gzip(vector);
+    let sent = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-H",
+            "Content-Encoding: gzip",
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args(["--data-binary", "@-"])
+        .arg(format!("http://127.0.0.1:{port}/api/v1/log"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(&vector)?;
+            c.wait_with_output()
+        })
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&sent.stdout), "200");
+    assert_eq!(http(port, "POST", "/api/v1/log", &[], b"not json"), 400);
+    let stats = finished(run, &dir, "one");
+    assert_eq!(stats["integration.log_requests"], 5, "{stats}");
+    assert_eq!(stats["integration.logs"], 8, "{stats}");
+    assert_eq!(stats["integration.malformed"], 1);
+    assert_eq!(stats["ingester.forward_frames_lost"], 0);
+
+    // An agent with logs turned off answers and drops them.
+    let config =
+        "inputs:\n  integration:\n    feature_control:\n      log_integration_disabled: true\n";
+    let port2 = free_port();
+    let run = agent(&dir, "two", config, &server.ingest, port2, 4);
+    let dropped = br#"[{"message":"dropped","timestamp":"2026-12-08T01:00:00Z"}]"#;
+    assert_eq!(http(port2, "POST", "/api/v1/log", &[], dropped), 200);
+    let stats = finished(run, &dir, "two");
+    assert_eq!(stats["integration.disabled"], 1);
+    assert!(server.proc.stop(), "tapflow server did not stop cleanly");
+
+    let stored = rows(&dir.join("server/records/application_logs.jsonl"));
+    let mut got: Vec<(String, String, String, u64, String)> = stored
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            assert_eq!(r["agent_id"], 7, "{r}");
+            (
+                s("app_service"),
+                s("body"),
+                s("_type"),
+                r["severity_number"].as_u64().unwrap_or(0),
+                s("ip"),
+            )
+        })
+        .collect();
+    got.sort();
+    let row = |a: &str, b: &str, t: &str, sev: u64, ip: &str| {
+        (
+            a.to_string(),
+            b.to_string(),
+            t.to_string(),
+            sev,
+            ip.to_string(),
+        )
+    };
+    let lo = "127.0.0.1";
+    assert_eq!(
+        got,
+        [
+            row("checkout", "cart recalculated", "user", 6, lo),
+            row("checkout", "order placed", "user", 5, lo),
+            row("checkout", "payment declined", "user", 3, lo),
+            row("checkout", "stock low", "user", 4, lo),
+            row("console", "user admin logged in", "audit", 5, lo),
+            row("console", "user auditor logged in", "audit", 5, lo),
+            row("web", "GET /healthz 200", "user", 5, "10.244.1.5"),
+        ],
+        "{stored:#?}"
+    );
+    let by_body = |b: &str| stored.iter().find(|r| r["body"] == b).expect(b);
+    // winston's times are its clock's, to the millisecond; its json object's keys attributes.
+    let placed = by_body("order placed");
+    assert!(placed["time"].as_u64() >= Some(before), "{placed}");
+    assert_eq!(
+        placed["timestamp"].as_i64().unwrap_or(0) % 1000,
+        0,
+        "{placed}"
+    );
+    assert_eq!(
+        placed["attribute_names"],
+        serde_json::json!(["amount", "order_id"])
+    );
+    assert_eq!(
+        placed["attribute_values"],
+        serde_json::json!(["12.5", "1001"])
+    );
+    assert_eq!(by_body("user admin logged in")["severity_text"], "info");
+    let web = by_body("GET /healthz 200");
+    assert_eq!(web["timestamp"], 1_796_691_600_123_456i64);
+    assert_eq!(
+        web["attribute_names"],
+        serde_json::json!(["status", "pod_ip", "pod_name"])
+    );
+    let ingest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
+    )
+    .expect("json");
+    assert_eq!(ingest["app_logs"], 7, "{ingest}");
+    assert_eq!(ingest["app_logs_skipped"], 1, "{ingest}");
     assert_eq!(ingest["bad_bodies"], 0);
 }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod app_log;
 pub mod clickhouse;
 pub mod client;
 pub mod config;

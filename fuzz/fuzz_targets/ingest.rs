@@ -1,13 +1,13 @@
 //! What the ingester reads from an agent's connection: any bytes as a stream of DeepFlow frames
 //! (header checks, zstd bodies, length-prefixed l4 / l7 / metrics messages into records, agents'
 //! self-monitoring messages into `deepflow_system` rows, forwarded integration data into span,
-//! sample, line and profile-stack rows).
+//! sample, line, profile-stack and application-log rows).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tapflow_control::ingest::frame::{Header, MessageType, HEADER_LEN};
 use tapflow_control::ingest::receiver::{
-    decode_forwarded, decode_frame, decode_profiles, decode_stats,
+    decode_app_logs, decode_forwarded, decode_frame, decode_profiles, decode_stats,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -33,6 +33,14 @@ fuzz_target!(|data: &[u8]| {
                 for r in &rows {
                     drop(serde_json::to_vec(&r.to_json()));
                     tapflow_control::clickhouse::profile_in_process::encode(r, 1, &mut rb);
+                }
+            }
+        } else if let Ok(MessageType::ApplicationLog) = h.message_type() {
+            if let Ok(d) = decode_app_logs(&h, body, None) {
+                let mut rb = Vec::new();
+                for r in &d.rows {
+                    drop(serde_json::to_vec(&r.to_json()));
+                    tapflow_control::clickhouse::application_log::encode(r, 1, &mut rb);
                 }
             }
         } else if let Some(t) = h

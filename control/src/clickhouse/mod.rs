@@ -5,6 +5,7 @@
 //!
 //! [`Sink`]: crate::sink::Sink
 
+pub mod application_log;
 mod deepflow_columns;
 pub mod http;
 pub mod otel_l7;

@@ -51,6 +51,8 @@ pub(super) fn string(b: &[u8], out: &mut Vec<u8>) {
 pub(super) fn zero(ty: Ty, out: &mut Vec<u8>) {
     match ty {
         Ty::UInt8 => out.push(0),
+        // `user`: an enum's zero must be one of its values.
+        Ty::LogTypeEnum8 => out.push(1),
         Ty::UInt16 => out.extend_from_slice(&[0; 2]),
         Ty::UInt32 | Ty::IPv4 | Ty::DateTime | Ty::Int32 => out.extend_from_slice(&[0; 4]),
         Ty::UInt64 | Ty::Int64 | Ty::Float64 | Ty::DateTime64us | Ty::DateTime64ms => {

@@ -35,6 +35,8 @@ pub enum Ty {
     ArrayString,
     ArrayLowCardinalityString,
     ArrayFloat64,
+    /// `application_log.log`'s `_type` (DeepFlow's log types, [`crate::app_log::LOG_TYPES`]).
+    LogTypeEnum8,
 }
 
 /// Which server the DDL is for.
@@ -96,6 +98,7 @@ impl Ty {
             Ty::ArrayLowCardinalityString if legacy => "Array(String)",
             Ty::ArrayLowCardinalityString => "Array(LowCardinality(String))",
             Ty::ArrayFloat64 => "Array(Float64)",
+            Ty::LogTypeEnum8 => "Enum8('user' = 1, 'system' = 2, 'audit' = 3, 'agent' = 4)",
         }
     }
 }

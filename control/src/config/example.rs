@@ -62,6 +62,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("inputs.integration.feature_control.trace_integration_disabled", Some("false"), "", "true: traces are answered 200 and dropped."),
     ("inputs.integration.feature_control.metric_integration_disabled", Some("false"), "", "true: Prometheus and Telegraf data are answered 200 and dropped."),
     ("inputs.integration.feature_control.profile_integration_disabled", Some("false"), "", "true: profiles (Pyroscope's ingest and push APIs) are answered 200 and dropped."),
+    ("inputs.integration.feature_control.log_integration_disabled", Some("false"), "", "true: application logs (/api/v1/log) are answered 200 and dropped."),
     ("processors.flow_log.conntrack.flow_generation.server_ports", Some("[]"), "", "Ports that mark the server side."),
     ("processors.flow_log.conntrack.timeouts.established", Some("300s"), "", "Idle established TCP connection."),
     ("processors.flow_log.conntrack.timeouts.closing_rst", Some("35s"), "", "After an RST on an established connection."),
@@ -124,6 +125,7 @@ pub(super) const KEYS: &[(&str, Option<&str>, &str, &str)] = &[
     ("outputs.prometheus.max_services", Some("200"), "", "tapflow: services with labels of their own; later ones are summed into service=\"other\"."),
     ("outputs.compression.l7_flow_log", Some("true"), "", "zstd frames for l7 rows sent to the ingester."),
     ("outputs.compression.l4_flow_log", Some("false"), "", "zstd frames for l4 rows (metrics are never compressed)."),
+    ("outputs.compression.application_log", Some("true"), "", "zstd frames for the application logs the integration collector forwards."),
     ("outputs.socket.multiple_sockets_to_ingester", Some("false"), "", "A TCP connection to the ingester per message type (l4 rows, l7 rows, metrics, own counters) instead of one for all."),
 ];
 

@@ -18,6 +18,8 @@ pub struct IngesterConfig {
     pub wait_on_overflow: bool,
     pub compress_l7: bool,
     pub compress_l4: bool,
+    /// `outputs.compression.application_log`: forwarded application logs in zstd frames.
+    pub compress_app_log: bool,
     /// `max_throughput_to_ingester`, bytes a second (None: no limit, tapflow's default;
     /// DeepFlow's is 100 Mbps).
     pub max_bytes_per_s: Option<u64>,
@@ -37,6 +39,7 @@ impl Default for IngesterConfig {
             wait_on_overflow: true,
             compress_l7: true,
             compress_l4: false,
+            compress_app_log: true,
             max_bytes_per_s: None,
             stats_interval_s: 10,
             socket_per_type: false,
@@ -75,6 +78,7 @@ pub(super) struct Socket {
 pub(super) struct Compression {
     l7_flow_log: Option<bool>,
     l4_flow_log: Option<bool>,
+    application_log: Option<bool>,
 }
 
 /// `host:port` of `host` (an IPv6 address gets brackets).
@@ -162,6 +166,7 @@ impl Communication {
             wait_on_overflow: wait,
             compress_l7: c.l7_flow_log.unwrap_or(d.compress_l7),
             compress_l4: c.l4_flow_log.unwrap_or(d.compress_l4),
+            compress_app_log: c.application_log.unwrap_or(d.compress_app_log),
             max_bytes_per_s,
             stats_interval_s,
             socket_per_type: socket.multiple_sockets_to_ingester.unwrap_or(false),

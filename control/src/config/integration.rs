@@ -25,6 +25,8 @@ pub struct IntegrationConfig {
     pub metrics_disabled: bool,
     /// `feature_control.profile_integration_disabled` (Pyroscope's ingest and push).
     pub profiles_disabled: bool,
+    /// `feature_control.log_integration_disabled` (application logs, `/api/v1/log`).
+    pub logs_disabled: bool,
     /// Application documents from the spans (`outputs.flow_metrics.enabled` and
     /// `filters.apm_metrics`), per second too (`filters.second_metrics`); set by the caller from
     /// `outputs.flow_metrics` (defaults: on, per minute only).
@@ -61,6 +63,7 @@ impl Default for IntegrationConfig {
             traces_disabled: false,
             metrics_disabled: false,
             profiles_disabled: false,
+            logs_disabled: false,
             span_metrics: true,
             span_metrics_second: false,
             endpoints: Default::default(),
@@ -153,11 +156,10 @@ impl RawIntegration {
             )?,
         };
         let f = &self.feature_control;
-        if self.compression.profile.is_some() || f.log_integration_disabled.is_some() {
+        if self.compression.profile.is_some() {
             warnings.push(
-                "inputs.integration: compression.profile and feature_control.log_integration_disabled \
-                 are accepted, not applied (profiles go uncompressed, which every DeepFlow server \
-                 reads; the collector takes no application logs)"
+                "inputs.integration: compression.profile is accepted, not applied (profiles go \
+                 uncompressed, which every DeepFlow server reads)"
                     .into(),
             );
         }
@@ -169,6 +171,7 @@ impl RawIntegration {
             traces_disabled: f.trace_integration_disabled.unwrap_or(false),
             metrics_disabled: f.metric_integration_disabled.unwrap_or(false),
             profiles_disabled: f.profile_integration_disabled.unwrap_or(false),
+            logs_disabled: f.log_integration_disabled.unwrap_or(false),
             span_metrics: d.span_metrics,
             span_metrics_second: d.span_metrics_second,
             endpoints: d.endpoints,

@@ -41,12 +41,14 @@ pub struct ForwardQueue {
 }
 
 impl ForwardQueue {
-    /// Queues `messages` of type `t` in as few frames as they fit in; all or nothing.
+    /// Queues `messages` of type `t` in as few frames as they fit in (zstd frames with
+    /// `compress`); all or nothing.
     pub fn push(
         &self,
         t: MessageType,
         origin: Origin,
         messages: &[Vec<u8>],
+        compress: bool,
     ) -> Result<(), Refused> {
         let refuse = |why| {
             self.messages_refused
@@ -63,11 +65,11 @@ impl ForwardQueue {
         let mut b = FrameBuilder::new(t, messages.iter().map(|m| m.len() + 4).sum());
         for m in messages {
             if !b.is_empty() && HEADER_LEN + b.len() + 4 + m.len() > MAX_FRAME {
-                frames.extend(b.take_frame(origin, false));
+                frames.extend(b.take_frame(origin, compress));
             }
             b.push_bytes(m);
         }
-        frames.extend(b.take_frame(origin, false));
+        frames.extend(b.take_frame(origin, compress));
         let bytes: usize = frames.iter().map(Vec::len).sum();
         let Ok(mut q) = self.frames.lock() else {
             return refuse(Refused::Full);
@@ -145,7 +147,8 @@ mod tests {
         let q = ForwardQueue::default();
         let big = vec![7u8; 200_000];
         let msgs = vec![big.clone(), big.clone(), vec![1, 2, 3], big.clone()];
-        q.push(MessageType::Telegraf, origin(), &msgs).unwrap();
+        q.push(MessageType::Telegraf, origin(), &msgs, false)
+            .unwrap();
         let mut got = Vec::new();
         while let Some(f) = q.pop() {
             assert!(f.len() <= MAX_FRAME);
@@ -166,13 +169,18 @@ mod tests {
         let q = ForwardQueue::default();
         let huge = vec![0u8; MAX_MESSAGE + 1];
         assert_eq!(
-            q.push(MessageType::OpenTelemetry, origin(), &[huge]),
+            q.push(MessageType::OpenTelemetry, origin(), &[huge], false),
             Err(Refused::TooLarge)
         );
         let m = vec![0u8; MAX_MESSAGE];
         let mut queued = 0;
         while q
-            .push(MessageType::Prometheus, origin(), std::slice::from_ref(&m))
+            .push(
+                MessageType::Prometheus,
+                origin(),
+                std::slice::from_ref(&m),
+                false,
+            )
             .is_ok()
         {
             queued += 1;
@@ -182,10 +190,17 @@ mod tests {
         let f = q.pop().unwrap();
         q.put_back(f);
         assert!(q
-            .push(MessageType::Prometheus, origin(), std::slice::from_ref(&m))
+            .push(
+                MessageType::Prometheus,
+                origin(),
+                std::slice::from_ref(&m),
+                false
+            )
             .is_err());
         q.pop().unwrap();
-        assert!(q.push(MessageType::Prometheus, origin(), &[m]).is_ok());
+        assert!(q
+            .push(MessageType::Prometheus, origin(), &[m], false)
+            .is_ok());
         q.give_up();
         assert_eq!(q.frames_lost.load(Ordering::Relaxed), queued as u64);
         assert!(q.pop().is_none());

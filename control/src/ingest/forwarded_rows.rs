@@ -19,6 +19,7 @@ pub fn file_name(t: MessageType) -> &'static str {
         MessageType::Prometheus => "prometheus_samples",
         MessageType::Telegraf => "telegraf",
         MessageType::Profile => "profiles",
+        MessageType::ApplicationLog => "application_logs",
         _ => "otel_spans",
     }
 }

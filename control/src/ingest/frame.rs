@@ -35,6 +35,8 @@ pub enum MessageType {
     OpenTelemetryCompressed = 11,
     /// `metric.Profile`: an application's profile (integration collector) or an eBPF one.
     Profile = 13,
+    /// A JSON array of application log entries (integration collector, `/api/v1/log`).
+    ApplicationLog = 17,
 }
 
 impl MessageType {
@@ -46,12 +48,13 @@ impl MessageType {
     ];
 
     /// The types of the integration collector's data (forwarded as received).
-    pub const INTEGRATION: [MessageType; 5] = [
+    pub const INTEGRATION: [MessageType; 6] = [
         MessageType::OpenTelemetry,
         MessageType::OpenTelemetryCompressed,
         MessageType::Prometheus,
         MessageType::Telegraf,
         MessageType::Profile,
+        MessageType::ApplicationLog,
     ];
 
     pub fn from_u8(n: u8) -> Option<Self> {
@@ -74,6 +77,7 @@ impl MessageType {
             MessageType::Prometheus => "prometheus",
             MessageType::Telegraf => "telegraf",
             MessageType::Profile => "profile",
+            MessageType::ApplicationLog => "application_log",
         }
     }
 
@@ -401,10 +405,10 @@ mod tests {
         b[7] = 9;
         assert_eq!(Header::parse(&b), Err(FrameError::Encoder(9)));
         b[7] = 0;
-        b[4] = 17;
+        b[4] = 19;
         assert_eq!(
             Header::parse(&b).unwrap().message_type(),
-            Err(FrameError::UnknownType(17))
+            Err(FrameError::UnknownType(19))
         );
     }
 

@@ -38,6 +38,8 @@ pub enum Received {
     Traces(u16, Vec<crate::rpc::otel::TracesData>),
     /// The stacks of a frame of profiles, and what of them was not read.
     Profiles(Vec<crate::profile::ProfileRow>, ProfileCounts),
+    /// The entries of a frame of application logs, and how many were skipped.
+    AppLogs(Vec<crate::app_log::AppLogRow>, u64),
 }
 
 /// What of a frame's profiles was not read.
@@ -64,6 +66,8 @@ pub struct SystemOut {
     pub otel_clickhouse: Option<crate::clickhouse::otel_l7::OtelL7Store>,
     /// Forwarded profiles' stacks as `profile.in_process` rows, with `--clickhouse`.
     pub profile_clickhouse: Option<crate::clickhouse::profile_in_process::ProfileStore>,
+    /// Forwarded application logs as `application_log.log` rows, with `--clickhouse`.
+    pub app_log_clickhouse: Option<crate::clickhouse::application_log::AppLogStore>,
 }
 
 /// An agent sends at least every second (DeepFlow's: every 10 s); a connection silent this long
@@ -96,6 +100,9 @@ pub struct ReceiverCounters {
     pub profiles_malformed: AtomicU64,
     pub profile_lines_skipped: AtomicU64,
     pub profile_stacks_dropped: AtomicU64,
+    /// Application log entries stored, and those skipped (no time or text, not an object).
+    pub app_logs: AtomicU64,
+    pub app_logs_skipped: AtomicU64,
     /// Headers with a bad size, version or encoder.
     pub bad_headers: AtomicU64,
     /// Frames whose body does not decompress or decode.
@@ -141,6 +148,8 @@ impl ReceiverCounters {
             ("profiles_malformed", &self.profiles_malformed),
             ("profile_lines_skipped", &self.profile_lines_skipped),
             ("profile_stacks_dropped", &self.profile_stacks_dropped),
+            ("app_logs", &self.app_logs),
+            ("app_logs_skipped", &self.app_logs_skipped),
         ] {
             m.insert(k.into(), r(v).into());
         }
@@ -338,6 +347,10 @@ async fn frame_in(
                 .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
             decode_profiles(&h, body, now_us).map(|(r, n)| Received::Profiles(r, n))
         }
+        frame::MessageType::ApplicationLog => {
+            decode_app_logs(&h, body, Some(peer.ip().to_canonical()))
+                .map(|d| Received::AppLogs(d.rows, d.skipped))
+        }
         t if frame::MessageType::INTEGRATION.contains(&t) => {
             decode_forwarded(&h, t, body).map(|r| Received::Forwarded(t, r))
         }
@@ -398,6 +411,23 @@ pub fn decode_profiles(
     Ok((rows, n))
 }
 
+/// Every entry of a frame of application logs from an agent connected from `peer` (a message
+/// that is not JSON fails the frame; entries lacking their time or text are counted).
+pub fn decode_app_logs(
+    h: &Header,
+    body: &[u8],
+    peer: Option<IpAddr>,
+) -> Result<crate::app_log::Decoded, FrameError> {
+    let plain = frame::plain_body(h, body)?;
+    let mut all = crate::app_log::Decoded::default();
+    for m in frame::messages(&plain) {
+        let d = crate::app_log::decode(h.origin.agent_id, peer, m?)?;
+        all.rows.extend(d.rows);
+        all.skipped += d.skipped;
+    }
+    Ok(all)
+}
+
 /// Every row of a frame of forwarded data (all or nothing).
 pub fn decode_forwarded(
     h: &Header,
@@ -439,6 +469,7 @@ pub fn store_loop(
     let system_counters = system.clickhouse.as_ref().map(SystemStore::counters);
     let otel_counters = system.otel_clickhouse.as_ref().map(|o| o.counters());
     let profile_counters = system.profile_clickhouse.as_ref().map(|o| o.counters());
+    let app_log_counters = system.app_log_clickhouse.as_ref().map(|o| o.counters());
     let write_stats = |sink: &FanOut| {
         let mut j = c.to_json();
         if let Some(m) = j.as_object_mut() {
@@ -446,6 +477,7 @@ pub fn store_loop(
                 .iter()
                 .chain(&otel_counters)
                 .chain(&profile_counters)
+                .chain(&app_log_counters)
                 .flat_map(|s| s.entries())
             {
                 m.insert(k.into(), v.into());
@@ -506,6 +538,14 @@ pub fn store_loop(
                     ch.write(&rows);
                 }
             }
+            Received::AppLogs(rows, skipped) => {
+                c.app_logs_skipped.fetch_add(skipped, Ordering::Relaxed);
+                let json: Vec<serde_json::Value> = rows.iter().map(|r| r.to_json()).collect();
+                store_forwarded(&mut system, &c, frame::MessageType::ApplicationLog, &json);
+                if let Some(ch) = &mut system.app_log_clickhouse {
+                    ch.write(&rows);
+                }
+            }
         }
         if last.elapsed() >= Duration::from_secs(10) {
             let _ = sink.flush();
@@ -531,6 +571,9 @@ pub fn store_loop(
     if let Some(ch) = system.profile_clickhouse.take() {
         ch.finish();
     }
+    if let Some(ch) = system.app_log_clickhouse.take() {
+        ch.finish();
+    }
     write_stats(&sink);
     sink.stats()
 }
@@ -546,6 +589,7 @@ fn store_forwarded(
         frame::MessageType::Prometheus => &c.prometheus_samples,
         frame::MessageType::Telegraf => &c.telegraf_lines,
         frame::MessageType::Profile => &c.profile_stacks,
+        frame::MessageType::ApplicationLog => &c.app_logs,
         _ => &c.otel_spans,
     };
     n.fetch_add(rows.len() as u64, Ordering::Relaxed);

@@ -45,6 +45,8 @@ pub struct SenderConfig {
     pub compress_l7: bool,
     /// Compress l4 rows (`outputs.compression.l4_flow_log`, false).
     pub compress_l4: bool,
+    /// Compress forwarded application logs (`outputs.compression.application_log`, true).
+    pub compress_app_log: bool,
     /// A frame is cut when its body passes this many bytes.
     pub flush_bytes: usize,
     /// ... or when this much analyzer time has passed since the last cut (ns).
@@ -78,6 +80,7 @@ impl SenderConfig {
             addr: Some(addr.into()),
             compress_l7: true,
             compress_l4: false,
+            compress_app_log: true,
             flush_bytes: 256 << 10,
             flush_interval_ns: 1_000_000_000,
             queue_frames: 64,
@@ -125,6 +128,8 @@ pub struct SenderCounters {
     /// Team and organisation ids of every header (the sink's configuration).
     team_id: u32,
     org_id: u16,
+    /// Forwarded application logs go in zstd frames.
+    compress_app_log: bool,
     /// The latest self-monitoring report, waiting for the connection thread.
     stats_frame: std::sync::Mutex<Option<Vec<u8>>>,
     /// Seconds between reports (`global.self_monitoring.interval`; 0 before it is set: 10).
@@ -240,8 +245,9 @@ impl SenderHandle {
     }
 
     /// Queues `messages` of type `t`, already encoded, for the ingester as they are (the
-    /// integration collector's data); refused when no ingester is set, a message is larger than
-    /// a frame or the queue is full.
+    /// integration collector's data; application logs in zstd frames unless
+    /// `compression.application_log` is off); refused when no ingester is set, a message is
+    /// larger than a frame or the queue is full.
     pub fn forward(&self, t: MessageType, messages: &[Vec<u8>]) -> Result<(), Refused> {
         let s = &self.0;
         if !s.enabled.load(Ordering::Relaxed) {
@@ -252,7 +258,8 @@ impl SenderHandle {
             org_id: s.org_id,
             agent_id: s.agent_id.load(Ordering::Relaxed),
         };
-        s.forward.push(t, origin, messages)
+        let compress = t == MessageType::ApplicationLog && s.compress_app_log;
+        s.forward.push(t, origin, messages, compress)
     }
 
     /// Queues a self-monitoring report: `counters` (name, value) at `ts_s` (Unix seconds) from
@@ -341,6 +348,7 @@ impl IngesterSink {
         let shared = Arc::new(SenderCounters {
             team_id: cfg.team_id,
             org_id: cfg.org_id,
+            compress_app_log: cfg.compress_app_log,
             ..SenderCounters::default()
         });
         shared.enabled.store(cfg.addr.is_some(), Ordering::Relaxed);

@@ -13,6 +13,10 @@
 //! - `POST /api/v1/profile/ingest`: Pyroscope's ingest API, and `POST
 //!   [/api/v1/profile]/push.v1.PusherService/Push`: its push API, as `metric.Profile` messages
 //!   ([`profile`]).
+//! - `POST /api/v1/log`: application logs as Vector's HTTP sink posts them (a JSON array of
+//!   events; gzip or not), forwarded as DeepFlow's ApplicationLog messages (a JSON array each,
+//!   cut between entries to fit a frame; one entry sent as an object is made an array), in
+//!   zstd frames unless `outputs.compression.application_log` is off.
 //!
 //! Every request is answered only once its data is queued for the ingester (200), or refused
 //! with a status an exporter understands: 413 too large, 400 malformed, 503 no ingester or its
@@ -72,6 +76,9 @@ pub struct CollectorCounters {
     /// Profile requests (ingest and push) and the profiles forwarded.
     pub profile_requests: AtomicU64,
     pub profiles: AtomicU64,
+    /// Application log requests and the entries forwarded.
+    pub log_requests: AtomicU64,
+    pub logs: AtomicU64,
     /// Application documents sent from spans, and spans or documents not counted (a window
     /// already sent, the key bound, a full queue).
     pub span_documents: AtomicU64,
@@ -111,6 +118,8 @@ impl CollectorCounters {
             ("integration.telegraf_lines", r(&self.telegraf_lines)),
             ("integration.profile_requests", r(&self.profile_requests)),
             ("integration.profiles", r(&self.profiles)),
+            ("integration.log_requests", r(&self.log_requests)),
+            ("integration.logs", r(&self.logs)),
             ("integration.span_documents", r(&self.span_documents)),
             (
                 "integration.span_metrics_dropped",
@@ -271,6 +280,7 @@ enum Route {
     Telegraf,
     ProfileIngest,
     ProfilePush,
+    Logs,
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -287,7 +297,8 @@ fn bump(a: &AtomicU64, n: u64) {
 
 const ABOUT: &str = "tapflow integration collector: POST /api/v1/otel/trace (OTLP/HTTP protobuf), \
                      /api/v1/prometheus (remote write), /api/v1/telegraf (line protocol), \
-                     /api/v1/profile/ingest and /push.v1.PusherService/Push (Pyroscope)\n";
+                     /api/v1/profile/ingest and /push.v1.PusherService/Push (Pyroscope), \
+                     /api/v1/log (application logs, JSON)\n";
 
 async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     let c = &st.counters;
@@ -298,6 +309,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         (&Method::POST, "/api/v1/profile/ingest") => Route::ProfileIngest,
         (&Method::POST, "/push.v1.PusherService/Push")
         | (&Method::POST, "/api/v1/profile/push.v1.PusherService/Push") => Route::ProfilePush,
+        (&Method::POST, "/api/v1/log") => Route::Logs,
         (&Method::GET, "/") => return reply(StatusCode::OK, ABOUT),
         _ => {
             bump(&c.not_found, 1);
@@ -310,6 +322,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             Route::Prometheus => &c.prometheus_requests,
             Route::Telegraf => &c.telegraf_requests,
             Route::ProfileIngest | Route::ProfilePush => &c.profile_requests,
+            Route::Logs => &c.log_requests,
         },
         1,
     );
@@ -317,6 +330,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         Route::Traces => st.cfg.traces_disabled,
         Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
         Route::ProfileIngest | Route::ProfilePush => st.cfg.profiles_disabled,
+        Route::Logs => st.cfg.logs_disabled,
     };
     if off {
         bump(&c.disabled, 1);
@@ -402,6 +416,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             ],
         )),
         Route::ProfilePush => profiles_pushed(&plain, peer, &user_agent),
+        Route::Logs => logs(&plain),
     };
     let (t, messages) = match pieces {
         Ok(p) => p,
@@ -427,6 +442,11 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         }
         bump(&c.profiles, messages.len() as u64);
     }
+    let log_entries = if route == Route::Logs {
+        messages.iter().map(|m| entries_in(m)).sum()
+    } else {
+        0
+    };
     match st.sender.forward(t, &messages) {
         // Connect's unary answer: an empty PushResponse.
         Ok(()) if route == Route::ProfilePush => {
@@ -438,6 +458,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             r
         }
         Ok(()) => {
+            bump(&c.logs, log_entries);
             if st.cfg.span_metrics && !spans.is_empty() {
                 if let Ok(mut m) = st.span_metrics.lock() {
                     let before = m.dropped;
@@ -561,6 +582,58 @@ fn profiles_pushed(plain: &[u8], peer: IpAddr, user_agent: &[u8]) -> Pieces {
     ))
 }
 
+/// Application log messages of a JSON body: an array of entries (one entry as an object is
+/// made an array), forwarded as it came when it fits a frame, else cut between entries into
+/// arrays that do.
+fn logs(plain: &[u8]) -> Pieces {
+    let v: serde_json::Value = serde_json::from_slice(plain)
+        .map_err(|_| (StatusCode::BAD_REQUEST, "application logs must be JSON\n"))?;
+    let entries = match v {
+        serde_json::Value::Array(a) => a,
+        o @ serde_json::Value::Object(_) => {
+            return Ok((
+                MessageType::ApplicationLog,
+                vec![serde_json::Value::Array(vec![o]).to_string().into_bytes()],
+            ))
+        }
+        _ => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "application logs must be a JSON array of objects\n",
+            ))
+        }
+    };
+    if plain.len() <= MAX_MESSAGE {
+        return Ok((MessageType::ApplicationLog, vec![plain.to_vec()]));
+    }
+    let (mut pieces, mut cur) = (Vec::new(), vec![b'[']);
+    for e in &entries {
+        let e = e.to_string();
+        if e.len() + 2 > MAX_MESSAGE {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "one log entry is larger than a frame\n",
+            ));
+        }
+        if cur.len() > 1 && cur.len() + e.len() + 2 > MAX_MESSAGE {
+            cur.push(b']');
+            pieces.push(std::mem::replace(&mut cur, vec![b'[']));
+        }
+        if cur.len() > 1 {
+            cur.push(b',');
+        }
+        cur.extend_from_slice(e.as_bytes());
+    }
+    cur.push(b']');
+    pieces.push(cur);
+    Ok((MessageType::ApplicationLog, pieces))
+}
+
+/// Entries of an application log message (a JSON array).
+fn entries_in(m: &[u8]) -> u64 {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(m).map_or(0, |v| v.len() as u64)
+}
+
 fn telegraf(plain: &[u8], c: &CollectorCounters) -> Pieces {
     if std::str::from_utf8(plain).is_err() {
         return Err((StatusCode::BAD_REQUEST, "line protocol must be UTF-8\n"));
@@ -629,6 +702,37 @@ mod tests {
         assert_eq!(
             telegraf(b"cpu v=1\n\xff\n", &c).unwrap_err().0,
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn logs_are_json_arrays_cut_between_entries_to_fit_frames() {
+        let one = br#"{"message":"m","timestamp":"2024-01-01T00:00:00Z"}"#;
+        let (t, p) = logs(one).unwrap();
+        assert_eq!(t, MessageType::ApplicationLog);
+        assert_eq!(
+            p,
+            [format!("[{}]", std::str::from_utf8(one).unwrap()).into_bytes()]
+        );
+        let small = b"[{\"message\": \"a\"}, {\"message\": \"b\"}]";
+        assert_eq!(logs(small).unwrap().1, [small.to_vec()]);
+        assert_eq!(entries_in(small), 2);
+        let entry = format!(
+            r#"{{"message":"{}","timestamp":"2024-01-01T00:00:00Z"}}"#,
+            "x".repeat(1000)
+        );
+        let body = format!("[{}]", vec![entry.as_str(); 1500].join(","));
+        let (_, pieces) = logs(body.as_bytes()).unwrap();
+        assert!(pieces.len() >= 3);
+        assert!(pieces.iter().all(|p| p.len() <= MAX_MESSAGE));
+        assert_eq!(pieces.iter().map(|p| entries_in(p)).sum::<u64>(), 1500);
+        for bad in [&b"not json"[..], b"42", b"\"text\""] {
+            assert_eq!(logs(bad).unwrap_err().0, StatusCode::BAD_REQUEST);
+        }
+        let huge = format!(r#"[{{"message":"{}"}}, {{}}]"#, "y".repeat(MAX_MESSAGE));
+        assert_eq!(
+            logs(huge.as_bytes()).unwrap_err().0,
+            StatusCode::PAYLOAD_TOO_LARGE
         );
     }
 

@@ -305,6 +305,17 @@ async fn start_ingest(
             ),
             None => None,
         },
+        app_log_clickhouse: match &opts.clickhouse {
+            Some(c) => Some(
+                crate::clickhouse::application_log::AppLogStore::start(
+                    &c.url,
+                    c.flow_log_ttl_hours,
+                    c.timeout,
+                )
+                .map_err(|e| ServeError::Listen(at, std::io::Error::other(e)))?,
+            ),
+            None => None,
+        },
     };
     let store_thread = std::thread::Builder::new()
         .name("tapflow-store".into())
