@@ -584,18 +584,26 @@ fn profiles_pushed(plain: &[u8], peer: IpAddr, user_agent: &[u8]) -> Pieces {
 
 /// Application log messages of a JSON body: an array of entries (one entry as an object is
 /// made an array), forwarded as it came when it fits a frame, else cut between entries into
-/// arrays that do.
+/// arrays that do. Checked and cut without building the entries (bounded memory).
 fn logs(plain: &[u8]) -> Pieces {
-    let v: serde_json::Value = serde_json::from_slice(plain)
-        .map_err(|_| (StatusCode::BAD_REQUEST, "application logs must be JSON\n"))?;
-    let entries = match v {
-        serde_json::Value::Array(a) => a,
-        o @ serde_json::Value::Object(_) => {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(plain).is_err() {
+        return Err((StatusCode::BAD_REQUEST, "application logs must be JSON\n"));
+    }
+    let text = plain.trim_ascii();
+    let elements = match text.first() {
+        Some(b'{') if text.len() + 2 <= MAX_MESSAGE => {
             return Ok((
                 MessageType::ApplicationLog,
-                vec![serde_json::Value::Array(vec![o]).to_string().into_bytes()],
+                vec![[b"[", text, b"]"].concat()],
+            ));
+        }
+        Some(b'{') => {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "one log entry is larger than a frame\n",
             ))
         }
+        Some(b'[') => array_elements(text),
         _ => {
             return Err((
                 StatusCode::BAD_REQUEST,
@@ -603,12 +611,12 @@ fn logs(plain: &[u8]) -> Pieces {
             ))
         }
     };
-    if plain.len() <= MAX_MESSAGE {
-        return Ok((MessageType::ApplicationLog, vec![plain.to_vec()]));
+    if text.len() <= MAX_MESSAGE {
+        return Ok((MessageType::ApplicationLog, vec![text.to_vec()]));
     }
     let (mut pieces, mut cur) = (Vec::new(), vec![b'[']);
-    for e in &entries {
-        let e = e.to_string();
+    for r in elements {
+        let e = &text[r];
         if e.len() + 2 > MAX_MESSAGE {
             return Err((
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -622,11 +630,43 @@ fn logs(plain: &[u8]) -> Pieces {
         if cur.len() > 1 {
             cur.push(b',');
         }
-        cur.extend_from_slice(e.as_bytes());
+        cur.extend_from_slice(e);
     }
     cur.push(b']');
     pieces.push(cur);
     Ok((MessageType::ApplicationLog, pieces))
+}
+
+/// The byte ranges of the elements of `array`, a valid JSON array (its brackets included).
+fn array_elements(array: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let (mut out, mut depth, mut in_string, mut escaped) = (Vec::new(), 0usize, false, false);
+    let mut start = None;
+    for (i, &b) in array.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        // A comma between elements, or the array's closing bracket, ends an element.
+        if (b == b',' && depth == 1) || (b == b']' && depth == 0) {
+            if let Some(s) = start.take() {
+                out.push(s..array[..i].trim_ascii_end().len());
+            }
+        } else if i > 0 && depth >= 1 && start.is_none() && !b.is_ascii_whitespace() {
+            start = Some(i);
+        }
+    }
+    out
 }
 
 /// Entries of an application log message (a JSON array).
@@ -734,6 +774,16 @@ mod tests {
             logs(huge.as_bytes()).unwrap_err().0,
             StatusCode::PAYLOAD_TOO_LARGE
         );
+        // Elements found whatever their nesting, strings and spaces.
+        let tricky = br#"[ {"a": "x]\",{"}, [1, [2]] , "s,t", 3 ,{} ]"#;
+        let got: Vec<&[u8]> = array_elements(tricky)
+            .into_iter()
+            .map(|r| &tricky[r])
+            .collect();
+        let want: [&[u8]; 5] = [br#"{"a": "x]\",{"}"#, b"[1, [2]]", br#""s,t""#, b"3", b"{}"];
+        assert_eq!(got, want);
+        assert!(array_elements(b"[]").is_empty());
+        assert!(array_elements(b"[ ]").is_empty());
     }
 
     #[test]
