@@ -1,7 +1,7 @@
 //! The integration collector of `tapflow run` (`inputs.integration`, DeepFlow's port 38086):
 //! applications' OpenTelemetry traces (and their application documents), Prometheus remote
-//! write, Telegraf metrics and Pyroscope profiles, forwarded over the ingester connection. It
-//! listens only when records go to an ingester.
+//! write, Telegraf metrics, Pyroscope profiles and application logs, forwarded over the
+//! ingester connection. It listens only when records go to an ingester.
 
 use std::net::SocketAddr;
 
@@ -13,7 +13,7 @@ use tapflow_control::Config;
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IntegrationArgs {
     /// Listen for integration data (OTLP traces, Prometheus remote write, Telegraf, Pyroscope
-    /// profiles) on this address:port instead of every address at
+    /// profiles, application logs) on this address:port instead of every address at
     /// inputs.integration.listen_port (38086).
     #[arg(long, value_name = "HOST:PORT")]
     integration_listen: Option<SocketAddr>,
@@ -50,7 +50,8 @@ pub(crate) fn start(
                 if !quiet {
                     eprintln!(
                         "tapflow: integration collector on http://{} (OTLP traces, Prometheus \
-                         remote write, Telegraf, Pyroscope profiles), forwarded to the ingester",
+                         remote write, Telegraf, Pyroscope profiles, application logs), \
+                         forwarded to the ingester",
                         c.local_addr()
                     );
                 }
@@ -80,4 +81,21 @@ pub(crate) fn report(
         "integration.listen".into(),
         c.local_addr().to_string().into(),
     );
+}
+
+/// Stops the collector at the end of the run and writes its final counters (the spans' last
+/// windows sent at the stop included) into the run's stats.json.
+pub(crate) fn finish(c: Option<Collector>, stats_json: &std::path::Path) {
+    let Some(c) = c else { return };
+    let counters = c.finish();
+    let Ok(text) = std::fs::read_to_string(stats_json) else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(mut stats)) = serde_json::from_str(&text) else {
+        return;
+    };
+    for (k, v) in counters.entries() {
+        stats.insert(k.into(), v.into());
+    }
+    let _ = crate::run::write_json_atomically(stats_json, &serde_json::Value::Object(stats));
 }

@@ -174,7 +174,10 @@ fn reload(
 }
 
 /// Writes `v` to `path` through a temporary file and a rename, so readers never see half a file.
-fn write_json_atomically(path: &std::path::Path, v: &serde_json::Value) -> std::io::Result<()> {
+pub(crate) fn write_json_atomically(
+    path: &std::path::Path,
+    v: &serde_json::Value,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::File::create(&tmp)?;
     serde_json::to_writer_pretty(&mut f, v)?;
@@ -407,6 +410,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             fresh = true;
         }
     }
+    crate::integration_out::finish(integration, &a.out.join("stats.json"));
     if let Some(c) = control {
         if c.finish() {
             eprintln!("tapflow: no controller answered within --max-escape: exiting with code 3");

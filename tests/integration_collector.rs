@@ -234,7 +234,7 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
         400
     );
     assert_eq!(declared(port, "/api/v1/telegraf", 3 << 20), 413);
-    assert_eq!(http(port, "POST", "/api/v1/log", &[], b""), 404);
+    assert_eq!(http(port, "POST", "/v3/segments", &[], b""), 404);
 
     // Prometheus' samples with the label of the header it sends with every request (Debian's
     // Prometheus 2.42 does not send remote_write's configured `headers`).
@@ -253,6 +253,7 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
     }
     drop(prometheus);
     let stats = finished(run, &dir, "one");
+    let docs_one = stats["integration.span_documents"].as_u64().unwrap_or(0);
     let n = |k: &str| {
         stats[k]
             .as_u64()
@@ -286,6 +287,7 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
         200
     );
     let stats = finished(run, &dir, "two");
+    let docs_two = stats["integration.span_documents"].as_u64().unwrap_or(0);
     assert_eq!(stats["integration.disabled"], 1);
     assert_eq!(stats["integration.spans"], 4);
     assert!(server.proc.stop(), "tapflow server did not stop cleanly");
@@ -376,6 +378,24 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
     );
     assert_eq!(sum("application_map", "s-app", "request"), 11);
     assert_eq!(sum("application", "s-app", "rrt_count"), 11);
+    // Every document the server got was counted by its run, the windows sent at the stop too.
+    let stored_docs: usize = ["application", "application_map"]
+        .iter()
+        .map(|f| {
+            rows(&dir.join(format!("server/records/flow_metrics.{f}.1m.jsonl")))
+                .iter()
+                .filter(|r| {
+                    r["agent_id"] == 7
+                        && matches!(
+                            r["observation_point"].as_str(),
+                            Some("c-app" | "s-app" | "app")
+                        )
+                })
+                .count()
+        })
+        .sum();
+    assert!(docs_one > 0, "the first run's documents went at its stop");
+    assert_eq!(docs_one + docs_two, stored_docs as u64);
     let ingest: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
     )

@@ -195,6 +195,14 @@ impl Collector {
     pub fn counters(&self) -> &CollectorCounters {
         &self.counters
     }
+
+    /// Stops the collector (the spans' open windows sent, as when it is dropped) and gives its
+    /// final counters.
+    pub fn finish(self) -> Arc<CollectorCounters> {
+        let counters = Arc::clone(&self.counters);
+        drop(self);
+        counters
+    }
 }
 
 impl Drop for Collector {
