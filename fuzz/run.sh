@@ -10,7 +10,7 @@
 # checks on. Artifacts (crashing inputs) go to fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")"
-TARGETS=(frame pcap l7 hpack config grpc ingest trace go_elf otel_wire profile)
+TARGETS=(frame pcap l7 hpack config grpc ingest trace go_elf otel_wire profile app_log)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 toolchain=()
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 TAPFLOW="${TAPFLOW:-$PWD/../target/debug/tapflow}"
 PCAPS="${PCAPS:-../../shared/pcaps}"
-mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace,otel_wire,profile} work
+mkdir -p corpus/{frame,pcap,l7,hpack,config,grpc,ingest,trace,otel_wire,profile,app_log} work
 # OTLP trace bodies (OpenTelemetry's own protobuf classes, when its Python package is there),
 # each behind the two bytes that choose the largest piece.
 /usr/bin/python3 - <<'PY' || echo "otel_wire: no opentelemetry-proto; seeds skipped" >&2
@@ -97,6 +97,11 @@ logs = (b'[{"message":"GET / 200","timestamp":"2026-12-08T01:00:00.5Z","level":"
 body = len(logs).to_bytes(4, "little") + logs
 frame = (19 + len(body)).to_bytes(4, "big") + bytes([17]) + (0x8000).to_bytes(2, "little") + bytes(12) + body
 open("corpus/ingest/" + hashlib.sha1(frame).hexdigest()[:16], "wb").write(frame)
+# The same entries as a body posted to the collector (two bytes: the largest message).
+for cut in (b"\x00\x02", b"\x40\x00"):
+    open("corpus/app_log/" + hashlib.sha1(cut + logs).hexdigest()[:16], "wb").write(cut + logs)
+one = b'\x00\x01{"message":"m","timestamp":"2026-12-08T01:00:00Z","json":{"a":[1,{"b":"]"}]}}'
+open("corpus/app_log/" + hashlib.sha1(one).hexdigest()[:16], "wb").write(one)
 PY
 python3 - "$PCAPS" <<'PY'
 import glob, hashlib, os, struct, sys
@@ -205,4 +210,4 @@ if command -v javac >/dev/null && command -v java >/dev/null; then
     -cp work Burner 300 >/dev/null 2>&1
   { printf '\004'; cat work/burner.jfr; } > corpus/profile/jfr-burner
 fi
-for t in frame pcap l7 hpack config grpc ingest otel_wire profile; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done
+for t in frame pcap l7 hpack config grpc ingest otel_wire profile app_log; do echo "$t: $(ls corpus/$t | wc -l) seeds"; done

@@ -24,6 +24,7 @@
 //! are read at once, connections are bounded and a slow body times out: a hostile or broken
 //! client costs a counted refusal and bounded memory.
 
+pub mod app_logs;
 pub mod otel_wire;
 pub mod profile;
 pub mod span_metrics;
@@ -451,7 +452,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         bump(&c.profiles, messages.len() as u64);
     }
     let log_entries = if route == Route::Logs {
-        messages.iter().map(|m| entries_in(m)).sum()
+        messages.iter().map(|m| app_logs::entries(m)).sum()
     } else {
         0
     };
@@ -590,96 +591,19 @@ fn profiles_pushed(plain: &[u8], peer: IpAddr, user_agent: &[u8]) -> Pieces {
     ))
 }
 
-/// Application log messages of a JSON body: an array of entries (one entry as an object is
-/// made an array), forwarded as it came when it fits a frame, else cut between entries into
-/// arrays that do. Checked and cut without building the entries (bounded memory).
+/// Application log messages of a JSON body ([`app_logs::messages`]).
 fn logs(plain: &[u8]) -> Pieces {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(plain).is_err() {
-        return Err((StatusCode::BAD_REQUEST, "application logs must be JSON\n"));
+    match app_logs::messages(plain, MAX_MESSAGE) {
+        Ok(m) => Ok((MessageType::ApplicationLog, m)),
+        Err(app_logs::LogsError::NotJson) => Err((
+            StatusCode::BAD_REQUEST,
+            "application logs must be a JSON array or object\n",
+        )),
+        Err(app_logs::LogsError::EntryTooLarge) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "one log entry is larger than a frame\n",
+        )),
     }
-    let text = plain.trim_ascii();
-    let elements = match text.first() {
-        Some(b'{') if text.len() + 2 <= MAX_MESSAGE => {
-            return Ok((
-                MessageType::ApplicationLog,
-                vec![[b"[", text, b"]"].concat()],
-            ));
-        }
-        Some(b'{') => {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "one log entry is larger than a frame\n",
-            ))
-        }
-        Some(b'[') => array_elements(text),
-        _ => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "application logs must be a JSON array of objects\n",
-            ))
-        }
-    };
-    if text.len() <= MAX_MESSAGE {
-        return Ok((MessageType::ApplicationLog, vec![text.to_vec()]));
-    }
-    let (mut pieces, mut cur) = (Vec::new(), vec![b'[']);
-    for r in elements {
-        let e = &text[r];
-        if e.len() + 2 > MAX_MESSAGE {
-            return Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "one log entry is larger than a frame\n",
-            ));
-        }
-        if cur.len() > 1 && cur.len() + e.len() + 2 > MAX_MESSAGE {
-            cur.push(b']');
-            pieces.push(std::mem::replace(&mut cur, vec![b'[']));
-        }
-        if cur.len() > 1 {
-            cur.push(b',');
-        }
-        cur.extend_from_slice(e);
-    }
-    cur.push(b']');
-    pieces.push(cur);
-    Ok((MessageType::ApplicationLog, pieces))
-}
-
-/// The byte ranges of the elements of `array`, a valid JSON array (its brackets included).
-fn array_elements(array: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let (mut out, mut depth, mut in_string, mut escaped) = (Vec::new(), 0usize, false, false);
-    let mut start = None;
-    for (i, &b) in array.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => depth += 1,
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        // A comma between elements, or the array's closing bracket, ends an element.
-        if (b == b',' && depth == 1) || (b == b']' && depth == 0) {
-            if let Some(s) = start.take() {
-                out.push(s..array[..i].trim_ascii_end().len());
-            }
-        } else if i > 0 && depth >= 1 && start.is_none() && !b.is_ascii_whitespace() {
-            start = Some(i);
-        }
-    }
-    out
-}
-
-/// Entries of an application log message (a JSON array).
-fn entries_in(m: &[u8]) -> u64 {
-    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(m).map_or(0, |v| v.len() as u64)
 }
 
 fn telegraf(plain: &[u8], c: &CollectorCounters) -> Pieces {
@@ -751,47 +675,6 @@ mod tests {
             telegraf(b"cpu v=1\n\xff\n", &c).unwrap_err().0,
             StatusCode::BAD_REQUEST
         );
-    }
-
-    #[test]
-    fn logs_are_json_arrays_cut_between_entries_to_fit_frames() {
-        let one = br#"{"message":"m","timestamp":"2024-01-01T00:00:00Z"}"#;
-        let (t, p) = logs(one).unwrap();
-        assert_eq!(t, MessageType::ApplicationLog);
-        assert_eq!(
-            p,
-            [format!("[{}]", std::str::from_utf8(one).unwrap()).into_bytes()]
-        );
-        let small = b"[{\"message\": \"a\"}, {\"message\": \"b\"}]";
-        assert_eq!(logs(small).unwrap().1, [small.to_vec()]);
-        assert_eq!(entries_in(small), 2);
-        let entry = format!(
-            r#"{{"message":"{}","timestamp":"2024-01-01T00:00:00Z"}}"#,
-            "x".repeat(1000)
-        );
-        let body = format!("[{}]", vec![entry.as_str(); 1500].join(","));
-        let (_, pieces) = logs(body.as_bytes()).unwrap();
-        assert!(pieces.len() >= 3);
-        assert!(pieces.iter().all(|p| p.len() <= MAX_MESSAGE));
-        assert_eq!(pieces.iter().map(|p| entries_in(p)).sum::<u64>(), 1500);
-        for bad in [&b"not json"[..], b"42", b"\"text\""] {
-            assert_eq!(logs(bad).unwrap_err().0, StatusCode::BAD_REQUEST);
-        }
-        let huge = format!(r#"[{{"message":"{}"}}, {{}}]"#, "y".repeat(MAX_MESSAGE));
-        assert_eq!(
-            logs(huge.as_bytes()).unwrap_err().0,
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
-        // Elements found whatever their nesting, strings and spaces.
-        let tricky = br#"[ {"a": "x]\",{"}, [1, [2]] , "s,t", 3 ,{} ]"#;
-        let got: Vec<&[u8]> = array_elements(tricky)
-            .into_iter()
-            .map(|r| &tricky[r])
-            .collect();
-        let want: [&[u8]; 5] = [br#"{"a": "x]\",{"}"#, b"[1, [2]]", br#""s,t""#, b"3", b"{}"];
-        assert_eq!(got, want);
-        assert!(array_elements(b"[]").is_empty());
-        assert!(array_elements(b"[ ]").is_empty());
     }
 
     #[test]
