@@ -75,9 +75,11 @@ pub fn log_type(name: &str) -> u8 {
         .unwrap_or(0) as u8
 }
 
-/// The entries of one message from `agent_id` connected from `peer`.
+/// The entries of one message from `agent_id` connected from `peer` (bytes that are not UTF-8
+/// read as U+FFFD, as DeepFlow's server reads them).
 pub fn decode(agent_id: u16, peer: Option<IpAddr>, msg: &[u8]) -> Result<Decoded, FrameError> {
-    let v: Value = serde_json::from_slice(msg)
+    let text = String::from_utf8_lossy(msg);
+    let v: Value = serde_json::from_str(&text)
         .map_err(|e| FrameError::Decode(format!("application log: {e}")))?;
     let entries = match v {
         Value::Array(a) => a,
@@ -346,6 +348,12 @@ mod tests {
         );
         assert_eq!(one.unwrap().rows.len(), 1);
         assert!(decode(1, None, b"{not json").is_err());
+        let latin1 = decode(
+            1,
+            None,
+            b"[{\"message\":\"caf\xe9\",\"timestamp\":\"2024-01-01T00:00:00Z\"}]",
+        );
+        assert_eq!(latin1.unwrap().rows[0].body, "caf\u{fffd}");
         assert!(decode(1, None, b"42").is_err());
         // Long texts are cut at a character boundary.
         let long = format!(

@@ -16,18 +16,32 @@ pub enum LogsError {
 
 /// The messages of `body`, none larger than `max` bytes: the array as it came when it fits,
 /// else its elements in order, cut between them into arrays; an object made a one-entry
-/// array.
+/// array. Bytes that are not UTF-8 become U+FFFD (as DeepFlow's server reads them), and every
+/// entry must read as a JSON value (numbers in range): what the server will parse.
 pub fn messages(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, LogsError> {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+    let body = String::from_utf8_lossy(body);
+    let text = body.as_bytes().trim_ascii();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(text).is_err() {
         return Err(LogsError::NotJson);
     }
-    let text = body.trim_ascii();
     let elements = match text.first() {
-        Some(b'{') if text.len() + 2 <= max => return Ok(vec![[b"[", text, b"]"].concat()]),
-        Some(b'{') => return Err(LogsError::EntryTooLarge),
+        Some(b'{') => std::iter::once(0..text.len()).collect(),
         Some(b'[') => array_elements(text),
         _ => return Err(LogsError::NotJson),
     };
+    // Entry by entry, so that a large body is never held as values all at once.
+    for r in &elements {
+        if serde_json::from_slice::<serde_json::Value>(&text[r.clone()]).is_err() {
+            return Err(LogsError::NotJson);
+        }
+    }
+    if text.first() == Some(&b'{') {
+        return if text.len() + 2 <= max {
+            Ok(vec![[b"[", text, b"]"].concat()])
+        } else {
+            Err(LogsError::EntryTooLarge)
+        };
+    }
     if text.len() <= max {
         return Ok(vec![text.to_vec()]);
     }
