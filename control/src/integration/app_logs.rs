@@ -20,10 +20,11 @@ pub enum LogsError {
 /// entry must read as a JSON value (numbers in range): what the server will parse.
 pub fn messages(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, LogsError> {
     let body = String::from_utf8_lossy(body);
-    let text = body.as_bytes().trim_ascii();
-    if serde_json::from_slice::<serde::de::IgnoredAny>(text).is_err() {
+    // The whole body, before any trimming: a form feed around it is not JSON's space.
+    if serde_json::from_str::<serde::de::IgnoredAny>(&body).is_err() {
         return Err(LogsError::NotJson);
     }
+    let text = body.as_bytes().trim_ascii();
     let elements = match text.first() {
         Some(b'{') => std::iter::once(0..text.len()).collect(),
         Some(b'[') => array_elements(text),
