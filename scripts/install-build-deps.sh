@@ -106,6 +106,8 @@ fi
 # /usr/local/lib/tapflow-test/pyroscope-0.8) over its ingest API. PaddlePaddle's RPC, which runs
 # on Apache bRPC (compiled into Paddle; no bRPC build is packaged elsewhere), is the bRPC server
 # and client: kept apart in /usr/local/lib/tapflow-test/paddle with its own numpy and protobuf.
+# Apache SkyWalking's Python agent (1.2.0: 1.3.0's wheel lacks its generated protocol) reports
+# traces over its HTTP protocol: kept apart in /usr/local/lib/tapflow-test/skywalking.
 pypi=()
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
@@ -126,6 +128,11 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   if [ ! -d "$paddle/paddle" ] && [ "$(id -u)" = 0 ]; then
     /usr/bin/python3 -m pip install -q --break-system-packages --target "$paddle" \
       paddlepaddle==2.6.2 >/dev/null
+  fi
+  skywalking=/usr/local/lib/tapflow-test/skywalking
+  if [ ! -d "$skywalking/skywalking" ] && [ "$(id -u)" = 0 ]; then
+    /usr/bin/python3 -m pip install -q --break-system-packages --target "$skywalking" \
+      apache-skywalking==1.2.0 requests >/dev/null
   fi
 fi
 if [ ${#pypi[@]} -gt 0 ]; then

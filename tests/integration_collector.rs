@@ -12,8 +12,7 @@
 //! Needs root (the capture runs on lo), Python's opentelemetry-sdk and pyroscope-io,
 //! prometheus, node with winston and curl (scripts/test.sh installs them).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,91 +21,14 @@ use serde_json::Value;
 
 #[allow(dead_code)] // the ingest tests use the rest
 mod ingest_support;
+mod integration_support;
 mod live_support;
 mod netns;
 mod procs;
 use ingest_support::{start_server, tempdir};
-use live_support::{have, start_prometheus, wait_until, Killed};
+use integration_support::{agent, declared, finished, free_port, gzip, http, rows};
+use live_support::{have, start_prometheus};
 use netns::is_root;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tapflow");
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    l.local_addr().expect("addr").port()
-}
-
-/// An HTTP/1.1 request to 127.0.0.1:`port`: the status code.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    if s.write_all(head.as_bytes()).is_err() {
-        return 0;
-    }
-    // A refused body may be cut short by the server: what it answered still counts.
-    let _ = s.write_all(body);
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-/// A POST declaring a body of `len` bytes, sent without it: the status code (a body refused
-/// for its declared size is answered before it is read).
-fn declared(port: u16, path: &str, len: usize) -> u16 {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let head = format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n");
-    if s.write_all(head.as_bytes()).is_err() {
-        return 0;
-    }
-    let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut c = Command::new("gzip")
-        .arg("-c")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    c.stdin
-        .take()
-        .expect("stdin")
-        .write_all(data)
-        .expect("write");
-    let o = c.wait_with_output().expect("gzip");
-    o.stdout
-}
-
-fn rows(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 fn have_otel_sdk() -> bool {
     Command::new("/usr/bin/python3")
@@ -117,40 +39,6 @@ fn have_otel_sdk() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// `tapflow run` on lo with `config`, sending to `ingest`, its collector on `port`.
-fn agent(dir: &Path, name: &str, config: &str, ingest: &str, port: u16, secs: u32) -> Killed {
-    let cfg = dir.join(format!("{name}.yaml"));
-    std::fs::write(&cfg, config).expect("config");
-    let run = Killed(
-        Command::new(BIN)
-            .args(["run", "-q", "--engine", "af_packet", "--iface", "lo"])
-            .args(["--duration", &secs.to_string(), "--agent-id", "7"])
-            .args(["--ingester", ingest, "--integration-listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.join(name))
-            .spawn()
-            .expect("tapflow run"),
-    );
-    wait_until("the integration collector", 20, || {
-        http(port, "GET", "/", &[], b"") == 200
-    });
-    run
-}
-
-/// Waits for the run to end by itself; its stats.json.
-fn finished(mut run: Killed, dir: &Path, name: &str) -> Value {
-    let end = Instant::now() + Duration::from_secs(60);
-    while run.0.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < end, "tapflow run did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let stats = std::fs::read_to_string(dir.join(name).join("stats.json")).expect("stats.json");
-    serde_json::from_str(&stats).expect("json")
 }
 
 fn spans(port: u16, service: &str, n: usize) -> Vec<Value> {
@@ -234,7 +122,7 @@ fn traces_remote_write_and_telegraf_reach_the_ingester() {
         400
     );
     assert_eq!(declared(port, "/api/v1/telegraf", 3 << 20), 413);
-    assert_eq!(http(port, "POST", "/v3/segments", &[], b""), 404);
+    assert_eq!(http(port, "POST", "/api/v1/nothing", &[], b""), 404);
 
     // Prometheus' samples with the label of the header it sends with every request (Debian's
     // Prometheus 2.42 does not send remote_write's configured `headers`).
@@ -619,149 +507,5 @@ fn profiles_reach_the_ingester_as_stacks() {
     assert_eq!(ingest["profile_stacks"], stored.len());
     assert_eq!(ingest["profiles_unsupported"], 1, "{ingest}");
     assert_eq!(ingest["profiles_malformed"], 0, "{ingest}");
-    assert_eq!(ingest["bad_bodies"], 0);
-}
-
-#[test]
-fn application_logs_reach_the_ingester() {
-    let Some(modules) = live_support::npm_modules("winston").filter(|_| is_root() && have("curl"))
-    else {
-        eprintln!("skipped: needs root, node, winston and curl (scripts/test.sh installs them)");
-        return;
-    };
-    let dir = tempdir("integration-logs");
-    let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
-    let port = free_port();
-    let run = agent(&dir, "one", "", &server.ingest, port, 12);
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-
-    // A Node.js service's logs through winston's HTTP transport.
-    let o = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/winston_logs.js"
-        ))
-        .arg(&modules)
-        .arg(port.to_string())
-        .output()
-        .expect("node");
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "OK",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // Vector's shape (its HTTP sink's JSON array, gzip), with a pod; one entry without a time.
-    let vector = br#"[{"message":"GET /healthz 200","timestamp":"2026-12-08T01:00:00.123456Z","level":"INFO","_df_log_type":"user","app_service":"web","kubernetes":{"pod_name":"web-0","pod_ip":"10.244.1.5"},"json":{"status":200}},{"message":"no time"}]"#;
-    let vector = gzip(vector);
-    let sent = Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
-        .args([
-            "-H",
-            "Content-Encoding: gzip",
-            "-H",
-            "Content-Type: application/json",
-        ])
-        .args(["--data-binary", "@-"])
-        .arg(format!("http://127.0.0.1:{port}/api/v1/log"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().expect("stdin").write_all(&vector)?;
-            c.wait_with_output()
-        })
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&sent.stdout), "200");
-    assert_eq!(http(port, "POST", "/api/v1/log", &[], b"not json"), 400);
-    let stats = finished(run, &dir, "one");
-    assert_eq!(stats["integration.log_requests"], 5, "{stats}");
-    assert_eq!(stats["integration.logs"], 8, "{stats}");
-    assert_eq!(stats["integration.malformed"], 1);
-    assert_eq!(stats["ingester.forward_frames_lost"], 0);
-
-    // An agent with logs turned off answers and drops them.
-    let config =
-        "inputs:\n  integration:\n    feature_control:\n      log_integration_disabled: true\n";
-    let port2 = free_port();
-    let run = agent(&dir, "two", config, &server.ingest, port2, 4);
-    let dropped = br#"[{"message":"dropped","timestamp":"2026-12-08T01:00:00Z"}]"#;
-    assert_eq!(http(port2, "POST", "/api/v1/log", &[], dropped), 200);
-    let stats = finished(run, &dir, "two");
-    assert_eq!(stats["integration.disabled"], 1);
-    assert!(server.proc.stop(), "tapflow server did not stop cleanly");
-
-    let stored = rows(&dir.join("server/records/application_logs.jsonl"));
-    let mut got: Vec<(String, String, String, u64, String)> = stored
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
-            assert_eq!(r["agent_id"], 7, "{r}");
-            (
-                s("app_service"),
-                s("body"),
-                s("_type"),
-                r["severity_number"].as_u64().unwrap_or(0),
-                s("ip"),
-            )
-        })
-        .collect();
-    got.sort();
-    let row = |a: &str, b: &str, t: &str, sev: u64, ip: &str| {
-        (
-            a.to_string(),
-            b.to_string(),
-            t.to_string(),
-            sev,
-            ip.to_string(),
-        )
-    };
-    let lo = "127.0.0.1";
-    assert_eq!(
-        got,
-        [
-            row("checkout", "cart recalculated", "user", 6, lo),
-            row("checkout", "order placed", "user", 5, lo),
-            row("checkout", "payment declined", "user", 3, lo),
-            row("checkout", "stock low", "user", 4, lo),
-            row("console", "user admin logged in", "audit", 5, lo),
-            row("console", "user auditor logged in", "audit", 5, lo),
-            row("web", "GET /healthz 200", "user", 5, "10.244.1.5"),
-        ],
-        "{stored:#?}"
-    );
-    let by_body = |b: &str| stored.iter().find(|r| r["body"] == b).expect(b);
-    // winston's times are its clock's, to the millisecond; its json object's keys attributes.
-    let placed = by_body("order placed");
-    assert!(placed["time"].as_u64() >= Some(before), "{placed}");
-    assert_eq!(
-        placed["timestamp"].as_i64().unwrap_or(0) % 1000,
-        0,
-        "{placed}"
-    );
-    assert_eq!(
-        placed["attribute_names"],
-        serde_json::json!(["amount", "order_id"])
-    );
-    assert_eq!(
-        placed["attribute_values"],
-        serde_json::json!(["12.5", "1001"])
-    );
-    assert_eq!(by_body("user admin logged in")["severity_text"], "info");
-    let web = by_body("GET /healthz 200");
-    assert_eq!(web["timestamp"], 1_796_691_600_123_456i64);
-    assert_eq!(
-        web["attribute_names"],
-        serde_json::json!(["status", "pod_ip", "pod_name"])
-    );
-    let ingest: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("server/records/ingest-stats.json")).expect("stats"),
-    )
-    .expect("json");
-    assert_eq!(ingest["app_logs"], 7, "{ingest}");
-    assert_eq!(ingest["app_logs_skipped"], 1, "{ingest}");
     assert_eq!(ingest["bad_bodies"], 0);
 }

@@ -13,6 +13,9 @@
 //! - `POST /api/v1/profile/ingest`: Pyroscope's ingest API, and `POST
 //!   [/api/v1/profile]/push.v1.PusherService/Push`: its push API, as `metric.Profile` messages
 //!   ([`profile`]).
+//! - `POST /v3/segment` and `/v3/segments`: SkyWalking traces over its HTTP reporting protocol
+//!   (JSON segments), made OpenTelemetry spans ([`skywalking`]) and forwarded as the OTLP traces
+//!   are; its agents' `/v3/management/*` calls answered.
 //! - `POST /api/v1/log`: application logs as Vector's HTTP sink posts them (a JSON array of
 //!   events; gzip or not), forwarded as DeepFlow's ApplicationLog messages (a JSON array each,
 //!   cut between entries to fit a frame; one entry sent as an object is made an array), in
@@ -27,6 +30,7 @@
 pub mod app_logs;
 pub mod otel_wire;
 pub mod profile;
+pub mod skywalking;
 pub mod span_metrics;
 
 use std::convert::Infallible;
@@ -77,6 +81,9 @@ pub struct CollectorCounters {
     /// Profile requests (ingest and push) and the profiles forwarded.
     pub profile_requests: AtomicU64,
     pub profiles: AtomicU64,
+    /// SkyWalking segment requests and the segments forwarded.
+    pub skywalking_requests: AtomicU64,
+    pub skywalking_segments: AtomicU64,
     /// Application log requests and the entries forwarded.
     pub log_requests: AtomicU64,
     pub logs: AtomicU64,
@@ -119,6 +126,14 @@ impl CollectorCounters {
             ("integration.telegraf_lines", r(&self.telegraf_lines)),
             ("integration.profile_requests", r(&self.profile_requests)),
             ("integration.profiles", r(&self.profiles)),
+            (
+                "integration.skywalking_requests",
+                r(&self.skywalking_requests),
+            ),
+            (
+                "integration.skywalking_segments",
+                r(&self.skywalking_segments),
+            ),
             ("integration.log_requests", r(&self.log_requests)),
             ("integration.logs", r(&self.logs)),
             ("integration.span_documents", r(&self.span_documents)),
@@ -289,6 +304,7 @@ enum Route {
     Telegraf,
     ProfileIngest,
     ProfilePush,
+    SkyWalking,
     Logs,
 }
 
@@ -307,7 +323,7 @@ fn bump(a: &AtomicU64, n: u64) {
 const ABOUT: &str = "tapflow integration collector: POST /api/v1/otel/trace (OTLP/HTTP protobuf), \
                      /api/v1/prometheus (remote write), /api/v1/telegraf (line protocol), \
                      /api/v1/profile/ingest and /push.v1.PusherService/Push (Pyroscope), \
-                     /api/v1/log (application logs, JSON)\n";
+                     /v3/segment(s) (SkyWalking), /api/v1/log (application logs, JSON)\n";
 
 async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     let c = &st.counters;
@@ -318,6 +334,11 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         (&Method::POST, "/api/v1/profile/ingest") => Route::ProfileIngest,
         (&Method::POST, "/push.v1.PusherService/Push")
         | (&Method::POST, "/api/v1/profile/push.v1.PusherService/Push") => Route::ProfilePush,
+        (&Method::POST, "/v3/segment") | (&Method::POST, "/v3/segments") => Route::SkyWalking,
+        // SkyWalking agents' heartbeats and properties: nothing to keep, nothing to command.
+        (&Method::POST, p) if p.starts_with("/v3/management/") => {
+            return reply(StatusCode::OK, "{}");
+        }
         (&Method::POST, "/api/v1/log") => Route::Logs,
         (&Method::GET, "/") => return reply(StatusCode::OK, ABOUT),
         _ => {
@@ -331,12 +352,13 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             Route::Prometheus => &c.prometheus_requests,
             Route::Telegraf => &c.telegraf_requests,
             Route::ProfileIngest | Route::ProfilePush => &c.profile_requests,
+            Route::SkyWalking => &c.skywalking_requests,
             Route::Logs => &c.log_requests,
         },
         1,
     );
     let off = match route {
-        Route::Traces => st.cfg.traces_disabled,
+        Route::Traces | Route::SkyWalking => st.cfg.traces_disabled,
         Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
         Route::ProfileIngest | Route::ProfilePush => st.cfg.profiles_disabled,
         Route::Logs => st.cfg.logs_disabled,
@@ -406,6 +428,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         body.to_vec()
     };
     let mut spans = Vec::new();
+    let mut skywalking_segments = 0;
     let pieces = match route {
         Route::Traces => traces(&plain, peer, st.cfg.compress_traces, c, &mut spans),
         Route::Prometheus => Ok((
@@ -425,6 +448,13 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             ],
         )),
         Route::ProfilePush => profiles_pushed(&plain, peer, &user_agent),
+        Route::SkyWalking => match skywalking::otlp(&plain) {
+            Ok((otlp, n)) => {
+                skywalking_segments = n;
+                traces(&otlp, peer, st.cfg.compress_traces, c, &mut spans)
+            }
+            Err(_) => Err((StatusCode::BAD_REQUEST, "not SkyWalking segments (JSON)\n")),
+        },
         Route::Logs => logs(&plain),
     };
     let (t, messages) = match pieces {
@@ -468,6 +498,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         }
         Ok(()) => {
             bump(&c.logs, log_entries);
+            bump(&c.skywalking_segments, skywalking_segments);
             if st.cfg.span_metrics && !spans.is_empty() {
                 if let Ok(mut m) = st.span_metrics.lock() {
                     let before = m.dropped;
