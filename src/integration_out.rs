@@ -12,8 +12,8 @@ use tapflow_control::Config;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IntegrationArgs {
-    /// Listen for integration data (OTLP traces, Prometheus remote write, Telegraf, Pyroscope
-    /// profiles, application logs) on this address:port instead of every address at
+    /// Listen for integration data (OTLP and SkyWalking traces, Prometheus remote write,
+    /// Telegraf, Pyroscope profiles, application logs) on this address:port instead of every address at
     /// inputs.integration.listen_port (38086).
     #[arg(long, value_name = "HOST:PORT")]
     integration_listen: Option<SocketAddr>,
@@ -49,9 +49,9 @@ pub(crate) fn start(
             Ok(c) => {
                 if !quiet {
                     eprintln!(
-                        "tapflow: integration collector on http://{} (OTLP traces, Prometheus \
-                         remote write, Telegraf, Pyroscope profiles, application logs), \
-                         forwarded to the ingester",
+                        "tapflow: integration collector on http://{} (OTLP and SkyWalking \
+                         traces, Prometheus remote write, Telegraf, Pyroscope profiles, \
+                         application logs), forwarded to the ingester",
                         c.local_addr()
                     );
                 }
