@@ -101,6 +101,15 @@ open("corpus/ingest/" + hashlib.sha1(frame).hexdigest()[:16], "wb").write(frame)
 for cut in (b"\x00\x02", b"\x40\x00"):
     open("corpus/app_log/" + hashlib.sha1(cut + logs).hexdigest()[:16], "wb").write(cut + logs)
 one = b'\x00\x01{"message":"m","timestamp":"2026-12-08T01:00:00Z","json":{"a":[1,{"b":"]"}]}}'
+# A SkyWalking segment (the Python agent's JSON) for the otel_wire target's SkyWalking reading.
+sw = (b'\x00\x10{"traceId":"ead8a282f2a911f1b1ce02fc00000001","traceSegmentId":"s1","service":"shop",'
+      b'"serviceInstance":"shop-1","spans":[{"spanId":0,"parentSpanId":-1,"startTime":1796694702865,'
+      b'"endTime":1796694702883,"operationName":"/cart/1","peer":"127.0.0.1:18099","spanType":"Exit",'
+      b'"spanLayer":"Http","componentId":7002,"isError":false,"tags":[{"key":"http.status_code","value":"200"}],'
+      b'"refs":[{"refType":0,"parentTraceSegmentId":"s0","parentSpanId":0}]}]}')
+import os
+os.makedirs("corpus/otel_wire", exist_ok=True)
+open("corpus/otel_wire/" + hashlib.sha1(sw).hexdigest()[:16], "wb").write(sw)
 open("corpus/app_log/" + hashlib.sha1(one).hexdigest()[:16], "wb").write(one)
 PY
 python3 - "$PCAPS" <<'PY'

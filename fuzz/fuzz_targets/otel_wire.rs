@@ -4,6 +4,8 @@
 //! that, and walking those pieces again changes nothing (every `ResourceSpans` now names a host)
 //! and finds the same spans; whatever `tapflow server` then makes of them serialises, every
 //! span's `l7_flow_log` row fits its columns, and the spans' application documents are made.
+//! The body is also read as SkyWalking segments (JSON): whatever reads becomes OTLP the walk
+//! takes, with a span per SkyWalking span.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +13,7 @@ use tapflow_control::clickhouse::{otel_l7, tables};
 use tapflow_control::ingest::forwarded_rows;
 use tapflow_control::ingest::MessageType;
 use tapflow_control::integration::otel_wire::forwardable;
+use tapflow_control::integration::skywalking;
 use tapflow_control::integration::span_metrics::SpanMetrics;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,6 +21,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let max = 64 + usize::from(u16::from_le_bytes(*head));
+    if let Ok((d, _)) = skywalking::traces_data(body) {
+        let want: usize = d
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        let otlp = prost::Message::encode_to_vec(&d);
+        let (_, n) = forwardable(&otlp, "192.0.2.1", usize::MAX).expect("SkyWalking spans are OTLP");
+        assert_eq!(n as usize, want);
+        for r in &otel_l7::span_rows(1, &d) {
+            let table = tables()
+                .into_iter()
+                .find(|t| t.name == "l7_flow_log")
+                .expect("l7 table");
+            assert!(otel_l7::encode(&table, r, 1, &mut Vec::new()).is_empty(), "{r:?}");
+        }
+    }
     let Ok((pieces, spans)) = forwardable(body, "192.0.2.1", max) else {
         return;
     };
