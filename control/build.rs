@@ -11,6 +11,7 @@ fn main() {
     println!("cargo:rerun-if-changed=proto/prometheus_remote.proto");
     println!("cargo:rerun-if-changed=proto/pprof.proto");
     println!("cargo:rerun-if-changed=proto/pyroscope_push.proto");
+    println!("cargo:rerun-if-changed=proto/skywalking.proto");
     if let Err(e) = tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -25,6 +26,7 @@ fn main() {
                 "proto/prometheus_remote.proto",
                 "proto/pprof.proto",
                 "proto/pyroscope_push.proto",
+                "proto/skywalking.proto",
             ],
             &["proto"],
         )

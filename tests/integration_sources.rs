@@ -170,15 +170,44 @@ fn application_logs_reach_the_ingester() {
 /// Where scripts/install-build-deps.sh puts Apache SkyWalking's Python agent.
 const SKYWALKING: &str = "/usr/local/lib/tapflow-test/skywalking";
 
-fn skywalking_app(role: &str, port: u16, collector: u16) -> Command {
+fn skywalking_app(role: &str, port: u16, collector: u16, protocol: &str) -> Command {
     let mut c = Command::new("/usr/bin/python3");
     c.arg(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/skywalking_app.py"
     ))
     .args([role, &port.to_string(), &format!("127.0.0.1:{collector}")])
+    .args([protocol, &format!("-{protocol}")])
     .env("PYTHONPATH", SKYWALKING);
     c
+}
+
+/// A traced `shop` calling a traced `cart` three times (one call answered 500), both agents
+/// reporting to the collector on `port` over `protocol`.
+fn shop_and_cart(port: u16, protocol: &str) {
+    let cart_port = free_port();
+    let cart = Killed(
+        skywalking_app("serve", cart_port, port, protocol)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cart service"),
+    );
+    wait_until("the cart service", 20, || {
+        http(cart_port, "GET", "/cart/0", &[], b"") == 200
+    });
+    let o = skywalking_app("client", cart_port, port, protocol)
+        .output()
+        .expect("shop service");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "OK",
+        "{protocol}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The cart's agent reports its last segments within its queue's second.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    drop(cart);
 }
 
 #[test]
@@ -189,35 +218,18 @@ fn skywalking_traces_reach_the_ingester_as_spans() {
     }
     let dir = tempdir("integration-skywalking");
     let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
-    let (port, cart_port) = (free_port(), free_port());
-    let run = agent(&dir, "one", "", &server.ingest, port, 20);
-    let cart = Killed(
-        skywalking_app("serve", cart_port, port)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cart service"),
-    );
-    wait_until("the cart service", 20, || {
-        http(cart_port, "GET", "/cart/0", &[], b"") == 200
-    });
-    let o = skywalking_app("client", cart_port, port)
-        .output()
-        .expect("shop service");
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "OK",
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    drop(cart);
+    let port = free_port();
+    let run = agent(&dir, "one", "", &server.ingest, port, 30);
+    shop_and_cart(port, "http");
+    shop_and_cart(port, "grpc");
     assert_eq!(
         http(port, "POST", "/v3/segment", &[], b"{\"spans\": 7}"),
         400
     );
     let stats = finished(run, &dir, "one");
-    // The shop's three calls and the cart's four answers (its readiness probe too).
-    assert_eq!(stats["integration.skywalking_segments"], 7, "{stats}");
+    // Per protocol, the shop's three calls and the cart's four answers (its readiness probe
+    // too).
+    assert_eq!(stats["integration.skywalking_segments"], 14, "{stats}");
     assert!(
         stats["integration.span_documents"].as_u64() > Some(0),
         "{stats}"
@@ -225,40 +237,43 @@ fn skywalking_traces_reach_the_ingester_as_spans() {
     assert!(server.proc.stop(), "tapflow server did not stop cleanly");
 
     let spans = rows(&dir.join("server/records/otel_spans.jsonl"));
-    let of = |service: &str| -> Vec<&Value> {
-        spans
-            .iter()
-            .filter(|r| r["service_name"] == service)
-            .collect()
-    };
-    let (shop, cart) = (of("shop"), of("cart"));
-    assert_eq!((shop.len(), cart.len()), (3, 4), "{spans:#?}");
-    for exit in &shop {
-        assert_eq!(exit["kind"], "client", "{exit}");
-        assert_eq!(exit["agent_id"], 7);
-        assert_eq!(exit["app_host_ip"], "127.0.0.1");
-        assert_eq!(exit["resource"]["service.instance.id"], "shop-1");
-        assert_eq!(exit["attributes"]["http.method"], "GET");
-        // The cart's entry span for this call: the same trace, this span as its parent.
-        let entry = cart
-            .iter()
-            .find(|e| e["parent_span_id"] == exit["span_id"])
-            .unwrap_or_else(|| panic!("no entry span under {exit}"));
-        assert_eq!(entry["kind"], "server");
-        assert_eq!(entry["trace_id"], exit["trace_id"]);
-        assert_eq!(entry["name"], exit["name"]);
-        let failed = exit["name"] == "/fail";
-        for s in [exit, entry] {
-            assert_eq!(s["status_code"], if failed { 2 } else { 1 }, "{s}");
+    for protocol in ["http", "grpc"] {
+        let of = |service: &str| -> Vec<&Value> {
+            let name = format!("{service}-{protocol}");
+            spans.iter().filter(|r| r["service_name"] == name).collect()
+        };
+        let (shop, cart) = (of("shop"), of("cart"));
+        assert_eq!((shop.len(), cart.len()), (3, 4), "{protocol}: {spans:#?}");
+        for exit in &shop {
+            assert_eq!(exit["kind"], "client", "{exit}");
+            assert_eq!(exit["agent_id"], 7);
+            assert_eq!(exit["app_host_ip"], "127.0.0.1");
             assert_eq!(
-                s["attributes"]["http.status_code"],
-                if failed { 500 } else { 200 },
-                "{s}"
+                exit["resource"]["service.instance.id"],
+                format!("shop-{protocol}-1")
             );
+            assert_eq!(exit["attributes"]["http.method"], "GET");
+            // The cart's entry span for this call: the same trace, this span as its parent.
+            let entry = cart
+                .iter()
+                .find(|e| e["parent_span_id"] == exit["span_id"])
+                .unwrap_or_else(|| panic!("no entry span under {exit}"));
+            assert_eq!(entry["kind"], "server");
+            assert_eq!(entry["trace_id"], exit["trace_id"]);
+            assert_eq!(entry["name"], exit["name"]);
+            let failed = exit["name"] == "/fail";
+            for s in [exit, entry] {
+                assert_eq!(s["status_code"], if failed { 2 } else { 1 }, "{s}");
+                assert_eq!(
+                    s["attributes"]["http.status_code"],
+                    if failed { 500 } else { 200 },
+                    "{s}"
+                );
+            }
         }
     }
-    // The spans' application documents: a request per call on each side, the failure a server
-    // error on the cart's side.
+    // The spans' application documents: a request per call on each side, the failures server
+    // errors on the cart's side.
     let sum = |side: &str, field: &str| -> u64 {
         rows(&dir.join("server/records/flow_metrics.application.1m.jsonl"))
             .iter()
@@ -266,7 +281,7 @@ fn skywalking_traces_reach_the_ingester_as_spans() {
             .map(|r| r[field].as_u64().unwrap_or(0))
             .sum()
     };
-    assert_eq!(sum("c-app", "request"), 3);
-    assert_eq!(sum("s-app", "request"), 4);
-    assert_eq!(sum("s-app", "server_error"), 1);
+    assert_eq!(sum("c-app", "request"), 6);
+    assert_eq!(sum("s-app", "request"), 8);
+    assert_eq!(sum("s-app", "server_error"), 2);
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""SkyWalking-traced services for tests/integration_collector.rs: Apache SkyWalking's Python
+"""SkyWalking-traced services for tests/integration_sources.rs: Apache SkyWalking's Python
 agent (apache-skywalking, kept in /usr/local/lib/tapflow-test/skywalking by the test command)
-reporting over its HTTP protocol to an integration collector.
+reporting to an integration collector over PROTOCOL (`http`: JSON segments; `grpc`: its gRPC
+TraceSegmentReportService over HTTP/2). Service names end with SUFFIX.
 
-    skywalking_app.py serve PORT COLLECTOR   service "cart": an http.server on PORT (traced by
-                                              the agent's http.server plugin); /fail answers 500
-    skywalking_app.py client PORT COLLECTOR  service "shop": GET /cart/1, /cart/2 and /fail on
-                                              127.0.0.1:PORT with requests (traced by the
-                                              agent's requests plugin), then waits for the
-                                              agent to report; prints OK
+    skywalking_app.py serve PORT COLLECTOR PROTOCOL SUFFIX
+        service "cart"+SUFFIX: an http.server on PORT (traced by the agent's http.server
+        plugin); /fail answers 500
+    skywalking_app.py client PORT COLLECTOR PROTOCOL SUFFIX
+        service "shop"+SUFFIX: GET /cart/1, /cart/2 and /fail on 127.0.0.1:PORT with requests
+        (traced by the agent's requests plugin), then waits for the agent to report; prints OK
 """
 import http.server
 import sys
@@ -17,10 +18,10 @@ import time
 from skywalking import agent, config
 
 
-def start(name, collector):
+def start(name, collector, protocol):
     config.init(
         agent_collector_backend_services=collector,
-        agent_protocol="http",
+        agent_protocol=protocol,
         agent_name=name,
         agent_instance_name=name + "-1",
         agent_log_reporter_active=False,
@@ -44,11 +45,12 @@ class Cart(http.server.BaseHTTPRequestHandler):
 
 def main():
     role, port, collector = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    protocol, suffix = sys.argv[4], sys.argv[5]
     if role == "serve":
-        start("cart", collector)
+        start("cart" + suffix, collector, protocol)
         http.server.HTTPServer(("127.0.0.1", port), Cart).serve_forever()
         return
-    start("shop", collector)
+    start("shop" + suffix, collector, protocol)
     import requests  # after the agent: its plugin wraps the module
 
     for path, want in [("/cart/1", 200), ("/cart/2", 200), ("/fail", 500)]:

@@ -28,6 +28,7 @@
 //! client costs a counted refusal and bounded memory.
 
 pub mod app_logs;
+pub mod grpc;
 pub mod otel_wire;
 pub mod profile;
 pub mod skywalking;
@@ -43,7 +44,7 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
 
 use crate::config::IntegrationConfig;
@@ -261,13 +262,17 @@ async fn serve(
                 conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
                         let st = Arc::clone(&st);
-                        async move { Ok::<_, Infallible>(handle(req, peer.ip(), &st).await) }
+                        async move { Ok::<_, Infallible>(answer(req, peer.ip(), &st).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    // HTTP/1.1, and HTTP/2 with prior knowledge for gRPC (SkyWalking agents).
+                    let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    b.http1()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(READ_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                        .header_read_timeout(READ_TIMEOUT);
+                    b.http2()
+                        .timer(TokioTimer::new())
+                        .max_concurrent_streams(IN_FLIGHT as u32 * 4);
+                    let _ = b.serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -305,15 +310,73 @@ enum Route {
     ProfileIngest,
     ProfilePush,
     SkyWalking,
+    /// SkyWalking's gRPC `collect` (a stream of segments) or, `true`, `collectInSync` (a
+    /// collection).
+    SkyWalkingGrpc(bool),
     Logs,
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<http_body_util::Either<Full<Bytes>, grpc::GrpcBody>>;
 
 fn reply(status: StatusCode, text: &'static str) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let body = Full::new(Bytes::from_static(text.as_bytes()));
+    let mut r = Response::new(http_body_util::Either::Left(body));
     *r.status_mut() = status;
     r
+}
+
+/// A gRPC answer: an empty `Commands` (what SkyWalking's services answer) with status OK, or
+/// `status` alone with `text`.
+fn grpc_reply(status: u8, text: &str) -> Reply {
+    let commands = crate::rpc::skywalking::Commands::default().encode_to_vec();
+    let body = if status == grpc::OK {
+        grpc::GrpcBody::new(Some(&commands), status, "")
+    } else {
+        grpc::GrpcBody::new(None, status, text.trim_end())
+    };
+    let mut r = Response::new(http_body_util::Either::Right(body));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/grpc"),
+    );
+    r
+}
+
+/// Answers a request: gRPC requests (SkyWalking's services) get gRPC answers, the status of
+/// what [`handle`] did in their trailers.
+async fn answer(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
+    let ct = req.headers().get(hyper::header::CONTENT_TYPE);
+    if !grpc::is_grpc(ct.map(|v| v.as_bytes())) {
+        return handle(req, peer, st).await;
+    }
+    match req.uri().path() {
+        "/skywalking.v3.TraceSegmentReportService/collect"
+        | "/skywalking.v3.TraceSegmentReportService/collectInSync" => {}
+        // Heartbeats and properties: nothing to keep, nothing to command.
+        "/skywalking.v3.ManagementService/reportInstanceProperties"
+        | "/skywalking.v3.ManagementService/keepAlive" => return grpc_reply(grpc::OK, ""),
+        _ => {
+            bump(&st.counters.not_found, 1);
+            return grpc_reply(grpc::UNIMPLEMENTED, "not taken by this collector");
+        }
+    }
+    let r = handle(req, peer, st).await;
+    let text = match r.body() {
+        http_body_util::Either::Left(b) => b
+            .clone()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default(),
+        http_body_util::Either::Right(_) => return r,
+    };
+    let status = match r.status() {
+        StatusCode::OK => grpc::OK,
+        StatusCode::BAD_REQUEST => grpc::INVALID_ARGUMENT,
+        StatusCode::PAYLOAD_TOO_LARGE => grpc::RESOURCE_EXHAUSTED,
+        _ => grpc::UNAVAILABLE,
+    };
+    grpc_reply(status, &text)
 }
 
 fn bump(a: &AtomicU64, n: u64) {
@@ -335,6 +398,12 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         (&Method::POST, "/push.v1.PusherService/Push")
         | (&Method::POST, "/api/v1/profile/push.v1.PusherService/Push") => Route::ProfilePush,
         (&Method::POST, "/v3/segment") | (&Method::POST, "/v3/segments") => Route::SkyWalking,
+        (&Method::POST, "/skywalking.v3.TraceSegmentReportService/collect") => {
+            Route::SkyWalkingGrpc(false)
+        }
+        (&Method::POST, "/skywalking.v3.TraceSegmentReportService/collectInSync") => {
+            Route::SkyWalkingGrpc(true)
+        }
         // SkyWalking agents' heartbeats and properties: nothing to keep, nothing to command.
         (&Method::POST, p) if p.starts_with("/v3/management/") => {
             return reply(StatusCode::OK, "{}");
@@ -352,13 +421,13 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             Route::Prometheus => &c.prometheus_requests,
             Route::Telegraf => &c.telegraf_requests,
             Route::ProfileIngest | Route::ProfilePush => &c.profile_requests,
-            Route::SkyWalking => &c.skywalking_requests,
+            Route::SkyWalking | Route::SkyWalkingGrpc(_) => &c.skywalking_requests,
             Route::Logs => &c.log_requests,
         },
         1,
     );
     let off = match route {
-        Route::Traces | Route::SkyWalking => st.cfg.traces_disabled,
+        Route::Traces | Route::SkyWalking | Route::SkyWalkingGrpc(_) => st.cfg.traces_disabled,
         Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
         Route::ProfileIngest | Route::ProfilePush => st.cfg.profiles_disabled,
         Route::Logs => st.cfg.logs_disabled,
@@ -388,6 +457,10 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     let content_type = header(hyper::header::CONTENT_TYPE);
     let user_agent = header(hyper::header::USER_AGENT).unwrap_or_default();
     let query = req.uri().query().unwrap_or("").to_string();
+    let grpc_gzip = req
+        .headers()
+        .get("grpc-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let Ok(_permit) = st.busy.acquire().await else {
         return reply(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
     };
@@ -455,6 +528,18 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
             }
             Err(_) => Err((StatusCode::BAD_REQUEST, "not SkyWalking segments (JSON)\n")),
         },
+        Route::SkyWalkingGrpc(collection) => {
+            match grpc::messages(&plain, grpc_gzip, MAX_DECODED)
+                .map_err(|_| ())
+                .and_then(|m| skywalking::grpc_otlp(&m, collection).map_err(|_| ()))
+            {
+                Ok((otlp, n)) => {
+                    skywalking_segments = n;
+                    traces(&otlp, peer, st.cfg.compress_traces, c, &mut spans)
+                }
+                Err(()) => Err((StatusCode::BAD_REQUEST, "not SkyWalking segments (gRPC)\n")),
+            }
+        }
         Route::Logs => logs(&plain),
     };
     let (t, messages) = match pieces {

@@ -21,13 +21,16 @@
 //!   (`skywalking.segment_id`, `skywalking.span_id`, `skywalking.component_id`);
 //! - resource: `service.name` and `service.instance.id` from the segment.
 //!
-//! gRPC reporting (`TraceSegmentReportService`, the Java agent's default) is not taken.
+//! gRPC reporting (`skywalking.v3.TraceSegmentReportService`: `collect`, a stream of
+//! `SegmentObject`s, and `collectInSync`, a `SegmentCollection`; the Java agent's default) is
+//! read into the same segments.
 
 use prost::Message;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::rpc::otel;
+use crate::rpc::skywalking as pb;
 
 /// Why a body is not SkyWalking data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +121,66 @@ pub fn traces_data(body: &[u8]) -> Result<(otel::TracesData, u64), NotSegments> 
 /// The same, encoded as OTLP's `TracesData`.
 pub fn otlp(body: &[u8]) -> Result<(Vec<u8>, u64), NotSegments> {
     traces_data(body).map(|(d, n)| (d.encode_to_vec(), n))
+}
+
+/// The segments of gRPC messages (`collect`'s `SegmentObject`s, or with `collection` one
+/// `SegmentCollection`), encoded as OTLP's `TracesData`, and their number.
+pub fn grpc_otlp(messages: &[Vec<u8>], collection: bool) -> Result<(Vec<u8>, u64), NotSegments> {
+    let bad = |e: prost::DecodeError| NotSegments(e.to_string());
+    let mut segments = Vec::new();
+    for m in messages {
+        if collection {
+            let c = pb::SegmentCollection::decode(m.as_slice()).map_err(bad)?;
+            segments.extend(c.segments.iter().map(Segment::from));
+        } else {
+            segments.push(Segment::from(
+                &pb::SegmentObject::decode(m.as_slice()).map_err(bad)?,
+            ));
+        }
+    }
+    let n = segments.len() as u64;
+    let resource_spans = segments.iter().map(resource_spans).collect();
+    Ok((otel::TracesData { resource_spans }.encode_to_vec(), n))
+}
+
+impl From<&pb::SegmentObject> for Segment {
+    fn from(s: &pb::SegmentObject) -> Self {
+        let pair = |t: &pb::KeyStringValuePair| SwTag {
+            key: t.key.clone(),
+            value: Value::String(t.value.clone()),
+        };
+        Segment {
+            trace_id: s.trace_id.clone(),
+            trace_segment_id: s.trace_segment_id.clone(),
+            service: s.service.clone(),
+            service_instance: s.service_instance.clone(),
+            spans: s
+                .spans
+                .iter()
+                .map(|sp| SwSpan {
+                    span_id: i64::from(sp.span_id),
+                    parent_span_id: i64::from(sp.parent_span_id),
+                    start_time: sp.start_time,
+                    end_time: sp.end_time,
+                    refs: sp
+                        .refs
+                        .iter()
+                        .map(|r| SwRef {
+                            parent_trace_segment_id: r.parent_trace_segment_id.clone(),
+                            parent_span_id: i64::from(r.parent_span_id),
+                        })
+                        .collect(),
+                    operation_name: sp.operation_name.clone(),
+                    peer: sp.peer.clone(),
+                    span_type: Value::from(sp.span_type),
+                    span_layer: Value::from(sp.span_layer),
+                    component_id: i64::from(sp.component_id),
+                    is_error: sp.is_error,
+                    tags: sp.tags.iter().map(pair).collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn text(k: &str, v: &str) -> otel::KeyValue {
@@ -380,6 +443,50 @@ mod tests {
         );
         assert_eq!(rows[0].request_resource, "/cart/1");
         assert_eq!(rows[1].response_code, Some(500));
+    }
+
+    #[test]
+    fn grpc_segments_are_the_json_ones() {
+        let json = format!("[{EXIT}, {ENTRY}]");
+        let (want, _) = traces_data(json.as_bytes()).unwrap();
+        let pair = |k: &str, v: &str| pb::KeyStringValuePair {
+            key: k.into(),
+            value: v.into(),
+        };
+        let exit = pb::SegmentObject {
+            trace_id: "ead8a282f2a911f1b1ce02fc00000001".into(),
+            trace_segment_id: "seg-client".into(),
+            service: "shop".into(),
+            service_instance: "shop-1".into(),
+            spans: vec![pb::SpanObject {
+                span_id: 0,
+                parent_span_id: -1,
+                start_time: 1_796_694_702_865,
+                end_time: 1_796_694_702_883,
+                operation_name: "/cart/1".into(),
+                peer: "127.0.0.1:18099".into(),
+                span_type: pb::SpanType::Exit as i32,
+                span_layer: pb::SpanLayer::Http as i32,
+                component_id: 7002,
+                tags: vec![
+                    pair("http.method", "GET"),
+                    pair("http.url", "http://127.0.0.1:18099/cart/1"),
+                    pair("http.status_code", "200"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let (got, n) = grpc_otlp(&[exit.encode_to_vec()], false).unwrap();
+        assert_eq!(n, 1);
+        let got = otel::TracesData::decode(got.as_slice()).unwrap();
+        assert_eq!(got.resource_spans[0], want.resource_spans[0]);
+        let collection = pb::SegmentCollection {
+            segments: vec![exit.clone(), exit],
+        };
+        let (_, n) = grpc_otlp(&[collection.encode_to_vec()], true).unwrap();
+        assert_eq!(n, 2);
+        assert!(grpc_otlp(&[vec![0xff, 0xff]], false).is_err());
     }
 
     #[test]

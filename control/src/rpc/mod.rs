@@ -66,3 +66,8 @@ generated! {
     /// Pyroscope's push API (`push.v1.PusherService/Push`), taken by the integration collector.
     pyroscope_push = "push.v1"
 }
+
+generated! {
+    /// Apache SkyWalking's trace segments and commands (its agents' gRPC reporting).
+    skywalking = "skywalking.v3"
+}
