@@ -28,11 +28,14 @@
 //! client costs a counted refusal and bounded memory.
 
 pub mod app_logs;
+mod counters;
 pub mod grpc;
 pub mod otel_wire;
 pub mod profile;
 pub mod skywalking;
 pub mod span_metrics;
+
+pub use counters::CollectorCounters;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -67,91 +70,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// made of a span's bytes); and the spans' application documents being summed.
 pub fn memory_bytes() -> u64 {
     (IN_FLIGHT * (MAX_BODY + 3 * MAX_DECODED)) as u64 + span_metrics::memory_bytes()
-}
-
-/// The collector's counters (`integration.*` in stats.json).
-#[derive(Debug, Default)]
-pub struct CollectorCounters {
-    pub connections: AtomicU64,
-    pub refused_connections: AtomicU64,
-    pub trace_requests: AtomicU64,
-    pub spans: AtomicU64,
-    pub prometheus_requests: AtomicU64,
-    pub telegraf_requests: AtomicU64,
-    pub telegraf_lines: AtomicU64,
-    /// Profile requests (ingest and push) and the profiles forwarded.
-    pub profile_requests: AtomicU64,
-    pub profiles: AtomicU64,
-    /// SkyWalking segment requests and the segments forwarded.
-    pub skywalking_requests: AtomicU64,
-    pub skywalking_segments: AtomicU64,
-    /// Application log requests and the entries forwarded.
-    pub log_requests: AtomicU64,
-    pub logs: AtomicU64,
-    /// Application documents sent from spans, and spans or documents not counted (a window
-    /// already sent, the key bound, a full queue).
-    pub span_documents: AtomicU64,
-    pub span_metrics_dropped: AtomicU64,
-    /// Body bytes received (as sent, before gunzip).
-    pub bytes: AtomicU64,
-    /// Requests answered 404 (an unknown path or method).
-    pub not_found: AtomicU64,
-    /// Requests answered 400: bad gzip, not OTLP protobuf, not UTF-8 text.
-    pub malformed: AtomicU64,
-    /// Requests answered 413 (body or one piece too large) or 408 (body too slow).
-    pub too_large: AtomicU64,
-    pub too_slow: AtomicU64,
-    /// Requests answered 503: no ingester set, or its queue full.
-    pub no_ingester: AtomicU64,
-    pub queue_full: AtomicU64,
-    /// Requests of a kind `feature_control` turns off (answered 200, dropped, as DeepFlow does).
-    pub disabled: AtomicU64,
-}
-
-impl CollectorCounters {
-    pub fn entries(&self) -> Vec<(&'static str, u64)> {
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        vec![
-            ("integration.connections", r(&self.connections)),
-            (
-                "integration.refused_connections",
-                r(&self.refused_connections),
-            ),
-            ("integration.trace_requests", r(&self.trace_requests)),
-            ("integration.spans", r(&self.spans)),
-            (
-                "integration.prometheus_requests",
-                r(&self.prometheus_requests),
-            ),
-            ("integration.telegraf_requests", r(&self.telegraf_requests)),
-            ("integration.telegraf_lines", r(&self.telegraf_lines)),
-            ("integration.profile_requests", r(&self.profile_requests)),
-            ("integration.profiles", r(&self.profiles)),
-            (
-                "integration.skywalking_requests",
-                r(&self.skywalking_requests),
-            ),
-            (
-                "integration.skywalking_segments",
-                r(&self.skywalking_segments),
-            ),
-            ("integration.log_requests", r(&self.log_requests)),
-            ("integration.logs", r(&self.logs)),
-            ("integration.span_documents", r(&self.span_documents)),
-            (
-                "integration.span_metrics_dropped",
-                r(&self.span_metrics_dropped),
-            ),
-            ("integration.bytes", r(&self.bytes)),
-            ("integration.not_found", r(&self.not_found)),
-            ("integration.malformed", r(&self.malformed)),
-            ("integration.too_large", r(&self.too_large)),
-            ("integration.too_slow", r(&self.too_slow)),
-            ("integration.no_ingester", r(&self.no_ingester)),
-            ("integration.queue_full", r(&self.queue_full)),
-            ("integration.disabled", r(&self.disabled)),
-        ]
-    }
 }
 
 /// What every request handler shares.
@@ -748,87 +666,4 @@ fn telegraf(plain: &[u8], c: &CollectorCounters) -> Pieces {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extra_labels_are_the_configured_headers_present_within_budget() {
-        let cfg = crate::Config::from_yaml(
-            "inputs:\n  integration:\n    prometheus_extra_labels:\n      enabled: true\n      extra_labels: [X-Tenant, X-Absent, X-Zone]\n      value_length: 8\n",
-        )
-        .unwrap()
-        .integration;
-        let mut h = hyper::HeaderMap::new();
-        h.insert("x-tenant", "blue".parse().unwrap());
-        h.insert("x-zone", "eu-west-1".parse().unwrap());
-        assert_eq!(
-            extra_labels(&cfg, &h),
-            (vec!["x-tenant".to_string()], vec!["blue".to_string()])
-        );
-        let off = crate::Config::default().integration;
-        assert_eq!(extra_labels(&off, &h), (vec![], vec![]));
-    }
-
-    #[test]
-    fn line_protocol_is_cut_between_lines_into_frame_sized_messages() {
-        let c = CollectorCounters::default();
-        let line = format!("m,host=a v={}i\n", "1".repeat(1000));
-        let body = line.repeat(1200);
-        let (t, pieces) = telegraf(body.as_bytes(), &c).unwrap();
-        assert_eq!(t, MessageType::Telegraf);
-        assert!(pieces.len() >= 3);
-        assert!(pieces
-            .iter()
-            .all(|p| p.len() <= MAX_MESSAGE && p.ends_with(b"\n")));
-        assert_eq!(pieces.concat(), body.as_bytes());
-        assert_eq!(c.telegraf_lines.load(Ordering::Relaxed), 1200);
-        let long = vec![b'x'; MAX_MESSAGE + 1];
-        assert_eq!(
-            telegraf(&long, &c).unwrap_err().0,
-            StatusCode::PAYLOAD_TOO_LARGE
-        );
-        assert_eq!(
-            telegraf(b"cpu v=1\n\xff\n", &c).unwrap_err().0,
-            StatusCode::BAD_REQUEST
-        );
-    }
-
-    #[test]
-    fn traces_are_zlib_messages_when_compressed() {
-        use std::io::Read as _;
-        let c = CollectorCounters::default();
-        let mut rs = Vec::new();
-        otel_wire_put(&mut rs);
-        let mut spans = Vec::new();
-        let (t, raw) = traces(&rs, "10.1.1.1".parse().unwrap(), false, &c, &mut spans).unwrap();
-        assert_eq!(t, MessageType::OpenTelemetry);
-        let (t, z) = traces(&rs, "10.1.1.1".parse().unwrap(), true, &c, &mut spans).unwrap();
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].ip_1, Some("10.1.1.1".parse().unwrap()));
-        assert_eq!(t, MessageType::OpenTelemetryCompressed);
-        let mut back = Vec::new();
-        flate2::read::ZlibDecoder::new(z[0].as_slice())
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, raw[0]);
-        assert!(gunzip(b"not gzip").is_err());
-    }
-
-    /// A TracesData of one ResourceSpans holding one span named "q".
-    fn otel_wire_put(out: &mut Vec<u8>) {
-        let span = crate::rpc::otel::Span {
-            name: "q".into(),
-            ..Default::default()
-        };
-        let data = crate::rpc::otel::TracesData {
-            resource_spans: vec![crate::rpc::otel::ResourceSpans {
-                scope_spans: vec![crate::rpc::otel::ScopeSpans {
-                    spans: vec![span],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        out.extend(data.encode_to_vec());
-    }
-}
+mod tests;
