@@ -110,6 +110,21 @@ sw = (b'\x00\x10{"traceId":"ead8a282f2a911f1b1ce02fc00000001","traceSegmentId":"
 import os
 os.makedirs("corpus/otel_wire", exist_ok=True)
 open("corpus/otel_wire/" + hashlib.sha1(sw).hexdigest()[:16], "wb").write(sw)
+# The same segment as SkyWalking's gRPC agents send it: a length-prefixed SegmentObject.
+def vi(n):
+    n &= (1 << 64) - 1
+    o = b""
+    while n > 127:
+        o += bytes([n & 127 | 128]); n >>= 7
+    return o + bytes([n])
+def fld(n, v):
+    return vi(n << 3 | 2) + vi(len(v)) + v if isinstance(v, bytes) else vi(n << 3) + vi(v)
+span = (fld(1, 0) + fld(2, -1) + fld(3, 1796694702865) + fld(4, 1796694702883) + fld(6, b"/cart/1")
+        + fld(7, b"127.0.0.1:18099") + fld(8, 1) + fld(9, 3) + fld(10, 7002)
+        + fld(12, fld(1, b"http.status_code") + fld(2, b"200")))
+seg = fld(1, b"ead8a282f2a911f1b1ce02fc00000001") + fld(2, b"s1") + fld(3, span) + fld(4, b"shop") + fld(5, b"shop-1")
+g = b"\x00\x10" + b"\x00" + len(seg).to_bytes(4, "big") + seg
+open("corpus/otel_wire/" + hashlib.sha1(g).hexdigest()[:16], "wb").write(g)
 open("corpus/app_log/" + hashlib.sha1(one).hexdigest()[:16], "wb").write(one)
 PY
 python3 - "$PCAPS" <<'PY'

@@ -4,8 +4,9 @@
 //! that, and walking those pieces again changes nothing (every `ResourceSpans` now names a host)
 //! and finds the same spans; whatever `tapflow server` then makes of them serialises, every
 //! span's `l7_flow_log` row fits its columns, and the spans' application documents are made.
-//! The body is also read as SkyWalking segments (JSON): whatever reads becomes OTLP the walk
-//! takes, with a span per SkyWalking span.
+//! The body is also read as SkyWalking segments, as JSON and as gRPC messages (a stream of
+//! `SegmentObject`s, or `SegmentCollection`s when the first byte is odd): whatever reads becomes
+//! OTLP the walk takes, with a span per SkyWalking span.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,7 +14,7 @@ use tapflow_control::clickhouse::{otel_l7, tables};
 use tapflow_control::ingest::forwarded_rows;
 use tapflow_control::ingest::MessageType;
 use tapflow_control::integration::otel_wire::forwardable;
-use tapflow_control::integration::skywalking;
+use tapflow_control::integration::{grpc, skywalking};
 use tapflow_control::integration::span_metrics::SpanMetrics;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +22,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let max = 64 + usize::from(u16::from_le_bytes(*head));
+    if let Ok(msgs) = grpc::messages(body, true, 1 << 20) {
+        if let Ok((otlp, _)) = skywalking::grpc_otlp(&msgs, head[0] & 1 == 1) {
+            forwardable(&otlp, "192.0.2.1", usize::MAX).expect("SkyWalking spans are OTLP");
+        }
+    }
     if let Ok((d, _)) = skywalking::traces_data(body) {
         let want: usize = d
             .resource_spans
