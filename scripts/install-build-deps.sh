@@ -101,13 +101,13 @@ fi
 # (SOME/IP and SOME/IP-SD; 2.x moved to a daemon) is the SOME/IP server and client;
 # pulsar-client (Apache Pulsar's C++ client in a wheel) is the Pulsar client; confluent-kafka
 # (librdkafka in a wheel) is the Kafka client, and its mock cluster the broker; OpenTelemetry's
-# Python SDK and OTLP/HTTP exporter send spans to the integration collector; Pyroscope's
-# Python SDK sends it profiles: 1.x over its push API, 0.8 (kept apart, in
+# Python SDK and its OTLP/HTTP and OTLP/gRPC exporters send spans to the integration collector;
+# Pyroscope's Python SDK sends it profiles: 1.x over its push API, 0.8 (kept apart, in
 # /usr/local/lib/tapflow-test/pyroscope-0.8) over its ingest API. PaddlePaddle's RPC, which runs
 # on Apache bRPC (compiled into Paddle; no bRPC build is packaged elsewhere), is the bRPC server
 # and client: kept apart in /usr/local/lib/tapflow-test/paddle with its own numpy and protobuf.
 # Apache SkyWalking's Python agent (1.2.0: 1.3.0's wheel lacks its generated protocol) reports
-# traces over its HTTP protocol: kept apart in /usr/local/lib/tapflow-test/skywalking.
+# traces over its HTTP and gRPC protocols: kept apart in /usr/local/lib/tapflow-test/skywalking.
 pypi=()
 if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import chdb' 2>/dev/null || pypi+=(chdb-core)
@@ -117,6 +117,8 @@ if [ "${TAPFLOW_TEST_DEPS:-0}" = 1 ]; then
   /usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || pypi+=(confluent-kafka==2.16.2)
   /usr/bin/python3 -c 'import opentelemetry.exporter.otlp.proto.http.trace_exporter' 2>/dev/null \
     || pypi+=(opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2)
+  /usr/bin/python3 -c 'import opentelemetry.exporter.otlp.proto.grpc.trace_exporter' 2>/dev/null \
+    || pypi+=(opentelemetry-exporter-otlp-proto-grpc==1.45.2)
   /usr/bin/python3 -c 'import importlib.metadata as m; assert m.version("pyroscope-io") == "1.4.0"' \
     2>/dev/null || pypi+=(pyroscope-io==1.4.0)
   legacy=/usr/local/lib/tapflow-test/pyroscope-0.8

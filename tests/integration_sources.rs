@@ -1,9 +1,10 @@
 //! The integration collector with real clients of more kinds: application logs (winston's HTTP
-//! transport from npm, and Vector's JSON shape posted by curl, gzip) and SkyWalking traces
-//! (Apache SkyWalking's Python agent over its HTTP protocol, a traced client service calling a
-//! traced server), through `tapflow run` to `tapflow server --ingest-listen`, which must store
-//! them as DeepFlow's server does. Needs root (the capture runs on lo), node with winston, curl
-//! and apache-skywalking (scripts/test.sh installs them).
+//! transport from npm, and Vector's JSON shape posted by curl, gzip), SkyWalking traces (Apache
+//! SkyWalking's Python agent over its HTTP and gRPC protocols, a traced client service calling
+//! a traced server) and OTLP over gRPC (OpenTelemetry's Python SDK), through `tapflow run` to
+//! `tapflow server --ingest-listen`, which must store them as DeepFlow's server does. Needs
+//! root (the capture runs on lo), node with winston, curl, apache-skywalking and the OTLP gRPC
+//! exporter (scripts/test.sh installs them).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -284,4 +285,59 @@ fn skywalking_traces_reach_the_ingester_as_spans() {
     assert_eq!(sum("c-app", "request"), 6);
     assert_eq!(sum("s-app", "request"), 8);
     assert_eq!(sum("s-app", "server_error"), 2);
+}
+
+#[test]
+fn otlp_grpc_traces_reach_the_ingester() {
+    let have_grpc_exporter = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !is_root() || !have_grpc_exporter {
+        eprintln!("skipped: needs root and opentelemetry-exporter-otlp-proto-grpc (scripts/test.sh installs it)");
+        return;
+    }
+    let dir = tempdir("integration-otlp-grpc");
+    let server = start_server(&dir.join("server"), "127.0.0.1:0", false);
+    let port = free_port();
+    let run = agent(&dir, "one", "", &server.ingest, port, 12);
+    // OpenTelemetry's Python SDK with its gRPC exporter (gzip), pointed at the collector's port.
+    let o = Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/otel_spans.py"
+        ))
+        .arg(format!("grpc://127.0.0.1:{port}"))
+        .args(["grpc-checkout", "5"])
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let traces: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("trace line"))
+        .collect();
+    assert_eq!(traces.len(), 5);
+    let stats = finished(run, &dir, "one");
+    assert_eq!(stats["integration.trace_requests"], 10, "{stats}");
+    assert_eq!(stats["integration.spans"], 10, "{stats}");
+    assert!(server.proc.stop(), "tapflow server did not stop cleanly");
+    let stored = rows(&dir.join("server/records/otel_spans.jsonl"));
+    for t in &traces {
+        let of: Vec<&Value> = stored
+            .iter()
+            .filter(|r| r["trace_id"] == t["trace_id"])
+            .collect();
+        assert_eq!(of.len(), 2, "{t}");
+        let server_span = of
+            .iter()
+            .find(|r| r["kind"] == "server")
+            .expect("server span");
+        assert_eq!(server_span["span_id"], t["server_span_id"]);
+        assert_eq!(server_span["service_name"], "grpc-checkout");
+        assert_eq!(server_span["app_host_ip"], "127.0.0.1");
+    }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""OpenTelemetry's Python SDK exporting spans over OTLP/HTTP (protobuf, gzip) to a tapflow
-integration collector, for tests/integration_collector.rs.
+"""OpenTelemetry's Python SDK exporting spans over OTLP/HTTP (protobuf, gzip), or over OTLP/gRPC
+(gzip) when URL is grpc://HOST:PORT, to a tapflow integration collector, for
+tests/integration_collector.rs and tests/integration_sources.rs.
 
     otel_spans.py URL SERVICE N
 
@@ -13,14 +14,24 @@ if an export failed.
 import json
 import sys
 
-from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 url, service, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if url.startswith("grpc://"):
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    def exporter(cls):
+        return cls(endpoint=url[len("grpc://"):], insecure=True, compression=grpc.Compression.Gzip, timeout=5)
+else:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    def exporter(cls):
+        return cls(endpoint=url, compression=Compression.Gzip, timeout=5)
 
 
 class Checked(OTLPSpanExporter):
@@ -36,7 +47,7 @@ class Checked(OTLPSpanExporter):
 
 
 provider = TracerProvider(resource=Resource.create({"service.name": service, "service.instance.id": "i-1"}))
-provider.add_span_processor(SimpleSpanProcessor(Checked(endpoint=url, compression=Compression.Gzip, timeout=5)))
+provider.add_span_processor(SimpleSpanProcessor(exporter(Checked)))
 tracer = provider.get_tracer("tapflow-test")
 for i in range(n):
     error = i % 3 == 0

@@ -13,6 +13,8 @@
 //! - `POST /api/v1/profile/ingest`: Pyroscope's ingest API, and `POST
 //!   [/api/v1/profile]/push.v1.PusherService/Push`: its push API, as `metric.Profile` messages
 //!   ([`profile`]).
+//! - gRPC `opentelemetry.proto.collector.trace.v1.TraceService/Export` (OTLP over gRPC, HTTP/2
+//!   with prior knowledge on the same port): as the OTLP/HTTP traces.
 //! - `POST /v3/segment` and `/v3/segments`: SkyWalking traces over its HTTP reporting protocol
 //!   (JSON segments), made OpenTelemetry spans ([`skywalking`]) and forwarded as the OTLP traces
 //!   are; its agents' `/v3/management/*` calls answered.
@@ -231,8 +233,14 @@ enum Route {
     /// SkyWalking's gRPC `collect` (a stream of segments) or, `true`, `collectInSync` (a
     /// collection).
     SkyWalkingGrpc(bool),
+    /// OTLP over gRPC (`TraceService/Export`).
+    OtlpGrpc,
     Logs,
 }
+
+/// OTLP's gRPC method for traces (its `ExportTraceServiceRequest` is `TracesData` on the wire,
+/// and its empty answer is the empty message [`grpc_reply`] sends).
+const OTLP_GRPC: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 type Reply = Response<http_body_util::Either<Full<Bytes>, grpc::GrpcBody>>;
 
@@ -268,7 +276,8 @@ async fn answer(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         return handle(req, peer, st).await;
     }
     match req.uri().path() {
-        "/skywalking.v3.TraceSegmentReportService/collect"
+        OTLP_GRPC
+        | "/skywalking.v3.TraceSegmentReportService/collect"
         | "/skywalking.v3.TraceSegmentReportService/collectInSync" => {}
         // Heartbeats and properties: nothing to keep, nothing to command.
         "/skywalking.v3.ManagementService/reportInstanceProperties"
@@ -316,6 +325,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         (&Method::POST, "/push.v1.PusherService/Push")
         | (&Method::POST, "/api/v1/profile/push.v1.PusherService/Push") => Route::ProfilePush,
         (&Method::POST, "/v3/segment") | (&Method::POST, "/v3/segments") => Route::SkyWalking,
+        (&Method::POST, OTLP_GRPC) => Route::OtlpGrpc,
         (&Method::POST, "/skywalking.v3.TraceSegmentReportService/collect") => {
             Route::SkyWalkingGrpc(false)
         }
@@ -335,7 +345,7 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
     };
     bump(
         match route {
-            Route::Traces => &c.trace_requests,
+            Route::Traces | Route::OtlpGrpc => &c.trace_requests,
             Route::Prometheus => &c.prometheus_requests,
             Route::Telegraf => &c.telegraf_requests,
             Route::ProfileIngest | Route::ProfilePush => &c.profile_requests,
@@ -345,7 +355,9 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
         1,
     );
     let off = match route {
-        Route::Traces | Route::SkyWalking | Route::SkyWalkingGrpc(_) => st.cfg.traces_disabled,
+        Route::Traces | Route::OtlpGrpc | Route::SkyWalking | Route::SkyWalkingGrpc(_) => {
+            st.cfg.traces_disabled
+        }
         Route::Prometheus | Route::Telegraf => st.cfg.metrics_disabled,
         Route::ProfileIngest | Route::ProfilePush => st.cfg.profiles_disabled,
         Route::Logs => st.cfg.logs_disabled,
@@ -445,6 +457,11 @@ async fn handle(req: Request<Incoming>, peer: IpAddr, st: &State) -> Reply {
                 traces(&otlp, peer, st.cfg.compress_traces, c, &mut spans)
             }
             Err(_) => Err((StatusCode::BAD_REQUEST, "not SkyWalking segments (JSON)\n")),
+        },
+        // Export requests are TracesData on the wire; several messages concatenated are one.
+        Route::OtlpGrpc => match grpc::messages(&plain, grpc_gzip, MAX_DECODED) {
+            Ok(m) => traces(&m.concat(), peer, st.cfg.compress_traces, c, &mut spans),
+            Err(_) => Err((StatusCode::BAD_REQUEST, "not OTLP gRPC messages\n")),
         },
         Route::SkyWalkingGrpc(collection) => {
             match grpc::messages(&plain, grpc_gzip, MAX_DECODED)
