@@ -189,9 +189,13 @@ async fn serve(
                     b.http1()
                         .timer(TokioTimer::new())
                         .header_read_timeout(READ_TIMEOUT);
+                    // gRPC channels stay open between calls; a peer that stops answering pings
+                    // is let go (connections are bounded by MAX_CONNECTIONS).
                     b.http2()
                         .timer(TokioTimer::new())
-                        .max_concurrent_streams(IN_FLIGHT as u32 * 4);
+                        .max_concurrent_streams(IN_FLIGHT as u32 * 4)
+                        .keep_alive_interval(Some(Duration::from_secs(30)))
+                        .keep_alive_timeout(Duration::from_secs(10));
                     let _ = b.serve_connection(TokioIo::new(stream), svc).await;
                 });
             }
