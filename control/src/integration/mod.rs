@@ -23,11 +23,13 @@
 //!   cut between entries to fit a frame; one entry sent as an object is made an array), in
 //!   zstd frames unless `outputs.compression.application_log` is off.
 //!
-//! Every request is answered only once its data is queued for the ingester (200), or refused
-//! with a status an exporter understands: 413 too large, 400 malformed, 503 no ingester or its
-//! queue full (OTLP exporters retry 503). Bodies are bounded, at most [`IN_FLIGHT`] requests
-//! are read at once, connections are bounded and a slow body times out: a hostile or broken
-//! client costs a counted refusal and bounded memory.
+//! The port serves HTTP/1.1 and HTTP/2 with prior knowledge (gRPC: [`grpc`]). Every request is
+//! answered only once its data is queued for the ingester (200; gRPC: status 0), or refused
+//! with a status an exporter understands (gRPC: the status these map to, in the trailers): 413
+//! too large, 400 malformed, 503 no ingester or its queue full (OTLP exporters retry 503).
+//! Bodies are bounded, at most [`IN_FLIGHT`] requests are read at once, connections are bounded
+//! and a slow body times out: a hostile or broken client costs a counted refusal and bounded
+//! memory.
 
 pub mod app_logs;
 mod counters;
@@ -184,7 +186,8 @@ async fn serve(
                         let st = Arc::clone(&st);
                         async move { Ok::<_, Infallible>(answer(req, peer.ip(), &st).await) }
                     });
-                    // HTTP/1.1, and HTTP/2 with prior knowledge for gRPC (SkyWalking agents).
+                    // HTTP/1.1, and HTTP/2 with prior knowledge for gRPC (OTLP exporters,
+                    // SkyWalking agents).
                     let mut b = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     b.http1()
                         .timer(TokioTimer::new())
