@@ -5,7 +5,6 @@
 //! through a writer of their own ([`SideWriter`]), so the records' store never waits on it.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,49 +128,35 @@ pub fn encode(r: &AppLogRow, id: u64, out: &mut Vec<u8>) {
 
 /// The writer of `application_log.log` rows.
 #[derive(Debug)]
-pub struct AppLogStore {
-    writer: SideWriter,
-    next: AtomicU64,
-}
+pub struct AppLogStore(SideWriter);
 
 impl AppLogStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        SideWriter::start(
-            "tapflow-ch-applog",
-            [
-                "clickhouse_app_log.rows_inserted",
-                "clickhouse_app_log.rows_dropped",
-                "clickhouse_app_log.failures",
-            ],
-            url,
-            timeout,
-            SIDE_TABLE.create(ttl_hours),
-            SIDE_TABLE.insert(),
-        )
-        .map(|writer| AppLogStore {
-            writer,
-            next: AtomicU64::new(0),
-        })
+        let names = [
+            "clickhouse_app_log.rows_inserted",
+            "clickhouse_app_log.rows_dropped",
+            "clickhouse_app_log.failures",
+        ];
+        SIDE_TABLE
+            .writer("tapflow-ch-applog", names, url, ttl_hours, timeout)
+            .map(AppLogStore)
     }
 
     pub fn counters(&self) -> Arc<SideCounters> {
-        self.writer.counters()
+        self.0.counters()
     }
 
     /// Queues rows (dropped and counted when the queue is full).
     pub fn write(&mut self, rows: &[AppLogRow]) {
-        let mut body = Vec::new();
-        for r in rows {
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            encode(r, (u64::from(r.time) << 32) | (n & 0x3f_ffff), &mut body);
-        }
-        self.writer.push(rows.len() as u64, body);
+        self.0.write_numbered(rows, |r, n, out| {
+            encode(r, (u64::from(r.time) << 32) | (n & 0x3f_ffff), out);
+        });
     }
 
     /// Waits (up to 10 s) for the queued rows to go.
     pub fn finish(self) {
-        self.writer.finish();
+        self.0.finish();
     }
 }
 

@@ -335,7 +335,6 @@ pub fn encode(table: &Table, r: &SpanRow, id: u64, out: &mut Vec<u8>) -> Vec<Mis
 pub struct OtelL7Store {
     writer: SideWriter,
     table: Table,
-    next_id: u64,
 }
 
 impl OtelL7Store {
@@ -367,12 +366,7 @@ impl OtelL7Store {
             create,
             insert,
         )?;
-        Ok(OtelL7Store {
-            writer,
-            table,
-            // Distinct from the record sink's ids (which count up from the run's start).
-            next_id: 1 << 62,
-        })
+        Ok(OtelL7Store { writer, table })
     }
 
     pub fn counters(&self) -> Arc<SideCounters> {
@@ -381,12 +375,11 @@ impl OtelL7Store {
 
     /// Queues the spans of one message.
     pub fn write(&mut self, rows: &[SpanRow]) {
-        let mut body = Vec::new();
-        for r in rows {
-            encode(&self.table, r, self.next_id, &mut body);
-            self.next_id += 1;
-        }
-        self.writer.push(rows.len() as u64, body);
+        let table = &self.table;
+        // Ids distinct from the record sink's (which count up from the run's start).
+        self.writer.write_numbered(rows, |r, n, out| {
+            encode(table, r, (1 << 62) + n, out);
+        });
     }
 
     /// Waits (up to 10 s) for the queued batches to go.

@@ -6,7 +6,6 @@
 //! ([`SideWriter`]), so the records' store never waits on it.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,52 +128,38 @@ pub fn encode(r: &ProfileRow, id: u64, out: &mut Vec<u8>) {
 
 /// The writer of `profile.in_process` rows.
 #[derive(Debug)]
-pub struct ProfileStore {
-    writer: SideWriter,
-    next: AtomicU64,
-}
+pub struct ProfileStore(SideWriter);
 
 impl ProfileStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        SideWriter::start(
-            "tapflow-ch-profile",
-            [
-                "clickhouse_profile.rows_inserted",
-                "clickhouse_profile.rows_dropped",
-                "clickhouse_profile.failures",
-            ],
-            url,
-            timeout,
-            SIDE_TABLE.create(ttl_hours),
-            SIDE_TABLE.insert(),
-        )
-        .map(|writer| ProfileStore {
-            writer,
-            next: AtomicU64::new(0),
-        })
+        let names = [
+            "clickhouse_profile.rows_inserted",
+            "clickhouse_profile.rows_dropped",
+            "clickhouse_profile.failures",
+        ];
+        SIDE_TABLE
+            .writer("tapflow-ch-profile", names, url, ttl_hours, timeout)
+            .map(ProfileStore)
     }
 
     pub fn counters(&self) -> Arc<SideCounters> {
-        self.writer.counters()
+        self.0.counters()
     }
 
     /// Queues rows (dropped and counted when the queue is full).
     pub fn write(&mut self, rows: &[ProfileRow]) {
-        let mut body = Vec::new();
-        for r in rows {
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.0.write_numbered(rows, |r, n, out| {
             let id = (u64::from(r.time) << 32)
                 | ((u64::from(r.agent_id) & 0x3fff) << 18)
                 | (n & 0x3_ffff);
-            encode(r, id, &mut body);
-        }
-        self.writer.push(rows.len() as u64, body);
+            encode(r, id, out);
+        });
     }
 
     /// Waits (up to 10 s) for the queued rows to go.
     pub fn finish(self) {
-        self.writer.finish();
+        self.0.finish();
     }
 }
 

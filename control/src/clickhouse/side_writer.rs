@@ -75,6 +75,27 @@ impl SideTable {
         })
     }
 
+    /// A writer of this table's rows on thread `thread` to the server at `url` (checked now;
+    /// connected at the first batch), the table made with rows kept `ttl_hours`; `names` name
+    /// its counters.
+    pub fn writer(
+        self,
+        thread: &str,
+        names: [&'static str; 3],
+        url: &str,
+        ttl_hours: u32,
+        timeout: Duration,
+    ) -> Result<SideWriter, String> {
+        SideWriter::start(
+            thread,
+            names,
+            url,
+            timeout,
+            self.create(ttl_hours),
+            self.insert(),
+        )
+    }
+
     /// The INSERT of RowBinary rows.
     pub fn insert(&self) -> String {
         format!(
@@ -115,6 +136,8 @@ pub struct SideWriter {
     queue: Offload<Batch>,
     counters: Arc<SideCounters>,
     wait: Duration,
+    /// The next row's number ([`SideWriter::write_numbered`]).
+    next: u64,
 }
 
 impl std::fmt::Debug for SideWriter {
@@ -158,6 +181,7 @@ impl SideWriter {
             queue,
             counters,
             wait: timeout,
+            next: 0,
         })
     }
 
@@ -172,6 +196,17 @@ impl SideWriter {
         }
         self.queue
             .push(Batch { rows, body }, rows, self.wait, || false);
+    }
+
+    /// Encodes `rows` with `encode`, each given the writer's next row number (for DeepFlow's
+    /// `_id`), and queues them.
+    pub fn write_numbered<R>(&mut self, rows: &[R], mut encode: impl FnMut(&R, u64, &mut Vec<u8>)) {
+        let mut body = Vec::new();
+        for r in rows {
+            encode(r, self.next, &mut body);
+            self.next = self.next.wrapping_add(1);
+        }
+        self.push(rows.len() as u64, body);
     }
 
     /// Waits (up to 10 s) for the queued batches to go.

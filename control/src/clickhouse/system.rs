@@ -74,19 +74,14 @@ pub struct SystemStore(SideWriter);
 impl SystemStore {
     /// Starts the writer for the server at `url` (checked now; connected at the first batch).
     pub fn start(url: &str, ttl_hours: u32, timeout: Duration) -> Result<Self, String> {
-        SideWriter::start(
-            "tapflow-ch-system",
-            [
-                "clickhouse_system.rows_inserted",
-                "clickhouse_system.rows_dropped",
-                "clickhouse_system.failures",
-            ],
-            url,
-            timeout,
-            SIDE_TABLE.create(ttl_hours),
-            SIDE_TABLE.insert(),
-        )
-        .map(SystemStore)
+        let names = [
+            "clickhouse_system.rows_inserted",
+            "clickhouse_system.rows_dropped",
+            "clickhouse_system.failures",
+        ];
+        SIDE_TABLE
+            .writer("tapflow-ch-system", names, url, ttl_hours, timeout)
+            .map(SystemStore)
     }
 
     pub fn counters(&self) -> Arc<SideCounters> {
