@@ -4,11 +4,10 @@
 //! 0: no resource tagging here. `tapflow server --ingest-listen --clickhouse` writes them
 //! through a writer of their own ([`SideWriter`]), so the records' store never waits on it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::rows::{string, varint, zero};
+use super::rows::{ip_columns, string, strings, zero};
 use super::schema::{Dialect, Ty};
 use super::side_writer::{SideCounters, SideTable, SideWriter};
 use crate::app_log::AppLogRow;
@@ -82,12 +81,6 @@ pub fn column_list() -> String {
 /// One row as RowBinary; `id` is its `_id` (DeepFlow's: time in the high half, then the
 /// analyzer and a counter).
 pub fn encode(r: &AppLogRow, id: u64, out: &mut Vec<u8>) {
-    let strings = |v: &[String], out: &mut Vec<u8>| {
-        varint(v.len() as u64, out);
-        for x in v {
-            string(x.as_bytes(), out);
-        }
-    };
     out.extend_from_slice(&r.time.to_le_bytes());
     out.extend_from_slice(&r.timestamp_us.to_le_bytes());
     out.extend_from_slice(&id.to_le_bytes());
@@ -106,11 +99,7 @@ pub fn encode(r: &AppLogRow, id: u64, out: &mut Vec<u8>) {
     for (_, t) in &COLUMNS[13..26] {
         zero(*t, out);
     }
-    let (ip4, ip6, is_v4) = match r.ip {
-        Some(IpAddr::V4(a)) => (u32::from(a), [0; 16], 1u8),
-        Some(IpAddr::V6(a)) => (0, a.octets(), 0),
-        None => (0, [0; 16], 1),
-    };
+    let (ip4, ip6, is_v4) = ip_columns(r.ip);
     out.push(is_v4);
     out.extend_from_slice(&ip4.to_le_bytes());
     out.extend_from_slice(&ip6);

@@ -5,11 +5,10 @@
 //! `tapflow server --ingest-listen --clickhouse` writes them through a writer of their own
 //! ([`SideWriter`]), so the records' store never waits on it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::rows::{string, varint};
+use super::rows::{ip_columns, string, strings};
 use super::schema::{Dialect, Ty};
 use super::side_writer::{SideCounters, SideTable, SideWriter};
 use crate::profile::ProfileRow;
@@ -81,19 +80,9 @@ pub fn column_list() -> String {
 /// One row as RowBinary; `id` is its `_id` (DeepFlow's: time in the high half, the agent and a
 /// counter in the low).
 pub fn encode(r: &ProfileRow, id: u64, out: &mut Vec<u8>) {
-    let strings = |v: &[String], out: &mut Vec<u8>| {
-        varint(v.len() as u64, out);
-        for x in v {
-            string(x.as_bytes(), out);
-        }
-    };
     out.extend_from_slice(&r.time.to_le_bytes());
     out.extend_from_slice(&id.to_le_bytes());
-    let (ip4, ip6, is_v4) = match r.ip {
-        Some(IpAddr::V4(a)) => (u32::from(a), [0; 16], 1u8),
-        Some(IpAddr::V6(a)) => (0, a.octets(), 0),
-        None => (0, [0; 16], 1),
-    };
+    let (ip4, ip6, is_v4) = ip_columns(r.ip);
     out.extend_from_slice(&ip4.to_le_bytes());
     out.extend_from_slice(&ip6);
     out.push(is_v4);

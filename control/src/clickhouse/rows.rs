@@ -47,6 +47,23 @@ pub(super) fn string(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b);
 }
 
+/// An `Array(String)` (or of `LowCardinality(String)`).
+pub(super) fn strings(v: &[String], out: &mut Vec<u8>) {
+    varint(v.len() as u64, out);
+    for x in v {
+        string(x.as_bytes(), out);
+    }
+}
+
+/// An address as DeepFlow's `ip4`, `ip6` and `is_ipv4` columns (none: IPv4 0.0.0.0).
+pub(super) fn ip_columns(ip: Option<std::net::IpAddr>) -> (u32, [u8; 16], u8) {
+    match ip {
+        Some(std::net::IpAddr::V4(a)) => (u32::from(a), [0; 16], 1),
+        Some(std::net::IpAddr::V6(a)) => (0, a.octets(), 0),
+        None => (0, [0; 16], 1),
+    }
+}
+
 /// The type's zero.
 pub(super) fn zero(ty: Ty, out: &mut Vec<u8>) {
     match ty {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::rows::{string, varint};
+use super::rows::{string, strings, varint};
 use super::schema::{Dialect, Ty};
 use super::side_writer::{SideCounters, SideTable, SideWriter};
 use crate::rpc::stats as pb;
@@ -49,12 +49,6 @@ pub fn column_list() -> String {
 
 /// One report message as a RowBinary row.
 pub fn encode(agent_id: u16, s: &pb::Stats, out: &mut Vec<u8>) {
-    let strings = |v: &[String], out: &mut Vec<u8>| {
-        varint(v.len() as u64, out);
-        for x in v {
-            string(x.as_bytes(), out);
-        }
-    };
     out.extend_from_slice(&(u32::try_from(s.timestamp).unwrap_or(u32::MAX)).to_le_bytes());
     string(s.name.as_bytes(), out);
     strings(&s.tag_names, out);
